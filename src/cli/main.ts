@@ -1,0 +1,119 @@
+/**
+ * `layerlens`: the server's core, headless, for terminals and CI pipelines.
+ *
+ *   layerlens inspect FILE [--json] [--stats]
+ */
+import { resolve } from 'node:path';
+import { formatBytes, formatCompact, formatInteger, formatShape, formatValue } from '../shared/format';
+import { isStatsError, type ModelSummary, type TensorInfo, type TensorStatsResult } from '../shared/model';
+import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
+import { ModelFileError } from '../server/formats/types';
+import { ModelService } from '../server/modelService';
+
+const USAGE = `Usage: layerlens inspect FILE [--json] [--stats]
+
+  inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json)
+  --json     Print JSON: format, fileBytes, parameterCount, tensors (name, dtype, shape,
+             parameterCount, node, op, …) and the rest of the summary
+  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)`;
+
+interface InspectReport extends ModelSummary {
+  readonly file: string;
+  readonly tensors: (TensorInfo & { stats?: TensorStatsResult })[];
+}
+
+async function inspect(service: ModelService, file: string, withStats: boolean): Promise<InspectReport> {
+  const path = resolve(file);
+  const summary = await service.openModel(path);
+  const tensors: TensorInfo[] = [];
+  while (tensors.length < summary.tensorCount) {
+    const page = await service.tensors(path, tensors.length, MAX_PAGE_SIZE);
+    tensors.push(...page.tensors);
+  }
+  const stats = new Map<number, TensorStatsResult>();
+  if (withStats) {
+    for (let start = 0; start < tensors.length; start += MAX_STATS_BATCH) {
+      const indices = tensors.slice(start, start + MAX_STATS_BATCH).map((tensor) => tensor.index);
+      for (const result of await service.tensorStats(path, indices)) stats.set(result.index, result);
+    }
+  }
+  return {
+    file: path,
+    ...summary,
+    tensors: tensors.map((tensor) => (withStats ? { ...tensor, stats: stats.get(tensor.index) } : tensor)),
+  };
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const row of rows) {
+    console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  }
+}
+
+function printReport(report: InspectReport, withStats: boolean): void {
+  console.log(
+    `${report.fileName}  ${report.format.toUpperCase()} · ${formatBytes(report.totalBytes)} · ` +
+      `${formatInteger(report.parameterCount)} parameters (${formatCompact(report.parameterCount)}) · ` +
+      `${report.tensorCount} tensors`,
+  );
+  for (const { key, value } of report.metadata) console.log(`  ${key}: ${value}`);
+  for (const warning of report.warnings) console.log(`  warning: ${warning}`);
+  console.log('');
+  const header = ['TENSOR', 'LAYER', 'OP', 'SHAPE', 'DTYPE', 'PARAMS', 'BYTES'];
+  if (withStats) header.push('SPARSITY', 'MEAN', 'STD', 'MIN', 'MAX');
+  const rows = report.tensors.map((tensor) => {
+    const row = [
+      tensor.name,
+      tensor.node,
+      tensor.op ?? '',
+      formatShape(tensor.shape),
+      tensor.dtype,
+      formatInteger(tensor.parameterCount),
+      formatBytes(tensor.byteLength),
+    ];
+    const stats = tensor.stats;
+    if (stats && isStatsError(stats)) row.push(`(${stats.error})`, '', '', '', '');
+    else if (stats) {
+      row.push(
+        `${(100 * stats.sparsity).toFixed(1)}%`,
+        formatValue(stats.mean),
+        formatValue(stats.std),
+        formatValue(stats.min),
+        formatValue(stats.max),
+      );
+    }
+    return row;
+  });
+  printTable([header, ...rows]);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const flags = new Set(rest.filter((arg) => arg.startsWith('--')));
+  const files = rest.filter((arg) => !arg.startsWith('--'));
+  const unknown = [...flags].filter((flag) => flag !== '--json' && flag !== '--stats');
+  if (command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
+    console.error(USAGE);
+    return 2;
+  }
+  const service = new ModelService();
+  try {
+    const report = await inspect(service, files[0]!, flags.has('--stats'));
+    if (flags.has('--json')) console.log(JSON.stringify(report, null, 2));
+    else printReport(report, flags.has('--stats'));
+    return 0;
+  } catch (error) {
+    if (error instanceof ModelFileError) {
+      console.error(`layerlens: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    service.dispose();
+  }
+}

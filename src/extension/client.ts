@@ -1,0 +1,111 @@
+/**
+ * Starts the LayerLens server process and keeps it running: a crashed server is
+ * restarted, and listeners (open editors) are told so they fetch their data again.
+ */
+import * as vscode from 'vscode';
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import type { LspMethod } from '../shared/lsp';
+import { readSettings } from './settings';
+
+/** More crashes than this within CRASH_WINDOW_MS and the server is left stopped. */
+const MAX_CRASHES = 5;
+const CRASH_WINDOW_MS = 60_000;
+
+export type ServerState = 'starting' | 'running' | 'stopped';
+
+export class LayerLensClient implements vscode.Disposable {
+  private readonly client: LanguageClient;
+  private readonly crashTimes: number[] = [];
+  private hasRun = false;
+  private readonly restartedEmitter = new vscode.EventEmitter<void>();
+  private readonly stateEmitter = new vscode.EventEmitter<ServerState>();
+  /** Fired when the server came back after a crash or a manual restart. */
+  readonly onDidRestart = this.restartedEmitter.event;
+  readonly onDidChangeState = this.stateEmitter.event;
+
+  constructor(context: vscode.ExtensionContext, readonly output: vscode.LogOutputChannel) {
+    const module = context.asAbsolutePath('dist/server.js');
+    const serverOptions: ServerOptions = {
+      run: { module, transport: TransportKind.ipc },
+      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [],
+      outputChannel: output,
+      initializationOptions: { settings: readSettings() },
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue }),
+        closed: () => this.onServerClosed(),
+      },
+    };
+    this.client = new LanguageClient('layerlens', 'LayerLens Server', serverOptions, clientOptions);
+    this.client.onDidChangeState((event) => {
+      if (event.newState === State.Running) {
+        if (this.hasRun) this.restartedEmitter.fire();
+        this.hasRun = true;
+        this.stateEmitter.fire('running');
+      } else {
+        this.stateEmitter.fire(event.newState === State.Starting ? 'starting' : 'stopped');
+      }
+    });
+  }
+
+  get state(): ServerState {
+    switch (this.client.state) {
+      case State.Running:
+        return 'running';
+      case State.Starting:
+        return 'starting';
+      default:
+        return 'stopped';
+    }
+  }
+
+  start(): Promise<void> {
+    return this.client.start();
+  }
+
+  async restart(): Promise<void> {
+    this.crashTimes.length = 0;
+    if (this.client.isRunning()) await this.client.restart();
+    else await this.client.start();
+  }
+
+  /** Send a custom request; rejects with a clear message when the server is down. */
+  request<P, R>(method: LspMethod<P, R>, params: P, token?: vscode.CancellationToken): Promise<R> {
+    if (this.state === 'stopped') {
+      return Promise.reject(
+        new Error('The LayerLens server is not running. Run "LayerLens: Restart Server" to start it.'),
+      );
+    }
+    return this.client.sendRequest<R>(method.method, params, token);
+  }
+
+  private onServerClosed(): { action: CloseAction; message?: string } {
+    const now = Date.now();
+    this.crashTimes.push(now);
+    while (this.crashTimes.length > 0 && now - this.crashTimes[0]! > CRASH_WINDOW_MS) this.crashTimes.shift();
+    if (this.crashTimes.length > MAX_CRASHES) {
+      return {
+        action: CloseAction.DoNotRestart,
+        message: `The LayerLens server stopped ${this.crashTimes.length} times in a minute and was not restarted. See the "LayerLens" output.`,
+      };
+    }
+    this.output.warn('The LayerLens server stopped; restarting it.');
+    return { action: CloseAction.Restart };
+  }
+
+  async dispose(): Promise<void> {
+    this.restartedEmitter.dispose();
+    this.stateEmitter.dispose();
+    if (this.client.needsStop()) await this.client.stop();
+  }
+}

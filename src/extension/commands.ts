@@ -1,0 +1,74 @@
+/**
+ * Every LayerLens command in one table. A command that needs the server says so; when
+ * the server is down it offers to restart it instead of failing silently.
+ */
+import * as vscode from 'vscode';
+import type { LayerLensClient } from './client';
+import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
+
+interface CommandSpec {
+  readonly id: string;
+  readonly needsServer: boolean;
+  run(client: LayerLensClient, ...args: unknown[]): unknown;
+}
+
+const COMMANDS: readonly CommandSpec[] = [
+  {
+    id: 'layerlens.openModel',
+    // The editor itself reports a server that is down, with the same offer to restart.
+    needsServer: false,
+    async run(_client, resource) {
+      const uri =
+        resource instanceof vscode.Uri
+          ? resource
+          : (
+              await vscode.window.showOpenDialog({
+                canSelectMany: false,
+                filters: { Models: ['onnx', 'safetensors'] },
+                openLabel: 'Open in LayerLens',
+              })
+            )?.[0];
+      if (uri) await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE);
+    },
+  },
+  {
+    id: 'layerlens.restartServer',
+    needsServer: false,
+    run: (client) =>
+      vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'Restarting the LayerLens server' },
+        () => client.restart(),
+      ),
+  },
+  {
+    id: 'layerlens.showServerOutput',
+    needsServer: false,
+    run: (client) => client.output.show(true),
+  },
+];
+
+export function registerCommands(client: LayerLensClient): vscode.Disposable {
+  return vscode.Disposable.from(
+    ...COMMANDS.map((command) =>
+      vscode.commands.registerCommand(command.id, async (...args: unknown[]) => {
+        if (command.needsServer && client.state === 'stopped') {
+          const choice = await vscode.window.showErrorMessage(
+            'The LayerLens server is not running.',
+            'Restart Server',
+          );
+          if (choice) await client.restart();
+          return;
+        }
+        try {
+          await command.run(client, ...args);
+        } catch (error) {
+          void vscode.window.showErrorMessage(
+            `LayerLens: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+      }),
+    ),
+  );
+}
+
+export const COMMAND_IDS = COMMANDS.map((command) => command.id);

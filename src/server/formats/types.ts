@@ -1,0 +1,53 @@
+/** What every format module provides, and how a tensor's bytes are reached. */
+import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
+
+/**
+ * Where a tensor's values are. Values stay on disk (or in the decoded protobuf) until
+ * statistics or another computation asks for them.
+ */
+export type TensorData =
+  /** A contiguous range of a file, in the dtype's little-endian layout. */
+  | { readonly kind: 'file'; readonly path: string; readonly offset: number; readonly length: number }
+  /**
+   * Values not stored as one range (ONNX typed fields, sparse initializers): `load`
+   * builds the dense little-endian bytes on demand.
+   */
+  | { readonly kind: 'memory'; readonly length: number; readonly load: () => Uint8Array };
+
+export interface TensorEntry {
+  readonly info: TensorInfo;
+  readonly data: TensorData;
+}
+
+export interface OpenedModel {
+  /** Absolute path of the opened file. */
+  readonly path: string;
+  readonly summary: ModelSummary;
+  readonly tensors: readonly TensorEntry[];
+}
+
+export interface FormatModule {
+  readonly format: ModelFormat;
+  /** File-name extensions, lower case with the dot, used when magic bytes are inconclusive. */
+  readonly extensions: readonly string[];
+  /**
+   * Cheap check on the first bytes of the file (at most 4096, fewer for short files):
+   * true when the bytes look like this format.
+   */
+  match(head: Uint8Array): boolean;
+  /** Read the structure (headers only) of the file at `path`; throw ModelFileError when it is unusable. */
+  open(path: string): Promise<OpenedModel>;
+}
+
+/** A model file (or one of its data files) that cannot be read, with the reason. */
+export class ModelFileError extends Error {
+  constructor(
+    /** The file at fault, as an absolute path. */
+    readonly file: string,
+    /** What is wrong, in words a user understands. */
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+    this.name = 'ModelFileError';
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The LayerLens language server: a separate Node process started by the extension over
+ * IPC. It owns every byte of every model file; the extension and webviews only see
+ * summaries, pages of rows and statistics.
+ */
+import { fileURLToPath } from 'node:url';
+import { version as nodeVersion } from 'node:process';
+import {
+  createConnection,
+  LSPErrorCodes,
+  ProposedFeatures,
+  ResponseError,
+  type CancellationToken,
+  type Connection,
+} from 'vscode-languageserver/node';
+import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } from '../shared/lsp';
+import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
+import { ModelFileError } from './formats/types';
+import { isAbortError, ModelService } from './modelService';
+import { StatsProgress } from './statsProgress';
+
+const connection = createConnection(ProposedFeatures.all);
+let service = new ModelService();
+let progress = new StatsProgress(connection, service);
+
+/** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
+function handle<P, R>(
+  connection: Connection,
+  method: LspMethod<P, R>,
+  handler: (params: P, signal: AbortSignal) => Promise<R>,
+): void {
+  connection.onRequest(method.method, async (params: P, token: CancellationToken) => {
+    const controller = new AbortController();
+    const subscription = token.onCancellationRequested(() => controller.abort());
+    try {
+      return await handler(params, controller.signal);
+    } catch (error) {
+      throw toResponseError(error);
+    } finally {
+      subscription.dispose();
+    }
+  });
+}
+
+function toResponseError(error: unknown): ResponseError<ModelErrorData | undefined> {
+  if (error instanceof ModelFileError) {
+    return new ResponseError(MODEL_ERROR_CODE, error.message, {
+      file: error.file,
+      problem: error.problem,
+    });
+  }
+  if (isAbortError(error)) {
+    return new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled', undefined);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  connection.console.error(`LayerLens request failed: ${error instanceof Error ? error.stack : message}`);
+  return new ResponseError(-32603, message, undefined);
+}
+
+/** Model URIs from the client; LayerLens reads local files only. */
+function modelPath(uri: string): string {
+  if (!uri.startsWith('file:')) {
+    throw new ModelFileError(uri, 'LayerLens reads local files only (file: URIs)');
+  }
+  return fileURLToPath(uri);
+}
+
+connection.onInitialize((params) => {
+  const settings: Partial<LayerLensSettings> =
+    (params.initializationOptions as { settings?: Partial<LayerLensSettings> } | undefined)?.settings ?? {};
+  const workerCount = settings['stats.workerCount'] ?? DEFAULT_SETTINGS['stats.workerCount'];
+  service.dispose();
+  service = new ModelService({ workerCount });
+  progress = new StatsProgress(connection, service);
+  return {
+    capabilities: {},
+    serverInfo: { name: 'layerlens-server' },
+  };
+});
+
+handle(connection, LspMethods.openModel, (params) => service.openModel(modelPath(params.uri)));
+handle(connection, LspMethods.tensors, (params) =>
+  service.tensors(modelPath(params.uri), params.offset, params.limit),
+);
+handle(connection, LspMethods.tensorStats, async (params, signal) => {
+  const path = modelPath(params.uri);
+  const results = await service.tensorStats(path, params.indices, signal);
+  progress.update(path);
+  return results;
+});
+handle(connection, LspMethods.closeModel, async (params) => {
+  service.close(modelPath(params.uri));
+});
+handle(connection, LspMethods.serverInfo, async () => ({
+  version: '0.1.0',
+  workerCount: service.workerCount,
+  nodeVersion,
+}));
+
+connection.onShutdown(() => service.dispose());
+connection.listen();

@@ -1,0 +1,44 @@
+/**
+ * Named limits. Every size, count and offset read from a model file is checked
+ * against the file's real size and against one of these before it is used, so a
+ * hostile or corrupt file fails with a clear message instead of an allocation or a hang.
+ */
+
+/** safetensors header (JSON) length. The reference implementation refuses headers over 100 MB. */
+export const MAX_SAFETENSORS_HEADER_BYTES = 100 * 1024 * 1024;
+
+/** A protobuf-encoded ONNX file cannot exceed 2 GiB (protobuf's own limit); larger models use external data. */
+export const MAX_ONNX_PROTO_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+
+/** Tensor rank. Real models stay well below 8; 32 leaves room and still bounds loops. */
+export const MAX_TENSOR_RANK = 32;
+
+/** Element count of one tensor: beyond 2^53 the count is no longer exact in a JS number. */
+export const MAX_TENSOR_ELEMENTS = Number.MAX_SAFE_INTEGER;
+
+/** Tensors in one model (the largest public checkpoints hold a few tens of thousands). */
+export const MAX_TENSORS = 1_000_000;
+
+/** Shard files named by one `*.safetensors.index.json`. */
+export const MAX_SHARDS = 100_000;
+
+/** Nesting of If/Loop/Scan subgraphs followed by the ONNX reader. */
+export const MAX_SUBGRAPH_DEPTH = 64;
+
+/**
+ * Largest tensor that is materialised in memory to compute statistics when its bytes
+ * are not a plain range of a file (ONNX typed fields, sparse initializers).
+ */
+export const MAX_IN_MEMORY_TENSOR_BYTES = 1024 * 1024 * 1024;
+
+/** Bytes a statistics worker reads at a time. */
+export const STATS_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** Histogram bins of the per-tensor statistics. */
+export const HISTOGRAM_BINS = 256;
+
+/** Rows one `layerlens/tensors` page may return. */
+export const MAX_PAGE_SIZE = 5000;
+
+/** Tensors one `layerlens/tensorStats` request may name. */
+export const MAX_STATS_BATCH = 1024;

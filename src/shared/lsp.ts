@@ -1,0 +1,61 @@
+/**
+ * The custom LSP requests between the extension and the LayerLens server: one constant
+ * per method, with its parameter and result types. Both sides go through the typed
+ * helpers (server/lspHandlers.ts, extension/client.ts); no method string is typed elsewhere.
+ *
+ * Every request names the model by URI and is answered without session state, so a
+ * restarted server answers the same request the same way (it reopens the file).
+ */
+import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
+
+export interface LspMethod<P, R> {
+  readonly method: string;
+  /** Phantom field: carries the types, never set. */
+  readonly _types?: { params: P; result: R };
+}
+
+function lspMethod<P, R>(method: `layerlens/${string}`): LspMethod<P, R> {
+  return { method };
+}
+
+export interface ModelParams {
+  /** `file:` URI of the model. */
+  readonly uri: string;
+}
+
+export interface TensorsParams extends ModelParams {
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export interface TensorStatsParams extends ModelParams {
+  /** Indices into the model's tensor list. */
+  readonly indices: readonly number[];
+}
+
+export interface ServerInfo {
+  readonly version: string;
+  readonly workerCount: number;
+  readonly nodeVersion: string;
+}
+
+export const LspMethods = {
+  /** Read the model's structure (headers only) and summarise it. */
+  openModel: lspMethod<ModelParams, ModelSummary>('layerlens/openModel'),
+  /** One page of the model's tensor list. */
+  tensors: lspMethod<TensorsParams, TensorPage>('layerlens/tensors'),
+  /** Statistics of some tensors, computed in workers (cached). */
+  tensorStats: lspMethod<TensorStatsParams, TensorStatsResult[]>('layerlens/tensorStats'),
+  /** Forget a model (the editor closed); its cached results are dropped. */
+  closeModel: lspMethod<ModelParams, void>('layerlens/closeModel'),
+  serverInfo: lspMethod<void, ServerInfo>('layerlens/serverInfo'),
+} as const;
+
+/** JSON-RPC error code the server uses for a file it cannot read (data: ModelErrorData). */
+export const MODEL_ERROR_CODE = -32001;
+
+export interface ModelErrorData {
+  /** The file at fault (may be an external-data file or shard, not the model itself). */
+  readonly file: string;
+  readonly problem: string;
+}

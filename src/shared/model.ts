@@ -1,0 +1,123 @@
+/** View-model types shared by the server, the extension, the webview and the CLI. */
+import type { DType } from './dtypes';
+
+export type ModelFormat = 'onnx' | 'safetensors';
+
+/** Where in the file a tensor's values live. */
+export type TensorLocation =
+  | 'initializer'
+  | 'constant'
+  | 'sparse-initializer'
+  | 'external'
+  | 'safetensors';
+
+export interface TensorInfo {
+  /** Position in the model's tensor list; the key used by every per-tensor request. */
+  readonly index: number;
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly parameterCount: number;
+  /** Bytes of the stored values (for sparse initializers: values plus indices). */
+  readonly byteLength: number;
+  /**
+   * The layer the tensor belongs to. ONNX: the name of the node that consumes it (or
+   * produces it, for Constant nodes without a consumer). safetensors: the name prefix
+   * (`encoder.fc1` for `encoder.fc1.weight`).
+   */
+  readonly node: string;
+  /** Operator type of that node (`Conv`, `MatMul`…); null where the format has no graph. */
+  readonly op: string | null;
+  readonly location: TensorLocation;
+  /**
+   * Path of the (sub)graph that holds the tensor: `""` for the main graph,
+   * `If_0/then_branch` for a subgraph attribute, nested with `/`.
+   */
+  readonly graph: string;
+  /** File that holds the bytes, relative to the model's folder. */
+  readonly file: string;
+  /** Offset of the bytes within `file`, when they are one contiguous range there. */
+  readonly byteOffset: number | null;
+}
+
+export interface ValueInfo {
+  readonly name: string;
+  readonly dtype: DType | null;
+  /** Dimensions; symbolic ones as their name, unknown ones as null. */
+  readonly shape: readonly (number | string | null)[] | null;
+}
+
+export interface MetadataEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface ModelSummary {
+  readonly format: ModelFormat;
+  /** File name (no folder), for titles and messages. */
+  readonly fileName: string;
+  /** Size of the opened file itself. */
+  readonly fileBytes: number;
+  /** Size of every file the model reads: the file, its external data files or shards. */
+  readonly totalBytes: number;
+  /** Other files the model's bytes live in, relative to the model's folder. */
+  readonly dataFiles: readonly string[];
+  readonly parameterCount: number;
+  readonly tensorCount: number;
+  readonly parametersByDType: Readonly<Partial<Record<DType, number>>>;
+  readonly bytesByDType: Readonly<Partial<Record<DType, number>>>;
+  /** Operator counts over the whole graph, subgraphs included (empty for safetensors). */
+  readonly opCounts: Readonly<Record<string, number>>;
+  /** Nodes over the whole graph, subgraphs included. */
+  readonly nodeCount: number;
+  readonly inputs: readonly ValueInfo[];
+  readonly outputs: readonly ValueInfo[];
+  /** Format facts (IR version, opsets, producer…) and the file's own metadata. */
+  readonly metadata: readonly MetadataEntry[];
+  /** Problems that did not stop the model from opening. */
+  readonly warnings: readonly string[];
+}
+
+export interface TensorPage {
+  readonly offset: number;
+  readonly total: number;
+  readonly tensors: readonly TensorInfo[];
+}
+
+export interface Histogram {
+  /** Lower edge of the first bin and upper edge of the last one. */
+  readonly min: number;
+  readonly max: number;
+  readonly counts: readonly number[];
+}
+
+export interface TensorStats {
+  readonly index: number;
+  /** Elements inspected (all of them). */
+  readonly count: number;
+  /** Finite values only; null when there are none. */
+  readonly min: number | null;
+  readonly max: number | null;
+  readonly mean: number | null;
+  /** Population standard deviation. */
+  readonly std: number | null;
+  /** Fraction of exact zeros among all elements. */
+  readonly sparsity: number;
+  /** Frobenius norm, sqrt(sum of squares) of the finite values. */
+  readonly l2Norm: number;
+  readonly nanCount: number;
+  readonly infCount: number;
+  readonly histogram: Histogram | null;
+}
+
+/** A per-tensor failure inside a batch (e.g. a string tensor has no statistics). */
+export interface TensorStatsError {
+  readonly index: number;
+  readonly error: string;
+}
+
+export type TensorStatsResult = TensorStats | TensorStatsError;
+
+export function isStatsError(result: TensorStatsResult): result is TensorStatsError {
+  return 'error' in result;
+}

@@ -1,0 +1,95 @@
+/**
+ * The message protocol between a LayerLens webview and the extension host: one tagged
+ * union per direction, plus a request helper that matches replies by id.
+ *
+ * The webview never names a file: the extension knows which model the panel shows and
+ * forwards each request to the server with that model's URI.
+ */
+import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
+
+/** Requests a webview can make, by name: their parameters and results. */
+export interface WebviewRequests {
+  summary: { params: Record<string, never>; result: ModelSummary };
+  tensors: { params: { offset: number; limit: number }; result: TensorPage };
+  tensorStats: { params: { indices: number[] }; result: TensorStatsResult[] };
+}
+
+export type WebviewRequestName = keyof WebviewRequests;
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | {
+      type: 'request';
+      id: number;
+      name: WebviewRequestName;
+      params: WebviewRequests[WebviewRequestName]['params'];
+    }
+  | { type: 'cancel'; id: number };
+
+export type HostToWebview =
+  | { type: 'response'; id: number; result: unknown }
+  | { type: 'response'; id: number; error: RequestError }
+  /** The server restarted or the file changed on disk: everything shown must be fetched again. */
+  | { type: 'reload'; reason: string };
+
+export interface RequestError {
+  readonly message: string;
+  /** Set when the model file (or one of its data files) is at fault. */
+  readonly file?: string;
+  readonly cancelled?: boolean;
+}
+
+export class WebviewRequestError extends Error {
+  constructor(readonly detail: RequestError) {
+    super(detail.message);
+  }
+}
+
+/**
+ * Client side of the request channel. `post` sends a message to the other side; feed every
+ * incoming message to `handle`. Works in the webview (over `acquireVsCodeApi().postMessage`).
+ */
+export class RequestChannel {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (reason: WebviewRequestError) => void }
+  >();
+
+  constructor(private readonly post: (message: WebviewToHost) => void) {}
+
+  request<N extends WebviewRequestName>(
+    name: N,
+    params: WebviewRequests[N]['params'],
+    signal?: AbortSignal,
+  ): Promise<WebviewRequests[N]['result']> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      signal?.addEventListener('abort', () => this.post({ type: 'cancel', id }), { once: true });
+      this.post({ type: 'request', id, name, params });
+    });
+  }
+
+  /** Returns true when the message was a response to one of this channel's requests. */
+  handle(message: HostToWebview): boolean {
+    if (message.type !== 'response') return false;
+    const waiter = this.pending.get(message.id);
+    if (!waiter) return false;
+    this.pending.delete(message.id);
+    if ('error' in message) waiter.reject(new WebviewRequestError(message.error));
+    else waiter.resolve(message.result);
+    return true;
+  }
+
+  /** Fails every request still waiting (e.g. before a reload). */
+  rejectAll(reason: string): void {
+    for (const [id, waiter] of this.pending) {
+      waiter.reject(new WebviewRequestError({ message: reason, cancelled: true }));
+      this.pending.delete(id);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+// Three bundles: the extension (VS Code's extension host), the server with its worker
+// and the CLI (plain Node), and the webview (browser). Type checking is `npm run typecheck`;
+// ts-loader only transpiles here so that builds stay fast.
+'use strict';
+const path = require('path');
+const webpack = require('webpack');
+
+const tsRule = (configFile) => ({
+  test: /\.ts$/,
+  exclude: /node_modules/,
+  use: [{ loader: 'ts-loader', options: { transpileOnly: true, configFile } }],
+});
+
+/** @param {string} mode */
+function common(mode) {
+  return {
+    mode,
+    devtool: mode === 'production' ? 'source-map' : 'eval-cheap-module-source-map',
+    resolve: { extensions: ['.ts', '.js'] },
+    infrastructureLogging: { level: 'warn' },
+    stats: 'errors-warnings',
+  };
+}
+
+module.exports = (_env, argv) => {
+  const mode = argv.mode ?? 'production';
+  const nodeOutput = {
+    path: path.resolve(__dirname, 'dist'),
+    filename: '[name].js',
+    libraryTarget: 'commonjs2',
+    devtoolModuleFilenameTemplate: '../[resource-path]',
+  };
+  return [
+    {
+      ...common(mode),
+      name: 'extension',
+      target: 'node',
+      entry: { extension: './src/extension/extension.ts' },
+      output: nodeOutput,
+      externals: { vscode: 'commonjs vscode' },
+      module: { rules: [tsRule(path.resolve(__dirname, 'tsconfig.json'))] },
+    },
+    {
+      ...common(mode),
+      name: 'server',
+      target: 'node',
+      // The server, its worker threads and the CLI share the same core.
+      entry: {
+        server: './src/server/server.ts',
+        statsWorker: './src/server/jobs/statsWorker.ts',
+        cli: './src/cli/bin.ts',
+      },
+      output: nodeOutput,
+      // Keep __dirname real: workers and native modules are found next to the bundle.
+      node: { __dirname: false, __filename: false },
+      // Native binaries: loaded from node_modules at run time, never bundled.
+      externals: { 'onnxruntime-node': 'commonjs onnxruntime-node' },
+      plugins: [
+        new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true, include: 'cli' }),
+      ],
+      module: { rules: [tsRule(path.resolve(__dirname, 'tsconfig.json'))] },
+    },
+    {
+      ...common(mode),
+      name: 'webview',
+      target: 'web',
+      entry: { main: './webview-ui/src/main.ts' },
+      output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },
+      module: { rules: [tsRule(path.resolve(__dirname, 'webview-ui', 'tsconfig.json'))] },
+      performance: { hints: false },
+    },
+  ];
+};
