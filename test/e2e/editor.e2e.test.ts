@@ -1,0 +1,366 @@
+/**
+ * End to end in a real VS Code (code-server) and a real browser: the LayerLens custom editor
+ * opens the example workspace's models and shows what the files hold.
+ *
+ * Needs the host (`node scripts/ensure-host.mjs`, installed on first use) and the VSIX
+ * (`npm run package`); both are done here when missing or stale, so the file also runs alone:
+ *   node --import tsx --test --test-concurrency=1 test/e2e/*.e2e.test.ts
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Frame } from 'playwright-core';
+import {
+  ensureHost,
+  ensureVsix,
+  projectRoot,
+  startCodeServer,
+  type CodeServer,
+} from '../support/codeServer';
+import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+
+const SETUP_TIMEOUT_MS = 10 * 60_000;
+const TEST_TIMEOUT_MS = 120_000;
+const EDITOR_READY_TIMEOUT_MS = 60_000;
+const EXTENSION_ID = 'layerlens.layerlens';
+
+let server: CodeServer | undefined;
+let workbench: Workbench | undefined;
+let workspace = '';
+
+before(
+  async () => {
+    const host = ensureHost();
+    const vsix = ensureVsix();
+    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-workspace-'));
+    const copy = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    server = await startCodeServer({ name: 'editor', extensions: [vsix], host });
+    workbench = await openWorkbench(server.folderUrl(workspace), 'editor');
+  },
+  { timeout: SETUP_TIMEOUT_MS },
+);
+
+after(async () => {
+  await workbench?.close();
+  await server?.stop();
+  if (workspace) rmSync(workspace, { recursive: true, force: true });
+});
+
+function opened(): { server: CodeServer; workbench: Workbench } {
+  assert.ok(server && workbench, 'code-server and the browser did not start');
+  return { server, workbench };
+}
+
+function lastLines(text: string, count: number): string {
+  return text.split('\n').slice(-count).join('\n');
+}
+
+/** Runs a test step; on failure, saves a screenshot and adds the extension host's log. */
+async function withDiagnostics(name: string, step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (error) {
+    const { server: running, workbench: browser } = opened();
+    const screenshot = await browser.screenshot(`e2e-${name}-failure`).catch(() => 'none');
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `${message}\n\nscreenshot: ${screenshot}\n\nextension host log (end):\n${lastLines(running.extensionHostLog(), 60)}` +
+        `\n\nbrowser console (end):\n${lastLines(browser.consoleLog(), 30)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Opens a model with Quick Open and returns the LayerLens webview frame once it settled. */
+async function openModel(fileName: string): Promise<{ frame: Frame; state: string }> {
+  const { workbench: browser } = opened();
+  await browser.runCommand('View: Close All Editors');
+  await browser.openFile(fileName);
+  await browser.page
+    .locator('.tabs-container .tab.active', { hasText: fileName })
+    .waitFor({ state: 'visible', timeout: EDITOR_READY_TIMEOUT_MS });
+  const frame = await browser.frameWith('body[data-state]', EDITOR_READY_TIMEOUT_MS);
+  // document.body.dataset.state: loading, then ready or error.
+  const body = frame.locator('body');
+  await frame
+    .locator('body:not([data-state="loading"])')
+    .waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
+  const state = (await body.getAttribute('data-state')) ?? '';
+  return { frame, state };
+}
+
+/** The extension that owns a webview frame, from the outer webview iframe's URL. */
+function owningExtension(frame: Frame): string | undefined {
+  for (let current: Frame | null = frame; current; current = current.parentFrame()) {
+    const extensionId = new URL(current.url()).searchParams.get('extensionId');
+    if (extensionId) return extensionId;
+  }
+  return undefined;
+}
+
+// An independent ONNX reader for the expected numbers: protobuf wire format by hand, so the
+// test shares no code with the extension's reader (which uses onnx-proto).
+
+interface WireField {
+  readonly field: number;
+  readonly wireType: number;
+  /** Varint value (wire type 0). */
+  readonly value: bigint;
+  /** Bytes of a length-delimited field (wire type 2). */
+  readonly bytes: Buffer;
+}
+
+function readVarint(buffer: Buffer, start: number): { value: bigint; next: number } {
+  let value = 0n;
+  let shift = 0n;
+  let position = start;
+  for (;;) {
+    if (position >= buffer.length) throw new Error('truncated varint');
+    const byte = buffer[position++]!;
+    value |= BigInt(byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return { value, next: position };
+    shift += 7n;
+  }
+}
+
+function wireFields(buffer: Buffer): WireField[] {
+  const fields: WireField[] = [];
+  let position = 0;
+  while (position < buffer.length) {
+    const key = readVarint(buffer, position);
+    position = key.next;
+    const field = Number(key.value >> 3n);
+    const wireType = Number(key.value & 7n);
+    const empty = Buffer.alloc(0);
+    if (wireType === 0) {
+      const varint = readVarint(buffer, position);
+      position = varint.next;
+      fields.push({ field, wireType, value: varint.value, bytes: empty });
+    } else if (wireType === 2) {
+      const length = readVarint(buffer, position);
+      const end = length.next + Number(length.value);
+      fields.push({ field, wireType, value: 0n, bytes: buffer.subarray(length.next, end) });
+      position = end;
+    } else if (wireType === 1 || wireType === 5) {
+      position += wireType === 1 ? 8 : 4;
+      fields.push({ field, wireType, value: 0n, bytes: empty });
+    } else {
+      throw new Error(`unexpected wire type ${wireType}`);
+    }
+  }
+  return fields;
+}
+
+function varintCount(buffer: Buffer): number {
+  let count = 0;
+  for (const byte of buffer) if ((byte & 0x80) === 0) count++;
+  return count;
+}
+
+/** Elements of a TensorProto (field 1: dims, packed or not); a scalar holds one. */
+function tensorElements(tensor: Buffer): number {
+  let elements = 1;
+  for (const dims of wireFields(tensor).filter((f) => f.field === 1)) {
+    if (dims.wireType === 0) elements *= Number(dims.value);
+    else {
+      let position = 0;
+      while (position < dims.bytes.length) {
+        const dim = readVarint(dims.bytes, position);
+        elements *= Number(dim.value);
+        position = dim.next;
+      }
+    }
+  }
+  return elements;
+}
+
+/** Elements of a Constant node's value (AttributeProto fields: t=5, floats=7, ints=8, strings=9). */
+function constantElements(attribute: WireField[]): number {
+  const name = attribute.find((f) => f.field === 1)?.bytes.toString('utf8');
+  const repeated = (field: number, bytesPerPackedElement: number | 'varint'): number =>
+    attribute
+      .filter((f) => f.field === field)
+      .reduce((count, f) => {
+        if (f.wireType !== 2 || field === 9) return count + 1;
+        return (
+          count +
+          (bytesPerPackedElement === 'varint'
+            ? varintCount(f.bytes)
+            : f.bytes.length / bytesPerPackedElement)
+        );
+      }, 0);
+  switch (name) {
+    case 'value':
+      return tensorElements(attribute.find((f) => f.field === 5)!.bytes);
+    case 'value_float':
+    case 'value_int':
+    case 'value_string':
+      return 1;
+    case 'value_floats':
+      return repeated(7, 4);
+    case 'value_ints':
+      return repeated(8, 'varint');
+    case 'value_strings':
+      return repeated(9, 'varint');
+    default:
+      return 0;
+  }
+}
+
+/** Parameters of a GraphProto: initializers (5) and Constant nodes (1), subgraphs included. */
+function graphParameters(graph: Buffer): { parameters: number; tensors: number } {
+  let parameters = 0;
+  let tensors = 0;
+  for (const field of wireFields(graph)) {
+    if (field.field === 5) {
+      parameters += tensorElements(field.bytes);
+      tensors++;
+    }
+    if (field.field !== 1) continue;
+    const node = wireFields(field.bytes);
+    const opType = node.find((f) => f.field === 4)?.bytes.toString('utf8');
+    const domain = node.find((f) => f.field === 7)?.bytes.toString('utf8') ?? '';
+    const attributes = node.filter((f) => f.field === 5).map((f) => wireFields(f.bytes));
+    if (opType === 'Constant' && (domain === '' || domain === 'ai.onnx')) {
+      const value = attributes.find((a) =>
+        a.some((f) => f.field === 1 && f.bytes.toString('utf8').startsWith('value')),
+      );
+      if (value) {
+        parameters += constantElements(value);
+        tensors++;
+      }
+    }
+    // Subgraphs: attribute fields g=6 and graphs=11.
+    for (const attribute of attributes) {
+      for (const subgraph of attribute.filter((f) => f.field === 6 || f.field === 11)) {
+        const inner = graphParameters(subgraph.bytes);
+        parameters += inner.parameters;
+        tensors += inner.tensors;
+      }
+    }
+  }
+  return { parameters, tensors };
+}
+
+function onnxParameters(file: string): { parameters: number; tensors: number } {
+  const graph = wireFields(readFileSync(file)).find((f) => f.field === 7);
+  assert.ok(graph, `${file} has no graph`);
+  return graphParameters(graph.bytes);
+}
+
+interface SafetensorsEntry {
+  readonly dtype: string;
+  readonly shape: number[];
+}
+
+function safetensorsTensors(file: string): Map<string, SafetensorsEntry> {
+  const bytes = readFileSync(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.toString('utf8', 8, 8 + headerLength)) as Record<
+    string,
+    SafetensorsEntry
+  >;
+  return new Map(Object.entries(header).filter(([name]) => name !== '__metadata__'));
+}
+
+async function shownInteger(frame: Frame, testId: string): Promise<number> {
+  const value = await frame.getAttribute(`[data-testid="${testId}"]`, 'data-value');
+  assert.ok(value !== null, `[data-testid="${testId}"] has no data-value`);
+  assert.match(value, /^\d+$/, `[data-testid="${testId}"] data-value is not an integer: ${value}`);
+  return Number(value);
+}
+
+test(
+  'a real ONNX model opens in the LayerLens editor with its exact parameter count',
+  { timeout: TEST_TIMEOUT_MS },
+  () =>
+    withDiagnostics('onnx', async () => {
+      const model = path.join(workspace, 'models', 'silero_vad_v5.onnx');
+      const expected = onnxParameters(model);
+      assert.ok(
+        expected.parameters > 100_000,
+        `the test's own count looks wrong: ${expected.parameters}`,
+      );
+
+      const { frame, state } = await openModel('silero_vad_v5.onnx');
+      assert.equal(state, 'ready');
+      assert.equal(owningExtension(frame), EXTENSION_ID);
+      await frame
+        .locator('[data-testid="tensor-row"]')
+        .first()
+        .waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
+      await frame.locator('[data-testid="overview"]').waitFor();
+
+      assert.equal(await shownInteger(frame, 'parameter-count'), expected.parameters);
+      assert.equal(await shownInteger(frame, 'tensor-count'), expected.tensors);
+      const rows = await frame.locator('[data-testid="tensor-row"]').count();
+      assert.ok(
+        rows > 0 && rows <= expected.tensors,
+        `${rows} rows for ${expected.tensors} tensors`,
+      );
+      await opened().workbench.screenshot('e2e-onnx');
+    }),
+);
+
+test(
+  'a safetensors file shows one row per tensor with its name',
+  { timeout: TEST_TIMEOUT_MS },
+  () =>
+    withDiagnostics('safetensors', async () => {
+      const model = path.join(workspace, 'models', 'mlp_classifier.safetensors');
+      const tensors = safetensorsTensors(model);
+      const expectedParameters = [...tensors.values()].reduce(
+        (total, tensor) => total + tensor.shape.reduce((product, dim) => product * dim, 1),
+        0,
+      );
+
+      const { frame, state } = await openModel('mlp_classifier.safetensors');
+      assert.equal(state, 'ready');
+      const rows = frame.locator('[data-testid="tensor-row"]');
+      await rows.first().waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
+      assert.equal(await shownInteger(frame, 'parameter-count'), expectedParameters);
+      assert.equal(await shownInteger(frame, 'tensor-count'), tensors.size);
+      assert.equal(await rows.count(), tensors.size);
+      const indices = await rows.evaluateAll((elements) =>
+        elements.map((element) => element.getAttribute('data-index')),
+      );
+      assert.deepEqual(
+        indices,
+        [...tensors.keys()].map((_, index) => String(index)),
+      );
+      const rowTexts = await rows.allTextContents();
+      for (const name of tensors.keys()) {
+        assert.ok(
+          rowTexts.some((text) => text.includes(name)),
+          `no row names ${name}; rows:\n${rowTexts.join('\n')}`,
+        );
+      }
+      await opened().workbench.screenshot('e2e-safetensors');
+    }),
+);
+
+test(
+  'a broken model file shows an error that names the file and the problem',
+  { timeout: TEST_TIMEOUT_MS },
+  () =>
+    withDiagnostics('error', async () => {
+      const { frame, state } = await openModel('broken.onnx');
+      assert.equal(state, 'error');
+      const error = (await frame.locator('[data-testid="error"]').textContent()) ?? '';
+      assert.ok(error.includes('broken.onnx'), `the error does not name the file: ${error}`);
+      const problem = error.replaceAll('broken.onnx', '').trim();
+      assert.ok(problem.split(/\s+/).length >= 3, `the error does not say what is wrong: ${error}`);
+      assert.equal(await frame.locator('[data-testid="tensor-row"]').count(), 0);
+      await opened().workbench.screenshot('e2e-error');
+    }),
+);

@@ -1,0 +1,282 @@
+/**
+ * Starts a real VS Code (code-server, from the .layerlens-host/ cache, on Node 24) for the
+ * end-to-end tests: loopback only, a fresh user-data, extensions and XDG folder per run, in
+ * its own process group so that stopping it stops its extension hosts too.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const projectRoot = path.resolve(__dirname, '..', '..');
+export const testResultsDir = path.join(projectRoot, 'test-results');
+
+/** What `scripts/ensure-host.mjs --json` prints (the fields the tests use). */
+export interface HostPaths {
+  readonly node: string;
+  readonly codeServerEntry: string;
+  readonly chromium: string;
+  readonly nodeVersion: string;
+  readonly codeServerVersion: string;
+}
+
+/** User settings for the test runs: no chat side bar or AI features taking up the window. */
+const TEST_USER_SETTINGS = {
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  'chat.disableAIFeatures': true,
+  'workbench.startupEditor': 'none',
+  'telemetry.telemetryLevel': 'off',
+};
+
+const STARTUP_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+const LISTENING_LINE = /HTTP server listening on http:\/\/127\.0\.0\.1:(\d+)/;
+
+/** Installs the host on first use (minutes), then answers at once from its marker. */
+export function ensureHost(): HostPaths {
+  const result = spawnSync(
+    process.execPath,
+    [path.join(projectRoot, 'scripts', 'ensure-host.mjs'), '--json'],
+    {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  if (result.status !== 0) {
+    throw new Error(
+      `scripts/ensure-host.mjs failed (exit status ${result.status}); see its output above`,
+    );
+  }
+  return JSON.parse(result.stdout) as HostPaths;
+}
+
+/** What goes into the VSIX: when any of it is newer than the VSIX, the VSIX is stale. */
+const VSIX_SOURCES = [
+  'src',
+  'webview-ui/src',
+  'media',
+  'package.json',
+  'webpack.config.js',
+  '.vscodeignore',
+];
+
+function newestChange(entry: string): number {
+  const absolute = path.join(projectRoot, entry);
+  if (!existsSync(absolute)) return 0;
+  const stat = statSync(absolute);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...filesUnder(absolute).map((file) => statSync(file).mtimeMs));
+}
+
+/**
+ * The path of layerlens-<version>.vsix, packaged by `scripts/package-vsix.mjs` unless it is
+ * newer than every source it is built from (`npm test` packages it just before the e2e tests).
+ */
+export function ensureVsix(): string {
+  const { version } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const vsix = path.join(projectRoot, `layerlens-${version}.vsix`);
+  const builtAt = existsSync(vsix) ? statSync(vsix).mtimeMs : 0;
+  if (VSIX_SOURCES.some((entry) => newestChange(entry) > builtAt)) {
+    const result = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'package-vsix.mjs')],
+      {
+        cwd: projectRoot,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    if (result.status !== 0)
+      throw new Error(`scripts/package-vsix.mjs failed (exit status ${result.status})`);
+  }
+  return vsix;
+}
+
+export interface CodeServerOptions {
+  /** Names the run's log files in test-results/. */
+  readonly name: string;
+  /** VSIX files to install before starting. */
+  readonly extensions: readonly string[];
+  readonly host?: HostPaths;
+}
+
+export interface CodeServer {
+  /** Base URL, e.g. http://127.0.0.1:40123/ */
+  readonly url: string;
+  readonly userDataDir: string;
+  /** URL that opens `folder` as the workspace. */
+  folderUrl(folder: string): string;
+  /** The extension host logs written so far (what the extension printed, its errors). */
+  extensionHostLog(): string;
+  /** Stops the whole process group and copies its logs to test-results/. */
+  stop(): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function filesUnder(folder: string): string[] {
+  if (!existsSync(folder)) return [];
+  return readdirSync(folder, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+export async function startCodeServer(options: CodeServerOptions): Promise<CodeServer> {
+  const host = options.host ?? ensureHost();
+  mkdirSync(testResultsDir, { recursive: true });
+  const runDir = mkdtempSync(path.join(os.tmpdir(), `layerlens-${options.name}-`));
+  const userDataDir = path.join(runDir, 'user-data');
+  const extensionsDir = path.join(runDir, 'extensions');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_CONFIG_HOME: path.join(runDir, 'config'),
+    XDG_DATA_HOME: path.join(runDir, 'data'),
+    XDG_CACHE_HOME: path.join(runDir, 'cache'),
+  };
+  const codeServer = (args: string[]): string[] => [
+    host.codeServerEntry,
+    '--user-data-dir',
+    userDataDir,
+    '--extensions-dir',
+    extensionsDir,
+    ...args,
+  ];
+
+  mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(
+    path.join(userDataDir, 'User', 'settings.json'),
+    `${JSON.stringify(TEST_USER_SETTINGS, null, 2)}\n`,
+  );
+
+  for (const vsix of options.extensions) {
+    const install = spawnSync(host.node, codeServer(['--install-extension', vsix]), {
+      env,
+      encoding: 'utf8',
+    });
+    if (install.status !== 0 || !/successfully installed/i.test(install.stdout)) {
+      throw new Error(
+        `installing ${vsix} into code-server failed:\n${install.stdout}\n${install.stderr}`,
+      );
+    }
+  }
+
+  const logFile = path.join(testResultsDir, `code-server-${options.name}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(
+    host.node,
+    codeServer([
+      '--bind-addr',
+      '127.0.0.1:0',
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--ignore-last-opened',
+    ]),
+    { cwd: runDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const port = new Promise<number>((resolve, reject) => {
+    const collect = (chunk: Buffer): void => {
+      log.write(chunk);
+      output += chunk.toString('utf8');
+      const listening = LISTENING_LINE.exec(output);
+      if (listening) resolve(Number(listening[1]));
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`code-server exited (${signal ?? code}) before listening:\n${output}`)),
+    );
+  });
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    signalGroup(child, 'SIGTERM');
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (isRunning(child) && Date.now() < deadline) await sleep(100);
+    // The extension hosts share the group; make sure none outlives the run.
+    signalGroup(child, 'SIGKILL');
+    log.end();
+    const logsDir = path.join(userDataDir, 'logs');
+    if (existsSync(logsDir)) {
+      cpSync(logsDir, path.join(testResultsDir, `code-server-${options.name}-logs`), {
+        recursive: true,
+      });
+    }
+    rmSync(runDir, { recursive: true, force: true, maxRetries: 3 });
+  };
+
+  try {
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `code-server did not listen within ${STARTUP_TIMEOUT_MS / 1000} s:\n${output}`,
+            ),
+          ),
+        STARTUP_TIMEOUT_MS,
+      );
+    });
+    const listeningPort = await Promise.race([port, timeout]).finally(() => clearTimeout(timer));
+    const url = `http://127.0.0.1:${listeningPort}/`;
+    for (;;) {
+      const health = await fetch(new URL('healthz', url)).catch(() => undefined);
+      if (health?.ok) break;
+      if (!isRunning(child) || Date.now() > deadline) {
+        throw new Error(`code-server did not answer ${url}healthz:\n${output}`);
+      }
+      await sleep(100);
+    }
+    return {
+      url,
+      userDataDir,
+      folderUrl: (folder) => `${url}?folder=${encodeURIComponent(folder)}`,
+      extensionHostLog: () =>
+        filesUnder(path.join(userDataDir, 'logs'))
+          .filter((file) => /exthost/i.test(file) && file.endsWith('.log'))
+          .map((file) => `--- ${path.relative(userDataDir, file)}\n${readFileSync(file, 'utf8')}`)
+          .join('\n'),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
