@@ -41,6 +41,7 @@ const testFiles = (folder, suffix, ...options) => [
   '--import',
   'tsx',
   '--test',
+  '--test-reporter=spec',
   ...options,
   ...readdirSync(join(root, folder))
     .filter((name) => name.endsWith(suffix))
@@ -67,7 +68,9 @@ async function main() {
   await suite('webview tests', testFiles('test/webview', '.test.ts'));
   await node('package', ['scripts/package-vsix.mjs']);
   await suite('end-to-end tests', testFiles('test/e2e', '.e2e.test.ts', '--test-concurrency=1'));
-  console.log(`\nTotals: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  console.log(
+    `\nTotals: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`,
+  );
   if (failures.length > 0) throw new Error(failures.join('; '));
 }
 

@@ -19,6 +19,12 @@ export const MAX_TENSOR_ELEMENTS = Number.MAX_SAFE_INTEGER;
 /** Tensors in one model (the largest public checkpoints hold a few tens of thousands). */
 export const MAX_TENSORS = 1_000_000;
 
+/**
+ * A `*.safetensors.index.json` file. Real indexes hold one short line per tensor (a few MB
+ * for the largest checkpoints); the bound keeps a stray huge JSON file from being parsed.
+ */
+export const MAX_SAFETENSORS_INDEX_BYTES = 64 * 1024 * 1024;
+
 /** Shard files named by one `*.safetensors.index.json`. */
 export const MAX_SHARDS = 100_000;
 

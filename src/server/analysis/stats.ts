@@ -1,0 +1,430 @@
+/**
+ * Streaming per-tensor statistics: moments, extremes, sparsity, norm, non-finite counts
+ * and a histogram, computed chunk by chunk so that a tensor never has to fit in memory.
+ *
+ * Moments are exact-ish in float64: each block of BLOCK_ELEMENTS values is summarised
+ * with two passes (mean, then squared deviations, while the block is in cache) and blocks
+ * are merged with Chan et al.'s parallel formula. The histogram needs the final range, so
+ * a tensor larger than one chunk is read twice; one that fits is read once.
+ */
+import * as fs from 'node:fs';
+import { byteLengthOf } from '../../shared/dtypes';
+import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
+import type { TensorStats } from '../../shared/model';
+import { ModelFileError } from '../formats/types';
+import { decodeValues, elementsInBytes, type NumericDType } from './decode';
+
+export type TensorStatsValues = Omit<TensorStats, 'index'>;
+
+/** The bytes of one tensor, delivered in consecutive element-aligned chunks. */
+export interface TensorBytes {
+  readonly byteLength: number;
+  /**
+   * Calls `visit` with consecutive chunks of at most `chunkBytes` bytes that cover the
+   * tensor in order. A chunk's memory may be reused once `visit` returns.
+   */
+  chunks(chunkBytes: number, visit: (chunk: Uint8Array) => void): Promise<void>;
+}
+
+export interface StatsOptions {
+  /** Bytes read and decoded at a time (rounded down to a multiple of 8). */
+  readonly chunkBytes?: number;
+  readonly bins?: number;
+  /** Polled between chunks; when it returns true the computation stops with an AbortError. */
+  readonly isCancelled?: () => boolean;
+}
+
+/** Values summarised with two passes at a time; small enough to stay in the L1/L2 cache. */
+const BLOCK_ELEMENTS = 4096;
+/** Elements decoded at a time for types that are not read in place (multiple of 8). */
+const DECODE_ELEMENTS = 16384;
+
+type Values = Float32Array | Float64Array;
+
+/** Count, extremes and moments of the finite values, plus zero and non-finite counts. */
+export class MomentAccumulator {
+  /** Elements seen, finite or not. */
+  total = 0;
+  finiteCount = 0;
+  mean = 0;
+  /** Sum of squared deviations from the mean (finite values). */
+  m2 = 0;
+  min = Infinity;
+  max = -Infinity;
+  zeros = 0;
+  nanCount = 0;
+  infCount = 0;
+
+  add(values: Values): void {
+    const length = values.length;
+    this.total += length;
+    for (let start = 0; start < length; start += BLOCK_ELEMENTS) {
+      this.addBlock(values, start, Math.min(start + BLOCK_ELEMENTS, length));
+    }
+  }
+
+  private addBlock(values: Values, start: number, end: number): void {
+    // Fast path without per-element finiteness checks: a NaN or ±Infinity in the block
+    // makes the sum non-finite, and the block is then redone with checks. Two elements
+    // per step with two sums shortens the chain of dependent additions. Sums are taken
+    // around a shift near the mean, so that data far from zero loses no precision.
+    const shift = this.shiftFor(values, start, end);
+    let evenSum = 0;
+    let oddSum = 0;
+    let zeros = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    let i = start;
+    for (; i + 1 < end; i += 2) {
+      const even = values[i]!;
+      const odd = values[i + 1]!;
+      evenSum += even - shift;
+      oddSum += odd - shift;
+      if (even === 0) zeros++;
+      if (odd === 0) zeros++;
+      if (even < min) min = even;
+      if (even > max) max = even;
+      if (odd < min) min = odd;
+      if (odd > max) max = odd;
+    }
+    if (i < end) {
+      const last = values[i]!;
+      evenSum += last - shift;
+      if (last === 0) zeros++;
+      if (last < min) min = last;
+      if (last > max) max = last;
+    }
+    const sum = evenSum + oddSum;
+    // value - value is 0 for finite numbers and NaN for NaN and ±Infinity.
+    if (sum - sum !== 0) {
+      this.addBlockWithNonFinite(values, start, end);
+      return;
+    }
+    const count = end - start;
+    const blockMean = shift + sum / count;
+    let evenM2 = 0;
+    let oddM2 = 0;
+    for (i = start; i + 1 < end; i += 2) {
+      const evenDeviation = values[i]! - blockMean;
+      const oddDeviation = values[i + 1]! - blockMean;
+      evenM2 += evenDeviation * evenDeviation;
+      oddM2 += oddDeviation * oddDeviation;
+    }
+    if (i < end) {
+      const deviation = values[i]! - blockMean;
+      evenM2 += deviation * deviation;
+    }
+    this.zeros += zeros;
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
+    this.merge(count, blockMean, evenM2 + oddM2);
+  }
+
+  /** The running mean, or for the first block its first value; 0 when neither is finite. */
+  private shiftFor(values: Values, start: number, end: number): number {
+    if (this.finiteCount > 0) return this.mean;
+    const first = start < end ? values[start]! : 0;
+    return first - first === 0 ? first : 0;
+  }
+
+  /** The same summary for a block that holds NaN or ±Infinity (or whose float64 sum overflowed). */
+  private addBlockWithNonFinite(values: Values, start: number, end: number): void {
+    let min = this.min;
+    let max = this.max;
+    const shift = this.shiftFor(values, start, end);
+    let sum = 0;
+    let zeros = 0;
+    let nonFinite = 0;
+    for (let i = start; i < end; i++) {
+      const value = values[i]!;
+      if (value - value !== 0) {
+        nonFinite++;
+        if (value !== value) this.nanCount++;
+        else this.infCount++;
+        continue;
+      }
+      if (value === 0) zeros++;
+      if (value < min) min = value;
+      if (value > max) max = value;
+      sum += value - shift;
+    }
+    this.zeros += zeros;
+    const count = end - start - nonFinite;
+    if (count === 0) return;
+    this.min = min;
+    this.max = max;
+    // The sum of finite float64 values can still overflow; a sum of value/count cannot.
+    const blockMean = Number.isFinite(sum)
+      ? shift + sum / count
+      : scaledMean(values, start, end, count);
+    let blockM2 = 0;
+    for (let i = start; i < end; i++) {
+      const deviation = values[i]! - blockMean;
+      if (deviation - deviation === 0) blockM2 += deviation * deviation;
+    }
+    this.merge(count, blockMean, blockM2);
+  }
+
+  /** Chan et al.: combine this summary with another group's count, mean and M2. */
+  private merge(count: number, mean: number, m2: number): void {
+    const total = this.finiteCount + count;
+    const delta = mean - this.mean;
+    this.mean += (delta * count) / total;
+    this.m2 += m2 + ((delta * delta * this.finiteCount) / total) * count;
+    this.finiteCount = total;
+  }
+}
+
+function scaledMean(values: Values, start: number, end: number, count: number): number {
+  let mean = 0;
+  for (let i = start; i < end; i++) {
+    const value = values[i]!;
+    if (value - value === 0) mean += value / count;
+  }
+  return mean;
+}
+
+/** Fixed-range histogram of finite values; the last bin includes its upper edge. */
+export class HistogramAccumulator {
+  readonly counts: Float64Array;
+  private readonly evenCounts: Uint32Array;
+  private readonly oddCounts: Uint32Array;
+  readonly low: number;
+  readonly high: number;
+  private readonly origin: number;
+  private readonly scale: number;
+  private readonly valueScale: number;
+  /** All values go to one bin when the range has no width (or no resolution left). */
+  private readonly singleBin: number;
+
+  constructor(min: number, max: number, bins: number) {
+    this.counts = new Float64Array(bins);
+    this.evenCounts = new Uint32Array(bins);
+    this.oddCounts = new Uint32Array(bins);
+    // Like NumPy, a range of one value is widened to ±0.5 around it.
+    this.low = min === max ? min - 0.5 : min;
+    this.high = min === max ? max + 0.5 : max;
+    this.singleBin = this.low === this.high ? bins >> 1 : -1;
+    // A range wider than the largest double (e.g. -1e308…1e308) is binned on halved values.
+    this.valueScale = Number.isFinite(this.high - this.low) ? 1 : 0.5;
+    this.origin = this.low * this.valueScale;
+    this.scale = bins / (this.high * this.valueScale - this.origin);
+  }
+
+  /**
+   * Bins the finite values of `values`. `allFinite` (known once the moments pass is done)
+   * skips the per-element finiteness check.
+   */
+  add(values: Values, allFinite: boolean): void {
+    const length = values.length;
+    if (this.singleBin >= 0) {
+      let finite = 0;
+      for (let i = 0; i < length; i++) if (values[i]! - values[i]! === 0) finite++;
+      this.counts[this.singleBin]! += finite;
+      return;
+    }
+    // Two integer sub-histograms: consecutive equal bins do not wait on each other's store.
+    const even = this.evenCounts;
+    const odd = this.oddCounts;
+    const origin = this.origin;
+    const scale = this.scale;
+    const valueScale = this.valueScale;
+    const lastBin = this.counts.length - 1;
+    if (allFinite && valueScale === 1) {
+      let i = 0;
+      for (; i + 1 < length; i += 2) {
+        const evenBin = ((values[i]! - origin) * scale) | 0;
+        const oddBin = ((values[i + 1]! - origin) * scale) | 0;
+        even[evenBin > lastBin ? lastBin : evenBin]++;
+        odd[oddBin > lastBin ? lastBin : oddBin]++;
+      }
+      if (i < length) {
+        const bin = ((values[i]! - origin) * scale) | 0;
+        even[bin > lastBin ? lastBin : bin]++;
+      }
+    } else {
+      for (let i = 0; i < length; i++) {
+        const value = values[i]!;
+        if (value - value !== 0) continue;
+        const bin = ((value * valueScale - origin) * scale) | 0;
+        even[bin > lastBin ? lastBin : bin]++;
+      }
+    }
+    // Fold into float64 totals after each call so the 32-bit counters cannot overflow.
+    for (let bin = 0; bin <= lastBin; bin++) {
+      this.counts[bin]! += even[bin]! + odd[bin]!;
+    }
+    even.fill(0);
+    odd.fill(0);
+  }
+}
+
+function abortError(): Error {
+  const error = new Error('The statistics computation was cancelled');
+  error.name = 'AbortError';
+  return error;
+}
+
+/** Calls `use` on the decoded values of one chunk, in pieces for types decoded into scratch. */
+function forEachDecoded(
+  dtype: NumericDType,
+  chunk: Uint8Array,
+  elementCount: number,
+  scratch: Float64Array,
+  use: (values: Values) => void,
+): void {
+  if (dtype === 'float32' || dtype === 'float64') {
+    use(decodeValues(dtype, chunk, elementCount));
+    return;
+  }
+  const bytesPerPiece = byteLengthOf(dtype, DECODE_ELEMENTS);
+  for (let done = 0; done < elementCount; done += DECODE_ELEMENTS) {
+    const pieceElements = Math.min(DECODE_ELEMENTS, elementCount - done);
+    const byteStart = (done / DECODE_ELEMENTS) * bytesPerPiece;
+    use(decodeValues(dtype, chunk.subarray(byteStart), pieceElements, scratch));
+  }
+}
+
+/** Statistics of `elementCount` elements of `dtype` delivered by `source`. */
+export async function computeStats(
+  dtype: NumericDType,
+  elementCount: number,
+  source: TensorBytes,
+  options: StatsOptions = {},
+): Promise<TensorStatsValues> {
+  const expectedBytes = byteLengthOf(dtype, elementCount);
+  if (source.byteLength !== expectedBytes) {
+    throw new Error(
+      `${elementCount} ${dtype} elements need ${expectedBytes} bytes, but the data holds ${source.byteLength}`,
+    );
+  }
+  const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? STATS_CHUNK_BYTES) / 8) * 8);
+  const bins = options.bins ?? HISTOGRAM_BINS;
+  const isCancelled = options.isCancelled ?? (() => false);
+  const scratch = new Float64Array(DECODE_ELEMENTS);
+  const moments = new MomentAccumulator();
+  const singleChunk = expectedBytes <= chunkBytes;
+  let histogram: HistogramAccumulator | null = null;
+
+  // Elements of each chunk in turn; the last chunk may hold a padding nibble (4-bit types).
+  const walk = (
+    visitValues: (values: Values) => void,
+    afterChunk?: (chunk: Uint8Array, elements: number) => void,
+  ) => {
+    let remaining = elementCount;
+    return source.chunks(chunkBytes, (chunk) => {
+      if (isCancelled()) throw abortError();
+      const elements = Math.min(remaining, elementsInBytes(dtype, chunk.byteLength));
+      remaining -= elements;
+      forEachDecoded(dtype, chunk, elements, scratch, visitValues);
+      afterChunk?.(chunk, elements);
+    });
+  };
+
+  await walk(
+    (values) => moments.add(values),
+    (chunk, elements) => {
+      // A tensor that fits one chunk is binned now, while its bytes are at hand.
+      if (singleChunk && moments.finiteCount > 0) {
+        histogram = new HistogramAccumulator(moments.min, moments.max, bins);
+        const target = histogram;
+        const allFinite = moments.nanCount + moments.infCount === 0;
+        forEachDecoded(dtype, chunk, elements, scratch, (values) => target.add(values, allFinite));
+      }
+    },
+  );
+  if (!singleChunk && moments.finiteCount > 0) {
+    const target = new HistogramAccumulator(moments.min, moments.max, bins);
+    histogram = target;
+    const allFinite = moments.nanCount + moments.infCount === 0;
+    await walk((values) => target.add(values, allFinite));
+  }
+  if (isCancelled()) throw abortError();
+  return summarise(moments, histogram);
+}
+
+function summarise(
+  moments: MomentAccumulator,
+  histogram: HistogramAccumulator | null,
+): TensorStatsValues {
+  const hasFinite = moments.finiteCount > 0;
+  // Σx² = M2 + n·mean²: two non-negative terms, so no cancellation.
+  const sumOfSquares = moments.m2 + moments.finiteCount * moments.mean * moments.mean;
+  return {
+    count: moments.total,
+    min: hasFinite ? moments.min : null,
+    max: hasFinite ? moments.max : null,
+    mean: hasFinite ? moments.mean : null,
+    std: hasFinite ? Math.sqrt(moments.m2 / moments.finiteCount) : null,
+    sparsity: moments.total === 0 ? 0 : moments.zeros / moments.total,
+    l2Norm: Math.sqrt(sumOfSquares),
+    nanCount: moments.nanCount,
+    infCount: moments.infCount,
+    histogram: histogram
+      ? { min: histogram.low, max: histogram.high, counts: Array.from(histogram.counts) }
+      : null,
+  };
+}
+
+/** Tensor bytes already in memory. */
+export function memoryTensorBytes(bytes: Uint8Array): TensorBytes {
+  return {
+    byteLength: bytes.byteLength,
+    async chunks(chunkBytes, visit) {
+      for (let start = 0; start < bytes.byteLength; start += chunkBytes) {
+        visit(bytes.subarray(start, Math.min(start + chunkBytes, bytes.byteLength)));
+      }
+    },
+  };
+}
+
+/** Tensor bytes at `offset` in a file, read chunk by chunk into one reused buffer. */
+export function fileTensorBytes(path: string, offset: number, length: number): TensorBytes {
+  return {
+    byteLength: length,
+    async chunks(chunkBytes, visit) {
+      let handle: fs.promises.FileHandle;
+      try {
+        handle = await fs.promises.open(path, 'r');
+      } catch (error) {
+        throw new ModelFileError(
+          path,
+          `cannot open the file to read tensor data (${describeError(error)})`,
+        );
+      }
+      try {
+        // A fresh ArrayBuffer starts at offset 0, so float views on it are always aligned.
+        const buffer = new Uint8Array(Math.max(1, Math.min(chunkBytes, length)));
+        for (let done = 0; done < length;) {
+          const wanted = Math.min(buffer.byteLength, length - done);
+          let filled = 0;
+          while (filled < wanted) {
+            const { bytesRead } = await handle.read(
+              buffer,
+              filled,
+              wanted - filled,
+              offset + done + filled,
+            );
+            if (bytesRead === 0) {
+              throw new ModelFileError(
+                path,
+                `the file ends at byte ${offset + done + filled}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
+              );
+            }
+            filled += bytesRead;
+          }
+          visit(buffer.subarray(0, wanted));
+          done += wanted;
+        }
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error)
+    return 'code' in error && typeof error.code === 'string' ? error.code : error.message;
+  return String(error);
+}
