@@ -56,7 +56,12 @@ module.exports = (_env, argv) => {
       // Native binaries: loaded from node_modules at run time, never bundled.
       externals: { 'onnxruntime-node': 'commonjs onnxruntime-node' },
       plugins: [
-        new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true, include: 'cli' }),
+        new webpack.BannerPlugin({
+          banner: '#!/usr/bin/env node',
+          raw: true,
+          entryOnly: true,
+          include: 'cli',
+        }),
       ],
       module: { rules: [tsRule(path.resolve(__dirname, 'tsconfig.json'))] },
     },

@@ -4,8 +4,19 @@
  *   layerlens inspect FILE [--json] [--stats]
  */
 import { resolve } from 'node:path';
-import { formatBytes, formatCompact, formatInteger, formatShape, formatValue } from '../shared/format';
-import { isStatsError, type ModelSummary, type TensorInfo, type TensorStatsResult } from '../shared/model';
+import {
+  formatBytes,
+  formatCompact,
+  formatInteger,
+  formatShape,
+  formatValue,
+} from '../shared/format';
+import {
+  isStatsError,
+  type ModelSummary,
+  type TensorInfo,
+  type TensorStatsResult,
+} from '../shared/model';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
 import { ModelFileError } from '../server/formats/types';
 import { ModelService } from '../server/modelService';
@@ -22,7 +33,11 @@ interface InspectReport extends ModelSummary {
   readonly tensors: (TensorInfo & { stats?: TensorStatsResult })[];
 }
 
-async function inspect(service: ModelService, file: string, withStats: boolean): Promise<InspectReport> {
+async function inspect(
+  service: ModelService,
+  file: string,
+  withStats: boolean,
+): Promise<InspectReport> {
   const path = resolve(file);
   const summary = await service.openModel(path);
   const tensors: TensorInfo[] = [];
@@ -34,20 +49,28 @@ async function inspect(service: ModelService, file: string, withStats: boolean):
   if (withStats) {
     for (let start = 0; start < tensors.length; start += MAX_STATS_BATCH) {
       const indices = tensors.slice(start, start + MAX_STATS_BATCH).map((tensor) => tensor.index);
-      for (const result of await service.tensorStats(path, indices)) stats.set(result.index, result);
+      for (const result of await service.tensorStats(path, indices))
+        stats.set(result.index, result);
     }
   }
   return {
     file: path,
     ...summary,
-    tensors: tensors.map((tensor) => (withStats ? { ...tensor, stats: stats.get(tensor.index) } : tensor)),
+    tensors: tensors.map((tensor) =>
+      withStats ? { ...tensor, stats: stats.get(tensor.index) } : tensor,
+    ),
   };
 }
 
 function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) {
-    console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+    console.log(
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    );
   }
 }
 

@@ -31,11 +31,18 @@ export class LayerLensClient implements vscode.Disposable {
   readonly onDidRestart = this.restartedEmitter.event;
   readonly onDidChangeState = this.stateEmitter.event;
 
-  constructor(context: vscode.ExtensionContext, readonly output: vscode.LogOutputChannel) {
+  constructor(
+    context: vscode.ExtensionContext,
+    readonly output: vscode.LogOutputChannel,
+  ) {
     const module = context.asAbsolutePath('dist/server.js');
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.ipc },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
+      debug: {
+        module,
+        transport: TransportKind.ipc,
+        options: { execArgv: ['--nolazy', '--inspect=6019'] },
+      },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],
@@ -83,7 +90,9 @@ export class LayerLensClient implements vscode.Disposable {
   request<P, R>(method: LspMethod<P, R>, params: P, token?: vscode.CancellationToken): Promise<R> {
     if (this.state === 'stopped') {
       return Promise.reject(
-        new Error('The LayerLens server is not running. Run "LayerLens: Restart Server" to start it.'),
+        new Error(
+          'The LayerLens server is not running. Run "LayerLens: Restart Server" to start it.',
+        ),
       );
     }
     return this.client.sendRequest<R>(method.method, params, token);
@@ -92,7 +101,8 @@ export class LayerLensClient implements vscode.Disposable {
   private onServerClosed(): { action: CloseAction; message?: string } {
     const now = Date.now();
     this.crashTimes.push(now);
-    while (this.crashTimes.length > 0 && now - this.crashTimes[0]! > CRASH_WINDOW_MS) this.crashTimes.shift();
+    while (this.crashTimes.length > 0 && now - this.crashTimes[0]! > CRASH_WINDOW_MS)
+      this.crashTimes.shift();
     if (this.crashTimes.length > MAX_CRASHES) {
       return {
         action: CloseAction.DoNotRestart,

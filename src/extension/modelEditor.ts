@@ -32,7 +32,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     return vscode.window.registerCustomEditorProvider(
       MODEL_EDITOR_VIEW_TYPE,
       new ModelEditorProvider(context, client),
-      { supportsMultipleEditorsPerDocument: true, webviewOptions: { retainContextWhenHidden: false } },
+      {
+        supportsMultipleEditorsPerDocument: true,
+        webviewOptions: { retainContextWhenHidden: false },
+      },
     );
   }
 
@@ -65,7 +68,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       new vscode.RelativePattern(vscode.Uri.joinPath(document.uri, '..'), '*'),
     );
     const reloadIfOurs = (changed: vscode.Uri) => {
-      if (changed.toString() === document.uri.toString()) session.reload('the file changed on disk');
+      if (changed.toString() === document.uri.toString())
+        session.reload('the file changed on disk');
     };
     const subscriptions = [
       webview.onDidReceiveMessage((message: WebviewToHost) => session.onMessage(message)),

@@ -4,12 +4,22 @@ import type { LayerLensClient, ServerState } from './client';
 
 const LOOK: Record<ServerState, { text: string; tooltip: string }> = {
   starting: { text: '$(sync~spin) LayerLens', tooltip: 'LayerLens server is starting' },
-  running: { text: '$(pulse) LayerLens', tooltip: 'LayerLens server is running — click for its output' },
-  stopped: { text: '$(error) LayerLens', tooltip: 'LayerLens server is stopped — click to restart' },
+  running: {
+    text: '$(pulse) LayerLens',
+    tooltip: 'LayerLens server is running — click for its output',
+  },
+  stopped: {
+    text: '$(error) LayerLens',
+    tooltip: 'LayerLens server is stopped — click to restart',
+  },
 };
 
 export function registerStatusBar(client: LayerLensClient): vscode.Disposable {
-  const item = vscode.window.createStatusBarItem('layerlens.server', vscode.StatusBarAlignment.Right, 100);
+  const item = vscode.window.createStatusBarItem(
+    'layerlens.server',
+    vscode.StatusBarAlignment.Right,
+    100,
+  );
   item.name = 'LayerLens Server';
   const show = (state: ServerState) => {
     item.text = LOOK[state].text;

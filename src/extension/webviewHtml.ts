@@ -4,7 +4,9 @@ import * as vscode from 'vscode';
 
 export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
   const nonce = randomBytes(16).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'main.js'));
+  const script = webview.asWebviewUri(
+    vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'main.js'),
+  );
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'layerlens.css'));
   const csp = [
     "default-src 'none'",

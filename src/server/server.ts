@@ -53,7 +53,9 @@ function toResponseError(error: unknown): ResponseError<ModelErrorData | undefin
     return new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled', undefined);
   }
   const message = error instanceof Error ? error.message : String(error);
-  connection.console.error(`LayerLens request failed: ${error instanceof Error ? error.stack : message}`);
+  connection.console.error(
+    `LayerLens request failed: ${error instanceof Error ? error.stack : message}`,
+  );
   return new ResponseError(-32603, message, undefined);
 }
 
@@ -67,7 +69,8 @@ function modelPath(uri: string): string {
 
 connection.onInitialize((params) => {
   const settings: Partial<LayerLensSettings> =
-    (params.initializationOptions as { settings?: Partial<LayerLensSettings> } | undefined)?.settings ?? {};
+    (params.initializationOptions as { settings?: Partial<LayerLensSettings> } | undefined)
+      ?.settings ?? {};
   const workerCount = settings['stats.workerCount'] ?? DEFAULT_SETTINGS['stats.workerCount'];
   service.dispose();
   service = new ModelService({ workerCount });

@@ -27,7 +27,8 @@ export function formatCompact(value: number): string {
     [1e3, 'K'],
   ];
   for (const [size, suffix] of units) {
-    if (Math.abs(value) >= size) return `${(value / size).toPrecision(3).replace(/\.?0+$/, '')}${suffix}`;
+    if (Math.abs(value) >= size)
+      return `${(value / size).toPrecision(3).replace(/\.?0+$/, '')}${suffix}`;
   }
   return String(value);
 }

@@ -5,11 +5,7 @@ export type ModelFormat = 'onnx' | 'safetensors';
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
-  | 'initializer'
-  | 'constant'
-  | 'sparse-initializer'
-  | 'external'
-  | 'safetensors';
+  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors';
 
 export interface TensorInfo {
   /** Position in the model's tensor list; the key used by every per-tensor request. */

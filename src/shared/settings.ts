@@ -18,4 +18,10 @@ export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'stats.workerCount': 0,
 };
 
-export const COMPUTE_BACKENDS: readonly ComputeBackend[] = ['cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+export const COMPUTE_BACKENDS: readonly ComputeBackend[] = [
+  'cpu',
+  'cuda',
+  'dml',
+  'coreml',
+  'webgpu',
+];

@@ -26,7 +26,14 @@ test('inspect --json prints the summary and every tensor with its layer', () => 
     format: string;
     fileBytes: number;
     parameterCount: number;
-    tensors: { name: string; dtype: string; shape: number[]; parameterCount: number; node: string; op: string | null }[];
+    tensors: {
+      name: string;
+      dtype: string;
+      shape: number[];
+      parameterCount: number;
+      node: string;
+      op: string | null;
+    }[];
   };
   assert.equal(report.format, 'onnx');
   assert.ok(report.fileBytes > 0);
@@ -35,7 +42,10 @@ test('inspect --json prints the summary and every tensor with its layer', () => 
   assert.equal(report.parameterCount, sum);
   for (const tensor of report.tensors) {
     assert.equal(typeof tensor.name, 'string');
-    assert.equal(tensor.parameterCount, tensor.shape.reduce((product, dim) => product * dim, 1));
+    assert.equal(
+      tensor.parameterCount,
+      tensor.shape.reduce((product, dim) => product * dim, 1),
+    );
     assert.ok('node' in tensor && 'op' in tensor && 'dtype' in tensor, tensor.name);
   }
 });
@@ -54,10 +64,9 @@ test('a corrupt file exits with status 1 and names the file and the problem; not
   assert.equal(result.status, 1);
   assert.match(result.stderr, /corrupt\.onnx/);
   assert.ok(result.stderr.length > 'layerlens: '.length + broken.length + 5, result.stderr);
-  assert.deepEqual(
-    execFileSync('ls', [folder], { encoding: 'utf8' }).trim().split('\n'),
-    ['corrupt.onnx'],
-  );
+  assert.deepEqual(execFileSync('ls', [folder], { encoding: 'utf8' }).trim().split('\n'), [
+    'corrupt.onnx',
+  ]);
 });
 
 test('a file of no known format, and a missing file, are refused clearly', () => {

@@ -26,12 +26,14 @@ test('every typed setting is contributed with the same default', () => {
 });
 
 test('the custom editor covers .onnx and .safetensors', () => {
-  const editor = manifest.contributes.customEditors.find((e) => e.viewType === 'layerlens.modelEditor');
-  assert.ok(editor);
-  assert.deepEqual(
-    editor.selector.map((s) => s.filenamePattern).sort(),
-    ['*.onnx', '*.safetensors'],
+  const editor = manifest.contributes.customEditors.find(
+    (e) => e.viewType === 'layerlens.modelEditor',
   );
+  assert.ok(editor);
+  assert.deepEqual(editor.selector.map((s) => s.filenamePattern).sort(), [
+    '*.onnx',
+    '*.safetensors',
+  ]);
 });
 
 test('every contributed command is registered in the command table, and the reverse', () => {
@@ -46,7 +48,11 @@ test('every contributed command is registered in the command table, and the reve
 test('the extension entry point is the webpack bundle', () => {
   assert.equal(manifest.main, './dist/extension.js');
   const webpackConfig = readFileSync('webpack.config.js', 'utf8');
-  for (const entry of ["extension: './src/extension/extension.ts'", "server: './src/server/server.ts'", "main: './webview-ui/src/main.ts'"]) {
+  for (const entry of [
+    "extension: './src/extension/extension.ts'",
+    "server: './src/server/server.ts'",
+    "main: './webview-ui/src/main.ts'",
+  ]) {
     assert.ok(webpackConfig.includes(entry), entry);
   }
 });

@@ -16,7 +16,12 @@ import {
   ResponseError,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
-import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } from '../../src/shared/lsp';
+import {
+  LspMethods,
+  MODEL_ERROR_CODE,
+  type LspMethod,
+  type ModelErrorData,
+} from '../../src/shared/lsp';
 import { isStatsError } from '../../src/shared/model';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
@@ -68,7 +73,10 @@ test('answers openModel, tensors and tensorStats for a real model', async () => 
   const [stats] = await request(LspMethods.tensorStats, { uri, indices: [largest.index] });
   assert.ok(stats && !isStatsError(stats));
   assert.equal(stats.count, largest.parameterCount);
-  assert.equal(stats.histogram?.counts.reduce((sum, count) => sum + count, 0), stats.count);
+  assert.equal(
+    stats.histogram?.counts.reduce((sum, count) => sum + count, 0),
+    stats.count,
+  );
 
   const info = await request(LspMethods.serverInfo, undefined);
   assert.equal(info.workerCount, 2);

@@ -28,9 +28,7 @@ export function detectFormat(path: string, head: Uint8Array): FormatModule | und
   const extension = extname(path).toLowerCase();
   const byMagic = FORMATS.filter((format) => format.match(head));
   const byExtension = FORMATS.filter((format) => format.extensions.includes(extension));
-  return (
-    byMagic.find((format) => byExtension.includes(format)) ?? byMagic[0] ?? byExtension[0]
-  );
+  return byMagic.find((format) => byExtension.includes(format)) ?? byMagic[0] ?? byExtension[0];
 }
 
 /** Open a model file of any supported format; throws ModelFileError when it cannot be read. */

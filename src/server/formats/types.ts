@@ -7,7 +7,12 @@ import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
  */
 export type TensorData =
   /** A contiguous range of a file, in the dtype's little-endian layout. */
-  | { readonly kind: 'file'; readonly path: string; readonly offset: number; readonly length: number }
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly offset: number;
+      readonly length: number;
+    }
   /**
    * Values not stored as one range (ONNX typed fields, sparse initializers): `load`
    * builds the dense little-endian bytes on demand.
