@@ -70,6 +70,8 @@ module.exports = (_env, argv) => {
       name: 'webview',
       target: 'web',
       entry: { main: './webview-ui/src/main.ts' },
+      // The webview's CSP forbids eval, which webpack's eval-based dev source maps need.
+      devtool: mode === 'production' ? 'source-map' : 'inline-source-map',
       output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },
       module: { rules: [tsRule(path.resolve(__dirname, 'webview-ui', 'tsconfig.json'))] },
       performance: { hints: false },

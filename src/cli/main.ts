@@ -6,10 +6,11 @@
 import { resolve } from 'node:path';
 import {
   formatBytes,
-  formatCompact,
-  formatInteger,
+  formatCompactCount,
+  formatCount,
+  formatPercent,
   formatShape,
-  formatValue,
+  formatStat,
 } from '../shared/format';
 import {
   isStatsError,
@@ -77,7 +78,7 @@ function printTable(rows: string[][]): void {
 function printReport(report: InspectReport, withStats: boolean): void {
   console.log(
     `${report.fileName}  ${report.format.toUpperCase()} · ${formatBytes(report.totalBytes)} · ` +
-      `${formatInteger(report.parameterCount)} parameters (${formatCompact(report.parameterCount)}) · ` +
+      `${formatCount(report.parameterCount)} parameters (${formatCompactCount(report.parameterCount)}) · ` +
       `${report.tensorCount} tensors`,
   );
   for (const { key, value } of report.metadata) console.log(`  ${key}: ${value}`);
@@ -92,18 +93,18 @@ function printReport(report: InspectReport, withStats: boolean): void {
       tensor.op ?? '',
       formatShape(tensor.shape),
       tensor.dtype,
-      formatInteger(tensor.parameterCount),
+      formatCount(tensor.parameterCount),
       formatBytes(tensor.byteLength),
     ];
     const stats = tensor.stats;
     if (stats && isStatsError(stats)) row.push(`(${stats.error})`, '', '', '', '');
     else if (stats) {
       row.push(
-        `${(100 * stats.sparsity).toFixed(1)}%`,
-        formatValue(stats.mean),
-        formatValue(stats.std),
-        formatValue(stats.min),
-        formatValue(stats.max),
+        formatPercent(stats.sparsity),
+        formatStat(stats.mean),
+        formatStat(stats.std),
+        formatStat(stats.min),
+        formatStat(stats.max),
       );
     }
     return row;

@@ -168,6 +168,7 @@ function toRequestError(error: unknown, token: vscode.CancellationToken): Reques
   if (token.isCancellationRequested) return { message: 'cancelled', cancelled: true };
   const message = error instanceof Error ? error.message : String(error);
   const data = (error as { code?: number; data?: ModelErrorData }) ?? {};
-  if (data.code === MODEL_ERROR_CODE && data.data) return { message, file: data.data.file };
+  if (data.code === MODEL_ERROR_CODE && data.data)
+    return { message, file: data.data.file, problem: data.data.problem };
   return { message };
 }

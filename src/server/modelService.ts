@@ -3,6 +3,7 @@
  * identity), pages their tensor lists and computes statistics in worker threads (cached
  * per tensor). The LSP server and the CLI are thin layers over it.
  */
+import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
@@ -10,7 +11,7 @@ import type { ModelSummary, TensorPage, TensorStats, TensorStatsResult } from '.
 import { openModelFile } from './formats/registry';
 import { ModelFileError, type OpenedModel } from './formats/types';
 import { computeTensorStats } from './jobs/computeStats';
-import { WorkerPool } from './jobs/workerPool';
+import { isAbortError, WorkerPool } from './jobs/workerPool';
 
 export interface ModelServiceOptions {
   /** Statistics workers; 0 or absent: one per core, at most 8. */
@@ -22,10 +23,6 @@ interface CachedModel {
   readonly identity: string;
   readonly model: Promise<OpenedModel>;
   readonly stats: Map<number, TensorStats>;
-}
-
-export function isAbortError(error: unknown): boolean {
-  return error instanceof Error && error.name === 'AbortError';
 }
 
 export class ModelService {
@@ -71,6 +68,8 @@ export class ModelService {
     const cached = await this.cachedModel(path);
     const model = await cached.model;
     const pool = this.workerPool();
+    // Each tensor's job listens to the request's signal; a batch legitimately adds many.
+    if (signal) setMaxListeners(indices.length + 10, signal);
     return Promise.all(
       indices.map(async (index): Promise<TensorStatsResult> => {
         const entry = model.tensors[index];

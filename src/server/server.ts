@@ -16,7 +16,8 @@ import {
 import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } from '../shared/lsp';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { ModelFileError } from './formats/types';
-import { isAbortError, ModelService } from './modelService';
+import { isAbortError } from './jobs/workerPool';
+import { ModelService } from './modelService';
 import { StatsProgress } from './statsProgress';
 
 const connection = createConnection(ProposedFeatures.all);

@@ -1,4 +1,4 @@
-/** Number formatting shared by the CLI and the webview. */
+/** Number, size and shape formatting shared by the CLI and the webview, in one fixed locale. */
 
 const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
@@ -13,32 +13,52 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${BYTE_UNITS[unit]}`;
 }
 
-/** 309633 → "309,633". */
-export function formatInteger(value: number): string {
-  return value.toLocaleString('en-US');
+/** Placeholder for a value that is missing or not yet known. */
+export const MISSING = '—';
+
+/** Made once: the table formats counts for every row it draws. */
+const groupedInteger = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+/** An exact count with grouped digits: `309,633`. */
+export function formatCount(value: number): string {
+  return groupedInteger.format(value);
 }
 
-/** 1234567 → "1.23M": parameter counts as papers write them. */
-export function formatCompact(value: number): string {
-  const units: [number, string][] = [
-    [1e12, 'T'],
-    [1e9, 'B'],
-    [1e6, 'M'],
-    [1e3, 'K'],
-  ];
-  for (const [size, suffix] of units) {
-    if (Math.abs(value) >= size)
-      return `${(value / size).toPrecision(3).replace(/\.?0+$/, '')}${suffix}`;
+const COMPACT_UNITS: readonly (readonly [number, string])[] = [
+  [1e12, 'T'],
+  [1e9, 'B'],
+  [1e6, 'M'],
+  [1e3, 'K'],
+];
+
+/** A short count for headlines: `1.23M`, `310K`, `100K`, `42`. */
+export function formatCompactCount(value: number): string {
+  const magnitude = Math.abs(value);
+  for (const [size, suffix] of COMPACT_UNITS) {
+    // Three significant digits can round up into the next unit: 999,999 is 1M, not 1000K.
+    if (magnitude >= size * 0.9995) return `${Number((value / size).toPrecision(3))}${suffix}`;
   }
-  return String(value);
+  return formatCount(value);
 }
 
-/** A number for a table cell: short, with an exponent where fixed notation would be long. */
-export function formatValue(value: number | null): string {
-  if (value === null) return '—';
+/**
+ * A statistic (mean, std, min…) with `digits` significant digits, in exponent form when
+ * very small or large: `0.2248`, `-1.234e-5`.
+ */
+export function formatStat(value: number | null, digits = 4): string {
+  if (value === null) return MISSING;
+  if (!Number.isFinite(value)) return String(value);
   if (value === 0) return '0';
   const magnitude = Math.abs(value);
-  return magnitude >= 1e4 || magnitude < 1e-3 ? value.toExponential(2) : value.toPrecision(4);
+  if (magnitude < 1e-3 || magnitude >= 1e6)
+    return value.toExponential(digits - 1).replace('e+', 'e');
+  return String(Number(value.toPrecision(digits)));
+}
+
+/** A fraction as a percentage: `12.5%`; tiny non-zero fractions stay visible as `<0.1%`. */
+export function formatPercent(fraction: number): string {
+  if (fraction > 0 && fraction < 0.0005) return '<0.1%';
+  return `${(fraction * 100).toFixed(1)}%`;
 }
 
 export function formatShape(shape: readonly (number | string | null)[]): string {

@@ -36,6 +36,8 @@ export interface RequestError {
   readonly message: string;
   /** Set when the model file (or one of its data files) is at fault. */
   readonly file?: string;
+  /** With `file`: what is wrong with it (the message without the file's path). */
+  readonly problem?: string;
   readonly cancelled?: boolean;
 }
 

@@ -20,6 +20,7 @@ import {
   startCodeServer,
   type CodeServer,
 } from '../support/codeServer';
+import { countStoredTensors } from '../support/protoWire';
 import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
 
 const SETUP_TIMEOUT_MS = 10 * 60_000;
@@ -108,154 +109,10 @@ function owningExtension(frame: Frame): string | undefined {
   return undefined;
 }
 
-// An independent ONNX reader for the expected numbers: protobuf wire format by hand, so the
-// test shares no code with the extension's reader (which uses onnx-proto).
-
-interface WireField {
-  readonly field: number;
-  readonly wireType: number;
-  /** Varint value (wire type 0). */
-  readonly value: bigint;
-  /** Bytes of a length-delimited field (wire type 2). */
-  readonly bytes: Buffer;
-}
-
-function readVarint(buffer: Buffer, start: number): { value: bigint; next: number } {
-  let value = 0n;
-  let shift = 0n;
-  let position = start;
-  for (;;) {
-    if (position >= buffer.length) throw new Error('truncated varint');
-    const byte = buffer[position++]!;
-    value |= BigInt(byte & 0x7f) << shift;
-    if ((byte & 0x80) === 0) return { value, next: position };
-    shift += 7n;
-  }
-}
-
-function wireFields(buffer: Buffer): WireField[] {
-  const fields: WireField[] = [];
-  let position = 0;
-  while (position < buffer.length) {
-    const key = readVarint(buffer, position);
-    position = key.next;
-    const field = Number(key.value >> 3n);
-    const wireType = Number(key.value & 7n);
-    const empty = Buffer.alloc(0);
-    if (wireType === 0) {
-      const varint = readVarint(buffer, position);
-      position = varint.next;
-      fields.push({ field, wireType, value: varint.value, bytes: empty });
-    } else if (wireType === 2) {
-      const length = readVarint(buffer, position);
-      const end = length.next + Number(length.value);
-      fields.push({ field, wireType, value: 0n, bytes: buffer.subarray(length.next, end) });
-      position = end;
-    } else if (wireType === 1 || wireType === 5) {
-      position += wireType === 1 ? 8 : 4;
-      fields.push({ field, wireType, value: 0n, bytes: empty });
-    } else {
-      throw new Error(`unexpected wire type ${wireType}`);
-    }
-  }
-  return fields;
-}
-
-function varintCount(buffer: Buffer): number {
-  let count = 0;
-  for (const byte of buffer) if ((byte & 0x80) === 0) count++;
-  return count;
-}
-
-/** Elements of a TensorProto (field 1: dims, packed or not); a scalar holds one. */
-function tensorElements(tensor: Buffer): number {
-  let elements = 1;
-  for (const dims of wireFields(tensor).filter((f) => f.field === 1)) {
-    if (dims.wireType === 0) elements *= Number(dims.value);
-    else {
-      let position = 0;
-      while (position < dims.bytes.length) {
-        const dim = readVarint(dims.bytes, position);
-        elements *= Number(dim.value);
-        position = dim.next;
-      }
-    }
-  }
-  return elements;
-}
-
-/** Elements of a Constant node's value (AttributeProto fields: t=5, floats=7, ints=8, strings=9). */
-function constantElements(attribute: WireField[]): number {
-  const name = attribute.find((f) => f.field === 1)?.bytes.toString('utf8');
-  const repeated = (field: number, bytesPerPackedElement: number | 'varint'): number =>
-    attribute
-      .filter((f) => f.field === field)
-      .reduce((count, f) => {
-        if (f.wireType !== 2 || field === 9) return count + 1;
-        return (
-          count +
-          (bytesPerPackedElement === 'varint'
-            ? varintCount(f.bytes)
-            : f.bytes.length / bytesPerPackedElement)
-        );
-      }, 0);
-  switch (name) {
-    case 'value':
-      return tensorElements(attribute.find((f) => f.field === 5)!.bytes);
-    case 'value_float':
-    case 'value_int':
-    case 'value_string':
-      return 1;
-    case 'value_floats':
-      return repeated(7, 4);
-    case 'value_ints':
-      return repeated(8, 'varint');
-    case 'value_strings':
-      return repeated(9, 'varint');
-    default:
-      return 0;
-  }
-}
-
-/** Parameters of a GraphProto: initializers (5) and Constant nodes (1), subgraphs included. */
-function graphParameters(graph: Buffer): { parameters: number; tensors: number } {
-  let parameters = 0;
-  let tensors = 0;
-  for (const field of wireFields(graph)) {
-    if (field.field === 5) {
-      parameters += tensorElements(field.bytes);
-      tensors++;
-    }
-    if (field.field !== 1) continue;
-    const node = wireFields(field.bytes);
-    const opType = node.find((f) => f.field === 4)?.bytes.toString('utf8');
-    const domain = node.find((f) => f.field === 7)?.bytes.toString('utf8') ?? '';
-    const attributes = node.filter((f) => f.field === 5).map((f) => wireFields(f.bytes));
-    if (opType === 'Constant' && (domain === '' || domain === 'ai.onnx')) {
-      const value = attributes.find((a) =>
-        a.some((f) => f.field === 1 && f.bytes.toString('utf8').startsWith('value')),
-      );
-      if (value) {
-        parameters += constantElements(value);
-        tensors++;
-      }
-    }
-    // Subgraphs: attribute fields g=6 and graphs=11.
-    for (const attribute of attributes) {
-      for (const subgraph of attribute.filter((f) => f.field === 6 || f.field === 11)) {
-        const inner = graphParameters(subgraph.bytes);
-        parameters += inner.parameters;
-        tensors += inner.tensors;
-      }
-    }
-  }
-  return { parameters, tensors };
-}
-
+/** Expected numbers from the test's own protobuf wire walker, which shares no code with the extension's reader. */
 function onnxParameters(file: string): { parameters: number; tensors: number } {
-  const graph = wireFields(readFileSync(file)).find((f) => f.field === 7);
-  assert.ok(graph, `${file} has no graph`);
-  return graphParameters(graph.bytes);
+  const counted = countStoredTensors(readFileSync(file));
+  return { parameters: counted.parameterCount, tensors: counted.tensorCount };
 }
 
 interface SafetensorsEntry {

@@ -1,0 +1,50 @@
+/** Typed requests to the extension (which forwards them to the LayerLens server). */
+import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
+import {
+  RequestChannel,
+  WebviewRequestError,
+  type HostToWebview,
+  type RequestError,
+} from '../../src/shared/protocol';
+import type { VsCodeApi } from './vscodeApi';
+
+export class ModelApi {
+  private readonly channel: RequestChannel;
+
+  constructor(api: VsCodeApi<unknown>) {
+    this.channel = new RequestChannel((message) => api.postMessage(message));
+  }
+
+  /** Feed a message from the host; returns true when it answered one of our requests. */
+  handle(message: HostToWebview): boolean {
+    return this.channel.handle(message);
+  }
+
+  /** Fail every request still waiting, e.g. when everything is about to be fetched again. */
+  cancelAll(reason: string): void {
+    this.channel.rejectAll(reason);
+  }
+
+  summary(signal?: AbortSignal): Promise<ModelSummary> {
+    return this.channel.request('summary', {}, signal);
+  }
+
+  tensors(offset: number, limit: number, signal?: AbortSignal): Promise<TensorPage> {
+    return this.channel.request('tensors', { offset, limit }, signal);
+  }
+
+  tensorStats(indices: number[], signal?: AbortSignal): Promise<TensorStatsResult[]> {
+    return this.channel.request('tensorStats', { indices }, signal);
+  }
+}
+
+/** The structured error behind a failed request (any thrown value becomes one). */
+export function requestErrorOf(error: unknown): RequestError {
+  if (error instanceof WebviewRequestError) return error.detail;
+  if (error instanceof Error) return { message: error.message };
+  return { message: String(error) };
+}
+
+export function isCancellation(error: unknown): boolean {
+  return error instanceof WebviewRequestError && error.detail.cancelled === true;
+}

@@ -1,0 +1,150 @@
+/**
+ * The panel: overview on top, the layer table with the selected tensor's histogram below.
+ * Owns one ModelLoader at a time; a reload throws it away and starts a fresh one while
+ * keeping what the user chose (selection, sort, filter, scroll position).
+ */
+import type { RequestError } from '../../src/shared/protocol';
+import type { ModelApi } from './api';
+import { element } from './dom';
+import { baseName, renderError } from './errorView';
+import { HistogramPanel } from './histogram';
+import { LayerTable } from './layerTable';
+import { ModelLoader, type LoadProgress } from './modelLoader';
+import { renderOverview } from './overview';
+import { ProgressBar } from './progress';
+import type { TensorRow } from './tensorRows';
+import type { ViewStateStore } from './viewState';
+
+type PanelState = 'loading' | 'ready' | 'error';
+
+export class App {
+  private readonly banner = element('div', { className: 'll-banner-slot' });
+  private readonly overviewSlot = element('div', { className: 'll-overview-slot' });
+  private readonly workspace: HTMLElement;
+  private readonly table: LayerTable;
+  private readonly histogram: HistogramPanel;
+  private readonly progress = new ProgressBar();
+  private loader: ModelLoader | undefined;
+  /** Scroll position to restore once the rows are in (the table is empty before). */
+  private pendingScrollTop: number | null = null;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly api: ModelApi,
+    private readonly store: ViewStateStore,
+  ) {
+    const saved = store.state;
+    this.table = new LayerTable({
+      select: (index) => {
+        this.store.update({ selectedIndex: index });
+        this.showSelected();
+      },
+      sortChanged: (sort) => this.store.update({ sort }),
+      filterChanged: (filter) => this.store.update({ filter }),
+      scrolled: (scrollTop) => this.store.update({ scrollTop }),
+      activate: () => this.histogram.element.scrollIntoView({ block: 'nearest' }),
+    });
+    this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
+    this.table.toolbar.append(this.progress.element);
+    this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
+      this.store.update({ histogramScale }),
+    );
+    this.workspace = element('div', { className: 'll-workspace' }, [
+      this.table.element,
+      this.histogram.element,
+    ]);
+  }
+
+  start(): void {
+    this.setPanelState('loading');
+    this.banner.replaceChildren();
+    this.overviewSlot.replaceChildren(
+      element('p', { className: 'll-loading', text: 'Reading model…', attrs: { role: 'status' } }),
+    );
+    this.root.replaceChildren(this.banner, this.overviewSlot, this.workspace);
+    this.workspace.hidden = true;
+    this.table.reset(0);
+    this.histogram.show(undefined);
+    this.progress.hide();
+    this.pendingScrollTop = this.store.state.scrollTop;
+
+    const loader = new ModelLoader(
+      this.api,
+      {
+        summary: (summary) => {
+          this.overviewSlot.replaceChildren(renderOverview(summary));
+          this.workspace.hidden = false;
+          this.table.showOperatorColumn(summary.format === 'onnx');
+          this.table.reset(summary.tensorCount);
+        },
+        rowsAdded: (rows) => {
+          this.table.addRows(rows);
+          if (this.isSelected(rows)) this.showSelected();
+        },
+        statsUpdated: (rows) => {
+          this.table.statsChanged(rows);
+          if (this.isSelected(rows)) this.showSelected();
+        },
+        progress: (progress) => this.onProgress(progress),
+        summaryFailed: (error) => this.showSummaryError(error),
+        tensorsFailed: (error) => this.showBanner('Could not read the tensor list', error),
+        finished: () => {
+          this.progress.hide();
+          this.setPanelState('ready');
+        },
+      },
+      () => this.priorityIndices(),
+    );
+    this.loader = loader;
+    void loader.run();
+  }
+
+  /** The server restarted or the file changed: fetch everything again. */
+  reload(reason: string): void {
+    this.loader?.abort();
+    this.api.cancelAll(`Reloading: ${reason}`);
+    this.start();
+  }
+
+  private onProgress({ rowsLoaded, statsSettled, total }: LoadProgress): void {
+    this.progress.show('Statistics', statsSettled, total);
+    if (rowsLoaded === total && this.pendingScrollTop !== null) {
+      this.table.restoreScroll(this.pendingScrollTop);
+      this.pendingScrollTop = null;
+    }
+  }
+
+  /** Statistics for the selected row and the rows in view are fetched before the rest. */
+  private priorityIndices(): number[] {
+    const selected = this.store.state.selectedIndex;
+    const visible = this.table.visibleIndices();
+    return selected === null ? visible : [selected, ...visible];
+  }
+
+  private isSelected(rows: readonly TensorRow[]): boolean {
+    const selected = this.store.state.selectedIndex;
+    return selected !== null && rows.some((row) => row.info.index === selected);
+  }
+
+  private showSelected(): void {
+    const selected = this.store.state.selectedIndex;
+    this.histogram.show(selected === null ? undefined : this.loader?.row(selected));
+  }
+
+  private showSummaryError(error: RequestError): void {
+    const title = error.file ? `Cannot open ${baseName(error.file)}` : 'Cannot open this model';
+    this.progress.hide();
+    this.root.replaceChildren(renderError(title, error, () => this.reload('retry')));
+    this.setPanelState('error');
+  }
+
+  private showBanner(title: string, error: RequestError): void {
+    this.progress.hide();
+    this.banner.replaceChildren(renderError(title, error, () => this.reload('retry')));
+    this.setPanelState('error');
+  }
+
+  private setPanelState(state: PanelState): void {
+    document.body.dataset.state = state;
+  }
+}

@@ -1,0 +1,113 @@
+/** The layer table's columns: header, alignment, first sort direction and cell text. */
+import {
+  formatBytes,
+  formatCount,
+  formatPercent,
+  formatShape,
+  formatStat,
+  MISSING,
+} from '../../src/shared/format';
+import type { TensorRow } from './tensorRows';
+import type { SortColumn, SortDirection } from './viewState';
+
+/** Significant digits of statistics in the table; the detail panel shows more. */
+const TABLE_DIGITS = 3;
+
+export interface CellContent {
+  readonly text: string;
+  /** Tooltip: the full text of a cut-off cell, or why a value is missing. */
+  readonly title?: string;
+  readonly state?: 'pending' | 'error';
+}
+
+export interface Column {
+  readonly id: SortColumn;
+  readonly label: string;
+  readonly description: string;
+  readonly numeric: boolean;
+  /** Sizes and statistics are most interesting largest first; names A to Z. */
+  readonly firstDirection: SortDirection;
+  /** Cut long text at its start rather than its end (names whose ends tell them apart). */
+  readonly truncateStart?: boolean;
+  cell(row: TensorRow): CellContent;
+}
+
+function statCell(
+  row: TensorRow,
+  value: (stats: NonNullable<TensorRow['stats']>) => string,
+): CellContent {
+  if (row.stats) return { text: value(row.stats) };
+  if (row.statsError !== null) return { text: MISSING, title: row.statsError, state: 'error' };
+  return { text: '…', title: 'Computing statistics…', state: 'pending' };
+}
+
+function textColumn(
+  id: SortColumn,
+  label: string,
+  description: string,
+  text: (row: TensorRow) => string,
+): Column {
+  return {
+    id,
+    label,
+    description,
+    numeric: false,
+    firstDirection: 'ascending',
+    cell: (row) => {
+      const value = text(row);
+      return { text: value, title: value };
+    },
+  };
+}
+
+function numberColumn(
+  id: SortColumn,
+  label: string,
+  description: string,
+  cell: (row: TensorRow) => CellContent,
+): Column {
+  return { id, label, description, numeric: true, firstDirection: 'descending', cell };
+}
+
+export const COLUMNS: readonly Column[] = [
+  { ...textColumn('name', 'Name', 'Tensor name', (row) => row.info.name), truncateStart: true },
+  {
+    ...textColumn(
+      'node',
+      'Node',
+      'Layer (graph node) that uses the tensor',
+      (row) => row.info.node,
+    ),
+    truncateStart: true,
+  },
+  textColumn('op', 'Op', 'Operator type of the node', (row) => row.info.op ?? MISSING),
+  {
+    ...textColumn('shape', 'Shape', 'Dimensions (sorted by element count)', (row) =>
+      formatShape(row.info.shape),
+    ),
+    firstDirection: 'descending',
+  },
+  textColumn('dtype', 'DType', 'Element type', (row) => row.info.dtype),
+  numberColumn('params', 'Params', 'Number of elements', (row) => ({
+    text: formatCount(row.info.parameterCount),
+  })),
+  numberColumn('bytes', 'Bytes', 'Stored size', (row) => ({
+    text: formatBytes(row.info.byteLength),
+    title: `${formatCount(row.info.byteLength)} bytes`,
+  })),
+  numberColumn('sparsity', 'Sparsity', 'Fraction of exact zeros', (row) =>
+    statCell(row, (stats) => formatPercent(stats.sparsity)),
+  ),
+  numberColumn('std', 'Std', 'Standard deviation of the finite values', (row) =>
+    statCell(row, (stats) => formatStat(stats.std, TABLE_DIGITS)),
+  ),
+  numberColumn('mean', 'Mean', 'Mean of the finite values', (row) =>
+    statCell(row, (stats) => formatStat(stats.mean, TABLE_DIGITS)),
+  ),
+  numberColumn('min', 'Min', 'Smallest finite value', (row) =>
+    statCell(row, (stats) => formatStat(stats.min, TABLE_DIGITS)),
+  ),
+  numberColumn('max', 'Max', 'Largest finite value', (row) =>
+    statCell(row, (stats) => formatStat(stats.max, TABLE_DIGITS)),
+  ),
+];

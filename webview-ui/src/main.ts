@@ -1,0 +1,18 @@
+/** Entry point of the LayerLens webview: wires the VS Code API, the request channel and the app. */
+import { ModelApi } from './api';
+import { App } from './app';
+import { ViewStateStore, type ViewState } from './viewState';
+import { getVsCodeApi, onHostMessage } from './vscodeApi';
+
+const vscode = getVsCodeApi<ViewState>();
+const api = new ModelApi(vscode);
+const root = document.getElementById('app');
+if (!root) throw new Error('LayerLens webview: the page has no #app element');
+const app = new App(root, api, new ViewStateStore(vscode));
+
+onHostMessage((message) => {
+  if (api.handle(message)) return;
+  if (message.type === 'reload') app.reload(message.reason);
+});
+vscode.postMessage({ type: 'ready' });
+app.start();
