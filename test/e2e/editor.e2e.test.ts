@@ -165,6 +165,15 @@ test(
         rows > 0 && rows <= expected.tensors,
         `${rows} rows for ${expected.tensors} tensors`,
       );
+      // Largest tensor first, selected: its histogram is drawn by the webview.
+      await frame
+        .locator('[data-testid="layer-table"]')
+        .getByRole('columnheader', { name: 'Params', exact: true })
+        .click();
+      const firstRow = frame.locator('[data-testid="tensor-row"]').first();
+      await firstRow.click();
+      await frame.locator('[data-testid="histogram"] svg').waitFor({ timeout: 10_000 });
+      assert.equal(await firstRow.getAttribute('aria-selected'), 'true');
       await opened().workbench.screenshot('e2e-onnx');
     }),
 );
@@ -219,5 +228,51 @@ test(
       assert.ok(problem.split(/\s+/).length >= 3, `the error does not say what is wrong: ${error}`);
       assert.equal(await frame.locator('[data-testid="tensor-row"]').count(), 0);
       await opened().workbench.screenshot('e2e-error');
+    }),
+);
+
+async function poll<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+test(
+  'a crashed server is restarted and the open editor fetches its model again',
+  { timeout: TEST_TIMEOUT_MS },
+  () =>
+    withDiagnostics('restart', async () => {
+      const { server: running } = opened();
+      const model = path.join(workspace, 'models', 'silero_vad_legacy.onnx');
+      const expected = onnxParameters(model);
+      const { frame, state } = await openModel('silero_vad_legacy.onnx');
+      assert.equal(state, 'ready');
+
+      const servers = running.extensionProcesses('dist/server.js');
+      assert.equal(servers.length, 1, `LayerLens server processes: ${servers.join(', ')}`);
+      const crashed = servers[0]!;
+      // Marks the overview shown now: after the reload the webview renders a new one.
+      await frame
+        .locator('[data-testid="overview"]')
+        .evaluate((overview) => overview.setAttribute('data-e2e-before-crash', ''));
+      process.kill(crashed, 'SIGKILL');
+
+      const restarted = await poll(
+        'a new LayerLens server process',
+        () => running.extensionProcesses('dist/server.js').find((id) => id !== crashed),
+        30_000,
+      );
+      assert.notEqual(restarted, crashed);
+      await frame
+        .locator('[data-testid="overview"]:not([data-e2e-before-crash])')
+        .waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
+      await frame.locator('body[data-state="ready"]').waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
+      assert.equal(await shownInteger(frame, 'parameter-count'), expected.parameters);
+      assert.ok((await frame.locator('[data-testid="tensor-row"]').count()) > 0);
+      await opened().workbench.screenshot('e2e-restart');
     }),
 );

@@ -37,6 +37,8 @@ const TEST_USER_SETTINGS = {
   'chat.disableAIFeatures': true,
   'workbench.startupEditor': 'none',
   'telemetry.telemetryLevel': 'off',
+  // The theme most VS Code users see; the screenshots show the webview in it.
+  'workbench.colorTheme': 'Default Dark Modern',
 };
 
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -121,6 +123,8 @@ export interface CodeServer {
   folderUrl(folder: string): string;
   /** The extension host logs written so far (what the extension printed, its errors). */
   extensionHostLog(): string;
+  /** Ids of the running processes started from `relativePath` inside an installed extension. */
+  extensionProcesses(relativePath: string): number[];
   /** Stops the whole process group and copies its logs to test-results/. */
   stop(): Promise<void>;
 }
@@ -147,6 +151,23 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // The group is already gone.
   }
+}
+
+/** Processes whose command line names a script under `folder` ending in `relativePath` (Linux /proc). */
+function processesRunning(folder: string, relativePath: string): number[] {
+  const ids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let commandLine: string[];
+    try {
+      commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // The process ended while we looked.
+    }
+    const script = commandLine.find((argument) => argument.startsWith(folder + path.sep));
+    if (script?.endsWith(path.sep + relativePath)) ids.push(Number(entry));
+  }
+  return ids;
 }
 
 export async function startCodeServer(options: CodeServerOptions): Promise<CodeServer> {
@@ -268,6 +289,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
       url,
       userDataDir,
       folderUrl: (folder) => `${url}?folder=${encodeURIComponent(folder)}`,
+      extensionProcesses: (relativePath) => processesRunning(extensionsDir, relativePath),
       extensionHostLog: () =>
         filesUnder(path.join(userDataDir, 'logs'))
           .filter((file) => /exthost/i.test(file) && file.endsWith('.log'))

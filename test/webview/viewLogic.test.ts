@@ -132,6 +132,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       sort: { column: 'std', direction: 'descending' },
       filter: 'conv',
       scrollTop: 240,
+      detailsOpen: true,
     }),
   );
   assert.deepEqual(restored.state, {
@@ -139,6 +140,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     sort: { column: 'std', direction: 'descending' },
     filter: 'conv',
     scrollTop: 240,
+    detailsOpen: true,
     histogramScale: 'linear',
   });
 
@@ -148,6 +150,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       sort: { column: 'weights', direction: 'up' },
       filter: 7,
       histogramScale: 'cubic',
+      detailsOpen: 'yes',
     }),
   );
   assert.deepEqual(malformed.state, {
@@ -155,6 +158,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     sort: null,
     filter: '',
     scrollTop: 0,
+    detailsOpen: false,
     histogramScale: 'linear',
   });
 

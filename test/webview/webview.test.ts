@@ -148,6 +148,10 @@ describe('Silero VAD v5', () => {
     const tensorCount = page.locator('[data-testid="tensor-count"]');
     assert.equal(await tensorCount.getAttribute('data-value'), String(summary.tensorCount));
 
+    // The details start closed, keeping the table in view; opening them shows the charts.
+    const operators = page.locator('.ll-operators');
+    assert.equal(await operators.isVisible(), false);
+    await page.getByText('Dtypes, operators, inputs and outputs, metadata').click();
     const mostUsedOp = Object.entries(summary.opCounts).sort((a, b) => b[1] - a[1])[0]![0];
     assert.ok(
       await page.locator('.ll-operators svg text', { hasText: mostUsedOp }).first().isVisible(),

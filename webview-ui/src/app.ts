@@ -72,7 +72,12 @@ export class App {
       this.api,
       {
         summary: (summary) => {
-          this.overviewSlot.replaceChildren(renderOverview(summary));
+          this.overviewSlot.replaceChildren(
+            renderOverview(summary, {
+              open: this.store.state.detailsOpen,
+              toggled: (detailsOpen) => this.store.update({ detailsOpen }),
+            }),
+          );
           this.workspace.hidden = false;
           this.table.showOperatorColumn(summary.format === 'onnx');
           this.table.reset(summary.tensorCount);

@@ -23,24 +23,38 @@ const FORMAT_NAMES: Readonly<Record<ModelSummary['format'], string>> = {
   safetensors: 'safetensors',
 };
 
-export function renderOverview(summary: ModelSummary): HTMLElement {
+export interface OverviewDetails {
+  /** Whether the details start expanded. */
+  readonly open: boolean;
+  readonly toggled: (open: boolean) => void;
+}
+
+/**
+ * The headline numbers, always shown, and the details below them in a disclosure that
+ * starts closed so the layer table stays in view.
+ */
+export function renderOverview(summary: ModelSummary, details: OverviewDetails): HTMLElement {
+  const disclosure = element('details', { className: 'll-overview-details' }, [
+    element('summary', {
+      className: 'll-overview-details-summary',
+      text: 'Dtypes, operators, inputs and outputs, metadata',
+    }),
+    element('div', { className: 'll-overview-grid' }, [
+      dtypeSection(summary),
+      operatorSection(summary),
+      inputsOutputsSection(summary),
+      metadataSection(summary),
+    ]),
+  ]);
+  disclosure.open = details.open;
+  disclosure.addEventListener('toggle', () => details.toggled(disclosure.open));
   return element(
     'section',
     {
       className: 'll-overview',
       attrs: { 'data-testid': 'overview', 'aria-label': 'Model overview' },
     },
-    [
-      titleBlock(summary),
-      warningsBlock(summary.warnings),
-      headlineNumbers(summary),
-      element('div', { className: 'll-overview-grid' }, [
-        dtypeSection(summary),
-        operatorSection(summary),
-        inputsOutputsSection(summary),
-        metadataSection(summary),
-      ]),
-    ],
+    [titleBlock(summary), warningsBlock(summary.warnings), headlineNumbers(summary), disclosure],
   );
 }
 

@@ -34,6 +34,8 @@ export interface ViewState {
   readonly filter: string;
   readonly scrollTop: number;
   readonly histogramScale: HistogramScale;
+  /** Whether the overview's details (dtypes, operators, inputs/outputs, metadata) are expanded. */
+  readonly detailsOpen: boolean;
 }
 
 const DEFAULT_VIEW_STATE: ViewState = {
@@ -42,6 +44,7 @@ const DEFAULT_VIEW_STATE: ViewState = {
   filter: '',
   scrollTop: 0,
   histogramScale: 'linear',
+  detailsOpen: false,
 };
 
 /** Where the state is kept: VS Code's webview API (`getState`/`setState`). */
@@ -71,7 +74,7 @@ export class ViewStateStore {
 /** State saved by an older version of the webview may miss fields or hold other shapes. */
 function sanitize(saved: unknown): Partial<ViewState> {
   if (typeof saved !== 'object' || saved === null) return {};
-  const { selectedIndex, sort, filter, scrollTop, histogramScale } = saved as Record<
+  const { selectedIndex, sort, filter, scrollTop, histogramScale, detailsOpen } = saved as Record<
     string,
     unknown
   >;
@@ -83,6 +86,7 @@ function sanitize(saved: unknown): Partial<ViewState> {
   if (typeof scrollTop === 'number' && scrollTop >= 0) result.scrollTop = scrollTop;
   if (histogramScale === 'log' || histogramScale === 'linear')
     result.histogramScale = histogramScale;
+  if (typeof detailsOpen === 'boolean') result.detailsOpen = detailsOpen;
   return result;
 }
 
