@@ -72,7 +72,8 @@ export async function openWorkbench(url: string, name: string): Promise<Workbenc
       executablePath: CHROMIUM,
       headless: true,
       args: CHROMIUM_FLAGS,
-      viewport: { width: 1440, height: 900 },
+      // A common desktop size: wide enough for the table and the histogram side by side.
+      viewport: { width: 1920, height: 1080 },
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (message) => consoleLines.push(`[${message.type()}] ${message.text()}`));
