@@ -7,17 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { testResultsDir } from './codeServer';
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const WORKBENCH_TIMEOUT_MS = 60_000;
 const QUICK_OPEN_TIMEOUT_MS = 20_000;
 const FRAME_POLL_MS = 200;
@@ -69,9 +60,9 @@ export async function openWorkbench(url: string, name: string): Promise<Workbenc
   const consoleLines: string[] = [];
   try {
     context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM_EXECUTABLE,
       headless: true,
-      args: CHROMIUM_FLAGS,
+      args: CHROMIUM_ARGS,
       // A common desktop size: wide enough for the table and the histogram side by side.
       viewport: { width: 1920, height: 1080 },
     });

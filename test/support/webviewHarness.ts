@@ -25,21 +25,11 @@ import type {
   WebviewRequests,
   WebviewToHost,
 } from '../../src/shared/protocol';
+import { webviewDocument } from '../../src/extension/webviewDocument';
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
 export const testResultsDir = path.join(projectRoot, 'test-results');
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /**
  * The bundle the harness serves. It is built apart from `dist/`: the development build
@@ -182,15 +172,8 @@ function themeStylesheet(): string {
   return `:root {\n${declarations}\n}\n`;
 }
 
-/** The page the extension generates (src/extension/webviewHtml.ts), plus the harness's own bootstrap script. */
+/** The page the extension generates (same builder), plus the harness's own bootstrap script. */
 function webviewPage(origin: string, nonce: string, savedState: unknown): string {
-  const csp = [
-    "default-src 'none'",
-    `img-src ${origin} data:`,
-    `style-src ${origin}`,
-    `font-src ${origin}`,
-    `script-src 'nonce-${nonce}'`,
-  ].join('; ');
   // Stands in for VS Code's own webview host script: the API object, and a report of every
   // CSP violation (the console shows them too, but this also catches them in workers).
   const bootstrap = `
@@ -211,22 +194,13 @@ function webviewPage(origin: string, nonce: string, savedState: unknown): string
         });
       };
     })();`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${origin}/theme/dark-modern.css">
-  <link rel="stylesheet" href="${origin}/media/layerlens.css">
-  <title>LayerLens</title>
-</head>
-<body class="vscode-dark" data-vscode-theme-kind="vscode-dark" data-state="loading">
-  <div id="app"></div>
-  <script nonce="${nonce}">${bootstrap}</script>
-  <script nonce="${nonce}" src="${origin}/dist/webview/main.js"></script>
-</body>
-</html>`;
+  return webviewDocument({
+    cspSource: origin,
+    nonce,
+    stylesheets: [`${origin}/theme/dark-modern.css`, `${origin}/media/layerlens.css`],
+    scripts: [{ inline: bootstrap }, { src: `${origin}/dist/webview/main.js` }],
+    bodyAttributes: 'class="vscode-dark" data-vscode-theme-kind="vscode-dark"',
+  });
 }
 
 export interface OpenOptions {
@@ -285,9 +259,9 @@ export class WebviewHarness {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM_EXECUTABLE,
       headless: true,
-      args: CHROMIUM_FLAGS,
+      args: CHROMIUM_ARGS,
     });
     return new WebviewHarness(browser, server, `http://127.0.0.1:${port}`, pages);
   }
