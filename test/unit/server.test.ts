@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CancellationTokenSource,
   createMessageConnection,
   StreamMessageReader,
   StreamMessageWriter,
@@ -23,12 +24,29 @@ import {
   type ModelErrorData,
 } from '../../src/shared/lsp';
 import { isStatsError } from '../../src/shared/model';
+import { writeSafetensors } from '../support/safetensorsBuilder';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
 let server: ChildProcessWithoutNullStreams;
 let connection: MessageConnection;
 let folder: string;
+
+interface ProgressValue {
+  readonly kind: 'begin' | 'report' | 'end';
+  readonly title?: string;
+  readonly message?: string;
+  readonly percentage?: number;
+}
+const progress: ProgressValue[] = [];
+
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 function request<P, R>(method: LspMethod<P, R>, params: P): Promise<R> {
   return connection.sendRequest(method.method, params) as Promise<R>;
@@ -43,11 +61,15 @@ before(async () => {
     new StreamMessageReader(server.stdout),
     new StreamMessageWriter(server.stdin),
   );
+  connection.onRequest('window/workDoneProgress/create', () => null);
+  connection.onNotification('$/progress', (params: { value: ProgressValue }) => {
+    progress.push(params.value);
+  });
   connection.listen();
   await connection.sendRequest('initialize', {
     processId: process.pid,
     rootUri: null,
-    capabilities: { window: { workDoneProgress: false } },
+    capabilities: { window: { workDoneProgress: true } },
     initializationOptions: { settings: { 'stats.workerCount': 2 } },
   });
   connection.sendNotification('initialized', {});
@@ -102,4 +124,52 @@ test('a URI that is not a local file is refused clearly', async () => {
     request(LspMethods.openModel, { uri: 'https://example.invalid/model.onnx' }),
     /local files only/,
   );
+});
+
+test('statistics report work-done progress until every tensor of the model is done', async () => {
+  const model = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v6.onnx');
+  const uri = pathToFileURL(model).toString();
+  const { tensorCount } = await request(LspMethods.openModel, { uri });
+  progress.length = 0;
+  await request(LspMethods.tensorStats, { uri, indices: [0, 1] });
+  await eventually('a progress report', () => progress.some((value) => value.kind === 'report'));
+  const begin = progress.find((value) => value.kind === 'begin');
+  assert.match(begin?.title ?? '', /statistics of silero_vad_v6\.onnx/);
+  assert.match(
+    progress.find((value) => value.kind === 'report')?.message ?? '',
+    /2 \/ \d+ tensors/,
+  );
+  assert.ok(!progress.some((value) => value.kind === 'end'));
+
+  const rest = Array.from({ length: tensorCount - 2 }, (_, index) => index + 2);
+  await request(LspMethods.tensorStats, { uri, indices: rest });
+  await eventually('the end of the progress', () => progress.some((value) => value.kind === 'end'));
+});
+
+test('a cancelled statistics request stops with RequestCancelled; the next one computes it whole', async () => {
+  // 64 MiB of float32: long enough to be cancelled while the worker reads it.
+  const elements = 16 * 1024 * 1024;
+  const values = new Float32Array(elements).map((_, index) => Math.sin(index));
+  const file = await writeSafetensors(join(folder, 'large.safetensors'), [
+    { name: 'layer.weight', dtype: 'F32', shape: [4096, elements / 4096], data: values },
+  ]);
+  const uri = pathToFileURL(file).toString();
+  await request(LspMethods.openModel, { uri });
+
+  const cancellation = new CancellationTokenSource();
+  const pending = connection.sendRequest(
+    LspMethods.tensorStats.method,
+    { uri, indices: [0] },
+    cancellation.token,
+  );
+  setTimeout(() => cancellation.cancel(), 5);
+  await assert.rejects(pending, (error: unknown) => {
+    assert.ok(error instanceof ResponseError);
+    assert.equal(error.code, -32800);
+    return true;
+  });
+
+  const [stats] = await request(LspMethods.tensorStats, { uri, indices: [0] });
+  assert.ok(stats && !isStatsError(stats));
+  assert.equal(stats.count, elements);
 });
