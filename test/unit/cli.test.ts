@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 const SILERO = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx');
+const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const CLI = ['--import', 'tsx', 'src/cli/bin.ts'];
 let folder: string;
 
@@ -48,6 +49,14 @@ test('inspect --json prints the summary and every tensor with its layer', () => 
     );
     assert.ok('node' in tensor && 'op' in tensor && 'dtype' in tensor, tensor.name);
   }
+});
+
+test('a long --json report reaches a pipe whole', () => {
+  // Silero v5's report is more than twice the 64 KiB a pipe takes at once.
+  const result = layerlens('inspect', SILERO_V5, '--json');
+  assert.equal(result.status, 0, result.stderr);
+  assert.ok(result.stdout.length > 2 * 65536, `${result.stdout.length} characters`);
+  assert.equal((JSON.parse(result.stdout) as { tensors: unknown[] }).tensors.length, 341);
 });
 
 test('inspect --stats prints a statistics column for each tensor', () => {

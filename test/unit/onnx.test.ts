@@ -389,6 +389,33 @@ describe('attribution', () => {
     assert.deepEqual(layer('orphan'), ['', null]);
   });
 
+  test('fused weights split into gates and joined again are attributed to the recurrent op', async () => {
+    // As exporters write an LSTM's weights: sliced per gate, reordered with Concat.
+    const opened = await openGraph(
+      graph({
+        initializers: [
+          tensor('rnn.weight_ih', 'float32', [4, 1], [1, 2, 3, 4]),
+          tensor('starts', 'int64', [1], [0]),
+          tensor('ends', 'int64', [1], [2]),
+          tensor('more_starts', 'int64', [1], [2]),
+          tensor('more_ends', 'int64', [1], [4]),
+        ],
+        nodes: [
+          node('Slice', ['rnn.weight_ih', 'starts', 'ends'], ['gates_a'], { name: 'slice_a' }),
+          node('Slice', ['rnn.weight_ih', 'more_starts', 'more_ends'], ['gates_b']),
+          node('Concat', ['gates_b', 'gates_a'], ['reordered'], {
+            attributes: [attribute.int('axis', 0)],
+          }),
+          node('Unsqueeze', ['reordered'], ['w']),
+          node('LSTM', ['x', 'w'], ['y'], { name: 'rnn' }),
+        ],
+      }),
+    );
+    assert.equal(byName(opened, 'rnn.weight_ih').info.node, 'rnn');
+    assert.equal(byName(opened, 'rnn.weight_ih').info.op, 'LSTM');
+    assert.equal(byName(opened, 'starts').info.op, 'Slice', "a Slice's bounds are not its data");
+  });
+
   test('outer-scope weights are attributed to the subgraph node that reads them; inner names shadow outer ones', async () => {
     const thenBranch = graph({
       nodes: [node('MatMul', ['x', 'outer.w'], ['t'], { name: 'inner_matmul' })],

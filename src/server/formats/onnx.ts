@@ -64,6 +64,10 @@ const PASS_THROUGH_OPS: ReadonlySet<string> = new Set([
   'Unsqueeze',
   'Flatten',
   'DequantizeLinear',
+  // Exporters split fused weights (an LSTM's four gates) and join them again.
+  'Slice',
+  'Split',
+  'Concat',
 ]);
 
 function isDefaultDomain(domain: string | null | undefined): boolean {
@@ -149,7 +153,10 @@ function buildScope(
 function takesPassThroughInput(node: onnx.INodeProto, inputName: string): boolean {
   if (!isDefaultDomain(node.domain) || !PASS_THROUGH_OPS.has(node.opType ?? '')) return false;
   if (!node.output?.[0]) return false;
-  return node.opType === 'DequantizeLinear' || node.input?.[0] === inputName;
+  // Every input of these carries weight values; for the others only the data input does
+  // (a Reshape's shape or a Slice's bounds are not part of the weight).
+  const anyInput = node.opType === 'DequantizeLinear' || node.opType === 'Concat';
+  return anyInput || node.input?.[0] === inputName;
 }
 
 /**
