@@ -34,17 +34,24 @@ export interface OverviewDetails {
  * starts closed so the layer table stays in view.
  */
 export function renderOverview(summary: ModelSummary, details: OverviewDetails): HTMLElement {
+  const sections: [string, HTMLElement | null][] = [
+    ['Dtypes', dtypeSection(summary)],
+    ['operators', operatorSection(summary)],
+    ['inputs and outputs', inputsOutputsSection(summary)],
+    ['metadata', metadataSection(summary)],
+  ];
+  const shown = sections.filter(([, content]) => content !== null);
   const disclosure = element('details', { className: 'll-overview-details' }, [
     element('summary', {
       className: 'll-overview-details-summary',
-      text: 'Dtypes, operators, inputs and outputs, metadata',
+      // Names what is inside: a safetensors file has no operators nor graph inputs.
+      text: shown.map(([label]) => label).join(', '),
     }),
-    element('div', { className: 'll-overview-grid' }, [
-      dtypeSection(summary),
-      operatorSection(summary),
-      inputsOutputsSection(summary),
-      metadataSection(summary),
-    ]),
+    element(
+      'div',
+      { className: 'll-overview-grid' },
+      shown.map(([, content]) => content),
+    ),
   ]);
   disclosure.open = details.open;
   disclosure.addEventListener('toggle', () => details.toggled(disclosure.open));
