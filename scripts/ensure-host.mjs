@@ -240,14 +240,11 @@ async function checkCodeServerStarts(paths, log) {
       paths.codeServerEntry,
       '--bind-addr',
       `127.0.0.1:${port}`,
-      '--auth',
-      'none',
       '--user-data-dir',
       path.join(scratch, 'user-data'),
       '--extensions-dir',
       path.join(scratch, 'extensions'),
-      '--disable-telemetry',
-      '--disable-update-check',
+      ...CODE_SERVER_FLAGS,
     ],
     {
       detached: true,
@@ -302,6 +299,20 @@ function markerIsCurrent(paths) {
 }
 
 /**
+ * How LayerLens starts code-server, for the run command and the tests alike: no password
+ * (it listens on loopback only), nothing phoning home, no trust prompt or welcome page.
+ */
+export const CODE_SERVER_FLAGS = [
+  '--auth',
+  'none',
+  '--disable-telemetry',
+  '--disable-update-check',
+  '--disable-workspace-trust',
+  '--disable-getting-started-override',
+  '--ignore-last-opened',
+];
+
+/**
  * Installs whatever is missing and returns the host's paths plus the installed versions.
  * `log` receives one line per step.
  */
@@ -320,6 +331,7 @@ export async function ensureHost({ log = (line) => console.error(`ensure-host: $
       ...paths,
       nodeVersion: marker.nodeVersion,
       codeServerVersion: marker.codeServerVersion,
+      codeServerFlags: CODE_SERVER_FLAGS,
     };
   }
   mkdirSync(cacheDir, { recursive: true });
@@ -338,7 +350,12 @@ export async function ensureHost({ log = (line) => console.error(`ensure-host: $
   log(
     `host ready (Node ${nodeVersion}, code-server ${CODE_SERVER_VERSION}); marker written to ${paths.marker}`,
   );
-  return { ...paths, nodeVersion, codeServerVersion: CODE_SERVER_VERSION };
+  return {
+    ...paths,
+    nodeVersion,
+    codeServerVersion: CODE_SERVER_VERSION,
+    codeServerFlags: CODE_SERVER_FLAGS,
+  };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

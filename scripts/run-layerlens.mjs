@@ -73,18 +73,7 @@ async function main() {
 
   const codeServer = spawn(
     host.node,
-    codeServerArgs([
-      '--bind-addr',
-      `127.0.0.1:${port}`,
-      '--auth',
-      'none',
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-      '--ignore-last-opened',
-      workspace,
-    ]),
+    codeServerArgs(['--bind-addr', `127.0.0.1:${port}`, ...host.codeServerFlags, workspace]),
     // Its own process group: stopping LayerLens stops code-server and its extension hosts.
     { env, detached: true, stdio: ['ignore', 'inherit', 'inherit'] },
   );

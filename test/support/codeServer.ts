@@ -29,6 +29,8 @@ export interface HostPaths {
   readonly chromium: string;
   readonly nodeVersion: string;
   readonly codeServerVersion: string;
+  /** The flags every LayerLens run starts code-server with. */
+  readonly codeServerFlags: readonly string[];
 }
 
 /** User settings for the test runs: no chat side bar or AI features taking up the window. */
@@ -213,17 +215,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
   const log = createWriteStream(logFile);
   const child = spawn(
     host.node,
-    codeServer([
-      '--bind-addr',
-      '127.0.0.1:0',
-      '--auth',
-      'none',
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-      '--ignore-last-opened',
-    ]),
+    codeServer(['--bind-addr', '127.0.0.1:0', ...host.codeServerFlags]),
     { cwd: runDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
