@@ -6,7 +6,9 @@
  * Every request names the model by URI and is answered without session state, so a
  * restarted server answers the same request the same way (it reopens the file).
  */
+import type { CompressionReport, CompressRequest } from './compress';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
+import type { Spectrum, SpectrumOptions } from './spectrum';
 
 export interface LspMethod<P, R> {
   readonly method: string;
@@ -33,6 +35,15 @@ export interface TensorStatsParams extends ModelParams {
   readonly indices: readonly number[];
 }
 
+export interface SpectrumParams extends ModelParams {
+  readonly index: number;
+  readonly options?: SpectrumOptions;
+}
+
+export interface CompressParams extends ModelParams {
+  readonly request: CompressRequest;
+}
+
 export interface ServerInfo {
   readonly version: string;
   readonly workerCount: number;
@@ -49,6 +60,10 @@ export const LspMethods = {
   /** Forget a model (the editor closed); its cached results are dropped. */
   closeModel: lspMethod<ModelParams, void>('layerlens/closeModel'),
   serverInfo: lspMethod<void, ServerInfo>('layerlens/serverInfo'),
+  /** Singular values and spectral metrics of one weight matrix (cached per options). */
+  spectrum: lspMethod<SpectrumParams, Spectrum>('layerlens/spectrum'),
+  /** Write a compressed copy of the model next to it, validate it, and report. */
+  compress: lspMethod<CompressParams, CompressionReport>('layerlens/compress'),
 } as const;
 
 /** JSON-RPC error code the server uses for a file it cannot read (data: ModelErrorData). */

@@ -1,0 +1,69 @@
+/**
+ * Compression of a model into a new file: the request (which tensors, which method, which
+ * level) and the report the server returns after validating the result.
+ */
+
+export type CompressionMethod = 'prune' | 'nm' | 'int8' | 'int4' | 'lowrank' | 'fp16' | 'bf16';
+
+export interface CompressionOptions {
+  readonly method: CompressionMethod;
+  /** prune: target sparsity in [0, 1). */
+  readonly sparsity?: number;
+  /** nm: keep `n` of every `m` consecutive weights along the input dimension (2:4 by default). */
+  readonly n?: number;
+  readonly m?: number;
+  /** int4: values per scale (32, 64 or 128). */
+  readonly blockSize?: number;
+  /** int4 on ONNX MatMul weights: com.microsoft MatMulNBits, or opset-21 DequantizeLinear. */
+  readonly int4Format?: 'matmulnbits' | 'dequantizelinear';
+  /** lowrank: an explicit rank, or the energy (0, 1] to keep; one of the two. */
+  readonly rank?: number;
+  readonly energy?: number;
+}
+
+export interface CompressRequest {
+  /** Tensor indices (as in the model's tensor list); empty = every tensor the method applies to. */
+  readonly tensors: readonly number[];
+  /** Alternatively a regular expression over tensor names (CLI `--layers`). */
+  readonly tensorPattern?: string;
+  readonly options: CompressionOptions;
+  /** Output path; default: next to the original, `<name>.<method>.<ext>`, never overwriting. */
+  readonly outPath?: string;
+}
+
+export interface OutputDeviation {
+  readonly output: string;
+  readonly maxAbsDiff: number;
+  readonly relativeL2: number;
+  readonly cosine: number;
+}
+
+export interface TensorCompressionResult {
+  readonly name: string;
+  readonly bytesBefore: number;
+  readonly bytesAfter: number;
+  /** ‖W − Ŵ‖_F / ‖W‖_F, with Ŵ what the new file computes with. */
+  readonly relativeError: number;
+  /** What was done, e.g. "int8 per-channel (DequantizeLinear)", or why the tensor was skipped. */
+  readonly detail: string;
+  readonly skipped: boolean;
+}
+
+export interface CompressionReport {
+  readonly source: string;
+  readonly output: string;
+  /** The JSON copy of this report, written next to the output. */
+  readonly reportPath: string;
+  readonly method: CompressionMethod;
+  readonly options: CompressionOptions;
+  readonly fileBytesBefore: number;
+  readonly fileBytesAfter: number;
+  readonly tensors: readonly TensorCompressionResult[];
+  /** Per model output, on the sample inputs (empty when the format cannot run, e.g. safetensors). */
+  readonly outputs: readonly OutputDeviation[];
+  /** How the sample inputs were obtained: "generated (seed 0)", or the files read. */
+  readonly inputs: string;
+  /** Validation steps passed ("structure", "onnxruntime load", "run") and any warnings. */
+  readonly validation: readonly string[];
+  readonly elapsedMs: number;
+}

@@ -1,0 +1,112 @@
+/**
+ * Rank spectra and spectral metrics of weight matrices: the view-model types and the pure
+ * arithmetic the webview, the CLI and the server share (energy curves, low-rank costs).
+ *
+ * A weight tensor is read as a matrix of `rows` × `cols`: 2-D as stored; convolution
+ * kernels `[out, in, kh, kw…]` as out × in·kh·kw ('flatten'), or as one out × in matrix per
+ * spatial position whose spectra are pooled ('spatial').
+ */
+
+export type SpectrumPrecision = 'float32' | 'float64';
+
+/** How a convolution kernel becomes a matrix. */
+export type ConvMatrixMode = 'flatten' | 'spatial';
+
+export interface SpectrumOptions {
+  /**
+   * 'full': every singular value; 'topk': the `k` largest (randomized SVD with power
+   * iterations); 'auto': full up to MAX_FULL_SPECTRUM_SIDE on the smaller side, top-k beyond.
+   */
+  readonly method?: 'auto' | 'full' | 'topk';
+  readonly k?: number;
+  /** float64 keeps small singular values accurate (the Gram route squares the condition number). */
+  readonly precision?: SpectrumPrecision;
+  readonly conv?: ConvMatrixMode;
+}
+
+/** Metrics of one spectrum; the formulas are those of DOMAIN.md. */
+export interface SpectralMetrics {
+  /** ‖W‖_F² / σ₁². */
+  readonly stableRank: number;
+  /** exp of the entropy of p_i = σ_i / Σσ (Roy & Vetterli). */
+  readonly effectiveRank: number;
+  /** Smallest r whose first r values keep 90% / 99% of Σσ². */
+  readonly rank90: number;
+  readonly rank99: number;
+  /** σ₁. */
+  readonly spectralNorm: number;
+  /** Power-law exponent of the eigenvalue (σ²) density tail, maximum likelihood with xmin by KS distance; null when too few values. */
+  readonly alpha: number | null;
+  readonly alphaXmin: number | null;
+  /** Kolmogorov–Smirnov distance of the fit. */
+  readonly alphaKs: number | null;
+  /** Marchenko–Pastur soft rank and the count of eigenvalues above the MP bulk edge. */
+  readonly mpSoftRank: number | null;
+  readonly mpSpikes: number | null;
+}
+
+export interface Spectrum {
+  readonly index: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly method: 'full' | 'topk';
+  readonly precision: SpectrumPrecision;
+  readonly conv: ConvMatrixMode | null;
+  /** Descending. All min(rows, cols) of them for 'full', the k largest for 'topk'. */
+  readonly singularValues: readonly number[];
+  /** ‖W‖_F², so that the energy of values not computed (top-k) is still known. */
+  readonly frobeniusSquared: number;
+  readonly metrics: SpectralMetrics;
+  /** Where it ran, e.g. "cpu (onnxruntime MLAS, wasm eigen-solver)", and any fallback message. */
+  readonly backend: string;
+  readonly elapsedMs: number;
+}
+
+/** Parameters of W ≈ A·B with A: rows × r and B: r × cols. */
+export function lowRankParameters(rows: number, cols: number, rank: number): number {
+  return rank * (rows + cols);
+}
+
+/** Largest rank that still stores fewer parameters than the dense matrix: r < N·M/(N+M). */
+export function maxSavingRank(rows: number, cols: number): number {
+  return Math.ceil((rows * cols) / (rows + cols)) - 1;
+}
+
+/** Cumulative energy Σ_{i<r} σ_i² / ‖W‖_F², for r = 1…n. */
+export function cumulativeEnergy(
+  singularValues: readonly number[],
+  frobeniusSquared: number,
+): number[] {
+  const curve: number[] = [];
+  let sum = 0;
+  for (const sigma of singularValues) {
+    sum += sigma * sigma;
+    curve.push(frobeniusSquared > 0 ? Math.min(1, sum / frobeniusSquared) : 1);
+  }
+  return curve;
+}
+
+/** Smallest rank keeping at least `target` (0…1] of the energy; n when never reached. */
+export function rankForEnergy(
+  singularValues: readonly number[],
+  frobeniusSquared: number,
+  target: number,
+): number {
+  const curve = cumulativeEnergy(singularValues, frobeniusSquared);
+  const rank = curve.findIndex((energy) => energy >= target - 1e-12);
+  return rank < 0 ? curve.length : rank + 1;
+}
+
+/** ‖W − W_r‖_F / ‖W‖_F of the best rank-r approximation (Eckart–Young). */
+export function relativeReconstructionError(
+  singularValues: readonly number[],
+  frobeniusSquared: number,
+  rank: number,
+): number {
+  if (frobeniusSquared <= 0) return 0;
+  let kept = 0;
+  for (let i = 0; i < Math.min(rank, singularValues.length); i++) {
+    kept += singularValues[i] * singularValues[i];
+  }
+  return Math.sqrt(Math.max(0, frobeniusSquared - kept) / frobeniusSquared);
+}
