@@ -48,3 +48,12 @@ export const MAX_PAGE_SIZE = 5000;
 
 /** Tensors one `layerlens/tensorStats` request may name. */
 export const MAX_STATS_BATCH = 1024;
+
+/**
+ * Largest smaller side of a matrix whose full singular spectrum is computed (the Gram
+ * matrix of 8192² float64 takes 512 MB); beyond it only the top-k values are.
+ */
+export const MAX_FULL_SPECTRUM_SIDE = 8192;
+
+/** Singular values a top-k spectrum may ask for. */
+export const MAX_TOPK_SINGULAR_VALUES = 1024;
