@@ -152,6 +152,18 @@ class EditorSession {
         const { indices } = params as WebviewRequests['tensorStats']['params'];
         return this.client.request(LspMethods.tensorStats, { uri, indices }, token);
       }
+      case 'spectrum': {
+        const { index, options } = params as WebviewRequests['spectrum']['params'];
+        return this.client.request(LspMethods.spectrum, { uri, index, options }, token);
+      }
+      case 'heatmapInfo': {
+        const { index, layer } = params as WebviewRequests['heatmapInfo']['params'];
+        return this.client.request(LspMethods.heatmapInfo, { uri, index, layer }, token);
+      }
+      case 'heatmapTile': {
+        const tile = params as WebviewRequests['heatmapTile']['params'];
+        return this.client.request(LspMethods.heatmapTile, { uri, ...tile }, token);
+      }
     }
   }
 

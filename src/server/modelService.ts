@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
 import type { ModelSummary, TensorPage, TensorStats, TensorStatsResult } from '../shared/model';
 import { openModelFile } from './formats/registry';
-import { ModelFileError, type OpenedModel } from './formats/types';
+import { ModelFileError, type OpenedModel, type TensorEntry } from './formats/types';
 import { computeTensorStats } from './jobs/computeStats';
 import { isAbortError, WorkerPool } from './jobs/workerPool';
 
@@ -95,6 +95,21 @@ export class ModelService {
     const cached = await this.cachedModel(path);
     const model = await cached.model;
     return { computed: cached.stats.size, total: model.tensors.length };
+  }
+
+  /**
+   * One tensor of a model, with the file's identity (size and modification time) for
+   * caches of results derived from it. Rejects when there is no tensor at `index`.
+   */
+  async tensorEntry(
+    path: string,
+    index: number,
+  ): Promise<{ identity: string; entry: TensorEntry }> {
+    const cached = await this.cachedModel(path);
+    const model = await cached.model;
+    const entry = Number.isInteger(index) ? model.tensors[index] : undefined;
+    if (!entry) throw new RangeError(`no tensor with index ${index}`);
+    return { identity: cached.identity, entry };
   }
 
   /** Drop a model and its cached results. */

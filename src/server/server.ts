@@ -3,6 +3,7 @@
  * IPC. It owns every byte of every model file; the extension and webviews only see
  * summaries, pages of rows and statistics.
  */
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { version as nodeVersion } from 'node:process';
 import {
@@ -19,10 +20,13 @@ import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
 import { ModelService } from './modelService';
 import { StatsProgress } from './statsProgress';
+import { AnalysisService } from './analysisService';
+import { withWorkDoneProgress } from './analysisProgress';
 
 const connection = createConnection(ProposedFeatures.all);
 let service = new ModelService();
 let progress = new StatsProgress(connection, service);
+let analysis = new AnalysisService(service);
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
 function handle<P, R>(
@@ -76,6 +80,8 @@ connection.onInitialize((params) => {
   service.dispose();
   service = new ModelService({ workerCount });
   progress = new StatsProgress(connection, service);
+  analysis.dispose();
+  analysis = new AnalysisService(service);
   return {
     capabilities: {},
     serverInfo: { name: 'layerlens-server' },
@@ -94,6 +100,7 @@ handle(connection, LspMethods.tensorStats, async (params, signal) => {
 });
 handle(connection, LspMethods.closeModel, async (params) => {
   service.close(modelPath(params.uri));
+  analysis.close(modelPath(params.uri));
 });
 handle(connection, LspMethods.serverInfo, async () => ({
   version: '0.1.0',
@@ -101,5 +108,29 @@ handle(connection, LspMethods.serverInfo, async () => ({
   nodeVersion,
 }));
 
-connection.onShutdown(() => service.dispose());
+handle(connection, LspMethods.spectrum, (params, signal) => {
+  const path = modelPath(params.uri);
+  return withWorkDoneProgress(
+    connection,
+    `LayerLens: spectrum of tensor ${params.index} of ${basename(path)}`,
+    analysis.spectrum(path, params.index, params.options, signal),
+  );
+});
+handle(connection, LspMethods.heatmapInfo, (params, signal) => {
+  const path = modelPath(params.uri);
+  return withWorkDoneProgress(
+    connection,
+    `LayerLens: heatmap of tensor ${params.index} of ${basename(path)}`,
+    analysis.heatmapInfo(path, params.index, params.layer, signal),
+  );
+});
+handle(connection, LspMethods.heatmapTile, (params, signal) => {
+  const { index, layer, level, tileX, tileY } = params;
+  return analysis.heatmapTile(modelPath(params.uri), index, layer, level, tileX, tileY, signal);
+});
+
+connection.onShutdown(() => {
+  service.dispose();
+  analysis.dispose();
+});
 connection.listen();

@@ -9,6 +9,7 @@
 import type { CompressionReport, CompressRequest } from './compress';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
+import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 
 export interface LspMethod<P, R> {
   readonly method: string;
@@ -40,6 +41,17 @@ export interface SpectrumParams extends ModelParams {
   readonly options?: SpectrumOptions;
 }
 
+export interface HeatmapInfoParams extends ModelParams {
+  readonly index: number;
+  readonly layer: HeatmapLayer;
+}
+
+export interface HeatmapTileParams extends HeatmapInfoParams {
+  readonly level: number;
+  readonly tileX: number;
+  readonly tileY: number;
+}
+
 export interface CompressParams extends ModelParams {
   readonly request: CompressRequest;
 }
@@ -64,6 +76,13 @@ export const LspMethods = {
   spectrum: lspMethod<SpectrumParams, Spectrum>('layerlens/spectrum'),
   /** Write a compressed copy of the model next to it, validate it, and report. */
   compress: lspMethod<CompressParams, CompressionReport>('layerlens/compress'),
+  /**
+   * Size, zoom levels and value range of one tensor's heatmap layer, and the tensor's
+   * structured sparsity; builds (and caches) the pooled pyramid the tiles come from.
+   */
+  heatmapInfo: lspMethod<HeatmapInfoParams, HeatmapInfo>('layerlens/heatmapInfo'),
+  /** One tile of a heatmap layer at a zoom level. */
+  heatmapTile: lspMethod<HeatmapTileParams, HeatmapTile>('layerlens/heatmapTile'),
 } as const;
 
 /** JSON-RPC error code the server uses for a file it cannot read (data: ModelErrorData). */

@@ -6,12 +6,20 @@
  * forwards each request to the server with that model's URI.
  */
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
+import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
+import type { Spectrum, SpectrumOptions } from './spectrum';
 
 /** Requests a webview can make, by name: their parameters and results. */
 export interface WebviewRequests {
   summary: { params: Record<string, never>; result: ModelSummary };
   tensors: { params: { offset: number; limit: number }; result: TensorPage };
   tensorStats: { params: { indices: number[] }; result: TensorStatsResult[] };
+  spectrum: { params: { index: number; options?: SpectrumOptions }; result: Spectrum };
+  heatmapInfo: { params: { index: number; layer: HeatmapLayer }; result: HeatmapInfo };
+  heatmapTile: {
+    params: { index: number; layer: HeatmapLayer; level: number; tileX: number; tileY: number };
+    result: HeatmapTile;
+  };
 }
 
 export type WebviewRequestName = keyof WebviewRequests;

@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ModelService } from '../../src/server/modelService';
+import { AnalysisService } from '../../src/server/analysisService';
 import { ModelFileError } from '../../src/server/formats/types';
 import { MAX_STATS_BATCH } from '../../src/shared/limits';
 import type {
@@ -54,7 +55,11 @@ export type WebviewRequest = {
 export type RequestHandler = (request: WebviewRequest, signal: AbortSignal) => Promise<unknown>;
 
 /** Answers requests for one model file from the real server core, as the extension does through the server. */
-export function modelServiceHandler(service: ModelService, modelPath: string): RequestHandler {
+export function modelServiceHandler(
+  service: ModelService,
+  modelPath: string,
+  analysis = new AnalysisService(service),
+): RequestHandler {
   return (request, signal) => {
     switch (request.name) {
       case 'summary':
@@ -63,6 +68,14 @@ export function modelServiceHandler(service: ModelService, modelPath: string): R
         return service.tensors(modelPath, request.params.offset, request.params.limit);
       case 'tensorStats':
         return service.tensorStats(modelPath, request.params.indices, signal);
+      case 'spectrum':
+        return analysis.spectrum(modelPath, request.params.index, request.params.options, signal);
+      case 'heatmapInfo':
+        return analysis.heatmapInfo(modelPath, request.params.index, request.params.layer, signal);
+      case 'heatmapTile': {
+        const { index, layer, level, tileX, tileY } = request.params;
+        return analysis.heatmapTile(modelPath, index, layer, level, tileX, tileY, signal);
+      }
     }
   };
 }

@@ -1,0 +1,178 @@
+/**
+ * A tensor's values as a matrix: the whole of it in memory (for spectra), or rows and
+ * column ranges read on demand from its file (for heatmap tiles of large matrices).
+ */
+import * as fs from 'node:fs';
+import { byteLengthOf, DTYPES } from '../../shared/dtypes';
+import { matrixShape } from '../../shared/heatmap';
+import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../shared/limits';
+import { ModelFileError, type TensorEntry } from '../formats/types';
+import { decodeValues, isNumericDType, type NumericDType } from './decode';
+import type { MatrixReader, MatrixValues } from './heatmap';
+
+export interface TensorMatrixShape {
+  readonly dtype: NumericDType;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/**
+ * The matrix view of a tensor, or a clear error when it has none: fewer than two
+ * dimensions, a non-numeric or packed 4-bit type, or data of the wrong length.
+ * `floatOnly` refuses integer and boolean tensors (spectra are for float weights).
+ */
+export function tensorMatrixShape(entry: TensorEntry, floatOnly: boolean): TensorMatrixShape {
+  const { info, data } = entry;
+  const { dtype } = info;
+  const matrix = matrixShape(info.shape);
+  if (!matrix || matrix.rows === 0 || matrix.cols === 0) {
+    throw new Error(
+      `tensor "${info.name}" has shape [${info.shape.join(', ')}]: a matrix needs at least two non-empty dimensions`,
+    );
+  }
+  if (!isNumericDType(dtype) || DTYPES[dtype].bits < 8 || (floatOnly && !DTYPES[dtype].isFloat)) {
+    throw new Error(
+      `tensor "${info.name}" holds ${dtype} values; this view needs ${floatOnly ? 'floating-point' : 'numeric'} weights`,
+    );
+  }
+  const expected = byteLengthOf(dtype, info.parameterCount);
+  if (data.length !== expected) {
+    throw new Error(
+      `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${dtype} elements need ${expected}`,
+    );
+  }
+  return { dtype, rows: matrix.rows, cols: matrix.cols };
+}
+
+/** Bytes of an in-memory tensor (ONNX typed fields, sparse initializers), checked against the limit. */
+export function loadMemoryBytes(entry: TensorEntry): Uint8Array {
+  const { info, data } = entry;
+  if (data.kind !== 'memory') throw new Error('not an in-memory tensor');
+  if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
+    throw new Error(
+      `tensor "${info.name}" would need ${data.length} bytes in memory, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES}`,
+    );
+  }
+  const bytes = data.load();
+  if (bytes.byteLength !== data.length) {
+    throw new Error(
+      `tensor "${info.name}" produced ${bytes.byteLength} bytes instead of ${data.length}`,
+    );
+  }
+  return bytes;
+}
+
+/** All values of a tensor (at most MAX_IN_MEMORY_TENSOR_BYTES of stored bytes). */
+export async function loadTensorValues(
+  entry: TensorEntry,
+  shape: TensorMatrixShape,
+): Promise<MatrixValues> {
+  const { info, data } = entry;
+  const count = info.parameterCount;
+  if (data.kind === 'memory')
+    return decodeValues(shape.dtype, loadMemoryBytes(entry).slice(), count);
+  if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
+    throw new Error(
+      `tensor "${info.name}" has ${data.length} bytes, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
+    );
+  }
+  const bytes = new Uint8Array(data.length);
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(data.path, 'r');
+  } catch (error) {
+    throw new ModelFileError(
+      data.path,
+      `cannot open the file to read tensor data (${describe(error)})`,
+    );
+  }
+  try {
+    for (let filled = 0; filled < bytes.byteLength;) {
+      const { bytesRead } = await handle.read(
+        bytes,
+        filled,
+        bytes.byteLength - filled,
+        data.offset + filled,
+      );
+      if (bytesRead === 0)
+        throw truncated(data.path, data.offset + filled, data.offset + data.length);
+      filled += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return decodeValues(shape.dtype, bytes, count);
+}
+
+/**
+ * Reads rows and column ranges straight from the tensor's file (synchronous reads of just
+ * the bytes asked for; whole rows in one read). Close it when done.
+ */
+export function fileMatrix(
+  path: string,
+  offset: number,
+  shape: TensorMatrixShape,
+): MatrixReader & { close(): void } {
+  const { dtype, rows, cols } = shape;
+  const elementBytes = DTYPES[dtype].bits / 8;
+  let descriptor: number | null = null;
+  const open = (): number => {
+    if (descriptor !== null) return descriptor;
+    try {
+      descriptor = fs.openSync(path, 'r');
+    } catch (error) {
+      throw new ModelFileError(
+        path,
+        `cannot open the file to read tensor data (${describe(error)})`,
+      );
+    }
+    return descriptor;
+  };
+  const readExactly = (
+    target: Uint8Array,
+    targetOffset: number,
+    length: number,
+    position: number,
+  ) => {
+    for (let done = 0; done < length;) {
+      const read = fs.readSync(open(), target, targetOffset + done, length - done, position + done);
+      if (read === 0) throw truncated(path, position + done, position + length);
+      done += read;
+    }
+  };
+  return {
+    rows,
+    cols,
+    read(rowStart, rowEnd, colStart, colEnd) {
+      const width = colEnd - colStart;
+      const rowBytes = width * elementBytes;
+      const bytes = new Uint8Array((rowEnd - rowStart) * rowBytes);
+      if (width === cols) {
+        readExactly(bytes, 0, bytes.byteLength, offset + rowStart * cols * elementBytes);
+      } else {
+        for (let row = rowStart; row < rowEnd; row++) {
+          const position = offset + (row * cols + colStart) * elementBytes;
+          readExactly(bytes, (row - rowStart) * rowBytes, rowBytes, position);
+        }
+      }
+      return decodeValues(dtype, bytes, (rowEnd - rowStart) * width);
+    },
+    close() {
+      if (descriptor !== null) fs.closeSync(descriptor);
+      descriptor = null;
+    },
+  };
+}
+
+function truncated(path: string, at: number, end: number): ModelFileError {
+  return new ModelFileError(
+    path,
+    `the file ends at byte ${at}, before the end of the tensor data (byte ${end}); was it changed after it was opened?`,
+  );
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error)
+    return 'code' in error && typeof error.code === 'string' ? error.code : error.message;
+  return String(error);
+}

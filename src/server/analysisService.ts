@@ -1,0 +1,339 @@
+/**
+ * Spectra and heatmaps of model tensors, over the models ModelService opens: loads a
+ * tensor's values, runs the computation (heatmap pyramids in worker threads), and caches
+ * results per (file, file identity, tensor, parameters). Requests asking for the same
+ * result while it is computed share one computation; each can be cancelled on its own.
+ */
+import {
+  HEATMAP_TILE_SIZE,
+  heatmapLayerKey,
+  MAX_NM_GROUP,
+  maxHeatmapLevel,
+  tileGrid,
+  type HeatmapInfo,
+  type HeatmapLayer,
+  type HeatmapTile,
+  type StructuredSparsity,
+} from '../shared/heatmap';
+import type { Spectrum, SpectrumOptions } from '../shared/spectrum';
+import { decodeValues } from './analysis/decode';
+import {
+  memoryMatrix,
+  pyramidLevels,
+  tileFromLevel,
+  tileFromRows,
+  type MatrixValues,
+  type PixelSums,
+} from './analysis/heatmap';
+import { computeTensorSpectrum, spectralMetrics } from './analysis/spectrum';
+import {
+  fileMatrix,
+  loadMemoryBytes,
+  loadTensorValues,
+  tensorMatrixShape,
+  type TensorMatrixShape,
+} from './analysis/tensorMatrix';
+import type { TensorEntry } from './formats/types';
+import { createPyramidPool, type PyramidJob } from './jobs/heatmapJobs';
+import { SharedJobs } from './jobs/sharedJobs';
+import type { PyramidBase } from './analysis/heatmap';
+import type { WorkerPool } from './jobs/workerPool';
+import type { ModelService } from './modelService';
+
+/** Spectra kept (each at most a few thousand numbers). */
+const SPECTRUM_CACHE_ENTRIES = 512;
+/** Pyramids kept; one of a 16384² matrix holds about 45 MB of sums. */
+const PYRAMID_CACHE_ENTRIES = 8;
+
+export interface AnalysisServiceOptions {
+  /** Worker threads building heatmap pyramids. */
+  readonly pyramidWorkers?: number;
+}
+
+interface Pyramid {
+  readonly matrix: TensorMatrixShape;
+  readonly levels: readonly PixelSums[];
+  readonly min: number;
+  readonly max: number;
+  readonly structured: StructuredSparsity;
+  /** Where tiles finer than the pyramid's base read their rows (null when the base is level 0). */
+  readonly source:
+    | { readonly kind: 'file'; readonly path: string; readonly offset: number }
+    | { readonly kind: 'memory'; readonly values: MatrixValues }
+    | null;
+  readonly elapsedMs: number;
+}
+
+export class AnalysisService {
+  private readonly spectra = new SharedJobs<Spectrum>(SPECTRUM_CACHE_ENTRIES);
+  private readonly pyramids = new SharedJobs<Pyramid>(PYRAMID_CACHE_ENTRIES);
+  private pool: WorkerPool<PyramidJob, PyramidBase> | undefined;
+
+  constructor(
+    private readonly models: ModelService,
+    private readonly options: AnalysisServiceOptions = {},
+  ) {}
+
+  /** Singular values and spectral metrics of one tensor (2-D or more, floating point). */
+  async spectrum(
+    path: string,
+    index: number,
+    options: SpectrumOptions = {},
+    signal?: AbortSignal,
+  ): Promise<Spectrum> {
+    const { identity, entry } = await this.models.tensorEntry(path, index);
+    const normalized = normalizeSpectrumOptions(options);
+    const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify(normalized)}`;
+    return this.spectra.get(
+      key,
+      (jobSignal) => computeSpectrum(entry, normalized, jobSignal),
+      signal,
+    );
+  }
+
+  /** Size, levels and value range of a heatmap layer, and the tensor's structured sparsity. */
+  async heatmapInfo(
+    path: string,
+    index: number,
+    layer: HeatmapLayer,
+    signal?: AbortSignal,
+  ): Promise<HeatmapInfo> {
+    const checked = checkLayer(layer);
+    const pyramid = await this.pyramid(path, index, checked, signal);
+    const { rows, cols } = pyramid.matrix;
+    return {
+      index,
+      rows,
+      cols,
+      tileSize: HEATMAP_TILE_SIZE,
+      maxLevel: maxHeatmapLevel(rows, cols),
+      layer: checked,
+      scale: checked.kind === 'magnitude' ? 'log' : 'linear',
+      min: pyramid.min,
+      max: pyramid.max,
+      structured: pyramid.structured,
+      elapsedMs: pyramid.elapsedMs,
+    };
+  }
+
+  /** One tile: from the pyramid at its levels, from the rows it covers at finer ones. */
+  async heatmapTile(
+    path: string,
+    index: number,
+    layer: HeatmapLayer,
+    level: number,
+    tileX: number,
+    tileY: number,
+    signal?: AbortSignal,
+  ): Promise<HeatmapTile> {
+    const checked = checkLayer(layer);
+    const pyramid = await this.pyramid(path, index, checked, signal);
+    const started = performance.now();
+    const { rows, cols } = pyramid.matrix;
+    const top = maxHeatmapLevel(rows, cols);
+    if (!Number.isInteger(level) || level < 0 || level > top) {
+      throw new RangeError(
+        `zoom level ${level} is outside 0…${top} for a ${rows} × ${cols} matrix`,
+      );
+    }
+    const { tilesX, tilesY } = tileGrid(rows, cols, level);
+    if (
+      !Number.isInteger(tileX) ||
+      !Number.isInteger(tileY) ||
+      tileX < 0 ||
+      tileY < 0 ||
+      tileX >= tilesX ||
+      tileY >= tilesY
+    ) {
+      throw new RangeError(
+        `tile (${tileX}, ${tileY}) is outside the ${tilesX} × ${tilesY} tiles of level ${level}`,
+      );
+    }
+    const base = pyramid.levels[0]!;
+    let tile: { width: number; height: number; values: Float32Array };
+    if (level >= base.level) {
+      tile = tileFromLevel(pyramid.levels[level - base.level]!, rows, cols, tileX, tileY);
+    } else if (!pyramid.source) {
+      throw new Error('the heatmap has no rows to read for this level');
+    } else if (pyramid.source.kind === 'memory') {
+      const reader = memoryMatrix(pyramid.source.values, rows, cols);
+      tile = tileFromRows(reader, checked, level, tileX, tileY);
+    } else {
+      const reader = fileMatrix(pyramid.source.path, pyramid.source.offset, pyramid.matrix);
+      try {
+        tile = tileFromRows(reader, checked, level, tileX, tileY);
+      } finally {
+        reader.close();
+      }
+    }
+    const { values } = tile;
+    return {
+      level,
+      tileX,
+      tileY,
+      width: tile.width,
+      height: tile.height,
+      values: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64'),
+      elapsedMs: performance.now() - started,
+    };
+  }
+
+  /** Drop a model's cached results. */
+  close(path: string): void {
+    this.spectra.forget(cachePrefix(path));
+    this.pyramids.forget(cachePrefix(path));
+  }
+
+  dispose(): void {
+    this.spectra.clear();
+    this.pyramids.clear();
+    this.pool?.dispose();
+    this.pool = undefined;
+  }
+
+  private async pyramid(
+    path: string,
+    index: number,
+    layer: HeatmapLayer,
+    signal: AbortSignal | undefined,
+  ): Promise<Pyramid> {
+    const { identity, entry } = await this.models.tensorEntry(path, index);
+    const key = `${cachePrefix(path)}${identity}\n${index}\n${heatmapLayerKey(layer)}`;
+    return this.pyramids.get(
+      key,
+      (jobSignal) => this.buildPyramid(entry, layer, jobSignal),
+      signal,
+    );
+  }
+
+  private async buildPyramid(
+    entry: TensorEntry,
+    layer: HeatmapLayer,
+    signal: AbortSignal,
+  ): Promise<Pyramid> {
+    const started = performance.now();
+    const matrix = tensorMatrixShape(entry, false);
+    const { data, info } = entry;
+    let source: NonNullable<Pyramid['source']>;
+    let job: PyramidJob;
+    const transfer: ArrayBuffer[] = [];
+    if (data.kind === 'file') {
+      source = { kind: 'file', path: data.path, offset: data.offset };
+      job = { matrix, shape: info.shape, layer, source };
+    } else {
+      const bytes = loadMemoryBytes(entry);
+      source = {
+        kind: 'memory',
+        values: decodeValues(matrix.dtype, bytes.slice(), matrix.rows * matrix.cols),
+      };
+      const copy = bytes.slice();
+      transfer.push(copy.buffer);
+      job = { matrix, shape: info.shape, layer, source: { kind: 'memory', bytes: copy } };
+    }
+    this.pool ??= createPyramidPool(Math.max(1, this.options.pyramidWorkers ?? 1));
+    const base = await this.pool.run(job, signal, transfer);
+    return {
+      matrix,
+      levels: pyramidLevels(base.sums, matrix.rows, matrix.cols),
+      min: base.min,
+      max: base.max,
+      structured: base.structured,
+      // Rows are read again only for levels finer than the pyramid's base.
+      source: base.sums.level > 0 ? source : null,
+      elapsedMs: performance.now() - started,
+    };
+  }
+}
+
+function cachePrefix(path: string): string {
+  return `${path}\n`;
+}
+
+function normalizeSpectrumOptions(options: SpectrumOptions): SpectrumOptions {
+  const method = options.method ?? 'auto';
+  if (!['auto', 'full', 'topk'].includes(method))
+    throw new RangeError(`unknown spectrum method "${method}"`);
+  const precision = options.precision ?? 'float32';
+  if (precision !== 'float32' && precision !== 'float64') {
+    throw new RangeError(`unknown precision "${String(precision)}"`);
+  }
+  const conv = options.conv ?? 'flatten';
+  if (conv !== 'flatten' && conv !== 'spatial')
+    throw new RangeError(`unknown conv mode "${String(conv)}"`);
+  return method === 'auto' && options.k === undefined
+    ? { method, precision, conv }
+    : { method, k: options.k, precision, conv };
+}
+
+/** A tensor's shape with leading 1-dimensions dropped (an ONNX LSTM's [1, 4h, in] is 4h × in). */
+function squeezedShape(shape: readonly number[]): number[] {
+  let dims = [...shape];
+  while (dims.length > 2 && dims[0] === 1) dims = dims.slice(1);
+  return dims;
+}
+
+async function computeSpectrum(
+  entry: TensorEntry,
+  options: SpectrumOptions,
+  signal: AbortSignal,
+): Promise<Spectrum> {
+  const started = performance.now();
+  const matrix = tensorMatrixShape(entry, true);
+  const values = await loadTensorValues(entry, matrix);
+  const result = await computeTensorSpectrum(
+    values,
+    squeezedShape(entry.info.shape),
+    options,
+    signal,
+  );
+  const metrics = spectralMetrics(
+    result.singularValues,
+    result.rows,
+    result.cols,
+    result.frobeniusSquared,
+  );
+  return {
+    index: entry.info.index,
+    rows: result.rows,
+    cols: result.cols,
+    method: result.method,
+    precision: result.precision,
+    conv: result.conv,
+    singularValues: Array.from(result.singularValues),
+    frobeniusSquared: result.frobeniusSquared,
+    metrics,
+    backend: result.backend,
+    elapsedMs: performance.now() - started,
+  };
+}
+
+function checkLayer(layer: HeatmapLayer): HeatmapLayer {
+  switch (layer?.kind) {
+    case 'magnitude':
+    case 'zeros':
+      return { kind: layer.kind };
+    case 'nm': {
+      const { n, m } = layer;
+      if (
+        !Number.isInteger(n) ||
+        !Number.isInteger(m) ||
+        n < 0 ||
+        m < 1 ||
+        n >= m ||
+        m > MAX_NM_GROUP
+      ) {
+        throw new RangeError(
+          `an N:M pattern needs whole 0 ≤ n < m ≤ ${MAX_NM_GROUP}, got ${n}:${m}`,
+        );
+      }
+      return { kind: 'nm', n, m };
+    }
+    case 'int4':
+      if (layer.block !== 32 && layer.block !== 128) {
+        throw new RangeError(`int4 blocks are 32 or 128 values, got ${String(layer.block)}`);
+      }
+      return { kind: 'int4', block: layer.block };
+    default:
+      throw new RangeError(`unknown heatmap layer ${JSON.stringify(layer)}`);
+  }
+}

@@ -1,0 +1,27 @@
+/** Heatmap pyramids built in worker threads: the job the worker receives and where its script is. */
+import * as path from 'node:path';
+import type { HeatmapLayer } from '../../shared/heatmap';
+import type { PyramidBase } from '../analysis/heatmap';
+import type { TensorMatrixShape } from '../analysis/tensorMatrix';
+import { WorkerPool } from './workerPool';
+
+export interface PyramidJob {
+  readonly matrix: TensorMatrixShape;
+  readonly shape: readonly number[];
+  readonly layer: HeatmapLayer;
+  readonly source:
+    | { readonly kind: 'file'; readonly path: string; readonly offset: number }
+    /** Bytes moved to the worker (transferred, not copied). */
+    | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+}
+
+/** The worker script: the bundle dist/heatmapWorker.js, or the TypeScript source under tsx. */
+export function heatmapWorkerScript(): string {
+  return __filename.endsWith('.ts')
+    ? path.join(__dirname, 'heatmapWorker.ts')
+    : path.join(__dirname, 'heatmapWorker.js');
+}
+
+export function createPyramidPool(size: number): WorkerPool<PyramidJob, PyramidBase> {
+  return new WorkerPool<PyramidJob, PyramidBase>(size, heatmapWorkerScript());
+}
