@@ -49,6 +49,7 @@ module.exports = (_env, argv) => {
         server: './src/server/server.ts',
         statsWorker: './src/server/jobs/statsWorker.ts',
         heatmapWorker: './src/server/jobs/heatmapWorker.ts',
+        spectrumWorker: './src/server/jobs/spectrumWorker.ts',
         cli: './src/cli/bin.ts',
       },
       output: nodeOutput,

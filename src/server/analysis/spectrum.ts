@@ -15,7 +15,13 @@ import type {
   SpectrumOptions,
   SpectrumPrecision,
 } from '../../shared/spectrum';
+import type { ComputeBackend } from '../../shared/settings';
+import { runSpectrumJob } from '../jobs/computeSpectrum';
+import { describeProvider } from '../runtime/providers';
+import { MatMulRuntime, type GemmArray, type Matrix } from '../runtime/matmul';
 import { jacobiSingularValues } from './jacobiSvd';
+import { randomizedTopSingularValues } from './randomizedSvd';
+import { symmetricEigenvalues, type CancelCheck } from './symmetricEigen';
 
 export { spectralMetrics } from './spectralMetrics';
 export type { SpectralMetrics };
@@ -44,12 +50,8 @@ export interface MatrixView {
 /** Top-k singular values computed when the request names no k. */
 export const DEFAULT_TOPK = 256;
 
-/** The matrices whose spectra make up the tensor's, and how they were formed. */
-export function tensorMatrices(
-  values: Float32Array | Float64Array,
-  shape: readonly number[],
-  conv: ConvMatrixMode = 'flatten',
-): { matrices: MatrixView[]; conv: ConvMatrixMode | null } {
+/** Throws unless `values` fill `shape` and `shape` is a non-empty matrix or conv kernel. */
+export function checkTensorShape(values: ArrayLike<number>, shape: readonly number[]): void {
   if (shape.length < 2) {
     throw new Error(
       `a spectrum needs a matrix, but the tensor has ${shape.length === 0 ? 'no dimensions (a scalar)' : `one dimension [${shape.join(', ')}]`}`,
@@ -62,10 +64,19 @@ export function tensorMatrices(
     );
   }
   if (count === 0) throw new Error(`the tensor of shape [${shape.join(', ')}] is empty`);
+}
+
+/** The matrices whose spectra make up the tensor's, and how they were formed. */
+export function tensorMatrices(
+  values: Float32Array | Float64Array,
+  shape: readonly number[],
+  conv: ConvMatrixMode = 'flatten',
+): { matrices: MatrixView[]; conv: ConvMatrixMode | null } {
+  checkTensorShape(values, shape);
   const rows = shape[0]!;
   if (shape.length === 2) return { matrices: [{ rows, cols: shape[1]!, values }], conv: null };
   const inputs = shape[1]!;
-  const positions = count / (rows * inputs);
+  const positions = values.length / (rows * inputs);
   if (conv === 'flatten') {
     return { matrices: [{ rows, cols: inputs * positions, values }], conv };
   }
@@ -125,43 +136,148 @@ export function resolveTopK(options: SpectrumOptions, side: number): number {
   return Math.min(k, side);
 }
 
+/** Matrices up to this many multiply-adds per Jacobi sweep go the Jacobi route (exact, no Gram). */
+const JACOBI_MAX_SWEEP_WORK = 1 << 22;
+
+/** Half-bandwidth of the dense → band stage for a Gram matrix of side n. */
+export function bandwidthFor(n: number): number {
+  return n >= 1024 ? 16 : 8;
+}
+
+/** onnxruntime Gemm sessions per backend, kept for the life of the thread. */
+const runtimes = new Map<ComputeBackend, MatMulRuntime>();
+
+function runtimeFor(backend: ComputeBackend): MatMulRuntime {
+  let runtime = runtimes.get(backend);
+  if (!runtime) {
+    runtime = new MatMulRuntime(backend);
+    runtimes.set(backend, runtime);
+  }
+  return runtime;
+}
+
+export interface SpectrumSettings {
+  /** `layerlens.compute.backend`: where the matrix products run. */
+  readonly backend?: ComputeBackend;
+}
+
+/** Values of one matrix in the element type of the requested precision. */
+function asElements(values: Float32Array | Float64Array, precision: SpectrumPrecision): GemmArray {
+  if (precision === 'float64') {
+    return values instanceof Float64Array ? values : Float64Array.from(values);
+  }
+  return values instanceof Float32Array ? values : Float32Array.from(values);
+}
+
+/** Singular values of one matrix (descending): all of them, or the `k` largest. */
+async function matrixSingularValues(
+  matrix: MatrixView,
+  method: 'full' | 'topk',
+  k: number,
+  precision: SpectrumPrecision,
+  runtime: MatMulRuntime,
+  check: CancelCheck,
+): Promise<{ values: Float64Array; route: string }> {
+  const { rows, cols } = matrix;
+  const side = Math.min(rows, cols);
+  if (side * side * Math.max(rows, cols) <= JACOBI_MAX_SWEEP_WORK) {
+    const all = jacobiSingularValues(matrix.values, rows, cols);
+    return {
+      values: method === 'topk' ? all.slice(0, k) : all,
+      route: 'one-sided Jacobi in float64',
+    };
+  }
+  const a: Matrix = { rows, cols, data: asElements(matrix.values, precision) };
+  if (method === 'topk') {
+    return {
+      values: await randomizedTopSingularValues(runtime, a, k, check),
+      route: `randomized SVD (onnxruntime ${precision} products)`,
+    };
+  }
+  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide ones.
+  const gram = await runtime.gemm(a, a, rows >= cols ? { transA: true } : { transB: true });
+  check();
+  const eigenvalues = await symmetricEigenvalues(runtime, gram, bandwidthFor(side), check);
+  const sigma = new Float64Array(eigenvalues.length);
+  for (let i = 0; i < sigma.length; i++) sigma[i] = Math.sqrt(Math.max(0, eigenvalues[i]!));
+  return {
+    values: sigma,
+    route: `Gram matrix and band reduction on onnxruntime in ${precision}, bulge chasing and QL in float64`,
+  };
+}
+
 /**
- * The singular spectrum of a tensor. Values are the tensor's, row-major, `shape` its
- * dimensions (at least two). Rejects with an AbortError when `signal` aborts.
+ * The singular spectrum of a tensor, computed in this thread (the spectrum worker runs
+ * it; `computeTensorSpectrum` is the entry point for the server). `isCancelled` is polled
+ * between steps; when it returns true the computation stops with an AbortError.
  */
-export async function computeTensorSpectrum(
+export async function computeSpectrumInThread(
   values: Float32Array | Float64Array,
   shape: readonly number[],
   options: SpectrumOptions = {},
-  signal?: AbortSignal,
+  isCancelled: () => boolean = () => false,
+  settings: SpectrumSettings = {},
 ): Promise<SpectrumComputation> {
-  throwIfAborted(signal);
+  const check: CancelCheck = () => {
+    if (isCancelled()) throw abortError();
+  };
+  check();
   const { matrices, conv } = tensorMatrices(values, shape, options.conv);
   const { rows, cols } = matrices[0]!;
   const side = Math.min(rows, cols);
   const method = resolveMethod(options, side);
+  const k = method === 'topk' ? resolveTopK(options, side) : side;
   const precision = options.precision ?? 'float32';
+  const runtime = runtimeFor(settings.backend ?? 'cpu');
   const pooled: Float64Array[] = [];
+  const routes = new Set<string>();
   let frobeniusSquared = 0;
   for (const matrix of matrices) {
-    throwIfAborted(signal);
+    check();
     frobeniusSquared += frobeniusSquaredOf(matrix.values);
-    const sigma = jacobiSingularValues(matrix.values, matrix.rows, matrix.cols);
+    const { values: sigma, route } = await matrixSingularValues(
+      matrix,
+      method,
+      k,
+      precision,
+      runtime,
+      check,
+    );
     pooled.push(sigma);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    routes.add(route);
   }
-  throwIfAborted(signal);
+  check();
   const all = concatDescending(pooled);
+  const usedRuntime = [...routes].some((route) => route.includes('onnxruntime'));
+  const detail = [...routes].join('; ');
   return {
     rows,
     cols,
     method,
     precision,
     conv,
-    singularValues: method === 'topk' ? all.slice(0, resolveTopK(options, side)) : all,
+    singularValues: method === 'topk' ? all.slice(0, k) : all,
     frobeniusSquared,
-    backend: 'cpu (one-sided Jacobi, float64)',
+    backend: usedRuntime ? describeProvider(runtime.provider, detail) : `cpu (${detail})`,
   };
+}
+
+/**
+ * The singular spectrum of a tensor, computed in the spectrum worker thread so that the
+ * caller's event loop stays free. Values are the tensor's, row-major (copied, not taken),
+ * `shape` its dimensions (at least two). Rejects with an AbortError when `signal` aborts.
+ */
+export async function computeTensorSpectrum(
+  values: Float32Array | Float64Array,
+  shape: readonly number[],
+  options: SpectrumOptions = {},
+  signal?: AbortSignal,
+  settings: SpectrumSettings = {},
+): Promise<SpectrumComputation> {
+  throwIfAborted(signal);
+  // Shape errors are reported here, before any copy or thread hop.
+  checkTensorShape(values, shape);
+  return runSpectrumJob(values, shape, options, settings, signal);
 }
 
 /** All values of `parts`, sorted descending. */

@@ -1,0 +1,124 @@
+/**
+ * The k largest singular values by randomized subspace iteration (Halko, Martinsson &
+ * Tropp): a Gaussian sketch Y = A·Ω of k + OVERSAMPLING columns, `powerIterations` rounds
+ * of Y ← A·(Aᵀ·Y) with re-orthonormalisation in between, then the singular values of the
+ * small B = Qᵀ·A from the eigenvalues of B·Bᵀ. Every product runs on onnxruntime;
+ * orthonormalisation is CholeskyQR2 (two rounds of Gram, Cholesky, Y·R⁻¹), whose products
+ * run there too.
+ */
+import type { GemmArray, Matrix, MatMulRuntime } from '../runtime/matmul';
+import { symmetricEigenvalues, type CancelCheck } from './symmetricEigen';
+
+/** Extra sketch columns beyond k: the error bound improves quickly with a few. */
+export const OVERSAMPLING = 10;
+/** Rounds of subspace iteration by default; each sharpens the decay between σ_k and σ_{k+1}. */
+export const DEFAULT_POWER_ITERATIONS = 4;
+
+type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
+
+/** A deterministic standard-normal stream (xorshift + Box–Muller), so that results repeat. */
+function gaussianFill(target: GemmArray, seed: number): void {
+  let state = seed >>> 0 || 0x9e3779b9;
+  const uniform = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return ((state >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < target.length; i += 2) {
+    const radius = Math.sqrt(-2 * Math.log(uniform()));
+    const angle = 2 * Math.PI * uniform();
+    target[i] = radius * Math.cos(angle);
+    if (i + 1 < target.length) target[i + 1] = radius * Math.sin(angle);
+  }
+}
+
+/**
+ * Upper-triangular R (row-major, size²) with RᵀR = gram, by Cholesky; a diagonal shift
+ * proportional to the trace keeps it defined when the columns are nearly dependent.
+ */
+function choleskyUpper(gram: GemmArray, size: number): Float64Array {
+  let trace = 0;
+  for (let i = 0; i < size; i++) trace += gram[i * size + i]!;
+  const shift = (trace / Math.max(1, size)) * 1e-12;
+  const r = new Float64Array(size * size);
+  for (let j = 0; j < size; j++) {
+    let diagonal = gram[j * size + j]! + shift;
+    for (let p = 0; p < j; p++) diagonal -= r[p * size + j]! * r[p * size + j]!;
+    const pivot = Math.sqrt(Math.max(diagonal, shift > 0 ? shift : Number.MIN_VALUE));
+    r[j * size + j] = pivot;
+    for (let c = j + 1; c < size; c++) {
+      let sum = gram[j * size + c]!;
+      for (let p = 0; p < j; p++) sum -= r[p * size + j]! * r[p * size + c]!;
+      r[j * size + c] = sum / pivot;
+    }
+  }
+  return r;
+}
+
+/** R⁻¹ of an upper-triangular R (row-major), itself upper triangular. */
+function invertUpper(r: Float64Array, size: number): Float64Array {
+  const inverse = new Float64Array(size * size);
+  for (let j = size - 1; j >= 0; j--) {
+    inverse[j * size + j] = 1 / r[j * size + j]!;
+    for (let i = j - 1; i >= 0; i--) {
+      let sum = 0;
+      for (let p = i + 1; p <= j; p++) sum += r[i * size + p]! * inverse[p * size + j]!;
+      inverse[i * size + j] = -sum / r[i * size + i]!;
+    }
+  }
+  return inverse;
+}
+
+/** Orthonormal columns spanning those of `y` (CholeskyQR2). */
+async function orthonormalize<T extends GemmArray>(
+  runtime: MatMulRuntime,
+  y: Matrix<T>,
+  Element: ArrayConstructorOf<T>,
+): Promise<Matrix<T>> {
+  let q = y;
+  for (let round = 0; round < 2; round++) {
+    const gram = await runtime.gemm(q, q, { transA: true });
+    const inverse = invertUpper(choleskyUpper(gram.data, q.cols), q.cols);
+    const converted = new Element(inverse.length);
+    for (let i = 0; i < inverse.length; i++) converted[i] = inverse[i]!;
+    q = await runtime.gemm(q, { rows: q.cols, cols: q.cols, data: converted });
+  }
+  return q;
+}
+
+/** The `k` largest singular values (descending) of the row-major `a`. */
+export async function randomizedTopSingularValues<T extends GemmArray>(
+  runtime: MatMulRuntime,
+  a: Matrix<T>,
+  k: number,
+  check: CancelCheck,
+  powerIterations = DEFAULT_POWER_ITERATIONS,
+): Promise<Float64Array> {
+  const Element = (a.data instanceof Float64Array
+    ? Float64Array
+    : Float32Array) as unknown as ArrayConstructorOf<T>;
+  const side = Math.min(a.rows, a.cols);
+  const width = Math.min(side, k + OVERSAMPLING);
+  const omega = new Element(a.cols * width);
+  gaussianFill(omega, 0x5eed + a.rows * 31 + a.cols);
+  let q = await orthonormalize(
+    runtime,
+    await runtime.gemm(a, { rows: a.cols, cols: width, data: omega }),
+    Element,
+  );
+  for (let round = 0; round < powerIterations; round++) {
+    check();
+    const z = await orthonormalize(runtime, await runtime.gemm(a, q, { transA: true }), Element);
+    check();
+    q = await orthonormalize(runtime, await runtime.gemm(a, z), Element);
+  }
+  check();
+  // B = Qᵀ·A (width × cols); its singular values are those of A restricted to span(Q).
+  const b = await runtime.gemm(q, a, { transA: true });
+  const small = await runtime.gemm(b, b, { transB: true });
+  const eigenvalues = await symmetricEigenvalues(runtime, small, Math.min(16, width), check);
+  const sigma = new Float64Array(Math.min(k, width));
+  for (let i = 0; i < sigma.length; i++) sigma[i] = Math.sqrt(Math.max(0, eigenvalues[i]!));
+  return sigma;
+}

@@ -1,0 +1,400 @@
+/**
+ * Eigenvalues of a dense symmetric matrix in two stages, the way current LAPACK does
+ * for large matrices (sytrd_2stage):
+ *
+ * 1. Dense → band of half-bandwidth `nb`: for each panel of `nb` columns, a Householder QR
+ *    of the part below the band (here, O(m·nb²)), then the two-sided update of the
+ *    trailing matrix as BLAS-3 products on onnxruntime (A·V and one rank-2nb update).
+ * 2. Band → tridiagonal by bulge chasing: each sweep annihilates one column with a
+ *    Householder reflector of length nb and chases the bulge it creates down the band,
+ *    each step clearing the first column of the bulge (the rest is cleared by the next
+ *    sweeps). O(n²·nb), in float64 on a band of half-width 2nb.
+ * 3. Eigenvalues of the tridiagonal matrix by implicit QL with Wilkinson shifts.
+ *
+ * Every stage checks `isCancelled` between steps.
+ */
+import type { GemmArray, Matrix, MatMulRuntime } from '../runtime/matmul';
+
+export type CancelCheck = () => void;
+
+/** Lower band of a symmetric matrix: entry (r, c), 0 ≤ r − c < width, at c·width + r − c. */
+export interface SymmetricBand {
+  readonly n: number;
+  readonly width: number;
+  readonly data: Float64Array;
+}
+
+interface Reflector {
+  /** v with v[0] = 1. */
+  readonly v: Float64Array;
+  readonly tau: number;
+  readonly beta: number;
+}
+
+/**
+ * Householder reflector H = I − τ·v·vᵀ with H·x = β·e₁. τ = 0 (H = I) when x has nothing
+ * below its first entry.
+ */
+function householder(x: Float64Array): Reflector {
+  const length = x.length;
+  const alpha = x[0]!;
+  let below = 0;
+  for (let i = 1; i < length; i++) below += x[i]! * x[i]!;
+  const v = new Float64Array(length);
+  v[0] = 1;
+  if (below === 0) return { v, tau: 0, beta: alpha };
+  const norm = Math.sqrt(alpha * alpha + below);
+  const beta = alpha <= 0 ? norm : -norm;
+  const scale = 1 / (alpha - beta);
+  for (let i = 1; i < length; i++) v[i] = x[i]! * scale;
+  return { v, tau: (beta - alpha) / beta, beta };
+}
+
+/** Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major). */
+export async function reduceToBand<T extends GemmArray>(
+  runtime: MatMulRuntime,
+  gram: Matrix<T>,
+  nb: number,
+  check: CancelCheck,
+): Promise<SymmetricBand> {
+  const n = gram.rows;
+  const width = 2 * nb + 1;
+  const band = new Float64Array(n * width);
+  const Element = (gram.data instanceof Float64Array ? Float64Array : Float32Array) as unknown as {
+    new (length: number): T;
+  };
+  let current: T = gram.data;
+  for (let k = 0; ; k += nb) {
+    check();
+    const size = n - k;
+    if (size <= nb + 1) {
+      for (let r = 0; r < size; r++) {
+        for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = current[r * size + c]!;
+      }
+      break;
+    }
+    for (let r = 0; r < nb; r++) {
+      for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = current[r * size + c]!;
+    }
+    const m = size - nb;
+    const panel = new Float64Array(m * nb);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < nb; j++) panel[j * m + i] = current[(nb + i) * size + j]!;
+    }
+    const { vectors, t, count } = panelQr(panel, m, nb);
+    // R: entry (i, j), i ≤ j, of the panel is A[k+nb+i][k+j], inside the band.
+    for (let j = 0; j < nb; j++) {
+      for (let i = 0; i <= Math.min(j, m - 1); i++) {
+        band[(k + j) * width + nb + i - j] = panel[j * m + i]!;
+      }
+    }
+    // The trailing matrix as its own contiguous array.
+    const trailing = new Element(m * m);
+    for (let i = 0; i < m; i++) {
+      const from = (nb + i) * size + nb;
+      trailing.set(current.subarray(from, from + m) as never, i * m);
+    }
+    if (count === 0) {
+      current = trailing;
+      continue;
+    }
+    const v = new Element(m * count);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < count; j++) v[i * count + j] = vectors[j * m + i]!;
+    }
+    const av = await runtime.gemm<T>(
+      { rows: m, cols: m, data: trailing },
+      { rows: m, cols: count, data: v },
+    );
+    check();
+    const w = twoSidedCorrection(av.data, vectors, t, m, count);
+    const left = new Element(m * 2 * count);
+    const right = new Element(m * 2 * count);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < count; j++) {
+        const vij = vectors[j * m + i]!;
+        const wij = w[i * count + j]!;
+        left[i * 2 * count + j] = vij;
+        left[i * 2 * count + count + j] = wij;
+        right[i * 2 * count + j] = wij;
+        right[i * 2 * count + count + j] = vij;
+      }
+    }
+    // A₂₂ − V·Wᵀ − W·Vᵀ in one product.
+    const updated = await runtime.gemm<T>(
+      { rows: m, cols: 2 * count, data: left },
+      { rows: m, cols: 2 * count, data: right },
+      { transB: true, alpha: -1, beta: 1, c: trailing },
+    );
+    current = updated.data;
+  }
+  return { n, width, data: band };
+}
+
+/**
+ * Householder QR of the column-major m × nb `panel`, in place: R above the diagonal,
+ * reflectors returned as unit lower-trapezoidal `vectors` (column-major m × count) and the
+ * upper-triangular `t` of the compact form Q = I − V·T·Vᵀ (count × count, row-major).
+ */
+function panelQr(
+  panel: Float64Array,
+  m: number,
+  nb: number,
+): { vectors: Float64Array; t: Float64Array; count: number } {
+  const count = Math.min(nb, m);
+  const vectors = new Float64Array(m * count);
+  const t = new Float64Array(count * count);
+  for (let j = 0; j < count; j++) {
+    const x = panel.slice(j * m + j, (j + 1) * m);
+    const { v, tau, beta } = householder(x);
+    panel[j * m + j] = beta;
+    for (let i = j + 1; i < m; i++) panel[j * m + i] = 0;
+    for (let i = 0; i < v.length; i++) vectors[j * m + j + i] = v[i]!;
+    if (tau !== 0) {
+      for (let c = j + 1; c < nb; c++) {
+        let dot = 0;
+        for (let i = 0; i < v.length; i++) dot += v[i]! * panel[c * m + j + i]!;
+        dot *= tau;
+        for (let i = 0; i < v.length; i++) panel[c * m + j + i]! -= dot * v[i]!;
+      }
+    }
+    // T[0:j, j] = −τ·T[0:j, 0:j]·(V[:, 0:j]ᵀ·v_j)
+    t[j * count + j] = tau;
+    const z = new Float64Array(j);
+    for (let p = 0; p < j; p++) {
+      let dot = 0;
+      for (let i = j; i < m; i++) dot += vectors[p * m + i]! * vectors[j * m + i]!;
+      z[p] = dot;
+    }
+    for (let p = 0; p < j; p++) {
+      let sum = 0;
+      for (let q = p; q < j; q++) sum += t[p * count + q]! * z[q]!;
+      t[p * count + j] = -tau * sum;
+    }
+  }
+  return { vectors, t, count };
+}
+
+/**
+ * W of the two-sided update QᵀAQ = A − V·Wᵀ − W·Vᵀ, Q = I − V·T·Vᵀ: with X = A·V·T,
+ * W = X − ½·V·(Tᵀ·Vᵀ·X). `av` = A·V (row-major m × count), `vectors` column-major.
+ */
+function twoSidedCorrection(
+  av: GemmArray,
+  vectors: Float64Array,
+  t: Float64Array,
+  m: number,
+  count: number,
+): Float64Array {
+  const x = new Float64Array(m * count);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < count; j++) {
+      let sum = 0;
+      for (let p = 0; p <= j; p++) sum += av[i * count + p]! * t[p * count + j]!;
+      x[i * count + j] = sum;
+    }
+  }
+  const vtx = new Float64Array(count * count);
+  for (let p = 0; p < count; p++) {
+    for (let i = p; i < m; i++) {
+      const vip = vectors[p * m + i]!;
+      if (vip === 0) continue;
+      for (let j = 0; j < count; j++) vtx[p * count + j]! += vip * x[i * count + j]!;
+    }
+  }
+  const half = new Float64Array(count * count);
+  for (let p = 0; p < count; p++) {
+    for (let j = 0; j < count; j++) {
+      let sum = 0;
+      for (let q = 0; q <= p; q++) sum += t[q * count + p]! * vtx[q * count + j]!;
+      half[p * count + j] = 0.5 * sum;
+    }
+  }
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < count; p++) {
+      const vip = vectors[p * m + i]!;
+      if (vip === 0) continue;
+      for (let j = 0; j < count; j++) x[i * count + j]! -= vip * half[p * count + j]!;
+    }
+  }
+  return x;
+}
+
+/** Stage 2: the tridiagonal (diagonal, off-diagonal) of a band of half-bandwidth `nb`. */
+export function bandToTridiagonal(
+  band: SymmetricBand,
+  nb: number,
+  check: CancelCheck,
+): { diagonal: Float64Array; offDiagonal: Float64Array } {
+  const { n, width, data } = band;
+  const at = (r: number, c: number) => c * width + r - c;
+  const column = (start: number, length: number, col: number) => {
+    const x = new Float64Array(length);
+    for (let i = 0; i < length; i++) x[i] = data[at(start + i, col)]!;
+    return x;
+  };
+  const annihilate = (start: number, length: number, col: number): Reflector => {
+    const reflector = householder(column(start, length, col));
+    data[at(start, col)] = reflector.beta;
+    for (let i = 1; i < length; i++) data[at(start + i, col)] = 0;
+    return reflector;
+  };
+  const p = new Float64Array(nb);
+  const rowSums = new Float64Array(nb);
+  // A[s.., s..] ← H·A·H on the L × L diagonal block at s: with p = τ·A·v and
+  // w = p − ½τ(pᵀv)·v, A − v·wᵀ − w·vᵀ. Both passes walk the stored columns in order.
+  const twoSided = (s: number, { v, tau }: Reflector) => {
+    const length = v.length;
+    if (tau === 0) return;
+    p.fill(0, 0, length);
+    for (let c = 0; c < length; c++) {
+      const base = at(s + c, s + c) - c;
+      const vc = v[c]!;
+      let sum = data[base + c]! * vc;
+      for (let r = c + 1; r < length; r++) {
+        const value = data[base + r]!;
+        sum += value * v[r]!;
+        p[r]! += value * vc;
+      }
+      p[c]! += sum;
+    }
+    let pv = 0;
+    for (let r = 0; r < length; r++) {
+      p[r]! *= tau;
+      pv += p[r]! * v[r]!;
+    }
+    const k = 0.5 * tau * pv;
+    for (let r = 0; r < length; r++) p[r]! -= k * v[r]!;
+    for (let c = 0; c < length; c++) {
+      const vc = v[c]!;
+      const wc = p[c]!;
+      const base = at(s + c, s + c) - c;
+      for (let r = c; r < length; r++) data[base + r]! -= v[r]! * wc + p[r]! * vc;
+    }
+  };
+  // Rows [rowStart, rowStart + rows) × columns [colStart, colStart + v.length) ← block·H.
+  const applyRight = (rowStart: number, rows: number, colStart: number, { v, tau }: Reflector) => {
+    if (tau === 0) return;
+    rowSums.fill(0, 0, rows);
+    for (let c = 0; c < v.length; c++) {
+      const base = at(rowStart, colStart + c);
+      const vc = v[c]!;
+      for (let r = 0; r < rows; r++) rowSums[r]! += data[base + r]! * vc;
+    }
+    for (let c = 0; c < v.length; c++) {
+      const base = at(rowStart, colStart + c);
+      const vc = tau * v[c]!;
+      for (let r = 0; r < rows; r++) data[base + r]! -= rowSums[r]! * vc;
+    }
+  };
+  for (let sweep = 0; sweep + 2 < n; sweep++) {
+    if ((sweep & 63) === 0) check();
+    let start = sweep + 1;
+    let length = Math.min(nb, n - start);
+    let reflector = annihilate(start, length, sweep);
+    twoSided(start, reflector);
+    for (;;) {
+      const next = start + length;
+      if (next >= n) break;
+      const nextLength = Math.min(nb, n - next);
+      applyRight(next, nextLength, start, reflector);
+      const chase = annihilate(next, nextLength, start);
+      if (chase.tau !== 0) {
+        const { v, tau } = chase;
+        for (let c = start + 1; c < start + length; c++) {
+          const base = at(next, c);
+          let sum = 0;
+          for (let i = 0; i < nextLength; i++) sum += v[i]! * data[base + i]!;
+          sum *= tau;
+          for (let i = 0; i < nextLength; i++) data[base + i]! -= sum * v[i]!;
+        }
+      }
+      twoSided(next, chase);
+      start = next;
+      length = nextLength;
+      reflector = chase;
+    }
+  }
+  const diagonal = new Float64Array(n);
+  const offDiagonal = new Float64Array(Math.max(0, n - 1));
+  for (let i = 0; i < n; i++) diagonal[i] = data[at(i, i)]!;
+  for (let i = 0; i + 1 < n; i++) offDiagonal[i] = data[at(i + 1, i)]!;
+  return { diagonal, offDiagonal };
+}
+
+/** Iterations of the QL method per eigenvalue before giving up (it needs about two). */
+const MAX_QL_ITERATIONS = 60;
+
+/**
+ * Eigenvalues (descending) of the symmetric tridiagonal matrix with `diagonal` d and
+ * `offDiagonal` e, by the implicit QL method with Wilkinson shifts (no eigenvectors).
+ */
+export function tridiagonalEigenvalues(
+  diagonal: Float64Array,
+  offDiagonal: Float64Array,
+): Float64Array {
+  const n = diagonal.length;
+  const d = Float64Array.from(diagonal);
+  const e = new Float64Array(n);
+  e.set(offDiagonal);
+  const epsilon = 2.220446049250313e-16;
+  for (let l = 0; l < n; l++) {
+    for (let iteration = 0; ; iteration++) {
+      let m = l;
+      for (; m < n - 1; m++) {
+        const scale = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
+        if (Math.abs(e[m]!) <= epsilon * scale) break;
+      }
+      if (m === l) break;
+      if (iteration >= MAX_QL_ITERATIONS) {
+        throw new Error('the tridiagonal eigenvalue iteration did not converge');
+      }
+      // Shift: the eigenvalue of the leading 2 × 2 block nearer d[l].
+      let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
+      let r = Math.hypot(g, 1);
+      g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
+      let s = 1;
+      let c = 1;
+      let p = 0;
+      let i = m - 1;
+      let underflow = false;
+      for (; i >= l; i--) {
+        const f = s * e[i]!;
+        const b = c * e[i]!;
+        r = Math.hypot(f, g);
+        e[i + 1] = r;
+        if (r === 0) {
+          d[i + 1]! -= p;
+          e[m] = 0;
+          underflow = true;
+          break;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[i + 1]! - p;
+        r = (d[i]! - g) * s + 2 * c * b;
+        p = s * r;
+        d[i + 1] = g + p;
+        g = c * r - b;
+      }
+      if (underflow) continue;
+      d[l]! -= p;
+      e[l] = g;
+      e[m] = 0;
+    }
+  }
+  return d.sort().reverse();
+}
+
+/** Eigenvalues (descending) of the symmetric `matrix` through the three stages. */
+export async function symmetricEigenvalues<T extends GemmArray>(
+  runtime: MatMulRuntime,
+  matrix: Matrix<T>,
+  nb: number,
+  check: CancelCheck,
+): Promise<Float64Array> {
+  const band = await reduceToBand(runtime, matrix, nb, check);
+  const { diagonal, offDiagonal } = bandToTridiagonal(band, nb, check);
+  check();
+  return tridiagonalEigenvalues(diagonal, offDiagonal);
+}

@@ -1,0 +1,20 @@
+/**
+ * Worker-thread entry point (bundled as dist/spectrumWorker.js): computes one tensor's
+ * singular spectrum per job and hands the values back without copying them.
+ */
+import { computeSpectrumInThread, type SpectrumComputation } from '../analysis/spectrum';
+import type { SpectrumJob } from './computeSpectrum';
+import { serveJobs } from './workerPool';
+
+serveJobs<SpectrumJob, SpectrumComputation>(
+  (job, control) =>
+    computeSpectrumInThread(
+      job.values,
+      job.shape,
+      job.options,
+      () => control.isCancelled(),
+      job.settings,
+    ),
+  // The values own their buffer (the solvers allocate them), so it can be moved.
+  (result) => [result.singularValues.buffer as ArrayBuffer],
+);

@@ -1,0 +1,161 @@
+/**
+ * Matrix products on onnxruntime: a one-node ONNX model (Gemm) built in memory, one
+ * session per (element type, transposes, scaling, accumulate-into), run by the chosen
+ * execution provider (on cpu: MLAS, multi-threaded). The heavy BLAS-3 steps of the
+ * spectrum (Gram matrix, rank-2k updates) go through here.
+ */
+import { onnx } from 'onnx-proto';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { ComputeBackend } from '../../shared/settings';
+import { chooseProvider, type ProviderChoice } from './providers';
+
+export type GemmElement = 'float32' | 'float64';
+export type GemmArray = Float32Array | Float64Array;
+
+export interface GemmOptions {
+  /** Use Aᵀ (A is given as K × M). */
+  readonly transA?: boolean;
+  /** Use Bᵀ (B is given as N × K). */
+  readonly transB?: boolean;
+  readonly alpha?: number;
+  /** With `c`: the result is alpha·op(A)·op(B) + beta·C. */
+  readonly beta?: number;
+  readonly c?: GemmArray;
+}
+
+/** A row-major matrix. */
+export interface Matrix<T extends GemmArray = GemmArray> {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: T;
+}
+
+function gemmModel(element: GemmElement, options: GemmOptions): Uint8Array {
+  const elemType =
+    element === 'float32' ? onnx.TensorProto.DataType.FLOAT : onnx.TensorProto.DataType.DOUBLE;
+  const input = (name: string, dims: string[]): onnx.IValueInfoProto => ({
+    name,
+    type: {
+      tensorType: { elemType, shape: { dim: dims.map((dimParam) => ({ dimParam })) } },
+    },
+  });
+  const attribute = (name: string, value: number, integer: boolean): onnx.IAttributeProto =>
+    integer
+      ? { name, type: onnx.AttributeProto.AttributeType.INT, i: value }
+      : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
+  const inputs = [input('A', ['a0', 'a1']), input('B', ['b0', 'b1'])];
+  if (options.c) inputs.push(input('C', ['c0', 'c1']));
+  const model: onnx.IModelProto = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'layerlens',
+    graph: {
+      name: 'gemm',
+      node: [
+        {
+          opType: 'Gemm',
+          input: inputs.map((entry) => entry.name!),
+          output: ['Y'],
+          attribute: [
+            attribute('transA', options.transA ? 1 : 0, true),
+            attribute('transB', options.transB ? 1 : 0, true),
+            attribute('alpha', options.alpha ?? 1, false),
+            attribute('beta', options.beta ?? 1, false),
+          ],
+        },
+      ],
+      input: inputs,
+      output: [input('Y', ['y0', 'y1'])],
+    },
+  };
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** Gemm sessions on one execution provider, created on first use and kept. */
+export class MatMulRuntime {
+  private readonly sessions = new Map<string, Promise<InferenceSession>>();
+  private choice: ProviderChoice;
+
+  constructor(readonly backend: ComputeBackend = 'cpu') {
+    this.choice = chooseProvider(backend);
+  }
+
+  /** The provider in use and, when it is not the requested one, why. */
+  get provider(): ProviderChoice {
+    return this.choice;
+  }
+
+  /** alpha·op(A)·op(B) (+ beta·C). `a`, `b` (and `c`) are row-major, of one element type. */
+  async gemm<T extends GemmArray>(
+    a: Matrix<T>,
+    b: Matrix<T>,
+    options: GemmOptions = {},
+  ): Promise<Matrix<T>> {
+    const element: GemmElement = a.data instanceof Float64Array ? 'float64' : 'float32';
+    const m = options.transA ? a.cols : a.rows;
+    const k = options.transA ? a.rows : a.cols;
+    const kB = options.transB ? b.cols : b.rows;
+    const n = options.transB ? b.rows : b.cols;
+    if (k !== kB) throw new Error(`gemm: inner dimensions differ (${k} and ${kB})`);
+    const session = await this.session(element, options);
+    const tensor = (data: GemmArray, rows: number, cols: number) =>
+      new Tensor(element === 'float32' ? 'float32' : 'float64', data, [rows, cols]);
+    const feeds: Record<string, Tensor> = {
+      A: tensor(a.data, a.rows, a.cols),
+      B: tensor(b.data, b.rows, b.cols),
+    };
+    if (options.c) feeds.C = tensor(options.c, m, n);
+    const output = (await session.run(feeds)).Y!;
+    return { rows: m, cols: n, data: output.data as T };
+  }
+
+  private session(element: GemmElement, options: GemmOptions): Promise<InferenceSession> {
+    const key = [
+      element,
+      options.transA ? 1 : 0,
+      options.transB ? 1 : 0,
+      options.alpha ?? 1,
+      options.beta ?? 1,
+      options.c ? 'c' : '',
+    ].join('/');
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = this.createSession(gemmModel(element, options));
+      this.sessions.set(key, session);
+    }
+    return session;
+  }
+
+  private async createSession(model: Uint8Array): Promise<InferenceSession> {
+    const create = (provider: string) =>
+      InferenceSession.create(model, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        // A provider that cannot start is reported in the result, not on stderr.
+        logSeverityLevel: provider === 'cpu' ? 2 : 4,
+      });
+    if (this.choice.provider === 'cpu') return create('cpu');
+    try {
+      return await create(this.choice.provider);
+    } catch (error) {
+      const requested = this.backend;
+      this.choice = {
+        provider: 'cpu',
+        fallback: `${requested} could not start (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
+      };
+      return create('cpu');
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const session of sessions) {
+      try {
+        await (await session).release();
+      } catch {
+        // A session that failed to start has nothing to release.
+      }
+    }
+  }
+}
