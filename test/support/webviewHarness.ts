@@ -171,6 +171,7 @@ const DARK_MODERN_THEME: Readonly<Record<string, string>> = {
   'charts-orange': '#d18616',
   'charts-purple': '#b180d7',
   'charts-red': '#f14c4c',
+  'charts-yellow': '#cca700',
   'editorWarning-foreground': '#cca700',
   'inputValidation-errorBackground': '#5a1d1d',
   'inputValidation-errorBorder': '#be1100',

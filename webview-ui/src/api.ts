@@ -1,5 +1,7 @@
 /** Typed requests to the extension (which forwards them to the LayerLens server). */
 import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
+import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from '../../src/shared/heatmap';
+import type { Spectrum, SpectrumOptions } from '../../src/shared/spectrum';
 import {
   RequestChannel,
   WebviewRequestError,
@@ -35,6 +37,25 @@ export class ModelApi {
 
   tensorStats(indices: number[], signal?: AbortSignal): Promise<TensorStatsResult[]> {
     return this.channel.request('tensorStats', { indices }, signal);
+  }
+
+  spectrum(index: number, options: SpectrumOptions, signal?: AbortSignal): Promise<Spectrum> {
+    return this.channel.request('spectrum', { index, options }, signal);
+  }
+
+  heatmapInfo(index: number, layer: HeatmapLayer, signal?: AbortSignal): Promise<HeatmapInfo> {
+    return this.channel.request('heatmapInfo', { index, layer }, signal);
+  }
+
+  heatmapTile(
+    index: number,
+    layer: HeatmapLayer,
+    level: number,
+    tileX: number,
+    tileY: number,
+    signal?: AbortSignal,
+  ): Promise<HeatmapTile> {
+    return this.channel.request('heatmapTile', { index, layer, level, tileX, tileY }, signal);
   }
 }
 

@@ -8,6 +8,10 @@ import type { ModelApi } from './api';
 import { element } from './dom';
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
+import { DetailTabs } from './detailTabs';
+import { HeatmapPanel } from './heatmapPanel';
+import { SpectraLoader } from './spectraLoader';
+import { SpectrumPanel } from './spectrumPanel';
 import { LayerTable } from './layerTable';
 import { ModelLoader, type LoadProgress } from './modelLoader';
 import { renderOverview } from './overview';
@@ -25,6 +29,8 @@ export class App {
   private readonly histogram: HistogramPanel;
   private readonly progress = new ProgressBar();
   private loader: ModelLoader | undefined;
+  private readonly details: DetailTabs;
+  private spectra: SpectraLoader | undefined;
   /** Scroll position to restore once the rows are in (the table is empty before). */
   private pendingScrollTop: number | null = null;
 
@@ -42,17 +48,34 @@ export class App {
       sortChanged: (sort) => this.store.update({ sort }),
       filterChanged: (filter) => this.store.update({ filter }),
       scrolled: (scrollTop) => this.store.update({ scrollTop }),
-      activate: () => this.histogram.element.scrollIntoView({ block: 'nearest' }),
+      activate: () => this.details.element.scrollIntoView({ block: 'nearest' }),
     });
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
     this.table.toolbar.append(this.progress.element);
     this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
       this.store.update({ histogramScale }),
     );
+    const spectrum = new SpectrumPanel(api, (index, result) => {
+      const row = this.loader?.row(index);
+      if (!row) return;
+      SpectraLoader.apply(row, result);
+      this.table.statsChanged([row]);
+    });
+    this.details = new DetailTabs(
+      this.histogram,
+      spectrum,
+      new HeatmapPanel(api),
+      saved.detailTab,
+      (detailTab) => {
+        this.store.update({ detailTab });
+        this.workspace.classList.toggle('ll-workspace-wide', detailTab !== 'histogram');
+      },
+    );
     this.workspace = element('div', { className: 'll-workspace' }, [
       this.table.element,
-      this.histogram.element,
+      this.details.element,
     ]);
+    this.workspace.classList.toggle('ll-workspace-wide', saved.detailTab !== 'histogram');
   }
 
   start(): void {
@@ -64,7 +87,7 @@ export class App {
     this.root.replaceChildren(this.banner, this.overviewSlot, this.workspace);
     this.workspace.hidden = true;
     this.table.reset(0);
-    this.histogram.show(undefined);
+    this.details.show(undefined);
     this.progress.hide();
     this.pendingScrollTop = this.store.state.scrollTop;
 
@@ -96,6 +119,7 @@ export class App {
         finished: () => {
           this.progress.hide();
           this.setPanelState('ready');
+          this.loadSpectra(loader);
         },
       },
       () => this.priorityIndices(),
@@ -107,6 +131,7 @@ export class App {
   /** The server restarted or the file changed: fetch everything again. */
   reload(reason: string): void {
     this.loader?.abort();
+    this.spectra?.abort();
     this.api.cancelAll(`Reloading: ${reason}`);
     this.start();
   }
@@ -133,7 +158,21 @@ export class App {
 
   private showSelected(): void {
     const selected = this.store.state.selectedIndex;
-    this.histogram.show(selected === null ? undefined : this.loader?.row(selected));
+    this.details.show(selected === null ? undefined : this.loader?.row(selected));
+  }
+
+  /** The table's spectral metrics, once every row and statistic is in. */
+  private loadSpectra(loader: ModelLoader): void {
+    this.spectra?.abort();
+    const spectra = new SpectraLoader(this.api, (rows) => this.table.statsChanged(rows));
+    this.spectra = spectra;
+    const rows: TensorRow[] = [];
+    for (let index = 0; ; index++) {
+      const row = loader.row(index);
+      if (!row) break;
+      rows.push(row);
+    }
+    void spectra.run(rows);
   }
 
   private showSummaryError(error: RequestError): void {

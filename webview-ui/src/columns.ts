@@ -7,6 +7,7 @@ import {
   formatStat,
   MISSING,
 } from '../../src/shared/format';
+import { SPECTRAL_COLUMNS } from './spectralColumns';
 import type { TensorRow } from './tensorRows';
 import type { SortColumn, SortDirection } from './viewState';
 
@@ -110,4 +111,5 @@ export const COLUMNS: readonly Column[] = [
   numberColumn('max', 'Max', 'Largest finite value', (row) =>
     statCell(row, (stats) => formatStat(stats.max, TABLE_DIGITS)),
   ),
+  ...SPECTRAL_COLUMNS,
 ];

@@ -3,6 +3,7 @@
  * and the filtered, sorted order in which the table shows them.
  */
 import type { TensorInfo, TensorStats } from '../../src/shared/model';
+import type { SpectralMetrics } from '../../src/shared/spectrum';
 import type { SortColumn, SortOrder } from './viewState';
 
 export interface TensorRow {
@@ -12,6 +13,10 @@ export interface TensorRow {
   statsError: string | null;
   /** Lower-cased name, node, op and dtype, for the filter. */
   readonly searchText: string;
+  /** Spectral metrics (default options), once computed. */
+  spectrum?: SpectralMetrics | null;
+  /** Why the tensor has no spectral metrics, or that they wait for the user (large matrices). */
+  spectrumNote?: { readonly text: string; readonly state: 'pending' | 'error' | 'skipped' };
 }
 
 export function createRow(info: TensorInfo): TensorRow {
@@ -20,7 +25,21 @@ export function createRow(info: TensorInfo): TensorRow {
 }
 
 /** Statistics columns: a row without them yet sorts after every row that has them. */
-const STAT_COLUMNS: ReadonlySet<SortColumn> = new Set(['sparsity', 'std', 'mean', 'min', 'max']);
+const STAT_COLUMNS: ReadonlySet<SortColumn> = new Set([
+  'sparsity',
+  'std',
+  'mean',
+  'min',
+  'max',
+  'stableRank',
+  'effectiveRank',
+  'rank90',
+  'rank99',
+  'spectralNorm',
+  'alpha',
+  'mpSoftRank',
+  'mpSpikes',
+]);
 
 export function isStatColumn(column: SortColumn): boolean {
   return STAT_COLUMNS.has(column);
@@ -54,6 +73,15 @@ function sortValue(row: TensorRow, column: SortColumn): SortValue {
       return stats?.min ?? null;
     case 'max':
       return stats?.max ?? null;
+    case 'stableRank':
+    case 'effectiveRank':
+    case 'rank90':
+    case 'rank99':
+    case 'spectralNorm':
+    case 'alpha':
+    case 'mpSoftRank':
+    case 'mpSpikes':
+      return row.spectrum?.[column] ?? null;
   }
 }
 

@@ -14,6 +14,14 @@ export const SORT_COLUMNS = [
   'mean',
   'min',
   'max',
+  'stableRank',
+  'effectiveRank',
+  'rank90',
+  'rank99',
+  'spectralNorm',
+  'alpha',
+  'mpSoftRank',
+  'mpSpikes',
 ] as const;
 
 export type SortColumn = (typeof SORT_COLUMNS)[number];
@@ -27,6 +35,9 @@ export interface SortOrder {
 
 export type HistogramScale = 'linear' | 'log';
 
+/** The selected tensor's tabs. */
+export type DetailTab = 'histogram' | 'spectrum' | 'heatmap';
+
 export interface ViewState {
   readonly selectedIndex: number | null;
   /** null: the file's own tensor order. */
@@ -36,6 +47,7 @@ export interface ViewState {
   readonly histogramScale: HistogramScale;
   /** Whether the overview's details (dtypes, operators, inputs/outputs, metadata) are expanded. */
   readonly detailsOpen: boolean;
+  readonly detailTab: DetailTab;
 }
 
 const DEFAULT_VIEW_STATE: ViewState = {
@@ -45,6 +57,7 @@ const DEFAULT_VIEW_STATE: ViewState = {
   scrollTop: 0,
   histogramScale: 'linear',
   detailsOpen: false,
+  detailTab: 'histogram',
 };
 
 /** Where the state is kept: VS Code's webview API (`getState`/`setState`). */
@@ -74,10 +87,8 @@ export class ViewStateStore {
 /** State saved by an older version of the webview may miss fields or hold other shapes. */
 function sanitize(saved: unknown): Partial<ViewState> {
   if (typeof saved !== 'object' || saved === null) return {};
-  const { selectedIndex, sort, filter, scrollTop, histogramScale, detailsOpen } = saved as Record<
-    string,
-    unknown
-  >;
+  const { selectedIndex, sort, filter, scrollTop, histogramScale, detailsOpen, detailTab } =
+    saved as Record<string, unknown>;
   const result: { -readonly [K in keyof ViewState]?: ViewState[K] } = {};
   if (typeof selectedIndex === 'number' && Number.isInteger(selectedIndex))
     result.selectedIndex = selectedIndex;
@@ -87,6 +98,8 @@ function sanitize(saved: unknown): Partial<ViewState> {
   if (histogramScale === 'log' || histogramScale === 'linear')
     result.histogramScale = histogramScale;
   if (typeof detailsOpen === 'boolean') result.detailsOpen = detailsOpen;
+  if (detailTab === 'histogram' || detailTab === 'spectrum' || detailTab === 'heatmap')
+    result.detailTab = detailTab;
   return result;
 }
 

@@ -1,0 +1,294 @@
+/**
+ * The Spectrum and Heatmap tabs in headless Chromium, answered by the real server core:
+ * the spectrum chart of a Silero LSTM weight follows the rank slider and the energy
+ * target; the heatmap draws server tiles, and zooming asks for tiles of another level;
+ * the table's spectral columns fill in.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { AnalysisService } from '../../src/server/analysisService';
+import { ModelService } from '../../src/server/modelService';
+import {
+  lowRankParameters,
+  maxSavingRank,
+  relativeReconstructionError,
+} from '../../src/shared/spectrum';
+import { writeSafetensors } from '../support/safetensorsBuilder';
+import {
+  modelServiceHandler,
+  WebviewHarness,
+  type WebviewSession,
+} from '../support/webviewHarness';
+
+const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
+const READY_TIMEOUT_MS = 60_000;
+const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
+
+let harness: WebviewHarness;
+let service: ModelService;
+let analysis: AnalysisService;
+let folder: string;
+
+before(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-spectra-webview-'));
+  service = new ModelService({ workerCount: 2 });
+  analysis = new AnalysisService(service);
+  harness = await WebviewHarness.start();
+});
+
+after(async () => {
+  await harness?.close();
+  analysis?.dispose();
+  service?.dispose();
+  await rm(folder, { recursive: true, force: true });
+});
+
+async function waitReady(page: Page): Promise<void> {
+  await page
+    .locator('body[data-state="ready"]')
+    .waitFor({ state: 'attached', timeout: READY_TIMEOUT_MS });
+}
+
+async function selectRowNamed(page: Page, name: string): Promise<number> {
+  await page.locator('[data-testid="filter"]').fill(name);
+  const row = page.locator('[data-testid="tensor-row"]').first();
+  await row.waitFor({ timeout: 10_000 });
+  await row.click();
+  return Number(await row.getAttribute('data-index'));
+}
+
+async function dataValue(page: Page, testId: string): Promise<string> {
+  const value = await page.locator(`[data-testid="${testId}"]`).getAttribute('data-value');
+  assert.ok(value !== null, `${testId} has no data-value`);
+  return value;
+}
+
+/** Polls `probe` (in Node, not in the page) until it returns a value. */
+async function poll<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function assertNoProblems(session: WebviewSession): void {
+  assert.deepEqual(session.problems, [], 'the page logged CSP violations or errors');
+}
+
+function tileRequests(session: WebviewSession): { level: number; tileX: number; tileY: number }[] {
+  return session.posted.flatMap((message) =>
+    message.type === 'request' && message.name === 'heatmapTile'
+      ? [message.params as { level: number; tileX: number; tileY: number }]
+      : [],
+  );
+}
+
+describe('Silero VAD v5: spectrum and heatmap of an LSTM weight', () => {
+  let session: WebviewSession;
+
+  before(async () => {
+    session = await harness.open(modelServiceHandler(service, SILERO_V5, analysis), {
+      viewport: { width: 1600, height: 1100 },
+    });
+    await waitReady(session.page);
+  });
+
+  after(async () => {
+    await session?.close();
+  });
+
+  test('the spectrum chart follows the rank slider and the energy target', async () => {
+    const { page } = session;
+    const index = await selectRowNamed(page, LSTM_WEIGHT);
+    await page.locator('[data-testid="tab-spectrum"]').click();
+    await page
+      .locator('[data-testid="spectrum-chart"] path.ll-sigma-line')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    const spectrum = await analysis.spectrum(SILERO_V5, index);
+    assert.equal(spectrum.singularValues.length, 128);
+
+    // The slider starts at the rank keeping 90% of the energy.
+    assert.equal(Number(await dataValue(page, 'spectrum-rank')), spectrum.metrics.rank90);
+    const slider = page.locator('[data-testid="rank-slider"]');
+    assert.equal(await slider.getAttribute('max'), '128');
+
+    await slider.fill('10');
+    assert.equal(await dataValue(page, 'spectrum-rank'), '10');
+    assert.equal(Number(await dataValue(page, 'spectrum-params')), lowRankParameters(512, 128, 10));
+    const error = Number(await dataValue(page, 'spectrum-error'));
+    const expected = relativeReconstructionError(
+      spectrum.singularValues,
+      spectrum.frobeniusSquared,
+      10,
+    );
+    assert.ok(Math.abs(error - expected) < 1e-12, `error ${error} vs ${expected}`);
+    assert.equal(await dataValue(page, 'spectrum-saves'), 'true');
+    assert.equal(
+      await page.locator('[data-testid="rank-marker"]').getAttribute('data-rank'),
+      '10',
+      'the chart marks the rank',
+    );
+    const energyAt10 = Number(await dataValue(page, 'spectrum-energy'));
+
+    await slider.fill('120');
+    assert.equal(
+      await dataValue(page, 'spectrum-saves'),
+      'false',
+      `r ≤ ${maxSavingRank(512, 128)} saves`,
+    );
+    assert.ok(Number(await dataValue(page, 'spectrum-energy')) > energyAt10);
+
+    const energyTarget = page.locator('[data-testid="energy-target"]');
+    await energyTarget.fill('99');
+    await energyTarget.press('Enter');
+    assert.equal(Number(await dataValue(page, 'spectrum-rank')), spectrum.metrics.rank99);
+    assert.match(
+      await page.locator('[data-testid="spectral-metrics"]').innerText(),
+      /Stable rank[\s\S]*Power-law α/,
+    );
+    await session.screenshot('spectrum-silero-lstm');
+
+    // float64 is another request with other options.
+    await page.locator('[data-testid="spectrum-precision"]').selectOption('float64');
+    await page.locator('[data-testid="spectrum-panel"][data-state="ready"]').waitFor();
+    const spectrumRequests = session.posted.filter(
+      (message) => message.type === 'request' && message.name === 'spectrum',
+    );
+    assert.ok(
+      spectrumRequests.some(
+        (message) =>
+          message.type === 'request' &&
+          JSON.stringify(message.params).includes('"precision":"float64"'),
+      ),
+    );
+    assertNoProblems(session);
+  });
+
+  test('the table fills the spectral columns of small matrices', async () => {
+    const { page } = session;
+    await page.locator('[data-testid="filter"]').fill(LSTM_WEIGHT);
+    const cell = page.locator('[data-testid="tensor-row"]').first().locator('.ll-col-stableRank');
+    await page
+      .locator('[data-testid="tensor-row"] .ll-col-stableRank:not(.ll-pending)')
+      .first()
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    const text = (await cell.innerText()).trim();
+    assert.match(text, /^\d+(\.\d+)?$/, `stable rank cell: ${text}`);
+    const header = page.locator('[role="columnheader"].ll-col-alpha');
+    await page.locator('[data-testid="filter"]').fill('');
+    await header.locator('button').click();
+    assert.equal(await header.getAttribute('aria-sort'), 'descending');
+    assertNoProblems(session);
+  });
+
+  test('the heatmap draws server tiles; changing the layer shows structured sparsity', async () => {
+    const { page } = session;
+    await selectRowNamed(page, LSTM_WEIGHT);
+    await page.locator('[data-testid="tab-heatmap"]').click();
+    const canvas = page.locator('[data-testid="heatmap"]');
+    await page
+      .locator('[data-testid="heatmap"]:not([data-tiles-drawn="0"])[data-tiles-drawn]')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    assert.equal(
+      await canvas.getAttribute('data-tiles-drawn'),
+      await canvas.getAttribute('data-tiles-wanted'),
+    );
+    assert.match(
+      await page.locator('[data-testid="structured-sparsity"]').innerText(),
+      /All-zero rows\s+0 of 512/,
+    );
+    const before = tileRequests(session).length;
+    await page.locator('[data-testid="heatmap-layers"] [data-layer="int4"]').click();
+    await page.locator('[data-testid="heatmap-panel"][data-state="ready"]').waitFor();
+    await page
+      .locator('[data-testid="heatmap"]:not([data-tiles-drawn="0"])[data-tiles-drawn]')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    assert.ok(tileRequests(session).length > before, 'the new layer asked for its own tiles');
+    await page.locator('[data-testid="heatmap-layers"] [data-layer="magnitude"]').click();
+    await page
+      .locator('[data-testid="heatmap"]:not([data-tiles-drawn="0"])[data-tiles-drawn]')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    await session.screenshot('heatmap-silero-lstm');
+    assertNoProblems(session);
+  });
+});
+
+describe('a 2048 × 2048 matrix: zoom and pan ask for tiles of other levels', () => {
+  let session: WebviewSession;
+  const rows = 2048;
+  const cols = 2048;
+
+  before(async () => {
+    const values = new Float32Array(rows * cols);
+    for (let i = 0; i < values.length; i++) {
+      const row = Math.floor(i / cols);
+      // The top quarter is zero; elsewhere a smooth pattern with every 4th value zero.
+      values[i] = row < rows / 4 || i % 4 === 0 ? 0 : Math.sin(i * 0.001) * (1 + row / rows);
+    }
+    const file = await writeSafetensors(path.join(folder, 'large.safetensors'), [
+      { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: values },
+    ]);
+    session = await harness.open(modelServiceHandler(service, file, analysis), {
+      viewport: { width: 1600, height: 1100 },
+    });
+    await waitReady(session.page);
+  });
+
+  after(async () => {
+    await session?.close();
+  });
+
+  test('zooming in requests finer tiles, and the view pans by dragging', async () => {
+    const { page } = session;
+    await selectRowNamed(page, 'proj.weight');
+    await page.locator('[data-testid="tab-heatmap"]').click();
+    const canvas = page.locator('[data-testid="heatmap"]');
+    await page
+      .locator('[data-testid="heatmap"]:not([data-tiles-drawn="0"])[data-tiles-drawn]')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    const startLevel = Number(await canvas.getAttribute('data-level'));
+    assert.ok(startLevel >= 2, `the fitted view of 2048² is coarse, level ${startLevel}`);
+    assert.match(
+      await page.locator('[data-testid="structured-sparsity"]').innerText(),
+      /All-zero rows\s+512 of 2,048/,
+    );
+    assert.equal(
+      await page.locator('[data-testid="nm-compliance"]').getAttribute('data-value'),
+      '0.25',
+    );
+
+    const requestsBefore = tileRequests(session);
+    for (let i = 0; i < 4; i++) await page.locator('[data-testid="heatmap-zoom-in"]').click();
+    const zoomedLevel = await poll('a finer level', async () => {
+      const level = Number(await canvas.getAttribute('data-level'));
+      return level < startLevel ? level : undefined;
+    });
+    await poll('every tile in view drawn', async () => {
+      const drawn = await canvas.getAttribute('data-tiles-drawn');
+      return drawn === (await canvas.getAttribute('data-tiles-wanted')) ? true : undefined;
+    });
+    const newRequests = tileRequests(session).slice(requestsBefore.length);
+    assert.ok(
+      newRequests.some((request) => request.level === zoomedLevel),
+      `tiles of level ${zoomedLevel} were requested: ${JSON.stringify(newRequests)}`,
+    );
+
+    // Wheel zoom at a point, then a drag: the hovered readout names rows and columns.
+    const box = (await canvas.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -200);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 - 150, box.y + box.height / 2 - 100, { steps: 5 });
+    await page.mouse.up();
+    assert.match(await page.locator('[data-testid="heatmap-hover"]').innerText(), /row/);
+    await session.screenshot('heatmap-zoomed');
+    assertNoProblems(session);
+  });
+});
