@@ -173,3 +173,87 @@ test('a cancelled statistics request stops with RequestCancelled; the next one c
   assert.ok(stats && !isStatsError(stats));
   assert.equal(stats.count, elements);
 });
+
+test('spectrum of a Silero LSTM weight over JSON-RPC: singular values, metrics, cached answer', async () => {
+  const uri = pathToFileURL(SILERO_V5).toString();
+  const { tensors } = await request(LspMethods.tensors, { uri, offset: 0, limit: 5000 });
+  const lstm = tensors.find((tensor) => tensor.name.endsWith('decoder.rnn.weight_ih'))!;
+  const spectrum = await request(LspMethods.spectrum, { uri, index: lstm.index });
+  assert.equal(spectrum.index, lstm.index);
+  assert.deepEqual([spectrum.rows, spectrum.cols], [512, 128]);
+  assert.equal(spectrum.singularValues.length, 128);
+  for (let i = 1; i < spectrum.singularValues.length; i++) {
+    assert.ok(spectrum.singularValues[i]! <= spectrum.singularValues[i - 1]!, 'descending');
+  }
+  // Σσ² = ‖W‖²_F, and the statistics' L2 norm is ‖W‖_F.
+  const energy = spectrum.singularValues.reduce((sum, sigma) => sum + sigma * sigma, 0);
+  assert.ok(Math.abs(energy / spectrum.frobeniusSquared - 1) < 1e-4);
+  const [stats] = await request(LspMethods.tensorStats, { uri, indices: [lstm.index] });
+  assert.ok(stats && !isStatsError(stats));
+  assert.ok(Math.abs(stats.l2Norm ** 2 / spectrum.frobeniusSquared - 1) < 1e-6);
+  assert.equal(spectrum.metrics.spectralNorm, spectrum.singularValues[0]);
+  assert.ok(spectrum.metrics.rank90 <= spectrum.metrics.rank99);
+
+  const again = await request(LspMethods.spectrum, { uri, index: lstm.index });
+  assert.deepEqual(again, spectrum, 'the cached result is the same');
+  const float64 = await request(LspMethods.spectrum, {
+    uri,
+    index: lstm.index,
+    options: { precision: 'float64' },
+  });
+  assert.equal(float64.precision, 'float64');
+});
+
+test('heatmap info and tiles over JSON-RPC; tiles are base64 float32 pixels', async () => {
+  const rows = 300;
+  const cols = 600;
+  const values = new Float32Array(rows * cols).map((_, i) => (i % 3 === 0 ? 0 : Math.cos(i)));
+  const file = await writeSafetensors(join(folder, 'heatmap.safetensors'), [
+    { name: 'fc.weight', dtype: 'F32', shape: [rows, cols], data: values },
+  ]);
+  const uri = pathToFileURL(file).toString();
+  const info = await request(LspMethods.heatmapInfo, { uri, index: 0, layer: { kind: 'zeros' } });
+  assert.deepEqual([info.rows, info.cols, info.maxLevel, info.tileSize], [300, 600, 2, 256]);
+  assert.equal(info.structured.zeroRows, 0);
+  const tile = await request(LspMethods.heatmapTile, {
+    uri,
+    index: 0,
+    layer: { kind: 'zeros' },
+    level: 2,
+    tileX: 0,
+    tileY: 0,
+  });
+  assert.deepEqual([tile.width, tile.height], [150, 75]);
+  const pixels = new Float32Array(Buffer.from(tile.values, 'base64').buffer.slice(0));
+  assert.equal(pixels.length, 150 * 75);
+  // Each pixel is the fraction of zeros among the 4 × 4 values it covers.
+  for (const [x, y] of [
+    [0, 0],
+    [1, 0],
+    [149, 74],
+    [77, 31],
+  ] as const) {
+    let zeros = 0;
+    for (let r = y * 4; r < y * 4 + 4; r++) {
+      for (let c = x * 4; c < x * 4 + 4; c++) if (values[r * cols + c] === 0) zeros++;
+    }
+    assert.ok(Math.abs(pixels[y * 150 + x]! - zeros / 16) < 1e-7, `pixel ${x}, ${y}`);
+  }
+});
+
+test('a spectrum of a 1-D tensor is a clear error, and the server keeps answering', async () => {
+  const uri = pathToFileURL(SILERO_V5).toString();
+  const { tensors } = await request(LspMethods.tensors, { uri, offset: 0, limit: 5000 });
+  const vector = tensors.find((tensor) => tensor.shape.length === 1 && tensor.dtype === 'float32')!;
+  await assert.rejects(
+    request(LspMethods.spectrum, { uri, index: vector.index }),
+    (error: unknown) => {
+      assert.ok(error instanceof ResponseError);
+      assert.match(error.message, /two non-empty dimensions/);
+      assert.ok(error.message.includes(vector.name));
+      return true;
+    },
+  );
+  const summary = await request(LspMethods.openModel, { uri });
+  assert.equal(summary.format, 'onnx');
+});
