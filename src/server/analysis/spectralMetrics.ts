@@ -15,6 +15,20 @@ const MAX_XMIN_CANDIDATES = 2000;
 /** Iterations of the Marchenko–Pastur bulk-variance estimate (it settles in a few). */
 const MP_ITERATIONS = 50;
 
+/** The metrics of a matrix without energy (all zero): no ranks, no fits. */
+export const NO_SPECTRAL_METRICS: SpectralMetrics = Object.freeze({
+  stableRank: 0,
+  effectiveRank: 0,
+  rank90: 0,
+  rank99: 0,
+  spectralNorm: 0,
+  alpha: null,
+  alphaXmin: null,
+  alphaKs: null,
+  mpSoftRank: null,
+  mpSpikes: null,
+});
+
 export interface PowerLawFit {
   readonly alpha: number;
   readonly xmin: number;
@@ -33,18 +47,7 @@ export function spectralMetrics(
   const count = singularValues.length;
   const sigmaMax = count > 0 ? singularValues[0]! : 0;
   if (count === 0 || !(sigmaMax > 0) || !(frobeniusSquared > 0)) {
-    return {
-      stableRank: 0,
-      effectiveRank: 0,
-      rank90: 0,
-      rank99: 0,
-      spectralNorm: 0,
-      alpha: null,
-      alphaXmin: null,
-      alphaKs: null,
-      mpSoftRank: null,
-      mpSpikes: null,
-    };
+    return NO_SPECTRAL_METRICS;
   }
   const eigenvalues = new Float64Array(count);
   for (let i = 0; i < count; i++) eigenvalues[i] = singularValues[i]! * singularValues[i]!;

@@ -338,12 +338,18 @@ export function tridiagonalEigenvalues(
   const e = new Float64Array(n);
   e.set(offDiagonal);
   const epsilon = 2.220446049250313e-16;
+  // Off-diagonal entries below ε·‖T‖ split the matrix: eigenvalues are then accurate to
+  // ε·‖T‖ in absolute terms, all the Gram route can promise anyway, and clusters of
+  // near-zero eigenvalues (rank-deficient matrices) converge.
+  let norm = 0;
+  for (let i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i]!) + 2 * Math.abs(e[i]!));
+  const negligible = epsilon * norm;
   for (let l = 0; l < n; l++) {
     for (let iteration = 0; ; iteration++) {
       let m = l;
       for (; m < n - 1; m++) {
         const scale = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
-        if (Math.abs(e[m]!) <= epsilon * scale) break;
+        if (Math.abs(e[m]!) <= epsilon * scale || Math.abs(e[m]!) <= negligible) break;
       }
       if (m === l) break;
       if (iteration >= MAX_QL_ITERATIONS) {

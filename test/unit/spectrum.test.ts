@@ -1,0 +1,323 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { jacobiSingularValues } from '../../src/server/analysis/jacobiSvd';
+import {
+  computeSpectrumInThread,
+  computeTensorSpectrum,
+  resolveMethod,
+  tensorMatrices,
+} from '../../src/server/analysis/spectrum';
+import {
+  bandToTridiagonal,
+  reduceToBand,
+  symmetricEigenvalues,
+  tridiagonalEigenvalues,
+} from '../../src/server/analysis/symmetricEigen';
+import { disposeSpectrumWorker } from '../../src/server/jobs/computeSpectrum';
+import { MatMulRuntime } from '../../src/server/runtime/matmul';
+import { chooseProvider } from '../../src/server/runtime/providers';
+import { MAX_FULL_SPECTRUM_SIDE } from '../../src/shared/limits';
+import {
+  gaussianMatrix,
+  matrixWithSpectrum,
+  maxDifference,
+  orthonormalColumns,
+} from '../support/matrices';
+
+const runtime = new MatMulRuntime('cpu');
+after(async () => {
+  disposeSpectrumWorker();
+  await runtime.dispose();
+});
+
+const descending = (values: number[]) => [...values].sort((a, b) => b - a);
+
+describe('one-sided Jacobi reference', () => {
+  test('a diagonal matrix has the absolute diagonal as singular values', () => {
+    const rows = 5;
+    const cols = 3;
+    const w = new Float64Array(rows * cols);
+    [2, -7, 0.5].forEach((value, i) => (w[i * cols + i] = value));
+    assert.deepEqual(Array.from(jacobiSingularValues(w, rows, cols)), [7, 2, 0.5]);
+  });
+
+  test('matches a prescribed spectrum to rounding, tall and wide', () => {
+    const sigma = [10, 5, 3, 1, 0.25, 1e-3];
+    const w = matrixWithSpectrum(9, 6, sigma, 11);
+    assert.ok(maxDifference(jacobiSingularValues(w, 9, 6), sigma, 6) < 1e-13);
+    const transposed = new Float64Array(54);
+    for (let i = 0; i < 9; i++) for (let j = 0; j < 6; j++) transposed[j * 9 + i] = w[i * 6 + j]!;
+    assert.ok(maxDifference(jacobiSingularValues(transposed, 6, 9), sigma, 6) < 1e-13);
+  });
+});
+
+describe('symmetric eigenvalues in two stages', () => {
+  // Sizes around the band width, odd sizes, and band widths of 1 (already tridiagonal).
+  for (const [n, nb] of [
+    [1, 4],
+    [2, 4],
+    [5, 4],
+    [37, 8],
+    [64, 16],
+    [101, 16],
+    [40, 1],
+  ] as const) {
+    test(`n = ${n}, band ${nb}: eigenvalues of AᵀA are the squared singular values`, async () => {
+      const a = gaussianMatrix(n + 3, n, 100 + n);
+      const gram = await runtime.gemm(
+        { rows: n + 3, cols: n, data: a },
+        { rows: n + 3, cols: n, data: a },
+        { transA: true },
+      );
+      const eigenvalues = await symmetricEigenvalues(runtime, gram, nb, () => {});
+      const sigma = jacobiSingularValues(a, n + 3, n);
+      const expected = Array.from(sigma, (s) => s * s);
+      assert.equal(eigenvalues.length, n);
+      assert.ok(maxDifference(eigenvalues, expected, n) < 1e-11 * expected[0]!);
+    });
+  }
+
+  test('the band stage leaves nothing outside the band and keeps the trace', async () => {
+    const n = 50;
+    const nb = 6;
+    const a = gaussianMatrix(n, n, 5);
+    const gram = await runtime.gemm(
+      { rows: n, cols: n, data: a },
+      { rows: n, cols: n, data: a },
+      {
+        transA: true,
+      },
+    );
+    const band = await reduceToBand(runtime, gram, nb, () => {});
+    let trace = 0;
+    let bandTrace = 0;
+    for (let i = 0; i < n; i++) {
+      trace += gram.data[i * n + i]!;
+      bandTrace += band.data[i * band.width]!;
+    }
+    assert.ok(Math.abs(trace - bandTrace) < 1e-10 * trace);
+    for (let c = 0; c < n; c++) {
+      for (let d = nb + 1; d < band.width && c + d < n; d++) {
+        assert.equal(band.data[c * band.width + d], 0, `entry (${c + d}, ${c})`);
+      }
+    }
+    const { diagonal, offDiagonal } = bandToTridiagonal(band, nb, () => {});
+    let tridiagonalTrace = 0;
+    for (const value of diagonal) tridiagonalTrace += value;
+    assert.ok(Math.abs(trace - tridiagonalTrace) < 1e-10 * trace);
+    assert.equal(offDiagonal.length, n - 1);
+  });
+
+  test('tridiagonal QL: the 1-2-1 matrix has eigenvalues 2 − 2cos(kπ/(n+1))', () => {
+    const n = 30;
+    const values = tridiagonalEigenvalues(
+      new Float64Array(n).fill(2),
+      new Float64Array(n - 1).fill(-1),
+    );
+    const expected = descending(
+      Array.from({ length: n }, (_, k) => 2 - 2 * Math.cos(((k + 1) * Math.PI) / (n + 1))),
+    );
+    assert.ok(maxDifference(values, expected, n) < 1e-13);
+  });
+
+  test('a cancelled check stops the computation', async () => {
+    const a = gaussianMatrix(60, 60, 3);
+    const gram = await runtime.gemm(
+      { rows: 60, cols: 60, data: a },
+      { rows: 60, cols: 60, data: a },
+      {
+        transA: true,
+      },
+    );
+    await assert.rejects(
+      symmetricEigenvalues(runtime, gram, 8, () => {
+        throw new Error('stop');
+      }),
+      /stop/,
+    );
+  });
+});
+
+describe('tensor spectra', () => {
+  // 200 × 260 goes the Gram route (onnxruntime + two stages); small ones go Jacobi.
+  const rows = 200;
+  const cols = 260;
+
+  test('diagonal: the singular values are the sorted magnitudes, both precisions', async () => {
+    const w = new Float32Array(rows * cols);
+    const diagonal = Array.from({ length: rows }, (_, i) => (i % 3 === 0 ? -1 : 1) * (1 + i / 7));
+    diagonal.forEach((value, i) => (w[i * cols + i] = value));
+    const expected = descending(diagonal.map((value) => Math.abs(Math.fround(value))));
+    for (const precision of ['float32', 'float64'] as const) {
+      const result = await computeSpectrumInThread(w, [rows, cols], { precision });
+      assert.match(result.backend, /onnxruntime/);
+      assert.equal(result.singularValues.length, rows);
+      const tolerance = precision === 'float32' ? 1e-4 : 1e-10;
+      assert.ok(maxDifference(result.singularValues, expected, rows) < tolerance * expected[0]!);
+    }
+  });
+
+  test('orthogonal: every singular value is 1', async () => {
+    const n = 240;
+    const q = orthonormalColumns(n, n, 21);
+    for (const precision of ['float32', 'float64'] as const) {
+      const result = await computeSpectrumInThread(Float32Array.from(q), [n, n], { precision });
+      const worst = Math.max(...Array.from(result.singularValues, (s) => Math.abs(s - 1)));
+      // float32 storage of Q itself is off by ~1e-7 per entry.
+      assert.ok(worst < 1e-5, `${precision}: ${worst}`);
+    }
+    const exact = await computeSpectrumInThread(q, [n, n], { precision: 'float64' });
+    assert.ok(Math.max(...Array.from(exact.singularValues, (s) => Math.abs(s - 1))) < 1e-10);
+  });
+
+  test('exact rank r: the values beyond r vanish', async () => {
+    const r = 7;
+    const sigma = [9, 8, 6, 5, 3, 2, 1];
+    const w = matrixWithSpectrum(rows, cols, sigma, 31);
+    const result = await computeSpectrumInThread(w, [rows, cols], { precision: 'float64' });
+    assert.ok(maxDifference(result.singularValues, sigma, r) < 1e-10 * 9);
+    // The Gram route squares the condition number: zero values come out near √ε·σ₁.
+    assert.ok(result.singularValues[r]! < 1e-6 * 9, `σ_{r+1} = ${result.singularValues[r]}`);
+    const single = await computeSpectrumInThread(Float32Array.from(w), [rows, cols]);
+    assert.ok(maxDifference(single.singularValues, sigma, r) < 1e-4 * 9);
+    assert.ok(single.singularValues[r]! < 3e-3 * 9);
+  });
+
+  test('random: float32 within 1e-4·σ₁ and float64 within 1e-10·σ₁ of the float64 reference', async () => {
+    for (const [m, n] of [
+      [rows, cols],
+      [cols, rows],
+    ] as const) {
+      const w = Float32Array.from(gaussianMatrix(m, n, m * 7 + n));
+      const reference = jacobiSingularValues(w, m, n);
+      const single = await computeSpectrumInThread(w, [m, n], { precision: 'float32' });
+      const double = await computeSpectrumInThread(w, [m, n], { precision: 'float64' });
+      const side = Math.min(m, n);
+      assert.ok(maxDifference(single.singularValues, reference, side) < 1e-4 * reference[0]!);
+      assert.ok(maxDifference(double.singularValues, reference, side) < 1e-10 * reference[0]!);
+      assert.ok(
+        Math.abs(double.frobeniusSquared - reference.reduce((s, x) => s + x * x, 0)) <
+          1e-9 * double.frobeniusSquared,
+      );
+      assert.deepEqual(
+        [single.rows, single.cols, single.method, single.conv],
+        [m, n, 'full', null],
+      );
+    }
+  });
+
+  test('small matrices take the Jacobi route and are exact', async () => {
+    const w = matrixWithSpectrum(20, 12, [4, 2, 1, 0.5], 41);
+    const result = await computeSpectrumInThread(w, [20, 12]);
+    assert.match(result.backend, /Jacobi/);
+    assert.ok(maxDifference(result.singularValues, [4, 2, 1, 0.5, 0, 0], 6) < 1e-13);
+  });
+
+  test('conv kernels: flattened to out × in·kh·kw, or pooled over spatial slices', async () => {
+    const [out, inputs, kh, kw] = [6, 4, 3, 3];
+    const values = Float32Array.from(gaussianMatrix(out, inputs * kh * kw, 51));
+    const flat = await computeSpectrumInThread(values, [out, inputs, kh, kw], { conv: 'flatten' });
+    assert.deepEqual([flat.rows, flat.cols, flat.conv], [out, inputs * kh * kw, 'flatten']);
+    assert.ok(
+      maxDifference(flat.singularValues, jacobiSingularValues(values, out, 36), out) < 1e-12,
+    );
+
+    const spatial = await computeSpectrumInThread(values, [out, inputs, kh, kw], {
+      conv: 'spatial',
+    });
+    assert.deepEqual([spatial.rows, spatial.cols, spatial.conv], [out, inputs, 'spatial']);
+    const pooled: number[] = [];
+    for (let k = 0; k < kh * kw; k++) {
+      const slice = new Float64Array(out * inputs);
+      for (let o = 0; o < out; o++) {
+        for (let i = 0; i < inputs; i++) slice[o * inputs + i] = values[(o * inputs + i) * 9 + k]!;
+      }
+      pooled.push(...jacobiSingularValues(slice, out, inputs));
+    }
+    assert.equal(spatial.singularValues.length, kh * kw * inputs);
+    assert.ok(maxDifference(spatial.singularValues, descending(pooled), pooled.length) < 1e-12);
+    assert.ok(
+      Math.abs(spatial.frobeniusSquared - flat.frobeniusSquared) < 1e-9 * flat.frobeniusSquared,
+    );
+
+    const { matrices } = tensorMatrices(values, [out, inputs, kh, kw], 'spatial');
+    assert.equal(matrices.length, 9);
+    assert.equal(matrices[4]!.values[1], values[1 * 9 + 4]);
+  });
+
+  test('top-k matches the leading values of the full spectrum', async () => {
+    const sigma = Array.from({ length: 150 }, (_, i) => 100 * 0.9 ** i);
+    const w = Float32Array.from(matrixWithSpectrum(300, 220, sigma, 61));
+    const full = await computeSpectrumInThread(w, [300, 220]);
+    const top = await computeSpectrumInThread(w, [300, 220], { method: 'topk', k: 12 });
+    assert.equal(top.method, 'topk');
+    assert.equal(top.singularValues.length, 12);
+    assert.match(top.backend, /randomized/);
+    assert.ok(maxDifference(top.singularValues, full.singularValues, 12) < 1e-4 * sigma[0]!);
+    assert.ok(
+      Math.abs(top.frobeniusSquared - full.frobeniusSquared) < 1e-9 * full.frobeniusSquared,
+    );
+  });
+
+  test('1-D, 0-D, empty and mismatched tensors are refused with a clear message', async () => {
+    await assert.rejects(computeTensorSpectrum(new Float32Array(5), [5]), /one dimension \[5\]/);
+    await assert.rejects(computeTensorSpectrum(new Float32Array(1), []), /no dimensions/);
+    await assert.rejects(computeTensorSpectrum(new Float32Array(0), [0, 4]), /empty/);
+    await assert.rejects(
+      computeTensorSpectrum(new Float32Array(5), [2, 3]),
+      /holds 6 values, but 5/,
+    );
+    await assert.rejects(
+      computeSpectrumInThread(new Float32Array(6), [2, 3], { method: 'topk', k: 0 }),
+      /top-k needs a whole k/,
+    );
+  });
+
+  test('a full spectrum beyond the side limit is refused; auto switches to top-k', () => {
+    assert.throws(
+      () => resolveMethod({ method: 'full' }, MAX_FULL_SPECTRUM_SIDE + 1),
+      /up to 8192/,
+    );
+    assert.equal(resolveMethod({}, MAX_FULL_SPECTRUM_SIDE + 1), 'topk');
+    assert.equal(resolveMethod({ method: 'auto' }, MAX_FULL_SPECTRUM_SIDE), 'full');
+    assert.equal(resolveMethod({ method: 'topk' }, 10), 'topk');
+  });
+});
+
+describe('the spectrum worker', () => {
+  test('gives the same values as the computation in this thread, with the backend line', async () => {
+    const w = Float32Array.from(gaussianMatrix(190, 210, 71));
+    const here = await computeSpectrumInThread(w, [190, 210]);
+    const there = await computeTensorSpectrum(w, [190, 210]);
+    assert.deepEqual(Array.from(there.singularValues), Array.from(here.singularValues));
+    assert.equal(there.backend, here.backend);
+    assert.equal(w.length, 190 * 210, "the caller's array is not detached");
+  });
+
+  test('an aborted signal rejects with an AbortError, before and during the computation', async () => {
+    const w = Float32Array.from(gaussianMatrix(700, 700, 81));
+    const before = new AbortController();
+    before.abort();
+    await assert.rejects(computeTensorSpectrum(w, [700, 700], {}, before.signal), {
+      name: 'AbortError',
+    });
+    const during = new AbortController();
+    const pending = computeTensorSpectrum(w, [700, 700], {}, during.signal);
+    setTimeout(() => during.abort(), 50);
+    await assert.rejects(pending, { name: 'AbortError' });
+    // The worker is free again afterwards.
+    const small = await computeTensorSpectrum(Float32Array.from(gaussianMatrix(8, 5, 1)), [8, 5]);
+    assert.equal(small.singularValues.length, 5);
+  });
+
+  test('a compute backend this onnxruntime lacks falls back to cpu and says why', async () => {
+    const choice = chooseProvider('coreml');
+    assert.equal(choice.provider, 'cpu');
+    assert.match(choice.fallback ?? '', /coreml not available/);
+    const w = Float32Array.from(gaussianMatrix(190, 200, 91));
+    const result = await computeTensorSpectrum(w, [190, 200], {}, undefined, { backend: 'coreml' });
+    assert.match(result.backend, /^cpu \(.*\); coreml not available in this onnxruntime/);
+    const reference = jacobiSingularValues(w, 190, 200);
+    assert.ok(maxDifference(result.singularValues, reference, 190) < 1e-4 * reference[0]!);
+  });
+});
