@@ -1,7 +1,7 @@
 /**
  * `layerlens`: the server's core, headless, for terminals and CI pipelines.
  *
- *   layerlens inspect FILE [--json] [--stats]
+ *   layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
  */
 import { resolve } from 'node:path';
 import {
@@ -19,25 +19,51 @@ import {
   type TensorStatsResult,
 } from '../shared/model';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
+import { DTYPES } from '../shared/dtypes';
+import { matrixShape } from '../shared/heatmap';
 import { ModelFileError } from '../server/formats/types';
 import { ModelService } from '../server/modelService';
+import { AnalysisService } from '../server/analysisService';
+import type { StructuredSparsity } from '../shared/heatmap';
+import type { Spectrum } from '../shared/spectrum';
 
-const USAGE = `Usage: layerlens inspect FILE [--json] [--stats]
+const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
   inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json)
   --json     Print JSON: format, fileBytes, parameterCount, tensors (name, dtype, shape,
              parameterCount, node, op, …) and the rest of the summary
-  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)`;
+  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)
+  --spectra  Also compute the spectral metrics of every 2-D+ floating-point tensor (stable
+             and effective rank, ranks for 90/99% energy, spectral norm, power-law alpha,
+             Marchenko–Pastur soft rank and spikes)
+  --sparsity Also count structured sparsity: all-zero rows, columns and conv channels,
+             share of 2:4-compliant groups`;
+
+/** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
+type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };
+
+type SparsityReport = StructuredSparsity | { readonly error: string };
+
+interface InspectExtras {
+  readonly analysis?: AnalysisService;
+  readonly spectra?: boolean;
+  readonly sparsity?: boolean;
+}
 
 interface InspectReport extends ModelSummary {
   readonly file: string;
-  readonly tensors: (TensorInfo & { stats?: TensorStatsResult })[];
+  readonly tensors: (TensorInfo & {
+    stats?: TensorStatsResult;
+    spectrum?: SpectrumReport;
+    structuredSparsity?: SparsityReport;
+  })[];
 }
 
 async function inspect(
   service: ModelService,
   file: string,
   withStats: boolean,
+  extras: InspectExtras = {},
 ): Promise<InspectReport> {
   const path = resolve(file);
   const summary = await service.openModel(path);
@@ -54,13 +80,61 @@ async function inspect(
         stats.set(result.index, result);
     }
   }
+  const analysed = await analyseTensors(path, tensors, extras);
   return {
     file: path,
     ...summary,
-    tensors: tensors.map((tensor) =>
-      withStats ? { ...tensor, stats: stats.get(tensor.index) } : tensor,
-    ),
+    tensors: tensors.map((tensor) => ({
+      ...(withStats ? { ...tensor, stats: stats.get(tensor.index) } : tensor),
+      ...analysed.get(tensor.index),
+    })),
   };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Spectral metrics and structured sparsity of the tensors that have a matrix view. */
+async function analyseTensors(
+  path: string,
+  tensors: readonly TensorInfo[],
+  { analysis, spectra, sparsity }: InspectExtras,
+): Promise<Map<number, { spectrum?: SpectrumReport; structuredSparsity?: SparsityReport }>> {
+  const results = new Map<
+    number,
+    { spectrum?: SpectrumReport; structuredSparsity?: SparsityReport }
+  >();
+  if (!analysis) return results;
+  for (const tensor of tensors) {
+    if (!matrixShape(tensor.shape)) continue;
+    const entry: { spectrum?: SpectrumReport; structuredSparsity?: SparsityReport } = {};
+    if (spectra && DTYPES[tensor.dtype].isFloat && DTYPES[tensor.dtype].numeric) {
+      try {
+        const {
+          singularValues: _values,
+          index: _index,
+          ...rest
+        } = await analysis.spectrum(path, tensor.index);
+        entry.spectrum = rest;
+      } catch (error) {
+        if (error instanceof ModelFileError) throw error;
+        entry.spectrum = { error: errorText(error) };
+      }
+    }
+    if (sparsity && DTYPES[tensor.dtype].numeric) {
+      try {
+        entry.structuredSparsity = (
+          await analysis.heatmapInfo(path, tensor.index, { kind: 'zeros' })
+        ).structured;
+      } catch (error) {
+        if (error instanceof ModelFileError) throw error;
+        entry.structuredSparsity = { error: errorText(error) };
+      }
+    }
+    results.set(tensor.index, entry);
+  }
+  return results;
 }
 
 function printTable(rows: string[][]): void {
@@ -75,7 +149,30 @@ function printTable(rows: string[][]): void {
   }
 }
 
-function printReport(report: InspectReport, withStats: boolean): void {
+function spectrumCells(spectrum: SpectrumReport | undefined): string[] {
+  if (!spectrum) return ['', '', '', '', ''];
+  if ('error' in spectrum) return [`(${spectrum.error})`, '', '', '', ''];
+  const { metrics } = spectrum;
+  return [
+    formatStat(metrics.stableRank, 3),
+    formatStat(metrics.effectiveRank, 3),
+    `${metrics.rank90}/${metrics.rank99}`,
+    formatStat(metrics.spectralNorm, 3),
+    formatStat(metrics.alpha, 3),
+  ];
+}
+
+function sparsityCells(sparsity: SparsityReport | undefined): string[] {
+  if (!sparsity) return ['', '', ''];
+  if ('error' in sparsity) return [`(${sparsity.error})`, '', ''];
+  return [
+    `${sparsity.zeroRows}/${sparsity.rows}`,
+    `${sparsity.zeroCols}/${sparsity.cols}`,
+    formatPercent(sparsity.groups > 0 ? sparsity.compliantGroups / sparsity.groups : 0),
+  ];
+}
+
+function printReport(report: InspectReport, withStats: boolean, extras: InspectExtras = {}): void {
   console.log(
     `${report.fileName}  ${report.format.toUpperCase()} · ${formatBytes(report.totalBytes)} · ` +
       `${formatCount(report.parameterCount)} parameters (${formatCompactCount(report.parameterCount)}) · ` +
@@ -86,6 +183,8 @@ function printReport(report: InspectReport, withStats: boolean): void {
   console.log('');
   const header = ['TENSOR', 'LAYER', 'OP', 'SHAPE', 'DTYPE', 'PARAMS', 'BYTES'];
   if (withStats) header.push('SPARSITY', 'MEAN', 'STD', 'MIN', 'MAX');
+  if (extras.spectra) header.push('STABLE RANK', 'EFF RANK', 'R90/R99', 'SIGMA1', 'ALPHA');
+  if (extras.sparsity) header.push('ZERO ROWS', 'ZERO COLS', '2:4 OK');
   const rows = report.tensors.map((tensor) => {
     const row = [
       tensor.name,
@@ -107,6 +206,8 @@ function printReport(report: InspectReport, withStats: boolean): void {
         formatStat(stats.max),
       );
     }
+    if (extras.spectra) row.push(...spectrumCells(tensor.spectrum));
+    if (extras.sparsity) row.push(...sparsityCells(tensor.structuredSparsity));
     return row;
   });
   printTable([header, ...rows]);
@@ -116,7 +217,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const flags = new Set(rest.filter((arg) => arg.startsWith('--')));
   const files = rest.filter((arg) => !arg.startsWith('--'));
-  const unknown = [...flags].filter((flag) => flag !== '--json' && flag !== '--stats');
+  const known = new Set(['--json', '--stats', '--spectra', '--sparsity']);
+  const unknown = [...flags].filter((flag) => !known.has(flag));
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return 0;
@@ -126,10 +228,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const service = new ModelService();
+  const extras: InspectExtras = {
+    analysis: new AnalysisService(service),
+    spectra: flags.has('--spectra'),
+    sparsity: flags.has('--sparsity'),
+  };
   try {
-    const report = await inspect(service, files[0]!, flags.has('--stats'));
+    const report = await inspect(service, files[0]!, flags.has('--stats'), extras);
     if (flags.has('--json')) console.log(JSON.stringify(report, null, 2));
-    else printReport(report, flags.has('--stats'));
+    else printReport(report, flags.has('--stats'), extras);
     return 0;
   } catch (error) {
     if (error instanceof ModelFileError) {
@@ -138,6 +245,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   } finally {
+    extras.analysis?.dispose();
     service.dispose();
   }
 }

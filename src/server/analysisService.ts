@@ -15,6 +15,7 @@ import {
   type HeatmapTile,
   type StructuredSparsity,
 } from '../shared/heatmap';
+import type { ComputeBackend } from '../shared/settings';
 import type { Spectrum, SpectrumOptions } from '../shared/spectrum';
 import { decodeValues } from './analysis/decode';
 import {
@@ -25,7 +26,8 @@ import {
   type MatrixValues,
   type PixelSums,
 } from './analysis/heatmap';
-import { computeTensorSpectrum, spectralMetrics } from './analysis/spectrum';
+import { computeTensorSpectrum, spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
+import { disposeSpectrumWorker } from './jobs/computeSpectrum';
 import {
   fileMatrix,
   loadMemoryBytes,
@@ -48,6 +50,8 @@ const PYRAMID_CACHE_ENTRIES = 8;
 export interface AnalysisServiceOptions {
   /** Worker threads building heatmap pyramids. */
   readonly pyramidWorkers?: number;
+  /** `layerlens.compute.backend`: where the spectra's matrix products run. */
+  readonly computeBackend?: ComputeBackend;
 }
 
 interface Pyramid {
@@ -83,10 +87,11 @@ export class AnalysisService {
   ): Promise<Spectrum> {
     const { identity, entry } = await this.models.tensorEntry(path, index);
     const normalized = normalizeSpectrumOptions(options);
-    const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify(normalized)}`;
+    const settings: SpectrumSettings = { backend: this.options.computeBackend ?? 'cpu' };
+    const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify([normalized, settings])}`;
     return this.spectra.get(
       key,
-      (jobSignal) => computeSpectrum(entry, normalized, jobSignal),
+      (jobSignal) => computeSpectrum(entry, normalized, settings, jobSignal),
       signal,
     );
   }
@@ -189,6 +194,7 @@ export class AnalysisService {
     this.pyramids.clear();
     this.pool?.dispose();
     this.pool = undefined;
+    disposeSpectrumWorker();
   }
 
   private async pyramid(
@@ -275,6 +281,7 @@ function squeezedShape(shape: readonly number[]): number[] {
 async function computeSpectrum(
   entry: TensorEntry,
   options: SpectrumOptions,
+  settings: SpectrumSettings,
   signal: AbortSignal,
 ): Promise<Spectrum> {
   const started = performance.now();
@@ -285,6 +292,7 @@ async function computeSpectrum(
     squeezedShape(entry.info.shape),
     options,
     signal,
+    settings,
   );
   const metrics = spectralMetrics(
     result.singularValues,

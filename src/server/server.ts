@@ -81,7 +81,9 @@ connection.onInitialize((params) => {
   service = new ModelService({ workerCount });
   progress = new StatsProgress(connection, service);
   analysis.dispose();
-  analysis = new AnalysisService(service);
+  analysis = new AnalysisService(service, {
+    computeBackend: settings['compute.backend'] ?? DEFAULT_SETTINGS['compute.backend'],
+  });
   return {
     capabilities: {},
     serverInfo: { name: 'layerlens-server' },

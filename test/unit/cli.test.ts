@@ -95,3 +95,39 @@ test('wrong usage prints the usage and exits with status 2', () => {
   assert.equal(result.status, 2);
   assert.match(result.stderr, /Usage: layerlens inspect FILE/);
 });
+
+test('inspect --spectra --sparsity --json adds spectral metrics and structured sparsity', () => {
+  const result = layerlens('inspect', SILERO_V5, '--spectra', '--sparsity', '--json');
+  assert.equal(result.status, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as {
+    tensors: {
+      name: string;
+      shape: number[];
+      dtype: string;
+      spectrum?: {
+        rows: number;
+        cols: number;
+        metrics: { stableRank: number; rank90: number; rank99: number; spectralNorm: number };
+      };
+      structuredSparsity?: { rows: number; zeroRows: number; groups: number };
+    }[];
+  };
+  const lstm = report.tensors.find((tensor) => tensor.name.endsWith('decoder.rnn.weight_ih'))!;
+  assert.deepEqual([lstm.spectrum?.rows, lstm.spectrum?.cols], [512, 128]);
+  const { metrics } = lstm.spectrum!;
+  assert.ok(metrics.stableRank >= 1 && metrics.stableRank <= 128, `${metrics.stableRank}`);
+  assert.ok(metrics.rank90 <= metrics.rank99 && metrics.rank99 <= 128);
+  assert.equal(lstm.structuredSparsity?.rows, 512);
+  assert.equal(lstm.structuredSparsity?.groups, 512 * 32);
+  // 1-D tensors have neither; every float matrix has a spectrum.
+  for (const tensor of report.tensors) {
+    if (tensor.shape.length < 2) assert.equal(tensor.spectrum, undefined, tensor.name);
+    else if (tensor.dtype === 'float32') assert.ok(tensor.spectrum, tensor.name);
+  }
+  const text = layerlens('inspect', SILERO_V5, '--spectra');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(
+    text.stdout.split('\n').find((line) => line.startsWith('TENSOR'))!,
+    /STABLE RANK/,
+  );
+});
