@@ -111,12 +111,18 @@ async function analyseTensors(
     const entry: { spectrum?: SpectrumReport; structuredSparsity?: SparsityReport } = {};
     if (spectra && DTYPES[tensor.dtype].isFloat && DTYPES[tensor.dtype].numeric) {
       try {
-        const {
-          singularValues: _values,
-          index: _index,
-          ...rest
-        } = await analysis.spectrum(path, tensor.index);
-        entry.spectrum = rest;
+        const spectrum = await analysis.spectrum(path, tensor.index);
+        entry.spectrum = {
+          rows: spectrum.rows,
+          cols: spectrum.cols,
+          method: spectrum.method,
+          precision: spectrum.precision,
+          conv: spectrum.conv,
+          frobeniusSquared: spectrum.frobeniusSquared,
+          metrics: spectrum.metrics,
+          backend: spectrum.backend,
+          elapsedMs: spectrum.elapsedMs,
+        };
       } catch (error) {
         if (error instanceof ModelFileError) throw error;
         entry.spectrum = { error: errorText(error) };
