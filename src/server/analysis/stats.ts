@@ -13,6 +13,7 @@ import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import type { TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
 import { decodeValues, elementsInBytes, type NumericDType } from './decode';
+import { statsKernel, type StatsKernel } from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
 
@@ -36,6 +37,11 @@ export interface StatsOptions {
 
 /** Values summarised with two passes at a time; small enough to stay in the L1/L2 cache. */
 const BLOCK_ELEMENTS = 4096;
+/**
+ * float32 arrays at least this long go through the WebAssembly SIMD kernels (same blocks,
+ * same arithmetic); shorter ones are not worth the copy into the module's memory.
+ */
+const KERNEL_MIN_ELEMENTS = 1024;
 /** Elements decoded at a time for types that are not read in place (multiple of 8). */
 const DECODE_ELEMENTS = 16384;
 
@@ -58,9 +64,36 @@ export class MomentAccumulator {
   add(values: Values): void {
     const length = values.length;
     this.total += length;
+    const kernel =
+      values instanceof Float32Array && length >= KERNEL_MIN_ELEMENTS ? statsKernel() : null;
+    if (kernel) {
+      this.addWithKernel(kernel, values as Float32Array);
+      return;
+    }
     for (let start = 0; start < length; start += BLOCK_ELEMENTS) {
       this.addBlock(values, start, Math.min(start + BLOCK_ELEMENTS, length));
     }
+  }
+
+  /** The same blocks through the SIMD kernel; blocks with non-finite values come back here. */
+  private addWithKernel(kernel: StatsKernel, values: Float32Array): void {
+    const state = Float64Array.of(
+      this.finiteCount,
+      this.mean,
+      this.m2,
+      this.min,
+      this.max,
+      this.zeros,
+    );
+    const load = () => {
+      [this.finiteCount, this.mean, this.m2, this.min, this.max, this.zeros] = state;
+    };
+    kernel.moments(values, BLOCK_ELEMENTS, state, (start, end) => {
+      load();
+      this.addBlockWithNonFinite(values, start, end);
+      state.set([this.finiteCount, this.mean, this.m2, this.min, this.max, this.zeros]);
+    });
+    load();
   }
 
   private addBlock(values: Values, start: number, end: number): void {
@@ -221,6 +254,17 @@ export class HistogramAccumulator {
       let finite = 0;
       for (let i = 0; i < length; i++) if (values[i]! - values[i]! === 0) finite++;
       this.counts[this.singleBin]! += finite;
+      return;
+    }
+    const kernel =
+      allFinite &&
+      this.valueScale === 1 &&
+      values instanceof Float32Array &&
+      length >= KERNEL_MIN_ELEMENTS
+        ? statsKernel()
+        : null;
+    if (kernel) {
+      kernel.histogram(values as Float32Array, this.origin, this.scale, this.counts);
       return;
     }
     // Two integer sub-histograms: consecutive equal bins do not wait on each other's store.
