@@ -231,8 +231,11 @@ export function buildPyramidBase(
   const nm = layer.kind === 'nm' ? { n: layer.n, m: layer.m } : DEFAULT_NM;
   const bandValues = options.bandValues ?? 4 * 1024 * 1024;
   const bandRows = Math.max(span, Math.floor(bandValues / Math.max(1, cols) / span) * span);
-  const cells = new Float32Array(Math.min(rows, bandRows) * cols);
+  // One row at a time through every step, so that its cells stay in the cache.
+  const rowCells = new Float32Array(cols);
   const nonzeroColumns = new Uint8Array(cols);
+  const positiveOnly = layer.kind === 'magnitude';
+  const pixelSums = sums.sums;
   let zeroRows = 0;
   let groups = 0;
   let compliantGroups = 0;
@@ -242,18 +245,23 @@ export function buildPyramidBase(
   for (let rowStart = 0; rowStart < rows; rowStart += bandRows) {
     options.checkCancelled?.();
     const rowEnd = Math.min(rows, rowStart + bandRows);
-    const rowCount = rowEnd - rowStart;
     const values = reader.read(rowStart, rowEnd, 0, cols);
-    cellValues(layer, values, rowCount, cols, cells);
-    poolInto(sums, cells, rowStart, rowCount, 0, cols, 0, cols);
-    for (let row = 0; row < rowCount; row++) {
-      const base = row * cols;
+    for (let row = 0; row < rowEnd - rowStart; row++) {
+      const rowValues = values.subarray(row * cols, (row + 1) * cols);
+      cellValues(layer, rowValues, 1, cols, rowCells);
+      const pixelBase = ((rowStart + row) >>> level) * sums.width;
+      for (let col = 0; col < cols; col++) {
+        const cell = rowCells[col]!;
+        pixelSums[pixelBase + (col >>> level)]! += cell;
+        if (cell > max) max = cell;
+        if (cell < min && (cell > 0 || !positiveOnly)) min = cell;
+      }
       let rowHasNonzero = false;
       for (let start = 0; start < cols; start += nm.m) {
         const end = Math.min(cols, start + nm.m);
         let nonzeros = 0;
         for (let col = start; col < end; col++) {
-          if (values[base + col] !== 0) {
+          if (rowValues[col] !== 0) {
             nonzeros++;
             nonzeroColumns[col] = 1;
           }
@@ -263,20 +271,6 @@ export function buildPyramidBase(
         if (nonzeros <= nm.n) compliantGroups++;
       }
       if (!rowHasNonzero) zeroRows++;
-    }
-    const count = rowCount * cols;
-    if (layer.kind === 'magnitude') {
-      for (let i = 0; i < count; i++) {
-        const value = cells[i]!;
-        if (value > 0 && value < min) min = value;
-        if (value > max) max = value;
-      }
-    } else {
-      for (let i = 0; i < count; i++) {
-        const value = cells[i]!;
-        if (value < min) min = value;
-        if (value > max) max = value;
-      }
     }
   }
   let zeroCols = 0;

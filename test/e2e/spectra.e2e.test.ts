@@ -1,0 +1,116 @@
+/**
+ * End to end in a real VS Code (code-server): the Spectrum and Heatmap tabs of a Silero
+ * LSTM weight, computed by the LayerLens server through the extension. Saves screenshots
+ * of both panels (test-results/e2e-spectrum*.png, e2e-heatmap*.png).
+ *
+ *   node --import tsx --test --test-concurrency=1 test/e2e/spectra.e2e.test.ts
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Frame } from 'playwright-core';
+import {
+  ensureHost,
+  ensureVsix,
+  projectRoot,
+  startCodeServer,
+  testResultsDir,
+  type CodeServer,
+} from '../support/codeServer';
+import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+
+const SETUP_TIMEOUT_MS = 10 * 60_000;
+const TEST_TIMEOUT_MS = 180_000;
+const READY_TIMEOUT_MS = 90_000;
+const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
+
+let server: CodeServer | undefined;
+let workbench: Workbench | undefined;
+let workspace = '';
+
+before(
+  async () => {
+    const host = ensureHost();
+    const vsix = ensureVsix();
+    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-spectra-'));
+    const copy = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    server = await startCodeServer({ name: 'spectra', extensions: [vsix], host });
+    workbench = await openWorkbench(server.folderUrl(workspace), 'spectra');
+  },
+  { timeout: SETUP_TIMEOUT_MS },
+);
+
+after(async () => {
+  await workbench?.close();
+  await server?.stop();
+  if (workspace) rmSync(workspace, { recursive: true, force: true });
+});
+
+async function panelScreenshot(frame: Frame, name: string): Promise<void> {
+  mkdirSync(testResultsDir, { recursive: true });
+  await frame
+    .locator('[data-testid="histogram"]')
+    .screenshot({ path: path.join(testResultsDir, `${name}.png`) });
+}
+
+test(
+  "a Silero LSTM weight's spectrum and heatmap in the real VS Code",
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const browser = workbench;
+    try {
+      await browser.openFile('silero_vad_v5.onnx');
+      const frame = await browser.frameWith('body[data-state]', READY_TIMEOUT_MS);
+      await frame.locator('body[data-state="ready"]').waitFor({ timeout: READY_TIMEOUT_MS });
+
+      await frame.locator('[data-testid="filter"]').fill(LSTM_WEIGHT);
+      const row = frame.locator('[data-testid="tensor-row"]').first();
+      await row.click();
+      await frame.locator('[data-testid="tab-spectrum"]').click();
+      await frame
+        .locator('[data-testid="spectrum-chart"] path.ll-sigma-line')
+        .waitFor({ timeout: READY_TIMEOUT_MS });
+      const rank = frame.locator('[data-testid="spectrum-rank"]');
+      const startRank = Number(await rank.getAttribute('data-value'));
+      assert.ok(startRank > 1 && startRank < 128, `rank for 90% energy: ${startRank}`);
+      await frame.locator('[data-testid="rank-slider"]').fill('32');
+      assert.equal(await rank.getAttribute('data-value'), '32');
+      const error = Number(
+        await frame.locator('[data-testid="spectrum-error"]').getAttribute('data-value'),
+      );
+      assert.ok(error > 0 && error < 1, `relative error at rank 32: ${error}`);
+      await frame.locator('[data-testid="filter"]').fill('decoder.rnn');
+      await browser.screenshot('e2e-spectrum');
+      await panelScreenshot(frame, 'e2e-spectrum-panel');
+
+      await frame.locator('[data-testid="tab-heatmap"]').click();
+      await frame
+        .locator('[data-testid="heatmap"]:not([data-tiles-drawn="0"])[data-tiles-drawn]')
+        .waitFor({ timeout: READY_TIMEOUT_MS });
+      assert.match(
+        await frame.locator('[data-testid="structured-sparsity"]').innerText(),
+        /All-zero rows/,
+      );
+      await frame.locator('[data-testid="heatmap-zoom-in"]').click();
+      await frame.locator('[data-testid="heatmap-zoom-in"]').click();
+      await browser.screenshot('e2e-heatmap');
+      await panelScreenshot(frame, 'e2e-heatmap-panel');
+    } catch (failure) {
+      await browser.screenshot('e2e-spectra-failure').catch(() => undefined);
+      const log = server.extensionHostLog().split('\n').slice(-40).join('\n');
+      throw new Error(
+        `${failure instanceof Error ? failure.message : String(failure)}\n\nextension host log (end):\n${log}`,
+        { cause: failure },
+      );
+    }
+  },
+);
