@@ -24,6 +24,12 @@ function common(mode) {
 
 module.exports = (_env, argv) => {
   const mode = argv.mode ?? 'production';
+  // WebAssembly kernels (AssemblyScript) → dist/wasm/, loaded beside the server bundle.
+  require('child_process').execFileSync(
+    process.execPath,
+    [path.resolve(__dirname, 'scripts', 'build-wasm.mjs')],
+    { stdio: 'inherit' },
+  );
   const nodeOutput = {
     path: path.resolve(__dirname, 'dist'),
     filename: '[name].js',

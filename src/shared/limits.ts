@@ -57,3 +57,9 @@ export const MAX_FULL_SPECTRUM_SIDE = 8192;
 
 /** Singular values a top-k spectrum may ask for. */
 export const MAX_TOPK_SINGULAR_VALUES = 1024;
+
+/**
+ * A file tensor from this size on has its statistics split across the worker pool (each
+ * worker reads a part); smaller ones go to one worker whole, several tensors at once.
+ */
+export const SPLIT_STATS_MIN_BYTES = 64 * 1024 * 1024;

@@ -17,7 +17,7 @@ export const DEFAULT_POWER_ITERATIONS = 4;
 type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
 
 /** A deterministic standard-normal stream (xorshift + Box–Muller), so that results repeat. */
-function gaussianFill(target: GemmArray, seed: number): void {
+export function gaussianFill(target: GemmArray, seed: number): void {
   let state = seed >>> 0 || 0x9e3779b9;
   const uniform = () => {
     state ^= state << 13;

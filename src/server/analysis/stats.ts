@@ -47,8 +47,21 @@ const DECODE_ELEMENTS = 16384;
 
 type Values = Float32Array | Float64Array;
 
+/** What a MomentAccumulator knows, as plain data (it crosses thread boundaries). */
+export interface MomentsSummary {
+  readonly total: number;
+  readonly finiteCount: number;
+  readonly mean: number;
+  readonly m2: number;
+  readonly min: number;
+  readonly max: number;
+  readonly zeros: number;
+  readonly nanCount: number;
+  readonly infCount: number;
+}
+
 /** Count, extremes and moments of the finite values, plus zero and non-finite counts. */
-export class MomentAccumulator {
+export class MomentAccumulator implements MomentsSummary {
   /** Elements seen, finite or not. */
   total = 0;
   finiteCount = 0;
@@ -198,6 +211,17 @@ export class MomentAccumulator {
     this.merge(count, blockMean, blockM2);
   }
 
+  /** Adds another accumulator's summary (of other elements of the same tensor). */
+  absorb(other: MomentsSummary): void {
+    this.total += other.total;
+    this.zeros += other.zeros;
+    this.nanCount += other.nanCount;
+    this.infCount += other.infCount;
+    if (other.min < this.min) this.min = other.min;
+    if (other.max > this.max) this.max = other.max;
+    if (other.finiteCount > 0) this.merge(other.finiteCount, other.mean, other.m2);
+  }
+
   /** Chan et al.: combine this summary with another group's count, mean and M2. */
   private merge(count: number, mean: number, m2: number): void {
     const total = this.finiteCount + count;
@@ -310,7 +334,7 @@ function abortError(): Error {
 }
 
 /** Calls `use` on the decoded values of one chunk, in pieces for types decoded into scratch. */
-function forEachDecoded(
+export function forEachDecoded(
   dtype: NumericDType,
   chunk: Uint8Array,
   elementCount: number,
@@ -387,7 +411,7 @@ export async function computeStats(
   return summarise(moments, histogram);
 }
 
-function summarise(
+export function summarise(
   moments: MomentAccumulator,
   histogram: HistogramAccumulator | null,
 ): TensorStatsValues {

@@ -1,8 +1,9 @@
 /** Per-tensor statistics, computed in the worker pool: the entry point the server calls. */
-import { byteLengthOf } from '../../shared/dtypes';
-import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../shared/limits';
+import { byteLengthOf, DTYPES } from '../../shared/dtypes';
+import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
-import type { TensorStatsValues } from '../analysis/stats';
+import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
+import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
 import type { TensorEntry } from '../formats/types';
 import { JobAbortedError, type WorkerPool } from './workerPool';
 
@@ -21,10 +22,27 @@ export interface StatsJob {
     | { readonly kind: 'memory'; readonly bytes: Uint8Array };
   /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
   readonly chunkBytes?: number;
+  /**
+   * One round over a part of a tensor split across workers: its moments, or its histogram
+   * over the whole tensor's range. Absent: the whole statistics of the data.
+   */
+  readonly part?:
+    | { readonly kind: 'moments' }
+    | {
+        readonly kind: 'histogram';
+        readonly min: number;
+        readonly max: number;
+        readonly allFinite: boolean;
+      };
 }
+
+/** What the statistics worker answers: whole statistics, a part's moments, or a part's counts. */
+export type StatsJobResult = TensorStatsValues | MomentsSummary | number[];
 
 export interface ComputeStatsOptions {
   readonly chunkBytes?: number;
+  /** File tensors from this size on are split across the pool's workers (SPLIT_STATS_MIN_BYTES). */
+  readonly splitBytes?: number;
 }
 
 /**
@@ -55,11 +73,15 @@ export async function computeTensorStats(
   if (signal?.aborted) throw new JobAbortedError();
   const base = { dtype, elementCount: info.parameterCount, chunkBytes: options.chunkBytes };
   if (data.kind === 'file') {
+    const splitBytes = options.splitBytes ?? SPLIT_STATS_MIN_BYTES;
+    if (pool.size > 1 && data.length >= splitBytes && DTYPES[dtype].bits >= 8) {
+      return splitFileStats(pool, dtype, info.parameterCount, data, options, signal);
+    }
     const job: StatsJob = {
       ...base,
       source: { kind: 'file', path: data.path, offset: data.offset, length: data.length },
     };
-    return pool.run(job, signal);
+    return pool.run(job, signal) as Promise<TensorStatsValues>;
   }
   if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(
@@ -75,5 +97,48 @@ export async function computeTensorStats(
     );
   }
   const job: StatsJob = { ...base, source: { kind: 'memory', bytes } };
-  return pool.run(job, signal, [bytes.buffer]);
+  return pool.run(job, signal, [bytes.buffer]) as Promise<TensorStatsValues>;
+}
+
+/**
+ * One file tensor's statistics from as many parts as the pool has workers: a round of
+ * moments, then a round of histograms over the merged range (see statsParts.ts).
+ */
+async function splitFileStats(
+  pool: WorkerPool,
+  dtype: NumericDType,
+  elementCount: number,
+  data: { readonly path: string; readonly offset: number },
+  options: ComputeStatsOptions,
+  signal: AbortSignal | undefined,
+): Promise<TensorStatsValues> {
+  const ranges = splitElements(dtype, elementCount, pool.size);
+  const jobFor = (range: (typeof ranges)[number], part: StatsJob['part']): StatsJob => ({
+    dtype,
+    elementCount: range.count,
+    chunkBytes: options.chunkBytes,
+    source: {
+      kind: 'file',
+      path: data.path,
+      offset: data.offset + range.byteOffset,
+      length: range.byteLength,
+    },
+    part,
+  });
+  const moments = mergeMoments(
+    (await Promise.all(
+      ranges.map((range) => pool.run(jobFor(range, { kind: 'moments' }), signal)),
+    )) as MomentsSummary[],
+  );
+  if (moments.finiteCount === 0) return statsFromParts(moments, []);
+  const range = {
+    kind: 'histogram' as const,
+    min: moments.min,
+    max: moments.max,
+    allFinite: moments.nanCount + moments.infCount === 0,
+  };
+  const counts = (await Promise.all(
+    ranges.map((part) => pool.run(jobFor(part, range), signal)),
+  )) as number[][];
+  return statsFromParts(moments, counts);
 }

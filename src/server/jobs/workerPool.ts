@@ -9,9 +9,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parentPort, Worker, workerData, type TransferListItem } from 'node:worker_threads';
-import type { TensorStatsValues } from '../analysis/stats';
 import { ModelFileError } from '../formats/types';
-import type { StatsJob } from './computeStats';
+import type { StatsJob, StatsJobResult } from './computeStats';
 
 /** Most workers a pool starts by default: statistics are memory-bound, more threads stop helping. */
 const DEFAULT_MAX_WORKERS = 8;
@@ -101,7 +100,7 @@ interface Slot<Job, Result> {
   lastError: Error | null;
 }
 
-export class WorkerPool<Job = StatsJob, Result = TensorStatsValues> {
+export class WorkerPool<Job = StatsJob, Result = StatsJobResult> {
   private readonly slots: Slot<Job, Result>[] = [];
   private readonly queue: Task<Job, Result>[] = [];
   private nextId = 1;
