@@ -1,24 +1,28 @@
 /**
  * Throughput of the streaming statistics on float32, next to NumPy on the same bytes.
  *
- *   node --import tsx bench/stats.bench.ts [megabytes]     (default 256)
+ *   node --import tsx bench/stats.bench.ts [megabytes]     (default 1024)
  *
  * Prints one table in GB/s: our full statistics (moments, extremes, sparsity, norm,
- * non-finite counts and a 256-bin histogram) from memory and from a file, each pass of
- * it alone, and NumPy's count_nonzero, sum, dot, min, max and histogram measured in the
- * same run (skipped when python3 with numpy is not available). Best of a few repetitions.
+ * non-finite counts and a 256-bin histogram) from memory in this thread, from a file in
+ * one worker, and from a file split across the worker pool (as the server runs a large
+ * tensor); each pass alone; and NumPy's count_nonzero, sum, dot, min, max and histogram
+ * measured in the same run (skipped when python3 with numpy is not available). The last
+ * column is NumPy's time for all of those over ours. Best of a few repetitions.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   computeStats,
-  fileTensorBytes,
   HistogramAccumulator,
   memoryTensorBytes,
   MomentAccumulator,
 } from '../src/server/analysis/stats';
+import { safetensorsFormat } from '../src/server/formats/safetensors';
+import { computeTensorStats } from '../src/server/jobs/computeStats';
+import { defaultPoolSize, WorkerPool } from '../src/server/jobs/workerPool';
 import { HISTOGRAM_BINS } from '../src/shared/limits';
 
 const REPETITIONS = 3;
@@ -50,7 +54,7 @@ function sampleWeights(count: number): Float32Array {
 const NUMPY_SCRIPT = `
 import json, sys, time
 import numpy as np
-a = np.fromfile(sys.argv[1], dtype=np.float32)
+a = np.fromfile(sys.argv[1], dtype=np.float32, offset=int(sys.argv[2]))
 def best(f):
     t = float('inf')
     for _ in range(${REPETITIONS}):
@@ -68,61 +72,102 @@ r['all of the above'] = sum(r.values())
 print(json.dumps({'version': np.__version__, 'seconds': r}))
 `;
 
-function numpySeconds(file: string): { version: string; seconds: Record<string, number> } | string {
-  const result = spawnSync('python3', ['-c', NUMPY_SCRIPT, file], { encoding: 'utf8' });
+function numpySeconds(
+  file: string,
+  offset: number,
+): { version: string; seconds: Record<string, number> } | string {
+  const result = spawnSync('python3', ['-c', NUMPY_SCRIPT, file, String(offset)], {
+    encoding: 'utf8',
+  });
   if (result.status !== 0)
     return (result.stderr || result.error?.message || 'python3 failed').trim().split('\n').pop()!;
   return JSON.parse(result.stdout) as { version: string; seconds: Record<string, number> };
 }
 
+/** A safetensors file holding `bytes` as one float32 tensor; returns the data's offset. */
+async function writeTensorFile(file: string, bytes: Uint8Array): Promise<number> {
+  let header = JSON.stringify({
+    w: { dtype: 'F32', shape: [bytes.byteLength / 4], data_offsets: [0, bytes.byteLength] },
+  });
+  header += ' '.repeat((8 - (header.length % 8)) % 8);
+  const prefix = Buffer.alloc(8 + header.length);
+  prefix.writeBigUInt64LE(BigInt(header.length), 0);
+  prefix.write(header, 8, 'latin1');
+  const handle = await open(file, 'w');
+  try {
+    await handle.write(prefix);
+    await handle.write(bytes);
+  } finally {
+    await handle.close();
+  }
+  return prefix.byteLength;
+}
+
 async function main(): Promise<void> {
-  const megabytes = Number(process.argv[2] ?? 256);
+  const megabytes = Number(process.argv[2] ?? 1024);
   const values = sampleWeights(Math.floor((megabytes * 1024 * 1024) / 4));
   const bytes = new Uint8Array(values.buffer);
   const dir = await mkdtemp(join(tmpdir(), 'layerlens-bench-'));
-  const file = join(dir, 'weights.f32');
-  await writeFile(file, bytes);
+  const file = join(dir, 'weights.safetensors');
+  const offset = await writeTensorFile(file, bytes);
+  const entry = (await safetensorsFormat.open(file)).tensors[0]!;
+  const workers = defaultPoolSize();
+  const onePool = new WorkerPool(1);
+  const splitPool = new WorkerPool(workers);
   try {
     const rows: [string, number][] = [];
     rows.push([
-      'LayerLens stats + histogram (memory)',
+      'LayerLens stats + histogram (memory, this thread)',
       await bestSeconds(() => computeStats('float32', values.length, memoryTensorBytes(bytes))),
     ]);
     rows.push([
-      'LayerLens stats + histogram (file)',
+      'LayerLens stats + histogram (file, 1 worker)',
       await bestSeconds(() =>
-        computeStats('float32', values.length, fileTensorBytes(file, 0, bytes.byteLength)),
+        computeTensorStats(onePool, entry, undefined, { splitBytes: Infinity }),
       ),
+    ]);
+    rows.push([
+      `LayerLens stats + histogram (file, split over ${workers} workers)`,
+      await bestSeconds(() => computeTensorStats(splitPool, entry, undefined, { splitBytes: 0 })),
     ]);
     const moments = new MomentAccumulator();
     rows.push([
-      '  moments pass alone',
+      '  moments pass alone (this thread)',
       await bestSeconds(() => new MomentAccumulator().add(values)),
     ]);
     moments.add(values);
     rows.push([
-      '  histogram pass alone',
+      '  histogram pass alone (this thread)',
       await bestSeconds(() =>
         new HistogramAccumulator(moments.min, moments.max, HISTOGRAM_BINS).add(values, true),
       ),
     ]);
-    const numpy = numpySeconds(file);
+    const numpy = numpySeconds(file, offset);
+    let numpyAll = NaN;
     if (typeof numpy === 'string') {
       rows.push([`NumPy unavailable: ${numpy}`, NaN]);
     } else {
       for (const [name, seconds] of Object.entries(numpy.seconds))
         rows.push([`NumPy ${numpy.version} ${name}`, seconds]);
+      numpyAll = numpy.seconds['all of the above']!;
     }
     const width = Math.max(...rows.map(([name]) => name.length));
-    console.log(`float32, ${megabytes} MB, best of ${REPETITIONS}; Node ${process.version}`);
-    console.log(`${'measurement'.padEnd(width)}  ${'seconds'.padStart(8)}  ${'GB/s'.padStart(6)}`);
+    console.log(
+      `float32, ${megabytes} MB, best of ${REPETITIONS}; Node ${process.version}; ${workers} workers`,
+    );
+    console.log(
+      `${'measurement'.padEnd(width)}  ${'seconds'.padStart(8)}  ${'GB/s'.padStart(6)}  ${'NumPy all ÷ this'.padStart(16)}`,
+    );
     for (const [name, seconds] of rows) {
       const rate = bytes.byteLength / seconds / 1e9;
+      const speedup = name.startsWith('LayerLens') ? numpyAll / seconds : NaN;
       console.log(
-        `${name.padEnd(width)}  ${Number.isNaN(seconds) ? '' : seconds.toFixed(3).padStart(8)}  ${Number.isNaN(rate) ? '' : rate.toFixed(2).padStart(6)}`,
+        `${name.padEnd(width)}  ${Number.isNaN(seconds) ? ''.padStart(8) : seconds.toFixed(3).padStart(8)}  ${Number.isNaN(rate) ? ''.padStart(6) : rate.toFixed(2).padStart(6)}  ${Number.isNaN(speedup) ? '' : speedup.toFixed(2).padStart(16)}`,
       );
     }
   } finally {
+    onePool.dispose();
+    splitPool.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 }
