@@ -133,6 +133,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       filter: 'conv',
       scrollTop: 240,
       detailsOpen: true,
+      detailTab: 'spectrum',
     }),
   );
   assert.deepEqual(restored.state, {
@@ -142,6 +143,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     scrollTop: 240,
     detailsOpen: true,
     histogramScale: 'linear',
+    detailTab: 'spectrum',
   });
 
   const malformed = new ViewStateStore(
@@ -151,6 +153,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       filter: 7,
       histogramScale: 'cubic',
       detailsOpen: 'yes',
+      detailTab: 'graph',
     }),
   );
   assert.deepEqual(malformed.state, {
@@ -160,6 +163,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     scrollTop: 0,
     detailsOpen: false,
     histogramScale: 'linear',
+    detailTab: 'histogram',
   });
 
   malformed.update({ filter: 'fc' });

@@ -16,7 +16,8 @@ function spectralCell(row: TensorRow, metric: MetricColumn, integer: boolean): C
   }
   const note = row.spectrumNote;
   if (!note) return { text: '' };
-  if (note.state === 'pending') return { text: '…', title: note.text, state: 'pending' };
+  // Not marked pending: that state means statistics still to come, and spectra come later.
+  if (note.state === 'pending') return { text: '…', title: note.text };
   return { text: MISSING, title: note.text, state: note.state === 'error' ? 'error' : undefined };
 }
 
