@@ -26,6 +26,7 @@ const SETUP_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 90_000;
 const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
+const STFT_BASIS = 'If_0_then_branch__Inline_0__stft.forward_basis_buffer';
 
 let server: CodeServer | undefined;
 let workbench: Workbench | undefined;
@@ -104,6 +105,16 @@ test(
       await frame.locator('[data-testid="heatmap-zoom-in"]').click();
       await browser.screenshot('e2e-heatmap');
       await panelScreenshot(frame, 'e2e-heatmap-panel');
+
+      // A convolution kernel: the STFT basis [258, 1, 256] as a 258 × 256 matrix.
+      await frame.locator('[data-testid="filter"]').fill(STFT_BASIS);
+      await frame.locator('[data-testid="tensor-row"]').first().click();
+      await frame
+        .locator('[data-testid="heatmap"]:not([data-tiles-drawn="0"])[data-tiles-drawn]')
+        .waitFor({ timeout: READY_TIMEOUT_MS });
+      assert.match(await frame.locator('[data-testid="heatmap-legend"]').innerText(), /258 × 256/);
+      await browser.screenshot('e2e-heatmap-conv');
+      await panelScreenshot(frame, 'e2e-heatmap-conv-panel');
     } catch (failure) {
       await browser.screenshot('e2e-spectra-failure').catch(() => undefined);
       const log = server.extensionHostLog().split('\n').slice(-40).join('\n');

@@ -241,6 +241,7 @@ export class HeatmapPanel {
     this.info = null;
     this.cancelTiles(() => true);
     this.tiles.clear();
+    this.canvas.dataset.tilesDrawn = '0';
   }
 
   private loadInfo(): void {
