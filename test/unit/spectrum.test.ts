@@ -9,6 +9,7 @@ import {
 } from '../../src/server/analysis/spectrum';
 import {
   bandToTridiagonal,
+  bandToTridiagonalPortable,
   reduceToBand,
   symmetricEigenvalues,
   tridiagonalEigenvalues,
@@ -31,6 +32,16 @@ after(async () => {
 });
 
 const descending = (values: number[]) => [...values].sort((a, b) => b - a);
+
+/** AᵀA of an n × n Gaussian A. */
+function gramOf(n: number, seed: number) {
+  const a = gaussianMatrix(n, n, seed);
+  return runtime.gemm(
+    { rows: n, cols: n, data: a },
+    { rows: n, cols: n, data: a },
+    { transA: true },
+  );
+}
 
 describe('one-sided Jacobi reference', () => {
   test('a diagonal matrix has the absolute diagonal as singular values', () => {
@@ -80,21 +91,13 @@ describe('symmetric eigenvalues in two stages', () => {
   test('the band stage leaves nothing outside the band and keeps the trace', async () => {
     const n = 50;
     const nb = 6;
-    const a = gaussianMatrix(n, n, 5);
-    const gram = await runtime.gemm(
-      { rows: n, cols: n, data: a },
-      { rows: n, cols: n, data: a },
-      {
-        transA: true,
-      },
-    );
-    const band = await reduceToBand(runtime, gram, nb, () => {});
+    const gram = await gramOf(n, 5);
     let trace = 0;
+    for (let i = 0; i < n; i++) trace += gram.data[i * n + i]!;
+    // The reduction works in the Gram matrix's own buffer.
+    const band = await reduceToBand(runtime, gram, nb, () => {});
     let bandTrace = 0;
-    for (let i = 0; i < n; i++) {
-      trace += gram.data[i * n + i]!;
-      bandTrace += band.data[i * band.width]!;
-    }
+    for (let i = 0; i < n; i++) bandTrace += band.data[i * band.width]!;
     assert.ok(Math.abs(trace - bandTrace) < 1e-10 * trace);
     for (let c = 0; c < n; c++) {
       for (let d = nb + 1; d < band.width && c + d < n; d++) {
@@ -106,6 +109,27 @@ describe('symmetric eigenvalues in two stages', () => {
     for (const value of diagonal) tridiagonalTrace += value;
     assert.ok(Math.abs(trace - tridiagonalTrace) < 1e-10 * trace);
     assert.equal(offDiagonal.length, n - 1);
+  });
+
+  test('the WebAssembly bulge chase gives the TypeScript one’s tridiagonal form', async () => {
+    const n = 90;
+    const nb = 8;
+    const gram = await gramOf(n, 9);
+    const band = await reduceToBand(runtime, gram, nb, () => {});
+    const copy = { ...band, data: band.data.slice() };
+    const wasm = bandToTridiagonal(band, nb, () => {});
+    const portable = bandToTridiagonalPortable(copy, nb, () => {});
+    const scale = Math.max(...Array.from(portable.diagonal, Math.abs));
+    // The same steps, summed in a different order (SIMD pairs): equal to rounding.
+    assert.ok(maxDifference(wasm.diagonal, portable.diagonal, n) < 1e-9 * scale);
+    const magnitudes = (values: Float64Array) => Array.from(values, Math.abs);
+    assert.ok(
+      maxDifference(magnitudes(wasm.offDiagonal), magnitudes(portable.offDiagonal), n - 1) <
+        1e-9 * scale,
+    );
+    const eigenvalues = tridiagonalEigenvalues(wasm.diagonal, wasm.offDiagonal);
+    const reference = tridiagonalEigenvalues(portable.diagonal, portable.offDiagonal);
+    assert.ok(maxDifference(eigenvalues, reference, n) < 1e-12 * reference[0]!);
   });
 
   test('tridiagonal QL: the 1-2-1 matrix has eigenvalues 2 − 2cos(kπ/(n+1))', () => {
@@ -121,14 +145,7 @@ describe('symmetric eigenvalues in two stages', () => {
   });
 
   test('a cancelled check stops the computation', async () => {
-    const a = gaussianMatrix(60, 60, 3);
-    const gram = await runtime.gemm(
-      { rows: 60, cols: 60, data: a },
-      { rows: 60, cols: 60, data: a },
-      {
-        transA: true,
-      },
-    );
+    const gram = await gramOf(60, 3);
     await assert.rejects(
       symmetricEigenvalues(runtime, gram, 8, () => {
         throw new Error('stop');

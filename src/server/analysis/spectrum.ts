@@ -139,9 +139,13 @@ export function resolveTopK(options: SpectrumOptions, side: number): number {
 /** Matrices up to this many multiply-adds per Jacobi sweep go the Jacobi route (exact, no Gram). */
 const JACOBI_MAX_SWEEP_WORK = 1 << 22;
 
-/** Half-bandwidth of the dense → band stage for a Gram matrix of side n. */
+/**
+ * Half-bandwidth of the dense → band stage for a Gram matrix of side n: wider bands make
+ * fewer, more efficient products on onnxruntime but a costlier bulge chase (O(n²·nb)).
+ */
 export function bandwidthFor(n: number): number {
-  return n >= 1024 ? 16 : 8;
+  if (n >= 2048) return 32;
+  return n >= 512 ? 16 : 8;
 }
 
 /** onnxruntime Gemm sessions per backend, kept for the life of the thread. */

@@ -14,6 +14,8 @@
  * Every stage checks `isCancelled` between steps.
  */
 import type { GemmArray, Matrix, MatMulRuntime } from '../runtime/matmul';
+import { instantiateWasm, type WasmMemory } from './wasmLoader';
+import { WASM_PAGE_BYTES } from './wasmStats';
 
 export type CancelCheck = () => void;
 
@@ -50,7 +52,21 @@ function householder(x: Float64Array): Reflector {
   return { v, tau: (beta - alpha) / beta, beta };
 }
 
-/** Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major). */
+/** Panels between two compactions of the working matrix (see reduceToBand). */
+const PANELS_PER_COMPACTION = 4;
+
+/**
+ * Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major, whose
+ * buffer the reduction works in: its values are consumed).
+ *
+ * The working matrix is the trailing part from the last compaction on, s × s. Each panel
+ * is reduced with reflectors padded with zeros above its rows, so that the two-sided
+ * update applies to the whole working matrix: rows and columns already reduced to the
+ * band meet only zeros of the reflectors and stay as they are, the panel becomes R, and
+ * the trailing part is updated, all in one product that onnxruntime writes straight
+ * into the other of two buffers. Every few panels the working matrix is compacted to
+ * its trailing part, so that the products shrink as the reduction proceeds.
+ */
 export async function reduceToBand<T extends GemmArray>(
   runtime: MatMulRuntime,
   gram: Matrix<T>,
@@ -63,56 +79,79 @@ export async function reduceToBand<T extends GemmArray>(
   const Element = (gram.data instanceof Float64Array ? Float64Array : Float32Array) as unknown as {
     new (length: number): T;
   };
-  let current: T = gram.data;
-  for (let k = 0; ; k += nb) {
+  const buffers: [T, T] = [gram.data, new Element(n * n)];
+  let which = 0;
+  /** Global index of the working matrix's first row and column, and its side. */
+  let origin = 0;
+  let size = n;
+  let current = gram.data.subarray(0, n * n) as T;
+  const leftBuffer = new Element(n * 2 * nb);
+  const rightBuffer = new Element(n * 2 * nb);
+  const paddedBuffer = new Element(n * nb);
+  for (let k = 0, panel = 0; ; k += nb, panel++) {
     check();
-    const size = n - k;
-    if (size <= nb + 1) {
-      for (let r = 0; r < size; r++) {
-        for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = current[r * size + c]!;
+    const o = k - origin;
+    const remaining = n - k;
+    if (remaining <= nb + 1) {
+      for (let r = 0; r < remaining; r++) {
+        for (let c = 0; c <= r; c++) {
+          band[(k + c) * width + r - c] = current[(o + r) * size + o + c]!;
+        }
       }
       break;
     }
+    if (panel > 0 && panel % PANELS_PER_COMPACTION === 0 && o > 0) {
+      const next = buffers[1 - which]!;
+      const side = size - o;
+      for (let r = 0; r < side; r++) {
+        const from = (o + r) * size + o;
+        next.set(current.subarray(from, from + side) as never, r * side);
+      }
+      which = 1 - which;
+      current = next.subarray(0, side * side) as T;
+      origin = k;
+      size = side;
+    }
+    const local = k - origin;
     for (let r = 0; r < nb; r++) {
-      for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = current[r * size + c]!;
+      for (let c = 0; c <= r; c++) {
+        band[(k + c) * width + r - c] = current[(local + r) * size + local + c]!;
+      }
     }
-    const m = size - nb;
-    const panel = new Float64Array(m * nb);
+    const m = remaining - nb;
+    const panelValues = new Float64Array(m * nb);
     for (let i = 0; i < m; i++) {
-      for (let j = 0; j < nb; j++) panel[j * m + i] = current[(nb + i) * size + j]!;
+      const row = (local + nb + i) * size + local;
+      for (let j = 0; j < nb; j++) panelValues[j * m + i] = current[row + j]!;
     }
-    const { vectors, t, count } = panelQr(panel, m, nb);
+    const { vectors, t, count } = panelQr(panelValues, m, nb);
     // R: entry (i, j), i ≤ j, of the panel is A[k+nb+i][k+j], inside the band.
     for (let j = 0; j < nb; j++) {
       for (let i = 0; i <= Math.min(j, m - 1); i++) {
-        band[(k + j) * width + nb + i - j] = panel[j * m + i]!;
+        band[(k + j) * width + nb + i - j] = panelValues[j * m + i]!;
       }
     }
-    // The trailing matrix as its own contiguous array.
-    const trailing = new Element(m * m);
+    if (count === 0) continue;
+    // The reflectors over the whole working matrix: zero above row local + nb.
+    const top = local + nb;
+    const padded = paddedBuffer.subarray(0, size * count) as T;
+    padded.fill(0);
     for (let i = 0; i < m; i++) {
-      const from = (nb + i) * size + nb;
-      trailing.set(current.subarray(from, from + m) as never, i * m);
-    }
-    if (count === 0) {
-      current = trailing;
-      continue;
-    }
-    const v = new Element(m * count);
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < count; j++) v[i * count + j] = vectors[j * m + i]!;
+      for (let j = 0; j < count; j++) padded[(top + i) * count + j] = vectors[j * m + i]!;
     }
     const av = await runtime.gemm<T>(
-      { rows: m, cols: m, data: trailing },
-      { rows: m, cols: count, data: v },
+      { rows: size, cols: size, data: current },
+      { rows: size, cols: count, data: padded },
     );
     check();
-    const w = twoSidedCorrection(av.data, vectors, t, m, count);
-    const left = new Element(m * 2 * count);
-    const right = new Element(m * 2 * count);
-    for (let i = 0; i < m; i++) {
+    const w = (
+      await twoSidedCorrection(runtime, av, { rows: size, cols: count, data: padded }, t, Element)
+    ).data;
+    const left = leftBuffer.subarray(0, size * 2 * count) as T;
+    const right = rightBuffer.subarray(0, size * 2 * count) as T;
+    for (let i = 0; i < size; i++) {
       for (let j = 0; j < count; j++) {
-        const vij = vectors[j * m + i]!;
+        const vij = padded[i * count + j]!;
         const wij = w[i * count + j]!;
         left[i * 2 * count + j] = vij;
         left[i * 2 * count + count + j] = wij;
@@ -120,13 +159,15 @@ export async function reduceToBand<T extends GemmArray>(
         right[i * 2 * count + count + j] = vij;
       }
     }
-    // A₂₂ − V·Wᵀ − W·Vᵀ in one product.
-    const updated = await runtime.gemm<T>(
-      { rows: m, cols: 2 * count, data: left },
-      { rows: m, cols: 2 * count, data: right },
-      { transB: true, alpha: -1, beta: 1, c: trailing },
+    // A − V·Wᵀ − W·Vᵀ in one product, into the other buffer.
+    const target = buffers[1 - which]!.subarray(0, size * size) as T;
+    await runtime.gemm<T>(
+      { rows: size, cols: 2 * count, data: left },
+      { rows: size, cols: 2 * count, data: right },
+      { transB: true, alpha: -1, beta: 1, c: current, output: target },
     );
-    current = updated.data;
+    which = 1 - which;
+    current = target;
   }
   return { n, width, data: band };
 }
@@ -177,51 +218,105 @@ function panelQr(
 
 /**
  * W of the two-sided update QᵀAQ = A − V·Wᵀ − W·Vᵀ, Q = I − V·T·Vᵀ: with X = A·V·T,
- * W = X − ½·V·(Tᵀ·Vᵀ·X). `av` = A·V (row-major m × count), `vectors` column-major.
+ * W = X − ½·V·(Tᵀ·Vᵀ·X). `av` = A·V and `v` are size × count (row-major); the products
+ * run on onnxruntime, the count × count middle term here.
  */
-function twoSidedCorrection(
-  av: GemmArray,
-  vectors: Float64Array,
+async function twoSidedCorrection<T extends GemmArray>(
+  runtime: MatMulRuntime,
+  av: Matrix<T>,
+  v: Matrix<T>,
   t: Float64Array,
-  m: number,
-  count: number,
-): Float64Array {
-  const x = new Float64Array(m * count);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < count; j++) {
-      let sum = 0;
-      for (let p = 0; p <= j; p++) sum += av[i * count + p]! * t[p * count + j]!;
-      x[i * count + j] = sum;
-    }
-  }
-  const vtx = new Float64Array(count * count);
-  for (let p = 0; p < count; p++) {
-    for (let i = p; i < m; i++) {
-      const vip = vectors[p * m + i]!;
-      if (vip === 0) continue;
-      for (let j = 0; j < count; j++) vtx[p * count + j]! += vip * x[i * count + j]!;
-    }
-  }
-  const half = new Float64Array(count * count);
+  Element: { new (length: number): T },
+): Promise<Matrix<T>> {
+  const count = v.cols;
+  const tMatrix = new Element(count * count);
+  for (let i = 0; i < t.length; i++) tMatrix[i] = t[i]!;
+  const x = await runtime.gemm(av, { rows: count, cols: count, data: tMatrix });
+  const vtx = await runtime.gemm(v, x, { transA: true });
+  // ½·Tᵀ·(Vᵀ·X), T upper triangular.
+  const half = new Element(count * count);
   for (let p = 0; p < count; p++) {
     for (let j = 0; j < count; j++) {
       let sum = 0;
-      for (let q = 0; q <= p; q++) sum += t[q * count + p]! * vtx[q * count + j]!;
+      for (let q = 0; q <= p; q++) sum += t[q * count + p]! * vtx.data[q * count + j]!;
       half[p * count + j] = 0.5 * sum;
     }
   }
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < count; p++) {
-      const vip = vectors[p * m + i]!;
-      if (vip === 0) continue;
-      for (let j = 0; j < count; j++) x[i * count + j]! -= vip * half[p * count + j]!;
-    }
-  }
-  return x;
+  return runtime.gemm(
+    v,
+    { rows: count, cols: count, data: half },
+    {
+      alpha: -1,
+      beta: 1,
+      c: x.data,
+    },
+  );
 }
 
-/** Stage 2: the tridiagonal (diagonal, off-diagonal) of a band of half-bandwidth `nb`. */
+interface BandReductionExports {
+  readonly memory: WasmMemory;
+  heapBase(): number;
+  chaseSweeps(
+    data: number,
+    n: number,
+    width: number,
+    nb: number,
+    firstSweep: number,
+    lastSweep: number,
+    scratch: number,
+  ): void;
+}
+
+let bandModule: BandReductionExports | null | undefined;
+
+/** Sweeps run between two cancellation checks in the WebAssembly path. */
+const SWEEPS_PER_CHECK = 256;
+
+/**
+ * Stage 2: the tridiagonal (diagonal, off-diagonal) of a band of half-bandwidth `nb`, in
+ * WebAssembly (src/server/wasm/bandReduction.ts) when it loads, else in TypeScript; both
+ * run the same arithmetic. The band is consumed.
+ */
 export function bandToTridiagonal(
+  band: SymmetricBand,
+  nb: number,
+  check: CancelCheck,
+): { diagonal: Float64Array; offDiagonal: Float64Array } {
+  if (bandModule === undefined) {
+    bandModule = instantiateWasm('bandReduction') as unknown as BandReductionExports | null;
+  }
+  const wasm = bandModule;
+  if (!wasm) return bandToTridiagonalPortable(band, nb, check);
+  const { n, width } = band;
+  const scratch = (wasm.heapBase() + 15) & ~15;
+  const data = scratch + ((5 * nb * 8 + 15) & ~15);
+  const needed = data + band.data.byteLength;
+  const memory = wasm.memory;
+  if (needed > memory.buffer.byteLength) {
+    memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE_BYTES));
+  }
+  new Float64Array(memory.buffer, data, band.data.length).set(band.data);
+  for (let sweep = 0; sweep + 2 < n; sweep += SWEEPS_PER_CHECK) {
+    check();
+    wasm.chaseSweeps(data, n, width, nb, sweep, sweep + SWEEPS_PER_CHECK, scratch);
+  }
+  band.data.set(new Float64Array(memory.buffer, data, band.data.length));
+  return tridiagonalOf(band);
+}
+
+function tridiagonalOf({ n, width, data }: SymmetricBand): {
+  diagonal: Float64Array;
+  offDiagonal: Float64Array;
+} {
+  const diagonal = new Float64Array(n);
+  const offDiagonal = new Float64Array(Math.max(0, n - 1));
+  for (let i = 0; i < n; i++) diagonal[i] = data[i * width]!;
+  for (let i = 0; i + 1 < n; i++) offDiagonal[i] = data[i * width + 1]!;
+  return { diagonal, offDiagonal };
+}
+
+/** Stage 2 in TypeScript (the WebAssembly module's reference and fallback). */
+export function bandToTridiagonalPortable(
   band: SymmetricBand,
   nb: number,
   check: CancelCheck,
@@ -315,11 +410,7 @@ export function bandToTridiagonal(
       reflector = chase;
     }
   }
-  const diagonal = new Float64Array(n);
-  const offDiagonal = new Float64Array(Math.max(0, n - 1));
-  for (let i = 0; i < n; i++) diagonal[i] = data[at(i, i)]!;
-  for (let i = 0; i + 1 < n; i++) offDiagonal[i] = data[at(i + 1, i)]!;
-  return { diagonal, offDiagonal };
+  return tridiagonalOf(band);
 }
 
 /** Iterations of the QL method per eigenvalue before giving up (it needs about two). */

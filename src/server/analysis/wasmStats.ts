@@ -1,23 +1,9 @@
 /**
  * The WebAssembly (SIMD) statistics kernels of src/server/wasm/stats.ts, loaded once per
- * thread. Bundled, the module is dist/wasm/stats.wasm beside the bundle; run from source
- * (tests under tsx), it is built into dist/wasm/ first when missing or older than its
- * source. When it cannot be loaded, `statsKernel()` returns null and the statistics use
- * their plain TypeScript loops, which give the same results.
+ * thread (see wasmLoader.ts). When they cannot be loaded, `statsKernel()` returns null and
+ * the statistics use their plain TypeScript loops, which give the same results.
  */
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
-// The parts of the WebAssembly JS API used here (the project's libs do not declare it).
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-};
+import { instantiateWasm, type WasmMemory } from './wasmLoader';
 
 interface StatsExports {
   readonly memory: WasmMemory;
@@ -35,22 +21,7 @@ interface StatsExports {
 
 /** Accumulator slots the kernel reads and writes: finite count, mean, M2, min, max, zeros. */
 export const KERNEL_STATE_SLOTS = 6;
-const WASM_PAGE_BYTES = 65536;
-
-function wasmFile(name: string): string {
-  if (!__filename.endsWith('.ts')) return path.join(__dirname, 'wasm', `${name}.wasm`);
-  const root = path.resolve(__dirname, '..', '..', '..');
-  const output = path.join(root, 'dist', 'wasm', `${name}.wasm`);
-  const source = path.join(root, 'src', 'server', 'wasm', `${name}.ts`);
-  const stale = !fs.existsSync(output) || fs.statSync(output).mtimeMs < fs.statSync(source).mtimeMs;
-  if (stale) {
-    execFileSync(process.execPath, [path.join(root, 'scripts', 'build-wasm.mjs')], {
-      cwd: root,
-      stdio: 'ignore',
-    });
-  }
-  return output;
-}
+export const WASM_PAGE_BYTES = 65536;
 
 /** One instance of the kernels with the host side of their memory layout. */
 export class StatsKernel {
@@ -138,12 +109,7 @@ let loaded: StatsKernel | null | undefined;
 /** The kernels of this thread, or null when the WebAssembly module is not available. */
 export function statsKernel(): StatsKernel | null {
   if (loaded !== undefined) return loaded;
-  try {
-    const module = new WebAssembly.Module(fs.readFileSync(wasmFile('stats')));
-    const instance = new WebAssembly.Instance(module, {});
-    loaded = new StatsKernel(instance.exports as unknown as StatsExports);
-  } catch {
-    loaded = null;
-  }
+  const exports = instantiateWasm('stats');
+  loaded = exports ? new StatsKernel(exports as unknown as StatsExports) : null;
   return loaded;
 }

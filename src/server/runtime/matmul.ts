@@ -21,6 +21,8 @@ export interface GemmOptions {
   /** With `c`: the result is alpha·op(A)·op(B) + beta·C. */
   readonly beta?: number;
   readonly c?: GemmArray;
+  /** Where to write the result (exactly rows × cols long); a new array when absent. */
+  readonly output?: GemmArray;
 }
 
 /** A row-major matrix. */
@@ -105,6 +107,14 @@ export class MatMulRuntime {
       B: tensor(b.data, b.rows, b.cols),
     };
     if (options.c) feeds.C = tensor(options.c, m, n);
+    if (options.output) {
+      if (options.output.length !== m * n) {
+        throw new Error(`gemm: the output holds ${options.output.length} values, not ${m * n}`);
+      }
+      // onnxruntime writes straight into a pre-allocated output: no copy, no new array.
+      await session.run(feeds, { Y: tensor(options.output, m, n) });
+      return { rows: m, cols: n, data: options.output as T };
+    }
     const output = (await session.run(feeds)).Y!;
     return { rows: m, cols: n, data: output.data as T };
   }
@@ -133,6 +143,9 @@ export class MatMulRuntime {
         graphOptimizationLevel: 'all',
         // A provider that cannot start is reported in the result, not on stderr.
         logSeverityLevel: provider === 'cpu' ? 2 : 4,
+        // Threads that spin between the many short products only steal the cores from
+        // the rest of the work (and from other processes).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
     if (this.choice.provider === 'cpu') return create('cpu');
     try {
