@@ -44,14 +44,16 @@ import type { ModelService } from './modelService';
 
 /** Spectra kept (each at most a few thousand numbers). */
 const SPECTRUM_CACHE_ENTRIES = 512;
-/** Pyramids kept; one of a 16384² matrix holds about 45 MB of sums. */
-const PYRAMID_CACHE_ENTRIES = 8;
+/** Pyramids kept; one of a 16384² matrix holds about 85 MB of sums. */
+const PYRAMID_CACHE_ENTRIES = 4;
 
 export interface AnalysisServiceOptions {
   /** Worker threads building heatmap pyramids. */
   readonly pyramidWorkers?: number;
   /** `layerlens.compute.backend`: where the spectra's matrix products run. */
   readonly computeBackend?: ComputeBackend;
+  /** Pixel budget of a heatmap pyramid's finest stored level (PYRAMID_MAX_PIXELS by default). */
+  readonly pyramidMaxPixels?: number;
 }
 
 interface Pyramid {
@@ -220,12 +222,13 @@ export class AnalysisService {
     const started = performance.now();
     const matrix = tensorMatrixShape(entry, false);
     const { data, info } = entry;
+    const maxPixels = this.options.pyramidMaxPixels;
     let source: NonNullable<Pyramid['source']>;
     let job: PyramidJob;
     const transfer: ArrayBuffer[] = [];
     if (data.kind === 'file') {
       source = { kind: 'file', path: data.path, offset: data.offset };
-      job = { matrix, shape: info.shape, layer, source };
+      job = { matrix, shape: info.shape, layer, maxPixels, source };
     } else {
       const bytes = loadMemoryBytes(entry);
       source = {
@@ -234,7 +237,13 @@ export class AnalysisService {
       };
       const copy = bytes.slice();
       transfer.push(copy.buffer);
-      job = { matrix, shape: info.shape, layer, source: { kind: 'memory', bytes: copy } };
+      job = {
+        matrix,
+        shape: info.shape,
+        layer,
+        maxPixels,
+        source: { kind: 'memory', bytes: copy },
+      };
     }
     this.pool ??= createPyramidPool(Math.max(1, this.options.pyramidWorkers ?? 1));
     const base = await this.pool.run(job, signal, transfer);

@@ -21,8 +21,12 @@ import {
 
 export type MatrixValues = Float32Array | Float64Array;
 
-/** Pixels of the pyramid's finest stored level: 2048² pixels of float64 sums are 32 MB. */
-export const PYRAMID_MAX_PIXELS = 2048 * 2048;
+/**
+ * Pixels of the pyramid's finest stored level. 4096² float32 sums are 64 MB (all levels of
+ * a 16384² matrix about 85 MB); with it, no tile of a matrix up to 16384² covers more than
+ * 512 × 512 cells that must be read again.
+ */
+export const PYRAMID_MAX_PIXELS = 4096 * 4096;
 
 /** Values of rows [rowStart, rowEnd) and columns [colStart, colEnd), row-major. */
 export interface MatrixReader {
@@ -120,7 +124,8 @@ export interface PixelSums {
   readonly pixelY: number;
   readonly width: number;
   readonly height: number;
-  readonly sums: Float64Array;
+  /** Float32 in stored pyramid levels (a pixel's mean needs no more), float64 while a tile is pooled. */
+  readonly sums: Float32Array | Float64Array;
 }
 
 /**
@@ -226,7 +231,7 @@ export function buildPyramidBase(
     pixelY: 0,
     width: Math.ceil(cols / span),
     height: Math.ceil(rows / span),
-    sums: new Float64Array(Math.ceil(cols / span) * Math.ceil(rows / span)),
+    sums: new Float32Array(Math.ceil(cols / span) * Math.ceil(rows / span)),
   };
   const nm = layer.kind === 'nm' ? { n: layer.n, m: layer.m } : DEFAULT_NM;
   const bandValues = options.bandValues ?? 4 * 1024 * 1024;
@@ -320,7 +325,7 @@ function channelCounts(
 export function coarserLevel(finer: PixelSums): PixelSums {
   const width = Math.ceil(finer.width / 2);
   const height = Math.ceil(finer.height / 2);
-  const sums = new Float64Array(width * height);
+  const sums = new Float32Array(width * height);
   for (let y = 0; y < finer.height; y++) {
     const target = (y >>> 1) * width;
     const source = y * finer.width;

@@ -9,6 +9,8 @@ export interface PyramidJob {
   readonly matrix: TensorMatrixShape;
   readonly shape: readonly number[];
   readonly layer: HeatmapLayer;
+  /** Pixel budget of the pyramid's base (PYRAMID_MAX_PIXELS when absent). */
+  readonly maxPixels?: number;
   readonly source:
     | { readonly kind: 'file'; readonly path: string; readonly offset: number }
     /** Bytes moved to the worker (transferred, not copied). */

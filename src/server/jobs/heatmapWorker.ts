@@ -15,14 +15,15 @@ serveJobs<PyramidJob, PyramidBase>(
     const checkCancelled = () => {
       if (control.isCancelled()) throw new JobAbortedError();
     };
+    const options = { shape: job.shape, maxPixels: job.maxPixels, checkCancelled };
     if (job.source.kind === 'memory') {
       const values = decodeValues(matrix.dtype, job.source.bytes, matrix.rows * matrix.cols);
       const reader = memoryMatrix(values, matrix.rows, matrix.cols);
-      return buildPyramidBase(reader, job.layer, { shape: job.shape, checkCancelled });
+      return buildPyramidBase(reader, job.layer, options);
     }
     const reader = fileMatrix(job.source.path, job.source.offset, matrix);
     try {
-      return buildPyramidBase(reader, job.layer, { shape: job.shape, checkCancelled });
+      return buildPyramidBase(reader, job.layer, options);
     } finally {
       reader.close();
     }
