@@ -257,3 +257,28 @@ test('a spectrum of a 1-D tensor is a clear error, and the server keeps answerin
   const summary = await request(LspMethods.openModel, { uri });
   assert.equal(summary.format, 'onnx');
 });
+
+test('a cancelled heatmap stops with RequestCancelled; asked again, it is built whole', async () => {
+  const rows = 4096;
+  const cols = 2048;
+  const values = new Float32Array(rows * cols).map((_, index) => (index % 5 === 0 ? 0 : 1));
+  const file = await writeSafetensors(join(folder, 'cancelled-heatmap.safetensors'), [
+    { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: values },
+  ]);
+  const uri = pathToFileURL(file).toString();
+  await request(LspMethods.openModel, { uri });
+  const cancellation = new CancellationTokenSource();
+  const params = { uri, index: 0, layer: { kind: 'zeros' as const } };
+  const pending = connection.sendRequest(LspMethods.heatmapInfo.method, params, cancellation.token);
+  setTimeout(() => cancellation.cancel(), 5);
+  await assert.rejects(pending, (error: unknown) => {
+    assert.ok(error instanceof ResponseError);
+    assert.equal(error.code, -32800);
+    return true;
+  });
+  const info = await request(LspMethods.heatmapInfo, params);
+  assert.deepEqual([info.rows, info.cols], [rows, cols]);
+  assert.equal(info.structured.zeroRows, 0);
+  assert.equal(info.structured.compliantGroups, 0);
+  assert.equal(info.structured.groups, rows * (cols / 4));
+});
