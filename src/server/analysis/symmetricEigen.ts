@@ -413,6 +413,13 @@ export function bandToTridiagonalPortable(
   return tridiagonalOf(band);
 }
 
+/** √(a² + b²), without Math.hypot's cost where the squares cannot overflow or underflow. */
+function hypot(a: number, b: number): number {
+  const magnitude = Math.max(Math.abs(a), Math.abs(b));
+  if (magnitude < 1e150 && magnitude > 1e-150) return Math.sqrt(a * a + b * b);
+  return Math.hypot(a, b);
+}
+
 /** Iterations of the QL method per eigenvalue before giving up (it needs about two). */
 const MAX_QL_ITERATIONS = 60;
 
@@ -448,7 +455,7 @@ export function tridiagonalEigenvalues(
       }
       // Shift: the eigenvalue of the leading 2 × 2 block nearer d[l].
       let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
-      let r = Math.hypot(g, 1);
+      let r = hypot(g, 1);
       g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
       let s = 1;
       let c = 1;
@@ -458,7 +465,7 @@ export function tridiagonalEigenvalues(
       for (; i >= l; i--) {
         const f = s * e[i]!;
         const b = c * e[i]!;
-        r = Math.hypot(f, g);
+        r = hypot(f, g);
         e[i + 1] = r;
         if (r === 0) {
           d[i + 1]! -= p;
