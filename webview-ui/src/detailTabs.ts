@@ -49,9 +49,10 @@ export class DetailTabs {
       this.buttons.set(id, button);
       list.append(button);
     }
-    // The histogram panel keeps its own header (the tensor's name); the tabs sit inside it.
-    const header = histogram.element.querySelector('.ll-detail-header');
-    header?.after(list);
+    // The histogram panel's header (the tensor's name) heads every tab; the tabs sit below it
+    // and the rest of the histogram panel becomes the first tab.
+    const header = histogram.header;
+    header.after(list);
     const analysisSlot = (id: DetailTab, content: HTMLElement) =>
       element(
         'div',

@@ -32,6 +32,8 @@ const LOG_BASELINE = 0.7;
 
 export class HistogramPanel {
   readonly element: HTMLElement;
+  /** The selected tensor's name and shape, above whatever the panel shows. */
+  readonly header: HTMLElement;
   private readonly title: HTMLHeadingElement;
   private readonly subtitle: HTMLParagraphElement;
   private readonly chart: HTMLDivElement;
@@ -75,6 +77,7 @@ export class HistogramPanel {
       text: 'Select a row to see the distribution of its values.',
     });
     this.facts = element('div', { className: 'll-detail-facts' });
+    this.header = element('header', { className: 'll-detail-header' }, [this.title, this.subtitle]);
     this.element = element(
       'aside',
       {
@@ -82,7 +85,7 @@ export class HistogramPanel {
         attrs: { 'data-testid': 'histogram', 'aria-label': 'Selected tensor' },
       },
       [
-        element('header', { className: 'll-detail-header' }, [this.title, this.subtitle]),
+        this.header,
         this.message,
         element('div', { className: 'll-detail-body' }, [
           element('div', { className: 'll-chart-area' }, [this.chartToolbar, this.chart]),
