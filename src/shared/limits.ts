@@ -48,3 +48,10 @@ export const MAX_PAGE_SIZE = 5000;
 
 /** Tensors one `layerlens/tensorStats` request may name. */
 export const MAX_STATS_BATCH = 1024;
+
+/**
+ * Low-rank factorisation (one-sided Jacobi SVD in float64, cost ∝ q²·p): the smaller side q
+ * of a weight matrix, and its element count. Larger matrices are skipped with this reason.
+ */
+export const MAX_LOWRANK_SIDE = 1024;
+export const MAX_LOWRANK_ELEMENTS = 16 * 1024 * 1024;
