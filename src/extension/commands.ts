@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
+import { compressCommand } from './compressCommand';
 import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
 
 interface CommandSpec {
@@ -44,6 +45,11 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.showServerOutput',
     needsServer: false,
     run: (client) => client.output.show(true),
+  },
+  {
+    id: 'layerlens.compress',
+    needsServer: true,
+    run: (client, target, indices) => compressCommand(client, target, indices),
   },
 ];
 

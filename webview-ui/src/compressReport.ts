@@ -3,7 +3,8 @@
  * the sample inputs, and bytes and weight error per tensor. Shown above the layer table
  * until dismissed; its buttons ask the extension to open the new model or the JSON report.
  */
-import type { CompressionReport, CompressionOptions } from '../../src/shared/compress';
+import type { CompressionReport } from '../../src/shared/compress';
+import { describeOptions } from '../../src/shared/compressText';
 import { formatBytes, formatCount, formatStat } from '../../src/shared/format';
 import type { ReportAction } from '../../src/shared/protocol';
 import { definitionList, element } from './dom';
@@ -11,30 +12,6 @@ import { baseName } from './errorView';
 
 /** Tensor rows drawn in the report; the JSON file holds all of them. */
 const MAX_TENSOR_ROWS = 200;
-
-/** The method and its level in words: `int4, block 32`, `prune to 50% sparsity`. */
-export function describeOptions(options: CompressionOptions): string {
-  switch (options.method) {
-    case 'prune':
-      return `prune to ${Math.round((options.sparsity ?? 0.5) * 100)}% sparsity`;
-    case 'nm':
-      return `${options.n ?? 2}:${options.m ?? 4} semi-structured pruning`;
-    case 'int8':
-      return options.storeQuantized
-        ? 'int8 per channel, stored as int8 + scales'
-        : 'int8 per channel';
-    case 'int4':
-      return `int4, block ${options.blockSize ?? 32}${options.int4Format ? ` (${options.int4Format})` : ''}`;
-    case 'lowrank':
-      return options.rank !== undefined
-        ? `low rank, rank ${options.rank}`
-        : `low rank, ${Math.round((options.energy ?? 0.95) * 1000) / 10}% energy`;
-    case 'fp16':
-      return 'float16 weights';
-    case 'bf16':
-      return 'bfloat16 weights';
-  }
-}
 
 function ratio(before: number, after: number): string {
   if (after <= 0 || before <= 0) return '';
