@@ -195,3 +195,37 @@ export function levelChoices(method: CompressionMethod, format: ModelFormat): Le
       return [{ label: method === 'fp16' ? 'Float16' : 'BFloat16', options: { method } }];
   }
 }
+
+/** The custom editor's view type (as `MODEL_EDITOR_VIEW_TYPE`, without importing the VS Code API). */
+const MODEL_EDITOR_VIEW_TYPE_ID = 'layerlens.modelEditor';
+
+/** What VS Code passes from a `webview/context` menu: the merged `data-vscode-context`. */
+export interface RowContext {
+  readonly webview: string;
+  readonly webviewSection?: string;
+  readonly tensorIndex?: number;
+  readonly tensorIndices?: readonly number[];
+}
+
+export function isRowContext(value: unknown): value is RowContext {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { webview?: unknown }).webview === MODEL_EDITOR_VIEW_TYPE_ID
+  );
+}
+
+export function isIndexList(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every((item) => Number.isInteger(item) && item >= 0);
+}
+
+/**
+ * The tensors of a row context: the selection when the clicked row is part of it (the
+ * table selects a row right-clicked outside the selection), otherwise the row alone.
+ */
+export function tensorsOfRowContext(context: RowContext): number[] {
+  const { tensorIndex, tensorIndices } = context;
+  if (tensorIndex === undefined) return isIndexList(tensorIndices) ? [...tensorIndices] : [];
+  if (isIndexList(tensorIndices) && tensorIndices.includes(tensorIndex)) return [...tensorIndices];
+  return [tensorIndex];
+}

@@ -12,41 +12,17 @@ import { formatBytes } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type { ModelFormat } from '../shared/model';
 import type { LayerLensClient } from './client';
-import { levelChoices, methodChoices, type LevelChoice } from './compressChoices';
+import {
+  isIndexList,
+  isRowContext,
+  levelChoices,
+  methodChoices,
+  tensorsOfRowContext,
+  type LevelChoice,
+} from './compressChoices';
 import { activeModelEditorUri, MODEL_EDITOR_VIEW_TYPE, showCompressionReport } from './modelEditor';
 
 const MODEL_EXTENSIONS = ['.onnx', '.safetensors'];
-
-/** What VS Code passes from a `webview/context` menu: the merged `data-vscode-context`. */
-interface RowContext {
-  readonly webview: string;
-  readonly webviewSection?: string;
-  readonly tensorIndex?: number;
-  readonly tensorIndices?: readonly number[];
-}
-
-function isRowContext(value: unknown): value is RowContext {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as { webview?: unknown }).webview === MODEL_EDITOR_VIEW_TYPE
-  );
-}
-
-function isIndexList(value: unknown): value is number[] {
-  return Array.isArray(value) && value.every((item) => Number.isInteger(item) && item >= 0);
-}
-
-/**
- * The tensors of a row context: the selection when the clicked row is part of it (the
- * table selects a row right-clicked outside the selection), otherwise the row alone.
- */
-export function tensorsOfRowContext(context: RowContext): number[] {
-  const { tensorIndex, tensorIndices } = context;
-  if (tensorIndex === undefined) return isIndexList(tensorIndices) ? [...tensorIndices] : [];
-  if (isIndexList(tensorIndices) && tensorIndices.includes(tensorIndex)) return [...tensorIndices];
-  return [tensorIndex];
-}
 
 function isModelFile(uri: vscode.Uri): boolean {
   return MODEL_EXTENSIONS.includes(path.extname(uri.path).toLowerCase());
