@@ -3,7 +3,7 @@
  * the sample inputs, and bytes and weight error per tensor. Shown above the layer table
  * until dismissed; its buttons ask the extension to open the new model or the JSON report.
  */
-import type { CompressionReport } from '../../src/shared/compress';
+import type { CompressionReport, TensorCompressionResult } from '../../src/shared/compress';
 import { describeOptions } from '../../src/shared/compressText';
 import { formatBytes, formatCount, formatStat } from '../../src/shared/format';
 import type { ReportAction } from '../../src/shared/protocol';
@@ -12,6 +12,13 @@ import { baseName } from './errorView';
 
 /** Tensor rows drawn in the report; the JSON file holds all of them. */
 const MAX_TENSOR_ROWS = 200;
+
+function sum(
+  tensors: readonly TensorCompressionResult[],
+  field: 'bytesBefore' | 'bytesAfter',
+): number {
+  return tensors.reduce((total, tensor) => total + tensor[field], 0);
+}
 
 function ratio(before: number, after: number): string {
   if (after <= 0 || before <= 0) return '';
@@ -81,6 +88,10 @@ export function renderCompressionReport(
     [
       'Tensors',
       `${formatCount(compressed.length)} compressed${skipped > 0 ? `, ${formatCount(skipped)} skipped` : ''}`,
+    ],
+    [
+      'Their bytes',
+      `${formatBytes(sum(compressed, 'bytesBefore'))} → ${formatBytes(sum(compressed, 'bytesAfter'))}${ratio(sum(compressed, 'bytesBefore'), sum(compressed, 'bytesAfter'))}`,
     ],
     ['New model', element('code', { text: report.output })],
     ['Sample inputs', report.inputs || '—'],

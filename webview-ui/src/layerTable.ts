@@ -111,6 +111,10 @@ export class LayerTable {
     this.grid.addEventListener('keydown', (event) => this.onKeyDown(event));
     this.body.body.addEventListener('click', (event) => this.onBodyClick(event));
     this.body.body.addEventListener('contextmenu', (event) => this.onContextMenu(event));
+    // Shift-click extends the row selection; it must not also select the page's text.
+    this.body.body.addEventListener('mousedown', (event) => {
+      if (event.shiftKey) event.preventDefault();
+    });
 
     this.element = element(
       'div',
