@@ -2,6 +2,7 @@
  * `layerlens`: the server's core, headless, for terminals and CI pipelines.
  *
  *   layerlens inspect FILE [--json] [--stats]
+ *   layerlens compress FILE --method M [--level L] [--layers REGEX] [--out FILE] [--json]
  */
 import { resolve } from 'node:path';
 import {
@@ -21,13 +22,16 @@ import {
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
 import { ModelFileError } from '../server/formats/types';
 import { ModelService } from '../server/modelService';
+import { compressCommand, COMPRESS_USAGE } from './compress';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats]
 
   inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json)
   --json     Print JSON: format, fileBytes, parameterCount, tensors (name, dtype, shape,
              parameterCount, node, op, …) and the rest of the summary
-  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)`;
+  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)
+
+${COMPRESS_USAGE}`;
 
 interface InspectReport extends ModelSummary {
   readonly file: string;
@@ -120,6 +124,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return 0;
+  }
+  if (command === 'compress') {
+    try {
+      return await compressCommand(rest);
+    } catch (error) {
+      if (error instanceof ModelFileError || error instanceof RangeError) {
+        console.error(`layerlens: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    }
   }
   if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
     console.error(USAGE);

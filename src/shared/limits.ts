@@ -55,3 +55,9 @@ export const MAX_STATS_BATCH = 1024;
  */
 export const MAX_LOWRANK_SIDE = 1024;
 export const MAX_LOWRANK_ELEMENTS = 16 * 1024 * 1024;
+
+/** One sample-input file (.npy, .npz, .json) read for validation, and one array in it. */
+export const MAX_SAMPLE_INPUT_BYTES = 256 * 1024 * 1024;
+
+/** Entries of one .npz archive. */
+export const MAX_NPZ_ENTRIES = 4096;

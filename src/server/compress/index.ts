@@ -6,7 +6,8 @@
 import type { CompressionReport, CompressRequest } from '../../shared/compress';
 import type { LayerLensSettings } from '../../shared/settings';
 import { openModelFile } from '../formats/registry';
-import { ModelFileError, type OpenedModel } from '../formats/types';
+import type { OpenedModel } from '../formats/types';
+import { compressOnnx } from './onnx';
 import { compressSafetensors } from './safetensors';
 
 export interface CompressContext {
@@ -31,7 +32,7 @@ async function compressorFor(model: OpenedModel): Promise<FormatCompressor> {
     case 'safetensors':
       return compressSafetensors;
     case 'onnx':
-      throw new ModelFileError(model.path, 'compressing ONNX models is not available yet');
+      return compressOnnx;
   }
 }
 
