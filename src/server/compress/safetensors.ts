@@ -365,101 +365,119 @@ export async function compressSafetensors(
   }
   const metadata = await readMetadata(source);
 
-  // First pass: compress every targeted tensor (in memory, one at a time is enough to
-  // know the header); bytes are kept only for changed tensors, unchanged ones are re-read.
-  const total = model.tensors.length;
-  const plan: (TensorToWrite & { readonly keep?: Uint8Array })[] = [];
-  const results: TensorCompressionResult[] = [];
-  for (const entry of model.tensors) {
-    signal?.throwIfAborted();
-    const { info } = entry;
-    onProgress?.(plan.length, total, info.name);
-    const copy = (): void => {
-      plan.push({
-        name: info.name,
-        dtype: info.dtype,
-        shape: info.shape,
-        bytes: () => readTensorBytes(entry),
-      });
-    };
-    if (!targets.has(info.index)) {
-      copy();
-      continue;
-    }
-    const skip = (detail: string): void => {
-      results.push({
-        name: info.name,
-        bytesBefore: info.byteLength,
-        bytesAfter: info.byteLength,
-        relativeError: 0,
-        detail,
-        skipped: true,
-      });
-      copy();
-    };
-    if (!FLOAT_DTYPES.has(info.dtype)) {
-      skip(`${info.dtype} is not a floating-point type`);
-      continue;
-    }
-    const bytes = await readTensorBytes(entry);
-    const original = decodeValues(info.dtype as NumericDType, bytes, info.parameterCount);
-    let outcome: Outcome | string;
-    try {
-      outcome = compressTensor(info, bytes, original, options);
-    } catch (error) {
-      if (
-        error instanceof RangeError ||
-        (error instanceof Error && error.name === 'LowRankRefusal')
-      ) {
-        outcome = error.message;
-      } else {
-        throw error;
-      }
-    }
-    if (typeof outcome === 'string') {
-      skip(outcome);
-    } else {
-      for (const tensor of outcome.tensors) {
-        plan.push({
-          name: tensor.name,
-          dtype: tensor.dtype,
-          shape: tensor.shape,
-          bytes: () => tensor.bytes,
-        });
-      }
-      results.push({
-        name: info.name,
-        bytesBefore: info.byteLength,
-        bytesAfter: outcome.tensors.reduce((sum, tensor) => sum + tensor.bytes.byteLength, 0),
-        relativeError: relativeFrobeniusError(original, outcome.values),
-        detail: outcome.detail,
-        skipped: false,
-      });
-    }
-    await yieldToEventLoop();
-  }
-  if (results.every((result) => result.skipped)) {
-    const reasons = [...new Set(results.map((result) => result.detail))].slice(0, 3).join('; ');
-    throw new ModelFileError(source, `nothing to compress with ${options.method}: ${reasons}`);
-  }
-  onProgress?.(total, total, 'writing');
-
-  const compressedCount = results.filter((result) => !result.skipped).length;
-  const outputMetadata: Record<string, string> = {
-    ...metadata,
-    'layerlens.compression': JSON.stringify({
-      source: path.basename(source),
-      options,
-      tensors: compressedCount,
-    }),
-  };
+  const outputMetadata: Record<string, string> = { ...metadata };
   if (options.method === 'int8' && options.storeQuantized)
     outputMetadata['layerlens.int8'] = INT8_CONVENTION;
   if (!outputMetadata.format) outputMetadata.format = 'pt';
 
   return withOutputFiles(source, options.method, request.outPath, async (files) => {
+    // Compressed tensors go to a scratch file as they are made, so that memory holds one
+    // tensor at a time; the model is then written from it (and from the source for the
+    // tensors that stay as they are) once the header is known.
+    const scratchPath = files.temp(`${files.path}.scratch`);
+    const scratch = await fs.open(scratchPath, 'wx+');
+    const plan: TensorToWrite[] = [];
+    const results: TensorCompressionResult[] = [];
+    let scratchBytes = 0;
+    let fileBytesAfter = 0;
+    const fromScratch = (offset: number, length: number) => async (): Promise<Uint8Array> => {
+      const bytes = new Uint8Array(length);
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await scratch.read(bytes, filled, length - filled, offset + filled);
+        if (bytesRead === 0) throw new Error(`the scratch file ${scratchPath} ended early`);
+        filled += bytesRead;
+      }
+      return bytes;
+    };
+    try {
+      const total = model.tensors.length;
+      for (const entry of model.tensors) {
+        signal?.throwIfAborted();
+        const { info } = entry;
+        onProgress?.(plan.length, total, info.name);
+        const copy = (): void => {
+          plan.push({
+            name: info.name,
+            dtype: info.dtype,
+            shape: info.shape,
+            bytes: () => readTensorBytes(entry),
+          });
+        };
+        if (!targets.has(info.index)) {
+          copy();
+          continue;
+        }
+        const skip = (detail: string): void => {
+          results.push({
+            name: info.name,
+            bytesBefore: info.byteLength,
+            bytesAfter: info.byteLength,
+            relativeError: 0,
+            detail,
+            skipped: true,
+          });
+          copy();
+        };
+        if (!FLOAT_DTYPES.has(info.dtype)) {
+          skip(`${info.dtype} is not a floating-point type`);
+          continue;
+        }
+        const bytes = await readTensorBytes(entry);
+        const original = decodeValues(info.dtype as NumericDType, bytes, info.parameterCount);
+        let outcome: Outcome | string;
+        try {
+          outcome = compressTensor(info, bytes, original, options);
+        } catch (error) {
+          if (
+            error instanceof RangeError ||
+            (error instanceof Error && error.name === 'LowRankRefusal')
+          ) {
+            outcome = error.message;
+          } else {
+            throw error;
+          }
+        }
+        if (typeof outcome === 'string') {
+          skip(outcome);
+        } else {
+          for (const tensor of outcome.tensors) {
+            await scratch.write(tensor.bytes, 0, tensor.bytes.byteLength, scratchBytes);
+            plan.push({
+              name: tensor.name,
+              dtype: tensor.dtype,
+              shape: tensor.shape,
+              bytes: fromScratch(scratchBytes, tensor.bytes.byteLength),
+            });
+            scratchBytes += tensor.bytes.byteLength;
+          }
+          results.push({
+            name: info.name,
+            bytesBefore: info.byteLength,
+            bytesAfter: outcome.tensors.reduce((sum, tensor) => sum + tensor.bytes.byteLength, 0),
+            relativeError: relativeFrobeniusError(original, outcome.values),
+            detail: outcome.detail,
+            skipped: false,
+          });
+        }
+        await yieldToEventLoop();
+      }
+      if (results.every((result) => result.skipped)) {
+        const reasons = [...new Set(results.map((result) => result.detail))].slice(0, 3).join('; ');
+        throw new ModelFileError(source, `nothing to compress with ${options.method}: ${reasons}`);
+      }
+      onProgress?.(total, total, 'writing');
+      outputMetadata['layerlens.compression'] = JSON.stringify({
+        source: path.basename(source),
+        options,
+        tensors: results.filter((result) => !result.skipped).length,
+      });
+      fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
+    } finally {
+      await scratch.close();
+      await fs.rm(scratchPath, { force: true });
+    }
     const temp = files.temp();
-    const fileBytesAfter = await writeSafetensorsFile(temp, plan, outputMetadata, signal);
     const reread = await safetensorsFormat.open(temp);
     const expected = plan.map(
       (tensor) => `${tensor.name}:${tensor.dtype}:${tensor.shape.join('x')}`,
