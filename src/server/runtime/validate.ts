@@ -54,6 +54,9 @@ export function toOrtTensor(sample: SampleTensor): ort.Tensor {
   return new ort.Tensor(sample.dtype, sample.data, [...sample.shape]);
 }
 
+/** onnxruntime's own log level: fatal only (failures come back as errors and are reported). */
+const QUIET_LOGS = 4;
+
 /** Open a session on the configured backend, or on the CPU with a note when that fails. */
 export async function createSession(
   file: string,
@@ -62,12 +65,18 @@ export async function createSession(
 ): Promise<ort.InferenceSession> {
   if (backend !== 'cpu') {
     try {
-      return await ort.InferenceSession.create(file, { executionProviders: [backend] });
+      return await ort.InferenceSession.create(file, {
+        executionProviders: [backend],
+        logSeverityLevel: QUIET_LOGS,
+      });
     } catch (error) {
       notes.push(`backend ${backend} unavailable (${firstLine(error)}); ran on cpu`);
     }
   }
-  return ort.InferenceSession.create(file, { executionProviders: ['cpu'] });
+  return ort.InferenceSession.create(file, {
+    executionProviders: ['cpu'],
+    logSeverityLevel: QUIET_LOGS,
+  });
 }
 
 function firstLine(error: unknown): string {
