@@ -20,7 +20,7 @@ function fileStem(name: string): string {
 function npyValues(array: NpyArray): ArrayLike<number> {
   const { dtype, data } = array;
   const count = array.shape.reduce((a, b) => a * b, 1);
-  const copy = data.slice();
+  const copy = new Uint8Array(data);
   switch (dtype) {
     case 'int64':
       return Array.from(new BigInt64Array(copy.buffer, 0, count), Number);

@@ -99,7 +99,12 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
       `shape [${shape.join(', ')}] needs ${needed} bytes of data, the file has ${bytes.length - dataStart}`,
     );
   }
-  return { dtype: type.dtype, shape, data: bytes.slice(dataStart, dataStart + needed) };
+  // A copy with its own buffer (node Buffers slice into a shared pool).
+  return {
+    dtype: type.dtype,
+    shape,
+    data: new Uint8Array(bytes.subarray(dataStart, dataStart + needed)),
+  };
 }
 
 /** End of central directory record: signature, and the smallest record size. */
