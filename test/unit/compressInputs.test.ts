@@ -12,7 +12,7 @@ import { deflateRawSync } from 'node:zlib';
 import { compressModel } from '../../src/server/compress';
 import { ModelFileError } from '../../src/server/formats/types';
 import { readInputFolder } from '../../src/server/runtime/inputFiles';
-import { parseNpy, parseNpz } from '../../src/server/runtime/npy';
+import { parseNpy, parseNpz, readNumpyFile } from '../../src/server/runtime/npy';
 import { generateInputs, resolveShape } from '../../src/server/runtime/sampleInputs';
 import { structureProblems } from '../../src/server/runtime/validate';
 import {
@@ -141,7 +141,6 @@ test('an .npz written by NumPy reads back (when python3 with numpy is available)
     t.skip('python3 with numpy is not available');
     return;
   }
-  const { readNumpyFile } = await import('../../src/server/runtime/npy');
   const arrays = (await readNumpyFile(path)) as Map<
     string,
     { shape: readonly number[]; data: Uint8Array }
