@@ -68,6 +68,9 @@ export function registerCommands(client: LayerLensClient): vscode.Disposable {
         try {
           await command.run(client, ...args);
         } catch (error) {
+          client.output.error(
+            `${command.id}: ${error instanceof Error ? error.message : String(error)}`,
+          );
           void vscode.window.showErrorMessage(
             `LayerLens: ${error instanceof Error ? error.message : String(error)}`,
           );

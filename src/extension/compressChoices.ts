@@ -68,7 +68,7 @@ const ALL_METHODS: readonly (MethodChoice & { readonly formats: readonly ModelFo
     method: 'bf16',
     label: 'BFloat16',
     detail: 'Store floating-point weights as bfloat16',
-    formats: ['safetensors'],
+    formats: ['onnx', 'safetensors'],
   },
 ];
 

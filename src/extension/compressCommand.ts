@@ -131,11 +131,15 @@ export async function compressCommand(
   const resolved = await resolveTarget(target, indices);
   if (!resolved) return;
   const { uri, tensors } = resolved;
+  client.output.info(
+    `Compress… on ${uri.fsPath} (${tensors.length === 0 ? 'whole model' : `tensors ${tensors.join(', ')}`})`,
+  );
   const fileName = path.basename(uri.fsPath);
   let summary;
   try {
     summary = await client.request(LspMethods.openModel, { uri: uri.toString() });
   } catch (error) {
+    client.output.error(failureMessage(fileName, error));
     void vscode.window.showErrorMessage(failureMessage(fileName, error));
     return;
   }
@@ -167,6 +171,9 @@ export async function compressCommand(
       },
     );
   } catch (error) {
+    client.output.warn(
+      cancelled ? `Compression of ${fileName} cancelled` : failureMessage(fileName, error),
+    );
     if (cancelled) {
       void vscode.window.showInformationMessage(
         `Compression of ${fileName} cancelled; no file was written.`,
@@ -176,5 +183,8 @@ export async function compressCommand(
     }
     return;
   }
+  client.output.info(
+    `Compressed ${fileName} into ${report.output} (${describeOptions(options)}) in ${report.elapsedMs} ms`,
+  );
   await announce(uri, report);
 }

@@ -96,6 +96,8 @@ test(
       await menuItem.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await workbench.screenshot('e2e-compress-menu');
       await menuItem.click();
+      await page.waitForTimeout(1500);
+      await workbench.screenshot('e2e-compress-after-menu');
 
       await page
         .locator('.quick-input-widget', { hasText: `Compress ${MODEL} (1 tensor)` })

@@ -16,7 +16,7 @@ test('each format is offered the methods that apply to it', () => {
   );
   assert.deepEqual(
     methodChoices('onnx').map((choice) => choice.method),
-    ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16'],
+    ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16', 'bf16'],
   );
 });
 
