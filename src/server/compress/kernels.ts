@@ -142,11 +142,8 @@ export function pruneNM(
   return out;
 }
 
-/** Round half to even (as ONNX QuantizeLinear and numpy.rint do). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-}
+/** 1.5·2^52: adding and subtracting it rounds a float64 to an integer, ties to even. */
+const ROUNDING_MAGIC = 6755399441055744;
 
 export interface QuantizedBlocks {
   /** Integers in [−qmax, qmax], in the weight's own layout. */
@@ -159,7 +156,7 @@ export interface QuantizedBlocks {
 
 /**
  * Symmetric quantization with one scale per output channel and block of `blockSize`
- * consecutive inputs: scale = max|w| / qmax, q = round-half-even(w / scale). Values must be
+ * consecutive inputs: scale = max|w| / qmax, q = round-half-even(w · (1/scale)). Values must be
  * finite (see allFinite). Memory is read in storage order whatever the input axis.
  */
 export function quantizeBlocks(
@@ -176,13 +173,10 @@ export function quantizeBlocks(
   const blocks = Math.max(1, Math.ceil(inputs / blockSize));
   const scales = new Float32Array(channels * blocks);
   const q = new Int8Array(values.length);
-  const setScale = (index: number, maxAbs: number): void => {
-    scales[index] = maxAbs > 0 ? Math.fround(maxAbs / qmax) : 1;
-  };
-  const quantize = (w: number, scale: number): number => {
-    const r = roundHalfEven(w / scale);
-    return r > qmax ? qmax : r < -qmax ? -qmax : r;
-  };
+  // Reciprocals of the scales in float64; x·(1/s) + 1.5·2^52 − 1.5·2^52 rounds x/s to the
+  // nearest integer, ties to even (the float64 addition does the rounding), for |x| < 2^51.
+  const inverses = new Float64Array(layout.inputAxis === 1 ? 1 : channels);
+  const scaleOf = (maxAbs: number): number => Math.fround(maxAbs / qmax) || 1;
   if (layout.inputAxis === 1) {
     for (let c = 0; c < channels; c++) {
       const row = c * inputs;
@@ -194,14 +188,17 @@ export function quantizeBlocks(
           const a = Math.abs(values[i]!);
           if (a > maxAbs) maxAbs = a;
         }
-        setScale(c * blocks + b, maxAbs);
-        const scale = scales[c * blocks + b]!;
-        for (let i = start; i < end; i++) q[i] = quantize(values[i]!, scale);
+        const scale = scaleOf(maxAbs);
+        scales[c * blocks + b] = scale;
+        const inverse = 1 / scale;
+        for (let i = start; i < end; i++) {
+          const r = values[i]! * inverse + ROUNDING_MAGIC - ROUNDING_MAGIC;
+          q[i] = r > qmax ? qmax : r < -qmax ? -qmax : r;
+        }
       }
     }
   } else {
-    const maxAbs = new Float32Array(channels);
-    const blockScales = new Float32Array(channels);
+    const maxAbs = new Float64Array(channels);
     for (let b = 0; b < blocks; b++) {
       const first = b * blockSize;
       const last = Math.min(inputs, first + blockSize);
@@ -214,12 +211,16 @@ export function quantizeBlocks(
         }
       }
       for (let c = 0; c < channels; c++) {
-        setScale(c * blocks + b, maxAbs[c]!);
-        blockScales[c] = scales[c * blocks + b]!;
+        const scale = scaleOf(maxAbs[c]!);
+        scales[c * blocks + b] = scale;
+        inverses[c] = 1 / scale;
       }
       for (let i = first; i < last; i++) {
         const row = i * channels;
-        for (let c = 0; c < channels; c++) q[row + c] = quantize(values[row + c]!, blockScales[c]!);
+        for (let c = 0; c < channels; c++) {
+          const r = values[row + c]! * inverses[c]! + ROUNDING_MAGIC - ROUNDING_MAGIC;
+          q[row + c] = r > qmax ? qmax : r < -qmax ? -qmax : r;
+        }
       }
     }
   }
