@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { decodeScalar } from '../../src/server/analysis/decode';
 import {
   dequantizeBlocks,
+  quantizeBlocks,
+  quantizeBlocksScalar,
   float32ToBfloat16Bits,
   float32ToFloat16Bits,
   packNibbles,
@@ -219,4 +221,25 @@ test('rank choice: energy target, and refusal of ranks that save nothing', () =>
   assert.throws(() => chooseRank(svd, { rank: 20 }), LowRankRefusal);
   assert.equal(chooseRank(svd, { rank: 19 }), 19);
   assert.throws(() => chooseRank(svd, { energy: 1 }), /largest rank that saves is 19/);
+});
+
+test('SIMD quantization matches the scalar code bit for bit (both layouts, partial blocks, tiny and zero blocks)', () => {
+  const cases: [number, number, 0 | 1, number, number][] = [
+    [96, 37, 0, 32, 7],
+    [37, 96, 1, 32, 7],
+    [64, 48, 0, 64, 127],
+    [48, 200, 1, 200, 127],
+    [130, 17, 1, 16, 7],
+  ];
+  for (const [rows, cols, inputAxis, blockSize, qmax] of cases) {
+    const values = randomMatrix(rows * cols, rows + cols);
+    values.fill(0, 0, 40); // an all-zero block
+    values[45] = 1e-42; // a subnormal
+    values[50] = 2.5 * 0.01; // ties and exact multiples appear with round scales
+    const layout: MatrixLayout = { rows, cols, inputAxis };
+    const simd = quantizeBlocks(values, layout, blockSize, qmax);
+    const scalar = quantizeBlocksScalar(values, layout, blockSize, qmax);
+    assert.deepEqual(simd.scales, scalar.scales, `${rows}×${cols} axis ${inputAxis}`);
+    assert.deepEqual(simd.q, scalar.q, `${rows}×${cols} axis ${inputAxis}`);
+  }
 });

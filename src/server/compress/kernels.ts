@@ -8,6 +8,7 @@
  * ONNX MatMul B `[in, out]` → inputAxis 0; Gemm B with transB=1 `[out, in]` → inputAxis 1;
  * Conv `[out, in, kh, kw]` → rows = out, cols = in·kh·kw, inputAxis 1.
  */
+import { quantizeBlocksWasm } from './quantizeSimd';
 
 export interface MatrixLayout {
   readonly rows: number;
@@ -156,7 +157,7 @@ export interface QuantizedBlocks {
 
 /**
  * Symmetric quantization with one scale per output channel and block of `blockSize`
- * consecutive inputs: scale = max|w| / qmax, q = round-half-even(w · (1/scale)). Values must be
+ * consecutive inputs: scale = max|w| / qmax, q = round-half-even(w · (1/scale)) in float32. Values must be
  * finite (see allFinite). Memory is read in storage order whatever the input axis.
  */
 export function quantizeBlocks(
@@ -171,10 +172,26 @@ export function quantizeBlocks(
     throw new RangeError(`block size must be a positive integer, got ${blockSize}`);
   }
   const blocks = Math.max(1, Math.ceil(inputs / blockSize));
+  return (
+    quantizeBlocksWasm(values, layout, blockSize, qmax, blocks, channels, inputs) ??
+    quantizeBlocksScalar(values, layout, blockSize, qmax)
+  );
+}
+
+/** quantizeBlocks in plain JavaScript (the reference the SIMD code matches bit for bit). */
+export function quantizeBlocksScalar(
+  values: Float32Array,
+  layout: MatrixLayout,
+  blockSize: number,
+  qmax: number,
+): QuantizedBlocks {
+  checkLayout(values, layout);
+  const { inputs, channels } = layoutDims(layout);
+  const blocks = Math.max(1, Math.ceil(inputs / blockSize));
   const scales = new Float32Array(channels * blocks);
   const q = new Int8Array(values.length);
-  // Reciprocals of the scales in float64; x·(1/s) + 1.5·2^52 − 1.5·2^52 rounds x/s to the
-  // nearest integer, ties to even (the float64 addition does the rounding), for |x| < 2^51.
+  // float32 arithmetic as in the SIMD code: p = f32(x · f32(1/s)); p + 1.5·2^52 − 1.5·2^52
+  // rounds p to the nearest integer, ties to even (the float64 addition does the rounding).
   const inverses = new Float64Array(layout.inputAxis === 1 ? 1 : channels);
   const scaleOf = (maxAbs: number): number => Math.fround(maxAbs / qmax) || 1;
   if (layout.inputAxis === 1) {
@@ -190,9 +207,9 @@ export function quantizeBlocks(
         }
         const scale = scaleOf(maxAbs);
         scales[c * blocks + b] = scale;
-        const inverse = 1 / scale;
+        const inverse = Math.fround(1 / scale);
         for (let i = start; i < end; i++) {
-          const r = values[i]! * inverse + ROUNDING_MAGIC - ROUNDING_MAGIC;
+          const r = Math.fround(values[i]! * inverse) + ROUNDING_MAGIC - ROUNDING_MAGIC;
           q[i] = r > qmax ? qmax : r < -qmax ? -qmax : r;
         }
       }
@@ -213,12 +230,12 @@ export function quantizeBlocks(
       for (let c = 0; c < channels; c++) {
         const scale = scaleOf(maxAbs[c]!);
         scales[c * blocks + b] = scale;
-        inverses[c] = 1 / scale;
+        inverses[c] = Math.fround(1 / scale);
       }
       for (let i = first; i < last; i++) {
         const row = i * channels;
         for (let c = 0; c < channels; c++) {
-          const r = values[row + c]! * inverses[c]! + ROUNDING_MAGIC - ROUNDING_MAGIC;
+          const r = Math.fround(values[row + c]! * inverses[c]!) + ROUNDING_MAGIC - ROUNDING_MAGIC;
           q[row + c] = r > qmax ? qmax : r < -qmax ? -qmax : r;
         }
       }
@@ -267,10 +284,11 @@ export function quantizeInt4Blocks(
  */
 export function packNibbles(values: Int8Array, offset = 0): Uint8Array {
   const out = new Uint8Array(Math.ceil(values.length / 2));
-  for (let i = 0; i < values.length; i++) {
-    const nibble = (values[i]! + offset) & 0x0f;
-    out[i >> 1] |= i & 1 ? nibble << 4 : nibble;
+  const pairs = values.length >> 1;
+  for (let j = 0; j < pairs; j++) {
+    out[j] = ((values[2 * j]! + offset) & 0x0f) | (((values[2 * j + 1]! + offset) & 0x0f) << 4);
   }
+  if (values.length & 1) out[pairs] = (values[values.length - 1]! + offset) & 0x0f;
   return out;
 }
 
