@@ -24,31 +24,22 @@ import type {
   CompressRequest,
   TensorCompressionResult,
 } from '../../shared/compress';
-import { DTYPES, type DType } from '../../shared/dtypes';
+import type { DType } from '../../shared/dtypes';
 import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../shared/limits';
-import { decodeValues, type NumericDType } from '../analysis/decode';
 import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
+import { WorkerPool } from '../jobs/workerPool';
 import type { CompressContext } from './index';
+import { MAX_NM_GROUP } from './kernels';
 import {
-  dequantizeBlocks,
-  float32ToBfloat16Bits,
-  float32ToFloat16Bits,
-  MAX_NM_GROUP,
-  pruneMagnitude,
-  pruneNM,
-  quantizeInt4Blocks,
-  quantizeInt8PerChannel,
-  relativeFrobeniusError,
-  type MatrixLayout,
-} from './kernels';
-import { chooseRank, lowRankFactors, multiplyFactors, thinSvd } from './lowrank';
+  compressWorkerScript,
+  INT8_SCALE_SUFFIX,
+  type TensorJob,
+  type TensorJobResult,
+} from './safetensorsTensor';
 import { withOutputFiles, writeReport } from './output';
 import { requestedTensors } from './targets';
-
-/** Suffix of the scale tensor next to an int8 tensor stored with `storeQuantized`. */
-export const INT8_SCALE_SUFFIX = '.scale';
 
 /** The int8 storage convention, as written into `__metadata__` under `layerlens.int8`. */
 export const INT8_CONVENTION =
@@ -95,15 +86,6 @@ function validateOptions(source: string, options: CompressionOptions): void {
   }
 }
 
-/** A tensor's shape seen as a matrix out × (product of the other axes), inputs along rows. */
-function matrixLayout(shape: readonly number[]): MatrixLayout | undefined {
-  if (shape.length < 2) return undefined;
-  const rows = shape[0]!;
-  const cols = shape.slice(1).reduce((product, dimension) => product * dimension, 1);
-  if (rows === 0 || cols === 0) return undefined;
-  return { rows, cols, inputAxis: 1 };
-}
-
 /** The tensor's bytes, read from its file range (or built in memory). */
 async function readTensorBytes(entry: TensorEntry): Promise<Uint8Array> {
   const { data } = entry;
@@ -136,170 +118,6 @@ async function readTensorBytes(entry: TensorEntry): Promise<Uint8Array> {
   }
 }
 
-function asFloat32(values: Float32Array | Float64Array): Float32Array {
-  return values instanceof Float32Array ? values : Float32Array.from(values);
-}
-
-/** float32 values → little-endian bytes of `dtype` (a float dtype). */
-function encodeFloats(values: Float32Array, dtype: DType): Uint8Array {
-  switch (dtype) {
-    case 'float32':
-      return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    case 'float16':
-      return new Uint8Array(float32ToFloat16Bits(values).buffer);
-    case 'bfloat16':
-      return new Uint8Array(float32ToBfloat16Bits(values).buffer);
-    case 'float64':
-      return new Uint8Array(Float64Array.from(values).buffer);
-    default:
-      throw new RangeError(`cannot store float values as ${dtype}`);
-  }
-}
-
-/**
- * Zero the elements of `bytes` (one `width`-byte element each) where `pruned` is zero and
- * the original was not: kept elements keep their exact bits in any float dtype.
- */
-function zeroPruned(
-  bytes: Uint8Array,
-  original: ArrayLike<number>,
-  pruned: Float32Array,
-  width: number,
-): Uint8Array {
-  const out = bytes.slice();
-  for (let i = 0; i < pruned.length; i++) {
-    if (pruned[i] === 0 && original[i] !== 0) out.fill(0, i * width, (i + 1) * width);
-  }
-  return out;
-}
-
-interface Outcome {
-  /** Tensors written in place of the original (name, dtype, shape, bytes). */
-  readonly tensors: readonly {
-    name: string;
-    dtype: DType;
-    shape: readonly number[];
-    bytes: Uint8Array;
-  }[];
-  /** The values the new file means, for the relative error. */
-  readonly values: ArrayLike<number>;
-  readonly detail: string;
-}
-
-function percent(fraction: number): string {
-  return `${Math.round(fraction * 1000) / 10}%`;
-}
-
-/** Apply the method to one floating-point tensor; a string result means "skipped, because". */
-function compressTensor(
-  info: TensorEntry['info'],
-  bytes: Uint8Array,
-  original: Float32Array | Float64Array,
-  options: CompressionOptions,
-): Outcome | string {
-  const { name, dtype, shape } = info;
-  const width = DTYPES[dtype].bits / 8;
-  const same = (data: Uint8Array, values: ArrayLike<number>, detail: string): Outcome => ({
-    tensors: [{ name, dtype, shape, bytes: data }],
-    values,
-    detail,
-  });
-  const decodeStored = (data: Uint8Array, as: DType): Float32Array | Float64Array =>
-    decodeValues(as as NumericDType, data, original.length);
-  const layout = matrixLayout(shape);
-  const needMatrix = `${shape.length === 1 ? 'a 1-D tensor (bias or norm)' : 'an empty tensor'} is kept as it is`;
-  switch (options.method) {
-    case 'prune': {
-      const sparsity = options.sparsity ?? 0.5;
-      const pruned = pruneMagnitude(asFloat32(original), sparsity);
-      const data = zeroPruned(bytes, original, pruned, width);
-      return same(
-        data,
-        decodeStored(data, dtype),
-        `magnitude pruning to ${percent(sparsity)} zeros`,
-      );
-    }
-    case 'nm': {
-      if (!layout) return needMatrix;
-      const n = options.n ?? 2;
-      const m = options.m ?? 4;
-      const pruned = pruneNM(asFloat32(original), layout, n, m);
-      const data = zeroPruned(bytes, original, pruned, width);
-      return same(data, decodeStored(data, dtype), `${n}:${m} pruning along the input dimension`);
-    }
-    case 'int8': {
-      if (!layout) return needMatrix;
-      const quantized = quantizeInt8PerChannel(asFloat32(original), layout);
-      const dequantized = dequantizeBlocks(quantized, layout);
-      if (options.storeQuantized) {
-        return {
-          tensors: [
-            {
-              name,
-              dtype: 'int8',
-              shape,
-              bytes: new Uint8Array(
-                quantized.q.buffer,
-                quantized.q.byteOffset,
-                quantized.q.byteLength,
-              ),
-            },
-            {
-              name: `${name}${INT8_SCALE_SUFFIX}`,
-              dtype: 'float32',
-              shape: [layout.rows],
-              bytes: new Uint8Array(quantized.scales.buffer),
-            },
-          ],
-          values: dequantized,
-          detail: `int8 per channel, stored as I8 + ${name}${INT8_SCALE_SUFFIX} (F32)`,
-        };
-      }
-      const data = encodeFloats(dequantized, dtype);
-      return same(
-        data,
-        decodeStored(data, dtype),
-        `int8 per channel round trip, stored as ${dtype}`,
-      );
-    }
-    case 'int4': {
-      if (!layout) return needMatrix;
-      const blockSize = options.blockSize ?? 32;
-      const quantized = quantizeInt4Blocks(asFloat32(original), layout, blockSize);
-      const data = encodeFloats(dequantizeBlocks(quantized, layout), dtype);
-      return same(
-        data,
-        decodeStored(data, dtype),
-        `int4 block ${blockSize} round trip, stored as ${dtype}`,
-      );
-    }
-    case 'lowrank': {
-      if (!layout) return needMatrix;
-      const svd = thinSvd(original, layout.rows, layout.cols);
-      const rank = chooseRank(svd, { rank: options.rank, energy: options.energy });
-      const { a, b } = lowRankFactors(svd, rank);
-      const product = multiplyFactors(a, b, layout.rows, rank, layout.cols);
-      const data = encodeFloats(asFloat32(product), dtype);
-      return same(
-        data,
-        decodeStored(data, dtype),
-        `rank ${rank} of ${svd.singularValues.length} reconstruction, stored as ${dtype}`,
-      );
-    }
-    case 'fp16':
-    case 'bf16': {
-      const target: DType = options.method === 'fp16' ? 'float16' : 'bfloat16';
-      if (dtype === target) return `already ${target}`;
-      const data = encodeFloats(asFloat32(original), target);
-      return {
-        tensors: [{ name, dtype: target, shape, bytes: data }],
-        values: decodeStored(data, target),
-        detail: `${dtype} → ${target}`,
-      };
-    }
-  }
-}
-
 /** The `__metadata__` of a safetensors file (string values; others as JSON text). */
 async function readMetadata(file: string): Promise<Record<string, string>> {
   const handle = await fs.open(file, 'r');
@@ -324,11 +142,6 @@ async function readMetadata(file: string): Promise<Record<string, string>> {
   } finally {
     await handle.close();
   }
-}
-
-/** Let the event loop answer other requests (a cancellation) between tensors. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function compressSafetensors(
@@ -380,6 +193,7 @@ export async function compressSafetensors(
     const results: TensorCompressionResult[] = [];
     let scratchBytes = 0;
     let fileBytesAfter = 0;
+    let pool: WorkerPool<TensorJob, TensorJobResult> | undefined;
     const fromScratch = (offset: number, length: number) => async (): Promise<Uint8Array> => {
       const bytes = new Uint8Array(length);
       let filled = 0;
@@ -424,22 +238,21 @@ export async function compressSafetensors(
           continue;
         }
         const bytes = await readTensorBytes(entry);
-        const original = decodeValues(info.dtype as NumericDType, bytes, info.parameterCount);
-        let outcome: Outcome | string;
-        try {
-          outcome = compressTensor(info, bytes, original, options);
-        } catch (error) {
-          if (
-            error instanceof RangeError ||
-            (error instanceof Error && error.name === 'LowRankRefusal')
-          ) {
-            outcome = error.message;
-          } else {
-            throw error;
-          }
-        }
-        if (typeof outcome === 'string') {
-          skip(outcome);
+        pool ??= new WorkerPool<TensorJob, TensorJobResult>(1, compressWorkerScript());
+        const outcome = await pool.run(
+          {
+            name: info.name,
+            dtype: info.dtype,
+            shape: info.shape,
+            elementCount: info.parameterCount,
+            bytes,
+            options,
+          },
+          signal,
+          bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
+        );
+        if (outcome.kind === 'skipped') {
+          skip(outcome.reason);
         } else {
           for (const tensor of outcome.tensors) {
             await scratch.write(tensor.bytes, 0, tensor.bytes.byteLength, scratchBytes);
@@ -455,12 +268,11 @@ export async function compressSafetensors(
             name: info.name,
             bytesBefore: info.byteLength,
             bytesAfter: outcome.tensors.reduce((sum, tensor) => sum + tensor.bytes.byteLength, 0),
-            relativeError: relativeFrobeniusError(original, outcome.values),
+            relativeError: outcome.relativeError,
             detail: outcome.detail,
             skipped: false,
           });
         }
-        await yieldToEventLoop();
       }
       if (results.every((result) => result.skipped)) {
         const reasons = [...new Set(results.map((result) => result.detail))].slice(0, 3).join('; ');
@@ -474,6 +286,8 @@ export async function compressSafetensors(
       });
       fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
     } finally {
+      // Terminates a worker still busy with a cancelled tensor.
+      pool?.dispose();
       await scratch.close();
       await fs.rm(scratchPath, { force: true });
     }
