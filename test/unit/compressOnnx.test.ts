@@ -507,3 +507,29 @@ test('bad options and unusable requests are refused with clear messages, writing
   );
   assert.deepEqual((await readdir(folder)).sort(), [...before, 'broken.onnx'].sort());
 });
+
+test('IR 3 models (initializers listed as graph inputs) stay valid; opset raises add the IR they need', async () => {
+  const m = mlp();
+  m.irVersion = 3;
+  m.opsetImport = [{ domain: '', version: 9 }];
+  m.graph!.input = [
+    ...m.graph!.input!,
+    ...m.graph!.initializer!.map((t) => valueInfo(t.name!, 'float32', t.dims!.map(Number))),
+  ];
+  const path = await save(m);
+  for (const method of ['prune', 'fp16', 'int8'] as const) {
+    const report = await compress(path, { options: { method } });
+    assert.equal(report.outputs.length, 1, method);
+    const out = await decode(report.output);
+    const inputs = new Set(out.graph!.input!.map((i) => i.name));
+    if (method === 'int8') {
+      assert.equal(Number(out.irVersion), 7);
+      assert.match(report.validation[0]!, /opset 9 → 13, IR version 3 → 7/);
+      assert.ok(!inputs.has('fc1.weight'));
+    } else {
+      assert.equal(Number(out.irVersion), 3);
+      for (const t of out.graph!.initializer!)
+        assert.ok(inputs.has(t.name!), `${method}: ${t.name}`);
+    }
+  }
+});

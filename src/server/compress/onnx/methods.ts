@@ -34,6 +34,7 @@ import {
   defaultOpset,
   floatAttribute,
   intAttribute,
+  irVersionOf,
   isGraphOutput,
   makeNode,
   type NameAllocator,
@@ -44,6 +45,9 @@ import { nodeIndexIn, onlyDirectMatMul, weightLayout, type WeightUse } from './w
 
 /** `TensorProto.DataLocation.EXTERNAL`. */
 export const DATA_LOCATION_EXTERNAL = 1;
+
+/** IR version from which initializers need not be graph inputs. */
+const IR_VERSION_INITIALIZERS_NOT_INPUTS = 4;
 
 /** New tensors derived from an external weight go to the external data file from this size on. */
 const EXTERNAL_MIN_BYTES = 1024;
@@ -131,7 +135,27 @@ function replaceWeight(
   const protos = tensors.map((t) => toProto(ctx, t, external));
   if (slot.kind === 'initializer') {
     graph.initializer = [...(graph.initializer ?? []).filter((p) => p !== slot.proto), ...protos];
-    graph.input = (graph.input ?? []).filter((input) => input.name !== slot.name);
+    const stillInitializer = tensors.some((t) => t.name === slot.name);
+    if (!stillInitializer) {
+      // W is now computed by a node: a graph input of that name would clash with it.
+      graph.input = (graph.input ?? []).filter((input) => input.name !== slot.name);
+    }
+    if (irVersionOf(ctx.model) < IR_VERSION_INITIALIZERS_NOT_INPUTS && slot.scope.depth === 0) {
+      // Before IR 4 every initializer of the main graph is also listed as a graph input.
+      const listed = new Set((graph.input ?? []).map((input) => input.name));
+      const added = tensors
+        .filter((t) => !listed.has(t.name))
+        .map((t) => ({
+          name: t.name,
+          type: {
+            tensorType: {
+              elemType: t.dataType,
+              shape: { dim: t.dims.map((d) => ({ dimValue: d })) },
+            },
+          },
+        }));
+      graph.input = [...(graph.input ?? []), ...added];
+    }
     graph.node = [...nodes, ...(graph.node ?? [])];
     return;
   }
