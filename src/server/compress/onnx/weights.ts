@@ -6,7 +6,14 @@
  */
 import type { onnx } from 'onnx-proto';
 import type { MatrixLayout } from '../kernels';
-import { intAttribute, isDefaultDomain, usesOf, type Scope, type Use } from './graph';
+import {
+  intAttribute,
+  isDefaultDomain,
+  isGraphOutput,
+  usesOf,
+  type Scope,
+  type Use,
+} from './graph';
 
 /** Ops that pass a weight on unchanged in value (only moved, split, joined or re-typed). */
 const PASS_THROUGH: ReadonlySet<string> = new Set([
@@ -60,6 +67,9 @@ export function weightUses(name: string, scope: Scope): { uses: WeightUse[]; pro
       if (domainOk && PASS_THROUGH.has(op) && dataInput && chain.length < MAX_CHAIN) {
         for (const output of use.node.output ?? []) {
           if (!output) continue;
+          if (isGraphOutput(output, use.scope)) {
+            return `reaches graph output '${output}' through ${[...chain, op].join(' → ')}`;
+          }
           const problem = visit(output, use.scope, [...chain, op]);
           if (problem) return problem;
         }
