@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -117,4 +117,17 @@ test('a cancelled compression answers RequestCancelled and leaves no file', asyn
     return true;
   });
   assert.deepEqual((await readdir(folder)).sort(), before);
+});
+
+test('an ONNX model goes through the same request: validated in onnxruntime, outputs compared', async () => {
+  const file = path.join(folder, 'silero_vad_v5.onnx');
+  await copyFile(path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'), file);
+  const report = await server.request(LspMethods.compress, {
+    uri: pathToFileURL(file).toString(),
+    request: { tensors: [], options: { method: 'fp16' } },
+  });
+  assert.equal(report.output, path.join(folder, 'silero_vad_v5.fp16.onnx'));
+  assert.ok(report.outputs.length > 0, 'the outputs of both models were compared');
+  for (const output of report.outputs) assert.ok(output.cosine > 0.99, JSON.stringify(output));
+  assert.ok(report.fileBytesAfter < report.fileBytesBefore);
 });
