@@ -60,9 +60,8 @@ export function pruneMagnitude(values: Float32Array, sparsity: number): Float32A
     throw new RangeError(`sparsity must be in [0, 1), got ${sparsity}`);
   }
   const n = values.length;
-  const out = new Float32Array(values);
   const k = Math.floor(sparsity * n);
-  if (k === 0) return out;
+  if (k === 0) return new Float32Array(values);
   const bits = magnitudeBits(values);
   // Pass 1: histogram of the upper 16 magnitude bits, find the bin holding the k-th value.
   const high = new Uint32Array(65536);
@@ -79,14 +78,16 @@ export function pruneMagnitude(values: Float32Array, sparsity: number): Float32A
   let loBin = 0;
   while (below + low[loBin]! < k) below += low[loBin++]!;
   const threshold = ((hiBin << 16) | loBin) >>> 0;
-  // Pass 3: zero everything below the threshold, and the first (k − below) ties.
+  // Pass 3: copy what stays into a zeroed array: values above the threshold, and the ties
+  // after the first (k − below).
+  const out = new Float32Array(n);
   let ties = k - below;
   for (let i = 0; i < n; i++) {
     const b = (bits[i]! & 0x7fffffff) >>> 0;
-    if (b < threshold) out[i] = 0;
-    else if (b === threshold && ties > 0) {
-      out[i] = 0;
-      ties--;
+    if (b > threshold) out[i] = values[i]!;
+    else if (b === threshold) {
+      if (ties > 0) ties--;
+      else out[i] = values[i]!;
     }
   }
   return out;
