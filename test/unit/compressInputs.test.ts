@@ -238,3 +238,29 @@ test('structure check: names read before they exist and domains not imported', (
   assert.match(problems[1]!, /domain 'custom'/);
   assert.match(problems[2]!, /output 'z' .*never produced/);
 });
+
+test('an input that cannot be generated skips the run with the reason; the model is still written', async () => {
+  const m = model(
+    graph({
+      initializers: [
+        tensor(
+          'W',
+          'float32',
+          [4, 4],
+          Array.from({ length: 16 }, (_, i) => i / 7),
+        ),
+      ],
+      inputs: [valueInfo('x', 'float32', [1, 4]), valueInfo('label', 'string', [1])],
+      outputs: [valueInfo('y', 'float32', [1, 4])],
+      nodes: [node('MatMul', ['x', 'W'], ['y'])],
+    }),
+  );
+  const path = await writeModel(folder, 'string-input.onnx', m);
+  const report = await compressModel(path, { tensors: [], options: { method: 'fp16' } });
+  assert.deepEqual(report.outputs, []);
+  assert.match(
+    report.validation.at(-1)!,
+    /run skipped: input 'label' of type string cannot be generated/,
+  );
+  assert.ok(report.validation.includes('structure'));
+});

@@ -179,13 +179,22 @@ export async function validateOnnx(
     let lastError = '';
     for (const laterUnknown of missing.length > 0 ? UNKNOWN_LENGTH_ATTEMPTS : [1]) {
       options.signal?.throwIfAborted();
-      const generated = generateInputs(missing, {
-        dimensions: settings['validation.dimensions'],
-        shapes: settings['validation.shapes'],
-        values: settings['validation.inputValues'],
-        seed: options.seed ?? 0,
-        laterUnknown,
-      });
+      let generated: Map<string, SampleTensor>;
+      try {
+        generated = generateInputs(missing, {
+          dimensions: settings['validation.dimensions'],
+          shapes: settings['validation.shapes'],
+          values: settings['validation.inputValues'],
+          seed: options.seed ?? 0,
+          laterUnknown,
+        });
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        validation.push(
+          `run skipped: ${error.message}; give it as a file in layerlens.validation.inputsFolder`,
+        );
+        return { outputs: [], inputs: 'none', validation };
+      }
       const samples = new Map([...fromFiles, ...generated]);
       const feeds = Object.fromEntries(
         [...samples].map(([name, sample]) => [name, toOrtTensor(sample)]),
