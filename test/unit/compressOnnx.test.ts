@@ -533,3 +533,24 @@ test('IR 3 models (initializers listed as graph inputs) stay valid; opset raises
     }
   }
 });
+
+test('an embedding table (Gather) is quantized per row; low-rank leaves it alone', async () => {
+  const m = model(
+    graph({
+      initializers: [tensor('embed.weight', 'float32', [50, 24], randomValues(50 * 24, 51))],
+      inputs: [valueInfo('ids', 'int64', ['batch', 7])],
+      outputs: [valueInfo('e', 'float32', ['batch', 7, 24])],
+      nodes: [node('Gather', ['embed.weight', 'ids'], ['e'], { name: 'embed' })],
+    }),
+  );
+  const path = await save(m);
+  const int8 = await compress(path, { options: { method: 'int8' } });
+  assert.match(compressed(int8)[0]!.detail, /axis 0, 50 scales/);
+  assert.ok(int8.outputs[0]!.cosine >= 0.999);
+  const int4 = await compress(path, { options: { method: 'int4', blockSize: 16 } });
+  assert.match(compressed(int4)[0]!.detail, /DequantizeLinear opset 21, axis 1/);
+  await assert.rejects(
+    compress(path, { options: { method: 'lowrank', rank: 2 } }),
+    /low-rank applies to MatMul, Gemm and Conv/,
+  );
+});

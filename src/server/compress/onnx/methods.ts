@@ -434,7 +434,7 @@ function halfPrecision(ctx: EditContext, job: WeightJob, method: 'fp16' | 'bf16'
 
 function lowRank(ctx: EditContext, job: WeightJob, options: CompressionOptions): Outcome {
   const layout = layoutOrSkip(job, 'low-rank');
-  if (layout.kind === 'recurrent')
+  if (layout.kind === 'recurrent' || layout.kind === 'embedding')
     throw new Skip('low-rank applies to MatMul, Gemm and Conv weights');
   for (const use of job.uses) {
     if (use.chain.length > 0)
@@ -527,6 +527,7 @@ function rewriteForLowRank(
       attr.int('transB', transB),
     ]);
   } else {
+    if (kind !== 'conv') throw new Error(`no low-rank rewrite for ${kind} weights`);
     // Conv with B as an r-channel kernel, then a 1×1 Conv with A and the bias.
     const kept = (node.attribute ?? []).filter((a) => a.name !== 'group');
     first = makeNode(

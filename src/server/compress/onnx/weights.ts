@@ -86,7 +86,7 @@ export function weightUses(name: string, scope: Scope): { uses: WeightUse[]; pro
   return { uses };
 }
 
-export type LayoutKind = 'matmul' | 'gemm' | 'conv' | 'recurrent';
+export type LayoutKind = 'matmul' | 'gemm' | 'conv' | 'recurrent' | 'embedding';
 
 export interface WeightLayout extends MatrixLayout {
   readonly kind: LayoutKind;
@@ -131,6 +131,12 @@ function layoutOfUse(use: WeightUse, shape: readonly number[]): WeightLayout | s
         cols: shape[shape.length - 1]!,
         inputAxis: 1,
       };
+    case 'Gather':
+      // An embedding table [entries, width] gathered along axis 0: each row is one channel.
+      if (!direct || shape.length !== 2 || intAttribute(use.node, 'axis', 0) !== 0) {
+        return 'a Gather table that is not a plain 2-D initializer gathered along axis 0';
+      }
+      return { kind: 'embedding', rows: shape[0]!, cols: shape[1]!, inputAxis: 1 };
     default:
       return `a ${op} weight (no input axis defined)`;
   }
