@@ -7,7 +7,8 @@
  * layers read as weights (MatMul B, Gemm B, Conv/ConvTranspose W, LSTM/GRU/RNN W and R,
  * Gather data), directly or through ops that only move them (Identity, Cast, Unsqueeze,
  * Squeeze, Slice, Split, Concat, Reshape, Transpose, Flatten). N:M, int8 and int4 also
- * need the input axis, known for MatMul, Gemm (transB), Conv and recurrent weights;
+ * need the input axis, known for MatMul, Gemm (transB), Conv, recurrent weights and Gather
+ * tables (per row);
  * low-rank takes MatMul, Gemm and Conv (group 1) weights read directly. Everything else
  * (biases, shape constants, sparse initializers) is listed as skipped with the reason.
  */
