@@ -39,7 +39,7 @@ async function selectedIndices(page: Page): Promise<number[]> {
 async function menuContext(page: Page, index: number): Promise<Record<string, unknown>> {
   const contexts = await row(page, index).evaluate((start) => {
     const found: string[] = [];
-    for (let node = start.closest('[data-vscode-context]'); node; ) {
+    for (let node = start.closest('[data-vscode-context]'); node;) {
       found.push(node.getAttribute('data-vscode-context')!);
       node = node.parentElement?.closest('[data-vscode-context]') ?? null;
     }
