@@ -484,11 +484,11 @@ function lowRank(ctx: EditContext, job: WeightJob, options: CompressionOptions):
   return {
     bytesAfter: a.byteLength + b.byteLength,
     relativeError: relativeFrobeniusError(job.values, multiplyFactors(a, b, rows, rank, cols)),
-    detail: `rank ${rank} of ${svd.singularValues.length} (${layout.kind === 'conv' ? 'Conv + 1×1 Conv' : `two ${use0Op(job)}s`}), ${rank * (rows + cols)} instead of ${rows * cols} parameters`,
+    detail: `rank ${rank} of ${svd.singularValues.length} (${layout.kind === 'conv' ? 'Conv + 1×1 Conv' : `two ${consumerOp(job)}s`}), ${rank * (rows + cols)} instead of ${rows * cols} parameters`,
   };
 }
 
-function use0Op(job: WeightJob): string {
+function consumerOp(job: WeightJob): string {
   return job.uses[0]?.node.opType ?? 'node';
 }
 

@@ -169,7 +169,7 @@ export function onlyDirectMatMul(uses: readonly WeightUse[]): boolean {
   return uses.every((use) => use.node.opType === 'MatMul' && use.chain.length === 0);
 }
 
-/** A compute node and its weight use, as rewriting methods see it. */
+/** Position of `node` in its graph's node list (-1 when it is no longer there). */
 export function nodeIndexIn(scope: Scope, node: onnx.INodeProto): number {
   return (scope.graph.node ?? []).indexOf(node);
 }
