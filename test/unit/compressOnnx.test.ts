@@ -554,3 +554,18 @@ test('an embedding table (Gather) is quantized per row; low-rank leaves it alone
     /low-rank applies to MatMul, Gemm and Conv/,
   );
 });
+
+test('an unavailable compute backend falls back to the CPU with a note', async () => {
+  const path = await save(mlp());
+  const report = await compressModel(
+    path,
+    { tensors: [], options: { method: 'int8' } },
+    { settings: { 'compute.backend': 'dml' } },
+  );
+  assert.ok(
+    report.validation.some((line) => /^backend dml unavailable .*; ran on cpu$/.test(line)),
+    report.validation.join('\n'),
+  );
+  assert.ok(report.validation.includes('onnxruntime load (cpu)'));
+  assert.equal(report.outputs.length, 1);
+});
