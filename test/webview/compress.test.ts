@@ -100,6 +100,19 @@ test('ctrl-click adds rows, shift-click selects a range; the row menu gets the s
   assert.deepEqual(await selectedIndices(page), [8], 'a row outside the selection replaces it');
   assert.deepEqual((await menuContext(page, 8)).tensorIndices, [8]);
 
+  const gridContext = JSON.parse(
+    (await page.getByRole('grid').getAttribute('data-vscode-context')) ?? '{}',
+  ) as Record<string, unknown>;
+  assert.deepEqual(
+    gridContext,
+    {
+      webviewSection: 'tensorRow',
+      tensorIndices: [8],
+      preventDefaultContextMenuItems: true,
+    },
+    'the context-menu key on the focused grid gets the selection',
+  );
+
   await page.keyboard.press('ArrowUp');
   assert.deepEqual(await selectedIndices(page), [7], 'the keyboard still moves one selection');
   assert.deepEqual(session.problems, []);

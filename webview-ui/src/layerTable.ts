@@ -368,11 +368,17 @@ export class LayerTable {
 
   /**
    * The grid carries the selection for VS Code's webview context menu: a right-click on a
-   * row sends the row's own context merged with this one to the menu's command.
+   * row sends the row's own context merged with this one to the menu's command. With rows
+   * selected, the grid itself is a row context too, so that the keyboard's context-menu
+   * key (focus on the grid) offers the same menu for the selection.
    */
   private selectionUpdated(): void {
     const indices = this.selectedIndices();
-    this.grid.dataset.vscodeContext = JSON.stringify({ tensorIndices: indices });
+    this.grid.dataset.vscodeContext = JSON.stringify({
+      ...(indices.length > 0 ? { webviewSection: 'tensorRow' } : {}),
+      tensorIndices: indices,
+      preventDefaultContextMenuItems: true,
+    });
     this.events.selectionChanged?.(indices);
   }
 
