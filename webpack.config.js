@@ -56,6 +56,7 @@ module.exports = (_env, argv) => {
         statsWorker: './src/server/jobs/statsWorker.ts',
         heatmapWorker: './src/server/jobs/heatmapWorker.ts',
         spectrumWorker: './src/server/jobs/spectrumWorker.ts',
+        compressWorker: './src/server/jobs/compressWorker.ts',
         cli: './src/cli/bin.ts',
       },
       output: nodeOutput,

@@ -23,6 +23,8 @@ const REQUIRED_ENTRIES = [
   'extension/dist/spectrumWorker.js',
   'extension/dist/wasm/stats.wasm',
   'extension/dist/wasm/bandReduction.wasm',
+  'extension/dist/wasm/quantize.wasm',
+  'extension/dist/compressWorker.js',
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
   'extension/node_modules/onnxruntime-node/package.json',

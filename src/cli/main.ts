@@ -2,6 +2,7 @@
  * `layerlens`: the server's core, headless, for terminals and CI pipelines.
  *
  *   layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
+ *   layerlens compress FILE --method M [--level L] [--layers REGEX] [--out FILE] [--json]
  */
 import { resolve } from 'node:path';
 import {
@@ -26,6 +27,7 @@ import { ModelService } from '../server/modelService';
 import { AnalysisService } from '../server/analysisService';
 import type { StructuredSparsity } from '../shared/heatmap';
 import type { Spectrum } from '../shared/spectrum';
+import { compressCommand, COMPRESS_USAGE } from './compress';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
@@ -37,7 +39,9 @@ const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--s
              and effective rank, ranks for 90/99% energy, spectral norm, power-law alpha,
              Marchenko–Pastur soft rank and spikes)
   --sparsity Also count structured sparsity: all-zero rows, columns and conv channels,
-             share of 2:4-compliant groups`;
+             share of 2:4-compliant groups
+
+${COMPRESS_USAGE}`;
 
 /** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
 type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };
@@ -228,6 +232,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return 0;
+  }
+  if (command === 'compress') {
+    try {
+      return await compressCommand(rest);
+    } catch (error) {
+      if (error instanceof ModelFileError || error instanceof RangeError) {
+        console.error(`layerlens: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    }
   }
   if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
     console.error(USAGE);

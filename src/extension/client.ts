@@ -95,7 +95,10 @@ export class LayerLensClient implements vscode.Disposable {
         ),
       );
     }
-    return this.client.sendRequest<R>(method.method, params, token);
+    // Without a token, none is passed: an `undefined` argument would be sent as a parameter.
+    return token
+      ? this.client.sendRequest<R>(method.method, params, token)
+      : this.client.sendRequest<R>(method.method, params);
   }
 
   private onServerClosed(): { action: CloseAction; message?: string } {

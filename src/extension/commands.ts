@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
+import { compressCommand } from './compressCommand';
 import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
 
 interface CommandSpec {
@@ -45,6 +46,11 @@ const COMMANDS: readonly CommandSpec[] = [
     needsServer: false,
     run: (client) => client.output.show(true),
   },
+  {
+    id: 'layerlens.compress',
+    needsServer: true,
+    run: (client, target, indices) => compressCommand(client, target, indices),
+  },
 ];
 
 export function registerCommands(client: LayerLensClient): vscode.Disposable {
@@ -62,6 +68,9 @@ export function registerCommands(client: LayerLensClient): vscode.Disposable {
         try {
           await command.run(client, ...args);
         } catch (error) {
+          client.output.error(
+            `${command.id}: ${error instanceof Error ? error.message : String(error)}`,
+          );
           void vscode.window.showErrorMessage(
             `LayerLens: ${error instanceof Error ? error.message : String(error)}`,
           );

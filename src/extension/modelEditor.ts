@@ -3,6 +3,7 @@
  * computes and relays the webview's requests, adding the model's URI to each.
  */
 import * as vscode from 'vscode';
+import type { CompressionReport } from '../shared/compress';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type {
   HostToWebview,
@@ -15,6 +16,33 @@ import type { LayerLensClient } from './client';
 import { webviewHtml } from './webviewHtml';
 
 export const MODEL_EDITOR_VIEW_TYPE = 'layerlens.modelEditor';
+
+/** Every open editor, for the Compress… flow (which model is in front, where reports go). */
+const openSessions = new Set<EditorSession>();
+/** The last compression report of each model (by URI), shown until the user closes it. */
+const compressionReports = new Map<string, CompressionReport>();
+
+/** The model of the LayerLens editor in front, if one is. */
+export function activeModelEditorUri(): vscode.Uri | undefined {
+  for (const session of openSessions) if (session.panel?.active) return session.uri;
+  return undefined;
+}
+
+/**
+ * Show a compression report in the editors of `uri` (and in any opened later, until
+ * closed there). Returns whether an editor of that model is open.
+ */
+export function showCompressionReport(uri: vscode.Uri, report: CompressionReport): boolean {
+  compressionReports.set(uri.toString(), report);
+  let shown = false;
+  for (const session of openSessions) {
+    if (session.uri.toString() === uri.toString()) {
+      session.showReport(report);
+      shown = true;
+    }
+  }
+  return shown;
+}
 
 class ModelDocument implements vscode.CustomDocument {
   constructor(
@@ -63,7 +91,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     };
     webview.html = webviewHtml(webview, this.context.extensionUri);
 
-    const session = new EditorSession(document.uri, webview, this.client);
+    const session = new EditorSession(document.uri, webview, this.client, panel);
+    openSessions.add(session);
     const watcher = vscode.workspace.createFileSystemWatcher(
       new vscode.RelativePattern(vscode.Uri.joinPath(document.uri, '..'), '*'),
     );
@@ -79,6 +108,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       watcher.onDidCreate(reloadIfOurs),
     ];
     panel.onDidDispose(() => {
+      openSessions.delete(session);
       session.dispose();
       subscriptions.forEach((subscription) => subscription.dispose());
     });
@@ -90,14 +120,28 @@ class EditorSession {
   private readonly inFlight = new Map<number, vscode.CancellationTokenSource>();
 
   constructor(
-    private readonly uri: vscode.Uri,
+    readonly uri: vscode.Uri,
     private readonly webview: vscode.Webview,
     private readonly client: LayerLensClient,
+    readonly panel?: vscode.WebviewPanel,
   ) {}
+
+  showReport(report: CompressionReport): void {
+    this.post({ type: 'compressionReport', report });
+  }
 
   onMessage(message: WebviewToHost): void {
     switch (message.type) {
-      case 'ready':
+      case 'ready': {
+        const report = compressionReports.get(this.uri.toString());
+        if (report) this.showReport(report);
+        return;
+      }
+      case 'compress':
+        void vscode.commands.executeCommand('layerlens.compress', this.uri, message.indices);
+        return;
+      case 'reportAction':
+        void this.onReportAction(message.action);
         return;
       case 'cancel':
         this.inFlight.get(message.id)?.cancel();
@@ -105,6 +149,27 @@ class EditorSession {
       case 'request':
         void this.answer(message.id, message.name, message.params);
         return;
+    }
+  }
+
+  private async onReportAction(action: 'openOutput' | 'openReport' | 'dismiss'): Promise<void> {
+    const key = this.uri.toString();
+    const report = compressionReports.get(key);
+    if (!report) return;
+    if (action === 'dismiss') {
+      compressionReports.delete(key);
+      for (const session of openSessions) {
+        if (session !== this && session.uri.toString() === key)
+          session.post({ type: 'compressionReport', report: null });
+      }
+    } else if (action === 'openOutput') {
+      await vscode.commands.executeCommand(
+        'vscode.openWith',
+        vscode.Uri.file(report.output),
+        MODEL_EDITOR_VIEW_TYPE,
+      );
+    } else {
+      await vscode.window.showTextDocument(vscode.Uri.file(report.reportPath), { preview: true });
     }
   }
 
@@ -171,7 +236,7 @@ class EditorSession {
     for (const cancellation of this.inFlight.values()) cancellation.cancel();
   }
 
-  private post(message: HostToWebview): void {
+  post(message: HostToWebview): void {
     void this.webview.postMessage(message);
   }
 }

@@ -16,6 +16,8 @@ import {
 } from 'vscode-languageserver/node';
 import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } from '../shared/lsp';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
+import { compressModel } from './compress';
+import { beginCompressProgress } from './compressProgress';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
 import { ModelService } from './modelService';
@@ -27,6 +29,7 @@ const connection = createConnection(ProposedFeatures.all);
 let service = new ModelService();
 let progress = new StatsProgress(connection, service);
 let analysis = new AnalysisService(service);
+let initialSettings: Partial<LayerLensSettings> = {};
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
 function handle<P, R>(
@@ -77,6 +80,7 @@ connection.onInitialize((params) => {
     (params.initializationOptions as { settings?: Partial<LayerLensSettings> } | undefined)
       ?.settings ?? {};
   const workerCount = settings['stats.workerCount'] ?? DEFAULT_SETTINGS['stats.workerCount'];
+  initialSettings = settings;
   service.dispose();
   service = new ModelService({ workerCount });
   progress = new StatsProgress(connection, service);
@@ -109,6 +113,19 @@ handle(connection, LspMethods.serverInfo, async () => ({
   workerCount: service.workerCount,
   nodeVersion,
 }));
+handle(connection, LspMethods.compress, async (params, signal) => {
+  const path = modelPath(params.uri);
+  const jobProgress = beginCompressProgress(connection, path);
+  try {
+    return await compressModel(path, params.request, {
+      signal,
+      settings: initialSettings,
+      onProgress: (done, total, message) => jobProgress.report(done, total, message),
+    });
+  } finally {
+    jobProgress.done();
+  }
+});
 
 handle(connection, LspMethods.spectrum, (params, signal) => {
   const path = modelPath(params.uri);

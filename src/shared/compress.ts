@@ -19,6 +19,11 @@ export interface CompressionOptions {
   /** lowrank: an explicit rank, or the energy (0, 1] to keep; one of the two. */
   readonly rank?: number;
   readonly energy?: number;
+  /**
+   * int8 on safetensors: store each tensor as I8 values `<name>` plus F32 scales
+   * `<name>.scale` (one per output channel) instead of the dequantized values.
+   */
+  readonly storeQuantized?: boolean;
 }
 
 export interface CompressRequest {

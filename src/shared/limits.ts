@@ -63,3 +63,16 @@ export const MAX_TOPK_SINGULAR_VALUES = 1024;
  * worker reads a part); smaller ones go to one worker whole, several tensors at once.
  */
 export const SPLIT_STATS_MIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Low-rank factorisation (one-sided Jacobi SVD in float64, cost ∝ q²·p): the smaller side q
+ * of a weight matrix, and its element count. Larger matrices are skipped with this reason.
+ */
+export const MAX_LOWRANK_SIDE = 1024;
+export const MAX_LOWRANK_ELEMENTS = 16 * 1024 * 1024;
+
+/** One sample-input file (.npy, .npz, .json) read for validation, and one array in it. */
+export const MAX_SAMPLE_INPUT_BYTES = 256 * 1024 * 1024;
+
+/** Entries of one .npz archive. */
+export const MAX_NPZ_ENTRIES = 4096;

@@ -5,6 +5,7 @@
  * The webview never names a file: the extension knows which model the panel shows and
  * forwards each request to the server with that model's URI.
  */
+import type { CompressionReport } from './compress';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { Spectrum, SpectrumOptions } from './spectrum';
@@ -32,13 +33,21 @@ export type WebviewToHost =
       name: WebviewRequestName;
       params: WebviewRequests[WebviewRequestName]['params'];
     }
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  /** Compress these tensors (all of them when empty): the host asks for method and level. */
+  | { type: 'compress'; indices: number[] }
+  /** A button of the compression report shown in the panel. */
+  | { type: 'reportAction'; action: ReportAction };
+
+export type ReportAction = 'openOutput' | 'openReport' | 'dismiss';
 
 export type HostToWebview =
   | { type: 'response'; id: number; result: unknown }
   | { type: 'response'; id: number; error: RequestError }
   /** The server restarted or the file changed on disk: everything shown must be fetched again. */
-  | { type: 'reload'; reason: string };
+  | { type: 'reload'; reason: string }
+  /** A compression of this model finished: show its report (null: hide the report). */
+  | { type: 'compressionReport'; report: CompressionReport | null };
 
 export interface RequestError {
   readonly message: string;

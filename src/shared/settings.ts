@@ -9,6 +9,14 @@ export interface LayerLensSettings {
   'compute.backend': ComputeBackend;
   /** Worker threads for statistics; 0 picks one per CPU core (at most 8). */
   'stats.workerCount': number;
+  /** Folder of sample inputs for validating compressed ONNX models (`<input>.npy|.json`, or `.npz`); empty: generated. */
+  'validation.inputsFolder': string;
+  /** Sizes of named symbolic input dimensions for generated sample inputs. */
+  'validation.dimensions': Record<string, number>;
+  /** Shapes of generated sample inputs by input name (take precedence over dimensions). */
+  'validation.shapes': Record<string, number[]>;
+  /** Constant values of generated sample inputs by input name (e.g. a sample rate). */
+  'validation.inputValues': Record<string, number>;
 }
 
 export const SETTINGS_SECTION = 'layerlens';
@@ -16,6 +24,10 @@ export const SETTINGS_SECTION = 'layerlens';
 export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'compute.backend': 'cpu',
   'stats.workerCount': 0,
+  'validation.inputsFolder': '',
+  'validation.dimensions': { batch: 1, sequence: 512 },
+  'validation.shapes': {},
+  'validation.inputValues': { sr: 16000 },
 };
 
 export const COMPUTE_BACKENDS: readonly ComputeBackend[] = [

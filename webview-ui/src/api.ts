@@ -7,14 +7,20 @@ import {
   WebviewRequestError,
   type HostToWebview,
   type RequestError,
+  type WebviewToHost,
 } from '../../src/shared/protocol';
 import type { VsCodeApi } from './vscodeApi';
 
 export class ModelApi {
   private readonly channel: RequestChannel;
 
-  constructor(api: VsCodeApi<unknown>) {
+  constructor(private readonly api: VsCodeApi<unknown>) {
     this.channel = new RequestChannel((message) => api.postMessage(message));
+  }
+
+  /** A message that expects no reply (e.g. "compress these tensors"). */
+  send(message: WebviewToHost): void {
+    this.api.postMessage(message);
   }
 
   /** Feed a message from the host; returns true when it answered one of our requests. */

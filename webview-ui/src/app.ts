@@ -3,9 +3,11 @@
  * Owns one ModelLoader at a time; a reload throws it away and starts a fresh one while
  * keeping what the user chose (selection, sort, filter, scroll position).
  */
+import type { CompressionReport } from '../../src/shared/compress';
 import type { RequestError } from '../../src/shared/protocol';
 import type { ModelApi } from './api';
 import { element } from './dom';
+import { renderCompressionReport } from './compressReport';
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
 import { DetailTabs } from './detailTabs';
@@ -24,6 +26,16 @@ type PanelState = 'loading' | 'ready' | 'error';
 export class App {
   private readonly banner = element('div', { className: 'll-banner-slot' });
   private readonly overviewSlot = element('div', { className: 'll-overview-slot' });
+  private readonly reportSlot = element('div', { className: 'll-report-slot' });
+  private readonly compressButton = element('button', {
+    className: 'll-button ll-button-secondary ll-compress-button',
+    text: 'Compress model…',
+    attrs: {
+      type: 'button',
+      'data-testid': 'compress',
+      title: 'Write a compressed copy of the selected tensors (or of the whole model)',
+    },
+  });
   private readonly workspace: HTMLElement;
   private readonly table: LayerTable;
   private readonly histogram: HistogramPanel;
@@ -49,9 +61,13 @@ export class App {
       filterChanged: (filter) => this.store.update({ filter }),
       scrolled: (scrollTop) => this.store.update({ scrollTop }),
       activate: () => this.details.element.scrollIntoView({ block: 'nearest' }),
+      selectionChanged: (indices) => this.updateCompressButton(indices),
     });
+    this.compressButton.addEventListener('click', () =>
+      this.api.send({ type: 'compress', indices: this.table.selectedIndices() }),
+    );
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
-    this.table.toolbar.append(this.progress.element);
+    this.table.toolbar.append(this.progress.element, this.compressButton);
     this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
       this.store.update({ histogramScale }),
     );
@@ -84,7 +100,7 @@ export class App {
     this.overviewSlot.replaceChildren(
       element('p', { className: 'll-loading', text: 'Reading model…', attrs: { role: 'status' } }),
     );
-    this.root.replaceChildren(this.banner, this.overviewSlot, this.workspace);
+    this.root.replaceChildren(this.banner, this.overviewSlot, this.reportSlot, this.workspace);
     this.workspace.hidden = true;
     this.table.reset(0);
     this.details.show(undefined);
@@ -134,6 +150,29 @@ export class App {
     this.spectra?.abort();
     this.api.cancelAll(`Reloading: ${reason}`);
     this.start();
+  }
+
+  /** Show the report of a compression of this model (null: hide it). */
+  showReport(report: CompressionReport | null): void {
+    if (!report) {
+      this.reportSlot.replaceChildren();
+      return;
+    }
+    const view = renderCompressionReport(report, (action) => {
+      if (action === 'dismiss') this.reportSlot.replaceChildren();
+      this.api.send({ type: 'reportAction', action });
+    });
+    this.reportSlot.replaceChildren(view);
+    view.scrollIntoView({ block: 'nearest' });
+  }
+
+  private updateCompressButton(indices: readonly number[]): void {
+    this.compressButton.textContent =
+      indices.length === 0
+        ? 'Compress model…'
+        : indices.length === 1
+          ? 'Compress tensor…'
+          : `Compress ${indices.length} tensors…`;
   }
 
   private onProgress({ rowsLoaded, statsSettled, total }: LoadProgress): void {

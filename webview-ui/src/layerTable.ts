@@ -22,6 +22,8 @@ export interface LayerTableEvents {
   scrolled(scrollTop: number): void;
   /** Enter on a row: the user wants to see its details. */
   activate(index: number): void;
+  /** The set of selected rows changed (ctrl/cmd-click, shift-click, or a plain selection). */
+  selectionChanged?(indices: readonly number[]): void;
 }
 
 export class LayerTable {
@@ -46,6 +48,10 @@ export class LayerTable {
   private sort: SortOrder | null = null;
   private filter = '';
   private selectedIndex: number | null = null;
+  /** All selected tensors; holds `selectedIndex` whenever that is set. */
+  private selection = new Set<number>();
+  /** Where a shift-click range starts. */
+  private anchorIndex: number | null = null;
 
   private lastResort = 0;
   private resortTimer: number | undefined;
@@ -89,7 +95,13 @@ export class LayerTable {
       'div',
       {
         className: 'll-grid',
-        attrs: { role: 'grid', tabindex: 0, 'aria-label': 'Tensors', 'aria-readonly': 'true' },
+        attrs: {
+          role: 'grid',
+          tabindex: 0,
+          'aria-label': 'Tensors',
+          'aria-readonly': 'true',
+          'aria-multiselectable': 'true',
+        },
       },
       [content, this.emptyMessage],
     );
@@ -98,6 +110,11 @@ export class LayerTable {
     this.grid.addEventListener('scroll', () => this.onScroll());
     this.grid.addEventListener('keydown', (event) => this.onKeyDown(event));
     this.body.body.addEventListener('click', (event) => this.onBodyClick(event));
+    this.body.body.addEventListener('contextmenu', (event) => this.onContextMenu(event));
+    // Shift-click extends the row selection; it must not also select the page's text.
+    this.body.body.addEventListener('mousedown', (event) => {
+      if (event.shiftKey) event.preventDefault();
+    });
 
     this.element = element(
       'div',
@@ -139,7 +156,10 @@ export class LayerTable {
     this.filter = filter;
     this.filterInput.value = filter;
     this.selectedIndex = selectedIndex;
+    this.anchorIndex = selectedIndex;
+    this.selection = new Set(selectedIndex === null ? [] : [selectedIndex]);
     this.body.setSelected(selectedIndex);
+    this.selectionUpdated();
     this.updateHeaderSortState();
     this.recomputeOrder();
   }
@@ -151,17 +171,26 @@ export class LayerTable {
 
   /** Select a tensor by index; scrolls it into view when `reveal` is set. */
   select(index: number | null, reveal: boolean): void {
-    if (index !== this.selectedIndex) {
+    const previous = this.selectedIndex;
+    if (index !== previous || this.selection.size > 1) {
       this.selectedIndex = index;
+      this.anchorIndex = index;
+      this.selection = new Set(index === null ? [] : [index]);
       this.updateActiveDescendant();
       // Drawn at once, not on the next frame: keyboard navigation never lags a frame.
       this.body.setSelected(index);
-      this.events.select(index);
+      this.selectionUpdated();
+      if (index !== previous) this.events.select(index);
     }
     if (reveal && index !== null) {
       const position = this.positionOfIndex.get(index);
       if (position !== undefined) this.body.scrollIntoView(position);
     }
+  }
+
+  /** The selected tensors that the filter shows, in display order. */
+  selectedIndices(): number[] {
+    return this.order.filter((index) => this.selection.has(index));
   }
 
   /** Tensor indices of the rows in view, top to bottom (for fetching their statistics first). */
@@ -236,6 +265,7 @@ export class LayerTable {
     this.updateCountLabel();
     this.updateEmptyMessage();
     this.updateActiveDescendant();
+    if (this.selection.size > 0) this.selectionUpdated();
   }
 
   private updateCountLabel(): void {
@@ -281,8 +311,75 @@ export class LayerTable {
   private onBodyClick(event: MouseEvent): void {
     const rowElement = (event.target as Element).closest<HTMLElement>('[data-index]');
     if (!rowElement) return;
-    this.select(Number(rowElement.dataset.index), false);
+    const index = Number(rowElement.dataset.index);
+    if (event.shiftKey && this.anchorIndex !== null) this.selectRange(this.anchorIndex, index);
+    else if (event.ctrlKey || event.metaKey) this.toggleSelected(index);
+    else this.select(index, false);
     this.grid.focus({ preventScroll: true });
+  }
+
+  /** A right-click on a row outside the selection selects that row alone, as lists do. */
+  private onContextMenu(event: MouseEvent): void {
+    const rowElement = (event.target as Element).closest<HTMLElement>('[data-index]');
+    if (!rowElement) return;
+    const index = Number(rowElement.dataset.index);
+    if (!this.selection.has(index)) this.select(index, false);
+  }
+
+  /** Ctrl/cmd-click: add the row to the selection, or take it out. */
+  private toggleSelected(index: number): void {
+    if (this.selection.has(index)) {
+      this.selection.delete(index);
+      if (this.selectedIndex === index) {
+        this.selectedIndex = this.selectedIndices()[0] ?? null;
+        this.events.select(this.selectedIndex);
+      }
+    } else {
+      this.selection.add(index);
+      this.selectedIndex = index;
+      this.events.select(index);
+    }
+    this.anchorIndex = index;
+    this.applySelection();
+  }
+
+  /** Shift-click: every row between the anchor and this one, in display order. */
+  private selectRange(anchor: number, index: number): void {
+    const from = this.positionOfIndex.get(anchor);
+    const to = this.positionOfIndex.get(index);
+    if (from === undefined || to === undefined) {
+      this.select(index, false);
+      return;
+    }
+    const [first, last] = from <= to ? [from, to] : [to, from];
+    this.selection = new Set(this.order.slice(first, last + 1));
+    if (this.selectedIndex !== index) {
+      this.selectedIndex = index;
+      this.events.select(index);
+    }
+    this.applySelection();
+  }
+
+  private applySelection(): void {
+    this.updateActiveDescendant();
+    this.body.setSelection(this.selectedIndex, this.selection);
+    this.selectionUpdated();
+  }
+
+  /**
+   * The grid carries the selection for VS Code's webview context menu: a right-click on a
+   * row sends the row's own context merged with this one to the menu's command. With rows
+   * selected, the grid itself is a row context too, so that the keyboard's context-menu
+   * key (focus on the grid) offers the same menu for the selection.
+   */
+  private selectionUpdated(): void {
+    const indices = this.selectedIndices();
+    this.grid.dataset.vscodeContext = JSON.stringify({
+      ...(indices.length > 0 ? { webviewSection: 'tensorRow' } : {}),
+      tensorIndices: indices,
+      preventDefaultContextMenuItems: true,
+    });
+    this.events.selectionChanged?.(indices);
   }
 
   private onKeyDown(event: KeyboardEvent): void {

@@ -13,6 +13,7 @@ const app = new App(root, api, new ViewStateStore(vscode));
 onHostMessage((message) => {
   if (api.handle(message)) return;
   if (message.type === 'reload') app.reload(message.reason);
+  if (message.type === 'compressionReport') app.showReport(message.report);
 });
 vscode.postMessage({ type: 'ready' });
 app.start();

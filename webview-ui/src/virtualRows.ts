@@ -31,6 +31,8 @@ export class VirtualRows {
   private order: readonly number[] = [];
   private rows: readonly (TensorRow | undefined)[] = [];
   private selectedIndex: number | null = null;
+  /** Every selected tensor (the selected index among them); several with ctrl/shift-click. */
+  private selection: ReadonlySet<number> = new Set();
   private readonly active = new Map<number, RowElement>();
   private readonly spare: RowElement[] = [];
   private viewHeight = 0;
@@ -80,7 +82,13 @@ export class VirtualRows {
   }
 
   setSelected(index: number | null): void {
-    this.selectedIndex = index;
+    this.setSelection(index, index === null ? [] : [index]);
+  }
+
+  /** Several selected rows; `current` is the one the keyboard moves from. */
+  setSelection(current: number | null, selection: Iterable<number>): void {
+    this.selectedIndex = current;
+    this.selection = new Set(selection);
     this.render();
   }
 
@@ -161,6 +169,12 @@ export class VirtualRows {
       const index = row.info.index;
       rowNode.id = rowId(index);
       rowNode.dataset.index = String(index);
+      // Read by VS Code when the row is right-clicked: the `webview/context` menu's context.
+      rowNode.dataset.vscodeContext = JSON.stringify({
+        webviewSection: 'tensorRow',
+        tensorIndex: index,
+        preventDefaultContextMenuItems: true,
+      });
       COLUMNS.forEach((column, columnIndex) => {
         const cell = rowElement.cells[columnIndex]!;
         const content = column.cell(row);
@@ -177,11 +191,12 @@ export class VirtualRows {
       rowNode.setAttribute('aria-rowindex', String(position + 2));
       rowElement.drawnPosition = position;
     }
-    const selected = row.info.index === this.selectedIndex;
+    const selected = this.selection.has(row.info.index);
     if (rowElement.drawnSelected !== selected || !rowNode.hasAttribute('aria-selected')) {
       rowNode.setAttribute('aria-selected', String(selected));
       rowElement.drawnSelected = selected;
     }
+    rowNode.classList.toggle('ll-current', row.info.index === this.selectedIndex);
   }
 }
 

@@ -32,10 +32,20 @@ function wasmFile(name: string): string {
   return output;
 }
 
+/** Module `name` compiled, for callers that make (and drop) their own instances; null when it cannot be loaded. */
+export function compileWasm(name: string): object | null {
+  try {
+    return new WebAssembly.Module(fs.readFileSync(wasmFile(name)));
+  } catch {
+    return null;
+  }
+}
+
 /** The exports of module `name`, instantiated in this thread; null when it cannot be loaded. */
 export function instantiateWasm(name: string): Record<string, unknown> | null {
+  const module = compileWasm(name);
+  if (!module) return null;
   try {
-    const module = new WebAssembly.Module(fs.readFileSync(wasmFile(name)));
     return new WebAssembly.Instance(module, {}).exports as Record<string, unknown>;
   } catch {
     return null;

@@ -19,7 +19,7 @@ import type { MetadataEntry, ModelSummary, TensorInfo } from '../../shared/model
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** safetensors dtype codes and the DType each one maps to. */
-const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
+export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
   F64: 'float64',
   F32: 'float32',
   F16: 'float16',

@@ -1,0 +1,254 @@
+/**
+ * `layerlens compress FILE --method M [--level L] [--layers REGEX] [--out FILE] [--json]`
+ * with the validation settings as flags: `--inputs DIR`, `--dim NAME=N`,
+ * `--shape NAME=AxBxC`, `--value NAME=V` (each may repeat), `--int4-format F`.
+ */
+import { resolve } from 'node:path';
+import type { CompressionMethod, CompressionOptions, CompressionReport } from '../shared/compress';
+import { formatBytes } from '../shared/format';
+import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
+import { compressModel } from '../server/compress';
+
+export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|int8|int4|lowrank|fp16|bf16
+                          [--level L] [--layers REGEX] [--out FILE] [--json]
+                          [--inputs DIR] [--dim NAME=N] [--shape NAME=AxB] [--value NAME=V]
+                          [--int4-format matmulnbits|dequantizelinear]
+
+  compress   Write a compressed copy of the model next to it (never overwriting a file),
+             validate it in onnxruntime against the original, and print the report
+  --level    prune: sparsity in [0, 1) (default 0.5)
+             nm: N:M, e.g. 2:4 (default)
+             int4: block size 16, 32, 64, 128 or 256 (default 32)
+             lowrank: a rank (integer, e.g. 8) or an energy to keep (e.g. 0.9, default)
+             int8, fp16, bf16: no level
+  --layers   Only tensors whose name matches the regular expression
+  --out      Output path (default <name>.<method>.<ext>, then -1, -2… when taken)
+  --inputs   Folder of sample inputs (<input>.npy/.json, or .npz) for validation
+  --dim      Size of a named symbolic input dimension (default batch=1, sequence=512)
+  --shape    Shape of a generated input, e.g. input=1x512
+  --value    Constant value of a generated input (default sr=16000)`;
+
+const METHODS: readonly CompressionMethod[] = [
+  'prune',
+  'nm',
+  'int8',
+  'int4',
+  'lowrank',
+  'fp16',
+  'bf16',
+];
+
+export class UsageError extends Error {}
+
+/** The options `--level` means for each method (see COMPRESS_USAGE). */
+export function optionsFromLevel(
+  method: CompressionMethod,
+  level: string | undefined,
+): CompressionOptions {
+  const number = (text: string): number => {
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value))
+      throw new UsageError(`--level ${text} is not a number`);
+    return value;
+  };
+  if (level === undefined) return { method };
+  switch (method) {
+    case 'prune':
+      return { method, sparsity: number(level) };
+    case 'nm': {
+      const match = /^(\d+):(\d+)$/.exec(level);
+      if (!match) throw new UsageError(`--level for nm is N:M, e.g. 2:4, not ${level}`);
+      return { method, n: Number(match[1]), m: Number(match[2]) };
+    }
+    case 'int4':
+      return { method, blockSize: number(level) };
+    case 'lowrank':
+      return /^\d+$/.test(level)
+        ? { method, rank: Number(level) }
+        : { method, energy: number(level) };
+    default:
+      throw new UsageError(`--level does not apply to ${method}`);
+  }
+}
+
+interface ParsedArgs {
+  file: string;
+  method: CompressionMethod;
+  level?: string;
+  layers?: string;
+  out?: string;
+  json: boolean;
+  int4Format?: 'matmulnbits' | 'dequantizelinear';
+  settings: Partial<LayerLensSettings>;
+}
+
+function keyValue(flag: string, text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new UsageError(`${flag} takes NAME=VALUE, not ${text}`);
+  return [text.slice(0, at), text.slice(at + 1)];
+}
+
+export function parseCompressArgs(args: readonly string[]): ParsedArgs {
+  const files: string[] = [];
+  const values: Record<string, string> = {};
+  const dims: Record<string, number> = { ...DEFAULT_SETTINGS['validation.dimensions'] };
+  const shapes: Record<string, number[]> = {};
+  const inputValues: Record<string, number> = { ...DEFAULT_SETTINGS['validation.inputValues'] };
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) {
+      files.push(arg);
+      continue;
+    }
+    if (arg === '--json') {
+      json = true;
+      continue;
+    }
+    const value = args[++i];
+    if (value === undefined) throw new UsageError(`${arg} needs a value`);
+    switch (arg) {
+      case '--method':
+      case '--level':
+      case '--layers':
+      case '--out':
+      case '--inputs':
+      case '--int4-format':
+        values[arg] = value;
+        break;
+      case '--dim': {
+        const [name, size] = keyValue(arg, value);
+        dims[name] = Number(size);
+        if (!Number.isInteger(dims[name]) || dims[name]! < 1)
+          throw new UsageError(`--dim ${value}: the size must be a positive integer`);
+        break;
+      }
+      case '--shape': {
+        const [name, shape] = keyValue(arg, value);
+        shapes[name] = shape === '' ? [] : shape.split(/[x,]/).map(Number);
+        if (shapes[name]!.some((d) => !Number.isInteger(d) || d < 0))
+          throw new UsageError(`--shape ${value}: sizes are integers, e.g. input=1x512`);
+        break;
+      }
+      case '--value': {
+        const [name, v] = keyValue(arg, value);
+        inputValues[name] = Number(v);
+        if (!Number.isFinite(inputValues[name]))
+          throw new UsageError(`--value ${value}: not a number`);
+        break;
+      }
+      default:
+        throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  if (files.length !== 1) throw new UsageError('compress takes one model file');
+  const method = values['--method'] as CompressionMethod | undefined;
+  if (!method || !METHODS.includes(method))
+    throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
+  const format = values['--int4-format'];
+  if (format !== undefined && format !== 'matmulnbits' && format !== 'dequantizelinear') {
+    throw new UsageError('--int4-format must be matmulnbits or dequantizelinear');
+  }
+  return {
+    file: files[0]!,
+    method,
+    level: values['--level'],
+    layers: values['--layers'],
+    out: values['--out'],
+    json,
+    int4Format: format,
+    settings: {
+      'validation.inputsFolder': values['--inputs'] ? resolve(values['--inputs']) : '',
+      'validation.dimensions': dims,
+      'validation.shapes': shapes,
+      'validation.inputValues': inputValues,
+    },
+  };
+}
+
+function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return '0';
+  return Math.abs(value) >= 1e-3 && Math.abs(value) < 1e4
+    ? value.toPrecision(4)
+    : value.toExponential(2);
+}
+
+export function printCompressionReport(report: CompressionReport): void {
+  const done = report.tensors.filter((t) => !t.skipped);
+  const before = done.reduce((s, t) => s + t.bytesBefore, 0);
+  const after = done.reduce((s, t) => s + t.bytesAfter, 0);
+  console.log(`${report.output}`);
+  console.log(
+    `  ${report.method}: file ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}; ` +
+      `${done.length} tensors ${formatBytes(before)} → ${formatBytes(after)}` +
+      (after > 0 ? ` (${(before / after).toFixed(2)}×)` : ''),
+  );
+  console.log(`  inputs: ${report.inputs}`);
+  for (const line of report.validation) console.log(`  validation: ${line}`);
+  console.log(`  report: ${report.reportPath}`);
+  console.log('');
+  const rows = [['OUTPUT', 'MAX ABS DIFF', 'REL L2', 'COSINE']];
+  for (const o of report.outputs)
+    rows.push([
+      o.output,
+      formatNumber(o.maxAbsDiff),
+      formatNumber(o.relativeL2),
+      o.cosine.toFixed(6),
+    ]);
+  if (report.outputs.length > 0) printRows(rows);
+  console.log('');
+  const tensorRows = [['TENSOR', 'BEFORE', 'AFTER', 'REL ERROR', 'DETAIL']];
+  for (const t of done)
+    tensorRows.push([
+      t.name,
+      formatBytes(t.bytesBefore),
+      formatBytes(t.bytesAfter),
+      formatNumber(t.relativeError),
+      t.detail,
+    ]);
+  printRows(tensorRows);
+  const skipped = new Map<string, number>();
+  for (const t of report.tensors)
+    if (t.skipped) skipped.set(t.detail, (skipped.get(t.detail) ?? 0) + 1);
+  for (const [reason, count] of skipped) console.log(`  skipped ${count}: ${reason}`);
+}
+
+function printRows(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const row of rows)
+    console.log(
+      row
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    );
+}
+
+/** Run `layerlens compress …`; returns the exit code. */
+export async function compressCommand(args: readonly string[]): Promise<number> {
+  let parsed: ParsedArgs;
+  let options: CompressionOptions;
+  try {
+    parsed = parseCompressArgs(args);
+    options = optionsFromLevel(parsed.method, parsed.level);
+    if (parsed.int4Format) options = { ...options, int4Format: parsed.int4Format };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`layerlens: ${error.message}\n\n${COMPRESS_USAGE}`);
+    return 2;
+  }
+  const report = await compressModel(
+    resolve(parsed.file),
+    {
+      tensors: [],
+      ...(parsed.layers !== undefined ? { tensorPattern: parsed.layers } : {}),
+      options,
+      ...(parsed.out !== undefined ? { outPath: resolve(parsed.out) } : {}),
+    },
+    { settings: parsed.settings },
+  );
+  if (parsed.json) console.log(JSON.stringify(report, null, 2));
+  else printCompressionReport(report);
+  return 0;
+}

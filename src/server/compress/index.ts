@@ -1,0 +1,49 @@
+/**
+ * Compression entry point shared by the server and the CLI: opens the model, checks the
+ * request, and hands it to the format's implementation. Each implementation writes a new
+ * file next to the original through `output.ts` and returns the validated report.
+ */
+import type { CompressionReport, CompressRequest } from '../../shared/compress';
+import type { LayerLensSettings } from '../../shared/settings';
+import { openModelFile } from '../formats/registry';
+import type { OpenedModel } from '../formats/types';
+import { compressOnnx } from './onnx';
+import { compressSafetensors } from './safetensors';
+
+export interface CompressContext {
+  /** Aborting it stops the job; no output file remains. */
+  readonly signal?: AbortSignal;
+  /** Called as work proceeds (`done` of `total` steps). */
+  readonly onProgress?: (done: number, total: number, message: string) => void;
+  readonly settings?: Partial<LayerLensSettings>;
+}
+
+/** A format's implementation; `model` is the opened source model. */
+export type FormatCompressor = (
+  path: string,
+  request: CompressRequest,
+  context: CompressContext,
+  model: OpenedModel,
+) => Promise<CompressionReport>;
+
+/** The implementation for each format LayerLens can write. */
+async function compressorFor(model: OpenedModel): Promise<FormatCompressor> {
+  switch (model.summary.format) {
+    case 'safetensors':
+      return compressSafetensors;
+    case 'onnx':
+      return compressOnnx;
+  }
+}
+
+/** Compress the model at `path` into a new file; the original is never modified. */
+export async function compressModel(
+  path: string,
+  request: CompressRequest,
+  context: CompressContext = {},
+): Promise<CompressionReport> {
+  context.signal?.throwIfAborted();
+  const model = await openModelFile(path);
+  const compressor = await compressorFor(model);
+  return compressor(model.path, request, context, model);
+}

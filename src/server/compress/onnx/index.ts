@@ -1,0 +1,195 @@
+/**
+ * Compression of ONNX models: decode the model, apply the method to each selected weight
+ * (see methods.ts for what each method writes), write the new model (and data file) next
+ * to the original, validate it in onnxruntime, and report.
+ *
+ * Which tensors a method takes by default: float32 tensors of two or more dimensions that
+ * layers read as weights (MatMul B, Gemm B, Conv/ConvTranspose W, LSTM/GRU/RNN W and R,
+ * Gather data), directly or through ops that only move them (Identity, Cast, Unsqueeze,
+ * Squeeze, Slice, Split, Concat, Reshape, Transpose, Flatten). N:M, int8 and int4 also
+ * need the input axis, known for MatMul, Gemm (transB), Conv, recurrent weights and Gather
+ * tables (per row);
+ * low-rank takes MatMul, Gemm and Conv (group 1) weights read directly. Everything else
+ * (biases, shape constants, sparse initializers) is listed as skipped with the reason.
+ */
+import { readFile } from 'node:fs/promises';
+import { onnx } from 'onnx-proto';
+import type {
+  CompressionOptions,
+  CompressionReport,
+  CompressRequest,
+  TensorCompressionResult,
+} from '../../../shared/compress';
+import { loadTensorData } from '../../formats/onnxTensors';
+import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
+import { validateOnnx } from '../../runtime/validate';
+import { MAX_NM_GROUP } from '../kernels';
+import type { CompressContext } from '../index';
+import { withOutputFiles, writeReport } from '../output';
+import { requestedTensors } from '../targets';
+import { NameAllocator, tensorSlots, usedNames } from './graph';
+import { compressWeight, DATA_LOCATION_EXTERNAL, Skip, type EditContext } from './methods';
+import { weightUses } from './weights';
+import { writeOnnxModel } from './write';
+
+/** Refuse option values outside their ranges, naming the option. */
+export function checkOptions(options: CompressionOptions): void {
+  const fail = (message: string): never => {
+    throw new RangeError(`${options.method}: ${message}`);
+  };
+  const { sparsity, n, m, blockSize, rank, energy } = options;
+  if (sparsity !== undefined && !(sparsity >= 0 && sparsity < 1))
+    fail(`sparsity must be in [0, 1), got ${sparsity}`);
+  if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > MAX_NM_GROUP))
+    fail(`m must be an integer in [1, ${MAX_NM_GROUP}], got ${m}`);
+  if (n !== undefined && (!Number.isInteger(n) || n < 0 || n > (m ?? 4)))
+    fail(`n must be an integer in [0, m], got ${n}`);
+  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize))
+    fail(`block size must be 16, 32, 64, 128 or 256, got ${blockSize}`);
+  if (rank !== undefined && (!Number.isInteger(rank) || rank < 1))
+    fail(`rank must be a positive integer, got ${rank}`);
+  if (energy !== undefined && !(energy > 0 && energy <= 1))
+    fail(`energy must be in (0, 1], got ${energy}`);
+  if (rank !== undefined && energy !== undefined) fail('give a rank or an energy, not both');
+}
+
+function float32Values(data: TensorData, count: number): Float32Array {
+  const bytes = loadTensorData(data);
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  return new Float32Array(aligned.buffer, aligned.byteOffset, count);
+}
+
+/** A short summary of why nothing was compressed: the most common reasons with counts. */
+function skipSummary(results: readonly TensorCompressionResult[]): string {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.detail, (counts.get(r.detail) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([reason, count]) => `${count} × ${reason}`)
+    .join('; ');
+}
+
+export async function compressOnnx(
+  _path: string,
+  request: CompressRequest,
+  context: CompressContext,
+  model: OpenedModel,
+): Promise<CompressionReport> {
+  const started = performance.now();
+  const { signal, onProgress } = context;
+  const options = request.options;
+  checkOptions(options);
+  const selected = requestedTensors(model, request);
+  const proto = onnx.ModelProto.decode(await readFile(model.path));
+  const slots = tensorSlots(proto, model.path);
+  if (
+    slots.length !== model.tensors.length ||
+    slots.some((s, i) => s.name !== model.tensors[i]!.info.name)
+  ) {
+    throw new ModelFileError(model.path, 'the model changed while it was being compressed');
+  }
+  const sources = new Map<onnx.ITensorProto, TensorData>();
+  for (const slot of slots) {
+    if (slot.proto?.dataLocation === DATA_LOCATION_EXTERNAL)
+      sources.set(slot.proto, model.tensors[slot.index]!.data);
+  }
+  const ctx: EditContext = {
+    model: proto,
+    modelPath: model.path,
+    names: new NameAllocator(usedNames(proto, model.path)),
+    externalize: new Set(),
+    notes: [],
+    raiseFailures: new Map(),
+  };
+  const total = selected.length + 2;
+  const results: TensorCompressionResult[] = [];
+  for (const [done, entry] of selected.entries()) {
+    signal?.throwIfAborted();
+    const info = entry.info;
+    onProgress?.(done, total, info.name);
+    const slot = slots[info.index]!;
+    const skip = (detail: string): void => {
+      results.push({
+        name: info.name,
+        bytesBefore: info.byteLength,
+        bytesAfter: info.byteLength,
+        relativeError: 0,
+        detail,
+        skipped: true,
+      });
+    };
+    if (slot.kind === 'sparse-initializer') {
+      skip('sparse initializer (left as stored)');
+      continue;
+    }
+    if (!slot.proto) {
+      skip('Constant given by value_* attributes (left as is)');
+      continue;
+    }
+    if (info.dtype !== 'float32') {
+      skip(`${info.dtype} tensor (only float32 weights are compressed)`);
+      continue;
+    }
+    if (info.shape.length < 2) {
+      skip(
+        `${info.shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`,
+      );
+      continue;
+    }
+    const { uses, problem } = weightUses(slot.name, slot.scope);
+    if (problem) {
+      skip(problem);
+      continue;
+    }
+    const values = float32Values(entry.data, info.parameterCount);
+    try {
+      const outcome = compressWeight(ctx, { slot, entry, values, uses }, options);
+      results.push({ name: info.name, bytesBefore: info.byteLength, ...outcome, skipped: false });
+    } catch (error) {
+      if (!(error instanceof Skip)) throw error;
+      skip(error.message);
+    }
+  }
+  if (!results.some((r) => !r.skipped)) {
+    throw new ModelFileError(
+      model.path,
+      `nothing to compress with ${options.method}: ${results.length === 0 ? 'no tensor selected' : skipSummary(results)}`,
+    );
+  }
+  return withOutputFiles(model.path, options.method, request.outPath, async (files) => {
+    onProgress?.(selected.length, total, 'writing');
+    const written = await writeOnnxModel(
+      proto,
+      model.path,
+      files,
+      sources,
+      ctx.externalize,
+      signal,
+    );
+    if (written.dataFile) await files.commit(written.dataFile.path);
+    await files.commit();
+    onProgress?.(selected.length + 1, total, 'validating in onnxruntime');
+    const validation = await validateOnnx(model.path, files.path, proto, model.summary.inputs, {
+      settings: context.settings,
+      signal,
+    });
+    signal?.throwIfAborted();
+    const report: CompressionReport = {
+      source: model.path,
+      output: files.path,
+      reportPath: files.reportPath,
+      method: options.method,
+      options,
+      fileBytesBefore: model.summary.totalBytes,
+      fileBytesAfter: written.modelBytes + (written.dataFile?.bytes ?? 0),
+      tensors: results,
+      outputs: validation.outputs,
+      inputs: validation.inputs,
+      validation: [...ctx.notes, ...validation.validation],
+      elapsedMs: performance.now() - started,
+    };
+    onProgress?.(total, total, 'done');
+    return writeReport(files, report);
+  });
+}

@@ -1,0 +1,326 @@
+/**
+ * Compression of a safetensors model into a new safetensors file that Hugging Face's
+ * `safetensors` (and LayerLens) load. safetensors has no graph, so every method stores
+ * tensors the consumer reads as they are:
+ *
+ * - prune, nm: the zeros written into the original dtype; kept values are bit-identical.
+ * - int8, int4: fake quantization — the values int8 per output channel (or int4 per block)
+ *   round-trips to, stored back in the original dtype.
+ * - int8 with `storeQuantized`: real int8 storage, the convention written into the file's
+ *   `__metadata__` (INT8_CONVENTION): `<name>` holds the I8 values q, `<name>.scale` the
+ *   F32 scales s, one per output channel (first axis); the weight is q · s[channel].
+ * - lowrank: the rank-r reconstruction W_r = A·B stored in place of W.
+ * - fp16, bf16: floating-point tensors cast to F16 / BF16.
+ *
+ * Matrices: a weight of shape [out, in, …] is seen as out × (in·…), its input dimension
+ * running along each row (N:M groups and int4 blocks follow the last axes, flattened).
+ * One-dimensional tensors (biases, norms) are kept by every method but prune and the casts.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type {
+  CompressionOptions,
+  CompressionReport,
+  CompressRequest,
+  TensorCompressionResult,
+} from '../../shared/compress';
+import type { DType } from '../../shared/dtypes';
+import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../shared/limits';
+import { safetensorsFormat } from '../formats/safetensors';
+import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
+import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
+import { WorkerPool } from '../jobs/workerPool';
+import type { CompressContext } from './index';
+import { MAX_NM_GROUP } from './kernels';
+import {
+  compressWorkerScript,
+  INT8_SCALE_SUFFIX,
+  type TensorJob,
+  type TensorJobResult,
+} from './safetensorsTensor';
+import { withOutputFiles, writeReport } from './output';
+import { requestedTensors } from './targets';
+
+/** The int8 storage convention, as written into `__metadata__` under `layerlens.int8`. */
+export const INT8_CONVENTION =
+  'symmetric int8 per output channel: tensor <name> holds int8 values q (I8, same shape as the original), ' +
+  'tensor <name>.scale holds float32 scales s (F32, shape [out], one per index of the first axis); ' +
+  'the weight is q * s[out] broadcast over the other axes';
+
+const FLOAT_DTYPES: ReadonlySet<DType> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
+
+function validateOptions(source: string, options: CompressionOptions): void {
+  const fail = (problem: string): never => {
+    throw new RangeError(problem);
+  };
+  switch (options.method) {
+    case 'prune': {
+      const sparsity = options.sparsity ?? 0.5;
+      if (!(sparsity >= 0 && sparsity < 1)) fail(`sparsity must be in [0, 1), got ${sparsity}`);
+      return;
+    }
+    case 'nm': {
+      const n = options.n ?? 2;
+      const m = options.m ?? 4;
+      if (!Number.isInteger(m) || m < 1 || m > MAX_NM_GROUP)
+        fail(`m must be an integer in [1, ${MAX_NM_GROUP}], got ${m}`);
+      if (!Number.isInteger(n) || n < 0 || n > m) fail(`n must be an integer in [0, m], got ${n}`);
+      return;
+    }
+    case 'int4': {
+      const blockSize = options.blockSize ?? 32;
+      if (!Number.isInteger(blockSize) || blockSize < 1)
+        fail(`block size must be a positive integer, got ${blockSize}`);
+      return;
+    }
+    case 'lowrank':
+      if (options.rank === undefined && options.energy === undefined)
+        fail('low rank needs a rank or an energy target');
+      return;
+    case 'int8':
+    case 'fp16':
+    case 'bf16':
+      return;
+    default:
+      throw new ModelFileError(source, `unknown compression method ${String(options.method)}`);
+  }
+}
+
+/** The tensor's bytes, read from its file range (or built in memory). */
+async function readTensorBytes(entry: TensorEntry): Promise<Uint8Array> {
+  const { data } = entry;
+  if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
+    throw new ModelFileError(
+      data.kind === 'file' ? data.path : entry.info.file,
+      `tensor "${entry.info.name}" is ${data.length} bytes, more than the ${MAX_IN_MEMORY_TENSOR_BYTES} bytes LayerLens compresses in memory`,
+    );
+  }
+  if (data.kind === 'memory') return data.load();
+  const handle = await fs.open(data.path, 'r');
+  try {
+    const bytes = new Uint8Array(data.length);
+    let filled = 0;
+    while (filled < data.length) {
+      const { bytesRead } = await handle.read(
+        bytes,
+        filled,
+        data.length - filled,
+        data.offset + filled,
+      );
+      if (bytesRead === 0) {
+        throw new ModelFileError(data.path, `the file ended inside tensor "${entry.info.name}"`);
+      }
+      filled += bytesRead;
+    }
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The `__metadata__` of a safetensors file (string values; others as JSON text). */
+async function readMetadata(file: string): Promise<Record<string, string>> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const lengthBytes = new Uint8Array(8);
+    await handle.read(lengthBytes, 0, 8, 0);
+    const length = Number(new DataView(lengthBytes.buffer).getBigUint64(0, true));
+    if (length > MAX_SAFETENSORS_HEADER_BYTES) {
+      throw new ModelFileError(file, `the header claims ${length} bytes, more than the limit`);
+    }
+    const text = new Uint8Array(length);
+    await handle.read(text, 0, length, 8);
+    const header = JSON.parse(new TextDecoder().decode(text)) as Record<string, unknown>;
+    const metadata = header.__metadata__;
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return {};
+    return Object.fromEntries(
+      Object.entries(metadata).map(([key, value]) => [
+        key,
+        typeof value === 'string' ? value : JSON.stringify(value),
+      ]),
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function compressSafetensors(
+  source: string,
+  request: CompressRequest,
+  context: CompressContext,
+  model: OpenedModel,
+): Promise<CompressionReport> {
+  const started = performance.now();
+  const { options } = request;
+  const { signal, onProgress } = context;
+  if (source.toLowerCase().endsWith('.json')) {
+    throw new ModelFileError(
+      source,
+      'compressing a sharded model through its index is not supported; compress its shard files one by one',
+    );
+  }
+  validateOptions(source, options);
+  const targets = new Set(requestedTensors(model, request).map((entry) => entry.info.index));
+  if (targets.size === 0) {
+    throw new ModelFileError(source, 'the request names no tensor of this model');
+  }
+  if (options.method === 'int8' && options.storeQuantized) {
+    const names = new Set(model.tensors.map((entry) => entry.info.name));
+    for (const entry of model.tensors) {
+      const scaleName = `${entry.info.name}${INT8_SCALE_SUFFIX}`;
+      if (targets.has(entry.info.index) && names.has(scaleName)) {
+        throw new ModelFileError(
+          source,
+          `tensor "${scaleName}" already exists, so "${entry.info.name}" cannot get its int8 scales under that name`,
+        );
+      }
+    }
+  }
+  const metadata = await readMetadata(source);
+
+  const outputMetadata: Record<string, string> = { ...metadata };
+  if (options.method === 'int8' && options.storeQuantized)
+    outputMetadata['layerlens.int8'] = INT8_CONVENTION;
+  if (!outputMetadata.format) outputMetadata.format = 'pt';
+
+  return withOutputFiles(source, options.method, request.outPath, async (files) => {
+    // Compressed tensors go to a scratch file as they are made, so that memory holds one
+    // tensor at a time; the model is then written from it (and from the source for the
+    // tensors that stay as they are) once the header is known.
+    const scratchPath = files.temp(`${files.path}.scratch`);
+    const scratch = await fs.open(scratchPath, 'wx+');
+    const plan: TensorToWrite[] = [];
+    const results: TensorCompressionResult[] = [];
+    let scratchBytes = 0;
+    let fileBytesAfter = 0;
+    let pool: WorkerPool<TensorJob, TensorJobResult> | undefined;
+    const fromScratch = (offset: number, length: number) => async (): Promise<Uint8Array> => {
+      const bytes = new Uint8Array(length);
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await scratch.read(bytes, filled, length - filled, offset + filled);
+        if (bytesRead === 0) throw new Error(`the scratch file ${scratchPath} ended early`);
+        filled += bytesRead;
+      }
+      return bytes;
+    };
+    try {
+      const total = model.tensors.length;
+      for (const entry of model.tensors) {
+        signal?.throwIfAborted();
+        const { info } = entry;
+        onProgress?.(plan.length, total, info.name);
+        const copy = (): void => {
+          plan.push({
+            name: info.name,
+            dtype: info.dtype,
+            shape: info.shape,
+            bytes: () => readTensorBytes(entry),
+          });
+        };
+        if (!targets.has(info.index)) {
+          copy();
+          continue;
+        }
+        const skip = (detail: string): void => {
+          results.push({
+            name: info.name,
+            bytesBefore: info.byteLength,
+            bytesAfter: info.byteLength,
+            relativeError: 0,
+            detail,
+            skipped: true,
+          });
+          copy();
+        };
+        if (!FLOAT_DTYPES.has(info.dtype)) {
+          skip(`${info.dtype} is not a floating-point type`);
+          continue;
+        }
+        const bytes = await readTensorBytes(entry);
+        pool ??= new WorkerPool<TensorJob, TensorJobResult>(1, compressWorkerScript());
+        const outcome = await pool.run(
+          {
+            name: info.name,
+            dtype: info.dtype,
+            shape: info.shape,
+            elementCount: info.parameterCount,
+            bytes,
+            options,
+          },
+          signal,
+          bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
+        );
+        if (outcome.kind === 'skipped') {
+          skip(outcome.reason);
+        } else {
+          for (const tensor of outcome.tensors) {
+            await scratch.write(tensor.bytes, 0, tensor.bytes.byteLength, scratchBytes);
+            plan.push({
+              name: tensor.name,
+              dtype: tensor.dtype,
+              shape: tensor.shape,
+              bytes: fromScratch(scratchBytes, tensor.bytes.byteLength),
+            });
+            scratchBytes += tensor.bytes.byteLength;
+          }
+          results.push({
+            name: info.name,
+            bytesBefore: info.byteLength,
+            bytesAfter: outcome.tensors.reduce((sum, tensor) => sum + tensor.bytes.byteLength, 0),
+            relativeError: outcome.relativeError,
+            detail: outcome.detail,
+            skipped: false,
+          });
+        }
+      }
+      if (results.every((result) => result.skipped)) {
+        const reasons = [...new Set(results.map((result) => result.detail))].slice(0, 3).join('; ');
+        throw new ModelFileError(source, `nothing to compress with ${options.method}: ${reasons}`);
+      }
+      onProgress?.(total, total, 'writing');
+      outputMetadata['layerlens.compression'] = JSON.stringify({
+        source: path.basename(source),
+        options,
+        tensors: results.filter((result) => !result.skipped).length,
+      });
+      fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
+    } finally {
+      // Terminates a worker still busy with a cancelled tensor.
+      pool?.dispose();
+      await scratch.close();
+      await fs.rm(scratchPath, { force: true });
+    }
+    const temp = files.temp();
+    const reread = await safetensorsFormat.open(temp);
+    const expected = plan.map(
+      (tensor) => `${tensor.name}:${tensor.dtype}:${tensor.shape.join('x')}`,
+    );
+    const actual = reread.tensors.map(
+      ({ info }) => `${info.name}:${info.dtype}:${info.shape.join('x')}`,
+    );
+    if (expected.sort().join('\n') !== actual.sort().join('\n')) {
+      throw new Error(`the written file does not read back with the tensors written: ${temp}`);
+    }
+    signal?.throwIfAborted();
+    await files.commit();
+    const report: CompressionReport = {
+      source,
+      output: files.path,
+      reportPath: files.reportPath,
+      method: options.method,
+      options,
+      fileBytesBefore: model.summary.fileBytes,
+      fileBytesAfter,
+      tensors: results,
+      outputs: [],
+      inputs: 'none: safetensors has no graph to run',
+      validation: [
+        `read back by the LayerLens safetensors reader: ${reread.tensors.length} tensors, header of ${fileBytesAfter - reread.tensors.reduce((sum, t) => sum + t.info.byteLength, 0)} bytes`,
+        'no output deviation: a safetensors file has no graph to run; see the relative weight error per tensor',
+      ],
+      elapsedMs: Math.round(performance.now() - started),
+    };
+    return writeReport(files, report);
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * User-provided sample inputs: a folder with `<input>.npy` or `<input>.json` per model
+ * input, or `.npz` archives whose entries are named after the inputs. Names that are not
+ * valid file names match with every character outside `[A-Za-z0-9._-]` replaced by `_`.
+ * JSON holds a (nested) array of numbers, or `{ "shape": [...], "data": [...] }`.
+ * Values are converted to the input's element type.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { MAX_SAMPLE_INPUT_BYTES } from '../../shared/limits';
+import { decodeValues } from '../analysis/decode';
+import { ModelFileError } from '../formats/types';
+import { readNumpyFile, type NpyArray } from './npy';
+import { isSampleDType, sampleTensor, type InputSpec, type SampleTensor } from './sampleInputs';
+
+function fileStem(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+function npyValues(array: NpyArray): ArrayLike<number> {
+  const { dtype, data } = array;
+  const count = array.shape.reduce((a, b) => a * b, 1);
+  const copy = new Uint8Array(data);
+  switch (dtype) {
+    case 'int64':
+      return Array.from(new BigInt64Array(copy.buffer, 0, count), Number);
+    case 'uint64':
+      return Array.from(new BigUint64Array(copy.buffer, 0, count), Number);
+    default:
+      return decodeValues(dtype, copy, count);
+  }
+}
+
+function jsonTensor(value: unknown, file: string): { shape: number[]; values: number[] } {
+  const fail = (problem: string): never => {
+    throw new ModelFileError(file, `not a usable JSON sample input: ${problem}`);
+  };
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const record = value as { shape?: unknown; data?: unknown };
+    if (!Array.isArray(record.shape) || !Array.isArray(record.data))
+      fail('an object needs "shape" and "data" arrays');
+    const shape = (record.shape as unknown[]).map((d) => {
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
+        fail(`dimension ${JSON.stringify(d)} is not a size`);
+      return d as number;
+    });
+    const values = (record.data as unknown[])
+      .flat(Infinity)
+      .map((v) => (typeof v === 'boolean' ? Number(v) : v));
+    if (values.some((v) => typeof v !== 'number'))
+      fail('"data" holds something other than numbers');
+    if (values.length !== shape.reduce((a, b) => a * b, 1)) {
+      fail(
+        `"data" has ${values.length} values, shape [${shape.join(', ')}] needs ${shape.reduce((a, b) => a * b, 1)}`,
+      );
+    }
+    return { shape, values: values as number[] };
+  }
+  const shape: number[] = [];
+  let level: unknown = value;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+  }
+  const values = Array.isArray(value) ? (value as unknown[]).flat(Infinity) : [value];
+  if (values.some((v) => typeof v !== 'number' && typeof v !== 'boolean'))
+    fail('it holds something other than numbers');
+  if (values.length !== shape.reduce((a, b) => a * b, 1)) fail('the nested arrays are ragged');
+  return { shape, values: values.map(Number) };
+}
+
+/**
+ * The sample inputs found in `folder` for `specs`; inputs without a file are left out
+ * (the caller generates them). `files` lists what was read.
+ */
+export async function readInputFolder(
+  folder: string,
+  specs: readonly InputSpec[],
+): Promise<{ feeds: Map<string, SampleTensor>; files: string[] }> {
+  let entries: string[];
+  try {
+    entries = await readdir(folder);
+  } catch (error) {
+    throw new ModelFileError(
+      folder,
+      `the sample-input folder cannot be read (${(error as Error).message})`,
+    );
+  }
+  const feeds = new Map<string, SampleTensor>();
+  const files: string[] = [];
+  const archives = entries.filter((e) => e.toLowerCase().endsWith('.npz')).sort();
+  const archiveArrays: { file: string; arrays: Map<string, NpyArray> }[] = [];
+  for (const archive of archives) {
+    const file = path.join(folder, archive);
+    archiveArrays.push({ file, arrays: (await readNumpyFile(file)) as Map<string, NpyArray> });
+  }
+  for (const spec of specs) {
+    if (!isSampleDType(spec.dtype)) continue;
+    const stems = [spec.name, fileStem(spec.name)];
+    const npy = entries.find((e) => stems.some((s) => e === `${s}.npy`));
+    const json = entries.find((e) => stems.some((s) => e === `${s}.json`));
+    let shape: readonly number[];
+    let values: ArrayLike<number>;
+    let source: string;
+    if (npy) {
+      source = path.join(folder, npy);
+      const array = (await readNumpyFile(source)) as NpyArray;
+      ({ shape } = array);
+      values = npyValues(array);
+    } else if (json) {
+      source = path.join(folder, json);
+      const info = await stat(source);
+      if (info.size > MAX_SAMPLE_INPUT_BYTES) {
+        throw new ModelFileError(
+          source,
+          `is ${info.size} bytes, more than the ${MAX_SAMPLE_INPUT_BYTES} accepted`,
+        );
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(source, 'utf8'));
+      } catch (error) {
+        throw new ModelFileError(source, `is not valid JSON (${(error as Error).message})`);
+      }
+      ({ shape, values } = jsonTensor(parsed, source));
+    } else {
+      const hit = archiveArrays.find(({ arrays }) => stems.some((s) => arrays.has(s)));
+      if (!hit) continue;
+      const array = stems.map((s) => hit.arrays.get(s)).find((a) => a !== undefined)!;
+      source = `${hit.file}:${spec.name}`;
+      ({ shape } = array);
+      values = npyValues(array);
+    }
+    feeds.set(spec.name, sampleTensor(spec.dtype, shape, values));
+    files.push(source);
+  }
+  return { feeds, files };
+}

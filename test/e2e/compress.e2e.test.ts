@@ -1,0 +1,136 @@
+/**
+ * End to end in a real VS Code (code-server) and a real browser: right-click a row of the
+ * example safetensors model → Compress… → method and level in the quick picks → the report
+ * appears in the editor and the new file is on disk, the original unchanged.
+ *
+ *   node --import tsx --test --test-concurrency=1 test/e2e/compress.e2e.test.ts
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import {
+  ensureHost,
+  ensureVsix,
+  projectRoot,
+  startCodeServer,
+  type CodeServer,
+} from '../support/codeServer';
+import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+
+const SETUP_TIMEOUT_MS = 10 * 60_000;
+const TEST_TIMEOUT_MS = 180_000;
+const UI_TIMEOUT_MS = 60_000;
+const MODEL = 'mlp_classifier.safetensors';
+
+let server: CodeServer | undefined;
+let workbench: Workbench | undefined;
+let workspace = '';
+
+before(
+  async () => {
+    const host = ensureHost();
+    const vsix = ensureVsix();
+    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-compress-'));
+    const copy = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    server = await startCodeServer({ name: 'compress', extensions: [vsix], host });
+    workbench = await openWorkbench(server.folderUrl(workspace), 'compress');
+  },
+  { timeout: SETUP_TIMEOUT_MS },
+);
+
+after(async () => {
+  await workbench?.close();
+  await server?.stop();
+  if (workspace) rmSync(workspace, { recursive: true, force: true });
+});
+
+/** Types into the open quick pick until its first row shows `expected`, then picks it. */
+async function pick(page: Page, query: string, expected: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  await input.fill(query);
+  await page
+    .locator('.quick-input-list .monaco-list-row[data-index="0"]', { hasText: expected })
+    .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  await page.keyboard.press('Enter');
+}
+
+function safetensorsHeader(file: string): Record<string, { dtype: string; shape: number[] }> {
+  const bytes = readFileSync(file);
+  const length = Number(bytes.readBigUInt64LE(0));
+  return JSON.parse(bytes.toString('utf8', 8, 8 + length)) as Record<
+    string,
+    { dtype: string; shape: number[] }
+  >;
+}
+
+test(
+  'right-click a row → Compress… → int8 + scales: the report appears and the new file exists',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const { page } = workbench;
+    const model = path.join(workspace, 'models', MODEL);
+    const checksum = createHash('sha256').update(readFileSync(model)).digest('hex');
+    try {
+      await workbench.openFile(MODEL);
+      const frame = await workbench.frameWith('body[data-state="ready"]', UI_TIMEOUT_MS);
+      const row = frame.locator('[data-testid="tensor-row"][data-index="0"]');
+      await row.waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.match((await row.textContent()) ?? '', /encoder\.fc1\.weight/);
+
+      await row.click({ button: 'right' });
+      const menuItem = page.locator('.context-view .monaco-menu .action-label', {
+        hasText: 'Compress…',
+      });
+      await menuItem.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      await workbench.screenshot('e2e-compress-menu');
+      await menuItem.click();
+      await page.waitForTimeout(1500);
+      await workbench.screenshot('e2e-compress-after-menu');
+
+      await page
+        .locator('.quick-input-widget', { hasText: `Compress ${MODEL} (1 tensor)` })
+        .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      await pick(page, 'Int8 per', 'Int8 per channel');
+      await pick(page, 'scales', 'Int8 + scales');
+
+      const report = frame.locator('[data-testid="compression-report"]');
+      await report.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      const text = (await report.textContent()) ?? '';
+      assert.match(text, /mlp_classifier\.int8\.safetensors/);
+      assert.match(text, /encoder\.fc1\.weight/);
+      await workbench.screenshot('e2e-compress-report');
+
+      const output = path.join(workspace, 'models', 'mlp_classifier.int8.safetensors');
+      assert.ok(existsSync(output), `${output} was not written`);
+      assert.ok(existsSync(`${output}.report.json`), 'the JSON report was not written');
+      const header = safetensorsHeader(output);
+      assert.equal(header['encoder.fc1.weight']?.dtype, 'I8');
+      assert.deepEqual(header['encoder.fc1.weight.scale']?.shape, [64]);
+      assert.equal(header['encoder.fc1.bias']?.dtype, 'F32', 'tensors not picked are copied');
+      assert.equal(
+        createHash('sha256').update(readFileSync(model)).digest('hex'),
+        checksum,
+        'the original is unchanged',
+      );
+    } catch (error) {
+      const screenshot = await workbench.screenshot('e2e-compress-failure').catch(() => 'none');
+      const log = server.extensionHostLog().split('\n').slice(-60).join('\n');
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\n\nscreenshot: ${screenshot}\n\nextension host log (end):\n${log}`,
+        { cause: error },
+      );
+    }
+  },
+);

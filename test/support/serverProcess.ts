@@ -1,0 +1,70 @@
+/**
+ * The real LayerLens server process, started from source and spoken to over JSON-RPC on
+ * stdio as the extension's language client does, with its work-done progress recorded.
+ *
+ *   const server = await startServer({ 'stats.workerCount': 2 });
+ *   const summary = await server.request(LspMethods.openModel, { uri });
+ *   server.stop();
+ */
+import { spawn } from 'node:child_process';
+import {
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type CancellationToken,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
+import type { LspMethod } from '../../src/shared/lsp';
+import type { LayerLensSettings } from '../../src/shared/settings';
+
+export interface ProgressValue {
+  readonly kind: 'begin' | 'report' | 'end';
+  readonly title?: string;
+  readonly message?: string;
+  readonly percentage?: number;
+}
+
+export interface ServerProcess {
+  readonly connection: MessageConnection;
+  /** Every work-done progress value the server sent, in order. */
+  readonly progress: ProgressValue[];
+  request<P, R>(method: LspMethod<P, R>, params: P, token?: CancellationToken): Promise<R>;
+  stop(): void;
+}
+
+export async function startServer(
+  settings: Partial<LayerLensSettings> = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts', '--stdio'], {
+    stdio: 'pipe',
+  });
+  const connection = createMessageConnection(
+    new StreamMessageReader(child.stdout),
+    new StreamMessageWriter(child.stdin),
+  );
+  const progress: ProgressValue[] = [];
+  connection.onRequest('window/workDoneProgress/create', () => null);
+  connection.onNotification('$/progress', (params: { value: ProgressValue }) => {
+    progress.push(params.value);
+  });
+  connection.listen();
+  await connection.sendRequest('initialize', {
+    processId: process.pid,
+    rootUri: null,
+    capabilities: { window: { workDoneProgress: true } },
+    initializationOptions: { settings },
+  });
+  connection.sendNotification('initialized', {});
+  return {
+    connection,
+    progress,
+    request: <P, R>(method: LspMethod<P, R>, params: P, token?: CancellationToken) =>
+      (token
+        ? connection.sendRequest(method.method, params, token)
+        : connection.sendRequest(method.method, params)) as Promise<R>,
+    stop() {
+      connection.dispose();
+      child.kill();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The compression side of the webview in headless Chromium, on a real safetensors file
+ * answered by the real server core: selecting several rows (ctrl/cmd-click, shift-click),
+ * the context VS Code's row menu receives, the Compress button, and the report view of a
+ * real compression.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { compressModel } from '../../src/server/compress';
+import { ModelService } from '../../src/server/modelService';
+import { writeSafetensors } from '../support/safetensorsBuilder';
+import {
+  modelServiceHandler,
+  WebviewHarness,
+  type WebviewSession,
+} from '../support/webviewHarness';
+
+let harness: WebviewHarness;
+let service: ModelService;
+let folder: string;
+let modelPath: string;
+let session: WebviewSession;
+
+const row = (page: Page, index: number) =>
+  page.locator(`[data-testid="tensor-row"][data-index="${index}"]`);
+
+async function selectedIndices(page: Page): Promise<number[]> {
+  const indices = await page
+    .locator('[data-testid="tensor-row"][aria-selected="true"]')
+    .evaluateAll((elements) => elements.map((e) => Number(e.getAttribute('data-index'))));
+  return indices.sort((a, b) => a - b);
+}
+
+/** The context VS Code collects on a right-click: the row's own merged over its ancestors'. */
+async function menuContext(page: Page, index: number): Promise<Record<string, unknown>> {
+  const contexts = await row(page, index).evaluate((start) => {
+    const found: string[] = [];
+    for (let node = start.closest('[data-vscode-context]'); node;) {
+      found.push(node.getAttribute('data-vscode-context')!);
+      node = node.parentElement?.closest('[data-vscode-context]') ?? null;
+    }
+    return found;
+  });
+  return Object.assign({}, ...contexts.reverse().map((text) => JSON.parse(text) as object));
+}
+
+before(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-compress-'));
+  modelPath = await writeSafetensors(
+    path.join(folder, 'mlp.safetensors'),
+    Array.from({ length: 10 }, (_, index) => ({
+      name: `layers.${index}.weight`,
+      dtype: 'F32' as const,
+      shape: [8, 16],
+      data: new Float32Array(128).map((_, k) => Math.sin(index * 7 + k)),
+    })),
+  );
+  service = new ModelService({ workerCount: 1 });
+  harness = await WebviewHarness.start();
+  session = await harness.open(modelServiceHandler(service, modelPath));
+  await session.page
+    .locator('body[data-state="ready"]')
+    .waitFor({ state: 'attached', timeout: 60_000 });
+});
+
+after(async () => {
+  await session?.close();
+  await harness?.close();
+  service?.dispose();
+  await rm(folder, { recursive: true, force: true });
+});
+
+test('ctrl-click adds rows, shift-click selects a range; the row menu gets the selection', async () => {
+  const { page } = session;
+  await row(page, 1).click();
+  assert.deepEqual(await selectedIndices(page), [1]);
+  await row(page, 3).click({ modifiers: ['ControlOrMeta'] });
+  assert.deepEqual(await selectedIndices(page), [1, 3]);
+  await row(page, 6).click({ modifiers: ['Shift'] });
+  assert.deepEqual(await selectedIndices(page), [3, 4, 5, 6]);
+  await row(page, 1).click({ modifiers: ['ControlOrMeta'] });
+  await row(page, 5).click({ modifiers: ['ControlOrMeta'] });
+  assert.deepEqual(await selectedIndices(page), [1, 3, 4, 6]);
+  assert.equal(await page.getByTestId('compress').innerText(), 'Compress 4 tensors…');
+
+  await row(page, 4).click({ button: 'right' });
+  assert.deepEqual(await selectedIndices(page), [1, 3, 4, 6], 'a row in the selection keeps it');
+  assert.deepEqual(await menuContext(page, 4), {
+    tensorIndices: [1, 3, 4, 6],
+    webviewSection: 'tensorRow',
+    tensorIndex: 4,
+    preventDefaultContextMenuItems: true,
+  });
+
+  await row(page, 8).click({ button: 'right' });
+  assert.deepEqual(await selectedIndices(page), [8], 'a row outside the selection replaces it');
+  assert.deepEqual((await menuContext(page, 8)).tensorIndices, [8]);
+
+  const gridContext = JSON.parse(
+    (await page.getByRole('grid').getAttribute('data-vscode-context')) ?? '{}',
+  ) as Record<string, unknown>;
+  assert.deepEqual(
+    gridContext,
+    {
+      webviewSection: 'tensorRow',
+      tensorIndices: [8],
+      preventDefaultContextMenuItems: true,
+    },
+    'the context-menu key on the focused grid gets the selection',
+  );
+
+  await page.keyboard.press('ArrowUp');
+  assert.deepEqual(await selectedIndices(page), [7], 'the keyboard still moves one selection');
+  assert.deepEqual(session.problems, []);
+});
+
+test('the Compress button asks the host to compress the selected tensors', async () => {
+  const { page } = session;
+  await row(page, 2).click();
+  await row(page, 3).click({ modifiers: ['Shift'] });
+  await page.getByTestId('compress').click();
+  assert.deepEqual(session.posted.at(-1), { type: 'compress', indices: [2, 3] });
+});
+
+test('a compression report shows totals and per-tensor results; its buttons reach the host', async () => {
+  const { page } = session;
+  const report = await compressModel(modelPath, {
+    tensors: [2, 3],
+    options: { method: 'int8', storeQuantized: true },
+  });
+  await session.postToWebview({ type: 'compressionReport', report });
+  const view = page.getByTestId('compression-report');
+  await view.waitFor({ state: 'visible' });
+  const text = await view.innerText();
+  assert.match(text, /Compressed into mlp\.int8\.safetensors/i);
+  assert.match(text, /int8 per channel, stored as int8 \+ scales/);
+  assert.match(text, /2 compressed/);
+  assert.match(text, /no graph to run/);
+  const tensorRows = view.locator('.ll-report-tensors tbody tr');
+  assert.equal(await tensorRows.count(), 2);
+  assert.match(await tensorRows.first().innerText(), /layers\.2\.weight/);
+  await session.screenshot('compression-report');
+
+  await view.getByRole('button', { name: 'Open new model' }).click();
+  assert.deepEqual(session.posted.at(-1), { type: 'reportAction', action: 'openOutput' });
+  await view.getByRole('button', { name: 'Close' }).click();
+  assert.deepEqual(session.posted.at(-1), { type: 'reportAction', action: 'dismiss' });
+  assert.equal(await page.getByTestId('compression-report').count(), 0);
+  assert.deepEqual(session.problems, []);
+});

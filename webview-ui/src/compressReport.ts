@@ -1,0 +1,165 @@
+/**
+ * The report of a compression of this model: totals, how far each model output moved on
+ * the sample inputs, and bytes and weight error per tensor. Shown above the layer table
+ * until dismissed; its buttons ask the extension to open the new model or the JSON report.
+ */
+import type { CompressionReport, TensorCompressionResult } from '../../src/shared/compress';
+import { describeOptions } from '../../src/shared/compressText';
+import { formatBytes, formatCount, formatStat } from '../../src/shared/format';
+import type { ReportAction } from '../../src/shared/protocol';
+import { definitionList, element } from './dom';
+import { baseName } from './errorView';
+
+/** Tensor rows drawn in the report; the JSON file holds all of them. */
+const MAX_TENSOR_ROWS = 200;
+
+function sum(
+  tensors: readonly TensorCompressionResult[],
+  field: 'bytesBefore' | 'bytesAfter',
+): number {
+  return tensors.reduce((total, tensor) => total + tensor[field], 0);
+}
+
+function ratio(before: number, after: number): string {
+  if (after <= 0 || before <= 0) return '';
+  const factor = before / after;
+  return factor >= 1
+    ? ` (${formatStat(factor, 3)}× smaller)`
+    : ` (${formatStat(1 / factor, 3)}× larger)`;
+}
+
+function table(
+  className: string,
+  label: string,
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  numericFrom: number,
+): HTMLTableElement {
+  const head = element('tr', {}, [
+    ...headers.map((header, column) =>
+      element('th', {
+        text: header,
+        className: column >= numericFrom ? 'll-numeric' : undefined,
+        attrs: { scope: 'col' },
+      }),
+    ),
+  ]);
+  const body = rows.map((cells) =>
+    element(
+      'tr',
+      {},
+      cells.map((cell, column) =>
+        element('td', {
+          text: cell,
+          className: column >= numericFrom ? 'll-numeric' : undefined,
+          attrs: { title: cell },
+        }),
+      ),
+    ),
+  );
+  return element(
+    'table',
+    { className: `ll-compact-table ll-report-table ${className}`, attrs: { 'aria-label': label } },
+    [element('thead', {}, [head]), element('tbody', {}, body)],
+  );
+}
+
+export function renderCompressionReport(
+  report: CompressionReport,
+  act: (action: ReportAction) => void,
+): HTMLElement {
+  const button = (text: string, action: ReportAction, secondary = false): HTMLButtonElement => {
+    const node = element('button', {
+      className: secondary ? 'll-button ll-button-secondary' : 'll-button',
+      text,
+      attrs: { type: 'button', 'data-action': action },
+    });
+    node.addEventListener('click', () => act(action));
+    return node;
+  };
+  const compressed = report.tensors.filter((tensor) => !tensor.skipped);
+  const skipped = report.tensors.length - compressed.length;
+  const facts = definitionList([
+    ['Method', describeOptions(report.options)],
+    [
+      'File size',
+      `${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}${ratio(report.fileBytesBefore, report.fileBytesAfter)}`,
+    ],
+    [
+      'Tensors',
+      `${formatCount(compressed.length)} compressed${skipped > 0 ? `, ${formatCount(skipped)} skipped` : ''}`,
+    ],
+    [
+      'Their bytes',
+      `${formatBytes(sum(compressed, 'bytesBefore'))} → ${formatBytes(sum(compressed, 'bytesAfter'))}${ratio(sum(compressed, 'bytesBefore'), sum(compressed, 'bytesAfter'))}`,
+    ],
+    ['New model', element('code', { text: report.output })],
+    ['Sample inputs', report.inputs || '—'],
+    ['Time', `${formatStat(report.elapsedMs / 1000, 3)} s`],
+  ]);
+  const outputs =
+    report.outputs.length > 0
+      ? table(
+          'll-report-outputs',
+          'Output deviation',
+          ['Output', 'Max abs diff', 'Relative L2', 'Cosine'],
+          report.outputs.map((output) => [
+            output.output,
+            formatStat(output.maxAbsDiff),
+            formatStat(output.relativeL2),
+            formatStat(output.cosine, 6),
+          ]),
+          1,
+        )
+      : null;
+  const tensorRows = report.tensors
+    .slice(0, MAX_TENSOR_ROWS)
+    .map((tensor) => [
+      tensor.name,
+      tensor.detail,
+      formatBytes(tensor.bytesBefore),
+      formatBytes(tensor.bytesAfter),
+      tensor.skipped ? '—' : formatStat(tensor.relativeError),
+    ]);
+  const more = report.tensors.length - tensorRows.length;
+  return element(
+    'section',
+    {
+      className: 'll-section ll-report',
+      attrs: { 'data-testid': 'compression-report', 'aria-label': 'Compression report' },
+    },
+    [
+      element('div', { className: 'll-report-header' }, [
+        element('h2', {
+          className: 'll-section-title',
+          text: `Compressed into ${baseName(report.output)}`,
+        }),
+        element('div', { className: 'll-report-actions' }, [
+          button('Open new model', 'openOutput'),
+          button('Show report JSON', 'openReport', true),
+          button('Close', 'dismiss', true),
+        ]),
+      ]),
+      facts,
+      element('ul', { className: 'll-report-validation' }, [
+        ...report.validation.map((line) => element('li', { text: line })),
+      ]),
+      outputs,
+      element('div', { className: 'll-report-scroll' }, [
+        table(
+          'll-report-tensors',
+          'Tensors',
+          ['Tensor', 'What was done', 'Bytes before', 'Bytes after', 'Relative error'],
+          tensorRows,
+          2,
+        ),
+      ]),
+      more > 0
+        ? element('p', {
+            className: 'll-report-more',
+            text: `${formatCount(more)} more tensors in ${baseName(report.reportPath)}`,
+          })
+        : null,
+    ],
+  );
+}
