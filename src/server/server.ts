@@ -18,11 +18,13 @@ import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
 import { ModelService } from './modelService';
+import { PYTHON_CAPABILITIES, PythonFeatures } from './python/lspPython';
 import { StatsProgress } from './statsProgress';
 
 const connection = createConnection(ProposedFeatures.all);
 let service = new ModelService();
 let progress = new StatsProgress(connection, service);
+const python = new PythonFeatures(connection, service);
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
 function handle<P, R>(
@@ -76,8 +78,9 @@ connection.onInitialize((params) => {
   service.dispose();
   service = new ModelService({ workerCount });
   progress = new StatsProgress(connection, service);
+  python.initialize(params, service);
   return {
-    capabilities: {},
+    capabilities: { ...PYTHON_CAPABILITIES },
     serverInfo: { name: 'layerlens-server' },
   };
 });

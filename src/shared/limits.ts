@@ -48,3 +48,15 @@ export const MAX_PAGE_SIZE = 5000;
 
 /** Tensors one `layerlens/tensorStats` request may name. */
 export const MAX_STATS_BATCH = 1024;
+
+/** Python scripts of the workspace read to link layer definitions and model files (code lenses). */
+export const MAX_WORKSPACE_SCRIPTS = 2000;
+
+/** A Python script larger than this is not parsed for code lenses (generated code, data dumps). */
+export const MAX_SCRIPT_BYTES = 2 * 1024 * 1024;
+
+/** Folder depth searched below each workspace folder for Python scripts. */
+export const MAX_SCRIPT_SEARCH_DEPTH = 8;
+
+/** Tensors whose statistics one hover on a layer definition asks for. */
+export const MAX_HOVER_TENSORS = 64;
