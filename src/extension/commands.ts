@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
-import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
+import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
 
 interface CommandSpec {
   readonly id: string;
@@ -44,6 +44,21 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.showServerOutput',
     needsServer: false,
     run: (client) => client.output.show(true),
+  },
+  {
+    // From code lenses in Python scripts: (model URI, tensor name?).
+    id: 'layerlens.showTensor',
+    needsServer: false,
+    async run(_client, resource, tensorName) {
+      const uri =
+        resource instanceof vscode.Uri
+          ? resource
+          : typeof resource === 'string'
+            ? vscode.Uri.parse(resource)
+            : undefined;
+      if (!uri) throw new Error('Show in LayerLens needs a model file');
+      await showModel(uri, typeof tensorName === 'string' ? tensorName : undefined);
+    },
   },
 ];
 

@@ -16,6 +16,29 @@ import { webviewHtml } from './webviewHtml';
 
 export const MODEL_EDITOR_VIEW_TYPE = 'layerlens.modelEditor';
 
+/** Open editors by model URI, to reveal a tensor in them (code lenses' "Show in LayerLens"). */
+const sessionsByUri = new Map<string, Set<EditorSession>>();
+/** Tensors to reveal in an editor that is being opened and has no session yet. */
+const pendingReveals = new Map<string, string>();
+
+/**
+ * Opens the model in the LayerLens editor beside the active one and, with a tensor name,
+ * selects that tensor's row and scrolls it into view (once the rows are there).
+ */
+export async function showModel(uri: vscode.Uri, tensorName?: string): Promise<void> {
+  const key = uri.toString();
+  if (tensorName !== undefined) pendingReveals.set(key, tensorName);
+  await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE, {
+    viewColumn: vscode.ViewColumn.Beside,
+  });
+  if (tensorName === undefined) return;
+  const sessions = sessionsByUri.get(key);
+  if (sessions && sessions.size > 0) {
+    pendingReveals.delete(key);
+    for (const session of sessions) session.reveal(tensorName);
+  }
+}
+
 class ModelDocument implements vscode.CustomDocument {
   constructor(
     readonly uri: vscode.Uri,
@@ -64,6 +87,15 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     webview.html = webviewHtml(webview, this.context.extensionUri);
 
     const session = new EditorSession(document.uri, webview, this.client);
+    const key = document.uri.toString();
+    const sessions = sessionsByUri.get(key) ?? new Set<EditorSession>();
+    sessions.add(session);
+    sessionsByUri.set(key, sessions);
+    const pendingReveal = pendingReveals.get(key);
+    if (pendingReveal !== undefined) {
+      pendingReveals.delete(key);
+      session.reveal(pendingReveal);
+    }
     const watcher = vscode.workspace.createFileSystemWatcher(
       new vscode.RelativePattern(vscode.Uri.joinPath(document.uri, '..'), '*'),
     );
@@ -79,6 +111,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       watcher.onDidCreate(reloadIfOurs),
     ];
     panel.onDidDispose(() => {
+      sessions.delete(session);
+      if (sessions.size === 0) sessionsByUri.delete(key);
       session.dispose();
       subscriptions.forEach((subscription) => subscription.dispose());
     });
@@ -88,6 +122,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
 /** One webview's requests in flight, each cancellable by the webview. */
 class EditorSession {
   private readonly inFlight = new Map<number, vscode.CancellationTokenSource>();
+  /** Whether the webview's script runs (it said 'ready'); messages before that are lost. */
+  private webviewReady = false;
+  private revealOnReady: string | undefined;
 
   constructor(
     private readonly uri: vscode.Uri,
@@ -98,6 +135,9 @@ class EditorSession {
   onMessage(message: WebviewToHost): void {
     switch (message.type) {
       case 'ready':
+        this.webviewReady = true;
+        if (this.revealOnReady !== undefined) this.post({ type: 'reveal', tensorName: this.revealOnReady });
+        this.revealOnReady = undefined;
         return;
       case 'cancel':
         this.inFlight.get(message.id)?.cancel();
@@ -106,6 +146,12 @@ class EditorSession {
         void this.answer(message.id, message.name, message.params);
         return;
     }
+  }
+
+  /** Select and scroll to a tensor's row (now, or as soon as the webview is ready). */
+  reveal(tensorName: string): void {
+    if (this.webviewReady) this.post({ type: 'reveal', tensorName });
+    else this.revealOnReady = tensorName;
   }
 
   reload(reason: string): void {

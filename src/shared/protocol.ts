@@ -30,7 +30,9 @@ export type HostToWebview =
   | { type: 'response'; id: number; result: unknown }
   | { type: 'response'; id: number; error: RequestError }
   /** The server restarted or the file changed on disk: everything shown must be fetched again. */
-  | { type: 'reload'; reason: string };
+  | { type: 'reload'; reason: string }
+  /** Select the tensor with this name and scroll its row into view (from a code lens). */
+  | { type: 'reveal'; tensorName: string };
 
 export interface RequestError {
   readonly message: string;

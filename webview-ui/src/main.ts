@@ -13,6 +13,7 @@ const app = new App(root, api, new ViewStateStore(vscode));
 onHostMessage((message) => {
   if (api.handle(message)) return;
   if (message.type === 'reload') app.reload(message.reason);
+  if (message.type === 'reveal') app.reveal(message.tensorName);
 });
 vscode.postMessage({ type: 'ready' });
 app.start();

@@ -24,5 +24,6 @@ export function onHostMessage(listener: (message: HostToWebview) => void): void 
 function isHostMessage(data: unknown): data is HostToWebview {
   if (typeof data !== 'object' || data === null || !('type' in data)) return false;
   if (data.type === 'reload') return true;
+  if (data.type === 'reveal') return 'tensorName' in data && typeof data.tensorName === 'string';
   return data.type === 'response' && 'id' in data && typeof data.id === 'number';
 }

@@ -100,12 +100,16 @@ export function stringLiteral(node: Node): string | null {
     if (!child) continue;
     if (child.type === 'interpolation') return null;
     if (child.type !== 'string_content') continue;
-    for (const piece of child.children) {
-      if (!piece) continue;
-      text += !raw && piece.type === 'escape_sequence' ? unescape(piece.text) : piece.text;
+    // The content's text with its escape sequences (child nodes) decoded, unless raw.
+    const content = child.text;
+    let cursor = 0;
+    for (const escape of child.namedChildren) {
+      if (escape?.type !== 'escape_sequence' || raw) continue;
+      const start = escape.startIndex - child.startIndex;
+      text += content.slice(cursor, start) + unescape(escape.text);
+      cursor = escape.endIndex - child.startIndex;
     }
-    // string_content without escape children has no child nodes: its text is the content.
-    if (child.childCount === 0) text += child.text;
+    text += content.slice(cursor);
   }
   return text;
 }
