@@ -49,6 +49,9 @@ import type {
 } from './scriptAnalysis';
 import { WorkspaceScripts, type OpenScript } from './workspaceScripts';
 
+/** Candidates of an ambiguous layer that get their own lens; the hover lists all of them. */
+const MAX_CANDIDATE_LENSES = 4;
+
 /** What an unresolved lens carries to codeLens/resolve. */
 interface LayerStatsData {
   readonly kind: 'layerStats';
@@ -358,9 +361,11 @@ function layerLenses(layer: LayerDefinition, match: ModelMatch): CodeLens[] {
       { range, command: compress(match.modelPath, indices) },
     ];
   }
+  const shown = match.instances.slice(0, MAX_CANDIDATE_LENSES);
+  const hidden = match.instances.length - shown.length;
   return [
     { range, command: label(candidatesTitle(match.instances.length, fileName)) },
-    ...match.instances.map((instance) => ({
+    ...shown.map((instance) => ({
       range,
       command: showTensor(
         candidateTitle(instance, checkInstanceShapes(instance)),
@@ -368,6 +373,7 @@ function layerLenses(layer: LayerDefinition, match: ModelMatch): CodeLens[] {
         mainTensor(instance).name,
       ),
     })),
+    ...(hidden > 0 ? [{ range, command: label(`+${hidden} more (hover for all)`) }] : []),
     { range, command: compress(match.modelPath, indices) },
   ];
 }
