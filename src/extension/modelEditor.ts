@@ -136,7 +136,8 @@ class EditorSession {
     switch (message.type) {
       case 'ready':
         this.webviewReady = true;
-        if (this.revealOnReady !== undefined) this.post({ type: 'reveal', tensorName: this.revealOnReady });
+        if (this.revealOnReady !== undefined)
+          this.post({ type: 'reveal', tensorName: this.revealOnReady });
         this.revealOnReady = undefined;
         return;
       case 'cancel':

@@ -84,7 +84,9 @@ function instancesOf(matches: ModelMatch[] | undefined): string[] {
 function shapeTextOf(matches: ModelMatch[] | undefined): string {
   const instance = matches?.[0]?.instances[0];
   const check = instance ? checkInstanceShapes(instance) : null;
-  return check ? `${check.status} ${check.parameter} ${check.declared?.join('x')} ${check.file.join('x')}` : 'none';
+  return check
+    ? `${check.status} ${check.parameter} ${check.declared?.join('x')} ${check.file.join('x')}`
+    : 'none';
 }
 
 const NESTED_SCRIPT = `
@@ -208,7 +210,9 @@ class Loose(nn.Module):
   // Nothing tells which fc is Loose's: both candidates, each with its own shape check.
   const loose = matches.get('Loose:fc')?.[0];
   assert.deepEqual(
-    loose?.instances.map((instance) => `${instance.modulePath} ${checkInstanceShapes(instance)?.status}`),
+    loose?.instances.map(
+      (instance) => `${instance.modulePath} ${checkInstanceShapes(instance)?.status}`,
+    ),
     ['stray.fc match', 'elsewhere.fc mismatch'],
   );
 });
@@ -336,5 +340,7 @@ class SileroVad(nn.Module):
   // The block's arguments are parameters: the shape is shown, not checked.
   const conv = matches.get('Block:reparam_conv')?.[0];
   assert.equal(conv?.instances.length, 8);
-  assert.ok(conv?.instances.every((instance) => checkInstanceShapes(instance)?.status === 'unknown'));
+  assert.ok(
+    conv?.instances.every((instance) => checkInstanceShapes(instance)?.status === 'unknown'),
+  );
 });

@@ -250,7 +250,10 @@ class Net(nn.Module):
   assert.deepEqual(analysis.layers[8]!.args.positional[1], { kind: 'int', value: 392 });
   // The lens goes on the definition's line (0-based).
   assert.equal(fc1.range.start.line, 10);
-  assert.deepEqual(analysis.classes.map((c) => [c.name, c.bases]), [['Net', ['torch.nn.Module']]]);
+  assert.deepEqual(
+    analysis.classes.map((c) => [c.name, c.bases]),
+    [['Net', ['torch.nn.Module']]],
+  );
 });
 
 test('nested modules, attribute chains and containers give state-dict paths', async () => {

@@ -54,7 +54,7 @@ const MAX_NESTING = 12;
 const MAX_PATHS_PER_LAYER = 256;
 /** Text that may separate a prefix the script does not know from the layer's path. */
 const PREFIX_SEPARATORS = ['.', '/', '__'];
-/** ONNX node scopes that stand for a layer (see the file comment): ops whose weights are parameters. */
+/** Rank from which an unnamed ONNX tensor of a layer is its matrix or kernel (below: its bias). */
 const WEIGHT_RANK_MIN = 2;
 
 /** Every attribute path (segments from the state dict's root) under which `owner`'s attributes appear. */
@@ -125,7 +125,11 @@ function byName(
   const modulePath = name.slice(0, dot);
   const score = pathScore(modulePath, path);
   if (score === null) return null;
-  return { instance: modulePath, match: { tensor, parameter: name.slice(dot + 1), declared: null }, score };
+  return {
+    instance: modulePath,
+    match: { tensor, parameter: name.slice(dot + 1), declared: null },
+    score,
+  };
 }
 
 function byNode(

@@ -249,9 +249,7 @@ const LAYER_TYPES: Readonly<Record<string, LayerTypeSpec>> = {
     onnxOps: ['GroupNormalization', 'InstanceNormalization'],
     parameters: (args) => {
       const channels = args.int(1, 'num_channels');
-      return args.bool(3, 'affine', true) === false
-        ? []
-        : withBias([channels], channels, true);
+      return args.bool(3, 'affine', true) === false ? [] : withBias([channels], channels, true);
     },
   },
   BatchNorm1d: batchNorm(true, true),

@@ -77,7 +77,10 @@ export function candidateTitle(instance: LayerInstance, check: ShapeCheck | null
 }
 
 /** Layers of a model for its lens: the distinct nodes (ONNX) or name prefixes (safetensors) holding floating-point weights. */
-export function countLayers(tensors: readonly TensorInfo[], isFloat: (tensor: TensorInfo) => boolean): number {
+export function countLayers(
+  tensors: readonly TensorInfo[],
+  isFloat: (tensor: TensorInfo) => boolean,
+): number {
   return new Set(tensors.filter(isFloat).map((tensor) => tensor.node)).size;
 }
 
@@ -98,7 +101,10 @@ export function modelProblemTitle(fileName: string, problem: string): string {
 
 /** Markdown table rows of tensors with their statistics, for hovers. */
 export function tensorTable(
-  rows: readonly { readonly tensor: TensorInfo; readonly stats: TensorStats | string | undefined }[],
+  rows: readonly {
+    readonly tensor: TensorInfo;
+    readonly stats: TensorStats | string | undefined;
+  }[],
 ): string {
   const lines = [
     '| tensor | shape | dtype | params | min | max | mean | std | sparsity | L2 norm |',

@@ -86,7 +86,9 @@ export async function referencedFile(
   if (!resolved.exists) return resolved;
   if (reference.target === 'folder' || (await kindOf(resolved.path)) === 'folder') {
     const inside = await modelFileInFolder(resolved.path);
-    return inside === null ? { path: resolved.path, exists: false } : { path: inside, exists: true };
+    return inside === null
+      ? { path: resolved.path, exists: false }
+      : { path: inside, exists: true };
   }
   return resolved;
 }

@@ -138,7 +138,10 @@ export class PythonLenses {
       const file = await referencedFile(reference, document.path, this.scripts.workspaceFolders);
       if (!file) continue;
       const state = await this.modelState(file.path, states);
-      lenses.push({ range: lineRange(reference.range), command: referenceCommand(reference, state) });
+      lenses.push({
+        range: lineRange(reference.range),
+        command: referenceCommand(reference, state),
+      });
       if (state.kind === 'model') addModel(ownModels, state);
     }
     if (analysis.layers.length === 0) return lenses;
@@ -239,13 +242,22 @@ export class PythonLenses {
     const file = await referencedFile(reference, document.path, this.scripts.workspaceFolders);
     if (!file) return null;
     const state = await this.modelState(file.path, states);
-    const lines = [`**${LENS_PREFIX}** · \`${reference.call}\` ${reference.access === 'write' ? 'writes' : 'reads'} \`${file.path}\``, ''];
+    const lines = [
+      `**${LENS_PREFIX}** · \`${reference.call}\` ${reference.access === 'write' ? 'writes' : 'reads'} \`${file.path}\``,
+      '',
+    ];
     switch (state.kind) {
       case 'missing':
-        lines.push(reference.access === 'write' ? 'The file is not written yet.' : 'The file does not exist.');
+        lines.push(
+          reference.access === 'write'
+            ? 'The file is not written yet.'
+            : 'The file does not exist.',
+        );
         break;
       case 'unsupported':
-        lines.push(`${basename(state.path)}: ${state.problem} (LayerLens reads ONNX and safetensors).`);
+        lines.push(
+          `${basename(state.path)}: ${state.problem} (LayerLens reads ONNX and safetensors).`,
+        );
         break;
       case 'error':
         lines.push(`LayerLens cannot read this file: ${state.problem}`);
@@ -275,7 +287,8 @@ export class PythonLenses {
       '',
       `Declared: ${declared || 'no parameters known for this layer type'}`,
     ];
-    if (matches.length === 0) lines.push('', 'No tensor of the workspace’s model files matches this layer.');
+    if (matches.length === 0)
+      lines.push('', 'No tensor of the workspace’s model files matches this layer.');
     let budget = MAX_HOVER_TENSORS;
     for (const match of matches) {
       for (const instance of match.instances) {
@@ -291,8 +304,11 @@ export class PythonLenses {
         const shown = tensors.slice(0, Math.max(0, budget));
         budget -= shown.length;
         const stats = await this.statsOf(match.modelPath, shown);
-        lines.push(tensorTable(shown.map((tensor) => ({ tensor, stats: stats.get(tensor.index) }))));
-        if (shown.length < tensors.length) lines.push('', `… and ${tensors.length - shown.length} more tensors`);
+        lines.push(
+          tensorTable(shown.map((tensor) => ({ tensor, stats: stats.get(tensor.index) }))),
+        );
+        if (shown.length < tensors.length)
+          lines.push('', `… and ${tensors.length - shown.length} more tensors`);
       }
     }
     return lines.join('\n');
@@ -338,7 +354,10 @@ function referenceCommand(reference: ModelReference, state: ModelState): Command
       // The editor shows the full error; the lens names the problem.
       return showTensor(modelProblemTitle(basename(state.path), state.problem), state.path);
     case 'model':
-      return showTensor(modelLensTitle(state.summary, countLayers(state.tensors, isFloatTensor)), state.path);
+      return showTensor(
+        modelLensTitle(state.summary, countLayers(state.tensors, isFloatTensor)),
+        state.path,
+      );
   }
 }
 

@@ -92,7 +92,10 @@ export function stringLiteral(node: Node): string | null {
   if (node.type !== 'string') return null;
   const start = node.firstChild?.text ?? '';
   // string_start is the prefix letters (r, b, f, u in any case) followed by the quotes.
-  const prefix = [...start].filter((char) => char !== '"' && char !== "'").join('').toLowerCase();
+  const prefix = [...start]
+    .filter((char) => char !== '"' && char !== "'")
+    .join('')
+    .toLowerCase();
   if (prefix.includes('b')) return null;
   const raw = prefix.includes('r');
   let text = '';
@@ -405,8 +408,7 @@ function parameterNames(scope: Node): string[] {
   const names: string[] = [];
   for (const parameter of scope.childForFieldName('parameters')?.namedChildren ?? []) {
     if (!parameter) continue;
-    const name =
-      parameter.type === 'identifier' ? parameter : parameter.childForFieldName('name');
+    const name = parameter.type === 'identifier' ? parameter : parameter.childForFieldName('name');
     if (name?.type === 'identifier') names.push(name.text);
   }
   return names;

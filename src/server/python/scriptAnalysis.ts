@@ -177,7 +177,8 @@ function readReferences(root: Node, imports: ImportTable, evaluator: Evaluator):
   }
   // Nested calls are found inside out; report them in reading order.
   return references.sort(
-    (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character,
+    (a, b) =>
+      a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character,
   );
 }
 
@@ -329,7 +330,8 @@ class ModuleCollector {
 
   private layerArguments(call: Node): LayerArguments {
     const keywords: Record<string, PyValue | null> = {};
-    for (const [name, value] of keywordArguments(call)) keywords[name] = this.evaluator.evaluate(value);
+    for (const [name, value] of keywordArguments(call))
+      keywords[name] = this.evaluator.evaluate(value);
     return {
       positional: positionalArguments(call).map((argument) => this.evaluator.evaluate(argument)),
       keywords,

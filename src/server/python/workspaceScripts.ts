@@ -5,7 +5,11 @@
  */
 import { readdir, stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_SCRIPT_BYTES, MAX_SCRIPT_SEARCH_DEPTH, MAX_WORKSPACE_SCRIPTS } from '../../shared/limits';
+import {
+  MAX_SCRIPT_BYTES,
+  MAX_SCRIPT_SEARCH_DEPTH,
+  MAX_WORKSPACE_SCRIPTS,
+} from '../../shared/limits';
 import { analyzeTree, type ScriptAnalysis } from './scriptAnalysis';
 import { parsePython } from './treeSitter';
 
@@ -41,7 +45,10 @@ export async function analyzeSource(text: string, path: string): Promise<ScriptA
 export class WorkspaceScripts {
   private folders: readonly string[] = [];
   private listing: Promise<string[]> | undefined;
-  private readonly onDisk = new Map<string, { identity: string; analysis: Promise<ScriptAnalysis> }>();
+  private readonly onDisk = new Map<
+    string,
+    { identity: string; analysis: Promise<ScriptAnalysis> }
+  >();
   private readonly open = new Map<string, { text: string; analysis: Promise<ScriptAnalysis> }>();
 
   constructor(private readonly log: (message: string) => void = () => undefined) {}
@@ -104,7 +111,9 @@ export class WorkspaceScripts {
     try {
       return await work();
     } catch (error) {
-      this.log(`LayerLens could not read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+      this.log(
+        `LayerLens could not read ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return EMPTY_ANALYSIS;
     }
   }
