@@ -311,7 +311,7 @@ class Decoder(nn.Module):
         self.decoder = nn.Sequential(nn.Dropout(0.1), nn.ReLU(), nn.Conv1d(128, 1, kernel_size=1), nn.Sigmoid())
 
 class Block(nn.Module):
-    def __init__(self, in_channels, out_channels):
+    def __init__(self, in_channels: int, out_channels):
         super().__init__()
         self.reparam_conv = nn.Conv1d(in_channels, out_channels, kernel_size=3, padding=1)
 
@@ -337,10 +337,68 @@ class SileroVad(nn.Module):
   }
   assert.equal(matches.get('Decoder:decoder.2')?.[0]?.instances.length, 2);
   assert.equal(shapeTextOf(matches.get('Decoder:decoder.2')), 'match weight 1x128x1 1x128x1');
-  // The block's arguments are parameters: the shape is shown, not checked.
+  // Each use of Block binds its own arguments: Block(129, 128) is the 16 kHz branch's first
+  // stage; the 8 kHz branch has 65 frequency bins there, and the check says so.
   const conv = matches.get('Block:reparam_conv')?.[0];
-  assert.equal(conv?.instances.length, 8);
-  assert.ok(
-    conv?.instances.every((instance) => checkInstanceShapes(instance)?.status === 'unknown'),
+  const checks = (conv?.instances ?? [])
+    .map((instance) => {
+      const check = checkInstanceShapes(instance);
+      return `${instance.modulePath} ${check?.status} ${check?.declared?.join('x')}`;
+    })
+    .sort();
+  assert.deepEqual(checks, [
+    'If_0_else_branch__Inline_0__encoder.0.reparam_conv mismatch 128x129x3',
+    'If_0_else_branch__Inline_0__encoder.1.reparam_conv match 64x128x3',
+    'If_0_else_branch__Inline_0__encoder.2.reparam_conv match 64x64x3',
+    'If_0_else_branch__Inline_0__encoder.3.reparam_conv match 128x64x3',
+    'If_0_then_branch__Inline_0__encoder.0.reparam_conv match 128x129x3',
+    'If_0_then_branch__Inline_0__encoder.1.reparam_conv match 64x128x3',
+    'If_0_then_branch__Inline_0__encoder.2.reparam_conv match 64x64x3',
+    'If_0_then_branch__Inline_0__encoder.3.reparam_conv match 128x64x3',
+  ]);
+});
+
+test('constructor arguments bind through nested uses, by position and keyword', async () => {
+  const file = await safetensorsModel([
+    f32('wide.block.fc.weight', [32, 16]),
+    f32('narrow.block.fc.weight', [8, 16]),
+    f32('stem.fc1.weight', [256, 1024]),
+  ]);
+  const { matches } = await mapAll(
+    `
+from torch import nn
+
+class Block(nn.Module):
+    def __init__(self, inputs, *, outputs=4):
+        super().__init__()
+        self.fc = nn.Linear(inputs, outputs)
+
+class Stage(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.block = Block(16, outputs=width)
+
+class Encoder(nn.Module):
+    def __init__(self, features=784):
+        super().__init__()
+        self.fc1 = nn.Linear(features, 256)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.wide = Stage(32)
+        self.narrow = Stage(width=8)
+        self.stem = Encoder(features=1024)
+`,
+    [file],
   );
+  const block = matches.get('Block:fc')?.[0];
+  assert.deepEqual(
+    block?.instances.map((instance) => {
+      const check = checkInstanceShapes(instance);
+      return `${instance.modulePath} ${check?.status} ${check?.declared?.join('x')}`;
+    }),
+    ['wide.block.fc match 32x16', 'narrow.block.fc match 8x16'],
+  );
+  assert.equal(shapeTextOf(matches.get('Encoder:fc1')), 'match weight 256x1024 256x1024');
 });

@@ -229,16 +229,14 @@ class Net(nn.Module):
     'Net:cache=Linear',
   ]);
   const fc1 = analysis.layers[0]!;
+  // A constructor parameter stays a parameter (a call may pass another value), with its default.
   assert.deepEqual(fc1.args.positional, [
-    { kind: 'int', value: 784 },
+    { kind: 'param', name: 'features', fallback: { kind: 'int', value: 784 } },
     { kind: 'int', value: 256 },
   ]);
   const fc2 = analysis.layers[1]!;
-  assert.deepEqual(fc2.args.keywords, {
-    in_features: { kind: 'int', value: 256 },
-    out_features: { kind: 'int', value: 10 },
-    bias: { kind: 'bool', value: false },
-  });
+  assert.deepEqual(fc2.args.keywords.in_features, { kind: 'int', value: 256 });
+  assert.deepEqual(fc2.args.keywords.bias, { kind: 'bool', value: false });
   const conv = analysis.layers[2]!;
   assert.deepEqual(conv.args.keywords.kernel_size, {
     kind: 'tuple',
@@ -247,7 +245,13 @@ class Net(nn.Module):
       { kind: 'int', value: 5 },
     ],
   });
+  // Arithmetic on a parameter uses its default.
   assert.deepEqual(analysis.layers[8]!.args.positional[1], { kind: 'int', value: 392 });
+  assert.deepEqual(fc2.args.keywords.out_features, {
+    kind: 'param',
+    name: 'classes',
+    fallback: { kind: 'int', value: 10 },
+  });
   // The lens goes on the definition's line (0-based).
   assert.equal(fc1.range.start.line, 10);
   assert.deepEqual(

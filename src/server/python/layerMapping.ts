@@ -12,7 +12,14 @@
  */
 import { DTYPES } from '../../shared/dtypes';
 import type { TensorInfo } from '../../shared/model';
-import { expectedParameters, onnxOpsOf, type Dim, type ExpectedParameter } from './layerTypes';
+import {
+  expectedParameters,
+  onnxOpsOf,
+  type Dim,
+  type ExpectedParameter,
+  type LayerArguments,
+} from './layerTypes';
+import type { PyValue } from './pythonValues';
 import type { ClassDefinition, LayerDefinition, SubmoduleUse } from './scriptAnalysis';
 
 /** What the mapping knows about every script of the workspace. */
@@ -57,29 +64,95 @@ const PREFIX_SEPARATORS = ['.', '/', '__'];
 /** Rank from which an unnamed ONNX tensor of a layer is its matrix or kernel (below: its bias). */
 const WEIGHT_RANK_MIN = 2;
 
-/** Every attribute path (segments from the state dict's root) under which `owner`'s attributes appear. */
-export function modulePrefixes(owner: string | null, index: ModuleIndex): string[][] {
-  const result: string[][] = [];
+/** Where a class's attributes sit: the path from the state dict's root, and the uses that lead there. */
+export interface ModulePrefix {
+  readonly path: readonly string[];
+  /** `self.x = Class(…)` calls from the outermost module inwards (their arguments bind parameters). */
+  readonly uses: readonly SubmoduleUse[];
+}
+
+/** Every place under which `owner`'s attributes appear; the first is the class as the root. */
+export function modulePrefixes(owner: string | null, index: ModuleIndex): ModulePrefix[] {
+  const result: ModulePrefix[] = [];
   const seen = new Set<string>();
-  const visit = (className: string | null, suffix: readonly string[], depth: number): void => {
+  const visit = (
+    className: string | null,
+    suffix: readonly string[],
+    uses: readonly SubmoduleUse[],
+    depth: number,
+  ): void => {
     if (result.length >= MAX_PATHS_PER_LAYER) return;
     const key = suffix.join('.');
     if (!seen.has(key)) {
       seen.add(key);
-      result.push([...suffix]);
+      result.push({ path: suffix, uses });
     }
     if (className === null || depth >= MAX_NESTING) return;
     for (const use of index.submodules) {
-      if (use.className === className) visit(use.owner, [...use.path, ...suffix], depth + 1);
+      if (use.className === className) {
+        visit(use.owner, [...use.path, ...suffix], [use, ...uses], depth + 1);
+      }
     }
   };
-  visit(owner, [], 0);
+  visit(owner, [], [], 0);
   return result;
 }
 
 /** The full dotted paths a layer definition can have in a state dict. */
 export function layerPaths(layer: LayerDefinition, index: ModuleIndex): string[] {
-  return modulePrefixes(layer.owner, index).map((prefix) => [...prefix, ...layer.path].join('.'));
+  return modulePrefixes(layer.owner, index).map((prefix) =>
+    [...prefix.path, ...layer.path].join('.'),
+  );
+}
+
+type Binding = ReadonlyMap<string, PyValue | null>;
+
+/** A value with the constructor parameters that `binding` knows replaced by what the call passed. */
+function substitute(value: PyValue | null, binding: Binding): PyValue | null {
+  if (value?.kind === 'param' && binding.has(value.name)) return binding.get(value.name) ?? null;
+  if (value?.kind === 'tuple') {
+    return { kind: 'tuple', items: value.items.map((item) => substitute(item, binding)) };
+  }
+  return value;
+}
+
+function substituteAll(args: LayerArguments, binding: Binding): LayerArguments {
+  const keywords: Record<string, PyValue | null> = {};
+  for (const [name, value] of Object.entries(args.keywords))
+    keywords[name] = substitute(value, binding);
+  return { positional: args.positional.map((value) => substitute(value, binding)), keywords };
+}
+
+/**
+ * The constructor arguments of the innermost class of a chain of uses: each call's
+ * arguments fill its class's `__init__` parameters, and may themselves be parameters of
+ * the class that makes the call (`Block(width, width)` inside a class taking `width`).
+ */
+export function constructorBinding(uses: readonly SubmoduleUse[], index: ModuleIndex): Binding {
+  let binding: Binding = new Map();
+  for (const use of uses) {
+    const definition = index.classes.find((candidate) => candidate.name === use.className);
+    const next = new Map<string, PyValue | null>();
+    if (definition) {
+      const positional = definition.parameters.filter((parameter) => parameter.positional);
+      use.args.positional.forEach((value, position) => {
+        const parameter = positional[position];
+        if (parameter) next.set(parameter.name, substitute(value, binding));
+      });
+      for (const [name, value] of Object.entries(use.args.keywords)) {
+        if (definition.parameters.some((parameter) => parameter.name === name))
+          next.set(name, substitute(value, binding));
+      }
+    }
+    binding = next;
+  }
+  return binding;
+}
+
+interface LayerPath {
+  readonly path: string;
+  /** Parameters with the shapes this place's constructor arguments give them. */
+  readonly parameters: readonly ExpectedParameter[];
 }
 
 interface Candidate {
@@ -157,16 +230,22 @@ export function mapLayer(
   index: ModuleIndex,
   models: readonly MappableModel[],
 ): ModelMatch[] {
-  const paths = layerPaths(layer, index);
-  const parameters = expectedParameters(layer.layerType, layer.args);
+  const paths: LayerPath[] = modulePrefixes(layer.owner, index).map((prefix) => ({
+    path: [...prefix.path, ...layer.path].join('.'),
+    parameters: expectedParameters(
+      layer.layerType,
+      substituteAll(layer.args, constructorBinding(prefix.uses, index)),
+    ),
+  }));
+  const parameters = paths[0]?.parameters ?? [];
   const result: ModelMatch[] = [];
   for (const model of models) {
     const instances = new Map<string, { score: number; tensors: TensorMatch[] }>();
     for (const tensor of model.tensors) {
       let best: Candidate | null = null;
-      for (const path of paths) {
+      for (const { path, parameters: declared } of paths) {
         const candidate =
-          byName(tensor, path, parameters) ?? byNode(tensor, path, layer.layerType, parameters);
+          byName(tensor, path, declared) ?? byNode(tensor, path, layer.layerType, declared);
         if (candidate && (!best || candidate.score > best.score)) best = candidate;
       }
       if (!best) continue;

@@ -3,7 +3,7 @@
  * them from the constructor's arguments (the names and layouts of `state_dict()`), and the
  * ONNX operators they export to.
  */
-import type { PyValue } from './pythonValues';
+import { concrete, type PyValue } from './pythonValues';
 
 export interface LayerArguments {
   readonly positional: readonly (PyValue | null)[];
@@ -29,9 +29,13 @@ interface LayerTypeSpec {
 export class ArgumentReader {
   constructor(private readonly args: LayerArguments) {}
 
+  /** The argument (constructor parameters not bound by a call take their defaults); undefined when absent. */
   value(position: number, keyword: string): PyValue | null | undefined {
-    if (keyword in this.args.keywords) return this.args.keywords[keyword];
-    return position < this.args.positional.length ? this.args.positional[position] : undefined;
+    if (Object.hasOwn(this.args.keywords, keyword))
+      return concrete(this.args.keywords[keyword] ?? null);
+    return position < this.args.positional.length
+      ? concrete(this.args.positional[position] ?? null)
+      : undefined;
   }
 
   int(position: number, keyword: string, fallback: number | null = null): Dim {
@@ -51,7 +55,7 @@ export class ArgumentReader {
     const value = this.value(position, keyword);
     if (value?.kind === 'int') return Array<Dim>(rank).fill(value.value);
     if (value?.kind === 'tuple' && value.items.length === rank) {
-      return value.items.map((item) => (item?.kind === 'int' ? item.value : null));
+      return value.items.map(intOf);
     }
     return Array<Dim>(rank).fill(null);
   }
@@ -60,10 +64,14 @@ export class ArgumentReader {
   shape(position: number, keyword: string): Dim[] {
     const value = this.value(position, keyword);
     if (value?.kind === 'int') return [value.value];
-    if (value?.kind === 'tuple')
-      return value.items.map((item) => (item?.kind === 'int' ? item.value : null));
+    if (value?.kind === 'tuple') return value.items.map(intOf);
     return [null];
   }
+}
+
+function intOf(item: PyValue | null): Dim {
+  const value = concrete(item);
+  return value?.kind === 'int' ? value.value : null;
 }
 
 function times(a: Dim, b: Dim): Dim {

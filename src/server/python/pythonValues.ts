@@ -13,7 +13,18 @@ export type PyValue =
   | { readonly kind: 'str'; readonly value: string }
   /** A pathlib path (joins with `/`); `value` is its text. */
   | { readonly kind: 'path'; readonly value: string }
-  | { readonly kind: 'tuple'; readonly items: readonly (PyValue | null)[] };
+  | { readonly kind: 'tuple'; readonly items: readonly (PyValue | null)[] }
+  /**
+   * A parameter of a class's `__init__`: its value depends on the call that builds the
+   * module (`Block(129, 128)`); `fallback` is its default, or null without one.
+   */
+  | { readonly kind: 'param'; readonly name: string; readonly fallback: PyValue | null };
+
+/** The value with constructor parameters replaced by their defaults. */
+export function concrete(value: PyValue | null): PyValue | null {
+  if (value?.kind === 'param') return concrete(value.fallback);
+  return value;
+}
 
 /** Local name → fully qualified name, from the script's import statements. */
 export type ImportTable = ReadonlyMap<string, string>;
@@ -220,7 +231,7 @@ export class Evaluator {
         return value === null ? null : { kind: 'str', value };
       }
       case 'parenthesized_expression':
-        return this.evaluate(node.namedChildren[0] ?? null, depth + 1);
+        return concrete(this.evaluate(node.namedChildren[0] ?? null, depth + 1));
       case 'tuple':
       case 'list':
         return {
@@ -228,7 +239,7 @@ export class Evaluator {
           items: node.namedChildren.map((item) => this.evaluate(item, depth + 1)),
         };
       case 'unary_operator': {
-        const operand = this.evaluate(node.childForFieldName('argument'), depth + 1);
+        const operand = concrete(this.evaluate(node.childForFieldName('argument'), depth + 1));
         const operator = node.childForFieldName('operator')?.text;
         if (operand?.kind !== 'int') return null;
         if (operator === '-') return { kind: 'int', value: -operand.value };
@@ -249,14 +260,14 @@ export class Evaluator {
 
   /** A string or path value as text, or null. */
   pathText(node: Node | null): string | null {
-    const value = this.evaluate(node);
+    const value = concrete(this.evaluate(node));
     return value?.kind === 'str' || value?.kind === 'path' ? value.value : null;
   }
 
   private binary(node: Node, depth: number): PyValue | null {
     const operator = node.childForFieldName('operator')?.text;
-    const left = this.evaluate(node.childForFieldName('left'), depth + 1);
-    const right = this.evaluate(node.childForFieldName('right'), depth + 1);
+    const left = concrete(this.evaluate(node.childForFieldName('left'), depth + 1));
+    const right = concrete(this.evaluate(node.childForFieldName('right'), depth + 1));
     if (!left || !right) return null;
     if (operator === '/' && (left.kind === 'path' || right.kind === 'path')) {
       if (!isText(left) || !isText(right)) return null;
@@ -293,10 +304,14 @@ export class Evaluator {
       // In the module scope a function reads the value assigned before it runs; a later
       // assignment is the only one when none comes before.
       const chosen = earlier.at(-1) ?? (scope.type === 'module' ? assignments[0] : undefined);
-      if (chosen) return this.evaluate(chosen.childForFieldName('right'), depth + 1);
+      if (chosen) return concrete(this.evaluate(chosen.childForFieldName('right'), depth + 1));
       if (scope.type === 'function_definition') {
-        const fallback = parameterDefault(scope, name);
-        if (fallback) return this.evaluate(fallback, depth + 1);
+        const defaultNode = parameterDefault(scope, name);
+        const fallback = defaultNode ? concrete(this.evaluate(defaultNode, depth + 1)) : null;
+        if (isConstructor(scope) && parameterNames(scope).includes(name)) {
+          return { kind: 'param', name, fallback };
+        }
+        if (defaultNode) return fallback;
         if (parameterNames(scope).includes(name)) return null;
       }
       if (scope.type === 'module') return null;
@@ -307,7 +322,7 @@ export class Evaluator {
 
   private attribute(node: Node, depth: number): PyValue | null {
     const attribute = node.childForFieldName('attribute')?.text;
-    const object = this.evaluate(node.childForFieldName('object'), depth + 1);
+    const object = concrete(this.evaluate(node.childForFieldName('object'), depth + 1));
     if (object?.kind !== 'path') return null;
     switch (attribute) {
       case 'parent':
@@ -326,11 +341,11 @@ export class Evaluator {
     const argumentNodes = positionalArguments(node);
     if (!callee) return null;
     const args = (): (PyValue | null)[] =>
-      argumentNodes.map((argument) => this.evaluate(argument, depth + 1));
+      argumentNodes.map((argument) => concrete(this.evaluate(argument, depth + 1)));
     if (callee.type === 'attribute') {
       const method = callee.childForFieldName('attribute')?.text ?? '';
       const receiver = callee.childForFieldName('object');
-      const target = this.evaluate(receiver, depth + 1);
+      const target = concrete(this.evaluate(receiver, depth + 1));
       if (target?.kind === 'path') return this.pathMethod(target.value, method, args());
     }
     const name =
@@ -404,14 +419,49 @@ function textOf(value: PyValue | null): string {
   return isText(value) ? value.value : '';
 }
 
-function parameterNames(scope: Node): string[] {
-  const names: string[] = [];
-  for (const parameter of scope.childForFieldName('parameters')?.namedChildren ?? []) {
+/** `__init__` defined directly in a class body. */
+function isConstructor(scope: Node): boolean {
+  return (
+    scope.childForFieldName('name')?.text === '__init__' &&
+    (scope.parent?.parent?.type === 'class_definition' ||
+      scope.parent?.parent?.parent?.type === 'class_definition')
+  );
+}
+
+/** The parameters of `__init__` after `self`: name, and whether a position can fill it. */
+export function constructorParameters(
+  method: Node,
+): { readonly name: string; readonly positional: boolean }[] {
+  const result: { name: string; positional: boolean }[] = [];
+  let positional = true;
+  for (const parameter of method.childForFieldName('parameters')?.namedChildren.slice(1) ?? []) {
     if (!parameter) continue;
-    const name = parameter.type === 'identifier' ? parameter : parameter.childForFieldName('name');
-    if (name?.type === 'identifier') names.push(name.text);
+    const splat = parameter.type === 'typed_parameter' ? parameter.firstNamedChild : parameter;
+    if (parameter.type === 'keyword_separator' || splat?.type === 'list_splat_pattern') {
+      positional = false;
+      continue;
+    }
+    const name = parameterName(parameter);
+    if (name !== null) result.push({ name, positional });
   }
-  return names;
+  return result;
+}
+
+/** A parameter's name (`x`, `x: int`, `x=1`, `x: int = 1`); null for `*args`, `**kw`, `/`, `*`. */
+function parameterName(parameter: Node): string | null {
+  const name =
+    parameter.type === 'identifier'
+      ? parameter
+      : parameter.type === 'typed_parameter'
+        ? parameter.firstNamedChild
+        : parameter.childForFieldName('name');
+  return name?.type === 'identifier' ? name.text : null;
+}
+
+function parameterNames(scope: Node): string[] {
+  return (scope.childForFieldName('parameters')?.namedChildren ?? [])
+    .map((parameter) => (parameter ? parameterName(parameter) : null))
+    .filter((name): name is string => name !== null);
 }
 
 /** A call's positional arguments (no `*args`, keywords excluded). */

@@ -6,6 +6,7 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import { isLayerType, type LayerArguments } from './layerTypes';
 import {
+  constructorParameters,
   Evaluator,
   hasSplat,
   keywordArguments,
@@ -63,12 +64,22 @@ export interface SubmoduleUse {
   readonly path: readonly string[];
   /** The name called, last component only (`Encoder` for `blocks.Encoder`). */
   readonly className: string;
+  /** The call's arguments: they fill the class's constructor parameters. */
+  readonly args: LayerArguments;
+}
+
+export interface ConstructorParameter {
+  readonly name: string;
+  /** False after `*` or `*args`: only a keyword fills it. */
+  readonly positional: boolean;
 }
 
 export interface ClassDefinition {
   readonly name: string;
   /** Base classes, qualified where imported (`torch.nn.Module`), else as written. */
   readonly bases: readonly string[];
+  /** `__init__`'s parameters after `self`. */
+  readonly parameters: readonly ConstructorParameter[];
   readonly range: SourceRange;
 }
 
@@ -198,13 +209,18 @@ class ModuleCollector {
     const bases = (definition.childForFieldName('superclasses')?.namedChildren ?? [])
       .filter((base): base is Node => base !== null && base.type !== 'keyword_argument')
       .map((base) => qualifiedName(base, this.imports) ?? base.text);
-    this.classes.push({ name, bases, range: rangeOf(definition) });
     const body = definition.childForFieldName('body');
+    let parameters: ConstructorParameter[] = [];
     for (const member of body?.namedChildren ?? []) {
       const method =
         member?.type === 'decorated_definition' ? member.childForFieldName('definition') : member;
-      if (method?.type === 'function_definition') this.readMethod(name, method);
+      if (method?.type !== 'function_definition') continue;
+      if (method.childForFieldName('name')?.text === '__init__') {
+        parameters = constructorParameters(method);
+      }
+      this.readMethod(name, method);
     }
+    this.classes.push({ name, bases, parameters, range: rangeOf(definition) });
   }
 
   /** Module-level or function-level `model = nn.Sequential(…)`: its entries are the state dict's roots. */
@@ -275,7 +291,9 @@ class ModuleCollector {
     }
     const className =
       callee.type === 'identifier' ? callee.text : callee.childForFieldName('attribute')?.text;
-    if (className) this.submodules.push({ owner, path, className });
+    if (className) {
+      this.submodules.push({ owner, path, className, args: this.layerArguments(expression) });
+    }
   }
 
   /** Entries of nn.Sequential / ModuleList / ModuleDict with their state-dict keys. */
