@@ -105,6 +105,7 @@ test(
         'LayerLens: 2.89K params · 10.6 KB · 3 layers · Open',
       );
       await lensRow(browser, 'not written yet').waitFor({ state: 'visible' });
+      await browser.screenshot('e2e-lenses-save');
       await goToLine(browser, 1);
       await fc1.waitFor({ state: 'visible', timeout: LENS_TIMEOUT_MS });
 

@@ -66,9 +66,17 @@ export function layerLensTitle(facts: LayerLensFacts, metrics: LayerMetrics = {}
   return `${LENS_PREFIX}: ${parts.join(' · ')}`;
 }
 
-/** `LayerLens: 2 candidates in silero_vad_v5.onnx` (each candidate gets its own lens). */
-export function candidatesTitle(count: number, fileName: string): string {
-  return `${LENS_PREFIX}: ${count} candidates in ${fileName}`;
+/**
+ * `LayerLens: 8 matches in silero_vad_v5.onnx · 7 ✓ · 1 ✗`: a layer found in several places
+ * (a class used more than once, or names that do not tell); each place gets its own lens.
+ */
+export function candidatesTitle(fileName: string, checks: readonly (ShapeCheck | null)[]): string {
+  const count = (status: ShapeCheck['status']): number =>
+    checks.filter((check) => check?.status === status).length;
+  const parts = [`${LENS_PREFIX}: ${checks.length} matches in ${fileName}`];
+  if (count('match') > 0) parts.push(`${count('match')} ✓`);
+  if (count('mismatch') > 0) parts.push(`${count('mismatch')} ✗`);
+  return parts.join(' · ');
 }
 
 /** A candidate's own lens: `If_0_then_branch__decoder.rnn ✓ 512×128`. */

@@ -380,10 +380,16 @@ function layerLenses(layer: LayerDefinition, match: ModelMatch): CodeLens[] {
       { range, command: compress(match.modelPath, indices) },
     ];
   }
-  const shown = match.instances.slice(0, MAX_CANDIDATE_LENSES);
+  // Mismatches first: they are what a reader of the script needs to see.
+  const mismatchFirst = [...match.instances].sort(
+    (a, b) =>
+      Number(checkInstanceShapes(b)?.status === 'mismatch') -
+      Number(checkInstanceShapes(a)?.status === 'mismatch'),
+  );
+  const shown = mismatchFirst.slice(0, MAX_CANDIDATE_LENSES);
   const hidden = match.instances.length - shown.length;
   return [
-    { range, command: label(candidatesTitle(match.instances.length, fileName)) },
+    { range, command: label(candidatesTitle(fileName, match.instances.map(checkInstanceShapes))) },
     ...shown.map((instance) => ({
       range,
       command: showTensor(
