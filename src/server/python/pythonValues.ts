@@ -177,18 +177,39 @@ export function enclosingScope(node: Node): Node {
   return current ?? node.tree.rootNode;
 }
 
-/** Assignments `name = …` made directly in `scope` (not in functions or classes nested in it). */
-function assignmentsIn(scope: Node, name: string): Node[] {
+/** Statements whose blocks hold assignments of the scope they are in. */
+function holdsStatements(type: string): boolean {
+  return type === 'block' || type.endsWith('_statement') || type.endsWith('_clause');
+}
+
+/**
+ * Assignments `name = …` made directly in `scope` (not in functions or classes nested in
+ * it), by name, in source order.
+ */
+function assignmentsOf(scope: Node): Map<string, Node[]> {
   const body = scope.type === 'module' ? scope : scope.childForFieldName('body');
-  const found: Node[] = [];
+  const found = new Map<string, Node[]>();
+  const record = (assignment: Node): void => {
+    const left = assignment.childForFieldName('left');
+    if (left?.type === 'identifier') {
+      const list = found.get(left.text) ?? [];
+      list.push(assignment);
+      found.set(left.text, list);
+    }
+    // `a = b = value`: the right side is itself an assignment.
+    const right = assignment.childForFieldName('right');
+    if (right?.type === 'assignment') record(right);
+  };
   const visit = (node: Node): void => {
     for (const child of node.namedChildren) {
       if (!child || NESTED_SCOPE_TYPES.has(child.type)) continue;
-      if (child.type === 'assignment') {
-        const left = child.childForFieldName('left');
-        if (left?.type === 'identifier' && left.text === name) found.push(child);
+      if (child.type === 'expression_statement') {
+        for (const expression of child.namedChildren) {
+          if (expression?.type === 'assignment') record(expression);
+        }
+      } else if (holdsStatements(child.type)) {
+        visit(child);
       }
-      visit(child);
     }
   };
   if (body) visit(body);
@@ -209,6 +230,9 @@ function parameterDefault(scope: Node, name: string): Node | null {
 
 /** Evaluates expressions of one script. */
 export class Evaluator {
+  /** Assignments by scope (node id), each scope read once. */
+  private readonly scopes = new Map<number, Map<string, Node[]>>();
+
   constructor(
     private readonly imports: ImportTable,
     /** Absolute path of the script: the value of `__file__`. */
@@ -299,7 +323,7 @@ export class Evaluator {
     let scope = enclosingScope(node);
     let before = node.startIndex;
     for (;;) {
-      const assignments = assignmentsIn(scope, name);
+      const assignments = this.assignments(scope).get(name) ?? [];
       const earlier = assignments.filter((assignment) => assignment.startIndex < before);
       // In the module scope a function reads the value assigned before it runs; a later
       // assignment is the only one when none comes before.
@@ -318,6 +342,15 @@ export class Evaluator {
       before = scope.startIndex;
       scope = enclosingScope(scope);
     }
+  }
+
+  private assignments(scope: Node): Map<string, Node[]> {
+    let found = this.scopes.get(scope.id);
+    if (!found) {
+      found = assignmentsOf(scope);
+      this.scopes.set(scope.id, found);
+    }
+    return found;
   }
 
   private attribute(node: Node, depth: number): PyValue | null {
