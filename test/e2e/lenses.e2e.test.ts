@@ -109,6 +109,21 @@ test(
       await goToLine(browser, 1);
       await fc1.waitFor({ state: 'visible', timeout: LENS_TIMEOUT_MS });
 
+      // A hover on the definition gives every tensor's numbers.
+      // (The editor renders spaces as no-break spaces, which \s matches.)
+      await browser.page
+        .locator('.monaco-editor .view-line', { hasText: /self\.encoder\.fc1\s=\snn\.Linear/ })
+        .hover({ position: { x: 120, y: 8 } });
+      const hover = browser.page.locator('.monaco-hover', { hasText: 'encoder.fc1.weight' });
+      await hover.waitFor({ state: 'visible', timeout: LENS_TIMEOUT_MS });
+      const hoverText = (await hover.innerText()).replace(/\s+/g, ' ');
+      assert.match(hoverText, /Declared: weight 64×32, bias 64/);
+      assert.match(hoverText, /mlp_classifier\.safetensors/);
+      assert.match(hoverText, /encoder\.fc1\.bias/);
+      await browser.screenshot('e2e-lenses-hover');
+      await browser.page.keyboard.press('Escape');
+      await browser.page.mouse.move(0, 0);
+
       // The head's row is not the first one: the editor must select and scroll to it.
       await lensRow(browser, '✓ 10×64').getByText('Show in LayerLens', { exact: true }).click();
       const frame = await browser.frameWith('[data-testid="tensor-row"]', LENS_TIMEOUT_MS);
