@@ -104,6 +104,11 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         session.reload('the file changed on disk');
     };
     const subscriptions = [
+      // Hidden, the webview's page is discarded (no retained context); shown again, it
+      // starts over and says 'ready' again.
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) session.hidden();
+      }),
       webview.onDidReceiveMessage((message: WebviewToHost) => session.onMessage(message)),
       this.client.onDidRestart(() => session.reload('the LayerLens server restarted')),
       watcher,
@@ -147,6 +152,11 @@ class EditorSession {
         void this.answer(message.id, message.name, message.params);
         return;
     }
+  }
+
+  /** The page was discarded: messages wait for its next 'ready'. */
+  hidden(): void {
+    this.webviewReady = false;
   }
 
   /** Select and scroll to a tensor's row (now, or as soon as the webview is ready). */

@@ -118,6 +118,7 @@ export class PythonFeatures {
       this.scheduleRefresh();
     });
     connection.onInitialized(() => {
+      void this.lenses.scripts.warmUp();
       if (!this.foldersChangeSupported) return;
       connection.workspace.onDidChangeWorkspaceFolders(() => {
         void connection.workspace.getWorkspaceFolders().then((folders) => {

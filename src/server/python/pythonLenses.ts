@@ -131,21 +131,14 @@ export class PythonLenses {
 
   async codeLenses(document: OpenScript, openScripts: readonly OpenScript[]): Promise<CodeLens[]> {
     const analysis = await this.scripts.analyzeOpen(document);
-    const lenses: CodeLens[] = [];
     const states = new Map<string, Promise<ModelState>>();
-    const ownModels: MappableModel[] = [];
-    for (const reference of analysis.references) {
-      const file = await referencedFile(reference, document.path, this.scripts.workspaceFolders);
-      if (!file) continue;
-      const state = await this.modelState(file.path, states);
-      lenses.push({
-        range: lineRange(reference.range),
-        command: referenceCommand(reference, state),
-      });
-      if (state.kind === 'model') addModel(ownModels, state);
-    }
+    const own = await this.referenceStates(document.path, analysis.references, states);
+    const lenses: CodeLens[] = own.map(({ reference, state }) => ({
+      range: lineRange(reference.range),
+      command: referenceCommand(reference, state),
+    }));
     if (analysis.layers.length === 0) return lenses;
-    const { index, models } = await this.mappingContext(document, openScripts, ownModels, states);
+    const { index, models } = await this.mappingContext(document, openScripts, own, states);
     if (models.length === 0) return lenses;
     for (const layer of analysis.layers) {
       const [primary] = mapLayer(layer, index, models);
@@ -181,13 +174,8 @@ export class PythonLenses {
     if (reference) return this.referenceHover(document, reference, states);
     const layer = analysis.layers.find((candidate) => contains(candidate.range, position));
     if (!layer) return null;
-    const ownModels: MappableModel[] = [];
-    for (const own of analysis.references) {
-      const file = await referencedFile(own, document.path, this.scripts.workspaceFolders);
-      const state = file ? await this.modelState(file.path, states) : null;
-      if (state?.kind === 'model') addModel(ownModels, state);
-    }
-    const { index, models } = await this.mappingContext(document, openScripts, ownModels, states);
+    const own = await this.referenceStates(document.path, analysis.references, states);
+    const { index, models } = await this.mappingContext(document, openScripts, own, states);
     const matches = mapLayer(layer, index, models);
     return {
       contents: { kind: 'markdown', value: await this.layerHoverText(layer, index, matches) },
@@ -204,6 +192,20 @@ export class PythonLenses {
     return state;
   }
 
+  /** The model state of each reference whose path is known, in the script's order. */
+  private async referenceStates(
+    scriptPath: string,
+    references: readonly ModelReference[],
+    states: Map<string, Promise<ModelState>>,
+  ): Promise<ReferenceState[]> {
+    const result: ReferenceState[] = [];
+    for (const reference of references) {
+      const file = await referencedFile(reference, scriptPath, this.scripts.workspaceFolders);
+      if (file) result.push({ reference, state: await this.modelState(file.path, states) });
+    }
+    return result;
+  }
+
   /**
    * Classes and submodule uses of every script, and the models layers map to: the ones the
    * script itself writes or reads, else those of every script in the workspace.
@@ -211,7 +213,7 @@ export class PythonLenses {
   private async mappingContext(
     document: OpenScript,
     openScripts: readonly OpenScript[],
-    ownModels: readonly MappableModel[],
+    own: readonly ReferenceState[],
     states: Map<string, Promise<ModelState>>,
   ): Promise<{ index: ModuleIndex; models: readonly MappableModel[] }> {
     const open = openScripts.some((script) => script.path === document.path)
@@ -222,16 +224,13 @@ export class PythonLenses {
       classes: [...all.values()].flatMap((analysis) => analysis.classes),
       submodules: [...all.values()].flatMap((analysis) => analysis.submodules),
     };
+    const ownModels = modelsOf(own);
     if (ownModels.length > 0) return { index, models: ownModels };
-    const models: MappableModel[] = [];
+    const workspaceStates: ReferenceState[] = [];
     for (const [path, analysis] of all) {
-      for (const reference of analysis.references) {
-        const file = await referencedFile(reference, path, this.scripts.workspaceFolders);
-        const state = file?.exists ? await this.modelState(file.path, states) : null;
-        if (state?.kind === 'model') addModel(models, state);
-      }
+      workspaceStates.push(...(await this.referenceStates(path, analysis.references, states)));
     }
-    return { index, models };
+    return { index, models: modelsOf(workspaceStates) };
   }
 
   private async referenceHover(
@@ -335,10 +334,20 @@ export class PythonLenses {
   }
 }
 
-function addModel(models: MappableModel[], state: Extract<ModelState, { kind: 'model' }>): void {
-  if (!models.some((model) => model.path === state.path)) {
-    models.push({ path: state.path, tensors: state.tensors });
+interface ReferenceState {
+  readonly reference: ModelReference;
+  readonly state: ModelState;
+}
+
+/** The readable models among the references, each once, in order. */
+function modelsOf(references: readonly ReferenceState[]): MappableModel[] {
+  const models: MappableModel[] = [];
+  for (const { state } of references) {
+    if (state.kind === 'model' && !models.some((model) => model.path === state.path)) {
+      models.push({ path: state.path, tensors: state.tensors });
+    }
   }
+  return models;
 }
 
 function referenceCommand(reference: ModelReference, state: ModelState): Command {

@@ -30,6 +30,13 @@ const SKIPPED_FOLDERS = new Set([
   'dist',
 ]);
 
+/**
+ * Words one of which every script with something to link contains (a model call, a torch
+ * layer, an nn.Module class). Scripts on disk without any are not parsed: most files of a
+ * large repository have nothing to do with models.
+ */
+const RELEVANT_WORDS = ['torch', 'nn.', 'Module', 'safetensors', 'onnx', '_pretrained'];
+
 const EMPTY_ANALYSIS: ScriptAnalysis = { references: [], layers: [], submodules: [], classes: [] };
 
 /** Parses and analyses one script; a script that cannot be read yields an empty analysis. */
@@ -81,6 +88,11 @@ export class WorkspaceScripts {
     return analysis;
   }
 
+  /** Reads every script of the workspace ahead of the first request that needs them. */
+  async warmUp(): Promise<void> {
+    await this.all([]);
+  }
+
   /** Every script of the workspace: the open ones as edited, the others as saved. */
   async all(openScripts: readonly OpenScript[]): Promise<Map<string, ScriptAnalysis>> {
     const result = new Map<string, ScriptAnalysis>();
@@ -100,7 +112,11 @@ export class WorkspaceScripts {
       const analysis =
         info.size > MAX_SCRIPT_BYTES
           ? Promise.resolve(EMPTY_ANALYSIS)
-          : readFile(path, 'utf8').then((text) => analyzeSource(text, path));
+          : readFile(path, 'utf8').then((text) =>
+              RELEVANT_WORDS.some((word) => text.includes(word))
+                ? analyzeSource(text, path)
+                : EMPTY_ANALYSIS,
+            );
       this.onDisk.set(path, { identity, analysis });
       return analysis;
     });
