@@ -402,3 +402,51 @@ class Net(nn.Module):
   );
   assert.equal(shapeTextOf(matches.get('Encoder:fc1')), 'match weight 256x1024 256x1024');
 });
+
+test('blocks built in a loop (ModuleList comprehension, add_module) map to every index', async () => {
+  const tensors = [
+    ...[0, 1, 2].flatMap((index) => [
+      f32(`layers.${index}.attn.in_proj_weight`, [96, 32]),
+      f32(`layers.${index}.mlp.fc.weight`, [64, 32]),
+    ]),
+    f32('stem.weight', [32, 3, 3, 3]),
+    f32('layersX.mlp.fc.weight', [64, 32]),
+  ];
+  const file = await safetensorsModel(tensors);
+  const { analysis, matches } = await mapAll(
+    `
+from torch import nn
+
+class Mlp(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width * 2)
+
+class Layer(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(width, 4)
+        self.mlp = Mlp(width)
+
+class Transformer(nn.Module):
+    def __init__(self, depth=3, width=32):
+        super().__init__()
+        self.add_module("stem", nn.Conv2d(3, width, 3))
+        self.layers = nn.ModuleList([Layer(width) for _ in range(depth)])
+`,
+    [file],
+  );
+  assert.ok(
+    analysis.submodules.some((use) => use.path.join('.') === 'layers.*'),
+    JSON.stringify(analysis.submodules),
+  );
+  const fc = matches.get('Mlp:fc')?.[0];
+  assert.deepEqual(
+    fc?.instances.map(
+      (instance) => `${instance.modulePath} ${checkInstanceShapes(instance)?.status}`,
+    ),
+    ['layers.0.mlp.fc match', 'layers.1.mlp.fc match', 'layers.2.mlp.fc match'],
+  );
+  assert.equal(matches.get('Layer:attn')?.[0]?.instances.length, 3);
+  assert.equal(shapeTextOf(matches.get('Transformer:stem')), 'match weight 32x3x3x3 32x3x3x3');
+});

@@ -20,7 +20,12 @@ import {
   type LayerArguments,
 } from './layerTypes';
 import type { PyValue } from './pythonValues';
-import type { ClassDefinition, LayerDefinition, SubmoduleUse } from './scriptAnalysis';
+import {
+  ANY_INDEX,
+  type ClassDefinition,
+  type LayerDefinition,
+  type SubmoduleUse,
+} from './scriptAnalysis';
 
 /** What the mapping knows about every script of the workspace. */
 export interface ModuleIndex {
@@ -59,8 +64,8 @@ export interface ModelMatch {
 const MAX_NESTING = 12;
 /** Full paths one layer can have (a class reused in many places). */
 const MAX_PATHS_PER_LAYER = 256;
-/** Text that may separate a prefix the script does not know from the layer's path. */
-const PREFIX_SEPARATORS = ['.', '/', '__'];
+/** Text that may glue a prefix the script does not know to the layer's path (besides a dot). */
+const PREFIX_SEPARATORS = ['/', '__'];
 /** Rank from which an unnamed ONNX tensor of a layer is its matrix or kernel (below: its bias). */
 const WEIGHT_RANK_MIN = 2;
 
@@ -113,6 +118,13 @@ function substitute(value: PyValue | null, binding: Binding): PyValue | null {
   if (value?.kind === 'tuple') {
     return { kind: 'tuple', items: value.items.map((item) => substitute(item, binding)) };
   }
+  if (value?.kind === 'expr') {
+    return {
+      ...value,
+      left: substitute(value.left, binding),
+      right: substitute(value.right, binding),
+    };
+  }
   return value;
 }
 
@@ -164,13 +176,36 @@ interface Candidate {
 
 const EXACT_BONUS = 1000;
 
-/** Whether `text` is `path`, or ends with `path` after a prefix separator; the score when it is. */
+function isIndex(segment: string): boolean {
+  return segment !== '' && [...segment].every((char) => char >= '0' && char <= '9');
+}
+
+function segmentMatches(actual: string, wanted: string): boolean {
+  return wanted === ANY_INDEX ? isIndex(actual) : actual === wanted;
+}
+
+/**
+ * Whether the dotted `text` is `path`, or ends with `path` after a prefix separator
+ * (`*` in `path` stands for any index); the score when it is.
+ */
 function pathScore(text: string, path: string): number | null {
-  if (text === path) return EXACT_BONUS + path.split('.').length;
-  for (const separator of PREFIX_SEPARATORS) {
-    if (text.endsWith(separator + path)) return path.split('.').length;
+  const wanted = path.split('.');
+  const actual = text.split('.');
+  const offset = actual.length - wanted.length;
+  if (offset < 0) return null;
+  for (let i = wanted.length - 1; i >= 1; i--) {
+    if (!segmentMatches(actual[offset + i]!, wanted[i]!)) return null;
   }
-  return null;
+  const first = actual[offset]!;
+  const firstWanted = wanted[0]!;
+  if (segmentMatches(first, firstWanted)) {
+    return offset === 0 ? EXACT_BONUS + wanted.length : wanted.length;
+  }
+  // A prefix glued to the first segment: `If_0_then_branch__encoder`, `graph/encoder`.
+  if (firstWanted === ANY_INDEX) return null;
+  return PREFIX_SEPARATORS.some((separator) => first.endsWith(separator + firstWanted))
+    ? wanted.length
+    : null;
 }
 
 function byName(

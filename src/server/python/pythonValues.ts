@@ -18,11 +18,58 @@ export type PyValue =
    * A parameter of a class's `__init__`: its value depends on the call that builds the
    * module (`Block(129, 128)`); `fallback` is its default, or null without one.
    */
-  | { readonly kind: 'param'; readonly name: string; readonly fallback: PyValue | null };
+  | { readonly kind: 'param'; readonly name: string; readonly fallback: PyValue | null }
+  /** Integer arithmetic on constructor parameters (`width * 2`), done once they are bound. */
+  | {
+      readonly kind: 'expr';
+      readonly operator: IntegerOperator;
+      readonly left: PyValue | null;
+      readonly right: PyValue | null;
+    };
 
-/** The value with constructor parameters replaced by their defaults. */
+export type IntegerOperator = '+' | '-' | '*' | '//';
+
+function isIntegerOperator(operator: string): operator is IntegerOperator {
+  return operator === '+' || operator === '-' || operator === '*' || operator === '//';
+}
+
+/** Whether the value depends on constructor parameters. */
+function isSymbolic(value: PyValue | null): boolean {
+  return value?.kind === 'param' || value?.kind === 'expr';
+}
+
+/** Integer arithmetic as Python does it (`//` floors); null for anything else. */
+export function arithmetic(
+  operator: IntegerOperator,
+  left: PyValue | null,
+  right: PyValue | null,
+): PyValue | null {
+  if (left?.kind !== 'int' || right?.kind !== 'int') return null;
+  let value: number;
+  switch (operator) {
+    case '+':
+      value = left.value + right.value;
+      break;
+    case '-':
+      value = left.value - right.value;
+      break;
+    case '*':
+      value = left.value * right.value;
+      break;
+    case '//':
+      if (right.value === 0) return null;
+      value = Math.floor(left.value / right.value);
+      break;
+  }
+  return Number.isSafeInteger(value) ? { kind: 'int', value } : null;
+}
+
+/** The value with constructor parameters replaced by their defaults (and arithmetic done). */
 export function concrete(value: PyValue | null): PyValue | null {
   if (value?.kind === 'param') return concrete(value.fallback);
+  if (value?.kind === 'expr') {
+    return arithmetic(value.operator, concrete(value.left), concrete(value.right));
+  }
   return value;
 }
 
@@ -289,9 +336,15 @@ export class Evaluator {
   }
 
   private binary(node: Node, depth: number): PyValue | null {
-    const operator = node.childForFieldName('operator')?.text;
-    const left = concrete(this.evaluate(node.childForFieldName('left'), depth + 1));
-    const right = concrete(this.evaluate(node.childForFieldName('right'), depth + 1));
+    const operator = node.childForFieldName('operator')?.text ?? '';
+    const rawLeft = this.evaluate(node.childForFieldName('left'), depth + 1);
+    const rawRight = this.evaluate(node.childForFieldName('right'), depth + 1);
+    // Arithmetic on a constructor parameter waits for the call that binds it.
+    if (isIntegerOperator(operator) && (isSymbolic(rawLeft) || isSymbolic(rawRight))) {
+      return { kind: 'expr', operator, left: rawLeft, right: rawRight };
+    }
+    const left = concrete(rawLeft);
+    const right = concrete(rawRight);
     if (!left || !right) return null;
     if (operator === '/' && (left.kind === 'path' || right.kind === 'path')) {
       if (!isText(left) || !isText(right)) return null;
@@ -300,21 +353,7 @@ export class Evaluator {
     if (operator === '+' && left.kind === 'str' && right.kind === 'str') {
       return { kind: 'str', value: left.value + right.value };
     }
-    if (left.kind !== 'int' || right.kind !== 'int') return null;
-    switch (operator) {
-      case '+':
-        return { kind: 'int', value: left.value + right.value };
-      case '-':
-        return { kind: 'int', value: left.value - right.value };
-      case '*':
-        return { kind: 'int', value: left.value * right.value };
-      case '//':
-        return right.value === 0
-          ? null
-          : { kind: 'int', value: Math.floor(left.value / right.value) };
-      default:
-        return null;
-    }
+    return isIntegerOperator(operator) ? arithmetic(operator, left, right) : null;
   }
 
   private variable(node: Node, depth: number): PyValue | null {

@@ -133,6 +133,8 @@ const FOLDER_METHODS: Readonly<Record<string, ModelCallSpec>> = {
 };
 
 const NN = 'torch.nn.';
+/** Path segment of a container entry built in a loop: any index (`layers.*.fc` is `layers.0.fc`, …). */
+export const ANY_INDEX = '*';
 const ORDERED_DICT = 'collections.OrderedDict';
 
 function rangeOf(node: Node): SourceRange {
@@ -257,8 +259,23 @@ class ModuleCollector {
         if (path && right) this.readModuleExpression(owner, path, right, statementOf(child));
         continue;
       }
+      if (child.type === 'call' && this.readAddModule(owner, self, child)) continue;
       this.readStatements(owner, self, child);
     }
+  }
+
+  /** `self.add_module("name", module)` (or register_module): the module at `name`. */
+  private readAddModule(owner: string, self: string, call: Node): boolean {
+    const callee = call.childForFieldName('function');
+    const method = callee?.childForFieldName('attribute')?.text;
+    if (callee?.type !== 'attribute' || callee.childForFieldName('object')?.text !== self)
+      return false;
+    if (method !== 'add_module' && method !== 'register_module') return false;
+    const [nameNode, module] = positionalArguments(call);
+    const name = nameNode ? stringLiteral(nameNode) : null;
+    if (name === null || !module) return false;
+    this.readModuleExpression(owner, [name], module, statementOf(call));
+    return true;
   }
 
   /** What a module-valued expression assigned at `path` defines. */
@@ -298,6 +315,8 @@ class ModuleCollector {
 
   /** Entries of nn.Sequential / ModuleList / ModuleDict with their state-dict keys. */
   private containerEntries(call: Node): [string, Node][] {
+    const comprehension = this.comprehensionEntry(call);
+    if (comprehension) return [[ANY_INDEX, comprehension]];
     if (hasSplat(call)) return [];
     const positional = positionalArguments(call);
     const only = positional.length === 1 ? positional[0]! : null;
@@ -309,6 +328,21 @@ class ModuleCollector {
     return items
       .filter((item): item is Node => item !== null && item.type !== 'comment')
       .map((item, index) => [String(index), item]);
+  }
+
+  /**
+   * The module built by `ModuleList([Block() for _ in range(n)])` or
+   * `Sequential(*[Block() for _ in range(n)])`: every index holds one.
+   */
+  private comprehensionEntry(call: Node): Node | null {
+    const args = (call.childForFieldName('arguments')?.namedChildren ?? []).filter(
+      (argument): argument is Node => argument !== null && argument.type !== 'comment',
+    );
+    if (args.length !== 1) return null;
+    let only = args[0]!;
+    if (only.type === 'list_splat') only = only.namedChildren[0] ?? only;
+    if (only.type !== 'list_comprehension' && only.type !== 'generator_expression') return null;
+    return only.childForFieldName('body');
   }
 
   /** `OrderedDict([("fc1", …), …])`, `OrderedDict(fc1=…)` or a dict literal: keys and modules. */
