@@ -64,6 +64,10 @@ test('a reveal sent before the rows arrive selects the row once they are in, cle
   });
   try {
     await session.postToWebview({ type: 'reveal', tensorName: 'blocks.1234.fc.weight' });
+    // The saved selection (row 3) shows first; the reveal moves it once every row is in.
+    await session.page
+      .locator('[data-testid="tensor-row"][data-index="1234"][aria-selected="true"]')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
     const selected = await selectedRow(session.page);
     assert.equal(selected.index, 1234);
     assert.ok(selected.text.includes('blocks.1234.fc.weight'), selected.text);
@@ -82,7 +86,10 @@ test('a reveal after loading moves the selection; an unknown name changes nothin
       .locator('body[data-state="ready"]')
       .waitFor({ state: 'attached', timeout: READY_TIMEOUT_MS });
     await session.postToWebview({ type: 'reveal', tensorName: 'blocks.7.fc.weight' });
-    assert.equal((await selectedRow(session.page)).index, 7);
+    await session.page
+      .locator('[data-testid="tensor-row"][data-index="7"][aria-selected="true"]')
+      .waitFor();
+    assert.equal(await session.page.locator('[aria-selected="true"]').count(), 1);
     await session.postToWebview({ type: 'reveal', tensorName: 'blocks.1499.fc.weight' });
     await session.page
       .locator('[data-testid="tensor-row"][data-index="1499"][aria-selected="true"]')
