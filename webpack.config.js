@@ -2,8 +2,41 @@
 // and the CLI (plain Node), and the webview (browser). Type checking is `npm run typecheck`;
 // ts-loader only transpiles here so that builds stay fast.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const webpack = require('webpack');
+
+/** WebAssembly the server loads at run time (the Python parser), copied next to dist/server.js. */
+const SERVER_WASM_FILES = [
+  'node_modules/web-tree-sitter/web-tree-sitter.wasm',
+  'node_modules/tree-sitter-python/tree-sitter-python.wasm',
+];
+
+/** Emits files unchanged into the output folder (and rebuilds when they change). */
+class CopyFilesPlugin {
+  /** @param {string[]} files paths relative to this folder */
+  constructor(files) {
+    this.files = files.map((file) => path.resolve(__dirname, file));
+  }
+
+  /** @param {webpack.Compiler} compiler */
+  apply(compiler) {
+    compiler.hooks.thisCompilation.tap('CopyFilesPlugin', (compilation) => {
+      compilation.hooks.processAssets.tap(
+        { name: 'CopyFilesPlugin', stage: webpack.Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL },
+        () => {
+          for (const file of this.files) {
+            compilation.fileDependencies.add(file);
+            compilation.emitAsset(
+              path.basename(file),
+              new webpack.sources.RawSource(fs.readFileSync(file)),
+            );
+          }
+        },
+      );
+    });
+  }
+}
 
 const tsRule = (configFile) => ({
   test: /\.ts$/,
@@ -71,6 +104,7 @@ module.exports = (_env, argv) => {
           entryOnly: true,
           include: 'cli',
         }),
+        new CopyFilesPlugin(SERVER_WASM_FILES),
       ],
       module: { rules: [tsRule(path.resolve(__dirname, 'tsconfig.json'))] },
     },

@@ -27,6 +27,8 @@ const REQUIRED_ENTRIES = [
   'extension/dist/compressWorker.js',
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
+  'extension/dist/web-tree-sitter.wasm',
+  'extension/dist/tree-sitter-python.wasm',
   'extension/node_modules/onnxruntime-node/package.json',
   'extension/node_modules/onnxruntime-node/dist/index.js',
   `${ONNXRUNTIME_BINARIES}onnxruntime_binding.node`,

@@ -13,6 +13,7 @@ import {
   type ServerOptions,
 } from 'vscode-languageclient/node';
 import type { LspMethod } from '../shared/lsp';
+import { pythonLensMiddleware, PYTHON_DOCUMENTS, watchModelFiles } from './pythonLenses';
 import { readSettings } from './settings';
 
 /** More crashes than this within CRASH_WINDOW_MS and the server is left stopped. */
@@ -45,7 +46,9 @@ export class LayerLensClient implements vscode.Disposable {
       },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [],
+      documentSelector: [...PYTHON_DOCUMENTS],
+      synchronize: { fileEvents: watchModelFiles(context) },
+      middleware: pythonLensMiddleware,
       outputChannel: output,
       initializationOptions: { settings: readSettings() },
       errorHandler: {

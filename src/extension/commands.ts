@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
-import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
+import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
 
 interface CommandSpec {
   readonly id: string;
@@ -50,6 +50,21 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.compress',
     needsServer: true,
     run: (client, target, indices) => compressCommand(client, target, indices),
+  },
+  {
+    // From code lenses in Python scripts: (model URI, tensor name?).
+    id: 'layerlens.showTensor',
+    needsServer: false,
+    async run(_client, resource, tensorName) {
+      const uri =
+        resource instanceof vscode.Uri
+          ? resource
+          : typeof resource === 'string'
+            ? vscode.Uri.parse(resource)
+            : undefined;
+      if (!uri) throw new Error('Show in LayerLens needs a model file');
+      await showModel(uri, typeof tensorName === 'string' ? tensorName : undefined);
+    },
   },
 ];
 

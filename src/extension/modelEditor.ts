@@ -17,7 +17,7 @@ import { webviewHtml } from './webviewHtml';
 
 export const MODEL_EDITOR_VIEW_TYPE = 'layerlens.modelEditor';
 
-/** Every open editor, for the Compress… flow (which model is in front, where reports go). */
+/** Every open editor: which model is in front, where reports go, where to reveal a tensor. */
 const openSessions = new Set<EditorSession>();
 /** The last compression report of each model (by URI), shown until the user closes it. */
 const compressionReports = new Map<string, CompressionReport>();
@@ -42,6 +42,27 @@ export function showCompressionReport(uri: vscode.Uri, report: CompressionReport
     }
   }
   return shown;
+}
+
+/** Tensors to reveal in an editor that is being opened and has no session yet. */
+const pendingReveals = new Map<string, string>();
+
+/**
+ * Opens the model in the LayerLens editor beside the active one and, with a tensor name,
+ * selects that tensor's row and scrolls it into view (once the rows are there).
+ */
+export async function showModel(uri: vscode.Uri, tensorName?: string): Promise<void> {
+  const key = uri.toString();
+  if (tensorName !== undefined) pendingReveals.set(key, tensorName);
+  await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE, {
+    viewColumn: vscode.ViewColumn.Beside,
+  });
+  if (tensorName === undefined) return;
+  const sessions = [...openSessions].filter((session) => session.uri.toString() === key);
+  if (sessions.length > 0) {
+    pendingReveals.delete(key);
+    for (const session of sessions) session.reveal(tensorName);
+  }
 }
 
 class ModelDocument implements vscode.CustomDocument {
@@ -93,6 +114,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
 
     const session = new EditorSession(document.uri, webview, this.client, panel);
     openSessions.add(session);
+    const key = document.uri.toString();
+    const pendingReveal = pendingReveals.get(key);
+    if (pendingReveal !== undefined) {
+      pendingReveals.delete(key);
+      session.reveal(pendingReveal);
+    }
     const watcher = vscode.workspace.createFileSystemWatcher(
       new vscode.RelativePattern(vscode.Uri.joinPath(document.uri, '..'), '*'),
     );
@@ -101,6 +128,11 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         session.reload('the file changed on disk');
     };
     const subscriptions = [
+      // Hidden, the webview's page is discarded (no retained context); shown again, it
+      // starts over and says 'ready' again.
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) session.hidden();
+      }),
       webview.onDidReceiveMessage((message: WebviewToHost) => session.onMessage(message)),
       this.client.onDidRestart(() => session.reload('the LayerLens server restarted')),
       watcher,
@@ -118,6 +150,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
 /** One webview's requests in flight, each cancellable by the webview. */
 class EditorSession {
   private readonly inFlight = new Map<number, vscode.CancellationTokenSource>();
+  /** Whether the webview's script runs (it said 'ready'); messages before that are lost. */
+  private webviewReady = false;
+  private revealOnReady: string | undefined;
 
   constructor(
     readonly uri: vscode.Uri,
@@ -133,6 +168,10 @@ class EditorSession {
   onMessage(message: WebviewToHost): void {
     switch (message.type) {
       case 'ready': {
+        this.webviewReady = true;
+        if (this.revealOnReady !== undefined)
+          this.post({ type: 'reveal', tensorName: this.revealOnReady });
+        this.revealOnReady = undefined;
         const report = compressionReports.get(this.uri.toString());
         if (report) this.showReport(report);
         return;
@@ -171,6 +210,17 @@ class EditorSession {
     } else {
       await vscode.window.showTextDocument(vscode.Uri.file(report.reportPath), { preview: true });
     }
+  }
+
+  /** The page was discarded: messages wait for its next 'ready'. */
+  hidden(): void {
+    this.webviewReady = false;
+  }
+
+  /** Select and scroll to a tensor's row (now, or as soon as the webview is ready). */
+  reveal(tensorName: string): void {
+    if (this.webviewReady) this.post({ type: 'reveal', tensorName });
+    else this.revealOnReady = tensorName;
   }
 
   reload(reason: string): void {

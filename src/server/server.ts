@@ -21,6 +21,7 @@ import { beginCompressProgress } from './compressProgress';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
 import { ModelService } from './modelService';
+import { PYTHON_CAPABILITIES, PythonFeatures } from './python/lspPython';
 import { StatsProgress } from './statsProgress';
 import { AnalysisService } from './analysisService';
 import { withWorkDoneProgress } from './analysisProgress';
@@ -30,6 +31,7 @@ let service = new ModelService();
 let progress = new StatsProgress(connection, service);
 let analysis = new AnalysisService(service);
 let initialSettings: Partial<LayerLensSettings> = {};
+const python = new PythonFeatures(connection, service);
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
 function handle<P, R>(
@@ -88,8 +90,9 @@ connection.onInitialize((params) => {
   analysis = new AnalysisService(service, {
     computeBackend: settings['compute.backend'] ?? DEFAULT_SETTINGS['compute.backend'],
   });
+  python.initialize(params, service);
   return {
-    capabilities: {},
+    capabilities: { ...PYTHON_CAPABILITIES },
     serverInfo: { name: 'layerlens-server' },
   };
 });

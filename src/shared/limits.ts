@@ -76,3 +76,14 @@ export const MAX_SAMPLE_INPUT_BYTES = 256 * 1024 * 1024;
 
 /** Entries of one .npz archive. */
 export const MAX_NPZ_ENTRIES = 4096;
+/** Python scripts of the workspace read to link layer definitions and model files (code lenses). */
+export const MAX_WORKSPACE_SCRIPTS = 2000;
+
+/** A Python script larger than this is not parsed for code lenses (generated code, data dumps). */
+export const MAX_SCRIPT_BYTES = 2 * 1024 * 1024;
+
+/** Folder depth searched below each workspace folder for Python scripts. */
+export const MAX_SCRIPT_SEARCH_DEPTH = 8;
+
+/** Tensors whose statistics one hover on a layer definition asks for. */
+export const MAX_HOVER_TENSORS = 64;

@@ -47,7 +47,9 @@ export type HostToWebview =
   /** The server restarted or the file changed on disk: everything shown must be fetched again. */
   | { type: 'reload'; reason: string }
   /** A compression of this model finished: show its report (null: hide the report). */
-  | { type: 'compressionReport'; report: CompressionReport | null };
+  | { type: 'compressionReport'; report: CompressionReport | null }
+  /** Select the tensor with this name and scroll its row into view (from a code lens). */
+  | { type: 'reveal'; tensorName: string };
 
 export interface RequestError {
   readonly message: string;

@@ -45,6 +45,11 @@ export class App {
   private spectra: SpectraLoader | undefined;
   /** Scroll position to restore once the rows are in (the table is empty before). */
   private pendingScrollTop: number | null = null;
+  /** Tensor indices by name, for revealing a tensor that a code lens names. */
+  private readonly indexByName = new Map<string, number>();
+  /** A tensor to select once every row is in (rows still arriving would move it). */
+  private pendingReveal: string | null = null;
+  private allRowsLoaded = false;
 
   constructor(
     private readonly root: HTMLElement,
@@ -106,6 +111,8 @@ export class App {
     this.details.show(undefined);
     this.progress.hide();
     this.pendingScrollTop = this.store.state.scrollTop;
+    this.indexByName.clear();
+    this.allRowsLoaded = false;
 
     const loader = new ModelLoader(
       this.api,
@@ -122,6 +129,7 @@ export class App {
           this.table.reset(summary.tensorCount);
         },
         rowsAdded: (rows) => {
+          for (const row of rows) this.indexByName.set(row.info.name, row.info.index);
           this.table.addRows(rows);
           if (this.isSelected(rows)) this.showSelected();
         },
@@ -175,11 +183,30 @@ export class App {
           : `Compress ${indices.length} tensors…`;
   }
 
+  /** Select the named tensor and scroll to it, now or once the rows are in. */
+  reveal(tensorName: string): void {
+    this.pendingReveal = tensorName;
+    this.revealPending();
+  }
+
+  private revealPending(): void {
+    if (this.pendingReveal === null || !this.allRowsLoaded) return;
+    const index = this.indexByName.get(this.pendingReveal);
+    this.pendingReveal = null;
+    if (index === undefined) return;
+    this.pendingScrollTop = null;
+    this.table.reveal(index);
+  }
+
   private onProgress({ rowsLoaded, statsSettled, total }: LoadProgress): void {
     this.progress.show('Statistics', statsSettled, total);
     if (rowsLoaded === total && this.pendingScrollTop !== null) {
       this.table.restoreScroll(this.pendingScrollTop);
       this.pendingScrollTop = null;
+    }
+    if (rowsLoaded === total) {
+      this.allRowsLoaded = true;
+      this.revealPending();
     }
   }
 

@@ -193,6 +193,15 @@ export class LayerTable {
     return this.order.filter((index) => this.selection.has(index));
   }
 
+  /** Select a tensor and scroll to it, clearing a filter that hides it. */
+  reveal(index: number): void {
+    if (!this.positionOfIndex.has(index) && this.filter !== '') {
+      this.filterInput.value = '';
+      this.setFilter('', true);
+    }
+    this.select(index, true);
+  }
+
   /** Tensor indices of the rows in view, top to bottom (for fetching their statistics first). */
   visibleIndices(): number[] {
     return this.body.visibleIndices();

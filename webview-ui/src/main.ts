@@ -14,6 +14,7 @@ onHostMessage((message) => {
   if (api.handle(message)) return;
   if (message.type === 'reload') app.reload(message.reason);
   if (message.type === 'compressionReport') app.showReport(message.report);
+  if (message.type === 'reveal') app.reveal(message.tensorName);
 });
 vscode.postMessage({ type: 'ready' });
 app.start();

@@ -1,0 +1,108 @@
+/**
+ * The webview's answer to a `reveal` message (a code lens's "Show in LayerLens"): the named
+ * tensor's row is selected and scrolled into view, whether the message arrives before the
+ * rows or after, and a filter that hides the row is cleared. Headless Chromium, real
+ * server core on a generated safetensors file.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { ModelService } from '../../src/server/modelService';
+import { writeSafetensors, type SafetensorsTensor } from '../support/safetensorsBuilder';
+import { modelServiceHandler, WebviewHarness } from '../support/webviewHarness';
+
+const READY_TIMEOUT_MS = 60_000;
+const TENSORS = 1500;
+
+let harness: WebviewHarness;
+let service: ModelService;
+let folder: string;
+let modelPath: string;
+
+before(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-reveal-'));
+  const tensors: SafetensorsTensor[] = Array.from({ length: TENSORS }, (_, index) => ({
+    name: `blocks.${index}.fc.weight`,
+    dtype: 'F32',
+    shape: [4, 4],
+    data: new Float32Array(16).fill(index),
+  }));
+  modelPath = await writeSafetensors(path.join(folder, 'blocks.safetensors'), tensors);
+  service = new ModelService({ workerCount: 1 });
+  harness = await WebviewHarness.start();
+});
+
+after(async () => {
+  await harness?.close();
+  service?.dispose();
+  await rm(folder, { recursive: true, force: true });
+});
+
+async function selectedRow(page: Page): Promise<{ index: number; text: string }> {
+  const row = page.locator('[data-testid="tensor-row"][aria-selected="true"]');
+  await row.waitFor({ timeout: READY_TIMEOUT_MS });
+  return {
+    index: Number(await row.getAttribute('data-index')),
+    text: (await row.innerText()).trim(),
+  };
+}
+
+async function isInView(page: Page, index: number): Promise<boolean> {
+  return page.locator(`[data-testid="tensor-row"][data-index="${index}"]`).evaluate((row) => {
+    const grid = row.closest('[role="grid"]')!.getBoundingClientRect();
+    const box = row.getBoundingClientRect();
+    return box.top >= grid.top && box.bottom <= grid.bottom;
+  });
+}
+
+test('a reveal sent before the rows arrive selects the row once they are in, clearing a filter that hides it', async () => {
+  const session = await harness.open(modelServiceHandler(service, modelPath), {
+    savedState: { filter: 'blocks.3.', selectedIndex: 3, scrollTop: 0 },
+  });
+  try {
+    await session.postToWebview({ type: 'reveal', tensorName: 'blocks.1234.fc.weight' });
+    // The saved selection (row 3) shows first; the reveal moves it once every row is in.
+    await session.page
+      .locator('[data-testid="tensor-row"][data-index="1234"][aria-selected="true"]')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    const selected = await selectedRow(session.page);
+    assert.equal(selected.index, 1234);
+    assert.ok(selected.text.includes('blocks.1234.fc.weight'), selected.text);
+    assert.ok(await isInView(session.page, 1234), 'the revealed row is scrolled into view');
+    assert.equal(await session.page.locator('[data-testid="filter"]').inputValue(), '');
+    assert.equal(session.problems.length, 0, session.problems.join('\n'));
+  } finally {
+    await session.close();
+  }
+});
+
+test('a reveal after loading moves the selection; an unknown name changes nothing', async () => {
+  const session = await harness.open(modelServiceHandler(service, modelPath));
+  try {
+    await session.page
+      .locator('body[data-state="ready"]')
+      .waitFor({ state: 'attached', timeout: READY_TIMEOUT_MS });
+    await session.postToWebview({ type: 'reveal', tensorName: 'blocks.7.fc.weight' });
+    await session.page
+      .locator('[data-testid="tensor-row"][data-index="7"][aria-selected="true"]')
+      .waitFor();
+    assert.equal(await session.page.locator('[aria-selected="true"]').count(), 1);
+    await session.postToWebview({ type: 'reveal', tensorName: 'blocks.1499.fc.weight' });
+    await session.page
+      .locator('[data-testid="tensor-row"][data-index="1499"][aria-selected="true"]')
+      .waitFor();
+    assert.ok(await isInView(session.page, 1499));
+    await session.postToWebview({ type: 'reveal', tensorName: 'no.such.tensor' });
+    await session.page.waitForTimeout(200);
+    assert.equal((await selectedRow(session.page)).index, 1499);
+    // The histogram follows the selection, as for a click.
+    await session.page
+      .locator('[data-testid="histogram"]', { hasText: 'blocks.1499.fc.weight' })
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+  } finally {
+    await session.close();
+  }
+});
