@@ -48,3 +48,18 @@ export const MAX_PAGE_SIZE = 5000;
 
 /** Tensors one `layerlens/tensorStats` request may name. */
 export const MAX_STATS_BATCH = 1024;
+
+/** Bytes of a packed (.llz) file's segment index (JSON): about 60 bytes per 256 KB chunk. */
+export const MAX_LLZ_INDEX_BYTES = 512 * 1024 * 1024;
+
+/** Input bytes per chunk of a packed file; each chunk is coded and decoded on its own. */
+export const LLZ_CHUNK_BYTES = 256 * 1024;
+
+/** Largest chunk size a packed file may declare (its chunks are held in memory one by one). */
+export const MAX_LLZ_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** Segments (tensors and the bytes between them) of one packed file. */
+export const MAX_LLZ_SEGMENTS = 2 * MAX_TENSORS + 1;
+
+/** Chunks decoded at once (in flight across the workers) while packing or unpacking. */
+export const LLZ_CHUNKS_IN_FLIGHT = 16;
