@@ -63,3 +63,6 @@ export const MAX_LLZ_SEGMENTS = 2 * MAX_TENSORS + 1;
 
 /** Chunks decoded at once (in flight across the workers) while packing or unpacking. */
 export const LLZ_CHUNKS_IN_FLIGHT = 16;
+
+/** Tensors one `layerlens/compressibility` request may name. */
+export const MAX_COMPRESSIBILITY_BATCH = 1024;

@@ -3,7 +3,7 @@
  *
  *   header   8-byte magic "\x89LLZ\r\n\x1a\n", u32 version, u32 flags (0)
  *   chunks   coded chunks, back to back (see chunkCodec.ts)
- *   index    UTF-8 JSON (LlzIndex): the original file, an optional base model, and the
+ *   index    UTF-8 JSON (LlzIndex), raw-deflated: the original file, an optional base model, and the
  *            segments that cover the original file in order, each with its chunks
  *   trailer  u64 index offset, u64 index length, 8-byte magic "LLZINDEX"
  *
@@ -11,6 +11,8 @@
  * limits in shared/limits.ts before anything is allocated or decoded.
  */
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { DTYPES, type DType } from '../../shared/dtypes';
 import {
   MAX_LLZ_CHUNK_BYTES,
@@ -87,6 +89,11 @@ export function llzHeader(): Uint8Array {
   header.set(LLZ_MAGIC);
   new DataView(header.buffer).setUint32(8, LLZ_VERSION, true);
   return header;
+}
+
+/** The index as stored: JSON, raw-deflated (tensor names and chunk lists repeat a lot). */
+export function encodeIndex(index: LlzIndex): Uint8Array {
+  return zlib.deflateRawSync(JSON.stringify(index));
 }
 
 export function llzTrailer(indexOffset: number, indexLength: number): Uint8Array {
@@ -175,7 +182,8 @@ export async function readContainer(filePath: string): Promise<LlzContainer> {
     );
     let json: unknown;
     try {
-      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(indexBytes));
+      const text = zlib.inflateRawSync(indexBytes, { maxOutputLength: MAX_LLZ_INDEX_BYTES });
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(text));
     } catch (error) {
       throw new ModelFileError(
         filePath,
@@ -323,4 +331,11 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
     chunkBytes,
     segments,
   };
+}
+
+/** Where the base model of a delta container is: the given path, or the one it records. */
+export function basePathOf(container: LlzContainer, given?: string): string | null {
+  if (!container.index.base) return null;
+  if (given) return path.resolve(given);
+  return path.resolve(path.dirname(container.path), ...container.index.base.path.split('/'));
 }

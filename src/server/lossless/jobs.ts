@@ -85,7 +85,8 @@ function encode(job: EncodeJob): EncodeResult {
   return { op: 'encode', payload: encodeChunk(job.layout, bytes, job.generic).payload, crc };
 }
 
-function decode(job: DecodeJob): DecodeResult {
+/** Decode one chunk (synchronously: random access uses it outside the workers too). */
+export function decodeChunkJob(job: DecodeJob): DecodeResult {
   let bytes: Uint8Array;
   try {
     bytes = decodeChunk(job.layout, job.payload, job.rawLength);
@@ -146,7 +147,7 @@ export async function runLosslessJob(
     case 'encode':
       return encode(job);
     case 'decode':
-      return decode(job);
+      return decodeChunkJob(job);
     case 'analyse':
       return analyse(job, isCancelled);
   }

@@ -16,9 +16,11 @@ import { JobAbortedError } from '../jobs/workerPool';
 import { layoutOf } from './byteGroups';
 import {
   chunkRawLength,
+  encodeIndex,
   LLZ_HEADER_BYTES,
   llzHeader,
   llzTrailer,
+  basePathOf,
   readContainer,
   type LlzChunk,
   type LlzContainer,
@@ -318,6 +320,8 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     const chunksOf = plan.map((): LlzChunk[] => []);
     let done = 0;
     let reading: Promise<unknown> = Promise.resolve();
+    /** SHA-256 of each payload written (not XOR deltas) → its offset. */
+    const written = new Map<string, number>();
     await orderedPipeline(
       jobs.length,
       LLZ_CHUNKS_IN_FLIGHT,
@@ -354,9 +358,19 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       },
       async (i, result) => {
         const job = jobs[i]!;
-        await writer.write(result.payload, 0, result.payload.length, writePosition);
-        chunksOf[job.segmentIndex]!.push([writePosition, result.payload.length, result.crc]);
-        writePosition += result.payload.length;
+        // A chunk equal to an earlier one (duplicated tensors are common in exported
+        // graphs) points at that chunk's payload instead of storing it again.
+        const xor = job.baseOffset !== undefined;
+        const key = xor ? '' : createHash('sha256').update(result.payload).digest('base64');
+        const earlier = xor ? undefined : written.get(key);
+        if (earlier !== undefined) {
+          chunksOf[job.segmentIndex]!.push([earlier, result.payload.length, result.crc]);
+        } else {
+          await writer.write(result.payload, 0, result.payload.length, writePosition);
+          chunksOf[job.segmentIndex]!.push([writePosition, result.payload.length, result.crc]);
+          if (!xor) written.set(key, writePosition);
+          writePosition += result.payload.length;
+        }
         done += job.length;
         options.onProgress?.(done, size);
       },
@@ -388,7 +402,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       chunkBytes,
       segments,
     };
-    const indexBytes = new TextEncoder().encode(JSON.stringify(index));
+    const indexBytes = encodeIndex(index);
     await writer.write(indexBytes, 0, indexBytes.length, writePosition);
     const trailer = llzTrailer(writePosition, indexBytes.length);
     await writer.write(trailer, 0, trailer.length, writePosition + indexBytes.length);
@@ -413,13 +427,6 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     await sourceHandle.close();
     await baseHandle?.close();
   }
-}
-
-/** Where the base model of a delta container is: the given path, or the one it records. */
-export function basePathOf(container: LlzContainer, given?: string): string | null {
-  if (!container.index.base) return null;
-  if (given) return path.resolve(given);
-  return path.resolve(path.dirname(container.path), ...container.index.base.path.split('/'));
 }
 
 /** Check that `basePath` is the base model the container was packed against. */
