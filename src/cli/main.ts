@@ -2,6 +2,7 @@
  * `layerlens`: the server's core, headless, for terminals and CI pipelines.
  *
  *   layerlens inspect FILE [--json] [--stats]
+ *   layerlens pack|unpack|compressibility|delta … (see cli/lossless.ts)
  */
 import { resolve } from 'node:path';
 import {
@@ -21,13 +22,15 @@ import {
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
 import { ModelFileError } from '../server/formats/types';
 import { ModelService } from '../server/modelService';
+import { LOSSLESS_COMMANDS, LOSSLESS_USAGE, losslessMain } from './lossless';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats]
 
   inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json)
   --json     Print JSON: format, fileBytes, parameterCount, tensors (name, dtype, shape,
              parameterCount, node, op, …) and the rest of the summary
-  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)`;
+  --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)
+${LOSSLESS_USAGE}`;
 
 interface InspectReport extends ModelSummary {
   readonly file: string;
@@ -121,6 +124,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const lossless = LOSSLESS_COMMANDS.find((name) => name === command);
+  if (lossless) return runLossless(lossless, rest);
   if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
     console.error(USAGE);
     return 2;
@@ -131,6 +136,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (flags.has('--json')) console.log(JSON.stringify(report, null, 2));
     else printReport(report, flags.has('--stats'));
     return 0;
+  } catch (error) {
+    if (error instanceof ModelFileError) {
+      console.error(`layerlens: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    service.dispose();
+  }
+}
+
+async function runLossless(
+  command: (typeof LOSSLESS_COMMANDS)[number],
+  args: readonly string[],
+): Promise<number> {
+  const service = new ModelService();
+  try {
+    return await losslessMain(command, args, service);
   } catch (error) {
     if (error instanceof ModelFileError) {
       console.error(`layerlens: ${error.message}`);

@@ -17,12 +17,15 @@ import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } fro
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
+import { LosslessService } from './lossless/service';
+import { packTitle, withWorkDone } from './losslessProgress';
 import { ModelService } from './modelService';
 import { StatsProgress } from './statsProgress';
 
 const connection = createConnection(ProposedFeatures.all);
 let service = new ModelService();
 let progress = new StatsProgress(connection, service);
+let lossless = new LosslessService(service, service.workerCount);
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
 function handle<P, R>(
@@ -76,6 +79,8 @@ connection.onInitialize((params) => {
   service.dispose();
   service = new ModelService({ workerCount });
   progress = new StatsProgress(connection, service);
+  lossless.dispose();
+  lossless = new LosslessService(service, service.workerCount);
   return {
     capabilities: {},
     serverInfo: { name: 'layerlens-server' },
@@ -100,6 +105,45 @@ handle(connection, LspMethods.serverInfo, async () => ({
   workerCount: service.workerCount,
   nodeVersion,
 }));
+
+handle(connection, LspMethods.compressibility, (params, signal) =>
+  lossless.compressibility(modelPath(params.uri), params.indices, signal),
+);
+handle(connection, LspMethods.pack, async (params, signal) => {
+  const path = modelPath(params.uri);
+  const result = await withWorkDone(
+    connection,
+    params.workDoneToken,
+    packTitle('packing', path),
+    (onProgress) =>
+      lossless.pack(path, {
+        out: params.outUri ? modelPath(params.outUri) : undefined,
+        base: params.baseUri ? modelPath(params.baseUri) : undefined,
+        signal,
+        onProgress,
+      }),
+  );
+  const { out, originalBytes, packedBytes, sha256, tensors, deltaTensors } = result;
+  return { out, originalBytes, packedBytes, sha256, tensors, deltaTensors };
+});
+handle(connection, LspMethods.unpack, (params, signal) => {
+  const path = modelPath(params.uri);
+  return withWorkDone(
+    connection,
+    params.workDoneToken,
+    packTitle('unpacking', path),
+    (onProgress) =>
+      lossless.unpack(path, {
+        out: params.outUri ? modelPath(params.outUri) : undefined,
+        base: params.baseUri ? modelPath(params.baseUri) : undefined,
+        signal,
+        onProgress,
+      }),
+  );
+});
+handle(connection, LspMethods.deltaStats, (params) =>
+  lossless.deltaStats(modelPath(params.uri), params.indices),
+);
 
 connection.onShutdown(() => service.dispose());
 connection.listen();

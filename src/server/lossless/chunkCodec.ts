@@ -4,7 +4,7 @@
  * smallest. Chunks are independent, so they are coded in parallel and read one by one.
  *
  * Payload: u8 stream count, then per stream u8 codec and u32 coded length, then the coded
- * streams in order. Decoded lengths are not stored: they follow from the chunk's length
+ * streams in order; or u8 0 and the bytes as they are (chunks too small to gain). Decoded lengths are not stored: they follow from the chunk's length
  * and layout.
  */
 import * as zlib from 'node:zlib';
@@ -16,6 +16,9 @@ export type StreamCodec = (typeof StreamCodec)[keyof typeof StreamCodec];
 
 /** rANS is kept only when it saves at least this fraction (decoding raw bytes is free). */
 const MIN_SAVING = 0.01;
+
+/** Stream count 0: the chunk's bytes follow unchanged. */
+const STORED = 0;
 
 export class ChunkFormatError extends Error {}
 
@@ -71,6 +74,12 @@ export function encodeChunk(layout: ByteLayout, raw: Uint8Array, generic = false
     payload.set(body, position);
     position += body.length;
   }
+  if (payload.length > raw.length + 1) {
+    // Framing outweighs any gain (tiny chunks): store the bytes as they are.
+    const stored = new Uint8Array(raw.length + 1);
+    stored.set(raw, 1);
+    return { payload: stored, streamBytes: [raw.length], firstStreamCounts: coded[0]!.counts };
+  }
   return {
     payload,
     streamBytes: coded.map((c) => c.body.length),
@@ -119,6 +128,12 @@ export function decodeChunk(
   rawLength: number,
   out = new Uint8Array(rawLength),
 ): Uint8Array {
+  if (payload[0] === STORED) {
+    if (payload.length !== rawLength + 1)
+      throw new ChunkFormatError('a stored chunk has the wrong length');
+    out.set(payload.subarray(1));
+    return out;
+  }
   const lengths = streamLengths(layout, rawLength);
   if (payload.length < 1 || payload[0] !== lengths.length) {
     throw new ChunkFormatError(`the chunk does not hold ${lengths.length} streams`);
