@@ -188,12 +188,15 @@ async function orderedPipeline<T>(
   let next = 0;
   try {
     for (let done = 0; done < count; done++) {
-      while (next < count && inFlight.length < window) inFlight.push(start(next++));
+      while (next < count && inFlight.length < window) {
+        const started = start(next++);
+        // Awaited in order below; a job failing before its turn must not count as unhandled.
+        started.catch(() => {});
+        inFlight.push(started);
+      }
       await consume(done, await inFlight.shift()!);
     }
   } catch (error) {
-    // Late rejections of jobs nobody waits for any more must not surface as unhandled.
-    for (const pending of inFlight) pending.catch(() => {});
     throw error;
   }
 }
@@ -548,6 +551,14 @@ async function withContainer<T>(
   }
 }
 
+function isAllZero(bytes: Uint8Array): boolean {
+  const words = bytes.byteOffset % 4 === 0 ? bytes.length >> 2 : 0;
+  const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
+  for (let i = words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 /** Restore the original file of a container, checked against its recorded SHA-256. */
 export async function unpackFile(
   input: string,
@@ -564,10 +575,12 @@ export async function unpackFile(
       let position = 0;
       await decodeChunks(container, refs, handle, baseHandle, basePath, options, async (bytes) => {
         hash.update(bytes);
-        await output.handle.write(bytes, 0, bytes.length, position);
+        // Runs of zeros stay holes, so that a sparse original unpacks sparse.
+        if (!isAllZero(bytes)) await output.handle.write(bytes, 0, bytes.length, position);
         position += bytes.length;
       });
       checkAborted(options.signal);
+      await output.handle.truncate(position);
       const sha256 = hash.digest('hex');
       if (
         sha256 !== container.index.original.sha256 ||
