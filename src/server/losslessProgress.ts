@@ -23,7 +23,8 @@ export async function withWorkDone<T>(
       return run(() => {});
     }
   }
-  reporter.begin(title, 0, undefined, true);
+  // Cancelling goes through the request itself ($/cancelRequest), not the progress.
+  reporter.begin(title, 0, undefined, false);
   let lastPercent = -1;
   try {
     return await run((done, total) => {

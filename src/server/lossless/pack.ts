@@ -6,9 +6,10 @@
  * to its final name only when complete, and never over an existing file.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT } from '../../shared/limits';
+import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
 import type { ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
@@ -68,6 +69,11 @@ interface PlannedSegment {
   readonly length: number;
   readonly tensor?: TensorEntry;
   readonly baseOffset?: number;
+}
+
+/** Each chunk in flight listens to the signal: allow that many listeners. */
+function allowListeners(signal: AbortSignal | undefined): void {
+  if (signal) setMaxListeners(LLZ_CHUNKS_IN_FLIGHT + 10, signal);
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -293,6 +299,12 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
   }
   const out = path.resolve(options.out ?? `${source}${LLZ_EXTENSION}`);
   const chunkBytes = options.chunkBytes ?? LLZ_CHUNK_BYTES;
+  if (chunkBytes < 64 || chunkBytes > MAX_LLZ_CHUNK_BYTES || chunkBytes % 64 !== 0) {
+    throw new RangeError(
+      `chunk size ${chunkBytes} is not a multiple of 64 up to ${MAX_LLZ_CHUNK_BYTES}`,
+    );
+  }
+  allowListeners(options.signal);
   const runner = options.runner ?? inProcessRunner;
   const sourceHandle = await openFileForReading(source);
   const baseHandle = basePath ? await openFileForReading(basePath) : null;
@@ -480,6 +492,7 @@ async function decodeChunks(
   write: (bytes: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const runner = options.runner ?? inProcessRunner;
+  allowListeners(options.signal);
   const { index } = container;
   const total = refs.reduce((sum, ref) => sum + chunkRawLength(index, ref.segment, ref.chunk), 0);
   let done = 0;
