@@ -6,8 +6,8 @@
  * thousandths of a bit of the empirical entropy, where Huffman loses a few hundredths on
  * the skewed exponent streams of neural-network weights (see docs/llz-format.md).
  *
- * Encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency), u32 final
- * state, then the renormalisation bytes in decoding order. All little-endian.
+ * Encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency), two u32
+ * final states (even and odd symbols), then the renormalisation bytes in decoding order. All little-endian.
  */
 
 const PROB_BITS = 12;
@@ -85,46 +85,67 @@ function normalise(counts: Uint32Array, total: number): Uint16Array {
 export function ransHeaderBytes(counts: Uint32Array): number {
   let present = 0;
   for (let s = 0; s < 256; s++) if (counts[s]! > 0) present++;
-  return 2 + 3 * present + 4;
+  return 2 + 3 * present + 8;
 }
 
 /** rANS-encode `symbols` (non-empty) whose histogram is `counts`. */
 export function ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
-  if (symbols.length === 0) throw new RansError('nothing to encode');
-  const freqs = normalise(counts, symbols.length);
+  const n = symbols.length;
+  if (n === 0) throw new RansError('nothing to encode');
+  const freqs = normalise(counts, n);
   const starts = new Uint16Array(256);
+  const limits = new Float64Array(256);
   const header: number[] = [];
   let cumulative = 0;
   for (let s = 0; s < 256; s++) {
     starts[s] = cumulative;
     cumulative += freqs[s]!;
+    limits[s] = ((STATE_LOW >>> PROB_BITS) << 8) * freqs[s]!;
     if (freqs[s]! > 0) header.push(s, freqs[s]! & 0xff, freqs[s]! >> 8);
   }
   const present = header.length / 3;
   // Each symbol emits at most 2 bytes at 12-bit precision (a frequency of 1 costs 12 bits).
-  const body = new Uint8Array(symbols.length * 2 + 8);
+  const body = new Uint8Array(n * 2 + 16);
   let position = body.length;
-  let state = STATE_LOW;
-  for (let i = symbols.length - 1; i >= 0; i--) {
+  // Two interleaved states (even symbols on the first, odd on the second) halve the
+  // dependency chain; symbols are coded last to first so that decoding runs forward.
+  let even = STATE_LOW;
+  let odd = STATE_LOW;
+  let i = n - 1;
+  if ((n & 1) === 1) {
     const symbol = symbols[i]!;
     const freq = freqs[symbol]!;
-    const limit = ((STATE_LOW >>> PROB_BITS) << 8) * freq;
-    while (state >= limit) {
-      body[--position] = state & 0xff;
-      state >>>= 8;
+    while (even >= limits[symbol]!) {
+      body[--position] = even & 0xff;
+      even >>>= 8;
     }
-    state = (((state / freq) | 0) << PROB_BITS) + (state % freq) + starts[symbol]!;
+    even = (((even / freq) | 0) << PROB_BITS) + (even % freq) + starts[symbol]!;
+    i--;
   }
-  const headerBytes = 2 + 3 * present + 4;
+  for (; i > 0; i -= 2) {
+    const symbolOdd = symbols[i]!;
+    const symbolEven = symbols[i - 1]!;
+    const freqOdd = freqs[symbolOdd]!;
+    const freqEven = freqs[symbolEven]!;
+    while (odd >= limits[symbolOdd]!) {
+      body[--position] = odd & 0xff;
+      odd >>>= 8;
+    }
+    odd = (((odd / freqOdd) | 0) << PROB_BITS) + (odd % freqOdd) + starts[symbolOdd]!;
+    while (even >= limits[symbolEven]!) {
+      body[--position] = even & 0xff;
+      even >>>= 8;
+    }
+    even = (((even / freqEven) | 0) << PROB_BITS) + (even % freqEven) + starts[symbolEven]!;
+  }
+  const headerBytes = 2 + 3 * present + 8;
   const out = new Uint8Array(headerBytes + body.length - position);
   out[0] = present & 0xff;
   out[1] = present >> 8;
   out.set(header, 2);
-  const stateAt = 2 + 3 * present;
-  out[stateAt] = state & 0xff;
-  out[stateAt + 1] = (state >>> 8) & 0xff;
-  out[stateAt + 2] = (state >>> 16) & 0xff;
-  out[stateAt + 3] = state >>> 24;
+  const view = new DataView(out.buffer);
+  view.setUint32(2 + 3 * present, even, true);
+  view.setUint32(6 + 3 * present, odd, true);
   out.set(body.subarray(position), headerBytes);
   return out;
 }
@@ -134,7 +155,7 @@ export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Ar
   if (encoded.length < 2) throw new RansError('the coded stream is too short');
   const present = encoded[0]! | (encoded[1]! << 8);
   if (present < 1 || present > 256) throw new RansError(`bad symbol count ${present}`);
-  const headerBytes = 2 + 3 * present + 4;
+  const headerBytes = 2 + 3 * present + 8;
   if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
   // One word per slot: symbol (8 bits), frequency (12 bits; 4096 never occurs with two or
   // more symbols) and the slot's offset from its symbol's start (12 bits).
@@ -155,32 +176,49 @@ export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Ar
     cumulative += freq;
   }
   if (cumulative !== PROB_SCALE) throw new RansError('the frequencies do not add up');
-  const stateAt = 2 + 3 * present;
-  let state =
-    (encoded[stateAt]! |
-      (encoded[stateAt + 1]! << 8) |
-      (encoded[stateAt + 2]! << 16) |
-      (encoded[stateAt + 3]! << 24)) >>>
-    0;
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  let even = view.getUint32(2 + 3 * present, true);
+  let odd = view.getUint32(6 + 3 * present, true);
   let position = headerBytes;
   const end = encoded.length;
-  if (state < STATE_LOW || state >= STATE_LOW * 256) throw new RansError('the state is invalid');
+  const high = STATE_LOW * 256;
+  if (even < STATE_LOW || even >= high || odd < STATE_LOW || odd >= high) {
+    throw new RansError('the state is invalid');
+  }
   if (present === 1) {
-    // One symbol of probability 1: the encoder emitted nothing but its state.
-    if (state !== STATE_LOW || end !== headerBytes)
+    // One symbol of probability 1: the encoder emitted nothing but its states.
+    if (even !== STATE_LOW || odd !== STATE_LOW || end !== headerBytes) {
       throw new RansError('a constant stream has data');
+    }
     return out.fill(encoded[2]!, 0, count);
   }
-  for (let i = 0; i < count; i++) {
-    const entry = slots[state & PROB_MASK]!;
-    out[i] = entry & 0xff;
-    state = ((entry >>> 8) & PROB_MASK) * (state >>> PROB_BITS) + (entry >>> 20);
-    while (state < STATE_LOW) {
+  const pairs = count >> 1;
+  for (let k = 0, i = 0; k < pairs; k++, i += 2) {
+    const entryEven = slots[even & PROB_MASK]!;
+    out[i] = entryEven & 0xff;
+    even = ((entryEven >>> 8) & PROB_MASK) * (even >>> PROB_BITS) + (entryEven >>> 20);
+    while (even < STATE_LOW) {
       if (position >= end) throw new RansError('the coded stream ended early');
-      state = (state << 8) | encoded[position++]!;
+      even = (even << 8) | encoded[position++]!;
+    }
+    const entryOdd = slots[odd & PROB_MASK]!;
+    out[i + 1] = entryOdd & 0xff;
+    odd = ((entryOdd >>> 8) & PROB_MASK) * (odd >>> PROB_BITS) + (entryOdd >>> 20);
+    while (odd < STATE_LOW) {
+      if (position >= end) throw new RansError('the coded stream ended early');
+      odd = (odd << 8) | encoded[position++]!;
     }
   }
-  if (state !== STATE_LOW || position !== end) {
+  if ((count & 1) === 1) {
+    const entry = slots[even & PROB_MASK]!;
+    out[count - 1] = entry & 0xff;
+    even = ((entry >>> 8) & PROB_MASK) * (even >>> PROB_BITS) + (entry >>> 20);
+    while (even < STATE_LOW) {
+      if (position >= end) throw new RansError('the coded stream ended early');
+      even = (even << 8) | encoded[position++]!;
+    }
+  }
+  if (even !== STATE_LOW || odd !== STATE_LOW || position !== end) {
     throw new RansError('the coded stream does not end where its symbols do');
   }
   return out;
