@@ -152,6 +152,10 @@ class EditorSession {
         const { indices } = params as WebviewRequests['tensorStats']['params'];
         return this.client.request(LspMethods.tensorStats, { uri, indices }, token);
       }
+      case 'compressibility': {
+        const { indices } = params as WebviewRequests['compressibility']['params'];
+        return this.client.request(LspMethods.compressibility, { uri, indices }, token);
+      }
     }
   }
 

@@ -5,6 +5,7 @@
  * The webview never names a file: the extension knows which model the panel shows and
  * forwards each request to the server with that model's URI.
  */
+import type { CompressibilityResult } from './lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 
 /** Requests a webview can make, by name: their parameters and results. */
@@ -12,6 +13,7 @@ export interface WebviewRequests {
   summary: { params: Record<string, never>; result: ModelSummary };
   tensors: { params: { offset: number; limit: number }; result: TensorPage };
   tensorStats: { params: { indices: number[] }; result: TensorStatsResult[] };
+  compressibility: { params: { indices: number[] }; result: CompressibilityResult[] };
 }
 
 export type WebviewRequestName = keyof WebviewRequests;

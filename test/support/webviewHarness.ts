@@ -17,6 +17,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ModelService } from '../../src/server/modelService';
 import { ModelFileError } from '../../src/server/formats/types';
+import { LosslessService } from '../../src/server/lossless/service';
 import { MAX_STATS_BATCH } from '../../src/shared/limits';
 import type {
   HostToWebview,
@@ -63,8 +64,22 @@ export function modelServiceHandler(service: ModelService, modelPath: string): R
         return service.tensors(modelPath, request.params.offset, request.params.limit);
       case 'tensorStats':
         return service.tensorStats(modelPath, request.params.indices, signal);
+      case 'compressibility':
+        return losslessFor(service).compressibility(modelPath, request.params.indices, signal);
     }
   };
+}
+
+/** One lossless service per model service (its idle workers do not keep the process alive). */
+const losslessServices = new WeakMap<ModelService, LosslessService>();
+
+function losslessFor(service: ModelService): LosslessService {
+  let lossless = losslessServices.get(service);
+  if (!lossless) {
+    lossless = new LosslessService(service, 1);
+    losslessServices.set(service, lossless);
+  }
+  return lossless;
 }
 
 function toRequestError(error: unknown, signal: AbortSignal): RequestError {

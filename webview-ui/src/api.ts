@@ -1,4 +1,5 @@
 /** Typed requests to the extension (which forwards them to the LayerLens server). */
+import type { CompressibilityResult } from '../../src/shared/lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
 import {
   RequestChannel,
@@ -35,6 +36,10 @@ export class ModelApi {
 
   tensorStats(indices: number[], signal?: AbortSignal): Promise<TensorStatsResult[]> {
     return this.channel.request('tensorStats', { indices }, signal);
+  }
+
+  compressibility(indices: number[], signal?: AbortSignal): Promise<CompressibilityResult[]> {
+    return this.channel.request('compressibility', { indices }, signal);
   }
 }
 

@@ -6,6 +6,7 @@
 import type { RequestError } from '../../src/shared/protocol';
 import type { ModelApi } from './api';
 import { element } from './dom';
+import { loadCompressibility } from './compressibilityLoader';
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
 import { LayerTable } from './layerTable';
@@ -27,6 +28,9 @@ export class App {
   private loader: ModelLoader | undefined;
   /** Scroll position to restore once the rows are in (the table is empty before). */
   private pendingScrollTop: number | null = null;
+  /** Stops the compressibility requests of the current load. */
+  private compressibility = new AbortController();
+  private tensorCount = 0;
 
   constructor(
     private readonly root: HTMLElement,
@@ -81,6 +85,7 @@ export class App {
           this.workspace.hidden = false;
           this.table.showOperatorColumn(summary.format === 'onnx');
           this.table.reset(summary.tensorCount);
+          this.tensorCount = summary.tensorCount;
         },
         rowsAdded: (rows) => {
           this.table.addRows(rows);
@@ -96,6 +101,7 @@ export class App {
         finished: () => {
           this.progress.hide();
           this.setPanelState('ready');
+          this.startCompressibility(loader);
         },
       },
       () => this.priorityIndices(),
@@ -104,8 +110,19 @@ export class App {
     void loader.run();
   }
 
+  /** Lossless compressibility columns, after the statistics (they decode every tensor). */
+  private startCompressibility(loader: ModelLoader): void {
+    this.compressibility.abort();
+    this.compressibility = new AbortController();
+    const rows = Array.from({ length: this.tensorCount }, (_, index) => loader.row(index));
+    void loadCompressibility(this.api, rows, this.compressibility.signal, (updated) =>
+      this.table.statsChanged(updated),
+    );
+  }
+
   /** The server restarted or the file changed: fetch everything again. */
   reload(reason: string): void {
+    this.compressibility.abort();
     this.loader?.abort();
     this.api.cancelAll(`Reloading: ${reason}`);
     this.start();

@@ -41,6 +41,27 @@ function statCell(
   return { text: '…', title: 'Computing statistics…', state: 'pending' };
 }
 
+function compressibilityCell(
+  row: TensorRow,
+  value: (result: NonNullable<TensorRow['compressibility']>) => string,
+): CellContent {
+  const result = row.compressibility;
+  if (result) {
+    const bound =
+      result.boundRatio === null
+        ? ''
+        : `; bound ${result.boundRatio.toFixed(3)} at the exponent's entropy`;
+    return {
+      text: value(result),
+      title: `${formatBytes(result.rawBytes)} → ${formatBytes(result.packedBytes)}${bound}`,
+    };
+  }
+  if (row.compressibilityError) {
+    return { text: MISSING, title: row.compressibilityError, state: 'error' };
+  }
+  return { text: '…', title: 'Measuring compressibility…', state: 'pending' };
+}
+
 function textColumn(
   id: SortColumn,
   label: string,
@@ -109,5 +130,20 @@ export const COLUMNS: readonly Column[] = [
   ),
   numberColumn('max', 'Max', 'Largest finite value', (row) =>
     statCell(row, (stats) => formatStat(stats.max, TABLE_DIGITS)),
+  ),
+  numberColumn(
+    'expEntropy',
+    'Exp. H',
+    'Entropy of the exponent byte stream, bits per value: the bound of lossless packing',
+    (row) =>
+      compressibilityCell(row, (result) =>
+        result.exponentEntropyBits === null ? MISSING : result.exponentEntropyBits.toFixed(2),
+      ),
+  ),
+  numberColumn(
+    'packRatio',
+    'Packed',
+    'Packed size / stored size with lossless packing (.llz); the tooltip shows the entropy bound',
+    (row) => compressibilityCell(row, (result) => result.ratio.toFixed(3)),
   ),
 ];

@@ -2,6 +2,7 @@
  * The layer table's data: one row per tensor, filled in as pages and statistics arrive,
  * and the filtered, sorted order in which the table shows them.
  */
+import type { TensorCompressibility } from '../../src/shared/lossless';
 import type { TensorInfo, TensorStats } from '../../src/shared/model';
 import type { SortColumn, SortOrder } from './viewState';
 
@@ -12,6 +13,9 @@ export interface TensorRow {
   statsError: string | null;
   /** Lower-cased name, node, op and dtype, for the filter. */
   readonly searchText: string;
+  /** Lossless compressibility (exponent entropy, packed ratio), fetched after the statistics. */
+  compressibility?: TensorCompressibility | null;
+  compressibilityError?: string | null;
 }
 
 export function createRow(info: TensorInfo): TensorRow {
@@ -21,9 +25,11 @@ export function createRow(info: TensorInfo): TensorRow {
 
 /** Statistics columns: a row without them yet sorts after every row that has them. */
 const STAT_COLUMNS: ReadonlySet<SortColumn> = new Set(['sparsity', 'std', 'mean', 'min', 'max']);
+/** Lossless columns, filled in after the statistics. */
+const COMPRESSIBILITY_COLUMNS: ReadonlySet<SortColumn> = new Set(['expEntropy', 'packRatio']);
 
 export function isStatColumn(column: SortColumn): boolean {
-  return STAT_COLUMNS.has(column);
+  return STAT_COLUMNS.has(column) || COMPRESSIBILITY_COLUMNS.has(column);
 }
 
 type SortValue = string | number | null;
@@ -54,6 +60,10 @@ function sortValue(row: TensorRow, column: SortColumn): SortValue {
       return stats?.min ?? null;
     case 'max':
       return stats?.max ?? null;
+    case 'expEntropy':
+      return row.compressibility?.exponentEntropyBits ?? null;
+    case 'packRatio':
+      return row.compressibility?.ratio ?? null;
   }
 }
 

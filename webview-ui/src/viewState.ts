@@ -14,6 +14,8 @@ export const SORT_COLUMNS = [
   'mean',
   'min',
   'max',
+  'expEntropy',
+  'packRatio',
 ] as const;
 
 export type SortColumn = (typeof SORT_COLUMNS)[number];
