@@ -48,6 +48,7 @@ module.exports = (_env, argv) => {
       entry: {
         server: './src/server/server.ts',
         statsWorker: './src/server/jobs/statsWorker.ts',
+        losslessWorker: './src/server/jobs/losslessWorker.ts',
         cli: './src/cli/bin.ts',
       },
       output: nodeOutput,

@@ -19,6 +19,7 @@ const REQUIRED_ENTRIES = [
   'extension/dist/extension.js',
   'extension/dist/server.js',
   'extension/dist/statsWorker.js',
+  'extension/dist/losslessWorker.js',
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
   'extension/node_modules/onnxruntime-node/package.json',

@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
+import { packCommand, unpackCommand } from './losslessCommands';
 import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
 
 interface CommandSpec {
@@ -44,6 +45,21 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.showServerOutput',
     needsServer: false,
     run: (client) => client.output.show(true),
+  },
+  {
+    id: 'layerlens.pack',
+    needsServer: true,
+    run: (client, resource) => packCommand(client, resource, false),
+  },
+  {
+    id: 'layerlens.packDelta',
+    needsServer: true,
+    run: (client, resource) => packCommand(client, resource, true),
+  },
+  {
+    id: 'layerlens.unpack',
+    needsServer: true,
+    run: (client, resource) => unpackCommand(client, resource),
   },
 ];
 
