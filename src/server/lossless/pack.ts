@@ -192,18 +192,14 @@ async function orderedPipeline<T>(
 ): Promise<void> {
   const inFlight: Promise<T>[] = [];
   let next = 0;
-  try {
-    for (let done = 0; done < count; done++) {
-      while (next < count && inFlight.length < window) {
-        const started = start(next++);
-        // Awaited in order below; a job failing before its turn must not count as unhandled.
-        started.catch(() => {});
-        inFlight.push(started);
-      }
-      await consume(done, await inFlight.shift()!);
+  for (let done = 0; done < count; done++) {
+    while (next < count && inFlight.length < window) {
+      const started = start(next++);
+      // Awaited in order below; a job failing before its turn must not count as unhandled.
+      started.catch(() => {});
+      inFlight.push(started);
     }
-  } catch (error) {
-    throw error;
+    await consume(done, await inFlight.shift()!);
   }
 }
 
