@@ -169,6 +169,9 @@ async function boundRatio(
 
 type Row = (string | number | null)[];
 
+/** A speed for the table: whole MB/s. */
+const mbs = (value: number) => value.toFixed(0);
+
 function printTable(title: string, header: string[], rows: Row[]): void {
   const cells = rows.map((row) =>
     row.map((cell) =>
@@ -251,7 +254,13 @@ async function main(): Promise<void> {
         ]);
       }
       if (typeof zstd === 'string') speedRows.push([name, zstd, null, null]);
-      else speedRows.push([name, 'zstd -3 (1 thread)', zstd.compressMBs, zstd.decompressMBs]);
+      else
+        speedRows.push([
+          name,
+          'zstd -3 (1 thread)',
+          mbs(zstd.compressMBs),
+          mbs(zstd.decompressMBs),
+        ]);
       await rm(file);
     }
     const fileRows: Row[] = [];

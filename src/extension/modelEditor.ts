@@ -156,6 +156,10 @@ class EditorSession {
         const { indices } = params as WebviewRequests['compressibility']['params'];
         return this.client.request(LspMethods.compressibility, { uri, indices }, token);
       }
+      case 'deltaStats': {
+        const { indices } = params as WebviewRequests['deltaStats']['params'];
+        return this.client.request(LspMethods.deltaStats, { uri, indices }, token);
+      }
     }
   }
 

@@ -5,7 +5,7 @@
  * The webview never names a file: the extension knows which model the panel shows and
  * forwards each request to the server with that model's URI.
  */
-import type { CompressibilityResult } from './lossless';
+import type { CompressibilityResult, DeltaStatsResult } from './lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 
 /** Requests a webview can make, by name: their parameters and results. */
@@ -14,6 +14,7 @@ export interface WebviewRequests {
   tensors: { params: { offset: number; limit: number }; result: TensorPage };
   tensorStats: { params: { indices: number[] }; result: TensorStatsResult[] };
   compressibility: { params: { indices: number[] }; result: CompressibilityResult[] };
+  deltaStats: { params: { indices: number[] }; result: DeltaStatsResult[] };
 }
 
 export type WebviewRequestName = keyof WebviewRequests;

@@ -66,6 +66,8 @@ export function modelServiceHandler(service: ModelService, modelPath: string): R
         return service.tensorStats(modelPath, request.params.indices, signal);
       case 'compressibility':
         return losslessFor(service).compressibility(modelPath, request.params.indices, signal);
+      case 'deltaStats':
+        return losslessFor(service).deltaStats(modelPath, request.params.indices);
     }
   };
 }

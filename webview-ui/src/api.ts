@@ -1,5 +1,5 @@
 /** Typed requests to the extension (which forwards them to the LayerLens server). */
-import type { CompressibilityResult } from '../../src/shared/lossless';
+import type { CompressibilityResult, DeltaStatsResult } from '../../src/shared/lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
 import {
   RequestChannel,
@@ -40,6 +40,10 @@ export class ModelApi {
 
   compressibility(indices: number[], signal?: AbortSignal): Promise<CompressibilityResult[]> {
     return this.channel.request('compressibility', { indices }, signal);
+  }
+
+  deltaStats(indices: number[], signal?: AbortSignal): Promise<DeltaStatsResult[]> {
+    return this.channel.request('deltaStats', { indices }, signal);
   }
 }
 

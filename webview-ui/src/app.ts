@@ -6,7 +6,7 @@
 import type { RequestError } from '../../src/shared/protocol';
 import type { ModelApi } from './api';
 import { element } from './dom';
-import { loadCompressibility } from './compressibilityLoader';
+import { isDeltaModel, loadCompressibility, loadDeltaStats } from './compressibilityLoader';
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
 import { LayerTable } from './layerTable';
@@ -31,6 +31,7 @@ export class App {
   /** Stops the compressibility requests of the current load. */
   private compressibility = new AbortController();
   private tensorCount = 0;
+  private isDelta = false;
 
   constructor(
     private readonly root: HTMLElement,
@@ -86,6 +87,8 @@ export class App {
           this.table.showOperatorColumn(summary.format === 'onnx');
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
+          this.isDelta = isDeltaModel(summary.metadata);
+          this.table.element.classList.toggle('ll-delta', this.isDelta);
         },
         rowsAdded: (rows) => {
           this.table.addRows(rows);
@@ -115,9 +118,11 @@ export class App {
     this.compressibility.abort();
     this.compressibility = new AbortController();
     const rows = Array.from({ length: this.tensorCount }, (_, index) => loader.row(index));
-    void loadCompressibility(this.api, rows, this.compressibility.signal, (updated) =>
-      this.table.statsChanged(updated),
-    );
+    const signal = this.compressibility.signal;
+    const redraw = (updated: readonly TensorRow[]) => this.table.statsChanged(updated);
+    void loadCompressibility(this.api, rows, signal, redraw).then(async () => {
+      if (this.isDelta && !signal.aborted) await loadDeltaStats(this.api, rows, signal, redraw);
+    });
   }
 
   /** The server restarted or the file changed: fetch everything again. */

@@ -62,6 +62,17 @@ function compressibilityCell(
   return { text: '…', title: 'Measuring compressibility…', state: 'pending' };
 }
 
+function deltaCell(
+  row: TensorRow,
+  value: (delta: NonNullable<TensorRow['delta']>) => string,
+): CellContent {
+  if (row.delta) {
+    return { text: value(row.delta), title: `‖Δ‖_F = ${formatStat(row.delta.deltaNorm)}` };
+  }
+  if (row.deltaError) return { text: MISSING, title: row.deltaError, state: 'error' };
+  return { text: '…', title: 'Comparing with the base model…', state: 'pending' };
+}
+
 function textColumn(
   id: SortColumn,
   label: string,
@@ -145,5 +156,17 @@ export const COLUMNS: readonly Column[] = [
     'Packed',
     'Packed size / stored size with lossless packing (.llz); the tooltip shows the entropy bound',
     (row) => compressibilityCell(row, (result) => result.ratio.toFixed(3)),
+  ),
+  numberColumn(
+    'deltaRel',
+    'Δ/W',
+    'Fine-tune delta: ‖W − W_base‖_F / ‖W_base‖_F (the tooltip shows ‖Δ‖_F)',
+    (row) => deltaCell(row, (delta) => formatStat(delta.relativeDelta, TABLE_DIGITS)),
+  ),
+  numberColumn(
+    'sameBits',
+    'Same',
+    'Fine-tune delta: fraction of weights bit-identical to the base model',
+    (row) => deltaCell(row, (delta) => formatPercent(delta.identicalFraction)),
   ),
 ];

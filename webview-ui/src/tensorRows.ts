@@ -2,7 +2,7 @@
  * The layer table's data: one row per tensor, filled in as pages and statistics arrive,
  * and the filtered, sorted order in which the table shows them.
  */
-import type { TensorCompressibility } from '../../src/shared/lossless';
+import type { TensorCompressibility, TensorDeltaStats } from '../../src/shared/lossless';
 import type { TensorInfo, TensorStats } from '../../src/shared/model';
 import type { SortColumn, SortOrder } from './viewState';
 
@@ -16,6 +16,9 @@ export interface TensorRow {
   /** Lossless compressibility (exponent entropy, packed ratio), fetched after the statistics. */
   compressibility?: TensorCompressibility | null;
   compressibilityError?: string | null;
+  /** For a fine-tune delta (.llz with a base model): the difference from the base tensor. */
+  delta?: TensorDeltaStats | null;
+  deltaError?: string | null;
 }
 
 export function createRow(info: TensorInfo): TensorRow {
@@ -26,7 +29,12 @@ export function createRow(info: TensorInfo): TensorRow {
 /** Statistics columns: a row without them yet sorts after every row that has them. */
 const STAT_COLUMNS: ReadonlySet<SortColumn> = new Set(['sparsity', 'std', 'mean', 'min', 'max']);
 /** Lossless columns, filled in after the statistics. */
-const COMPRESSIBILITY_COLUMNS: ReadonlySet<SortColumn> = new Set(['expEntropy', 'packRatio']);
+const COMPRESSIBILITY_COLUMNS: ReadonlySet<SortColumn> = new Set([
+  'expEntropy',
+  'packRatio',
+  'deltaRel',
+  'sameBits',
+]);
 
 export function isStatColumn(column: SortColumn): boolean {
   return STAT_COLUMNS.has(column) || COMPRESSIBILITY_COLUMNS.has(column);
@@ -64,6 +72,10 @@ function sortValue(row: TensorRow, column: SortColumn): SortValue {
       return row.compressibility?.exponentEntropyBits ?? null;
     case 'packRatio':
       return row.compressibility?.ratio ?? null;
+    case 'deltaRel':
+      return row.delta?.relativeDelta ?? null;
+    case 'sameBits':
+      return row.delta?.identicalFraction ?? null;
   }
 }
 

@@ -16,6 +16,8 @@ export const SORT_COLUMNS = [
   'max',
   'expEntropy',
   'packRatio',
+  'deltaRel',
+  'sameBits',
 ] as const;
 
 export type SortColumn = (typeof SORT_COLUMNS)[number];
