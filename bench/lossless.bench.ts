@@ -249,8 +249,8 @@ async function main(): Promise<void> {
         speedRows.push([
           name,
           `LayerLens, ${workers} worker${workers > 1 ? 's' : ''}`,
-          speed.compressMBs,
-          speed.decompressMBs,
+          mbs(speed.compressMBs),
+          mbs(speed.decompressMBs),
         ]);
       }
       if (typeof zstd === 'string') speedRows.push([name, zstd, null, null]);
