@@ -59,7 +59,8 @@ function compressibilityCell(
   if (row.compressibilityError) {
     return { text: MISSING, title: row.compressibilityError, state: 'error' };
   }
-  return { text: '…', title: 'Measuring compressibility…', state: 'pending' };
+  // Not marked pending: these fill in after the statistics, once the panel is ready.
+  return { text: '…', title: 'Measuring compressibility…' };
 }
 
 function deltaCell(
@@ -70,7 +71,7 @@ function deltaCell(
     return { text: value(row.delta), title: `‖Δ‖_F = ${formatStat(row.delta.deltaNorm)}` };
   }
   if (row.deltaError) return { text: MISSING, title: row.deltaError, state: 'error' };
-  return { text: '…', title: 'Comparing with the base model…', state: 'pending' };
+  return { text: '…', title: 'Comparing with the base model…' };
 }
 
 function textColumn(
