@@ -31,6 +31,7 @@ import {
   encodeSafetensors,
   layoutSafetensors,
   writeSafetensors,
+  writeShardedSafetensors,
   type SafetensorsDType,
 } from '../support/safetensorsBuilder';
 
@@ -352,9 +353,19 @@ describe('single tensors, deltas and corrupt files', () => {
     }
   });
 
-  test('an existing output is never overwritten', async () => {
+  test('an existing output is never overwritten; packed files and shard indexes are refused', async () => {
     await assert.rejects(packFile(file, { out: packed }), /already exists/);
     await assert.rejects(unpackFile(packed, { out: file }), /already exists/);
+    const renamed = join(folder, 'renamed.safetensors');
+    await fs.copyFile(packed, renamed);
+    await assert.rejects(packFile(renamed), /already a packed file/);
+    const index = await writeShardedSafetensors(join(folder, 'sharded'), [
+      {
+        file: 'a.safetensors',
+        tensors: [{ name: 'x', dtype: 'F32', shape: [2], data: new Float32Array(2) }],
+      },
+    ]);
+    await assert.rejects(packFile(index), /pack each shard/);
   });
 
   /** A copy of the container with `change` applied; unpacking it must fail with `expected`. */

@@ -22,6 +22,7 @@ import {
   llzHeader,
   llzTrailer,
   basePathOf,
+  hasLlzMagic,
   readContainer,
   type LlzChunk,
   type LlzContainer,
@@ -272,27 +273,45 @@ async function openFileForReading(filePath: string): Promise<fs.FileHandle> {
   }
 }
 
+/**
+ * Open a model that is one file holding its own tensors: not a shard index (its tensors are
+ * in other files) and not already a packed file.
+ */
+async function openSingleModel(filePath: string, what: string): Promise<OpenedModel> {
+  const model = await openModelFile(filePath);
+  const handle = await openFileForReading(filePath);
+  let head: Uint8Array;
+  try {
+    head = await readAt(
+      handle,
+      filePath,
+      0,
+      Math.min(LLZ_HEADER_BYTES, (await handle.stat()).size),
+    );
+  } finally {
+    await handle.close();
+  }
+  if (hasLlzMagic(head)) throw new ModelFileError(filePath, 'is already a packed file');
+  if (model.summary.format === 'safetensors' && model.summary.dataFiles.length > 0) {
+    throw new ModelFileError(
+      filePath,
+      `${what}: this index keeps its tensors in shards; pack each shard`,
+    );
+  }
+  return model;
+}
+
 /** Pack a `.safetensors` or `.onnx` file (optionally as a delta against `options.base`). */
 export async function packFile(input: string, options: LosslessOptions = {}): Promise<PackResult> {
   const source = path.resolve(input);
   if (source.toLowerCase().endsWith(LLZ_EXTENSION)) {
     throw new ModelFileError(source, 'is already a packed file');
   }
-  const model = await openModelFile(source);
-  if (model.path !== source || model.summary.format === undefined) {
-    throw new ModelFileError(
-      source,
-      'only single model files can be packed (not an index of shards)',
-    );
-  }
+  const model = await openSingleModel(source, 'only single model files can be packed');
   const basePath = options.base ? path.resolve(options.base) : null;
-  const base = basePath ? await openModelFile(basePath) : null;
-  if (base && base.path !== basePath) {
-    throw new ModelFileError(
-      basePath!,
-      'the base must be a single model file (not an index of shards)',
-    );
-  }
+  const base = basePath
+    ? await openSingleModel(basePath, 'the base must be a single model file')
+    : null;
   const out = path.resolve(options.out ?? `${source}${LLZ_EXTENSION}`);
   const chunkBytes = options.chunkBytes ?? LLZ_CHUNK_BYTES;
   if (chunkBytes < 64 || chunkBytes > MAX_LLZ_CHUNK_BYTES || chunkBytes % 64 !== 0) {
