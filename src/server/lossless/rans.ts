@@ -159,7 +159,9 @@ export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Ar
   if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
   // One word per slot: symbol (8 bits), frequency (12 bits; 4096 never occurs with two or
   // more symbols) and the slot's offset from its symbol's start (12 bits).
-  const slots = new Uint32Array(PROB_SCALE);
+  // Int32 rather than Uint32: V8 keeps signed 32-bit elements as small integers, while
+  // unsigned ones above 2^31 become doubles in the hot loop.
+  const slots = new Int32Array(PROB_SCALE);
   let cumulative = 0;
   let previous = -1;
   for (let i = 0; i < present; i++) {
@@ -171,7 +173,7 @@ export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Ar
     previous = symbol;
     const packed = symbol | ((freq & PROB_MASK) << 8);
     for (let slot = cumulative; slot < cumulative + freq; slot++) {
-      slots[slot] = (packed | ((slot - cumulative) << 20)) >>> 0;
+      slots[slot] = packed | ((slot - cumulative) << 20);
     }
     cumulative += freq;
   }
