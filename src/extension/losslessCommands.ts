@@ -16,6 +16,15 @@ async function pickFile(
   extensions: string[],
 ): Promise<vscode.Uri | undefined> {
   if (resource instanceof vscode.Uri) return resource;
+  // From the palette: the model shown in the active LayerLens editor, when it fits.
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (
+    input instanceof vscode.TabInputCustom &&
+    input.viewType === MODEL_EDITOR_VIEW_TYPE &&
+    extensions.some((extension) => input.uri.path.toLowerCase().endsWith(`.${extension}`))
+  ) {
+    return input.uri;
+  }
   const active = vscode.window.activeTextEditor?.document.uri;
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
