@@ -66,3 +66,9 @@ export const LLZ_CHUNKS_IN_FLIGHT = 16;
 
 /** Tensors one `layerlens/compressibility` request may name. */
 export const MAX_COMPRESSIBILITY_BATCH = 1024;
+
+/**
+ * Bytes of a packed file's non-tensor segments (headers, protobuf structure) decoded to open
+ * it as a model: the ONNX protobuf limit, which also covers any real safetensors header.
+ */
+export const MAX_LLZ_STRUCTURE_BYTES = MAX_ONNX_PROTO_BYTES;

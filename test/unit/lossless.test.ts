@@ -523,6 +523,55 @@ describe('packed files opened as models', () => {
     }
   });
 
+  test('a .llz declaring a huge structure is refused before anything is decoded', async () => {
+    const file = await writeSafetensors(join(folder, 'structure.safetensors'), [
+      { name: 'x', dtype: 'F32', shape: [4], data: new Float32Array(4) },
+    ]);
+    const { out } = await packFile(file);
+    const bytes = new Uint8Array(await fs.readFile(out));
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    const indexOffset = Number(view.getBigUint64(bytes.length - LLZ_TRAILER_BYTES, true));
+    const chunkBytes = 64 * 1024 * 1024;
+    const size = 48 * chunkBytes;
+    const index = {
+      version: 1,
+      original: {
+        name: 'structure.safetensors',
+        size,
+        sha256: '0'.repeat(64),
+        format: 'safetensors',
+      },
+      base: null,
+      chunkBytes,
+      segments: [
+        {
+          kind: 'other',
+          offset: 0,
+          length: size,
+          layout: 'bytes',
+          xor: false,
+          chunks: Array.from({ length: 48 }, () => [16, 10, 0]),
+        },
+      ],
+    };
+    const indexBytes = zlib.deflateRawSync(JSON.stringify(index));
+    const huge = join(folder, 'huge-structure.safetensors.llz');
+    await fs.writeFile(
+      huge,
+      Buffer.concat([
+        bytes.subarray(0, indexOffset),
+        indexBytes,
+        llzTrailer(indexOffset, indexBytes.length),
+      ]),
+    );
+    const models = new ModelService({ workerCount: 1 });
+    try {
+      await assert.rejects(models.openModel(huge), /structure .* more than the limit/);
+    } finally {
+      models.dispose();
+    }
+  });
+
   test('a corrupt .llz opens with an error naming the file', async () => {
     const broken = join(folder, 'broken.safetensors.llz');
     await fs.writeFile(

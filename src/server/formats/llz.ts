@@ -9,6 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
+import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
 import type { MetadataEntry } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
@@ -64,6 +65,15 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
   const container = await readContainer(absolute);
   const { original } = container.index;
   const inner = original.format === 'onnx' ? onnxFormat : safetensorsFormat;
+  const structureBytes = container.index.segments
+    .filter((segment) => segment.kind === 'other')
+    .reduce((sum, segment) => sum + segment.length, 0);
+  if (structureBytes > MAX_LLZ_STRUCTURE_BYTES) {
+    throw new ModelFileError(
+      absolute,
+      `the packed model's structure (non-tensor bytes) is ${structureBytes} bytes, more than the limit of ${MAX_LLZ_STRUCTURE_BYTES}`,
+    );
+  }
   const basePath = await existingFile(basePathOf(container));
   const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'layerlens-llz-'));
   const skeletonPath = path.join(folder, path.basename(original.name) || 'model');
