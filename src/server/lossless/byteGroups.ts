@@ -98,8 +98,16 @@ function aligned16(bytes: Uint8Array, n: number): Uint16Array {
   return new Uint16Array(bytes.slice(0, n * 2).buffer);
 }
 
-/** Split `bytes` into the layout's streams (the last one is the tail, often empty). */
-export function splitStreams(layout: ByteLayout, bytes: Uint8Array): Uint8Array[] {
+/**
+ * Split `bytes` into the layout's streams (the last one is the tail, often empty). For bf16,
+ * `exponentCounts` (when given) receives the histogram of the exponent stream, counted on the
+ * way to spare the coder a pass.
+ */
+export function splitStreams(
+  layout: ByteLayout,
+  bytes: Uint8Array,
+  exponentCounts?: Uint32Array,
+): Uint8Array[] {
   const size = ELEMENT_BYTES[layout];
   const n = Math.floor(bytes.length / size);
   const tail = bytes.slice(n * size);
@@ -108,6 +116,16 @@ export function splitStreams(layout: ByteLayout, bytes: Uint8Array): Uint8Array[
   if (layout === 'bf16') {
     const [exponent, signMantissa] = streams as [Uint8Array, Uint8Array];
     const words = aligned16(bytes, n);
+    if (exponentCounts) {
+      for (let i = 0; i < n; i++) {
+        const word = words[i]!;
+        const e = (word >> 7) & 0xff;
+        exponent[i] = e;
+        exponentCounts[e]!++;
+        signMantissa[i] = ((word >> 8) & 0x80) | (word & 0x7f);
+      }
+      return [...streams, tail];
+    }
     for (let i = 0; i < n; i++) {
       const word = words[i]!;
       exponent[i] = word >> 7;

@@ -53,14 +53,35 @@ function encodeStream(
   return { codec: StreamCodec.raw, body: stream };
 }
 
+/** Bytes sampled to decide that a stream is not worth coding. */
+const SAMPLE_BYTES = 8192;
+/** Above this sampled entropy (bits per byte) a stream cannot save MIN_SAVING. */
+const INCOMPRESSIBLE_BITS = 8 * (1 - MIN_SAVING) - 0.05;
+
+/** Whether an evenly spread sample of the stream is too close to random to code. */
+function looksIncompressible(stream: Uint8Array): boolean {
+  if (stream.length < 4 * SAMPLE_BYTES) return false;
+  const counts = new Uint32Array(256);
+  const step = Math.floor(stream.length / SAMPLE_BYTES);
+  for (let i = 0; i < SAMPLE_BYTES; i++) counts[stream[i * step]!]!++;
+  // The entropy of a sample underestimates that of the stream: a high one is conclusive.
+  return entropyBits(counts) > INCOMPRESSIBLE_BITS;
+}
+
 /**
  * Encode one chunk. `generic` chunks (headers, protobuf structure) use deflate instead of
  * the byte-group entropy coder.
  */
 export function encodeChunk(layout: ByteLayout, raw: Uint8Array, generic = false): EncodedChunk {
-  const streams = splitStreams(layout, raw);
+  const exponentCounts = layout === 'bf16' ? new Uint32Array(256) : undefined;
+  const streams = splitStreams(layout, raw, exponentCounts);
   const coded = streams.map((stream, index) => {
-    const counts = byteHistogram(stream);
+    // Mantissa streams are near-random: a sample tells so without counting every byte.
+    // The first stream (the exponent) is always counted whole: compressibility reports it.
+    if (index > 0 && !generic && looksIncompressible(stream)) {
+      return { codec: StreamCodec.raw, body: stream, counts: new Uint32Array(256), index };
+    }
+    const counts = index === 0 && exponentCounts ? exponentCounts : byteHistogram(stream);
     return { ...encodeStream(stream, counts, generic), counts, index };
   });
   const framing = 1 + 5 * coded.length;
