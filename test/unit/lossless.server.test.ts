@@ -3,7 +3,7 @@
  * language client talks to it), and through the `layerlens` command.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import { isCompressibilityError } from '../../src/shared/lossless';
 import { LspMethods, type LspMethod } from '../../src/shared/lsp';
+import { writeSafetensors } from '../support/safetensorsBuilder';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
@@ -112,15 +113,20 @@ test('pack, open, compressibility and unpack over JSON-RPC, with progress', asyn
 });
 
 test('a cancelled pack leaves no file behind, and errors name the file', async () => {
-  const model = join(folder, 'cancel.onnx');
-  copyFileSync(SILERO_V5, model);
+  // 64 MiB of float32: long enough to be cancelled mid-way on any machine.
+  const large = await writeSafetensors(join(folder, 'cancel.safetensors'), [
+    { name: 'w', dtype: 'F32', shape: [16 * 1024 * 1024], data: randomBytes(64 * 1024 * 1024) },
+  ]);
   const source = new CancellationTokenSource();
-  const pending = request(LspMethods.pack, { uri: pathToFileURL(model).toString() }, source);
-  setTimeout(() => source.cancel(), 20);
+  const pending = request(LspMethods.pack, { uri: pathToFileURL(large).toString() }, source);
+  setTimeout(() => source.cancel(), 50);
   await assert.rejects(pending, ResponseError);
-  assert.equal(existsSync(`${model}.llz`), false);
+  assert.equal(existsSync(`${large}.llz`), false);
   const partials = spawnSync('ls', [folder], { encoding: 'utf8' }).stdout;
   assert.doesNotMatch(partials, /\.partial/);
+
+  const model = join(folder, 'cancel.onnx');
+  copyFileSync(SILERO_V5, model);
 
   await assert.rejects(
     request(LspMethods.unpack, { uri: pathToFileURL(model).toString() }),
