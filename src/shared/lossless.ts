@@ -7,7 +7,7 @@
 export interface TensorCompressibility {
   readonly index: number;
   readonly rawBytes: number;
-  /** Bytes the tensor takes packed (its coded chunks). */
+  /** Bytes the tensor takes packed (its coded chunks; in a fine-tune delta, its XOR with the base). */
   readonly packedBytes: number;
   /** packedBytes / rawBytes (1 for an empty tensor). */
   readonly ratio: number;

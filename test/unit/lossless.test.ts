@@ -347,6 +347,15 @@ describe('single tensors, deltas and corrupt files', () => {
       assert.ok(aBias && !('error' in aBias));
       assert.equal(aBias.deltaNorm, 0.5);
       assert.ok(cNew && 'error' in cNew);
+      // The packed ratio of a delta's tensor is what its XOR with the base takes.
+      const [deltaWeight] = await service.compressibility(delta, [0]);
+      const [plainWeight] = await service.compressibility(plain.out, [0]);
+      assert.ok(deltaWeight && !isCompressibilityError(deltaWeight));
+      assert.ok(plainWeight && !isCompressibilityError(plainWeight));
+      assert.ok(
+        deltaWeight.ratio < plainWeight.ratio / 3,
+        `${deltaWeight.ratio} vs ${plainWeight.ratio}`,
+      );
     } finally {
       service.dispose();
       models.dispose();

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LosslessService } from '../../src/server/lossless/service';
 import { ModelService } from '../../src/server/modelService';
-import { isCompressibilityError } from '../../src/shared/lossless';
+import { isCompressibilityError, totalCompressibility } from '../../src/shared/lossless';
 import { writeSafetensors } from '../support/safetensorsBuilder';
 import { modelServiceHandler, WebviewHarness } from '../support/webviewHarness';
 
@@ -80,6 +80,12 @@ test('a packed model shows its tensors, statistics and sortable lossless columns
         assert.fail(`first row shows ${text}, expected ${best.ratio.toFixed(3)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    const total = totalCompressibility(results);
+    await page
+      .locator('[data-testid="pack-total"]', {
+        hasText: `Packed losslessly: ${total.ratio.toFixed(3)} of`,
+      })
+      .waitFor({ state: 'visible', timeout: 60_000 });
     await session.screenshot('lossless-packed-sorted');
     assert.deepEqual(session.problems, []);
   } finally {
@@ -101,7 +107,9 @@ test('a fine-tune delta shows its difference from the base model per tensor', as
     { name: 'fc.bias', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
   ]);
   const delta = (await lossless.pack(tunedPath, { base: basePath })).out;
-  const session = await harness.open(modelServiceHandler(service, delta));
+  const session = await harness.open(modelServiceHandler(service, delta), {
+    viewport: { width: 1920, height: 700 },
+  });
   const { page } = session;
   try {
     await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });

@@ -6,6 +6,8 @@
 import type { RequestError } from '../../src/shared/protocol';
 import type { ModelApi } from './api';
 import { element } from './dom';
+import { formatBytes } from '../../src/shared/format';
+import { totalCompressibility } from '../../src/shared/lossless';
 import { isDeltaModel, loadCompressibility, loadDeltaStats } from './compressibilityLoader';
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
@@ -32,6 +34,11 @@ export class App {
   private compressibility = new AbortController();
   private tensorCount = 0;
   private isDelta = false;
+  /** The model's packed ratio over all its tensors, once every tensor is measured. */
+  private readonly packTotal = element('span', {
+    className: 'll-pack-total',
+    attrs: { 'data-testid': 'pack-total' },
+  });
 
   constructor(
     private readonly root: HTMLElement,
@@ -51,6 +58,7 @@ export class App {
     });
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
     this.table.toolbar.append(this.progress.element);
+    this.table.toolbar.append(this.packTotal);
     this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
       this.store.update({ histogramScale }),
     );
@@ -117,10 +125,16 @@ export class App {
   private startCompressibility(loader: ModelLoader): void {
     this.compressibility.abort();
     this.compressibility = new AbortController();
+    this.packTotal.textContent = '';
     const rows = Array.from({ length: this.tensorCount }, (_, index) => loader.row(index));
     const signal = this.compressibility.signal;
     const redraw = (updated: readonly TensorRow[]) => this.table.statsChanged(updated);
     void loadCompressibility(this.api, rows, signal, redraw).then(async () => {
+      if (signal.aborted) return;
+      const measured = rows.flatMap((row) => (row?.compressibility ? [row.compressibility] : []));
+      const total = totalCompressibility(measured);
+      this.packTotal.textContent = `Packed losslessly: ${total.ratio.toFixed(3)} of ${formatBytes(total.rawBytes)}`;
+      this.packTotal.title = `${formatBytes(total.rawBytes)} of tensor data → ${formatBytes(total.packedBytes)} in a .llz`;
       if (this.isDelta && !signal.aborted) await loadDeltaStats(this.api, rows, signal, redraw);
     });
   }

@@ -155,7 +155,7 @@ export const COLUMNS: readonly Column[] = [
   numberColumn(
     'packRatio',
     'Packed',
-    'Packed size / stored size with lossless packing (.llz); the tooltip shows the entropy bound',
+    'Packed size / stored size with lossless packing (.llz; for a fine-tune delta, of its XOR with the base); the tooltip shows the entropy bound',
     (row) => compressibilityCell(row, (result) => result.ratio.toFixed(3)),
   ),
   numberColumn(

@@ -17,7 +17,7 @@ import { decodeValues, isNumericDType } from '../analysis/decode';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import { isAbortError, WorkerPool } from '../jobs/workerPool';
 import type { ModelService } from '../modelService';
-import { basePathOf, readContainer, type LlzContainer } from './container';
+import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from './container';
 import {
   losslessWorkerScript,
   poolRunner,
@@ -68,6 +68,7 @@ export class LosslessService {
     }
     if (signal) setMaxListeners(indices.length + 10, signal);
     const runner = this.runner;
+    const stored = await storedDeltaSizes(path, model);
     return Promise.all(
       indices.map(async (index): Promise<CompressibilityResult> => {
         const entry = model.tensors[index];
@@ -76,7 +77,13 @@ export class LosslessService {
         const known = cache.get(index);
         if (known) return known;
         try {
-          const result = toCompressibility(index, await analyseTensor(runner, entry, signal));
+          const analysed = await analyseTensor(runner, entry, signal);
+          // A delta's tensor is stored as its XOR with the base: report what it really takes.
+          const deltaBytes = stored.get(index);
+          const result = toCompressibility(
+            index,
+            deltaBytes === undefined ? analysed : { ...analysed, packedBytes: deltaBytes },
+          );
           cache.set(index, result);
           return result;
         } catch (error) {
@@ -130,6 +137,43 @@ export class LosslessService {
     this.pool?.dispose();
     this.pool = undefined;
   }
+}
+
+/**
+ * For a packed fine-tune delta: tensor index → bytes its XOR-coded chunks take in the
+ * container. Empty for any other file.
+ */
+async function storedDeltaSizes(path: string, model: OpenedModel): Promise<Map<number, number>> {
+  const sizes = new Map<number, number>();
+  let head: Uint8Array;
+  try {
+    const fd = fs.openSync(path, 'r');
+    try {
+      head = new Uint8Array(8);
+      fs.readSync(fd, head, 0, 8, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return sizes;
+  }
+  if (!hasLlzMagic(head)) return sizes;
+  const container = await readContainer(path);
+  if (!container.index.base) return sizes;
+  const byOffset = new Map<number, number>();
+  for (const segment of container.index.segments) {
+    if (segment.kind === 'tensor' && segment.xor) {
+      byOffset.set(
+        segment.offset,
+        segment.chunks.reduce((sum, [, length]) => sum + length, 0),
+      );
+    }
+  }
+  for (const { info } of model.tensors) {
+    const bytes = info.byteOffset === null ? undefined : byOffset.get(info.byteOffset);
+    if (bytes !== undefined) sizes.set(info.index, bytes);
+  }
+  return sizes;
 }
 
 function toCompressibility(index: number, result: AnalyseResult): TensorCompressibility {
