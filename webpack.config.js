@@ -90,6 +90,7 @@ module.exports = (_env, argv) => {
         heatmapWorker: './src/server/jobs/heatmapWorker.ts',
         spectrumWorker: './src/server/jobs/spectrumWorker.ts',
         compressWorker: './src/server/jobs/compressWorker.ts',
+        losslessWorker: './src/server/jobs/losslessWorker.ts',
         cli: './src/cli/bin.ts',
       },
       output: nodeOutput,

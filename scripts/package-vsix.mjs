@@ -25,6 +25,7 @@ const REQUIRED_ENTRIES = [
   'extension/dist/wasm/bandReduction.wasm',
   'extension/dist/wasm/quantize.wasm',
   'extension/dist/compressWorker.js',
+  'extension/dist/losslessWorker.js',
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
   'extension/dist/web-tree-sitter.wasm',

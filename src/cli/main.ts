@@ -3,6 +3,8 @@
  *
  *   layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
  *   layerlens compress FILE --method M [--level L] [--layers REGEX] [--out FILE] [--json]
+ *   layerlens inspect FILE [--json] [--stats]
+ *   layerlens pack|unpack|compressibility|delta … (see cli/lossless.ts)
  */
 import { resolve } from 'node:path';
 import {
@@ -28,6 +30,7 @@ import { AnalysisService } from '../server/analysisService';
 import type { StructuredSparsity } from '../shared/heatmap';
 import type { Spectrum } from '../shared/spectrum';
 import { compressCommand, COMPRESS_USAGE } from './compress';
+import { LOSSLESS_COMMANDS, LOSSLESS_USAGE, losslessMain } from './lossless';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
@@ -41,7 +44,9 @@ const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--s
   --sparsity Also count structured sparsity: all-zero rows, columns and conv channels,
              share of 2:4-compliant groups
 
-${COMPRESS_USAGE}`;
+${COMPRESS_USAGE}
+
+${LOSSLESS_USAGE}`;
 
 /** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
 type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };
@@ -244,6 +249,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw error;
     }
   }
+  const lossless = LOSSLESS_COMMANDS.find((name) => name === command);
+  if (lossless) return runLossless(lossless, rest);
   if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
     console.error(USAGE);
     return 2;
@@ -267,6 +274,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw error;
   } finally {
     extras.analysis?.dispose();
+    service.dispose();
+  }
+}
+
+async function runLossless(
+  command: (typeof LOSSLESS_COMMANDS)[number],
+  args: readonly string[],
+): Promise<number> {
+  const service = new ModelService();
+  try {
+    return await losslessMain(command, args, service);
+  } catch (error) {
+    if (error instanceof ModelFileError) {
+      console.error(`layerlens: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
     service.dispose();
   }
 }

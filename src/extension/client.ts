@@ -9,7 +9,11 @@ import {
   LanguageClient,
   State,
   TransportKind,
+  WorkDoneProgress,
   type LanguageClientOptions,
+  type WorkDoneProgressBegin,
+  type WorkDoneProgressEnd,
+  type WorkDoneProgressReport,
   type ServerOptions,
 } from 'vscode-languageclient/node';
 import type { LspMethod } from '../shared/lsp';
@@ -102,6 +106,14 @@ export class LayerLensClient implements vscode.Disposable {
     return token
       ? this.client.sendRequest<R>(method.method, params, token)
       : this.client.sendRequest<R>(method.method, params);
+  }
+
+  /** Follow the work-done progress the server reports on `token` (a token this side made up). */
+  onWorkDoneProgress(
+    token: string,
+    handler: (value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) => void,
+  ): vscode.Disposable {
+    return this.client.onProgress(WorkDoneProgress.type, token, handler);
   }
 
   private onServerClosed(): { action: CloseAction; message?: string } {

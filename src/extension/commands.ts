@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
 import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
+import { packCommand, unpackCommand } from './losslessCommands';
 
 interface CommandSpec {
   readonly id: string;
@@ -65,6 +66,21 @@ const COMMANDS: readonly CommandSpec[] = [
       if (!uri) throw new Error('Show in LayerLens needs a model file');
       await showModel(uri, typeof tensorName === 'string' ? tensorName : undefined);
     },
+  },
+  {
+    id: 'layerlens.pack',
+    needsServer: true,
+    run: (client, resource) => packCommand(client, resource, false),
+  },
+  {
+    id: 'layerlens.packDelta',
+    needsServer: true,
+    run: (client, resource) => packCommand(client, resource, true),
+  },
+  {
+    id: 'layerlens.unpack',
+    needsServer: true,
+    run: (client, resource) => unpackCommand(client, resource),
   },
 ];
 

@@ -279,6 +279,14 @@ class EditorSession {
         const tile = params as WebviewRequests['heatmapTile']['params'];
         return this.client.request(LspMethods.heatmapTile, { uri, ...tile }, token);
       }
+      case 'compressibility': {
+        const { indices } = params as WebviewRequests['compressibility']['params'];
+        return this.client.request(LspMethods.compressibility, { uri, indices }, token);
+      }
+      case 'deltaStats': {
+        const { indices } = params as WebviewRequests['deltaStats']['params'];
+        return this.client.request(LspMethods.deltaStats, { uri, indices }, token);
+      }
     }
   }
 

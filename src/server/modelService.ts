@@ -112,6 +112,11 @@ export class ModelService {
     return { identity: cached.identity, entry };
   }
 
+  /** The opened model (cached by file identity), for features that need its tensors' data. */
+  async openedModel(path: string): Promise<OpenedModel> {
+    return this.model(path);
+  }
+
   /** Drop a model and its cached results. */
   close(path: string): void {
     this.models.delete(path);

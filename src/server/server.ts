@@ -20,6 +20,8 @@ import { compressModel } from './compress';
 import { beginCompressProgress } from './compressProgress';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
+import { LosslessService } from './lossless/service';
+import { packTitle, withWorkDone } from './losslessProgress';
 import { ModelService } from './modelService';
 import { PYTHON_CAPABILITIES, PythonFeatures } from './python/lspPython';
 import { StatsProgress } from './statsProgress';
@@ -32,6 +34,7 @@ let progress = new StatsProgress(connection, service);
 let analysis = new AnalysisService(service);
 let initialSettings: Partial<LayerLensSettings> = {};
 const python = new PythonFeatures(connection, service);
+let lossless = new LosslessService(service, service.workerCount);
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
 function handle<P, R>(
@@ -91,6 +94,8 @@ connection.onInitialize((params) => {
     computeBackend: settings['compute.backend'] ?? DEFAULT_SETTINGS['compute.backend'],
   });
   python.initialize(params, service);
+  lossless.dispose();
+  lossless = new LosslessService(service, service.workerCount);
   return {
     capabilities: { ...PYTHON_CAPABILITIES },
     serverInfo: { name: 'layerlens-server' },
@@ -155,4 +160,44 @@ connection.onShutdown(() => {
   service.dispose();
   analysis.dispose();
 });
+handle(connection, LspMethods.compressibility, (params, signal) =>
+  lossless.compressibility(modelPath(params.uri), params.indices, signal),
+);
+handle(connection, LspMethods.pack, async (params, signal) => {
+  const path = modelPath(params.uri);
+  const result = await withWorkDone(
+    connection,
+    params.workDoneToken,
+    packTitle('packing', path),
+    (onProgress) =>
+      lossless.pack(path, {
+        out: params.outUri ? modelPath(params.outUri) : undefined,
+        base: params.baseUri ? modelPath(params.baseUri) : undefined,
+        signal,
+        onProgress,
+      }),
+  );
+  const { out, originalBytes, packedBytes, sha256, tensors, deltaTensors } = result;
+  return { out, originalBytes, packedBytes, sha256, tensors, deltaTensors };
+});
+handle(connection, LspMethods.unpack, (params, signal) => {
+  const path = modelPath(params.uri);
+  return withWorkDone(
+    connection,
+    params.workDoneToken,
+    packTitle('unpacking', path),
+    (onProgress) =>
+      lossless.unpack(path, {
+        out: params.outUri ? modelPath(params.outUri) : undefined,
+        base: params.baseUri ? modelPath(params.baseUri) : undefined,
+        signal,
+        onProgress,
+      }),
+  );
+});
+handle(connection, LspMethods.deltaStats, (params) =>
+  lossless.deltaStats(modelPath(params.uri), params.indices),
+);
+
+connection.onShutdown(() => service.dispose());
 connection.listen();

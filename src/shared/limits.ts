@@ -76,6 +76,7 @@ export const MAX_SAMPLE_INPUT_BYTES = 256 * 1024 * 1024;
 
 /** Entries of one .npz archive. */
 export const MAX_NPZ_ENTRIES = 4096;
+
 /** Python scripts of the workspace read to link layer definitions and model files (code lenses). */
 export const MAX_WORKSPACE_SCRIPTS = 2000;
 
@@ -87,3 +88,27 @@ export const MAX_SCRIPT_SEARCH_DEPTH = 8;
 
 /** Tensors whose statistics one hover on a layer definition asks for. */
 export const MAX_HOVER_TENSORS = 64;
+
+/** Bytes of a packed (.llz) file's segment index (JSON): about 60 bytes per 256 KB chunk. */
+export const MAX_LLZ_INDEX_BYTES = 512 * 1024 * 1024;
+
+/** Input bytes per chunk of a packed file; each chunk is coded and decoded on its own. */
+export const LLZ_CHUNK_BYTES = 256 * 1024;
+
+/** Largest chunk size a packed file may declare (its chunks are held in memory one by one). */
+export const MAX_LLZ_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** Segments (tensors and the bytes between them) of one packed file. */
+export const MAX_LLZ_SEGMENTS = 2 * MAX_TENSORS + 1;
+
+/** Chunks decoded at once (in flight across the workers) while packing or unpacking. */
+export const LLZ_CHUNKS_IN_FLIGHT = 16;
+
+/** Tensors one `layerlens/compressibility` request may name. */
+export const MAX_COMPRESSIBILITY_BATCH = 1024;
+
+/**
+ * Bytes of a packed file's non-tensor segments (headers, protobuf structure) decoded to open
+ * it as a model: the ONNX protobuf limit, which also covers any real safetensors header.
+ */
+export const MAX_LLZ_STRUCTURE_BYTES = MAX_ONNX_PROTO_BYTES;

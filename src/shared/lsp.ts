@@ -7,6 +7,14 @@
  * restarted server answers the same request the same way (it reopens the file).
  */
 import type { CompressionReport, CompressRequest } from './compress';
+import type {
+  CompressibilityResult,
+  DeltaStatsResult,
+  PackParams,
+  PackSummary,
+  UnpackParams,
+  UnpackSummary,
+} from './lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
@@ -56,6 +64,16 @@ export interface CompressParams extends ModelParams {
   readonly request: CompressRequest;
 }
 
+export interface CompressibilityParams extends ModelParams {
+  /** Indices into the model's tensor list. */
+  readonly indices: readonly number[];
+}
+
+/** The client's work-done progress token (LSP `WorkDoneProgressParams`). */
+export interface WorkDoneParams {
+  readonly workDoneToken?: string | number;
+}
+
 export interface ServerInfo {
   readonly version: string;
   readonly workerCount: number;
@@ -83,6 +101,16 @@ export const LspMethods = {
   heatmapInfo: lspMethod<HeatmapInfoParams, HeatmapInfo>('layerlens/heatmapInfo'),
   /** One tile of a heatmap layer at a zoom level. */
   heatmapTile: lspMethod<HeatmapTileParams, HeatmapTile>('layerlens/heatmapTile'),
+  /** Lossless compressibility of some tensors: exponent entropy and packed ratio (cached). */
+  compressibility: lspMethod<CompressibilityParams, CompressibilityResult[]>(
+    'layerlens/compressibility',
+  ),
+  /** Pack a model file into a `.llz` container (work-done progress, cancellable). */
+  pack: lspMethod<PackParams & WorkDoneParams, PackSummary>('layerlens/pack'),
+  /** Restore the original file of a `.llz` container (work-done progress, cancellable). */
+  unpack: lspMethod<UnpackParams & WorkDoneParams, UnpackSummary>('layerlens/unpack'),
+  /** For a fine-tune delta container: each tensor's difference from its base model. */
+  deltaStats: lspMethod<CompressibilityParams, DeltaStatsResult[]>('layerlens/deltaStats'),
 } as const;
 
 /** JSON-RPC error code the server uses for a file it cannot read (data: ModelErrorData). */

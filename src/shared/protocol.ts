@@ -6,6 +6,7 @@
  * forwards each request to the server with that model's URI.
  */
 import type { CompressionReport } from './compress';
+import type { CompressibilityResult, DeltaStatsResult } from './lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { Spectrum, SpectrumOptions } from './spectrum';
@@ -21,6 +22,8 @@ export interface WebviewRequests {
     params: { index: number; layer: HeatmapLayer; level: number; tileX: number; tileY: number };
     result: HeatmapTile;
   };
+  compressibility: { params: { indices: number[] }; result: CompressibilityResult[] };
+  deltaStats: { params: { indices: number[] }; result: DeltaStatsResult[] };
 }
 
 export type WebviewRequestName = keyof WebviewRequests;

@@ -18,6 +18,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ModelService } from '../../src/server/modelService';
 import { AnalysisService } from '../../src/server/analysisService';
 import { ModelFileError } from '../../src/server/formats/types';
+import { LosslessService } from '../../src/server/lossless/service';
 import { MAX_STATS_BATCH } from '../../src/shared/limits';
 import type {
   HostToWebview,
@@ -76,8 +77,24 @@ export function modelServiceHandler(
         const { index, layer, level, tileX, tileY } = request.params;
         return analysis.heatmapTile(modelPath, index, layer, level, tileX, tileY, signal);
       }
+      case 'compressibility':
+        return losslessFor(service).compressibility(modelPath, request.params.indices, signal);
+      case 'deltaStats':
+        return losslessFor(service).deltaStats(modelPath, request.params.indices);
     }
   };
+}
+
+/** One lossless service per model service (its idle workers do not keep the process alive). */
+const losslessServices = new WeakMap<ModelService, LosslessService>();
+
+function losslessFor(service: ModelService): LosslessService {
+  let lossless = losslessServices.get(service);
+  if (!lossless) {
+    lossless = new LosslessService(service, 1);
+    losslessServices.set(service, lossless);
+  }
+  return lossless;
 }
 
 function toRequestError(error: unknown, signal: AbortSignal): RequestError {

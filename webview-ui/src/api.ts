@@ -1,4 +1,5 @@
 /** Typed requests to the extension (which forwards them to the LayerLens server). */
+import type { CompressibilityResult, DeltaStatsResult } from '../../src/shared/lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from '../../src/shared/heatmap';
 import type { Spectrum, SpectrumOptions } from '../../src/shared/spectrum';
@@ -62,6 +63,14 @@ export class ModelApi {
     signal?: AbortSignal,
   ): Promise<HeatmapTile> {
     return this.channel.request('heatmapTile', { index, layer, level, tileX, tileY }, signal);
+  }
+
+  compressibility(indices: number[], signal?: AbortSignal): Promise<CompressibilityResult[]> {
+    return this.channel.request('compressibility', { indices }, signal);
+  }
+
+  deltaStats(indices: number[], signal?: AbortSignal): Promise<DeltaStatsResult[]> {
+    return this.channel.request('deltaStats', { indices }, signal);
   }
 }
 

@@ -8,6 +8,9 @@ import type { RequestError } from '../../src/shared/protocol';
 import type { ModelApi } from './api';
 import { element } from './dom';
 import { renderCompressionReport } from './compressReport';
+import { formatBytes } from '../../src/shared/format';
+import { totalCompressibility } from '../../src/shared/lossless';
+import { isDeltaModel, loadCompressibility, loadDeltaStats } from './compressibilityLoader';
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
 import { DetailTabs } from './detailTabs';
@@ -50,6 +53,15 @@ export class App {
   /** A tensor to select once every row is in (rows still arriving would move it). */
   private pendingReveal: string | null = null;
   private allRowsLoaded = false;
+  /** Stops the compressibility requests of the current load. */
+  private compressibility = new AbortController();
+  private tensorCount = 0;
+  private isDelta = false;
+  /** The model's packed ratio over all its tensors, once every tensor is measured. */
+  private readonly packTotal = element('span', {
+    className: 'll-pack-total',
+    attrs: { 'data-testid': 'pack-total' },
+  });
 
   constructor(
     private readonly root: HTMLElement,
@@ -72,7 +84,7 @@ export class App {
       this.api.send({ type: 'compress', indices: this.table.selectedIndices() }),
     );
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
-    this.table.toolbar.append(this.progress.element, this.compressButton);
+    this.table.toolbar.append(this.progress.element, this.packTotal, this.compressButton);
     this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
       this.store.update({ histogramScale }),
     );
@@ -127,6 +139,9 @@ export class App {
           this.workspace.hidden = false;
           this.table.showOperatorColumn(summary.format === 'onnx');
           this.table.reset(summary.tensorCount);
+          this.tensorCount = summary.tensorCount;
+          this.isDelta = isDeltaModel(summary.metadata);
+          this.table.showDeltaColumns(this.isDelta);
         },
         rowsAdded: (rows) => {
           for (const row of rows) this.indexByName.set(row.info.name, row.info.index);
@@ -144,6 +159,7 @@ export class App {
           this.progress.hide();
           this.setPanelState('ready');
           this.loadSpectra(loader);
+          this.startCompressibility(loader);
         },
       },
       () => this.priorityIndices(),
@@ -152,8 +168,27 @@ export class App {
     void loader.run();
   }
 
+  /** Lossless compressibility columns, after the statistics (they decode every tensor). */
+  private startCompressibility(loader: ModelLoader): void {
+    this.compressibility.abort();
+    this.compressibility = new AbortController();
+    this.packTotal.textContent = '';
+    const rows = Array.from({ length: this.tensorCount }, (_, index) => loader.row(index));
+    const signal = this.compressibility.signal;
+    const redraw = (updated: readonly TensorRow[]) => this.table.statsChanged(updated);
+    void loadCompressibility(this.api, rows, signal, redraw).then(async () => {
+      if (signal.aborted) return;
+      const measured = rows.flatMap((row) => (row?.compressibility ? [row.compressibility] : []));
+      const total = totalCompressibility(measured);
+      this.packTotal.textContent = `Packed losslessly: ${total.ratio.toFixed(3)} of ${formatBytes(total.rawBytes)}`;
+      this.packTotal.title = `${formatBytes(total.rawBytes)} of tensor data → ${formatBytes(total.packedBytes)} in a .llz`;
+      if (this.isDelta && !signal.aborted) await loadDeltaStats(this.api, rows, signal, redraw);
+    });
+  }
+
   /** The server restarted or the file changed: fetch everything again. */
   reload(reason: string): void {
+    this.compressibility.abort();
     this.loader?.abort();
     this.spectra?.abort();
     this.api.cancelAll(`Reloading: ${reason}`);

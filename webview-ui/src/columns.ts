@@ -30,6 +30,10 @@ export interface Column {
   readonly firstDirection: SortDirection;
   /** Cut long text at its start rather than its end (names whose ends tell them apart). */
   readonly truncateStart?: boolean;
+  /** Width in CSS pixels; with `grow`, the least width of a column that takes a share of the rest. */
+  readonly width: number;
+  /** Share of the table's spare width (a CSS `fr`); fixed width without it. */
+  readonly grow?: number;
   cell(row: TensorRow): CellContent;
 }
 
@@ -40,6 +44,39 @@ function statCell(
   if (row.stats) return { text: value(row.stats) };
   if (row.statsError !== null) return { text: MISSING, title: row.statsError, state: 'error' };
   return { text: '…', title: 'Computing statistics…', state: 'pending' };
+}
+
+function compressibilityCell(
+  row: TensorRow,
+  value: (result: NonNullable<TensorRow['compressibility']>) => string,
+): CellContent {
+  const result = row.compressibility;
+  if (result) {
+    const bound =
+      result.boundRatio === null
+        ? ''
+        : `; bound ${result.boundRatio.toFixed(3)} at the exponent's entropy`;
+    return {
+      text: value(result),
+      title: `${formatBytes(result.rawBytes)} → ${formatBytes(result.packedBytes)}${bound}`,
+    };
+  }
+  if (row.compressibilityError) {
+    return { text: MISSING, title: row.compressibilityError, state: 'error' };
+  }
+  // Not marked pending: these fill in after the statistics, once the panel is ready.
+  return { text: '…', title: 'Measuring compressibility…' };
+}
+
+function deltaCell(
+  row: TensorRow,
+  value: (delta: NonNullable<TensorRow['delta']>) => string,
+): CellContent {
+  if (row.delta) {
+    return { text: value(row.delta), title: `‖Δ‖_F = ${formatStat(row.delta.deltaNorm)}` };
+  }
+  if (row.deltaError) return { text: MISSING, title: row.deltaError, state: 'error' };
+  return { text: '…', title: 'Comparing with the base model…' };
 }
 
 function textColumn(
@@ -54,6 +91,7 @@ function textColumn(
     description,
     numeric: false,
     firstDirection: 'ascending',
+    width: 100,
     cell: (row) => {
       const value = text(row);
       return { text: value, title: value };
@@ -67,11 +105,27 @@ function numberColumn(
   description: string,
   cell: (row: TensorRow) => CellContent,
 ): Column {
-  return { id, label, description, numeric: true, firstDirection: 'descending', cell };
+  return { id, label, description, numeric: true, firstDirection: 'descending', width: 72, cell };
+}
+
+/** The CSS grid tracks of these columns (one per column, in order). */
+export function gridTracks(columns: readonly Column[]): string {
+  return columns
+    .map((column) =>
+      column.grow === undefined
+        ? `${column.width}px`
+        : `minmax(${column.width}px, ${column.grow}fr)`,
+    )
+    .join(' ');
 }
 
 export const COLUMNS: readonly Column[] = [
-  { ...textColumn('name', 'Name', 'Tensor name', (row) => row.info.name), truncateStart: true },
+  {
+    ...textColumn('name', 'Name', 'Tensor name', (row) => row.info.name),
+    truncateStart: true,
+    width: 168,
+    grow: 2,
+  },
   {
     ...textColumn(
       'node',
@@ -80,25 +134,36 @@ export const COLUMNS: readonly Column[] = [
       (row) => row.info.node,
     ),
     truncateStart: true,
+    width: 116,
+    grow: 1.3,
   },
-  textColumn('op', 'Op', 'Operator type of the node', (row) => row.info.op ?? MISSING),
+  {
+    ...textColumn('op', 'Op', 'Operator type of the node', (row) => row.info.op ?? MISSING),
+    width: 80,
+  },
   {
     ...textColumn('shape', 'Shape', 'Dimensions (sorted by element count)', (row) =>
       formatShape(row.info.shape),
     ),
     firstDirection: 'descending',
   },
-  textColumn('dtype', 'DType', 'Element type', (row) => row.info.dtype),
-  numberColumn('params', 'Params', 'Number of elements', (row) => ({
-    text: formatCount(row.info.parameterCount),
-  })),
+  { ...textColumn('dtype', 'DType', 'Element type', (row) => row.info.dtype), width: 70 },
+  {
+    ...numberColumn('params', 'Params', 'Number of elements', (row) => ({
+      text: formatCount(row.info.parameterCount),
+    })),
+    width: 80,
+  },
   numberColumn('bytes', 'Bytes', 'Stored size', (row) => ({
     text: formatBytes(row.info.byteLength),
     title: `${formatCount(row.info.byteLength)} bytes`,
   })),
-  numberColumn('sparsity', 'Sparsity', 'Fraction of exact zeros', (row) =>
-    statCell(row, (stats) => formatPercent(stats.sparsity)),
-  ),
+  {
+    ...numberColumn('sparsity', 'Sparsity', 'Fraction of exact zeros', (row) =>
+      statCell(row, (stats) => formatPercent(stats.sparsity)),
+    ),
+    width: 84,
+  },
   numberColumn('std', 'Std', 'Standard deviation of the finite values', (row) =>
     statCell(row, (stats) => formatStat(stats.std, TABLE_DIGITS)),
   ),
@@ -112,4 +177,34 @@ export const COLUMNS: readonly Column[] = [
     statCell(row, (stats) => formatStat(stats.max, TABLE_DIGITS)),
   ),
   ...SPECTRAL_COLUMNS,
+  {
+    ...numberColumn(
+      'expEntropy',
+      'Exp. H',
+      'Entropy of the exponent byte stream, bits per value: the bound of lossless packing',
+      (row) =>
+        compressibilityCell(row, (result) =>
+          result.exponentEntropyBits === null ? MISSING : result.exponentEntropyBits.toFixed(2),
+        ),
+    ),
+    width: 64,
+  },
+  numberColumn(
+    'packRatio',
+    'Packed',
+    'Packed size / stored size with lossless packing (.llz; for a fine-tune delta, of its XOR with the base); the tooltip shows the entropy bound',
+    (row) => compressibilityCell(row, (result) => result.ratio.toFixed(3)),
+  ),
+  numberColumn(
+    'deltaRel',
+    'Δ/W',
+    'Fine-tune delta: ‖W − W_base‖_F / ‖W_base‖_F (the tooltip shows ‖Δ‖_F)',
+    (row) => deltaCell(row, (delta) => formatStat(delta.relativeDelta, TABLE_DIGITS)),
+  ),
+  numberColumn(
+    'sameBits',
+    'Same',
+    'Fine-tune delta: fraction of weights bit-identical to the base model',
+    (row) => deltaCell(row, (delta) => formatPercent(delta.identicalFraction)),
+  ),
 ];

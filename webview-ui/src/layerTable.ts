@@ -2,7 +2,7 @@
  * The layer table: one row per tensor, sortable by any column, filterable, and driven
  * from the keyboard. Its body is virtualized (see VirtualRows).
  */
-import { COLUMNS, type Column } from './columns';
+import { COLUMNS, gridTracks, type Column } from './columns';
 import { element } from './dom';
 import { formatCount } from '../../src/shared/format';
 import { isStatColumn, visibleOrder, type TensorRow } from './tensorRows';
@@ -13,6 +13,8 @@ import { cellClass, rowId, VirtualRows } from './virtualRows';
 const RESORT_INTERVAL_MS = 300;
 /** Scroll position is saved once scrolling pauses this long. */
 const SCROLL_SAVE_DELAY_MS = 200;
+/** Room for the grid's border and the cells' rounding beyond the sum of column widths. */
+const GRID_SLACK_PX = 4;
 
 export interface LayerTableEvents {
   /** The user selected a row (null: selection cleared). */
@@ -38,6 +40,8 @@ export class LayerTable {
   private readonly countLabel: HTMLSpanElement;
   private readonly filterInput: HTMLInputElement;
   private readonly headerCells = new Map<SortColumn, HTMLDivElement>();
+  /** Columns this model does not have (Op for safetensors, the delta columns but for deltas). */
+  private readonly hiddenColumns = new Set<SortColumn>();
 
   private rows: (TensorRow | undefined)[] = [];
   private expectedTotal = 0;
@@ -106,6 +110,7 @@ export class LayerTable {
       [content, this.emptyMessage],
     );
     this.body = new VirtualRows(this.grid, this.header);
+    this.showDeltaColumns(false);
     content.append(this.body.body);
     this.grid.addEventListener('scroll', () => this.onScroll());
     this.grid.addEventListener('keydown', (event) => this.onKeyDown(event));
@@ -142,6 +147,25 @@ export class LayerTable {
   /** Formats without a graph (safetensors) have no operators: hide that column for them. */
   showOperatorColumn(show: boolean): void {
     this.grid.classList.toggle('ll-no-ops', !show);
+    this.setColumnsShown(['op'], show);
+  }
+
+  /** Fine-tune deltas (a .llz packed against a base model) have two more columns. */
+  showDeltaColumns(show: boolean): void {
+    this.grid.classList.toggle('ll-delta', show);
+    this.setColumnsShown(['deltaRel', 'sameBits'], show);
+  }
+
+  /** Lay the grid out for the columns shown (the CSS hides the cells of the others). */
+  private setColumnsShown(ids: readonly SortColumn[], show: boolean): void {
+    for (const id of ids) {
+      if (show) this.hiddenColumns.delete(id);
+      else this.hiddenColumns.add(id);
+    }
+    const shown = COLUMNS.filter((column) => !this.hiddenColumns.has(column.id));
+    this.grid.style.setProperty('--ll-columns', gridTracks(shown));
+    const minWidth = shown.reduce((sum, column) => sum + column.width, 0);
+    this.grid.style.setProperty('--ll-grid-min-width', `${minWidth + GRID_SLACK_PX}px`);
   }
 
   /** Statistics of these rows changed (the row objects were updated in place). */

@@ -33,6 +33,7 @@ function metricColumn(
     description,
     numeric: true,
     firstDirection: 'descending',
+    width: 72,
     cell: (row) => spectralCell(row, id, integer),
   };
 }

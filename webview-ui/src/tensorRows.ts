@@ -2,6 +2,7 @@
  * The layer table's data: one row per tensor, filled in as pages and statistics arrive,
  * and the filtered, sorted order in which the table shows them.
  */
+import type { TensorCompressibility, TensorDeltaStats } from '../../src/shared/lossless';
 import type { TensorInfo, TensorStats } from '../../src/shared/model';
 import type { SpectralMetrics } from '../../src/shared/spectrum';
 import type { SortColumn, SortOrder } from './viewState';
@@ -17,6 +18,12 @@ export interface TensorRow {
   spectrum?: SpectralMetrics | null;
   /** Why the tensor has no spectral metrics, or that they wait for the user (large matrices). */
   spectrumNote?: { readonly text: string; readonly state: 'pending' | 'error' | 'skipped' };
+  /** Lossless compressibility (exponent entropy, packed ratio), fetched after the statistics. */
+  compressibility?: TensorCompressibility | null;
+  compressibilityError?: string | null;
+  /** For a fine-tune delta (.llz with a base model): the difference from the base tensor. */
+  delta?: TensorDeltaStats | null;
+  deltaError?: string | null;
 }
 
 export function createRow(info: TensorInfo): TensorRow {
@@ -40,9 +47,16 @@ const STAT_COLUMNS: ReadonlySet<SortColumn> = new Set([
   'mpSoftRank',
   'mpSpikes',
 ]);
+/** Lossless columns, filled in after the statistics. */
+const COMPRESSIBILITY_COLUMNS: ReadonlySet<SortColumn> = new Set([
+  'expEntropy',
+  'packRatio',
+  'deltaRel',
+  'sameBits',
+]);
 
 export function isStatColumn(column: SortColumn): boolean {
-  return STAT_COLUMNS.has(column);
+  return STAT_COLUMNS.has(column) || COMPRESSIBILITY_COLUMNS.has(column);
 }
 
 type SortValue = string | number | null;
@@ -82,6 +96,14 @@ function sortValue(row: TensorRow, column: SortColumn): SortValue {
     case 'mpSoftRank':
     case 'mpSpikes':
       return row.spectrum?.[column] ?? null;
+    case 'expEntropy':
+      return row.compressibility?.exponentEntropyBits ?? null;
+    case 'packRatio':
+      return row.compressibility?.ratio ?? null;
+    case 'deltaRel':
+      return row.delta?.relativeDelta ?? null;
+    case 'sameBits':
+      return row.delta?.identicalFraction ?? null;
   }
 }
 

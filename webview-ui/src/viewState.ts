@@ -22,6 +22,10 @@ export const SORT_COLUMNS = [
   'alpha',
   'mpSoftRank',
   'mpSpikes',
+  'expEntropy',
+  'packRatio',
+  'deltaRel',
+  'sameBits',
 ] as const;
 
 export type SortColumn = (typeof SORT_COLUMNS)[number];

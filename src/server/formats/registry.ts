@@ -4,11 +4,12 @@
  */
 import { open as openFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { llzFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
 import { ModelFileError, type FormatModule, type OpenedModel } from './types';
 
-export const FORMATS: readonly FormatModule[] = [safetensorsFormat, onnxFormat];
+export const FORMATS: readonly FormatModule[] = [safetensorsFormat, onnxFormat, llzFormat];
 
 /** Bytes of the file's head shown to each format's `match()`. */
 const HEAD_BYTES = 4096;

@@ -32,7 +32,8 @@ export interface OpenedModel {
 }
 
 export interface FormatModule {
-  readonly format: ModelFormat;
+  /** The format it reads; `llz`: packed files, which present the model they hold. */
+  readonly format: ModelFormat | 'llz';
   /** File-name extensions, lower case with the dot, used when magic bytes are inconclusive. */
   readonly extensions: readonly string[];
   /**

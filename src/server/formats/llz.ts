@@ -1,0 +1,130 @@
+/**
+ * Packed models (`*.llz`, see docs/llz-format.md) opened as the model they hold. The
+ * inner file's structure (safetensors header, ONNX protobuf without its raw tensor bytes)
+ * is decoded into a sparse temporary file of the original's size, the inner format's own
+ * reader parses it, and each tensor stored in the file is then served by decoding only its
+ * chunks of the container when its values are asked for.
+ */
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { formatBytes } from '../../shared/format';
+import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
+import type { MetadataEntry } from '../../shared/model';
+import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
+import { readOriginalRange } from '../lossless/reader';
+import { onnxFormat } from './onnx';
+import { safetensorsFormat } from './safetensors';
+import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
+
+/** Write the non-tensor segments of the original into a sparse file of the original's size. */
+async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
+  const handle = await fs.open(skeletonPath, 'wx');
+  try {
+    for (const segment of container.index.segments) {
+      if (segment.kind !== 'other' || segment.length === 0) continue;
+      const bytes = readOriginalRange(container, null, segment.offset, segment.length);
+      await handle.write(bytes, 0, bytes.length, segment.offset);
+    }
+    await handle.truncate(container.index.original.size);
+  } finally {
+    await handle.close();
+  }
+}
+
+function packedMetadata(container: LlzContainer, basePath: string | null): MetadataEntry[] {
+  const { original, base } = container.index;
+  const entries: MetadataEntry[] = [
+    { key: 'packed from', value: `${original.name} (${formatBytes(original.size)})` },
+    {
+      key: 'packed ratio',
+      value: `${(container.size / Math.max(1, original.size)).toFixed(4)} (${formatBytes(container.size)})`,
+    },
+    { key: 'original SHA-256', value: original.sha256 },
+  ];
+  if (base) {
+    entries.push({
+      key: 'delta against',
+      value: `${base.path}${basePath ? '' : ' (missing: tensor values cannot be read)'}`,
+    });
+  }
+  return entries;
+}
+
+async function existingFile(filePath: string | null): Promise<string | null> {
+  if (!filePath) return null;
+  try {
+    return (await fs.stat(filePath)).isFile() ? filePath : null;
+  } catch {
+    return null;
+  }
+}
+
+async function openPacked(filePath: string): Promise<OpenedModel> {
+  const absolute = path.resolve(filePath);
+  const container = await readContainer(absolute);
+  const { original } = container.index;
+  const inner = original.format === 'onnx' ? onnxFormat : safetensorsFormat;
+  const structureBytes = container.index.segments
+    .filter((segment) => segment.kind === 'other')
+    .reduce((sum, segment) => sum + segment.length, 0);
+  if (structureBytes > MAX_LLZ_STRUCTURE_BYTES) {
+    throw new ModelFileError(
+      absolute,
+      `the packed model's structure (non-tensor bytes) is ${structureBytes} bytes, more than the limit of ${MAX_LLZ_STRUCTURE_BYTES}`,
+    );
+  }
+  const basePath = await existingFile(basePathOf(container));
+  const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'layerlens-llz-'));
+  const skeletonPath = path.join(folder, path.basename(original.name) || 'model');
+  let opened: OpenedModel;
+  try {
+    await writeSkeleton(container, skeletonPath);
+    try {
+      opened = await inner.open(skeletonPath);
+    } catch (error) {
+      if (error instanceof ModelFileError) {
+        throw new ModelFileError(
+          absolute,
+          `the packed ${original.format} model cannot be read: ${error.problem}`,
+        );
+      }
+      throw error;
+    }
+  } finally {
+    await fs.rm(folder, { recursive: true, force: true });
+  }
+  const fileName = path.basename(absolute);
+  const tensors = opened.tensors.map((entry): TensorEntry => {
+    const { data } = entry;
+    const info = { ...entry.info, file: fileName };
+    if (data.kind !== 'file' || data.path !== opened.path) return { info, data };
+    const { offset, length } = data;
+    return {
+      info,
+      data: {
+        kind: 'memory',
+        length,
+        load: () => readOriginalRange(container, basePath, offset, length),
+      },
+    };
+  });
+  return {
+    path: absolute,
+    summary: {
+      ...opened.summary,
+      fileName,
+      fileBytes: container.size,
+      totalBytes: container.size + opened.summary.totalBytes - original.size,
+      metadata: [...packedMetadata(container, basePath), ...opened.summary.metadata],
+    },
+    tensors,
+  };
+}
+
+export const llzFormat: FormatModule = {
+  format: 'llz',
+  extensions: ['.llz'],
+  match: hasLlzMagic,
+  open: openPacked,
+};

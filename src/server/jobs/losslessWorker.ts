@@ -1,0 +1,16 @@
+/**
+ * Worker-thread entry point (bundled as dist/losslessWorker.js): codes or decodes one
+ * chunk of a packed file per job, or measures how well one tensor packs.
+ */
+import {
+  runLosslessJob,
+  transferOfResult,
+  type LosslessJob,
+  type LosslessResult,
+} from '../lossless/jobs';
+import { serveJobs } from './workerPool';
+
+serveJobs<LosslessJob, LosslessResult>(
+  (job, control) => runLosslessJob(job, () => control.isCancelled()),
+  transferOfResult,
+);

@@ -1,0 +1,212 @@
+/**
+ * One chunk of a packed file: its bytes split into byte-group streams, each stream stored
+ * raw, as a constant, rANS-coded or (for non-tensor bytes) deflated, whichever is
+ * smallest. Chunks are independent, so they are coded in parallel and read one by one.
+ *
+ * Payload: u8 stream count, then per stream u8 codec and u32 coded length, then the coded
+ * streams in order; or u8 0 and the bytes as they are (chunks too small to gain). Decoded lengths are not stored: they follow from the chunk's length
+ * and layout.
+ */
+import * as zlib from 'node:zlib';
+import { type ByteLayout, joinStreams, splitStreams, streamLengths } from './byteGroups';
+import { byteHistogram, entropyBits, ransDecode, ransEncode, ransHeaderBytes } from './rans';
+
+export const StreamCodec = { raw: 0, rans: 1, fill: 2, deflate: 3 } as const;
+export type StreamCodec = (typeof StreamCodec)[keyof typeof StreamCodec];
+
+/** rANS is kept only when it saves at least this fraction (decoding raw bytes is free). */
+const MIN_SAVING = 0.01;
+
+/** Stream count 0: the chunk's bytes follow unchanged. */
+const STORED = 0;
+
+export class ChunkFormatError extends Error {}
+
+export interface EncodedChunk {
+  readonly payload: Uint8Array;
+  /** Coded bytes of each stream (without the per-stream framing). */
+  readonly streamBytes: readonly number[];
+  /** Histogram of the first stream (the exponent of floating-point layouts). */
+  readonly firstStreamCounts: Uint32Array;
+}
+
+function encodeStream(
+  stream: Uint8Array,
+  counts: Uint32Array,
+  generic: boolean,
+): { codec: StreamCodec; body: Uint8Array } {
+  if (stream.length === 0) return { codec: StreamCodec.raw, body: stream };
+  let distinct = 0;
+  for (let s = 0; s < 256 && distinct < 2; s++) if (counts[s]! > 0) distinct++;
+  if (distinct === 1) return { codec: StreamCodec.fill, body: stream.subarray(0, 1) };
+  if (generic) {
+    const deflated = zlib.deflateRawSync(stream);
+    return deflated.length < stream.length * (1 - MIN_SAVING)
+      ? { codec: StreamCodec.deflate, body: deflated }
+      : { codec: StreamCodec.raw, body: stream };
+  }
+  const estimate = (entropyBits(counts) * stream.length) / 8 + ransHeaderBytes(counts);
+  if (estimate < stream.length * (1 - MIN_SAVING)) {
+    const coded = ransEncode(stream, counts);
+    if (coded.length < stream.length) return { codec: StreamCodec.rans, body: coded };
+  }
+  return { codec: StreamCodec.raw, body: stream };
+}
+
+/** Bytes sampled to decide that a stream is not worth coding. */
+const SAMPLE_BYTES = 8192;
+/** Above this sampled entropy (bits per byte) a stream cannot save MIN_SAVING. */
+const INCOMPRESSIBLE_BITS = 8 * (1 - MIN_SAVING) - 0.05;
+
+/** Whether an evenly spread sample of the stream is too close to random to code. */
+function looksIncompressible(stream: Uint8Array): boolean {
+  if (stream.length < 4 * SAMPLE_BYTES) return false;
+  const counts = new Uint32Array(256);
+  const step = Math.floor(stream.length / SAMPLE_BYTES);
+  for (let i = 0; i < SAMPLE_BYTES; i++) counts[stream[i * step]!]!++;
+  // The entropy of a sample underestimates that of the stream: a high one is conclusive.
+  return entropyBits(counts) > INCOMPRESSIBLE_BITS;
+}
+
+/**
+ * Encode one chunk. `generic` chunks (headers, protobuf structure) use deflate instead of
+ * the byte-group entropy coder.
+ */
+export function encodeChunk(layout: ByteLayout, raw: Uint8Array, generic = false): EncodedChunk {
+  const exponentCounts = layout === 'bf16' ? new Uint32Array(256) : undefined;
+  const streams = splitStreams(layout, raw, exponentCounts);
+  const coded = streams.map((stream, index) => {
+    // Mantissa streams are near-random: a sample tells so without counting every byte.
+    // The first stream (the exponent) is always counted whole: compressibility reports it.
+    if (index > 0 && !generic && looksIncompressible(stream)) {
+      return { codec: StreamCodec.raw, body: stream, counts: new Uint32Array(256), index };
+    }
+    const counts = index === 0 && exponentCounts ? exponentCounts : byteHistogram(stream);
+    return { ...encodeStream(stream, counts, generic), counts, index };
+  });
+  const framing = 1 + 5 * coded.length;
+  const payload = new Uint8Array(framing + coded.reduce((sum, c) => sum + c.body.length, 0));
+  const view = new DataView(payload.buffer);
+  payload[0] = coded.length;
+  let position = framing;
+  for (const { codec, body, index } of coded) {
+    payload[1 + 5 * index] = codec;
+    view.setUint32(2 + 5 * index, body.length, true);
+    payload.set(body, position);
+    position += body.length;
+  }
+  if (payload.length > raw.length + 1) {
+    // Framing outweighs any gain (tiny chunks): store the bytes as they are.
+    const stored = new Uint8Array(raw.length + 1);
+    stored.set(raw, 1);
+    return { payload: stored, streamBytes: [raw.length], firstStreamCounts: coded[0]!.counts };
+  }
+  return {
+    payload,
+    streamBytes: coded.map((c) => c.body.length),
+    firstStreamCounts: coded[0]!.counts,
+  };
+}
+
+function decodeStream(codec: number, body: Uint8Array, length: number): Uint8Array {
+  switch (codec) {
+    case StreamCodec.raw:
+      if (body.length !== length)
+        throw new ChunkFormatError(`a raw stream holds ${body.length} bytes, not ${length}`);
+      return body;
+    case StreamCodec.fill:
+      if (body.length !== 1) throw new ChunkFormatError('a constant stream is not one byte');
+      return new Uint8Array(length).fill(body[0]!);
+    case StreamCodec.rans:
+      if (length === 0) throw new ChunkFormatError('an empty stream is rANS-coded');
+      try {
+        return ransDecode(body, length);
+      } catch (error) {
+        throw new ChunkFormatError(`a coded stream is corrupt (${(error as Error).message})`);
+      }
+    case StreamCodec.deflate: {
+      let inflated: Buffer;
+      try {
+        inflated = zlib.inflateRawSync(body, { maxOutputLength: Math.max(1, length) });
+      } catch (error) {
+        throw new ChunkFormatError(`a deflated stream is corrupt (${(error as Error).message})`);
+      }
+      if (inflated.length !== length)
+        throw new ChunkFormatError(
+          `a deflated stream holds ${inflated.length} bytes, not ${length}`,
+        );
+      return inflated;
+    }
+    default:
+      throw new ChunkFormatError(`unknown stream codec ${codec}`);
+  }
+}
+
+/** Decode a chunk of `rawLength` bytes; throws ChunkFormatError when the payload is corrupt. */
+export function decodeChunk(
+  layout: ByteLayout,
+  payload: Uint8Array,
+  rawLength: number,
+  out = new Uint8Array(rawLength),
+): Uint8Array {
+  if (payload[0] === STORED) {
+    if (payload.length !== rawLength + 1)
+      throw new ChunkFormatError('a stored chunk has the wrong length');
+    out.set(payload.subarray(1));
+    return out;
+  }
+  const lengths = streamLengths(layout, rawLength);
+  if (payload.length < 1 || payload[0] !== lengths.length) {
+    throw new ChunkFormatError(`the chunk does not hold ${lengths.length} streams`);
+  }
+  const framing = 1 + 5 * lengths.length;
+  if (payload.length < framing) throw new ChunkFormatError('the chunk framing is truncated');
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  let position = framing;
+  const streams = lengths.map((length, index) => {
+    const codec = payload[1 + 5 * index]!;
+    const bodyLength = view.getUint32(2 + 5 * index, true);
+    if (position + bodyLength > payload.length) {
+      throw new ChunkFormatError('a stream runs past the end of the chunk');
+    }
+    const body = payload.subarray(position, position + bodyLength);
+    position += bodyLength;
+    return decodeStream(codec, body, length);
+  });
+  if (position !== payload.length) throw new ChunkFormatError('the chunk has trailing bytes');
+  return joinStreams(layout, streams, out);
+}
+
+/** `target[i] ^= other[i]` over the shorter of the two. */
+export function xorInto(target: Uint8Array, other: Uint8Array): Uint8Array {
+  const length = Math.min(target.length, other.length);
+  let i = 0;
+  if (target.byteOffset % 4 === 0 && other.byteOffset % 4 === 0) {
+    const words = length >> 2;
+    const a = new Uint32Array(target.buffer, target.byteOffset, words);
+    const b = new Uint32Array(other.buffer, other.byteOffset, words);
+    for (; i < words; i++) a[i]! ^= b[i]!;
+    i = words * 4;
+  }
+  for (; i < length; i++) target[i]! ^= other[i]!;
+  return target;
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (the zlib/PNG polynomial); zlib's native one where this Node has it. */
+export function crc32(bytes: Uint8Array): number {
+  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+  if (native) return native(bytes) >>> 0;
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}

@@ -1,0 +1,662 @@
+/**
+ * Pack a model file into a `.llz` container, unpack it byte for byte, extract one tensor,
+ * and the same against a base model for fine-tune deltas (tensors stored as the XOR with
+ * the base's). Files are streamed chunk by chunk; chunks are coded in parallel by the
+ * runner's workers and written in order. Outputs go to a temporary file that is linked
+ * to its final name only when complete, and never over an existing file.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
+import type { ModelFormat } from '../../shared/model';
+import { openModelFile } from '../formats/registry';
+import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
+import { JobAbortedError } from '../jobs/workerPool';
+import { layoutOf } from './byteGroups';
+import {
+  chunkRawLength,
+  encodeIndex,
+  LLZ_HEADER_BYTES,
+  llzHeader,
+  llzTrailer,
+  basePathOf,
+  hasLlzMagic,
+  readContainer,
+  type LlzChunk,
+  type LlzContainer,
+  type LlzIndex,
+  type LlzSegment,
+} from './container';
+import { inProcessRunner, type DecodeResult, type EncodeResult, type LosslessRunner } from './jobs';
+
+export const LLZ_EXTENSION = '.llz';
+
+export interface LosslessOptions {
+  /** Output file; a default next to the input when absent. */
+  readonly out?: string;
+  /** Base model: packing stores matching tensors as XOR deltas; unpacking needs it back. */
+  readonly base?: string;
+  readonly runner?: LosslessRunner;
+  readonly signal?: AbortSignal;
+  /** Called as bytes of the original are processed. */
+  readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Chunk size for packing (tests use small ones); LLZ_CHUNK_BYTES when absent. */
+  readonly chunkBytes?: number;
+}
+
+export interface PackResult {
+  readonly out: string;
+  readonly format: ModelFormat;
+  readonly originalBytes: number;
+  readonly packedBytes: number;
+  readonly sha256: string;
+  readonly tensors: number;
+  /** Tensors stored as XOR with the base model. */
+  readonly deltaTensors: number;
+  readonly base: string | null;
+}
+
+export interface UnpackResult {
+  readonly out: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+interface PlannedSegment {
+  readonly kind: 'tensor' | 'other';
+  readonly offset: number;
+  readonly length: number;
+  readonly tensor?: TensorEntry;
+  readonly baseOffset?: number;
+}
+
+/** Each chunk in flight listens to the signal: allow that many listeners. */
+function allowListeners(signal: AbortSignal | undefined): void {
+  if (signal) setMaxListeners(LLZ_CHUNKS_IN_FLIGHT + 10, signal);
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new JobAbortedError();
+}
+
+async function fileExists(filePath: string): Promise<boolean> {
+  try {
+    await fs.lstat(filePath);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Tensors stored as one range of the model file itself, in file order, without overlaps. */
+function tensorRanges(model: OpenedModel): TensorEntry[] {
+  const inFile = model.tensors
+    .filter((entry) => entry.data.kind === 'file' && entry.data.path === model.path)
+    .sort(
+      (a, b) =>
+        (a.data.kind === 'file' ? a.data.offset : 0) - (b.data.kind === 'file' ? b.data.offset : 0),
+    );
+  const ranges: TensorEntry[] = [];
+  let end = 0;
+  for (const entry of inFile) {
+    if (entry.data.kind !== 'file' || entry.data.length === 0 || entry.data.offset < end) continue;
+    ranges.push(entry);
+    end = entry.data.offset + entry.data.length;
+  }
+  return ranges;
+}
+
+function planSegments(
+  size: number,
+  tensors: readonly TensorEntry[],
+  base: OpenedModel | null,
+): PlannedSegment[] {
+  const baseByName = new Map<string, TensorEntry>();
+  for (const entry of base ? tensorRanges(base) : []) baseByName.set(entry.info.name, entry);
+  const segments: PlannedSegment[] = [];
+  let position = 0;
+  for (const tensor of tensors) {
+    if (tensor.data.kind !== 'file') continue;
+    const { offset, length } = tensor.data;
+    if (offset > position)
+      segments.push({ kind: 'other', offset: position, length: offset - position });
+    const match = baseByName.get(tensor.info.name);
+    const matches =
+      match &&
+      match.data.kind === 'file' &&
+      match.info.dtype === tensor.info.dtype &&
+      match.data.length === length &&
+      match.info.shape.join(',') === tensor.info.shape.join(',');
+    segments.push({
+      kind: 'tensor',
+      offset,
+      length,
+      tensor,
+      ...(matches && match.data.kind === 'file' ? { baseOffset: match.data.offset } : {}),
+    });
+    position = offset + length;
+  }
+  if (position < size) segments.push({ kind: 'other', offset: position, length: size - position });
+  return segments;
+}
+
+async function readAt(
+  handle: fs.FileHandle,
+  filePath: string,
+  position: number,
+  length: number,
+): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    if (bytesRead === 0) {
+      throw new ModelFileError(
+        filePath,
+        `the file ended at byte ${position + filled}; was it changed while being read?`,
+      );
+    }
+    filled += bytesRead;
+  }
+  return bytes;
+}
+
+async function sha256OfFile(filePath: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  const handle = await fs.open(filePath, 'r');
+  try {
+    const buffer = new Uint8Array(4 * 1024 * 1024);
+    for (let position = 0; ;) {
+      checkAborted(signal);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Run `start(i)` for i = 0…count−1 with at most `window` in flight, handing each result to
+ * `consume` in order. Stops at the first failure (remaining jobs are left to settle).
+ */
+async function orderedPipeline<T>(
+  count: number,
+  window: number,
+  start: (i: number) => Promise<T>,
+  consume: (i: number, result: T) => Promise<void>,
+): Promise<void> {
+  const inFlight: Promise<T>[] = [];
+  let next = 0;
+  for (let done = 0; done < count; done++) {
+    while (next < count && inFlight.length < window) {
+      const started = start(next++);
+      // Awaited in order below; a job failing before its turn must not count as unhandled.
+      started.catch(() => {});
+      inFlight.push(started);
+    }
+    await consume(done, await inFlight.shift()!);
+  }
+}
+
+/**
+ * A temporary output beside `finalPath`; `commit` links it to the final name (refusing an
+ * existing file) and `discard` removes it.
+ */
+async function temporaryOutput(finalPath: string) {
+  if (await fileExists(finalPath)) {
+    throw new ModelFileError(
+      finalPath,
+      'already exists; LayerLens never overwrites a file (choose another output)',
+    );
+  }
+  const temporary = `${finalPath}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(temporary, 'wx');
+  } catch (error) {
+    throw new ModelFileError(temporary, `cannot be created (${(error as Error).message})`);
+  }
+  let open = true;
+  const close = async () => {
+    if (open) {
+      open = false;
+      await handle.close();
+    }
+  };
+  return {
+    handle,
+    async commit(): Promise<void> {
+      await handle.sync();
+      await close();
+      try {
+        await fs.link(temporary, finalPath);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') {
+          await fs.rm(temporary, { force: true });
+          throw new ModelFileError(
+            finalPath,
+            'appeared while writing; LayerLens never overwrites a file',
+          );
+        }
+        // File systems without hard links: rename, after checking once more.
+        if (await fileExists(finalPath)) {
+          await fs.rm(temporary, { force: true });
+          throw new ModelFileError(
+            finalPath,
+            'appeared while writing; LayerLens never overwrites a file',
+          );
+        }
+        await fs.rename(temporary, finalPath);
+        return;
+      }
+      await fs.rm(temporary, { force: true });
+    },
+    async discard(): Promise<void> {
+      await close().catch(() => {});
+      await fs.rm(temporary, { force: true });
+    },
+  };
+}
+
+async function openFileForReading(filePath: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(filePath, 'r');
+  } catch {
+    throw new ModelFileError(filePath, 'the file does not exist or cannot be read');
+  }
+}
+
+/**
+ * Open a model that is one file holding its own tensors: not a shard index (its tensors are
+ * in other files) and not already a packed file.
+ */
+async function openSingleModel(filePath: string, what: string): Promise<OpenedModel> {
+  const model = await openModelFile(filePath);
+  const handle = await openFileForReading(filePath);
+  let head: Uint8Array;
+  try {
+    head = await readAt(
+      handle,
+      filePath,
+      0,
+      Math.min(LLZ_HEADER_BYTES, (await handle.stat()).size),
+    );
+  } finally {
+    await handle.close();
+  }
+  if (hasLlzMagic(head)) throw new ModelFileError(filePath, 'is already a packed file');
+  if (model.summary.format === 'safetensors' && model.summary.dataFiles.length > 0) {
+    throw new ModelFileError(
+      filePath,
+      `${what}: this index keeps its tensors in shards; pack each shard`,
+    );
+  }
+  return model;
+}
+
+/** Pack a `.safetensors` or `.onnx` file (optionally as a delta against `options.base`). */
+export async function packFile(input: string, options: LosslessOptions = {}): Promise<PackResult> {
+  const source = path.resolve(input);
+  if (source.toLowerCase().endsWith(LLZ_EXTENSION)) {
+    throw new ModelFileError(source, 'is already a packed file');
+  }
+  const model = await openSingleModel(source, 'only single model files can be packed');
+  const basePath = options.base ? path.resolve(options.base) : null;
+  const base = basePath
+    ? await openSingleModel(basePath, 'the base must be a single model file')
+    : null;
+  const out = path.resolve(options.out ?? `${source}${LLZ_EXTENSION}`);
+  const chunkBytes = options.chunkBytes ?? LLZ_CHUNK_BYTES;
+  if (chunkBytes < 64 || chunkBytes > MAX_LLZ_CHUNK_BYTES || chunkBytes % 64 !== 0) {
+    throw new RangeError(
+      `chunk size ${chunkBytes} is not a multiple of 64 up to ${MAX_LLZ_CHUNK_BYTES}`,
+    );
+  }
+  allowListeners(options.signal);
+  const runner = options.runner ?? inProcessRunner;
+  const sourceHandle = await openFileForReading(source);
+  const baseHandle = basePath ? await openFileForReading(basePath) : null;
+  let output: Awaited<ReturnType<typeof temporaryOutput>> | undefined;
+  try {
+    const { size } = await sourceHandle.stat();
+    const baseIdentity = basePath
+      ? {
+          size: (await baseHandle!.stat()).size,
+          sha256: await sha256OfFile(basePath, options.signal),
+        }
+      : null;
+    const plan = planSegments(size, tensorRanges(model), base);
+    output = await temporaryOutput(out);
+    const writer = output.handle;
+    await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);
+    let writePosition = LLZ_HEADER_BYTES;
+    const hash = createHash('sha256');
+    const jobs = plan.flatMap((segment, segmentIndex) =>
+      Array.from({ length: Math.ceil(segment.length / chunkBytes) }, (_, chunk) => ({
+        segmentIndex,
+        offset: segment.offset + chunk * chunkBytes,
+        length: Math.min(chunkBytes, segment.length - chunk * chunkBytes),
+        baseOffset:
+          segment.baseOffset === undefined ? undefined : segment.baseOffset + chunk * chunkBytes,
+      })),
+    );
+    const chunksOf = plan.map((): LlzChunk[] => []);
+    let done = 0;
+    let reading: Promise<unknown> = Promise.resolve();
+    /** SHA-256 of each payload written (not XOR deltas) → its offset. */
+    const written = new Map<string, number>();
+    await orderedPipeline(
+      jobs.length,
+      LLZ_CHUNKS_IN_FLIGHT,
+      async (i) => {
+        checkAborted(options.signal);
+        const job = jobs[i]!;
+        const segment = plan[job.segmentIndex]!;
+        // Reads run one after the other, so that the hash sees the file in order.
+        const read = reading.then(async () => {
+          const bytes = await readAt(sourceHandle, source, job.offset, job.length);
+          hash.update(bytes);
+          const baseBytes =
+            job.baseOffset === undefined
+              ? undefined
+              : await readAt(baseHandle!, basePath!, job.baseOffset, job.length);
+          return { bytes, baseBytes };
+        });
+        reading = read.catch(() => undefined);
+        const { bytes, baseBytes } = await read;
+        const transfer = (
+          baseBytes ? [bytes.buffer, baseBytes.buffer] : [bytes.buffer]
+        ) as ArrayBuffer[];
+        return runner(
+          {
+            op: 'encode',
+            layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
+            generic: segment.kind === 'other',
+            bytes,
+            ...(baseBytes ? { base: baseBytes } : {}),
+          },
+          options.signal,
+          transfer,
+        ) as Promise<EncodeResult>;
+      },
+      async (i, result) => {
+        const job = jobs[i]!;
+        // A chunk equal to an earlier one (duplicated tensors are common in exported
+        // graphs) points at that chunk's payload instead of storing it again.
+        const xor = job.baseOffset !== undefined;
+        const key = xor ? '' : createHash('sha256').update(result.payload).digest('base64');
+        const earlier = xor ? undefined : written.get(key);
+        if (earlier !== undefined) {
+          chunksOf[job.segmentIndex]!.push([earlier, result.payload.length, result.crc]);
+        } else {
+          await writer.write(result.payload, 0, result.payload.length, writePosition);
+          chunksOf[job.segmentIndex]!.push([writePosition, result.payload.length, result.crc]);
+          if (!xor) written.set(key, writePosition);
+          writePosition += result.payload.length;
+        }
+        done += job.length;
+        options.onProgress?.(done, size);
+      },
+    );
+    checkAborted(options.signal);
+    const segments: LlzSegment[] = plan.map((segment, i) => ({
+      kind: segment.kind,
+      offset: segment.offset,
+      length: segment.length,
+      ...(segment.tensor
+        ? { name: segment.tensor.info.name, dtype: segment.tensor.info.dtype }
+        : {}),
+      layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
+      xor: segment.baseOffset !== undefined,
+      ...(segment.baseOffset !== undefined ? { baseOffset: segment.baseOffset } : {}),
+      chunks: chunksOf[i]!,
+    }));
+    const sha256 = hash.digest('hex');
+    const index: LlzIndex = {
+      version: 1,
+      original: { name: path.basename(source), size, sha256, format: model.summary.format },
+      base:
+        basePath && baseIdentity
+          ? {
+              path: path.relative(path.dirname(out), basePath).split(path.sep).join('/'),
+              ...baseIdentity,
+            }
+          : null,
+      chunkBytes,
+      segments,
+    };
+    const indexBytes = encodeIndex(index);
+    await writer.write(indexBytes, 0, indexBytes.length, writePosition);
+    const trailer = llzTrailer(writePosition, indexBytes.length);
+    await writer.write(trailer, 0, trailer.length, writePosition + indexBytes.length);
+    const packedBytes = writePosition + indexBytes.length + trailer.length;
+    if ((await sourceHandle.stat()).size !== size) {
+      throw new ModelFileError(source, 'the file changed while it was being packed');
+    }
+    await output.commit();
+    output = undefined;
+    return {
+      out,
+      format: model.summary.format,
+      originalBytes: size,
+      packedBytes,
+      sha256,
+      tensors: segments.filter((s) => s.kind === 'tensor').length,
+      deltaTensors: segments.filter((s) => s.xor).length,
+      base: basePath,
+    };
+  } finally {
+    await output?.discard();
+    await sourceHandle.close();
+    await baseHandle?.close();
+  }
+}
+
+/** Check that `basePath` is the base model the container was packed against. */
+export async function verifyBase(
+  container: LlzContainer,
+  basePath: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const expected = container.index.base!;
+  let size: number;
+  try {
+    size = (await fs.stat(basePath)).size;
+  } catch {
+    throw new ModelFileError(
+      basePath,
+      `the base model of ${path.basename(container.path)} is missing (pass it with --base)`,
+    );
+  }
+  if (size !== expected.size || (await sha256OfFile(basePath, signal)) !== expected.sha256) {
+    throw new ModelFileError(
+      basePath,
+      `is not the base model ${path.basename(container.path)} was packed against (its size or SHA-256 differs)`,
+    );
+  }
+}
+
+/** Default output of unpacking: the container's name without `.llz`. */
+function defaultUnpackPath(container: string): string {
+  return container.toLowerCase().endsWith(LLZ_EXTENSION)
+    ? container.slice(0, -LLZ_EXTENSION.length)
+    : `${container}.unpacked`;
+}
+
+interface ChunkRef {
+  readonly segment: LlzSegment;
+  readonly segmentIndex: number;
+  readonly chunk: number;
+}
+
+/** Decode chunks in order into `write`, in parallel through the runner. */
+async function decodeChunks(
+  container: LlzContainer,
+  refs: readonly ChunkRef[],
+  containerHandle: fs.FileHandle,
+  baseHandle: fs.FileHandle | null,
+  basePath: string | null,
+  options: LosslessOptions,
+  write: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const runner = options.runner ?? inProcessRunner;
+  allowListeners(options.signal);
+  const { index } = container;
+  const total = refs.reduce((sum, ref) => sum + chunkRawLength(index, ref.segment, ref.chunk), 0);
+  let done = 0;
+  await orderedPipeline(
+    refs.length,
+    LLZ_CHUNKS_IN_FLIGHT,
+    async (i) => {
+      checkAborted(options.signal);
+      const { segment, segmentIndex, chunk } = refs[i]!;
+      const [payloadOffset, payloadLength, crc] = segment.chunks[chunk]!;
+      const rawLength = chunkRawLength(index, segment, chunk);
+      const payload = await readAt(containerHandle, container.path, payloadOffset, payloadLength);
+      const base =
+        segment.xor && baseHandle
+          ? await readAt(
+              baseHandle,
+              basePath!,
+              segment.baseOffset! + chunk * index.chunkBytes,
+              rawLength,
+            )
+          : undefined;
+      const where =
+        segment.kind === 'tensor'
+          ? `chunk ${chunk} of tensor "${segment.name}"`
+          : `chunk ${chunk} of segment ${segmentIndex}`;
+      return runner(
+        {
+          op: 'decode',
+          layout: segment.layout,
+          payload,
+          rawLength,
+          crc,
+          ...(base ? { base } : {}),
+          file: container.path,
+          where,
+        },
+        options.signal,
+        (base ? [payload.buffer, base.buffer] : [payload.buffer]) as ArrayBuffer[],
+      ) as Promise<DecodeResult>;
+    },
+    async (_i, result) => {
+      await write(result.bytes);
+      done += result.bytes.length;
+      options.onProgress?.(done, total);
+    },
+  );
+}
+
+async function withContainer<T>(
+  input: string,
+  options: LosslessOptions,
+  body: (
+    container: LlzContainer,
+    handle: fs.FileHandle,
+    baseHandle: fs.FileHandle | null,
+    basePath: string | null,
+  ) => Promise<T>,
+): Promise<T> {
+  const container = await readContainer(path.resolve(input));
+  const basePath = basePathOf(container, options.base);
+  if (basePath) await verifyBase(container, basePath, options.signal);
+  const handle = await openFileForReading(container.path);
+  const baseHandle = basePath ? await openFileForReading(basePath) : null;
+  try {
+    return await body(container, handle, baseHandle, basePath);
+  } finally {
+    await handle.close();
+    await baseHandle?.close();
+  }
+}
+
+function isAllZero(bytes: Uint8Array): boolean {
+  const words = bytes.byteOffset % 4 === 0 ? bytes.length >> 2 : 0;
+  const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
+  for (let i = words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/** Restore the original file of a container, checked against its recorded SHA-256. */
+export async function unpackFile(
+  input: string,
+  options: LosslessOptions = {},
+): Promise<UnpackResult> {
+  return withContainer(input, options, async (container, handle, baseHandle, basePath) => {
+    const out = path.resolve(options.out ?? defaultUnpackPath(container.path));
+    const output = await temporaryOutput(out);
+    try {
+      const refs = container.index.segments.flatMap((segment, segmentIndex) =>
+        segment.chunks.map((_, chunk) => ({ segment, segmentIndex, chunk })),
+      );
+      const hash = createHash('sha256');
+      let position = 0;
+      await decodeChunks(container, refs, handle, baseHandle, basePath, options, async (bytes) => {
+        hash.update(bytes);
+        // Runs of zeros stay holes, so that a sparse original unpacks sparse.
+        if (!isAllZero(bytes)) await output.handle.write(bytes, 0, bytes.length, position);
+        position += bytes.length;
+      });
+      checkAborted(options.signal);
+      await output.handle.truncate(position);
+      const sha256 = hash.digest('hex');
+      if (
+        sha256 !== container.index.original.sha256 ||
+        position !== container.index.original.size
+      ) {
+        throw new ModelFileError(
+          container.path,
+          'the unpacked bytes do not match the SHA-256 recorded in the container (corrupt file)',
+        );
+      }
+      await output.commit();
+      return { out, bytes: position, sha256 };
+    } finally {
+      await output.discard();
+    }
+  });
+}
+
+/** Write one tensor's raw bytes (as stored in the original file) without decoding the rest. */
+export async function extractTensor(
+  input: string,
+  tensorName: string,
+  options: LosslessOptions & { readonly out: string },
+): Promise<UnpackResult> {
+  return withContainer(input, options, async (container, handle, baseHandle, basePath) => {
+    const segmentIndex = container.index.segments.findIndex(
+      (segment) => segment.kind === 'tensor' && segment.name === tensorName,
+    );
+    if (segmentIndex < 0) {
+      throw new ModelFileError(container.path, `holds no tensor named "${tensorName}"`);
+    }
+    const segment = container.index.segments[segmentIndex]!;
+    const out = path.resolve(options.out);
+    const output = await temporaryOutput(out);
+    try {
+      const hash = createHash('sha256');
+      let position = 0;
+      const refs = segment.chunks.map((_, chunk) => ({ segment, segmentIndex, chunk }));
+      await decodeChunks(container, refs, handle, baseHandle, basePath, options, async (bytes) => {
+        hash.update(bytes);
+        await output.handle.write(bytes, 0, bytes.length, position);
+        position += bytes.length;
+      });
+      checkAborted(options.signal);
+      await output.commit();
+      return { out, bytes: position, sha256: hash.digest('hex') };
+    } finally {
+      await output.discard();
+    }
+  });
+}

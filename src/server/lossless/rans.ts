@@ -1,0 +1,227 @@
+/**
+ * A static range-asymmetric-numeral-system (rANS) coder for byte streams: one frequency
+ * table per stream, 12-bit probabilities, a 31-bit state renormalised a byte at a time.
+ *
+ * Chosen over Huffman (deflate's `Z_HUFFMAN_ONLY`) because it codes within a few
+ * thousandths of a bit of the empirical entropy, where Huffman loses a few hundredths on
+ * the skewed exponent streams of neural-network weights (see docs/llz-format.md).
+ *
+ * Encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency), two u32
+ * final states (even and odd symbols), then the renormalisation bytes in decoding order. All little-endian.
+ */
+
+const PROB_BITS = 12;
+const PROB_SCALE = 1 << PROB_BITS;
+const PROB_MASK = PROB_SCALE - 1;
+/** Lower bound of the normalised state interval [L, 256·L). */
+const STATE_LOW = 1 << 23;
+
+export class RansError extends Error {}
+
+/** Counts of each byte value in `bytes`. */
+export function byteHistogram(bytes: Uint8Array, counts = new Uint32Array(256)): Uint32Array {
+  // Two tables halve the stalls on runs of one value (exponent streams are full of them).
+  const second = new Uint32Array(256);
+  const pairs = bytes.length >> 1;
+  for (let i = 0; i < pairs; i++) {
+    counts[bytes[2 * i]!]!++;
+    second[bytes[2 * i + 1]!]!++;
+  }
+  if (bytes.length & 1) counts[bytes[bytes.length - 1]!]!++;
+  for (let s = 0; s < 256; s++) counts[s]! += second[s]!;
+  return counts;
+}
+
+/** Empirical entropy of a histogram, in bits per symbol (0 for an empty one). */
+export function entropyBits(counts: ArrayLike<number>): number {
+  let total = 0;
+  for (let s = 0; s < counts.length; s++) total += counts[s]!;
+  if (total === 0) return 0;
+  let bits = 0;
+  for (let s = 0; s < counts.length; s++) {
+    const count = counts[s]!;
+    if (count > 0) bits -= count * Math.log2(count / total);
+  }
+  return bits / total;
+}
+
+function largestSymbol(freqs: Uint16Array): number {
+  let largest = 0;
+  for (let s = 1; s < 256; s++) if (freqs[s]! > freqs[largest]!) largest = s;
+  return largest;
+}
+
+/** Frequencies summing to PROB_SCALE, every present symbol at least 1. */
+function normalise(counts: Uint32Array, total: number): Uint16Array {
+  const freqs = new Uint16Array(256);
+  let sum = 0;
+  for (let s = 0; s < 256; s++) {
+    const count = counts[s]!;
+    if (count === 0) continue;
+    const freq = Math.max(1, Math.round((count * PROB_SCALE) / total));
+    freqs[s] = freq;
+    sum += freq;
+  }
+  // Rounding leaves the sum off by a little: take from (or give to) the largest symbols,
+  // where a unit changes the code length least.
+  while (sum > PROB_SCALE) {
+    const largest = largestSymbol(freqs);
+    const amount = Math.min(
+      sum - PROB_SCALE,
+      freqs[largest]! - 1,
+      Math.max(1, freqs[largest]! >> 4),
+    );
+    freqs[largest] = freqs[largest]! - amount;
+    sum -= amount;
+  }
+  if (sum < PROB_SCALE) {
+    const largest = largestSymbol(freqs);
+    freqs[largest] = freqs[largest]! + PROB_SCALE - sum;
+  }
+  return freqs;
+}
+
+/** Encoded size, in bytes, of the frequency table of a histogram. */
+export function ransHeaderBytes(counts: Uint32Array): number {
+  let present = 0;
+  for (let s = 0; s < 256; s++) if (counts[s]! > 0) present++;
+  return 2 + 3 * present + 8;
+}
+
+/** rANS-encode `symbols` (non-empty) whose histogram is `counts`. */
+export function ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
+  const n = symbols.length;
+  if (n === 0) throw new RansError('nothing to encode');
+  const freqs = normalise(counts, n);
+  const starts = new Uint16Array(256);
+  const limits = new Float64Array(256);
+  const header: number[] = [];
+  let cumulative = 0;
+  for (let s = 0; s < 256; s++) {
+    starts[s] = cumulative;
+    cumulative += freqs[s]!;
+    limits[s] = ((STATE_LOW >>> PROB_BITS) << 8) * freqs[s]!;
+    if (freqs[s]! > 0) header.push(s, freqs[s]! & 0xff, freqs[s]! >> 8);
+  }
+  const present = header.length / 3;
+  // Each symbol emits at most 2 bytes at 12-bit precision (a frequency of 1 costs 12 bits).
+  const body = new Uint8Array(n * 2 + 16);
+  let position = body.length;
+  // Two interleaved states (even symbols on the first, odd on the second) halve the
+  // dependency chain; symbols are coded last to first so that decoding runs forward.
+  let even = STATE_LOW;
+  let odd = STATE_LOW;
+  let i = n - 1;
+  if ((n & 1) === 1) {
+    const symbol = symbols[i]!;
+    const freq = freqs[symbol]!;
+    while (even >= limits[symbol]!) {
+      body[--position] = even & 0xff;
+      even >>>= 8;
+    }
+    even = (((even / freq) | 0) << PROB_BITS) + (even % freq) + starts[symbol]!;
+    i--;
+  }
+  for (; i > 0; i -= 2) {
+    const symbolOdd = symbols[i]!;
+    const symbolEven = symbols[i - 1]!;
+    const freqOdd = freqs[symbolOdd]!;
+    const freqEven = freqs[symbolEven]!;
+    while (odd >= limits[symbolOdd]!) {
+      body[--position] = odd & 0xff;
+      odd >>>= 8;
+    }
+    odd = (((odd / freqOdd) | 0) << PROB_BITS) + (odd % freqOdd) + starts[symbolOdd]!;
+    while (even >= limits[symbolEven]!) {
+      body[--position] = even & 0xff;
+      even >>>= 8;
+    }
+    even = (((even / freqEven) | 0) << PROB_BITS) + (even % freqEven) + starts[symbolEven]!;
+  }
+  const headerBytes = 2 + 3 * present + 8;
+  const out = new Uint8Array(headerBytes + body.length - position);
+  out[0] = present & 0xff;
+  out[1] = present >> 8;
+  out.set(header, 2);
+  const view = new DataView(out.buffer);
+  view.setUint32(2 + 3 * present, even, true);
+  view.setUint32(6 + 3 * present, odd, true);
+  out.set(body.subarray(position), headerBytes);
+  return out;
+}
+
+/** Decode exactly `count` symbols; throws RansError when the bytes are not a valid encoding. */
+export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Array(count)) {
+  if (encoded.length < 2) throw new RansError('the coded stream is too short');
+  const present = encoded[0]! | (encoded[1]! << 8);
+  if (present < 1 || present > 256) throw new RansError(`bad symbol count ${present}`);
+  const headerBytes = 2 + 3 * present + 8;
+  if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
+  // One word per slot: symbol (8 bits), frequency (12 bits; 4096 never occurs with two or
+  // more symbols) and the slot's offset from its symbol's start (12 bits).
+  // Int32 rather than Uint32: V8 keeps signed 32-bit elements as small integers, while
+  // unsigned ones above 2^31 become doubles in the hot loop.
+  const slots = new Int32Array(PROB_SCALE);
+  let cumulative = 0;
+  let previous = -1;
+  for (let i = 0; i < present; i++) {
+    const symbol = encoded[2 + 3 * i]!;
+    const freq = encoded[3 + 3 * i]! | (encoded[4 + 3 * i]! << 8);
+    if (symbol <= previous || freq === 0 || cumulative + freq > PROB_SCALE) {
+      throw new RansError('the frequency table is invalid');
+    }
+    previous = symbol;
+    const packed = symbol | ((freq & PROB_MASK) << 8);
+    for (let slot = cumulative; slot < cumulative + freq; slot++) {
+      slots[slot] = packed | ((slot - cumulative) << 20);
+    }
+    cumulative += freq;
+  }
+  if (cumulative !== PROB_SCALE) throw new RansError('the frequencies do not add up');
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  let even = view.getUint32(2 + 3 * present, true);
+  let odd = view.getUint32(6 + 3 * present, true);
+  let position = headerBytes;
+  const end = encoded.length;
+  const high = STATE_LOW * 256;
+  if (even < STATE_LOW || even >= high || odd < STATE_LOW || odd >= high) {
+    throw new RansError('the state is invalid');
+  }
+  if (present === 1) {
+    // One symbol of probability 1: the encoder emitted nothing but its states.
+    if (even !== STATE_LOW || odd !== STATE_LOW || end !== headerBytes) {
+      throw new RansError('a constant stream has data');
+    }
+    return out.fill(encoded[2]!, 0, count);
+  }
+  const pairs = count >> 1;
+  for (let k = 0, i = 0; k < pairs; k++, i += 2) {
+    const entryEven = slots[even & PROB_MASK]!;
+    out[i] = entryEven & 0xff;
+    even = ((entryEven >>> 8) & PROB_MASK) * (even >>> PROB_BITS) + (entryEven >>> 20);
+    while (even < STATE_LOW) {
+      if (position >= end) throw new RansError('the coded stream ended early');
+      even = (even << 8) | encoded[position++]!;
+    }
+    const entryOdd = slots[odd & PROB_MASK]!;
+    out[i + 1] = entryOdd & 0xff;
+    odd = ((entryOdd >>> 8) & PROB_MASK) * (odd >>> PROB_BITS) + (entryOdd >>> 20);
+    while (odd < STATE_LOW) {
+      if (position >= end) throw new RansError('the coded stream ended early');
+      odd = (odd << 8) | encoded[position++]!;
+    }
+  }
+  if ((count & 1) === 1) {
+    const entry = slots[even & PROB_MASK]!;
+    out[count - 1] = entry & 0xff;
+    even = ((entry >>> 8) & PROB_MASK) * (even >>> PROB_BITS) + (entry >>> 20);
+    while (even < STATE_LOW) {
+      if (position >= end) throw new RansError('the coded stream ended early');
+      even = (even << 8) | encoded[position++]!;
+    }
+  }
+  if (even !== STATE_LOW || odd !== STATE_LOW || position !== end) {
+    throw new RansError('the coded stream does not end where its symbols do');
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+/**
+ * End to end in a real VS Code (code-server) and a real browser: "LayerLens: Pack
+ * Losslessly" from the command palette on the model in the active LayerLens editor writes
+ * `<model>.llz` beside it, and the notification's "Open in LayerLens" opens the packed file
+ * in the LayerLens editor with the same tensors.
+ *
+ *   node --import tsx --test --test-concurrency=1 test/e2e/lossless.e2e.test.ts
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ensureHost,
+  ensureVsix,
+  projectRoot,
+  startCodeServer,
+  type CodeServer,
+} from '../support/codeServer';
+import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+
+const SETUP_TIMEOUT_MS = 10 * 60_000;
+const TEST_TIMEOUT_MS = 180_000;
+const READY_TIMEOUT_MS = 60_000;
+const MODEL = 'silero_vad_v5.onnx';
+
+let server: CodeServer | undefined;
+let workbench: Workbench | undefined;
+let workspace = '';
+
+before(
+  async () => {
+    const host = ensureHost();
+    const vsix = ensureVsix();
+    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-lossless-'));
+    const copy = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    server = await startCodeServer({ name: 'lossless', extensions: [vsix], host });
+    workbench = await openWorkbench(server.folderUrl(workspace), 'lossless');
+  },
+  { timeout: SETUP_TIMEOUT_MS },
+);
+
+after(async () => {
+  await workbench?.close();
+  await server?.stop();
+  if (workspace) rmSync(workspace, { recursive: true, force: true });
+});
+
+/** Where the workspace copy holds a file (it may sit in a subfolder). */
+function findInWorkspace(fileName: string, folder = workspace): string | undefined {
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const full = path.join(folder, entry.name);
+    if (entry.isFile() && entry.name === fileName) return full;
+    if (entry.isDirectory()) {
+      const found = findInWorkspace(fileName, full);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+async function waitForEditor(browser: Workbench, fileName: string) {
+  await browser.page
+    .locator('.tabs-container .tab.active', { hasText: fileName })
+    .waitFor({ state: 'visible', timeout: READY_TIMEOUT_MS });
+  const frame = await browser.frameWith('body[data-state]', READY_TIMEOUT_MS);
+  await frame.locator('body[data-state="ready"]').waitFor({ timeout: READY_TIMEOUT_MS });
+  return frame;
+}
+
+test(
+  'Pack Losslessly from the palette writes the .llz, which opens with the same tensors',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const browser = workbench;
+    const model = findInWorkspace(MODEL);
+    assert.ok(model, `${MODEL} is in the workspace`);
+    try {
+      await browser.openFile(MODEL);
+      const original = await waitForEditor(browser, MODEL);
+      const tensorCount = await original.locator('.ll-table-count').textContent();
+
+      await browser.runCommand('LayerLens: Pack Losslessly');
+      await browser.page
+        .locator('.notifications-toasts', { hasText: `Packed ${MODEL}` })
+        .waitFor({ state: 'visible', timeout: READY_TIMEOUT_MS });
+      const packed = `${model}.llz`;
+      assert.ok(existsSync(packed), `${packed} was written`);
+      assert.equal(
+        readFileSync(packed).subarray(0, 4).toString('latin1'),
+        '\x89LLZ',
+        'it is a packed file',
+      );
+      await browser.screenshot('e2e-lossless-packed');
+
+      // The notification offers to open the packed file (alone, so that its webview is the only one).
+      await browser.runCommand('View: Close All Editors');
+      await browser.page
+        .locator('.notifications-toasts .monaco-button', { hasText: 'Open in LayerLens' })
+        .click();
+      const reopened = await waitForEditor(browser, `${MODEL}.llz`);
+      await reopened.locator('.ll-table-count').waitFor({ state: 'visible' });
+      assert.equal(await reopened.locator('.ll-table-count').textContent(), tensorCount);
+      await reopened
+        .getByText('original SHA-256', { exact: false })
+        .first()
+        .waitFor({ state: 'attached' });
+      const sha = createHash('sha256').update(readFileSync(model)).digest('hex');
+      assert.ok(
+        (await reopened.locator('body').textContent())?.includes(sha),
+        'the overview shows the original SHA-256',
+      );
+      await browser.screenshot('e2e-lossless-opened');
+    } catch (error) {
+      const screenshot = await browser.screenshot('e2e-lossless-failure').catch(() => 'none');
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\nscreenshot: ${screenshot}\n` +
+          server.extensionHostLog().split('\n').slice(-40).join('\n'),
+        { cause: error },
+      );
+    }
+  },
+);

@@ -1,0 +1,153 @@
+/**
+ * The webview on a packed model (.llz) in headless Chromium, answered by the real server
+ * core: the table shows the packed model's tensors with their statistics, and the lossless
+ * columns (exponent entropy, packed ratio) fill in and sort; a fine-tune delta shows its
+ * difference from the base model.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LosslessService } from '../../src/server/lossless/service';
+import { ModelService } from '../../src/server/modelService';
+import { isCompressibilityError, totalCompressibility } from '../../src/shared/lossless';
+import { writeSafetensors } from '../support/safetensorsBuilder';
+import { modelServiceHandler, WebviewHarness } from '../support/webviewHarness';
+
+const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
+
+let harness: WebviewHarness;
+let service: ModelService;
+let lossless: LosslessService;
+let folder: string;
+let packed: string;
+
+before(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-lossless-webview-'));
+  const model = path.join(folder, 'silero_vad_v5.onnx');
+  await copyFile(SILERO_V5, model);
+  service = new ModelService({ workerCount: 2 });
+  lossless = new LosslessService(service, 2);
+  packed = (await lossless.pack(model)).out;
+  harness = await WebviewHarness.start();
+});
+
+after(async () => {
+  await harness?.close();
+  lossless?.dispose();
+  service?.dispose();
+  await rm(folder, { recursive: true, force: true });
+});
+
+test('a packed model shows its tensors, statistics and sortable lossless columns', async () => {
+  const session = await harness.open(modelServiceHandler(service, packed));
+  const { page } = session;
+  try {
+    await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });
+    await page
+      .getByText('original SHA-256', { exact: false })
+      .first()
+      .waitFor({ state: 'attached' });
+    const ratioHeader = page.locator('[role="columnheader"].ll-col-packRatio');
+    assert.equal(await ratioHeader.locator('.ll-sort-label').textContent(), 'Packed');
+    assert.equal(
+      await page.locator('[role="columnheader"].ll-col-expEntropy .ll-sort-label').textContent(),
+      'Exp. H',
+    );
+    // Sorted by packed ratio ascending, the best-packing tensor comes first once all are in.
+    await ratioHeader.locator('button').click();
+    await ratioHeader.locator('button').click();
+    assert.equal(await ratioHeader.getAttribute('aria-sort'), 'ascending');
+    const summary = await service.openModel(packed);
+    const indices = Array.from({ length: summary.tensorCount }, (_, i) => i);
+    const results = (await lossless.compressibility(packed, indices)).filter(
+      (result) => !isCompressibilityError(result),
+    );
+    const best = results.reduce((a, b) =>
+      'ratio' in a && 'ratio' in b && b.ratio < a.ratio ? b : a,
+    );
+    assert.ok(!isCompressibilityError(best));
+    const firstRow = page.locator('[data-testid="tensor-row"]').first();
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const pending = await page
+        .locator('.ll-col-packRatio.ll-pending, .ll-col-packRatio[data-state="pending"]')
+        .count();
+      const text = await firstRow.locator('.ll-col-packRatio').textContent();
+      if (pending === 0 && text === best.ratio.toFixed(3)) break;
+      if (Date.now() > deadline)
+        assert.fail(`first row shows ${text}, expected ${best.ratio.toFixed(3)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const total = totalCompressibility(results);
+    await page
+      .locator('[data-testid="pack-total"]', {
+        hasText: `Packed losslessly: ${total.ratio.toFixed(3)} of`,
+      })
+      .waitFor({ state: 'visible', timeout: 60_000 });
+    await session.screenshot('lossless-packed-sorted');
+    assert.deepEqual(session.problems, []);
+  } finally {
+    await session.close();
+  }
+});
+
+test('a fine-tune delta shows its difference from the base model per tensor', async () => {
+  const count = 4096;
+  const base = new Float32Array(count).map((_, i) => Math.sin(i) * 0.02);
+  const tuned = base.slice();
+  for (let i = 0; i < count; i += 4) tuned[i] = tuned[i]! + 0.001;
+  const basePath = await writeSafetensors(path.join(folder, 'base.safetensors'), [
+    { name: 'fc.weight', dtype: 'F32', shape: [64, 64], data: base },
+    { name: 'fc.bias', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
+  ]);
+  const tunedPath = await writeSafetensors(path.join(folder, 'tuned.safetensors'), [
+    { name: 'fc.weight', dtype: 'F32', shape: [64, 64], data: tuned },
+    { name: 'fc.bias', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
+  ]);
+  const delta = (await lossless.pack(tunedPath, { base: basePath })).out;
+  const session = await harness.open(modelServiceHandler(service, delta), {
+    viewport: { width: 1920, height: 700 },
+  });
+  const { page } = session;
+  try {
+    await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });
+    const header = page.locator('[role="columnheader"].ll-col-sameBits');
+    assert.ok(await header.isVisible(), 'the delta columns are shown for a delta');
+    const sameOf = (index: number) =>
+      page.locator(`[data-testid="tensor-row"][data-index="${index}"] .ll-col-sameBits`);
+    const cells = page.locator('[data-testid="tensor-row"] .ll-col-sameBits');
+    const deadline = Date.now() + 60_000;
+    while ((await cells.allTextContents()).some((text) => text === '…')) {
+      if (Date.now() > deadline) assert.fail('the delta columns did not fill in');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // fc.weight: 3 of 4 values untouched; fc.bias: all identical.
+    const weightIndex = (await service.tensors(delta, 0, 10)).tensors.find(
+      (t) => t.name === 'fc.weight',
+    )!.index;
+    const biasIndex = (await service.tensors(delta, 0, 10)).tensors.find(
+      (t) => t.name === 'fc.bias',
+    )!.index;
+    assert.equal(await sameOf(weightIndex).textContent(), '75.0%');
+    assert.equal(await sameOf(biasIndex).textContent(), '100.0%');
+    await session.screenshot('lossless-delta');
+    assert.deepEqual(session.problems, []);
+  } finally {
+    await session.close();
+  }
+  // A model that is not a delta hides those columns.
+  const plain = await harness.open(modelServiceHandler(service, basePath));
+  try {
+    await plain.page
+      .locator('body[data-state="ready"]')
+      .waitFor({ state: 'attached', timeout: 60_000 });
+    assert.equal(
+      await plain.page.locator('[role="columnheader"].ll-col-sameBits').isVisible(),
+      false,
+    );
+  } finally {
+    await plain.close();
+  }
+});
