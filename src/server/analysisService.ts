@@ -4,6 +4,8 @@
  * results per (file, file identity, tensor, parameters). Requests asking for the same
  * result while it is computed share one computation; each can be cancelled on its own.
  */
+import { availableParallelism } from 'node:os';
+import { DTYPES } from '../shared/dtypes';
 import {
   HEATMAP_TILE_SIZE,
   heatmapLayerKey,
@@ -20,11 +22,14 @@ import type { Spectrum, SpectrumOptions } from '../shared/spectrum';
 import { decodeValues } from './analysis/decode';
 import {
   memoryMatrix,
+  mergePyramidParts,
   pyramidLevels,
+  pyramidRowRanges,
   tileFromLevel,
   tileFromRows,
   type MatrixValues,
   type PixelSums,
+  type PyramidPart,
 } from './analysis/heatmap';
 import { computeTensorSpectrum, spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
 import { disposeSpectrumWorker } from './jobs/computeSpectrum';
@@ -38,17 +43,18 @@ import {
 import type { TensorEntry } from './formats/types';
 import { createPyramidPool, type PyramidJob } from './jobs/heatmapJobs';
 import { SharedJobs } from './jobs/sharedJobs';
-import type { PyramidBase } from './analysis/heatmap';
 import type { WorkerPool } from './jobs/workerPool';
 import type { ModelService } from './modelService';
 
 /** Spectra kept (each at most a few thousand numbers). */
 const SPECTRUM_CACHE_ENTRIES = 512;
+/** Matrices from this many values on are split over the pyramid workers. */
+const SPLIT_PYRAMID_ELEMENTS = 4 * 1024 * 1024;
 /** Pyramids kept; one of a 16384² matrix holds about 85 MB of sums. */
 const PYRAMID_CACHE_ENTRIES = 4;
 
 export interface AnalysisServiceOptions {
-  /** Worker threads building heatmap pyramids. */
+  /** Worker threads building heatmap pyramids (one per core, at most 4, by default). */
   readonly pyramidWorkers?: number;
   /** `layerlens.compute.backend`: where the spectra's matrix products run. */
   readonly computeBackend?: ComputeBackend;
@@ -73,7 +79,7 @@ interface Pyramid {
 export class AnalysisService {
   private readonly spectra = new SharedJobs<Spectrum>(SPECTRUM_CACHE_ENTRIES);
   private readonly pyramids = new SharedJobs<Pyramid>(PYRAMID_CACHE_ENTRIES);
-  private pool: WorkerPool<PyramidJob, PyramidBase> | undefined;
+  private pool: WorkerPool<PyramidJob, PyramidPart> | undefined;
 
   constructor(
     private readonly models: ModelService,
@@ -221,40 +227,53 @@ export class AnalysisService {
   ): Promise<Pyramid> {
     const started = performance.now();
     const matrix = tensorMatrixShape(entry, false);
+    const { rows, cols } = matrix;
     const { data, info } = entry;
     const maxPixels = this.options.pyramidMaxPixels;
+    this.pool ??= createPyramidPool(
+      Math.max(1, this.options.pyramidWorkers ?? Math.min(availableParallelism(), 4)),
+    );
+    const pool = this.pool;
+    // A large matrix is split into row ranges that the pool's workers pass over side by side.
+    const ranges = pyramidRowRanges(
+      rows,
+      cols,
+      rows * cols >= SPLIT_PYRAMID_ELEMENTS ? pool.size : 1,
+      maxPixels,
+    );
     let source: NonNullable<Pyramid['source']>;
-    let job: PyramidJob;
-    const transfer: ArrayBuffer[] = [];
+    let parts: Promise<PyramidPart>[];
+    const base = { matrix, shape: info.shape, layer, maxPixels };
     if (data.kind === 'file') {
       source = { kind: 'file', path: data.path, offset: data.offset };
-      job = { matrix, shape: info.shape, layer, maxPixels, source };
+      const file = source;
+      parts = ranges.map(([rowStart, rowEnd]) =>
+        pool.run({ ...base, rowStart, rowEnd, source: file }, signal),
+      );
     } else {
       const bytes = loadMemoryBytes(entry);
-      source = {
-        kind: 'memory',
-        values: decodeValues(matrix.dtype, bytes.slice(), matrix.rows * matrix.cols),
-      };
-      const copy = bytes.slice();
-      transfer.push(copy.buffer);
-      job = {
-        matrix,
-        shape: info.shape,
-        layer,
-        maxPixels,
-        source: { kind: 'memory', bytes: copy },
-      };
+      source = { kind: 'memory', values: decodeValues(matrix.dtype, bytes.slice(), rows * cols) };
+      const rowBytes = cols * (DTYPES[matrix.dtype].bits / 8);
+      parts = ranges.map(([rowStart, rowEnd]) => {
+        const slice = bytes.slice(rowStart * rowBytes, rowEnd * rowBytes);
+        const job: PyramidJob = {
+          ...base,
+          rowStart,
+          rowEnd,
+          source: { kind: 'memory', bytes: slice },
+        };
+        return pool.run(job, signal, [slice.buffer]);
+      });
     }
-    this.pool ??= createPyramidPool(Math.max(1, this.options.pyramidWorkers ?? 1));
-    const base = await this.pool.run(job, signal, transfer);
+    const pyramid = mergePyramidParts(await Promise.all(parts), rows, cols, layer, info.shape);
     return {
       matrix,
-      levels: pyramidLevels(base.sums, matrix.rows, matrix.cols),
-      min: base.min,
-      max: base.max,
-      structured: base.structured,
+      levels: pyramidLevels(pyramid.sums, rows, cols),
+      min: pyramid.min,
+      max: pyramid.max,
+      structured: pyramid.structured,
       // Rows are read again only for levels finer than the pyramid's base.
-      source: base.sums.level > 0 ? source : null,
+      source: pyramid.sums.level > 0 ? source : null,
       elapsedMs: performance.now() - started,
     };
   }

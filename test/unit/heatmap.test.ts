@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   buildPyramidBase,
+  buildPyramidPart,
   cellValues,
+  mergePyramidParts,
+  pyramidRowRanges,
   int4BlockError,
   memoryMatrix,
   pyramidBaseLevel,
@@ -205,6 +208,28 @@ describe('pooling and the pyramid', () => {
         }
       }
     }
+  });
+
+  test('passes over row ranges merge into the same pyramid base as one pass', () => {
+    const rows = 301;
+    const cols = 77;
+    const values = sampleMatrix(rows, cols, 5);
+    const reader = memoryMatrix(values, rows, cols);
+    const layer: HeatmapLayer = { kind: 'nm', n: 2, m: 4 };
+    const maxPixels = 600;
+    const whole = buildPyramidBase(reader, layer, { maxPixels });
+    const ranges = pyramidRowRanges(rows, cols, 3, maxPixels);
+    assert.equal(ranges.length, 3);
+    assert.deepEqual([ranges[0]![0], ranges.at(-1)![1]], [0, rows]);
+    for (let i = 1; i < ranges.length; i++) assert.equal(ranges[i]![0], ranges[i - 1]![1]);
+    const parts = ranges.map(([start, end]) =>
+      buildPyramidPart(reader, layer, start, end, { maxPixels }),
+    );
+    const merged = mergePyramidParts(parts, rows, cols, layer);
+    assert.deepEqual(merged.structured, whole.structured);
+    assert.deepEqual([merged.min, merged.max], [whole.min, whole.max]);
+    assert.deepEqual(Array.from(merged.sums.sums), Array.from(whole.sums.sums));
+    assert.throws(() => buildPyramidPart(reader, layer, 1, 5, { maxPixels }), /pixel row/);
   });
 
   test('structured sparsity: zero rows, columns, conv channels and N:M compliance', () => {

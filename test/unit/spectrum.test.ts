@@ -13,6 +13,7 @@ import {
   reduceToBand,
   symmetricEigenvalues,
   tridiagonalEigenvalues,
+  wasmBandReductionLoaded,
 } from '../../src/server/analysis/symmetricEigen';
 import { disposeSpectrumWorker } from '../../src/server/jobs/computeSpectrum';
 import { MatMulRuntime } from '../../src/server/runtime/matmul';
@@ -117,6 +118,7 @@ describe('symmetric eigenvalues in two stages', () => {
     const gram = await gramOf(n, 9);
     const band = await reduceToBand(runtime, gram, nb, () => {});
     const copy = { ...band, data: band.data.slice() };
+    assert.ok(wasmBandReductionLoaded(), 'the module loads (built from source on demand)');
     const wasm = bandToTridiagonal(band, nb, () => {});
     const portable = bandToTridiagonalPortable(copy, nb, () => {});
     const scale = Math.max(...Array.from(portable.diagonal, Math.abs));

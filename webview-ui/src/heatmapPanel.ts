@@ -57,7 +57,7 @@ const LAYER_COLOURS: Readonly<Record<LayerKind, readonly string[]>> = {
   magnitude: ['--vscode-editor-background', '--vscode-charts-blue', '--vscode-charts-yellow'],
   zeros: ['--vscode-editor-background', '--vscode-charts-green'],
   nm: ['--vscode-editor-background', '--vscode-charts-red'],
-  int4: ['--vscode-editor-background', '--vscode-charts-purple', '--vscode-charts-orange'],
+  int4: ['--vscode-editor-background', '--vscode-charts-purple', '--vscode-charts-red'],
 };
 
 export function hasHeatmap(row: TensorRow): boolean {

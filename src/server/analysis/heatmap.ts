@@ -214,24 +214,65 @@ export interface PyramidOptions {
 }
 
 /**
- * One pass over the whole matrix: the pyramid's base level of `layer`, the layer's value
- * range, and the structured sparsity (N:M counted with the layer's n:m, else 2:4).
+ * What one pass over rows [rowStart, rowEnd) of the matrix gathers: the pyramid base's
+ * pixel rows for them, the value range and the structured-sparsity counts.
  */
-export function buildPyramidBase(
+export interface PyramidPart {
+  readonly sums: PixelSums;
+  readonly min: number;
+  readonly max: number;
+  readonly zeroRows: number;
+  readonly groups: number;
+  readonly compliantGroups: number;
+  /** 1 for every column with a non-zero value in these rows. */
+  readonly nonzeroColumns: Uint8Array;
+}
+
+/**
+ * Row ranges for `count` passes that can run side by side: whole pixel rows of the
+ * pyramid's base each, in order.
+ */
+export function pyramidRowRanges(
+  rows: number,
+  cols: number,
+  count: number,
+  maxPixels?: number,
+): [number, number][] {
+  const span = 2 ** pyramidBaseLevel(rows, cols, maxPixels);
+  const pixelRows = Math.ceil(rows / span);
+  const perPart = Math.ceil(pixelRows / Math.max(1, count));
+  const ranges: [number, number][] = [];
+  for (let start = 0; start < pixelRows; start += perPart) {
+    ranges.push([start * span, Math.min(rows, (start + perPart) * span)]);
+  }
+  return ranges;
+}
+
+/**
+ * One pass over rows [rowStart, rowEnd) (rowStart a multiple of the base's pixel span):
+ * the pyramid base's pixels of `layer` for those rows, the layer's value range, and the
+ * structured-sparsity counts (N:M with the layer's n:m, else 2:4).
+ */
+export function buildPyramidPart(
   reader: MatrixReader,
   layer: HeatmapLayer,
+  rowStart: number,
+  rowEnd: number,
   options: PyramidOptions = {},
-): PyramidBase {
+): PyramidPart {
   const { rows, cols } = reader;
   const level = pyramidBaseLevel(rows, cols, options.maxPixels);
   const span = 2 ** level;
+  if (rowStart % span !== 0) throw new RangeError(`row ${rowStart} does not start a pixel row`);
+  const width = Math.ceil(cols / span);
+  const height = Math.ceil((rowEnd - rowStart) / span);
   const sums: PixelSums = {
     level,
     pixelX: 0,
-    pixelY: 0,
-    width: Math.ceil(cols / span),
-    height: Math.ceil(rows / span),
-    sums: new Float32Array(Math.ceil(cols / span) * Math.ceil(rows / span)),
+    pixelY: rowStart / span,
+    width,
+    height,
+    sums: new Float32Array(width * height),
   };
   const nm = layer.kind === 'nm' ? { n: layer.n, m: layer.m } : DEFAULT_NM;
   const bandValues = options.bandValues ?? 4 * 1024 * 1024;
@@ -247,14 +288,14 @@ export function buildPyramidBase(
   let min = Infinity;
   let max = -Infinity;
 
-  for (let rowStart = 0; rowStart < rows; rowStart += bandRows) {
+  for (let bandStart = rowStart; bandStart < rowEnd; bandStart += bandRows) {
     options.checkCancelled?.();
-    const rowEnd = Math.min(rows, rowStart + bandRows);
-    const values = reader.read(rowStart, rowEnd, 0, cols);
-    for (let row = 0; row < rowEnd - rowStart; row++) {
+    const bandEnd = Math.min(rowEnd, bandStart + bandRows);
+    const values = reader.read(bandStart, bandEnd, 0, cols);
+    for (let row = 0; row < bandEnd - bandStart; row++) {
       const rowValues = values.subarray(row * cols, (row + 1) * cols);
       cellValues(layer, rowValues, 1, cols, rowCells);
-      const pixelBase = ((rowStart + row) >>> level) * sums.width;
+      const pixelBase = ((bandStart + row - rowStart) >>> level) * width;
       for (let col = 0; col < cols; col++) {
         const cell = rowCells[col]!;
         pixelSums[pixelBase + (col >>> level)]! += cell;
@@ -278,10 +319,45 @@ export function buildPyramidBase(
       if (!rowHasNonzero) zeroRows++;
     }
   }
+  return { sums, min, max, zeroRows, groups, compliantGroups, nonzeroColumns };
+}
+
+/** The pyramid base of the whole matrix from passes over consecutive row ranges. */
+export function mergePyramidParts(
+  parts: readonly PyramidPart[],
+  rows: number,
+  cols: number,
+  layer: HeatmapLayer,
+  shape?: readonly number[],
+): PyramidBase {
+  const first = parts[0]!.sums;
+  const span = 2 ** first.level;
+  const height = Math.ceil(rows / span);
+  // A single pass over every row already holds the whole base.
+  const sums =
+    parts.length === 1 && first.height === height
+      ? first.sums
+      : new Float32Array(first.width * height);
+  const nonzeroColumns = new Uint8Array(cols);
+  let zeroRows = 0;
+  let groups = 0;
+  let compliantGroups = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const part of parts) {
+    if (part.sums.sums !== sums) sums.set(part.sums.sums, part.sums.pixelY * first.width);
+    for (let col = 0; col < cols; col++) nonzeroColumns[col]! |= part.nonzeroColumns[col]!;
+    zeroRows += part.zeroRows;
+    groups += part.groups;
+    compliantGroups += part.compliantGroups;
+    min = Math.min(min, part.min);
+    max = Math.max(max, part.max);
+  }
   let zeroCols = 0;
   for (let col = 0; col < cols; col++) if (nonzeroColumns[col] === 0) zeroCols++;
+  const nm = layer.kind === 'nm' ? { n: layer.n, m: layer.m } : DEFAULT_NM;
   return {
-    sums,
+    sums: { level: first.level, pixelX: 0, pixelY: 0, width: first.width, height, sums },
     min: min === Infinity ? 0 : min,
     max: max === -Infinity ? 0 : max,
     structured: {
@@ -289,13 +365,26 @@ export function buildPyramidBase(
       cols,
       zeroRows,
       zeroCols,
-      channels: channelCounts(options.shape, rows, cols, nonzeroColumns, zeroRows),
+      channels: channelCounts(shape, rows, cols, nonzeroColumns, zeroRows),
       n: nm.n,
       m: nm.m,
       groups,
       compliantGroups,
     },
   };
+}
+
+/**
+ * One pass over the whole matrix: the pyramid's base level of `layer`, the layer's value
+ * range, and the structured sparsity (N:M counted with the layer's n:m, else 2:4).
+ */
+export function buildPyramidBase(
+  reader: MatrixReader,
+  layer: HeatmapLayer,
+  options: PyramidOptions = {},
+): PyramidBase {
+  const part = buildPyramidPart(reader, layer, 0, reader.rows, options);
+  return mergePyramidParts([part], reader.rows, reader.cols, layer, options.shape);
 }
 
 /** Output and input channels of a convolution kernel [out, in, k…] whose weights are all zero. */

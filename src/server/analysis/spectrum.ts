@@ -198,15 +198,23 @@ async function matrixSingularValues(
       route: `randomized SVD (onnxruntime ${precision} products)`,
     };
   }
-  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide ones.
+  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide ones, in the
+  // requested precision. The reduction then runs in float64 either way: in float32 its
+  // rounding, repeated over every panel, costs the small singular values more than the
+  // Gram matrix itself does.
   const gram = await runtime.gemm(a, a, rows >= cols ? { transA: true } : { transB: true });
   check();
-  const eigenvalues = await symmetricEigenvalues(runtime, gram, bandwidthFor(side), check);
+  const gram64: Matrix<Float64Array> = {
+    rows: gram.rows,
+    cols: gram.cols,
+    data: gram.data instanceof Float64Array ? gram.data : Float64Array.from(gram.data),
+  };
+  const eigenvalues = await symmetricEigenvalues(runtime, gram64, bandwidthFor(side), check);
   const sigma = new Float64Array(eigenvalues.length);
   for (let i = 0; i < sigma.length; i++) sigma[i] = Math.sqrt(Math.max(0, eigenvalues[i]!));
   return {
     values: sigma,
-    route: `Gram matrix and band reduction on onnxruntime in ${precision}, bulge chasing and QL in float64`,
+    route: `Gram matrix on onnxruntime in ${precision}, band reduction on onnxruntime, bulge chasing and QL in float64`,
   };
 }
 

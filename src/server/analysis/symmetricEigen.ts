@@ -269,6 +269,18 @@ interface BandReductionExports {
 
 let bandModule: BandReductionExports | null | undefined;
 
+function bandReductionModule(): BandReductionExports | null {
+  if (bandModule === undefined) {
+    bandModule = instantiateWasm('bandReduction') as unknown as BandReductionExports | null;
+  }
+  return bandModule;
+}
+
+/** Whether the bulge chase runs in WebAssembly in this thread. */
+export function wasmBandReductionLoaded(): boolean {
+  return bandReductionModule() !== null;
+}
+
 /** Sweeps run between two cancellation checks in the WebAssembly path. */
 const SWEEPS_PER_CHECK = 256;
 
@@ -282,10 +294,7 @@ export function bandToTridiagonal(
   nb: number,
   check: CancelCheck,
 ): { diagonal: Float64Array; offDiagonal: Float64Array } {
-  if (bandModule === undefined) {
-    bandModule = instantiateWasm('bandReduction') as unknown as BandReductionExports | null;
-  }
-  const wasm = bandModule;
+  const wasm = bandReductionModule();
   if (!wasm) return bandToTridiagonalPortable(band, nb, check);
   const { n, width } = band;
   const scratch = (wasm.heapBase() + 15) & ~15;

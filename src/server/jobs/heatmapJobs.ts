@@ -1,7 +1,10 @@
-/** Heatmap pyramids built in worker threads: the job the worker receives and where its script is. */
+/**
+ * Heatmap pyramids built in worker threads: the job a worker receives (one range of rows
+ * of a matrix; a large matrix is split over the pool's workers) and where its script is.
+ */
 import * as path from 'node:path';
 import type { HeatmapLayer } from '../../shared/heatmap';
-import type { PyramidBase } from '../analysis/heatmap';
+import type { PyramidPart } from '../analysis/heatmap';
 import type { TensorMatrixShape } from '../analysis/tensorMatrix';
 import { WorkerPool } from './workerPool';
 
@@ -11,9 +14,12 @@ export interface PyramidJob {
   readonly layer: HeatmapLayer;
   /** Pixel budget of the pyramid's base (PYRAMID_MAX_PIXELS when absent). */
   readonly maxPixels?: number;
+  /** The rows this job passes over (several jobs share a large matrix). */
+  readonly rowStart: number;
+  readonly rowEnd: number;
   readonly source:
     | { readonly kind: 'file'; readonly path: string; readonly offset: number }
-    /** Bytes moved to the worker (transferred, not copied). */
+    /** The bytes of rows [rowStart, rowEnd), moved to the worker (transferred, not copied). */
     | { readonly kind: 'memory'; readonly bytes: Uint8Array };
 }
 
@@ -24,6 +30,6 @@ export function heatmapWorkerScript(): string {
     : path.join(__dirname, 'heatmapWorker.js');
 }
 
-export function createPyramidPool(size: number): WorkerPool<PyramidJob, PyramidBase> {
-  return new WorkerPool<PyramidJob, PyramidBase>(size, heatmapWorkerScript());
+export function createPyramidPool(size: number): WorkerPool<PyramidJob, PyramidPart> {
+  return new WorkerPool<PyramidJob, PyramidPart>(size, heatmapWorkerScript());
 }

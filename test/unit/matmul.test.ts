@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { MatMulRuntime } from '../../src/server/runtime/matmul';
+import { chooseProvider, describeProvider } from '../../src/server/runtime/providers';
+import { gaussianMatrix, maxDifference } from '../support/matrices';
+
+const runtime = new MatMulRuntime('cpu');
+after(() => runtime.dispose());
+
+/** alpha·op(A)·op(B) + beta·C by definition. */
+function reference(
+  a: Float64Array,
+  aRows: number,
+  aCols: number,
+  b: Float64Array,
+  bRows: number,
+  bCols: number,
+  options: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number; c?: Float64Array },
+): Float64Array {
+  const m = options.transA ? aCols : aRows;
+  const k = options.transA ? aRows : aCols;
+  const n = options.transB ? bRows : bCols;
+  const at = (i: number, p: number) => (options.transA ? a[p * aCols + i]! : a[i * aCols + p]!);
+  const bt = (p: number, j: number) => (options.transB ? b[j * bCols + p]! : b[p * bCols + j]!);
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) sum += at(i, p) * bt(p, j);
+      out[i * n + j] =
+        (options.alpha ?? 1) * sum + (options.c ? (options.beta ?? 1) * options.c[i * n + j]! : 0);
+    }
+  }
+  return out;
+}
+
+test('Gemm on onnxruntime: transposes, scaling and accumulation, float64 and float32', async () => {
+  const a = gaussianMatrix(7, 5, 1);
+  const b = gaussianMatrix(7, 4, 2);
+  const c = gaussianMatrix(5, 4, 3);
+  const options = { transA: true, alpha: -0.5, beta: 2, c };
+  const expected = reference(a, 7, 5, b, 7, 4, options);
+  const double = await runtime.gemm(
+    { rows: 7, cols: 5, data: a },
+    { rows: 7, cols: 4, data: b },
+    options,
+  );
+  assert.deepEqual([double.rows, double.cols], [5, 4]);
+  assert.ok(double.data instanceof Float64Array);
+  assert.ok(maxDifference(double.data, expected, 20) < 1e-12);
+  const single = await runtime.gemm(
+    { rows: 7, cols: 5, data: Float32Array.from(a) },
+    { rows: 7, cols: 4, data: Float32Array.from(b) },
+    { ...options, c: Float32Array.from(c) },
+  );
+  assert.ok(single.data instanceof Float32Array);
+  assert.ok(maxDifference(single.data, expected, 20) < 1e-5);
+
+  const bt = gaussianMatrix(3, 5, 4);
+  const product = await runtime.gemm(
+    { rows: 7, cols: 5, data: a },
+    { rows: 3, cols: 5, data: bt },
+    { transB: true },
+  );
+  assert.ok(
+    maxDifference(product.data, reference(a, 7, 5, bt, 3, 5, { transB: true }), 21) < 1e-12,
+  );
+});
+
+test('Gemm writes into a pre-allocated output and checks its size and the inner dimensions', async () => {
+  const a = gaussianMatrix(6, 6, 5);
+  const output = new Float64Array(36);
+  const result = await runtime.gemm(
+    { rows: 6, cols: 6, data: a },
+    { rows: 6, cols: 6, data: a },
+    { output },
+  );
+  assert.equal(result.data, output);
+  assert.ok(maxDifference(output, reference(a, 6, 6, a, 6, 6, {}), 36) < 1e-12);
+  await assert.rejects(
+    runtime.gemm(
+      { rows: 6, cols: 6, data: a },
+      { rows: 6, cols: 6, data: a },
+      { output: new Float64Array(5) },
+    ),
+    /output holds 5 values, not 36/,
+  );
+  await assert.rejects(
+    runtime.gemm(
+      { rows: 2, cols: 3, data: new Float64Array(6) },
+      { rows: 2, cols: 3, data: new Float64Array(6) },
+    ),
+    /inner dimensions differ \(3 and 2\)/,
+  );
+});
+
+test('the compute backend: cpu as asked, or cpu with the reason', () => {
+  assert.deepEqual(chooseProvider('cpu'), { provider: 'cpu', fallback: null });
+  const dml = chooseProvider('dml');
+  assert.equal(dml.provider, 'cpu');
+  assert.match(dml.fallback!, /^dml not available in this onnxruntime, which offers cpu/);
+  assert.equal(describeProvider(dml, 'detail'), `cpu (detail); ${dml.fallback}`);
+  assert.equal(new MatMulRuntime('cpu').provider.fallback, null);
+});
