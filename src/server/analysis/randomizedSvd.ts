@@ -37,7 +37,7 @@ export function gaussianFill(target: GemmArray, seed: number): void {
  * Upper-triangular R (row-major, size²) with RᵀR = gram, by Cholesky; a diagonal shift
  * proportional to the trace keeps it defined when the columns are nearly dependent.
  */
-function choleskyUpper(gram: GemmArray, size: number): Float64Array {
+export function choleskyUpper(gram: GemmArray, size: number): Float64Array {
   let trace = 0;
   for (let i = 0; i < size; i++) trace += gram[i * size + i]!;
   const shift = (trace / Math.max(1, size)) * 1e-12;
@@ -57,7 +57,7 @@ function choleskyUpper(gram: GemmArray, size: number): Float64Array {
 }
 
 /** R⁻¹ of an upper-triangular R (row-major), itself upper triangular. */
-function invertUpper(r: Float64Array, size: number): Float64Array {
+export function invertUpper(r: Float64Array, size: number): Float64Array {
   const inverse = new Float64Array(size * size);
   for (let j = size - 1; j >= 0; j--) {
     inverse[j * size + j] = 1 / r[j * size + j]!;
