@@ -54,12 +54,16 @@ export function sketchWidth(rank: number, side: number): number {
   return Math.min(side, rank + Math.max(MIN_OVERSAMPLING, Math.ceil(rank / 8)));
 }
 
+/** Whether a rows × cols matrix is small enough for the exact SVD at any rank. */
+export function isSmallForExactSvd(rows: number, cols: number): boolean {
+  const side = Math.min(rows, cols);
+  return side * side * Math.max(rows, cols) <= EXACT_MAX_SWEEP_WORK;
+}
+
 /** Whether rank r of a rows × cols matrix takes the exact route. */
 export function takesExactRoute(rows: number, cols: number, rank: number): boolean {
   const side = Math.min(rows, cols);
-  return (
-    sketchWidth(rank, side) >= side || side * side * Math.max(rows, cols) <= EXACT_MAX_SWEEP_WORK
-  );
+  return sketchWidth(rank, side) >= side || isSmallForExactSvd(rows, cols);
 }
 
 /** The leading `rank` columns of a k-column row-major matrix (and rows of a k-row one). */

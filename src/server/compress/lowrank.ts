@@ -13,7 +13,7 @@ import { maxSavingRank, rankForEnergy } from '../../shared/spectrum';
 import { jacobiSvd } from '../analysis/jacobiSvd';
 import { computeSpectrumInThread } from '../analysis/spectrum';
 import type { CancelCheck } from '../analysis/symmetricEigen';
-import { takesExactRoute, truncatedSvd, type TruncatedSvd } from '../analysis/truncatedSvd';
+import { isSmallForExactSvd, truncatedSvd, type TruncatedSvd } from '../analysis/truncatedSvd';
 import { sharedMatMulRuntime, type MatMulRuntime } from '../runtime/matmul';
 
 export interface RankChoice {
@@ -135,14 +135,13 @@ export async function factoriseLowRank(
   checkLowRankLimits(rows, cols);
   const check = cancelCheck(options);
   check();
-  const fullRank = Math.min(rows, cols);
   const runtime = options.runtime ?? sharedMatMulRuntime('cpu');
   let svd: TruncatedSvd;
   let rank: number;
   if (choice.rank !== undefined) {
     rank = checkRank(rows, cols, choice.rank);
     svd = await truncatedSvd(runtime, { rows, cols, data: values }, rank, check, options);
-  } else if (options.exact || takesExactRoute(rows, cols, fullRank)) {
+  } else if (options.exact || isSmallForExactSvd(rows, cols)) {
     // Small: one exact SVD gives both the spectrum and the factors.
     const full = jacobiSvd(values, rows, cols);
     rank = chooseRank(full, choice);
@@ -158,7 +157,7 @@ export async function factoriseLowRank(
     svd = await truncatedSvd(runtime, { rows, cols, data: values }, rank, check, options);
   }
   check();
-  return { ...lowRankFactors(svd, rank), rank, fullRank, route: svd.route };
+  return { ...lowRankFactors(svd, rank), rank, fullRank: Math.min(rows, cols), route: svd.route };
 }
 
 /**
