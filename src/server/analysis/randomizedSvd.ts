@@ -14,7 +14,7 @@ export const OVERSAMPLING = 10;
 /** Rounds of subspace iteration by default; each sharpens the decay between σ_k and σ_{k+1}. */
 export const DEFAULT_POWER_ITERATIONS = 4;
 
-type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
+export type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
 
 /** A deterministic standard-normal stream (xorshift + Box–Muller), so that results repeat. */
 export function gaussianFill(target: GemmArray, seed: number): void {
@@ -37,7 +37,7 @@ export function gaussianFill(target: GemmArray, seed: number): void {
  * Upper-triangular R (row-major, size²) with RᵀR = gram, by Cholesky; a diagonal shift
  * proportional to the trace keeps it defined when the columns are nearly dependent.
  */
-export function choleskyUpper(gram: GemmArray, size: number): Float64Array {
+function choleskyUpper(gram: GemmArray, size: number): Float64Array {
   let trace = 0;
   for (let i = 0; i < size; i++) trace += gram[i * size + i]!;
   const shift = (trace / Math.max(1, size)) * 1e-12;
@@ -57,7 +57,7 @@ export function choleskyUpper(gram: GemmArray, size: number): Float64Array {
 }
 
 /** R⁻¹ of an upper-triangular R (row-major), itself upper triangular. */
-export function invertUpper(r: Float64Array, size: number): Float64Array {
+function invertUpper(r: Float64Array, size: number): Float64Array {
   const inverse = new Float64Array(size * size);
   for (let j = size - 1; j >= 0; j--) {
     inverse[j * size + j] = 1 / r[j * size + j]!;
@@ -70,19 +70,25 @@ export function invertUpper(r: Float64Array, size: number): Float64Array {
   return inverse;
 }
 
-/** Orthonormal columns spanning those of `y` (CholeskyQR2). */
-async function orthonormalize<T extends GemmArray>(
+/**
+ * Orthonormal columns spanning those of `y` (CholeskyQR2). With `transposed`, `y` holds Yᵀ
+ * (Y's columns one after another) and so does the result: Qᵀ = R⁻ᵀ·Yᵀ.
+ */
+export async function orthonormalize<T extends GemmArray>(
   runtime: MatMulRuntime,
   y: Matrix<T>,
   Element: ArrayConstructorOf<T>,
+  transposed = false,
 ): Promise<Matrix<T>> {
+  const size = transposed ? y.rows : y.cols;
   let q = y;
   for (let round = 0; round < 2; round++) {
-    const gram = await runtime.gemm(q, q, { transA: true });
-    const inverse = invertUpper(choleskyUpper(gram.data, q.cols), q.cols);
+    const gram = await runtime.gemm(q, q, transposed ? { transB: true } : { transA: true });
+    const inverse = invertUpper(choleskyUpper(gram.data, size), size);
     const converted = new Element(inverse.length);
     for (let i = 0; i < inverse.length; i++) converted[i] = inverse[i]!;
-    q = await runtime.gemm(q, { rows: q.cols, cols: q.cols, data: converted });
+    const r = { rows: size, cols: size, data: converted };
+    q = transposed ? await runtime.gemm(r, q, { transA: true }) : await runtime.gemm(q, r);
   }
   return q;
 }

@@ -7,7 +7,8 @@
  * subspace iteration, then the exact SVD of the small projected matrix:
  *
  * 1. Yᵀ = Ωᵀ·Wᵀ, then `powerIterations` × (Zᵀ = Qᵀ·W, Yᵀ = Zᵀ·Wᵀ) with CholeskyQR2 in
- *    float64 in between; every product with W runs on onnxruntime (Gemm, MLAS) in W's
+ *    float64 in between (its Cholesky factor is shifted, so a sketch of lower rank than its
+ *    width still gives a basis of its range); every product with W runs on onnxruntime (Gemm, MLAS) in W's
  *    element type.
  * 2. Q from a Householder QR in float64 (orthonormal even when W has lower rank than the
  *    sketch), and B = Qᵀ·W ((r+p) × cols).
@@ -19,7 +20,7 @@
  */
 import type { GemmArray, Matrix, MatMulRuntime } from '../runtime/matmul';
 import { jacobiSvd } from './jacobiSvd';
-import { choleskyUpper, gaussianFill, invertUpper } from './randomizedSvd';
+import { gaussianFill, orthonormalize } from './randomizedSvd';
 import type { CancelCheck } from './symmetricEigen';
 
 /** Extra sketch columns beyond the rank: at least this many, or an eighth of the rank. */
@@ -114,11 +115,11 @@ export async function truncatedSvd<T extends GemmArray>(
   let yT = await runtime.gemm({ rows: width, cols, data: narrow(omegaT) }, a, { transB: true });
   for (let round = 0; round < powerIterations; round++) {
     check();
-    const qT = await choleskyQr2Transposed(runtime, widen(yT));
+    const qT = await orthonormalize(runtime, widen(yT), Float64Array, true);
     check();
     const zT = await runtime.gemm({ rows: width, cols: rows, data: narrow(qT.data) }, a);
     check();
-    const wT = await choleskyQr2Transposed(runtime, widen(zT));
+    const wT = await orthonormalize(runtime, widen(zT), Float64Array, true);
     check();
     yT = await runtime.gemm({ rows: width, cols, data: narrow(wT.data) }, a, { transB: true });
   }
@@ -169,24 +170,6 @@ function widen(matrix: Matrix): Matrix<Float64Array> {
 
 function convert(values: Float64Array, like: GemmArray): GemmArray {
   return like instanceof Float64Array ? values : Float32Array.from(values);
-}
-
-/**
- * Orthonormal rows spanning those of `yT` (the columns of Y, stored one after another) by
- * CholeskyQR2 in float64: Qᵀ = R⁻ᵀ·Yᵀ, twice. The Cholesky factor is shifted (see
- * choleskyUpper), so a sketch of lower rank than its width still gives a basis of its range.
- */
-async function choleskyQr2Transposed(
-  runtime: MatMulRuntime,
-  yT: Matrix<Float64Array>,
-): Promise<Matrix<Float64Array>> {
-  let q = yT;
-  for (let round = 0; round < 2; round++) {
-    const gram = await runtime.gemm(q, q, { transB: true });
-    const inverse = invertUpper(choleskyUpper(gram.data, q.rows), q.rows);
-    q = await runtime.gemm({ rows: q.rows, cols: q.rows, data: inverse }, q, { transA: true });
-  }
-  return q;
 }
 
 /**
