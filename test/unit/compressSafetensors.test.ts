@@ -377,6 +377,28 @@ describe('safetensors compression', () => {
     );
   });
 
+  test('low rank of a larger matrix (randomized SVD in the worker) recovers its rank 6 from a rank or an energy target', async () => {
+    const rows = 384;
+    const cols = 256;
+    const u = normal(rows * 6, 17);
+    const v = normal(6 * cols, 18);
+    const w = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++)
+        for (let k = 0; k < 6; k++) w[i * cols + j]! += u[i * 6 + k]! * v[k * cols + j]!;
+    const source = await writeSafetensors(path.join(folder, 'rank6.safetensors'), [
+      { name: 'big.weight', dtype: 'F32', shape: [rows, cols], data: w },
+    ]);
+    const { report } = await compress(source, { method: 'lowrank', rank: 6 });
+    assert.ok(report.tensors[0]!.relativeError < 1e-5, String(report.tensors[0]!.relativeError));
+    assert.match(report.tensors[0]!.detail, /rank 6 of 256/);
+    const energy = await compress(source, { method: 'lowrank', energy: 0.999999 });
+    assert.match(energy.report.tensors[0]!.detail, /rank 6 of 256/);
+    assert.ok(energy.report.tensors[0]!.relativeError < 1e-5);
+    const four = await compress(source, { method: 'lowrank', rank: 4 });
+    assert.ok(four.report.tensors[0]!.relativeError > 0.01);
+  });
+
   test('refuses a sharded index, a missing tensor index and a scale name that is taken', async () => {
     const index = await writeShardedSafetensors(path.join(folder, 'sharded'), [
       {
