@@ -10,10 +10,12 @@
  *    float64 in between (its Cholesky factor is shifted, so a sketch of lower rank than its
  *    width still gives a basis of its range); every product with W runs on onnxruntime (Gemm, MLAS) in W's
  *    element type.
- * 2. Q from a Householder QR in float64 (orthonormal even when W has lower rank than the
- *    sketch), and B = Qᵀ·W ((r+p) × cols).
- * 3. Bᵀ = Q₂·R by Householder QR, the Jacobi SVD of the small Rᵀ = U_s·Σ·V_sᵀ, so that
- *    W ≈ Q·B = (Q·U_s)·Σ·(Q₂·V_s)ᵀ; the two products with Q, Q₂ run on onnxruntime in float64.
+ * 2. An orthonormal Q of the sketch in float64: CholeskyQR2 on onnxruntime, checked, or a
+ *    Householder QR where that is not orthonormal to 1e-10 (a sketch of lower rank than
+ *    its width, as for a matrix of exactly that rank); B = Qᵀ·W ((r+p) × cols).
+ * 3. Q₂ the same way for the rows of B, the Jacobi SVD of the small B·Q₂ = U_s·Σ·V_sᵀ,
+ *    so that W ≈ Q·B = (Q·U_s)·Σ·(Q₂·V_s)ᵀ; the products with Q, Q₂ run on onnxruntime
+ *    in float64.
  *
  * Sketches are kept transposed (row-major (r+p) × side, i.e. the columns one after
  * another), which is the layout the Householder QR works in.
@@ -124,30 +126,26 @@ export async function truncatedSvd<T extends GemmArray>(
     yT = await runtime.gemm({ rows: width, cols, data: narrow(wT.data) }, a, { transB: true });
   }
   check();
-  const q = householderQr(toFloat64(yT.data), rows, width);
+  const qT = await orthonormalRows(runtime, widen(yT));
   check();
-  // B = Qᵀ·W (width × cols), whose rows are Bᵀ's columns.
-  const b = await runtime.gemm({ rows: width, cols: rows, data: narrow(q.qT) }, a);
+  // B = Qᵀ·W (width × cols); any orthonormal basis Q₂ of its rows gives B = (B·Q₂)·Q₂ᵀ.
+  const b = widen(await runtime.gemm({ rows: width, cols: rows, data: narrow(qT) }, a));
   check();
-  const q2 = householderQr(toFloat64(b.data), cols, width);
+  const q2T = await orthonormalRows(runtime, b);
   check();
-  // Rᵀ (width × width) = U_s·Σ·V_sᵀ, and B = Rᵀ·Q₂ᵀ.
-  const rT = new Float64Array(width * width);
-  for (let i = 0; i < width; i++) {
-    for (let j = 0; j < width; j++) rT[i * width + j] = q2.r[j * width + i]!;
-  }
-  const small = leading(jacobiSvd(rT, width, width), width, width, r);
+  const projected = await runtime.gemm(b, { rows: width, cols, data: q2T }, { transB: true });
+  const small = leading(jacobiSvd(projected.data, width, width), width, width, r);
   check();
   // U_r·Σ_r = Q·(U_s·Σ)_r: rows × r.
   const scaledLeft = await runtime.gemm(
-    { rows: width, cols: rows, data: q.qT },
+    { rows: width, cols: rows, data: qT },
     { rows: width, cols: r, data: small.scaledLeft },
     { transA: true },
   );
   // V_rᵀ = (V_sᵀ)_r·Q₂ᵀ: r × cols.
   const rightT = await runtime.gemm(
     { rows: r, cols: width, data: small.rightT },
-    { rows: width, cols, data: q2.qT },
+    { rows: width, cols, data: q2T },
   );
   return {
     rows,
@@ -170,6 +168,31 @@ function widen(matrix: Matrix): Matrix<Float64Array> {
 
 function convert(values: Float64Array, like: GemmArray): GemmArray {
   return like instanceof Float64Array ? values : Float32Array.from(values);
+}
+
+/** Largest |QᵀQ − I| entry accepted from CholeskyQR2 before the Householder QR is used. */
+const ORTHOGONALITY_TOLERANCE = 1e-10;
+
+/**
+ * Orthonormal rows spanning those of `yT` (float64, rows ≤ cols): CholeskyQR2 on
+ * onnxruntime, checked, and the Householder QR instead where it did not come out
+ * orthonormal (a sketch of lower rank than its width, or badly conditioned).
+ */
+async function orthonormalRows(
+  runtime: MatMulRuntime,
+  yT: Matrix<Float64Array>,
+): Promise<Float64Array> {
+  const q = await orthonormalize(runtime, yT, Float64Array, true);
+  const gram = await runtime.gemm(q, q, { transB: true });
+  const size = q.rows;
+  let orthonormal = true;
+  for (let i = 0; i < size * size && orthonormal; i++) {
+    const expected = i % (size + 1) === 0 ? 1 : 0;
+    // Written so that NaN (a failed Cholesky) fails the test too.
+    orthonormal = Math.abs(gram.data[i]! - expected) <= ORTHOGONALITY_TOLERANCE;
+  }
+  if (orthonormal) return q.data;
+  return householderQr(yT.data.slice(), yT.cols, yT.rows).qT;
 }
 
 /**
