@@ -3,23 +3,32 @@
  * the new file, re-read its header, write the report), next to NumPy doing the same
  * arithmetic and writing the values to a file, in the same run.
  *
- *   node --import tsx bench/compressSafetensors.bench.ts [megabytes]     (default 64)
+ *   node --import tsx bench/compressSafetensors.bench.ts [megabytes] [side]
+ *                                                   (defaults 64 and 1024)
  *
- * The file holds float32 matrices of 1024 × 1024 (4 MiB each); low rank runs on one of
- * them (the SVD is the cost there). NumPy's column is skipped when python3 with numpy is
- * missing. Best of a few repetitions; each run's output is removed before the next.
+ * The file holds float32 matrices of side × side; low rank runs on one of them (the SVD is
+ * the cost there). A second table times the rank-64 SVD alone on that matrix: LayerLens's
+ * randomized SVD against NumPy's full LAPACK SVD and NumPy running the same randomized
+ * algorithm, each with its error ‖W − Ŵ‖_F/‖W‖_F (the full SVD's is the optimum). NumPy's
+ * columns are skipped when python3 with numpy is missing. Best of a few repetitions; each
+ * run's output is removed before the next.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { truncatedSvd, type TruncatedSvd } from '../src/server/analysis/truncatedSvd';
 import { compressModel } from '../src/server/compress';
+import { relativeFrobeniusError } from '../src/server/compress/kernels';
 import { encodeHeader } from '../src/server/formats/safetensorsWriter';
 import type { CompressionOptions, CompressionReport } from '../src/shared/compress';
 import { describeOptions } from '../src/shared/compressText';
+import { sharedMatMulRuntime } from '../src/server/runtime/matmul';
 
 const REPETITIONS = 3;
-const SIDE = 1024;
+let SIDE = 1024;
+/** The rank of the low-rank rows. */
+const RANK = 64;
 
 const CASES: readonly { options: CompressionOptions; numpy: string; pattern?: string }[] = [
   { options: { method: 'prune', sparsity: 0.5 }, numpy: 'prune' },
@@ -29,7 +38,7 @@ const CASES: readonly { options: CompressionOptions; numpy: string; pattern?: st
   { options: { method: 'int4', blockSize: 32 }, numpy: 'int4' },
   { options: { method: 'fp16' }, numpy: 'fp16' },
   { options: { method: 'bf16' }, numpy: 'bf16' },
-  { options: { method: 'lowrank', rank: 64 }, numpy: 'lowrank', pattern: '^w0$' },
+  { options: { method: 'lowrank', rank: RANK }, numpy: 'lowrank', pattern: '^w0$' },
 ];
 
 /** The same arithmetic in NumPy, each writing its result with tofile; seconds per case. */
@@ -65,6 +74,21 @@ def bf16(w):
 def lowrank(w):
     u, s, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
     return ((u[:, :64] * s[:64]) @ vt[:64]).astype(np.float32)
+def svd_full(w):
+    u, s, vt = np.linalg.svd(w, full_matrices=False)
+    return u[:, :64] * s[:64], vt[:64]
+def svd_randomized(w, r=64, iterations=4):
+    width = min(min(w.shape), r + max(10, -(-r // 8)))
+    omega = np.random.default_rng(0).standard_normal((w.shape[1], width)).astype(np.float32)
+    q, _ = np.linalg.qr(w @ omega)
+    for _ in range(iterations):
+        z, _ = np.linalg.qr(w.T @ q)
+        q, _ = np.linalg.qr(w @ z)
+    ub, s, vt = np.linalg.svd(q.T @ w, full_matrices=False)
+    return (q @ ub[:, :r]) * s[:r], vt[:r]
+def svd_error(w, f):
+    left, right = f
+    return float(np.linalg.norm(w - left @ right) / np.linalg.norm(w))
 ops = {
   'prune': prune, 'nm': nm, 'int8': int8, 'int8q': lambda w: int8(w, True), 'int4': int4,
   'fp16': lambda w: w.astype(np.float16), 'bf16': bf16,
@@ -84,6 +108,12 @@ for name in list(ops) + ['lowrank']:
     for _ in range(reps):
         t = time.perf_counter(); run(name); best = min(best, time.perf_counter() - t)
     result['seconds'][name] = best
+for name, f in (('svd_full', svd_full), ('svd_randomized', svd_randomized)):
+    best = float('inf')
+    for _ in range(reps):
+        t = time.perf_counter(); factors = f(mats[0]); best = min(best, time.perf_counter() - t)
+    result['seconds'][name] = best
+    result['seconds'][name + '_error'] = svd_error(mats[0], factors)
 print(json.dumps(result))
 `;
 
@@ -124,8 +154,24 @@ function weights(count: number, seed: number): Float32Array {
   return values;
 }
 
+/** Columns padded to their widest cell, the first left-aligned, the others right-aligned. */
+function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => row[column]!.length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) =>
+        column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
+      )
+      .join('  ');
+  console.log(line(headers));
+  for (const row of rows) console.log(line(row));
+}
+
 async function main(): Promise<void> {
   const megabytes = Number(process.argv[2] ?? 64);
+  SIDE = Number(process.argv[3] ?? SIDE);
   const count = Math.max(1, Math.round((megabytes * 1024 * 1024) / (SIDE * SIDE * 4)));
   const folder = await mkdtemp(join(tmpdir(), 'layerlens-bench-compress-st-'));
   try {
@@ -177,26 +223,60 @@ async function main(): Promise<void> {
         worst.toExponential(2),
       ]);
     }
-    const headers = ['method', 'LayerLens s', 'NumPy s', 'ratio', 'MiB after', 'max rel. error'];
-    const widths = headers.map((header, column) =>
-      Math.max(header.length, ...rows.map((row) => row[column]!.length)),
-    );
-    const line = (cells: readonly string[]) =>
-      cells
-        .map((cell, column) =>
-          column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
-        )
-        .join('  ');
-    console.log(line(headers));
-    for (const row of rows) console.log(line(row));
+    printTable(['method', 'LayerLens s', 'NumPy s', 'ratio', 'MiB after', 'max rel. error'], rows);
     console.log(
       typeof numpy === 'string'
         ? `NumPy reference skipped: ${numpy}`
         : `NumPy ${numpy.version}: the same arithmetic and a tofile() of the result (LayerLens also reads the file, re-reads the header and writes the report). Low rank: one ${SIDE}×${SIDE} tensor (NumPy: LAPACK SVD in float64). Best of ${REPETITIONS}.`,
     );
+    await svdTable(weights(SIDE * SIDE, 1), numpy);
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
+}
+
+/** The rank-RANK SVD alone on the first matrix, next to NumPy's (see the module comment). */
+async function svdTable(
+  matrix: Float32Array,
+  numpy: { version: string; seconds: Record<string, number> } | string,
+): Promise<void> {
+  const runtime = sharedMatMulRuntime('cpu');
+  let best = Infinity;
+  let svd: TruncatedSvd | undefined;
+  for (let i = 0; i < REPETITIONS; i++) {
+    const start = process.hrtime.bigint();
+    svd = await truncatedSvd(runtime, { rows: SIDE, cols: SIDE, data: matrix }, RANK, () => {});
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  const product = await runtime.gemm(
+    { rows: SIDE, cols: RANK, data: Float32Array.from(svd!.scaledLeft) },
+    { rows: RANK, cols: SIDE, data: Float32Array.from(svd!.rightT) },
+  );
+  const error = relativeFrobeniusError(matrix, product.data);
+  const seconds = typeof numpy === 'string' ? undefined : numpy.seconds;
+  const cell = (key: string, digits: (value: number) => string) =>
+    seconds?.[key] === undefined ? '—' : digits(seconds[key]);
+  const rows = [
+    [`LayerLens: ${svd!.route}`, best.toFixed(3), error.toFixed(6)],
+    [
+      'NumPy: np.linalg.svd(W, full_matrices=False), LAPACK float32',
+      cell('svd_full', (v) => v.toFixed(3)),
+      cell('svd_full_error', (v) => v.toFixed(6)),
+    ],
+    [
+      'NumPy: the same randomized SVD (np.linalg.qr, float32 products)',
+      cell('svd_randomized', (v) => v.toFixed(3)),
+      cell('svd_randomized_error', (v) => v.toFixed(6)),
+    ],
+  ];
+  console.log('');
+  printTable(
+    [`rank-${RANK} SVD of one ${SIDE}×${SIDE} float32 matrix`, 'seconds', '‖W−Ŵ‖/‖W‖'],
+    rows,
+  );
+  console.log(
+    `Best of ${REPETITIONS}; the full SVD's error is the Eckart–Young optimum. LayerLens runs in this thread (in a compression it runs in the worker).`,
+  );
 }
 
 void main();

@@ -16,12 +16,12 @@ import {
   unpackNibbles,
   type MatrixLayout,
 } from '../../src/server/compress/kernels';
+import { jacobiSvd } from '../../src/server/analysis/jacobiSvd';
 import {
   chooseRank,
   LowRankRefusal,
   lowRankFactors,
   multiplyFactors,
-  thinSvd,
 } from '../../src/server/compress/lowrank';
 import { seededNormal } from '../../src/server/runtime/sampleInputs';
 
@@ -178,20 +178,20 @@ test('float16 and bfloat16 rounding: nearest even, subnormals, overflow, inf and
   assert.ok(Number.isNaN(decodeScalar('bfloat16', bf[4]!)));
 });
 
-test('truncated SVD: full rank reconstructs, truncation error matches the dropped energy', () => {
+test('truncated SVD: full rank reconstructs, truncation error matches the dropped energy', async () => {
   for (const [rows, cols] of [
     [30, 20],
     [20, 30],
   ] as const) {
     const values = randomMatrix(rows * cols, 6);
-    const svd = thinSvd(values, rows, cols);
+    const svd = jacobiSvd(values, rows, cols);
     assert.equal(svd.singularValues.length, 20);
     const full = lowRankFactors(svd, 20);
-    const rebuilt = multiplyFactors(full.a, full.b, rows, 20, cols);
+    const rebuilt = await multiplyFactors(full.a, full.b, rows, 20, cols);
     assert.ok(relativeFrobeniusError(values, rebuilt) < 1e-6);
     const r = 5;
     const part = lowRankFactors(svd, r);
-    const approx = multiplyFactors(part.a, part.b, rows, r, cols);
+    const approx = await multiplyFactors(part.a, part.b, rows, r, cols);
     let total = 0;
     let dropped = 0;
     svd.singularValues.forEach((s, i) => {
@@ -208,7 +208,7 @@ test('truncated SVD: full rank reconstructs, truncation error matches the droppe
 
 test('rank choice: energy target, and refusal of ranks that save nothing', () => {
   const values = randomMatrix(40 * 40, 7);
-  const svd = thinSvd(values, 40, 40);
+  const svd = jacobiSvd(values, 40, 40);
   assert.equal(chooseRank(svd, { rank: 5 }), 5);
   const r = chooseRank(svd, { energy: 0.5 });
   let kept = 0;

@@ -258,6 +258,45 @@ test('low-rank: a rank-4 MatMul weight is exact at rank 4; ranks that save nothi
   assert.deepEqual(await readdir(folder), before);
 });
 
+test('low-rank of a larger MatMul weight (randomized SVD) is exact at its rank; a cancel during the SVD leaves no file', async () => {
+  const rows = 384;
+  const cols = 256;
+  const m = model(
+    graph({
+      initializers: [
+        tensor('big.weight', 'float32', [rows, cols], lowRankValues(rows, cols, 6, 9)),
+      ],
+      inputs: [valueInfo('x', 'float32', ['batch', rows])],
+      outputs: [valueInfo('y', 'float32', ['batch', cols])],
+      nodes: [node('MatMul', ['x', 'big.weight'], ['y'], { name: 'big' })],
+    }),
+  );
+  const path = await save(m);
+  const report = await compress(path, { options: { method: 'lowrank', rank: 6 } });
+  const [t] = compressed(report);
+  assert.ok(t!.relativeError < 1e-5, `${t!.relativeError}`);
+  assert.match(t!.detail, /^rank 6 of 256/);
+  assert.equal(t!.bytesAfter, 4 * 6 * (rows + cols));
+  assert.ok(report.outputs[0]!.relativeL2 < 1e-5, `${report.outputs[0]!.relativeL2}`);
+  const before = await readdir(folder);
+  const controller = new AbortController();
+  await assert.rejects(
+    compressModel(
+      path,
+      { tensors: [], options: { method: 'lowrank', energy: 0.99 } },
+      {
+        signal: controller.signal,
+        // Reported just before the weight is factorised: the SVD sees the abort.
+        onProgress: (_done, _total, name) => {
+          if (name === 'big.weight') controller.abort();
+        },
+      },
+    ),
+    { name: 'AbortError' },
+  );
+  assert.deepEqual(await readdir(folder), before);
+});
+
 test('fp16 and bf16 weights with Cast nodes', async () => {
   const path = await save(mlp());
   const fp16 = await compress(path, { options: { method: 'fp16' } });

@@ -353,28 +353,48 @@ describe('safetensors compression', () => {
     assert.ok(fc1.relativeError > 0.01 && fc1.relativeError < 0.2, String(fc1.relativeError));
   });
 
-  test('low rank reproduces a rank-3 matrix exactly at rank 3 and refuses ranks that save nothing', async () => {
-    const rows = 24;
-    const cols = 20;
-    const u = normal(rows * 3, 7);
-    const v = normal(3 * cols, 8);
+  /**
+   * Writes a rows × cols matrix of exactly rank `rank` and checks that low rank at that
+   * rank, and at an energy target just below 1, reproduces it; returns the file.
+   */
+  async function exactRankRecovered(
+    rows: number,
+    cols: number,
+    rank: number,
+    seed: number,
+  ): Promise<string> {
+    const u = normal(rows * rank, seed);
+    const v = normal(rank * cols, seed + 1);
     const w = new Float32Array(rows * cols);
     for (let i = 0; i < rows; i++)
       for (let j = 0; j < cols; j++)
-        for (let k = 0; k < 3; k++) w[i * cols + j]! += u[i * 3 + k]! * v[k * cols + j]!;
-    const source = await writeSafetensors(path.join(folder, 'rank3.safetensors'), [
+        for (let k = 0; k < rank; k++) w[i * cols + j]! += u[i * rank + k]! * v[k * cols + j]!;
+    const source = await writeSafetensors(path.join(folder, `rank${rank}.safetensors`), [
       { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: w },
     ]);
-    const { report } = await compress(source, { method: 'lowrank', rank: 3 });
-    assert.ok(report.tensors[0]!.relativeError < 1e-5, String(report.tensors[0]!.relativeError));
-    assert.match(report.tensors[0]!.detail, /rank 3 of 20/);
-    const energy = await compress(source, { method: 'lowrank', energy: 0.999999 });
-    assert.match(energy.report.tensors[0]!.detail, /rank 3 of 20/);
+    const detail = new RegExp(`rank ${rank} of ${Math.min(rows, cols)}`);
+    for (const options of [{ rank }, { energy: 0.999999 }]) {
+      const { report } = await compress(source, { method: 'lowrank', ...options });
+      const [tensor] = report.tensors;
+      assert.ok(tensor!.relativeError < 1e-5, String(tensor!.relativeError));
+      assert.match(tensor!.detail, detail);
+    }
+    return source;
+  }
+
+  test('low rank reproduces a rank-3 matrix exactly at rank 3 and refuses ranks that save nothing', async () => {
+    const source = await exactRankRecovered(24, 20, 3, 7);
     await assert.rejects(
       compressModel(source, { tensors: [], options: { method: 'lowrank', rank: 11 } }),
       (error: unknown) =>
         error instanceof ModelFileError && /largest rank that saves is 10/.test(error.problem),
     );
+  });
+
+  test('low rank of a larger matrix (randomized SVD in the worker) recovers its rank 6 from a rank or an energy target', async () => {
+    const source = await exactRankRecovered(384, 256, 6, 17);
+    const four = await compress(source, { method: 'lowrank', rank: 4 });
+    assert.ok(four.report.tensors[0]!.relativeError > 0.01);
   });
 
   test('refuses a sharded index, a missing tensor index and a scale name that is taken', async () => {

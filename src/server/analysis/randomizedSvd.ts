@@ -14,7 +14,7 @@ export const OVERSAMPLING = 10;
 /** Rounds of subspace iteration by default; each sharpens the decay between σ_k and σ_{k+1}. */
 export const DEFAULT_POWER_ITERATIONS = 4;
 
-type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
+export type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
 
 /** A deterministic standard-normal stream (xorshift + Box–Muller), so that results repeat. */
 export function gaussianFill(target: GemmArray, seed: number): void {
@@ -70,19 +70,25 @@ function invertUpper(r: Float64Array, size: number): Float64Array {
   return inverse;
 }
 
-/** Orthonormal columns spanning those of `y` (CholeskyQR2). */
-async function orthonormalize<T extends GemmArray>(
+/**
+ * Orthonormal columns spanning those of `y` (CholeskyQR2). With `transposed`, `y` holds Yᵀ
+ * (Y's columns one after another) and so does the result: Qᵀ = R⁻ᵀ·Yᵀ.
+ */
+export async function orthonormalize<T extends GemmArray>(
   runtime: MatMulRuntime,
   y: Matrix<T>,
   Element: ArrayConstructorOf<T>,
+  transposed = false,
 ): Promise<Matrix<T>> {
+  const size = transposed ? y.rows : y.cols;
   let q = y;
   for (let round = 0; round < 2; round++) {
-    const gram = await runtime.gemm(q, q, { transA: true });
-    const inverse = invertUpper(choleskyUpper(gram.data, q.cols), q.cols);
+    const gram = await runtime.gemm(q, q, transposed ? { transB: true } : { transA: true });
+    const inverse = invertUpper(choleskyUpper(gram.data, size), size);
     const converted = new Element(inverse.length);
     for (let i = 0; i < inverse.length; i++) converted[i] = inverse[i]!;
-    q = await runtime.gemm(q, { rows: q.cols, cols: q.cols, data: converted });
+    const r = { rows: size, cols: size, data: converted };
+    q = transposed ? await runtime.gemm(r, q, { transA: true }) : await runtime.gemm(q, r);
   }
   return q;
 }

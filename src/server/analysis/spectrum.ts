@@ -18,7 +18,12 @@ import type {
 import type { ComputeBackend } from '../../shared/settings';
 import { runSpectrumJob } from '../jobs/computeSpectrum';
 import { describeProvider } from '../runtime/providers';
-import { MatMulRuntime, type GemmArray, type Matrix } from '../runtime/matmul';
+import {
+  sharedMatMulRuntime,
+  type GemmArray,
+  type Matrix,
+  type MatMulRuntime,
+} from '../runtime/matmul';
 import { jacobiSingularValues } from './jacobiSvd';
 import { randomizedTopSingularValues } from './randomizedSvd';
 import { symmetricEigenvalues, type CancelCheck } from './symmetricEigen';
@@ -148,18 +153,6 @@ export function bandwidthFor(n: number): number {
   return n >= 512 ? 16 : 8;
 }
 
-/** onnxruntime Gemm sessions per backend, kept for the life of the thread. */
-const runtimes = new Map<ComputeBackend, MatMulRuntime>();
-
-function runtimeFor(backend: ComputeBackend): MatMulRuntime {
-  let runtime = runtimes.get(backend);
-  if (!runtime) {
-    runtime = new MatMulRuntime(backend);
-    runtimes.set(backend, runtime);
-  }
-  return runtime;
-}
-
 export interface SpectrumSettings {
   /** `layerlens.compute.backend`: where the matrix products run. */
   readonly backend?: ComputeBackend;
@@ -240,7 +233,7 @@ export async function computeSpectrumInThread(
   const method = resolveMethod(options, side);
   const k = method === 'topk' ? resolveTopK(options, side) : side;
   const precision = options.precision ?? 'float32';
-  const runtime = runtimeFor(settings.backend ?? 'cpu');
+  const runtime = sharedMatMulRuntime(settings.backend ?? 'cpu');
   const pooled: Float64Array[] = [];
   const routes = new Set<string>();
   let frobeniusSquared = 0;

@@ -20,7 +20,7 @@ import {
   relativeFrobeniusError,
   type MatrixLayout,
 } from './kernels';
-import { chooseRank, lowRankFactors, multiplyFactors, thinSvd } from './lowrank';
+import { factoriseLowRank, multiplyFactors } from './lowrank';
 
 /** Suffix of the scale tensor next to an int8 tensor stored with `storeQuantized`. */
 export const INT8_SCALE_SUFFIX = '.scale';
@@ -89,12 +89,13 @@ function percent(fraction: number): string {
 }
 
 /** Apply the method to one floating-point tensor; a string result means "skipped, because". */
-function compressTensor(
+async function compressTensor(
   info: Pick<TensorInfo, 'name' | 'dtype' | 'shape'>,
   bytes: Uint8Array,
   original: Float32Array | Float64Array,
   options: CompressionOptions,
-): Outcome | string {
+  isCancelled: () => boolean,
+): Promise<Outcome | string> {
   const { name, dtype, shape } = info;
   const width = DTYPES[dtype].bits / 8;
   const same = (data: Uint8Array, values: ArrayLike<number>, detail: string): Outcome => ({
@@ -173,15 +174,19 @@ function compressTensor(
     }
     case 'lowrank': {
       if (!layout) return needMatrix;
-      const svd = thinSvd(original, layout.rows, layout.cols);
-      const rank = chooseRank(svd, { rank: options.rank, energy: options.energy });
-      const { a, b } = lowRankFactors(svd, rank);
-      const product = multiplyFactors(a, b, layout.rows, rank, layout.cols);
-      const data = encodeFloats(asFloat32(product), dtype);
+      const { a, b, rank, fullRank } = await factoriseLowRank(
+        original,
+        layout.rows,
+        layout.cols,
+        { rank: options.rank, energy: options.energy },
+        { isCancelled },
+      );
+      const product = await multiplyFactors(a, b, layout.rows, rank, layout.cols);
+      const data = encodeFloats(product, dtype);
       return same(
         data,
         decodeStored(data, dtype),
-        `rank ${rank} of ${svd.singularValues.length} reconstruction, stored as ${dtype}`,
+        `rank ${rank} of ${fullRank} reconstruction, stored as ${dtype}`,
       );
     }
     case 'fp16':
@@ -229,11 +234,14 @@ export type TensorJobResult =
  * Compress one floating-point tensor. A level the tensor cannot take (a rank that saves
  * nothing, a matrix beyond the SVD limits) is a skip with the reason, not a failure.
  */
-export function compressTensorJob(job: TensorJob): TensorJobResult {
+export async function compressTensorJob(
+  job: TensorJob,
+  isCancelled: () => boolean = () => false,
+): Promise<TensorJobResult> {
   const original = decodeValues(job.dtype as NumericDType, job.bytes, job.elementCount);
   let outcome: Outcome | string;
   try {
-    outcome = compressTensor(job, job.bytes, original, job.options);
+    outcome = await compressTensor(job, job.bytes, original, job.options, isCancelled);
   } catch (error) {
     if (
       !(error instanceof RangeError) &&

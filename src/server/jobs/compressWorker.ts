@@ -10,4 +10,7 @@ import {
 } from '../compress/safetensorsTensor';
 import { serveJobs } from './workerPool';
 
-serveJobs<TensorJob, TensorJobResult>(async (job) => compressTensorJob(job), resultBuffers);
+serveJobs<TensorJob, TensorJobResult>(
+  (job, control) => compressTensorJob(job, () => control.isCancelled()),
+  resultBuffers,
+);

@@ -172,3 +172,16 @@ export class MatMulRuntime {
     }
   }
 }
+
+/** Gemm sessions per backend, kept for the life of the thread and shared by its users. */
+const sharedRuntimes = new Map<ComputeBackend, MatMulRuntime>();
+
+/** The thread's MatMulRuntime for `backend`, created on first use. */
+export function sharedMatMulRuntime(backend: ComputeBackend = 'cpu'): MatMulRuntime {
+  let runtime = sharedRuntimes.get(backend);
+  if (!runtime) {
+    runtime = new MatMulRuntime(backend);
+    sharedRuntimes.set(backend, runtime);
+  }
+  return runtime;
+}

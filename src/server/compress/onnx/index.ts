@@ -101,6 +101,7 @@ export async function compressOnnx(
     externalize: new Set(),
     notes: [],
     raiseFailures: new Map(),
+    signal,
   };
   const total = selected.length + 2;
   const results: TensorCompressionResult[] = [];
@@ -144,7 +145,7 @@ export async function compressOnnx(
     }
     const values = float32Values(entry.data, info.parameterCount);
     try {
-      const outcome = compressWeight(ctx, { slot, entry, values, uses }, options);
+      const outcome = await compressWeight(ctx, { slot, entry, values, uses }, options);
       results.push({ name: info.name, bytesBefore: info.byteLength, ...outcome, skipped: false });
     } catch (error) {
       if (!(error instanceof Skip)) throw error;

@@ -10,7 +10,6 @@
  */
 import type { onnx } from 'onnx-proto';
 import type { CompressionOptions, TensorCompressionResult } from '../../../shared/compress';
-import { MAX_LOWRANK_ELEMENTS, MAX_LOWRANK_SIDE } from '../../../shared/limits';
 import { decodeValues } from '../../analysis/decode';
 import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
 import type { TensorEntry } from '../../formats/types';
@@ -28,7 +27,7 @@ import {
   relativeFrobeniusError,
   type MatrixLayout,
 } from '../kernels';
-import { chooseRank, LowRankRefusal, lowRankFactors, multiplyFactors, thinSvd } from '../lowrank';
+import { checkLowRankLimits, factoriseLowRank, LowRankRefusal, multiplyFactors } from '../lowrank';
 import {
   attr,
   defaultOpset,
@@ -73,6 +72,8 @@ export interface EditContext {
   readonly notes: string[];
   /** Why the opset could not be raised, per target opset (so that it is tried once). */
   readonly raiseFailures: Map<number, string>;
+  /** Checked between the steps of long work (the low-rank SVD). */
+  readonly signal?: AbortSignal;
 }
 
 /** A weight chosen for compression, with its values and how layers use it. */
@@ -432,7 +433,11 @@ function halfPrecision(ctx: EditContext, job: WeightJob, method: 'fp16' | 'bf16'
   };
 }
 
-function lowRank(ctx: EditContext, job: WeightJob, options: CompressionOptions): Outcome {
+async function lowRank(
+  ctx: EditContext,
+  job: WeightJob,
+  options: CompressionOptions,
+): Promise<Outcome> {
   const layout = layoutOrSkip(job, 'low-rank');
   if (layout.kind === 'recurrent' || layout.kind === 'embedding')
     throw new Skip('low-rank applies to MatMul, Gemm and Conv weights');
@@ -448,25 +453,27 @@ function lowRank(ctx: EditContext, job: WeightJob, options: CompressionOptions):
   if (isGraphOutput(job.slot.name, job.slot.scope)) throw new Skip('is also a graph output');
   requireFinite(job);
   const { rows, cols } = layout;
-  if (Math.min(rows, cols) > MAX_LOWRANK_SIDE || rows * cols > MAX_LOWRANK_ELEMENTS) {
-    throw new Skip(
-      `${rows} × ${cols} is beyond the low-rank limits (smaller side ≤ ${MAX_LOWRANK_SIDE}, ≤ ${MAX_LOWRANK_ELEMENTS} elements)`,
-    );
-  }
-  const svd = thinSvd(job.values, rows, cols);
-  let rank: number;
   try {
-    rank = chooseRank(
-      svd,
+    checkLowRankLimits(rows, cols);
+  } catch (error) {
+    throw new Skip((error as Error).message);
+  }
+  let factors;
+  try {
+    factors = await factoriseLowRank(
+      job.values,
+      rows,
+      cols,
       options.rank !== undefined
         ? { rank: options.rank }
         : { energy: options.energy ?? METHOD_DEFAULTS.energy },
+      { signal: ctx.signal },
     );
   } catch (error) {
     if (error instanceof LowRankRefusal) throw new Skip(error.message);
     throw error;
   }
-  const { a, b } = lowRankFactors(svd, rank);
+  const { a, b, rank, fullRank } = factors;
   const name = job.slot.name;
   const aName = ctx.names.fresh(`${name}_lowrank_a`);
   const bName = ctx.names.fresh(`${name}_lowrank_b`);
@@ -483,8 +490,11 @@ function lowRank(ctx: EditContext, job: WeightJob, options: CompressionOptions):
   replaceWeight(ctx, job.slot, tensors, []);
   return {
     bytesAfter: a.byteLength + b.byteLength,
-    relativeError: relativeFrobeniusError(job.values, multiplyFactors(a, b, rows, rank, cols)),
-    detail: `rank ${rank} of ${svd.singularValues.length} (${layout.kind === 'conv' ? 'Conv + 1×1 Conv' : `two ${consumerOp(job)}s`}), ${rank * (rows + cols)} instead of ${rows * cols} parameters`,
+    relativeError: relativeFrobeniusError(
+      job.values,
+      await multiplyFactors(a, b, rows, rank, cols),
+    ),
+    detail: `rank ${rank} of ${fullRank} (${layout.kind === 'conv' ? 'Conv + 1×1 Conv' : `two ${consumerOp(job)}s`}), ${rank * (rows + cols)} instead of ${rows * cols} parameters`,
   };
 }
 
@@ -555,11 +565,11 @@ function rewriteForLowRank(
 }
 
 /** Apply `options.method` to one weight; throws Skip (with the reason) when it does not apply. */
-export function compressWeight(
+export async function compressWeight(
   ctx: EditContext,
   job: WeightJob,
   options: CompressionOptions,
-): Outcome {
+): Promise<Outcome> {
   switch (options.method) {
     case 'prune':
       return prune(ctx, job, options);
