@@ -125,7 +125,10 @@ export function encodeChunk(
   };
 }
 
-/** Decode one stream (into `target` when given: the kernels' view for it). */
+/**
+ * Decode one stream (into `target` when given: the kernels' view for it; a raw stream is
+ * returned as it lies in the payload either way).
+ */
 function decodeStream(
   codec: number,
   body: Uint8Array,
@@ -137,7 +140,6 @@ function decodeStream(
     case StreamCodec.raw:
       if (body.length !== length)
         throw new ChunkFormatError(`a raw stream holds ${body.length} bytes, not ${length}`);
-      if (target) target.set(body);
       return body;
     case StreamCodec.fill:
       if (body.length !== 1) throw new ChunkFormatError('a constant stream is not one byte');
@@ -208,7 +210,9 @@ export function decodeChunk(
     return decodeStream(codec, body, length, kernels, targets?.[index]);
   });
   if (position !== payload.length) throw new ChunkFormatError('the chunk has trailing bytes');
-  return kernels ? kernels.join(layout, rawLength, out) : joinStreams(layout, streams, out);
+  return kernels
+    ? kernels.join(layout, streams, rawLength, out)
+    : joinStreams(layout, streams, out);
 }
 
 /** `target[i] ^= other[i]` over the shorter of the two. */

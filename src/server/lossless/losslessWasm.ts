@@ -20,7 +20,7 @@ interface LosslessExports {
   splitBf16(src: number, n: number, exponent: number, signMantissa: number): void;
   joinBf16(exponent: number, signMantissa: number, n: number, dst: number): void;
   splitF32(src: number, n: number, streams: number): void;
-  joinF32(streams: number, n: number, dst: number): void;
+  joinF32(s0: number, s1: number, s2: number, s3: number, n: number, dst: number): void;
   splitPlanes(src: number, n: number, size: number, streams: number, rotate: number): void;
   joinPlanes(streams: number, n: number, size: number, dst: number, rotate: number): void;
   histogram(src: number, n: number, counts: number, scratch: number): void;
@@ -219,19 +219,33 @@ export class LosslessKernels {
     return target;
   }
 
-  /** joinStreams of the targets of decodeTargets into `out`. */
-  join(layout: ByteLayout, rawLength: number, out: Uint8Array): Uint8Array {
+  /**
+   * joinStreams into `out` of decoded streams: views on the kernels' memory, each the
+   * target decodeTargets gave for it or (raw streams) its body inside the payload view.
+   */
+  join(layout: ByteLayout, streams: readonly Uint8Array[], rawLength: number, out: Uint8Array) {
     const size = elementBytesOf(layout);
     const n = Math.floor(rawLength / size);
     const k = this.exports;
+    const memory = this.memory;
     const at = this.streamsAt;
     const outAt = align(at + rawLength);
-    if (layout === 'bf16') k.joinBf16(at, at + n, n, outAt);
-    else if (layout === 'f32') k.joinF32(at, n, outAt);
-    else k.joinPlanes(at, n, size, outAt, layout === 'f16' || layout === 'f64' ? 1 : 0);
-    const memory = this.memory;
+    const offsets = streams.map((stream) => {
+      if (stream.buffer !== k.memory.buffer) throw new RangeError('not a view on the kernels');
+      return stream.byteOffset;
+    });
+    if (layout === 'bf16') k.joinBf16(offsets[0]!, offsets[1]!, n, outAt);
+    else if (layout === 'f32')
+      k.joinF32(offsets[0]!, offsets[1]!, offsets[2]!, offsets[3]!, n, outAt);
+    else {
+      // The planes kernel reads them one after the other: move raw ones into place.
+      for (let p = 0; p < size; p++) {
+        if (offsets[p] !== at + p * n) memory.copyWithin(at + p * n, offsets[p]!, offsets[p]! + n);
+      }
+      k.joinPlanes(at, n, size, outAt, layout === 'f16' || layout === 'f64' ? 1 : 0);
+    }
     out.set(memory.subarray(outAt, outAt + n * size));
-    out.set(memory.subarray(at + n * size, at + rawLength), n * size);
+    out.set(streams[size]!, n * size);
     return out;
   }
 }

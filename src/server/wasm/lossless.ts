@@ -129,12 +129,8 @@ function widen(v: v128, q: i32): v128 {
   return q & 1 ? i32x4.extend_high_i16x8_u(half) : i32x4.extend_low_i16x8_u(half);
 }
 
-/** Inverse of splitF32. */
-export function joinF32(streams: usize, n: i32, dst: usize): void {
-  const s0 = streams;
-  const s1 = streams + <usize>n;
-  const s2 = streams + <usize>n * 2;
-  const s3 = streams + <usize>n * 3;
+/** Inverse of splitF32 (the four streams need not be contiguous). */
+export function joinF32(s0: usize, s1: usize, s2: usize, s3: usize, n: i32, dst: usize): void {
   const low7 = i32x4.splat(0x7f);
   const high = i32x4.splat(0x80);
   let i = 0;
