@@ -9,11 +9,19 @@
  *   [fixed tables | chunk bytes | streams | coded body or payload]
  *
  * Views handed out (`split`, `decodeTargets`) are valid until the next call that lays out
- * a chunk (`split`, `decodeTargets`), which may grow the memory.
+ * a chunk (`split`, `decodeTargets`): only those grow the memory, or replace an instance
+ * that an earlier large chunk grew past KEPT_MEMORY_BYTES.
  */
 import { compileWasm, type WasmMemory } from '../analysis/wasmLoader';
 import { elementBytesOf, type ByteLayout } from './byteGroups';
-import { normalise, ransAssemble, ransParseHeader, RansError } from './rans';
+import {
+  byteHistogram,
+  normalise,
+  ransAssemble,
+  ransEncode,
+  ransParseHeader,
+  RansError,
+} from './rans';
 
 interface LosslessExports {
   readonly memory: WasmMemory;
@@ -133,26 +141,22 @@ export class LosslessKernels {
     return [...streams, raw.subarray(n * size)];
   }
 
-  /** byteHistogram of a view handed out by `split` (or any bytes, copied in when elsewhere). */
+  /** byteHistogram of a view handed out by `split` (other bytes, such as tails, counted in TypeScript). */
   histogram(stream: Uint8Array): Uint32Array {
     const k = this.exports;
-    let at = stream.byteOffset;
-    if (stream.buffer !== k.memory.buffer) {
-      this.reserve(DATA_AT + stream.length).set(stream, DATA_AT);
-      at = DATA_AT;
-    }
+    if (stream.buffer !== k.memory.buffer) return byteHistogram(stream);
     const counts = new Uint32Array(k.memory.buffer, COUNTS_AT, 256);
     counts.fill(0);
-    k.histogram(at, stream.length, COUNTS_AT, SCRATCH_AT);
+    k.histogram(stream.byteOffset, stream.length, COUNTS_AT, SCRATCH_AT);
     return counts.slice();
   }
 
-  /** ransEncode of a stream view handed out by `split`. */
+  /** ransEncode of a stream view handed out by `split` (other bytes coded in TypeScript). */
   ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
     const n = symbols.length;
     if (n === 0) throw new RansError('nothing to encode');
     const k = this.exports;
-    if (symbols.buffer !== k.memory.buffer) throw new RangeError('not a view on the kernels');
+    if (symbols.buffer !== k.memory.buffer) return ransEncode(symbols, counts);
     const freqs = normalise(counts, n);
     const table = new Uint32Array(k.memory.buffer, TABLE_AT, 1024);
     const limits = new Uint32Array(k.memory.buffer, LIMITS_AT, 256);
