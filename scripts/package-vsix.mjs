@@ -24,6 +24,7 @@ const REQUIRED_ENTRIES = [
   'extension/dist/wasm/stats.wasm',
   'extension/dist/wasm/bandReduction.wasm',
   'extension/dist/wasm/quantize.wasm',
+  'extension/dist/wasm/lossless.wasm',
   'extension/dist/compressWorker.js',
   'extension/dist/losslessWorker.js',
   'extension/dist/cli.js',

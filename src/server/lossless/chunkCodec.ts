@@ -9,6 +9,7 @@
  */
 import * as zlib from 'node:zlib';
 import { type ByteLayout, joinStreams, splitStreams, streamLengths } from './byteGroups';
+import { losslessKernels, type LosslessKernels } from './losslessWasm';
 import { byteHistogram, entropyBits, ransDecode, ransEncode, ransHeaderBytes } from './rans';
 
 export const StreamCodec = { raw: 0, rans: 1, fill: 2, deflate: 3 } as const;
@@ -34,6 +35,7 @@ function encodeStream(
   stream: Uint8Array,
   counts: Uint32Array,
   generic: boolean,
+  kernels: LosslessKernels | null,
 ): { codec: StreamCodec; body: Uint8Array } {
   if (stream.length === 0) return { codec: StreamCodec.raw, body: stream };
   let distinct = 0;
@@ -47,7 +49,7 @@ function encodeStream(
   }
   const estimate = (entropyBits(counts) * stream.length) / 8 + ransHeaderBytes(counts);
   if (estimate < stream.length * (1 - MIN_SAVING)) {
-    const coded = ransEncode(stream, counts);
+    const coded = kernels ? kernels.ransEncode(stream, counts) : ransEncode(stream, counts);
     if (coded.length < stream.length) return { codec: StreamCodec.rans, body: coded };
   }
   return { codec: StreamCodec.raw, body: stream };
@@ -68,21 +70,36 @@ function looksIncompressible(stream: Uint8Array): boolean {
   return entropyBits(counts) > INCOMPRESSIBLE_BITS;
 }
 
+/** The WebAssembly kernels where they load and the layout gains from them. */
+function kernelsFor(layout: ByteLayout, generic: boolean): LosslessKernels | null {
+  return layout === 'bytes' || generic ? null : losslessKernels();
+}
+
 /**
  * Encode one chunk. `generic` chunks (headers, protobuf structure) use deflate instead of
- * the byte-group entropy coder.
+ * the byte-group entropy coder. `kernels` null codes in TypeScript (the same bytes).
  */
-export function encodeChunk(layout: ByteLayout, raw: Uint8Array, generic = false): EncodedChunk {
-  const exponentCounts = layout === 'bf16' ? new Uint32Array(256) : undefined;
-  const streams = splitStreams(layout, raw, exponentCounts);
+export function encodeChunk(
+  layout: ByteLayout,
+  raw: Uint8Array,
+  generic = false,
+  kernels = kernelsFor(layout, generic),
+): EncodedChunk {
+  const exponentCounts = layout === 'bf16' && !kernels ? new Uint32Array(256) : undefined;
+  const streams = kernels ? kernels.split(layout, raw) : splitStreams(layout, raw, exponentCounts);
   const coded = streams.map((stream, index) => {
     // Mantissa streams are near-random: a sample tells so without counting every byte.
     // The first stream (the exponent) is always counted whole: compressibility reports it.
     if (index > 0 && !generic && looksIncompressible(stream)) {
       return { codec: StreamCodec.raw, body: stream, counts: new Uint32Array(256), index };
     }
-    const counts = index === 0 && exponentCounts ? exponentCounts : byteHistogram(stream);
-    return { ...encodeStream(stream, counts, generic), counts, index };
+    const counts =
+      index === 0 && exponentCounts
+        ? exponentCounts
+        : kernels
+          ? kernels.histogram(stream)
+          : byteHistogram(stream);
+    return { ...encodeStream(stream, counts, generic, kernels), counts, index };
   });
   const framing = 1 + 5 * coded.length;
   const payload = new Uint8Array(framing + coded.reduce((sum, c) => sum + c.body.length, 0));
@@ -108,7 +125,17 @@ export function encodeChunk(layout: ByteLayout, raw: Uint8Array, generic = false
   };
 }
 
-function decodeStream(codec: number, body: Uint8Array, length: number): Uint8Array {
+/**
+ * Decode one stream (into `target` when given: the kernels' view for it; a raw stream is
+ * returned as it lies in the payload either way).
+ */
+function decodeStream(
+  codec: number,
+  body: Uint8Array,
+  length: number,
+  kernels: LosslessKernels | null,
+  target?: Uint8Array,
+): Uint8Array {
   switch (codec) {
     case StreamCodec.raw:
       if (body.length !== length)
@@ -116,11 +143,13 @@ function decodeStream(codec: number, body: Uint8Array, length: number): Uint8Arr
       return body;
     case StreamCodec.fill:
       if (body.length !== 1) throw new ChunkFormatError('a constant stream is not one byte');
-      return new Uint8Array(length).fill(body[0]!);
+      return (target ?? new Uint8Array(length)).fill(body[0]!);
     case StreamCodec.rans:
       if (length === 0) throw new ChunkFormatError('an empty stream is rANS-coded');
       try {
-        return ransDecode(body, length);
+        return kernels && target
+          ? kernels.ransDecode(body, length, target)
+          : ransDecode(body, length);
       } catch (error) {
         throw new ChunkFormatError(`a coded stream is corrupt (${(error as Error).message})`);
       }
@@ -135,6 +164,7 @@ function decodeStream(codec: number, body: Uint8Array, length: number): Uint8Arr
         throw new ChunkFormatError(
           `a deflated stream holds ${inflated.length} bytes, not ${length}`,
         );
+      if (target) target.set(inflated);
       return inflated;
     }
     default:
@@ -142,12 +172,16 @@ function decodeStream(codec: number, body: Uint8Array, length: number): Uint8Arr
   }
 }
 
-/** Decode a chunk of `rawLength` bytes; throws ChunkFormatError when the payload is corrupt. */
+/**
+ * Decode a chunk of `rawLength` bytes; throws ChunkFormatError when the payload is corrupt.
+ * `kernels` null decodes in TypeScript (the same bytes).
+ */
 export function decodeChunk(
   layout: ByteLayout,
   payload: Uint8Array,
   rawLength: number,
   out = new Uint8Array(rawLength),
+  kernels = kernelsFor(layout, false),
 ): Uint8Array {
   if (payload[0] === STORED) {
     if (payload.length !== rawLength + 1)
@@ -161,6 +195,8 @@ export function decodeChunk(
   }
   const framing = 1 + 5 * lengths.length;
   if (payload.length < framing) throw new ChunkFormatError('the chunk framing is truncated');
+  let targets: Uint8Array[] | undefined;
+  if (kernels) ({ payload, targets } = kernels.decodeTargets(layout, payload, rawLength));
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   let position = framing;
   const streams = lengths.map((length, index) => {
@@ -171,10 +207,12 @@ export function decodeChunk(
     }
     const body = payload.subarray(position, position + bodyLength);
     position += bodyLength;
-    return decodeStream(codec, body, length);
+    return decodeStream(codec, body, length, kernels, targets?.[index]);
   });
   if (position !== payload.length) throw new ChunkFormatError('the chunk has trailing bytes');
-  return joinStreams(layout, streams, out);
+  return kernels
+    ? kernels.join(layout, streams, rawLength, out)
+    : joinStreams(layout, streams, out);
 }
 
 /** `target[i] ^= other[i]` over the shorter of the two. */

@@ -52,7 +52,7 @@ function largestSymbol(freqs: Uint16Array): number {
 }
 
 /** Frequencies summing to PROB_SCALE, every present symbol at least 1. */
-function normalise(counts: Uint32Array, total: number): Uint16Array {
+export function normalise(counts: Uint32Array, total: number): Uint16Array {
   const freqs = new Uint16Array(256);
   let sum = 0;
   for (let s = 0; s < 256; s++) {
@@ -88,6 +88,86 @@ export function ransHeaderBytes(counts: Uint32Array): number {
   return 2 + 3 * present + 8;
 }
 
+/** The frequency table as it is encoded: u16 n, then n × (u8 symbol, u16 frequency). */
+export function ransTableBytes(freqs: Uint16Array): number[] {
+  const header: number[] = [];
+  for (let s = 0; s < 256; s++) {
+    if (freqs[s]! > 0) header.push(s, freqs[s]! & 0xff, freqs[s]! >> 8);
+  }
+  return [(header.length / 3) & 0xff, (header.length / 3) >> 8, ...header];
+}
+
+/** The encoded stream: frequency table, the two final states, then `body`. */
+export function ransAssemble(
+  freqs: Uint16Array,
+  even: number,
+  odd: number,
+  body: Uint8Array,
+): Uint8Array {
+  const table = ransTableBytes(freqs);
+  const out = new Uint8Array(table.length + 8 + body.length);
+  out.set(table);
+  const view = new DataView(out.buffer);
+  view.setUint32(table.length, even, true);
+  view.setUint32(table.length + 4, odd, true);
+  out.set(body, table.length + 8);
+  return out;
+}
+
+/** The parsed frequency table and states of an encoded stream. */
+export interface RansHeader {
+  /** Bytes before the renormalisation bytes. */
+  readonly headerBytes: number;
+  /** Symbols present (1 for a constant stream). */
+  readonly present: number;
+  readonly even: number;
+  readonly odd: number;
+}
+
+/**
+ * Parse and check an encoded stream's table and states, filling `slots` (4096 entries:
+ * symbol | frequency << 8 | offset in its symbol's range << 20).
+ */
+export function ransParseHeader(encoded: Uint8Array, slots: Int32Array | Uint32Array): RansHeader {
+  if (encoded.length < 2) throw new RansError('the coded stream is too short');
+  const present = encoded[0]! | (encoded[1]! << 8);
+  if (present < 1 || present > 256) throw new RansError(`bad symbol count ${present}`);
+  const headerBytes = 2 + 3 * present + 8;
+  if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
+  let cumulative = 0;
+  let previous = -1;
+  for (let i = 0; i < present; i++) {
+    const symbol = encoded[2 + 3 * i]!;
+    const freq = encoded[3 + 3 * i]! | (encoded[4 + 3 * i]! << 8);
+    if (symbol <= previous || freq === 0 || cumulative + freq > PROB_SCALE) {
+      throw new RansError('the frequency table is invalid');
+    }
+    previous = symbol;
+    // 4096 never occurs with two or more symbols; masked, it reads 0 for a constant stream.
+    const packed = symbol | ((freq & PROB_MASK) << 8);
+    for (let slot = cumulative; slot < cumulative + freq; slot++) {
+      slots[slot] = packed | ((slot - cumulative) << 20);
+    }
+    cumulative += freq;
+  }
+  if (cumulative !== PROB_SCALE) throw new RansError('the frequencies do not add up');
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  const even = view.getUint32(2 + 3 * present, true);
+  const odd = view.getUint32(6 + 3 * present, true);
+  const high = STATE_LOW * 256;
+  if (even < STATE_LOW || even >= high || odd < STATE_LOW || odd >= high) {
+    throw new RansError('the state is invalid');
+  }
+  if (
+    present === 1 &&
+    (even !== STATE_LOW || odd !== STATE_LOW || encoded.length !== headerBytes)
+  ) {
+    // One symbol of probability 1: the encoder emitted nothing but its states.
+    throw new RansError('a constant stream has data');
+  }
+  return { headerBytes, present, even, odd };
+}
+
 /** rANS-encode `symbols` (non-empty) whose histogram is `counts`. */
 export function ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
   const n = symbols.length;
@@ -95,15 +175,12 @@ export function ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array
   const freqs = normalise(counts, n);
   const starts = new Uint16Array(256);
   const limits = new Float64Array(256);
-  const header: number[] = [];
   let cumulative = 0;
   for (let s = 0; s < 256; s++) {
     starts[s] = cumulative;
     cumulative += freqs[s]!;
     limits[s] = ((STATE_LOW >>> PROB_BITS) << 8) * freqs[s]!;
-    if (freqs[s]! > 0) header.push(s, freqs[s]! & 0xff, freqs[s]! >> 8);
   }
-  const present = header.length / 3;
   // Each symbol emits at most 2 bytes at 12-bit precision (a frequency of 1 costs 12 bits).
   const body = new Uint8Array(n * 2 + 16);
   let position = body.length;
@@ -138,62 +215,19 @@ export function ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array
     }
     even = (((even / freqEven) | 0) << PROB_BITS) + (even % freqEven) + starts[symbolEven]!;
   }
-  const headerBytes = 2 + 3 * present + 8;
-  const out = new Uint8Array(headerBytes + body.length - position);
-  out[0] = present & 0xff;
-  out[1] = present >> 8;
-  out.set(header, 2);
-  const view = new DataView(out.buffer);
-  view.setUint32(2 + 3 * present, even, true);
-  view.setUint32(6 + 3 * present, odd, true);
-  out.set(body.subarray(position), headerBytes);
-  return out;
+  return ransAssemble(freqs, even, odd, body.subarray(position));
 }
 
 /** Decode exactly `count` symbols; throws RansError when the bytes are not a valid encoding. */
 export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Array(count)) {
-  if (encoded.length < 2) throw new RansError('the coded stream is too short');
-  const present = encoded[0]! | (encoded[1]! << 8);
-  if (present < 1 || present > 256) throw new RansError(`bad symbol count ${present}`);
-  const headerBytes = 2 + 3 * present + 8;
-  if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
-  // One word per slot: symbol (8 bits), frequency (12 bits; 4096 never occurs with two or
-  // more symbols) and the slot's offset from its symbol's start (12 bits).
   // Int32 rather than Uint32: V8 keeps signed 32-bit elements as small integers, while
   // unsigned ones above 2^31 become doubles in the hot loop.
   const slots = new Int32Array(PROB_SCALE);
-  let cumulative = 0;
-  let previous = -1;
-  for (let i = 0; i < present; i++) {
-    const symbol = encoded[2 + 3 * i]!;
-    const freq = encoded[3 + 3 * i]! | (encoded[4 + 3 * i]! << 8);
-    if (symbol <= previous || freq === 0 || cumulative + freq > PROB_SCALE) {
-      throw new RansError('the frequency table is invalid');
-    }
-    previous = symbol;
-    const packed = symbol | ((freq & PROB_MASK) << 8);
-    for (let slot = cumulative; slot < cumulative + freq; slot++) {
-      slots[slot] = packed | ((slot - cumulative) << 20);
-    }
-    cumulative += freq;
-  }
-  if (cumulative !== PROB_SCALE) throw new RansError('the frequencies do not add up');
-  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
-  let even = view.getUint32(2 + 3 * present, true);
-  let odd = view.getUint32(6 + 3 * present, true);
-  let position = headerBytes;
+  const header = ransParseHeader(encoded, slots);
+  if (header.present === 1) return out.fill(encoded[2]!, 0, count);
+  let { even, odd } = header;
+  let position = header.headerBytes;
   const end = encoded.length;
-  const high = STATE_LOW * 256;
-  if (even < STATE_LOW || even >= high || odd < STATE_LOW || odd >= high) {
-    throw new RansError('the state is invalid');
-  }
-  if (present === 1) {
-    // One symbol of probability 1: the encoder emitted nothing but its states.
-    if (even !== STATE_LOW || odd !== STATE_LOW || end !== headerBytes) {
-      throw new RansError('a constant stream has data');
-    }
-    return out.fill(encoded[2]!, 0, count);
-  }
   const pairs = count >> 1;
   for (let k = 0, i = 0; k < pairs; k++, i += 2) {
     const entryEven = slots[even & PROB_MASK]!;

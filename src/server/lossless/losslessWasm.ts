@@ -1,0 +1,271 @@
+/**
+ * The chunk coder's hot loops on WebAssembly (src/server/wasm/lossless.ts, built into
+ * dist/wasm/lossless.wasm): byte grouping and its inverse, histograms, rANS encoding and
+ * decoding. Output is byte for byte that of the TypeScript in byteGroups.ts and rans.ts,
+ * which remains the path where WebAssembly cannot load.
+ *
+ * One instance is kept per thread and its memory reused from chunk to chunk:
+ *
+ *   [fixed tables | chunk bytes | streams | coded body or payload]
+ *
+ * Views handed out (`split`, `decodeTargets`) are valid until the next call that lays out
+ * a chunk (`split`, `decodeTargets`): only those grow the memory, or replace an instance
+ * that an earlier large chunk grew past KEPT_MEMORY_BYTES.
+ */
+import { compileWasm, type WasmMemory } from '../analysis/wasmLoader';
+import { elementBytesOf, type ByteLayout } from './byteGroups';
+import {
+  byteHistogram,
+  normalise,
+  ransAssemble,
+  ransEncode,
+  ransParseHeader,
+  RansError,
+} from './rans';
+
+interface LosslessExports {
+  readonly memory: WasmMemory;
+  splitBf16(src: number, n: number, exponent: number, signMantissa: number): void;
+  joinBf16(exponent: number, signMantissa: number, n: number, dst: number): void;
+  splitF32(src: number, n: number, streams: number): void;
+  joinF32(s0: number, s1: number, s2: number, s3: number, n: number, dst: number): void;
+  splitPlanes(src: number, n: number, size: number, streams: number, rotate: number): void;
+  joinPlanes(streams: number, n: number, size: number, dst: number, rotate: number): void;
+  histogram(src: number, n: number, counts: number, scratch: number): void;
+  ransEncode(
+    symbols: number,
+    n: number,
+    table: number,
+    limits: number,
+    end: number,
+    states: number,
+  ): number;
+  ransDecode(
+    src: number,
+    end: number,
+    slots: number,
+    states: number,
+    out: number,
+    count: number,
+  ): number;
+}
+
+interface WasmApi {
+  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+const PAGE_BYTES = 65536;
+/** Memory beyond this after a chunk is given back (a new instance next time). */
+const KEPT_MEMORY_BYTES = 64 * 1024 * 1024;
+/** WebAssembly memory (32-bit addresses) holds at most 4 GiB. */
+const MAX_WASM_BYTES = 4 * 1024 * 1024 * 1024 - PAGE_BYTES;
+
+// The fixed tables at the start of the memory.
+const COUNTS_AT = 0; // 256 u32
+const SCRATCH_AT = 1024; // 3 × 256 u32 for the histogram
+const TABLE_AT = 4096; // 256 × 4 u32 for the encoder
+const LIMITS_AT = 8192; // 256 u32
+const STATES_AT = 9216; // 2 u32
+const SLOTS_AT = 12288; // 4096 u32 for the decoder
+const DATA_AT = 28672;
+
+const STATE_LOW_SHIFTED = (1 << 23) >>> 12;
+
+const align = (offset: number) => Math.ceil(offset / 16) * 16;
+
+/**
+ * Per frequency f ≥ 2: ⌈2^(shift + 31) / f⌉ with shift = ⌈log2 f⌉, so that for states below
+ * 2^31, x / f = (x · reciprocal) >> (32 + shift − 1) exactly.
+ */
+const RECIPROCALS = (() => {
+  const table = new Uint32Array(4097 * 2);
+  for (let freq = 2; freq <= 4096; freq++) {
+    let shift = 0;
+    while (freq > 1 << shift) shift++;
+    table[2 * freq] = Number(((1n << BigInt(shift + 31)) + BigInt(freq - 1)) / BigInt(freq));
+    table[2 * freq + 1] = shift - 1;
+  }
+  return table;
+})();
+
+export class LosslessKernels {
+  private exports: LosslessExports;
+  /** Where the current chunk's streams and coded bytes lie. */
+  private streamsAt = DATA_AT;
+  private codedAt = DATA_AT;
+
+  constructor(private readonly module: object) {
+    this.exports = this.instantiate();
+  }
+
+  private instantiate(): LosslessExports {
+    return new wasmApi!.Instance(this.module, {}).exports as LosslessExports;
+  }
+
+  /** The memory grown to hold `bytes` (a fresh instance when the last chunk grew it a lot). */
+  private reserve(bytes: number): Uint8Array {
+    if (bytes > MAX_WASM_BYTES) throw new RangeError('the chunk is too large for WebAssembly');
+    if (this.exports.memory.buffer.byteLength > KEPT_MEMORY_BYTES && bytes <= KEPT_MEMORY_BYTES) {
+      this.exports = this.instantiate();
+    }
+    const memory = this.exports.memory;
+    const pages = Math.ceil(bytes / PAGE_BYTES);
+    const current = memory.buffer.byteLength / PAGE_BYTES;
+    if (pages > current) memory.grow(pages - current);
+    return new Uint8Array(memory.buffer);
+  }
+
+  private get memory(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer);
+  }
+
+  /** The stream views of splitStreams(layout, raw) (the tail is a view on `raw`). */
+  split(layout: ByteLayout, raw: Uint8Array): Uint8Array[] {
+    const size = elementBytesOf(layout);
+    const n = Math.floor(raw.length / size);
+    const rawAt = DATA_AT;
+    this.streamsAt = align(rawAt + raw.length);
+    this.codedAt = align(this.streamsAt + n * size);
+    // The coded body of one stream takes at most 2 bytes per symbol.
+    const memory = this.reserve(this.codedAt + 2 * n + 16);
+    memory.set(raw.subarray(0, n * size), rawAt);
+    const k = this.exports;
+    const at = this.streamsAt;
+    if (layout === 'bf16') k.splitBf16(rawAt, n, at, at + n);
+    else if (layout === 'f32') k.splitF32(rawAt, n, at);
+    else k.splitPlanes(rawAt, n, size, at, layout === 'f16' || layout === 'f64' ? 1 : 0);
+    const streams = Array.from({ length: size }, (_, p) =>
+      memory.subarray(at + p * n, at + (p + 1) * n),
+    );
+    return [...streams, raw.subarray(n * size)];
+  }
+
+  /** byteHistogram of a view handed out by `split` (other bytes, such as tails, counted in TypeScript). */
+  histogram(stream: Uint8Array): Uint32Array {
+    const k = this.exports;
+    if (stream.buffer !== k.memory.buffer) return byteHistogram(stream);
+    const counts = new Uint32Array(k.memory.buffer, COUNTS_AT, 256);
+    counts.fill(0);
+    k.histogram(stream.byteOffset, stream.length, COUNTS_AT, SCRATCH_AT);
+    return counts.slice();
+  }
+
+  /** ransEncode of a stream view handed out by `split` (other bytes coded in TypeScript). */
+  ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
+    const n = symbols.length;
+    if (n === 0) throw new RansError('nothing to encode');
+    const k = this.exports;
+    if (symbols.buffer !== k.memory.buffer) return ransEncode(symbols, counts);
+    const freqs = normalise(counts, n);
+    const table = new Uint32Array(k.memory.buffer, TABLE_AT, 1024);
+    const limits = new Uint32Array(k.memory.buffer, LIMITS_AT, 256);
+    let start = 0;
+    for (let s = 0; s < 256; s++) {
+      const freq = freqs[s]!;
+      limits[s] = STATE_LOW_SHIFTED * 256 * freq;
+      // Division by freq as a multiplication by its reciprocal (exact for 31-bit states).
+      if (freq < 2) {
+        table[4 * s] = 0xffffffff;
+        table[4 * s + 1] = 0;
+        table[4 * s + 2] = start + 4095;
+      } else {
+        table[4 * s] = RECIPROCALS[2 * freq]!;
+        table[4 * s + 1] = RECIPROCALS[2 * freq + 1]!;
+        table[4 * s + 2] = start;
+      }
+      table[4 * s + 3] = 4096 - freq;
+      start += freq;
+    }
+    const end = this.codedAt + 2 * n + 16;
+    const position = k.ransEncode(symbols.byteOffset, n, TABLE_AT, LIMITS_AT, end, STATES_AT);
+    const states = new Uint32Array(k.memory.buffer, STATES_AT, 2);
+    return ransAssemble(freqs, states[0]!, states[1]!, this.memory.subarray(position, end));
+  }
+
+  /**
+   * Lay out the decoding of a chunk of `rawLength` bytes: the payload copied in (its view
+   * returned) and one target view per stream, where decoded streams go before `join`.
+   */
+  decodeTargets(
+    layout: ByteLayout,
+    payload: Uint8Array,
+    rawLength: number,
+  ): { payload: Uint8Array; targets: Uint8Array[] } {
+    const size = elementBytesOf(layout);
+    const n = Math.floor(rawLength / size);
+    this.streamsAt = DATA_AT;
+    const outAt = align(this.streamsAt + rawLength);
+    this.codedAt = align(outAt + rawLength);
+    const memory = this.reserve(this.codedAt + payload.length);
+    memory.set(payload, this.codedAt);
+    const at = this.streamsAt;
+    const targets = Array.from({ length: size }, (_, p) =>
+      memory.subarray(at + p * n, at + (p + 1) * n),
+    );
+    targets.push(memory.subarray(at + n * size, at + rawLength));
+    return { payload: memory.subarray(this.codedAt, this.codedAt + payload.length), targets };
+  }
+
+  /** ransDecode of a body inside the payload view into a target view (both from decodeTargets). */
+  ransDecode(encoded: Uint8Array, count: number, target: Uint8Array): Uint8Array {
+    const k = this.exports;
+    const header = ransParseHeader(encoded, new Uint32Array(k.memory.buffer, SLOTS_AT, 4096));
+    if (header.present === 1) return target.fill(encoded[2]!, 0, count);
+    const states = new Uint32Array(k.memory.buffer, STATES_AT, 2);
+    states[0] = header.even;
+    states[1] = header.odd;
+    const start = encoded.byteOffset + header.headerBytes;
+    const end = encoded.byteOffset + encoded.length;
+    const result = k.ransDecode(start, end, SLOTS_AT, STATES_AT, target.byteOffset, count);
+    if (result === -1) throw new RansError('the coded stream ended early');
+    if (result !== end) throw new RansError('the coded stream does not end where its symbols do');
+    return target;
+  }
+
+  /**
+   * joinStreams into `out` of decoded streams: views on the kernels' memory, each the
+   * target decodeTargets gave for it or (raw streams) its body inside the payload view.
+   */
+  join(layout: ByteLayout, streams: readonly Uint8Array[], rawLength: number, out: Uint8Array) {
+    const size = elementBytesOf(layout);
+    const n = Math.floor(rawLength / size);
+    const k = this.exports;
+    const memory = this.memory;
+    const at = this.streamsAt;
+    const outAt = align(at + rawLength);
+    const offsets = streams.map((stream) => {
+      if (stream.buffer !== k.memory.buffer) throw new RangeError('not a view on the kernels');
+      return stream.byteOffset;
+    });
+    if (layout === 'bf16') k.joinBf16(offsets[0]!, offsets[1]!, n, outAt);
+    else if (layout === 'f32')
+      k.joinF32(offsets[0]!, offsets[1]!, offsets[2]!, offsets[3]!, n, outAt);
+    else {
+      // The planes kernel reads them one after the other: move raw ones into place.
+      for (let p = 0; p < size; p++) {
+        if (offsets[p] !== at + p * n) memory.copyWithin(at + p * n, offsets[p]!, offsets[p]! + n);
+      }
+      k.joinPlanes(at, n, size, outAt, layout === 'f16' || layout === 'f64' ? 1 : 0);
+    }
+    out.set(memory.subarray(outAt, outAt + n * size));
+    out.set(streams[size]!, n * size);
+    return out;
+  }
+}
+
+let compiled: object | null | undefined;
+let kept: LosslessKernels | null | undefined;
+
+/** This thread's kernels, or null where WebAssembly cannot load them. */
+export function losslessKernels(): LosslessKernels | null {
+  if (kept === undefined) {
+    compiled ??= wasmApi ? compileWasm('lossless') : null;
+    try {
+      kept = compiled ? new LosslessKernels(compiled) : null;
+    } catch {
+      kept = null;
+    }
+  }
+  return kept;
+}

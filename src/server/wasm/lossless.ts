@@ -1,0 +1,383 @@
+// AssemblyScript source of the lossless-packing kernels (built by scripts/build-wasm.mjs into
+// dist/wasm/lossless.wasm): byte grouping and its inverse, byte histograms, and the rANS
+// coder's inner loops. Pointers are byte offsets into the module's memory, which the caller
+// lays out and grows; nothing is allocated here. Every function produces the same bytes as
+// the TypeScript in src/server/lossless/ (byteGroups.ts, rans.ts).
+
+const PROB_BITS: u32 = 12;
+const PROB_MASK: u32 = (1 << PROB_BITS) - 1;
+const STATE_LOW: u32 = 1 << 23;
+
+/** bfloat16 elements → exponent stream and sign+7-mantissa-bits stream. */
+export function splitBf16(src: usize, n: i32, exponent: usize, signMantissa: usize): void {
+  const low7 = i16x8.splat(0x7f);
+  const high = i16x8.splat(0x80);
+  const byte = i16x8.splat(0xff);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const a = v128.load(src + ((<usize>i) << 1));
+    const b = v128.load(src + ((<usize>i) << 1), 16);
+    const ea = v128.and(i16x8.shr_u(a, 7), byte);
+    const eb = v128.and(i16x8.shr_u(b, 7), byte);
+    const sa = v128.or(v128.and(i16x8.shr_u(a, 8), high), v128.and(a, low7));
+    const sb = v128.or(v128.and(i16x8.shr_u(b, 8), high), v128.and(b, low7));
+    v128.store(exponent + <usize>i, i8x16.narrow_i16x8_u(ea, eb));
+    v128.store(signMantissa + <usize>i, i8x16.narrow_i16x8_u(sa, sb));
+  }
+  for (; i < n; i++) {
+    const word = <u32>load<u16>(src + ((<usize>i) << 1));
+    store<u8>(exponent + <usize>i, <u8>(word >> 7));
+    store<u8>(signMantissa + <usize>i, <u8>(((word >> 8) & 0x80) | (word & 0x7f)));
+  }
+}
+
+/** Inverse of splitBf16. */
+export function joinBf16(exponent: usize, signMantissa: usize, n: i32, dst: usize): void {
+  const low7 = i16x8.splat(0x7f);
+  const high = i16x8.splat(0x80);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const e = v128.load(exponent + <usize>i);
+    const s = v128.load(signMantissa + <usize>i);
+    const el = i16x8.extend_low_i8x16_u(e);
+    const eh = i16x8.extend_high_i8x16_u(e);
+    const sl = i16x8.extend_low_i8x16_u(s);
+    const sh = i16x8.extend_high_i8x16_u(s);
+    const wl = v128.or(
+      v128.or(i16x8.shl(v128.and(sl, high), 8), i16x8.shl(el, 7)),
+      v128.and(sl, low7),
+    );
+    const wh = v128.or(
+      v128.or(i16x8.shl(v128.and(sh, high), 8), i16x8.shl(eh, 7)),
+      v128.and(sh, low7),
+    );
+    v128.store(dst + ((<usize>i) << 1), wl);
+    v128.store(dst + ((<usize>i) << 1), wh, 16);
+  }
+  for (; i < n; i++) {
+    const e = <u32>load<u8>(exponent + <usize>i);
+    const s = <u32>load<u8>(signMantissa + <usize>i);
+    store<u16>(dst + ((<usize>i) << 1), <u16>(((s & 0x80) << 8) | (e << 7) | (s & 0x7f)));
+  }
+}
+
+/** Four i32x4 vectors of values 0…255 → one u8x16 vector. */
+function narrow4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d));
+}
+
+/** float32 elements → exponent, sign+7 mantissa bits, mantissa byte 1, mantissa byte 0. */
+export function splitF32(src: usize, n: i32, streams: usize): void {
+  const s0 = streams;
+  const s1 = streams + <usize>n;
+  const s2 = streams + <usize>n * 2;
+  const s3 = streams + <usize>n * 3;
+  const byte = i32x4.splat(0xff);
+  const low7 = i32x4.splat(0x7f);
+  const high = i32x4.splat(0x80);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const at = src + ((<usize>i) << 2);
+    const a = v128.load(at);
+    const b = v128.load(at, 16);
+    const c = v128.load(at, 32);
+    const d = v128.load(at, 48);
+    v128.store(
+      s0 + <usize>i,
+      narrow4(
+        v128.and(i32x4.shr_u(a, 23), byte),
+        v128.and(i32x4.shr_u(b, 23), byte),
+        v128.and(i32x4.shr_u(c, 23), byte),
+        v128.and(i32x4.shr_u(d, 23), byte),
+      ),
+    );
+    v128.store(
+      s1 + <usize>i,
+      narrow4(
+        v128.or(v128.and(i32x4.shr_u(a, 24), high), v128.and(i32x4.shr_u(a, 16), low7)),
+        v128.or(v128.and(i32x4.shr_u(b, 24), high), v128.and(i32x4.shr_u(b, 16), low7)),
+        v128.or(v128.and(i32x4.shr_u(c, 24), high), v128.and(i32x4.shr_u(c, 16), low7)),
+        v128.or(v128.and(i32x4.shr_u(d, 24), high), v128.and(i32x4.shr_u(d, 16), low7)),
+      ),
+    );
+    v128.store(
+      s2 + <usize>i,
+      narrow4(
+        v128.and(i32x4.shr_u(a, 8), byte),
+        v128.and(i32x4.shr_u(b, 8), byte),
+        v128.and(i32x4.shr_u(c, 8), byte),
+        v128.and(i32x4.shr_u(d, 8), byte),
+      ),
+    );
+    v128.store(
+      s3 + <usize>i,
+      narrow4(v128.and(a, byte), v128.and(b, byte), v128.and(c, byte), v128.and(d, byte)),
+    );
+  }
+  for (; i < n; i++) {
+    const word = load<u32>(src + ((<usize>i) << 2));
+    store<u8>(s0 + <usize>i, <u8>(word >> 23));
+    store<u8>(s1 + <usize>i, <u8>(((word >> 24) & 0x80) | ((word >> 16) & 0x7f)));
+    store<u8>(s2 + <usize>i, <u8>(word >> 8));
+    store<u8>(s3 + <usize>i, <u8>word);
+  }
+}
+
+/** Four u8x16 lanes widened to i32x4, quarter `q` (0…3) of the vector. */
+function widen(v: v128, q: i32): v128 {
+  const half = q < 2 ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_high_i8x16_u(v);
+  return q & 1 ? i32x4.extend_high_i16x8_u(half) : i32x4.extend_low_i16x8_u(half);
+}
+
+/** Inverse of splitF32 (the four streams need not be contiguous). */
+export function joinF32(s0: usize, s1: usize, s2: usize, s3: usize, n: i32, dst: usize): void {
+  const low7 = i32x4.splat(0x7f);
+  const high = i32x4.splat(0x80);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const e = v128.load(s0 + <usize>i);
+    const s = v128.load(s1 + <usize>i);
+    const m1 = v128.load(s2 + <usize>i);
+    const m0 = v128.load(s3 + <usize>i);
+    const at = dst + ((<usize>i) << 2);
+    for (let q = 0; q < 4; q++) {
+      const sq = widen(s, q);
+      const word = v128.or(
+        v128.or(widen(m0, q), i32x4.shl(widen(m1, q), 8)),
+        v128.or(
+          v128.or(i32x4.shl(v128.and(sq, low7), 16), i32x4.shl(widen(e, q), 23)),
+          i32x4.shl(v128.and(sq, high), 24),
+        ),
+      );
+      v128.store(at + ((<usize>q) << 4), word);
+    }
+  }
+  for (; i < n; i++) {
+    const e = <u32>load<u8>(s0 + <usize>i);
+    const s = <u32>load<u8>(s1 + <usize>i);
+    const word =
+      (<u32>load<u8>(s3 + <usize>i)) |
+      ((<u32>load<u8>(s2 + <usize>i)) << 8) |
+      ((s & 0x7f) << 16) |
+      (e << 23) |
+      ((s & 0x80) << 24);
+    store<u32>(dst + ((<usize>i) << 2), word);
+  }
+}
+
+/**
+ * Elements of `size` bytes → `size` planes of n bytes each at `streams`, most significant
+ * byte first; with `rotate`, the first plane's bytes are rotated left by one.
+ */
+export function splitPlanes(src: usize, n: i32, size: i32, streams: usize, rotate: bool): void {
+  for (let plane = 0; plane < size; plane++) {
+    const out = streams + <usize>(plane * n);
+    let at = src + <usize>(size - 1 - plane);
+    if (rotate && plane === 0) {
+      for (let i = 0; i < n; i++, at += <usize>size) {
+        const b = <u32>load<u8>(at);
+        store<u8>(out + <usize>i, <u8>((b << 1) | (b >> 7)));
+      }
+    } else {
+      for (let i = 0; i < n; i++, at += <usize>size) store<u8>(out + <usize>i, load<u8>(at));
+    }
+  }
+}
+
+/** Inverse of splitPlanes. */
+export function joinPlanes(streams: usize, n: i32, size: i32, dst: usize, rotate: bool): void {
+  for (let plane = 0; plane < size; plane++) {
+    const from = streams + <usize>(plane * n);
+    let at = dst + <usize>(size - 1 - plane);
+    if (rotate && plane === 0) {
+      for (let i = 0; i < n; i++, at += <usize>size) {
+        const b = <u32>load<u8>(from + <usize>i);
+        store<u8>(at, <u8>((b >> 1) | (b << 7)));
+      }
+    } else {
+      for (let i = 0; i < n; i++, at += <usize>size) store<u8>(at, load<u8>(from + <usize>i));
+    }
+  }
+}
+
+/**
+ * Adds the byte counts of src[0…n) to the 256 u32 at `counts`. `scratch` holds 3 × 1 KB:
+ * four tables in all, so that runs of one value (common in exponent streams) do not stall
+ * on a store to the counter just stored.
+ */
+export function histogram(src: usize, n: i32, counts: usize, scratch: usize): void {
+  memory.fill(scratch, 0, 3 * 1024);
+  const t1 = scratch;
+  const t2 = scratch + 1024;
+  const t3 = scratch + 2048;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const w = load<u64>(src + <usize>i);
+    const a = <u32>w;
+    const b = <u32>(w >> 32);
+    let at = counts + (((<usize>a) & 0xff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = t1 + (((<usize>(a >> 8)) & 0xff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = t2 + (((<usize>(a >> 16)) & 0xff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = t3 + ((<usize>(a >> 24)) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = counts + (((<usize>b) & 0xff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = t1 + (((<usize>(b >> 8)) & 0xff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = t2 + (((<usize>(b >> 16)) & 0xff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    at = t3 + ((<usize>(b >> 24)) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+  }
+  for (; i < n; i++) {
+    const at = counts + ((<usize>load<u8>(src + <usize>i)) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+  }
+  for (let s = 0; s < 256; s += 4) {
+    const off = (<usize>s) << 2;
+    v128.store(
+      counts + off,
+      i32x4.add(
+        i32x4.add(v128.load(counts + off), v128.load(t1 + off)),
+        i32x4.add(v128.load(t2 + off), v128.load(t3 + off)),
+      ),
+    );
+  }
+}
+
+/**
+ * rANS-encode symbols[0…n) backwards into the bytes ending at `end`; returns where the
+ * written bytes start. `table` holds per symbol 4 u32: the reciprocal of its frequency, the
+ * shift that goes with it, its bias (start, plus 4095 for a frequency of 1) and 4096 minus
+ * its frequency; `limits` 256 u32 (2^19 × frequency). The final states (even, odd) are
+ * stored at `states`. Division by the frequency uses the reciprocal (exact for 31-bit states).
+ */
+export function ransEncode(
+  symbols: usize,
+  n: i32,
+  table: usize,
+  limits: usize,
+  end: usize,
+  states: usize,
+): usize {
+  let position = end;
+  let even: u32 = STATE_LOW;
+  let odd: u32 = STATE_LOW;
+  let i = n - 1;
+  if (n & 1) {
+    const s = <usize>load<u8>(symbols + <usize>i);
+    const limit = load<u32>(limits + (s << 2));
+    while (even >= limit) {
+      position--;
+      store<u8>(position, <u8>even);
+      even >>= 8;
+    }
+    even = encodeStep(even, table + (s << 4));
+    i--;
+  }
+  for (; i > 0; i -= 2) {
+    const so = <usize>load<u8>(symbols + <usize>i);
+    const se = <usize>load<u8>(symbols + <usize>(i - 1));
+    const limitOdd = load<u32>(limits + (so << 2));
+    while (odd >= limitOdd) {
+      position--;
+      store<u8>(position, <u8>odd);
+      odd >>= 8;
+    }
+    odd = encodeStep(odd, table + (so << 4));
+    const limitEven = load<u32>(limits + (se << 2));
+    while (even >= limitEven) {
+      position--;
+      store<u8>(position, <u8>even);
+      even >>= 8;
+    }
+    even = encodeStep(even, table + (se << 4));
+  }
+  store<u32>(states, even);
+  store<u32>(states, odd, 4);
+  return position;
+}
+
+function encodeStep(x: u32, entry: usize): u32 {
+  const q = (<u32>((<u64>x * <u64>load<u32>(entry)) >> 32)) >> load<u32>(entry, 4);
+  return x + load<u32>(entry, 8) + q * load<u32>(entry, 12);
+}
+
+/**
+ * Decode `count` symbols into `out` from the renormalisation bytes [position, end), with the
+ * states at `states` (even, odd) and `slots` 4096 u32 (symbol | frequency << 8 | offset << 20).
+ * Returns the position after the last byte read, -1 when the bytes ran out, or -2 when the
+ * states do not end at their initial value.
+ */
+export function ransDecode(
+  src: usize,
+  end: usize,
+  slots: usize,
+  states: usize,
+  out: usize,
+  count: i32,
+): isize {
+  let position = src;
+  let even = load<u32>(states);
+  let odd = load<u32>(states, 4);
+  const pairs = count >> 1;
+  let k = 0;
+  // Fast loop: a pair reads at most 4 bytes, so no bounds checks while 4 remain.
+  for (; k < pairs && position + 4 <= end; k++) {
+    const entryEven = load<u32>(slots + ((<usize>(even & PROB_MASK)) << 2));
+    const entryOdd = load<u32>(slots + ((<usize>(odd & PROB_MASK)) << 2));
+    store<u8>(out + ((<usize>k) << 1), <u8>entryEven);
+    store<u8>(out + ((<usize>k) << 1), <u8>entryOdd, 1);
+    even = ((entryEven >> 8) & PROB_MASK) * (even >> PROB_BITS) + (entryEven >> 20);
+    odd = ((entryOdd >> 8) & PROB_MASK) * (odd >> PROB_BITS) + (entryOdd >> 20);
+    if (even < STATE_LOW) {
+      even = (even << 8) | (<u32>load<u8>(position));
+      position++;
+      if (even < STATE_LOW) {
+        even = (even << 8) | (<u32>load<u8>(position));
+        position++;
+      }
+    }
+    if (odd < STATE_LOW) {
+      odd = (odd << 8) | (<u32>load<u8>(position));
+      position++;
+      if (odd < STATE_LOW) {
+        odd = (odd << 8) | (<u32>load<u8>(position));
+        position++;
+      }
+    }
+  }
+  for (; k < pairs; k++) {
+    const entryEven = load<u32>(slots + ((<usize>(even & PROB_MASK)) << 2));
+    store<u8>(out + ((<usize>k) << 1), <u8>entryEven);
+    even = ((entryEven >> 8) & PROB_MASK) * (even >> PROB_BITS) + (entryEven >> 20);
+    while (even < STATE_LOW) {
+      if (position >= end) return -1;
+      even = (even << 8) | (<u32>load<u8>(position));
+      position++;
+    }
+    const entryOdd = load<u32>(slots + ((<usize>(odd & PROB_MASK)) << 2));
+    store<u8>(out + ((<usize>k) << 1), <u8>entryOdd, 1);
+    odd = ((entryOdd >> 8) & PROB_MASK) * (odd >> PROB_BITS) + (entryOdd >> 20);
+    while (odd < STATE_LOW) {
+      if (position >= end) return -1;
+      odd = (odd << 8) | (<u32>load<u8>(position));
+      position++;
+    }
+  }
+  if (count & 1) {
+    const entry = load<u32>(slots + ((<usize>(even & PROB_MASK)) << 2));
+    store<u8>(out + <usize>(count - 1), <u8>entry);
+    even = ((entry >> 8) & PROB_MASK) * (even >> PROB_BITS) + (entry >> 20);
+    while (even < STATE_LOW) {
+      if (position >= end) return -1;
+      even = (even << 8) | (<u32>load<u8>(position));
+      position++;
+    }
+  }
+  if (even !== STATE_LOW || odd !== STATE_LOW) return -2;
+  return <isize>position;
+}
