@@ -89,7 +89,10 @@ test('a reveal after loading moves the selection; an unknown name changes nothin
     await session.page
       .locator('[data-testid="tensor-row"][data-index="7"][aria-selected="true"]')
       .waitFor();
-    assert.equal(await session.page.locator('[aria-selected="true"]').count(), 1);
+    assert.equal(
+      await session.page.locator('[data-testid="tensor-row"][aria-selected="true"]').count(),
+      1,
+    );
     await session.postToWebview({ type: 'reveal', tensorName: 'blocks.1499.fc.weight' });
     await session.page
       .locator('[data-testid="tensor-row"][data-index="1499"][aria-selected="true"]')
