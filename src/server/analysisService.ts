@@ -18,7 +18,12 @@ import {
   type StructuredSparsity,
 } from '../shared/heatmap';
 import type { ComputeBackend } from '../shared/settings';
-import type { Spectrum, SpectrumOptions } from '../shared/spectrum';
+import {
+  AUTO_SPECTRUM_MAX_ELEMENTS,
+  hasSpectrum,
+  type Spectrum,
+  type SpectrumOptions,
+} from '../shared/spectrum';
 import { decodeValues } from './analysis/decode';
 import {
   memoryMatrix,
@@ -102,6 +107,17 @@ export class AnalysisService {
       (jobSignal) => computeSpectrum(entry, normalized, settings, jobSignal),
       signal,
     );
+  }
+
+  /**
+   * The effective rank of a tensor small enough to compute without being asked
+   * (AUTO_SPECTRUM_MAX_ELEMENTS); null for larger tensors and tensors without a spectrum.
+   */
+  async effectiveRankIfSmall(path: string, index: number): Promise<number | null> {
+    const { entry } = await this.models.tensorEntry(path, index);
+    if (!hasSpectrum(entry.info)) return null;
+    if (entry.info.parameterCount > AUTO_SPECTRUM_MAX_ELEMENTS) return null;
+    return (await this.spectrum(path, index)).metrics.effectiveRank;
   }
 
   /** Size, levels and value range of a heatmap layer, and the tensor's structured sparsity. */

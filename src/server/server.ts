@@ -33,7 +33,10 @@ let service = new ModelService();
 let progress = new StatsProgress(connection, service);
 let analysis = new AnalysisService(service);
 let initialSettings: Partial<LayerLensSettings> = {};
-const python = new PythonFeatures(connection, service);
+// The analysis service is replaced on initialize: look it up when a lens asks.
+const python = new PythonFeatures(connection, service, (path, index) =>
+  analysis.effectiveRankIfSmall(path, index),
+);
 let lossless = new LosslessService(service, service.workerCount);
 
 /** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */

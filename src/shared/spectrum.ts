@@ -6,6 +6,9 @@
  * kernels `[out, in, kh, kw…]` as out × in·kh·kw ('flatten'), or as one out × in matrix per
  * spatial position whose spectra are pooled ('spatial').
  */
+import { DTYPES } from './dtypes';
+import { matrixShape } from './heatmap';
+import type { TensorInfo } from './model';
 
 export type SpectrumPrecision = 'float32' | 'float64';
 
@@ -109,4 +112,17 @@ export function relativeReconstructionError(
     kept += singularValues[i] * singularValues[i];
   }
   return Math.sqrt(Math.max(0, frobeniusSquared - kept) / frobeniusSquared);
+}
+
+/**
+ * Matrices up to this many values get their spectral metrics without being asked (table
+ * columns, code lenses): a spectrum of that size takes milliseconds.
+ */
+export const AUTO_SPECTRUM_MAX_ELEMENTS = 512 * 512;
+
+/** Whether a tensor has a spectrum: a non-empty floating-point matrix (2-D or more). */
+export function hasSpectrum(info: Pick<TensorInfo, 'shape' | 'dtype'>): boolean {
+  const matrix = matrixShape(info.shape);
+  const dtype = DTYPES[info.dtype];
+  return matrix !== null && matrix.rows * matrix.cols > 0 && dtype.isFloat && dtype.numeric;
 }

@@ -89,7 +89,7 @@ test(
       const fc1Text = (await fc1.textContent())?.replace(/\s+/g, ' ').trim() ?? '';
       assert.match(
         fc1Text,
-        /^LayerLens: ✓ 64×32 · 2\.11K params · sparsity 0\.0% \| Show in LayerLens \| Compress…$/,
+        /^LayerLens: ✓ 64×32 · 2\.11K params · sparsity 0\.0% · eff\. rank [\d.]+ \| Show in LayerLens \| Compress…$/,
       );
       const head = (await lensRow(browser, '✓ 10×64').textContent()) ?? '';
       assert.match(head, /LayerLens: ✓ 10×64 · 650 params/);

@@ -203,11 +203,12 @@ test('model-file calls get a lens with the model numbers, or what keeps it from 
   ]);
 });
 
-test('layer definitions get a shape check, parameters, sparsity and actions', async () => {
+// head.weight is constant (rank 1): its effective rank is exactly 1.
+test('layer definitions get a shape check, parameters, sparsity, effective rank and actions', async () => {
   const found = await lenses(server, 'train.py');
   const headLine = lineOf(TRAIN_SCRIPT, 'self.head');
   assert.deepEqual(titlesOn(found, headLine), [
-    'LayerLens: ✓ 10×256 · 2.57K params · sparsity 0.0%',
+    'LayerLens: ✓ 10×256 · 2.57K params · sparsity 0.0% · eff. rank 1',
     'Show in LayerLens',
     'Compress…',
   ]);
@@ -224,11 +225,12 @@ test('layer definitions get a shape check, parameters, sparsity and actions', as
 test('a script that only defines modules maps through the workspace scripts that save them', async () => {
   open(server, 'model.py', MODEL_SCRIPT);
   const found = await lenses(server, 'model.py');
-  assert.deepEqual(titlesOn(found, lineOf(MODEL_SCRIPT, 'self.fc1')), [
-    'LayerLens: ✓ 256×784 · 201K params · sparsity 50.0%',
-    'Show in LayerLens',
-    'Compress…',
-  ]);
+  const [title, ...actions] = titlesOn(found, lineOf(MODEL_SCRIPT, 'self.fc1'));
+  assert.match(
+    title!,
+    /^LayerLens: ✓ 256×784 · 201K params · sparsity 50\.0% · eff\. rank [\d.]+$/,
+  );
+  assert.deepEqual(actions, ['Show in LayerLens', 'Compress…']);
   const show = found.find((lens) => lens.command?.title === 'Show in LayerLens');
   assert.deepEqual(show?.command?.arguments, [
     uriOf('models/net.safetensors'),
@@ -265,7 +267,7 @@ test('an edit to the script changes the shape check', async () => {
   const found = await lenses(server, 'train.py');
   assert.equal(
     titlesOn(found, lineOf(edited, 'self.head'))[0],
-    'LayerLens: ✗ declared 10×128, file 10×256 · 2.57K params · sparsity 0.0%',
+    'LayerLens: ✗ declared 10×128, file 10×256 · 2.57K params · sparsity 0.0% · eff. rank 1',
   );
   server.connection.sendNotification('textDocument/didChange', {
     textDocument: { uri: uriOf('train.py'), version: version++ },

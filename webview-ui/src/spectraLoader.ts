@@ -1,17 +1,14 @@
 /**
  * Fills the table's spectral-metric columns: once the statistics are in, the spectra of
- * matrices up to TABLE_SPECTRUM_MAX_ELEMENTS values are fetched one at a time. Larger
+ * matrices up to AUTO_SPECTRUM_MAX_ELEMENTS values are fetched one at a time. Larger
  * ones wait for the user to open their Spectrum tab (the cell says so).
  */
 import { formatCount } from '../../src/shared/format';
 import { matrixShape } from '../../src/shared/heatmap';
-import type { Spectrum } from '../../src/shared/spectrum';
+import { AUTO_SPECTRUM_MAX_ELEMENTS, type Spectrum } from '../../src/shared/spectrum';
 import { isCancellation, requestErrorOf, type ModelApi } from './api';
-import { hasSpectrum } from './spectrumPanel';
+import { rowHasSpectrum } from './spectrumPanel';
 import type { TensorRow } from './tensorRows';
-
-/** Matrices up to this many values get their metrics in the table without being asked. */
-export const TABLE_SPECTRUM_MAX_ELEMENTS = 512 * 512;
 
 export class SpectraLoader {
   private readonly controller = new AbortController();
@@ -36,9 +33,9 @@ export class SpectraLoader {
     const queue: TensorRow[] = [];
     const marked: TensorRow[] = [];
     for (const row of rows) {
-      if (row.spectrum || !hasSpectrum(row)) continue;
+      if (row.spectrum || !rowHasSpectrum(row)) continue;
       const matrix = matrixShape(row.info.shape)!;
-      if (matrix.rows * matrix.cols > TABLE_SPECTRUM_MAX_ELEMENTS) {
+      if (matrix.rows * matrix.cols > AUTO_SPECTRUM_MAX_ELEMENTS) {
         row.spectrumNote = {
           state: 'skipped',
           text: `A ${formatCount(matrix.rows)} × ${formatCount(matrix.cols)} matrix: select the row and open its Spectrum tab to compute the metrics.`,

@@ -4,11 +4,11 @@
  * would keep and cost, and the spectral metrics.
  */
 import { axisBottom, axisLeft, axisRight, line, scaleLinear, scaleLog, select } from 'd3';
-import { DTYPES } from '../../src/shared/dtypes';
 import { formatCount, formatPercent, formatStat } from '../../src/shared/format';
 import { matrixShape } from '../../src/shared/heatmap';
 import {
   cumulativeEnergy,
+  hasSpectrum,
   lowRankParameters,
   maxSavingRank,
   rankForEnergy,
@@ -29,14 +29,8 @@ export const AUTO_SPECTRUM_ELEMENTS = 4 * 1024 * 1024;
 const INITIAL_ENERGY = 0.9;
 
 /** Whether a tensor has a spectrum: two or more non-empty dimensions of floating-point values. */
-export function hasSpectrum(row: TensorRow): boolean {
-  const matrix = matrixShape(row.info.shape);
-  return (
-    matrix !== null &&
-    matrix.rows * matrix.cols > 0 &&
-    DTYPES[row.info.dtype].isFloat &&
-    DTYPES[row.info.dtype].numeric
-  );
+export function rowHasSpectrum(row: TensorRow): boolean {
+  return hasSpectrum(row.info);
 }
 
 type Method = NonNullable<SpectrumOptions['method']>;
@@ -234,7 +228,7 @@ export class SpectrumPanel {
   /** Fetch the spectrum for the current row and options; `force` also fetches large matrices. */
   private fetch(force: boolean): void {
     const row = this.row;
-    if (!row || !hasSpectrum(row)) {
+    if (!row || !rowHasSpectrum(row)) {
       this.request?.abort();
       this.spectrum = null;
       this.setState(

@@ -41,12 +41,17 @@ export function shapeCheckText(check: ShapeCheck): string {
 export interface LayerMetrics {
   /** Fraction of exact zeros in the layer's main tensor. */
   readonly sparsity?: number;
+  /** Effective rank of that tensor (for matrices small enough to compute unasked). */
+  readonly effectiveRank?: number;
 }
 
 const LAYER_METRICS: readonly {
   readonly key: keyof LayerMetrics;
   readonly text: (value: number) => string;
-}[] = [{ key: 'sparsity', text: (value) => `sparsity ${formatPercent(value)}` }];
+}[] = [
+  { key: 'sparsity', text: (value) => `sparsity ${formatPercent(value)}` },
+  { key: 'effectiveRank', text: (value) => `eff. rank ${formatStat(value, 3)}` },
+];
 
 export interface LayerLensFacts {
   readonly check: ShapeCheck | null;

@@ -13,7 +13,7 @@ import {
   type ServerCapabilities,
 } from 'vscode-languageserver/node';
 import type { ModelService } from '../modelService';
-import { documentPath, PythonLenses } from './pythonLenses';
+import { documentPath, PythonLenses, type EffectiveRankSource } from './pythonLenses';
 import type { OpenScript } from './workspaceScripts';
 
 /** Edits and file events arrive in bursts (a save writes several files): refresh once they settle. */
@@ -43,6 +43,7 @@ export class PythonFeatures {
   constructor(
     private readonly connection: Connection,
     models: ModelService,
+    private readonly effectiveRank?: EffectiveRankSource,
   ) {
     this.lenses = this.createLenses(models);
     this.listen();
@@ -59,7 +60,11 @@ export class PythonFeatures {
   }
 
   private createLenses(models: ModelService): PythonLenses {
-    return new PythonLenses(models, (message) => this.connection.console.warn(message));
+    return new PythonLenses(
+      models,
+      (message) => this.connection.console.warn(message),
+      this.effectiveRank,
+    );
   }
 
   private openScripts(): OpenScript[] {

@@ -39,6 +39,7 @@ import {
   shapeCheckText,
   tensorTable,
   type LayerLensFacts,
+  type LayerMetrics,
 } from './lensText';
 import { readModelState, referencedFile, type ModelState } from './modelFiles';
 import type {
@@ -53,6 +54,12 @@ import { WorkspaceScripts, type OpenScript } from './workspaceScripts';
 const MAX_CANDIDATE_LENSES = 4;
 
 /** What an unresolved lens carries to codeLens/resolve. */
+/** The effective rank of a model's tensor, or null when it is not computed unasked. */
+export type EffectiveRankSource = (
+  modelPath: string,
+  tensorIndex: number,
+) => Promise<number | null>;
+
 interface LayerStatsData {
   readonly kind: 'layerStats';
   readonly modelPath: string;
@@ -125,6 +132,7 @@ export class PythonLenses {
   constructor(
     private readonly models: ModelService,
     log: (message: string) => void = () => undefined,
+    private readonly effectiveRank: EffectiveRankSource = async () => null,
   ) {
     this.scripts = new WorkspaceScripts(log);
   }
@@ -152,12 +160,15 @@ export class PythonLenses {
     if (lens.command || data?.kind !== 'layerStats') return lens;
     const title = layerLensTitle(data.facts);
     try {
-      const [stats] = await this.models.tensorStats(data.modelPath, [data.tensorIndex]);
-      const known = stats && !isStatsError(stats) ? stats : undefined;
-      return {
-        ...lens,
-        command: label(known ? layerLensTitle(data.facts, { sparsity: known.sparsity }) : title),
+      const [[stats], effectiveRank] = await Promise.all([
+        this.models.tensorStats(data.modelPath, [data.tensorIndex]),
+        this.effectiveRank(data.modelPath, data.tensorIndex).catch(() => null),
+      ]);
+      const metrics: LayerMetrics = {
+        ...(stats && !isStatsError(stats) ? { sparsity: stats.sparsity } : {}),
+        ...(effectiveRank !== null ? { effectiveRank } : {}),
       };
+      return { ...lens, command: label(layerLensTitle(data.facts, metrics)) };
     } catch {
       return { ...lens, command: label(title) };
     }
