@@ -7,22 +7,18 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
+import type { CodeServer } from '../support/codeServer';
 import {
-  ensureHost,
-  ensureVsix,
-  projectRoot,
-  startCodeServer,
-  type CodeServer,
-} from '../support/codeServer';
-import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+  E2E_SETUP_TIMEOUT_MS,
+  openExampleWorkbench,
+  type ExampleWorkbench,
+} from '../support/exampleWorkbench';
+import type { Workbench } from '../support/vscodeBrowser';
 
-const SETUP_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 180_000;
 const UI_TIMEOUT_MS = 60_000;
 const MODEL = 'mlp_classifier.safetensors';
@@ -31,28 +27,17 @@ let server: CodeServer | undefined;
 let workbench: Workbench | undefined;
 let workspace = '';
 
+let example: ExampleWorkbench | undefined;
+
 before(
   async () => {
-    const host = ensureHost();
-    const vsix = ensureVsix();
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-compress-'));
-    const copy = spawnSync(
-      process.execPath,
-      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
-    server = await startCodeServer({ name: 'compress', extensions: [vsix], host });
-    workbench = await openWorkbench(server.folderUrl(workspace), 'compress');
+    example = await openExampleWorkbench('compress');
+    ({ server, workbench, workspace } = example);
   },
-  { timeout: SETUP_TIMEOUT_MS },
+  { timeout: E2E_SETUP_TIMEOUT_MS },
 );
 
-after(async () => {
-  await workbench?.close();
-  await server?.stop();
-  if (workspace) rmSync(workspace, { recursive: true, force: true });
-});
+after(() => example?.close());
 
 /** Types into the open quick pick until its first row shows `expected`, then picks it. */
 async function pick(page: Page, query: string, expected: string): Promise<void> {

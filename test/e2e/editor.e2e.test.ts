@@ -8,22 +8,18 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame } from 'playwright-core';
+import type { CodeServer } from '../support/codeServer';
 import {
-  ensureHost,
-  ensureVsix,
-  projectRoot,
-  startCodeServer,
-  type CodeServer,
-} from '../support/codeServer';
+  E2E_SETUP_TIMEOUT_MS,
+  openExampleWorkbench,
+  type ExampleWorkbench,
+} from '../support/exampleWorkbench';
 import { countStoredTensors } from '../support/protoWire';
-import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+import type { Workbench } from '../support/vscodeBrowser';
 
-const SETUP_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 120_000;
 const EDITOR_READY_TIMEOUT_MS = 60_000;
 const EXTENSION_ID = 'layerlens.layerlens';
@@ -32,30 +28,17 @@ let server: CodeServer | undefined;
 let workbench: Workbench | undefined;
 let workspace = '';
 
+let example: ExampleWorkbench | undefined;
+
 before(
   async () => {
-    const host = ensureHost();
-    const vsix = ensureVsix();
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-workspace-'));
-    const copy = spawnSync(
-      process.execPath,
-      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
-    server = await startCodeServer({ name: 'editor', extensions: [vsix], host });
-    workbench = await openWorkbench(server.folderUrl(workspace), 'editor');
+    example = await openExampleWorkbench('editor');
+    ({ server, workbench, workspace } = example);
   },
-  { timeout: SETUP_TIMEOUT_MS },
+  { timeout: E2E_SETUP_TIMEOUT_MS },
 );
 
-after(async () => {
-  await workbench?.close();
-  await server?.stop();
-  if (workspace) rmSync(workspace, { recursive: true, force: true });
-});
+after(() => example?.close());
 
 function opened(): { server: CodeServer; workbench: Workbench } {
   assert.ok(server && workbench, 'code-server and the browser did not start');

@@ -7,50 +7,32 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Locator } from 'playwright-core';
+import type { CodeServer } from '../support/codeServer';
 import {
-  ensureHost,
-  ensureVsix,
-  projectRoot,
-  startCodeServer,
-  type CodeServer,
-} from '../support/codeServer';
-import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+  E2E_SETUP_TIMEOUT_MS,
+  openExampleWorkbench,
+  type ExampleWorkbench,
+} from '../support/exampleWorkbench';
+import type { Workbench } from '../support/vscodeBrowser';
 
-const SETUP_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 150_000;
 const LENS_TIMEOUT_MS = 60_000;
 
 let server: CodeServer | undefined;
 let workbench: Workbench | undefined;
-let workspace = '';
+
+let example: ExampleWorkbench | undefined;
 
 before(
   async () => {
-    const host = ensureHost();
-    const vsix = ensureVsix();
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-lenses-'));
-    const copy = spawnSync(
-      process.execPath,
-      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
-    server = await startCodeServer({ name: 'lenses', extensions: [vsix], host });
-    workbench = await openWorkbench(server.folderUrl(workspace), 'lenses');
+    example = await openExampleWorkbench('lenses');
+    ({ server, workbench } = example);
   },
-  { timeout: SETUP_TIMEOUT_MS },
+  { timeout: E2E_SETUP_TIMEOUT_MS },
 );
 
-after(async () => {
-  await workbench?.close();
-  await server?.stop();
-  if (workspace) rmSync(workspace, { recursive: true, force: true });
-});
+after(() => example?.close());
 
 function lastLines(text: string, count: number): string {
   return text.split('\n').slice(-count).join('\n');

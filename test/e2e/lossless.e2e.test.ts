@@ -8,21 +8,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { CodeServer } from '../support/codeServer';
 import {
-  ensureHost,
-  ensureVsix,
-  projectRoot,
-  startCodeServer,
-  type CodeServer,
-} from '../support/codeServer';
-import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+  E2E_SETUP_TIMEOUT_MS,
+  openExampleWorkbench,
+  type ExampleWorkbench,
+} from '../support/exampleWorkbench';
+import type { Workbench } from '../support/vscodeBrowser';
 
-const SETUP_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 60_000;
 const MODEL = 'silero_vad_v5.onnx';
@@ -31,28 +27,17 @@ let server: CodeServer | undefined;
 let workbench: Workbench | undefined;
 let workspace = '';
 
+let example: ExampleWorkbench | undefined;
+
 before(
   async () => {
-    const host = ensureHost();
-    const vsix = ensureVsix();
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-lossless-'));
-    const copy = spawnSync(
-      process.execPath,
-      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
-    server = await startCodeServer({ name: 'lossless', extensions: [vsix], host });
-    workbench = await openWorkbench(server.folderUrl(workspace), 'lossless');
+    example = await openExampleWorkbench('lossless');
+    ({ server, workbench, workspace } = example);
   },
-  { timeout: SETUP_TIMEOUT_MS },
+  { timeout: E2E_SETUP_TIMEOUT_MS },
 );
 
-after(async () => {
-  await workbench?.close();
-  await server?.stop();
-  if (workspace) rmSync(workspace, { recursive: true, force: true });
-});
+after(() => example?.close());
 
 /** Where the workspace copy holds a file (it may sit in a subfolder). */
 function findInWorkspace(fileName: string, folder = workspace): string | undefined {

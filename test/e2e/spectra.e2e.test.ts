@@ -7,22 +7,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame } from 'playwright-core';
+import { testResultsDir, type CodeServer } from '../support/codeServer';
 import {
-  ensureHost,
-  ensureVsix,
-  projectRoot,
-  startCodeServer,
-  testResultsDir,
-  type CodeServer,
-} from '../support/codeServer';
-import { openWorkbench, type Workbench } from '../support/vscodeBrowser';
+  E2E_SETUP_TIMEOUT_MS,
+  openExampleWorkbench,
+  type ExampleWorkbench,
+} from '../support/exampleWorkbench';
+import type { Workbench } from '../support/vscodeBrowser';
 
-const SETUP_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 90_000;
 const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
@@ -30,30 +25,18 @@ const STFT_BASIS = 'If_0_then_branch__Inline_0__stft.forward_basis_buffer';
 
 let server: CodeServer | undefined;
 let workbench: Workbench | undefined;
-let workspace = '';
+
+let example: ExampleWorkbench | undefined;
 
 before(
   async () => {
-    const host = ensureHost();
-    const vsix = ensureVsix();
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'layerlens-e2e-spectra-'));
-    const copy = spawnSync(
-      process.execPath,
-      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
-    server = await startCodeServer({ name: 'spectra', extensions: [vsix], host });
-    workbench = await openWorkbench(server.folderUrl(workspace), 'spectra');
+    example = await openExampleWorkbench('spectra');
+    ({ server, workbench } = example);
   },
-  { timeout: SETUP_TIMEOUT_MS },
+  { timeout: E2E_SETUP_TIMEOUT_MS },
 );
 
-after(async () => {
-  await workbench?.close();
-  await server?.stop();
-  if (workspace) rmSync(workspace, { recursive: true, force: true });
-});
+after(() => example?.close());
 
 async function panelScreenshot(frame: Frame, name: string): Promise<void> {
   mkdirSync(testResultsDir, { recursive: true });

@@ -28,6 +28,8 @@ export interface ServerProcess {
   readonly connection: MessageConnection;
   /** Every work-done progress value the server sent, in order. */
   readonly progress: ProgressValue[];
+  /** The same values by progress token, for telling jobs apart. */
+  readonly progressByToken: Map<string | number, ProgressValue[]>;
   request<P, R>(method: LspMethod<P, R>, params: P, token?: CancellationToken): Promise<R>;
   stop(): void;
 }
@@ -43,10 +45,17 @@ export async function startServer(
     new StreamMessageWriter(child.stdin),
   );
   const progress: ProgressValue[] = [];
+  const progressByToken = new Map<string | number, ProgressValue[]>();
   connection.onRequest('window/workDoneProgress/create', () => null);
-  connection.onNotification('$/progress', (params: { value: ProgressValue }) => {
-    progress.push(params.value);
-  });
+  connection.onNotification(
+    '$/progress',
+    (params: { token: string | number; value: ProgressValue }) => {
+      progress.push(params.value);
+      const values = progressByToken.get(params.token) ?? [];
+      values.push(params.value);
+      progressByToken.set(params.token, values);
+    },
+  );
   connection.listen();
   await connection.sendRequest('initialize', {
     processId: process.pid,
@@ -58,6 +67,7 @@ export async function startServer(
   return {
     connection,
     progress,
+    progressByToken,
     request: <P, R>(method: LspMethod<P, R>, params: P, token?: CancellationToken) =>
       (token
         ? connection.sendRequest(method.method, params, token)

@@ -2,7 +2,7 @@
  * Lossless packing through the real server process over JSON-RPC (as the extension's
  * language client talks to it), and through the `layerlens` command.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,67 +10,30 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CancellationTokenSource,
-  createMessageConnection,
-  ResponseError,
-  StreamMessageReader,
-  StreamMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { isCompressibilityError } from '../../src/shared/lossless';
 import { LspMethods, type LspMethod } from '../../src/shared/lsp';
 import { writeSafetensors } from '../support/safetensorsBuilder';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
-let server: ChildProcessWithoutNullStreams;
-let connection: MessageConnection;
+let server: ServerProcess;
 let folder: string;
-const progress = new Map<string | number, { kind: string; percentage?: number }[]>();
 
 function request<P, R>(method: LspMethod<P, R>, params: P, token?: CancellationTokenSource) {
-  // vscode-jsonrpc reads an undefined third argument as a second parameter.
-  return (
-    token
-      ? connection.sendRequest(method.method, params, token.token)
-      : connection.sendRequest(method.method, params)
-  ) as Promise<R>;
+  return server.request(method, params, token?.token);
 }
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 before(async () => {
   folder = mkdtempSync(join(tmpdir(), 'layerlens-lossless-server-'));
-  server = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts', '--stdio'], {
-    stdio: 'pipe',
-  });
-  connection = createMessageConnection(
-    new StreamMessageReader(server.stdout),
-    new StreamMessageWriter(server.stdin),
-  );
-  connection.onRequest('window/workDoneProgress/create', () => null);
-  connection.onNotification(
-    '$/progress',
-    (params: { token: string | number; value: { kind: string; percentage?: number } }) => {
-      const values = progress.get(params.token) ?? [];
-      values.push(params.value);
-      progress.set(params.token, values);
-    },
-  );
-  connection.listen();
-  await connection.sendRequest('initialize', {
-    processId: process.pid,
-    rootUri: null,
-    capabilities: { window: { workDoneProgress: true } },
-    initializationOptions: { settings: { 'stats.workerCount': 2 } },
-  });
-  connection.sendNotification('initialized', {});
+  server = await startServer({ 'stats.workerCount': 2 });
 });
 
 after(() => {
-  connection.dispose();
-  server.kill();
+  server.stop();
   rmSync(folder, { recursive: true, force: true });
 });
 
@@ -82,7 +45,7 @@ test('pack, open, compressibility and unpack over JSON-RPC, with progress', asyn
   assert.equal(packed.out, `${model}.llz`);
   assert.equal(packed.sha256, sha256(model));
   assert.ok(packed.packedBytes < packed.originalBytes);
-  const kinds = (progress.get('pack-1') ?? []).map((value) => value.kind);
+  const kinds = (server.progressByToken.get('pack-1') ?? []).map((value) => value.kind);
   assert.equal(kinds[0], 'begin');
   assert.equal(kinds.at(-1), 'end');
   assert.ok(kinds.includes('report'));

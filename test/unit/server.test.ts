@@ -2,7 +2,6 @@
  * The real server process over JSON-RPC (stdio), as the extension's language client
  * talks to it: custom requests, model errors, and that a bad file leaves it running.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,9 +10,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CancellationTokenSource,
-  createMessageConnection,
-  StreamMessageReader,
-  StreamMessageWriter,
   ResponseError,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
@@ -25,20 +21,15 @@ import {
 } from '../../src/shared/lsp';
 import { isStatsError } from '../../src/shared/model';
 import { writeSafetensors } from '../support/safetensorsBuilder';
+import { startServer, type ProgressValue, type ServerProcess } from '../support/serverProcess';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
-let server: ChildProcessWithoutNullStreams;
+let server: ServerProcess;
 let connection: MessageConnection;
 let folder: string;
 
-interface ProgressValue {
-  readonly kind: 'begin' | 'report' | 'end';
-  readonly title?: string;
-  readonly message?: string;
-  readonly percentage?: number;
-}
-const progress: ProgressValue[] = [];
+let progress: ProgressValue[] = [];
 
 async function eventually(what: string, check: () => boolean): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -49,35 +40,17 @@ async function eventually(what: string, check: () => boolean): Promise<void> {
 }
 
 function request<P, R>(method: LspMethod<P, R>, params: P): Promise<R> {
-  return connection.sendRequest(method.method, params) as Promise<R>;
+  return server.request(method, params);
 }
 
 before(async () => {
   folder = mkdtempSync(join(tmpdir(), 'layerlens-server-'));
-  server = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts', '--stdio'], {
-    stdio: 'pipe',
-  });
-  connection = createMessageConnection(
-    new StreamMessageReader(server.stdout),
-    new StreamMessageWriter(server.stdin),
-  );
-  connection.onRequest('window/workDoneProgress/create', () => null);
-  connection.onNotification('$/progress', (params: { value: ProgressValue }) => {
-    progress.push(params.value);
-  });
-  connection.listen();
-  await connection.sendRequest('initialize', {
-    processId: process.pid,
-    rootUri: null,
-    capabilities: { window: { workDoneProgress: true } },
-    initializationOptions: { settings: { 'stats.workerCount': 2 } },
-  });
-  connection.sendNotification('initialized', {});
+  server = await startServer({ 'stats.workerCount': 2 });
+  ({ connection, progress } = server);
 });
 
 after(() => {
-  connection.dispose();
-  server.kill();
+  server.stop();
   rmSync(folder, { recursive: true, force: true });
 });
 

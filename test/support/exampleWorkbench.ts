@@ -1,0 +1,62 @@
+/**
+ * The set-up every end-to-end test file shares: a copy of the example workspace, a
+ * code-server with the packaged VSIX installed, and a browser on the workbench.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ensureHost,
+  ensureVsix,
+  projectRoot,
+  startCodeServer,
+  type CodeServer,
+} from './codeServer';
+import { openWorkbench, type Workbench } from './vscodeBrowser';
+
+/** Installing the host and building the VSIX on first use takes minutes. */
+export const E2E_SETUP_TIMEOUT_MS = 10 * 60_000;
+
+export interface ExampleWorkbench {
+  readonly server: CodeServer;
+  readonly workbench: Workbench;
+  /** The workspace copy the workbench has open. */
+  readonly workspace: string;
+  close(): Promise<void>;
+}
+
+/** Opens a fresh copy of the example workspace in a real VS Code; `name` labels its files. */
+export async function openExampleWorkbench(name: string): Promise<ExampleWorkbench> {
+  const host = ensureHost();
+  const vsix = ensureVsix();
+  const workspace = mkdtempSync(path.join(os.tmpdir(), `layerlens-e2e-${name}-`));
+  const removeWorkspace = () => rmSync(workspace, { recursive: true, force: true });
+  let server: CodeServer | undefined;
+  try {
+    const copy = spawnSync(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'example-workspace.mjs'), '--copy', workspace],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    server = await startCodeServer({ name, extensions: [vsix], host });
+    const workbench = await openWorkbench(server.folderUrl(workspace), name);
+    const started = server;
+    return {
+      server: started,
+      workbench,
+      workspace,
+      async close() {
+        await workbench.close();
+        await started.stop();
+        removeWorkspace();
+      },
+    };
+  } catch (error) {
+    await server?.stop();
+    removeWorkspace();
+    throw error;
+  }
+}
