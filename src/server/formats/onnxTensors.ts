@@ -3,7 +3,7 @@
  * where its values are (a range of the model file, typed protobuf fields, an external
  * data file, or a sparse pair of values and indices).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, DTYPES, type DType } from '../../shared/dtypes';
 import {
@@ -12,6 +12,7 @@ import {
   MAX_TENSOR_RANK,
 } from '../../shared/limits';
 import { describeUnsupportedCode, dtypeFromOnnxCode } from './onnxDataTypes';
+import { readExactlySync } from './fileRange';
 import { ModelFileError, type TensorData } from './types';
 
 /** An int64 as protobufjs decodes it: a number, or a Long-like pair of 32-bit halves. */
@@ -451,20 +452,12 @@ export function attributeTensor(
 
 /** Reads a whole file range synchronously (sparse densification needs the bytes at once). */
 export function readFileRange(path: string, offset: number, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
   const fd = openSync(path, 'r');
   try {
-    let done = 0;
-    while (done < length) {
-      const read = readSync(fd, bytes, done, length - done, offset + done);
-      if (read === 0)
-        throw new ModelFileError(path, `the file ended before byte ${offset + length}`);
-      done += read;
-    }
+    return readExactlySync(fd, path, offset, length);
   } finally {
     closeSync(fd);
   }
-  return bytes;
 }
 
 export function loadTensorData(data: TensorData): Uint8Array {

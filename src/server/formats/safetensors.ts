@@ -16,6 +16,7 @@ import {
   MAX_TENSORS,
 } from '../../shared/limits';
 import type { MetadataEntry, ModelSummary, TensorInfo } from '../../shared/model';
+import { readExactly } from './fileRange';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** safetensors dtype codes and the DType each one maps to. */
@@ -97,19 +98,7 @@ async function readRange(filePath: string, position: number, length: number): Pr
     throw new ModelFileError(filePath, `the file cannot be read (${code})`);
   }
   try {
-    const bytes = new Uint8Array(length);
-    let filled = 0;
-    while (filled < length) {
-      const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
-      if (bytesRead === 0) {
-        throw new ModelFileError(
-          filePath,
-          `the file ended after ${position + filled} bytes while reading its header`,
-        );
-      }
-      filled += bytesRead;
-    }
-    return bytes;
+    return await readExactly(handle, filePath, position, length);
   } finally {
     await handle.close();
   }

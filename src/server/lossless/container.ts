@@ -21,6 +21,7 @@ import {
   MAX_TENSOR_ELEMENTS,
 } from '../../shared/limits';
 import type { ModelFormat } from '../../shared/model';
+import { readExactly } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
 
@@ -103,27 +104,6 @@ export function llzTrailer(indexOffset: number, indexLength: number): Uint8Array
   view.setBigUint64(8, BigInt(indexLength), true);
   trailer.set(new TextEncoder().encode(TRAILER_MAGIC), 16);
   return trailer;
-}
-
-async function readExactly(
-  handle: fs.FileHandle,
-  filePath: string,
-  position: number,
-  length: number,
-): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
-    if (bytesRead === 0) {
-      throw new ModelFileError(
-        filePath,
-        `the file ended at byte ${position + filled} (truncated?)`,
-      );
-    }
-    filled += bytesRead;
-  }
-  return bytes;
 }
 
 /** Open and validate a packed file's header, trailer and index. */

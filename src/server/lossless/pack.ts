@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
 import type { ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
+import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
 import { layoutOf } from './byteGroups';
@@ -142,27 +143,6 @@ function planSegments(
   return segments;
 }
 
-async function readAt(
-  handle: fs.FileHandle,
-  filePath: string,
-  position: number,
-  length: number,
-): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
-    if (bytesRead === 0) {
-      throw new ModelFileError(
-        filePath,
-        `the file ended at byte ${position + filled}; was it changed while being read?`,
-      );
-    }
-    filled += bytesRead;
-  }
-  return bytes;
-}
-
 async function sha256OfFile(filePath: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   const handle = await fs.open(filePath, 'r');
@@ -282,7 +262,7 @@ async function openSingleModel(filePath: string, what: string): Promise<OpenedMo
   const handle = await openFileForReading(filePath);
   let head: Uint8Array;
   try {
-    head = await readAt(
+    head = await readExactly(
       handle,
       filePath,
       0,
@@ -361,12 +341,12 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         const segment = plan[job.segmentIndex]!;
         // Reads run one after the other, so that the hash sees the file in order.
         const read = reading.then(async () => {
-          const bytes = await readAt(sourceHandle, source, job.offset, job.length);
+          const bytes = await readExactly(sourceHandle, source, job.offset, job.length);
           hash.update(bytes);
           const baseBytes =
             job.baseOffset === undefined
               ? undefined
-              : await readAt(baseHandle!, basePath!, job.baseOffset, job.length);
+              : await readExactly(baseHandle!, basePath!, job.baseOffset, job.length);
           return { bytes, baseBytes };
         });
         reading = read.catch(() => undefined);
@@ -519,10 +499,15 @@ async function decodeChunks(
       const { segment, segmentIndex, chunk } = refs[i]!;
       const [payloadOffset, payloadLength, crc] = segment.chunks[chunk]!;
       const rawLength = chunkRawLength(index, segment, chunk);
-      const payload = await readAt(containerHandle, container.path, payloadOffset, payloadLength);
+      const payload = await readExactly(
+        containerHandle,
+        container.path,
+        payloadOffset,
+        payloadLength,
+      );
       const base =
         segment.xor && baseHandle
-          ? await readAt(
+          ? await readExactly(
               baseHandle,
               basePath!,
               segment.baseOffset! + chunk * index.chunkBytes,

@@ -3,26 +3,10 @@
  * few chunks that cover it (synchronously, so that it can back a tensor's `load()`).
  */
 import * as fs from 'node:fs';
+import { readExactlySync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import { chunkRawLength, type LlzContainer } from './container';
 import { decodeChunkJob } from './jobs';
-
-function readExactlySync(
-  fd: number,
-  filePath: string,
-  position: number,
-  length: number,
-): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const read = fs.readSync(fd, bytes, filled, length - filled, position + filled);
-    if (read === 0)
-      throw new ModelFileError(filePath, `the file ended at byte ${position + filled}`);
-    filled += read;
-  }
-  return bytes;
-}
 
 /**
  * Bytes [offset, offset + length) of the container's original file. `basePath` is the base

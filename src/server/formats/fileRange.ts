@@ -1,0 +1,48 @@
+/**
+ * Reading an exact byte range of a model file. A file shorter than the range (truncated,
+ * or changed while being read) is a ModelFileError naming the file and where it ended.
+ */
+import { readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { ModelFileError } from './types';
+
+function endedEarly(filePath: string, at: number, end: number): ModelFileError {
+  return new ModelFileError(
+    filePath,
+    `the file ended at byte ${at}, before byte ${end} (truncated, or changed while being read?)`,
+  );
+}
+
+/** Bytes [position, position + length) of an open file. */
+export async function readExactly(
+  handle: FileHandle,
+  filePath: string,
+  position: number,
+  length: number,
+): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    if (bytesRead === 0) throw endedEarly(filePath, position + filled, position + length);
+    filled += bytesRead;
+  }
+  return bytes;
+}
+
+/** The same, synchronously, from a file descriptor. */
+export function readExactlySync(
+  fd: number,
+  filePath: string,
+  position: number,
+  length: number,
+): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const read = readSync(fd, bytes, filled, length - filled, position + filled);
+    if (read === 0) throw endedEarly(filePath, position + filled, position + length);
+    filled += read;
+  }
+  return bytes;
+}
