@@ -8,6 +8,7 @@ import type { CompressionMethod, CompressionOptions, CompressionReport } from '.
 import { formatBytes } from '../shared/format';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
+import { printTable } from './table';
 
 export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|int8|int4|lowrank|fp16|bf16
                           [--level L] [--layers REGEX] [--out FILE] [--json]
@@ -196,7 +197,7 @@ export function printCompressionReport(report: CompressionReport): void {
       formatNumber(o.relativeL2),
       o.cosine.toFixed(6),
     ]);
-  if (report.outputs.length > 0) printRows(rows);
+  if (report.outputs.length > 0) printTable(rows);
   console.log('');
   const tensorRows = [['TENSOR', 'BEFORE', 'AFTER', 'REL ERROR', 'DETAIL']];
   for (const t of done)
@@ -207,22 +208,11 @@ export function printCompressionReport(report: CompressionReport): void {
       formatNumber(t.relativeError),
       t.detail,
     ]);
-  printRows(tensorRows);
+  printTable(tensorRows);
   const skipped = new Map<string, number>();
   for (const t of report.tensors)
     if (t.skipped) skipped.set(t.detail, (skipped.get(t.detail) ?? 0) + 1);
   for (const [reason, count] of skipped) console.log(`  skipped ${count}: ${reason}`);
-}
-
-function printRows(rows: string[][]): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const row of rows)
-    console.log(
-      row
-        .map((cell, c) => cell.padEnd(widths[c]!))
-        .join('  ')
-        .trimEnd(),
-    );
 }
 
 /** Run `layerlens compress …`; returns the exit code. */

@@ -18,6 +18,7 @@ import {
 import type { TensorInfo } from '../shared/model';
 import { LosslessService } from '../server/lossless/service';
 import type { ModelService } from '../server/modelService';
+import { printTable } from './table';
 
 export const LOSSLESS_COMMANDS = ['pack', 'unpack', 'compressibility', 'delta'] as const;
 
@@ -79,18 +80,6 @@ async function inBatches<R>(
   return results;
 }
 
-function printRows(rows: string[][]): void {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows) {
-    console.log(
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    );
-  }
-}
-
 const ratioText = (value: number | null) => (value === null ? MISSING : value.toFixed(4));
 
 async function compressibility(
@@ -139,7 +128,7 @@ async function compressibility(
       ratioText(result.ratio),
     ];
   });
-  printRows([['TENSOR', 'DTYPE', 'BYTES', 'EXP.ENTROPY', 'BOUND', 'RATIO'], ...rows]);
+  printTable([['TENSOR', 'DTYPE', 'BYTES', 'EXP.ENTROPY', 'BOUND', 'RATIO'], ...rows]);
 }
 
 async function delta(
@@ -173,7 +162,7 @@ async function delta(
       formatPercent(result.identicalFraction),
     ];
   });
-  printRows([['TENSOR', '‖Δ‖_F', '‖Δ‖/‖W‖', 'IDENTICAL'], ...rows]);
+  printTable([['TENSOR', '‖Δ‖_F', '‖Δ‖/‖W‖', 'IDENTICAL'], ...rows]);
 }
 
 /** Run one lossless command; returns the exit status (2: usage error). */

@@ -31,6 +31,7 @@ import type { StructuredSparsity } from '../shared/heatmap';
 import type { Spectrum } from '../shared/spectrum';
 import { compressCommand, COMPRESS_USAGE } from './compress';
 import { LOSSLESS_COMMANDS, LOSSLESS_USAGE, losslessMain } from './lossless';
+import { printTable } from './table';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
@@ -150,18 +151,6 @@ async function analyseTensors(
     results.set(tensor.index, entry);
   }
   return results;
-}
-
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows) {
-    console.log(
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    );
-  }
 }
 
 function spectrumCells(spectrum: SpectrumReport | undefined): string[] {

@@ -7,19 +7,22 @@ import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsPa
 import type { TensorEntry } from '../formats/types';
 import { JobAbortedError, type WorkerPool } from './workerPool';
 
+/** Where a worker job reads a tensor's bytes. */
+export type TensorByteSource =
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly offset: number;
+      readonly length: number;
+    }
+  /** Bytes moved to the worker (transferred, not copied). */
+  | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+
 /** One statistics job as the worker receives it. */
 export interface StatsJob {
   readonly dtype: NumericDType;
   readonly elementCount: number;
-  readonly source:
-    | {
-        readonly kind: 'file';
-        readonly path: string;
-        readonly offset: number;
-        readonly length: number;
-      }
-    /** Bytes moved to the worker (transferred, not copied). */
-    | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+  readonly source: TensorByteSource;
   /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
   readonly chunkBytes?: number;
   /**

@@ -9,6 +9,7 @@ import type { DType } from '../../shared/dtypes';
 import { LLZ_CHUNK_BYTES } from '../../shared/limits';
 import { fileTensorBytes, memoryTensorBytes } from '../analysis/stats';
 import { ModelFileError } from '../formats/types';
+import type { TensorByteSource } from '../jobs/computeStats';
 import { JobAbortedError, type WorkerPool } from '../jobs/workerPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
 import { ChunkFormatError, crc32, decodeChunk, encodeChunk, xorInto } from './chunkCodec';
@@ -38,14 +39,7 @@ export interface DecodeJob {
 export interface AnalyseJob {
   readonly op: 'analyse';
   readonly dtype: DType;
-  readonly source:
-    | {
-        readonly kind: 'file';
-        readonly path: string;
-        readonly offset: number;
-        readonly length: number;
-      }
-    | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+  readonly source: TensorByteSource;
   readonly chunkBytes?: number;
 }
 
