@@ -18,6 +18,8 @@ import type {
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
+import type { SensitivityRequest, SensitivityResult } from './sensitivity';
+import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
   readonly method: string;
@@ -69,6 +71,23 @@ export interface CompressibilityParams extends ModelParams {
   readonly indices: readonly number[];
 }
 
+export interface SensitivityParams extends ModelParams {
+  readonly request: SensitivityRequest;
+}
+
+export interface PlanParams extends ModelParams {
+  readonly request: PlanRequest;
+}
+
+export interface ApplyPlanParams extends ModelParams {
+  /** A recipe from `plan` (possibly edited by the user). */
+  readonly recipe: CompressionRecipe;
+  /** Refine and re-apply when the whole-model deviation misses the recipe's target. */
+  readonly refine: boolean;
+  /** Output path; default next to the original, `<name>.plan.<ext>`, never overwriting. */
+  readonly outPath?: string;
+}
+
 /** The client's work-done progress token (LSP `WorkDoneProgressParams`). */
 export interface WorkDoneParams {
   readonly workDoneToken?: string | number;
@@ -111,6 +130,17 @@ export const LspMethods = {
   unpack: lspMethod<UnpackParams & WorkDoneParams, UnpackSummary>('layerlens/unpack'),
   /** For a fine-tune delta container: each tensor's difference from its base model. */
   deltaStats: lspMethod<CompressibilityParams, DeltaStatsResult[]>('layerlens/deltaStats'),
+  /**
+   * Per-layer sensitivity: the data-free proxy, and (ONNX) the measured output deviation of
+   * compressing each layer alone at each level (cached; work-done progress, cancellable).
+   */
+  sensitivity: lspMethod<SensitivityParams & WorkDoneParams, SensitivityResult>(
+    'layerlens/sensitivity',
+  ),
+  /** Propose a per-tensor compression plan meeting a size, ratio or deviation target. */
+  plan: lspMethod<PlanParams & WorkDoneParams, Plan>('layerlens/plan'),
+  /** Apply a recipe, validate the whole model, refine when the target is missed. */
+  applyPlan: lspMethod<ApplyPlanParams & WorkDoneParams, ApplyPlanResult>('layerlens/applyPlan'),
 } as const;
 
 /** JSON-RPC error code the server uses for a file it cannot read (data: ModelErrorData). */

@@ -2,6 +2,8 @@
  * LayerLens settings: typed once, with their defaults. package.json's
  * `contributes.configuration` mirrors this table (a unit test checks they agree).
  */
+import type { DeviationMetric } from './sensitivity';
+
 export type ComputeBackend = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
 
 export interface LayerLensSettings {
@@ -17,6 +19,8 @@ export interface LayerLensSettings {
   'validation.shapes': Record<string, number[]>;
   /** Constant values of generated sample inputs by input name (e.g. a sample rate). */
   'validation.inputValues': Record<string, number>;
+  /** How a compressed model's output deviation is measured (sensitivity and plans). */
+  'sensitivity.metric': DeviationMetric;
 }
 
 export const SETTINGS_SECTION = 'layerlens';
@@ -28,6 +32,7 @@ export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'validation.dimensions': { batch: 1, sequence: 512 },
   'validation.shapes': {},
   'validation.inputValues': { sr: 16000 },
+  'sensitivity.metric': 'relativeL2',
 };
 
 export const COMPUTE_BACKENDS: readonly ComputeBackend[] = [
