@@ -52,6 +52,8 @@ export interface LayerSensitivity {
   readonly measured?: readonly MeasuredPoint[];
   /** Why the tensor was left out of the measured sweep (e.g. "not a weight of a node"). */
   readonly note?: string;
+  /** Levels the tensor cannot take (the compressor would skip it), with the reason. */
+  readonly skipped?: readonly { readonly key: string; readonly reason: string }[];
 }
 
 export interface SensitivityRequest {

@@ -128,10 +128,86 @@ export interface ValidationOptions {
   readonly settings?: Partial<LayerLensSettings>;
   readonly signal?: AbortSignal;
   readonly seed?: number;
+  /** Given both models' outputs on the sample inputs when the run succeeds. */
+  readonly onOutputs?: (
+    reference: ort.InferenceSession.OnnxValueMapType,
+    result: ort.InferenceSession.OnnxValueMapType,
+  ) => void;
 }
 
 /** Lengths tried for later unknown input dimensions when the model rejects the previous try. */
 const UNKNOWN_LENGTH_ATTEMPTS = [1, 512];
+
+export interface SampleFeeds {
+  readonly feeds: Record<string, ort.Tensor>;
+  /** The original model's outputs on `feeds`. */
+  readonly reference: ort.InferenceSession.OnnxValueMapType;
+  /** How the inputs were obtained, e.g. "generated (seed 0): x [1, 512]". */
+  readonly description: string;
+}
+
+/**
+ * The sample inputs of the `validation.*` settings for the model at `modelPath`: files
+ * from `validation.inputsFolder` where there are some, generated values for the rest,
+ * retrying later unknown dimensions with other lengths until `run` (the original model)
+ * accepts them. `skipped` says why no inputs could be made.
+ */
+export async function findSampleFeeds(
+  modelPath: string,
+  inputs: readonly InputSpec[],
+  settings: LayerLensSettings,
+  run: (feeds: Record<string, ort.Tensor>) => Promise<ort.InferenceSession.OnnxValueMapType>,
+  options: { readonly signal?: AbortSignal; readonly seed?: number } = {},
+): Promise<SampleFeeds | { readonly skipped: string; readonly inputs: string }> {
+  const folderSetting = settings['validation.inputsFolder'];
+  let fromFiles = new Map<string, SampleTensor>();
+  let files: string[] = [];
+  if (folderSetting) {
+    const folder = path.resolve(path.dirname(modelPath), folderSetting);
+    ({ feeds: fromFiles, files } = await readInputFolder(folder, inputs));
+  }
+  const missing = inputs.filter((spec) => !fromFiles.has(spec.name));
+  let lastError = '';
+  for (const laterUnknown of missing.length > 0 ? UNKNOWN_LENGTH_ATTEMPTS : [1]) {
+    options.signal?.throwIfAborted();
+    let generated: Map<string, SampleTensor>;
+    try {
+      generated = generateInputs(missing, {
+        dimensions: settings['validation.dimensions'],
+        shapes: settings['validation.shapes'],
+        values: settings['validation.inputValues'],
+        seed: options.seed ?? 0,
+        laterUnknown,
+      });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      return {
+        skipped: `run skipped: ${error.message}; give it as a file in layerlens.validation.inputsFolder`,
+        inputs: 'none',
+      };
+    }
+    const samples = new Map([...fromFiles, ...generated]);
+    const feeds = Object.fromEntries(
+      [...samples].map(([name, sample]) => [name, toOrtTensor(sample)]),
+    );
+    let reference: ort.InferenceSession.OnnxValueMapType;
+    try {
+      reference = await run(feeds);
+    } catch (error) {
+      lastError = firstLine(error);
+      continue;
+    }
+    const shapes = [...samples].map(([name, s]) => `${name} [${s.shape.join(', ')}]`).join(', ');
+    const parts: string[] = [];
+    if (files.length > 0) parts.push(`files: ${files.join(', ')}`);
+    if (generated.size > 0) parts.push(`generated (seed ${options.seed ?? 0})`);
+    return { feeds, reference, description: `${parts.join('; ')}: ${shapes}` };
+  }
+  return {
+    skipped: `run skipped: the original model fails on the sample inputs (${lastError}); set layerlens.validation.shapes, dimensions or inputValues`,
+    inputs: 'generated inputs rejected by the original model',
+  };
+}
 
 /**
  * Check `written` (the edited ModelProto, already saved at `compressedPath`), load it, and
@@ -167,69 +243,32 @@ export async function validateOnnx(
     );
     options.signal?.throwIfAborted();
     original = await createSession(originalPath, settings['compute.backend'], []);
-    const folderSetting = settings['validation.inputsFolder'];
-    let fromFiles = new Map<string, SampleTensor>();
-    let files: string[] = [];
-    if (folderSetting) {
-      const folder = path.resolve(path.dirname(originalPath), folderSetting);
-      ({ feeds: fromFiles, files } = await readInputFolder(folder, inputs));
-    }
-    const missing = inputs.filter((spec) => !fromFiles.has(spec.name));
-    let description = '';
-    let lastError = '';
-    for (const laterUnknown of missing.length > 0 ? UNKNOWN_LENGTH_ATTEMPTS : [1]) {
-      options.signal?.throwIfAborted();
-      let generated: Map<string, SampleTensor>;
-      try {
-        generated = generateInputs(missing, {
-          dimensions: settings['validation.dimensions'],
-          shapes: settings['validation.shapes'],
-          values: settings['validation.inputValues'],
-          seed: options.seed ?? 0,
-          laterUnknown,
-        });
-      } catch (error) {
-        if (!(error instanceof RangeError)) throw error;
-        validation.push(
-          `run skipped: ${error.message}; give it as a file in layerlens.validation.inputsFolder`,
-        );
-        return { outputs: [], inputs: 'none', validation };
-      }
-      const samples = new Map([...fromFiles, ...generated]);
-      const feeds = Object.fromEntries(
-        [...samples].map(([name, sample]) => [name, toOrtTensor(sample)]),
-      );
-      let reference: ort.InferenceSession.OnnxValueMapType;
-      try {
-        reference = await original.run(feeds);
-      } catch (error) {
-        lastError = firstLine(error);
-        continue;
-      }
-      options.signal?.throwIfAborted();
-      let result: ort.InferenceSession.OnnxValueMapType;
-      try {
-        result = await compressed.run(feeds);
-      } catch (error) {
-        throw new Error(
-          `the compressed model fails on inputs the original accepts: ${firstLine(error)}`,
-        );
-      }
-      const shapes = [...samples].map(([name, s]) => `${name} [${s.shape.join(', ')}]`).join(', ');
-      const parts: string[] = [];
-      if (files.length > 0) parts.push(`files: ${files.join(', ')}`);
-      if (generated.size > 0) parts.push(`generated (seed ${options.seed ?? 0})`);
-      description = `${parts.join('; ')}: ${shapes}`;
-      const outputs = original.outputNames.map((name) =>
-        compareOutputs(name, reference[name] as ort.Tensor, result[name] as ort.Tensor),
-      );
-      validation.push(`run (${outputs.length} outputs compared)`);
-      return { outputs, inputs: description, validation };
-    }
-    validation.push(
-      `run skipped: the original model fails on the sample inputs (${lastError}); set layerlens.validation.shapes, dimensions or inputValues`,
+    const found = await findSampleFeeds(
+      originalPath,
+      inputs,
+      settings,
+      (feeds) => original!.run(feeds),
+      options,
     );
-    return { outputs: [], inputs: 'generated inputs rejected by the original model', validation };
+    if ('skipped' in found) {
+      validation.push(found.skipped);
+      return { outputs: [], inputs: found.inputs, validation };
+    }
+    options.signal?.throwIfAborted();
+    let result: ort.InferenceSession.OnnxValueMapType;
+    try {
+      result = await compressed.run(found.feeds);
+    } catch (error) {
+      throw new Error(
+        `the compressed model fails on inputs the original accepts: ${firstLine(error)}`,
+      );
+    }
+    options.onOutputs?.(found.reference, result);
+    const outputs = original.outputNames.map((name) =>
+      compareOutputs(name, found.reference[name] as ort.Tensor, result[name] as ort.Tensor),
+    );
+    validation.push(`run (${outputs.length} outputs compared)`);
+    return { outputs, inputs: found.description, validation };
   } finally {
     await compressed.release();
     await original?.release();
