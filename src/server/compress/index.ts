@@ -7,6 +7,7 @@ import type { CompressionReport, CompressRequest } from '../../shared/compress';
 import type { LayerLensSettings } from '../../shared/settings';
 import { openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
+import type { ValidationOptions } from '../runtime/validate';
 import { compressOnnx } from './onnx';
 import { compressSafetensors } from './safetensors';
 
@@ -16,6 +17,8 @@ export interface CompressContext {
   /** Called as work proceeds (`done` of `total` steps). */
   readonly onProgress?: (done: number, total: number, message: string) => void;
   readonly settings?: Partial<LayerLensSettings>;
+  /** Given both models' outputs when an ONNX output is validated on the sample inputs. */
+  readonly onValidationOutputs?: ValidationOptions['onOutputs'];
 }
 
 /** A format's implementation; `model` is the opened source model. */

@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { CompressionMethod, CompressionReport } from '../../shared/compress';
+import type { CompressionReport } from '../../shared/compress';
 import { ModelFileError } from '../formats/types';
 
 /** Suffix of the JSON report written next to a compressed model. */
@@ -48,7 +48,7 @@ function nameTaken(entries: ReadonlySet<string>, name: string): boolean {
 /** The first free output path for `source` compressed with `method` (see the module comment). */
 export async function defaultOutputPath(
   source: string,
-  method: CompressionMethod,
+  method: string,
   ext?: string,
 ): Promise<string> {
   const folder = path.dirname(source);
@@ -154,7 +154,7 @@ export class OutputFiles {
  */
 export async function withOutputFiles<T>(
   source: string,
-  method: CompressionMethod,
+  method: string,
   outPath: string | undefined,
   job: (files: OutputFiles) => Promise<T>,
   ext?: string,

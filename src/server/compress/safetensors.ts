@@ -31,6 +31,7 @@ import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensors
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { WorkerPool } from '../jobs/workerPool';
 import type { CompressContext } from './index';
+import type { ChoicesOutput } from './onnx';
 import { MAX_NM_GROUP } from './kernels';
 import {
   compressWorkerScript,
@@ -150,8 +151,31 @@ export async function compressSafetensors(
   context: CompressContext,
   model: OpenedModel,
 ): Promise<CompressionReport> {
-  const started = performance.now();
   const { options } = request;
+  validateOptions(source, options);
+  const targets = new Map(
+    requestedTensors(model, request).map((entry) => [entry.info.index, options] as const),
+  );
+  return compressSafetensorsChoices(source, model, targets, context, {
+    name: options.method,
+    method: options.method,
+    options,
+    outPath: request.outPath,
+  });
+}
+
+/**
+ * Compress each tensor of `targets` (tensor index → its options) into one new file and
+ * report; `compressSafetensors` is the case of one options for every tensor.
+ */
+export async function compressSafetensorsChoices(
+  source: string,
+  model: OpenedModel,
+  targets: ReadonlyMap<number, CompressionOptions>,
+  context: CompressContext,
+  output: ChoicesOutput,
+): Promise<CompressionReport> {
+  const started = performance.now();
   const { signal, onProgress } = context;
   if (source.toLowerCase().endsWith('.json')) {
     throw new ModelFileError(
@@ -159,31 +183,32 @@ export async function compressSafetensors(
       'compressing a sharded model through its index is not supported; compress its shard files one by one',
     );
   }
-  validateOptions(source, options);
-  const targets = new Set(requestedTensors(model, request).map((entry) => entry.info.index));
+  for (const options of targets.values()) validateOptions(source, options);
   if (targets.size === 0) {
     throw new ModelFileError(source, 'the request names no tensor of this model');
   }
-  if (options.method === 'int8' && options.storeQuantized) {
-    const names = new Set(model.tensors.map((entry) => entry.info.name));
-    for (const entry of model.tensors) {
-      const scaleName = `${entry.info.name}${INT8_SCALE_SUFFIX}`;
-      if (targets.has(entry.info.index) && names.has(scaleName)) {
-        throw new ModelFileError(
-          source,
-          `tensor "${scaleName}" already exists, so "${entry.info.name}" cannot get its int8 scales under that name`,
-        );
-      }
+  const storesInt8 = (index: number): boolean => {
+    const options = targets.get(index);
+    return options?.method === 'int8' && options.storeQuantized === true;
+  };
+  const names = new Set(model.tensors.map((entry) => entry.info.name));
+  for (const entry of model.tensors) {
+    const scaleName = `${entry.info.name}${INT8_SCALE_SUFFIX}`;
+    if (storesInt8(entry.info.index) && names.has(scaleName)) {
+      throw new ModelFileError(
+        source,
+        `tensor "${scaleName}" already exists, so "${entry.info.name}" cannot get its int8 scales under that name`,
+      );
     }
   }
   const metadata = await readMetadata(source);
 
   const outputMetadata: Record<string, string> = { ...metadata };
-  if (options.method === 'int8' && options.storeQuantized)
+  if (model.tensors.some((entry) => storesInt8(entry.info.index)))
     outputMetadata['layerlens.int8'] = INT8_CONVENTION;
   if (!outputMetadata.format) outputMetadata.format = 'pt';
 
-  return withOutputFiles(source, options.method, request.outPath, async (files) => {
+  return withOutputFiles(source, output.name, output.outPath, async (files) => {
     // Compressed tensors go to a scratch file as they are made, so that memory holds one
     // tensor at a time; the model is then written from it (and from the source for the
     // tensors that stay as they are) once the header is known.
@@ -218,7 +243,8 @@ export async function compressSafetensors(
             bytes: () => readTensorBytes(entry),
           });
         };
-        if (!targets.has(info.index)) {
+        const options = targets.get(info.index);
+        if (!options) {
           copy();
           continue;
         }
@@ -276,12 +302,12 @@ export async function compressSafetensors(
       }
       if (results.every((result) => result.skipped)) {
         const reasons = [...new Set(results.map((result) => result.detail))].slice(0, 3).join('; ');
-        throw new ModelFileError(source, `nothing to compress with ${options.method}: ${reasons}`);
+        throw new ModelFileError(source, `nothing to compress with ${output.name}: ${reasons}`);
       }
       onProgress?.(total, total, 'writing');
       outputMetadata['layerlens.compression'] = JSON.stringify({
         source: path.basename(source),
-        options,
+        options: output.options,
         tensors: results.filter((result) => !result.skipped).length,
       });
       fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
@@ -308,8 +334,8 @@ export async function compressSafetensors(
       source,
       output: files.path,
       reportPath: files.reportPath,
-      method: options.method,
-      options,
+      method: output.method,
+      options: output.options,
       fileBytesBefore: model.summary.fileBytes,
       fileBytesAfter,
       tensors: results,

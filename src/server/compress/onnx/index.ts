@@ -15,13 +15,19 @@
 import { readFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
 import type {
+  CompressionMethod,
   CompressionOptions,
   CompressionReport,
   CompressRequest,
   TensorCompressionResult,
 } from '../../../shared/compress';
 import { loadTensorData } from '../../formats/onnxTensors';
-import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
+import {
+  ModelFileError,
+  type OpenedModel,
+  type TensorData,
+  type TensorEntry,
+} from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
 import { MAX_NM_GROUP } from '../kernels';
 import type { CompressContext } from '../index';
@@ -76,11 +82,45 @@ export async function compressOnnx(
   context: CompressContext,
   model: OpenedModel,
 ): Promise<CompressionReport> {
-  const started = performance.now();
-  const { signal, onProgress } = context;
   const options = request.options;
   checkOptions(options);
-  const selected = requestedTensors(model, request);
+  const selected = requestedTensors(model, request).map((entry) => ({ entry, options }));
+  return compressOnnxChoices(model, selected, context, {
+    name: options.method,
+    method: options.method,
+    options,
+    outPath: request.outPath,
+  });
+}
+
+/** One tensor of a compression job and the options it is compressed with. */
+export interface TensorChoice {
+  readonly entry: TensorEntry;
+  readonly options: CompressionOptions;
+}
+
+/** What the written report says about the job, and where its output goes. */
+export interface ChoicesOutput {
+  /** The default output name's tag: `<stem>.<name><ext>`. */
+  readonly name: string;
+  readonly method: CompressionMethod;
+  readonly options: CompressionOptions;
+  readonly outPath?: string;
+}
+
+/**
+ * Compress each chosen tensor with its own options (in model order) into one new model,
+ * validate it and report; `compressOnnx` is the case of one options for every tensor.
+ */
+export async function compressOnnxChoices(
+  model: OpenedModel,
+  selected: readonly TensorChoice[],
+  context: CompressContext,
+  output: ChoicesOutput,
+): Promise<CompressionReport> {
+  const started = performance.now();
+  const { signal, onProgress } = context;
+  for (const choice of selected) checkOptions(choice.options);
   const proto = onnx.ModelProto.decode(await readFile(model.path));
   const slots = tensorSlots(proto, model.path);
   if (
@@ -105,7 +145,7 @@ export async function compressOnnx(
   };
   const total = selected.length + 2;
   const results: TensorCompressionResult[] = [];
-  for (const [done, entry] of selected.entries()) {
+  for (const [done, { entry, options }] of selected.entries()) {
     signal?.throwIfAborted();
     const info = entry.info;
     onProgress?.(done, total, info.name);
@@ -155,10 +195,10 @@ export async function compressOnnx(
   if (!results.some((r) => !r.skipped)) {
     throw new ModelFileError(
       model.path,
-      `nothing to compress with ${options.method}: ${results.length === 0 ? 'no tensor selected' : skipSummary(results)}`,
+      `nothing to compress with ${output.name}: ${results.length === 0 ? 'no tensor selected' : skipSummary(results)}`,
     );
   }
-  return withOutputFiles(model.path, options.method, request.outPath, async (files) => {
+  return withOutputFiles(model.path, output.name, output.outPath, async (files) => {
     onProgress?.(selected.length, total, 'writing');
     const written = await writeOnnxModel(
       proto,
@@ -174,14 +214,15 @@ export async function compressOnnx(
     const validation = await validateOnnx(model.path, files.path, proto, model.summary.inputs, {
       settings: context.settings,
       signal,
+      onOutputs: context.onValidationOutputs,
     });
     signal?.throwIfAborted();
     const report: CompressionReport = {
       source: model.path,
       output: files.path,
       reportPath: files.reportPath,
-      method: options.method,
-      options,
+      method: output.method,
+      options: output.options,
       fileBytesBefore: model.summary.totalBytes,
       fileBytesAfter: written.modelBytes + (written.dataFile?.bytes ?? 0),
       tensors: results,

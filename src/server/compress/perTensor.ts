@@ -1,0 +1,108 @@
+/**
+ * Compression with a different method per tensor (a plan's recipe): every named tensor
+ * gets its own options, all of them written into one new model through the same
+ * per-weight code as a single-method compression (onnx/methods.ts, safetensorsTensor.ts).
+ */
+import type {
+  CompressionMethod,
+  CompressionOptions,
+  CompressionReport,
+} from '../../shared/compress';
+import { MAX_TENSORS } from '../../shared/limits';
+import { openModelFile } from '../formats/registry';
+import { ModelFileError, type OpenedModel } from '../formats/types';
+import type { CompressContext } from './index';
+import { compressOnnxChoices, type TensorChoice } from './onnx';
+import { compressSafetensorsChoices } from './safetensors';
+
+/** One tensor (by name) and the options it is compressed with. */
+export interface TensorStep {
+  readonly tensor: string;
+  readonly options: CompressionOptions;
+}
+
+/** Default output tag of a per-tensor compression: `model.onnx` → `model.plan.onnx`. */
+export const PER_TENSOR_OUTPUT_NAME = 'plan';
+
+/**
+ * The method that covers the most bytes of the steps (with its options): the report's
+ * `method` and `options` fields, which name one method, show this one.
+ */
+function dominantOptions(model: OpenedModel, steps: readonly TensorStep[]): CompressionOptions {
+  const bytes = new Map<CompressionMethod, { bytes: number; options: CompressionOptions }>();
+  const sizes = new Map(model.tensors.map((entry) => [entry.info.name, entry.info.byteLength]));
+  for (const step of steps) {
+    const current = bytes.get(step.options.method) ?? { bytes: 0, options: step.options };
+    current.bytes += sizes.get(step.tensor) ?? 0;
+    bytes.set(step.options.method, current);
+  }
+  let best: { bytes: number; options: CompressionOptions } | undefined;
+  for (const entry of bytes.values()) if (!best || entry.bytes > best.bytes) best = entry;
+  return best!.options;
+}
+
+/** The entries of `steps` in model order; unknown or repeated tensor names are refused. */
+function choicesOf(model: OpenedModel, steps: readonly TensorStep[]): TensorChoice[] {
+  if (steps.length > MAX_TENSORS) {
+    throw new RangeError(`a per-tensor compression may name at most ${MAX_TENSORS} tensors`);
+  }
+  const byName = new Map<string, CompressionOptions>();
+  for (const step of steps) {
+    if (byName.has(step.tensor)) {
+      throw new ModelFileError(model.path, `tensor "${step.tensor}" is named twice`);
+    }
+    byName.set(step.tensor, step.options);
+  }
+  const choices: TensorChoice[] = [];
+  for (const entry of model.tensors) {
+    const options = byName.get(entry.info.name);
+    if (!options) continue;
+    choices.push({ entry, options });
+    byName.delete(entry.info.name);
+  }
+  const missing = [...byName.keys()];
+  if (missing.length > 0) {
+    throw new ModelFileError(
+      model.path,
+      `no tensor named ${missing
+        .slice(0, 3)
+        .map((name) => JSON.stringify(name))
+        .join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} in this model`,
+    );
+  }
+  return choices;
+}
+
+/**
+ * Compress the model at `path` with each step's options on its tensor into one new file
+ * (`outPath`, or `<stem>.plan<ext>` next to it), validate it and report. The original is
+ * never modified; a failed or cancelled job leaves no file.
+ */
+export async function compressPerTensor(
+  path: string,
+  steps: readonly TensorStep[],
+  context: CompressContext = {},
+  outPath?: string,
+  opened?: OpenedModel,
+): Promise<CompressionReport> {
+  context.signal?.throwIfAborted();
+  const model = opened ?? (await openModelFile(path));
+  if (steps.length === 0) {
+    throw new ModelFileError(model.path, 'the plan changes no tensor: nothing to compress');
+  }
+  const choices = choicesOf(model, steps);
+  const options = dominantOptions(model, steps);
+  const output = { name: PER_TENSOR_OUTPUT_NAME, method: options.method, options, outPath };
+  switch (model.summary.format) {
+    case 'onnx':
+      return compressOnnxChoices(model, choices, context, output);
+    case 'safetensors':
+      return compressSafetensorsChoices(
+        model.path,
+        model,
+        new Map(choices.map((choice) => [choice.entry.info.index, choice.options])),
+        context,
+        output,
+      );
+  }
+}
