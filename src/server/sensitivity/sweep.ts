@@ -1,0 +1,271 @@
+/**
+ * The measured sweep in one onnxruntime session. The model is rewritten once so that
+ * every swept weight is a graph input (an initializer of the main graph simply becomes
+ * one; a weight stored in a subgraph, e.g. an If branch, or in a Constant node becomes an
+ * Identity of a fresh main-graph input, which the subgraph reads from the outer scope).
+ * The original values are fed for every weight but the one being swept, which gets Ŵ;
+ * each run's outputs are compared with the baseline run's.
+ */
+import type * as ortTypes from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import type { DeviationMetric } from '../../shared/sensitivity';
+import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
+import type { LayerLensSettings } from '../../shared/settings';
+import { makeNode, NameAllocator, usedNames } from '../compress/onnx/graph';
+import { DATA_LOCATION_EXTERNAL } from '../compress/onnx/methods';
+import { loadTensorData } from '../formats/onnxTensors';
+import { ModelFileError, type OpenedModel } from '../formats/types';
+import { chooseProvider } from '../runtime/providers';
+import { findSampleFeeds } from '../runtime/validate';
+import { outputDeviation } from './deviation';
+import type { SweepTensor } from './tensors';
+
+/** onnxruntime's own log level: fatal only (failures come back as errors). */
+const QUIET_LOGS = 4;
+
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+
+/** A swept weight as the rewritten model reads it. */
+interface LiftedWeight {
+  readonly feedName: string;
+  readonly dims: readonly number[];
+  readonly original: ortTypes.Tensor;
+}
+
+/**
+ * Rewrite `model` (decoded, edited in place) so that each tensor of `tensors` is a graph
+ * input; external data of the other tensors is read into the model, so that the bytes
+ * can be loaded without the model's folder. Returns the feed name of each tensor.
+ */
+export function liftWeights(
+  model: onnx.IModelProto,
+  opened: OpenedModel,
+  tensors: readonly SweepTensor[],
+): Map<number, string> {
+  const names = new NameAllocator(usedNames(model, opened.path));
+  const main = model.graph!;
+  const feedNames = new Map<number, string>();
+  const removed = new Set<onnx.ITensorProto>();
+  for (const tensor of tensors) {
+    const slot = tensor.slot;
+    if (!slot?.proto) throw new Error(`tensor ${tensor.entry.info.name} is not a stored weight`);
+    const graph = slot.scope.graph;
+    const dims = tensor.entry.info.shape;
+    let feedName: string;
+    if (slot.kind === 'initializer' && slot.scope.depth === 0) {
+      feedName = slot.name;
+      removed.add(slot.proto);
+      // Before IR 4 initializers are listed as graph inputs too: keep a single entry.
+      main.input = (main.input ?? []).filter((input) => input.name !== slot.name);
+    } else {
+      feedName = names.fresh(`${slot.name}_sweep`);
+      const identity = makeNode(
+        'Identity',
+        [feedName],
+        [slot.name],
+        names.fresh(`${slot.name}_Identity`),
+      );
+      if (slot.kind === 'initializer') {
+        removed.add(slot.proto);
+        graph.input = (graph.input ?? []).filter((input) => input.name !== slot.name);
+        graph.node = [identity, ...(graph.node ?? [])];
+      } else {
+        const list = graph.node ?? [];
+        list.splice(list.indexOf(slot.node!), 1, identity);
+        graph.node = list;
+      }
+    }
+    main.input = [
+      ...(main.input ?? []),
+      {
+        name: feedName,
+        type: {
+          tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } },
+        },
+      },
+    ];
+    feedNames.set(tensor.entry.info.index, feedName);
+  }
+  const swept = new Set(tensors.map((t) => t.slot!.proto!));
+  const dropRemoved = (graph: onnx.IGraphProto): void => {
+    graph.initializer = (graph.initializer ?? []).filter((proto) => !removed.has(proto));
+  };
+  forEachGraph(main, dropRemoved);
+  inlineExternalData(model, opened, swept);
+  return feedNames;
+}
+
+/** Put the bytes of every external tensor (but the swept ones) into the model itself. */
+function inlineExternalData(
+  model: onnx.IModelProto,
+  opened: OpenedModel,
+  swept: ReadonlySet<onnx.ITensorProto>,
+): void {
+  const byName = new Map(opened.tensors.map((entry) => [entry.info.name, entry]));
+  let inlined = 0;
+  forEachGraph(model.graph!, (graph) => {
+    for (const proto of graph.initializer ?? []) {
+      if (proto.dataLocation !== DATA_LOCATION_EXTERNAL || swept.has(proto)) continue;
+      const entry = byName.get(proto.name ?? '');
+      if (!entry) throw new ModelFileError(opened.path, `external tensor ${proto.name} not found`);
+      inlined += entry.data.length;
+      if (inlined > MAX_ONNX_PROTO_BYTES) {
+        throw new ModelFileError(
+          opened.path,
+          `the external data is too large to sweep in one model (more than ${MAX_ONNX_PROTO_BYTES} bytes)`,
+        );
+      }
+      proto.rawData = loadTensorData(entry.data);
+      proto.dataLocation = 0;
+      proto.externalData = [];
+    }
+  });
+}
+
+/** `visit` on `graph` and every subgraph in it. */
+function forEachGraph(graph: onnx.IGraphProto, visit: (graph: onnx.IGraphProto) => void): void {
+  visit(graph);
+  for (const node of graph.node ?? []) {
+    for (const attribute of node.attribute ?? []) {
+      if (attribute.g) forEachGraph(attribute.g, visit);
+      for (const sub of attribute.graphs ?? []) forEachGraph(sub, visit);
+    }
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
+}
+
+/** One session on the `compute.backend` provider, or on cpu with the reason. */
+async function openSession(
+  bytes: Uint8Array,
+  backend: LayerLensSettings['compute.backend'],
+): Promise<{ session: ortTypes.InferenceSession; backend: string }> {
+  const choice = chooseProvider(backend);
+  const notes: string[] = [];
+  if (choice.fallback) notes.push(choice.fallback);
+  if (choice.provider !== 'cpu') {
+    try {
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [choice.provider],
+        logSeverityLevel: QUIET_LOGS,
+      });
+      return { session, backend: choice.provider };
+    } catch (error) {
+      notes.push(`${choice.provider} failed to load the model (${firstLine(error)}); ran on cpu`);
+    }
+  }
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'],
+    logSeverityLevel: QUIET_LOGS,
+  });
+  return { session, backend: notes.length > 0 ? `cpu; ${notes.join('; ')}` : 'cpu' };
+}
+
+/** A model ready to run with any one swept weight replaced. */
+export class MeasuredSweep {
+  /** Inference runs made so far (the baseline included). */
+  runs = 0;
+  readonly sessions = 1;
+
+  private constructor(
+    private readonly session: ortTypes.InferenceSession,
+    private readonly feeds: Record<string, ortTypes.Tensor>,
+    private readonly weights: ReadonlyMap<number, LiftedWeight>,
+    private readonly baseline: ortTypes.InferenceSession.OnnxValueMapType,
+    /** How the sample inputs were made. */
+    readonly inputs: string,
+    /** The execution provider, with any fallback. */
+    readonly backend: string,
+    baselineRuns: number,
+  ) {
+    this.runs = baselineRuns;
+  }
+
+  /**
+   * Rewrite the model, open its one session, and run the baseline on the sample inputs
+   * of the `validation.*` settings. `values` gives each swept tensor's float32 values.
+   * Returns a string (why) when the model cannot run on sample inputs.
+   */
+  static async open(
+    opened: OpenedModel,
+    model: onnx.IModelProto,
+    tensors: readonly SweepTensor[],
+    values: ReadonlyMap<number, Float32Array>,
+    settings: LayerLensSettings,
+    signal?: AbortSignal,
+  ): Promise<MeasuredSweep | string> {
+    const feedNames = liftWeights(model, opened, tensors);
+    const bytes = onnx.ModelProto.encode(model).finish();
+    signal?.throwIfAborted();
+    let opening;
+    try {
+      opening = await openSession(bytes, settings['compute.backend']);
+    } catch (error) {
+      throw new ModelFileError(
+        opened.path,
+        `onnxruntime cannot load the model: ${firstLine(error)}`,
+      );
+    }
+    const { session, backend } = opening;
+    try {
+      const weights = new Map<number, LiftedWeight>();
+      const weightFeeds: Record<string, ortTypes.Tensor> = {};
+      for (const tensor of tensors) {
+        const index = tensor.entry.info.index;
+        const dims = tensor.entry.info.shape;
+        const original = new ort.Tensor('float32', values.get(index)!, [...dims]);
+        const feedName = feedNames.get(index)!;
+        weights.set(index, { feedName, dims, original });
+        weightFeeds[feedName] = original;
+      }
+      let baselineRuns = 0;
+      const found = await findSampleFeeds(
+        opened.path,
+        opened.summary.inputs,
+        settings,
+        (sample) => {
+          baselineRuns++;
+          return session.run({ ...sample, ...weightFeeds });
+        },
+        { signal },
+      );
+      if ('skipped' in found) {
+        await session.release();
+        return found.skipped;
+      }
+      return new MeasuredSweep(
+        session,
+        { ...found.feeds, ...weightFeeds },
+        weights,
+        found.reference,
+        found.description,
+        backend,
+        baselineRuns,
+      );
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  }
+
+  /** The deviation of the outputs with tensor `index` replaced by `restored`. */
+  async deviation(index: number, restored: Float32Array, metric: DeviationMetric): Promise<number> {
+    const weight = this.weights.get(index);
+    if (!weight) throw new Error(`tensor ${index} is not part of this sweep`);
+    this.feeds[weight.feedName] = new ort.Tensor('float32', restored, [...weight.dims]);
+    try {
+      this.runs++;
+      const outputs = await this.session.run(this.feeds);
+      return outputDeviation(metric, this.baseline, outputs);
+    } finally {
+      this.feeds[weight.feedName] = weight.original;
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
