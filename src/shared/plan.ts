@@ -35,6 +35,8 @@ export interface CompressionRecipe {
   readonly metric: DeviationMetric;
   /** Only the tensors that change; every other tensor is kept. */
   readonly steps: readonly { readonly tensor: string; readonly options: CompressionOptions }[];
+  /** Whether the plan used measured sensitivity (refinement on apply measures it again). */
+  readonly measured?: boolean;
 }
 
 export interface Plan {

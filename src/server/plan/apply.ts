@@ -1,0 +1,291 @@
+/**
+ * Applying a recipe: compress every tensor with its own options in one go, validate the
+ * whole compressed model on the sample inputs (the deviation of all layers compressed at
+ * once, which the per-layer sweep does not predict), and refine when the target is missed:
+ *
+ * - file over the size budget: the budget is tightened by what the prediction missed and
+ *   the plan solved again;
+ * - deviation over the target: the deviation budget is scaled by how far the whole model
+ *   moved compared with the summed prediction, the tensor contributing most is backed off
+ *   (its current option and any more aggressive one ruled out), and the plan solved again;
+ * - a size target met: the best uniform plan (one method for every tensor) that fits the
+ *   same budget is measured too, and the better of the two kept.
+ *
+ * Each attempt is written to a hidden name beside the model and removed afterwards; the
+ * kept recipe is then written to the output name (never overwriting a file), with its
+ * report and its recipe (`<output>.recipe.json`). The original is never modified.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { CompressionReport } from '../../shared/compress';
+import type { ApplyPlanResult, CompressionRecipe, PlanAttempt } from '../../shared/plan';
+import type { CompressContext } from '../compress';
+import { compressPerTensor, type TensorStep } from '../compress/perTensor';
+import { openModelFile } from '../formats/registry';
+import { ModelFileError, type OpenedModel } from '../formats/types';
+import { outputDeviation } from '../sensitivity/deviation';
+import {
+  checkTarget,
+  maxFileBytes,
+  planProblem,
+  solveBudget,
+  solveProblem,
+  type PlanProblem,
+} from './index';
+import { checkRecipeModel, RECIPE_SUFFIX, writeRecipe } from './recipe';
+
+/** Most compressions of one apply (first attempt and refinements). */
+export const MAX_PLAN_ATTEMPTS = 6;
+
+export interface ApplyOptions {
+  /** Refine and re-apply when the target is missed. */
+  readonly refine: boolean;
+  /** Output path (default `<stem>.plan<ext>` next to the model). */
+  readonly outPath?: string;
+  /** The problem the recipe was solved from, when the caller has it (saves a sweep). */
+  readonly problem?: PlanProblem;
+}
+
+interface Measured {
+  readonly steps: readonly TensorStep[];
+  readonly attempt: PlanAttempt;
+  readonly fileBytes: number;
+  readonly deviation: number;
+}
+
+/** Remove an attempt's files: the model, its data file and its report. */
+async function removeOutput(report: CompressionReport): Promise<void> {
+  await Promise.all(
+    [report.output, `${report.output}.data`, report.reportPath].map((file) =>
+      fs.rm(file, { force: true }),
+    ),
+  );
+}
+
+function attemptPath(model: OpenedModel, attempt: number): string {
+  const ext = path.extname(model.path);
+  const base = path.basename(model.path, ext);
+  const tag = randomBytes(4).toString('hex');
+  return path.join(path.dirname(model.path), `.${base}.plan-attempt${attempt}-${tag}${ext}`);
+}
+
+/** Compress with `steps`, measure the whole model's deviation in `metric`, and report. */
+async function compressAndMeasure(
+  model: OpenedModel,
+  steps: readonly TensorStep[],
+  recipe: CompressionRecipe,
+  context: CompressContext,
+  outPath: string | undefined,
+): Promise<{ report: CompressionReport; deviation: number }> {
+  let deviation = NaN;
+  const report = await compressPerTensor(
+    model.path,
+    steps,
+    {
+      ...context,
+      onValidationOutputs: (reference, result) => {
+        deviation = outputDeviation(recipe.metric, reference, result);
+      },
+    },
+    outPath,
+    model,
+  );
+  return { report, deviation };
+}
+
+function meetsTarget(recipe: CompressionRecipe, fileBytesBefore: number, m: Measured): boolean {
+  const max = maxFileBytes(recipe.target, fileBytesBefore);
+  if (max !== undefined) return m.fileBytes <= max;
+  return Number.isFinite(m.deviation) && m.deviation <= recipe.target.value;
+}
+
+/** a better than b for the recipe's target (target met first, then the other quantity). */
+function betterThan(
+  recipe: CompressionRecipe,
+  fileBytesBefore: number,
+  a: Measured,
+  b: Measured | undefined,
+): boolean {
+  if (!b) return true;
+  const metA = meetsTarget(recipe, fileBytesBefore, a);
+  const metB = meetsTarget(recipe, fileBytesBefore, b);
+  if (metA !== metB) return metA;
+  const deviationA = Number.isFinite(a.deviation) ? a.deviation : Infinity;
+  const deviationB = Number.isFinite(b.deviation) ? b.deviation : Infinity;
+  if (recipe.target.kind === 'deviation') {
+    return metA ? a.fileBytes < b.fileBytes : deviationA < deviationB;
+  }
+  return metA ? deviationA < deviationB : a.fileBytes < b.fileBytes;
+}
+
+function stepsOf(problem: PlanProblem, picks: readonly number[]): TensorStep[] {
+  const steps: TensorStep[] = [];
+  problem.items.forEach((item, i) => {
+    const option = item.options[picks[i]!]!;
+    if (option.options) steps.push({ tensor: item.name, options: option.options });
+  });
+  return steps;
+}
+
+function sameSteps(a: readonly TensorStep[], b: readonly TensorStep[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The uniform plan (one sweep level on every tensor it applies to) predicted best within `maxBytes`. */
+function bestUniform(problem: PlanProblem, maxBytes: number): TensorStep[] | undefined {
+  const keys = new Set(problem.items.flatMap((item) => item.options.slice(1).map((o) => o.key)));
+  let best: { steps: TensorStep[]; deviation: number } | undefined;
+  for (const key of keys) {
+    let bytes = 0;
+    let deviation = 0;
+    const steps: TensorStep[] = [];
+    for (const item of problem.items) {
+      const option = item.options.find((o) => o.key === key) ?? item.options[0]!;
+      bytes += option.bytes;
+      deviation += option.deviation;
+      if (option.options) steps.push({ tensor: item.name, options: option.options });
+    }
+    if (bytes <= maxBytes && steps.length > 0 && (!best || deviation < best.deviation))
+      best = { steps, deviation };
+  }
+  return best?.steps;
+}
+
+/** Where the steps' summed predicted deviation comes from, per tensor (largest first). */
+function contributions(problem: PlanProblem, steps: readonly TensorStep[]) {
+  const byName = new Map(steps.map((s) => [s.tensor, s]));
+  return problem.items
+    .map((item, i) => {
+      const step = byName.get(item.name);
+      const j = step
+        ? item.options.findIndex((o) => JSON.stringify(o.options) === JSON.stringify(step.options))
+        : 0;
+      return { i, j: Math.max(j, 0), deviation: item.options[Math.max(j, 0)]!.deviation };
+    })
+    .sort((a, b) => b.deviation - a.deviation);
+}
+
+/**
+ * Apply `recipe` to the model at `modelPath` (see the module comment) and return the kept
+ * file's report, every attempt, and the recipe applied.
+ */
+export async function applyRecipe(
+  modelPath: string,
+  recipe: CompressionRecipe,
+  options: ApplyOptions,
+  context: CompressContext = {},
+): Promise<ApplyPlanResult> {
+  checkTarget(recipe.target);
+  const model = await openModelFile(modelPath);
+  await checkRecipeModel(recipe, model.path);
+  if (recipe.steps.length === 0) {
+    throw new ModelFileError(model.path, 'the recipe changes no tensor: nothing to apply');
+  }
+  const fileBytesBefore =
+    model.summary.format === 'onnx' ? model.summary.totalBytes : model.summary.fileBytes;
+  const measuredAttempts: Measured[] = [];
+  const written: CompressionReport[] = [];
+  let problem = options.problem;
+  const getProblem = async (): Promise<PlanProblem> => {
+    problem ??= await planProblem(
+      model.path,
+      { measured: recipe.measured ?? false, metric: recipe.metric },
+      context,
+      model,
+    );
+    return problem;
+  };
+  const attempt = async (steps: readonly TensorStep[], refinement?: string): Promise<Measured> => {
+    const { report, deviation } = await compressAndMeasure(
+      model,
+      steps,
+      recipe,
+      context,
+      attemptPath(model, measuredAttempts.length + 1),
+    );
+    written.push(report);
+    const measured: Measured = {
+      steps,
+      fileBytes: report.fileBytesAfter,
+      deviation,
+      attempt: {
+        output: report.output,
+        fileBytes: report.fileBytesAfter,
+        deviation,
+        ...(refinement ? { refinement } : {}),
+      },
+    };
+    measuredAttempts.push(measured);
+    return measured;
+  };
+  try {
+    let current = await attempt(recipe.steps, undefined);
+    let tighten = 0;
+    let deviationScale = 1;
+    const ruledOut = new Set<string>();
+    let triedUniform = false;
+    while (options.refine && measuredAttempts.length < MAX_PLAN_ATTEMPTS) {
+      context.signal?.throwIfAborted();
+      const max = maxFileBytes(recipe.target, fileBytesBefore);
+      const p = await getProblem();
+      let next: TensorStep[] | undefined;
+      let why = '';
+      if (max !== undefined && current.fileBytes > max) {
+        tighten += current.fileBytes - max + Math.ceil(max * 0.001);
+        next = stepsOf(p, solveProblem(p, solveBudget(p, recipe.target, tighten)).picks);
+        why = `${current.fileBytes - max} bytes over the budget: budget tightened by ${tighten} bytes and solved again`;
+      } else if (max !== undefined && !triedUniform) {
+        triedUniform = true;
+        const budget = solveBudget(p, recipe.target, tighten);
+        const uniform = budget.kind === 'bytes' ? bestUniform(p, budget.maxBytes) : undefined;
+        if (!uniform || measuredAttempts.some((m) => sameSteps(m.steps, uniform))) continue;
+        next = uniform;
+        why = `size met; measuring the best uniform plan within the same budget (${uniform[0]!.options.method}…) to compare`;
+      } else if (
+        max === undefined &&
+        Number.isFinite(current.deviation) &&
+        current.deviation > recipe.target.value
+      ) {
+        const parts = contributions(p, current.steps);
+        const predicted = parts.reduce((sum, c) => sum + c.deviation, 0);
+        if (predicted > 0) deviationScale = Math.max(deviationScale, current.deviation / predicted);
+        const top = parts.find((c) => c.j > 0);
+        if (!top) break;
+        const item = p.items[top.i]!;
+        const limit = item.options[top.j]!.deviation;
+        item.options.forEach((o, j) => {
+          if (j > 0 && o.deviation >= limit) ruledOut.add(`${top.i}:${j}`);
+        });
+        const solution = solveProblem(
+          p,
+          { kind: 'deviation', maxDeviation: recipe.target.value / deviationScale },
+          (i, j) => !ruledOut.has(`${i}:${j}`),
+        );
+        next = stepsOf(p, solution.picks);
+        why = `deviation ${current.deviation.toPrecision(3)} over ${recipe.target.value}: backed off ${item.name} (${item.options[top.j]!.label}) and scaled the budget by 1/${deviationScale.toPrecision(3)}`;
+      } else {
+        break;
+      }
+      if (next.length === 0 || measuredAttempts.some((m) => sameSteps(m.steps, next))) break;
+      current = await attempt(next, why);
+    }
+    let kept: Measured | undefined;
+    for (const m of measuredAttempts) if (betterThan(recipe, fileBytesBefore, m, kept)) kept = m;
+    // The kept steps, written to the output name (the attempts' files are removed below).
+    const final = await compressAndMeasure(model, kept!.steps, recipe, context, options.outPath);
+    const keptRecipe: CompressionRecipe = { ...recipe, steps: kept!.steps };
+    const recipePath = await writeRecipe(`${final.report.output}${RECIPE_SUFFIX}`, keptRecipe);
+    return {
+      report: final.report,
+      attempts: measuredAttempts.map((m) =>
+        m === kept ? { ...m.attempt, output: final.report.output } : m.attempt,
+      ),
+      recipe: keptRecipe,
+      recipePath,
+      targetMet: meetsTarget(recipe, fileBytesBefore, kept!),
+    };
+  } finally {
+    await Promise.all(written.map(removeOutput));
+  }
+}

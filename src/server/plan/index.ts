@@ -1,0 +1,258 @@
+/**
+ * The whole-model compression planner: per-tensor sensitivity (measured output deviation
+ * where the model runs and it is asked for, the data-free proxy otherwise) and predicted
+ * file bytes for each option, then one option per tensor (or keep) chosen by the
+ * knapsack solver to meet a size, ratio or deviation target.
+ *
+ * Deviations are summed over tensors as the objective. Where only some (tensor, option)
+ * pairs were measured, the proxy ‖W − Ŵ‖/‖W‖ of the others is scaled by the median ratio
+ * measured/proxy of the pairs that have both, so that the two kinds add up.
+ */
+import type { CompressionOptions } from '../../shared/compress';
+import type { Plan, PlanRequest, PlanStep, PlanTarget } from '../../shared/plan';
+import type { DeviationMetric, SensitivityResult, SweepLevel } from '../../shared/sensitivity';
+import { DEFAULT_SETTINGS } from '../../shared/settings';
+import type { CompressContext } from '../compress';
+import { openModelFile } from '../formats/registry';
+import type { OpenedModel } from '../formats/types';
+import { computeSensitivity } from '../sensitivity';
+import { DEFAULT_SWEEP } from '../sensitivity/levels';
+import { predictSizes, type SizePrediction } from './predict';
+import { recipeModel } from './recipe';
+import { solveKnapsack, type Solution, type SolveBudget, type SolveItem } from './solve';
+
+/** float16 storage as a sweep level (halves float32 weights). */
+export const FP16_LEVEL: SweepLevel = {
+  key: 'fp16',
+  label: 'fp16',
+  method: 'fp16',
+  options: { method: 'fp16' },
+  x: 16,
+};
+
+/** Share of the byte budget kept free for what the size prediction misses. */
+const PREDICTION_MARGIN = 0.002;
+
+/**
+ * The levels a plan chooses from: those of the default sweep that make a file smaller in
+ * some format (pruning stores dense zeros: left out), and fp16.
+ */
+export function planLevels(): SweepLevel[] {
+  return [
+    ...DEFAULT_SWEEP.filter((level) => level.method !== 'prune' && level.method !== 'nm'),
+    FP16_LEVEL,
+  ];
+}
+
+/** One tensor's options with predicted bytes and deviation (keep first). */
+export interface PlanItem {
+  readonly index: number;
+  readonly name: string;
+  readonly bytesBefore: number;
+  readonly options: readonly {
+    readonly key: string;
+    readonly label: string;
+    readonly options?: CompressionOptions;
+    readonly bytes: number;
+    readonly deviation: number;
+    /** Whether the deviation was measured (false: the scaled proxy). */
+    readonly measured: boolean;
+  }[];
+}
+
+/** What a plan is solved from, kept so that refinement can solve again. */
+export interface PlanProblem {
+  readonly model: OpenedModel;
+  readonly metric: DeviationMetric;
+  readonly measured: boolean;
+  readonly sensitivity: SensitivityResult;
+  readonly prediction: SizePrediction;
+  readonly items: readonly PlanItem[];
+  /** measured / proxy scale applied to proxy-only deviations (1 when nothing was measured). */
+  readonly proxyScale: number;
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Sensitivity and predicted sizes of every tensor a plan may change. */
+export async function planProblem(
+  path: string,
+  request: Pick<PlanRequest, 'measured' | 'metric'>,
+  context: CompressContext = {},
+  opened?: OpenedModel,
+): Promise<PlanProblem> {
+  const model = opened ?? (await openModelFile(path));
+  const settings = { ...DEFAULT_SETTINGS, ...context.settings };
+  const metric = request.metric ?? settings['sensitivity.metric'];
+  const levels = planLevels();
+  const sensitivity = await computeSensitivity(
+    model.path,
+    { indices: [], levels, measured: request.measured, metric },
+    context,
+  );
+  const prediction = await predictSizes(
+    model,
+    sensitivity.layers.map((layer) => layer.index),
+    levels,
+    context.signal,
+  );
+  const ratios: number[] = [];
+  for (const layer of sensitivity.layers) {
+    for (const point of layer.measured ?? []) {
+      const proxy = layer.proxy.find((p) => p.key === point.key);
+      if (proxy && proxy.relativeError > 0 && Number.isFinite(point.deviation))
+        ratios.push(point.deviation / proxy.relativeError);
+    }
+  }
+  const proxyScale = median(ratios) ?? 1;
+  const byIndex = new Map(prediction.tensors.map((t) => [t.index, t]));
+  const items: PlanItem[] = [];
+  for (const layer of sensitivity.layers) {
+    const sized = byIndex.get(layer.index);
+    if (!sized || sized.options.length === 0) continue;
+    const options: PlanItem['options'][number][] = [
+      { key: 'keep', label: 'keep', bytes: sized.bytesBefore, deviation: 0, measured: true },
+    ];
+    for (const option of sized.options) {
+      const measured = layer.measured?.find((p) => p.key === option.key);
+      const proxy = layer.proxy.find((p) => p.key === option.key);
+      if (!measured && !proxy) continue;
+      options.push({
+        key: option.key,
+        label: option.label,
+        options: option.options,
+        bytes: option.bytes,
+        deviation: measured ? measured.deviation : proxy!.relativeError * proxyScale,
+        measured: measured !== undefined,
+      });
+    }
+    if (options.length > 1)
+      items.push({ index: layer.index, name: layer.name, bytesBefore: sized.bytesBefore, options });
+  }
+  return {
+    model,
+    metric,
+    measured: sensitivity.layers.some((layer) => layer.measured !== undefined),
+    sensitivity,
+    prediction,
+    items,
+    proxyScale,
+  };
+}
+
+/** Largest output file a size or ratio target allows (undefined for a deviation target). */
+export function maxFileBytes(target: PlanTarget, fileBytesBefore: number): number | undefined {
+  switch (target.kind) {
+    case 'sizeMB':
+      return Math.floor(target.value * 1e6);
+    case 'ratio':
+      return Math.floor(fileBytesBefore / target.value);
+    case 'deviation':
+      return undefined;
+  }
+}
+
+/** Bytes of the file that no option changes (everything but the items' tensors). */
+function fixedBytes(problem: PlanProblem): number {
+  const itemBytes = problem.items.reduce((sum, item) => sum + item.bytesBefore, 0);
+  return problem.prediction.fileBytesBefore - itemBytes + problem.prediction.fileOverhead;
+}
+
+/** The solver's budget for `target`, less `tighten` bytes found missing by an earlier attempt. */
+export function solveBudget(problem: PlanProblem, target: PlanTarget, tighten = 0): SolveBudget {
+  const max = maxFileBytes(target, problem.prediction.fileBytesBefore);
+  if (max === undefined) return { kind: 'deviation', maxDeviation: target.value };
+  return {
+    kind: 'bytes',
+    maxBytes: Math.floor(max * (1 - PREDICTION_MARGIN)) - fixedBytes(problem) - tighten,
+  };
+}
+
+/** Solve with some options of some items ruled out (`allowed(item, option index)`). */
+export function solveProblem(
+  problem: PlanProblem,
+  budget: SolveBudget,
+  allowed: (item: number, option: number) => boolean = () => true,
+): Solution {
+  const items: SolveItem[] = problem.items.map((item, i) => ({
+    options: item.options.map((option, j) => ({
+      bytes: option.bytes,
+      deviation: j === 0 || allowed(i, j) ? option.deviation : Infinity,
+    })),
+  }));
+  return solveKnapsack(items, budget);
+}
+
+/** The plan of one solution. */
+export async function planOf(
+  problem: PlanProblem,
+  target: PlanTarget,
+  picks: readonly number[],
+): Promise<Plan> {
+  const steps: PlanStep[] = problem.items.map((item, i) => {
+    const option = item.options[picks[i]!]!;
+    return {
+      tensor: item.name,
+      ...(option.options ? { options: option.options } : {}),
+      label: option.label,
+      bytesBefore: item.bytesBefore,
+      predictedBytes: option.bytes,
+      predictedDeviation: option.deviation,
+    };
+  });
+  const changed = steps.filter((step) => step.options);
+  const { fileBytesBefore, fileOverhead } = problem.prediction;
+  const predictedFileBytes =
+    changed.length === 0
+      ? fileBytesBefore
+      : fileBytesBefore +
+        fileOverhead +
+        changed.reduce((sum, step) => sum + step.predictedBytes - step.bytesBefore, 0);
+  const predictedDeviation = steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
+  const max = maxFileBytes(target, fileBytesBefore);
+  return {
+    source: problem.model.path,
+    target,
+    metric: problem.metric,
+    steps,
+    fileBytesBefore,
+    predictedFileBytes,
+    feasible: max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max,
+    recipe: {
+      format: 'layerlens-recipe',
+      version: 1,
+      model: await recipeModel(problem.model.path),
+      target,
+      metric: problem.metric,
+      steps: changed.map((step) => ({ tensor: step.tensor, options: step.options! })),
+      measured: problem.measured,
+    },
+  };
+}
+
+/** Check a target's value; RangeError naming it when unusable. */
+export function checkTarget(target: PlanTarget): void {
+  if (!['sizeMB', 'ratio', 'deviation'].includes(target.kind))
+    throw new RangeError(`unknown target kind ${String(target.kind)}`);
+  if (!(Number.isFinite(target.value) && target.value > 0))
+    throw new RangeError(
+      `the ${target.kind} target must be a positive number, got ${target.value}`,
+    );
+}
+
+/** Propose a plan for the model at `path` meeting `request.target`. */
+export async function planModel(
+  path: string,
+  request: PlanRequest,
+  context: CompressContext = {},
+): Promise<Plan> {
+  checkTarget(request.target);
+  const problem = await planProblem(path, request, context);
+  const solution = solveProblem(problem, solveBudget(problem, request.target));
+  return planOf(problem, request.target, solution.picks);
+}

@@ -1,0 +1,171 @@
+/**
+ * The recipe file (`<model>.recipe.json`, CompressionRecipe): built from a plan, read back
+ * and checked before it is applied — its shape, and that it was made for this very model
+ * (size and SHA-256 of the source file).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { CompressionMethod, CompressionOptions } from '../../shared/compress';
+import { MAX_TENSORS } from '../../shared/limits';
+import type { CompressionRecipe } from '../../shared/plan';
+import { DEVIATION_METRICS } from '../../shared/sensitivity';
+import { ModelFileError } from '../formats/types';
+import { OutputFiles } from '../compress/output';
+
+/** Suffix of the recipe saved next to a model written from a plan. */
+export const RECIPE_SUFFIX = '.recipe.json';
+
+/** Largest recipe file read (a recipe lists at most MAX_TENSORS steps of a few hundred bytes). */
+export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
+
+const METHODS: readonly CompressionMethod[] = [
+  'prune',
+  'nm',
+  'int8',
+  'int4',
+  'lowrank',
+  'fp16',
+  'bf16',
+];
+
+const OPTION_NUMBERS = ['sparsity', 'n', 'm', 'blockSize', 'rank', 'energy'] as const;
+
+/** SHA-256 (hex) of a file, streamed. */
+export async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The `model` field of a recipe for the file at `file`. */
+export async function recipeModel(file: string): Promise<CompressionRecipe['model']> {
+  const stat = await fs.stat(file);
+  return { file: path.basename(file), bytes: stat.size, sha256: await sha256OfFile(file) };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Check the options of one step; throws with what is wrong. */
+function checkStepOptions(value: unknown, where: string): CompressionOptions {
+  if (!isObject(value)) throw new Error(`${where}: options is not an object`);
+  if (!METHODS.includes(value.method as CompressionMethod))
+    throw new Error(`${where}: unknown method ${JSON.stringify(value.method)}`);
+  for (const key of OPTION_NUMBERS) {
+    if (
+      value[key] !== undefined &&
+      (typeof value[key] !== 'number' || !Number.isFinite(value[key]))
+    )
+      throw new Error(`${where}: ${key} is not a number`);
+  }
+  if (
+    value.int4Format !== undefined &&
+    !['matmulnbits', 'dequantizelinear'].includes(value.int4Format as string)
+  )
+    throw new Error(`${where}: unknown int4Format ${JSON.stringify(value.int4Format)}`);
+  if (value.storeQuantized !== undefined && typeof value.storeQuantized !== 'boolean')
+    throw new Error(`${where}: storeQuantized is not a boolean`);
+  return value as unknown as CompressionOptions;
+}
+
+/**
+ * `value` as a recipe, or a ModelFileError naming `source` (the recipe file, or "recipe")
+ * and what is wrong with it.
+ */
+export function parseRecipe(value: unknown, source: string): CompressionRecipe {
+  try {
+    if (!isObject(value)) throw new Error('not a JSON object');
+    if (value.format !== 'layerlens-recipe') throw new Error('format is not "layerlens-recipe"');
+    if (value.version !== 1) throw new Error(`version ${JSON.stringify(value.version)} is not 1`);
+    const model = value.model;
+    if (
+      !isObject(model) ||
+      typeof model.file !== 'string' ||
+      typeof model.bytes !== 'number' ||
+      typeof model.sha256 !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(model.sha256)
+    )
+      throw new Error('model must have file, bytes and a hex sha256');
+    const target = value.target;
+    if (
+      !isObject(target) ||
+      !['sizeMB', 'ratio', 'deviation'].includes(target.kind as string) ||
+      typeof target.value !== 'number' ||
+      !(target.value > 0)
+    )
+      throw new Error('target must be sizeMB, ratio or deviation with a positive value');
+    if (!DEVIATION_METRICS.includes(value.metric as never))
+      throw new Error(`unknown metric ${JSON.stringify(value.metric)}`);
+    if (!Array.isArray(value.steps)) throw new Error('steps is not a list');
+    if (value.steps.length > MAX_TENSORS) throw new Error(`more than ${MAX_TENSORS} steps`);
+    value.steps.forEach((step: unknown, i) => {
+      if (!isObject(step) || typeof step.tensor !== 'string')
+        throw new Error(`step ${i}: tensor is not a name`);
+      checkStepOptions(step.options, `step ${i} (${step.tensor})`);
+    });
+    return value as unknown as CompressionRecipe;
+  } catch (error) {
+    throw new ModelFileError(source, `not a usable LayerLens recipe: ${(error as Error).message}`);
+  }
+}
+
+/** Read and check a recipe file (size limit, JSON, shape). */
+export async function readRecipe(file: string): Promise<CompressionRecipe> {
+  let stat;
+  try {
+    stat = await fs.stat(file);
+  } catch (error) {
+    throw new ModelFileError(file, `cannot read the recipe (${(error as Error).message})`);
+  }
+  if (stat.size > MAX_RECIPE_BYTES) {
+    throw new ModelFileError(
+      file,
+      `the recipe is ${stat.size} bytes, more than ${MAX_RECIPE_BYTES}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (error) {
+    throw new ModelFileError(file, `the recipe is not JSON (${(error as Error).message})`);
+  }
+  return parseRecipe(value, file);
+}
+
+/** Refuse a recipe made for another file than `modelPath` (size, then SHA-256). */
+export async function checkRecipeModel(
+  recipe: CompressionRecipe,
+  modelPath: string,
+): Promise<void> {
+  const actual = await fs.stat(modelPath);
+  const made = `made for ${recipe.model.file} (${recipe.model.bytes} bytes, SHA-256 ${recipe.model.sha256.slice(0, 12)}…)`;
+  if (actual.size !== recipe.model.bytes) {
+    throw new ModelFileError(
+      modelPath,
+      `the recipe was ${made}; this file is ${actual.size} bytes`,
+    );
+  }
+  const sha = await sha256OfFile(modelPath);
+  if (sha !== recipe.model.sha256) {
+    throw new ModelFileError(
+      modelPath,
+      `the recipe was ${made}; this file's SHA-256 is ${sha.slice(0, 12)}…`,
+    );
+  }
+}
+
+/** Write `recipe` to `file` (temporary name, then renamed; an existing file is never replaced). */
+export async function writeRecipe(file: string, recipe: CompressionRecipe): Promise<string> {
+  const files = new OutputFiles(file);
+  try {
+    await fs.writeFile(files.temp(), `${JSON.stringify(recipe, null, 2)}\n`, { flag: 'wx' });
+    await files.commit();
+  } catch (error) {
+    await files.discard();
+    throw error;
+  }
+  return file;
+}
