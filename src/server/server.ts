@@ -27,6 +27,7 @@ import { PYTHON_CAPABILITIES, PythonFeatures } from './python/lspPython';
 import { StatsProgress } from './statsProgress';
 import { AnalysisService } from './analysisService';
 import { withWorkDoneProgress } from './analysisProgress';
+import { computeSensitivity } from './sensitivity';
 
 const connection = createConnection(ProposedFeatures.all);
 let service = new ModelService();
@@ -201,6 +202,21 @@ handle(connection, LspMethods.unpack, (params, signal) => {
 handle(connection, LspMethods.deltaStats, (params) =>
   lossless.deltaStats(modelPath(params.uri), params.indices),
 );
+
+handle(connection, LspMethods.sensitivity, (params, signal) => {
+  const path = modelPath(params.uri);
+  return withWorkDone(
+    connection,
+    params.workDoneToken,
+    `LayerLens: sensitivity of ${basename(path)}`,
+    (onProgress) =>
+      computeSensitivity(path, params.request, {
+        signal,
+        settings: initialSettings,
+        onProgress,
+      }),
+  );
+});
 
 connection.onShutdown(() => service.dispose());
 connection.listen();
