@@ -27,6 +27,9 @@ import { PYTHON_CAPABILITIES, PythonFeatures } from './python/lspPython';
 import { StatsProgress } from './statsProgress';
 import { AnalysisService } from './analysisService';
 import { withWorkDoneProgress } from './analysisProgress';
+import { planModel } from './plan';
+import { applyRecipe } from './plan/apply';
+import { parseRecipe } from './plan/recipe';
 import { computeSensitivity } from './sensitivity';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -215,6 +218,34 @@ handle(connection, LspMethods.sensitivity, (params, signal) => {
         settings: initialSettings,
         onProgress,
       }),
+  );
+});
+
+handle(connection, LspMethods.plan, (params, signal) => {
+  const path = modelPath(params.uri);
+  return withWorkDone(
+    connection,
+    params.workDoneToken,
+    `LayerLens: planning ${basename(path)}`,
+    (onProgress) =>
+      planModel(path, params.request, { signal, settings: initialSettings, onProgress }),
+  );
+});
+handle(connection, LspMethods.applyPlan, (params, signal) => {
+  const path = modelPath(params.uri);
+  const recipe = parseRecipe(params.recipe, `recipe for ${basename(path)}`);
+  const outPath = params.outPath?.startsWith('file:') ? modelPath(params.outPath) : params.outPath;
+  return withWorkDone(
+    connection,
+    params.workDoneToken,
+    `LayerLens: applying a plan to ${basename(path)}`,
+    (onProgress) =>
+      applyRecipe(
+        path,
+        recipe,
+        { refine: params.refine, outPath },
+        { signal, settings: initialSettings, onProgress },
+      ),
   );
 });
 
