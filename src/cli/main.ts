@@ -32,6 +32,9 @@ import type { Spectrum } from '../shared/spectrum';
 import { compressCommand, COMPRESS_USAGE } from './compress';
 import { LOSSLESS_COMMANDS, LOSSLESS_USAGE, losslessMain } from './lossless';
 import { printTable } from './table';
+import { applyCommand, PLAN_USAGE, planCommand } from './plan';
+import { UsageError } from './compress';
+import { sensitivityCommand, SENSITIVITY_USAGE } from './sensitivity';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
@@ -47,7 +50,9 @@ const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--s
 
 ${COMPRESS_USAGE}
 
-${LOSSLESS_USAGE}`;
+${LOSSLESS_USAGE}
+
+${SENSITIVITY_USAGE}`;
 
 /** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
 type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };
@@ -238,8 +243,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw error;
     }
   }
+  if (command === 'plan' || command === 'apply') return runPlan(command, rest);
   const lossless = LOSSLESS_COMMANDS.find((name) => name === command);
   if (lossless) return runLossless(lossless, rest);
+  if (command === 'sensitivity') {
+    try {
+      return await sensitivityCommand(rest);
+    } catch (error) {
+      if (error instanceof ModelFileError || error instanceof RangeError) {
+        console.error(`layerlens: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    }
+  }
   if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
     console.error(USAGE);
     return 2;
@@ -282,5 +299,21 @@ async function runLossless(
     throw error;
   } finally {
     service.dispose();
+  }
+}
+
+async function runPlan(command: 'plan' | 'apply', args: readonly string[]): Promise<number> {
+  try {
+    return command === 'plan' ? await planCommand(args) : await applyCommand(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`layerlens: ${error.message}\n\n${PLAN_USAGE}`);
+      return 2;
+    }
+    if (error instanceof ModelFileError || error instanceof RangeError) {
+      console.error(`layerlens: ${error.message}`);
+      return 1;
+    }
+    throw error;
   }
 }

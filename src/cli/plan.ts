@@ -1,0 +1,168 @@
+/**
+ * `layerlens plan FILE (--target-mb N | --ratio R | --max-deviation D) [--measured]
+ *  [--metric M] [--out RECIPE] [--json]` and `layerlens apply FILE RECIPE [--out OUT]
+ *  [--no-refine] [--json]`.
+ */
+import * as fs from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { formatBytes, formatStat } from '../shared/format';
+import type { ApplyPlanResult, Plan, PlanTarget } from '../shared/plan';
+import { DEVIATION_METRICS, type DeviationMetric } from '../shared/sensitivity';
+import { planModel } from '../server/plan';
+import { applyRecipe } from '../server/plan/apply';
+import { RECIPE_SUFFIX, readRecipe, writeRecipe } from '../server/plan/recipe';
+import { UsageError } from './compress';
+import { printTable } from './table';
+
+export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R | --max-deviation D)
+                      [--measured] [--metric relativeL2|cosine|kl] [--out RECIPE] [--json]
+       layerlens apply FILE RECIPE [--out OUT] [--no-refine] [--json]
+
+  plan       Choose a compression method per tensor (or keep it) to meet a target: output
+             size in MB (10^6 bytes), a ratio original/compressed, or a largest output
+             deviation; print the plan and write the recipe (default <FILE>.recipe.json)
+  --measured Use measured sensitivity (ONNX: each layer compressed alone, model run on the
+             sample inputs) instead of the data-free proxy alone
+  apply      Apply a recipe: write <name>.plan.<ext>, validate the whole model, refine
+             when the target is missed (unless --no-refine), and print every attempt`;
+
+function valueOf(args: readonly string[], flag: string): string | undefined {
+  const at = args.indexOf(flag);
+  if (at < 0) return undefined;
+  const value = args[at + 1];
+  if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+  return value;
+}
+
+function positiveNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0))
+    throw new UsageError(`${flag} ${text} is not a positive number`);
+  return value;
+}
+
+const PLAN_FLAGS = new Set(['--target-mb', '--ratio', '--max-deviation', '--metric', '--out']);
+const PLAN_SWITCHES = new Set(['--measured', '--json']);
+const APPLY_FLAGS = new Set(['--out']);
+const APPLY_SWITCHES = new Set(['--no-refine', '--json']);
+
+/** Positional arguments, refusing unknown flags. */
+function positionals(
+  args: readonly string[],
+  flags: ReadonlySet<string>,
+  switches: ReadonlySet<string>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (flags.has(arg)) i++;
+    else if (switches.has(arg)) continue;
+    else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
+function parseTarget(args: readonly string[]): PlanTarget {
+  const given: PlanTarget[] = [];
+  const mb = valueOf(args, '--target-mb');
+  const ratio = valueOf(args, '--ratio');
+  const deviation = valueOf(args, '--max-deviation');
+  if (mb !== undefined) given.push({ kind: 'sizeMB', value: positiveNumber('--target-mb', mb) });
+  if (ratio !== undefined) given.push({ kind: 'ratio', value: positiveNumber('--ratio', ratio) });
+  if (deviation !== undefined)
+    given.push({ kind: 'deviation', value: positiveNumber('--max-deviation', deviation) });
+  if (given.length !== 1)
+    throw new UsageError('give exactly one of --target-mb, --ratio or --max-deviation');
+  return given[0]!;
+}
+
+function describeTarget(target: PlanTarget): string {
+  switch (target.kind) {
+    case 'sizeMB':
+      return `≤ ${target.value} MB`;
+    case 'ratio':
+      return `${target.value}× smaller`;
+    case 'deviation':
+      return `deviation ≤ ${target.value}`;
+  }
+}
+
+function printPlan(plan: Plan): void {
+  const rows = plan.steps.map((step) => [
+    step.tensor,
+    step.label,
+    formatBytes(step.bytesBefore),
+    formatBytes(step.predictedBytes),
+    formatStat(step.predictedDeviation, 3),
+  ]);
+  printTable([['TENSOR', 'CHOICE', 'BYTES', 'PREDICTED', 'DEVIATION'], ...rows]);
+  const deviation = plan.steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
+  console.log('');
+  console.log(
+    `target ${describeTarget(plan.target)}: ${formatBytes(plan.fileBytesBefore)} → ${formatBytes(plan.predictedFileBytes)} predicted (${plan.predictedFileBytes} bytes), summed ${plan.metric} deviation ${formatStat(deviation, 3)}${plan.feasible ? '' : ' — the target cannot be met with these methods'}`,
+  );
+}
+
+function printApplied(result: ApplyPlanResult): void {
+  const rows = result.attempts.map((attempt, i) => [
+    String(i + 1),
+    String(attempt.fileBytes),
+    formatBytes(attempt.fileBytes),
+    Number.isFinite(attempt.deviation) ? formatStat(attempt.deviation, 4) : '—',
+    attempt.refinement ?? 'first application',
+  ]);
+  printTable([['ATTEMPT', 'BYTES', 'SIZE', 'DEVIATION', 'WHY'], ...rows]);
+  const { report } = result;
+  console.log('');
+  console.log(
+    `wrote ${report.output}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)} (${report.fileBytesAfter} bytes), ${report.tensors.filter((t) => !t.skipped).length} tensors compressed; target ${describeTarget(result.recipe.target)} ${result.targetMet ? 'met' : 'NOT met'}`,
+  );
+  for (const output of report.outputs)
+    console.log(
+      `  output ${output.output}: relative L2 ${formatStat(output.relativeL2, 4)}, cosine ${formatStat(output.cosine, 6)}`,
+    );
+  console.log(`recipe: ${result.recipePath}`);
+  console.log(`report: ${report.reportPath}`);
+}
+
+/** `layerlens plan …`; returns the exit code. */
+export async function planCommand(args: readonly string[]): Promise<number> {
+  const files = positionals(args, PLAN_FLAGS, PLAN_SWITCHES);
+  if (files.length !== 1) throw new UsageError('plan takes one model file');
+  const file = resolve(files[0]!);
+  const target = parseTarget(args);
+  const metric = valueOf(args, '--metric');
+  if (metric !== undefined && !DEVIATION_METRICS.includes(metric as DeviationMetric))
+    throw new UsageError(`--metric must be one of ${DEVIATION_METRICS.join(', ')}`);
+  const plan = await planModel(file, {
+    target,
+    measured: args.includes('--measured'),
+    ...(metric ? { metric: metric as DeviationMetric } : {}),
+  });
+  const out = resolve(valueOf(args, '--out') ?? `${file}${RECIPE_SUFFIX}`);
+  const recipePath = await writeRecipe(out, plan.recipe);
+  if (args.includes('--json')) console.log(JSON.stringify({ ...plan, recipePath }, null, 2));
+  else {
+    printPlan(plan);
+    console.log(`recipe: ${recipePath}`);
+  }
+  return 0;
+}
+
+/** `layerlens apply …`; returns the exit code (1 when the target was not met). */
+export async function applyCommand(args: readonly string[]): Promise<number> {
+  const files = positionals(args, APPLY_FLAGS, APPLY_SWITCHES);
+  if (files.length !== 2) throw new UsageError('apply takes a model file and a recipe');
+  const file = resolve(files[0]!);
+  const recipe = await readRecipe(resolve(files[1]!));
+  const out = valueOf(args, '--out');
+  const result = await applyRecipe(file, recipe, {
+    refine: !args.includes('--no-refine'),
+    ...(out ? { outPath: resolve(out) } : {}),
+  });
+  if (args.includes('--json')) console.log(JSON.stringify(result, null, 2));
+  else printApplied(result);
+  await fs.access(result.report.output);
+  return 0;
+}
