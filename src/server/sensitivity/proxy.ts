@@ -14,7 +14,15 @@ import {
   relativeFrobeniusError,
   type MatrixLayout,
 } from '../compress/kernels';
-import { factoriseLowRank, LowRankRefusal, multiplyFactors } from '../compress/lowrank';
+import {
+  chooseRank,
+  factoriseLowRank,
+  lowRankFactors,
+  LowRankRefusal,
+  multiplyFactors,
+} from '../compress/lowrank';
+import { jacobiSvd, type JacobiSvd } from '../analysis/jacobiSvd';
+import { isSmallForExactSvd } from '../analysis/truncatedSvd';
 import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../compress/kernels';
 import { decodeValues } from '../analysis/decode';
 import { levelProblem, type TensorTraits } from './levels';
@@ -36,17 +44,53 @@ function needFinite(values: Float32Array, level: SweepLevel): void {
 }
 
 /**
+ * One tensor's exact SVD, kept while its low-rank levels are swept: for a matrix small
+ * enough for the exact route, every energy or rank then costs one product instead of an
+ * SVD (the compressor takes the same route, so Ŵ is the same).
+ */
+export class LowRankBasis {
+  private svd: JacobiSvd | null | undefined;
+
+  /** The exact SVD of `values`, or null when the matrix is too large for the exact route. */
+  exact(values: Float32Array, rows: number, cols: number): JacobiSvd | null {
+    if (this.svd === undefined) {
+      this.svd = isSmallForExactSvd(rows, cols) ? jacobiSvd(values, rows, cols) : null;
+    }
+    return this.svd;
+  }
+}
+
+async function lowRankValues(
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  choice: { rank: number } | { energy: number },
+  signal: AbortSignal | undefined,
+  basis: LowRankBasis | undefined,
+): Promise<Float32Array> {
+  const svd = basis?.exact(values, rows, cols);
+  if (svd) {
+    const rank = chooseRank(svd, choice);
+    const { a, b } = lowRankFactors(svd, rank);
+    return multiplyFactors(a, b, rows, rank, cols);
+  }
+  const { a, b, rank } = await factoriseLowRank(values, rows, cols, choice, { signal });
+  return multiplyFactors(a, b, rows, rank, cols);
+}
+
+/**
  * Ŵ: the float32 values a model compressed at `level` computes with, in the stored order
  * of `values`. `layout` is the tensor as a matrix with its input axis (required by every
  * method but prune and the casts). Throws LevelNotApplicable when the compressor would
  * skip the tensor at this level, and an AbortError when `signal` fires during a low-rank
- * factorisation.
+ * factorisation. `basis` (one per tensor) lets several low-rank levels share one SVD.
  */
 export async function reconstruct(
   values: Float32Array,
   layout: MatrixLayout | undefined,
   level: SweepLevel,
   signal?: AbortSignal,
+  basis?: LowRankBasis,
 ): Promise<Float32Array> {
   const options = level.options;
   switch (options.method) {
@@ -70,8 +114,7 @@ export async function reconstruct(
       const choice =
         options.rank !== undefined ? { rank: options.rank } : { energy: options.energy ?? 0.9 };
       try {
-        const { a, b, rank } = await factoriseLowRank(values, rows, cols, choice, { signal });
-        return await multiplyFactors(a, b, rows, rank, cols);
+        return await lowRankValues(values, rows, cols, choice, signal, basis);
       } catch (error) {
         if (error instanceof LowRankRefusal || error instanceof RangeError) {
           throw new LevelNotApplicable(error.message);
@@ -117,6 +160,7 @@ export async function sweepLevels(
   each: (outcome: LevelOutcome) => Promise<void> | void,
   signal?: AbortSignal,
 ): Promise<void> {
+  const basis = new LowRankBasis();
   for (const level of levels) {
     signal?.throwIfAborted();
     const problem = levelProblem(level, traits);
@@ -126,7 +170,7 @@ export async function sweepLevels(
     }
     let restored: Float32Array;
     try {
-      restored = await reconstruct(values, traits.layout, level, signal);
+      restored = await reconstruct(values, traits.layout, level, signal, basis);
     } catch (error) {
       if (!(error instanceof LevelNotApplicable)) throw error;
       await each({ level, skipped: error.message });
