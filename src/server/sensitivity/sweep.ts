@@ -175,6 +175,8 @@ export class MeasuredSweep {
     private readonly feeds: Record<string, ortTypes.Tensor>,
     private readonly weights: ReadonlyMap<number, LiftedWeight>,
     private readonly baseline: ortTypes.InferenceSession.OnnxValueMapType,
+    /** The sample inputs (the model's own inputs, without the weights). */
+    readonly samples: Readonly<Record<string, ortTypes.Tensor>>,
     /** How the sample inputs were made. */
     readonly inputs: string,
     /** The execution provider, with any fallback. */
@@ -241,6 +243,7 @@ export class MeasuredSweep {
         { ...found.feeds, ...weightFeeds },
         weights,
         found.reference,
+        found.feeds,
         found.description,
         backend,
         baselineRuns,

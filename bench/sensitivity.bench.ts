@@ -1,0 +1,231 @@
+/**
+ * The measured sensitivity sweep: L tensors × K levels run in one onnxruntime session
+ * (weights fed as graph inputs) against, in the same run, L·K plain inferences of the
+ * unchanged model and a naive sweep that builds a new session per configuration.
+ *
+ *   node --import tsx bench/sensitivity.bench.ts [width]     (default 512)
+ *
+ * Models: Silero VAD v5 (from node_modules) and a generated 4-layer tanh MLP of the given
+ * width (batch 16). Levels: the default sweep (prune 25–90%, 2:4, int8, int4 b32/b128,
+ * low-rank 99/95/90% energy); a level a tensor cannot take is not run.
+ *
+ * Rows: "Ŵ for every point" makes the compressed values (kernels, SVDs) once; "one-session
+ * sweep" is the L·K runs with one weight swapped each and the deviation computed;
+ * "plain inference" runs the original model L·K times on the same inputs (target: the
+ * sweep ≤ 1.3× this); "rebuild per config" writes each configuration as a model and opens
+ * a session for it; "computeSensitivity" is the whole request end to end, uncached.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { onnx } from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { printTable } from '../src/cli/table';
+import { openModelFile } from '../src/server/formats/registry';
+import { seededNormal } from '../src/server/runtime/sampleInputs';
+import { clearSensitivityCache, computeSensitivity } from '../src/server/sensitivity';
+import { outputDeviation } from '../src/server/sensitivity/deviation';
+import { DEFAULT_SWEEP, levelProblem } from '../src/server/sensitivity/levels';
+import { LevelNotApplicable, LowRankBasis, reconstruct } from '../src/server/sensitivity/proxy';
+import { MeasuredSweep } from '../src/server/sensitivity/sweep';
+import { sweepTensors } from '../src/server/sensitivity/tensors';
+import { DEFAULT_SETTINGS, type LayerLensSettings } from '../src/shared/settings';
+
+const WIDTH = Number(process.argv[2] ?? 512);
+const BATCH = 16;
+
+interface Point {
+  readonly index: number;
+  readonly restored: Float32Array;
+}
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** A 4-layer tanh MLP [batch, width] → [batch, width] with random weights. */
+async function writeMlp(folder: string, width: number): Promise<string> {
+  const next = seededNormal(7);
+  const tensors: onnx.ITensorProto[] = [];
+  const nodes: onnx.INodeProto[] = [];
+  let input = 'x';
+  for (let l = 0; l < 4; l++) {
+    const values = Float32Array.from({ length: width * width }, () => next() / Math.sqrt(width));
+    tensors.push({
+      name: `fc${l}.weight`,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      dims: [width, width],
+      rawData: new Uint8Array(values.buffer),
+    });
+    nodes.push({ opType: 'MatMul', input: [input, `fc${l}.weight`], output: [`m${l}`] });
+    nodes.push({ opType: 'Tanh', input: [`m${l}`], output: [l === 3 ? 'y' : `h${l}`] });
+    input = `h${l}`;
+  }
+  const info = (name: string): onnx.IValueInfoProto => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] },
+      },
+    },
+  });
+  const model: onnx.IModelProto = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'mlp',
+      node: nodes,
+      initializer: tensors,
+      input: [info('x')],
+      output: [info('y')],
+    },
+  };
+  const path = join(folder, `mlp-${width}.onnx`);
+  await writeFile(path, onnx.ModelProto.encode(model).finish());
+  return path;
+}
+
+async function bench(
+  label: string,
+  path: string,
+  settings: LayerLensSettings,
+): Promise<string[][]> {
+  const opened = await openModelFile(path);
+  const bytes = await readFile(path);
+  // Ŵ for every (tensor, level) the sweep runs.
+  let start = process.hrtime.bigint();
+  const { tensors } = sweepTensors(opened, [], onnx.ModelProto.decode(bytes));
+  const values = new Map<number, Float32Array>();
+  for (const t of tensors) {
+    const data = t.entry.data;
+    const raw =
+      data.kind === 'file'
+        ? (await readFile(data.path)).subarray(data.offset, data.offset + data.length)
+        : data.load();
+    values.set(t.entry.info.index, new Float32Array(Uint8Array.from(raw).buffer));
+  }
+  const points: Point[] = [];
+  for (const t of tensors) {
+    const basis = new LowRankBasis();
+    for (const level of DEFAULT_SWEEP) {
+      if (levelProblem(level, t)) continue;
+      try {
+        const restored = await reconstruct(
+          values.get(t.entry.info.index)!,
+          t.layout,
+          level,
+          undefined,
+          basis,
+        );
+        points.push({ index: t.entry.info.index, restored });
+      } catch (error) {
+        if (!(error instanceof LevelNotApplicable)) throw error;
+      }
+    }
+  }
+  const prepare = seconds(start);
+  // One session, one weight swapped per run.
+  const sweep = await MeasuredSweep.open(
+    opened,
+    onnx.ModelProto.decode(bytes),
+    tensors,
+    values,
+    settings,
+  );
+  if (typeof sweep === 'string') throw new Error(sweep);
+  const samples = sweep.samples;
+  await sweep.deviation(points[0]!.index, points[0]!.restored, 'relativeL2'); // warm-up
+  start = process.hrtime.bigint();
+  for (const point of points) await sweep.deviation(point.index, point.restored, 'relativeL2');
+  const oneSession = seconds(start);
+  await sweep.release();
+  // Plain inference of the unchanged model, same count.
+  const plain = await ort.InferenceSession.create(path, {
+    executionProviders: ['cpu'],
+    logSeverityLevel: 4,
+  });
+  const reference = await plain.run(samples);
+  start = process.hrtime.bigint();
+  for (let i = 0; i < points.length; i++)
+    outputDeviation('relativeL2', reference, await plain.run(samples));
+  const plainRuns = seconds(start);
+  await plain.release();
+  // Naive: a model and a session per configuration.
+  const naiveCount = Math.min(points.length, 40);
+  start = process.hrtime.bigint();
+  for (const point of points.slice(0, naiveCount)) {
+    const model = onnx.ModelProto.decode(bytes);
+    const proto = sweepTensors(opened, [point.index], model).tensors[0]!.slot!.proto!;
+    proto.rawData = new Uint8Array(
+      point.restored.buffer,
+      point.restored.byteOffset,
+      point.restored.byteLength,
+    );
+    proto.floatData = [];
+    const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+      executionProviders: ['cpu'],
+      logSeverityLevel: 4,
+    });
+    outputDeviation('relativeL2', reference, await session.run(samples));
+    await session.release();
+  }
+  const naive = (seconds(start) * points.length) / naiveCount;
+  clearSensitivityCache();
+  start = process.hrtime.bigint();
+  const result = await computeSensitivity(path, { indices: [], measured: true }, { settings });
+  const total = seconds(start);
+  const ms = (s: number): string => (s * 1000).toFixed(1);
+  const k = points.length;
+  return [
+    [label, `${tensors.length} × ≤${DEFAULT_SWEEP.length} = ${k} points`, '', ''],
+    ['', 'Ŵ for every point (kernels, SVDs)', ms(prepare), ''],
+    [
+      '',
+      `one-session sweep (${k} runs + deviation)`,
+      ms(oneSession),
+      (oneSession / plainRuns).toFixed(2),
+    ],
+    ['', `plain inference × ${k}`, ms(plainRuns), '1.00'],
+    [
+      '',
+      `rebuild per config × ${k}${naiveCount < k ? ` (${naiveCount} timed, scaled)` : ''}`,
+      ms(naive),
+      (naive / plainRuns).toFixed(2),
+    ],
+    [
+      '',
+      `computeSensitivity end to end (${result.runs} runs, ${result.sessions} session)`,
+      ms(total),
+      '',
+    ],
+  ];
+}
+
+async function main(): Promise<void> {
+  const folder = await mkdtemp(join(tmpdir(), 'layerlens-bench-sensitivity-'));
+  try {
+    const rows = [['MODEL', 'STEP', 'MS', '× PLAIN']];
+    rows.push(
+      ...(await bench(
+        'Silero VAD v5',
+        resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'),
+        DEFAULT_SETTINGS,
+      )),
+    );
+    rows.push(
+      ...(await bench(`MLP 4 × ${WIDTH}², batch ${BATCH}`, await writeMlp(folder, WIDTH), {
+        ...DEFAULT_SETTINGS,
+        'validation.dimensions': { batch: BATCH },
+      })),
+    );
+    console.log(
+      `Sensitivity sweep, cpu, ${new Date().toISOString()} (times on a shared machine are noisy)`,
+    );
+    printTable(rows);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+void main();
