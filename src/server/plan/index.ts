@@ -79,6 +79,43 @@ function median(values: number[]): number | undefined {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * The sweep a plan is solved from. The casts (fp16, bf16) are swept by their proxy alone,
+ * every other level measured when asked: their deviation is then the proxy scaled like the
+ * measured levels' (see the module comment).
+ */
+async function planSensitivity(
+  path: string,
+  levels: readonly SweepLevel[],
+  measured: boolean,
+  metric: DeviationMetric,
+  context: CompressContext,
+): Promise<SensitivityResult> {
+  const isCast = (level: SweepLevel): boolean => level.method === 'fp16' || level.method === 'bf16';
+  const casts = levels.filter(isCast);
+  if (!measured || casts.length === 0)
+    return computeSensitivity(path, { indices: [], levels, measured, metric }, context);
+  const swept = await computeSensitivity(
+    path,
+    { indices: [], levels: levels.filter((level) => !isCast(level)), measured, metric },
+    context,
+  );
+  const proxies = await computeSensitivity(
+    path,
+    { indices: [], levels: casts, measured: false, metric },
+    { ...context, onProgress: undefined },
+  );
+  const castProxies = new Map(proxies.layers.map((layer) => [layer.index, layer.proxy]));
+  return {
+    ...swept,
+    levels: [...swept.levels, ...casts],
+    layers: swept.layers.map((layer) => ({
+      ...layer,
+      proxy: [...layer.proxy, ...(castProxies.get(layer.index) ?? [])],
+    })),
+  };
+}
+
 /** Sensitivity and predicted sizes of every tensor a plan may change. */
 export async function planProblem(
   path: string,
@@ -90,11 +127,7 @@ export async function planProblem(
   const settings = { ...DEFAULT_SETTINGS, ...context.settings };
   const metric = request.metric ?? settings['sensitivity.metric'];
   const levels = planLevels();
-  const sensitivity = await computeSensitivity(
-    model.path,
-    { indices: [], levels, measured: request.measured, metric },
-    context,
-  );
+  const sensitivity = await planSensitivity(model.path, levels, request.measured, metric, context);
   const prediction = await predictSizes(
     model,
     sensitivity.layers.map((layer) => layer.index),
