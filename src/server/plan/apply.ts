@@ -8,8 +8,9 @@
  * - deviation over the target: the deviation budget is scaled by how far the whole model
  *   moved compared with the summed prediction, the tensor contributing most is backed off
  *   (its current option and any more aggressive one ruled out), and the plan solved again;
- * - a size target met: the best uniform plan (one method for every tensor) that fits the
- *   same budget is measured too, and the better of the two kept.
+ * - a size target met: candidates near the budget are measured too — the plan solved again
+ *   with the room the first file left unused, and the best uniform plan (one method for
+ *   every tensor) that fits — and the best file that meets the target is kept.
  *
  * Each attempt is written to a hidden name beside the model and removed afterwards; the
  * kept recipe is then written to the output name (never overwriting a file), with its
@@ -224,6 +225,7 @@ export async function applyRecipe(
     let tighten = 0;
     let deviationScale = 1;
     const ruledOut = new Set<string>();
+    let triedSlack = false;
     let triedUniform = false;
     while (options.refine && measuredAttempts.length < MAX_PLAN_ATTEMPTS) {
       context.signal?.throwIfAborted();
@@ -235,13 +237,24 @@ export async function applyRecipe(
         tighten += current.fileBytes - max + Math.ceil(max * 0.001);
         next = stepsOf(p, solveProblem(p, solveBudget(p, recipe.target, tighten)).picks);
         why = `${current.fileBytes - max} bytes over the budget: budget tightened by ${tighten} bytes and solved again`;
+      } else if (max !== undefined && !triedSlack) {
+        // Under the budget: solve again with the room the prediction left unused.
+        triedSlack = true;
+        const slack = max - current.fileBytes;
+        const loosened = stepsOf(
+          p,
+          solveProblem(p, solveBudget(p, recipe.target, tighten - slack, 0)).picks,
+        );
+        if (measuredAttempts.some((m) => sameSteps(m.steps, loosened))) continue;
+        next = loosened;
+        why = `${slack} bytes under the budget: solved again with them`;
       } else if (max !== undefined && !triedUniform) {
         triedUniform = true;
-        const budget = solveBudget(p, recipe.target, tighten);
+        const budget = solveBudget(p, recipe.target, 0, 0);
         const uniform = budget.kind === 'bytes' ? bestUniform(p, budget.maxBytes) : undefined;
         if (!uniform || measuredAttempts.some((m) => sameSteps(m.steps, uniform))) continue;
         next = uniform;
-        why = `size met; measuring the best uniform plan within the same budget (${uniform[0]!.options.method}…) to compare`;
+        why = `measuring the best uniform plan within the same budget (${uniform[0]!.options.method}) to compare`;
       } else if (
         max === undefined &&
         Number.isFinite(current.deviation) &&
@@ -268,7 +281,9 @@ export async function applyRecipe(
         break;
       }
       if (next.length === 0 || measuredAttempts.some((m) => sameSteps(m.steps, next))) break;
-      current = await attempt(next, why);
+      const made = await attempt(next, why);
+      // Refinement goes on from the better of the two.
+      if (betterThan(recipe, fileBytesBefore, made, current)) current = made;
     }
     let kept: Measured | undefined;
     for (const m of measuredAttempts) if (betterThan(recipe, fileBytesBefore, m, kept)) kept = m;

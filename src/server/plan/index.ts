@@ -196,13 +196,22 @@ function fixedBytes(problem: PlanProblem): number {
   return problem.prediction.fileBytesBefore - itemBytes + problem.prediction.fileOverhead;
 }
 
-/** The solver's budget for `target`, less `tighten` bytes found missing by an earlier attempt. */
-export function solveBudget(problem: PlanProblem, target: PlanTarget, tighten = 0): SolveBudget {
+/**
+ * The solver's budget for `target`: the file's limit less a `margin` share for what the
+ * prediction misses, less `tighten` bytes found missing by an earlier attempt (negative:
+ * room an attempt left unused).
+ */
+export function solveBudget(
+  problem: PlanProblem,
+  target: PlanTarget,
+  tighten = 0,
+  margin = PREDICTION_MARGIN,
+): SolveBudget {
   const max = maxFileBytes(target, problem.prediction.fileBytesBefore);
   if (max === undefined) return { kind: 'deviation', maxDeviation: target.value };
   return {
     kind: 'bytes',
-    maxBytes: Math.floor(max * (1 - PREDICTION_MARGIN)) - fixedBytes(problem) - tighten,
+    maxBytes: Math.floor(max * (1 - margin)) - fixedBytes(problem) - tighten,
   };
 }
 
