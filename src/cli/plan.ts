@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatBytes, formatStat } from '../shared/format';
 import type { ApplyPlanResult, Plan, PlanTarget } from '../shared/plan';
+import { describePlanTarget as describeTarget } from '../shared/planTarget';
 import { DEVIATION_METRICS, type DeviationMetric } from '../shared/sensitivity';
 import { planModel } from '../server/plan';
 import { applyRecipe } from '../server/plan/apply';
@@ -75,17 +76,6 @@ function parseTarget(args: readonly string[]): PlanTarget {
   if (given.length !== 1)
     throw new UsageError('give exactly one of --target-mb, --ratio or --max-deviation');
   return given[0]!;
-}
-
-function describeTarget(target: PlanTarget): string {
-  switch (target.kind) {
-    case 'sizeMB':
-      return `≤ ${target.value} MB`;
-    case 'ratio':
-      return `${target.value}× smaller`;
-    case 'deviation':
-      return `deviation ≤ ${target.value}`;
-  }
 }
 
 function printPlan(plan: Plan): void {

@@ -7,6 +7,7 @@ import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
 import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
 import { packCommand, unpackCommand } from './losslessCommands';
+import { applyPlanCommand, planCommand } from './planCommand';
 
 interface CommandSpec {
   readonly id: string;
@@ -81,6 +82,16 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.unpack',
     needsServer: true,
     run: (client, resource) => unpackCommand(client, resource),
+  },
+  {
+    id: 'layerlens.plan',
+    needsServer: true,
+    run: (client, resource) => planCommand(client, resource),
+  },
+  {
+    id: 'layerlens.applyPlan',
+    needsServer: true,
+    run: (client, resource) => applyPlanCommand(client, resource),
   },
 ];
 

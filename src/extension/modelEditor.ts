@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { CompressionReport } from '../shared/compress';
+import type { PlanView } from '../shared/plan';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type {
   HostToWebview,
@@ -38,6 +39,23 @@ export function showCompressionReport(uri: vscode.Uri, report: CompressionReport
   for (const session of openSessions) {
     if (session.uri.toString() === uri.toString()) {
       session.showReport(report);
+      shown = true;
+    }
+  }
+  return shown;
+}
+
+/** The compression plan shown in each model's editors, by model URI. */
+const planViews = new Map<string, PlanView>();
+
+/** Show a plan (null: hide it) in the model's open editors; false when none is open. */
+export function showPlanView(uri: vscode.Uri, view: PlanView | null): boolean {
+  if (view) planViews.set(uri.toString(), view);
+  else planViews.delete(uri.toString());
+  let shown = false;
+  for (const session of openSessions) {
+    if (session.uri.toString() === uri.toString()) {
+      session.post({ type: 'plan', view });
       shown = true;
     }
   }
@@ -174,8 +192,15 @@ class EditorSession {
         this.revealOnReady = undefined;
         const report = compressionReports.get(this.uri.toString());
         if (report) this.showReport(report);
+        const plan = planViews.get(this.uri.toString());
+        if (plan) this.post({ type: 'plan', view: plan });
         return;
       }
+      case 'planAction':
+        if (message.action === 'apply')
+          void vscode.commands.executeCommand('layerlens.applyPlan', this.uri);
+        else showPlanView(this.uri, null);
+        return;
       case 'compress':
         void vscode.commands.executeCommand('layerlens.compress', this.uri, message.indices);
         return;

@@ -78,3 +78,16 @@ export interface ApplyPlanResult {
   readonly recipePath: string;
   readonly targetMet: boolean;
 }
+
+/** What the model editor shows of a plan: the plan, and once applied, the result. */
+export interface PlanView {
+  readonly plan: Plan;
+  /** True while the plan is being applied. */
+  readonly applying?: boolean;
+  readonly result?: ApplyPlanResult;
+  /** Why applying failed. */
+  readonly error?: string;
+}
+
+/** A button of the plan panel. */
+export type PlanAction = 'apply' | 'dismiss';

@@ -10,6 +10,7 @@ import type { CompressibilityResult, DeltaStatsResult } from './lossless';
 import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { Spectrum, SpectrumOptions } from './spectrum';
+import type { PlanAction, PlanView } from './plan';
 
 /** Requests a webview can make, by name: their parameters and results. */
 export interface WebviewRequests {
@@ -40,7 +41,9 @@ export type WebviewToHost =
   /** Compress these tensors (all of them when empty): the host asks for method and level. */
   | { type: 'compress'; indices: number[] }
   /** A button of the compression report shown in the panel. */
-  | { type: 'reportAction'; action: ReportAction };
+  | { type: 'reportAction'; action: ReportAction }
+  /** A button of the plan panel (apply the plan shown, or hide it). */
+  | { type: 'planAction'; action: PlanAction };
 
 export type ReportAction = 'openOutput' | 'openReport' | 'dismiss';
 
@@ -52,7 +55,9 @@ export type HostToWebview =
   /** A compression of this model finished: show its report (null: hide the report). */
   | { type: 'compressionReport'; report: CompressionReport | null }
   /** Select the tensor with this name and scroll its row into view (from a code lens). */
-  | { type: 'reveal'; tensorName: string };
+  | { type: 'reveal'; tensorName: string }
+  /** A compression plan of this model to show (null: hide it). */
+  | { type: 'plan'; view: PlanView | null };
 
 export interface RequestError {
   readonly message: string;

@@ -28,7 +28,7 @@ function ratio(before: number, after: number): string {
     : ` (${formatStat(1 / factor, 3)}× larger)`;
 }
 
-function table(
+export function table(
   className: string,
   label: string,
   headers: readonly string[],

@@ -1,6 +1,7 @@
 /** Entry point of the LayerLens webview: wires the VS Code API, the request channel and the app. */
 import { ModelApi } from './api';
 import { App } from './app';
+import { PlanSlot } from './planPanel';
 import { ViewStateStore, type ViewState } from './viewState';
 import { getVsCodeApi, onHostMessage } from './vscodeApi';
 
@@ -9,12 +10,14 @@ const api = new ModelApi(vscode);
 const root = document.getElementById('app');
 if (!root) throw new Error('LayerLens webview: the page has no #app element');
 const app = new App(root, api, new ViewStateStore(vscode));
+const plan = new PlanSlot(root, (action) => vscode.postMessage({ type: 'planAction', action }));
 
 onHostMessage((message) => {
   if (api.handle(message)) return;
   if (message.type === 'reload') app.reload(message.reason);
   if (message.type === 'compressionReport') app.showReport(message.report);
   if (message.type === 'reveal') app.reveal(message.tensorName);
+  if (message.type === 'plan') plan.show(message.view);
 });
 vscode.postMessage({ type: 'ready' });
 app.start();

@@ -26,5 +26,6 @@ function isHostMessage(data: unknown): data is HostToWebview {
   if (data.type === 'reload') return true;
   if (data.type === 'compressionReport') return 'report' in data;
   if (data.type === 'reveal') return 'tensorName' in data && typeof data.tensorName === 'string';
+  if (data.type === 'plan') return 'view' in data;
   return data.type === 'response' && 'id' in data && typeof data.id === 'number';
 }

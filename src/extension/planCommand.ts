@@ -1,0 +1,171 @@
+/**
+ * LayerLens: Plan Compression… — asks a target ("4x", "10 MB", "deviation 0.05") and, for
+ * ONNX, whether to measure sensitivity; runs the planner in the server with a cancellable
+ * notification and shows the plan in the model's editor. Its Apply button (or
+ * `layerlens.applyPlan`) applies it: the kept file's report shows in the compression
+ * report view, the attempts in the plan panel.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { formatBytes } from '../shared/format';
+import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
+import type { ApplyPlanResult, Plan, PlanView } from '../shared/plan';
+import { describePlanTarget, parsePlanTarget } from '../shared/planTarget';
+import type { LayerLensClient } from './client';
+import {
+  activeModelEditorUri,
+  MODEL_EDITOR_VIEW_TYPE,
+  showCompressionReport,
+  showPlanView,
+} from './modelEditor';
+
+/** The plan last shown for each model (by URI), applied by `layerlens.applyPlan`. */
+const plans = new Map<string, Plan>();
+
+function failureMessage(what: string, fileName: string, error: unknown): string {
+  const { code, data, message } = (error ?? {}) as {
+    code?: number;
+    data?: ModelErrorData;
+    message?: string;
+  };
+  if (code === MODEL_ERROR_CODE && data) {
+    return `LayerLens could not ${what} ${fileName}: ${data.problem} (${data.file})`;
+  }
+  return `LayerLens could not ${what} ${fileName}: ${message ?? String(error)}`;
+}
+
+async function modelUri(target: unknown): Promise<vscode.Uri | undefined> {
+  if (target instanceof vscode.Uri) return target;
+  const active = activeModelEditorUri();
+  if (active) return active;
+  const editorUri = vscode.window.activeTextEditor?.document.uri;
+  if (editorUri && ['.onnx', '.safetensors'].includes(path.extname(editorUri.path).toLowerCase()))
+    return editorUri;
+  const picked = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    filters: { Models: ['onnx', 'safetensors'] },
+    openLabel: 'Plan',
+    title: 'LayerLens: choose a model to plan the compression of',
+  });
+  return picked?.[0];
+}
+
+async function show(uri: vscode.Uri, view: PlanView): Promise<void> {
+  if (!showPlanView(uri, view)) {
+    await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE);
+    showPlanView(uri, view);
+  }
+}
+
+export async function planCommand(client: LayerLensClient, target?: unknown): Promise<void> {
+  const uri = await modelUri(target);
+  if (!uri) return;
+  const fileName = path.basename(uri.fsPath);
+  let summary;
+  try {
+    summary = await client.request(LspMethods.openModel, { uri: uri.toString() });
+  } catch (error) {
+    void vscode.window.showErrorMessage(failureMessage('plan', fileName, error));
+    return;
+  }
+  const text = await vscode.window.showInputBox({
+    title: `Plan the compression of ${fileName} (${formatBytes(summary.totalBytes)})`,
+    prompt:
+      'Target: a ratio ("4x"), a size ("10 MB") or a largest output deviation ("deviation 0.05")',
+    value: '4x',
+    validateInput: (value) => {
+      const parsed = parsePlanTarget(value);
+      return typeof parsed === 'string' ? parsed : undefined;
+    },
+  });
+  if (text === undefined) return;
+  const planTarget = parsePlanTarget(text);
+  if (typeof planTarget === 'string') return;
+  let measured = false;
+  if (summary.format === 'onnx') {
+    const choice = await vscode.window.showQuickPick(
+      [
+        {
+          label: 'Measured sensitivity',
+          detail: 'Each layer compressed alone, the model run in onnxruntime on the sample inputs',
+          measured: true,
+        },
+        {
+          label: 'Data-free proxy',
+          detail: 'Relative weight error of each method on each layer (instant)',
+          measured: false,
+        },
+      ],
+      { title: `Plan ${fileName}: ${describePlanTarget(planTarget)}`, placeHolder: 'Sensitivity' },
+    );
+    if (!choice) return;
+    measured = choice.measured;
+  }
+  client.output.info(`Plan Compression… on ${uri.fsPath}: ${describePlanTarget(planTarget)}`);
+  let plan: Plan;
+  try {
+    plan = await vscode.window.withProgress(
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `LayerLens: planning ${fileName} (${describePlanTarget(planTarget)})`,
+        cancellable: true,
+      },
+      (_progress, token) =>
+        client.request(
+          LspMethods.plan,
+          { uri: uri.toString(), request: { target: planTarget, measured } },
+          token,
+        ),
+    );
+  } catch (error) {
+    client.output.warn(failureMessage('plan', fileName, error));
+    void vscode.window.showErrorMessage(failureMessage('plan', fileName, error));
+    return;
+  }
+  plans.set(uri.toString(), plan);
+  await show(uri, { plan });
+}
+
+/** Apply the plan last shown for the model `target` (from the plan panel's Apply button). */
+export async function applyPlanCommand(client: LayerLensClient, target?: unknown): Promise<void> {
+  const uri = target instanceof vscode.Uri ? target : activeModelEditorUri();
+  const plan = uri ? plans.get(uri.toString()) : undefined;
+  if (!uri || !plan) {
+    void vscode.window.showInformationMessage(
+      'LayerLens: no plan to apply; run Plan Compression… first.',
+    );
+    return;
+  }
+  const fileName = path.basename(uri.fsPath);
+  showPlanView(uri, { plan, applying: true });
+  let result: ApplyPlanResult;
+  try {
+    result = await vscode.window.withProgress(
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `LayerLens: applying the plan to ${fileName}`,
+        cancellable: true,
+      },
+      (_progress, token) =>
+        client.request(
+          LspMethods.applyPlan,
+          { uri: uri.toString(), recipe: plan.recipe, refine: true },
+          token,
+        ),
+    );
+  } catch (error) {
+    const message = failureMessage('apply the plan to', fileName, error);
+    client.output.warn(message);
+    showPlanView(uri, { plan, error: message });
+    void vscode.window.showErrorMessage(message);
+    return;
+  }
+  showPlanView(uri, { plan, result });
+  showCompressionReport(uri, result.report);
+  client.output.info(
+    `Applied a plan to ${fileName}: ${result.attempts.length} attempt(s), kept ${result.report.output}`,
+  );
+  void vscode.window.showInformationMessage(
+    `Wrote ${path.basename(result.report.output)}: ${formatBytes(result.report.fileBytesBefore)} → ${formatBytes(result.report.fileBytesAfter)}, target ${describePlanTarget(plan.target)} ${result.targetMet ? 'met' : 'not met'}.`,
+  );
+}
