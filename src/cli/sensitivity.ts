@@ -5,8 +5,9 @@
 import { resolve } from 'node:path';
 import {
   DEVIATION_METRICS,
+  rankLayers,
+  sensitivityAt,
   type DeviationMetric,
-  type LayerSensitivity,
   type SensitivityResult,
 } from '../shared/sensitivity';
 import { computeSensitivity } from '../server/sensitivity';
@@ -66,20 +67,6 @@ function formatValue(value: number | undefined): string {
     : value.toExponential(2);
 }
 
-/** The value a layer is ranked by at `key`: measured deviation, else the proxy's error. */
-export function layerValue(layer: LayerSensitivity, key: string): number | undefined {
-  if (layer.measured) return layer.measured.find((p) => p.key === key)?.deviation;
-  return layer.proxy.find((p) => p.key === key)?.relativeError;
-}
-
-/** Layers most sensitive first at `key`; those without a value at `key` last. */
-export function rankLayers(result: SensitivityResult, key: string): LayerSensitivity[] {
-  const score = (layer: LayerSensitivity): number => layerValue(layer, key) ?? -1;
-  return result.layers
-    .filter((layer) => layer.proxy.length > 0)
-    .sort((a, b) => score(b) - score(a) || a.index - b.index);
-}
-
 export function printSensitivity(result: SensitivityResult, key: string): void {
   const measured = result.layers.some((layer) => layer.measured);
   console.log(result.source);
@@ -102,7 +89,7 @@ export function printSensitivity(result: SensitivityResult, key: string): void {
     rows.push([
       String(rank + 1),
       layer.name,
-      ...result.levels.map((level) => formatValue(layerValue(layer, level.key))),
+      ...result.levels.map((level) => formatValue(sensitivityAt(layer, level.key))),
     ]);
   });
   printTable(rows);

@@ -312,6 +312,10 @@ class EditorSession {
         const { indices } = params as WebviewRequests['deltaStats']['params'];
         return this.client.request(LspMethods.deltaStats, { uri, indices }, token);
       }
+      case 'sensitivity': {
+        const { request } = params as WebviewRequests['sensitivity']['params'];
+        return this.client.request(LspMethods.sensitivity, { uri, request }, token);
+      }
     }
   }
 

@@ -11,6 +11,7 @@ import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { PlanAction, PlanView } from './plan';
+import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 
 /** Requests a webview can make, by name: their parameters and results. */
 export interface WebviewRequests {
@@ -25,6 +26,7 @@ export interface WebviewRequests {
   };
   compressibility: { params: { indices: number[] }; result: CompressibilityResult[] };
   deltaStats: { params: { indices: number[] }; result: DeltaStatsResult[] };
+  sensitivity: { params: { request: SensitivityRequest }; result: SensitivityResult };
 }
 
 export type WebviewRequestName = keyof WebviewRequests;

@@ -83,3 +83,21 @@ export interface SensitivityResult {
   /** True when answered from the cache (same file identity, inputs and settings). */
   readonly cached: boolean;
 }
+
+/**
+ * The value a layer is ranked by at level `key`: its measured deviation when the result
+ * has one, else the proxy's relative weight error; undefined when the level was not
+ * applied to the layer.
+ */
+export function sensitivityAt(layer: LayerSensitivity, key: string): number | undefined {
+  if (layer.measured) return layer.measured.find((point) => point.key === key)?.deviation;
+  return layer.proxy.find((point) => point.key === key)?.relativeError;
+}
+
+/** Swept layers, most sensitive first at `key`; those without a value at `key` last. */
+export function rankLayers(result: SensitivityResult, key: string): LayerSensitivity[] {
+  const score = (layer: LayerSensitivity): number => sensitivityAt(layer, key) ?? -1;
+  return result.layers
+    .filter((layer) => layer.proxy.length > 0)
+    .sort((a, b) => score(b) - score(a) || a.index - b.index);
+}

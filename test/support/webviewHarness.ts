@@ -19,6 +19,7 @@ import type { ModelService } from '../../src/server/modelService';
 import { AnalysisService } from '../../src/server/analysisService';
 import { ModelFileError } from '../../src/server/formats/types';
 import { LosslessService } from '../../src/server/lossless/service';
+import { computeSensitivity } from '../../src/server/sensitivity';
 import { MAX_STATS_BATCH } from '../../src/shared/limits';
 import type {
   HostToWebview,
@@ -81,6 +82,8 @@ export function modelServiceHandler(
         return losslessFor(service).compressibility(modelPath, request.params.indices, signal);
       case 'deltaStats':
         return losslessFor(service).deltaStats(modelPath, request.params.indices);
+      case 'sensitivity':
+        return computeSensitivity(modelPath, request.params.request, { signal });
     }
   };
 }

@@ -3,6 +3,7 @@ import type { CompressibilityResult, DeltaStatsResult } from '../../src/shared/l
 import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from '../../src/shared/heatmap';
 import type { Spectrum, SpectrumOptions } from '../../src/shared/spectrum';
+import type { SensitivityRequest, SensitivityResult } from '../../src/shared/sensitivity';
 import {
   RequestChannel,
   WebviewRequestError,
@@ -71,6 +72,10 @@ export class ModelApi {
 
   deltaStats(indices: number[], signal?: AbortSignal): Promise<DeltaStatsResult[]> {
     return this.channel.request('deltaStats', { indices }, signal);
+  }
+
+  sensitivity(request: SensitivityRequest, signal?: AbortSignal): Promise<SensitivityResult> {
+    return this.channel.request('sensitivity', { request }, signal);
   }
 }
 

@@ -17,6 +17,10 @@ import { DetailTabs } from './detailTabs';
 import { HeatmapPanel } from './heatmapPanel';
 import { SpectraLoader } from './spectraLoader';
 import { SpectrumPanel } from './spectrumPanel';
+import { SensitivityPanel } from './sensitivityPanel';
+import { heatByIndex } from './sensitivityCharts';
+import type { SensitivityResult } from '../../src/shared/sensitivity';
+import { sensitivityAt } from '../../src/shared/sensitivity';
 import { LayerTable } from './layerTable';
 import { ModelLoader, type LoadProgress } from './modelLoader';
 import { renderOverview } from './overview';
@@ -45,6 +49,7 @@ export class App {
   private readonly progress = new ProgressBar();
   private loader: ModelLoader | undefined;
   private readonly details: DetailTabs;
+  private readonly sensitivity: SensitivityPanel;
   private spectra: SpectraLoader | undefined;
   /** Scroll position to restore once the rows are in (the table is empty before). */
   private pendingScrollTop: number | null = null;
@@ -94,6 +99,9 @@ export class App {
       SpectraLoader.apply(row, result);
       this.table.statsChanged([row]);
     });
+    this.sensitivity = new SensitivityPanel(api, (result, level) =>
+      this.showSensitivity(result, level),
+    );
     this.details = new DetailTabs(
       this.histogram,
       spectrum,
@@ -103,6 +111,7 @@ export class App {
         this.store.update({ detailTab });
         this.workspace.classList.toggle('ll-workspace-wide', detailTab !== 'histogram');
       },
+      this.sensitivity,
     );
     this.workspace = element('div', { className: 'll-workspace' }, [
       this.table.element,
@@ -192,6 +201,7 @@ export class App {
     this.loader?.abort();
     this.spectra?.abort();
     this.api.cancelAll(`Reloading: ${reason}`);
+    this.sensitivity.reset();
     this.start();
   }
 
@@ -274,6 +284,29 @@ export class App {
       rows.push(row);
     }
     void spectra.run(rows);
+  }
+
+  /** Colour the table's sensitivity column by `result` at `level`. */
+  private showSensitivity(result: SensitivityResult, level: string): void {
+    const heat = heatByIndex(result, level);
+    const label = result.levels.find((l) => l.key === level)?.label ?? level;
+    const what = result.layers.some((layer) => layer.measured)
+      ? `measured output deviation (${result.metric})`
+      : 'proxy weight error';
+    const changed: TensorRow[] = [];
+    for (let index = 0; index < this.tensorCount; index++) {
+      const row = this.loader?.row(index);
+      if (!row) continue;
+      const layer = result.layers.find((candidate) => candidate.index === index);
+      const value = layer ? sensitivityAt(layer, level) : undefined;
+      row.sensitivity =
+        value === undefined
+          ? null
+          : { value, heat: heat.get(index) ?? 0, title: `${what} at ${label}` };
+      changed.push(row);
+    }
+    this.table.showSensitivityColumn(true);
+    this.table.statsChanged(changed);
   }
 
   private showSummaryError(error: RequestError): void {

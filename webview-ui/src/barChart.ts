@@ -16,14 +16,25 @@ const VALUE_WIDTH = 56;
 /** Longer labels are cut with an ellipsis (SVG text cannot do it itself); the tooltip has all. */
 const MAX_LABEL_CHARS = 20;
 
-export function horizontalBarChart(bars: readonly Bar[], ariaLabel: string): HTMLElement {
+export interface BarChartOptions {
+  /** Room for the labels in CSS pixels (default LABEL_WIDTH). */
+  readonly labelWidth?: number;
+  /** Cut long labels at their start (names whose ends tell them apart). */
+  readonly truncateStart?: boolean;
+}
+
+export function horizontalBarChart(
+  bars: readonly Bar[],
+  ariaLabel: string,
+  options: BarChartOptions = {},
+): HTMLElement {
   const container = element('div', { className: 'll-bar-chart' });
   let drawnWidth = -1;
   new ResizeObserver(() => {
     const width = container.clientWidth;
     if (width > 0 && width !== drawnWidth) {
       drawnWidth = width;
-      draw(container, bars, width, ariaLabel);
+      draw(container, bars, width, ariaLabel, options);
     }
   }).observe(container);
   return container;
@@ -34,9 +45,13 @@ function draw(
   bars: readonly Bar[],
   width: number,
   ariaLabel: string,
+  options: BarChartOptions,
 ): void {
+  const labelWidth = options.labelWidth ?? LABEL_WIDTH;
+  const maxChars =
+    options.labelWidth === undefined ? MAX_LABEL_CHARS : Math.floor((labelWidth - 12) / 7.5);
   const height = bars.length * (BAR_HEIGHT + BAR_GAP);
-  const barSpace = Math.max(40, width - LABEL_WIDTH - VALUE_WIDTH);
+  const barSpace = Math.max(40, width - labelWidth - VALUE_WIDTH);
   const x = scaleLinear()
     .domain([0, max(bars, (bar) => bar.value) ?? 1])
     .range([0, barSpace]);
@@ -69,23 +84,26 @@ function draw(
   rows.select('title').text((bar) => `${bar.label}: ${bar.valueText}`);
   rows
     .select('text.ll-bar-label')
-    .attr('x', LABEL_WIDTH - 8)
+    .attr('x', labelWidth - 8)
     .attr('y', y.bandwidth() / 2)
     .attr('dy', '0.35em')
-    .text((bar) => truncate(bar.label));
+    .text((bar) => truncate(bar.label, maxChars, options.truncateStart === true));
   rows
     .select('rect')
-    .attr('x', LABEL_WIDTH)
+    .attr('x', labelWidth)
     .attr('height', y.bandwidth())
     .attr('width', (bar) => Math.max(1, x(bar.value)));
   rows
     .select('text.ll-bar-value')
-    .attr('x', (bar) => LABEL_WIDTH + Math.max(1, x(bar.value)) + 6)
+    .attr('x', (bar) => labelWidth + Math.max(1, x(bar.value)) + 6)
     .attr('y', y.bandwidth() / 2)
     .attr('dy', '0.35em')
     .text((bar) => bar.valueText);
 }
 
-function truncate(label: string): string {
-  return label.length > MAX_LABEL_CHARS ? `${label.slice(0, MAX_LABEL_CHARS - 1)}…` : label;
+function truncate(label: string, maxChars: number, atStart: boolean): string {
+  if (label.length <= maxChars) return label;
+  return atStart
+    ? `…${label.slice(label.length - maxChars + 1)}`
+    : `${label.slice(0, maxChars - 1)}…`;
 }

@@ -19,6 +19,8 @@ export interface CellContent {
   /** Tooltip: the full text of a cut-off cell, or why a value is missing. */
   readonly title?: string;
   readonly state?: 'pending' | 'error';
+  /** Colour strength in [0, 1] (the sensitivity column). */
+  readonly heat?: number;
 }
 
 export interface Column {
@@ -119,6 +121,21 @@ export function gridTracks(columns: readonly Column[]): string {
     .join(' ');
 }
 
+/** Sensitivity at the level the Sensitivity tab ranks by, coloured by its rank among layers. */
+const sensitivityColumn: Column = numberColumn(
+  'sensitivity',
+  'Sens.',
+  'Sensitivity at the level chosen in the Sensitivity tab: measured output deviation, or the data-free proxy (weight error)',
+  (row) =>
+    row.sensitivity
+      ? {
+          text: formatStat(row.sensitivity.value, TABLE_DIGITS),
+          title: row.sensitivity.title,
+          heat: row.sensitivity.heat,
+        }
+      : { text: MISSING, title: 'Not swept (no compression method applies, or not at this level)' },
+);
+
 export const COLUMNS: readonly Column[] = [
   {
     ...textColumn('name', 'Name', 'Tensor name', (row) => row.info.name),
@@ -207,4 +224,5 @@ export const COLUMNS: readonly Column[] = [
     'Fine-tune delta: fraction of weights bit-identical to the base model',
     (row) => deltaCell(row, (delta) => formatPercent(delta.identicalFraction)),
   ),
+  sensitivityColumn,
 ];

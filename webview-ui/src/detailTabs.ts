@@ -1,10 +1,12 @@
 /**
- * The selected tensor's panel: tabs for its histogram, its rank spectrum and its heatmap.
+ * The selected tensor's panel: tabs for its histogram, its rank spectrum, its heatmap and
+ * the model's per-layer sensitivity.
  * Only the tab on screen does any work; the others catch up when they are opened.
  */
 import { element } from './dom';
 import type { HeatmapPanel } from './heatmapPanel';
 import type { HistogramPanel } from './histogram';
+import type { SensitivityPanel } from './sensitivityPanel';
 import type { SpectrumPanel } from './spectrumPanel';
 import type { TensorRow } from './tensorRows';
 import type { DetailTab } from './viewState';
@@ -13,6 +15,7 @@ const TABS: readonly { id: DetailTab; label: string }[] = [
   { id: 'histogram', label: 'Histogram' },
   { id: 'spectrum', label: 'Spectrum' },
   { id: 'heatmap', label: 'Heatmap' },
+  { id: 'sensitivity', label: 'Sensitivity' },
 ];
 
 export class DetailTabs {
@@ -27,6 +30,7 @@ export class DetailTabs {
     private readonly heatmap: HeatmapPanel,
     private tab: DetailTab,
     private readonly onTabChange: (tab: DetailTab) => void,
+    private readonly sensitivity: SensitivityPanel,
   ) {
     const list = element('div', {
       className: 'll-tabs',
@@ -82,6 +86,7 @@ export class DetailTabs {
       ['spectrum', analysisSlot('spectrum', spectrum.element)],
       ['heatmap', analysisSlot('heatmap', heatmap.element)],
     ]);
+    this.panels.set('sensitivity', analysisSlot('sensitivity', sensitivity.element));
     histogram.element.append(...this.panels.values());
     this.element = histogram.element;
     this.update();
@@ -96,6 +101,7 @@ export class DetailTabs {
     this.histogram.show(row);
     this.spectrum.show(row, this.tab === 'spectrum');
     this.heatmap.show(row, this.tab === 'heatmap');
+    this.sensitivity.show(row, this.tab === 'sensitivity');
   }
 
   select(tab: DetailTab): void {

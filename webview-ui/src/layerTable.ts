@@ -111,6 +111,7 @@ export class LayerTable {
     );
     this.body = new VirtualRows(this.grid, this.header);
     this.showDeltaColumns(false);
+    this.showSensitivityColumn(false);
     content.append(this.body.body);
     this.grid.addEventListener('scroll', () => this.onScroll());
     this.grid.addEventListener('keydown', (event) => this.onKeyDown(event));
@@ -154,6 +155,12 @@ export class LayerTable {
   showDeltaColumns(show: boolean): void {
     this.grid.classList.toggle('ll-delta', show);
     this.setColumnsShown(['deltaRel', 'sameBits'], show);
+  }
+
+  /** The sensitivity column, once the Sensitivity tab has a result. */
+  showSensitivityColumn(show: boolean): void {
+    this.grid.classList.toggle('ll-sensitivity-shown', show);
+    this.setColumnsShown(['sensitivity'], show);
   }
 
   /** Lay the grid out for the columns shown (the CSS hides the cells of the others). */

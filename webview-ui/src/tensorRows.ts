@@ -24,6 +24,8 @@ export interface TensorRow {
   /** For a fine-tune delta (.llz with a base model): the difference from the base tensor. */
   delta?: TensorDeltaStats | null;
   deltaError?: string | null;
+  /** Sensitivity at the level the Sensitivity tab ranks by, and its colour heat in [0, 1]. */
+  sensitivity?: { readonly value: number; readonly heat: number; readonly title: string } | null;
 }
 
 export function createRow(info: TensorInfo): TensorRow {
@@ -53,6 +55,7 @@ const COMPRESSIBILITY_COLUMNS: ReadonlySet<SortColumn> = new Set([
   'packRatio',
   'deltaRel',
   'sameBits',
+  'sensitivity',
 ]);
 
 export function isStatColumn(column: SortColumn): boolean {
@@ -104,6 +107,8 @@ function sortValue(row: TensorRow, column: SortColumn): SortValue {
       return row.delta?.relativeDelta ?? null;
     case 'sameBits':
       return row.delta?.identicalFraction ?? null;
+    case 'sensitivity':
+      return row.sensitivity?.value ?? null;
   }
 }
 

@@ -26,6 +26,7 @@ export const SORT_COLUMNS = [
   'packRatio',
   'deltaRel',
   'sameBits',
+  'sensitivity',
 ] as const;
 
 export type SortColumn = (typeof SORT_COLUMNS)[number];
@@ -40,7 +41,7 @@ export interface SortOrder {
 export type HistogramScale = 'linear' | 'log';
 
 /** The selected tensor's tabs. */
-export type DetailTab = 'histogram' | 'spectrum' | 'heatmap';
+export type DetailTab = 'histogram' | 'spectrum' | 'heatmap' | 'sensitivity';
 
 export interface ViewState {
   readonly selectedIndex: number | null;
@@ -102,7 +103,12 @@ function sanitize(saved: unknown): Partial<ViewState> {
   if (histogramScale === 'log' || histogramScale === 'linear')
     result.histogramScale = histogramScale;
   if (typeof detailsOpen === 'boolean') result.detailsOpen = detailsOpen;
-  if (detailTab === 'histogram' || detailTab === 'spectrum' || detailTab === 'heatmap')
+  if (
+    detailTab === 'histogram' ||
+    detailTab === 'spectrum' ||
+    detailTab === 'heatmap' ||
+    detailTab === 'sensitivity'
+  )
     result.detailTab = detailTab;
   return result;
 }

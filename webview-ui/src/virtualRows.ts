@@ -183,6 +183,9 @@ export class VirtualRows {
         else cell.removeAttribute('title');
         cell.classList.toggle('ll-pending', content.state === 'pending');
         cell.classList.toggle('ll-stats-error', content.state === 'error');
+        cell.classList.toggle('ll-heat', content.heat !== undefined);
+        if (content.heat !== undefined)
+          cell.style.setProperty('--ll-heat', `${Math.round(content.heat * 100)}%`);
       });
       rowElement.drawnRow = row;
     }

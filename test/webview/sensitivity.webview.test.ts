@@ -1,0 +1,144 @@
+/**
+ * The Sensitivity tab in headless Chromium, answered by the real server core on Silero
+ * VAD v5: the proxy arrives when the tab opens (labelled as a proxy), the measured sweep
+ * runs from the button with a progress bar, the ranking chart follows the level select,
+ * the selected layer's curves show measured and proxy lines, the table colours its
+ * sensitivity column; a sweep can be cancelled.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { ModelService } from '../../src/server/modelService';
+import { clearSensitivityCache, computeSensitivity } from '../../src/server/sensitivity';
+import { rankLayers } from '../../src/shared/sensitivity';
+import {
+  modelServiceHandler,
+  WebviewHarness,
+  type RequestHandler,
+  type WebviewSession,
+} from '../support/webviewHarness';
+
+const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
+const READY_TIMEOUT_MS = 60_000;
+const SWEEP_TIMEOUT_MS = 120_000;
+const CONV = 'If_0_then_branch__Inline_0__encoder.1.reparam_conv.weight';
+
+let harness: WebviewHarness;
+let service: ModelService;
+
+before(async () => {
+  service = new ModelService({ workerCount: 1 });
+  harness = await WebviewHarness.start();
+});
+
+after(async () => {
+  await harness?.close();
+  service?.dispose();
+});
+
+async function waitReady(page: Page): Promise<void> {
+  await page
+    .locator('body[data-state="ready"]')
+    .waitFor({ state: 'attached', timeout: READY_TIMEOUT_MS });
+}
+
+async function barLabels(page: Page): Promise<string[]> {
+  return page.locator('[data-testid="sensitivity-chart"] g.ll-bar-row title').allTextContents();
+}
+
+describe('Silero VAD v5: the Sensitivity tab', () => {
+  let session: WebviewSession;
+
+  before(async () => {
+    clearSensitivityCache();
+    session = await harness.open(modelServiceHandler(service, SILERO_V5), {
+      viewport: { width: 1600, height: 1100 },
+    });
+    await waitReady(session.page);
+  });
+
+  after(async () => {
+    await session?.close();
+  });
+
+  test('proxy first, then the measured sweep: chart, level select, curves and table colours', async () => {
+    const { page } = session;
+    await page.locator('[data-testid="filter"]').fill(CONV);
+    await page.locator('[data-testid="tensor-row"]').first().click();
+    await page.locator('[data-testid="tab-sensitivity"]').click();
+    const status = page.locator('[data-testid="sensitivity-status"]');
+    await page
+      .locator('[data-testid="sensitivity-chart"] svg')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    assert.match((await status.textContent()) ?? '', /^Proxy \(data-free\)/);
+    const curves = page.locator('[data-testid="sensitivity-curves"]');
+    assert.ok((await curves.locator('g[data-kind="proxy"]').count()) > 0);
+    assert.equal(await curves.locator('g[data-kind="measured"]').count(), 0);
+    assert.match(
+      (await page.locator('.ll-sens-legend').textContent()) ?? '',
+      /proxy: weight error/,
+    );
+
+    await page.locator('[data-testid="sensitivity-run"]').click();
+    await page
+      .locator('[data-testid="sensitivity-progress"]:not([hidden])')
+      .waitFor({ state: 'attached', timeout: 5_000 });
+    await page
+      .locator('[data-testid="sensitivity-status"]', { hasText: /^Measured:/ })
+      .waitFor({ timeout: SWEEP_TIMEOUT_MS });
+    assert.match((await status.textContent()) ?? '', /runs in 1 onnxruntime session/);
+    assert.ok((await curves.locator('g[data-kind="measured"]').count()) > 0);
+    assert.ok((await curves.locator('g[data-kind="proxy"]').count()) > 0);
+
+    // The ranking follows the level select and matches the server's ranking.
+    const expected = await computeSensitivity(SILERO_V5, { indices: [], measured: true });
+    for (const level of ['prune:0.5', 'int4:32']) {
+      await page.locator('[data-testid="sensitivity-level"]').selectOption(level);
+      const labels = await barLabels(page);
+      const top = rankLayers(expected, level)[0]!.name;
+      assert.ok(labels[0]!.startsWith(top), `${level}: ${labels[0]} (expected ${top})`);
+    }
+    // The table's column shows the value at that level, coloured.
+    await page.locator('[data-testid="filter"]').fill('');
+    const heated = page.locator('[data-testid="tensor-row"] .ll-col-sensitivity.ll-heat');
+    await heated.first().waitFor({ timeout: 10_000 });
+    assert.ok((await heated.count()) >= 8);
+    await session.screenshot('sensitivity-silero-v5');
+    assert.deepEqual(session.problems, []);
+  });
+
+  test('a running sweep can be cancelled', async () => {
+    clearSensitivityCache();
+    const slow: RequestHandler = async (request, signal) => {
+      if (request.name === 'sensitivity' && request.params.request.measured) {
+        // Held until the page cancels it, as a long sweep would be.
+        await new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('cancelled'))),
+        );
+      }
+      return modelServiceHandler(service, SILERO_V5)(request, signal);
+    };
+    const cancelled = await harness.open(slow, { viewport: { width: 1600, height: 1000 } });
+    try {
+      const { page } = cancelled;
+      await waitReady(page);
+      await page.locator('[data-testid="tab-sensitivity"]').click();
+      await page
+        .locator('[data-testid="sensitivity-chart"] svg')
+        .waitFor({ timeout: READY_TIMEOUT_MS });
+      await page.locator('[data-testid="sensitivity-run"]').click();
+      await page.locator('[data-testid="sensitivity-cancel"]').click();
+      await page
+        .locator('[data-testid="sensitivity-status"]', { hasText: 'Measured sweep cancelled.' })
+        .waitFor({ timeout: 10_000 });
+      assert.ok(
+        cancelled.posted.some((message) => message.type === 'cancel'),
+        'the cancel reached the host',
+      );
+      assert.equal(await page.locator('[data-testid="sensitivity-run"]').isDisabled(), false);
+    } finally {
+      await cancelled.close();
+    }
+  });
+});
