@@ -284,3 +284,22 @@ test('bad and mismatched recipes are refused with the file and the problem', asy
     /no tensor named "nope"/,
   );
 });
+
+test('deviation target (measured): the kept file meets it and is smaller than the original', async () => {
+  const path = silero.get('legacy')!;
+  const target = { kind: 'deviation', value: 0.02 } as const;
+  const plan = await planModel(path, { target, measured: true, metric: 'relativeL2' });
+  assert.ok(plan.recipe.measured);
+  assert.ok(plan.feasible);
+  assert.ok(plan.predictedFileBytes < plan.fileBytesBefore);
+  const result = await applyRecipe(path, plan.recipe, {
+    refine: true,
+    outPath: join(folder, 'legacy.deviation.onnx'),
+  });
+  assert.ok(result.attempts.length >= 1 && result.attempts.length <= 6);
+  for (const attempt of result.attempts.slice(1)) assert.ok(attempt.refinement);
+  const kept = result.attempts.find((a) => a.output === result.report.output)!;
+  assert.equal(result.targetMet, kept.deviation <= target.value);
+  assert.ok(result.targetMet, `kept deviation ${kept.deviation}`);
+  assert.ok(result.report.fileBytesAfter < plan.fileBytesBefore);
+});
