@@ -354,6 +354,10 @@ test('a broken file is a ModelFileError naming it', async () => {
   );
   const ok = await maskedModel();
   await assert.rejects(computeSensitivity(ok, { indices: [99], measured: false }), ModelFileError);
+  await assert.rejects(
+    computeSensitivity(ok, { indices: [], measured: false, levels: [pruneLevel(1.5)] }),
+    /level prune:1\.5: prune: sparsity must be in \[0, 1\)/,
+  );
 });
 
 test('the proxy: reconstruct matches the relative error and SQNR; levels a tensor cannot take are skipped with the reason', async () => {

@@ -7,6 +7,7 @@
 import type { CompressionOptions } from '../../shared/compress';
 import type { SweepLevel } from '../../shared/sensitivity';
 import type { MatrixLayout } from '../compress/kernels';
+import { checkOptions } from '../compress/onnx';
 
 function percent(fraction: number): string {
   return `${Math.round(fraction * 1000) / 10}%`;
@@ -101,24 +102,11 @@ export function checkLevels(levels: readonly SweepLevel[]): void {
 }
 
 function checkLevelOptions(key: string, options: CompressionOptions): void {
-  const fail = (message: string): never => {
-    throw new RangeError(`level ${key}: ${message}`);
-  };
-  const { sparsity, n, m, blockSize, rank, energy } = options;
-  if (sparsity !== undefined && !(sparsity >= 0 && sparsity < 1))
-    fail(`sparsity must be in [0, 1), got ${sparsity}`);
-  if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > 64))
-    fail(`m must be an integer in [1, 64], got ${m}`);
-  if (n !== undefined && (!Number.isInteger(n) || n < 0 || n > (m ?? 4)))
-    fail(`n must be an integer in [0, m], got ${n}`);
-  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize))
-    fail(`block size must be 16, 32, 64, 128 or 256, got ${blockSize}`);
-  if (rank !== undefined && (!Number.isInteger(rank) || rank < 1))
-    fail(`rank must be a positive integer, got ${rank}`);
-  if (energy !== undefined && !(energy > 0 && energy <= 1))
-    fail(`energy must be in (0, 1], got ${energy}`);
-  if (options.method === 'lowrank' && rank === undefined && energy === undefined)
-    fail('low-rank needs a rank or an energy');
+  try {
+    checkOptions(options);
+  } catch (error) {
+    throw new RangeError(`level ${key}: ${(error as Error).message}`);
+  }
 }
 
 /** What the sweep knows about a tensor's shape and use, for deciding which levels apply. */
