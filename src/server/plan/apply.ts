@@ -8,6 +8,7 @@
  * - deviation over the target: the deviation budget is scaled by how far the whole model
  *   moved compared with the summed prediction, the tensor contributing most is backed off
  *   (its current option and any more aggressive one ruled out), and the plan solved again;
+ *   under the target, the budget is once scaled up the same way to make the file smaller;
  * - a size target met: candidates near the budget are measured too — the plan solved again
  *   with the room the first file left unused, and the best uniform plan (one method for
  *   every tensor) that fits — and the best file that meets the target is kept.
@@ -277,6 +278,28 @@ export async function applyRecipe(
         );
         next = stepsOf(p, solution.picks);
         why = `deviation ${current.deviation.toPrecision(3)} over ${recipe.target.value}: backed off ${item.name} (${item.options[top.j]!.label}) and scaled the budget by 1/${deviationScale.toPrecision(3)}`;
+      } else if (
+        max === undefined &&
+        !triedSlack &&
+        Number.isFinite(current.deviation) &&
+        current.deviation > 0 &&
+        current.deviation < recipe.target.value
+      ) {
+        // Under the deviation target: the summed prediction was pessimistic; use the room.
+        triedSlack = true;
+        const parts = contributions(p, current.steps);
+        const predicted = parts.reduce((sum, c) => sum + c.deviation, 0);
+        const scale = Math.min(predicted / current.deviation, 4);
+        if (!(scale > 1)) break;
+        next = stepsOf(
+          p,
+          solveProblem(
+            p,
+            { kind: 'deviation', maxDeviation: recipe.target.value * scale },
+            (i, j) => !ruledOut.has(`${i}:${j}`),
+          ).picks,
+        );
+        why = `deviation ${current.deviation.toPrecision(3)} under ${recipe.target.value}: budget scaled by ${scale.toPrecision(3)} and solved again`;
       } else {
         break;
       }
