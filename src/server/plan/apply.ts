@@ -31,6 +31,7 @@ import {
   checkTarget,
   maxFileBytes,
   planProblem,
+  predictedFileBytes,
   solveBudget,
   solveProblem,
   type PlanProblem,
@@ -242,9 +243,14 @@ export async function applyRecipe(
         // Under the budget: solve again with the room the prediction left unused.
         triedSlack = true;
         const slack = max - current.fileBytes;
+        // What the prediction missed on this file, kept free; no margin beyond it.
+        const picks = contributions(p, current.steps)
+          .sort((a, b) => a.i - b.i)
+          .map((c) => c.j);
+        const missed = Math.max(0, current.fileBytes - predictedFileBytes(p, picks));
         const loosened = stepsOf(
           p,
-          solveProblem(p, solveBudget(p, recipe.target, tighten - slack, 0)).picks,
+          solveProblem(p, solveBudget(p, recipe.target, missed + Math.ceil(max * 0.0005), 0)).picks,
         );
         if (measuredAttempts.some((m) => sameSteps(m.steps, loosened))) continue;
         next = loosened;

@@ -190,6 +190,14 @@ export function maxFileBytes(target: PlanTarget, fileBytesBefore: number): numbe
   }
 }
 
+/** The predicted file size of the choice `picks` (option index per item, 0 = keep). */
+export function predictedFileBytes(problem: PlanProblem, picks: readonly number[]): number {
+  return (
+    fixedBytes(problem) +
+    problem.items.reduce((sum, item, i) => sum + item.options[picks[i] ?? 0]!.bytes, 0)
+  );
+}
+
 /** Bytes of the file that no option changes (everything but the items' tensors). */
 function fixedBytes(problem: PlanProblem): number {
   const itemBytes = problem.items.reduce((sum, item) => sum + item.bytesBefore, 0);
