@@ -285,6 +285,54 @@ test('a measured point equals the deviation of the file the compressor writes (s
   assert.deepEqual(mismatches, []);
 });
 
+test('name clashes between branches and initializers listed as graph inputs (IR 3)', async () => {
+  // Both branches hold their own initializer named "w"; the main graph's is also an input.
+  const branch = (name: string, seed: number) =>
+    graph({
+      name,
+      initializers: [weight('w', 32, 8, seed)],
+      nodes: [node('MatMul', ['x', 'w'], [`${name}_out`])],
+      outputs: [valueInfo(`${name}_out`, 'float32', ['batch', 8])],
+    });
+  const path = await save(
+    model(
+      graph({
+        initializers: [weight('head', 8, 8, 61), tensor('flag', 'bool', [], [1])],
+        inputs: [
+          valueInfo('x', 'float32', ['batch', 32]),
+          valueInfo('head', 'float32', [8, 8]),
+          valueInfo('flag', 'bool', []),
+        ],
+        outputs: [valueInfo('y', 'float32', ['batch', 8])],
+        nodes: [
+          ifNode('flag', ['z'], branch('then', 62), branch('else', 63), 'If_0'),
+          node('MatMul', ['z', 'head'], ['y']),
+        ],
+      }),
+      { irVersion: 3, opsets: { '': 11 } },
+    ),
+  );
+  const result = await computeSensitivity(
+    path,
+    { indices: [], measured: true, levels: [pruneLevel(0.5)] },
+    { settings: BATCH },
+  );
+  assert.equal(result.sessions, 1);
+  assert.match(result.inputs, /x \[16, 32\]/);
+  assert.doesNotMatch(result.inputs, /head|flag/, 'weights are not sample inputs');
+  const deviations = result.layers.map((l) => [l.name, l.measured![0]!.deviation > 0]);
+  // flag is true: the then branch's "w" (listed first) moves the output, the else one does not.
+  assert.deepEqual(
+    deviations,
+    [
+      ['head', true],
+      ['flag', false],
+      ['w', true],
+      ['w', false],
+    ].filter(([name]) => name !== 'flag'),
+  );
+});
+
 test('results are cached per file identity, metric and levels', async () => {
   clearSensitivityCache();
   const path = await maskedModel();
