@@ -1,0 +1,106 @@
+/**
+ * The plan panel in headless Chromium, with a real plan and a real application on a
+ * generated ONNX model (the real planner and compressor): the per-tensor choices and
+ * totals, the Apply button's message, the attempts once applied, and Close.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ModelService } from '../../src/server/modelService';
+import { planModel } from '../../src/server/plan';
+import { applyRecipe } from '../../src/server/plan/apply';
+import type { Plan } from '../../src/shared/plan';
+import { gaussianMatrix } from '../support/matrices';
+import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
+import {
+  modelServiceHandler,
+  WebviewHarness,
+  type WebviewSession,
+} from '../support/webviewHarness';
+
+let harness: WebviewHarness;
+let service: ModelService;
+let folder: string;
+let modelPath: string;
+let session: WebviewSession;
+let plan: Plan;
+
+before(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-plan-'));
+  const w = (rows: number, cols: number, seed: number) =>
+    Array.from(gaussianMatrix(rows, cols, seed), (v) => v * 0.1);
+  modelPath = await writeModel(
+    folder,
+    'mlp.onnx',
+    model(
+      graph({
+        nodes: [
+          node('MatMul', ['x', 'w1'], ['h'], { name: 'fc1' }),
+          node('Relu', ['h'], ['a']),
+          node('MatMul', ['a', 'w2'], ['y'], { name: 'fc2' }),
+        ],
+        initializers: [
+          tensor('w1', 'float32', [64, 128], w(64, 128, 1)),
+          tensor('w2', 'float32', [128, 32], w(128, 32, 2)),
+        ],
+        inputs: [valueInfo('x', 'float32', [1, 64])],
+        outputs: [valueInfo('y', 'float32', [1, 32])],
+      }),
+    ),
+  );
+  plan = await planModel(modelPath, { target: { kind: 'ratio', value: 3 }, measured: true });
+  service = new ModelService({ workerCount: 1 });
+  harness = await WebviewHarness.start();
+  session = await harness.open(modelServiceHandler(service, modelPath));
+  await session.page
+    .locator('body[data-state="ready"]')
+    .waitFor({ state: 'attached', timeout: 60_000 });
+});
+
+after(async () => {
+  await session?.close();
+  await harness?.close();
+  service?.dispose();
+  await rm(folder, { recursive: true, force: true });
+});
+
+test('the plan shows per tensor; Apply asks the host; the attempts show once applied', async () => {
+  const { page } = session;
+  await session.postToWebview({ type: 'plan', view: { plan } });
+  const panel = page.locator('[data-testid="plan-panel"]');
+  await panel.waitFor({ state: 'visible', timeout: 30_000 });
+  const text = (await panel.textContent()) ?? '';
+  assert.match(text, /3× smaller/);
+  assert.match(text, /w1/);
+  assert.match(text, /w2/);
+  assert.match(text, /measured per layer/);
+  const choices = await panel.locator('.ll-plan-steps tbody tr td:nth-child(2)').allTextContents();
+  assert.equal(choices.length, 2);
+  assert.ok(
+    choices.every((choice) => /int8|int4|low-rank|fp16|keep/.test(choice)),
+    `${choices}`,
+  );
+
+  await page.locator('[data-testid="plan-apply"]').click();
+  assert.deepEqual(session.posted.at(-1), { type: 'planAction', action: 'apply' });
+
+  const result = await applyRecipe(modelPath, plan.recipe, { refine: true });
+  await session.postToWebview({ type: 'plan', view: { plan, result } });
+  const attempts = page.locator('[data-testid="plan-attempts"]');
+  await attempts.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.match((await attempts.textContent()) ?? '', /Target met/);
+  assert.equal(
+    await attempts.locator('tbody tr').count(),
+    result.attempts.length,
+    'one row per attempt',
+  );
+  assert.equal(await page.locator('[data-testid="plan-apply"]').count(), 0, 'applied: no Apply');
+  await session.screenshot('plan-panel-applied');
+
+  await page.locator('[data-testid="plan-dismiss"]').click();
+  assert.deepEqual(session.posted.at(-1), { type: 'planAction', action: 'dismiss' });
+  await panel.waitFor({ state: 'detached', timeout: 10_000 });
+  assert.deepEqual(session.problems, []);
+});
