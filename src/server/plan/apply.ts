@@ -41,6 +41,12 @@ import { checkRecipeModel, RECIPE_SUFFIX, writeRecipe } from './recipe';
 /** Most compressions of one apply (first attempt and refinements). */
 export const MAX_PLAN_ATTEMPTS = 6;
 
+/**
+ * Share of the size limit a uniform candidate's prediction may exceed and still be
+ * measured (the size predictions are within about 0.3% of the files written).
+ */
+const UNIFORM_TOLERANCE = 0.005;
+
 export interface ApplyOptions {
   /** Refine and re-apply when the target is missed. */
   readonly refine: boolean;
@@ -257,7 +263,8 @@ export async function applyRecipe(
         why = `${slack} bytes under the budget: solved again with them`;
       } else if (max !== undefined && !triedUniform) {
         triedUniform = true;
-        const budget = solveBudget(p, recipe.target, 0, 0);
+        // Predicted within the prediction's error of the limit: measuring it tells.
+        const budget = solveBudget(p, recipe.target, -Math.ceil(max * UNIFORM_TOLERANCE), 0);
         const uniform = budget.kind === 'bytes' ? bestUniform(p, budget.maxBytes) : undefined;
         if (!uniform || measuredAttempts.some((m) => sameSteps(m.steps, uniform))) continue;
         next = uniform;

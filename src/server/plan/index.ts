@@ -182,7 +182,8 @@ export async function planProblem(
 export function maxFileBytes(target: PlanTarget, fileBytesBefore: number): number | undefined {
   switch (target.kind) {
     case 'sizeMB':
-      return Math.floor(target.value * 1e6);
+      // 0.015991 MB × 10^6 is 15990.999… in floating point: 15991 bytes are allowed.
+      return Math.floor(target.value * 1e6 + 1e-6);
     case 'ratio':
       return Math.floor(fileBytesBefore / target.value);
     case 'deviation':
