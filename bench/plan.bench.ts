@@ -7,11 +7,14 @@
  *
  *   node --import tsx bench/plan.bench.ts [width]     (default 256: the MLP's hidden width)
  *
- * Columns: model; target (the uniform file's bytes, and its ratio); the plan's file bytes
- * and measured deviation; the uniform method, its bytes and deviation; the time to plan
+ * Then the same at exactly 2× and 4× the original size, against the least compressed
+ * uniform file that fits (fp16, int8 or int4 blocks of 32).
+ *
+ * Columns: model; target (its byte limit); the plan's file bytes and measured deviation;
+ * the uniform method, its bytes and deviation; the attempts apply made; the time to plan
  * (sensitivity sweep included) and to apply (every attempt included).
  */
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { onnx } from 'onnx-proto';
@@ -25,10 +28,12 @@ import { outputDeviation } from '../src/server/sensitivity/deviation';
 import { clearSensitivityCache } from '../src/server/sensitivity';
 import type { CompressionMethod } from '../src/shared/compress';
 import { formatStat } from '../src/shared/format';
-import { writeFile } from 'node:fs/promises';
 import { onnx as proto } from 'onnx-proto';
 
 const WIDTH = Number(process.argv[2] ?? 256);
+
+/** Uniform methods from the least to the most compressed (int4: blocks of 32). */
+const UNIFORM_METHODS: readonly CompressionMethod[] = ['fp16', 'int8', 'int4'];
 
 function weight(name: string, rows: number, cols: number, seed: number): onnx.ITensorProto {
   const normal = seededNormal(seed);
@@ -115,16 +120,28 @@ async function main(): Promise<void> {
     models.push([`MLP 64→${WIDTH}×3→32`, mlp]);
     const rows: string[][] = [];
     for (const [label, path] of models) {
-      for (const [tag, method] of [
-        ['2×', 'fp16'],
-        ['4×', 'int8'],
-      ] as const) {
-        const base = join(folder, `${tag}-${method}-${label.replace(/\W+/g, '_')}`);
-        const u = await uniform(path, method, `${base}.uniform.onnx`);
+      const fileBytes = (await stat(path)).size;
+      const slug = label.replace(/\W+/g, '_');
+      const uniforms = new Map<CompressionMethod, { bytes: number; deviation: number }>();
+      for (const method of UNIFORM_METHODS)
+        uniforms.set(method, await uniform(path, method, join(folder, `${slug}.${method}.onnx`)));
+      // At the size of uniform fp16 (≈2×) and int8 (≈4×), then at exactly 2× and 4×
+      // against the least compressed uniform file that fits.
+      const targets: { tag: string; limit: number; method: CompressionMethod }[] = [
+        { tag: '≈2× (uniform fp16 size)', limit: uniforms.get('fp16')!.bytes, method: 'fp16' },
+        { tag: '≈4× (uniform int8 size)', limit: uniforms.get('int8')!.bytes, method: 'int8' },
+      ];
+      for (const ratio of [2, 4]) {
+        const limit = Math.floor(fileBytes / ratio);
+        const fitting = UNIFORM_METHODS.find((m) => uniforms.get(m)!.bytes <= limit) ?? 'int4';
+        targets.push({ tag: `${ratio}× exactly`, limit, method: fitting });
+      }
+      for (const { tag, limit, method } of targets) {
+        const u = uniforms.get(method)!;
         clearSensitivityCache();
         let started = performance.now();
         const plan = await planModel(path, {
-          target: { kind: 'sizeMB', value: u.bytes / 1e6 },
+          target: { kind: 'sizeMB', value: limit / 1e6 },
           measured: true,
           metric: 'relativeL2',
         });
@@ -132,16 +149,16 @@ async function main(): Promise<void> {
         started = performance.now();
         const applied = await applyRecipe(path, plan.recipe, {
           refine: true,
-          outPath: `${base}.plan.onnx`,
+          outPath: join(folder, `${slug}.${rows.length}.plan.onnx`),
         });
         const applyMs = performance.now() - started;
         const kept = applied.attempts.find((a) => a.output === applied.report.output)!;
         rows.push([
           label,
-          `${tag} (≤ ${u.bytes} B)`,
+          `${tag}: ≤ ${limit} B`,
           String(applied.report.fileBytesAfter),
           formatStat(kept.deviation, 4),
-          `uniform ${method}`,
+          `uniform ${method === 'int4' ? 'int4 b32' : method}`,
           String(u.bytes),
           formatStat(u.deviation, 4),
           `${applied.attempts.length}`,
