@@ -3,7 +3,6 @@
  *  [--metric M] [--out RECIPE] [--json]` and `layerlens apply FILE RECIPE [--out OUT]
  *  [--no-refine] [--json]`.
  */
-import * as fs from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatBytes, formatStat } from '../shared/format';
 import type { ApplyPlanResult, Plan, PlanTarget } from '../shared/plan';
@@ -25,7 +24,8 @@ export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R
   --measured Use measured sensitivity (ONNX: each layer compressed alone, model run on the
              sample inputs) instead of the data-free proxy alone
   apply      Apply a recipe: write <name>.plan.<ext>, validate the whole model, refine
-             when the target is missed (unless --no-refine), and print every attempt`;
+             when the target is missed (unless --no-refine), and print every attempt;
+             exits with 1 when the kept file misses the target`;
 
 function valueOf(args: readonly string[], flag: string): string | undefined {
   const at = args.indexOf(flag);
@@ -153,6 +153,5 @@ export async function applyCommand(args: readonly string[]): Promise<number> {
   });
   if (args.includes('--json')) console.log(JSON.stringify(result, null, 2));
   else printApplied(result);
-  await fs.access(result.report.output);
-  return 0;
+  return result.targetMet ? 0 : 1;
 }

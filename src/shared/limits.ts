@@ -116,3 +116,6 @@ export const MAX_COMPRESSIBILITY_BATCH = 1024;
  * it as a model: the ONNX protobuf limit, which also covers any real safetensors header.
  */
 export const MAX_LLZ_STRUCTURE_BYTES = MAX_ONNX_PROTO_BYTES;
+
+/** Largest recipe file read (a recipe lists at most MAX_TENSORS steps of a few hundred bytes). */
+export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;

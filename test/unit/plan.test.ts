@@ -246,6 +246,18 @@ test('CLI: plan writes a recipe, apply re-applies it and reports the attempts', 
   assert.ok(result.attempts.length >= 1);
   const recipe = await readRecipe(recipePath);
   assert.equal(recipe.model.sha256, await sha256(path));
+  const errors: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => errors.push(args.join(' '));
+  try {
+    assert.equal(await main(['plan', path, '--ratio', '2', '--out', recipePath]), 1);
+    assert.equal(await main(['plan', path, '--ratio', '2', '--target-mb', '1']), 2);
+  } finally {
+    console.error = error;
+  }
+  assert.match(errors[0]!, /recipe file exists; LayerLens never overwrites/);
+  assert.match(errors[1]!, /exactly one of --target-mb, --ratio or --max-deviation/);
+  assert.deepEqual(await readRecipe(recipePath), recipe, 'the recipe is not overwritten');
   const size = (await stat(outPath)).size;
   assert.ok(size <= (await stat(path)).size / 3, `${size} bytes`);
 });

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { CompressionMethod, CompressionOptions } from '../../shared/compress';
-import { MAX_TENSORS } from '../../shared/limits';
+import { MAX_RECIPE_BYTES, MAX_TENSORS } from '../../shared/limits';
 import type { CompressionRecipe } from '../../shared/plan';
 import { DEVIATION_METRICS } from '../../shared/sensitivity';
 import { ModelFileError } from '../formats/types';
@@ -16,9 +16,6 @@ import { OutputFiles } from '../compress/output';
 
 /** Suffix of the recipe saved next to a model written from a plan. */
 export const RECIPE_SUFFIX = '.recipe.json';
-
-/** Largest recipe file read (a recipe lists at most MAX_TENSORS steps of a few hundred bytes). */
-export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
 
 const METHODS: readonly CompressionMethod[] = [
   'prune',
@@ -159,6 +156,13 @@ export async function checkRecipeModel(
 
 /** Write `recipe` to `file` (temporary name, then renamed; an existing file is never replaced). */
 export async function writeRecipe(file: string, recipe: CompressionRecipe): Promise<string> {
+  const taken = await fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+  if (taken) {
+    throw new ModelFileError(file, 'the recipe file exists; LayerLens never overwrites a file');
+  }
   const files = new OutputFiles(file);
   try {
     await fs.writeFile(files.temp(), `${JSON.stringify(recipe, null, 2)}\n`, { flag: 'wx' });
