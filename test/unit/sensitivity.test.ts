@@ -96,12 +96,15 @@ async function maskedModel(): Promise<string> {
 
 test('a layer whose output is masked away has zero measured sensitivity, in one session', async () => {
   const path = await maskedModel();
+  const steps: [number, number][] = [];
   const result = await computeSensitivity(
     path,
     { indices: [], measured: true },
-    { settings: BATCH },
+    { settings: BATCH, onProgress: (done, total) => steps.push([done, total]) },
   );
   assert.equal(result.sessions, 1);
+  // Progress ends at its total: one step per (tensor, level), skipped levels included.
+  assert.deepEqual(steps.at(-1), [2 * DEFAULT_SWEEP.length, 2 * DEFAULT_SWEEP.length]);
   assert.deepEqual(
     result.layers.map((l) => l.name),
     ['A', 'B'],

@@ -21,7 +21,7 @@ import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
 import { openModelFile } from '../formats/registry';
 import type { TensorEntry } from '../formats/types';
-import { checkLevels, DEFAULT_SWEEP, levelProblem } from './levels';
+import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
 import { MeasuredSweep } from './sweep';
 import { sweepTensors, type SweepTensor } from './tensors';
@@ -128,10 +128,8 @@ export async function computeSensitivity(
   }
   const layers: LayerSensitivity[] = [];
   try {
-    const total = tensors.reduce(
-      (sum, t) => sum + levels.filter((level) => !levelProblem(level, t)).length,
-      0,
-    );
+    // One step per (tensor, level), levels a tensor cannot take included.
+    const total = tensors.length * levels.length;
     let done = 0;
     for (const tensor of tensors) {
       layers.push(
@@ -193,6 +191,7 @@ async function sweepTensor(
     async (outcome) => {
       if ('skipped' in outcome) {
         skipped.push({ key: outcome.level.key, reason: outcome.skipped });
+        options.progress();
         return;
       }
       proxy.push(outcome.point);
