@@ -54,6 +54,12 @@ export interface LayerSensitivity {
   readonly note?: string;
   /** Levels the tensor cannot take (the compressor would skip it), with the reason. */
   readonly skipped?: readonly { readonly key: string; readonly reason: string }[];
+  /**
+   * Measured, but the outputs did not move at any level although the weight did: the sample
+   * inputs never reach the layer (e.g. an If branch they do not take). Its measured zeros say
+   * nothing about other inputs.
+   */
+  readonly unreached?: boolean;
 }
 
 export interface SensitivityRequest {

@@ -223,5 +223,10 @@ function describe(result: SensitivityResult, asked: boolean): string {
     const note = result.layers.find((layer) => layer.note && layer.proxy.length > 0)?.note;
     return `Proxy (data-free): relative weight error of ${swept} layers at ${result.levels.length} levels (${time}).${note ? ` Not measured: ${note}` : ' Run the measured sweep for the output deviation.'}`;
   }
-  return `Measured: output deviation (${result.metric}, worst output) of ${swept} layers, ${result.runs} runs in ${result.sessions} onnxruntime session on ${result.backend} (${time}). Inputs: ${result.inputs}.`;
+  const unreached = result.layers.filter((layer) => layer.unreached).length;
+  const unreachedNote =
+    unreached > 0
+      ? ` ${unreached} of them are not reached by these inputs (the outputs never moved): plans use their proxy.`
+      : '';
+  return `Measured: output deviation (${result.metric}, worst output) of ${swept} layers, ${result.runs} runs in ${result.sessions} onnxruntime session on ${result.backend} (${time}). Inputs: ${result.inputs}.${unreachedNote}`;
 }

@@ -6,7 +6,9 @@
  *
  * Deviations are summed over tensors as the objective. Where only some (tensor, option)
  * pairs were measured, the proxy ‖W − Ŵ‖/‖W‖ of the others is scaled by the median ratio
- * measured/proxy of the pairs that have both, so that the two kinds add up.
+ * measured/proxy of the pairs that have both, so that the two kinds add up. Layers the
+ * sample inputs never reach (measured zero at every level) are planned by that scaled proxy
+ * too, so that they are not compressed on the strength of zeros that say nothing.
  */
 import type { CompressionOptions } from '../../shared/compress';
 import type { Plan, PlanRequest, PlanStep, PlanTarget } from '../../shared/plan';
@@ -79,11 +81,7 @@ function median(values: number[]): number | undefined {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/**
- * The sweep a plan is solved from. The casts (fp16, bf16) are swept by their proxy alone,
- * every other level measured when asked: their deviation is then the proxy scaled like the
- * measured levels' (see the module comment).
- */
+/** The sweep a plan is solved from: every level, measured when asked and the model runs. */
 async function planSensitivity(
   path: string,
   levels: readonly SweepLevel[],
@@ -91,29 +89,7 @@ async function planSensitivity(
   metric: DeviationMetric,
   context: CompressContext,
 ): Promise<SensitivityResult> {
-  const isCast = (level: SweepLevel): boolean => level.method === 'fp16' || level.method === 'bf16';
-  const casts = levels.filter(isCast);
-  if (!measured || casts.length === 0)
-    return computeSensitivity(path, { indices: [], levels, measured, metric }, context);
-  const swept = await computeSensitivity(
-    path,
-    { indices: [], levels: levels.filter((level) => !isCast(level)), measured, metric },
-    context,
-  );
-  const proxies = await computeSensitivity(
-    path,
-    { indices: [], levels: casts, measured: false, metric },
-    { ...context, onProgress: undefined },
-  );
-  const castProxies = new Map(proxies.layers.map((layer) => [layer.index, layer.proxy]));
-  return {
-    ...swept,
-    levels: [...swept.levels, ...casts],
-    layers: swept.layers.map((layer) => ({
-      ...layer,
-      proxy: [...layer.proxy, ...(castProxies.get(layer.index) ?? [])],
-    })),
-  };
+  return computeSensitivity(path, { indices: [], levels, measured, metric }, context);
 }
 
 /** Sensitivity and predicted sizes of every tensor a plan may change. */
@@ -136,6 +112,7 @@ export async function planProblem(
   );
   const ratios: number[] = [];
   for (const layer of sensitivity.layers) {
+    if (layer.unreached) continue;
     for (const point of layer.measured ?? []) {
       const proxy = layer.proxy.find((p) => p.key === point.key);
       if (proxy && proxy.relativeError > 0 && Number.isFinite(point.deviation))
@@ -152,7 +129,10 @@ export async function planProblem(
       { key: 'keep', label: 'keep', bytes: sized.bytesBefore, deviation: 0, measured: true },
     ];
     for (const option of sized.options) {
-      const measured = layer.measured?.find((p) => p.key === option.key);
+      // A layer the sample inputs never reach measured zero everywhere: its proxy stands in.
+      const measured = layer.unreached
+        ? undefined
+        : layer.measured?.find((p) => p.key === option.key);
       const proxy = layer.proxy.find((p) => p.key === option.key);
       if (!measured && !proxy) continue;
       options.push({

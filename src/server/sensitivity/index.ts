@@ -214,12 +214,22 @@ async function sweepTensor(
     options.signal,
   );
   const info = tensor.entry.info;
+  const unreached =
+    measured.length > 0 &&
+    measured.every((point) => point.deviation === 0) &&
+    measured.some((point) => point.relativeError > 0);
   return {
     index: info.index,
     name: info.name,
     proxy,
     ...(sweep ? { measured } : {}),
     ...(notRunnable ? { note: notRunnable } : {}),
+    ...(unreached
+      ? {
+          unreached,
+          note: 'the outputs did not move at any level: the sample inputs do not reach it, or its result is masked away',
+        }
+      : {}),
     ...(skipped.length > 0 ? { skipped } : {}),
   };
 }

@@ -123,17 +123,17 @@ export async function reconstruct(
       }
     }
     case 'fp16':
-      return decodeValues(
-        'float16',
-        new Uint8Array(float32ToFloat16Bits(values).buffer),
-        values.length,
-      ) as Float32Array;
+      return Float32Array.from(
+        decodeValues('float16', new Uint8Array(float32ToFloat16Bits(values).buffer), values.length),
+      );
     case 'bf16':
-      return decodeValues(
-        'bfloat16',
-        new Uint8Array(float32ToBfloat16Bits(values).buffer),
-        values.length,
-      ) as Float32Array;
+      return Float32Array.from(
+        decodeValues(
+          'bfloat16',
+          new Uint8Array(float32ToBfloat16Bits(values).buffer),
+          values.length,
+        ),
+      );
   }
 }
 
