@@ -14,7 +14,12 @@ import { WorkerPool } from '../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../src/server/formats/types';
 import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../src/server/lossless/byteGroups';
 import { decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
-import { LLZ_TRAILER_BYTES, llzTrailer, readContainer } from '../../src/server/lossless/container';
+import {
+  LLZ_TRAILER_BYTES,
+  LLZ_VERSION,
+  llzTrailer,
+  readContainer,
+} from '../../src/server/lossless/container';
 import {
   losslessWorkerScript,
   poolRunner,
@@ -26,6 +31,7 @@ import { byteHistogram, ransDecode, ransEncode } from '../../src/server/lossless
 import { LosslessService } from '../../src/server/lossless/service';
 import { ModelService } from '../../src/server/modelService';
 import { isCompressibilityError } from '../../src/shared/lossless';
+import { v1Original } from '../support/llzV1Fixture';
 import { encodeModel, graph, model, node, rawTensor, tensor } from '../support/onnxBuilder';
 import {
   encodeSafetensors,
@@ -263,6 +269,59 @@ describe('round trips', () => {
     await extractTensor(packed.out, 'tail', { out: tailOut, runner });
     assert.deepEqual(new Uint8Array(await fs.readFile(tailOut)), new Uint8Array(tail.buffer));
     await Promise.all([file, out, packed.out, tailOut].map((f) => fs.rm(f)));
+  });
+});
+
+describe('container versions', () => {
+  const fixture = resolve('test/fixtures/v1.safetensors.llz');
+
+  /** The stream codecs of every chunk of `segmentName` in `file`. */
+  async function codecsOf(file: string, segmentName: string): Promise<number[]> {
+    const container = await readContainer(file);
+    const bytes = new Uint8Array(await fs.readFile(file));
+    const segment = container.index.segments.find((s) => s.name === segmentName)!;
+    return segment.chunks.flatMap(([offset]) =>
+      Array.from({ length: bytes[offset]! }, (_, i) => bytes[offset + 1 + 5 * i]!),
+    );
+  }
+
+  test('a version-1 container (two-state rANS) still unpacks and extracts byte for byte', async () => {
+    const container = await readContainer(fixture);
+    assert.equal(container.index.version, 1);
+    // The fixture's exponent streams are coded with the version-1 coder (codec 1).
+    assert.ok((await codecsOf(fixture, 'layer.f32')).includes(1));
+    const original = v1Original();
+    const out = join(folder, 'v1.unpacked');
+    const result = await unpackFile(fixture, { out, runner: poolRunner(pool) });
+    assert.ok(Buffer.from(await fs.readFile(out)).equals(original), 'unpacked = original');
+    assert.equal(result.sha256, createHash('sha256').update(original).digest('hex'));
+    const tensorOut = join(folder, 'v1.f32.bin');
+    await extractTensor(fixture, 'layer.f32', { out: tensorOut });
+    const extracted = new Uint8Array(await fs.readFile(tensorOut));
+    assert.equal(extracted.length, 3001 * 4);
+    assert.ok(Buffer.from(original).indexOf(extracted) > 0, 'the tensor is the original bytes');
+  });
+
+  test('new containers are version 2 with eight-lane rANS exponents, and round-trip', async () => {
+    const file = join(folder, 'v2.safetensors');
+    await fs.writeFile(file, v1Original());
+    const { packed } = await roundTrip(file, { chunkBytes: 2048 });
+    assert.equal((await readContainer(packed)).index.version, LLZ_VERSION);
+    assert.equal(LLZ_VERSION, 2);
+    const codecs = await codecsOf(packed, 'layer.f32');
+    assert.ok(codecs.includes(4) && !codecs.includes(1), `codecs ${codecs.join(',')}`);
+    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 2);
+  });
+
+  test('a header and an index that disagree on the version are refused', async () => {
+    const bytes = new Uint8Array(await fs.readFile(fixture));
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 2, true);
+    const mixed = join(folder, 'mixed-version.safetensors.llz');
+    await fs.writeFile(mixed, bytes);
+    await assert.rejects(readContainer(mixed), /version 1 does not match the header's 2/);
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 3, true);
+    await fs.writeFile(mixed, bytes);
+    await assert.rejects(readContainer(mixed), /version 3 is not supported/);
   });
 });
 
@@ -543,7 +602,7 @@ describe('packed files opened as models', () => {
     const chunkBytes = 64 * 1024 * 1024;
     const size = 48 * chunkBytes;
     const index = {
-      version: 1,
+      version: LLZ_VERSION,
       original: {
         name: 'structure.safetensors',
         size,

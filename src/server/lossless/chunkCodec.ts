@@ -10,9 +10,16 @@
 import * as zlib from 'node:zlib';
 import { type ByteLayout, joinStreams, splitStreams, streamLengths } from './byteGroups';
 import { losslessKernels, type LosslessKernels } from './losslessWasm';
-import { byteHistogram, entropyBits, ransDecode, ransEncode, ransHeaderBytes } from './rans';
+import {
+  byteHistogram,
+  entropyBits,
+  rans8Decode,
+  rans8Encode,
+  rans8HeaderBytes,
+  ransDecode,
+} from './rans';
 
-export const StreamCodec = { raw: 0, rans: 1, fill: 2, deflate: 3 } as const;
+export const StreamCodec = { raw: 0, rans: 1, fill: 2, deflate: 3, rans8: 4 } as const;
 export type StreamCodec = (typeof StreamCodec)[keyof typeof StreamCodec];
 
 /** rANS is kept only when it saves at least this fraction (decoding raw bytes is free). */
@@ -47,10 +54,10 @@ function encodeStream(
       ? { codec: StreamCodec.deflate, body: deflated }
       : { codec: StreamCodec.raw, body: stream };
   }
-  const estimate = (entropyBits(counts) * stream.length) / 8 + ransHeaderBytes(counts);
+  const estimate = (entropyBits(counts) * stream.length) / 8 + rans8HeaderBytes(counts);
   if (estimate < stream.length * (1 - MIN_SAVING)) {
-    const coded = kernels ? kernels.ransEncode(stream, counts) : ransEncode(stream, counts);
-    if (coded.length < stream.length) return { codec: StreamCodec.rans, body: coded };
+    const coded = kernels ? kernels.rans8Encode(stream, counts) : rans8Encode(stream, counts);
+    if (coded.length < stream.length) return { codec: StreamCodec.rans8, body: coded };
   }
   return { codec: StreamCodec.raw, body: stream };
 }
@@ -145,8 +152,14 @@ function decodeStream(
       if (body.length !== 1) throw new ChunkFormatError('a constant stream is not one byte');
       return (target ?? new Uint8Array(length)).fill(body[0]!);
     case StreamCodec.rans:
+    case StreamCodec.rans8:
       if (length === 0) throw new ChunkFormatError('an empty stream is rANS-coded');
       try {
+        if (codec === StreamCodec.rans8) {
+          return kernels && target
+            ? kernels.rans8Decode(body, length, target)
+            : rans8Decode(body, length);
+        }
         return kernels && target
           ? kernels.ransDecode(body, length, target)
           : ransDecode(body, length);

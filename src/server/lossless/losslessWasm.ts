@@ -21,6 +21,10 @@ import {
   ransEncode,
   ransParseHeader,
   RansError,
+  rans8Assemble,
+  rans8Encode,
+  rans8ParseHeader,
+  RANS8_LANES,
 } from './rans';
 
 interface LosslessExports {
@@ -48,6 +52,8 @@ interface LosslessExports {
     out: number,
     count: number,
   ): number;
+  rans8Encode(symbols: number, n: number, table: number, end: number, states: number): number;
+  rans8Decode(src: number, end: number, states: number, out: number, count: number): number;
 }
 
 interface WasmApi {
@@ -66,9 +72,13 @@ const COUNTS_AT = 0; // 256 u32
 const SCRATCH_AT = 1024; // 3 × 256 u32 for the histogram
 const TABLE_AT = 4096; // 256 × 4 u32 for the encoder
 const LIMITS_AT = 8192; // 256 u32
-const STATES_AT = 9216; // 2 u32
+const STATES_AT = 9216; // 8 u32
 const SLOTS_AT = 12288; // 4096 u32 for the decoder
-const DATA_AT = 28672;
+const TABLE8_AT = 28672; // 256 × 8 u32 for the eight-lane encoder
+// The eight-lane decoder's tables, at the fixed addresses the kernels use.
+const FREQ_OFFSET8_AT = 36864; // 4096 u32: frequency | offset << 16
+const SYMBOL8_AT = 53248; // 4096 u8
+const DATA_AT = 57344;
 
 const STATE_LOW_SHIFTED = (1 << 23) >>> 12;
 
@@ -85,6 +95,22 @@ const RECIPROCALS = (() => {
     while (freq > 1 << shift) shift++;
     table[2 * freq] = Number(((1n << BigInt(shift + 31)) + BigInt(freq - 1)) / BigInt(freq));
     table[2 * freq + 1] = shift - 1;
+  }
+  return table;
+})();
+
+/**
+ * Per frequency f: m' = ⌈2^(32+k) / f⌉ − 2^32 and k = ⌈log2 f⌉, so that for any 32-bit
+ * state x, x / f = (((x · m') >> 32) + x) >> k exactly (computed in 64 bits).
+ */
+const RECIPROCALS8 = (() => {
+  const table = new Uint32Array(4097 * 2);
+  for (let freq = 1; freq <= 4096; freq++) {
+    let shift = 0;
+    while (freq > 1 << shift) shift++;
+    const m = ((1n << BigInt(32 + shift)) + BigInt(freq - 1)) / BigInt(freq);
+    table[2 * freq] = Number(m - (1n << 32n));
+    table[2 * freq + 1] = shift;
   }
   return table;
 })();
@@ -183,6 +209,33 @@ export class LosslessKernels {
     return ransAssemble(freqs, states[0]!, states[1]!, this.memory.subarray(position, end));
   }
 
+  /** rans8Encode of a stream view handed out by `split` (other bytes coded in TypeScript). */
+  rans8Encode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
+    const n = symbols.length;
+    const k = this.exports;
+    if (n === 0 || symbols.buffer !== k.memory.buffer) return rans8Encode(symbols, counts);
+    const freqs = normalise(counts, n);
+    if (freqs.includes(4096)) throw new RansError('a constant stream is not rANS-coded');
+    const table = new Uint32Array(k.memory.buffer, TABLE8_AT, 256 * 8);
+    let start = 0;
+    for (let s = 0; s < 256; s++) {
+      const freq = freqs[s]!;
+      if (freq > 0) {
+        table[8 * s] = RECIPROCALS8[2 * freq]!;
+        table[8 * s + 1] = freq * (1 << 20);
+        table[8 * s + 2] = start;
+        table[8 * s + 3] = 4096 - freq;
+        table[8 * s + 4] = RECIPROCALS8[2 * freq + 1]!;
+      }
+      start += freq;
+    }
+    // Room for one word per symbol, and the word stored below the first one kept.
+    const end = this.codedAt + 2 * n + 16;
+    const position = k.rans8Encode(symbols.byteOffset, n, TABLE8_AT, end, STATES_AT);
+    const states = new Uint32Array(k.memory.buffer, STATES_AT, RANS8_LANES);
+    return rans8Assemble(freqs, states, this.memory.subarray(position, end));
+  }
+
   /**
    * Lay out the decoding of a chunk of `rawLength` bytes: the payload copied in (its view
    * returned) and one target view per stream, where decoded streams go before `join`.
@@ -218,6 +271,24 @@ export class LosslessKernels {
     const start = encoded.byteOffset + header.headerBytes;
     const end = encoded.byteOffset + encoded.length;
     const result = k.ransDecode(start, end, SLOTS_AT, STATES_AT, target.byteOffset, count);
+    if (result === -1) throw new RansError('the coded stream ended early');
+    if (result !== end) throw new RansError('the coded stream does not end where its symbols do');
+    return target;
+  }
+
+  /** rans8Decode of a body inside the payload view into a target view (both from decodeTargets). */
+  rans8Decode(encoded: Uint8Array, count: number, target: Uint8Array): Uint8Array {
+    const k = this.exports;
+    const buffer = k.memory.buffer;
+    const header = rans8ParseHeader(
+      encoded,
+      new Uint32Array(buffer, FREQ_OFFSET8_AT, 4096),
+      new Uint8Array(buffer, SYMBOL8_AT, 4096),
+    );
+    new Uint32Array(buffer, STATES_AT, RANS8_LANES).set(header.states);
+    const start = encoded.byteOffset + header.headerBytes;
+    const end = encoded.byteOffset + encoded.length;
+    const result = k.rans8Decode(start, end, STATES_AT, target.byteOffset, count);
     if (result === -1) throw new RansError('the coded stream ended early');
     if (result !== end) throw new RansError('the coded stream does not end where its symbols do');
     return target;

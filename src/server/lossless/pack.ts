@@ -20,6 +20,7 @@ import {
   chunkRawLength,
   encodeIndex,
   LLZ_HEADER_BYTES,
+  LLZ_VERSION,
   llzHeader,
   llzTrailer,
   basePathOf,
@@ -400,7 +401,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     }));
     const sha256 = hash.digest('hex');
     const index: LlzIndex = {
-      version: 1,
+      version: LLZ_VERSION,
       original: { name: path.basename(source), size, sha256, format: model.summary.format },
       base:
         basePath && baseIdentity

@@ -259,3 +259,147 @@ export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Ar
   }
   return out;
 }
+
+/*
+ * Eight-lane rANS (stream codec 4, container version 2): symbol i is coded on state i mod 8,
+ * each state a 32-bit integer kept in [2^16, 2^32) and renormalised 16 bits at a time. A
+ * state then reads or writes at most one word per symbol, so the WebAssembly loops run
+ * without branches, and eight independent states keep the processor busy where two left
+ * it waiting on each other.
+ *
+ * Encoded layout: u16 n, n × (u8 symbol, u16 frequency) (n ≥ 2), eight u32 final states,
+ * then u16 renormalisation words in decoding order. All little-endian.
+ */
+
+export const RANS8_LANES = 8;
+/** Lower bound of the normalised state interval [L, 2^16·L) of the eight-lane coder. */
+export const RANS8_LOW = 1 << 16;
+const WORD = 65536;
+
+/** Encoded size, in bytes, of the eight-lane coder's table and states for a histogram. */
+export function rans8HeaderBytes(counts: Uint32Array): number {
+  return ransHeaderBytes(counts) - 8 + 4 * RANS8_LANES;
+}
+
+/** The eight-lane encoded stream: frequency table, the eight final states, then `body`. */
+export function rans8Assemble(
+  freqs: Uint16Array,
+  states: ArrayLike<number>,
+  body: Uint8Array,
+): Uint8Array {
+  const table = ransTableBytes(freqs);
+  const out = new Uint8Array(table.length + 4 * RANS8_LANES + body.length);
+  out.set(table);
+  const view = new DataView(out.buffer);
+  for (let lane = 0; lane < RANS8_LANES; lane++) {
+    view.setUint32(table.length + 4 * lane, states[lane]!, true);
+  }
+  out.set(body, table.length + 4 * RANS8_LANES);
+  return out;
+}
+
+/** The parsed table and states of an eight-lane stream. */
+export interface Rans8Header {
+  readonly headerBytes: number;
+  readonly states: Uint32Array;
+}
+
+/**
+ * Parse and check an eight-lane stream's table and states, filling the decoding tables:
+ * per slot of the 4096, `freqOffsets` its symbol's frequency | its offset in the symbol's
+ * range << 16, and `symbols` its symbol. A constant stream is never coded this way (codec
+ * `fill` is).
+ */
+export function rans8ParseHeader(
+  encoded: Uint8Array,
+  freqOffsets: Uint32Array,
+  symbols: Uint8Array,
+): Rans8Header {
+  if (encoded.length < 2) throw new RansError('the coded stream is too short');
+  const present = encoded[0]! | (encoded[1]! << 8);
+  if (present < 2 || present > 256) throw new RansError(`bad symbol count ${present}`);
+  const headerBytes = 2 + 3 * present + 4 * RANS8_LANES;
+  if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
+  let cumulative = 0;
+  let previous = -1;
+  for (let i = 0; i < present; i++) {
+    const symbol = encoded[2 + 3 * i]!;
+    const freq = encoded[3 + 3 * i]! | (encoded[4 + 3 * i]! << 8);
+    if (symbol <= previous || freq === 0 || cumulative + freq > PROB_SCALE) {
+      throw new RansError('the frequency table is invalid');
+    }
+    previous = symbol;
+    symbols.fill(symbol, cumulative, cumulative + freq);
+    for (let offset = 0; offset < freq; offset++) {
+      freqOffsets[cumulative + offset] = freq | (offset << 16);
+    }
+    cumulative += freq;
+  }
+  if (cumulative !== PROB_SCALE) throw new RansError('the frequencies do not add up');
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  const states = new Uint32Array(RANS8_LANES);
+  for (let lane = 0; lane < RANS8_LANES; lane++) {
+    states[lane] = view.getUint32(2 + 3 * present + 4 * lane, true);
+    if (states[lane]! < RANS8_LOW) throw new RansError('the state is invalid');
+  }
+  return { headerBytes, states };
+}
+
+/** Eight-lane rANS encoding of `symbols` (at least two distinct values) whose histogram is `counts`. */
+export function rans8Encode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
+  const n = symbols.length;
+  if (n === 0) throw new RansError('nothing to encode');
+  const freqs = normalise(counts, n);
+  if (freqs.includes(PROB_SCALE)) throw new RansError('a constant stream is not rANS-coded');
+  const starts = new Uint16Array(256);
+  for (let s = 0, cumulative = 0; s < 256; s++) {
+    starts[s] = cumulative;
+    cumulative += freqs[s]!;
+  }
+  // Each symbol writes at most one 16-bit word.
+  const body = new Uint8Array(2 * n);
+  let position = body.length;
+  const states = new Array<number>(RANS8_LANES).fill(RANS8_LOW);
+  for (let i = n - 1; i >= 0; i--) {
+    const symbol = symbols[i]!;
+    const freq = freqs[symbol]!;
+    const lane = i & (RANS8_LANES - 1);
+    let x = states[lane]!;
+    // x stays below 2^16 · L / 4096 · freq after this, so that coding lands it below 2^32.
+    if (x >= freq * (RANS8_LOW / PROB_SCALE) * WORD) {
+      body[--position] = x >>> 8;
+      body[--position] = x & 0xff;
+      x = x >>> 16;
+    }
+    const quotient = Math.floor(x / freq);
+    states[lane] = quotient * PROB_SCALE + (x - quotient * freq) + starts[symbol]!;
+  }
+  return rans8Assemble(freqs, states, body.subarray(position));
+}
+
+/** Decode exactly `count` symbols of an eight-lane stream; throws RansError when it is not a valid encoding. */
+export function rans8Decode(encoded: Uint8Array, count: number, out = new Uint8Array(count)) {
+  const freqOffsets = new Uint32Array(PROB_SCALE);
+  const symbols = new Uint8Array(PROB_SCALE);
+  const { headerBytes, states } = rans8ParseHeader(encoded, freqOffsets, symbols);
+  let position = headerBytes;
+  const end = encoded.length;
+  for (let i = 0; i < count; i++) {
+    const lane = i & (RANS8_LANES - 1);
+    let x = states[lane]!;
+    const slot = x & PROB_MASK;
+    const entry = freqOffsets[slot]!;
+    out[i] = symbols[slot]!;
+    x = (entry & 0xffff) * (x >>> PROB_BITS) + (entry >>> 16);
+    if (x < RANS8_LOW) {
+      if (position + 2 > end) throw new RansError('the coded stream ended early');
+      x = x * WORD + (encoded[position]! | (encoded[position + 1]! << 8));
+      position += 2;
+    }
+    states[lane] = x;
+  }
+  if (position !== end || states.some((x) => x !== RANS8_LOW)) {
+    throw new RansError('the coded stream does not end where its symbols do');
+  }
+  return out;
+}
