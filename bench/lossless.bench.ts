@@ -17,6 +17,7 @@ import { openModelFile } from '../src/server/formats/registry';
 import { WorkerPool } from '../src/server/jobs/workerPool';
 import { layoutOf, type ByteLayout } from '../src/server/lossless/byteGroups';
 import {
+  CHUNKS_PER_JOB,
   losslessWorkerScript,
   type AnalyseResult,
   type EncodeResult,
@@ -95,27 +96,34 @@ async function bestSeconds(run: () => Promise<unknown>): Promise<number> {
   return best;
 }
 
-/** Encode then decode every chunk of `bytes` through a pool of `workers` threads. */
+/**
+ * Encode then decode every chunk of `bytes` through a pool of `workers` threads, in jobs of
+ * CHUNKS_PER_JOB chunks as packing and unpacking send them.
+ */
 async function measureSpeed(bytes: Uint8Array, layout: ByteLayout, workers: number) {
   const pool = new WorkerPool<LosslessJob, LosslessResult>(workers, losslessWorkerScript());
   try {
-    const chunks: Uint8Array[] = [];
-    for (let start = 0; start < bytes.length; start += LLZ_CHUNK_BYTES) {
-      chunks.push(bytes.subarray(start, start + LLZ_CHUNK_BYTES));
+    const runs: Uint8Array[] = [];
+    const runBytes = LLZ_CHUNK_BYTES * CHUNKS_PER_JOB;
+    for (let start = 0; start < bytes.length; start += runBytes) {
+      runs.push(bytes.subarray(start, start + runBytes));
     }
+    const encodeJob = (run: Uint8Array): LosslessJob => ({
+      op: 'encode',
+      layout,
+      generic: false,
+      bytes: run,
+      chunkBytes: LLZ_CHUNK_BYTES,
+    });
     // Warm the workers up (start-up and JIT) before timing.
     const encoded = (await Promise.all(
-      chunks.map((chunk) =>
-        pool.run({ op: 'encode', layout, generic: false, bytes: chunk.slice() }),
-      ),
+      runs.map((run) => pool.run(encodeJob(run.slice()))),
     )) as EncodeResult[];
     const encodeSeconds = await bestSeconds(() =>
       Promise.all(
-        chunks.map((chunk) => {
-          const copy = chunk.slice();
-          return pool.run({ op: 'encode', layout, generic: false, bytes: copy }, undefined, [
-            copy.buffer,
-          ]);
+        runs.map((run) => {
+          const copy = run.slice();
+          return pool.run(encodeJob(copy), undefined, [copy.buffer]);
         }),
       ),
     );
@@ -123,15 +131,19 @@ async function measureSpeed(bytes: Uint8Array, layout: ByteLayout, workers: numb
       Promise.all(
         encoded.map((result, i) => {
           const payload = result.payload.slice();
+          const run = runs[i]!;
           return pool.run(
             {
               op: 'decode',
               layout,
               payload,
-              rawLength: chunks[i]!.length,
-              crc: result.crc,
+              chunks: result.payloadLengths.map((payloadLength, c) => ({
+                payloadLength,
+                rawLength: Math.min(LLZ_CHUNK_BYTES, run.length - c * LLZ_CHUNK_BYTES),
+                crc: result.crcs[c]!,
+                where: `chunk ${c} of run ${i}`,
+              })),
               file: 'bench',
-              where: `chunk ${i}`,
             },
             undefined,
             [payload.buffer],
