@@ -13,7 +13,7 @@ import * as zlib from 'node:zlib';
 import { WorkerPool } from '../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../src/server/formats/types';
 import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../src/server/lossless/byteGroups';
-import { decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
+import { crc32, decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
 import {
   LLZ_TRAILER_BYTES,
   LLZ_VERSION,
@@ -311,6 +311,49 @@ describe('container versions', () => {
     const codecs = await codecsOf(packed, 'layer.f32');
     assert.ok(codecs.includes(4) && !codecs.includes(1), `codecs ${codecs.join(',')}`);
     assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 2);
+  });
+
+  test('duplicate chunks are stored once; chunks that only share a CRC-32 are both kept', async () => {
+    // CRC-32 is affine over equal-length messages: some XOR of single-bit flips leaves it
+    // unchanged. Find one among 33 flips (Gaussian elimination over GF(2)).
+    const original = randomBytesOf(1024, 9);
+    const zero = crc32(new Uint8Array(1024));
+    const images: { image: number; flips: number[] }[] = [];
+    let flips: number[] | undefined;
+    for (let bit = 0; bit < 33 && !flips; bit++) {
+      const single = new Uint8Array(1024);
+      single[bit >> 3] = 1 << (bit & 7);
+      let candidate = { image: (crc32(single) ^ zero) >>> 0, flips: [bit] };
+      for (const row of images) {
+        const top = 31 - Math.clz32(row.image);
+        if ((candidate.image >>> top) & 1) {
+          candidate = {
+            image: (candidate.image ^ row.image) >>> 0,
+            flips: [...candidate.flips, ...row.flips],
+          };
+        }
+      }
+      if (candidate.image === 0) flips = candidate.flips;
+      else {
+        images.push(candidate);
+        images.sort((a, b) => b.image - a.image);
+      }
+    }
+    assert.ok(flips, 'a CRC-preserving change exists');
+    const twin = original.slice();
+    for (const bit of flips) twin[bit >> 3]! ^= 1 << (bit & 7);
+    assert.notDeepEqual(twin, original);
+    assert.equal(crc32(twin), crc32(original));
+    const file = await writeSafetensors(join(folder, 'twins.safetensors'), [
+      { name: 'a', dtype: 'U8', shape: [1024], data: original },
+      { name: 'b', dtype: 'U8', shape: [1024], data: twin },
+      { name: 'c', dtype: 'U8', shape: [1024], data: original },
+    ]);
+    const { packed } = await roundTrip(file, { chunkBytes: 1024 });
+    const segments = (await readContainer(packed)).index.segments;
+    const offsetOf = (name: string) => segments.find((s) => s.name === name)!.chunks[0]![0];
+    assert.notEqual(offsetOf('b'), offsetOf('a'), 'same CRC, other bytes: stored apart');
+    assert.equal(offsetOf('c'), offsetOf('a'), 'the same bytes: stored once');
   });
 
   test('a header and an index that disagree on the version are refused', async () => {
