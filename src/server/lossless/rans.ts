@@ -276,25 +276,55 @@ export const RANS8_LANES = 8;
 export const RANS8_LOW = 1 << 16;
 const WORD = 65536;
 
-/** Encoded size, in bytes, of the eight-lane coder's table and states for a histogram. */
-export function rans8HeaderBytes(counts: Uint32Array): number {
-  return ransHeaderBytes(counts) - 8 + 4 * RANS8_LANES;
+/** The first and last byte values present in a histogram or frequency table (−1 when empty). */
+function presentRange(counts: ArrayLike<number>): [first: number, last: number] {
+  let first = -1;
+  let last = -1;
+  for (let s = 0; s < 256; s++) {
+    if (counts[s]! > 0) {
+      if (first < 0) first = s;
+      last = s;
+    }
+  }
+  return [first, last];
 }
 
-/** The eight-lane encoded stream: frequency table, the eight final states, then `body`. */
+/** Bytes of an eight-lane table covering symbols first…last: two bytes, then 12 bits a symbol. */
+const rans8TableBytes = (first: number, last: number) => 2 + 3 * Math.ceil((last - first + 1) / 2);
+
+/** Encoded size, in bytes, of the eight-lane coder's table and states for a histogram. */
+export function rans8HeaderBytes(counts: Uint32Array): number {
+  const [first, last] = presentRange(counts);
+  return rans8TableBytes(first, last) + 4 * RANS8_LANES;
+}
+
+/**
+ * The eight-lane encoded stream: frequency table (u8 first symbol, u8 last symbol, then the
+ * frequency of every symbol from first to last, 12 bits each, two to three bytes, little-
+ * endian, 0 for absent ones), the eight final states, then `body`.
+ */
 export function rans8Assemble(
   freqs: Uint16Array,
   states: ArrayLike<number>,
   body: Uint8Array,
 ): Uint8Array {
-  const table = ransTableBytes(freqs);
-  const out = new Uint8Array(table.length + 4 * RANS8_LANES + body.length);
-  out.set(table);
+  const [first, last] = presentRange(freqs);
+  const tableBytes = rans8TableBytes(first, last);
+  const out = new Uint8Array(tableBytes + 4 * RANS8_LANES + body.length);
+  out[0] = first;
+  out[1] = last;
+  for (let s = first; s <= last; s += 2) {
+    const pair = freqs[s]! | ((s + 1 <= last ? freqs[s + 1]! : 0) << 12);
+    const at = 2 + 3 * ((s - first) >> 1);
+    out[at] = pair & 0xff;
+    out[at + 1] = (pair >>> 8) & 0xff;
+    out[at + 2] = pair >>> 16;
+  }
   const view = new DataView(out.buffer);
   for (let lane = 0; lane < RANS8_LANES; lane++) {
-    view.setUint32(table.length + 4 * lane, states[lane]!, true);
+    view.setUint32(tableBytes + 4 * lane, states[lane]!, true);
   }
-  out.set(body, table.length + 4 * RANS8_LANES);
+  out.set(body, tableBytes + 4 * RANS8_LANES);
   return out;
 }
 
@@ -308,7 +338,7 @@ export interface Rans8Header {
  * Parse and check an eight-lane stream's table and states, filling the decoding tables:
  * per slot of the 4096, `freqOffsets` its symbol's frequency | its offset in the symbol's
  * range << 16, and `symbols` its symbol. A constant stream is never coded this way (codec
- * `fill` is).
+ * `fill` is): the first and last symbols differ and both are present.
  */
 export function rans8ParseHeader(
   encoded: Uint8Array,
@@ -316,20 +346,26 @@ export function rans8ParseHeader(
   symbols: Uint8Array,
 ): Rans8Header {
   if (encoded.length < 2) throw new RansError('the coded stream is too short');
-  const present = encoded[0]! | (encoded[1]! << 8);
-  if (present < 2 || present > 256) throw new RansError(`bad symbol count ${present}`);
-  const headerBytes = 2 + 3 * present + 4 * RANS8_LANES;
+  const first = encoded[0]!;
+  const last = encoded[1]!;
+  if (first >= last) throw new RansError(`bad symbol range ${first}…${last}`);
+  const tableBytes = rans8TableBytes(first, last);
+  const headerBytes = tableBytes + 4 * RANS8_LANES;
   if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
   let cumulative = 0;
-  let previous = -1;
-  for (let i = 0; i < present; i++) {
-    const symbol = encoded[2 + 3 * i]!;
-    const freq = encoded[3 + 3 * i]! | (encoded[4 + 3 * i]! << 8);
-    if (symbol <= previous || freq === 0 || cumulative + freq > PROB_SCALE) {
+  for (let s = first; s <= last + 1; s++) {
+    const at = 2 + 3 * ((s - first) >> 1);
+    if (at >= tableBytes) break;
+    const pair = encoded[at]! | (encoded[at + 1]! << 8) | (encoded[at + 2]! << 16);
+    const freq = (s - first) & 1 ? pair >>> 12 : pair & 0xfff;
+    if (s > last) {
+      if (freq !== 0) throw new RansError('the frequency table is invalid');
+      break;
+    }
+    if (((s === first || s === last) && freq === 0) || cumulative + freq > PROB_SCALE) {
       throw new RansError('the frequency table is invalid');
     }
-    previous = symbol;
-    symbols.fill(symbol, cumulative, cumulative + freq);
+    symbols.fill(s, cumulative, cumulative + freq);
     for (let offset = 0; offset < freq; offset++) {
       freqOffsets[cumulative + offset] = freq | (offset << 16);
     }
@@ -339,7 +375,7 @@ export function rans8ParseHeader(
   const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   const states = new Uint32Array(RANS8_LANES);
   for (let lane = 0; lane < RANS8_LANES; lane++) {
-    states[lane] = view.getUint32(2 + 3 * present + 4 * lane, true);
+    states[lane] = view.getUint32(tableBytes + 4 * lane, true);
     if (states[lane]! < RANS8_LOW) throw new RansError('the state is invalid');
   }
   return { headerBytes, states };
