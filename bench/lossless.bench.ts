@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openModelFile } from '../src/server/formats/registry';
 import { WorkerPool } from '../src/server/jobs/workerPool';
@@ -32,7 +32,7 @@ const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
 );
 /** ZipNN's published ratios (compressed / original) on real models. */
 const ZIPNN = { bf16: 0.67, f32: 0.83 };
-const REPETITIONS = 3;
+const REPETITIONS = 5;
 
 function gaussian(count: number, sigma: number): Float32Array {
   const values = new Float32Array(count);
@@ -202,8 +202,12 @@ function printTable(title: string, header: string[], rows: Row[]): void {
   for (const row of cells) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 }
 
+/** The 1-minute load average: other work on the machine disturbs the speeds. */
+const loadNow = () => loadavg()[0]!.toFixed(1);
+
 async function main(): Promise<void> {
   const megabytes = Number(process.argv[2] ?? 64);
+  const loadAtStart = loadNow();
   const dir = await mkdtemp(join(tmpdir(), 'layerlens-lossless-bench-'));
   try {
     const bytesPerInput = megabytes * 1024 * 1024;
@@ -309,7 +313,7 @@ async function main(): Promise<void> {
       ratioRows,
     );
     printTable(
-      'Speed (MB/s of original bytes, from memory; best of 3)',
+      `Speed (MB/s of original bytes, from memory; best of ${REPETITIONS}; load average ${loadAtStart} at the start, ${loadNow()} at the end)`,
       ['input', 'coder', 'compress', 'decompress'],
       speedRows,
     );

@@ -1,13 +1,16 @@
 /**
- * A static range-asymmetric-numeral-system (rANS) coder for byte streams: one frequency
- * table per stream, 12-bit probabilities, a 31-bit state renormalised a byte at a time.
+ * Static range-asymmetric-numeral-system (rANS) coders for byte streams: one frequency
+ * table per stream, 12-bit probabilities. Two variants: the version-1 coder (stream codec
+ * 1, still read; written only by tests now), two interleaved 31-bit states renormalised a
+ * byte at a time; and the eight-lane coder of version 2 (codec 4, further below).
  *
  * Chosen over Huffman (deflate's `Z_HUFFMAN_ONLY`) because it codes within a few
  * thousandths of a bit of the empirical entropy, where Huffman loses a few hundredths on
  * the skewed exponent streams of neural-network weights (see docs/llz-format.md).
  *
- * Encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency), two u32
- * final states (even and odd symbols), then the renormalisation bytes in decoding order. All little-endian.
+ * Version-1 encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency),
+ * two u32 final states (even and odd symbols), then the renormalisation bytes in decoding
+ * order. All little-endian.
  */
 
 const PROB_BITS = 12;

@@ -249,64 +249,6 @@ export function histogram(src: usize, n: i32, counts: usize, scratch: usize): vo
 }
 
 /**
- * rANS-encode symbols[0…n) backwards into the bytes ending at `end`; returns where the
- * written bytes start. `table` holds per symbol 4 u32: the reciprocal of its frequency, the
- * shift that goes with it, its bias (start, plus 4095 for a frequency of 1) and 4096 minus
- * its frequency; `limits` 256 u32 (2^19 × frequency). The final states (even, odd) are
- * stored at `states`. Division by the frequency uses the reciprocal (exact for 31-bit states).
- */
-export function ransEncode(
-  symbols: usize,
-  n: i32,
-  table: usize,
-  limits: usize,
-  end: usize,
-  states: usize,
-): usize {
-  let position = end;
-  let even: u32 = STATE_LOW;
-  let odd: u32 = STATE_LOW;
-  let i = n - 1;
-  if (n & 1) {
-    const s = <usize>load<u8>(symbols + <usize>i);
-    const limit = load<u32>(limits + (s << 2));
-    while (even >= limit) {
-      position--;
-      store<u8>(position, <u8>even);
-      even >>= 8;
-    }
-    even = encodeStep(even, table + (s << 4));
-    i--;
-  }
-  for (; i > 0; i -= 2) {
-    const so = <usize>load<u8>(symbols + <usize>i);
-    const se = <usize>load<u8>(symbols + <usize>(i - 1));
-    const limitOdd = load<u32>(limits + (so << 2));
-    while (odd >= limitOdd) {
-      position--;
-      store<u8>(position, <u8>odd);
-      odd >>= 8;
-    }
-    odd = encodeStep(odd, table + (so << 4));
-    const limitEven = load<u32>(limits + (se << 2));
-    while (even >= limitEven) {
-      position--;
-      store<u8>(position, <u8>even);
-      even >>= 8;
-    }
-    even = encodeStep(even, table + (se << 4));
-  }
-  store<u32>(states, even);
-  store<u32>(states, odd, 4);
-  return position;
-}
-
-function encodeStep(x: u32, entry: usize): u32 {
-  const q = (<u32>((<u64>x * <u64>load<u32>(entry)) >> 32)) >> load<u32>(entry, 4);
-  return x + load<u32>(entry, 8) + q * load<u32>(entry, 12);
-}
-
-/**
  * Decode `count` symbols into `out` from the renormalisation bytes [position, end), with the
  * states at `states` (even, odd) and `slots` 4096 u32 (symbol | frequency << 8 | offset << 20).
  * Returns the position after the last byte read, -1 when the bytes ran out, or -2 when the
