@@ -17,7 +17,7 @@ import { openModelFile } from '../src/server/formats/registry';
 import { WorkerPool } from '../src/server/jobs/workerPool';
 import { layoutOf, type ByteLayout } from '../src/server/lossless/byteGroups';
 import {
-  CHUNKS_PER_JOB,
+  chunksPerJob,
   losslessWorkerScript,
   type AnalyseResult,
   type EncodeResult,
@@ -98,13 +98,13 @@ async function bestSeconds(run: () => Promise<unknown>): Promise<number> {
 
 /**
  * Encode then decode every chunk of `bytes` through a pool of `workers` threads, in jobs of
- * CHUNKS_PER_JOB chunks as packing and unpacking send them.
+ * chunksPerJob chunks as packing and unpacking send them.
  */
 async function measureSpeed(bytes: Uint8Array, layout: ByteLayout, workers: number) {
   const pool = new WorkerPool<LosslessJob, LosslessResult>(workers, losslessWorkerScript());
   try {
     const runs: Uint8Array[] = [];
-    const runBytes = LLZ_CHUNK_BYTES * CHUNKS_PER_JOB;
+    const runBytes = LLZ_CHUNK_BYTES * chunksPerJob(Math.ceil(bytes.length / LLZ_CHUNK_BYTES));
     for (let start = 0; start < bytes.length; start += runBytes) {
       runs.push(bytes.subarray(start, start + runBytes));
     }

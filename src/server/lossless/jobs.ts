@@ -20,6 +20,14 @@ import { entropyBits } from './rans';
 /** Most chunks one job codes or decodes (2 MB of 256 KB chunks). */
 export const CHUNKS_PER_JOB = 8;
 
+/**
+ * Chunks per job for a run of `chunks` chunks: up to CHUNKS_PER_JOB, but at least four
+ * jobs where the run allows, so that a short run still keeps every worker busy.
+ */
+export function chunksPerJob(chunks: number): number {
+  return Math.min(CHUNKS_PER_JOB, Math.max(1, Math.ceil(chunks / 4)));
+}
+
 export interface EncodeJob {
   readonly op: 'encode';
   readonly layout: ByteLayout;

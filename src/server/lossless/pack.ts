@@ -33,6 +33,7 @@ import {
 } from './container';
 import {
   CHUNKS_PER_JOB,
+  chunksPerJob,
   inProcessRunner,
   type DecodeJobChunk,
   type DecodeResult,
@@ -330,9 +331,9 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);
     let writePosition = LLZ_HEADER_BYTES;
     const hash = createHash('sha256');
-    // Runs of up to CHUNKS_PER_JOB consecutive chunks of one segment per job.
+    // Runs of consecutive chunks of one segment per job (chunksPerJob).
     const jobs = plan.flatMap((segment, segmentIndex) => {
-      const runBytes = chunkBytes * CHUNKS_PER_JOB;
+      const runBytes = chunkBytes * chunksPerJob(Math.ceil(segment.length / chunkBytes));
       return Array.from({ length: Math.ceil(segment.length / runBytes) }, (_, run) => ({
         segmentIndex,
         offset: segment.offset + run * runBytes,
@@ -516,7 +517,7 @@ function runsOf(refs: readonly ChunkRef[]): ChunkRef[][] {
     if (
       run &&
       last &&
-      run.length < CHUNKS_PER_JOB &&
+      run.length < chunksPerJob(ref.segment.chunks.length) &&
       last.segmentIndex === ref.segmentIndex &&
       last.chunk + 1 === ref.chunk
     ) {
