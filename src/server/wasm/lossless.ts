@@ -462,35 +462,38 @@ export function rans8Decode(src: usize, end: usize, states: usize, out: usize, c
   const last = end - 16;
   for (; i <= groups && position <= last; i += 8) {
     const o = out + <usize>i;
+    // Each lane decoded and renormalised in turn: short live ranges keep V8 from spilling
+    // (decoding all eight first and renormalising after measured 20% slower).
+    let c: bool;
     x0 = rans8Step(x0, o);
-    x1 = rans8Step(x1, o + 1);
-    x2 = rans8Step(x2, o + 2);
-    x3 = rans8Step(x3, o + 3);
-    x4 = rans8Step(x4, o + 4);
-    x5 = rans8Step(x5, o + 5);
-    x6 = rans8Step(x6, o + 6);
-    x7 = rans8Step(x7, o + 7);
-    let c = x0 < LOW8;
+    c = x0 < LOW8;
     x0 = select<u32>((x0 << 16) | (<u32>load<u16>(position)), x0, c);
     position += (<usize>c) << 1;
+    x1 = rans8Step(x1, o + 1);
     c = x1 < LOW8;
     x1 = select<u32>((x1 << 16) | (<u32>load<u16>(position)), x1, c);
     position += (<usize>c) << 1;
+    x2 = rans8Step(x2, o + 2);
     c = x2 < LOW8;
     x2 = select<u32>((x2 << 16) | (<u32>load<u16>(position)), x2, c);
     position += (<usize>c) << 1;
+    x3 = rans8Step(x3, o + 3);
     c = x3 < LOW8;
     x3 = select<u32>((x3 << 16) | (<u32>load<u16>(position)), x3, c);
     position += (<usize>c) << 1;
+    x4 = rans8Step(x4, o + 4);
     c = x4 < LOW8;
     x4 = select<u32>((x4 << 16) | (<u32>load<u16>(position)), x4, c);
     position += (<usize>c) << 1;
+    x5 = rans8Step(x5, o + 5);
     c = x5 < LOW8;
     x5 = select<u32>((x5 << 16) | (<u32>load<u16>(position)), x5, c);
     position += (<usize>c) << 1;
+    x6 = rans8Step(x6, o + 6);
     c = x6 < LOW8;
     x6 = select<u32>((x6 << 16) | (<u32>load<u16>(position)), x6, c);
     position += (<usize>c) << 1;
+    x7 = rans8Step(x7, o + 7);
     c = x7 < LOW8;
     x7 = select<u32>((x7 << 16) | (<u32>load<u16>(position)), x7, c);
     position += (<usize>c) << 1;
