@@ -21,8 +21,12 @@ import {
   readContainer,
 } from '../../src/server/lossless/container';
 import {
+  CHUNKS_PER_JOB,
+  chunksPerJob,
   losslessWorkerScript,
   poolRunner,
+  type DecodeResult,
+  type EncodeResult,
   type LosslessJob,
   type LosslessResult,
 } from '../../src/server/lossless/jobs';
@@ -148,6 +152,60 @@ describe('byte grouping and coding', () => {
       assert.notDeepEqual(decoded, symbols);
       throw new Error('changed');
     });
+  });
+
+  test('a job codes a run of chunks, each decodable alone, and names a corrupt one', async () => {
+    const values = weights(5 * 1024 + 100, 13);
+    const bytes = new Uint8Array(values.buffer);
+    const chunkBytes = 4096;
+    const job = (copy: Uint8Array): LosslessJob => ({
+      op: 'encode',
+      layout: 'f32',
+      generic: false,
+      bytes: copy,
+      chunkBytes,
+    });
+    const encoded = (await pool.run(job(bytes.slice()))) as EncodeResult;
+    assert.equal(encoded.payloadLengths.length, 6);
+    let at = 0;
+    const chunks = encoded.payloadLengths.map((payloadLength, c) => {
+      const raw = bytes.subarray(c * chunkBytes, (c + 1) * chunkBytes);
+      // Each payload is the chunk's own, and the CRC that of its original bytes.
+      assert.deepEqual(
+        encoded.payload.subarray(at, at + payloadLength),
+        encodeChunk('f32', raw).payload,
+      );
+      assert.equal(encoded.crcs[c], crc32(raw));
+      at += payloadLength;
+      return {
+        payloadLength,
+        rawLength: raw.length,
+        crc: encoded.crcs[c]!,
+        where: `chunk ${c} of tensor "w"`,
+      };
+    });
+    const decode = (payload: Uint8Array) =>
+      pool.run({ op: 'decode', layout: 'f32', payload, chunks, file: 'model.llz' });
+    const decoded = (await decode(encoded.payload.slice())) as DecodeResult;
+    assert.deepEqual(decoded.bytes, bytes);
+    const corrupt = encoded.payload.slice();
+    const third = chunks[0]!.payloadLength + chunks[1]!.payloadLength + chunks[2]!.payloadLength;
+    corrupt[third + chunks[3]!.payloadLength - 3]! ^= 0x10;
+    await assert.rejects(decode(corrupt), (error: Error) => {
+      assert.ok(error instanceof ModelFileError, String(error));
+      assert.match(error.message, /model\.llz: chunk 3 of tensor "w" is corrupt/);
+      return true;
+    });
+    // Jobs hold up to CHUNKS_PER_JOB chunks, fewer for short runs (at least four jobs).
+    assert.deepEqual([1, 4, 5, 9, 31, 32, 1000].map(chunksPerJob), [
+      1,
+      1,
+      2,
+      3,
+      CHUNKS_PER_JOB,
+      CHUNKS_PER_JOB,
+      CHUNKS_PER_JOB,
+    ]);
   });
 
   test('Gaussian bf16 and f32 weights pack near the exponent-entropy bound', () => {
