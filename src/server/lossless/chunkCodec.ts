@@ -84,13 +84,16 @@ function kernelsFor(layout: ByteLayout, generic: boolean): LosslessKernels | nul
 
 /**
  * Encode one chunk. `generic` chunks (headers, protobuf structure) use deflate instead of
- * the byte-group entropy coder. `kernels` null codes in TypeScript (the same bytes).
+ * the byte-group entropy coder. `kernels` null codes in TypeScript (the same bytes). With
+ * `into` (room for raw.length + 1 bytes), the payload is written at its start and returned
+ * as a view on it.
  */
 export function encodeChunk(
   layout: ByteLayout,
   raw: Uint8Array,
   generic = false,
   kernels = kernelsFor(layout, generic),
+  into?: Uint8Array,
 ): EncodedChunk {
   const exponentCounts = layout === 'bf16' && !kernels ? new Uint32Array(256) : undefined;
   const streams = kernels ? kernels.split(layout, raw) : splitStreams(layout, raw, exponentCounts);
@@ -109,8 +112,17 @@ export function encodeChunk(
     return { ...encodeStream(stream, counts, generic, kernels), counts, index };
   });
   const framing = 1 + 5 * coded.length;
-  const payload = new Uint8Array(framing + coded.reduce((sum, c) => sum + c.body.length, 0));
-  const view = new DataView(payload.buffer);
+  const length = framing + coded.reduce((sum, c) => sum + c.body.length, 0);
+  const allocate = (bytes: number) => (into ? into.subarray(0, bytes) : new Uint8Array(bytes));
+  if (length > raw.length + 1) {
+    // Framing outweighs any gain (tiny chunks): store the bytes as they are.
+    const stored = allocate(raw.length + 1);
+    stored[0] = STORED;
+    stored.set(raw, 1);
+    return { payload: stored, streamBytes: [raw.length], firstStreamCounts: coded[0]!.counts };
+  }
+  const payload = allocate(length);
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   payload[0] = coded.length;
   let position = framing;
   for (const { codec, body, index } of coded) {
@@ -118,12 +130,6 @@ export function encodeChunk(
     view.setUint32(2 + 5 * index, body.length, true);
     payload.set(body, position);
     position += body.length;
-  }
-  if (payload.length > raw.length + 1) {
-    // Framing outweighs any gain (tiny chunks): store the bytes as they are.
-    const stored = new Uint8Array(raw.length + 1);
-    stored.set(raw, 1);
-    return { payload: stored, streamBytes: [raw.length], firstStreamCounts: coded[0]!.counts };
   }
   return {
     payload,

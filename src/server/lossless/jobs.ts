@@ -104,27 +104,21 @@ export type LosslessResult = EncodeResult | DecodeResult | AnalyseResult;
 function encode(job: EncodeJob): EncodeResult {
   const { bytes, base } = job;
   const chunkBytes = job.chunkBytes ?? Math.max(1, bytes.length);
-  const payloads: Uint8Array[] = [];
-  const crcs: number[] = [];
   const count = Math.max(1, Math.ceil(bytes.length / chunkBytes));
+  // A payload never exceeds its chunk by more than one byte: code them all into one buffer.
+  const out = new Uint8Array(bytes.length + count);
+  const payloadLengths: number[] = [];
+  const crcs: number[] = [];
+  let at = 0;
   for (let i = 0; i < count; i++) {
     const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
     crcs.push(crc32(chunk));
     if (base) xorInto(chunk, base.subarray(i * chunkBytes, (i + 1) * chunkBytes));
-    payloads.push(encodeChunk(job.layout, chunk, job.generic).payload);
+    const { payload } = encodeChunk(job.layout, chunk, job.generic, undefined, out.subarray(at));
+    payloadLengths.push(payload.length);
+    at += payload.length;
   }
-  const payload = payloads.length === 1 ? payloads[0]! : concatenate(payloads);
-  return { op: 'encode', payload, payloadLengths: payloads.map((p) => p.length), crcs };
-}
-
-function concatenate(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return { op: 'encode', payload: out.subarray(0, at), payloadLengths, crcs };
 }
 
 /** Decode a job's chunks (synchronously: random access uses it outside the workers too). */
