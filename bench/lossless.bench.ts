@@ -11,12 +11,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openModelFile } from '../src/server/formats/registry';
 import { WorkerPool } from '../src/server/jobs/workerPool';
 import { layoutOf, type ByteLayout } from '../src/server/lossless/byteGroups';
 import {
+  chunksPerJob,
   losslessWorkerScript,
   type AnalyseResult,
   type EncodeResult,
@@ -31,7 +32,7 @@ const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
 );
 /** ZipNN's published ratios (compressed / original) on real models. */
 const ZIPNN = { bf16: 0.67, f32: 0.83 };
-const REPETITIONS = 3;
+const REPETITIONS = 5;
 
 function gaussian(count: number, sigma: number): Float32Array {
   const values = new Float32Array(count);
@@ -95,27 +96,34 @@ async function bestSeconds(run: () => Promise<unknown>): Promise<number> {
   return best;
 }
 
-/** Encode then decode every chunk of `bytes` through a pool of `workers` threads. */
+/**
+ * Encode then decode every chunk of `bytes` through a pool of `workers` threads, in jobs of
+ * chunksPerJob chunks as packing and unpacking send them.
+ */
 async function measureSpeed(bytes: Uint8Array, layout: ByteLayout, workers: number) {
   const pool = new WorkerPool<LosslessJob, LosslessResult>(workers, losslessWorkerScript());
   try {
-    const chunks: Uint8Array[] = [];
-    for (let start = 0; start < bytes.length; start += LLZ_CHUNK_BYTES) {
-      chunks.push(bytes.subarray(start, start + LLZ_CHUNK_BYTES));
+    const runs: Uint8Array[] = [];
+    const runBytes = LLZ_CHUNK_BYTES * chunksPerJob(Math.ceil(bytes.length / LLZ_CHUNK_BYTES));
+    for (let start = 0; start < bytes.length; start += runBytes) {
+      runs.push(bytes.subarray(start, start + runBytes));
     }
+    const encodeJob = (run: Uint8Array): LosslessJob => ({
+      op: 'encode',
+      layout,
+      generic: false,
+      bytes: run,
+      chunkBytes: LLZ_CHUNK_BYTES,
+    });
     // Warm the workers up (start-up and JIT) before timing.
     const encoded = (await Promise.all(
-      chunks.map((chunk) =>
-        pool.run({ op: 'encode', layout, generic: false, bytes: chunk.slice() }),
-      ),
+      runs.map((run) => pool.run(encodeJob(run.slice()))),
     )) as EncodeResult[];
     const encodeSeconds = await bestSeconds(() =>
       Promise.all(
-        chunks.map((chunk) => {
-          const copy = chunk.slice();
-          return pool.run({ op: 'encode', layout, generic: false, bytes: copy }, undefined, [
-            copy.buffer,
-          ]);
+        runs.map((run) => {
+          const copy = run.slice();
+          return pool.run(encodeJob(copy), undefined, [copy.buffer]);
         }),
       ),
     );
@@ -123,15 +131,19 @@ async function measureSpeed(bytes: Uint8Array, layout: ByteLayout, workers: numb
       Promise.all(
         encoded.map((result, i) => {
           const payload = result.payload.slice();
+          const run = runs[i]!;
           return pool.run(
             {
               op: 'decode',
               layout,
               payload,
-              rawLength: chunks[i]!.length,
-              crc: result.crc,
+              chunks: result.payloadLengths.map((payloadLength, c) => ({
+                payloadLength,
+                rawLength: Math.min(LLZ_CHUNK_BYTES, run.length - c * LLZ_CHUNK_BYTES),
+                crc: result.crcs[c]!,
+                where: `chunk ${c} of run ${i}`,
+              })),
               file: 'bench',
-              where: `chunk ${i}`,
             },
             undefined,
             [payload.buffer],
@@ -190,8 +202,12 @@ function printTable(title: string, header: string[], rows: Row[]): void {
   for (const row of cells) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 }
 
+/** The 1-minute load average: other work on the machine disturbs the speeds. */
+const loadNow = () => loadavg()[0]!.toFixed(1);
+
 async function main(): Promise<void> {
   const megabytes = Number(process.argv[2] ?? 64);
+  const loadAtStart = loadNow();
   const dir = await mkdtemp(join(tmpdir(), 'layerlens-lossless-bench-'));
   try {
     const bytesPerInput = megabytes * 1024 * 1024;
@@ -297,7 +313,7 @@ async function main(): Promise<void> {
       ratioRows,
     );
     printTable(
-      'Speed (MB/s of original bytes, from memory; best of 3)',
+      `Speed (MB/s of original bytes, from memory; best of ${REPETITIONS}; load average ${loadAtStart} at the start, ${loadNow()} at the end)`,
       ['input', 'coder', 'compress', 'decompress'],
       speedRows,
     );

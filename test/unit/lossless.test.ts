@@ -13,11 +13,20 @@ import * as zlib from 'node:zlib';
 import { WorkerPool } from '../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../src/server/formats/types';
 import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../src/server/lossless/byteGroups';
-import { decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
-import { LLZ_TRAILER_BYTES, llzTrailer, readContainer } from '../../src/server/lossless/container';
+import { crc32, decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
 import {
+  LLZ_TRAILER_BYTES,
+  LLZ_VERSION,
+  llzTrailer,
+  readContainer,
+} from '../../src/server/lossless/container';
+import {
+  CHUNKS_PER_JOB,
+  chunksPerJob,
   losslessWorkerScript,
   poolRunner,
+  type DecodeResult,
+  type EncodeResult,
   type LosslessJob,
   type LosslessResult,
 } from '../../src/server/lossless/jobs';
@@ -26,6 +35,7 @@ import { byteHistogram, ransDecode, ransEncode } from '../../src/server/lossless
 import { LosslessService } from '../../src/server/lossless/service';
 import { ModelService } from '../../src/server/modelService';
 import { isCompressibilityError } from '../../src/shared/lossless';
+import { v1Original } from '../support/llzV1Fixture';
 import { encodeModel, graph, model, node, rawTensor, tensor } from '../support/onnxBuilder';
 import {
   encodeSafetensors,
@@ -142,6 +152,60 @@ describe('byte grouping and coding', () => {
       assert.notDeepEqual(decoded, symbols);
       throw new Error('changed');
     });
+  });
+
+  test('a job codes a run of chunks, each decodable alone, and names a corrupt one', async () => {
+    const values = weights(5 * 1024 + 100, 13);
+    const bytes = new Uint8Array(values.buffer);
+    const chunkBytes = 4096;
+    const job = (copy: Uint8Array): LosslessJob => ({
+      op: 'encode',
+      layout: 'f32',
+      generic: false,
+      bytes: copy,
+      chunkBytes,
+    });
+    const encoded = (await pool.run(job(bytes.slice()))) as EncodeResult;
+    assert.equal(encoded.payloadLengths.length, 6);
+    let at = 0;
+    const chunks = encoded.payloadLengths.map((payloadLength, c) => {
+      const raw = bytes.subarray(c * chunkBytes, (c + 1) * chunkBytes);
+      // Each payload is the chunk's own, and the CRC that of its original bytes.
+      assert.deepEqual(
+        encoded.payload.subarray(at, at + payloadLength),
+        encodeChunk('f32', raw).payload,
+      );
+      assert.equal(encoded.crcs[c], crc32(raw));
+      at += payloadLength;
+      return {
+        payloadLength,
+        rawLength: raw.length,
+        crc: encoded.crcs[c]!,
+        where: `chunk ${c} of tensor "w"`,
+      };
+    });
+    const decode = (payload: Uint8Array) =>
+      pool.run({ op: 'decode', layout: 'f32', payload, chunks, file: 'model.llz' });
+    const decoded = (await decode(encoded.payload.slice())) as DecodeResult;
+    assert.deepEqual(decoded.bytes, bytes);
+    const corrupt = encoded.payload.slice();
+    const third = chunks[0]!.payloadLength + chunks[1]!.payloadLength + chunks[2]!.payloadLength;
+    corrupt[third + chunks[3]!.payloadLength - 3]! ^= 0x10;
+    await assert.rejects(decode(corrupt), (error: Error) => {
+      assert.ok(error instanceof ModelFileError, String(error));
+      assert.match(error.message, /model\.llz: chunk 3 of tensor "w" is corrupt/);
+      return true;
+    });
+    // Jobs hold up to CHUNKS_PER_JOB chunks, fewer for short runs (at least four jobs).
+    assert.deepEqual([1, 4, 5, 9, 31, 32, 1000].map(chunksPerJob), [
+      1,
+      1,
+      2,
+      3,
+      CHUNKS_PER_JOB,
+      CHUNKS_PER_JOB,
+      CHUNKS_PER_JOB,
+    ]);
   });
 
   test('Gaussian bf16 and f32 weights pack near the exponent-entropy bound', () => {
@@ -263,6 +327,102 @@ describe('round trips', () => {
     await extractTensor(packed.out, 'tail', { out: tailOut, runner });
     assert.deepEqual(new Uint8Array(await fs.readFile(tailOut)), new Uint8Array(tail.buffer));
     await Promise.all([file, out, packed.out, tailOut].map((f) => fs.rm(f)));
+  });
+});
+
+describe('container versions', () => {
+  const fixture = resolve('test/fixtures/v1.safetensors.llz');
+
+  /** The stream codecs of every chunk of `segmentName` in `file`. */
+  async function codecsOf(file: string, segmentName: string): Promise<number[]> {
+    const container = await readContainer(file);
+    const bytes = new Uint8Array(await fs.readFile(file));
+    const segment = container.index.segments.find((s) => s.name === segmentName)!;
+    return segment.chunks.flatMap(([offset]) =>
+      Array.from({ length: bytes[offset]! }, (_, i) => bytes[offset + 1 + 5 * i]!),
+    );
+  }
+
+  test('a version-1 container (two-state rANS) still unpacks and extracts byte for byte', async () => {
+    const container = await readContainer(fixture);
+    assert.equal(container.index.version, 1);
+    // The fixture's exponent streams are coded with the version-1 coder (codec 1).
+    assert.ok((await codecsOf(fixture, 'layer.f32')).includes(1));
+    const original = v1Original();
+    const out = join(folder, 'v1.unpacked');
+    const result = await unpackFile(fixture, { out, runner: poolRunner(pool) });
+    assert.ok(Buffer.from(await fs.readFile(out)).equals(original), 'unpacked = original');
+    assert.equal(result.sha256, createHash('sha256').update(original).digest('hex'));
+    const tensorOut = join(folder, 'v1.f32.bin');
+    await extractTensor(fixture, 'layer.f32', { out: tensorOut });
+    const extracted = new Uint8Array(await fs.readFile(tensorOut));
+    assert.equal(extracted.length, 3001 * 4);
+    assert.ok(Buffer.from(original).indexOf(extracted) > 0, 'the tensor is the original bytes');
+  });
+
+  test('new containers are version 2 with eight-lane rANS exponents, and round-trip', async () => {
+    const file = join(folder, 'v2.safetensors');
+    await fs.writeFile(file, v1Original());
+    const { packed } = await roundTrip(file, { chunkBytes: 2048 });
+    assert.equal((await readContainer(packed)).index.version, LLZ_VERSION);
+    assert.equal(LLZ_VERSION, 2);
+    const codecs = await codecsOf(packed, 'layer.f32');
+    assert.ok(codecs.includes(4) && !codecs.includes(1), `codecs ${codecs.join(',')}`);
+    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 2);
+  });
+
+  test('duplicate chunks are stored once; chunks that only share a CRC-32 are both kept', async () => {
+    // CRC-32 is affine over equal-length messages: some XOR of single-bit flips leaves it
+    // unchanged. Find one among 33 flips (Gaussian elimination over GF(2)).
+    const original = randomBytesOf(1024, 9);
+    const zero = crc32(new Uint8Array(1024));
+    const images: { image: number; flips: number[] }[] = [];
+    let flips: number[] | undefined;
+    for (let bit = 0; bit < 33 && !flips; bit++) {
+      const single = new Uint8Array(1024);
+      single[bit >> 3] = 1 << (bit & 7);
+      let candidate = { image: (crc32(single) ^ zero) >>> 0, flips: [bit] };
+      for (const row of images) {
+        const top = 31 - Math.clz32(row.image);
+        if ((candidate.image >>> top) & 1) {
+          candidate = {
+            image: (candidate.image ^ row.image) >>> 0,
+            flips: [...candidate.flips, ...row.flips],
+          };
+        }
+      }
+      if (candidate.image === 0) flips = candidate.flips;
+      else {
+        images.push(candidate);
+        images.sort((a, b) => b.image - a.image);
+      }
+    }
+    assert.ok(flips, 'a CRC-preserving change exists');
+    const twin = original.slice();
+    for (const bit of flips) twin[bit >> 3]! ^= 1 << (bit & 7);
+    assert.notDeepEqual(twin, original);
+    assert.equal(crc32(twin), crc32(original));
+    const file = await writeSafetensors(join(folder, 'twins.safetensors'), [
+      { name: 'a', dtype: 'U8', shape: [1024], data: original },
+      { name: 'b', dtype: 'U8', shape: [1024], data: twin },
+      { name: 'c', dtype: 'U8', shape: [1024], data: original },
+    ]);
+    const { packed } = await roundTrip(file, { chunkBytes: 1024 });
+    const segments = (await readContainer(packed)).index.segments;
+    const offsetOf = (name: string) => segments.find((s) => s.name === name)!.chunks[0]![0];
+    assert.notEqual(offsetOf('b'), offsetOf('a'), 'same CRC, other bytes: stored apart');
+    assert.equal(offsetOf('c'), offsetOf('a'), 'the same bytes: stored once');
+  });
+
+  test('a header and an index that disagree on the version are refused', async () => {
+    const bytes = new Uint8Array(await fs.readFile(fixture));
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 2, true);
+    const mixed = join(folder, 'mixed-version.safetensors.llz');
+    await fs.writeFile(mixed, bytes);
+    await assert.rejects(readContainer(mixed), /version 1 does not match the header's 2/);
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 3, true);
+    await fs.writeFile(mixed, bytes);
+    await assert.rejects(readContainer(mixed), /version 3 is not supported/);
   });
 });
 
@@ -543,7 +703,7 @@ describe('packed files opened as models', () => {
     const chunkBytes = 64 * 1024 * 1024;
     const size = 48 * chunkBytes;
     const index = {
-      version: 1,
+      version: LLZ_VERSION,
       original: {
         name: 'structure.safetensors',
         size,

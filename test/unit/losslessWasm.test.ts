@@ -9,7 +9,13 @@ import assert from 'node:assert/strict';
 import { BYTE_LAYOUTS, type ByteLayout } from '../../src/server/lossless/byteGroups';
 import { decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
 import { losslessKernels, type LosslessKernels } from '../../src/server/lossless/losslessWasm';
-import { byteHistogram, ransDecode, ransEncode } from '../../src/server/lossless/rans';
+import {
+  byteHistogram,
+  rans8Decode,
+  rans8Encode,
+  ransDecode,
+  ransEncode,
+} from '../../src/server/lossless/rans';
 import { LLZ_CHUNK_BYTES } from '../../src/shared/limits';
 
 function kernels(): LosslessKernels {
@@ -95,7 +101,7 @@ describe('lossless WebAssembly kernels', () => {
     }
   });
 
-  test('histograms and rANS streams match the reference byte for byte', () => {
+  test('histograms match the reference and version-1 rANS streams decode on the kernels', () => {
     const wasm = kernels();
     for (const kind of KINDS) {
       for (const length of LENGTHS.filter((n) => n > 0)) {
@@ -104,9 +110,8 @@ describe('lossless WebAssembly kernels', () => {
         // A 'bytes' split copies the symbols into the kernels' memory.
         const view = wasm.split('bytes', symbols)[0]!;
         assert.deepEqual(wasm.histogram(view), counts, `${kind} ${length}: histogram`);
+        // Version-1 streams (written by the TypeScript coder) decode on the kernels.
         const reference = ransEncode(symbols, counts);
-        const coded = wasm.ransEncode(view, counts);
-        assert.ok(same(coded, reference), `${kind} ${length}: rANS bytes`);
         const { payload, targets } = wasm.decodeTargets('bytes', reference, length);
         const decoded = wasm.ransDecode(payload, length, targets[0]!);
         assert.ok(same(decoded, symbols), `${kind} ${length}: rANS decode`);
@@ -142,6 +147,65 @@ describe('lossless WebAssembly kernels', () => {
       if (slow.startsWith('error')) errors++;
     }
     assert.ok(errors > 50, `most corruptions are caught (${errors} of 200)`);
+  });
+
+  test('eight-lane rANS streams match the reference byte for byte, near the entropy', () => {
+    const wasm = kernels();
+    let checked = 0;
+    for (const kind of KINDS) {
+      for (const length of [...LENGTHS, 131072, 131079].filter((n) => n > 1)) {
+        const symbols = input(kind, length, length);
+        const counts = byteHistogram(symbols);
+        if (counts.filter((count) => count > 0).length < 2) {
+          assert.throws(() => rans8Encode(symbols, counts), /constant stream/);
+          continue;
+        }
+        const view = wasm.split('bytes', symbols)[0]!;
+        const reference = rans8Encode(symbols, counts);
+        assert.ok(same(wasm.rans8Encode(view, counts), reference), `${kind} ${length}: bytes`);
+        assert.ok(same(rans8Decode(reference, length), symbols), `${kind} ${length}: TS decode`);
+        const { payload, targets } = wasm.decodeTargets('bytes', reference, length);
+        const decoded = wasm.rans8Decode(payload, length, targets[0]!);
+        assert.ok(same(decoded, symbols), `${kind} ${length}: kernel decode`);
+        if (kind === 'weights' && length >= 131072) {
+          // As close to the stream's entropy as the two-state coder (table and states aside).
+          const twoState = ransEncode(symbols, counts).length;
+          assert.ok(reference.length <= twoState + 24 + 16, `${reference.length} vs ${twoState}`);
+        }
+        checked++;
+      }
+    }
+    assert.ok(checked > 50, `${checked} streams`);
+  });
+
+  test('corrupt eight-lane streams get the same verdict and bytes from both decoders', () => {
+    const wasm = kernels();
+    const symbols = input('weights', 40_099, 3);
+    const reference = rans8Encode(symbols, byteHistogram(symbols));
+    const next = random(77);
+    const outcome = (decode: () => Uint8Array) => {
+      try {
+        return Buffer.from(decode()).toString('hex');
+      } catch (error) {
+        return `error: ${(error as Error).message}`;
+      }
+    };
+    let errors = 0;
+    for (let trial = 0; trial < 200; trial++) {
+      const corrupt = reference.slice(
+        0,
+        trial % 5 === 0 ? reference.length - 1 - trial : undefined,
+      );
+      if (trial % 5 !== 0) corrupt[Math.floor(next() * corrupt.length)]! ^= 1 << (trial % 8);
+      const slow = outcome(() => rans8Decode(corrupt, symbols.length));
+      const fast = outcome(() => {
+        const { payload, targets } = wasm.decodeTargets('bytes', corrupt, symbols.length);
+        return wasm.rans8Decode(payload, symbols.length, targets[0]!);
+      });
+      assert.equal(fast, slow, `trial ${trial}`);
+      if (slow.startsWith('error')) errors++;
+    }
+    assert.ok(errors > 100, `most corruptions are caught (${errors} of 200)`);
   });
 
   test('memory grows for a large chunk and is reused for small ones after it', () => {

@@ -10,9 +10,16 @@
 import * as zlib from 'node:zlib';
 import { type ByteLayout, joinStreams, splitStreams, streamLengths } from './byteGroups';
 import { losslessKernels, type LosslessKernels } from './losslessWasm';
-import { byteHistogram, entropyBits, ransDecode, ransEncode, ransHeaderBytes } from './rans';
+import {
+  byteHistogram,
+  entropyBits,
+  rans8Decode,
+  rans8Encode,
+  rans8HeaderBytes,
+  ransDecode,
+} from './rans';
 
-export const StreamCodec = { raw: 0, rans: 1, fill: 2, deflate: 3 } as const;
+export const StreamCodec = { raw: 0, rans: 1, fill: 2, deflate: 3, rans8: 4 } as const;
 export type StreamCodec = (typeof StreamCodec)[keyof typeof StreamCodec];
 
 /** rANS is kept only when it saves at least this fraction (decoding raw bytes is free). */
@@ -47,10 +54,10 @@ function encodeStream(
       ? { codec: StreamCodec.deflate, body: deflated }
       : { codec: StreamCodec.raw, body: stream };
   }
-  const estimate = (entropyBits(counts) * stream.length) / 8 + ransHeaderBytes(counts);
+  const estimate = (entropyBits(counts) * stream.length) / 8 + rans8HeaderBytes(counts);
   if (estimate < stream.length * (1 - MIN_SAVING)) {
-    const coded = kernels ? kernels.ransEncode(stream, counts) : ransEncode(stream, counts);
-    if (coded.length < stream.length) return { codec: StreamCodec.rans, body: coded };
+    const coded = kernels ? kernels.rans8Encode(stream, counts) : rans8Encode(stream, counts);
+    if (coded.length < stream.length) return { codec: StreamCodec.rans8, body: coded };
   }
   return { codec: StreamCodec.raw, body: stream };
 }
@@ -77,13 +84,16 @@ function kernelsFor(layout: ByteLayout, generic: boolean): LosslessKernels | nul
 
 /**
  * Encode one chunk. `generic` chunks (headers, protobuf structure) use deflate instead of
- * the byte-group entropy coder. `kernels` null codes in TypeScript (the same bytes).
+ * the byte-group entropy coder. `kernels` null codes in TypeScript (the same bytes). With
+ * `into` (room for raw.length + 1 bytes), the payload is written at its start and returned
+ * as a view on it.
  */
 export function encodeChunk(
   layout: ByteLayout,
   raw: Uint8Array,
   generic = false,
   kernels = kernelsFor(layout, generic),
+  into?: Uint8Array,
 ): EncodedChunk {
   const exponentCounts = layout === 'bf16' && !kernels ? new Uint32Array(256) : undefined;
   const streams = kernels ? kernels.split(layout, raw) : splitStreams(layout, raw, exponentCounts);
@@ -102,8 +112,17 @@ export function encodeChunk(
     return { ...encodeStream(stream, counts, generic, kernels), counts, index };
   });
   const framing = 1 + 5 * coded.length;
-  const payload = new Uint8Array(framing + coded.reduce((sum, c) => sum + c.body.length, 0));
-  const view = new DataView(payload.buffer);
+  const length = framing + coded.reduce((sum, c) => sum + c.body.length, 0);
+  const allocate = (bytes: number) => (into ? into.subarray(0, bytes) : new Uint8Array(bytes));
+  if (length > raw.length + 1) {
+    // Framing outweighs any gain (tiny chunks): store the bytes as they are.
+    const stored = allocate(raw.length + 1);
+    stored[0] = STORED;
+    stored.set(raw, 1);
+    return { payload: stored, streamBytes: [raw.length], firstStreamCounts: coded[0]!.counts };
+  }
+  const payload = allocate(length);
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   payload[0] = coded.length;
   let position = framing;
   for (const { codec, body, index } of coded) {
@@ -111,12 +130,6 @@ export function encodeChunk(
     view.setUint32(2 + 5 * index, body.length, true);
     payload.set(body, position);
     position += body.length;
-  }
-  if (payload.length > raw.length + 1) {
-    // Framing outweighs any gain (tiny chunks): store the bytes as they are.
-    const stored = new Uint8Array(raw.length + 1);
-    stored.set(raw, 1);
-    return { payload: stored, streamBytes: [raw.length], firstStreamCounts: coded[0]!.counts };
   }
   return {
     payload,
@@ -145,8 +158,14 @@ function decodeStream(
       if (body.length !== 1) throw new ChunkFormatError('a constant stream is not one byte');
       return (target ?? new Uint8Array(length)).fill(body[0]!);
     case StreamCodec.rans:
+    case StreamCodec.rans8:
       if (length === 0) throw new ChunkFormatError('an empty stream is rANS-coded');
       try {
+        if (codec === StreamCodec.rans8) {
+          return kernels && target
+            ? kernels.rans8Decode(body, length, target)
+            : rans8Decode(body, length);
+        }
         return kernels && target
           ? kernels.ransDecode(body, length, target)
           : ransDecode(body, length);

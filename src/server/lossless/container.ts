@@ -26,7 +26,10 @@ import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
 
 export const LLZ_MAGIC = Uint8Array.of(0x89, 0x4c, 0x4c, 0x5a, 0x0d, 0x0a, 0x1a, 0x0a);
-export const LLZ_VERSION = 1;
+/** The version written: 2 codes exponent streams with eight-lane rANS (stream codec 4). */
+export const LLZ_VERSION = 2;
+/** Versions read: 1 (two-state rANS, codec 1) and 2. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const LLZ_HEADER_BYTES = 16;
 export const LLZ_TRAILER_BYTES = 24;
 const TRAILER_MAGIC = 'LLZINDEX';
@@ -123,10 +126,10 @@ export async function readContainer(filePath: string): Promise<LlzContainer> {
     if (!hasLlzMagic(header))
       throw new ModelFileError(filePath, 'not a LayerLens packed file (bad magic)');
     const version = new DataView(header.buffer).getUint32(8, true);
-    if (version !== LLZ_VERSION) {
+    if (!READABLE_VERSIONS.includes(version)) {
       throw new ModelFileError(
         filePath,
-        `packed-file version ${version} is not supported (this LayerLens reads version ${LLZ_VERSION})`,
+        `packed-file version ${version} is not supported (this LayerLens reads versions ${READABLE_VERSIONS.join(' and ')})`,
       );
     }
     const trailer = await readExactly(
@@ -171,6 +174,12 @@ export async function readContainer(filePath: string): Promise<LlzContainer> {
       );
     }
     const index = validateIndex(filePath, json, Number(indexOffset));
+    if (index.version !== version) {
+      throw new ModelFileError(
+        filePath,
+        `corrupt index: version ${index.version} does not match the header's ${version}`,
+      );
+    }
     return { path: filePath, size, index };
   } finally {
     await handle.close();
@@ -205,8 +214,9 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
     throw new ModelFileError(filePath, `corrupt index: ${problem}`);
   };
   if (!isObject(json)) return fail('it is not an object');
-  if (json.version !== LLZ_VERSION)
-    return fail(`version ${String(json.version)} is not ${LLZ_VERSION}`);
+  const version = json.version;
+  if (typeof version !== 'number' || !READABLE_VERSIONS.includes(version))
+    return fail(`version ${String(version)} is not ${READABLE_VERSIONS.join(' or ')}`);
   const original = identity(filePath, json.original, 'original-file');
   const originalObject = json.original as Record<string, unknown>;
   if (typeof originalObject.name !== 'string') return fail('the original file has no name');
@@ -305,7 +315,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
     return fail(`the segments cover ${covered} of ${original.size} bytes`);
   if (original.size > MAX_TENSOR_ELEMENTS) return fail('the original size is too large');
   return {
-    version: LLZ_VERSION,
+    version,
     original: { ...original, name: originalObject.name, format },
     base,
     chunkBytes,

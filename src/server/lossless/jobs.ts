@@ -1,7 +1,9 @@
 /**
- * The work packing, unpacking and compressibility hand to worker threads: one chunk per
- * job (coding is CPU-bound, chunks are independent), or one tensor per analysis job.
- * `runLosslessJob` is the same function in a worker and, without a pool, in-process.
+ * The work packing, unpacking and compressibility hand to worker threads: a run of up to
+ * CHUNKS_PER_JOB consecutive chunks of one segment per job (coding is CPU-bound and chunks
+ * are independent; a few chunks per message keep the round trips to the main thread a
+ * small share of the time), or one tensor per analysis job. `runLosslessJob` is the same
+ * function in a worker and, without a pool, in-process.
  */
 import * as path from 'node:path';
 import type { TransferListItem } from 'node:worker_threads';
@@ -15,25 +17,48 @@ import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
 import { ChunkFormatError, crc32, decodeChunk, encodeChunk, xorInto } from './chunkCodec';
 import { entropyBits } from './rans';
 
+/** Most chunks one job codes or decodes (2 MB of 256 KB chunks). */
+export const CHUNKS_PER_JOB = 8;
+
+/**
+ * Chunks per job for a run of `chunks` chunks: up to CHUNKS_PER_JOB, but at least four
+ * jobs where the run allows, so that a short run still keeps every worker busy.
+ */
+export function chunksPerJob(chunks: number): number {
+  return Math.min(CHUNKS_PER_JOB, Math.max(1, Math.ceil(chunks / 4)));
+}
+
 export interface EncodeJob {
   readonly op: 'encode';
   readonly layout: ByteLayout;
   readonly generic: boolean;
+  /** Consecutive chunks of one segment, back to back. */
   readonly bytes: Uint8Array;
-  /** The same range of the base model: the chunk is stored as the XOR with it. */
+  /** Bytes of each chunk but the last (which may be shorter); all of `bytes` when absent. */
+  readonly chunkBytes?: number;
+  /** The same range of the base model: the chunks are stored as the XOR with it. */
   readonly base?: Uint8Array;
+}
+
+/** One chunk of a decode job. */
+export interface DecodeJobChunk {
+  readonly payloadLength: number;
+  readonly rawLength: number;
+  readonly crc: number;
+  /** For error messages: which chunk this is. */
+  readonly where: string;
 }
 
 export interface DecodeJob {
   readonly op: 'decode';
   readonly layout: ByteLayout;
+  /** The chunks' payloads, back to back. */
   readonly payload: Uint8Array;
-  readonly rawLength: number;
-  readonly crc: number;
+  readonly chunks: readonly DecodeJobChunk[];
+  /** The same range of the base model, for chunks stored as XOR. */
   readonly base?: Uint8Array;
-  /** For error messages: the container, and which chunk this is. */
+  /** For error messages: the container. */
   readonly file: string;
-  readonly where: string;
 }
 
 export interface AnalyseJob {
@@ -47,13 +72,16 @@ export type LosslessJob = EncodeJob | DecodeJob | AnalyseJob;
 
 export interface EncodeResult {
   readonly op: 'encode';
+  /** The chunks' payloads, back to back. */
   readonly payload: Uint8Array;
-  /** CRC-32 of the chunk's original bytes (before any XOR). */
-  readonly crc: number;
+  readonly payloadLengths: readonly number[];
+  /** CRC-32 of each chunk's original bytes (before any XOR). */
+  readonly crcs: readonly number[];
 }
 
 export interface DecodeResult {
   readonly op: 'decode';
+  /** The chunks' original bytes, back to back. */
   readonly bytes: Uint8Array;
 }
 
@@ -74,27 +102,53 @@ export interface AnalyseResult {
 export type LosslessResult = EncodeResult | DecodeResult | AnalyseResult;
 
 function encode(job: EncodeJob): EncodeResult {
-  const crc = crc32(job.bytes);
-  const bytes = job.base ? xorInto(job.bytes, job.base) : job.bytes;
-  return { op: 'encode', payload: encodeChunk(job.layout, bytes, job.generic).payload, crc };
+  const { bytes, base } = job;
+  const chunkBytes = job.chunkBytes ?? Math.max(1, bytes.length);
+  const count = Math.max(1, Math.ceil(bytes.length / chunkBytes));
+  // A payload never exceeds its chunk by more than one byte: code them all into one buffer.
+  const out = new Uint8Array(bytes.length + count);
+  const payloadLengths: number[] = [];
+  const crcs: number[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
+    crcs.push(crc32(chunk));
+    if (base) xorInto(chunk, base.subarray(i * chunkBytes, (i + 1) * chunkBytes));
+    const { payload } = encodeChunk(job.layout, chunk, job.generic, undefined, out.subarray(at));
+    payloadLengths.push(payload.length);
+    at += payload.length;
+  }
+  return { op: 'encode', payload: out.subarray(0, at), payloadLengths, crcs };
 }
 
-/** Decode one chunk (synchronously: random access uses it outside the workers too). */
+/** Decode a job's chunks (synchronously: random access uses it outside the workers too). */
 export function decodeChunkJob(job: DecodeJob): DecodeResult {
-  let bytes: Uint8Array;
-  try {
-    bytes = decodeChunk(job.layout, job.payload, job.rawLength);
-  } catch (error) {
-    if (error instanceof ChunkFormatError) {
-      throw new ModelFileError(job.file, `${job.where} is corrupt: ${error.message}`);
-    }
-    throw error;
+  const total = job.chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
+  const payloadTotal = job.chunks.reduce((sum, chunk) => sum + chunk.payloadLength, 0);
+  if (payloadTotal !== job.payload.length) {
+    throw new RangeError(`the payloads hold ${job.payload.length} bytes, not ${payloadTotal}`);
   }
-  // Raw streams are views on the payload: own the result before XOR-ing in place.
-  if (bytes.buffer === job.payload.buffer) bytes = bytes.slice();
-  if (job.base) xorInto(bytes, job.base);
-  if (crc32(bytes) !== job.crc) {
-    throw new ModelFileError(job.file, `${job.where} is corrupt: its checksum does not match`);
+  const bytes = new Uint8Array(total);
+  let payloadAt = 0;
+  let at = 0;
+  for (const chunk of job.chunks) {
+    const payload = job.payload.subarray(payloadAt, payloadAt + chunk.payloadLength);
+    const out = bytes.subarray(at, at + chunk.rawLength);
+    try {
+      const decoded = decodeChunk(job.layout, payload, chunk.rawLength, out);
+      if (decoded !== out) out.set(decoded);
+    } catch (error) {
+      if (error instanceof ChunkFormatError) {
+        throw new ModelFileError(job.file, `${chunk.where} is corrupt: ${error.message}`);
+      }
+      throw error;
+    }
+    if (job.base) xorInto(out, job.base.subarray(at, at + chunk.rawLength));
+    if (crc32(out) !== chunk.crc) {
+      throw new ModelFileError(job.file, `${chunk.where} is corrupt: its checksum does not match`);
+    }
+    payloadAt += chunk.payloadLength;
+    at += chunk.rawLength;
   }
   return { op: 'decode', bytes };
 }

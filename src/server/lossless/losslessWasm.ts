@@ -1,8 +1,9 @@
 /**
  * The chunk coder's hot loops on WebAssembly (src/server/wasm/lossless.ts, built into
- * dist/wasm/lossless.wasm): byte grouping and its inverse, histograms, rANS encoding and
- * decoding. Output is byte for byte that of the TypeScript in byteGroups.ts and rans.ts,
- * which remains the path where WebAssembly cannot load.
+ * dist/wasm/lossless.wasm): byte grouping and its inverse, histograms, eight-lane rANS
+ * encoding and decoding, and decoding of version-1 (two-state) rANS streams. Output is byte
+ * for byte that of the TypeScript in byteGroups.ts and rans.ts, which remains the path
+ * where WebAssembly cannot load.
  *
  * One instance is kept per thread and its memory reused from chunk to chunk:
  *
@@ -17,10 +18,12 @@ import { elementBytesOf, type ByteLayout } from './byteGroups';
 import {
   byteHistogram,
   normalise,
-  ransAssemble,
-  ransEncode,
   ransParseHeader,
   RansError,
+  rans8Assemble,
+  rans8Encode,
+  rans8ParseHeader,
+  RANS8_LANES,
 } from './rans';
 
 interface LosslessExports {
@@ -32,14 +35,6 @@ interface LosslessExports {
   splitPlanes(src: number, n: number, size: number, streams: number, rotate: number): void;
   joinPlanes(streams: number, n: number, size: number, dst: number, rotate: number): void;
   histogram(src: number, n: number, counts: number, scratch: number): void;
-  ransEncode(
-    symbols: number,
-    n: number,
-    table: number,
-    limits: number,
-    end: number,
-    states: number,
-  ): number;
   ransDecode(
     src: number,
     end: number,
@@ -48,6 +43,8 @@ interface LosslessExports {
     out: number,
     count: number,
   ): number;
+  rans8Encode(symbols: number, n: number, table: number, end: number, states: number): number;
+  rans8Decode(src: number, end: number, states: number, out: number, count: number): number;
 }
 
 interface WasmApi {
@@ -64,27 +61,28 @@ const MAX_WASM_BYTES = 4 * 1024 * 1024 * 1024 - PAGE_BYTES;
 // The fixed tables at the start of the memory.
 const COUNTS_AT = 0; // 256 u32
 const SCRATCH_AT = 1024; // 3 × 256 u32 for the histogram
-const TABLE_AT = 4096; // 256 × 4 u32 for the encoder
-const LIMITS_AT = 8192; // 256 u32
-const STATES_AT = 9216; // 2 u32
-const SLOTS_AT = 12288; // 4096 u32 for the decoder
-const DATA_AT = 28672;
-
-const STATE_LOW_SHIFTED = (1 << 23) >>> 12;
+const STATES_AT = 9216; // 8 u32
+const SLOTS_AT = 12288; // 4096 u32 for the version-1 decoder
+const TABLE8_AT = 28672; // 256 × 8 u32 for the eight-lane encoder
+// The eight-lane decoder's tables, at the fixed addresses the kernels use.
+const FREQ_OFFSET8_AT = 36864; // 4096 u32: frequency | offset << 16
+const SYMBOL8_AT = 53248; // 4096 u8
+const DATA_AT = 57344;
 
 const align = (offset: number) => Math.ceil(offset / 16) * 16;
 
 /**
- * Per frequency f ≥ 2: ⌈2^(shift + 31) / f⌉ with shift = ⌈log2 f⌉, so that for states below
- * 2^31, x / f = (x · reciprocal) >> (32 + shift − 1) exactly.
+ * Per frequency f: m' = ⌈2^(32+k) / f⌉ − 2^32 and k = ⌈log2 f⌉, so that for any 32-bit
+ * state x, x / f = (((x · m') >> 32) + x) >> k exactly (computed in 64 bits).
  */
-const RECIPROCALS = (() => {
+const RECIPROCALS8 = (() => {
   const table = new Uint32Array(4097 * 2);
-  for (let freq = 2; freq <= 4096; freq++) {
+  for (let freq = 1; freq <= 4096; freq++) {
     let shift = 0;
     while (freq > 1 << shift) shift++;
-    table[2 * freq] = Number(((1n << BigInt(shift + 31)) + BigInt(freq - 1)) / BigInt(freq));
-    table[2 * freq + 1] = shift - 1;
+    const m = ((1n << BigInt(32 + shift)) + BigInt(freq - 1)) / BigInt(freq);
+    table[2 * freq] = Number(m - (1n << 32n));
+    table[2 * freq + 1] = shift;
   }
   return table;
 })();
@@ -151,36 +149,31 @@ export class LosslessKernels {
     return counts.slice();
   }
 
-  /** ransEncode of a stream view handed out by `split` (other bytes coded in TypeScript). */
-  ransEncode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
+  /** rans8Encode of a stream view handed out by `split` (other bytes coded in TypeScript). */
+  rans8Encode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
     const n = symbols.length;
-    if (n === 0) throw new RansError('nothing to encode');
     const k = this.exports;
-    if (symbols.buffer !== k.memory.buffer) return ransEncode(symbols, counts);
+    if (n === 0 || symbols.buffer !== k.memory.buffer) return rans8Encode(symbols, counts);
     const freqs = normalise(counts, n);
-    const table = new Uint32Array(k.memory.buffer, TABLE_AT, 1024);
-    const limits = new Uint32Array(k.memory.buffer, LIMITS_AT, 256);
+    if (freqs.includes(4096)) throw new RansError('a constant stream is not rANS-coded');
+    const table = new Uint32Array(k.memory.buffer, TABLE8_AT, 256 * 8);
     let start = 0;
     for (let s = 0; s < 256; s++) {
       const freq = freqs[s]!;
-      limits[s] = STATE_LOW_SHIFTED * 256 * freq;
-      // Division by freq as a multiplication by its reciprocal (exact for 31-bit states).
-      if (freq < 2) {
-        table[4 * s] = 0xffffffff;
-        table[4 * s + 1] = 0;
-        table[4 * s + 2] = start + 4095;
-      } else {
-        table[4 * s] = RECIPROCALS[2 * freq]!;
-        table[4 * s + 1] = RECIPROCALS[2 * freq + 1]!;
-        table[4 * s + 2] = start;
+      if (freq > 0) {
+        table[8 * s] = RECIPROCALS8[2 * freq]!;
+        table[8 * s + 1] = freq * (1 << 20);
+        table[8 * s + 2] = start;
+        table[8 * s + 3] = 4096 - freq;
+        table[8 * s + 4] = RECIPROCALS8[2 * freq + 1]!;
       }
-      table[4 * s + 3] = 4096 - freq;
       start += freq;
     }
+    // Room for one word per symbol, and the word stored below the first one kept.
     const end = this.codedAt + 2 * n + 16;
-    const position = k.ransEncode(symbols.byteOffset, n, TABLE_AT, LIMITS_AT, end, STATES_AT);
-    const states = new Uint32Array(k.memory.buffer, STATES_AT, 2);
-    return ransAssemble(freqs, states[0]!, states[1]!, this.memory.subarray(position, end));
+    const position = k.rans8Encode(symbols.byteOffset, n, TABLE8_AT, end, STATES_AT);
+    const states = new Uint32Array(k.memory.buffer, STATES_AT, RANS8_LANES);
+    return rans8Assemble(freqs, states, this.memory.subarray(position, end));
   }
 
   /**
@@ -218,6 +211,24 @@ export class LosslessKernels {
     const start = encoded.byteOffset + header.headerBytes;
     const end = encoded.byteOffset + encoded.length;
     const result = k.ransDecode(start, end, SLOTS_AT, STATES_AT, target.byteOffset, count);
+    if (result === -1) throw new RansError('the coded stream ended early');
+    if (result !== end) throw new RansError('the coded stream does not end where its symbols do');
+    return target;
+  }
+
+  /** rans8Decode of a body inside the payload view into a target view (both from decodeTargets). */
+  rans8Decode(encoded: Uint8Array, count: number, target: Uint8Array): Uint8Array {
+    const k = this.exports;
+    const buffer = k.memory.buffer;
+    const header = rans8ParseHeader(
+      encoded,
+      new Uint32Array(buffer, FREQ_OFFSET8_AT, 4096),
+      new Uint8Array(buffer, SYMBOL8_AT, 4096),
+    );
+    new Uint32Array(buffer, STATES_AT, RANS8_LANES).set(header.states);
+    const start = encoded.byteOffset + header.headerBytes;
+    const end = encoded.byteOffset + encoded.length;
+    const result = k.rans8Decode(start, end, STATES_AT, target.byteOffset, count);
     if (result === -1) throw new RansError('the coded stream ended early');
     if (result !== end) throw new RansError('the coded stream does not end where its symbols do');
     return target;

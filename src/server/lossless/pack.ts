@@ -20,6 +20,7 @@ import {
   chunkRawLength,
   encodeIndex,
   LLZ_HEADER_BYTES,
+  LLZ_VERSION,
   llzHeader,
   llzTrailer,
   basePathOf,
@@ -30,7 +31,15 @@ import {
   type LlzIndex,
   type LlzSegment,
 } from './container';
-import { inProcessRunner, type DecodeResult, type EncodeResult, type LosslessRunner } from './jobs';
+import {
+  CHUNKS_PER_JOB,
+  chunksPerJob,
+  inProcessRunner,
+  type DecodeJobChunk,
+  type DecodeResult,
+  type EncodeResult,
+  type LosslessRunner,
+} from './jobs';
 
 export const LLZ_EXTENSION = '.llz';
 
@@ -73,9 +82,12 @@ interface PlannedSegment {
   readonly baseOffset?: number;
 }
 
-/** Each chunk in flight listens to the signal: allow that many listeners. */
+/** Jobs in flight: enough to keep two jobs queued per worker of a small pool. */
+const jobsInFlight = Math.max(4, Math.ceil(LLZ_CHUNKS_IN_FLIGHT / CHUNKS_PER_JOB));
+
+/** Each job in flight listens to the signal: allow that many listeners. */
 function allowListeners(signal: AbortSignal | undefined): void {
-  if (signal) setMaxListeners(LLZ_CHUNKS_IN_FLIGHT + 10, signal);
+  if (signal) setMaxListeners(jobsInFlight + 10, signal);
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -198,7 +210,8 @@ async function temporaryOutput(finalPath: string) {
   const temporary = `${finalPath}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(temporary, 'wx');
+    // Read as well as written: packing compares a payload with an earlier one it wrote.
+    handle = await fs.open(temporary, 'wx+');
   } catch (error) {
     throw new ModelFileError(temporary, `cannot be created (${(error as Error).message})`);
   }
@@ -318,23 +331,33 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);
     let writePosition = LLZ_HEADER_BYTES;
     const hash = createHash('sha256');
-    const jobs = plan.flatMap((segment, segmentIndex) =>
-      Array.from({ length: Math.ceil(segment.length / chunkBytes) }, (_, chunk) => ({
+    // Runs of consecutive chunks of one segment per job (chunksPerJob).
+    const jobs = plan.flatMap((segment, segmentIndex) => {
+      const runBytes = chunkBytes * chunksPerJob(Math.ceil(segment.length / chunkBytes));
+      return Array.from({ length: Math.ceil(segment.length / runBytes) }, (_, run) => ({
         segmentIndex,
-        offset: segment.offset + chunk * chunkBytes,
-        length: Math.min(chunkBytes, segment.length - chunk * chunkBytes),
+        offset: segment.offset + run * runBytes,
+        length: Math.min(runBytes, segment.length - run * runBytes),
         baseOffset:
-          segment.baseOffset === undefined ? undefined : segment.baseOffset + chunk * chunkBytes,
-      })),
-    );
+          segment.baseOffset === undefined ? undefined : segment.baseOffset + run * runBytes,
+      }));
+    });
     const chunksOf = plan.map((): LlzChunk[] => []);
     let done = 0;
     let reading: Promise<unknown> = Promise.resolve();
-    /** SHA-256 of each payload written (not XOR deltas) → its offset. */
-    const written = new Map<string, number>();
+    /** Payloads written (not XOR deltas), by CRC and lengths → their offsets. */
+    const written = new Map<string, number[]>();
+    /** The offset of an earlier payload equal to `payload`, read back to compare. */
+    const earlierCopy = async (key: string, payload: Uint8Array) => {
+      for (const offset of written.get(key) ?? []) {
+        const earlier = await readExactly(writer, out, offset, payload.length);
+        if (Buffer.from(earlier.buffer).equals(payload)) return offset;
+      }
+      return undefined;
+    };
     await orderedPipeline(
       jobs.length,
-      LLZ_CHUNKS_IN_FLIGHT,
+      jobsInFlight,
       async (i) => {
         checkAborted(options.signal);
         const job = jobs[i]!;
@@ -360,6 +383,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
             layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
             generic: segment.kind === 'other',
             bytes,
+            chunkBytes,
             ...(baseBytes ? { base: baseBytes } : {}),
           },
           options.signal,
@@ -368,18 +392,26 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       },
       async (i, result) => {
         const job = jobs[i]!;
+        const xor = job.baseOffset !== undefined;
+        const chunks = chunksOf[job.segmentIndex]!;
         // A chunk equal to an earlier one (duplicated tensors are common in exported
         // graphs) points at that chunk's payload instead of storing it again.
-        const xor = job.baseOffset !== undefined;
-        const key = xor ? '' : createHash('sha256').update(result.payload).digest('base64');
-        const earlier = xor ? undefined : written.get(key);
-        if (earlier !== undefined) {
-          chunksOf[job.segmentIndex]!.push([earlier, result.payload.length, result.crc]);
-        } else {
-          await writer.write(result.payload, 0, result.payload.length, writePosition);
-          chunksOf[job.segmentIndex]!.push([writePosition, result.payload.length, result.crc]);
-          if (!xor) written.set(key, writePosition);
-          writePosition += result.payload.length;
+        for (let c = 0, at = 0; c < result.payloadLengths.length; c++) {
+          const length = result.payloadLengths[c]!;
+          const crc = result.crcs[c]!;
+          const payload = result.payload.subarray(at, at + length);
+          at += length;
+          const rawLength = Math.min(chunkBytes, job.length - c * chunkBytes);
+          const key = `${crc}:${rawLength}:${length}`;
+          const earlier = xor ? undefined : await earlierCopy(key, payload);
+          if (earlier !== undefined) {
+            chunks.push([earlier, length, crc]);
+            continue;
+          }
+          await writer.write(payload, 0, length, writePosition);
+          chunks.push([writePosition, length, crc]);
+          if (!xor) written.set(key, [...(written.get(key) ?? []), writePosition]);
+          writePosition += length;
         }
         done += job.length;
         options.onProgress?.(done, size);
@@ -400,7 +432,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     }));
     const sha256 = hash.digest('hex');
     const index: LlzIndex = {
-      version: 1,
+      version: LLZ_VERSION,
       original: { name: path.basename(source), size, sha256, format: model.summary.format },
       base:
         basePath && baseIdentity
@@ -476,6 +508,49 @@ interface ChunkRef {
   readonly chunk: number;
 }
 
+/** Consecutive chunks of one segment, decoded by one job. */
+function runsOf(refs: readonly ChunkRef[]): ChunkRef[][] {
+  const runs: ChunkRef[][] = [];
+  for (const ref of refs) {
+    const run = runs.at(-1);
+    const last = run?.at(-1);
+    if (
+      run &&
+      last &&
+      run.length < chunksPerJob(ref.segment.chunks.length) &&
+      last.segmentIndex === ref.segmentIndex &&
+      last.chunk + 1 === ref.chunk
+    ) {
+      run.push(ref);
+    } else {
+      runs.push([ref]);
+    }
+  }
+  return runs;
+}
+
+/** The payloads of `run`, back to back, read in as few pieces as they lie in the file. */
+async function readPayloads(
+  container: LlzContainer,
+  handle: fs.FileHandle,
+  run: readonly ChunkRef[],
+): Promise<Uint8Array> {
+  const ranges = run.map(({ segment, chunk }) => segment.chunks[chunk]!);
+  const total = ranges.reduce((sum, [, length]) => sum + length, 0);
+  const [firstOffset] = ranges[0]!;
+  const contiguous = ranges.every(
+    ([offset], i) => i === 0 || offset === ranges[i - 1]![0] + ranges[i - 1]![1],
+  );
+  if (contiguous) return readExactly(handle, container.path, firstOffset, total);
+  const payload = new Uint8Array(total);
+  let at = 0;
+  for (const [offset, length] of ranges) {
+    payload.set(await readExactly(handle, container.path, offset, length), at);
+    at += length;
+  }
+  return payload;
+}
+
 /** Decode chunks in order into `write`, in parallel through the runner. */
 async function decodeChunks(
   container: LlzContainer,
@@ -490,44 +565,43 @@ async function decodeChunks(
   allowListeners(options.signal);
   const { index } = container;
   const total = refs.reduce((sum, ref) => sum + chunkRawLength(index, ref.segment, ref.chunk), 0);
+  const runs = runsOf(refs);
   let done = 0;
   await orderedPipeline(
-    refs.length,
-    LLZ_CHUNKS_IN_FLIGHT,
+    runs.length,
+    jobsInFlight,
     async (i) => {
       checkAborted(options.signal);
-      const { segment, segmentIndex, chunk } = refs[i]!;
-      const [payloadOffset, payloadLength, crc] = segment.chunks[chunk]!;
-      const rawLength = chunkRawLength(index, segment, chunk);
-      const payload = await readExactly(
-        containerHandle,
-        container.path,
-        payloadOffset,
-        payloadLength,
-      );
+      const run = runs[i]!;
+      const { segment, segmentIndex, chunk: first } = run[0]!;
+      const chunks: DecodeJobChunk[] = run.map(({ chunk }) => ({
+        payloadLength: segment.chunks[chunk]![1],
+        rawLength: chunkRawLength(index, segment, chunk),
+        crc: segment.chunks[chunk]![2],
+        where:
+          segment.kind === 'tensor'
+            ? `chunk ${chunk} of tensor "${segment.name}"`
+            : `chunk ${chunk} of segment ${segmentIndex}`,
+      }));
+      const payload = await readPayloads(container, containerHandle, run);
+      const rawLength = chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
       const base =
         segment.xor && baseHandle
           ? await readExactly(
               baseHandle,
               basePath!,
-              segment.baseOffset! + chunk * index.chunkBytes,
+              segment.baseOffset! + first * index.chunkBytes,
               rawLength,
             )
           : undefined;
-      const where =
-        segment.kind === 'tensor'
-          ? `chunk ${chunk} of tensor "${segment.name}"`
-          : `chunk ${chunk} of segment ${segmentIndex}`;
       return runner(
         {
           op: 'decode',
           layout: segment.layout,
           payload,
-          rawLength,
-          crc,
+          chunks,
           ...(base ? { base } : {}),
           file: container.path,
-          where,
         },
         options.signal,
         (base ? [payload.buffer, base.buffer] : [payload.buffer]) as ArrayBuffer[],

@@ -1,13 +1,16 @@
 /**
- * A static range-asymmetric-numeral-system (rANS) coder for byte streams: one frequency
- * table per stream, 12-bit probabilities, a 31-bit state renormalised a byte at a time.
+ * Static range-asymmetric-numeral-system (rANS) coders for byte streams: one frequency
+ * table per stream, 12-bit probabilities. Two variants: the version-1 coder (stream codec
+ * 1, still read; written only by tests now), two interleaved 31-bit states renormalised a
+ * byte at a time; and the eight-lane coder of version 2 (codec 4, further below).
  *
  * Chosen over Huffman (deflate's `Z_HUFFMAN_ONLY`) because it codes within a few
  * thousandths of a bit of the empirical entropy, where Huffman loses a few hundredths on
  * the skewed exponent streams of neural-network weights (see docs/llz-format.md).
  *
- * Encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency), two u32
- * final states (even and odd symbols), then the renormalisation bytes in decoding order. All little-endian.
+ * Version-1 encoded layout: u16 n (present symbols, 1…256), n × (u8 symbol, u16 frequency),
+ * two u32 final states (even and odd symbols), then the renormalisation bytes in decoding
+ * order. All little-endian.
  */
 
 const PROB_BITS = 12;
@@ -255,6 +258,186 @@ export function ransDecode(encoded: Uint8Array, count: number, out = new Uint8Ar
     }
   }
   if (even !== STATE_LOW || odd !== STATE_LOW || position !== end) {
+    throw new RansError('the coded stream does not end where its symbols do');
+  }
+  return out;
+}
+
+/*
+ * Eight-lane rANS (stream codec 4, container version 2): symbol i is coded on state i mod 8,
+ * each state a 32-bit integer kept in [2^16, 2^32) and renormalised 16 bits at a time. A
+ * state then reads or writes at most one word per symbol, so the WebAssembly loops run
+ * without branches, and eight independent states keep the processor busy where two left
+ * it waiting on each other.
+ *
+ * Encoded layout: u16 n, n × (u8 symbol, u16 frequency) (n ≥ 2), eight u32 final states,
+ * then u16 renormalisation words in decoding order. All little-endian.
+ */
+
+export const RANS8_LANES = 8;
+/** Lower bound of the normalised state interval [L, 2^16·L) of the eight-lane coder. */
+export const RANS8_LOW = 1 << 16;
+const WORD = 65536;
+
+/** The first and last byte values present in a histogram or frequency table (−1 when empty). */
+function presentRange(counts: ArrayLike<number>): [first: number, last: number] {
+  let first = -1;
+  let last = -1;
+  for (let s = 0; s < 256; s++) {
+    if (counts[s]! > 0) {
+      if (first < 0) first = s;
+      last = s;
+    }
+  }
+  return [first, last];
+}
+
+/** Bytes of an eight-lane table covering symbols first…last: two bytes, then 12 bits a symbol. */
+const rans8TableBytes = (first: number, last: number) => 2 + 3 * Math.ceil((last - first + 1) / 2);
+
+/** Encoded size, in bytes, of the eight-lane coder's table and states for a histogram. */
+export function rans8HeaderBytes(counts: Uint32Array): number {
+  const [first, last] = presentRange(counts);
+  return rans8TableBytes(first, last) + 4 * RANS8_LANES;
+}
+
+/**
+ * The eight-lane encoded stream: frequency table (u8 first symbol, u8 last symbol, then the
+ * frequency of every symbol from first to last, 12 bits each, two to three bytes, little-
+ * endian, 0 for absent ones), the eight final states, then `body`.
+ */
+export function rans8Assemble(
+  freqs: Uint16Array,
+  states: ArrayLike<number>,
+  body: Uint8Array,
+): Uint8Array {
+  const [first, last] = presentRange(freqs);
+  const tableBytes = rans8TableBytes(first, last);
+  const out = new Uint8Array(tableBytes + 4 * RANS8_LANES + body.length);
+  out[0] = first;
+  out[1] = last;
+  for (let s = first; s <= last; s += 2) {
+    const pair = freqs[s]! | ((s + 1 <= last ? freqs[s + 1]! : 0) << 12);
+    const at = 2 + 3 * ((s - first) >> 1);
+    out[at] = pair & 0xff;
+    out[at + 1] = (pair >>> 8) & 0xff;
+    out[at + 2] = pair >>> 16;
+  }
+  const view = new DataView(out.buffer);
+  for (let lane = 0; lane < RANS8_LANES; lane++) {
+    view.setUint32(tableBytes + 4 * lane, states[lane]!, true);
+  }
+  out.set(body, tableBytes + 4 * RANS8_LANES);
+  return out;
+}
+
+/** The parsed table and states of an eight-lane stream. */
+export interface Rans8Header {
+  readonly headerBytes: number;
+  readonly states: Uint32Array;
+}
+
+/**
+ * Parse and check an eight-lane stream's table and states, filling the decoding tables:
+ * per slot of the 4096, `freqOffsets` its symbol's frequency | its offset in the symbol's
+ * range << 16, and `symbols` its symbol. A constant stream is never coded this way (codec
+ * `fill` is): the first and last symbols differ and both are present.
+ */
+export function rans8ParseHeader(
+  encoded: Uint8Array,
+  freqOffsets: Uint32Array,
+  symbols: Uint8Array,
+): Rans8Header {
+  if (encoded.length < 2) throw new RansError('the coded stream is too short');
+  const first = encoded[0]!;
+  const last = encoded[1]!;
+  if (first >= last) throw new RansError(`bad symbol range ${first}…${last}`);
+  const tableBytes = rans8TableBytes(first, last);
+  const headerBytes = tableBytes + 4 * RANS8_LANES;
+  if (encoded.length < headerBytes) throw new RansError('the frequency table is truncated');
+  let cumulative = 0;
+  for (let s = first; s <= last + 1; s++) {
+    const at = 2 + 3 * ((s - first) >> 1);
+    if (at >= tableBytes) break;
+    const pair = encoded[at]! | (encoded[at + 1]! << 8) | (encoded[at + 2]! << 16);
+    const freq = (s - first) & 1 ? pair >>> 12 : pair & 0xfff;
+    if (s > last) {
+      if (freq !== 0) throw new RansError('the frequency table is invalid');
+      break;
+    }
+    if (((s === first || s === last) && freq === 0) || cumulative + freq > PROB_SCALE) {
+      throw new RansError('the frequency table is invalid');
+    }
+    symbols.fill(s, cumulative, cumulative + freq);
+    for (let offset = 0; offset < freq; offset++) {
+      freqOffsets[cumulative + offset] = freq | (offset << 16);
+    }
+    cumulative += freq;
+  }
+  if (cumulative !== PROB_SCALE) throw new RansError('the frequencies do not add up');
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  const states = new Uint32Array(RANS8_LANES);
+  for (let lane = 0; lane < RANS8_LANES; lane++) {
+    states[lane] = view.getUint32(tableBytes + 4 * lane, true);
+    if (states[lane]! < RANS8_LOW) throw new RansError('the state is invalid');
+  }
+  return { headerBytes, states };
+}
+
+/** Eight-lane rANS encoding of `symbols` (at least two distinct values) whose histogram is `counts`. */
+export function rans8Encode(symbols: Uint8Array, counts: Uint32Array): Uint8Array {
+  const n = symbols.length;
+  if (n === 0) throw new RansError('nothing to encode');
+  const freqs = normalise(counts, n);
+  if (freqs.includes(PROB_SCALE)) throw new RansError('a constant stream is not rANS-coded');
+  const starts = new Uint16Array(256);
+  for (let s = 0, cumulative = 0; s < 256; s++) {
+    starts[s] = cumulative;
+    cumulative += freqs[s]!;
+  }
+  // Each symbol writes at most one 16-bit word.
+  const body = new Uint8Array(2 * n);
+  let position = body.length;
+  const states = new Array<number>(RANS8_LANES).fill(RANS8_LOW);
+  for (let i = n - 1; i >= 0; i--) {
+    const symbol = symbols[i]!;
+    const freq = freqs[symbol]!;
+    const lane = i & (RANS8_LANES - 1);
+    let x = states[lane]!;
+    // x stays below 2^16 · L / 4096 · freq after this, so that coding lands it below 2^32.
+    if (x >= freq * (RANS8_LOW / PROB_SCALE) * WORD) {
+      body[--position] = x >>> 8;
+      body[--position] = x & 0xff;
+      x = x >>> 16;
+    }
+    const quotient = Math.floor(x / freq);
+    states[lane] = quotient * PROB_SCALE + (x - quotient * freq) + starts[symbol]!;
+  }
+  return rans8Assemble(freqs, states, body.subarray(position));
+}
+
+/** Decode exactly `count` symbols of an eight-lane stream; throws RansError when it is not a valid encoding. */
+export function rans8Decode(encoded: Uint8Array, count: number, out = new Uint8Array(count)) {
+  const freqOffsets = new Uint32Array(PROB_SCALE);
+  const symbols = new Uint8Array(PROB_SCALE);
+  const { headerBytes, states } = rans8ParseHeader(encoded, freqOffsets, symbols);
+  let position = headerBytes;
+  const end = encoded.length;
+  for (let i = 0; i < count; i++) {
+    const lane = i & (RANS8_LANES - 1);
+    let x = states[lane]!;
+    const slot = x & PROB_MASK;
+    const entry = freqOffsets[slot]!;
+    out[i] = symbols[slot]!;
+    x = (entry & 0xffff) * (x >>> PROB_BITS) + (entry >>> 16);
+    if (x < RANS8_LOW) {
+      if (position + 2 > end) throw new RansError('the coded stream ended early');
+      x = x * WORD + (encoded[position]! | (encoded[position + 1]! << 8));
+      position += 2;
+    }
+    states[lane] = x;
+  }
+  if (position !== end || states.some((x) => x !== RANS8_LOW)) {
     throw new RansError('the coded stream does not end where its symbols do');
   }
   return out;

@@ -70,14 +70,19 @@ export function readOriginalRange(
           op: 'decode',
           layout: segment.layout,
           payload,
-          rawLength,
-          crc,
+          chunks: [
+            {
+              payloadLength,
+              rawLength,
+              crc,
+              where:
+                segment.kind === 'tensor'
+                  ? `chunk ${chunk} of tensor "${segment.name}"`
+                  : `chunk ${chunk} of the file's structure`,
+            },
+          ],
           ...(base ? { base } : {}),
           file: container.path,
-          where:
-            segment.kind === 'tensor'
-              ? `chunk ${chunk} of tensor "${segment.name}"`
-              : `chunk ${chunk} of the file's structure`,
         });
         const chunkStart = segment.offset + chunk * index.chunkBytes;
         const from = Math.max(offset, chunkStart);
