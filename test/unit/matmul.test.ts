@@ -94,6 +94,29 @@ test('Gemm writes into a pre-allocated output and checks its size and the inner 
   );
 });
 
+test('Gemm accumulates in place when the output is C itself (the band reduction relies on it)', async () => {
+  for (const [m, n, k] of [
+    [7, 5, 3],
+    [300, 260, 64],
+  ] as const) {
+    const a = gaussianMatrix(m, k, m);
+    const b = gaussianMatrix(n, k, n);
+    const c = gaussianMatrix(m, n, k);
+    const expected = reference(a, m, k, b, n, k, { transB: true, alpha: -1, beta: 1, c });
+    for (const Element of [Float64Array, Float32Array]) {
+      const inPlace = Element.from(c);
+      const result = await runtime.gemm(
+        { rows: m, cols: k, data: Element.from(a) },
+        { rows: n, cols: k, data: Element.from(b) },
+        { transB: true, alpha: -1, beta: 1, c: inPlace, output: inPlace },
+      );
+      assert.equal(result.data, inPlace);
+      const tolerance = Element === Float64Array ? 1e-11 : 1e-4;
+      assert.ok(maxDifference(inPlace, expected, m * n) < tolerance, `${Element.name} ${m}×${n}`);
+    }
+  }
+});
+
 test('the compute backend: cpu as asked, or cpu with the reason', () => {
   assert.deepEqual(chooseProvider('cpu'), { provider: 'cpu', fallback: null });
   const dml = chooseProvider('dml');
