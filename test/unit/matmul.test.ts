@@ -117,6 +117,44 @@ test('Gemm accumulates in place when the output is C itself (the band reduction 
   }
 });
 
+test('transpose and the block-row Gram matrix A·Aᵀ against the definition', async () => {
+  const a = gaussianMatrix(5, 3, 12);
+  const transposed = await runtime.transpose({ rows: 5, cols: 3, data: a });
+  assert.deepEqual([transposed.rows, transposed.cols], [3, 5]);
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 3; j++) assert.equal(transposed.data[j * 5 + i], a[i * 3 + j]);
+  }
+  const output = new Float32Array(15);
+  await runtime.transpose({ rows: 5, cols: 3, data: Float32Array.from(a) }, output);
+  assert.equal(output[2 * 5 + 4], Math.fround(a[4 * 3 + 2]!));
+  await assert.rejects(
+    runtime.transpose({ rows: 5, cols: 3, data: a }, new Float64Array(4)),
+    /output holds 4 values, not 15/,
+  );
+  // Sides that the blocks do not divide, one block, more blocks than rows.
+  for (const [n, k, blocks] of [
+    [37, 20, 4],
+    [64, 9, 8],
+    [5, 7, 1],
+    [3, 4, 8],
+  ] as const) {
+    const w = gaussianMatrix(n, k, n + k);
+    const expected = reference(w, n, k, w, n, k, { transB: true });
+    const double = await runtime.gramOfRows({ rows: n, cols: k, data: w }, blocks);
+    assert.deepEqual([double.rows, double.cols], [n, n]);
+    assert.ok(maxDifference(double.data, expected, n * n) < 1e-12, `${n} × ${k}, ${blocks}`);
+    const single = await runtime.gramOfRows(
+      { rows: n, cols: k, data: Float32Array.from(w) },
+      blocks,
+    );
+    assert.ok(single.data instanceof Float32Array);
+    assert.ok(maxDifference(single.data, expected, n * n) < 1e-4);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < i; j++) assert.equal(single.data[i * n + j], single.data[j * n + i]);
+    }
+  }
+});
+
 test('the compute backend: cpu as asked, or cpu with the reason', () => {
   assert.deepEqual(chooseProvider('cpu'), { provider: 'cpu', fallback: null });
   const dml = chooseProvider('dml');

@@ -173,6 +173,9 @@ export interface SpectrumSettings {
  */
 export const FLOAT32_REDUCTION_MIN_SIDE = 2048;
 
+/** Block rows of the Gram matrix: its products do (blocks + 1) / (2·blocks) of the full product's arithmetic. */
+const GRAM_BLOCKS = 8;
+
 /** Values of one matrix in the element type of the requested precision. */
 function asElements(values: Float32Array | Float64Array, precision: SpectrumPrecision): GemmArray {
   if (precision === 'float64') {
@@ -207,10 +210,13 @@ async function matrixSingularValues(
       route: `randomized SVD (onnxruntime ${precision} products)`,
     };
   }
-  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide ones, in the
-  // requested precision; float32 ones are reduced in float64 up to FLOAT32_REDUCTION_MIN_SIDE.
+  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide and square ones
+  // (the same eigenvalues), in the requested precision; float32 ones are reduced in float64
+  // up to FLOAT32_REDUCTION_MIN_SIDE.
   const start = performance.now();
-  const gram = await runtime.gemm(a, a, rows >= cols ? { transA: true } : { transB: true });
+  // The Gram matrix by block rows, the lower triangle's products only (gramOfRows): of W
+  // for wide and square matrices, of Wᵀ (transposed on onnxruntime) for tall ones.
+  const gram = await runtime.gramOfRows(rows > cols ? await runtime.transpose(a) : a, GRAM_BLOCKS);
   check();
   const reduceIn32 = gram.data instanceof Float32Array && side >= FLOAT32_REDUCTION_MIN_SIDE;
   const working: Matrix =

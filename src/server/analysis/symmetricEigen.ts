@@ -53,7 +53,7 @@ function householder(x: Float64Array): Reflector {
 }
 
 /** Panels whose two-sided updates are gathered before the trailing matrix is rewritten. */
-export const PANELS_PER_UPDATE = 4;
+export const PANELS_PER_UPDATE = 8;
 
 /**
  * Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major, whose

@@ -1,5 +1,5 @@
 /**
- * Matrix products on onnxruntime: a one-node ONNX model (Gemm) built in memory, one
+ * Matrix products on onnxruntime: a one-node ONNX model (Gemm, Transpose) built in memory, one
  * session per (element type, transposes, scaling, accumulate-into), run by the chosen
  * execution provider (on cpu: MLAS, multi-threaded). The heavy BLAS-3 steps of the
  * spectrum (Gram matrix, rank-2k updates) go through here.
@@ -32,45 +32,56 @@ export interface Matrix<T extends GemmArray = GemmArray> {
   readonly data: T;
 }
 
-function gemmModel(element: GemmElement, options: GemmOptions): Uint8Array {
+/** A one-node model over 2-D tensors of `element`; `inputs` and `output` name their dimensions. */
+function oneNodeModel(
+  element: GemmElement,
+  node: onnx.INodeProto,
+  inputs: Record<string, string[]>,
+  output: string[],
+): Uint8Array {
   const elemType =
     element === 'float32' ? onnx.TensorProto.DataType.FLOAT : onnx.TensorProto.DataType.DOUBLE;
-  const input = (name: string, dims: string[]): onnx.IValueInfoProto => ({
+  const value = (name: string, dims: string[]): onnx.IValueInfoProto => ({
     name,
     type: {
       tensorType: { elemType, shape: { dim: dims.map((dimParam) => ({ dimParam })) } },
     },
   });
-  const attribute = (name: string, value: number, integer: boolean): onnx.IAttributeProto =>
-    integer
-      ? { name, type: onnx.AttributeProto.AttributeType.INT, i: value }
-      : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
-  const inputs = [input('A', ['a0', 'a1']), input('B', ['b0', 'b1'])];
-  if (options.c) inputs.push(input('C', ['c0', 'c1']));
   const model: onnx.IModelProto = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],
     producerName: 'layerlens',
     graph: {
-      name: 'gemm',
-      node: [
-        {
-          opType: 'Gemm',
-          input: inputs.map((entry) => entry.name!),
-          output: ['Y'],
-          attribute: [
-            attribute('transA', options.transA ? 1 : 0, true),
-            attribute('transB', options.transB ? 1 : 0, true),
-            attribute('alpha', options.alpha ?? 1, false),
-            attribute('beta', options.beta ?? 1, false),
-          ],
-        },
-      ],
-      input: inputs,
-      output: [input('Y', ['y0', 'y1'])],
+      name: node.opType!.toLowerCase(),
+      node: [{ ...node, input: Object.keys(inputs), output: ['Y'] }],
+      input: Object.entries(inputs).map(([name, dims]) => value(name, dims)),
+      output: [value('Y', output)],
     },
   };
   return onnx.ModelProto.encode(model).finish();
+}
+
+function gemmModel(element: GemmElement, options: GemmOptions): Uint8Array {
+  const attribute = (name: string, value: number, integer: boolean): onnx.IAttributeProto =>
+    integer
+      ? { name, type: onnx.AttributeProto.AttributeType.INT, i: value }
+      : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
+  const inputs: Record<string, string[]> = { A: ['a0', 'a1'], B: ['b0', 'b1'] };
+  if (options.c) inputs.C = ['c0', 'c1'];
+  const node: onnx.INodeProto = {
+    opType: 'Gemm',
+    attribute: [
+      attribute('transA', options.transA ? 1 : 0, true),
+      attribute('transB', options.transB ? 1 : 0, true),
+      attribute('alpha', options.alpha ?? 1, false),
+      attribute('beta', options.beta ?? 1, false),
+    ],
+  };
+  return oneNodeModel(element, node, inputs, ['y0', 'y1']);
+}
+
+function transposeModel(element: GemmElement): Uint8Array {
+  return oneNodeModel(element, { opType: 'Transpose' }, { A: ['a0', 'a1'] }, ['a1', 'a0']);
 }
 
 /** Gemm sessions on one execution provider, created on first use and kept. */
@@ -117,6 +128,69 @@ export class MatMulRuntime {
     }
     const output = (await session.run(feeds)).Y!;
     return { rows: m, cols: n, data: output.data as T };
+  }
+
+  /** Aᵀ, into `output` (cols × rows long) when given. */
+  async transpose<T extends GemmArray>(a: Matrix<T>, output?: T): Promise<Matrix<T>> {
+    const element: GemmElement = a.data instanceof Float64Array ? 'float64' : 'float32';
+    let session = this.sessions.get(`${element}/transpose`);
+    if (!session) {
+      session = this.createSession(transposeModel(element));
+      this.sessions.set(`${element}/transpose`, session);
+    }
+    const input = new Tensor(element, a.data, [a.rows, a.cols]);
+    if (output) {
+      if (output.length !== a.rows * a.cols) {
+        throw new Error(
+          `transpose: the output holds ${output.length} values, not ${a.rows * a.cols}`,
+        );
+      }
+      await (await session).run({ A: input }, { Y: new Tensor(element, output, [a.cols, a.rows]) });
+      return { rows: a.cols, cols: a.rows, data: output };
+    }
+    const result = (await (await session).run({ A: input })).Y!;
+    return { rows: a.cols, cols: a.rows, data: result.data as T };
+  }
+
+  /**
+   * A·Aᵀ (symmetric, rows × rows, row-major) by block rows: block row i of the lower
+   * triangle is one product of A's rows in the block with all rows before it (plus the
+   * diagonal block), and the upper triangle is its transpose — (blocks + 1) / (2·blocks) of
+   * the arithmetic of the full product.
+   */
+  async gramOfRows<T extends GemmArray>(a: Matrix<T>, blocks = 4): Promise<Matrix<T>> {
+    const n = a.rows;
+    const k = a.cols;
+    const Element = a.data.constructor as { new (length: number): T };
+    const gram = new Element(n * n);
+    const step = Math.ceil(n / blocks);
+    const rowsOf = (from: number, to: number): Matrix<T> => ({
+      rows: to - from,
+      cols: k,
+      data: a.data.subarray(from * k, to * k) as T,
+    });
+    for (let from = 0; from < n; from += step) {
+      const to = Math.min(n, from + step);
+      const height = to - from;
+      // Diagonal block and the block row left of it: rows [from, to) × columns [0, to).
+      const diagonal = await this.gemm(rowsOf(from, to), rowsOf(from, to), { transB: true });
+      for (let r = 0; r < height; r++) {
+        gram.set(
+          diagonal.data.subarray(r * height, (r + 1) * height) as never,
+          (from + r) * n + from,
+        );
+      }
+      if (from === 0) continue;
+      const left = await this.gemm(rowsOf(from, to), rowsOf(0, from), { transB: true });
+      const above = await this.transpose(left);
+      for (let r = 0; r < height; r++) {
+        gram.set(left.data.subarray(r * from, (r + 1) * from) as never, (from + r) * n);
+      }
+      for (let r = 0; r < from; r++) {
+        gram.set(above.data.subarray(r * height, (r + 1) * height) as never, r * n + from);
+      }
+    }
+    return { rows: n, cols: n, data: gram };
   }
 
   private session(element: GemmElement, options: GemmOptions): Promise<InferenceSession> {
