@@ -155,6 +155,50 @@ test('transpose and the block-row Gram matrix A·Aᵀ against the definition', a
   }
 });
 
+test('symmetricProduct: C − [V W]·[W V]ᵀ in place, from the lower triangle’s products', async () => {
+  for (const [n, k, blocks] of [
+    [41, 6, 4],
+    [30, 3, 7],
+  ] as const) {
+    const v = gaussianMatrix(n, k, 3);
+    const w = gaussianMatrix(n, k, 4);
+    const left = new Float64Array(n * 2 * k);
+    const right = new Float64Array(n * 2 * k);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < k; j++) {
+        left[i * 2 * k + j] = right[i * 2 * k + k + j] = v[i * k + j]!;
+        left[i * 2 * k + k + j] = right[i * 2 * k + j] = w[i * k + j]!;
+      }
+    }
+    const g = gaussianMatrix(n, n, 5);
+    const c = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) c[i * n + j] = g[i * n + j]! + g[j * n + i]!;
+    }
+    const expected = reference(left, n, 2 * k, right, n, 2 * k, {
+      transB: true,
+      alpha: -1,
+      beta: 1,
+      c,
+    });
+    const inPlace = c.slice();
+    const result = await runtime.symmetricProduct(
+      { rows: n, cols: 2 * k, data: left },
+      { rows: n, cols: 2 * k, data: right },
+      { alpha: -1, c: inPlace, blocks },
+    );
+    assert.equal(result.data, inPlace);
+    assert.ok(maxDifference(inPlace, expected, n * n) < 1e-12);
+  }
+  await assert.rejects(
+    runtime.symmetricProduct(
+      { rows: 4, cols: 2, data: new Float64Array(8) },
+      { rows: 3, cols: 2, data: new Float64Array(6) },
+    ),
+    /4 × 2 and 3 × 2 differ/,
+  );
+});
+
 test('the compute backend: cpu as asked, or cpu with the reason', () => {
   assert.deepEqual(chooseProvider('cpu'), { provider: 'cpu', fallback: null });
   const dml = chooseProvider('dml');

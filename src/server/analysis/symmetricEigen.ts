@@ -55,6 +55,9 @@ function householder(x: Float64Array): Reflector {
 /** Panels whose two-sided updates are gathered before the trailing matrix is rewritten. */
 export const PANELS_PER_UPDATE = 8;
 
+/** Block rows of the gathered update (symmetric: the lower triangle's products only). */
+const UPDATE_BLOCKS = 8;
+
 /**
  * Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major, whose
  * buffer the reduction works in: its values are consumed), in the element type of `gram`.
@@ -112,10 +115,10 @@ export async function reduceToBand<T extends GemmArray>(
         next.set(current.subarray(from, from + side) as never, r * side);
       }
       const compacted = next.subarray(0, side * side) as T;
-      await runtime.gemm<T>(
+      await runtime.symmetricProduct<T>(
         { rows: side, cols: capacity, data: rowsOf(leftBuffer, capacity, o, size) },
         { rows: side, cols: capacity, data: rowsOf(rightBuffer, capacity, o, size) },
-        { transB: true, alpha: -1, beta: 1, c: compacted, output: compacted },
+        { alpha: -1, c: compacted, blocks: UPDATE_BLOCKS },
       );
       check();
       which = 1 - which;

@@ -152,45 +152,82 @@ export class MatMulRuntime {
     return { rows: a.cols, cols: a.rows, data: result.data as T };
   }
 
+  /** A·Aᵀ (rows × rows, row-major) by symmetricProduct: the lower triangle's products only. */
+  gramOfRows<T extends GemmArray>(a: Matrix<T>, blocks = 4): Promise<Matrix<T>> {
+    return this.symmetricProduct(a, a, { blocks });
+  }
+
   /**
-   * A·Aᵀ (symmetric, rows × rows, row-major) by block rows: block row i of the lower
-   * triangle is one product of A's rows in the block with all rows before it (plus the
-   * diagonal block), and the upper triangle is its transpose — (blocks + 1) / (2·blocks) of
-   * the arithmetic of the full product.
+   * alpha·A·Bᵀ (+ C), n × n row-major, for A, B (n × k) whose product is known to be
+   * symmetric (A·Aᵀ; V·Wᵀ + W·Vᵀ as [V W]·[W V]ᵀ), computed by block rows of the lower
+   * triangle: block row i is a product of A's rows in the block with B's rows up to it,
+   * the diagonal block separately, and the upper triangle is the transpose of what lies
+   * left of the diagonal blocks — (blocks + 1) / (2·blocks) of the full product's
+   * arithmetic. With `c` (symmetric) the result is written into it.
    */
-  async gramOfRows<T extends GemmArray>(a: Matrix<T>, blocks = 4): Promise<Matrix<T>> {
+  async symmetricProduct<T extends GemmArray>(
+    a: Matrix<T>,
+    b: Matrix<T>,
+    options: { alpha?: number; c?: T; blocks?: number } = {},
+  ): Promise<Matrix<T>> {
     const n = a.rows;
     const k = a.cols;
+    if (b.rows !== n || b.cols !== k) {
+      throw new Error(`symmetricProduct: ${n} × ${k} and ${b.rows} × ${b.cols} differ`);
+    }
     const Element = a.data.constructor as { new (length: number): T };
-    const gram = new Element(n * n);
-    const step = Math.ceil(n / blocks);
-    const rowsOf = (from: number, to: number): Matrix<T> => ({
+    const result = options.c ?? new Element(n * n);
+    if (result.length !== n * n) {
+      throw new Error(`symmetricProduct: C holds ${result.length} values, not ${n * n}`);
+    }
+    const step = Math.ceil(n / (options.blocks ?? 4));
+    const alpha = options.alpha ?? 1;
+    const rowsOf = (m: Matrix<T>, from: number, to: number): Matrix<T> => ({
       rows: to - from,
       cols: k,
-      data: a.data.subarray(from * k, to * k) as T,
+      data: m.data.subarray(from * k, to * k) as T,
     });
-    for (let from = 0; from < n; from += step) {
-      const to = Math.min(n, from + step);
-      const height = to - from;
-      // Diagonal block and the block row left of it: rows [from, to) × columns [0, to).
-      const diagonal = await this.gemm(rowsOf(from, to), rowsOf(from, to), { transB: true });
-      for (let r = 0; r < height; r++) {
-        gram.set(
-          diagonal.data.subarray(r * height, (r + 1) * height) as never,
-          (from + r) * n + from,
+    /** Rows [from, to) × columns [left, right) of the result, as a contiguous copy or into it. */
+    const scratch = new Element(step * n);
+    const block = (from: number, to: number, left: number, right: number): T => {
+      const width = right - left;
+      const data = scratch.subarray(0, (to - from) * width) as T;
+      if (options.c) {
+        for (let r = from; r < to; r++) {
+          data.set(result.subarray(r * n + left, r * n + right) as never, (r - from) * width);
+        }
+      }
+      return data;
+    };
+    const store = (data: T, from: number, to: number, left: number, right: number) => {
+      const width = right - left;
+      for (let r = from; r < to; r++) {
+        result.set(
+          data.subarray((r - from) * width, (r - from + 1) * width) as never,
+          r * n + left,
         );
       }
+    };
+    const product = async (from: number, to: number, left: number, right: number) => {
+      const data = block(from, to, left, right);
+      await this.gemm(rowsOf(a, from, to), rowsOf(b, left, right), {
+        transB: true,
+        alpha,
+        ...(options.c ? { beta: 1, c: data } : {}),
+        output: data,
+      });
+      return data;
+    };
+    for (let from = 0; from < n; from += step) {
+      const to = Math.min(n, from + step);
+      store(await product(from, to, from, to), from, to, from, to);
       if (from === 0) continue;
-      const left = await this.gemm(rowsOf(from, to), rowsOf(0, from), { transB: true });
-      const above = await this.transpose(left);
-      for (let r = 0; r < height; r++) {
-        gram.set(left.data.subarray(r * from, (r + 1) * from) as never, (from + r) * n);
-      }
-      for (let r = 0; r < from; r++) {
-        gram.set(above.data.subarray(r * height, (r + 1) * height) as never, r * n + from);
-      }
+      const left = await product(from, to, 0, from);
+      store(left, from, to, 0, from);
+      const above = await this.transpose({ rows: to - from, cols: from, data: left });
+      store(above.data, 0, from, from, to);
     }
-    return { rows: n, cols: n, data: gram };
+    return { rows: n, cols: n, data: result };
   }
 
   private session(element: GemmElement, options: GemmOptions): Promise<InferenceSession> {
