@@ -58,6 +58,28 @@ export const PANELS_PER_UPDATE = 8;
 /** Block rows of the gathered update (symmetric: the lower triangle's products only). */
 const UPDATE_BLOCKS = 8;
 
+/** Columns [from, to) of the first `rows` rows of `data` (rows of `stride` values) into `out`. */
+function copyColumns<T extends GemmArray>(
+  data: T,
+  stride: number,
+  from: number,
+  to: number,
+  rows: number,
+  out: T,
+): void {
+  const cols = to - from;
+  if (cols >= 64) {
+    for (let r = 0; r < rows; r++) {
+      out.set(data.subarray(r * stride + from, r * stride + to) as never, r * cols);
+    }
+    return;
+  }
+  // Short rows: a plain loop costs less than a subarray per row.
+  for (let r = 0, source = from, target = 0; r < rows; r++, source += stride - cols) {
+    for (let c = 0; c < cols; c++) out[target++] = data[source++]!;
+  }
+}
+
 /**
  * Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major, whose
  * buffer the reduction works in: its values are consumed), in the element type of `gram`.
@@ -66,13 +88,15 @@ const UPDATE_BLOCKS = 8;
  * current matrix is A − L·Rᵀ, with A the working matrix as last rewritten, L = [V₁ W₁ V₂ W₂ …]
  * and R = [W₁ V₁ W₂ V₂ …] the reflectors and corrections of the panels since (Qᵀ·A·Q =
  * A − V·Wᵀ − W·Vᵀ for each). A panel reads its columns as A − L·Rᵀ (one small product) and
- * forms A·V as A·V − L·(Rᵀ·V); every PANELS_PER_UPDATE panels one rank-2·nb·PANELS_PER_UPDATE
- * product rewrites the trailing part, compacted to the rows and columns not yet reduced,
- * into the other of two buffers. Few large updates instead of one per panel: each pass over
- * the matrix does more arithmetic per byte.
+ * forms A·V as A·V − L·(Rᵀ·V); every PANELS_PER_UPDATE panels one symmetric rank-2·nb·
+ * PANELS_PER_UPDATE product rewrites the trailing part, compacted to the rows and columns
+ * not yet reduced, into the other of two buffers. Few large updates instead of one per
+ * panel: each pass over the matrix does more arithmetic per byte.
  *
- * Only the trailing rows matter for each panel (the reflectors are zero above them), so
- * the products of a panel run on the rows from its first reflector row on.
+ * L, R, V and W are kept transposed (one row per vector, over the working matrix's side),
+ * so that a panel's vectors are appended as whole rows and the products use exactly the
+ * vectors gathered so far. Reflectors are zero before their first row; entries of W there
+ * are never read (every later read is of rows and columns after it).
  */
 export async function reduceToBand<T extends GemmArray>(
   runtime: MatMulRuntime,
@@ -94,14 +118,24 @@ export async function reduceToBand<T extends GemmArray>(
   let origin = 0;
   let size = n;
   let current = gram.data.subarray(0, n * n) as T;
-  // L and R (size × capacity, row-major), columns not yet used are zero; `used` counts them.
-  const leftBuffer = new Element(n * capacity);
-  const rightBuffer = new Element(n * capacity);
+  // Lᵀ and Rᵀ: `used` rows of `size` values.
+  const leftT = new Element(capacity * n);
+  const rightT = new Element(capacity * n);
   let used = 0;
-  const paddedBuffer = new Element(n * nb);
+  const scratch = new Element(capacity * n);
+  const vT = new Element(nb * n);
   const columnsBuffer = new Element(n * (nb + 1));
+  const tMatrix = new Element(nb * nb);
+  const half = new Element(nb * nb);
   const rowsOf = (data: T, cols: number, from: number, to: number): T =>
     data.subarray(from * cols, to * cols) as T;
+  /** Columns [from, to) of the first `rows` rows of the row-major `data` (row length `size`), contiguous. */
+  const columnsOf = (data: T, rows: number, from: number, to: number): Matrix<T> => {
+    const cols = to - from;
+    const out = scratch.subarray(0, rows * cols) as T;
+    copyColumns(data, size, from, to, rows, out);
+    return { rows, cols, data: out };
+  };
   for (let k = 0; ; k += nb) {
     check();
     let o = k - origin;
@@ -115,51 +149,47 @@ export async function reduceToBand<T extends GemmArray>(
         next.set(current.subarray(from, from + side) as never, r * side);
       }
       const compacted = next.subarray(0, side * side) as T;
-      await runtime.symmetricProduct<T>(
-        { rows: side, cols: capacity, data: rowsOf(leftBuffer, capacity, o, size) },
-        { rows: side, cols: capacity, data: rowsOf(rightBuffer, capacity, o, size) },
-        { alpha: -1, c: compacted, blocks: UPDATE_BLOCKS },
-      );
+      const left = await runtime.transpose(columnsOf(leftT, used, o, size));
+      const right = await runtime.transpose(columnsOf(rightT, used, o, size));
+      await runtime.symmetricProduct<T>(left, right, {
+        alpha: -1,
+        c: compacted,
+        blocks: UPDATE_BLOCKS,
+      });
       check();
       which = 1 - which;
       current = compacted;
       origin = k;
       size = side;
       o = 0;
-      leftBuffer.fill(0, 0, size * capacity);
-      rightBuffer.fill(0, 0, size * capacity);
       used = 0;
     }
-    // The panel's columns o … o + w of the current matrix, rows o … size (the last block
-    // whole).
+    // The panel's columns o … o + w of the current matrix (the last block whole), over all
+    // rows of the working matrix; rows o … size are the panel's.
     const w = remaining <= nb + 1 ? remaining : nb;
-    const rows = size - o;
-    const columns = columnsBuffer.subarray(0, rows * w) as T;
-    for (let r = 0; r < rows; r++) {
-      const from = (o + r) * size + o;
-      columns.set(current.subarray(from, from + w) as never, r * w);
-    }
+    const columns = columnsBuffer.subarray(0, size * w) as T;
+    copyColumns(current, size, o, o + w, size, columns);
     if (used > 0) {
-      const rightRows = rowsOf(rightBuffer, capacity, o, o + w);
       await runtime.gemm<T>(
-        { rows, cols: capacity, data: rowsOf(leftBuffer, capacity, o, size) },
-        { rows: w, cols: capacity, data: rightRows },
-        { transB: true, alpha: -1, beta: 1, c: columns, output: columns },
+        { rows: used, cols: size, data: rowsOf(leftT, size, 0, used) },
+        columnsOf(rightT, used, o, o + w),
+        { transA: true, alpha: -1, beta: 1, c: columns, output: columns },
       );
     }
+    const at = (r: number, c: number) => columns[(o + r) * w + c]!;
     if (remaining <= nb + 1) {
       for (let r = 0; r < remaining; r++) {
-        for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = columns[r * w + c]!;
+        for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = at(r, c);
       }
       break;
     }
     for (let r = 0; r < nb; r++) {
-      for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = columns[r * w + c]!;
+      for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = at(r, c);
     }
     const m = remaining - nb;
     const panelValues = new Float64Array(m * nb);
     for (let i = 0; i < m; i++) {
-      for (let j = 0; j < nb; j++) panelValues[j * m + i] = columns[(nb + i) * w + j]!;
+      for (let j = 0; j < nb; j++) panelValues[j * m + i] = at(nb + i, j);
     }
     const { vectors, t, count } = factorPanel(panelValues, m, nb, round32);
     // R: entry (i, j), i ≤ j, of the panel is A[k+nb+i][k+j], inside the band.
@@ -169,46 +199,54 @@ export async function reduceToBand<T extends GemmArray>(
       }
     }
     if (count === 0) continue;
-    // The reflectors over the working matrix's columns (zero above row `top`), and over
-    // the trailing rows alone.
+    // Vᵀ over the working matrix's columns: zero before `top`.
     const top = o + nb;
-    const padded = paddedBuffer.subarray(0, size * count) as T;
-    padded.fill(0, 0, top * count);
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < count; j++) padded[(top + i) * count + j] = vectors[j * m + i]!;
+    const v: Matrix<T> = { rows: count, cols: size, data: vT.subarray(0, count * size) as T };
+    for (let j = 0; j < count; j++) {
+      v.data.fill(0, j * size, j * size + top);
+      v.data.set(vectors.subarray(j * m, (j + 1) * m) as never, j * size + top);
     }
-    const v: Matrix<T> = { rows: m, cols: count, data: rowsOf(padded, count, top, size) };
-    // A·V on the trailing rows, less L·(Rᵀ·V) for the updates not yet applied.
-    const av = await runtime.gemm<T>(
-      { rows: m, cols: size, data: rowsOf(current, size, top, size) },
-      { rows: size, cols: count, data: padded },
-    );
+    // A·V (A streamed once, the small Vᵀ packed), less L·(Rᵀ·V) for the updates not yet
+    // applied.
+    const av = await runtime.gemm<T>({ rows: size, cols: size, data: current }, v, {
+      transB: true,
+    });
     if (used > 0) {
       const z = await runtime.gemm<T>(
-        { rows: m, cols: capacity, data: rowsOf(rightBuffer, capacity, top, size) },
+        { rows: used, cols: size, data: rowsOf(rightT, size, 0, used) },
         v,
-        { transA: true },
+        { transB: true },
       );
-      await runtime.gemm<T>(
-        { rows: m, cols: capacity, data: rowsOf(leftBuffer, capacity, top, size) },
-        z,
-        { alpha: -1, beta: 1, c: av.data, output: av.data },
-      );
+      await runtime.gemm<T>({ rows: used, cols: size, data: rowsOf(leftT, size, 0, used) }, z, {
+        transA: true,
+        alpha: -1,
+        beta: 1,
+        c: av.data,
+        output: av.data,
+      });
     }
     check();
-    const wData = (await twoSidedCorrection(runtime, av, v, t, Element)).data;
-    // L gains [V W], R gains [W V], on the trailing rows (the rows above stay zero).
-    for (let i = 0; i < m; i++) {
-      const row = (top + i) * capacity + used;
+    // Wᵀ of Qᵀ·A·Q = A − V·Wᵀ − W·Vᵀ, Q = I − V·T·Vᵀ: with X = A·V·T,
+    // W = X − ½·V·(Tᵀ·Vᵀ·X), so Wᵀ = Xᵀ − ½·(Xᵀ·V·T)·Vᵀ.
+    const tm = { rows: count, cols: count, data: tMatrix.subarray(0, count * count) as T };
+    for (let i = 0; i < count * count; i++) tm.data[i] = t[i]!;
+    const x = await runtime.gemm<T>(tm, av, { transA: true, transB: true });
+    const xv = await runtime.gemm<T>(x, v, { transB: true });
+    const halfT = { rows: count, cols: count, data: half.subarray(0, count * count) as T };
+    for (let p = 0; p < count; p++) {
       for (let j = 0; j < count; j++) {
-        const vij = v.data[i * count + j]!;
-        const wij = wData[i * count + j]!;
-        leftBuffer[row + j] = vij;
-        leftBuffer[row + count + j] = wij;
-        rightBuffer[row + j] = wij;
-        rightBuffer[row + count + j] = vij;
+        let sum = 0;
+        for (let q = 0; q <= j; q++) sum += xv.data[p * count + q]! * t[q * count + j]!;
+        halfT.data[p * count + j] = 0.5 * sum;
       }
     }
+    await runtime.gemm<T>(halfT, v, { alpha: -1, beta: 1, c: x.data, output: x.data });
+    // Lᵀ gains rows [Vᵀ; Wᵀ], Rᵀ gains [Wᵀ; Vᵀ].
+    const block = count * size;
+    leftT.set(v.data as never, used * size);
+    leftT.set(x.data as never, used * size + block);
+    rightT.set(x.data as never, used * size);
+    rightT.set(v.data as never, used * size + block);
     used += 2 * count;
   }
   return { n, width, data: band };
@@ -333,43 +371,6 @@ export function factorPanel(
     t: new Float64Array(memory.buffer, tAt, count * count),
     count,
   };
-}
-
-/**
- * W of the two-sided update QᵀAQ = A − V·Wᵀ − W·Vᵀ, Q = I − V·T·Vᵀ: with X = A·V·T,
- * W = X − ½·V·(Tᵀ·Vᵀ·X). `av` = A·V and `v` are size × count (row-major); the products
- * run on onnxruntime, the count × count middle term here.
- */
-async function twoSidedCorrection<T extends GemmArray>(
-  runtime: MatMulRuntime,
-  av: Matrix<T>,
-  v: Matrix<T>,
-  t: Float64Array,
-  Element: { new (length: number): T },
-): Promise<Matrix<T>> {
-  const count = v.cols;
-  const tMatrix = new Element(count * count);
-  for (let i = 0; i < t.length; i++) tMatrix[i] = t[i]!;
-  const x = await runtime.gemm(av, { rows: count, cols: count, data: tMatrix });
-  const vtx = await runtime.gemm(v, x, { transA: true });
-  // ½·Tᵀ·(Vᵀ·X), T upper triangular.
-  const half = new Element(count * count);
-  for (let p = 0; p < count; p++) {
-    for (let j = 0; j < count; j++) {
-      let sum = 0;
-      for (let q = 0; q <= p; q++) sum += t[q * count + p]! * vtx.data[q * count + j]!;
-      half[p * count + j] = 0.5 * sum;
-    }
-  }
-  return runtime.gemm(
-    v,
-    { rows: count, cols: count, data: half },
-    {
-      alpha: -1,
-      beta: 1,
-      c: x.data,
-    },
-  );
 }
 
 interface BandReductionExports {
