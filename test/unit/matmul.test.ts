@@ -189,6 +189,20 @@ test('symmetricProduct: C − [V W]·[W V]ᵀ in place, from the lower triangle�
     );
     assert.equal(result.data, inPlace);
     assert.ok(maxDifference(inPlace, expected, n * n) < 1e-12);
+    // C read from the trailing block of a larger matrix, the result compacted elsewhere.
+    const offset = 3;
+    const stride = n + offset;
+    const larger = new Float64Array(stride * stride).fill(Number.NaN);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) larger[(offset + i) * stride + offset + j] = c[i * n + j]!;
+    }
+    const compacted = new Float64Array(n * n);
+    await runtime.symmetricProduct(
+      { rows: n, cols: 2 * k, data: left },
+      { rows: n, cols: 2 * k, data: right },
+      { alpha: -1, from: { data: larger, stride, offset }, c: compacted, blocks },
+    );
+    assert.ok(maxDifference(compacted, expected, n * n) < 1e-12);
   }
   await assert.rejects(
     runtime.symmetricProduct(
@@ -196,6 +210,14 @@ test('symmetricProduct: C − [V W]·[W V]ᵀ in place, from the lower triangle�
       { rows: 3, cols: 2, data: new Float64Array(6) },
     ),
     /4 × 2 and 3 × 2 differ/,
+  );
+  await assert.rejects(
+    runtime.symmetricProduct(
+      { rows: 2, cols: 1, data: new Float64Array(2) },
+      { rows: 2, cols: 1, data: new Float64Array(2) },
+      { from: { data: new Float64Array(4), stride: 2, offset: 0 } },
+    ),
+    /`from` needs `c`/,
   );
 });
 

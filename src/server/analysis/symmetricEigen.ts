@@ -142,17 +142,13 @@ export async function reduceToBand<T extends GemmArray>(
     const remaining = n - k;
     if (used + 2 * nb > capacity && remaining > nb + 1) {
       // Rewrite the trailing part: (A − L·Rᵀ)[o:, o:], compacted.
-      const next = buffers[1 - which]!;
       const side = size - o;
-      for (let r = 0; r < side; r++) {
-        const from = (o + r) * size + o;
-        next.set(current.subarray(from, from + side) as never, r * side);
-      }
-      const compacted = next.subarray(0, side * side) as T;
+      const compacted = buffers[1 - which]!.subarray(0, side * side) as T;
       const left = await runtime.transpose(columnsOf(leftT, used, o, size));
       const right = await runtime.transpose(columnsOf(rightT, used, o, size));
       await runtime.symmetricProduct<T>(left, right, {
         alpha: -1,
+        from: { data: current, stride: size, offset: o },
         c: compacted,
         blocks: UPDATE_BLOCKS,
       });

@@ -163,12 +163,21 @@ export class MatMulRuntime {
    * triangle: block row i is a product of A's rows in the block with B's rows up to it,
    * the diagonal block separately, and the upper triangle is the transpose of what lies
    * left of the diagonal blocks — (blocks + 1) / (2·blocks) of the full product's
-   * arithmetic. With `c` (symmetric) the result is written into it.
+   * arithmetic. With `c` (symmetric) the result is written into it. With `from`, C is
+   * instead read from the n × n block at (`from.offset`, `from.offset`) of the row-major
+   * `from.data` (rows of `from.stride` values), its lower block triangle, and the result goes
+   * to `c` (required then, not overlapping it): a trailing block is updated and compacted
+   * in one pass.
    */
   async symmetricProduct<T extends GemmArray>(
     a: Matrix<T>,
     b: Matrix<T>,
-    options: { alpha?: number; c?: T; blocks?: number } = {},
+    options: {
+      alpha?: number;
+      c?: T;
+      from?: { data: T; stride: number; offset: number };
+      blocks?: number;
+    } = {},
   ): Promise<Matrix<T>> {
     const n = a.rows;
     const k = a.cols;
@@ -176,6 +185,7 @@ export class MatMulRuntime {
       throw new Error(`symmetricProduct: ${n} × ${k} and ${b.rows} × ${b.cols} differ`);
     }
     const Element = a.data.constructor as { new (length: number): T };
+    if (options.from && !options.c) throw new Error('symmetricProduct: `from` needs `c`');
     const result = options.c ?? new Element(n * n);
     if (result.length !== n * n) {
       throw new Error(`symmetricProduct: C holds ${result.length} values, not ${n * n}`);
@@ -189,12 +199,15 @@ export class MatMulRuntime {
     });
     /** Rows [from, to) × columns [left, right) of the result, as a contiguous copy or into it. */
     const scratch = new Element(step * n);
+    const source = options.from ?? (options.c ? { data: result, stride: n, offset: 0 } : null);
     const block = (from: number, to: number, left: number, right: number): T => {
       const width = right - left;
       const data = scratch.subarray(0, (to - from) * width) as T;
-      if (options.c) {
+      if (source) {
+        const { stride, offset } = source;
         for (let r = from; r < to; r++) {
-          data.set(result.subarray(r * n + left, r * n + right) as never, (r - from) * width);
+          const start = (offset + r) * stride + offset;
+          data.set(source.data.subarray(start + left, start + right) as never, (r - from) * width);
         }
       }
       return data;
@@ -213,7 +226,7 @@ export class MatMulRuntime {
       await this.gemm(rowsOf(a, from, to), rowsOf(b, left, right), {
         transB: true,
         alpha,
-        ...(options.c ? { beta: 1, c: data } : {}),
+        ...(source ? { beta: 1, c: data } : {}),
         output: data,
       });
       return data;
