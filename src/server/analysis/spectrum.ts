@@ -210,12 +210,11 @@ async function matrixSingularValues(
       route: `randomized SVD (onnxruntime ${precision} products)`,
     };
   }
-  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide and square ones
-  // (the same eigenvalues), in the requested precision; float32 ones are reduced in float64
-  // up to FLOAT32_REDUCTION_MIN_SIDE.
+  // Gram matrix of the smaller side, in the requested precision, by block rows of its lower
+  // triangle (gramOfRows): W·Wᵀ for wide and square matrices, WᵀW (the Gram matrix of Wᵀ,
+  // transposed on onnxruntime) for tall ones. Float32 ones are reduced in float64 below
+  // FLOAT32_REDUCTION_MIN_SIDE.
   const start = performance.now();
-  // The Gram matrix by block rows, the lower triangle's products only (gramOfRows): of W
-  // for wide and square matrices, of Wᵀ (transposed on onnxruntime) for tall ones.
   const gram = await runtime.gramOfRows(rows > cols ? await runtime.transpose(a) : a, GRAM_BLOCKS);
   check();
   const reduceIn32 = gram.data instanceof Float32Array && side >= FLOAT32_REDUCTION_MIN_SIDE;
