@@ -8,7 +8,9 @@
  * For each: LayerLens in float32 and float64 precision (in this thread, as the spectrum
  * worker runs it), NumPy's `eigvalsh(W.T @ W)` and `svd(W, compute_uv=False)` in float32,
  * measured in the same run; the error column is max |σᵢ − σᵢ(NumPy float64 SVD)| / σ₁.
- * NumPy's times are the best of a few runs; ours are one run each at 4096 (two below).
+ * NumPy's times are the best of a few runs; ours are one run each at 4096 (two below),
+ * with the seconds per stage of the Gram route (Gram matrix, band reduction, bulge
+ * chasing, tridiagonal eigenvalues) printed under the table.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
 import { computeSpectrumInThread } from '../src/server/analysis/spectrum';
+import type { StageTimings } from '../src/server/analysis/symmetricEigen';
 import type { SpectrumPrecision } from '../src/shared/spectrum';
 
 const SIDES = [1024, 2048, 4096];
@@ -69,14 +72,24 @@ async function timeOurs(
   n: number,
   precision: SpectrumPrecision,
   repeats: number,
-): Promise<{ seconds: number; sigma: Float64Array; backend: string }> {
+): Promise<{ seconds: number; sigma: Float64Array; backend: string; stages: StageTimings }> {
   let best = Infinity;
-  let last: { sigma: Float64Array; backend: string } | null = null;
+  let last: { sigma: Float64Array; backend: string; stages: StageTimings } | null = null;
   for (let i = 0; i < repeats; i++) {
+    const stages: StageTimings = {};
     const start = process.hrtime.bigint();
-    const result = await computeSpectrumInThread(values, [n, n], { method: 'full', precision });
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
-    last = { sigma: result.singularValues, backend: result.backend };
+    const result = await computeSpectrumInThread(
+      values,
+      [n, n],
+      { method: 'full', precision },
+      undefined,
+      { stageTimings: stages },
+    );
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    if (seconds < best) {
+      best = seconds;
+      last = { sigma: result.singularValues, backend: result.backend, stages };
+    }
   }
   return { seconds: best, ...last! };
 }
@@ -96,6 +109,7 @@ async function main(): Promise<void> {
   if (sides.length === 0) sides.push(largest);
   const dir = await mkdtemp(join(tmpdir(), 'layerlens-spectrum-bench-'));
   const rows: [string, string, number, number, number][] = [];
+  const stageLines: string[] = [];
   let numpyVersion = '';
   let numpyMissing = '';
   let backend = '';
@@ -122,6 +136,10 @@ async function main(): Promise<void> {
       for (const precision of ['float32', 'float64'] as const) {
         const ours = await timeOurs(values, n, precision, repeats);
         if (precision === 'float32') backend = ours.backend;
+        const stages = Object.entries(ours.stages)
+          .map(([stage, seconds]) => `${stage} ${seconds.toFixed(3)}`)
+          .join(', ');
+        stageLines.push(`${n}² ${precision}: ${stages}`);
         rows.push([
           `${n}²`,
           `LayerLens full spectrum ${precision}`,
@@ -150,6 +168,8 @@ async function main(): Promise<void> {
       `${size.padEnd(6)}  ${name.padEnd(width)}  ${seconds.toFixed(3).padStart(8)}  ${Number.isNaN(ratio) ? ''.padStart(12) : ratio.toFixed(2).padStart(12)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
     );
   }
+  console.log('LayerLens seconds per stage (the run above):');
+  for (const line of stageLines) console.log(`  ${line}`);
 }
 
 void main().then(() => process.exit(0));

@@ -26,7 +26,12 @@ import {
 } from '../runtime/matmul';
 import { jacobiSingularValues } from './jacobiSvd';
 import { randomizedTopSingularValues } from './randomizedSvd';
-import { symmetricEigenvalues, type CancelCheck } from './symmetricEigen';
+import {
+  addStageTime,
+  symmetricEigenvalues,
+  type CancelCheck,
+  type StageTimings,
+} from './symmetricEigen';
 
 export { spectralMetrics } from './spectralMetrics';
 export type { SpectralMetrics };
@@ -156,7 +161,20 @@ export function bandwidthFor(n: number): number {
 export interface SpectrumSettings {
   /** `layerlens.compute.backend`: where the matrix products run. */
   readonly backend?: ComputeBackend;
+  /** Filled with the seconds spent per stage of the Gram route when given (benchmarks, in this thread). */
+  readonly stageTimings?: StageTimings;
 }
+
+/**
+ * From this side on, a float32 Gram matrix is reduced in float32 (twice the throughput of
+ * the float64 products, half the memory traffic). Its error on the smallest singular
+ * values, about that of NumPy's own float32 eigvalsh(WᵀW) route, stays well within
+ * 1e-4·σ₁ there; below it the reduction costs little, and runs in float64.
+ */
+export const FLOAT32_REDUCTION_MIN_SIDE = 2048;
+
+/** Block rows of the Gram matrix: its products do (blocks + 1) / (2·blocks) of the full product's arithmetic. */
+const GRAM_BLOCKS = 8;
 
 /** Values of one matrix in the element type of the requested precision. */
 function asElements(values: Float32Array | Float64Array, precision: SpectrumPrecision): GemmArray {
@@ -174,6 +192,7 @@ async function matrixSingularValues(
   precision: SpectrumPrecision,
   runtime: MatMulRuntime,
   check: CancelCheck,
+  timings?: StageTimings,
 ): Promise<{ values: Float64Array; route: string }> {
   const { rows, cols } = matrix;
   const side = Math.min(rows, cols);
@@ -191,23 +210,31 @@ async function matrixSingularValues(
       route: `randomized SVD (onnxruntime ${precision} products)`,
     };
   }
-  // Gram matrix of the smaller side: WᵀW for tall matrices, W·Wᵀ for wide ones, in the
-  // requested precision. The reduction then runs in float64 either way: in float32 its
-  // rounding, repeated over every panel, costs the small singular values more than the
-  // Gram matrix itself does.
-  const gram = await runtime.gemm(a, a, rows >= cols ? { transA: true } : { transB: true });
+  // Gram matrix of the smaller side, in the requested precision, by block rows of its lower
+  // triangle (gramOfRows): W·Wᵀ for wide and square matrices, WᵀW (the Gram matrix of Wᵀ,
+  // transposed on onnxruntime) for tall ones. Float32 ones are reduced in float64 below
+  // FLOAT32_REDUCTION_MIN_SIDE.
+  const start = performance.now();
+  const gram = await runtime.gramOfRows(rows > cols ? await runtime.transpose(a) : a, GRAM_BLOCKS);
   check();
-  const gram64: Matrix<Float64Array> = {
-    rows: gram.rows,
-    cols: gram.cols,
-    data: gram.data instanceof Float64Array ? gram.data : Float64Array.from(gram.data),
-  };
-  const eigenvalues = await symmetricEigenvalues(runtime, gram64, bandwidthFor(side), check);
+  const reduceIn32 = gram.data instanceof Float32Array && side >= FLOAT32_REDUCTION_MIN_SIDE;
+  const working: Matrix =
+    gram.data instanceof Float64Array || reduceIn32
+      ? gram
+      : { rows: gram.rows, cols: gram.cols, data: Float64Array.from(gram.data) };
+  addStageTime(timings, 'Gram matrix', start);
+  const eigenvalues = await symmetricEigenvalues(
+    runtime,
+    working,
+    bandwidthFor(side),
+    check,
+    timings,
+  );
   const sigma = new Float64Array(eigenvalues.length);
   for (let i = 0; i < sigma.length; i++) sigma[i] = Math.sqrt(Math.max(0, eigenvalues[i]!));
   return {
     values: sigma,
-    route: `Gram matrix on onnxruntime in ${precision}, band reduction on onnxruntime, bulge chasing and QL in float64`,
+    route: `Gram matrix on onnxruntime in ${precision}, band reduction on onnxruntime in ${reduceIn32 ? 'float32' : 'float64'}, bulge chasing and QL in float64`,
   };
 }
 
@@ -247,6 +274,7 @@ export async function computeSpectrumInThread(
       precision,
       runtime,
       check,
+      settings.stageTimings,
     );
     pooled.push(sigma);
     routes.add(route);

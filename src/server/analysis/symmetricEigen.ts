@@ -52,20 +52,51 @@ function householder(x: Float64Array): Reflector {
   return { v, tau: (beta - alpha) / beta, beta };
 }
 
-/** Panels between two compactions of the working matrix (see reduceToBand). */
-const PANELS_PER_COMPACTION = 4;
+/** Panels whose two-sided updates are gathered before the trailing matrix is rewritten. */
+export const PANELS_PER_UPDATE = 8;
+
+/** Block rows of the gathered update (symmetric: the lower triangle's products only). */
+const UPDATE_BLOCKS = 8;
+
+/** Columns [from, to) of the first `rows` rows of `data` (rows of `stride` values) into `out`. */
+function copyColumns<T extends GemmArray>(
+  data: T,
+  stride: number,
+  from: number,
+  to: number,
+  rows: number,
+  out: T,
+): void {
+  const cols = to - from;
+  if (cols >= 64) {
+    for (let r = 0; r < rows; r++) {
+      out.set(data.subarray(r * stride + from, r * stride + to) as never, r * cols);
+    }
+    return;
+  }
+  // Short rows: a plain loop costs less than a subarray per row.
+  for (let r = 0, source = from, target = 0; r < rows; r++, source += stride - cols) {
+    for (let c = 0; c < cols; c++) out[target++] = data[source++]!;
+  }
+}
 
 /**
  * Stage 1 on onnxruntime: the band of `gram` (a full symmetric matrix, row-major, whose
- * buffer the reduction works in: its values are consumed).
+ * buffer the reduction works in: its values are consumed), in the element type of `gram`.
  *
- * The working matrix is the trailing part from the last compaction on, s × s. Each panel
- * is reduced with reflectors padded with zeros above its rows, so that the two-sided
- * update applies to the whole working matrix: rows and columns already reduced to the
- * band meet only zeros of the reflectors and stay as they are, the panel becomes R, and
- * the trailing part is updated, all in one product that onnxruntime writes straight
- * into the other of two buffers. Every few panels the working matrix is compacted to
- * its trailing part, so that the products shrink as the reduction proceeds.
+ * The updates are gathered, as LAPACK's latrd does within a block: after a few panels the
+ * current matrix is A − L·Rᵀ, with A the working matrix as last rewritten, L = [V₁ W₁ V₂ W₂ …]
+ * and R = [W₁ V₁ W₂ V₂ …] the reflectors and corrections of the panels since (Qᵀ·A·Q =
+ * A − V·Wᵀ − W·Vᵀ for each). A panel reads its columns as A − L·Rᵀ (one small product) and
+ * forms A·V as A·V − L·(Rᵀ·V); every PANELS_PER_UPDATE panels one symmetric rank-2·nb·
+ * PANELS_PER_UPDATE product rewrites the trailing part, compacted to the rows and columns
+ * not yet reduced, into the other of two buffers. Few large updates instead of one per
+ * panel: each pass over the matrix does more arithmetic per byte.
+ *
+ * L, R, V and W are kept transposed (one row per vector, over the working matrix's side),
+ * so that a panel's vectors are appended as whole rows and the products use exactly the
+ * vectors gathered so far. Reflectors are zero before their first row; entries of W there
+ * are never read (every later read is of rows and columns after it).
  */
 export async function reduceToBand<T extends GemmArray>(
   runtime: MatMulRuntime,
@@ -79,52 +110,84 @@ export async function reduceToBand<T extends GemmArray>(
   const Element = (gram.data instanceof Float64Array ? Float64Array : Float32Array) as unknown as {
     new (length: number): T;
   };
+  const round32 = !(gram.data instanceof Float64Array);
+  const capacity = 2 * nb * PANELS_PER_UPDATE;
   const buffers: [T, T] = [gram.data, new Element(n * n)];
   let which = 0;
   /** Global index of the working matrix's first row and column, and its side. */
   let origin = 0;
   let size = n;
   let current = gram.data.subarray(0, n * n) as T;
-  const leftBuffer = new Element(n * 2 * nb);
-  const rightBuffer = new Element(n * 2 * nb);
-  const paddedBuffer = new Element(n * nb);
-  for (let k = 0, panel = 0; ; k += nb, panel++) {
+  // Lᵀ and Rᵀ: `used` rows of `size` values.
+  const leftT = new Element(capacity * n);
+  const rightT = new Element(capacity * n);
+  let used = 0;
+  const scratch = new Element(capacity * n);
+  const vT = new Element(nb * n);
+  const columnsBuffer = new Element(n * (nb + 1));
+  const tMatrix = new Element(nb * nb);
+  const half = new Element(nb * nb);
+  const rowsOf = (data: T, cols: number, from: number, to: number): T =>
+    data.subarray(from * cols, to * cols) as T;
+  /** Columns [from, to) of the first `rows` rows of the row-major `data` (row length `size`), contiguous. */
+  const columnsOf = (data: T, rows: number, from: number, to: number): Matrix<T> => {
+    const cols = to - from;
+    const out = scratch.subarray(0, rows * cols) as T;
+    copyColumns(data, size, from, to, rows, out);
+    return { rows, cols, data: out };
+  };
+  for (let k = 0; ; k += nb) {
     check();
-    const o = k - origin;
+    let o = k - origin;
     const remaining = n - k;
+    if (used + 2 * nb > capacity && remaining > nb + 1) {
+      // Rewrite the trailing part: (A − L·Rᵀ)[o:, o:], compacted.
+      const side = size - o;
+      const compacted = buffers[1 - which]!.subarray(0, side * side) as T;
+      const left = await runtime.transpose(columnsOf(leftT, used, o, size));
+      const right = await runtime.transpose(columnsOf(rightT, used, o, size));
+      await runtime.symmetricProduct<T>(left, right, {
+        alpha: -1,
+        from: { data: current, stride: size, offset: o },
+        c: compacted,
+        blocks: UPDATE_BLOCKS,
+      });
+      check();
+      which = 1 - which;
+      current = compacted;
+      origin = k;
+      size = side;
+      o = 0;
+      used = 0;
+    }
+    // The panel's columns o … o + w of the current matrix (the last block whole), over all
+    // rows of the working matrix; rows o … size are the panel's.
+    const w = remaining <= nb + 1 ? remaining : nb;
+    const columns = columnsBuffer.subarray(0, size * w) as T;
+    copyColumns(current, size, o, o + w, size, columns);
+    if (used > 0) {
+      await runtime.gemm<T>(
+        { rows: used, cols: size, data: rowsOf(leftT, size, 0, used) },
+        columnsOf(rightT, used, o, o + w),
+        { transA: true, alpha: -1, beta: 1, c: columns, output: columns },
+      );
+    }
+    const at = (r: number, c: number) => columns[(o + r) * w + c]!;
     if (remaining <= nb + 1) {
       for (let r = 0; r < remaining; r++) {
-        for (let c = 0; c <= r; c++) {
-          band[(k + c) * width + r - c] = current[(o + r) * size + o + c]!;
-        }
+        for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = at(r, c);
       }
       break;
     }
-    if (panel > 0 && panel % PANELS_PER_COMPACTION === 0 && o > 0) {
-      const next = buffers[1 - which]!;
-      const side = size - o;
-      for (let r = 0; r < side; r++) {
-        const from = (o + r) * size + o;
-        next.set(current.subarray(from, from + side) as never, r * side);
-      }
-      which = 1 - which;
-      current = next.subarray(0, side * side) as T;
-      origin = k;
-      size = side;
-    }
-    const local = k - origin;
     for (let r = 0; r < nb; r++) {
-      for (let c = 0; c <= r; c++) {
-        band[(k + c) * width + r - c] = current[(local + r) * size + local + c]!;
-      }
+      for (let c = 0; c <= r; c++) band[(k + c) * width + r - c] = at(r, c);
     }
     const m = remaining - nb;
     const panelValues = new Float64Array(m * nb);
     for (let i = 0; i < m; i++) {
-      const row = (local + nb + i) * size + local;
-      for (let j = 0; j < nb; j++) panelValues[j * m + i] = current[row + j]!;
+      for (let j = 0; j < nb; j++) panelValues[j * m + i] = at(nb + i, j);
     }
-    const { vectors, t, count } = panelQr(panelValues, m, nb);
+    const { vectors, t, count } = factorPanel(panelValues, m, nb, round32);
     // R: entry (i, j), i ≤ j, of the panel is A[k+nb+i][k+j], inside the band.
     for (let j = 0; j < nb; j++) {
       for (let i = 0; i <= Math.min(j, m - 1); i++) {
@@ -132,42 +195,55 @@ export async function reduceToBand<T extends GemmArray>(
       }
     }
     if (count === 0) continue;
-    // The reflectors over the whole working matrix: zero above row local + nb.
-    const top = local + nb;
-    const padded = paddedBuffer.subarray(0, size * count) as T;
-    padded.fill(0);
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < count; j++) padded[(top + i) * count + j] = vectors[j * m + i]!;
+    // Vᵀ over the working matrix's columns: zero before `top`.
+    const top = o + nb;
+    const v: Matrix<T> = { rows: count, cols: size, data: vT.subarray(0, count * size) as T };
+    for (let j = 0; j < count; j++) {
+      v.data.fill(0, j * size, j * size + top);
+      v.data.set(vectors.subarray(j * m, (j + 1) * m) as never, j * size + top);
     }
-    const av = await runtime.gemm<T>(
-      { rows: size, cols: size, data: current },
-      { rows: size, cols: count, data: padded },
-    );
+    // A·V (A streamed once, the small Vᵀ packed), less L·(Rᵀ·V) for the updates not yet
+    // applied.
+    const av = await runtime.gemm<T>({ rows: size, cols: size, data: current }, v, {
+      transB: true,
+    });
+    if (used > 0) {
+      const z = await runtime.gemm<T>(
+        { rows: used, cols: size, data: rowsOf(rightT, size, 0, used) },
+        v,
+        { transB: true },
+      );
+      await runtime.gemm<T>({ rows: used, cols: size, data: rowsOf(leftT, size, 0, used) }, z, {
+        transA: true,
+        alpha: -1,
+        beta: 1,
+        c: av.data,
+        output: av.data,
+      });
+    }
     check();
-    const w = (
-      await twoSidedCorrection(runtime, av, { rows: size, cols: count, data: padded }, t, Element)
-    ).data;
-    const left = leftBuffer.subarray(0, size * 2 * count) as T;
-    const right = rightBuffer.subarray(0, size * 2 * count) as T;
-    for (let i = 0; i < size; i++) {
+    // Wᵀ of Qᵀ·A·Q = A − V·Wᵀ − W·Vᵀ, Q = I − V·T·Vᵀ: with X = A·V·T,
+    // W = X − ½·V·(Tᵀ·Vᵀ·X), so Wᵀ = Xᵀ − ½·(Xᵀ·V·T)·Vᵀ.
+    const tm = { rows: count, cols: count, data: tMatrix.subarray(0, count * count) as T };
+    for (let i = 0; i < count * count; i++) tm.data[i] = t[i]!;
+    const x = await runtime.gemm<T>(tm, av, { transA: true, transB: true });
+    const xv = await runtime.gemm<T>(x, v, { transB: true });
+    const halfT = { rows: count, cols: count, data: half.subarray(0, count * count) as T };
+    for (let p = 0; p < count; p++) {
       for (let j = 0; j < count; j++) {
-        const vij = padded[i * count + j]!;
-        const wij = w[i * count + j]!;
-        left[i * 2 * count + j] = vij;
-        left[i * 2 * count + count + j] = wij;
-        right[i * 2 * count + j] = wij;
-        right[i * 2 * count + count + j] = vij;
+        let sum = 0;
+        for (let q = 0; q <= j; q++) sum += xv.data[p * count + q]! * t[q * count + j]!;
+        halfT.data[p * count + j] = 0.5 * sum;
       }
     }
-    // A − V·Wᵀ − W·Vᵀ in one product, into the other buffer.
-    const target = buffers[1 - which]!.subarray(0, size * size) as T;
-    await runtime.gemm<T>(
-      { rows: size, cols: 2 * count, data: left },
-      { rows: size, cols: 2 * count, data: right },
-      { transB: true, alpha: -1, beta: 1, c: current, output: target },
-    );
-    which = 1 - which;
-    current = target;
+    await runtime.gemm<T>(halfT, v, { alpha: -1, beta: 1, c: x.data, output: x.data });
+    // Lᵀ gains rows [Vᵀ; Wᵀ], Rᵀ gains [Wᵀ; Vᵀ].
+    const block = count * size;
+    leftT.set(v.data as never, used * size);
+    leftT.set(x.data as never, used * size + block);
+    rightT.set(x.data as never, used * size);
+    rightT.set(v.data as never, used * size + block);
+    used += 2 * count;
   }
   return { n, width, data: band };
 }
@@ -177,10 +253,11 @@ export async function reduceToBand<T extends GemmArray>(
  * reflectors returned as unit lower-trapezoidal `vectors` (column-major m × count) and the
  * upper-triangular `t` of the compact form Q = I − V·T·Vᵀ (count × count, row-major).
  */
-function panelQr(
+export function panelQr(
   panel: Float64Array,
   m: number,
   nb: number,
+  round: (value: number) => number,
 ): { vectors: Float64Array; t: Float64Array; count: number } {
   const count = Math.min(nb, m);
   const vectors = new Float64Array(m * count);
@@ -190,7 +267,6 @@ function panelQr(
     const { v, tau, beta } = householder(x);
     panel[j * m + j] = beta;
     for (let i = j + 1; i < m; i++) panel[j * m + i] = 0;
-    for (let i = 0; i < v.length; i++) vectors[j * m + j + i] = v[i]!;
     if (tau !== 0) {
       for (let c = j + 1; c < nb; c++) {
         let dot = 0;
@@ -199,8 +275,18 @@ function panelQr(
         for (let i = 0; i < v.length; i++) panel[c * m + j + i]! -= dot * v[i]!;
       }
     }
+    // The reflector as the products will see it (rounded to their element type), and τ
+    // for that vector, so that I − τ·v·vᵀ stays exactly orthogonal: otherwise each panel's
+    // transformation would be off by the rounding of v, an error that adds up.
+    let norm = 0;
+    for (let i = 0; i < v.length; i++) {
+      const value = round(v[i]!);
+      vectors[j * m + j + i] = value;
+      norm += value * value;
+    }
+    const exactTau = tau === 0 ? 0 : 2 / norm;
     // T[0:j, j] = −τ·T[0:j, 0:j]·(V[:, 0:j]ᵀ·v_j)
-    t[j * count + j] = tau;
+    t[j * count + j] = exactTau;
     const z = new Float64Array(j);
     for (let p = 0; p < j; p++) {
       let dot = 0;
@@ -210,47 +296,77 @@ function panelQr(
     for (let p = 0; p < j; p++) {
       let sum = 0;
       for (let q = p; q < j; q++) sum += t[p * count + q]! * z[q]!;
-      t[p * count + j] = -tau * sum;
+      t[p * count + j] = -exactTau * sum;
     }
   }
   return { vectors, t, count };
 }
 
-/**
- * W of the two-sided update QᵀAQ = A − V·Wᵀ − W·Vᵀ, Q = I − V·T·Vᵀ: with X = A·V·T,
- * W = X − ½·V·(Tᵀ·Vᵀ·X). `av` = A·V and `v` are size × count (row-major); the products
- * run on onnxruntime, the count × count middle term here.
- */
-async function twoSidedCorrection<T extends GemmArray>(
-  runtime: MatMulRuntime,
-  av: Matrix<T>,
-  v: Matrix<T>,
-  t: Float64Array,
-  Element: { new (length: number): T },
-): Promise<Matrix<T>> {
-  const count = v.cols;
-  const tMatrix = new Element(count * count);
-  for (let i = 0; i < t.length; i++) tMatrix[i] = t[i]!;
-  const x = await runtime.gemm(av, { rows: count, cols: count, data: tMatrix });
-  const vtx = await runtime.gemm(v, x, { transA: true });
-  // ½·Tᵀ·(Vᵀ·X), T upper triangular.
-  const half = new Element(count * count);
-  for (let p = 0; p < count; p++) {
-    for (let j = 0; j < count; j++) {
-      let sum = 0;
-      for (let q = 0; q <= p; q++) sum += t[q * count + p]! * vtx.data[q * count + j]!;
-      half[p * count + j] = 0.5 * sum;
-    }
+interface PanelQrExports {
+  readonly memory: WasmMemory;
+  heapBase(): number;
+  panelQr(
+    panel: number,
+    m: number,
+    nb: number,
+    round32: number,
+    vectors: number,
+    t: number,
+    z: number,
+  ): number;
+}
+
+/** A loader of WebAssembly module `name`: instantiated on first call, null when it cannot load. */
+function lazyWasm<E>(name: string): () => E | null {
+  let exports: E | null | undefined;
+  return () => {
+    if (exports === undefined) exports = instantiateWasm(name) as unknown as E | null;
+    return exports;
+  };
+}
+
+/** Grows `memory` to hold at least `bytes`. */
+function reserve(memory: WasmMemory, bytes: number): void {
+  if (bytes > memory.buffer.byteLength) {
+    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / WASM_PAGE_BYTES));
   }
-  return runtime.gemm(
-    v,
-    { rows: count, cols: count, data: half },
-    {
-      alpha: -1,
-      beta: 1,
-      c: x.data,
-    },
-  );
+}
+
+const panelQrModule = lazyWasm<PanelQrExports>('panelQr');
+
+/** Whether the panel QR runs in WebAssembly in this thread. */
+export function wasmPanelQrLoaded(): boolean {
+  return panelQrModule() !== null;
+}
+
+/**
+ * panelQr in WebAssembly (src/server/wasm/panelQr.ts) when it loads, else in TypeScript;
+ * both run the same arithmetic. `round32`: the reflectors are rounded to float32.
+ */
+export function factorPanel(
+  panel: Float64Array,
+  m: number,
+  nb: number,
+  round32: boolean,
+): { vectors: Float64Array; t: Float64Array; count: number } {
+  const wasm = panelQrModule();
+  if (!wasm) return panelQr(panel, m, nb, round32 ? Math.fround : (value) => value);
+  const count = Math.min(nb, m);
+  const align = (bytes: number) => (bytes + 15) & ~15;
+  const panelAt = align(wasm.heapBase());
+  const vectorsAt = panelAt + align(m * nb * 8);
+  const tAt = vectorsAt + align(m * count * 8);
+  const zAt = tAt + align(count * count * 8);
+  reserve(wasm.memory, zAt + nb * 8);
+  const memory = wasm.memory;
+  new Float64Array(memory.buffer, panelAt, m * nb).set(panel);
+  wasm.panelQr(panelAt, m, nb, round32 ? 1 : 0, vectorsAt, tAt, zAt);
+  panel.set(new Float64Array(memory.buffer, panelAt, m * nb));
+  return {
+    vectors: new Float64Array(memory.buffer, vectorsAt, m * count),
+    t: new Float64Array(memory.buffer, tAt, count * count),
+    count,
+  };
 }
 
 interface BandReductionExports {
@@ -267,14 +383,7 @@ interface BandReductionExports {
   ): void;
 }
 
-let bandModule: BandReductionExports | null | undefined;
-
-function bandReductionModule(): BandReductionExports | null {
-  if (bandModule === undefined) {
-    bandModule = instantiateWasm('bandReduction') as unknown as BandReductionExports | null;
-  }
-  return bandModule;
-}
+const bandReductionModule = lazyWasm<BandReductionExports>('bandReduction');
 
 /** Whether the bulge chase runs in WebAssembly in this thread. */
 export function wasmBandReductionLoaded(): boolean {
@@ -299,11 +408,8 @@ export function bandToTridiagonal(
   const { n, width } = band;
   const scratch = (wasm.heapBase() + 15) & ~15;
   const data = scratch + ((5 * nb * 8 + 15) & ~15);
-  const needed = data + band.data.byteLength;
+  reserve(wasm.memory, data + band.data.byteLength);
   const memory = wasm.memory;
-  if (needed > memory.buffer.byteLength) {
-    memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE_BYTES));
-  }
   new Float64Array(memory.buffer, data, band.data.length).set(band.data);
   for (let sweep = 0; sweep + 2 < n; sweep += SWEEPS_PER_CHECK) {
     check();
@@ -499,15 +605,51 @@ export function tridiagonalEigenvalues(
   return d.sort().reverse();
 }
 
-/** Eigenvalues (descending) of the symmetric `matrix` through the three stages. */
+/** Seconds spent per stage, added to by symmetricEigenvalues when given (benchmarks). */
+export type StageTimings = Record<string, number>;
+
+/** Adds the seconds since `start` to `stage` and returns the time now. */
+export function addStageTime(
+  timings: StageTimings | undefined,
+  stage: string,
+  start: number,
+): number {
+  const now = performance.now();
+  if (timings) timings[stage] = (timings[stage] ?? 0) + (now - start) / 1000;
+  return now;
+}
+
+/**
+ * Eigenvalues (descending) of the symmetric `matrix` through the three stages; its buffer
+ * is consumed.
+ *
+ * The stages work on A − μ·I, μ the mean eigenvalue (trace / n), and add μ back: the
+ * shift never increases ‖A‖₂ (μ lies between the extreme eigenvalues), and it takes the
+ * large common part off the diagonal of a Gram matrix, whose rounding would otherwise
+ * dominate the error of the smallest eigenvalues when the reduction runs in float32.
+ */
 export async function symmetricEigenvalues<T extends GemmArray>(
   runtime: MatMulRuntime,
   matrix: Matrix<T>,
   nb: number,
   check: CancelCheck,
+  timings?: StageTimings,
 ): Promise<Float64Array> {
+  const n = matrix.rows;
+  const data = matrix.data;
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += data[i * n + i]!;
+  // μ in the matrix's element type, so that the shift subtracted is the one added back.
+  const shift = n === 0 ? 0 : data instanceof Float32Array ? Math.fround(trace / n) : trace / n;
+  for (let i = 0; i < n; i++) data[i * n + i]! -= shift;
+  let start = performance.now();
   const band = await reduceToBand(runtime, matrix, nb, check);
+  start = addStageTime(timings, 'band reduction', start);
   const { diagonal, offDiagonal } = bandToTridiagonal(band, nb, check);
+  start = addStageTime(timings, 'bulge chasing', start);
   check();
-  return tridiagonalEigenvalues(diagonal, offDiagonal);
+  const eigenvalues = tridiagonalEigenvalues(diagonal, offDiagonal);
+  for (let i = 0; i < n; i++) eigenvalues[i]! += shift;
+  addStageTime(timings, 'tridiagonal eigenvalues', start);
+  return eigenvalues;
 }
