@@ -5,14 +5,16 @@
  *
  * Prints one table in GB/s: our full statistics (moments, extremes, sparsity, norm,
  * non-finite counts and a 256-bin histogram) from memory in this thread, from a file in
- * one worker, and from a file split across the worker pool (as the server runs a large
- * tensor); each pass alone; and NumPy's count_nonzero, sum, dot, min, max and histogram
+ * one worker, and from a file or memory split across the worker pool (as the server runs
+ * a large tensor); each pass alone; and NumPy's count_nonzero, sum, dot, min, max and histogram
  * measured in the same run (skipped when python3 with numpy is not available). The last
- * column is NumPy's time for all of those over ours. Best of a few repetitions.
+ * column is NumPy's time for all of those over ours. Best of a few repetitions. The
+ * "CPU s" column is the process's CPU time for the same repetition (all threads), which
+ * other processes on a busy machine disturb less than the wall-clock seconds.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   computeStats,
@@ -21,18 +23,23 @@ import {
   MomentAccumulator,
 } from '../src/server/analysis/stats';
 import { safetensorsFormat } from '../src/server/formats/safetensors';
+import type { TensorEntry } from '../src/server/formats/types';
 import { computeTensorStats } from '../src/server/jobs/computeStats';
 import { defaultPoolSize, WorkerPool } from '../src/server/jobs/workerPool';
 import { HISTOGRAM_BINS } from '../src/shared/limits';
 
 const REPETITIONS = 3;
 
-async function bestSeconds(run: () => unknown): Promise<number> {
-  let best = Infinity;
+/** Wall-clock seconds of the fastest repetition, and the CPU seconds (all threads) it took. */
+async function bestSeconds(run: () => unknown): Promise<[number, number]> {
+  let best: [number, number] = [Infinity, NaN];
   for (let i = 0; i < REPETITIONS; i++) {
+    const cpu = process.cpuUsage();
     const start = process.hrtime.bigint();
     await run();
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const used = process.cpuUsage(cpu);
+    if (seconds < best[0]) best = [seconds, (used.user + used.system) / 1e6];
   }
   return best;
 }
@@ -112,43 +119,60 @@ async function main(): Promise<void> {
   const offset = await writeTensorFile(file, bytes);
   const entry = (await safetensorsFormat.open(file)).tensors[0]!;
   const workers = defaultPoolSize();
+  const loadBefore = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
   const onePool = new WorkerPool(1);
   const splitPool = new WorkerPool(workers);
   try {
-    const rows: [string, number][] = [];
+    const rows: [string, number, number][] = [];
     rows.push([
       'LayerLens stats + histogram (memory, this thread)',
-      await bestSeconds(() => computeStats('float32', values.length, memoryTensorBytes(bytes))),
+      ...(await bestSeconds(() =>
+        computeStats('float32', values.length, memoryTensorBytes(bytes)),
+      )),
     ]);
     rows.push([
       'LayerLens stats + histogram (file, 1 worker)',
-      await bestSeconds(() =>
+      ...(await bestSeconds(() =>
         computeTensorStats(onePool, entry, undefined, { splitBytes: Infinity }),
-      ),
+      )),
     ]);
     rows.push([
       `LayerLens stats + histogram (file, split over ${workers} workers)`,
-      await bestSeconds(() => computeTensorStats(splitPool, entry, undefined, { splitBytes: 0 })),
+      ...(await bestSeconds(() =>
+        computeTensorStats(splitPool, entry, undefined, { splitBytes: 0 }),
+      )),
+    ]);
+    const inMemory: TensorEntry = {
+      info: entry.info,
+      data: { kind: 'memory', length: bytes.byteLength, load: () => bytes },
+    };
+    rows.push([
+      `LayerLens stats + histogram (memory, split over ${workers} workers)`,
+      ...(await bestSeconds(() =>
+        computeTensorStats(splitPool, inMemory, undefined, { splitBytes: 0 }),
+      )),
     ]);
     const moments = new MomentAccumulator();
     rows.push([
       '  moments pass alone (this thread)',
-      await bestSeconds(() => new MomentAccumulator().add(values)),
+      ...(await bestSeconds(() => new MomentAccumulator().add(values))),
     ]);
     moments.add(values);
     rows.push([
       '  histogram pass alone (this thread)',
-      await bestSeconds(() =>
+      ...(await bestSeconds(() =>
         new HistogramAccumulator(moments.min, moments.max, HISTOGRAM_BINS).add(values, true),
-      ),
+      )),
     ]);
     const numpy = numpySeconds(file, offset);
     let numpyAll = NaN;
     if (typeof numpy === 'string') {
-      rows.push([`NumPy unavailable: ${numpy}`, NaN]);
+      rows.push([`NumPy unavailable: ${numpy}`, NaN, NaN]);
     } else {
       for (const [name, seconds] of Object.entries(numpy.seconds))
-        rows.push([`NumPy ${numpy.version} ${name}`, seconds]);
+        rows.push([`NumPy ${numpy.version} ${name}`, seconds, NaN]);
       numpyAll = numpy.seconds['all of the above']!;
     }
     const width = Math.max(...rows.map(([name]) => name.length));
@@ -156,13 +180,20 @@ async function main(): Promise<void> {
       `float32, ${megabytes} MB, best of ${REPETITIONS}; Node ${process.version}; ${workers} workers`,
     );
     console.log(
-      `${'measurement'.padEnd(width)}  ${'seconds'.padStart(8)}  ${'GB/s'.padStart(6)}  ${'NumPy all ÷ this'.padStart(16)}`,
+      `load average before: ${loadBefore}; after: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(', ')}`,
     );
-    for (const [name, seconds] of rows) {
+    console.log(
+      `${'measurement'.padEnd(width)}  ${'seconds'.padStart(8)}  ${'GB/s'.padStart(6)}  ${'NumPy all ÷ this'.padStart(16)}  ${'CPU s'.padStart(6)}`,
+    );
+    const cell = (value: number, digits: number, pad: number) =>
+      Number.isNaN(value) ? ''.padStart(pad) : value.toFixed(digits).padStart(pad);
+    for (const [name, seconds, cpu] of rows) {
       const rate = bytes.byteLength / seconds / 1e9;
       const speedup = name.startsWith('LayerLens') ? numpyAll / seconds : NaN;
       console.log(
-        `${name.padEnd(width)}  ${Number.isNaN(seconds) ? ''.padStart(8) : seconds.toFixed(3).padStart(8)}  ${Number.isNaN(rate) ? ''.padStart(6) : rate.toFixed(2).padStart(6)}  ${Number.isNaN(speedup) ? '' : speedup.toFixed(2).padStart(16)}`,
+        `${name.padEnd(width)}  ${cell(seconds, 3, 8)}  ${cell(rate, 2, 6)}  ${cell(speedup, 2, 16)}  ${cell(cpu, 3, 6)}`.trimEnd(),
       );
     }
   } finally {

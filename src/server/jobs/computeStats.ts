@@ -3,7 +3,12 @@ import { byteLengthOf, DTYPES } from '../../shared/dtypes';
 import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
-import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
+import {
+  mergeMoments,
+  splitElements,
+  statsFromParts,
+  type ElementRange,
+} from '../analysis/statsParts';
 import type { TensorEntry } from '../formats/types';
 import { JobAbortedError, type WorkerPool } from './workerPool';
 
@@ -15,7 +20,7 @@ export type TensorByteSource =
       readonly offset: number;
       readonly length: number;
     }
-  /** Bytes moved to the worker (transferred, not copied). */
+  /** Bytes moved to the worker (transferred, not copied), or a view on shared memory. */
   | { readonly kind: 'memory'; readonly bytes: Uint8Array };
 
 /** One statistics job as the worker receives it. */
@@ -44,7 +49,7 @@ export type StatsJobResult = TensorStatsValues | MomentsSummary | number[];
 
 export interface ComputeStatsOptions {
   readonly chunkBytes?: number;
-  /** File tensors from this size on are split across the pool's workers (SPLIT_STATS_MIN_BYTES). */
+  /** Tensors from this size on are split across the pool's workers (SPLIT_STATS_MIN_BYTES). */
   readonly splitBytes?: number;
 }
 
@@ -75,10 +80,18 @@ export async function computeTensorStats(
   }
   if (signal?.aborted) throw new JobAbortedError();
   const base = { dtype, elementCount: info.parameterCount, chunkBytes: options.chunkBytes };
+  const split =
+    pool.size > 1 &&
+    data.length >= (options.splitBytes ?? SPLIT_STATS_MIN_BYTES) &&
+    DTYPES[dtype].bits >= 8;
   if (data.kind === 'file') {
-    const splitBytes = options.splitBytes ?? SPLIT_STATS_MIN_BYTES;
-    if (pool.size > 1 && data.length >= splitBytes && DTYPES[dtype].bits >= 8) {
-      return splitFileStats(pool, dtype, info.parameterCount, data, options, signal);
+    if (split) {
+      return splitStats(pool, dtype, info.parameterCount, options, signal, (range) => ({
+        kind: 'file',
+        path: data.path,
+        offset: data.offset + range.byteOffset,
+        length: range.byteLength,
+      }));
     }
     const job: StatsJob = {
       ...base,
@@ -91,41 +104,48 @@ export async function computeTensorStats(
       `tensor "${info.name}" would need ${data.length} bytes in memory, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES}`,
     );
   }
-  // A private copy: `load()` may return a view on a buffer the model still uses, and
-  // transferring detaches the buffer on this side.
-  const bytes = data.load().slice();
-  if (bytes.byteLength !== data.length) {
+  const loaded = data.load();
+  if (loaded.byteLength !== data.length) {
     throw new Error(
-      `tensor "${info.name}" produced ${bytes.byteLength} bytes instead of ${data.length}`,
+      `tensor "${info.name}" produced ${loaded.byteLength} bytes instead of ${data.length}`,
     );
   }
+  if (split) {
+    // One copy that every worker reads in place: a view on shared memory is shared, not
+    // copied, when it is posted to a worker.
+    const shared = new Uint8Array(new SharedArrayBuffer(loaded.byteLength));
+    shared.set(loaded);
+    return splitStats(pool, dtype, info.parameterCount, options, signal, (range) => ({
+      kind: 'memory',
+      bytes: shared.subarray(range.byteOffset, range.byteOffset + range.byteLength),
+    }));
+  }
+  // A private copy: `load()` may return a view on a buffer the model still uses, and
+  // transferring detaches the buffer on this side.
+  const bytes = loaded.slice();
   const job: StatsJob = { ...base, source: { kind: 'memory', bytes } };
   return pool.run(job, signal, [bytes.buffer]) as Promise<TensorStatsValues>;
 }
 
 /**
- * One file tensor's statistics from as many parts as the pool has workers: a round of
- * moments, then a round of histograms over the merged range (see statsParts.ts).
+ * One tensor's statistics from as many parts as the pool has workers, each read from
+ * `sourceOf(part)`: a round of moments, then a round of histograms over the merged range
+ * (see statsParts.ts).
  */
-async function splitFileStats(
+async function splitStats(
   pool: WorkerPool,
   dtype: NumericDType,
   elementCount: number,
-  data: { readonly path: string; readonly offset: number },
   options: ComputeStatsOptions,
   signal: AbortSignal | undefined,
+  sourceOf: (range: ElementRange) => TensorByteSource,
 ): Promise<TensorStatsValues> {
   const ranges = splitElements(dtype, elementCount, pool.size);
-  const jobFor = (range: (typeof ranges)[number], part: StatsJob['part']): StatsJob => ({
+  const jobFor = (range: ElementRange, part: StatsJob['part']): StatsJob => ({
     dtype,
     elementCount: range.count,
     chunkBytes: options.chunkBytes,
-    source: {
-      kind: 'file',
-      path: data.path,
-      offset: data.offset + range.byteOffset,
-      length: range.byteLength,
-    },
+    source: sourceOf(range),
     part,
   });
   const moments = mergeMoments(
