@@ -9,7 +9,8 @@ import {
   memoryTensorBytes,
   MomentAccumulator,
 } from '../../src/server/analysis/stats';
-import { float32Binning, statsKernel } from '../../src/server/analysis/wasmStats';
+import { decodeHalfToFloat32, decodeScalar } from '../../src/server/analysis/decode';
+import { float32Binning, PIECE_ELEMENTS, statsKernel } from '../../src/server/analysis/wasmStats';
 import { gaussian } from '../support/matrices';
 import { bytesOf, makeTempDir } from '../support/safetensorsBuilder';
 
@@ -250,4 +251,30 @@ test('file chunks read into the kernel memory: same statistics, one reader at a 
   const lent = statsKernel()!.lendReadBuffers(1024, 2);
   assert.notEqual(lent, null, 'the buffers came back after the cancelled read');
   lent!.release();
+});
+
+test('float16 and bfloat16 widened by the kernel: every bit pattern as the decode tables give it', () => {
+  const kernel = statsKernel()!;
+  const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
+  for (const dtype of ['float16', 'bfloat16'] as const) {
+    for (let start = 0; start < 65536; start += PIECE_ELEMENTS) {
+      // An odd count leaves a tail for the scalar loop.
+      const count = Math.min(PIECE_ELEMENTS, 65536 - start) - 3;
+      const widened = kernel.widen(dtype, bytesOf(patterns.subarray(start)), count);
+      for (let i = 0; i < count; i++) {
+        const expected = decodeScalar(dtype, start + i);
+        assert.ok(
+          Object.is(widened[i], expected) || (Number.isNaN(widened[i]) && Number.isNaN(expected)),
+          `${dtype} 0x${(start + i).toString(16)}: ${widened[i]} vs ${expected}`,
+        );
+      }
+    }
+    const decoded = decodeHalfToFloat32(dtype, bytesOf(patterns), 65536, new Float32Array(65536));
+    for (let i = 0; i < 65536; i++) {
+      const expected = decodeScalar(dtype, i);
+      assert.ok(
+        Object.is(decoded[i], expected) || (Number.isNaN(decoded[i]) && Number.isNaN(expected)),
+      );
+    }
+  }
 });

@@ -12,8 +12,8 @@ import { byteLengthOf } from '../../shared/dtypes';
 import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import type { TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
-import { decodeValues, elementsInBytes, type NumericDType } from './decode';
-import { MAX_KERNEL_BINS, statsKernel, type StatsKernel } from './wasmStats';
+import { decodeHalfToFloat32, decodeValues, elementsInBytes, type NumericDType } from './decode';
+import { MAX_KERNEL_BINS, PIECE_ELEMENTS, statsKernel, type StatsKernel } from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
 
@@ -58,6 +58,8 @@ const BLOCK_ELEMENTS = 4096;
 const KERNEL_MIN_ELEMENTS = 1024;
 /** Elements decoded at a time for types that are not read in place (multiple of 8). */
 const DECODE_ELEMENTS = 16384;
+/** float16/bfloat16 values widened at a time: whole 4096-value blocks, 256 KB of float32. */
+const HALF_PIECE_ELEMENTS = PIECE_ELEMENTS;
 
 type Values = Float32Array | Float64Array;
 
@@ -348,7 +350,14 @@ function abortError(): Error {
   return error;
 }
 
-/** Calls `use` on the decoded values of one chunk, in pieces for types decoded into scratch. */
+/** float32 scratch for 16-bit floats widened in pieces (reused; its users are synchronous). */
+let halfScratch: Float32Array | null = null;
+
+/**
+ * Calls `use` on the decoded values of one chunk, in pieces for types decoded into scratch.
+ * float16 and bfloat16 are widened to float32 (exactly), so that they take the float32
+ * kernels; other narrow types are decoded into the float64 `scratch`.
+ */
 export function forEachDecoded(
   dtype: NumericDType,
   chunk: Uint8Array,
@@ -358,6 +367,21 @@ export function forEachDecoded(
 ): void {
   if (dtype === 'float32' || dtype === 'float64') {
     use(decodeValues(dtype, chunk, elementCount));
+    return;
+  }
+  if (dtype === 'float16' || dtype === 'bfloat16') {
+    // Widened by the kernel module when it loads (SIMD, in its memory), else here.
+    const kernel = statsKernel();
+    halfScratch ??= kernel ? null : new Float32Array(HALF_PIECE_ELEMENTS);
+    for (let done = 0; done < elementCount; done += HALF_PIECE_ELEMENTS) {
+      const pieceElements = Math.min(HALF_PIECE_ELEMENTS, elementCount - done);
+      const piece = chunk.subarray(done * 2);
+      use(
+        kernel
+          ? kernel.widen(dtype, piece, pieceElements)
+          : decodeHalfToFloat32(dtype, piece, pieceElements, halfScratch!),
+      );
+    }
     return;
   }
   const bytesPerPiece = byteLengthOf(dtype, DECODE_ELEMENTS);

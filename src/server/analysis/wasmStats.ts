@@ -28,6 +28,8 @@ interface StatsExports {
     scale32: number,
     near: number,
   ): void;
+  widenFloat16(source: number, count: number, target: number): void;
+  widenBfloat16(source: number, count: number, target: number): void;
 }
 
 /** Accumulator slots the kernel reads and writes: finite count, mean, M2, min, max, zeros. */
@@ -39,7 +41,7 @@ export const MAX_KERNEL_BINS = 4096;
  * Values copied into the module at a time (256 KB, a whole number of 4096-value blocks):
  * a piece is still in the core's cache when the kernel reads it.
  */
-const PIECE_ELEMENTS = 65536;
+export const PIECE_ELEMENTS = 65536;
 
 /**
  * Inputs to the float32 bin arithmetic of histogramCheckedF32, or null when the float64
@@ -69,10 +71,15 @@ export function float32Binning(
 
 /** One instance of the kernels with the host side of their memory layout. */
 export class StatsKernel {
-  /** Accumulator state (64 bytes), then four lanes of MAX_KERNEL_BINS counters, then a piece. */
+  /**
+   * Accumulator state (64 bytes), four lanes of MAX_KERNEL_BINS counters, a piece of
+   * float32 values, a piece of 16-bit floats and the float32 values widened from them.
+   */
   private readonly state: number;
   private readonly counts: number;
   private readonly piece: number;
+  private readonly halves: number;
+  private readonly widened: number;
   /** Start of the read buffers handed out by readBuffers(). */
   private readonly buffers: number;
   private lent = false;
@@ -81,7 +88,9 @@ export class StatsKernel {
     this.state = exports.heapBase();
     this.counts = this.state + 64;
     this.piece = this.counts + MAX_KERNEL_BINS * 16;
-    this.buffers = this.piece + PIECE_ELEMENTS * 4;
+    this.halves = this.piece + PIECE_ELEMENTS * 4;
+    this.widened = this.halves + PIECE_ELEMENTS * 2;
+    this.buffers = this.widened + PIECE_ELEMENTS * 4;
     this.ensure(this.buffers);
   }
 
@@ -201,6 +210,22 @@ export class StatsKernel {
       counts[bin]! +=
         lanes[bin]! + lanes[bins + bin]! + lanes[2 * bins + bin]! + lanes[3 * bins + bin]!;
     }
+  }
+
+  /**
+   * The first `count` (at most PIECE_ELEMENTS) float16 or bfloat16 values of `bytes`
+   * widened to float32 in the module's memory, where the kernels read them in place. The
+   * view is overwritten by the next call.
+   */
+  widen(dtype: 'float16' | 'bfloat16', bytes: Uint8Array, count: number): Float32Array {
+    if (count > PIECE_ELEMENTS || bytes.byteLength < count * 2) {
+      throw new RangeError(`cannot widen ${count} ${dtype} values from ${bytes.byteLength} bytes`);
+    }
+    const memory = this.exports.memory.buffer;
+    new Uint8Array(memory, this.halves, count * 2).set(bytes.subarray(0, count * 2));
+    if (dtype === 'float16') this.exports.widenFloat16(this.halves, count, this.widened);
+    else this.exports.widenBfloat16(this.halves, count, this.widened);
+    return new Float32Array(memory, this.widened, count);
   }
 
   /** Bytes of memory the module holds now (it grows to the largest read buffers asked for). */

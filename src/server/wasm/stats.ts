@@ -308,3 +308,55 @@ export function histogramCheckedF32(
     bump(counts + (exactBin(load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin) << 2));
   }
 }
+
+/** Widens `count` bfloat16 values at `source` to float32 at `target` (exact: the upper half). */
+export function widenBfloat16(source: usize, count: i32, target: usize): void {
+  let i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const words = v128.load(source + ((<usize>i) << 1));
+    const at = target + ((<usize>i) << 2);
+    v128.store(at, i32x4.shl(i32x4.extend_low_i16x8_u(words), 16));
+    v128.store(at, i32x4.shl(i32x4.extend_high_i16x8_u(words), 16), 16);
+  }
+  for (; i < count; i++) {
+    store<u32>(target + ((<usize>i) << 2), (<u32>load<u16>(source + ((<usize>i) << 1))) << 16);
+  }
+}
+
+/**
+ * Widens `count` float16 values at `source` to float32 at `target`, exactly: the exponent
+ * and mantissa bits moved into float32 place and scaled by 2^112 (exact for normal and
+ * subnormal halves alike), Infinity and NaN patterns given float32's top exponent.
+ */
+export function widenFloat16(source: usize, count: i32, target: usize): void {
+  let i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const words = v128.load(source + ((<usize>i) << 1));
+    const at = target + ((<usize>i) << 2);
+    v128.store(at, widenHalves(i32x4.extend_low_i16x8_u(words)));
+    v128.store(at, widenHalves(i32x4.extend_high_i16x8_u(words)), 16);
+  }
+  for (; i < count; i++) {
+    store<f32>(target + ((<usize>i) << 2), widenHalf(<u32>load<u16>(source + ((<usize>i) << 1))));
+  }
+}
+
+function widenHalves(halves: v128): v128 {
+  const sign = i32x4.shl(v128.and(halves, i32x4.splat(0x8000)), 16);
+  const magnitude = v128.and(halves, i32x4.splat(0x7fff));
+  const moved = i32x4.shl(magnitude, 13);
+  const scaled = f32x4.mul(moved, f32x4.splat(<f32>5.192296858534828e33)); // 2^112
+  const special = i32x4.gt_s(magnitude, i32x4.splat(0x7bff));
+  const top = v128.or(moved, i32x4.splat(0x7f800000));
+  return v128.or(sign, v128.bitselect(top, scaled, special));
+}
+
+function widenHalf(half: u32): f32 {
+  const magnitude = half & 0x7fff;
+  const moved = magnitude << 13;
+  const bits =
+    magnitude > 0x7bff
+      ? moved | 0x7f800000
+      : reinterpret<u32>(reinterpret<f32>(moved) * <f32>5.192296858534828e33);
+  return reinterpret<f32>(((half & 0x8000) << 16) | bits);
+}
