@@ -22,6 +22,7 @@ import {
   memoryTensorBytes,
   MomentAccumulator,
 } from '../src/server/analysis/stats';
+import { decodeScalar } from '../src/server/analysis/decode';
 import { safetensorsFormat } from '../src/server/formats/safetensors';
 import type { TensorEntry } from '../src/server/formats/types';
 import { computeTensorStats } from '../src/server/jobs/computeStats';
@@ -56,6 +57,30 @@ function sampleWeights(count: number): Float32Array {
   };
   for (let i = 0; i < count; i++) values[i] = (next() + next() + next() - 1.5) * 0.05;
   return values;
+}
+
+/** float32 values rounded to bfloat16 (truncated) or float16 (NumPy-free, nearest by table search). */
+function toHalves(values: Float32Array, dtype: 'bfloat16' | 'float16'): Uint8Array {
+  const words = new Uint16Array(values.length);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  if (dtype === 'bfloat16') {
+    for (let i = 0; i < values.length; i++) words[i] = bits[i]! >>> 16;
+  } else {
+    // Positive float16 values in bit order; values here are far inside float16's range.
+    const table = Float32Array.from({ length: 0x7c00 }, (_, h) => decodeScalar('float16', h));
+    for (let i = 0; i < values.length; i++) {
+      const magnitude = Math.abs(values[i]!);
+      let low = 0;
+      let high = 0x7bff;
+      while (low < high) {
+        const middle = (low + high + 1) >> 1;
+        if (table[middle]! <= magnitude) low = middle;
+        else high = middle - 1;
+      }
+      words[i] = (values[i]! < 0 ? 0x8000 : 0) | low;
+    }
+  }
+  return new Uint8Array(words.buffer);
 }
 
 const NUMPY_SCRIPT = `
@@ -166,6 +191,15 @@ async function main(): Promise<void> {
         new HistogramAccumulator(moments.min, moments.max, HISTOGRAM_BINS).add(values, true),
       )),
     ]);
+    // The same values as 16-bit floats (half the bytes; GB/s of those bytes, no NumPy column).
+    const halfRows: [string, number, number][] = [];
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      const halves = toHalves(values, dtype);
+      halfRows.push([
+        `LayerLens ${dtype} stats + histogram (memory, this thread)`,
+        ...(await bestSeconds(() => computeStats(dtype, values.length, memoryTensorBytes(halves)))),
+      ]);
+    }
     const numpy = numpySeconds(file, offset);
     let numpyAll = NaN;
     if (typeof numpy === 'string') {
@@ -189,9 +223,11 @@ async function main(): Promise<void> {
     );
     const cell = (value: number, digits: number, pad: number) =>
       Number.isNaN(value) ? ''.padStart(pad) : value.toFixed(digits).padStart(pad);
-    for (const [name, seconds, cpu] of rows) {
-      const rate = bytes.byteLength / seconds / 1e9;
-      const speedup = name.startsWith('LayerLens') ? numpyAll / seconds : NaN;
+    const halfBytes = bytes.byteLength / 2;
+    for (const [name, seconds, cpu] of [...rows, ...halfRows]) {
+      const half = halfRows.some(([halfName]) => halfName === name);
+      const rate = (half ? halfBytes : bytes.byteLength) / seconds / 1e9;
+      const speedup = name.startsWith('LayerLens') && !half ? numpyAll / seconds : NaN;
       console.log(
         `${name.padEnd(width)}  ${cell(seconds, 3, 8)}  ${cell(rate, 2, 6)}  ${cell(speedup, 2, 16)}  ${cell(cpu, 3, 6)}`.trimEnd(),
       );
