@@ -4,8 +4,12 @@
  *
  * Moments are exact-ish in float64: each block of BLOCK_ELEMENTS values is summarised
  * with two passes (mean, then squared deviations, while the block is in cache) and blocks
- * are merged with Chan et al.'s parallel formula. The histogram needs the final range, so
- * a tensor larger than one chunk is read twice; one that fits is read once.
+ * are merged with Chan et al.'s parallel formula. float32 values (and float16/bfloat16,
+ * widened exactly) go through the WebAssembly kernels of wasmStats.ts, which sum a block's
+ * deviations and squared deviations from the running mean in one pass and compute bin
+ * positions in float32 lanes checked against the bin edges (same counts). The histogram
+ * needs the final range, so a tensor larger than one chunk is read twice; one that fits
+ * is read once.
  */
 import * as fs from 'node:fs';
 import { byteLengthOf } from '../../shared/dtypes';
