@@ -119,6 +119,24 @@ test('float32 bin positions: exact counts at, below and above every bin edge', (
   }
 });
 
+test('NaN and ±Infinity among the values are left out by the float32-checked kernel', () => {
+  for (const [min, max] of [
+    [-0.37, 0.91],
+    [0, 255],
+  ] as const) {
+    const values = edgeHeavyValues(min, max, 256, 3);
+    for (let i = 5; i < values.length; i += 97) values[i] = [NaN, Infinity, -Infinity][i % 3]!;
+    const scale = 256 / (Math.fround(max) - Math.fround(min));
+    assert.notEqual(float32Binning(Math.fround(min), scale, 256), null);
+    const counts = kernelCounts(values, 256);
+    assert.deepEqual(counts, referenceCounts(values, 256), `[${min}, ${max}] with NaN/±Inf`);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      values.filter(Number.isFinite).length,
+    );
+  }
+});
+
 test('ranges the float32 arithmetic cannot take go to the float64 kernel with the same counts', () => {
   const bins = 256;
   // Wider than 2^120, subnormal, and an origin that is not a float32 number.

@@ -301,15 +301,15 @@ export class HistogramAccumulator {
       return;
     }
     const kernel =
-      allFinite &&
       this.valueScale === 1 &&
       values instanceof Float32Array &&
       length >= KERNEL_MIN_ELEMENTS &&
       this.counts.length <= MAX_KERNEL_BINS
         ? statsKernel()
         : null;
-    if (kernel) {
-      kernel.histogram(values as Float32Array, this.origin, this.scale, this.counts);
+    if (
+      kernel?.histogram(values as Float32Array, this.origin, this.scale, this.counts, allFinite)
+    ) {
       return;
     }
     // Two integer sub-histograms: consecutive equal bins do not wait on each other's store.

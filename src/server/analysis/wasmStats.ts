@@ -181,14 +181,23 @@ export class StatsKernel {
   }
 
   /**
-   * Adds the bins of `values` (finite, within the range that gave `origin` and `scale`)
-   * to `counts` (Float64Array of at most MAX_KERNEL_BINS bins).
+   * Adds the bins of the finite `values` (within the range that gave `origin` and `scale`)
+   * to `counts` (Float64Array of at most MAX_KERNEL_BINS bins). Returns false, having done
+   * nothing, when `values` may hold NaN or ±Infinity (`allFinite` false) and the range
+   * needs the float64 kernel, which takes finite values only.
    */
-  histogram(values: Float32Array, origin: number, scale: number, counts: Float64Array): void {
+  histogram(
+    values: Float32Array,
+    origin: number,
+    scale: number,
+    counts: Float64Array,
+    allFinite: boolean,
+  ): boolean {
     const bins = counts.length;
+    const checked = float32Binning(origin, scale, bins);
+    if (!checked && !allFinite) return false;
     const lanes = new Uint32Array(this.exports.memory.buffer, this.counts, bins * 4);
     lanes.fill(0);
-    const checked = float32Binning(origin, scale, bins);
     this.forPieces(values, (address, _first, count) => {
       if (checked) {
         this.exports.histogramCheckedF32(
@@ -210,6 +219,7 @@ export class StatsKernel {
       counts[bin]! +=
         lanes[bin]! + lanes[bins + bin]! + lanes[2 * bins + bin]! + lanes[3 * bins + bin]!;
     }
+    return true;
   }
 
   /**

@@ -219,14 +219,22 @@ function exactBin(value: f32, origin: f64, scale: f64, lastBin: i32): usize {
   return <usize>(bin > lastBin ? lastBin : bin);
 }
 
+/** Counts `value` in the lane of counters at `lane` by exactBin; NaN and ±Infinity are left out. */
+function bumpExact(lane: usize, value: f32, origin: f64, scale: f64, lastBin: i32): void {
+  if (value - value !== 0) return;
+  bump(lane + (exactBin(value, origin, scale, lastBin) << 2));
+}
+
 /**
  * The counts of histogramF32, four times fewer float operations: the bin position is
  * computed in float32 lanes, x = (value − origin32) · scale32, which stays within
  * `near` / 2 of the float64 position (the host picks `near` from the rounding bound
  * for the number of bins). When x lies farther than `near` from an integer, its floor
  * is the float64 bin; a group of 16 values with one closer to a bin edge is binned by
- * the float64 arithmetic instead. The host guarantees finite values in [origin, max],
- * origin32 = origin exactly, and a scale32 that keeps every x finite and normal or 0.
+ * the float64 arithmetic instead, and NaN or ±Infinity in a group (whose x is not a
+ * number) are left out there, so the values need not be finite. The host guarantees
+ * finite values in [origin, max], origin32 = origin exactly, and a scale32 that keeps
+ * every such x finite and normal or 0.
  */
 export function histogramCheckedF32(
   values: usize,
@@ -266,20 +274,23 @@ export function histogramCheckedF32(
     const f1 = f32x4.sub(x1, r1);
     const f2 = f32x4.sub(x2, r2);
     const f3 = f32x4.sub(x3, r3);
-    const low = v128.or(
-      v128.or(f32x4.lt(f0, nearV), f32x4.lt(f1, nearV)),
-      v128.or(f32x4.lt(f2, nearV), f32x4.lt(f3, nearV)),
+    // In near ≤ f ≤ 1 − near for every lane? (False for NaN, which NaN and ±Infinity give.)
+    const clear = v128.and(
+      v128.and(
+        v128.and(f32x4.ge(f0, nearV), f32x4.le(f0, farV)),
+        v128.and(f32x4.ge(f1, nearV), f32x4.le(f1, farV)),
+      ),
+      v128.and(
+        v128.and(f32x4.ge(f2, nearV), f32x4.le(f2, farV)),
+        v128.and(f32x4.ge(f3, nearV), f32x4.le(f3, farV)),
+      ),
     );
-    const high = v128.or(
-      v128.or(f32x4.gt(f0, farV), f32x4.gt(f1, farV)),
-      v128.or(f32x4.gt(f2, farV), f32x4.gt(f3, farV)),
-    );
-    if (v128.any_true(v128.or(low, high))) {
+    if (!i32x4.all_true(clear)) {
       for (let k: usize = 0; k < 64; k += 16) {
-        bump(counts + (exactBin(load<f32>(at + k), origin, scale, lastBin) << 2));
-        bump(lane1 + (exactBin(load<f32>(at + k, 4), origin, scale, lastBin) << 2));
-        bump(lane2 + (exactBin(load<f32>(at + k, 8), origin, scale, lastBin) << 2));
-        bump(lane3 + (exactBin(load<f32>(at + k, 12), origin, scale, lastBin) << 2));
+        bumpExact(counts, load<f32>(at + k), origin, scale, lastBin);
+        bumpExact(lane1, load<f32>(at + k, 4), origin, scale, lastBin);
+        bumpExact(lane2, load<f32>(at + k, 8), origin, scale, lastBin);
+        bumpExact(lane3, load<f32>(at + k, 12), origin, scale, lastBin);
       }
       continue;
     }
@@ -305,7 +316,7 @@ export function histogramCheckedF32(
     bump(lane3 + ((<usize>i32x4.extract_lane(b3, 3)) << 2));
   }
   for (; i < count; i++) {
-    bump(counts + (exactBin(load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin) << 2));
+    bumpExact(counts, load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin);
   }
 }
 
