@@ -6,8 +6,8 @@
  * Prints one table in GB/s: our full statistics (moments, extremes, sparsity, norm,
  * non-finite counts and a 256-bin histogram) from memory in this thread, from a file in
  * one worker, from a file split across the worker pool (as the server runs a large
- * tensor), in-memory bytes (copied, as the server does) in one worker or split; each pass
- * alone; and NumPy's count_nonzero, sum, dot, min, max and histogram
+ * tensor), in-memory bytes in one worker (copied and handed over, as the server does);
+ * each pass alone; and NumPy's count_nonzero, sum, dot, min, max and histogram
  * measured in the same run (skipped when python3 with numpy is not available). The last
  * column is NumPy's time for all of those over ours. Best of a few repetitions. The
  * "CPU s" column is the process's CPU time for the same repetition (all threads), which
@@ -178,12 +178,6 @@ async function main(): Promise<void> {
       'LayerLens stats + histogram (memory, 1 worker)',
       ...(await bestSeconds(() =>
         computeTensorStats(onePool, inMemory, undefined, { splitBytes: Infinity }),
-      )),
-    ]);
-    rows.push([
-      `LayerLens stats + histogram (memory, split over ${workers} workers)`,
-      ...(await bestSeconds(() =>
-        computeTensorStats(splitPool, inMemory, undefined, { splitBytes: 0 }),
       )),
     ]);
     const moments = new MomentAccumulator();

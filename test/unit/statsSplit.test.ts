@@ -107,42 +107,6 @@ test('one large tensor split across the workers gives the statistics of a single
   }
 });
 
-test('a large in-memory tensor is split across the workers too, read in place from shared memory', async () => {
-  const count = 300_001;
-  const entries = await openTensors('split-memory.safetensors', [
-    { name: 'nonfinite', dtype: 'F32', shape: [count], data: sampleValues(count, 5, true) },
-    { name: 'clean', dtype: 'F32', shape: [count], data: sampleValues(count, 6, false) },
-    {
-      name: 'bf16',
-      dtype: 'BF16',
-      shape: [count],
-      data: Uint16Array.from(sampleValues(count, 7, false), (x) => (x * 100) & 0x3fff),
-    },
-  ]);
-  const dtypes: NumericDType[] = ['float32', 'float32', 'bfloat16'];
-  for (const [i, entry] of entries.entries()) {
-    assert.equal(entry.data.kind, 'file');
-    if (entry.data.kind !== 'file') throw new Error('unreachable');
-    const bytes = new Uint8Array(
-      (await readFile(entry.data.path)).subarray(
-        entry.data.offset,
-        entry.data.offset + entry.data.length,
-      ),
-    );
-    const original = bytes.slice();
-    const inMemory: TensorEntry = {
-      info: entry.info,
-      data: { kind: 'memory', length: bytes.byteLength, load: () => bytes },
-    };
-    const split = await computeTensorStats(pool, inMemory, undefined, {
-      splitBytes: 4096,
-      chunkBytes: 64 * 1024,
-    });
-    assertSameStats(split, await singlePass(entry, dtypes[i]!), `${entry.info.name} in memory`);
-    assert.deepEqual(bytes, original, "the model's bytes are neither changed nor detached");
-  }
-});
-
 test('parts start on whole blocks and cover every element once', () => {
   const ranges = splitElements('float32', 10_000_001, 3);
   assert.equal(ranges.length, 3);

@@ -3,12 +3,7 @@ import { byteLengthOf, DTYPES } from '../../shared/dtypes';
 import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
-import {
-  mergeMoments,
-  splitElements,
-  statsFromParts,
-  type ElementRange,
-} from '../analysis/statsParts';
+import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
 import type { TensorEntry } from '../formats/types';
 import { JobAbortedError, type WorkerPool } from './workerPool';
 
@@ -20,7 +15,7 @@ export type TensorByteSource =
       readonly offset: number;
       readonly length: number;
     }
-  /** Bytes moved to the worker (transferred, not copied), or a view on shared memory. */
+  /** Bytes moved to the worker (transferred, not copied). */
   | { readonly kind: 'memory'; readonly bytes: Uint8Array };
 
 /** One statistics job as the worker receives it. */
@@ -49,7 +44,7 @@ export type StatsJobResult = TensorStatsValues | MomentsSummary | number[];
 
 export interface ComputeStatsOptions {
   readonly chunkBytes?: number;
-  /** Tensors from this size on are split across the pool's workers (SPLIT_STATS_MIN_BYTES). */
+  /** File tensors from this size on are split across the pool's workers (SPLIT_STATS_MIN_BYTES). */
   readonly splitBytes?: number;
 }
 
@@ -80,18 +75,10 @@ export async function computeTensorStats(
   }
   if (signal?.aborted) throw new JobAbortedError();
   const base = { dtype, elementCount: info.parameterCount, chunkBytes: options.chunkBytes };
-  const split =
-    pool.size > 1 &&
-    data.length >= (options.splitBytes ?? SPLIT_STATS_MIN_BYTES) &&
-    DTYPES[dtype].bits >= 8;
   if (data.kind === 'file') {
-    if (split) {
-      return splitStats(pool, dtype, info.parameterCount, options, signal, (range) => ({
-        kind: 'file',
-        path: data.path,
-        offset: data.offset + range.byteOffset,
-        length: range.byteLength,
-      }));
+    const splitBytes = options.splitBytes ?? SPLIT_STATS_MIN_BYTES;
+    if (pool.size > 1 && data.length >= splitBytes && DTYPES[dtype].bits >= 8) {
+      return splitFileStats(pool, dtype, info.parameterCount, data, options, signal);
     }
     const job: StatsJob = {
       ...base,
@@ -104,48 +91,41 @@ export async function computeTensorStats(
       `tensor "${info.name}" would need ${data.length} bytes in memory, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES}`,
     );
   }
-  const loaded = data.load();
-  if (loaded.byteLength !== data.length) {
-    throw new Error(
-      `tensor "${info.name}" produced ${loaded.byteLength} bytes instead of ${data.length}`,
-    );
-  }
-  if (split) {
-    // One copy that every worker reads in place: a view on shared memory is shared, not
-    // copied, when it is posted to a worker.
-    const shared = new Uint8Array(new SharedArrayBuffer(loaded.byteLength));
-    shared.set(loaded);
-    return splitStats(pool, dtype, info.parameterCount, options, signal, (range) => ({
-      kind: 'memory',
-      bytes: shared.subarray(range.byteOffset, range.byteOffset + range.byteLength),
-    }));
-  }
   // A private copy: `load()` may return a view on a buffer the model still uses, and
   // transferring detaches the buffer on this side.
-  const bytes = loaded.slice();
+  const bytes = data.load().slice();
+  if (bytes.byteLength !== data.length) {
+    throw new Error(
+      `tensor "${info.name}" produced ${bytes.byteLength} bytes instead of ${data.length}`,
+    );
+  }
   const job: StatsJob = { ...base, source: { kind: 'memory', bytes } };
   return pool.run(job, signal, [bytes.buffer]) as Promise<TensorStatsValues>;
 }
 
 /**
- * One tensor's statistics from as many parts as the pool has workers, each read from
- * `sourceOf(part)`: a round of moments, then a round of histograms over the merged range
- * (see statsParts.ts).
+ * One file tensor's statistics from as many parts as the pool has workers: a round of
+ * moments, then a round of histograms over the merged range (see statsParts.ts).
  */
-async function splitStats(
+async function splitFileStats(
   pool: WorkerPool,
   dtype: NumericDType,
   elementCount: number,
+  data: { readonly path: string; readonly offset: number },
   options: ComputeStatsOptions,
   signal: AbortSignal | undefined,
-  sourceOf: (range: ElementRange) => TensorByteSource,
 ): Promise<TensorStatsValues> {
   const ranges = splitElements(dtype, elementCount, pool.size);
-  const jobFor = (range: ElementRange, part: StatsJob['part']): StatsJob => ({
+  const jobFor = (range: (typeof ranges)[number], part: StatsJob['part']): StatsJob => ({
     dtype,
     elementCount: range.count,
     chunkBytes: options.chunkBytes,
-    source: sourceOf(range),
+    source: {
+      kind: 'file',
+      path: data.path,
+      offset: data.offset + range.byteOffset,
+      length: range.byteLength,
+    },
     part,
   });
   const moments = mergeMoments(
