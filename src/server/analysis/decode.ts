@@ -151,6 +151,34 @@ function aligned(
   return { buffer: bytes.slice().buffer, byteOffset: 0 };
 }
 
+/**
+ * `elementCount` float16 or bfloat16 values widened to float32 (exactly) into `out`, which
+ * must hold that many; returns the filled part of `out`.
+ */
+export function decodeHalfToFloat32(
+  dtype: 'float16' | 'bfloat16',
+  bytes: Uint8Array,
+  elementCount: number,
+  out: Float32Array,
+): Float32Array {
+  if (bytes.byteLength < elementCount * 2 || out.length < elementCount) {
+    throw new RangeError(
+      `${elementCount} ${dtype} elements need ${elementCount * 2} bytes and as many outputs, got ${bytes.byteLength} and ${out.length}`,
+    );
+  }
+  const { buffer, byteOffset } = aligned(bytes, 2);
+  const words = new Uint16Array(buffer, byteOffset, elementCount);
+  if (dtype === 'bfloat16') {
+    // The upper half of a float32: shift the bits into place.
+    const bits = new Uint32Array(out.buffer, out.byteOffset, elementCount);
+    for (let i = 0; i < elementCount; i++) bits[i] = words[i]! << 16;
+  } else {
+    const table = getFloat16Table();
+    for (let i = 0; i < elementCount; i++) out[i] = table[words[i]!]!;
+  }
+  return out.subarray(0, elementCount);
+}
+
 /** Decode one 8- or 16-bit float pattern (used by tests and by single-value displays). */
 export function decodeScalar(dtype: Float8DType | 'float16' | 'bfloat16', bits: number): number {
   if (dtype === 'float16') return getFloat16Table()[bits & 0xffff]!;

@@ -4,27 +4,45 @@
  *
  * Moments are exact-ish in float64: each block of BLOCK_ELEMENTS values is summarised
  * with two passes (mean, then squared deviations, while the block is in cache) and blocks
- * are merged with Chan et al.'s parallel formula. The histogram needs the final range, so
- * a tensor larger than one chunk is read twice; one that fits is read once.
+ * are merged with Chan et al.'s parallel formula. float32 values (and float16/bfloat16,
+ * widened exactly) go through the WebAssembly kernels of wasmStats.ts, which sum a block's
+ * deviations and squared deviations from the running mean in one pass and compute bin
+ * positions in float32 lanes checked against the bin edges (same counts). The histogram
+ * needs the final range, so a tensor larger than one chunk is read twice; one that fits
+ * is read once.
  */
 import * as fs from 'node:fs';
 import { byteLengthOf } from '../../shared/dtypes';
 import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import type { TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
-import { decodeValues, elementsInBytes, type NumericDType } from './decode';
-import { statsKernel, type StatsKernel } from './wasmStats';
+import { decodeHalfToFloat32, decodeValues, elementsInBytes, type NumericDType } from './decode';
+import { MAX_KERNEL_BINS, PIECE_ELEMENTS, statsKernel, type StatsKernel } from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
+
+/**
+ * Lends `count` buffers of `byteLength` bytes for a reader to fill in turn, until it calls
+ * `release()`; null when they are lent out already.
+ */
+export type ReadBuffers = (
+  byteLength: number,
+  count: number,
+) => { readonly buffers: readonly Uint8Array[]; release(): void } | null;
 
 /** The bytes of one tensor, delivered in consecutive element-aligned chunks. */
 export interface TensorBytes {
   readonly byteLength: number;
   /**
    * Calls `visit` with consecutive chunks of at most `chunkBytes` bytes that cover the
-   * tensor in order. A chunk's memory may be reused once `visit` returns.
+   * tensor in order. A chunk's memory may be reused once `visit` returns. A reader that
+   * copies the bytes (from a file) copies them into `readBuffers` when given.
    */
-  chunks(chunkBytes: number, visit: (chunk: Uint8Array) => void): Promise<void>;
+  chunks(
+    chunkBytes: number,
+    visit: (chunk: Uint8Array) => void,
+    readBuffers?: ReadBuffers,
+  ): Promise<void>;
 }
 
 export interface StatsOptions {
@@ -44,6 +62,8 @@ const BLOCK_ELEMENTS = 4096;
 const KERNEL_MIN_ELEMENTS = 1024;
 /** Elements decoded at a time for types that are not read in place (multiple of 8). */
 const DECODE_ELEMENTS = 16384;
+/** float16/bfloat16 values widened at a time: whole 4096-value blocks, 256 KB of float32. */
+const HALF_PIECE_ELEMENTS = PIECE_ELEMENTS;
 
 type Values = Float32Array | Float64Array;
 
@@ -281,14 +301,15 @@ export class HistogramAccumulator {
       return;
     }
     const kernel =
-      allFinite &&
       this.valueScale === 1 &&
       values instanceof Float32Array &&
-      length >= KERNEL_MIN_ELEMENTS
+      length >= KERNEL_MIN_ELEMENTS &&
+      this.counts.length <= MAX_KERNEL_BINS
         ? statsKernel()
         : null;
-    if (kernel) {
-      kernel.histogram(values as Float32Array, this.origin, this.scale, this.counts);
+    if (
+      kernel?.histogram(values as Float32Array, this.origin, this.scale, this.counts, allFinite)
+    ) {
       return;
     }
     // Two integer sub-histograms: consecutive equal bins do not wait on each other's store.
@@ -333,7 +354,14 @@ function abortError(): Error {
   return error;
 }
 
-/** Calls `use` on the decoded values of one chunk, in pieces for types decoded into scratch. */
+/** float32 scratch for 16-bit floats widened in pieces (reused; its users are synchronous). */
+let halfScratch: Float32Array | null = null;
+
+/**
+ * Calls `use` on the decoded values of one chunk, in pieces for types decoded into scratch.
+ * float16 and bfloat16 are widened to float32 (exactly), so that they take the float32
+ * kernels; other narrow types are decoded into the float64 `scratch`.
+ */
 export function forEachDecoded(
   dtype: NumericDType,
   chunk: Uint8Array,
@@ -345,12 +373,36 @@ export function forEachDecoded(
     use(decodeValues(dtype, chunk, elementCount));
     return;
   }
+  if (dtype === 'float16' || dtype === 'bfloat16') {
+    // Widened by the kernel module when it loads (SIMD, in its memory), else here.
+    const kernel = statsKernel();
+    halfScratch ??= kernel ? null : new Float32Array(HALF_PIECE_ELEMENTS);
+    for (let done = 0; done < elementCount; done += HALF_PIECE_ELEMENTS) {
+      const pieceElements = Math.min(HALF_PIECE_ELEMENTS, elementCount - done);
+      const piece = chunk.subarray(done * 2);
+      use(
+        kernel
+          ? kernel.widen(dtype, piece, pieceElements)
+          : decodeHalfToFloat32(dtype, piece, pieceElements, halfScratch!),
+      );
+    }
+    return;
+  }
   const bytesPerPiece = byteLengthOf(dtype, DECODE_ELEMENTS);
   for (let done = 0; done < elementCount; done += DECODE_ELEMENTS) {
     const pieceElements = Math.min(DECODE_ELEMENTS, elementCount - done);
     const byteStart = (done / DECODE_ELEMENTS) * bytesPerPiece;
     use(decodeValues(dtype, chunk.subarray(byteStart), pieceElements, scratch));
   }
+}
+
+/**
+ * For float32 data, buffers in the statistics kernel's memory to read file chunks into,
+ * so that the kernels work on them in place (no copy); undefined otherwise.
+ */
+export function kernelReadBuffers(dtype: NumericDType): ReadBuffers | undefined {
+  const kernel = dtype === 'float32' ? statsKernel() : null;
+  return kernel ? (byteLength, count) => kernel.lendReadBuffers(byteLength, count) : undefined;
 }
 
 /** Statistics of `elementCount` elements of `dtype` delivered by `source`. */
@@ -380,13 +432,17 @@ export async function computeStats(
     afterChunk?: (chunk: Uint8Array, elements: number) => void,
   ) => {
     let remaining = elementCount;
-    return source.chunks(chunkBytes, (chunk) => {
-      if (isCancelled()) throw abortError();
-      const elements = Math.min(remaining, elementsInBytes(dtype, chunk.byteLength));
-      remaining -= elements;
-      forEachDecoded(dtype, chunk, elements, scratch, visitValues);
-      afterChunk?.(chunk, elements);
-    });
+    return source.chunks(
+      chunkBytes,
+      (chunk) => {
+        if (isCancelled()) throw abortError();
+        const elements = Math.min(remaining, elementsInBytes(dtype, chunk.byteLength));
+        remaining -= elements;
+        forEachDecoded(dtype, chunk, elements, scratch, visitValues);
+        afterChunk?.(chunk, elements);
+      },
+      kernelReadBuffers(dtype),
+    );
   };
 
   await walk(
@@ -446,11 +502,14 @@ export function memoryTensorBytes(bytes: Uint8Array): TensorBytes {
   };
 }
 
-/** Tensor bytes at `offset` in a file, read chunk by chunk into one reused buffer. */
+/**
+ * Tensor bytes at `offset` in a file, read chunk by chunk into two reused buffers (the
+ * given `readBuffers`, or its own): the next chunk is read while `visit` works on this one.
+ */
 export function fileTensorBytes(path: string, offset: number, length: number): TensorBytes {
   return {
     byteLength: length,
-    async chunks(chunkBytes, visit) {
+    async chunks(chunkBytes, visit, readBuffers) {
       let handle: fs.promises.FileHandle;
       try {
         handle = await fs.promises.open(path, 'r');
@@ -460,31 +519,46 @@ export function fileTensorBytes(path: string, offset: number, length: number): T
           `cannot open the file to read tensor data (${describeError(error)})`,
         );
       }
-      try {
-        // A fresh ArrayBuffer starts at offset 0, so float views on it are always aligned.
-        const buffer = new Uint8Array(Math.max(1, Math.min(chunkBytes, length)));
-        for (let done = 0; done < length;) {
-          const wanted = Math.min(buffer.byteLength, length - done);
-          let filled = 0;
-          while (filled < wanted) {
-            const { bytesRead } = await handle.read(
-              buffer,
-              filled,
-              wanted - filled,
-              offset + done + filled,
+      const readChunk = async (buffer: Uint8Array, start: number): Promise<Uint8Array> => {
+        const wanted = Math.min(buffer.byteLength, length - start);
+        let filled = 0;
+        while (filled < wanted) {
+          const { bytesRead } = await handle.read(
+            buffer,
+            filled,
+            wanted - filled,
+            offset + start + filled,
+          );
+          if (bytesRead === 0) {
+            throw new ModelFileError(
+              path,
+              `the file ends at byte ${offset + start + filled}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
             );
-            if (bytesRead === 0) {
-              throw new ModelFileError(
-                path,
-                `the file ends at byte ${offset + done + filled}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
-              );
-            }
-            filled += bytesRead;
           }
-          visit(buffer.subarray(0, wanted));
-          done += wanted;
+          filled += bytesRead;
+        }
+        return buffer.subarray(0, wanted);
+      };
+      let pending: Promise<Uint8Array> | null = null;
+      const size = Math.max(1, Math.min(chunkBytes, length));
+      const count = size < length ? 2 : 1;
+      const lent = readBuffers?.(size, count) ?? null;
+      try {
+        // A fresh ArrayBuffer starts at offset 0, so float views on it are always aligned
+        // (and lent buffers are 16-byte aligned).
+        const buffers = lent?.buffers ?? Array.from({ length: count }, () => new Uint8Array(size));
+        if (length > 0) pending = readChunk(buffers[0]!, 0);
+        for (let done = 0, turn = 0; done < length; turn++) {
+          const chunk: Uint8Array = await pending!;
+          pending = null;
+          done += chunk.byteLength;
+          if (done < length) pending = readChunk(buffers[(turn + 1) % count]!, done);
+          visit(chunk);
         }
       } finally {
+        // A read still in flight (visit threw) finishes before the file is closed.
+        await pending?.catch(() => undefined);
+        lent?.release();
         await handle.close();
       }
     },

@@ -13,6 +13,7 @@ import { elementsInBytes, type NumericDType } from './decode';
 import {
   forEachDecoded,
   HistogramAccumulator,
+  kernelReadBuffers,
   MomentAccumulator,
   summarise,
   type MomentsSummary,
@@ -75,16 +76,20 @@ function walkValues(
   const isCancelled = options.isCancelled ?? (() => false);
   const scratch = new Float64Array(SCRATCH_ELEMENTS);
   let remaining = elementCount;
-  return source.chunks(chunkBytes, (chunk) => {
-    if (isCancelled()) {
-      const error = new Error('The statistics computation was cancelled');
-      error.name = 'AbortError';
-      throw error;
-    }
-    const elements = Math.min(remaining, elementsInBytes(dtype, chunk.byteLength));
-    remaining -= elements;
-    forEachDecoded(dtype, chunk, elements, scratch, visit);
-  });
+  return source.chunks(
+    chunkBytes,
+    (chunk) => {
+      if (isCancelled()) {
+        const error = new Error('The statistics computation was cancelled');
+        error.name = 'AbortError';
+        throw error;
+      }
+      const elements = Math.min(remaining, elementsInBytes(dtype, chunk.byteLength));
+      remaining -= elements;
+      forEachDecoded(dtype, chunk, elements, scratch, visit);
+    },
+    kernelReadBuffers(dtype),
+  );
 }
 
 /** Moments, extremes and counts of one part. */

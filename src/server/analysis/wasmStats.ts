@@ -17,49 +17,144 @@ interface StatsExports {
     lastBin: number,
     counts: number,
   ): void;
+  histogramCheckedF32(
+    values: number,
+    count: number,
+    origin: number,
+    scale: number,
+    lastBin: number,
+    counts: number,
+    origin32: number,
+    scale32: number,
+    near: number,
+  ): void;
+  widenFloat16(source: number, count: number, target: number): void;
+  widenBfloat16(source: number, count: number, target: number): void;
 }
 
 /** Accumulator slots the kernel reads and writes: finite count, mean, M2, min, max, zeros. */
 export const KERNEL_STATE_SLOTS = 6;
 export const WASM_PAGE_BYTES = 65536;
+/** Histograms with more bins than this take the TypeScript loop. */
+export const MAX_KERNEL_BINS = 4096;
+/**
+ * Values copied into the module at a time (256 KB, a whole number of 4096-value blocks):
+ * a piece is still in the core's cache when the kernel reads it.
+ */
+export const PIECE_ELEMENTS = 65536;
+
+/**
+ * Inputs to the float32 bin arithmetic of histogramCheckedF32, or null when the float64
+ * kernel must bin (range or scale out of float32's comfortable span, origin not a
+ * float32). `near` bounds how far the float32 bin position may be from the float64 one:
+ * each of the three float32 roundings (value − origin, scale, product) is within 2^-24
+ * relative, the position is at most bins·(1 + 2^-50), so the two differ by less than
+ * 3.01·2^-24·bins; `near` is more than twice that.
+ */
+export function float32Binning(
+  origin: number,
+  scale: number,
+  bins: number,
+): { origin32: number; scale32: number; near: number } | null {
+  const origin32 = Math.fround(origin);
+  const scale32 = Math.fround(scale);
+  const span = bins / scale;
+  const fits =
+    origin32 === origin &&
+    Number.isFinite(scale32) &&
+    scale32 >= 2 ** -100 &&
+    scale32 <= 2 ** 100 &&
+    span <= 2 ** 120 &&
+    bins <= MAX_KERNEL_BINS;
+  return fits ? { origin32, scale32, near: (bins + 1) * 2 ** -21 } : null;
+}
 
 /** One instance of the kernels with the host side of their memory layout. */
 export class StatsKernel {
-  private readonly base: number;
-  private memoryBytes = 0;
+  /**
+   * Accumulator state (64 bytes), four lanes of MAX_KERNEL_BINS counters, a piece of
+   * float32 values, a piece of 16-bit floats and the float32 values widened from them.
+   */
+  private readonly state: number;
+  private readonly counts: number;
+  private readonly piece: number;
+  private readonly halves: number;
+  private readonly widened: number;
+  /** Start of the read buffers handed out by readBuffers(). */
+  private readonly buffers: number;
+  private lent = false;
 
   constructor(private readonly exports: StatsExports) {
-    this.base = exports.heapBase();
+    this.state = exports.heapBase();
+    this.counts = this.state + 64;
+    this.piece = this.counts + MAX_KERNEL_BINS * 16;
+    this.halves = this.piece + PIECE_ELEMENTS * 4;
+    this.widened = this.halves + PIECE_ELEMENTS * 2;
+    this.buffers = this.widened + PIECE_ELEMENTS * 4;
+    this.ensure(this.buffers);
   }
 
-  /** Byte offsets of the state, the sub-histograms and the values for `bins` and `values` bytes. */
-  private layout(
-    bins: number,
-    valueBytes: number,
-  ): { state: number; counts: number; values: number } {
-    const state = this.base;
-    const counts = state + 64;
-    const values = (counts + bins * 16 + 15) & ~15;
-    const needed = values + valueBytes;
+  private ensure(bytes: number): void {
     const memory = this.exports.memory;
-    if (needed > memory.buffer.byteLength) {
-      memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE_BYTES));
+    if (bytes > memory.buffer.byteLength) {
+      memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / WASM_PAGE_BYTES));
     }
-    this.memoryBytes = memory.buffer.byteLength;
-    return { state, counts, values };
-  }
-
-  /** Copies `values` into the module and returns where they are. */
-  private place(values: Float32Array, bins: number) {
-    const layout = this.layout(bins, values.byteLength);
-    new Float32Array(this.exports.memory.buffer, layout.values, values.length).set(values);
-    return layout;
   }
 
   /**
-   * Adds `values` to `state` (KERNEL_STATE_SLOTS numbers, updated in place) block by block;
-   * `addWithChecks(start, end)` is called for each block holding non-finite values, with
-   * `state` current, and must update `state` itself.
+   * Lends `count` buffers of `byteLength` bytes inside the module's memory, 16-byte
+   * aligned, for reading tensor data into: float32 values decoded in place from them reach
+   * the kernels without a copy. One reader at a time (null while they are lent): growing
+   * the memory for another would detach them.
+   */
+  lendReadBuffers(
+    byteLength: number,
+    count: number,
+  ): { readonly buffers: readonly Uint8Array[]; release(): void } | null {
+    if (this.lent) return null;
+    const stride = (byteLength + 15) & ~15;
+    this.ensure(this.buffers + stride * count);
+    const memory = this.exports.memory.buffer;
+    this.lent = true;
+    let released = false;
+    return {
+      buffers: Array.from(
+        { length: count },
+        (_, index) => new Uint8Array(memory, this.buffers + stride * index, byteLength),
+      ),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.lent = false;
+      },
+    };
+  }
+
+  /**
+   * Calls `run(address, start, count)` over `values` in the module's memory: in place when
+   * they already are there, else piece by piece through a copy (`start` is the index in
+   * `values` of the piece's first value).
+   */
+  private forPieces(
+    values: Float32Array,
+    run: (address: number, start: number, count: number) => void,
+  ): void {
+    if (values.buffer === this.exports.memory.buffer) {
+      run(values.byteOffset, 0, values.length);
+      return;
+    }
+    const piece = new Float32Array(this.exports.memory.buffer, this.piece, PIECE_ELEMENTS);
+    for (let start = 0; start < values.length; start += PIECE_ELEMENTS) {
+      const count = Math.min(PIECE_ELEMENTS, values.length - start);
+      piece.set(values.subarray(start, start + count));
+      run(this.piece, start, count);
+    }
+  }
+
+  /**
+   * Adds `values` to `state` (KERNEL_STATE_SLOTS numbers, updated in place) in blocks of
+   * `blockElements` from the start of `values`; `addWithChecks(start, end)` is called for
+   * each block holding non-finite values, with `state` current, and must update `state`.
    */
   moments(
     values: Float32Array,
@@ -67,40 +162,85 @@ export class StatsKernel {
     state: Float64Array,
     addWithChecks: (start: number, end: number) => void,
   ): void {
-    const layout = this.place(values, 0);
-    const stateView = new Float64Array(
-      this.exports.memory.buffer,
-      layout.state,
-      KERNEL_STATE_SLOTS,
-    );
-    let start = 0;
-    while (start < values.length) {
-      stateView.set(state);
-      const stopped = this.exports.momentsF32(layout.values, start, values.length, layout.state);
-      state.set(stateView);
-      if (stopped >= values.length) break;
-      const end = Math.min(stopped + blockElements, values.length);
-      addWithChecks(stopped, end);
-      start = end;
-    }
+    const stateView = new Float64Array(this.exports.memory.buffer, this.state, KERNEL_STATE_SLOTS);
+    stateView.set(state);
+    this.forPieces(values, (address, first, count) => {
+      // Pieces hold whole blocks, so the blocks are those of `values`.
+      let start = 0;
+      while (start < count) {
+        const stopped = this.exports.momentsF32(address, start, count, this.state);
+        if (stopped >= count) break;
+        const end = Math.min(stopped + blockElements, count);
+        state.set(stateView);
+        addWithChecks(first + stopped, first + end);
+        stateView.set(state);
+        start = end;
+      }
+    });
+    state.set(stateView);
   }
 
-  /** Adds the bins of finite `values` to `counts` (Float64Array of bins). */
-  histogram(values: Float32Array, origin: number, scale: number, counts: Float64Array): void {
+  /**
+   * Adds the bins of the finite `values` (within the range that gave `origin` and `scale`)
+   * to `counts` (Float64Array of at most MAX_KERNEL_BINS bins). Returns false, having done
+   * nothing, when `values` may hold NaN or ±Infinity (`allFinite` false) and the range
+   * needs the float64 kernel, which takes finite values only.
+   */
+  histogram(
+    values: Float32Array,
+    origin: number,
+    scale: number,
+    counts: Float64Array,
+    allFinite: boolean,
+  ): boolean {
     const bins = counts.length;
-    const layout = this.place(values, bins);
-    const lanes = new Uint32Array(this.exports.memory.buffer, layout.counts, bins * 4);
+    const checked = float32Binning(origin, scale, bins);
+    if (!checked && !allFinite) return false;
+    const lanes = new Uint32Array(this.exports.memory.buffer, this.counts, bins * 4);
     lanes.fill(0);
-    this.exports.histogramF32(layout.values, values.length, origin, scale, bins - 1, layout.counts);
+    this.forPieces(values, (address, _first, count) => {
+      if (checked) {
+        this.exports.histogramCheckedF32(
+          address,
+          count,
+          origin,
+          scale,
+          bins - 1,
+          this.counts,
+          checked.origin32,
+          checked.scale32,
+          checked.near,
+        );
+      } else {
+        this.exports.histogramF32(address, count, origin, scale, bins - 1, this.counts);
+      }
+    });
     for (let bin = 0; bin < bins; bin++) {
       counts[bin]! +=
         lanes[bin]! + lanes[bins + bin]! + lanes[2 * bins + bin]! + lanes[3 * bins + bin]!;
     }
+    return true;
   }
 
-  /** Bytes of memory the module holds now (it grows to the largest chunk seen). */
+  /**
+   * The first `count` (at most PIECE_ELEMENTS) float16 or bfloat16 values of `bytes`
+   * widened to float32 in the module's memory, where the kernels read them in place. The
+   * view is overwritten by the next call.
+   */
+  widen(dtype: 'float16' | 'bfloat16', bytes: Uint8Array, count: number): Float32Array {
+    if (count > PIECE_ELEMENTS || bytes.byteLength < count * 2) {
+      throw new RangeError(`cannot widen ${count} ${dtype} values from ${bytes.byteLength} bytes`);
+    }
+    const memory = this.exports.memory.buffer;
+    new Uint8Array(memory, this.halves, count * 2).set(bytes.subarray(0, count * 2));
+    if (dtype === 'float16') this.exports.widenFloat16(this.halves, count, this.widened);
+    else this.exports.widenBfloat16(this.halves, count, this.widened);
+    return new Float32Array(memory, this.widened, count);
+  }
+
+  /** Bytes of memory the module holds now (it grows to the largest read buffers asked for). */
   get heldBytes(): number {
-    return this.memoryBytes;
+    return this.exports.memory.buffer.byteLength;
   }
 }
 

@@ -1,8 +1,9 @@
 // Statistics kernels for float32 tensor data, compiled to WebAssembly (SIMD) with
-// AssemblyScript by scripts/build-wasm.mjs. The host copies a chunk of values into this
-// module's memory and calls the kernels; they follow src/server/analysis/stats.ts exactly
-// (same blocks, same shift, same merge, same bin arithmetic), with SIMD lanes in place of
-// the even/odd pairs there.
+// AssemblyScript by scripts/build-wasm.mjs. The host reads or copies values into this
+// module's memory and calls the kernels. They keep the blocks, the Chan merge and the bin
+// arithmetic of src/server/analysis/stats.ts; a block's mean and M2 come from one pass of
+// sums around a shift near the mean (the TypeScript loops take two), equal to rounding,
+// and the histogram counts are identical.
 
 /** Values summarised at a time, as BLOCK_ELEMENTS in stats.ts. */
 const BLOCK: i32 = 4096;
@@ -44,33 +45,52 @@ export function momentsF32(values: usize, start: i32, end: i32, state: usize): i
 
 function addBlock(values: usize, start: i32, end: i32, state: usize): bool {
   const finite = slot(state, FINITE);
-  let shift: f64 = finite > 0 ? slot(state, MEAN) : <f64>load<f32>(values + ((<usize>start) << 2));
-  if (shift - shift !== 0) shift = 0;
-  const shiftV = f64x2.splat(shift);
-  let sum0 = f64x2.splat(0);
-  let sum1 = f64x2.splat(0);
+  const count = <f64>(end - start);
+  // Sums of deviations and squared deviations from a shift near the mean, in one pass:
+  // the running mean, or for the first block the block's own mean (so that an outlying
+  // first value costs no precision).
+  let shift: f64 = finite > 0 ? slot(state, MEAN) : 0;
+  if (finite === 0) {
+    const plain = sumAround(values, start, end, 0);
+    if (plain - plain !== 0) return false;
+    shift = plain / count;
+  }
+  const sh = f64x2.splat(shift);
+  const zero = f32x4.splat(0);
+  let s0 = f64x2.splat(0);
+  let s1 = s0;
+  let s2 = s0;
+  let s3 = s0;
+  let q0 = s0;
+  let q1 = s0;
+  let q2 = s0;
+  let q3 = s0;
   let zerosV = i32x4.splat(0);
   let minV = f32x4.splat(Infinity);
   let maxV = f32x4.splat(-Infinity);
-  const zero = f32x4.splat(0);
   let i = start;
-  for (; i + 4 <= end; i += 4) {
-    const v = v128.load(values + ((<usize>i) << 2));
-    const low = f64x2.promote_low_f32x4(v);
-    const high = f64x2.promote_low_f32x4(
-      i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7),
-    );
-    sum0 = f64x2.add(sum0, f64x2.sub(low, shiftV));
-    sum1 = f64x2.add(sum1, f64x2.sub(high, shiftV));
-    zerosV = i32x4.sub(zerosV, f32x4.eq(v, zero));
-    minV = f32x4.pmin(minV, v);
-    maxV = f32x4.pmax(maxV, v);
+  for (; i + 8 <= end; i += 8) {
+    const at = values + ((<usize>i) << 2);
+    const v = v128.load(at);
+    const w = v128.load(at, 16);
+    const d0 = f64x2.sub(f64x2.promote_low_f32x4(v), sh);
+    const d1 = f64x2.sub(f64x2.promote_low_f32x4(upperHalf(v)), sh);
+    const d2 = f64x2.sub(f64x2.promote_low_f32x4(w), sh);
+    const d3 = f64x2.sub(f64x2.promote_low_f32x4(upperHalf(w)), sh);
+    s0 = f64x2.add(s0, d0);
+    s1 = f64x2.add(s1, d1);
+    s2 = f64x2.add(s2, d2);
+    s3 = f64x2.add(s3, d3);
+    q0 = f64x2.add(q0, f64x2.mul(d0, d0));
+    q1 = f64x2.add(q1, f64x2.mul(d1, d1));
+    q2 = f64x2.add(q2, f64x2.mul(d2, d2));
+    q3 = f64x2.add(q3, f64x2.mul(d3, d3));
+    zerosV = i32x4.sub(i32x4.sub(zerosV, f32x4.eq(v, zero)), f32x4.eq(w, zero));
+    minV = f32x4.pmin(minV, f32x4.pmin(v, w));
+    maxV = f32x4.pmax(maxV, f32x4.pmax(v, w));
   }
-  let sum =
-    f64x2.extract_lane(sum0, 0) +
-    f64x2.extract_lane(sum0, 1) +
-    f64x2.extract_lane(sum1, 0) +
-    f64x2.extract_lane(sum1, 1);
+  let sum = lanes(f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3)));
+  let squares = lanes(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
   let zeros =
     i32x4.extract_lane(zerosV, 0) +
     i32x4.extract_lane(zerosV, 1) +
@@ -88,49 +108,52 @@ function addBlock(values: usize, start: i32, end: i32, state: usize): bool {
   }
   for (; i < end; i++) {
     const value = <f64>load<f32>(values + ((<usize>i) << 2));
-    sum += value - shift;
+    const deviation = value - shift;
+    sum += deviation;
+    squares += deviation * deviation;
     if (value === 0) zeros++;
     if (value < low) low = value;
     if (value > high) high = value;
   }
+  // value - value is 0 for finite numbers and NaN for NaN and ±Infinity.
   if (sum - sum !== 0) return false;
-  const count = end - start;
-  const blockMean = shift + sum / <f64>count;
-  const meanV = f64x2.splat(blockMean);
-  let m20 = f64x2.splat(0);
-  let m21 = f64x2.splat(0);
-  i = start;
-  for (; i + 4 <= end; i += 4) {
-    const v = v128.load(values + ((<usize>i) << 2));
-    const d0 = f64x2.sub(f64x2.promote_low_f32x4(v), meanV);
-    const d1 = f64x2.sub(
-      f64x2.promote_low_f32x4(
-        i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7),
-      ),
-      meanV,
-    );
-    m20 = f64x2.add(m20, f64x2.mul(d0, d0));
-    m21 = f64x2.add(m21, f64x2.mul(d1, d1));
-  }
-  let m2 =
-    f64x2.extract_lane(m20, 0) +
-    f64x2.extract_lane(m20, 1) +
-    f64x2.extract_lane(m21, 0) +
-    f64x2.extract_lane(m21, 1);
-  for (; i < end; i++) {
-    const deviation = <f64>load<f32>(values + ((<usize>i) << 2)) - blockMean;
-    m2 += deviation * deviation;
-  }
+  const blockMean = shift + sum / count;
+  const m2 = max(0, squares - sum * (sum / count));
   setSlot(state, ZEROS, slot(state, ZEROS) + <f64>zeros);
   if (low < slot(state, MIN)) setSlot(state, MIN, low);
   if (high > slot(state, MAX)) setSlot(state, MAX, high);
   // Chan et al.'s merge of (finite, mean, M2) with (count, blockMean, m2).
-  const total = finite + <f64>count;
+  const total = finite + count;
   const delta = blockMean - slot(state, MEAN);
-  setSlot(state, MEAN, slot(state, MEAN) + (delta * <f64>count) / total);
-  setSlot(state, M2, slot(state, M2) + m2 + ((delta * delta * finite) / total) * <f64>count);
+  setSlot(state, MEAN, slot(state, MEAN) + (delta * count) / total);
+  setSlot(state, M2, slot(state, M2) + m2 + ((delta * delta * finite) / total) * count);
   setSlot(state, FINITE, total);
   return true;
+}
+
+/** The upper two float32 lanes of `v` moved to the lower half (for promote_low). */
+function upperHalf(v: v128): v128 {
+  return i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+
+function lanes(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/** Σ (value − shift) over [start, end) in float64 (non-finite when a value is). */
+function sumAround(values: usize, start: i32, end: i32, shift: f64): f64 {
+  const sh = f64x2.splat(shift);
+  let s0 = f64x2.splat(0);
+  let s1 = s0;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const v = v128.load(values + ((<usize>i) << 2));
+    s0 = f64x2.add(s0, f64x2.sub(f64x2.promote_low_f32x4(v), sh));
+    s1 = f64x2.add(s1, f64x2.sub(f64x2.promote_low_f32x4(upperHalf(v)), sh));
+  }
+  let sum = lanes(f64x2.add(s0, s1));
+  for (; i < end; i++) sum += <f64>load<f32>(values + ((<usize>i) << 2)) - shift;
+  return sum;
 }
 
 /**
@@ -183,4 +206,168 @@ export function histogramF32(
     const at = counts + ((<usize>bin) << 2);
     store<u32>(at, load<u32>(at) + 1);
   }
+}
+
+/** Adds one to the u32 counter at `at`. */
+function bump(at: usize): void {
+  store<u32>(at, load<u32>(at) + 1);
+}
+
+/** The bin of one value by the float64 arithmetic of histogramF32 (and HistogramAccumulator). */
+function exactBin(value: f32, origin: f64, scale: f64, lastBin: i32): usize {
+  const bin = <i32>((<f64>value - origin) * scale);
+  return <usize>(bin > lastBin ? lastBin : bin);
+}
+
+/** Counts `value` in the lane of counters at `lane` by exactBin; NaN and ±Infinity are left out. */
+function bumpExact(lane: usize, value: f32, origin: f64, scale: f64, lastBin: i32): void {
+  if (value - value !== 0) return;
+  bump(lane + (exactBin(value, origin, scale, lastBin) << 2));
+}
+
+/**
+ * The counts of histogramF32, four times fewer float operations: the bin position is
+ * computed in float32 lanes, x = (value − origin32) · scale32, which stays within
+ * `near` / 2 of the float64 position (the host picks `near` from the rounding bound
+ * for the number of bins). When x lies farther than `near` from an integer, its floor
+ * is the float64 bin; a group of 16 values with one closer to a bin edge is binned by
+ * the float64 arithmetic instead, and NaN or ±Infinity in a group (whose x is not a
+ * number) are left out there, so the values need not be finite. The host guarantees
+ * finite values in [origin, max], origin32 = origin exactly, and a scale32 that keeps
+ * every such x finite and normal or 0.
+ */
+export function histogramCheckedF32(
+  values: usize,
+  count: i32,
+  origin: f64,
+  scale: f64,
+  lastBin: i32,
+  counts: usize,
+  origin32: f32,
+  scale32: f32,
+  near: f32,
+): void {
+  const bins = <usize>(lastBin + 1);
+  const lane1 = counts + (bins << 2);
+  const lane2 = counts + (bins << 3);
+  const lane3 = counts + bins * 12;
+  const originV = f32x4.splat(origin32);
+  const scaleV = f32x4.splat(scale32);
+  const nearV = f32x4.splat(near);
+  const farV = f32x4.splat(<f32>1 - near);
+  // floor(x) + 2^23 holds floor(x) in its low mantissa bits (x < 2^23).
+  const magic = f32x4.splat(<f32>8388608);
+  const mantissa = i32x4.splat(0x7fffff);
+  const lastV = i32x4.splat(lastBin);
+  let i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const at = values + ((<usize>i) << 2);
+    const x0 = f32x4.mul(f32x4.sub(v128.load(at), originV), scaleV);
+    const x1 = f32x4.mul(f32x4.sub(v128.load(at, 16), originV), scaleV);
+    const x2 = f32x4.mul(f32x4.sub(v128.load(at, 32), originV), scaleV);
+    const x3 = f32x4.mul(f32x4.sub(v128.load(at, 48), originV), scaleV);
+    const r0 = f32x4.floor(x0);
+    const r1 = f32x4.floor(x1);
+    const r2 = f32x4.floor(x2);
+    const r3 = f32x4.floor(x3);
+    const f0 = f32x4.sub(x0, r0);
+    const f1 = f32x4.sub(x1, r1);
+    const f2 = f32x4.sub(x2, r2);
+    const f3 = f32x4.sub(x3, r3);
+    // In near ≤ f ≤ 1 − near for every lane? (False for NaN, which NaN and ±Infinity give.)
+    const clear = v128.and(
+      v128.and(
+        v128.and(f32x4.ge(f0, nearV), f32x4.le(f0, farV)),
+        v128.and(f32x4.ge(f1, nearV), f32x4.le(f1, farV)),
+      ),
+      v128.and(
+        v128.and(f32x4.ge(f2, nearV), f32x4.le(f2, farV)),
+        v128.and(f32x4.ge(f3, nearV), f32x4.le(f3, farV)),
+      ),
+    );
+    if (!i32x4.all_true(clear)) {
+      for (let k: usize = 0; k < 64; k += 16) {
+        bumpExact(counts, load<f32>(at + k), origin, scale, lastBin);
+        bumpExact(lane1, load<f32>(at + k, 4), origin, scale, lastBin);
+        bumpExact(lane2, load<f32>(at + k, 8), origin, scale, lastBin);
+        bumpExact(lane3, load<f32>(at + k, 12), origin, scale, lastBin);
+      }
+      continue;
+    }
+    const b0 = i32x4.min_s(v128.and(f32x4.add(r0, magic), mantissa), lastV);
+    const b1 = i32x4.min_s(v128.and(f32x4.add(r1, magic), mantissa), lastV);
+    const b2 = i32x4.min_s(v128.and(f32x4.add(r2, magic), mantissa), lastV);
+    const b3 = i32x4.min_s(v128.and(f32x4.add(r3, magic), mantissa), lastV);
+    bump(counts + ((<usize>i32x4.extract_lane(b0, 0)) << 2));
+    bump(lane1 + ((<usize>i32x4.extract_lane(b0, 1)) << 2));
+    bump(lane2 + ((<usize>i32x4.extract_lane(b0, 2)) << 2));
+    bump(lane3 + ((<usize>i32x4.extract_lane(b0, 3)) << 2));
+    bump(counts + ((<usize>i32x4.extract_lane(b1, 0)) << 2));
+    bump(lane1 + ((<usize>i32x4.extract_lane(b1, 1)) << 2));
+    bump(lane2 + ((<usize>i32x4.extract_lane(b1, 2)) << 2));
+    bump(lane3 + ((<usize>i32x4.extract_lane(b1, 3)) << 2));
+    bump(counts + ((<usize>i32x4.extract_lane(b2, 0)) << 2));
+    bump(lane1 + ((<usize>i32x4.extract_lane(b2, 1)) << 2));
+    bump(lane2 + ((<usize>i32x4.extract_lane(b2, 2)) << 2));
+    bump(lane3 + ((<usize>i32x4.extract_lane(b2, 3)) << 2));
+    bump(counts + ((<usize>i32x4.extract_lane(b3, 0)) << 2));
+    bump(lane1 + ((<usize>i32x4.extract_lane(b3, 1)) << 2));
+    bump(lane2 + ((<usize>i32x4.extract_lane(b3, 2)) << 2));
+    bump(lane3 + ((<usize>i32x4.extract_lane(b3, 3)) << 2));
+  }
+  for (; i < count; i++) {
+    bumpExact(counts, load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin);
+  }
+}
+
+/** Widens `count` bfloat16 values at `source` to float32 at `target` (exact: the upper half). */
+export function widenBfloat16(source: usize, count: i32, target: usize): void {
+  let i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const words = v128.load(source + ((<usize>i) << 1));
+    const at = target + ((<usize>i) << 2);
+    v128.store(at, i32x4.shl(i32x4.extend_low_i16x8_u(words), 16));
+    v128.store(at, i32x4.shl(i32x4.extend_high_i16x8_u(words), 16), 16);
+  }
+  for (; i < count; i++) {
+    store<u32>(target + ((<usize>i) << 2), (<u32>load<u16>(source + ((<usize>i) << 1))) << 16);
+  }
+}
+
+/**
+ * Widens `count` float16 values at `source` to float32 at `target`, exactly: the exponent
+ * and mantissa bits moved into float32 place and scaled by 2^112 (exact for normal and
+ * subnormal halves alike), Infinity and NaN patterns given float32's top exponent.
+ */
+export function widenFloat16(source: usize, count: i32, target: usize): void {
+  let i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const words = v128.load(source + ((<usize>i) << 1));
+    const at = target + ((<usize>i) << 2);
+    v128.store(at, widenHalves(i32x4.extend_low_i16x8_u(words)));
+    v128.store(at, widenHalves(i32x4.extend_high_i16x8_u(words)), 16);
+  }
+  for (; i < count; i++) {
+    store<f32>(target + ((<usize>i) << 2), widenHalf(<u32>load<u16>(source + ((<usize>i) << 1))));
+  }
+}
+
+function widenHalves(halves: v128): v128 {
+  const sign = i32x4.shl(v128.and(halves, i32x4.splat(0x8000)), 16);
+  const magnitude = v128.and(halves, i32x4.splat(0x7fff));
+  const moved = i32x4.shl(magnitude, 13);
+  const scaled = f32x4.mul(moved, f32x4.splat(<f32>5.192296858534828e33)); // 2^112
+  const special = i32x4.gt_s(magnitude, i32x4.splat(0x7bff));
+  const top = v128.or(moved, i32x4.splat(0x7f800000));
+  return v128.or(sign, v128.bitselect(top, scaled, special));
+}
+
+function widenHalf(half: u32): f32 {
+  const magnitude = half & 0x7fff;
+  const moved = magnitude << 13;
+  const bits =
+    magnitude > 0x7bff
+      ? moved | 0x7f800000
+      : reinterpret<u32>(reinterpret<f32>(moved) * <f32>5.192296858534828e33);
+  return reinterpret<f32>(((half & 0x8000) << 16) | bits);
 }
