@@ -84,8 +84,8 @@ export class StatsKernel {
   private readonly buffers: number;
   private lent = false;
 
-  constructor(private readonly exports: StatsExports) {
-    this.state = exports.heapBase();
+  constructor(private readonly wasm: StatsExports) {
+    this.state = wasm.heapBase();
     this.counts = this.state + 64;
     this.piece = this.counts + MAX_KERNEL_BINS * 16;
     this.halves = this.piece + PIECE_ELEMENTS * 4;
@@ -95,7 +95,7 @@ export class StatsKernel {
   }
 
   private ensure(bytes: number): void {
-    const memory = this.exports.memory;
+    const memory = this.wasm.memory;
     if (bytes > memory.buffer.byteLength) {
       memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / WASM_PAGE_BYTES));
     }
@@ -114,7 +114,7 @@ export class StatsKernel {
     if (this.lent) return null;
     const stride = (byteLength + 15) & ~15;
     this.ensure(this.buffers + stride * count);
-    const memory = this.exports.memory.buffer;
+    const memory = this.wasm.memory.buffer;
     this.lent = true;
     let released = false;
     return {
@@ -139,11 +139,11 @@ export class StatsKernel {
     values: Float32Array,
     run: (address: number, start: number, count: number) => void,
   ): void {
-    if (values.buffer === this.exports.memory.buffer) {
+    if (values.buffer === this.wasm.memory.buffer) {
       run(values.byteOffset, 0, values.length);
       return;
     }
-    const piece = new Float32Array(this.exports.memory.buffer, this.piece, PIECE_ELEMENTS);
+    const piece = new Float32Array(this.wasm.memory.buffer, this.piece, PIECE_ELEMENTS);
     for (let start = 0; start < values.length; start += PIECE_ELEMENTS) {
       const count = Math.min(PIECE_ELEMENTS, values.length - start);
       piece.set(values.subarray(start, start + count));
@@ -162,13 +162,13 @@ export class StatsKernel {
     state: Float64Array,
     addWithChecks: (start: number, end: number) => void,
   ): void {
-    const stateView = new Float64Array(this.exports.memory.buffer, this.state, KERNEL_STATE_SLOTS);
+    const stateView = new Float64Array(this.wasm.memory.buffer, this.state, KERNEL_STATE_SLOTS);
     stateView.set(state);
     this.forPieces(values, (address, first, count) => {
       // Pieces hold whole blocks, so the blocks are those of `values`.
       let start = 0;
       while (start < count) {
-        const stopped = this.exports.momentsF32(address, start, count, this.state);
+        const stopped = this.wasm.momentsF32(address, start, count, this.state);
         if (stopped >= count) break;
         const end = Math.min(stopped + blockElements, count);
         state.set(stateView);
@@ -196,11 +196,11 @@ export class StatsKernel {
     const bins = counts.length;
     const checked = float32Binning(origin, scale, bins);
     if (!checked && !allFinite) return false;
-    const lanes = new Uint32Array(this.exports.memory.buffer, this.counts, bins * 4);
+    const lanes = new Uint32Array(this.wasm.memory.buffer, this.counts, bins * 4);
     lanes.fill(0);
     this.forPieces(values, (address, _first, count) => {
       if (checked) {
-        this.exports.histogramCheckedF32(
+        this.wasm.histogramCheckedF32(
           address,
           count,
           origin,
@@ -212,7 +212,7 @@ export class StatsKernel {
           checked.near,
         );
       } else {
-        this.exports.histogramF32(address, count, origin, scale, bins - 1, this.counts);
+        this.wasm.histogramF32(address, count, origin, scale, bins - 1, this.counts);
       }
     });
     for (let bin = 0; bin < bins; bin++) {
@@ -231,16 +231,16 @@ export class StatsKernel {
     if (count > PIECE_ELEMENTS || bytes.byteLength < count * 2) {
       throw new RangeError(`cannot widen ${count} ${dtype} values from ${bytes.byteLength} bytes`);
     }
-    const memory = this.exports.memory.buffer;
+    const memory = this.wasm.memory.buffer;
     new Uint8Array(memory, this.halves, count * 2).set(bytes.subarray(0, count * 2));
-    if (dtype === 'float16') this.exports.widenFloat16(this.halves, count, this.widened);
-    else this.exports.widenBfloat16(this.halves, count, this.widened);
+    if (dtype === 'float16') this.wasm.widenFloat16(this.halves, count, this.widened);
+    else this.wasm.widenBfloat16(this.halves, count, this.widened);
     return new Float32Array(memory, this.widened, count);
   }
 
   /** Bytes of memory the module holds now (it grows to the largest read buffers asked for). */
   get heldBytes(): number {
-    return this.exports.memory.buffer.byteLength;
+    return this.wasm.memory.buffer.byteLength;
   }
 }
 
@@ -249,7 +249,7 @@ let loaded: StatsKernel | null | undefined;
 /** The kernels of this thread, or null when the WebAssembly module is not available. */
 export function statsKernel(): StatsKernel | null {
   if (loaded !== undefined) return loaded;
-  const exports = instantiateWasm('stats');
-  loaded = exports ? new StatsKernel(exports as unknown as StatsExports) : null;
+  const wasm = instantiateWasm('stats');
+  loaded = wasm ? new StatsKernel(wasm as unknown as StatsExports) : null;
   return loaded;
 }
