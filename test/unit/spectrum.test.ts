@@ -15,14 +15,17 @@ import {
   reduceToBand,
   symmetricEigenvalues,
   tridiagonalEigenvalues,
+  tridiagonalEigenvaluesQl,
   wasmBandReductionLoaded,
   wasmPanelQrLoaded,
+  wasmTridiagonalLoaded,
 } from '../../src/server/analysis/symmetricEigen';
 import { disposeSpectrumWorker } from '../../src/server/jobs/computeSpectrum';
 import { MatMulRuntime } from '../../src/server/runtime/matmul';
 import { chooseProvider } from '../../src/server/runtime/providers';
 import { MAX_FULL_SPECTRUM_SIDE } from '../../src/shared/limits';
 import {
+  gaussian,
   gaussianMatrix,
   matrixWithSpectrum,
   maxDifference,
@@ -249,6 +252,152 @@ describe('symmetric eigenvalues in two stages', () => {
       }),
       /stop/,
     );
+  });
+});
+
+describe('tridiagonal eigenvalues', () => {
+  /** Eigenvalues 2 − 2cos(kπ/(n+1)) of the n × n 1-2-1 matrix, descending. */
+  const oneTwoOne = (n: number) =>
+    descending(
+      Array.from({ length: n }, (_, k) => 2 - 2 * Math.cos(((k + 1) * Math.PI) / (n + 1))),
+    );
+
+  /**
+   * Float64 reference by one-sided Jacobi on the dense T + c·I, c = ‖T‖₁ + 1 (positive
+   * definite, so its singular values are λ + c).
+   */
+  function jacobiReference(d: Float64Array, e: Float64Array): number[] {
+    const n = d.length;
+    let norm = 0;
+    for (let i = 0; i < n; i++) {
+      norm = Math.max(norm, Math.abs(d[i]!) + Math.abs(e[i] ?? 0) + Math.abs(e[i - 1] ?? 0));
+    }
+    const c = norm + 1;
+    const dense = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      dense[i * n + i] = d[i]! + c;
+      if (i + 1 < n) dense[i * n + i + 1] = dense[(i + 1) * n + i] = e[i]!;
+    }
+    return Array.from(jacobiSingularValues(dense, n, n), (value) => value - c);
+  }
+
+  /** max over i of |d| + 2|e|. */
+  const normOf = (d: Float64Array, e: Float64Array) =>
+    d.reduce((worst, value, i) => Math.max(worst, Math.abs(value) + 2 * Math.abs(e[i] ?? 0)), 0);
+
+  /** The WebAssembly routine within tolerance·‖T‖ of the TypeScript QL, and near the Jacobi reference. */
+  function agrees(d: Float64Array, e: Float64Array, tolerance: number): void {
+    const n = d.length;
+    const values = tridiagonalEigenvalues(d, e);
+    const scale = normOf(d, e);
+    const ql = maxDifference(values, tridiagonalEigenvaluesQl(d, e), n);
+    const jacobi = maxDifference(values, jacobiReference(d, e), n);
+    assert.ok(ql <= tolerance * scale, `against QL: ${ql / scale}·‖T‖`);
+    // Jacobi's own error grows with n and with its shift c.
+    assert.ok(jacobi <= 1e-12 * scale, `against Jacobi: ${jacobi / scale}·‖T‖`);
+  }
+
+  test('the 1-2-1 matrix: 2 − 2cos(kπ/(n+1)), at any scale and either sign of e', () => {
+    assert.ok(wasmTridiagonalLoaded(), 'the module loads (built from source on demand)');
+    for (const n of [3, 4, 17, 500]) {
+      const expected = oneTwoOne(n);
+      for (const [scale, sign] of [
+        [1, -1],
+        [1, 1],
+        [1e200, -1],
+        [1e-200, 1],
+        [3, -1],
+      ] as const) {
+        const values = tridiagonalEigenvalues(
+          new Float64Array(n).fill(2 * scale),
+          new Float64Array(n - 1).fill(sign * scale),
+        );
+        const error = maxDifference(
+          values,
+          expected.map((value) => value * scale),
+          n,
+        );
+        assert.ok(error <= 1e-14 * 4 * scale, `n = ${n}, scale ${scale}: ${error / scale}`);
+      }
+    }
+  });
+
+  test('random: as the TypeScript QL and a float64 Jacobi reference', () => {
+    for (const [n, seed] of [
+      [5, 1],
+      [64, 2],
+      [301, 3],
+    ] as const) {
+      const next = gaussian(seed);
+      const d = Float64Array.from({ length: n }, next);
+      const e = Float64Array.from({ length: n - 1 }, next);
+      agrees(d, e, 1e-13);
+    }
+  });
+
+  test('graded, clustered and Wilkinson’s W21+ matrices', () => {
+    const n = 160;
+    // Graded over 16 orders of magnitude, both ways.
+    const graded = Float64Array.from({ length: n }, (_, i) => 10 ** (-i / 10));
+    const gradedOff = Float64Array.from({ length: n - 1 }, (_, i) => 0.3 * 10 ** (-(i + 0.5) / 10));
+    agrees(graded, gradedOff, 1e-13);
+    agrees(graded.slice().reverse(), gradedOff.slice().reverse(), 1e-13);
+    // A tight cluster: all eigenvalues within 1e-8 of 1.
+    const next = gaussian(7);
+    const cluster = Float64Array.from({ length: n }, () => 1 + 1e-9 * next());
+    const clusterOff = Float64Array.from({ length: n - 1 }, () => 1e-9 * next());
+    agrees(cluster, clusterOff, 1e-14);
+    // W21+: d = |10 − i|, e = 1; its largest eigenvalues come in pairs 1e-14 … 1e-7 apart.
+    const w = Float64Array.from({ length: 21 }, (_, i) => Math.abs(10 - i));
+    agrees(w, new Float64Array(20).fill(1), 1e-14);
+    const values = tridiagonalEigenvalues(w, new Float64Array(20).fill(1));
+    assert.ok(Math.abs(values[0]! - 10.746194182903393) < 1e-12, `${values[0]}`);
+    assert.ok(values[0]! - values[1]! > 0 && values[0]! - values[1]! < 1e-12);
+  });
+
+  test('zeros on the off-diagonal split the matrix; 0 × 0, 1 × 1, 2 × 2 and zero matrices', () => {
+    const sizes = [1, 2, 3, 50, 1, 7];
+    const d: number[] = [];
+    const e: number[] = [];
+    const expected: number[] = [];
+    sizes.forEach((size, block) => {
+      if (block > 0) e.push(0);
+      for (let i = 0; i < size; i++) d.push(2 * (block + 1));
+      for (let i = 0; i + 1 < size; i++) e.push(-(block + 1));
+      expected.push(...oneTwoOne(size).map((value) => value * (block + 1)));
+    });
+    const values = tridiagonalEigenvalues(Float64Array.from(d), Float64Array.from(e));
+    assert.ok(maxDifference(values, descending(expected), d.length) < 1e-13 * 24);
+    agrees(Float64Array.from(d), Float64Array.from(e), 1e-13);
+
+    assert.equal(tridiagonalEigenvalues(new Float64Array(0), new Float64Array(0)).length, 0);
+    assert.deepEqual(
+      Array.from(tridiagonalEigenvalues(Float64Array.of(-3), new Float64Array(0))),
+      [-3],
+    );
+    // [[1, 2], [2, 1]]: 3 and −1.
+    const pair = tridiagonalEigenvalues(Float64Array.of(1, 1), Float64Array.of(2));
+    assert.ok(maxDifference(pair, [3, -1], 2) < 1e-15);
+    assert.deepEqual(
+      Array.from(tridiagonalEigenvalues(new Float64Array(9), new Float64Array(8))),
+      [0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+  });
+
+  test('a cancelled check stops it between slices of eigenvalues', () => {
+    let calls = 0;
+    assert.throws(
+      () =>
+        tridiagonalEigenvalues(
+          new Float64Array(600).fill(2),
+          new Float64Array(599).fill(-1),
+          () => {
+            if (++calls === 2) throw new Error('stop');
+          },
+        ),
+      /stop/,
+    );
+    assert.equal(calls, 2);
   });
 });
 

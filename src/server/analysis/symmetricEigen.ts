@@ -9,7 +9,8 @@
  *    Householder reflector of length nb and chases the bulge it creates down the band,
  *    each step clearing the first column of the bulge (the rest is cleared by the next
  *    sweeps). O(n²·nb), in float64 on a band of half-width 2nb.
- * 3. Eigenvalues of the tridiagonal matrix by implicit QL with Wilkinson shifts.
+ * 3. Eigenvalues of the tridiagonal matrix by implicit QL with Wilkinson shifts, in its
+ *    square-root-free form.
  *
  * Every stage checks `isCancelled` between steps.
  */
@@ -538,11 +539,76 @@ function hypot(a: number, b: number): number {
 /** Iterations of the QL method per eigenvalue before giving up (it needs about two). */
 const MAX_QL_ITERATIONS = 60;
 
+interface TridiagonalExports {
+  readonly memory: WasmMemory;
+  heapBase(): number;
+  prepare(d: number, e: number, n: number): void;
+  deflate(
+    d: number,
+    e2: number,
+    n: number,
+    first: number,
+    last: number,
+    maxIterations: number,
+  ): number;
+  finish(d: number, n: number): void;
+}
+
+const tridiagonalModule = lazyWasm<TridiagonalExports>('tridiagonal');
+
+/** Whether the tridiagonal eigenvalues are computed in WebAssembly in this thread. */
+export function wasmTridiagonalLoaded(): boolean {
+  return tridiagonalModule() !== null;
+}
+
+/** Eigenvalues deflated between two cancellation checks in the WebAssembly path. */
+const EIGENVALUES_PER_CHECK = 256;
+
 /**
  * Eigenvalues (descending) of the symmetric tridiagonal matrix with `diagonal` d and
- * `offDiagonal` e, by the implicit QL method with Wilkinson shifts (no eigenvectors).
+ * `offDiagonal` e. In WebAssembly (src/server/wasm/tridiagonal.ts) when it loads: the
+ * implicit QL method in its square-root-free form (Pal–Walker–Kahan), which works on the
+ * squares eᵢ² and per step needs only c² and s² of a rotation, no square root. The first
+ * two iterations for each eigenvalue make two QL steps, with the two eigenvalues of the
+ * leading 2 × 2 block as shifts, run one row apart so that their arithmetic overlaps; later
+ * ones one step with the nearer (Wilkinson's). The splitting rule is that of
+ * tridiagonalEigenvaluesQl (TypeScript, one Wilkinson shift per step), which runs where the
+ * module cannot load. `check` is called between slices of eigenvalues.
  */
 export function tridiagonalEigenvalues(
+  diagonal: Float64Array,
+  offDiagonal: Float64Array,
+  check: CancelCheck = () => {},
+): Float64Array {
+  const wasm = tridiagonalModule();
+  if (!wasm) return tridiagonalEigenvaluesQl(diagonal, offDiagonal);
+  const n = diagonal.length;
+  const dAt = (wasm.heapBase() + 15) & ~15;
+  const eAt = dAt + ((n * 8 + 15) & ~15);
+  reserve(wasm.memory, eAt + n * 8);
+  const memory = wasm.memory;
+  new Float64Array(memory.buffer, dAt, n).set(diagonal);
+  new Float64Array(memory.buffer, eAt, n).set(offDiagonal.subarray(0, Math.max(0, n - 1)));
+  wasm.prepare(dAt, eAt, n);
+  for (let first = 0; first < n; first += EIGENVALUES_PER_CHECK) {
+    check();
+    const last = first + EIGENVALUES_PER_CHECK;
+    if (wasm.deflate(dAt, eAt, n, first, last, MAX_QL_ITERATIONS) !== 0) {
+      throw new Error('the tridiagonal eigenvalue iteration did not converge');
+    }
+  }
+  wasm.finish(dAt, n);
+  return Float64Array.from(new Float64Array(memory.buffer, dAt, n))
+    .sort()
+    .reverse();
+}
+
+/**
+ * Eigenvalues (descending) of the symmetric tridiagonal matrix with `diagonal` d and
+ * `offDiagonal` e, by the implicit QL method with Wilkinson shifts (no eigenvectors), in
+ * TypeScript.
+ */
+export function tridiagonalEigenvaluesQl(
   diagonal: Float64Array,
   offDiagonal: Float64Array,
 ): Float64Array {
@@ -647,8 +713,7 @@ export async function symmetricEigenvalues<T extends GemmArray>(
   start = addStageTime(timings, 'band reduction', start);
   const { diagonal, offDiagonal } = bandToTridiagonal(band, nb, check);
   start = addStageTime(timings, 'bulge chasing', start);
-  check();
-  const eigenvalues = tridiagonalEigenvalues(diagonal, offDiagonal);
+  const eigenvalues = tridiagonalEigenvalues(diagonal, offDiagonal, check);
   for (let i = 0; i < n; i++) eigenvalues[i]! += shift;
   addStageTime(timings, 'tridiagonal eigenvalues', start);
   return eigenvalues;
