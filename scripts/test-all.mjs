@@ -14,19 +14,25 @@ function run(title, command, args, { countTests = false } = {}) {
   console.log(`\n=== ${title}: ${command} ${args.join(' ')}`);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-    let tail = '';
+    // Node's test runner closes with "ℹ pass N", "ℹ fail N", "ℹ skipped N" and, when a
+    // test failed, then lists the failures (with logs): the counts are kept as they pass by.
+    const counts = { pass: 0, fail: 0, skipped: 0 };
+    let partial = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const match = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line.trim());
+        if (match) counts[match[1]] = Number(match[2]);
+      }
     });
     child.on('error', reject);
     child.on('close', (code) => {
       if (countTests) {
-        // Node's test runner closes with "ℹ pass N", "ℹ fail N", "ℹ skipped N".
-        const count = (word) => Number(tail.match(new RegExp(`ℹ ${word} (\\d+)`))?.[1] ?? 0);
-        totals.passed += count('pass');
-        totals.failed += count('fail');
-        totals.skipped += count('skipped');
+        totals.passed += counts.pass;
+        totals.failed += counts.fail;
+        totals.skipped += counts.skipped;
       }
       if (code === 0) resolve();
       else reject(new Error(`${title} failed (exit code ${code})`));

@@ -73,6 +73,9 @@ export async function planCommand(client: LayerLensClient, target?: unknown): Pr
     prompt:
       'Target: a ratio ("4x"), a size ("10 MB") or a largest output deviation ("deviation 0.05")',
     value: '4x',
+    // Focus may come back to the model's webview just after the palette closes; the box
+    // must not close with it.
+    ignoreFocusOut: true,
     validateInput: (value) => {
       const parsed = parsePlanTarget(value);
       return typeof parsed === 'string' ? parsed : undefined;
@@ -96,7 +99,11 @@ export async function planCommand(client: LayerLensClient, target?: unknown): Pr
           measured: false,
         },
       ],
-      { title: `Plan ${fileName}: ${describePlanTarget(planTarget)}`, placeHolder: 'Sensitivity' },
+      {
+        title: `Plan ${fileName}: ${describePlanTarget(planTarget)}`,
+        placeHolder: 'Sensitivity',
+        ignoreFocusOut: true,
+      },
     );
     if (!choice) return;
     measured = choice.measured;
