@@ -3,6 +3,14 @@
  * factors, and W = U·diag(σ)·Vᵀ for a chosen σ. Row-major, float64.
  */
 
+import { seededNormal } from '../../src/server/runtime/sampleInputs';
+
+/** `count` values of N(0, scale²) from the sample-input generator's seeded normal. */
+export function normalValues(count: number, seed: number, scale: number): number[] {
+  const next = seededNormal(seed);
+  return Array.from({ length: count }, () => next() * scale);
+}
+
 /** Deterministic standard normal numbers (mulberry32 + Box–Muller). */
 export function gaussian(seed: number): () => number {
   let state = seed >>> 0;

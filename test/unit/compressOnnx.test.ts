@@ -14,7 +14,6 @@ import type { CompressionReport, CompressRequest } from '../../src/shared/compre
 import { compressModel } from '../../src/server/compress';
 import { dequantizeBlocks, quantizeInt4Blocks } from '../../src/server/compress/kernels';
 import { tensorSlots } from '../../src/server/compress/onnx/graph';
-import { seededNormal } from '../../src/server/runtime/sampleInputs';
 import {
   attribute,
   ExternalDataFile,
@@ -29,6 +28,8 @@ import {
   writeModel,
 } from '../support/onnxBuilder';
 
+import { normalValues } from '../support/matrices';
+
 let folder: string;
 let remove: () => Promise<void>;
 before(async () => {
@@ -37,8 +38,7 @@ before(async () => {
 after(() => remove());
 
 function randomValues(count: number, seed: number, scale = 0.2): number[] {
-  const next = seededNormal(seed);
-  return Array.from({ length: count }, () => next() * scale);
+  return normalValues(count, seed, scale);
 }
 
 /** A rows × cols matrix of rank `rank` (product of two random factors). */

@@ -82,6 +82,41 @@ function checkChunk(layout: ByteLayout, raw: Uint8Array, label: string): void {
   assert.ok(same(slow, raw), `${label}: TypeScript decodes them back`);
 }
 
+/** The two decoders of one coded stream, and how the kernel finds its output. */
+interface StreamDecoders {
+  readonly reference: (coded: Uint8Array) => Uint8Array;
+  readonly kernel: (payload: Uint8Array, target: Uint8Array) => Uint8Array;
+  readonly decodeTargets: (coded: Uint8Array) => { payload: Uint8Array; targets: Uint8Array[] };
+}
+
+/**
+ * Truncates or flips one bit of `coded` 200 times and checks that the WebAssembly decoder
+ * gives the reference decoder's verdict and bytes each time; returns how many were errors.
+ */
+function compareOnCorruptions(coded: Uint8Array, seed: number, decoders: StreamDecoders): number {
+  const next = random(seed);
+  const outcome = (decode: () => Uint8Array) => {
+    try {
+      return Buffer.from(decode()).toString('hex');
+    } catch (error) {
+      return `error: ${(error as Error).message}`;
+    }
+  };
+  let errors = 0;
+  for (let trial = 0; trial < 200; trial++) {
+    const corrupt = coded.slice(0, trial % 5 === 0 ? coded.length - 1 - trial : undefined);
+    if (trial % 5 !== 0) corrupt[Math.floor(next() * corrupt.length)]! ^= 1 << (trial % 8);
+    const slow = outcome(() => decoders.reference(corrupt));
+    const fast = outcome(() => {
+      const { payload, targets } = decoders.decodeTargets(corrupt);
+      return decoders.kernel(payload, targets[0]!);
+    });
+    assert.equal(fast, slow, `trial ${trial}`);
+    if (slow.startsWith('error')) errors++;
+  }
+  return errors;
+}
+
 describe('lossless WebAssembly kernels', () => {
   test('chunks code to the same bytes as the TypeScript, every layout and edge size', () => {
     for (const layout of BYTE_LAYOUTS) {
@@ -122,30 +157,11 @@ describe('lossless WebAssembly kernels', () => {
   test('corrupt rANS streams get the same verdict and bytes from both decoders', () => {
     const wasm = kernels();
     const symbols = input('weights', 4099, 3);
-    const reference = ransEncode(symbols, byteHistogram(symbols));
-    const next = random(99);
-    const outcome = (decode: () => Uint8Array) => {
-      try {
-        return Buffer.from(decode()).toString('hex');
-      } catch (error) {
-        return `error: ${(error as Error).message}`;
-      }
-    };
-    let errors = 0;
-    for (let trial = 0; trial < 200; trial++) {
-      const corrupt = reference.slice(
-        0,
-        trial % 5 === 0 ? reference.length - 1 - trial : undefined,
-      );
-      if (trial % 5 !== 0) corrupt[Math.floor(next() * corrupt.length)]! ^= 1 << (trial % 8);
-      const slow = outcome(() => ransDecode(corrupt, symbols.length));
-      const fast = outcome(() => {
-        const { payload, targets } = wasm.decodeTargets('bytes', corrupt, symbols.length);
-        return wasm.ransDecode(payload, symbols.length, targets[0]!);
-      });
-      assert.equal(fast, slow, `trial ${trial}`);
-      if (slow.startsWith('error')) errors++;
-    }
+    const errors = compareOnCorruptions(ransEncode(symbols, byteHistogram(symbols)), 99, {
+      reference: (corrupt) => ransDecode(corrupt, symbols.length),
+      kernel: (payload, target) => wasm.ransDecode(payload, symbols.length, target),
+      decodeTargets: (corrupt) => wasm.decodeTargets('bytes', corrupt, symbols.length),
+    });
     assert.ok(errors > 50, `most corruptions are caught (${errors} of 200)`);
   });
 
@@ -181,30 +197,11 @@ describe('lossless WebAssembly kernels', () => {
   test('corrupt eight-lane streams get the same verdict and bytes from both decoders', () => {
     const wasm = kernels();
     const symbols = input('weights', 40_099, 3);
-    const reference = rans8Encode(symbols, byteHistogram(symbols));
-    const next = random(77);
-    const outcome = (decode: () => Uint8Array) => {
-      try {
-        return Buffer.from(decode()).toString('hex');
-      } catch (error) {
-        return `error: ${(error as Error).message}`;
-      }
-    };
-    let errors = 0;
-    for (let trial = 0; trial < 200; trial++) {
-      const corrupt = reference.slice(
-        0,
-        trial % 5 === 0 ? reference.length - 1 - trial : undefined,
-      );
-      if (trial % 5 !== 0) corrupt[Math.floor(next() * corrupt.length)]! ^= 1 << (trial % 8);
-      const slow = outcome(() => rans8Decode(corrupt, symbols.length));
-      const fast = outcome(() => {
-        const { payload, targets } = wasm.decodeTargets('bytes', corrupt, symbols.length);
-        return wasm.rans8Decode(payload, symbols.length, targets[0]!);
-      });
-      assert.equal(fast, slow, `trial ${trial}`);
-      if (slow.startsWith('error')) errors++;
-    }
+    const errors = compareOnCorruptions(rans8Encode(symbols, byteHistogram(symbols)), 77, {
+      reference: (corrupt) => rans8Decode(corrupt, symbols.length),
+      kernel: (payload, target) => wasm.rans8Decode(payload, symbols.length, target),
+      decodeTargets: (corrupt) => wasm.decodeTargets('bytes', corrupt, symbols.length),
+    });
     assert.ok(errors > 100, `most corruptions are caught (${errors} of 200)`);
   });
 

@@ -13,7 +13,6 @@ import type { onnx } from 'onnx-proto';
 import { compressModel } from '../../src/server/compress';
 import { relativeFrobeniusError } from '../../src/server/compress/kernels';
 import { ModelFileError } from '../../src/server/formats/types';
-import { seededNormal } from '../../src/server/runtime/sampleInputs';
 import { clearSensitivityCache, computeSensitivity } from '../../src/server/sensitivity';
 import { DEFAULT_SWEEP, int4Level, nmLevel, pruneLevel } from '../../src/server/sensitivity/levels';
 import { reconstruct } from '../../src/server/sensitivity/proxy';
@@ -29,6 +28,7 @@ import {
   valueInfo,
   writeModel,
 } from '../support/onnxBuilder';
+import { normalValues } from '../support/matrices';
 import { writeSafetensors } from '../support/safetensorsBuilder';
 
 let folder: string;
@@ -39,8 +39,7 @@ before(async () => {
 after(() => remove());
 
 function randomValues(count: number, seed: number, scale = 0.3): number[] {
-  const next = seededNormal(seed);
-  return Array.from({ length: count }, () => next() * scale);
+  return normalValues(count, seed, scale);
 }
 
 const BATCH = { 'validation.dimensions': { batch: 16 } };
