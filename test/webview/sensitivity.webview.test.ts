@@ -43,8 +43,14 @@ async function waitReady(page: Page): Promise<void> {
     .waitFor({ state: 'attached', timeout: READY_TIMEOUT_MS });
 }
 
+/**
+ * The ranking's bar labels, once drawn: a new level replaces the chart at once, and the
+ * bar chart draws its rows when its resize observer first fires, a frame later.
+ */
 async function barLabels(page: Page): Promise<string[]> {
-  return page.locator('[data-testid="sensitivity-chart"] g.ll-bar-row title').allTextContents();
+  const titles = page.locator('[data-testid="sensitivity-chart"] g.ll-bar-row title');
+  await titles.first().waitFor({ state: 'attached', timeout: 10_000 });
+  return titles.allTextContents();
 }
 
 describe('Silero VAD v5: the Sensitivity tab', () => {

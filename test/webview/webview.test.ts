@@ -153,9 +153,11 @@ describe('Silero VAD v5', () => {
     assert.equal(await operators.isVisible(), false);
     await page.getByText('Dtypes, operators, inputs and outputs, metadata').click();
     const mostUsedOp = Object.entries(summary.opCounts).sort((a, b) => b[1] - a[1])[0]![0];
-    assert.ok(
-      await page.locator('.ll-operators svg text', { hasText: mostUsedOp }).first().isVisible(),
-    );
+    // The bar chart draws once its container has a width (a resize observer, a frame later).
+    await page
+      .locator('.ll-operators svg text', { hasText: mostUsedOp })
+      .first()
+      .waitFor({ state: 'visible', timeout: 10_000 });
     await session.screenshot('silero-overview');
     assertNoProblems(session);
   });
