@@ -248,6 +248,15 @@ export interface WebviewSession {
   readonly page: Page;
   /** Every message the webview posted, in order. */
   readonly posted: readonly WebviewToHost[];
+  /**
+   * The next message of this type the webview posts. Call it before the action that posts
+   * it: a click resolves before the message has crossed to the test, and background
+   * requests may come in between.
+   */
+  nextPosted<T extends WebviewToHost['type']>(
+    type: T,
+    timeoutMs?: number,
+  ): Promise<Extract<WebviewToHost, { type: T }>>;
   /** The last state the webview saved with `setState`. */
   readonly savedState: unknown;
   /** CSP violations, console errors and uncaught exceptions. */
@@ -313,6 +322,7 @@ export class WebviewHarness {
     const page = await context.newPage();
 
     const posted: WebviewToHost[] = [];
+    const waiters = new Set<(message: WebviewToHost) => boolean>();
     const problems: string[] = [];
     const inFlight = new Map<number, AbortController>();
     let savedState: unknown = options.savedState;
@@ -352,6 +362,7 @@ export class WebviewHarness {
 
     await page.exposeBinding('__layerlensPost', (_source, message: WebviewToHost) => {
       posted.push(message);
+      for (const waiter of waiters) if (waiter(message)) waiters.delete(waiter);
       if (message.type === 'cancel') inFlight.get(message.id)?.abort();
       if (message.type === 'request') {
         const request = { name: message.name, params: message.params } as WebviewRequest;
@@ -383,6 +394,21 @@ export class WebviewHarness {
       problems,
       get maxStatsInFlight() {
         return maxStatsInFlight;
+      },
+      nextPosted<T extends WebviewToHost['type']>(type: T, timeoutMs = 10_000) {
+        return new Promise<Extract<WebviewToHost, { type: T }>>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            waiters.delete(waiter);
+            reject(new Error(`the webview posted no '${type}' message within ${timeoutMs} ms`));
+          }, timeoutMs);
+          const waiter = (message: WebviewToHost): boolean => {
+            if (message.type !== type) return false;
+            clearTimeout(timer);
+            resolve(message as Extract<WebviewToHost, { type: T }>);
+            return true;
+          };
+          waiters.add(waiter);
+        });
       },
       postToWebview: deliver,
       async screenshot(name) {

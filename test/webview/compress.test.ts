@@ -122,8 +122,9 @@ test('the Compress button asks the host to compress the selected tensors', async
   const { page } = session;
   await row(page, 2).click();
   await row(page, 3).click({ modifiers: ['Shift'] });
+  const compress = session.nextPosted('compress');
   await page.getByTestId('compress').click();
-  assert.deepEqual(session.posted.at(-1), { type: 'compress', indices: [2, 3] });
+  assert.deepEqual(await compress, { type: 'compress', indices: [2, 3] });
 });
 
 test('a compression report shows totals and per-tensor results; its buttons reach the host', async () => {
@@ -145,10 +146,12 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   assert.match(await tensorRows.first().innerText(), /layers\.2\.weight/);
   await session.screenshot('compression-report');
 
+  let action = session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Open new model' }).click();
-  assert.deepEqual(session.posted.at(-1), { type: 'reportAction', action: 'openOutput' });
+  assert.deepEqual(await action, { type: 'reportAction', action: 'openOutput' });
+  action = session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Close' }).click();
-  assert.deepEqual(session.posted.at(-1), { type: 'reportAction', action: 'dismiss' });
+  assert.deepEqual(await action, { type: 'reportAction', action: 'dismiss' });
   assert.equal(await page.getByTestId('compression-report').count(), 0);
   assert.deepEqual(session.problems, []);
 });

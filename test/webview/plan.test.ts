@@ -83,8 +83,9 @@ test('the plan shows per tensor; Apply asks the host; the attempts show once app
     `${choices}`,
   );
 
+  let action = session.nextPosted('planAction');
   await page.locator('[data-testid="plan-apply"]').click();
-  assert.deepEqual(session.posted.at(-1), { type: 'planAction', action: 'apply' });
+  assert.deepEqual(await action, { type: 'planAction', action: 'apply' });
 
   const result = await applyRecipe(modelPath, plan.recipe, { refine: true });
   await session.postToWebview({ type: 'plan', view: { plan, result } });
@@ -99,8 +100,9 @@ test('the plan shows per tensor; Apply asks the host; the attempts show once app
   assert.equal(await page.locator('[data-testid="plan-apply"]').count(), 0, 'applied: no Apply');
   await session.screenshot('plan-panel-applied');
 
+  action = session.nextPosted('planAction');
   await page.locator('[data-testid="plan-dismiss"]').click();
-  assert.deepEqual(session.posted.at(-1), { type: 'planAction', action: 'dismiss' });
+  assert.deepEqual(await action, { type: 'planAction', action: 'dismiss' });
   await panel.waitFor({ state: 'detached', timeout: 10_000 });
   assert.deepEqual(session.problems, []);
 });
