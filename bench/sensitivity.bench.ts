@@ -35,7 +35,7 @@ import { DEFAULT_SETTINGS, type LayerLensSettings } from '../src/shared/settings
 
 const WIDTH = Number(process.argv[2] ?? 512);
 /** Times the one-session sweep and the plain runs are each repeated (alternating). */
-const REPEATS = 5;
+const REPEATS = 21;
 /** Batch sizes of the MLP's input: small (weight-bound runs) and large (compute-bound). */
 const BATCHES = [16, 256];
 
