@@ -4,8 +4,9 @@
  *   node --import tsx bench/lossless.bench.ts [megabytes]     (default 64 per dtype)
  *
  * Ratios are packed / original (smaller is better) on Gaussian N(0, 0.02) weights in bf16
- * and f32 and on the real Silero VAD models (their float tensors' raw bytes, and the whole
- * file), with the exponent-entropy bound and ZipNN's published ratios as references.
+ * and f32, on int8 levels stored as float32, and on the real Silero VAD models (their float
+ * tensors' raw bytes, and the whole file), with the exponent-entropy bound and ZipNN's
+ * published ratios as references.
  * Speeds are MB/s of original bytes, from memory, with 1 and 2 worker threads; zstd's are
  * its own in-memory benchmark (`zstd -b3`, one thread). Skips zstd when it is missing.
  */
@@ -221,6 +222,12 @@ async function main(): Promise<void> {
         ZIPNN.f32,
       ],
     ];
+    // Weights quantized to int8 and stored back as float32 (as fake-quantized checkpoints
+    // are): 255 distinct values, which brotli codes whole. Smaller: that path is slower.
+    const levels = values.subarray(0, Math.min(bytesPerInput, 8 * 1024 * 1024) / 4);
+    const scale = levels.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / 127;
+    const dequantized = levels.map((v) => Math.round(v / scale) * scale);
+    inputs.push(['int8 levels stored as f32', new Uint8Array(dequantized.buffer), 'float32', null]);
     // Each Silero model's float tensors, concatenated raw (what the entropy coder sees).
     for (const file of SILERO) {
       const model = await openModelFile(file);
@@ -299,7 +306,7 @@ async function main(): Promise<void> {
       `Lossless packing, ${megabytes} MB per Gaussian input; Node ${process.version}; chunks of ${LLZ_CHUNK_BYTES / 1024} KB`,
     );
     printTable(
-      'Ratio = packed / original (smaller is better); bound = exponent stream at its entropy, other streams as stored',
+      "Ratio = packed / original (smaller is better); bound = the byte groups' bound: exponent stream at its entropy, other streams as stored (chunks that brotli codes whole go below it)",
       [
         'input',
         'LayerLens',

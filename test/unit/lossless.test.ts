@@ -13,7 +13,13 @@ import * as zlib from 'node:zlib';
 import { WorkerPool } from '../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../src/server/formats/types';
 import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../src/server/lossless/byteGroups';
-import { crc32, decodeChunk, encodeChunk } from '../../src/server/lossless/chunkCodec';
+import {
+  ChunkFormatError,
+  crc32,
+  decodeChunk,
+  encodeChunk,
+  repeatsValues,
+} from '../../src/server/lossless/chunkCodec';
 import {
   LLZ_TRAILER_BYTES,
   LLZ_VERSION,
@@ -34,8 +40,9 @@ import { extractTensor, packFile, unpackFile } from '../../src/server/lossless/p
 import { byteHistogram, ransDecode, ransEncode } from '../../src/server/lossless/rans';
 import { LosslessService } from '../../src/server/lossless/service';
 import { ModelService } from '../../src/server/modelService';
+import { seededNormal } from '../../src/server/runtime/sampleInputs';
 import { isCompressibilityError } from '../../src/shared/lossless';
-import { v1Original } from '../support/llzV1Fixture';
+import { fixtureOriginal } from '../support/llzFixtures';
 import { encodeModel, graph, model, node, rawTensor, tensor } from '../support/onnxBuilder';
 import {
   encodeSafetensors,
@@ -215,6 +222,51 @@ describe('byte grouping and coding', () => {
     assert.ok(encodeChunk('bf16', bf16).payload.length / bf16.length < 0.7);
     assert.ok(encodeChunk('f32', f32).payload.length / f32.length < 0.86);
   });
+
+  test('a chunk that repeats values (a DFT basis) is coded whole by brotli; weights are not', () => {
+    // Rows cos(2πkn/N) and sin(2πkn/N), as the STFT of a speech model stores them.
+    const n = 256;
+    const basis = new Float32Array(2 * 64 * n);
+    for (let k = 0; k < 64; k++) {
+      for (let t = 0; t < n; t++) {
+        basis[k * n + t] = Math.cos((2 * Math.PI * k * t) / n);
+        basis[(64 + k) * n + t] = Math.sin((2 * Math.PI * k * t) / n);
+      }
+    }
+    const raw = new Uint8Array(basis.buffer);
+    assert.ok(repeatsValues('f32', raw));
+    const chunk = encodeChunk('f32', raw);
+    assert.equal(chunk.payload[0], 255, 'coded whole');
+    assert.ok(chunk.payload.length < raw.length * 0.3, `${chunk.payload.length} bytes`);
+    // The byte groups' own coding is still reported, for the exponent-entropy bound.
+    assert.ok(chunk.groupedBytes > chunk.payload.length);
+    assert.deepEqual(decodeChunk('f32', chunk.payload, raw.length), raw);
+    // Written into a caller's buffer, as the jobs do.
+    const into = new Uint8Array(raw.length + 1);
+    const placed = encodeChunk('f32', raw, false, undefined, into);
+    assert.equal(placed.payload.buffer, into.buffer);
+    assert.deepEqual(decodeChunk('f32', placed.payload, raw.length), raw);
+
+    // Trained-like weights, sparse ones included, and bf16 pairs do not repeat.
+    const next = seededNormal(3);
+    const gaussian = Float32Array.from({ length: 1 << 16 }, () => 0.02 * next());
+    assert.equal(repeatsValues('f32', new Uint8Array(gaussian.buffer)), false);
+    assert.equal(repeatsValues('bf16', new Uint8Array(bf16Of(gaussian).buffer)), false);
+    const sparse = gaussian.map((v, i) => (i % 4 === 0 ? v : 0));
+    assert.equal(repeatsValues('f32', new Uint8Array(sparse.buffer)), false);
+    assert.notEqual(encodeChunk('f32', new Uint8Array(gaussian.buffer)).payload[0], 255);
+    // Integer planes and plain bytes are never sampled.
+    assert.equal(repeatsValues('bytes', raw), false);
+    assert.equal(repeatsValues('planes4', raw), false);
+
+    // A damaged brotli chunk is refused, never decoded into wrong bytes.
+    const damaged = chunk.payload.slice(0, chunk.payload.length - 9);
+    assert.throws(() => decodeChunk('f32', damaged, raw.length), ChunkFormatError);
+    const flipped = chunk.payload.slice();
+    flipped[20] ^= 0x5a;
+    assert.throws(() => decodeChunk('f32', flipped, raw.length), ChunkFormatError);
+    assert.throws(() => decodeChunk('f32', chunk.payload, raw.length - 4), ChunkFormatError);
+  });
 });
 
 describe('round trips', () => {
@@ -292,9 +344,15 @@ describe('round trips', () => {
     for (const original of SILERO) {
       const file = join(folder, original.split('/').pop()!);
       await fs.copyFile(original, file);
-      const { packResult } = await roundTrip(file);
+      const { packed, packResult } = await roundTrip(file);
       assert.equal(packResult.sha256, await sha256(original));
       assert.ok(packResult.packedBytes < packResult.originalBytes * 0.9, file);
+      // The STFT basis (a DFT matrix, values repeated) is coded whole by brotli.
+      const container = await readContainer(packed);
+      const bytes = new Uint8Array(await fs.readFile(packed));
+      const basis = container.index.segments.find((s) => s.name?.endsWith('forward_basis_buffer'));
+      assert.ok(basis, `${file} has an STFT basis`);
+      assert.equal(bytes[basis.chunks[0]![0]], 255);
     }
   });
 
@@ -331,7 +389,7 @@ describe('round trips', () => {
 });
 
 describe('container versions', () => {
-  const fixture = resolve('test/fixtures/v1.safetensors.llz');
+  const v1Fixture = resolve('test/fixtures/v1.safetensors.llz');
 
   /** The stream codecs of every chunk of `segmentName` in `file`. */
   async function codecsOf(file: string, segmentName: string): Promise<number[]> {
@@ -343,32 +401,38 @@ describe('container versions', () => {
     );
   }
 
-  test('a version-1 container (two-state rANS) still unpacks and extracts byte for byte', async () => {
-    const container = await readContainer(fixture);
-    assert.equal(container.index.version, 1);
-    // The fixture's exponent streams are coded with the version-1 coder (codec 1).
-    assert.ok((await codecsOf(fixture, 'layer.f32')).includes(1));
-    const original = v1Original();
-    const out = join(folder, 'v1.unpacked');
-    const result = await unpackFile(fixture, { out, runner: poolRunner(pool) });
-    assert.ok(Buffer.from(await fs.readFile(out)).equals(original), 'unpacked = original');
-    assert.equal(result.sha256, createHash('sha256').update(original).digest('hex'));
-    const tensorOut = join(folder, 'v1.f32.bin');
-    await extractTensor(fixture, 'layer.f32', { out: tensorOut });
-    const extracted = new Uint8Array(await fs.readFile(tensorOut));
-    assert.equal(extracted.length, 3001 * 4);
-    assert.ok(Buffer.from(original).indexOf(extracted) > 0, 'the tensor is the original bytes');
-  });
+  // Containers written by earlier coders, with the codec of their exponent streams.
+  for (const { version, coder, codec } of [
+    { version: 1, coder: 'two-state rANS', codec: 1 },
+    { version: 2, coder: 'eight-lane rANS', codec: 4 },
+  ]) {
+    test(`a version-${version} container (${coder}) still unpacks and extracts byte for byte`, async () => {
+      const fixture = resolve(`test/fixtures/v${version}.safetensors.llz`);
+      const container = await readContainer(fixture);
+      assert.equal(container.index.version, version);
+      assert.ok((await codecsOf(fixture, 'layer.f32')).includes(codec));
+      const original = fixtureOriginal();
+      const out = join(folder, `v${version}.unpacked`);
+      const result = await unpackFile(fixture, { out, runner: poolRunner(pool) });
+      assert.ok(Buffer.from(await fs.readFile(out)).equals(original), 'unpacked = original');
+      assert.equal(result.sha256, createHash('sha256').update(original).digest('hex'));
+      const tensorOut = join(folder, `v${version}.f32.bin`);
+      await extractTensor(fixture, 'layer.f32', { out: tensorOut });
+      const extracted = new Uint8Array(await fs.readFile(tensorOut));
+      assert.equal(extracted.length, 3001 * 4);
+      assert.ok(Buffer.from(original).indexOf(extracted) > 0, 'the tensor is the original bytes');
+    });
+  }
 
-  test('new containers are version 2 with eight-lane rANS exponents, and round-trip', async () => {
-    const file = join(folder, 'v2.safetensors');
-    await fs.writeFile(file, v1Original());
+  test('new containers are version 3 with eight-lane rANS exponents, and round-trip', async () => {
+    const file = join(folder, 'v3.safetensors');
+    await fs.writeFile(file, fixtureOriginal());
     const { packed } = await roundTrip(file, { chunkBytes: 2048 });
     assert.equal((await readContainer(packed)).index.version, LLZ_VERSION);
-    assert.equal(LLZ_VERSION, 2);
+    assert.equal(LLZ_VERSION, 3);
     const codecs = await codecsOf(packed, 'layer.f32');
     assert.ok(codecs.includes(4) && !codecs.includes(1), `codecs ${codecs.join(',')}`);
-    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 2);
+    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 3);
   });
 
   test('duplicate chunks are stored once; chunks that only share a CRC-32 are both kept', async () => {
@@ -415,14 +479,14 @@ describe('container versions', () => {
   });
 
   test('a header and an index that disagree on the version are refused', async () => {
-    const bytes = new Uint8Array(await fs.readFile(fixture));
+    const bytes = new Uint8Array(await fs.readFile(v1Fixture));
     new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 2, true);
     const mixed = join(folder, 'mixed-version.safetensors.llz');
     await fs.writeFile(mixed, bytes);
     await assert.rejects(readContainer(mixed), /version 1 does not match the header's 2/);
-    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 3, true);
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 4, true);
     await fs.writeFile(mixed, bytes);
-    await assert.rejects(readContainer(mixed), /version 3 is not supported/);
+    await assert.rejects(readContainer(mixed), /version 4 is not supported/);
   });
 });
 

@@ -26,10 +26,13 @@ import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
 
 export const LLZ_MAGIC = Uint8Array.of(0x89, 0x4c, 0x4c, 0x5a, 0x0d, 0x0a, 0x1a, 0x0a);
-/** The version written: 2 codes exponent streams with eight-lane rANS (stream codec 4). */
-export const LLZ_VERSION = 2;
-/** Versions read: 1 (two-state rANS, codec 1) and 2. */
-const READABLE_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The version written: 3. Version 2 coded exponent streams with eight-lane rANS (stream
+ * codec 4); 3 adds chunks brotli-coded whole (stream count 255).
+ */
+export const LLZ_VERSION = 3;
+/** Versions read: 1 (two-state rANS, codec 1), 2 and 3. */
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 export const LLZ_HEADER_BYTES = 16;
 export const LLZ_TRAILER_BYTES = 24;
 const TRAILER_MAGIC = 'LLZINDEX';
@@ -129,7 +132,7 @@ export async function readContainer(filePath: string): Promise<LlzContainer> {
     if (!READABLE_VERSIONS.includes(version)) {
       throw new ModelFileError(
         filePath,
-        `packed-file version ${version} is not supported (this LayerLens reads versions ${READABLE_VERSIONS.join(' and ')})`,
+        `packed-file version ${version} is not supported (this LayerLens reads versions ${READABLE_VERSIONS.join(', ')})`,
       );
     }
     const trailer = await readExactly(
@@ -216,7 +219,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   if (!isObject(json)) return fail('it is not an object');
   const version = json.version;
   if (typeof version !== 'number' || !READABLE_VERSIONS.includes(version))
-    return fail(`version ${String(version)} is not ${READABLE_VERSIONS.join(' or ')}`);
+    return fail(`version ${String(version)} is not one of ${READABLE_VERSIONS.join(', ')}`);
   const original = identity(filePath, json.original, 'original-file');
   const originalObject = json.original as Record<string, unknown>;
   if (typeof originalObject.name !== 'string') return fail('the original file has no name');

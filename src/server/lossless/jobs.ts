@@ -169,7 +169,8 @@ async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<Ana
     const encoded = encodeChunk(layout, chunk);
     rawBytes += chunk.length;
     packedBytes += encoded.payload.length;
-    otherStreamBytes += encoded.payload.length - encoded.streamBytes[0]!;
+    // The bound is the byte groups': exponent at its entropy, the other streams as coded.
+    otherStreamBytes += encoded.groupedBytes - encoded.streamBytes[0]!;
     for (let s = 0; s < 256; s++) exponentCounts[s]! += encoded.firstStreamCounts[s]!;
   });
   if (!hasExponentStream(layout)) {

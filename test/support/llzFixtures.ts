@@ -1,7 +1,8 @@
 /**
- * The original of test/fixtures/v1.safetensors.llz, a container written by the version-1
- * coder (two-state rANS, byte renormalisation) and kept to prove that version-1 files
- * still unpack byte for byte. Deterministic: the same bytes on every run.
+ * The original of the containers in test/fixtures, kept to prove that files written by
+ * earlier coders still unpack byte for byte: v1.safetensors.llz (version 1: two-state
+ * rANS, byte renormalisation) and v2.safetensors.llz (version 2: eight-lane rANS, chunks
+ * of 2048 bytes). Deterministic: the same bytes on every run.
  */
 import { buildSafetensors } from './safetensorsBuilder';
 
@@ -16,8 +17,8 @@ function random(seed: number): () => number {
   };
 }
 
-/** The safetensors file the fixture was packed from (bf16, f32, f16, int32 and int8 tensors). */
-export function v1Original(): Uint8Array {
+/** The safetensors file the fixtures were packed from (bf16, f32, f16, int32 and int8 tensors). */
+export function fixtureOriginal(): Uint8Array {
   const next = random(0x1234567);
   const f32 = new Float32Array(3001);
   for (let i = 0; i < f32.length; i++) f32[i] = (next() + next() + next() - 1.5) * 0.04;
