@@ -95,6 +95,15 @@ test(
       const reopened = await waitForEditor(browser, `${MODEL}.llz`);
       await reopened.locator('.ll-table-count').waitFor({ state: 'visible' });
       assert.equal(await reopened.locator('.ll-table-count').textContent(), tensorCount);
+      // Its statistics come from the bundled statistics workers, which decode the chunks.
+      const std = reopened.locator('[data-testid="tensor-row"] .ll-col-std');
+      assert.ok((await std.count()) > 0);
+      assert.equal(await reopened.locator('.ll-col-std.ll-stats-error').count(), 0);
+      assert.equal(await reopened.locator('.ll-col-std.ll-pending').count(), 0);
+      assert.ok(
+        (await std.allTextContents()).some((text) => /\d/.test(text)),
+        'the rows show a standard deviation',
+      );
       await reopened
         .getByText('original SHA-256', { exact: false })
         .first()

@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zlib from 'node:zlib';
+import { openModelFile } from '../../src/server/formats/registry';
+import { computeTensorStats, workerSourceOf } from '../../src/server/jobs/computeStats';
 import { WorkerPool } from '../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../src/server/formats/types';
 import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../src/server/lossless/byteGroups';
@@ -31,6 +33,7 @@ import {
   chunksPerJob,
   losslessWorkerScript,
   poolRunner,
+  type AnalyseResult,
   type DecodeResult,
   type EncodeResult,
   type LosslessJob,
@@ -753,6 +756,45 @@ describe('packed files opened as models', () => {
     } finally {
       service.dispose();
       models.dispose();
+    }
+  });
+
+  test("a .llz tensor's statistics are decoded in a worker, never on the main thread", async () => {
+    const original = join(folder, 'worker-decoded.onnx');
+    await fs.copyFile(SILERO[2]!, original);
+    const packed = (await packFile(original, { runner: poolRunner(pool) })).out;
+    const [plain, opened] = await Promise.all([openModelFile(original), openModelFile(packed)]);
+    const stats = new WorkerPool(2);
+    try {
+      // The largest tensors, with load() barred: only the worker may decode them.
+      const largest = [...opened.tensors]
+        .sort((a, b) => b.data.length - a.data.length)
+        .slice(0, 4)
+        .map((entry) => {
+          const { data } = entry;
+          assert.equal(data.kind, 'memory');
+          assert.ok(data.kind === 'memory' && data.packed, `${entry.info.name} is a packed range`);
+          const load = (): Uint8Array =>
+            assert.fail(`${entry.info.name} decoded on the main thread`);
+          return { ...entry, data: { ...data, load } };
+        });
+      for (const entry of largest) {
+        const reference = plain.tensors[entry.info.index]!;
+        assert.deepEqual(
+          await computeTensorStats(stats, entry),
+          await computeTensorStats(stats, reference),
+          entry.info.name,
+        );
+      }
+      // Compressibility reads them in its workers too.
+      const analysed = (await poolRunner(pool)({
+        op: 'analyse',
+        dtype: largest[0]!.info.dtype,
+        source: workerSourceOf(largest[0]!.data)!,
+      })) as AnalyseResult;
+      assert.equal(analysed.rawBytes, largest[0]!.data.length);
+    } finally {
+      stats.dispose();
     }
   });
 

@@ -106,6 +106,7 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
         kind: 'memory',
         length,
         load: () => readOriginalRange(container, basePath, offset, length),
+        packed: { container: container.path, base: basePath, offset },
       },
     };
   });

@@ -14,10 +14,24 @@ export type TensorData =
       readonly length: number;
     }
   /**
-   * Values not stored as one range (ONNX typed fields, sparse initializers): `load`
-   * builds the dense little-endian bytes on demand.
+   * Values not stored as one range (ONNX typed fields, sparse initializers, tensors of a
+   * packed file): `load` builds the dense little-endian bytes on demand.
    */
-  | { readonly kind: 'memory'; readonly length: number; readonly load: () => Uint8Array };
+  | {
+      readonly kind: 'memory';
+      readonly length: number;
+      readonly load: () => Uint8Array;
+      /** A packed file's tensor: where a worker can decode the bytes itself, chunk by chunk. */
+      readonly packed?: PackedRange;
+    };
+
+/** Bytes [offset, offset + length) of the original file a `.llz` container holds. */
+export interface PackedRange {
+  readonly container: string;
+  /** The base model of a delta container; null when it is not a delta (or the base is missing). */
+  readonly base: string | null;
+  readonly offset: number;
+}
 
 export interface TensorEntry {
   readonly info: TensorInfo;

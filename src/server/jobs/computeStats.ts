@@ -4,7 +4,7 @@ import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
-import type { TensorEntry } from '../formats/types';
+import type { PackedRange, TensorData, TensorEntry } from '../formats/types';
 import { JobAbortedError, type WorkerPool } from './workerPool';
 
 /** Where a worker job reads a tensor's bytes. */
@@ -16,7 +16,20 @@ export type TensorByteSource =
       readonly length: number;
     }
   /** Bytes moved to the worker (transferred, not copied). */
-  | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+  | { readonly kind: 'memory'; readonly bytes: Uint8Array }
+  /** A range of a packed file's original, which the worker decodes chunk by chunk. */
+  | ({ readonly kind: 'packed'; readonly length: number } & PackedRange);
+
+/**
+ * Where a worker job reads `data`, when it can read it itself (a file range, a packed
+ * file's range); undefined for values only the main thread can build.
+ */
+export function workerSourceOf(data: TensorData): TensorByteSource | undefined {
+  if (data.kind === 'file') {
+    return { kind: 'file', path: data.path, offset: data.offset, length: data.length };
+  }
+  return data.packed ? { kind: 'packed', length: data.length, ...data.packed } : undefined;
+}
 
 /** One statistics job as the worker receives it. */
 export interface StatsJob {
@@ -49,8 +62,9 @@ export interface ComputeStatsOptions {
 }
 
 /**
- * Statistics of one tensor. File-backed tensors are read by the worker itself; in-memory
- * ones are materialised here (bounded by MAX_IN_MEMORY_TENSOR_BYTES) and handed over.
+ * Statistics of one tensor. File-backed tensors and those of packed files are read by the
+ * worker itself; other in-memory ones are materialised here (bounded by
+ * MAX_IN_MEMORY_TENSOR_BYTES) and handed over.
  * Rejects for non-numeric dtypes, with an AbortError when `signal` aborts, and with a
  * ModelFileError when the data file cannot be read.
  */
@@ -86,6 +100,8 @@ export async function computeTensorStats(
     };
     return pool.run(job, signal) as Promise<TensorStatsValues>;
   }
+  const packed = workerSourceOf(data);
+  if (packed) return pool.run({ ...base, source: packed }, signal) as Promise<TensorStatsValues>;
   if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(
       `tensor "${info.name}" would need ${data.length} bytes in memory, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES}`,

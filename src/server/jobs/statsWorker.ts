@@ -1,18 +1,16 @@
 /**
  * Worker-thread entry point (bundled as dist/statsWorker.js): computes the statistics of
- * one tensor per job, reading its byte range from the file itself or using the bytes the
- * pool transferred.
+ * one tensor per job, reading its byte range from the file itself, decoding it from a
+ * packed file, or using the bytes the pool transferred.
  */
-import { computeStats, fileTensorBytes, memoryTensorBytes } from '../analysis/stats';
+import { computeStats } from '../analysis/stats';
 import { computeHistogramPart, computeMomentsPart } from '../analysis/statsParts';
 import type { StatsJob, StatsJobResult } from './computeStats';
+import { tensorBytesOf } from './tensorSource';
 import { serveJobs } from './workerPool';
 
 serveJobs<StatsJob, StatsJobResult>(async (job, control) => {
-  const source =
-    job.source.kind === 'file'
-      ? fileTensorBytes(job.source.path, job.source.offset, job.source.length)
-      : memoryTensorBytes(job.source.bytes);
+  const source = tensorBytesOf(job.source);
   const options = { chunkBytes: job.chunkBytes, isCancelled: () => control.isCancelled() };
   if (job.part?.kind === 'moments') {
     return computeMomentsPart(job.dtype, job.elementCount, source, options);

@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import type { TransferListItem } from 'node:worker_threads';
 import type { DType } from '../../shared/dtypes';
 import { LLZ_CHUNK_BYTES } from '../../shared/limits';
-import { fileTensorBytes, memoryTensorBytes } from '../analysis/stats';
-import { ModelFileError } from '../formats/types';
 import type { TensorByteSource } from '../jobs/computeStats';
+import { tensorBytesOf } from '../jobs/tensorSource';
 import { JobAbortedError, type WorkerPool } from '../jobs/workerPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
-import { ChunkFormatError, crc32, decodeChunk, encodeChunk, xorInto } from './chunkCodec';
+import { crc32, encodeChunk, xorInto } from './chunkCodec';
+import { decodeChunkJob, type DecodeJob, type DecodeResult } from './decodeJob';
 import { entropyBits } from './rans';
 
 /** Most chunks one job codes or decodes (2 MB of 256 KB chunks). */
@@ -40,27 +40,6 @@ export interface EncodeJob {
   readonly base?: Uint8Array;
 }
 
-/** One chunk of a decode job. */
-export interface DecodeJobChunk {
-  readonly payloadLength: number;
-  readonly rawLength: number;
-  readonly crc: number;
-  /** For error messages: which chunk this is. */
-  readonly where: string;
-}
-
-export interface DecodeJob {
-  readonly op: 'decode';
-  readonly layout: ByteLayout;
-  /** The chunks' payloads, back to back. */
-  readonly payload: Uint8Array;
-  readonly chunks: readonly DecodeJobChunk[];
-  /** The same range of the base model, for chunks stored as XOR. */
-  readonly base?: Uint8Array;
-  /** For error messages: the container. */
-  readonly file: string;
-}
-
 export interface AnalyseJob {
   readonly op: 'analyse';
   readonly dtype: DType;
@@ -69,6 +48,12 @@ export interface AnalyseJob {
 }
 
 export type LosslessJob = EncodeJob | DecodeJob | AnalyseJob;
+export {
+  decodeChunkJob,
+  type DecodeJob,
+  type DecodeJobChunk,
+  type DecodeResult,
+} from './decodeJob';
 
 export interface EncodeResult {
   readonly op: 'encode';
@@ -77,12 +62,6 @@ export interface EncodeResult {
   readonly payloadLengths: readonly number[];
   /** CRC-32 of each chunk's original bytes (before any XOR). */
   readonly crcs: readonly number[];
-}
-
-export interface DecodeResult {
-  readonly op: 'decode';
-  /** The chunks' original bytes, back to back. */
-  readonly bytes: Uint8Array;
 }
 
 /** How well one tensor packs, and the bound its exponent stream sets. */
@@ -121,45 +100,10 @@ function encode(job: EncodeJob): EncodeResult {
   return { op: 'encode', payload: out.subarray(0, at), payloadLengths, crcs };
 }
 
-/** Decode a job's chunks (synchronously: random access uses it outside the workers too). */
-export function decodeChunkJob(job: DecodeJob): DecodeResult {
-  const total = job.chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
-  const payloadTotal = job.chunks.reduce((sum, chunk) => sum + chunk.payloadLength, 0);
-  if (payloadTotal !== job.payload.length) {
-    throw new RangeError(`the payloads hold ${job.payload.length} bytes, not ${payloadTotal}`);
-  }
-  const bytes = new Uint8Array(total);
-  let payloadAt = 0;
-  let at = 0;
-  for (const chunk of job.chunks) {
-    const payload = job.payload.subarray(payloadAt, payloadAt + chunk.payloadLength);
-    const out = bytes.subarray(at, at + chunk.rawLength);
-    try {
-      const decoded = decodeChunk(job.layout, payload, chunk.rawLength, out);
-      if (decoded !== out) out.set(decoded);
-    } catch (error) {
-      if (error instanceof ChunkFormatError) {
-        throw new ModelFileError(job.file, `${chunk.where} is corrupt: ${error.message}`);
-      }
-      throw error;
-    }
-    if (job.base) xorInto(out, job.base.subarray(at, at + chunk.rawLength));
-    if (crc32(out) !== chunk.crc) {
-      throw new ModelFileError(job.file, `${chunk.where} is corrupt: its checksum does not match`);
-    }
-    payloadAt += chunk.payloadLength;
-    at += chunk.rawLength;
-  }
-  return { op: 'decode', bytes };
-}
-
 async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<AnalyseResult> {
   const layout = layoutOf(job.dtype);
   const chunkBytes = job.chunkBytes ?? LLZ_CHUNK_BYTES;
-  const source =
-    job.source.kind === 'file'
-      ? fileTensorBytes(job.source.path, job.source.offset, job.source.length)
-      : memoryTensorBytes(job.source.bytes);
+  const source = tensorBytesOf(job.source);
   const exponentCounts = new Float64Array(256);
   let rawBytes = 0;
   let packedBytes = 0;

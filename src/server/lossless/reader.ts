@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { readExactlySync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import { chunkRawLength, type LlzContainer } from './container';
-import { decodeChunkJob } from './jobs';
+import { decodeChunkJob } from './decodeJob';
 
 /**
  * Bytes [offset, offset + length) of the container's original file. `basePath` is the base

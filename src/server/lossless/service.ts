@@ -16,6 +16,7 @@ import type {
 import { decodeValues, isNumericDType } from '../analysis/decode';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import { isAbortError, WorkerPool } from '../jobs/workerPool';
+import { workerSourceOf } from '../jobs/computeStats';
 import type { ModelService } from '../modelService';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from './container';
 import {
@@ -194,22 +195,20 @@ async function analyseTensor(
   signal?: AbortSignal,
 ): Promise<AnalyseResult> {
   const { info, data } = entry;
-  if (data.kind === 'file') {
-    const job: AnalyseJob = {
-      op: 'analyse',
-      dtype: info.dtype,
-      source: { kind: 'file', path: data.path, offset: data.offset, length: data.length },
-    };
-    return (await runner(job, signal)) as AnalyseResult;
+  if (data.kind === 'memory' && !data.packed) {
+    // Values only this thread can build: made here and moved to the worker.
+    if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
+      throw new Error(
+        `tensor "${info.name}" would need ${data.length} bytes in memory, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES}`,
+      );
+    }
+    const bytes = data.load().slice();
+    const job: AnalyseJob = { op: 'analyse', dtype: info.dtype, source: { kind: 'memory', bytes } };
+    return (await runner(job, signal, [bytes.buffer as ArrayBuffer])) as AnalyseResult;
   }
-  if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
-    throw new Error(
-      `tensor "${info.name}" would need ${data.length} bytes in memory, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES}`,
-    );
-  }
-  const bytes = data.load().slice();
-  const job: AnalyseJob = { op: 'analyse', dtype: info.dtype, source: { kind: 'memory', bytes } };
-  return (await runner(job, signal, [bytes.buffer as ArrayBuffer])) as AnalyseResult;
+  // A file's range or a packed file's: the worker reads it.
+  const job: AnalyseJob = { op: 'analyse', dtype: info.dtype, source: workerSourceOf(data)! };
+  return (await runner(job, signal)) as AnalyseResult;
 }
 
 function readRange(filePath: string, offset: number, length: number): Uint8Array {

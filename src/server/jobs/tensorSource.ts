@@ -1,0 +1,15 @@
+/** The bytes a worker job names: a file range, bytes moved to the worker, or a packed file's range. */
+import { fileTensorBytes, memoryTensorBytes, type TensorBytes } from '../analysis/stats';
+import { packedTensorBytes } from '../lossless/packedBytes';
+import type { TensorByteSource } from './computeStats';
+
+export function tensorBytesOf(source: TensorByteSource): TensorBytes {
+  switch (source.kind) {
+    case 'file':
+      return fileTensorBytes(source.path, source.offset, source.length);
+    case 'memory':
+      return memoryTensorBytes(source.bytes);
+    case 'packed':
+      return packedTensorBytes(source, source.length);
+  }
+}
