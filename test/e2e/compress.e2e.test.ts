@@ -5,39 +5,19 @@
  *
  *   node --import tsx --test --test-concurrency=1 test/e2e/compress.e2e.test.ts
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import type { CodeServer } from '../support/codeServer';
-import {
-  E2E_SETUP_TIMEOUT_MS,
-  openExampleWorkbench,
-  type ExampleWorkbench,
-} from '../support/exampleWorkbench';
-import type { Workbench } from '../support/vscodeBrowser';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
 
 const TEST_TIMEOUT_MS = 180_000;
 const UI_TIMEOUT_MS = 60_000;
 const MODEL = 'mlp_classifier.safetensors';
 
-let server: CodeServer | undefined;
-let workbench: Workbench | undefined;
-let workspace = '';
-
-let example: ExampleWorkbench | undefined;
-
-before(
-  async () => {
-    example = await openExampleWorkbench('compress');
-    ({ server, workbench, workspace } = example);
-  },
-  { timeout: E2E_SETUP_TIMEOUT_MS },
-);
-
-after(() => example?.close());
+const example = useExampleWorkbench('compress');
 
 /** Types into the open quick pick until its first row shows `expected`, then picks it. */
 async function pick(page: Page, query: string, expected: string): Promise<void> {
@@ -63,7 +43,7 @@ test(
   'right-click a row → Compress… → int8 + scales: the report appears and the new file exists',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
-    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const { server, workbench, workspace } = example();
     const { page } = workbench;
     const model = path.join(workspace, 'models', MODEL);
     const checksum = createHash('sha256').update(readFileSync(model)).digest('hex');

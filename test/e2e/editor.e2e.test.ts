@@ -6,44 +6,19 @@
  * (`npm run package`); both are done here when missing or stale, so the file also runs alone:
  *   node --import tsx --test --test-concurrency=1 test/e2e/*.e2e.test.ts
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame } from 'playwright-core';
-import type { CodeServer } from '../support/codeServer';
-import {
-  E2E_SETUP_TIMEOUT_MS,
-  openExampleWorkbench,
-  type ExampleWorkbench,
-} from '../support/exampleWorkbench';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
 import { countStoredTensors } from '../support/protoWire';
-import type { Workbench } from '../support/vscodeBrowser';
 
 const TEST_TIMEOUT_MS = 120_000;
 const EDITOR_READY_TIMEOUT_MS = 60_000;
 const EXTENSION_ID = 'layerlens.layerlens';
 
-let server: CodeServer | undefined;
-let workbench: Workbench | undefined;
-let workspace = '';
-
-let example: ExampleWorkbench | undefined;
-
-before(
-  async () => {
-    example = await openExampleWorkbench('editor');
-    ({ server, workbench, workspace } = example);
-  },
-  { timeout: E2E_SETUP_TIMEOUT_MS },
-);
-
-after(() => example?.close());
-
-function opened(): { server: CodeServer; workbench: Workbench } {
-  assert.ok(server && workbench, 'code-server and the browser did not start');
-  return { server, workbench };
-}
+const example = useExampleWorkbench('editor');
 
 function lastLines(text: string, count: number): string {
   return text.split('\n').slice(-count).join('\n');
@@ -54,7 +29,7 @@ async function withDiagnostics(name: string, step: () => Promise<void>): Promise
   try {
     await step();
   } catch (error) {
-    const { server: running, workbench: browser } = opened();
+    const { server: running, workbench: browser } = example();
     const screenshot = await browser.screenshot(`e2e-${name}-failure`).catch(() => 'none');
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(
@@ -67,7 +42,7 @@ async function withDiagnostics(name: string, step: () => Promise<void>): Promise
 
 /** Opens a model with Quick Open and returns the LayerLens webview frame once it settled. */
 async function openModel(fileName: string): Promise<{ frame: Frame; state: string }> {
-  const { workbench: browser } = opened();
+  const { workbench: browser } = example();
   await browser.runCommand('View: Close All Editors');
   await browser.openFile(fileName);
   await browser.page
@@ -125,7 +100,7 @@ test(
   { timeout: TEST_TIMEOUT_MS },
   () =>
     withDiagnostics('onnx', async () => {
-      const model = path.join(workspace, 'models', 'silero_vad_v5.onnx');
+      const model = path.join(example().workspace, 'models', 'silero_vad_v5.onnx');
       const expected = onnxParameters(model);
       assert.ok(
         expected.parameters > 100_000,
@@ -157,7 +132,7 @@ test(
       await firstRow.click();
       await frame.locator('[data-testid="histogram"] svg').waitFor({ timeout: 10_000 });
       assert.equal(await firstRow.getAttribute('aria-selected'), 'true');
-      await opened().workbench.screenshot('e2e-onnx');
+      await example().workbench.screenshot('e2e-onnx');
     }),
 );
 
@@ -166,7 +141,7 @@ test(
   { timeout: TEST_TIMEOUT_MS },
   () =>
     withDiagnostics('safetensors', async () => {
-      const model = path.join(workspace, 'models', 'mlp_classifier.safetensors');
+      const model = path.join(example().workspace, 'models', 'mlp_classifier.safetensors');
       const tensors = safetensorsTensors(model);
       const expectedParameters = [...tensors.values()].reduce(
         (total, tensor) => total + tensor.shape.reduce((product, dim) => product * dim, 1),
@@ -194,7 +169,7 @@ test(
           `no row names ${name}; rows:\n${rowTexts.join('\n')}`,
         );
       }
-      await opened().workbench.screenshot('e2e-safetensors');
+      await example().workbench.screenshot('e2e-safetensors');
     }),
 );
 
@@ -210,7 +185,7 @@ test(
       const problem = error.replaceAll('broken.onnx', '').trim();
       assert.ok(problem.split(/\s+/).length >= 3, `the error does not say what is wrong: ${error}`);
       assert.equal(await frame.locator('[data-testid="tensor-row"]').count(), 0);
-      await opened().workbench.screenshot('e2e-error');
+      await example().workbench.screenshot('e2e-error');
     }),
 );
 
@@ -229,8 +204,8 @@ test(
   { timeout: TEST_TIMEOUT_MS },
   () =>
     withDiagnostics('restart', async () => {
-      const { server: running } = opened();
-      const model = path.join(workspace, 'models', 'silero_vad_legacy.onnx');
+      const { server: running } = example();
+      const model = path.join(example().workspace, 'models', 'silero_vad_legacy.onnx');
       const expected = onnxParameters(model);
       const { frame, state } = await openModel('silero_vad_legacy.onnx');
       assert.equal(state, 'ready');
@@ -256,6 +231,6 @@ test(
       await frame.locator('body[data-state="ready"]').waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
       assert.equal(await shownInteger(frame, 'parameter-count'), expected.parameters);
       assert.ok((await frame.locator('[data-testid="tensor-row"]').count()) > 0);
-      await opened().workbench.screenshot('e2e-restart');
+      await example().workbench.screenshot('e2e-restart');
     }),
 );

@@ -5,34 +5,16 @@
  *
  *   node --import tsx --test --test-concurrency=1 test/e2e/lenses.e2e.test.ts
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Locator } from 'playwright-core';
-import type { CodeServer } from '../support/codeServer';
-import {
-  E2E_SETUP_TIMEOUT_MS,
-  openExampleWorkbench,
-  type ExampleWorkbench,
-} from '../support/exampleWorkbench';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
 import type { Workbench } from '../support/vscodeBrowser';
 
 const TEST_TIMEOUT_MS = 150_000;
 const LENS_TIMEOUT_MS = 60_000;
 
-let server: CodeServer | undefined;
-let workbench: Workbench | undefined;
-
-let example: ExampleWorkbench | undefined;
-
-before(
-  async () => {
-    example = await openExampleWorkbench('lenses');
-    ({ server, workbench } = example);
-  },
-  { timeout: E2E_SETUP_TIMEOUT_MS },
-);
-
-after(() => example?.close());
+const example = useExampleWorkbench('lenses');
 
 function lastLines(text: string, count: number): string {
   return text.split('\n').slice(-count).join('\n');
@@ -57,7 +39,7 @@ test(
   'the training script shows lenses with the model numbers; Show in LayerLens opens its row',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
-    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const { server, workbench } = example();
     const browser = workbench;
     try {
       await browser.openFile('train.py');

@@ -6,41 +6,22 @@
  *
  *   node --import tsx --test --test-concurrency=1 test/e2e/lossless.e2e.test.ts
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CodeServer } from '../support/codeServer';
-import {
-  E2E_SETUP_TIMEOUT_MS,
-  openExampleWorkbench,
-  type ExampleWorkbench,
-} from '../support/exampleWorkbench';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
 import type { Workbench } from '../support/vscodeBrowser';
 
 const TEST_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 60_000;
 const MODEL = 'silero_vad_v5.onnx';
 
-let server: CodeServer | undefined;
-let workbench: Workbench | undefined;
-let workspace = '';
-
-let example: ExampleWorkbench | undefined;
-
-before(
-  async () => {
-    example = await openExampleWorkbench('lossless');
-    ({ server, workbench, workspace } = example);
-  },
-  { timeout: E2E_SETUP_TIMEOUT_MS },
-);
-
-after(() => example?.close());
+const example = useExampleWorkbench('lossless');
 
 /** Where the workspace copy holds a file (it may sit in a subfolder). */
-function findInWorkspace(fileName: string, folder = workspace): string | undefined {
+function findInWorkspace(fileName: string, folder = example().workspace): string | undefined {
   for (const entry of readdirSync(folder, { withFileTypes: true })) {
     const full = path.join(folder, entry.name);
     if (entry.isFile() && entry.name === fileName) return full;
@@ -65,7 +46,7 @@ test(
   'Pack Losslessly from the palette writes the .llz, which opens with the same tensors',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
-    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const { server, workbench } = example();
     const browser = workbench;
     const model = findInWorkspace(MODEL);
     assert.ok(model, `${MODEL} is in the workspace`);

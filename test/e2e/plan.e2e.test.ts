@@ -7,18 +7,12 @@
  *
  *   node --import tsx --test --test-concurrency=1 test/e2e/plan.e2e.test.ts
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { CodeServer } from '../support/codeServer';
-import {
-  E2E_SETUP_TIMEOUT_MS,
-  openExampleWorkbench,
-  type ExampleWorkbench,
-} from '../support/exampleWorkbench';
-import type { Workbench } from '../support/vscodeBrowser';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
 
 const TEST_TIMEOUT_MS = 300_000;
 const UI_TIMEOUT_MS = 60_000;
@@ -26,26 +20,13 @@ const UI_TIMEOUT_MS = 60_000;
 const JOB_TIMEOUT_MS = 180_000;
 const MODEL = 'silero_vad_v5.onnx';
 
-let server: CodeServer | undefined;
-let workbench: Workbench | undefined;
-let workspace = '';
-let example: ExampleWorkbench | undefined;
-
-before(
-  async () => {
-    example = await openExampleWorkbench('plan');
-    ({ server, workbench, workspace } = example);
-  },
-  { timeout: E2E_SETUP_TIMEOUT_MS },
-);
-
-after(() => example?.close());
+const example = useExampleWorkbench('plan');
 
 test(
   'sensitivity chart, then Plan Compression… 4x: the plan shows, Apply writes the file and the report',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
-    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const { server, workbench, workspace } = example();
     const { page } = workbench;
     const model = path.join(workspace, 'models', MODEL);
     const checksum = createHash('sha256').update(readFileSync(model)).digest('hex');

@@ -5,38 +5,20 @@
  *
  *   node --import tsx --test --test-concurrency=1 test/e2e/spectra.e2e.test.ts
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame } from 'playwright-core';
-import { testResultsDir, type CodeServer } from '../support/codeServer';
-import {
-  E2E_SETUP_TIMEOUT_MS,
-  openExampleWorkbench,
-  type ExampleWorkbench,
-} from '../support/exampleWorkbench';
-import type { Workbench } from '../support/vscodeBrowser';
+import { testResultsDir } from '../support/codeServer';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
 
 const TEST_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 90_000;
 const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
 const STFT_BASIS = 'If_0_then_branch__Inline_0__stft.forward_basis_buffer';
 
-let server: CodeServer | undefined;
-let workbench: Workbench | undefined;
-
-let example: ExampleWorkbench | undefined;
-
-before(
-  async () => {
-    example = await openExampleWorkbench('spectra');
-    ({ server, workbench } = example);
-  },
-  { timeout: E2E_SETUP_TIMEOUT_MS },
-);
-
-after(() => example?.close());
+const example = useExampleWorkbench('spectra');
 
 async function panelScreenshot(frame: Frame, name: string): Promise<void> {
   mkdirSync(testResultsDir, { recursive: true });
@@ -49,7 +31,7 @@ test(
   "a Silero LSTM weight's spectrum and heatmap in the real VS Code",
   { timeout: TEST_TIMEOUT_MS },
   async () => {
-    assert.ok(server && workbench, 'code-server and the browser did not start');
+    const { server, workbench } = example();
     const browser = workbench;
     try {
       await browser.openFile('silero_vad_v5.onnx');

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import {
   ensureHost,
   ensureVsix,
@@ -59,4 +60,23 @@ export async function openExampleWorkbench(name: string): Promise<ExampleWorkben
     removeWorkspace();
     throw error;
   }
+}
+
+/**
+ * Opens an example workbench before the file's tests and closes it after them. The
+ * returned function gives it to a test, failing the test when the set-up did not start it.
+ */
+export function useExampleWorkbench(name: string): () => ExampleWorkbench {
+  let example: ExampleWorkbench | undefined;
+  before(
+    async () => {
+      example = await openExampleWorkbench(name);
+    },
+    { timeout: E2E_SETUP_TIMEOUT_MS },
+  );
+  after(() => example?.close());
+  return () => {
+    assert.ok(example, 'code-server and the browser did not start');
+    return example;
+  };
 }
