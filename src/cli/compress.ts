@@ -4,7 +4,13 @@
  * `--shape NAME=AxBxC`, `--value NAME=V` (each may repeat), `--int4-format F`.
  */
 import { resolve } from 'node:path';
-import type { CompressionMethod, CompressionOptions, CompressionReport } from '../shared/compress';
+import {
+  COMPRESSION_METHODS,
+  isCompressionMethod,
+  type CompressionMethod,
+  type CompressionOptions,
+  type CompressionReport,
+} from '../shared/compress';
 import { formatBytes } from '../shared/format';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
@@ -28,16 +34,6 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
   --dim      Size of a named symbolic input dimension (default batch=1, sequence=512)
   --shape    Shape of a generated input, e.g. input=1x512
   --value    Constant value of a generated input (default sr=16000)`;
-
-const METHODS: readonly CompressionMethod[] = [
-  'prune',
-  'nm',
-  'int8',
-  'int4',
-  'lowrank',
-  'fp16',
-  'bf16',
-];
 
 export class UsageError extends Error {}
 
@@ -143,9 +139,9 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
     }
   }
   if (files.length !== 1) throw new UsageError('compress takes one model file');
-  const method = values['--method'] as CompressionMethod | undefined;
-  if (!method || !METHODS.includes(method))
-    throw new UsageError(`--method must be one of ${METHODS.join(', ')}`);
+  const method = values['--method'];
+  if (!isCompressionMethod(method))
+    throw new UsageError(`--method must be one of ${COMPRESSION_METHODS.join(', ')}`);
   const format = values['--int4-format'];
   if (format !== undefined && format !== 'matmulnbits' && format !== 'dequantizelinear') {
     throw new UsageError('--int4-format must be matmulnbits or dequantizelinear');

@@ -3,7 +3,20 @@
  * level) and the report the server returns after validating the result.
  */
 
-export type CompressionMethod = 'prune' | 'nm' | 'int8' | 'int4' | 'lowrank' | 'fp16' | 'bf16';
+export const COMPRESSION_METHODS = [
+  'prune',
+  'nm',
+  'int8',
+  'int4',
+  'lowrank',
+  'fp16',
+  'bf16',
+] as const;
+export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
+
+export function isCompressionMethod(value: unknown): value is CompressionMethod {
+  return (COMPRESSION_METHODS as readonly unknown[]).includes(value);
+}
 
 export interface CompressionOptions {
   readonly method: CompressionMethod;

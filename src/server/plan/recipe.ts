@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { CompressionMethod, CompressionOptions } from '../../shared/compress';
+import { isCompressionMethod, type CompressionOptions } from '../../shared/compress';
 import { MAX_RECIPE_BYTES, MAX_TENSORS } from '../../shared/limits';
 import type { CompressionRecipe } from '../../shared/plan';
 import { DEVIATION_METRICS } from '../../shared/sensitivity';
@@ -16,16 +16,6 @@ import { OutputFiles } from '../compress/output';
 
 /** Suffix of the recipe saved next to a model written from a plan. */
 export const RECIPE_SUFFIX = '.recipe.json';
-
-const METHODS: readonly CompressionMethod[] = [
-  'prune',
-  'nm',
-  'int8',
-  'int4',
-  'lowrank',
-  'fp16',
-  'bf16',
-];
 
 const OPTION_NUMBERS = ['sparsity', 'n', 'm', 'blockSize', 'rank', 'energy'] as const;
 
@@ -49,7 +39,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Check the options of one step; throws with what is wrong. */
 function checkStepOptions(value: unknown, where: string): CompressionOptions {
   if (!isObject(value)) throw new Error(`${where}: options is not an object`);
-  if (!METHODS.includes(value.method as CompressionMethod))
+  if (!isCompressionMethod(value.method))
     throw new Error(`${where}: unknown method ${JSON.stringify(value.method)}`);
   for (const key of OPTION_NUMBERS) {
     if (
