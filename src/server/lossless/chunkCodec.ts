@@ -36,6 +36,8 @@ const WHOLE_BROTLI = 255;
 const REPEAT_LAYOUTS: ReadonlySet<ByteLayout> = new Set(['bf16', 'f16', 'f32', 'f64']);
 /** 32-bit words sampled per chunk; fewer than this many in a chunk, it is not sampled. */
 const REPEAT_SAMPLE_WORDS = 1024;
+/** The sample's hash table: 4096 slots, four per sampled word. */
+const REPEAT_TABLE_BITS = 12;
 /**
  * Share of the sampled words that must repeat an earlier sampled word for brotli to be
  * tried. Trained weights repeat almost never (a word holds one f32 or two bf16 values);
@@ -116,13 +118,13 @@ export function repeatsValues(layout: ByteLayout, raw: Uint8Array): boolean {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const step = Math.floor(words / REPEAT_SAMPLE_WORDS);
   // Open addressing over four times the sample; 0 marks an empty slot (zero words are skipped).
-  const table = new Uint32Array(4 * REPEAT_SAMPLE_WORDS);
+  const table = new Uint32Array(1 << REPEAT_TABLE_BITS);
   const mask = table.length - 1;
   let repeats = 0;
   for (let i = 0; i < REPEAT_SAMPLE_WORDS; i++) {
     const word = view.getUint32(4 * i * step, true);
     if (word === 0) continue;
-    let slot = Math.imul(word, 0x9e3779b1) >>> 20;
+    let slot = Math.imul(word, 0x9e3779b1) >>> (32 - REPEAT_TABLE_BITS);
     while (table[slot] !== 0 && table[slot] !== word) slot = (slot + 1) & mask;
     if (table[slot] === word) repeats++;
     else table[slot] = word;
