@@ -49,11 +49,31 @@ export interface CompressRequest {
   readonly outPath?: string;
 }
 
+/** One output compared on the sample inputs: the worst sample, and the mean over samples. */
 export interface OutputDeviation {
   readonly output: string;
   readonly maxAbsDiff: number;
   readonly relativeL2: number;
   readonly cosine: number;
+  /** Samples compared (the fields above are the worst of them). */
+  readonly samples?: number;
+  readonly meanRelativeL2?: number;
+  readonly meanCosine?: number;
+}
+
+/**
+ * Whether a compressed model was validated: only when its outputs were compared on
+ * inputs that could show a difference (outputs that vary across samples, not pinned at a
+ * bound, and moved by the compressed weights). `reasons` says why not.
+ */
+export interface ValidationVerdict {
+  readonly validated: boolean;
+  readonly reasons: readonly string[];
+}
+
+/** "validated", or "not validated: <reasons>", as every surface shows it. */
+export function verdictText(verdict: ValidationVerdict): string {
+  return verdict.validated ? 'validated' : `not validated: ${verdict.reasons.join('; ')}`;
 }
 
 export interface TensorCompressionResult {
@@ -83,5 +103,7 @@ export interface CompressionReport {
   readonly inputs: string;
   /** Validation steps passed ("structure", "onnxruntime load", "run") and any warnings. */
   readonly validation: readonly string[];
+  /** Whether the comparison could have seen a difference, and why not. */
+  readonly verdict: ValidationVerdict;
   readonly elapsedMs: number;
 }

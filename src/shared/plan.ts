@@ -2,7 +2,7 @@
  * Whole-model compression plans: a target, a per-tensor choice of method that meets it,
  * and the JSON recipe that records the choice so the CLI can apply it again.
  */
-import type { CompressionOptions, CompressionReport } from './compress';
+import type { CompressionOptions, CompressionReport, ValidationVerdict } from './compress';
 import type { DeviationMetric } from './sensitivity';
 
 export type PlanTarget =
@@ -49,6 +49,12 @@ export interface Plan {
   /** Whether the predicted size / deviation meets the target. */
   readonly feasible: boolean;
   readonly recipe: CompressionRecipe;
+  /**
+   * Why the measured sensitivities the plan rests on cannot be trusted (the sample inputs
+   * cannot show a deviation, or every one measured 0); their proxies stood in. Empty when
+   * nothing is wrong with them.
+   */
+  readonly warnings: readonly string[];
 }
 
 export interface PlanRequest {
@@ -77,6 +83,8 @@ export interface ApplyPlanResult {
   readonly recipe: CompressionRecipe;
   readonly recipePath: string;
   readonly targetMet: boolean;
+  /** The kept file's verdict, with the plan's own warnings among the reasons. */
+  readonly verdict: ValidationVerdict;
 }
 
 /** What the model editor shows of a plan: the plan, and once applied, the result. */

@@ -80,8 +80,15 @@ export interface SensitivityResult {
   readonly layers: readonly LayerSensitivity[];
   /** How the sample inputs were obtained (as in the compression report); "" when not measured. */
   readonly inputs: string;
+  /**
+   * Why the measured deviations cannot be trusted: the outputs do not vary across the
+   * sample inputs, or sit pinned at a bound. Absent when they can (or nothing was measured).
+   */
+  readonly inputProblems?: readonly string[];
   /** The onnxruntime execution provider used, with any fallback message; "" when not measured. */
   readonly backend: string;
+  /** Sample inputs each measured deviation is the worst of (0 when not measured). */
+  readonly samples: number;
   /** Inference runs made, and onnxruntime sessions built for them (1 for a whole sweep). */
   readonly runs: number;
   readonly sessions: number;

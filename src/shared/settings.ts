@@ -6,13 +6,36 @@ import type { DeviationMetric } from './sensitivity';
 
 export type ComputeBackend = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
 
+/** Axis order of an image input: `auto` guesses it from the input's shape. */
+export type ImageLayoutSetting = 'auto' | 'NCHW' | 'NHWC';
+
+/** Colour channel order an image input expects. */
+export type ChannelOrder = 'RGB' | 'BGR';
+
 export interface LayerLensSettings {
   /** Where compute kernels run; falls back to `cpu` with a message when unavailable. */
   'compute.backend': ComputeBackend;
   /** Worker threads for statistics; 0 picks one per CPU core (at most 8). */
   'stats.workerCount': number;
-  /** Folder of sample inputs for validating compressed ONNX models (`<input>.npy|.json`, or `.npz`); empty: generated. */
+  /**
+   * Folder of sample inputs for validating compressed ONNX models (`<input>.npy|.json`,
+   * `.npz`, or PNG/JPEG images and WAV audio); empty: generated.
+   */
   'validation.inputsFolder': string;
+  /** Sample inputs per validation run. */
+  'validation.samples': number;
+  /** Axis order of image inputs; `auto` guesses it from the input's shape. */
+  'validation.imageLayout': ImageLayoutSetting;
+  /** [height, width] images are resized to when the model does not fix them; empty: automatic. */
+  'validation.imageSize': number[];
+  /** Per-channel mean subtracted from pixel values scaled to [0, 1]. */
+  'validation.imageMean': number[];
+  /** Per-channel standard deviation pixel values are divided by, after the mean. */
+  'validation.imageStd': number[];
+  /** Channel order of image inputs. */
+  'validation.channelOrder': ChannelOrder;
+  /** Sample rate (Hz) WAV audio is resampled to for audio inputs. */
+  'validation.audioSampleRate': number;
   /** Sizes of named symbolic input dimensions for generated sample inputs. */
   'validation.dimensions': Record<string, number>;
   /** Shapes of generated sample inputs by input name (take precedence over dimensions). */
@@ -29,6 +52,13 @@ export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'compute.backend': 'cpu',
   'stats.workerCount': 0,
   'validation.inputsFolder': '',
+  'validation.samples': 8,
+  'validation.imageLayout': 'auto',
+  'validation.imageSize': [],
+  'validation.imageMean': [0, 0, 0],
+  'validation.imageStd': [1, 1, 1],
+  'validation.channelOrder': 'RGB',
+  'validation.audioSampleRate': 16000,
   'validation.dimensions': { batch: 1, sequence: 512 },
   'validation.shapes': {},
   'validation.inputValues': { sr: 16000 },
@@ -42,3 +72,7 @@ export const COMPUTE_BACKENDS: readonly ComputeBackend[] = [
   'coreml',
   'webgpu',
 ];
+
+export const IMAGE_LAYOUTS: readonly ImageLayoutSetting[] = ['auto', 'NCHW', 'NHWC'];
+
+export const CHANNEL_ORDERS: readonly ChannelOrder[] = ['RGB', 'BGR'];

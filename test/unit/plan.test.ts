@@ -193,8 +193,12 @@ test('at uniform int8 size, the kept file deviates no more than uniform int8 (wh
         outPath: join(folder, `${version}.uniform-int8.onnx`),
       },
       {
+        // Called once per sample input: the worst sample, as the plan's attempts count it.
         onValidationOutputs: (reference, result) => {
-          uniformDeviation = outputDeviation('relativeL2', reference, result);
+          const sample = outputDeviation('relativeL2', reference, result);
+          uniformDeviation = Number.isNaN(uniformDeviation)
+            ? sample
+            : Math.max(uniformDeviation, sample);
         },
       },
     );

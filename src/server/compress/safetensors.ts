@@ -345,6 +345,10 @@ export async function compressSafetensorsChoices(
         `read back by the LayerLens safetensors reader: ${reread.tensors.length} tensors, header of ${fileBytesAfter - reread.tensors.reduce((sum, t) => sum + t.info.byteLength, 0)} bytes`,
         'no output deviation: a safetensors file has no graph to run; see the relative weight error per tensor',
       ],
+      verdict: {
+        validated: false,
+        reasons: ['a safetensors file has no graph to run: the outputs were not compared'],
+      },
       elapsedMs: Math.round(performance.now() - started),
     };
     return writeReport(files, report);

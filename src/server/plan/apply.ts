@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { CompressionReport } from '../../shared/compress';
+import type { CompressionReport, ValidationVerdict } from '../../shared/compress';
 import type { ApplyPlanResult, CompressionRecipe, PlanAttempt } from '../../shared/plan';
 import type { CompressContext } from '../compress';
 import { compressPerTensor, type TensorStep } from '../compress/perTensor';
@@ -93,14 +93,22 @@ async function compressAndMeasure(
     steps,
     {
       ...context,
+      // Called once per sample input: the worst sample counts.
       onValidationOutputs: (reference, result) => {
-        deviation = outputDeviation(recipe.metric, reference, result);
+        const sample = outputDeviation(recipe.metric, reference, result);
+        if (Number.isNaN(deviation) || !(sample <= deviation)) deviation = sample;
       },
     },
     outPath,
     model,
   );
   return { report, deviation };
+}
+
+/** The kept file's verdict, with the plan's warnings among its reasons. */
+function planVerdict(verdict: ValidationVerdict, warnings: readonly string[]): ValidationVerdict {
+  const reasons = [...verdict.reasons, ...warnings.filter((w) => !verdict.reasons.includes(w))];
+  return { validated: verdict.validated && warnings.length === 0, reasons };
 }
 
 function meetsTarget(recipe: CompressionRecipe, fileBytesBefore: number, m: Measured): boolean {
@@ -335,6 +343,7 @@ export async function applyRecipe(
       recipe: keptRecipe,
       recipePath,
       targetMet: meetsTarget(recipe, fileBytesBefore, kept!),
+      verdict: planVerdict(final.report.verdict, problem?.warnings ?? []),
     };
   } finally {
     await Promise.all(written.map(removeOutput));

@@ -12,7 +12,12 @@
  */
 import type { CompressionOptions } from '../../shared/compress';
 import type { Plan, PlanRequest, PlanStep, PlanTarget } from '../../shared/plan';
-import type { DeviationMetric, SensitivityResult, SweepLevel } from '../../shared/sensitivity';
+import type {
+  DeviationMetric,
+  LayerSensitivity,
+  SensitivityResult,
+  SweepLevel,
+} from '../../shared/sensitivity';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
 import { openModelFile } from '../formats/registry';
@@ -72,6 +77,28 @@ export interface PlanProblem {
   readonly items: readonly PlanItem[];
   /** measured / proxy scale applied to proxy-only deviations (1 when nothing was measured). */
   readonly proxyScale: number;
+  /** Why the measured sensitivities were not used (see Plan.warnings). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Why measured sensitivities cannot be trusted for planning: the sample inputs cannot
+ * show a deviation, or every measured point is 0. Empty when they can be used.
+ */
+export function measurementWarnings(sensitivity: SensitivityResult): string[] {
+  const measuredPoints = sensitivity.layers.flatMap((layer) => layer.measured ?? []);
+  if (measuredPoints.length === 0) return [];
+  if (sensitivity.inputProblems && sensitivity.inputProblems.length > 0) {
+    return [
+      `the sample inputs cannot show a deviation (${sensitivity.inputProblems.join('; ')}): the measured sensitivities were not used, the data-free proxy stood in`,
+    ];
+  }
+  if (measuredPoints.every((point) => point.deviation === 0)) {
+    return [
+      'every measured sensitivity is 0: the sample inputs do not exercise the model, so this is not a measured plan; the data-free proxy stood in',
+    ];
+  }
+  return [];
 }
 
 function median(values: number[]): number | undefined {
@@ -104,6 +131,9 @@ export async function planProblem(
   const metric = request.metric ?? settings['sensitivity.metric'];
   const levels = planLevels();
   const sensitivity = await planSensitivity(model.path, levels, request.measured, metric, context);
+  const warnings = measurementWarnings(sensitivity);
+  // Measured points are used only where the inputs could show a deviation.
+  const usable = (layer: LayerSensitivity): boolean => warnings.length === 0 && !layer.unreached;
   const prediction = await predictSizes(
     model,
     sensitivity.layers.map((layer) => layer.index),
@@ -112,7 +142,7 @@ export async function planProblem(
   );
   const ratios: number[] = [];
   for (const layer of sensitivity.layers) {
-    if (layer.unreached) continue;
+    if (!usable(layer)) continue;
     for (const point of layer.measured ?? []) {
       const proxy = layer.proxy.find((p) => p.key === point.key);
       if (proxy && proxy.relativeError > 0 && Number.isFinite(point.deviation))
@@ -130,9 +160,9 @@ export async function planProblem(
     ];
     for (const option of sized.options) {
       // A layer the sample inputs never reach measured zero everywhere: its proxy stands in.
-      const measured = layer.unreached
-        ? undefined
-        : layer.measured?.find((p) => p.key === option.key);
+      const measured = usable(layer)
+        ? layer.measured?.find((p) => p.key === option.key)
+        : undefined;
       const proxy = layer.proxy.find((p) => p.key === option.key);
       if (!measured && !proxy) continue;
       options.push({
@@ -155,6 +185,7 @@ export async function planProblem(
     prediction,
     items,
     proxyScale,
+    warnings,
   };
 }
 
@@ -254,6 +285,7 @@ export async function planOf(
     fileBytesBefore,
     predictedFileBytes,
     feasible: max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max,
+    warnings: problem.warnings,
     recipe: {
       format: 'layerlens-recipe',
       version: 1,

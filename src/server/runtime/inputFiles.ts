@@ -3,13 +3,23 @@
  * input, or `.npz` archives whose entries are named after the inputs. Names that are not
  * valid file names match with every character outside `[A-Za-z0-9._-]` replaced by `_`.
  * JSON holds a (nested) array of numbers, or `{ "shape": [...], "data": [...] }`.
- * Values are converted to the input's element type.
+ * Values are converted to the input's element type. Images (PNG, JPEG) and WAV files
+ * in the folder are each one sample of the model's image or audio input (mediaInputs.ts).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { MAX_SAMPLE_INPUT_BYTES } from '../../shared/limits';
 import { decodeValues } from '../analysis/decode';
 import { ModelFileError } from '../formats/types';
+import type { LayerLensSettings } from '../../shared/settings';
+import {
+  audioSample,
+  decodeImage,
+  decodeWav,
+  imageLayout,
+  imageSample,
+  isAudioInput,
+} from './mediaInputs';
 import { readNumpyFile, type NpyArray } from './npy';
 import { isSampleDType, sampleTensor, type InputSpec, type SampleTensor } from './sampleInputs';
 
@@ -135,4 +145,82 @@ export async function readInputFolder(
     files.push(source);
   }
   return { feeds, files };
+}
+
+const IMAGE_FILE = /\.(png|jpe?g)$/i;
+const WAV_FILE = /\.wav$/i;
+
+/** Sample inputs from the images and WAV files of a folder: one sample per file. */
+export interface MediaSamples {
+  readonly samples: Map<string, SampleTensor>[];
+  /** "images: 12 files for input 'x'", for reports; empty when none were used. */
+  readonly coverage: string[];
+}
+
+/**
+ * The images (PNG, JPEG) and WAV files in `folder`, each decoded into one sample of the
+ * model's image input or audio input (at most `limit` files each, in name order). Files
+ * of a kind the model has no input for are left out, and the coverage says so.
+ */
+export async function readMediaFolder(
+  folder: string,
+  specs: readonly InputSpec[],
+  settings: LayerLensSettings,
+  limit: number,
+): Promise<MediaSamples> {
+  let entries: string[];
+  try {
+    entries = (await readdir(folder)).sort();
+  } catch {
+    return { samples: [], coverage: [] };
+  }
+  const images = entries.filter((e) => IMAGE_FILE.test(e));
+  const sounds = entries.filter((e) => WAV_FILE.test(e));
+  const samples: Map<string, SampleTensor>[] = [];
+  const coverage: string[] = [];
+  const imageSpec = specs.find((s) => imageLayout(s, settings['validation.imageLayout']));
+  const audioSpec = specs.find((s) => s !== imageSpec && isAudioInput(s));
+  const use = async (
+    files: readonly string[],
+    spec: InputSpec | undefined,
+    kind: string,
+    decode: (file: string, bytes: Uint8Array) => SampleTensor,
+  ): Promise<void> => {
+    if (files.length === 0) return;
+    if (!spec) {
+      coverage.push(`${files.length} ${kind} files left out: the model has no ${kind} input`);
+      return;
+    }
+    const used = files.slice(0, limit);
+    for (const name of used) {
+      const file = path.join(folder, name);
+      const info = await stat(file);
+      if (info.size > MAX_SAMPLE_INPUT_BYTES) {
+        throw new ModelFileError(
+          file,
+          `is ${info.size} bytes, more than the ${MAX_SAMPLE_INPUT_BYTES} accepted`,
+        );
+      }
+      samples.push(new Map([[spec.name, decode(file, await readFile(file))]]));
+    }
+    coverage.push(
+      `${used.length} of ${files.length} ${kind} files from ${folder} for input '${spec.name}'`,
+    );
+  };
+  await use(images, imageSpec, 'image', (file, bytes) => {
+    const size = settings['validation.imageSize'];
+    return imageSample(decodeImage(file, bytes), imageSpec!, {
+      layout: settings['validation.imageLayout'],
+      size: size.length === 2 ? [size[0]!, size[1]!] : null,
+      mean: settings['validation.imageMean'],
+      std: settings['validation.imageStd'],
+      channelOrder: settings['validation.channelOrder'],
+    });
+  });
+  await use(sounds, audioSpec, 'WAV', (file, bytes) =>
+    audioSample(decodeWav(file, bytes), audioSpec!, {
+      sampleRate: settings['validation.audioSampleRate'],
+    }),
+  );
+  return { samples, coverage };
 }

@@ -3,14 +3,12 @@
  * onnxruntime-node (the configured backend, falling back to the CPU), and a run of the
  * original and the compressed model on the same sample inputs, compared output by output.
  */
-import * as path from 'node:path';
 import type { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import type { OutputDeviation } from '../../shared/compress';
+import type { OutputDeviation, ValidationVerdict } from '../../shared/compress';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
 import { isDefaultDomain, subgraphsOf, type Scope } from '../compress/onnx/graph';
-import { readInputFolder } from './inputFiles';
-import { generateInputs, type InputSpec, type SampleTensor } from './sampleInputs';
+import { findSampleSet, firstLine, type SampleModel } from './sampleSet';
 
 /** Problems of the graph structure: names read before they exist, domains not imported. */
 export function structureProblems(model: onnx.IModelProto): string[] {
@@ -50,10 +48,6 @@ export function structureProblems(model: onnx.IModelProto): string[] {
   return problems;
 }
 
-export function toOrtTensor(sample: SampleTensor): ort.Tensor {
-  return new ort.Tensor(sample.dtype, sample.data, [...sample.shape]);
-}
-
 /** onnxruntime's own log level: fatal only (failures come back as errors and are reported). */
 const QUIET_LOGS = 4;
 
@@ -77,10 +71,6 @@ export async function createSession(
     executionProviders: ['cpu'],
     logSeverityLevel: QUIET_LOGS,
   });
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
 }
 
 function asNumbers(tensor: ort.Tensor): ArrayLike<number> {
@@ -122,103 +112,76 @@ export interface ValidationResult {
   readonly outputs: OutputDeviation[];
   readonly inputs: string;
   readonly validation: string[];
+  /** Validated only when the outputs were compared on inputs that could show a difference. */
+  readonly verdict: ValidationVerdict;
 }
 
 export interface ValidationOptions {
   readonly settings?: Partial<LayerLensSettings>;
   readonly signal?: AbortSignal;
   readonly seed?: number;
-  /** Given both models' outputs on the sample inputs when the run succeeds. */
+  /** Given both models' outputs on each sample input when the run succeeds. */
   readonly onOutputs?: (
     reference: ort.InferenceSession.OnnxValueMapType,
     result: ort.InferenceSession.OnnxValueMapType,
   ) => void;
 }
 
-/** Lengths tried for later unknown input dimensions when the model rejects the previous try. */
-const UNKNOWN_LENGTH_ATTEMPTS = [1, 512];
+/** The model facts validation reads: its inputs (with their shapes) and metadata. */
+export type ValidatedModel = SampleModel;
 
-export interface SampleFeeds {
-  readonly feeds: Record<string, ort.Tensor>;
-  /** The original model's outputs on `feeds`. */
-  readonly reference: ort.InferenceSession.OnnxValueMapType;
-  /** How the inputs were obtained, e.g. "generated (seed 0): x [1, 512]". */
-  readonly description: string;
-}
-
-/**
- * The sample inputs of the `validation.*` settings for the model at `modelPath`: files
- * from `validation.inputsFolder` where there are some, generated values for the rest,
- * retrying later unknown dimensions with other lengths until `run` (the original model)
- * accepts them. `skipped` says why no inputs could be made.
- */
-export async function findSampleFeeds(
-  modelPath: string,
-  inputs: readonly InputSpec[],
-  settings: LayerLensSettings,
-  run: (feeds: Record<string, ort.Tensor>) => Promise<ort.InferenceSession.OnnxValueMapType>,
-  options: { readonly signal?: AbortSignal; readonly seed?: number } = {},
-): Promise<SampleFeeds | { readonly skipped: string; readonly inputs: string }> {
-  const folderSetting = settings['validation.inputsFolder'];
-  let fromFiles = new Map<string, SampleTensor>();
-  let files: string[] = [];
-  if (folderSetting) {
-    const folder = path.resolve(path.dirname(modelPath), folderSetting);
-    ({ feeds: fromFiles, files } = await readInputFolder(folder, inputs));
-  }
-  const missing = inputs.filter((spec) => !fromFiles.has(spec.name));
-  let lastError = '';
-  for (const laterUnknown of missing.length > 0 ? UNKNOWN_LENGTH_ATTEMPTS : [1]) {
-    options.signal?.throwIfAborted();
-    let generated: Map<string, SampleTensor>;
-    try {
-      generated = generateInputs(missing, {
-        dimensions: settings['validation.dimensions'],
-        shapes: settings['validation.shapes'],
-        values: settings['validation.inputValues'],
-        seed: options.seed ?? 0,
-        laterUnknown,
-      });
-    } catch (error) {
-      if (!(error instanceof RangeError)) throw error;
-      return {
-        skipped: `run skipped: ${error.message}; give it as a file in layerlens.validation.inputsFolder`,
-        inputs: 'none',
-      };
-    }
-    const samples = new Map([...fromFiles, ...generated]);
-    const feeds = Object.fromEntries(
-      [...samples].map(([name, sample]) => [name, toOrtTensor(sample)]),
-    );
-    let reference: ort.InferenceSession.OnnxValueMapType;
-    try {
-      reference = await run(feeds);
-    } catch (error) {
-      lastError = firstLine(error);
-      continue;
-    }
-    const shapes = [...samples].map(([name, s]) => `${name} [${s.shape.join(', ')}]`).join(', ');
-    const parts: string[] = [];
-    if (files.length > 0) parts.push(`files: ${files.join(', ')}`);
-    if (generated.size > 0) parts.push(`generated (seed ${options.seed ?? 0})`);
-    return { feeds, reference, description: `${parts.join('; ')}: ${shapes}` };
-  }
+/** Worst and mean of one output's comparisons over the samples. */
+export function summarizeDeviations(
+  name: string,
+  perSample: readonly OutputDeviation[],
+): OutputDeviation {
+  const worst = {
+    maxAbsDiff: Math.max(...perSample.map((d) => d.maxAbsDiff)),
+    relativeL2: Math.max(...perSample.map((d) => d.relativeL2)),
+    cosine: Math.min(...perSample.map((d) => d.cosine)),
+  };
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   return {
-    skipped: `run skipped: the original model fails on the sample inputs (${lastError}); set layerlens.validation.shapes, dimensions or inputValues`,
-    inputs: 'generated inputs rejected by the original model',
+    output: name,
+    ...worst,
+    samples: perSample.length,
+    meanRelativeL2: mean(perSample.map((d) => d.relativeL2)),
+    meanCosine: mean(perSample.map((d) => d.cosine)),
   };
 }
 
 /**
+ * The verdict of a comparison: `problems` of the inputs (responsiveness.ts), and whether
+ * the compressed weights moved the outputs at all (`weightsChanged`: some tensor's Ŵ
+ * differs from W).
+ */
+export function verdictOf(
+  outputs: readonly OutputDeviation[],
+  problems: readonly string[],
+  weightsChanged: boolean,
+): ValidationVerdict {
+  const reasons = [...problems];
+  if (outputs.length === 0) reasons.unshift('the outputs were not compared');
+  else if (weightsChanged && outputs.every((o) => o.maxAbsDiff === 0)) {
+    reasons.push(
+      'the outputs are identical to the original model’s although weights changed: the sample inputs do not reach the compressed layers',
+    );
+  }
+  return { validated: reasons.length === 0, reasons };
+}
+
+/**
  * Check `written` (the edited ModelProto, already saved at `compressedPath`), load it, and
- * run both models. Throws when the compressed model is malformed, fails to load, or fails
- * on inputs the original accepts.
+ * run both models on every sample input. Throws when the compressed model is malformed,
+ * fails to load, or fails on inputs the original accepts. `weightsChanged` says whether
+ * any weight differs, for the verdict.
  */
 export async function validateOnnx(
   originalPath: string,
   compressedPath: string,
   written: onnx.IModelProto,
-  inputs: readonly InputSpec[],
+  model: ValidatedModel,
+  weightsChanged: boolean,
   options: ValidationOptions = {},
 ): Promise<ValidationResult> {
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
@@ -243,32 +206,50 @@ export async function validateOnnx(
     );
     options.signal?.throwIfAborted();
     original = await createSession(originalPath, settings['compute.backend'], []);
-    const found = await findSampleFeeds(
+    const found = await findSampleSet(
       originalPath,
-      inputs,
+      model,
       settings,
       (feeds) => original!.run(feeds),
       options,
     );
     if ('skipped' in found) {
       validation.push(found.skipped);
-      return { outputs: [], inputs: found.inputs, validation };
+      return {
+        outputs: [],
+        inputs: found.inputs,
+        validation,
+        verdict: { validated: false, reasons: [found.skipped] },
+      };
     }
-    options.signal?.throwIfAborted();
-    let result: ort.InferenceSession.OnnxValueMapType;
-    try {
-      result = await compressed.run(found.feeds);
-    } catch (error) {
-      throw new Error(
-        `the compressed model fails on inputs the original accepts: ${firstLine(error)}`,
-      );
+    const names = original.outputNames;
+    const perOutput = new Map<string, OutputDeviation[]>(names.map((n) => [n, []]));
+    for (let k = 0; k < found.feeds.length; k++) {
+      options.signal?.throwIfAborted();
+      let result: ort.InferenceSession.OnnxValueMapType;
+      try {
+        result = await compressed.run(found.feeds[k]!);
+      } catch (error) {
+        throw new Error(
+          `the compressed model fails on inputs the original accepts: ${firstLine(error)}`,
+        );
+      }
+      const reference = found.references[k]!;
+      options.onOutputs?.(reference, result);
+      for (const name of names) {
+        perOutput
+          .get(name)!
+          .push(compareOutputs(name, reference[name] as ort.Tensor, result[name] as ort.Tensor));
+      }
     }
-    options.onOutputs?.(found.reference, result);
-    const outputs = original.outputNames.map((name) =>
-      compareOutputs(name, found.reference[name] as ort.Tensor, result[name] as ort.Tensor),
-    );
-    validation.push(`run (${outputs.length} outputs compared)`);
-    return { outputs, inputs: found.description, validation };
+    const outputs = names.map((name) => summarizeDeviations(name, perOutput.get(name)!));
+    validation.push(`run (${outputs.length} outputs compared on ${found.feeds.length} samples)`);
+    return {
+      outputs,
+      inputs: found.description,
+      validation,
+      verdict: verdictOf(outputs, found.problems, weightsChanged),
+    };
   } finally {
     await compressed.release();
     await original?.release();

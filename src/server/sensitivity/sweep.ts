@@ -17,7 +17,7 @@ import { DATA_LOCATION_EXTERNAL } from '../compress/onnx/methods';
 import { loadTensorData } from '../formats/onnxTensors';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { chooseProvider } from '../runtime/providers';
-import { findSampleFeeds } from '../runtime/validate';
+import { findSampleSet, type Feeds } from '../runtime/sampleSet';
 import { outputDeviation } from './deviation';
 import type { SweepTensor } from './tensors';
 
@@ -164,7 +164,7 @@ async function openSession(
   return { session, backend: notes.length > 0 ? `cpu; ${notes.join('; ')}` : 'cpu' };
 }
 
-/** A model ready to run with any one swept weight replaced. */
+/** A model ready to run with any one swept weight replaced, on every sample input. */
 export class MeasuredSweep {
   /** Inference runs made so far (the baseline included). */
   runs = 0;
@@ -172,13 +172,16 @@ export class MeasuredSweep {
 
   private constructor(
     private readonly session: ortTypes.InferenceSession,
-    private readonly feeds: Record<string, ortTypes.Tensor>,
+    /** Per sample: its inputs plus every weight's original value. */
+    private readonly feeds: readonly Record<string, ortTypes.Tensor>[],
     private readonly weights: ReadonlyMap<number, LiftedWeight>,
-    private readonly baseline: ortTypes.InferenceSession.OnnxValueMapType,
+    private readonly baselines: readonly ortTypes.InferenceSession.OnnxValueMapType[],
     /** The sample inputs (the model's own inputs, without the weights). */
-    readonly samples: Readonly<Record<string, ortTypes.Tensor>>,
+    readonly samples: readonly Feeds[],
     /** How the sample inputs were made. */
     readonly inputs: string,
+    /** Why a deviation on these inputs cannot be seen (empty when it can). */
+    readonly problems: readonly string[],
     /** The execution provider, with any fallback. */
     readonly backend: string,
     baselineRuns: number,
@@ -224,9 +227,9 @@ export class MeasuredSweep {
         weightFeeds[feedName] = original;
       }
       let baselineRuns = 0;
-      const found = await findSampleFeeds(
+      const found = await findSampleSet(
         opened.path,
-        opened.summary.inputs,
+        opened.summary,
         settings,
         (sample) => {
           baselineRuns++;
@@ -240,11 +243,12 @@ export class MeasuredSweep {
       }
       return new MeasuredSweep(
         session,
-        { ...found.feeds, ...weightFeeds },
+        found.feeds.map((sample) => ({ ...sample, ...weightFeeds })),
         weights,
-        found.reference,
+        found.references,
         found.feeds,
         found.description,
+        found.problems,
         backend,
         baselineRuns,
       );
@@ -254,18 +258,20 @@ export class MeasuredSweep {
     }
   }
 
-  /** The deviation of the outputs with tensor `index` replaced by `restored`. */
+  /** The worst deviation over the samples of the outputs with tensor `index` replaced by `restored`. */
   async deviation(index: number, restored: Float32Array, metric: DeviationMetric): Promise<number> {
     const weight = this.weights.get(index);
     if (!weight) throw new Error(`tensor ${index} is not part of this sweep`);
-    this.feeds[weight.feedName] = new ort.Tensor('float32', restored, [...weight.dims]);
-    try {
+    const replaced = new ort.Tensor('float32', restored, [...weight.dims]);
+    let worst = 0;
+    for (let k = 0; k < this.feeds.length; k++) {
+      const feeds = { ...this.feeds[k]!, [weight.feedName]: replaced };
       this.runs++;
-      const outputs = await this.session.run(this.feeds);
-      return outputDeviation(metric, this.baseline, outputs);
-    } finally {
-      this.feeds[weight.feedName] = weight.original;
+      const outputs = await this.session.run(feeds);
+      const deviation = outputDeviation(metric, this.baselines[k]!, outputs);
+      if (!(deviation <= worst)) worst = deviation; // NaN sticks
     }
+    return worst;
   }
 
   async release(): Promise<void> {

@@ -211,11 +211,15 @@ export async function compressOnnxChoices(
     if (written.dataFile) await files.commit(written.dataFile.path);
     await files.commit();
     onProgress?.(selected.length + 1, total, 'validating in onnxruntime');
-    const validation = await validateOnnx(model.path, files.path, proto, model.summary.inputs, {
-      settings: context.settings,
-      signal,
-      onOutputs: context.onValidationOutputs,
-    });
+    const weightsChanged = results.some((r) => !r.skipped && r.relativeError > 0);
+    const validation = await validateOnnx(
+      model.path,
+      files.path,
+      proto,
+      model.summary,
+      weightsChanged,
+      { settings: context.settings, signal, onOutputs: context.onValidationOutputs },
+    );
     signal?.throwIfAborted();
     const report: CompressionReport = {
       source: model.path,
@@ -229,6 +233,7 @@ export async function compressOnnxChoices(
       outputs: validation.outputs,
       inputs: validation.inputs,
       validation: [...ctx.notes, ...validation.validation],
+      verdict: validation.verdict,
       elapsedMs: performance.now() - started,
     };
     onProgress?.(total, total, 'done');

@@ -1,0 +1,260 @@
+/**
+ * Validation you can trust: sizes for open dimensions that exercise the model, several
+ * samples, and "not validated" with the reason when the comparison could not have seen a
+ * difference (flat or pinned outputs, compressed layers the inputs never reach). Every
+ * failure path of validation gives its verdict or error and leaves no file behind.
+ */
+import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { compressModel } from '../../src/server/compress';
+import { withOutputFiles } from '../../src/server/compress/output';
+import { openModelFile } from '../../src/server/formats/registry';
+import { grow, proposeSizes } from '../../src/server/runtime/inputSizing';
+import { responseProblems } from '../../src/server/runtime/responsiveness';
+import { findSampleSet } from '../../src/server/runtime/sampleSet';
+import { validateOnnx } from '../../src/server/runtime/validate';
+import { clearSensitivityCache, computeSensitivity } from '../../src/server/sensitivity';
+import { planModel } from '../../src/server/plan';
+import {
+  encodeModel,
+  graph,
+  makeTempFolder,
+  model,
+  node,
+  tensor,
+  valueInfo,
+  writeModel,
+} from '../support/onnxBuilder';
+import {
+  reluDeadNet,
+  saturatedSigmoidNet,
+  spatialContrastNet,
+  unreachedBranchNet,
+} from '../support/validationModels';
+
+let folder: string;
+let remove: () => Promise<void>;
+before(async () => {
+  ({ folder, remove } = await makeTempFolder('layerlens-validation-'));
+});
+after(() => remove());
+
+const noSettings = { dimensions: {}, shapes: {} };
+
+test('sizing: an image input with open height and width gets a realistic size, never 1, with the reason', () => {
+  const specs = [{ name: 'image', dtype: 'float32', shape: [1, 3, 'height', 'width'] }];
+  const proposal = proposeSizes(specs, [], noSettings);
+  assert.deepEqual(proposal.shapes.get('image'), [1, 3, 256, 256]);
+  assert.ok(proposal.choices.every((c) => c.role === 'spatial' && /image input/.test(c.why)));
+  // A strip image (a text line): the open side follows the fixed one.
+  const strip = proposeSizes(
+    [{ name: 'x', dtype: 'float32', shape: [1, 3, 48, null] }],
+    [],
+    noSettings,
+  );
+  assert.deepEqual(strip.shapes.get('x'), [1, 3, 48, 192]);
+  assert.match(strip.choices[0]!.why, /fixed height 48/);
+  // The model's metadata wins over the convention; settings win over both.
+  const fromMetadata = proposeSizes(specs, [{ key: 'imgsz', value: '[640, 480]' }], noSettings);
+  assert.deepEqual(fromMetadata.shapes.get('image'), [1, 3, 640, 480]);
+  assert.match(fromMetadata.choices[0]!.why, /metadata/);
+  const fromSettings = proposeSizes(specs, [], {
+    dimensions: { height: 32, width: 64 },
+    shapes: {},
+  });
+  assert.deepEqual(fromSettings.shapes.get('image'), [1, 3, 32, 64]);
+  assert.ok(fromSettings.choices.every((c) => c.fixed));
+  // Sequences: [batch, time] gets the batch 1 and the sequence length.
+  const audio = proposeSizes(
+    [{ name: 'pcm', dtype: 'float32', shape: [null, null] }],
+    [],
+    noSettings,
+  );
+  assert.deepEqual(audio.shapes.get('pcm'), [1, 512]);
+  // Growth doubles what may be searched, never what settings fixed.
+  const grown = grow(proposeSizes(specs, [], noSettings))!;
+  assert.deepEqual(grown.shapes.get('image'), [1, 3, 512, 512]);
+  assert.equal(grow(fromSettings), null);
+});
+
+test('responsiveness: flat, pinned and all-zero outputs are named; varying ones pass', () => {
+  const t = (values: number[]) => ({
+    y: new ort.Tensor('float32', Float32Array.from(values), [2]),
+  });
+  assert.deepEqual(responseProblems([t([0.1, 0.5]), t([0.3, 0.2])], ['y']), []);
+  assert.match(responseProblems([t([0.2, 0.5]), t([0.2, 0.5])], ['y'])[0]!, /same for every/);
+  assert.match(
+    responseProblems([t([0.9991, 0.9993]), t([0.9992, 0.9993])], ['y'])[0]!,
+    /pinned near 1/,
+  );
+  assert.match(responseProblems([t([0, 0]), t([0, 0])], ['y'])[0]!, /is 0 for every/);
+  assert.match(responseProblems([t([0.1, 0.5])], ['y'])[0]!, /only 1 sample/);
+});
+
+test('a conv net that is constant at 1×1: the size search grows the open axes until it responds', async () => {
+  // Eight channels: not an image input, so its open axes start at 1 and are searched.
+  const proto = spatialContrastNet({ channels: 8, dims: ['rows', 'cols'] });
+  const session = await ort.InferenceSession.create(encodeModel(proto));
+  const specs = [{ name: 'image', dtype: 'float32', shape: [1, 8, 'rows', 'cols'] }];
+  assert.deepEqual(proposeSizes(specs, [], noSettings).shapes.get('image'), [1, 8, 1, 1]);
+  const found = await findSampleSet(
+    join(folder, 'x.onnx'),
+    { inputs: specs, metadata: [] },
+    {},
+    (f) => session.run(f),
+  );
+  await session.release();
+  assert.ok(!('skipped' in found));
+  assert.deepEqual(found.problems, []);
+  const shape = found.feeds[0]!['image']!.dims;
+  assert.ok(shape[2]! > 1 && shape[3]! > 1, `${shape}`);
+  assert.match(found.description, /grown to \d+ because the outputs did not respond at 1/);
+  assert.equal(found.feeds.length, 8);
+});
+
+test('an image model with open height and width is validated at a realistic size; at 1×1 it is not', async () => {
+  const path = await writeModel(folder, 'contrast.onnx', spatialContrastNet());
+  const report = await compressModel(path, { tensors: [], options: { method: 'int8' } });
+  assert.equal(report.verdict.validated, true, report.verdict.reasons.join('; '));
+  assert.match(report.inputs, /8 samples/);
+  assert.match(report.inputs, /image \[1, 3, 256, 256\] \(height=256: image input/);
+  const logits = report.outputs[0]!;
+  assert.equal(logits.samples, 8);
+  assert.ok(logits.cosine <= logits.meanCosine! && logits.cosine > 0.9, `${logits.cosine}`);
+  // What validation used to do (every open dimension 1): the outputs cannot move.
+  const tiny = await compressModel(
+    path,
+    { tensors: [], options: { method: 'int4' } },
+    { settings: { 'validation.dimensions': { height: 1, width: 1 } } },
+  );
+  assert.equal(tiny.verdict.validated, false);
+  assert.match(tiny.verdict.reasons.join(), /output 'logits' is the same for every sample input/);
+});
+
+test('a saturated sigmoid head is not validated, with the reason', async () => {
+  const path = await writeModel(folder, 'sigmoid.onnx', saturatedSigmoidNet());
+  const report = await compressModel(path, { tensors: [], options: { method: 'int4' } });
+  assert.equal(report.verdict.validated, false);
+  assert.match(report.verdict.reasons.join(), /output 'score' is pinned near 1/);
+  // The deviation itself is tiny: exactly what made the old report look fine.
+  assert.ok(report.outputs[0]!.relativeL2 < 1e-3);
+});
+
+test('outputs that are 0 for every input are not validated', async () => {
+  const path = await writeModel(folder, 'dead.onnx', reluDeadNet());
+  const report = await compressModel(path, { tensors: [], options: { method: 'int8' } });
+  assert.equal(report.verdict.validated, false);
+  assert.match(report.verdict.reasons.join(), /is 0 for every sample input/);
+});
+
+test('compressing only a layer the inputs never reach is not validated; the sweep flags the layer', async () => {
+  const path = await writeModel(folder, 'branch.onnx', unreachedBranchNet());
+  const report = await compressModel(path, {
+    tensors: [],
+    tensorPattern: '^unused\\.weight$',
+    options: { method: 'int4' },
+  });
+  assert.ok(report.tensors.some((t) => !t.skipped && t.relativeError > 0));
+  assert.equal(report.verdict.validated, false);
+  assert.match(report.verdict.reasons.join(), /do not reach the compressed layers/);
+  const reached = await compressModel(path, {
+    tensors: [],
+    tensorPattern: '^used\\.weight$',
+    options: { method: 'int4' },
+  });
+  assert.equal(reached.verdict.validated, true, reached.verdict.reasons.join('; '));
+  clearSensitivityCache();
+  const sensitivity = await computeSensitivity(path, { indices: [], measured: true });
+  const unused = sensitivity.layers.find((l) => l.name === 'unused.weight')!;
+  const used = sensitivity.layers.find((l) => l.name === 'used.weight')!;
+  assert.equal(unused.unreached, true);
+  assert.equal(used.unreached, undefined);
+  assert.equal(sensitivity.inputProblems, undefined);
+});
+
+test('a plan on inputs that cannot show a deviation says so and uses the proxy', async () => {
+  const path = await writeModel(folder, 'sigmoid-plan.onnx', saturatedSigmoidNet());
+  clearSensitivityCache();
+  const plan = await planModel(path, {
+    target: { kind: 'ratio', value: 4 },
+    measured: true,
+    metric: 'relativeL2',
+  });
+  assert.equal(plan.warnings.length, 1);
+  assert.match(plan.warnings[0]!, /cannot show a deviation .*pinned near 1.*proxy stood in/);
+  // Proxy deviations are not zero: a zero would make every level look free.
+  const changed = plan.steps.filter((s) => s.options);
+  assert.ok(changed.length > 0 && changed.every((s) => s.predictedDeviation > 0));
+});
+
+/** A float model y = ReduceSum(Reshape(x, shape)) with input x [1, 'n']. */
+function reshapeModel(shape: readonly number[]) {
+  return model(
+    graph({
+      initializers: [tensor('shape', 'int64', [shape.length], shape.map(BigInt))],
+      inputs: [valueInfo('x', 'float32', [1, 'n'])],
+      outputs: [valueInfo('y', 'float32', [])],
+      nodes: [
+        node('Reshape', ['x', 'shape'], ['r']),
+        node('ReduceSum', ['r'], ['y'], { attributes: [] }),
+      ],
+    }),
+  );
+}
+
+async function leftFiles(): Promise<string[]> {
+  return (await readdir(folder)).filter((name) => name.startsWith('failing'));
+}
+
+/** Run validateOnnx inside the output-file job as compression does, writing `bytes`. */
+async function validateWritten(
+  original: string,
+  written: ReturnType<typeof reshapeModel>,
+  bytes: Uint8Array,
+) {
+  const opened = await openModelFile(original);
+  return withOutputFiles(original, 'int8', join(folder, 'failing.int8.onnx'), async (files) => {
+    await writeFile(files.temp(files.path), bytes);
+    await files.commit();
+    return validateOnnx(original, files.path, written, opened.summary, true);
+  });
+}
+
+test('validation failures: malformed, unloadable, failing output models throw and leave no file', async () => {
+  const original = await writeModel(folder, 'failing.onnx', reshapeModel([1, -1]));
+  const good = reshapeModel([1, -1]);
+  // Malformed: a node reads a name nothing produces.
+  const malformed = reshapeModel([1, -1]);
+  malformed.graph!.node![1]!.input = ['missing'];
+  await assert.rejects(
+    validateWritten(original, malformed, encodeModel(malformed)),
+    /compressed model is malformed: .*'missing'/,
+  );
+  assert.deepEqual(await leftFiles(), ['failing.onnx']);
+  // Not loadable by onnxruntime.
+  await assert.rejects(
+    validateWritten(original, good, new Uint8Array([1, 2, 3, 4])),
+    /onnxruntime cannot load the compressed model/,
+  );
+  assert.deepEqual(await leftFiles(), ['failing.onnx']);
+  // Loads, but fails on inputs the original accepts ([1, 512] cannot become [1, 16]).
+  const narrow = reshapeModel([1, 16]);
+  await assert.rejects(
+    validateWritten(original, narrow, encodeModel(narrow)),
+    /fails on inputs the original accepts/,
+  );
+  assert.deepEqual(await leftFiles(), ['failing.onnx']);
+  // The original itself fails on every sample size tried: not validated, with the reason.
+  const picky = await writeModel(folder, 'picky.onnx', reshapeModel([1, 7]));
+  const pickyProto = reshapeModel([1, 7]);
+  const result = await (async () => {
+    const opened = await openModelFile(picky);
+    return validateOnnx(picky, picky, pickyProto, opened.summary, true);
+  })();
+  assert.equal(result.verdict.validated, false);
+  assert.match(result.verdict.reasons[0]!, /original model fails on the sample inputs/);
+  assert.deepEqual(result.outputs, []);
+});
