@@ -5,10 +5,12 @@
  * failure path of validation gives its verdict or error and leaves no file behind.
  */
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { PNG } from 'pngjs';
+import { WaveFile } from 'wavefile';
 import { compressModel } from '../../src/server/compress';
 import { withOutputFiles } from '../../src/server/compress/output';
 import { openModelFile } from '../../src/server/formats/registry';
@@ -257,4 +259,95 @@ test('validation failures: malformed, unloadable, failing output models throw an
   assert.equal(result.verdict.validated, false);
   assert.match(result.verdict.reasons[0]!, /original model fails on the sample inputs/);
   assert.deepEqual(result.outputs, []);
+});
+
+test('a folder of PNG images feeds the image input, one sample per image, in NCHW and NHWC', async () => {
+  const images = join(folder, 'images');
+  await mkdir(images);
+  // Three 64 × 32 images; pixel (x, y) of image k holds R = 3(k+1)x, G = 5(k+1)y, B = 200 − 60k.
+  for (let k = 0; k < 3; k++) {
+    const png = new PNG({ width: 64, height: 32 });
+    for (let y = 0; y < 32; y++) {
+      for (let x = 0; x < 64; x++)
+        png.data.set([3 * (k + 1) * x, 5 * (k + 1) * y, 200 - 60 * k, 255], (y * 64 + x) * 4);
+    }
+    await writeFile(join(images, `img${k}.png`), PNG.sync.write(png));
+  }
+  const path = await writeModel(folder, 'contrast-images.onnx', spatialContrastNet());
+  const report = await compressModel(
+    path,
+    { tensors: [], options: { method: 'int8' } },
+    { settings: { 'validation.inputsFolder': 'images' } },
+  );
+  assert.match(
+    report.inputs,
+    /^3 samples, 3 of 3 image files from .*images for input 'image': image \[1, 3, 32, 64\]/,
+  );
+  assert.equal(report.outputs[0]!.samples, 3);
+  assert.equal(report.verdict.validated, true, report.verdict.reasons.join('; '));
+  // The values fed: channel planes in NCHW, scaled to [0, 1].
+  for (const [layout, shape] of [
+    ['NCHW', [1, 3, 'height', 'width']],
+    ['NHWC', [1, 'height', 'width', 3]],
+  ] as const) {
+    const found = await findSampleSet(
+      path,
+      { inputs: [{ name: 'image', dtype: 'float32', shape }], metadata: [] },
+      { 'validation.inputsFolder': 'images' },
+      async (feeds) => ({
+        y: new ort.Tensor(
+          'float32',
+          Float32Array.from(feeds['image']!.data as Float32Array).slice(0, 4),
+          [4],
+        ),
+      }),
+    );
+    assert.ok(!('skipped' in found));
+    const fed = found.feeds[2]!['image']!;
+    const data = fed.data as Float32Array;
+    const at = (c: number, y: number, x: number) =>
+      layout === 'NCHW' ? data[c * 32 * 64 + y * 64 + x]! : data[(y * 64 + x) * 3 + c]!;
+    assert.deepEqual(fed.dims, layout === 'NCHW' ? [1, 3, 32, 64] : [1, 32, 64, 3]);
+    assert.ok(Math.abs(at(0, 5, 7) - 63 / 255) < 1e-6, `${layout} R`);
+    assert.ok(Math.abs(at(1, 5, 7) - 75 / 255) < 1e-6, `${layout} G`);
+    assert.ok(Math.abs(at(2, 5, 7) - 80 / 255) < 1e-6, `${layout} B`);
+  }
+});
+
+test('WAV files feed an audio input at the model rate: Silero on three recordings', async () => {
+  const sounds = join(folder, 'sounds');
+  await mkdir(sounds);
+  // 1024 samples at 8 kHz each: resampled to 16 kHz they are 2048 samples long.
+  for (let k = 0; k < 3; k++) {
+    const wav = new WaveFile();
+    const tone = Array.from({ length: 1024 }, (_, i) =>
+      Math.round(12000 * Math.sin((2 * Math.PI * (220 + 110 * k) * i) / 8000)),
+    );
+    wav.fromScratch(1, 8000, '16', tone);
+    await writeFile(join(sounds, `tone${k}.wav`), wav.toBuffer());
+  }
+  const path = join(folder, 'silero_vad_legacy.onnx');
+  await copyFile('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx', path);
+  const opened = await openModelFile(path);
+  const session = await ort.InferenceSession.create(path);
+  const found = await findSampleSet(
+    path,
+    opened.summary,
+    { 'validation.inputsFolder': 'sounds' },
+    (feeds) => session.run(feeds),
+  );
+  await session.release();
+  assert.ok(!('skipped' in found));
+  assert.match(found.description, /3 of 3 WAV files from .*sounds for input 'input'/);
+  assert.equal(found.feeds.length, 8);
+  const pcm = found.feeds[1]!['input']!;
+  assert.deepEqual(pcm.dims, [1, 2048]);
+  // Sample 2i at 16 kHz is sample i at 8 kHz: 12000/32768 · sin(2π·330·i/8000).
+  const values = pcm.data as Float32Array;
+  const i = 37;
+  assert.ok(
+    Math.abs(
+      values[2 * i]! - Math.round(12000 * Math.sin((2 * Math.PI * 330 * i) / 8000)) / 32768,
+    ) < 1e-3,
+  );
 });
