@@ -9,6 +9,7 @@
  * Conv `[out, in, kh, kw]` → rows = out, cols = in·kh·kw, inputAxis 1.
  */
 import { quantizeBlocksWasm } from './quantizeSimd';
+import { MAX_NM_GROUP } from '../../shared/heatmap';
 
 export interface MatrixLayout {
   readonly rows: number;
@@ -93,8 +94,8 @@ export function pruneMagnitude(values: Float32Array, sparsity: number): Float32A
   return out;
 }
 
-/** Largest group length `m` of N:M pruning (the per-group selection is quadratic in m). */
-export const MAX_NM_GROUP = 64;
+// Largest group length `m` of N:M pruning (the per-group selection is quadratic in m).
+export { MAX_NM_GROUP };
 
 /**
  * N:M semi-structured pruning: in every group of `m` consecutive weights along the input
@@ -266,9 +267,6 @@ export function quantizeInt8PerChannel(
 ): QuantizedBlocks {
   return quantizeBlocks(values, layout, Math.max(1, layoutDims(layout).inputs), 127);
 }
-
-/** Block sizes offered for int4 (MatMulNBits needs a power of two ≥ 16). */
-export const INT4_BLOCK_SIZES: readonly number[] = [32, 64, 128];
 
 /** int4 symmetric per block of the input dimension: levels −7…7 (−8 is never produced). */
 export function quantizeInt4Blocks(

@@ -22,11 +22,24 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { CompressionReport } from '../../shared/compress';
+import type {
+  CompressionMethod,
+  CompressionOptions,
+  CompressionReport,
+} from '../../shared/compress';
 import { ModelFileError } from '../formats/types';
 
 /** Suffix of the JSON report written next to a compressed model. */
 export const REPORT_SUFFIX = '.report.json';
+
+/** What the written report says about a job of any format, and where its output goes. */
+export interface ChoicesOutput {
+  /** The default output name's tag: `<stem>.<name><ext>`. */
+  readonly name: string;
+  readonly method: CompressionMethod;
+  readonly options: CompressionOptions;
+  readonly outPath?: string;
+}
 
 /** Collision suffixes tried before giving up (`-1` … `-999`). */
 const MAX_NAME_ATTEMPTS = 1000;

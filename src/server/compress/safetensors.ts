@@ -24,22 +24,21 @@ import type {
   CompressRequest,
   TensorCompressionResult,
 } from '../../shared/compress';
-import type { DType } from '../../shared/dtypes';
 import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../shared/limits';
 import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { WorkerPool } from '../jobs/workerPool';
 import type { CompressContext } from './index';
-import type { ChoicesOutput } from './onnx';
-import { MAX_NM_GROUP } from './kernels';
 import {
   compressWorkerScript,
   INT8_SCALE_SUFFIX,
   type TensorJob,
   type TensorJobResult,
 } from './safetensorsTensor';
-import { withOutputFiles, writeReport } from './output';
+import { withOutputFiles, writeReport, type ChoicesOutput } from './output';
+import { FLOAT_DTYPES } from './safetensorsValues';
+import { checkMethodOptions } from '../../shared/compressMethods';
 import { requestedTensors } from './targets';
 
 /** The int8 storage convention, as written into `__metadata__` under `layerlens.int8`. */
@@ -47,45 +46,6 @@ export const INT8_CONVENTION =
   'symmetric int8 per output channel: tensor <name> holds int8 values q (I8, same shape as the original), ' +
   'tensor <name>.scale holds float32 scales s (F32, shape [out], one per index of the first axis); ' +
   'the weight is q * s[out] broadcast over the other axes';
-
-const FLOAT_DTYPES: ReadonlySet<DType> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
-
-function validateOptions(source: string, options: CompressionOptions): void {
-  const fail = (problem: string): never => {
-    throw new RangeError(problem);
-  };
-  switch (options.method) {
-    case 'prune': {
-      const sparsity = options.sparsity ?? 0.5;
-      if (!(sparsity >= 0 && sparsity < 1)) fail(`sparsity must be in [0, 1), got ${sparsity}`);
-      return;
-    }
-    case 'nm': {
-      const n = options.n ?? 2;
-      const m = options.m ?? 4;
-      if (!Number.isInteger(m) || m < 1 || m > MAX_NM_GROUP)
-        fail(`m must be an integer in [1, ${MAX_NM_GROUP}], got ${m}`);
-      if (!Number.isInteger(n) || n < 0 || n > m) fail(`n must be an integer in [0, m], got ${n}`);
-      return;
-    }
-    case 'int4': {
-      const blockSize = options.blockSize ?? 32;
-      if (!Number.isInteger(blockSize) || blockSize < 1)
-        fail(`block size must be a positive integer, got ${blockSize}`);
-      return;
-    }
-    case 'lowrank':
-      if (options.rank === undefined && options.energy === undefined)
-        fail('low rank needs a rank or an energy target');
-      return;
-    case 'int8':
-    case 'fp16':
-    case 'bf16':
-      return;
-    default:
-      throw new ModelFileError(source, `unknown compression method ${String(options.method)}`);
-  }
-}
 
 /** The tensor's bytes, read from its file range (or built in memory). */
 async function readTensorBytes(entry: TensorEntry): Promise<Uint8Array> {
@@ -152,7 +112,7 @@ export async function compressSafetensors(
   model: OpenedModel,
 ): Promise<CompressionReport> {
   const { options } = request;
-  validateOptions(source, options);
+  checkMethodOptions(options);
   const targets = new Map(
     requestedTensors(model, request).map((entry) => [entry.info.index, options] as const),
   );
@@ -183,7 +143,7 @@ export async function compressSafetensorsChoices(
       'compressing a sharded model through its index is not supported; compress its shard files one by one',
     );
   }
-  for (const options of targets.values()) validateOptions(source, options);
+  for (const options of targets.values()) checkMethodOptions(options);
   if (targets.size === 0) {
     throw new ModelFileError(source, 'the request names no tensor of this model');
   }

@@ -23,32 +23,22 @@ import type { CompressContext } from '../compress';
 import { openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
 import { computeSensitivity } from '../sensitivity';
-import { DEFAULT_SWEEP } from '../sensitivity/levels';
+import { PLAN_LEVELS } from '../compress/methods';
 import { predictSizes, type SizePrediction } from './predict';
 import { recipeModel } from './recipe';
 import { solveKnapsack, type Solution, type SolveBudget, type SolveItem } from './solve';
 
-/** float16 storage as a sweep level (halves float32 weights). */
-export const FP16_LEVEL: SweepLevel = {
-  key: 'fp16',
-  label: 'fp16',
-  method: 'fp16',
-  options: { method: 'fp16' },
-  x: 16,
-};
+export { FP16_LEVEL } from '../compress/methods/fp16';
 
 /** Share of the byte budget kept free for what the size prediction misses. */
 const PREDICTION_MARGIN = 0.002;
 
 /**
- * The levels a plan chooses from: those of the default sweep that make a file smaller in
- * some format (pruning stores dense zeros: left out), and fp16.
+ * The levels a plan chooses from: each method's `planLevels` (those that make a file
+ * smaller in some format; pruning stores dense zeros and is left out), in table order.
  */
 export function planLevels(): SweepLevel[] {
-  return [
-    ...DEFAULT_SWEEP.filter((level) => level.method !== 'prune' && level.method !== 'nm'),
-    FP16_LEVEL,
-  ];
+  return [...PLAN_LEVELS];
 }
 
 /** One tensor's options with predicted bytes and deviation (keep first). */

@@ -4,44 +4,14 @@
  * makes Ŵ, for the proxy, the measured sweep and the planner alike.
  */
 import type { ProxyPoint, SweepLevel } from '../../shared/sensitivity';
-import {
-  allFinite,
-  dequantizeBlocks,
-  pruneMagnitude,
-  pruneNM,
-  quantizeInt4Blocks,
-  quantizeInt8PerChannel,
-  relativeFrobeniusError,
-  type MatrixLayout,
-} from '../compress/kernels';
-import {
-  chooseRank,
-  factoriseLowRank,
-  lowRankFactors,
-  LowRankRefusal,
-  multiplyFactors,
-} from '../compress/lowrank';
 import { jacobiSvd, type JacobiSvd } from '../analysis/jacobiSvd';
 import { isSmallForExactSvd } from '../analysis/truncatedSvd';
-import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../compress/kernels';
-import { decodeValues } from '../analysis/decode';
+import { relativeFrobeniusError, type MatrixLayout } from '../compress/kernels';
+import { methodModule } from '../compress/methods';
+import { LevelNotApplicable } from '../compress/methods/types';
 import { levelProblem, type TensorTraits } from './levels';
 
-/** A level that does not apply to a tensor (the compressor would skip it), with the reason. */
-export class LevelNotApplicable extends Error {
-  override readonly name = 'LevelNotApplicable';
-}
-
-function needLayout(layout: MatrixLayout | undefined, level: SweepLevel): MatrixLayout {
-  if (!layout) throw new LevelNotApplicable(`${level.label} needs the tensor's input axis`);
-  return layout;
-}
-
-function needFinite(values: Float32Array, level: SweepLevel): void {
-  if (!allFinite(values)) {
-    throw new LevelNotApplicable(`${level.label}: the tensor holds non-finite values (inf or NaN)`);
-  }
-}
+export { LevelNotApplicable } from '../compress/methods/types';
 
 /**
  * One tensor's exact SVD, kept while its low-rank levels are swept: for a matrix small
@@ -60,24 +30,6 @@ export class LowRankBasis {
   }
 }
 
-async function lowRankValues(
-  values: Float32Array,
-  rows: number,
-  cols: number,
-  choice: { rank: number } | { energy: number },
-  signal: AbortSignal | undefined,
-  basis: LowRankBasis | undefined,
-): Promise<Float32Array> {
-  const svd = basis?.exact(values, rows, cols);
-  if (svd) {
-    const rank = chooseRank(svd, choice);
-    const { a, b } = lowRankFactors(svd, rank);
-    return multiplyFactors(a, b, rows, rank, cols);
-  }
-  const { a, b, rank } = await factoriseLowRank(values, rows, cols, choice, { signal });
-  return multiplyFactors(a, b, rows, rank, cols);
-}
-
 /**
  * Ŵ: the float32 values a model compressed at `level` computes with, in the stored order
  * of `values`. `layout` is the tensor as a matrix with its input axis (required by every
@@ -92,49 +44,7 @@ export async function reconstruct(
   signal?: AbortSignal,
   basis?: LowRankBasis,
 ): Promise<Float32Array> {
-  const options = level.options;
-  switch (options.method) {
-    case 'prune':
-      return pruneMagnitude(values, options.sparsity ?? 0.5);
-    case 'nm':
-      return pruneNM(values, needLayout(layout, level), options.n ?? 2, options.m ?? 4);
-    case 'int8': {
-      const matrix = needLayout(layout, level);
-      needFinite(values, level);
-      return dequantizeBlocks(quantizeInt8PerChannel(values, matrix), matrix);
-    }
-    case 'int4': {
-      const matrix = needLayout(layout, level);
-      needFinite(values, level);
-      return dequantizeBlocks(quantizeInt4Blocks(values, matrix, options.blockSize ?? 32), matrix);
-    }
-    case 'lowrank': {
-      const { rows, cols } = needLayout(layout, level);
-      needFinite(values, level);
-      const choice =
-        options.rank !== undefined ? { rank: options.rank } : { energy: options.energy ?? 0.9 };
-      try {
-        return await lowRankValues(values, rows, cols, choice, signal, basis);
-      } catch (error) {
-        if (error instanceof LowRankRefusal || error instanceof RangeError) {
-          throw new LevelNotApplicable(error.message);
-        }
-        throw error;
-      }
-    }
-    case 'fp16':
-      return Float32Array.from(
-        decodeValues('float16', new Uint8Array(float32ToFloat16Bits(values).buffer), values.length),
-      );
-    case 'bf16':
-      return Float32Array.from(
-        decodeValues(
-          'bfloat16',
-          new Uint8Array(float32ToBfloat16Bits(values).buffer),
-          values.length,
-        ),
-      );
-  }
+  return methodModule(level.method).reconstruct(values, layout, level, signal, basis);
 }
 
 /** The proxy point of Ŵ against W. */

@@ -15,7 +15,6 @@
 import { readFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
 import type {
-  CompressionMethod,
   CompressionOptions,
   CompressionReport,
   CompressRequest,
@@ -29,35 +28,15 @@ import {
   type TensorEntry,
 } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
-import { MAX_NM_GROUP } from '../kernels';
 import type { CompressContext } from '../index';
-import { withOutputFiles, writeReport } from '../output';
+import { withOutputFiles, writeReport, type ChoicesOutput } from '../output';
 import { requestedTensors } from '../targets';
 import { NameAllocator, tensorSlots, usedNames } from './graph';
-import { compressWeight, DATA_LOCATION_EXTERNAL, Skip, type EditContext } from './methods';
+import { checkMethodOptions } from '../../../shared/compressMethods';
+import { methodFor } from '../methods';
+import { DATA_LOCATION_EXTERNAL, Skip, type EditContext } from './methods';
 import { weightUses } from './weights';
 import { writeOnnxModel } from './write';
-
-/** Refuse option values outside their ranges, naming the option. */
-export function checkOptions(options: CompressionOptions): void {
-  const fail = (message: string): never => {
-    throw new RangeError(`${options.method}: ${message}`);
-  };
-  const { sparsity, n, m, blockSize, rank, energy } = options;
-  if (sparsity !== undefined && !(sparsity >= 0 && sparsity < 1))
-    fail(`sparsity must be in [0, 1), got ${sparsity}`);
-  if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > MAX_NM_GROUP))
-    fail(`m must be an integer in [1, ${MAX_NM_GROUP}], got ${m}`);
-  if (n !== undefined && (!Number.isInteger(n) || n < 0 || n > (m ?? 4)))
-    fail(`n must be an integer in [0, m], got ${n}`);
-  if (blockSize !== undefined && ![16, 32, 64, 128, 256].includes(blockSize))
-    fail(`block size must be 16, 32, 64, 128 or 256, got ${blockSize}`);
-  if (rank !== undefined && (!Number.isInteger(rank) || rank < 1))
-    fail(`rank must be a positive integer, got ${rank}`);
-  if (energy !== undefined && !(energy > 0 && energy <= 1))
-    fail(`energy must be in (0, 1], got ${energy}`);
-  if (rank !== undefined && energy !== undefined) fail('give a rank or an energy, not both');
-}
 
 function float32Values(data: TensorData, count: number): Float32Array {
   const bytes = loadTensorData(data);
@@ -83,7 +62,7 @@ export async function compressOnnx(
   model: OpenedModel,
 ): Promise<CompressionReport> {
   const options = request.options;
-  checkOptions(options);
+  checkMethodOptions(options);
   const selected = requestedTensors(model, request).map((entry) => ({ entry, options }));
   return compressOnnxChoices(model, selected, context, {
     name: options.method,
@@ -99,14 +78,7 @@ export interface TensorChoice {
   readonly options: CompressionOptions;
 }
 
-/** What the written report says about the job, and where its output goes. */
-export interface ChoicesOutput {
-  /** The default output name's tag: `<stem>.<name><ext>`. */
-  readonly name: string;
-  readonly method: CompressionMethod;
-  readonly options: CompressionOptions;
-  readonly outPath?: string;
-}
+export type { ChoicesOutput } from '../output';
 
 /**
  * Compress each chosen tensor with its own options (in model order) into one new model,
@@ -120,7 +92,7 @@ export async function compressOnnxChoices(
 ): Promise<CompressionReport> {
   const started = performance.now();
   const { signal, onProgress } = context;
-  for (const choice of selected) checkOptions(choice.options);
+  for (const choice of selected) checkMethodOptions(choice.options);
   const proto = onnx.ModelProto.decode(await readFile(model.path));
   const slots = tensorSlots(proto, model.path);
   if (
@@ -185,7 +157,11 @@ export async function compressOnnxChoices(
     }
     const values = float32Values(entry.data, info.parameterCount);
     try {
-      const outcome = await compressWeight(ctx, { slot, entry, values, uses }, options);
+      const outcome = await methodFor(options.method, 'onnx').apply(
+        ctx,
+        { slot, entry, values, uses },
+        options,
+      );
       results.push({ name: info.name, bytesBefore: info.byteLength, ...outcome, skipped: false });
     } catch (error) {
       if (!(error instanceof Skip)) throw error;

@@ -1,0 +1,97 @@
+/**
+ * What a compression method module provides: its id, label and defaults (shared with the
+ * extension through METHOD_INFO), the sweep's levels for it, and for each format it can
+ * write, `apply` (compress one tensor), `feasible` (why it cannot, or null) and
+ * `predictBytes` (the tensor's bytes in the written file, before anything is written).
+ */
+import type { CompressionOptions } from '../../../shared/compress';
+import type { MethodInfo } from '../../../shared/compressMethods';
+import type { SweepLevel } from '../../../shared/sensitivity';
+import type { JacobiSvd } from '../../analysis/jacobiSvd';
+import type { TensorEntry } from '../../formats/types';
+import type { TensorTraits } from '../../sensitivity/levels';
+import { allFinite, type MatrixLayout } from '../kernels';
+import type { EditContext, OnnxOutcome, WeightJob } from '../onnx/methods';
+import type { OnnxWeight } from '../onnx/sizes';
+import type { SafetensorsOutcome, SafetensorsTensor } from '../safetensorsValues';
+
+/** Predicted bytes with the options as the recipe stores them, or why the option is left out. */
+export type SizedOutcome = { options: CompressionOptions; bytes: number } | string;
+
+/** Shares one tensor's exact SVD between its low-rank levels (see sensitivity/proxy.ts). */
+export interface SvdBasis {
+  exact(values: Float32Array, rows: number, cols: number): JacobiSvd | null;
+}
+
+/** The method on ONNX: an edit of the decoded model, one weight at a time. */
+export interface OnnxMethod {
+  /** Why the weight cannot take `options` (null: it can). */
+  feasible(weight: OnnxWeight, options: CompressionOptions): string | null;
+  /** Rewrite the model for one weight; throws Skip with the reason when it does not apply. */
+  apply(ctx: EditContext, job: WeightJob, options: CompressionOptions): Promise<OnnxOutcome>;
+  /** Bytes the weight takes in the written model (its new nodes included), for a feasible option. */
+  predictBytes(
+    entry: TensorEntry,
+    weight: OnnxWeight,
+    options: CompressionOptions,
+    values: () => Float32Array,
+  ): Promise<SizedOutcome>;
+}
+
+/** The method on safetensors: the tensors stored in place of one tensor. */
+export interface SafetensorsMethod {
+  /** Why the tensor cannot take `options` in a written file (null: it can). */
+  feasible(entry: TensorEntry, options: CompressionOptions): string | null;
+  /** The tensors written in its place, or a string: skipped, with the reason. */
+  apply(
+    tensor: SafetensorsTensor,
+    options: CompressionOptions,
+  ): Promise<SafetensorsOutcome | string>;
+  /** Bytes the tensor takes in the written file (header entries it adds included). */
+  predictBytes(entry: TensorEntry, options: CompressionOptions, fileBytes: number): SizedOutcome;
+}
+
+/** The implementation of each format a method can write. */
+export interface MethodFormats {
+  readonly onnx?: OnnxMethod;
+  readonly safetensors?: SafetensorsMethod;
+}
+
+export interface CompressionMethodModule extends MethodInfo {
+  /** The levels of the default sensitivity sweep. */
+  readonly sweepLevels: readonly SweepLevel[];
+  /** The levels a plan chooses from (none where the method makes no file smaller). */
+  readonly planLevels: readonly SweepLevel[];
+  /** Why a tensor with `traits` cannot take `level` in a sweep; undefined when it can. */
+  sweepProblem(level: SweepLevel, traits: TensorTraits): string | undefined;
+  /**
+   * Ŵ: the float32 values a model compressed with `level` computes with, in the stored
+   * order of `values`; throws LevelNotApplicable when the compressor would skip the tensor.
+   */
+  reconstruct(
+    values: Float32Array,
+    layout: MatrixLayout | undefined,
+    level: SweepLevel,
+    signal?: AbortSignal,
+    basis?: SvdBasis,
+  ): Promise<Float32Array>;
+  readonly formats: MethodFormats;
+}
+
+/** A level that does not apply to a tensor (the compressor would skip it), with the reason. */
+export class LevelNotApplicable extends Error {
+  override readonly name = 'LevelNotApplicable';
+}
+
+/** The layout a sweep level needs, or LevelNotApplicable. */
+export function needLayout(layout: MatrixLayout | undefined, level: SweepLevel): MatrixLayout {
+  if (!layout) throw new LevelNotApplicable(`${level.label} needs the tensor's input axis`);
+  return layout;
+}
+
+/** Refuse non-finite values as the compressor does (LevelNotApplicable). */
+export function needFinite(values: Float32Array, level: SweepLevel): void {
+  if (!allFinite(values)) {
+    throw new LevelNotApplicable(`${level.label}: the tensor holds non-finite values (inf or NaN)`);
+  }
+}

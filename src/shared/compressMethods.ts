@@ -1,0 +1,139 @@
+/**
+ * What every surface (server, CLI, quick picks, recipe check, webview) knows of each
+ * compression method without its implementation: its label, a one-line description, the
+ * defaults of its options, and the one validation of those options. The implementations
+ * (per format: apply, predicted bytes, feasibility) are the server's method modules
+ * (src/server/compress/methods/), one per method, collected in one table there.
+ */
+import type { CompressionMethod, CompressionOptions } from './compress';
+import { MAX_NM_GROUP } from './heatmap';
+
+/**
+ * The block sizes of int4, one rule everywhere: a power of two from 16 to 256 inputs per
+ * float32 scale. These are the sizes com.microsoft MatMulNBits accepts, so every int4 level
+ * can be written to ONNX either way; safetensors (dense round trip) takes the same set so
+ * that a plan or a level means the same on both formats.
+ */
+export const INT4_BLOCK_SIZES = [16, 32, 64, 128, 256] as const;
+
+/** How int4 weights of ONNX MatMuls are written (see CompressionOptions.int4Format). */
+export const INT4_FORMATS = ['matmulnbits', 'dequantizelinear'] as const;
+
+/** Defaults of the options a request leaves out. */
+export const METHOD_DEFAULTS = {
+  sparsity: 0.5,
+  n: 2,
+  m: 4,
+  blockSize: 32,
+  int4Format: 'matmulnbits',
+  energy: 0.9,
+} as const;
+
+export interface MethodInfo {
+  readonly id: CompressionMethod;
+  /** The method as a menu shows it. */
+  readonly label: string;
+  /** One line saying what it does. */
+  readonly detail: string;
+  /** The options a request that names only the method gets. */
+  readonly defaults: CompressionOptions;
+}
+
+export const METHOD_INFO: { readonly [M in CompressionMethod]: MethodInfo } = {
+  prune: {
+    id: 'prune',
+    label: 'Prune (magnitude)',
+    detail: 'Set the smallest weights to zero, to a target sparsity',
+    defaults: { method: 'prune', sparsity: METHOD_DEFAULTS.sparsity },
+  },
+  nm: {
+    id: 'nm',
+    label: 'N:M semi-structured (2:4)',
+    detail: 'Keep N of every M consecutive weights along the input dimension',
+    defaults: { method: 'nm', n: METHOD_DEFAULTS.n, m: METHOD_DEFAULTS.m },
+  },
+  int8: {
+    id: 'int8',
+    label: 'Int8 per channel',
+    detail: 'Symmetric int8 weights, one scale per output channel',
+    defaults: { method: 'int8' },
+  },
+  int4: {
+    id: 'int4',
+    label: 'Int4 block-wise',
+    detail: 'Symmetric int4 weights, one scale per block of 32, 64 or 128 inputs',
+    defaults: {
+      method: 'int4',
+      blockSize: METHOD_DEFAULTS.blockSize,
+      int4Format: METHOD_DEFAULTS.int4Format,
+    },
+  },
+  lowrank: {
+    id: 'lowrank',
+    label: 'Low rank (SVD)',
+    detail: 'Truncated SVD to a rank or an energy target',
+    defaults: { method: 'lowrank', energy: METHOD_DEFAULTS.energy },
+  },
+  fp16: {
+    id: 'fp16',
+    label: 'Float16',
+    detail: 'Store floating-point weights as float16',
+    defaults: { method: 'fp16' },
+  },
+  bf16: {
+    id: 'bf16',
+    label: 'BFloat16',
+    detail: 'Store floating-point weights as bfloat16',
+    defaults: { method: 'bf16' },
+  },
+};
+
+const OPTION_NUMBERS = ['sparsity', 'n', 'm', 'blockSize', 'rank', 'energy'] as const;
+
+/**
+ * What is wrong with `options` (unknown method, a value of the wrong type or outside its
+ * range), in words, without the method's name; undefined when they can be used. The one
+ * check behind the server, the CLI, the quick picks' custom values and the recipe check.
+ */
+export function optionsProblem(options: unknown): string | undefined {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    return 'options is not an object';
+  const value = options as Record<string, unknown>;
+  if (!Object.hasOwn(METHOD_INFO, value.method as string))
+    return `unknown method ${JSON.stringify(value.method)}`;
+  for (const key of OPTION_NUMBERS) {
+    if (
+      value[key] !== undefined &&
+      (typeof value[key] !== 'number' || !Number.isFinite(value[key]))
+    )
+      return `${key} is not a number`;
+  }
+  const { sparsity, n, m, blockSize, rank, energy } = value as unknown as CompressionOptions;
+  if (sparsity !== undefined && !(sparsity >= 0 && sparsity < 1))
+    return `sparsity must be in [0, 1), got ${sparsity}`;
+  if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > MAX_NM_GROUP))
+    return `m must be an integer in [1, ${MAX_NM_GROUP}], got ${m}`;
+  if (n !== undefined && (!Number.isInteger(n) || n < 0 || n > (m ?? METHOD_DEFAULTS.m)))
+    return `n must be an integer in [0, m], got ${n}`;
+  if (blockSize !== undefined && !(INT4_BLOCK_SIZES as readonly number[]).includes(blockSize))
+    return `block size must be ${INT4_BLOCK_SIZES.slice(0, -1).join(', ')} or ${INT4_BLOCK_SIZES.at(-1)}, got ${blockSize}`;
+  if (rank !== undefined && (!Number.isInteger(rank) || rank < 1))
+    return `rank must be a positive integer, got ${rank}`;
+  if (energy !== undefined && !(energy > 0 && energy <= 1))
+    return `energy must be in (0, 1], got ${energy}`;
+  if (rank !== undefined && energy !== undefined) return 'give a rank or an energy, not both';
+  if (
+    value.int4Format !== undefined &&
+    !(INT4_FORMATS as readonly unknown[]).includes(value.int4Format)
+  )
+    return `unknown int4Format ${JSON.stringify(value.int4Format)}`;
+  if (value.storeQuantized !== undefined && typeof value.storeQuantized !== 'boolean')
+    return 'storeQuantized is not a boolean';
+  return undefined;
+}
+
+/** Refuse unusable options with a RangeError "<method>: <problem>". */
+export function checkMethodOptions(options: CompressionOptions): void {
+  const problem = optionsProblem(options);
+  if (problem) throw new RangeError(`${String(options.method)}: ${problem}`);
+}
