@@ -11,6 +11,12 @@ import {
   type CompressionOptions,
   type CompressionReport,
 } from '../shared/compress';
+import {
+  INT4_BLOCK_SIZES,
+  INT4_FORMATS,
+  METHOD_DEFAULTS,
+  optionsProblem,
+} from '../shared/compressMethods';
 import { formatBytes } from '../shared/format';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
@@ -25,7 +31,7 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
              validate it in onnxruntime against the original, and print the report
   --level    prune: sparsity in [0, 1) (default 0.5)
              nm: N:M, e.g. 2:4 (default)
-             int4: block size 16, 32, 64, 128 or 256 (default 32)
+             int4: block size ${INT4_BLOCK_SIZES.join(', ')} (default ${METHOD_DEFAULTS.blockSize})
              lowrank: a rank (integer, e.g. 8) or an energy to keep (e.g. 0.9, default)
              int8, fp16, bf16: no level
   --layers   Only tensors whose name matches the regular expression
@@ -36,6 +42,10 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
   --value    Constant value of a generated input (default sr=16000)`;
 
 export class UsageError extends Error {}
+
+function isInt4Format(value: string): value is (typeof INT4_FORMATS)[number] {
+  return (INT4_FORMATS as readonly string[]).includes(value);
+}
 
 /** The options `--level` means for each method (see COMPRESS_USAGE). */
 export function optionsFromLevel(
@@ -143,8 +153,8 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
   if (!isCompressionMethod(method))
     throw new UsageError(`--method must be one of ${COMPRESSION_METHODS.join(', ')}`);
   const format = values['--int4-format'];
-  if (format !== undefined && format !== 'matmulnbits' && format !== 'dequantizelinear') {
-    throw new UsageError('--int4-format must be matmulnbits or dequantizelinear');
+  if (format !== undefined && !isInt4Format(format)) {
+    throw new UsageError(`--int4-format must be ${INT4_FORMATS.join(' or ')}`);
   }
   return {
     file: files[0]!,
@@ -219,6 +229,8 @@ export async function compressCommand(args: readonly string[]): Promise<number> 
     parsed = parseCompressArgs(args);
     options = optionsFromLevel(parsed.method, parsed.level);
     if (parsed.int4Format) options = { ...options, int4Format: parsed.int4Format };
+    const problem = optionsProblem(options);
+    if (problem) throw new UsageError(`${parsed.method}: ${problem}`);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`layerlens: ${error.message}\n\n${COMPRESS_USAGE}`);

@@ -2,7 +2,13 @@
  * The choices the Compress… flow offers: which methods apply to a format, and the levels
  * of each method, as quick-pick items. Free of the VS Code API so that tests check it.
  */
-import type { CompressionMethod, CompressionOptions } from '../shared/compress';
+import {
+  COMPRESSION_METHODS,
+  type CompressionMethod,
+  type CompressionOptions,
+} from '../shared/compress';
+import { INT4_BLOCK_SIZES, METHOD_INFO, optionsProblem } from '../shared/compressMethods';
+import { MAX_NM_GROUP } from '../shared/heatmap';
 import type { ModelFormat } from '../shared/model';
 
 export interface MethodChoice {
@@ -27,56 +33,18 @@ export interface CustomLevel {
   parse(text: string): CompressionOptions | string;
 }
 
-const ALL_METHODS: readonly (MethodChoice & { readonly formats: readonly ModelFormat[] })[] = [
-  {
-    method: 'prune',
-    label: 'Prune (magnitude)',
-    detail: 'Set the smallest weights to zero, to a target sparsity',
-    formats: ['onnx', 'safetensors'],
-  },
-  {
-    method: 'nm',
-    label: 'N:M semi-structured (2:4)',
-    detail: 'Keep N of every M consecutive weights along the input dimension',
-    formats: ['onnx', 'safetensors'],
-  },
-  {
-    method: 'int8',
-    label: 'Int8 per channel',
-    detail: 'Symmetric int8 weights, one scale per output channel',
-    formats: ['onnx', 'safetensors'],
-  },
-  {
-    method: 'int4',
-    label: 'Int4 block-wise',
-    detail: 'Symmetric int4 weights, one scale per block of 32, 64 or 128 inputs',
-    formats: ['onnx', 'safetensors'],
-  },
-  {
-    method: 'lowrank',
-    label: 'Low rank (SVD)',
-    detail: 'Truncated SVD to a rank or an energy target',
-    formats: ['onnx', 'safetensors'],
-  },
-  {
-    method: 'fp16',
-    label: 'Float16',
-    detail: 'Store floating-point weights as float16',
-    formats: ['onnx', 'safetensors'],
-  },
-  {
-    method: 'bf16',
-    label: 'BFloat16',
-    detail: 'Store floating-point weights as bfloat16',
-    formats: ['onnx', 'safetensors'],
-  },
-];
-
 /** The methods that apply to a format, in the order they are offered. */
-export function methodChoices(format: ModelFormat): MethodChoice[] {
-  return ALL_METHODS.filter((choice) => choice.formats.includes(format)).map(
-    ({ method, label, detail }) => ({ method, label, detail }),
-  );
+export function methodChoices(_format: ModelFormat): MethodChoice[] {
+  return COMPRESSION_METHODS.map((method) => {
+    const { label, detail } = METHOD_INFO[method];
+    return { method, label, detail };
+  });
+}
+
+/** `options` when the shared option check takes them, else what is wrong (for the input box). */
+function checked(options: CompressionOptions, hint: string): CompressionOptions | string {
+  const problem = optionsProblem(options);
+  return problem ? `${hint} (${problem})` : options;
 }
 
 function parseNumber(text: string): number {
@@ -89,21 +57,23 @@ const customSparsity: CustomLevel = {
   placeholder: '60',
   parse(text) {
     const percent = parseNumber(text);
-    if (!(percent >= 0 && percent < 100)) return 'Enter a percentage from 0 to 99.9';
-    return { method: 'prune', sparsity: percent / 100 };
+    if (Number.isNaN(percent)) return 'Enter a percentage from 0 to 99.9';
+    return checked(
+      { method: 'prune', sparsity: percent / 100 },
+      'Enter a percentage from 0 to 99.9',
+    );
   },
 };
 
 const customNM: CustomLevel = {
-  prompt: 'N:M — keep N of every M weights (M at most 64)',
+  prompt: `N:M — keep N of every M weights (M at most ${MAX_NM_GROUP})`,
   placeholder: '2:4',
   parse(text) {
     const match = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(text);
     if (!match) return 'Enter N:M, for example 2:4';
     const n = Number(match[1]);
     const m = Number(match[2]);
-    if (m < 1 || m > 64 || n > m) return 'N must be at most M, and M from 1 to 64';
-    return { method: 'nm', n, m };
+    return checked({ method: 'nm', n, m }, `N must be at most M, and M from 1 to ${MAX_NM_GROUP}`);
   },
 };
 
@@ -112,9 +82,14 @@ const customRank: CustomLevel = {
   placeholder: '16',
   parse(text) {
     const value = parseNumber(text);
-    if (Number.isInteger(value) && value >= 1) return { method: 'lowrank', rank: value };
-    if (value > 0 && value <= 1) return { method: 'lowrank', energy: value };
-    return 'Enter a rank (1, 2, …) or an energy fraction in (0, 1]';
+    const hint = 'Enter a rank (1, 2, …) or an energy fraction in (0, 1]';
+    if (Number.isNaN(value)) return hint;
+    return checked(
+      Number.isInteger(value) && value >= 1
+        ? { method: 'lowrank', rank: value }
+        : { method: 'lowrank', energy: value },
+      hint,
+    );
   },
 };
 
@@ -156,7 +131,8 @@ export function levelChoices(method: CompressionMethod, format: ModelFormat): Le
           ]
         : [{ label: 'Int8 per channel (DequantizeLinear)', options: { method } }];
     case 'int4': {
-      const blocks = [32, 64, 128];
+      // The quick picks offer the common sizes; the rule (INT4_BLOCK_SIZES) allows 16…256.
+      const blocks = INT4_BLOCK_SIZES.filter((size) => size >= 32 && size <= 128);
       if (format === 'safetensors') {
         return blocks.map((blockSize) => ({
           label: `Block ${blockSize}`,

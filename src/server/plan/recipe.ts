@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { isCompressionMethod, type CompressionOptions } from '../../shared/compress';
+import type { CompressionOptions } from '../../shared/compress';
+import { optionsProblem } from '../../shared/compressMethods';
 import { MAX_RECIPE_BYTES, MAX_TENSORS } from '../../shared/limits';
 import type { CompressionRecipe } from '../../shared/plan';
 import { DEVIATION_METRICS } from '../../shared/sensitivity';
@@ -16,8 +17,6 @@ import { OutputFiles } from '../compress/output';
 
 /** Suffix of the recipe saved next to a model written from a plan. */
 export const RECIPE_SUFFIX = '.recipe.json';
-
-const OPTION_NUMBERS = ['sparsity', 'n', 'm', 'blockSize', 'rank', 'energy'] as const;
 
 /** SHA-256 (hex) of a file, streamed. */
 export async function sha256OfFile(file: string): Promise<string> {
@@ -36,26 +35,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Check the options of one step; throws with what is wrong. */
+/** Check the options of one step (the shared option check); throws with what is wrong. */
 function checkStepOptions(value: unknown, where: string): CompressionOptions {
-  if (!isObject(value)) throw new Error(`${where}: options is not an object`);
-  if (!isCompressionMethod(value.method))
-    throw new Error(`${where}: unknown method ${JSON.stringify(value.method)}`);
-  for (const key of OPTION_NUMBERS) {
-    if (
-      value[key] !== undefined &&
-      (typeof value[key] !== 'number' || !Number.isFinite(value[key]))
-    )
-      throw new Error(`${where}: ${key} is not a number`);
-  }
-  if (
-    value.int4Format !== undefined &&
-    !['matmulnbits', 'dequantizelinear'].includes(value.int4Format as string)
-  )
-    throw new Error(`${where}: unknown int4Format ${JSON.stringify(value.int4Format)}`);
-  if (value.storeQuantized !== undefined && typeof value.storeQuantized !== 'boolean')
-    throw new Error(`${where}: storeQuantized is not a boolean`);
-  return value as unknown as CompressionOptions;
+  const problem = optionsProblem(value);
+  if (problem) throw new Error(`${where}: ${problem}`);
+  return value as CompressionOptions;
 }
 
 /**
