@@ -33,9 +33,15 @@ export interface CustomLevel {
   parse(text: string): CompressionOptions | string;
 }
 
-/** The methods that apply to a format, in the order they are offered. */
-export function methodChoices(_format: ModelFormat): MethodChoice[] {
-  return COMPRESSION_METHODS.map((method) => {
+/**
+ * The methods offered for a model, in table order: those its summary's capabilities say
+ * can write its format (every method when the server sent no capabilities).
+ */
+export function methodChoices(
+  _format: ModelFormat,
+  offered: readonly CompressionMethod[] = COMPRESSION_METHODS,
+): MethodChoice[] {
+  return COMPRESSION_METHODS.filter((method) => offered.includes(method)).map((method) => {
     const { label, detail } = METHOD_INFO[method];
     return { method, label, detail };
   });

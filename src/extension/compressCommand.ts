@@ -10,7 +10,7 @@ import type { CompressionOptions, CompressionReport } from '../shared/compress';
 import { describeOptions } from '../shared/compressText';
 import { formatBytes } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
-import type { ModelFormat } from '../shared/model';
+import type { ModelSummary } from '../shared/model';
 import type { LayerLensClient } from './client';
 import {
   isIndexList,
@@ -57,11 +57,15 @@ async function resolveTarget(
 
 /** Method, then level (a custom value through an input box); undefined when dismissed. */
 async function pickOptions(
-  format: ModelFormat,
+  summary: ModelSummary,
   title: string,
 ): Promise<CompressionOptions | undefined> {
+  const { format } = summary;
   const method = await vscode.window.showQuickPick(
-    methodChoices(format).map((choice) => ({ ...choice, label: choice.label })),
+    methodChoices(format, summary.capabilities?.compress).map((choice) => ({
+      ...choice,
+      label: choice.label,
+    })),
     { title, placeHolder: 'Compression method', matchOnDetail: true },
   );
   if (!method) return undefined;
@@ -149,7 +153,11 @@ export async function compressCommand(
       : tensors.length === 1
         ? '1 tensor'
         : `${tensors.length} tensors`;
-  const options = await pickOptions(summary.format, `Compress ${fileName} (${what})`);
+  if (summary.capabilities && summary.capabilities.compress.length === 0) {
+    void vscode.window.showErrorMessage(`LayerLens cannot write ${summary.format} files.`);
+    return;
+  }
+  const options = await pickOptions(summary, `Compress ${fileName} (${what})`);
   if (!options) return;
 
   let cancelled = false;

@@ -85,7 +85,8 @@ export async function planCommand(client: LayerLensClient, target?: unknown): Pr
   const planTarget = parsePlanTarget(text);
   if (typeof planTarget === 'string') return;
   let measured = false;
-  if (summary.format === 'onnx') {
+  // Measured sensitivity needs a model that runs (the server says so in its capabilities).
+  if (summary.capabilities?.run) {
     const choice = await vscode.window.showQuickPick(
       [
         {

@@ -1,4 +1,5 @@
 /** View-model types shared by the server, the extension, the webview and the CLI. */
+import type { CompressionMethod } from './compress';
 import type { DType } from './dtypes';
 
 export type ModelFormat = 'onnx' | 'safetensors';
@@ -72,6 +73,16 @@ export interface ModelSummary {
   readonly metadata: readonly MetadataEntry[];
   /** Problems that did not stop the model from opening. */
   readonly warnings: readonly string[];
+  /** What LayerLens can do with the model beyond reading it (from its format module). */
+  readonly capabilities?: ModelCapabilities;
+}
+
+/** What a model's format allows, sent with its summary so the extension need not know formats. */
+export interface ModelCapabilities {
+  /** The compression methods that can write this format (empty: it cannot be compressed). */
+  readonly compress: readonly CompressionMethod[];
+  /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
+  readonly run: boolean;
 }
 
 export interface TensorPage {

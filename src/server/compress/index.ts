@@ -1,15 +1,14 @@
 /**
  * Compression entry point shared by the server and the CLI: opens the model, checks the
- * request, and hands it to the format's implementation. Each implementation writes a new
+ * request, and hands it to the compression of the model's format (FormatCompression). Each implementation writes a new
  * file next to the original through `output.ts` and returns the validated report.
  */
 import type { CompressionReport, CompressRequest } from '../../shared/compress';
 import type { LayerLensSettings } from '../../shared/settings';
-import { openModelFile } from '../formats/registry';
-import type { OpenedModel } from '../formats/types';
+import { checkMethodOptions } from '../../shared/compressMethods';
+import { compressionOf, openModelFile } from '../formats/registry';
 import type { ValidationOptions } from '../runtime/validate';
-import { compressOnnx } from './onnx';
-import { compressSafetensors } from './safetensors';
+import { requestedTensors } from './targets';
 
 export interface CompressContext {
   /** Aborting it stops the job; no output file remains. */
@@ -21,24 +20,6 @@ export interface CompressContext {
   readonly onValidationOutputs?: ValidationOptions['onOutputs'];
 }
 
-/** A format's implementation; `model` is the opened source model. */
-export type FormatCompressor = (
-  path: string,
-  request: CompressRequest,
-  context: CompressContext,
-  model: OpenedModel,
-) => Promise<CompressionReport>;
-
-/** The implementation for each format LayerLens can write. */
-async function compressorFor(model: OpenedModel): Promise<FormatCompressor> {
-  switch (model.summary.format) {
-    case 'safetensors':
-      return compressSafetensors;
-    case 'onnx':
-      return compressOnnx;
-  }
-}
-
 /** Compress the model at `path` into a new file; the original is never modified. */
 export async function compressModel(
   path: string,
@@ -47,6 +28,14 @@ export async function compressModel(
 ): Promise<CompressionReport> {
   context.signal?.throwIfAborted();
   const model = await openModelFile(path);
-  const compressor = await compressorFor(model);
-  return compressor(model.path, request, context, model);
+  const compression = compressionOf(model);
+  const { options } = request;
+  checkMethodOptions(options);
+  const choices = requestedTensors(model, request).map((entry) => ({ entry, options }));
+  return compression.compress(model, choices, context, {
+    name: options.method,
+    method: options.method,
+    options,
+    outPath: request.outPath,
+  });
 }

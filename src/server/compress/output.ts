@@ -27,10 +27,16 @@ import type {
   CompressionOptions,
   CompressionReport,
 } from '../../shared/compress';
-import { ModelFileError } from '../formats/types';
+import { ModelFileError, type TensorEntry } from '../formats/types';
 
 /** Suffix of the JSON report written next to a compressed model. */
 export const REPORT_SUFFIX = '.report.json';
+
+/** One tensor of a compression job and the options it is compressed with. */
+export interface TensorChoice {
+  readonly entry: TensorEntry;
+  readonly options: CompressionOptions;
+}
 
 /** What the written report says about a job of any format, and where its output goes. */
 export interface ChoicesOutput {

@@ -1,7 +1,7 @@
 /**
  * Compression with a different method per tensor (a plan's recipe): every named tensor
  * gets its own options, all of them written into one new model through the same
- * per-weight code as a single-method compression (onnx/methods.ts, safetensorsTensor.ts).
+ * per-weight code as a single-method compression (the method modules, compress/methods/).
  */
 import type {
   CompressionMethod,
@@ -9,11 +9,10 @@ import type {
   CompressionReport,
 } from '../../shared/compress';
 import { MAX_TENSORS } from '../../shared/limits';
-import { openModelFile } from '../formats/registry';
+import { compressionOf, openModelFile } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import type { CompressContext } from './index';
-import { compressOnnxChoices, type TensorChoice } from './onnx';
-import { compressSafetensorsChoices } from './safetensors';
+import type { TensorChoice } from './output';
 
 /** One tensor (by name) and the options it is compressed with. */
 export interface TensorStep {
@@ -93,16 +92,5 @@ export async function compressPerTensor(
   const choices = choicesOf(model, steps);
   const options = dominantOptions(model, steps);
   const output = { name: PER_TENSOR_OUTPUT_NAME, method: options.method, options, outPath };
-  switch (model.summary.format) {
-    case 'onnx':
-      return compressOnnxChoices(model, choices, context, output);
-    case 'safetensors':
-      return compressSafetensorsChoices(
-        model.path,
-        model,
-        new Map(choices.map((choice) => [choice.entry.info.index, choice.options])),
-        context,
-        output,
-      );
-  }
+  return compressionOf(model).compress(model, choices, context, output);
 }

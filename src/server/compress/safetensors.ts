@@ -21,7 +21,6 @@ import * as path from 'node:path';
 import type {
   CompressionOptions,
   CompressionReport,
-  CompressRequest,
   TensorCompressionResult,
 } from '../../shared/compress';
 import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../shared/limits';
@@ -39,7 +38,6 @@ import {
 import { withOutputFiles, writeReport, type ChoicesOutput } from './output';
 import { FLOAT_DTYPES } from './safetensorsValues';
 import { checkMethodOptions } from '../../shared/compressMethods';
-import { requestedTensors } from './targets';
 
 /** The int8 storage convention, as written into `__metadata__` under `layerlens.int8`. */
 export const INT8_CONVENTION =
@@ -103,25 +101,6 @@ async function readMetadata(file: string): Promise<Record<string, string>> {
   } finally {
     await handle.close();
   }
-}
-
-export async function compressSafetensors(
-  source: string,
-  request: CompressRequest,
-  context: CompressContext,
-  model: OpenedModel,
-): Promise<CompressionReport> {
-  const { options } = request;
-  checkMethodOptions(options);
-  const targets = new Map(
-    requestedTensors(model, request).map((entry) => [entry.info.index, options] as const),
-  );
-  return compressSafetensorsChoices(source, model, targets, context, {
-    name: options.method,
-    method: options.method,
-    options,
-    outPath: request.outPath,
-  });
 }
 
 /**

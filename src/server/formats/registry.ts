@@ -7,9 +7,26 @@ import { extname } from 'node:path';
 import { llzFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
-import { ModelFileError, type FormatModule, type OpenedModel } from './types';
+import type { ModelCapabilities, ModelFormat } from '../../shared/model';
+import { methodsFor } from '../compress/methods';
+import { onnxCompression } from '../compress/onnx/format';
+import { safetensorsCompression } from '../compress/safetensorsFormat';
+import {
+  ModelFileError,
+  type FormatCompression,
+  type FormatModule,
+  type OpenedModel,
+} from './types';
 
-export const FORMATS: readonly FormatModule[] = [safetensorsFormat, onnxFormat, llzFormat];
+/**
+ * Every format LayerLens reads, with what it can do beyond reading (FormatModule's
+ * optional capabilities): code asks a model's format for them, never its name.
+ */
+export const FORMATS: readonly FormatModule[] = [
+  { ...safetensorsFormat, compression: safetensorsCompression },
+  { ...onnxFormat, compression: onnxCompression, runs: true },
+  llzFormat,
+];
 
 /** Bytes of the file's head shown to each format's `match()`. */
 const HEAD_BYTES = 4096;
@@ -49,5 +66,37 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
       'not a model format LayerLens reads (expected ONNX or safetensors)',
     );
   }
-  return format.open(path);
+  const opened = await format.open(path);
+  return {
+    ...opened,
+    summary: { ...opened.summary, capabilities: capabilitiesOf(opened.summary.format) },
+  };
+}
+
+/** The module of the format a model presents (a packed file presents the model it holds). */
+export function formatModule(format: ModelFormat): FormatModule {
+  const module = FORMATS.find((candidate) => candidate.format === format);
+  if (!module) throw new RangeError(`no format module reads ${format}`);
+  return module;
+}
+
+/** What LayerLens can do with a model of `format` beyond reading it. */
+export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
+  const module = formatModule(format);
+  return {
+    compress: module.compression ? methodsFor(module.compression.methods) : [],
+    run: module.runs === true,
+  };
+}
+
+/** The compression of the model's format; a ModelFileError when the format cannot be written. */
+export function compressionOf(model: OpenedModel): FormatCompression {
+  const compression = formatModule(model.summary.format).compression;
+  if (!compression) {
+    throw new ModelFileError(
+      model.path,
+      `LayerLens cannot write ${model.summary.format} files, so it cannot compress this model`,
+    );
+  }
+  return compression;
 }

@@ -24,7 +24,7 @@ import type { CompressionReport, ValidationVerdict } from '../../shared/compress
 import type { ApplyPlanResult, CompressionRecipe, PlanAttempt } from '../../shared/plan';
 import type { CompressContext } from '../compress';
 import { compressPerTensor, type TensorStep } from '../compress/perTensor';
-import { openModelFile } from '../formats/registry';
+import { compressionOf, openModelFile } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { outputDeviation } from '../sensitivity/deviation';
 import {
@@ -199,8 +199,7 @@ export async function applyRecipe(
   if (recipe.steps.length === 0) {
     throw new ModelFileError(model.path, 'the recipe changes no tensor: nothing to apply');
   }
-  const fileBytesBefore =
-    model.summary.format === 'onnx' ? model.summary.totalBytes : model.summary.fileBytes;
+  const fileBytesBefore = compressionOf(model).modelBytes(model.summary);
   const measuredAttempts: Measured[] = [];
   const written: CompressionReport[] = [];
   let problem = options.problem;

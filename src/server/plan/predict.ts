@@ -1,7 +1,7 @@
 /**
  * How many bytes a tensor takes in the written file for each compression option, before
- * anything is written: the stored data of each method (each method module's
- * `predictBytes`, compress/methods/) plus the protobuf or JSON-header bytes of the tensors and
+ * anything is written, asked of the model's format (its FormatCompression sizer): the
+ * stored data of each method (each method module's `predictBytes`, compress/methods/) plus the protobuf or JSON-header bytes of the tensors and
  * nodes it adds, less those of the tensor it replaces.
  *
  * - int8: one byte per weight and one float32 scale per output channel (symmetric, no zero
@@ -16,17 +16,11 @@
  *   safetensors for int4 and low rank (stored as reconstructed dense values) and for int8
  *   unless stored with its scales (`storeQuantized`, which plans always use).
  */
-import { readFile } from 'node:fs/promises';
-import { onnx } from 'onnx-proto';
 import type { CompressionOptions } from '../../shared/compress';
 import { decodeValues, type NumericDType } from '../analysis/decode';
-import { methodFor } from '../compress/methods';
-import type { SizedOutcome } from '../compress/methods/types';
-import { onnxWeights, text, type OnnxWeight } from '../compress/onnx/sizes';
-import { INT8_CONVENTION } from '../compress/safetensors';
-import { FLOAT_DTYPES } from '../compress/safetensorsValues';
+import { compressionOf } from '../formats/registry';
 import { loadTensorData } from '../formats/onnxTensors';
-import type { OpenedModel, TensorEntry } from '../formats/types';
+import type { OpenedModel } from '../formats/types';
 
 /** A compression option on one tensor and what it is predicted to take in the file. */
 export interface SizedOption {
@@ -68,35 +62,6 @@ export interface SizePrediction {
   readonly fileOverhead: number;
 }
 
-/** Why a tensor of an ONNX model cannot take `level`, or its predicted bytes. */
-async function sizeOnnxOption(
-  entry: TensorEntry,
-  weight: OnnxWeight | undefined,
-  level: LevelOption,
-  values: () => Float32Array,
-): Promise<SizedOutcome> {
-  if (!weight) return 'not a weight of the graph';
-  if (weight.problem) return weight.problem;
-  const method = methodFor(level.options.method, 'onnx');
-  return (
-    method.feasible(weight, level.options) ??
-    (await method.predictBytes(entry, weight, level.options, values))
-  );
-}
-
-function sizeSafetensorsOption(
-  entry: TensorEntry,
-  level: LevelOption,
-  fileBytes: number,
-): SizedOutcome {
-  const { info } = entry;
-  if (!FLOAT_DTYPES.has(info.dtype)) return `${info.dtype} is not a floating-point type`;
-  const method = methodFor(level.options.method, 'safetensors');
-  return (
-    method.feasible(entry, level.options) ?? method.predictBytes(entry, level.options, fileBytes)
-  );
-}
-
 /**
  * Predicted bytes of every tensor of `model` under each of `levels` (tensors with no
  * option that saves bytes are listed with their reasons), and the file's fixed overhead.
@@ -107,10 +72,9 @@ export async function predictSizes(
   levels: readonly LevelOption[],
   signal?: AbortSignal,
 ): Promise<SizePrediction> {
-  const format = model.summary.format;
-  const fileBytesBefore = format === 'onnx' ? model.summary.totalBytes : model.summary.fileBytes;
-  const proto = format === 'onnx' ? onnx.ModelProto.decode(await readFile(model.path)) : undefined;
-  const weights = proto ? onnxWeights(model, proto) : undefined;
+  const compression = compressionOf(model);
+  const fileBytesBefore = compression.modelBytes(model.summary);
+  const sizer = compression.sizer(model, await compression.decode(model));
   const tensors: TensorPrediction[] = [];
   for (const index of indices) {
     signal?.throwIfAborted();
@@ -127,12 +91,7 @@ export async function predictSizes(
       return loaded;
     };
     for (const level of levels) {
-      let outcome: SizedOutcome;
-      if (weights) {
-        outcome = await sizeOnnxOption(entry, weights.get(index), level, values);
-      } else {
-        outcome = sizeSafetensorsOption(entry, level, fileBytesBefore);
-      }
+      const outcome = await sizer.size(entry, level.options, values);
       if (typeof outcome === 'string') {
         dropped.push({ key: level.key, reason: outcome });
       } else if (outcome.bytes >= info.byteLength) {
@@ -149,17 +108,5 @@ export async function predictSizes(
       dropped,
     });
   }
-  const fileOverhead =
-    format === 'onnx'
-      ? // Writing re-encodes the whole model (field order, packing): measured on the original.
-        onnx.ModelProto.encode(proto!).finish().length -
-        model.summary.fileBytes +
-        text('com.microsoft') +
-        8
-      : // The metadata a compressed safetensors file gains (the int8 note counted whether used or not).
-        JSON.stringify({
-          'layerlens.compression': JSON.stringify({ source: model.path, options: {}, tensors: 0 }),
-          'layerlens.int8': INT8_CONVENTION,
-        }).length + 64;
-  return { fileBytesBefore, tensors, fileOverhead };
+  return { fileBytesBefore, tensors, fileOverhead: sizer.fileOverhead };
 }

@@ -1,12 +1,11 @@
 /**
  * Per-layer sensitivity: for every swept tensor and level, the data-free proxy (Ŵ's
- * relative error and SQNR) and, for ONNX models when asked, the measured deviation of
+ * relative error and SQNR) and, where the format runs and it is asked, the measured deviation of
  * the model's outputs with that tensor alone compressed (sweep.ts, one onnxruntime
  * session). Results are cached per file identity (path, size, modification time), the
  * settings that shape the inputs and the backend, the metric, the levels and the tensors.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { onnx } from 'onnx-proto';
+import { stat } from 'node:fs/promises';
 import type {
   LayerSensitivity,
   MeasuredPoint,
@@ -19,11 +18,11 @@ import { DEVIATION_METRICS } from '../../shared/sensitivity';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
 import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
-import { openModelFile } from '../formats/registry';
+import { compressionOf, openModelFile } from '../formats/registry';
 import type { TensorEntry } from '../formats/types';
 import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
-import { MeasuredSweep } from './sweep';
+import type { MeasuredSweep } from './sweep';
 import { sweepTensors, type SweepTensor } from './tensors';
 
 /** Results kept (the oldest is dropped first). */
@@ -101,18 +100,16 @@ export async function computeSensitivity(
   const levels = request.levels ?? DEFAULT_SWEEP;
   checkLevels(levels);
   const model = await openModelFile(path);
-  const measured = request.measured && model.summary.format === 'onnx';
+  const compression = compressionOf(model);
+  const measured = request.measured && compression.measure !== undefined;
   const key = await cacheKey(model.path, request, settings, metric, measured);
   const hit = cache.get(key);
   if (hit) {
     onProgress?.(1, 1, 'cached');
     return { ...hit, cached: true, elapsedMs: performance.now() - started };
   }
-  const proto =
-    model.summary.format === 'onnx'
-      ? onnx.ModelProto.decode(await readFile(model.path))
-      : undefined;
-  const { tensors, leftOut } = sweepTensors(model, request.indices, proto);
+  const decoded = await compression.decode(model);
+  const { tensors, leftOut } = sweepTensors(model, request.indices, decoded);
   const values = new Map<number, Float32Array>();
   for (const tensor of tensors) {
     signal?.throwIfAborted();
@@ -122,7 +119,7 @@ export async function computeSensitivity(
   let notRunnable: string | undefined;
   if (measured && tensors.length > 0) {
     onProgress?.(0, 1, 'preparing the model');
-    const opened = await MeasuredSweep.open(model, proto!, tensors, values, settings, signal);
+    const opened = await compression.measure!(model, decoded, tensors, values, settings, signal);
     if (typeof opened === 'string') notRunnable = opened;
     else sweep = opened;
   }

@@ -9,6 +9,7 @@ import { MAX_TENSORS } from '../../shared/limits';
 import { checkLowRankLimits } from '../compress/lowrank';
 import { intAttribute, isGraphOutput, tensorSlots, type TensorSlot } from '../compress/onnx/graph';
 import { weightLayout, weightUses } from '../compress/onnx/weights';
+import { compressionOf } from '../formats/registry';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import type { TensorTraits } from './levels';
 
@@ -64,6 +65,35 @@ function onnxTraits(slot: TensorSlot, entry: TensorEntry): TensorTraits | string
   return { layout, ...(lowRankProblem ? { lowRankProblem } : {}) };
 }
 
+/**
+ * ONNX: the traits of each tensor of `model` from the decoded model `proto` (the layout its
+ * consumers fix), or why it is no weight.
+ */
+export function onnxSweepTraits(
+  model: OpenedModel,
+  proto: onnx.IModelProto | undefined,
+): (entry: TensorEntry) => SweepTensor | string {
+  if (!proto) throw new Error('the decoded ONNX model is needed');
+  const slots = tensorSlots(proto, model.path);
+  if (
+    slots.length !== model.tensors.length ||
+    slots.some((s, i) => s.name !== model.tensors[i]!.info.name)
+  ) {
+    throw new ModelFileError(model.path, 'the model changed while it was being read');
+  }
+  return (entry) => {
+    const slot = slots[entry.info.index]!;
+    const traits = onnxTraits(slot, entry);
+    return typeof traits === 'string' ? traits : { entry, ...traits, slot };
+  };
+}
+
+/** safetensors: the traits of a tensor seen as [out, in·…], or why it is no weight. */
+export function safetensorsSweepTraits(entry: TensorEntry): SweepTensor | string {
+  const traits = safetensorsTraits(entry);
+  return typeof traits === 'string' ? traits : { entry, ...traits };
+}
+
 /** safetensors: a float tensor of two or more dimensions as [out, in·…]. */
 function safetensorsTraits(entry: TensorEntry): TensorTraits | string {
   const { dtype, shape } = entry.info;
@@ -82,7 +112,7 @@ function safetensorsTraits(entry: TensorEntry): TensorTraits | string {
 /**
  * The tensors of `indices` (empty: every tensor a method applies to) with their traits;
  * explicitly named tensors that cannot be swept come back in `leftOut` with the reason.
- * `proto` is the decoded ONNX model (required for ONNX files).
+ * `proto` is what the format's `decode` gives (the decoded model, for ONNX).
  */
 export function sweepTensors(
   model: OpenedModel,
@@ -100,29 +130,18 @@ export function sweepTensors(
       );
     }
   }
-  let slots: TensorSlot[] | undefined;
-  if (model.summary.format === 'onnx') {
-    if (!proto) throw new Error('the decoded ONNX model is needed');
-    slots = tensorSlots(proto, model.path);
-    if (
-      slots.length !== model.tensors.length ||
-      slots.some((s, i) => s.name !== model.tensors[i]!.info.name)
-    ) {
-      throw new ModelFileError(model.path, 'the model changed while it was being read');
-    }
-  }
+  const traitsOf = compressionOf(model).sweepTraits(model, proto);
   const wanted = indices.length > 0 ? new Set(indices) : undefined;
   const tensors: SweepTensor[] = [];
   const leftOut: LeftOutTensor[] = [];
   for (const entry of model.tensors) {
     if (wanted && !wanted.has(entry.info.index)) continue;
-    const slot = slots?.[entry.info.index];
-    const traits = slot ? onnxTraits(slot, entry) : safetensorsTraits(entry);
-    if (typeof traits === 'string') {
-      if (wanted) leftOut.push({ entry, note: traits });
+    const tensor = traitsOf(entry);
+    if (typeof tensor === 'string') {
+      if (wanted) leftOut.push({ entry, note: tensor });
       continue;
     }
-    tensors.push({ entry, ...traits, ...(slot ? { slot } : {}) });
+    tensors.push(tensor);
   }
   return { tensors, leftOut };
 }

@@ -4,7 +4,6 @@
  * size predictor, the sensitivity sweep and the planner — asks this table.
  */
 import type { CompressionMethod } from '../../../shared/compress';
-import type { ModelFormat } from '../../../shared/model';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { bf16 } from './bf16';
 import { fp16 } from './fp16';
@@ -44,8 +43,8 @@ export function methodFor<F extends keyof MethodFormats>(
   return implementation as NonNullable<MethodFormats[F]>;
 }
 
-/** The methods that can write `format`, in table order. */
-export function methodsFor(format: ModelFormat): CompressionMethod[] {
+/** The methods that can write `format` (a key of MethodFormats), in table order. */
+export function methodsFor(format: keyof MethodFormats): CompressionMethod[] {
   return METHOD_LIST.filter((module) => format in module.formats).map((module) => module.id);
 }
 

@@ -14,23 +14,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
-import type {
-  CompressionOptions,
-  CompressionReport,
-  CompressRequest,
-  TensorCompressionResult,
-} from '../../../shared/compress';
+import type { CompressionReport, TensorCompressionResult } from '../../../shared/compress';
 import { loadTensorData } from '../../formats/onnxTensors';
-import {
-  ModelFileError,
-  type OpenedModel,
-  type TensorData,
-  type TensorEntry,
-} from '../../formats/types';
+import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
 import type { CompressContext } from '../index';
-import { withOutputFiles, writeReport, type ChoicesOutput } from '../output';
-import { requestedTensors } from '../targets';
+import { withOutputFiles, writeReport, type ChoicesOutput, type TensorChoice } from '../output';
 import { NameAllocator, tensorSlots, usedNames } from './graph';
 import { checkMethodOptions } from '../../../shared/compressMethods';
 import { methodFor } from '../methods';
@@ -55,30 +44,7 @@ function skipSummary(results: readonly TensorCompressionResult[]): string {
     .join('; ');
 }
 
-export async function compressOnnx(
-  _path: string,
-  request: CompressRequest,
-  context: CompressContext,
-  model: OpenedModel,
-): Promise<CompressionReport> {
-  const options = request.options;
-  checkMethodOptions(options);
-  const selected = requestedTensors(model, request).map((entry) => ({ entry, options }));
-  return compressOnnxChoices(model, selected, context, {
-    name: options.method,
-    method: options.method,
-    options,
-    outPath: request.outPath,
-  });
-}
-
-/** One tensor of a compression job and the options it is compressed with. */
-export interface TensorChoice {
-  readonly entry: TensorEntry;
-  readonly options: CompressionOptions;
-}
-
-export type { ChoicesOutput } from '../output';
+export type { ChoicesOutput, TensorChoice } from '../output';
 
 /**
  * Compress each chosen tensor with its own options (in model order) into one new model,
