@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { WaveFile } from 'wavefile';
 import { compressModel } from '../../src/server/compress';
+import { verdictText } from '../../src/shared/compress';
 import { withOutputFiles } from '../../src/server/compress/output';
 import { openModelFile } from '../../src/server/formats/registry';
 import { grow, proposeSizes } from '../../src/server/runtime/inputSizing';
@@ -93,7 +94,25 @@ test('responsiveness: flat, pinned and all-zero outputs are named; varying ones 
     /pinned near 1/,
   );
   assert.match(responseProblems([t([0, 0]), t([0, 0])], ['y'])[0]!, /is 0 for every/);
+  // A probability near 0 everywhere (a detector on noise) is pinned, however it spreads.
+  assert.match(
+    responseProblems([t([0.001, 0.004]), t([0.003, 0.0001])], ['y'])[0]!,
+    /pinned near 0/,
+  );
+  assert.deepEqual(responseProblems([t([0.001, 0.4]), t([0.003, 0.0001])], ['y']), []);
   assert.match(responseProblems([t([0.1, 0.5])], ['y'])[0]!, /only 1 sample/);
+});
+
+test('the verdict text: validated with the worst cosine, substantial changes named, reasons when not', () => {
+  assert.equal(
+    verdictText({ validated: true, reasons: [], worstCosine: 0.99951, samples: 8 }),
+    'validated: worst output cosine 0.9995 over 8 samples',
+  );
+  assert.match(
+    verdictText({ validated: true, reasons: [], worstCosine: 7e-6, samples: 8 }),
+    /^validated, and the outputs changed substantially: worst output cosine 7\.0e-6/,
+  );
+  assert.equal(verdictText({ validated: false, reasons: ['a', 'b'] }), 'not validated: a; b');
 });
 
 test('a conv net that is constant at 1×1: the size search grows the open axes until it responds', async () => {

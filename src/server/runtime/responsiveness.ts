@@ -70,10 +70,11 @@ function flatness(samples: readonly ArrayLike<number>[]): string | null {
   }
   if (length === 0) return null;
   if (scale === 0) return 'is 0 for every sample input (dead ReLU outputs or a masked result)';
-  if (spread > RESPONSE_TOLERANCE * scale) return null;
+  // A probability that stays at 0 or 1 hides any change, however it spreads in between.
   if (inUnitRange && nearBound) {
-    return `is pinned near ${scale > 0.5 ? 1 : 0} for every sample input (a saturated sigmoid or softmax): its spread across samples is ${spread.toPrecision(2)}`;
+    return `is pinned near ${scale > 0.5 ? 1 : 0} for every sample input (a saturated sigmoid or softmax: every value within ${BOUND_MARGIN} of 0 or 1; spread across samples ${spread.toPrecision(2)})`;
   }
+  if (spread > RESPONSE_TOLERANCE * scale) return null;
   if (spread === 0) return 'is the same for every sample input';
   return `barely varies across the sample inputs (spread ${spread.toPrecision(2)} of values up to ${scale.toPrecision(3)})`;
 }

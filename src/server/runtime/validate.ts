@@ -167,7 +167,14 @@ export function verdictOf(
       'the outputs are identical to the original model’s although weights changed: the sample inputs do not reach the compressed layers',
     );
   }
-  return { validated: reasons.length === 0, reasons };
+  const cosines = outputs.map((o) => o.cosine).filter((c) => Number.isFinite(c));
+  return {
+    validated: reasons.length === 0,
+    reasons,
+    ...(cosines.length > 0
+      ? { worstCosine: Math.min(...cosines), samples: outputs[0]!.samples ?? 1 }
+      : {}),
+  };
 }
 
 /**
