@@ -14,7 +14,13 @@ import {
   type CancellationToken,
   type Connection,
 } from 'vscode-languageserver/node';
-import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } from '../shared/lsp';
+import {
+  LspMethods,
+  MODEL_ERROR_CODE,
+  type LspMethod,
+  type ModelErrorData,
+  type SampleInputsParams,
+} from '../shared/lsp';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from './compress';
 import { beginCompressProgress } from './compressProgress';
@@ -79,6 +85,13 @@ function toResponseError(error: unknown): ResponseError<ModelErrorData | undefin
   return new ResponseError(-32603, message, undefined);
 }
 
+/** The settings of one request: the sample-input folder chosen for the model overrides the setting's. */
+function requestSettings(params: SampleInputsParams): Partial<LayerLensSettings> {
+  return params.inputsFolder
+    ? { ...initialSettings, 'validation.inputsFolder': params.inputsFolder }
+    : initialSettings;
+}
+
 /** Model URIs from the client; LayerLens reads local files only. */
 function modelPath(uri: string): string {
   if (!uri.startsWith('file:')) {
@@ -134,7 +147,7 @@ handle(connection, LspMethods.compress, async (params, signal) => {
   try {
     return await compressModel(path, params.request, {
       signal,
-      settings: initialSettings,
+      settings: requestSettings(params),
       onProgress: (done, total, message) => jobProgress.report(done, total, message),
     });
   } finally {
@@ -215,7 +228,7 @@ handle(connection, LspMethods.sensitivity, (params, signal) => {
     (onProgress) =>
       computeSensitivity(path, params.request, {
         signal,
-        settings: initialSettings,
+        settings: requestSettings(params),
         onProgress,
       }),
   );
@@ -228,7 +241,7 @@ handle(connection, LspMethods.plan, (params, signal) => {
     params.workDoneToken,
     `LayerLens: planning ${basename(path)}`,
     (onProgress) =>
-      planModel(path, params.request, { signal, settings: initialSettings, onProgress }),
+      planModel(path, params.request, { signal, settings: requestSettings(params), onProgress }),
   );
 });
 handle(connection, LspMethods.applyPlan, (params, signal) => {
@@ -244,7 +257,7 @@ handle(connection, LspMethods.applyPlan, (params, signal) => {
         path,
         recipe,
         { refine: params.refine, outPath },
-        { signal, settings: initialSettings, onProgress },
+        { signal, settings: requestSettings(params), onProgress },
       ),
   );
 });
