@@ -61,6 +61,7 @@ async function main() {
   await npx('type check (webview)', 'tsc', '-p', 'webview-ui/tsconfig.json');
   await npx('lint', 'eslint', '.');
   await npx('format', 'prettier', '--check', '.');
+  await run('import cycles', 'npm', ['run', '--silent', 'check:cycles']);
   await npx('build', 'webpack', '--mode', 'production');
   const failures = [];
   const suite = async (title, args) => {

@@ -36,8 +36,8 @@ import {
   type PixelSums,
   type PyramidPart,
 } from './analysis/heatmap';
-import { computeTensorSpectrum, spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
-import { disposeSpectrumWorker } from './jobs/computeSpectrum';
+import { spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
+import { computeTensorSpectrum, disposeSpectrumWorker } from './jobs/computeSpectrum';
 import {
   fileMatrix,
   loadMemoryBytes,

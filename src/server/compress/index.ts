@@ -4,22 +4,14 @@
  * file next to the original through `output.ts` and returns the validated report.
  */
 import type { CompressionReport, CompressRequest } from '../../shared/compress';
-import type { LayerLensSettings } from '../../shared/settings';
 import { openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
-import type { ValidationOptions } from '../runtime/validate';
+import type { CompressContext } from './context';
 import { compressOnnx } from './onnx';
 import { compressSafetensors } from './safetensors';
 
-export interface CompressContext {
-  /** Aborting it stops the job; no output file remains. */
-  readonly signal?: AbortSignal;
-  /** Called as work proceeds (`done` of `total` steps). */
-  readonly onProgress?: (done: number, total: number, message: string) => void;
-  readonly settings?: Partial<LayerLensSettings>;
-  /** Given both models' outputs when an ONNX output is validated on the sample inputs. */
-  readonly onValidationOutputs?: ValidationOptions['onOutputs'];
-}
+/** Part of the entry point's interface: callers import it from here. */
+export type { CompressContext };
 
 /** A format's implementation; `model` is the opened source model. */
 export type FormatCompressor = (

@@ -11,7 +11,7 @@ import type {
 import { MAX_TENSORS } from '../../shared/limits';
 import { openModelFile } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
-import type { CompressContext } from './index';
+import type { CompressContext } from './context';
 import { compressOnnxChoices, type TensorChoice } from './onnx';
 import { compressSafetensorsChoices } from './safetensors';
 

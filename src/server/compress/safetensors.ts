@@ -30,7 +30,7 @@ import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { WorkerPool } from '../jobs/workerPool';
-import type { CompressContext } from './index';
+import type { CompressContext } from './context';
 import type { ChoicesOutput } from './onnx';
 import { MAX_NM_GROUP } from './kernels';
 import {

@@ -30,7 +30,7 @@ import {
 } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
 import { MAX_NM_GROUP } from '../kernels';
-import type { CompressContext } from '../index';
+import type { CompressContext } from '../context';
 import { withOutputFiles, writeReport } from '../output';
 import { requestedTensors } from '../targets';
 import { NameAllocator, tensorSlots, usedNames } from './graph';
