@@ -21,7 +21,7 @@ import {
   type LevelChoice,
 } from './compressChoices';
 import { activeModelEditorUri, MODEL_EDITOR_VIEW_TYPE, showCompressionReport } from './modelEditor';
-import { sampleInputsParams } from './sampleInputs';
+import { sampleInputsParams } from './sampleInputsStore';
 
 const MODEL_EXTENSIONS = ['.onnx', '.safetensors'];
 

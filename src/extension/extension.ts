@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { LayerLensClient } from './client';
 import { registerCommands } from './commands';
 import { ModelEditorProvider } from './modelEditor';
-import { initSampleInputs } from './sampleInputs';
+import { initSampleInputs } from './sampleInputsStore';
 import { registerStatusBar } from './statusBar';
 
 let client: LayerLensClient | undefined;

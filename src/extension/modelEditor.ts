@@ -14,7 +14,7 @@ import type {
   WebviewToHost,
 } from '../shared/protocol';
 import type { LayerLensClient } from './client';
-import { sampleInputsParams } from './sampleInputs';
+import { sampleInputsParams } from './sampleInputsStore';
 import { webviewHtml } from './webviewHtml';
 
 export const MODEL_EDITOR_VIEW_TYPE = 'layerlens.modelEditor';

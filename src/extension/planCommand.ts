@@ -14,7 +14,7 @@ import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp
 import type { ApplyPlanResult, Plan, PlanView } from '../shared/plan';
 import { describePlanTarget, parsePlanTarget } from '../shared/planTarget';
 import type { LayerLensClient } from './client';
-import { sampleInputsParams } from './sampleInputs';
+import { sampleInputsParams } from './sampleInputsStore';
 import {
   activeModelEditorUri,
   MODEL_EDITOR_VIEW_TYPE,
