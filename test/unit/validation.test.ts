@@ -100,6 +100,13 @@ test('responsiveness: flat, pinned and all-zero outputs are named; varying ones 
     /pinned near 0/,
   );
   assert.deepEqual(responseProblems([t([0.001, 0.4]), t([0.003, 0.0001])], ['y']), []);
+  // A few stray values in between (≤ 0.1%) do not unpin a map of thousands.
+  const map = (k: number) => {
+    const values = new Float32Array(4000).map((_, i) => ((i * (k + 1)) % 7 === 0 ? 0.002 : 0));
+    values[k] = 0.3;
+    return { y: new ort.Tensor('float32', values, [4000]) };
+  };
+  assert.match(responseProblems([map(0), map(1)], ['y'])[0]!, /pinned near 0 .*all but 2 of 8000/);
   assert.match(responseProblems([t([0.1, 0.5])], ['y'])[0]!, /only 1 sample/);
 });
 
