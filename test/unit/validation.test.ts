@@ -377,3 +377,26 @@ test('WAV files feed an audio input at the model rate: Silero on three recording
     ) < 1e-3,
   );
 });
+
+test('when growing does not help, the first sizes are kept and the search is reported', async () => {
+  const specs = [{ name: 'image', dtype: 'float32', shape: [1, 8, 'rows', 'cols'] }];
+  // A constant stand-in for the model: its outputs never respond at any size.
+  let runs = 0;
+  const found = await findSampleSet(
+    join(folder, 'y.onnx'),
+    { inputs: specs, metadata: [] },
+    {},
+    async () => {
+      runs++;
+      return { y: new ort.Tensor('float32', Float32Array.from([0.5, 0.25]), [2]) };
+    },
+  );
+  assert.ok(!('skipped' in found));
+  assert.deepEqual(found.feeds[0]!['image']!.dims, [1, 8, 1, 1]);
+  assert.match(
+    found.description,
+    /growing the open axes up to image \[1, 8, \d+, \d+\] did not make the outputs respond; the first sizes were kept/,
+  );
+  assert.match(found.problems[0]!, /same for every sample input/);
+  assert.ok(runs > 8, `${runs} runs: the search ran`);
+});
