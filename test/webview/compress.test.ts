@@ -224,7 +224,7 @@ test('the report says "Not validated" and why for a saturated sigmoid, "Validate
     ),
   );
   const validated = await compressModel(mlp, { tensors: [], options: { method: 'int8' } });
-  assert.deepEqual(validated.verdict, { validated: true, reasons: [] });
+  assert.deepEqual([validated.verdict.validated, validated.verdict.reasons], [true, []]);
   await session.postToWebview({ type: 'compressionReport', report: validated });
   await view
     .getByTestId('report-verdict-badge')
@@ -232,6 +232,12 @@ test('the report says "Not validated" and why for a saturated sigmoid, "Validate
     .waitFor({ state: 'visible' });
   assert.equal(await view.getByTestId('report-verdict').getAttribute('data-validated'), 'true');
   assert.equal(await view.getByTestId('report-verdict-reasons').count(), 0);
+  // The badge never stands alone: the worst cosine it was measured at is beside it.
+  const cosine = validated.verdict.worstCosine!.toPrecision(4);
+  assert.match(
+    await view.getByTestId('report-verdict').innerText(),
+    new RegExp(`worst output cosine ${cosine.replace('.', '\\.')} over 8 samples`),
+  );
   assert.match((await view.textContent()) ?? '', /Compressed into mlp\.int8\.onnx/);
   await session.screenshot('compression-report-validated');
   assert.deepEqual(session.problems, []);

@@ -3,11 +3,12 @@
  * the sample inputs, and bytes and weight error per tensor. Shown above the layer table
  * until dismissed; its buttons ask the extension to open the new model or the JSON report.
  */
-import type {
-  CompressionReport,
-  OutputDeviation,
-  TensorCompressionResult,
-  ValidationVerdict,
+import {
+  verdictText,
+  type CompressionReport,
+  type OutputDeviation,
+  type TensorCompressionResult,
+  type ValidationVerdict,
 } from '../../src/shared/compress';
 import { describeOptions } from '../../src/shared/compressText';
 import { formatBytes, formatCount, formatStat } from '../../src/shared/format';
@@ -79,10 +80,13 @@ export function renderVerdict(
   subject: string,
 ): HTMLElement {
   // A report without a verdict (written before verdicts existed) proves nothing either.
-  const { validated, reasons } = verdict ?? {
+  const shown: ValidationVerdict = verdict ?? {
     validated: false,
     reasons: ['this report has no verdict: it was written by an older LayerLens'],
   };
+  const { validated, reasons } = shown;
+  // "Validated" says the check could see a difference; the cosine says how large it was.
+  const measured = validated && shown.worstCosine !== undefined ? ` (${verdictText(shown)})` : '';
   return element(
     'div',
     {
@@ -103,7 +107,7 @@ export function renderVerdict(
         element('span', {
           className: 'll-verdict-summary',
           text: validated
-            ? ` ${subject} was compared with the original on sample inputs that could show a difference.`
+            ? ` ${subject} was compared with the original on sample inputs that could show a difference${measured}.`
             : ` ${subject} was written, but the comparison with the original proves nothing:`,
         }),
       ]),
