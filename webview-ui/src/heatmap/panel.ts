@@ -4,8 +4,8 @@
  * dragging. Tiles no longer in view are cancelled. Below: the structured sparsity numbers.
  */
 import { color, interpolateRgbBasis } from 'd3';
-import { DTYPES } from '../../src/shared/dtypes';
-import { formatCount, formatPercent, formatStat } from '../../src/shared/format';
+import { DTYPES } from '../../../src/shared/dtypes';
+import { formatCount, formatPercent, formatStat } from '../../../src/shared/format';
 import {
   decodeTileValues,
   heatmapLayerKey,
@@ -16,10 +16,10 @@ import {
   type HeatmapTile,
   type Int4BlockSize,
   type StructuredSparsity,
-} from '../../src/shared/heatmap';
-import { isCancellation, requestErrorOf, type ModelApi } from './api';
-import { definitionList, element } from './dom';
-import type { TensorRow } from './tensorRows';
+} from '../../../src/shared/heatmap';
+import { isCancellation, requestErrorOf, type ModelApi } from '../api';
+import { definitionList, element } from '../dom';
+import type { TensorRow } from '../tensorRows';
 
 const CANVAS_HEIGHT = 380;
 const ZOOM_STEP = 1.5;
