@@ -5,8 +5,7 @@
  * session). Results are cached per file identity (path, size, modification time), the
  * settings that shape the inputs and the backend, the metric, the levels and the tensors.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { onnx } from 'onnx-proto';
+import { stat } from 'node:fs/promises';
 import type {
   LayerSensitivity,
   MeasuredPoint,
@@ -21,6 +20,7 @@ import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
 import { openModelFile } from '../formats/registry';
 import type { TensorEntry } from '../formats/types';
+import { onnxModelOf } from '../onnx';
 import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
 import { MeasuredSweep } from './sweep';
@@ -108,11 +108,8 @@ export async function computeSensitivity(
     onProgress?.(1, 1, 'cached');
     return { ...hit, cached: true, elapsedMs: performance.now() - started };
   }
-  const proto =
-    model.summary.format === 'onnx'
-      ? onnx.ModelProto.decode(await readFile(model.path))
-      : undefined;
-  const { tensors, leftOut } = sweepTensors(model, request.indices, proto);
+  const decoded = model.summary.format === 'onnx' ? await onnxModelOf(model, 'read') : undefined;
+  const { tensors, leftOut } = sweepTensors(model, request.indices, decoded);
   const values = new Map<number, Float32Array>();
   for (const tensor of tensors) {
     signal?.throwIfAborted();
@@ -122,7 +119,7 @@ export async function computeSensitivity(
   let notRunnable: string | undefined;
   if (measured && tensors.length > 0) {
     onProgress?.(0, 1, 'preparing the model');
-    const opened = await MeasuredSweep.open(model, proto!, tensors, values, settings, signal);
+    const opened = await MeasuredSweep.open(model, decoded!, tensors, values, settings, signal);
     if (typeof opened === 'string') notRunnable = opened;
     else sweep = opened;
   }
