@@ -132,11 +132,18 @@ handle(connection, LspMethods.compress, async (params, signal) => {
   const path = modelPath(params.uri);
   const jobProgress = beginCompressProgress(connection, path);
   try {
-    return await compressModel(path, params.request, {
-      signal,
-      settings: initialSettings,
-      onProgress: (done, total, message) => jobProgress.report(done, total, message),
-    });
+    // The model as the editor opened it: its decoded ONNX model is reused, not decoded again.
+    const opened = await service.openedModel(path);
+    return await compressModel(
+      path,
+      params.request,
+      {
+        signal,
+        settings: initialSettings,
+        onProgress: (done, total, message) => jobProgress.report(done, total, message),
+      },
+      opened,
+    );
   } finally {
     jobProgress.done();
   }
@@ -212,12 +219,13 @@ handle(connection, LspMethods.sensitivity, (params, signal) => {
     connection,
     params.workDoneToken,
     `LayerLens: sensitivity of ${basename(path)}`,
-    (onProgress) =>
-      computeSensitivity(path, params.request, {
-        signal,
-        settings: initialSettings,
-        onProgress,
-      }),
+    async (onProgress) =>
+      computeSensitivity(
+        path,
+        params.request,
+        { signal, settings: initialSettings, onProgress },
+        await service.openedModel(path),
+      ),
   );
 });
 
@@ -227,8 +235,13 @@ handle(connection, LspMethods.plan, (params, signal) => {
     connection,
     params.workDoneToken,
     `LayerLens: planning ${basename(path)}`,
-    (onProgress) =>
-      planModel(path, params.request, { signal, settings: initialSettings, onProgress }),
+    async (onProgress) =>
+      planModel(
+        path,
+        params.request,
+        { signal, settings: initialSettings, onProgress },
+        await service.openedModel(path),
+      ),
   );
 });
 handle(connection, LspMethods.applyPlan, (params, signal) => {
@@ -239,12 +252,13 @@ handle(connection, LspMethods.applyPlan, (params, signal) => {
     connection,
     params.workDoneToken,
     `LayerLens: applying a plan to ${basename(path)}`,
-    (onProgress) =>
+    async (onProgress) =>
       applyRecipe(
         path,
         recipe,
         { refine: params.refine, outPath },
         { signal, settings: initialSettings, onProgress },
+        await service.openedModel(path),
       ),
   );
 });
