@@ -120,14 +120,20 @@ handle(LspMethods.serverInfo, async (_params, _signal, { models }) => ({
   workerCount: models.workerCount,
   nodeVersion,
 }));
-handle(LspMethods.compress, (params, signal) => {
+// Model jobs take the model as the editor opened it: its decoded ONNX model is reused.
+handle(LspMethods.compress, (params, signal, { models }) => {
   const path = modelPath(params.uri);
-  return withWorkDone(connection, progressTitle('compressing', path), {}, (progress) =>
-    compressModel(path, params.request, {
-      signal,
-      settings: context.settingsFor(chosenInputs(params)),
-      onProgress: (done, total, message) => progress.report(done, total, message),
-    }),
+  return withWorkDone(connection, progressTitle('compressing', path), {}, async (progress) =>
+    compressModel(
+      path,
+      params.request,
+      {
+        signal,
+        settings: context.settingsFor(chosenInputs(params)),
+        onProgress: (done, total, message) => progress.report(done, total, message),
+      },
+      await models.openedModel(path),
+    ),
   );
 });
 
@@ -197,36 +203,46 @@ handle(LspMethods.deltaStats, (params, _signal, { lossless }) =>
   lossless.deltaStats(modelPath(params.uri), params.indices),
 );
 
-handle(LspMethods.sensitivity, (params, signal) => {
+handle(LspMethods.sensitivity, (params, signal, { models }) => {
   const path = modelPath(params.uri);
   return withWorkDone(
     connection,
     progressTitle('sensitivity of', path),
     { token: params.workDoneToken },
-    (progress) =>
-      computeSensitivity(path, params.request, {
-        signal,
-        settings: context.settingsFor(chosenInputs(params)),
-        onProgress: (done, total) => progress.report(done, total),
-      }),
+    async (progress) =>
+      computeSensitivity(
+        path,
+        params.request,
+        {
+          signal,
+          settings: context.settingsFor(chosenInputs(params)),
+          onProgress: (done, total) => progress.report(done, total),
+        },
+        await models.openedModel(path),
+      ),
   );
 });
 
-handle(LspMethods.plan, (params, signal) => {
+handle(LspMethods.plan, (params, signal, { models }) => {
   const path = modelPath(params.uri);
   return withWorkDone(
     connection,
     progressTitle('planning', path),
     { token: params.workDoneToken },
-    (progress) =>
-      planModel(path, params.request, {
-        signal,
-        settings: context.settingsFor(chosenInputs(params)),
-        onProgress: (done, total) => progress.report(done, total),
-      }),
+    async (progress) =>
+      planModel(
+        path,
+        params.request,
+        {
+          signal,
+          settings: context.settingsFor(chosenInputs(params)),
+          onProgress: (done, total) => progress.report(done, total),
+        },
+        await models.openedModel(path),
+      ),
   );
 });
-handle(LspMethods.applyPlan, (params, signal) => {
+handle(LspMethods.applyPlan, (params, signal, { models }) => {
   const path = modelPath(params.uri);
   const recipe = parseRecipe(params.recipe, `recipe for ${basename(path)}`);
   const outPath = params.outPath?.startsWith('file:') ? modelPath(params.outPath) : params.outPath;
@@ -234,7 +250,7 @@ handle(LspMethods.applyPlan, (params, signal) => {
     connection,
     progressTitle('applying a plan to', path),
     { token: params.workDoneToken },
-    (progress) =>
+    async (progress) =>
       applyRecipe(
         path,
         recipe,
@@ -244,6 +260,7 @@ handle(LspMethods.applyPlan, (params, signal) => {
           settings: context.settingsFor(chosenInputs(params)),
           onProgress: (done, total) => progress.report(done, total),
         },
+        await models.openedModel(path),
       ),
   );
 });

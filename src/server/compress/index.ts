@@ -31,14 +31,18 @@ async function compressorFor(model: OpenedModel): Promise<FormatCompressor> {
   }
 }
 
-/** Compress the model at `path` into a new file; the original is never modified. */
+/**
+ * Compress the model at `path` (already opened: `opened`) into a new file; the original
+ * is never modified.
+ */
 export async function compressModel(
   path: string,
   request: CompressRequest,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<CompressionReport> {
   context.signal?.throwIfAborted();
-  const model = await openModelFile(path);
+  const model = opened ?? (await openModelFile(path));
   const compressor = await compressorFor(model);
   return compressor(model.path, request, context, model);
 }

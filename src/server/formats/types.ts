@@ -1,5 +1,6 @@
 /** What every format module provides, and how a tensor's bytes are reached. */
 import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
+import type { OnnxModel } from '../onnx/model';
 
 /**
  * Where a tensor's values are. Values stay on disk (or in the decoded protobuf) until
@@ -43,6 +44,11 @@ export interface OpenedModel {
   readonly path: string;
   readonly summary: ModelSummary;
   readonly tensors: readonly TensorEntry[];
+  /**
+   * ONNX files: the decoded model the reader walked (see src/server/onnx), for work on
+   * the graph without decoding the file again. Shared: edit only `editableCopy()`.
+   */
+  readonly onnx?: () => Promise<OnnxModel>;
 }
 
 export interface FormatModule {

@@ -192,9 +192,10 @@ export async function applyRecipe(
   recipe: CompressionRecipe,
   options: ApplyOptions,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<ApplyPlanResult> {
   checkTarget(recipe.target);
-  const model = await openModelFile(modelPath);
+  const model = opened ?? (await openModelFile(modelPath));
   await checkRecipeModel(recipe, model.path);
   if (recipe.steps.length === 0) {
     throw new ModelFileError(model.path, 'the recipe changes no tensor: nothing to apply');

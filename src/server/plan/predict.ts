@@ -16,7 +16,6 @@
  *   safetensors for int4 and low rank (stored as reconstructed dense values) and for int8
  *   unless stored with its scales (`storeQuantized`, which plans always use).
  */
-import { readFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
 import type { CompressionOptions } from '../../shared/compress';
 import { maxSavingRank, rankForEnergy } from '../../shared/spectrum';
@@ -24,13 +23,16 @@ import { computeSpectrumInThread } from '../analysis/spectrum';
 import { decodeValues, type NumericDType } from '../analysis/decode';
 import { layoutDims } from '../compress/kernels';
 import { METHOD_DEFAULTS } from '../compress/onnx/methods';
-import { intAttribute, isGraphOutput, tensorSlots, type TensorSlot } from '../compress/onnx/graph';
 import {
+  intAttribute,
+  isGraphOutput,
   onlyDirectMatMul,
+  onnxModelOf,
   weightLayout,
-  weightUses,
+  type OnnxModel,
+  type TensorSlot,
   type WeightLayout,
-} from '../compress/onnx/weights';
+} from '../onnx';
 import { loadTensorData } from '../formats/onnxTensors';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import { INT8_CONVENTION } from '../compress/safetensors';
@@ -149,8 +151,8 @@ interface OnnxWeight {
   readonly consumerLabels: readonly string[];
 }
 
-function onnxWeights(model: OpenedModel, proto: onnx.IModelProto): Map<number, OnnxWeight> {
-  const slots = tensorSlots(proto, model.path);
+function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number, OnnxWeight> {
+  const slots = decoded.slots;
   const weights = new Map<number, OnnxWeight>();
   for (const slot of slots) {
     const info = model.tensors[slot.index]?.info;
@@ -160,7 +162,7 @@ function onnxWeights(model: OpenedModel, proto: onnx.IModelProto): Map<number, O
     else if (!slot.proto) problem = 'Constant given by value_* attributes';
     else if (info.dtype !== 'float32') problem = `${info.dtype} tensor`;
     else if (info.shape.length < 2) problem = 'a bias or vector';
-    const { uses, problem: useProblem } = weightUses(slot.name, slot.scope);
+    const { uses, problem: useProblem } = decoded.weightUses(slot.name, slot.scope);
     problem ??= useProblem;
     if (problem) {
       weights.set(slot.index, {
@@ -423,8 +425,8 @@ export async function predictSizes(
 ): Promise<SizePrediction> {
   const format = model.summary.format;
   const fileBytesBefore = format === 'onnx' ? model.summary.totalBytes : model.summary.fileBytes;
-  const proto = format === 'onnx' ? onnx.ModelProto.decode(await readFile(model.path)) : undefined;
-  const weights = proto ? onnxWeights(model, proto) : undefined;
+  const decoded = format === 'onnx' ? await onnxModelOf(model, 'read') : undefined;
+  const weights = decoded ? onnxWeights(model, decoded) : undefined;
   const tensors: TensorPrediction[] = [];
   for (const index of indices) {
     signal?.throwIfAborted();
@@ -471,7 +473,7 @@ export async function predictSizes(
   const fileOverhead =
     format === 'onnx'
       ? // Writing re-encodes the whole model (field order, packing): measured on the original.
-        onnx.ModelProto.encode(proto!).finish().length -
+        onnx.ModelProto.encode(decoded!.proto).finish().length -
         model.summary.fileBytes +
         text('com.microsoft') +
         8

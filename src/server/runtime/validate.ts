@@ -7,7 +7,7 @@ import type { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import type { OutputDeviation, ValidationVerdict } from '../../shared/compress';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
-import { isDefaultDomain, subgraphsOf, type Scope } from '../compress/onnx/graph';
+import { isDefaultDomain, subgraphsOf, type Scope } from '../onnx';
 import { findSampleSet, firstLine, type SampleModel } from './sampleSet';
 
 /** Problems of the graph structure: names read before they exist, domains not imported. */

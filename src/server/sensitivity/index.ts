@@ -5,8 +5,7 @@
  * session). Results are cached per file identity (path, size, modification time), the
  * settings that shape the inputs and the backend, the metric, the levels and the tensors.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { onnx } from 'onnx-proto';
+import { stat } from 'node:fs/promises';
 import type {
   LayerSensitivity,
   MeasuredPoint,
@@ -20,7 +19,8 @@ import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings'
 import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
 import { openModelFile } from '../formats/registry';
-import type { TensorEntry } from '../formats/types';
+import type { OpenedModel, TensorEntry } from '../formats/types';
+import { onnxModelOf } from '../onnx';
 import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
 import { MeasuredSweep } from './sweep';
@@ -83,12 +83,14 @@ function yieldToEvents(): Promise<void> {
 /**
  * The sensitivity of the model at `path` for `request`. Throws ModelFileError for a file
  * that cannot be read, RangeError for a bad request, and an AbortError when
- * `context.signal` fires.
+ * `context.signal` fires. `opened`: the model already opened from `path` (its decoded
+ * ONNX model is then reused).
  */
 export async function computeSensitivity(
   path: string,
   request: SensitivityRequest,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<SensitivityResult> {
   const started = performance.now();
   const { signal, onProgress } = context;
@@ -100,7 +102,7 @@ export async function computeSensitivity(
   }
   const levels = request.levels ?? DEFAULT_SWEEP;
   checkLevels(levels);
-  const model = await openModelFile(path);
+  const model = opened ?? (await openModelFile(path));
   const measured = request.measured && model.summary.format === 'onnx';
   const key = await cacheKey(model.path, request, settings, metric, measured);
   const hit = cache.get(key);
@@ -108,11 +110,8 @@ export async function computeSensitivity(
     onProgress?.(1, 1, 'cached');
     return { ...hit, cached: true, elapsedMs: performance.now() - started };
   }
-  const proto =
-    model.summary.format === 'onnx'
-      ? onnx.ModelProto.decode(await readFile(model.path))
-      : undefined;
-  const { tensors, leftOut } = sweepTensors(model, request.indices, proto);
+  const decoded = model.summary.format === 'onnx' ? await onnxModelOf(model, 'read') : undefined;
+  const { tensors, leftOut } = sweepTensors(model, request.indices, decoded);
   const values = new Map<number, Float32Array>();
   for (const tensor of tensors) {
     signal?.throwIfAborted();
@@ -122,7 +121,7 @@ export async function computeSensitivity(
   let notRunnable: string | undefined;
   if (measured && tensors.length > 0) {
     onProgress?.(0, 1, 'preparing the model');
-    const opened = await MeasuredSweep.open(model, proto!, tensors, values, settings, signal);
+    const opened = await MeasuredSweep.open(model, decoded!, tensors, values, settings, signal);
     if (typeof opened === 'string') notRunnable = opened;
     else sweep = opened;
   }

@@ -1,21 +1,25 @@
 /**
  * The tensors a sensitivity sweep takes and what each can be compressed with, following
  * the compressor's own rules: for ONNX the layout the consuming layers fix
- * (compress/onnx/weights.ts), for safetensors the [out, in·…] matrix with its inputs along
+ * (src/server/onnx/weights.ts), for safetensors the [out, in·…] matrix with its inputs along
  * each row (as compress/safetensorsTensor.ts sees it).
  */
-import type { onnx } from 'onnx-proto';
 import { MAX_TENSORS } from '../../shared/limits';
 import { checkLowRankLimits } from '../compress/lowrank';
-import { intAttribute, isGraphOutput, tensorSlots, type TensorSlot } from '../compress/onnx/graph';
-import { weightLayout, weightUses } from '../compress/onnx/weights';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
+import {
+  intAttribute,
+  isGraphOutput,
+  weightLayout,
+  type OnnxModel,
+  type TensorSlot,
+} from '../onnx';
 import type { TensorTraits } from './levels';
 
 /** A tensor the sweep compresses, with its traits (see levels.ts). */
 export interface SweepTensor extends TensorTraits {
   readonly entry: TensorEntry;
-  /** ONNX: where the tensor is stored in the decoded model (for the measured sweep). */
+  /** ONNX: where the tensor is stored in the opened model's decoded model. */
   readonly slot?: TensorSlot;
 }
 
@@ -37,7 +41,7 @@ function lowRankLimitProblem(rows: number, cols: number): string | undefined {
 }
 
 /** ONNX: why the tensor is no weight (undefined when it is) and its traits. */
-function onnxTraits(slot: TensorSlot, entry: TensorEntry): TensorTraits | string {
+function onnxTraits(model: OnnxModel, slot: TensorSlot, entry: TensorEntry): TensorTraits | string {
   const info = entry.info;
   if (slot.kind === 'sparse-initializer') return 'sparse initializer (left as stored)';
   if (!slot.proto) return 'Constant given by value_* attributes (left as is)';
@@ -45,7 +49,7 @@ function onnxTraits(slot: TensorSlot, entry: TensorEntry): TensorTraits | string
   if (info.shape.length < 2) {
     return `${info.shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`;
   }
-  const { uses, problem } = weightUses(slot.name, slot.scope);
+  const { uses, problem } = model.weightUses(slot.name, slot.scope);
   if (problem) return problem;
   const layout = weightLayout(uses, info.shape);
   if (typeof layout === 'string') return { layoutProblem: layout };
@@ -82,12 +86,12 @@ function safetensorsTraits(entry: TensorEntry): TensorTraits | string {
 /**
  * The tensors of `indices` (empty: every tensor a method applies to) with their traits;
  * explicitly named tensors that cannot be swept come back in `leftOut` with the reason.
- * `proto` is the decoded ONNX model (required for ONNX files).
+ * `decoded` is the opened model's decoded ONNX model (onnxModelOf; required for ONNX files).
  */
 export function sweepTensors(
   model: OpenedModel,
   indices: readonly number[],
-  proto?: onnx.IModelProto,
+  decoded?: OnnxModel,
 ): { tensors: SweepTensor[]; leftOut: LeftOutTensor[] } {
   if (indices.length > MAX_TENSORS) {
     throw new RangeError(`a request may name at most ${MAX_TENSORS} tensors`);
@@ -100,24 +104,17 @@ export function sweepTensors(
       );
     }
   }
-  let slots: TensorSlot[] | undefined;
   if (model.summary.format === 'onnx') {
-    if (!proto) throw new Error('the decoded ONNX model is needed');
-    slots = tensorSlots(proto, model.path);
-    if (
-      slots.length !== model.tensors.length ||
-      slots.some((s, i) => s.name !== model.tensors[i]!.info.name)
-    ) {
-      throw new ModelFileError(model.path, 'the model changed while it was being read');
-    }
+    if (!decoded) throw new Error('the decoded ONNX model is needed');
+    decoded.checkSameTensors(model, 'read');
   }
   const wanted = indices.length > 0 ? new Set(indices) : undefined;
   const tensors: SweepTensor[] = [];
   const leftOut: LeftOutTensor[] = [];
   for (const entry of model.tensors) {
     if (wanted && !wanted.has(entry.info.index)) continue;
-    const slot = slots?.[entry.info.index];
-    const traits = slot ? onnxTraits(slot, entry) : safetensorsTraits(entry);
+    const slot = decoded?.slots[entry.info.index];
+    const traits = slot ? onnxTraits(decoded!, slot, entry) : safetensorsTraits(entry);
     if (typeof traits === 'string') {
       if (wanted) leftOut.push({ entry, note: traits });
       continue;

@@ -31,16 +31,21 @@ import { checkLowRankLimits, factoriseLowRank, LowRankRefusal, multiplyFactors }
 import {
   attr,
   defaultOpset,
+  ensureDomain,
   floatAttribute,
   intAttribute,
   irVersionOf,
   isGraphOutput,
   makeNode,
+  nodeIndexIn,
+  onlyDirectMatMul,
+  raiseIrVersion,
+  raiseOpset,
+  weightLayout,
   type NameAllocator,
   type TensorSlot,
-} from './graph';
-import { ensureDomain, raiseIrVersion, raiseOpset } from './opset';
-import { nodeIndexIn, onlyDirectMatMul, weightLayout, type WeightUse } from './weights';
+  type WeightUse,
+} from '../../onnx';
 
 /** `TensorProto.DataLocation.EXTERNAL`. */
 export const DATA_LOCATION_EXTERNAL = 1;
