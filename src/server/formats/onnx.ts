@@ -29,14 +29,13 @@ import {
   densifySparse,
   describeSparseTensorProto,
   describeTensorProto,
-  int64ToSafeInteger,
   stringTensor,
   type DescribedSparseTensor,
   type DescribedTensor,
-  type ProtoInt64,
   type StoredValues,
   type TensorSite,
 } from './onnxTensors';
+import { int64ToSafeInteger, type ProtoInt64 } from '../onnx/int64';
 import {
   ModelFileError,
   type FormatModule,

@@ -3,7 +3,8 @@
  * weight uses, the pass-through table, and opset/IR helpers. The reader, compression,
  * sensitivity, planning and validation use it; nothing else walks an ONNX graph.
  */
-export { OnnxModel, onnxModelOf, readOnnxFile } from './model';
+export { OnnxModel, readOnnxFile } from './model';
+export { onnxModelOf } from './opened';
 export {
   attr,
   floatAttribute,

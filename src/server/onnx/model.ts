@@ -14,7 +14,13 @@
 import { promises as fsp } from 'node:fs';
 import { onnx } from 'onnx-proto';
 import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
-import { ModelFileError, type OpenedModel } from '../formats/types';
+import { ModelFileError } from '../formats/modelFileError';
+
+/** What checkSameTensors reads of an opened model: its path and its tensors' names. */
+export interface OpenedTensorNames {
+  readonly path: string;
+  readonly tensors: readonly { readonly info: { readonly name: string } }[];
+}
 import { defaultOpset, irVersionOf } from './opset';
 import { allScopes, mainScope, type Scope } from './scopes';
 import { tensorSlotsWithWarnings, type TensorSlot } from './slots';
@@ -132,7 +138,7 @@ export class OnnxModel {
   }
 
   /** Refuse when the slots are not the opened model's tensors (the file changed in between). */
-  checkSameTensors(opened: OpenedModel, doing: string): void {
+  checkSameTensors(opened: OpenedTensorNames, doing: string): void {
     const tensors = opened.tensors;
     if (
       this.slots.length !== tensors.length ||
@@ -141,15 +147,4 @@ export class OnnxModel {
       throw new ModelFileError(opened.path, `the model changed while it was being ${doing}`);
     }
   }
-}
-
-/**
- * The decoded model behind an opened ONNX file: the one its reader kept (or re-reads on
- * demand, for files too large to keep), else the file read and decoded now. `doing`
- * completes "the model changed while it was being …".
- */
-export async function onnxModelOf(opened: OpenedModel, doing: string): Promise<OnnxModel> {
-  const model = opened.onnx ? await opened.onnx() : await OnnxModel.read(opened.path);
-  model.checkSameTensors(opened, doing);
-  return model;
 }

@@ -2,7 +2,7 @@
  * Building and editing nodes: fresh names, attribute builders and readers.
  */
 import { onnx } from 'onnx-proto';
-import { int64ToSafeInteger, type ProtoInt64 } from '../formats/onnxTensors';
+import { int64ToSafeInteger, type ProtoInt64 } from './int64';
 import { allScopes } from './scopes';
 
 /** Every value name of the model (tensors, node outputs, inputs, outputs) and node name. */

@@ -10,7 +10,7 @@
  * operator whose older form cannot be rewritten this way are refused with its name.
  */
 import type { onnx } from 'onnx-proto';
-import { int64ToSafeInteger, type ProtoInt64 } from '../formats/onnxTensors';
+import { int64ToSafeInteger, type ProtoInt64 } from './int64';
 import { ONNX_DATA_TYPE } from '../formats/onnxDataTypes';
 import { attr, type NameAllocator } from './nodes';
 import { allScopes, isDefaultDomain } from './scopes';

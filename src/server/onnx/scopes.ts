@@ -5,7 +5,7 @@
  */
 import type { onnx } from 'onnx-proto';
 import { MAX_SUBGRAPH_DEPTH } from '../../shared/limits';
-import { ModelFileError } from '../formats/types';
+import { ModelFileError } from '../formats/modelFileError';
 
 /** One graph (main or subgraph) and where it sits. */
 export interface Scope {

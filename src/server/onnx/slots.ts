@@ -5,7 +5,7 @@
  */
 import type { onnx } from 'onnx-proto';
 import { MAX_TENSORS } from '../../shared/limits';
-import { ModelFileError } from '../formats/types';
+import { ModelFileError } from '../formats/modelFileError';
 import { isDefaultDomain, mainScope, nodeLabel, walkScopes, type Scope } from './scopes';
 
 /** A stored tensor of the model. `index` is its position in the model's tensor list. */
