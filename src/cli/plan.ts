@@ -4,6 +4,7 @@
  *  [--no-refine] [--json]`.
  */
 import { resolve } from 'node:path';
+import { describeDeviation, NOT_VALIDATED_EXIT_CODE, verdictLine } from '../shared/compressText';
 import { formatBytes, formatStat } from '../shared/format';
 import type { ApplyPlanResult, Plan, PlanTarget } from '../shared/plan';
 import { describePlanTarget as describeTarget } from '../shared/planTarget';
@@ -24,8 +25,12 @@ export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R
   --measured Use measured sensitivity (ONNX: each layer compressed alone, model run on the
              sample inputs) instead of the data-free proxy alone
   apply      Apply a recipe: write <name>.plan.<ext>, validate the whole model, refine
-             when the target is missed (unless --no-refine), and print every attempt;
-             exits with 1 when the kept file misses the target`;
+             when the target is missed (unless --no-refine), print every attempt and the
+             kept file's verdict ("validated", or "NOT validated" and why: outputs that
+             cannot show a difference on the sample inputs, or the plan's own warnings);
+             exits with 1 when the kept file misses the target, else ${NOT_VALIDATED_EXIT_CODE} when it
+             is written but NOT validated, else 0
+  A plan whose measured sensitivities cannot be trusted prints each reason as a warning.`;
 
 function valueOf(args: readonly string[], flag: string): string | undefined {
   const at = args.indexOf(flag);
@@ -92,6 +97,7 @@ function printPlan(plan: Plan): void {
   console.log(
     `target ${describeTarget(plan.target)}: ${formatBytes(plan.fileBytesBefore)} → ${formatBytes(plan.predictedFileBytes)} predicted (${plan.predictedFileBytes} bytes), summed ${plan.metric} deviation ${formatStat(deviation, 3)}${plan.feasible ? '' : ' — the target cannot be met with these methods'}`,
   );
+  for (const warning of plan.warnings) console.log(`warning: ${warning}`);
 }
 
 function printApplied(result: ApplyPlanResult): void {
@@ -108,10 +114,10 @@ function printApplied(result: ApplyPlanResult): void {
   console.log(
     `wrote ${report.output}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)} (${report.fileBytesAfter} bytes), ${report.tensors.filter((t) => !t.skipped).length} tensors compressed; target ${describeTarget(result.recipe.target)} ${result.targetMet ? 'met' : 'NOT met'}`,
   );
+  console.log(`verdict: ${verdictLine(result.verdict)}`);
   for (const output of report.outputs)
-    console.log(
-      `  output ${output.output}: relative L2 ${formatStat(output.relativeL2, 4)}, cosine ${formatStat(output.cosine, 6)}`,
-    );
+    console.log(`  output ${output.output}: ${describeDeviation(output)}`);
+  console.log(`inputs: ${report.inputs}`);
   console.log(`recipe: ${result.recipePath}`);
   console.log(`report: ${report.reportPath}`);
 }
@@ -140,7 +146,10 @@ export async function planCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** `layerlens apply …`; returns the exit code (1 when the target was not met). */
+/**
+ * `layerlens apply …`; returns the exit code: 1 when the target was not met, else 3 when
+ * the kept file is not validated, else 0.
+ */
 export async function applyCommand(args: readonly string[]): Promise<number> {
   const files = positionals(args, APPLY_FLAGS, APPLY_SWITCHES);
   if (files.length !== 2) throw new UsageError('apply takes a model file and a recipe');
@@ -153,5 +162,6 @@ export async function applyCommand(args: readonly string[]): Promise<number> {
   });
   if (args.includes('--json')) console.log(JSON.stringify(result, null, 2));
   else printApplied(result);
-  return result.targetMet ? 0 : 1;
+  if (!result.targetMet) return 1;
+  return result.verdict.validated ? 0 : NOT_VALIDATED_EXIT_CODE;
 }

@@ -21,7 +21,9 @@ export const SENSITIVITY_USAGE = `Usage: layerlens sensitivity FILE [--measured]
                the data-free proxy (relative weight error ‖W − Ŵ‖/‖W‖) for every level of
                the default sweep (prune 25–90%, 2:4, int8, int4 blocks 32/128, low-rank at
                99/95/90% energy), or with --measured (ONNX) the output deviation on sample
-               inputs, all levels run in one onnxruntime session
+               inputs, all levels run in one onnxruntime session; when the sample
+               inputs cannot show a deviation (outputs that do not vary across them, or
+               sit pinned at a bound) each reason is printed as "NOT trustworthy: …"
   --metric     Output deviation metric (default relativeL2)
   --level      Level key to rank by (default prune:0.5), e.g. int4:32, lowrank:e0.9
   --json       Print the whole result as JSON`;
@@ -81,6 +83,7 @@ export function printSensitivity(result: SensitivityResult, key: string): void {
       `  backend: ${result.backend}; ${result.runs} runs in ${result.sessions} session${result.sessions === 1 ? '' : 's'}`,
     );
   }
+  for (const problem of result.inputProblems ?? []) console.log(`  NOT trustworthy: ${problem}`);
   console.log(`  ${(result.elapsedMs / 1000).toFixed(2)} s${result.cached ? ' (cached)' : ''}`);
   console.log(`  ranked by ${key}`);
   console.log('');

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import {
   CloseAction,
+  DidChangeConfigurationNotification,
   ErrorAction,
   LanguageClient,
   State,
@@ -17,6 +18,7 @@ import {
   type ServerOptions,
 } from 'vscode-languageclient/node';
 import type { LspMethod } from '../shared/lsp';
+import { SETTINGS_SECTION } from '../shared/settings';
 import { pythonLensMiddleware, PYTHON_DOCUMENTS, watchModelFiles } from './pythonLenses';
 import { readSettings } from './settings';
 
@@ -32,6 +34,7 @@ export class LayerLensClient implements vscode.Disposable {
   private hasRun = false;
   private readonly restartedEmitter = new vscode.EventEmitter<void>();
   private readonly stateEmitter = new vscode.EventEmitter<ServerState>();
+  private readonly configurationListener: vscode.Disposable;
   /** Fired when the server came back after a crash or a manual restart. */
   readonly onDidRestart = this.restartedEmitter.event;
   readonly onDidChangeState = this.stateEmitter.event;
@@ -54,7 +57,8 @@ export class LayerLensClient implements vscode.Disposable {
       synchronize: { fileEvents: watchModelFiles(context) },
       middleware: pythonLensMiddleware,
       outputChannel: output,
-      initializationOptions: { settings: readSettings() },
+      // Read at each start, so that a restarted server gets the settings as they are now.
+      initializationOptions: () => ({ settings: readSettings() }),
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => this.onServerClosed(),
@@ -69,6 +73,13 @@ export class LayerLensClient implements vscode.Disposable {
       } else {
         this.stateEmitter.fire(event.newState === State.Starting ? 'starting' : 'stopped');
       }
+    });
+    // The server applies changed settings without a restart; it gets them flat, as at start.
+    this.configurationListener = vscode.workspace.onDidChangeConfiguration((event) => {
+      if (!event.affectsConfiguration(SETTINGS_SECTION) || !this.client.isRunning()) return;
+      this.client
+        .sendNotification(DidChangeConfigurationNotification.type, { settings: readSettings() })
+        .catch((error: unknown) => this.output.warn(`Could not send the settings: ${error}`));
     });
   }
 
@@ -132,6 +143,7 @@ export class LayerLensClient implements vscode.Disposable {
   }
 
   async dispose(): Promise<void> {
+    this.configurationListener.dispose();
     this.restartedEmitter.dispose();
     this.stateEmitter.dispose();
     if (this.client.needsStop()) await this.client.stop();

@@ -8,6 +8,7 @@ import { compressCommand } from './compressCommand';
 import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
 import { packCommand, unpackCommand } from './losslessCommands';
 import { applyPlanCommand, planCommand } from './planCommand';
+import { chooseSampleInputsCommand } from './sampleInputs';
 
 interface CommandSpec {
   readonly id: string;
@@ -92,6 +93,11 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.applyPlan',
     needsServer: true,
     run: (client, resource) => applyPlanCommand(client, resource),
+  },
+  {
+    id: 'layerlens.chooseSampleInputs',
+    needsServer: false,
+    run: (_client, resource) => chooseSampleInputsCommand(resource),
   },
 ];
 

@@ -6,8 +6,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CompressionOptions, CompressionReport } from '../shared/compress';
-import { describeOptions } from '../shared/compressText';
+import { verdictText, type CompressionOptions, type CompressionReport } from '../shared/compress';
+import { describeOptions, verdictLine } from '../shared/compressText';
 import { formatBytes } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type { ModelSummary } from '../shared/model';
@@ -21,6 +21,7 @@ import {
   type LevelChoice,
 } from './compressChoices';
 import { activeModelEditorUri, MODEL_EDITOR_VIEW_TYPE, showCompressionReport } from './modelEditor';
+import { sampleInputsParams } from './sampleInputsStore';
 
 const MODEL_EXTENSIONS = ['.onnx', '.safetensors'];
 
@@ -66,7 +67,9 @@ async function pickOptions(
       ...choice,
       label: choice.label,
     })),
-    { title, placeHolder: 'Compression method', matchOnDetail: true },
+    // Focus may come back to the model's webview just after a context menu or the palette
+    // closes; the picks must not close with it.
+    { title, placeHolder: 'Compression method', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!method) return undefined;
   const levels = levelChoices(method.method, format);
@@ -75,6 +78,7 @@ async function pickOptions(
     level = await vscode.window.showQuickPick(levels, {
       title: `${title}: ${method.label}`,
       placeHolder: 'Level',
+      ignoreFocusOut: true,
     });
   }
   if (!level) return undefined;
@@ -84,6 +88,7 @@ async function pickOptions(
     title: `${title}: ${method.label}`,
     prompt: custom.prompt,
     placeHolder: custom.placeholder,
+    ignoreFocusOut: true,
     validateInput: (value) => {
       const parsed = custom.parse(value);
       return typeof parsed === 'string' ? parsed : undefined;
@@ -111,11 +116,18 @@ async function announce(uri: vscode.Uri, report: CompressionReport): Promise<voi
     await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE);
   }
   const compressed = report.tensors.filter((tensor) => !tensor.skipped).length;
-  const choice = await vscode.window.showInformationMessage(
-    `Wrote ${path.basename(report.output)}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}, ${compressed} tensor${compressed === 1 ? '' : 's'} compressed.`,
-    'Open new model',
-    'Show report JSON',
-  );
+  const wrote = `Wrote ${path.basename(report.output)}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}, ${compressed} tensor${compressed === 1 ? '' : 's'} compressed`;
+  const choice = await (report.verdict.validated
+    ? vscode.window.showInformationMessage(
+        `${wrote}; validated.`,
+        'Open new model',
+        'Show report JSON',
+      )
+    : vscode.window.showWarningMessage(
+        `${wrote}; ${verdictLine(report.verdict)}.`,
+        'Open new model',
+        'Show report JSON',
+      ));
   if (choice === 'Open new model') {
     await vscode.commands.executeCommand(
       'vscode.openWith',
@@ -173,7 +185,7 @@ export async function compressCommand(
         token.onCancellationRequested(() => (cancelled = true));
         return client.request(
           LspMethods.compress,
-          { uri: uri.toString(), request: { tensors, options } },
+          { uri: uri.toString(), request: { tensors, options }, ...sampleInputsParams(uri) },
           token,
         );
       },
@@ -192,7 +204,7 @@ export async function compressCommand(
     return;
   }
   client.output.info(
-    `Compressed ${fileName} into ${report.output} (${describeOptions(options)}) in ${report.elapsedMs} ms`,
+    `Compressed ${fileName} into ${report.output} (${describeOptions(options)}) in ${report.elapsedMs} ms: ${verdictText(report.verdict)}`,
   );
   await announce(uri, report);
 }

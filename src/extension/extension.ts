@@ -3,11 +3,13 @@ import * as vscode from 'vscode';
 import { LayerLensClient } from './client';
 import { registerCommands } from './commands';
 import { ModelEditorProvider } from './modelEditor';
+import { initSampleInputs } from './sampleInputsStore';
 import { registerStatusBar } from './statusBar';
 
 let client: LayerLensClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
+  initSampleInputs(context.workspaceState);
   const output = vscode.window.createOutputChannel('LayerLens', { log: true });
   client = new LayerLensClient(context, output);
   context.subscriptions.push(

@@ -14,6 +14,7 @@ import type {
   WebviewToHost,
 } from '../shared/protocol';
 import type { LayerLensClient } from './client';
+import { sampleInputsParams } from './sampleInputsStore';
 import { webviewHtml } from './webviewHtml';
 
 export const MODEL_EDITOR_VIEW_TYPE = 'layerlens.modelEditor';
@@ -314,7 +315,11 @@ class EditorSession {
       }
       case 'sensitivity': {
         const { request } = params as WebviewRequests['sensitivity']['params'];
-        return this.client.request(LspMethods.sensitivity, { uri, request }, token);
+        return this.client.request(
+          LspMethods.sensitivity,
+          { uri, request, ...sampleInputsParams(this.uri) },
+          token,
+        );
       }
     }
   }

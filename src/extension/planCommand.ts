@@ -7,11 +7,14 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { verdictText } from '../shared/compress';
+import { verdictLine } from '../shared/compressText';
 import { formatBytes } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type { ApplyPlanResult, Plan, PlanView } from '../shared/plan';
 import { describePlanTarget, parsePlanTarget } from '../shared/planTarget';
 import type { LayerLensClient } from './client';
+import { sampleInputsParams } from './sampleInputsStore';
 import {
   activeModelEditorUri,
   MODEL_EDITOR_VIEW_TYPE,
@@ -121,7 +124,11 @@ export async function planCommand(client: LayerLensClient, target?: unknown): Pr
       (_progress, token) =>
         client.request(
           LspMethods.plan,
-          { uri: uri.toString(), request: { target: planTarget, measured } },
+          {
+            uri: uri.toString(),
+            request: { target: planTarget, measured },
+            ...sampleInputsParams(uri),
+          },
           token,
         ),
     );
@@ -157,7 +164,7 @@ export async function applyPlanCommand(client: LayerLensClient, target?: unknown
       (_progress, token) =>
         client.request(
           LspMethods.applyPlan,
-          { uri: uri.toString(), recipe: plan.recipe, refine: true },
+          { uri: uri.toString(), recipe: plan.recipe, refine: true, ...sampleInputsParams(uri) },
           token,
         ),
     );
@@ -173,7 +180,8 @@ export async function applyPlanCommand(client: LayerLensClient, target?: unknown
   client.output.info(
     `Applied a plan to ${fileName}: ${result.attempts.length} attempt(s), kept ${result.report.output}`,
   );
-  void vscode.window.showInformationMessage(
-    `Wrote ${path.basename(result.report.output)}: ${formatBytes(result.report.fileBytesBefore)} → ${formatBytes(result.report.fileBytesAfter)}, target ${describePlanTarget(plan.target)} ${result.targetMet ? 'met' : 'not met'}.`,
-  );
+  const wrote = `Wrote ${path.basename(result.report.output)}: ${formatBytes(result.report.fileBytesBefore)} → ${formatBytes(result.report.fileBytesAfter)}, target ${describePlanTarget(plan.target)} ${result.targetMet ? 'met' : 'not met'}`;
+  client.output.info(`${fileName}: the kept file is ${verdictText(result.verdict)}`);
+  if (result.verdict.validated) void vscode.window.showInformationMessage(`${wrote}; validated.`);
+  else void vscode.window.showWarningMessage(`${wrote}; ${verdictLine(result.verdict)}.`);
 }

@@ -36,8 +36,8 @@ import {
   type PixelSums,
   type PyramidPart,
 } from './analysis/heatmap';
-import { computeTensorSpectrum, spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
-import { disposeSpectrumWorker } from './jobs/computeSpectrum';
+import { spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
+import { computeTensorSpectrum, disposeSpectrumWorker } from './jobs/computeSpectrum';
 import {
   fileMatrix,
   loadMemoryBytes,
@@ -85,11 +85,19 @@ export class AnalysisService {
   private readonly spectra = new SharedJobs<Spectrum>(SPECTRUM_CACHE_ENTRIES);
   private readonly pyramids = new SharedJobs<Pyramid>(PYRAMID_CACHE_ENTRIES);
   private pool: WorkerPool<PyramidJob, PyramidPart> | undefined;
+  private computeBackend: ComputeBackend;
 
   constructor(
     private readonly models: ModelService,
     private readonly options: AnalysisServiceOptions = {},
-  ) {}
+  ) {
+    this.computeBackend = options.computeBackend ?? 'cpu';
+  }
+
+  /** Where later spectra run; cached spectra are keyed by backend, so none is reused wrongly. */
+  setComputeBackend(backend: ComputeBackend): void {
+    this.computeBackend = backend;
+  }
 
   /** Singular values and spectral metrics of one tensor (2-D or more, floating point). */
   async spectrum(
@@ -100,7 +108,7 @@ export class AnalysisService {
   ): Promise<Spectrum> {
     const { identity, entry } = await this.models.tensorEntry(path, index);
     const normalized = normalizeSpectrumOptions(options);
-    const settings: SpectrumSettings = { backend: this.options.computeBackend ?? 'cpu' };
+    const settings: SpectrumSettings = { backend: this.computeBackend };
     const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify([normalized, settings])}`;
     return this.spectra.get(
       key,
@@ -213,11 +221,19 @@ export class AnalysisService {
     this.pyramids.forget(cachePrefix(path));
   }
 
-  dispose(): void {
+  /**
+   * Drop the caches and stop the pyramid workers, leaving the spectrum worker (shared by
+   * every analysis service in the process) running for the service that replaces this one.
+   */
+  release(): void {
     this.spectra.clear();
     this.pyramids.clear();
     this.pool?.dispose();
     this.pool = undefined;
+  }
+
+  dispose(): void {
+    this.release();
     disposeSpectrumWorker();
   }
 

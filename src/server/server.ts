@@ -12,48 +12,42 @@ import {
   ProposedFeatures,
   ResponseError,
   type CancellationToken,
-  type Connection,
 } from 'vscode-languageserver/node';
-import { LspMethods, MODEL_ERROR_CODE, type LspMethod, type ModelErrorData } from '../shared/lsp';
-import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
+import {
+  LspMethods,
+  MODEL_ERROR_CODE,
+  type LspMethod,
+  type ModelErrorData,
+  type SampleInputsParams,
+} from '../shared/lsp';
+import type { LayerLensSettings } from '../shared/settings';
 import { compressModel } from './compress';
-import { beginCompressProgress } from './compressProgress';
+import { ServerContext, settingsFromClient, type Services } from './context';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
-import { LosslessService } from './lossless/service';
-import { packTitle, withWorkDone } from './losslessProgress';
-import { ModelService } from './modelService';
-import { PYTHON_CAPABILITIES, PythonFeatures } from './python/lspPython';
-import { StatsProgress } from './statsProgress';
-import { AnalysisService } from './analysisService';
-import { withWorkDoneProgress } from './analysisProgress';
 import { planModel } from './plan';
 import { applyRecipe } from './plan/apply';
 import { parseRecipe } from './plan/recipe';
+import { progressTitle, withWorkDone } from './progress';
+import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
 
 const connection = createConnection(ProposedFeatures.all);
-let service = new ModelService();
-let progress = new StatsProgress(connection, service);
-let analysis = new AnalysisService(service);
-let initialSettings: Partial<LayerLensSettings> = {};
-// The analysis service is replaced on initialize: look it up when a lens asks.
-const python = new PythonFeatures(connection, service, (path, index) =>
-  analysis.effectiveRankIfSmall(path, index),
-);
-let lossless = new LosslessService(service, service.workerCount);
+const context = new ServerContext(connection);
 
-/** Register a typed handler for one of the custom methods, mapping errors to JSON-RPC errors. */
+/**
+ * Register a typed handler for one of the custom methods, mapping errors to JSON-RPC
+ * errors. The handler works with the services current when the request arrived.
+ */
 function handle<P, R>(
-  connection: Connection,
   method: LspMethod<P, R>,
-  handler: (params: P, signal: AbortSignal) => Promise<R>,
+  handler: (params: P, signal: AbortSignal, services: Services) => Promise<R>,
 ): void {
   connection.onRequest(method.method, async (params: P, token: CancellationToken) => {
     const controller = new AbortController();
     const subscription = token.onCancellationRequested(() => controller.abort());
     try {
-      return await handler(params, controller.signal);
+      return await context.serve((services) => handler(params, controller.signal, services));
     } catch (error) {
       throw toResponseError(error);
     } finally {
@@ -79,6 +73,11 @@ function toResponseError(error: unknown): ResponseError<ModelErrorData | undefin
   return new ResponseError(-32603, message, undefined);
 }
 
+/** The sample-input folder chosen for the request's model, over the setting's. */
+function chosenInputs(params: SampleInputsParams): Partial<LayerLensSettings> | undefined {
+  return params.inputsFolder ? { 'validation.inputsFolder': params.inputsFolder } : undefined;
+}
+
 /** Model URIs from the client; LayerLens reads local files only. */
 function modelPath(uri: string): string {
   if (!uri.startsWith('file:')) {
@@ -88,166 +87,182 @@ function modelPath(uri: string): string {
 }
 
 connection.onInitialize((params) => {
-  const settings: Partial<LayerLensSettings> =
-    (params.initializationOptions as { settings?: Partial<LayerLensSettings> } | undefined)
-      ?.settings ?? {};
-  const workerCount = settings['stats.workerCount'] ?? DEFAULT_SETTINGS['stats.workerCount'];
-  initialSettings = settings;
-  service.dispose();
-  service = new ModelService({ workerCount });
-  progress = new StatsProgress(connection, service);
-  analysis.dispose();
-  analysis = new AnalysisService(service, {
-    computeBackend: settings['compute.backend'] ?? DEFAULT_SETTINGS['compute.backend'],
-  });
-  python.initialize(params, service);
-  lossless.dispose();
-  lossless = new LosslessService(service, service.workerCount);
+  context.initialize(params);
   return {
     capabilities: { ...PYTHON_CAPABILITIES },
     serverInfo: { name: 'layerlens-server' },
   };
 });
+// The extension sends the flat settings (as in initializationOptions) when any changes.
+connection.onDidChangeConfiguration(({ settings }) => {
+  context.applySettings(settingsFromClient(settings));
+});
+connection.onShutdown(() => context.dispose());
 
-handle(connection, LspMethods.openModel, (params) => service.openModel(modelPath(params.uri)));
-handle(connection, LspMethods.tensors, (params) =>
-  service.tensors(modelPath(params.uri), params.offset, params.limit),
+handle(LspMethods.openModel, (params, _signal, { models }) =>
+  models.openModel(modelPath(params.uri)),
 );
-handle(connection, LspMethods.tensorStats, async (params, signal) => {
+handle(LspMethods.tensors, (params, _signal, { models }) =>
+  models.tensors(modelPath(params.uri), params.offset, params.limit),
+);
+handle(LspMethods.tensorStats, async (params, signal, { models, statsProgress }) => {
   const path = modelPath(params.uri);
-  const results = await service.tensorStats(path, params.indices, signal);
-  progress.update(path);
+  const results = await models.tensorStats(path, params.indices, signal);
+  statsProgress.update(path);
   return results;
 });
-handle(connection, LspMethods.closeModel, async (params) => {
-  service.close(modelPath(params.uri));
+handle(LspMethods.closeModel, async (params, _signal, { models, analysis }) => {
+  models.close(modelPath(params.uri));
   analysis.close(modelPath(params.uri));
 });
-handle(connection, LspMethods.serverInfo, async () => ({
+handle(LspMethods.serverInfo, async (_params, _signal, { models }) => ({
   version: '0.1.0',
-  workerCount: service.workerCount,
+  workerCount: models.workerCount,
   nodeVersion,
 }));
-handle(connection, LspMethods.compress, async (params, signal) => {
+// Model jobs take the model as the editor opened it: its decoded ONNX model is reused.
+handle(LspMethods.compress, (params, signal, { models }) => {
   const path = modelPath(params.uri);
-  const jobProgress = beginCompressProgress(connection, path);
-  try {
-    return await compressModel(path, params.request, {
-      signal,
-      settings: initialSettings,
-      onProgress: (done, total, message) => jobProgress.report(done, total, message),
-    });
-  } finally {
-    jobProgress.done();
-  }
+  return withWorkDone(connection, progressTitle('compressing', path), {}, async (progress) =>
+    compressModel(
+      path,
+      params.request,
+      {
+        signal,
+        settings: context.settingsFor(chosenInputs(params)),
+        onProgress: (done, total, message) => progress.report(done, total, message),
+      },
+      await models.openedModel(path),
+    ),
+  );
 });
 
-handle(connection, LspMethods.spectrum, (params, signal) => {
+// Spectra and heatmaps are often quick: progress shows only when they take a while.
+const ANALYSIS_PROGRESS_AFTER_MS = 400;
+const analysisProgress = { showAfterMs: ANALYSIS_PROGRESS_AFTER_MS, percentage: false };
+
+handle(LspMethods.spectrum, (params, signal, { analysis }) => {
   const path = modelPath(params.uri);
-  return withWorkDoneProgress(
+  return withWorkDone(
     connection,
-    `LayerLens: spectrum of tensor ${params.index} of ${basename(path)}`,
-    analysis.spectrum(path, params.index, params.options, signal),
+    progressTitle(`spectrum of tensor ${params.index} of`, path),
+    analysisProgress,
+    () => analysis.spectrum(path, params.index, params.options, signal),
   );
 });
-handle(connection, LspMethods.heatmapInfo, (params, signal) => {
+handle(LspMethods.heatmapInfo, (params, signal, { analysis }) => {
   const path = modelPath(params.uri);
-  return withWorkDoneProgress(
+  return withWorkDone(
     connection,
-    `LayerLens: heatmap of tensor ${params.index} of ${basename(path)}`,
-    analysis.heatmapInfo(path, params.index, params.layer, signal),
+    progressTitle(`heatmap of tensor ${params.index} of`, path),
+    analysisProgress,
+    () => analysis.heatmapInfo(path, params.index, params.layer, signal),
   );
 });
-handle(connection, LspMethods.heatmapTile, (params, signal) => {
+handle(LspMethods.heatmapTile, (params, signal, { analysis }) => {
   const { index, layer, level, tileX, tileY } = params;
   return analysis.heatmapTile(modelPath(params.uri), index, layer, level, tileX, tileY, signal);
 });
 
-connection.onShutdown(() => {
-  service.dispose();
-  analysis.dispose();
-});
-handle(connection, LspMethods.compressibility, (params, signal) =>
+handle(LspMethods.compressibility, (params, signal, { lossless }) =>
   lossless.compressibility(modelPath(params.uri), params.indices, signal),
 );
-handle(connection, LspMethods.pack, async (params, signal) => {
+handle(LspMethods.pack, async (params, signal, { lossless }) => {
   const path = modelPath(params.uri);
   const result = await withWorkDone(
     connection,
-    params.workDoneToken,
-    packTitle('packing', path),
-    (onProgress) =>
+    progressTitle('packing', path),
+    { token: params.workDoneToken },
+    (progress) =>
       lossless.pack(path, {
         out: params.outUri ? modelPath(params.outUri) : undefined,
         base: params.baseUri ? modelPath(params.baseUri) : undefined,
         signal,
-        onProgress,
+        onProgress: (done, total) => progress.report(done, total),
       }),
   );
   const { out, originalBytes, packedBytes, sha256, tensors, deltaTensors } = result;
   return { out, originalBytes, packedBytes, sha256, tensors, deltaTensors };
 });
-handle(connection, LspMethods.unpack, (params, signal) => {
+handle(LspMethods.unpack, (params, signal, { lossless }) => {
   const path = modelPath(params.uri);
   return withWorkDone(
     connection,
-    params.workDoneToken,
-    packTitle('unpacking', path),
-    (onProgress) =>
+    progressTitle('unpacking', path),
+    { token: params.workDoneToken },
+    (progress) =>
       lossless.unpack(path, {
         out: params.outUri ? modelPath(params.outUri) : undefined,
         base: params.baseUri ? modelPath(params.baseUri) : undefined,
         signal,
-        onProgress,
+        onProgress: (done, total) => progress.report(done, total),
       }),
   );
 });
-handle(connection, LspMethods.deltaStats, (params) =>
+handle(LspMethods.deltaStats, (params, _signal, { lossless }) =>
   lossless.deltaStats(modelPath(params.uri), params.indices),
 );
 
-handle(connection, LspMethods.sensitivity, (params, signal) => {
+handle(LspMethods.sensitivity, (params, signal, { models }) => {
   const path = modelPath(params.uri);
   return withWorkDone(
     connection,
-    params.workDoneToken,
-    `LayerLens: sensitivity of ${basename(path)}`,
-    (onProgress) =>
-      computeSensitivity(path, params.request, {
-        signal,
-        settings: initialSettings,
-        onProgress,
-      }),
+    progressTitle('sensitivity of', path),
+    { token: params.workDoneToken },
+    async (progress) =>
+      computeSensitivity(
+        path,
+        params.request,
+        {
+          signal,
+          settings: context.settingsFor(chosenInputs(params)),
+          onProgress: (done, total) => progress.report(done, total),
+        },
+        await models.openedModel(path),
+      ),
   );
 });
 
-handle(connection, LspMethods.plan, (params, signal) => {
+handle(LspMethods.plan, (params, signal, { models }) => {
   const path = modelPath(params.uri);
   return withWorkDone(
     connection,
-    params.workDoneToken,
-    `LayerLens: planning ${basename(path)}`,
-    (onProgress) =>
-      planModel(path, params.request, { signal, settings: initialSettings, onProgress }),
+    progressTitle('planning', path),
+    { token: params.workDoneToken },
+    async (progress) =>
+      planModel(
+        path,
+        params.request,
+        {
+          signal,
+          settings: context.settingsFor(chosenInputs(params)),
+          onProgress: (done, total) => progress.report(done, total),
+        },
+        await models.openedModel(path),
+      ),
   );
 });
-handle(connection, LspMethods.applyPlan, (params, signal) => {
+handle(LspMethods.applyPlan, (params, signal, { models }) => {
   const path = modelPath(params.uri);
   const recipe = parseRecipe(params.recipe, `recipe for ${basename(path)}`);
   const outPath = params.outPath?.startsWith('file:') ? modelPath(params.outPath) : params.outPath;
   return withWorkDone(
     connection,
-    params.workDoneToken,
-    `LayerLens: applying a plan to ${basename(path)}`,
-    (onProgress) =>
+    progressTitle('applying a plan to', path),
+    { token: params.workDoneToken },
+    async (progress) =>
       applyRecipe(
         path,
         recipe,
         { refine: params.refine, outPath },
-        { signal, settings: initialSettings, onProgress },
+        {
+          signal,
+          settings: context.settingsFor(chosenInputs(params)),
+          onProgress: (done, total) => progress.report(done, total),
+        },
+        await models.openedModel(path),
       ),
   );
 });
 
-connection.onShutdown(() => service.dispose());
 connection.listen();

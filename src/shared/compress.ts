@@ -69,11 +69,29 @@ export interface OutputDeviation {
 export interface ValidationVerdict {
   readonly validated: boolean;
   readonly reasons: readonly string[];
+  /** The lowest output cosine over the samples, when outputs were compared. */
+  readonly worstCosine?: number;
+  /** Samples the outputs were compared on. */
+  readonly samples?: number;
 }
 
-/** "validated", or "not validated: <reasons>", as every surface shows it. */
+/** Below this worst-sample cosine a validated model's outputs changed substantially. */
+export const SUBSTANTIAL_CHANGE_COSINE = 0.9;
+
+/**
+ * "validated: worst output cosine 0.9995 over 8 samples", or "not validated: <reasons>",
+ * as every surface shows it: validated says the check could see a difference, the cosine
+ * says how large the difference is.
+ */
 export function verdictText(verdict: ValidationVerdict): string {
-  return verdict.validated ? 'validated' : `not validated: ${verdict.reasons.join('; ')}`;
+  if (!verdict.validated) return `not validated: ${verdict.reasons.join('; ')}`;
+  if (verdict.worstCosine === undefined) return 'validated';
+  const cosine = verdict.worstCosine;
+  const shown = Math.abs(cosine) >= 1e-3 ? cosine.toPrecision(4) : cosine.toExponential(1);
+  const measured = `worst output cosine ${shown} over ${verdict.samples ?? 1} samples`;
+  return verdict.worstCosine < SUBSTANTIAL_CHANGE_COSINE
+    ? `validated, and the outputs changed substantially: ${measured}`
+    : `validated: ${measured}`;
 }
 
 export interface TensorCompressionResult {

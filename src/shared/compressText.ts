@@ -1,5 +1,37 @@
 /** Compression settings in words, for the report view, messages and the CLI. */
-import type { CompressionOptions } from './compress';
+import type { CompressionOptions, OutputDeviation, ValidationVerdict } from './compress';
+import { formatStat } from './format';
+
+/** Exit status of `layerlens compress` / `apply` when the file was written but NOT validated. */
+export const NOT_VALIDATED_EXIT_CODE = 3;
+
+/** "validated", or "NOT validated: <reasons>" (the CLI's verdict line). */
+export function verdictLine(verdict: ValidationVerdict): string {
+  if (verdict.validated) return 'validated';
+  return verdict.reasons.length > 0
+    ? `NOT validated: ${verdict.reasons.join('; ')}`
+    : 'NOT validated';
+}
+
+/** What an output's deviation figures were measured on: "worst of 8 samples". */
+export function samplesLabel(output: OutputDeviation): string {
+  return output.samples === undefined
+    ? 'on the sample input'
+    : `worst of ${output.samples} sample${output.samples === 1 ? '' : 's'}`;
+}
+
+/**
+ * One output's deviation in words: the worst sample and the mean over the samples, e.g.
+ * "cosine 0.9981 worst of 8 samples, 0.9995 mean; relative L2 0.061 worst, 0.031 mean".
+ */
+export function describeDeviation(output: OutputDeviation): string {
+  const mean = (value: number | undefined, digits: number) =>
+    value === undefined ? '' : `, ${formatStat(value, digits)} mean`;
+  return (
+    `cosine ${formatStat(output.cosine, 6)} ${samplesLabel(output)}${mean(output.meanCosine, 6)}; ` +
+    `relative L2 ${formatStat(output.relativeL2, 4)} worst${mean(output.meanRelativeL2, 4)}`
+  );
+}
 
 /** The method and its level in words: `int4, block 32`, `prune to 50% sparsity`. */
 export function describeOptions(options: CompressionOptions): string {

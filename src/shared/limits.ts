@@ -10,6 +10,13 @@ export const MAX_SAFETENSORS_HEADER_BYTES = 100 * 1024 * 1024;
 /** A protobuf-encoded ONNX file cannot exceed 2 GiB (protobuf's own limit); larger models use external data. */
 export const MAX_ONNX_PROTO_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
+/**
+ * ONNX files up to this size stay decoded while they are open, so that compression,
+ * sensitivity and planning reuse the reader's decode; larger ones are decoded again when
+ * such work asks (keeping them would hold the whole file in memory).
+ */
+export const MAX_KEPT_DECODED_ONNX_BYTES = 256 * 1024 * 1024;
+
 /** Tensor rank. Real models stay well below 8; 32 leaves room and still bounds loops. */
 export const MAX_TENSOR_RANK = 32;
 

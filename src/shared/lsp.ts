@@ -62,7 +62,17 @@ export interface HeatmapTileParams extends HeatmapInfoParams {
   readonly tileY: number;
 }
 
-export interface CompressParams extends ModelParams {
+/**
+ * The sample inputs chosen for this model in the editor (LayerLens: Choose Sample
+ * Inputs…, remembered per model file). When set, the server validates and measures on
+ * this folder instead of the setting `validation.inputsFolder`, for this request only.
+ */
+export interface SampleInputsParams {
+  /** Absolute path of the folder (arrays named after inputs, images, WAV audio). */
+  readonly inputsFolder?: string;
+}
+
+export interface CompressParams extends ModelParams, SampleInputsParams {
   readonly request: CompressRequest;
 }
 
@@ -71,15 +81,15 @@ export interface CompressibilityParams extends ModelParams {
   readonly indices: readonly number[];
 }
 
-export interface SensitivityParams extends ModelParams {
+export interface SensitivityParams extends ModelParams, SampleInputsParams {
   readonly request: SensitivityRequest;
 }
 
-export interface PlanParams extends ModelParams {
+export interface PlanParams extends ModelParams, SampleInputsParams {
   readonly request: PlanRequest;
 }
 
-export interface ApplyPlanParams extends ModelParams {
+export interface ApplyPlanParams extends ModelParams, SampleInputsParams {
   /** A recipe from `plan` (possibly edited by the user). */
   readonly recipe: CompressionRecipe;
   /** Refine and re-apply when the whole-model deviation misses the recipe's target. */

@@ -61,12 +61,10 @@ test(
       await menuItem.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await workbench.screenshot('e2e-compress-menu');
       await menuItem.click();
-      await page.waitForTimeout(1500);
-      await workbench.screenshot('e2e-compress-after-menu');
-
       await page
         .locator('.quick-input-widget', { hasText: `Compress ${MODEL} (1 tensor)` })
         .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      await workbench.screenshot('e2e-compress-after-menu');
       await pick(page, 'Int8 per', 'Int8 per channel');
       await pick(page, 'scales', 'Int8 + scales');
 

@@ -30,7 +30,13 @@ export interface ServerProcess {
   readonly progress: ProgressValue[];
   /** The same values by progress token, for telling jobs apart. */
   readonly progressByToken: Map<string | number, ProgressValue[]>;
+  /** The server process's id. */
+  readonly pid: number;
+  /** Settles with the exit code when the server process exits. */
+  readonly exited: Promise<number | null>;
   request<P, R>(method: LspMethod<P, R>, params: P, token?: CancellationToken): Promise<R>;
+  /** Send changed settings, as the extension does when the user changes one. */
+  changeSettings(settings: Partial<LayerLensSettings>): Promise<void>;
   stop(): void;
 }
 
@@ -40,6 +46,7 @@ export async function startServer(
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts', '--stdio'], {
     stdio: 'pipe',
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const connection = createMessageConnection(
     new StreamMessageReader(child.stdout),
     new StreamMessageWriter(child.stdin),
@@ -68,6 +75,10 @@ export async function startServer(
     connection,
     progress,
     progressByToken,
+    pid: child.pid!,
+    exited,
+    changeSettings: (changed) =>
+      connection.sendNotification('workspace/didChangeConfiguration', { settings: changed }),
     request: <P, R>(method: LspMethod<P, R>, params: P, token?: CancellationToken) =>
       (token
         ? connection.sendRequest(method.method, params, token)

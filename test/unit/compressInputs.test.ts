@@ -1,7 +1,8 @@
 /**
  * Sample inputs for validation: .npy/.npz/.json files (a zip written here, stored and
- * deflated, and one written by NumPy when python3 has it), generated inputs, and a
- * compression validated on user-provided inputs.
+ * deflated, and one written by NumPy: python3 with numpy is required, see
+ * test/support/python.ts), generated inputs, and a compression validated on user-provided
+ * inputs.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -24,6 +25,7 @@ import {
   valueInfo,
   writeModel,
 } from '../support/onnxBuilder';
+import { pythonWithNumpy } from '../support/python';
 
 let folder: string;
 let remove: () => Promise<void>;
@@ -130,17 +132,12 @@ test('.npz: stored and deflated entries; corrupt archives are refused', () => {
   assert.throws(() => parseNpz(broken, 'broken.npz'), /broken\.npz/);
 });
 
-test('an .npz written by NumPy reads back (when python3 with numpy is available)', async (t) => {
+test('an .npz written by NumPy reads back', async () => {
   const path = join(folder, 'numpy.npz');
-  try {
-    execFileSync('python3', [
-      '-c',
-      `import numpy as np; np.savez_compressed(${JSON.stringify(path)}, x=np.arange(6, dtype=np.float32).reshape(2, 3), n=np.int64(7))`,
-    ]);
-  } catch {
-    t.skip('python3 with numpy is not available');
-    return;
-  }
+  execFileSync(pythonWithNumpy(), [
+    '-c',
+    `import numpy as np; np.savez_compressed(${JSON.stringify(path)}, x=np.arange(6, dtype=np.float32).reshape(2, 3), n=np.int64(7))`,
+  ]);
   const arrays = (await readNumpyFile(path)) as Map<
     string,
     { shape: readonly number[]; data: Uint8Array }

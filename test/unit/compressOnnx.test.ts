@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import type { CompressionReport, CompressRequest } from '../../src/shared/compress';
 import { compressModel } from '../../src/server/compress';
 import { dequantizeBlocks, quantizeInt4Blocks } from '../../src/server/compress/kernels';
-import { tensorSlots } from '../../src/server/compress/onnx/graph';
+import { tensorSlots } from '../../src/server/onnx';
 import {
   attribute,
   ExternalDataFile,

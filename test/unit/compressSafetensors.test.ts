@@ -1,12 +1,12 @@
 /**
  * Compression of safetensors models: every method on generated files, each output read
- * back by LayerLens's reader and (where python3 with numpy is present) by an independent
- * reader in Python; exact cases, error bounds, sizes, the int8 naming convention, and that
+ * back by LayerLens's reader and by an independent reader in Python (python3 with numpy,
+ * required: see test/support/python.ts); exact cases, error bounds, sizes, the int8 naming convention, and that
  * the original is never modified.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { ModelFileError, type OpenedModel } from '../../src/server/formats/types
 import type { CompressionOptions, CompressionReport } from '../../src/shared/compress';
 import { seededNormal } from '../../src/server/runtime/sampleInputs';
 import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../src/server/compress/kernels';
+import { pythonWithNumpy } from '../support/python';
 import { writeSafetensors, writeShardedSafetensors } from '../support/safetensorsBuilder';
 
 let folder: string;
@@ -103,12 +104,6 @@ function metadataOf(model: OpenedModel): Map<string, string> {
   return new Map(model.summary.metadata.map((entry) => [entry.key, entry.value]));
 }
 
-/** Whether python3 can import numpy (the independent reader needs nothing else). */
-function pythonWithNumpy(): boolean {
-  const probe = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-  return probe.status === 0;
-}
-
 /**
  * Reads a safetensors file with struct + numpy only and prints, per tensor, its dtype,
  * shape and values as float64 (BF16 widened by a 16-bit shift), plus the header checks.
@@ -153,7 +148,10 @@ interface PythonView {
 /** The independent reader agrees with LayerLens's on every tensor of `file`. */
 async function assertPythonAgrees(file: string, model: OpenedModel): Promise<void> {
   const view = JSON.parse(
-    execFileSync('python3', ['-c', PYTHON_READER, file], { encoding: 'utf8', maxBuffer: 1 << 28 }),
+    execFileSync(pythonWithNumpy(), ['-c', PYTHON_READER, file], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    }),
   ) as PythonView;
   assert.ok(view.aligned, 'the data section starts at a multiple of 8');
   assert.ok(view.exact_size, 'the file ends with the last tensor');
@@ -168,8 +166,6 @@ async function assertPythonAgrees(file: string, model: OpenedModel): Promise<voi
     );
   }
 }
-
-const PYTHON = pythonWithNumpy();
 
 before(async () => {
   folder = await mkdtemp(path.join(tmpdir(), 'layerlens-compress-st-'));
@@ -231,7 +227,7 @@ describe('safetensors compression', () => {
         `${name}: ${result.relativeError}`,
       );
     }
-    if (PYTHON) await assertPythonAgrees(report.output, after);
+    await assertPythonAgrees(report.output, after);
   });
 
   test('2:4 keeps at most 2 of every 4 along the input dimension (conv kernels flattened)', async () => {
@@ -282,7 +278,7 @@ describe('safetensors compression', () => {
       )!;
       assert.ok(already.skipped);
       assert.ok(report.fileBytesAfter < report.fileBytesBefore);
-      if (PYTHON) await assertPythonAgrees(report.output, after);
+      await assertPythonAgrees(report.output, after);
     }
   });
 
@@ -338,7 +334,7 @@ describe('safetensors compression', () => {
     assert.ok(Math.abs(Math.sqrt(diff / norm) - fc1.relativeError) < 1e-6);
     assert.equal(fc1.bytesAfter, 32 * 64 + 32 * 4);
     assert.ok(fc1.bytesBefore / fc1.bytesAfter > 3.7, 'about 4× smaller');
-    if (PYTHON) await assertPythonAgrees(report.output, after);
+    await assertPythonAgrees(report.output, after);
   });
 
   test('int4 block 32 round trip: at most 15 levels per block, bounded error', async () => {
@@ -448,18 +444,13 @@ describe('safetensors compression', () => {
     assert.deepEqual((await readdir(folder)).sort(), before.sort());
   });
 
-  test('an independent reader (python3 + numpy) agrees with LayerLens on a written file', (t) => {
-    if (!PYTHON) {
-      t.skip('python3 with numpy is not installed: the independent reader check cannot run');
-      return;
-    }
-    // Each method's test above already compares when Python is present; this one makes the
-    // check visible as its own result.
-    return (async () => {
-      const source = await writeModel('python.safetensors');
-      const { report, after } = await compress(source, { method: 'nm' });
-      await assertPythonAgrees(report.output, after);
-      await assertPythonAgrees(source, await safetensorsFormat.open(source));
-    })();
+  test('an independent reader (python3 + numpy) agrees with LayerLens on a written file', async () => {
+    // Each method's test above compares too; this one makes the check visible as its own
+    // result, and fails first, naming what to install, when python3 with numpy is missing.
+    pythonWithNumpy();
+    const source = await writeModel('python.safetensors');
+    const { report, after } = await compress(source, { method: 'nm' });
+    await assertPythonAgrees(report.output, after);
+    await assertPythonAgrees(source, await safetensorsFormat.open(source));
   });
 });

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SensitivityResult } from '../../src/shared/sensitivity';
+import { writeModel } from '../support/onnxBuilder';
+import { saturatedSigmoidNet } from '../support/validationModels';
 
 const CLI = ['--import', 'tsx', 'src/cli/bin.ts'];
 const SILERO = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx');
@@ -52,4 +54,17 @@ test('sensitivity --json (proxy), and clear errors for bad arguments and files',
   const bad = layerlens('sensitivity', broken);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, new RegExp(`layerlens: ${broken.replace(/[.]/g, '\\.')}: `));
+});
+
+test('sensitivity --measured says why the deviations of a saturated sigmoid are not trustworthy', async () => {
+  const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
+  const text = layerlens('sensitivity', saturated, '--measured', '--level', 'int8');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^ {2}NOT trustworthy: output 'score' is pinned near 1/m);
+  const json = layerlens('sensitivity', saturated, '--measured', '--json');
+  assert.equal(json.status, 0, json.stderr);
+  const result = JSON.parse(json.stdout) as SensitivityResult;
+  assert.ok(result.inputProblems?.some((problem) => /pinned/.test(problem)));
+  const proxy = layerlens('sensitivity', SILERO, '--level', 'int8');
+  assert.doesNotMatch(proxy.stdout, /NOT trustworthy/);
 });

@@ -2,7 +2,7 @@
  * The real server process over JSON-RPC (stdio), as the extension's language client
  * talks to it: custom requests, model errors, and that a bad file leaves it running.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -255,3 +255,91 @@ test('a cancelled heatmap stops with RequestCancelled; asked again, it is built 
   assert.equal(info.structured.compliantGroups, 0);
   assert.equal(info.structured.groups, rows * (cols / 4));
 });
+
+test('a changed setting takes effect without a restart', async () => {
+  const own = await startServer({ 'stats.workerCount': 1 });
+  try {
+    const uri = pathToFileURL(SILERO_V5).toString();
+    const request = { indices: [], measured: false };
+    assert.equal((await own.request(LspMethods.serverInfo, undefined)).workerCount, 1);
+    const before = await own.request(LspMethods.sensitivity, { uri, request });
+    assert.equal(before.metric, 'relativeL2');
+
+    // Statistics running when the worker count changes finish on the pool they began on.
+    const values = new Float32Array(4 * 1024 * 1024).map((_, index) => Math.cos(index));
+    const large = await writeSafetensors(join(folder, 'settings.safetensors'), [
+      { name: 'layer.weight', dtype: 'F32', shape: [2048, 2048], data: values },
+    ]);
+    const largeUri = pathToFileURL(large).toString();
+    await own.request(LspMethods.openModel, { uri: largeUri });
+    const running = own.request(LspMethods.tensorStats, { uri: largeUri, indices: [0] });
+
+    await own.changeSettings({ 'stats.workerCount': 3, 'sensitivity.metric': 'cosine' });
+    const [finished] = await running;
+    assert.ok(finished && !isStatsError(finished), JSON.stringify(finished));
+    assert.equal((await own.request(LspMethods.serverInfo, undefined)).workerCount, 3);
+    const after = await own.request(LspMethods.sensitivity, { uri, request });
+    assert.equal(after.metric, 'cosine', 'the next request uses the changed metric');
+    const [stats] = await own.request(LspMethods.tensorStats, { uri, indices: [0] });
+    assert.ok(stats && !isStatsError(stats), 'the new worker pool computes statistics');
+
+    // The section as VS Code nests it works too; values of the wrong kind are ignored.
+    await own.connection.sendNotification('workspace/didChangeConfiguration', {
+      settings: { layerlens: { stats: { workerCount: 2 }, sensitivity: { metric: 7 } } },
+    });
+    assert.equal((await own.request(LspMethods.serverInfo, undefined)).workerCount, 2);
+    const nested = await own.request(LspMethods.sensitivity, { uri, request });
+    assert.equal(nested.metric, 'cosine');
+  } finally {
+    own.stop();
+  }
+});
+
+/** Threads of a process (Linux): worker threads are among them while they run. */
+function threadCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).length;
+}
+
+test(
+  'shutdown stops every service’s worker threads, and exit ends the process',
+  { skip: process.platform !== 'linux' && 'counts threads in /proc' },
+  async () => {
+    const own = await startServer({ 'stats.workerCount': 2 });
+    try {
+      // 2048 × 2048 float32: large enough to be split over every pool's workers.
+      const side = 2048;
+      const values = new Float32Array(side * side).map((_, index) => Math.sin(index));
+      const file = await writeSafetensors(join(folder, 'shutdown.safetensors'), [
+        { name: 'layer.weight', dtype: 'F32', shape: [side, side], data: values },
+      ]);
+      const uri = pathToFileURL(file).toString();
+      await own.request(LspMethods.openModel, { uri });
+      const idle = threadCount(own.pid);
+
+      // Each service starts its own workers: statistics, lossless, heatmap pyramids.
+      let threads = idle;
+      for (const run of [
+        () => own.request(LspMethods.tensorStats, { uri, indices: [0] }),
+        () => own.request(LspMethods.compressibility, { uri, indices: [0] }),
+        () => own.request(LspMethods.heatmapInfo, { uri, index: 0, layer: { kind: 'zeros' } }),
+      ]) {
+        await run();
+        const now = threadCount(own.pid);
+        assert.ok(now > threads, `${now} threads after ${threads}`);
+        threads = now;
+      }
+
+      await own.connection.sendRequest('shutdown');
+      await eventually('the worker threads to end', () => threadCount(own.pid) <= idle);
+
+      own.connection.sendNotification('exit');
+      const code = await Promise.race([
+        own.exited,
+        new Promise((resolve) => setTimeout(() => resolve('still running'), 5000)),
+      ]);
+      assert.equal(code, 0);
+    } finally {
+      own.stop();
+    }
+  },
+);

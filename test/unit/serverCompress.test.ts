@@ -5,15 +5,18 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { PNG } from 'pngjs';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../../src/shared/lsp';
 import type { CompressionReport } from '../../src/shared/compress';
+import { writeModel } from '../support/onnxBuilder';
 import { writeSafetensors } from '../support/safetensorsBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
+import { spatialContrastNet } from '../support/validationModels';
 
 let server: ServerProcess;
 let folder: string;
@@ -130,4 +133,26 @@ test('an ONNX model goes through the same request: validated in onnxruntime, out
   assert.ok(report.outputs.length > 0, 'the outputs of both models were compared');
   for (const output of report.outputs) assert.ok(output.cosine > 0.99, JSON.stringify(output));
   assert.ok(report.fileBytesAfter < report.fileBytesBefore);
+});
+
+test('a request carries the sample-input folder chosen for its model, over the setting', async () => {
+  const images = path.join(folder, 'chosen-images');
+  await mkdir(images);
+  for (let k = 0; k < 2; k++) {
+    const png = new PNG({ width: 32, height: 32 });
+    for (let i = 0; i < 32 * 32; i++)
+      png.data.set([(i * (k + 3)) % 256, i % 97, 40 * k, 255], i * 4);
+    await writeFile(path.join(images, `frame${k}.png`), PNG.sync.write(png));
+  }
+  const file = await writeModel(folder, 'contrast.onnx', spatialContrastNet());
+  const report = await server.request(LspMethods.compress, {
+    uri: pathToFileURL(file).toString(),
+    request: { tensors: [], options: { method: 'int8' } },
+    inputsFolder: images,
+  });
+  assert.match(
+    report.inputs,
+    /^2 samples, 2 of 2 image files from .*chosen-images for input 'image'/,
+  );
+  assert.equal(report.outputs[0]!.samples, 2);
 });

@@ -3,7 +3,6 @@ import { after, describe, test } from 'node:test';
 import { jacobiSingularValues } from '../../src/server/analysis/jacobiSvd';
 import {
   computeSpectrumInThread,
-  computeTensorSpectrum,
   resolveMethod,
   tensorMatrices,
 } from '../../src/server/analysis/spectrum';
@@ -20,7 +19,10 @@ import {
   wasmPanelQrLoaded,
   wasmTridiagonalLoaded,
 } from '../../src/server/analysis/symmetricEigen';
-import { disposeSpectrumWorker } from '../../src/server/jobs/computeSpectrum';
+import {
+  computeTensorSpectrum,
+  disposeSpectrumWorker,
+} from '../../src/server/jobs/computeSpectrum';
 import { MatMulRuntime } from '../../src/server/runtime/matmul';
 import { chooseProvider } from '../../src/server/runtime/providers';
 import { MAX_FULL_SPECTRUM_SIDE } from '../../src/shared/limits';

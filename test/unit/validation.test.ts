@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { WaveFile } from 'wavefile';
 import { compressModel } from '../../src/server/compress';
+import { verdictText } from '../../src/shared/compress';
 import { withOutputFiles } from '../../src/server/compress/output';
 import { openModelFile } from '../../src/server/formats/registry';
 import { grow, proposeSizes } from '../../src/server/runtime/inputSizing';
@@ -93,7 +94,32 @@ test('responsiveness: flat, pinned and all-zero outputs are named; varying ones 
     /pinned near 1/,
   );
   assert.match(responseProblems([t([0, 0]), t([0, 0])], ['y'])[0]!, /is 0 for every/);
+  // A probability near 0 everywhere (a detector on noise) is pinned, however it spreads.
+  assert.match(
+    responseProblems([t([0.001, 0.004]), t([0.003, 0.0001])], ['y'])[0]!,
+    /pinned near 0/,
+  );
+  assert.deepEqual(responseProblems([t([0.001, 0.4]), t([0.003, 0.0001])], ['y']), []);
+  // A few stray values in between (≤ 0.1%) do not unpin a map of thousands.
+  const map = (k: number) => {
+    const values = new Float32Array(4000).map((_, i) => ((i * (k + 1)) % 7 === 0 ? 0.002 : 0));
+    values[k] = 0.3;
+    return { y: new ort.Tensor('float32', values, [4000]) };
+  };
+  assert.match(responseProblems([map(0), map(1)], ['y'])[0]!, /pinned near 0 .*all but 2 of 8000/);
   assert.match(responseProblems([t([0.1, 0.5])], ['y'])[0]!, /only 1 sample/);
+});
+
+test('the verdict text: validated with the worst cosine, substantial changes named, reasons when not', () => {
+  assert.equal(
+    verdictText({ validated: true, reasons: [], worstCosine: 0.99951, samples: 8 }),
+    'validated: worst output cosine 0.9995 over 8 samples',
+  );
+  assert.match(
+    verdictText({ validated: true, reasons: [], worstCosine: 7e-6, samples: 8 }),
+    /^validated, and the outputs changed substantially: worst output cosine 7\.0e-6/,
+  );
+  assert.equal(verdictText({ validated: false, reasons: ['a', 'b'] }), 'not validated: a; b');
 });
 
 test('a conv net that is constant at 1×1: the size search grows the open axes until it responds', async () => {
@@ -350,4 +376,27 @@ test('WAV files feed an audio input at the model rate: Silero on three recording
       values[2 * i]! - Math.round(12000 * Math.sin((2 * Math.PI * 330 * i) / 8000)) / 32768,
     ) < 1e-3,
   );
+});
+
+test('when growing does not help, the first sizes are kept and the search is reported', async () => {
+  const specs = [{ name: 'image', dtype: 'float32', shape: [1, 8, 'rows', 'cols'] }];
+  // A constant stand-in for the model: its outputs never respond at any size.
+  let runs = 0;
+  const found = await findSampleSet(
+    join(folder, 'y.onnx'),
+    { inputs: specs, metadata: [] },
+    {},
+    async () => {
+      runs++;
+      return { y: new ort.Tensor('float32', Float32Array.from([0.5, 0.25]), [2]) };
+    },
+  );
+  assert.ok(!('skipped' in found));
+  assert.deepEqual(found.feeds[0]!['image']!.dims, [1, 8, 1, 1]);
+  assert.match(
+    found.description,
+    /growing the open axes up to image \[1, 8, \d+, \d+\] did not make the outputs respond; the first sizes were kept/,
+  );
+  assert.match(found.problems[0]!, /same for every sample input/);
+  assert.ok(runs > 8, `${runs} runs: the search ran`);
 });

@@ -2,7 +2,8 @@
  * The compression side of the webview in headless Chromium, on a real safetensors file
  * answered by the real server core: selecting several rows (ctrl/cmd-click, shift-click),
  * the context VS Code's row menu receives, the Compress button, and the report view of a
- * real compression.
+ * real compression, with its verdict: "Validated" only for an ONNX model compared on
+ * inputs that can show a difference, "Not validated" and the reasons otherwise.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,9 @@ import type { Page } from 'playwright-core';
 import { compressModel } from '../../src/server/compress';
 import { ModelService } from '../../src/server/modelService';
 import { writeSafetensors } from '../support/safetensorsBuilder';
+import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
+import { gaussianMatrix } from '../support/matrices';
+import { saturatedSigmoidNet } from '../support/validationModels';
 import {
   modelServiceHandler,
   WebviewHarness,
@@ -141,6 +145,14 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   assert.match(text, /int8 per channel, stored as int8 \+ scales/);
   assert.match(text, /2 compressed/);
   assert.match(text, /no graph to run/);
+  const verdict = view.getByTestId('report-verdict');
+  assert.equal(await verdict.getAttribute('data-validated'), 'false');
+  assert.equal(await view.getByTestId('report-verdict-badge').innerText(), 'Not validated');
+  assert.match(
+    await view.getByTestId('report-verdict-reasons').innerText(),
+    /a safetensors file has no graph to run: the outputs were not compared/,
+  );
+  assert.equal(await view.getByText('Validated', { exact: true }).count(), 0);
   const tensorRows = view.locator('.ll-report-tensors tbody tr');
   assert.equal(await tensorRows.count(), 2);
   assert.match(await tensorRows.first().innerText(), /layers\.2\.weight/);
@@ -153,5 +165,80 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   await view.getByRole('button', { name: 'Close' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'dismiss' });
   assert.equal(await page.getByTestId('compression-report').count(), 0);
+  assert.deepEqual(session.problems, []);
+});
+
+test('the report says "Not validated" and why for a saturated sigmoid, "Validated" for a responsive MLP', async () => {
+  const { page } = session;
+  const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
+  const notValidated = await compressModel(saturated, {
+    tensors: [],
+    options: { method: 'int8' },
+  });
+  assert.equal(notValidated.verdict.validated, false);
+  await session.postToWebview({ type: 'compressionReport', report: notValidated });
+  const view = page.getByTestId('compression-report');
+  await view
+    .getByTestId('report-verdict-badge')
+    .filter({ hasText: 'Not validated' })
+    .waitFor({ state: 'visible' });
+  const reasons = await view.getByTestId('report-verdict-reasons').locator('li').allInnerTexts();
+  assert.deepEqual(reasons, [...notValidated.verdict.reasons]);
+  assert.match(reasons.join('\n'), /output 'score' is pinned near 1 for every sample input/);
+  assert.match(
+    await view.getByTestId('report-deviation-caption').innerText(),
+    /on 8 sample inputs: the worst sample, and the mean/,
+  );
+  const headers = await view.locator('.ll-report-outputs th').allInnerTexts();
+  assert.deepEqual(headers, [
+    'Output',
+    'Samples',
+    'Max abs diff (worst)',
+    'Relative L2 (worst)',
+    'Relative L2 (mean)',
+    'Cosine (worst)',
+    'Cosine (mean)',
+  ]);
+  assert.match(await view.locator('.ll-report-outputs tbody tr').first().innerText(), /score\s+8/);
+  await session.screenshot('compression-report-not-validated');
+
+  const w = (rows: number, cols: number, seed: number) =>
+    Array.from(gaussianMatrix(rows, cols, seed), (v) => v * 0.1);
+  const mlp = await writeModel(
+    folder,
+    'mlp.onnx',
+    model(
+      graph({
+        nodes: [
+          node('MatMul', ['x', 'w1'], ['h'], { name: 'fc1' }),
+          node('Relu', ['h'], ['a']),
+          node('MatMul', ['a', 'w2'], ['y'], { name: 'fc2' }),
+        ],
+        initializers: [
+          tensor('w1', 'float32', [32, 64], w(32, 64, 1)),
+          tensor('w2', 'float32', [64, 16], w(64, 16, 2)),
+        ],
+        inputs: [valueInfo('x', 'float32', [1, 32])],
+        outputs: [valueInfo('y', 'float32', [1, 16])],
+      }),
+    ),
+  );
+  const validated = await compressModel(mlp, { tensors: [], options: { method: 'int8' } });
+  assert.deepEqual([validated.verdict.validated, validated.verdict.reasons], [true, []]);
+  await session.postToWebview({ type: 'compressionReport', report: validated });
+  await view
+    .getByTestId('report-verdict-badge')
+    .filter({ hasText: /^Validated$/ })
+    .waitFor({ state: 'visible' });
+  assert.equal(await view.getByTestId('report-verdict').getAttribute('data-validated'), 'true');
+  assert.equal(await view.getByTestId('report-verdict-reasons').count(), 0);
+  // The badge never stands alone: the worst cosine it was measured at is beside it.
+  const cosine = validated.verdict.worstCosine!.toPrecision(4);
+  assert.match(
+    await view.getByTestId('report-verdict').innerText(),
+    new RegExp(`worst output cosine ${cosine.replace('.', '\\.')} over 8 samples`),
+  );
+  assert.match((await view.textContent()) ?? '', /Compressed into mlp\.int8\.onnx/);
+  await session.screenshot('compression-report-validated');
   assert.deepEqual(session.problems, []);
 });

@@ -1,7 +1,9 @@
 /**
  * The plan panel in headless Chromium, with a real plan and a real application on a
  * generated ONNX model (the real planner and compressor): the per-tensor choices and
- * totals, the Apply button's message, the attempts once applied, and Close.
+ * totals, the Apply button's message, the attempts once applied, and Close; the verdict
+ * ("Validated" badge only when validated) and, for a saturated-sigmoid model, the plan's
+ * warnings before applying and "Not validated" with the reasons after.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,7 @@ import { applyRecipe } from '../../src/server/plan/apply';
 import type { Plan } from '../../src/shared/plan';
 import { gaussianMatrix } from '../support/matrices';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
+import { saturatedSigmoidNet } from '../support/validationModels';
 import {
   modelServiceHandler,
   WebviewHarness,
@@ -92,6 +95,10 @@ test('the plan shows per tensor; Apply asks the host; the attempts show once app
   const attempts = page.locator('[data-testid="plan-attempts"]');
   await attempts.waitFor({ state: 'visible', timeout: 30_000 });
   assert.match((await attempts.textContent()) ?? '', /Target met/);
+  assert.deepEqual([result.verdict.validated, result.verdict.reasons], [true, []]);
+  assert.equal(await page.getByTestId('plan-verdict-badge').innerText(), 'Validated');
+  assert.equal(await page.getByTestId('plan-verdict-reasons').count(), 0);
+  assert.equal(await page.getByTestId('plan-warnings').count(), 0, 'a trusted plan warns nothing');
   assert.equal(
     await attempts.locator('tbody tr').count(),
     result.attempts.length,
@@ -104,5 +111,44 @@ test('the plan shows per tensor; Apply asks the host; the attempts show once app
   await page.locator('[data-testid="plan-dismiss"]').click();
   assert.deepEqual(await action, { type: 'planAction', action: 'dismiss' });
   await panel.waitFor({ state: 'detached', timeout: 10_000 });
+  assert.deepEqual(session.problems, []);
+});
+
+test('a plan on a saturated sigmoid warns before Apply and says "Not validated" and why after', async () => {
+  const { page } = session;
+  const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
+  const untrusted = await planModel(saturated, {
+    target: { kind: 'ratio', value: 3 },
+    measured: true,
+  });
+  assert.ok(untrusted.warnings.length > 0);
+  await session.postToWebview({ type: 'plan', view: { plan: untrusted } });
+  const warnings = page.getByTestId('plan-warnings');
+  await warnings.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.match((await warnings.textContent()) ?? '', /its file will not be validated/);
+  assert.deepEqual(await warnings.locator('li').allTextContents(), [...untrusted.warnings]);
+  assert.match(untrusted.warnings.join('\n'), /pinned/);
+  assert.match(
+    (await page.getByTestId('plan-panel').textContent()) ?? '',
+    /measured per layer but not trustworthy/,
+  );
+  assert.equal(await page.getByTestId('plan-apply').isEnabled(), true);
+  await session.screenshot('plan-panel-warnings');
+
+  const result = await applyRecipe(saturated, untrusted.recipe, { refine: true });
+  assert.equal(result.verdict.validated, false);
+  await session.postToWebview({ type: 'plan', view: { plan: untrusted, result } });
+  const badge = page.getByTestId('plan-verdict-badge');
+  await badge.filter({ hasText: 'Not validated' }).waitFor({ state: 'visible', timeout: 30_000 });
+  const reasons = await page.getByTestId('plan-verdict-reasons').locator('li').allTextContents();
+  assert.deepEqual(reasons, [...result.verdict.reasons]);
+  assert.ok(reasons.some((reason) => /output 'score' is pinned near 1/.test(reason)));
+  assert.match(
+    (await page.locator('.ll-plan-outcome').textContent()) ?? '',
+    /^Target met \(not validated\): kept saturated\.plan\.onnx/,
+  );
+  assert.equal(await page.getByText('Validated', { exact: true }).count(), 0);
+  assert.equal(await page.getByTestId('plan-warnings').count(), 0, 'now among the reasons');
+  await session.screenshot('plan-panel-not-validated');
   assert.deepEqual(session.problems, []);
 });

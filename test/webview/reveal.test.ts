@@ -41,6 +41,12 @@ after(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
+/** Resolves after the page's next animation frame (and the callbacks queued before it). */
+async function nextFrame(page: Page): Promise<void> {
+  // A string, not a function: the tests compile without the DOM's types.
+  await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => resolve(null)))');
+}
+
 async function selectedRow(page: Page): Promise<{ index: number; text: string }> {
   const row = page.locator('[data-testid="tensor-row"][aria-selected="true"]');
   await row.waitFor({ timeout: READY_TIMEOUT_MS });
@@ -98,8 +104,10 @@ test('a reveal after loading moves the selection; an unknown name changes nothin
       .locator('[data-testid="tensor-row"][data-index="1499"][aria-selected="true"]')
       .waitFor();
     assert.ok(await isInView(session.page, 1499));
+    // postToWebview resolves once the page's message listener has run (dispatchEvent is
+    // synchronous); after the next animation frame, whatever it scheduled is drawn too.
     await session.postToWebview({ type: 'reveal', tensorName: 'no.such.tensor' });
-    await session.page.waitForTimeout(200);
+    await nextFrame(session.page);
     assert.equal((await selectedRow(session.page)).index, 1499);
     // The histogram follows the selection, as for a click.
     await session.page

@@ -3,10 +3,13 @@
  * VAD v5: the proxy arrives when the tab opens (labelled as a proxy), the measured sweep
  * runs from the button with a progress bar, the ranking chart follows the level select,
  * the selected layer's curves show measured and proxy lines, the table colours its
- * sensitivity column; a sweep can be cancelled.
+ * sensitivity column; a sweep can be cancelled. On a saturated-sigmoid model the measured
+ * sweep is marked not trustworthy, with the reasons.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ModelService } from '../../src/server/modelService';
@@ -18,6 +21,8 @@ import {
   type RequestHandler,
   type WebviewSession,
 } from '../support/webviewHarness';
+import { writeModel } from '../support/onnxBuilder';
+import { saturatedSigmoidNet } from '../support/validationModels';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const READY_TIMEOUT_MS = 60_000;
@@ -144,5 +149,50 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
     } finally {
       await cancelled.close();
     }
+  });
+});
+
+describe('a saturated sigmoid: the measured sweep is marked not trustworthy', () => {
+  let session: WebviewSession;
+  let folder: string;
+
+  before(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-sens-'));
+    const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
+    session = await harness.open(modelServiceHandler(service, saturated));
+    await waitReady(session.page);
+  });
+
+  after(async () => {
+    await session?.close();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  test('the input problems show with the measured values, not with the proxy', async () => {
+    const { page } = session;
+    await page.locator('[data-testid="tensor-row"]').first().click();
+    await page.locator('[data-testid="tab-sensitivity"]').click();
+    await page
+      .locator('[data-testid="sensitivity-status"]', { hasText: /^Proxy \(data-free\)/ })
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    const problems = page.locator('[data-testid="sensitivity-input-problems"]');
+    assert.equal(await problems.isHidden(), true, 'the proxy has no input problems');
+
+    await page.locator('[data-testid="sensitivity-run"]').click();
+    await page
+      .locator('[data-testid="sensitivity-status"]', { hasText: /^Measured:/ })
+      .waitFor({ timeout: SWEEP_TIMEOUT_MS });
+    await problems.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match((await problems.textContent()) ?? '', /^Not trustworthy/);
+    assert.match(
+      (await problems.locator('li').allTextContents()).join('\n'),
+      /output 'score' is pinned near 1 for every sample input/,
+    );
+    assert.match(
+      (await page.locator('[data-testid="sensitivity-status"]').textContent()) ?? '',
+      /NOT trustworthy/,
+    );
+    await session.screenshot('sensitivity-not-trustworthy');
+    assert.deepEqual(session.problems, []);
   });
 });

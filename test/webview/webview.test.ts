@@ -72,6 +72,30 @@ async function waitForSelected(page: Page, index: number): Promise<void> {
   assert.equal(await page.locator('[data-testid="tensor-row"][aria-selected="true"]').count(), 1);
 }
 
+/**
+ * Sorts the table by `column` in `direction` with clicks on its header, as a user would:
+ * each test that depends on the order sets it up itself rather than inheriting it.
+ */
+async function sortBy(
+  page: Page,
+  column: string,
+  direction: 'ascending' | 'descending',
+): Promise<void> {
+  const header = page.locator(`[role="columnheader"].ll-col-${column}`);
+  // The first click sorts in the column's first direction, later ones toggle it.
+  for (let clicks = 0; clicks < 2; clicks++) {
+    if ((await header.getAttribute('aria-sort')) === direction) return;
+    await header.locator('button').click();
+  }
+  assert.equal(await header.getAttribute('aria-sort'), direction, `sorted by ${column}`);
+}
+
+/** Empties the filter box and waits until every row is counted again. */
+async function clearFilter(page: Page, total: number): Promise<void> {
+  await page.locator('[data-testid="filter"]').fill('');
+  await waitForRowTotal(page, `${total.toLocaleString('en-US')} tensors`);
+}
+
 function assertNoProblems(session: WebviewSession): void {
   assert.deepEqual(session.problems, [], 'the page logged CSP violations or errors');
 }
@@ -166,6 +190,8 @@ describe('Silero VAD v5', () => {
     const summary = await service.openModel(SILERO_V5);
     const { page } = session;
     const progress = page.locator('[data-testid="progress"]');
+    // The page is ready with its rows; the statistics keep coming in after that.
+    await progress.waitFor({ state: 'hidden', timeout: READY_TIMEOUT_MS });
     assert.equal(await progress.getAttribute('data-total'), String(summary.tensorCount));
     assert.equal(await progress.getAttribute('data-done'), String(summary.tensorCount));
     assert.equal(await progress.isHidden(), true);
@@ -204,6 +230,10 @@ describe('Silero VAD v5', () => {
     const largest = Math.max(...tensors.map((t) => t.parameterCount));
     const smallest = Math.min(...tensors.map((t) => t.parameterCount));
     const header = page.locator('[role="columnheader"].ll-col-params');
+    await clearFilter(page, tensors.length);
+    // Start from another column's order, so that the next click is params' first.
+    await sortBy(page, 'name', 'ascending');
+    assert.equal(await header.getAttribute('aria-sort'), null);
 
     await header.locator('button').click();
     assert.equal(await header.getAttribute('aria-sort'), 'descending');
@@ -231,6 +261,9 @@ describe('Silero VAD v5', () => {
 
   test('selects rows from the keyboard and draws the histogram of the selected tensor', async () => {
     const { page } = session;
+    const tensors = await allTensors(SILERO_V5);
+    await clearFilter(page, tensors.length);
+    await sortBy(page, 'params', 'descending');
     const grid = page.locator('[role="grid"]');
     await grid.focus();
     await page.keyboard.press('Home');
@@ -253,7 +286,6 @@ describe('Silero VAD v5', () => {
     await grid.focus();
     await session.screenshot('silero-histogram');
 
-    const tensors = await allTensors(SILERO_V5);
     const smallest = Math.min(...tensors.map((t) => t.parameterCount));
     await page.keyboard.press('End');
     const lastSelected = page.locator('[data-testid="tensor-row"][aria-selected="true"]');
@@ -293,6 +325,7 @@ describe('Silero VAD v5', () => {
 
   test('keeps sort, filter and selection across a reload of the page', async () => {
     const { page } = session;
+    await sortBy(page, 'params', 'descending');
     await page.locator('[data-testid="filter"]').fill('conv');
     await page.locator('[role="grid"]').focus();
     await page.keyboard.press('Home');

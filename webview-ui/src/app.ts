@@ -14,7 +14,7 @@ import { isDeltaModel, loadCompressibility, loadDeltaStats } from './compressibi
 import { baseName, renderError } from './errorView';
 import { HistogramPanel } from './histogram';
 import { DetailTabs } from './detailTabs';
-import { HeatmapPanel } from './heatmapPanel';
+import { HeatmapPanel } from './heatmap/panel';
 import { SpectraLoader } from './spectraLoader';
 import { SpectrumPanel } from './spectrumPanel';
 import { SensitivityPanel } from './sensitivityPanel';

@@ -3,7 +3,13 @@
  * the sample inputs, and bytes and weight error per tensor. Shown above the layer table
  * until dismissed; its buttons ask the extension to open the new model or the JSON report.
  */
-import type { CompressionReport, TensorCompressionResult } from '../../src/shared/compress';
+import {
+  verdictText,
+  type CompressionReport,
+  type OutputDeviation,
+  type TensorCompressionResult,
+  type ValidationVerdict,
+} from '../../src/shared/compress';
 import { describeOptions } from '../../src/shared/compressText';
 import { formatBytes, formatCount, formatStat } from '../../src/shared/format';
 import type { ReportAction } from '../../src/shared/protocol';
@@ -64,6 +70,68 @@ export function table(
   );
 }
 
+/**
+ * The verdict, prominent: a "Validated" badge only when the comparison could have seen a
+ * difference; otherwise "Not validated" and every reason. `testId` names the block.
+ */
+export function renderVerdict(
+  verdict: ValidationVerdict | undefined,
+  testId: string,
+  subject: string,
+): HTMLElement {
+  // A report without a verdict (written before verdicts existed) proves nothing either.
+  const shown: ValidationVerdict = verdict ?? {
+    validated: false,
+    reasons: ['this report has no verdict: it was written by an older LayerLens'],
+  };
+  const { validated, reasons } = shown;
+  // "Validated" says the check could see a difference; the cosine says how large it was.
+  const measured = validated && shown.worstCosine !== undefined ? ` (${verdictText(shown)})` : '';
+  return element(
+    'div',
+    {
+      className: `ll-verdict ${validated ? 'll-verdict-ok' : 'll-verdict-bad'}`,
+      attrs: {
+        'data-testid': testId,
+        'data-validated': String(validated),
+        role: validated ? 'status' : 'alert',
+      },
+    },
+    [
+      element('p', { className: 'll-verdict-line' }, [
+        element('span', {
+          className: 'll-verdict-badge',
+          text: validated ? 'Validated' : 'Not validated',
+          attrs: { 'data-testid': `${testId}-badge` },
+        }),
+        element('span', {
+          className: 'll-verdict-summary',
+          text: validated
+            ? ` ${subject} was compared with the original on sample inputs that could show a difference${measured}.`
+            : ` ${subject} was written, but the comparison with the original proves nothing:`,
+        }),
+      ]),
+      validated
+        ? null
+        : element(
+            'ul',
+            { className: 'll-verdict-reasons', attrs: { 'data-testid': `${testId}-reasons` } },
+            reasons.map((reason) => element('li', { text: reason })),
+          ),
+    ],
+  );
+}
+
+/** What the deviation figures were measured on, for the table's caption. */
+function deviationCaption(outputs: readonly OutputDeviation[]): string {
+  const counts = [...new Set(outputs.map((output) => output.samples))];
+  if (counts.length === 1 && counts[0] !== undefined) {
+    const n = counts[0];
+    return `Output deviation on ${n} sample input${n === 1 ? '' : 's'}: the worst sample, and the mean over the samples`;
+  }
+  return 'Output deviation on the sample inputs (the worst sample)';
+}
+
 export function renderCompressionReport(
   report: CompressionReport,
   act: (action: ReportAction) => void,
@@ -97,20 +165,40 @@ export function renderCompressionReport(
     ['Sample inputs', report.inputs || '—'],
     ['Time', `${formatStat(report.elapsedMs / 1000, 3)} s`],
   ]);
+  const mean = (value: number | undefined, digits?: number) =>
+    value === undefined ? '—' : formatStat(value, digits);
   const outputs =
     report.outputs.length > 0
-      ? table(
-          'll-report-outputs',
-          'Output deviation',
-          ['Output', 'Max abs diff', 'Relative L2', 'Cosine'],
-          report.outputs.map((output) => [
-            output.output,
-            formatStat(output.maxAbsDiff),
-            formatStat(output.relativeL2),
-            formatStat(output.cosine, 6),
-          ]),
-          1,
-        )
+      ? element('div', { className: 'll-report-outputs-block' }, [
+          element('p', {
+            className: 'll-report-caption',
+            text: deviationCaption(report.outputs),
+            attrs: { 'data-testid': 'report-deviation-caption' },
+          }),
+          table(
+            'll-report-outputs',
+            'Output deviation',
+            [
+              'Output',
+              'Samples',
+              'Max abs diff (worst)',
+              'Relative L2 (worst)',
+              'Relative L2 (mean)',
+              'Cosine (worst)',
+              'Cosine (mean)',
+            ],
+            report.outputs.map((output) => [
+              output.output,
+              output.samples === undefined ? '—' : String(output.samples),
+              formatStat(output.maxAbsDiff),
+              formatStat(output.relativeL2),
+              mean(output.meanRelativeL2),
+              formatStat(output.cosine, 6),
+              mean(output.meanCosine, 6),
+            ]),
+            1,
+          ),
+        ])
       : null;
   const tensorRows = report.tensors
     .slice(0, MAX_TENSOR_ROWS)
@@ -140,6 +228,11 @@ export function renderCompressionReport(
           button('Close', 'dismiss', true),
         ]),
       ]),
+      renderVerdict(
+        (report as Partial<CompressionReport>).verdict,
+        'report-verdict',
+        baseName(report.output),
+      ),
       facts,
       element('ul', { className: 'll-report-validation' }, [
         ...report.validation.map((line) => element('li', { text: line })),

@@ -4,7 +4,7 @@
  * Only the tab on screen does any work; the others catch up when they are opened.
  */
 import { element } from './dom';
-import type { HeatmapPanel } from './heatmapPanel';
+import type { HeatmapPanel } from './heatmap/panel';
 import type { HistogramPanel } from './histogram';
 import type { SensitivityPanel } from './sensitivityPanel';
 import type { SpectrumPanel } from './spectrumPanel';

@@ -5,9 +5,9 @@
  * the kept file's report shows in the compression report view below it.
  */
 import { formatBytes, formatStat } from '../../src/shared/format';
-import type { PlanAction, PlanView } from '../../src/shared/plan';
+import type { ApplyPlanResult, PlanAction, PlanView } from '../../src/shared/plan';
 import { describePlanTarget } from '../../src/shared/planTarget';
-import { table } from './compressReport';
+import { renderVerdict, table } from './compressReport';
 import { definitionList, element } from './dom';
 import { baseName } from './errorView';
 
@@ -38,6 +38,8 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
       : plan.target.kind === 'ratio'
         ? plan.fileBytesBefore / plan.target.value
         : undefined;
+  // A plan restored from an older recipe may lack warnings.
+  const warnings = (plan as { warnings?: readonly string[] }).warnings ?? [];
   const facts = definitionList([
     ['Target', describePlanTarget(plan.target)],
     [
@@ -46,7 +48,7 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
     ],
     [
       'Predicted deviation',
-      `${formatStat(summed, 4)} summed over layers (${plan.metric}${plan.recipe.measured ? ', measured per layer' : ', data-free proxy'})`,
+      `${formatStat(summed, 4)} summed over layers (${plan.metric}${plan.recipe.measured ? (warnings.length > 0 ? ', measured per layer but not trustworthy: see why above' : ', measured per layer') : ', data-free proxy'})`,
     ],
     ['Tensors changed', `${changed.length} of ${plan.steps.length}`],
     ['Feasible', plan.feasible ? 'yes, as predicted' : 'no: the methods cannot reach the target'],
@@ -60,12 +62,36 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
       formatBytes(step.predictedBytes),
       deviationText(step.predictedDeviation),
     ]);
+  // Once applied, the warnings are among the verdict's reasons.
+  const warningBlock =
+    warnings.length > 0 && !result
+      ? element(
+          'div',
+          {
+            className: 'll-warnings ll-plan-warnings',
+            attrs: { 'data-testid': 'plan-warnings', role: 'alert' },
+          },
+          [
+            element('p', {
+              className: 'll-warnings-title',
+              text: 'Warning: this plan rests on sensitivities that cannot be trusted; its file will not be validated:',
+            }),
+            element(
+              'ul',
+              { className: 'll-verdict-reasons' },
+              warnings.map((warning) => element('li', { text: warning })),
+            ),
+          ],
+        )
+      : null;
+  const verdict = result ? (result as Partial<ApplyPlanResult>).verdict : undefined;
   const attempts = result
     ? element('div', { attrs: { 'data-testid': 'plan-attempts' } }, [
         element('p', {
           className: 'll-plan-outcome',
-          text: `${result.targetMet ? 'Target met' : 'Target NOT met'}: kept ${baseName(result.report.output)}, ${formatBytes(result.report.fileBytesAfter)}; recipe ${baseName(result.recipePath)}`,
+          text: `${result.targetMet ? 'Target met' : 'Target NOT met'}${verdict?.validated ? '' : ' (not validated)'}: kept ${baseName(result.report.output)}, ${formatBytes(result.report.fileBytesAfter)}; recipe ${baseName(result.recipePath)}`,
         }),
+        renderVerdict(verdict, 'plan-verdict', baseName(result.report.output)),
         table(
           'll-plan-attempts',
           'Attempts',
@@ -99,9 +125,10 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
           button('Close', 'dismiss', 'plan-dismiss', true),
         ]),
       ]),
+      attempts,
+      warningBlock,
       facts,
       view.error ? element('p', { className: 'll-plan-error', text: view.error }) : null,
-      attempts,
       element('div', { className: 'll-report-scroll' }, [
         table(
           'll-plan-steps',

@@ -20,6 +20,8 @@ export class SensitivityPanel {
   private readonly cancelButton: HTMLButtonElement;
   private readonly levelSelect: HTMLSelectElement;
   private readonly status: HTMLParagraphElement;
+  /** Why the measured deviations cannot be trusted (the result's inputProblems). */
+  private readonly problems: HTMLDivElement;
   private readonly progress: HTMLProgressElement;
   private readonly curves: HTMLDivElement;
   private readonly curvesNote: HTMLParagraphElement;
@@ -71,6 +73,10 @@ export class SensitivityPanel {
       className: 'll-detail-message',
       attrs: { 'data-testid': 'sensitivity-status', role: 'status' },
     });
+    this.problems = element('div', {
+      className: 'll-warnings ll-sens-problems',
+      attrs: { 'data-testid': 'sensitivity-input-problems', role: 'alert', hidden: '' },
+    });
     this.curvesNote = element('p', { className: 'll-detail-message' });
     this.curves = element('div', {
       className: 'll-sens-curves',
@@ -89,6 +95,7 @@ export class SensitivityPanel {
         this.progress,
       ]),
       this.status,
+      this.problems,
       element('h3', { className: 'll-sens-heading', text: 'Selected layer' }),
       this.curvesNote,
       this.curves,
@@ -160,9 +167,33 @@ export class SensitivityPanel {
     }
   }
 
+  private renderProblems(result: SensitivityResult | null): void {
+    const problems = result?.inputProblems ?? [];
+    this.problems.hidden = problems.length === 0;
+    this.problems.replaceChildren(
+      ...(problems.length === 0
+        ? []
+        : [
+            element('p', {
+              className: 'll-warnings-title',
+              text: 'Not trustworthy: these sample inputs cannot show a deviation, so the measured values prove nothing',
+            }),
+            element(
+              'ul',
+              { className: 'll-verdict-reasons' },
+              problems.map((problem) => element('li', { text: problem })),
+            ),
+            element('p', {
+              text: 'Choose inputs that exercise the model with LayerLens: Choose Sample Inputs… (or layerlens.validation.inputsFolder).',
+            }),
+          ]),
+    );
+  }
+
   private render(): void {
     if (!this.visible) return;
     const result = this.result;
+    this.renderProblems(result);
     if (!result) {
       this.curves.replaceChildren();
       this.chart.replaceChildren();
@@ -228,5 +259,9 @@ function describe(result: SensitivityResult, asked: boolean): string {
     unreached > 0
       ? ` ${unreached} of them are not reached by these inputs (the outputs never moved): plans use their proxy.`
       : '';
-  return `Measured: output deviation (${result.metric}, worst output) of ${swept} layers, ${result.runs} runs in ${result.sessions} onnxruntime session on ${result.backend} (${time}). Inputs: ${result.inputs}.${unreachedNote}`;
+  const untrusted =
+    (result.inputProblems ?? []).length > 0
+      ? ' NOT trustworthy: the sample inputs cannot show a deviation (see below).'
+      : '';
+  return `Measured: output deviation (${result.metric}, worst output) of ${swept} layers, ${result.runs} runs in ${result.sessions} onnxruntime session on ${result.backend} (${time}). Inputs: ${result.inputs}.${unreachedNote}${untrusted}`;
 }

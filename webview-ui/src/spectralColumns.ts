@@ -1,7 +1,7 @@
 /** The layer table's spectral-metric columns, filled as spectra arrive (see SpectraLoader). */
 import { formatCount, formatStat, MISSING } from '../../src/shared/format';
 import type { SpectralMetrics } from '../../src/shared/spectrum';
-import type { CellContent, Column } from './columns';
+import type { CellContent, Column } from './columnTypes';
 import type { TensorRow } from './tensorRows';
 
 type MetricColumn = Extract<Column['id'], keyof SpectralMetrics>;

@@ -16,7 +16,6 @@ import type {
   SpectrumPrecision,
 } from '../../shared/spectrum';
 import type { ComputeBackend } from '../../shared/settings';
-import { runSpectrumJob } from '../jobs/computeSpectrum';
 import { describeProvider } from '../runtime/providers';
 import {
   sharedMatMulRuntime,
@@ -240,8 +239,9 @@ async function matrixSingularValues(
 
 /**
  * The singular spectrum of a tensor, computed in this thread (the spectrum worker runs
- * it; `computeTensorSpectrum` is the entry point for the server). `isCancelled` is polled
- * between steps; when it returns true the computation stops with an AbortError.
+ * it; `computeTensorSpectrum` in jobs/computeSpectrum.ts is the entry point for the
+ * server). `isCancelled` is polled between steps; when it returns true the computation
+ * stops with an AbortError.
  */
 export async function computeSpectrumInThread(
   values: Float32Array | Float64Array,
@@ -293,24 +293,6 @@ export async function computeSpectrumInThread(
     frobeniusSquared,
     backend: usedRuntime ? describeProvider(runtime.provider, detail) : `cpu (${detail})`,
   };
-}
-
-/**
- * The singular spectrum of a tensor, computed in the spectrum worker thread so that the
- * caller's event loop stays free. Values are the tensor's, row-major (copied, not taken),
- * `shape` its dimensions (at least two). Rejects with an AbortError when `signal` aborts.
- */
-export async function computeTensorSpectrum(
-  values: Float32Array | Float64Array,
-  shape: readonly number[],
-  options: SpectrumOptions = {},
-  signal?: AbortSignal,
-  settings: SpectrumSettings = {},
-): Promise<SpectrumComputation> {
-  throwIfAborted(signal);
-  // Shape errors are reported here, before any copy or thread hop.
-  checkTensorShape(values, shape);
-  return runSpectrumJob(values, shape, options, settings, signal);
 }
 
 /** All values of `parts`, sorted descending. */

@@ -4,30 +4,27 @@
  * file next to the original through `output.ts` and returns the validated report.
  */
 import type { CompressionReport, CompressRequest } from '../../shared/compress';
-import type { LayerLensSettings } from '../../shared/settings';
 import { checkMethodOptions } from '../../shared/compressMethods';
 import { compressionOf, openModelFile } from '../formats/registry';
-import type { ValidationOptions } from '../runtime/validate';
+import type { OpenedModel } from '../formats/types';
+import type { CompressContext } from './context';
 import { requestedTensors } from './targets';
 
-export interface CompressContext {
-  /** Aborting it stops the job; no output file remains. */
-  readonly signal?: AbortSignal;
-  /** Called as work proceeds (`done` of `total` steps). */
-  readonly onProgress?: (done: number, total: number, message: string) => void;
-  readonly settings?: Partial<LayerLensSettings>;
-  /** Given both models' outputs when an ONNX output is validated on the sample inputs. */
-  readonly onValidationOutputs?: ValidationOptions['onOutputs'];
-}
+/** Part of the entry point's interface: callers import it from here. */
+export type { CompressContext };
 
-/** Compress the model at `path` into a new file; the original is never modified. */
+/**
+ * Compress the model at `path` (already opened: `opened`) into a new file; the original
+ * is never modified.
+ */
 export async function compressModel(
   path: string,
   request: CompressRequest,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<CompressionReport> {
   context.signal?.throwIfAborted();
-  const model = await openModelFile(path);
+  const model = opened ?? (await openModelFile(path));
   const compression = compressionOf(model);
   const { options } = request;
   checkMethodOptions(options);

@@ -10,13 +10,10 @@
  */
 import { quantizeBlocksWasm } from './quantizeSimd';
 import { MAX_NM_GROUP } from '../../shared/heatmap';
+import type { MatrixLayout, QuantizedBlocks } from './kernelTypes';
 
-export interface MatrixLayout {
-  readonly rows: number;
-  readonly cols: number;
-  /** 0: the input dimension runs down the rows; 1: along each row. */
-  readonly inputAxis: 0 | 1;
-}
+/** Part of the kernels' interface: callers import them from here. */
+export type { MatrixLayout, QuantizedBlocks };
 
 /** Length of the input dimension and number of output channels of a layout. */
 export function layoutDims(layout: MatrixLayout): { inputs: number; channels: number } {
@@ -147,15 +144,6 @@ export function pruneNM(
 
 /** 1.5·2^52: adding and subtracting it rounds a float64 to an integer, ties to even. */
 const ROUNDING_MAGIC = 6755399441055744;
-
-export interface QuantizedBlocks {
-  /** Integers in [−qmax, qmax], in the weight's own layout. */
-  readonly q: Int8Array;
-  /** One scale per (output channel, block): index c·blocks + b. Zero blocks get scale 1. */
-  readonly scales: Float32Array;
-  readonly blocks: number;
-  readonly blockSize: number;
-}
 
 /**
  * Symmetric quantization with one scale per output channel and block of `blockSize`

@@ -11,7 +11,7 @@ import type {
 import { MAX_TENSORS } from '../../shared/limits';
 import { compressionOf, openModelFile } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
-import type { CompressContext } from './index';
+import type { CompressContext } from './context';
 import type { TensorChoice } from './output';
 
 /** One tensor (by name) and the options it is compressed with. */

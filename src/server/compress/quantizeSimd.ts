@@ -6,7 +6,7 @@
  * per-block scratch of the current call (an instance grown past KEPT_MEMORY_BYTES is
  * dropped after its call, so that one large tensor does not pin that memory).
  */
-import type { MatrixLayout, QuantizedBlocks } from './kernels';
+import type { MatrixLayout, QuantizedBlocks } from './kernelTypes';
 import { compileWasm } from '../analysis/wasmLoader';
 
 /** The parts of the WebAssembly API used here (the project's type libraries leave it out). */

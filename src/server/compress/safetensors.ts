@@ -28,7 +28,7 @@ import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { WorkerPool } from '../jobs/workerPool';
-import type { CompressContext } from './index';
+import type { CompressContext } from './context';
 import {
   compressWorkerScript,
   INT8_SCALE_SUFFIX,

@@ -3,8 +3,8 @@
  * format module): the writer, the sweep's traits ([out, in·…] matrices) and the size
  * predictor. There is no graph to run, so no measured sweep.
  */
-import type { FormatCompression } from '../formats/types';
-import { safetensorsSweepTraits } from '../sensitivity/tensors';
+import type { FormatCompression } from '../formats/capabilities';
+import { safetensorsSweepTraits } from '../sensitivity/traits';
 import { methodFor } from './methods';
 import { compressSafetensorsChoices, INT8_CONVENTION } from './safetensors';
 import { FLOAT_DTYPES } from './safetensorsValues';

@@ -4,7 +4,7 @@
  */
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { ModelFileError } from './types';
+import { ModelFileError } from './modelFileError';
 
 function endedEarly(filePath: string, at: number, end: number): ModelFileError {
   return new ModelFileError(

@@ -4,9 +4,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
-import { MAX_ONNX_PROTO_BYTES, MAX_SUBGRAPH_DEPTH, MAX_TENSORS } from '../../shared/limits';
+import { MAX_KEPT_DECODED_ONNX_BYTES, MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
 import type {
   MetadataEntry,
   ModelSummary,
@@ -14,20 +14,28 @@ import type {
   TensorLocation,
   ValueInfo,
 } from '../../shared/model';
+import {
+  IR_VERSION_INITIALIZERS_NOT_INPUTS,
+  isDefaultDomain,
+  nodeLabel,
+  OnnxModel,
+  readOnnxFile,
+  type Scope,
+  type TensorSlot,
+} from '../onnx';
 import { dtypeFromOnnxCode } from './onnxDataTypes';
 import {
   attributeTensor,
   densifySparse,
   describeSparseTensorProto,
   describeTensorProto,
-  int64ToSafeInteger,
   stringTensor,
   type DescribedSparseTensor,
   type DescribedTensor,
-  type ProtoInt64,
   type StoredValues,
   type TensorSite,
 } from './onnxTensors';
+import { int64ToSafeInteger, type ProtoInt64 } from '../onnx/int64';
 import {
   ModelFileError,
   type FormatModule,
@@ -42,157 +50,13 @@ const MAX_DOC_STRING_CHARS = 1000;
 const MAX_METADATA_VALUE_CHARS = 4096;
 /** Warnings listed individually; the rest are counted in one line. */
 const MAX_LISTED_WARNINGS = 50;
-/** Pass-through nodes followed from a weight to the layer that uses it. */
-const MAX_PASS_THROUGH_STEPS = 16;
-
-/** IR version from which graph inputs no longer list every initializer. */
-const IR_VERSION_INITIALIZERS_NOT_INPUTS = 4;
-
-/**
- * Ops that only move or re-type a weight on its way to the layer that computes with it.
- * A weight feeding one of them (as its data input, or any input of DequantizeLinear,
- * whose scale and zero point belong to the weight too) is attributed to the first other
- * op downstream.
- */
-const PASS_THROUGH_OPS: ReadonlySet<string> = new Set([
-  'Identity',
-  'Cast',
-  'CastLike',
-  'Transpose',
-  'Reshape',
-  'Squeeze',
-  'Unsqueeze',
-  'Flatten',
-  'DequantizeLinear',
-  // Exporters split fused weights (an LSTM's four gates) and join them again.
-  'Slice',
-  'Split',
-  'Concat',
-]);
-
-function isDefaultDomain(domain: string | null | undefined): boolean {
-  return !domain || domain === 'ai.onnx';
-}
-
-/** A node that reads a name, within the scope that holds the node. */
-interface ConsumerRef {
-  readonly scope: GraphScope;
-  readonly nodeIndex: number;
-}
-
-/** One graph (main or subgraph) with the name lookups attribution needs. */
-interface GraphScope {
-  readonly proto: onnx.IGraphProto;
-  /** `""` for the main graph, `If_0/then_branch` for subgraphs. */
-  readonly path: string;
-  /** Node names, or `${opType}_${index}` for unnamed nodes. */
-  readonly nodeNames: readonly string[];
-  /** Subgraphs per node index. */
-  readonly children: Map<number, GraphScope[]>;
-  /**
-   * For every name read in this graph or (without being redefined there) in one of its
-   * subgraphs: the first node that reads it, in node order. Names a subgraph reads from
-   * outer scopes are thereby found in the outer graph's table too.
-   */
-  readonly firstConsumers: Map<string, ConsumerRef>;
-}
-
-function definedNames(graph: onnx.IGraphProto): Set<string> {
-  const names = new Set<string>();
-  for (const tensor of graph.initializer ?? []) names.add(tensor.name ?? '');
-  for (const sparse of graph.sparseInitializer ?? []) names.add(sparse.values?.name ?? '');
-  for (const input of graph.input ?? []) names.add(input.name ?? '');
-  for (const node of graph.node ?? []) for (const output of node.output ?? []) names.add(output);
-  names.delete('');
-  return names;
-}
-
-function buildScope(
-  graph: onnx.IGraphProto,
-  path: string,
-  depth: number,
-  modelPath: string,
-): GraphScope {
-  if (depth > MAX_SUBGRAPH_DEPTH) {
-    throw new ModelFileError(
-      modelPath,
-      `subgraphs are nested more than ${MAX_SUBGRAPH_DEPTH} levels deep (at ${path})`,
-    );
-  }
-  const nodes = graph.node ?? [];
-  const nodeNames = nodes.map((node, index) => node.name || `${node.opType ?? 'Node'}_${index}`);
-  const children = new Map<number, GraphScope[]>();
-  const firstConsumers = new Map<string, ConsumerRef>();
-  const scope: GraphScope = { proto: graph, path, nodeNames, children, firstConsumers };
-  const prefix = path ? `${path}/` : '';
-  nodes.forEach((node, nodeIndex) => {
-    const self: ConsumerRef = { scope, nodeIndex };
-    for (const input of node.input ?? []) {
-      if (input && !firstConsumers.has(input)) firstConsumers.set(input, self);
-    }
-    const subgraphs: GraphScope[] = [];
-    for (const attribute of node.attribute ?? []) {
-      const name = attribute.name ?? '';
-      const at = `${prefix}${nodeNames[nodeIndex]}/${name}`;
-      if (attribute.g) subgraphs.push(buildScope(attribute.g, at, depth + 1, modelPath));
-      (attribute.graphs ?? []).forEach((subgraph, i) => {
-        subgraphs.push(buildScope(subgraph, `${at}[${i}]`, depth + 1, modelPath));
-      });
-    }
-    for (const subgraph of subgraphs) {
-      const innerNames = definedNames(subgraph.proto);
-      for (const [name, consumer] of subgraph.firstConsumers) {
-        if (!innerNames.has(name) && !firstConsumers.has(name)) firstConsumers.set(name, consumer);
-      }
-    }
-    if (subgraphs.length > 0) children.set(nodeIndex, subgraphs);
-  });
-  return scope;
-}
-
-function takesPassThroughInput(node: onnx.INodeProto, inputName: string): boolean {
-  if (!isDefaultDomain(node.domain) || !PASS_THROUGH_OPS.has(node.opType ?? '')) return false;
-  if (!node.output?.[0]) return false;
-  // Every input of these carries weight values; for the others only the data input does
-  // (a Reshape's shape or a Slice's bounds are not part of the weight).
-  const anyInput = node.opType === 'DequantizeLinear' || node.opType === 'Concat';
-  return anyInput || node.input?.[0] === inputName;
-}
-
-/**
- * The layer a tensor belongs to. Rule: the first node (in node order) that reads the
- * tensor, searching the tensor's graph and, with ONNX scoping, the subgraphs that read it
- * from the outer scope without redefining the name. While that node is a pass-through op
- * (see PASS_THROUGH_OPS), its output is followed the same way, at most
- * MAX_PASS_THROUGH_STEPS times; a chain that ends without another op gives its last
- * node. Callers fall back to the producing Constant node, or to no node at all.
- */
-function findLayer(name: string, scope: GraphScope): { node: string; op: string } | undefined {
-  let current = name;
-  let currentScope = scope;
-  let found: ConsumerRef | undefined;
-  for (let step = 0; step <= MAX_PASS_THROUGH_STEPS; step++) {
-    const consumer = currentScope.firstConsumers.get(current);
-    if (!consumer) break;
-    found = consumer;
-    const node = consumer.scope.proto.node![consumer.nodeIndex]!;
-    if (!takesPassThroughInput(node, current)) break;
-    current = node.output![0]!;
-    currentScope = consumer.scope;
-  }
-  if (!found) return undefined;
-  const node = found.scope.proto.node![found.nodeIndex]!;
-  return { node: found.scope.nodeNames[found.nodeIndex]!, op: node.opType ?? '' };
-}
 
 /** A tensor found in the graph, before external files are checked. */
 interface FoundTensor {
   readonly name: string;
   readonly location: Exclude<TensorLocation, 'external' | 'safetensors'>;
-  readonly scope: GraphScope;
+  readonly slot: TensorSlot;
   readonly site: TensorSite;
-  /** For Constant nodes: the node, used when nothing consumes the tensor. */
-  readonly producer?: { readonly node: string; readonly op: string };
   readonly dense?: DescribedTensor;
   readonly sparse?: DescribedSparseTensor;
 }
@@ -211,114 +75,68 @@ class WarningList {
   }
 }
 
-function siteOf(modelPath: string, name: string, scope: GraphScope): TensorSite {
+function siteOf(modelPath: string, name: string, scope: Scope): TensorSite {
   const where = scope.path ? ` in graph '${scope.path}'` : '';
   return { modelPath, label: `tensor '${name}'${where}` };
 }
 
-/** The value of a Constant node as a tensor, or undefined when it has none we know. */
+/** The value a Constant node holds in `attribute` (see constantValueAttribute) as a tensor. */
 function describeConstantValue(
-  node: onnx.INodeProto,
+  attribute: onnx.IAttributeProto,
   fileBuffer: Buffer,
   site: TensorSite,
-): { dense?: DescribedTensor; sparse?: DescribedSparseTensor } | undefined {
-  for (const attribute of node.attribute ?? []) {
-    switch (attribute.name) {
-      case 'value':
-        if (attribute.t) return { dense: describeTensorProto(attribute.t, fileBuffer, site) };
-        break;
-      case 'sparse_value':
-        if (attribute.sparseTensor)
-          return { sparse: describeSparseTensorProto(attribute.sparseTensor, fileBuffer, site) };
-        break;
-      case 'value_float':
-        return { dense: attributeTensor('float32', [], [attribute.f ?? 0], site) };
-      case 'value_floats': {
-        const floats = attribute.floats ?? [];
-        return { dense: attributeTensor('float32', [floats.length], floats, site) };
-      }
-      case 'value_int':
-        return { dense: attributeTensor('int64', [], [(attribute.i ?? 0) as ProtoInt64], site) };
-      case 'value_ints': {
-        const ints = (attribute.ints ?? []) as ProtoInt64[];
-        return { dense: attributeTensor('int64', [ints.length], ints, site) };
-      }
-      case 'value_string':
-        return { dense: stringTensor([], [Uint8Array.from(attribute.s ?? [])], site) };
-      case 'value_strings': {
-        const strings = (attribute.strings ?? []).map((s) => Uint8Array.from(s));
-        return { dense: stringTensor([strings.length], strings, site) };
-      }
+): { dense?: DescribedTensor; sparse?: DescribedSparseTensor } {
+  switch (attribute.name) {
+    case 'value':
+      return { dense: describeTensorProto(attribute.t!, fileBuffer, site) };
+    case 'sparse_value':
+      return { sparse: describeSparseTensorProto(attribute.sparseTensor!, fileBuffer, site) };
+    case 'value_float':
+      return { dense: attributeTensor('float32', [], [attribute.f ?? 0], site) };
+    case 'value_floats': {
+      const floats = attribute.floats ?? [];
+      return { dense: attributeTensor('float32', [floats.length], floats, site) };
+    }
+    case 'value_int':
+      return { dense: attributeTensor('int64', [], [(attribute.i ?? 0) as ProtoInt64], site) };
+    case 'value_ints': {
+      const ints = (attribute.ints ?? []) as ProtoInt64[];
+      return { dense: attributeTensor('int64', [ints.length], ints, site) };
+    }
+    case 'value_string':
+      return { dense: stringTensor([], [Uint8Array.from(attribute.s ?? [])], site) };
+    default: {
+      const strings = (attribute.strings ?? []).map((s) => Uint8Array.from(s));
+      return { dense: stringTensor([strings.length], strings, site) };
     }
   }
-  return undefined;
 }
 
-/** Walks a graph and its subgraphs in reading order: initializers, then nodes (and their subgraphs). */
-function collectTensors(
-  scope: GraphScope,
-  fileBuffer: Buffer,
-  modelPath: string,
-  found: FoundTensor[],
-  warnings: WarningList,
-): void {
-  const seen = new Set<string>();
-  const add = (tensor: FoundTensor): void => {
-    if (found.length >= MAX_TENSORS) {
-      throw new ModelFileError(modelPath, `the model holds more than ${MAX_TENSORS} tensors`);
-    }
-    if (seen.has(tensor.name)) {
-      warnings.add(
-        `tensor name '${tensor.name}' is defined more than once in graph '${scope.path || 'main'}'`,
-      );
-    }
-    seen.add(tensor.name);
-    found.push(tensor);
-  };
-  const graph = scope.proto;
-  for (const proto of graph.initializer ?? []) {
-    const name = proto.name ?? '';
-    const site = siteOf(modelPath, name, scope);
-    add({
-      name,
-      location: 'initializer',
-      scope,
-      site,
-      dense: describeTensorProto(proto, fileBuffer, site),
-    });
-  }
-  for (const proto of graph.sparseInitializer ?? []) {
-    const name = proto.values?.name ?? '';
-    const site = siteOf(modelPath, name, scope);
-    add({
-      name,
-      location: 'sparse-initializer',
-      scope,
-      site,
-      sparse: describeSparseTensorProto(proto, fileBuffer, site),
-    });
-  }
-  (graph.node ?? []).forEach((node, nodeIndex) => {
-    if (node.opType === 'Constant' && isDefaultDomain(node.domain)) {
-      const nodeName = scope.nodeNames[nodeIndex]!;
-      const name = node.output?.[0] || nodeName;
-      const site = siteOf(modelPath, name, scope);
-      const value = describeConstantValue(node, fileBuffer, site);
-      if (value) {
-        add({
-          name,
+/** Each slot of the model (in the order of its tensor list) with its values described. */
+function describeSlots(model: OnnxModel, fileBuffer: Buffer): FoundTensor[] {
+  return model.slots.map((slot): FoundTensor => {
+    const site = siteOf(model.path, slot.name, slot.scope);
+    const common = { name: slot.name, slot, site };
+    switch (slot.kind) {
+      case 'initializer':
+        return {
+          ...common,
+          location: 'initializer',
+          dense: describeTensorProto(slot.proto!, fileBuffer, site),
+        };
+      case 'sparse-initializer':
+        return {
+          ...common,
+          location: 'sparse-initializer',
+          sparse: describeSparseTensorProto(slot.sparse!, fileBuffer, site),
+        };
+      case 'constant':
+        return {
+          ...common,
           location: 'constant',
-          scope,
-          site,
-          producer: { node: nodeName, op: 'Constant' },
-          ...value,
-        });
-      } else {
-        warnings.add(`Constant node '${nodeName}' has no value LayerLens can read`);
-      }
+          ...describeConstantValue(slot.value!, fileBuffer, site),
+        };
     }
-    for (const child of scope.children.get(nodeIndex) ?? [])
-      collectTensors(child, fileBuffer, modelPath, found, warnings);
   });
 }
 
@@ -416,66 +234,38 @@ function readMetadata(model: onnx.ModelProto): MetadataEntry[] {
   return entries;
 }
 
-function countOps(scope: GraphScope, opCounts: Record<string, number>): number {
+function countOps(model: OnnxModel, opCounts: Record<string, number>): number {
   let nodeCount = 0;
-  for (const node of scope.proto.node ?? []) {
-    const op = node.opType ?? '';
-    opCounts[op] = (opCounts[op] ?? 0) + 1;
-    nodeCount++;
-  }
-  for (const subgraphs of scope.children.values()) {
-    for (const subgraph of subgraphs) nodeCount += countOps(subgraph, opCounts);
+  for (const scope of model.scopes) {
+    for (const node of scope.graph.node ?? []) {
+      const op = node.opType ?? '';
+      opCounts[op] = (opCounts[op] ?? 0) + 1;
+      nodeCount++;
+    }
   }
   return nodeCount;
 }
 
-async function readModelFile(modelPath: string): Promise<Buffer> {
-  let size: number;
-  try {
-    const stats = await fsp.stat(modelPath);
-    if (!stats.isFile()) throw new ModelFileError(modelPath, 'is not a regular file');
-    size = stats.size;
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(modelPath, `cannot be read (${(error as Error).message})`);
-  }
-  if (size === 0) throw new ModelFileError(modelPath, 'not a valid ONNX model: the file is empty');
-  if (size > MAX_ONNX_PROTO_BYTES) {
-    throw new ModelFileError(
-      modelPath,
-      `is ${size} bytes, more than the ${MAX_ONNX_PROTO_BYTES} a protobuf ONNX file can hold (larger models keep their weights in external data files)`,
-    );
-  }
-  return fsp.readFile(modelPath);
-}
-
-function decodeModel(modelPath: string, buffer: Buffer): onnx.ModelProto {
-  let model: onnx.ModelProto;
-  try {
-    model = onnx.ModelProto.decode(buffer);
-  } catch (error) {
-    throw new ModelFileError(
-      modelPath,
-      `not a valid ONNX model: the protobuf is truncated or corrupt (${(error as Error).message})`,
-    );
-  }
-  if (!model.graph) throw new ModelFileError(modelPath, 'not a valid ONNX model: it has no graph');
-  return model;
+/** The layer the reader names for a tensor: its consumer (see OnnxModel.layerOf), else its Constant node. */
+function layerName(model: OnnxModel, slot: TensorSlot): { node: string; op: string | null } {
+  const use = model.layerOf(slot.name, slot.scope);
+  if (use) return { node: nodeLabel(use.node, use.nodeIndex), op: use.node.opType ?? '' };
+  if (slot.kind === 'constant') return { node: slot.nodeName!, op: 'Constant' };
+  return { node: '', op: null };
 }
 
 async function openOnnx(inputPath: string): Promise<OpenedModel> {
   const modelPath = nodePath.resolve(inputPath);
   const fileName = nodePath.basename(modelPath);
-  let buffer: Buffer | undefined = await readModelFile(modelPath);
+  const buffer = await readOnnxFile(modelPath);
   const fileBytes = buffer.length;
-  const model = decodeModel(modelPath, buffer);
+  const decoded = OnnxModel.decode(modelPath, buffer);
+  const model = decoded.proto;
   const mainGraph = model.graph!;
-  const mainScope = buildScope(mainGraph, '', 0, modelPath);
   const warnings = new WarningList();
-  const found: FoundTensor[] = [];
-  collectTensors(mainScope, buffer, modelPath, found, warnings);
-  // Every storage now holds offsets or decoded values, not views into the file buffer.
-  buffer = undefined;
+  for (const warning of decoded.warnings) warnings.add(warning);
+  // Every storage holds offsets or decoded values, not views into the file buffer.
+  const found = describeSlots(decoded, buffer);
 
   const externalFiles = new Map<string, ExternalFile>();
   const externalLocations = new Set<string>();
@@ -518,7 +308,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
   };
 
   const tensors: TensorEntry[] = found.map((tensor, index) => {
-    const layer = findLayer(tensor.name, tensor.scope) ?? tensor.producer ?? { node: '', op: null };
+    const layer = layerName(decoded, tensor.slot);
     let dtype: DType;
     let shape: readonly number[];
     let parameterCount: number;
@@ -536,7 +326,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
       data = {
         kind: 'memory',
         length: byteLengthOf(dtype, parameterCount),
-        // Captures only what densifying needs, not `tensor`, whose scope holds the decoded model.
+        // Captures only what densifying needs, not `tensor`, whose slot holds the decoded model.
         load: () => densifySparse(sparse, values.data, indices.data, site),
       };
     } else {
@@ -556,7 +346,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
       node: layer.node,
       op: layer.op,
       location,
-      graph: tensor.scope.path,
+      graph: tensor.slot.scope.path,
       file,
       byteOffset: data.kind === 'file' ? data.offset : null,
     };
@@ -572,7 +362,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     parameterCount += info.parameterCount;
   }
   const opCounts: Record<string, number> = {};
-  const nodeCount = countOps(mainScope, opCounts);
+  const nodeCount = countOps(decoded, opCounts);
 
   const irVersion = int64ToSafeInteger(model.irVersion as ProtoInt64) ?? 0;
   const initializerNames = new Set((mainGraph.initializer ?? []).map((t) => t.name ?? ''));
@@ -601,7 +391,11 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     metadata: readMetadata(model),
     warnings: warnings.toArray(),
   };
-  return { path: modelPath, summary, tensors };
+  // Small files stay decoded for the work that follows; larger ones are decoded again on demand.
+  const kept = fileBytes <= MAX_KEPT_DECODED_ONNX_BYTES ? decoded : undefined;
+  const onnxModel = (): Promise<OnnxModel> =>
+    kept ? Promise.resolve(kept) : OnnxModel.read(modelPath);
+  return { path: modelPath, summary, tensors, onnx: onnxModel };
 }
 
 /** Wire types of ModelProto's fields (onnx.proto), to recognise a model by its first bytes. */

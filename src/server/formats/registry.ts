@@ -11,18 +11,14 @@ import type { ModelCapabilities, ModelFormat } from '../../shared/model';
 import { methodsFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
-import {
-  ModelFileError,
-  type FormatCompression,
-  type FormatModule,
-  type OpenedModel,
-} from './types';
+import type { CapableFormatModule, FormatCompression } from './capabilities';
+import { ModelFileError, type OpenedModel } from './types';
 
 /**
- * Every format LayerLens reads, with what it can do beyond reading (FormatModule's
+ * Every format LayerLens reads, with what it can do beyond reading (capabilities.ts:
  * optional capabilities): code asks a model's format for them, never its name.
  */
-export const FORMATS: readonly FormatModule[] = [
+export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true },
   llzFormat,
@@ -42,7 +38,7 @@ async function readHead(path: string): Promise<Uint8Array> {
   }
 }
 
-export function detectFormat(path: string, head: Uint8Array): FormatModule | undefined {
+export function detectFormat(path: string, head: Uint8Array): CapableFormatModule | undefined {
   const extension = extname(path).toLowerCase();
   const byMagic = FORMATS.filter((format) => format.match(head));
   const byExtension = FORMATS.filter((format) => format.extensions.includes(extension));
@@ -74,7 +70,7 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
 }
 
 /** The module of the format a model presents (a packed file presents the model it holds). */
-export function formatModule(format: ModelFormat): FormatModule {
+export function formatModule(format: ModelFormat): CapableFormatModule {
   const module = FORMATS.find((candidate) => candidate.format === format);
   if (!module) throw new RangeError(`no format module reads ${format}`);
   return module;

@@ -1,13 +1,6 @@
 /** What every format module provides, and how a tensor's bytes are reached. */
-import type { onnx } from 'onnx-proto';
-import type { CompressionOptions, CompressionReport } from '../../shared/compress';
 import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
-import type { LayerLensSettings } from '../../shared/settings';
-import type { CompressContext } from '../compress';
-import type { MethodFormats, SizedOutcome } from '../compress/methods/types';
-import type { ChoicesOutput, TensorChoice } from '../compress/output';
-import type { MeasuredSweep } from '../sensitivity/sweep';
-import type { SweepTensor } from '../sensitivity/tensors';
+import type { OnnxModel } from '../onnx/model';
 
 /**
  * Where a tensor's values are. Values stay on disk (or in the decoded protobuf) until
@@ -51,6 +44,11 @@ export interface OpenedModel {
   readonly path: string;
   readonly summary: ModelSummary;
   readonly tensors: readonly TensorEntry[];
+  /**
+   * ONNX files: the decoded model the reader walked (see src/server/onnx), for work on
+   * the graph without decoding the file again. Shared: edit only `editableCopy()`.
+   */
+  readonly onnx?: () => Promise<OnnxModel>;
 }
 
 export interface FormatModule {
@@ -65,71 +63,6 @@ export interface FormatModule {
   match(head: Uint8Array): boolean;
   /** Read the structure (headers only) of the file at `path`; throw ModelFileError when it is unusable. */
   open(path: string): Promise<OpenedModel>;
-  /** Compressed copies can be written (absent: the format is read-only). */
-  readonly compression?: FormatCompression;
-  /** The model executes in onnxruntime: measured sensitivity and validated outputs. */
-  readonly runs?: boolean;
 }
 
-/**
- * What a format that can be compressed provides. Code asks the model's format for it
- * (compressionOf) instead of comparing format names.
- */
-export interface FormatCompression {
-  /** The key of each method module's implementation for this format (compress/methods/). */
-  readonly methods: keyof MethodFormats;
-  /** Bytes of the model that size targets and reports count (ONNX: with its external data). */
-  modelBytes(summary: ModelSummary): number;
-  /** Write the chosen tensors, each with its own options, into one new model; validate and report. */
-  compress(
-    model: OpenedModel,
-    choices: readonly TensorChoice[],
-    context: CompressContext,
-    output: ChoicesOutput,
-  ): Promise<CompressionReport>;
-  /** The decoded model that the sweep and the size predictor work on (ONNX: the protobuf). */
-  decode(model: OpenedModel): Promise<onnx.IModelProto | undefined>;
-  /**
-   * What each tensor can be compressed with in a sweep (its traits), or why nothing
-   * applies; `decoded` is what `decode` returned.
-   */
-  sweepTraits(
-    model: OpenedModel,
-    decoded: onnx.IModelProto | undefined,
-  ): (entry: TensorEntry) => SweepTensor | string;
-  /** Present where the format runs: the one-session measured sweep (a string: why it cannot). */
-  measure?(
-    model: OpenedModel,
-    decoded: onnx.IModelProto | undefined,
-    tensors: readonly SweepTensor[],
-    values: ReadonlyMap<number, Float32Array>,
-    settings: LayerLensSettings,
-    signal?: AbortSignal,
-  ): Promise<MeasuredSweep | string>;
-  /** Predicted bytes of tensors with options, and what a compressed file adds once. */
-  sizer(model: OpenedModel, decoded: onnx.IModelProto | undefined): FormatSizer;
-}
-
-export interface FormatSizer {
-  /** Bytes a compressed file adds once whatever is changed (metadata, opset imports). */
-  readonly fileOverhead: number;
-  /** The tensor's bytes in the written file with `options`, or why the option is left out. */
-  size(
-    entry: TensorEntry,
-    options: CompressionOptions,
-    values: () => Float32Array,
-  ): Promise<SizedOutcome>;
-}
-
-/** A model file (or one of its data files) that cannot be read, with the reason. */
-export class ModelFileError extends Error {
-  constructor(
-    /** The file at fault, as an absolute path. */
-    readonly file: string,
-    /** What is wrong, in words a user understands. */
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-    this.name = 'ModelFileError';
-  }
-}
+export { ModelFileError } from './modelFileError';

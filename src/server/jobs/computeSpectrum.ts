@@ -5,7 +5,12 @@
  * core, and a second spectrum at the same time would only compete for them.
  */
 import * as path from 'node:path';
-import type { SpectrumComputation, SpectrumSettings } from '../analysis/spectrum';
+import {
+  checkTensorShape,
+  throwIfAborted,
+  type SpectrumComputation,
+  type SpectrumSettings,
+} from '../analysis/spectrum';
 import type { SpectrumOptions } from '../../shared/spectrum';
 import { WorkerPool } from './workerPool';
 
@@ -40,6 +45,24 @@ export function runSpectrumJob(
   const copy = values.slice();
   const job: SpectrumJob = { values: copy, shape: [...shape], options: { ...options }, settings };
   return pool.run(job, signal, [copy.buffer]);
+}
+
+/**
+ * The singular spectrum of a tensor, computed in the spectrum worker thread so that the
+ * caller's event loop stays free. Values are the tensor's, row-major (copied, not taken),
+ * `shape` its dimensions (at least two). Rejects with an AbortError when `signal` aborts.
+ */
+export async function computeTensorSpectrum(
+  values: Float32Array | Float64Array,
+  shape: readonly number[],
+  options: SpectrumOptions = {},
+  signal?: AbortSignal,
+  settings: SpectrumSettings = {},
+): Promise<SpectrumComputation> {
+  throwIfAborted(signal);
+  // Shape errors are reported here, before any copy or thread hop.
+  checkTensorShape(values, shape);
+  return runSpectrumJob(values, shape, options, settings, signal);
 }
 
 /** Stops the spectrum worker (a later job starts a fresh one). */

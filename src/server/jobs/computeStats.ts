@@ -4,21 +4,9 @@ import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
-import type { PackedRange, TensorData, TensorEntry } from '../formats/types';
+import type { TensorData, TensorEntry } from '../formats/types';
+import type { StatsJob, TensorByteSource } from './statsJob';
 import { JobAbortedError, type WorkerPool } from './workerPool';
-
-/** Where a worker job reads a tensor's bytes. */
-export type TensorByteSource =
-  | {
-      readonly kind: 'file';
-      readonly path: string;
-      readonly offset: number;
-      readonly length: number;
-    }
-  /** Bytes moved to the worker (transferred, not copied). */
-  | { readonly kind: 'memory'; readonly bytes: Uint8Array }
-  /** A range of a packed file's original, which the worker decodes chunk by chunk. */
-  | ({ readonly kind: 'packed'; readonly length: number } & PackedRange);
 
 /**
  * Where a worker job reads `data`, when it can read it itself (a file range, a packed
@@ -30,30 +18,6 @@ export function workerSourceOf(data: TensorData): TensorByteSource | undefined {
   }
   return data.packed ? { kind: 'packed', length: data.length, ...data.packed } : undefined;
 }
-
-/** One statistics job as the worker receives it. */
-export interface StatsJob {
-  readonly dtype: NumericDType;
-  readonly elementCount: number;
-  readonly source: TensorByteSource;
-  /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
-  readonly chunkBytes?: number;
-  /**
-   * One round over a part of a tensor split across workers: its moments, or its histogram
-   * over the whole tensor's range. Absent: the whole statistics of the data.
-   */
-  readonly part?:
-    | { readonly kind: 'moments' }
-    | {
-        readonly kind: 'histogram';
-        readonly min: number;
-        readonly max: number;
-        readonly allFinite: boolean;
-      };
-}
-
-/** What the statistics worker answers: whole statistics, a part's moments, or a part's counts. */
-export type StatsJobResult = TensorStatsValues | MomentsSummary | number[];
 
 export interface ComputeStatsOptions {
   readonly chunkBytes?: number;

@@ -5,7 +5,7 @@
  */
 import { computeStats } from '../analysis/stats';
 import { computeHistogramPart, computeMomentsPart } from '../analysis/statsParts';
-import type { StatsJob, StatsJobResult } from './computeStats';
+import type { StatsJob, StatsJobResult } from './statsJob';
 import { tensorBytesOf } from './tensorSource';
 import { serveJobs } from './workerPool';
 

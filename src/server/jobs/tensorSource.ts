@@ -1,7 +1,7 @@
 /** The bytes a worker job names: a file range, bytes moved to the worker, or a packed file's range. */
 import { fileTensorBytes, memoryTensorBytes, type TensorBytes } from '../analysis/stats';
 import { packedTensorBytes } from '../lossless/packedBytes';
-import type { TensorByteSource } from './computeStats';
+import type { TensorByteSource } from './statsJob';
 
 export function tensorBytesOf(source: TensorByteSource): TensorBytes {
   switch (source.kind) {

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parentPort, Worker, workerData, type TransferListItem } from 'node:worker_threads';
 import { ModelFileError } from '../formats/types';
-import type { StatsJob, StatsJobResult } from './computeStats';
+import type { StatsJob, StatsJobResult } from './statsJob';
 
 /** Most workers a pool starts by default: statistics are memory-bound, more threads stop helping. */
 const DEFAULT_MAX_WORKERS = 8;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { TransferListItem } from 'node:worker_threads';
 import type { DType } from '../../shared/dtypes';
 import { LLZ_CHUNK_BYTES } from '../../shared/limits';
-import type { TensorByteSource } from '../jobs/computeStats';
+import type { TensorByteSource } from '../jobs/statsJob';
 import { tensorBytesOf } from '../jobs/tensorSource';
 import { JobAbortedError, type WorkerPool } from '../jobs/workerPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';

@@ -108,7 +108,7 @@ async function compressAndMeasure(
 /** The kept file's verdict, with the plan's warnings among its reasons. */
 function planVerdict(verdict: ValidationVerdict, warnings: readonly string[]): ValidationVerdict {
   const reasons = [...verdict.reasons, ...warnings.filter((w) => !verdict.reasons.includes(w))];
-  return { validated: verdict.validated && warnings.length === 0, reasons };
+  return { ...verdict, validated: verdict.validated && warnings.length === 0, reasons };
 }
 
 function meetsTarget(recipe: CompressionRecipe, fileBytesBefore: number, m: Measured): boolean {
@@ -192,9 +192,10 @@ export async function applyRecipe(
   recipe: CompressionRecipe,
   options: ApplyOptions,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<ApplyPlanResult> {
   checkTarget(recipe.target);
-  const model = await openModelFile(modelPath);
+  const model = opened ?? (await openModelFile(modelPath));
   await checkRecipeModel(recipe, model.path);
   if (recipe.steps.length === 0) {
     throw new ModelFileError(model.path, 'the recipe changes no tensor: nothing to apply');

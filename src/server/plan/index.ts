@@ -100,13 +100,13 @@ function median(values: number[]): number | undefined {
 
 /** The sweep a plan is solved from: every level, measured when asked and the model runs. */
 async function planSensitivity(
-  path: string,
+  model: OpenedModel,
   levels: readonly SweepLevel[],
   measured: boolean,
   metric: DeviationMetric,
   context: CompressContext,
 ): Promise<SensitivityResult> {
-  return computeSensitivity(path, { indices: [], levels, measured, metric }, context);
+  return computeSensitivity(model.path, { indices: [], levels, measured, metric }, context, model);
 }
 
 /** Sensitivity and predicted sizes of every tensor a plan may change. */
@@ -120,7 +120,7 @@ export async function planProblem(
   const settings = { ...DEFAULT_SETTINGS, ...context.settings };
   const metric = request.metric ?? settings['sensitivity.metric'];
   const levels = planLevels();
-  const sensitivity = await planSensitivity(model.path, levels, request.measured, metric, context);
+  const sensitivity = await planSensitivity(model, levels, request.measured, metric, context);
   const warnings = measurementWarnings(sensitivity);
   // Measured points are used only where the inputs could show a deviation.
   const usable = (layer: LayerSensitivity): boolean => warnings.length === 0 && !layer.unreached;
@@ -298,14 +298,15 @@ export function checkTarget(target: PlanTarget): void {
     );
 }
 
-/** Propose a plan for the model at `path` meeting `request.target`. */
+/** Propose a plan for the model at `path` (already opened: `opened`) meeting `request.target`. */
 export async function planModel(
   path: string,
   request: PlanRequest,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<Plan> {
   checkTarget(request.target);
-  const problem = await planProblem(path, request, context);
+  const problem = await planProblem(path, request, context, opened);
   const solution = solveProblem(problem, solveBudget(problem, request.target));
   return planOf(problem, request.target, solution.picks);
 }

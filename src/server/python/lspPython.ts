@@ -49,14 +49,21 @@ export class PythonFeatures {
     this.listen();
   }
 
-  /** A new model service (the server re-initialised): caches start over. */
-  initialize(params: InitializeParams, models: ModelService): void {
-    this.lenses = this.createLenses(models);
+  /** The client's capabilities and workspace folders, from its `initialize` request. */
+  initialize(params: InitializeParams): void {
     this.refreshSupported = params.capabilities.workspace?.codeLens?.refreshSupport === true;
     this.foldersChangeSupported = params.capabilities.workspace?.workspaceFolders === true;
     const folders = params.workspaceFolders?.map((folder) => folder.uri) ?? [];
     if (folders.length === 0 && params.rootUri) folders.push(params.rootUri);
     this.lenses.scripts.setWorkspaceFolders(folderPaths(folders));
+  }
+
+  /** A new model service (a settings change replaced it): the lenses' caches start over. */
+  useModels(models: ModelService): void {
+    const folders = this.lenses.scripts.workspaceFolders;
+    this.lenses = this.createLenses(models);
+    this.lenses.scripts.setWorkspaceFolders(folders);
+    this.scheduleRefresh();
   }
 
   private createLenses(models: ModelService): PythonLenses {

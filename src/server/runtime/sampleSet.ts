@@ -145,8 +145,9 @@ export async function findSampleSet(
   const names = Object.keys(trial.outputs[0]!);
   // Grow the open axes while the outputs do not respond, within the budget.
   const searchNotes: string[] = [];
-  for (let step = 0; step < MAX_SEARCH_STEPS && trial.outputs.length >= 2; step++) {
-    if (responseProblems(trial.outputs, names).length === 0) break;
+  const start = { proposal: current, trial };
+  let responds = responseProblems(trial.outputs, names).length === 0;
+  for (let step = 0; step < MAX_SEARCH_STEPS && trial.outputs.length >= 2 && !responds; step++) {
     if (performance.now() - started > SEARCH_BUDGET_MS) {
       searchNotes.push(`size search stopped after ${SEARCH_BUDGET_MS / 1000} s`);
       break;
@@ -157,11 +158,19 @@ export async function findSampleSet(
       const grown = await runAll(next, 0, Math.min(count, SEARCH_SAMPLES));
       current = next;
       trial = grown;
+      responds = responseProblems(trial.outputs, names).length === 0;
     } catch (error) {
       if (isAbort(error)) throw error;
       searchNotes.push(`the model fails at larger sizes (${firstLine(error)})`);
       break;
     }
+  }
+  if (!responds && current !== start.proposal) {
+    // Larger sizes did not help: the first sizes cost less and show the same.
+    searchNotes.push(
+      `growing the open axes up to ${[...current.shapes].map(([name, shape]) => `${name} [${shape.join(', ')}]`).join(', ')} did not make the outputs respond; the first sizes were kept`,
+    );
+    ({ proposal: current, trial } = start);
   }
   const rest = await runAll(current, trial.feeds.length, count);
   const feeds = [...trial.feeds, ...rest.feeds];

@@ -7,7 +7,7 @@ import type { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import type { OutputDeviation, ValidationVerdict } from '../../shared/compress';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
-import { isDefaultDomain, subgraphsOf, type Scope } from '../compress/onnx/graph';
+import { isDefaultDomain, subgraphsOf, type Scope } from '../onnx';
 import { findSampleSet, firstLine, type SampleModel } from './sampleSet';
 
 /** Problems of the graph structure: names read before they exist, domains not imported. */
@@ -167,7 +167,14 @@ export function verdictOf(
       'the outputs are identical to the original model’s although weights changed: the sample inputs do not reach the compressed layers',
     );
   }
-  return { validated: reasons.length === 0, reasons };
+  const cosines = outputs.map((o) => o.cosine).filter((c) => Number.isFinite(c));
+  return {
+    validated: reasons.length === 0,
+    reasons,
+    ...(cosines.length > 0
+      ? { worstCosine: Math.min(...cosines), samples: outputs[0]!.samples ?? 1 }
+      : {}),
+  };
 }
 
 /**

@@ -19,7 +19,7 @@ import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings'
 import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
 import { compressionOf, openModelFile } from '../formats/registry';
-import type { TensorEntry } from '../formats/types';
+import type { OpenedModel, TensorEntry } from '../formats/types';
 import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
 import type { MeasuredSweep } from './sweep';
@@ -82,12 +82,14 @@ function yieldToEvents(): Promise<void> {
 /**
  * The sensitivity of the model at `path` for `request`. Throws ModelFileError for a file
  * that cannot be read, RangeError for a bad request, and an AbortError when
- * `context.signal` fires.
+ * `context.signal` fires. `opened`: the model already opened from `path` (its decoded
+ * ONNX model is then reused).
  */
 export async function computeSensitivity(
   path: string,
   request: SensitivityRequest,
   context: CompressContext = {},
+  opened?: OpenedModel,
 ): Promise<SensitivityResult> {
   const started = performance.now();
   const { signal, onProgress } = context;
@@ -99,7 +101,7 @@ export async function computeSensitivity(
   }
   const levels = request.levels ?? DEFAULT_SWEEP;
   checkLevels(levels);
-  const model = await openModelFile(path);
+  const model = opened ?? (await openModelFile(path));
   const compression = compressionOf(model);
   const measured = request.measured && compression.measure !== undefined;
   const key = await cacheKey(model.path, request, settings, metric, measured);

@@ -7,8 +7,8 @@
 import type { CompressionOptions } from '../../shared/compress';
 import { checkMethodOptions } from '../../shared/compressMethods';
 import type { SweepLevel } from '../../shared/sensitivity';
-import type { MatrixLayout } from '../compress/kernels';
 import { methodModule } from '../compress/methods';
+import type { TensorTraits } from '../compress/methods/types';
 
 export { DEFAULT_SWEEP } from '../compress/methods';
 export { int4Level } from '../compress/methods/int4';
@@ -49,14 +49,7 @@ function checkLevelOptions(key: string, options: CompressionOptions): void {
   }
 }
 
-/** What the sweep knows about a tensor's shape and use, for deciding which levels apply. */
-export interface TensorTraits {
-  /** The tensor seen as a matrix with its input axis; absent when there is none (with why). */
-  readonly layout?: MatrixLayout;
-  readonly layoutProblem?: string;
-  /** Why low-rank does not apply (beyond having a layout); absent when it does. */
-  readonly lowRankProblem?: string;
-}
+export type { TensorTraits };
 
 /** Why `level` cannot be applied to a tensor with `traits`; undefined when it can. */
 export function levelProblem(level: SweepLevel, traits: TensorTraits): string | undefined {

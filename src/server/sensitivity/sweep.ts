@@ -12,14 +12,14 @@ import { onnx } from 'onnx-proto';
 import type { DeviationMetric } from '../../shared/sensitivity';
 import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
 import type { LayerLensSettings } from '../../shared/settings';
-import { makeNode, NameAllocator, usedNames } from '../compress/onnx/graph';
 import { DATA_LOCATION_EXTERNAL } from '../compress/onnx/methods';
 import { loadTensorData } from '../formats/onnxTensors';
 import { ModelFileError, type OpenedModel } from '../formats/types';
+import { makeNode, NameAllocator, usedNames, type OnnxModel } from '../onnx';
 import { chooseProvider } from '../runtime/providers';
 import { findSampleSet, type Feeds } from '../runtime/sampleSet';
 import { outputDeviation } from './deviation';
-import type { SweepTensor } from './tensors';
+import type { SweepTensor } from './traits';
 
 /** onnxruntime's own log level: fatal only (failures come back as errors). */
 const QUIET_LOGS = 4;
@@ -34,21 +34,23 @@ interface LiftedWeight {
 }
 
 /**
- * Rewrite `model` (decoded, edited in place) so that each tensor of `tensors` is a graph
- * input; external data of the other tensors is read into the model, so that the bytes
- * can be loaded without the model's folder. Returns the feed name of each tensor.
+ * Rewrite `edited` (an editable copy, edited in place) so that each tensor of `tensors` is
+ * a graph input; external data of the other tensors is read into the model, so that the
+ * bytes can be loaded without the model's folder. Returns the feed name of each tensor.
  */
 export function liftWeights(
-  model: onnx.IModelProto,
+  edited: OnnxModel,
   opened: OpenedModel,
   tensors: readonly SweepTensor[],
 ): Map<number, string> {
+  const model = edited.proto;
   const names = new NameAllocator(usedNames(model, opened.path));
   const main = model.graph!;
   const feedNames = new Map<number, string>();
   const removed = new Set<onnx.ITensorProto>();
+  const slotOf = (tensor: SweepTensor) => edited.slots[tensor.entry.info.index];
   for (const tensor of tensors) {
-    const slot = tensor.slot;
+    const slot = slotOf(tensor);
     if (!slot?.proto) throw new Error(`tensor ${tensor.entry.info.name} is not a stored weight`);
     const graph = slot.scope.graph;
     const dims = tensor.entry.info.shape;
@@ -87,7 +89,7 @@ export function liftWeights(
     ];
     feedNames.set(tensor.entry.info.index, feedName);
   }
-  const swept = new Set(tensors.map((t) => t.slot!.proto!));
+  const swept = new Set(tensors.map((t) => slotOf(t)!.proto!));
   const dropRemoved = (graph: onnx.IGraphProto): void => {
     graph.initializer = (graph.initializer ?? []).filter((proto) => !removed.has(proto));
   };
@@ -190,20 +192,21 @@ export class MeasuredSweep {
   }
 
   /**
-   * Rewrite the model, open its one session, and run the baseline on the sample inputs
+   * Rewrite a copy of the model, open its one session, and run the baseline on the sample inputs
    * of the `validation.*` settings. `values` gives each swept tensor's float32 values.
    * Returns a string (why) when the model cannot run on sample inputs.
    */
   static async open(
     opened: OpenedModel,
-    model: onnx.IModelProto,
+    decoded: OnnxModel,
     tensors: readonly SweepTensor[],
     values: ReadonlyMap<number, Float32Array>,
     settings: LayerLensSettings,
     signal?: AbortSignal,
   ): Promise<MeasuredSweep | string> {
-    const feedNames = liftWeights(model, opened, tensors);
-    const bytes = onnx.ModelProto.encode(model).finish();
+    const edited = decoded.editableCopy();
+    const feedNames = liftWeights(edited, opened, tensors);
+    const bytes = onnx.ModelProto.encode(edited.proto).finish();
     signal?.throwIfAborted();
     let opening;
     try {

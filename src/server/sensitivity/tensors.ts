@@ -1,123 +1,25 @@
 /**
- * The tensors a sensitivity sweep takes and what each can be compressed with, following
- * the compressor's own rules: for ONNX the layout the consuming layers fix
- * (compress/onnx/weights.ts), for safetensors the [out, in·…] matrix with its inputs along
- * each row (as compress/safetensorsTensor.ts sees it).
+ * The tensors a sensitivity sweep takes and what each can be compressed with, as the
+ * model's format says (FormatCompression.sweepTraits; the traits themselves: traits.ts).
  */
-import type { onnx } from 'onnx-proto';
 import { MAX_TENSORS } from '../../shared/limits';
-import { checkLowRankLimits } from '../compress/lowrank';
-import { intAttribute, isGraphOutput, tensorSlots, type TensorSlot } from '../compress/onnx/graph';
-import { weightLayout, weightUses } from '../compress/onnx/weights';
 import { compressionOf } from '../formats/registry';
-import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
-import type { TensorTraits } from './levels';
+import { ModelFileError, type OpenedModel } from '../formats/types';
+import type { OnnxModel } from '../onnx';
+import type { LeftOutTensor, SweepTensor } from './traits';
 
-/** A tensor the sweep compresses, with its traits (see levels.ts). */
-export interface SweepTensor extends TensorTraits {
-  readonly entry: TensorEntry;
-  /** ONNX: where the tensor is stored in the decoded model (for the measured sweep). */
-  readonly slot?: TensorSlot;
-}
-
-/** A tensor that was asked for but that no method applies to, with the reason. */
-export interface LeftOutTensor {
-  readonly entry: TensorEntry;
-  readonly note: string;
-}
-
-const FLOAT_DTYPES = new Set(['float32', 'float16', 'bfloat16', 'float64']);
-
-function lowRankLimitProblem(rows: number, cols: number): string | undefined {
-  try {
-    checkLowRankLimits(rows, cols);
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
-/** ONNX: why the tensor is no weight (undefined when it is) and its traits. */
-function onnxTraits(slot: TensorSlot, entry: TensorEntry): TensorTraits | string {
-  const info = entry.info;
-  if (slot.kind === 'sparse-initializer') return 'sparse initializer (left as stored)';
-  if (!slot.proto) return 'Constant given by value_* attributes (left as is)';
-  if (info.dtype !== 'float32') return `${info.dtype} tensor (only float32 weights are compressed)`;
-  if (info.shape.length < 2) {
-    return `${info.shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`;
-  }
-  const { uses, problem } = weightUses(slot.name, slot.scope);
-  if (problem) return problem;
-  const layout = weightLayout(uses, info.shape);
-  if (typeof layout === 'string') return { layoutProblem: layout };
-  let lowRankProblem: string | undefined;
-  if (layout.kind === 'recurrent' || layout.kind === 'embedding') {
-    lowRankProblem = 'low-rank applies to MatMul, Gemm and Conv weights';
-  } else if (uses.some((use) => use.chain.length > 0)) {
-    lowRankProblem = 'low-rank needs the weight read directly';
-  } else if (uses.some((u) => u.node.opType === 'Conv' && intAttribute(u.node, 'group', 1) !== 1)) {
-    lowRankProblem = 'low-rank of grouped convolutions is not supported (group ≠ 1)';
-  } else if (isGraphOutput(slot.name, slot.scope)) {
-    lowRankProblem = 'is also a graph output';
-  } else {
-    lowRankProblem = lowRankLimitProblem(layout.rows, layout.cols);
-  }
-  return { layout, ...(lowRankProblem ? { lowRankProblem } : {}) };
-}
-
-/**
- * ONNX: the traits of each tensor of `model` from the decoded model `proto` (the layout its
- * consumers fix), or why it is no weight.
- */
-export function onnxSweepTraits(
-  model: OpenedModel,
-  proto: onnx.IModelProto | undefined,
-): (entry: TensorEntry) => SweepTensor | string {
-  if (!proto) throw new Error('the decoded ONNX model is needed');
-  const slots = tensorSlots(proto, model.path);
-  if (
-    slots.length !== model.tensors.length ||
-    slots.some((s, i) => s.name !== model.tensors[i]!.info.name)
-  ) {
-    throw new ModelFileError(model.path, 'the model changed while it was being read');
-  }
-  return (entry) => {
-    const slot = slots[entry.info.index]!;
-    const traits = onnxTraits(slot, entry);
-    return typeof traits === 'string' ? traits : { entry, ...traits, slot };
-  };
-}
-
-/** safetensors: the traits of a tensor seen as [out, in·…], or why it is no weight. */
-export function safetensorsSweepTraits(entry: TensorEntry): SweepTensor | string {
-  const traits = safetensorsTraits(entry);
-  return typeof traits === 'string' ? traits : { entry, ...traits };
-}
-
-/** safetensors: a float tensor of two or more dimensions as [out, in·…]. */
-function safetensorsTraits(entry: TensorEntry): TensorTraits | string {
-  const { dtype, shape } = entry.info;
-  if (!FLOAT_DTYPES.has(dtype))
-    return `${dtype} tensor (only floating-point weights are compressed)`;
-  if (shape.length < 2) {
-    return `${shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`;
-  }
-  const rows = shape[0]!;
-  const cols = shape.slice(1).reduce((a, b) => a * b, 1);
-  if (rows === 0 || cols === 0) return 'empty tensor';
-  const lowRankProblem = lowRankLimitProblem(rows, cols);
-  return { layout: { rows, cols, inputAxis: 1 }, ...(lowRankProblem ? { lowRankProblem } : {}) };
-}
+export type { LeftOutTensor, SweepTensor } from './traits';
 
 /**
  * The tensors of `indices` (empty: every tensor a method applies to) with their traits;
  * explicitly named tensors that cannot be swept come back in `leftOut` with the reason.
- * `proto` is what the format's `decode` gives (the decoded model, for ONNX).
+ * `decoded` is what the format's `decode` gives (the opened model's decoded ONNX model,
+ * onnxModelOf, for ONNX).
  */
 export function sweepTensors(
   model: OpenedModel,
   indices: readonly number[],
-  proto?: onnx.IModelProto,
+  decoded?: OnnxModel,
 ): { tensors: SweepTensor[]; leftOut: LeftOutTensor[] } {
   if (indices.length > MAX_TENSORS) {
     throw new RangeError(`a request may name at most ${MAX_TENSORS} tensors`);
@@ -130,7 +32,7 @@ export function sweepTensors(
       );
     }
   }
-  const traitsOf = compressionOf(model).sweepTraits(model, proto);
+  const traitsOf = compressionOf(model).sweepTraits(model, decoded);
   const wanted = indices.length > 0 ? new Set(indices) : undefined;
   const tensors: SweepTensor[] = [];
   const leftOut: LeftOutTensor[] = [];

@@ -9,7 +9,7 @@ import type { SweepLevel } from '../../../shared/sensitivity';
 import { decodeValues } from '../../analysis/decode';
 import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
 import { float32ToBfloat16Bits, float32ToFloat16Bits, relativeFrobeniusError } from '../kernels';
-import { attr, makeNode } from '../onnx/graph';
+import { attr, makeNode } from '../../onnx';
 import { bytesOf, needOpset, replaceWeight } from '../onnx/methods';
 import { intAttr, node, tensorProto } from '../onnx/sizes';
 import { asFloat32, decodeStored, encodeFloats } from '../safetensorsValues';

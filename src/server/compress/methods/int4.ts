@@ -16,7 +16,14 @@ import {
   quantizeInt4Blocks,
   relativeFrobeniusError,
 } from '../kernels';
-import { attr, isGraphOutput, makeNode } from '../onnx/graph';
+import {
+  attr,
+  ensureDomain,
+  isGraphOutput,
+  makeNode,
+  onlyDirectMatMul,
+  raiseIrVersion,
+} from '../../onnx';
 import {
   floatTensor,
   layoutOrSkip,
@@ -30,9 +37,7 @@ import {
   type OnnxOutcome,
   type WeightJob,
 } from '../onnx/methods';
-import { ensureDomain, raiseIrVersion } from '../onnx/opset';
 import { intAttr, node, reshapeBytes, tensorProto, text } from '../onnx/sizes';
-import { onlyDirectMatMul } from '../onnx/weights';
 import { asFloat32, encodeFloats, sameTensor } from '../safetensorsValues';
 import { needFinite, needLayout, type CompressionMethodModule } from './types';
 

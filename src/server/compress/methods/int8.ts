@@ -8,7 +8,7 @@ import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
-import { attr, makeNode } from '../onnx/graph';
+import { attr, makeNode } from '../../onnx';
 import {
   dequantizeBlocks,
   layoutDims,

@@ -18,7 +18,15 @@ import {
   LowRankRefusal,
   multiplyFactors,
 } from '../lowrank';
-import { attr, floatAttribute, intAttribute, isGraphOutput, makeNode } from '../onnx/graph';
+import {
+  attr,
+  floatAttribute,
+  intAttribute,
+  isGraphOutput,
+  makeNode,
+  nodeIndexIn,
+  type WeightUse,
+} from '../../onnx';
 import {
   floatTensor,
   layoutOrSkip,
@@ -30,7 +38,6 @@ import {
   type WeightJob,
 } from '../onnx/methods';
 import { intAttr, node, rankForEnergyOf, tensorProto, text } from '../onnx/sizes';
-import { nodeIndexIn, type WeightUse } from '../onnx/weights';
 import { encodeFloats, percent, sameTensor } from '../safetensorsValues';
 import {
   LevelNotApplicable,

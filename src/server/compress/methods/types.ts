@@ -9,11 +9,19 @@ import type { MethodInfo } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import type { JacobiSvd } from '../../analysis/jacobiSvd';
 import type { TensorEntry } from '../../formats/types';
-import type { TensorTraits } from '../../sensitivity/levels';
 import { allFinite, type MatrixLayout } from '../kernels';
 import type { EditContext, OnnxOutcome, WeightJob } from '../onnx/methods';
 import type { OnnxWeight } from '../onnx/sizes';
 import type { SafetensorsOutcome, SafetensorsTensor } from '../safetensorsValues';
+
+/** What the sweep knows about a tensor's shape and use, for deciding which levels apply. */
+export interface TensorTraits {
+  /** The tensor seen as a matrix with its input axis; absent when there is none (with why). */
+  readonly layout?: MatrixLayout;
+  readonly layoutProblem?: string;
+  /** Why low-rank does not apply (beyond having a layout); absent when it does. */
+  readonly lowRankProblem?: string;
+}
 
 /** Predicted bytes with the options as the recipe stores them, or why the option is left out. */
 export type SizedOutcome = { options: CompressionOptions; bytes: number } | string;

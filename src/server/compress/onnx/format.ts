@@ -3,22 +3,23 @@
  * the writer, the decoded model the sweep and the predictor share, the sweep's traits,
  * the measured sweep in onnxruntime, and the size predictor.
  */
-import { readFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
-import type { FormatCompression, FormatSizer, OpenedModel } from '../../formats/types';
+import type { FormatCompression, FormatSizer } from '../../formats/capabilities';
+import type { OpenedModel } from '../../formats/types';
+import { onnxModelOf, type OnnxModel } from '../../onnx';
 import { MeasuredSweep } from '../../sensitivity/sweep';
-import { onnxSweepTraits } from '../../sensitivity/tensors';
+import { onnxSweepTraits } from '../../sensitivity/traits';
 import { methodFor } from '../methods';
 import { compressOnnxChoices } from './index';
 import { onnxWeights, text } from './sizes';
 
-function onnxSizer(model: OpenedModel, proto: onnx.IModelProto | undefined): FormatSizer {
-  if (!proto) throw new Error('the decoded ONNX model is needed');
-  const weights = onnxWeights(model, proto);
+function onnxSizer(model: OpenedModel, decoded: OnnxModel | undefined): FormatSizer {
+  if (!decoded) throw new Error('the decoded ONNX model is needed');
+  const weights = onnxWeights(model, decoded);
   return {
     // Writing re-encodes the whole model (field order, packing): measured on the original.
     fileOverhead:
-      onnx.ModelProto.encode(proto).finish().length -
+      onnx.ModelProto.encode(decoded.proto).finish().length -
       model.summary.fileBytes +
       text('com.microsoft') +
       8,
@@ -40,7 +41,8 @@ export const onnxCompression: FormatCompression = {
   modelBytes: (summary) => summary.totalBytes,
   compress: (model, choices, context, output) =>
     compressOnnxChoices(model, choices, context, output),
-  decode: async (model) => onnx.ModelProto.decode(await readFile(model.path)),
+  // The reader's decoded model (shared: the measured sweep edits its own copy).
+  decode: (model) => onnxModelOf(model, 'read'),
   sweepTraits: (model, decoded) => onnxSweepTraits(model, decoded),
   measure(model, decoded, tensors, values, settings, signal) {
     if (!decoded) throw new Error('the decoded ONNX model is needed');

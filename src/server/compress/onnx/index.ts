@@ -1,30 +1,28 @@
 /**
- * Compression of ONNX models: decode the model, apply the method to each selected weight
- * (see methods.ts for what each method writes), write the new model (and data file) next
- * to the original, validate it in onnxruntime, and report.
+ * Compression of ONNX models: copy the decoded model (src/server/onnx), apply the method
+ * to each selected weight (see methods.ts for what each method writes), write the new
+ * model (and data file) next to the original, validate it in onnxruntime, and report.
  *
  * Which tensors a method takes by default: float32 tensors of two or more dimensions that
  * layers read as weights (MatMul B, Gemm B, Conv/ConvTranspose W, LSTM/GRU/RNN W and R,
- * Gather data), directly or through ops that only move them (Identity, Cast, Unsqueeze,
- * Squeeze, Slice, Split, Concat, Reshape, Transpose, Flatten). N:M, int8 and int4 also
- * need the input axis, known for MatMul, Gemm (transB), Conv, recurrent weights and Gather
- * tables (per row);
+ * Gather data), directly or through ops that only move them (the ops of the pass-through
+ * table, src/server/onnx/passThrough.ts, that compression looks through). N:M, int8 and
+ * int4 also need the input axis, known for MatMul, Gemm (transB), Conv, recurrent weights
+ * and Gather tables (per row);
  * low-rank takes MatMul, Gemm and Conv (group 1) weights read directly. Everything else
  * (biases, shape constants, sparse initializers) is listed as skipped with the reason.
  */
-import { readFile } from 'node:fs/promises';
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import type { CompressionReport, TensorCompressionResult } from '../../../shared/compress';
 import { loadTensorData } from '../../formats/onnxTensors';
 import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
-import type { CompressContext } from '../index';
+import type { CompressContext } from '../context';
 import { withOutputFiles, writeReport, type ChoicesOutput, type TensorChoice } from '../output';
-import { NameAllocator, tensorSlots, usedNames } from './graph';
+import { NameAllocator, onnxModelOf, usedNames } from '../../onnx';
 import { checkMethodOptions } from '../../../shared/compressMethods';
 import { methodFor } from '../methods';
 import { DATA_LOCATION_EXTERNAL, Skip, type EditContext } from './methods';
-import { weightUses } from './weights';
 import { writeOnnxModel } from './write';
 
 function float32Values(data: TensorData, count: number): Float32Array {
@@ -59,14 +57,10 @@ export async function compressOnnxChoices(
   const started = performance.now();
   const { signal, onProgress } = context;
   for (const choice of selected) checkMethodOptions(choice.options);
-  const proto = onnx.ModelProto.decode(await readFile(model.path));
-  const slots = tensorSlots(proto, model.path);
-  if (
-    slots.length !== model.tensors.length ||
-    slots.some((s, i) => s.name !== model.tensors[i]!.info.name)
-  ) {
-    throw new ModelFileError(model.path, 'the model changed while it was being compressed');
-  }
+  // The reader's decoded model, copied to edit (the opened model's own stays as read).
+  const edited = (await onnxModelOf(model, 'compressed')).editableCopy();
+  const proto = edited.proto;
+  const slots = edited.slots;
   const sources = new Map<onnx.ITensorProto, TensorData>();
   for (const slot of slots) {
     if (slot.proto?.dataLocation === DATA_LOCATION_EXTERNAL)
@@ -116,7 +110,7 @@ export async function compressOnnxChoices(
       );
       continue;
     }
-    const { uses, problem } = weightUses(slot.name, slot.scope);
+    const { uses, problem } = edited.weightUses(slot.name, slot.scope);
     if (problem) {
       skip(problem);
       continue;

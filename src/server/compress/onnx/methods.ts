@@ -19,11 +19,12 @@ import {
   defaultOpset,
   irVersionOf,
   makeNode,
+  raiseOpset,
+  weightLayout,
   type NameAllocator,
   type TensorSlot,
-} from './graph';
-import { raiseOpset } from './opset';
-import { weightLayout, type WeightUse } from './weights';
+  type WeightUse,
+} from '../../onnx';
 
 /** `TensorProto.DataLocation.EXTERNAL`. */
 export const DATA_LOCATION_EXTERNAL = 1;

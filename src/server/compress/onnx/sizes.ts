@@ -3,12 +3,18 @@
  * bytes of new tensors, nodes and attributes, and what the predictor knows of each weight
  * (its layout and consumers). The method modules' `predictBytes` add these up.
  */
-import type { onnx } from 'onnx-proto';
 import { computeSpectrumInThread } from '../../analysis/spectrum';
 import { rankForEnergy } from '../../../shared/spectrum';
 import type { OpenedModel } from '../../formats/types';
-import { intAttribute, isGraphOutput, tensorSlots, type TensorSlot } from './graph';
-import { onlyDirectMatMul, weightLayout, weightUses, type WeightLayout } from './weights';
+import {
+  intAttribute,
+  isGraphOutput,
+  onlyDirectMatMul,
+  weightLayout,
+  type OnnxModel,
+  type TensorSlot,
+  type WeightLayout,
+} from '../../onnx';
 
 /** Bytes of a protobuf varint. */
 export function varintBytes(value: number): number {
@@ -83,8 +89,8 @@ export interface OnnxWeight {
   readonly consumerLabels: readonly string[];
 }
 
-export function onnxWeights(model: OpenedModel, proto: onnx.IModelProto): Map<number, OnnxWeight> {
-  const slots = tensorSlots(proto, model.path);
+export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number, OnnxWeight> {
+  const slots = decoded.slots;
   const weights = new Map<number, OnnxWeight>();
   for (const slot of slots) {
     const info = model.tensors[slot.index]?.info;
@@ -94,7 +100,7 @@ export function onnxWeights(model: OpenedModel, proto: onnx.IModelProto): Map<nu
     else if (!slot.proto) problem = 'Constant given by value_* attributes';
     else if (info.dtype !== 'float32') problem = `${info.dtype} tensor`;
     else if (info.shape.length < 2) problem = 'a bias or vector';
-    const { uses, problem: useProblem } = weightUses(slot.name, slot.scope);
+    const { uses, problem: useProblem } = decoded.weightUses(slot.name, slot.scope);
     problem ??= useProblem;
     if (problem) {
       weights.set(slot.index, {

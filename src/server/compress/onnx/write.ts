@@ -10,7 +10,7 @@ import { onnx } from 'onnx-proto';
 import { MAX_ONNX_PROTO_BYTES, STATS_CHUNK_BYTES } from '../../../shared/limits';
 import { ModelFileError, type TensorData } from '../../formats/types';
 import type { OutputFiles } from '../output';
-import { allScopes } from './graph';
+import { allScopes } from '../../onnx';
 import { DATA_LOCATION_EXTERNAL } from './methods';
 
 /** Tensors in the data file start on multiples of this (lets runtimes map them in place). */

@@ -2,31 +2,29 @@
  * The selected tensor's heatmap on a canvas: the server computes each tile (pooled to its
  * zoom level) and the panel only draws them; zoom with the wheel or the buttons, pan by
  * dragging. Tiles no longer in view are cancelled. Below: the structured sparsity numbers.
+ * The view's maths, the tile cache and the cancellation are in ./viewport, ./tileCache and
+ * ./requests; this module is the DOM: controls, painting, legend.
  */
 import { color, interpolateRgbBasis } from 'd3';
-import { DTYPES } from '../../src/shared/dtypes';
-import { formatCount, formatPercent, formatStat } from '../../src/shared/format';
+import { DTYPES } from '../../../src/shared/dtypes';
+import { formatCount, formatPercent, formatStat } from '../../../src/shared/format';
 import {
   decodeTileValues,
-  heatmapLayerKey,
   matrixShape,
-  tileGrid,
   type HeatmapInfo,
   type HeatmapLayer,
   type HeatmapTile,
   type Int4BlockSize,
-  type StructuredSparsity,
-} from '../../src/shared/heatmap';
-import { isCancellation, requestErrorOf, type ModelApi } from './api';
-import { definitionList, element } from './dom';
-import type { TensorRow } from './tensorRows';
+} from '../../../src/shared/heatmap';
+import { isCancellation, requestErrorOf, type ModelApi } from '../api';
+import { element } from '../dom';
+import type { TensorRow } from '../tensorRows';
+import { LatestRequest, TileRequests } from './requests';
+import { renderStructuredSparsity } from './sparsityTable';
+import { heatmapInfoKey, TileCache, tileKey, TILE_CACHE_SIZE } from './tileCache';
+import { Viewport, ZOOM_STEP, type DragStart } from './viewport';
 
 const CANVAS_HEIGHT = 380;
-const ZOOM_STEP = 1.5;
-/** Most screen pixels one matrix cell may cover. */
-const MAX_CELL_PIXELS = 32;
-/** Tiles kept drawn off screen (LRU), per panel. */
-const TILE_CACHE_SIZE = 192;
 const LEGEND_WIDTH = 180;
 /** The magnitude scale spans at most this ratio below the largest |w|. */
 const LOG_DECADES_SHOWN = 1e-4;
@@ -87,18 +85,14 @@ export class HeatmapPanel {
   private visible = false;
   private layerKind: LayerKind = 'magnitude';
   private info: HeatmapInfo | null = null;
-  private infoRequest: AbortController | null = null;
+  private readonly infoRequest = new LatestRequest();
   private infoKey = '';
-  /** Screen pixels per matrix cell, and the matrix cell at the canvas's top-left corner. */
-  private scale = 1;
-  private offsetX = 0;
-  private offsetY = 0;
-  private readonly tiles = new Map<string, DrawnTile>();
-  private readonly inFlight = new Map<string, AbortController>();
+  private readonly viewport = new Viewport();
+  private readonly tiles = new TileCache<DrawnTile>(TILE_CACHE_SIZE);
+  private readonly tileRequests = new TileRequests();
   private colourTable: Uint8ClampedArray | null = null;
   private frame = 0;
-  private drag: { x: number; y: number; offsetX: number; offsetY: number } | null = null;
-  private tileRequests = 0;
+  private drag: DragStart | null = null;
 
   constructor(private readonly api: ModelApi) {
     this.message = element('p', { className: 'll-detail-message' });
@@ -235,11 +229,10 @@ export class HeatmapPanel {
 
   /** Forget the tensor's tiles and requests (another row, or another layer). */
   private reset(): void {
-    this.infoRequest?.abort();
-    this.infoRequest = null;
+    this.infoRequest.cancel();
     this.infoKey = '';
     this.info = null;
-    this.cancelTiles(() => true);
+    this.tileRequests.reset();
     this.tiles.clear();
     this.canvas.dataset.tilesDrawn = '0';
   }
@@ -256,7 +249,7 @@ export class HeatmapPanel {
       return;
     }
     const layer = this.layer();
-    const key = `${row.info.index}|${heatmapLayerKey(layer)}`;
+    const key = heatmapInfoKey(row.info.index, layer);
     if (key === this.infoKey) {
       if (this.info) this.scheduleDraw();
       return;
@@ -264,24 +257,22 @@ export class HeatmapPanel {
     const keepView = this.info !== null && this.info.index === row.info.index;
     this.reset();
     this.infoKey = key;
-    const controller = new AbortController();
-    this.infoRequest = controller;
+    const controller = this.infoRequest.start();
     this.setMessage('Building the heatmap…');
     this.api.heatmapInfo(row.info.index, layer, controller.signal).then(
       (info) => {
-        if (controller.signal.aborted) return;
-        this.infoRequest = null;
+        if (!this.infoRequest.finish(controller)) return;
         this.info = info;
         this.colourTable = colourTable(LAYER_COLOURS[info.layer.kind]);
         this.setMessage(null);
         if (!keepView) this.fit();
         else this.scheduleDraw();
         this.renderLegend(info);
-        this.renderStructured(info.structured);
+        renderStructuredSparsity(this.structured, info.structured);
       },
       (error: unknown) => {
         if (controller.signal.aborted || isCancellation(error)) return;
-        this.infoRequest = null;
+        this.infoRequest.finish(controller);
         this.infoKey = '';
         this.setMessage(`No heatmap: ${requestErrorOf(error).message}`, true);
       },
@@ -300,20 +291,10 @@ export class HeatmapPanel {
     this.element.dataset.state = ready ? 'ready' : isError ? 'error' : 'waiting';
   }
 
-  /** The zoom level whose pixels are closest to (not smaller than) a screen pixel. */
-  private level(): number {
-    const info = this.info!;
-    const level = Math.floor(Math.log2(1 / this.scale) + 1e-9);
-    return Math.max(0, Math.min(info.maxLevel, level));
-  }
-
   private fit(): void {
     const info = this.info;
     if (!info) return;
-    const width = Math.max(1, this.view.clientWidth);
-    this.scale = Math.min(width / info.cols, CANVAS_HEIGHT / info.rows, MAX_CELL_PIXELS);
-    this.offsetX = -(width / this.scale - info.cols) / 2;
-    this.offsetY = -(CANVAS_HEIGHT / this.scale - info.rows) / 2;
+    this.viewport.fit(info, Math.max(1, this.view.clientWidth), CANVAS_HEIGHT);
     this.scheduleDraw();
   }
 
@@ -321,16 +302,7 @@ export class HeatmapPanel {
   private zoomAt(factor: number, x = this.canvas.width / 2, y = CANVAS_HEIGHT / 2): void {
     const info = this.info;
     if (!info) return;
-    const fitScale = Math.min(this.canvas.width / info.cols, CANVAS_HEIGHT / info.rows);
-    const next = Math.max(
-      Math.min(fitScale / 2, 1),
-      Math.min(MAX_CELL_PIXELS, this.scale * factor),
-    );
-    const cellX = this.offsetX + x / this.scale;
-    const cellY = this.offsetY + y / this.scale;
-    this.scale = next;
-    this.offsetX = cellX - x / next;
-    this.offsetY = cellY - y / next;
+    this.viewport.zoomAt(info, factor, x, y, this.canvas.width, CANVAS_HEIGHT);
     this.scheduleDraw();
   }
 
@@ -352,17 +324,11 @@ export class HeatmapPanel {
     this.canvas.addEventListener('pointerdown', (event) => {
       if (!this.info) return;
       this.canvas.setPointerCapture(event.pointerId);
-      this.drag = {
-        x: event.clientX,
-        y: event.clientY,
-        offsetX: this.offsetX,
-        offsetY: this.offsetY,
-      };
+      this.drag = this.viewport.startDrag(event.clientX, event.clientY);
     });
     this.canvas.addEventListener('pointermove', (event) => {
       if (this.drag) {
-        this.offsetX = this.drag.offsetX - (event.clientX - this.drag.x) / this.scale;
-        this.offsetY = this.drag.offsetY - (event.clientY - this.drag.y) / this.scale;
+        this.viewport.dragTo(this.drag, event.clientX, event.clientY);
         this.scheduleDraw();
       }
       const box = this.canvas.getBoundingClientRect();
@@ -374,15 +340,14 @@ export class HeatmapPanel {
     this.canvas.addEventListener('pointerup', endDrag);
     this.canvas.addEventListener('pointercancel', endDrag);
     this.canvas.addEventListener('keydown', (event) => {
-      const step = 40 / this.scale;
       const moves: Record<string, () => void> = {
         '+': () => this.zoomAt(ZOOM_STEP),
         '=': () => this.zoomAt(ZOOM_STEP),
         '-': () => this.zoomAt(1 / ZOOM_STEP),
-        ArrowLeft: () => (this.offsetX -= step),
-        ArrowRight: () => (this.offsetX += step),
-        ArrowUp: () => (this.offsetY -= step),
-        ArrowDown: () => (this.offsetY += step),
+        ArrowLeft: () => this.viewport.panSteps(-1, 0),
+        ArrowRight: () => this.viewport.panSteps(1, 0),
+        ArrowUp: () => this.viewport.panSteps(0, -1),
+        ArrowDown: () => this.viewport.panSteps(0, 1),
       };
       const move = moves[event.key];
       if (!move || !this.info) return;
@@ -408,74 +373,50 @@ export class HeatmapPanel {
     const context = this.canvas.getContext('2d')!;
     context.imageSmoothingEnabled = false;
     context.clearRect(0, 0, width, CANVAS_HEIGHT);
-    const level = this.level();
-    const span = info.tileSize * 2 ** level;
-    const { tilesX, tilesY } = tileGrid(info.rows, info.cols, level, info.tileSize);
-    const firstX = Math.max(0, Math.floor(this.offsetX / span));
-    const firstY = Math.max(0, Math.floor(this.offsetY / span));
-    const lastX = Math.min(tilesX - 1, Math.floor((this.offsetX + width / this.scale) / span));
-    const lastY = Math.min(
-      tilesY - 1,
-      Math.floor((this.offsetY + CANVAS_HEIGHT / this.scale) / span),
-    );
+    const { level, tiles } = this.viewport.visibleTiles(info, width, CANVAS_HEIGHT);
     const wanted = new Set<string>();
     let drawn = 0;
-    for (let tileY = firstY; tileY <= lastY; tileY++) {
-      for (let tileX = firstX; tileX <= lastX; tileX++) {
-        const key = this.tileKey(level, tileX, tileY);
-        wanted.add(key);
-        const tile = this.tiles.get(key);
-        if (tile) {
-          this.tiles.delete(key);
-          this.tiles.set(key, tile);
-          this.drawTile(context, tile, level);
-          drawn++;
-        } else {
-          this.drawPlaceholder(context, level, tileX, tileY);
-          this.requestTile(key, level, tileX, tileY);
-        }
+    for (const { tileX, tileY } of tiles) {
+      const key = this.tileKey(level, tileX, tileY);
+      wanted.add(key);
+      const tile = this.tiles.use(key);
+      if (tile) {
+        this.drawTile(context, tile, level);
+        drawn++;
+      } else {
+        this.drawPlaceholder(context, level, tileX, tileY);
+        this.requestTile(key, level, tileX, tileY);
       }
     }
     // Requests for tiles that left the view (or another level) are cancelled.
-    this.cancelTiles((key) => !wanted.has(key));
+    this.tileRequests.cancelWhere((key) => !wanted.has(key));
     context.strokeStyle =
       cssVariable('--vscode-panel-border') || cssVariable('--vscode-widget-border');
-    context.strokeRect(
-      Math.round(-this.offsetX * this.scale) + 0.5,
-      Math.round(-this.offsetY * this.scale) + 0.5,
-      Math.round(info.cols * this.scale),
-      Math.round(info.rows * this.scale),
-    );
+    const outline = this.viewport.matrixRect(info);
+    context.strokeRect(outline.x, outline.y, outline.width, outline.height);
     const cellsPerPixel = 2 ** level;
-    this.levelLabel.textContent = `level ${level} · ${cellsPerPixel === 1 ? '1 cell' : `${cellsPerPixel}×${cellsPerPixel} cells`} per pixel · ${formatStat(this.scale, 3)} px per cell`;
+    this.levelLabel.textContent = `level ${level} · ${cellsPerPixel === 1 ? '1 cell' : `${cellsPerPixel}×${cellsPerPixel} cells`} per pixel · ${formatStat(this.viewport.scale, 3)} px per cell`;
     this.levelLabel.dataset.level = String(level);
     this.canvas.dataset.level = String(level);
     this.canvas.dataset.tilesDrawn = String(drawn);
     this.canvas.dataset.tilesWanted = String(wanted.size);
-    this.canvas.dataset.tileRequests = String(this.tileRequests);
+    this.canvas.dataset.tileRequests = String(this.tileRequests.started);
   }
 
   private tileKey(level: number, tileX: number, tileY: number): string {
-    return `${this.infoKey}|${level}|${tileX}|${tileY}`;
-  }
-
-  private tileScreenRect(
-    level: number,
-    tileX: number,
-    tileY: number,
-    width: number,
-    height: number,
-  ) {
-    const span = 2 ** level;
-    const size = this.info!.tileSize * span;
-    const x = (tileX * size - this.offsetX) * this.scale;
-    const y = (tileY * size - this.offsetY) * this.scale;
-    return { x, y, width: width * span * this.scale, height: height * span * this.scale };
+    return tileKey(this.infoKey, level, tileX, tileY);
   }
 
   private drawTile(context: CanvasRenderingContext2D, drawn: DrawnTile, level: number): void {
     const { tile } = drawn;
-    const rect = this.tileScreenRect(level, tile.tileX, tile.tileY, tile.width, tile.height);
+    const rect = this.viewport.tileRect(
+      this.info!.tileSize,
+      level,
+      tile.tileX,
+      tile.tileY,
+      tile.width,
+      tile.height,
+    );
     context.drawImage(drawn.image, rect.x, rect.y, rect.width, rect.height);
   }
 
@@ -489,7 +430,7 @@ export class HeatmapPanel {
     const info = this.info!;
     for (let coarser = level + 1; coarser <= info.maxLevel; coarser++) {
       const shift = coarser - level;
-      const parent = this.tiles.get(this.tileKey(coarser, tileX >> shift, tileY >> shift));
+      const parent = this.tiles.peek(this.tileKey(coarser, tileX >> shift, tileY >> shift));
       if (!parent) continue;
       const part = info.tileSize >> shift;
       const sourceX = (tileX - ((tileX >> shift) << shift)) * part;
@@ -497,16 +438,16 @@ export class HeatmapPanel {
       const width = Math.min(part, parent.tile.width - sourceX);
       const height = Math.min(part, parent.tile.height - sourceY);
       if (width <= 0 || height <= 0) return;
-      const rect = this.tileScreenRect(coarser, 0, 0, width, height);
-      const size = info.tileSize * 2 ** level;
+      const rect = this.viewport.tileRect(info.tileSize, coarser, 0, 0, width, height);
+      const at = this.viewport.tileRect(info.tileSize, level, tileX, tileY, 0, 0);
       context.drawImage(
         parent.image,
         sourceX,
         sourceY,
         width,
         height,
-        (tileX * size - this.offsetX) * this.scale,
-        (tileY * size - this.offsetY) * this.scale,
+        at.x,
+        at.y,
         rect.width,
         rect.height,
       );
@@ -514,38 +455,28 @@ export class HeatmapPanel {
     }
   }
 
+  /** Asks for a tile unless it is on its way; answers to cancelled requests are dropped. */
   private requestTile(key: string, level: number, tileX: number, tileY: number): void {
-    if (this.inFlight.has(key) || !this.row) return;
-    const controller = new AbortController();
-    this.inFlight.set(key, controller);
-    this.tileRequests++;
+    if (!this.row) return;
+    const controller = this.tileRequests.start(key);
+    if (!controller) return;
     const info = this.info!;
-    this.api
-      .heatmapTile(this.row.info.index, info.layer, level, tileX, tileY, controller.signal)
-      .then(
-        (tile) => {
-          if (this.inFlight.get(key) === controller) this.inFlight.delete(key);
-          if (controller.signal.aborted || this.info !== info) return;
+    this.tileRequests.track(
+      key,
+      controller,
+      this.api.heatmapTile(this.row.info.index, info.layer, level, tileX, tileY, controller.signal),
+      {
+        onTile: (tile) => {
           const values = decodeTileValues(tile.values);
           this.tiles.set(key, { tile, values, image: this.paint(tile, values, info) });
-          while (this.tiles.size > TILE_CACHE_SIZE)
-            this.tiles.delete(this.tiles.keys().next().value as string);
           this.scheduleDraw();
         },
-        (error: unknown) => {
-          if (this.inFlight.get(key) === controller) this.inFlight.delete(key);
-          if (controller.signal.aborted || isCancellation(error)) return;
+        onError: (error) => {
+          if (isCancellation(error)) return;
           this.setMessage(`A heatmap tile failed: ${requestErrorOf(error).message}`, true);
         },
-      );
-  }
-
-  private cancelTiles(predicate: (key: string) => boolean): void {
-    for (const [key, controller] of [...this.inFlight]) {
-      if (!predicate(key)) continue;
-      controller.abort();
-      this.inFlight.delete(key);
-    }
+      },
+    );
   }
 
   /** The tile's pixels in the layer's colours, on a canvas of the tile's own size. */
@@ -574,29 +505,20 @@ export class HeatmapPanel {
   private describePoint(x: number, y: number): void {
     const info = this.info;
     if (!info) return;
-    const level = this.level();
-    const span = 2 ** level;
-    const cellX = Math.floor(this.offsetX + x / this.scale);
-    const cellY = Math.floor(this.offsetY + y / this.scale);
-    if (cellX < 0 || cellY < 0 || cellX >= info.cols || cellY >= info.rows) {
+    const cell = this.viewport.locate(info, x, y);
+    if (!cell) {
       this.hover.textContent = '';
       return;
     }
-    const pixelX = cellX >> level;
-    const pixelY = cellY >> level;
-    const tileX = Math.floor(pixelX / info.tileSize);
-    const tileY = Math.floor(pixelY / info.tileSize);
-    const drawn = this.tiles.get(this.tileKey(level, tileX, tileY));
+    const { cellX, cellY, level, span, pixelX, pixelY, tileX, tileY } = cell;
+    const drawn = this.tiles.peek(this.tileKey(level, tileX, tileY));
     const rowStart = pixelY * span;
     const colStart = pixelX * span;
     const where =
       span === 1
         ? `row ${formatCount(cellY)}, column ${formatCount(cellX)}`
         : `rows ${formatCount(rowStart)}–${formatCount(Math.min(info.rows, rowStart + span) - 1)}, columns ${formatCount(colStart)}–${formatCount(Math.min(info.cols, colStart + span) - 1)}`;
-    const value =
-      drawn?.values[
-        (pixelY - tileY * info.tileSize) * drawn.tile.width + (pixelX - tileX * info.tileSize)
-      ];
+    const value = drawn?.values[cell.inTileY * drawn.tile.width + cell.inTileX];
     this.hover.textContent = `${where}: ${value === undefined ? '…' : describeValue(info, value)}`;
   }
 
@@ -629,34 +551,6 @@ export class HeatmapPanel {
         className: 'll-legend-text',
         text: `${what[info.layer.kind]} · ${formatCount(info.rows)} × ${formatCount(info.cols)}`,
       }),
-    );
-  }
-
-  private renderStructured(structured: StructuredSparsity): void {
-    const share = (count: number, total: number) =>
-      `${formatCount(count)} of ${formatCount(total)} (${formatPercent(total > 0 ? count / total : 0)})`;
-    const entries: [string, string | Node][] = [
-      ['All-zero rows', share(structured.zeroRows, structured.rows)],
-      ['All-zero columns', share(structured.zeroCols, structured.cols)],
-    ];
-    if (structured.channels) {
-      const { outChannels, zeroOutChannels, inChannels, zeroInChannels } = structured.channels;
-      entries.push(
-        ['All-zero output channels', share(zeroOutChannels, outChannels)],
-        ['All-zero input channels', share(zeroInChannels, inChannels)],
-      );
-    }
-    const compliance = structured.groups > 0 ? structured.compliantGroups / structured.groups : 0;
-    entries.push([
-      `${structured.n}:${structured.m}-compliant groups`,
-      element('span', {
-        text: share(structured.compliantGroups, structured.groups),
-        attrs: { 'data-testid': 'nm-compliance', 'data-value': compliance },
-      }),
-    ]);
-    this.structured.replaceChildren(
-      element('h3', { className: 'll-subsection-title', text: 'Structured sparsity' }),
-      definitionList(entries, 'll-facts ll-stats-list'),
     );
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Raising a model's default-domain opset (and IR version) when a method needs newer
- * operators: per-axis DequantizeLinear needs opset 13, block-wise INT4 DequantizeLinear
- * opset 21 and IR 10.
+ * Opset and IR versions: what a model imports, and raising the default-domain opset (and
+ * IR version) when a method needs newer operators: per-axis DequantizeLinear needs opset
+ * 13, block-wise INT4 DequantizeLinear opset 21 and IR 10.
  *
  * Most operator revisions between opsets only widen type lists. The few that changed how
  * an existing node is written are rewritten here: `axes` (and Split's `split`) moved from
@@ -10,16 +10,27 @@
  * operator whose older form cannot be rewritten this way are refused with its name.
  */
 import type { onnx } from 'onnx-proto';
-import { int64ToSafeInteger, type ProtoInt64 } from '../../formats/onnxTensors';
-import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
-import {
-  allScopes,
-  attr,
-  defaultOpset,
-  irVersionOf,
-  isDefaultDomain,
-  type NameAllocator,
-} from './graph';
+import { int64ToSafeInteger, type ProtoInt64 } from './int64';
+import { ONNX_DATA_TYPE } from '../formats/onnxDataTypes';
+import { attr, type NameAllocator } from './nodes';
+import { allScopes, isDefaultDomain } from './scopes';
+
+/** IR version from which graph inputs no longer list every initializer. */
+export const IR_VERSION_INITIALIZERS_NOT_INPUTS = 4;
+
+/** The default-domain opset the model imports (0 when it imports none). */
+export function defaultOpset(model: onnx.IModelProto): number {
+  for (const entry of model.opsetImport ?? []) {
+    if (isDefaultDomain(entry.domain)) {
+      return int64ToSafeInteger(entry.version as ProtoInt64) ?? 0;
+    }
+  }
+  return 0;
+}
+
+export function irVersionOf(model: onnx.IModelProto): number {
+  return int64ToSafeInteger(model.irVersion as ProtoInt64) ?? 0;
+}
 
 /** Operators whose attribute moved to an input, and the opset where it did. */
 const ATTRIBUTE_TO_INPUT: ReadonlyMap<string, { since: number; attribute: string }> = new Map([

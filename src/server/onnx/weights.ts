@@ -5,32 +5,11 @@
  * the layout; pruning and float16 casts only need the tensor to be a weight.
  */
 import type { onnx } from 'onnx-proto';
-import type { MatrixLayout } from '../kernels';
-import {
-  intAttribute,
-  isDefaultDomain,
-  isGraphOutput,
-  usesOf,
-  type Scope,
-  type Use,
-} from './graph';
-
-/** Ops that pass a weight on unchanged in value (only moved, split, joined or re-typed). */
-const PASS_THROUGH: ReadonlySet<string> = new Set([
-  'Identity',
-  'Cast',
-  'Unsqueeze',
-  'Squeeze',
-  'Slice',
-  'Split',
-  'Concat',
-  'Reshape',
-  'Transpose',
-  'Flatten',
-]);
-
-/** Pass-through ops that change which axis is which (a layout read through them is unknown). */
-const REARRANGING: ReadonlySet<string> = new Set(['Reshape', 'Transpose', 'Flatten']);
+import type { MatrixLayout } from '../compress/kernels';
+import { intAttribute } from './nodes';
+import { MAX_PASS_THROUGH_STEPS, PASS_THROUGH_OPS, passesThrough } from './passThrough';
+import { isDefaultDomain, isGraphOutput, type Scope } from './scopes';
+import type { Use, UseLookup } from './uses';
 
 /** Compute ops and the input positions that carry weights. */
 const WEIGHT_INPUTS: ReadonlyMap<string, readonly number[]> = new Map([
@@ -44,27 +23,33 @@ const WEIGHT_INPUTS: ReadonlyMap<string, readonly number[]> = new Map([
   ['Gather', [0]],
 ]);
 
-/** Steps followed through pass-through ops. */
-const MAX_CHAIN = 16;
-
 export interface WeightUse extends Use {
   /** Pass-through ops between the tensor and this node, in order. */
   readonly chain: readonly string[];
 }
 
-/** The compute nodes a tensor reaches, or the first use that is not a weight input. */
-export function weightUses(name: string, scope: Scope): { uses: WeightUse[]; problem?: string } {
+/**
+ * The compute nodes a tensor reaches, directly or through the ops the pass-through table
+ * lets compression look through (every output followed), or the first use that is not a
+ * weight input.
+ */
+export function weightUses(
+  usesOf: UseLookup,
+  name: string,
+  scope: Scope,
+): { uses: WeightUse[]; problem?: string } {
   const uses: WeightUse[] = [];
   const visit = (value: string, at: Scope, chain: readonly string[]): string | undefined => {
     for (const use of usesOf(value, at)) {
       const op = use.node.opType ?? '';
-      const domainOk = isDefaultDomain(use.node.domain);
-      if (domainOk && WEIGHT_INPUTS.get(op)?.includes(use.inputIndex)) {
+      if (isDefaultDomain(use.node.domain) && WEIGHT_INPUTS.get(op)?.includes(use.inputIndex)) {
         uses.push({ ...use, chain });
         continue;
       }
-      const dataInput = op === 'Concat' || use.inputIndex === 0;
-      if (domainOk && PASS_THROUGH.has(op) && dataInput && chain.length < MAX_CHAIN) {
+      if (
+        passesThrough(use.node, use.inputIndex, 'compress') &&
+        chain.length < MAX_PASS_THROUGH_STEPS
+      ) {
         for (const output of use.node.output ?? []) {
           if (!output) continue;
           if (isGraphOutput(output, use.scope)) {
@@ -84,6 +69,29 @@ export function weightUses(name: string, scope: Scope): { uses: WeightUse[]; pro
   if (problem) return { uses, problem };
   if (uses.length === 0) return { uses, problem: 'not used by any layer' };
   return { uses };
+}
+
+/**
+ * The layer a tensor belongs to, as the reader names it: the first node (in walk order)
+ * that reads it; while that node is an op the pass-through table lets the reader look
+ * through, its first output is followed the same way, at most MAX_PASS_THROUGH_STEPS
+ * times. A chain that ends without another op gives its last node.
+ */
+export function layerOf(usesOf: UseLookup, name: string, scope: Scope): Use | undefined {
+  if (!name) return undefined;
+  let current = name;
+  let at = scope;
+  let found: Use | undefined;
+  for (let step = 0; step <= MAX_PASS_THROUGH_STEPS; step++) {
+    const first = usesOf(current, at)[0];
+    if (!first) break;
+    found = first;
+    const next = first.node.output?.[0];
+    if (!next || !passesThrough(first.node, first.inputIndex, 'reader')) break;
+    current = next;
+    at = first.scope;
+  }
+  return found;
 }
 
 export type LayoutKind = 'matmul' | 'gemm' | 'conv' | 'recurrent' | 'embedding';
@@ -122,7 +130,7 @@ function layoutOfUse(use: WeightUse, shape: readonly number[]): WeightLayout | s
     case 'RNN':
       // ONNX W/R are [directions, gates·hidden, input]; exporters split and join them along
       // the gate axis, so the last axis stays the input one unless a node rearranges axes.
-      if (use.chain.some((step) => REARRANGING.has(step))) {
+      if (use.chain.some((step) => PASS_THROUGH_OPS.get(step)?.rearranges)) {
         return `a ${op} weight reached through ${use.chain.join(' → ')}`;
       }
       return {
