@@ -50,9 +50,9 @@ export interface Plan {
   readonly feasible: boolean;
   readonly recipe: CompressionRecipe;
   /**
-   * Why the measured sensitivities the plan rests on cannot be trusted (the sample inputs
-   * cannot show a deviation, or every one measured 0); their proxies stood in. Empty when
-   * nothing is wrong with them.
+   * What is wrong with the measured sensitivities the plan rests on: every one measured 0
+   * (the data-free proxy stood in), or sample inputs that cannot fully show a deviation
+   * (the measurements were used, and may understate it). Empty when nothing is wrong.
    */
   readonly warnings: readonly string[];
 }

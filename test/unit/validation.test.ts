@@ -203,7 +203,7 @@ test('compressing only a layer the inputs never reach is not validated; the swee
   assert.equal(sensitivity.inputProblems, undefined);
 });
 
-test('a plan on inputs that cannot show a deviation says so and uses the proxy', async () => {
+test('a plan on inputs that cannot show a deviation says so; one whose every measurement is 0 uses the proxy', async () => {
   const path = await writeModel(folder, 'sigmoid-plan.onnx', saturatedSigmoidNet());
   clearSensitivityCache();
   const plan = await planModel(path, {
@@ -212,9 +212,21 @@ test('a plan on inputs that cannot show a deviation says so and uses the proxy',
     metric: 'relativeL2',
   });
   assert.equal(plan.warnings.length, 1);
-  assert.match(plan.warnings[0]!, /cannot show a deviation .*pinned near 1.*proxy stood in/);
+  assert.match(
+    plan.warnings[0]!,
+    /cannot fully show a deviation .*pinned near 1.*may understate it/,
+  );
+  // A model whose sample inputs never move the output at all: every measurement is 0.
+  const dead = await writeModel(folder, 'dead-plan.onnx', reluDeadNet());
+  clearSensitivityCache();
+  const deadPlan = await planModel(dead, {
+    target: { kind: 'ratio', value: 3 },
+    measured: true,
+    metric: 'relativeL2',
+  });
+  assert.match(deadPlan.warnings.join(), /every measured sensitivity is 0.*proxy stood in/);
   // Proxy deviations are not zero: a zero would make every level look free.
-  const changed = plan.steps.filter((s) => s.options);
+  const changed = deadPlan.steps.filter((s) => s.options);
   assert.ok(changed.length > 0 && changed.every((s) => s.predictedDeviation > 0));
 });
 

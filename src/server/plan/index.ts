@@ -67,28 +67,40 @@ export interface PlanProblem {
   readonly items: readonly PlanItem[];
   /** measured / proxy scale applied to proxy-only deviations (1 when nothing was measured). */
   readonly proxyScale: number;
-  /** Why the measured sensitivities were not used (see Plan.warnings). */
+  /** What is wrong with the measured sensitivities (see Plan.warnings). */
   readonly warnings: readonly string[];
 }
 
 /**
- * Why measured sensitivities cannot be trusted for planning: the sample inputs cannot
- * show a deviation, or every measured point is 0. Empty when they can be used.
+ * What is wrong with the measured sensitivities a plan rests on: `warnings` for the plan
+ * (and its verdict), and `useProxy` when the measurements say nothing at all (every one
+ * 0), so that the data-free proxy must stand in for all of them. Inputs that cannot show
+ * a deviation fully (flat or pinned outputs) still rank the layers: their measurements
+ * are kept, with the warning.
  */
-export function measurementWarnings(sensitivity: SensitivityResult): string[] {
+export function measurementWarnings(sensitivity: SensitivityResult): {
+  warnings: string[];
+  useProxy: boolean;
+} {
   const measuredPoints = sensitivity.layers.flatMap((layer) => layer.measured ?? []);
-  if (measuredPoints.length === 0) return [];
-  if (sensitivity.inputProblems && sensitivity.inputProblems.length > 0) {
-    return [
-      `the sample inputs cannot show a deviation (${sensitivity.inputProblems.join('; ')}): the measured sensitivities were not used, the data-free proxy stood in`,
-    ];
-  }
+  if (measuredPoints.length === 0) return { warnings: [], useProxy: false };
   if (measuredPoints.every((point) => point.deviation === 0)) {
-    return [
-      'every measured sensitivity is 0: the sample inputs do not exercise the model, so this is not a measured plan; the data-free proxy stood in',
-    ];
+    return {
+      warnings: [
+        'every measured sensitivity is 0: the sample inputs do not exercise the model, so this is not a measured plan; the data-free proxy stood in',
+      ],
+      useProxy: true,
+    };
   }
-  return [];
+  if (sensitivity.inputProblems && sensitivity.inputProblems.length > 0) {
+    return {
+      warnings: [
+        `the sample inputs cannot fully show a deviation (${sensitivity.inputProblems.join('; ')}): the measured sensitivities may understate it; give real inputs (Choose Sample Inputs…)`,
+      ],
+      useProxy: false,
+    };
+  }
+  return { warnings: [], useProxy: false };
 }
 
 function median(values: number[]): number | undefined {
@@ -121,9 +133,9 @@ export async function planProblem(
   const metric = request.metric ?? settings['sensitivity.metric'];
   const levels = planLevels();
   const sensitivity = await planSensitivity(model, levels, request.measured, metric, context);
-  const warnings = measurementWarnings(sensitivity);
+  const { warnings, useProxy } = measurementWarnings(sensitivity);
   // Measured points are used only where the inputs could show a deviation.
-  const usable = (layer: LayerSensitivity): boolean => warnings.length === 0 && !layer.unreached;
+  const usable = (layer: LayerSensitivity): boolean => !useProxy && !layer.unreached;
   const prediction = await predictSizes(
     model,
     sensitivity.layers.map((layer) => layer.index),
