@@ -201,11 +201,11 @@ async function bench(
     ['', 'Ŵ for every point (kernels, SVDs)', ms(prepare), ''],
     [
       '',
-      `one-session sweep (${k} runs + deviation), best of ${REPEATS}`,
+      `one-session sweep (${k} points × ${samples.length} samples + deviation), best of ${REPEATS}`,
       ms(oneSession),
       (oneSession / plainRuns).toFixed(2),
     ],
-    ['', `plain inference × ${k}, best of ${REPEATS}`, ms(plainRuns), '1.00'],
+    ['', `plain inference × ${k} × ${samples.length}, best of ${REPEATS}`, ms(plainRuns), '1.00'],
     [
       '',
       `one-session sweep, median of ${REPEATS}`,
