@@ -217,6 +217,8 @@ export interface WebviewSession {
   readonly page: Page;
   /** Every message the webview posted, in order. */
   readonly posted: readonly WebviewToHost[];
+  /** Every message the host sent the webview (responses, reloads…), in order. */
+  readonly received: readonly HostToWebview[];
   /**
    * The next message of this type the webview posts. Call it before the action that posts
    * it: a click resolves before the message has crossed to the test, and background
@@ -294,6 +296,7 @@ export class WebviewHarness {
     const page = await context.newPage();
 
     const posted: WebviewToHost[] = [];
+    const received: HostToWebview[] = [];
     const waiters = new Set<(message: WebviewToHost) => boolean>();
     const problems: string[] = [];
     let savedState: unknown = options.savedState;
@@ -302,6 +305,7 @@ export class WebviewHarness {
 
     const deliver = async (message: HostToWebview): Promise<void> => {
       if (page.isClosed()) return;
+      received.push(message);
       // A string, not a function: this file is compiled without the DOM's types.
       await page
         .evaluate(
@@ -359,6 +363,7 @@ export class WebviewHarness {
     const session: WebviewSession = {
       page,
       posted,
+      received,
       get savedState() {
         return savedState;
       },

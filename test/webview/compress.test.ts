@@ -61,7 +61,7 @@ before(async () => {
   );
   harness = await WebviewHarness.start();
   server = await startServer({ 'stats.workerCount': 1 });
-  session = await harness.open({ server, modelPath: modelPath });
+  session = await harness.open({ server, modelPath });
   await session.page
     .locator('body[data-state="ready"]')
     .waitFor({ state: 'attached', timeout: 60_000 });

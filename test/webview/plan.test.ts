@@ -52,7 +52,7 @@ before(async () => {
   plan = await planModel(modelPath, { target: { kind: 'ratio', value: 3 }, measured: true });
   harness = await WebviewHarness.start();
   server = await startServer({ 'stats.workerCount': 1 });
-  session = await harness.open({ server, modelPath: modelPath });
+  session = await harness.open({ server, modelPath });
   await session.page
     .locator('body[data-state="ready"]')
     .waitFor({ state: 'attached', timeout: 60_000 });

@@ -66,7 +66,7 @@ async function isInView(page: Page, index: number): Promise<boolean> {
 
 test('a reveal sent before the rows arrive selects the row once they are in, clearing a filter that hides it', async () => {
   const session = await harness.open(
-    { server, modelPath: modelPath },
+    { server, modelPath },
     {
       savedState: { filter: 'blocks.3.', selectedIndex: 3, scrollTop: 0 },
     },
@@ -89,7 +89,7 @@ test('a reveal sent before the rows arrive selects the row once they are in, cle
 });
 
 test('a reveal after loading moves the selection; an unknown name changes nothing', async () => {
-  const session = await harness.open({ server, modelPath: modelPath });
+  const session = await harness.open({ server, modelPath });
   try {
     await session.page
       .locator('body[data-state="ready"]')

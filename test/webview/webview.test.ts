@@ -391,7 +391,7 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
       }),
     ),
   );
-  const session = await harness.open({ server, modelPath: modelPath });
+  const session = await harness.open({ server, modelPath });
   try {
     await waitForState(session.page, 'ready');
     const tensors = await allTensors(modelPath);
