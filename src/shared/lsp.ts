@@ -15,7 +15,7 @@ import type {
   UnpackParams,
   UnpackSummary,
 } from './lossless';
-import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
+import type { ModelSummary, TensorPage, TensorStatsResult, ValueInfo } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
@@ -89,6 +89,18 @@ export interface HeatmapTileParams extends HeatmapInfoParams {
 export interface SampleInputsParams {
   /** Absolute path of the folder (arrays named after inputs, images, WAV audio). */
   readonly inputsFolder?: string;
+}
+
+/** Where a model's sample inputs come from, as the validation would read them now. */
+export interface SampleInputsInfo {
+  /** The folder read for sample inputs; null when every input is generated. */
+  readonly folder: string | null;
+  /** Whether the folder was chosen for this model (Choose Sample Inputs…), not the setting's. */
+  readonly chosen: boolean;
+  /** The model's inputs the samples feed. */
+  readonly inputs: readonly ValueInfo[];
+  /** Samples per check (`validation.samples`, within its limit). */
+  readonly samples: number;
 }
 
 export interface CompressParams extends ModelParams, SampleInputsParams {
@@ -167,6 +179,11 @@ export const LspMethods = {
    */
   sensitivity: webviewLspMethod<SensitivityParams & WorkDoneParams, SensitivityResult>(
     'layerlens/sensitivity',
+    { sampleInputs: true },
+  ),
+  /** Where the model's sample inputs come from, and the inputs they feed. */
+  sampleInputs: webviewLspMethod<ModelParams & SampleInputsParams, SampleInputsInfo>(
+    'layerlens/sampleInputs',
     { sampleInputs: true },
   ),
   /** Propose a per-tensor compression plan meeting a size, ratio or deviation target. */
