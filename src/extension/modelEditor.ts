@@ -5,15 +5,10 @@
 import * as vscode from 'vscode';
 import type { CompressionReport } from '../shared/compress';
 import type { PlanView } from '../shared/plan';
-import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
-import type {
-  HostToWebview,
-  RequestError,
-  WebviewRequestName,
-  WebviewRequests,
-  WebviewToHost,
-} from '../shared/protocol';
+import { LspMethods } from '../shared/lsp';
+import type { HostToWebview, WebviewToHost } from '../shared/protocol';
 import type { LayerLensClient } from './client';
+import { ModelSession } from './modelSession';
 import { sampleInputsParams } from './sampleInputsStore';
 import { webviewHtml } from './webviewHtml';
 
@@ -139,13 +134,6 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       pendingReveals.delete(key);
       session.reveal(pendingReveal);
     }
-    const watcher = vscode.workspace.createFileSystemWatcher(
-      new vscode.RelativePattern(vscode.Uri.joinPath(document.uri, '..'), '*'),
-    );
-    const reloadIfOurs = (changed: vscode.Uri) => {
-      if (changed.toString() === document.uri.toString())
-        session.reload('the file changed on disk');
-    };
     const subscriptions = [
       // Hidden, the webview's page is discarded (no retained context); shown again, it
       // starts over and says 'ready' again.
@@ -154,9 +142,6 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       }),
       webview.onDidReceiveMessage((message: WebviewToHost) => session.onMessage(message)),
       this.client.onDidRestart(() => session.reload('the LayerLens server restarted')),
-      watcher,
-      watcher.onDidChange(reloadIfOurs),
-      watcher.onDidCreate(reloadIfOurs),
     ];
     panel.onDidDispose(() => {
       openSessions.delete(session);
@@ -166,9 +151,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
   }
 }
 
-/** One webview's requests in flight, each cancellable by the webview. */
+/** One webview: its requests (a ModelSession), reports, plans and revealed tensors. */
 class EditorSession {
-  private readonly inFlight = new Map<number, vscode.CancellationTokenSource>();
+  private readonly requests: ModelSession;
   /** Whether the webview's script runs (it said 'ready'); messages before that are lost. */
   private webviewReady = false;
   private revealOnReady: string | undefined;
@@ -176,15 +161,30 @@ class EditorSession {
   constructor(
     readonly uri: vscode.Uri,
     private readonly webview: vscode.Webview,
-    private readonly client: LayerLensClient,
+    client: LayerLensClient,
     readonly panel?: vscode.WebviewPanel,
-  ) {}
+  ) {
+    this.requests = new ModelSession({
+      uri: uri.toString(),
+      post: (message) => this.post(message),
+      sendRequest: (method, params, signal) => {
+        const cancellation = new vscode.CancellationTokenSource();
+        signal.addEventListener('abort', () => cancellation.cancel(), { once: true });
+        return client
+          .request(method, params, cancellation.token)
+          .finally(() => cancellation.dispose());
+      },
+      sampleInputs: () => sampleInputsParams(uri),
+      watchModelFile: (onChange) => watchFile(uri, onChange),
+    });
+  }
 
   showReport(report: CompressionReport): void {
     this.post({ type: 'compressionReport', report });
   }
 
   onMessage(message: WebviewToHost): void {
+    if (this.requests.onMessage(message)) return;
     switch (message.type) {
       case 'ready': {
         this.webviewReady = true;
@@ -207,12 +207,6 @@ class EditorSession {
         return;
       case 'reportAction':
         void this.onReportAction(message.action);
-        return;
-      case 'cancel':
-        this.inFlight.get(message.id)?.cancel();
-        return;
-      case 'request':
-        void this.answer(message.id, message.name, message.params);
         return;
     }
   }
@@ -250,82 +244,11 @@ class EditorSession {
   }
 
   reload(reason: string): void {
-    this.cancelAll();
-    this.post({ type: 'reload', reason });
+    this.requests.reload(reason);
   }
 
   dispose(): void {
-    this.cancelAll();
-  }
-
-  private async answer<N extends WebviewRequestName>(
-    id: number,
-    name: N,
-    params: WebviewRequests[N]['params'],
-  ): Promise<void> {
-    const cancellation = new vscode.CancellationTokenSource();
-    this.inFlight.set(id, cancellation);
-    try {
-      const result = await this.forward(name, params, cancellation.token);
-      this.post({ type: 'response', id, result });
-    } catch (error) {
-      this.post({ type: 'response', id, error: toRequestError(error, cancellation.token) });
-    } finally {
-      this.inFlight.delete(id);
-      cancellation.dispose();
-    }
-  }
-
-  private forward(
-    name: WebviewRequestName,
-    params: WebviewRequests[WebviewRequestName]['params'],
-    token: vscode.CancellationToken,
-  ): Promise<unknown> {
-    const uri = this.uri.toString();
-    switch (name) {
-      case 'summary':
-        return this.client.request(LspMethods.openModel, { uri }, token);
-      case 'tensors': {
-        const { offset, limit } = params as WebviewRequests['tensors']['params'];
-        return this.client.request(LspMethods.tensors, { uri, offset, limit }, token);
-      }
-      case 'tensorStats': {
-        const { indices } = params as WebviewRequests['tensorStats']['params'];
-        return this.client.request(LspMethods.tensorStats, { uri, indices }, token);
-      }
-      case 'spectrum': {
-        const { index, options } = params as WebviewRequests['spectrum']['params'];
-        return this.client.request(LspMethods.spectrum, { uri, index, options }, token);
-      }
-      case 'heatmapInfo': {
-        const { index, layer } = params as WebviewRequests['heatmapInfo']['params'];
-        return this.client.request(LspMethods.heatmapInfo, { uri, index, layer }, token);
-      }
-      case 'heatmapTile': {
-        const tile = params as WebviewRequests['heatmapTile']['params'];
-        return this.client.request(LspMethods.heatmapTile, { uri, ...tile }, token);
-      }
-      case 'compressibility': {
-        const { indices } = params as WebviewRequests['compressibility']['params'];
-        return this.client.request(LspMethods.compressibility, { uri, indices }, token);
-      }
-      case 'deltaStats': {
-        const { indices } = params as WebviewRequests['deltaStats']['params'];
-        return this.client.request(LspMethods.deltaStats, { uri, indices }, token);
-      }
-      case 'sensitivity': {
-        const { request } = params as WebviewRequests['sensitivity']['params'];
-        return this.client.request(
-          LspMethods.sensitivity,
-          { uri, request, ...sampleInputsParams(this.uri) },
-          token,
-        );
-      }
-    }
-  }
-
-  private cancelAll(): void {
-    for (const cancellation of this.inFlight.values()) cancellation.cancel();
+    this.requests.dispose();
   }
 
   post(message: HostToWebview): void {
@@ -333,11 +256,13 @@ class EditorSession {
   }
 }
 
-function toRequestError(error: unknown, token: vscode.CancellationToken): RequestError {
-  if (token.isCancellationRequested) return { message: 'cancelled', cancelled: true };
-  const message = error instanceof Error ? error.message : String(error);
-  const data = (error as { code?: number; data?: ModelErrorData }) ?? {};
-  if (data.code === MODEL_ERROR_CODE && data.data)
-    return { message, file: data.data.file, problem: data.data.problem };
-  return { message };
+/** Calls `onChange` when the file at `uri` changes or is created on disk. */
+function watchFile(uri: vscode.Uri, onChange: () => void): vscode.Disposable {
+  const watcher = vscode.workspace.createFileSystemWatcher(
+    new vscode.RelativePattern(vscode.Uri.joinPath(uri, '..'), '*'),
+  );
+  const ifOurs = (changed: vscode.Uri) => {
+    if (changed.toString() === uri.toString()) onChange();
+  };
+  return vscode.Disposable.from(watcher, watcher.onDidChange(ifOurs), watcher.onDidCreate(ifOurs));
 }

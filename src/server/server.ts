@@ -26,6 +26,7 @@ import { ServerContext, settingsFromClient, type Services } from './context';
 import { ModelFileError } from './formats/types';
 import { isAbortError } from './jobs/workerPool';
 import { planModel } from './plan';
+import { sampleCount } from './runtime/sampleSet';
 import { applyRecipe } from './plan/apply';
 import { parseRecipe } from './plan/recipe';
 import { progressTitle, withWorkDone } from './progress';
@@ -221,6 +222,14 @@ handle(LspMethods.sensitivity, (params, signal, { models }) => {
         await models.openedModel(path),
       ),
   );
+});
+
+handle(LspMethods.sampleInputs, async (params, _signal, { models }) => {
+  const { inputs } = await models.openModel(modelPath(params.uri));
+  const settings = context.settingsFor(chosenInputs(params));
+  const folder = settings['validation.inputsFolder'];
+  const chosen = Boolean(params.inputsFolder);
+  return { folder: folder || null, chosen, inputs, samples: sampleCount(settings) };
 });
 
 handle(LspMethods.plan, (params, signal, { models }) => {

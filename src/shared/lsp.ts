@@ -15,7 +15,7 @@ import type {
   UnpackParams,
   UnpackSummary,
 } from './lossless';
-import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
+import type { ModelSummary, TensorPage, TensorStatsResult, ValueInfo } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
@@ -23,12 +23,31 @@ import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './pl
 
 export interface LspMethod<P, R> {
   readonly method: string;
+  /**
+   * The model editor's webview may send this request, without the parameters the
+   * extension supplies (see `WebviewParams`).
+   */
+  readonly webview?: boolean;
+  /** The extension adds the sample inputs chosen for the model (`inputsFolder`). */
+  readonly sampleInputs?: boolean;
   /** Phantom field: carries the types, never set. */
   readonly _types?: { params: P; result: R };
 }
 
-function lspMethod<P, R>(method: `layerlens/${string}`): LspMethod<P, R> {
-  return { method };
+interface MethodOptions {
+  readonly sampleInputs?: boolean;
+}
+
+function lspMethod<P, R>(method: `layerlens/${string}`, options?: MethodOptions): LspMethod<P, R> {
+  return { method, ...options };
+}
+
+/** A method the webview may ask for too (see `WebviewRequests` in protocol.ts). */
+function webviewLspMethod<P, R>(
+  method: `layerlens/${string}`,
+  options?: MethodOptions,
+): LspMethod<P, R> & { readonly webview: true } {
+  return { method, ...options, webview: true };
 }
 
 export interface ModelParams {
@@ -72,6 +91,18 @@ export interface SampleInputsParams {
   readonly inputsFolder?: string;
 }
 
+/** Where a model's sample inputs come from, as the validation would read them now. */
+export interface SampleInputsInfo {
+  /** The folder read for sample inputs; null when every input is generated. */
+  readonly folder: string | null;
+  /** Whether the folder was chosen for this model (Choose Sample Inputs…), not the setting's. */
+  readonly chosen: boolean;
+  /** The model's inputs the samples feed. */
+  readonly inputs: readonly ValueInfo[];
+  /** Samples per check (`validation.samples`, within its limit). */
+  readonly samples: number;
+}
+
 export interface CompressParams extends ModelParams, SampleInputsParams {
   readonly request: CompressRequest;
 }
@@ -111,27 +142,29 @@ export interface ServerInfo {
 
 export const LspMethods = {
   /** Read the model's structure (headers only) and summarise it. */
-  openModel: lspMethod<ModelParams, ModelSummary>('layerlens/openModel'),
+  openModel: webviewLspMethod<ModelParams, ModelSummary>('layerlens/openModel'),
   /** One page of the model's tensor list. */
-  tensors: lspMethod<TensorsParams, TensorPage>('layerlens/tensors'),
+  tensors: webviewLspMethod<TensorsParams, TensorPage>('layerlens/tensors'),
   /** Statistics of some tensors, computed in workers (cached). */
-  tensorStats: lspMethod<TensorStatsParams, TensorStatsResult[]>('layerlens/tensorStats'),
+  tensorStats: webviewLspMethod<TensorStatsParams, TensorStatsResult[]>('layerlens/tensorStats'),
   /** Forget a model (the editor closed); its cached results are dropped. */
   closeModel: lspMethod<ModelParams, void>('layerlens/closeModel'),
   serverInfo: lspMethod<void, ServerInfo>('layerlens/serverInfo'),
   /** Singular values and spectral metrics of one weight matrix (cached per options). */
-  spectrum: lspMethod<SpectrumParams, Spectrum>('layerlens/spectrum'),
+  spectrum: webviewLspMethod<SpectrumParams, Spectrum>('layerlens/spectrum'),
   /** Write a compressed copy of the model next to it, validate it, and report. */
-  compress: lspMethod<CompressParams, CompressionReport>('layerlens/compress'),
+  compress: lspMethod<CompressParams, CompressionReport>('layerlens/compress', {
+    sampleInputs: true,
+  }),
   /**
    * Size, zoom levels and value range of one tensor's heatmap layer, and the tensor's
    * structured sparsity; builds (and caches) the pooled pyramid the tiles come from.
    */
-  heatmapInfo: lspMethod<HeatmapInfoParams, HeatmapInfo>('layerlens/heatmapInfo'),
+  heatmapInfo: webviewLspMethod<HeatmapInfoParams, HeatmapInfo>('layerlens/heatmapInfo'),
   /** One tile of a heatmap layer at a zoom level. */
-  heatmapTile: lspMethod<HeatmapTileParams, HeatmapTile>('layerlens/heatmapTile'),
+  heatmapTile: webviewLspMethod<HeatmapTileParams, HeatmapTile>('layerlens/heatmapTile'),
   /** Lossless compressibility of some tensors: exponent entropy and packed ratio (cached). */
-  compressibility: lspMethod<CompressibilityParams, CompressibilityResult[]>(
+  compressibility: webviewLspMethod<CompressibilityParams, CompressibilityResult[]>(
     'layerlens/compressibility',
   ),
   /** Pack a model file into a `.llz` container (work-done progress, cancellable). */
@@ -139,19 +172,54 @@ export const LspMethods = {
   /** Restore the original file of a `.llz` container (work-done progress, cancellable). */
   unpack: lspMethod<UnpackParams & WorkDoneParams, UnpackSummary>('layerlens/unpack'),
   /** For a fine-tune delta container: each tensor's difference from its base model. */
-  deltaStats: lspMethod<CompressibilityParams, DeltaStatsResult[]>('layerlens/deltaStats'),
+  deltaStats: webviewLspMethod<CompressibilityParams, DeltaStatsResult[]>('layerlens/deltaStats'),
   /**
    * Per-layer sensitivity: the data-free proxy, and (ONNX) the measured output deviation of
    * compressing each layer alone at each level (cached; work-done progress, cancellable).
    */
-  sensitivity: lspMethod<SensitivityParams & WorkDoneParams, SensitivityResult>(
+  sensitivity: webviewLspMethod<SensitivityParams & WorkDoneParams, SensitivityResult>(
     'layerlens/sensitivity',
+    { sampleInputs: true },
+  ),
+  /** Where the model's sample inputs come from, and the inputs they feed. */
+  sampleInputs: webviewLspMethod<ModelParams & SampleInputsParams, SampleInputsInfo>(
+    'layerlens/sampleInputs',
+    { sampleInputs: true },
   ),
   /** Propose a per-tensor compression plan meeting a size, ratio or deviation target. */
-  plan: lspMethod<PlanParams & WorkDoneParams, Plan>('layerlens/plan'),
+  plan: lspMethod<PlanParams & WorkDoneParams, Plan>('layerlens/plan', { sampleInputs: true }),
   /** Apply a recipe, validate the whole model, refine when the target is missed. */
-  applyPlan: lspMethod<ApplyPlanParams & WorkDoneParams, ApplyPlanResult>('layerlens/applyPlan'),
+  applyPlan: lspMethod<ApplyPlanParams & WorkDoneParams, ApplyPlanResult>('layerlens/applyPlan', {
+    sampleInputs: true,
+  }),
 } as const;
+
+export type LspMethodName = keyof typeof LspMethods;
+
+/** The parameters and the result of a method of `LspMethods`. */
+export type LspParams<M> = M extends LspMethod<infer P, unknown> ? P : never;
+export type LspResult<M> = M extends LspMethod<unknown, infer R> ? R : never;
+
+/** The methods the webview may ask for: those declared with `webview: true`. */
+export type WebviewMethodName = {
+  [K in LspMethodName]: (typeof LspMethods)[K] extends { readonly webview: true } ? K : never;
+}[LspMethodName];
+
+/** What the extension fills in for the webview: the editor's model, its sample inputs, progress. */
+type HostSuppliedParams = keyof ModelParams | keyof SampleInputsParams | keyof WorkDoneParams;
+
+/** A webview request's parameters: the method's, less what the extension supplies. */
+export type WebviewParams<K extends WebviewMethodName> = Omit<
+  LspParams<(typeof LspMethods)[K]>,
+  HostSuppliedParams
+>;
+
+/** The method of a webview request by name; undefined when the webview may not send it. */
+export function webviewMethodNamed(name: string): LspMethod<unknown, unknown> | undefined {
+  if (!Object.hasOwn(LspMethods, name)) return undefined;
+  const method: LspMethod<unknown, unknown> = LspMethods[name as LspMethodName];
+  return method.webview ? method : undefined;
+}
 
 /** JSON-RPC error code the server uses for a file it cannot read (data: ModelErrorData). */
 export const MODEL_ERROR_CODE = -32001;

@@ -6,30 +6,21 @@
  * forwards each request to the server with that model's URI.
  */
 import type { CompressionReport } from './compress';
-import type { CompressibilityResult, DeltaStatsResult } from './lossless';
-import type { ModelSummary, TensorPage, TensorStatsResult } from './model';
-import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
-import type { Spectrum, SpectrumOptions } from './spectrum';
+import type { LspMethods, LspResult, WebviewMethodName, WebviewParams } from './lsp';
 import type { PlanAction, PlanView } from './plan';
-import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 
-/** Requests a webview can make, by name: their parameters and results. */
-export interface WebviewRequests {
-  summary: { params: Record<string, never>; result: ModelSummary };
-  tensors: { params: { offset: number; limit: number }; result: TensorPage };
-  tensorStats: { params: { indices: number[] }; result: TensorStatsResult[] };
-  spectrum: { params: { index: number; options?: SpectrumOptions }; result: Spectrum };
-  heatmapInfo: { params: { index: number; layer: HeatmapLayer }; result: HeatmapInfo };
-  heatmapTile: {
-    params: { index: number; layer: HeatmapLayer; level: number; tileX: number; tileY: number };
-    result: HeatmapTile;
+/**
+ * Requests a webview can make, by name: the methods of `LspMethods` declared for the
+ * webview, with their parameters less what the extension supplies (the model's URI…).
+ */
+export type WebviewRequests = {
+  [N in WebviewMethodName]: {
+    params: WebviewParams<N>;
+    result: LspResult<(typeof LspMethods)[N]>;
   };
-  compressibility: { params: { indices: number[] }; result: CompressibilityResult[] };
-  deltaStats: { params: { indices: number[] }; result: DeltaStatsResult[] };
-  sensitivity: { params: { request: SensitivityRequest }; result: SensitivityResult };
-}
+};
 
-export type WebviewRequestName = keyof WebviewRequests;
+export type WebviewRequestName = WebviewMethodName;
 
 export type WebviewToHost =
   | { type: 'ready' }

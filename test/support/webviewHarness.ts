@@ -1,35 +1,28 @@
 /**
  * Runs the LayerLens webview in headless Chromium the way VS Code hosts it: the same HTML
  * shell and strict CSP, an `acquireVsCodeApi()` defined before the bundle, and requests
- * answered from Node (through a Playwright binding) by a handler the test supplies —
- * normally the real server core, `ModelService`.
+ * answered from Node (through a Playwright binding) by the extension's own session code
+ * (`ModelSession`: forwarding, cancelling, error mapping, reload when the file changes),
+ * talking to the real server process.
  *
  * Every CSP violation, console error and uncaught page error is recorded, so a test can
  * fail on them.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { setMaxListeners } from 'node:events';
+import { mkdirSync, readFileSync, readdirSync, statSync, watch } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ModelService } from '../../src/server/modelService';
-import { AnalysisService } from '../../src/server/analysisService';
-import { ModelFileError } from '../../src/server/formats/types';
-import { LosslessService } from '../../src/server/lossless/service';
-import { computeSensitivity } from '../../src/server/sensitivity';
-import { MAX_STATS_BATCH } from '../../src/shared/limits';
-import type {
-  HostToWebview,
-  RequestError,
-  WebviewRequestName,
-  WebviewRequests,
-  WebviewToHost,
-} from '../../src/shared/protocol';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+import { ModelSession, type Disposable } from '../../src/extension/modelSession';
+import { LspMethods, type LspMethod, type SampleInputsParams } from '../../src/shared/lsp';
+import type { HostToWebview, WebviewToHost } from '../../src/shared/protocol';
 import { webviewDocument } from '../../src/extension/webviewDocument';
 import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium';
+import type { ServerProcess } from './serverProcess';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
 export const testResultsDir = path.join(projectRoot, 'test-results');
@@ -48,63 +41,39 @@ const BUNDLE_SOURCES = [
 ];
 const STYLESHEET = path.join(projectRoot, 'media', 'layerlens.css');
 
-/** A webview request as the handler sees it: the name, with the params that go with it. */
-export type WebviewRequest = {
-  [N in WebviewRequestName]: { readonly name: N; readonly params: WebviewRequests[N]['params'] };
-}[WebviewRequestName];
+/** Sends one request to the server; the session's `signal` aborts when the webview cancels. */
+export type ServerRequest = (
+  method: LspMethod<unknown, unknown>,
+  params: object,
+  signal: AbortSignal,
+) => Promise<unknown>;
 
-/** Answers one request; rejects to send an error. `signal` aborts when the webview cancels. */
-export type RequestHandler = (request: WebviewRequest, signal: AbortSignal) => Promise<unknown>;
-
-/** Answers requests for one model file from the real server core, as the extension does through the server. */
-export function modelServiceHandler(
-  service: ModelService,
-  modelPath: string,
-  analysis = new AnalysisService(service),
-): RequestHandler {
-  return (request, signal) => {
-    switch (request.name) {
-      case 'summary':
-        return service.openModel(modelPath);
-      case 'tensors':
-        return service.tensors(modelPath, request.params.offset, request.params.limit);
-      case 'tensorStats':
-        return service.tensorStats(modelPath, request.params.indices, signal);
-      case 'spectrum':
-        return analysis.spectrum(modelPath, request.params.index, request.params.options, signal);
-      case 'heatmapInfo':
-        return analysis.heatmapInfo(modelPath, request.params.index, request.params.layer, signal);
-      case 'heatmapTile': {
-        const { index, layer, level, tileX, tileY } = request.params;
-        return analysis.heatmapTile(modelPath, index, layer, level, tileX, tileY, signal);
-      }
-      case 'compressibility':
-        return losslessFor(service).compressibility(modelPath, request.params.indices, signal);
-      case 'deltaStats':
-        return losslessFor(service).deltaStats(modelPath, request.params.indices);
-      case 'sensitivity':
-        return computeSensitivity(modelPath, request.params.request, { signal });
-    }
-  };
+/** The model a page shows and the server that answers its requests. */
+export interface ModelBackend {
+  /** The real server process (test/support/serverProcess.ts). */
+  readonly server: Pick<ServerProcess, 'request'>;
+  /** Path of the model file (the session sends it as a `file:` URI, as the editor does). */
+  readonly modelPath: string;
+  /** The sample inputs chosen for the model, as Choose Sample Inputs… remembers them. */
+  readonly sampleInputs?: SampleInputsParams;
+  /**
+   * Stands between the session and the server, e.g. to hold a request back; `forward`
+   * sends it on. Without it, every request goes straight to the server.
+   */
+  readonly intercept?: (
+    method: LspMethod<unknown, unknown>,
+    params: object,
+    signal: AbortSignal,
+    forward: () => Promise<unknown>,
+  ) => Promise<unknown>;
 }
 
-/** One lossless service per model service (its idle workers do not keep the process alive). */
-const losslessServices = new WeakMap<ModelService, LosslessService>();
-
-function losslessFor(service: ModelService): LosslessService {
-  let lossless = losslessServices.get(service);
-  if (!lossless) {
-    lossless = new LosslessService(service, 1);
-    losslessServices.set(service, lossless);
-  }
-  return lossless;
-}
-
-function toRequestError(error: unknown, signal: AbortSignal): RequestError {
-  if (signal.aborted) return { message: 'cancelled', cancelled: true };
-  if (error instanceof ModelFileError)
-    return { message: error.message, file: error.file, problem: error.problem };
-  return { message: error instanceof Error ? error.message : String(error) };
+/** Calls `onChange` whenever the file is written or created (as VS Code's file watcher does). */
+function watchFile(file: string, onChange: () => void): Disposable {
+  const watcher = watch(path.dirname(file), (_event, name) => {
+    if (name === path.basename(file)) onChange();
+  });
+  return { dispose: () => watcher.close() };
 }
 
 /** Newest modification time under `paths` (files and folders, recursively). */
@@ -248,6 +217,8 @@ export interface WebviewSession {
   readonly page: Page;
   /** Every message the webview posted, in order. */
   readonly posted: readonly WebviewToHost[];
+  /** Every message the host sent the webview (responses, reloads…), in order. */
+  readonly received: readonly HostToWebview[];
   /**
    * The next message of this type the webview posts. Call it before the action that posts
    * it: a click resolves before the message has crossed to the test, and background
@@ -309,8 +280,11 @@ export class WebviewHarness {
     return new WebviewHarness(browser, server, `http://127.0.0.1:${port}`, pages);
   }
 
-  /** Opens a webview page whose requests `handler` answers; resolves once the bundle has loaded. */
-  async open(handler: RequestHandler, options: OpenOptions = {}): Promise<WebviewSession> {
+  /**
+   * Opens a webview page whose requests the extension's session code answers from the
+   * backend's server; resolves once the bundle has loaded.
+   */
+  async open(backend: ModelBackend, options: OpenOptions = {}): Promise<WebviewSession> {
     const pagePath = `/webview-${randomBytes(6).toString('hex')}.html`;
     this.pages.set(
       pagePath,
@@ -322,15 +296,16 @@ export class WebviewHarness {
     const page = await context.newPage();
 
     const posted: WebviewToHost[] = [];
+    const received: HostToWebview[] = [];
     const waiters = new Set<(message: WebviewToHost) => boolean>();
     const problems: string[] = [];
-    const inFlight = new Map<number, AbortController>();
     let savedState: unknown = options.savedState;
     let statsInFlight = 0;
     let maxStatsInFlight = 0;
 
     const deliver = async (message: HostToWebview): Promise<void> => {
       if (page.isClosed()) return;
+      received.push(message);
       // A string, not a function: this file is compiled without the DOM's types.
       await page
         .evaluate(
@@ -341,35 +316,35 @@ export class WebviewHarness {
         });
     };
 
-    const answer = async (id: number, request: WebviewRequest): Promise<void> => {
-      const controller = new AbortController();
-      // The server core listens on the signal once per tensor of a batch.
-      setMaxListeners(MAX_STATS_BATCH, controller.signal);
-      inFlight.set(id, controller);
-      const isStats = request.name === 'tensorStats';
+    const send: ServerRequest = async (method, params, signal) => {
+      const cancellation = new CancellationTokenSource();
+      signal.addEventListener('abort', () => cancellation.cancel(), { once: true });
+      const isStats = method === LspMethods.tensorStats;
       if (isStats) maxStatsInFlight = Math.max(maxStatsInFlight, ++statsInFlight);
-      let reply: HostToWebview;
+      const forward = () => backend.server.request(method, params, cancellation.token);
       try {
-        reply = { type: 'response', id, result: await handler(request, controller.signal) };
-      } catch (error) {
-        reply = { type: 'response', id, error: toRequestError(error, controller.signal) };
+        return await (backend.intercept
+          ? backend.intercept(method, params, signal, forward)
+          : forward());
       } finally {
-        inFlight.delete(id);
         if (isStats) statsInFlight--;
+        cancellation.dispose();
       }
-      await deliver(reply);
     };
+    const modelSession = new ModelSession({
+      uri: pathToFileURL(backend.modelPath).href,
+      post: (message) => {
+        deliver(message).catch((error: unknown) => problems.push(`harness: ${String(error)}`));
+      },
+      sendRequest: send,
+      sampleInputs: () => backend.sampleInputs ?? {},
+      watchModelFile: (onChange) => watchFile(backend.modelPath, onChange),
+    });
 
     await page.exposeBinding('__layerlensPost', (_source, message: WebviewToHost) => {
       posted.push(message);
       for (const waiter of waiters) if (waiter(message)) waiters.delete(waiter);
-      if (message.type === 'cancel') inFlight.get(message.id)?.abort();
-      if (message.type === 'request') {
-        const request = { name: message.name, params: message.params } as WebviewRequest;
-        answer(message.id, request).catch((error: unknown) =>
-          problems.push(`harness: ${String(error)}`),
-        );
-      }
+      modelSession.onMessage(message);
     });
     await page.exposeBinding('__layerlensSetState', (_source, state: unknown) => {
       savedState = state;
@@ -388,6 +363,7 @@ export class WebviewHarness {
     const session: WebviewSession = {
       page,
       posted,
+      received,
       get savedState() {
         return savedState;
       },
@@ -418,7 +394,7 @@ export class WebviewHarness {
         return file;
       },
       async close() {
-        for (const controller of inFlight.values()) controller.abort();
+        modelSession.dispose();
         await context.close();
         pages.delete(pagePath);
       },

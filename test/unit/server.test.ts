@@ -77,6 +77,26 @@ test('answers openModel, tensors and tensorStats for a real model', async () => 
   assert.equal(info.workerCount, 2);
 });
 
+test('sampleInputs names the folder chosen for the model over the setting, and its inputs', async () => {
+  const uri = pathToFileURL(SILERO_V5).toString();
+  const summary = await request(LspMethods.openModel, { uri });
+  const generated = await request(LspMethods.sampleInputs, { uri });
+  assert.deepEqual(generated, {
+    folder: null,
+    chosen: false,
+    inputs: summary.inputs,
+    samples: generated.samples,
+  });
+  assert.ok(generated.samples >= 1);
+  const chosen = await request(LspMethods.sampleInputs, { uri, inputsFolder: folder });
+  assert.equal(chosen.folder, folder);
+  assert.equal(chosen.chosen, true);
+  assert.deepEqual(
+    chosen.inputs.map((input) => input.name),
+    summary.inputs.map((input) => input.name),
+  );
+});
+
 test('a corrupt file is a model error naming the file, and the server keeps answering', async () => {
   const broken = join(folder, 'broken.onnx');
   writeFileSync(broken, Buffer.from('this is not a protobuf at all, just text \u0000\u00ff'));

@@ -12,19 +12,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { compressModel } from '../../src/server/compress';
-import { ModelService } from '../../src/server/modelService';
 import { writeSafetensors } from '../support/safetensorsBuilder';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { gaussianMatrix } from '../support/matrices';
 import { saturatedSigmoidNet } from '../support/validationModels';
-import {
-  modelServiceHandler,
-  WebviewHarness,
-  type WebviewSession,
-} from '../support/webviewHarness';
+import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 let harness: WebviewHarness;
-let service: ModelService;
+let server: ServerProcess;
 let folder: string;
 let modelPath: string;
 let session: WebviewSession;
@@ -63,9 +59,9 @@ before(async () => {
       data: new Float32Array(128).map((_, k) => Math.sin(index * 7 + k)),
     })),
   );
-  service = new ModelService({ workerCount: 1 });
   harness = await WebviewHarness.start();
-  session = await harness.open(modelServiceHandler(service, modelPath));
+  server = await startServer({ 'stats.workerCount': 1 });
+  session = await harness.open({ server, modelPath });
   await session.page
     .locator('body[data-state="ready"]')
     .waitFor({ state: 'attached', timeout: 60_000 });
@@ -74,7 +70,7 @@ before(async () => {
 after(async () => {
   await session?.close();
   await harness?.close();
-  service?.dispose();
+  server?.stop();
   await rm(folder, { recursive: true, force: true });
 });
 

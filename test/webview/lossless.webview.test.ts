@@ -13,11 +13,13 @@ import { LosslessService } from '../../src/server/lossless/service';
 import { ModelService } from '../../src/server/modelService';
 import type { TensorCompressibility } from '../../src/shared/lossless';
 import { writeSafetensors } from '../support/safetensorsBuilder';
-import { modelServiceHandler, WebviewHarness } from '../support/webviewHarness';
+import { WebviewHarness } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
 let harness: WebviewHarness;
+let server: ServerProcess;
 let service: ModelService;
 let lossless: LosslessService;
 let folder: string;
@@ -31,17 +33,19 @@ before(async () => {
   lossless = new LosslessService(service, 2);
   packed = (await lossless.pack(model)).out;
   harness = await WebviewHarness.start();
+  server = await startServer({ 'stats.workerCount': 2 });
 });
 
 after(async () => {
   await harness?.close();
+  server?.stop();
   lossless?.dispose();
   service?.dispose();
   await rm(folder, { recursive: true, force: true });
 });
 
 test('a packed model shows its tensors, statistics and sortable lossless columns', async () => {
-  const session = await harness.open(modelServiceHandler(service, packed));
+  const session = await harness.open({ server, modelPath: packed });
   const { page } = session;
   try {
     await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });
@@ -125,9 +129,12 @@ test('a fine-tune delta shows its difference from the base model per tensor', as
     { name: 'fc.bias', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
   ]);
   const delta = (await lossless.pack(tunedPath, { base: basePath })).out;
-  const session = await harness.open(modelServiceHandler(service, delta), {
-    viewport: { width: 1920, height: 700 },
-  });
+  const session = await harness.open(
+    { server, modelPath: delta },
+    {
+      viewport: { width: 1920, height: 700 },
+    },
+  );
   const { page } = session;
   try {
     await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });
@@ -158,7 +165,7 @@ test('a fine-tune delta shows its difference from the base model per tensor', as
     await session.close();
   }
   // A model that is not a delta hides those columns.
-  const plain = await harness.open(modelServiceHandler(service, basePath));
+  const plain = await harness.open({ server, modelPath: basePath });
   try {
     await plain.page
       .locator('body[data-state="ready"]')

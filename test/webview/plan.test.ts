@@ -10,21 +10,17 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ModelService } from '../../src/server/modelService';
 import { planModel } from '../../src/server/plan';
 import { applyRecipe } from '../../src/server/plan/apply';
 import type { Plan } from '../../src/shared/plan';
 import { gaussianMatrix } from '../support/matrices';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
-import {
-  modelServiceHandler,
-  WebviewHarness,
-  type WebviewSession,
-} from '../support/webviewHarness';
+import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 let harness: WebviewHarness;
-let service: ModelService;
+let server: ServerProcess;
 let folder: string;
 let modelPath: string;
 let session: WebviewSession;
@@ -54,9 +50,9 @@ before(async () => {
     ),
   );
   plan = await planModel(modelPath, { target: { kind: 'ratio', value: 3 }, measured: true });
-  service = new ModelService({ workerCount: 1 });
   harness = await WebviewHarness.start();
-  session = await harness.open(modelServiceHandler(service, modelPath));
+  server = await startServer({ 'stats.workerCount': 1 });
+  session = await harness.open({ server, modelPath });
   await session.page
     .locator('body[data-state="ready"]')
     .waitFor({ state: 'attached', timeout: 60_000 });
@@ -65,7 +61,7 @@ before(async () => {
 after(async () => {
   await session?.close();
   await harness?.close();
-  service?.dispose();
+  server?.stop();
   await rm(folder, { recursive: true, force: true });
 });
 

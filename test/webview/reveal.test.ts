@@ -10,15 +10,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { ModelService } from '../../src/server/modelService';
 import { writeSafetensors, type SafetensorsTensor } from '../support/safetensorsBuilder';
-import { modelServiceHandler, WebviewHarness } from '../support/webviewHarness';
+import { WebviewHarness } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 const READY_TIMEOUT_MS = 60_000;
 const TENSORS = 1500;
 
 let harness: WebviewHarness;
-let service: ModelService;
+let server: ServerProcess;
 let folder: string;
 let modelPath: string;
 
@@ -31,13 +31,13 @@ before(async () => {
     data: new Float32Array(16).fill(index),
   }));
   modelPath = await writeSafetensors(path.join(folder, 'blocks.safetensors'), tensors);
-  service = new ModelService({ workerCount: 1 });
   harness = await WebviewHarness.start();
+  server = await startServer({ 'stats.workerCount': 1 });
 });
 
 after(async () => {
   await harness?.close();
-  service?.dispose();
+  server?.stop();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -65,9 +65,12 @@ async function isInView(page: Page, index: number): Promise<boolean> {
 }
 
 test('a reveal sent before the rows arrive selects the row once they are in, clearing a filter that hides it', async () => {
-  const session = await harness.open(modelServiceHandler(service, modelPath), {
-    savedState: { filter: 'blocks.3.', selectedIndex: 3, scrollTop: 0 },
-  });
+  const session = await harness.open(
+    { server, modelPath },
+    {
+      savedState: { filter: 'blocks.3.', selectedIndex: 3, scrollTop: 0 },
+    },
+  );
   try {
     await session.postToWebview({ type: 'reveal', tensorName: 'blocks.1234.fc.weight' });
     // The saved selection (row 3) shows first; the reveal moves it once every row is in.
@@ -86,7 +89,7 @@ test('a reveal sent before the rows arrive selects the row once they are in, cle
 });
 
 test('a reveal after loading moves the selection; an unknown name changes nothing', async () => {
-  const session = await harness.open(modelServiceHandler(service, modelPath));
+  const session = await harness.open({ server, modelPath });
   try {
     await session.page
       .locator('body[data-state="ready"]')

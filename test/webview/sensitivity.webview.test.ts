@@ -12,15 +12,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { ModelService } from '../../src/server/modelService';
 import { clearSensitivityCache, computeSensitivity } from '../../src/server/sensitivity';
+import { LspMethods, type SensitivityParams } from '../../src/shared/lsp';
 import { rankLayers } from '../../src/shared/sensitivity';
-import {
-  modelServiceHandler,
-  WebviewHarness,
-  type RequestHandler,
-  type WebviewSession,
-} from '../support/webviewHarness';
+import { WebviewHarness, type ModelBackend, type WebviewSession } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 import { writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
 
@@ -30,16 +26,16 @@ const SWEEP_TIMEOUT_MS = 120_000;
 const CONV = 'If_0_then_branch__Inline_0__encoder.1.reparam_conv.weight';
 
 let harness: WebviewHarness;
-let service: ModelService;
+let server: ServerProcess;
 
 before(async () => {
-  service = new ModelService({ workerCount: 1 });
   harness = await WebviewHarness.start();
+  server = await startServer({ 'stats.workerCount': 1 });
 });
 
 after(async () => {
   await harness?.close();
-  service?.dispose();
+  server?.stop();
 });
 
 async function waitReady(page: Page): Promise<void> {
@@ -63,9 +59,12 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
 
   before(async () => {
     clearSensitivityCache();
-    session = await harness.open(modelServiceHandler(service, SILERO_V5), {
-      viewport: { width: 1600, height: 1100 },
-    });
+    session = await harness.open(
+      { server, modelPath: SILERO_V5 },
+      {
+        viewport: { width: 1600, height: 1100 },
+      },
+    );
     await waitReady(session.page);
   });
 
@@ -121,14 +120,18 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
 
   test('a running sweep can be cancelled', async () => {
     clearSensitivityCache();
-    const slow: RequestHandler = async (request, signal) => {
-      if (request.name === 'sensitivity' && request.params.request.measured) {
-        // Held until the page cancels it, as a long sweep would be.
-        await new Promise((_resolve, reject) =>
-          signal.addEventListener('abort', () => reject(new Error('cancelled'))),
-        );
-      }
-      return modelServiceHandler(service, SILERO_V5)(request, signal);
+    const slow: ModelBackend = {
+      server,
+      modelPath: SILERO_V5,
+      intercept: async (method, params, signal, forward) => {
+        if (method === LspMethods.sensitivity && (params as SensitivityParams).request.measured) {
+          // Held until the page cancels it, as a long sweep would be.
+          await new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => reject(new Error('cancelled'))),
+          );
+        }
+        return forward();
+      },
     };
     const cancelled = await harness.open(slow, { viewport: { width: 1600, height: 1000 } });
     try {
@@ -159,7 +162,7 @@ describe('a saturated sigmoid: the measured sweep is marked not trustworthy', ()
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-sens-'));
     const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
-    session = await harness.open(modelServiceHandler(service, saturated));
+    session = await harness.open({ server, modelPath: saturated });
     await waitReady(session.page);
   });
 

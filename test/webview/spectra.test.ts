@@ -13,17 +13,15 @@ import type { Page } from 'playwright-core';
 import { AnalysisService } from '../../src/server/analysisService';
 import { ModelService } from '../../src/server/modelService';
 import { writeSafetensors } from '../support/safetensorsBuilder';
-import {
-  modelServiceHandler,
-  WebviewHarness,
-  type WebviewSession,
-} from '../support/webviewHarness';
+import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const READY_TIMEOUT_MS = 60_000;
 const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
 
 let harness: WebviewHarness;
+let server: ServerProcess;
 let service: ModelService;
 let analysis: AnalysisService;
 let folder: string;
@@ -33,10 +31,12 @@ before(async () => {
   service = new ModelService({ workerCount: 2 });
   analysis = new AnalysisService(service);
   harness = await WebviewHarness.start();
+  server = await startServer({ 'stats.workerCount': 2 });
 });
 
 after(async () => {
   await harness?.close();
+  server?.stop();
   analysis?.dispose();
   service?.dispose();
   await rm(folder, { recursive: true, force: true });
@@ -113,9 +113,12 @@ describe('Silero VAD v5: spectrum and heatmap of an LSTM weight', () => {
   let session: WebviewSession;
 
   before(async () => {
-    session = await harness.open(modelServiceHandler(service, SILERO_V5, analysis), {
-      viewport: { width: 1600, height: 1100 },
-    });
+    session = await harness.open(
+      { server, modelPath: SILERO_V5 },
+      {
+        viewport: { width: 1600, height: 1100 },
+      },
+    );
     await waitReady(session.page);
   });
 
@@ -265,9 +268,12 @@ describe('a 2048 × 2048 matrix: zoom and pan ask for tiles of other levels', ()
     const file = await writeSafetensors(path.join(folder, 'large.safetensors'), [
       { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: values },
     ]);
-    session = await harness.open(modelServiceHandler(service, file, analysis), {
-      viewport: { width: 1600, height: 1100 },
-    });
+    session = await harness.open(
+      { server, modelPath: file },
+      {
+        viewport: { width: 1600, height: 1100 },
+      },
+    );
     await waitReady(session.page);
   });
 

@@ -12,13 +12,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ModelService } from '../../src/server/modelService';
+import { LspMethods } from '../../src/shared/lsp';
 import type { TensorInfo } from '../../src/shared/model';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
-import {
-  modelServiceHandler,
-  WebviewHarness,
-  type WebviewSession,
-} from '../support/webviewHarness';
+import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import { startServer, type ServerProcess } from '../support/serverProcess';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 /** Loading a model and all its statistics; generous for a 2-core machine. */
@@ -26,6 +24,7 @@ const READY_TIMEOUT_MS = 60_000;
 const MANY_TENSORS = 5000;
 
 let harness: WebviewHarness;
+let server: ServerProcess;
 let service: ModelService;
 let folder: string;
 
@@ -135,10 +134,12 @@ before(async () => {
   folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-'));
   service = new ModelService({ workerCount: 2 });
   harness = await WebviewHarness.start();
+  server = await startServer({ 'stats.workerCount': 2 });
 });
 
 after(async () => {
   await harness?.close();
+  server?.stop();
   service?.dispose();
   await rm(folder, { recursive: true, force: true });
 });
@@ -147,7 +148,7 @@ describe('Silero VAD v5', () => {
   let session: WebviewSession;
 
   before(async () => {
-    session = await harness.open(modelServiceHandler(service, SILERO_V5));
+    session = await harness.open({ server, modelPath: SILERO_V5 });
     await waitForState(session.page, 'ready');
   });
 
@@ -336,9 +337,12 @@ describe('Silero VAD v5', () => {
     const saved = savedState();
     assert.equal(saved.filter, 'conv');
 
-    const reopened = await harness.open(modelServiceHandler(service, SILERO_V5), {
-      savedState: saved,
-    });
+    const reopened = await harness.open(
+      { server, modelPath: SILERO_V5 },
+      {
+        savedState: saved,
+      },
+    );
     try {
       await waitForState(reopened.page, 'ready');
       assert.equal(await reopened.page.locator('[data-testid="filter"]').inputValue(), 'conv');
@@ -359,7 +363,7 @@ describe('Silero VAD v5', () => {
   test('fetches everything again on a reload message', async () => {
     const { page } = session;
     const summaryRequests = () =>
-      session.posted.filter((message) => message.type === 'request' && message.name === 'summary')
+      session.posted.filter((message) => message.type === 'request' && message.name === 'openModel')
         .length;
     const before = summaryRequests();
     await session.postToWebview({ type: 'reload', reason: 'the file changed on disk' });
@@ -387,7 +391,7 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
       }),
     ),
   );
-  const session = await harness.open(modelServiceHandler(service, modelPath));
+  const session = await harness.open({ server, modelPath });
   try {
     await waitForState(session.page, 'ready');
     const tensors = await allTensors(modelPath);
@@ -415,10 +419,13 @@ test('fills in 5,000 rows progressively, keeping only the rows in view in the DO
   // Statistics wait until the test has looked at the table without them.
   let releaseStats = (): void => undefined;
   const statsAllowed = new Promise<void>((resolve) => (releaseStats = resolve));
-  const answer = modelServiceHandler(service, modelPath);
-  const session = await harness.open(async (request, signal) => {
-    if (request.name === 'tensorStats') await statsAllowed;
-    return answer(request, signal);
+  const session = await harness.open({
+    server,
+    modelPath,
+    intercept: async (method, _params, _signal, forward) => {
+      if (method === LspMethods.tensorStats) await statsAllowed;
+      return forward();
+    },
   });
   try {
     const { page } = session;
@@ -491,7 +498,7 @@ test('shows the error, naming the file, when the model cannot be read', async ()
   const brokenPath = path.join(folder, 'broken.onnx');
   await writeFile(brokenPath, randomBytes(4096));
   await assert.rejects(service.openModel(brokenPath));
-  const session = await harness.open(modelServiceHandler(service, brokenPath));
+  const session = await harness.open({ server, modelPath: brokenPath });
   try {
     const { page } = session;
     await waitForState(page, 'error');

@@ -1,14 +1,11 @@
 /** Typed requests to the extension (which forwards them to the LayerLens server). */
-import type { CompressibilityResult, DeltaStatsResult } from '../../src/shared/lossless';
-import type { ModelSummary, TensorPage, TensorStatsResult } from '../../src/shared/model';
-import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from '../../src/shared/heatmap';
-import type { Spectrum, SpectrumOptions } from '../../src/shared/spectrum';
-import type { SensitivityRequest, SensitivityResult } from '../../src/shared/sensitivity';
 import {
   RequestChannel,
   WebviewRequestError,
   type HostToWebview,
   type RequestError,
+  type WebviewRequestName,
+  type WebviewRequests,
   type WebviewToHost,
 } from '../../src/shared/protocol';
 import type { VsCodeApi } from './vscodeApi';
@@ -35,47 +32,16 @@ export class ModelApi {
     this.channel.rejectAll(reason);
   }
 
-  summary(signal?: AbortSignal): Promise<ModelSummary> {
-    return this.channel.request('summary', {}, signal);
-  }
-
-  tensors(offset: number, limit: number, signal?: AbortSignal): Promise<TensorPage> {
-    return this.channel.request('tensors', { offset, limit }, signal);
-  }
-
-  tensorStats(indices: number[], signal?: AbortSignal): Promise<TensorStatsResult[]> {
-    return this.channel.request('tensorStats', { indices }, signal);
-  }
-
-  spectrum(index: number, options: SpectrumOptions, signal?: AbortSignal): Promise<Spectrum> {
-    return this.channel.request('spectrum', { index, options }, signal);
-  }
-
-  heatmapInfo(index: number, layer: HeatmapLayer, signal?: AbortSignal): Promise<HeatmapInfo> {
-    return this.channel.request('heatmapInfo', { index, layer }, signal);
-  }
-
-  heatmapTile(
-    index: number,
-    layer: HeatmapLayer,
-    level: number,
-    tileX: number,
-    tileY: number,
+  /**
+   * Ask for one of the webview's requests (`WebviewRequests`, derived from `LspMethods`);
+   * aborting `signal` cancels it on the server.
+   */
+  request<N extends WebviewRequestName>(
+    name: N,
+    params: WebviewRequests[N]['params'],
     signal?: AbortSignal,
-  ): Promise<HeatmapTile> {
-    return this.channel.request('heatmapTile', { index, layer, level, tileX, tileY }, signal);
-  }
-
-  compressibility(indices: number[], signal?: AbortSignal): Promise<CompressibilityResult[]> {
-    return this.channel.request('compressibility', { indices }, signal);
-  }
-
-  deltaStats(indices: number[], signal?: AbortSignal): Promise<DeltaStatsResult[]> {
-    return this.channel.request('deltaStats', { indices }, signal);
-  }
-
-  sensitivity(request: SensitivityRequest, signal?: AbortSignal): Promise<SensitivityResult> {
-    return this.channel.request('sensitivity', { request }, signal);
+  ): Promise<WebviewRequests[N]['result']> {
+    return this.channel.request(name, params, signal);
   }
 }
 

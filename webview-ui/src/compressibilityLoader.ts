@@ -49,7 +49,7 @@ export function loadCompressibility(
   return loadInBatches<TensorCompressibility>(
     rows,
     signal,
-    (indices) => api.compressibility(indices, signal),
+    (indices) => api.request('compressibility', { indices }, signal),
     (row, result, error) => {
       row.compressibility = result;
       row.compressibilityError = error;
@@ -67,7 +67,7 @@ export function loadDeltaStats(
   return loadInBatches<TensorDeltaStats>(
     rows,
     signal,
-    (indices) => api.deltaStats(indices, signal),
+    (indices) => api.request('deltaStats', { indices }, signal),
     (row, result, error) => {
       row.delta = result;
       row.deltaError = error;

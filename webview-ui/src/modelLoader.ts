@@ -70,7 +70,7 @@ export class ModelLoader {
     const signal = this.controller.signal;
     let summary: ModelSummary;
     try {
-      summary = await this.api.summary(signal);
+      summary = await this.api.request('openModel', {}, signal);
     } catch (error) {
       if (!this.aborted && !isCancellation(error)) this.events.summaryFailed(requestErrorOf(error));
       return;
@@ -93,7 +93,7 @@ export class ModelLoader {
     for (let offset = 0; offset < total; offset += PAGE_SIZE) {
       let tensors;
       try {
-        ({ tensors } = await this.api.tensors(offset, PAGE_SIZE, signal));
+        ({ tensors } = await this.api.request('tensors', { offset, limit: PAGE_SIZE }, signal));
       } catch (error) {
         if (!this.aborted && !isCancellation(error))
           this.events.tensorsFailed(requestErrorOf(error));
@@ -125,7 +125,7 @@ export class ModelLoader {
     for (let batch = this.nextStatsBatch(); batch.length > 0; batch = this.nextStatsBatch()) {
       let results: TensorStatsResult[];
       try {
-        results = await this.api.tensorStats(batch, signal);
+        results = await this.api.request('tensorStats', { indices: batch }, signal);
       } catch (error) {
         if (this.aborted || isCancellation(error)) return;
         const { message } = requestErrorOf(error);

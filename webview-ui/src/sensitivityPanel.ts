@@ -131,7 +131,7 @@ export class SensitivityPanel {
     this.running = controller;
     this.setRunning(true, measured);
     const request: SensitivityRequest = { indices: [], measured };
-    this.api.sensitivity(request, controller.signal).then(
+    this.api.request('sensitivity', { request }, controller.signal).then(
       (result) => {
         if (this.running !== controller) return;
         this.result = result;

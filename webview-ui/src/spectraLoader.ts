@@ -52,7 +52,10 @@ export class SpectraLoader {
       if (signal.aborted) return;
       if (row.spectrum) continue;
       try {
-        SpectraLoader.apply(row, await this.api.spectrum(row.info.index, {}, signal));
+        SpectraLoader.apply(
+          row,
+          await this.api.request('spectrum', { index: row.info.index, options: {} }, signal),
+        );
       } catch (error) {
         if (signal.aborted || isCancellation(error)) return;
         row.spectrumNote = {

@@ -261,7 +261,7 @@ export class SpectrumPanel {
     this.shownKey = key;
     this.spectrum = null;
     this.setState('Computing the spectrum…');
-    this.api.spectrum(row.info.index, options, controller.signal).then(
+    this.api.request('spectrum', { index: row.info.index, options }, controller.signal).then(
       (spectrum) => {
         if (controller.signal.aborted) return;
         this.request = null;

@@ -259,7 +259,7 @@ export class HeatmapPanel {
     this.infoKey = key;
     const controller = this.infoRequest.start();
     this.setMessage('Building the heatmap…');
-    this.api.heatmapInfo(row.info.index, layer, controller.signal).then(
+    this.api.request('heatmapInfo', { index: row.info.index, layer }, controller.signal).then(
       (info) => {
         if (!this.infoRequest.finish(controller)) return;
         this.info = info;
@@ -464,7 +464,11 @@ export class HeatmapPanel {
     this.tileRequests.track(
       key,
       controller,
-      this.api.heatmapTile(this.row.info.index, info.layer, level, tileX, tileY, controller.signal),
+      this.api.request(
+        'heatmapTile',
+        { index: this.row.info.index, layer: info.layer, level, tileX, tileY },
+        controller.signal,
+      ),
       {
         onTile: (tile) => {
           const values = decodeTileValues(tile.values);
