@@ -127,12 +127,12 @@ test(
       await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await input.fill('3x');
       await page.keyboard.press('Enter');
+      // A click, not Enter: under load Enter reached the list before it took key presses.
       await page
         .locator('.quick-input-list .monaco-list-row[data-index="0"]', {
           hasText: 'Measured sensitivity',
         })
-        .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await page.keyboard.press('Enter');
+        .click({ timeout: UI_TIMEOUT_MS });
 
       const panel = frame.locator('[data-testid="plan-panel"]');
       await panel.waitFor({ state: 'visible', timeout: JOB_TIMEOUT_MS });
