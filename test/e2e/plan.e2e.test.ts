@@ -62,12 +62,12 @@ test(
       await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await input.fill('4x');
       await page.keyboard.press('Enter');
+      // A click, not Enter: the pick stays open when focus goes back to the webview.
       await page
         .locator('.quick-input-list .monaco-list-row[data-index="0"]', {
           hasText: 'Measured sensitivity',
         })
-        .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await page.keyboard.press('Enter');
+        .click({ timeout: UI_TIMEOUT_MS });
 
       const panel = frame.locator('[data-testid="plan-panel"]');
       await panel.waitFor({ state: 'visible', timeout: JOB_TIMEOUT_MS });

@@ -21,7 +21,10 @@ const UI_TIMEOUT_MS = 60_000;
 const JOB_TIMEOUT_MS = 120_000;
 const MODEL = 'saturated_sigmoid.onnx';
 
-const example = useExampleWorkbench('validation');
+// The model is in the workspace before VS Code starts, as a user's file would be.
+const example = useExampleWorkbench('validation', (workspace) =>
+  writeModel(path.join(workspace, 'models'), MODEL, saturatedSigmoidNet()).then(() => undefined),
+);
 /** The model's editor, opened by the first test. */
 let editorFrame: Frame | undefined;
 
@@ -61,8 +64,6 @@ test(
     const opened = example();
     const { workbench, workspace } = opened;
     const { page } = workbench;
-    // Written into the open workspace; Quick Open finds it.
-    await writeModel(path.join(workspace, 'models'), MODEL, saturatedSigmoidNet());
     await withDiagnostics(opened, 'e2e-validation-compress', async () => {
       await workbench.openFile(MODEL);
       const frame = await workbench.frameWith('body[data-state="ready"]', UI_TIMEOUT_MS);

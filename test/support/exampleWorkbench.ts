@@ -28,8 +28,15 @@ export interface ExampleWorkbench {
   close(): Promise<void>;
 }
 
-/** Opens a fresh copy of the example workspace in a real VS Code; `name` labels its files. */
-export async function openExampleWorkbench(name: string): Promise<ExampleWorkbench> {
+/**
+ * Opens a fresh copy of the example workspace in a real VS Code; `name` labels its files.
+ * `prepare` adds files to the copy before VS Code starts (so that it knows them from the
+ * first scan).
+ */
+export async function openExampleWorkbench(
+  name: string,
+  prepare?: (workspace: string) => Promise<void>,
+): Promise<ExampleWorkbench> {
   const host = ensureHost();
   const vsix = ensureVsix();
   const workspace = mkdtempSync(path.join(os.tmpdir(), `layerlens-e2e-${name}-`));
@@ -42,6 +49,7 @@ export async function openExampleWorkbench(name: string): Promise<ExampleWorkben
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    await prepare?.(workspace);
     server = await startCodeServer({ name, extensions: [vsix], host });
     const workbench = await openWorkbench(server.folderUrl(workspace), name);
     const started = server;
@@ -66,11 +74,14 @@ export async function openExampleWorkbench(name: string): Promise<ExampleWorkben
  * Opens an example workbench before the file's tests and closes it after them. The
  * returned function gives it to a test, failing the test when the set-up did not start it.
  */
-export function useExampleWorkbench(name: string): () => ExampleWorkbench {
+export function useExampleWorkbench(
+  name: string,
+  prepare?: (workspace: string) => Promise<void>,
+): () => ExampleWorkbench {
   let example: ExampleWorkbench | undefined;
   before(
     async () => {
-      example = await openExampleWorkbench(name);
+      example = await openExampleWorkbench(name, prepare);
     },
     { timeout: E2E_SETUP_TIMEOUT_MS },
   );
