@@ -39,7 +39,7 @@ import {
 } from '../onnx/methods';
 import { intAttr, node, reshapeBytes, tensorProto, text } from '../onnx/sizes';
 import { asFloat32, encodeFloats, sameTensor } from '../safetensorsValues';
-import { needFinite, needLayout, type CompressionMethodModule } from './types';
+import { inputAxisProblem, needFinite, needLayout, type CompressionMethodModule } from './types';
 
 export function int4Level(blockSize: number): SweepLevel {
   return {
@@ -161,10 +161,7 @@ export const int4: CompressionMethodModule = {
   ...METHOD_INFO.int4,
   sweepLevels: INT4_LEVELS,
   planLevels: INT4_LEVELS,
-  sweepProblem(level, traits) {
-    if (!traits.layout) return `${level.label} needs an input axis: ${traits.layoutProblem}`;
-    return undefined;
-  },
+  sweepProblem: inputAxisProblem,
   async reconstruct(values, layout, level) {
     const matrix = needLayout(layout, level);
     needFinite(values, level);

@@ -36,7 +36,7 @@ import {
   INT8_SCALE_SUFFIX,
   sameTensor,
 } from '../safetensorsValues';
-import { needFinite, needLayout, type CompressionMethodModule } from './types';
+import { inputAxisProblem, needFinite, needLayout, type CompressionMethodModule } from './types';
 
 export const INT8_LEVEL: SweepLevel = {
   key: 'int8',
@@ -87,10 +87,7 @@ export const int8: CompressionMethodModule = {
   ...METHOD_INFO.int8,
   sweepLevels: [INT8_LEVEL],
   planLevels: [INT8_LEVEL],
-  sweepProblem(level, traits) {
-    if (!traits.layout) return `${level.label} needs an input axis: ${traits.layoutProblem}`;
-    return undefined;
-  },
+  sweepProblem: inputAxisProblem,
   async reconstruct(values, layout, level) {
     const matrix = needLayout(layout, level);
     needFinite(values, level);

@@ -91,6 +91,11 @@ export class LevelNotApplicable extends Error {
   override readonly name = 'LevelNotApplicable';
 }
 
+/** `sweepProblem` of the methods that work along the input axis: why a tensor without one cannot take `level`. */
+export function inputAxisProblem(level: SweepLevel, traits: TensorTraits): string | undefined {
+  return traits.layout ? undefined : `${level.label} needs an input axis: ${traits.layoutProblem}`;
+}
+
 /** The layout a sweep level needs, or LevelNotApplicable. */
 export function needLayout(layout: MatrixLayout | undefined, level: SweepLevel): MatrixLayout {
   if (!layout) throw new LevelNotApplicable(`${level.label} needs the tensor's input axis`);
