@@ -43,14 +43,15 @@ function run(title, command, args, { countTests = false } = {}) {
 
 const npx = (title, ...args) => run(title, 'npx', args);
 const node = (title, args, options) => run(title, process.execPath, args, options);
-// Node 20's test runner does not expand globs: list the files here.
+// Node 20's test runner does not expand globs: list the files here, from every subfolder
+// (test/unit mirrors src/).
 const testFiles = (folder, suffix, ...options) => [
   '--import',
   'tsx',
   '--test',
   '--test-reporter=spec',
   ...options,
-  ...readdirSync(join(root, folder))
+  ...readdirSync(join(root, folder), { recursive: true })
     .filter((name) => name.endsWith(suffix))
     .sort()
     .map((name) => join(folder, name)),

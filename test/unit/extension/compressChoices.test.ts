@@ -1,0 +1,79 @@
+/** The Compress… flow's choices: methods per format, levels, custom values, row contexts. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import {
+  isRowContext,
+  levelChoices,
+  methodChoices,
+  tensorsOfRowContext,
+} from '../../../src/extension/compressChoices';
+
+test('each format is offered the methods that apply to it', () => {
+  assert.deepEqual(
+    methodChoices('safetensors').map((choice) => choice.method),
+    ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16', 'bf16'],
+  );
+  assert.deepEqual(
+    methodChoices('onnx').map((choice) => choice.method),
+    ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16', 'bf16'],
+  );
+});
+
+test('levels: int8 storage only for safetensors, int4 formats only for ONNX, casts ask nothing', () => {
+  const int8 = levelChoices('int8', 'safetensors');
+  assert.deepEqual(
+    int8.map((level) => level.options?.storeQuantized ?? false),
+    [false, true],
+  );
+  assert.equal(levelChoices('int8', 'onnx').length, 1);
+  assert.ok(
+    levelChoices('int4', 'onnx').some((level) => level.options?.int4Format === 'matmulnbits'),
+  );
+  assert.ok(
+    levelChoices('int4', 'safetensors').every((level) => level.options?.int4Format === undefined),
+  );
+  assert.deepEqual(levelChoices('fp16', 'onnx'), [
+    { label: 'Float16', options: { method: 'fp16' } },
+  ]);
+  assert.deepEqual(levelChoices('nm', 'onnx')[0]!.options, { method: 'nm', n: 2, m: 4 });
+});
+
+test('custom levels parse what users type and explain what they refuse', () => {
+  const custom = (method: 'prune' | 'nm' | 'lowrank') =>
+    levelChoices(method, 'safetensors').find((level) => level.custom)!.custom!;
+  assert.deepEqual(custom('prune').parse('65%'), { method: 'prune', sparsity: 0.65 });
+  assert.equal(typeof custom('prune').parse('100'), 'string');
+  assert.equal(typeof custom('prune').parse(''), 'string');
+  assert.deepEqual(custom('nm').parse(' 1 : 8 '), { method: 'nm', n: 1, m: 8 });
+  assert.equal(typeof custom('nm').parse('5:4'), 'string');
+  assert.deepEqual(custom('lowrank').parse('24'), { method: 'lowrank', rank: 24 });
+  assert.deepEqual(custom('lowrank').parse('0.97'), { method: 'lowrank', energy: 0.97 });
+  assert.equal(typeof custom('lowrank').parse('-3'), 'string');
+});
+
+test('a right-clicked row compresses the selection it belongs to, or itself alone', () => {
+  const context = { webview: 'layerlens.modelEditor', webviewSection: 'tensorRow' };
+  assert.ok(isRowContext(context));
+  assert.ok(!isRowContext({ webview: 'other.view' }));
+  assert.deepEqual(
+    tensorsOfRowContext({ ...context, tensorIndex: 4, tensorIndices: [2, 4, 7] }),
+    [2, 4, 7],
+  );
+  assert.deepEqual(tensorsOfRowContext({ ...context, tensorIndex: 5, tensorIndices: [2, 4] }), [5]);
+  assert.deepEqual(tensorsOfRowContext({ ...context, tensorIndex: 3 }), [3]);
+});
+
+test('the manifest offers Compress… in the palette, the explorer and the editor rows', () => {
+  const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    contributes: { menus: Record<string, { command: string; when?: string }[]> };
+  };
+  const menus = manifest.contributes.menus;
+  assert.ok(menus.commandPalette!.some((item) => item.command === 'layerlens.compress'));
+  const explorer = menus['explorer/context']!.find((item) => item.command === 'layerlens.compress');
+  assert.match(explorer?.when ?? '', /resourceExtname == \.onnx/);
+  assert.match(explorer?.when ?? '', /resourceExtname == \.safetensors/);
+  const webview = menus['webview/context']!.find((item) => item.command === 'layerlens.compress');
+  assert.match(webview?.when ?? '', /webviewId == 'layerlens\.modelEditor'/);
+  assert.match(webview?.when ?? '', /webviewSection == 'tensorRow'/);
+});

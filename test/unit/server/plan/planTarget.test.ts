@@ -1,0 +1,19 @@
+/** Plan targets as users type them in the Plan Compression… input box. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { describePlanTarget, parsePlanTarget } from '../../../../src/shared/planTarget';
+
+test('ratios, sizes and deviations are read; anything else is explained', () => {
+  assert.deepEqual(parsePlanTarget('4x'), { kind: 'ratio', value: 4 });
+  assert.deepEqual(parsePlanTarget(' 2.5 × '), { kind: 'ratio', value: 2.5 });
+  assert.deepEqual(parsePlanTarget('10 MB'), { kind: 'sizeMB', value: 10 });
+  assert.deepEqual(parsePlanTarget('500kb'), { kind: 'sizeMB', value: 0.5 });
+  assert.deepEqual(parsePlanTarget('1.5 GB'), { kind: 'sizeMB', value: 1500 });
+  assert.deepEqual(parsePlanTarget('deviation 0.05'), { kind: 'deviation', value: 0.05 });
+  assert.deepEqual(parsePlanTarget('dev=1e-3'), { kind: 'deviation', value: 0.001 });
+  for (const bad of ['', 'four', '4', '0x', '1x', '0 MB', 'deviation', '-3x']) {
+    assert.equal(typeof parsePlanTarget(bad), 'string', bad);
+  }
+  assert.equal(describePlanTarget({ kind: 'ratio', value: 4 }), '4× smaller');
+  assert.equal(describePlanTarget({ kind: 'sizeMB', value: 10 }), '≤ 10 MB');
+});
