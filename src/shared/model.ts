@@ -35,6 +35,28 @@ export interface TensorInfo {
   readonly file: string;
   /** Offset of the bytes within `file`, when they are one contiguous range there. */
   readonly byteOffset: number | null;
+  /**
+   * Present when the stored values are codes of a quantization scheme (a GGUF ggml type,
+   * an ONNX DequantizeLinear/MatMulNBits weight): how the values the model computes with
+   * are encoded. `dtype` is then the element type of those decoded values.
+   */
+  readonly encoding?: TensorEncoding;
+}
+
+/** How a quantized tensor's stored codes map to the values the model computes with. */
+export interface TensorEncoding {
+  /** The name users know: `Q4_K`, `int8 per-channel`, `MatMulNBits 4-bit`. */
+  readonly scheme: string;
+  /** Stored bits per weight, scales and zero points included. */
+  readonly bitsPerWeight: number;
+  /** One scale for the whole tensor, one per output channel, or one per block. */
+  readonly granularity: 'tensor' | 'channel' | 'block';
+  /** Weights per block, for block granularity. */
+  readonly blockSize?: number;
+  /** Zero point absent or fixed at the middle of the code range. */
+  readonly symmetric?: boolean;
+  /** Null when LayerLens decodes the values; otherwise why it does not (the type is listed only). */
+  readonly notDecoded: string | null;
 }
 
 export interface ValueInfo {

@@ -60,6 +60,20 @@ function deltaCell(
   return { text: '…', title: 'Comparing with the base model…' };
 }
 
+/** The element type, or the scheme of quantized weights with its details in the tooltip. */
+function dtypeCell(info: TensorRow['info']): CellContent {
+  const encoding = info.encoding;
+  if (!encoding) return { text: info.dtype, title: info.dtype };
+  const block = encoding.blockSize === undefined ? '' : ` of ${encoding.blockSize}`;
+  const symmetry =
+    encoding.symmetric === undefined ? '' : encoding.symmetric ? ', symmetric' : ', asymmetric';
+  const decoded = encoding.notDecoded ?? `values shown decoded to ${info.dtype}`;
+  return {
+    text: encoding.scheme,
+    title: `${encoding.scheme}: ${encoding.bitsPerWeight.toFixed(2)} bits per weight, per ${encoding.granularity}${block}${symmetry}; ${decoded}`,
+  };
+}
+
 function textColumn(
   id: SortColumn,
   label: string,
@@ -143,7 +157,15 @@ export const COLUMNS: readonly Column[] = [
     ),
     firstDirection: 'descending',
   },
-  { ...textColumn('dtype', 'DType', 'Element type', (row) => row.info.dtype), width: 70 },
+  {
+    id: 'dtype',
+    label: 'DType',
+    description: 'Element type, or the quantization scheme of quantized weights',
+    numeric: false,
+    firstDirection: 'ascending',
+    width: 70,
+    cell: (row) => dtypeCell(row.info),
+  },
   {
     ...numberColumn('params', 'Params', 'Number of elements', (row) => ({
       text: formatCount(row.info.parameterCount),
