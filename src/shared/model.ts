@@ -1,5 +1,6 @@
 /** View-model types shared by the server, the extension, the webview and the CLI. */
 import type { CompressionMethod } from './compress';
+import type { StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
 export type ModelFormat = 'onnx' | 'safetensors';
@@ -105,6 +106,8 @@ export interface ModelCapabilities {
   readonly compress: readonly CompressionMethod[];
   /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
   readonly run: boolean;
+  /** The ways the format stores a method's output, where it offers more than its default. */
+  readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
 }
 
 export interface TensorPage {

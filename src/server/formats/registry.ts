@@ -8,7 +8,7 @@ import { llzFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
-import { methodsFor } from '../compress/methods';
+import { methodsFor, storageFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
 import type { CapableFormatModule, FormatCompression } from './capabilities';
@@ -79,9 +79,11 @@ export function formatModule(format: ModelFormat): CapableFormatModule {
 /** What LayerLens can do with a model of `format` beyond reading it. */
 export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   const module = formatModule(format);
+  const methods = module.compression?.methods;
   return {
-    compress: module.compression ? methodsFor(module.compression.methods) : [],
+    compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
+    ...(methods ? { storage: storageFor(methods) } : {}),
   };
 }
 
