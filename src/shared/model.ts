@@ -3,7 +3,13 @@ import type { CompressionMethod } from './compress';
 import type { StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
-export type ModelFormat = 'onnx' | 'safetensors';
+/** The model formats LayerLens reads (a packed `.llz` file presents one of them). */
+export const MODEL_FORMATS = ['onnx', 'safetensors'] as const;
+export type ModelFormat = (typeof MODEL_FORMATS)[number];
+
+export function isModelFormat(value: unknown): value is ModelFormat {
+  return (MODEL_FORMATS as readonly unknown[]).includes(value);
+}
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =

@@ -4,7 +4,7 @@
  */
 import { open as openFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { llzFormat } from './llz';
+import { packedFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
@@ -21,7 +21,7 @@ import { ModelFileError, type OpenedModel } from './types';
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true },
-  llzFormat,
+  packedFormat((format) => formatModule(format)),
 ];
 
 /** Bytes of the file's head shown to each format's `match()`. */
