@@ -1,19 +1,12 @@
-/** The webview's DOM-free logic in plain Node: number formatting, filtering and sorting rows. */
+/** The layer table's rows in plain Node: filtering and sorting. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TensorInfo, TensorStats } from '../../../../src/shared/model';
-import {
-  formatCompactCount,
-  formatCount,
-  formatPercent,
-  formatStat,
-} from '../../../../src/shared/format';
 import {
   createRow,
   visibleOrder,
   type TensorRow,
 } from '../../../../webview-ui/src/table/tensorRows';
-import { ViewStateStore, type ViewState } from '../../../../webview-ui/src/viewState';
 
 function info(
   index: number,
@@ -54,28 +47,6 @@ function withStd(row: TensorRow, std: number): TensorRow {
   row.stats = stats;
   return row;
 }
-
-test('counts: exact with grouped digits, short with three significant digits', () => {
-  assert.equal(formatCount(309633), '309,633');
-  assert.equal(formatCompactCount(42), '42');
-  assert.equal(formatCompactCount(309633), '310K');
-  assert.equal(formatCompactCount(99980), '100K');
-  assert.equal(formatCompactCount(1234567), '1.23M');
-  assert.equal(formatCompactCount(999_999), '1M');
-  assert.equal(formatCompactCount(7e9), '7B');
-});
-
-test('statistics: significant digits, exponents for tiny and huge values, a dash for none', () => {
-  assert.equal(formatStat(0.22481), '0.2248');
-  assert.equal(formatStat(0.22481, 3), '0.225');
-  assert.equal(formatStat(-1.2346e-5), '-1.235e-5');
-  assert.equal(formatStat(2.5e7, 3), '2.50e7');
-  assert.equal(formatStat(0), '0');
-  assert.equal(formatStat(null), '—');
-  assert.equal(formatPercent(1 / 6), '16.7%');
-  assert.equal(formatPercent(0.0001), '<0.1%');
-  assert.equal(formatPercent(0), '0.0%');
-});
 
 test('the filter matches name, node, op and dtype, case-insensitively', () => {
   const rows = [
@@ -121,55 +92,4 @@ test('sorting: both directions, ties in file order, rows without statistics last
     [1, 2, 3],
     'rows not loaded yet are skipped',
   );
-});
-
-test('saved view state: valid fields come back, malformed ones fall back to defaults', () => {
-  const written: ViewState[] = [];
-  const storage = (saved: unknown) => ({
-    getState: () => saved,
-    setState: (state: ViewState) => written.push(state),
-  });
-
-  const restored = new ViewStateStore(
-    storage({
-      selectedIndex: 3,
-      sort: { column: 'std', direction: 'descending' },
-      filter: 'conv',
-      scrollTop: 240,
-      detailsOpen: true,
-      detailTab: 'spectrum',
-    }),
-  );
-  assert.deepEqual(restored.state, {
-    selectedIndex: 3,
-    sort: { column: 'std', direction: 'descending' },
-    filter: 'conv',
-    scrollTop: 240,
-    detailsOpen: true,
-    histogramScale: 'linear',
-    detailTab: 'spectrum',
-  });
-
-  const malformed = new ViewStateStore(
-    storage({
-      selectedIndex: 'x',
-      sort: { column: 'weights', direction: 'up' },
-      filter: 7,
-      histogramScale: 'cubic',
-      detailsOpen: 'yes',
-      detailTab: 'graph',
-    }),
-  );
-  assert.deepEqual(malformed.state, {
-    selectedIndex: null,
-    sort: null,
-    filter: '',
-    scrollTop: 0,
-    detailsOpen: false,
-    histogramScale: 'linear',
-    detailTab: 'histogram',
-  });
-
-  malformed.update({ filter: 'fc' });
-  assert.equal(written.at(-1)?.filter, 'fc');
 });
