@@ -7,6 +7,11 @@ import type { DType } from './dtypes';
 export const MODEL_FORMATS = ['onnx', 'safetensors'] as const;
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
+/** Whether the model's format stores a graph of operators (nodes with ops, inputs, outputs). */
+export function hasGraph(summary: ModelSummary): boolean {
+  return summary.capabilities?.graph === true;
+}
+
 export function isModelFormat(value: unknown): value is ModelFormat {
   return (MODEL_FORMATS as readonly unknown[]).includes(value);
 }
@@ -112,6 +117,8 @@ export interface ModelCapabilities {
   readonly compress: readonly CompressionMethod[];
   /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
   readonly run: boolean;
+  /** The format stores a graph of operators: nodes with ops, the model's inputs and outputs. */
+  readonly graph: boolean;
   /** The ways the format stores a method's output, where it offers more than its default. */
   readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
 }

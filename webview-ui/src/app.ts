@@ -10,6 +10,7 @@ import { element } from './platform/dom';
 import { renderCompressionReport } from './reports/compressReport';
 import { formatBytes } from '../../src/shared/format';
 import { totalCompressibility } from '../../src/shared/lossless';
+import { hasGraph } from '../../src/shared/model';
 import { isDeltaModel, loadCompressibility, loadDeltaStats } from './loading/compressibilityLoader';
 import { baseName, renderError } from './platform/errorView';
 import { HistogramPanel } from './panels/histogram';
@@ -146,7 +147,7 @@ export class App {
             }),
           );
           this.workspace.hidden = false;
-          this.table.showOperatorColumn(summary.format === 'onnx');
+          this.table.showOperatorColumn(hasGraph(summary));
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
           this.isDelta = isDeltaModel(summary.metadata);

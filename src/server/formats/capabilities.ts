@@ -20,6 +20,8 @@ export interface CapableFormatModule extends FormatModule {
   readonly compression?: FormatCompression;
   /** The model executes in onnxruntime: measured sensitivity and validated outputs. */
   readonly runs?: boolean;
+  /** The file stores a graph of operators (nodes, ops, inputs and outputs). */
+  readonly graph?: boolean;
 }
 
 /**

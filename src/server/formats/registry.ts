@@ -20,7 +20,7 @@ import { ModelFileError, type OpenedModel } from './types';
  */
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
-  { ...onnxFormat, compression: onnxCompression, runs: true },
+  { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
   packedFormat((format) => formatModule(format)),
 ];
 
@@ -83,6 +83,7 @@ export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   return {
     compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
+    graph: module.graph === true,
     ...(methods ? { storage: storageFor(methods) } : {}),
   };
 }

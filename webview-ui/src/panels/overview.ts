@@ -4,7 +4,7 @@
  */
 import { select } from 'd3';
 import type { DType } from '../../../src/shared/dtypes';
-import type { ModelSummary, ValueInfo } from '../../../src/shared/model';
+import { hasGraph, type ModelSummary, type ValueInfo } from '../../../src/shared/model';
 import { horizontalBarChart } from './barChart';
 import { definitionList, element, section } from '../platform/dom';
 import {
@@ -126,8 +126,7 @@ function headlineNumbers(summary: ModelSummary): HTMLElement {
       ),
     );
   }
-  if (summary.format === 'onnx')
-    cards.push(card('Nodes', valueText(formatCount(summary.nodeCount))));
+  if (hasGraph(summary)) cards.push(card('Nodes', valueText(formatCount(summary.nodeCount))));
   return element('div', { className: 'll-cards' }, cards);
 }
 
@@ -224,7 +223,7 @@ function operatorSection(summary: ModelSummary): HTMLElement | null {
   const operators = Object.entries(summary.opCounts).sort(
     (a, b) => b[1] - a[1] || a[0].localeCompare(b[0]),
   );
-  if (summary.format !== 'onnx' && operators.length === 0) return null;
+  if (!hasGraph(summary) && operators.length === 0) return null;
   if (operators.length === 0) {
     return section('Operators', 'll-operators', [
       element('p', { className: 'll-muted', text: 'The graph has no nodes.' }),
