@@ -3,9 +3,26 @@ import type { CompressionMethod } from './compress';
 import type { StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
-/** The model formats LayerLens reads (a packed `.llz` file presents one of them). */
-export const MODEL_FORMATS = ['onnx', 'safetensors'] as const;
-export type ModelFormat = (typeof MODEL_FORMATS)[number];
+/**
+ * The model formats LayerLens reads (a packed `.llz` file presents one of them): the name
+ * users know, and the extensions of the files they open.
+ */
+export const MODEL_FORMAT_INFO = {
+  onnx: { label: 'ONNX', extensions: ['.onnx'] },
+  safetensors: { label: 'safetensors', extensions: ['.safetensors'] },
+} as const satisfies Record<string, { label: string; extensions: readonly string[] }>;
+
+export type ModelFormat = keyof typeof MODEL_FORMAT_INFO;
+export const MODEL_FORMATS = Object.keys(MODEL_FORMAT_INFO) as readonly ModelFormat[];
+
+/** The extension of packed files (`.llz`), which hold a model of any format. */
+export const PACKED_EXTENSION = '.llz';
+
+/** Extensions (lower case, with the dot) of every model file LayerLens opens, packed ones included. */
+export const MODEL_FILE_EXTENSIONS: readonly string[] = [
+  ...MODEL_FORMATS.flatMap((format) => MODEL_FORMAT_INFO[format].extensions),
+  PACKED_EXTENSION,
+];
 
 /** Whether the model's format stores a graph of operators (nodes with ops, inputs, outputs). */
 export function hasGraph(summary: ModelSummary): boolean {

@@ -7,12 +7,13 @@ import * as nodePath from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
 import { MAX_KEPT_DECODED_ONNX_BYTES, MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
-import type {
-  MetadataEntry,
-  ModelSummary,
-  TensorInfo,
-  TensorLocation,
-  ValueInfo,
+import {
+  MODEL_FORMAT_INFO,
+  type MetadataEntry,
+  type ModelSummary,
+  type TensorInfo,
+  type TensorLocation,
+  type ValueInfo,
 } from '../../shared/model';
 import {
   IR_VERSION_INITIALIZERS_NOT_INPUTS,
@@ -459,7 +460,7 @@ function looksLikeModelProto(head: Uint8Array): boolean {
 
 export const onnxFormat: FormatModule = {
   format: 'onnx',
-  extensions: ['.onnx'],
+  extensions: MODEL_FORMAT_INFO.onnx.extensions,
   match: looksLikeModelProto,
   open: openOnnx,
 };

@@ -15,7 +15,12 @@ import {
   MAX_TENSOR_RANK,
   MAX_TENSORS,
 } from '../../shared/limits';
-import type { MetadataEntry, ModelSummary, TensorInfo } from '../../shared/model';
+import {
+  MODEL_FORMAT_INFO,
+  type MetadataEntry,
+  type ModelSummary,
+  type TensorInfo,
+} from '../../shared/model';
 import { readExactly } from './fileRange';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
@@ -506,7 +511,8 @@ function looksLikeJsonObject(head: Uint8Array): boolean {
 
 export const safetensorsFormat: FormatModule = {
   format: 'safetensors',
-  extensions: ['.safetensors', '.json'],
+  // A sharded model's index (`model.safetensors.index.json`) too.
+  extensions: [...MODEL_FORMAT_INFO.safetensors.extensions, '.json'],
   match(head) {
     return looksLikeSafetensors(head) || looksLikeJsonObject(head);
   },

@@ -10,7 +10,7 @@ import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
-import type { ModelFormat } from '../../shared/model';
+import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
@@ -41,7 +41,7 @@ import {
   type LosslessRunner,
 } from './jobs';
 
-export const LLZ_EXTENSION = '.llz';
+export const LLZ_EXTENSION = PACKED_EXTENSION;
 
 export interface LosslessOptions {
   /** Output file; a default next to the input when absent. */

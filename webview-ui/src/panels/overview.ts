@@ -4,7 +4,12 @@
  */
 import { select } from 'd3';
 import type { DType } from '../../../src/shared/dtypes';
-import { hasGraph, type ModelSummary, type ValueInfo } from '../../../src/shared/model';
+import {
+  hasGraph,
+  MODEL_FORMAT_INFO,
+  type ModelSummary,
+  type ValueInfo,
+} from '../../../src/shared/model';
 import { horizontalBarChart } from './barChart';
 import { definitionList, element, section } from '../platform/dom';
 import {
@@ -17,11 +22,6 @@ import {
 
 /** Operators shown in the chart; the rest are summed up in one line below it. */
 const TOP_OPERATORS = 12;
-
-const FORMAT_NAMES: Readonly<Record<ModelSummary['format'], string>> = {
-  onnx: 'ONNX',
-  safetensors: 'safetensors',
-};
 
 export interface OverviewDetails {
   /** Whether the details start expanded. */
@@ -68,7 +68,7 @@ export function renderOverview(summary: ModelSummary, details: OverviewDetails):
 function titleBlock(summary: ModelSummary): HTMLElement {
   return element('header', { className: 'll-title' }, [
     element('h1', { className: 'll-file-name', text: summary.fileName }),
-    element('span', { className: 'll-badge', text: FORMAT_NAMES[summary.format] }),
+    element('span', { className: 'll-badge', text: MODEL_FORMAT_INFO[summary.format].label }),
   ]);
 }
 
