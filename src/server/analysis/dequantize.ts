@@ -1,0 +1,129 @@
+/**
+ * Quantized codes → the values a model computes with, (q − zero point) · scale, for the
+ * two grids ONNX models use (see onnx/quantized.ts): DequantizeLinear's (one scale per
+ * tensor, per index along an axis, or per block along an axis) and MatMulNBits' packed
+ * blocks. Products are formed in float64 and rounded once to float32, which is the
+ * float32 product onnxruntime computes ((q − zp) is exact in either).
+ */
+
+/** Scales (and zero points) along one axis of a row-major tensor of `shape`. */
+export interface AxisGrid {
+  readonly shape: readonly number[];
+  /** Null: one scale for the whole tensor. Non-negative otherwise. */
+  readonly axis: number | null;
+  /** 0: one scale per index along `axis`; otherwise one per block of that many. */
+  readonly blockSize: number;
+}
+
+/** The scale index of each element of `grid`, in row-major order, handed to `visit`. */
+function forEachScaleIndex(grid: AxisGrid, visit: (element: number, scale: number) => void): void {
+  const { shape, axis, blockSize } = grid;
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (axis === null) {
+    for (let i = 0; i < count; i++) visit(i, 0);
+    return;
+  }
+  const length = shape[axis]!;
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = count / Math.max(1, length * inner);
+  const blocks = blockSize > 0 ? Math.ceil(length / blockSize) : length;
+  let element = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < length; a++) {
+      const along = blockSize > 0 ? Math.floor(a / blockSize) : a;
+      const base = blockSize > 0 ? (o * blocks + along) * inner : along;
+      for (let i = 0; i < inner; i++) visit(element++, blockSize > 0 ? base + i : base);
+    }
+  }
+}
+
+/** (codes[i] − zeroPoints[s]) · scales[s] for each element i with scale index s. */
+export function dequantizeAxis(
+  codes: ArrayLike<number>,
+  grid: AxisGrid,
+  scales: ArrayLike<number>,
+  zeroPoints?: ArrayLike<number>,
+): Float32Array {
+  const out = new Float32Array(codes.length);
+  // A single zero point applies to every scale (ConvInteger's scalar w_zero_point).
+  const sharedZero = zeroPoints && zeroPoints.length === 1 ? zeroPoints[0]! : undefined;
+  forEachScaleIndex(grid, (i, s) => {
+    const zero = zeroPoints ? (sharedZero ?? zeroPoints[s]!) : 0;
+    out[i] = (codes[i]! - zero) * scales[s]!;
+  });
+  return out;
+}
+
+/** MatMulNBits' attributes: the weight is [k, n], stored as n rows of k codes in blocks. */
+export interface NBitsGrid {
+  readonly k: number;
+  readonly n: number;
+  readonly bits: number;
+  readonly blockSize: number;
+}
+
+export function nbitsBlocks(grid: NBitsGrid): number {
+  return Math.ceil(grid.k / grid.blockSize);
+}
+
+/** Bytes of one row's packed zero points. */
+export function nbitsZeroPointBytes(grid: NBitsGrid): number {
+  return Math.ceil((nbitsBlocks(grid) * grid.bits) / 8);
+}
+
+/** The `bits`-bit field at position `index` of `bytes`, low bits first. */
+function field(bytes: Uint8Array, offset: number, index: number, bits: number): number {
+  const bit = index * bits;
+  return (bytes[offset + (bit >> 3)]! >> (bit & 7)) & ((1 << bits) - 1);
+}
+
+/** The codes of the [k, n] weight in row-major order. */
+export function nbitsCodes(packed: Uint8Array, grid: NBitsGrid): Int32Array {
+  const { k, n, bits, blockSize } = grid;
+  const blocks = nbitsBlocks(grid);
+  const blob = (blockSize * bits) / 8;
+  const out = new Int32Array(k * n);
+  for (let col = 0; col < n; col++) {
+    for (let row = 0; row < k; row++) {
+      const block = Math.floor(row / blockSize);
+      out[row * n + col] = field(packed, (col * blocks + block) * blob, row % blockSize, bits);
+    }
+  }
+  return out;
+}
+
+/** Zero points of MatMulNBits: packed like the codes (uint8), or one number per block. */
+export type NBitsZeroPoints =
+  { readonly packed: Uint8Array } | { readonly values: ArrayLike<number> } | undefined;
+
+/** The [k, n] weight MatMulNBits computes with, row-major. */
+export function dequantizeNBits(
+  packed: Uint8Array,
+  grid: NBitsGrid,
+  scales: ArrayLike<number>,
+  zeroPoints: NBitsZeroPoints,
+): Float32Array {
+  const { k, n, bits, blockSize } = grid;
+  const blocks = nbitsBlocks(grid);
+  const rowZeroBytes = nbitsZeroPointBytes(grid);
+  const codes = nbitsCodes(packed, grid);
+  const middle = 1 << (bits - 1);
+  const out = new Float32Array(k * n);
+  for (let col = 0; col < n; col++) {
+    for (let block = 0; block < blocks; block++) {
+      const at = col * blocks + block;
+      let zero = middle;
+      if (zeroPoints && 'packed' in zeroPoints) {
+        zero = field(zeroPoints.packed, col * rowZeroBytes, block, bits);
+      } else if (zeroPoints) {
+        zero = zeroPoints.values[at]!;
+      }
+      const scale = scales[at]!;
+      const end = Math.min(k, (block + 1) * blockSize);
+      for (let row = block * blockSize; row < end; row++) {
+        out[row * n + col] = (codes[row * n + col]! - zero) * scale;
+      }
+    }
+  }
+  return out;
+}
