@@ -55,6 +55,8 @@ export interface TensorEncoding {
   readonly blockSize?: number;
   /** Zero point absent or fixed at the middle of the code range. */
   readonly symmetric?: boolean;
+  /** The op that turns the codes into values (`DequantizeLinear`, `MatMulNBits`…), where a graph names one. */
+  readonly decodedBy?: string;
   /** Null when LayerLens decodes the values; otherwise why it does not (the type is listed only). */
   readonly notDecoded: string | null;
 }

@@ -4,7 +4,8 @@
  * read through other storage (a packed file's).
  */
 import { loadTensorData } from './onnxTensors';
-import type { DecodedValues, TensorData } from './types';
+import type { DType } from '../../shared/dtypes';
+import type { DecodedValues, TensorData, TensorEntry } from './types';
 
 /** TensorData whose `length` bytes of float32 values `decoded` computes on demand. */
 export function decodedTensorData(decoded: DecodedValues, length: number): TensorData {
@@ -28,6 +29,15 @@ export function decodedTensorData(decoded: DecodedValues, length: number): Tenso
 /** The tensor's bytes as its file stores them (the codes of a decoded tensor). */
 export function storedData(data: TensorData): TensorData {
   return data.kind === 'memory' && data.decoded ? data.decoded.codes : data;
+}
+
+/** The tensor as its file stores it: the bytes and their element type. */
+export function storedTensor(entry: TensorEntry): { data: TensorData; dtype: DType } {
+  const { data, info } = entry;
+  if (data.kind === 'memory' && data.decoded) {
+    return { data: data.decoded.codes, dtype: data.decoded.codeDtype };
+  }
+  return { data, dtype: info.dtype };
 }
 
 /** `data` with every stored part it reads passed through `map` (decoded tensors: each part). */

@@ -15,7 +15,14 @@ import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lo
 import { readOriginalRange } from '../lossless/reader';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
-import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
+import { mapStoredData } from './decodedValues';
+import {
+  ModelFileError,
+  type FormatModule,
+  type OpenedModel,
+  type TensorData,
+  type TensorEntry,
+} from './types';
 
 /** Write the non-tensor segments of the original into a sparse file of the original's size. */
 async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
@@ -95,21 +102,21 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
     await fs.rm(folder, { recursive: true, force: true });
   }
   const fileName = path.basename(absolute);
-  const tensors = opened.tensors.map((entry): TensorEntry => {
-    const { data } = entry;
-    const info = { ...entry.info, file: fileName };
-    if (data.kind !== 'file' || data.path !== opened.path) return { info, data };
+  const fromContainer = (data: TensorData): TensorData => {
+    if (data.kind !== 'file' || data.path !== opened.path) return data;
     const { offset, length } = data;
     return {
-      info,
-      data: {
-        kind: 'memory',
-        length,
-        load: () => readOriginalRange(container, basePath, offset, length),
-        packed: { container: container.path, base: basePath, offset },
-      },
+      kind: 'memory',
+      length,
+      load: () => readOriginalRange(container, basePath, offset, length),
+      packed: { container: container.path, base: basePath, offset },
     };
-  });
+  };
+  const tensors = opened.tensors.map((entry): TensorEntry => ({
+    info: { ...entry.info, file: fileName },
+    // Decoded tensors (quantized weights) read each stored part from the container.
+    data: mapStoredData(entry.data, fromContainer),
+  }));
   return {
     path: absolute,
     summary: {

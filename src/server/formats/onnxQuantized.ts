@@ -61,6 +61,7 @@ function symmetricOf(zeroPoint: TensorEntry | undefined, middle: number): boolea
 /** What the table shows of a weight that is not decoded: its codes, with the reason. */
 function undecoded(
   entry: TensorEntry,
+  decodedBy: string,
   scheme: string,
   granularity: TensorEncoding['granularity'],
   problem: string,
@@ -69,12 +70,14 @@ function undecoded(
     scheme,
     bitsPerWeight: DTYPES[entry.info.dtype].bits,
     granularity,
+    decodedBy,
     notDecoded: `values shown as stored codes: ${problem}`,
   };
   return { info: { ...entry.info, encoding }, data: entry.data };
 }
 
 interface Parts {
+  readonly op: string;
   readonly codes: TensorEntry;
   readonly scale: TensorEntry;
   readonly zeroPoint?: TensorEntry;
@@ -114,7 +117,7 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
           ? 'block'
           : 'channel';
   const scheme = `${codeDtype} ${granularity === 'block' ? 'blocked' : `per-${granularity}`}`;
-  if (typeof grid === 'string') return undecoded(codes, scheme, granularity, grid);
+  if (typeof grid === 'string') return undecoded(codes, parts.op, scheme, granularity, grid);
   const signed = codeDtype.startsWith('int');
   const codeBits = DTYPES[codeDtype].bits;
   // Unsigned codes are symmetric around the middle of their range (128 for uint8).
@@ -145,6 +148,7 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
         granularity,
         ...(grid.blockSize > 0 ? { blockSize: grid.blockSize } : {}),
         ...(symmetric === undefined ? {} : { symmetric }),
+        decodedBy: parts.op,
         notDecoded: null,
       },
     },
@@ -196,7 +200,7 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
   const grid: NBitsGrid = weight.grid;
   const scheme = `MatMulNBits ${grid.bits}-bit`;
   const problem = nbitsProblem(grid, parts);
-  if (problem) return undecoded(codes, scheme, 'block', problem);
+  if (problem) return undecoded(codes, parts.op, scheme, 'block', problem);
   const packedZeros = zeroPoint?.info.dtype === 'uint8';
   const middle = 1 << (grid.bits - 1);
   const decoded: DecodedValues = {
@@ -240,6 +244,7 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
         granularity: 'block',
         blockSize: grid.blockSize,
         ...(symmetric === undefined ? {} : { symmetric }),
+        decodedBy: parts.op,
         notDecoded: null,
       },
     },
@@ -321,15 +326,22 @@ export function decodeQuantizedWeights(
         : `${entry.info.dtype} (${weight.op})`;
     const granularity = weight.grid.kind === 'nbits' ? 'block' : 'tensor';
     if (!weight.scale) {
-      return undecoded(entry, fallbackScheme, granularity, weight.problem ?? 'no scale found');
+      return undecoded(
+        entry,
+        weight.op,
+        fallbackScheme,
+        granularity,
+        weight.problem ?? 'no scale found',
+      );
     }
     const parts: Parts = {
+      op: weight.op,
       codes: entry,
       scale: entries[weight.scale.index]!,
       ...(weight.zeroPoint ? { zeroPoint: entries[weight.zeroPoint.index]! } : {}),
     };
     const problem = weight.problem ?? partsProblem(weight, parts);
-    if (problem) return undecoded(entry, fallbackScheme, granularity, problem);
+    if (problem) return undecoded(entry, weight.op, fallbackScheme, granularity, problem);
     if (weight.grid.kind === 'nbits') return decodeNBits(weight, parts);
     return decodeAxis(parts, axisGrid(weight, parts));
   });
