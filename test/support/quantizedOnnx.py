@@ -41,10 +41,19 @@ def save(name, nodes, inputs, outputs, initializers, opset, weights, extra_opset
     reference[name] = {"input": {"name": first.name, "shape": dims}, "weights": weights}
 
 
-def weight_ref(values, codes, **facts):
+def weight_ref(values, codes, stored, **facts):
+    """What a reader should report of a weight; `stored`: the arrays the file holds for it."""
+    values = np.asarray(values, dtype=np.float32)
+    codes = np.asarray(codes).astype(np.int64)
+    matrix = values.reshape(values.shape[0], -1).astype(np.float64)
+    used, counts = np.unique(codes, return_counts=True)
     return {
-        "values": [float(v) for v in np.asarray(values, dtype=np.float32).ravel()],
-        "codes": [int(c) for c in np.asarray(codes).ravel()],
+        "values": [float(v) for v in values.ravel()],
+        "codes": [int(c) for c in codes.ravel()],
+        "bitsPerWeight": sum(np.asarray(a).nbytes for a in stored) * 8 / values.size,
+        "sigma": [float(v) for v in np.linalg.svd(matrix, compute_uv=False)],
+        "levelsUsed": int(used.size),
+        "codeCounts": {str(int(c)): int(n) for c, n in zip(used, counts)},
         **facts,
     }
 
@@ -72,7 +81,7 @@ save(
         numpy_helper.from_array(np.array(zp, dtype=np.uint8), "W_zp"),
     ],
     13,
-    {"W_q": weight_ref((wq.astype(np.float32) - np.float32(zp)) * s, wq, scheme="uint8 per-tensor",
+    {"W_q": weight_ref((wq.astype(np.float32) - np.float32(zp)) * s, wq, [wq, s, zp], scheme="uint8 per-tensor",
                        granularity="tensor", symmetric=False, identity=True)},
 )
 
@@ -104,9 +113,9 @@ save(
     ],
     13,
     {
-        "C_q": weight_ref(cw.astype(np.float32) * cs.reshape(4, 1, 1, 1), cw, scheme="int8 per-channel",
+        "C_q": weight_ref(cw.astype(np.float32) * cs.reshape(4, 1, 1, 1), cw, [cw, cs, np.zeros(4, np.int8)], scheme="int8 per-channel",
                           granularity="channel", symmetric=True),
-        "M_q": weight_ref((mw.astype(np.float32) - mz.astype(np.float32)) * ms, mw,
+        "M_q": weight_ref((mw.astype(np.float32) - mz.astype(np.float32)) * ms, mw, [mw, ms, mz],
                           scheme="uint8 per-channel", granularity="channel", symmetric=False),
     },
 )
@@ -132,7 +141,7 @@ save(
         numpy_helper.from_array(bz, "B_zp"),
     ],
     21,
-    {"B_q": weight_ref((bq.astype(np.float32) - expanded_z) * expanded_s, bq, scheme="int8 blocked",
+    {"B_q": weight_ref((bq.astype(np.float32) - expanded_z) * expanded_s, bq, [bq, bs, bz], scheme="int8 blocked",
                        granularity="block", blockSize=B, symmetric=False, identity=True)},
 )
 
@@ -158,7 +167,7 @@ save(
         numpy_helper.from_array(isc, "W_scale"),
     ],
     13,
-    {"W_q": weight_ref(iq.astype(np.float32) * isc, iq, scheme="int8 per-channel",
+    {"W_q": weight_ref(iq.astype(np.float32) * isc, iq, [iq, isc, np.zeros(N, np.int8)], scheme="int8 per-channel",
                        granularity="channel", symmetric=True)},
 )
 
@@ -184,7 +193,7 @@ save(
         numpy_helper.from_array(vs, "V_scale"),
     ],
     13,
-    {"V_q": weight_ref((vq.astype(np.float32) - np.float32(vz)) * vs.reshape(4, 1, 1, 1), vq,
+    {"V_q": weight_ref((vq.astype(np.float32) - np.float32(vz)) * vs.reshape(4, 1, 1, 1), vq, [vq, vs, vz],
                        scheme="uint8 per-channel", granularity="channel", symmetric=False)},
 )
 
@@ -217,9 +226,9 @@ save(
     ],
     13,
     {
-        "Q_w": weight_ref(qc.astype(np.float32) * qcs.reshape(4, 1, 1, 1), qc, scheme="int8 per-channel",
+        "Q_w": weight_ref(qc.astype(np.float32) * qcs.reshape(4, 1, 1, 1), qc, [qc, qcs, np.zeros(4, np.int8)], scheme="int8 per-channel",
                           granularity="channel", symmetric=True),
-        "M_w": weight_ref((qm.astype(np.float32) - np.float32(qmz)) * qms, qm, scheme="uint8 per-tensor",
+        "M_w": weight_ref((qm.astype(np.float32) - np.float32(qmz)) * qms, qm, [qm, qms, qmz], scheme="uint8 per-tensor",
                           granularity="tensor", symmetric=False),
     },
 )
@@ -237,6 +246,7 @@ def nbits_model(name, K, N, zero_points):
     initializers = [numpy_helper.from_array(packed, "B"),
                     numpy_helper.from_array(scales.ravel(), "scales")]
     zeros = np.full((N, blocks), 8, dtype=np.float32)
+    stored = [packed, scales]
     if zero_points == "packed":
         z = rng.integers(0, 16, size=(N, blocks), dtype=np.uint8)
         row = (blocks + 1) // 2
@@ -246,11 +256,13 @@ def nbits_model(name, K, N, zero_points):
         initializers.append(numpy_helper.from_array(zpacked.ravel(), "zero_points"))
         inputs.append("zero_points")
         zeros = z.astype(np.float32)
+        stored.append(zpacked)
     elif zero_points == "float":
         z = (rng.random((N, blocks)) * 15).astype(np.float32)
         initializers.append(numpy_helper.from_array(z.ravel(), "zero_points"))
         inputs.append("zero_points")
         zeros = z
+        stored.append(z)
     w = (codes[:, :K].astype(np.float32) - np.repeat(zeros, B, axis=1)[:, :K]) * np.repeat(scales, B, axis=1)[:, :K]
     save(
         name,
@@ -259,7 +271,7 @@ def nbits_model(name, K, N, zero_points):
         [float_input("Y", [K, N])],
         initializers,
         13,
-        {"B": weight_ref(w.T, codes[:, :K].T, scheme="MatMulNBits 4-bit", granularity="block", blockSize=B,
+        {"B": weight_ref(w.T, codes[:, :K].T, stored, scheme="MatMulNBits 4-bit", granularity="block", blockSize=B,
                          symmetric=zero_points is None, identity=True, shape=[K, N])},
         extra_opsets=[("com.microsoft", 1)],
     )
