@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { LspMethods } from '../../../../src/shared/lsp';
 import { isStatsError, type TensorInfo } from '../../../../src/shared/model';
+import { llzFormat } from '../../../../src/server/formats/llz';
 import { onnxFormat } from '../../../../src/server/formats/onnx';
 import { loadTensorData } from '../../../../src/server/formats/onnxTensors';
 import type { OpenedModel, TensorEntry } from '../../../../src/server/formats/types';
@@ -187,6 +188,18 @@ describe('quantized models built with Python onnx', () => {
         }
       }
     }
+  });
+
+  test('a packed (.llz) quantized model decodes its weights from the container', async () => {
+    const source = join(folder, 'packed.onnx');
+    await copyFile(modelPath('matmulnbits_zero_points'), source);
+    const packed = await server.request(LspMethods.pack, { uri: pathToFileURL(source).toString() });
+    await rm(source);
+    const opened = await llzFormat.open(packed.out);
+    const entry = entryNamed(opened, 'B');
+    assert.equal(entry.info.encoding?.scheme, 'MatMulNBits 4-bit');
+    const expected = references.matmulnbits_zero_points!.weights.B!.values;
+    assert.ok(relativeMaxDiff(floats(entry), expected) < 1e-6, 'values decoded from the container');
   });
 
   test('compressing a quantized weight again is refused with the reason, everywhere', async () => {
