@@ -51,7 +51,8 @@ export interface QuantizedWeight {
 
 /** Ops that read stored codes, where, and where their scale and zero point are. */
 interface CodesInput {
-  readonly domain: 'ai.onnx' | 'com.microsoft';
+  /** Domains the op is read in (onnxruntime also has com.microsoft DequantizeLinear, for 16-bit codes). */
+  readonly domains: readonly ('ai.onnx' | 'com.microsoft')[];
   readonly codes: number;
   /** Input of the scale; undefined: found after the op (ConvInteger, MatMulInteger). */
   readonly scale?: number;
@@ -61,16 +62,18 @@ interface CodesInput {
 }
 
 const CODES_INPUTS: ReadonlyMap<string, CodesInput> = new Map<string, CodesInput>([
-  ['DequantizeLinear', { domain: 'ai.onnx', codes: 0, scale: 1, zeroPoint: 2 }],
-  ['QLinearConv', { domain: 'ai.onnx', codes: 3, scale: 4, zeroPoint: 5, axis: 0 }],
-  ['QLinearMatMul', { domain: 'ai.onnx', codes: 3, scale: 4, zeroPoint: 5, axis: -1 }],
-  ['ConvInteger', { domain: 'ai.onnx', codes: 1, zeroPoint: 3, axis: 0 }],
-  ['MatMulInteger', { domain: 'ai.onnx', codes: 1, zeroPoint: 3, axis: -1 }],
-  ['MatMulNBits', { domain: 'com.microsoft', codes: 1, scale: 2, zeroPoint: 3 }],
+  ['DequantizeLinear', { domains: ['ai.onnx', 'com.microsoft'], codes: 0, scale: 1, zeroPoint: 2 }],
+  ['QLinearConv', { domains: ['ai.onnx'], codes: 3, scale: 4, zeroPoint: 5, axis: 0 }],
+  ['QLinearMatMul', { domains: ['ai.onnx'], codes: 3, scale: 4, zeroPoint: 5, axis: -1 }],
+  ['ConvInteger', { domains: ['ai.onnx'], codes: 1, zeroPoint: 3, axis: 0 }],
+  ['MatMulInteger', { domains: ['ai.onnx'], codes: 1, zeroPoint: 3, axis: -1 }],
+  ['MatMulNBits', { domains: ['com.microsoft'], codes: 1, scale: 2, zeroPoint: 3 }],
 ]);
 
-function inDomain(node: onnx.INodeProto, domain: CodesInput['domain']): boolean {
-  return domain === 'ai.onnx' ? isDefaultDomain(node.domain) : node.domain === domain;
+function inDomain(node: onnx.INodeProto, domains: CodesInput['domains']): boolean {
+  return domains.some((domain) =>
+    domain === 'ai.onnx' ? isDefaultDomain(node.domain) : node.domain === domain,
+  );
 }
 
 /** The stored tensors and node outputs of every graph, by name. */
@@ -169,7 +172,7 @@ function quantizedUse(
   for (const use of model.usesOf(codes.name, codes.scope)) {
     const op = use.node.opType ?? '';
     const input = CODES_INPUTS.get(op);
-    if (!input || !inDomain(use.node, input.domain) || use.inputIndex !== input.codes) continue;
+    if (!input || !inDomain(use.node, input.domains) || use.inputIndex !== input.codes) continue;
     const inputs = use.node.input ?? [];
     const zeroPointName = inputs[input.zeroPoint];
     const zeroPoint = index.slot(zeroPointName, use.scope);

@@ -28,7 +28,17 @@ import {
 import { methodFor } from '../../../../src/server/compress/methods';
 import { onnxWeights } from '../../../../src/server/compress/onnx/sizes';
 import { weightLayout } from '../../../../src/server/onnx';
-import { graph, model, node, rawTensor, valueInfo, writeModel } from '../../../support/onnxBuilder';
+import {
+  attribute,
+  graph,
+  type GraphParts,
+  model,
+  node,
+  rawTensor,
+  tensor,
+  valueInfo,
+  writeModel,
+} from '../../../support/onnxBuilder';
 import { startServer, type ServerProcess } from '../../../support/serverProcess';
 import {
   writeQuantizedModels,
@@ -297,6 +307,63 @@ async function checkRoundTrip(source: string, method: 'int8' | 'int4', scheme: R
     assert.ok(Math.abs(afterStats!.mean! - before!.mean!) <= 0.1 * before!.std!, 'mean close');
   }
 }
+
+describe('quantized weights LayerLens cannot decode', () => {
+  /** W_q (int8 [4, 4]) through DequantizeLinear with `scale` and `axis` 1, then a MatMul. */
+  async function openDequantized(name: string, scaleNodes: GraphParts) {
+    const path = await writeModel(
+      folder,
+      `${name}.onnx`,
+      model(
+        graph({
+          nodes: [
+            ...(scaleNodes.nodes ?? []),
+            node('DequantizeLinear', ['W_q', 'S'], ['W'], {
+              attributes: [attribute.int('axis', 1)],
+            }),
+            node('MatMul', ['X', 'W'], ['Y']),
+          ],
+          initializers: [
+            tensor(
+              'W_q',
+              'int8',
+              [4, 4],
+              [1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12, 13, -14, 15, -16],
+            ),
+            ...(scaleNodes.initializers ?? []),
+          ],
+          inputs: [valueInfo('X', 'float32', [1, 4])],
+          outputs: [valueInfo('Y', 'float32', [1, 4])],
+        }),
+      ),
+    );
+    return entryNamed(await onnxFormat.open(path), 'W_q');
+  }
+
+  test('a computed scale leaves the codes listed as stored, with the reason', async () => {
+    const entry = await openDequantized('computed-scale', {
+      nodes: [node('Mul', ['s1', 's2'], ['S'])],
+      initializers: [
+        tensor('s1', 'float32', [4], [1, 2, 3, 4]),
+        tensor('s2', 'float32', [], [0.5]),
+      ],
+    });
+    assert.equal(entry.info.dtype, 'int8', 'the stored codes');
+    assert.equal(entry.info.encoding?.scheme, 'int8 (DequantizeLinear)');
+    assert.match(
+      entry.info.encoding?.notDecoded ?? '',
+      /scale of DequantizeLinear is computed, not stored/,
+    );
+  });
+
+  test('a scale that does not fit the axis leaves the codes listed as stored, with the reason', async () => {
+    const entry = await openDequantized('wrong-scale', {
+      initializers: [tensor('S', 'float32', [3], [1, 2, 3])],
+    });
+    assert.equal(entry.info.dtype, 'int8');
+    assert.match(entry.info.encoding?.notDecoded ?? '', /3 scales for 4 channels along axis 1/);
+  });
+});
 
 describe('LayerLens’s own quantized output', () => {
   test('int8 of Silero VAD v5 (per-channel DequantizeLinear) decodes as the writer intended', async () => {
