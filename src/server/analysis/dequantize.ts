@@ -15,28 +15,6 @@ export interface AxisGrid {
   readonly blockSize: number;
 }
 
-/** The scale index of each element of `grid`, in row-major order, handed to `visit`. */
-function forEachScaleIndex(grid: AxisGrid, visit: (element: number, scale: number) => void): void {
-  const { shape, axis, blockSize } = grid;
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (axis === null) {
-    for (let i = 0; i < count; i++) visit(i, 0);
-    return;
-  }
-  const length = shape[axis]!;
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const outer = count / Math.max(1, length * inner);
-  const blocks = blockSize > 0 ? Math.ceil(length / blockSize) : length;
-  let element = 0;
-  for (let o = 0; o < outer; o++) {
-    for (let a = 0; a < length; a++) {
-      const along = blockSize > 0 ? Math.floor(a / blockSize) : a;
-      const base = blockSize > 0 ? (o * blocks + along) * inner : along;
-      for (let i = 0; i < inner; i++) visit(element++, blockSize > 0 ? base + i : base);
-    }
-  }
-}
-
 /** (codes[i] − zeroPoints[s]) · scales[s] for each element i with scale index s. */
 export function dequantizeAxis(
   codes: ArrayLike<number>,
@@ -44,13 +22,37 @@ export function dequantizeAxis(
   scales: ArrayLike<number>,
   zeroPoints?: ArrayLike<number>,
 ): Float32Array {
+  const { shape, axis, blockSize } = grid;
   const out = new Float32Array(codes.length);
   // A single zero point applies to every scale (ConvInteger's scalar w_zero_point).
-  const sharedZero = zeroPoints && zeroPoints.length === 1 ? zeroPoints[0]! : undefined;
-  forEachScaleIndex(grid, (i, s) => {
-    const zero = zeroPoints ? (sharedZero ?? zeroPoints[s]!) : 0;
-    out[i] = (codes[i]! - zero) * scales[s]!;
-  });
+  const zeroAt = (s: number): number =>
+    zeroPoints ? (zeroPoints.length === 1 ? zeroPoints[0]! : zeroPoints[s]!) : 0;
+  if (axis === null) {
+    const scale = scales[0]!;
+    const zero = zeroAt(0);
+    for (let i = 0; i < codes.length; i++) out[i] = (codes[i]! - zero) * scale;
+    return out;
+  }
+  const length = shape[axis]!;
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = codes.length / Math.max(1, length * inner);
+  const blocks = blockSize > 0 ? Math.ceil(length / blockSize) : length;
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < length; a++) {
+      if (blockSize === 0) {
+        // One scale for the whole run of `inner` elements.
+        const scale = scales[a]!;
+        const zero = zeroAt(a);
+        for (const end = i + inner; i < end; i++) out[i] = (codes[i]! - zero) * scale;
+        continue;
+      }
+      const base = (o * blocks + Math.floor(a / blockSize)) * inner;
+      for (let k = 0; k < inner; k++, i++) {
+        out[i] = (codes[i]! - zeroAt(base + k)) * scales[base + k]!;
+      }
+    }
+  }
   return out;
 }
 
@@ -105,8 +107,8 @@ export function dequantizeNBits(
 ): Float32Array {
   const { k, n, bits, blockSize } = grid;
   const blocks = nbitsBlocks(grid);
+  const blob = (blockSize * bits) / 8;
   const rowZeroBytes = nbitsZeroPointBytes(grid);
-  const codes = nbitsCodes(packed, grid);
   const middle = 1 << (bits - 1);
   const out = new Float32Array(k * n);
   for (let col = 0; col < n; col++) {
@@ -119,9 +121,11 @@ export function dequantizeNBits(
         zero = zeroPoints.values[at]!;
       }
       const scale = scales[at]!;
-      const end = Math.min(k, (block + 1) * blockSize);
-      for (let row = block * blockSize; row < end; row++) {
-        out[row * n + col] = (codes[row * n + col]! - zero) * scale;
+      const offset = at * blob;
+      const first = block * blockSize;
+      const count = Math.min(k, first + blockSize) - first;
+      for (let j = 0; j < count; j++) {
+        out[(first + j) * n + col] = (field(packed, offset, j, bits) - zero) * scale;
       }
     }
   }
