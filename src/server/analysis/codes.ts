@@ -5,6 +5,7 @@
 import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../shared/limits';
 import { MAX_CODE_BINS, type TensorCodes } from '../../shared/model';
 import { loadTensorData } from '../formats/onnxTensors';
+import { codesOf } from './dequantize';
 import type { TensorEntry } from '../formats/types';
 
 /** Used ranges up to this many codes are counted in an array; wider ones in a set. */
@@ -22,7 +23,7 @@ export function tensorCodes(entry: TensorEntry): TensorCodes {
       `tensor "${info.name}" has ${decoded.codes.length} bytes of codes, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading them whole`,
     );
   }
-  const codes = decoded.levels(loadTensorData(decoded.codes));
+  const codes = codesOf(decoded.plan, loadTensorData(decoded.codes));
   let min = Infinity;
   let max = -Infinity;
   for (const code of codes) {

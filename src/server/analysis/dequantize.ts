@@ -3,8 +3,10 @@
  * two grids ONNX models use (see onnx/quantized.ts): DequantizeLinear's (one scale per
  * tensor, per index along an axis, or per block along an axis) and MatMulNBits' packed
  * blocks. Products are formed in float64 and rounded once to float32, which is the
- * float32 product onnxruntime computes ((q − zp) is exact in either).
+ * float32 product onnxruntime computes ((q − zp) is exact in either). A DequantizePlan says
+ * how one tensor decodes, as data, so that a statistics worker can decode it too.
  */
+import { decodeValues, type NumericDType } from './decode';
 
 /** Scales (and zero points) along one axis of a row-major tensor of `shape`. */
 export interface AxisGrid {
@@ -130,4 +132,72 @@ export function dequantizeNBits(
     }
   }
   return out;
+}
+
+/** One stored part of a quantized tensor: its element type and count. */
+export interface StoredPart {
+  readonly dtype: NumericDType;
+  readonly count: number;
+}
+
+/**
+ * How to decode a quantized tensor from the bytes of its stored parts (codes, scale, zero
+ * point), as data a worker can receive.
+ */
+export type DequantizePlan =
+  | {
+      readonly kind: 'axis';
+      readonly grid: AxisGrid;
+      readonly codes: StoredPart;
+      readonly scale: StoredPart;
+      readonly zeroPoint?: StoredPart;
+    }
+  | {
+      readonly kind: 'nbits';
+      readonly grid: NBitsGrid;
+      readonly scale: StoredPart;
+      /** `packed`: uint8 bytes packed like the codes. */
+      readonly zeroPoint?: StoredPart | 'packed';
+    };
+
+function numbers(part: StoredPart, bytes: Uint8Array): Float32Array | Float64Array {
+  return decodeValues(part.dtype, bytes, part.count);
+}
+
+/**
+ * Little-endian float32 bytes of the values, from the bytes of the codes and of the
+ * parameters (scale, then the zero point when the plan has one).
+ */
+export function dequantizeBytes(
+  plan: DequantizePlan,
+  codes: Uint8Array,
+  params: readonly Uint8Array[],
+): Uint8Array {
+  const [scaleBytes, zeroBytes] = params;
+  const scales = numbers(plan.scale, scaleBytes!);
+  let values: Float32Array;
+  if (plan.kind === 'axis') {
+    const zeros = plan.zeroPoint && zeroBytes ? numbers(plan.zeroPoint, zeroBytes) : undefined;
+    values = dequantizeAxis(numbers(plan.codes, codes), plan.grid, scales, zeros);
+  } else {
+    const zero = plan.zeroPoint;
+    values = dequantizeNBits(
+      codes,
+      plan.grid,
+      scales,
+      zero && zeroBytes
+        ? zero === 'packed'
+          ? { packed: zeroBytes }
+          : { values: numbers(zero, zeroBytes) }
+        : undefined,
+    );
+  }
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/** The integer code behind each value, in the values' order. */
+export function codesOf(plan: DequantizePlan, codes: Uint8Array): Int32Array {
+  return plan.kind === 'nbits'
+    ? nbitsCodes(codes, plan.grid)
+    : Int32Array.from(numbers(plan.codes, codes));
 }

@@ -3,6 +3,7 @@
  * DecodedValues in types.ts): their TensorData, the bytes as stored, and the same tensor
  * read through other storage (a packed file's).
  */
+import { dequantizeBytes } from '../analysis/dequantize';
 import { loadTensorData } from './onnxTensors';
 import type { DType } from '../../shared/dtypes';
 import type { DecodedValues, TensorData, TensorEntry } from './types';
@@ -13,7 +14,8 @@ export function decodedTensorData(decoded: DecodedValues, length: number): Tenso
     kind: 'memory',
     length,
     load: () => {
-      const values = decoded.decode(
+      const values = dequantizeBytes(
+        decoded.plan,
         loadTensorData(decoded.codes),
         decoded.params.map((param) => loadTensorData(param)),
       );

@@ -9,13 +9,11 @@
 import { byteLengthOf, DTYPES, type DType } from '../../shared/dtypes';
 import type { TensorEncoding, TensorInfo } from '../../shared/model';
 import {
-  dequantizeAxis,
-  dequantizeNBits,
   nbitsBlocks,
-  nbitsCodes,
   nbitsZeroPointBytes,
   type AxisGrid,
   type NBitsGrid,
+  type StoredPart,
 } from '../analysis/dequantize';
 import { decodeValues, isNumericDType, type NumericDType } from '../analysis/decode';
 import { quantizedWeights, type OnnxModel, type QuantizedWeight } from '../onnx';
@@ -41,8 +39,9 @@ function values(entry: TensorEntry, bytes: Uint8Array): Float32Array | Float64Ar
   return decodeValues(entry.info.dtype as NumericDType, bytes, entry.info.parameterCount);
 }
 
-function float32Bytes(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+/** A stored tensor as a part of a DequantizePlan (its dtype is checked numeric before). */
+function part(entry: TensorEntry): StoredPart {
+  return { dtype: entry.info.dtype as NumericDType, count: entry.info.parameterCount };
 }
 
 /** Whether every zero point sits at the middle of the code range (0 for signed codes). */
@@ -128,16 +127,13 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
     codeBits,
     signedCodes: signed,
     params: zeroPoint ? [scale.data, zeroPoint.data] : [scale.data],
-    decode: (codeBytes, [scaleBytes, zeroBytes]) =>
-      float32Bytes(
-        dequantizeAxis(
-          values(codes, codeBytes),
-          grid,
-          values(scale, scaleBytes!),
-          zeroPoint && zeroBytes ? values(zeroPoint, zeroBytes) : undefined,
-        ),
-      ),
-    levels: (codeBytes) => Int32Array.from(values(codes, codeBytes)),
+    plan: {
+      kind: 'axis',
+      grid,
+      codes: part(codes),
+      scale: part(scale),
+      ...(zeroPoint ? { zeroPoint: part(zeroPoint) } : {}),
+    },
   };
   return withValues(
     codes,
@@ -209,20 +205,12 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
     codeBits: grid.bits,
     signedCodes: false,
     params: zeroPoint ? [scale.data, zeroPoint.data] : [scale.data],
-    decode: (codeBytes, [scaleBytes, zeroBytes]) =>
-      float32Bytes(
-        dequantizeNBits(
-          codeBytes,
-          grid,
-          values(scale, scaleBytes!),
-          zeroPoint && zeroBytes
-            ? packedZeros
-              ? { packed: zeroBytes }
-              : { values: values(zeroPoint, zeroBytes) }
-            : undefined,
-        ),
-      ),
-    levels: (codeBytes) => nbitsCodes(codeBytes, grid),
+    plan: {
+      kind: 'nbits',
+      grid,
+      scale: part(scale),
+      ...(zeroPoint ? { zeroPoint: packedZeros ? ('packed' as const) : part(zeroPoint) } : {}),
+    },
   };
   const count = grid.k * grid.n;
   let symmetric: boolean | undefined = true;

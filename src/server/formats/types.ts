@@ -1,5 +1,6 @@
 /** What every format module provides, and how a tensor's bytes are reached. */
 import type { DType } from '../../shared/dtypes';
+import type { DequantizePlan } from '../analysis/dequantize';
 import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
 import type { OnnxModel } from '../onnx/model';
 
@@ -41,10 +42,8 @@ export interface DecodedValues {
   readonly codeDtype: DType;
   /** The other stored tensors the decoding reads (scale, then zero point when there is one). */
   readonly params: readonly TensorData[];
-  /** Little-endian float32 bytes of the values, from the bytes of `codes` and of `params`. */
-  decode(codes: Uint8Array, params: readonly Uint8Array[]): Uint8Array;
-  /** The integer code behind each value, in the values' order. */
-  levels(codes: Uint8Array): Int32Array;
+  /** How the values come from the bytes of `codes` and `params` (analysis/dequantize.ts). */
+  readonly plan: DequantizePlan;
   /** Bits of one code and whether codes are signed, for the range of possible levels. */
   readonly codeBits: number;
   readonly signedCodes: boolean;

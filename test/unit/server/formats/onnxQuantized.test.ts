@@ -39,6 +39,7 @@ import {
   valueInfo,
   writeModel,
 } from '../../../support/onnxBuilder';
+import { workerSourceOf } from '../../../../src/server/jobs/computeStats';
 import { startServer, type ServerProcess } from '../../../support/serverProcess';
 import {
   writeQuantizedModels,
@@ -138,6 +139,8 @@ describe('quantized models built with Python onnx', () => {
       if (reference.shape) assert.deepEqual(entry.info.shape, reference.shape, where);
       assert.equal(entry.info.parameterCount, reference.values.length, where);
       assert.ok(relativeMaxDiff(floats(entry), reference.values) < 1e-6, `${where} values`);
+      // Statistics workers decode it themselves from the file's ranges.
+      assert.equal(workerSourceOf(entry.data)?.kind, 'decoded', where);
     });
     const dynamic = entryNamed(opened.get('dynamic_conv_integer')!, 'V_q').info;
     assert.equal(dynamic.encoding?.decodedBy, 'ConvInteger');
