@@ -61,9 +61,8 @@ async function pickOptions(
   summary: ModelSummary,
   title: string,
 ): Promise<CompressionOptions | undefined> {
-  const { format } = summary;
   const method = await vscode.window.showQuickPick(
-    methodChoices(format, summary.capabilities?.compress).map((choice) => ({
+    methodChoices(summary.capabilities?.compress).map((choice) => ({
       ...choice,
       label: choice.label,
     })),
@@ -72,7 +71,7 @@ async function pickOptions(
     { title, placeHolder: 'Compression method', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!method) return undefined;
-  const levels = levelChoices(method.method, format);
+  const levels = levelChoices(method.method, summary.capabilities);
   let level: LevelChoice | undefined = levels[0];
   if (levels.length > 1) {
     level = await vscode.window.showQuickPick(levels, {

@@ -1,8 +1,15 @@
 /** View-model types shared by the server, the extension, the webview and the CLI. */
 import type { CompressionMethod } from './compress';
+import type { StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
-export type ModelFormat = 'onnx' | 'safetensors';
+/** The model formats LayerLens reads (a packed `.llz` file presents one of them). */
+export const MODEL_FORMATS = ['onnx', 'safetensors'] as const;
+export type ModelFormat = (typeof MODEL_FORMATS)[number];
+
+export function isModelFormat(value: unknown): value is ModelFormat {
+  return (MODEL_FORMATS as readonly unknown[]).includes(value);
+}
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
@@ -107,6 +114,8 @@ export interface ModelCapabilities {
   readonly compress: readonly CompressionMethod[];
   /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
   readonly run: boolean;
+  /** The ways the format stores a method's output, where it offers more than its default. */
+  readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
 }
 
 export interface TensorPage {

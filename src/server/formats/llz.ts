@@ -10,11 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
-import type { MetadataEntry } from '../../shared/model';
+import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
-import { onnxFormat } from './onnx';
-import { safetensorsFormat } from './safetensors';
 import { mapStoredData } from './decodedValues';
 import {
   ModelFileError,
@@ -23,6 +21,9 @@ import {
   type TensorData,
   type TensorEntry,
 } from './types';
+
+/** The reader of the format a packed file holds (the registry's, passed in to keep it acyclic). */
+export type InnerReader = (format: ModelFormat) => FormatModule;
 
 /** Write the non-tensor segments of the original into a sparse file of the original's size. */
 async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
@@ -67,11 +68,11 @@ async function existingFile(filePath: string | null): Promise<string | null> {
   }
 }
 
-async function openPacked(filePath: string): Promise<OpenedModel> {
+async function openPacked(filePath: string, readerOf: InnerReader): Promise<OpenedModel> {
   const absolute = path.resolve(filePath);
   const container = await readContainer(absolute);
   const { original } = container.index;
-  const inner = original.format === 'onnx' ? onnxFormat : safetensorsFormat;
+  const inner = readerOf(original.format);
   const structureBytes = container.index.segments
     .filter((segment) => segment.kind === 'other')
     .reduce((sum, segment) => sum + segment.length, 0);
@@ -130,9 +131,12 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
   };
 }
 
-export const llzFormat: FormatModule = {
-  format: 'llz',
-  extensions: ['.llz'],
-  match: hasLlzMagic,
-  open: openPacked,
-};
+/** Packed files, whose inner model `readerOf` reads (the registry's format of that model). */
+export function packedFormat(readerOf: InnerReader): FormatModule {
+  return {
+    format: 'llz',
+    extensions: ['.llz'],
+    match: hasLlzMagic,
+    open: (filePath) => openPacked(filePath, readerOf),
+  };
+}

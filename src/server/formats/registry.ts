@@ -4,11 +4,11 @@
  */
 import { open as openFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { llzFormat } from './llz';
+import { packedFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
-import { methodsFor } from '../compress/methods';
+import { methodsFor, storageFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
 import type { CapableFormatModule, FormatCompression } from './capabilities';
@@ -21,7 +21,7 @@ import { ModelFileError, type OpenedModel } from './types';
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true },
-  llzFormat,
+  packedFormat((format) => formatModule(format)),
 ];
 
 /** Bytes of the file's head shown to each format's `match()`. */
@@ -79,9 +79,11 @@ export function formatModule(format: ModelFormat): CapableFormatModule {
 /** What LayerLens can do with a model of `format` beyond reading it. */
 export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   const module = formatModule(format);
+  const methods = module.compression?.methods;
   return {
-    compress: module.compression ? methodsFor(module.compression.methods) : [],
+    compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
+    ...(methods ? { storage: storageFor(methods) } : {}),
   };
 }
 

@@ -20,7 +20,7 @@ import {
   MAX_LLZ_SEGMENTS,
   MAX_TENSOR_ELEMENTS,
 } from '../../shared/limits';
-import type { ModelFormat } from '../../shared/model';
+import { isModelFormat, type ModelFormat } from '../../shared/model';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
@@ -224,8 +224,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   const originalObject = json.original as Record<string, unknown>;
   if (typeof originalObject.name !== 'string') return fail('the original file has no name');
   const format = originalObject.format;
-  if (format !== 'onnx' && format !== 'safetensors')
-    return fail(`unknown format ${String(format)}`);
+  if (!isModelFormat(format)) return fail(`unknown format ${String(format)}`);
   let base: LlzIndex['base'] = null;
   if (json.base !== null && json.base !== undefined) {
     const baseIdentity = identity(filePath, json.base, 'base-model');

@@ -285,10 +285,14 @@ async function openSingleModel(filePath: string, what: string): Promise<OpenedMo
     await handle.close();
   }
   if (hasLlzMagic(head)) throw new ModelFileError(filePath, 'is already a packed file');
-  if (model.summary.format === 'safetensors' && model.summary.dataFiles.length > 0) {
+  const own = path.resolve(filePath);
+  const holdsTensors = model.tensors.some(
+    ({ data }) => data.kind !== 'file' || path.resolve(data.path) === own,
+  );
+  if (!holdsTensors && model.summary.dataFiles.length > 0) {
     throw new ModelFileError(
       filePath,
-      `${what}: this index keeps its tensors in shards; pack each shard`,
+      `${what}: this index keeps its tensors in shards (${model.summary.dataFiles.join(', ')}); pack each shard`,
     );
   }
   return model;

@@ -175,6 +175,18 @@ export const int4: CompressionMethodModule = {
   },
   formats: {
     onnx: {
+      storage: [
+        {
+          label: 'MatMulNBits',
+          description: 'com.microsoft operator for MatMul weights',
+          options: { int4Format: 'matmulnbits' },
+        },
+        {
+          label: 'DequantizeLinear',
+          description: 'opset 21 INT4 with block_size',
+          options: { int4Format: 'dequantizelinear' },
+        },
+      ],
       feasible: (weight) =>
         quantizedProblem(weight.encoding) ??
         (weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`),
@@ -240,6 +252,13 @@ export const int4: CompressionMethodModule = {
       },
     },
     safetensors: {
+      storage: [
+        {
+          label: '',
+          description: 'int4 round trip, stored back in the original dtype',
+          options: {},
+        },
+      ],
       feasible: () => null,
       async apply(tensor, options) {
         if (!tensor.layout) return tensor.needMatrix;

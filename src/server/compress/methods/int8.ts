@@ -101,6 +101,7 @@ export const int8: CompressionMethodModule = {
   },
   formats: {
     onnx: {
+      storage: [{ label: 'Int8 per channel (DequantizeLinear)', options: {} }],
       feasible: (weight) =>
         quantizedProblem(weight.encoding) ??
         (weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`),
@@ -133,6 +134,18 @@ export const int8: CompressionMethodModule = {
       },
     },
     safetensors: {
+      storage: [
+        {
+          label: 'Fake-quant',
+          description: 'int8 round trip, stored back in the original dtype',
+          options: {},
+        },
+        {
+          label: 'Int8 + scales',
+          description: '<name> as I8 and <name>.scale as F32, per output channel',
+          options: { storeQuantized: true },
+        },
+      ],
       feasible: (entry) =>
         entry.info.shape.length < 2 ? 'int8 keeps biases and vectors as they are' : null,
       async apply(tensor, options: CompressionOptions) {

@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { defaultOutputPath, OutputFiles, withOutputFiles } from '../../../../src/server/compress/output';
+import {
+  defaultOutputPath,
+  OutputFiles,
+  withOutputFiles,
+} from '../../../../src/server/compress/output';
 import { ModelFileError } from '../../../../src/server/formats/types';
 
 let folder: string;

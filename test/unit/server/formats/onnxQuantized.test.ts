@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { LspMethods } from '../../../../src/shared/lsp';
 import { isStatsError, type TensorInfo } from '../../../../src/shared/model';
-import { llzFormat } from '../../../../src/server/formats/llz';
+import { openModelFile } from '../../../../src/server/formats/registry';
 import { onnxFormat } from '../../../../src/server/formats/onnx';
 import { loadTensorData } from '../../../../src/server/formats/onnxTensors';
 import type { OpenedModel, TensorEntry } from '../../../../src/server/formats/types';
@@ -208,7 +208,7 @@ describe('quantized models built with Python onnx', () => {
     await copyFile(modelPath('matmulnbits_zero_points'), source);
     const packed = await server.request(LspMethods.pack, { uri: pathToFileURL(source).toString() });
     await rm(source);
-    const opened = await llzFormat.open(packed.out);
+    const opened = await openModelFile(packed.out);
     const entry = entryNamed(opened, 'B');
     assert.equal(entry.info.encoding?.scheme, 'MatMulNBits 4-bit');
     const expected = references.matmulnbits_zero_points!.weights.B!.values;

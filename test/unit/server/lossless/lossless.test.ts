@@ -14,7 +14,11 @@ import { openModelFile } from '../../../../src/server/formats/registry';
 import { computeTensorStats, workerSourceOf } from '../../../../src/server/jobs/computeStats';
 import { WorkerPool } from '../../../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../../../src/server/formats/types';
-import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../../../src/server/lossless/byteGroups';
+import {
+  BYTE_LAYOUTS,
+  joinStreams,
+  splitStreams,
+} from '../../../../src/server/lossless/byteGroups';
 import {
   ChunkFormatError,
   crc32,

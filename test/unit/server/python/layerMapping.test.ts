@@ -18,7 +18,14 @@ import {
 import { readModelState } from '../../../../src/server/python/modelFiles';
 import type { ScriptAnalysis } from '../../../../src/server/python/scriptAnalysis';
 import { analyzeSource } from '../../../../src/server/python/workspaceScripts';
-import { graph, makeTempFolder, model, node, tensor, writeModel } from '../../../support/onnxBuilder';
+import {
+  graph,
+  makeTempFolder,
+  model,
+  node,
+  tensor,
+  writeModel,
+} from '../../../support/onnxBuilder';
 import { writeSafetensors, type SafetensorsTensor } from '../../../support/safetensorsBuilder';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
