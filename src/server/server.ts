@@ -151,6 +151,9 @@ handle(LspMethods.spectrum, (params, signal, { analysis }) => {
     () => analysis.spectrum(path, params.index, params.options, signal),
   );
 });
+handle(LspMethods.tensorCodes, (params, _signal, { analysis }) =>
+  analysis.tensorCodes(modelPath(params.uri), params.index),
+);
 handle(LspMethods.heatmapInfo, (params, signal, { analysis }) => {
   const path = modelPath(params.uri);
   return withWorkDone(

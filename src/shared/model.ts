@@ -84,6 +84,8 @@ export interface TensorEncoding {
   readonly blockSize?: number;
   /** Zero point absent or fixed at the middle of the code range. */
   readonly symmetric?: boolean;
+  /** The op that turns the codes into values (`DequantizeLinear`, `MatMulNBits`…), where a graph names one. */
+  readonly decodedBy?: string;
   /** Null when LayerLens decodes the values; otherwise why it does not (the type is listed only). */
   readonly notDecoded: string | null;
 }
@@ -152,6 +154,28 @@ export interface Histogram {
   readonly max: number;
   readonly counts: readonly number[];
 }
+
+/** The integer codes of a quantized tensor: the raw grid behind its decoded values. */
+export interface TensorCodes {
+  readonly index: number;
+  /** Bits of one code, and whether codes are signed. */
+  readonly bits: number;
+  readonly signed: boolean;
+  /** Smallest and largest code used. */
+  readonly min: number;
+  readonly max: number;
+  /** Distinct codes the tensor uses, of the 2^bits its width allows. */
+  readonly levelsUsed: number;
+  readonly levelsPossible: number;
+  /**
+   * Counts of the codes: one bin per code (edges at code ± ½) when the used range has at
+   * most MAX_CODE_BINS codes, else MAX_CODE_BINS equal bins over [min, max].
+   */
+  readonly histogram: Histogram;
+}
+
+/** Bins of a code histogram (one per code of an 8-bit tensor). */
+export const MAX_CODE_BINS = 256;
 
 export interface TensorStats {
   readonly index: number;

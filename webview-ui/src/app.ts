@@ -91,8 +91,10 @@ export class App {
     );
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
     this.table.toolbar.append(this.progress.element, this.packTotal, this.compressButton);
-    this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
-      this.store.update({ histogramScale }),
+    this.histogram = new HistogramPanel(
+      saved.histogramScale,
+      (histogramScale) => this.store.update({ histogramScale }),
+      api,
     );
     const spectrum = new SpectrumPanel(api, (index, result) => {
       const row = this.loader?.row(index);

@@ -13,7 +13,14 @@ import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
 import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
-import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
+import { mapStoredData } from './decodedValues';
+import {
+  ModelFileError,
+  type FormatModule,
+  type OpenedModel,
+  type TensorData,
+  type TensorEntry,
+} from './types';
 
 /** The reader of the format a packed file holds (the registry's, passed in to keep it acyclic). */
 export type InnerReader = (format: ModelFormat) => FormatModule;
@@ -96,21 +103,21 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
     await fs.rm(folder, { recursive: true, force: true });
   }
   const fileName = path.basename(absolute);
-  const tensors = opened.tensors.map((entry): TensorEntry => {
-    const { data } = entry;
-    const info = { ...entry.info, file: fileName };
-    if (data.kind !== 'file' || data.path !== opened.path) return { info, data };
+  const fromContainer = (data: TensorData): TensorData => {
+    if (data.kind !== 'file' || data.path !== opened.path) return data;
     const { offset, length } = data;
     return {
-      info,
-      data: {
-        kind: 'memory',
-        length,
-        load: () => readOriginalRange(container, basePath, offset, length),
-        packed: { container: container.path, base: basePath, offset },
-      },
+      kind: 'memory',
+      length,
+      load: () => readOriginalRange(container, basePath, offset, length),
+      packed: { container: container.path, base: basePath, offset },
     };
-  });
+  };
+  const tensors = opened.tensors.map((entry): TensorEntry => ({
+    info: { ...entry.info, file: fileName },
+    // Decoded tensors (quantized weights) read each stored part from the container.
+    data: mapStoredData(entry.data, fromContainer),
+  }));
   return {
     path: absolute,
     summary: {

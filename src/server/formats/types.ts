@@ -1,4 +1,6 @@
 /** What every format module provides, and how a tensor's bytes are reached. */
+import type { DType } from '../../shared/dtypes';
+import type { DequantizePlan } from '../analysis/dequantize';
 import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
 import type { OnnxModel } from '../onnx/model';
 
@@ -24,7 +26,28 @@ export type TensorData =
       readonly load: () => Uint8Array;
       /** A packed file's tensor: where a worker can decode the bytes itself, chunk by chunk. */
       readonly packed?: PackedRange;
+      /** Values decoded from stored codes (a quantized weight): from which bytes, and how. */
+      readonly decoded?: DecodedValues;
     };
+
+/**
+ * How the float32 values of a quantized weight come from the stored tensors: its codes
+ * and the parameters (scale, zero point) the graph names for them (formats/decodedValues.ts
+ * builds the TensorData; formats/onnxQuantized.ts fills this for ONNX).
+ */
+export interface DecodedValues {
+  /** The codes as the file stores them. */
+  readonly codes: TensorData;
+  /** Their element type in the file (MatMulNBits: `uint8` bytes packing narrower codes). */
+  readonly codeDtype: DType;
+  /** The other stored tensors the decoding reads (scale, then zero point when there is one). */
+  readonly params: readonly TensorData[];
+  /** How the values come from the bytes of `codes` and `params` (analysis/dequantize.ts). */
+  readonly plan: DequantizePlan;
+  /** Bits of one code and whether codes are signed, for the range of possible levels. */
+  readonly codeBits: number;
+  readonly signedCodes: boolean;
+}
 
 /** Bytes [offset, offset + length) of the original file a `.llz` container holds. */
 export interface PackedRange {

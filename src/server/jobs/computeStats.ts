@@ -10,11 +10,18 @@ import { JobAbortedError, type WorkerPool } from './workerPool';
 
 /**
  * Where a worker job reads `data`, when it can read it itself (a file range, a packed
- * file's range); undefined for values only the main thread can build.
+ * file's range, a quantized tensor whose stored parts are such ranges); undefined for
+ * values only the main thread can build.
  */
 export function workerSourceOf(data: TensorData): TensorByteSource | undefined {
   if (data.kind === 'file') {
     return { kind: 'file', path: data.path, offset: data.offset, length: data.length };
+  }
+  if (data.decoded) {
+    const codes = workerSourceOf(data.decoded.codes);
+    const params = data.decoded.params.map(workerSourceOf);
+    if (!codes || !params.every((param) => param !== undefined)) return undefined;
+    return { kind: 'decoded', length: data.length, plan: data.decoded.plan, codes, params };
   }
   return data.packed ? { kind: 'packed', length: data.length, ...data.packed } : undefined;
 }

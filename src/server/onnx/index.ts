@@ -42,6 +42,7 @@ export {
   type Scope,
   type ScopeVisitor,
 } from './scopes';
+export { quantizedWeights, type QuantizedGrid, type QuantizedWeight } from './quantized';
 export { constantValueAttribute, tensorSlots, type TensorSlot } from './slots';
 export { collectUses, usesOf, type Use, type UseLookup } from './uses';
 export {

@@ -13,6 +13,7 @@ import type { DeviationMetric } from '../../shared/sensitivity';
 import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
 import type { LayerLensSettings } from '../../shared/settings';
 import { DATA_LOCATION_EXTERNAL } from '../compress/onnx/methods';
+import { storedData } from '../formats/decodedValues';
 import { loadTensorData } from '../formats/onnxTensors';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { makeNode, NameAllocator, usedNames, type OnnxModel } from '../onnx';
@@ -118,7 +119,7 @@ function inlineExternalData(
           `the external data is too large to sweep in one model (more than ${MAX_ONNX_PROTO_BYTES} bytes)`,
         );
       }
-      proto.rawData = loadTensorData(entry.data);
+      proto.rawData = loadTensorData(storedData(entry.data));
       proto.dataLocation = 0;
       proto.externalData = [];
     }

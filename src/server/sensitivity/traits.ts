@@ -6,7 +6,7 @@
  * (FormatCompression.sweepTraits) hand these out; tensors.ts picks the swept tensors.
  */
 import { checkLowRankLimits } from '../compress/lowrank';
-import type { TensorTraits } from '../compress/methods/types';
+import { quantizedProblem, type TensorTraits } from '../compress/methods/types';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import {
   intAttribute,
@@ -45,6 +45,8 @@ function onnxTraits(model: OnnxModel, slot: TensorSlot, entry: TensorEntry): Ten
   const info = entry.info;
   if (slot.kind === 'sparse-initializer') return 'sparse initializer (left as stored)';
   if (!slot.proto) return 'Constant given by value_* attributes (left as is)';
+  const quantized = quantizedProblem(info.encoding);
+  if (quantized) return quantized;
   if (info.dtype !== 'float32') return `${info.dtype} tensor (only float32 weights are compressed)`;
   if (info.shape.length < 2) {
     return `${info.shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`;

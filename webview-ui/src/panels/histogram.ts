@@ -1,6 +1,8 @@
 /**
  * The side panel for the selected tensor: a d3 bar chart of its value histogram (linear
- * or log counts) and its statistics.
+ * or log counts) and its statistics. For a quantized tensor whose values are decoded, a
+ * toggle shows the raw integer grid instead: the histogram of its codes and the levels
+ * it uses (layerlens/tensorCodes).
  */
 import {
   axisBottom,
@@ -11,7 +13,8 @@ import {
   select,
   type ScaleContinuousNumeric,
 } from 'd3';
-import type { Histogram, TensorStats } from '../../../src/shared/model';
+import type { Histogram, TensorCodes, TensorStats } from '../../../src/shared/model';
+import { isCancellation, requestErrorOf, type ModelApi } from '../platform/api';
 import { definitionList, element } from '../platform/dom';
 import {
   formatBytes,
@@ -43,10 +46,19 @@ export class HistogramPanel {
   private readonly scaleButtons = new Map<HistogramScale, HTMLButtonElement>();
   private row: TensorRow | undefined;
   private drawnWidth = 0;
+  /** Values decoded, or the raw codes of a quantized tensor. */
+  private view: 'values' | 'codes' = 'values';
+  private readonly viewToggle: HTMLDivElement;
+  private readonly viewButtons = new Map<'values' | 'codes', HTMLButtonElement>();
+  private readonly codesNote: HTMLParagraphElement;
+  /** The codes of the tensor shown, once they arrive (per tensor index). */
+  private codes: { index: number; result: TensorCodes | string } | null = null;
+  private codesRequest: AbortController | null = null;
 
   constructor(
     private scale: HistogramScale,
     private readonly onScaleChange: (scale: HistogramScale) => void,
+    private readonly api?: ModelApi,
   ) {
     this.title = element('h2', { className: 'll-detail-title', text: 'No tensor selected' });
     this.subtitle = element('p', { className: 'll-detail-subtitle' });
@@ -67,10 +79,39 @@ export class HistogramPanel {
       this.scaleButtons.set(option, button);
       scaleToggle.append(button);
     }
+    this.viewToggle = element('div', {
+      className: 'll-segmented',
+      attrs: { role: 'group', 'aria-label': 'Decoded values or stored codes' },
+    });
+    for (const option of ['values', 'codes'] as const) {
+      const button = element('button', {
+        className: 'll-segment',
+        text: option === 'values' ? 'Values' : 'Codes',
+        attrs: {
+          type: 'button',
+          'data-testid': `histogram-${option}`,
+          title:
+            option === 'values'
+              ? 'The values the model computes with: (code − zero point) · scale'
+              : 'The stored integer codes: levels used and their histogram',
+        },
+      });
+      button.addEventListener('click', () => this.setView(option));
+      this.viewButtons.set(option, button);
+      this.viewToggle.append(button);
+    }
+    this.codesNote = element('p', {
+      className: 'll-detail-message',
+      attrs: { 'data-testid': 'codes-note' },
+    });
     this.chart = element('div', { className: 'll-histogram-chart' });
     this.chartToolbar = element('div', { className: 'll-chart-toolbar' }, [
-      element('span', { className: 'll-chart-toolbar-label', text: 'Counts' }),
-      scaleToggle,
+      this.viewToggle,
+      // The count axis label stays beside its toggle when a narrow panel wraps the toolbar.
+      element('div', { className: 'll-chart-toolbar' }, [
+        element('span', { className: 'll-chart-toolbar-label', text: 'Counts' }),
+        scaleToggle,
+      ]),
     ]);
     this.message = element('p', {
       className: 'll-detail-message',
@@ -88,12 +129,17 @@ export class HistogramPanel {
         this.header,
         this.message,
         element('div', { className: 'll-detail-body' }, [
-          element('div', { className: 'll-chart-area' }, [this.chartToolbar, this.chart]),
+          element('div', { className: 'll-chart-area' }, [
+            this.chartToolbar,
+            this.codesNote,
+            this.chart,
+          ]),
           this.facts,
         ]),
       ],
     );
     this.updateScaleButtons();
+    this.updateViewButtons();
     new ResizeObserver(() => {
       if (this.chart.clientWidth !== this.drawnWidth) this.drawChart();
     }).observe(this.chart);
@@ -101,7 +147,14 @@ export class HistogramPanel {
 
   /** Show a tensor's details; call again when its statistics arrive. */
   show(row: TensorRow | undefined): void {
+    if (row?.info.index !== this.row?.info.index) {
+      this.codesRequest?.abort();
+      this.codesRequest = null;
+      this.codes = null;
+    }
     this.row = row;
+    this.viewToggle.hidden = !this.hasCodes();
+    if (this.view === 'codes' && this.hasCodes()) this.loadCodes();
     this.element.classList.toggle('ll-detail-empty', row === undefined);
     if (!row) {
       this.title.textContent = 'No tensor selected';
@@ -138,6 +191,52 @@ export class HistogramPanel {
     this.onScaleChange(scale);
   }
 
+  /** Whether the shown tensor is decoded from codes the server can count. */
+  private hasCodes(): boolean {
+    const encoding = this.row?.info.encoding;
+    return this.api !== undefined && encoding !== undefined && encoding.notDecoded === null;
+  }
+
+  private setView(view: 'values' | 'codes'): void {
+    if (view === this.view) return;
+    this.view = view;
+    this.updateViewButtons();
+    if (view === 'codes' && this.hasCodes()) this.loadCodes();
+    this.drawChart();
+  }
+
+  private updateViewButtons(): void {
+    for (const [option, button] of this.viewButtons) {
+      button.setAttribute('aria-pressed', String(option === this.view));
+    }
+  }
+
+  private loadCodes(): void {
+    const index = this.row!.info.index;
+    if (this.codes?.index === index || this.codesRequest) return;
+    const controller = new AbortController();
+    this.codesRequest = controller;
+    this.api!.request('tensorCodes', { index }, controller.signal).then(
+      (result) => this.codesArrived(controller, index, result),
+      (error: unknown) => {
+        if (!isCancellation(error)) {
+          this.codesArrived(controller, index, `No codes: ${requestErrorOf(error).message}`);
+        }
+      },
+    );
+  }
+
+  private codesArrived(
+    controller: AbortController,
+    index: number,
+    result: TensorCodes | string,
+  ): void {
+    if (this.codesRequest !== controller) return;
+    this.codesRequest = null;
+    this.codes = { index, result };
+    this.drawChart();
+  }
+
   private updateScaleButtons(): void {
     for (const [option, button] of this.scaleButtons) {
       button.setAttribute('aria-pressed', String(option === this.scale));
@@ -163,17 +262,31 @@ export class HistogramPanel {
   }
 
   private drawChart(): void {
-    const histogram = this.row?.stats?.histogram ?? null;
+    const showCodes = this.view === 'codes' && this.hasCodes();
+    const codes = showCodes ? (this.codes?.result ?? 'Counting the codes…') : null;
+    this.codesNote.hidden = codes === null;
+    this.codesNote.textContent = typeof codes === 'string' ? codes : codes ? codesLine(codes) : '';
+    const histogram = showCodes
+      ? typeof codes === 'object' && codes
+        ? codes.histogram
+        : null
+      : (this.row?.stats?.histogram ?? null);
     const hasChart = histogram !== null && histogram.counts.length > 0;
     this.chart.hidden = !hasChart;
-    this.chartToolbar.hidden = !hasChart;
+    this.chartToolbar.hidden = !hasChart && !showCodes;
     this.drawnWidth = this.chart.clientWidth;
     if (!hasChart) {
       this.chart.replaceChildren();
       return;
     }
-    drawHistogram(this.chart, histogram, this.scale, Math.max(MIN_CHART_WIDTH, this.drawnWidth));
+    const width = Math.max(MIN_CHART_WIDTH, this.drawnWidth);
+    drawHistogram(this.chart, histogram, this.scale, width, showCodes ? 'code' : 'value');
   }
+}
+
+function codesLine(codes: TensorCodes): string {
+  const kind = `${codes.bits}-bit ${codes.signed ? 'signed' : 'unsigned'}`;
+  return `${formatCount(codes.levelsUsed)} of ${formatCount(codes.levelsPossible)} levels used (${kind} codes ${codes.min}…${codes.max})`;
 }
 
 function statsEntries(stats: TensorStats): [string, string][] {
@@ -194,6 +307,7 @@ function drawHistogram(
   histogram: Histogram,
   scale: HistogramScale,
   width: number,
+  axisLabel: 'value' | 'code' = 'value',
 ): void {
   const innerWidth = width - MARGIN.left - MARGIN.right;
   const innerHeight = CHART_HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -265,7 +379,7 @@ function drawHistogram(
     .join('g')
     .attr('class', 'll-axis ll-axis-x')
     .attr('transform', `translate(0,${innerHeight})`)
-    .call(axisBottom(x).ticks(xTicks, '~g'));
+    .call(axisBottom(x).ticks(xTicks, axisLabel === 'code' ? 'd' : '~g'));
   plot
     .selectAll<SVGGElement, null>('g.ll-axis-y')
     .data([null])
@@ -278,12 +392,12 @@ function drawHistogram(
 
   svg
     .selectAll<SVGTextElement, string>('text.ll-axis-label')
-    .data(['value', 'count'])
+    .data([axisLabel, 'count'])
     .join('text')
     .attr('class', 'll-axis-label')
     .attr('text-anchor', 'middle')
     .attr('transform', (label) =>
-      label === 'value'
+      label === axisLabel
         ? `translate(${MARGIN.left + innerWidth / 2},${CHART_HEIGHT - 4})`
         : `translate(12,${MARGIN.top + innerHeight / 2}) rotate(-90)`,
     )

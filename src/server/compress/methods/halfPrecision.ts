@@ -13,7 +13,7 @@ import { attr, makeNode } from '../../onnx';
 import { bytesOf, needOpset, replaceWeight } from '../onnx/methods';
 import { intAttr, node, tensorProto } from '../onnx/sizes';
 import { asFloat32, decodeStored, encodeFloats } from '../safetensorsValues';
-import type { CompressionMethodModule } from './types';
+import { quantizedProblem, type CompressionMethodModule } from './types';
 
 /** A 16-bit cast: `method`, the dtype it stores and its ONNX data type. */
 export function halfPrecisionMethod(
@@ -33,7 +33,7 @@ export function halfPrecisionMethod(
       Float32Array.from(decodeValues(dtype, new Uint8Array(bitsOf(values).buffer), values.length)),
     formats: {
       onnx: {
-        feasible: () => null,
+        feasible: (weight) => quantizedProblem(weight.encoding),
         async apply(ctx, job) {
           if (method === 'bf16') needOpset(ctx, 13, 'Cast from bfloat16');
           const bits = bitsOf(job.values);

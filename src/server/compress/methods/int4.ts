@@ -39,7 +39,13 @@ import {
 } from '../onnx/methods';
 import { intAttr, node, reshapeBytes, tensorProto, text } from '../onnx/sizes';
 import { asFloat32, encodeFloats, sameTensor } from '../safetensorsValues';
-import { inputAxisProblem, needFinite, needLayout, type CompressionMethodModule } from './types';
+import {
+  inputAxisProblem,
+  needFinite,
+  needLayout,
+  quantizedProblem,
+  type CompressionMethodModule,
+} from './types';
 
 export function int4Level(blockSize: number): SweepLevel {
   return {
@@ -182,7 +188,8 @@ export const int4: CompressionMethodModule = {
         },
       ],
       feasible: (weight) =>
-        weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`,
+        quantizedProblem(weight.encoding) ??
+        (weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`),
       apply: int4Onnx,
       async predictBytes(entry, weight, options) {
         const { info } = entry;

@@ -36,7 +36,13 @@ import {
   INT8_SCALE_SUFFIX,
   sameTensor,
 } from '../safetensorsValues';
-import { inputAxisProblem, needFinite, needLayout, type CompressionMethodModule } from './types';
+import {
+  inputAxisProblem,
+  needFinite,
+  needLayout,
+  quantizedProblem,
+  type CompressionMethodModule,
+} from './types';
 
 export const INT8_LEVEL: SweepLevel = {
   key: 'int8',
@@ -97,7 +103,8 @@ export const int8: CompressionMethodModule = {
     onnx: {
       storage: [{ label: 'Int8 per channel (DequantizeLinear)', options: {} }],
       feasible: (weight) =>
-        weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`,
+        quantizedProblem(weight.encoding) ??
+        (weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`),
       apply: (ctx, job) => int8Onnx(ctx, job),
       async predictBytes(entry, weight, options) {
         const { info } = entry;

@@ -43,6 +43,7 @@ import {
   LevelNotApplicable,
   needFinite,
   needLayout,
+  quantizedProblem,
   type CompressionMethodModule,
   type SvdBasis,
 } from './types';
@@ -232,6 +233,8 @@ export const lowrank: CompressionMethodModule = {
   formats: {
     onnx: {
       feasible(weight) {
+        const quantized = quantizedProblem(weight.encoding);
+        if (quantized) return quantized;
         if (!weight.layout) return `low rank needs an input axis: ${weight.layoutProblem}`;
         return weight.lowRankProblem ?? null;
       },

@@ -9,7 +9,7 @@ import type { SweepLevel } from '../../../shared/sensitivity';
 import { layoutDims, pruneNM, relativeFrobeniusError } from '../kernels';
 import { floatTensor, layoutOrSkip, replaceWeight } from '../onnx/methods';
 import { asFloat32, sameTensor, zeroPruned } from '../safetensorsValues';
-import { needLayout, type CompressionMethodModule } from './types';
+import { needLayout, quantizedProblem, type CompressionMethodModule } from './types';
 
 const NO_SMALLER_ONNX = 'stores the zeros in the dense tensor: no smaller on disk';
 const NO_SMALLER_SAFETENSORS =
@@ -47,7 +47,7 @@ export const nm: CompressionMethodModule = {
   },
   formats: {
     onnx: {
-      feasible: () => null,
+      feasible: (weight) => quantizedProblem(weight.encoding),
       async apply(ctx, job, options) {
         const { n, m } = nmOf(options);
         const layout = layoutOrSkip(job, `${n}:${m} pruning`);

@@ -10,7 +10,7 @@ import { pruneMagnitude, relativeFrobeniusError } from '../kernels';
 import { countZeros, floatTensor, replaceWeight } from '../onnx/methods';
 import { asFloat32, percent, sameTensor, zeroPruned } from '../safetensorsValues';
 import { DTYPES } from '../../../shared/dtypes';
-import type { CompressionMethodModule } from './types';
+import { quantizedProblem, type CompressionMethodModule } from './types';
 
 /** Dense zeros take as many bytes as the values they replace. */
 const NO_SMALLER_ONNX = 'stores the zeros in the dense tensor: no smaller on disk';
@@ -39,7 +39,7 @@ export const prune: CompressionMethodModule = {
   reconstruct: async (values, _layout, level) => pruneMagnitude(values, sparsityOf(level.options)),
   formats: {
     onnx: {
-      feasible: () => null,
+      feasible: (weight) => quantizedProblem(weight.encoding),
       async apply(ctx, job, options) {
         const pruned = pruneMagnitude(job.values, sparsityOf(options));
         replaceWeight(

@@ -6,6 +6,7 @@
  */
 import type { CompressionOptions } from '../../../shared/compress';
 import type { MethodInfo, StorageChoice } from '../../../shared/compressMethods';
+import type { TensorEncoding } from '../../../shared/model';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import type { JacobiSvd } from '../../analysis/jacobiSvd';
 import type { TensorEntry } from '../../formats/types';
@@ -90,6 +91,17 @@ export interface CompressionMethodModule extends MethodInfo {
     basis?: SvdBasis,
   ): Promise<Float32Array>;
   readonly formats: MethodFormats;
+}
+
+/**
+ * Why a weight stored quantized is not compressed again, or null: LayerLens refuses rather
+ * than re-quantizing (every method's ONNX `feasible` asks this first, and the compressor and
+ * the sweep give the same reason).
+ */
+export function quantizedProblem(encoding: TensorEncoding | undefined): string | null {
+  if (!encoding) return null;
+  const via = encoding.decodedBy ? ` (${encoding.decodedBy})` : '';
+  return `already ${encoding.scheme}${via}; LayerLens does not re-quantize quantized weights`;
 }
 
 /** A level that does not apply to a tensor (the compressor would skip it), with the reason. */

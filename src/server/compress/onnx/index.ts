@@ -14,6 +14,7 @@
  */
 import type { onnx } from 'onnx-proto';
 import type { CompressionReport, TensorCompressionResult } from '../../../shared/compress';
+import { storedData } from '../../formats/decodedValues';
 import { loadTensorData } from '../../formats/onnxTensors';
 import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
@@ -22,6 +23,7 @@ import { withOutputFiles, writeReport, type ChoicesOutput, type TensorChoice } f
 import { NameAllocator, onnxModelOf, usedNames } from '../../onnx';
 import { checkMethodOptions } from '../../../shared/compressMethods';
 import { methodFor } from '../methods';
+import { quantizedProblem } from '../methods/types';
 import { DATA_LOCATION_EXTERNAL, Skip, type EditContext } from './methods';
 import { writeOnnxModel } from './write';
 
@@ -64,7 +66,7 @@ export async function compressOnnxChoices(
   const sources = new Map<onnx.ITensorProto, TensorData>();
   for (const slot of slots) {
     if (slot.proto?.dataLocation === DATA_LOCATION_EXTERNAL)
-      sources.set(slot.proto, model.tensors[slot.index]!.data);
+      sources.set(slot.proto, storedData(model.tensors[slot.index]!.data));
   }
   const ctx: EditContext = {
     model: proto,
@@ -98,6 +100,11 @@ export async function compressOnnxChoices(
     }
     if (!slot.proto) {
       skip('Constant given by value_* attributes (left as is)');
+      continue;
+    }
+    const quantized = quantizedProblem(info.encoding);
+    if (quantized) {
+      skip(quantized);
       continue;
     }
     if (info.dtype !== 'float32') {

@@ -6,6 +6,7 @@
 import { computeSpectrumInThread } from '../../analysis/spectrum';
 import { rankForEnergy } from '../../../shared/spectrum';
 import type { OpenedModel } from '../../formats/types';
+import type { TensorEncoding } from '../../../shared/model';
 import {
   intAttribute,
   isGraphOutput,
@@ -76,6 +77,8 @@ export function node(
 /** What the ONNX predictor knows of one weight: its layout and how it is used. */
 export interface OnnxWeight {
   readonly slot: TensorSlot;
+  /** How the weight is already quantized (every method's `feasible` refuses it). */
+  readonly encoding?: TensorEncoding;
   readonly layout?: WeightLayout;
   /** Why no method needing an input axis applies. */
   readonly layoutProblem?: string;
@@ -95,6 +98,17 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
   for (const slot of slots) {
     const info = model.tensors[slot.index]?.info;
     if (!info) continue;
+    if (info.encoding) {
+      weights.set(slot.index, {
+        slot,
+        encoding: info.encoding,
+        layoutProblem: 'already quantized',
+        directMatMul: false,
+        consumers: 0,
+        consumerLabels: [],
+      });
+      continue;
+    }
     let problem: string | undefined;
     if (slot.kind === 'sparse-initializer') problem = 'sparse initializer';
     else if (!slot.proto) problem = 'Constant given by value_* attributes';
