@@ -49,7 +49,7 @@ async function resolveTarget(
   if (editorUri && isModelFile(editorUri)) return { uri: editorUri, tensors: [] };
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
-    filters: { Models: ['onnx', 'safetensors'] },
+    filters: { Models: ['onnx', 'safetensors', 'pt', 'pth', 'ckpt', 'bin'] },
     openLabel: 'Compress',
     title: 'LayerLens: choose a model to compress',
   });

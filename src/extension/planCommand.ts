@@ -46,7 +46,7 @@ async function modelUri(target: unknown): Promise<vscode.Uri | undefined> {
     return editorUri;
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
-    filters: { Models: ['onnx', 'safetensors'] },
+    filters: { Models: ['onnx', 'safetensors', 'pt', 'pth', 'ckpt', 'bin'] },
     openLabel: 'Plan',
     title: 'LayerLens: choose a model to plan the compression of',
   });

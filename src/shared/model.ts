@@ -2,11 +2,11 @@
 import type { CompressionMethod } from './compress';
 import type { DType } from './dtypes';
 
-export type ModelFormat = 'onnx' | 'safetensors';
+export type ModelFormat = 'onnx' | 'safetensors' | 'pytorch';
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
-  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors';
+  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors' | 'pytorch';
 
 export interface TensorInfo {
   /** Position in the model's tensor list; the key used by every per-tensor request. */
