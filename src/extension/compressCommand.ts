@@ -72,7 +72,7 @@ async function pickOptions(
     { title, placeHolder: 'Compression method', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!method) return undefined;
-  const levels = levelChoices(method.method, format);
+  const levels = levelChoices(method.method, summary.capabilities?.writes ?? format);
   let level: LevelChoice | undefined = levels[0];
   if (levels.length > 1) {
     level = await vscode.window.showQuickPick(levels, {

@@ -105,6 +105,8 @@ export interface ModelCapabilities {
   readonly compress: readonly CompressionMethod[];
   /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
   readonly run: boolean;
+  /** The format compressed copies are written in, where it differs from the model's (a PyTorch checkpoint: safetensors). */
+  readonly writes?: ModelFormat;
 }
 
 export interface TensorPage {

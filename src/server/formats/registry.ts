@@ -13,6 +13,7 @@ import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
 import { methodsFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
+import { pytorchCompression } from '../compress/pytorchFormat';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
 import type { CapableFormatModule, FormatCompression } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
@@ -25,7 +26,7 @@ export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true },
   llzFormat,
-  pytorchFormat,
+  { ...pytorchFormat, compression: pytorchCompression },
 ];
 
 /** Bytes of the file's head shown to each format's `match()`. */
@@ -94,9 +95,11 @@ export function formatModule(format: ModelFormat): CapableFormatModule {
 /** What LayerLens can do with a model of `format` beyond reading it. */
 export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   const module = formatModule(format);
+  const output = module.compression?.output;
   return {
     compress: module.compression ? methodsFor(module.compression.methods) : [],
     run: module.runs === true,
+    ...(output ? { writes: output.format } : {}),
   };
 }
 
