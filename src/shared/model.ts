@@ -2,7 +2,9 @@
 import type { CompressionMethod } from './compress';
 import type { DType } from './dtypes';
 
-export type ModelFormat = 'onnx' | 'safetensors' | 'pytorch';
+/** Every model format LayerLens reads (a packed file presents one of them). */
+export const MODEL_FORMATS = ['onnx', 'safetensors', 'pytorch'] as const;
+export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =

@@ -10,12 +10,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
-import type { MetadataEntry } from '../../shared/model';
+import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
 import { onnxFormat } from './onnx';
+import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
+
+/** The reader of each format a container may hold. */
+const INNER_FORMATS: Readonly<Record<ModelFormat, FormatModule>> = {
+  onnx: onnxFormat,
+  safetensors: safetensorsFormat,
+  pytorch: pytorchFormat,
+};
 
 /** Write the non-tensor segments of the original into a sparse file of the original's size. */
 async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
@@ -64,7 +72,7 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
   const absolute = path.resolve(filePath);
   const container = await readContainer(absolute);
   const { original } = container.index;
-  const inner = original.format === 'onnx' ? onnxFormat : safetensorsFormat;
+  const inner = INNER_FORMATS[original.format];
   const structureBytes = container.index.segments
     .filter((segment) => segment.kind === 'other')
     .reduce((sum, segment) => sum + segment.length, 0);
@@ -98,6 +106,18 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
   const tensors = opened.tensors.map((entry): TensorEntry => {
     const { data } = entry;
     const info = { ...entry.info, file: fileName };
+    if (data.kind === 'memory' && data.derived?.path === opened.path) {
+      // Values derived from a range of the original: that range read from the container.
+      const { offset, length, derive } = data.derived;
+      return {
+        info,
+        data: {
+          kind: 'memory',
+          length: data.length,
+          load: () => derive(readOriginalRange(container, basePath, offset, length)),
+        },
+      };
+    }
     if (data.kind !== 'file' || data.path !== opened.path) return { info, data };
     const { offset, length } = data;
     return {

@@ -27,7 +27,7 @@ import {
 } from './pytorch/checkpoint';
 import { PickleTruncatedError, unpickle, type PyValue, type UnpickleHooks } from './pytorch/pickle';
 import { resolveTorchGlobal, storageFromPid, type TorchStorage } from './pytorch/torchGlobals';
-import { readRecordSync, readZipRecords, type ZipRecord } from './pytorch/zip';
+import { readRecordSync, readZipRecords, recordSource, type ZipRecord } from './pytorch/zip';
 import {
   fileSize,
   looksLikeJsonObject,
@@ -197,7 +197,7 @@ async function readZipCheckpoint(file: string, fileBytes: number): Promise<Check
       return {
         size: record.size,
         fileOffset: record.deflated ? null : record.dataStart,
-        read: (fd, start, length) => readRecordSync(fd, file, record, start, length),
+        source: (start, length) => recordSource(file, record, start, length),
       };
     },
   };
@@ -317,17 +317,19 @@ async function readLegacyCheckpoint(file: string, fileBytes: number): Promise<Ch
       return {
         size,
         fileOffset: start,
-        read: (fd, from, length) => {
-          if (from + length > size)
-            throw new ModelFileError(file, `bytes past the end of storage ${storage.key}`);
-          return readRecordSync(
-            fd,
+        source: (from, length) =>
+          recordSource(
             file,
-            { name: storage.key, dataStart: start, compressedSize: size, size, deflated: false },
+            {
+              name: `storage ${storage.key}`,
+              dataStart: start,
+              compressedSize: size,
+              size,
+              deflated: false,
+            },
             from,
             length,
-          );
-        },
+          ),
       };
     },
   };

@@ -12,6 +12,14 @@ import type { MetadataEntry, ModelFormat, ModelSummary } from '../../shared/mode
 import { readExactly } from './fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from './types';
 
+/** The metadata key under which an index states its number of shards. */
+const SHARDS_KEY = 'shards';
+
+/** Whether the model was opened through a shard index (its tensors live in other files). */
+export function isShardIndex(summary: ModelSummary): boolean {
+  return summary.dataFiles.length > 0 && summary.metadata.some(({ key }) => key === SHARDS_KEY);
+}
+
 /** What a format reads of one shard: its tensors in file order, each entry built on demand. */
 export interface ShardContents {
   readonly fileBytes: number;
@@ -225,7 +233,7 @@ export async function openShardIndex(
   const shardNames = [...tensorsByShard.keys()].sort();
   const warnings: string[] = [];
   const metadata: MetadataEntry[] = [
-    { key: 'shards', value: String(shardNames.length) },
+    { key: SHARDS_KEY, value: String(shardNames.length) },
     ...metadataEntries(index.metadata, warnings, 'the index metadata'),
   ];
   const tensors: TensorEntry[] = [];

@@ -24,7 +24,21 @@ export type TensorData =
       readonly load: () => Uint8Array;
       /** A packed file's tensor: where a worker can decode the bytes itself, chunk by chunk. */
       readonly packed?: PackedRange;
+      /** Values derived from one file range (a PyTorch view or deflated record): the range and how. */
+      readonly derived?: DerivedRange;
     };
+
+/**
+ * A tensor whose dense bytes are derived from [offset, offset + length) of its file (a
+ * non-contiguous view of a PyTorch storage, gathered; a deflated zip record, inflated).
+ * A packed file reads the same range from its container and derives them the same way.
+ */
+export interface DerivedRange {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+  derive(raw: Uint8Array): Uint8Array;
+}
 
 /** Bytes [offset, offset + length) of the original file a `.llz` container holds. */
 export interface PackedRange {

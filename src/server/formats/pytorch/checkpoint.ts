@@ -14,10 +14,12 @@ import {
   MAX_TENSORS,
 } from '../../../shared/limits';
 import type { MetadataEntry, TensorInfo } from '../../../shared/model';
+import { readExactlySync } from '../fileRange';
 import { ModelFileError } from '../modelFileError';
 import type { TensorData, TensorEntry } from '../types';
 import type { PyValue } from './pickle';
 import { tensorOf, type TorchStorage, type TorchTensor } from './torchGlobals';
+import type { RecordSource } from './zip';
 
 export interface NamedTensor {
   readonly name: string;
@@ -30,8 +32,8 @@ export interface StorageBytes {
   readonly size: number;
   /** Offset of the bytes in the checkpoint file when they are stored as they are. */
   readonly fileOffset: number | null;
-  /** Bytes [start, start + length) of the storage, read synchronously from an open file. */
-  read(fd: number, start: number, length: number): Uint8Array;
+  /** Where bytes [start, start + length) of the storage are read, and how they are taken out. */
+  source(start: number, length: number): RecordSource;
 }
 
 function joinName(prefix: string, key: string): string {
@@ -174,6 +176,26 @@ export function tensorEntry(
   if (rangeOffset !== null) {
     data = { kind: 'file', path, offset: rangeOffset, length };
   } else {
+    let last = tensor.offset;
+    for (let i = 0; i < tensor.shape.length; i++) {
+      last += (tensor.shape[i]! - 1) * tensor.stride[i]!;
+    }
+    const spanStart = tensor.offset * elementBytes;
+    const spanLength = elements === 0 ? 0 : (last - tensor.offset + 1) * elementBytes;
+    const source = bytes.source(spanStart, spanLength);
+    const gather = (raw: Uint8Array): Uint8Array => {
+      const span = source.extract(raw);
+      return contiguous
+        ? span.slice(0, length)
+        : gatherStrided(
+            span,
+            tensor.offset,
+            elementBytes,
+            tensor.offset,
+            tensor.shape,
+            tensor.stride,
+          );
+    };
     data = {
       kind: 'memory',
       length,
@@ -185,30 +207,16 @@ export function tensorEntry(
           );
         }
         if (elements === 0) return new Uint8Array(0);
-        let last = tensor.offset;
-        for (let i = 0; i < tensor.shape.length; i++)
-          last += (tensor.shape[i]! - 1) * tensor.stride[i]!;
         const fd = openSync(path, 'r');
         try {
-          const span = bytes.read(
-            fd,
-            tensor.offset * elementBytes,
-            (last - tensor.offset + 1) * elementBytes,
-          );
-          return contiguous
-            ? span.slice(0, length)
-            : gatherStrided(
-                span,
-                tensor.offset,
-                elementBytes,
-                tensor.offset,
-                tensor.shape,
-                tensor.stride,
-              );
+          return gather(readExactlySync(fd, path, source.offset, source.length));
         } finally {
           closeSync(fd);
         }
       },
+      ...(elements > 0
+        ? { derived: { path, offset: source.offset, length: source.length, derive: gather } }
+        : {}),
     };
   }
   const info: TensorInfo = {

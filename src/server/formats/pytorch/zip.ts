@@ -81,6 +81,56 @@ export async function readZipRecords(file: string): Promise<Map<string, ZipRecor
   }
 }
 
+/** Where bytes of a record are in the file, and how to take them out of what is read there. */
+export interface RecordSource {
+  readonly offset: number;
+  readonly length: number;
+  extract(raw: Uint8Array): Uint8Array;
+}
+
+/**
+ * Bytes [start, start + length) of a record's contents: a stored record's are the file
+ * range itself; a deflated record is read whole and inflated.
+ */
+export function recordSource(
+  file: string,
+  record: ZipRecord,
+  start: number,
+  length: number,
+): RecordSource {
+  if (start < 0 || start + length > record.size) {
+    throw new ModelFileError(
+      file,
+      `bytes ${start}…${start + length} lie outside zip record ${record.name}`,
+    );
+  }
+  if (!record.deflated) {
+    return { offset: record.dataStart + start, length, extract: (raw) => raw };
+  }
+  return {
+    offset: record.dataStart,
+    length: record.compressedSize,
+    extract: (raw) => {
+      let whole: Buffer;
+      try {
+        whole = inflateRawSync(raw, { maxOutputLength: Math.max(1, record.size) });
+      } catch (error) {
+        throw new ModelFileError(
+          file,
+          `zip record ${record.name} does not inflate (${(error as Error).message})`,
+        );
+      }
+      if (whole.byteLength !== record.size) {
+        throw new ModelFileError(
+          file,
+          `zip record ${record.name} inflates to ${whole.byteLength} bytes, not ${record.size}`,
+        );
+      }
+      return new Uint8Array(whole.buffer, whole.byteOffset + start, length);
+    },
+  };
+}
+
 /** Bytes [start, start + length) of a record's contents, read synchronously from `fd`. */
 export function readRecordSync(
   fd: number,
@@ -89,28 +139,6 @@ export function readRecordSync(
   start: number,
   length: number,
 ): Uint8Array {
-  if (start < 0 || start + length > record.size) {
-    throw new ModelFileError(
-      file,
-      `bytes ${start}…${start + length} lie outside zip record ${record.name}`,
-    );
-  }
-  if (!record.deflated) return readExactlySync(fd, file, record.dataStart + start, length);
-  const compressed = readExactlySync(fd, file, record.dataStart, record.compressedSize);
-  let whole: Buffer;
-  try {
-    whole = inflateRawSync(compressed, { maxOutputLength: Math.max(1, record.size) });
-  } catch (error) {
-    throw new ModelFileError(
-      file,
-      `zip record ${record.name} does not inflate (${(error as Error).message})`,
-    );
-  }
-  if (whole.byteLength !== record.size) {
-    throw new ModelFileError(
-      file,
-      `zip record ${record.name} inflates to ${whole.byteLength} bytes, not ${record.size}`,
-    );
-  }
-  return new Uint8Array(whole.buffer, whole.byteOffset + start, length);
+  const source = recordSource(file, record, start, length);
+  return source.extract(readExactlySync(fd, file, source.offset, source.length));
 }
