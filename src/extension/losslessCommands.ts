@@ -76,7 +76,14 @@ export async function packCommand(
   resource: unknown,
   asDelta: boolean,
 ): Promise<void> {
-  const uri = await pickFile(resource, 'Pack Losslessly', ['onnx', 'safetensors']);
+  const uri = await pickFile(resource, 'Pack Losslessly', [
+    'onnx',
+    'safetensors',
+    'pt',
+    'pth',
+    'ckpt',
+    'bin',
+  ]);
   if (!uri) return;
   let baseUri: vscode.Uri | undefined;
   if (asDelta) {
@@ -84,7 +91,7 @@ export async function packCommand(
       await vscode.window.showOpenDialog({
         canSelectMany: false,
         defaultUri: vscode.Uri.file(path.dirname(uri.fsPath)),
-        filters: { Models: ['onnx', 'safetensors'] },
+        filters: { Models: ['onnx', 'safetensors', 'pt', 'pth', 'ckpt', 'bin'] },
         openLabel: 'Use as Base Model',
         title: `Base model of ${path.basename(uri.fsPath)}`,
       })
@@ -140,7 +147,7 @@ export async function unpackCommand(client: LayerLensClient, resource: unknown):
     const base = (
       await vscode.window.showOpenDialog({
         canSelectMany: false,
-        filters: { Models: ['onnx', 'safetensors'] },
+        filters: { Models: ['onnx', 'safetensors', 'pt', 'pth', 'ckpt', 'bin'] },
         openLabel: 'Use as Base Model',
         title: `${path.basename(uri.fsPath)} is a delta: where is its base model?`,
       })

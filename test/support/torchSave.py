@@ -411,8 +411,27 @@ def malformed(out_dir):
         raw_zip(os.path.join(out_dir, f"{name}.pt"), payload)
 
 
+def gaussian(path, megabytes, dtype):
+    """A state dict of N(0, 0.02) 1024x1024 weights in float32 or bfloat16, `megabytes` in all."""
+    rng = np.random.default_rng(0)
+    state = collections.OrderedDict()
+    itemsize = 4 if dtype == "float32" else 2
+    for i in range(max(1, int(megabytes * 2**20 // (1024 * 1024 * itemsize)))):
+        values = (rng.standard_normal(1024 * 1024) * 0.02).astype(np.float32)
+        if dtype == "float32":
+            storage = Storage(str(i), "FloatStorage", values)
+        else:
+            words = values.view(np.uint32)
+            rounded = ((words + 0x7FFF + ((words >> 16) & 1)) >> 16).astype(np.uint16)
+            storage = Storage(str(i), "BFloat16Storage", rounded)
+        state[f"layers.{i}.weight"] = Parameter(contiguous(storage, (1024, 1024)))
+    save_zip(state, path)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "hostile":
+    if sys.argv[1] == "gaussian":
+        gaussian(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "hostile":
         hostile(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "malformed":
         malformed(sys.argv[2])
