@@ -36,6 +36,9 @@ export interface StorageBytes {
   source(start: number, length: number): RecordSource;
 }
 
+/** Items of a list of plain values shown in its metadata entry. */
+const LISTED_ITEMS = 8;
+
 function joinName(prefix: string, key: string): string {
   return prefix === '' ? key : `${prefix}.${key}`;
 }
@@ -84,6 +87,18 @@ export function collectTensors(
     if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return;
     if (seen.has(value)) return;
     seen.add(value);
+    if ((value.kind === 'list' || value.kind === 'tuple') && value.items.length > 0) {
+      const texts = value.items.map(plainText);
+      if (texts.every((text) => text !== undefined)) {
+        // A list of plain values (betas, parameter ids) is one entry, not one per item.
+        const shown = texts.slice(0, LISTED_ITEMS).join(', ');
+        const more = texts.length > LISTED_ITEMS ? `, … (${texts.length} items)` : '';
+        if (metadata.length < MAX_PYTORCH_METADATA_ENTRIES) {
+          metadata.push({ key: name || 'value', value: `[${shown}${more}]` });
+        } else omitted++;
+        return;
+      }
+    }
     if (value.kind === 'dict') {
       for (const [key, item] of value.entries) visit(item, joinName(name, String(key)), depth + 1);
     } else if (value.kind === 'list' || value.kind === 'tuple') {
