@@ -51,3 +51,12 @@ export function writeHostileCheckpoints(dir: string, marker: string): void {
 export function writeMalformedCheckpoints(dir: string): void {
   runScript(['malformed', dir]);
 }
+
+/** Write a checkpoint of N(0, 0.02) 1024×1024 weights (`megabytes` in all) in float32 or bfloat16. */
+export function writeGaussianCheckpoint(
+  file: string,
+  megabytes: number,
+  dtype: 'float32' | 'bfloat16',
+): void {
+  runScript(['gaussian', file, String(megabytes), dtype]);
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodeValues } from '../../../../src/server/analysis/decode';
@@ -8,8 +8,14 @@ import { compressModel } from '../../../../src/server/compress';
 import { loadTensorData } from '../../../../src/server/formats/onnxTensors';
 import { capabilitiesOf, openModelFile } from '../../../../src/server/formats/registry';
 import { safetensorsFormat } from '../../../../src/server/formats/safetensors';
+import { applyRecipe } from '../../../../src/server/plan/apply';
+import { planModel } from '../../../../src/server/plan';
 import { makeTempDir } from '../../../support/safetensorsBuilder';
-import { writeTorchCheckpoints, type CheckpointReference } from '../../../support/torchCheckpoints';
+import {
+  writeGaussianCheckpoint,
+  writeTorchCheckpoints,
+  type CheckpointReference,
+} from '../../../support/torchCheckpoints';
 
 let dir: string;
 let removeDir: () => Promise<void>;
@@ -76,4 +82,24 @@ test('int8 with scales on a legacy checkpoint, and a second run takes the next f
   assert.equal(names.get('fc.weight_t')?.dtype, 'int8');
   const changed = first.tensors.filter((tensor) => !tensor.skipped).map((tensor) => tensor.name);
   assert.deepEqual(changed.sort(), ['fc.weight', 'fc.weight_t']);
+});
+
+test('a plan for a checkpoint meets its size target with a .safetensors file', async () => {
+  const source = join(dir, 'gaussian.pt');
+  writeGaussianCheckpoint(source, 8, 'float32');
+  const checksum = await sha256(source);
+  const target = { kind: 'ratio', value: 1.9 } as const;
+  const plan = await planModel(source, { target, measured: false });
+  assert.ok(plan.feasible);
+  const result = await applyRecipe(source, plan.recipe, { refine: true });
+  assert.equal(basename(result.report.output), 'gaussian.plan.safetensors');
+  const written = (await stat(result.report.output)).size;
+  assert.equal(written, result.report.fileBytesAfter);
+  assert.ok(written <= plan.fileBytesBefore / target.value, `${written} bytes`);
+  assert.ok(result.targetMet);
+  assert.equal(await sha256(source), checksum, 'the checkpoint is unchanged');
+  const reread = await safetensorsFormat.open(result.report.output);
+  assert.equal(reread.tensors.length, 2);
+  const names = await readdir(dir);
+  assert.ok(!names.some((name) => name.includes('plan-attempt')), `attempt files left: ${names}`);
 });
