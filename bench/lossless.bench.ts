@@ -5,7 +5,8 @@
  *
  * Ratios are packed / original (smaller is better) on Gaussian N(0, 0.02) weights in bf16
  * and f32, on int8 levels stored as float32, and on the real Silero VAD models (their float
- * tensors' raw bytes, and the whole file), with the exponent-entropy bound and ZipNN's
+ * tensors' raw bytes, and the whole file), and on PyTorch checkpoints of Gaussian weights
+ * (f32 and bf16, written by test/support/torchSave.py), with the exponent-entropy bound and ZipNN's
  * published ratios as references.
  * Speeds are MB/s of original bytes, from memory, with 1 and 2 worker threads; zstd's are
  * its own in-memory benchmark (`zstd -b3`, one thread). Skips zstd when it is missing.
@@ -27,6 +28,8 @@ import {
 } from '../src/server/lossless/jobs';
 import { packFile } from '../src/server/lossless/pack';
 import { LLZ_CHUNK_BYTES } from '../src/shared/limits';
+import { findPythonWithNumpy } from '../test/support/python';
+import { TORCH_SAVE_SCRIPT } from '../test/support/torchCheckpoints';
 
 const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
   resolve(`node_modules/@ricky0123/vad-web/dist/silero_vad_${version}.onnx`),
@@ -287,7 +290,22 @@ async function main(): Promise<void> {
       await rm(file);
     }
     const fileRows: Row[] = [];
-    for (const file of SILERO) {
+    const python = findPythonWithNumpy();
+    const checkpoints: string[] = [];
+    // PyTorch checkpoints written by test/support/torchSave.py (Python's pickle and zipfile).
+    for (const dtype of ['float32', 'bfloat16']) {
+      const checkpoint = join(dir, `gaussian-${dtype}.pt`);
+      const size = String(Math.min(megabytes, 32));
+      if (
+        python &&
+        spawnSync(python, [TORCH_SAVE_SCRIPT, 'gaussian', checkpoint, size, dtype]).status === 0
+      ) {
+        checkpoints.push(checkpoint);
+      } else {
+        fileRows.push([`gaussian-${dtype}.pt`, 'python3 with numpy is missing', null, null, null]);
+      }
+    }
+    for (const file of [...SILERO, ...checkpoints]) {
       const out = join(dir, `${file.split('/').pop()}.llz`);
       const packed = await packFile(file, { out });
       const zstd = zstdBench(file);

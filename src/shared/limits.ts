@@ -126,3 +126,24 @@ export const MAX_LLZ_STRUCTURE_BYTES = MAX_ONNX_PROTO_BYTES;
 
 /** Largest recipe file read (a recipe lists at most MAX_TENSORS steps of a few hundred bytes). */
 export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
+
+/** A PyTorch checkpoint's pickle (`data.pkl`, or a legacy file's pickles): read whole at open. */
+export const MAX_PICKLE_BYTES = 512 * 1024 * 1024;
+
+/** Nesting of containers in a pickle (MARK frames, and dicts/lists inside one another). */
+export const MAX_PICKLE_DEPTH = 1000;
+
+/** Entries of a pickle's memo (BINPUT/MEMOIZE), and items on its stack at once. */
+export const MAX_PICKLE_MEMO = 10_000_000;
+
+/** One string or bytes object in a pickle (names, metadata; tensor bytes live elsewhere). */
+export const MAX_PICKLE_STRING_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of one LONG1/LONG4 integer in a pickle (torch writes at most 8). */
+export const MAX_PICKLE_LONG_BYTES = 64;
+
+/** Entries in a PyTorch zip checkpoint (one per storage, plus a handful of records). */
+export const MAX_PYTORCH_ZIP_ENTRIES = MAX_TENSORS + 64;
+
+/** Non-tensor values of a checkpoint (epoch, hyper-parameters…) shown as metadata. */
+export const MAX_PYTORCH_METADATA_ENTRIES = 64;

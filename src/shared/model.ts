@@ -10,6 +10,7 @@ import type { DType } from './dtypes';
 export const MODEL_FORMAT_INFO = {
   onnx: { label: 'ONNX', extensions: ['.onnx'] },
   safetensors: { label: 'safetensors', extensions: ['.safetensors'] },
+  pytorch: { label: 'PyTorch', extensions: ['.pt', '.pth', '.ckpt', '.bin'] },
 } as const satisfies Record<string, { label: string; extensions: readonly string[] }>;
 
 export type ModelFormat = keyof typeof MODEL_FORMAT_INFO;
@@ -35,7 +36,7 @@ export function isModelFormat(value: unknown): value is ModelFormat {
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
-  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors';
+  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors' | 'pytorch';
 
 export interface TensorInfo {
   /** Position in the model's tensor list; the key used by every per-tensor request. */

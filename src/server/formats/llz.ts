@@ -104,6 +104,15 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
   }
   const fileName = path.basename(absolute);
   const fromContainer = (data: TensorData): TensorData => {
+    if (data.kind === 'memory' && data.derived?.path === opened.path) {
+      // Values derived from a range of the original: that range read from the container.
+      const { offset, length, derive } = data.derived;
+      return {
+        kind: 'memory',
+        length: data.length,
+        load: () => derive(readOriginalRange(container, basePath, offset, length)),
+      };
+    }
     if (data.kind !== 'file' || data.path !== opened.path) return data;
     const { offset, length } = data;
     return {

@@ -1,15 +1,19 @@
 /**
  * The table of format modules, and format detection: magic bytes first, the file-name
- * extension second (ONNX has no magic number, so `.onnx` files often land on the second).
+ * extension second (ONNX has no magic number, so `.onnx` files often land on the second);
+ * among formats the magic bytes fit, the longest matching extension wins
+ * (`pytorch_model.bin.index.json` over `.json`).
  */
 import { open as openFile, stat } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { basename } from 'node:path';
 import { packedFormat } from './llz';
 import { onnxFormat } from './onnx';
+import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
 import { methodsFor, storageFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
+import { pytorchCompression } from '../compress/pytorchFormat';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
 import type { CapableFormatModule, FormatCompression } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
@@ -22,6 +26,7 @@ export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
   packedFormat((format) => formatModule(format)),
+  { ...pytorchFormat, compression: pytorchCompression },
 ];
 
 /** Bytes of the file's head shown to each format's `match()`. */
@@ -38,11 +43,22 @@ async function readHead(path: string): Promise<Uint8Array> {
   }
 }
 
+/** Length of the longest of the format's extensions the file name ends with (0: none). */
+function extensionMatch(format: CapableFormatModule, name: string): number {
+  return Math.max(
+    0,
+    ...format.extensions.filter((ext) => name.endsWith(ext)).map((ext) => ext.length),
+  );
+}
+
 export function detectFormat(path: string, head: Uint8Array): CapableFormatModule | undefined {
-  const extension = extname(path).toLowerCase();
+  const name = basename(path).toLowerCase();
+  const longest = (formats: CapableFormatModule[]): CapableFormatModule | undefined =>
+    formats
+      .filter((format) => extensionMatch(format, name) > 0)
+      .sort((a, b) => extensionMatch(b, name) - extensionMatch(a, name))[0];
   const byMagic = FORMATS.filter((format) => format.match(head));
-  const byExtension = FORMATS.filter((format) => format.extensions.includes(extension));
-  return byMagic.find((format) => byExtension.includes(format)) ?? byMagic[0] ?? byExtension[0];
+  return longest(byMagic) ?? byMagic[0] ?? longest([...FORMATS]);
 }
 
 /** Open a model file of any supported format; throws ModelFileError when it cannot be read. */
@@ -59,7 +75,7 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
   if (!format) {
     throw new ModelFileError(
       path,
-      'not a model format LayerLens reads (expected ONNX or safetensors)',
+      'not a model format LayerLens reads (expected ONNX, safetensors or a PyTorch checkpoint)',
     );
   }
   const opened = await format.open(path);

@@ -4,13 +4,10 @@
  * read at open. Sharded models are opened through their `*.safetensors.index.json`,
  * whose `weight_map` names the shard that holds each tensor.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
 import {
   MAX_SAFETENSORS_HEADER_BYTES,
-  MAX_SAFETENSORS_INDEX_BYTES,
-  MAX_SHARDS,
   MAX_TENSOR_ELEMENTS,
   MAX_TENSOR_RANK,
   MAX_TENSORS,
@@ -18,10 +15,19 @@ import {
 import {
   MODEL_FORMAT_INFO,
   type MetadataEntry,
-  type ModelSummary,
   type TensorInfo,
 } from '../../shared/model';
-import { readExactly } from './fileRange';
+import {
+  describeValue,
+  fileSize,
+  isPlainObject,
+  looksLikeJsonObject,
+  metadataEntries,
+  openShardIndex,
+  readRange,
+  tensorListSummary,
+  type ShardContents,
+} from './shardIndex';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** safetensors dtype codes and the DType each one maps to. */
@@ -69,10 +75,6 @@ interface ParsedHeader {
   readonly warnings: readonly string[];
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function isJsonFile(filePath: string): boolean {
   return filePath.toLowerCase().endsWith('.json');
 }
@@ -81,37 +83,6 @@ function isJsonFile(filePath: string): boolean {
 export function layerOfTensor(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(0, dot) : name;
-}
-
-async function fileSize(filePath: string, missingProblem: string): Promise<number> {
-  let stats;
-  try {
-    stats = await fs.stat(filePath);
-  } catch {
-    throw new ModelFileError(filePath, missingProblem);
-  }
-  if (!stats.isFile()) throw new ModelFileError(filePath, 'not a regular file');
-  return stats.size;
-}
-
-async function readRange(filePath: string, position: number, length: number): Promise<Uint8Array> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(filePath, 'r');
-  } catch (error) {
-    const code = error instanceof Error && 'code' in error ? String(error.code) : String(error);
-    throw new ModelFileError(filePath, `the file cannot be read (${code})`);
-  }
-  try {
-    return await readExactly(handle, filePath, position, length);
-  } finally {
-    await handle.close();
-  }
-}
-
-function describeValue(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** The shape and its element count, or the problem with it. */
@@ -170,18 +141,6 @@ function parseTensor(
     );
   }
   return { name, dtype, shape: shaped.shape, elementCount: shaped.elements, begin, end };
-}
-
-function metadataEntries(value: unknown, warnings: string[], what: string): MetadataEntry[] {
-  if (value === undefined) return [];
-  if (!isPlainObject(value)) {
-    warnings.push(`${what} is not an object and was ignored`);
-    return [];
-  }
-  return Object.entries(value).map(([key, entry]) => ({
-    key,
-    value: typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? String(entry)),
-  }));
 }
 
 /** Read and validate the header of one safetensors file. */
@@ -259,23 +218,6 @@ async function readHeader(filePath: string): Promise<ParsedHeader> {
   return { path: filePath, fileBytes: size, headerBytes, tensors, metadata, warnings };
 }
 
-interface DtypeTotals {
-  parametersByDType: Partial<Record<DType, number>>;
-  bytesByDType: Partial<Record<DType, number>>;
-  parameterCount: number;
-}
-
-function totalsOf(tensors: readonly TensorEntry[]): DtypeTotals {
-  const totals: DtypeTotals = { parametersByDType: {}, bytesByDType: {}, parameterCount: 0 };
-  for (const { info } of tensors) {
-    totals.parameterCount += info.parameterCount;
-    totals.parametersByDType[info.dtype] =
-      (totals.parametersByDType[info.dtype] ?? 0) + info.parameterCount;
-    totals.bytesByDType[info.dtype] = (totals.bytesByDType[info.dtype] ?? 0) + info.byteLength;
-  }
-  return totals;
-}
-
 function tensorEntry(
   header: ParsedHeader,
   tensor: HeaderTensor,
@@ -301,32 +243,6 @@ function tensorEntry(
   return { info, data: { kind: 'file', path: header.path, offset, length } };
 }
 
-function summaryOf(
-  filePath: string,
-  fileBytes: number,
-  totalBytes: number,
-  dataFiles: readonly string[],
-  tensors: readonly TensorEntry[],
-  metadata: readonly MetadataEntry[],
-  warnings: readonly string[],
-): ModelSummary {
-  return {
-    format: 'safetensors',
-    fileName: path.basename(filePath),
-    fileBytes,
-    totalBytes,
-    dataFiles,
-    ...totalsOf(tensors),
-    tensorCount: tensors.length,
-    opCounts: {},
-    nodeCount: 0,
-    inputs: [],
-    outputs: [],
-    metadata,
-    warnings,
-  };
-}
-
 async function openSingleFile(filePath: string): Promise<OpenedModel> {
   const header = await readHeader(filePath);
   const fileName = path.basename(filePath);
@@ -339,7 +255,8 @@ async function openSingleFile(filePath: string): Promise<OpenedModel> {
   ];
   return {
     path: filePath,
-    summary: summaryOf(
+    summary: tensorListSummary(
+      'safetensors',
       filePath,
       header.fileBytes,
       header.fileBytes,
@@ -348,140 +265,6 @@ async function openSingleFile(filePath: string): Promise<OpenedModel> {
       metadata,
       header.warnings,
     ),
-    tensors,
-  };
-}
-
-/**
- * Absolute path of a shard named in an index, refused unless it stays inside the index's
- * folder, both as written and after following symbolic links.
- */
-async function resolveShard(
-  indexPath: string,
-  realFolder: string,
-  shardName: string,
-): Promise<string> {
-  const folder = path.dirname(indexPath);
-  const segments = shardName.split(/[\\/]/);
-  if (
-    shardName === '' ||
-    path.isAbsolute(shardName) ||
-    path.win32.isAbsolute(shardName) ||
-    segments.some((segment) => segment === '..' || segment === '')
-  ) {
-    throw new ModelFileError(
-      indexPath,
-      `shard path ${describeValue(shardName)} must be a file name inside the model's folder`,
-    );
-  }
-  const shardPath = path.join(folder, ...segments);
-  let realShard: string;
-  try {
-    realShard = await fs.realpath(shardPath);
-  } catch {
-    throw new ModelFileError(
-      shardPath,
-      `this shard, listed in ${path.basename(indexPath)}, is missing`,
-    );
-  }
-  const relative = path.relative(realFolder, realShard);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new ModelFileError(
-      indexPath,
-      `shard ${describeValue(shardName)} links to a file outside the model's folder`,
-    );
-  }
-  return shardPath;
-}
-
-async function openIndex(indexPath: string): Promise<OpenedModel> {
-  const indexBytes = await fileSize(indexPath, 'the file does not exist or cannot be read');
-  if (indexBytes > MAX_SAFETENSORS_INDEX_BYTES) {
-    throw new ModelFileError(
-      indexPath,
-      `the index is ${indexBytes} bytes, more than the limit of ${MAX_SAFETENSORS_INDEX_BYTES}`,
-    );
-  }
-  let index: unknown;
-  try {
-    index = JSON.parse(new TextDecoder('utf-8').decode(await readRange(indexPath, 0, indexBytes)));
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(indexPath, `not valid JSON (${(error as Error).message})`);
-  }
-  if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
-    throw new ModelFileError(
-      indexPath,
-      'this JSON file is not a safetensors index (it has no "weight_map" object)',
-    );
-  }
-  const weightMap = index.weight_map;
-  const mappedNames = Object.keys(weightMap);
-  if (mappedNames.length > MAX_TENSORS) {
-    throw new ModelFileError(
-      indexPath,
-      `the weight map lists ${mappedNames.length} tensors, more than the limit of ${MAX_TENSORS}`,
-    );
-  }
-  /** Shard name → tensor names the weight map places in it. */
-  const tensorsByShard = new Map<string, Set<string>>();
-  for (const name of mappedNames) {
-    const shardName = weightMap[name];
-    if (typeof shardName !== 'string') {
-      throw new ModelFileError(
-        indexPath,
-        `the weight map entry of tensor "${name}" is not a file name`,
-      );
-    }
-    let names = tensorsByShard.get(shardName);
-    if (!names) {
-      if (tensorsByShard.size >= MAX_SHARDS) {
-        throw new ModelFileError(indexPath, `the weight map names more than ${MAX_SHARDS} shards`);
-      }
-      names = new Set();
-      tensorsByShard.set(shardName, names);
-    }
-    names.add(name);
-  }
-
-  const realFolder = await fs.realpath(path.dirname(indexPath));
-  const shardNames = [...tensorsByShard.keys()].sort();
-  const warnings: string[] = [];
-  const metadata: MetadataEntry[] = [
-    { key: 'shards', value: String(shardNames.length) },
-    ...metadataEntries(index.metadata, warnings, 'the index metadata'),
-  ];
-  const tensors: TensorEntry[] = [];
-  let totalBytes = indexBytes;
-  for (const shardName of shardNames) {
-    const shardPath = await resolveShard(indexPath, realFolder, shardName);
-    const header = await readHeader(shardPath);
-    totalBytes += header.fileBytes;
-    warnings.push(...header.warnings);
-    const mapped = tensorsByShard.get(shardName)!;
-    const present = new Set(header.tensors.map((tensor) => tensor.name));
-    for (const name of mapped) {
-      if (!present.has(name)) {
-        throw new ModelFileError(
-          shardPath,
-          `tensor "${name}" is listed for this shard in ${path.basename(indexPath)} but is not in it`,
-        );
-      }
-    }
-    const unmapped = header.tensors.length - mapped.size;
-    if (unmapped > 0) {
-      warnings.push(
-        `${shardName}: ${unmapped} tensors are not in the index's weight map and are not shown`,
-      );
-    }
-    for (const tensor of header.tensors) {
-      if (mapped.has(tensor.name))
-        tensors.push(tensorEntry(header, tensor, tensors.length, shardName));
-    }
-  }
-  return {
-    path: indexPath,
-    summary: summaryOf(indexPath, indexBytes, totalBytes, shardNames, tensors, metadata, warnings),
     tensors,
   };
 }
@@ -500,13 +283,17 @@ function looksLikeSafetensors(head: Uint8Array): boolean {
   );
 }
 
-/** Whether the head is JSON text that opens an object (a candidate index file). */
-function looksLikeJsonObject(head: Uint8Array): boolean {
-  for (const byte of head) {
-    if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
-    return byte === OPEN_BRACE;
-  }
-  return false;
+/** One shard of a sharded safetensors model. */
+async function readShard(shardPath: string): Promise<ShardContents> {
+  const header = await readHeader(shardPath);
+  return {
+    fileBytes: header.fileBytes,
+    warnings: header.warnings,
+    tensors: header.tensors.map((tensor) => ({
+      name: tensor.name,
+      entry: (index, fileName) => tensorEntry(header, tensor, index, fileName),
+    })),
+  };
 }
 
 export const safetensorsFormat: FormatModule = {
@@ -518,6 +305,8 @@ export const safetensorsFormat: FormatModule = {
   },
   async open(filePath) {
     const absolute = path.resolve(filePath);
-    return isJsonFile(absolute) ? openIndex(absolute) : openSingleFile(absolute);
+    return isJsonFile(absolute)
+      ? openShardIndex(absolute, 'safetensors', readShard)
+      : openSingleFile(absolute);
   },
 };

@@ -28,7 +28,21 @@ export type TensorData =
       readonly packed?: PackedRange;
       /** Values decoded from stored codes (a quantized weight): from which bytes, and how. */
       readonly decoded?: DecodedValues;
+      /** Values derived from one file range (a PyTorch view or deflated record): the range and how. */
+      readonly derived?: DerivedRange;
     };
+
+/**
+ * A tensor whose dense bytes are derived from [offset, offset + length) of its file (a
+ * non-contiguous view of a PyTorch storage, gathered; a deflated zip record, inflated).
+ * A packed file reads the same range from its container and derives them the same way.
+ */
+export interface DerivedRange {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+  derive(raw: Uint8Array): Uint8Array;
+}
 
 /**
  * How the float32 values of a quantized weight come from the stored tensors: its codes

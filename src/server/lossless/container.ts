@@ -318,7 +318,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   if (original.size > MAX_TENSOR_ELEMENTS) return fail('the original size is too large');
   return {
     version,
-    original: { ...original, name: originalObject.name, format },
+    original: { ...original, name: originalObject.name, format: format as ModelFormat },
     base,
     chunkBytes,
     segments,

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
 import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
+import { isShardIndex } from '../formats/shardIndex';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
@@ -285,11 +286,7 @@ async function openSingleModel(filePath: string, what: string): Promise<OpenedMo
     await handle.close();
   }
   if (hasLlzMagic(head)) throw new ModelFileError(filePath, 'is already a packed file');
-  const own = path.resolve(filePath);
-  const holdsTensors = model.tensors.some(
-    ({ data }) => data.kind !== 'file' || path.resolve(data.path) === own,
-  );
-  if (!holdsTensors && model.summary.dataFiles.length > 0) {
+  if (isShardIndex(model.summary)) {
     throw new ModelFileError(
       filePath,
       `${what}: this index keeps its tensors in shards (${model.summary.dataFiles.join(', ')}); pack each shard`,
