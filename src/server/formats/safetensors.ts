@@ -12,11 +12,7 @@ import {
   MAX_TENSOR_RANK,
   MAX_TENSORS,
 } from '../../shared/limits';
-import {
-  MODEL_FORMAT_INFO,
-  type MetadataEntry,
-  type TensorInfo,
-} from '../../shared/model';
+import { MODEL_FORMAT_INFO, type MetadataEntry, type TensorInfo } from '../../shared/model';
 import {
   describeValue,
   fileSize,
