@@ -54,3 +54,4 @@ export {
   type WeightLayout,
   type WeightUse,
 } from './weights';
+export { sortGraphs, topologicalOrder } from './topo';

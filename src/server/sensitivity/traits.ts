@@ -7,6 +7,7 @@
  */
 import { checkLowRankLimits } from '../compress/lowrank';
 import type { TensorTraits } from '../compress/methods/types';
+import { dtypeProblem } from '../compress/onnx/methods';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import {
   intAttribute,
@@ -45,7 +46,8 @@ function onnxTraits(model: OnnxModel, slot: TensorSlot, entry: TensorEntry): Ten
   const info = entry.info;
   if (slot.kind === 'sparse-initializer') return 'sparse initializer (left as stored)';
   if (!slot.proto) return 'Constant given by value_* attributes (left as is)';
-  if (info.dtype !== 'float32') return `${info.dtype} tensor (only float32 weights are compressed)`;
+  const dtypeSkip = dtypeProblem(info.dtype);
+  if (dtypeSkip) return dtypeSkip;
   if (info.shape.length < 2) {
     return `${info.shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`;
   }

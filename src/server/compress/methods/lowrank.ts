@@ -9,6 +9,7 @@ import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { maxSavingRank } from '../../../shared/spectrum';
+import { DTYPES } from '../../../shared/dtypes';
 import { relativeFrobeniusError } from '../kernels';
 import {
   checkLowRankLimits,
@@ -20,6 +21,7 @@ import {
 } from '../lowrank';
 import {
   attr,
+  defaultOpset,
   floatAttribute,
   intAttribute,
   isGraphOutput,
@@ -28,10 +30,11 @@ import {
   type WeightUse,
 } from '../../onnx';
 import {
-  floatTensor,
   layoutOrSkip,
   replaceWeight,
   requireFinite,
+  roundedTo,
+  weightTensor,
   Skip,
   type EditContext,
   type OnnxOutcome,
@@ -46,6 +49,9 @@ import {
   type CompressionMethodModule,
   type SvdBasis,
 } from './types';
+
+/** First opset whose Gemm takes no C. */
+const GEMM_OPTIONAL_C_OPSET = 11;
 
 export function lowRankLevel(energy: number): SweepLevel {
   return {
@@ -127,15 +133,28 @@ async function lowRankOnnx(
     bDims = [rank, ...shape.slice(1)];
     aDims = [rows, rank, ...shape.slice(2).map(() => 1)];
   }
-  const tensors = [floatTensor(aName, aDims, a), floatTensor(bName, bDims, b)];
+  // The factors are stored in W's dtype (float16 models keep computing in float16).
+  const dtype = job.entry.info.dtype;
+  const storedA = roundedTo(a, dtype);
+  const storedB = roundedTo(b, dtype);
+  const tensors = [
+    weightTensor(job, aName, aDims, storedA),
+    weightTensor(job, bName, bDims, storedB),
+  ];
+  let zero: string | undefined;
+  if (layout.kind === 'gemm' && defaultOpset(ctx.model) < GEMM_OPTIONAL_C_OPSET) {
+    // Gemm's C is optional from opset 11: before it the first Gemm adds a zero.
+    zero = ctx.names.fresh(`${name}_lowrank_zero`);
+    tensors.push(weightTensor(job, zero, [], new Float32Array(1)));
+  }
   for (const use of job.uses)
-    rewriteForLowRank(ctx, use, aName, bName, layout.kind, shape.length - 2);
+    rewriteForLowRank(ctx, use, aName, bName, layout.kind, shape.length - 2, zero);
   replaceWeight(ctx, job.slot, tensors, []);
   return {
-    bytesAfter: a.byteLength + b.byteLength,
+    bytesAfter: tensors.reduce((sum, t) => sum + t.bytes.length, 0),
     relativeError: relativeFrobeniusError(
       job.values,
-      await multiplyFactors(a, b, rows, rank, cols),
+      await multiplyFactors(storedA, storedB, rows, rank, cols),
     ),
     detail: `rank ${rank} of ${fullRank} (${layout.kind === 'conv' ? 'Conv + 1×1 Conv' : `two ${consumerOp(job)}s`}), ${rank * (rows + cols)} instead of ${rows * cols} parameters`,
   };
@@ -153,6 +172,7 @@ function rewriteForLowRank(
   bName: string,
   kind: string,
   spatialRank: number,
+  zero: string | undefined,
 ): void {
   const node = use.node;
   const label = node.name || node.opType || 'node';
@@ -169,7 +189,8 @@ function rewriteForLowRank(
     const transA = intAttribute(node, 'transA', 0);
     const transB = intAttribute(node, 'transB', 0);
     const [left, right] = transB ? [bName, aName] : [aName, bName];
-    first = makeNode('Gemm', [inputs[0]!, left], [mid], ctx.names.fresh(`${label}_lowrank_1`), [
+    const firstInputs = zero ? [inputs[0]!, left, zero] : [inputs[0]!, left];
+    first = makeNode('Gemm', firstInputs, [mid], ctx.names.fresh(`${label}_lowrank_1`), [
       attr.int('transA', transA),
       attr.int('transB', transB),
     ]);
@@ -255,6 +276,7 @@ export const lowrank: CompressionMethodModule = {
         if (rank > maxSavingRank(rows, cols)) {
           return `rank ${rank} of ${rows} × ${cols} stores no fewer parameters`;
         }
+        const width = DTYPES[info.dtype].bits / 8;
         const a = `${slotName}_lowrank_a`;
         const bName = `${slotName}_lowrank_b`;
         const perUse = weight.consumerLabels.reduce(
@@ -276,8 +298,8 @@ export const lowrank: CompressionMethodModule = {
         return {
           options: { method: 'lowrank', rank },
           bytes:
-            tensorProto(a, [rows, rank], rows * rank * 4, constant) +
-            tensorProto(bName, [rank, cols], rank * cols * 4, constant) +
+            tensorProto(a, [rows, rank], rows * rank * width, constant) +
+            tensorProto(bName, [rank, cols], rank * cols * width, constant) +
             perUse -
             tensorProto(slotName, info.shape, info.byteLength, constant) +
             info.byteLength,
