@@ -104,10 +104,13 @@ function product(values: readonly number[]): number {
   return values.reduce((a, b) => a * b, 1);
 }
 
+/** Steps that keep every element where it is: a float16 weight Cast to float32 keeps its layout. */
+const KEEPS_LAYOUT: ReadonlySet<string> = new Set(['Identity', 'Cast', 'CastLike']);
+
 /** The layout one use implies for the stored tensor, or why there is none. */
 function layoutOfUse(use: WeightUse, shape: readonly number[]): WeightLayout | string {
   const op = use.node.opType ?? '';
-  const direct = use.chain.every((step) => step === 'Identity');
+  const direct = use.chain.every((step) => KEEPS_LAYOUT.has(step));
   switch (op) {
     case 'MatMul':
       if (!direct || shape.length !== 2) {

@@ -33,6 +33,7 @@ import {
 import {
   BLOCKED_OPSET,
   computeWeight,
+  dequantizeOutput,
   layoutOrSkip,
   needOpset,
   replaceWeight,
@@ -79,7 +80,7 @@ export function takesMatMulNBits(
 
 /**
  * The tensors and nodes computing W from int4 codes without MatMulNBits: DequantizeLinear
- * (opset 21, scales of W's dtype) where the opset allows it, else standard operators.
+ * (opset 21; float16 scales for float16 W) where the opset allows it, else standard operators.
  */
 function int4Written(
   ctx: EditContext,
@@ -97,7 +98,8 @@ function int4Written(
       scaleDtype: 'float32',
     };
   }
-  quantized.scales.set(roundedTo(quantized.scales, dtype));
+  const scaleDtype = dequantizeOutput(dtype, BLOCKED_OPSET);
+  quantized.scales.set(roundedTo(quantized.scales, scaleDtype));
   const qName = ctx.names.fresh(`${name}_quantized`);
   const scaleName = ctx.names.fresh(`${name}_scale`);
   const { channels } = layoutDims(layout);
@@ -114,18 +116,24 @@ function int4Written(
     }
     scaleDims = [blocks, layout.cols];
   }
-  const made = computeWeight(ctx, job, [layout.rows, layout.cols], onnxCodeOf(dtype), (output) => [
-    makeNode(
-      'DequantizeLinear',
-      [qName, scaleName],
-      [output],
-      ctx.names.fresh(`${name}_DequantizeLinear`),
-      [attr.int('axis', layout.inputAxis), attr.int('block_size', blockSize)],
-    ),
-  ]);
+  const made = computeWeight(
+    ctx,
+    job,
+    [layout.rows, layout.cols],
+    onnxCodeOf(scaleDtype),
+    (output) => [
+      makeNode(
+        'DequantizeLinear',
+        [qName, scaleName],
+        [output],
+        ctx.names.fresh(`${name}_DequantizeLinear`),
+        [attr.int('axis', layout.inputAxis), attr.int('block_size', blockSize)],
+      ),
+    ],
+  );
   return {
     form: `DequantizeLinear opset 21, axis ${layout.inputAxis}`,
-    scaleDtype: dtype,
+    scaleDtype,
     tensors: [
       {
         name: qName,
@@ -135,9 +143,9 @@ function int4Written(
       },
       {
         name: scaleName,
-        dataType: onnxCodeOf(dtype),
+        dataType: onnxCodeOf(scaleDtype),
         dims: scaleDims,
-        bytes: encodeFloats(scales, dtype),
+        bytes: encodeFloats(scales, scaleDtype),
       },
       ...made.tensors,
     ],

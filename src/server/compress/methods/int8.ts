@@ -32,6 +32,7 @@ import {
   type EditContext,
   type OnnxOutcome,
   type WeightJob,
+  dequantizeOutput,
 } from '../onnx/methods';
 import { int8WithCastAndMul, type WrittenWeight } from '../onnx/dequantize';
 import { measureWritten, zeroBlocks } from '../onnx/sizes';
@@ -52,9 +53,6 @@ export const INT8_LEVEL: SweepLevel = {
   x: 8,
 };
 
-/** First opset whose DequantizeLinear takes float16/bfloat16 scales (and outputs their type). */
-export const HALF_SCALE_OPSET = 19;
-
 /** The tensors and nodes computing W from int8 codes (see the module comment), with words for the report. */
 function int8Written(
   ctx: EditContext,
@@ -71,8 +69,7 @@ function int8Written(
       scaleDtype: 'float32',
     };
   }
-  const scaleDtype: DType =
-    dtype !== 'float32' && ctx.sourceOpset >= HALF_SCALE_OPSET ? dtype : 'float32';
+  const scaleDtype: DType = dequantizeOutput(dtype, ctx.sourceOpset);
   const axis = layout.inputAxis === 0 ? 1 : 0;
   const qName = ctx.names.fresh(`${name}_quantized`);
   const scaleName = ctx.names.fresh(`${name}_scale`);

@@ -81,10 +81,7 @@ export function int8WithCastAndMul(
 }
 
 /** The padded code grid (see the module comment) packed two codes per byte, halves apart. */
-function packHalves(
-  quantized: QuantizedBlocks,
-  layout: MatrixLayout,
-): Uint8Array {
+function packHalves(quantized: QuantizedBlocks, layout: MatrixLayout): Uint8Array {
   const { inputs, channels } = layoutDims(layout);
   const { q, blocks, blockSize } = quantized;
   const span = blocks * blockSize;

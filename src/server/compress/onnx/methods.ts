@@ -43,6 +43,19 @@ export const PER_AXIS_OPSET = 13;
 /** First opset with block-wise (and INT4) DequantizeLinear. */
 export const BLOCKED_OPSET = 21;
 
+/** First opset whose DequantizeLinear takes float16 scales (and outputs float16). */
+export const HALF_SCALE_OPSET = 19;
+
+/**
+ * The type DequantizeLinear outputs (that of its scales) for a weight of `dtype` at
+ * `opset`: float16 itself from opset 19, float32 otherwise (then a Cast follows).
+ * bfloat16 weights get float32 scales: onnxruntime's CPU DequantizeLinear has no
+ * bfloat16 output.
+ */
+export function dequantizeOutput(dtype: DType, opset: number): DType {
+  return dtype === 'float16' && opset >= HALF_SCALE_OPSET ? dtype : 'float32';
+}
+
 /** `TensorProto.DataLocation.EXTERNAL`. */
 export const DATA_LOCATION_EXTERNAL = 1;
 
