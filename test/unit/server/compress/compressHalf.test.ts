@@ -25,6 +25,7 @@ import { openModelFile } from '../../../../src/server/formats/registry';
 import { ONNX_DATA_TYPE } from '../../../../src/server/formats/onnxDataTypes';
 import { topologicalOrder } from '../../../../src/server/onnx';
 import { planLevels } from '../../../../src/server/plan';
+import { computeSensitivity } from '../../../../src/server/sensitivity';
 import { predictSizes } from '../../../../src/server/plan/predict';
 import { deriveHalfModel } from '../../../support/halfModels';
 import { gaussianMatrix } from '../../../support/matrices';
@@ -235,5 +236,17 @@ test('float16 sources: the planner offers int8, int4 and low rank and predicts t
         `${path} ${key}: predicted ${predicted}, written ${actual}`,
       );
     }
+  }
+});
+
+test('float16 sources: the measured sensitivity sweep takes them (fed as float32, Cast back)', async () => {
+  const path = await writeHalfMlp(17);
+  const result = await computeSensitivity(path, { indices: [], measured: true });
+  assert.deepEqual(result.layers.map((l) => l.name).sort(), ['w1', 'w2']);
+  for (const l of result.layers) {
+    const int8 = l.measured!.find((p) => p.key === 'int8');
+    assert.ok(int8 && int8.deviation > 0, `${l.name}: ${JSON.stringify(l.skipped)}`);
+    const prune = l.measured!.find((p) => p.key === 'prune:0.9')!;
+    assert.ok(prune.deviation > int8.deviation, `${l.name}: prune 90% vs int8`);
   }
 });
