@@ -27,7 +27,7 @@ import { topologicalOrder } from '../../../../src/server/onnx';
 import { planLevels } from '../../../../src/server/plan';
 import { computeSensitivity } from '../../../../src/server/sensitivity';
 import { predictSizes } from '../../../../src/server/plan/predict';
-import { deriveHalfModel } from '../../../support/halfModels';
+import { deriveHalfModel } from '../../../support/derivedModels';
 import { gaussianMatrix } from '../../../support/matrices';
 import {
   attribute,

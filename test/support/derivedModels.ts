@@ -1,4 +1,6 @@
 /**
+ * Models derived from real ones by python3-onnx (independent of LayerLens).
+ *
  * float16 and bfloat16 models derived from a real float32 model by python3-onnx and NumPy
  * (independent of LayerLens): every float32 initializer of two or more dimensions is
  * stored in the 16-bit type (float16: NumPy's astype; bfloat16: the top 16 bits of the
@@ -65,4 +67,43 @@ export function deriveHalfModel(
   });
   if (result.status !== 0) throw new Error(`deriving a ${kind} model failed: ${result.stderr}`);
   return Number(result.stdout.trim());
+}
+
+const OLD_OPSET_SCRIPT = `
+import sys
+import onnx
+from onnx import helper
+
+source, target, opset = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model = onnx.load(source)
+for entry in model.opset_import:
+    if entry.domain in ('', 'ai.onnx'):
+        entry.version = opset
+graph = model.graph
+at, conv = next((i, n) for i, n in enumerate(graph.node) if n.op_type == 'Conv')
+original = conv.output[0]
+conv.output[0] = original + '_unclipped'
+clip = helper.make_node('Clip', [conv.output[0]], [original], name='clip_no_op', min=-3.0e38, max=3.0e38)
+graph.node.insert(at + 1, clip)
+onnx.checker.check_model(model)
+onnx.save(model, target)
+`;
+
+/**
+ * The model at `source` stamped with an older default opset (its operators must have the
+ * same form there: python3-onnx's checker verifies it against that opset's schemas), with
+ * a Clip in the attribute form of opsets before 11 after its first Conv whose bounds
+ * (±3·10³⁸) change nothing: like Paddle's relu6 Clips, it keeps LayerLens from raising
+ * the opset, so compression writes the forms of the old opset.
+ */
+export function deriveOldOpsetModel(source: string, target: string, opset: number): void {
+  const result = spawnSync(
+    pythonWithNumpy(),
+    ['-c', OLD_OPSET_SCRIPT, source, target, String(opset)],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (result.status !== 0)
+    throw new Error(`deriving an opset-${opset} model failed: ${result.stderr}`);
 }
