@@ -46,6 +46,7 @@ export { constantValueAttribute, tensorSlots, type TensorSlot } from './slots';
 export { collectUses, usesOf, type Use, type UseLookup } from './uses';
 export {
   layerOf,
+  lowRankReadProblem,
   nodeIndexIn,
   onlyDirectMatMul,
   weightLayout,

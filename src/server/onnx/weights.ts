@@ -175,6 +175,18 @@ export function weightLayout(
   return layout ?? 'not used by any layer';
 }
 
+/**
+ * Why low rank cannot rewrite the consumers of a weight, as far as how they read it goes:
+ * it needs every use to read it directly, or every use through one Cast (a 16-bit weight
+ * cast to float32: the factors are then stored 16-bit and Cast the same way).
+ */
+export function lowRankReadProblem(uses: readonly WeightUse[]): string | undefined {
+  const chains = new Set(uses.map((use) => use.chain.join(' → ')));
+  if (chains.size === 1 && (chains.has('') || chains.has('Cast'))) return undefined;
+  const through = [...chains].filter(Boolean).join(', ');
+  return `low-rank needs the weight read directly or through one Cast, not through ${through}`;
+}
+
 /** Whether every use is a direct MatMul input B (for MatMulNBits). */
 export function onlyDirectMatMul(uses: readonly WeightUse[]): boolean {
   return uses.every((use) => use.node.opType === 'MatMul' && use.chain.length === 0);

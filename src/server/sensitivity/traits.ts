@@ -12,6 +12,7 @@ import type { OpenedModel, TensorEntry } from '../formats/types';
 import {
   intAttribute,
   isGraphOutput,
+  lowRankReadProblem,
   weightLayout,
   type OnnxModel,
   type TensorSlot,
@@ -58,8 +59,8 @@ function onnxTraits(model: OnnxModel, slot: TensorSlot, entry: TensorEntry): Ten
   let lowRankProblem: string | undefined;
   if (layout.kind === 'recurrent' || layout.kind === 'embedding') {
     lowRankProblem = 'low-rank applies to MatMul, Gemm and Conv weights';
-  } else if (uses.some((use) => use.chain.length > 0)) {
-    lowRankProblem = 'low-rank needs the weight read directly';
+  } else if (lowRankReadProblem(uses)) {
+    lowRankProblem = lowRankReadProblem(uses);
   } else if (uses.some((u) => u.node.opType === 'Conv' && intAttribute(u.node, 'group', 1) !== 1)) {
     lowRankProblem = 'low-rank of grouped convolutions is not supported (group ≠ 1)';
   } else if (isGraphOutput(slot.name, slot.scope)) {

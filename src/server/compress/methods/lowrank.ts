@@ -9,6 +9,7 @@ import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { maxSavingRank } from '../../../shared/spectrum';
+import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
 import { DTYPES } from '../../../shared/dtypes';
 import { relativeFrobeniusError } from '../kernels';
 import {
@@ -24,7 +25,9 @@ import {
   defaultOpset,
   floatAttribute,
   intAttribute,
+  isDefaultDomain,
   isGraphOutput,
+  lowRankReadProblem,
   makeNode,
   nodeIndexIn,
   type WeightUse,
@@ -49,6 +52,23 @@ import {
   type CompressionMethodModule,
   type SvdBasis,
 } from './types';
+
+/**
+ * The Cast nodes reading W in its own graph, when they are all its readers and all cast
+ * to one type (so that the factors can be Cast the same way); else a Skip.
+ */
+function castReaders(job: WeightJob): onnx.INodeProto[] {
+  const graph = job.slot.scope.graph;
+  const readers = (graph.node ?? []).filter((n) => (n.input ?? []).includes(job.slot.name));
+  const casts = readers.filter((n) => n.opType === 'Cast' && isDefaultDomain(n.domain));
+  const types = new Set(casts.map((n) => intAttribute(n, 'to', 0)));
+  if (casts.length === 0 || casts.length !== readers.length || types.size !== 1) {
+    throw new Skip(
+      'low-rank through Cast needs every reader of the weight to be one kind of Cast in its graph',
+    );
+  }
+  return casts;
+}
 
 /** First opset whose Gemm takes no C. */
 const GEMM_OPTIONAL_C_OPSET = 11;
@@ -96,11 +116,11 @@ async function lowRankOnnx(
   const layout = layoutOrSkip(job, 'low-rank');
   if (layout.kind === 'recurrent' || layout.kind === 'embedding')
     throw new Skip('low-rank applies to MatMul, Gemm and Conv weights');
+  const readProblem = lowRankReadProblem(job.uses);
+  if (readProblem) throw new Skip(readProblem);
+  // W read through Casts (a 16-bit weight cast to float32): the factors get the same Cast.
+  const casts = job.uses.some((use) => use.chain.length > 0) ? castReaders(job) : [];
   for (const use of job.uses) {
-    if (use.chain.length > 0)
-      throw new Skip(
-        `low-rank needs the weight read directly, not through ${use.chain.join(' → ')}`,
-      );
     if (use.node.opType === 'Conv' && intAttribute(use.node, 'group', 1) !== 1) {
       throw new Skip('low-rank of grouped convolutions is not supported (group ≠ 1)');
     }
@@ -147,9 +167,26 @@ async function lowRankOnnx(
     zero = ctx.names.fresh(`${name}_lowrank_zero`);
     tensors.push(weightTensor(job, zero, [], new Float32Array(1)));
   }
+  const castNodes: onnx.INodeProto[] = [];
+  let [aRead, bRead] = [aName, bName];
+  if (casts.length > 0) {
+    const to = intAttribute(casts[0]!, 'to', ONNX_DATA_TYPE.FLOAT);
+    [aRead, bRead] = [ctx.names.fresh(`${aName}_cast`), ctx.names.fresh(`${bName}_cast`)];
+    for (const [from, out] of [
+      [aName, aRead],
+      [bName, bRead],
+    ] as const) {
+      castNodes.push(
+        makeNode('Cast', [from], [out], ctx.names.fresh(`${out}_Cast`), [attr.int('to', to)]),
+      );
+    }
+    // The Casts of W now feed nobody: every reader of their outputs was rewritten.
+    const graph = job.slot.scope.graph;
+    graph.node = (graph.node ?? []).filter((n) => !casts.includes(n));
+  }
   for (const use of job.uses)
-    rewriteForLowRank(ctx, use, aName, bName, layout.kind, shape.length - 2, zero);
-  replaceWeight(ctx, job.slot, tensors, []);
+    rewriteForLowRank(ctx, use, aRead, bRead, layout.kind, shape.length - 2, zero);
+  replaceWeight(ctx, job.slot, tensors, castNodes);
   return {
     bytesAfter: tensors.reduce((sum, t) => sum + t.bytes.length, 0),
     relativeError: relativeFrobeniusError(

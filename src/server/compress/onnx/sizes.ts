@@ -14,6 +14,7 @@ import { dtypeProblem, opsetJudge, type EditContext, type WeightJob } from './me
 import {
   intAttribute,
   isGraphOutput,
+  lowRankReadProblem,
   NameAllocator,
   onlyDirectMatMul,
   weightLayout,
@@ -131,8 +132,7 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
     if (typeof layout !== 'string') {
       if (layout.kind === 'recurrent' || layout.kind === 'embedding')
         lowRankProblem = 'low rank applies to MatMul, Gemm and Conv weights';
-      else if (uses.some((use) => use.chain.length > 0))
-        lowRankProblem = 'low rank needs the weight read directly';
+      else if (lowRankReadProblem(uses)) lowRankProblem = lowRankReadProblem(uses);
       else if (
         uses.some((use) => use.node.opType === 'Conv' && intAttribute(use.node, 'group', 1) !== 1)
       )

@@ -33,7 +33,7 @@ before(async () => {
 });
 after(() => remove());
 
-const names = (nodes: readonly onnx.INodeProto[] | undefined): string[] =>
+const names = (nodes: readonly onnx.INodeProto[] | null | undefined): string[] =>
   (nodes ?? []).map((n) => n.name ?? '');
 
 test('a sorted graph is left as it is; an unsorted one is sorted stably', () => {
