@@ -21,7 +21,7 @@ import type { onnx } from 'onnx-proto';
 import type { TensorCompressionResult } from '../../../shared/compress';
 import { ONNX_DATA_TYPE, onnxCodeOf } from '../../formats/onnxDataTypes';
 import type { TensorEntry } from '../../formats/types';
-import { decodeValues } from '../../analysis/decode';
+import { decodeValues, type NumericDType } from '../../analysis/decode';
 import type { DType } from '../../../shared/dtypes';
 import { allFinite, type MatrixLayout } from '../kernels';
 import { encodeFloats } from '../safetensorsValues';
@@ -195,7 +195,7 @@ export function dtypeProblem(dtype: DType): string | undefined {
 
 /** A weight's values as float32, from any of COMPRESSED_DTYPES. */
 export function weightValues(dtype: DType, bytes: Uint8Array, count: number): Float32Array {
-  const values = decodeValues(dtype as 'float32', bytes, count);
+  const values = decodeValues(dtype as NumericDType, bytes, count);
   return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 

@@ -227,3 +227,36 @@ for (const opset of OPSETS) {
     });
   }
 }
+
+test('raising opset 9 rewrites Slice attributes into inputs (Slice no longer blocks a raise)', async () => {
+  const g = graph({
+    initializers: [tensor('w', 'float32', [4, 6], [...weights(24, 11)])],
+    inputs: [valueInfo('x', 'float32', [1, 8])],
+    outputs: [valueInfo('y', 'float32', [1, 6])],
+    nodes: [
+      node('Slice', ['x'], ['s'], {
+        name: 'head',
+        attributes: [
+          attribute.ints('starts', [2]),
+          attribute.ints('ends', [6]),
+          attribute.ints('axes', [1]),
+        ],
+      }),
+      node('MatMul', ['s', 'w'], ['y'], { name: 'fc' }),
+    ],
+  });
+  const path = await writeModel(
+    folder,
+    'slice9.onnx',
+    model(g, { opsets: { '': 9 }, irVersion: 4 }),
+  );
+  const report = await compressModel(path, { tensors: [], options: { method: 'int8' } });
+  assert.match(report.validation.join('; '), /opset 9 → 13.*1 nodes rewritten/);
+  assert.ok(report.verdict.validated, report.validation.join('; '));
+  assert.ok(report.outputs[0]!.cosine > 0.999);
+  const written = onnx.ModelProto.decode(await readFile(report.output));
+  const slice = written.graph!.node!.find((n) => n.opType === 'Slice')!;
+  assert.equal(slice.input!.length, 4);
+  assert.equal(slice.attribute!.length, 0);
+  assert.equal(checkOnnxModel(report.output).error, null);
+});
