@@ -19,7 +19,7 @@ import { compressPerTensor } from '../../../../src/server/compress/perTensor';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { planLevels } from '../../../../src/server/plan';
 import { predictSizes } from '../../../../src/server/plan/predict';
-import { deriveOldOpsetModel } from '../../../support/derivedModels';
+import { deriveHalfModel, deriveOldOpsetModel } from '../../../support/derivedModels';
 import { makeTempFolder } from '../../../support/onnxBuilder';
 import { checkOnnxModel } from '../../../support/python';
 
@@ -111,3 +111,26 @@ test('ddddocr at opset 9: the planner predicts the Cast + Mul and unpacked int4 
     );
   }
 });
+
+for (const options of [
+  { method: 'int8' },
+  { method: 'int4', blockSize: 32, int4Format: 'dequantizelinear' },
+] as const) {
+  test(`ddddocr at opset 9 derived to float16: ${options.method} in the old forms, Cast to float16`, async () => {
+    const half = join(folder, `ddddocr-opset9-float16-${options.method}.onnx`);
+    const converted = deriveHalfModel(path, half, 'float16');
+    const report = await compressModel(half, {
+      tensors: [],
+      options,
+      outPath: join(folder, `ddddocr-opset9-float16-${options.method}-out.onnx`),
+    });
+    const done = report.tensors.filter((t) => !t.skipped);
+    assert.equal(done.length, converted - NOT_WEIGHTS);
+    for (const t of done) assert.match(t.detail, /opset 9 kept.*Cast to float16\)/);
+    assert.ok(report.verdict.validated, report.validation.join('; '));
+    const worst = report.outputs[0]!.cosine;
+    console.log(`ddddocr opset 9 float16, ${options.method}: output cosine ${worst.toFixed(6)}`);
+    assert.ok(worst > 0.95, `${worst}`);
+    assert.equal(checkOnnxModel(report.output).error, null);
+  });
+}
