@@ -47,6 +47,7 @@ export { constantValueAttribute, tensorSlots, type TensorSlot } from './slots';
 export { collectUses, usesOf, type Use, type UseLookup } from './uses';
 export {
   layerOf,
+  lowRankReadProblem,
   nodeIndexIn,
   onlyDirectMatMul,
   weightLayout,
@@ -55,3 +56,4 @@ export {
   type WeightLayout,
   type WeightUse,
 } from './weights';
+export { sortGraphs, topologicalOrder } from './topo';

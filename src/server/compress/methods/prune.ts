@@ -7,7 +7,7 @@ import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { pruneMagnitude, relativeFrobeniusError } from '../kernels';
-import { countZeros, floatTensor, replaceWeight } from '../onnx/methods';
+import { countZeros, replaceWeight, weightTensor } from '../onnx/methods';
 import { asFloat32, percent, sameTensor, zeroPruned } from '../safetensorsValues';
 import { DTYPES } from '../../../shared/dtypes';
 import { quantizedProblem, type CompressionMethodModule } from './types';
@@ -45,12 +45,12 @@ export const prune: CompressionMethodModule = {
         replaceWeight(
           ctx,
           job.slot,
-          [floatTensor(job.slot.name, job.entry.info.shape, pruned)],
+          [weightTensor(job, job.slot.name, job.entry.info.shape, pruned)],
           [],
         );
         const zeros = countZeros(pruned);
         return {
-          bytesAfter: pruned.byteLength,
+          bytesAfter: job.entry.info.byteLength,
           relativeError: relativeFrobeniusError(job.values, pruned),
           detail: `magnitude pruning: ${zeros} of ${pruned.length} values zero (${((100 * zeros) / pruned.length).toFixed(1)}%)`,
         };
