@@ -17,6 +17,7 @@ import {
 } from '../../shared/limits';
 import type { MetadataEntry, ModelSummary, TensorInfo } from '../../shared/model';
 import { readExactly } from './fileRange';
+import { parseFileJson } from './jsonText';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** safetensors dtype codes and the DType each one maps to. */
@@ -206,15 +207,7 @@ async function readHeader(filePath: string): Promise<ParsedHeader> {
   const headerText = new TextDecoder('utf-8').decode(
     await readRange(filePath, HEADER_LENGTH_BYTES, headerBytes),
   );
-  let header: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch (error) {
-    throw new ModelFileError(
-      filePath,
-      `the header is not valid JSON (${(error as Error).message})`,
-    );
-  }
+  const header = parseFileJson(filePath, headerText, 'the header');
   if (!isPlainObject(header)) throw new ModelFileError(filePath, 'the header is not a JSON object');
 
   const dataBytes = size - HEADER_LENGTH_BYTES - headerBytes;
@@ -397,13 +390,11 @@ async function openIndex(indexPath: string): Promise<OpenedModel> {
       `the index is ${indexBytes} bytes, more than the limit of ${MAX_SAFETENSORS_INDEX_BYTES}`,
     );
   }
-  let index: unknown;
-  try {
-    index = JSON.parse(new TextDecoder('utf-8').decode(await readRange(indexPath, 0, indexBytes)));
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(indexPath, `not valid JSON (${(error as Error).message})`);
-  }
+  const index = parseFileJson(
+    indexPath,
+    new TextDecoder('utf-8').decode(await readRange(indexPath, 0, indexBytes)),
+    'the index',
+  );
   if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
     throw new ModelFileError(
       indexPath,

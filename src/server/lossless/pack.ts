@@ -9,7 +9,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
+import {
+  LLZ_CHUNK_BYTES,
+  LLZ_CHUNKS_IN_FLIGHT,
+  MAX_LLZ_CHUNK_BYTES,
+  MAX_LLZ_STRUCTURE_BYTES,
+} from '../../shared/limits';
 import type { ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
 import { readExactly } from '../formats/fileRange';
@@ -330,6 +335,15 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         }
       : null;
     const plan = planSegments(size, tensorRanges(model), base);
+    const structureBytes = plan
+      .filter((segment) => segment.kind === 'other')
+      .reduce((sum, segment) => sum + segment.length, 0);
+    if (structureBytes > MAX_LLZ_STRUCTURE_BYTES) {
+      throw new ModelFileError(
+        source,
+        `its structure (non-tensor bytes) is ${structureBytes} bytes, more than the ${MAX_LLZ_STRUCTURE_BYTES} a packed file may hold`,
+      );
+    }
     output = await temporaryOutput(out);
     const writer = output.handle;
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);
