@@ -1,5 +1,5 @@
 /**
- * The reproducers in test/fixtures/hostile (issue 20; test/fixtures/hostile/generate.mts
+ * The reproducers in test/fixtures/hostile (issue 20; test/fixtures/hostile/generate.ts
  * writes them): each one opens, or fails with a ModelFileError naming the file and the limit,
  * instead of a stack overflow, a file name taken from the content, or gigabytes of memory.
  */
