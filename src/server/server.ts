@@ -32,6 +32,7 @@ import { parseRecipe } from './plan/recipe';
 import { progressTitle, withWorkDone } from './progress';
 import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
+import { sweepTemporaryFolders } from './tempFiles';
 
 const connection = createConnection(ProposedFeatures.all);
 const context = new ServerContext(connection);
@@ -274,4 +275,6 @@ handle(LspMethods.applyPlan, (params, signal, { models }) => {
   );
 });
 
+// Temporary files of LayerLens processes that were killed before they could remove them.
+sweepTemporaryFolders();
 connection.listen();

@@ -6,13 +6,13 @@
  * chunks of the container when its values are asked for.
  */
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
 import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
+import { temporarySubfolder } from '../tempFiles';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** The reader of the format a packed file holds (the registry's, passed in to keep it acyclic). */
@@ -83,7 +83,7 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
     );
   }
   const basePath = await existingFile(basePathOf(container));
-  const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'layerlens-llz-'));
+  const folder = temporarySubfolder();
   // The name never comes from the container (it may be '..', too long or hold a NUL): a fixed
   // stem with the extension the inner reader expects.
   const skeletonPath = path.join(folder, `model${inner.extensions[0] ?? ''}`);

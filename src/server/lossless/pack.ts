@@ -5,7 +5,7 @@
  * runner's workers and written in order. Outputs go to a temporary file that is linked
  * to its final name only when complete, and never over an existing file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -20,6 +20,7 @@ import { openModelFile } from '../formats/registry';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
+import { temporaryPath } from '../tempFiles';
 import { layoutOf } from './byteGroups';
 import {
   chunkRawLength,
@@ -202,7 +203,7 @@ async function orderedPipeline<T>(
 }
 
 /**
- * A temporary output beside `finalPath`; `commit` links it to the final name (refusing an
+ * A temporary output for `finalPath` (tempFiles.ts); `commit` links it to the final name (refusing an
  * existing file) and `discard` removes it.
  */
 async function temporaryOutput(finalPath: string) {
@@ -212,7 +213,7 @@ async function temporaryOutput(finalPath: string) {
       'already exists; LayerLens never overwrites a file (choose another output)',
     );
   }
-  const temporary = `${finalPath}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
+  const temporary = temporaryPath(finalPath);
   let handle: fs.FileHandle;
   try {
     // Read as well as written: packing compares a payload with an earlier one it wrote.
