@@ -202,12 +202,18 @@ export async function withOutputFiles<T>(
   }
 }
 
-/** Write the report as JSON to `files.reportPath` (temporary name, then committed). */
+/**
+ * Write the report as JSON to `files.reportPath` (temporary name, then committed). With
+ * `commitModel`, the model is committed here too, between the report's writing and its
+ * commit, so that a finished model is never left without its report by a kill.
+ */
 export async function writeReport(
   files: OutputFiles,
   report: CompressionReport,
+  { commitModel = false }: { commitModel?: boolean } = {},
 ): Promise<CompressionReport> {
   await fs.writeFile(files.temp(files.reportPath), `${JSON.stringify(report, null, 2)}\n`);
+  if (commitModel) await files.commit();
   await files.commit(files.reportPath);
   return report;
 }

@@ -272,7 +272,6 @@ export async function compressSafetensorsChoices(
       throw new Error(`the written file does not read back with the tensors written: ${temp}`);
     }
     signal?.throwIfAborted();
-    await files.commit();
     const report: CompressionReport = {
       source,
       output: files.path,
@@ -294,6 +293,6 @@ export async function compressSafetensorsChoices(
       },
       elapsedMs: Math.round(performance.now() - started),
     };
-    return writeReport(files, report);
+    return writeReport(files, report, { commitModel: true });
   });
 }
