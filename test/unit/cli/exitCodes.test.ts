@@ -34,3 +34,20 @@ test('a hostile file exits 1 with the file and the problem, not 70 with a stack'
   assert.match(result.stderr, /deep-shape\.safetensors: the header nests 100002 levels deep/);
   assert.doesNotMatch(result.stderr, /\n +at /);
 });
+
+test('the bundled command decodes ONNX without a Buffer() DeprecationWarning', () => {
+  // The bundle (built by npm test before the unit tests) is where protobufjs runs without
+  // its Buffer support; under tsx the warning never showed.
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--trace-deprecation',
+      'dist/cli.js',
+      'inspect',
+      resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'),
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  assert.doesNotMatch(result.stderr, /DeprecationWarning/);
+});
