@@ -8,12 +8,15 @@ import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { jsonNestingDepth, parseFileJson } from '../../../../src/server/formats/jsonText';
 import { openModelFile } from '../../../../src/server/formats/registry';
+import { computeTensorStats } from '../../../../src/server/jobs/computeStats';
+import { WorkerPool } from '../../../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import {
   MAX_DENSIFIED_SPARSE_BYTES,
   MAX_JSON_DEPTH,
   MAX_LLZ_INDEX_BYTES,
   MAX_LLZ_STRUCTURE_BYTES,
+  MAX_PACKED_STATS_BYTES,
 } from '../../../../src/shared/limits';
 
 const HOSTILE = resolve('test/fixtures/hostile');
@@ -110,4 +113,28 @@ test('a 106-byte ONNX whose sparse initializer is 1 GiB dense is not densified',
         `its dense form of 1073741824 bytes is more than the ${MAX_DENSIFIED_SPARSE_BYTES}`,
       ),
   );
+});
+
+test('statistics of a packed tensor over MAX_PACKED_STATS_BYTES are refused with the reason, at once', async () => {
+  // A real packed tensor whose declared size is doctored past the limit (a few kilobytes of
+  // .llz can declare a terabyte of zeros; decoding it would take hours).
+  const opened = await openModelFile(resolve('test/fixtures/v2.safetensors.llz'));
+  const entry = opened.tensors.find((candidate) => candidate.info.dtype === 'int8')!;
+  assert.equal(entry.data.kind, 'memory');
+  const length = MAX_PACKED_STATS_BYTES + 1;
+  const huge = {
+    info: { ...entry.info, shape: [length], parameterCount: length, byteLength: length },
+    data: { ...entry.data, length },
+  } as typeof entry;
+  const pool = new WorkerPool(1);
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      computeTensorStats(pool, huge),
+      new RegExp(`statistics decode packed tensors of at most ${MAX_PACKED_STATS_BYTES} bytes`),
+    );
+    assert.ok(performance.now() - started < 5000);
+  } finally {
+    pool.dispose();
+  }
 });
