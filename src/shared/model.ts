@@ -201,6 +201,8 @@ export interface TensorStats {
 export interface TensorStatsError {
   readonly index: number;
   readonly error: string;
+  /** Set when the tensor's bytes could not be read from this file (corrupt or refused data). */
+  readonly file?: string;
 }
 
 export type TensorStatsResult = TensorStats | TensorStatsError;

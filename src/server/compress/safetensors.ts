@@ -27,6 +27,7 @@ import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../
 import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
+import { parseFileJson } from '../formats/jsonText';
 import { WorkerPool } from '../jobs/workerPool';
 import type { CompressContext } from './context';
 import {
@@ -89,7 +90,10 @@ async function readMetadata(file: string): Promise<Record<string, string>> {
     }
     const text = new Uint8Array(length);
     await handle.read(text, 0, length, 8);
-    const header = JSON.parse(new TextDecoder().decode(text)) as Record<string, unknown>;
+    const header = parseFileJson(file, new TextDecoder().decode(text), 'the header') as Record<
+      string,
+      unknown
+    >;
     const metadata = header.__metadata__;
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return {};
     return Object.fromEntries(
@@ -276,7 +280,6 @@ export async function compressSafetensorsChoices(
         throw new Error(`the written file does not read back with the tensors written: ${temp}`);
       }
       signal?.throwIfAborted();
-      await files.commit();
       const report: CompressionReport = {
         source,
         output: files.path,
@@ -298,7 +301,7 @@ export async function compressSafetensorsChoices(
         },
         elapsedMs: Math.round(performance.now() - started),
       };
-      return writeReport(files, report);
+      return writeReport(files, report, { commitModel: true });
     },
     foreign?.extension,
   );

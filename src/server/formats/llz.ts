@@ -6,13 +6,13 @@
  * chunks of the container when its values are asked for.
  */
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
 import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
+import { temporarySubfolder } from '../tempFiles';
 import { mapStoredData } from './decodedValues';
 import {
   ModelFileError,
@@ -25,14 +25,21 @@ import {
 /** The reader of the format a packed file holds (the registry's, passed in to keep it acyclic). */
 export type InnerReader = (format: ModelFormat) => FormatModule;
 
-/** Write the non-tensor segments of the original into a sparse file of the original's size. */
+/**
+ * Write the non-tensor segments of the original into a sparse file of the original's size,
+ * a chunk at a time (memory stays at one chunk; each write lets the event loop run).
+ */
 async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
   const handle = await fs.open(skeletonPath, 'wx');
+  const step = container.index.chunkBytes;
   try {
     for (const segment of container.index.segments) {
-      if (segment.kind !== 'other' || segment.length === 0) continue;
-      const bytes = readOriginalRange(container, null, segment.offset, segment.length);
-      await handle.write(bytes, 0, bytes.length, segment.offset);
+      if (segment.kind !== 'other') continue;
+      for (let done = 0; done < segment.length; done += step) {
+        const length = Math.min(step, segment.length - done);
+        const bytes = readOriginalRange(container, null, segment.offset + done, length);
+        await handle.write(bytes, 0, bytes.length, segment.offset + done);
+      }
     }
     await handle.truncate(container.index.original.size);
   } finally {
@@ -83,8 +90,10 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
     );
   }
   const basePath = await existingFile(basePathOf(container));
-  const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'layerlens-llz-'));
-  const skeletonPath = path.join(folder, path.basename(original.name) || 'model');
+  const folder = temporarySubfolder();
+  // The name never comes from the container (it may be '..', too long or hold a NUL): a fixed
+  // stem with the extension the inner reader expects.
+  const skeletonPath = path.join(folder, `model${inner.extensions[0] ?? ''}`);
   let opened: OpenedModel;
   try {
     await writeSkeleton(container, skeletonPath);

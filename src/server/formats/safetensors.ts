@@ -24,6 +24,7 @@ import {
   tensorListSummary,
   type ShardContents,
 } from './shardIndex';
+import { parseFileJson } from './jsonText';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** safetensors dtype codes and the DType each one maps to. */
@@ -166,15 +167,7 @@ async function readHeader(filePath: string): Promise<ParsedHeader> {
   const headerText = new TextDecoder('utf-8').decode(
     await readRange(filePath, HEADER_LENGTH_BYTES, headerBytes),
   );
-  let header: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch (error) {
-    throw new ModelFileError(
-      filePath,
-      `the header is not valid JSON (${(error as Error).message})`,
-    );
-  }
+  const header = parseFileJson(filePath, headerText, 'the header');
   if (!isPlainObject(header)) throw new ModelFileError(filePath, 'the header is not a JSON object');
 
   const dataBytes = size - HEADER_LENGTH_BYTES - headerBytes;

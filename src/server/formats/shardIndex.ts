@@ -10,6 +10,7 @@ import type { DType } from '../../shared/dtypes';
 import { MAX_SAFETENSORS_INDEX_BYTES, MAX_SHARDS, MAX_TENSORS } from '../../shared/limits';
 import type { MetadataEntry, ModelFormat, ModelSummary } from '../../shared/model';
 import { readExactly } from './fileRange';
+import { parseFileJson } from './jsonText';
 import { ModelFileError, type OpenedModel, type TensorEntry } from './types';
 
 /** The metadata key under which an index states its number of shards. */
@@ -187,13 +188,11 @@ export async function openShardIndex(
       `the index is ${indexBytes} bytes, more than the limit of ${MAX_SAFETENSORS_INDEX_BYTES}`,
     );
   }
-  let index: unknown;
-  try {
-    index = JSON.parse(new TextDecoder('utf-8').decode(await readRange(indexPath, 0, indexBytes)));
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(indexPath, `not valid JSON (${(error as Error).message})`);
-  }
+  const index = parseFileJson(
+    indexPath,
+    new TextDecoder('utf-8').decode(await readRange(indexPath, 0, indexBytes)),
+    'the index',
+  );
   if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
     throw new ModelFileError(
       indexPath,

@@ -1,6 +1,10 @@
 /** Per-tensor statistics, computed in the worker pool: the entry point the server calls. */
 import { byteLengthOf, DTYPES } from '../../shared/dtypes';
-import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/limits';
+import {
+  MAX_IN_MEMORY_TENSOR_BYTES,
+  MAX_PACKED_STATS_BYTES,
+  SPLIT_STATS_MIN_BYTES,
+} from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
@@ -72,6 +76,11 @@ export async function computeTensorStats(
     return pool.run(job, signal) as Promise<TensorStatsValues>;
   }
   const packed = workerSourceOf(data);
+  if (packed && data.length > MAX_PACKED_STATS_BYTES) {
+    throw new Error(
+      `tensor "${info.name}" holds ${data.length} bytes in a packed file; statistics decode packed tensors of at most ${MAX_PACKED_STATS_BYTES} bytes (unpack the file to analyse it)`,
+    );
+  }
   if (packed) return pool.run({ ...base, source: packed }, signal) as Promise<TensorStatsValues>;
   if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(

@@ -5,17 +5,23 @@
  * runner's workers and written in order. Outputs go to a temporary file that is linked
  * to its final name only when complete, and never over an existing file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
+import {
+  LLZ_CHUNK_BYTES,
+  LLZ_CHUNKS_IN_FLIGHT,
+  MAX_LLZ_CHUNK_BYTES,
+  MAX_LLZ_STRUCTURE_BYTES,
+} from '../../shared/limits';
 import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
 import { isShardIndex } from '../formats/shardIndex';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
+import { temporaryPath } from '../tempFiles';
 import { layoutOf } from './byteGroups';
 import {
   chunkRawLength,
@@ -198,7 +204,7 @@ async function orderedPipeline<T>(
 }
 
 /**
- * A temporary output beside `finalPath`; `commit` links it to the final name (refusing an
+ * A temporary output for `finalPath` (tempFiles.ts); `commit` links it to the final name (refusing an
  * existing file) and `discard` removes it.
  */
 async function temporaryOutput(finalPath: string) {
@@ -208,7 +214,7 @@ async function temporaryOutput(finalPath: string) {
       'already exists; LayerLens never overwrites a file (choose another output)',
     );
   }
-  const temporary = `${finalPath}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
+  const temporary = temporaryPath(finalPath);
   let handle: fs.FileHandle;
   try {
     // Read as well as written: packing compares a payload with an earlier one it wrote.
@@ -327,6 +333,15 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         }
       : null;
     const plan = planSegments(size, tensorRanges(model), base);
+    const structureBytes = plan
+      .filter((segment) => segment.kind === 'other')
+      .reduce((sum, segment) => sum + segment.length, 0);
+    if (structureBytes > MAX_LLZ_STRUCTURE_BYTES) {
+      throw new ModelFileError(
+        source,
+        `its structure (non-tensor bytes) is ${structureBytes} bytes, more than the ${MAX_LLZ_STRUCTURE_BYTES} a packed file may hold`,
+      );
+    }
     output = await temporaryOutput(out);
     const writer = output.handle;
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);

@@ -165,13 +165,18 @@ export async function compressOnnxChoices(
       ctx.externalize,
       signal,
     );
-    if (written.dataFile) await files.commit(written.dataFile.path);
-    await files.commit();
+    // A model with an external data file is validated under its final name (the data file
+    // is found beside it); one without is validated at its temporary path and committed with
+    // its report, so that a kill never leaves a model without a report.
+    if (written.dataFile) {
+      await files.commit(written.dataFile.path);
+      await files.commit();
+    }
     onProgress?.(selected.length + 1, total, 'validating in onnxruntime');
     const weightsChanged = results.some((r) => !r.skipped && r.relativeError > 0);
     const validation = await validateOnnx(
       model.path,
-      files.path,
+      written.dataFile ? files.path : files.temp(),
       proto,
       model.summary,
       weightsChanged,
@@ -194,6 +199,6 @@ export async function compressOnnxChoices(
       elapsedMs: performance.now() - started,
     };
     onProgress?.(total, total, 'done');
-    return writeReport(files, report);
+    return writeReport(files, report, { commitModel: !written.dataFile });
   });
 }
