@@ -18,13 +18,15 @@ import type {
   SensitivityResult,
   SweepLevel,
 } from '../../shared/sensitivity';
+import { DTYPES } from '../../shared/dtypes';
+import type { TensorInfo } from '../../shared/model';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
 import { openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
 import { computeSensitivity } from '../sensitivity';
 import { PLAN_LEVELS } from '../compress/methods';
-import { predictSizes, type SizePrediction } from './predict';
+import { droppedReasons, predictSizes, type SizePrediction } from './predict';
 import { recipeModel } from './recipe';
 import { solveKnapsack, type Solution, type SolveBudget, type SolveItem } from './solve';
 
@@ -121,6 +123,11 @@ async function planSensitivity(
   return computeSensitivity(model.path, { indices: [], levels, measured, metric }, context, model);
 }
 
+/** Floating-point tensors and matrices of any dtype (quantized weights), not shape vectors. */
+function mayHoldWeights(info: TensorInfo): boolean {
+  return (DTYPES[info.dtype]?.isFloat ?? false) || info.shape.length >= 2;
+}
+
 /** Sensitivity and predicted sizes of every tensor a plan may change. */
 export async function planProblem(
   path: string,
@@ -136,9 +143,15 @@ export async function planProblem(
   const { warnings, useProxy } = measurementWarnings(sensitivity);
   // Measured points are used only where the inputs could show a deviation.
   const usable = (layer: LayerSensitivity): boolean => !useProxy && !layer.unreached;
+  // Every tensor that could hold weights is sized, swept or not, so that the plan's limits
+  // name what kept the others out (biases and vectors, other dtypes…).
+  const swept = new Set(sensitivity.layers.map((layer) => layer.index));
   const prediction = await predictSizes(
     model,
-    sensitivity.layers.map((layer) => layer.index),
+    model.tensors
+      .map((entry) => entry.info)
+      .filter((info) => swept.has(info.index) || mayHoldWeights(info))
+      .map((info) => info.index),
     levels,
     context.signal,
   );
@@ -288,6 +301,7 @@ export async function planOf(
     predictedFileBytes,
     feasible: max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max,
     warnings: problem.warnings,
+    limits: planLimits(problem),
     recipe: {
       format: 'layerlens-recipe',
       version: 1,
@@ -298,6 +312,11 @@ export async function planOf(
       measured: problem.measured,
     },
   };
+}
+
+/** Why options were left out of `problem` (Plan.limits). */
+export function planLimits(problem: PlanProblem): string[] {
+  return droppedReasons(problem.prediction);
 }
 
 /** Check a target's value; RangeError naming it when unusable. */

@@ -15,6 +15,10 @@ import { intAttr, node, tensorProto } from '../onnx/sizes';
 import { asFloat32, decodeStored, encodeFloats } from '../safetensorsValues';
 import type { CompressionMethodModule } from './types';
 
+/** The opset a Cast from bfloat16 needs, and what it is named in reasons. */
+const BF16_OPSET = 13;
+const BF16_NODE = 'Cast from bfloat16';
+
 /** A 16-bit cast: `method`, the dtype it stores and its ONNX data type. */
 export function halfPrecisionMethod(
   method: 'fp16' | 'bf16',
@@ -33,9 +37,10 @@ export function halfPrecisionMethod(
       Float32Array.from(decodeValues(dtype, new Uint8Array(bitsOf(values).buffer), values.length)),
     formats: {
       onnx: {
-        feasible: () => null,
+        feasible: (weight) =>
+          method === 'bf16' ? weight.opsetProblem(BF16_OPSET, BF16_NODE) : null,
         async apply(ctx, job) {
-          if (method === 'bf16') needOpset(ctx, 13, 'Cast from bfloat16');
+          if (method === 'bf16') needOpset(ctx, BF16_OPSET, BF16_NODE);
           const bits = bitsOf(job.values);
           const name = job.slot.name;
           const halfName = ctx.names.fresh(`${name}_${method}`);

@@ -55,6 +55,20 @@ function blockSizeOf(options: CompressionOptions): number {
   return options.blockSize ?? METHOD_DEFAULTS.blockSize;
 }
 
+/** The opset int4's block-wise DequantizeLinear needs, and what it is named in reasons. */
+const INT4_OPSET = 21;
+const INT4_NODE = 'int4 block-wise DequantizeLinear';
+
+/** Whether `options` write this weight as MatMulNBits (no opset needed) rather than DequantizeLinear. */
+function writesMatMulNBits(
+  options: CompressionOptions,
+  directMatMul: boolean,
+  layout: { kind: string },
+): boolean {
+  const format = options.int4Format ?? METHOD_DEFAULTS.int4Format;
+  return format === 'matmulnbits' && directMatMul && layout.kind === 'matmul';
+}
+
 async function int4Onnx(
   ctx: EditContext,
   job: WeightJob,
@@ -67,8 +81,7 @@ async function int4Onnx(
   const quantized = quantizeInt4Blocks(job.values, layout, blockSize);
   const restored = dequantizeBlocks(quantized, layout);
   const relativeError = relativeFrobeniusError(job.values, restored);
-  const format = options.int4Format ?? METHOD_DEFAULTS.int4Format;
-  if (format === 'matmulnbits' && onlyDirectMatMul(job.uses) && layout.kind === 'matmul') {
+  if (writesMatMulNBits(options, onlyDirectMatMul(job.uses), layout)) {
     if (isGraphOutput(name, job.slot.scope)) throw new Skip('is also a graph output');
     const k = layout.rows;
     const n = layout.cols;
@@ -109,7 +122,7 @@ async function int4Onnx(
       detail: `int4 block ${blockSize}, symmetric (com.microsoft MatMulNBits, K=${k}, N=${n})`,
     };
   }
-  needOpset(ctx, 21, 'int4 block-wise DequantizeLinear');
+  needOpset(ctx, INT4_OPSET, INT4_NODE);
   const ir = raiseIrVersion(ctx.model, 10);
   if (ir) ctx.notes.push(`${ir} (INT4 tensors)`);
   const qName = ctx.names.fresh(`${name}_quantized`);
@@ -169,8 +182,11 @@ export const int4: CompressionMethodModule = {
   },
   formats: {
     onnx: {
-      feasible: (weight) =>
-        weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`,
+      feasible: (weight, options) => {
+        if (!weight.layout) return `int4 needs an input axis: ${weight.layoutProblem}`;
+        if (writesMatMulNBits(options, weight.directMatMul, weight.layout)) return null;
+        return weight.opsetProblem(INT4_OPSET, INT4_NODE);
+      },
       apply: int4Onnx,
       async predictBytes(entry, weight, options) {
         const { info } = entry;
@@ -182,8 +198,7 @@ export const int4: CompressionMethodModule = {
         const { inputs, channels } = layoutDims(layout);
         const blocks = Math.ceil(inputs / blockSize);
         const scale = `${slotName}_scale`;
-        const format = options.int4Format ?? METHOD_DEFAULTS.int4Format;
-        if (format === 'matmulnbits' && weight.directMatMul && layout.kind === 'matmul') {
+        if (writesMatMulNBits(options, weight.directMatMul, layout)) {
           const b = `${slotName}_nbits`;
           const data = channels * blocks * (blockSize / 2);
           const perUse =

@@ -46,10 +46,14 @@ export const INT8_LEVEL: SweepLevel = {
   x: 8,
 };
 
+/** The opset int8's per-axis DequantizeLinear needs, and what it is named in reasons. */
+const INT8_OPSET = 13;
+const INT8_NODE = 'per-axis DequantizeLinear';
+
 async function int8Onnx(ctx: EditContext, job: WeightJob): Promise<OnnxOutcome> {
   const layout = layoutOrSkip(job, 'int8 per-channel');
   requireFinite(job);
-  needOpset(ctx, 13, 'per-axis DequantizeLinear');
+  needOpset(ctx, INT8_OPSET, INT8_NODE);
   const quantized = quantizeInt8PerChannel(job.values, layout);
   const name = job.slot.name;
   const qName = ctx.names.fresh(`${name}_quantized`);
@@ -96,7 +100,9 @@ export const int8: CompressionMethodModule = {
   formats: {
     onnx: {
       feasible: (weight) =>
-        weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`,
+        weight.layout
+          ? weight.opsetProblem(INT8_OPSET, INT8_NODE)
+          : `int8 needs an input axis: ${weight.layoutProblem}`,
       apply: (ctx, job) => int8Onnx(ctx, job),
       async predictBytes(entry, weight, options) {
         const { info } = entry;

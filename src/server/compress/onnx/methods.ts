@@ -19,6 +19,7 @@ import {
   defaultOpset,
   irVersionOf,
   makeNode,
+  opsetRaiseBlocker,
   raiseOpset,
   weightLayout,
   type NameAllocator,
@@ -177,18 +178,38 @@ export function reshapeTo(
   };
 }
 
+/** Why a weight cannot be written with a node that needs opset `target` (`why`): the skip reason. */
+export function opsetSkipReason(why: string, target: number, blocker: string): string {
+  return `${why} needs opset ${target}: ${blocker}`;
+}
+
+/**
+ * Why `model` cannot be raised to opset `target` for `why`, or null when it can (or is
+ * there): what a method's `feasible` says before anything is written, in the words
+ * `needOpset` skips with when writing.
+ */
+export function opsetProblem(
+  model: onnx.IModelProto,
+  modelPath: string,
+  target: number,
+  why: string,
+): string | null {
+  const blocker = opsetRaiseBlocker(model, modelPath, target);
+  return blocker ? opsetSkipReason(why, target, blocker) : null;
+}
+
 /** Raise the default opset to `target` once; a failure skips the tensor with the reason. */
 export function needOpset(ctx: EditContext, target: number, why: string): void {
   if (defaultOpset(ctx.model) >= target) return;
   const failure = ctx.raiseFailures.get(target);
-  if (failure) throw new Skip(`${why} needs opset ${target}: ${failure}`);
+  if (failure) throw new Skip(opsetSkipReason(why, target, failure));
   try {
     const note = raiseOpset(ctx.model, ctx.modelPath, target, ctx.names);
     if (note) ctx.notes.push(`${note} (${why})`);
   } catch (error) {
     const reason = (error as Error).message;
     ctx.raiseFailures.set(target, reason);
-    throw new Skip(`${why} needs opset ${target}: ${reason}`);
+    throw new Skip(opsetSkipReason(why, target, reason));
   }
 }
 

@@ -6,10 +6,12 @@
 import { computeSpectrumInThread } from '../../analysis/spectrum';
 import { rankForEnergy } from '../../../shared/spectrum';
 import type { OpenedModel } from '../../formats/types';
+import { opsetSkipReason } from './methods';
 import {
   intAttribute,
   isGraphOutput,
   onlyDirectMatMul,
+  opsetRaiseBlocker,
   weightLayout,
   type OnnxModel,
   type TensorSlot,
@@ -87,10 +89,25 @@ export interface OnnxWeight {
   /** Number of consumer nodes. */
   readonly consumers: number;
   readonly consumerLabels: readonly string[];
+  /**
+   * Why a node needing opset `target` (for `why`) cannot be written into this model, or
+   * null: what `needOpset` would skip the weight with (methods' `feasible` ask it).
+   */
+  opsetProblem(target: number, why: string): string | null;
 }
 
 export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number, OnnxWeight> {
   const slots = decoded.slots;
+  // The blocker depends on the model and the opset only: found once per opset.
+  const blockers = new Map<number, string | null>();
+  const opsetProblem = (target: number, why: string): string | null => {
+    let blocker = blockers.get(target);
+    if (blocker === undefined) {
+      blocker = opsetRaiseBlocker(decoded.proto, decoded.path, target) ?? null;
+      blockers.set(target, blocker);
+    }
+    return blocker === null ? null : opsetSkipReason(why, target, blocker);
+  };
   const weights = new Map<number, OnnxWeight>();
   for (const slot of slots) {
     const info = model.tensors[slot.index]?.info;
@@ -109,6 +126,7 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
         directMatMul: false,
         consumers: 0,
         consumerLabels: [],
+        opsetProblem,
       });
       continue;
     }
@@ -132,6 +150,7 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
       directMatMul: onlyDirectMatMul(uses) && !isGraphOutput(slot.name, slot.scope),
       consumers: uses.length,
       consumerLabels: uses.map((use) => use.node.name || use.node.opType || 'node'),
+      opsetProblem,
     });
   }
   return weights;
