@@ -292,6 +292,8 @@ export async function planOf(
         changed.reduce((sum, step) => sum + step.predictedBytes - step.bytesBefore, 0);
   const predictedDeviation = steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
   const max = maxFileBytes(target, fileBytesBefore);
+  const feasible =
+    max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max;
   return {
     source: problem.model.path,
     target,
@@ -299,9 +301,9 @@ export async function planOf(
     steps,
     fileBytesBefore,
     predictedFileBytes,
-    feasible: max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max,
+    feasible,
     warnings: problem.warnings,
-    limits: planLimits(problem),
+    limits: [...(feasible ? [] : reachLimit(problem, max)), ...planLimits(problem)],
     recipe: {
       format: 'layerlens-recipe',
       version: 1,
@@ -312,6 +314,23 @@ export async function planOf(
       measured: problem.measured,
     },
   };
+}
+
+/** For a size limit out of reach: the smallest file the offered options can write. */
+function reachLimit(problem: PlanProblem, max: number | undefined): string[] {
+  if (max === undefined) return [];
+  const smallest = predictedFileBytes(
+    problem,
+    problem.items.map((item) =>
+      item.options.reduce(
+        (best, option, j) => (option.bytes < item.options[best]!.bytes ? j : best),
+        0,
+      ),
+    ),
+  );
+  return [
+    `the smallest file the methods can write is ${smallest} bytes (predicted), over the ${max}-byte limit`,
+  ];
 }
 
 /** Why options were left out of `problem` (Plan.limits). */

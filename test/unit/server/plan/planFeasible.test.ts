@@ -156,6 +156,10 @@ test('plan 4× on opset 9: every planned step is written, the size within 2% on 
 test('a missed target is reported with its reasons, aggregated per reason', async () => {
   const plan = await planModel(withBias, { target: { kind: 'ratio', value: 4 }, measured: false });
   assert.equal(plan.feasible, false);
+  assert.match(
+    plan.limits[0]!,
+    /^the smallest file the methods can write is \d+ bytes \(predicted\), over the \d+-byte limit$/,
+  );
   assert.ok(
     plan.limits.some((line) =>
       /^2 tensors could not take int8, .* because a bias or vector$/.test(line),
