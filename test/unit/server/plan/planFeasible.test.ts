@@ -17,7 +17,7 @@ import { openModelFile } from '../../../../src/server/formats/registry';
 import { planLevels, planModel } from '../../../../src/server/plan';
 import { applyRecipe, ATTEMPTS_FOLDER_PREFIX } from '../../../../src/server/plan/apply';
 import { predictSizes } from '../../../../src/server/plan/predict';
-import { gaussianMatrix } from '../../../support/matrices';
+import { scaledGaussian as weights } from '../../../support/matrices';
 import {
   attribute,
   graph,
@@ -34,10 +34,6 @@ let folder: string;
 let remove: () => Promise<void>;
 let opset9: string;
 let withBias: string;
-
-function weights(rows: number, cols: number, seed: number, scale: number): number[] {
-  return Array.from(gaussianMatrix(rows, cols, seed), (v) => v * scale);
-}
 
 /**
  * Opset 9: x[1,64] → MatMul w1 → Clip (min/max attributes, the pre-11 form) → Gemm w2, b2.
@@ -180,29 +176,15 @@ test('a missed target is reported with its reasons, aggregated per reason', asyn
 
 test('a sharded safetensors model is planned from its shards, and nothing the writer refuses is offered', async () => {
   const dir = join(folder, 'sharded');
+  const shard = (file: string, name: string, shape: [number, number], seed: number) => ({
+    file,
+    tensors: [
+      { name, dtype: 'F32' as const, shape, data: Float32Array.from(weights(...shape, seed, 0.1)) },
+    ],
+  });
   const index = await writeShardedSafetensors(dir, [
-    {
-      file: 'model-00001-of-00002.safetensors',
-      tensors: [
-        {
-          name: 'a.weight',
-          dtype: 'F32',
-          shape: [64, 32],
-          data: Float32Array.from(weights(64, 32, 31, 0.1)),
-        },
-      ],
-    },
-    {
-      file: 'model-00002-of-00002.safetensors',
-      tensors: [
-        {
-          name: 'b.weight',
-          dtype: 'F32',
-          shape: [32, 64],
-          data: Float32Array.from(weights(32, 64, 32, 0.1)),
-        },
-      ],
-    },
+    shard('model-00001-of-00002.safetensors', 'a.weight', [64, 32], 31),
+    shard('model-00002-of-00002.safetensors', 'b.weight', [32, 64], 32),
   ]);
   let onDisk = 0;
   for (const name of await readdir(dir)) onDisk += (await stat(join(dir, name))).size;
