@@ -13,6 +13,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as prettier from 'prettier';
 import { printTable } from '../src/cli/table';
 import { formatBytes } from '../src/shared/format';
 import {
@@ -116,9 +117,12 @@ async function main(): Promise<void> {
     const end = readme.indexOf(README_END);
     if (start < 0 || end < start)
       throw new Error(`README.md has no ${README_START} … ${README_END}`);
+    // Formatted as `npm run lint` checks it.
+    const updated = `${readme.slice(0, start + README_START.length)}\n${markdown}\n${readme.slice(end)}`;
+    const options = (await prettier.resolveConfig('README.md')) ?? {};
     await writeFile(
       'README.md',
-      `${readme.slice(0, start + README_START.length)}\n${markdown}\n${readme.slice(end)}`,
+      await prettier.format(updated, { ...options, parser: 'markdown' }),
     );
     console.log('README.md: corpus table written');
   }
