@@ -1,7 +1,8 @@
 /**
  * The real-model corpus (test/support/corpus.ts) as a table: per model, its producer,
  * opset and dtype; int8 and int4 (defaults) — file size and worst output cosine over the
- * sample inputs, or why the method wrote nothing; and a 4× plan from the data-free proxy
+ * sample inputs ("not validated" where those inputs cannot show a difference), or why the
+ * method wrote nothing; and a 4× plan from the data-free proxy
  * applied once — predicted and written size, and whether the target was met.
  *
  *   node --import tsx bench/corpus.bench.ts [--readme] [model id…]
@@ -35,9 +36,11 @@ const only = args.filter((a) => !a.startsWith('--'));
 
 function methodCells(outcome: MethodOutcome): [string, string] {
   if ('refused' in outcome) return ['refused', outcome.refused.split(':').at(-1)!.trim()];
+  const cosine = Number.isFinite(outcome.worstCosine) ? outcome.worstCosine.toFixed(4) : '—';
+  // A cosine on inputs that cannot show a difference says little: marked.
   return [
     formatBytes(outcome.fileBytes),
-    Number.isFinite(outcome.worstCosine) ? outcome.worstCosine.toFixed(4) : '—',
+    outcome.report.verdict.validated ? cosine : `${cosine} (not validated)`,
   ];
 }
 
