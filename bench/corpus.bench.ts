@@ -35,7 +35,11 @@ const writeReadme = args.includes('--readme');
 const only = args.filter((a) => !a.startsWith('--'));
 
 function methodCells(outcome: MethodOutcome): [string, string] {
-  if ('refused' in outcome) return ['refused', outcome.refused.split(':').at(-1)!.trim()];
+  if ('refused' in outcome) {
+    // The refusal's first reason beyond the biases and vectors that no method takes.
+    const reasons = outcome.refused.replace(/^.*?nothing to compress with \w+: /, '').split('; ');
+    return ['refused', reasons.find((r) => !r.includes('biases and vectors')) ?? reasons[0]!];
+  }
   const cosine = Number.isFinite(outcome.worstCosine) ? outcome.worstCosine.toFixed(4) : '—';
   // A cosine on inputs that cannot show a difference says little: marked.
   return [
