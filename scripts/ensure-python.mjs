@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Makes sure Debian's python3 with numpy is installed: the unit tests check files that
-// LayerLens writes with an independent reader in Python (test/support/python.ts), and those
-// checks fail, not skip, without it. Installs `python3` and `python3-numpy` with apt-get
+// Makes sure Debian's python3 with numpy and onnx is installed: the unit tests check files
+// that LayerLens writes with an independent reader in Python (test/support/python.ts), and
+// the real-model corpus counts parameters with the `onnx` package; those checks fail, not
+// skip, without it. Installs `python3`, `python3-numpy` and `python3-onnx` with apt-get
 // when they are missing (as root: CI, a fresh container); otherwise says how. Idempotent:
-// a no-op taking a few milliseconds when both are there.
+// a no-op taking a few milliseconds when they are there.
 //
 //   node scripts/ensure-python.mjs
 import { spawnSync } from 'node:child_process';
@@ -19,7 +20,7 @@ function isInstalled(name) {
 }
 
 function importsNumpy(python) {
-  return spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+  return spawnSync(python, ['-c', 'import numpy, onnx'], { stdio: 'ignore' }).status === 0;
 }
 
 function run(command, args) {
@@ -39,8 +40,8 @@ function main() {
   if (missing.length > 0) {
     if (process.getuid?.() !== 0) {
       throw new Error(
-        `missing Debian packages ${missing.join(', ')} (python3 with numpy, the independent ` +
-          `reader of the unit tests). Install them with: ` +
+        `missing Debian packages ${missing.join(', ')} (python3 with numpy and onnx, the ` +
+          `independent reader of the unit tests). Install them with: ` +
           `sudo apt-get update && sudo apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`,
       );
     }
@@ -49,9 +50,11 @@ function main() {
     run('apt-get', ['install', '-y', '--no-install-recommends', ...PACKAGES]);
   }
   if (!importsNumpy(DEBIAN_PYTHON)) {
-    throw new Error(`${DEBIAN_PYTHON} cannot import numpy although python3-numpy is installed`);
+    throw new Error(
+      `${DEBIAN_PYTHON} cannot import numpy and onnx although python3-numpy and python3-onnx are installed`,
+    );
   }
-  console.log(`${DEBIAN_PYTHON} with numpy: ready`);
+  console.log(`${DEBIAN_PYTHON} with numpy and onnx: ready`);
 }
 
 try {

@@ -98,6 +98,7 @@ function printPlan(plan: Plan): void {
     `target ${describeTarget(plan.target)}: ${formatBytes(plan.fileBytesBefore)} → ${formatBytes(plan.predictedFileBytes)} predicted (${plan.predictedFileBytes} bytes), summed ${plan.metric} deviation ${formatStat(deviation, 3)}${plan.feasible ? '' : ' — the target cannot be met with these methods'}`,
   );
   for (const warning of plan.warnings) console.log(`warning: ${warning}`);
+  if (!plan.feasible) for (const limit of plan.limits) console.log(`  ${limit}`);
 }
 
 function printApplied(result: ApplyPlanResult): void {
@@ -114,6 +115,7 @@ function printApplied(result: ApplyPlanResult): void {
   console.log(
     `wrote ${report.output}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)} (${report.fileBytesAfter} bytes), ${report.tensors.filter((t) => !t.skipped).length} tensors compressed; target ${describeTarget(result.recipe.target)} ${result.targetMet ? 'met' : 'NOT met'}`,
   );
+  for (const reason of result.missedBecause) console.log(`  ${reason}`);
   console.log(`verdict: ${verdictLine(result.verdict)}`);
   for (const output of report.outputs)
     console.log(`  output ${output.output}: ${describeDeviation(output)}`);

@@ -182,6 +182,7 @@ export async function applyPlanCommand(client: LayerLensClient, target?: unknown
   );
   const wrote = `Wrote ${path.basename(result.report.output)}: ${formatBytes(result.report.fileBytesBefore)} → ${formatBytes(result.report.fileBytesAfter)}, target ${describePlanTarget(plan.target)} ${result.targetMet ? 'met' : 'not met'}`;
   client.output.info(`${fileName}: the kept file is ${verdictText(result.verdict)}`);
+  for (const reason of result.missedBecause) client.output.info(`  ${reason}`);
   if (result.verdict.validated) void vscode.window.showInformationMessage(`${wrote}; validated.`);
   else void vscode.window.showWarningMessage(`${wrote}; ${verdictLine(result.verdict)}.`);
 }

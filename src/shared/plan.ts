@@ -55,6 +55,12 @@ export interface Plan {
    * (the measurements were used, and may understate it). Empty when nothing is wrong.
    */
   readonly warnings: readonly string[];
+  /**
+   * Why options were left out, one line per reason with how many tensors it holds for
+   * ("12 tensors could not take int4:32 because …"): what stops a plan that misses its
+   * target from going further. Only options the methods can write are ever planned.
+   */
+  readonly limits: readonly string[];
 }
 
 export interface PlanRequest {
@@ -85,6 +91,8 @@ export interface ApplyPlanResult {
   readonly targetMet: boolean;
   /** The kept file's verdict, with the plan's own warnings among the reasons. */
   readonly verdict: ValidationVerdict;
+  /** Why the target was not met (empty when it was): by how much, and what held the methods back. */
+  readonly missedBecause: readonly string[];
 }
 
 /** What the model editor shows of a plan: the plan, and once applied, the result. */

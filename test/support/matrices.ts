@@ -29,6 +29,11 @@ export function gaussianMatrix(rows: number, cols: number, seed: number): Float6
   return Float64Array.from({ length: rows * cols }, next);
 }
 
+/** A rows × cols Gaussian matrix scaled by `scale`, as the plain numbers a tensor builder takes. */
+export function scaledGaussian(rows: number, cols: number, seed: number, scale: number): number[] {
+  return Array.from(gaussianMatrix(rows, cols, seed), (v) => v * scale);
+}
+
 /**
  * An n × k matrix with orthonormal columns (row-major): modified Gram–Schmidt, twice, on a
  * Gaussian matrix.

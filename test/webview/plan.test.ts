@@ -148,3 +148,30 @@ test('a plan on a saturated sigmoid warns before Apply and says "Not validated" 
   await session.screenshot('plan-panel-not-validated');
   assert.deepEqual(session.problems, []);
 });
+
+test('a plan that cannot meet its target says why before Apply, and the applied result why it was missed', async () => {
+  const { page } = session;
+  // 20× smaller: int4 on both matrices is the most the methods can do (about 7×).
+  const beyond = await planModel(modelPath, {
+    target: { kind: 'ratio', value: 20 },
+    measured: false,
+  });
+  assert.equal(beyond.feasible, false);
+  await session.postToWebview({ type: 'plan', view: { plan: beyond } });
+  const limits = page.getByTestId('plan-limits');
+  await limits.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.match((await limits.textContent()) ?? '', /Why the target cannot be met/);
+  assert.deepEqual(await limits.locator('li').allTextContents(), [...beyond.limits]);
+
+  const result = await applyRecipe(modelPath, beyond.recipe, { refine: false });
+  assert.equal(result.targetMet, false);
+  await session.postToWebview({ type: 'plan', view: { plan: beyond, result } });
+  await page
+    .getByTestId('plan-limits')
+    .filter({ hasText: 'Why the target was not met' })
+    .waitFor({ state: 'visible', timeout: 30_000 });
+  assert.deepEqual(await page.getByTestId('plan-limits').locator('li').allTextContents(), [
+    ...result.missedBecause,
+  ]);
+  assert.match(result.missedBecause[0]!, /over the \d+-byte limit/);
+});

@@ -108,6 +108,17 @@ async function readMetadata(file: string): Promise<Record<string, string>> {
 }
 
 /**
+ * Why no compressed copy of the safetensors model at `source` can be written (a sharded
+ * model opened through its index), or undefined: the writer refuses with it, and the
+ * planner offers no option for such a model.
+ */
+export function safetensorsWriteProblem(source: string): string | undefined {
+  return source.toLowerCase().endsWith('.json')
+    ? 'compressing a sharded model through its index is not supported; compress its shard files one by one'
+    : undefined;
+}
+
+/**
  * Compress each tensor of `targets` (tensor index → its options) into one new file and
  * report; `compressSafetensors` is the case of one options for every tensor.
  */
@@ -122,12 +133,8 @@ export async function compressSafetensorsChoices(
 ): Promise<CompressionReport> {
   const started = performance.now();
   const { signal, onProgress } = context;
-  if (source.toLowerCase().endsWith('.json')) {
-    throw new ModelFileError(
-      source,
-      'compressing a sharded model through its index is not supported; compress its shard files one by one',
-    );
-  }
+  const refused = safetensorsWriteProblem(source);
+  if (refused) throw new ModelFileError(source, refused);
   for (const options of targets.values()) checkMethodOptions(options);
   if (targets.size === 0) {
     throw new ModelFileError(source, 'the request names no tensor of this model');

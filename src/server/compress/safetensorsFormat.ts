@@ -6,12 +6,17 @@
 import type { FormatCompression } from '../formats/capabilities';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import { methodFor } from './methods';
-import { compressSafetensorsChoices, INT8_CONVENTION } from './safetensors';
+import {
+  compressSafetensorsChoices,
+  INT8_CONVENTION,
+  safetensorsWriteProblem,
+} from './safetensors';
 import { FLOAT_DTYPES } from './safetensorsValues';
 
 export const safetensorsCompression: FormatCompression = {
   methods: 'safetensors',
-  modelBytes: (summary) => summary.fileBytes,
+  // A sharded model counts its index and every shard.
+  modelBytes: (summary) => summary.totalBytes,
   compress: (model, choices, context, output) =>
     compressSafetensorsChoices(
       model.path,
@@ -30,6 +35,8 @@ export const safetensorsCompression: FormatCompression = {
         'layerlens.int8': INT8_CONVENTION,
       }).length + 64,
     async size(entry, options) {
+      const refused = safetensorsWriteProblem(model.path);
+      if (refused) return refused;
       const { info } = entry;
       if (!FLOAT_DTYPES.has(info.dtype)) return `${info.dtype} is not a floating-point type`;
       const method = methodFor(options.method, 'safetensors');

@@ -13,12 +13,14 @@
  *   with the room the first file left unused, and the best uniform plan (one method for
  *   every tensor) that fits — and the best file that meets the target is kept.
  *
- * Each attempt is written to a hidden name beside the model and removed afterwards; the
- * kept recipe is then written to the output name (never overwriting a file), with its
- * report and its recipe (`<output>.recipe.json`). The original is never modified.
+ * Each attempt is written into a private folder under the operating system's temporary
+ * folder (never beside the model, where an editor's file explorer would show it), which
+ * is removed when the apply ends; the kept recipe is then written to the output name
+ * (never overwriting a file), with its report and its recipe (`<output>.recipe.json`).
+ * The original is never modified. A missed target comes back with why (`missedBecause`).
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CompressionReport, ValidationVerdict } from '../../shared/compress';
 import type { ApplyPlanResult, CompressionRecipe, PlanAttempt } from '../../shared/plan';
@@ -30,6 +32,7 @@ import { outputDeviation } from '../sensitivity/deviation';
 import {
   checkTarget,
   maxFileBytes,
+  planLimits,
   planProblem,
   predictedFileBytes,
   solveBudget,
@@ -63,21 +66,21 @@ interface Measured {
   readonly deviation: number;
 }
 
-/** Remove an attempt's files: the model, its data file and its report. */
-async function removeOutput(report: CompressionReport): Promise<void> {
-  await Promise.all(
-    [report.output, `${report.output}.data`, report.reportPath].map((file) =>
-      fs.rm(file, { force: true }),
-    ),
-  );
-}
+/** Prefix of the private temporary folder each apply writes its attempts into. */
+export const ATTEMPTS_FOLDER_PREFIX = 'layerlens-plan-';
 
-function attemptPath(model: OpenedModel, attempt: number): string {
+function attemptPath(folder: string, model: OpenedModel, attempt: number): string {
   const sourceExt = path.extname(model.path);
   const base = path.basename(model.path, sourceExt);
   const ext = compressionOf(model).output?.extension ?? sourceExt;
-  const tag = randomBytes(4).toString('hex');
-  return path.join(path.dirname(model.path), `.${base}.plan-attempt${attempt}-${tag}${ext}`);
+  return path.join(folder, `${base}.attempt${attempt}${ext}`);
+}
+
+/** Lines that count `items` by `key`, most first: "3 tensors …". */
+function countedLines<T>(items: readonly T[], key: (item: T) => string): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]);
 }
 
 /** Compress with `steps`, measure the whole model's deviation in `metric`, and report. */
@@ -135,6 +138,36 @@ function betterThan(
     return metA ? a.fileBytes < b.fileBytes : deviationA < deviationB;
   }
   return metA ? deviationA < deviationB : a.fileBytes < b.fileBytes;
+}
+
+/** Why the kept file misses the recipe's target: by how much, what the writer skipped, what the plan left out. */
+function missedReasons(
+  recipe: CompressionRecipe,
+  fileBytesBefore: number,
+  kept: Measured,
+  report: CompressionReport,
+  limits: readonly string[],
+): string[] {
+  const max = maxFileBytes(recipe.target, fileBytesBefore);
+  const lines: string[] = [];
+  if (max !== undefined) {
+    lines.push(
+      `the best file written is ${kept.fileBytes} bytes, ${kept.fileBytes - max} over the ${max}-byte limit`,
+    );
+  } else {
+    lines.push(
+      Number.isFinite(kept.deviation)
+        ? `the best file written deviates by ${kept.deviation.toPrecision(3)}, over ${recipe.target.value}`
+        : 'the deviation of the files written could not be measured',
+    );
+  }
+  const skipped = report.tensors.filter((t) => t.skipped);
+  for (const [detail, count] of countedLines(skipped, (t) => t.detail)) {
+    lines.push(
+      `${count} ${count === 1 ? 'tensor was' : 'tensors were'} skipped when written: ${detail}`,
+    );
+  }
+  return [...lines, ...limits];
 }
 
 function stepsOf(problem: PlanProblem, picks: readonly number[]): TensorStep[] {
@@ -203,7 +236,7 @@ export async function applyRecipe(
   }
   const fileBytesBefore = compressionOf(model).modelBytes(model.summary);
   const measuredAttempts: Measured[] = [];
-  const written: CompressionReport[] = [];
+  const folder = await fs.mkdtemp(path.join(os.tmpdir(), ATTEMPTS_FOLDER_PREFIX));
   let problem = options.problem;
   const getProblem = async (): Promise<PlanProblem> => {
     problem ??= await planProblem(
@@ -220,9 +253,8 @@ export async function applyRecipe(
       steps,
       recipe,
       context,
-      attemptPath(model, measuredAttempts.length + 1),
+      attemptPath(folder, model, measuredAttempts.length + 1),
     );
-    written.push(report);
     const measured: Measured = {
       steps,
       fileBytes: report.fileBytesAfter,
@@ -336,6 +368,10 @@ export async function applyRecipe(
     const final = await compressAndMeasure(model, kept!.steps, recipe, context, options.outPath);
     const keptRecipe: CompressionRecipe = { ...recipe, steps: kept!.steps };
     const recipePath = await writeRecipe(`${final.report.output}${RECIPE_SUFFIX}`, keptRecipe);
+    const targetMet = meetsTarget(recipe, fileBytesBefore, kept!);
+    const missedBecause = targetMet
+      ? []
+      : missedReasons(recipe, fileBytesBefore, kept!, final.report, planLimits(await getProblem()));
     return {
       report: final.report,
       attempts: measuredAttempts.map((m) =>
@@ -343,10 +379,11 @@ export async function applyRecipe(
       ),
       recipe: keptRecipe,
       recipePath,
-      targetMet: meetsTarget(recipe, fileBytesBefore, kept!),
+      targetMet,
       verdict: planVerdict(final.report.verdict, problem?.warnings ?? []),
+      missedBecause,
     };
   } finally {
-    await Promise.all(written.map(removeOutput));
+    await fs.rm(folder, { recursive: true, force: true });
   }
 }

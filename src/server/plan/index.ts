@@ -18,13 +18,15 @@ import type {
   SensitivityResult,
   SweepLevel,
 } from '../../shared/sensitivity';
+import { DTYPES } from '../../shared/dtypes';
+import type { TensorInfo } from '../../shared/model';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
 import { openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
 import { computeSensitivity } from '../sensitivity';
 import { PLAN_LEVELS } from '../compress/methods';
-import { predictSizes, type SizePrediction } from './predict';
+import { droppedReasons, predictSizes, type SizePrediction } from './predict';
 import { recipeModel } from './recipe';
 import { solveKnapsack, type Solution, type SolveBudget, type SolveItem } from './solve';
 
@@ -121,6 +123,11 @@ async function planSensitivity(
   return computeSensitivity(model.path, { indices: [], levels, measured, metric }, context, model);
 }
 
+/** Floating-point tensors and matrices of any dtype (quantized weights), not shape vectors. */
+function mayHoldWeights(info: TensorInfo): boolean {
+  return (DTYPES[info.dtype]?.isFloat ?? false) || info.shape.length >= 2;
+}
+
 /** Sensitivity and predicted sizes of every tensor a plan may change. */
 export async function planProblem(
   path: string,
@@ -136,9 +143,15 @@ export async function planProblem(
   const { warnings, useProxy } = measurementWarnings(sensitivity);
   // Measured points are used only where the inputs could show a deviation.
   const usable = (layer: LayerSensitivity): boolean => !useProxy && !layer.unreached;
+  // Every tensor that could hold weights is sized, swept or not, so that the plan's limits
+  // name what kept the others out (biases and vectors, other dtypes…).
+  const swept = new Set(sensitivity.layers.map((layer) => layer.index));
   const prediction = await predictSizes(
     model,
-    sensitivity.layers.map((layer) => layer.index),
+    model.tensors
+      .map((entry) => entry.info)
+      .filter((info) => swept.has(info.index) || mayHoldWeights(info))
+      .map((info) => info.index),
     levels,
     context.signal,
   );
@@ -279,6 +292,8 @@ export async function planOf(
         changed.reduce((sum, step) => sum + step.predictedBytes - step.bytesBefore, 0);
   const predictedDeviation = steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
   const max = maxFileBytes(target, fileBytesBefore);
+  const feasible =
+    max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max;
   return {
     source: problem.model.path,
     target,
@@ -286,8 +301,9 @@ export async function planOf(
     steps,
     fileBytesBefore,
     predictedFileBytes,
-    feasible: max === undefined ? predictedDeviation <= target.value : predictedFileBytes <= max,
+    feasible,
     warnings: problem.warnings,
+    limits: [...(feasible ? [] : reachLimit(problem, max)), ...planLimits(problem)],
     recipe: {
       format: 'layerlens-recipe',
       version: 1,
@@ -298,6 +314,28 @@ export async function planOf(
       measured: problem.measured,
     },
   };
+}
+
+/** For a size limit out of reach: the smallest file the offered options can write. */
+function reachLimit(problem: PlanProblem, max: number | undefined): string[] {
+  if (max === undefined) return [];
+  const smallest = predictedFileBytes(
+    problem,
+    problem.items.map((item) =>
+      item.options.reduce(
+        (best, option, j) => (option.bytes < item.options[best]!.bytes ? j : best),
+        0,
+      ),
+    ),
+  );
+  return [
+    `the smallest file the methods can write is ${smallest} bytes (predicted), over the ${max}-byte limit`,
+  ];
+}
+
+/** Why options were left out of `problem` (Plan.limits). */
+export function planLimits(problem: PlanProblem): string[] {
+  return droppedReasons(problem.prediction);
 }
 
 /** Check a target's value; RangeError naming it when unusable. */

@@ -110,3 +110,33 @@ export async function predictSizes(
   }
   return { fileBytesBefore, tensors, fileOverhead: sizer.fileOverhead };
 }
+
+/**
+ * Why options were left out of a plan, aggregated: one line per reason and set of levels,
+ * with how many tensors it holds for, most tensors first — e.g. "12 tensors could not
+ * take int4:32 or int4:128 because int4 block-wise DequantizeLinear needs opset 21: …".
+ */
+export function droppedReasons(prediction: SizePrediction): string[] {
+  const groups = new Map<string, { reason: string; keys: string[]; tensors: number }>();
+  for (const tensor of prediction.tensors) {
+    const byReason = new Map<string, string[]>();
+    for (const { key, reason } of tensor.dropped) {
+      const keys = byReason.get(reason) ?? [];
+      keys.push(key);
+      byReason.set(reason, keys);
+    }
+    for (const [reason, keys] of byReason) {
+      const id = `${keys.join('\u0000')}\u0001${reason}`;
+      const group = groups.get(id) ?? { reason, keys, tensors: 0 };
+      group.tensors++;
+      groups.set(id, group);
+    }
+  }
+  return [...groups.values()]
+    .sort((a, b) => b.tensors - a.tensors || a.reason.localeCompare(b.reason))
+    .map(({ reason, keys, tensors }) => {
+      const levels =
+        keys.length === 1 ? keys[0]! : `${keys.slice(0, -1).join(', ')} or ${keys.at(-1)!}`;
+      return `${tensors} ${tensors === 1 ? 'tensor' : 'tensors'} could not take ${levels} because ${reason}`;
+    });
+}

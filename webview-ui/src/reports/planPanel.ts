@@ -5,7 +5,7 @@
  * the kept file's report shows in the compression report view below it.
  */
 import { formatBytes, formatStat } from '../../../src/shared/format';
-import type { ApplyPlanResult, PlanAction, PlanView } from '../../../src/shared/plan';
+import type { ApplyPlanResult, Plan, PlanAction, PlanView } from '../../../src/shared/plan';
 import { describePlanTarget } from '../../../src/shared/planTarget';
 import { renderVerdict, table } from './compressReport';
 import { definitionList, element } from '../platform/dom';
@@ -84,6 +84,33 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
           ],
         )
       : null;
+  // Why the target is out of reach: the plan's limits, or once applied, why it was missed.
+  // (A plan or result restored from an older recipe may lack them.)
+  const reasons = result
+    ? result.targetMet
+      ? []
+      : ((result as Partial<ApplyPlanResult>).missedBecause ?? [])
+    : plan.feasible
+      ? []
+      : ((plan as Partial<Plan>).limits ?? []);
+  const reasonBlock =
+    reasons.length > 0
+      ? element(
+          'div',
+          { className: 'll-warnings ll-plan-limits', attrs: { 'data-testid': 'plan-limits' } },
+          [
+            element('p', {
+              className: 'll-warnings-title',
+              text: result ? 'Why the target was not met:' : 'Why the target cannot be met:',
+            }),
+            element(
+              'ul',
+              { className: 'll-verdict-reasons' },
+              reasons.map((reason) => element('li', { text: reason })),
+            ),
+          ],
+        )
+      : null;
   const verdict = result ? (result as Partial<ApplyPlanResult>).verdict : undefined;
   const attempts = result
     ? element('div', { attrs: { 'data-testid': 'plan-attempts' } }, [
@@ -128,6 +155,7 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
       attempts,
       warningBlock,
       facts,
+      reasonBlock,
       view.error ? element('p', { className: 'll-plan-error', text: view.error }) : null,
       element('div', { className: 'll-report-scroll' }, [
         table(

@@ -20,6 +20,10 @@ function halfSourceProblem(dtype: DType): string | null {
   return dtype === 'float16' || dtype === 'bfloat16' ? `already a ${dtype} tensor` : null;
 }
 
+/** The opset a Cast from bfloat16 needs, and what it is named in reasons. */
+const BF16_OPSET = 13;
+const BF16_NODE = 'Cast from bfloat16';
+
 /** A 16-bit cast: `method`, the dtype it stores and its ONNX data type. */
 export function halfPrecisionMethod(
   method: 'fp16' | 'bf16',
@@ -38,11 +42,14 @@ export function halfPrecisionMethod(
       Float32Array.from(decodeValues(dtype, new Uint8Array(bitsOf(values).buffer), values.length)),
     formats: {
       onnx: {
-        feasible: (weight) => quantizedProblem(weight.encoding) ?? halfSourceProblem(weight.dtype),
+        feasible: (weight) =>
+          quantizedProblem(weight.encoding) ??
+          halfSourceProblem(weight.dtype) ??
+          (method === 'bf16' ? weight.opsetProblem(BF16_OPSET, BF16_NODE) : null),
         async apply(ctx, job) {
           const already = halfSourceProblem(job.entry.info.dtype);
           if (already) throw new Skip(already);
-          if (method === 'bf16') needOpset(ctx, 13, 'Cast from bfloat16');
+          if (method === 'bf16') needOpset(ctx, BF16_OPSET, BF16_NODE);
           const bits = bitsOf(job.values);
           const name = job.slot.name;
           const halfName = ctx.names.fresh(`${name}_${method}`);

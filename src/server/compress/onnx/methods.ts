@@ -282,18 +282,23 @@ export function opsetJudge(
   };
 }
 
+/** Why a weight cannot be written with a node that needs opset `target` (`why`): the skip reason. */
+export function opsetSkipReason(why: string, target: number, blocker: string): string {
+  return `${why} needs opset ${target}: ${blocker}`;
+}
+
 /** Raise the default opset to `target` once; a failure skips the tensor with the reason. */
 export function needOpset(ctx: EditContext, target: number, why: string): void {
   if (defaultOpset(ctx.model) >= target) return;
   const failure = ctx.raiseFailures.get(target);
-  if (failure) throw new Skip(`${why} needs opset ${target}: ${failure}`);
+  if (failure) throw new Skip(opsetSkipReason(why, target, failure));
   try {
     const note = raiseOpset(ctx.model, ctx.modelPath, target, ctx.names);
     if (note) ctx.notes.push(`${note} (${why})`);
   } catch (error) {
     const reason = (error as Error).message;
     ctx.raiseFailures.set(target, reason);
-    throw new Skip(`${why} needs opset ${target}: ${reason}`);
+    throw new Skip(opsetSkipReason(why, target, reason));
   }
 }
 

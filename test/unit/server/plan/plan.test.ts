@@ -20,7 +20,7 @@ import { applyRecipe } from '../../../../src/server/plan/apply';
 import { predictSizes } from '../../../../src/server/plan/predict';
 import { parseRecipe, readRecipe } from '../../../../src/server/plan/recipe';
 import { outputDeviation } from '../../../../src/server/sensitivity/deviation';
-import { gaussianMatrix } from '../../../support/matrices';
+import { scaledGaussian as weights } from '../../../support/matrices';
 import {
   graph,
   makeTempFolder,
@@ -42,10 +42,6 @@ async function sha256(path: string): Promise<string> {
   return createHash('sha256')
     .update(await readFile(path))
     .digest('hex');
-}
-
-function weights(rows: number, cols: number, seed: number, scale: number): number[] {
-  return Array.from(gaussianMatrix(rows, cols, seed), (v) => v * scale);
 }
 
 /** X[1,64] → MatMul 64×128 → Relu → MatMul 128×128 → Relu → MatMul 128×16. */
