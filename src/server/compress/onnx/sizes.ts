@@ -11,20 +11,13 @@ import type { OpenedModel, TensorEntry } from '../../formats/types';
 import { layoutDims, type MatrixLayout, type QuantizedBlocks } from '../kernels';
 import type { WrittenWeight } from './dequantize';
 import type { DType } from '../../../shared/dtypes';
-import {
-  dtypeProblem,
-  opsetJudge,
-  opsetSkipReason,
-  type EditContext,
-  type WeightJob,
-} from './methods';
+import { dtypeProblem, opsetJudge, type EditContext, type WeightJob } from './methods';
 import {
   intAttribute,
   isGraphOutput,
   lowRankReadProblem,
   NameAllocator,
   onlyDirectMatMul,
-  opsetRaiseBlocker,
   weightLayout,
   type OnnxModel,
   type TensorSlot,
@@ -109,30 +102,14 @@ export interface OnnxWeight {
   /** Number of consumer nodes. */
   readonly consumers: number;
   readonly consumerLabels: readonly string[];
-  /**
-   * Why a node needing opset `target` (for `why`) cannot be written into this model, or
-   * null: what `needOpset` would skip the weight with (methods' `feasible` ask it).
-   */
-  opsetProblem(target: number, why: string): string | null;
 }
 
 export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number, OnnxWeight> {
   const slots = decoded.slots;
-  // The blocker depends on the model and the opset only: found once per opset.
-  const blockers = new Map<number, string | null>();
-  const opsetProblem = (target: number, why: string): string | null => {
-    let blocker = blockers.get(target);
-    if (blocker === undefined) {
-      blocker = opsetRaiseBlocker(decoded.proto, decoded.path, target) ?? null;
-      blockers.set(target, blocker);
-    }
-    return blocker === null ? null : opsetSkipReason(why, target, blocker);
-  };
   const weights = new Map<number, OnnxWeight>();
   const shared = {
     sourceOpset: decoded.opset,
     opsetAllows: opsetJudge(decoded.proto, model.path),
-    opsetProblem,
   };
   for (const slot of slots) {
     const info = model.tensors[slot.index]?.info;

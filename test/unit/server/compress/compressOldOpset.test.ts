@@ -51,6 +51,12 @@ const CASES: readonly { options: CompressionOptions; detail: RegExp; cosine: num
   // An explicit rank keeps the SVD of the 8210 × 1024 Gemm short.
   { options: { method: 'lowrank', rank: 8 }, detail: /rank 8 of/, cosine: 0.5 },
   { options: { method: 'fp16' }, detail: /float16 storage/, cosine: 0.9999 },
+  // A Cast from bfloat16 needs opset 13: a float32 codebook of the bfloat16 values, Gathered.
+  {
+    options: { method: 'bf16' },
+    detail: /bfloat16 values as a \d+-entry codebook with uint16 indices .*opset 9 kept/,
+    cosine: 0.999,
+  },
 ];
 
 for (const { options, detail, cosine } of CASES) {
