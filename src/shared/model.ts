@@ -2,11 +2,11 @@
 import type { CompressionMethod } from './compress';
 import type { DType } from './dtypes';
 
-export type ModelFormat = 'onnx' | 'safetensors';
+export type ModelFormat = 'onnx' | 'safetensors' | 'gguf';
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
-  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors';
+  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors' | 'gguf';
 
 export interface TensorInfo {
   /** Position in the model's tensor list; the key used by every per-tensor request. */
@@ -14,6 +14,11 @@ export interface TensorInfo {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
+  /**
+   * The dimensions in the order the file stores them, where that differs from `shape`
+   * (GGUF's `ne`, innermost first); shown in the shape's tooltip.
+   */
+  readonly fileShape?: readonly number[];
   readonly parameterCount: number;
   /** Bytes of the stored values (for sparse initializers: values plus indices). */
   readonly byteLength: number;

@@ -21,6 +21,7 @@ const TOP_OPERATORS = 12;
 const FORMAT_NAMES: Readonly<Record<ModelSummary['format'], string>> = {
   onnx: 'ONNX',
   safetensors: 'safetensors',
+  gguf: 'GGUF',
 };
 
 export interface OverviewDetails {

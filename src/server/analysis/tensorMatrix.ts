@@ -8,12 +8,15 @@ import { matrixShape } from '../../shared/heatmap';
 import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../shared/limits';
 import { ModelFileError, type TensorEntry } from '../formats/types';
 import { decodeValues, isNumericDType, type NumericDType } from './decode';
+import { decodedGgmlType, dequantizeAll, storedBytesOf } from './ggmlValues';
 import type { MatrixReader, MatrixValues } from './heatmap';
 
 export interface TensorMatrixShape {
   readonly dtype: NumericDType;
   readonly rows: number;
   readonly cols: number;
+  /** The stored bytes are ggml blocks of this type (rows are whole blocks); values are float32. */
+  readonly blocks?: string;
 }
 
 /**
@@ -35,13 +38,19 @@ export function tensorMatrixShape(entry: TensorEntry, floatOnly: boolean): Tenso
       `tensor "${info.name}" holds ${dtype} values; this view needs ${floatOnly ? 'floating-point' : 'numeric'} weights`,
     );
   }
-  const expected = byteLengthOf(dtype, info.parameterCount);
+  const blocks = data.kind === 'file' ? data.blocks : undefined;
+  if (blocks && matrix.cols % decodedGgmlType(blocks).blockElements !== 0) {
+    throw new Error(`tensor "${info.name}": its matrix rows are not whole ${blocks} blocks`);
+  }
+  const expected = blocks
+    ? storedBytesOf(blocks, info.parameterCount)
+    : byteLengthOf(dtype, info.parameterCount);
   if (data.length !== expected) {
     throw new Error(
-      `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${dtype} elements need ${expected}`,
+      `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${blocks ?? dtype} elements need ${expected}`,
     );
   }
-  return { dtype, rows: matrix.rows, cols: matrix.cols };
+  return { dtype, rows: matrix.rows, cols: matrix.cols, ...(blocks ? { blocks } : {}) };
 }
 
 /** Bytes of an in-memory tensor (ONNX typed fields, sparse initializers), checked against the limit. */
@@ -71,9 +80,10 @@ export async function loadTensorValues(
   const count = info.parameterCount;
   if (data.kind === 'memory')
     return decodeValues(shape.dtype, loadMemoryBytes(entry).slice(), count);
-  if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
+  const valueBytes = shape.blocks ? count * 4 : data.length;
+  if (valueBytes > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(
-      `tensor "${info.name}" has ${data.length} bytes, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
+      `tensor "${info.name}" has ${valueBytes} bytes of values, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
     );
   }
   const bytes = new Uint8Array(data.length);
@@ -101,7 +111,9 @@ export async function loadTensorValues(
   } finally {
     await handle.close();
   }
-  return decodeValues(shape.dtype, bytes, count);
+  return shape.blocks
+    ? dequantizeAll(shape.blocks, bytes, count)
+    : decodeValues(shape.dtype, bytes, count);
 }
 
 /**
@@ -113,8 +125,9 @@ export function fileMatrix(
   offset: number,
   shape: TensorMatrixShape,
 ): MatrixReader & { close(): void } {
-  const { dtype, rows, cols } = shape;
+  const { dtype, rows, cols, blocks } = shape;
   const elementBytes = DTYPES[dtype].bits / 8;
+  const storedRowBytes = blocks ? storedBytesOf(blocks, cols) : cols * elementBytes;
   let descriptor: number | null = null;
   const open = (): number => {
     if (descriptor !== null) return descriptor;
@@ -145,6 +158,18 @@ export function fileMatrix(
     cols,
     read(rowStart, rowEnd, colStart, colEnd) {
       const width = colEnd - colStart;
+      if (blocks) {
+        // Whole rows of blocks, dequantized, then the columns asked for.
+        const stored = new Uint8Array((rowEnd - rowStart) * storedRowBytes);
+        readExactly(stored, 0, stored.byteLength, offset + rowStart * storedRowBytes);
+        const values = dequantizeAll(blocks, stored, (rowEnd - rowStart) * cols);
+        if (width === cols) return values;
+        const picked = new Float32Array((rowEnd - rowStart) * width);
+        for (let row = 0; row < rowEnd - rowStart; row++) {
+          picked.set(values.subarray(row * cols + colStart, row * cols + colEnd), row * width);
+        }
+        return picked;
+      }
       const rowBytes = width * elementBytes;
       const bytes = new Uint8Array((rowEnd - rowStart) * rowBytes);
       if (width === cols) {

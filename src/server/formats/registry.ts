@@ -4,6 +4,7 @@
  */
 import { open as openFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { ggufFormat } from './gguf';
 import { llzFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { safetensorsFormat } from './safetensors';
@@ -21,6 +22,7 @@ import { ModelFileError, type OpenedModel } from './types';
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true },
+  ggufFormat,
   llzFormat,
 ];
 
@@ -59,7 +61,7 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
   if (!format) {
     throw new ModelFileError(
       path,
-      'not a model format LayerLens reads (expected ONNX or safetensors)',
+      'not a model format LayerLens reads (expected ONNX, safetensors or GGUF)',
     );
   }
   const opened = await format.open(path);

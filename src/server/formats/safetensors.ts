@@ -15,7 +15,7 @@ import {
   MAX_TENSOR_RANK,
   MAX_TENSORS,
 } from '../../shared/limits';
-import type { MetadataEntry, ModelSummary, TensorInfo } from '../../shared/model';
+import type { MetadataEntry, ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
 import { readExactly } from './fileRange';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
@@ -296,7 +296,9 @@ function tensorEntry(
   return { info, data: { kind: 'file', path: header.path, offset, length } };
 }
 
-function summaryOf(
+/** The summary of a model without a graph (safetensors, GGUF): files, tensors, metadata. */
+export function graphlessSummary(
+  format: ModelFormat,
   filePath: string,
   fileBytes: number,
   totalBytes: number,
@@ -306,7 +308,7 @@ function summaryOf(
   warnings: readonly string[],
 ): ModelSummary {
   return {
-    format: 'safetensors',
+    format,
     fileName: path.basename(filePath),
     fileBytes,
     totalBytes,
@@ -334,7 +336,8 @@ async function openSingleFile(filePath: string): Promise<OpenedModel> {
   ];
   return {
     path: filePath,
-    summary: summaryOf(
+    summary: graphlessSummary(
+      'safetensors',
       filePath,
       header.fileBytes,
       header.fileBytes,
@@ -476,7 +479,16 @@ async function openIndex(indexPath: string): Promise<OpenedModel> {
   }
   return {
     path: indexPath,
-    summary: summaryOf(indexPath, indexBytes, totalBytes, shardNames, tensors, metadata, warnings),
+    summary: graphlessSummary(
+      'safetensors',
+      indexPath,
+      indexBytes,
+      totalBytes,
+      shardNames,
+      tensors,
+      metadata,
+      warnings,
+    ),
     tensors,
   };
 }

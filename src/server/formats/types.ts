@@ -13,6 +13,11 @@ export type TensorData =
       readonly path: string;
       readonly offset: number;
       readonly length: number;
+      /**
+       * The bytes are blocks of this ggml type (GGUF quantized tensors), whose values are
+       * their dequantized float32 (analysis/ggmlDequant.ts); absent: plain `dtype` bytes.
+       */
+      readonly blocks?: string;
     }
   /**
    * Values not stored as one range (ONNX typed fields, sparse initializers, tensors of a

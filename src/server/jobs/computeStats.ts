@@ -2,6 +2,7 @@
 import { byteLengthOf, DTYPES } from '../../shared/dtypes';
 import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
+import { decodedGgmlType, storedBytesOf } from '../analysis/ggmlValues';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
 import type { TensorData, TensorEntry } from '../formats/types';
@@ -14,7 +15,8 @@ import { JobAbortedError, type WorkerPool } from './workerPool';
  */
 export function workerSourceOf(data: TensorData): TensorByteSource | undefined {
   if (data.kind === 'file') {
-    return { kind: 'file', path: data.path, offset: data.offset, length: data.length };
+    const { path, offset, length, blocks } = data;
+    return { kind: 'file', path, offset, length, ...(blocks ? { blocks } : {}) };
   }
   return data.packed ? { kind: 'packed', length: data.length, ...data.packed } : undefined;
 }
@@ -45,7 +47,12 @@ export async function computeTensorStats(
       `tensor "${info.name}" holds ${dtype} values, which have no numeric statistics`,
     );
   }
-  const expectedBytes = byteLengthOf(dtype, info.parameterCount);
+  const blocks = data.kind === 'file' ? data.blocks : undefined;
+  // Quantized blocks: an Error saying why when the type is not decoded.
+  if (blocks) decodedGgmlType(blocks);
+  const expectedBytes = blocks
+    ? storedBytesOf(blocks, info.parameterCount)
+    : byteLengthOf(dtype, info.parameterCount);
   if (data.length !== expectedBytes) {
     throw new Error(
       `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${dtype} elements need ${expectedBytes}`,
@@ -58,10 +65,7 @@ export async function computeTensorStats(
     if (pool.size > 1 && data.length >= splitBytes && DTYPES[dtype].bits >= 8) {
       return splitFileStats(pool, dtype, info.parameterCount, data, options, signal);
     }
-    const job: StatsJob = {
-      ...base,
-      source: { kind: 'file', path: data.path, offset: data.offset, length: data.length },
-    };
+    const job: StatsJob = { ...base, source: workerSourceOf(data)! };
     return pool.run(job, signal) as Promise<TensorStatsValues>;
   }
   const packed = workerSourceOf(data);
@@ -91,7 +95,7 @@ async function splitFileStats(
   pool: WorkerPool,
   dtype: NumericDType,
   elementCount: number,
-  data: { readonly path: string; readonly offset: number },
+  data: { readonly path: string; readonly offset: number; readonly blocks?: string },
   options: ComputeStatsOptions,
   signal: AbortSignal | undefined,
 ): Promise<TensorStatsValues> {
@@ -100,12 +104,21 @@ async function splitFileStats(
     dtype,
     elementCount: range.count,
     chunkBytes: options.chunkBytes,
-    source: {
-      kind: 'file',
-      path: data.path,
-      offset: data.offset + range.byteOffset,
-      length: range.byteLength,
-    },
+    // Parts start on multiples of 1024 values, whole blocks of every ggml type.
+    source: data.blocks
+      ? {
+          kind: 'file',
+          path: data.path,
+          offset: data.offset + storedBytesOf(data.blocks, range.start),
+          length: storedBytesOf(data.blocks, range.count),
+          blocks: data.blocks,
+        }
+      : {
+          kind: 'file',
+          path: data.path,
+          offset: data.offset + range.byteOffset,
+          length: range.byteLength,
+        },
     part,
   });
   const moments = mergeMoments(

@@ -14,6 +14,8 @@ export type TensorByteSource =
       readonly path: string;
       readonly offset: number;
       readonly length: number;
+      /** The bytes are ggml blocks of this type, dequantized by the worker (TensorData's `blocks`). */
+      readonly blocks?: string;
     }
   /** Bytes moved to the worker (transferred, not copied). */
   | { readonly kind: 'memory'; readonly bytes: Uint8Array }

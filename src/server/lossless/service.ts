@@ -206,8 +206,16 @@ async function analyseTensor(
     const job: AnalyseJob = { op: 'analyse', dtype: info.dtype, source: { kind: 'memory', bytes } };
     return (await runner(job, signal, [bytes.buffer as ArrayBuffer])) as AnalyseResult;
   }
-  // A file's range or a packed file's: the worker reads it.
-  const job: AnalyseJob = { op: 'analyse', dtype: info.dtype, source: workerSourceOf(data)! };
+  // A file's range or a packed file's: the worker reads it. Quantized blocks are packed
+  // as the bytes they are, so they are analysed as bytes, not as their decoded values.
+  const stored = data.kind === 'file' && data.blocks;
+  const job: AnalyseJob = stored
+    ? {
+        op: 'analyse',
+        dtype: 'uint8',
+        source: { kind: 'file', path: data.path, offset: data.offset, length: data.length },
+      }
+    : { op: 'analyse', dtype: info.dtype, source: workerSourceOf(data)! };
   return (await runner(job, signal)) as AnalyseResult;
 }
 
