@@ -12,7 +12,8 @@ import type { ModelCapabilities, ModelFormat } from '../../shared/model';
 import { methodsFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
-import type { CapableFormatModule, FormatCompression } from './capabilities';
+import { safetensorsSweepTraits } from '../sensitivity/traits';
+import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
 
 /**
@@ -22,7 +23,16 @@ import { ModelFileError, type OpenedModel } from './types';
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true },
-  ggufFormat,
+  // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices.
+  {
+    ...ggufFormat,
+    sweep: {
+      decode: async () => undefined,
+      // Types whose values are not decoded are left out with the reason.
+      sweepTraits: () => (entry) =>
+        entry.info.encoding?.notDecoded ?? safetensorsSweepTraits(entry),
+    },
+  },
   llzFormat,
 ];
 
@@ -97,4 +107,17 @@ export function compressionOf(model: OpenedModel): FormatCompression {
     );
   }
   return compression;
+}
+
+/** What a sensitivity sweep of the model asks of its format; a ModelFileError when it cannot be swept. */
+export function sweepOf(model: OpenedModel): FormatSweep {
+  const module = formatModule(model.summary.format);
+  const sweep = module.compression ?? module.sweep;
+  if (!sweep) {
+    throw new ModelFileError(
+      model.path,
+      `LayerLens cannot sweep ${model.summary.format} weights, so it has no sensitivity for this model`,
+    );
+  }
+  return sweep;
 }
