@@ -147,10 +147,10 @@ describe('spectrum, heatmap and sensitivity', () => {
     for (const point of swept.proxy) {
       assert.ok(Number.isFinite(point.relativeError) && point.relativeError >= 0, point.key);
     }
-    const int8 = swept.proxy.find((point) => point.key.startsWith('int8'));
-    const int4 = swept.proxy.find((point) => point.key.startsWith('int4'));
-    if (int8 && int4)
-      assert.ok(int8.relativeError < int4.relativeError, 'int8 loses less than int4');
+    const int8 = swept.proxy.find((point) => point.key === 'int8')!;
+    const int4 = swept.proxy.find((point) => point.key === 'int4:32')!;
+    assert.ok(int8.relativeError > 0, 'int8 changes the dequantized values');
+    assert.ok(int8.relativeError < int4.relativeError, 'int8 loses less than int4');
     const left = result.layers.find((layer) => layer.index === listed)!;
     assert.deepEqual(left.proxy, []);
     assert.match(left.note!, /values not decoded/);
