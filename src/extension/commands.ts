@@ -28,7 +28,7 @@ const COMMANDS: readonly CommandSpec[] = [
           : (
               await vscode.window.showOpenDialog({
                 canSelectMany: false,
-                filters: { Models: ['onnx', 'safetensors'] },
+                filters: { Models: ['onnx', 'safetensors', 'gguf'] },
                 openLabel: 'Open in LayerLens',
               })
             )?.[0];

@@ -25,12 +25,13 @@ test('every typed setting is contributed with the same default', () => {
   assert.deepEqual(properties['layerlens.compute.backend']?.enum, [...COMPUTE_BACKENDS]);
 });
 
-test('the custom editor covers .onnx, .safetensors and packed .llz files', () => {
+test('the custom editor covers .onnx, .safetensors, .gguf and packed .llz files', () => {
   const editor = manifest.contributes.customEditors.find(
     (e) => e.viewType === 'layerlens.modelEditor',
   );
   assert.ok(editor);
   assert.deepEqual(editor.selector.map((s) => s.filenamePattern).sort(), [
+    '*.gguf',
     '*.llz',
     '*.onnx',
     '*.safetensors',
