@@ -38,7 +38,7 @@ export function tensorMatrixShape(entry: TensorEntry, floatOnly: boolean): Tenso
       `tensor "${info.name}" holds ${dtype} values; this view needs ${floatOnly ? 'floating-point' : 'numeric'} weights`,
     );
   }
-  const blocks = data.kind === 'file' ? data.blocks : undefined;
+  const { blocks } = data;
   if (blocks && matrix.cols % decodedGgmlType(blocks).blockElements !== 0) {
     throw new Error(`tensor "${info.name}": its matrix rows are not whole ${blocks} blocks`);
   }
@@ -51,6 +51,24 @@ export function tensorMatrixShape(entry: TensorEntry, floatOnly: boolean): Tenso
     );
   }
   return { dtype, rows: matrix.rows, cols: matrix.cols, ...(blocks ? { blocks } : {}) };
+}
+
+/** `count` values of the matrix from its stored bytes: decoded, or dequantized from ggml blocks. */
+export function matrixValues(
+  shape: TensorMatrixShape,
+  bytes: Uint8Array,
+  count: number,
+): MatrixValues {
+  return shape.blocks
+    ? dequantizeAll(shape.blocks, bytes, count)
+    : decodeValues(shape.dtype, bytes, count);
+}
+
+/** Stored bytes of one row of the matrix. */
+export function storedRowBytes(shape: TensorMatrixShape): number {
+  return shape.blocks
+    ? storedBytesOf(shape.blocks, shape.cols)
+    : shape.cols * (DTYPES[shape.dtype].bits / 8);
 }
 
 /** Bytes of an in-memory tensor (ONNX typed fields, sparse initializers), checked against the limit. */
@@ -78,8 +96,7 @@ export async function loadTensorValues(
 ): Promise<MatrixValues> {
   const { info, data } = entry;
   const count = info.parameterCount;
-  if (data.kind === 'memory')
-    return decodeValues(shape.dtype, loadMemoryBytes(entry).slice(), count);
+  if (data.kind === 'memory') return matrixValues(shape, loadMemoryBytes(entry).slice(), count);
   const valueBytes = shape.blocks ? count * 4 : data.length;
   if (valueBytes > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(
@@ -111,9 +128,7 @@ export async function loadTensorValues(
   } finally {
     await handle.close();
   }
-  return shape.blocks
-    ? dequantizeAll(shape.blocks, bytes, count)
-    : decodeValues(shape.dtype, bytes, count);
+  return matrixValues(shape, bytes, count);
 }
 
 /**
@@ -127,7 +142,7 @@ export function fileMatrix(
 ): MatrixReader & { close(): void } {
   const { dtype, rows, cols, blocks } = shape;
   const elementBytes = DTYPES[dtype].bits / 8;
-  const storedRowBytes = blocks ? storedBytesOf(blocks, cols) : cols * elementBytes;
+  const blockRowBytes = storedRowBytes(shape);
   let descriptor: number | null = null;
   const open = (): number => {
     if (descriptor !== null) return descriptor;
@@ -160,8 +175,8 @@ export function fileMatrix(
       const width = colEnd - colStart;
       if (blocks) {
         // Whole rows of blocks, dequantized, then the columns asked for.
-        const stored = new Uint8Array((rowEnd - rowStart) * storedRowBytes);
-        readExactly(stored, 0, stored.byteLength, offset + rowStart * storedRowBytes);
+        const stored = new Uint8Array((rowEnd - rowStart) * blockRowBytes);
+        readExactly(stored, 0, stored.byteLength, offset + rowStart * blockRowBytes);
         const values = dequantizeAll(blocks, stored, (rowEnd - rowStart) * cols);
         if (width === cols) return values;
         const picked = new Float32Array((rowEnd - rowStart) * width);

@@ -4,7 +4,9 @@ import type { OnnxModel } from '../onnx/model';
 
 /**
  * Where a tensor's values are. Values stay on disk (or in the decoded protobuf) until
- * statistics or another computation asks for them.
+ * statistics or another computation asks for them. `blocks`, on either kind: the bytes are
+ * blocks of this ggml type (GGUF quantized tensors), whose values are their dequantized
+ * float32 (analysis/ggmlValues.ts); absent: plain little-endian `dtype` bytes.
  */
 export type TensorData =
   /** A contiguous range of a file, in the dtype's little-endian layout. */
@@ -13,10 +15,6 @@ export type TensorData =
       readonly path: string;
       readonly offset: number;
       readonly length: number;
-      /**
-       * The bytes are blocks of this ggml type (GGUF quantized tensors), whose values are
-       * their dequantized float32 (analysis/ggmlDequant.ts); absent: plain `dtype` bytes.
-       */
       readonly blocks?: string;
     }
   /**
@@ -29,6 +27,7 @@ export type TensorData =
       readonly load: () => Uint8Array;
       /** A packed file's tensor: where a worker can decode the bytes itself, chunk by chunk. */
       readonly packed?: PackedRange;
+      readonly blocks?: string;
     };
 
 /** Bytes [offset, offset + length) of the original file a `.llz` container holds. */

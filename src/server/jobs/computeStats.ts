@@ -15,8 +15,7 @@ import { JobAbortedError, type WorkerPool } from './workerPool';
  */
 export function workerSourceOf(data: TensorData): TensorByteSource | undefined {
   if (data.kind === 'file') {
-    const { path, offset, length, blocks } = data;
-    return { kind: 'file', path, offset, length, ...(blocks ? { blocks } : {}) };
+    return { kind: 'file', path: data.path, offset: data.offset, length: data.length };
   }
   return data.packed ? { kind: 'packed', length: data.length, ...data.packed } : undefined;
 }
@@ -47,7 +46,7 @@ export async function computeTensorStats(
       `tensor "${info.name}" holds ${dtype} values, which have no numeric statistics`,
     );
   }
-  const blocks = data.kind === 'file' ? data.blocks : undefined;
+  const { blocks } = data;
   // Quantized blocks: an Error saying why when the type is not decoded.
   if (blocks) decodedGgmlType(blocks);
   const expectedBytes = blocks
@@ -59,7 +58,12 @@ export async function computeTensorStats(
     );
   }
   if (signal?.aborted) throw new JobAbortedError();
-  const base = { dtype, elementCount: info.parameterCount, chunkBytes: options.chunkBytes };
+  const base = {
+    dtype,
+    elementCount: info.parameterCount,
+    chunkBytes: options.chunkBytes,
+    ...(blocks ? { blocks } : {}),
+  };
   if (data.kind === 'file') {
     const splitBytes = options.splitBytes ?? SPLIT_STATS_MIN_BYTES;
     if (pool.size > 1 && data.length >= splitBytes && DTYPES[dtype].bits >= 8) {
@@ -105,20 +109,14 @@ async function splitFileStats(
     elementCount: range.count,
     chunkBytes: options.chunkBytes,
     // Parts start on multiples of 1024 values, whole blocks of every ggml type.
-    source: data.blocks
-      ? {
-          kind: 'file',
-          path: data.path,
-          offset: data.offset + storedBytesOf(data.blocks, range.start),
-          length: storedBytesOf(data.blocks, range.count),
-          blocks: data.blocks,
-        }
-      : {
-          kind: 'file',
-          path: data.path,
-          offset: data.offset + range.byteOffset,
-          length: range.byteLength,
-        },
+    source: {
+      kind: 'file',
+      path: data.path,
+      offset:
+        data.offset + (data.blocks ? storedBytesOf(data.blocks, range.start) : range.byteOffset),
+      length: data.blocks ? storedBytesOf(data.blocks, range.count) : range.byteLength,
+    },
+    ...(data.blocks ? { blocks: data.blocks } : {}),
     part,
   });
   const moments = mergeMoments(

@@ -14,8 +14,6 @@ export type TensorByteSource =
       readonly path: string;
       readonly offset: number;
       readonly length: number;
-      /** The bytes are ggml blocks of this type, dequantized by the worker (TensorData's `blocks`). */
-      readonly blocks?: string;
     }
   /** Bytes moved to the worker (transferred, not copied). */
   | { readonly kind: 'memory'; readonly bytes: Uint8Array }
@@ -27,6 +25,8 @@ export interface StatsJob {
   readonly dtype: NumericDType;
   readonly elementCount: number;
   readonly source: TensorByteSource;
+  /** The source holds ggml blocks of this type, dequantized by the worker (TensorData's `blocks`). */
+  readonly blocks?: string;
   /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
   readonly chunkBytes?: number;
   /**

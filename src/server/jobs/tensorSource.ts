@@ -6,13 +6,17 @@ import type { TensorByteSource } from './statsJob';
 
 export function tensorBytesOf(source: TensorByteSource): TensorBytes {
   switch (source.kind) {
-    case 'file': {
-      const stored = fileTensorBytes(source.path, source.offset, source.length);
-      return source.blocks ? dequantizedBytes(stored, source.blocks) : stored;
-    }
+    case 'file':
+      return fileTensorBytes(source.path, source.offset, source.length);
     case 'memory':
       return memoryTensorBytes(source.bytes);
     case 'packed':
       return packedTensorBytes(source, source.length);
   }
+}
+
+/** The bytes of the values a job names: its source's, dequantized when they are ggml `blocks`. */
+export function valueBytesOf(source: TensorByteSource, blocks?: string): TensorBytes {
+  const stored = tensorBytesOf(source);
+  return blocks ? dequantizedBytes(stored, blocks) : stored;
 }

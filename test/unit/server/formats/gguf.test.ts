@@ -12,7 +12,7 @@ import { fileTensorBytes } from '../../../../src/server/analysis/stats';
 import { ggufFormat } from '../../../../src/server/formats/gguf';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { ModelFileError, type OpenedModel } from '../../../../src/server/formats/types';
-import { tensorBytesOf } from '../../../../src/server/jobs/tensorSource';
+import { valueBytesOf } from '../../../../src/server/jobs/tensorSource';
 import { workerSourceOf } from '../../../../src/server/jobs/computeStats';
 import { float32Of, writeGgufFixtures, type GgufFixtures } from '../../../support/ggufFixtures';
 
@@ -46,7 +46,7 @@ async function valuesOf(
 ): Promise<Float32Array> {
   const entry = model.tensors.find((candidate) => candidate.info.name === name);
   assert.ok(entry, `tensor ${name}`);
-  const source = tensorBytesOf(workerSourceOf(entry.data)!);
+  const source = valueBytesOf(workerSourceOf(entry.data)!, entry.data.blocks);
   const bytes = new Uint8Array(source.byteLength);
   let filled = 0;
   await source.chunks(chunkBytes, (chunk) => {
@@ -149,7 +149,7 @@ for (const version of [2, 3]) {
         (candidate) => candidate.info.encoding?.scheme === 'IQ2_XXS',
       )!;
       assert.throws(
-        () => tensorBytesOf(workerSourceOf(entry.data)!),
+        () => valueBytesOf(workerSourceOf(entry.data)!, entry.data.blocks),
         /values not decoded.*IQ2_XXS/,
       );
     });
