@@ -2,7 +2,9 @@
 import type { CompressionMethod } from './compress';
 import type { DType } from './dtypes';
 
-export type ModelFormat = 'onnx' | 'safetensors' | 'gguf';
+/** Every model format LayerLens reads (a packed file records the one it holds). */
+export const MODEL_FORMATS = ['onnx', 'safetensors', 'gguf'] as const;
+export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =

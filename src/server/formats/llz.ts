@@ -10,12 +10,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
-import type { MetadataEntry } from '../../shared/model';
+import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
 import { onnxFormat } from './onnx';
+import { ggufFormat } from './gguf';
 import { safetensorsFormat } from './safetensors';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
+
+/** The reader of each format a packed file may hold. */
+const INNER_FORMATS: Readonly<Record<ModelFormat, FormatModule>> = {
+  onnx: onnxFormat,
+  safetensors: safetensorsFormat,
+  gguf: ggufFormat,
+};
 
 /** Write the non-tensor segments of the original into a sparse file of the original's size. */
 async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
@@ -64,7 +72,7 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
   const absolute = path.resolve(filePath);
   const container = await readContainer(absolute);
   const { original } = container.index;
-  const inner = original.format === 'onnx' ? onnxFormat : safetensorsFormat;
+  const inner = INNER_FORMATS[original.format];
   const structureBytes = container.index.segments
     .filter((segment) => segment.kind === 'other')
     .reduce((sum, segment) => sum + segment.length, 0);
@@ -107,6 +115,7 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
         length,
         load: () => readOriginalRange(container, basePath, offset, length),
         packed: { container: container.path, base: basePath, offset },
+        ...(data.blocks ? { blocks: data.blocks } : {}),
       },
     };
   });

@@ -20,7 +20,7 @@ import {
   MAX_LLZ_SEGMENTS,
   MAX_TENSOR_ELEMENTS,
 } from '../../shared/limits';
-import type { ModelFormat } from '../../shared/model';
+import { MODEL_FORMATS, type ModelFormat } from '../../shared/model';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
@@ -224,7 +224,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   const originalObject = json.original as Record<string, unknown>;
   if (typeof originalObject.name !== 'string') return fail('the original file has no name');
   const format = originalObject.format;
-  if (format !== 'onnx' && format !== 'safetensors')
+  if (!MODEL_FORMATS.includes(format as ModelFormat))
     return fail(`unknown format ${String(format)}`);
   let base: LlzIndex['base'] = null;
   if (json.base !== null && json.base !== undefined) {
@@ -319,7 +319,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   if (original.size > MAX_TENSOR_ELEMENTS) return fail('the original size is too large');
   return {
     version,
-    original: { ...original, name: originalObject.name, format },
+    original: { ...original, name: originalObject.name, format: format as ModelFormat },
     base,
     chunkBytes,
     segments,

@@ -15,7 +15,7 @@ import { openModelFile } from '../formats/registry';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
-import { layoutOf } from './byteGroups';
+import { layoutOf, type ByteLayout } from './byteGroups';
 import {
   chunkRawLength,
   encodeIndex,
@@ -103,6 +103,11 @@ async function fileExists(filePath: string): Promise<boolean> {
   }
 }
 
+/** How a tensor's bytes are grouped for coding: ggml blocks as plain bytes, others by dtype. */
+function tensorLayout(entry: TensorEntry): ByteLayout {
+  return entry.data.blocks ? 'bytes' : layoutOf(entry.info.dtype);
+}
+
 /** Tensors stored as one range of the model file itself, in file order, without overlaps. */
 function tensorRanges(model: OpenedModel): TensorEntry[] {
   const inFile = model.tensors
@@ -140,6 +145,7 @@ function planSegments(
       match &&
       match.data.kind === 'file' &&
       match.info.dtype === tensor.info.dtype &&
+      match.data.blocks === tensor.data.blocks &&
       match.data.length === length &&
       match.info.shape.join(',') === tensor.info.shape.join(',');
     segments.push({
@@ -291,6 +297,12 @@ async function openSingleModel(filePath: string, what: string): Promise<OpenedMo
       `${what}: this index keeps its tensors in shards; pack each shard`,
     );
   }
+  if (model.summary.format === 'gguf' && model.summary.dataFiles.length > 0) {
+    throw new ModelFileError(
+      filePath,
+      `${what}: this split GGUF model keeps its tensors in ${model.summary.dataFiles.length + 1} files; LayerLens packs GGUF models held in one file`,
+    );
+  }
   return model;
 }
 
@@ -380,7 +392,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         return runner(
           {
             op: 'encode',
-            layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
+            layout: segment.tensor ? tensorLayout(segment.tensor) : 'bytes',
             generic: segment.kind === 'other',
             bytes,
             chunkBytes,
@@ -425,7 +437,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       ...(segment.tensor
         ? { name: segment.tensor.info.name, dtype: segment.tensor.info.dtype }
         : {}),
-      layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
+      layout: segment.tensor ? tensorLayout(segment.tensor) : 'bytes',
       xor: segment.baseOffset !== undefined,
       ...(segment.baseOffset !== undefined ? { baseOffset: segment.baseOffset } : {}),
       chunks: chunksOf[i]!,
