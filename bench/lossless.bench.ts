@@ -6,7 +6,7 @@
  * Ratios are packed / original (smaller is better) on Gaussian N(0, 0.02) weights in bf16
  * and f32, on int8 levels stored as float32, and on the real Silero VAD models (their float
  * tensors' raw bytes, and the whole file), with the exponent-entropy bound and ZipNN's
- * published ratios as references.
+ * published ratios as references, and a whole GGUF file of every decoded ggml type.
  * Speeds are MB/s of original bytes, from memory, with 1 and 2 worker threads; zstd's are
  * its own in-memory benchmark (`zstd -b3`, one thread). Skips zstd when it is missing.
  */
@@ -27,6 +27,7 @@ import {
 } from '../src/server/lossless/jobs';
 import { packFile } from '../src/server/lossless/pack';
 import { LLZ_CHUNK_BYTES } from '../src/shared/limits';
+import { pythonWithNumpy } from '../test/support/python';
 
 const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
   resolve(`node_modules/@ricky0123/vad-web/dist/silero_vad_${version}.onnx`),
@@ -286,8 +287,17 @@ async function main(): Promise<void> {
         ]);
       await rm(file);
     }
+    // A GGUF of every decoded ggml type (uniformly random block fields, the hard case) and
+    // F32/F16/BF16 norms, written by the tests' independent writer.
+    const gguf = join(dir, 'types.gguf');
+    const written = spawnSync(
+      pythonWithNumpy(),
+      [resolve('test/support/gguf_fixtures.py'), '--bench', gguf, '1024'],
+      { encoding: 'utf8' },
+    );
+    if (written.status !== 0) throw new Error(`gguf_fixtures.py failed: ${written.stderr}`);
     const fileRows: Row[] = [];
-    for (const file of SILERO) {
+    for (const file of [...SILERO, gguf]) {
       const out = join(dir, `${file.split('/').pop()}.llz`);
       const packed = await packFile(file, { out });
       const zstd = zstdBench(file);

@@ -1,7 +1,9 @@
 """GGUF fixtures for the tests, written from the GGUF/ggml specification independently of
 LayerLens's reader (python3 + numpy only).
 
-usage: python3 gguf_fixtures.py OUT_FOLDER
+usage: python3 gguf_fixtures.py OUT_FOLDER          the test fixtures below
+       python3 gguf_fixtures.py --bench FILE ROWS  one file of every type, ROWS rows of 256
+                                                   weights each (the lossless bench)
 
 Writes into OUT_FOLDER:
   types-v3.gguf, types-v2.gguf  one tensor per ggml type (the decoded ones, plain F32/F16/
@@ -403,4 +405,8 @@ def main(folder):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--bench":
+        bench_tensors, _ = typed_tensors(rows=int(sys.argv[3]))
+        write_gguf(sys.argv[2], typed_metadata("bench"), bench_tensors)
+    else:
+        main(sys.argv[1])
