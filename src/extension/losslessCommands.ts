@@ -76,7 +76,7 @@ export async function packCommand(
   resource: unknown,
   asDelta: boolean,
 ): Promise<void> {
-  const uri = await pickFile(resource, 'Pack Losslessly', ['onnx', 'safetensors']);
+  const uri = await pickFile(resource, 'Pack Losslessly', ['onnx', 'safetensors', 'gguf']);
   if (!uri) return;
   let baseUri: vscode.Uri | undefined;
   if (asDelta) {
