@@ -117,7 +117,7 @@ export class HistogramPanel {
     this.title.title = info.name;
     this.subtitle.textContent = [
       info.op ? `${info.op} · ${info.node}` : info.node,
-      info.dtype,
+      info.encoding ? `${info.encoding.scheme} (values as ${info.dtype})` : info.dtype,
       formatShape(info.shape),
     ]
       .filter((part) => part !== '')
