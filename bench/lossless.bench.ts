@@ -5,8 +5,9 @@
  *
  * Ratios are packed / original (smaller is better) on Gaussian N(0, 0.02) weights in bf16
  * and f32, on int8 levels stored as float32, and on the real Silero VAD models (their float
- * tensors' raw bytes, and the whole file), with the exponent-entropy bound and ZipNN's
- * published ratios as references, and a whole GGUF file of every decoded ggml type.
+ * tensors' raw bytes, and the whole file), on PyTorch checkpoints of Gaussian weights
+ * (f32 and bf16, written by test/support/torchSave.py) and on a whole GGUF file of every
+ * decoded ggml type, with the exponent-entropy bound and ZipNN's published ratios as references.
  * Speeds are MB/s of original bytes, from memory, with 1 and 2 worker threads; zstd's are
  * its own in-memory benchmark (`zstd -b3`, one thread). Skips zstd when it is missing.
  */
@@ -27,7 +28,8 @@ import {
 } from '../src/server/lossless/jobs';
 import { packFile } from '../src/server/lossless/pack';
 import { LLZ_CHUNK_BYTES } from '../src/shared/limits';
-import { pythonWithNumpy } from '../test/support/python';
+import { findPythonWithNumpy, pythonWithNumpy } from '../test/support/python';
+import { TORCH_SAVE_SCRIPT } from '../test/support/torchCheckpoints';
 
 const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
   resolve(`node_modules/@ricky0123/vad-web/dist/silero_vad_${version}.onnx`),
@@ -297,7 +299,22 @@ async function main(): Promise<void> {
     );
     if (written.status !== 0) throw new Error(`gguf_fixtures.py failed: ${written.stderr}`);
     const fileRows: Row[] = [];
-    for (const file of [...SILERO, gguf]) {
+    const python = findPythonWithNumpy();
+    const checkpoints: string[] = [];
+    // PyTorch checkpoints written by test/support/torchSave.py (Python's pickle and zipfile).
+    for (const dtype of ['float32', 'bfloat16']) {
+      const checkpoint = join(dir, `gaussian-${dtype}.pt`);
+      const size = String(Math.min(megabytes, 32));
+      if (
+        python &&
+        spawnSync(python, [TORCH_SAVE_SCRIPT, 'gaussian', checkpoint, size, dtype]).status === 0
+      ) {
+        checkpoints.push(checkpoint);
+      } else {
+        fileRows.push([`gaussian-${dtype}.pt`, 'python3 with numpy is missing', null, null, null]);
+      }
+    }
+    for (const file of [...SILERO, ...checkpoints, gguf]) {
       const out = join(dir, `${file.split('/').pop()}.llz`);
       const packed = await packFile(file, { out });
       const zstd = zstdBench(file);

@@ -8,7 +8,8 @@
 //   node scripts/ensure-python.mjs
 import { spawnSync } from 'node:child_process';
 
-const PACKAGES = ['python3', 'python3-numpy'];
+// python3-onnx builds the quantized models of test/support/quantizedOnnx.py.
+const PACKAGES = ['python3', 'python3-numpy', 'python3-onnx'];
 /** The interpreter the packages provide; test/support/python.ts prefers it too. */
 const DEBIAN_PYTHON = '/usr/bin/python3';
 

@@ -1,19 +1,32 @@
 #!/usr/bin/env node
-// `npm run package`: builds the production bundles and packages layerlens-<version>.vsix for
-// linux-x64 with @vscode/vsce (v3: it runs on the project's Node 20; v4 needs Node 22).
-// Then it reads the VSIX back and checks what went in: the bundles, the media, the manifest,
-// and onnxruntime-node with only its linux-x64 binaries (a webpack external loaded at run time).
+// `npm run package [-- --target T] [-- --if-stale]`: builds the production bundles and
+// packages one VSIX per platform, layerlens-<version>-<target>.vsix, with @vscode/vsce (v3:
+// it runs on the project's Node 20; v4 needs Node 22). Each holds onnxruntime-node with only
+// its own platform's native binaries (a webpack external loaded at run time): the ignore file
+// is .vscodeignore plus that one binary folder. Each VSIX is read back and checked: the
+// bundles, the media, the manifest, its binaries and no other platform's.
+// `--target T` packages one platform; `--if-stale` skips packaging when the VSIX is newer
+// than every source it is built from (`npm start` and the end-to-end tests use both).
+// Prints the path of each VSIX on standard output.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TARGET = 'linux-x64';
-/** The one onnxruntime-node binary folder that belongs in a linux-x64 VSIX. */
-const ONNXRUNTIME_BINARIES = 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/';
+/** VS Code's platform targets, each with its onnxruntime-node binary folder. */
+export const TARGETS = {
+  'linux-x64': 'linux/x64',
+  'linux-arm64': 'linux/arm64',
+  'darwin-arm64': 'darwin/arm64',
+  'win32-x64': 'win32/x64',
+  'win32-arm64': 'win32/arm64',
+};
+const BINARIES_ROOT = 'node_modules/onnxruntime-node/bin/napi-v6/';
 /** Runtime packages allowed under node_modules in the VSIX (everything else is bundled). */
 const SHIPPED_PACKAGES = ['onnxruntime-node', 'onnxruntime-common'];
+/** The binding every platform's binary folder holds. */
+const BINDING = 'onnxruntime_binding.node';
 const REQUIRED_ENTRIES = [
   'extension/package.json',
   'extension/dist/extension.js',
@@ -33,16 +46,59 @@ const REQUIRED_ENTRIES = [
   'extension/dist/tree-sitter-python.wasm',
   'extension/node_modules/onnxruntime-node/package.json',
   'extension/node_modules/onnxruntime-node/dist/index.js',
-  `${ONNXRUNTIME_BINARIES}onnxruntime_binding.node`,
   'extension/node_modules/onnxruntime-common/package.json',
   'extension/node_modules/onnxruntime-common/dist/cjs/index.js',
 ];
+/** What goes into a VSIX: when any of it is newer than the VSIX, the VSIX is stale. */
+const VSIX_SOURCES = [
+  'src',
+  'webview-ui/src',
+  'media',
+  'package.json',
+  'README.md',
+  'webpack.config.js',
+  '.vscodeignore',
+  'scripts/package-vsix.mjs',
+];
+
+/** The VS Code target of this machine (the VSIX `npm start` and the tests install). */
+export function hostTarget() {
+  const target = `${process.platform}-${process.arch}`;
+  if (!(target in TARGETS)) throw new PackagingError(`no VSIX target for ${target}`);
+  return target;
+}
+
+/** The binary folder of `target` inside a VSIX. */
+function binariesOf(target) {
+  return `extension/${BINARIES_ROOT}${TARGETS[target]}/`;
+}
 
 class PackagingError extends Error {}
 
-export function vsixPath() {
+export function vsixPath(target = hostTarget()) {
   const { version } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8'));
-  return path.join(projectRoot, `layerlens-${version}.vsix`);
+  return path.join(projectRoot, `layerlens-${version}-${target}.vsix`);
+}
+
+function newestChange(entry) {
+  const absolute = path.join(projectRoot, entry);
+  if (!existsSync(absolute)) return 0;
+  const stat = statSync(absolute);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(
+    stat.mtimeMs,
+    ...readdirSync(absolute, { recursive: true }).map(
+      (name) => statSync(path.join(absolute, name)).mtimeMs,
+    ),
+  );
+}
+
+/** Whether the VSIX of `target` exists and is newer than every source it is built from. */
+export function isFresh(target) {
+  const vsix = vsixPath(target);
+  if (!existsSync(vsix)) return false;
+  const builtAt = statSync(vsix).mtimeMs;
+  return VSIX_SOURCES.every((entry) => newestChange(entry) <= builtAt);
 }
 
 function run(command, args, log) {
@@ -89,10 +145,14 @@ export function listZipEntries(file) {
   return entries;
 }
 
-/** Problems with the VSIX's content; empty when it holds what it should and nothing else. */
-export function checkVsixEntries(names) {
+/**
+ * Problems with the content of `target`'s VSIX; empty when it holds what it should (its
+ * own onnxruntime binaries among them) and nothing else.
+ */
+export function checkVsixEntries(names, target) {
   const problems = [];
-  for (const required of REQUIRED_ENTRIES) {
+  const binaries = binariesOf(target);
+  for (const required of [...REQUIRED_ENTRIES, `${binaries}${BINDING}`]) {
     if (!names.includes(required)) problems.push(`missing ${required}`);
   }
   for (const name of names) {
@@ -100,8 +160,8 @@ export function checkVsixEntries(names) {
     if (packageMatch && !SHIPPED_PACKAGES.includes(packageMatch[1])) {
       problems.push(`${name}: ${packageMatch[1]} is bundled by webpack and must not ship`);
     }
-    if (name.includes('/onnxruntime-node/bin/') && !name.startsWith(ONNXRUNTIME_BINARIES)) {
-      problems.push(`${name}: not a ${TARGET} binary`);
+    if (name.includes('/onnxruntime-node/bin/') && !name.startsWith(binaries)) {
+      problems.push(`${name}: not a ${target} binary`);
     }
     if (/^extension\/(src|test|webview-ui|scripts|example|bench)\//.test(name)) {
       problems.push(`${name}: sources and tests stay out of the VSIX`);
@@ -114,18 +174,31 @@ function formatMiB(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Builds and packages the VSIX; returns its path, entries and size. */
+/** .vscodeignore with `target`'s binary folder let in, written where vsce can read it. */
+function ignoreFileFor(target) {
+  const folder = path.join(projectRoot, '.tmp');
+  mkdirSync(folder, { recursive: true });
+  const file = path.join(folder, `vscodeignore-${target}`);
+  const base = readFileSync(path.join(projectRoot, '.vscodeignore'), 'utf8');
+  writeFileSync(file, `${base}!${BINARIES_ROOT}${TARGETS[target]}/**\n`);
+  return file;
+}
+
+/** Builds (unless `build` is false) and packages `target`'s VSIX; returns its path, entries and size. */
 export function packageVsix({
   log = (line) => console.error(`package: ${line}`),
   build = true,
+  target = hostTarget(),
 } = {}) {
   if (build) run('npx', ['--no-install', 'webpack', '--mode', 'production'], log);
-  const out = vsixPath();
+  const out = vsixPath(target);
   const vsceArgs = [
     path.join(projectRoot, 'node_modules', '@vscode', 'vsce', 'vsce'),
     'package',
     '--target',
-    TARGET,
+    target,
+    '--ignoreFile',
+    ignoreFileFor(target),
     '--out',
     out,
     '--allow-missing-repository',
@@ -143,7 +216,7 @@ export function packageVsix({
 
   const entries = listZipEntries(out);
   const names = entries.map((entry) => entry.name);
-  const problems = checkVsixEntries(names);
+  const problems = checkVsixEntries(names, target);
   if (problems.length > 0) {
     throw new PackagingError(`${path.basename(out)} is not right:\n  ${problems.join('\n  ')}`);
   }
@@ -165,9 +238,33 @@ export function packageVsix({
   return { vsix: out, bytes, entries };
 }
 
+/** `npm start` and the end-to-end tests: this machine's VSIX, packaged only when stale. */
+export function ensureHostVsix({ log } = {}) {
+  const target = hostTarget();
+  if (isFresh(target)) return vsixPath(target);
+  return packageVsix({ log, target }).vsix;
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    packageVsix({ build: !process.argv.includes('--no-build') });
+    const at = process.argv.indexOf('--target');
+    const targets = at >= 0 ? [process.argv[at + 1]] : Object.keys(TARGETS);
+    const unknown = targets.filter((target) => !(target in TARGETS));
+    if (unknown.length > 0) {
+      throw new PackagingError(
+        `unknown target ${unknown.join(', ')}; targets: ${Object.keys(TARGETS).join(', ')}`,
+      );
+    }
+    const stale = process.argv.includes('--if-stale')
+      ? targets.filter((target) => !isFresh(target))
+      : targets;
+    let build = !process.argv.includes('--no-build');
+    for (const target of stale) {
+      packageVsix({ target, build });
+      build = false;
+    }
+    // Standard output: the path of each VSIX asked for, one a line (the log is on stderr).
+    for (const target of targets) console.log(vsixPath(target));
   } catch (error) {
     console.error(`package: FAILED: ${error instanceof Error ? error.message : error}`);
     process.exit(1);

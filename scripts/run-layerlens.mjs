@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // `npm start`: runs LayerLens in a real VS Code (code-server) in your browser, with the
-// example workspace open. Installs the host on first use, packages the VSIX, installs it,
+// example workspace open. Installs the host on first use, packages this platform's VSIX
+// when its sources changed, installs it,
 // serves on 127.0.0.1:${LAYERLENS_PORT:-8080} and stays in the foreground until Ctrl+C.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureHost } from './ensure-host.mjs';
 import { prepareExampleWorkspace } from './example-workspace.mjs';
-import { packageVsix } from './package-vsix.mjs';
+import { ensureHostVsix } from './package-vsix.mjs';
 
 const DEFAULT_PORT = 8080;
 /** First-run user settings: the model editor gets the room, not the chat side bar. */
@@ -32,7 +33,7 @@ function parsePort(value) {
 async function main() {
   const port = parsePort(process.env.LAYERLENS_PORT);
   const host = await ensureHost({ log });
-  const { vsix } = packageVsix({ log });
+  const vsix = ensureHostVsix({ log });
   const { workspace } = prepareExampleWorkspace({ log: (line) => log(`example: ${line}`) });
 
   const userDataDir = path.join(host.runDir, 'user-data');

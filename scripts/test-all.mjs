@@ -76,6 +76,21 @@ async function main() {
   // The unit tests' independent reference reader needs python3 with numpy (apt, as root).
   await node('python3 with numpy', ['scripts/ensure-python.mjs']);
   await suite('unit tests', testFiles('test/unit', '.test.ts'));
+  // A short seeded fuzz run (test/fuzz): any crash, hang or memory blow-up fails npm test.
+  try {
+    await node('fuzz (150 cases per format)', [
+      '--import',
+      'tsx',
+      'test/fuzz/run.ts',
+      'all',
+      '--cases',
+      '150',
+      '--seed',
+      '20',
+    ]);
+  } catch (error) {
+    failures.push(error.message);
+  }
   await node('end-to-end set-up', ['scripts/ensure-host.mjs']);
   await suite('webview tests', testFiles('test/webview', '.test.ts'));
   await node('package', ['scripts/package-vsix.mjs']);

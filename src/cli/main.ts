@@ -273,7 +273,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     const report = await inspect(service, files[0]!, flags.has('--stats'), extras);
     if (flags.has('--json')) console.log(JSON.stringify(report, null, 2));
     else printReport(report, flags.has('--stats'), extras);
-    return 0;
+    // Data that cannot be read (corrupt chunks, refused sizes) is a failure, not a note.
+    let unreadable = 0;
+    for (const { name, stats } of report.tensors) {
+      if (!stats || !isStatsError(stats) || !stats.file) continue;
+      console.error(`layerlens: tensor "${name}": ${stats.error}`);
+      unreadable++;
+    }
+    return unreadable > 0 ? 1 : 0;
   } catch (error) {
     if (error instanceof ModelFileError) {
       console.error(`layerlens: ${error.message}`);

@@ -9,6 +9,7 @@ import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
 import { packCommand, unpackCommand } from './losslessCommands';
 import { applyPlanCommand, planCommand } from './planCommand';
 import { chooseSampleInputsCommand } from './sampleInputs';
+import { modelFilters } from './modelFiles';
 
 interface CommandSpec {
   readonly id: string;
@@ -28,7 +29,7 @@ const COMMANDS: readonly CommandSpec[] = [
           : (
               await vscode.window.showOpenDialog({
                 canSelectMany: false,
-                filters: { Models: ['onnx', 'safetensors', 'gguf'] },
+                filters: modelFilters(),
                 openLabel: 'Open in LayerLens',
               })
             )?.[0];

@@ -7,9 +7,14 @@ import {
   type CompressionMethod,
   type CompressionOptions,
 } from '../shared/compress';
-import { INT4_BLOCK_SIZES, METHOD_INFO, optionsProblem } from '../shared/compressMethods';
+import {
+  INT4_BLOCK_SIZES,
+  METHOD_INFO,
+  optionsProblem,
+  type StorageChoice,
+} from '../shared/compressMethods';
 import { MAX_NM_GROUP } from '../shared/heatmap';
-import type { ModelFormat } from '../shared/model';
+import type { ModelCapabilities } from '../shared/model';
 
 export interface MethodChoice {
   readonly method: CompressionMethod;
@@ -38,7 +43,6 @@ export interface CustomLevel {
  * can write its format (every method when the server sent no capabilities).
  */
 export function methodChoices(
-  _format: ModelFormat,
   offered: readonly CompressionMethod[] = COMPRESSION_METHODS,
 ): MethodChoice[] {
   return COMPRESSION_METHODS.filter((method) => offered.includes(method)).map((method) => {
@@ -99,8 +103,18 @@ const customRank: CustomLevel = {
   },
 };
 
-/** The levels offered for a method on a format; one level means there is nothing to ask. */
-export function levelChoices(method: CompressionMethod, format: ModelFormat): LevelChoice[] {
+/**
+ * The levels offered for a method on a model whose format has `capabilities`; one level
+ * means there is nothing to ask. Where the format stores the method's output in several
+ * ways (capabilities.storage), each level is offered in each way.
+ */
+export function levelChoices(
+  method: CompressionMethod,
+  capabilities: ModelCapabilities | undefined,
+): LevelChoice[] {
+  const ways: readonly StorageChoice[] = capabilities?.storage?.[method] ?? [
+    { label: '', options: {} },
+  ];
   switch (method) {
     case 'prune':
       return [
@@ -122,42 +136,21 @@ export function levelChoices(method: CompressionMethod, format: ModelFormat): Le
         { label: 'Other N:M…', custom: customNM },
       ];
     case 'int8':
-      return format === 'safetensors'
-        ? [
-            {
-              label: 'Fake-quant',
-              description: 'int8 round trip, stored back in the original dtype',
-              options: { method },
-            },
-            {
-              label: 'Int8 + scales',
-              description: '<name> as I8 and <name>.scale as F32, per output channel',
-              options: { method, storeQuantized: true },
-            },
-          ]
-        : [{ label: 'Int8 per channel (DequantizeLinear)', options: { method } }];
+      return ways.map((way) => ({
+        label: way.label || METHOD_INFO.int8.label,
+        ...(way.description ? { description: way.description } : {}),
+        options: { method, ...way.options },
+      }));
     case 'int4': {
       // The quick picks offer the common sizes; the rule (INT4_BLOCK_SIZES) allows 16…256.
       const blocks = INT4_BLOCK_SIZES.filter((size) => size >= 32 && size <= 128);
-      if (format === 'safetensors') {
-        return blocks.map((blockSize) => ({
-          label: `Block ${blockSize}`,
-          description: 'int4 round trip, stored back in the original dtype',
-          options: { method, blockSize },
-        }));
-      }
-      return blocks.flatMap((blockSize) => [
-        {
-          label: `Block ${blockSize}, MatMulNBits`,
-          description: 'com.microsoft operator for MatMul weights',
-          options: { method, blockSize, int4Format: 'matmulnbits' } as const,
-        },
-        {
-          label: `Block ${blockSize}, DequantizeLinear`,
-          description: 'opset 21 INT4 with block_size',
-          options: { method, blockSize, int4Format: 'dequantizelinear' } as const,
-        },
-      ]);
+      return blocks.flatMap((blockSize) =>
+        ways.map((way) => ({
+          label: way.label ? `Block ${blockSize}, ${way.label}` : `Block ${blockSize}`,
+          ...(way.description ? { description: way.description } : {}),
+          options: { method, blockSize, ...way.options },
+        })),
+      );
     }
     case 'lowrank':
       return [

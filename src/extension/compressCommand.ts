@@ -22,12 +22,7 @@ import {
 } from './compressChoices';
 import { activeModelEditorUri, MODEL_EDITOR_VIEW_TYPE, showCompressionReport } from './modelEditor';
 import { sampleInputsParams } from './sampleInputsStore';
-
-const MODEL_EXTENSIONS = ['.onnx', '.safetensors'];
-
-function isModelFile(uri: vscode.Uri): boolean {
-  return MODEL_EXTENSIONS.includes(path.extname(uri.path).toLowerCase());
-}
+import { isModelFile, modelFilters } from './modelFiles';
 
 /** The model and tensors the command was invoked on; asks for a file when nothing says. */
 async function resolveTarget(
@@ -46,10 +41,10 @@ async function resolveTarget(
   const active = activeModelEditorUri();
   if (active) return { uri: active, tensors: [] };
   const editorUri = vscode.window.activeTextEditor?.document.uri;
-  if (editorUri && isModelFile(editorUri)) return { uri: editorUri, tensors: [] };
+  if (editorUri && isModelFile(editorUri, true)) return { uri: editorUri, tensors: [] };
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
-    filters: { Models: ['onnx', 'safetensors'] },
+    filters: modelFilters(true),
     openLabel: 'Compress',
     title: 'LayerLens: choose a model to compress',
   });
@@ -61,9 +56,8 @@ async function pickOptions(
   summary: ModelSummary,
   title: string,
 ): Promise<CompressionOptions | undefined> {
-  const { format } = summary;
   const method = await vscode.window.showQuickPick(
-    methodChoices(format, summary.capabilities?.compress).map((choice) => ({
+    methodChoices(summary.capabilities?.compress).map((choice) => ({
       ...choice,
       label: choice.label,
     })),
@@ -72,7 +66,7 @@ async function pickOptions(
     { title, placeHolder: 'Compression method', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!method) return undefined;
-  const levels = levelChoices(method.method, format);
+  const levels = levelChoices(method.method, summary.capabilities);
   let level: LevelChoice | undefined = levels[0];
   if (levels.length > 1) {
     level = await vscode.window.showQuickPick(levels, {

@@ -9,11 +9,12 @@ import { formatBytes } from '../shared/format';
 import { LspMethods } from '../shared/lsp';
 import type { LayerLensClient } from './client';
 import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
+import { modelFilters, PACKED_MODEL_EXTENSIONS, UNPACKED_MODEL_EXTENSIONS } from './modelFiles';
 
 async function pickFile(
   resource: unknown,
   openLabel: string,
-  extensions: string[],
+  extensions: readonly string[],
 ): Promise<vscode.Uri | undefined> {
   if (resource instanceof vscode.Uri) return resource;
   // From the palette: the model shown in the active LayerLens editor, when it fits.
@@ -29,7 +30,7 @@ async function pickFile(
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
     defaultUri: active,
-    filters: { Models: extensions },
+    filters: { Models: [...extensions] },
     openLabel,
   });
   return picked?.[0];
@@ -76,7 +77,7 @@ export async function packCommand(
   resource: unknown,
   asDelta: boolean,
 ): Promise<void> {
-  const uri = await pickFile(resource, 'Pack Losslessly', ['onnx', 'safetensors', 'gguf']);
+  const uri = await pickFile(resource, 'Pack Losslessly', UNPACKED_MODEL_EXTENSIONS);
   if (!uri) return;
   let baseUri: vscode.Uri | undefined;
   if (asDelta) {
@@ -84,7 +85,7 @@ export async function packCommand(
       await vscode.window.showOpenDialog({
         canSelectMany: false,
         defaultUri: vscode.Uri.file(path.dirname(uri.fsPath)),
-        filters: { Models: ['onnx', 'safetensors'] },
+        filters: modelFilters(true),
         openLabel: 'Use as Base Model',
         title: `Base model of ${path.basename(uri.fsPath)}`,
       })
@@ -114,7 +115,7 @@ function isMissingBase(error: unknown): boolean {
 }
 
 export async function unpackCommand(client: LayerLensClient, resource: unknown): Promise<void> {
-  const uri = await pickFile(resource, 'Unpack', ['llz']);
+  const uri = await pickFile(resource, 'Unpack', PACKED_MODEL_EXTENSIONS);
   if (!uri) return;
   const run = (baseUri?: vscode.Uri) =>
     withServerProgress(
@@ -140,7 +141,7 @@ export async function unpackCommand(client: LayerLensClient, resource: unknown):
     const base = (
       await vscode.window.showOpenDialog({
         canSelectMany: false,
-        filters: { Models: ['onnx', 'safetensors'] },
+        filters: modelFilters(true),
         openLabel: 'Use as Base Model',
         title: `${path.basename(uri.fsPath)} is a delta: where is its base model?`,
       })

@@ -15,6 +15,7 @@ import type { ApplyPlanResult, Plan, PlanView } from '../shared/plan';
 import { describePlanTarget, parsePlanTarget } from '../shared/planTarget';
 import type { LayerLensClient } from './client';
 import { sampleInputsParams } from './sampleInputsStore';
+import { isModelFile, modelFilters } from './modelFiles';
 import {
   activeModelEditorUri,
   MODEL_EDITOR_VIEW_TYPE,
@@ -42,11 +43,10 @@ async function modelUri(target: unknown): Promise<vscode.Uri | undefined> {
   const active = activeModelEditorUri();
   if (active) return active;
   const editorUri = vscode.window.activeTextEditor?.document.uri;
-  if (editorUri && ['.onnx', '.safetensors'].includes(path.extname(editorUri.path).toLowerCase()))
-    return editorUri;
+  if (editorUri && isModelFile(editorUri, true)) return editorUri;
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
-    filters: { Models: ['onnx', 'safetensors'] },
+    filters: modelFilters(true),
     openLabel: 'Plan',
     title: 'LayerLens: choose a model to plan the compression of',
   });

@@ -23,6 +23,8 @@ import {
   type Spectrum,
   type SpectrumOptions,
 } from '../shared/spectrum';
+import { tensorCodes } from './analysis/codes';
+import type { TensorCodes } from '../shared/model';
 import {
   memoryMatrix,
   mergePyramidParts,
@@ -126,6 +128,12 @@ export class AnalysisService {
     if (!hasSpectrum(entry.info)) return null;
     if (entry.info.parameterCount > AUTO_SPECTRUM_MAX_ELEMENTS) return null;
     return (await this.spectrum(path, index)).metrics.effectiveRank;
+  }
+
+  /** The integer codes of a quantized tensor: levels used and their histogram. */
+  async tensorCodes(path: string, index: number): Promise<TensorCodes> {
+    const { entry } = await this.models.tensorEntry(path, index);
+    return tensorCodes(entry);
   }
 
   /** Size, levels and value range of a heatmap layer, and the tensor's structured sparsity. */

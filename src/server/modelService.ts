@@ -84,6 +84,8 @@ export class ModelService {
           return stats;
         } catch (error) {
           if (isAbortError(error)) throw error;
+          if (error instanceof ModelFileError)
+            return { index, error: error.message, file: error.file };
           return { index, error: error instanceof Error ? error.message : String(error) };
         }
       }),

@@ -24,7 +24,7 @@ import type { LayerLensSettings } from '../shared/settings';
 import { compressModel } from './compress';
 import { ServerContext, settingsFromClient, type Services } from './context';
 import { ModelFileError } from './formats/types';
-import { isAbortError } from './jobs/workerPool';
+import { isAbortError, JobAbortedError } from './jobs/workerPool';
 import { planModel } from './plan';
 import { sampleCount } from './runtime/sampleSet';
 import { applyRecipe } from './plan/apply';
@@ -32,8 +32,22 @@ import { parseRecipe } from './plan/recipe';
 import { progressTitle, withWorkDone } from './progress';
 import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
+import { sweepTemporaryFolders } from './tempFiles';
 
-const connection = createConnection(ProposedFeatures.all);
+// A cancel that arrives while its request still waits in the queue (the server busy with
+// other work) answers the request at once; by default the request would run later anyway.
+const connection = createConnection(ProposedFeatures.all, {
+  connectionStrategy: {
+    cancelUndispatched: (message) =>
+      'id' in message && message.id !== null
+        ? {
+            jsonrpc: '2.0',
+            id: message.id as number | string,
+            error: { code: LSPErrorCodes.RequestCancelled, message: 'cancelled' },
+          }
+        : undefined,
+  },
+});
 const context = new ServerContext(connection);
 
 /**
@@ -46,6 +60,9 @@ function handle<P, R>(
 ): void {
   connection.onRequest(method.method, async (params: P, token: CancellationToken) => {
     const controller = new AbortController();
+    // A token cancelled before the handler ran calls its listeners only a tick later: the
+    // request is answered as cancelled without starting its work.
+    if (token.isCancellationRequested) throw toResponseError(new JobAbortedError());
     const subscription = token.onCancellationRequested(() => controller.abort());
     try {
       return await context.serve((services) => handler(params, controller.signal, services));
@@ -151,6 +168,9 @@ handle(LspMethods.spectrum, (params, signal, { analysis }) => {
     () => analysis.spectrum(path, params.index, params.options, signal),
   );
 });
+handle(LspMethods.tensorCodes, (params, _signal, { analysis }) =>
+  analysis.tensorCodes(modelPath(params.uri), params.index),
+);
 handle(LspMethods.heatmapInfo, (params, signal, { analysis }) => {
   const path = modelPath(params.uri);
   return withWorkDone(
@@ -274,4 +294,6 @@ handle(LspMethods.applyPlan, (params, signal, { models }) => {
   );
 });
 
+// Temporary files of LayerLens processes that were killed before they could remove them.
+sweepTemporaryFolders();
 connection.listen();

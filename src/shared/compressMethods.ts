@@ -29,6 +29,18 @@ export const METHOD_DEFAULTS = {
   energy: 0.9,
 } as const;
 
+/**
+ * One way a format stores a method's output (int8 on safetensors: round-tripped values, or
+ * I8 codes with scales; int4 on ONNX: MatMulNBits or DequantizeLinear): the quick picks
+ * offer each, with the options it adds.
+ */
+export interface StorageChoice {
+  /** Short name in a menu; empty where the format has one way only and the level says enough. */
+  readonly label: string;
+  readonly description?: string;
+  readonly options: Partial<CompressionOptions>;
+}
+
 export interface MethodInfo {
   readonly id: CompressionMethod;
   /** The method as a menu shows it. */

@@ -17,6 +17,14 @@ export const MAX_ONNX_PROTO_BYTES = 2 * 1024 * 1024 * 1024 - 1;
  */
 export const MAX_KEPT_DECODED_ONNX_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Nesting depth of JSON read from a file (safetensors headers and indexes, packed-file
+ * indexes, recipes, input tensors). Real files nest a few levels (a tensor input as many as
+ * its rank); the depth is counted before parsing, so deep nesting never reaches the
+ * recursive JSON code that would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
 /** Tensor rank. Real models stay well below 8; 32 leaves room and still bounds loops. */
 export const MAX_TENSOR_RANK = 32;
 
@@ -43,6 +51,20 @@ export const MAX_SUBGRAPH_DEPTH = 64;
  * are not a plain range of a file (ONNX typed fields, sparse initializers).
  */
 export const MAX_IN_MEMORY_TENSOR_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Dense form of one sparse initializer, built in memory to compute its statistics. A sparse
+ * tensor of a hundred bytes can claim a shape of gigabytes; beyond this it is refused with
+ * the reason (real sparse initializers are small).
+ */
+export const MAX_DENSIFIED_SPARSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Largest tensor of a packed (.llz) file whose statistics are computed. Its chunks are
+ * decoded on the way (tens of MB/s), and a file of a few kilobytes can declare a terabyte of
+ * zeros; beyond this (about a minute of decoding) statistics are refused with the reason.
+ */
+export const MAX_PACKED_STATS_BYTES = 4 * 1024 * 1024 * 1024;
 
 /** Bytes a statistics worker reads at a time. */
 export const STATS_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -100,8 +122,12 @@ export const MAX_SCRIPT_SEARCH_DEPTH = 8;
 /** Tensors whose statistics one hover on a layer definition asks for. */
 export const MAX_HOVER_TENSORS = 64;
 
-/** Bytes of a packed (.llz) file's segment index (JSON): about 60 bytes per 256 KB chunk. */
-export const MAX_LLZ_INDEX_BYTES = 512 * 1024 * 1024;
+/**
+ * Bytes of a packed (.llz) file's segment index (JSON) once inflated: about 60 bytes per
+ * 256 KB chunk, so this covers models of about 500 GB. The bound holds while inflating, so a
+ * small index that inflates without end stops here.
+ */
+export const MAX_LLZ_INDEX_BYTES = 128 * 1024 * 1024;
 
 /** Input bytes per chunk of a packed file; each chunk is coded and decoded on its own. */
 export const LLZ_CHUNK_BYTES = 256 * 1024;
@@ -119,10 +145,13 @@ export const LLZ_CHUNKS_IN_FLIGHT = 16;
 export const MAX_COMPRESSIBILITY_BATCH = 1024;
 
 /**
- * Bytes of a packed file's non-tensor segments (headers, protobuf structure) decoded to open
- * it as a model: the ONNX protobuf limit, which also covers any real safetensors header.
+ * Bytes of a packed file's non-tensor segments (headers, protobuf structure) decoded into a
+ * temporary file to open it as a model. A small container can declare gigabytes of
+ * structure that decode from a few zero chunks; real structure is a small part of a model
+ * (ONNX keeps large tensors as raw ranges, which are tensor segments). Packing refuses
+ * models beyond it, so every packed file LayerLens writes opens again.
  */
-export const MAX_LLZ_STRUCTURE_BYTES = MAX_ONNX_PROTO_BYTES;
+export const MAX_LLZ_STRUCTURE_BYTES = 256 * 1024 * 1024;
 
 /** Largest recipe file read (a recipe lists at most MAX_TENSORS steps of a few hundred bytes). */
 export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
@@ -144,3 +173,23 @@ export const MAX_GGUF_TENSOR_DIMS = 4;
 
 /** Largest `general.alignment` of a GGUF file's tensor data (a power of two). */
 export const MAX_GGUF_ALIGNMENT = 1024 * 1024;
+/** A PyTorch checkpoint's pickle (`data.pkl`, or a legacy file's pickles): read whole at open. */
+export const MAX_PICKLE_BYTES = 512 * 1024 * 1024;
+
+/** Nesting of containers in a pickle (MARK frames, and dicts/lists inside one another). */
+export const MAX_PICKLE_DEPTH = 1000;
+
+/** Entries of a pickle's memo (BINPUT/MEMOIZE), and items on its stack at once. */
+export const MAX_PICKLE_MEMO = 10_000_000;
+
+/** One string or bytes object in a pickle (names, metadata; tensor bytes live elsewhere). */
+export const MAX_PICKLE_STRING_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of one LONG1/LONG4 integer in a pickle (torch writes at most 8). */
+export const MAX_PICKLE_LONG_BYTES = 64;
+
+/** Entries in a PyTorch zip checkpoint (one per storage, plus a handful of records). */
+export const MAX_PYTORCH_ZIP_ENTRIES = MAX_TENSORS + 64;
+
+/** Non-tensor values of a checkpoint (epoch, hyper-parameters…) shown as metadata. */
+export const MAX_PYTORCH_METADATA_ENTRIES = 64;

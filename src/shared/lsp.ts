@@ -15,7 +15,7 @@ import type {
   UnpackParams,
   UnpackSummary,
 } from './lossless';
-import type { ModelSummary, TensorPage, TensorStatsResult, ValueInfo } from './model';
+import type { ModelSummary, TensorCodes, TensorPage, TensorStatsResult, ValueInfo } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
@@ -68,6 +68,10 @@ export interface TensorStatsParams extends ModelParams {
 export interface SpectrumParams extends ModelParams {
   readonly index: number;
   readonly options?: SpectrumOptions;
+}
+
+export interface TensorCodesParams extends ModelParams {
+  readonly index: number;
 }
 
 export interface HeatmapInfoParams extends ModelParams {
@@ -152,6 +156,8 @@ export const LspMethods = {
   serverInfo: lspMethod<void, ServerInfo>('layerlens/serverInfo'),
   /** Singular values and spectral metrics of one weight matrix (cached per options). */
   spectrum: webviewLspMethod<SpectrumParams, Spectrum>('layerlens/spectrum'),
+  /** The integer codes of a quantized tensor (its encoding's raw grid): levels used, histogram. */
+  tensorCodes: webviewLspMethod<TensorCodesParams, TensorCodes>('layerlens/tensorCodes'),
   /** Write a compressed copy of the model next to it, validate it, and report. */
   compress: lspMethod<CompressParams, CompressionReport>('layerlens/compress', {
     sampleInputs: true,

@@ -1,14 +1,49 @@
 /** View-model types shared by the server, the extension, the webview and the CLI. */
 import type { CompressionMethod } from './compress';
+import type { StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
-/** Every model format LayerLens reads (a packed file records the one it holds). */
-export const MODEL_FORMATS = ['onnx', 'safetensors', 'gguf'] as const;
-export type ModelFormat = (typeof MODEL_FORMATS)[number];
+/**
+ * The model formats LayerLens reads (a packed `.llz` file presents one of them): the name
+ * users know, and the extensions of the files they open.
+ */
+export const MODEL_FORMAT_INFO = {
+  onnx: { label: 'ONNX', extensions: ['.onnx'] },
+  safetensors: { label: 'safetensors', extensions: ['.safetensors'] },
+  pytorch: { label: 'PyTorch', extensions: ['.pt', '.pth', '.ckpt', '.bin'] },
+  gguf: { label: 'GGUF', extensions: ['.gguf'] },
+} as const satisfies Record<string, { label: string; extensions: readonly string[] }>;
+
+export type ModelFormat = keyof typeof MODEL_FORMAT_INFO;
+export const MODEL_FORMATS = Object.keys(MODEL_FORMAT_INFO) as readonly ModelFormat[];
+
+/** The extension of packed files (`.llz`), which hold a model of any format. */
+export const PACKED_EXTENSION = '.llz';
+
+/** Extensions (lower case, with the dot) of every model file LayerLens opens, packed ones included. */
+export const MODEL_FILE_EXTENSIONS: readonly string[] = [
+  ...MODEL_FORMATS.flatMap((format) => MODEL_FORMAT_INFO[format].extensions),
+  PACKED_EXTENSION,
+];
+
+/** Whether the model's format stores a graph of operators (nodes with ops, inputs, outputs). */
+export function hasGraph(summary: ModelSummary): boolean {
+  return summary.capabilities?.graph === true;
+}
+
+export function isModelFormat(value: unknown): value is ModelFormat {
+  return (MODEL_FORMATS as readonly unknown[]).includes(value);
+}
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
-  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors' | 'gguf';
+  | 'initializer'
+  | 'constant'
+  | 'sparse-initializer'
+  | 'external'
+  | 'safetensors'
+  | 'pytorch'
+  | 'gguf';
 
 export interface TensorInfo {
   /** Position in the model's tensor list; the key used by every per-tensor request. */
@@ -62,8 +97,15 @@ export interface TensorEncoding {
   readonly blockSize?: number;
   /** Zero point absent or fixed at the middle of the code range. */
   readonly symmetric?: boolean;
+  /** The op that turns the codes into values (`DequantizeLinear`, `MatMulNBits`…), where a graph names one. */
+  readonly decodedBy?: string;
   /** Null when LayerLens decodes the values; otherwise why it does not (the type is listed only). */
   readonly notDecoded: string | null;
+  /**
+   * LayerLens counts the integer codes the values are decoded from (the histogram's codes
+   * view): ONNX quantized weights; not ggml blocks, whose codes are not read apart.
+   */
+  readonly countsCodes: boolean;
 }
 
 export interface ValueInfo {
@@ -112,6 +154,10 @@ export interface ModelCapabilities {
   readonly compress: readonly CompressionMethod[];
   /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
   readonly run: boolean;
+  /** The format stores a graph of operators: nodes with ops, the model's inputs and outputs. */
+  readonly graph: boolean;
+  /** The ways the format stores a method's output, where it offers more than its default. */
+  readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
 }
 
 export interface TensorPage {
@@ -126,6 +172,28 @@ export interface Histogram {
   readonly max: number;
   readonly counts: readonly number[];
 }
+
+/** The integer codes of a quantized tensor: the raw grid behind its decoded values. */
+export interface TensorCodes {
+  readonly index: number;
+  /** Bits of one code, and whether codes are signed. */
+  readonly bits: number;
+  readonly signed: boolean;
+  /** Smallest and largest code used. */
+  readonly min: number;
+  readonly max: number;
+  /** Distinct codes the tensor uses, of the 2^bits its width allows. */
+  readonly levelsUsed: number;
+  readonly levelsPossible: number;
+  /**
+   * Counts of the codes: one bin per code (edges at code ± ½) when the used range has at
+   * most MAX_CODE_BINS codes, else MAX_CODE_BINS equal bins over [min, max].
+   */
+  readonly histogram: Histogram;
+}
+
+/** Bins of a code histogram (one per code of an 8-bit tensor). */
+export const MAX_CODE_BINS = 256;
 
 export interface TensorStats {
   readonly index: number;
@@ -150,6 +218,8 @@ export interface TensorStats {
 export interface TensorStatsError {
   readonly index: number;
   readonly error: string;
+  /** Set when the tensor's bytes could not be read from this file (corrupt or refused data). */
+  readonly file?: string;
 }
 
 export type TensorStatsResult = TensorStats | TensorStatsError;

@@ -13,7 +13,6 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -66,47 +65,25 @@ export function ensureHost(): HostPaths {
   return JSON.parse(result.stdout) as HostPaths;
 }
 
-/** What goes into the VSIX: when any of it is newer than the VSIX, the VSIX is stale. */
-const VSIX_SOURCES = [
-  'src',
-  'webview-ui/src',
-  'media',
-  'package.json',
-  'webpack.config.js',
-  '.vscodeignore',
-];
-
-function newestChange(entry: string): number {
-  const absolute = path.join(projectRoot, entry);
-  if (!existsSync(absolute)) return 0;
-  const stat = statSync(absolute);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...filesUnder(absolute).map((file) => statSync(file).mtimeMs));
-}
-
 /**
- * The path of layerlens-<version>.vsix, packaged by `scripts/package-vsix.mjs` unless it is
- * newer than every source it is built from (`npm test` packages it just before the e2e tests).
+ * The path of this machine's VSIX, packaged by `scripts/package-vsix.mjs` unless it is newer
+ * than every source it is built from (`npm test` packages every platform's just before the
+ * e2e tests).
  */
 export function ensureVsix(): string {
-  const { version } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  const vsix = path.join(projectRoot, `layerlens-${version}.vsix`);
-  const builtAt = existsSync(vsix) ? statSync(vsix).mtimeMs : 0;
-  if (VSIX_SOURCES.some((entry) => newestChange(entry) > builtAt)) {
-    const result = spawnSync(
-      process.execPath,
-      [path.join(projectRoot, 'scripts', 'package-vsix.mjs')],
-      {
-        cwd: projectRoot,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
-    if (result.status !== 0)
-      throw new Error(`scripts/package-vsix.mjs failed (exit status ${result.status})`);
-  }
-  return vsix;
+  const result = spawnSync(
+    process.execPath,
+    [
+      path.join(projectRoot, 'scripts', 'package-vsix.mjs'),
+      '--target',
+      `${process.platform}-${process.arch}`,
+      '--if-stale',
+    ],
+    { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  if (result.status !== 0)
+    throw new Error(`scripts/package-vsix.mjs failed (exit status ${result.status})`);
+  return result.stdout.trim().split('\n').at(-1)!;
 }
 
 export interface CodeServerOptions {

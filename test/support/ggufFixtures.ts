@@ -17,8 +17,18 @@ export interface GgufFixtures {
   remove(): void;
 }
 
-export function writeGgufFixtures(): GgufFixtures {
-  const dir = mkdtempSync(join(tmpdir(), 'layerlens-gguf-'));
+/** Well-formed files among the fixtures (the fuzz harness's seeds); the rest are broken on purpose. */
+export const GGUF_SEEDS = [
+  'types-v3.gguf',
+  'types-v2.gguf',
+  'aligned64.gguf',
+  'split-00001-of-00003.gguf',
+] as const;
+
+/** Write the fixtures into `dir` (created), or into a new temporary folder. */
+export function writeGgufFixtures(
+  dir = mkdtempSync(join(tmpdir(), 'layerlens-gguf-')),
+): GgufFixtures {
   const script = resolve(__dirname, 'gguf_fixtures.py');
   const run = spawnSync(pythonWithNumpy(), [script, dir], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`gguf_fixtures.py failed: ${run.stderr}`);

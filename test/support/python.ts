@@ -42,3 +42,36 @@ export function pythonWithNumpy(): string {
   }
   return python;
 }
+
+/** What Debian's python3-onnx says of a model file. */
+export interface OnnxCheck {
+  /** The newest default-domain opset the installed onnx package knows. */
+  readonly newestOpset: number;
+  /** `onnx.checker.check_model`'s error, or null when the model passes. */
+  readonly error: string | null;
+}
+
+/**
+ * Run the ONNX checker (python3-onnx, an implementation independent of LayerLens and of
+ * onnxruntime) on a model file. It refuses nodes out of topological order, unknown
+ * operators of the default domain and attributes or inputs an operator's version lacks.
+ */
+export function checkOnnxModel(path: string): OnnxCheck {
+  const script = [
+    'import sys, json, onnx, onnx.defs',
+    'newest = onnx.defs.onnx_opset_version()',
+    'try:',
+    '    onnx.checker.check_model(onnx.load(sys.argv[1]))',
+    '    error = None',
+    'except Exception as e:',
+    '    error = str(e)',
+    'print(json.dumps({"newestOpset": newest, "error": error}))',
+  ].join('\n');
+  const result = spawnSync(pythonWithNumpy(), ['-c', script, path], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(
+      `python3 -c 'import onnx' failed (is python3-onnx installed?): ${result.stderr}`,
+    );
+  }
+  return JSON.parse(result.stdout) as OnnxCheck;
+}

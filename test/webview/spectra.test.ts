@@ -214,6 +214,18 @@ describe('Silero VAD v5: spectrum and heatmap of an LSTM weight', () => {
       .waitFor({ timeout: READY_TIMEOUT_MS });
     const text = (await cell.innerText()).trim();
     assert.match(text, /^\d+(\.\d+)?$/, `stable rank cell: ${text}`);
+    // Stable rank ‖W‖²_F / σ₁², worked out here from the server's spectrum, to the cell's
+    // three significant digits.
+    const index = Number(
+      await page.locator('[data-testid="tensor-row"]').first().getAttribute('data-index'),
+    );
+    const spectrum = await analysis.spectrum(SILERO_V5, index);
+    const stableRank = spectrum.frobeniusSquared / spectrum.singularValues[0]! ** 2;
+    const halfLastDigit = 0.5 * 10 ** (Math.floor(Math.log10(stableRank)) - 2);
+    assert.ok(
+      Math.abs(Number(text) - stableRank) <= halfLastDigit * (1 + 1e-9),
+      `stable rank cell ${text} vs ${stableRank}`,
+    );
     const header = page.locator('[role="columnheader"].ll-col-alpha');
     await page.locator('[data-testid="filter"]').fill('');
     await header.locator('button').click();

@@ -5,27 +5,28 @@
  */
 import type { CompressionReport } from '../../src/shared/compress';
 import type { RequestError } from '../../src/shared/protocol';
-import type { ModelApi } from './api';
-import { element } from './dom';
-import { renderCompressionReport } from './compressReport';
+import type { ModelApi } from './platform/api';
+import { element } from './platform/dom';
+import { renderCompressionReport } from './reports/compressReport';
 import { formatBytes } from '../../src/shared/format';
 import { totalCompressibility } from '../../src/shared/lossless';
-import { isDeltaModel, loadCompressibility, loadDeltaStats } from './compressibilityLoader';
-import { baseName, renderError } from './errorView';
-import { HistogramPanel } from './histogram';
-import { DetailTabs } from './detailTabs';
-import { HeatmapPanel } from './heatmap/panel';
-import { SpectraLoader } from './spectraLoader';
-import { SpectrumPanel } from './spectrumPanel';
-import { SensitivityPanel } from './sensitivityPanel';
-import { heatByIndex } from './sensitivityCharts';
+import { hasGraph } from '../../src/shared/model';
+import { isDeltaModel, loadCompressibility, loadDeltaStats } from './loading/compressibilityLoader';
+import { baseName, renderError } from './platform/errorView';
+import { HistogramPanel } from './panels/histogram';
+import { DetailTabs } from './panels/detailTabs';
+import { HeatmapPanel } from './panels/heatmap/panel';
+import { SpectraLoader } from './loading/spectraLoader';
+import { SpectrumPanel } from './panels/spectrumPanel';
+import { SensitivityPanel } from './panels/sensitivityPanel';
+import { heatByIndex } from './panels/sensitivityCharts';
 import type { SensitivityResult } from '../../src/shared/sensitivity';
 import { sensitivityAt } from '../../src/shared/sensitivity';
-import { LayerTable } from './layerTable';
-import { ModelLoader, type LoadProgress } from './modelLoader';
-import { renderOverview } from './overview';
-import { ProgressBar } from './progress';
-import type { TensorRow } from './tensorRows';
+import { LayerTable } from './table/layerTable';
+import { ModelLoader, type LoadProgress } from './loading/modelLoader';
+import { renderOverview } from './panels/overview';
+import { ProgressBar } from './loading/progress';
+import type { TensorRow } from './table/tensorRows';
 import type { ViewStateStore } from './viewState';
 
 type PanelState = 'loading' | 'ready' | 'error';
@@ -90,8 +91,10 @@ export class App {
     );
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
     this.table.toolbar.append(this.progress.element, this.packTotal, this.compressButton);
-    this.histogram = new HistogramPanel(saved.histogramScale, (histogramScale) =>
-      this.store.update({ histogramScale }),
+    this.histogram = new HistogramPanel(
+      saved.histogramScale,
+      (histogramScale) => this.store.update({ histogramScale }),
+      api,
     );
     const spectrum = new SpectrumPanel(api, (index, result) => {
       const row = this.loader?.row(index);
@@ -146,7 +149,7 @@ export class App {
             }),
           );
           this.workspace.hidden = false;
-          this.table.showOperatorColumn(summary.format === 'onnx');
+          this.table.showOperatorColumn(hasGraph(summary));
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
           this.isDelta = isDeltaModel(summary.metadata);

@@ -1,9 +1,9 @@
 /** Entry point of the LayerLens webview: wires the VS Code API, the request channel and the app. */
-import { ModelApi } from './api';
+import { ModelApi } from './platform/api';
 import { App } from './app';
-import { PlanSlot } from './planPanel';
+import { PlanSlot } from './reports/planPanel';
 import { ViewStateStore, type ViewState } from './viewState';
-import { getVsCodeApi, onHostMessage } from './vscodeApi';
+import { getVsCodeApi, onHostMessage } from './platform/vscodeApi';
 
 const vscode = getVsCodeApi<ViewState>();
 const api = new ModelApi(vscode);

@@ -6,8 +6,9 @@
  *   file in the folder equals it or starts with it followed by a dot, so that the model,
  *   its sidecar files (`model.int8.onnx.data`) and its report
  *   (`model.int8.onnx.report.json`) never overwrite anything.
- * - Writing: every file goes to a hidden temporary name in the same folder first and is
- *   moved to its final name by `commit`, which refuses to replace an existing file. A job
+ * - Writing: every file goes to a temporary path first (src/server/tempFiles.ts: LayerLens's
+ *   own temporary folder, or beside the output when that folder is on another file system)
+ *   and is moved to its final name by `commit`, which refuses to replace an existing file. A job
  *   that fails or is cancelled calls `discard` (done by `withOutputFiles`), which removes
  *   its temporary files and whatever it had already committed: no partial output remains.
  *
@@ -19,7 +20,6 @@
  *       return writeReport(files, report);      // files.reportPath
  *     });
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {
@@ -28,6 +28,7 @@ import type {
   CompressionReport,
 } from '../../shared/compress';
 import { ModelFileError, type TensorEntry } from '../formats/types';
+import { temporaryPath } from '../tempFiles';
 
 /** Suffix of the JSON report written next to a compressed model. */
 export const REPORT_SUFFIX = '.report.json';
@@ -141,8 +142,7 @@ export class OutputFiles {
   temp(final: string = this.path): string {
     let temp = this.temps.get(final);
     if (!temp) {
-      const tag = randomBytes(6).toString('hex');
-      temp = path.join(path.dirname(final), `.${path.basename(final)}.${tag}.tmp`);
+      temp = temporaryPath(final);
       this.temps.set(final, temp);
     }
     return temp;
@@ -202,12 +202,18 @@ export async function withOutputFiles<T>(
   }
 }
 
-/** Write the report as JSON to `files.reportPath` (temporary name, then committed). */
+/**
+ * Write the report as JSON to `files.reportPath` (temporary name, then committed). With
+ * `commitModel`, the model is committed here too, between the report's writing and its
+ * commit, so that a finished model is never left without its report by a kill.
+ */
 export async function writeReport(
   files: OutputFiles,
   report: CompressionReport,
+  { commitModel = false }: { commitModel?: boolean } = {},
 ): Promise<CompressionReport> {
   await fs.writeFile(files.temp(files.reportPath), `${JSON.stringify(report, null, 2)}\n`);
+  if (commitModel) await files.commit();
   await files.commit(files.reportPath);
   return report;
 }

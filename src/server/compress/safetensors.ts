@@ -27,6 +27,7 @@ import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../
 import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
+import { parseFileJson } from '../formats/jsonText';
 import { WorkerPool } from '../jobs/workerPool';
 import type { CompressContext } from './context';
 import {
@@ -89,7 +90,10 @@ async function readMetadata(file: string): Promise<Record<string, string>> {
     }
     const text = new Uint8Array(length);
     await handle.read(text, 0, length, 8);
-    const header = JSON.parse(new TextDecoder().decode(text)) as Record<string, unknown>;
+    const header = parseFileJson(file, new TextDecoder().decode(text), 'the header') as Record<
+      string,
+      unknown
+    >;
     const metadata = header.__metadata__;
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return {};
     return Object.fromEntries(
@@ -113,6 +117,8 @@ export async function compressSafetensorsChoices(
   targets: ReadonlyMap<number, CompressionOptions>,
   context: CompressContext,
   output: ChoicesOutput,
+  /** A source that is not a safetensors file: its metadata, and the new file's extension. */
+  foreign?: { readonly metadata: Record<string, string>; readonly extension: string },
 ): Promise<CompressionReport> {
   const started = performance.now();
   const { signal, onProgress } = context;
@@ -140,156 +146,163 @@ export async function compressSafetensorsChoices(
       );
     }
   }
-  const metadata = await readMetadata(source);
+  const metadata = foreign?.metadata ?? (await readMetadata(source));
 
   const outputMetadata: Record<string, string> = { ...metadata };
   if (model.tensors.some((entry) => storesInt8(entry.info.index)))
     outputMetadata['layerlens.int8'] = INT8_CONVENTION;
   if (!outputMetadata.format) outputMetadata.format = 'pt';
 
-  return withOutputFiles(source, output.name, output.outPath, async (files) => {
-    // Compressed tensors go to a scratch file as they are made, so that memory holds one
-    // tensor at a time; the model is then written from it (and from the source for the
-    // tensors that stay as they are) once the header is known.
-    const scratchPath = files.temp(`${files.path}.scratch`);
-    const scratch = await fs.open(scratchPath, 'wx+');
-    const plan: TensorToWrite[] = [];
-    const results: TensorCompressionResult[] = [];
-    let scratchBytes = 0;
-    let fileBytesAfter = 0;
-    let pool: WorkerPool<TensorJob, TensorJobResult> | undefined;
-    const fromScratch = (offset: number, length: number) => async (): Promise<Uint8Array> => {
-      const bytes = new Uint8Array(length);
-      let filled = 0;
-      while (filled < length) {
-        const { bytesRead } = await scratch.read(bytes, filled, length - filled, offset + filled);
-        if (bytesRead === 0) throw new Error(`the scratch file ${scratchPath} ended early`);
-        filled += bytesRead;
-      }
-      return bytes;
-    };
-    try {
-      const total = model.tensors.length;
-      for (const entry of model.tensors) {
-        signal?.throwIfAborted();
-        const { info } = entry;
-        onProgress?.(plan.length, total, info.name);
-        const copy = (): void => {
-          plan.push({
-            name: info.name,
-            dtype: info.dtype,
-            shape: info.shape,
-            bytes: () => readTensorBytes(entry),
-          });
-        };
-        const options = targets.get(info.index);
-        if (!options) {
-          copy();
-          continue;
+  return withOutputFiles(
+    source,
+    output.name,
+    output.outPath,
+    async (files) => {
+      // Compressed tensors go to a scratch file as they are made, so that memory holds one
+      // tensor at a time; the model is then written from it (and from the source for the
+      // tensors that stay as they are) once the header is known.
+      const scratchPath = files.temp(`${files.path}.scratch`);
+      const scratch = await fs.open(scratchPath, 'wx+');
+      const plan: TensorToWrite[] = [];
+      const results: TensorCompressionResult[] = [];
+      let scratchBytes = 0;
+      let fileBytesAfter = 0;
+      let pool: WorkerPool<TensorJob, TensorJobResult> | undefined;
+      const fromScratch = (offset: number, length: number) => async (): Promise<Uint8Array> => {
+        const bytes = new Uint8Array(length);
+        let filled = 0;
+        while (filled < length) {
+          const { bytesRead } = await scratch.read(bytes, filled, length - filled, offset + filled);
+          if (bytesRead === 0) throw new Error(`the scratch file ${scratchPath} ended early`);
+          filled += bytesRead;
         }
-        const skip = (detail: string): void => {
-          results.push({
-            name: info.name,
-            bytesBefore: info.byteLength,
-            bytesAfter: info.byteLength,
-            relativeError: 0,
-            detail,
-            skipped: true,
-          });
-          copy();
-        };
-        if (!FLOAT_DTYPES.has(info.dtype)) {
-          skip(`${info.dtype} is not a floating-point type`);
-          continue;
-        }
-        const bytes = await readTensorBytes(entry);
-        pool ??= new WorkerPool<TensorJob, TensorJobResult>(1, compressWorkerScript());
-        const outcome = await pool.run(
-          {
-            name: info.name,
-            dtype: info.dtype,
-            shape: info.shape,
-            elementCount: info.parameterCount,
-            bytes,
-            options,
-          },
-          signal,
-          bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
-        );
-        if (outcome.kind === 'skipped') {
-          skip(outcome.reason);
-        } else {
-          for (const tensor of outcome.tensors) {
-            await scratch.write(tensor.bytes, 0, tensor.bytes.byteLength, scratchBytes);
+        return bytes;
+      };
+      try {
+        const total = model.tensors.length;
+        for (const entry of model.tensors) {
+          signal?.throwIfAborted();
+          const { info } = entry;
+          onProgress?.(plan.length, total, info.name);
+          const copy = (): void => {
             plan.push({
-              name: tensor.name,
-              dtype: tensor.dtype,
-              shape: tensor.shape,
-              bytes: fromScratch(scratchBytes, tensor.bytes.byteLength),
+              name: info.name,
+              dtype: info.dtype,
+              shape: info.shape,
+              bytes: () => readTensorBytes(entry),
             });
-            scratchBytes += tensor.bytes.byteLength;
+          };
+          const options = targets.get(info.index);
+          if (!options) {
+            copy();
+            continue;
           }
-          results.push({
-            name: info.name,
-            bytesBefore: info.byteLength,
-            bytesAfter: outcome.tensors.reduce((sum, tensor) => sum + tensor.bytes.byteLength, 0),
-            relativeError: outcome.relativeError,
-            detail: outcome.detail,
-            skipped: false,
-          });
+          const skip = (detail: string): void => {
+            results.push({
+              name: info.name,
+              bytesBefore: info.byteLength,
+              bytesAfter: info.byteLength,
+              relativeError: 0,
+              detail,
+              skipped: true,
+            });
+            copy();
+          };
+          if (!FLOAT_DTYPES.has(info.dtype)) {
+            skip(`${info.dtype} is not a floating-point type`);
+            continue;
+          }
+          const bytes = await readTensorBytes(entry);
+          pool ??= new WorkerPool<TensorJob, TensorJobResult>(1, compressWorkerScript());
+          const outcome = await pool.run(
+            {
+              name: info.name,
+              dtype: info.dtype,
+              shape: info.shape,
+              elementCount: info.parameterCount,
+              bytes,
+              options,
+            },
+            signal,
+            bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
+          );
+          if (outcome.kind === 'skipped') {
+            skip(outcome.reason);
+          } else {
+            for (const tensor of outcome.tensors) {
+              await scratch.write(tensor.bytes, 0, tensor.bytes.byteLength, scratchBytes);
+              plan.push({
+                name: tensor.name,
+                dtype: tensor.dtype,
+                shape: tensor.shape,
+                bytes: fromScratch(scratchBytes, tensor.bytes.byteLength),
+              });
+              scratchBytes += tensor.bytes.byteLength;
+            }
+            results.push({
+              name: info.name,
+              bytesBefore: info.byteLength,
+              bytesAfter: outcome.tensors.reduce((sum, tensor) => sum + tensor.bytes.byteLength, 0),
+              relativeError: outcome.relativeError,
+              detail: outcome.detail,
+              skipped: false,
+            });
+          }
         }
+        if (results.every((result) => result.skipped)) {
+          const reasons = [...new Set(results.map((result) => result.detail))]
+            .slice(0, 3)
+            .join('; ');
+          throw new ModelFileError(source, `nothing to compress with ${output.name}: ${reasons}`);
+        }
+        onProgress?.(total, total, 'writing');
+        outputMetadata['layerlens.compression'] = JSON.stringify({
+          source: path.basename(source),
+          options: output.options,
+          tensors: results.filter((result) => !result.skipped).length,
+        });
+        fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
+      } finally {
+        // Terminates a worker still busy with a cancelled tensor.
+        pool?.dispose();
+        await scratch.close();
+        await fs.rm(scratchPath, { force: true });
       }
-      if (results.every((result) => result.skipped)) {
-        const reasons = [...new Set(results.map((result) => result.detail))].slice(0, 3).join('; ');
-        throw new ModelFileError(source, `nothing to compress with ${output.name}: ${reasons}`);
+      const temp = files.temp();
+      const reread = await safetensorsFormat.open(temp);
+      const expected = plan.map(
+        (tensor) => `${tensor.name}:${tensor.dtype}:${tensor.shape.join('x')}`,
+      );
+      const actual = reread.tensors.map(
+        ({ info }) => `${info.name}:${info.dtype}:${info.shape.join('x')}`,
+      );
+      if (expected.sort().join('\n') !== actual.sort().join('\n')) {
+        throw new Error(`the written file does not read back with the tensors written: ${temp}`);
       }
-      onProgress?.(total, total, 'writing');
-      outputMetadata['layerlens.compression'] = JSON.stringify({
-        source: path.basename(source),
+      signal?.throwIfAborted();
+      const report: CompressionReport = {
+        source,
+        output: files.path,
+        reportPath: files.reportPath,
+        method: output.method,
         options: output.options,
-        tensors: results.filter((result) => !result.skipped).length,
-      });
-      fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
-    } finally {
-      // Terminates a worker still busy with a cancelled tensor.
-      pool?.dispose();
-      await scratch.close();
-      await fs.rm(scratchPath, { force: true });
-    }
-    const temp = files.temp();
-    const reread = await safetensorsFormat.open(temp);
-    const expected = plan.map(
-      (tensor) => `${tensor.name}:${tensor.dtype}:${tensor.shape.join('x')}`,
-    );
-    const actual = reread.tensors.map(
-      ({ info }) => `${info.name}:${info.dtype}:${info.shape.join('x')}`,
-    );
-    if (expected.sort().join('\n') !== actual.sort().join('\n')) {
-      throw new Error(`the written file does not read back with the tensors written: ${temp}`);
-    }
-    signal?.throwIfAborted();
-    await files.commit();
-    const report: CompressionReport = {
-      source,
-      output: files.path,
-      reportPath: files.reportPath,
-      method: output.method,
-      options: output.options,
-      fileBytesBefore: model.summary.fileBytes,
-      fileBytesAfter,
-      tensors: results,
-      outputs: [],
-      inputs: 'none: safetensors has no graph to run',
-      validation: [
-        `read back by the LayerLens safetensors reader: ${reread.tensors.length} tensors, header of ${fileBytesAfter - reread.tensors.reduce((sum, t) => sum + t.info.byteLength, 0)} bytes`,
-        'no output deviation: a safetensors file has no graph to run; see the relative weight error per tensor',
-      ],
-      verdict: {
-        validated: false,
-        reasons: ['a safetensors file has no graph to run: the outputs were not compared'],
-      },
-      elapsedMs: Math.round(performance.now() - started),
-    };
-    return writeReport(files, report);
-  });
+        fileBytesBefore: model.summary.fileBytes,
+        fileBytesAfter,
+        tensors: results,
+        outputs: [],
+        inputs: 'none: safetensors has no graph to run',
+        validation: [
+          `read back by the LayerLens safetensors reader: ${reread.tensors.length} tensors, header of ${fileBytesAfter - reread.tensors.reduce((sum, t) => sum + t.info.byteLength, 0)} bytes`,
+          'no output deviation: a safetensors file has no graph to run; see the relative weight error per tensor',
+        ],
+        verdict: {
+          validated: false,
+          reasons: ['a safetensors file has no graph to run: the outputs were not compared'],
+        },
+        elapsedMs: Math.round(performance.now() - started),
+      };
+      return writeReport(files, report, { commitModel: true });
+    },
+    foreign?.extension,
+  );
 }

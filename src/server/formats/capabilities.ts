@@ -4,7 +4,7 @@
  * compressors, the sweep and the ONNX module import, so that no import cycle forms.
  */
 import type { CompressionOptions, CompressionReport } from '../../shared/compress';
-import type { ModelSummary } from '../../shared/model';
+import type { ModelFormat, ModelSummary } from '../../shared/model';
 import type { LayerLensSettings } from '../../shared/settings';
 import type { CompressContext } from '../compress/context';
 import type { MethodFormats, SizedOutcome } from '../compress/methods/types';
@@ -25,6 +25,8 @@ export interface CapableFormatModule extends FormatModule {
    * dequantized values); formats with `compression` sweep through it.
    */
   readonly sweep?: FormatSweep;
+  /** The file stores a graph of operators (nodes, ops, inputs and outputs). */
+  readonly graph?: boolean;
 }
 
 /** What a sensitivity sweep asks of a format (a part of FormatCompression). */
@@ -37,6 +39,11 @@ export type FormatSweep = Pick<FormatCompression, 'decode' | 'sweepTraits' | 'me
 export interface FormatCompression {
   /** The key of each method module's implementation for this format (compress/methods/). */
   readonly methods: keyof MethodFormats;
+  /**
+   * Where compressed copies are written in another format than the model's (a PyTorch
+   * checkpoint's become `.safetensors`): that format and its file-name extension.
+   */
+  readonly output?: { readonly format: ModelFormat; readonly extension: string };
   /** Bytes of the model that size targets and reports count (ONNX: with its external data). */
   modelBytes(summary: ModelSummary): number;
   /** Write the chosen tensors, each with its own options, into one new model; validate and report. */

@@ -7,11 +7,17 @@
  */
 import * as path from 'node:path';
 import { MAX_SHARDS } from '../../shared/limits';
-import type { MetadataEntry, TensorEncoding, TensorInfo } from '../../shared/model';
+import {
+  MODEL_FORMAT_INFO,
+  type MetadataEntry,
+  type TensorEncoding,
+  type TensorInfo,
+} from '../../shared/model';
 import { notDecodedReason } from '../analysis/ggmlDequant';
 import { readGgufHeader, looksLikeGguf, type GgufHeader, type GgufTensorInfo } from './gguf/header';
 import { ModelFileError } from './modelFileError';
-import { graphlessSummary, layerOfTensor } from './safetensors';
+import { layerOfTensor } from './safetensors';
+import { SPLIT_FILES_KEY, tensorListSummary } from './shardIndex';
 import type { FormatModule, OpenedModel, TensorEntry } from './types';
 
 /** `prefix-00001-of-00003.gguf`: llama.cpp's names for the files of a split model. */
@@ -56,6 +62,7 @@ function encodingOf(tensor: GgufTensorInfo): TensorEncoding | undefined {
     granularity: 'block',
     blockSize: type.blockElements,
     notDecoded: notDecodedReason(type),
+    countsCodes: false,
   };
 }
 
@@ -131,10 +138,10 @@ function openGguf(filePath: string): OpenedModel {
   const metadata: MetadataEntry[] = [
     { key: 'GGUF version', value: String(first.version) },
     { key: 'tensor data alignment', value: String(first.alignment) },
-    ...(files.length > 1 ? [{ key: 'split files', value: String(files.length) }] : []),
+    ...(files.length > 1 ? [{ key: SPLIT_FILES_KEY, value: String(files.length) }] : []),
     ...first.metadata.map((entry) => ({ key: entry.key, value: entry.text })),
   ];
-  const summary = graphlessSummary(
+  const summary = tensorListSummary(
     'gguf',
     filePath,
     opened.fileBytes,
@@ -151,7 +158,7 @@ function openGguf(filePath: string): OpenedModel {
 
 export const ggufFormat: FormatModule = {
   format: 'gguf',
-  extensions: ['.gguf'],
+  extensions: MODEL_FORMAT_INFO.gguf.extensions,
   match: looksLikeGguf,
   async open(filePath) {
     return openGguf(path.resolve(filePath));

@@ -6,33 +6,40 @@
  * chunks of the container when its values are asked for.
  */
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
 import type { MetadataEntry, ModelFormat } from '../../shared/model';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
-import { onnxFormat } from './onnx';
-import { ggufFormat } from './gguf';
-import { safetensorsFormat } from './safetensors';
-import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
+import { temporarySubfolder } from '../tempFiles';
+import { mapStoredData } from './decodedValues';
+import {
+  ModelFileError,
+  type FormatModule,
+  type OpenedModel,
+  type TensorData,
+  type TensorEntry,
+} from './types';
 
-/** The reader of each format a packed file may hold. */
-const INNER_FORMATS: Readonly<Record<ModelFormat, FormatModule>> = {
-  onnx: onnxFormat,
-  safetensors: safetensorsFormat,
-  gguf: ggufFormat,
-};
+/** The reader of the format a packed file holds (the registry's, passed in to keep it acyclic). */
+export type InnerReader = (format: ModelFormat) => FormatModule;
 
-/** Write the non-tensor segments of the original into a sparse file of the original's size. */
+/**
+ * Write the non-tensor segments of the original into a sparse file of the original's size,
+ * a chunk at a time (memory stays at one chunk; each write lets the event loop run).
+ */
 async function writeSkeleton(container: LlzContainer, skeletonPath: string): Promise<void> {
   const handle = await fs.open(skeletonPath, 'wx');
+  const step = container.index.chunkBytes;
   try {
     for (const segment of container.index.segments) {
-      if (segment.kind !== 'other' || segment.length === 0) continue;
-      const bytes = readOriginalRange(container, null, segment.offset, segment.length);
-      await handle.write(bytes, 0, bytes.length, segment.offset);
+      if (segment.kind !== 'other') continue;
+      for (let done = 0; done < segment.length; done += step) {
+        const length = Math.min(step, segment.length - done);
+        const bytes = readOriginalRange(container, null, segment.offset + done, length);
+        await handle.write(bytes, 0, bytes.length, segment.offset + done);
+      }
     }
     await handle.truncate(container.index.original.size);
   } finally {
@@ -68,11 +75,11 @@ async function existingFile(filePath: string | null): Promise<string | null> {
   }
 }
 
-async function openPacked(filePath: string): Promise<OpenedModel> {
+async function openPacked(filePath: string, readerOf: InnerReader): Promise<OpenedModel> {
   const absolute = path.resolve(filePath);
   const container = await readContainer(absolute);
   const { original } = container.index;
-  const inner = INNER_FORMATS[original.format];
+  const inner = readerOf(original.format);
   const structureBytes = container.index.segments
     .filter((segment) => segment.kind === 'other')
     .reduce((sum, segment) => sum + segment.length, 0);
@@ -83,8 +90,10 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
     );
   }
   const basePath = await existingFile(basePathOf(container));
-  const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'layerlens-llz-'));
-  const skeletonPath = path.join(folder, path.basename(original.name) || 'model');
+  const folder = temporarySubfolder();
+  // The name never comes from the container (it may be '..', too long or hold a NUL): a fixed
+  // stem with the extension the inner reader expects.
+  const skeletonPath = path.join(folder, `model${inner.extensions[0] ?? ''}`);
   let opened: OpenedModel;
   try {
     await writeSkeleton(container, skeletonPath);
@@ -103,22 +112,31 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
     await fs.rm(folder, { recursive: true, force: true });
   }
   const fileName = path.basename(absolute);
-  const tensors = opened.tensors.map((entry): TensorEntry => {
-    const { data } = entry;
-    const info = { ...entry.info, file: fileName };
-    if (data.kind !== 'file' || data.path !== opened.path) return { info, data };
+  const fromContainer = (data: TensorData): TensorData => {
+    if (data.kind === 'memory' && data.derived?.path === opened.path) {
+      // Values derived from a range of the original: that range read from the container.
+      const { offset, length, derive } = data.derived;
+      return {
+        kind: 'memory',
+        length: data.length,
+        load: () => derive(readOriginalRange(container, basePath, offset, length)),
+      };
+    }
+    if (data.kind !== 'file' || data.path !== opened.path) return data;
     const { offset, length } = data;
     return {
-      info,
-      data: {
-        kind: 'memory',
-        length,
-        load: () => readOriginalRange(container, basePath, offset, length),
-        packed: { container: container.path, base: basePath, offset },
-        ...(data.blocks ? { blocks: data.blocks } : {}),
-      },
+      kind: 'memory',
+      length,
+      load: () => readOriginalRange(container, basePath, offset, length),
+      packed: { container: container.path, base: basePath, offset },
+      ...(data.blocks ? { blocks: data.blocks } : {}),
     };
-  });
+  };
+  const tensors = opened.tensors.map((entry): TensorEntry => ({
+    info: { ...entry.info, file: fileName },
+    // Decoded tensors (quantized weights) read each stored part from the container.
+    data: mapStoredData(entry.data, fromContainer),
+  }));
   return {
     path: absolute,
     summary: {
@@ -132,9 +150,12 @@ async function openPacked(filePath: string): Promise<OpenedModel> {
   };
 }
 
-export const llzFormat: FormatModule = {
-  format: 'llz',
-  extensions: ['.llz'],
-  match: hasLlzMagic,
-  open: openPacked,
-};
+/** Packed files, whose inner model `readerOf` reads (the registry's format of that model). */
+export function packedFormat(readerOf: InnerReader): FormatModule {
+  return {
+    format: 'llz',
+    extensions: ['.llz'],
+    match: hasLlzMagic,
+    open: (filePath) => openPacked(filePath, readerOf),
+  };
+}

@@ -7,12 +7,13 @@ import * as nodePath from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
 import { MAX_KEPT_DECODED_ONNX_BYTES, MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
-import type {
-  MetadataEntry,
-  ModelSummary,
-  TensorInfo,
-  TensorLocation,
-  ValueInfo,
+import {
+  MODEL_FORMAT_INFO,
+  type MetadataEntry,
+  type ModelSummary,
+  type TensorInfo,
+  type TensorLocation,
+  type ValueInfo,
 } from '../../shared/model';
 import {
   IR_VERSION_INITIALIZERS_NOT_INPUTS,
@@ -36,6 +37,7 @@ import {
   type TensorSite,
 } from './onnxTensors';
 import { int64ToSafeInteger, type ProtoInt64 } from '../onnx/int64';
+import { decodeQuantizedWeights } from './onnxQuantized';
 import {
   ModelFileError,
   type FormatModule,
@@ -307,7 +309,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     }
   };
 
-  const tensors: TensorEntry[] = found.map((tensor, index) => {
+  const stored: TensorEntry[] = found.map((tensor, index) => {
     const layer = layerName(decoded, tensor.slot);
     let dtype: DType;
     let shape: readonly number[];
@@ -356,13 +358,15 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
   const parametersByDType: Partial<Record<DType, number>> = {};
   const bytesByDType: Partial<Record<DType, number>> = {};
   let parameterCount = 0;
-  for (const { info } of tensors) {
+  // Counted as stored: quantized weights by their codes' type.
+  for (const { info } of stored) {
     parametersByDType[info.dtype] = (parametersByDType[info.dtype] ?? 0) + info.parameterCount;
     bytesByDType[info.dtype] = (bytesByDType[info.dtype] ?? 0) + info.byteLength;
     parameterCount += info.parameterCount;
   }
   const opCounts: Record<string, number> = {};
   const nodeCount = countOps(decoded, opCounts);
+  const tensors = decodeQuantizedWeights(decoded, stored);
 
   const irVersion = int64ToSafeInteger(model.irVersion as ProtoInt64) ?? 0;
   const initializerNames = new Set((mainGraph.initializer ?? []).map((t) => t.name ?? ''));
@@ -459,7 +463,7 @@ function looksLikeModelProto(head: Uint8Array): boolean {
 
 export const onnxFormat: FormatModule = {
   format: 'onnx',
-  extensions: ['.onnx'],
+  extensions: MODEL_FORMAT_INFO.onnx.extensions,
   match: looksLikeModelProto,
   open: openOnnx,
 };

@@ -7,6 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, DTYPES, type DType } from '../../shared/dtypes';
 import {
+  MAX_DENSIFIED_SPARSE_BYTES,
   MAX_IN_MEMORY_TENSOR_BYTES,
   MAX_TENSOR_ELEMENTS,
   MAX_TENSOR_RANK,
@@ -525,10 +526,10 @@ export function densifySparse(
 ): Uint8Array {
   const elementBytes = DTYPES[sparse.dtype].bits / 8;
   const denseLength = sparse.elementCount * elementBytes;
-  if (denseLength > MAX_IN_MEMORY_TENSOR_BYTES) {
+  if (denseLength > MAX_DENSIFIED_SPARSE_BYTES) {
     fail(
       site,
-      `its dense form of ${denseLength} bytes is more than the ${MAX_IN_MEMORY_TENSOR_BYTES} LayerLens builds in memory`,
+      `its dense form of ${denseLength} bytes is more than the ${MAX_DENSIFIED_SPARSE_BYTES} LayerLens builds from a sparse tensor`,
     );
   }
   const valueBytes = loadTensorData(values);

@@ -1,16 +1,20 @@
 /**
  * The table of format modules, and format detection: magic bytes first, the file-name
- * extension second (ONNX has no magic number, so `.onnx` files often land on the second).
+ * extension second (ONNX has no magic number, so `.onnx` files often land on the second);
+ * among formats the magic bytes fit, the longest matching extension wins
+ * (`pytorch_model.bin.index.json` over `.json`).
  */
 import { open as openFile, stat } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { basename } from 'node:path';
 import { ggufFormat } from './gguf';
-import { llzFormat } from './llz';
+import { packedFormat } from './llz';
 import { onnxFormat } from './onnx';
+import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
-import { methodsFor } from '../compress/methods';
+import { methodsFor, storageFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
+import { pytorchCompression } from '../compress/pytorchFormat';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
@@ -22,7 +26,7 @@ import { ModelFileError, type OpenedModel } from './types';
  */
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
-  { ...onnxFormat, compression: onnxCompression, runs: true },
+  { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
   // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices.
   {
     ...ggufFormat,
@@ -33,7 +37,8 @@ export const FORMATS: readonly CapableFormatModule[] = [
         entry.info.encoding?.notDecoded ?? safetensorsSweepTraits(entry),
     },
   },
-  llzFormat,
+  packedFormat((format) => formatModule(format)),
+  { ...pytorchFormat, compression: pytorchCompression },
 ];
 
 /** Bytes of the file's head shown to each format's `match()`. */
@@ -50,11 +55,22 @@ async function readHead(path: string): Promise<Uint8Array> {
   }
 }
 
+/** Length of the longest of the format's extensions the file name ends with (0: none). */
+function extensionMatch(format: CapableFormatModule, name: string): number {
+  return Math.max(
+    0,
+    ...format.extensions.filter((ext) => name.endsWith(ext)).map((ext) => ext.length),
+  );
+}
+
 export function detectFormat(path: string, head: Uint8Array): CapableFormatModule | undefined {
-  const extension = extname(path).toLowerCase();
+  const name = basename(path).toLowerCase();
+  const longest = (formats: CapableFormatModule[]): CapableFormatModule | undefined =>
+    formats
+      .filter((format) => extensionMatch(format, name) > 0)
+      .sort((a, b) => extensionMatch(b, name) - extensionMatch(a, name))[0];
   const byMagic = FORMATS.filter((format) => format.match(head));
-  const byExtension = FORMATS.filter((format) => format.extensions.includes(extension));
-  return byMagic.find((format) => byExtension.includes(format)) ?? byMagic[0] ?? byExtension[0];
+  return longest(byMagic) ?? byMagic[0] ?? longest([...FORMATS]);
 }
 
 /** Open a model file of any supported format; throws ModelFileError when it cannot be read. */
@@ -71,7 +87,7 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
   if (!format) {
     throw new ModelFileError(
       path,
-      'not a model format LayerLens reads (expected ONNX, safetensors or GGUF)',
+      'not a model format LayerLens reads (expected ONNX, safetensors, a PyTorch checkpoint or GGUF)',
     );
   }
   const opened = await format.open(path);
@@ -91,9 +107,12 @@ export function formatModule(format: ModelFormat): CapableFormatModule {
 /** What LayerLens can do with a model of `format` beyond reading it. */
 export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   const module = formatModule(format);
+  const methods = module.compression?.methods;
   return {
-    compress: module.compression ? methodsFor(module.compression.methods) : [],
+    compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
+    graph: module.graph === true,
+    ...(methods ? { storage: storageFor(methods) } : {}),
   };
 }
 

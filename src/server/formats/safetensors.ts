@@ -4,19 +4,27 @@
  * read at open. Sharded models are opened through their `*.safetensors.index.json`,
  * whose `weight_map` names the shard that holds each tensor.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
 import {
   MAX_SAFETENSORS_HEADER_BYTES,
-  MAX_SAFETENSORS_INDEX_BYTES,
-  MAX_SHARDS,
   MAX_TENSOR_ELEMENTS,
   MAX_TENSOR_RANK,
   MAX_TENSORS,
 } from '../../shared/limits';
-import type { MetadataEntry, ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
-import { readExactly } from './fileRange';
+import { MODEL_FORMAT_INFO, type MetadataEntry, type TensorInfo } from '../../shared/model';
+import {
+  describeValue,
+  fileSize,
+  isPlainObject,
+  looksLikeJsonObject,
+  metadataEntries,
+  openShardIndex,
+  readRange,
+  tensorListSummary,
+  type ShardContents,
+} from './shardIndex';
+import { parseFileJson } from './jsonText';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
 /** safetensors dtype codes and the DType each one maps to. */
@@ -64,10 +72,6 @@ interface ParsedHeader {
   readonly warnings: readonly string[];
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function isJsonFile(filePath: string): boolean {
   return filePath.toLowerCase().endsWith('.json');
 }
@@ -76,37 +80,6 @@ function isJsonFile(filePath: string): boolean {
 export function layerOfTensor(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(0, dot) : name;
-}
-
-async function fileSize(filePath: string, missingProblem: string): Promise<number> {
-  let stats;
-  try {
-    stats = await fs.stat(filePath);
-  } catch {
-    throw new ModelFileError(filePath, missingProblem);
-  }
-  if (!stats.isFile()) throw new ModelFileError(filePath, 'not a regular file');
-  return stats.size;
-}
-
-async function readRange(filePath: string, position: number, length: number): Promise<Uint8Array> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(filePath, 'r');
-  } catch (error) {
-    const code = error instanceof Error && 'code' in error ? String(error.code) : String(error);
-    throw new ModelFileError(filePath, `the file cannot be read (${code})`);
-  }
-  try {
-    return await readExactly(handle, filePath, position, length);
-  } finally {
-    await handle.close();
-  }
-}
-
-function describeValue(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** The shape and its element count, or the problem with it. */
@@ -167,18 +140,6 @@ function parseTensor(
   return { name, dtype, shape: shaped.shape, elementCount: shaped.elements, begin, end };
 }
 
-function metadataEntries(value: unknown, warnings: string[], what: string): MetadataEntry[] {
-  if (value === undefined) return [];
-  if (!isPlainObject(value)) {
-    warnings.push(`${what} is not an object and was ignored`);
-    return [];
-  }
-  return Object.entries(value).map(([key, entry]) => ({
-    key,
-    value: typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? String(entry)),
-  }));
-}
-
 /** Read and validate the header of one safetensors file. */
 async function readHeader(filePath: string): Promise<ParsedHeader> {
   const size = await fileSize(filePath, 'the file does not exist or cannot be read');
@@ -206,15 +167,7 @@ async function readHeader(filePath: string): Promise<ParsedHeader> {
   const headerText = new TextDecoder('utf-8').decode(
     await readRange(filePath, HEADER_LENGTH_BYTES, headerBytes),
   );
-  let header: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch (error) {
-    throw new ModelFileError(
-      filePath,
-      `the header is not valid JSON (${(error as Error).message})`,
-    );
-  }
+  const header = parseFileJson(filePath, headerText, 'the header');
   if (!isPlainObject(header)) throw new ModelFileError(filePath, 'the header is not a JSON object');
 
   const dataBytes = size - HEADER_LENGTH_BYTES - headerBytes;
@@ -254,23 +207,6 @@ async function readHeader(filePath: string): Promise<ParsedHeader> {
   return { path: filePath, fileBytes: size, headerBytes, tensors, metadata, warnings };
 }
 
-interface DtypeTotals {
-  parametersByDType: Partial<Record<DType, number>>;
-  bytesByDType: Partial<Record<DType, number>>;
-  parameterCount: number;
-}
-
-function totalsOf(tensors: readonly TensorEntry[]): DtypeTotals {
-  const totals: DtypeTotals = { parametersByDType: {}, bytesByDType: {}, parameterCount: 0 };
-  for (const { info } of tensors) {
-    totals.parameterCount += info.parameterCount;
-    totals.parametersByDType[info.dtype] =
-      (totals.parametersByDType[info.dtype] ?? 0) + info.parameterCount;
-    totals.bytesByDType[info.dtype] = (totals.bytesByDType[info.dtype] ?? 0) + info.byteLength;
-  }
-  return totals;
-}
-
 function tensorEntry(
   header: ParsedHeader,
   tensor: HeaderTensor,
@@ -296,34 +232,6 @@ function tensorEntry(
   return { info, data: { kind: 'file', path: header.path, offset, length } };
 }
 
-/** The summary of a model without a graph (safetensors, GGUF): files, tensors, metadata. */
-export function graphlessSummary(
-  format: ModelFormat,
-  filePath: string,
-  fileBytes: number,
-  totalBytes: number,
-  dataFiles: readonly string[],
-  tensors: readonly TensorEntry[],
-  metadata: readonly MetadataEntry[],
-  warnings: readonly string[],
-): ModelSummary {
-  return {
-    format,
-    fileName: path.basename(filePath),
-    fileBytes,
-    totalBytes,
-    dataFiles,
-    ...totalsOf(tensors),
-    tensorCount: tensors.length,
-    opCounts: {},
-    nodeCount: 0,
-    inputs: [],
-    outputs: [],
-    metadata,
-    warnings,
-  };
-}
-
 async function openSingleFile(filePath: string): Promise<OpenedModel> {
   const header = await readHeader(filePath);
   const fileName = path.basename(filePath);
@@ -336,7 +244,7 @@ async function openSingleFile(filePath: string): Promise<OpenedModel> {
   ];
   return {
     path: filePath,
-    summary: graphlessSummary(
+    summary: tensorListSummary(
       'safetensors',
       filePath,
       header.fileBytes,
@@ -345,149 +253,6 @@ async function openSingleFile(filePath: string): Promise<OpenedModel> {
       tensors,
       metadata,
       header.warnings,
-    ),
-    tensors,
-  };
-}
-
-/**
- * Absolute path of a shard named in an index, refused unless it stays inside the index's
- * folder, both as written and after following symbolic links.
- */
-async function resolveShard(
-  indexPath: string,
-  realFolder: string,
-  shardName: string,
-): Promise<string> {
-  const folder = path.dirname(indexPath);
-  const segments = shardName.split(/[\\/]/);
-  if (
-    shardName === '' ||
-    path.isAbsolute(shardName) ||
-    path.win32.isAbsolute(shardName) ||
-    segments.some((segment) => segment === '..' || segment === '')
-  ) {
-    throw new ModelFileError(
-      indexPath,
-      `shard path ${describeValue(shardName)} must be a file name inside the model's folder`,
-    );
-  }
-  const shardPath = path.join(folder, ...segments);
-  let realShard: string;
-  try {
-    realShard = await fs.realpath(shardPath);
-  } catch {
-    throw new ModelFileError(
-      shardPath,
-      `this shard, listed in ${path.basename(indexPath)}, is missing`,
-    );
-  }
-  const relative = path.relative(realFolder, realShard);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new ModelFileError(
-      indexPath,
-      `shard ${describeValue(shardName)} links to a file outside the model's folder`,
-    );
-  }
-  return shardPath;
-}
-
-async function openIndex(indexPath: string): Promise<OpenedModel> {
-  const indexBytes = await fileSize(indexPath, 'the file does not exist or cannot be read');
-  if (indexBytes > MAX_SAFETENSORS_INDEX_BYTES) {
-    throw new ModelFileError(
-      indexPath,
-      `the index is ${indexBytes} bytes, more than the limit of ${MAX_SAFETENSORS_INDEX_BYTES}`,
-    );
-  }
-  let index: unknown;
-  try {
-    index = JSON.parse(new TextDecoder('utf-8').decode(await readRange(indexPath, 0, indexBytes)));
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(indexPath, `not valid JSON (${(error as Error).message})`);
-  }
-  if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
-    throw new ModelFileError(
-      indexPath,
-      'this JSON file is not a safetensors index (it has no "weight_map" object)',
-    );
-  }
-  const weightMap = index.weight_map;
-  const mappedNames = Object.keys(weightMap);
-  if (mappedNames.length > MAX_TENSORS) {
-    throw new ModelFileError(
-      indexPath,
-      `the weight map lists ${mappedNames.length} tensors, more than the limit of ${MAX_TENSORS}`,
-    );
-  }
-  /** Shard name → tensor names the weight map places in it. */
-  const tensorsByShard = new Map<string, Set<string>>();
-  for (const name of mappedNames) {
-    const shardName = weightMap[name];
-    if (typeof shardName !== 'string') {
-      throw new ModelFileError(
-        indexPath,
-        `the weight map entry of tensor "${name}" is not a file name`,
-      );
-    }
-    let names = tensorsByShard.get(shardName);
-    if (!names) {
-      if (tensorsByShard.size >= MAX_SHARDS) {
-        throw new ModelFileError(indexPath, `the weight map names more than ${MAX_SHARDS} shards`);
-      }
-      names = new Set();
-      tensorsByShard.set(shardName, names);
-    }
-    names.add(name);
-  }
-
-  const realFolder = await fs.realpath(path.dirname(indexPath));
-  const shardNames = [...tensorsByShard.keys()].sort();
-  const warnings: string[] = [];
-  const metadata: MetadataEntry[] = [
-    { key: 'shards', value: String(shardNames.length) },
-    ...metadataEntries(index.metadata, warnings, 'the index metadata'),
-  ];
-  const tensors: TensorEntry[] = [];
-  let totalBytes = indexBytes;
-  for (const shardName of shardNames) {
-    const shardPath = await resolveShard(indexPath, realFolder, shardName);
-    const header = await readHeader(shardPath);
-    totalBytes += header.fileBytes;
-    warnings.push(...header.warnings);
-    const mapped = tensorsByShard.get(shardName)!;
-    const present = new Set(header.tensors.map((tensor) => tensor.name));
-    for (const name of mapped) {
-      if (!present.has(name)) {
-        throw new ModelFileError(
-          shardPath,
-          `tensor "${name}" is listed for this shard in ${path.basename(indexPath)} but is not in it`,
-        );
-      }
-    }
-    const unmapped = header.tensors.length - mapped.size;
-    if (unmapped > 0) {
-      warnings.push(
-        `${shardName}: ${unmapped} tensors are not in the index's weight map and are not shown`,
-      );
-    }
-    for (const tensor of header.tensors) {
-      if (mapped.has(tensor.name))
-        tensors.push(tensorEntry(header, tensor, tensors.length, shardName));
-    }
-  }
-  return {
-    path: indexPath,
-    summary: graphlessSummary(
-      'safetensors',
-      indexPath,
-      indexBytes,
-      totalBytes,
-      shardNames,
-      tensors,
-      metadata,
-      warnings,
     ),
     tensors,
   };
@@ -507,23 +272,30 @@ function looksLikeSafetensors(head: Uint8Array): boolean {
   );
 }
 
-/** Whether the head is JSON text that opens an object (a candidate index file). */
-function looksLikeJsonObject(head: Uint8Array): boolean {
-  for (const byte of head) {
-    if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
-    return byte === OPEN_BRACE;
-  }
-  return false;
+/** One shard of a sharded safetensors model. */
+async function readShard(shardPath: string): Promise<ShardContents> {
+  const header = await readHeader(shardPath);
+  return {
+    fileBytes: header.fileBytes,
+    warnings: header.warnings,
+    tensors: header.tensors.map((tensor) => ({
+      name: tensor.name,
+      entry: (index, fileName) => tensorEntry(header, tensor, index, fileName),
+    })),
+  };
 }
 
 export const safetensorsFormat: FormatModule = {
   format: 'safetensors',
-  extensions: ['.safetensors', '.json'],
+  // A sharded model's index (`model.safetensors.index.json`) too.
+  extensions: [...MODEL_FORMAT_INFO.safetensors.extensions, '.json'],
   match(head) {
     return looksLikeSafetensors(head) || looksLikeJsonObject(head);
   },
   async open(filePath) {
     const absolute = path.resolve(filePath);
-    return isJsonFile(absolute) ? openIndex(absolute) : openSingleFile(absolute);
+    return isJsonFile(absolute)
+      ? openShardIndex(absolute, 'safetensors', readShard)
+      : openSingleFile(absolute);
   },
 };

@@ -1,4 +1,6 @@
 /** What every format module provides, and how a tensor's bytes are reached. */
+import type { DType } from '../../shared/dtypes';
+import type { DequantizePlan } from '../analysis/dequantize';
 import type { ModelFormat, ModelSummary, TensorInfo } from '../../shared/model';
 import type { OnnxModel } from '../onnx/model';
 
@@ -28,7 +30,42 @@ export type TensorData =
       /** A packed file's tensor: where a worker can decode the bytes itself, chunk by chunk. */
       readonly packed?: PackedRange;
       readonly blocks?: string;
+      /** Values decoded from stored codes (a quantized weight): from which bytes, and how. */
+      readonly decoded?: DecodedValues;
+      /** Values derived from one file range (a PyTorch view or deflated record): the range and how. */
+      readonly derived?: DerivedRange;
     };
+
+/**
+ * A tensor whose dense bytes are derived from [offset, offset + length) of its file (a
+ * non-contiguous view of a PyTorch storage, gathered; a deflated zip record, inflated).
+ * A packed file reads the same range from its container and derives them the same way.
+ */
+export interface DerivedRange {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+  derive(raw: Uint8Array): Uint8Array;
+}
+
+/**
+ * How the float32 values of a quantized weight come from the stored tensors: its codes
+ * and the parameters (scale, zero point) the graph names for them (formats/decodedValues.ts
+ * builds the TensorData; formats/onnxQuantized.ts fills this for ONNX).
+ */
+export interface DecodedValues {
+  /** The codes as the file stores them. */
+  readonly codes: TensorData;
+  /** Their element type in the file (MatMulNBits: `uint8` bytes packing narrower codes). */
+  readonly codeDtype: DType;
+  /** The other stored tensors the decoding reads (scale, then zero point when there is one). */
+  readonly params: readonly TensorData[];
+  /** How the values come from the bytes of `codes` and `params` (analysis/dequantize.ts). */
+  readonly plan: DequantizePlan;
+  /** Bits of one code and whether codes are signed, for the range of possible levels. */
+  readonly codeBits: number;
+  readonly signedCodes: boolean;
+}
 
 /** Bytes [offset, offset + length) of the original file a `.llz` container holds. */
 export interface PackedRange {

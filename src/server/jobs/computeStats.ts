@@ -1,6 +1,10 @@
 /** Per-tensor statistics, computed in the worker pool: the entry point the server calls. */
 import { byteLengthOf, DTYPES } from '../../shared/dtypes';
-import { MAX_IN_MEMORY_TENSOR_BYTES, SPLIT_STATS_MIN_BYTES } from '../../shared/limits';
+import {
+  MAX_IN_MEMORY_TENSOR_BYTES,
+  MAX_PACKED_STATS_BYTES,
+  SPLIT_STATS_MIN_BYTES,
+} from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import { decodedGgmlType, storedBytesOf } from '../analysis/ggmlValues';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
@@ -11,11 +15,18 @@ import { JobAbortedError, type WorkerPool } from './workerPool';
 
 /**
  * Where a worker job reads `data`, when it can read it itself (a file range, a packed
- * file's range); undefined for values only the main thread can build.
+ * file's range, a quantized tensor whose stored parts are such ranges); undefined for
+ * values only the main thread can build.
  */
 export function workerSourceOf(data: TensorData): TensorByteSource | undefined {
   if (data.kind === 'file') {
     return { kind: 'file', path: data.path, offset: data.offset, length: data.length };
+  }
+  if (data.decoded) {
+    const codes = workerSourceOf(data.decoded.codes);
+    const params = data.decoded.params.map(workerSourceOf);
+    if (!codes || !params.every((param) => param !== undefined)) return undefined;
+    return { kind: 'decoded', length: data.length, plan: data.decoded.plan, codes, params };
   }
   return data.packed ? { kind: 'packed', length: data.length, ...data.packed } : undefined;
 }
@@ -73,6 +84,11 @@ export async function computeTensorStats(
     return pool.run(job, signal) as Promise<TensorStatsValues>;
   }
   const packed = workerSourceOf(data);
+  if (packed && data.length > MAX_PACKED_STATS_BYTES) {
+    throw new Error(
+      `tensor "${info.name}" holds ${data.length} bytes in a packed file; statistics decode packed tensors of at most ${MAX_PACKED_STATS_BYTES} bytes (unpack the file to analyse it)`,
+    );
+  }
   if (packed) return pool.run({ ...base, source: packed }, signal) as Promise<TensorStatsValues>;
   if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(

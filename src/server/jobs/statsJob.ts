@@ -4,6 +4,7 @@
  * bytes, the job itself, and its answer.
  */
 import type { NumericDType } from '../analysis/decode';
+import type { DequantizePlan } from '../analysis/dequantize';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import type { PackedRange } from '../formats/types';
 
@@ -18,7 +19,15 @@ export type TensorByteSource =
   /** Bytes moved to the worker (transferred, not copied). */
   | { readonly kind: 'memory'; readonly bytes: Uint8Array }
   /** A range of a packed file's original, which the worker decodes chunk by chunk. */
-  | ({ readonly kind: 'packed'; readonly length: number } & PackedRange);
+  | ({ readonly kind: 'packed'; readonly length: number } & PackedRange)
+  /** A quantized tensor's float32 values, which the worker decodes from its stored parts. */
+  | {
+      readonly kind: 'decoded';
+      readonly length: number;
+      readonly plan: DequantizePlan;
+      readonly codes: TensorByteSource;
+      readonly params: readonly TensorByteSource[];
+    };
 
 /** One statistics job as the worker receives it. */
 export interface StatsJob {

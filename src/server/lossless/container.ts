@@ -20,8 +20,9 @@ import {
   MAX_LLZ_SEGMENTS,
   MAX_TENSOR_ELEMENTS,
 } from '../../shared/limits';
-import { MODEL_FORMATS, type ModelFormat } from '../../shared/model';
+import { isModelFormat, type ModelFormat } from '../../shared/model';
 import { readExactly } from '../formats/fileRange';
+import { parseFileJson } from '../formats/jsonText';
 import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
 
@@ -166,16 +167,17 @@ export async function readContainer(filePath: string): Promise<LlzContainer> {
       Number(indexOffset),
       Number(indexLength),
     );
-    let json: unknown;
+    let text: string;
     try {
-      const text = zlib.inflateRawSync(indexBytes, { maxOutputLength: MAX_LLZ_INDEX_BYTES });
-      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(text));
+      const inflated = zlib.inflateRawSync(indexBytes, { maxOutputLength: MAX_LLZ_INDEX_BYTES });
+      text = new TextDecoder('utf-8', { fatal: true }).decode(inflated);
     } catch (error) {
       throw new ModelFileError(
         filePath,
-        `the index is not valid JSON (${(error as Error).message})`,
+        `the index cannot be inflated to UTF-8 text of at most ${MAX_LLZ_INDEX_BYTES} bytes (${(error as Error).message})`,
       );
     }
+    const json = parseFileJson(filePath, text, 'the index');
     const index = validateIndex(filePath, json, Number(indexOffset));
     if (index.version !== version) {
       throw new ModelFileError(
@@ -224,8 +226,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   const originalObject = json.original as Record<string, unknown>;
   if (typeof originalObject.name !== 'string') return fail('the original file has no name');
   const format = originalObject.format;
-  if (!MODEL_FORMATS.includes(format as ModelFormat))
-    return fail(`unknown format ${String(format)}`);
+  if (!isModelFormat(format)) return fail(`unknown format ${String(format)}`);
   let base: LlzIndex['base'] = null;
   if (json.base !== null && json.base !== undefined) {
     const baseIdentity = identity(filePath, json.base, 'base-model');

@@ -5,16 +5,23 @@
  * runner's workers and written in order. Outputs go to a temporary file that is linked
  * to its final name only when complete, and never over an existing file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LLZ_CHUNK_BYTES, LLZ_CHUNKS_IN_FLIGHT, MAX_LLZ_CHUNK_BYTES } from '../../shared/limits';
-import type { ModelFormat } from '../../shared/model';
+import {
+  LLZ_CHUNK_BYTES,
+  LLZ_CHUNKS_IN_FLIGHT,
+  MAX_LLZ_CHUNK_BYTES,
+  MAX_LLZ_STRUCTURE_BYTES,
+} from '../../shared/limits';
+import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
+import { isShardIndex, isSplitModel } from '../formats/shardIndex';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
+import { temporaryPath } from '../tempFiles';
 import { layoutOf, type ByteLayout } from './byteGroups';
 import {
   chunkRawLength,
@@ -41,7 +48,7 @@ import {
   type LosslessRunner,
 } from './jobs';
 
-export const LLZ_EXTENSION = '.llz';
+export const LLZ_EXTENSION = PACKED_EXTENSION;
 
 export interface LosslessOptions {
   /** Output file; a default next to the input when absent. */
@@ -203,7 +210,7 @@ async function orderedPipeline<T>(
 }
 
 /**
- * A temporary output beside `finalPath`; `commit` links it to the final name (refusing an
+ * A temporary output for `finalPath` (tempFiles.ts); `commit` links it to the final name (refusing an
  * existing file) and `discard` removes it.
  */
 async function temporaryOutput(finalPath: string) {
@@ -213,7 +220,7 @@ async function temporaryOutput(finalPath: string) {
       'already exists; LayerLens never overwrites a file (choose another output)',
     );
   }
-  const temporary = `${finalPath}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
+  const temporary = temporaryPath(finalPath);
   let handle: fs.FileHandle;
   try {
     // Read as well as written: packing compares a payload with an earlier one it wrote.
@@ -291,16 +298,16 @@ async function openSingleModel(filePath: string, what: string): Promise<OpenedMo
     await handle.close();
   }
   if (hasLlzMagic(head)) throw new ModelFileError(filePath, 'is already a packed file');
-  if (model.summary.format === 'safetensors' && model.summary.dataFiles.length > 0) {
+  if (isShardIndex(model.summary)) {
     throw new ModelFileError(
       filePath,
-      `${what}: this index keeps its tensors in shards; pack each shard`,
+      `${what}: this index keeps its tensors in shards (${model.summary.dataFiles.join(', ')}); pack each shard`,
     );
   }
-  if (model.summary.format === 'gguf' && model.summary.dataFiles.length > 0) {
+  if (isSplitModel(model.summary)) {
     throw new ModelFileError(
       filePath,
-      `${what}: this split GGUF model keeps its tensors in ${model.summary.dataFiles.length + 1} files; LayerLens packs GGUF models held in one file`,
+      `${what}: this split model keeps its tensors in ${model.summary.dataFiles.length + 1} files; LayerLens packs models held in one file`,
     );
   }
   return model;
@@ -338,6 +345,15 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         }
       : null;
     const plan = planSegments(size, tensorRanges(model), base);
+    const structureBytes = plan
+      .filter((segment) => segment.kind === 'other')
+      .reduce((sum, segment) => sum + segment.length, 0);
+    if (structureBytes > MAX_LLZ_STRUCTURE_BYTES) {
+      throw new ModelFileError(
+        source,
+        `its structure (non-tensor bytes) is ${structureBytes} bytes, more than the ${MAX_LLZ_STRUCTURE_BYTES} a packed file may hold`,
+      );
+    }
     output = await temporaryOutput(out);
     const writer = output.handle;
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);

@@ -17,6 +17,7 @@ import { decodeValues, isNumericDType } from '../analysis/decode';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import { isAbortError, WorkerPool } from '../jobs/workerPool';
 import { workerSourceOf } from '../jobs/computeStats';
+import { storedTensor } from '../formats/decodedValues';
 import type { ModelService } from '../modelService';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from './container';
 import {
@@ -194,7 +195,9 @@ async function analyseTensor(
   entry: TensorEntry,
   signal?: AbortSignal,
 ): Promise<AnalyseResult> {
-  const { info, data } = entry;
+  const { info } = entry;
+  // A quantized weight is packed as its stored codes, not as the values decoded from them.
+  const { data, dtype } = storedTensor(entry);
   if (data.kind === 'memory' && !data.packed) {
     // Values only this thread can build: made here and moved to the worker.
     if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
@@ -203,19 +206,11 @@ async function analyseTensor(
       );
     }
     const bytes = data.load().slice();
-    const job: AnalyseJob = { op: 'analyse', dtype: info.dtype, source: { kind: 'memory', bytes } };
+    const job: AnalyseJob = { op: 'analyse', dtype, source: { kind: 'memory', bytes } };
     return (await runner(job, signal, [bytes.buffer as ArrayBuffer])) as AnalyseResult;
   }
-  // A file's range or a packed file's: the worker reads it. Quantized blocks are packed
-  // as the bytes they are, so they are analysed as bytes, not as their decoded values.
-  const stored = data.kind === 'file' && data.blocks;
-  const job: AnalyseJob = stored
-    ? {
-        op: 'analyse',
-        dtype: 'uint8',
-        source: { kind: 'file', path: data.path, offset: data.offset, length: data.length },
-      }
-    : { op: 'analyse', dtype: info.dtype, source: workerSourceOf(data)! };
+  // A file's range or a packed file's: the worker reads it.
+  const job: AnalyseJob = { op: 'analyse', dtype, source: workerSourceOf(data)! };
   return (await runner(job, signal)) as AnalyseResult;
 }
 

@@ -42,10 +42,12 @@ export {
   type Scope,
   type ScopeVisitor,
 } from './scopes';
+export { quantizedWeights, type QuantizedGrid, type QuantizedWeight } from './quantized';
 export { constantValueAttribute, tensorSlots, type TensorSlot } from './slots';
 export { collectUses, usesOf, type Use, type UseLookup } from './uses';
 export {
   layerOf,
+  lowRankReadProblem,
   nodeIndexIn,
   onlyDirectMatMul,
   weightLayout,
@@ -54,3 +56,4 @@ export {
   type WeightLayout,
   type WeightUse,
 } from './weights';
+export { sortGraphs, topologicalOrder } from './topo';

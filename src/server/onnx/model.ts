@@ -51,7 +51,12 @@ export async function readOnnxFile(modelPath: string): Promise<Buffer> {
 function decodeProto(modelPath: string, bytes: Uint8Array): onnx.ModelProto {
   let model: onnx.ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    // A plain Uint8Array view, not a Node Buffer: protobufjs (bundled, without its Buffer
+    // support) builds empty bytes fields with `new buf.constructor(0)`, which for a Buffer is
+    // the deprecated `Buffer()` constructor (DEP0005 on every ONNX run).
+    model = onnx.ModelProto.decode(
+      new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    );
   } catch (error) {
     throw new ModelFileError(
       modelPath,

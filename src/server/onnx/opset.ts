@@ -6,7 +6,8 @@
  * Most operator revisions between opsets only widen type lists. The few that changed how
  * an existing node is written are rewritten here: `axes` (and Split's `split`) moved from
  * an attribute to an input (Squeeze, Unsqueeze, Split, ReduceSum at 13; the other Reduce*
- * ops at 18), and Split without sizes needs `num_outputs` from 18. Models using an
+ * ops at 18), Slice's `starts`, `ends` and `axes` moved to inputs at 10, and Split
+ * without sizes needs `num_outputs` from 18. Models using an
  * operator whose older form cannot be rewritten this way are refused with its name.
  */
 import type { onnx } from 'onnx-proto';
@@ -58,7 +59,6 @@ const NOT_REWRITTEN: ReadonlyMap<string, number> = new Map([
   ['Upsample', 10],
   ['Scatter', 11],
   ['Clip', 11],
-  ['Slice', 10],
   ['TopK', 10],
   ['Dropout', 12],
   ['DFT', 20],
@@ -72,6 +72,24 @@ function irForOpset(opset: number): number {
   if (opset >= 15) return 8;
   if (opset >= 13) return 7;
   return 3;
+}
+
+/** A Constant node holding a 1-D int64 tensor named `name`. */
+function int64Constant(name: string, values: number[], names: NameAllocator): onnx.INodeProto {
+  return {
+    opType: 'Constant',
+    input: [],
+    output: [name],
+    name: names.fresh(`${name}_Constant`),
+    domain: '',
+    attribute: [
+      attr.tensor('value', {
+        dataType: ONNX_DATA_TYPE.INT64,
+        dims: [values.length],
+        int64Data: values,
+      }),
+    ],
+  };
 }
 
 /** Why the model cannot be raised to `target`, or undefined when it can. */
@@ -121,25 +139,29 @@ export function raiseOpset(
         if (found) {
           const values = (found.ints ?? []).map((v) => int64ToSafeInteger(v as ProtoInt64) ?? 0);
           const name = names.fresh(`${node.name || node.opType}_${move.attribute}`);
-          constants.push({
-            opType: 'Constant',
-            input: [],
-            output: [name],
-            name: names.fresh(`${name}_Constant`),
-            domain: '',
-            attribute: [
-              attr.tensor('value', {
-                dataType: ONNX_DATA_TYPE.INT64,
-                dims: [values.length],
-                int64Data: values,
-              }),
-            ],
-          });
+          constants.push(int64Constant(name, values, names));
           node.attribute = attributes.filter((a) => a !== found);
           const inputs = node.input ?? [];
           node.input = [inputs[0] ?? '', name, ...inputs.slice(1)];
           rewritten++;
         }
+      }
+      if (node.opType === 'Slice' && current < 10 && target >= 10) {
+        const attributes = node.attribute ?? [];
+        const inputs: string[] = [(node.input ?? [])[0] ?? ''];
+        for (const key of ['starts', 'ends', 'axes']) {
+          const found = attributes.find((a) => a.name === key);
+          if (!found) continue;
+          const values = (found.ints ?? []).map((v) => int64ToSafeInteger(v as ProtoInt64) ?? 0);
+          const name = names.fresh(`${node.name || node.opType}_${key}`);
+          constants.push(int64Constant(name, values, names));
+          inputs.push(name);
+        }
+        node.input = inputs;
+        node.attribute = attributes.filter(
+          (a) => !['starts', 'ends', 'axes'].includes(a.name ?? ''),
+        );
+        rewritten++;
       }
       if (node.opType === 'Split' && target >= 18 && current < 18) {
         const hasSizes = (node.input ?? [])[1];

@@ -104,10 +104,13 @@ function product(values: readonly number[]): number {
   return values.reduce((a, b) => a * b, 1);
 }
 
+/** Steps that keep every element where it is: a float16 weight Cast to float32 keeps its layout. */
+const KEEPS_LAYOUT: ReadonlySet<string> = new Set(['Identity', 'Cast', 'CastLike']);
+
 /** The layout one use implies for the stored tensor, or why there is none. */
 function layoutOfUse(use: WeightUse, shape: readonly number[]): WeightLayout | string {
   const op = use.node.opType ?? '';
-  const direct = use.chain.every((step) => step === 'Identity');
+  const direct = use.chain.every((step) => KEEPS_LAYOUT.has(step));
   switch (op) {
     case 'MatMul':
       if (!direct || shape.length !== 2) {
@@ -170,6 +173,18 @@ export function weightLayout(
     layout = found;
   }
   return layout ?? 'not used by any layer';
+}
+
+/**
+ * Why low rank cannot rewrite the consumers of a weight, as far as how they read it goes:
+ * it needs every use to read it directly, or every use through one Cast (a 16-bit weight
+ * cast to float32: the factors are then stored 16-bit and Cast the same way).
+ */
+export function lowRankReadProblem(uses: readonly WeightUse[]): string | undefined {
+  const chains = new Set(uses.map((use) => use.chain.join(' → ')));
+  if (chains.size === 1 && (chains.has('') || chains.has('Cast'))) return undefined;
+  const through = [...chains].filter(Boolean).join(', ');
+  return `low-rank needs the weight read directly or through one Cast, not through ${through}`;
 }
 
 /** Whether every use is a direct MatMul input B (for MatMulNBits). */

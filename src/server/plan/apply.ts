@@ -73,8 +73,9 @@ async function removeOutput(report: CompressionReport): Promise<void> {
 }
 
 function attemptPath(model: OpenedModel, attempt: number): string {
-  const ext = path.extname(model.path);
-  const base = path.basename(model.path, ext);
+  const sourceExt = path.extname(model.path);
+  const base = path.basename(model.path, sourceExt);
+  const ext = compressionOf(model).output?.extension ?? sourceExt;
   const tag = randomBytes(4).toString('hex');
   return path.join(path.dirname(model.path), `.${base}.plan-attempt${attempt}-${tag}${ext}`);
 }

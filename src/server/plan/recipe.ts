@@ -12,6 +12,7 @@ import { optionsProblem } from '../../shared/compressMethods';
 import { MAX_RECIPE_BYTES, MAX_TENSORS } from '../../shared/limits';
 import type { CompressionRecipe } from '../../shared/plan';
 import { DEVIATION_METRICS } from '../../shared/sensitivity';
+import { parseFileJson } from '../formats/jsonText';
 import { ModelFileError } from '../formats/types';
 import { OutputFiles } from '../compress/output';
 
@@ -97,12 +98,7 @@ export async function readRecipe(file: string): Promise<CompressionRecipe> {
       `the recipe is ${stat.size} bytes, more than ${MAX_RECIPE_BYTES}`,
     );
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(await fs.readFile(file, 'utf8'));
-  } catch (error) {
-    throw new ModelFileError(file, `the recipe is not JSON (${(error as Error).message})`);
-  }
+  const value = parseFileJson(file, await fs.readFile(file, 'utf8'), 'the recipe');
   return parseRecipe(value, file);
 }
 

@@ -290,7 +290,8 @@ export function mapLayer(
       instances.set(best.instance, instance);
     }
     if (instances.size === 0) continue;
-    const top = Math.max(...[...instances.values()].map((instance) => instance.score));
+    let top = -Infinity;
+    for (const instance of instances.values()) top = Math.max(top, instance.score);
     result.push({
       modelPath: model.path,
       instances: [...instances]

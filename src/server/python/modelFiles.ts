@@ -12,8 +12,8 @@ import { ModelFileError } from '../formats/types';
 import type { ModelService } from '../modelService';
 import type { ModelReference } from './scriptAnalysis';
 
-/** PyTorch pickles: LayerLens has no reader for them yet. */
-const PICKLE_EXTENSIONS = new Set(['.pt', '.pth', '.bin', '.ckpt', '.pkl']);
+/** Plain pickles (not torch.save checkpoints): LayerLens reads no arbitrary pickled objects. */
+const PICKLE_EXTENSIONS = new Set(['.pkl']);
 
 /** Files looked for inside a save_pretrained folder, in this order (then any *.safetensors, *.onnx). */
 const FOLDER_MODEL_FILES = [
@@ -21,6 +21,7 @@ const FOLDER_MODEL_FILES = [
   'model.safetensors.index.json',
   'model.onnx',
   'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
 ];
 
 export type ModelState =

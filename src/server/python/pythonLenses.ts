@@ -266,7 +266,7 @@ export class PythonLenses {
         break;
       case 'unsupported':
         lines.push(
-          `${basename(state.path)}: ${state.problem} (LayerLens reads ONNX and safetensors).`,
+          `${basename(state.path)}: ${state.problem} (LayerLens reads ONNX, safetensors and PyTorch checkpoints).`,
         );
         break;
       case 'error':

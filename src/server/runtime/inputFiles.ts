@@ -10,6 +10,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { MAX_SAMPLE_INPUT_BYTES } from '../../shared/limits';
 import { decodeValues } from '../analysis/decode';
+import { parseFileJson } from '../formats/jsonText';
 import { ModelFileError } from '../formats/types';
 import type { LayerLensSettings } from '../../shared/settings';
 import {
@@ -126,12 +127,7 @@ export async function readInputFolder(
           `is ${info.size} bytes, more than the ${MAX_SAMPLE_INPUT_BYTES} accepted`,
         );
       }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(await readFile(source, 'utf8'));
-      } catch (error) {
-        throw new ModelFileError(source, `is not valid JSON (${(error as Error).message})`);
-      }
+      const parsed = parseFileJson(source, await readFile(source, 'utf8'), 'the input file');
       ({ shape, values } = jsonTensor(parsed, source));
     } else {
       const hit = archiveArrays.find(({ arrays }) => stems.some((s) => arrays.has(s)));

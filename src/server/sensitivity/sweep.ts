@@ -13,9 +13,10 @@ import type { DeviationMetric } from '../../shared/sensitivity';
 import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
 import type { LayerLensSettings } from '../../shared/settings';
 import { DATA_LOCATION_EXTERNAL } from '../compress/onnx/methods';
+import { storedData } from '../formats/decodedValues';
 import { loadTensorData } from '../formats/onnxTensors';
 import { ModelFileError, type OpenedModel } from '../formats/types';
-import { makeNode, NameAllocator, usedNames, type OnnxModel } from '../onnx';
+import { attr, makeNode, NameAllocator, usedNames, type OnnxModel } from '../onnx';
 import { chooseProvider } from '../runtime/providers';
 import { findSampleSet, type Feeds } from '../runtime/sampleSet';
 import { outputDeviation } from './deviation';
@@ -55,19 +56,21 @@ export function liftWeights(
     const graph = slot.scope.graph;
     const dims = tensor.entry.info.shape;
     let feedName: string;
-    if (slot.kind === 'initializer' && slot.scope.depth === 0) {
+    // A float16/bfloat16 weight is fed as float32 and Cast back to its dtype.
+    const dataType = slot.proto.dataType ?? FLOAT;
+    if (slot.kind === 'initializer' && slot.scope.depth === 0 && dataType === FLOAT) {
       feedName = slot.name;
       removed.add(slot.proto);
       // Before IR 4 initializers are listed as graph inputs too: keep a single entry.
       main.input = (main.input ?? []).filter((input) => input.name !== slot.name);
     } else {
       feedName = names.fresh(`${slot.name}_sweep`);
-      const identity = makeNode(
-        'Identity',
-        [feedName],
-        [slot.name],
-        names.fresh(`${slot.name}_Identity`),
-      );
+      const identity =
+        dataType === FLOAT
+          ? makeNode('Identity', [feedName], [slot.name], names.fresh(`${slot.name}_Identity`))
+          : makeNode('Cast', [feedName], [slot.name], names.fresh(`${slot.name}_Cast`), [
+              attr.int('to', dataType),
+            ]);
       if (slot.kind === 'initializer') {
         removed.add(slot.proto);
         graph.input = (graph.input ?? []).filter((input) => input.name !== slot.name);
@@ -118,7 +121,7 @@ function inlineExternalData(
           `the external data is too large to sweep in one model (more than ${MAX_ONNX_PROTO_BYTES} bytes)`,
         );
       }
-      proto.rawData = loadTensorData(entry.data);
+      proto.rawData = loadTensorData(storedData(entry.data));
       proto.dataLocation = 0;
       proto.externalData = [];
     }

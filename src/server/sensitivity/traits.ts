@@ -6,11 +6,13 @@
  * (FormatCompression.sweepTraits) hand these out; tensors.ts picks the swept tensors.
  */
 import { checkLowRankLimits } from '../compress/lowrank';
-import type { TensorTraits } from '../compress/methods/types';
+import { quantizedProblem, type TensorTraits } from '../compress/methods/types';
+import { dtypeProblem } from '../compress/onnx/methods';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import {
   intAttribute,
   isGraphOutput,
+  lowRankReadProblem,
   weightLayout,
   type OnnxModel,
   type TensorSlot,
@@ -45,7 +47,10 @@ function onnxTraits(model: OnnxModel, slot: TensorSlot, entry: TensorEntry): Ten
   const info = entry.info;
   if (slot.kind === 'sparse-initializer') return 'sparse initializer (left as stored)';
   if (!slot.proto) return 'Constant given by value_* attributes (left as is)';
-  if (info.dtype !== 'float32') return `${info.dtype} tensor (only float32 weights are compressed)`;
+  const quantized = quantizedProblem(info.encoding);
+  if (quantized) return quantized;
+  const dtypeSkip = dtypeProblem(info.dtype);
+  if (dtypeSkip) return dtypeSkip;
   if (info.shape.length < 2) {
     return `${info.shape.length === 0 ? 'scalar' : '1-D'} tensor (biases and vectors are left as they are)`;
   }
@@ -56,8 +61,8 @@ function onnxTraits(model: OnnxModel, slot: TensorSlot, entry: TensorEntry): Ten
   let lowRankProblem: string | undefined;
   if (layout.kind === 'recurrent' || layout.kind === 'embedding') {
     lowRankProblem = 'low-rank applies to MatMul, Gemm and Conv weights';
-  } else if (uses.some((use) => use.chain.length > 0)) {
-    lowRankProblem = 'low-rank needs the weight read directly';
+  } else if (lowRankReadProblem(uses)) {
+    lowRankProblem = lowRankReadProblem(uses);
   } else if (uses.some((u) => u.node.opType === 'Conv' && intAttribute(u.node, 'group', 1) !== 1)) {
     lowRankProblem = 'low-rank of grouped convolutions is not supported (group ≠ 1)';
   } else if (isGraphOutput(slot.name, slot.scope)) {

@@ -8,40 +8,43 @@ import {
   methodChoices,
   tensorsOfRowContext,
 } from '../../../src/extension/compressChoices';
+import { capabilitiesOf } from '../../../src/server/formats/registry';
+
+/** What the server sends with a summary of each format. */
+const SAFETENSORS = capabilitiesOf('safetensors');
+const ONNX = capabilitiesOf('onnx');
 
 test('each format is offered the methods that apply to it', () => {
   assert.deepEqual(
-    methodChoices('safetensors').map((choice) => choice.method),
+    methodChoices(SAFETENSORS.compress).map((choice) => choice.method),
     ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16', 'bf16'],
   );
   assert.deepEqual(
-    methodChoices('onnx').map((choice) => choice.method),
+    methodChoices(ONNX.compress).map((choice) => choice.method),
     ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16', 'bf16'],
   );
 });
 
 test('levels: int8 storage only for safetensors, int4 formats only for ONNX, casts ask nothing', () => {
-  const int8 = levelChoices('int8', 'safetensors');
+  const int8 = levelChoices('int8', SAFETENSORS);
   assert.deepEqual(
     int8.map((level) => level.options?.storeQuantized ?? false),
     [false, true],
   );
-  assert.equal(levelChoices('int8', 'onnx').length, 1);
+  assert.equal(levelChoices('int8', ONNX).length, 1);
   assert.ok(
-    levelChoices('int4', 'onnx').some((level) => level.options?.int4Format === 'matmulnbits'),
+    levelChoices('int4', ONNX).some((level) => level.options?.int4Format === 'matmulnbits'),
   );
   assert.ok(
-    levelChoices('int4', 'safetensors').every((level) => level.options?.int4Format === undefined),
+    levelChoices('int4', SAFETENSORS).every((level) => level.options?.int4Format === undefined),
   );
-  assert.deepEqual(levelChoices('fp16', 'onnx'), [
-    { label: 'Float16', options: { method: 'fp16' } },
-  ]);
-  assert.deepEqual(levelChoices('nm', 'onnx')[0]!.options, { method: 'nm', n: 2, m: 4 });
+  assert.deepEqual(levelChoices('fp16', ONNX), [{ label: 'Float16', options: { method: 'fp16' } }]);
+  assert.deepEqual(levelChoices('nm', ONNX)[0]!.options, { method: 'nm', n: 2, m: 4 });
 });
 
 test('custom levels parse what users type and explain what they refuse', () => {
   const custom = (method: 'prune' | 'nm' | 'lowrank') =>
-    levelChoices(method, 'safetensors').find((level) => level.custom)!.custom!;
+    levelChoices(method, SAFETENSORS).find((level) => level.custom)!.custom!;
   assert.deepEqual(custom('prune').parse('65%'), { method: 'prune', sparsity: 0.65 });
   assert.equal(typeof custom('prune').parse('100'), 'string');
   assert.equal(typeof custom('prune').parse(''), 'string');

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { MODEL_FILE_EXTENSIONS } from '../../../src/shared/model';
 import { COMPUTE_BACKENDS, DEFAULT_SETTINGS, SETTINGS_SECTION } from '../../../src/shared/settings';
 
 interface Manifest {
@@ -25,16 +26,27 @@ test('every typed setting is contributed with the same default', () => {
   assert.deepEqual(properties['layerlens.compute.backend']?.enum, [...COMPUTE_BACKENDS]);
 });
 
-test('the custom editor covers .onnx, .safetensors, .gguf and packed .llz files', () => {
+test('the custom editor covers every format the server reads, and packed .llz files', () => {
   const editor = manifest.contributes.customEditors.find(
     (e) => e.viewType === 'layerlens.modelEditor',
   );
   assert.ok(editor);
-  assert.deepEqual(editor.selector.map((s) => s.filenamePattern).sort(), [
+  const patterns = editor.selector.map((s) => s.filenamePattern);
+  for (const extension of MODEL_FILE_EXTENSIONS) {
+    assert.ok(
+      patterns.some((pattern) => pattern.endsWith(`*${extension}`)),
+      `no editor pattern opens ${extension} files`,
+    );
+  }
+  assert.deepEqual(patterns.sort(), [
+    '*.ckpt',
     '*.gguf',
     '*.llz',
     '*.onnx',
+    '*.pt',
+    '*.pth',
     '*.safetensors',
+    'pytorch_model*.bin',
   ]);
 });
 

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,6 +20,7 @@ import type { CodeLens, Hover, MarkupContent } from 'vscode-languageserver-proto
 import { COMPRESS_COMMAND, SHOW_TENSOR_COMMAND } from '../../../src/shared/codeLens';
 import { LspMethods } from '../../../src/shared/lsp';
 import { writeSafetensors, type SafetensorsTensor } from '../../support/safetensorsBuilder';
+import { writeTorchCheckpoints } from '../../support/torchCheckpoints';
 
 interface RunningServer {
   readonly process: ChildProcessWithoutNullStreams;
@@ -168,7 +169,11 @@ before(async () => {
   await mkdir(join(workspace, 'models'));
   await writeSafetensors(join(workspace, 'models', 'net.safetensors'), netTensors(10));
   await writeFile(join(workspace, 'models', 'broken.onnx'), 'not a model, only text\n');
-  await writeFile(join(workspace, 'models', 'checkpoint.pt'), Buffer.from('PK\u0003\u0004 pickle'));
+  await writeTorchCheckpoints(join(workspace, 'pt'));
+  await copyFile(
+    join(workspace, 'pt', 'checkpoint.pt'),
+    join(workspace, 'models', 'checkpoint.pt'),
+  );
   await writeFile(join(workspace, 'model.py'), MODEL_SCRIPT);
   await writeFile(join(workspace, 'train.py'), TRAIN_SCRIPT);
   server = await startServer(['--import', 'tsx', 'src/server/server.ts']);
@@ -198,8 +203,10 @@ test('model-file calls get a lens with the model numbers, or what keeps it from 
   const broken = titlesOn(found, lineOf(TRAIN_SCRIPT, 'broken.onnx'));
   assert.equal(broken.length, 1);
   assert.match(broken[0]!, /^LayerLens: broken\.onnx: \S+( \S+){2,}/);
+  // A torch.save checkpoint (written by Python's pickle and zipfile): its real numbers.
+  // 70 473 parameters in 14 tensors; layers: the 6 name prefixes of the floating-point ones.
   assert.deepEqual(titlesOn(found, lineOf(TRAIN_SCRIPT, 'checkpoint.pt')), [
-    'LayerLens: checkpoint.pt: format not supported yet',
+    'LayerLens: 70.5K params · 78.5 KB · 6 layers · Open',
   ]);
 });
 

@@ -10,10 +10,15 @@ import { decodeValues } from '../../analysis/decode';
 import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
 import { float32ToBfloat16Bits, float32ToFloat16Bits, relativeFrobeniusError } from '../kernels';
 import { attr, makeNode } from '../../onnx';
-import { bytesOf, needOpset, replaceWeight } from '../onnx/methods';
+import { bytesOf, needOpset, replaceWeight, Skip } from '../onnx/methods';
 import { intAttr, node, tensorProto } from '../onnx/sizes';
 import { asFloat32, decodeStored, encodeFloats } from '../safetensorsValues';
-import type { CompressionMethodModule } from './types';
+import { quantizedProblem, type CompressionMethodModule } from './types';
+
+/** Why a weight of `dtype` takes no 16-bit cast: it is 16-bit already. */
+function halfSourceProblem(dtype: DType): string | null {
+  return dtype === 'float16' || dtype === 'bfloat16' ? `already a ${dtype} tensor` : null;
+}
 
 /** A 16-bit cast: `method`, the dtype it stores and its ONNX data type. */
 export function halfPrecisionMethod(
@@ -33,8 +38,10 @@ export function halfPrecisionMethod(
       Float32Array.from(decodeValues(dtype, new Uint8Array(bitsOf(values).buffer), values.length)),
     formats: {
       onnx: {
-        feasible: () => null,
+        feasible: (weight) => quantizedProblem(weight.encoding) ?? halfSourceProblem(weight.dtype),
         async apply(ctx, job) {
+          const already = halfSourceProblem(job.entry.info.dtype);
+          if (already) throw new Skip(already);
           if (method === 'bf16') needOpset(ctx, 13, 'Cast from bfloat16');
           const bits = bitsOf(job.values);
           const name = job.slot.name;
@@ -72,10 +79,7 @@ export function halfPrecisionMethod(
         },
       },
       safetensors: {
-        feasible: (entry) =>
-          entry.info.dtype === 'float16' || entry.info.dtype === 'bfloat16'
-            ? `already a ${entry.info.dtype} tensor`
-            : null,
+        feasible: (entry) => halfSourceProblem(entry.info.dtype),
         async apply(tensor) {
           if (tensor.dtype === dtype) return `already ${dtype}`;
           const data = encodeFloats(asFloat32(tensor.original), dtype);

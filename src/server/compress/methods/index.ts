@@ -4,6 +4,7 @@
  * size predictor, the sensitivity sweep and the planner — asks this table.
  */
 import type { CompressionMethod } from '../../../shared/compress';
+import type { StorageChoice } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { bf16 } from './bf16';
 import { fp16 } from './fp16';
@@ -46,6 +47,18 @@ export function methodFor<F extends keyof MethodFormats>(
 /** The methods that can write `format` (a key of MethodFormats), in table order. */
 export function methodsFor(format: keyof MethodFormats): CompressionMethod[] {
   return METHOD_LIST.filter((module) => format in module.formats).map((module) => module.id);
+}
+
+/** The ways `format` stores each method's output, for the methods that offer a choice. */
+export function storageFor(format: keyof MethodFormats): {
+  [M in CompressionMethod]?: readonly StorageChoice[];
+} {
+  const storage: { [M in CompressionMethod]?: readonly StorageChoice[] } = {};
+  for (const module of METHOD_LIST) {
+    const choices = module.formats[format]?.storage;
+    if (choices) storage[module.id] = choices;
+  }
+  return storage;
 }
 
 /** The default sensitivity sweep: every method's levels, in table order. */

@@ -1,20 +1,26 @@
 /**
- * int4: symmetric, one float32 scale per block of `blockSize` inputs (INT4_BLOCK_SIZES).
- * ONNX MatMul weights read directly become com.microsoft MatMulNBits (the default
- * `int4Format`); other weights, or `int4Format: 'dequantizelinear'`, store INT4 values with
- * an opset-21 DequantizeLinear (block_size). safetensors stores the round-tripped values
+ * int4: symmetric, one scale per block of `blockSize` inputs (INT4_BLOCK_SIZES). ONNX
+ * MatMul weights read directly become com.microsoft MatMulNBits (the default `int4Format`;
+ * float32 and float16 weights, scales in W's dtype); other weights, or `int4Format:
+ * 'dequantizelinear'`, store INT4 values with an opset-21 DequantizeLinear (block_size)
+ * where the model's opset can be raised to 21, else two codes per byte unpacked with
+ * standard operators (onnx/dequantize.ts). safetensors stores the round-tripped values
  * in the original dtype, which saves nothing on disk: plans leave it out there.
  */
 import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
-import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
+import { ONNX_DATA_TYPE, onnxCodeOf } from '../../formats/onnxDataTypes';
+import { DTYPES, type DType } from '../../../shared/dtypes';
+import { int4WithStandardOps, type WrittenWeight } from '../onnx/dequantize';
 import {
   dequantizeBlocks,
   layoutDims,
   packNibbles,
   quantizeInt4Blocks,
   relativeFrobeniusError,
+  type MatrixLayout,
+  type QuantizedBlocks,
 } from '../kernels';
 import {
   attr,
@@ -25,21 +31,28 @@ import {
   raiseIrVersion,
 } from '../../onnx';
 import {
-  floatTensor,
+  BLOCKED_OPSET,
+  computeWeight,
+  dequantizeOutput,
   layoutOrSkip,
   needOpset,
   replaceWeight,
   requireFinite,
-  reshapeTo,
-  Skip,
+  roundedTo,
   type EditContext,
   type NewTensor,
   type OnnxOutcome,
   type WeightJob,
 } from '../onnx/methods';
-import { intAttr, node, reshapeBytes, tensorProto, text } from '../onnx/sizes';
+import { intAttr, measureWritten, tensorProto, text, zeroBlocks } from '../onnx/sizes';
 import { asFloat32, encodeFloats, sameTensor } from '../safetensorsValues';
-import { inputAxisProblem, needFinite, needLayout, type CompressionMethodModule } from './types';
+import {
+  inputAxisProblem,
+  needFinite,
+  needLayout,
+  quantizedProblem,
+  type CompressionMethodModule,
+} from './types';
 
 export function int4Level(blockSize: number): SweepLevel {
   return {
@@ -55,63 +68,44 @@ function blockSizeOf(options: CompressionOptions): number {
   return options.blockSize ?? METHOD_DEFAULTS.blockSize;
 }
 
-async function int4Onnx(
+/** Whether MatMulNBits computes W's consumers: MatMuls reading it directly, in float32 or float16. */
+export function takesMatMulNBits(
+  options: CompressionOptions,
+  direct: boolean,
+  kind: string,
+  dtype: DType,
+): boolean {
+  const format = options.int4Format ?? METHOD_DEFAULTS.int4Format;
+  return (
+    format === 'matmulnbits' &&
+    direct &&
+    kind === 'matmul' &&
+    (dtype === 'float32' || dtype === 'float16')
+  );
+}
+
+/**
+ * The tensors and nodes computing W from int4 codes without MatMulNBits: DequantizeLinear
+ * (opset 21; float16 scales for float16 W) where the opset allows it, else standard operators.
+ */
+function int4Written(
   ctx: EditContext,
   job: WeightJob,
-  options: CompressionOptions,
-): Promise<OnnxOutcome> {
-  const blockSize = blockSizeOf(options);
-  const layout = layoutOrSkip(job, 'int4 block-wise');
-  requireFinite(job);
+  layout: MatrixLayout,
+  quantized: QuantizedBlocks,
+): WrittenWeight & { form: string; scaleDtype: DType } {
   const name = job.slot.name;
-  const quantized = quantizeInt4Blocks(job.values, layout, blockSize);
-  const restored = dequantizeBlocks(quantized, layout);
-  const relativeError = relativeFrobeniusError(job.values, restored);
-  const format = options.int4Format ?? METHOD_DEFAULTS.int4Format;
-  if (format === 'matmulnbits' && onlyDirectMatMul(job.uses) && layout.kind === 'matmul') {
-    if (isGraphOutput(name, job.slot.scope)) throw new Skip('is also a graph output');
-    const k = layout.rows;
-    const n = layout.cols;
-    const blocks = quantized.blocks;
-    const blob = blockSize / 2;
-    // B as MatMulNBits stores it: [N, blocks, blockSize/2] bytes, value + 8, low nibble first.
-    const packed = new Uint8Array(n * blocks * blob).fill(0x88);
-    for (let col = 0; col < n; col++) {
-      for (let row = 0; row < k; row++) {
-        const nibble = (quantized.q[row * n + col]! + 8) & 0x0f;
-        const at = (col * blocks + Math.floor(row / blockSize)) * blob + ((row % blockSize) >> 1);
-        packed[at] = row & 1 ? (packed[at]! & 0x0f) | (nibble << 4) : (packed[at]! & 0xf0) | nibble;
-      }
-    }
-    const bName = ctx.names.fresh(`${name}_nbits`);
-    const scaleName = ctx.names.fresh(`${name}_scale`);
-    const tensors: NewTensor[] = [
-      { name: bName, dataType: ONNX_DATA_TYPE.UINT8, dims: [n, blocks, blob], bytes: packed },
-      floatTensor(scaleName, [n * blocks], quantized.scales),
-    ];
-    const note = ensureDomain(ctx.model, 'com.microsoft', 1);
-    if (note) ctx.notes.push(`${note} (MatMulNBits)`);
-    for (const use of job.uses) {
-      use.node.opType = 'MatMulNBits';
-      use.node.domain = 'com.microsoft';
-      use.node.input = [use.node.input![0]!, bName, scaleName];
-      use.node.attribute = [
-        attr.int('K', k),
-        attr.int('N', n),
-        attr.int('bits', 4),
-        attr.int('block_size', blockSize),
-      ];
-    }
-    replaceWeight(ctx, job.slot, tensors, []);
+  const dtype = job.entry.info.dtype;
+  const blockSize = quantized.blockSize;
+  if (!ctx.opsetAllows(BLOCKED_OPSET)) {
     return {
-      bytesAfter: packed.length + quantized.scales.byteLength,
-      relativeError,
-      detail: `int4 block ${blockSize}, symmetric (com.microsoft MatMulNBits, K=${k}, N=${n})`,
+      ...int4WithStandardOps(ctx, job, layout, quantized),
+      form: `two per byte, unpacked with Cast, Div, Floor, Mul and Sub; opset ${ctx.sourceOpset} kept`,
+      scaleDtype: 'float32',
     };
   }
-  needOpset(ctx, 21, 'int4 block-wise DequantizeLinear');
-  const ir = raiseIrVersion(ctx.model, 10);
-  if (ir) ctx.notes.push(`${ir} (INT4 tensors)`);
+  const scaleDtype = dequantizeOutput(dtype, BLOCKED_OPSET);
+  quantized.scales.set(roundedTo(quantized.scales, scaleDtype));
   const qName = ctx.names.fresh(`${name}_quantized`);
   const scaleName = ctx.names.fresh(`${name}_scale`);
   const { channels } = layoutDims(layout);
@@ -128,30 +122,115 @@ async function int4Onnx(
     }
     scaleDims = [blocks, layout.cols];
   }
-  const made = reshapeTo(ctx, job, (output) =>
-    makeNode(
-      'DequantizeLinear',
-      [qName, scaleName],
-      [output],
-      ctx.names.fresh(`${name}_DequantizeLinear`),
-      [attr.int('axis', layout.inputAxis), attr.int('block_size', blockSize)],
-    ),
+  const made = computeWeight(
+    ctx,
+    job,
+    [layout.rows, layout.cols],
+    onnxCodeOf(scaleDtype),
+    (output) => [
+      makeNode(
+        'DequantizeLinear',
+        [qName, scaleName],
+        [output],
+        ctx.names.fresh(`${name}_DequantizeLinear`),
+        [attr.int('axis', layout.inputAxis), attr.int('block_size', blockSize)],
+      ),
+    ],
   );
-  const tensors: NewTensor[] = [
-    {
-      name: qName,
-      dataType: ONNX_DATA_TYPE.INT4,
-      dims: [layout.rows, layout.cols],
-      bytes: packNibbles(quantized.q),
-    },
-    floatTensor(scaleName, scaleDims, scales),
-    ...made.tensors,
-  ];
-  replaceWeight(ctx, job.slot, tensors, made.nodes);
   return {
-    bytesAfter: tensors.reduce((sum, t) => sum + t.bytes.length, 0),
-    relativeError,
-    detail: `int4 block ${blockSize}, symmetric (DequantizeLinear opset 21, axis ${layout.inputAxis})`,
+    form: `DequantizeLinear opset 21, axis ${layout.inputAxis}`,
+    scaleDtype,
+    tensors: [
+      {
+        name: qName,
+        dataType: ONNX_DATA_TYPE.INT4,
+        dims: [layout.rows, layout.cols],
+        bytes: packNibbles(quantized.q),
+      },
+      {
+        name: scaleName,
+        dataType: onnxCodeOf(scaleDtype),
+        dims: scaleDims,
+        bytes: encodeFloats(scales, scaleDtype),
+      },
+      ...made.tensors,
+    ],
+    nodes: made.nodes,
+  };
+}
+
+async function int4Onnx(
+  ctx: EditContext,
+  job: WeightJob,
+  options: CompressionOptions,
+): Promise<OnnxOutcome> {
+  const blockSize = blockSizeOf(options);
+  const layout = layoutOrSkip(job, 'int4 block-wise');
+  requireFinite(job);
+  const name = job.slot.name;
+  const dtype = job.entry.info.dtype;
+  const quantized = quantizeInt4Blocks(job.values, layout, blockSize);
+  const direct = onlyDirectMatMul(job.uses) && !isGraphOutput(name, job.slot.scope);
+  if (takesMatMulNBits(options, direct, layout.kind, dtype)) {
+    // MatMulNBits computes in A's type: its scales are of W's dtype.
+    quantized.scales.set(roundedTo(quantized.scales, dtype));
+    const relativeError = relativeFrobeniusError(
+      job.values,
+      roundedTo(dequantizeBlocks(quantized, layout), dtype),
+    );
+    const k = layout.rows;
+    const n = layout.cols;
+    const blocks = quantized.blocks;
+    const blob = blockSize / 2;
+    // B as MatMulNBits stores it: [N, blocks, blockSize/2] bytes, value + 8, low nibble first.
+    const packed = new Uint8Array(n * blocks * blob).fill(0x88);
+    for (let col = 0; col < n; col++) {
+      for (let row = 0; row < k; row++) {
+        const nibble = (quantized.q[row * n + col]! + 8) & 0x0f;
+        const at = (col * blocks + Math.floor(row / blockSize)) * blob + ((row % blockSize) >> 1);
+        packed[at] = row & 1 ? (packed[at]! & 0x0f) | (nibble << 4) : (packed[at]! & 0xf0) | nibble;
+      }
+    }
+    const bName = ctx.names.fresh(`${name}_nbits`);
+    const scaleName = ctx.names.fresh(`${name}_scale`);
+    const scaleBytes = encodeFloats(quantized.scales, dtype);
+    const tensors: NewTensor[] = [
+      { name: bName, dataType: ONNX_DATA_TYPE.UINT8, dims: [n, blocks, blob], bytes: packed },
+      { name: scaleName, dataType: onnxCodeOf(dtype), dims: [n * blocks], bytes: scaleBytes },
+    ];
+    const note = ensureDomain(ctx.model, 'com.microsoft', 1);
+    if (note) ctx.notes.push(`${note} (MatMulNBits)`);
+    for (const use of job.uses) {
+      use.node.opType = 'MatMulNBits';
+      use.node.domain = 'com.microsoft';
+      use.node.input = [use.node.input![0]!, bName, scaleName];
+      use.node.attribute = [
+        attr.int('K', k),
+        attr.int('N', n),
+        attr.int('bits', 4),
+        attr.int('block_size', blockSize),
+      ];
+    }
+    replaceWeight(ctx, job.slot, tensors, []);
+    return {
+      bytesAfter: packed.length + scaleBytes.length,
+      relativeError,
+      detail: `int4 block ${blockSize}, symmetric (com.microsoft MatMulNBits, K=${k}, N=${n}${dtype === 'float32' ? '' : `, ${dtype} scales`})`,
+    };
+  }
+  if (ctx.opsetAllows(BLOCKED_OPSET)) {
+    needOpset(ctx, BLOCKED_OPSET, 'int4 block-wise DequantizeLinear');
+    const ir = raiseIrVersion(ctx.model, 10);
+    if (ir) ctx.notes.push(`${ir} (INT4 tensors)`);
+  }
+  const written = int4Written(ctx, job, layout, quantized);
+  replaceWeight(ctx, job.slot, written.tensors, written.nodes);
+  const restored = roundedTo(dequantizeBlocks(quantized, layout), dtype);
+  const cast = dtype === written.scaleDtype ? '' : `, Cast to ${dtype}`;
+  return {
+    bytesAfter: written.tensors.reduce((sum, t) => sum + t.bytes.length, 0),
+    relativeError: relativeFrobeniusError(job.values, restored),
+    detail: `int4 block ${blockSize}, symmetric (${written.form}${cast})`,
   };
 }
 
@@ -169,8 +248,21 @@ export const int4: CompressionMethodModule = {
   },
   formats: {
     onnx: {
+      storage: [
+        {
+          label: 'MatMulNBits',
+          description: 'com.microsoft operator for MatMul weights',
+          options: { int4Format: 'matmulnbits' },
+        },
+        {
+          label: 'DequantizeLinear',
+          description: 'opset 21 INT4 with block_size',
+          options: { int4Format: 'dequantizelinear' },
+        },
+      ],
       feasible: (weight) =>
-        weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`,
+        quantizedProblem(weight.encoding) ??
+        (weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`),
       apply: int4Onnx,
       async predictBytes(entry, weight, options) {
         const { info } = entry;
@@ -182,8 +274,8 @@ export const int4: CompressionMethodModule = {
         const { inputs, channels } = layoutDims(layout);
         const blocks = Math.ceil(inputs / blockSize);
         const scale = `${slotName}_scale`;
-        const format = options.int4Format ?? METHOD_DEFAULTS.int4Format;
-        if (format === 'matmulnbits' && weight.directMatMul && layout.kind === 'matmul') {
+        if (takesMatMulNBits(options, weight.directMatMul, layout.kind, weight.dtype)) {
+          const scaleWidth = DTYPES[weight.dtype].bits / 8;
           const b = `${slotName}_nbits`;
           const data = channels * blocks * (blockSize / 2);
           const perUse =
@@ -201,38 +293,28 @@ export const int4: CompressionMethodModule = {
             options,
             bytes:
               tensorProto(b, [channels, blocks, blockSize / 2], data, constant) +
-              tensorProto(scale, [channels * blocks], channels * blocks * 4, constant) +
+              tensorProto(scale, [channels * blocks], channels * blocks * scaleWidth, constant) +
               weight.consumers * perUse -
               removed +
               info.byteLength,
           };
         }
-        const q = `${slotName}_quantized`;
-        const out = info.shape.length === 2 ? slotName : `${slotName}_2d`;
         return {
           options,
-          bytes:
-            tensorProto(
-              q,
-              [layout.rows, layout.cols],
-              Math.ceil(info.parameterCount / 2),
-              constant,
-            ) +
-            tensorProto(scale, [blocks, channels], channels * blocks * 4, constant) +
-            node(
-              'DequantizeLinear',
-              `${slotName}_DequantizeLinear`,
-              [q, scale],
-              [out],
-              intAttr('axis', 1) + intAttr('block_size', blockSize),
-            ) +
-            reshapeBytes(slotName, info.shape.length, constant) -
-            removed +
-            info.byteLength,
+          bytes: measureWritten(entry, weight, (ctx, job) =>
+            int4Written(ctx, job, layout, zeroBlocks(layout, blockSize)),
+          ),
         };
       },
     },
     safetensors: {
+      storage: [
+        {
+          label: '',
+          description: 'int4 round trip, stored back in the original dtype',
+          options: {},
+        },
+      ],
       feasible: () => null,
       async apply(tensor, options) {
         if (!tensor.layout) return tensor.needMatrix;

@@ -1,34 +1,41 @@
 /**
- * int8: symmetric, one float32 scale per output channel. ONNX stores the int8 values and
- * scales with a DequantizeLinear (opset 13, per axis) computing W; safetensors stores the
+ * int8: symmetric, one scale per output channel. ONNX stores the int8 values and scales
+ * with a DequantizeLinear (opset 13, per axis) computing W where the model's opset allows
+ * it, else with a Cast and a Mul (onnx/dequantize.ts); a float16/bfloat16 W is computed in
+ * its dtype (scales of that dtype from opset 19, else a Cast after); safetensors stores the
  * round-tripped values in the original dtype, or with `storeQuantized` the I8 values and
  * a `<name>.scale` F32 tensor (the convention written into the file's metadata).
  */
 import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
-import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
+import { ONNX_DATA_TYPE, onnxCodeOf } from '../../formats/onnxDataTypes';
+import type { DType } from '../../../shared/dtypes';
 import { attr, makeNode } from '../../onnx';
 import {
   dequantizeBlocks,
   layoutDims,
   quantizeInt8PerChannel,
   relativeFrobeniusError,
+  type MatrixLayout,
+  type QuantizedBlocks,
 } from '../kernels';
 import {
   bytesOf,
-  floatTensor,
+  computeWeight,
   layoutOrSkip,
   needOpset,
+  PER_AXIS_OPSET,
   replaceWeight,
   requireFinite,
-  reshapeTo,
+  roundedTo,
   type EditContext,
-  type NewTensor,
   type OnnxOutcome,
   type WeightJob,
+  dequantizeOutput,
 } from '../onnx/methods';
-import { intAttr, node, reshapeBytes, tensorProto } from '../onnx/sizes';
+import { int8WithCastAndMul, type WrittenWeight } from '../onnx/dequantize';
+import { measureWritten, zeroBlocks } from '../onnx/sizes';
 import {
   asFloat32,
   encodeFloats,
@@ -36,7 +43,13 @@ import {
   INT8_SCALE_SUFFIX,
   sameTensor,
 } from '../safetensorsValues';
-import { inputAxisProblem, needFinite, needLayout, type CompressionMethodModule } from './types';
+import {
+  inputAxisProblem,
+  needFinite,
+  needLayout,
+  quantizedProblem,
+  type CompressionMethodModule,
+} from './types';
 
 export const INT8_LEVEL: SweepLevel = {
   key: 'int8',
@@ -46,40 +59,78 @@ export const INT8_LEVEL: SweepLevel = {
   x: 8,
 };
 
+/** The tensors and nodes computing W from int8 codes (see the module comment), with words for the report. */
+function int8Written(
+  ctx: EditContext,
+  job: WeightJob,
+  layout: MatrixLayout,
+  quantized: QuantizedBlocks,
+): WrittenWeight & { form: string; scaleDtype: DType } {
+  const dtype = job.entry.info.dtype;
+  const name = job.slot.name;
+  if (!ctx.opsetAllows(PER_AXIS_OPSET)) {
+    return {
+      ...int8WithCastAndMul(ctx, job, layout, quantized),
+      form: `Cast and Mul, opset ${ctx.sourceOpset} kept`,
+      scaleDtype: 'float32',
+    };
+  }
+  const scaleDtype: DType = dequantizeOutput(dtype, ctx.sourceOpset);
+  const axis = layout.inputAxis === 0 ? 1 : 0;
+  const qName = ctx.names.fresh(`${name}_quantized`);
+  const scaleName = ctx.names.fresh(`${name}_scale`);
+  quantized.scales.set(roundedTo(quantized.scales, scaleDtype));
+  const made = computeWeight(
+    ctx,
+    job,
+    [layout.rows, layout.cols],
+    onnxCodeOf(scaleDtype),
+    (output) => [
+      makeNode(
+        'DequantizeLinear',
+        [qName, scaleName],
+        [output],
+        ctx.names.fresh(`${name}_DequantizeLinear`),
+        [attr.int('axis', axis)],
+      ),
+    ],
+  );
+  return {
+    tensors: [
+      {
+        name: qName,
+        dataType: ONNX_DATA_TYPE.INT8,
+        dims: [layout.rows, layout.cols],
+        bytes: bytesOf(quantized.q),
+      },
+      {
+        name: scaleName,
+        dataType: onnxCodeOf(scaleDtype),
+        dims: [quantized.scales.length],
+        bytes: encodeFloats(quantized.scales, scaleDtype),
+      },
+      ...made.tensors,
+    ],
+    nodes: made.nodes,
+    form: `DequantizeLinear axis ${axis}`,
+    scaleDtype,
+  };
+}
+
 async function int8Onnx(ctx: EditContext, job: WeightJob): Promise<OnnxOutcome> {
   const layout = layoutOrSkip(job, 'int8 per-channel');
   requireFinite(job);
-  needOpset(ctx, 13, 'per-axis DequantizeLinear');
+  const dtype = job.entry.info.dtype;
   const quantized = quantizeInt8PerChannel(job.values, layout);
-  const name = job.slot.name;
-  const qName = ctx.names.fresh(`${name}_quantized`);
-  const scaleName = ctx.names.fresh(`${name}_scale`);
-  const axis = layout.inputAxis === 0 ? 1 : 0;
-  const made = reshapeTo(ctx, job, (output) =>
-    makeNode(
-      'DequantizeLinear',
-      [qName, scaleName],
-      [output],
-      ctx.names.fresh(`${name}_DequantizeLinear`),
-      [attr.int('axis', axis)],
-    ),
-  );
-  const tensors: NewTensor[] = [
-    {
-      name: qName,
-      dataType: ONNX_DATA_TYPE.INT8,
-      dims: [layout.rows, layout.cols],
-      bytes: bytesOf(quantized.q),
-    },
-    floatTensor(scaleName, [quantized.scales.length], quantized.scales),
-    ...made.tensors,
-  ];
-  replaceWeight(ctx, job.slot, tensors, made.nodes);
-  const restored = dequantizeBlocks(quantized, layout);
+  if (ctx.opsetAllows(PER_AXIS_OPSET)) needOpset(ctx, PER_AXIS_OPSET, 'per-axis DequantizeLinear');
+  const written = int8Written(ctx, job, layout, quantized);
+  replaceWeight(ctx, job.slot, written.tensors, written.nodes);
+  const restored = roundedTo(dequantizeBlocks(quantized, layout), dtype);
+  const cast = dtype === written.scaleDtype ? '' : `, Cast to ${dtype}`;
   return {
-    bytesAfter: tensors.reduce((sum, t) => sum + t.bytes.length, 0),
+    bytesAfter: written.tensors.reduce((sum, t) => sum + t.bytes.length, 0),
     relativeError: relativeFrobeniusError(job.values, restored),
-    detail: `int8 per output channel, symmetric (DequantizeLinear axis ${axis}, ${quantized.scales.length} scales)`,
+    detail: `int8 per output channel, symmetric (${written.form}, ${quantized.scales.length} scales${written.scaleDtype === 'float32' ? '' : ` in ${written.scaleDtype}`}${cast})`,
   };
 }
 
@@ -95,37 +146,34 @@ export const int8: CompressionMethodModule = {
   },
   formats: {
     onnx: {
+      storage: [{ label: 'Int8 per channel (DequantizeLinear)', options: {} }],
       feasible: (weight) =>
-        weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`,
+        quantizedProblem(weight.encoding) ??
+        (weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`),
       apply: (ctx, job) => int8Onnx(ctx, job),
       async predictBytes(entry, weight, options) {
-        const { info } = entry;
         const layout = weight.layout!;
-        const slotName = weight.slot.name;
-        const constant = weight.slot.kind !== 'initializer';
-        const { channels } = layoutDims(layout);
-        const q = `${slotName}_quantized`;
-        const scale = `${slotName}_scale`;
-        const out = info.shape.length === 2 ? slotName : `${slotName}_2d`;
         return {
           options,
-          bytes:
-            tensorProto(q, [layout.rows, layout.cols], info.parameterCount, constant) +
-            tensorProto(scale, [channels], channels * 4, constant) +
-            node(
-              'DequantizeLinear',
-              `${slotName}_DequantizeLinear`,
-              [q, scale],
-              [out],
-              intAttr('axis', 1),
-            ) +
-            reshapeBytes(slotName, info.shape.length, constant) -
-            tensorProto(slotName, info.shape, info.byteLength, constant) +
-            info.byteLength,
+          bytes: measureWritten(entry, weight, (ctx, job) =>
+            int8Written(ctx, job, layout, zeroBlocks(layout, layoutDims(layout).inputs)),
+          ),
         };
       },
     },
     safetensors: {
+      storage: [
+        {
+          label: 'Fake-quant',
+          description: 'int8 round trip, stored back in the original dtype',
+          options: {},
+        },
+        {
+          label: 'Int8 + scales',
+          description: '<name> as I8 and <name>.scale as F32, per output channel',
+          options: { storeQuantized: true },
+        },
+      ],
       feasible: (entry) =>
         entry.info.shape.length < 2 ? 'int8 keeps biases and vectors as they are' : null,
       async apply(tensor, options: CompressionOptions) {

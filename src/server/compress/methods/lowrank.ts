@@ -9,6 +9,8 @@ import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { maxSavingRank } from '../../../shared/spectrum';
+import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
+import { DTYPES } from '../../../shared/dtypes';
 import { relativeFrobeniusError } from '../kernels';
 import {
   checkLowRankLimits,
@@ -20,18 +22,22 @@ import {
 } from '../lowrank';
 import {
   attr,
+  defaultOpset,
   floatAttribute,
   intAttribute,
+  isDefaultDomain,
   isGraphOutput,
+  lowRankReadProblem,
   makeNode,
   nodeIndexIn,
   type WeightUse,
 } from '../../onnx';
 import {
-  floatTensor,
   layoutOrSkip,
   replaceWeight,
   requireFinite,
+  roundedTo,
+  weightTensor,
   Skip,
   type EditContext,
   type OnnxOutcome,
@@ -43,9 +49,30 @@ import {
   LevelNotApplicable,
   needFinite,
   needLayout,
+  quantizedProblem,
   type CompressionMethodModule,
   type SvdBasis,
 } from './types';
+
+/**
+ * The Cast nodes reading W in its own graph, when they are all its readers and all cast
+ * to one type (so that the factors can be Cast the same way); else a Skip.
+ */
+function castReaders(job: WeightJob): onnx.INodeProto[] {
+  const graph = job.slot.scope.graph;
+  const readers = (graph.node ?? []).filter((n) => (n.input ?? []).includes(job.slot.name));
+  const casts = readers.filter((n) => n.opType === 'Cast' && isDefaultDomain(n.domain));
+  const types = new Set(casts.map((n) => intAttribute(n, 'to', 0)));
+  if (casts.length === 0 || casts.length !== readers.length || types.size !== 1) {
+    throw new Skip(
+      'low-rank through Cast needs every reader of the weight to be one kind of Cast in its graph',
+    );
+  }
+  return casts;
+}
+
+/** First opset whose Gemm takes no C. */
+const GEMM_OPTIONAL_C_OPSET = 11;
 
 export function lowRankLevel(energy: number): SweepLevel {
   return {
@@ -90,11 +117,11 @@ async function lowRankOnnx(
   const layout = layoutOrSkip(job, 'low-rank');
   if (layout.kind === 'recurrent' || layout.kind === 'embedding')
     throw new Skip('low-rank applies to MatMul, Gemm and Conv weights');
+  const readProblem = lowRankReadProblem(job.uses);
+  if (readProblem) throw new Skip(readProblem);
+  // W read through Casts (a 16-bit weight cast to float32): the factors get the same Cast.
+  const casts = job.uses.some((use) => use.chain.length > 0) ? castReaders(job) : [];
   for (const use of job.uses) {
-    if (use.chain.length > 0)
-      throw new Skip(
-        `low-rank needs the weight read directly, not through ${use.chain.join(' → ')}`,
-      );
     if (use.node.opType === 'Conv' && intAttribute(use.node, 'group', 1) !== 1) {
       throw new Skip('low-rank of grouped convolutions is not supported (group ≠ 1)');
     }
@@ -127,15 +154,45 @@ async function lowRankOnnx(
     bDims = [rank, ...shape.slice(1)];
     aDims = [rows, rank, ...shape.slice(2).map(() => 1)];
   }
-  const tensors = [floatTensor(aName, aDims, a), floatTensor(bName, bDims, b)];
+  // The factors are stored in W's dtype (float16 models keep computing in float16).
+  const dtype = job.entry.info.dtype;
+  const storedA = roundedTo(a, dtype);
+  const storedB = roundedTo(b, dtype);
+  const tensors = [
+    weightTensor(job, aName, aDims, storedA),
+    weightTensor(job, bName, bDims, storedB),
+  ];
+  let zero: string | undefined;
+  if (layout.kind === 'gemm' && defaultOpset(ctx.model) < GEMM_OPTIONAL_C_OPSET) {
+    // Gemm's C is optional from opset 11: before it the first Gemm adds a zero.
+    zero = ctx.names.fresh(`${name}_lowrank_zero`);
+    tensors.push(weightTensor(job, zero, [], new Float32Array(1)));
+  }
+  const castNodes: onnx.INodeProto[] = [];
+  let [aRead, bRead] = [aName, bName];
+  if (casts.length > 0) {
+    const to = intAttribute(casts[0]!, 'to', ONNX_DATA_TYPE.FLOAT);
+    [aRead, bRead] = [ctx.names.fresh(`${aName}_cast`), ctx.names.fresh(`${bName}_cast`)];
+    for (const [from, out] of [
+      [aName, aRead],
+      [bName, bRead],
+    ] as const) {
+      castNodes.push(
+        makeNode('Cast', [from], [out], ctx.names.fresh(`${out}_Cast`), [attr.int('to', to)]),
+      );
+    }
+    // The Casts of W now feed nobody: every reader of their outputs was rewritten.
+    const graph = job.slot.scope.graph;
+    graph.node = (graph.node ?? []).filter((n) => !casts.includes(n));
+  }
   for (const use of job.uses)
-    rewriteForLowRank(ctx, use, aName, bName, layout.kind, shape.length - 2);
-  replaceWeight(ctx, job.slot, tensors, []);
+    rewriteForLowRank(ctx, use, aRead, bRead, layout.kind, shape.length - 2, zero);
+  replaceWeight(ctx, job.slot, tensors, castNodes);
   return {
-    bytesAfter: a.byteLength + b.byteLength,
+    bytesAfter: tensors.reduce((sum, t) => sum + t.bytes.length, 0),
     relativeError: relativeFrobeniusError(
       job.values,
-      await multiplyFactors(a, b, rows, rank, cols),
+      await multiplyFactors(storedA, storedB, rows, rank, cols),
     ),
     detail: `rank ${rank} of ${fullRank} (${layout.kind === 'conv' ? 'Conv + 1×1 Conv' : `two ${consumerOp(job)}s`}), ${rank * (rows + cols)} instead of ${rows * cols} parameters`,
   };
@@ -153,6 +210,7 @@ function rewriteForLowRank(
   bName: string,
   kind: string,
   spatialRank: number,
+  zero: string | undefined,
 ): void {
   const node = use.node;
   const label = node.name || node.opType || 'node';
@@ -169,7 +227,8 @@ function rewriteForLowRank(
     const transA = intAttribute(node, 'transA', 0);
     const transB = intAttribute(node, 'transB', 0);
     const [left, right] = transB ? [bName, aName] : [aName, bName];
-    first = makeNode('Gemm', [inputs[0]!, left], [mid], ctx.names.fresh(`${label}_lowrank_1`), [
+    const firstInputs = zero ? [inputs[0]!, left, zero] : [inputs[0]!, left];
+    first = makeNode('Gemm', firstInputs, [mid], ctx.names.fresh(`${label}_lowrank_1`), [
       attr.int('transA', transA),
       attr.int('transB', transB),
     ]);
@@ -232,6 +291,8 @@ export const lowrank: CompressionMethodModule = {
   formats: {
     onnx: {
       feasible(weight) {
+        const quantized = quantizedProblem(weight.encoding);
+        if (quantized) return quantized;
         if (!weight.layout) return `low rank needs an input axis: ${weight.layoutProblem}`;
         return weight.lowRankProblem ?? null;
       },
@@ -255,6 +316,7 @@ export const lowrank: CompressionMethodModule = {
         if (rank > maxSavingRank(rows, cols)) {
           return `rank ${rank} of ${rows} × ${cols} stores no fewer parameters`;
         }
+        const width = DTYPES[info.dtype].bits / 8;
         const a = `${slotName}_lowrank_a`;
         const bName = `${slotName}_lowrank_b`;
         const perUse = weight.consumerLabels.reduce(
@@ -276,8 +338,8 @@ export const lowrank: CompressionMethodModule = {
         return {
           options: { method: 'lowrank', rank },
           bytes:
-            tensorProto(a, [rows, rank], rows * rank * 4, constant) +
-            tensorProto(bName, [rank, cols], rank * cols * 4, constant) +
+            tensorProto(a, [rows, rank], rows * rank * width, constant) +
+            tensorProto(bName, [rank, cols], rank * cols * width, constant) +
             perUse -
             tensorProto(slotName, info.shape, info.byteLength, constant) +
             info.byteLength,

@@ -7,9 +7,9 @@ import { DTYPES } from '../../../shared/dtypes';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { layoutDims, pruneNM, relativeFrobeniusError } from '../kernels';
-import { floatTensor, layoutOrSkip, replaceWeight } from '../onnx/methods';
+import { layoutOrSkip, replaceWeight, weightTensor } from '../onnx/methods';
 import { asFloat32, sameTensor, zeroPruned } from '../safetensorsValues';
-import { needLayout, type CompressionMethodModule } from './types';
+import { needLayout, quantizedProblem, type CompressionMethodModule } from './types';
 
 const NO_SMALLER_ONNX = 'stores the zeros in the dense tensor: no smaller on disk';
 const NO_SMALLER_SAFETENSORS =
@@ -47,7 +47,7 @@ export const nm: CompressionMethodModule = {
   },
   formats: {
     onnx: {
-      feasible: () => null,
+      feasible: (weight) => quantizedProblem(weight.encoding),
       async apply(ctx, job, options) {
         const { n, m } = nmOf(options);
         const layout = layoutOrSkip(job, `${n}:${m} pruning`);
@@ -55,12 +55,12 @@ export const nm: CompressionMethodModule = {
         replaceWeight(
           ctx,
           job.slot,
-          [floatTensor(job.slot.name, job.entry.info.shape, pruned)],
+          [weightTensor(job, job.slot.name, job.entry.info.shape, pruned)],
           [],
         );
         const inputs = layoutDims(layout).inputs;
         return {
-          bytesAfter: pruned.byteLength,
+          bytesAfter: job.entry.info.byteLength,
           relativeError: relativeFrobeniusError(job.values, pruned),
           detail: `${n}:${m} pruning along the input dimension (${layout.kind}, ${inputs} inputs per output)`,
         };

@@ -7,10 +7,10 @@ import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { pruneMagnitude, relativeFrobeniusError } from '../kernels';
-import { countZeros, floatTensor, replaceWeight } from '../onnx/methods';
+import { countZeros, replaceWeight, weightTensor } from '../onnx/methods';
 import { asFloat32, percent, sameTensor, zeroPruned } from '../safetensorsValues';
 import { DTYPES } from '../../../shared/dtypes';
-import type { CompressionMethodModule } from './types';
+import { quantizedProblem, type CompressionMethodModule } from './types';
 
 /** Dense zeros take as many bytes as the values they replace. */
 const NO_SMALLER_ONNX = 'stores the zeros in the dense tensor: no smaller on disk';
@@ -39,18 +39,18 @@ export const prune: CompressionMethodModule = {
   reconstruct: async (values, _layout, level) => pruneMagnitude(values, sparsityOf(level.options)),
   formats: {
     onnx: {
-      feasible: () => null,
+      feasible: (weight) => quantizedProblem(weight.encoding),
       async apply(ctx, job, options) {
         const pruned = pruneMagnitude(job.values, sparsityOf(options));
         replaceWeight(
           ctx,
           job.slot,
-          [floatTensor(job.slot.name, job.entry.info.shape, pruned)],
+          [weightTensor(job, job.slot.name, job.entry.info.shape, pruned)],
           [],
         );
         const zeros = countZeros(pruned);
         return {
-          bytesAfter: pruned.byteLength,
+          bytesAfter: job.entry.info.byteLength,
           relativeError: relativeFrobeniusError(job.values, pruned),
           detail: `magnitude pruning: ${zeros} of ${pruned.length} values zero (${((100 * zeros) / pruned.length).toFixed(1)}%)`,
         };

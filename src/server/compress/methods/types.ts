@@ -5,7 +5,8 @@
  * `predictBytes` (the tensor's bytes in the written file, before anything is written).
  */
 import type { CompressionOptions } from '../../../shared/compress';
-import type { MethodInfo } from '../../../shared/compressMethods';
+import type { MethodInfo, StorageChoice } from '../../../shared/compressMethods';
+import type { TensorEncoding } from '../../../shared/model';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import type { JacobiSvd } from '../../analysis/jacobiSvd';
 import type { TensorEntry } from '../../formats/types';
@@ -31,8 +32,14 @@ export interface SvdBasis {
   exact(values: Float32Array, rows: number, cols: number): JacobiSvd | null;
 }
 
+/** What every format's implementation of a method may say about itself. */
+interface FormatMethod {
+  /** The ways the format stores the method's output, for the quick picks (absent: one way). */
+  readonly storage?: readonly StorageChoice[];
+}
+
 /** The method on ONNX: an edit of the decoded model, one weight at a time. */
-export interface OnnxMethod {
+export interface OnnxMethod extends FormatMethod {
   /** Why the weight cannot take `options` (null: it can). */
   feasible(weight: OnnxWeight, options: CompressionOptions): string | null;
   /** Rewrite the model for one weight; throws Skip with the reason when it does not apply. */
@@ -47,7 +54,7 @@ export interface OnnxMethod {
 }
 
 /** The method on safetensors: the tensors stored in place of one tensor. */
-export interface SafetensorsMethod {
+export interface SafetensorsMethod extends FormatMethod {
   /** Why the tensor cannot take `options` in a written file (null: it can). */
   feasible(entry: TensorEntry, options: CompressionOptions): string | null;
   /** The tensors written in its place, or a string: skipped, with the reason. */
@@ -84,6 +91,17 @@ export interface CompressionMethodModule extends MethodInfo {
     basis?: SvdBasis,
   ): Promise<Float32Array>;
   readonly formats: MethodFormats;
+}
+
+/**
+ * Why a weight stored quantized is not compressed again, or null: LayerLens refuses rather
+ * than re-quantizing (every method's ONNX `feasible` asks this first, and the compressor and
+ * the sweep give the same reason).
+ */
+export function quantizedProblem(encoding: TensorEncoding | undefined): string | null {
+  if (!encoding) return null;
+  const via = encoding.decodedBy ? ` (${encoding.decodedBy})` : '';
+  return `already ${encoding.scheme}${via}; LayerLens does not re-quantize quantized weights`;
 }
 
 /** A level that does not apply to a tensor (the compressor would skip it), with the reason. */

@@ -3,7 +3,8 @@
  * to each selected weight (see methods.ts for what each method writes), write the new
  * model (and data file) next to the original, validate it in onnxruntime, and report.
  *
- * Which tensors a method takes by default: float32 tensors of two or more dimensions that
+ * Which tensors a method takes by default: float32, float16 and bfloat16 tensors of two or
+ * more dimensions that
  * layers read as weights (MatMul B, Gemm B, Conv/ConvTranspose W, LSTM/GRU/RNN W and R,
  * Gather data), directly or through ops that only move them (the ops of the pass-through
  * table, src/server/onnx/passThrough.ts, that compression looks through). N:M, int8 and
@@ -14,22 +15,25 @@
  */
 import type { onnx } from 'onnx-proto';
 import type { CompressionReport, TensorCompressionResult } from '../../../shared/compress';
+import { storedData } from '../../formats/decodedValues';
 import { loadTensorData } from '../../formats/onnxTensors';
 import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
 import type { CompressContext } from '../context';
 import { withOutputFiles, writeReport, type ChoicesOutput, type TensorChoice } from '../output';
-import { NameAllocator, onnxModelOf, usedNames } from '../../onnx';
+import { NameAllocator, onnxModelOf, sortGraphs, usedNames } from '../../onnx';
 import { checkMethodOptions } from '../../../shared/compressMethods';
 import { methodFor } from '../methods';
-import { DATA_LOCATION_EXTERNAL, Skip, type EditContext } from './methods';
+import { quantizedProblem } from '../methods/types';
+import {
+  DATA_LOCATION_EXTERNAL,
+  dtypeProblem,
+  opsetJudge,
+  Skip,
+  weightValues,
+  type EditContext,
+} from './methods';
 import { writeOnnxModel } from './write';
-
-function float32Values(data: TensorData, count: number): Float32Array {
-  const bytes = loadTensorData(data);
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-  return new Float32Array(aligned.buffer, aligned.byteOffset, count);
-}
 
 /** A short summary of why nothing was compressed: the most common reasons with counts. */
 function skipSummary(results: readonly TensorCompressionResult[]): string {
@@ -58,13 +62,14 @@ export async function compressOnnxChoices(
   const { signal, onProgress } = context;
   for (const choice of selected) checkMethodOptions(choice.options);
   // The reader's decoded model, copied to edit (the opened model's own stays as read).
-  const edited = (await onnxModelOf(model, 'compressed')).editableCopy();
+  const decoded = await onnxModelOf(model, 'compressed');
+  const edited = decoded.editableCopy();
   const proto = edited.proto;
   const slots = edited.slots;
   const sources = new Map<onnx.ITensorProto, TensorData>();
   for (const slot of slots) {
     if (slot.proto?.dataLocation === DATA_LOCATION_EXTERNAL)
-      sources.set(slot.proto, model.tensors[slot.index]!.data);
+      sources.set(slot.proto, storedData(model.tensors[slot.index]!.data));
   }
   const ctx: EditContext = {
     model: proto,
@@ -73,6 +78,9 @@ export async function compressOnnxChoices(
     externalize: new Set(),
     notes: [],
     raiseFailures: new Map(),
+    // Judged on the model as read (decoded stays unedited), as the size predictor does.
+    opsetAllows: opsetJudge(decoded.proto, model.path),
+    sourceOpset: decoded.opset,
     signal,
   };
   const total = selected.length + 2;
@@ -100,8 +108,14 @@ export async function compressOnnxChoices(
       skip('Constant given by value_* attributes (left as is)');
       continue;
     }
-    if (info.dtype !== 'float32') {
-      skip(`${info.dtype} tensor (only float32 weights are compressed)`);
+    const quantized = quantizedProblem(info.encoding);
+    if (quantized) {
+      skip(quantized);
+      continue;
+    }
+    const dtypeSkip = dtypeProblem(info.dtype);
+    if (dtypeSkip) {
+      skip(dtypeSkip);
       continue;
     }
     if (info.shape.length < 2) {
@@ -115,7 +129,7 @@ export async function compressOnnxChoices(
       skip(problem);
       continue;
     }
-    const values = float32Values(entry.data, info.parameterCount);
+    const values = weightValues(info.dtype, loadTensorData(entry.data), info.parameterCount);
     try {
       const outcome = await methodFor(options.method, 'onnx').apply(
         ctx,
@@ -134,6 +148,13 @@ export async function compressOnnxChoices(
       `nothing to compress with ${output.name}: ${results.length === 0 ? 'no tensor selected' : skipSummary(results)}`,
     );
   }
+  // New nodes go before their consumers, but a source out of order stays so: sort every graph.
+  const reordered = sortGraphs(proto, model.path);
+  if (reordered > 0) {
+    ctx.notes.push(
+      `nodes put in topological order (${reordered} graph${reordered === 1 ? ' was' : 's were'} out of order)`,
+    );
+  }
   return withOutputFiles(model.path, output.name, output.outPath, async (files) => {
     onProgress?.(selected.length, total, 'writing');
     const written = await writeOnnxModel(
@@ -144,13 +165,18 @@ export async function compressOnnxChoices(
       ctx.externalize,
       signal,
     );
-    if (written.dataFile) await files.commit(written.dataFile.path);
-    await files.commit();
+    // A model with an external data file is validated under its final name (the data file
+    // is found beside it); one without is validated at its temporary path and committed with
+    // its report, so that a kill never leaves a model without a report.
+    if (written.dataFile) {
+      await files.commit(written.dataFile.path);
+      await files.commit();
+    }
     onProgress?.(selected.length + 1, total, 'validating in onnxruntime');
     const weightsChanged = results.some((r) => !r.skipped && r.relativeError > 0);
     const validation = await validateOnnx(
       model.path,
-      files.path,
+      written.dataFile ? files.path : files.temp(),
       proto,
       model.summary,
       weightsChanged,
@@ -173,6 +199,6 @@ export async function compressOnnxChoices(
       elapsedMs: performance.now() - started,
     };
     onProgress?.(total, total, 'done');
-    return writeReport(files, report);
+    return writeReport(files, report, { commitModel: !written.dataFile });
   });
 }

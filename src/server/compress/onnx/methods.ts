@@ -8,23 +8,53 @@
  * back to W's shape when the quantized form is 2-D), placed where W was defined. Methods
  * that change the consumers rewrite them: MatMulNBits replaces each MatMul reading W;
  * low-rank replaces each MatMul/Gemm/Conv by two.
+ *
+ * float16 and bfloat16 weights are compressed from their float32 values and W keeps its
+ * dtype: pruned values and low-rank factors are stored in it, and the nodes computing W end
+ * with a Cast to it where they compute in float32 (see `computeWeight`).
+ *
+ * Newer operators (per-axis DequantizeLinear at 13, block-wise at 21) are used where the
+ * model's opset has them or can be raised to it (opset.ts); where it cannot, the methods
+ * write forms every opset from 7 has (dequantize.ts). No weight is refused for its opset.
  */
 import type { onnx } from 'onnx-proto';
 import type { TensorCompressionResult } from '../../../shared/compress';
-import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
+import { ONNX_DATA_TYPE, onnxCodeOf } from '../../formats/onnxDataTypes';
 import type { TensorEntry } from '../../formats/types';
+import { decodeValues, type NumericDType } from '../../analysis/decode';
+import type { DType } from '../../../shared/dtypes';
 import { allFinite, type MatrixLayout } from '../kernels';
+import { encodeFloats } from '../safetensorsValues';
 import {
   attr,
   defaultOpset,
   irVersionOf,
   makeNode,
+  opsetRaiseBlocker,
   raiseOpset,
   weightLayout,
   type NameAllocator,
   type TensorSlot,
   type WeightUse,
 } from '../../onnx';
+
+/** First opset with per-axis DequantizeLinear. */
+export const PER_AXIS_OPSET = 13;
+/** First opset with block-wise (and INT4) DequantizeLinear. */
+export const BLOCKED_OPSET = 21;
+
+/** First opset whose DequantizeLinear takes float16 scales (and outputs float16). */
+export const HALF_SCALE_OPSET = 19;
+
+/**
+ * The type DequantizeLinear outputs (that of its scales) for a weight of `dtype` at
+ * `opset`: float16 itself from opset 19, float32 otherwise (then a Cast follows).
+ * bfloat16 weights get float32 scales: onnxruntime's CPU DequantizeLinear has no
+ * bfloat16 output.
+ */
+export function dequantizeOutput(dtype: DType, opset: number): DType {
+  return dtype === 'float16' && opset >= HALF_SCALE_OPSET ? dtype : 'float32';
+}
 
 /** `TensorProto.DataLocation.EXTERNAL`. */
 export const DATA_LOCATION_EXTERNAL = 1;
@@ -46,6 +76,13 @@ export interface EditContext {
   readonly notes: string[];
   /** Why the opset could not be raised, per target opset (so that it is tried once). */
   readonly raiseFailures: Map<number, string>;
+  /**
+   * Whether the source model has opset `target` or can be raised to it, judged on the
+   * model as read (so that edits cannot change the choice, and the predictor sees the same).
+   */
+  readonly opsetAllows: (target: number) => boolean;
+  /** The default-domain opset of the model as read. */
+  readonly sourceOpset: number;
   /** Checked between the steps of long work (the low-rank SVD). */
   readonly signal?: AbortSignal;
 }
@@ -77,7 +114,7 @@ export function bytesOf(array: ArrayBufferView): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
-function int64Bytes(values: readonly number[]): Uint8Array {
+export function int64Bytes(values: readonly number[]): Uint8Array {
   return bytesOf(BigInt64Array.from(values, (v) => BigInt(v)));
 }
 
@@ -146,34 +183,102 @@ export function replaceWeight(
   graph.node = list;
 }
 
-/** Make W from a 2-D tensor named `flat` (Reshape when W is not 2-D): nodes producing W. */
-export function reshapeTo(
+/** The float dtypes whose weights the methods compress (W keeps its dtype). */
+export const COMPRESSED_DTYPES: ReadonlySet<DType> = new Set(['float32', 'float16', 'bfloat16']);
+
+/** Why a tensor of `dtype` is not compressed, or undefined when it is. */
+export function dtypeProblem(dtype: DType): string | undefined {
+  return COMPRESSED_DTYPES.has(dtype)
+    ? undefined
+    : `${dtype} tensor (only float32, float16 and bfloat16 weights are compressed)`;
+}
+
+/** A weight's values as float32, from any of COMPRESSED_DTYPES. */
+export function weightValues(dtype: DType, bytes: Uint8Array, count: number): Float32Array {
+  const values = decodeValues(dtype as NumericDType, bytes, count);
+  return values instanceof Float32Array ? values : Float32Array.from(values);
+}
+
+/** `values` rounded to `dtype` (as stored in a tensor of that dtype). */
+export function roundedTo(values: Float32Array, dtype: DType): Float32Array {
+  if (dtype === 'float32') return values;
+  return weightValues(dtype, encodeFloats(values, dtype), values.length);
+}
+
+/** A tensor holding `values` in the weight's own dtype. */
+export function weightTensor(
+  job: WeightJob,
+  name: string,
+  dims: readonly number[],
+  values: Float32Array,
+): NewTensor {
+  const dtype = job.entry.info.dtype;
+  return { name, dataType: onnxCodeOf(dtype), dims, bytes: encodeFloats(values, dtype) };
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * The nodes computing W from a `dims`-shaped tensor of ONNX type `dataType` that
+ * `producer` writes to the name it is given: a Reshape to W's shape and a Cast to W's
+ * dtype follow where they differ (with the Reshape's shape tensor).
+ */
+export function computeWeight(
   ctx: EditContext,
   job: WeightJob,
-  producer: (output: string) => onnx.INodeProto,
+  dims: readonly number[],
+  dataType: number,
+  producer: (output: string) => onnx.INodeProto[],
 ): { nodes: onnx.INodeProto[]; tensors: NewTensor[] } {
+  const name = job.slot.name;
   const shape = job.entry.info.shape;
-  if (shape.length === 2) return { nodes: [producer(job.slot.name)], tensors: [] };
-  const flat = ctx.names.fresh(`${job.slot.name}_2d`);
-  const shapeName = ctx.names.fresh(`${job.slot.name}_shape`);
-  return {
-    tensors: [
-      {
-        name: shapeName,
-        dataType: ONNX_DATA_TYPE.INT64,
-        dims: [shape.length],
-        bytes: int64Bytes(shape),
-      },
-    ],
-    nodes: [
-      producer(flat),
-      makeNode(
-        'Reshape',
-        [flat, shapeName],
-        [job.slot.name],
-        ctx.names.fresh(`${job.slot.name}_Reshape`),
-      ),
-    ],
+  const target = onnxCodeOf(job.entry.info.dtype);
+  const reshape = !sameDims(dims, shape);
+  const cast = dataType !== target;
+  const nodes: onnx.INodeProto[] = [];
+  const tensors: NewTensor[] = [];
+  let current = reshape || cast ? ctx.names.fresh(reshape ? `${name}_2d` : `${name}_float`) : name;
+  nodes.push(...producer(current));
+  if (reshape) {
+    const shapeName = ctx.names.fresh(`${name}_shape`);
+    tensors.push({
+      name: shapeName,
+      dataType: ONNX_DATA_TYPE.INT64,
+      dims: [shape.length],
+      bytes: int64Bytes(shape),
+    });
+    const out = cast ? ctx.names.fresh(`${name}_float`) : name;
+    nodes.push(
+      makeNode('Reshape', [current, shapeName], [out], ctx.names.fresh(`${name}_Reshape`)),
+    );
+    current = out;
+  }
+  if (cast) {
+    nodes.push(
+      makeNode('Cast', [current], [name], ctx.names.fresh(`${name}_Cast`), [
+        attr.int('to', target),
+      ]),
+    );
+  }
+  return { nodes, tensors };
+}
+
+/** `EditContext.opsetAllows` for a model as read (memoised per target). */
+export function opsetJudge(
+  model: onnx.IModelProto,
+  modelPath: string,
+): (target: number) => boolean {
+  const verdicts = new Map<number, boolean>();
+  return (target) => {
+    let allowed = verdicts.get(target);
+    if (allowed === undefined) {
+      allowed =
+        defaultOpset(model) >= target || opsetRaiseBlocker(model, modelPath, target) === undefined;
+      verdicts.set(target, allowed);
+    }
+    return allowed;
   };
 }
 

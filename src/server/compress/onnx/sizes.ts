@@ -3,12 +3,20 @@
  * bytes of new tensors, nodes and attributes, and what the predictor knows of each weight
  * (its layout and consumers). The method modules' `predictBytes` add these up.
  */
+import { onnx } from 'onnx-proto';
 import { computeSpectrumInThread } from '../../analysis/spectrum';
 import { rankForEnergy } from '../../../shared/spectrum';
-import type { OpenedModel } from '../../formats/types';
+import type { TensorEncoding } from '../../../shared/model';
+import type { OpenedModel, TensorEntry } from '../../formats/types';
+import { layoutDims, type MatrixLayout, type QuantizedBlocks } from '../kernels';
+import type { WrittenWeight } from './dequantize';
+import type { DType } from '../../../shared/dtypes';
+import { dtypeProblem, opsetJudge, type EditContext, type WeightJob } from './methods';
 import {
   intAttribute,
   isGraphOutput,
+  lowRankReadProblem,
+  NameAllocator,
   onlyDirectMatMul,
   weightLayout,
   type OnnxModel,
@@ -76,6 +84,13 @@ export function node(
 /** What the ONNX predictor knows of one weight: its layout and how it is used. */
 export interface OnnxWeight {
   readonly slot: TensorSlot;
+  /** How the weight is already quantized (every method's `feasible` refuses it). */
+  readonly encoding?: TensorEncoding;
+  /** The tensor's dtype (the methods take float32, float16 and bfloat16). */
+  readonly dtype: DType;
+  /** The model's opset as read, and whether it has or can be raised to a newer one (EditContext's). */
+  readonly sourceOpset: number;
+  readonly opsetAllows: (target: number) => boolean;
   readonly layout?: WeightLayout;
   /** Why no method needing an input axis applies. */
   readonly layoutProblem?: string;
@@ -92,19 +107,35 @@ export interface OnnxWeight {
 export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number, OnnxWeight> {
   const slots = decoded.slots;
   const weights = new Map<number, OnnxWeight>();
+  const shared = { sourceOpset: decoded.opset, opsetAllows: opsetJudge(decoded.proto, model.path) };
   for (const slot of slots) {
     const info = model.tensors[slot.index]?.info;
     if (!info) continue;
+    if (info.encoding) {
+      weights.set(slot.index, {
+        slot,
+        dtype: info.dtype,
+        ...shared,
+        encoding: info.encoding,
+        layoutProblem: 'already quantized',
+        directMatMul: false,
+        consumers: 0,
+        consumerLabels: [],
+      });
+      continue;
+    }
     let problem: string | undefined;
     if (slot.kind === 'sparse-initializer') problem = 'sparse initializer';
     else if (!slot.proto) problem = 'Constant given by value_* attributes';
-    else if (info.dtype !== 'float32') problem = `${info.dtype} tensor`;
-    else if (info.shape.length < 2) problem = 'a bias or vector';
+    else problem = dtypeProblem(info.dtype);
+    if (!problem && info.shape.length < 2) problem = 'a bias or vector';
     const { uses, problem: useProblem } = decoded.weightUses(slot.name, slot.scope);
     problem ??= useProblem;
     if (problem) {
       weights.set(slot.index, {
         slot,
+        dtype: info.dtype,
+        ...shared,
         problem,
         directMatMul: false,
         consumers: 0,
@@ -117,8 +148,7 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
     if (typeof layout !== 'string') {
       if (layout.kind === 'recurrent' || layout.kind === 'embedding')
         lowRankProblem = 'low rank applies to MatMul, Gemm and Conv weights';
-      else if (uses.some((use) => use.chain.length > 0))
-        lowRankProblem = 'low rank needs the weight read directly';
+      else if (lowRankReadProblem(uses)) lowRankProblem = lowRankReadProblem(uses);
       else if (
         uses.some((use) => use.node.opType === 'Conv' && intAttribute(use.node, 'group', 1) !== 1)
       )
@@ -127,6 +157,8 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
     }
     weights.set(slot.index, {
       slot,
+      dtype: info.dtype,
+      ...shared,
       ...(typeof layout === 'string' ? { layoutProblem: layout } : { layout }),
       ...(lowRankProblem ? { lowRankProblem } : {}),
       directMatMul: onlyDirectMatMul(uses) && !isGraphOutput(slot.name, slot.scope),
@@ -135,15 +167,6 @@ export function onnxWeights(model: OpenedModel, decoded: OnnxModel): Map<number,
     });
   }
   return weights;
-}
-
-/** The nodes (and shape tensor) that turn a 2-D form back into W's shape. */
-export function reshapeBytes(name: string, rank: number, constant: boolean): number {
-  if (rank === 2) return 0;
-  return (
-    tensorProto(`${name}_shape`, [rank], 8 * rank, constant) +
-    node('Reshape', `${name}_Reshape`, [`${name}_2d`, `${name}_shape`], [name])
-  );
 }
 
 /** The smallest rank keeping `energy` of Σσ² of the row-major `rows` × `cols` matrix. */
@@ -157,4 +180,48 @@ export async function rankForEnergyOf(
   const sigma = Array.from(spectrum.singularValues);
   const total = sigma.reduce((sum, s) => sum + s * s, 0);
   return rankForEnergy(sigma, total, energy);
+}
+
+/**
+ * Bytes a weight takes in the written model when `build` writes it (its new tensors and
+ * nodes, less the tensor it replaces, plus the tensor's own bytes as the predictor counts
+ * them): `build` runs on a stand-in edit context with zero codes of the right sizes, so
+ * the prediction measures the very nodes the writer makes.
+ */
+export function measureWritten(
+  entry: TensorEntry,
+  weight: OnnxWeight,
+  build: (ctx: EditContext, job: WeightJob) => WrittenWeight,
+): number {
+  const ctx: EditContext = {
+    model: { opsetImport: [{ domain: '', version: weight.sourceOpset }] },
+    modelPath: '',
+    names: new NameAllocator(new Set()),
+    externalize: new Set(),
+    notes: [],
+    raiseFailures: new Map(),
+    opsetAllows: weight.opsetAllows,
+    sourceOpset: weight.sourceOpset,
+  };
+  const job: WeightJob = { slot: weight.slot, entry, values: new Float32Array(0), uses: [] };
+  const { info } = entry;
+  const constant = weight.slot.kind !== 'initializer';
+  const written = build(ctx, job);
+  let bytes =
+    info.byteLength - tensorProto(weight.slot.name, info.shape, info.byteLength, constant);
+  for (const t of written.tensors) bytes += tensorProto(t.name, t.dims, t.bytes.length, constant);
+  for (const n of written.nodes) bytes += field(onnx.NodeProto.encode(n).finish().length);
+  return bytes;
+}
+
+/** Zero codes and scales shaped as the quantizer would return them (for measureWritten). */
+export function zeroBlocks(layout: MatrixLayout, blockSize: number): QuantizedBlocks {
+  const { inputs, channels } = layoutDims(layout);
+  const blocks = Math.max(1, Math.ceil(inputs / blockSize));
+  return {
+    q: new Int8Array(layout.rows * layout.cols),
+    scales: new Float32Array(channels * blocks),
+    blocks,
+    blockSize,
+  };
 }

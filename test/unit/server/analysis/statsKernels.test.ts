@@ -10,7 +10,11 @@ import {
   MomentAccumulator,
 } from '../../../../src/server/analysis/stats';
 import { decodeHalfToFloat32, decodeScalar } from '../../../../src/server/analysis/decode';
-import { float32Binning, PIECE_ELEMENTS, statsKernel } from '../../../../src/server/analysis/wasmStats';
+import {
+  float32Binning,
+  PIECE_ELEMENTS,
+  statsKernel,
+} from '../../../../src/server/analysis/wasmStats';
 import { gaussian } from '../../../support/matrices';
 import { bytesOf, makeTempDir } from '../../../support/safetensorsBuilder';
 

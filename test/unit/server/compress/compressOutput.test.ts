@@ -7,8 +7,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { defaultOutputPath, OutputFiles, withOutputFiles } from '../../../../src/server/compress/output';
+import {
+  defaultOutputPath,
+  OutputFiles,
+  withOutputFiles,
+} from '../../../../src/server/compress/output';
 import { ModelFileError } from '../../../../src/server/formats/types';
+import { temporaryFolder } from '../../../../src/server/tempFiles';
 
 let folder: string;
 
@@ -42,8 +47,13 @@ test('default names: <stem>.<method><ext>, then -1, -2… past any file that sta
 test('commit moves the temporary file into place and refuses to replace a file', async () => {
   const files = new OutputFiles(path.join(folder, 'commit.out'));
   const temp = files.temp();
-  assert.equal(path.dirname(temp), folder);
-  assert.match(path.basename(temp), /^\.commit\.out\.[0-9a-f]+\.tmp$/);
+  // LayerLens's temporary folder when it shares the output's file system, else beside it.
+  assert.ok(
+    path.dirname(temp) === temporaryFolder() ||
+      (path.dirname(temp) === folder &&
+        /^\.commit\.out\.layerlens-\d+-[0-9a-f]+\.tmp$/.test(path.basename(temp))),
+    temp,
+  );
   await writeFile(temp, 'new');
   await files.commit();
   assert.equal(await readFile(files.path, 'utf8'), 'new');
@@ -54,6 +64,7 @@ test('commit moves the temporary file into place and refuses to replace a file',
   assert.equal(await readFile(files.path, 'utf8'), 'new', 'the existing file is untouched');
   await clash.discard();
   assert.ok(!(await readdir(folder)).some((name) => name.endsWith('.tmp')));
+  assert.deepEqual(await readdir(temporaryFolder()), []);
 });
 
 test('a job that fails removes its temporary and its already committed files', async () => {

@@ -18,7 +18,10 @@ import { safetensorsFormat } from '../../../../src/server/formats/safetensors';
 import { ModelFileError, type OpenedModel } from '../../../../src/server/formats/types';
 import type { CompressionOptions, CompressionReport } from '../../../../src/shared/compress';
 import { seededNormal } from '../../../../src/server/runtime/sampleInputs';
-import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../../../src/server/compress/kernels';
+import {
+  float32ToBfloat16Bits,
+  float32ToFloat16Bits,
+} from '../../../../src/server/compress/kernels';
 import { pythonWithNumpy } from '../../../support/python';
 import { writeSafetensors, writeShardedSafetensors } from '../../../support/safetensorsBuilder';
 

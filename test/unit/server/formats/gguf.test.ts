@@ -81,7 +81,7 @@ for (const version of [2, 3]) {
       const { summary } = model;
       assert.equal(summary.format, 'gguf');
       assert.equal(summary.tensorCount, 17);
-      assert.deepEqual(summary.capabilities, { compress: [], run: false });
+      assert.deepEqual(summary.capabilities, { compress: [], run: false, graph: false });
       const meta = new Map(summary.metadata.map((entry) => [entry.key, entry.value]));
       assert.equal(meta.get('GGUF version'), String(version));
       assert.equal(meta.get('tensor data alignment'), '32');
@@ -116,6 +116,7 @@ for (const version of [2, 3]) {
         granularity: 'block',
         blockSize: 256,
         notDecoded: null,
+        countsCodes: false,
       });
       assert.equal(byName.get('blk.0.ffn_q8_0.weight')!.encoding!.bitsPerWeight, 8.5);
       assert.equal(byName.get('blk.12.ffn_mxfp4.weight')!.encoding!.bitsPerWeight, 4.25);

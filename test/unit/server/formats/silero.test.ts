@@ -13,7 +13,17 @@ import { onnxFormat } from '../../../../src/server/formats/onnx';
 import { loadTensorData } from '../../../../src/server/formats/onnxTensors';
 import { countStoredTensors } from '../../../support/protoWire';
 
-const MODEL_FOLDER = join(__dirname, '..', '..', '..', '..', 'node_modules', '@ricky0123', 'vad-web', 'dist');
+const MODEL_FOLDER = join(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  '..',
+  'node_modules',
+  '@ricky0123',
+  'vad-web',
+  'dist',
+);
 
 /** Counts found by both readers (pinned so that a change in either one shows). */
 const EXPECTED: Readonly<Record<string, { tensors: number; parameters: number }>> = {

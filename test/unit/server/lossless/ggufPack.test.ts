@@ -74,6 +74,6 @@ test('a GGUF file packs and unpacks byte for byte; the packed file opens as the 
 test('a split GGUF model is refused with the reason', async () => {
   await assert.rejects(
     packFile(fixtures.path('split-00001-of-00003.gguf'), { runner: poolRunner(lossless) }),
-    /split GGUF model keeps its tensors in 3 files/,
+    /split model keeps its tensors in 3 files/,
   );
 });

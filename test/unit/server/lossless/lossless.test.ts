@@ -14,7 +14,11 @@ import { openModelFile } from '../../../../src/server/formats/registry';
 import { computeTensorStats, workerSourceOf } from '../../../../src/server/jobs/computeStats';
 import { WorkerPool } from '../../../../src/server/jobs/workerPool';
 import { ModelFileError } from '../../../../src/server/formats/types';
-import { BYTE_LAYOUTS, joinStreams, splitStreams } from '../../../../src/server/lossless/byteGroups';
+import {
+  BYTE_LAYOUTS,
+  joinStreams,
+  splitStreams,
+} from '../../../../src/server/lossless/byteGroups';
 import {
   ChunkFormatError,
   crc32,
@@ -54,6 +58,7 @@ import {
   writeShardedSafetensors,
   type SafetensorsDType,
 } from '../../../support/safetensorsBuilder';
+import { temporaryFolder } from '../../../../src/server/tempFiles';
 
 const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
   resolve(`node_modules/@ricky0123/vad-web/dist/silero_vad_${version}.onnx`),
@@ -105,8 +110,12 @@ async function sha256(filePath: string): Promise<string> {
     .digest('hex');
 }
 
+/** Temporary files left beside the outputs or in LayerLens's temporary folder. */
 async function leftovers(): Promise<string[]> {
-  return (await fs.readdir(folder)).filter((name) => name.endsWith('.partial'));
+  return [
+    ...(await fs.readdir(folder)).filter((name) => name.endsWith('.tmp')),
+    ...(await fs.readdir(temporaryFolder())),
+  ];
 }
 
 /** Pack and unpack `file`; assert the unpacked bytes equal the original's. */

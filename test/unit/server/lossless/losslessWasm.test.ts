@@ -8,7 +8,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BYTE_LAYOUTS, type ByteLayout } from '../../../../src/server/lossless/byteGroups';
 import { decodeChunk, encodeChunk } from '../../../../src/server/lossless/chunkCodec';
-import { losslessKernels, type LosslessKernels } from '../../../../src/server/lossless/losslessWasm';
+import {
+  losslessKernels,
+  type LosslessKernels,
+} from '../../../../src/server/lossless/losslessWasm';
 import {
   byteHistogram,
   rans8Decode,

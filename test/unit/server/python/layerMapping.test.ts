@@ -18,8 +18,16 @@ import {
 import { readModelState } from '../../../../src/server/python/modelFiles';
 import type { ScriptAnalysis } from '../../../../src/server/python/scriptAnalysis';
 import { analyzeSource } from '../../../../src/server/python/workspaceScripts';
-import { graph, makeTempFolder, model, node, tensor, writeModel } from '../../../support/onnxBuilder';
+import {
+  graph,
+  makeTempFolder,
+  model,
+  node,
+  tensor,
+  writeModel,
+} from '../../../support/onnxBuilder';
 import { writeSafetensors, type SafetensorsTensor } from '../../../support/safetensorsBuilder';
+import { writeTorchCheckpoints } from '../../../support/torchCheckpoints';
 
 const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
@@ -125,6 +133,36 @@ test('nested module classes map to prefixed state-dict names, with shapes checke
   assert.equal(shapeTextOf(matches.get('Encoder:norm')), 'match weight 256 256');
   // The file's head has 12 classes, the script declares 10: the check says so.
   assert.equal(shapeTextOf(matches.get('Classifier:head')), 'mismatch weight 10x256 12x256');
+});
+
+test('a PyTorch checkpoint: layers map onto its nested state-dict names as onto safetensors', async () => {
+  await writeTorchCheckpoints(join(folder, 'pt'));
+  const checkpoint = await opened(join(folder, 'pt', 'checkpoint.pt'));
+  const script = `
+import torch
+from torch import nn
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(5, 6)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.embed = nn.Embedding(4, 3)
+        self.conv = nn.Conv2d(3, 4, 2)
+`;
+  const { matches } = await mapAll(script, [checkpoint]);
+  const fc1 = matches.get('Encoder:fc1')?.[0]?.instances[0];
+  assert.equal(fc1?.modulePath, 'model.encoder.fc1');
+  const names = fc1?.tensors.map((match) => match.tensor.name) ?? [];
+  assert.ok(names.includes('model.encoder.fc1.weight') && names.includes('model.encoder.fc1.bias'));
+  assert.equal(shapeTextOf(matches.get('Encoder:fc1')), 'match weight 6x5 6x5');
+  assert.equal(shapeTextOf(matches.get('Net:embed')), 'match weight 4x3 4x3');
+  // The file's conv has 2 output channels, the script declares 4: the check says so.
+  assert.equal(shapeTextOf(matches.get('Net:conv')), 'mismatch weight 4x3x2x2 2x3x2x2');
 });
 
 test('Sequential indices, OrderedDict names and module-level containers', async () => {

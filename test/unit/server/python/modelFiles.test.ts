@@ -104,7 +104,7 @@ test('a save_pretrained folder: model.safetensors first, then an index, any safe
   assert.equal(await referencedFile(reference(null), script, []), null);
 });
 
-test('model states: a model, a missing file, a PyTorch pickle, a broken file', async () => {
+test('model states: a model, a missing file, a plain pickle, a broken checkpoint, a broken file', async () => {
   const model = await readModelState(service, join(root, 'data', 'shared.safetensors'));
   assert.equal(model.kind, 'model');
   assert.deepEqual(model.kind === 'model' ? model.tensors.map((tensor) => tensor.name) : [], ['c']);
@@ -112,13 +112,22 @@ test('model states: a model, a missing file, a PyTorch pickle, a broken file', a
     kind: 'missing',
     path: join(root, 'none.onnx'),
   });
-  const pickle = join(root, 'checkpoint.pth');
-  await writeFile(pickle, Buffer.from('PK\u0003\u0004'));
+  const pickle = join(root, 'objects.pkl');
+  await writeFile(pickle, Buffer.from([0x80, 0x02, 0x4e, 0x2e]));
   assert.deepEqual(await readModelState(service, pickle), {
     kind: 'unsupported',
     path: pickle,
     problem: 'format not supported yet',
   });
+  // A .pth is read as a PyTorch checkpoint: a broken one says what is wrong with it.
+  const checkpoint = join(root, 'checkpoint.pth');
+  await writeFile(checkpoint, Buffer.from('PK\u0003\u0004'));
+  const brokenCheckpoint = await readModelState(service, checkpoint);
+  assert.equal(brokenCheckpoint.kind, 'error');
+  assert.match(
+    brokenCheckpoint.kind === 'error' ? brokenCheckpoint.problem : '',
+    /not a readable zip archive/,
+  );
   const broken = join(root, 'broken.safetensors');
   await writeFile(broken, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2]));
   const state = await readModelState(service, broken);

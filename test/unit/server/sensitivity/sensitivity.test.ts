@@ -14,7 +14,12 @@ import { compressModel } from '../../../../src/server/compress';
 import { relativeFrobeniusError } from '../../../../src/server/compress/kernels';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import { clearSensitivityCache, computeSensitivity } from '../../../../src/server/sensitivity';
-import { DEFAULT_SWEEP, int4Level, nmLevel, pruneLevel } from '../../../../src/server/sensitivity/levels';
+import {
+  DEFAULT_SWEEP,
+  int4Level,
+  nmLevel,
+  pruneLevel,
+} from '../../../../src/server/sensitivity/levels';
 import { reconstruct } from '../../../../src/server/sensitivity/proxy';
 import type { LayerSensitivity, SensitivityResult } from '../../../../src/shared/sensitivity';
 import {

@@ -1,0 +1,171 @@
+/**
+ * A compression plan of this model: per tensor the chosen method, its predicted bytes
+ * and deviation, the totals against the target, and an Apply button. Once applied, the
+ * attempts (file size and whole-model deviation of each) and whether the target was met;
+ * the kept file's report shows in the compression report view below it.
+ */
+import { formatBytes, formatStat } from '../../../src/shared/format';
+import type { ApplyPlanResult, PlanAction, PlanView } from '../../../src/shared/plan';
+import { describePlanTarget } from '../../../src/shared/planTarget';
+import { renderVerdict, table } from './compressReport';
+import { definitionList, element } from '../platform/dom';
+import { baseName } from '../platform/errorView';
+
+/** Plan rows drawn; the recipe file holds all of them. */
+const MAX_PLAN_ROWS = 300;
+
+function deviationText(value: number): string {
+  return Number.isFinite(value) ? formatStat(value, 4) : '—';
+}
+
+export function renderPlan(view: PlanView, act: (action: PlanAction) => void): HTMLElement {
+  const { plan, result } = view;
+  const button = (text: string, action: PlanAction, testId: string, secondary = false) => {
+    const node = element('button', {
+      className: secondary ? 'll-button ll-button-secondary' : 'll-button',
+      text,
+      attrs: { type: 'button', 'data-action': action, 'data-testid': testId },
+    });
+    if (view.applying && action === 'apply') node.disabled = true;
+    node.addEventListener('click', () => act(action));
+    return node;
+  };
+  const changed = plan.steps.filter((step) => step.options);
+  const summed = plan.steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
+  const limit =
+    plan.target.kind === 'sizeMB'
+      ? plan.target.value * 1e6
+      : plan.target.kind === 'ratio'
+        ? plan.fileBytesBefore / plan.target.value
+        : undefined;
+  // A plan restored from an older recipe may lack warnings.
+  const warnings = (plan as { warnings?: readonly string[] }).warnings ?? [];
+  const facts = definitionList([
+    ['Target', describePlanTarget(plan.target)],
+    [
+      'Predicted size',
+      `${formatBytes(plan.fileBytesBefore)} → ${formatBytes(plan.predictedFileBytes)}${limit !== undefined ? ` (limit ${formatBytes(limit)})` : ''}`,
+    ],
+    [
+      'Predicted deviation',
+      `${formatStat(summed, 4)} summed over layers (${plan.metric}${plan.recipe.measured ? (warnings.length > 0 ? ', measured per layer but not trustworthy: see why above' : ', measured per layer') : ', data-free proxy'})`,
+    ],
+    ['Tensors changed', `${changed.length} of ${plan.steps.length}`],
+    ['Feasible', plan.feasible ? 'yes, as predicted' : 'no: the methods cannot reach the target'],
+  ]);
+  const rows = plan.steps
+    .slice(0, MAX_PLAN_ROWS)
+    .map((step) => [
+      step.tensor,
+      step.label,
+      formatBytes(step.bytesBefore),
+      formatBytes(step.predictedBytes),
+      deviationText(step.predictedDeviation),
+    ]);
+  // Once applied, the warnings are among the verdict's reasons.
+  const warningBlock =
+    warnings.length > 0 && !result
+      ? element(
+          'div',
+          {
+            className: 'll-warnings ll-plan-warnings',
+            attrs: { 'data-testid': 'plan-warnings', role: 'alert' },
+          },
+          [
+            element('p', {
+              className: 'll-warnings-title',
+              text: 'Warning: this plan rests on sensitivities that cannot be trusted; its file will not be validated:',
+            }),
+            element(
+              'ul',
+              { className: 'll-verdict-reasons' },
+              warnings.map((warning) => element('li', { text: warning })),
+            ),
+          ],
+        )
+      : null;
+  const verdict = result ? (result as Partial<ApplyPlanResult>).verdict : undefined;
+  const attempts = result
+    ? element('div', { attrs: { 'data-testid': 'plan-attempts' } }, [
+        element('p', {
+          className: 'll-plan-outcome',
+          text: `${result.targetMet ? 'Target met' : 'Target NOT met'}${verdict?.validated ? '' : ' (not validated)'}: kept ${baseName(result.report.output)}, ${formatBytes(result.report.fileBytesAfter)}; recipe ${baseName(result.recipePath)}`,
+        }),
+        renderVerdict(verdict, 'plan-verdict', baseName(result.report.output)),
+        table(
+          'll-plan-attempts',
+          'Attempts',
+          ['#', 'File bytes', 'Whole-model deviation', 'Why'],
+          result.attempts.map((attempt, i) => [
+            String(i + 1),
+            formatBytes(attempt.fileBytes),
+            deviationText(attempt.deviation),
+            attempt.refinement ?? 'first application',
+          ]),
+          1,
+        ),
+      ])
+    : null;
+  return element(
+    'section',
+    {
+      className: 'll-section ll-report ll-plan',
+      attrs: { 'data-testid': 'plan-panel', 'aria-label': 'Compression plan' },
+    },
+    [
+      element('div', { className: 'll-report-header' }, [
+        element('h2', {
+          className: 'll-section-title',
+          text: result
+            ? `Plan applied to ${baseName(plan.source)}`
+            : `Compression plan for ${baseName(plan.source)}`,
+        }),
+        element('div', { className: 'll-report-actions' }, [
+          result ? null : button(view.applying ? 'Applying…' : 'Apply', 'apply', 'plan-apply'),
+          button('Close', 'dismiss', 'plan-dismiss', true),
+        ]),
+      ]),
+      attempts,
+      warningBlock,
+      facts,
+      view.error ? element('p', { className: 'll-plan-error', text: view.error }) : null,
+      element('div', { className: 'll-report-scroll' }, [
+        table(
+          'll-plan-steps',
+          'Plan',
+          ['Tensor', 'Choice', 'Bytes now', 'Predicted bytes', 'Predicted deviation'],
+          rows,
+          2,
+        ),
+      ]),
+    ],
+  );
+}
+
+/** The plan's place in the page: just above the compression report. */
+export class PlanSlot {
+  private readonly slot = element('div', { className: 'll-plan-slot' });
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly act: (action: PlanAction) => void,
+  ) {}
+
+  show(view: PlanView | null): void {
+    if (!view) {
+      this.slot.replaceChildren();
+      return;
+    }
+    const report = this.root.querySelector('.ll-report-slot');
+    if (!this.slot.isConnected) {
+      if (report) report.before(this.slot);
+      else this.root.prepend(this.slot);
+    }
+    const panel = renderPlan(view, (action) => {
+      if (action === 'dismiss') this.slot.replaceChildren();
+      this.act(action);
+    });
+    this.slot.replaceChildren(panel);
+    panel.scrollIntoView({ block: 'nearest' });
+  }
+}
