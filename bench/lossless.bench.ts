@@ -5,9 +5,9 @@
  *
  * Ratios are packed / original (smaller is better) on Gaussian N(0, 0.02) weights in bf16
  * and f32, on int8 levels stored as float32, and on the real Silero VAD models (their float
- * tensors' raw bytes, and the whole file), and on PyTorch checkpoints of Gaussian weights
- * (f32 and bf16, written by test/support/torchSave.py), with the exponent-entropy bound and ZipNN's
- * published ratios as references.
+ * tensors' raw bytes, and the whole file), on PyTorch checkpoints of Gaussian weights
+ * (f32 and bf16, written by test/support/torchSave.py) and on a whole GGUF file of every
+ * decoded ggml type, with the exponent-entropy bound and ZipNN's published ratios as references.
  * Speeds are MB/s of original bytes, from memory, with 1 and 2 worker threads; zstd's are
  * its own in-memory benchmark (`zstd -b3`, one thread). Skips zstd when it is missing.
  */
@@ -28,7 +28,7 @@ import {
 } from '../src/server/lossless/jobs';
 import { packFile } from '../src/server/lossless/pack';
 import { LLZ_CHUNK_BYTES } from '../src/shared/limits';
-import { findPythonWithNumpy } from '../test/support/python';
+import { findPythonWithNumpy, pythonWithNumpy } from '../test/support/python';
 import { TORCH_SAVE_SCRIPT } from '../test/support/torchCheckpoints';
 
 const SILERO = ['legacy', 'v5', 'v6'].map((version) =>
@@ -289,6 +289,15 @@ async function main(): Promise<void> {
         ]);
       await rm(file);
     }
+    // A GGUF of every decoded ggml type (uniformly random block fields, the hard case) and
+    // F32/F16/BF16 norms, written by the tests' independent writer.
+    const gguf = join(dir, 'types.gguf');
+    const written = spawnSync(
+      pythonWithNumpy(),
+      [resolve('test/support/gguf_fixtures.py'), '--bench', gguf, '1024'],
+      { encoding: 'utf8' },
+    );
+    if (written.status !== 0) throw new Error(`gguf_fixtures.py failed: ${written.stderr}`);
     const fileRows: Row[] = [];
     const python = findPythonWithNumpy();
     const checkpoints: string[] = [];
@@ -305,7 +314,7 @@ async function main(): Promise<void> {
         fileRows.push([`gaussian-${dtype}.pt`, 'python3 with numpy is missing', null, null, null]);
       }
     }
-    for (const file of [...SILERO, ...checkpoints]) {
+    for (const file of [...SILERO, ...checkpoints, gguf]) {
       const out = join(dir, `${file.split('/').pop()}.llz`);
       const packed = await packFile(file, { out });
       const zstd = zstdBench(file);

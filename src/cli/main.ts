@@ -38,7 +38,7 @@ import { sensitivityCommand, SENSITIVITY_USAGE } from './sensitivity';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
-  inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json)
+  inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json, .gguf)
   --json     Print JSON: format, fileBytes, parameterCount, tensors (name, dtype, shape,
              parameterCount, node, op, …) and the rest of the summary
   --stats    Also compute per-tensor statistics (min, max, mean, std, sparsity, L2 norm)
@@ -202,7 +202,7 @@ function printReport(report: InspectReport, withStats: boolean, extras: InspectE
       tensor.node,
       tensor.op ?? '',
       formatShape(tensor.shape),
-      tensor.dtype,
+      tensor.encoding?.scheme ?? tensor.dtype,
       formatCount(tensor.parameterCount),
       formatBytes(tensor.byteLength),
     ];

@@ -5,7 +5,6 @@
  * result while it is computed share one computation; each can be cancelled on its own.
  */
 import { availableParallelism } from 'node:os';
-import { DTYPES } from '../shared/dtypes';
 import {
   HEATMAP_TILE_SIZE,
   heatmapLayerKey,
@@ -25,7 +24,6 @@ import {
   type SpectrumOptions,
 } from '../shared/spectrum';
 import { tensorCodes } from './analysis/codes';
-import { decodeValues } from './analysis/decode';
 import type { TensorCodes } from '../shared/model';
 import {
   memoryMatrix,
@@ -44,6 +42,8 @@ import {
   fileMatrix,
   loadMemoryBytes,
   loadTensorValues,
+  matrixValues,
+  storedRowBytes,
   tensorMatrixShape,
   type TensorMatrixShape,
 } from './analysis/tensorMatrix';
@@ -292,8 +292,8 @@ export class AnalysisService {
       );
     } else {
       const bytes = loadMemoryBytes(entry);
-      source = { kind: 'memory', values: decodeValues(matrix.dtype, bytes.slice(), rows * cols) };
-      const rowBytes = cols * (DTYPES[matrix.dtype].bits / 8);
+      source = { kind: 'memory', values: matrixValues(matrix, bytes.slice(), rows * cols) };
+      const rowBytes = storedRowBytes(matrix);
       parts = ranges.map(([rowStart, rowEnd]) => {
         const slice = bytes.slice(rowStart * rowBytes, rowEnd * rowBytes);
         const job: PyramidJob = {

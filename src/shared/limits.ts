@@ -40,7 +40,7 @@ export const MAX_TENSORS = 1_000_000;
  */
 export const MAX_SAFETENSORS_INDEX_BYTES = 64 * 1024 * 1024;
 
-/** Shard files named by one `*.safetensors.index.json`. */
+/** Shard files named by one `*.safetensors.index.json`, or files of one split GGUF model. */
 export const MAX_SHARDS = 100_000;
 
 /** Nesting of If/Loop/Scan subgraphs followed by the ONNX reader. */
@@ -156,6 +156,23 @@ export const MAX_LLZ_STRUCTURE_BYTES = 256 * 1024 * 1024;
 /** Largest recipe file read (a recipe lists at most MAX_TENSORS steps of a few hundred bytes). */
 export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
 
+/** Key/value pairs of one GGUF file's metadata (real files hold a few dozen). */
+export const MAX_GGUF_METADATA_ENTRIES = 1_000_000;
+
+/** One GGUF string (a key, a value, a tokenizer token or a chat template). */
+export const MAX_GGUF_STRING_BYTES = 64 * 1024 * 1024;
+
+/** Elements of one GGUF metadata array (tokenizer vocabularies hold a few hundred thousand). */
+export const MAX_GGUF_ARRAY_LENGTH = 64 * 1024 * 1024;
+
+/** Arrays nested in GGUF metadata arrays, followed by the reader. */
+export const MAX_GGUF_ARRAY_DEPTH = 8;
+
+/** Dimensions of a GGUF tensor (ggml's GGML_MAX_DIMS). */
+export const MAX_GGUF_TENSOR_DIMS = 4;
+
+/** Largest `general.alignment` of a GGUF file's tensor data (a power of two). */
+export const MAX_GGUF_ALIGNMENT = 1024 * 1024;
 /** A PyTorch checkpoint's pickle (`data.pkl`, or a legacy file's pickles): read whole at open. */
 export const MAX_PICKLE_BYTES = 512 * 1024 * 1024;
 

@@ -11,6 +11,7 @@ export const MODEL_FORMAT_INFO = {
   onnx: { label: 'ONNX', extensions: ['.onnx'] },
   safetensors: { label: 'safetensors', extensions: ['.safetensors'] },
   pytorch: { label: 'PyTorch', extensions: ['.pt', '.pth', '.ckpt', '.bin'] },
+  gguf: { label: 'GGUF', extensions: ['.gguf'] },
 } as const satisfies Record<string, { label: string; extensions: readonly string[] }>;
 
 export type ModelFormat = keyof typeof MODEL_FORMAT_INFO;
@@ -36,7 +37,13 @@ export function isModelFormat(value: unknown): value is ModelFormat {
 
 /** Where in the file a tensor's values live. */
 export type TensorLocation =
-  'initializer' | 'constant' | 'sparse-initializer' | 'external' | 'safetensors' | 'pytorch';
+  | 'initializer'
+  | 'constant'
+  | 'sparse-initializer'
+  | 'external'
+  | 'safetensors'
+  | 'pytorch'
+  | 'gguf';
 
 export interface TensorInfo {
   /** Position in the model's tensor list; the key used by every per-tensor request. */
@@ -44,6 +51,11 @@ export interface TensorInfo {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
+  /**
+   * The dimensions in the order the file stores them, where that differs from `shape`
+   * (GGUF's `ne`, innermost first); shown in the shape's tooltip.
+   */
+  readonly fileShape?: readonly number[];
   readonly parameterCount: number;
   /** Bytes of the stored values (for sparse initializers: values plus indices). */
   readonly byteLength: number;
@@ -89,6 +101,11 @@ export interface TensorEncoding {
   readonly decodedBy?: string;
   /** Null when LayerLens decodes the values; otherwise why it does not (the type is listed only). */
   readonly notDecoded: string | null;
+  /**
+   * LayerLens counts the integer codes the values are decoded from (the histogram's codes
+   * view): ONNX quantized weights; not ggml blocks, whose codes are not read apart.
+   */
+  readonly countsCodes: boolean;
 }
 
 export interface ValueInfo {

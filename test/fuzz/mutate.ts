@@ -2,7 +2,7 @@
  * Structure-aware mutations of model files for the fuzz harness, driven by a seeded
  * random source (the same seed gives the same files). Each format has mutations that know
  * its layout (safetensors header JSON, index JSON, .llz index and trailer, ONNX protobuf
- * fields), and every format also gets plain byte mutations. Independent of src/.
+ * fields, GGUF header counts, lengths and types), and every format also gets plain byte mutations. Independent of src/.
  */
 import { readLlzIndex, withLlzIndexText } from '../support/llzIndex';
 import type { FuzzFormat } from './seeds';
@@ -334,11 +334,73 @@ function onnxMutation(random: Random, bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+// ---- GGUF (little-endian header: magic, version, counts, key/value pairs, tensor infos) ----
+
+/** Bytes of a GGUF file's head that mutations aim at (its header; tensor data follows). */
+const GGUF_HEAD_BYTES = 16 * 1024;
+
+/** Runs of at least four printable ASCII bytes in the head: keys, string values, tensor names. */
+function asciiRuns(bytes: Uint8Array): { start: number; end: number }[] {
+  const runs: { start: number; end: number }[] = [];
+  const limit = Math.min(bytes.length, GGUF_HEAD_BYTES);
+  for (let i = 0; i < limit;) {
+    let end = i;
+    while (end < limit && bytes[end]! >= 0x20 && bytes[end]! < 0x7f) end++;
+    if (end - i >= 4) runs.push({ start: i, end });
+    i = end + 1;
+  }
+  return runs;
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  if (at >= 0 && at + 8 <= view.byteLength)
+    view.setBigUint64(at, BigInt.asUintN(64, BigInt(Math.trunc(value))), true);
+}
+
+function ggufMutation(random: Random, bytes: Uint8Array): Uint8Array {
+  const out = bytes.slice();
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const runs = asciiRuns(out);
+  switch (int(random, 5)) {
+    case 0: // the tensor count or the key/value count
+      setU64(view, pick(random, [8, 16]), pick(random, INTERESTING));
+      return out;
+    case 1: // the version
+      if (out.length >= 8) view.setUint32(4, pick(random, [0, 1, 2, 3, 4, 2 ** 32 - 1]), true);
+      return out;
+    case 2: {
+      // the length before a string (a key, a value, a tensor name)
+      if (runs.length === 0) return byteMutation(random, out);
+      setU64(view, pick(random, runs).start - 8, pick(random, INTERESTING));
+      return out;
+    }
+    case 3: {
+      // the u32 after a string: a value's type, a tensor's dimension count, an array's type
+      if (runs.length === 0) return byteMutation(random, out);
+      const at = pick(random, runs).end;
+      if (at + 4 <= out.length)
+        view.setUint32(at, pick(random, [0, 5, 9, 12, 13, 99, 2 ** 32 - 1]), true);
+      return out;
+    }
+    default: {
+      // a u64 just after a string: an array length, a dimension, a tensor's offset
+      if (runs.length === 0) return byteMutation(random, out);
+      setU64(
+        view,
+        pick(random, runs).end + pick(random, [4, 8, 12, 16]),
+        pick(random, INTERESTING),
+      );
+      return out;
+    }
+  }
+}
+
 const BY_FORMAT: Record<FuzzFormat, (random: Random, bytes: Uint8Array) => Uint8Array> = {
   onnx: onnxMutation,
   safetensors: safetensorsMutation,
   index: indexMutation,
   llz: llzMutation,
+  gguf: ggufMutation,
 };
 
 /** How often a mutation is a plain byte mutation (JSON formats rarely survive one). */
@@ -347,6 +409,7 @@ const BYTE_SHARE: Record<FuzzFormat, number> = {
   safetensors: 0.1,
   index: 0.05,
   llz: 0.2,
+  gguf: 0.2,
 };
 
 /** A mutated copy of `bytes` (a seed of `format`): usually one mutation, sometimes two or three. */

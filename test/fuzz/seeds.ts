@@ -2,14 +2,16 @@
  * Seed files of every format for the fuzz harness (test/fuzz/run.ts), written into a
  * folder: real ONNX models (Silero VAD from the npm package), small built ONNX models
  * (typed fields, a sparse initializer, external data), safetensors files, a sharded index
- * with its shards, and packed files (.llz) of both formats, including a delta with its
- * base beside it. Returns the seeds by format; files a seed needs beside it (shards,
+ * with its shards, GGUF files of every decoded ggml type (test/support/gguf_fixtures.py,
+ * the first file of a split model among them) and packed files (.llz) of the formats,
+ * including a delta with its base beside it. Returns the seeds by format; files a seed needs beside it (shards,
  * external data, a delta's base) live in the same folder, so mutated copies written there
  * resolve them.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packFile } from '../../src/server/lossless/pack';
+import { GGUF_SEEDS, writeGgufFixtures } from '../support/ggufFixtures';
 import {
   ExternalDataFile,
   encodeModel,
@@ -22,8 +24,8 @@ import {
 } from '../support/onnxBuilder';
 import { buildSafetensors, writeShardedSafetensors } from '../support/safetensorsBuilder';
 
-export type FuzzFormat = 'onnx' | 'safetensors' | 'index' | 'llz';
-export const FUZZ_FORMATS: readonly FuzzFormat[] = ['onnx', 'safetensors', 'index', 'llz'];
+export type FuzzFormat = 'onnx' | 'safetensors' | 'index' | 'llz' | 'gguf';
+export const FUZZ_FORMATS: readonly FuzzFormat[] = ['onnx', 'safetensors', 'index', 'llz', 'gguf'];
 
 export type Seeds = Record<FuzzFormat, string[]>;
 
@@ -119,10 +121,13 @@ export async function writeSeeds(folder: string): Promise<Seeds> {
     (await packFile(tuned, { out: join(folder, 'tuned.delta.llz'), base: single })).out,
     (await packFile(onnx[0]!, { out: join(folder, 'silero.onnx.llz') })).out,
   ];
+  const ggufFixtures = writeGgufFixtures(folder);
+  const gguf = GGUF_SEEDS.map((name) => ggufFixtures.path(name));
+  llz.push((await packFile(gguf[0]!, { out: join(folder, 'types.gguf.llz') })).out);
   for (const fixture of ['v1.safetensors.llz', 'v2.safetensors.llz']) {
     const target = join(folder, fixture);
     writeFileSync(target, readFileSync(join('test/fixtures', fixture)));
     llz.push(target);
   }
-  return { onnx, safetensors: [single, tuned], index: [index], llz };
+  return { onnx, safetensors: [single, tuned], index: [index], llz, gguf };
 }

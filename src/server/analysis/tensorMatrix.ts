@@ -8,12 +8,15 @@ import { matrixShape } from '../../shared/heatmap';
 import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../shared/limits';
 import { ModelFileError, type TensorEntry } from '../formats/types';
 import { decodeValues, isNumericDType, type NumericDType } from './decode';
+import { decodedGgmlType, dequantizeAll, storedBytesOf } from './ggmlValues';
 import type { MatrixReader, MatrixValues } from './heatmap';
 
 export interface TensorMatrixShape {
   readonly dtype: NumericDType;
   readonly rows: number;
   readonly cols: number;
+  /** The stored bytes are ggml blocks of this type (rows are whole blocks); values are float32. */
+  readonly blocks?: string;
 }
 
 /**
@@ -35,13 +38,37 @@ export function tensorMatrixShape(entry: TensorEntry, floatOnly: boolean): Tenso
       `tensor "${info.name}" holds ${dtype} values; this view needs ${floatOnly ? 'floating-point' : 'numeric'} weights`,
     );
   }
-  const expected = byteLengthOf(dtype, info.parameterCount);
+  const { blocks } = data;
+  if (blocks && matrix.cols % decodedGgmlType(blocks).blockElements !== 0) {
+    throw new Error(`tensor "${info.name}": its matrix rows are not whole ${blocks} blocks`);
+  }
+  const expected = blocks
+    ? storedBytesOf(blocks, info.parameterCount)
+    : byteLengthOf(dtype, info.parameterCount);
   if (data.length !== expected) {
     throw new Error(
-      `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${dtype} elements need ${expected}`,
+      `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${blocks ?? dtype} elements need ${expected}`,
     );
   }
-  return { dtype, rows: matrix.rows, cols: matrix.cols };
+  return { dtype, rows: matrix.rows, cols: matrix.cols, ...(blocks ? { blocks } : {}) };
+}
+
+/** `count` values of the matrix from its stored bytes: decoded, or dequantized from ggml blocks. */
+export function matrixValues(
+  shape: TensorMatrixShape,
+  bytes: Uint8Array,
+  count: number,
+): MatrixValues {
+  return shape.blocks
+    ? dequantizeAll(shape.blocks, bytes, count)
+    : decodeValues(shape.dtype, bytes, count);
+}
+
+/** Stored bytes of one row of the matrix. */
+export function storedRowBytes(shape: TensorMatrixShape): number {
+  return shape.blocks
+    ? storedBytesOf(shape.blocks, shape.cols)
+    : shape.cols * (DTYPES[shape.dtype].bits / 8);
 }
 
 /** Bytes of an in-memory tensor (ONNX typed fields, sparse initializers), checked against the limit. */
@@ -69,11 +96,11 @@ export async function loadTensorValues(
 ): Promise<MatrixValues> {
   const { info, data } = entry;
   const count = info.parameterCount;
-  if (data.kind === 'memory')
-    return decodeValues(shape.dtype, loadMemoryBytes(entry).slice(), count);
-  if (data.length > MAX_IN_MEMORY_TENSOR_BYTES) {
+  if (data.kind === 'memory') return matrixValues(shape, loadMemoryBytes(entry).slice(), count);
+  const valueBytes = shape.blocks ? count * 4 : data.length;
+  if (valueBytes > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new Error(
-      `tensor "${info.name}" has ${data.length} bytes, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
+      `tensor "${info.name}" has ${valueBytes} bytes of values, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
     );
   }
   const bytes = new Uint8Array(data.length);
@@ -101,7 +128,7 @@ export async function loadTensorValues(
   } finally {
     await handle.close();
   }
-  return decodeValues(shape.dtype, bytes, count);
+  return matrixValues(shape, bytes, count);
 }
 
 /**
@@ -113,8 +140,9 @@ export function fileMatrix(
   offset: number,
   shape: TensorMatrixShape,
 ): MatrixReader & { close(): void } {
-  const { dtype, rows, cols } = shape;
+  const { dtype, rows, cols, blocks } = shape;
   const elementBytes = DTYPES[dtype].bits / 8;
+  const blockRowBytes = storedRowBytes(shape);
   let descriptor: number | null = null;
   const open = (): number => {
     if (descriptor !== null) return descriptor;
@@ -145,6 +173,18 @@ export function fileMatrix(
     cols,
     read(rowStart, rowEnd, colStart, colEnd) {
       const width = colEnd - colStart;
+      if (blocks) {
+        // Whole rows of blocks, dequantized, then the columns asked for.
+        const stored = new Uint8Array((rowEnd - rowStart) * blockRowBytes);
+        readExactly(stored, 0, stored.byteLength, offset + rowStart * blockRowBytes);
+        const values = dequantizeAll(blocks, stored, (rowEnd - rowStart) * cols);
+        if (width === cols) return values;
+        const picked = new Float32Array((rowEnd - rowStart) * width);
+        for (let row = 0; row < rowEnd - rowStart; row++) {
+          picked.set(values.subarray(row * cols + colStart, row * cols + colEnd), row * width);
+        }
+        return picked;
+      }
       const rowBytes = width * elementBytes;
       const bytes = new Uint8Array((rowEnd - rowStart) * rowBytes);
       if (width === cols) {

@@ -20,9 +20,17 @@ export interface CapableFormatModule extends FormatModule {
   readonly compression?: FormatCompression;
   /** The model executes in onnxruntime: measured sensitivity and validated outputs. */
   readonly runs?: boolean;
+  /**
+   * Read-only formats whose weights the data-free sensitivity proxy still sweeps (GGUF's
+   * dequantized values); formats with `compression` sweep through it.
+   */
+  readonly sweep?: FormatSweep;
   /** The file stores a graph of operators (nodes, ops, inputs and outputs). */
   readonly graph?: boolean;
 }
+
+/** What a sensitivity sweep asks of a format (a part of FormatCompression). */
+export type FormatSweep = Pick<FormatCompression, 'decode' | 'sweepTraits' | 'measure'>;
 
 /**
  * What a format that can be compressed provides. Code asks the model's format for it

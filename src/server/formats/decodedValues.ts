@@ -33,12 +33,16 @@ export function storedData(data: TensorData): TensorData {
   return data.kind === 'memory' && data.decoded ? data.decoded.codes : data;
 }
 
-/** The tensor as its file stores it: the bytes and their element type. */
+/**
+ * The tensor as its file stores it: the bytes and their element type (ggml blocks: bytes,
+ * packed as they are rather than as the values they decode to).
+ */
 export function storedTensor(entry: TensorEntry): { data: TensorData; dtype: DType } {
   const { data, info } = entry;
   if (data.kind === 'memory' && data.decoded) {
     return { data: data.decoded.codes, dtype: data.decoded.codeDtype };
   }
+  if (data.blocks) return { data, dtype: 'uint8' };
   return { data, dtype: info.dtype };
 }
 

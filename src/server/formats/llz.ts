@@ -129,6 +129,7 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       length,
       load: () => readOriginalRange(container, basePath, offset, length),
       packed: { container: container.path, base: basePath, offset },
+      ...(data.blocks ? { blocks: data.blocks } : {}),
     };
   };
   const tensors = opened.tensors.map((entry): TensorEntry => ({

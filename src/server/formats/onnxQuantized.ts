@@ -71,6 +71,7 @@ function undecoded(
     granularity,
     decodedBy,
     notDecoded: `values shown as stored codes: ${problem}`,
+    countsCodes: false,
   };
   return { info: { ...entry.info, encoding }, data: entry.data };
 }
@@ -146,6 +147,7 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
         ...(symmetric === undefined ? {} : { symmetric }),
         decodedBy: parts.op,
         notDecoded: null,
+        countsCodes: true,
       },
     },
     decoded,
@@ -234,6 +236,7 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
         ...(symmetric === undefined ? {} : { symmetric }),
         decodedBy: parts.op,
         notDecoded: null,
+        countsCodes: true,
       },
     },
     decoded,

@@ -6,6 +6,7 @@
  */
 import { open as openFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { ggufFormat } from './gguf';
 import { packedFormat } from './llz';
 import { onnxFormat } from './onnx';
 import { pytorchFormat } from './pytorch';
@@ -15,7 +16,8 @@ import { methodsFor, storageFor } from '../compress/methods';
 import { onnxCompression } from '../compress/onnx/format';
 import { pytorchCompression } from '../compress/pytorchFormat';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
-import type { CapableFormatModule, FormatCompression } from './capabilities';
+import { safetensorsSweepTraits } from '../sensitivity/traits';
+import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
 
 /**
@@ -25,6 +27,16 @@ import { ModelFileError, type OpenedModel } from './types';
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
+  // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices.
+  {
+    ...ggufFormat,
+    sweep: {
+      decode: async () => undefined,
+      // Types whose values are not decoded are left out with the reason.
+      sweepTraits: () => (entry) =>
+        entry.info.encoding?.notDecoded ?? safetensorsSweepTraits(entry),
+    },
+  },
   packedFormat((format) => formatModule(format)),
   { ...pytorchFormat, compression: pytorchCompression },
 ];
@@ -75,7 +87,7 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
   if (!format) {
     throw new ModelFileError(
       path,
-      'not a model format LayerLens reads (expected ONNX, safetensors or a PyTorch checkpoint)',
+      'not a model format LayerLens reads (expected ONNX, safetensors, a PyTorch checkpoint or GGUF)',
     );
   }
   const opened = await format.open(path);
@@ -114,4 +126,17 @@ export function compressionOf(model: OpenedModel): FormatCompression {
     );
   }
   return compression;
+}
+
+/** What a sensitivity sweep of the model asks of its format; a ModelFileError when it cannot be swept. */
+export function sweepOf(model: OpenedModel): FormatSweep {
+  const module = formatModule(model.summary.format);
+  const sweep = module.compression ?? module.sweep;
+  if (!sweep) {
+    throw new ModelFileError(
+      model.path,
+      `LayerLens cannot sweep ${model.summary.format} weights, so it has no sensitivity for this model`,
+    );
+  }
+  return sweep;
 }

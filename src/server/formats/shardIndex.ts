@@ -21,6 +21,19 @@ export function isShardIndex(summary: ModelSummary): boolean {
   return summary.dataFiles.length > 0 && summary.metadata.some(({ key }) => key === SHARDS_KEY);
 }
 
+/** The metadata key under which one file of a split model states how many files hold it. */
+export const SPLIT_FILES_KEY = 'split files';
+
+/**
+ * Whether the model was opened from one of several files that each hold part of its tensors
+ * (a split GGUF): the reader found the others by this file's name.
+ */
+export function isSplitModel(summary: ModelSummary): boolean {
+  return (
+    summary.dataFiles.length > 0 && summary.metadata.some(({ key }) => key === SPLIT_FILES_KEY)
+  );
+}
+
 /** What a format reads of one shard: its tensors in file order, each entry built on demand. */
 export interface ShardContents {
   readonly fileBytes: number;

@@ -6,7 +6,9 @@ import type { OnnxModel } from '../onnx/model';
 
 /**
  * Where a tensor's values are. Values stay on disk (or in the decoded protobuf) until
- * statistics or another computation asks for them.
+ * statistics or another computation asks for them. `blocks`, on either kind: the bytes are
+ * blocks of this ggml type (GGUF quantized tensors), whose values are their dequantized
+ * float32 (analysis/ggmlValues.ts); absent: plain little-endian `dtype` bytes.
  */
 export type TensorData =
   /** A contiguous range of a file, in the dtype's little-endian layout. */
@@ -15,6 +17,7 @@ export type TensorData =
       readonly path: string;
       readonly offset: number;
       readonly length: number;
+      readonly blocks?: string;
     }
   /**
    * Values not stored as one range (ONNX typed fields, sparse initializers, tensors of a
@@ -26,6 +29,7 @@ export type TensorData =
       readonly load: () => Uint8Array;
       /** A packed file's tensor: where a worker can decode the bytes itself, chunk by chunk. */
       readonly packed?: PackedRange;
+      readonly blocks?: string;
       /** Values decoded from stored codes (a quantized weight): from which bytes, and how. */
       readonly decoded?: DecodedValues;
       /** Values derived from one file range (a PyTorch view or deflated record): the range and how. */

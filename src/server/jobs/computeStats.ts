@@ -6,6 +6,7 @@ import {
   SPLIT_STATS_MIN_BYTES,
 } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
+import { decodedGgmlType, storedBytesOf } from '../analysis/ggmlValues';
 import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
 import type { TensorData, TensorEntry } from '../formats/types';
@@ -56,23 +57,30 @@ export async function computeTensorStats(
       `tensor "${info.name}" holds ${dtype} values, which have no numeric statistics`,
     );
   }
-  const expectedBytes = byteLengthOf(dtype, info.parameterCount);
+  const { blocks } = data;
+  // Quantized blocks: an Error saying why when the type is not decoded.
+  if (blocks) decodedGgmlType(blocks);
+  const expectedBytes = blocks
+    ? storedBytesOf(blocks, info.parameterCount)
+    : byteLengthOf(dtype, info.parameterCount);
   if (data.length !== expectedBytes) {
     throw new Error(
       `tensor "${info.name}" has ${data.length} bytes of data, but ${info.parameterCount} ${dtype} elements need ${expectedBytes}`,
     );
   }
   if (signal?.aborted) throw new JobAbortedError();
-  const base = { dtype, elementCount: info.parameterCount, chunkBytes: options.chunkBytes };
+  const base = {
+    dtype,
+    elementCount: info.parameterCount,
+    chunkBytes: options.chunkBytes,
+    ...(blocks ? { blocks } : {}),
+  };
   if (data.kind === 'file') {
     const splitBytes = options.splitBytes ?? SPLIT_STATS_MIN_BYTES;
     if (pool.size > 1 && data.length >= splitBytes && DTYPES[dtype].bits >= 8) {
       return splitFileStats(pool, dtype, info.parameterCount, data, options, signal);
     }
-    const job: StatsJob = {
-      ...base,
-      source: { kind: 'file', path: data.path, offset: data.offset, length: data.length },
-    };
+    const job: StatsJob = { ...base, source: workerSourceOf(data)! };
     return pool.run(job, signal) as Promise<TensorStatsValues>;
   }
   const packed = workerSourceOf(data);
@@ -107,7 +115,7 @@ async function splitFileStats(
   pool: WorkerPool,
   dtype: NumericDType,
   elementCount: number,
-  data: { readonly path: string; readonly offset: number },
+  data: { readonly path: string; readonly offset: number; readonly blocks?: string },
   options: ComputeStatsOptions,
   signal: AbortSignal | undefined,
 ): Promise<TensorStatsValues> {
@@ -116,12 +124,15 @@ async function splitFileStats(
     dtype,
     elementCount: range.count,
     chunkBytes: options.chunkBytes,
+    // Parts start on multiples of 1024 values, whole blocks of every ggml type.
     source: {
       kind: 'file',
       path: data.path,
-      offset: data.offset + range.byteOffset,
-      length: range.byteLength,
+      offset:
+        data.offset + (data.blocks ? storedBytesOf(data.blocks, range.start) : range.byteOffset),
+      length: data.blocks ? storedBytesOf(data.blocks, range.count) : range.byteLength,
     },
+    ...(data.blocks ? { blocks: data.blocks } : {}),
     part,
   });
   const moments = mergeMoments(

@@ -3,14 +3,13 @@
  * rows of a matrix builds those rows of a heatmap pyramid's base, with their value range
  * and structured-sparsity counts.
  */
-import { decodeValues } from '../analysis/decode';
 import {
   buildPyramidPart,
   memoryMatrix,
   type MatrixReader,
   type PyramidPart,
 } from '../analysis/heatmap';
-import { fileMatrix } from '../analysis/tensorMatrix';
+import { fileMatrix, matrixValues } from '../analysis/tensorMatrix';
 import type { PyramidJob } from './heatmapJobs';
 import { JobAbortedError, serveJobs } from './workerPool';
 
@@ -25,7 +24,7 @@ serveJobs<PyramidJob, PyramidPart>(
     if (job.source.kind === 'memory') {
       // The bytes hold only this job's rows: row indices are shifted onto them.
       const count = (rowEnd - rowStart) * matrix.cols;
-      const values = decodeValues(matrix.dtype, job.source.bytes, count);
+      const values = matrixValues(matrix, job.source.bytes, count);
       const slice = memoryMatrix(values, rowEnd - rowStart, matrix.cols);
       const reader: MatrixReader = {
         rows: matrix.rows,

@@ -34,6 +34,8 @@ export interface StatsJob {
   readonly dtype: NumericDType;
   readonly elementCount: number;
   readonly source: TensorByteSource;
+  /** The source holds ggml blocks of this type, dequantized by the worker (TensorData's `blocks`). */
+  readonly blocks?: string;
   /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
   readonly chunkBytes?: number;
   /**

@@ -6,11 +6,11 @@
 import { computeStats } from '../analysis/stats';
 import { computeHistogramPart, computeMomentsPart } from '../analysis/statsParts';
 import type { StatsJob, StatsJobResult } from './statsJob';
-import { tensorBytesOf } from './tensorSource';
+import { valueBytesOf } from './tensorSource';
 import { serveJobs } from './workerPool';
 
 serveJobs<StatsJob, StatsJobResult>(async (job, control) => {
-  const source = tensorBytesOf(job.source);
+  const source = valueBytesOf(job.source, job.blocks);
   const options = { chunkBytes: job.chunkBytes, isCancelled: () => control.isCancelled() };
   if (job.part?.kind === 'moments') {
     return computeMomentsPart(job.dtype, job.elementCount, source, options);

@@ -2,6 +2,7 @@
  * The bytes a worker job names: a file range, bytes moved to the worker, a packed file's
  * range, or a quantized tensor's values decoded here from its stored parts.
  */
+import { dequantizedBytes } from '../analysis/ggmlValues';
 import { fileTensorBytes, memoryTensorBytes, type TensorBytes } from '../analysis/stats';
 import { dequantizeBytes } from '../analysis/dequantize';
 import { packedTensorBytes } from '../lossless/packedBytes';
@@ -35,6 +36,12 @@ export function tensorBytesOf(source: TensorByteSource): TensorBytes {
         },
       };
   }
+}
+
+/** The bytes of the values a job names: its source's, dequantized when they are ggml `blocks`. */
+export function valueBytesOf(source: TensorByteSource, blocks?: string): TensorBytes {
+  const stored = tensorBytesOf(source);
+  return blocks ? dequantizedBytes(stored, blocks) : stored;
 }
 
 /** All bytes of a stored part (the codes, a scale, a zero point) in one array. */

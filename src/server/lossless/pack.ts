@@ -17,12 +17,12 @@ import {
 } from '../../shared/limits';
 import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
-import { isShardIndex } from '../formats/shardIndex';
+import { isShardIndex, isSplitModel } from '../formats/shardIndex';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
 import { temporaryPath } from '../tempFiles';
-import { layoutOf } from './byteGroups';
+import { layoutOf, type ByteLayout } from './byteGroups';
 import {
   chunkRawLength,
   encodeIndex,
@@ -110,6 +110,11 @@ async function fileExists(filePath: string): Promise<boolean> {
   }
 }
 
+/** How a tensor's bytes are grouped for coding: ggml blocks as plain bytes, others by dtype. */
+function tensorLayout(entry: TensorEntry): ByteLayout {
+  return entry.data.blocks ? 'bytes' : layoutOf(entry.info.dtype);
+}
+
 /** Tensors stored as one range of the model file itself, in file order, without overlaps. */
 function tensorRanges(model: OpenedModel): TensorEntry[] {
   const inFile = model.tensors
@@ -147,6 +152,7 @@ function planSegments(
       match &&
       match.data.kind === 'file' &&
       match.info.dtype === tensor.info.dtype &&
+      match.data.blocks === tensor.data.blocks &&
       match.data.length === length &&
       match.info.shape.join(',') === tensor.info.shape.join(',');
     segments.push({
@@ -298,6 +304,12 @@ async function openSingleModel(filePath: string, what: string): Promise<OpenedMo
       `${what}: this index keeps its tensors in shards (${model.summary.dataFiles.join(', ')}); pack each shard`,
     );
   }
+  if (isSplitModel(model.summary)) {
+    throw new ModelFileError(
+      filePath,
+      `${what}: this split model keeps its tensors in ${model.summary.dataFiles.length + 1} files; LayerLens packs models held in one file`,
+    );
+  }
   return model;
 }
 
@@ -396,7 +408,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         return runner(
           {
             op: 'encode',
-            layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
+            layout: segment.tensor ? tensorLayout(segment.tensor) : 'bytes',
             generic: segment.kind === 'other',
             bytes,
             chunkBytes,
@@ -441,7 +453,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       ...(segment.tensor
         ? { name: segment.tensor.info.name, dtype: segment.tensor.info.dtype }
         : {}),
-      layout: segment.tensor ? layoutOf(segment.tensor.info.dtype) : 'bytes',
+      layout: segment.tensor ? tensorLayout(segment.tensor) : 'bytes',
       xor: segment.baseOffset !== undefined,
       ...(segment.baseOffset !== undefined ? { baseOffset: segment.baseOffset } : {}),
       chunks: chunksOf[i]!,

@@ -18,7 +18,7 @@ import { DEVIATION_METRICS } from '../../shared/sensitivity';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
 import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
-import { compressionOf, openModelFile } from '../formats/registry';
+import { openModelFile, sweepOf } from '../formats/registry';
 import type { OpenedModel, TensorEntry } from '../formats/types';
 import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
@@ -102,7 +102,7 @@ export async function computeSensitivity(
   const levels = request.levels ?? DEFAULT_SWEEP;
   checkLevels(levels);
   const model = opened ?? (await openModelFile(path));
-  const compression = compressionOf(model);
+  const compression = sweepOf(model);
   const measured = request.measured && compression.measure !== undefined;
   const key = await cacheKey(model.path, request, settings, metric, measured);
   const hit = cache.get(key);

@@ -3,7 +3,7 @@
  * model's format says (FormatCompression.sweepTraits; the traits themselves: traits.ts).
  */
 import { MAX_TENSORS } from '../../shared/limits';
-import { compressionOf } from '../formats/registry';
+import { sweepOf } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import type { OnnxModel } from '../onnx';
 import type { LeftOutTensor, SweepTensor } from './traits';
@@ -32,7 +32,7 @@ export function sweepTensors(
       );
     }
   }
-  const traitsOf = compressionOf(model).sweepTraits(model, decoded);
+  const traitsOf = sweepOf(model).sweepTraits(model, decoded);
   const wanted = indices.length > 0 ? new Set(indices) : undefined;
   const tensors: SweepTensor[] = [];
   const leftOut: LeftOutTensor[] = [];

@@ -40,6 +40,7 @@ test('the custom editor covers every format the server reads, and packed .llz fi
   }
   assert.deepEqual(patterns.sort(), [
     '*.ckpt',
+    '*.gguf',
     '*.llz',
     '*.onnx',
     '*.pt',

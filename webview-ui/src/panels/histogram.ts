@@ -170,7 +170,7 @@ export class HistogramPanel {
     this.title.title = info.name;
     this.subtitle.textContent = [
       info.op ? `${info.op} · ${info.node}` : info.node,
-      info.dtype,
+      info.encoding ? `${info.encoding.scheme} (values as ${info.dtype})` : info.dtype,
       formatShape(info.shape),
     ]
       .filter((part) => part !== '')
@@ -193,8 +193,7 @@ export class HistogramPanel {
 
   /** Whether the shown tensor is decoded from codes the server can count. */
   private hasCodes(): boolean {
-    const encoding = this.row?.info.encoding;
-    return this.api !== undefined && encoding !== undefined && encoding.notDecoded === null;
+    return this.api !== undefined && this.row?.info.encoding?.countsCodes === true;
   }
 
   private setView(view: 'values' | 'codes'): void {

@@ -155,6 +155,11 @@ export const COLUMNS: readonly Column[] = [
     ...textColumn('shape', 'Shape', 'Dimensions (sorted by element count)', (row) =>
       formatShape(row.info.shape),
     ),
+    cell: (row) => {
+      const text = formatShape(row.info.shape);
+      const stored = row.info.fileShape;
+      return { text, title: stored ? `${text}; stored as ne ${formatShape(stored)}` : text };
+    },
     firstDirection: 'descending',
   },
   {

@@ -130,6 +130,7 @@ describe('quantized models built with Python onnx', () => {
       const where = `${model}/${weight}`;
       assert.ok(encoding, `${where} has an encoding`);
       assert.equal(encoding.notDecoded, null, `${where} is decoded`);
+      assert.equal(encoding.countsCodes, true, `${where}'s codes are counted`);
       assert.equal(encoding.scheme, reference.scheme, where);
       assert.equal(encoding.granularity, reference.granularity, where);
       assert.equal(encoding.blockSize, reference.blockSize, where);

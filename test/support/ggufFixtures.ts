@@ -1,0 +1,49 @@
+/**
+ * GGUF files for the tests, written by test/support/gguf_fixtures.py (python3 + numpy, from
+ * the GGUF/ggml specification, independent of LayerLens's reader), with the values each
+ * tensor's blocks stand for, computed there from the block fields.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pythonWithNumpy } from './python';
+
+export interface GgufFixtures {
+  readonly dir: string;
+  /** File name → tensor name → the values (float64, exactly the float32 ones expected). */
+  readonly expected: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
+  path(name: string): string;
+  remove(): void;
+}
+
+/** Well-formed files among the fixtures (the fuzz harness's seeds); the rest are broken on purpose. */
+export const GGUF_SEEDS = [
+  'types-v3.gguf',
+  'types-v2.gguf',
+  'aligned64.gguf',
+  'split-00001-of-00003.gguf',
+] as const;
+
+/** Write the fixtures into `dir` (created), or into a new temporary folder. */
+export function writeGgufFixtures(
+  dir = mkdtempSync(join(tmpdir(), 'layerlens-gguf-')),
+): GgufFixtures {
+  const script = resolve(__dirname, 'gguf_fixtures.py');
+  const run = spawnSync(pythonWithNumpy(), [script, dir], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`gguf_fixtures.py failed: ${run.stderr}`);
+  const expected = JSON.parse(
+    readFileSync(join(dir, 'expected.json'), 'utf8'),
+  ) as GgufFixtures['expected'];
+  return {
+    dir,
+    expected,
+    path: (name) => join(dir, name),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The values as float32, as the decoders must give them. */
+export function float32Of(values: readonly number[]): Float32Array {
+  return Float32Array.from(values);
+}
