@@ -23,7 +23,11 @@ import { compressModel } from '../../src/server/compress';
 import { ModelService } from '../../src/server/modelService';
 import { planModel } from '../../src/server/plan';
 import { applyRecipe } from '../../src/server/plan/apply';
-import type { CompressionMethod, CompressionReport } from '../../src/shared/compress';
+import type {
+  CompressionMethod,
+  CompressionOptions,
+  CompressionReport,
+} from '../../src/shared/compress';
 import { METHOD_INFO } from '../../src/shared/compressMethods';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../../src/shared/limits';
 import type { ApplyPlanResult, Plan } from '../../src/shared/plan';
@@ -330,13 +334,14 @@ export async function runMethod(
   path: string,
   method: CompressionMethod,
   folder: string,
+  options: CompressionOptions = METHOD_INFO[method].defaults,
 ): Promise<MethodOutcome> {
   const outPath = join(folder, `${basename(path, '.onnx')}.${method}.onnx`);
   let report: CompressionReport;
   try {
     report = await compressModel(path, {
       tensors: [],
-      options: METHOD_INFO[method].defaults,
+      options,
       outPath,
     });
   } catch (error) {
