@@ -11,6 +11,7 @@ import {
   MAX_NM_GROUP,
   maxHeatmapLevel,
   tileGrid,
+  type BlockScaleGrid,
   type HeatmapInfo,
   type HeatmapLayer,
   type HeatmapTile,
@@ -23,6 +24,7 @@ import {
   type Spectrum,
   type SpectrumOptions,
 } from '../shared/spectrum';
+import { blockScaleGrid } from './analysis/blockScales';
 import { tensorCodes } from './analysis/codes';
 import type { TensorCodes } from '../shared/model';
 import {
@@ -134,6 +136,12 @@ export class AnalysisService {
   async tensorCodes(path: string, index: number): Promise<TensorCodes> {
     const { entry } = await this.models.tensorEntry(path, index);
     return tensorCodes(entry);
+  }
+
+  /** The quantization grid of a GGUF block-quantized tensor: the scale of each block. */
+  async blockScales(path: string, index: number): Promise<BlockScaleGrid> {
+    const { entry } = await this.models.tensorEntry(path, index);
+    return blockScaleGrid(entry);
   }
 
   /** Size, levels and value range of a heatmap layer, and the tensor's structured sparsity. */

@@ -171,6 +171,9 @@ handle(LspMethods.spectrum, (params, signal, { analysis }) => {
 handle(LspMethods.tensorCodes, (params, _signal, { analysis }) =>
   analysis.tensorCodes(modelPath(params.uri), params.index),
 );
+handle(LspMethods.blockScales, (params, _signal, { analysis }) =>
+  analysis.blockScales(modelPath(params.uri), params.index),
+);
 handle(LspMethods.heatmapInfo, (params, signal, { analysis }) => {
   const path = modelPath(params.uri);
   return withWorkDone(

@@ -85,6 +85,27 @@ export interface HeatmapTile {
   readonly elapsedMs: number;
 }
 
+/**
+ * The quantization grid of a block-quantized tensor (GGUF): the scale d of every block
+ * (K-quants: of every super-block), one cell per block, `cols` blocks across each row of
+ * the tensor's matrix. Grids with more than MAX_BLOCK_SCALE_CELLS cells pool
+ * `rowsPerCell` consecutive rows into one grid row (the mean of their scales).
+ */
+export interface BlockScaleGrid {
+  readonly index: number;
+  /** The block type (`Q4_K`…) and its weights per block. */
+  readonly scheme: string;
+  readonly blockSize: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rowsPerCell: number;
+  /** Range of the cells' values. */
+  readonly min: number;
+  readonly max: number;
+  /** Base64 of a little-endian Float32Array of rows·cols cell values, row by row. */
+  readonly values: string;
+}
+
 /** The matrix a tensor is shown as: leading 1-dimensions dropped, then shape[0] × the rest. */
 export function matrixShape(shape: readonly number[]): { rows: number; cols: number } | null {
   let dims = [...shape];

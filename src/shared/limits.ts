@@ -193,3 +193,6 @@ export const MAX_PYTORCH_ZIP_ENTRIES = MAX_TENSORS + 64;
 
 /** Non-tensor values of a checkpoint (epoch, hyper-parameters…) shown as metadata. */
 export const MAX_PYTORCH_METADATA_ENTRIES = 64;
+
+/** Cells of a quantization grid (block scales) sent to the heatmap; taller grids pool rows. */
+export const MAX_BLOCK_SCALE_CELLS = 1024 * 1024;

@@ -17,7 +17,7 @@ import type {
 } from './lossless';
 import type { ModelSummary, TensorCodes, TensorPage, TensorStatsResult, ValueInfo } from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
-import type { HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
+import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
@@ -158,6 +158,8 @@ export const LspMethods = {
   spectrum: webviewLspMethod<SpectrumParams, Spectrum>('layerlens/spectrum'),
   /** The integer codes of a quantized tensor (its encoding's raw grid): levels used, histogram. */
   tensorCodes: webviewLspMethod<TensorCodesParams, TensorCodes>('layerlens/tensorCodes'),
+  /** The quantization grid of a GGUF block-quantized tensor: one scale per block. */
+  blockScales: webviewLspMethod<TensorCodesParams, BlockScaleGrid>('layerlens/blockScales'),
   /** Write a compressed copy of the model next to it, validate it, and report. */
   compress: lspMethod<CompressParams, CompressionReport>('layerlens/compress', {
     sampleInputs: true,

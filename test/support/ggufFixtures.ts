@@ -13,6 +13,8 @@ export interface GgufFixtures {
   readonly dir: string;
   /** File name → tensor name → the values (float64, exactly the float32 ones expected). */
   readonly expected: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
+  /** Tensor name of types-v3.gguf/types-v2.gguf → the scale d of each block, row by row. */
+  readonly scales: Readonly<Record<string, readonly number[]>>;
   path(name: string): string;
   remove(): void;
 }
@@ -35,9 +37,13 @@ export function writeGgufFixtures(
   const expected = JSON.parse(
     readFileSync(join(dir, 'expected.json'), 'utf8'),
   ) as GgufFixtures['expected'];
+  const scales = JSON.parse(
+    readFileSync(join(dir, 'scales.json'), 'utf8'),
+  ) as GgufFixtures['scales'];
   return {
     dir,
     expected,
+    scales,
     path: (name) => join(dir, name),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

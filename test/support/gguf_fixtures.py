@@ -100,12 +100,23 @@ def half_scale(count, low=0.002, high=0.05):
     return scale, scale.astype(np.float64)
 
 
+# The scale d of every block (the super-block scale of K-quants), in the order built;
+# typed_tensors takes them per tensor into scales.json.
+BLOCK_SCALES = []
+
+
+def block_scale(count, *bounds):
+    scale, exact = half_scale(count, *bounds)
+    BLOCK_SCALES.extend(exact)
+    return scale, exact
+
+
 # Each block builder returns (bytes, expected float64 values) for `blocks` blocks.
 
 def q8_0(blocks):
     out, expected = b"", []
     for _ in range(blocks):
-        d, dv = half_scale(1)
+        d, dv = block_scale(1)
         q = rng.integers(-128, 128, 32).astype(np.int8)
         out += d.tobytes() + q.tobytes()
         expected += list(q * dv[0])
@@ -121,7 +132,7 @@ def nibbles(low_first32):
 def q4_0(blocks, levels=None):
     out, expected = b"", []
     for _ in range(blocks):
-        d, dv = half_scale(1)
+        d, dv = block_scale(1)
         q = rng.integers(0, 16, 32)
         out += d.tobytes() + nibbles(q)
         expected += list((levels[q] if levels is not None else q - 8) * dv[0])
@@ -131,7 +142,7 @@ def q4_0(blocks, levels=None):
 def q4_1(blocks):
     out, expected = b"", []
     for _ in range(blocks):
-        d, dv = half_scale(1)
+        d, dv = block_scale(1)
         m, mv = half_scale(1, 0.1, 1.0)
         q = rng.integers(0, 16, 32)
         out += d.tobytes() + m.tobytes() + nibbles(q)
@@ -142,7 +153,7 @@ def q4_1(blocks):
 def q5(blocks, with_min):
     out, expected = b"", []
     for _ in range(blocks):
-        d, dv = half_scale(1)
+        d, dv = block_scale(1)
         m, mv = half_scale(1, 0.1, 1.0)
         q = rng.integers(0, 32, 32)
         qh = sum(int((q[j] >> 4) & 1) << j for j in range(32))
@@ -158,7 +169,7 @@ def q2_k(blocks):
         sc = rng.integers(0, 16, 16)
         mn = rng.integers(0, 16, 16)
         q = rng.integers(0, 4, 256)
-        d, dv = half_scale(1)
+        d, dv = block_scale(1)
         dmin, dminv = half_scale(1)
         qs = np.zeros(64, dtype=np.uint8)
         for i in range(256):
@@ -176,7 +187,7 @@ def q3_k(blocks):
     for _ in range(blocks):
         scales = rng.integers(0, 64, 16)  # stored 6-bit scales, value scale - 32
         v = rng.integers(-4, 4, 256)      # 3-bit values
-        d, dv = half_scale(1)
+        d, dv = block_scale(1)
         hmask = np.zeros(32, dtype=np.uint8)
         qs = np.zeros(64, dtype=np.uint8)
         for i in range(256):
@@ -217,7 +228,7 @@ def qk(blocks, five):
         sc = rng.integers(0, 64, 8)
         mn = rng.integers(0, 64, 8)
         q = rng.integers(0, 32 if five else 16, 256)
-        d, dv = half_scale(1, 0.0005, 0.01)
+        d, dv = block_scale(1, 0.0005, 0.01)
         dmin, dminv = half_scale(1, 0.0005, 0.01)
         qs = np.zeros(128, dtype=np.uint8)
         qh = np.zeros(32, dtype=np.uint8)
@@ -238,7 +249,7 @@ def q6_k(blocks):
     for _ in range(blocks):
         q = rng.integers(0, 64, 256)
         scales = rng.integers(-128, 128, 16).astype(np.int8)
-        d, dv = half_scale(1, 0.0005, 0.005)
+        d, dv = block_scale(1, 0.0005, 0.005)
         ql = np.zeros(128, dtype=np.uint8)
         qh = np.zeros(64, dtype=np.uint8)
         scale_of = np.zeros(256, dtype=np.int64)
@@ -258,7 +269,7 @@ def iq4_xs(blocks):
     for _ in range(blocks):
         ls = rng.integers(0, 64, 8)
         idx = rng.integers(0, 16, 256)
-        d, dv = half_scale(1, 0.0005, 0.005)
+        d, dv = block_scale(1, 0.0005, 0.005)
         scales_h = sum(int(ls[s] >> 4) << (2 * s) for s in range(8))
         scales_l = bytes(int((ls[2 * k] & 15) | ((ls[2 * k + 1] & 15) << 4)) for k in range(4))
         qs = b"".join(nibbles(idx[32 * s:32 * s + 32]) for s in range(8))
@@ -272,6 +283,7 @@ def mxfp4(blocks):
     exponents = [0, 1, 127, 120, 133] + list(rng.integers(100, 150, max(0, blocks - 5)))
     for b in range(blocks):
         e = int(exponents[b])
+        BLOCK_SCALES.append(2.0 ** (e - 127))
         idx = rng.integers(0, 16, 32)
         out += bytes([e]) + nibbles(idx)
         expected += list(MXFP4_VALUES[idx] * 2.0 ** (e - 127))
@@ -299,14 +311,18 @@ BUILDERS = {
 }
 
 
-def typed_tensors(rows=2, width=256):
-    """One tensor per type, `rows` rows of `width` weights: [(name, ne, type, bytes)], expected."""
+def typed_tensors(rows=2, width=256, scales=None):
+    """One tensor per type, `rows` rows of `width` weights: [(name, ne, type, bytes)], expected.
+    `scales`, when given, gets each block tensor's block scales (row by row)."""
     tensors, expected = [], {}
     for i, (type_name, (block, build)) in enumerate(BUILDERS.items()):
+        BLOCK_SCALES.clear()
         data, values = build(rows * width // block)
         name = f"blk.{i}.ffn_{type_name.lower()}.weight"
         tensors.append((name, [width, rows], type_name, data))
         expected[name] = values
+        if scales is not None:
+            scales[name] = list(BLOCK_SCALES)
     for type_name in ("F32", "F16", "BF16"):
         data, values = plain(type_name, rows * width)
         name = f"{type_name.lower()}_norm.weight"
@@ -340,8 +356,8 @@ def typed_metadata(version_name):
 
 def main(folder):
     os.makedirs(folder, exist_ok=True)
-    expected = {}
-    tensors, values = typed_tensors()
+    expected, scales = {}, {}
+    tensors, values = typed_tensors(scales=scales)
     for version in (2, 3):
         name = f"types-v{version}.gguf"
         write_gguf(os.path.join(folder, name), typed_metadata(f"v{version}"), tensors, version)
@@ -402,6 +418,8 @@ def main(folder):
 
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump(expected, f)
+    with open(os.path.join(folder, "scales.json"), "w") as f:
+        json.dump(scales, f)
 
 
 if __name__ == "__main__":

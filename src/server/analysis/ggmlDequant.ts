@@ -221,6 +221,39 @@ const DECODERS: Readonly<Record<string, BlockDecoder>> = {
   },
 };
 
+type ScaleReader = (bytes: Uint8Array, at: number) => number;
+
+function halfAt(offset: number): ScaleReader {
+  return (bytes, at) => half(bytes, at + offset);
+}
+
+/**
+ * The scale d of one block of each decoded type, from the block starting at `at`: the f16
+ * field of the block_* struct (K-quants: the super-block's d), or MXFP4's E8M0 exponent.
+ */
+const SCALE_READERS: Readonly<Record<string, ScaleReader>> = {
+  Q4_0: halfAt(0),
+  Q4_1: halfAt(0),
+  Q5_0: halfAt(0),
+  Q5_1: halfAt(0),
+  Q8_0: halfAt(0),
+  IQ4_NL: halfAt(0),
+  MXFP4: (bytes, at) => 2 ** (bytes[at]! - 127),
+  Q2_K: halfAt(80),
+  Q3_K: halfAt(108),
+  Q4_K: halfAt(0),
+  Q5_K: halfAt(0),
+  Q6_K: halfAt(208),
+  IQ4_XS: halfAt(0),
+};
+
+/** How to read the scale of one block of `typeName`; an Error naming the type when it has none. */
+export function blockScaleReader(typeName: string): ScaleReader {
+  const reader = SCALE_READERS[ggmlType(typeName).name];
+  if (!reader) throw new Error(`${typeName} blocks have no block scale LayerLens reads`);
+  return reader;
+}
+
 /** Why the values of a ggml block type are not decoded; null when they are. */
 export function notDecodedReason(type: GgmlType): string | null {
   if (type.plain || DECODERS[type.name]) return null;
