@@ -5,7 +5,8 @@
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
-import { MODEL_EDITOR_VIEW_TYPE, showModel } from './modelEditor';
+import { MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
+import { showModel } from './modelEditor';
 import { packCommand, unpackCommand } from './losslessCommands';
 import { applyPlanCommand, planCommand } from './planCommand';
 import { chooseSampleInputsCommand } from './sampleInputs';

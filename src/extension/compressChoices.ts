@@ -15,6 +15,7 @@ import {
 } from '../shared/compressMethods';
 import { MAX_NM_GROUP } from '../shared/heatmap';
 import type { ModelCapabilities } from '../shared/model';
+import { isModelEditorViewType } from './editorViewTypes';
 
 export interface MethodChoice {
   readonly method: CompressionMethod;
@@ -171,9 +172,6 @@ export function levelChoices(
   }
 }
 
-/** The custom editor's view type (as `MODEL_EDITOR_VIEW_TYPE`, without importing the VS Code API). */
-const MODEL_EDITOR_VIEW_TYPE_ID = 'layerlens.modelEditor';
-
 /** What VS Code passes from a `webview/context` menu: the merged `data-vscode-context`. */
 export interface RowContext {
   readonly webview: string;
@@ -186,7 +184,7 @@ export function isRowContext(value: unknown): value is RowContext {
   return (
     typeof value === 'object' &&
     value !== null &&
-    (value as { webview?: unknown }).webview === MODEL_EDITOR_VIEW_TYPE_ID
+    isModelEditorViewType((value as { webview?: unknown }).webview)
   );
 }
 

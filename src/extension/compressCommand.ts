@@ -20,7 +20,8 @@ import {
   tensorsOfRowContext,
   type LevelChoice,
 } from './compressChoices';
-import { activeModelEditorUri, MODEL_EDITOR_VIEW_TYPE, showCompressionReport } from './modelEditor';
+import { MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
+import { activeModelEditorUri, showCompressionReport } from './modelEditor';
 import { sampleInputsParams } from './sampleInputsStore';
 import { isModelFile, modelFilters } from './modelFiles';
 

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { formatBytes } from '../shared/format';
 import { LspMethods } from '../shared/lsp';
 import type { LayerLensClient } from './client';
-import { MODEL_EDITOR_VIEW_TYPE } from './modelEditor';
+import { isModelEditorViewType, MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
 import { modelFilters, PACKED_MODEL_EXTENSIONS, UNPACKED_MODEL_EXTENSIONS } from './modelFiles';
 
 async function pickFile(
@@ -21,7 +21,7 @@ async function pickFile(
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
   if (
     input instanceof vscode.TabInputCustom &&
-    input.viewType === MODEL_EDITOR_VIEW_TYPE &&
+    isModelEditorViewType(input.viewType) &&
     extensions.some((extension) => input.uri.path.toLowerCase().endsWith(`.${extension}`))
   ) {
     return input.uri;

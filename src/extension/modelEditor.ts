@@ -10,9 +10,8 @@ import type { HostToWebview, WebviewToHost } from '../shared/protocol';
 import type { LayerLensClient } from './client';
 import { ModelSession } from './modelSession';
 import { sampleInputsParams } from './sampleInputsStore';
+import { MODEL_EDITOR_VIEW_TYPE, MODEL_EDITOR_VIEW_TYPES } from './editorViewTypes';
 import { webviewHtml } from './webviewHtml';
-
-export const MODEL_EDITOR_VIEW_TYPE = 'layerlens.modelEditor';
 
 /** Every open editor: which model is in front, where reports go, where to reveal a tensor. */
 const openSessions = new Set<EditorSession>();
@@ -91,14 +90,16 @@ class ModelDocument implements vscode.CustomDocument {
 }
 
 export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<ModelDocument> {
+  /** One provider serves every view type of the editor (the main one and the `*.bin` one). */
   static register(context: vscode.ExtensionContext, client: LayerLensClient): vscode.Disposable {
-    return vscode.window.registerCustomEditorProvider(
-      MODEL_EDITOR_VIEW_TYPE,
-      new ModelEditorProvider(context, client),
-      {
-        supportsMultipleEditorsPerDocument: true,
-        webviewOptions: { retainContextWhenHidden: false },
-      },
+    const provider = new ModelEditorProvider(context, client);
+    return vscode.Disposable.from(
+      ...MODEL_EDITOR_VIEW_TYPES.map((viewType) =>
+        vscode.window.registerCustomEditorProvider(viewType, provider, {
+          supportsMultipleEditorsPerDocument: true,
+          webviewOptions: { retainContextWhenHidden: false },
+        }),
+      ),
     );
   }
 

@@ -16,12 +16,8 @@ import { describePlanTarget, parsePlanTarget } from '../shared/planTarget';
 import type { LayerLensClient } from './client';
 import { sampleInputsParams } from './sampleInputsStore';
 import { isModelFile, modelFilters } from './modelFiles';
-import {
-  activeModelEditorUri,
-  MODEL_EDITOR_VIEW_TYPE,
-  showCompressionReport,
-  showPlanView,
-} from './modelEditor';
+import { MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
+import { activeModelEditorUri, showCompressionReport, showPlanView } from './modelEditor';
 
 /** The plan last shown for each model (by URI), applied by `layerlens.applyPlan`. */
 const plans = new Map<string, Plan>();

@@ -59,6 +59,8 @@ test('a right-clicked row compresses the selection it belongs to, or itself alon
   const context = { webview: 'layerlens.modelEditor', webviewSection: 'tensorRow' };
   assert.ok(isRowContext(context));
   assert.ok(!isRowContext({ webview: 'other.view' }));
+  // A .bin checkpoint opened with the option editor is the same editor.
+  assert.ok(isRowContext({ ...context, webview: 'layerlens.modelEditor.bin' }));
   assert.deepEqual(
     tensorsOfRowContext({ ...context, tensorIndex: 4, tensorIndices: [2, 4, 7] }),
     [2, 4, 7],
@@ -77,6 +79,7 @@ test('the manifest offers Compress… in the palette, the explorer and the edito
   assert.match(explorer?.when ?? '', /resourceExtname == \.onnx/);
   assert.match(explorer?.when ?? '', /resourceExtname == \.safetensors/);
   const webview = menus['webview/context']!.find((item) => item.command === 'layerlens.compress');
-  assert.match(webview?.when ?? '', /webviewId == 'layerlens\.modelEditor'/);
+  // The regular expression that accepts every view type is checked in manifest.test.ts.
+  assert.match(webview?.when ?? '', /webviewId =~ \/\^layerlens/);
   assert.match(webview?.when ?? '', /webviewSection == 'tensorRow'/);
 });

@@ -2,14 +2,25 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import {
+  BIN_EDITOR_VIEW_TYPE,
+  isModelEditorViewType,
+  MODEL_EDITOR_VIEW_TYPE,
+  MODEL_EDITOR_VIEW_TYPES,
+} from '../../../src/extension/editorViewTypes';
 import { MODEL_FILE_EXTENSIONS } from '../../../src/shared/model';
 import { COMPUTE_BACKENDS, DEFAULT_SETTINGS, SETTINGS_SECTION } from '../../../src/shared/settings';
 
 interface Manifest {
   main: string;
   contributes: {
-    customEditors: { viewType: string; selector: { filenamePattern: string }[] }[];
+    customEditors: {
+      viewType: string;
+      selector: { filenamePattern: string }[];
+      priority: string;
+    }[];
     commands: { command: string }[];
+    menus: Record<string, { command: string; when?: string }[]>;
     configuration: { properties: Record<string, { default: unknown; enum?: unknown[] }> };
   };
 }
@@ -28,9 +39,10 @@ test('every typed setting is contributed with the same default', () => {
 
 test('the custom editor covers every format the server reads, and packed .llz files', () => {
   const editor = manifest.contributes.customEditors.find(
-    (e) => e.viewType === 'layerlens.modelEditor',
+    (e) => e.viewType === MODEL_EDITOR_VIEW_TYPE,
   );
   assert.ok(editor);
+  assert.equal(editor.priority, 'default');
   const patterns = editor.selector.map((s) => s.filenamePattern);
   for (const extension of MODEL_FILE_EXTENSIONS) {
     assert.ok(
@@ -50,13 +62,43 @@ test('the custom editor covers every format the server reads, and packed .llz fi
   ]);
 });
 
+test('other *.bin files get LayerLens as an option only, from the same editor', () => {
+  const editors = manifest.contributes.customEditors;
+  assert.deepEqual(editors.map((e) => e.viewType).sort(), [...MODEL_EDITOR_VIEW_TYPES].sort());
+  const bin = editors.find((e) => e.viewType === BIN_EDITOR_VIEW_TYPE);
+  assert.ok(bin);
+  assert.equal(bin.priority, 'option');
+  assert.deepEqual(
+    bin.selector.map((s) => s.filenamePattern),
+    ['*.bin'],
+  );
+  assert.ok(isModelEditorViewType(BIN_EDITOR_VIEW_TYPE));
+  assert.ok(!isModelEditorViewType('layerlens.modelEditorX'));
+  assert.ok(!isModelEditorViewType(undefined));
+});
+
+test('menus that name the editor accept every one of its view types, and nothing else', () => {
+  const clauses = Object.values(manifest.contributes.menus)
+    .flat()
+    .map((item) => item.when ?? '')
+    .filter((when) => when.includes('modelEditor'));
+  assert.ok(clauses.length >= 5, `only ${clauses.length} menu items name the editor`);
+  for (const when of clauses) {
+    const match = /(?:activeCustomEditorId|webviewId) =~ \/(\S+)\/(?:\s|$)/.exec(when);
+    assert.ok(match, `"${when}" does not match the editor's id with a regular expression`);
+    const pattern = new RegExp(match[1]!);
+    for (const viewType of MODEL_EDITOR_VIEW_TYPES) assert.match(viewType, pattern, when);
+    assert.doesNotMatch('layerlens.modelEditorX', pattern, when);
+    assert.doesNotMatch('layerlens.modelEditor.binary', pattern, when);
+  }
+});
+
 test('every contributed command is registered in the command table, and the reverse', () => {
   const source = readFileSync('src/extension/commands.ts', 'utf8');
   const registered = [...source.matchAll(/id: '(layerlens\.[A-Za-z.]+)'/g)].map((m) => m[1]).sort();
   const contributed = manifest.contributes.commands.map((c) => c.command).sort();
   assert.deepEqual(registered, contributed);
-  const editorSource = readFileSync('src/extension/modelEditor.ts', 'utf8');
-  assert.match(editorSource, /MODEL_EDITOR_VIEW_TYPE = 'layerlens\.modelEditor'/);
+  assert.equal(MODEL_EDITOR_VIEW_TYPE, 'layerlens.modelEditor');
 });
 
 test('the extension entry point is the webpack bundle', () => {
