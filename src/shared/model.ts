@@ -106,6 +106,11 @@ export interface TensorEncoding {
    * view): ONNX quantized weights; not ggml blocks, whose codes are not read apart.
    */
   readonly countsCodes: boolean;
+  /**
+   * LayerLens reads the scale of every block (the heatmap's quantization grid,
+   * layerlens/blockScales): decoded ggml block types; not ONNX encodings.
+   */
+  readonly blockScales: boolean;
 }
 
 export interface ValueInfo {

@@ -56,13 +56,15 @@ function splitFiles(filePath: string, header: GgufHeader): string[] {
 function encodingOf(tensor: GgufTensorInfo): TensorEncoding | undefined {
   const { type } = tensor;
   if (type.plain) return undefined;
+  const notDecoded = notDecodedReason(type);
   return {
     scheme: type.name,
     bitsPerWeight: (type.blockBytes * 8) / type.blockElements,
     granularity: 'block',
     blockSize: type.blockElements,
-    notDecoded: notDecodedReason(type),
+    notDecoded,
     countsCodes: false,
+    blockScales: notDecoded === null,
   };
 }
 

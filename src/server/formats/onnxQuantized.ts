@@ -72,6 +72,7 @@ function undecoded(
     decodedBy,
     notDecoded: `values shown as stored codes: ${problem}`,
     countsCodes: false,
+    blockScales: false,
   };
   return { info: { ...entry.info, encoding }, data: entry.data };
 }
@@ -148,6 +149,7 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
         decodedBy: parts.op,
         notDecoded: null,
         countsCodes: true,
+        blockScales: false,
       },
     },
     decoded,
@@ -237,6 +239,7 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
         decodedBy: parts.op,
         notDecoded: null,
         countsCodes: true,
+        blockScales: false,
       },
     },
     decoded,

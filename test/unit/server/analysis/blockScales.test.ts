@@ -33,6 +33,7 @@ for (const scheme of [...SCHEMES, ...K_SCHEMES]) {
   test(`${scheme}: one cell per block, the scale the block was written with`, async () => {
     const entry = entryOf(scheme);
     const want = float32Of(fixtures.scales[entry.info.name]!);
+    assert.equal(entry.info.encoding?.blockScales, true);
     const grid = await blockScaleGrid(entry);
     const blockSize = K_SCHEMES.includes(scheme) ? 256 : 32;
     assert.equal(grid.scheme, scheme);
@@ -61,6 +62,7 @@ test('tensors without block scales are refused with their name', async () => {
   )!;
   await assert.rejects(blockScaleGrid(plain), /f32_norm.weight.*not stored as quantized blocks/);
   const undecoded = entryOf('IQ2_XXS');
+  assert.equal(undecoded.info.encoding?.blockScales, false);
   await assert.rejects(blockScaleGrid(undecoded), /IQ2_XXS/);
 });
 

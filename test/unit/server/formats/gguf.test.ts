@@ -117,6 +117,7 @@ for (const version of [2, 3]) {
         blockSize: 256,
         notDecoded: null,
         countsCodes: false,
+        blockScales: true,
       });
       assert.equal(byName.get('blk.0.ffn_q8_0.weight')!.encoding!.bitsPerWeight, 8.5);
       assert.equal(byName.get('blk.12.ffn_mxfp4.weight')!.encoding!.bitsPerWeight, 4.25);

@@ -5,7 +5,6 @@
  * The view's maths, the tile cache and the cancellation are in ./viewport, ./tileCache and
  * ./requests; this module is the DOM: controls, painting, legend.
  */
-import { color, interpolateRgbBasis } from 'd3';
 import { DTYPES } from '../../../../src/shared/dtypes';
 import { formatCount, formatPercent, formatStat } from '../../../../src/shared/format';
 import {
@@ -19,6 +18,8 @@ import {
 import { isCancellation, requestErrorOf, type ModelApi } from '../../platform/api';
 import { element } from '../../platform/dom';
 import type { TensorRow } from '../../table/tensorRows';
+import { BlockScaleView, hasBlockScales } from './blockScales';
+import { colourTable, cssVariable } from './colours';
 import { LatestRequest, TileRequests } from './requests';
 import { renderStructuredSparsity } from './sparsityTable';
 import { heatmapInfoKey, TileCache, tileKey, TILE_CACHE_SIZE } from './tileCache';
@@ -81,6 +82,10 @@ export class HeatmapPanel {
   private readonly structured: HTMLDivElement;
   private readonly layerButtons = new Map<LayerKind, HTMLButtonElement>();
   private readonly blockSelect: HTMLSelectElement;
+  /** The quantization grid (block scales) instead of the tiles, for ggml block tensors. */
+  private readonly gridButton: HTMLButtonElement;
+  private readonly gridView: BlockScaleView;
+  private showGrid = false;
   private row: TensorRow | undefined;
   private visible = false;
   private layerKind: LayerKind = 'magnitude';
@@ -124,6 +129,21 @@ export class HeatmapPanel {
       );
     }
     this.blockSelect.addEventListener('change', () => this.loadInfo());
+    this.gridButton = element('button', {
+      className: 'll-segment',
+      text: 'Block scales',
+      attrs: {
+        type: 'button',
+        title:
+          'Quantization grid: one cell per block, coloured by its scale d (K-quants: the super-block scale)',
+        'data-testid': 'heatmap-block-scales-toggle',
+      },
+    });
+    this.gridButton.addEventListener('click', () => {
+      this.showGrid = !this.showGrid;
+      this.updateGrid();
+    });
+    this.gridView = new BlockScaleView(api);
     const zoomButton = (text: string, testId: string, title: string, action: () => void) => {
       const button = element('button', {
         className: 'll-segment',
@@ -152,6 +172,7 @@ export class HeatmapPanel {
     const toolbar = element('div', { className: 'll-panel-toolbar' }, [
       layers,
       this.blockSelect,
+      element('div', { className: 'll-segmented' }, [this.gridButton]),
       zoom,
       this.levelLabel,
     ]);
@@ -184,22 +205,51 @@ export class HeatmapPanel {
         className: 'll-analysis-panel',
         attrs: { 'data-testid': 'heatmap-panel', 'aria-label': 'Sparsity heatmap' },
       },
-      [toolbar, this.message, this.view, this.legend, this.hover, this.structured],
+      [
+        toolbar,
+        this.gridView.element,
+        this.message,
+        this.view,
+        this.legend,
+        this.hover,
+        this.structured,
+      ],
     );
     this.bindPointer();
     new ResizeObserver(() => {
       if (this.visible && this.info && this.canvas.width !== this.view.clientWidth)
         this.scheduleDraw();
     }).observe(this.view);
-    this.updateLayerButtons();
+    this.updateGrid();
   }
 
   show(row: TensorRow | undefined, visible: boolean): void {
     const changed = row?.info.index !== this.row?.info.index;
     this.row = row;
     this.visible = visible;
-    if (changed) this.reset();
-    if (visible) this.loadInfo();
+    if (changed) {
+      this.reset();
+      this.gridView.reset();
+    }
+    this.updateGrid();
+  }
+
+  /** The grid toggle exists for tensors with block scales; when on, the grid replaces the tiles. */
+  private updateGrid(): void {
+    const grid = this.gridShown();
+    this.updateLayerButtons();
+    this.gridButton.hidden = !hasBlockScales(this.row);
+    this.gridButton.setAttribute('aria-pressed', String(grid));
+    this.gridView.element.hidden = !grid;
+    if (!grid) {
+      if (this.visible) this.loadInfo();
+      return;
+    }
+    // The tiles' requests stop; the heatmap is asked for again when the grid is switched off.
+    this.reset();
+    for (const part of [this.message, this.view, this.legend, this.hover, this.structured])
+      part.hidden = true;
+    if (this.visible) this.gridView.show(this.row!);
   }
 
   private layer(): HeatmapLayer {
@@ -214,17 +264,23 @@ export class HeatmapPanel {
     }
   }
 
+  /** A layer button shows that layer's tiles (the quantization grid, if shown, goes). */
   private setLayer(kind: LayerKind): void {
-    if (kind === this.layerKind) return;
+    if (kind === this.layerKind && !this.gridShown()) return;
     this.layerKind = kind;
-    this.updateLayerButtons();
-    this.loadInfo();
+    this.showGrid = false;
+    this.updateGrid();
+  }
+
+  private gridShown(): boolean {
+    return this.showGrid && hasBlockScales(this.row);
   }
 
   private updateLayerButtons(): void {
+    const grid = this.gridShown();
     for (const [kind, button] of this.layerButtons)
-      button.setAttribute('aria-pressed', String(kind === this.layerKind));
-    this.blockSelect.hidden = this.layerKind !== 'int4';
+      button.setAttribute('aria-pressed', String(!grid && kind === this.layerKind));
+    this.blockSelect.hidden = grid || this.layerKind !== 'int4';
   }
 
   /** Forget the tensor's tiles and requests (another row, or another layer). */
@@ -590,24 +646,4 @@ function describeValue(info: HeatmapInfo, value: number): string {
     case 'int4':
       return `relative error ${formatStat(value)}`;
   }
-}
-
-function cssVariable(name: string): string {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
-
-/** 256 RGBA entries running through the theme colours `variables`. */
-function colourTable(variables: readonly string[]): Uint8ClampedArray {
-  const fallback = cssVariable('--vscode-editor-foreground') || 'gray';
-  const stops = variables.map((name) => cssVariable(name) || fallback);
-  const interpolate = interpolateRgbBasis(stops);
-  const table = new Uint8ClampedArray(256 * 4);
-  for (let i = 0; i < 256; i++) {
-    const rgb = color(interpolate(i / 255))?.rgb();
-    table[i * 4] = rgb?.r ?? 128;
-    table[i * 4 + 1] = rgb?.g ?? 128;
-    table[i * 4 + 2] = rgb?.b ?? 128;
-    table[i * 4 + 3] = 255;
-  }
-  return table;
 }
