@@ -99,6 +99,8 @@ export interface BlockScaleGrid {
   readonly rows: number;
   readonly cols: number;
   readonly rowsPerCell: number;
+  /** Rows of the tensor's matrix (rows · rowsPerCell or fewer: the last cell may pool fewer). */
+  readonly matrixRows: number;
   /** Range of the cells' values. */
   readonly min: number;
   readonly max: number;

@@ -72,6 +72,7 @@ export async function blockScaleGrid(
     rows,
     cols,
     rowsPerCell,
+    matrixRows: shape.rows,
     min,
     max,
     values: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64'),

@@ -39,7 +39,10 @@ for (const scheme of [...SCHEMES, ...K_SCHEMES]) {
     assert.equal(grid.scheme, scheme);
     assert.equal(grid.blockSize, blockSize);
     // The fixture's tensors are 2 rows of 256 weights.
-    assert.deepEqual([grid.rows, grid.cols, grid.rowsPerCell], [2, 256 / blockSize, 1]);
+    assert.deepEqual(
+      [grid.rows, grid.cols, grid.rowsPerCell, grid.matrixRows],
+      [2, 256 / blockSize, 1, 2],
+    );
     assert.equal(want.length, 2 * grid.cols);
     assert.deepEqual(decodeTileValues(grid.values), want);
     assert.equal(grid.min, Math.min(...want));

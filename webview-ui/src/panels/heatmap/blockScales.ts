@@ -131,7 +131,7 @@ export class BlockScaleView {
     const firstRow = row * info.rowsPerCell;
     const rows =
       info.rowsPerCell > 1
-        ? `rows ${formatCount(firstRow)}–${formatCount(firstRow + info.rowsPerCell - 1)}`
+        ? `rows ${formatCount(firstRow)}–${formatCount(Math.min(info.matrixRows, firstRow + info.rowsPerCell) - 1)}`
         : `row ${formatCount(firstRow)}`;
     const columns = `columns ${formatCount(col * info.blockSize)}–${formatCount((col + 1) * info.blockSize - 1)}`;
     this.hover.textContent = `${rows}, ${columns}: d ${formatStat(values[row * info.cols + col]!)}`;
