@@ -12,7 +12,7 @@ import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { ONNX_DATA_TYPE, onnxCodeOf } from '../../formats/onnxDataTypes';
 import { DTYPES, type DType } from '../../../shared/dtypes';
-import { int4WithStandardOps, type WrittenWeight } from '../onnx/dequantize';
+import { int4WithStandardOps } from '../onnx/dequantize';
 import {
   dequantizeBlocks,
   layoutDims,
@@ -22,17 +22,10 @@ import {
   type MatrixLayout,
   type QuantizedBlocks,
 } from '../kernels';
-import {
-  attr,
-  ensureDomain,
-  isGraphOutput,
-  makeNode,
-  onlyDirectMatMul,
-  raiseIrVersion,
-} from '../../onnx';
+import { attr, ensureDomain, isGraphOutput, onlyDirectMatMul, raiseIrVersion } from '../../onnx';
 import {
   BLOCKED_OPSET,
-  computeWeight,
+  dequantizeLinearWeight,
   dequantizeOutput,
   layoutOrSkip,
   needOpset,
@@ -43,6 +36,7 @@ import {
   type NewTensor,
   type OnnxOutcome,
   type WeightJob,
+  type WrittenWeight,
 } from '../onnx/methods';
 import { intAttr, measureWritten, tensorProto, text, zeroBlocks } from '../onnx/sizes';
 import { asFloat32, encodeFloats, sameTensor } from '../safetensorsValues';
@@ -94,7 +88,6 @@ function int4Written(
   layout: MatrixLayout,
   quantized: QuantizedBlocks,
 ): WrittenWeight & { form: string; scaleDtype: DType } {
-  const name = job.slot.name;
   const dtype = job.entry.info.dtype;
   const blockSize = quantized.blockSize;
   if (!ctx.opsetAllows(BLOCKED_OPSET)) {
@@ -106,8 +99,6 @@ function int4Written(
   }
   const scaleDtype = dequantizeOutput(dtype, BLOCKED_OPSET);
   quantized.scales.set(roundedTo(quantized.scales, scaleDtype));
-  const qName = ctx.names.fresh(`${name}_quantized`);
-  const scaleName = ctx.names.fresh(`${name}_scale`);
   const { channels } = layoutDims(layout);
   const blocks = quantized.blocks;
   let scales = quantized.scales;
@@ -122,40 +113,14 @@ function int4Written(
     }
     scaleDims = [blocks, layout.cols];
   }
-  const made = computeWeight(
-    ctx,
-    job,
-    [layout.rows, layout.cols],
-    onnxCodeOf(scaleDtype),
-    (output) => [
-      makeNode(
-        'DequantizeLinear',
-        [qName, scaleName],
-        [output],
-        ctx.names.fresh(`${name}_DequantizeLinear`),
-        [attr.int('axis', layout.inputAxis), attr.int('block_size', blockSize)],
-      ),
-    ],
-  );
   return {
+    ...dequantizeLinearWeight(ctx, job, layout, {
+      codes: { dataType: ONNX_DATA_TYPE.INT4, bytes: packNibbles(quantized.q) },
+      scales: { dtype: scaleDtype, dims: scaleDims, values: scales },
+      attributes: [attr.int('axis', layout.inputAxis), attr.int('block_size', blockSize)],
+    }),
     form: `DequantizeLinear opset 21, axis ${layout.inputAxis}`,
     scaleDtype,
-    tensors: [
-      {
-        name: qName,
-        dataType: ONNX_DATA_TYPE.INT4,
-        dims: [layout.rows, layout.cols],
-        bytes: packNibbles(quantized.q),
-      },
-      {
-        name: scaleName,
-        dataType: onnxCodeOf(scaleDtype),
-        dims: scaleDims,
-        bytes: encodeFloats(scales, scaleDtype),
-      },
-      ...made.tensors,
-    ],
-    nodes: made.nodes,
   };
 }
 

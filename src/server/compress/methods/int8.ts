@@ -9,9 +9,9 @@
 import type { CompressionOptions } from '../../../shared/compress';
 import { METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
-import { ONNX_DATA_TYPE, onnxCodeOf } from '../../formats/onnxDataTypes';
+import { ONNX_DATA_TYPE } from '../../formats/onnxDataTypes';
 import type { DType } from '../../../shared/dtypes';
-import { attr, makeNode } from '../../onnx';
+import { attr } from '../../onnx';
 import {
   dequantizeBlocks,
   layoutDims,
@@ -22,7 +22,7 @@ import {
 } from '../kernels';
 import {
   bytesOf,
-  computeWeight,
+  dequantizeLinearWeight,
   layoutOrSkip,
   needOpset,
   PER_AXIS_OPSET,
@@ -32,9 +32,10 @@ import {
   type EditContext,
   type OnnxOutcome,
   type WeightJob,
+  type WrittenWeight,
   dequantizeOutput,
 } from '../onnx/methods';
-import { int8WithCastAndMul, type WrittenWeight } from '../onnx/dequantize';
+import { int8WithCastAndMul } from '../onnx/dequantize';
 import { measureWritten, zeroBlocks } from '../onnx/sizes';
 import {
   asFloat32,
@@ -67,7 +68,6 @@ function int8Written(
   quantized: QuantizedBlocks,
 ): WrittenWeight & { form: string; scaleDtype: DType } {
   const dtype = job.entry.info.dtype;
-  const name = job.slot.name;
   if (!ctx.opsetAllows(PER_AXIS_OPSET)) {
     return {
       ...int8WithCastAndMul(ctx, job, layout, quantized),
@@ -77,41 +77,13 @@ function int8Written(
   }
   const scaleDtype: DType = dequantizeOutput(dtype, ctx.sourceOpset);
   const axis = layout.inputAxis === 0 ? 1 : 0;
-  const qName = ctx.names.fresh(`${name}_quantized`);
-  const scaleName = ctx.names.fresh(`${name}_scale`);
   quantized.scales.set(roundedTo(quantized.scales, scaleDtype));
-  const made = computeWeight(
-    ctx,
-    job,
-    [layout.rows, layout.cols],
-    onnxCodeOf(scaleDtype),
-    (output) => [
-      makeNode(
-        'DequantizeLinear',
-        [qName, scaleName],
-        [output],
-        ctx.names.fresh(`${name}_DequantizeLinear`),
-        [attr.int('axis', axis)],
-      ),
-    ],
-  );
   return {
-    tensors: [
-      {
-        name: qName,
-        dataType: ONNX_DATA_TYPE.INT8,
-        dims: [layout.rows, layout.cols],
-        bytes: bytesOf(quantized.q),
-      },
-      {
-        name: scaleName,
-        dataType: onnxCodeOf(scaleDtype),
-        dims: [quantized.scales.length],
-        bytes: encodeFloats(quantized.scales, scaleDtype),
-      },
-      ...made.tensors,
-    ],
-    nodes: made.nodes,
+    ...dequantizeLinearWeight(ctx, job, layout, {
+      codes: { dataType: ONNX_DATA_TYPE.INT8, bytes: bytesOf(quantized.q) },
+      scales: { dtype: scaleDtype, dims: [quantized.scales.length], values: quantized.scales },
+      attributes: [attr.int('axis', axis)],
+    }),
     form: `DequantizeLinear axis ${axis}`,
     scaleDtype,
   };

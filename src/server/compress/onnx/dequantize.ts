@@ -26,6 +26,7 @@ import {
   type EditContext,
   type NewTensor,
   type WeightJob,
+  type WrittenWeight,
 } from './methods';
 
 /** First opset whose Slice takes starts, ends and axes as inputs. */
@@ -37,12 +38,6 @@ function scalar(name: string, value: number): NewTensor {
 
 function int64Tensor(name: string, values: readonly number[]): NewTensor {
   return { name, dataType: ONNX_DATA_TYPE.INT64, dims: [values.length], bytes: int64Bytes(values) };
-}
-
-/** The new tensors and the nodes computing W. */
-export interface WrittenWeight {
-  readonly tensors: NewTensor[];
-  readonly nodes: onnx.INodeProto[];
 }
 
 /** int8 codes [rows, cols], Cast to float32, times the per-channel scales. */

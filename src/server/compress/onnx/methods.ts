@@ -265,6 +265,57 @@ export function computeWeight(
   return { nodes, tensors };
 }
 
+/** The new tensors and the nodes computing W. */
+export interface WrittenWeight {
+  readonly tensors: NewTensor[];
+  readonly nodes: onnx.INodeProto[];
+}
+
+/** The codes and scales a DequantizeLinear reads, with its attributes. */
+export interface DequantizeLinearParts {
+  codes: { dataType: number; bytes: Uint8Array };
+  scales: { dtype: DType; dims: readonly number[]; values: Float32Array };
+  attributes: onnx.IAttributeProto[];
+}
+
+/**
+ * W computed by a DequantizeLinear over `[rows, cols]` codes and their scales (then
+ * `computeWeight`'s Reshape and Cast): the new tensors and nodes, under fresh names.
+ */
+export function dequantizeLinearWeight(
+  ctx: EditContext,
+  job: WeightJob,
+  layout: { rows: number; cols: number },
+  parts: DequantizeLinearParts,
+): WrittenWeight {
+  const name = job.slot.name;
+  const qName = ctx.names.fresh(`${name}_quantized`);
+  const scaleName = ctx.names.fresh(`${name}_scale`);
+  const dims = [layout.rows, layout.cols];
+  const made = computeWeight(ctx, job, dims, onnxCodeOf(parts.scales.dtype), (output) => [
+    makeNode(
+      'DequantizeLinear',
+      [qName, scaleName],
+      [output],
+      ctx.names.fresh(`${name}_DequantizeLinear`),
+      parts.attributes,
+    ),
+  ]);
+  return {
+    tensors: [
+      { name: qName, dataType: parts.codes.dataType, dims, bytes: parts.codes.bytes },
+      {
+        name: scaleName,
+        dataType: onnxCodeOf(parts.scales.dtype),
+        dims: parts.scales.dims,
+        bytes: encodeFloats(parts.scales.values, parts.scales.dtype),
+      },
+      ...made.tensors,
+    ],
+    nodes: made.nodes,
+  };
+}
+
 /** `EditContext.opsetAllows` for a model as read (memoised per target). */
 export function opsetJudge(
   model: onnx.IModelProto,

@@ -9,9 +9,14 @@ import { rankForEnergy } from '../../../shared/spectrum';
 import type { TensorEncoding } from '../../../shared/model';
 import type { OpenedModel, TensorEntry } from '../../formats/types';
 import { layoutDims, type MatrixLayout, type QuantizedBlocks } from '../kernels';
-import type { WrittenWeight } from './dequantize';
 import type { DType } from '../../../shared/dtypes';
-import { dtypeProblem, opsetJudge, type EditContext, type WeightJob } from './methods';
+import {
+  dtypeProblem,
+  opsetJudge,
+  type EditContext,
+  type WeightJob,
+  type WrittenWeight,
+} from './methods';
 import {
   intAttribute,
   isGraphOutput,
