@@ -5,7 +5,7 @@
  * then re-quantizes every weight against the stored, rounded scales. Byte layouts as the
  * block_q*_K structs (see analysis/ggmlDequant.ts, which reads them back).
  */
-import { GROUP_MAX_EPS, clamp, nearestInt, putHalf } from './rounding';
+import { GROUP_MAX_EPS, clamp, nearestInt, putHalf, signedMax } from './rounding';
 import {
   refinedSymmetricScale,
   scaleWithMinimum,
@@ -117,19 +117,24 @@ function scaleMinQuantizer(bits: 4 | 5): BlockQuantizer {
 export const quantizeQ4_K = scaleMinQuantizer(4);
 export const quantizeQ5_K = scaleMinQuantizer(5);
 
+/** The scales of the sixteen groups of 16 of a super-block, their levels into `levels`. */
+function symmetricGroups(
+  x: Float32Array,
+  from: number,
+  nmax: number,
+  fit: typeof symmetricScale,
+): number[] {
+  const scales: number[] = [];
+  for (let group = 0; group < 16; group++) {
+    scales.push(fit(x, from + 16 * group, 16, nmax, levels, 16 * group));
+  }
+  return scales;
+}
+
 /** Q6_K: sixteen groups of 16, symmetric 6-bit levels, int8 group scales against f16 d. */
 export const quantizeQ6_K: BlockQuantizer = (x, from, out, at) => {
-  const scales: number[] = [];
-  let maxScale = 0;
-  let maxAbsScale = 0;
-  for (let group = 0; group < 16; group++) {
-    const scale = symmetricScale(x, from + 16 * group, 16, 32, levels, 16 * group);
-    scales.push(scale);
-    if (Math.abs(scale) > maxAbsScale) {
-      maxAbsScale = Math.abs(scale);
-      maxScale = scale;
-    }
-  }
+  const scales = symmetricGroups(x, from, 32, symmetricScale);
+  const [maxScale, maxAbsScale] = signedMax(scales, 0, 16);
   out.fill(0, at, at + 210);
   if (maxAbsScale < GROUP_MAX_EPS) return;
   const inverse = -128 / maxScale;
@@ -176,17 +181,8 @@ function pack2Bit(out: Uint8Array, at: number): void {
 
 /** Q3_K: sixteen groups of 16, levels −4…3 (two bits in qs, the third in hmask). */
 export const quantizeQ3_K: BlockQuantizer = (x, from, out, at) => {
-  const scales: number[] = [];
-  let maxScale = 0;
-  let amax = 0;
-  for (let group = 0; group < 16; group++) {
-    const scale = refinedSymmetricScale(x, from + 16 * group, 16, 4, levels, 16 * group);
-    scales.push(scale);
-    if (Math.abs(scale) > amax) {
-      amax = Math.abs(scale);
-      maxScale = scale;
-    }
-  }
+  const scales = symmetricGroups(x, from, 4, refinedSymmetricScale);
+  const [maxScale] = signedMax(scales, 0, 16);
   out.fill(0, at, at + 110);
   let d = 0;
   const stored = new Array<number>(16).fill(0);

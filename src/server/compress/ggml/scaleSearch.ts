@@ -7,6 +7,14 @@
  */
 import { GROUP_MAX_EPS, clamp, nearestInt, signedMax } from './rounding';
 
+/** The signed extreme of a group; 0, with the levels zeroed, when the group is all but zero. */
+function groupExtreme(x: Float32Array, from: number, n: number, levels: Uint8Array, at: number) {
+  const [max, amax] = signedMax(x, from, n);
+  if (amax >= GROUP_MAX_EPS) return max;
+  levels.fill(0, at, at + n);
+  return 0;
+}
+
 /**
  * Symmetric levels −nmax…nmax−1 (stored + nmax), weights x²: the scale that maps the
  * signed extreme to −nmax, then ±0.1…0.9 levels around it; the best weighted fit is kept.
@@ -19,11 +27,8 @@ export function symmetricScale(
   levels: Uint8Array,
   at: number,
 ): number {
-  const [max, amax] = signedMax(x, from, n);
-  if (amax < GROUP_MAX_EPS) {
-    levels.fill(0, at, at + n);
-    return 0;
-  }
+  const max = groupExtreme(x, from, n, levels, at);
+  if (max === 0) return 0;
   let best = -1;
   let scale = 0;
   for (let step = 0; step <= 18; step++) {
@@ -62,11 +67,8 @@ export function refinedSymmetricScale(
   levels: Uint8Array,
   at: number,
 ): number {
-  const [max, amax] = signedMax(x, from, n);
-  if (amax < GROUP_MAX_EPS) {
-    levels.fill(0, at, at + n);
-    return 0;
-  }
+  const max = groupExtreme(x, from, n, levels, at);
+  if (max === 0) return 0;
   const inverse = -nmax / max;
   const signed = new Int8Array(n);
   let sumLx = 0;
