@@ -4,13 +4,14 @@
  * the bytes of a ggml block type. Block sizes and bytes come from the one type table,
  * formats/gguf/ggmlTypes.ts; analysis/ggmlDequant.ts reads the blocks back.
  */
-import { ggmlType, type GgmlType } from '../../formats/gguf/ggmlTypes';
+import { GGML_QUANT_TYPES, type GgmlQuantType } from '../../../shared/compressMethods';
+import { ggmlType } from '../../formats/gguf/ggmlTypes';
 import { dequantizeReference } from '../../analysis/ggmlDequant';
 import { quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './kquants';
 import { quantizeIq4Nl, quantizeQ4_0, quantizeQ5_0, quantizeQ8_0 } from './legacy';
 import type { BlockQuantizer } from './types';
 
-const QUANTIZERS: Readonly<Record<string, BlockQuantizer>> = {
+const QUANTIZERS: Readonly<Record<GgmlQuantType, BlockQuantizer>> = {
   Q8_0: quantizeQ8_0,
   Q6_K: quantizeQ6_K,
   Q5_K: quantizeQ5_K,
@@ -22,24 +23,18 @@ const QUANTIZERS: Readonly<Record<string, BlockQuantizer>> = {
   Q2_K: quantizeQ2_K,
 };
 
-/** The block types LayerLens writes, most bits per weight first. */
-export const GGML_QUANT_TYPES: readonly string[] = Object.keys(QUANTIZERS);
+export { GGML_QUANT_TYPES };
 
 /** Whether LayerLens quantizes to `typeName`. */
 export function quantizesTo(typeName: string): boolean {
-  return typeName in QUANTIZERS;
+  return Object.hasOwn(QUANTIZERS, typeName);
 }
 
-/** Why `values` weights cannot be stored as `type`; null when they can (whole blocks). */
-export function ggmlShapeProblem(type: GgmlType, rowLength: number): string | null {
-  if (rowLength % type.blockElements === 0) return null;
-  return `rows of ${rowLength} weights are not a whole number of ${type.name} blocks of ${type.blockElements}`;
-}
 
 /** Quantize `values` (a whole number of blocks) to the bytes of ggml type `typeName`. */
 export function quantizeGgml(typeName: string, values: Float32Array): Uint8Array {
   const type = ggmlType(typeName);
-  const quantize = QUANTIZERS[type.name];
+  const quantize = quantizesTo(type.name) ? QUANTIZERS[type.name as GgmlQuantType] : undefined;
   if (!quantize) throw new Error(`LayerLens does not quantize to ${type.name}`);
   if (values.length % type.blockElements !== 0) {
     throw new RangeError(

@@ -107,6 +107,9 @@ export function refinedSymmetricScale(
   return sumLx / sumL2;
 }
 
+/** Scratch for the levels of one candidate scale (groups are at most 32 weights). */
+const candidateLevels = new Uint8Array(32);
+
 export interface MinSearch {
   /** Levels are 0…nmax. */
   readonly nmax: number;
@@ -164,7 +167,7 @@ export function scaleWithMinimum(
     levels[at + i] = clamp(nearestInt(inverse * (x[from + i]! - min)), 0, nmax);
   }
   let bestError = error(scale, min, levels, at);
-  const candidate = new Uint8Array(n);
+  const candidate = candidateLevels;
   for (let step = 0; step <= search.steps; step++) {
     inverse = (search.rmin + search.rdelta * step + nmax) / (max - min);
     let sumL = 0;
@@ -189,7 +192,7 @@ export function scaleWithMinimum(
     }
     const thisError = error(thisScale, thisMin, candidate, 0);
     if (thisError < bestError) {
-      levels.set(candidate, at);
+      levels.set(candidate.subarray(0, n), at);
       bestError = thisError;
       scale = thisScale;
       min = thisMin;
