@@ -16,7 +16,6 @@ import {
   writeRetypedGguf,
 } from '../../../../../src/server/compress/ggml/ggufWriter';
 import { readGgufHeader, type GgufHeader } from '../../../../../src/server/formats/gguf/header';
-import { ModelFileError } from '../../../../../src/server/formats/modelFileError';
 import { openModelFile } from '../../../../../src/server/formats/registry';
 import type { GgmlQuantType } from '../../../../../src/shared/compressMethods';
 import { writeGgufLlm } from '../../../../support/ggufFixtures';
