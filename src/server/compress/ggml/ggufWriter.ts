@@ -119,7 +119,7 @@ function tensorInfos(tensors: readonly Placed[]): Uint8Array {
 }
 
 /** The float32 values of a plain tensor read from `fd`. */
-function valuesOf(fd: number, path: string, info: GgufTensorInfo): Float32Array {
+export function valuesOf(fd: number, path: string, info: GgufTensorInfo): Float32Array {
   if (info.byteLength > MAX_IN_MEMORY_TENSOR_BYTES) {
     throw new ModelFileError(
       path,

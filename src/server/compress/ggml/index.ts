@@ -30,7 +30,6 @@ export function quantizesTo(typeName: string): boolean {
   return Object.hasOwn(QUANTIZERS, typeName);
 }
 
-
 /** Quantize `values` (a whole number of blocks) to the bytes of ggml type `typeName`. */
 export function quantizeGgml(typeName: string, values: Float32Array): Uint8Array {
   const type = ggmlType(typeName);

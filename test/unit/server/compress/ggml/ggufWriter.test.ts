@@ -124,7 +124,7 @@ describe('re-typing a GGUF', () => {
     await writeRetypedGguf(source, choices, { outPath: out });
     const parsed = await gguf(out, { allowLocalFile: true });
     const ours = readGgufHeader(out);
-    assert.equal(parsed.metadata['general.alignment'], ALIGNMENT);
+    assert.equal((parsed.metadata as Record<string, unknown>)['general.alignment'], ALIGNMENT);
     assert.equal(parsed.metadata['general.architecture'], 'llama');
     assert.equal(Number(parsed.tensorDataOffset), ours.dataOffset);
     assert.equal(parsed.tensorInfos.length, ours.tensors.length);
