@@ -10,6 +10,8 @@ import type { ApplyPlanResult, Plan, PlanTarget } from '../shared/plan';
 import { describePlanTarget as describeTarget } from '../shared/planTarget';
 import { DEVIATION_METRICS, type DeviationMetric } from '../shared/sensitivity';
 import { planModel } from '../server/plan';
+import { writeRetypedGguf } from '../server/compress/ggml/ggufWriter';
+import { planGguf, type GgufPlan } from '../server/plan/gguf';
 import { applyRecipe } from '../server/plan/apply';
 import { RECIPE_SUFFIX, readRecipe, writeRecipe } from '../server/plan/recipe';
 import { UsageError } from './compress';
@@ -17,6 +19,7 @@ import { printTable } from './table';
 
 export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R | --max-deviation D)
                       [--measured] [--metric relativeL2|cosine|kl] [--out RECIPE] [--json]
+       layerlens plan FILE.gguf --target-bpw B --llama-quantize [--write [--out OUT]] [--json]
        layerlens apply FILE RECIPE [--out OUT] [--no-refine] [--json]
 
   plan       Choose a compression method per tensor (or keep it) to meet a target: output
@@ -30,7 +33,12 @@ export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R
              cannot show a difference on the sample inputs, or the plan's own warnings);
              exits with 1 when the kept file misses the target, else ${NOT_VALIDATED_EXIT_CODE} when it
              is written but NOT validated, else 0
-  A plan whose measured sensitivities cannot be trusted prints each reason as a warning.`;
+  A plan whose measured sensitivities cannot be trusted prints each reason as a warning.
+  --target-bpw  (an F32/F16/BF16 GGUF) Choose a llama.cpp type per tensor (Q8_0 … Q2_K,
+             IQ4_NL) for B bits per weight over all tensors, from each type's proxy error;
+             print the type table, the predicted GGUF size and the llama-quantize
+             arguments (--llama-quantize); --write also writes that GGUF
+             (<name>.plan.gguf, or --out)`;
 
 function valueOf(args: readonly string[], flag: string): string | undefined {
   const at = args.indexOf(flag);
@@ -47,8 +55,15 @@ function positiveNumber(flag: string, text: string): number {
   return value;
 }
 
-const PLAN_FLAGS = new Set(['--target-mb', '--ratio', '--max-deviation', '--metric', '--out']);
-const PLAN_SWITCHES = new Set(['--measured', '--json']);
+const PLAN_FLAGS = new Set([
+  '--target-mb',
+  '--ratio',
+  '--max-deviation',
+  '--metric',
+  '--out',
+  '--target-bpw',
+]);
+const PLAN_SWITCHES = new Set(['--measured', '--json', '--llama-quantize', '--write']);
 const APPLY_FLAGS = new Set(['--out']);
 const APPLY_SWITCHES = new Set(['--no-refine', '--json']);
 
@@ -124,11 +139,64 @@ function printApplied(result: ApplyPlanResult): void {
   console.log(`report: ${report.reportPath}`);
 }
 
+/** A shell word as typed: single-quoted when it holds anything but safe characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function printGgufPlan(plan: GgufPlan, llamaQuantize: boolean): void {
+  const rows = plan.rows.map((row) => [
+    row.name,
+    row.from,
+    row.type,
+    String(row.bytes),
+    row.type === row.from ? '—' : formatStat(row.relativeError, 4),
+    row.fixed ?? '',
+  ]);
+  printTable([['TENSOR', 'FROM', 'TYPE', 'BYTES', 'REL. ERROR', 'NOTE'], ...rows]);
+  console.log('');
+  console.log(
+    `target ${plan.targetBpw} bpw: ${plan.bpw.toFixed(4)} bpw planned (${plan.tensorBytes} tensor bytes for ${plan.weights} weights)${plan.feasible ? '' : ' — the target cannot be met'}`,
+  );
+  console.log(
+    `GGUF size: ${formatBytes(plan.fileBytesBefore)} → ${formatBytes(plan.predictedFileBytes)} predicted (${plan.predictedFileBytes} bytes, metadata and alignment counted)`,
+  );
+  if (llamaQuantize) {
+    console.log('');
+    console.log(['llama-quantize', ...plan.llamaQuantizeArgs].map(shellWord).join(' '));
+  }
+}
+
+/** `layerlens plan FILE.gguf --target-bpw B …`; returns the exit code. */
+async function planGgufCommand(file: string, args: readonly string[]): Promise<number> {
+  const bpw = positiveNumber('--target-bpw', valueOf(args, '--target-bpw')!);
+  const plan = await planGguf(file, bpw);
+  const out = valueOf(args, '--out');
+  const written = args.includes('--write')
+    ? await writeRetypedGguf(file, plan.choices, {
+        label: 'plan',
+        ...(out ? { outPath: resolve(out) } : {}),
+      })
+    : undefined;
+  if (args.includes('--json')) {
+    console.log(
+      JSON.stringify({ ...plan, choices: Object.fromEntries(plan.choices), written }, null, 2),
+    );
+  } else {
+    printGgufPlan(plan, args.includes('--llama-quantize'));
+    if (written) console.log(`wrote ${written.path}: ${written.bytes} bytes`);
+  }
+  return plan.feasible ? 0 : 1;
+}
+
 /** `layerlens plan …`; returns the exit code. */
 export async function planCommand(args: readonly string[]): Promise<number> {
   const files = positionals(args, PLAN_FLAGS, PLAN_SWITCHES);
   if (files.length !== 1) throw new UsageError('plan takes one model file');
   const file = resolve(files[0]!);
+  if (valueOf(args, '--target-bpw') !== undefined) return planGgufCommand(file, args);
+  if (args.includes('--llama-quantize') || args.includes('--write'))
+    throw new UsageError('--llama-quantize and --write go with --target-bpw');
   const target = parseTarget(args);
   const metric = valueOf(args, '--metric');
   if (metric !== undefined && !DEVIATION_METRICS.includes(metric as DeviationMetric))

@@ -14,25 +14,29 @@ import { computeSensitivity } from '../server/sensitivity';
 import { UsageError } from './compress';
 import { printTable } from './table';
 
+const DEFAULT_LEVEL = 'prune:0.5';
+
 export const SENSITIVITY_USAGE = `Usage: layerlens sensitivity FILE [--measured] [--metric relativeL2|cosine|kl]
                              [--level KEY] [--json]
 
   sensitivity  Rank the layers by how much compressing each one alone changes the model:
                the data-free proxy (relative weight error ‖W − Ŵ‖/‖W‖) for every level of
                the default sweep (prune 25–90%, 2:4, int8, int4 blocks 32/128, low-rank at
-               99/95/90% energy), or with --measured (ONNX) the output deviation on sample
+               99/95/90% energy; a GGUF: the llama.cpp types Q8_0 … Q2_K, IQ4_NL), or with --measured (ONNX) the output deviation on sample
                inputs, all levels run in one onnxruntime session; when the sample
                inputs cannot show a deviation (outputs that do not vary across them, or
                sit pinned at a bound) each reason is printed as "NOT trustworthy: …"
   --metric     Output deviation metric (default relativeL2)
-  --level      Level key to rank by (default prune:0.5), e.g. int4:32, lowrank:e0.9
+  --level      Level key to rank by (default prune:0.5; a GGUF: ggml:Q8_0), e.g. int4:32,
+               lowrank:e0.9, ggml:Q4_K
   --json       Print the whole result as JSON`;
 
 interface SensitivityArgs {
   readonly file: string;
   readonly measured: boolean;
   readonly metric?: DeviationMetric;
-  readonly level: string;
+  /** Absent: prune:0.5, or the sweep's first level when it has no prune:0.5 (GGUF). */
+  readonly level?: string;
   readonly json: boolean;
 }
 
@@ -41,7 +45,7 @@ export function parseSensitivityArgs(args: readonly string[]): SensitivityArgs {
   let measured = false;
   let json = false;
   let metric: DeviationMetric | undefined;
-  let level = 'prune:0.5';
+  let level: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('--')) files.push(arg);
@@ -57,7 +61,13 @@ export function parseSensitivityArgs(args: readonly string[]): SensitivityArgs {
     } else throw new UsageError(`unknown option ${arg}`);
   }
   if (files.length !== 1) throw new UsageError('sensitivity takes one model file');
-  return { file: files[0]!, measured, level, json, ...(metric ? { metric } : {}) };
+  return {
+    file: files[0]!,
+    measured,
+    json,
+    ...(level ? { level } : {}),
+    ...(metric ? { metric } : {}),
+  };
 }
 
 function formatValue(value: number | undefined): string {
@@ -122,13 +132,15 @@ export async function sensitivityCommand(args: readonly string[]): Promise<numbe
     measured: parsed.measured,
     ...(parsed.metric ? { metric: parsed.metric } : {}),
   });
-  if (!result.levels.some((level) => level.key === parsed.level)) {
+  const has = (key: string) => result.levels.some((level) => level.key === key);
+  const key = parsed.level ?? (has(DEFAULT_LEVEL) ? DEFAULT_LEVEL : result.levels[0]!.key);
+  if (!has(key)) {
     console.error(
-      `layerlens: no level ${parsed.level}; the sweep has ${result.levels.map((l) => l.key).join(', ')}`,
+      `layerlens: no level ${key}; the sweep has ${result.levels.map((l) => l.key).join(', ')}`,
     );
     return 2;
   }
   if (parsed.json) console.log(JSON.stringify(result, null, 2));
-  else printSensitivity(result, parsed.level);
+  else printSensitivity(result, key);
   return 0;
 }

@@ -8,6 +8,7 @@ import {
   type CompressionOptions,
 } from '../shared/compress';
 import {
+  GGML_QUANT_TYPES,
   INT4_BLOCK_SIZES,
   METHOD_INFO,
   optionsProblem,
@@ -169,6 +170,11 @@ export function levelChoices(
     case 'fp16':
     case 'bf16':
       return [{ label: method === 'fp16' ? 'Float16' : 'BFloat16', options: { method } }];
+    case 'ggml':
+      return GGML_QUANT_TYPES.map((ggmlType) => ({
+        label: ggmlType,
+        options: { method, ggmlType },
+      }));
   }
 }
 

@@ -11,6 +11,7 @@ export const COMPRESSION_METHODS = [
   'lowrank',
   'fp16',
   'bf16',
+  'ggml',
 ] as const;
 export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
 
@@ -37,6 +38,8 @@ export interface CompressionOptions {
    * `<name>.scale` (one per output channel) instead of the dequantized values.
    */
   readonly storeQuantized?: boolean;
+  /** ggml: the llama.cpp block type (one of GGML_QUANT_TYPES, e.g. "Q4_K"). */
+  readonly ggmlType?: string;
 }
 
 export interface CompressRequest {

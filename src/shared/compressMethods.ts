@@ -19,6 +19,23 @@ export const INT4_BLOCK_SIZES = [16, 32, 64, 128, 256] as const;
 /** How int4 weights of ONNX MatMuls are written (see CompressionOptions.int4Format). */
 export const INT4_FORMATS = ['matmulnbits', 'dequantizelinear'] as const;
 
+/**
+ * The ggml block types LayerLens quantizes to (its own implementations of ggml's reference
+ * quantizers, src/server/compress/ggml/), most bits per weight first.
+ */
+export const GGML_QUANT_TYPES = [
+  'Q8_0',
+  'Q6_K',
+  'Q5_K',
+  'Q5_0',
+  'Q4_K',
+  'Q4_0',
+  'IQ4_NL',
+  'Q3_K',
+  'Q2_K',
+] as const;
+export type GgmlQuantType = (typeof GGML_QUANT_TYPES)[number];
+
 /** Defaults of the options a request leaves out. */
 export const METHOD_DEFAULTS = {
   sparsity: 0.5,
@@ -98,6 +115,12 @@ export const METHOD_INFO: { readonly [M in CompressionMethod]: MethodInfo } = {
     detail: 'Store floating-point weights as bfloat16',
     defaults: { method: 'bf16' },
   },
+  ggml: {
+    id: 'ggml',
+    label: 'llama.cpp block type',
+    detail: 'Quantize to a ggml block type (Q8_0, Q6_K … Q2_K, IQ4_NL) as llama.cpp does',
+    defaults: { method: 'ggml', ggmlType: 'Q8_0' },
+  },
 };
 
 const OPTION_NUMBERS = ['sparsity', 'n', 'm', 'blockSize', 'rank', 'energy'] as const;
@@ -139,6 +162,11 @@ export function optionsProblem(options: unknown): string | undefined {
     !(INT4_FORMATS as readonly unknown[]).includes(value.int4Format)
   )
     return `unknown int4Format ${JSON.stringify(value.int4Format)}`;
+  if (
+    value.ggmlType !== undefined &&
+    !(GGML_QUANT_TYPES as readonly unknown[]).includes(value.ggmlType)
+  )
+    return `ggmlType must be one of ${GGML_QUANT_TYPES.join(', ')}, got ${JSON.stringify(value.ggmlType)}`;
   if (value.storeQuantized !== undefined && typeof value.storeQuantized !== 'boolean')
     return 'storeQuantized is not a boolean';
   return undefined;

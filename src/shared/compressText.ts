@@ -54,5 +54,7 @@ export function describeOptions(options: CompressionOptions): string {
       return 'float16 weights';
     case 'bf16':
       return 'bfloat16 weights';
+    case 'ggml':
+      return `llama.cpp ${options.ggmlType ?? 'Q8_0'} blocks`;
   }
 }

@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { compressModel } from '../../src/server/compress';
+import { methodsFor } from '../../src/server/compress/methods';
 import { ModelService } from '../../src/server/modelService';
 import { planModel } from '../../src/server/plan';
 import { applyRecipe } from '../../src/server/plan/apply';
@@ -311,8 +312,8 @@ export function describeOpened(summary: ModelSummary): { opset: string; dtype: s
   return { opset, dtype };
 }
 
-/** Every method, in the table's order. */
-export const CORPUS_METHODS = Object.keys(METHOD_INFO) as CompressionMethod[];
+/** Every method that writes ONNX models, in the table's order. */
+export const CORPUS_METHODS: CompressionMethod[] = methodsFor('onnx');
 
 /** One method on one model: the written file and its validation, or why it was refused. */
 export type MethodOutcome =

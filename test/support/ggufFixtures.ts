@@ -53,3 +53,24 @@ export function writeGgufFixtures(
 export function float32Of(values: readonly number[]): Float32Array {
   return Float32Array.from(values);
 }
+
+export interface GgufLlmShape {
+  readonly layers: number;
+  readonly width: number;
+  readonly ff: number;
+  readonly vocab: number;
+  readonly alignment: number;
+}
+
+/**
+ * Write an unquantized llama-shaped GGUF (F16 matrices, F32 norms, BF16 output; see
+ * gguf_fixtures.py --llm) to `path`; its parameter count.
+ */
+export function writeGgufLlm(path: string, shape: GgufLlmShape): number {
+  const script = resolve(__dirname, 'gguf_fixtures.py');
+  const { layers, width, ff, vocab, alignment } = shape;
+  const args = [layers, width, ff, vocab, alignment].map(String);
+  const run = spawnSync(pythonWithNumpy(), [script, '--llm', path, ...args], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`gguf_fixtures.py --llm failed: ${run.stderr}`);
+  return 2 * vocab * width + layers * (4 * width * width + 3 * width * ff + 2 * width) + width;
+}

@@ -4,6 +4,10 @@ LayerLens's reader (python3 + numpy only).
 usage: python3 gguf_fixtures.py OUT_FOLDER          the test fixtures below
        python3 gguf_fixtures.py --bench FILE ROWS  one file of every type, ROWS rows of 256
                                                    weights each (the lossless bench)
+       python3 gguf_fixtures.py --llm FILE LAYERS WIDTH FF VOCAB ALIGNMENT
+                                                   an unquantized llama-like model (F16
+                                                   matrices, F32 norms, BF16 output), for
+                                                   re-typing and planning
 
 Writes into OUT_FOLDER:
   types-v3.gguf, types-v2.gguf  one tensor per ggml type (the decoded ones, plain F32/F16/
@@ -422,8 +426,62 @@ def main(folder):
         json.dump(scales, f)
 
 
+def llm(path, layers, width, ff, vocab, alignment):
+    """A llama-shaped model with Gaussian weights (a few outlier columns, spreads varying by
+    layer) in the plain types llama.cpp converts to before quantizing."""
+    local = np.random.default_rng(layers * 7919 + width)
+
+    def matrix(rows, cols, std, type_name="F16"):
+        values = local.normal(0, std, (rows, cols)).astype(np.float32)
+        values[:, local.integers(0, cols, max(1, cols // 64))] *= 8
+        if type_name == "F16":
+            data = values.astype(np.float16).tobytes()
+        elif type_name == "BF16":
+            data = (values.view(np.uint32) >> 16).astype(np.uint16).tobytes()
+        else:
+            data = values.tobytes()
+        return data, [cols, rows], type_name
+
+    tensors = []
+
+    def add(name, made):
+        data, ne, type_name = made
+        tensors.append((name, ne, type_name, data))
+
+    add("token_embd.weight", matrix(vocab, width, 0.02))
+    for i in range(layers):
+        std = 0.02 * (1 + i / max(1, layers))
+        add(f"blk.{i}.attn_norm.weight", matrix(1, width, 1.0, "F32"))
+        for part in ("q", "k", "v", "output"):
+            add(f"blk.{i}.attn_{part}.weight", matrix(width, width, std))
+        add(f"blk.{i}.ffn_norm.weight", matrix(1, width, 1.0, "F32"))
+        add(f"blk.{i}.ffn_gate.weight", matrix(ff, width, std))
+        add(f"blk.{i}.ffn_up.weight", matrix(ff, width, std))
+        add(f"blk.{i}.ffn_down.weight", matrix(width, ff, std * 0.7))
+    add("output_norm.weight", matrix(1, width, 1.0, "F32"))
+    add("output.weight", matrix(vocab, width, 0.02, "BF16"))
+    # Norm weights are vectors: ne = [width].
+    tensors = [(n, [ne[0]] if ne[1] == 1 else ne, t, d) for n, ne, t, d in tensors]
+    kvs = [
+        ("general.architecture", STRING, "llama"),
+        ("general.name", STRING, "LayerLens generated llama"),
+        ("general.alignment", U32, alignment),
+        ("general.file_type", U32, 1),
+        ("llama.block_count", U32, layers),
+        ("llama.embedding_length", U32, width),
+        ("llama.feed_forward_length", U32, ff),
+        ("llama.attention.head_count", U32, max(1, width // 64)),
+        ("tokenizer.ggml.model", STRING, "llama"),
+        ("tokenizer.ggml.tokens", ARRAY, (STRING, [f"t{i}" for i in range(vocab)])),
+        ("tokenizer.ggml.scores", ARRAY, (F32, [0.0] * vocab)),
+    ]
+    write_gguf(path, kvs, tensors, alignment=alignment)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--bench":
+    if sys.argv[1] == "--llm":
+        llm(sys.argv[2], *(int(a) for a in sys.argv[3:8]))
+    elif sys.argv[1] == "--bench":
         bench_tensors, _ = typed_tensors(rows=int(sys.argv[3]))
         write_gguf(sys.argv[2], typed_metadata("bench"), bench_tensors)
     else:

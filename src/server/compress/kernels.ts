@@ -308,6 +308,15 @@ export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
   return out;
 }
 
+const scalarFloat = new Float32Array(1);
+const scalarBits = new Uint32Array(scalarFloat.buffer);
+
+/** One number rounded to float32, then → IEEE float16 bits (as float32ToFloat16Bits). */
+export function float16Bits(value: number): number {
+  scalarFloat[0] = value;
+  return float16FromFloat32Bits(scalarBits[0]!);
+}
+
 function float16FromFloat32Bits(f: number): number {
   const sign = (f >>> 16) & 0x8000;
   const exponent = (f >>> 23) & 0xff;

@@ -5,6 +5,7 @@
  */
 import type { CompressionOptions, CompressionReport } from '../../shared/compress';
 import type { ModelFormat, ModelSummary } from '../../shared/model';
+import type { SweepLevel } from '../../shared/sensitivity';
 import type { LayerLensSettings } from '../../shared/settings';
 import type { CompressContext } from '../compress/context';
 import type { MethodFormats, SizedOutcome } from '../compress/methods/types';
@@ -30,7 +31,13 @@ export interface CapableFormatModule extends FormatModule {
 }
 
 /** What a sensitivity sweep asks of a format (a part of FormatCompression). */
-export type FormatSweep = Pick<FormatCompression, 'decode' | 'sweepTraits' | 'measure'>;
+export type FormatSweep = Pick<FormatCompression, 'decode' | 'sweepTraits' | 'measure'> & {
+  /**
+   * The levels the format's own sweep takes when a request names none (GGUF: the ggml
+   * block types); absent: every method's default levels (DEFAULT_SWEEP).
+   */
+  readonly levels?: readonly SweepLevel[];
+};
 
 /**
  * What a format that can be compressed provides. Code asks the model's format for it

@@ -13,6 +13,7 @@ import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
 import { methodsFor, storageFor } from '../compress/methods';
+import { GGML_LEVELS } from '../compress/methods/ggml';
 import { onnxCompression } from '../compress/onnx/format';
 import { pytorchCompression } from '../compress/pytorchFormat';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
@@ -27,10 +28,12 @@ import { ModelFileError, type OpenedModel } from './types';
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
-  // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices.
+  // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices,
+  // at the ggml block types llama.cpp could store them as.
   {
     ...ggufFormat,
     sweep: {
+      levels: GGML_LEVELS,
       decode: async () => undefined,
       // Types whose values are not decoded are left out with the reason.
       sweepTraits: () => (entry) =>

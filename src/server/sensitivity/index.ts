@@ -99,10 +99,10 @@ export async function computeSensitivity(
   if (!DEVIATION_METRICS.includes(metric)) {
     throw new RangeError(`unknown deviation metric ${String(metric)}`);
   }
-  const levels = request.levels ?? DEFAULT_SWEEP;
-  checkLevels(levels);
+  if (request.levels) checkLevels(request.levels);
   const model = opened ?? (await openModelFile(path));
   const compression = sweepOf(model);
+  const levels = request.levels ?? compression.levels ?? DEFAULT_SWEEP;
   const measured = request.measured && compression.measure !== undefined;
   const key = await cacheKey(model.path, request, settings, metric, measured);
   const hit = cache.get(key);

@@ -8,6 +8,7 @@ import type { StorageChoice } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { bf16 } from './bf16';
 import { fp16 } from './fp16';
+import { ggml } from './ggml';
 import { int4 } from './int4';
 import { int8 } from './int8';
 import { lowrank } from './lowrank';
@@ -23,6 +24,7 @@ export const METHODS: { readonly [M in CompressionMethod]: CompressionMethodModu
   lowrank,
   fp16,
   bf16,
+  ggml,
 };
 
 /** The table's modules in the order they are offered. */

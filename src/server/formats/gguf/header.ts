@@ -96,6 +96,8 @@ export interface GgufHeader {
   readonly alignment: number;
   /** Absolute offset of the tensor data section. */
   readonly dataOffset: number;
+  /** Absolute offset where the metadata ends and the tensor infos begin. */
+  readonly metadataEnd: number;
   readonly metadata: readonly GgufMetadataEntry[];
   readonly tensors: readonly GgufTensorInfo[];
   readonly warnings: readonly string[];
@@ -410,6 +412,7 @@ export function readGgufHeader(path: string): GgufHeader {
     checkCount(cursor, entryCount, 'metadata entries', MAX_GGUF_METADATA_ENTRIES, 13);
     const metadata: GgufMetadataEntry[] = [];
     for (let i = 0; i < entryCount; i++) metadata.push(readEntry(cursor, i));
+    const metadataEnd = cursor.position;
     checkCount(cursor, tensorCount, 'tensors', MAX_TENSORS, 24);
     const infos = [];
     for (let i = 0; i < tensorCount; i++) infos.push(readTensorInfo(cursor, i));
@@ -439,6 +442,7 @@ export function readGgufHeader(path: string): GgufHeader {
       version,
       alignment,
       dataOffset,
+      metadataEnd,
       metadata,
       tensors,
       warnings,

@@ -147,10 +147,15 @@ describe('spectrum, heatmap and sensitivity', () => {
     for (const point of swept.proxy) {
       assert.ok(Number.isFinite(point.relativeError) && point.relativeError >= 0, point.key);
     }
-    const int8 = swept.proxy.find((point) => point.key === 'int8')!;
-    const int4 = swept.proxy.find((point) => point.key === 'int4:32')!;
-    assert.ok(int8.relativeError > 0, 'int8 changes the dequantized values');
-    assert.ok(int8.relativeError < int4.relativeError, 'int8 loses less than int4');
+    // A GGUF's own sweep: the ggml block types llama.cpp could store the tensor as.
+    assert.deepEqual(
+      result.levels.map((level) => level.label),
+      ['Q8_0', 'Q6_K', 'Q5_K', 'Q5_0', 'Q4_K', 'Q4_0', 'IQ4_NL', 'Q3_K', 'Q2_K'],
+    );
+    const q8 = swept.proxy.find((point) => point.key === 'ggml:Q8_0')!;
+    const q2 = swept.proxy.find((point) => point.key === 'ggml:Q2_K')!;
+    assert.ok(q8.relativeError > 0, 'Q8_0 changes the dequantized values');
+    assert.ok(q8.relativeError < q2.relativeError, 'Q8_0 loses less than Q2_K');
     const left = result.layers.find((layer) => layer.index === listed)!;
     assert.deepEqual(left.proxy, []);
     assert.match(left.note!, /values not decoded/);

@@ -1,0 +1,57 @@
+/**
+ * LayerLens's own implementations of ggml's reference quantizers (ggml-quants.c's
+ * quantize_row_*_ref, learned from the specification and public code): float32 weights →
+ * the bytes of a ggml block type. Block sizes and bytes come from the one type table,
+ * formats/gguf/ggmlTypes.ts; analysis/ggmlDequant.ts reads the blocks back.
+ */
+import { GGML_QUANT_TYPES, type GgmlQuantType } from '../../../shared/compressMethods';
+import { ggmlType } from '../../formats/gguf/ggmlTypes';
+import { dequantizeReference } from '../../analysis/ggmlDequant';
+import { quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './kquants';
+import { quantizeIq4Nl, quantizeQ4_0, quantizeQ5_0, quantizeQ8_0 } from './legacy';
+import type { BlockQuantizer } from './types';
+
+const QUANTIZERS: Readonly<Record<GgmlQuantType, BlockQuantizer>> = {
+  Q8_0: quantizeQ8_0,
+  Q6_K: quantizeQ6_K,
+  Q5_K: quantizeQ5_K,
+  Q5_0: quantizeQ5_0,
+  Q4_K: quantizeQ4_K,
+  Q4_0: quantizeQ4_0,
+  IQ4_NL: quantizeIq4Nl,
+  Q3_K: quantizeQ3_K,
+  Q2_K: quantizeQ2_K,
+};
+
+export { GGML_QUANT_TYPES };
+
+/** Whether LayerLens quantizes to `typeName`. */
+export function quantizesTo(typeName: string): boolean {
+  return Object.hasOwn(QUANTIZERS, typeName);
+}
+
+/** Quantize `values` (a whole number of blocks) to the bytes of ggml type `typeName`. */
+export function quantizeGgml(typeName: string, values: Float32Array): Uint8Array {
+  const type = ggmlType(typeName);
+  const quantize = quantizesTo(type.name) ? QUANTIZERS[type.name as GgmlQuantType] : undefined;
+  if (!quantize) throw new Error(`LayerLens does not quantize to ${type.name}`);
+  if (values.length % type.blockElements !== 0) {
+    throw new RangeError(
+      `${values.length} weights are not a whole number of ${type.name} blocks of ${type.blockElements}`,
+    );
+  }
+  const blocks = values.length / type.blockElements;
+  const out = new Uint8Array(blocks * type.blockBytes);
+  for (let block = 0; block < blocks; block++) {
+    quantize(values, block * type.blockElements, out, block * type.blockBytes);
+  }
+  return out;
+}
+
+/** Ŵ: `values` quantized to `typeName` and dequantized again. */
+export function roundTripGgml(typeName: string, values: Float32Array): Float32Array {
+  const type = ggmlType(typeName);
+  const bytes = quantizeGgml(typeName, values);
+  const blocks = values.length / type.blockElements;
+  return dequantizeReference(typeName, bytes, blocks, new Float32Array(values.length));
+}

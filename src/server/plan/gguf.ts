@@ -1,0 +1,216 @@
+/**
+ * A llama.cpp quantization plan for an unquantized GGUF: a ggml type per tensor meeting a
+ * target in bits per weight, chosen by the knapsack solver (solve.ts) from each type's
+ * data-free proxy error (compress/ggml/typeErrors.ts), with the predicted size of the GGUF
+ * LayerLens writes for it (metadata and alignment counted: ggufWriter.ts) and the
+ * `llama-quantize` arguments that ask llama.cpp for the same types.
+ *
+ * Bits per weight are counted as llama.cpp reports them: all tensor bytes × 8 over all
+ * weights. By llama.cpp's convention the output matrix (and here the token embeddings,
+ * which it often shares) stays at Q6_K; vectors (norms, biases) stay as they are. Those
+ * rows are shown with their reason, never chosen silently.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { GGML_QUANT_TYPES, type GgmlQuantType } from '../../shared/compressMethods';
+import { ggmlByteLength, ggmlType } from '../formats/gguf/ggmlTypes';
+import { readGgufHeader, type GgufTensorInfo } from '../formats/gguf/header';
+import { ModelFileError } from '../formats/modelFileError';
+import { ggufFileBytes, retypeProblem, valuesOf } from '../compress/ggml/ggufWriter';
+import { ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import { solveKnapsack, type SolveItem } from './solve';
+
+/** Tensors llama.cpp keeps at higher precision by convention, and the type they keep. */
+const CONVENTION: Readonly<Record<string, { type: GgmlQuantType; reason: string }>> = {
+  'output.weight': {
+    type: 'Q6_K',
+    reason: 'output matrix: llama.cpp keeps it at Q6_K (--output-tensor-type)',
+  },
+  'token_embd.weight': {
+    type: 'Q6_K',
+    reason: 'token embeddings: kept at Q6_K like the output (--token-embedding-type)',
+  },
+};
+
+export interface GgufPlanRow {
+  readonly name: string;
+  readonly elements: number;
+  /** The type stored now. */
+  readonly from: string;
+  /** The type planned (`from` when kept). */
+  readonly type: string;
+  readonly bytes: number;
+  /** Proxy ‖W − Ŵ‖/‖W‖ of the planned type (0 when kept as stored). */
+  readonly relativeError: number;
+  /** Why the row was not chosen by the solver (a convention, a vector); absent when it was. */
+  readonly fixed?: string;
+}
+
+export interface GgufPlan {
+  readonly source: string;
+  readonly targetBpw: number;
+  /** All tensor bytes × 8 / all weights, as planned. */
+  readonly bpw: number;
+  readonly weights: number;
+  readonly tensorBytes: number;
+  readonly fileBytesBefore: number;
+  /** The size of the GGUF LayerLens writes for this plan (writeRetypedGguf). */
+  readonly predictedFileBytes: number;
+  readonly rows: readonly GgufPlanRow[];
+  /** Tensor name → planned type, for writeRetypedGguf. */
+  readonly choices: ReadonlyMap<string, GgmlQuantType>;
+  /** The `llama-quantize` arguments (after the executable) giving the same types. */
+  readonly llamaQuantizeArgs: readonly string[];
+  /** Whether the target is met. */
+  readonly feasible: boolean;
+}
+
+interface Candidate {
+  readonly info: GgufTensorInfo;
+  readonly options: readonly { type: GgmlQuantType; bytes: number; error: number }[];
+}
+
+/** A tensor name as an anchored regular expression (llama-quantize matches --tensor-type patterns as regexes). */
+function exactPattern(name: string): string {
+  return `^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+}
+
+/** The base type llama-quantize is given: the planned type holding the most weights. */
+function baseType(rows: readonly GgufPlanRow[]): string {
+  const weights = new Map<string, number>();
+  for (const row of rows) {
+    if (row.fixed || !(GGML_QUANT_TYPES as readonly string[]).includes(row.type)) continue;
+    weights.set(row.type, (weights.get(row.type) ?? 0) + row.elements);
+  }
+  return [...weights].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'Q8_0';
+}
+
+function llamaQuantizeArgs(source: string, rows: readonly GgufPlanRow[]): string[] {
+  const base = baseType(rows);
+  const args: string[] = [];
+  const fixedType = (name: string) => rows.find((row) => row.name === name && row.fixed)?.type;
+  const output = fixedType('output.weight');
+  if (output) args.push('--output-tensor-type', output.toLowerCase());
+  const embeddings = fixedType('token_embd.weight');
+  if (embeddings) args.push('--token-embedding-type', embeddings.toLowerCase());
+  for (const row of rows) {
+    if (row.fixed || row.type === base) continue;
+    args.push('--tensor-type', `${exactPattern(row.name)}=${row.type.toLowerCase()}`);
+  }
+  const written = source.replace(/\.gguf$/i, '') + `.${base}.gguf`;
+  return [...args, source, written, base];
+}
+
+/** Plan the ggml type of every tensor of the GGUF at `path` for `targetBpw` bits per weight. */
+export async function planGguf(
+  path: string,
+  targetBpw: number,
+  signal?: AbortSignal,
+): Promise<GgufPlan> {
+  if (!(Number.isFinite(targetBpw) && targetBpw > 0)) {
+    throw new RangeError(`the bits-per-weight target must be a positive number, got ${targetBpw}`);
+  }
+  const header = readGgufHeader(path);
+  const fixedRows = new Map<string, GgufPlanRow>();
+  const candidates: Candidate[] = [];
+  const fd = openSync(path, 'r');
+  try {
+    for (const info of header.tensors) {
+      signal?.throwIfAborted();
+      const keep = (fixed: string): void => {
+        fixedRows.set(info.name, {
+          name: info.name,
+          elements: info.elements,
+          from: info.type.name,
+          type: info.type.name,
+          bytes: info.byteLength,
+          relativeError: 0,
+          fixed,
+        });
+      };
+      if (info.ne.length < 2) {
+        keep('vector: kept as stored');
+        continue;
+      }
+      const unfit = retypeProblem(info, ggmlType('Q8_0'));
+      if (unfit) {
+        keep(unfit);
+        continue;
+      }
+      const values = valuesOf(fd, path, info);
+      const errors = ggmlTypeErrors(values, info.ne[0]!, GGML_QUANT_TYPES);
+      const convention = CONVENTION[info.name];
+      if (convention) {
+        const type = errors.has(convention.type) ? convention.type : 'Q8_0';
+        fixedRows.set(info.name, {
+          name: info.name,
+          elements: info.elements,
+          from: info.type.name,
+          type,
+          bytes: ggmlByteLength(ggmlType(type), info.elements),
+          relativeError: errors.get(type)!.relativeError,
+          fixed: convention.reason,
+        });
+        continue;
+      }
+      candidates.push({
+        info,
+        options: [...errors].map(([type, point]) => ({
+          type,
+          bytes: ggmlByteLength(ggmlType(type), info.elements),
+          error: point.relativeError,
+        })),
+      });
+      // Let a cancel through between tensors.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (candidates.length === 0) {
+    throw new ModelFileError(path, 'no F32, F16 or BF16 matrix of this GGUF can be re-typed');
+  }
+  const weights = header.tensors.reduce((sum, info) => sum + info.elements, 0);
+  const fixedBytes = [...fixedRows.values()].reduce((sum, row) => sum + row.bytes, 0);
+  const maxBytes = Math.floor((targetBpw * weights) / 8) - fixedBytes;
+  const items: SolveItem[] = candidates.map((candidate) => ({
+    options: [
+      // Keeping the stored type is the solver's option 0.
+      { bytes: candidate.info.byteLength, deviation: 0 },
+      ...candidate.options.map((option) => ({ bytes: option.bytes, deviation: option.error })),
+    ],
+  }));
+  const solution = solveKnapsack(items, { kind: 'bytes', maxBytes });
+  const chosen = new Map<string, GgufPlanRow>();
+  candidates.forEach((candidate, i) => {
+    const pick = solution.picks[i] ?? 0;
+    const option = pick === 0 ? undefined : candidate.options[pick - 1]!;
+    chosen.set(candidate.info.name, {
+      name: candidate.info.name,
+      elements: candidate.info.elements,
+      from: candidate.info.type.name,
+      type: option?.type ?? candidate.info.type.name,
+      bytes: option?.bytes ?? candidate.info.byteLength,
+      relativeError: option?.error ?? 0,
+    });
+  });
+  const rows = header.tensors.map((info) => chosen.get(info.name) ?? fixedRows.get(info.name)!);
+  const choices = new Map<string, GgmlQuantType>();
+  for (const row of rows) {
+    if (row.type !== row.from) choices.set(row.name, row.type as GgmlQuantType);
+  }
+  const tensorBytes = rows.reduce((sum, row) => sum + row.bytes, 0);
+  const bpw = (tensorBytes * 8) / weights;
+  return {
+    source: path,
+    targetBpw,
+    bpw,
+    weights,
+    tensorBytes,
+    fileBytesBefore: header.fileBytes,
+    predictedFileBytes: ggufFileBytes(header, choices),
+    rows,
+    choices,
+    llamaQuantizeArgs: llamaQuantizeArgs(path, rows),
+    feasible: bpw <= targetBpw,
+  };
+}
