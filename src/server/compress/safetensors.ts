@@ -36,7 +36,7 @@ import {
   type TensorJob,
   type TensorJobResult,
 } from './safetensorsTensor';
-import { withOutputFiles, writeReport, type ChoicesOutput } from './output';
+import { reportMethods, withOutputFiles, writeReport, type ChoicesOutput } from './output';
 import { FLOAT_DTYPES } from './safetensorsValues';
 import { checkMethodOptions } from '../../shared/compressMethods';
 
@@ -266,6 +266,7 @@ export async function compressSafetensorsChoices(
         outputMetadata['layerlens.compression'] = JSON.stringify({
           source: path.basename(source),
           options: output.options,
+          ...(output.methods ? { methods: output.methods.map((share) => share.options) } : {}),
           tensors: results.filter((result) => !result.skipped).length,
         });
         fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
@@ -291,8 +292,7 @@ export async function compressSafetensorsChoices(
         source,
         output: files.path,
         reportPath: files.reportPath,
-        method: output.method,
-        options: output.options,
+        ...reportMethods(output),
         fileBytesBefore: model.summary.fileBytes,
         fileBytesAfter,
         tensors: results,

@@ -5,6 +5,7 @@ import {
   formatCompactCount,
   formatCount,
   formatPercent,
+  formatRatio,
   formatStat,
 } from '../../../src/shared/format';
 
@@ -28,4 +29,18 @@ test('statistics: significant digits, exponents for tiny and huge values, a dash
   assert.equal(formatPercent(1 / 6), '16.7%');
   assert.equal(formatPercent(0.0001), '<0.1%');
   assert.equal(formatPercent(0), '0.0%');
+});
+
+test('ratios: "4.0× smaller", percentages for small changes, "unchanged", never "1× smaller"', () => {
+  assert.equal(formatRatio(4000, 1000), '4.0× smaller');
+  assert.equal(formatRatio(1000, 2500), '2.5× larger');
+  assert.equal(formatRatio(1000, 1000), 'unchanged');
+  assert.equal(formatRatio(1_000_000, 999_800), 'unchanged');
+  assert.equal(formatRatio(1000, 968), '3.2% smaller');
+  assert.equal(formatRatio(1000, 1050), '5.0% larger');
+  assert.equal(formatRatio(1000, 900), '1.1× smaller');
+  assert.equal(formatRatio(0, 10), '');
+  for (const after of [990, 995, 999, 1000, 1001, 1010]) {
+    assert.doesNotMatch(formatRatio(1000, after), /^1(\.0)?×/);
+  }
 });
