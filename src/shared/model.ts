@@ -129,12 +129,14 @@ export interface ModelSummary {
   readonly format: ModelFormat;
   /** File name (no folder), for titles and messages. */
   readonly fileName: string;
-  /** Size of the opened file itself. */
+  /** Size of the opened file itself; of a sharded model opened through its index, the sum of its shards. */
   readonly fileBytes: number;
   /** Size of every file the model reads: the file, its external data files or shards. */
   readonly totalBytes: number;
   /** Other files the model's bytes live in, relative to the model's folder. */
   readonly dataFiles: readonly string[];
+  /** Shards of a model opened through its shard index (`dataFiles` names them); absent otherwise. */
+  readonly shards?: number;
   readonly parameterCount: number;
   readonly tensorCount: number;
   readonly parametersByDType: Readonly<Partial<Record<DType, number>>>;

@@ -293,7 +293,8 @@ export async function compressSafetensorsChoices(
         output: files.path,
         reportPath: files.reportPath,
         ...reportMethods(output),
-        fileBytesBefore: model.summary.fileBytes,
+        // What plans and size targets count (FormatCompression.modelBytes): every file read.
+        fileBytesBefore: model.summary.totalBytes,
         fileBytesAfter,
         tensors: results,
         outputs: [],
