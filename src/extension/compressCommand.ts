@@ -17,6 +17,7 @@ import {
   isRowContext,
   levelChoices,
   methodChoices,
+  weightBits,
   tensorsOfRowContext,
   type LevelChoice,
 } from './compressChoices';
@@ -57,8 +58,9 @@ async function pickOptions(
   summary: ModelSummary,
   title: string,
 ): Promise<CompressionOptions | undefined> {
+  const bits = weightBits(summary);
   const method = await vscode.window.showQuickPick(
-    methodChoices(summary.capabilities?.compress).map((choice) => ({
+    methodChoices(summary.capabilities?.compress, summary.capabilities, bits).map((choice) => ({
       ...choice,
       label: choice.label,
     })),
@@ -67,7 +69,7 @@ async function pickOptions(
     { title, placeHolder: 'Compression method', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!method) return undefined;
-  const levels = levelChoices(method.method, summary.capabilities);
+  const levels = levelChoices(method.method, summary.capabilities, bits);
   let level: LevelChoice | undefined = levels[0];
   if (levels.length > 1) {
     level = await vscode.window.showQuickPick(levels, {

@@ -1,6 +1,6 @@
 /** View-model types shared by the server, the extension, the webview and the CLI. */
 import type { CompressionMethod } from './compress';
-import type { StorageChoice } from './compressMethods';
+import type { FileSizeEffect, StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
 /**
@@ -165,6 +165,8 @@ export interface ModelCapabilities {
   readonly graph: boolean;
   /** The ways the format stores a method's output, where it offers more than its default. */
   readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
+  /** What each method does to the file's size on this format (a storage way may differ). */
+  readonly fileSize?: { readonly [M in CompressionMethod]?: FileSizeEffect };
 }
 
 export interface TensorPage {
