@@ -18,7 +18,7 @@ import {
   optionsProblem,
 } from '../shared/compressMethods';
 import { describeMethods, NOT_VALIDATED_EXIT_CODE, verdictLine } from '../shared/compressText';
-import { formatBytes, formatRatio } from '../shared/format';
+import { formatBytes, formatRatio, formatSizeChange } from '../shared/format';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
 import { printTable } from './table';
@@ -196,7 +196,7 @@ export function printCompressionReport(report: CompressionReport): void {
   const after = done.reduce((s, t) => s + t.bytesAfter, 0);
   console.log(`${report.output}`);
   console.log(
-    `  ${describeMethods(report)}: file ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)} (${formatRatio(report.fileBytesBefore, report.fileBytesAfter)}); ` +
+    `  ${describeMethods(report)}: file ${formatSizeChange(report.fileBytesBefore, report.fileBytesAfter)}; ` +
       `${done.length} tensors ${formatBytes(before)} → ${formatBytes(after)}` +
       (after > 0 ? ` (${formatRatio(before, after)})` : ''),
   );

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { verdictText, type CompressionOptions, type CompressionReport } from '../shared/compress';
 import { describeOptions, verdictLine } from '../shared/compressText';
-import { formatBytes } from '../shared/format';
+import { formatSizeChange } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type { ModelSummary } from '../shared/model';
 import type { LayerLensClient } from './client';
@@ -113,7 +113,7 @@ async function announce(uri: vscode.Uri, report: CompressionReport): Promise<voi
     await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE);
   }
   const compressed = report.tensors.filter((tensor) => !tensor.skipped).length;
-  const wrote = `Wrote ${path.basename(report.output)}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}, ${compressed} tensor${compressed === 1 ? '' : 's'} compressed`;
+  const wrote = `Wrote ${path.basename(report.output)}: ${formatSizeChange(report.fileBytesBefore, report.fileBytesAfter)}, ${compressed} tensor${compressed === 1 ? '' : 's'} compressed`;
   const choice = await (report.verdict.validated
     ? vscode.window.showInformationMessage(
         `${wrote}; validated.`,

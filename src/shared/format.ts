@@ -65,6 +65,12 @@ export function formatShape(shape: readonly (number | string | null)[]): string 
   return `[${shape.map((dim) => dim ?? '?').join(', ')}]`;
 }
 
+/** `1.2 MB → 300 KB (4.0× smaller)`: a size change as every report and message shows it. */
+export function formatSizeChange(before: number, after: number): string {
+  const ratio = formatRatio(before, after);
+  return `${formatBytes(before)} → ${formatBytes(after)}${ratio ? ` (${ratio})` : ''}`;
+}
+
 /** Below this relative change a size reads "unchanged". */
 const UNCHANGED_FRACTION = 0.0005;
 /** Below this factor a change reads as a percentage ("3.2% smaller"), not "1.0× smaller". */

@@ -6,6 +6,7 @@ import {
   formatCount,
   formatPercent,
   formatRatio,
+  formatSizeChange,
   formatStat,
 } from '../../../src/shared/format';
 
@@ -43,4 +44,10 @@ test('ratios: "4.0× smaller", percentages for small changes, "unchanged", never
   for (const after of [990, 995, 999, 1000, 1001, 1010]) {
     assert.doesNotMatch(formatRatio(1000, after), /^1(\.0)?×/);
   }
+});
+
+test('a size change: both sizes and the ratio in words', () => {
+  assert.equal(formatSizeChange(4 * 1024 * 1024, 1024 * 1024), '4.00 MB → 1.00 MB (4.0× smaller)');
+  assert.equal(formatSizeChange(2048, 2048), '2.00 KB → 2.00 KB (unchanged)');
+  assert.equal(formatSizeChange(0, 10), '0 B → 10 B');
 });

@@ -11,7 +11,12 @@ import {
   type ValidationVerdict,
 } from '../../../src/shared/compress';
 import { methodShareLines, methodsHeadline } from '../../../src/shared/compressText';
-import { formatBytes, formatCount, formatRatio, formatStat } from '../../../src/shared/format';
+import {
+  formatBytes,
+  formatCount,
+  formatSizeChange as sizeChange,
+  formatStat,
+} from '../../../src/shared/format';
 import type { ReportAction } from '../../../src/shared/protocol';
 import { definitionList, element } from '../platform/dom';
 import { baseName } from '../platform/errorView';
@@ -24,12 +29,6 @@ function sum(
   field: 'bytesBefore' | 'bytesAfter',
 ): number {
   return tensors.reduce((total, tensor) => total + tensor[field], 0);
-}
-
-/** `1.2 MB → 300 KB (4.0× smaller)`: one size change, as every report shows it. */
-export function sizeChange(before: number, after: number): string {
-  const ratio = formatRatio(before, after);
-  return `${formatBytes(before)} → ${formatBytes(after)}${ratio ? ` (${ratio})` : ''}`;
 }
 
 /** The method, or a mixed compression's headline and each setting with its share. */

@@ -4,10 +4,10 @@
  * attempts (file size and whole-model deviation of each) and whether the target was met;
  * the kept file's report shows in the compression report view below it.
  */
-import { formatBytes, formatStat } from '../../../src/shared/format';
+import { formatBytes, formatSizeChange, formatStat } from '../../../src/shared/format';
 import type { ApplyPlanResult, Plan, PlanAction, PlanView } from '../../../src/shared/plan';
 import { describePlanTarget, maxFileBytes, planStatus } from '../../../src/shared/planTarget';
-import { renderVerdict, sizeChange, table } from './compressReport';
+import { renderVerdict, table } from './compressReport';
 import { definitionList, element } from '../platform/dom';
 import { baseName } from '../platform/errorView';
 
@@ -50,13 +50,13 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
       ? [
           [
             'Measured size',
-            sizeChange(result.report.fileBytesBefore, result.report.fileBytesAfter),
+            formatSizeChange(result.report.fileBytesBefore, result.report.fileBytesAfter),
           ] as const,
         ]
       : []),
     [
       'Predicted size',
-      `${sizeChange(plan.fileBytesBefore, plan.predictedFileBytes)}${limit !== undefined ? `; limit ${formatBytes(limit)}` : ''}`,
+      `${formatSizeChange(plan.fileBytesBefore, plan.predictedFileBytes)}${limit !== undefined ? `; limit ${formatBytes(limit)}` : ''}`,
     ],
     [
       'Predicted deviation',
