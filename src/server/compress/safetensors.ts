@@ -266,7 +266,6 @@ export async function compressSafetensorsChoices(
         outputMetadata['layerlens.compression'] = JSON.stringify({
           source: path.basename(source),
           options: output.options,
-          ...(output.methods ? { methods: output.methods.map((share) => share.options) } : {}),
           tensors: results.filter((result) => !result.skipped).length,
         });
         fileBytesAfter = await writeSafetensorsFile(files.temp(), plan, outputMetadata, signal);
