@@ -153,7 +153,10 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
       .evaluateAll((nodes) =>
         nodes.map((n) => /,([-\d.]+)\)/.exec(n.getAttribute('transform') ?? '')?.[1]),
       );
-    assert.ok(zeroYs.every((value) => value === axisY), `${zeroYs} on the axis at ${axisY}`);
+    assert.ok(
+      zeroYs.every((value) => value === axisY),
+      `${zeroYs} on the axis at ${axisY}`,
+    );
     assert.ok(
       (await curves.locator('g[data-kind="measured"] circle').count()) <=
         zeroLayer.measured!.length - zeroCount,
