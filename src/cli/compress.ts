@@ -17,8 +17,8 @@ import {
   METHOD_DEFAULTS,
   optionsProblem,
 } from '../shared/compressMethods';
-import { NOT_VALIDATED_EXIT_CODE, verdictLine } from '../shared/compressText';
-import { formatBytes } from '../shared/format';
+import { describeMethods, NOT_VALIDATED_EXIT_CODE, verdictLine } from '../shared/compressText';
+import { formatBytes, formatRatio, formatSizeChange } from '../shared/format';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
 import { printTable } from './table';
@@ -196,9 +196,9 @@ export function printCompressionReport(report: CompressionReport): void {
   const after = done.reduce((s, t) => s + t.bytesAfter, 0);
   console.log(`${report.output}`);
   console.log(
-    `  ${report.method}: file ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}; ` +
+    `  ${describeMethods(report)}: file ${formatSizeChange(report.fileBytesBefore, report.fileBytesAfter)}; ` +
       `${done.length} tensors ${formatBytes(before)} → ${formatBytes(after)}` +
-      (after > 0 ? ` (${(before / after).toFixed(2)}×)` : ''),
+      (after > 0 ? ` (${formatRatio(before, after)})` : ''),
   );
   console.log(`  verdict: ${verdictLine(report.verdict)}`);
   console.log(`  inputs: ${report.inputs}`);

@@ -8,20 +8,24 @@ import {
   type CompressionOptions,
 } from '../shared/compress';
 import {
+  describeFileSize,
   GGML_QUANT_TYPES,
   INT4_BLOCK_SIZES,
   METHOD_INFO,
   optionsProblem,
   type StorageChoice,
 } from '../shared/compressMethods';
+import { DTYPES, type DType } from '../shared/dtypes';
 import { MAX_NM_GROUP } from '../shared/heatmap';
-import type { ModelCapabilities } from '../shared/model';
+import type { ModelCapabilities, ModelSummary } from '../shared/model';
 import { isModelEditorViewType } from './editorViewTypes';
 
 export interface MethodChoice {
   readonly method: CompressionMethod;
   readonly label: string;
   readonly detail: string;
+  /** What it does to the file's size on this format, from the format's capabilities. */
+  readonly description?: string;
 }
 
 export interface LevelChoice {
@@ -41,16 +45,68 @@ export interface CustomLevel {
 }
 
 /**
+ * Bits of the model's weights: the floating-point type that holds most of its bytes
+ * (undefined when it has none), what the pickers' size factors are stated against.
+ */
+export function weightBits(summary: Pick<ModelSummary, 'bytesByDType'>): number | undefined {
+  let best: { bits: number; bytes: number } | undefined;
+  for (const [dtype, bytes] of Object.entries(summary.bytesByDType)) {
+    const info = DTYPES[dtype as DType];
+    if (!info?.isFloat || !bytes || (best && best.bytes >= bytes)) continue;
+    best = { bits: info.bits, bytes };
+  }
+  return best?.bits;
+}
+
+/**
+ * What `method` does to the file's size on a format with `capabilities`, in words; each
+ * storage way's where they differ ("Fake-quant: same size: …; Int8 + scales: smaller: …").
+ * Undefined when the capabilities do not say.
+ */
+export function fileSizeText(
+  method: CompressionMethod,
+  capabilities: ModelCapabilities | undefined,
+  sourceBits?: number,
+  way?: StorageChoice,
+): string | undefined {
+  const base = capabilities?.fileSize?.[method];
+  if (!base) return undefined;
+  if (way) return describeFileSize(way.fileSize ?? base, sourceBits);
+  const ways = capabilities?.storage?.[method] ?? [];
+  const texts = ways.map((choice) => describeFileSize(choice.fileSize ?? base, sourceBits));
+  if (ways.length < 2 || new Set(texts).size < 2) return describeFileSize(base, sourceBits);
+  return ways.map((choice, i) => `${choice.label}: ${texts[i]}`).join('; ');
+}
+
+/**
  * The methods offered for a model, in table order: those its summary's capabilities say
- * can write its format (every method when the server sent no capabilities).
+ * can write its format (every method when the server sent no capabilities), each with
+ * what it does to the file's size (`sourceBits`: the weights' bits, see weightBits).
  */
 export function methodChoices(
   offered: readonly CompressionMethod[] = COMPRESSION_METHODS,
+  capabilities?: ModelCapabilities,
+  sourceBits?: number,
 ): MethodChoice[] {
   return COMPRESSION_METHODS.filter((method) => offered.includes(method)).map((method) => {
     const { label, detail } = METHOD_INFO[method];
-    return { method, label, detail };
+    const description = fileSizeText(method, capabilities, sourceBits);
+    return { method, label, detail, ...(description ? { description } : {}) };
   });
+}
+
+/** A storage way's description and its size effect, for a level of that way. */
+function wayDescription(
+  method: CompressionMethod,
+  capabilities: ModelCapabilities | undefined,
+  sourceBits: number | undefined,
+  way: StorageChoice,
+): { description?: string } {
+  const size = capabilities?.storage?.[method]
+    ? fileSizeText(method, capabilities, sourceBits, way)
+    : undefined;
+  const description = [way.description, size].filter(Boolean).join(' — ');
+  return description ? { description } : {};
 }
 
 /** `options` when the shared option check takes them, else what is wrong (for the input box). */
@@ -113,15 +169,20 @@ const customRank: CustomLevel = {
 export function levelChoices(
   method: CompressionMethod,
   capabilities: ModelCapabilities | undefined,
+  sourceBits?: number,
 ): LevelChoice[] {
   const ways: readonly StorageChoice[] = capabilities?.storage?.[method] ?? [
     { label: '', options: {} },
   ];
+  // Where the method has one way to store, every level does the same to the size.
+  const size = fileSizeText(method, capabilities, sourceBits);
+  const sized = size ? { description: size } : {};
   switch (method) {
     case 'prune':
       return [
         ...[0.3, 0.5, 0.7, 0.9].map((sparsity) => ({
           label: `${Math.round(sparsity * 100)}% sparsity`,
+          ...sized,
           options: { method, sparsity } as const,
         })),
         { label: 'Other sparsity…', custom: customSparsity },
@@ -130,17 +191,19 @@ export function levelChoices(
       return [
         {
           label: '2:4',
-          description: 'accelerated by sparse tensor cores',
+          description: ['the pattern sparse tensor cores accelerate', size]
+            .filter(Boolean)
+            .join(' — '),
           options: { method, n: 2, m: 4 },
         },
-        { label: '1:4', options: { method, n: 1, m: 4 } },
-        { label: '4:8', options: { method, n: 4, m: 8 } },
+        { label: '1:4', ...sized, options: { method, n: 1, m: 4 } },
+        { label: '4:8', ...sized, options: { method, n: 4, m: 8 } },
         { label: 'Other N:M…', custom: customNM },
       ];
     case 'int8':
       return ways.map((way) => ({
         label: way.label || METHOD_INFO.int8.label,
-        ...(way.description ? { description: way.description } : {}),
+        ...wayDescription(method, capabilities, sourceBits, way),
         options: { method, ...way.options },
       }));
     case 'int4': {
@@ -149,7 +212,7 @@ export function levelChoices(
       return blocks.flatMap((blockSize) =>
         ways.map((way) => ({
           label: way.label ? `Block ${blockSize}, ${way.label}` : `Block ${blockSize}`,
-          ...(way.description ? { description: way.description } : {}),
+          ...wayDescription(method, capabilities, sourceBits, way),
           options: { method, blockSize, ...way.options },
         })),
       );

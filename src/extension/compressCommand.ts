@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { verdictText, type CompressionOptions, type CompressionReport } from '../shared/compress';
 import { describeOptions, verdictLine } from '../shared/compressText';
-import { formatBytes } from '../shared/format';
+import { formatSizeChange } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type { ModelSummary } from '../shared/model';
 import type { LayerLensClient } from './client';
@@ -17,6 +17,7 @@ import {
   isRowContext,
   levelChoices,
   methodChoices,
+  weightBits,
   tensorsOfRowContext,
   type LevelChoice,
 } from './compressChoices';
@@ -57,8 +58,9 @@ async function pickOptions(
   summary: ModelSummary,
   title: string,
 ): Promise<CompressionOptions | undefined> {
+  const bits = weightBits(summary);
   const method = await vscode.window.showQuickPick(
-    methodChoices(summary.capabilities?.compress).map((choice) => ({
+    methodChoices(summary.capabilities?.compress, summary.capabilities, bits).map((choice) => ({
       ...choice,
       label: choice.label,
     })),
@@ -67,7 +69,7 @@ async function pickOptions(
     { title, placeHolder: 'Compression method', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!method) return undefined;
-  const levels = levelChoices(method.method, summary.capabilities);
+  const levels = levelChoices(method.method, summary.capabilities, bits);
   let level: LevelChoice | undefined = levels[0];
   if (levels.length > 1) {
     level = await vscode.window.showQuickPick(levels, {
@@ -111,7 +113,7 @@ async function announce(uri: vscode.Uri, report: CompressionReport): Promise<voi
     await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE);
   }
   const compressed = report.tensors.filter((tensor) => !tensor.skipped).length;
-  const wrote = `Wrote ${path.basename(report.output)}: ${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}, ${compressed} tensor${compressed === 1 ? '' : 's'} compressed`;
+  const wrote = `Wrote ${path.basename(report.output)}: ${formatSizeChange(report.fileBytesBefore, report.fileBytesAfter)}, ${compressed} tensor${compressed === 1 ? '' : 's'} compressed`;
   const choice = await (report.verdict.validated
     ? vscode.window.showInformationMessage(
         `${wrote}; validated.`,

@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { verdictText } from '../shared/compress';
 import { verdictLine } from '../shared/compressText';
-import { formatBytes } from '../shared/format';
+import { formatBytes, formatSizeChange } from '../shared/format';
 import { LspMethods, MODEL_ERROR_CODE, type ModelErrorData } from '../shared/lsp';
 import type { ApplyPlanResult, Plan, PlanView } from '../shared/plan';
-import { describePlanTarget, parsePlanTarget } from '../shared/planTarget';
+import { describePlanTarget, parsePlanTarget, planStatus } from '../shared/planTarget';
 import type { LayerLensClient } from './client';
 import { sampleInputsParams } from './sampleInputsStore';
 import { isModelFile, modelFilters } from './modelFiles';
@@ -176,7 +176,7 @@ export async function applyPlanCommand(client: LayerLensClient, target?: unknown
   client.output.info(
     `Applied a plan to ${fileName}: ${result.attempts.length} attempt(s), kept ${result.report.output}`,
   );
-  const wrote = `Wrote ${path.basename(result.report.output)}: ${formatBytes(result.report.fileBytesBefore)} → ${formatBytes(result.report.fileBytesAfter)}, target ${describePlanTarget(plan.target)} ${result.targetMet ? 'met' : 'not met'}`;
+  const wrote = `Wrote ${path.basename(result.report.output)}: ${formatSizeChange(result.report.fileBytesBefore, result.report.fileBytesAfter)}, target ${describePlanTarget(plan.target)} ${planStatus({ plan, result }).text}`;
   client.output.info(`${fileName}: the kept file is ${verdictText(result.verdict)}`);
   for (const reason of result.missedBecause) client.output.info(`  ${reason}`);
   if (result.verdict.validated) void vscode.window.showInformationMessage(`${wrote}; validated.`);

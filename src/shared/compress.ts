@@ -108,13 +108,27 @@ export interface TensorCompressionResult {
   readonly skipped: boolean;
 }
 
+/** One setting of a per-tensor compression (a plan) and the tensors it was chosen for. */
+export interface MethodShare {
+  readonly options: CompressionOptions;
+  readonly tensors: number;
+  /** Those tensors' bytes in the original. */
+  readonly bytesBefore: number;
+}
+
 export interface CompressionReport {
   readonly source: string;
   readonly output: string;
   /** The JSON copy of this report, written next to the output. */
   readonly reportPath: string;
+  /** The method (a per-tensor compression: the one covering the most bytes) and its options. */
   readonly method: CompressionMethod;
   readonly options: CompressionOptions;
+  /**
+   * Every setting of a per-tensor compression (a plan), the most bytes first; absent for a
+   * compression with one method. `describeMethods` says them in words.
+   */
+  readonly methods?: readonly MethodShare[];
   readonly fileBytesBefore: number;
   readonly fileBytesAfter: number;
   readonly tensors: readonly TensorCompressionResult[];

@@ -6,6 +6,7 @@
  * (src/server/compress/methods/), one per method, collected in one table there.
  */
 import type { CompressionMethod, CompressionOptions } from './compress';
+import { formatRatio } from './format';
 import { MAX_NM_GROUP } from './heatmap';
 
 /**
@@ -56,6 +57,45 @@ export interface StorageChoice {
   readonly label: string;
   readonly description?: string;
   readonly options: Partial<CompressionOptions>;
+  /** What this way does to the file's size, where it differs from the method's on the format. */
+  readonly fileSize?: FileSizeEffect;
+}
+
+/**
+ * What writing a method's output does to a file's size, as the method's implementation
+ * for a format declares it (src/server/compress/methods/); the quick picks say it in words.
+ */
+export type FileSizeEffect =
+  /** The file keeps its size; `why`, e.g. "zeros stored densely". */
+  | { readonly kind: 'same'; readonly why: string }
+  /** Each weight is stored in `bits`, plus `extra` (e.g. "a float32 scale per block"). */
+  | { readonly kind: 'bits'; readonly bits: number; readonly extra?: string }
+  /** Smaller only `when` the level makes it so. */
+  | { readonly kind: 'depends'; readonly when: string };
+
+/** The weights' type when the model's is not known: what the factors are stated against. */
+const DEFAULT_SOURCE_BITS = 32;
+
+/**
+ * A file-size effect in words: "same size: zeros stored densely", "smaller: ~4.0× (8 bits
+ * a weight, plus a scale per channel)", "smaller when …". `sourceBits` is the bits of the
+ * model's weights (float32 when not given).
+ */
+export function describeFileSize(effect: FileSizeEffect, sourceBits?: number): string {
+  switch (effect.kind) {
+    case 'same':
+      return `same size: ${effect.why}`;
+    case 'depends':
+      return `smaller ${effect.when}`;
+    case 'bits': {
+      const from = sourceBits ?? DEFAULT_SOURCE_BITS;
+      const stored = `${effect.bits} bits a weight${effect.extra ? `, plus ${effect.extra}` : ''}`;
+      const ratio = formatRatio(from, effect.bits);
+      if (!ratio.endsWith('smaller')) return `no smaller: the weights are ${from}-bit already`;
+      const against = sourceBits === undefined ? ' from float32' : '';
+      return `smaller: ~${ratio.replace(/ smaller$/, '')}${against} (${stored})`;
+    }
+  }
 }
 
 export interface MethodInfo {

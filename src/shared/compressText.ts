@@ -1,6 +1,12 @@
 /** Compression settings in words, for the report view, messages and the CLI. */
-import type { CompressionOptions, OutputDeviation, ValidationVerdict } from './compress';
-import { formatStat } from './format';
+import type {
+  CompressionOptions,
+  CompressionReport,
+  MethodShare,
+  OutputDeviation,
+  ValidationVerdict,
+} from './compress';
+import { formatBytes, formatCount, formatStat } from './format';
 
 /** Exit status of `layerlens compress` / `apply` when the file was written but NOT validated. */
 export const NOT_VALIDATED_EXIT_CODE = 3;
@@ -57,4 +63,40 @@ export function describeOptions(options: CompressionOptions): string {
     case 'ggml':
       return `llama.cpp ${options.ggmlType ?? 'Q8_0'} blocks`;
   }
+}
+
+/** The settings of a report: a per-tensor compression's several, or its one. */
+function sharesOf(report: Pick<CompressionReport, 'options' | 'methods'>): readonly MethodShare[] {
+  return report.methods && report.methods.length > 0
+    ? report.methods
+    : [{ options: report.options, tensors: 0, bytesBefore: 0 }];
+}
+
+/** What a report's compression used, in a few words: `int4, block 32`, or `mixed (3 methods)`. */
+export function methodsHeadline(report: Pick<CompressionReport, 'options' | 'methods'>): string {
+  const shares = sharesOf(report);
+  return shares.length > 1
+    ? `mixed (${shares.length} methods)`
+    : describeOptions(shares[0]!.options);
+}
+
+/**
+ * Each setting of a mixed compression with its share: `int4, block 128: 12 tensors, 1.2 MB`,
+ * the most bytes first; empty for a compression with one method.
+ */
+export function methodShareLines(report: Pick<CompressionReport, 'options' | 'methods'>): string[] {
+  const shares = sharesOf(report);
+  if (shares.length < 2) return [];
+  return shares.map(
+    (share) =>
+      `${describeOptions(share.options)}: ${formatCount(share.tensors)} tensor${share.tensors === 1 ? '' : 's'}, ${formatBytes(share.bytesBefore)}`,
+  );
+}
+
+/** The method(s) on one line, for messages and the CLI: `mixed (2 methods: int4, block 32: 3 tensors, …; …)`. */
+export function describeMethods(report: Pick<CompressionReport, 'options' | 'methods'>): string {
+  const lines = methodShareLines(report);
+  return lines.length > 0
+    ? `${methodsHeadline(report).slice(0, -1)}: ${lines.join('; ')})`
+    : methodsHeadline(report);
 }

@@ -64,3 +64,29 @@ export function formatPercent(fraction: number): string {
 export function formatShape(shape: readonly (number | string | null)[]): string {
   return `[${shape.map((dim) => dim ?? '?').join(', ')}]`;
 }
+
+/** `1.2 MB → 300 KB (4.0× smaller)`: a size change as every report and message shows it. */
+export function formatSizeChange(before: number, after: number): string {
+  const ratio = formatRatio(before, after);
+  return `${formatBytes(before)} → ${formatBytes(after)}${ratio ? ` (${ratio})` : ''}`;
+}
+
+/** Below this relative change a size reads "unchanged". */
+const UNCHANGED_FRACTION = 0.0005;
+/** Below this factor a change reads as a percentage ("3.2% smaller"), not "1.0× smaller". */
+const FACTOR_FROM = 1.1;
+
+/**
+ * How a size changed, in words, one rule for every report and picker: "4.0× smaller",
+ * "2.5× larger", "3.2% smaller" for small changes, "unchanged" (never "1× smaller").
+ * Empty when either size is not positive.
+ */
+export function formatRatio(before: number, after: number): string {
+  if (!(before > 0) || !(after > 0)) return '';
+  const change = after / before - 1;
+  if (Math.abs(change) < UNCHANGED_FRACTION) return 'unchanged';
+  const factor = before >= after ? before / after : after / before;
+  const direction = before >= after ? 'smaller' : 'larger';
+  if (factor < FACTOR_FROM) return `${formatPercent(Math.abs(change))} ${direction}`;
+  return `${factor.toFixed(1)}× ${direction}`;
+}

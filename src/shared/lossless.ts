@@ -2,6 +2,7 @@
  * Lossless packing (`.llz`) and compressibility: the types the server, the extension, the
  * webview and the CLI share. The container format itself is described in docs/llz-format.md.
  */
+import { formatBytes } from './format';
 
 /** How well one tensor packs losslessly, next to the bound its exponent stream sets. */
 export interface TensorCompressibility {
@@ -11,6 +12,12 @@ export interface TensorCompressibility {
   readonly packedBytes: number;
   /** packedBytes / rawBytes (1 for an empty tensor). */
   readonly ratio: number;
+  /**
+   * Of packedBytes, those of chunks that repeat a chunk measured before (of another
+   * tensor, or earlier in this one): a pack stores each such chunk once, so the model's
+   * total leaves them out. Absent from results of older servers.
+   */
+  readonly repeatedBytes?: number;
   /**
    * Empirical entropy of the exponent byte stream, in bits per value; null for types
    * without an exponent (integers, 8-bit and 4-bit types).
@@ -36,7 +43,10 @@ export function isCompressibilityError(
   return 'error' in result;
 }
 
-/** Byte-weighted totals over tensors: the model's compressibility. */
+/**
+ * Totals over tensors: the model's compressibility, as a pack stores it (a repeated chunk
+ * once, so a model whose branches share weights packs further than its tensors one by one).
+ */
 export function totalCompressibility(results: readonly CompressibilityResult[]): {
   rawBytes: number;
   packedBytes: number;
@@ -47,9 +57,40 @@ export function totalCompressibility(results: readonly CompressibilityResult[]):
   for (const result of results) {
     if (isCompressibilityError(result)) continue;
     rawBytes += result.rawBytes;
-    packedBytes += result.packedBytes;
+    packedBytes += result.packedBytes - (result.repeatedBytes ?? 0);
   }
   return { rawBytes, packedBytes, ratio: rawBytes > 0 ? packedBytes / rawBytes : 1 };
+}
+
+/**
+ * What a whole model file packs to, from its tensors' totals: the tensors as packed, and
+ * the rest of the file (graph, header) counted as it is. `modelBytes` is the summary's
+ * totalBytes, the size every other figure of the model shows.
+ */
+export function modelPackEstimate(
+  total: { rawBytes: number; packedBytes: number },
+  modelBytes: number,
+): { modelBytes: number; packedBytes: number; ratio: number } {
+  const packedBytes = total.packedBytes + Math.max(0, modelBytes - total.rawBytes);
+  return { modelBytes, packedBytes, ratio: modelBytes > 0 ? packedBytes / modelBytes : 1 };
+}
+
+/**
+ * The model's lossless estimate in words, against the size the rest of the view shows:
+ * `Packs losslessly to ≈ 670 KB of 1.72 MB (0.385)`, and a tooltip with its parts.
+ */
+export function packEstimateText(
+  results: readonly CompressibilityResult[],
+  modelBytes: number,
+): { text: string; title: string } {
+  const total = totalCompressibility(results);
+  const estimate = modelPackEstimate(total, modelBytes);
+  return {
+    text: `Packs losslessly to ≈ ${formatBytes(estimate.packedBytes)} of ${formatBytes(modelBytes)} (${estimate.ratio.toFixed(3)})`,
+    title:
+      `${formatBytes(total.rawBytes)} of tensor data → ${formatBytes(total.packedBytes)} (repeated chunks stored once), ` +
+      `plus ${formatBytes(Math.max(0, modelBytes - total.rawBytes))} of structure counted as it is; Pack Losslessly gives the exact size`,
+  };
 }
 
 export interface PackParams {

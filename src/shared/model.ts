@@ -1,6 +1,6 @@
 /** View-model types shared by the server, the extension, the webview and the CLI. */
 import type { CompressionMethod } from './compress';
-import type { StorageChoice } from './compressMethods';
+import type { FileSizeEffect, StorageChoice } from './compressMethods';
 import type { DType } from './dtypes';
 
 /**
@@ -129,12 +129,14 @@ export interface ModelSummary {
   readonly format: ModelFormat;
   /** File name (no folder), for titles and messages. */
   readonly fileName: string;
-  /** Size of the opened file itself. */
+  /** Size of the opened file itself; of a sharded model opened through its index, the sum of its shards. */
   readonly fileBytes: number;
   /** Size of every file the model reads: the file, its external data files or shards. */
   readonly totalBytes: number;
   /** Other files the model's bytes live in, relative to the model's folder. */
   readonly dataFiles: readonly string[];
+  /** Shards of a model opened through its shard index (`dataFiles` names them); absent otherwise. */
+  readonly shards?: number;
   readonly parameterCount: number;
   readonly tensorCount: number;
   readonly parametersByDType: Readonly<Partial<Record<DType, number>>>;
@@ -163,6 +165,8 @@ export interface ModelCapabilities {
   readonly graph: boolean;
   /** The ways the format stores a method's output, where it offers more than its default. */
   readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
+  /** What each method does to the file's size on this format (a storage way may differ). */
+  readonly fileSize?: { readonly [M in CompressionMethod]?: FileSizeEffect };
 }
 
 export interface TensorPage {

@@ -2,7 +2,7 @@
  * A plan target as a user types it: "4x" or "4×" (ratio), "10 MB" / "10mb" (size in 10^6
  * bytes), "500 KB", "deviation 0.05" or "dev 0.05" (largest output deviation).
  */
-import type { PlanTarget } from './plan';
+import type { PlanTarget, PlanView } from './plan';
 
 /** The target `text` names, or why it names none. */
 export function parsePlanTarget(text: string): PlanTarget | string {
@@ -36,4 +36,46 @@ export function describePlanTarget(target: PlanTarget): string {
     case 'deviation':
       return `deviation ≤ ${target.value}`;
   }
+}
+
+/** Largest output file a size or ratio target allows (undefined for a deviation target). */
+export function maxFileBytes(target: PlanTarget, fileBytesBefore: number): number | undefined {
+  switch (target.kind) {
+    case 'sizeMB':
+      // 0.015991 MB × 10^6 is 15990.999… in floating point: 15991 bytes are allowed.
+      return Math.floor(target.value * 1e6 + 1e-6);
+    case 'ratio':
+      return Math.floor(fileBytesBefore / target.value);
+    case 'deviation':
+      return undefined;
+  }
+}
+
+/** Where a plan stands (see planStatus). */
+export type PlanState = 'predicted' | 'out of reach' | 'applying' | 'met' | 'missed';
+
+/**
+ * Where a plan stands, in words: once applied, the measured result ("met", or "missed:
+ * why"); before, what the prediction says. The one status every surface shows.
+ */
+export function planStatus(view: Pick<PlanView, 'plan' | 'result' | 'applying'>): {
+  state: PlanState;
+  text: string;
+} {
+  const { plan, result } = view;
+  if (result) {
+    if (result.targetMet) return { state: 'met', text: 'met' };
+    // A result restored from an older recipe may lack the reasons.
+    const why = (result.missedBecause as readonly string[] | undefined)?.[0];
+    return { state: 'missed', text: `missed: ${why ?? 'the kept file is outside the target'}` };
+  }
+  if (view.applying) return { state: 'applying', text: 'applying…' };
+  if (plan.feasible) {
+    return { state: 'predicted', text: 'not applied yet; predicted to meet the target' };
+  }
+  const limit = (plan.limits as readonly string[] | undefined)?.[0];
+  return {
+    state: 'out of reach',
+    text: `predicted to miss: ${limit ?? 'the methods cannot reach the target'}`,
+  };
 }

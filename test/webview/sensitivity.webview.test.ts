@@ -129,6 +129,39 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
       const top = mostSensitiveAt(expected, level);
       assert.ok(labels[0]!.startsWith(top), `${level}: ${labels[0]} (expected ${top})`);
     }
+    // A layer the sweep measured at 0 (the branch the sample rate does not run): a log
+    // axis has no 0, so each zero is a diamond on the x axis beside the axis's "0".
+    const zeroLayer = expected.layers.find((layer) =>
+      layer.measured?.some((point) => point.deviation === 0),
+    );
+    assert.ok(zeroLayer, 'Silero v5 has a layer measured at 0');
+    const zeroCount = zeroLayer.measured!.filter((point) => point.deviation === 0).length;
+    await page.locator('[data-testid="filter"]').fill(zeroLayer.name);
+    await page.locator('[data-testid="tensor-row"]').first().click();
+    await curves
+      .locator('g[data-kind="measured"] [data-testid="sens-zero"]')
+      .first()
+      .waitFor({ timeout: 10_000 });
+    assert.equal(
+      await curves.locator('g[data-kind="measured"] [data-testid="sens-zero"]').count(),
+      zeroCount,
+    );
+    assert.equal(await curves.getByTestId('sens-zero-label').textContent(), '0');
+    const axisY = await curves.getByTestId('sens-zero-label').getAttribute('y');
+    const zeroYs = await curves
+      .locator('g[data-kind="measured"] [data-testid="sens-zero"]')
+      .evaluateAll((nodes) =>
+        nodes.map((n) => /,([-\d.]+)\)/.exec(n.getAttribute('transform') ?? '')?.[1]),
+      );
+    assert.ok(
+      zeroYs.every((value) => value === axisY),
+      `${zeroYs} on the axis at ${axisY}`,
+    );
+    assert.ok(
+      (await curves.locator('g[data-kind="measured"] circle').count()) <=
+        zeroLayer.measured!.length - zeroCount,
+      'no zero is drawn as a point on the log scale',
+    );
     // The table's column shows the value at that level, coloured.
     await page.locator('[data-testid="filter"]').fill('');
     const heated = page.locator('[data-testid="tensor-row"] .ll-col-sensitivity.ll-heat');

@@ -8,8 +8,7 @@ import type { RequestError } from '../../src/shared/protocol';
 import type { ModelApi } from './platform/api';
 import { element } from './platform/dom';
 import { renderCompressionReport } from './reports/compressReport';
-import { formatBytes } from '../../src/shared/format';
-import { totalCompressibility } from '../../src/shared/lossless';
+import { packEstimateText } from '../../src/shared/lossless';
 import { hasGraph } from '../../src/shared/model';
 import { isDeltaModel, loadCompressibility, loadDeltaStats } from './loading/compressibilityLoader';
 import { baseName, renderError } from './platform/errorView';
@@ -62,6 +61,8 @@ export class App {
   /** Stops the compressibility requests of the current load. */
   private compressibility = new AbortController();
   private tensorCount = 0;
+  /** The model's size as the overview shows it (the pack estimate is stated against it). */
+  private modelBytes = 0;
   private isDelta = false;
   /** The model's packed ratio over all its tensors, once every tensor is measured. */
   private readonly packTotal = element('span', {
@@ -152,6 +153,7 @@ export class App {
           this.table.showOperatorColumn(hasGraph(summary));
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
+          this.modelBytes = summary.totalBytes;
           this.isDelta = isDeltaModel(summary.metadata);
           this.table.showDeltaColumns(this.isDelta);
         },
@@ -191,9 +193,9 @@ export class App {
     void loadCompressibility(this.api, rows, signal, redraw).then(async () => {
       if (signal.aborted) return;
       const measured = rows.flatMap((row) => (row?.compressibility ? [row.compressibility] : []));
-      const total = totalCompressibility(measured);
-      this.packTotal.textContent = `Packed losslessly: ${total.ratio.toFixed(3)} of ${formatBytes(total.rawBytes)}`;
-      this.packTotal.title = `${formatBytes(total.rawBytes)} of tensor data → ${formatBytes(total.packedBytes)} in a .llz`;
+      const estimate = packEstimateText(measured, this.modelBytes);
+      this.packTotal.textContent = estimate.text;
+      this.packTotal.title = estimate.title;
       if (this.isDelta && !signal.aborted) await loadDeltaStats(this.api, rows, signal, redraw);
     });
   }

@@ -26,6 +26,7 @@ import type {
   CompressionMethod,
   CompressionOptions,
   CompressionReport,
+  MethodShare,
 } from '../../shared/compress';
 import { ModelFileError, type TensorEntry } from '../formats/types';
 import { temporaryPath } from '../tempFiles';
@@ -45,7 +46,20 @@ export interface ChoicesOutput {
   readonly name: string;
   readonly method: CompressionMethod;
   readonly options: CompressionOptions;
+  /** A per-tensor compression's settings (the report's `methods`). */
+  readonly methods?: readonly MethodShare[];
   readonly outPath?: string;
+}
+
+/** The report's fields that name the method(s) of `output`. */
+export function reportMethods(
+  output: ChoicesOutput,
+): Pick<CompressionReport, 'method' | 'options' | 'methods'> {
+  return {
+    method: output.method,
+    options: output.options,
+    ...(output.methods ? { methods: output.methods } : {}),
+  };
 }
 
 /** Collision suffixes tried before giving up (`-1` … `-999`). */

@@ -3,11 +3,8 @@
  * gets its own options, all of them written into one new model through the same
  * per-weight code as a single-method compression (the method modules, compress/methods/).
  */
-import type {
-  CompressionMethod,
-  CompressionOptions,
-  CompressionReport,
-} from '../../shared/compress';
+import type { CompressionOptions, CompressionReport, MethodShare } from '../../shared/compress';
+import { describeOptions } from '../../shared/compressText';
 import { MAX_TENSORS } from '../../shared/limits';
 import { compressionOf, openModelFile } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
@@ -24,20 +21,22 @@ export interface TensorStep {
 export const PER_TENSOR_OUTPUT_NAME = 'plan';
 
 /**
- * The method that covers the most bytes of the steps (with its options): the report's
- * `method` and `options` fields, which name one method, show this one.
+ * The distinct settings of the steps, the most bytes first: the report's `methods`. The
+ * first is the report's `method` and `options`, which name one method.
  */
-function dominantOptions(model: OpenedModel, steps: readonly TensorStep[]): CompressionOptions {
-  const bytes = new Map<CompressionMethod, { bytes: number; options: CompressionOptions }>();
+function methodShares(model: OpenedModel, steps: readonly TensorStep[]): MethodShare[] {
+  const shares = new Map<string, MethodShare>();
   const sizes = new Map(model.tensors.map((entry) => [entry.info.name, entry.info.byteLength]));
   for (const step of steps) {
-    const current = bytes.get(step.options.method) ?? { bytes: 0, options: step.options };
-    current.bytes += sizes.get(step.tensor) ?? 0;
-    bytes.set(step.options.method, current);
+    const key = describeOptions(step.options);
+    const share = shares.get(key) ?? { options: step.options, tensors: 0, bytesBefore: 0 };
+    shares.set(key, {
+      options: share.options,
+      tensors: share.tensors + 1,
+      bytesBefore: share.bytesBefore + (sizes.get(step.tensor) ?? 0),
+    });
   }
-  let best: { bytes: number; options: CompressionOptions } | undefined;
-  for (const entry of bytes.values()) if (!best || entry.bytes > best.bytes) best = entry;
-  return best!.options;
+  return [...shares.values()].sort((a, b) => b.bytesBefore - a.bytesBefore);
 }
 
 /** The entries of `steps` in model order; unknown or repeated tensor names are refused. */
@@ -90,7 +89,14 @@ export async function compressPerTensor(
     throw new ModelFileError(model.path, 'the plan changes no tensor: nothing to compress');
   }
   const choices = choicesOf(model, steps);
-  const options = dominantOptions(model, steps);
-  const output = { name: PER_TENSOR_OUTPUT_NAME, method: options.method, options, outPath };
+  const methods = methodShares(model, steps);
+  const { options } = methods[0]!;
+  const output = {
+    name: PER_TENSOR_OUTPUT_NAME,
+    method: options.method,
+    options,
+    methods,
+    outPath,
+  };
   return compressionOf(model).compress(model, choices, context, output);
 }

@@ -36,7 +36,7 @@ import {
   type TensorJob,
   type TensorJobResult,
 } from './safetensorsTensor';
-import { withOutputFiles, writeReport, type ChoicesOutput } from './output';
+import { reportMethods, withOutputFiles, writeReport, type ChoicesOutput } from './output';
 import { FLOAT_DTYPES } from './safetensorsValues';
 import { checkMethodOptions } from '../../shared/compressMethods';
 
@@ -291,9 +291,9 @@ export async function compressSafetensorsChoices(
         source,
         output: files.path,
         reportPath: files.reportPath,
-        method: output.method,
-        options: output.options,
-        fileBytesBefore: model.summary.fileBytes,
+        ...reportMethods(output),
+        // What plans and size targets count (FormatCompression.modelBytes): every file read.
+        fileBytesBefore: model.summary.totalBytes,
         fileBytesAfter,
         tensors: results,
         outputs: [],

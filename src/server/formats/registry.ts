@@ -12,7 +12,7 @@ import { onnxFormat } from './onnx';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
-import { methodsFor, storageFor } from '../compress/methods';
+import { fileSizeFor, methodsFor, storageFor } from '../compress/methods';
 import { GGML_LEVELS } from '../compress/methods/ggml';
 import { onnxCompression } from '../compress/onnx/format';
 import { pytorchCompression } from '../compress/pytorchFormat';
@@ -115,7 +115,7 @@ export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
     compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
     graph: module.graph === true,
-    ...(methods ? { storage: storageFor(methods) } : {}),
+    ...(methods ? { storage: storageFor(methods), fileSize: fileSizeFor(methods) } : {}),
   };
 }
 

@@ -249,11 +249,11 @@ export async function openShardIndex(
     ...metadataEntries(index.metadata, warnings, 'the index metadata'),
   ];
   const tensors: TensorEntry[] = [];
-  let totalBytes = indexBytes;
+  let shardBytes = 0;
   for (const shardName of shardNames) {
     const shardPath = await resolveShard(indexPath, realFolder, shardName);
     const shard = await readShard(shardPath);
-    totalBytes += shard.fileBytes;
+    shardBytes += shard.fileBytes;
     warnings.push(...shard.warnings);
     const mapped = tensorsByShard.get(shardName)!;
     const present = new Set(shard.tensors.map((tensor) => tensor.name));
@@ -277,16 +277,20 @@ export async function openShardIndex(
   }
   return {
     path: indexPath,
-    summary: tensorListSummary(
-      format,
-      indexPath,
-      indexBytes,
-      totalBytes,
-      shardNames,
-      tensors,
-      metadata,
-      warnings,
-    ),
+    // The model's size is its shards' (the index is a few KB of names); the total adds the index.
+    summary: {
+      ...tensorListSummary(
+        format,
+        indexPath,
+        shardBytes,
+        shardBytes + indexBytes,
+        shardNames,
+        tensors,
+        metadata,
+        warnings,
+      ),
+      shards: shardNames.length,
+    },
     tensors,
   };
 }

@@ -76,6 +76,11 @@ export interface AnalyseResult {
    * streams as LayerLens stores them; null for non-float layouts.
    */
   readonly boundBytes: number | null;
+  /**
+   * Each chunk as the pack keys it to store a repeated chunk once (CRC-32, raw length,
+   * coded length) and its coded length: `[key, payloadBytes]`.
+   */
+  readonly chunks: readonly (readonly [string, number])[];
 }
 
 export type LosslessResult = EncodeResult | DecodeResult | AnalyseResult;
@@ -100,6 +105,11 @@ function encode(job: EncodeJob): EncodeResult {
   return { op: 'encode', payload: out.subarray(0, at), payloadLengths, crcs };
 }
 
+/** The key under which the pack stores a chunk once, however often it repeats. */
+export function chunkKey(crc: number, rawLength: number, payloadLength: number): string {
+  return `${crc}:${rawLength}:${payloadLength}`;
+}
+
 async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<AnalyseResult> {
   const layout = layoutOf(job.dtype);
   const chunkBytes = job.chunkBytes ?? LLZ_CHUNK_BYTES;
@@ -108,17 +118,29 @@ async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<Ana
   let rawBytes = 0;
   let packedBytes = 0;
   let otherStreamBytes = 0;
+  const chunks: [string, number][] = [];
   await source.chunks(chunkBytes, (chunk) => {
     if (isCancelled()) throw new JobAbortedError();
     const encoded = encodeChunk(layout, chunk);
     rawBytes += chunk.length;
     packedBytes += encoded.payload.length;
+    chunks.push([
+      chunkKey(crc32(chunk), chunk.length, encoded.payload.length),
+      encoded.payload.length,
+    ]);
     // The bound is the byte groups': exponent at its entropy, the other streams as coded.
     otherStreamBytes += encoded.groupedBytes - encoded.streamBytes[0]!;
     for (let s = 0; s < 256; s++) exponentCounts[s]! += encoded.firstStreamCounts[s]!;
   });
   if (!hasExponentStream(layout)) {
-    return { op: 'analyse', rawBytes, packedBytes, exponentEntropyBits: null, boundBytes: null };
+    return {
+      op: 'analyse',
+      rawBytes,
+      packedBytes,
+      exponentEntropyBits: null,
+      boundBytes: null,
+      chunks,
+    };
   }
   const entropy = entropyBits(exponentCounts);
   let values = 0;
@@ -129,6 +151,7 @@ async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<Ana
     packedBytes,
     exponentEntropyBits: entropy,
     boundBytes: otherStreamBytes + (entropy * values) / 8,
+    chunks,
   };
 }
 

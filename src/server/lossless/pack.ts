@@ -40,6 +40,7 @@ import {
 } from './container';
 import {
   CHUNKS_PER_JOB,
+  chunkKey,
   chunksPerJob,
   inProcessRunner,
   type DecodeJobChunk,
@@ -430,7 +431,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
           const payload = result.payload.subarray(at, at + length);
           at += length;
           const rawLength = Math.min(chunkBytes, job.length - c * chunkBytes);
-          const key = `${crc}:${rawLength}:${length}`;
+          const key = chunkKey(crc, rawLength, length);
           const earlier = xor ? undefined : await earlierCopy(key, payload);
           if (earlier !== undefined) {
             chunks.push([earlier, length, crc]);

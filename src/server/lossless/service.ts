@@ -37,6 +37,8 @@ export class LosslessService {
     OpenedModel,
     Map<number, TensorCompressibility>
   >();
+  /** Per model: each chunk key measured (jobs.ts chunkKey) → the tensor that holds it first. */
+  private readonly chunkOwners = new WeakMap<OpenedModel, Map<string, number>>();
 
   constructor(
     private readonly models: ModelService,
@@ -68,32 +70,45 @@ export class LosslessService {
       cache = new Map();
       this.compressibilityCache.set(model, cache);
     }
+    let owners = this.chunkOwners.get(model);
+    if (!owners) {
+      owners = new Map();
+      this.chunkOwners.set(model, owners);
+    }
+    const chunkOwners = owners;
     if (signal) setMaxListeners(indices.length + 10, signal);
     const runner = this.runner;
     const stored = await storedDeltaSizes(path, model);
-    return Promise.all(
-      indices.map(async (index): Promise<CompressibilityResult> => {
+    const analysed = await Promise.all(
+      indices.map(async (index): Promise<AnalyseResult | CompressibilityResult> => {
         const entry = model.tensors[index];
         if (!Number.isInteger(index) || !entry)
           return { index, error: `no tensor with index ${index}` };
         const known = cache.get(index);
         if (known) return known;
         try {
-          const analysed = await analyseTensor(runner, entry, signal);
-          // A delta's tensor is stored as its XOR with the base: report what it really takes.
-          const deltaBytes = stored.get(index);
-          const result = toCompressibility(
-            index,
-            deltaBytes === undefined ? analysed : { ...analysed, packedBytes: deltaBytes },
-          );
-          cache.set(index, result);
-          return result;
+          return await analyseTensor(runner, entry, signal);
         } catch (error) {
           if (isAbortError(error)) throw error;
           return { index, error: error instanceof Error ? error.message : String(error) };
         }
       }),
     );
+    // Chunks are claimed in the order asked (tensor order from the webview and the CLI),
+    // not in the order the workers finish: the first of two equal tensors owns them.
+    return analysed.map((outcome, i): CompressibilityResult => {
+      if (!('op' in outcome)) return outcome;
+      const index = indices[i]!;
+      // A delta's tensor is stored as its XOR with the base: report what it really takes.
+      const deltaBytes = stored.get(index);
+      const result = toCompressibility(
+        index,
+        deltaBytes === undefined ? outcome : { ...outcome, packedBytes: deltaBytes },
+        deltaBytes === undefined ? repeatedBytes(outcome, index, chunkOwners) : 0,
+      );
+      cache.set(index, result);
+      return result;
+    });
   }
 
   pack(path: string, options: LosslessOptions = {}) {
@@ -178,12 +193,31 @@ async function storedDeltaSizes(path: string, model: OpenedModel): Promise<Map<n
   return sizes;
 }
 
-function toCompressibility(index: number, result: AnalyseResult): TensorCompressibility {
+/**
+ * Coded bytes of the tensor's chunks that repeat a chunk already measured (of another
+ * tensor, or earlier in this one): a pack stores those once, as packFile does. Claims
+ * the tensor's other chunks in `owners`.
+ */
+function repeatedBytes(result: AnalyseResult, index: number, owners: Map<string, number>): number {
+  let repeated = 0;
+  for (const [key, payloadBytes] of result.chunks) {
+    if (owners.has(key)) repeated += payloadBytes;
+    else owners.set(key, index);
+  }
+  return repeated;
+}
+
+function toCompressibility(
+  index: number,
+  result: AnalyseResult,
+  repeated: number,
+): TensorCompressibility {
   const raw = Math.max(1, result.rawBytes);
   return {
     index,
     rawBytes: result.rawBytes,
     packedBytes: result.packedBytes,
+    repeatedBytes: repeated,
     ratio: result.rawBytes > 0 ? result.packedBytes / raw : 1,
     exponentEntropyBits: result.exponentEntropyBits,
     boundRatio: result.boundBytes === null ? null : result.boundBytes / raw,

@@ -24,6 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CompressionReport, ValidationVerdict } from '../../shared/compress';
 import type { ApplyPlanResult, CompressionRecipe, PlanAttempt } from '../../shared/plan';
+import { maxFileBytes } from '../../shared/planTarget';
 import type { CompressContext } from '../compress';
 import { compressPerTensor, type TensorStep } from '../compress/perTensor';
 import { compressionOf, openModelFile } from '../formats/registry';
@@ -31,7 +32,6 @@ import { ModelFileError, type OpenedModel } from '../formats/types';
 import { outputDeviation } from '../sensitivity/deviation';
 import {
   checkTarget,
-  maxFileBytes,
   planLimits,
   planProblem,
   predictedFileBytes,

@@ -20,6 +20,7 @@ import type {
 } from '../../shared/sensitivity';
 import { DTYPES } from '../../shared/dtypes';
 import type { TensorInfo } from '../../shared/model';
+import { maxFileBytes } from '../../shared/planTarget';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
 import { openModelFile } from '../formats/registry';
@@ -202,19 +203,6 @@ export async function planProblem(
     proxyScale,
     warnings,
   };
-}
-
-/** Largest output file a size or ratio target allows (undefined for a deviation target). */
-export function maxFileBytes(target: PlanTarget, fileBytesBefore: number): number | undefined {
-  switch (target.kind) {
-    case 'sizeMB':
-      // 0.015991 MB × 10^6 is 15990.999… in floating point: 15991 bytes are allowed.
-      return Math.floor(target.value * 1e6 + 1e-6);
-    case 'ratio':
-      return Math.floor(fileBytesBefore / target.value);
-    case 'deviation':
-      return undefined;
-  }
 }
 
 /** The predicted file size of the choice `picks` (option index per item, 0 = keep). */

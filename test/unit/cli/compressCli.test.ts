@@ -76,7 +76,7 @@ test('compress prints a table; --out names the file; a taken --out is refused', 
     'input=1x512',
   );
   assert.equal(result.status, 0, result.stderr);
-  assert.match(result.stdout, /fp16: file 2\.22 MB → 1\.\d+ MB/);
+  assert.match(result.stdout, /float16 weights: file 2\.22 MB → 1\.\d+ MB \(\d\.\d× smaller\)/);
   assert.match(result.stdout, /^ {2}verdict: validated$/m);
   assert.match(
     result.stdout,

@@ -7,6 +7,7 @@ import {
   levelChoices,
   methodChoices,
   tensorsOfRowContext,
+  weightBits,
 } from '../../../src/extension/compressChoices';
 import { capabilitiesOf } from '../../../src/server/formats/registry';
 
@@ -82,4 +83,78 @@ test('the manifest offers Compress… in the palette, the explorer and the edito
   // The regular expression that accepts every view type is checked in manifest.test.ts.
   assert.match(webview?.when ?? '', /webviewId =~ \/\^layerlens/);
   assert.match(webview?.when ?? '', /webviewSection == 'tensorRow'/);
+});
+
+/** The size text of each offered method, by method. */
+function sizes(capabilities: ReturnType<typeof capabilitiesOf>, bits?: number) {
+  return Object.fromEntries(
+    methodChoices(capabilities.compress, capabilities, bits).map((c) => [c.method, c.description]),
+  );
+}
+
+test('ONNX: each method says what it does to the file size, from the format capabilities', () => {
+  const text = sizes(ONNX, 32);
+  assert.match(text.prune!, /^same size: zeros stored densely \(no sparse storage/);
+  assert.match(text.nm!, /^same size: zeros stored densely/);
+  assert.equal(text.int8, 'smaller: ~4.0× (8 bits a weight, plus a scale per output channel)');
+  assert.equal(text.int4, 'smaller: ~8.0× (4 bits a weight, plus a scale per block)');
+  assert.equal(text.fp16, 'smaller: ~2.0× (16 bits a weight)');
+  assert.match(text.lowrank!, /^smaller when rank × \(rows \+ cols\) < rows × cols$/);
+  // Against the model's own weights: a float16 model gains nothing from fp16.
+  assert.equal(sizes(ONNX, 16).fp16, 'no smaller: the weights are 16-bit already');
+  assert.equal(
+    sizes(ONNX, 16).int8,
+    'smaller: ~2.0× (8 bits a weight, plus a scale per output channel)',
+  );
+  assert.equal(
+    sizes(ONNX).int4,
+    'smaller: ~8.0× from float32 (4 bits a weight, plus a scale per block)',
+  );
+});
+
+test('safetensors: round trips say "same size", and only int8 + scales shrinks among them', () => {
+  const text = sizes(SAFETENSORS, 32);
+  assert.match(text.prune!, /^same size: zeros stored densely/);
+  assert.match(text.int4!, /^same size: int4 rounding only, stored back in the original dtype$/);
+  assert.match(text.lowrank!, /^same size: the rank-r product is stored back as a dense tensor/);
+  assert.equal(
+    text.int8,
+    'Fake-quant: same size: int8 rounding only, stored back in the original dtype; ' +
+      'Int8 + scales: smaller: ~4.0× (8 bits a weight, plus a float32 scale per output channel)',
+  );
+  assert.equal(text.bf16, 'smaller: ~2.0× (16 bits a weight)');
+  const int8 = levelChoices('int8', SAFETENSORS, 32);
+  assert.match(int8[0]!.description!, /— same size: int8 rounding only/);
+  assert.match(int8[1]!.description!, /— smaller: ~4\.0×/);
+  assert.ok(
+    levelChoices('prune', SAFETENSORS, 32)
+      .filter((level) => level.options)
+      .every((level) => /^same size: zeros stored densely/.test(level.description ?? '')),
+    'every prune level says it keeps the size',
+  );
+  assert.match(levelChoices('nm', SAFETENSORS, 32)[0]!.description!, /same size/);
+});
+
+test('PyTorch checkpoints are written as safetensors and say the same; GGUF offers nothing', () => {
+  const pytorch = capabilitiesOf('pytorch');
+  assert.deepEqual(sizes(pytorch, 32), sizes(SAFETENSORS, 32));
+  const gguf = capabilitiesOf('gguf');
+  assert.deepEqual(methodChoices(gguf.compress, gguf), []);
+});
+
+test('the size text comes from the capabilities: none sent, none said', () => {
+  assert.ok(
+    methodChoices(undefined, undefined).every((choice) => choice.description === undefined),
+  );
+  const own = {
+    ...ONNX,
+    fileSize: { ...ONNX.fileSize, prune: { kind: 'bits', bits: 2 } as const },
+  };
+  assert.match(sizes(own, 32).prune!, /^smaller: ~16\.0×/);
+});
+
+test("weightBits: the floating-point type holding most of the model's bytes", () => {
+  assert.equal(weightBits({ bytesByDType: { float16: 900, float32: 100, int64: 5000 } }), 16);
+  assert.equal(weightBits({ bytesByDType: { float32: 900, bfloat16: 100 } }), 32);
+  assert.equal(weightBits({ bytesByDType: { int8: 100 } }), undefined);
 });

@@ -5,6 +5,8 @@ import {
   formatCompactCount,
   formatCount,
   formatPercent,
+  formatRatio,
+  formatSizeChange,
   formatStat,
 } from '../../../src/shared/format';
 
@@ -28,4 +30,24 @@ test('statistics: significant digits, exponents for tiny and huge values, a dash
   assert.equal(formatPercent(1 / 6), '16.7%');
   assert.equal(formatPercent(0.0001), '<0.1%');
   assert.equal(formatPercent(0), '0.0%');
+});
+
+test('ratios: "4.0× smaller", percentages for small changes, "unchanged", never "1× smaller"', () => {
+  assert.equal(formatRatio(4000, 1000), '4.0× smaller');
+  assert.equal(formatRatio(1000, 2500), '2.5× larger');
+  assert.equal(formatRatio(1000, 1000), 'unchanged');
+  assert.equal(formatRatio(1_000_000, 999_800), 'unchanged');
+  assert.equal(formatRatio(1000, 968), '3.2% smaller');
+  assert.equal(formatRatio(1000, 1050), '5.0% larger');
+  assert.equal(formatRatio(1000, 900), '1.1× smaller');
+  assert.equal(formatRatio(0, 10), '');
+  for (const after of [990, 995, 999, 1000, 1001, 1010]) {
+    assert.doesNotMatch(formatRatio(1000, after), /^1(\.0)?×/);
+  }
+});
+
+test('a size change: both sizes and the ratio in words', () => {
+  assert.equal(formatSizeChange(4 * 1024 * 1024, 1024 * 1024), '4.00 MB → 1.00 MB (4.0× smaller)');
+  assert.equal(formatSizeChange(2048, 2048), '2.00 KB → 2.00 KB (unchanged)');
+  assert.equal(formatSizeChange(0, 10), '0 B → 10 B');
 });

@@ -1,7 +1,11 @@
-/** The model's lossless total (the table toolbar's "Packed losslessly"), at known values. */
+/** The model's lossless total (the table toolbar's "Packs losslessly to"), at known values. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { totalCompressibility, type TensorCompressibility } from '../../../src/shared/lossless';
+import {
+  modelPackEstimate,
+  totalCompressibility,
+  type TensorCompressibility,
+} from '../../../src/shared/lossless';
 
 function measured(index: number, rawBytes: number, packedBytes: number): TensorCompressibility {
   return {
@@ -32,5 +36,16 @@ test('nothing measured packs at ratio 1', () => {
     rawBytes: 0,
     packedBytes: 0,
     ratio: 1,
+  });
+});
+
+test('repeated chunks count once in the total; the rest of the file counts as it is', () => {
+  const tie = { ...measured(1, 100, 40), repeatedBytes: 40 };
+  const total = totalCompressibility([measured(0, 100, 40), tie]);
+  assert.deepEqual(total, { rawBytes: 200, packedBytes: 40, ratio: 0.2 });
+  assert.deepEqual(modelPackEstimate(total, 250), {
+    modelBytes: 250,
+    packedBytes: 90,
+    ratio: 0.36,
   });
 });

@@ -113,10 +113,16 @@ function headlineNumbers(summary: ModelSummary): HTMLElement {
     card(
       'File size',
       valueText(formatBytes(summary.fileBytes)),
-      `${formatCount(summary.fileBytes)} bytes`,
+      summary.shards
+        ? `${formatCount(summary.fileBytes)} bytes in ${summary.shards} shard${summary.shards === 1 ? '' : 's'}`
+        : `${formatCount(summary.fileBytes)} bytes`,
     ),
   ];
-  if (summary.totalBytes !== summary.fileBytes || summary.dataFiles.length > 0) {
+  // A sharded model's file size is already its shards'; the index adds a few KB.
+  if (
+    !summary.shards &&
+    (summary.totalBytes !== summary.fileBytes || summary.dataFiles.length > 0)
+  ) {
     const files = summary.dataFiles.length;
     cards.push(
       card(

@@ -18,8 +18,13 @@ const HEIGHT = 220;
 const MARGIN = { top: 10, right: 16, bottom: 56, left: 56 };
 /** Room for layer names in the ranking (their ends tell them apart). */
 const RANKING_LABEL_WIDTH = 250;
-/** Values at or below this sit on the bottom of the log axis (zero deviation included). */
+/** Positive values at or below this sit on the bottom of the log axis. */
 const FLOOR = 1e-6;
+/**
+ * Height of the lane under the log axis where zeros are drawn: a log scale has no 0, so a
+ * measured 0 is a marker on the x axis labelled "0", never a point at the scale's bottom.
+ */
+const ZERO_LANE = 14;
 
 export function formatSensitivity(value: number): string {
   if (!Number.isFinite(value)) return String(value);
@@ -72,11 +77,14 @@ export function renderCurves(
     .domain(result.levels.map((level) => level.key))
     .range([MARGIN.left, width - MARGIN.right])
     .padding(0.3);
+  const axisY = HEIGHT - MARGIN.bottom;
   const y = scaleLog()
     .domain([bottom, top])
-    .range([HEIGHT - MARGIN.bottom, MARGIN.top])
+    .range([axisY - ZERO_LANE, MARGIN.top])
     .clamp(true)
     .nice();
+  const isZero = (value: number) => value === 0;
+  const yOf = (value: number) => (isZero(value) ? axisY : y(Math.max(bottom, value)));
   const labelOf = new Map(result.levels.map((level) => [level.key, level.label]));
   const svg = select(container)
     .selectAll<SVGSVGElement, null>('svg')
@@ -95,27 +103,49 @@ export function renderCurves(
     .attr('transform', 'rotate(-35)')
     .attr('text-anchor', 'end');
   svg.append('g').attr('transform', `translate(${MARGIN.left},0)`).call(axisLeft(y).ticks(4, '~e'));
+  const zeros = curves.some((curve) => curve.points.some((p) => isZero(p.value)));
+  if (zeros) {
+    svg
+      .append('text')
+      .attr('class', 'll-sens-zero-label')
+      .attr('data-testid', 'sens-zero-label')
+      .attr('x', MARGIN.left - 9)
+      .attr('y', axisY)
+      .attr('dy', '0.32em')
+      .attr('text-anchor', 'end')
+      .text('0');
+  }
   const path = line<CurvePoint>()
     .x((p) => x(p.key) ?? 0)
-    .y((p) => y(Math.max(bottom, p.value)));
+    .y((p) => yOf(p.value));
   for (const curve of curves) {
     const group = svg
       .append('g')
       .attr('class', `ll-sens-curve ll-sens-${curve.kind} ll-sens-method-${curve.method}`)
       .attr('data-kind', curve.kind);
     group.append('path').attr('d', path([...curve.points]) ?? '');
+    const title = (p: CurvePoint) =>
+      `${labelOf.get(p.key)}: ${curve.kind === 'measured' ? `output deviation (${result.metric})` : 'proxy, weight error'} ${formatSensitivity(p.value)}${isZero(p.value) ? ' (drawn on the axis: a log scale has no 0)' : ''}`;
     group
       .selectAll('circle')
-      .data(curve.points)
+      .data(curve.points.filter((p) => !isZero(p.value)))
       .join('circle')
       .attr('cx', (p) => x(p.key) ?? 0)
-      .attr('cy', (p) => y(Math.max(bottom, p.value)))
+      .attr('cy', (p) => yOf(p.value))
       .attr('r', curve.kind === 'measured' ? 3.5 : 2.5)
       .append('title')
-      .text(
-        (p) =>
-          `${labelOf.get(p.key)}: ${curve.kind === 'measured' ? `output deviation (${result.metric})` : 'proxy, weight error'} ${formatSensitivity(p.value)}`,
-      );
+      .text(title);
+    // A zero: a diamond on the x axis, next to the axis's "0".
+    group
+      .selectAll('path.ll-sens-zero')
+      .data(curve.points.filter((p) => isZero(p.value)))
+      .join('path')
+      .attr('class', 'll-sens-zero')
+      .attr('data-testid', 'sens-zero')
+      .attr('d', 'M0,-5L5,0L0,5L-5,0Z')
+      .attr('transform', (p) => `translate(${x(p.key) ?? 0},${axisY})`)
+      .append('title')
+      .text(title);
   }
 }
 

@@ -10,8 +10,13 @@ import {
   type TensorCompressionResult,
   type ValidationVerdict,
 } from '../../../src/shared/compress';
-import { describeOptions } from '../../../src/shared/compressText';
-import { formatBytes, formatCount, formatStat } from '../../../src/shared/format';
+import { methodShareLines, methodsHeadline } from '../../../src/shared/compressText';
+import {
+  formatBytes,
+  formatCount,
+  formatSizeChange as sizeChange,
+  formatStat,
+} from '../../../src/shared/format';
 import type { ReportAction } from '../../../src/shared/protocol';
 import { definitionList, element } from '../platform/dom';
 import { baseName } from '../platform/errorView';
@@ -26,12 +31,21 @@ function sum(
   return tensors.reduce((total, tensor) => total + tensor[field], 0);
 }
 
-function ratio(before: number, after: number): string {
-  if (after <= 0 || before <= 0) return '';
-  const factor = before / after;
-  return factor >= 1
-    ? ` (${formatStat(factor, 3)}× smaller)`
-    : ` (${formatStat(1 / factor, 3)}× larger)`;
+/** The method, or a mixed compression's headline and each setting with its share. */
+function methodsFact(report: CompressionReport): readonly [string, string | Node] {
+  const lines = methodShareLines(report);
+  if (lines.length === 0) return ['Method', methodsHeadline(report)];
+  return [
+    'Methods',
+    element('div', { attrs: { 'data-testid': 'report-methods' } }, [
+      element('span', { text: methodsHeadline(report) }),
+      element(
+        'ul',
+        { className: 'll-report-methods' },
+        lines.map((line) => element('li', { text: line })),
+      ),
+    ]),
+  ];
 }
 
 export function table(
@@ -148,19 +162,13 @@ export function renderCompressionReport(
   const compressed = report.tensors.filter((tensor) => !tensor.skipped);
   const skipped = report.tensors.length - compressed.length;
   const facts = definitionList([
-    ['Method', describeOptions(report.options)],
-    [
-      'File size',
-      `${formatBytes(report.fileBytesBefore)} → ${formatBytes(report.fileBytesAfter)}${ratio(report.fileBytesBefore, report.fileBytesAfter)}`,
-    ],
+    methodsFact(report),
+    ['File size', sizeChange(report.fileBytesBefore, report.fileBytesAfter)],
     [
       'Tensors',
       `${formatCount(compressed.length)} compressed${skipped > 0 ? `, ${formatCount(skipped)} skipped` : ''}`,
     ],
-    [
-      'Their bytes',
-      `${formatBytes(sum(compressed, 'bytesBefore'))} → ${formatBytes(sum(compressed, 'bytesAfter'))}${ratio(sum(compressed, 'bytesBefore'), sum(compressed, 'bytesAfter'))}`,
-    ],
+    ['Their bytes', sizeChange(sum(compressed, 'bytesBefore'), sum(compressed, 'bytesAfter'))],
     ['New model', element('code', { text: report.output })],
     ['Sample inputs', report.inputs || '—'],
     ['Time', `${formatStat(report.elapsedMs / 1000, 3)} s`],

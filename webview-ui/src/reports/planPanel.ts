@@ -4,9 +4,9 @@
  * attempts (file size and whole-model deviation of each) and whether the target was met;
  * the kept file's report shows in the compression report view below it.
  */
-import { formatBytes, formatStat } from '../../../src/shared/format';
+import { formatBytes, formatSizeChange, formatStat } from '../../../src/shared/format';
 import type { ApplyPlanResult, Plan, PlanAction, PlanView } from '../../../src/shared/plan';
-import { describePlanTarget } from '../../../src/shared/planTarget';
+import { describePlanTarget, maxFileBytes, planStatus } from '../../../src/shared/planTarget';
 import { renderVerdict, table } from './compressReport';
 import { definitionList, element } from '../platform/dom';
 import { baseName } from '../platform/errorView';
@@ -32,26 +32,37 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
   };
   const changed = plan.steps.filter((step) => step.options);
   const summed = plan.steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
-  const limit =
-    plan.target.kind === 'sizeMB'
-      ? plan.target.value * 1e6
-      : plan.target.kind === 'ratio'
-        ? plan.fileBytesBefore / plan.target.value
-        : undefined;
+  const limit = maxFileBytes(plan.target, plan.fileBytesBefore);
+  const status = planStatus(view);
   // A plan restored from an older recipe may lack warnings.
   const warnings = (plan as { warnings?: readonly string[] }).warnings ?? [];
   const facts = definitionList([
     ['Target', describePlanTarget(plan.target)],
     [
+      'Status',
+      element('span', {
+        className: `ll-plan-status ll-plan-status-${status.state.replace(/ /g, '-')}`,
+        text: status.text,
+        attrs: { 'data-testid': 'plan-status', 'data-state': status.state },
+      }),
+    ],
+    ...(result
+      ? [
+          [
+            'Measured size',
+            formatSizeChange(result.report.fileBytesBefore, result.report.fileBytesAfter),
+          ] as const,
+        ]
+      : []),
+    [
       'Predicted size',
-      `${formatBytes(plan.fileBytesBefore)} → ${formatBytes(plan.predictedFileBytes)}${limit !== undefined ? ` (limit ${formatBytes(limit)})` : ''}`,
+      `${formatSizeChange(plan.fileBytesBefore, plan.predictedFileBytes)}${limit !== undefined ? `; limit ${formatBytes(limit)}` : ''}`,
     ],
     [
       'Predicted deviation',
       `${formatStat(summed, 4)} summed over layers (${plan.metric}${plan.recipe.measured ? (warnings.length > 0 ? ', measured per layer but not trustworthy: see why above' : ', measured per layer') : ', data-free proxy'})`,
     ],
     ['Tensors changed', `${changed.length} of ${plan.steps.length}`],
-    ['Feasible', plan.feasible ? 'yes, as predicted' : 'no: the methods cannot reach the target'],
   ]);
   const rows = plan.steps
     .slice(0, MAX_PLAN_ROWS)
@@ -116,7 +127,7 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
     ? element('div', { attrs: { 'data-testid': 'plan-attempts' } }, [
         element('p', {
           className: 'll-plan-outcome',
-          text: `${result.targetMet ? 'Target met' : 'Target NOT met'}${verdict?.validated ? '' : ' (not validated)'}: kept ${baseName(result.report.output)}, ${formatBytes(result.report.fileBytesAfter)}; recipe ${baseName(result.recipePath)}`,
+          text: `${result.targetMet ? 'Target met' : 'Target missed'}${verdict?.validated ? '' : ' (not validated)'}: kept ${baseName(result.report.output)}, ${formatBytes(result.report.fileBytesAfter)}; recipe ${baseName(result.recipePath)}`,
         }),
         renderVerdict(verdict, 'plan-verdict', baseName(result.report.output)),
         table(

@@ -8,7 +8,7 @@
  * float32 codebook and one uint16 index a weight, `Gather(codebook, Cast(index → int64))`:
  * the same values, 2 bytes a weight plus 4 a distinct value.
  */
-import type { DType } from '../../../shared/dtypes';
+import { DTYPES, type DType } from '../../../shared/dtypes';
 import { METHOD_INFO } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { decodeValues } from '../../analysis/decode';
@@ -64,6 +64,7 @@ export function halfPrecisionMethod(
       Float32Array.from(decodeValues(dtype, new Uint8Array(bitsOf(values).buffer), values.length)),
     formats: {
       onnx: {
+        fileSize: { kind: 'bits', bits: DTYPES[dtype].bits },
         feasible: (weight) => quantizedProblem(weight.encoding) ?? halfSourceProblem(weight.dtype),
         async apply(ctx, job) {
           const already = halfSourceProblem(job.entry.info.dtype);
@@ -155,6 +156,7 @@ export function halfPrecisionMethod(
         },
       },
       safetensors: {
+        fileSize: { kind: 'bits', bits: DTYPES[dtype].bits },
         feasible: (entry) => halfSourceProblem(entry.info.dtype),
         async apply(tensor) {
           if (tensor.dtype === dtype) return `already ${dtype}`;

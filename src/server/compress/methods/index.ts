@@ -4,7 +4,7 @@
  * size predictor, the sensitivity sweep and the planner — asks this table.
  */
 import type { CompressionMethod } from '../../../shared/compress';
-import type { StorageChoice } from '../../../shared/compressMethods';
+import type { FileSizeEffect, StorageChoice } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { bf16 } from './bf16';
 import { fp16 } from './fp16';
@@ -61,6 +61,18 @@ export function storageFor(format: keyof MethodFormats): {
     if (choices) storage[module.id] = choices;
   }
   return storage;
+}
+
+/** What each method's output does to a `format` file's size (its default way of storing it). */
+export function fileSizeFor(format: keyof MethodFormats): {
+  [M in CompressionMethod]?: FileSizeEffect;
+} {
+  const sizes: { [M in CompressionMethod]?: FileSizeEffect } = {};
+  for (const module of METHOD_LIST) {
+    const implementation = module.formats[format];
+    if (implementation) sizes[module.id] = implementation.fileSize;
+  }
+  return sizes;
 }
 
 /** The default sensitivity sweep: every method's levels, in table order. */

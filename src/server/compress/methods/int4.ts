@@ -225,6 +225,7 @@ export const int4: CompressionMethodModule = {
           options: { int4Format: 'dequantizelinear' },
         },
       ],
+      fileSize: { kind: 'bits', bits: 4, extra: 'a scale per block' },
       feasible: (weight) =>
         quantizedProblem(weight.encoding) ??
         (weight.layout ? null : `int4 needs an input axis: ${weight.layoutProblem}`),
@@ -280,6 +281,7 @@ export const int4: CompressionMethodModule = {
           options: {},
         },
       ],
+      fileSize: { kind: 'same', why: 'int4 rounding only, stored back in the original dtype' },
       feasible: () => null,
       async apply(tensor, options) {
         if (!tensor.layout) return tensor.needMatrix;

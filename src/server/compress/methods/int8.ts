@@ -119,6 +119,7 @@ export const int8: CompressionMethodModule = {
   formats: {
     onnx: {
       storage: [{ label: 'Int8 per channel (DequantizeLinear)', options: {} }],
+      fileSize: { kind: 'bits', bits: 8, extra: 'a scale per output channel' },
       feasible: (weight) =>
         quantizedProblem(weight.encoding) ??
         (weight.layout ? null : `int8 needs an input axis: ${weight.layoutProblem}`),
@@ -144,8 +145,11 @@ export const int8: CompressionMethodModule = {
           label: 'Int8 + scales',
           description: '<name> as I8 and <name>.scale as F32, per output channel',
           options: { storeQuantized: true },
+          fileSize: { kind: 'bits', bits: 8, extra: 'a float32 scale per output channel' },
         },
       ],
+      // The default way (fake-quant) rounds the values and stores them back as they were.
+      fileSize: { kind: 'same', why: 'int8 rounding only, stored back in the original dtype' },
       feasible: (entry) =>
         entry.info.shape.length < 2 ? 'int8 keeps biases and vectors as they are' : null,
       async apply(tensor, options: CompressionOptions) {

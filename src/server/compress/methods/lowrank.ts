@@ -290,6 +290,8 @@ export const lowrank: CompressionMethodModule = {
   },
   formats: {
     onnx: {
+      // Two factors, rows × rank and rank × cols, in place of rows × cols.
+      fileSize: { kind: 'depends', when: 'when rank × (rows + cols) < rows × cols' },
       feasible(weight) {
         const quantized = quantizedProblem(weight.encoding);
         if (quantized) return quantized;
@@ -347,6 +349,10 @@ export const lowrank: CompressionMethodModule = {
       },
     },
     safetensors: {
+      fileSize: {
+        kind: 'same',
+        why: 'the rank-r product is stored back as a dense tensor of the original dtype',
+      },
       feasible: () => null,
       async apply(tensor, options) {
         const { layout } = tensor;

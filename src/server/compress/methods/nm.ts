@@ -9,6 +9,7 @@ import type { SweepLevel } from '../../../shared/sensitivity';
 import { layoutDims, pruneNM, relativeFrobeniusError } from '../kernels';
 import { layoutOrSkip, replaceWeight, weightTensor } from '../onnx/methods';
 import { asFloat32, sameTensor, zeroPruned } from '../safetensorsValues';
+import { DENSE_ZEROS } from './prune';
 import { needLayout, quantizedProblem, type CompressionMethodModule } from './types';
 
 const NO_SMALLER_ONNX = 'stores the zeros in the dense tensor: no smaller on disk';
@@ -47,6 +48,7 @@ export const nm: CompressionMethodModule = {
   },
   formats: {
     onnx: {
+      fileSize: DENSE_ZEROS,
       feasible: (weight) => quantizedProblem(weight.encoding),
       async apply(ctx, job, options) {
         const { n, m } = nmOf(options);
@@ -68,6 +70,7 @@ export const nm: CompressionMethodModule = {
       predictBytes: async () => NO_SMALLER_ONNX,
     },
     safetensors: {
+      fileSize: DENSE_ZEROS,
       feasible: () => null,
       async apply(tensor, options) {
         if (!tensor.layout) return tensor.needMatrix;

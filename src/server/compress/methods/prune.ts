@@ -4,7 +4,7 @@
  * lossless packing): plans leave pruning out.
  */
 import type { CompressionOptions } from '../../../shared/compress';
-import { METHOD_DEFAULTS, METHOD_INFO } from '../../../shared/compressMethods';
+import { METHOD_DEFAULTS, METHOD_INFO, type FileSizeEffect } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import { pruneMagnitude, relativeFrobeniusError } from '../kernels';
 import { countZeros, replaceWeight, weightTensor } from '../onnx/methods';
@@ -16,6 +16,11 @@ import { quantizedProblem, type CompressionMethodModule } from './types';
 const NO_SMALLER_ONNX = 'stores the zeros in the dense tensor: no smaller on disk';
 const NO_SMALLER_SAFETENSORS =
   'stored as dense values of the original dtype in safetensors: no smaller on disk';
+/** Neither writer has a sparse storage: the zeros are written as values. */
+export const DENSE_ZEROS: FileSizeEffect = {
+  kind: 'same',
+  why: 'zeros stored densely (no sparse storage; smaller only after lossless packing)',
+};
 
 export function pruneLevel(sparsity: number): SweepLevel {
   return {
@@ -39,6 +44,7 @@ export const prune: CompressionMethodModule = {
   reconstruct: async (values, _layout, level) => pruneMagnitude(values, sparsityOf(level.options)),
   formats: {
     onnx: {
+      fileSize: DENSE_ZEROS,
       feasible: (weight) => quantizedProblem(weight.encoding),
       async apply(ctx, job, options) {
         const pruned = pruneMagnitude(job.values, sparsityOf(options));
@@ -58,6 +64,7 @@ export const prune: CompressionMethodModule = {
       predictBytes: async () => NO_SMALLER_ONNX,
     },
     safetensors: {
+      fileSize: DENSE_ZEROS,
       feasible: () => null,
       async apply(tensor, options) {
         const sparsity = sparsityOf(options);

@@ -5,7 +5,7 @@
  * `predictBytes` (the tensor's bytes in the written file, before anything is written).
  */
 import type { CompressionOptions } from '../../../shared/compress';
-import type { MethodInfo, StorageChoice } from '../../../shared/compressMethods';
+import type { FileSizeEffect, MethodInfo, StorageChoice } from '../../../shared/compressMethods';
 import type { TensorEncoding } from '../../../shared/model';
 import type { SweepLevel } from '../../../shared/sensitivity';
 import type { JacobiSvd } from '../../analysis/jacobiSvd';
@@ -36,6 +36,11 @@ export interface SvdBasis {
 interface FormatMethod {
   /** The ways the format stores the method's output, for the quick picks (absent: one way). */
   readonly storage?: readonly StorageChoice[];
+  /**
+   * What the written file's size does (a storage way may say otherwise): the quick picks
+   * say it, so that a method that saves nothing on disk is not taken for compression.
+   */
+  readonly fileSize: FileSizeEffect;
 }
 
 /** The method on ONNX: an edit of the decoded model, one weight at a time. */

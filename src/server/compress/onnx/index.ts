@@ -20,7 +20,13 @@ import { loadTensorData } from '../../formats/onnxTensors';
 import { ModelFileError, type OpenedModel, type TensorData } from '../../formats/types';
 import { validateOnnx } from '../../runtime/validate';
 import type { CompressContext } from '../context';
-import { withOutputFiles, writeReport, type ChoicesOutput, type TensorChoice } from '../output';
+import {
+  reportMethods,
+  withOutputFiles,
+  writeReport,
+  type ChoicesOutput,
+  type TensorChoice,
+} from '../output';
 import { NameAllocator, onnxModelOf, sortGraphs, usedNames } from '../../onnx';
 import { checkMethodOptions } from '../../../shared/compressMethods';
 import { methodFor } from '../methods';
@@ -187,8 +193,7 @@ export async function compressOnnxChoices(
       source: model.path,
       output: files.path,
       reportPath: files.reportPath,
-      method: output.method,
-      options: output.options,
+      ...reportMethods(output),
       fileBytesBefore: model.summary.totalBytes,
       fileBytesAfter: written.modelBytes + (written.dataFile?.bytes ?? 0),
       tensors: results,

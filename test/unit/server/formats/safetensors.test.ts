@@ -223,7 +223,9 @@ test('opens a sharded model through its index: every shard, names, byte ranges a
       async (file) => (await readFile(file)).byteLength,
     ),
   );
-  assert.equal(summary.fileBytes, sizes[0]);
+  // The model's size is the sum of its shards (not the index's few bytes); the total adds the index.
+  assert.equal(summary.fileBytes, sizes[1]! + sizes[2]!);
+  assert.equal(summary.shards, 2);
   assert.equal(
     summary.totalBytes,
     sizes.reduce((a, b) => a + b, 0),
