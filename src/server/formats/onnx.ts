@@ -6,7 +6,11 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
-import { MAX_KEPT_DECODED_ONNX_BYTES, MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
+import {
+  MAX_KEPT_DECODED_ONNX_BYTES,
+  MAX_KEPT_DECODED_ONNX_TENSORS,
+  MAX_ONNX_PROTO_BYTES,
+} from '../../shared/limits';
 import {
   MODEL_FORMAT_INFO,
   type MetadataEntry,
@@ -38,6 +42,8 @@ import {
 } from './onnxTensors';
 import { int64ToSafeInteger, type ProtoInt64 } from '../onnx/int64';
 import { decodeQuantizedWeights } from './onnxQuantized';
+import { TimeSlicer } from '../jobs/eventLoop';
+import { readVarint } from '../onnx/slicedDecode';
 import {
   ModelFileError,
   type FormatModule,
@@ -115,31 +121,42 @@ function describeConstantValue(
 }
 
 /** Each slot of the model (in the order of its tensor list) with its values described. */
-function describeSlots(model: OnnxModel, fileBuffer: Buffer): FoundTensor[] {
-  return model.slots.map((slot): FoundTensor => {
-    const site = siteOf(model.path, slot.name, slot.scope);
-    const common = { name: slot.name, slot, site };
-    switch (slot.kind) {
-      case 'initializer':
-        return {
-          ...common,
-          location: 'initializer',
-          dense: describeTensorProto(slot.proto!, fileBuffer, site),
-        };
-      case 'sparse-initializer':
-        return {
-          ...common,
-          location: 'sparse-initializer',
-          sparse: describeSparseTensorProto(slot.sparse!, fileBuffer, site),
-        };
-      case 'constant':
-        return {
-          ...common,
-          location: 'constant',
-          ...describeConstantValue(slot.value!, fileBuffer, site),
-        };
-    }
-  });
+async function describeSlots(
+  model: OnnxModel,
+  fileBuffer: Buffer,
+  slicer: TimeSlicer,
+): Promise<FoundTensor[]> {
+  const found: FoundTensor[] = [];
+  for (const slot of model.slots) {
+    found.push(describeSlot(model, slot, fileBuffer));
+    if (slicer.due()) await slicer.pause();
+  }
+  return found;
+}
+
+function describeSlot(model: OnnxModel, slot: TensorSlot, fileBuffer: Buffer): FoundTensor {
+  const site = siteOf(model.path, slot.name, slot.scope);
+  const common = { name: slot.name, slot, site };
+  switch (slot.kind) {
+    case 'initializer':
+      return {
+        ...common,
+        location: 'initializer',
+        dense: describeTensorProto(slot.proto!, fileBuffer, site),
+      };
+    case 'sparse-initializer':
+      return {
+        ...common,
+        location: 'sparse-initializer',
+        sparse: describeSparseTensorProto(slot.sparse!, fileBuffer, site),
+      };
+    case 'constant':
+      return {
+        ...common,
+        location: 'constant',
+        ...describeConstantValue(slot.value!, fileBuffer, site),
+      };
+  }
 }
 
 /** An external data file, checked to lie inside the model's folder. */
@@ -261,13 +278,14 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
   const fileName = nodePath.basename(modelPath);
   const buffer = await readOnnxFile(modelPath);
   const fileBytes = buffer.length;
-  const decoded = OnnxModel.decode(modelPath, buffer);
+  const slicer = new TimeSlicer();
+  const decoded = await OnnxModel.decodeSliced(modelPath, buffer, slicer);
   const model = decoded.proto;
   const mainGraph = model.graph!;
   const warnings = new WarningList();
   for (const warning of decoded.warnings) warnings.add(warning);
   // Every storage holds offsets or decoded values, not views into the file buffer.
-  const found = describeSlots(decoded, buffer);
+  const found = await describeSlots(decoded, buffer, slicer);
 
   const externalFiles = new Map<string, ExternalFile>();
   const externalLocations = new Set<string>();
@@ -275,6 +293,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     for (const part of [tensor.dense, tensor.sparse?.values, tensor.sparse?.indices]) {
       if (part?.stored.kind === 'external') externalLocations.add(part.stored.location);
     }
+    if (slicer.due()) await slicer.pause();
   }
   for (const location of externalLocations) {
     externalFiles.set(location, await resolveExternalFile(modelPath, location));
@@ -309,7 +328,8 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     }
   };
 
-  const stored: TensorEntry[] = found.map((tensor, index) => {
+  const stored: TensorEntry[] = [];
+  for (const [index, tensor] of found.entries()) {
     const layer = layerName(decoded, tensor.slot);
     let dtype: DType;
     let shape: readonly number[];
@@ -352,8 +372,9 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
       file,
       byteOffset: data.kind === 'file' ? data.offset : null,
     };
-    return { info, data };
-  });
+    stored.push({ info, data });
+    if (slicer.due()) await slicer.pause();
+  }
 
   const parametersByDType: Partial<Record<DType, number>> = {};
   const bytesByDType: Partial<Record<DType, number>> = {};
@@ -363,6 +384,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     parametersByDType[info.dtype] = (parametersByDType[info.dtype] ?? 0) + info.parameterCount;
     bytesByDType[info.dtype] = (bytesByDType[info.dtype] ?? 0) + info.byteLength;
     parameterCount += info.parameterCount;
+    if (slicer.due()) await slicer.pause();
   }
   const opCounts: Record<string, number> = {};
   const nodeCount = countOps(decoded, opCounts);
@@ -395,8 +417,12 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     metadata: readMetadata(model),
     warnings: warnings.toArray(),
   };
-  // Small files stay decoded for the work that follows; larger ones are decoded again on demand.
-  const kept = fileBytes <= MAX_KEPT_DECODED_ONNX_BYTES ? decoded : undefined;
+  // Small files stay decoded for the work that follows; larger ones (in bytes or tensors) are
+  // decoded again on demand.
+  const kept =
+    fileBytes <= MAX_KEPT_DECODED_ONNX_BYTES && found.length <= MAX_KEPT_DECODED_ONNX_TENSORS
+      ? decoded
+      : undefined;
   const onnxModel = (): Promise<OnnxModel> =>
     kept ? Promise.resolve(kept) : OnnxModel.read(modelPath);
   return { path: modelPath, summary, tensors, onnx: onnxModel };
@@ -420,18 +446,6 @@ const MODEL_FIELD_WIRE_TYPES: ReadonlyMap<number, number> = new Map([
 const MAX_PLAUSIBLE_IR_VERSION = 100;
 /** Fields checked by `match` before it says yes. */
 const MATCH_FIELDS = 8;
-
-function readVarint(bytes: Uint8Array, start: number): { value: number; next: number } | undefined {
-  let value = 0;
-  let scale = 1;
-  for (let i = start; i < bytes.length && i < start + 10; i++) {
-    const byte = bytes[i]!;
-    value += (byte & 0x7f) * scale;
-    scale *= 128;
-    if ((byte & 0x80) === 0) return { value, next: i + 1 };
-  }
-  return undefined;
-}
 
 /**
  * ONNX has no magic number: check that the first fields parse as ModelProto fields
