@@ -1,9 +1,9 @@
 /**
  * Decodes a ModelProto in slices so that a model with very many tensors (up to
  * MAX_TENSORS initializers) does not hold the event loop for seconds: the main graph's
- * fields are decoded a run at a time, with yields in between. Protobuf merges repeated
- * fields across concatenated runs, so decoding runs of whole fields and appending their
- * lists gives the same message. Byte fields keep viewing the file's buffer (each run is a
+ * fields are decoded a run at a time, with yields in between. Decoding runs of whole fields
+ * and appending their lists gives the message protobufjs's decode in one go gives (it
+ * appends repeated fields as they come; a later scalar replaces an earlier). Byte fields keep viewing the file's buffer (each run is a
  * subarray of it). Bytes that do not split into well-formed fields are decoded in one go,
  * which reports the same errors as before.
  */
@@ -17,6 +17,8 @@ const RUN_FIELDS = 1024;
 /** ModelProto's graph field. */
 const GRAPH_FIELD = 7;
 const LENGTH_DELIMITED = 2;
+/** Thrown by fieldsOf: the bytes are then decoded in one go, which reports what is wrong. */
+const MALFORMED = new Error('malformed protobuf fields');
 
 /** A base-128 varint at `start` (at most 10 bytes), or undefined when it runs past the end. */
 export function readVarint(
@@ -42,33 +44,31 @@ interface Field {
   readonly end: number;
 }
 
-/** The fields of `bytes` in order, or undefined when they are not well formed (groups included). */
-function fieldsOf(bytes: Uint8Array): Field[] | undefined {
-  const fields: Field[] = [];
+/** The fields of `bytes` in order; stops with MALFORMED when they are not well formed (groups included). */
+function* fieldsOf(bytes: Uint8Array): Generator<Field> {
   let position = 0;
   while (position < bytes.length) {
     const tag = readVarint(bytes, position);
-    if (!tag) return undefined;
+    if (!tag) throw MALFORMED;
     const wireType = tag.value % 8;
     let payload = tag.next;
     let end: number;
     if (wireType === 0) {
       const value = readVarint(bytes, tag.next);
-      if (!value) return undefined;
+      if (!value) throw MALFORMED;
       end = value.next;
     } else if (wireType === 1) end = tag.next + 8;
     else if (wireType === 5) end = tag.next + 4;
     else if (wireType === LENGTH_DELIMITED) {
       const length = readVarint(bytes, tag.next);
-      if (!length) return undefined;
+      if (!length) throw MALFORMED;
       payload = length.next;
       end = length.next + length.value;
-    } else return undefined;
-    if (end > bytes.length) return undefined;
-    fields.push({ number: Math.floor(tag.value / 8), start: position, payload, end });
+    } else throw MALFORMED;
+    if (end > bytes.length) throw MALFORMED;
+    yield { number: Math.floor(tag.value / 8), start: position, payload, end };
     position = end;
   }
-  return fields;
 }
 
 /** Protobuf's merge of a later part into a message: lists append, other fields are replaced. */
@@ -84,20 +84,22 @@ function mergeInto(target: object, part: object): void {
 
 /** The graph in `bytes`, decoded a run of fields at a time. */
 async function decodeGraph(bytes: Uint8Array, slicer: TimeSlicer): Promise<onnx.GraphProto> {
-  const fields = fieldsOf(bytes);
-  if (!fields) return onnx.GraphProto.decode(bytes);
   const graph = new onnx.GraphProto();
   let runStart = 0;
   let runFields = 0;
-  for (let i = 0; i < fields.length; i++) {
-    const end = fields[i]!.end;
-    runFields++;
-    if (end - runStart < RUN_BYTES && runFields < RUN_FIELDS && i < fields.length - 1) continue;
-    mergeInto(graph, onnx.GraphProto.decode(bytes.subarray(runStart, end)));
-    runStart = end;
-    runFields = 0;
-    if (slicer.sliceUsed()) await slicer.pause();
+  try {
+    for (const field of fieldsOf(bytes)) {
+      if (field.end - runStart < RUN_BYTES && ++runFields < RUN_FIELDS) continue;
+      mergeInto(graph, onnx.GraphProto.decode(bytes.subarray(runStart, field.end)));
+      runStart = field.end;
+      runFields = 0;
+      if (slicer.sliceUsed()) await slicer.pause();
+    }
+  } catch (error) {
+    if (error === MALFORMED) return onnx.GraphProto.decode(bytes);
+    throw error;
   }
+  if (runStart < bytes.length) mergeInto(graph, onnx.GraphProto.decode(bytes.subarray(runStart)));
   return graph;
 }
 
@@ -106,8 +108,13 @@ export async function decodeModelSliced(
   bytes: Uint8Array,
   slicer: TimeSlicer,
 ): Promise<onnx.ModelProto> {
-  const fields = fieldsOf(bytes);
-  if (!fields) return onnx.ModelProto.decode(bytes);
+  let fields: Field[];
+  try {
+    fields = [...fieldsOf(bytes)];
+  } catch (error) {
+    if (error === MALFORMED) return onnx.ModelProto.decode(bytes);
+    throw error;
+  }
   const model = new onnx.ModelProto();
   let runStart = 0;
   const flush = (end: number): void => {
@@ -117,8 +124,8 @@ export async function decodeModelSliced(
     if (field.number !== GRAPH_FIELD || bytes[field.start]! % 8 !== LENGTH_DELIMITED) continue;
     flush(field.start);
     const graph = await decodeGraph(bytes.subarray(field.payload, field.end), slicer);
-    if (model.graph) mergeInto(model.graph, graph);
-    else model.graph = graph;
+    // As protobufjs does when the field comes twice: the last graph stands.
+    model.graph = graph;
     runStart = field.end;
   }
   flush(bytes.length);
