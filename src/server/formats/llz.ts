@@ -89,7 +89,7 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       `the packed model's structure (non-tensor bytes) is ${structureBytes} bytes, more than the limit of ${MAX_LLZ_STRUCTURE_BYTES}`,
     );
   }
-  const basePath = await existingFile(basePathOf(container));
+  const basePath = await existingFile(await basePathOf(container));
   const folder = temporarySubfolder();
   // The name never comes from the container (it may be '..', too long or hold a NUL): a fixed
   // stem with the extension the inner reader expects.
@@ -98,7 +98,8 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
   try {
     await writeSkeleton(container, skeletonPath);
     try {
-      opened = await inner.open(skeletonPath);
+      // Files the inner model names (ONNX external data) lie beside the packed file.
+      opened = await inner.open(skeletonPath, { referenceFolder: path.dirname(absolute) });
     } catch (error) {
       if (error instanceof ModelFileError) {
         throw new ModelFileError(

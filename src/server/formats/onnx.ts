@@ -2,7 +2,6 @@
  * ONNX reader: finds every stored tensor (initializers, sparse initializers, Constant
  * nodes, subgraphs of If/Loop/Scan, external data) and which layer uses it.
  */
-import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
@@ -42,12 +41,14 @@ import {
 } from './onnxTensors';
 import { int64ToSafeInteger, type ProtoInt64 } from '../onnx/int64';
 import { decodeQuantizedWeights } from './onnxQuantized';
+import { resolveReferencedFile, type ReferencedFile } from './referencedFile';
 import { TimeSlicer } from '../jobs/eventLoop';
 import { readVarint } from '../onnx/slicedDecode';
 import {
   ModelFileError,
   type FormatModule,
   type OpenedModel,
+  type OpenOptions,
   type TensorData,
   type TensorEntry,
 } from './types';
@@ -159,47 +160,6 @@ function describeSlot(model: OnnxModel, slot: TensorSlot, fileBuffer: Buffer): F
   }
 }
 
-/** An external data file, checked to lie inside the model's folder. */
-interface ExternalFile {
-  readonly path: string;
-  /** Relative to the model's folder, with `/` separators. */
-  readonly relativeName: string;
-  readonly size: number;
-}
-
-function isInside(folder: string, candidate: string): boolean {
-  const relative = nodePath.relative(folder, candidate);
-  return relative !== '' && !relative.startsWith('..') && !nodePath.isAbsolute(relative);
-}
-
-async function resolveExternalFile(modelPath: string, location: string): Promise<ExternalFile> {
-  const refuse = (why: string): never => {
-    throw new ModelFileError(modelPath, `external data location '${location}' ${why}`);
-  };
-  if (nodePath.posix.isAbsolute(location) || nodePath.win32.isAbsolute(location)) {
-    refuse("is an absolute path; external data must be a relative path inside the model's folder");
-  }
-  const modelDir = nodePath.dirname(modelPath);
-  const candidate = nodePath.resolve(modelDir, ...location.split(/[\\/]+/));
-  if (!isInside(modelDir, candidate)) refuse("points outside the model's folder");
-  let realPath: string;
-  let realDir: string;
-  try {
-    [realPath, realDir] = await Promise.all([fsp.realpath(candidate), fsp.realpath(modelDir)]);
-  } catch {
-    return refuse('names a file that does not exist');
-  }
-  if (!isInside(realDir, realPath))
-    refuse("leads (through a symbolic link) outside the model's folder");
-  const stats = await fsp.stat(realPath);
-  if (!stats.isFile()) refuse('is not a regular file');
-  return {
-    path: candidate,
-    relativeName: nodePath.relative(modelDir, candidate).split(nodePath.sep).join('/'),
-    size: stats.size,
-  };
-}
-
 function truncate(text: string, limit: number): string {
   return text.length > limit ? `${text.slice(0, limit)}…` : text;
 }
@@ -273,7 +233,7 @@ function layerName(model: OnnxModel, slot: TensorSlot): { node: string; op: stri
   return { node: '', op: null };
 }
 
-async function openOnnx(inputPath: string): Promise<OpenedModel> {
+async function openOnnx(inputPath: string, options: OpenOptions = {}): Promise<OpenedModel> {
   const modelPath = nodePath.resolve(inputPath);
   const fileName = nodePath.basename(modelPath);
   const buffer = await readOnnxFile(modelPath);
@@ -287,7 +247,7 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
   // Every storage holds offsets or decoded values, not views into the file buffer.
   const found = await describeSlots(decoded, buffer, slicer);
 
-  const externalFiles = new Map<string, ExternalFile>();
+  const externalFiles = new Map<string, ReferencedFile>();
   const externalLocations = new Set<string>();
   for (const tensor of found) {
     for (const part of [tensor.dense, tensor.sparse?.values, tensor.sparse?.indices]) {
@@ -296,7 +256,15 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     if (slicer.due()) await slicer.pause();
   }
   for (const location of externalLocations) {
-    externalFiles.set(location, await resolveExternalFile(modelPath, location));
+    externalFiles.set(
+      location,
+      await resolveReferencedFile(
+        modelPath,
+        location,
+        'external data location',
+        options.referenceFolder ?? nodePath.dirname(modelPath),
+      ),
+    );
   }
 
   const toTensorData = (
@@ -391,12 +359,13 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
   const tensors = decodeQuantizedWeights(decoded, stored);
 
   const irVersion = int64ToSafeInteger(model.irVersion as ProtoInt64) ?? 0;
-  const initializerNames = new Set((mainGraph.initializer ?? []).map((t) => t.name ?? ''));
+  // Before IR version 4 initializers are listed among the inputs too; they are not inputs.
+  const initializerNames =
+    irVersion >= IR_VERSION_INITIALIZERS_NOT_INPUTS
+      ? new Set<string>()
+      : new Set((mainGraph.initializer ?? []).map((t) => t.name ?? ''));
   const inputs = (mainGraph.input ?? [])
-    .filter(
-      (input) =>
-        irVersion >= IR_VERSION_INITIALIZERS_NOT_INPUTS || !initializerNames.has(input.name ?? ''),
-    )
+    .filter((input) => !initializerNames.has(input.name ?? ''))
     .map(readValueInfo);
 
   const dataFiles = [...externalFiles.values()];
