@@ -35,9 +35,9 @@ test('the sliced decode equals the one-go decode, byte fields viewing the same b
   const sliced = await decodeModelSliced(bytes, new TimeSlicer());
   const whole = onnx.ModelProto.decode(bytes);
   assert.deepEqual(asObject(sliced), asObject(whole));
-  const last = sliced.graph!.initializer[4999]!;
-  assert.equal(last.rawData.buffer, bytes.buffer);
-  assert.equal(last.rawData.byteOffset, whole.graph!.initializer[4999]!.rawData.byteOffset);
+  const last = sliced.graph!.initializer![4999]!.rawData!;
+  assert.equal(last.buffer, bytes.buffer);
+  assert.equal(last.byteOffset, whole.graph!.initializer![4999]!.rawData!.byteOffset);
 });
 
 test('a graph field given twice: the last one stands, as in the one-go decode', async () => {
@@ -49,7 +49,7 @@ test('a graph field given twice: the last one stands, as in the one-go decode', 
   const sliced = await decodeModelSliced(bytes, new TimeSlicer());
   assert.deepEqual(asObject(sliced), asObject(onnx.ModelProto.decode(bytes)));
   assert.equal(sliced.graph!.name, 'renamed');
-  assert.equal(sliced.graph!.initializer.length, 1);
+  assert.equal(sliced.graph!.initializer!.length, 1);
 });
 
 test('truncated bytes give what the one-go decode gives: the same message or an error', async () => {
