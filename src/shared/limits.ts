@@ -16,6 +16,11 @@ export const MAX_ONNX_PROTO_BYTES = 2 * 1024 * 1024 * 1024 - 1;
  * such work asks (keeping them would hold the whole file in memory).
  */
 export const MAX_KEPT_DECODED_ONNX_BYTES = 256 * 1024 * 1024;
+/**
+ * Likewise for models with many tensors: past this many, their decoded TensorProtos (about
+ * a kilobyte each) are not kept while the model is open.
+ */
+export const MAX_KEPT_DECODED_ONNX_TENSORS = 100_000;
 
 /**
  * Nesting depth of JSON read from a file (safetensors headers and indexes, packed-file

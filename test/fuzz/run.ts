@@ -1,6 +1,6 @@
 /**
  * `npm run fuzz -- FORMAT|all [--cases N] [--seed S] [--timeout MS] [--memory MB]
- *   [--time SECONDS] [--keep DIR]`
+ *   [--time SECONDS] [--keep DIR] [--first I]`
  *
  * Mutation fuzzing of the model readers. Seeds of every format (test/fuzz/seeds.ts) are
  * mutated with structure-aware mutations (test/fuzz/mutate.ts; the same seed gives the
@@ -12,7 +12,8 @@
  * limit; the child is killed). A child serves many cases and is replaced after a failure
  * and every 100 cases. Cases that crash, hang or blow up are copied to --keep
  * (default .tmp/fuzz-failures). Prints a table of outcomes per format; exits 1 when any
- * case crashed, hung or blew up. --time bounds the whole run (cases left are not run).
+ * case crashed, hung or blew up. --time bounds the whole run (cases left are not run);
+ * --first starts at case I (cases are numbered per format), to finish a run that --time cut.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ function options(argv: string[]) {
   const formats = which === 'all' ? FUZZ_FORMATS : [which as FuzzFormat];
   if (!formats.every((format) => FUZZ_FORMATS.includes(format))) {
     console.error(
-      `usage: npm run fuzz -- ${[...FUZZ_FORMATS, 'all'].join('|')} [--cases N] [--seed S] [--timeout MS] [--memory MB] [--time SECONDS] [--keep DIR]`,
+      `usage: npm run fuzz -- ${[...FUZZ_FORMATS, 'all'].join('|')} [--cases N] [--seed S] [--timeout MS] [--memory MB] [--time SECONDS] [--keep DIR] [--first I]`,
     );
     process.exit(2);
   }
@@ -62,6 +63,7 @@ function options(argv: string[]) {
     memoryMb: number('memory', 1024),
     timeS: number('time', Infinity),
     keep: values.get('keep') ?? '.tmp/fuzz-failures',
+    first: number('first', 0),
   };
 }
 
@@ -202,7 +204,8 @@ async function main(): Promise<void> {
       let peak = 0;
       let slowest = 0;
       let ran = 0;
-      for (let index = 0; index < options_.cases && performance.now() < deadline; index++) {
+      const end = options_.first + options_.cases;
+      for (let index = options_.first; index < end && performance.now() < deadline; index++) {
         const random = seededRandom(caseSeed(options_.seed, format, index));
         const seedFile = seeds[format][Math.floor(random() * seeds[format].length)]!;
         const file = join(folder, caseName(format, seedFile, index));

@@ -47,7 +47,11 @@ async function writeSkeleton(container: LlzContainer, skeletonPath: string): Pro
   }
 }
 
-function packedMetadata(container: LlzContainer, basePath: string | null): MetadataEntry[] {
+function packedMetadata(
+  container: LlzContainer,
+  basePath: string | null,
+  baseProblem: string,
+): MetadataEntry[] {
   const { original, base } = container.index;
   const entries: MetadataEntry[] = [
     { key: 'packed from', value: `${original.name} (${formatBytes(original.size)})` },
@@ -60,7 +64,7 @@ function packedMetadata(container: LlzContainer, basePath: string | null): Metad
   if (base) {
     entries.push({
       key: 'delta against',
-      value: `${base.path}${basePath ? '' : ' (missing: tensor values cannot be read)'}`,
+      value: `${base.path}${basePath ? '' : ` (${baseProblem}: tensor values cannot be read)`}`,
     });
   }
   return entries;
@@ -89,7 +93,16 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       `the packed model's structure (non-tensor bytes) is ${structureBytes} bytes, more than the limit of ${MAX_LLZ_STRUCTURE_BYTES}`,
     );
   }
-  const basePath = await existingFile(basePathOf(container));
+  // A recorded base path that leads out of the folder is not followed: the model still
+  // opens, its delta tensors unreadable, as when the base is missing.
+  let basePath: string | null = null;
+  let baseProblem = 'missing';
+  try {
+    basePath = await existingFile(await basePathOf(container));
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    baseProblem = `refused: ${error.problem}`;
+  }
   const folder = temporarySubfolder();
   // The name never comes from the container (it may be '..', too long or hold a NUL): a fixed
   // stem with the extension the inner reader expects.
@@ -98,7 +111,8 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
   try {
     await writeSkeleton(container, skeletonPath);
     try {
-      opened = await inner.open(skeletonPath);
+      // Files the inner model names (ONNX external data) lie beside the packed file.
+      opened = await inner.open(skeletonPath, { referenceFolder: path.dirname(absolute) });
     } catch (error) {
       if (error instanceof ModelFileError) {
         throw new ModelFileError(
@@ -144,7 +158,7 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       fileName,
       fileBytes: container.size,
       totalBytes: container.size + opened.summary.totalBytes - original.size,
-      metadata: [...packedMetadata(container, basePath), ...opened.summary.metadata],
+      metadata: [...packedMetadata(container, basePath, baseProblem), ...opened.summary.metadata],
     },
     tensors,
   };

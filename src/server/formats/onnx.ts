@@ -2,11 +2,14 @@
  * ONNX reader: finds every stored tensor (initializers, sparse initializers, Constant
  * nodes, subgraphs of If/Loop/Scan, external data) and which layer uses it.
  */
-import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { byteLengthOf, type DType } from '../../shared/dtypes';
-import { MAX_KEPT_DECODED_ONNX_BYTES, MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
+import {
+  MAX_KEPT_DECODED_ONNX_BYTES,
+  MAX_KEPT_DECODED_ONNX_TENSORS,
+  MAX_ONNX_PROTO_BYTES,
+} from '../../shared/limits';
 import {
   MODEL_FORMAT_INFO,
   type MetadataEntry,
@@ -38,10 +41,14 @@ import {
 } from './onnxTensors';
 import { int64ToSafeInteger, type ProtoInt64 } from '../onnx/int64';
 import { decodeQuantizedWeights } from './onnxQuantized';
+import { resolveReferencedFile, type ReferencedFile } from './referencedFile';
+import { TimeSlicer } from '../jobs/eventLoop';
+import { readVarint } from '../onnx/slicedDecode';
 import {
   ModelFileError,
   type FormatModule,
   type OpenedModel,
+  type OpenOptions,
   type TensorData,
   type TensorEntry,
 } from './types';
@@ -115,72 +122,42 @@ function describeConstantValue(
 }
 
 /** Each slot of the model (in the order of its tensor list) with its values described. */
-function describeSlots(model: OnnxModel, fileBuffer: Buffer): FoundTensor[] {
-  return model.slots.map((slot): FoundTensor => {
-    const site = siteOf(model.path, slot.name, slot.scope);
-    const common = { name: slot.name, slot, site };
-    switch (slot.kind) {
-      case 'initializer':
-        return {
-          ...common,
-          location: 'initializer',
-          dense: describeTensorProto(slot.proto!, fileBuffer, site),
-        };
-      case 'sparse-initializer':
-        return {
-          ...common,
-          location: 'sparse-initializer',
-          sparse: describeSparseTensorProto(slot.sparse!, fileBuffer, site),
-        };
-      case 'constant':
-        return {
-          ...common,
-          location: 'constant',
-          ...describeConstantValue(slot.value!, fileBuffer, site),
-        };
-    }
-  });
-}
-
-/** An external data file, checked to lie inside the model's folder. */
-interface ExternalFile {
-  readonly path: string;
-  /** Relative to the model's folder, with `/` separators. */
-  readonly relativeName: string;
-  readonly size: number;
-}
-
-function isInside(folder: string, candidate: string): boolean {
-  const relative = nodePath.relative(folder, candidate);
-  return relative !== '' && !relative.startsWith('..') && !nodePath.isAbsolute(relative);
-}
-
-async function resolveExternalFile(modelPath: string, location: string): Promise<ExternalFile> {
-  const refuse = (why: string): never => {
-    throw new ModelFileError(modelPath, `external data location '${location}' ${why}`);
-  };
-  if (nodePath.posix.isAbsolute(location) || nodePath.win32.isAbsolute(location)) {
-    refuse("is an absolute path; external data must be a relative path inside the model's folder");
+async function describeSlots(
+  model: OnnxModel,
+  fileBuffer: Buffer,
+  slicer: TimeSlicer,
+): Promise<FoundTensor[]> {
+  const found: FoundTensor[] = [];
+  for (const slot of model.slots) {
+    found.push(describeSlot(model, slot, fileBuffer));
+    if (slicer.due()) await slicer.pause();
   }
-  const modelDir = nodePath.dirname(modelPath);
-  const candidate = nodePath.resolve(modelDir, ...location.split(/[\\/]+/));
-  if (!isInside(modelDir, candidate)) refuse("points outside the model's folder");
-  let realPath: string;
-  let realDir: string;
-  try {
-    [realPath, realDir] = await Promise.all([fsp.realpath(candidate), fsp.realpath(modelDir)]);
-  } catch {
-    return refuse('names a file that does not exist');
+  return found;
+}
+
+function describeSlot(model: OnnxModel, slot: TensorSlot, fileBuffer: Buffer): FoundTensor {
+  const site = siteOf(model.path, slot.name, slot.scope);
+  const common = { name: slot.name, slot, site };
+  switch (slot.kind) {
+    case 'initializer':
+      return {
+        ...common,
+        location: 'initializer',
+        dense: describeTensorProto(slot.proto!, fileBuffer, site),
+      };
+    case 'sparse-initializer':
+      return {
+        ...common,
+        location: 'sparse-initializer',
+        sparse: describeSparseTensorProto(slot.sparse!, fileBuffer, site),
+      };
+    case 'constant':
+      return {
+        ...common,
+        location: 'constant',
+        ...describeConstantValue(slot.value!, fileBuffer, site),
+      };
   }
-  if (!isInside(realDir, realPath))
-    refuse("leads (through a symbolic link) outside the model's folder");
-  const stats = await fsp.stat(realPath);
-  if (!stats.isFile()) refuse('is not a regular file');
-  return {
-    path: candidate,
-    relativeName: nodePath.relative(modelDir, candidate).split(nodePath.sep).join('/'),
-    size: stats.size,
-  };
 }
 
 function truncate(text: string, limit: number): string {
@@ -256,28 +233,38 @@ function layerName(model: OnnxModel, slot: TensorSlot): { node: string; op: stri
   return { node: '', op: null };
 }
 
-async function openOnnx(inputPath: string): Promise<OpenedModel> {
+async function openOnnx(inputPath: string, options: OpenOptions = {}): Promise<OpenedModel> {
   const modelPath = nodePath.resolve(inputPath);
   const fileName = nodePath.basename(modelPath);
   const buffer = await readOnnxFile(modelPath);
   const fileBytes = buffer.length;
-  const decoded = OnnxModel.decode(modelPath, buffer);
+  const slicer = new TimeSlicer();
+  const decoded = await OnnxModel.decodeSliced(modelPath, buffer, slicer);
   const model = decoded.proto;
   const mainGraph = model.graph!;
   const warnings = new WarningList();
   for (const warning of decoded.warnings) warnings.add(warning);
   // Every storage holds offsets or decoded values, not views into the file buffer.
-  const found = describeSlots(decoded, buffer);
+  const found = await describeSlots(decoded, buffer, slicer);
 
-  const externalFiles = new Map<string, ExternalFile>();
+  const externalFiles = new Map<string, ReferencedFile>();
   const externalLocations = new Set<string>();
   for (const tensor of found) {
     for (const part of [tensor.dense, tensor.sparse?.values, tensor.sparse?.indices]) {
       if (part?.stored.kind === 'external') externalLocations.add(part.stored.location);
     }
+    if (slicer.due()) await slicer.pause();
   }
   for (const location of externalLocations) {
-    externalFiles.set(location, await resolveExternalFile(modelPath, location));
+    externalFiles.set(
+      location,
+      await resolveReferencedFile(
+        modelPath,
+        location,
+        'external data location',
+        options.referenceFolder ?? nodePath.dirname(modelPath),
+      ),
+    );
   }
 
   const toTensorData = (
@@ -309,7 +296,8 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     }
   };
 
-  const stored: TensorEntry[] = found.map((tensor, index) => {
+  const stored: TensorEntry[] = [];
+  for (const [index, tensor] of found.entries()) {
     const layer = layerName(decoded, tensor.slot);
     let dtype: DType;
     let shape: readonly number[];
@@ -352,8 +340,9 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
       file,
       byteOffset: data.kind === 'file' ? data.offset : null,
     };
-    return { info, data };
-  });
+    stored.push({ info, data });
+    if (slicer.due()) await slicer.pause();
+  }
 
   const parametersByDType: Partial<Record<DType, number>> = {};
   const bytesByDType: Partial<Record<DType, number>> = {};
@@ -363,18 +352,20 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     parametersByDType[info.dtype] = (parametersByDType[info.dtype] ?? 0) + info.parameterCount;
     bytesByDType[info.dtype] = (bytesByDType[info.dtype] ?? 0) + info.byteLength;
     parameterCount += info.parameterCount;
+    if (slicer.due()) await slicer.pause();
   }
   const opCounts: Record<string, number> = {};
   const nodeCount = countOps(decoded, opCounts);
   const tensors = decodeQuantizedWeights(decoded, stored);
 
   const irVersion = int64ToSafeInteger(model.irVersion as ProtoInt64) ?? 0;
-  const initializerNames = new Set((mainGraph.initializer ?? []).map((t) => t.name ?? ''));
+  // Before IR version 4 initializers are listed among the inputs too; they are not inputs.
+  const initializerNames =
+    irVersion >= IR_VERSION_INITIALIZERS_NOT_INPUTS
+      ? new Set<string>()
+      : new Set((mainGraph.initializer ?? []).map((t) => t.name ?? ''));
   const inputs = (mainGraph.input ?? [])
-    .filter(
-      (input) =>
-        irVersion >= IR_VERSION_INITIALIZERS_NOT_INPUTS || !initializerNames.has(input.name ?? ''),
-    )
+    .filter((input) => !initializerNames.has(input.name ?? ''))
     .map(readValueInfo);
 
   const dataFiles = [...externalFiles.values()];
@@ -395,8 +386,12 @@ async function openOnnx(inputPath: string): Promise<OpenedModel> {
     metadata: readMetadata(model),
     warnings: warnings.toArray(),
   };
-  // Small files stay decoded for the work that follows; larger ones are decoded again on demand.
-  const kept = fileBytes <= MAX_KEPT_DECODED_ONNX_BYTES ? decoded : undefined;
+  // Small files stay decoded for the work that follows; larger ones (in bytes or tensors) are
+  // decoded again on demand.
+  const kept =
+    fileBytes <= MAX_KEPT_DECODED_ONNX_BYTES && found.length <= MAX_KEPT_DECODED_ONNX_TENSORS
+      ? decoded
+      : undefined;
   const onnxModel = (): Promise<OnnxModel> =>
     kept ? Promise.resolve(kept) : OnnxModel.read(modelPath);
   return { path: modelPath, summary, tensors, onnx: onnxModel };
@@ -420,18 +415,6 @@ const MODEL_FIELD_WIRE_TYPES: ReadonlyMap<number, number> = new Map([
 const MAX_PLAUSIBLE_IR_VERSION = 100;
 /** Fields checked by `match` before it says yes. */
 const MATCH_FIELDS = 8;
-
-function readVarint(bytes: Uint8Array, start: number): { value: number; next: number } | undefined {
-  let value = 0;
-  let scale = 1;
-  for (let i = start; i < bytes.length && i < start + 10; i++) {
-    const byte = bytes[i]!;
-    value += (byte & 0x7f) * scale;
-    scale *= 128;
-    if ((byte & 0x80) === 0) return { value, next: i + 1 };
-  }
-  return undefined;
-}
 
 /**
  * ONNX has no magic number: check that the first fields parse as ModelProto fields

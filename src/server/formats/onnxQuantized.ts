@@ -309,8 +309,9 @@ function partsProblem(weight: QuantizedWeight, parts: Parts): string | undefined
 export function decodeQuantizedWeights(
   model: OnnxModel,
   entries: readonly TensorEntry[],
-): TensorEntry[] {
+): readonly TensorEntry[] {
   const weights = quantizedWeights(model);
+  if (weights.size === 0) return entries;
   return entries.map((entry, index) => {
     const weight = weights.get(index);
     if (!weight) return entry;

@@ -92,6 +92,15 @@ export interface OpenedModel {
   readonly onnx?: () => Promise<OnnxModel>;
 }
 
+export interface OpenOptions {
+  /**
+   * The folder the files a model names (ONNX external data) are found in, and confined to;
+   * default: the model's own folder. A packed model's inner model is read from a temporary
+   * copy of its structure, and its external data lives beside the packed file.
+   */
+  readonly referenceFolder?: string;
+}
+
 export interface FormatModule {
   /** The format it reads; `llz`: packed files, which present the model they hold. */
   readonly format: ModelFormat | 'llz';
@@ -103,7 +112,7 @@ export interface FormatModule {
    */
   match(head: Uint8Array): boolean;
   /** Read the structure (headers only) of the file at `path`; throw ModelFileError when it is unusable. */
-  open(path: string): Promise<OpenedModel>;
+  open(path: string, options?: OpenOptions): Promise<OpenedModel>;
 }
 
 export { ModelFileError } from './modelFileError';

@@ -23,6 +23,7 @@ import {
 import { isModelFormat, type ModelFormat } from '../../shared/model';
 import { readExactly } from '../formats/fileRange';
 import { parseFileJson } from '../formats/jsonText';
+import { confinedPath } from '../formats/referencedFile';
 import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
 
@@ -327,9 +328,14 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   };
 }
 
-/** Where the base model of a delta container is: the given path, or the one it records. */
-export function basePathOf(container: LlzContainer, given?: string): string | null {
+/**
+ * Where the base model of a delta container is: the given path, or the one it records,
+ * which must stay inside the container's folder (a ModelFileError otherwise, like any path
+ * a file names). A recorded base that is missing still gives its path.
+ */
+export async function basePathOf(container: LlzContainer, given?: string): Promise<string | null> {
   if (!container.index.base) return null;
   if (given) return path.resolve(given);
-  return path.resolve(path.dirname(container.path), ...container.index.base.path.split('/'));
+  return (await confinedPath(container.path, container.index.base.path, 'the base model path'))
+    .path;
 }

@@ -655,7 +655,7 @@ async function withContainer<T>(
   ) => Promise<T>,
 ): Promise<T> {
   const container = await readContainer(path.resolve(input));
-  const basePath = basePathOf(container, options.base);
+  const basePath = await basePathOf(container, options.base);
   if (basePath) await verifyBase(container, basePath, options.signal);
   const handle = await openFileForReading(container.path);
   const baseHandle = basePath ? await openFileForReading(basePath) : null;

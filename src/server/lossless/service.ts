@@ -137,7 +137,7 @@ export class LosslessService {
     }
     const model = await this.models.openedModel(path);
     const container = await readContainer(path);
-    const basePath = basePathOf(container, base);
+    const basePath = await basePathOf(container, base);
     return indices.map((index): DeltaStatsResult => {
       const entry = model.tensors[index];
       if (!Number.isInteger(index) || !entry)

@@ -15,6 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { onnx } from 'onnx-proto';
 import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
 import { ModelFileError } from '../formats/modelFileError';
+import type { TimeSlicer } from '../jobs/eventLoop';
 
 /** What checkSameTensors reads of an opened model: its path and its tensors' names. */
 export interface OpenedTensorNames {
@@ -23,7 +24,8 @@ export interface OpenedTensorNames {
 }
 import { defaultOpset, irVersionOf } from './opset';
 import { allScopes, mainScope, type Scope } from './scopes';
-import { tensorSlotsWithWarnings, type TensorSlot } from './slots';
+import { decodeModelSliced } from './slicedDecode';
+import { tensorSlotsSliced, tensorSlotsWithWarnings, type TensorSlot } from './slots';
 import { collectUses, usesOf, type Use } from './uses';
 import { layerOf, weightUses, type WeightUse } from './weights';
 
@@ -48,23 +50,35 @@ export async function readOnnxFile(modelPath: string): Promise<Buffer> {
   return fsp.readFile(modelPath);
 }
 
+/**
+ * A plain Uint8Array view, not a Node Buffer: protobufjs (bundled, without its Buffer
+ * support) builds empty bytes fields with `new buf.constructor(0)`, which for a Buffer is
+ * the deprecated `Buffer()` constructor (DEP0005 on every ONNX run).
+ */
+function plainView(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function corrupt(modelPath: string, error: unknown): ModelFileError {
+  return new ModelFileError(
+    modelPath,
+    `not a valid ONNX model: the protobuf is truncated or corrupt (${(error as Error).message})`,
+  );
+}
+
+function checkHasGraph(modelPath: string, model: onnx.ModelProto): onnx.ModelProto {
+  if (!model.graph) throw new ModelFileError(modelPath, 'not a valid ONNX model: it has no graph');
+  return model;
+}
+
 function decodeProto(modelPath: string, bytes: Uint8Array): onnx.ModelProto {
   let model: onnx.ModelProto;
   try {
-    // A plain Uint8Array view, not a Node Buffer: protobufjs (bundled, without its Buffer
-    // support) builds empty bytes fields with `new buf.constructor(0)`, which for a Buffer is
-    // the deprecated `Buffer()` constructor (DEP0005 on every ONNX run).
-    model = onnx.ModelProto.decode(
-      new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-    );
+    model = onnx.ModelProto.decode(plainView(bytes));
   } catch (error) {
-    throw new ModelFileError(
-      modelPath,
-      `not a valid ONNX model: the protobuf is truncated or corrupt (${(error as Error).message})`,
-    );
+    throw corrupt(modelPath, error);
   }
-  if (!model.graph) throw new ModelFileError(modelPath, 'not a valid ONNX model: it has no graph');
-  return model;
+  return checkHasGraph(modelPath, model);
 }
 
 export class OnnxModel {
@@ -86,14 +100,38 @@ export class OnnxModel {
     readonly proto: onnx.ModelProto,
     /** True for a copy being edited: uses are then looked up afresh every time. */
     readonly editable: boolean,
+    /** The slots, when the caller found them already. */
+    found?: { slots: TensorSlot[]; warnings: string[] },
   ) {
     this.main = mainScope(proto);
-    ({ slots: this.slots, warnings: this.warnings } = tensorSlotsWithWarnings(proto, path));
+    ({ slots: this.slots, warnings: this.warnings } =
+      found ?? tensorSlotsWithWarnings(proto, path));
   }
 
   /** Decode `bytes` (the file at `modelPath`) into a shared model nobody edits. */
   static decode(modelPath: string, bytes: Uint8Array): OnnxModel {
     return new OnnxModel(modelPath, bytes, decodeProto(modelPath, bytes), false);
+  }
+
+  /**
+   * Like `decode`, for the reader: yields to the event loop (see `slicer`) while decoding the
+   * main graph and finding its tensors, so that a model with a million tensors does not hold
+   * the server for seconds.
+   */
+  static async decodeSliced(
+    modelPath: string,
+    bytes: Uint8Array,
+    slicer: TimeSlicer,
+  ): Promise<OnnxModel> {
+    let model: onnx.ModelProto;
+    try {
+      model = await decodeModelSliced(plainView(bytes), slicer);
+    } catch (error) {
+      throw corrupt(modelPath, error);
+    }
+    checkHasGraph(modelPath, model);
+    const found = await tensorSlotsSliced(model, modelPath, slicer);
+    return new OnnxModel(modelPath, bytes, model, false, found);
   }
 
   /** Read and decode the file at `modelPath` (an absolute path). */

@@ -220,8 +220,13 @@ function quantizedUse(
  * order) that reads each one as its codes decides.
  */
 export function quantizedWeights(model: OnnxModel): Map<number, QuantizedWeight> {
-  const index = new GraphIndex(model);
   const weights = new Map<number, QuantizedWeight>();
+  // Most models read no codes: skip indexing their (up to MAX_TENSORS) tensors.
+  const readsCodes = model.scopes.some((scope) =>
+    (scope.graph.node ?? []).some((node) => CODES_INPUTS.has(node.opType ?? '')),
+  );
+  if (!readsCodes) return weights;
+  const index = new GraphIndex(model);
   for (const slot of model.slots) {
     if (!slot.proto) continue;
     const found = quantizedUse(model, index, slot);

@@ -53,25 +53,49 @@ export interface ScopeVisitor {
   enter?(subgraph: Scope, parent: Scope): boolean;
 }
 
+/** One step of a walk: a graph (before its nodes), or a node (before its subgraphs). */
+export type ScopeStep =
+  | { readonly kind: 'graph'; readonly scope: Scope }
+  | {
+      readonly kind: 'node';
+      readonly scope: Scope;
+      readonly node: onnx.INodeProto;
+      readonly nodeIndex: number;
+    };
+
+/**
+ * The steps of a walk of `start` and the subgraphs below it in the module's order (see the
+ * top comment), one at a time, so that a caller can pause between them.
+ */
+export function* scopeSteps(
+  start: Scope,
+  modelPath: string,
+  enter?: ScopeVisitor['enter'],
+): Generator<ScopeStep> {
+  if (start.depth > MAX_SUBGRAPH_DEPTH) {
+    throw new ModelFileError(
+      modelPath,
+      `subgraphs are nested more than ${MAX_SUBGRAPH_DEPTH} levels deep (at ${start.path})`,
+    );
+  }
+  yield { kind: 'graph', scope: start };
+  const nodes = start.graph.node ?? [];
+  for (let nodeIndex = 0; nodeIndex < nodes.length; nodeIndex++) {
+    const node = nodes[nodeIndex]!;
+    yield { kind: 'node', scope: start, node, nodeIndex };
+    for (const sub of subgraphsOf(node, nodeIndex, start)) {
+      const inner: Scope = { graph: sub.graph, path: sub.path, depth: start.depth + 1 };
+      if (enter?.(inner, start) ?? true) yield* scopeSteps(inner, modelPath, enter);
+    }
+  }
+}
+
 /** Walks `start` and the subgraphs below it in the module's order (see the top comment). */
 export function walkScopes(start: Scope, modelPath: string, visitor: ScopeVisitor): void {
-  const visit = (scope: Scope): void => {
-    if (scope.depth > MAX_SUBGRAPH_DEPTH) {
-      throw new ModelFileError(
-        modelPath,
-        `subgraphs are nested more than ${MAX_SUBGRAPH_DEPTH} levels deep (at ${scope.path})`,
-      );
-    }
-    visitor.graph?.(scope);
-    (scope.graph.node ?? []).forEach((node, nodeIndex) => {
-      visitor.node?.(scope, node, nodeIndex);
-      for (const sub of subgraphsOf(node, nodeIndex, scope)) {
-        const inner: Scope = { graph: sub.graph, path: sub.path, depth: scope.depth + 1 };
-        if (visitor.enter?.(inner, scope) ?? true) visit(inner);
-      }
-    });
-  };
-  visit(start);
+  for (const step of scopeSteps(start, modelPath, visitor.enter)) {
+    if (step.kind === 'graph') visitor.graph?.(step.scope);
+    else visitor.node?.(step.scope, step.node, step.nodeIndex);
+  }
 }
 
 /** Every graph of the model, outer before inner. */

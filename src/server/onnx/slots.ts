@@ -6,7 +6,8 @@
 import type { onnx } from 'onnx-proto';
 import { MAX_TENSORS } from '../../shared/limits';
 import { ModelFileError } from '../formats/modelFileError';
-import { isDefaultDomain, mainScope, nodeLabel, walkScopes, type Scope } from './scopes';
+import type { TimeSlicer } from '../jobs/eventLoop';
+import { isDefaultDomain, mainScope, nodeLabel, scopeSteps, type Scope } from './scopes';
 
 /** A stored tensor of the model. `index` is its position in the model's tensor list. */
 export interface TensorSlot {
@@ -48,6 +49,64 @@ export function constantValueAttribute(node: onnx.INodeProto): onnx.IAttributePr
 }
 
 /**
+ * Every stored tensor, one at a time, in walk order; warnings about what was found on the
+ * way (names defined twice in one graph, Constant nodes without a readable value) are
+ * pushed to `warnings`.
+ */
+function* slotSteps(
+  model: onnx.IModelProto,
+  modelPath: string,
+  warnings: string[],
+): Generator<TensorSlot> {
+  let count = 0;
+  const seenIn = new Map<onnx.IGraphProto, Set<string>>();
+  const slot = (fields: Omit<TensorSlot, 'index'>): TensorSlot => {
+    if (count >= MAX_TENSORS) {
+      throw new ModelFileError(modelPath, `the model holds more than ${MAX_TENSORS} tensors`);
+    }
+    const seen = seenIn.get(fields.scope.graph)!;
+    if (seen.has(fields.name)) {
+      warnings.push(
+        `tensor name '${fields.name}' is defined more than once in graph '${fields.scope.path || 'main'}'`,
+      );
+    }
+    seen.add(fields.name);
+    return { index: count++, ...fields };
+  };
+  for (const step of scopeSteps(mainScope(model), modelPath)) {
+    const scope = step.scope;
+    if (step.kind === 'graph') {
+      seenIn.set(scope.graph, new Set());
+      for (const proto of scope.graph.initializer ?? []) {
+        yield slot({ name: proto.name ?? '', scope, kind: 'initializer', proto });
+      }
+      for (const sparse of scope.graph.sparseInitializer ?? []) {
+        yield slot({ name: sparse.values?.name ?? '', scope, kind: 'sparse-initializer', sparse });
+      }
+      continue;
+    }
+    const { node, nodeIndex } = step;
+    if (node.opType !== 'Constant' || !isDefaultDomain(node.domain)) continue;
+    const nodeName = nodeLabel(node, nodeIndex);
+    const value = constantValueAttribute(node);
+    if (!value) {
+      warnings.push(`Constant node '${nodeName}' has no value LayerLens can read`);
+      continue;
+    }
+    yield slot({
+      name: node.output?.[0] || nodeName,
+      scope,
+      kind: 'constant',
+      node,
+      nodeName,
+      value,
+      ...(value.name === 'value' ? { proto: value.t! } : {}),
+      ...(value.name === 'sparse_value' ? { sparse: value.sparseTensor! } : {}),
+    });
+  }
+}
+
+/**
  * Every stored tensor, and warnings about what was found on the way (names defined twice
  * in one graph, Constant nodes without a readable value), in walk order.
  */
@@ -55,52 +114,22 @@ export function tensorSlotsWithWarnings(
   model: onnx.IModelProto,
   modelPath: string,
 ): { slots: TensorSlot[]; warnings: string[] } {
-  const slots: TensorSlot[] = [];
   const warnings: string[] = [];
-  const seenIn = new Map<onnx.IGraphProto, Set<string>>();
-  const add = (slot: Omit<TensorSlot, 'index'>): void => {
-    if (slots.length >= MAX_TENSORS) {
-      throw new ModelFileError(modelPath, `the model holds more than ${MAX_TENSORS} tensors`);
-    }
-    const seen = seenIn.get(slot.scope.graph)!;
-    if (seen.has(slot.name)) {
-      warnings.push(
-        `tensor name '${slot.name}' is defined more than once in graph '${slot.scope.path || 'main'}'`,
-      );
-    }
-    seen.add(slot.name);
-    slots.push({ index: slots.length, ...slot });
-  };
-  walkScopes(mainScope(model), modelPath, {
-    graph(scope) {
-      seenIn.set(scope.graph, new Set());
-      for (const proto of scope.graph.initializer ?? []) {
-        add({ name: proto.name ?? '', scope, kind: 'initializer', proto });
-      }
-      for (const sparse of scope.graph.sparseInitializer ?? []) {
-        add({ name: sparse.values?.name ?? '', scope, kind: 'sparse-initializer', sparse });
-      }
-    },
-    node(scope, node, nodeIndex) {
-      if (node.opType !== 'Constant' || !isDefaultDomain(node.domain)) return;
-      const nodeName = nodeLabel(node, nodeIndex);
-      const value = constantValueAttribute(node);
-      if (!value) {
-        warnings.push(`Constant node '${nodeName}' has no value LayerLens can read`);
-        return;
-      }
-      add({
-        name: node.output?.[0] || nodeName,
-        scope,
-        kind: 'constant',
-        node,
-        nodeName,
-        value,
-        ...(value.name === 'value' ? { proto: value.t! } : {}),
-        ...(value.name === 'sparse_value' ? { sparse: value.sparseTensor! } : {}),
-      });
-    },
-  });
+  return { slots: [...slotSteps(model, modelPath, warnings)], warnings };
+}
+
+/** Like tensorSlotsWithWarnings, yielding to the event loop as `slicer` says. */
+export async function tensorSlotsSliced(
+  model: onnx.IModelProto,
+  modelPath: string,
+  slicer: TimeSlicer,
+): Promise<{ slots: TensorSlot[]; warnings: string[] }> {
+  const warnings: string[] = [];
+  const slots: TensorSlot[] = [];
+  for (const slot of slotSteps(model, modelPath, warnings)) {
+    slots.push(slot);
+    if (slicer.due()) await slicer.pause();
+  }
   return { slots, warnings };
 }
 

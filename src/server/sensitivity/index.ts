@@ -20,6 +20,7 @@ import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { CompressContext } from '../compress/index';
 import { openModelFile, sweepOf } from '../formats/registry';
 import type { OpenedModel, TensorEntry } from '../formats/types';
+import { yieldToEvents } from '../jobs/eventLoop';
 import { checkLevels, DEFAULT_SWEEP } from './levels';
 import { sweepLevels } from './proxy';
 import type { MeasuredSweep } from './sweep';
@@ -72,11 +73,6 @@ function remember(key: string, result: SensitivityResult): void {
   cache.delete(key);
   cache.set(key, result);
   while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-}
-
-/** Let pending messages (a cancel) through between long synchronous steps. */
-function yieldToEvents(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +14,7 @@ import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { LSPErrorCodes } from 'vscode-languageserver/node';
 import { temporaryRoot } from '../../../src/server/tempFiles';
 import { LspMethods } from '../../../src/shared/lsp';
+import { seededRandom } from '../../fuzz/mutate';
 import { writeSafetensors } from '../../support/safetensorsBuilder';
 import { startServer, type ServerProcess } from '../../support/serverProcess';
 
@@ -108,5 +109,76 @@ test('a cancel that arrives while the server is busy wins', async () => {
   assert.deepEqual(
     readdirSync(folder).filter((name) => name.startsWith('q')),
     [],
+  );
+});
+
+/** Cancels at random delays; LAYERLENS_CANCEL_ROUNDS=100 for the long run. */
+const RANDOM_ROUNDS = Number(process.env.LAYERLENS_CANCEL_ROUNDS ?? 20);
+const MAX_CANCEL_DELAY_MS = 200;
+/**
+ * A job may finish while its cancel is on the way; one whose output was committed later
+ * than this after the cancel was sent ran on through a cancel it had received.
+ */
+const IN_FLIGHT_MS = 250;
+
+test(`${RANDOM_ROUNDS} compress jobs cancelled at random delays: none lost, nothing left behind`, async (t) => {
+  const model = await writeSafetensors(join(folder, 'random.safetensors'), [
+    { name: 'a', dtype: 'F32', shape: [64, 64], data: randomBytes(16 * 1024) },
+    { name: 'b', dtype: 'F32', shape: [64, 64], data: randomBytes(16 * 1024) },
+  ]);
+  const uri = pathToFileURL(model).toString();
+  // One job run to the end first, so that the rounds do not time the server's warm-up.
+  const warmStarted = Date.now();
+  await server.request(LspMethods.compress, {
+    uri,
+    request: {
+      tensors: [],
+      options: { method: 'int8' },
+      outPath: join(folder, 'random.warm.safetensors'),
+    },
+  });
+  t.diagnostic(`one job run to the end: ${Date.now() - warmStarted} ms`);
+  const random = seededRandom(20);
+  const outcomes = { cancelled: 0, finishedFirst: 0, finishedInFlight: 0, lost: 0 };
+  for (let round = 0; round < RANDOM_ROUNDS; round++) {
+    const outPath = join(folder, `r${round}.int8.safetensors`);
+    const delay = Math.floor(random() * MAX_CANCEL_DELAY_MS);
+    const source = new CancellationTokenSource();
+    const pending = server.request(
+      LspMethods.compress,
+      { uri, request: { tensors: [], options: { method: 'int8' }, outPath } },
+      source.token,
+    );
+    let cancelSentAt = Infinity;
+    const timer = setTimeout(() => {
+      cancelSentAt = Date.now();
+      source.cancel();
+    }, delay);
+    try {
+      const report = await pending;
+      clearTimeout(timer);
+      assert.equal(report.output, outPath);
+      const committedAt = statSync(outPath).ctimeMs;
+      if (committedAt <= cancelSentAt) outcomes.finishedFirst++;
+      else if (committedAt <= cancelSentAt + IN_FLIGHT_MS) outcomes.finishedInFlight++;
+      else outcomes.lost++;
+    } catch (error) {
+      clearTimeout(timer);
+      assert.ok(isCancelled(error), String(error));
+      outcomes.cancelled++;
+      assert.ok(!existsSync(outPath), `cancelled round ${round} (${delay} ms) left its output`);
+      assert.ok(!existsSync(`${outPath}.report.json`), `cancelled round ${round} left a report`);
+    }
+    assert.deepEqual(serverTemporaries(), [], `round ${round} (${delay} ms) left temporary files`);
+  }
+  t.diagnostic(JSON.stringify(outcomes));
+  assert.equal(outcomes.lost, 0, `${outcomes.lost} of ${RANDOM_ROUNDS} cancels were lost`);
+  assert.ok(outcomes.cancelled > 0, 'no job was cancelled: the delays are too long for this job');
+  // Only finished models and their reports are left: no partial output, no scratch file.
+  const left = readdirSync(folder).filter((name) => /^r\d+\./.test(name));
+  const outputs = left.filter((name) => name.endsWith('.int8.safetensors'));
+  assert.deepEqual(
+    left.filter((name) => !outputs.includes(name)).sort(),
+    outputs.map((name) => `${name}.report.json`).sort(),
   );
 });

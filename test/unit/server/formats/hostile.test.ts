@@ -4,12 +4,15 @@
  * instead of a stack overflow, a file name taken from the content, or gigabytes of memory.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { jsonNestingDepth, parseFileJson } from '../../../../src/server/formats/jsonText';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { computeTensorStats } from '../../../../src/server/jobs/computeStats';
 import { WorkerPool } from '../../../../src/server/jobs/workerPool';
+import { unpackFile } from '../../../../src/server/lossless/pack';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import {
   MAX_DENSIFIED_SPARSE_BYTES,
@@ -137,4 +140,23 @@ test('statistics of a packed tensor over MAX_PACKED_STATS_BYTES are refused with
   } finally {
     pool.dispose();
   }
+});
+
+test('a delta whose base model path leads out of its folder is not followed, opening or unpacking', async () => {
+  const outside =
+    /the base model path '\.\.\/\.\.\/\.\.\/etc\/passwd' points outside the model's folder/;
+  const file = resolve(HOSTILE, 'base-outside.llz');
+  // Opening shows the structure; the base is not followed (the metadata says why).
+  const opened = await openModelFile(file);
+  const delta = opened.summary.metadata.find(({ key }) => key === 'delta against')!;
+  assert.match(delta.value, outside);
+  assert.match(delta.value, /tensor values cannot be read/);
+  const out = resolve(tmpdir(), `layerlens-base-outside-${process.pid}.safetensors`);
+  await assert.rejects(unpackFile(file, { out }), (error: unknown) => {
+    assert.ok(error instanceof ModelFileError, String(error));
+    assert.equal(error.file, file);
+    assert.match(error.problem, outside);
+    return true;
+  });
+  assert.equal(existsSync(out), false);
 });
