@@ -2,8 +2,9 @@
  * Structure-aware mutations of model files for the fuzz harness, driven by a seeded
  * random source (the same seed gives the same files). Each format has mutations that know
  * its layout (safetensors header JSON, index JSON, .llz index and trailer, ONNX protobuf
- * fields, GGUF header counts, lengths and types), and every format also gets plain byte mutations. Independent of src/.
+ * fields, GGUF header counts, lengths and types, PyTorch pickles and zip records), and every format also gets plain byte mutations. Independent of src/.
  */
+import * as zlib from 'node:zlib';
 import { readLlzIndex, withLlzIndexText } from '../support/llzIndex';
 import type { FuzzFormat } from './seeds';
 
@@ -395,12 +396,154 @@ function ggufMutation(random: Random, bytes: Uint8Array): Uint8Array {
   }
 }
 
+// ---- PyTorch (zip of a pickle and storages, or the legacy pickle stream) -------------
+
+/** Pickle opcodes that build, look up or reshape objects: what a reader must distrust. */
+const PICKLE_OPCODES = [
+  0x28, // MARK
+  0x2e, // STOP
+  0x51, // BINPERSID
+  0x52, // REDUCE
+  0x62, // BUILD
+  0x63, // GLOBAL
+  0x68, // BINGET
+  0x6a, // LONG_BINGET
+  0x71, // BINPUT
+  0x74, // TUPLE
+  0x75, // SETITEMS
+  0x7d, // EMPTY_DICT
+  0x5d, // EMPTY_LIST
+  0x65, // APPENDS
+  0x80, // PROTO
+  0x85, // TUPLE1
+  0x93, // STACK_GLOBAL
+  0x94, // MEMOIZE
+];
+/** Opcodes followed by an integer argument of this many bytes (shapes, strides, offsets, lengths). */
+const PICKLE_INT_ARGS = new Map([
+  [0x4a, 4], // BININT
+  [0x4b, 1], // BININT1
+  [0x4d, 2], // BININT2
+  [0x58, 4], // BINUNICODE's length
+  [0x8c, 1], // SHORT_BINUNICODE's length
+  [0x8a, 1], // LONG1's length
+]);
+
+/** Mutate a pickle in place (its length kept, so the zip around it stays readable). */
+function pickleMutation(random: Random, pickle: Uint8Array): void {
+  if (pickle.length === 0) return;
+  const view = new DataView(pickle.buffer, pickle.byteOffset, pickle.byteLength);
+  const args = [...pickle.keys()].filter((i) => PICKLE_INT_ARGS.has(pickle[i]!));
+  switch (int(random, 4)) {
+    case 0: {
+      // an integer argument set to an interesting value
+      if (args.length === 0) break;
+      const at = pick(random, args);
+      const width = PICKLE_INT_ARGS.get(pickle[at]!)!;
+      const value = pick(random, INTERESTING);
+      if (at + 1 + width > pickle.length) break;
+      if (width === 4) view.setUint32(at + 1, value >>> 0, true);
+      else if (width === 2) view.setUint16(at + 1, value & 0xffff, true);
+      else pickle[at + 1] = value & 0xff;
+      return;
+    }
+    case 1: // one byte replaced by an opcode
+      pickle[int(random, pickle.length)] = pick(random, PICKLE_OPCODES);
+      return;
+    case 2: {
+      // a run of MARKs or EMPTY_LISTs: deep nesting for the unpickler's stack
+      const at = int(random, pickle.length);
+      pickle.fill(pick(random, [0x28, 0x5d, 0x7d]), at, at + 1 + int(random, 4096));
+      return;
+    }
+  }
+  pickle[int(random, pickle.length)] ^= 1 << int(random, 8);
+}
+
+const ZIP_CENTRAL = 0x02014b50;
+const ZIP_END = 0x06054b50;
+
+interface ZipEntry {
+  /** Offset of the entry's central directory record and of its local header. */
+  central: number;
+  local: number;
+  name: string;
+  stored: boolean;
+  dataStart: number;
+  size: number;
+}
+
+/** The entries of a zip, from its central directory (empty when it cannot be found). */
+function zipEntries(bytes: Uint8Array): ZipEntry[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let end = -1;
+  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 65_557); i--) {
+    if (view.getUint32(i, true) === ZIP_END) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) return [];
+  const entries: ZipEntry[] = [];
+  let at = view.getUint32(end + 16, true);
+  for (let n = view.getUint16(end + 10, true); n > 0 && at + 46 <= end; n--) {
+    if (view.getUint32(at, true) !== ZIP_CENTRAL) break;
+    const nameLength = view.getUint16(at + 28, true);
+    const local = view.getUint32(at + 42, true);
+    if (local + 30 > bytes.length) break;
+    entries.push({
+      central: at,
+      local,
+      name: new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength)),
+      stored: view.getUint16(at + 10, true) === 0,
+      dataStart: local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true),
+      size: view.getUint32(at + 20, true),
+    });
+    at += 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+  }
+  return entries;
+}
+
+function pytorchMutation(random: Random, bytes: Uint8Array): Uint8Array {
+  const out = bytes.slice();
+  const entries = zipEntries(out);
+  if (entries.length === 0) {
+    // The legacy format: pickles one after another, then raw storages.
+    pickleMutation(random, out.subarray(0, Math.min(out.length, 64 * 1024)));
+    return out;
+  }
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const pickles = entries.filter((entry) => entry.stored && entry.name.endsWith('.pkl'));
+  if (pickles.length > 0 && random() < 0.6) {
+    // The pickle edited and its CRC-32 mended, so the reader gets past the zip.
+    const entry = pick(random, pickles);
+    const data = out.subarray(entry.dataStart, entry.dataStart + entry.size);
+    pickleMutation(random, data);
+    const crc = zlib.crc32(data);
+    view.setUint32(entry.local + 14, crc, true);
+    view.setUint32(entry.central + 16, crc, true);
+    return out;
+  }
+  // A size, offset or length of the zip's own records.
+  const entry = pick(random, entries);
+  const field = pick(random, [
+    entry.central + 20, // compressed size
+    entry.central + 24, // uncompressed size
+    entry.central + 42, // local header offset
+    entry.local + 18, // local compressed size
+    entry.local + 26, // local name length (u16 with the extra length)
+  ]);
+  if (field + 4 <= out.length) view.setUint32(field, pick(random, INTERESTING) >>> 0, true);
+  return out;
+}
+
 const BY_FORMAT: Record<FuzzFormat, (random: Random, bytes: Uint8Array) => Uint8Array> = {
   onnx: onnxMutation,
   safetensors: safetensorsMutation,
   index: indexMutation,
   llz: llzMutation,
   gguf: ggufMutation,
+  pytorch: pytorchMutation,
 };
 
 /** How often a mutation is a plain byte mutation (JSON formats rarely survive one). */
@@ -410,6 +553,7 @@ const BYTE_SHARE: Record<FuzzFormat, number> = {
   index: 0.05,
   llz: 0.2,
   gguf: 0.2,
+  pytorch: 0.2,
 };
 
 /** A mutated copy of `bytes` (a seed of `format`): usually one mutation, sometimes two or three. */

@@ -3,15 +3,24 @@
  * folder: real ONNX models (Silero VAD from the npm package), small built ONNX models
  * (typed fields, a sparse initializer, external data), safetensors files, a sharded index
  * with its shards, GGUF files of every decoded ggml type (test/support/gguf_fixtures.py,
- * the first file of a split model among them) and packed files (.llz) of the formats,
+ * the first file of a split model among them), PyTorch checkpoints (test/support/torchSave.py:
+ * zip and legacy, pickle protocols 2 and 4) and packed files (.llz) of the formats,
  * including a delta with its base beside it. Returns the seeds by format; files a seed needs beside it (shards,
  * external data, a delta's base) live in the same folder, so mutated copies written there
  * resolve them.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { packFile } from '../../src/server/lossless/pack';
 import { GGUF_SEEDS, writeGgufFixtures } from '../support/ggufFixtures';
+import { writeTorchCheckpoints } from '../support/torchCheckpoints';
 import {
   ExternalDataFile,
   encodeModel,
@@ -24,8 +33,15 @@ import {
 } from '../support/onnxBuilder';
 import { buildSafetensors, writeShardedSafetensors } from '../support/safetensorsBuilder';
 
-export type FuzzFormat = 'onnx' | 'safetensors' | 'index' | 'llz' | 'gguf';
-export const FUZZ_FORMATS: readonly FuzzFormat[] = ['onnx', 'safetensors', 'index', 'llz', 'gguf'];
+export type FuzzFormat = 'onnx' | 'safetensors' | 'index' | 'llz' | 'gguf' | 'pytorch';
+export const FUZZ_FORMATS: readonly FuzzFormat[] = [
+  'onnx',
+  'safetensors',
+  'index',
+  'llz',
+  'gguf',
+  'pytorch',
+];
 
 export type Seeds = Record<FuzzFormat, string[]>;
 
@@ -129,5 +145,11 @@ export async function writeSeeds(folder: string): Promise<Seeds> {
     writeFileSync(target, readFileSync(join('test/fixtures', fixture)));
     llz.push(target);
   }
-  return { onnx, safetensors: [single, tuned], index: [index], llz, gguf };
+  const torchFolder = join(folder, 'torch');
+  mkdirSync(torchFolder);
+  const pytorch = Object.keys(await writeTorchCheckpoints(torchFolder))
+    .map((name) => join(torchFolder, name))
+    .filter((file) => statSync(file).isFile());
+  llz.push((await packFile(pytorch[0]!, { out: join(folder, 'checkpoint.pt.llz') })).out);
+  return { onnx, safetensors: [single, tuned], index: [index], llz, gguf, pytorch };
 }
