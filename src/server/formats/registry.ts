@@ -19,6 +19,26 @@ import { safetensorsCompression } from '../compress/safetensorsFormat';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
+import { buildOnnxGraph } from '../graph/onnxGraph';
+import { onnxModelOf } from '../onnx/opened';
+import type { ModelGraph } from '../../shared/graph';
+
+const onnxGraph = {
+  build: async (model: OpenedModel) =>
+    buildOnnxGraph(await onnxModelOf(model, 'drawn as a graph'), model.path),
+};
+
+/** The graph view of a model whose format stores one; a ModelFileError otherwise. */
+export async function graphOf(model: OpenedModel): Promise<ModelGraph> {
+  const graph = formatModule(model.summary.format).graph;
+  if (!graph) {
+    throw new ModelFileError(
+      model.path,
+      `${model.summary.format} files store no graph of operators (the module tree shows their structure)`,
+    );
+  }
+  return graph.build(model);
+}
 
 /**
  * Every format LayerLens reads, with what it can do beyond reading (capabilities.ts:
@@ -26,7 +46,7 @@ import { ModelFileError, type OpenedModel } from './types';
  */
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
-  { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
+  { ...onnxFormat, compression: onnxCompression, runs: true, graph: onnxGraph },
   // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices.
   {
     ...ggufFormat,
@@ -111,7 +131,7 @@ export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   return {
     compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
-    graph: module.graph === true,
+    graph: module.graph !== undefined,
     ...(methods ? { storage: storageFor(methods) } : {}),
   };
 }
