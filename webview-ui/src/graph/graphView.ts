@@ -342,7 +342,13 @@ export class GraphView {
     else this.expanded.delete(id);
     for (const ancestor of model.chain(key)) this.layouts.delete(model.id(ancestor));
     if (!expand) this.layouts.delete(id);
-    await this.relayout();
+    try {
+      await this.relayout();
+    } catch (error) {
+      if (expand) this.expanded.delete(id);
+      this.status.textContent = `Cannot lay out ${model.label(key)}: ${error instanceof Error ? error.message : String(error)}`;
+      return;
+    }
     const after = this.placedByKey.get(key);
     if (before && after) {
       const t = this.transform;

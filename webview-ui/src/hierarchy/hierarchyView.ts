@@ -176,7 +176,7 @@ export class HierarchyView {
         element('span', { className: 'll-module-name', text: `${leaf ? '' : '▸ '}${group.label}` }),
         element('span', {
           className: 'll-module-size',
-          text: `${formatBytes(group.bytes)} · ${formatCompactCount(group.params)}${leaf ? '' : ` · ${group.tensorCount} tensors`}`,
+          text: `${formatBytes(group.bytes)} · ${formatCompactCount(group.params)}${leaf ? '' : ` · ${group.tensorCount} tensor${group.tensorCount === 1 ? '' : 's'}`}`,
         }),
       ],
     );
