@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { openModelFile, graphOf } from '../../../../src/server/formats/registry';
 import { buildModuleTree } from '../../../../src/server/graph/moduleTree';
+import { LosslessService } from '../../../../src/server/lossless/service';
+import { ModelService } from '../../../../src/server/modelService';
 import { scopeParts } from '../../../../src/server/graph/onnxGraph';
 import { MAX_GROUP_DEPTH } from '../../../../src/shared/limits';
 import { ROOT_GROUP, type ModelGraph } from '../../../../src/shared/graph';
@@ -145,6 +147,28 @@ test('a format without a graph says so; its module tree sums bytes and parameter
     // Parents come before their children.
     for (const g of tree.groups) assert.ok(g.parent < g.id);
   } finally {
+    await remove();
+  }
+});
+
+test('a packed ONNX model says why it has no graph; its module tree still comes from its tensors', async () => {
+  const { folder, remove } = await makeTempFolder('layerlens-graph-');
+  const service = new ModelService({ workerCount: 1 });
+  const lossless = new LosslessService(service, 1);
+  try {
+    const file = await writeScopedModel(folder, 'packed.onnx', { stages: 2, nodesPerStage: 4 });
+    const packed = (await lossless.pack(file)).out;
+    const opened = await openModelFile(packed);
+    await assert.rejects(graphOf(opened), /packed model is not shown; unpack it/);
+    const tree = buildModuleTree(opened.tensors.map((t) => t.info));
+    assert.deepEqual(
+      tree.groups.filter((g) => g.parent === 0).map((g) => g.label),
+      ['stage'],
+    );
+    assert.equal(tree.groups[0]!.tensorCount, 2);
+  } finally {
+    lossless.dispose();
+    service.dispose();
     await remove();
   }
 });
