@@ -52,6 +52,11 @@ async function statusMatches(page: Page, pattern: RegExp): Promise<void> {
 async function find(page: Page, query: string): Promise<void> {
   await page.getByTestId('graph-search').fill(query);
   await page.getByTestId('graph-search').press('Enter');
+  // The count reads "k of n" once the match's groups are laid out and it is focused.
+  await page
+    .getByTestId('graph-search-count')
+    .filter({ hasText: / of / })
+    .waitFor({ timeout: 120_000 });
 }
 
 test('Silero VAD: the If nodes are groups whose branches open as groups', async () => {
