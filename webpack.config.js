@@ -113,7 +113,11 @@ module.exports = (_env, argv) => {
       ...common(mode),
       name: 'webview',
       target: 'web',
-      entry: { main: './webview-ui/src/main.ts' },
+      // graphLayout: the graph view's layout worker (webview-ui/src/graph/layoutClient.ts).
+      entry: {
+        main: './webview-ui/src/main.ts',
+        graphLayout: './webview-ui/src/graph/layoutWorker.ts',
+      },
       // The webview's CSP forbids eval, which webpack's eval-based dev source maps need.
       devtool: mode === 'production' ? 'source-map' : 'inline-source-map',
       output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },

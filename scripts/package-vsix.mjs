@@ -42,6 +42,7 @@ const REQUIRED_ENTRIES = [
   'extension/dist/losslessWorker.js',
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
+  'extension/dist/webview/graphLayout.js',
   'extension/dist/web-tree-sitter.wasm',
   'extension/dist/tree-sitter-python.wasm',
   'extension/node_modules/onnxruntime-node/package.json',

@@ -21,6 +21,9 @@ export function webviewDocument(parts: WebviewDocumentParts): string {
     `style-src ${cspSource}`,
     `font-src ${cspSource}`,
     `script-src 'nonce-${nonce}'`,
+    // The graph view's layout worker: its bundle fetched from the resources, run from a blob.
+    `connect-src ${cspSource}`,
+    'worker-src blob:',
   ].join('; ');
   const styles = parts.stylesheets.map((href) => `  <link rel="stylesheet" href="${href}">`);
   const scripts = parts.scripts.map((script) =>

@@ -26,6 +26,8 @@ import { ServerContext, settingsFromClient, type Services } from './context';
 import { ModelFileError } from './formats/types';
 import { isAbortError, JobAbortedError } from './jobs/workerPool';
 import { planModel } from './plan';
+import { graphOf } from './formats/registry';
+import { buildModuleTree } from './graph/moduleTree';
 import { sampleCount } from './runtime/sampleSet';
 import { applyRecipe } from './plan/apply';
 import { parseRecipe } from './plan/recipe';
@@ -122,6 +124,12 @@ handle(LspMethods.openModel, (params, _signal, { models }) =>
 );
 handle(LspMethods.tensors, (params, _signal, { models }) =>
   models.tensors(modelPath(params.uri), params.offset, params.limit),
+);
+handle(LspMethods.graph, async (params, _signal, { models }) =>
+  graphOf(await models.openedModel(modelPath(params.uri))),
+);
+handle(LspMethods.moduleTree, async (params, _signal, { models }) =>
+  buildModuleTree((await models.openedModel(modelPath(params.uri))).tensors.map((t) => t.info)),
 );
 handle(LspMethods.tensorStats, async (params, signal, { models, statsProgress }) => {
   const path = modelPath(params.uri);

@@ -201,3 +201,15 @@ export const MAX_PYTORCH_METADATA_ENTRIES = 64;
 
 /** Cells of a quantization grid (block scales) sent to the heatmap; taller grids pool rows. */
 export const MAX_BLOCK_SCALE_CELLS = 1024 * 1024;
+
+/** Nodes of one model's graph view, subgraphs included (the largest exported graphs hold a few hundred thousand). */
+export const MAX_GRAPH_NODES = 1_000_000;
+
+/** Edges of one model's graph view (a value read by many nodes is one edge per reader). */
+export const MAX_GRAPH_EDGES = 4_000_000;
+
+/**
+ * Parts of one name scope (`/encoder/layer.3/attention/MatMul` has three) or one dotted
+ * tensor name that become nested groups; the rest of a deeper name stays in its last group.
+ */
+export const MAX_GROUP_DEPTH = 32;

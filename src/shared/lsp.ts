@@ -19,6 +19,7 @@ import type { ModelSummary, TensorCodes, TensorPage, TensorStatsResult, ValueInf
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
+import type { ModelGraph, ModuleTree } from './graph';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
@@ -194,6 +195,10 @@ export const LspMethods = {
     'layerlens/sampleInputs',
     { sampleInputs: true },
   ),
+  /** The operator graph of a model whose format stores one (nodes, edges, name-scope groups). */
+  graph: webviewLspMethod<ModelParams, ModelGraph>('layerlens/graph'),
+  /** Every model's tensors grouped by the dotted prefixes of their names, with bytes and parameters. */
+  moduleTree: webviewLspMethod<ModelParams, ModuleTree>('layerlens/moduleTree'),
   /** Propose a per-tensor compression plan meeting a size, ratio or deviation target. */
   plan: lspMethod<PlanParams & WorkDoneParams, Plan>('layerlens/plan', { sampleInputs: true }),
   /** Apply a recipe, validate the whole model, refine when the target is missed. */

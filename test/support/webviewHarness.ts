@@ -22,6 +22,7 @@ import { LspMethods, type LspMethod, type SampleInputsParams } from '../../src/s
 import type { HostToWebview, WebviewToHost } from '../../src/shared/protocol';
 import { webviewDocument } from '../../src/extension/webviewDocument';
 import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium';
+import { LAYOUT_WORKER_BUNDLE } from '../../src/shared/graph';
 import type { ServerProcess } from './serverProcess';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
@@ -261,6 +262,12 @@ export class WebviewHarness {
       };
       if (url.pathname === '/dist/webview/main.js')
         return reply(200, 'text/javascript', readFileSync(bundle));
+      if (url.pathname === `/dist/webview/${LAYOUT_WORKER_BUNDLE}`)
+        return reply(
+          200,
+          'text/javascript',
+          readFileSync(path.join(BUNDLE_DIR, LAYOUT_WORKER_BUNDLE)),
+        );
       if (url.pathname === '/media/layerlens.css')
         return reply(200, 'text/css', readFileSync(STYLESHEET));
       if (url.pathname === '/theme/dark-modern.css')

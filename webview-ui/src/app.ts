@@ -27,6 +27,9 @@ import { renderOverview } from './panels/overview';
 import { ProgressBar } from './loading/progress';
 import type { TensorRow } from './table/tensorRows';
 import type { ViewStateStore } from './viewState';
+import { GraphView } from './graph/graphView';
+import { HierarchyView } from './hierarchy/hierarchyView';
+import { ViewTabs } from './graph/viewTabs';
 
 type PanelState = 'loading' | 'ready' | 'error';
 
@@ -44,6 +47,9 @@ export class App {
     },
   });
   private readonly workspace: HTMLElement;
+  private readonly graph: GraphView;
+  private readonly modules: HierarchyView;
+  private readonly views: ViewTabs;
   private readonly table: LayerTable;
   private readonly histogram: HistogramPanel;
   private readonly progress = new ProgressBar();
@@ -117,8 +123,21 @@ export class App {
       },
       this.sensitivity,
     );
+    const structureEvents = {
+      selectTensors: (indices: readonly number[]) => this.selectTensors(indices),
+      row: (index: number) => this.loader?.row(index),
+    };
+    this.graph = new GraphView({
+      ...structureEvents,
+      load: (signal) => this.api.request('graph', {}, signal),
+    });
+    this.modules = new HierarchyView({
+      ...structureEvents,
+      load: (signal) => this.api.request('moduleTree', {}, signal),
+    });
+    this.views = new ViewTabs(this.table.element, this.graph, this.modules);
     this.workspace = element('div', { className: 'll-workspace' }, [
-      this.table.element,
+      this.views.element,
       this.details.element,
     ]);
     this.workspace.classList.toggle('ll-workspace-wide', saved.detailTab !== 'histogram');
@@ -151,6 +170,7 @@ export class App {
           );
           this.workspace.hidden = false;
           this.table.showOperatorColumn(hasGraph(summary));
+          this.views.showGraphTab(hasGraph(summary));
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
           this.modelBytes = summary.totalBytes;
@@ -160,10 +180,12 @@ export class App {
         rowsAdded: (rows) => {
           for (const row of rows) this.indexByName.set(row.info.name, row.info.index);
           this.table.addRows(rows);
+          this.views.rowsChanged();
           if (this.isSelected(rows)) this.showSelected();
         },
         statsUpdated: (rows) => {
           this.table.statsChanged(rows);
+          this.views.rowsChanged();
           if (this.isSelected(rows)) this.showSelected();
         },
         progress: (progress) => this.onProgress(progress),
@@ -207,6 +229,7 @@ export class App {
     this.spectra?.abort();
     this.api.cancelAll(`Reloading: ${reason}`);
     this.sensitivity.reset();
+    this.views.reset();
     this.start();
   }
 
@@ -280,7 +303,10 @@ export class App {
   /** The table's spectral metrics, once every row and statistic is in. */
   private loadSpectra(loader: ModelLoader): void {
     this.spectra?.abort();
-    const spectra = new SpectraLoader(this.api, (rows) => this.table.statsChanged(rows));
+    const spectra = new SpectraLoader(this.api, (rows) => {
+      this.table.statsChanged(rows);
+      this.views.rowsChanged();
+    });
     this.spectra = spectra;
     const rows: TensorRow[] = [];
     for (let index = 0; ; index++) {
@@ -312,6 +338,20 @@ export class App {
     }
     this.table.showSensitivityColumn(true);
     this.table.statsChanged(changed);
+    this.views.rowsChanged();
+  }
+
+  /** From the graph or the modules: select the node's tensors (its largest first) and show it. */
+  private selectTensors(indices: readonly number[]): void {
+    const rows = indices.flatMap((index) => {
+      const row = this.loader?.row(index);
+      return row ? [row] : [];
+    });
+    const largest = rows.reduce<TensorRow | undefined>(
+      (best, row) => (!best || row.info.byteLength > best.info.byteLength ? row : best),
+      undefined,
+    );
+    if (largest) this.table.reveal(largest.info.index);
   }
 
   private showSummaryError(error: RequestError): void {

@@ -4,6 +4,7 @@
  * compressors, the sweep and the ONNX module import, so that no import cycle forms.
  */
 import type { CompressionOptions, CompressionReport } from '../../shared/compress';
+import type { ModelGraph } from '../../shared/graph';
 import type { ModelFormat, ModelSummary } from '../../shared/model';
 import type { SweepLevel } from '../../shared/sensitivity';
 import type { LayerLensSettings } from '../../shared/settings';
@@ -26,8 +27,14 @@ export interface CapableFormatModule extends FormatModule {
    * dequantized values); formats with `compression` sweep through it.
    */
   readonly sweep?: FormatSweep;
-  /** The file stores a graph of operators (nodes, ops, inputs and outputs). */
-  readonly graph?: boolean;
+  /** The file stores a graph of operators (nodes, ops, inputs and outputs): its graph view. */
+  readonly graph?: FormatGraph;
+}
+
+/** What a format that stores a graph of operators provides. */
+export interface FormatGraph {
+  /** The graph view of an opened model (layerlens/graph). */
+  build(model: OpenedModel): Promise<ModelGraph>;
 }
 
 /** What a sensitivity sweep asks of a format (a part of FormatCompression). */

@@ -164,7 +164,7 @@ function truncate(text: string, limit: number): string {
   return text.length > limit ? `${text.slice(0, limit)}…` : text;
 }
 
-function readValueInfo(info: onnx.IValueInfoProto): ValueInfo {
+export function readValueInfo(info: onnx.IValueInfoProto): ValueInfo {
   const tensorType = info.type?.tensorType ?? info.type?.sparseTensorType;
   if (!tensorType) return { name: info.name ?? '', dtype: null, shape: null };
   const dtype = dtypeFromOnnxCode(tensorType.elemType ?? 0) ?? null;

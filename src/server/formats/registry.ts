@@ -20,6 +20,34 @@ import { safetensorsCompression } from '../compress/safetensorsFormat';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
+import { buildOnnxGraph } from '../graph/onnxGraph';
+import { onnxModelOf } from '../onnx/opened';
+import type { ModelGraph } from '../../shared/graph';
+
+const onnxGraph = {
+  build: async (model: OpenedModel) => {
+    // A packed model's opened form has no decoded graph (its file is the container).
+    if (!model.onnx) {
+      throw new ModelFileError(
+        model.path,
+        'the graph of a packed model is not shown; unpack it to see its graph (the Modules tab shows its structure)',
+      );
+    }
+    return buildOnnxGraph(await onnxModelOf(model, 'drawn as a graph'), model.path);
+  },
+};
+
+/** The graph view of a model whose format stores one; a ModelFileError otherwise. */
+export async function graphOf(model: OpenedModel): Promise<ModelGraph> {
+  const graph = formatModule(model.summary.format).graph;
+  if (!graph) {
+    throw new ModelFileError(
+      model.path,
+      `${model.summary.format} files store no graph of operators (the module tree shows their structure)`,
+    );
+  }
+  return graph.build(model);
+}
 
 /**
  * Every format LayerLens reads, with what it can do beyond reading (capabilities.ts:
@@ -27,7 +55,7 @@ import { ModelFileError, type OpenedModel } from './types';
  */
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
-  { ...onnxFormat, compression: onnxCompression, runs: true, graph: true },
+  { ...onnxFormat, compression: onnxCompression, runs: true, graph: onnxGraph },
   // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices,
   // at the ggml block types llama.cpp could store them as.
   {
@@ -114,7 +142,7 @@ export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
   return {
     compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
-    graph: module.graph === true,
+    graph: module.graph !== undefined,
     ...(methods ? { storage: storageFor(methods), fileSize: fileSizeFor(methods) } : {}),
   };
 }
