@@ -123,6 +123,9 @@ handle(LspMethods.openModel, (params, _signal, { models }) =>
 handle(LspMethods.tensors, (params, _signal, { models }) =>
   models.tensors(modelPath(params.uri), params.offset, params.limit),
 );
+handle(LspMethods.weightTensors, (params, _signal, { models }) =>
+  models.weightTensors(modelPath(params.uri)),
+);
 handle(LspMethods.tensorStats, async (params, signal, { models, statsProgress }) => {
   const path = modelPath(params.uri);
   const results = await models.tensorStats(path, params.indices, signal);
