@@ -110,6 +110,17 @@ export function shortNameText(name: ShortName): string {
 }
 
 /**
+ * A short name in at most `maxChars` characters, for text that cannot be cut by CSS (SVG
+ * labels): the lead stays whole, the rest loses its start.
+ */
+export function fitShortName(name: ShortName, maxChars: number): string {
+  const text = shortNameText(name);
+  if (text.length <= maxChars) return text;
+  const room = Math.max(1, maxChars - name.lead.length - 1);
+  return `${name.lead}${ELISION}${name.rest.slice(name.rest.length - room)}`;
+}
+
+/**
  * The module (scope) a tensor belongs to: its name without the last dotted or slashed
  * component (`encoder.0.reparam_conv` for `encoder.0.reparam_conv.weight`); empty for a
  * name without scopes.

@@ -107,13 +107,15 @@ test('Weights is the default view; All tensors shows every tensor; spectra only 
         ? [(message.params as { index: number }).index]
         : [],
     );
+    // The answer to the webview's weightTensors request.
     const weightRequest = session.received.find(
       (message) =>
         message.type === 'response' &&
+        'result' in message &&
         typeof message.result === 'object' &&
         message.result !== null &&
         'indices' in message.result,
-    ) as { result: { indices: number[] } } | undefined;
+    ) as unknown as { result: { indices: number[] } } | undefined;
     assert.ok(weightRequest, 'the webview asked for the weights');
     const weightSet = new Set(weightRequest.result.indices);
     assert.ok(spectrumIndices.length > 0, 'some spectra were computed');

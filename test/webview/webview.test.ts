@@ -148,7 +148,11 @@ describe('Silero VAD v5', () => {
   let session: WebviewSession;
 
   before(async () => {
-    session = await harness.open({ server, modelPath: SILERO_V5 });
+    // Every tensor, not the Weights view: the counts below are of the whole model.
+    session = await harness.open(
+      { server, modelPath: SILERO_V5 },
+      { savedState: { tensorView: 'all' } },
+    );
     await waitForState(session.page, 'ready');
   });
 
@@ -391,7 +395,8 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
       }),
     ),
   );
-  const session = await harness.open({ server, modelPath });
+  // All tensors: the string tensor is no weight.
+  const session = await harness.open({ server, modelPath }, { savedState: { tensorView: 'all' } });
   try {
     await waitForState(session.page, 'ready');
     const tensors = await allTensors(modelPath);

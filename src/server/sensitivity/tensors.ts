@@ -50,15 +50,18 @@ export function sweepTensors(
 
 /**
  * The model's weights: the tensors compression methods act on, by the same rule the sweep
- * and the compressor follow (the format's sweepTraits). Formats that cannot be swept (a
- * packed .llz) count their floating-point matrices, as safetensors does.
+ * and the compressor follow (the format's sweepTraits), and the weight matrices that are
+ * quantized already (codes with an encoding, which the methods leave as they are). Formats
+ * that cannot be swept (a packed .llz) count their floating-point matrices, as safetensors
+ * does.
  */
 export async function weightIndices(model: OpenedModel): Promise<number[]> {
   const sweep = sweepCapability(model);
   const traitsOf = sweep
     ? sweep.sweepTraits(model, await sweep.decode(model))
     : safetensorsSweepTraits;
-  return model.tensors
-    .filter((entry) => typeof traitsOf(entry) !== 'string')
-    .map((entry) => entry.info.index);
+  const isWeight = (entry: OpenedModel['tensors'][number]) =>
+    (entry.info.encoding !== undefined && entry.info.shape.length >= 2) ||
+    typeof traitsOf(entry) !== 'string';
+  return model.tensors.filter(isWeight).map((entry) => entry.info.index);
 }
