@@ -580,13 +580,21 @@ export class LayerTable {
   private updateEmptyMessage(): void {
     const allLoaded = this.loadedCount >= this.expectedTotal;
     let message: string | null = null;
+    const weightsOnly = this.view === 'weights' && this.weightsKnown;
     if (this.matchCount === 0 && allLoaded) {
-      message =
-        this.expectedTotal === 0
-          ? 'This model has no weight tensors.'
-          : this.filter.trim() !== ''
-            ? `No tensor matches “${this.filter.trim()}”.`
-            : 'No tensor here is one compression methods act on: choose All tensors to see every tensor.';
+      const needle = this.filter.trim();
+      if (this.expectedTotal === 0) message = 'This model has no weight tensors.';
+      else if (needle === '')
+        message =
+          'No tensor here is one compression methods act on: choose All tensors to see every tensor.';
+      else if (weightsOnly) {
+        // The filter may match tensors the Weights view leaves out: say so.
+        const elsewhere = visibleOrder(this.rows, needle, null).length;
+        message =
+          elsewhere === 0
+            ? `No tensor matches “${needle}”.`
+            : `No weight matches “${needle}”; ${formatCount(elsewhere)} tensor${elsewhere === 1 ? '' : 's'} in All tensors ${elsewhere === 1 ? 'does' : 'do'}.`;
+      } else message = `No tensor matches “${needle}”.`;
     }
     this.emptyMessage.hidden = message === null;
     this.emptyMessage.textContent = message ?? '';

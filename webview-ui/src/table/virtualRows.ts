@@ -64,7 +64,7 @@ export class VirtualRows {
   /** `viewport` scrolls; `header` is the sticky header row inside it, above the body. */
   constructor(
     private readonly viewport: HTMLElement,
-    header: HTMLElement,
+    private readonly header: HTMLElement,
   ) {
     this.body = element('div', { className: 'll-grid-body', attrs: { role: 'rowgroup' } });
     viewport.style.setProperty('--ll-row-height', `${ROW_HEIGHT}px`);
@@ -135,8 +135,13 @@ export class VirtualRows {
     this.scheduleRender();
   }
 
-  /** Scroll the least needed to show the row at `position`. */
+  /**
+   * Scroll the least needed to show the row at `position`. The viewport is measured here
+   * (the grid may have changed size since the last resize callback, e.g. when the name
+   * prefix line appeared above it).
+   */
   scrollIntoView(position: number): void {
+    this.viewHeight = Math.max(0, this.viewport.clientHeight - this.header.offsetHeight);
     const rowTop = position * ROW_HEIGHT;
     if (rowTop < this.cachedScrollTop) {
       this.scrollTop = rowTop;
