@@ -57,6 +57,12 @@ export function showPlanView(uri: vscode.Uri, view: PlanView | null): boolean {
   return shown;
 }
 
+/** Drop the report and plan kept for a model's editors (its last editor closed). */
+function forgetReports(uri: vscode.Uri): void {
+  compressionReports.delete(uri.toString());
+  planViews.delete(uri.toString());
+}
+
 /** Tensors to reveal in an editor that is being opened and has no session yet. */
 const pendingReveals = new Map<string, string>();
 
@@ -110,6 +116,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
 
   openCustomDocument(uri: vscode.Uri): ModelDocument {
     return new ModelDocument(uri, () => {
+      // Every editor of the model closed: its report and plan do not come back with the
+      // next one (they are files beside the model, and the commands show them again).
+      forgetReports(uri);
       if (this.client.state === 'running') {
         this.client.request(LspMethods.closeModel, { uri: uri.toString() }).catch(() => undefined);
       }

@@ -20,7 +20,7 @@ import {
 import type { ComputeBackend } from '../shared/settings';
 import {
   AUTO_SPECTRUM_MAX_ELEMENTS,
-  hasSpectrum,
+  hasSpectralMetrics,
   type Spectrum,
   type SpectrumOptions,
 } from '../shared/spectrum';
@@ -123,11 +123,13 @@ export class AnalysisService {
 
   /**
    * The effective rank of a tensor small enough to compute without being asked
-   * (AUTO_SPECTRUM_MAX_ELEMENTS); null for larger tensors and tensors without a spectrum.
+   * (AUTO_SPECTRUM_MAX_ELEMENTS); null for larger tensors and for tensors without spectral
+   * metrics (no weight, or no matrix: hasSpectralMetrics).
    */
   async effectiveRankIfSmall(path: string, index: number): Promise<number | null> {
     const { entry } = await this.models.tensorEntry(path, index);
-    if (!hasSpectrum(entry.info)) return null;
+    const weights = await this.models.weightTensors(path);
+    if (!hasSpectralMetrics(entry.info, weights.indices.includes(index))) return null;
     if (entry.info.parameterCount > AUTO_SPECTRUM_MAX_ELEMENTS) return null;
     return (await this.spectrum(path, index)).metrics.effectiveRank;
   }

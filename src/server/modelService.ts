@@ -7,11 +7,18 @@ import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../shared/limits';
-import type { ModelSummary, TensorPage, TensorStats, TensorStatsResult } from '../shared/model';
+import type {
+  ModelSummary,
+  TensorPage,
+  TensorStats,
+  TensorStatsResult,
+  WeightTensors,
+} from '../shared/model';
 import { openModelFile } from './formats/registry';
 import { ModelFileError, type OpenedModel, type TensorEntry } from './formats/types';
 import { computeTensorStats } from './jobs/computeStats';
 import { isAbortError, WorkerPool } from './jobs/workerPool';
+import { weightIndices } from './sensitivity/tensors';
 
 export interface ModelServiceOptions {
   /** Statistics workers; 0 or absent: one per core, at most 8. */
@@ -23,6 +30,8 @@ interface CachedModel {
   readonly identity: string;
   readonly model: Promise<OpenedModel>;
   readonly stats: Map<number, TensorStats>;
+  /** The model's weights, once asked for. */
+  weights?: Promise<WeightTensors>;
 }
 
 export class ModelService {
@@ -90,6 +99,15 @@ export class ModelService {
         }
       }),
     );
+  }
+
+  /** The tensors compression methods act on (cached with the model). */
+  async weightTensors(path: string): Promise<WeightTensors> {
+    const cached = await this.cachedModel(path);
+    cached.weights ??= cached.model.then(async (model) => ({
+      indices: await weightIndices(model),
+    }));
+    return cached.weights;
   }
 
   /** How many of a model's tensors have statistics cached (for progress reports). */

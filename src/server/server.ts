@@ -131,6 +131,9 @@ handle(LspMethods.graph, async (params, _signal, { models }) =>
 handle(LspMethods.moduleTree, async (params, _signal, { models }) =>
   buildModuleTree((await models.openedModel(modelPath(params.uri))).tensors.map((t) => t.info)),
 );
+handle(LspMethods.weightTensors, (params, _signal, { models }) =>
+  models.weightTensors(modelPath(params.uri)),
+);
 handle(LspMethods.tensorStats, async (params, signal, { models, statsProgress }) => {
   const path = modelPath(params.uri);
   const results = await models.tensorStats(path, params.indices, signal);

@@ -15,7 +15,14 @@ import type {
   UnpackParams,
   UnpackSummary,
 } from './lossless';
-import type { ModelSummary, TensorCodes, TensorPage, TensorStatsResult, ValueInfo } from './model';
+import type {
+  ModelSummary,
+  TensorCodes,
+  TensorPage,
+  TensorStatsResult,
+  ValueInfo,
+  WeightTensors,
+} from './model';
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
@@ -150,6 +157,8 @@ export const LspMethods = {
   openModel: webviewLspMethod<ModelParams, ModelSummary>('layerlens/openModel'),
   /** One page of the model's tensor list. */
   tensors: webviewLspMethod<TensorsParams, TensorPage>('layerlens/tensors'),
+  /** The tensors compression methods act on: the table's Weights view. */
+  weightTensors: webviewLspMethod<ModelParams, WeightTensors>('layerlens/weightTensors'),
   /** Statistics of some tensors, computed in workers (cached). */
   tensorStats: webviewLspMethod<TensorStatsParams, TensorStatsResult[]>('layerlens/tensorStats'),
   /** Forget a model (the editor closed); its cached results are dropped. */

@@ -169,6 +169,12 @@ export interface ModelCapabilities {
   readonly fileSize?: { readonly [M in CompressionMethod]?: FileSizeEffect };
 }
 
+/** The model's weights: the tensors compression methods act on (the rest: shapes, scales, biases). */
+export interface WeightTensors {
+  /** Their indices in the tensor list, ascending. */
+  readonly indices: readonly number[];
+}
+
 export interface TensorPage {
   readonly offset: number;
   readonly total: number;

@@ -120,6 +120,19 @@ export function relativeReconstructionError(
  */
 export const AUTO_SPECTRUM_MAX_ELEMENTS = 512 * 512;
 
+/**
+ * Whether the table and the code lenses show a tensor's spectral metrics unasked: only for
+ * weights (tensors compression methods act on, WeightTensors) that have a spectrum, never
+ * for shape constants, quantization scales or other vectors. The Spectrum tab still shows
+ * any matrix the user selects.
+ */
+export function hasSpectralMetrics(
+  info: Pick<TensorInfo, 'shape' | 'dtype'>,
+  isWeight: boolean,
+): boolean {
+  return isWeight && hasSpectrum(info);
+}
+
 /** Whether a tensor has a spectrum: a non-empty floating-point matrix (2-D or more). */
 export function hasSpectrum(info: Pick<TensorInfo, 'shape' | 'dtype'>): boolean {
   const matrix = matrixShape(info.shape);

@@ -154,6 +154,10 @@ test(
       await rows.first().waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
       assert.equal(await shownInteger(frame, 'parameter-count'), expectedParameters);
       assert.equal(await shownInteger(frame, 'tensor-count'), tensors.size);
+      // The Weights view (the default) lists the two matrices; All tensors every tensor.
+      await frame.locator('[data-testid="table-count"]', { hasText: 'weights' }).waitFor();
+      assert.equal(await rows.count(), 2);
+      await frame.locator('[data-testid="tensor-view"] [data-view="all"]').click();
       assert.equal(await rows.count(), tensors.size);
       const indices = await rows.evaluateAll((elements) =>
         elements.map((element) => element.getAttribute('data-index')),

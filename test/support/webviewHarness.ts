@@ -169,15 +169,53 @@ const DARK_MODERN_THEME: Readonly<Record<string, string>> = {
   'symbolIcon-classForeground': '#ee9d28',
 };
 
-function themeStylesheet(): string {
-  const declarations = Object.entries(DARK_MODERN_THEME)
+/** The same names in VS Code's Light Modern theme. */
+const LIGHT_MODERN_THEME: Readonly<Record<string, string>> = {
+  ...DARK_MODERN_THEME,
+  foreground: '#3b3b3b',
+  'editor-background': '#ffffff',
+  'editor-foreground': '#3b3b3b',
+  descriptionForeground: '#3b3b3b',
+  errorForeground: '#f85149',
+  focusBorder: '#005fb8',
+  'panel-border': '#e5e5e5',
+  'widget-border': '#e5e5e5',
+  'sideBar-background': '#f8f8f8',
+  'editorWidget-background': '#f8f8f8',
+  'badge-background': '#cccccc',
+  'badge-foreground': '#3b3b3b',
+  'button-background': '#005fb8',
+  'button-hoverBackground': '#0258a8',
+  'button-border': '#0000001a',
+  'button-secondaryBackground': '#e5e5e5',
+  'button-secondaryForeground': '#3b3b3b',
+  'button-secondaryHoverBackground': '#cccccc',
+  'input-background': '#ffffff',
+  'input-foreground': '#3b3b3b',
+  'input-border': '#cecece',
+  'input-placeholderForeground': '#767676',
+  'list-activeSelectionBackground': '#e8e8e8',
+  'list-activeSelectionForeground': '#000000',
+  'list-inactiveSelectionBackground': '#e4e6f1',
+  'list-hoverBackground': '#f2f2f2',
+  'charts-foreground': '#616161',
+  'inputValidation-errorBackground': '#f2dede',
+  'inputValidation-errorBorder': '#be1100',
+  'inputValidation-warningBackground': '#f6f5d2',
+};
+
+export type Theme = 'dark' | 'light';
+
+function themeStylesheet(theme: Theme = 'dark'): string {
+  const colours = theme === 'light' ? LIGHT_MODERN_THEME : DARK_MODERN_THEME;
+  const declarations = Object.entries(colours)
     .map(([name, value]) => `  --vscode-${name}: ${value};`)
     .join('\n');
   return `:root {\n${declarations}\n}\n`;
 }
 
 /** The page the extension generates (same builder), plus the harness's own bootstrap script. */
-function webviewPage(origin: string, nonce: string, savedState: unknown): string {
+function webviewPage(origin: string, nonce: string, savedState: unknown, theme: Theme): string {
   // Stands in for VS Code's own webview host script: the API object, and a report of every
   // CSP violation (the console shows them too, but this also catches them in workers).
   const bootstrap = `
@@ -201,9 +239,9 @@ function webviewPage(origin: string, nonce: string, savedState: unknown): string
   return webviewDocument({
     cspSource: origin,
     nonce,
-    stylesheets: [`${origin}/theme/dark-modern.css`, `${origin}/media/layerlens.css`],
+    stylesheets: [`${origin}/theme/${theme}-modern.css`, `${origin}/media/layerlens.css`],
     scripts: [{ inline: bootstrap }, { src: `${origin}/dist/webview/main.js` }],
-    bodyAttributes: 'class="vscode-dark" data-vscode-theme-kind="vscode-dark"',
+    bodyAttributes: `class="vscode-${theme}" data-vscode-theme-kind="vscode-${theme}"`,
   });
 }
 
@@ -211,6 +249,8 @@ export interface OpenOptions {
   /** What `getState()` returns at start, as VS Code keeps it across reloads of a panel. */
   readonly savedState?: unknown;
   readonly viewport?: { readonly width: number; readonly height: number };
+  /** VS Code's Dark Modern (the default) or Light Modern colours. */
+  readonly theme?: Theme;
 }
 
 /** One open webview page and what it did. */
@@ -271,7 +311,9 @@ export class WebviewHarness {
       if (url.pathname === '/media/layerlens.css')
         return reply(200, 'text/css', readFileSync(STYLESHEET));
       if (url.pathname === '/theme/dark-modern.css')
-        return reply(200, 'text/css', themeStylesheet());
+        return reply(200, 'text/css', themeStylesheet('dark'));
+      if (url.pathname === '/theme/light-modern.css')
+        return reply(200, 'text/css', themeStylesheet('light'));
       const page = pages.get(url.pathname);
       if (page !== undefined) return reply(200, 'text/html; charset=utf-8', page);
       if (url.pathname === '/favicon.ico') return reply(204, 'image/x-icon', '');
@@ -295,7 +337,12 @@ export class WebviewHarness {
     const pagePath = `/webview-${randomBytes(6).toString('hex')}.html`;
     this.pages.set(
       pagePath,
-      webviewPage(this.origin, randomBytes(16).toString('base64'), options.savedState),
+      webviewPage(
+        this.origin,
+        randomBytes(16).toString('base64'),
+        options.savedState,
+        options.theme ?? 'dark',
+      ),
     );
     const context = await this.browser.newContext({
       viewport: options.viewport ?? { width: 1400, height: 1000 },

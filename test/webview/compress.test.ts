@@ -154,6 +154,23 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   assert.match(await tensorRows.first().innerText(), /layers\.2\.weight/);
   await session.screenshot('compression-report');
 
+  // The report opens in its own collapsible area below the table and the tensor panel,
+  // which keep their place; folding the area is remembered.
+  const area = page.getByTestId('reports-area');
+  assert.equal(await area.getAttribute('open'), '');
+  const tableBottom = (await page.getByTestId('layer-table').boundingBox())!;
+  const areaTop = (await area.boundingBox())!;
+  assert.ok(areaTop.y >= tableBottom.y + tableBottom.height, 'the report area is below the table');
+  await area.locator('summary').click();
+  assert.equal(await view.isVisible(), false);
+  const reportsOpen = () => (session.savedState as { reportsOpen?: boolean }).reportsOpen;
+  // setState reaches Node through a binding, a moment after the click.
+  for (let wait = 0; wait < 100 && reportsOpen() !== false; wait++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(reportsOpen(), false);
+  await area.locator('summary').click();
+  assert.equal(await view.isVisible(), true);
+
   let action = session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Open new model' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'openOutput' });

@@ -137,6 +137,8 @@ test('a fine-tune delta shows its difference from the base model per tensor', as
     { server, modelPath: delta },
     {
       viewport: { width: 1920, height: 700 },
+      // All tensors: the bias (no weight) is checked too.
+      savedState: { tensorView: 'all' },
     },
   );
   const { page } = session;

@@ -86,7 +86,15 @@ test('the Codes toggle shows the levels a quantized weight uses, one bar per cod
   assert.equal(await bars(page).count(), valueBars, 'back to the decoded values');
   assert.equal(await note.isHidden(), true);
 
-  // A plain tensor (the Reshape's shape) has no codes to show.
+  // A plain tensor (the Reshape's shape) has no codes to show. It is no weight: the
+  // Weights view says where it is.
+  await page.locator('[data-testid="filter"]').fill('flat');
+  await page
+    .locator('.ll-grid-empty', {
+      hasText: 'No weight matches “flat”; 1 tensor in All tensors does.',
+    })
+    .waitFor({ timeout: 10_000 });
+  await page.locator('[data-testid="tensor-view"] [data-view="all"]').click();
   await select(page, 'flat');
   assert.equal(await page.locator('[data-testid="histogram-codes"]').isHidden(), true);
   assert.deepEqual(session.problems, []);

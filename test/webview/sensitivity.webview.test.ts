@@ -129,6 +129,19 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
       const top = mostSensitiveAt(expected, level);
       assert.ok(labels[0]!.startsWith(top), `${level}: ${labels[0]} (expected ${top})`);
     }
+    // The bars' shown names: each branch's twin keeps its branch, so no two read alike.
+    const shown = await page
+      .locator('[data-testid="sensitivity-chart"] text.ll-bar-label')
+      .allTextContents();
+    assert.ok(
+      shown.some((label) => label.startsWith('else_…')),
+      shown.join(', '),
+    );
+    assert.ok(
+      shown.some((label) => label.startsWith('then_…')),
+      shown.join(', '),
+    );
+    assert.equal(new Set(shown).size, shown.length, shown.join(', '));
     // A layer the sweep measured at 0 (the branch the sample rate does not run): a log
     // axis has no 0, so each zero is a diamond on the x axis beside the axis's "0".
     const zeroLayer = expected.layers.find((layer) =>

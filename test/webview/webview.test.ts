@@ -148,7 +148,11 @@ describe('Silero VAD v5', () => {
   let session: WebviewSession;
 
   before(async () => {
-    session = await harness.open({ server, modelPath: SILERO_V5 });
+    // Every tensor, not the Weights view: the counts below are of the whole model.
+    session = await harness.open(
+      { server, modelPath: SILERO_V5 },
+      { savedState: { tensorView: 'all' } },
+    );
     await waitForState(session.page, 'ready');
   });
 
@@ -391,7 +395,8 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
       }),
     ),
   );
-  const session = await harness.open({ server, modelPath });
+  // All tensors: the string tensor is no weight.
+  const session = await harness.open({ server, modelPath }, { savedState: { tensorView: 'all' } });
   try {
     await waitForState(session.page, 'ready');
     const tensors = await allTensors(modelPath);
@@ -400,7 +405,12 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
     const errorCell = session.page.locator(
       `[data-testid="tensor-row"][data-index="${labels.index}"] .ll-col-std`,
     );
-    assert.equal(await errorCell.innerText(), '—');
+    // Drawn on the frame after the statistics arrive.
+    await session.page
+      .locator(`[data-testid="tensor-row"][data-index="${labels.index}"] .ll-col-std`, {
+        hasText: '—',
+      })
+      .waitFor({ timeout: 5000 });
     assert.match((await errorCell.getAttribute('title')) ?? '', /string/);
     const weight = tensors.find((t) => t.name === 'fc.weight')!;
     const sparsity = session.page.locator(
@@ -419,14 +429,17 @@ test('fills in 5,000 rows progressively, keeping only the rows in view in the DO
   // Statistics wait until the test has looked at the table without them.
   let releaseStats = (): void => undefined;
   const statsAllowed = new Promise<void>((resolve) => (releaseStats = resolve));
-  const session = await harness.open({
-    server,
-    modelPath,
-    intercept: async (method, _params, _signal, forward) => {
-      if (method === LspMethods.tensorStats) await statsAllowed;
-      return forward();
+  const session = await harness.open(
+    {
+      server,
+      modelPath,
+      intercept: async (method, _params, _signal, forward) => {
+        if (method === LspMethods.tensorStats) await statsAllowed;
+        return forward();
+      },
     },
-  });
+    { savedState: { tensorView: 'all' } },
+  );
   try {
     const { page } = session;
     await waitForRowTotal(page, `${MANY_TENSORS.toLocaleString('en-US')} tensors`);

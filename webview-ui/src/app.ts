@@ -1,5 +1,8 @@
 /**
- * The panel: overview on top, the layer table with the selected tensor's histogram below.
+ * The panel: overview on top, then the layer table and the selected tensor's panel side by
+ * side (under each other in a narrow window) as a split the user can drag, sized to the
+ * window so the panel is in view with the selection; the compression plan and report in
+ * their own collapsible area below.
  * Owns one ModelLoader at a time; a reload throws it away and starts a fresh one while
  * keeping what the user chose (selection, sort, filter, scroll position).
  */
@@ -26,7 +29,7 @@ import { ModelLoader, type LoadProgress } from './loading/modelLoader';
 import { renderOverview } from './panels/overview';
 import { ProgressBar } from './loading/progress';
 import type { TensorRow } from './table/tensorRows';
-import type { ViewStateStore } from './viewState';
+import { MAX_DETAIL_WIDTH, MIN_DETAIL_WIDTH, type ViewStateStore } from './viewState';
 import { GraphView } from './graph/graphView';
 import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
@@ -37,6 +40,25 @@ export class App {
   private readonly banner = element('div', { className: 'll-banner-slot' });
   private readonly overviewSlot = element('div', { className: 'll-overview-slot' });
   private readonly reportSlot = element('div', { className: 'll-report-slot' });
+  /** The plan (PlanSlot puts itself before the report slot) and the report, collapsible. */
+  private readonly reportsArea = element(
+    'details',
+    { className: 'll-reports-area', attrs: { 'data-testid': 'reports-area' } },
+    [element('summary', { text: 'Compression plan and report' }), this.reportSlot],
+  );
+  private readonly splitter = element('div', {
+    className: 'll-splitter',
+    attrs: {
+      role: 'separator',
+      'aria-orientation': 'vertical',
+      'aria-label': 'Resize the tensor panel',
+      title: 'Drag to resize the tensor panel; double-click for its default width',
+      'data-testid': 'splitter',
+    },
+  });
+  /** The model's weights (layerlens/weightTensors), asked for once the summary is in. */
+  private weights: Promise<readonly number[] | null> = Promise.resolve(null);
+  private weightsRequest = new AbortController();
   private readonly compressButton = element('button', {
     className: 'll-button ll-button-secondary ll-compress-button',
     text: 'Compress model…',
@@ -86,17 +108,20 @@ export class App {
       select: (index) => {
         this.store.update({ selectedIndex: index });
         this.showSelected();
+        if (index !== null) this.bringDetailsIntoView();
       },
       sortChanged: (sort) => this.store.update({ sort }),
       filterChanged: (filter) => this.store.update({ filter }),
       scrolled: (scrollTop) => this.store.update({ scrollTop }),
       activate: () => this.details.element.scrollIntoView({ block: 'nearest' }),
       selectionChanged: (indices) => this.updateCompressButton(indices),
+      layoutChanged: (change) => this.store.update(change),
     });
     this.compressButton.addEventListener('click', () =>
       this.api.send({ type: 'compress', indices: this.table.selectedIndices() }),
     );
     this.table.restore(saved.sort, saved.filter, saved.selectedIndex);
+    this.table.restoreLayout(saved);
     this.table.toolbar.append(this.progress.element, this.packTotal, this.compressButton);
     this.histogram = new HistogramPanel(
       saved.histogramScale,
@@ -138,9 +163,53 @@ export class App {
     this.views = new ViewTabs(this.table.element, this.graph, this.modules);
     this.workspace = element('div', { className: 'll-workspace' }, [
       this.views.element,
+      this.splitter,
       this.details.element,
     ]);
     this.workspace.classList.toggle('ll-workspace-wide', saved.detailTab !== 'histogram');
+    this.setDetailWidth(saved.detailWidth);
+    this.splitter.addEventListener('pointerdown', (event) => this.dragSplitter(event));
+    this.splitter.addEventListener('dblclick', () => {
+      this.setDetailWidth(null);
+      this.store.update({ detailWidth: null });
+    });
+    this.reportsArea.open = saved.reportsOpen;
+    this.reportsArea.addEventListener('toggle', () =>
+      this.store.update({ reportsOpen: this.reportsArea.open }),
+    );
+  }
+
+  /** The tensor panel's width (null: its default, wider for the spectrum and heatmap). */
+  private setDetailWidth(width: number | null): void {
+    if (width === null) this.workspace.style.removeProperty('--ll-detail-width');
+    else this.workspace.style.setProperty('--ll-detail-width', `${width}px`);
+  }
+
+  private dragSplitter(down: PointerEvent): void {
+    down.preventDefault();
+    this.splitter.setPointerCapture(down.pointerId);
+    const right = this.workspace.getBoundingClientRect().right;
+    let width: number | null = null;
+    const move = (event: PointerEvent) => {
+      width = Math.round(
+        Math.min(MAX_DETAIL_WIDTH, Math.max(MIN_DETAIL_WIDTH, right - event.clientX)),
+      );
+      this.setDetailWidth(width);
+    };
+    const up = () => {
+      this.splitter.removeEventListener('pointermove', move);
+      this.splitter.removeEventListener('pointerup', up);
+      if (width !== null) this.store.update({ detailWidth: width });
+    };
+    this.splitter.addEventListener('pointermove', move);
+    this.splitter.addEventListener('pointerup', up);
+  }
+
+  /** Scroll the page the least needed to show the tensor panel whole (after a selection). */
+  private bringDetailsIntoView(): void {
+    const box = this.details.element.getBoundingClientRect();
+    if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+    this.workspace.scrollIntoView({ block: 'nearest' });
   }
 
   start(): void {
@@ -149,7 +218,7 @@ export class App {
     this.overviewSlot.replaceChildren(
       element('p', { className: 'll-loading', text: 'Reading model…', attrs: { role: 'status' } }),
     );
-    this.root.replaceChildren(this.banner, this.overviewSlot, this.reportSlot, this.workspace);
+    this.root.replaceChildren(this.banner, this.overviewSlot, this.workspace, this.reportsArea);
     this.workspace.hidden = true;
     this.table.reset(0);
     this.details.show(undefined);
@@ -174,6 +243,7 @@ export class App {
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
           this.modelBytes = summary.totalBytes;
+          this.loadWeights();
           this.isDelta = isDeltaModel(summary.metadata);
           this.table.showDeltaColumns(this.isDelta);
         },
@@ -222,8 +292,25 @@ export class App {
     });
   }
 
+  /** Ask which tensors are weights; the table's Weights view and the spectra wait for it. */
+  private loadWeights(): void {
+    this.weightsRequest.abort();
+    this.weightsRequest = new AbortController();
+    const signal = this.weightsRequest.signal;
+    this.weights = this.api.request('weightTensors', {}, signal).then(
+      ({ indices }) => {
+        if (signal.aborted) return null;
+        this.table.setWeights(indices);
+        return indices;
+      },
+      // Without the answer the table shows every tensor, as All tensors does.
+      () => null,
+    );
+  }
+
   /** The server restarted or the file changed: fetch everything again. */
   reload(reason: string): void {
+    this.weightsRequest.abort();
     this.compressibility.abort();
     this.loader?.abort();
     this.spectra?.abort();
@@ -244,6 +331,7 @@ export class App {
       this.api.send({ type: 'reportAction', action });
     });
     this.reportSlot.replaceChildren(view);
+    this.reportsArea.open = true;
     view.scrollIntoView({ block: 'nearest' });
   }
 
@@ -314,7 +402,8 @@ export class App {
       if (!row) break;
       rows.push(row);
     }
-    void spectra.run(rows);
+    // Only weights get spectral metrics; which they are comes first.
+    void this.weights.then(() => spectra.run(rows));
   }
 
   /** Colour the table's sensitivity column by `result` at `level`. */

@@ -159,10 +159,15 @@ export function compressionOf(model: OpenedModel): FormatCompression {
   return compression;
 }
 
+/** What a sensitivity sweep of the model asks of its format; undefined when it cannot be swept. */
+export function sweepCapability(model: OpenedModel): FormatSweep | undefined {
+  const module = formatModule(model.summary.format);
+  return module.compression ?? module.sweep;
+}
+
 /** What a sensitivity sweep of the model asks of its format; a ModelFileError when it cannot be swept. */
 export function sweepOf(model: OpenedModel): FormatSweep {
-  const module = formatModule(model.summary.format);
-  const sweep = module.compression ?? module.sweep;
+  const sweep = sweepCapability(model);
   if (!sweep) {
     throw new ModelFileError(
       model.path,

@@ -3,10 +3,10 @@
  * model's format says (FormatCompression.sweepTraits; the traits themselves: traits.ts).
  */
 import { MAX_TENSORS } from '../../shared/limits';
-import { sweepOf } from '../formats/registry';
+import { sweepCapability, sweepOf } from '../formats/registry';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import type { OnnxModel } from '../onnx';
-import type { LeftOutTensor, SweepTensor } from './traits';
+import { safetensorsSweepTraits, type LeftOutTensor, type SweepTensor } from './traits';
 
 export type { LeftOutTensor, SweepTensor } from './traits';
 
@@ -46,4 +46,22 @@ export function sweepTensors(
     tensors.push(tensor);
   }
   return { tensors, leftOut };
+}
+
+/**
+ * The model's weights: the tensors compression methods act on, by the same rule the sweep
+ * and the compressor follow (the format's sweepTraits), and the weight matrices that are
+ * quantized already (codes with an encoding, which the methods leave as they are). Formats
+ * that cannot be swept (a packed .llz) count their floating-point matrices, as safetensors
+ * does.
+ */
+export async function weightIndices(model: OpenedModel): Promise<number[]> {
+  const sweep = sweepCapability(model);
+  const traitsOf = sweep
+    ? sweep.sweepTraits(model, await sweep.decode(model))
+    : safetensorsSweepTraits;
+  const isWeight = (entry: OpenedModel['tensors'][number]) =>
+    (entry.info.encoding !== undefined && entry.info.shape.length >= 2) ||
+    typeof traitsOf(entry) !== 'string';
+  return model.tensors.filter(isWeight).map((entry) => entry.info.index);
 }

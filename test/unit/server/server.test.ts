@@ -77,6 +77,24 @@ test('answers openModel, tensors and tensorStats for a real model', async () => 
   assert.equal(info.workerCount, 2);
 });
 
+test('weightTensors: Silero v5 has 341 tensors, of which only the conv and LSTM matrices are weights', async () => {
+  const uri = pathToFileURL(SILERO_V5).toString();
+  const page = await request(LspMethods.tensors, { uri, offset: 0, limit: 1000 });
+  const { indices } = await request(LspMethods.weightTensors, { uri });
+  const names = indices.map((index) => page.tensors[index]!.name);
+  assert.ok(page.total > 300, `tensors: ${page.total}`);
+  // Per branch: the STFT basis, four encoder convolutions, the LSTM's two matrices and the
+  // decoder's convolution; no bias, shape constant or scalar.
+  assert.equal(names.length, 16, names.join(', '));
+  assert.ok(names.every((name) => /(weight|weight_ih|weight_hh|forward_basis_buffer)$/.test(name)));
+  assert.ok(names.some((name) => name.includes('else_branch')));
+  assert.ok(names.some((name) => name.includes('then_branch')));
+  for (const index of indices) {
+    const info = page.tensors[index]!;
+    assert.ok(info.shape.length >= 2 && info.dtype === 'float32', info.name);
+  }
+});
+
 test('sampleInputs names the folder chosen for the model over the setting, and its inputs', async () => {
   const uri = pathToFileURL(SILERO_V5).toString();
   const summary = await request(LspMethods.openModel, { uri });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   cumulativeEnergy,
+  hasSpectralMetrics,
   hasSpectrum,
   lowRankParameters,
   maxSavingRank,
@@ -62,4 +63,12 @@ test('only non-empty floating-point matrices have a spectrum', () => {
   assert.equal(hasSpectrum({ shape: [16], dtype: 'float32' }), false);
   assert.equal(hasSpectrum({ shape: [0, 4], dtype: 'float32' }), false);
   assert.equal(hasSpectrum({ shape: [4, 4], dtype: 'int8' }), false);
+});
+
+test('spectral metrics unasked: weight matrices only, never scales, shapes or other matrices', () => {
+  assert.equal(hasSpectralMetrics({ shape: [512, 128], dtype: 'float32' }, true), true);
+  // A float matrix the compressor leaves alone (a quantization grid's scales, a constant).
+  assert.equal(hasSpectralMetrics({ shape: [6, 1], dtype: 'float32' }, false), false);
+  assert.equal(hasSpectralMetrics({ shape: [6], dtype: 'float32' }, true), false);
+  assert.equal(hasSpectralMetrics({ shape: [], dtype: 'int64' }, false), false);
 });

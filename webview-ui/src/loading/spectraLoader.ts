@@ -1,13 +1,17 @@
 /**
  * Fills the table's spectral-metric columns: once the statistics are in, the spectra of
- * matrices up to AUTO_SPECTRUM_MAX_ELEMENTS values are fetched one at a time. Larger
+ * weight matrices (hasSpectralMetrics: no shape constants, scales or vectors) up to
+ * AUTO_SPECTRUM_MAX_ELEMENTS values are fetched one at a time. Larger
  * ones wait for the user to open their Spectrum tab (the cell says so).
  */
 import { formatCount } from '../../../src/shared/format';
 import { matrixShape } from '../../../src/shared/heatmap';
-import { AUTO_SPECTRUM_MAX_ELEMENTS, type Spectrum } from '../../../src/shared/spectrum';
+import {
+  AUTO_SPECTRUM_MAX_ELEMENTS,
+  hasSpectralMetrics,
+  type Spectrum,
+} from '../../../src/shared/spectrum';
 import { isCancellation, requestErrorOf, type ModelApi } from '../platform/api';
-import { rowHasSpectrum } from '../panels/spectrumPanel';
 import type { TensorRow } from '../table/tensorRows';
 
 export class SpectraLoader {
@@ -33,7 +37,7 @@ export class SpectraLoader {
     const queue: TensorRow[] = [];
     const marked: TensorRow[] = [];
     for (const row of rows) {
-      if (row.spectrum || !rowHasSpectrum(row)) continue;
+      if (row.spectrum || !hasSpectralMetrics(row.info, row.weight ?? true)) continue;
       const matrix = matrixShape(row.info.shape)!;
       if (matrix.rows * matrix.cols > AUTO_SPECTRUM_MAX_ELEMENTS) {
         row.spectrumNote = {

@@ -1,9 +1,12 @@
 /** A compact horizontal bar chart (d3, SVG) that redraws itself when its container resizes. */
 import { max, scaleBand, scaleLinear, select } from 'd3';
 import { element } from '../platform/dom';
+import { fitShortName, type ShortName } from '../../../src/shared/names';
 
 export interface Bar {
   readonly label: string;
+  /** The label as a short name (src/shared/names.ts): cut keeping its lead; `label` is the tooltip. */
+  readonly short?: ShortName;
   readonly value: number;
   /** Text at the end of the bar. */
   readonly valueText: string;
@@ -87,7 +90,11 @@ function draw(
     .attr('x', labelWidth - 8)
     .attr('y', y.bandwidth() / 2)
     .attr('dy', '0.35em')
-    .text((bar) => truncate(bar.label, maxChars, options.truncateStart === true));
+    .text((bar) =>
+      bar.short
+        ? fitShortName(bar.short, maxChars)
+        : truncate(bar.label, maxChars, options.truncateStart === true),
+    );
   rows
     .select('rect')
     .attr('x', labelWidth)

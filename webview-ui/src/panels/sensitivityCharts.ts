@@ -12,6 +12,7 @@ import {
   type SensitivityResult,
 } from '../../../src/shared/sensitivity';
 import { horizontalBarChart } from './barChart';
+import { shortenNames } from '../../../src/shared/names';
 import { element } from '../platform/dom';
 
 const HEIGHT = 220;
@@ -169,10 +170,14 @@ export function curvesLegend(result: SensitivityResult): HTMLElement {
 /** The swept layers ranked at level `key`, as a horizontal bar chart. */
 export function rankingChart(result: SensitivityResult, key: string): HTMLElement {
   const ranked = rankLayers(result, key).filter((layer) => sensitivityAt(layer, key) !== undefined);
+  // Shortened over every swept layer, so that twins (an If node's branches) stay apart.
+  const short = shortenNames(result.layers.map((layer) => layer.name));
+  const shortByIndex = new Map(result.layers.map((layer, i) => [layer.index, short.names[i]!]));
   const bars = ranked.map((layer) => {
     const value = sensitivityAt(layer, key)!;
     return {
       label: layer.name,
+      short: shortByIndex.get(layer.index),
       value: Number.isFinite(value) ? value : 0,
       valueText: formatSensitivity(value),
     };

@@ -1,3 +1,5 @@
+import type { ShortName } from '../../../src/shared/names';
+
 /**
  * Tiny DOM builders. Elements are built node by node, never from HTML strings: the page's
  * CSP forbids inline styles, and text from a model file must never become markup.
@@ -48,4 +50,15 @@ export function definitionList(
     list.append(element('dt', { text: label }), element('dd', {}, [value]));
   }
   return list;
+}
+
+/**
+ * A short tensor name (src/shared/names.ts) for a cell whose width CSS fixes: the lead is
+ * never cut, the rest is cut at its start; the tooltip has the full name.
+ */
+export function shortNameElement(name: ShortName, full: string): HTMLElement {
+  return element('span', { className: 'll-short-name', attrs: { title: full } }, [
+    element('span', { className: 'll-lead', text: name.lead }),
+    element('span', { className: 'll-clip' }, [element('span', { text: name.rest })]),
+  ]);
 }

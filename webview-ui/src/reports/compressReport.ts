@@ -48,11 +48,14 @@ function methodsFact(report: CompressionReport): readonly [string, string | Node
   ];
 }
 
+/** A table cell: its text (also its tooltip), or an element with its own tooltip. */
+export type TableCell = string | HTMLElement;
+
 export function table(
   className: string,
   label: string,
   headers: readonly string[],
-  rows: readonly (readonly string[])[],
+  rows: readonly (readonly TableCell[])[],
   numericFrom: number,
 ): HTMLTableElement {
   const head = element('tr', {}, [
@@ -69,11 +72,13 @@ export function table(
       'tr',
       {},
       cells.map((cell, column) =>
-        element('td', {
-          text: cell,
-          className: column >= numericFrom ? 'll-numeric' : undefined,
-          attrs: { title: cell },
-        }),
+        typeof cell === 'string'
+          ? element('td', {
+              text: cell,
+              className: column >= numericFrom ? 'll-numeric' : undefined,
+              attrs: { title: cell },
+            })
+          : element('td', { className: column >= numericFrom ? 'll-numeric' : undefined }, [cell]),
       ),
     ),
   );

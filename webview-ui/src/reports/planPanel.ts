@@ -8,7 +8,8 @@ import { formatBytes, formatSizeChange, formatStat } from '../../../src/shared/f
 import type { ApplyPlanResult, Plan, PlanAction, PlanView } from '../../../src/shared/plan';
 import { describePlanTarget, maxFileBytes, planStatus } from '../../../src/shared/planTarget';
 import { renderVerdict, table } from './compressReport';
-import { definitionList, element } from '../platform/dom';
+import { definitionList, element, shortNameElement } from '../platform/dom';
+import { shortenNames } from '../../../src/shared/names';
 import { baseName } from '../platform/errorView';
 
 /** Plan rows drawn; the recipe file holds all of them. */
@@ -64,15 +65,16 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
     ],
     ['Tensors changed', `${changed.length} of ${plan.steps.length}`],
   ]);
-  const rows = plan.steps
-    .slice(0, MAX_PLAN_ROWS)
-    .map((step) => [
-      step.tensor,
-      step.label,
-      formatBytes(step.bytesBefore),
-      formatBytes(step.predictedBytes),
-      deviationText(step.predictedDeviation),
-    ]);
+  // Tensor names shortened by the table's rule (the shared prefix above the table).
+  const shown = plan.steps.slice(0, MAX_PLAN_ROWS);
+  const names = shortenNames(shown.map((step) => step.tensor));
+  const rows = shown.map((step, i) => [
+    shortNameElement(names.names[i]!, step.tensor),
+    step.label,
+    formatBytes(step.bytesBefore),
+    formatBytes(step.predictedBytes),
+    deviationText(step.predictedDeviation),
+  ]);
   // Once applied, the warnings are among the verdict's reasons.
   const warningBlock =
     warnings.length > 0 && !result
@@ -168,6 +170,13 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
       facts,
       reasonBlock,
       view.error ? element('p', { className: 'll-plan-error', text: view.error }) : null,
+      names.prefix === ''
+        ? null
+        : element(
+            'p',
+            { className: 'll-name-prefix', attrs: { 'data-testid': 'plan-name-prefix' } },
+            ['Every tensor name starts with ', element('code', { text: names.prefix })],
+          ),
       element('div', { className: 'll-report-scroll' }, [
         table(
           'll-plan-steps',

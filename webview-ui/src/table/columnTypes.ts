@@ -7,6 +7,8 @@ import type { SortColumn, SortDirection } from '../viewState';
 
 export interface CellContent {
   readonly text: string;
+  /** Start-truncated columns: text before `text` that is never cut (a short name's lead). */
+  readonly lead?: string;
   /** Tooltip: the full text of a cut-off cell, or why a value is missing. */
   readonly title?: string;
   readonly state?: 'pending' | 'error';

@@ -103,14 +103,30 @@ function numberColumn(
   return { id, label, description, numeric: true, firstDirection: 'descending', width: 72, cell };
 }
 
-/** The CSS grid tracks of these columns (one per column, in order). */
-export function gridTracks(columns: readonly Column[]): string {
+/** The width a column takes: the user's (`widths`), else its own least width. */
+export function columnWidth(
+  column: Column,
+  widths: Readonly<Partial<Record<SortColumn, number>>>,
+): number {
+  return widths[column.id] ?? column.width;
+}
+
+/**
+ * The CSS grid tracks of these columns (one per column, in order). A column the user sized
+ * keeps that width; the others keep theirs, growing ones sharing the spare width.
+ */
+export function gridTracks(
+  columns: readonly Column[],
+  widths: Readonly<Partial<Record<SortColumn, number>>> = {},
+): string {
   return columns
-    .map((column) =>
-      column.grow === undefined
+    .map((column) => {
+      const sized = widths[column.id];
+      if (sized !== undefined) return `${sized}px`;
+      return column.grow === undefined
         ? `${column.width}px`
-        : `minmax(${column.width}px, ${column.grow}fr)`,
-    )
+        : `minmax(${column.width}px, ${column.grow}fr)`;
+    })
     .join(' ');
 }
 
@@ -131,9 +147,20 @@ const sensitivityColumn: Column = numberColumn(
 
 export const COLUMNS: readonly Column[] = [
   {
-    ...textColumn('name', 'Name', 'Tensor name', (row) => row.info.name),
+    ...textColumn(
+      'name',
+      'Name',
+      'Tensor name (the prefix all names share shows above the table)',
+      (row) => row.info.name,
+    ),
+    // The short name (src/shared/names.ts): its lead stays whole, the rest is cut at its
+    // start; the tooltip has the full name.
+    cell: (row) =>
+      row.shortName
+        ? { lead: row.shortName.lead, text: row.shortName.rest, title: row.info.name }
+        : { text: row.info.name, title: row.info.name },
     truncateStart: true,
-    width: 168,
+    width: 300,
     grow: 2,
   },
   {
@@ -143,8 +170,12 @@ export const COLUMNS: readonly Column[] = [
       'Layer (graph node) that uses the tensor',
       (row) => row.info.node,
     ),
+    cell: (row) =>
+      row.shortNode
+        ? { lead: row.shortNode.lead, text: row.shortNode.rest, title: row.info.node }
+        : { text: row.info.node, title: row.info.node },
     truncateStart: true,
-    width: 116,
+    width: 190,
     grow: 1.3,
   },
   {

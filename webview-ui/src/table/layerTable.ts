@@ -1,13 +1,31 @@
 /**
  * The layer table: one row per tensor, sortable by any column, filterable, and driven
- * from the keyboard. Its body is virtualized (see VirtualRows).
+ * from the keyboard. Its body is virtualized (see VirtualRows). Views: the weights alone
+ * (tensors compression methods act on) or every tensor, optionally grouped by module;
+ * columns can be resized and hidden. Names are shortened by one rule (src/shared/names.ts),
+ * the prefix they all share shown once above the grid.
  */
-import { COLUMNS, gridTracks, type Column } from './columns';
+import { columnWidth, COLUMNS, gridTracks, type Column } from './columns';
 import { element } from '../platform/dom';
 import { formatCount } from '../../../src/shared/format';
+import { moduleOf, shortenNames } from '../../../src/shared/names';
+import { groupByModule, type DisplayItem } from './moduleGroups';
 import { isStatColumn, visibleOrder, type TensorRow } from './tensorRows';
-import type { SortColumn, SortOrder } from '../viewState';
+import {
+  MAX_COLUMN_WIDTH,
+  MIN_COLUMN_WIDTH,
+  type SortColumn,
+  type SortOrder,
+  type TensorView,
+  type ViewState,
+} from '../viewState';
 import { cellClass, rowId, VirtualRows } from './virtualRows';
+
+/** What of the view state the table owns and restores. */
+export type TableLayout = Pick<
+  ViewState,
+  'columnWidths' | 'hiddenColumns' | 'tensorView' | 'groupByModule' | 'collapsedGroups'
+>;
 
 /** While statistics stream in, re-sorting by a statistics column waits this long between passes. */
 const RESORT_INTERVAL_MS = 300;
@@ -26,6 +44,8 @@ export interface LayerTableEvents {
   activate(index: number): void;
   /** The set of selected rows changed (ctrl/cmd-click, shift-click, or a plain selection). */
   selectionChanged?(indices: readonly number[]): void;
+  /** The user resized or hid a column, switched views or grouping, or folded a group. */
+  layoutChanged?(change: Partial<TableLayout>): void;
 }
 
 export class LayerTable {
@@ -42,6 +62,23 @@ export class LayerTable {
   private readonly headerCells = new Map<SortColumn, HTMLDivElement>();
   /** Columns this model does not have (Op for safetensors, the delta columns but for deltas). */
   private readonly hiddenColumns = new Set<SortColumn>();
+  /** Columns the user hid, and widths the user dragged columns to. */
+  private userHidden = new Set<SortColumn>();
+  private widths: Partial<Record<SortColumn, number>> = {};
+  private view: TensorView = 'weights';
+  private grouped = false;
+  private collapsed = new Set<string>();
+  /** Whether the weights are known (until then the Weights view shows every tensor). */
+  private weightsKnown = false;
+  private weightIndices = new Set<number>();
+  /** Tensors that pass the view and the filter (collapsed groups' ones included). */
+  private matchCount = 0;
+  /** The body's rows: tensors, and group headers when grouped. */
+  private items: DisplayItem[] = [];
+  private readonly prefixLabel: HTMLDivElement;
+  private readonly viewButtons = new Map<TensorView, HTMLButtonElement>();
+  private readonly groupToggle: HTMLInputElement;
+  private readonly columnChecks = new Map<SortColumn, HTMLInputElement>();
 
   private rows: (TensorRow | undefined)[] = [];
   private expectedTotal = 0;
@@ -76,12 +113,50 @@ export class LayerTable {
 
     this.countLabel = element('span', {
       className: 'll-table-count',
-      attrs: { 'aria-live': 'polite' },
+      attrs: { 'aria-live': 'polite', 'data-testid': 'table-count' },
     });
+    const viewSwitch = element('div', {
+      className: 'll-segmented',
+      attrs: { role: 'group', 'aria-label': 'Tensors shown', 'data-testid': 'tensor-view' },
+    });
+    for (const [view, label, title] of [
+      ['weights', 'Weights', 'The tensors compression methods act on'],
+      ['all', 'All tensors', 'Every tensor: shapes, scales, biases and constants too'],
+    ] as const) {
+      const button = element('button', {
+        className: 'll-segment',
+        text: label,
+        attrs: { type: 'button', title, 'data-view': view, 'aria-pressed': 'false' },
+      });
+      button.addEventListener('click', () => this.setView(view, true));
+      this.viewButtons.set(view, button);
+      viewSwitch.append(button);
+    }
+    this.groupToggle = element('input', {
+      attrs: { type: 'checkbox', 'data-testid': 'group-by-module' },
+    });
+    this.groupToggle.addEventListener('change', () => {
+      this.grouped = this.groupToggle.checked;
+      this.body.scrollTop = 0;
+      this.recomputeOrder();
+      this.events.layoutChanged?.({ groupByModule: this.grouped });
+    });
+    const groupLabel = element(
+      'label',
+      { className: 'll-check', attrs: { title: 'Group the tensors by their module (name scope)' } },
+      [this.groupToggle, 'Group by module'],
+    );
     this.toolbar = element('div', { className: 'll-table-toolbar' }, [
       this.filterInput,
+      viewSwitch,
+      groupLabel,
+      this.columnsMenu(),
       this.countLabel,
     ]);
+    this.prefixLabel = element('div', {
+      className: 'll-name-prefix',
+      attrs: { 'data-testid': 'name-prefix', hidden: '' },
+    });
 
     this.header = element('div', {
       className: 'll-grid-header ll-columns',
@@ -115,7 +190,11 @@ export class LayerTable {
     content.append(this.body.body);
     this.grid.addEventListener('scroll', () => this.onScroll());
     this.grid.addEventListener('keydown', (event) => this.onKeyDown(event));
-    this.body.body.addEventListener('click', (event) => this.onBodyClick(event));
+    this.body.body.addEventListener('click', (event) => {
+      const group = (event.target as Element).closest<HTMLElement>('[data-group]');
+      if (group) this.toggleGroup(group.dataset.group ?? '');
+      else this.onBodyClick(event);
+    });
     this.body.body.addEventListener('contextmenu', (event) => this.onContextMenu(event));
     // Shift-click extends the row selection; it must not also select the page's text.
     this.body.body.addEventListener('mousedown', (event) => {
@@ -125,8 +204,86 @@ export class LayerTable {
     this.element = element(
       'div',
       { className: 'll-table-panel', attrs: { 'data-testid': 'layer-table' } },
-      [this.toolbar, this.grid],
+      [this.toolbar, this.prefixLabel, this.grid],
     );
+  }
+
+  /** The Columns menu: a check box per column (the name column always shows). */
+  private columnsMenu(): HTMLElement {
+    const list = element('div', { className: 'll-columns-list' });
+    for (const column of COLUMNS) {
+      if (column.id === 'name') continue;
+      const check = element('input', { attrs: { type: 'checkbox', 'data-column': column.id } });
+      check.checked = true;
+      check.addEventListener('change', () => {
+        if (check.checked) this.userHidden.delete(column.id);
+        else this.userHidden.add(column.id);
+        this.applyColumns();
+        this.events.layoutChanged?.({ hiddenColumns: [...this.userHidden] });
+      });
+      this.columnChecks.set(column.id, check);
+      list.append(
+        element('label', { className: 'll-check', attrs: { title: column.description } }, [
+          check,
+          column.label,
+        ]),
+      );
+    }
+    const reset = element('button', {
+      className: 'll-button ll-button-secondary',
+      text: 'Reset widths',
+      attrs: { type: 'button', title: 'Give every column its own width again' },
+    });
+    reset.addEventListener('click', () => {
+      this.widths = {};
+      this.applyColumns();
+      this.events.layoutChanged?.({ columnWidths: {} });
+    });
+    return element(
+      'details',
+      { className: 'll-columns-menu', attrs: { 'data-testid': 'columns-menu' } },
+      [element('summary', { text: 'Columns' }), list, reset],
+    );
+  }
+
+  /** Apply the saved layout (before rows arrive). */
+  restoreLayout(layout: TableLayout): void {
+    this.widths = { ...layout.columnWidths };
+    this.userHidden = new Set(layout.hiddenColumns);
+    this.grouped = layout.groupByModule;
+    this.groupToggle.checked = this.grouped;
+    this.collapsed = new Set(layout.collapsedGroups);
+    for (const [id, check] of this.columnChecks) check.checked = !this.userHidden.has(id);
+    this.setView(layout.tensorView, false);
+    this.applyColumns();
+  }
+
+  /** The model's weights arrived: the Weights view shows only them from now on. */
+  setWeights(indices: readonly number[]): void {
+    const weights = new Set(indices);
+    for (const row of this.rows) if (row) row.weight = weights.has(row.info.index);
+    this.weightIndices = weights;
+    this.weightsKnown = true;
+    this.shortenNames();
+    this.recomputeOrder();
+  }
+
+  private setView(view: TensorView, fromUser: boolean): void {
+    this.view = view;
+    for (const [id, button] of this.viewButtons)
+      button.setAttribute('aria-pressed', String(id === view));
+    if (!fromUser) return;
+    this.body.scrollTop = 0;
+    this.shortenNames();
+    this.recomputeOrder();
+    this.events.layoutChanged?.({ tensorView: view });
+  }
+
+  private toggleGroup(key: string): void {
+    if (this.collapsed.has(key)) this.collapsed.delete(key);
+    else this.collapsed.add(key);
+    this.recomputeOrder();
+    this.events.layoutChanged?.({ collapsedGroups: [...this.collapsed] });
   }
 
   /** Start over for a model with `total` tensors (rows arrive with `addRows`). */
@@ -141,8 +298,34 @@ export class LayerTable {
     for (const row of rows) {
       if (this.rows[row.info.index] === undefined) this.loadedCount++;
       this.rows[row.info.index] = row;
+      if (this.weightsKnown) row.weight = this.weightIndices.has(row.info.index);
     }
+    this.shortenNames();
     this.recomputeOrder();
+  }
+
+  /**
+   * Once every row is in, and again when the view changes: the short name of each row
+   * the view shows, and the prefix they share above the grid.
+   */
+  private shortenNames(): void {
+    if (this.loadedCount < this.expectedTotal) return;
+    const weightsOnly = this.view === 'weights' && this.weightsKnown;
+    const rows = this.rows.filter(
+      (row): row is TensorRow => row !== undefined && !(weightsOnly && row.weight === false),
+    );
+    const { prefix, names } = shortenNames(rows.map((row) => row.info.name));
+    const nodes = shortenNames(rows.map((row) => row.info.node)).names;
+    rows.forEach((row, i) => {
+      row.shortName = names[i];
+      row.shortNode = nodes[i];
+    });
+    this.prefixLabel.hidden = prefix === '';
+    this.prefixLabel.replaceChildren(
+      'Every name starts with ',
+      element('code', { text: prefix, attrs: { 'data-testid': 'name-prefix-text' } }),
+    );
+    this.body.invalidate(rows.map((row) => row.info.index));
   }
 
   /** Formats without a graph (safetensors) have no operators: hide that column for them. */
@@ -169,10 +352,59 @@ export class LayerTable {
       if (show) this.hiddenColumns.delete(id);
       else this.hiddenColumns.add(id);
     }
-    const shown = COLUMNS.filter((column) => !this.hiddenColumns.has(column.id));
-    this.grid.style.setProperty('--ll-columns', gridTracks(shown));
-    const minWidth = shown.reduce((sum, column) => sum + column.width, 0);
+    this.applyColumns();
+  }
+
+  /** Lay the grid out for the columns shown, at their widths. */
+  private applyColumns(): void {
+    const hidden = new Set([...this.hiddenColumns, ...this.userHidden]);
+    const shown = COLUMNS.filter((column) => !hidden.has(column.id));
+    this.grid.style.setProperty('--ll-columns', gridTracks(shown, this.widths));
+    const minWidth = shown.reduce((sum, column) => sum + columnWidth(column, this.widths), 0);
     this.grid.style.setProperty('--ll-grid-min-width', `${minWidth + GRID_SLACK_PX}px`);
+    for (const [id, cell] of this.headerCells) cell.hidden = hidden.has(id);
+    this.body.setHiddenColumns(hidden);
+  }
+
+  /** The drag handle at a header cell's right edge: resizes the column (double-click: reset). */
+  private resizeHandle(column: Column, cell: HTMLElement): HTMLElement {
+    const handle = element('div', {
+      className: 'll-col-resizer',
+      attrs: {
+        'data-testid': `resize-${column.id}`,
+        title: 'Drag to resize; double-click for the column’s own width',
+        'aria-hidden': 'true',
+      },
+    });
+    handle.addEventListener('pointerdown', (down) => {
+      down.preventDefault();
+      down.stopPropagation();
+      handle.setPointerCapture(down.pointerId);
+      const startX = down.clientX;
+      const startWidth = cell.getBoundingClientRect().width;
+      const move = (event: PointerEvent) => {
+        const width = Math.round(startWidth + event.clientX - startX);
+        this.widths[column.id] = Math.min(MAX_COLUMN_WIDTH, Math.max(MIN_COLUMN_WIDTH, width));
+        this.applyColumns();
+      };
+      const up = () => {
+        handle.removeEventListener('pointermove', move);
+        handle.removeEventListener('pointerup', up);
+        handle.removeEventListener('pointercancel', up);
+        this.events.layoutChanged?.({ columnWidths: { ...this.widths } });
+      };
+      handle.addEventListener('pointermove', move);
+      handle.addEventListener('pointerup', up);
+      handle.addEventListener('pointercancel', up);
+    });
+    handle.addEventListener('click', (event) => event.stopPropagation());
+    handle.addEventListener('dblclick', (event) => {
+      event.stopPropagation();
+      delete this.widths[column.id];
+      this.applyColumns();
+      this.events.layoutChanged?.({ columnWidths: { ...this.widths } });
+    });
+    return handle;
   }
 
   /** Statistics of these rows changed (the row objects were updated in place). */
@@ -230,6 +462,13 @@ export class LayerTable {
       this.filterInput.value = '';
       this.setFilter('', true);
     }
+    if (!this.positionOfIndex.has(index) && this.rows[index]?.weight === false)
+      this.setView('all', true);
+    const name = this.rows[index]?.info.name;
+    if (!this.positionOfIndex.has(index) && this.grouped && name !== undefined) {
+      const key = moduleOf(name);
+      if (this.collapsed.has(key)) this.toggleGroup(key);
+    }
     this.select(index, true);
   }
 
@@ -251,9 +490,11 @@ export class LayerTable {
       ],
     );
     button.addEventListener('click', () => this.toggleSort(column));
-    const cell = element('div', { className: cellClass(column), attrs: { role: 'columnheader' } }, [
-      button,
-    ]);
+    const cell = element('div', {
+      className: cellClass(column),
+      attrs: { role: 'columnheader', 'data-column': column.id },
+    });
+    cell.append(button, this.resizeHandle(column, cell));
     this.headerCells.set(column.id, cell);
     return cell;
   }
@@ -298,10 +539,23 @@ export class LayerTable {
 
   private recomputeOrder(): void {
     this.lastResort = performance.now();
-    this.order = visibleOrder(this.rows, this.filter, this.sort);
-    this.positionOfIndex = new Map(this.order.map((index, position) => [index, position]));
-    this.body.setContent(this.order, this.rows);
-    this.grid.setAttribute('aria-rowcount', String(this.order.length + 1));
+    const weightsOnly = this.view === 'weights' && this.weightsKnown;
+    const order = visibleOrder(this.rows, this.filter, this.sort, weightsOnly);
+    this.matchCount = order.length;
+    if (this.grouped) {
+      const { items, shown } = groupByModule(order, this.rows, this.collapsed);
+      this.items = items;
+      this.order = shown;
+    } else {
+      this.items = order;
+      this.order = order;
+    }
+    this.positionOfIndex = new Map();
+    this.items.forEach((item, position) => {
+      if (typeof item === 'number') this.positionOfIndex.set(item, position);
+    });
+    this.body.setContent(this.items, this.rows);
+    this.grid.setAttribute('aria-rowcount', String(this.items.length + 1));
     this.updateCountLabel();
     this.updateEmptyMessage();
     this.updateActiveDescendant();
@@ -309,11 +563,15 @@ export class LayerTable {
   }
 
   private updateCountLabel(): void {
-    const shown = this.order.length;
+    const shown = this.matchCount;
     const loading = this.loadedCount < this.expectedTotal;
     const total = formatCount(this.expectedTotal);
+    const weights = this.view === 'weights' && this.weightsKnown;
     let text: string;
     if (loading) text = `${formatCount(this.loadedCount)} of ${total} tensors loaded`;
+    else if (weights && this.filter.trim() !== '')
+      text = `${formatCount(shown)} of ${formatCount(this.weightIndices.size)} weights (${total} tensors)`;
+    else if (weights) text = `${formatCount(shown)} weights of ${total} tensors`;
     else if (this.filter.trim() !== '') text = `${formatCount(shown)} of ${total} tensors`;
     else text = `${total} tensor${this.expectedTotal === 1 ? '' : 's'}`;
     this.countLabel.textContent = text;
@@ -322,11 +580,21 @@ export class LayerTable {
   private updateEmptyMessage(): void {
     const allLoaded = this.loadedCount >= this.expectedTotal;
     let message: string | null = null;
-    if (this.order.length === 0 && allLoaded) {
-      message =
-        this.expectedTotal === 0
-          ? 'This model has no weight tensors.'
-          : `No tensor matches “${this.filter.trim()}”.`;
+    const weightsOnly = this.view === 'weights' && this.weightsKnown;
+    if (this.matchCount === 0 && allLoaded) {
+      const needle = this.filter.trim();
+      if (this.expectedTotal === 0) message = 'This model has no weight tensors.';
+      else if (needle === '')
+        message =
+          'No tensor here is one compression methods act on: choose All tensors to see every tensor.';
+      else if (weightsOnly) {
+        // The filter may match tensors the Weights view leaves out: say so.
+        const elsewhere = visibleOrder(this.rows, needle, null).length;
+        message =
+          elsewhere === 0
+            ? `No tensor matches “${needle}”.`
+            : `No weight matches “${needle}”; ${formatCount(elsewhere)} tensor${elsewhere === 1 ? '' : 's'} in All tensors ${elsewhere === 1 ? 'does' : 'do'}.`;
+      } else message = `No tensor matches “${needle}”.`;
     }
     this.emptyMessage.hidden = message === null;
     this.emptyMessage.textContent = message ?? '';

@@ -5,6 +5,7 @@
 import type { TensorCompressibility, TensorDeltaStats } from '../../../src/shared/lossless';
 import type { TensorInfo, TensorStats } from '../../../src/shared/model';
 import type { SpectralMetrics } from '../../../src/shared/spectrum';
+import type { ShortName } from '../../../src/shared/names';
 import type { SortColumn, SortOrder } from '../viewState';
 
 export interface TensorRow {
@@ -14,6 +15,12 @@ export interface TensorRow {
   statsError: string | null;
   /** Lower-cased name, node, op and dtype, for the filter. */
   readonly searchText: string;
+  /** The name as the table shows it (src/shared/names.ts), once every row is in. */
+  shortName?: ShortName;
+  /** The node's name, shortened by the same rule among the nodes the view shows. */
+  shortNode?: ShortName;
+  /** Whether compression methods act on it (the Weights view); undefined until known. */
+  weight?: boolean;
   /** Spectral metrics (default options), once computed. */
   spectrum?: SpectralMetrics | null;
   /** Why the tensor has no spectral metrics, or that they wait for the user (large matrices). */
@@ -133,16 +140,21 @@ function compareRows(a: TensorRow, b: TensorRow, order: SortOrder): number {
   return compared !== 0 ? sign * compared : a.info.index - b.info.index;
 }
 
-/** Tensor indices of the rows that match `filter`, in `order` (file order when null). */
+/**
+ * Tensor indices of the rows that match `filter`, in `order` (file order when null); with
+ * `weightsOnly`, without the rows known not to be weights.
+ */
 export function visibleOrder(
   rows: readonly (TensorRow | undefined)[],
   filter: string,
   order: SortOrder | null,
+  weightsOnly = false,
 ): number[] {
   const needle = filter.trim().toLowerCase();
   const matching: TensorRow[] = [];
   for (const row of rows) {
-    if (row && (needle === '' || row.searchText.includes(needle))) matching.push(row);
+    if (!row || (weightsOnly && row.weight === false)) continue;
+    if (needle === '' || row.searchText.includes(needle)) matching.push(row);
   }
   if (order) matching.sort((a, b) => compareRows(a, b, order));
   return matching.map((row) => row.info.index);

@@ -8,7 +8,10 @@
  */
 import { COLUMNS, type Column } from './columns';
 import { element } from '../platform/dom';
+import { formatBytes, formatCompactCount } from '../../../src/shared/format';
+import type { DisplayItem, GroupHeader } from './moduleGroups';
 import type { TensorRow } from './tensorRows';
+import type { SortColumn } from '../viewState';
 
 /** Row height in CSS pixels; the stylesheet reads it from `--ll-row-height`. */
 export const ROW_HEIGHT = 24;
@@ -20,21 +23,40 @@ interface RowElement {
   readonly cells: HTMLDivElement[];
   /** Where each cell's text goes: the cell, or its inner span for start-truncated columns. */
   readonly texts: HTMLElement[];
+  /** Start-truncated columns: the span before the text that is never cut (CellContent.lead). */
+  readonly leads: (HTMLElement | null)[];
   /** What was drawn last, to skip work that is already done. */
   drawnRow: TensorRow | null;
   drawnPosition: number;
   drawnSelected: boolean;
 }
 
+/** A group's header row (see moduleGroups.ts). */
+interface GroupElement {
+  readonly element: HTMLDivElement;
+  readonly label: HTMLSpanElement;
+  readonly totals: HTMLSpanElement;
+  drawn: GroupHeader | null;
+  drawnPosition: number;
+}
+
+/** Key of a group's header among the active rows (tensor rows are keyed by index). */
+function groupKey(group: GroupHeader): string {
+  return `group:${group.key}`;
+}
+
 export class VirtualRows {
   readonly body: HTMLDivElement;
-  private order: readonly number[] = [];
+  private order: readonly DisplayItem[] = [];
   private rows: readonly (TensorRow | undefined)[] = [];
   private selectedIndex: number | null = null;
   /** Every selected tensor (the selected index among them); several with ctrl/shift-click. */
   private selection: ReadonlySet<number> = new Set();
   private readonly active = new Map<number, RowElement>();
   private readonly spare: RowElement[] = [];
+  private readonly activeGroups = new Map<string, GroupElement>();
+  private readonly spareGroups: GroupElement[] = [];
+  private hidden: ReadonlySet<SortColumn> = new Set();
   private viewHeight = 0;
   private cachedScrollTop = 0;
   private frameRequested = false;
@@ -42,7 +64,7 @@ export class VirtualRows {
   /** `viewport` scrolls; `header` is the sticky header row inside it, above the body. */
   constructor(
     private readonly viewport: HTMLElement,
-    header: HTMLElement,
+    private readonly header: HTMLElement,
   ) {
     this.body = element('div', { className: 'll-grid-body', attrs: { role: 'rowgroup' } });
     viewport.style.setProperty('--ll-row-height', `${ROW_HEIGHT}px`);
@@ -73,8 +95,20 @@ export class VirtualRows {
     return Math.max(1, Math.floor(this.viewHeight / ROW_HEIGHT));
   }
 
-  /** Show `order` (tensor indices, top to bottom) of `rows`; draws at once. */
-  setContent(order: readonly number[], rows: readonly (TensorRow | undefined)[]): void {
+  /** Columns not shown: their cells are hidden in every row, drawn or kept for reuse. */
+  setHiddenColumns(hidden: ReadonlySet<SortColumn>): void {
+    this.hidden = hidden;
+    for (const row of [...this.active.values(), ...this.spare]) this.applyHidden(row);
+  }
+
+  private applyHidden(row: RowElement): void {
+    COLUMNS.forEach((column, i) => {
+      row.cells[i]!.hidden = this.hidden.has(column.id);
+    });
+  }
+
+  /** Show `order` (tensors and group headers, top to bottom) of `rows`; draws at once. */
+  setContent(order: readonly DisplayItem[], rows: readonly (TensorRow | undefined)[]): void {
     this.order = order;
     this.rows = rows;
     this.body.style.height = `${order.length * ROW_HEIGHT}px`;
@@ -101,8 +135,13 @@ export class VirtualRows {
     this.scheduleRender();
   }
 
-  /** Scroll the least needed to show the row at `position`. */
+  /**
+   * Scroll the least needed to show the row at `position`. The viewport is measured here
+   * (the grid may have changed size since the last resize callback, e.g. when the name
+   * prefix line appeared above it).
+   */
   scrollIntoView(position: number): void {
+    this.viewHeight = Math.max(0, this.viewport.clientHeight - this.header.offsetHeight);
     const rowTop = position * ROW_HEIGHT;
     if (rowTop < this.cachedScrollTop) {
       this.scrollTop = rowTop;
@@ -115,7 +154,7 @@ export class VirtualRows {
   /** Tensor indices of the rows in view, top to bottom. */
   visibleIndices(): number[] {
     const [first, last] = this.range(0);
-    return this.order.slice(first, last);
+    return this.order.slice(first, last).filter((item) => typeof item === 'number');
   }
 
   scheduleRender(): void {
@@ -139,7 +178,8 @@ export class VirtualRows {
 
   private render(): void {
     const [first, last] = this.range(OVERSCAN_ROWS);
-    const wanted = new Set(this.order.slice(first, last));
+    const slice = this.order.slice(first, last);
+    const wanted = new Set(slice.map((item) => (typeof item === 'number' ? item : groupKey(item))));
     for (const [index, row] of this.active) {
       if (!wanted.has(index)) {
         this.active.delete(index);
@@ -147,14 +187,38 @@ export class VirtualRows {
         this.spare.push(row);
       }
     }
+    for (const [key, group] of this.activeGroups) {
+      if (!wanted.has(key)) {
+        this.activeGroups.delete(key);
+        group.element.remove();
+        this.spareGroups.push(group);
+      }
+    }
     let next = this.body.firstChild;
     for (let position = first; position < last; position++) {
-      const index = this.order[position]!;
+      const item = this.order[position]!;
+      if (typeof item !== 'number') {
+        const key = groupKey(item);
+        let group = this.activeGroups.get(key);
+        if (!group) {
+          group = this.spareGroups.pop() ?? createGroupElement();
+          this.activeGroups.set(key, group);
+        }
+        drawGroup(group, item, position);
+        if (group.element === next) next = next.nextSibling;
+        else this.body.insertBefore(group.element, next);
+        continue;
+      }
+      const index = item;
       const row = this.rows[index];
       if (!row) continue;
       let rowElement = this.active.get(index);
       if (!rowElement) {
-        rowElement = this.spare.pop() ?? createRowElement();
+        rowElement = this.spare.pop();
+        if (!rowElement) {
+          rowElement = createRowElement();
+          this.applyHidden(rowElement);
+        }
         this.active.set(index, rowElement);
       }
       this.draw(rowElement, row, position);
@@ -179,6 +243,8 @@ export class VirtualRows {
         const cell = rowElement.cells[columnIndex]!;
         const content = column.cell(row);
         rowElement.texts[columnIndex]!.textContent = content.text;
+        const lead = rowElement.leads[columnIndex];
+        if (lead) lead.textContent = content.lead ?? '';
         if (content.title) cell.title = content.title;
         else cell.removeAttribute('title');
         cell.classList.toggle('ll-pending', content.state === 'pending');
@@ -205,11 +271,20 @@ export class VirtualRows {
 
 function createRowElement(): RowElement {
   const texts: HTMLElement[] = [];
+  const leads: (HTMLElement | null)[] = [];
   const cells = COLUMNS.map((column) => {
     const cell = element('div', { className: cellClass(column), attrs: { role: 'gridcell' } });
-    const text = column.truncateStart ? element('span') : cell;
-    if (text !== cell) cell.append(text);
-    texts.push(text);
+    if (column.truncateStart) {
+      // The lead stays whole; the rest is cut at its start inside its clip.
+      const lead = element('span', { className: 'll-lead' });
+      const text = element('span');
+      cell.append(lead, element('span', { className: 'll-clip' }, [text]));
+      texts.push(text);
+      leads.push(lead);
+    } else {
+      texts.push(cell);
+      leads.push(null);
+    }
     return cell;
   });
   const rowNode = element(
@@ -221,10 +296,44 @@ function createRowElement(): RowElement {
     element: rowNode,
     cells,
     texts,
+    leads,
     drawnRow: null,
     drawnPosition: -1,
     drawnSelected: false,
   };
+}
+
+function createGroupElement(): GroupElement {
+  const label = element('span', { className: 'll-group-label' });
+  const totals = element('span', { className: 'll-group-totals' });
+  const cell = element('div', { className: 'll-group-cell', attrs: { role: 'gridcell' } }, [
+    element('span', { className: 'll-group-twisty', attrs: { 'aria-hidden': 'true' } }),
+    label,
+    totals,
+  ]);
+  const rowNode = element(
+    'div',
+    { className: 'll-row ll-group-row', attrs: { role: 'row', 'data-testid': 'group-row' } },
+    [cell],
+  );
+  return { element: rowNode, label, totals, drawn: null, drawnPosition: -1 };
+}
+
+function drawGroup(group: GroupElement, header: GroupHeader, position: number): void {
+  if (group.drawn !== header) {
+    group.element.dataset.group = header.key;
+    group.element.setAttribute('aria-expanded', String(!header.collapsed));
+    group.label.textContent = header.label;
+    group.label.title = header.key;
+    const tensors = `${header.count} tensor${header.count === 1 ? '' : 's'}`;
+    group.totals.textContent = `${tensors} · ${formatCompactCount(header.params)} params · ${formatBytes(header.bytes)}`;
+    group.drawn = header;
+  }
+  if (group.drawnPosition !== position) {
+    group.element.style.transform = `translateY(${position * ROW_HEIGHT}px)`;
+    group.element.setAttribute('aria-rowindex', String(position + 2));
+    group.drawnPosition = position;
+  }
 }
 
 export function cellClass(column: Column): string {
