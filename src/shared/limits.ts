@@ -196,3 +196,12 @@ export const MAX_PYTORCH_METADATA_ENTRIES = 64;
 
 /** Cells of a quantization grid (block scales) sent to the heatmap; taller grids pool rows. */
 export const MAX_BLOCK_SCALE_CELLS = 1024 * 1024;
+
+/** Values of each side read at a time when two tensors are compared (model diff). */
+export const DIFF_CHUNK_ELEMENTS = 1 << 20;
+
+/** Structure changes listed one by one in a model diff (all are counted). */
+export const MAX_LISTED_STRUCTURE_CHANGES = 2000;
+
+/** Singular values of ΔW kept in a diff's fine-tune analysis (the largest). */
+export const MAX_DELTA_SPECTRUM_VALUES = 256;

@@ -1,0 +1,134 @@
+/**
+ * What a comparison of two models (`layerlens diff`, the diff editor) reports: the two
+ * summaries, the tensors paired between them with how they differ, what could not be
+ * paired, the structure diff of graph formats, and optionally the outputs on sample inputs.
+ */
+import type { OutputDeviation } from './compress';
+import type { DType } from './dtypes';
+import type { ModelFormat } from './model';
+
+/** One side's totals. */
+export interface DiffSide {
+  readonly path: string;
+  readonly format: ModelFormat;
+  readonly fileBytes: number;
+  readonly totalBytes: number;
+  readonly parameterCount: number;
+  readonly tensorCount: number;
+  readonly bytesByDType: Readonly<Partial<Record<DType, number>>>;
+}
+
+/**
+ * How a pair was found: the same name; the same consuming node under another name (a
+ * weight renamed by compression, `fc1.weight` → `fc1.weight_quantized`); or a weight split
+ * into two factors whose nodes compute what its node did (low rank: `A·B` ≈ W).
+ */
+export type PairingKind = 'name' | 'node' | 'factors';
+
+/** How the values of the two sides differ (absent when they cannot be compared). */
+export interface ValueDiff {
+  /** ‖B − A‖_F / ‖A‖_F (Infinity when A is zero and B is not). */
+  readonly relativeError: number;
+  readonly cosine: number;
+  readonly maxAbsDiff: number;
+  /** Share of positions where both values are equal (bit for bit as numbers). */
+  readonly identical: number;
+  readonly normA: number;
+  readonly normB: number;
+}
+
+export interface TensorPairDiff {
+  /** Index of the tensor in model A's list. */
+  readonly indexA: number;
+  readonly name: string;
+  /** Name(s) on side B: one, or the two factors (first node's, then second node's). */
+  readonly namesB: readonly string[];
+  readonly indicesB: readonly number[];
+  readonly pairing: PairingKind;
+  readonly shapeA: readonly number[];
+  readonly shapeB: readonly (readonly number[])[];
+  readonly dtypeA: DType;
+  readonly dtypeB: readonly DType[];
+  /** Stored bytes (B: the tensors paired plus companions such as scales). */
+  readonly bytesA: number;
+  readonly bytesB: number;
+  /** Tensors of B that only serve the paired one (a scale, a zero point). */
+  readonly companionsB: readonly string[];
+  /** The quantization of the stored values on each side, where there is one. */
+  readonly encodingA?: string;
+  readonly encodingB?: string;
+  readonly values?: ValueDiff;
+  /** Why the values were not compared. */
+  readonly valuesSkipped?: string;
+  /** Whether anything differs: shape, dtype, encoding, bytes or a value. */
+  readonly changed: boolean;
+}
+
+/** A tensor only one side has. */
+export interface UnpairedTensor {
+  readonly index: number;
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly bytes: number;
+  /** The layer the format names for it (ONNX: its consuming node). */
+  readonly node: string;
+}
+
+export type StructureChangeKind = 'added' | 'removed' | 'changed' | 'split';
+
+/** One node of a graph as the structure diff shows it. */
+export interface DiffNode {
+  readonly name: string;
+  readonly op: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  /** The (sub)graph path, `""` for the main graph. */
+  readonly graph: string;
+}
+
+export interface StructureChange {
+  readonly kind: StructureChangeKind;
+  /** A's node (removed, changed, split). */
+  readonly before?: DiffNode;
+  /** B's node(s) (added, changed: one; split: the nodes that now compute it, in order). */
+  readonly after?: readonly DiffNode[];
+  /** For `changed`: what differs (`op`, `inputs`, `attributes`, `name`). */
+  readonly differences?: readonly string[];
+}
+
+export interface StructureDiff {
+  readonly nodesA: number;
+  readonly nodesB: number;
+  /** Operator count differences (B − A), zeros left out. */
+  readonly opCountChanges: Readonly<Record<string, number>>;
+  readonly counts: Readonly<Record<StructureChangeKind, number>>;
+  /** The changes, at most MAX_LISTED_STRUCTURE_CHANGES of them. */
+  readonly changes: readonly StructureChange[];
+  /** Changes counted but not listed. */
+  readonly unlisted: number;
+}
+
+export interface OutputsDiff {
+  readonly outputs: readonly OutputDeviation[];
+  /** The sample inputs, as validation describes them. */
+  readonly inputs: string;
+  /** Notes on the run (onnxruntime load, backend, samples); or why it did not run. */
+  readonly notes: readonly string[];
+}
+
+export interface ModelDiff {
+  readonly a: DiffSide;
+  readonly b: DiffSide;
+  readonly pairs: readonly TensorPairDiff[];
+  readonly onlyA: readonly UnpairedTensor[];
+  readonly onlyB: readonly UnpairedTensor[];
+  /** How many pairs were found each way. */
+  readonly pairedBy: Readonly<Record<PairingKind, number>>;
+  /** One sentence per problem that keeps the diff partial (nothing paired, values not compared…). */
+  readonly notes: readonly string[];
+  /** Graph formats on both sides. */
+  readonly structure?: StructureDiff;
+  /** `--outputs`: both models run on the validation's sample inputs. */
+  readonly outputs?: OutputsDiff;
+}
