@@ -3,7 +3,7 @@
  * after compression, a base and its fine-tune), from src/server/diff.
  */
 import { resolve } from 'node:path';
-import type { ModelDiff } from '../shared/diff';
+import { DELTA_ENERGY_RANKS, type DeltaSpectrum, type ModelDiff } from '../shared/diff';
 import {
   dtypeChangeText,
   pairingText,
@@ -13,10 +13,11 @@ import {
 import type { DType } from '../shared/dtypes';
 import { formatBytes, formatCount, formatPercent, formatShape, formatStat } from '../shared/format';
 import { diffModels } from '../server/diff';
+import { extractLora } from '../server/diff/finetune';
 import { UsageError, validationFlags } from './compress';
 import { printTable } from './table';
 
-export const DIFF_USAGE = `Usage: layerlens diff A B [--json] [--outputs] [--changed]
+export const DIFF_USAGE = `Usage: layerlens diff A B [--json] [--outputs] [--changed] [--delta]
                       [--inputs DIR] [--dim NAME=N] [--shape NAME=AxB] [--value NAME=X]
 
   diff       Compare two models (any formats LayerLens reads): sizes, parameters and bytes
@@ -28,7 +29,18 @@ export const DIFF_USAGE = `Usage: layerlens diff A B [--json] [--outputs] [--cha
   --outputs  Also run both ONNX models on the sample inputs of the compression's
              validation (same flags) and compare each output
   --changed  List only the pairs that differ
-  --json     Print the whole diff as JSON`;
+  --delta    Fine-tune analysis: for each changed float matrix the spectrum of
+             ΔW = B − A, its stable and effective rank, and the energy of ΔW that a
+             rank r keeps for r = 4, 8, 16, 32, 64
+  --json     Print the whole diff as JSON
+
+Usage: layerlens extract-lora BASE TUNED --rank R --out DIR [--json]
+
+  extract-lora  Write the fine-tune's update of every changed 2-D float matrix as a
+                rank-R LoRA adapter PEFT loads: DIR/adapter_model.safetensors
+                (base_model.model.<module>.lora_A.weight [R, in], lora_B.weight
+                [out, R]) and DIR/adapter_config.json (lora_alpha = R); prints per
+                matrix the energy kept, ‖ΔW − B·A‖/‖ΔW‖ and ‖base + B·A − tuned‖/‖tuned‖`;
 
 interface DiffArgs {
   readonly a: string;
@@ -36,6 +48,7 @@ interface DiffArgs {
   readonly json: boolean;
   readonly outputs: boolean;
   readonly changedOnly: boolean;
+  readonly deltas: boolean;
   readonly settings: ReturnType<ReturnType<typeof validationFlags>['settings']>;
 }
 
@@ -46,7 +59,7 @@ export function parseDiffArgs(args: readonly string[]): DiffArgs {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('--')) files.push(arg);
-    else if (arg === '--json' || arg === '--outputs' || arg === '--changed') flags.add(arg);
+    else if (['--json', '--outputs', '--changed', '--delta'].includes(arg)) flags.add(arg);
     else {
       const value = args[++i];
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
@@ -60,6 +73,7 @@ export function parseDiffArgs(args: readonly string[]): DiffArgs {
     json: flags.has('--json'),
     outputs: flags.has('--outputs'),
     changedOnly: flags.has('--changed'),
+    deltas: flags.has('--delta'),
     settings: validation.settings(),
   };
 }
@@ -150,6 +164,7 @@ export function printDiff(diff: ModelDiff, changedOnly: boolean): void {
     }
     for (const note of diff.outputs.notes) console.log(`  ${note}`);
   }
+  if (diff.deltas) printDeltas(diff.deltas);
   if (diff.notes.length > 0) console.log('');
   for (const note of diff.notes) console.log(`Note: ${note}`);
 }
@@ -166,9 +181,115 @@ export async function diffCommand(args: readonly string[]): Promise<number> {
   }
   const diff = await diffModels(parsed.a, parsed.b, {
     outputs: parsed.outputs,
+    deltas: parsed.deltas,
     settings: parsed.settings,
   });
   if (parsed.json) console.log(JSON.stringify(diff, null, 2));
   else printDiff(diff, parsed.changedOnly);
+  return 0;
+}
+
+function printDeltas(deltas: readonly DeltaSpectrum[]): void {
+  console.log(`\nFine-tune analysis (ΔW = B − A of ${deltas.length} changed matrices):`);
+  printTable([
+    [
+      'TENSOR',
+      'SHAPE',
+      '‖ΔW‖/‖W‖',
+      'σ₁',
+      'STABLE RANK',
+      'EFF. RANK',
+      ...DELTA_ENERGY_RANKS.map((r) => `E@${r}`),
+    ],
+    ...deltas.map((d) => [
+      d.name,
+      `${d.rows} × ${d.cols}`,
+      formatStat(d.relativeChange, 3),
+      formatStat(d.singularValues[0] ?? 0, 3),
+      formatStat(d.stableRank, 3),
+      formatStat(d.effectiveRank, 3),
+      ...DELTA_ENERGY_RANKS.map((r) => {
+        const at = d.energyAt.find((e) => e.rank === r);
+        return at ? formatPercent(at.energy) : '—';
+      }),
+    ]),
+  ]);
+}
+
+export function parseLoraArgs(args: readonly string[]): {
+  base: string;
+  tuned: string;
+  rank: number;
+  out: string;
+  json: boolean;
+} {
+  const files: string[] = [];
+  const values: Record<string, string> = {};
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) files.push(arg);
+    else if (arg === '--json') json = true;
+    else if (arg === '--rank' || arg === '--out') {
+      const value = args[++i];
+      if (value === undefined) throw new UsageError(`${arg} needs a value`);
+      values[arg] = value;
+    } else throw new UsageError(`unknown option ${arg}`);
+  }
+  if (files.length !== 2) throw new UsageError('extract-lora takes the base and the tuned model');
+  const rank = Number(values['--rank']);
+  if (!Number.isInteger(rank) || rank < 1)
+    throw new UsageError('--rank must be a positive integer');
+  if (!values['--out']) throw new UsageError('extract-lora needs --out DIR');
+  return {
+    base: resolve(files[0]!),
+    tuned: resolve(files[1]!),
+    rank,
+    out: resolve(values['--out']),
+    json,
+  };
+}
+
+/** Run `layerlens extract-lora …`; returns the exit code. */
+export async function extractLoraCommand(args: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseLoraArgs>;
+  try {
+    parsed = parseLoraArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`layerlens: ${error.message}\n\n${DIFF_USAGE}`);
+    return 2;
+  }
+  const result = await extractLora(parsed.base, parsed.tuned, {
+    rank: parsed.rank,
+    outDir: parsed.out,
+  });
+  if (parsed.json) {
+    console.log(JSON.stringify(result, null, 2));
+    return 0;
+  }
+  console.log(`Wrote ${result.adapterPath}`);
+  console.log(`  and ${result.configPath} (r = ${result.rank}, lora_alpha = ${result.rank})`);
+  printTable([
+    [
+      'TENSOR',
+      'MODULE',
+      'SHAPE',
+      'RANK',
+      'ENERGY',
+      '‖ΔW − BA‖/‖ΔW‖',
+      '‖base + BA − tuned‖/‖tuned‖',
+    ],
+    ...result.modules.map((m) => [
+      m.name,
+      m.module,
+      `${m.rows} × ${m.cols}`,
+      String(m.rank),
+      formatPercent(m.energy),
+      formatStat(m.updateError, 3),
+      formatStat(m.tunedError, 3),
+    ]),
+  ]);
+  for (const s of result.skipped) console.log(`  not in the adapter: ${s.name}: ${s.reason}`);
   return 0;
 }

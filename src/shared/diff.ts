@@ -131,4 +131,55 @@ export interface ModelDiff {
   readonly structure?: StructureDiff;
   /** `--outputs`: both models run on the validation's sample inputs. */
   readonly outputs?: OutputsDiff;
+  /** Fine-tune analysis (`--delta`): the spectrum of ΔW of every changed float matrix. */
+  readonly deltas?: readonly DeltaSpectrum[];
+}
+
+/** Ranks at which a diff reports the energy of ΔW a rank-r approximation keeps. */
+export const DELTA_ENERGY_RANKS = [4, 8, 16, 32, 64] as const;
+
+/** The spectrum of one changed matrix's update ΔW = B − A (fine-tune analysis). */
+export interface DeltaSpectrum {
+  readonly name: string;
+  readonly rows: number;
+  readonly cols: number;
+  /** ‖ΔW‖_F / ‖A‖_F. */
+  readonly relativeChange: number;
+  /** The largest singular values of ΔW, descending (at most MAX_DELTA_SPECTRUM_VALUES). */
+  readonly singularValues: readonly number[];
+  /** ‖ΔW‖_F² / σ₁². */
+  readonly stableRank: number;
+  /** exp of the entropy of σ_i / Σσ. */
+  readonly effectiveRank: number;
+  /** Share of ‖ΔW‖_F² the best rank-r approximation keeps, for r in DELTA_ENERGY_RANKS (≤ min side). */
+  readonly energyAt: readonly { readonly rank: number; readonly energy: number }[];
+}
+
+/** One matrix of an extracted LoRA adapter and how well base + B·A reproduces the fine-tune. */
+export interface LoraModule {
+  /** The tensor's name in the models. */
+  readonly name: string;
+  /** The module name in the adapter (`base_model.model.<module>.lora_A.weight`). */
+  readonly module: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rank: number;
+  /** Share of ‖ΔW‖_F² the rank keeps. */
+  readonly energy: number;
+  /** ‖ΔW − B·A‖_F / ‖ΔW‖_F: how much of the update the adapter misses. */
+  readonly updateError: number;
+  /** ‖(base + B·A) − tuned‖_F / ‖tuned‖_F. */
+  readonly tunedError: number;
+}
+
+export interface LoraExtraction {
+  readonly base: string;
+  readonly tuned: string;
+  readonly adapterPath: string;
+  readonly configPath: string;
+  /** The rank asked for (matrices smaller than it get their full rank). */
+  readonly rank: number;
+  readonly modules: readonly LoraModule[];
+  /** Changed tensors the adapter does not hold, with why. */
+  readonly skipped: readonly { readonly name: string; readonly reason: string }[];
 }

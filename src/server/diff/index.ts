@@ -5,6 +5,7 @@
  * on the validation's sample inputs (runtime/validate.ts). Shared by the CLI and the server.
  */
 import type {
+  DeltaSpectrum,
   DiffSide,
   ModelDiff,
   OutputsDiff,
@@ -23,6 +24,7 @@ import type { OpenedModel, TensorEntry } from '../formats/types';
 import { onnxModelOf, type OnnxModel } from '../onnx';
 import { firstLine } from '../runtime/sampleSet';
 import { validateOnnx } from '../runtime/validate';
+import { deltaSpectrum } from './finetune';
 import { pairTensors, type TensorPair } from './pairing';
 import { structureDiff } from './structure';
 import { compareValues, memoryReader, valueReader, valuesProblem } from './values';
@@ -32,6 +34,8 @@ export interface DiffOptions {
   readonly outputs?: boolean;
   readonly settings?: Partial<LayerLensSettings>;
   readonly signal?: AbortSignal;
+  /** The spectrum of ΔW of every changed float matrix (fine-tune analysis). */
+  readonly deltas?: boolean;
   /** Called after each pair is compared. */
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -210,9 +214,15 @@ export async function diffModels(
   const [onnxA, onnxB] = [await decoded(a), await decoded(b)];
   const pairing = pairTensors(a, b, onnxA, onnxB);
   const pairs: TensorPairDiff[] = [];
+  const deltas: DeltaSpectrum[] = [];
   for (const pair of pairing.pairs) {
     options.signal?.throwIfAborted();
-    pairs.push(await pairDiff(pair, options.signal));
+    const diff = await pairDiff(pair, options.signal);
+    pairs.push(diff);
+    if (options.deltas && diff.values && diff.values.identical < 1) {
+      const spectrum = await deltaSpectrum(pair, options.signal);
+      if (typeof spectrum !== 'string') deltas.push(spectrum);
+    }
     options.onProgress?.(pairs.length, pairing.pairs.length);
   }
   const pairedBy: Record<PairingKind, number> = { name: 0, node: 0, factors: 0 };
@@ -229,6 +239,7 @@ export async function diffModels(
     pairedBy,
     notes,
     ...(onnxA && onnxB ? { structure: structureDiff(onnxA, onnxB, a.summary, b.summary) } : {}),
+    ...(options.deltas ? { deltas } : {}),
     ...(options.outputs ? { outputs: await outputsOf(a, b, onnxB, options) } : {}),
   };
 }

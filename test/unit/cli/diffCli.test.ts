@@ -4,11 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ModelDiff } from '../../../src/shared/diff';
-import { normalValues } from '../../support/matrices';
+import { lowRankValues, normalValues } from '../../support/matrices';
+import { writeSafetensors } from '../../support/safetensorsBuilder';
 import {
   graph,
   makeTempFolder,
@@ -79,4 +80,28 @@ test('a file that is not a model names the file; one file is a usage error', () 
   const usage = layerlens('diff', original);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /diff takes two model files/);
+});
+
+test('extract-lora writes the adapter and prints each matrix; --delta shows the rank of the update', async () => {
+  const w = Float32Array.from(normalValues(48 * 32, 5, 0.1));
+  const update = lowRankValues(48, 32, 2, 6);
+  const base = await writeSafetensors(join(folder, 'base.safetensors'), [
+    { name: 'proj.weight', dtype: 'F32', shape: [48, 32], data: w },
+  ]);
+  const tuned = await writeSafetensors(join(folder, 'tuned.safetensors'), [
+    { name: 'proj.weight', dtype: 'F32', shape: [48, 32], data: w.map((v, i) => v + update[i]!) },
+  ]);
+  const out = join(folder, 'lora');
+  const result = layerlens('extract-lora', base, tuned, '--rank', '2', '--out', out);
+  assert.equal(result.status, 0, result.stderr);
+  assert.ok(existsSync(join(out, 'adapter_model.safetensors')));
+  assert.ok(existsSync(join(out, 'adapter_config.json')));
+  assert.match(result.stdout, /proj\.weight\s+proj\s+48 × 32\s+2\s+100\.0%/);
+  const delta = layerlens('diff', base, tuned, '--delta');
+  assert.equal(delta.status, 0, delta.stderr);
+  assert.match(delta.stdout, /Fine-tune analysis \(ΔW = B − A of 1 changed matrices\)/);
+  assert.match(delta.stdout, /proj\.weight\s+48 × 32\s+\S+\s+\S+\s+\S+\s+\S+\s+100\.0%\s+100\.0%/);
+  const usage = layerlens('extract-lora', base, tuned, '--out', out);
+  assert.equal(usage.status, 2);
+  assert.match(usage.stderr, /--rank must be a positive integer/);
 });
