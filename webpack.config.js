@@ -113,7 +113,7 @@ module.exports = (_env, argv) => {
       ...common(mode),
       name: 'webview',
       target: 'web',
-      entry: { main: './webview-ui/src/main.ts' },
+      entry: { main: './webview-ui/src/main.ts', diff: './webview-ui/src/diff/main.ts' },
       // The webview's CSP forbids eval, which webpack's eval-based dev source maps need.
       devtool: mode === 'production' ? 'source-map' : 'inline-source-map',
       output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },

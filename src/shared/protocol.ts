@@ -6,6 +6,8 @@
  * forwards each request to the server with that model's URI.
  */
 import type { CompressionReport } from './compress';
+import type { ModelDiff } from './diff';
+import type { Histogram } from './model';
 import type { LspMethods, LspResult, WebviewMethodName, WebviewParams } from './lsp';
 import type { PlanAction, PlanView } from './plan';
 
@@ -51,6 +53,24 @@ export type HostToWebview =
   | { type: 'reveal'; tensorName: string }
   /** A compression plan of this model to show (null: hide it). */
   | { type: 'plan'; view: PlanView | null };
+
+/** The diff editor's webview to the extension. */
+export type DiffPanelToHost =
+  | { type: 'ready' }
+  /** The value histograms of a pair: A's tensor and B's tensor (indices in each model). */
+  | { type: 'histograms'; indexA: number; indexB: number };
+
+/** The extension to the diff editor's webview. */
+export type HostToDiffPanel =
+  | { type: 'diff'; diff: ModelDiff }
+  | { type: 'diffError'; message: string }
+  | {
+      type: 'histograms';
+      indexA: number;
+      a: Histogram | null;
+      b: Histogram | null;
+      error?: string;
+    };
 
 export interface RequestError {
   readonly message: string;
