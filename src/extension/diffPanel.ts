@@ -68,7 +68,11 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
       }
     } else if (message.type === 'histograms') {
       try {
-        const [ha, hb] = await Promise.all([stats(a, message.indexA), stats(b, message.indexB)]);
+        const { indexA, indexB } = message;
+        const [ha, hb] = await Promise.all([
+          stats(a, indexA),
+          indexB === null ? null : stats(b, indexB),
+        ]);
         post({ type: 'histograms', indexA: message.indexA, a: ha, b: hb });
       } catch (error) {
         post({

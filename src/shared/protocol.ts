@@ -57,8 +57,11 @@ export type HostToWebview =
 /** The diff editor's webview to the extension. */
 export type DiffPanelToHost =
   | { type: 'ready' }
-  /** The value histograms of a pair: A's tensor and B's tensor (indices in each model). */
-  | { type: 'histograms'; indexA: number; indexB: number };
+  /**
+   * The value histograms of a pair: A's tensor and B's (indices in each model); B's is
+   * null where B stores the tensor as factors, whose values are not W's.
+   */
+  | { type: 'histograms'; indexA: number; indexB: number | null };
 
 /** The extension to the diff editor's webview. */
 export type HostToDiffPanel =

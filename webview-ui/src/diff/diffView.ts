@@ -226,7 +226,11 @@ export class DiffView {
       element('h2', { className: 'll-section-title', text: pair.name }),
       element('p', {
         className: 'll-diff-legend',
-        text: error ?? `A: ${pair.name} (bars) · B: ${pair.namesB[0] ?? ''} (overlay)`,
+        text:
+          error ??
+          (b
+            ? `A: ${pair.name} (bars) · B: ${pair.namesB[0] ?? ''} (overlay)`
+            : `A: ${pair.name}; B stores it as the factors ${pair.namesB.join(' · ')} (their product's error is in the table)`),
       }),
       chart,
     );

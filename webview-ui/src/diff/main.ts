@@ -16,7 +16,11 @@ window.addEventListener('message', (event: MessageEvent<HostToDiffPanel>) => {
   if (typeof message !== 'object' || message === null) return;
   if (message.type === 'diff') {
     view = new DiffView(root, message.diff, (pair) =>
-      vscode.postMessage({ type: 'histograms', indexA: pair.indexA, indexB: pair.indicesB[0]! }),
+      vscode.postMessage({
+        type: 'histograms',
+        indexA: pair.indexA,
+        indexB: pair.pairing === 'factors' ? null : pair.indicesB[0]!,
+      }),
     );
     view.render();
   } else if (message.type === 'diffError') {
