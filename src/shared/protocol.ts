@@ -40,7 +40,7 @@ export type WebviewToHost =
   /** A button of the plan panel (apply the plan shown, or hide it). */
   | { type: 'planAction'; action: PlanAction };
 
-export type ReportAction = 'openOutput' | 'openReport' | 'dismiss';
+export type ReportAction = 'openOutput' | 'compareWithOriginal' | 'openReport' | 'dismiss';
 
 export type HostToWebview =
   | { type: 'response'; id: number; result: unknown }
