@@ -14,6 +14,7 @@ import type {
   UnpairedTensor,
   ValueDiff,
 } from '../../shared/diff';
+import { DTYPES } from '../../shared/dtypes';
 import { formatCount } from '../../shared/format';
 import type { ModelSummary } from '../../shared/model';
 import type { LayerLensSettings } from '../../shared/settings';
@@ -93,6 +94,12 @@ async function pairValues(
       return { values: await compareValues(valueReader(pair.a), memoryReader(product), signal) };
     }
     const b = pair.b[0]!;
+    const [floatA, floatB] = [DTYPES[pair.a.info.dtype].isFloat, DTYPES[b.info.dtype].isFloat];
+    if (floatA !== floatB) {
+      return {
+        valuesSkipped: `${floatA ? 'A' : 'B'} holds ${floatA ? pair.a.info.dtype : b.info.dtype} values, ${floatA ? 'B' : 'A'} ${floatA ? b.info.dtype : pair.a.info.dtype} codes without a scale LayerLens applies`,
+      };
+    }
     if (b.info.parameterCount !== pair.a.info.parameterCount) {
       return {
         valuesSkipped: `A holds ${formatCount(pair.a.info.parameterCount)} values, B ${formatCount(b.info.parameterCount)}`,

@@ -215,3 +215,27 @@ test('different architectures: nothing pairs, and the notes say what could not b
     /2 of 2 tensors of bert\.safetensors \(32 parameters\) have no counterpart/,
   );
 });
+
+test('safetensors int8 + scales: the codes are not compared with the floats, and the scales are companions', async () => {
+  const dir = join(folder, 'st-int8');
+  const path = await writeSafetensors(join(dir, 'w.safetensors'), [
+    {
+      name: 'fc.weight',
+      dtype: 'F32',
+      shape: [16, 32],
+      data: Float32Array.from(normalValues(512, 11, 0.3)),
+    },
+  ]);
+  const report = await compressModel(path, {
+    tensors: [],
+    options: { method: 'int8', storeQuantized: true },
+  });
+  const diff = await diffModels(path, report.output);
+  const fc = pairOf(diff, 'fc.weight');
+  assert.deepEqual(fc.dtypeB, ['int8']);
+  assert.deepEqual(fc.companionsB, ['fc.weight.scale']);
+  assert.equal(fc.bytesB, 16 * 32 + 16 * 4);
+  assert.equal(fc.values, undefined);
+  assert.match(fc.valuesSkipped!, /A holds float32 values, B int8 codes/);
+  assert.deepEqual(diff.onlyB, []);
+});
