@@ -13,7 +13,8 @@
  *    Conv split into a kernel and a 1×1). Low rank's `_lowrank_a`/`_lowrank_b` pair so.
  *
  * Tensors of B left over that a paired B tensor's layer also reads, or whose name extends
- * a paired B name (`.scale`, `_scale`, `_zero_point`), are that pair's companions.
+ * a paired name on either side (`.scale`, `_scale`, `_zero_point`, the `_shape` of a
+ * Reshape back to W's shape), are that pair's companions.
  */
 import { matrixShape } from '../../shared/heatmap';
 import type { PairingKind } from '../../shared/diff';
@@ -175,6 +176,8 @@ export function pairTensors(
     if (!pairOfKey.has(q.key)) pairOfKey.set(q.key, t);
     pairOfName.set(q.entry.info.name, t);
   }
+  // A's name too: compression names the helpers of a rewritten weight after it (`W_shape`).
+  for (const t of pairs) if (!pairOfName.has(t.a.info.name)) pairOfName.set(t.a.info.name, t);
   const extended = (name: string): TensorPair | undefined => {
     for (let cut = name.length - 1; cut > 0; cut--) {
       if (name[cut] === '.' || name[cut] === '_') {

@@ -4,7 +4,8 @@
  * compared, the structure diff, the outputs run in onnxruntime, and files that do not pair.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { copyFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { CompressionOptions } from '../../../../src/shared/compress';
 import type { ModelDiff } from '../../../../src/shared/diff';
@@ -238,4 +239,21 @@ test('safetensors int8 + scales: the codes are not compared with the floats, and
   assert.equal(fc.values, undefined);
   assert.match(fc.valuesSkipped!, /A holds float32 values, B int8 codes/);
   assert.deepEqual(diff.onlyB, []);
+});
+
+test('Silero VAD v5 and its int8 copy: every tensor pairs, weights in If branches by node, the Reshape shapes are companions', async () => {
+  const silero = join(folder, 'silero_vad_v5.onnx');
+  await copyFile(resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'), silero);
+  const report = await compressModel(silero, { tensors: [], options: { method: 'int8' } });
+  const diff = await diffModels(silero, report.output);
+  assert.deepEqual(diff.onlyA, []);
+  assert.deepEqual(diff.onlyB, []);
+  assert.equal(diff.pairedBy.node, 16);
+  assert.equal(diff.structure!.opCountChanges.DequantizeLinear, 16);
+  const conv = pairOf(diff, 'If_0_then_branch__Inline_0__encoder.0.reparam_conv.weight');
+  assert.deepEqual(conv.companionsB, [
+    'If_0_then_branch__Inline_0__encoder.0.reparam_conv.weight_scale',
+    'If_0_then_branch__Inline_0__encoder.0.reparam_conv.weight_shape',
+  ]);
+  assert.ok(conv.values!.relativeError > 0 && conv.values!.relativeError < 0.05);
 });
