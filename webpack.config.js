@@ -113,10 +113,12 @@ module.exports = (_env, argv) => {
       ...common(mode),
       name: 'webview',
       target: 'web',
-      // graphLayout: the graph view's layout worker (webview-ui/src/graph/layoutClient.ts).
+      // graphLayout: the graph view's layout worker (webview-ui/src/graph/layoutClient.ts); diff: the model
+      // diff panel's page (webview-ui/src/diff/).
       entry: {
         main: './webview-ui/src/main.ts',
         graphLayout: './webview-ui/src/graph/layoutWorker.ts',
+        diff: './webview-ui/src/diff/main.ts',
       },
       // The webview's CSP forbids eval, which webpack's eval-based dev source maps need.
       devtool: mode === 'production' ? 'source-map' : 'inline-source-map',

@@ -43,6 +43,7 @@ const REQUIRED_ENTRIES = [
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
   'extension/dist/webview/graphLayout.js',
+  'extension/dist/webview/diff.js',
   'extension/dist/web-tree-sitter.wasm',
   'extension/dist/tree-sitter-python.wasm',
   'extension/node_modules/onnxruntime-node/package.json',

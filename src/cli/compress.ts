@@ -104,12 +104,63 @@ function keyValue(flag: string, text: string): [string, string] {
   return [text.slice(0, at), text.slice(at + 1)];
 }
 
-export function parseCompressArgs(args: readonly string[]): ParsedArgs {
-  const files: string[] = [];
-  const values: Record<string, string> = {};
+/**
+ * The validation settings as flags (`--inputs DIR`, `--dim NAME=N`, `--shape NAME=AxB`,
+ * `--value NAME=X`), shared by the commands that run models on sample inputs: `take`
+ * consumes one flag with its value (false: not one of them), `settings` gives the result.
+ */
+export function validationFlags(): {
+  take(arg: string, value: string): boolean;
+  settings(): Partial<LayerLensSettings>;
+} {
+  let inputs = '';
   const dims: Record<string, number> = { ...DEFAULT_SETTINGS['validation.dimensions'] };
   const shapes: Record<string, number[]> = {};
   const inputValues: Record<string, number> = { ...DEFAULT_SETTINGS['validation.inputValues'] };
+  return {
+    take(arg, value) {
+      switch (arg) {
+        case '--inputs':
+          inputs = resolve(value);
+          return true;
+        case '--dim': {
+          const [name, size] = keyValue(arg, value);
+          dims[name] = Number(size);
+          if (!Number.isInteger(dims[name]) || dims[name]! < 1)
+            throw new UsageError(`--dim ${value}: the size must be a positive integer`);
+          return true;
+        }
+        case '--shape': {
+          const [name, shape] = keyValue(arg, value);
+          shapes[name] = shape === '' ? [] : shape.split(/[x,]/).map(Number);
+          if (shapes[name]!.some((d) => !Number.isInteger(d) || d < 0))
+            throw new UsageError(`--shape ${value}: sizes are integers, e.g. input=1x512`);
+          return true;
+        }
+        case '--value': {
+          const [name, v] = keyValue(arg, value);
+          inputValues[name] = Number(v);
+          if (!Number.isFinite(inputValues[name]))
+            throw new UsageError(`--value ${value}: not a number`);
+          return true;
+        }
+        default:
+          return false;
+      }
+    },
+    settings: () => ({
+      'validation.inputsFolder': inputs,
+      'validation.dimensions': dims,
+      'validation.shapes': shapes,
+      'validation.inputValues': inputValues,
+    }),
+  };
+}
+
+export function parseCompressArgs(args: readonly string[]): ParsedArgs {
+  const files: string[] = [];
+  const values: Record<string, string> = {};
+  const validation = validationFlags();
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -123,36 +174,15 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
     }
     const value = args[++i];
     if (value === undefined) throw new UsageError(`${arg} needs a value`);
+    if (validation.take(arg, value)) continue;
     switch (arg) {
       case '--method':
       case '--level':
       case '--layers':
       case '--out':
-      case '--inputs':
       case '--int4-format':
         values[arg] = value;
         break;
-      case '--dim': {
-        const [name, size] = keyValue(arg, value);
-        dims[name] = Number(size);
-        if (!Number.isInteger(dims[name]) || dims[name]! < 1)
-          throw new UsageError(`--dim ${value}: the size must be a positive integer`);
-        break;
-      }
-      case '--shape': {
-        const [name, shape] = keyValue(arg, value);
-        shapes[name] = shape === '' ? [] : shape.split(/[x,]/).map(Number);
-        if (shapes[name]!.some((d) => !Number.isInteger(d) || d < 0))
-          throw new UsageError(`--shape ${value}: sizes are integers, e.g. input=1x512`);
-        break;
-      }
-      case '--value': {
-        const [name, v] = keyValue(arg, value);
-        inputValues[name] = Number(v);
-        if (!Number.isFinite(inputValues[name]))
-          throw new UsageError(`--value ${value}: not a number`);
-        break;
-      }
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
@@ -173,12 +203,7 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
     out: values['--out'],
     json,
     int4Format: format,
-    settings: {
-      'validation.inputsFolder': values['--inputs'] ? resolve(values['--inputs']) : '',
-      'validation.dimensions': dims,
-      'validation.shapes': shapes,
-      'validation.inputValues': inputValues,
-    },
+    settings: validation.settings(),
   };
 }
 

@@ -5,6 +5,7 @@
  *   layerlens compress FILE --method M [--level L] [--layers REGEX] [--out FILE] [--json]
  *   layerlens inspect FILE [--json] [--stats]
  *   layerlens pack|unpack|compressibility|delta … (see cli/lossless.ts)
+ *   layerlens diff A B [--json] [--outputs] [--delta], extract-lora (see cli/diff.ts)
  */
 import { resolve } from 'node:path';
 import {
@@ -35,6 +36,7 @@ import { printTable } from './table';
 import { applyCommand, PLAN_USAGE, planCommand } from './plan';
 import { UsageError } from './compress';
 import { sensitivityCommand, SENSITIVITY_USAGE } from './sensitivity';
+import { diffCommand, DIFF_USAGE, extractLoraCommand } from './diff';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
@@ -54,7 +56,9 @@ ${LOSSLESS_USAGE}
 
 ${SENSITIVITY_USAGE}
 
-${PLAN_USAGE}`;
+${PLAN_USAGE}
+
+${DIFF_USAGE}`;
 
 /** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
 type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };
@@ -248,9 +252,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command === 'plan' || command === 'apply') return runPlan(command, rest);
   const lossless = LOSSLESS_COMMANDS.find((name) => name === command);
   if (lossless) return runLossless(lossless, rest);
-  if (command === 'sensitivity') {
+  const commands: Record<string, (args: readonly string[]) => Promise<number>> = {
+    sensitivity: sensitivityCommand,
+    diff: diffCommand,
+    'extract-lora': extractLoraCommand,
+  };
+  const run = Object.hasOwn(commands, command ?? '') ? commands[command!] : undefined;
+  if (run) {
     try {
-      return await sensitivityCommand(rest);
+      return await run(rest);
     } catch (error) {
       if (error instanceof ModelFileError || error instanceof RangeError) {
         console.error(`layerlens: ${error.message}`);

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
+import { compareModelsCommand, compareWithCommand } from './diffPanel';
 import { MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
 import { showModel } from './modelEditor';
 import { packCommand, unpackCommand } from './losslessCommands';
@@ -95,6 +96,16 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.applyPlan',
     needsServer: true,
     run: (client, resource) => applyPlanCommand(client, resource),
+  },
+  {
+    id: 'layerlens.compareModels',
+    needsServer: true,
+    run: (client, clicked, selected) => compareModelsCommand(client, clicked, selected),
+  },
+  {
+    id: 'layerlens.compareWith',
+    needsServer: true,
+    run: (client, target) => compareWithCommand(client, target),
   },
   {
     id: 'layerlens.chooseSampleInputs',

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { LayerLensClient } from './client';
 import { registerCommands } from './commands';
+import { initDiffPanels } from './diffPanel';
 import { ModelEditorProvider } from './modelEditor';
 import { initSampleInputs } from './sampleInputsStore';
 import { registerStatusBar } from './statusBar';
@@ -10,6 +11,7 @@ let client: LayerLensClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   initSampleInputs(context.workspaceState);
+  initDiffPanels(context);
   const output = vscode.window.createOutputChannel('LayerLens', { log: true });
   client = new LayerLensClient(context, output);
   context.subscriptions.push(

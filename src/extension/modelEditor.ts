@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { CompressionReport } from '../shared/compress';
 import type { PlanView } from '../shared/plan';
 import { LspMethods } from '../shared/lsp';
-import type { HostToWebview, WebviewToHost } from '../shared/protocol';
+import type { HostToWebview, ReportAction, WebviewToHost } from '../shared/protocol';
 import type { LayerLensClient } from './client';
 import { ModelSession } from './modelSession';
 import { sampleInputsParams } from './sampleInputsStore';
@@ -221,7 +221,7 @@ class EditorSession {
     }
   }
 
-  private async onReportAction(action: 'openOutput' | 'openReport' | 'dismiss'): Promise<void> {
+  private async onReportAction(action: ReportAction): Promise<void> {
     const key = this.uri.toString();
     const report = compressionReports.get(key);
     if (!report) return;
@@ -231,6 +231,11 @@ class EditorSession {
         if (session !== this && session.uri.toString() === key)
           session.post({ type: 'compressionReport', report: null });
       }
+    } else if (action === 'compareWithOriginal') {
+      await vscode.commands.executeCommand('layerlens.compareModels', undefined, [
+        vscode.Uri.file(report.source),
+        vscode.Uri.file(report.output),
+      ]);
     } else if (action === 'openOutput') {
       await vscode.commands.executeCommand(
         'vscode.openWith',

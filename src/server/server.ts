@@ -34,6 +34,7 @@ import { parseRecipe } from './plan/recipe';
 import { progressTitle, withWorkDone } from './progress';
 import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
+import { diffModels } from './diff';
 import { sweepTemporaryFolders } from './tempFiles';
 
 // A cancel that arrives while its request still waits in the queue (the server busy with
@@ -255,6 +256,23 @@ handle(LspMethods.sensitivity, (params, signal, { models }) => {
         },
         await models.openedModel(path),
       ),
+  );
+});
+
+handle(LspMethods.diff, (params, signal) => {
+  const [a, b] = [modelPath(params.uri), modelPath(params.other)];
+  return withWorkDone(
+    connection,
+    `LayerLens: comparing ${basename(a)} with ${basename(b)}`,
+    { token: params.workDoneToken },
+    (progress) =>
+      diffModels(a, b, {
+        outputs: params.outputs,
+        deltas: params.deltas,
+        signal,
+        settings: context.settingsFor(chosenInputs(params)),
+        onProgress: (done, total) => progress.report(done, total),
+      }),
   );
 });
 

@@ -213,3 +213,12 @@ export const MAX_GRAPH_EDGES = 4_000_000;
  * tensor name that become nested groups; the rest of a deeper name stays in its last group.
  */
 export const MAX_GROUP_DEPTH = 32;
+
+/** Values of each side read at a time when two tensors are compared (model diff). */
+export const DIFF_CHUNK_ELEMENTS = 1 << 20;
+
+/** Structure changes listed one by one in a model diff (all are counted). */
+export const MAX_LISTED_STRUCTURE_CHANGES = 2000;
+
+/** Singular values of ΔW kept in a diff's fine-tune analysis (the largest). */
+export const MAX_DELTA_SPECTRUM_VALUES = 256;

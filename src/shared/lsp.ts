@@ -27,6 +27,7 @@ import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 import type { ModelGraph, ModuleTree } from './graph';
+import type { ModelDiff } from './diff';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
@@ -141,6 +142,16 @@ export interface ApplyPlanParams extends ModelParams, SampleInputsParams {
   readonly outPath?: string;
 }
 
+/** Compare the model `uri` (A, before) with `other` (B, after): layerlens diff. */
+export interface DiffParams extends ModelParams, SampleInputsParams {
+  /** `file:` URI of model B. */
+  readonly other: string;
+  /** Also run both ONNX models on A's sample inputs and compare the outputs. */
+  readonly outputs?: boolean;
+  /** Also the spectrum of ΔW of every changed matrix (fine-tune analysis). */
+  readonly deltas?: boolean;
+}
+
 /** The client's work-done progress token (LSP `WorkDoneProgressParams`). */
 export interface WorkDoneParams {
   readonly workDoneToken?: string | number;
@@ -214,6 +225,8 @@ export const LspMethods = {
   applyPlan: lspMethod<ApplyPlanParams & WorkDoneParams, ApplyPlanResult>('layerlens/applyPlan', {
     sampleInputs: true,
   }),
+  /** Compare two models: paired tensors, structure, outputs (work-done progress, cancellable). */
+  diff: lspMethod<DiffParams & WorkDoneParams, ModelDiff>('layerlens/diff', { sampleInputs: true }),
 } as const;
 
 export type LspMethodName = keyof typeof LspMethods;

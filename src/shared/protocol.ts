@@ -6,6 +6,8 @@
  * forwards each request to the server with that model's URI.
  */
 import type { CompressionReport } from './compress';
+import type { ModelDiff } from './diff';
+import type { Histogram } from './model';
 import type { LspMethods, LspResult, WebviewMethodName, WebviewParams } from './lsp';
 import type { PlanAction, PlanView } from './plan';
 
@@ -38,7 +40,7 @@ export type WebviewToHost =
   /** A button of the plan panel (apply the plan shown, or hide it). */
   | { type: 'planAction'; action: PlanAction };
 
-export type ReportAction = 'openOutput' | 'openReport' | 'dismiss';
+export type ReportAction = 'openOutput' | 'compareWithOriginal' | 'openReport' | 'dismiss';
 
 export type HostToWebview =
   | { type: 'response'; id: number; result: unknown }
@@ -51,6 +53,27 @@ export type HostToWebview =
   | { type: 'reveal'; tensorName: string }
   /** A compression plan of this model to show (null: hide it). */
   | { type: 'plan'; view: PlanView | null };
+
+/** The diff editor's webview to the extension. */
+export type DiffPanelToHost =
+  | { type: 'ready' }
+  /**
+   * The value histograms of a pair: A's tensor and B's (indices in each model); B's is
+   * null where B stores the tensor as factors, whose values are not W's.
+   */
+  | { type: 'histograms'; indexA: number; indexB: number | null };
+
+/** The extension to the diff editor's webview. */
+export type HostToDiffPanel =
+  | { type: 'diff'; diff: ModelDiff }
+  | { type: 'diffError'; message: string }
+  | {
+      type: 'histograms';
+      indexA: number;
+      a: Histogram | null;
+      b: Histogram | null;
+      error?: string;
+    };
 
 export interface RequestError {
   readonly message: string;

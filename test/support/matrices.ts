@@ -11,6 +11,21 @@ export function normalValues(count: number, seed: number, scale: number): number
   return Array.from({ length: count }, () => next() * scale);
 }
 
+/** A rows × cols matrix of exactly rank `rank`: the product of two random factors (N(0, 0.25)). */
+export function lowRankValues(rows: number, cols: number, rank: number, seed: number): number[] {
+  const a = normalValues(rows * rank, seed, 0.5);
+  const b = normalValues(rank * cols, seed + 1, 0.5);
+  const out: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let sum = 0;
+      for (let k = 0; k < rank; k++) sum += a[i * rank + k]! * b[k * cols + j]!;
+      out.push(sum);
+    }
+  }
+  return out;
+}
+
 /** Deterministic standard normal numbers (mulberry32 + Box–Muller). */
 export function gaussian(seed: number): () => number {
   let state = seed >>> 0;

@@ -175,6 +175,9 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   await view.getByRole('button', { name: 'Open new model' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'openOutput' });
   action = session.nextPosted('reportAction');
+  await view.getByRole('button', { name: 'Compare with original' }).click();
+  assert.deepEqual(await action, { type: 'reportAction', action: 'compareWithOriginal' });
+  action = session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Close' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'dismiss' });
   assert.equal(await page.getByTestId('compression-report').count(), 0);

@@ -301,23 +301,31 @@ function statsEntries(stats: TensorStats): [string, string][] {
   ];
 }
 
-function drawHistogram(
+/**
+ * Draw `histogram` as bars into `container` (its svg is reused). `overlay`: a second
+ * histogram drawn over it on a shared value axis (`ll-bar-overlay`), as the model diff
+ * shows model B's values over model A's.
+ */
+export function drawHistogram(
   container: HTMLElement,
   histogram: Histogram,
   scale: HistogramScale,
   width: number,
   axisLabel: 'value' | 'code' = 'value',
+  overlay?: Histogram,
 ): void {
   const innerWidth = width - MARGIN.left - MARGIN.right;
   const innerHeight = CHART_HEIGHT - MARGIN.top - MARGIN.bottom;
   const { counts } = histogram;
   const binCount = counts.length;
-  const maxCount = Math.max(1, ...counts);
+  const maxCount = Math.max(1, ...counts, ...(overlay?.counts ?? []));
+  const low = Math.min(histogram.min, overlay?.min ?? Infinity);
+  const high = Math.max(histogram.max, overlay?.max ?? -Infinity);
   // A constant tensor has min === max: widen the axis so its single bar has somewhere to stand.
   const spread = histogram.max - histogram.min;
-  const padding = spread > 0 ? 0 : Math.max(Math.abs(histogram.min) * 0.05, 0.5);
+  const padding = high - low > 0 ? 0 : Math.max(Math.abs(low) * 0.05, 0.5);
   const x = scaleLinear()
-    .domain([histogram.min - padding, histogram.max + padding])
+    .domain([low - padding, high + padding])
     .range([0, innerWidth]);
   const y: ScaleContinuousNumeric<number, number> =
     scale === 'log'
@@ -329,8 +337,8 @@ function drawHistogram(
     count > 0 ? Math.max(1, y(baseline) - y(count)) : 0;
   const binWidth = spread / binCount;
   const binStart = (bin: number): number => histogram.min + bin * binWidth;
-  const barWidth =
-    spread > 0 ? Math.max(1, innerWidth / binCount - (innerWidth / binCount > 3 ? 1 : 0)) : 3;
+  const barPixels = (bin: number): number => Math.max(1, bin - (bin > 3 ? 1 : 0));
+  const barWidth = spread > 0 ? barPixels(x(histogram.min + binWidth) - x(histogram.min)) : 3;
 
   const svg = select(container)
     .selectAll<SVGSVGElement, null>('svg')
@@ -369,6 +377,30 @@ function drawHistogram(
     .text(
       (count, bin) =>
         `[${formatStat(binStart(bin))}, ${formatStat(binStart(bin + 1))}): ${formatCount(count)}`,
+    );
+
+  const over = overlay ?? { min: 0, max: 0, counts: [] };
+  const overBin = (over.max - over.min) / Math.max(1, over.counts.length);
+  plot
+    .selectAll<SVGGElement, null>('g.ll-bars-overlay')
+    .data(overlay ? [null] : [])
+    .join('g')
+    .attr('class', 'll-bars-overlay')
+    .selectAll<SVGRectElement, number>('rect')
+    .data(over.counts)
+    .join((enter) => {
+      const rect = enter.append('rect').attr('class', 'll-bar ll-bar-overlay');
+      rect.append('title');
+      return rect;
+    })
+    .attr('x', (_count, bin) => x(over.min + bin * overBin))
+    .attr('width', barPixels(x(over.min + overBin) - x(over.min)))
+    .attr('height', barHeight)
+    .attr('y', (count) => innerHeight - barHeight(count))
+    .select('title')
+    .text(
+      (count, bin) =>
+        `B [${formatStat(over.min + bin * overBin)}, ${formatStat(over.min + (bin + 1) * overBin)}): ${formatCount(count)}`,
     );
 
   const xTicks = Math.max(3, Math.floor(innerWidth / 55));

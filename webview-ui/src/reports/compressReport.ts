@@ -237,6 +237,7 @@ export function renderCompressionReport(
         }),
         element('div', { className: 'll-report-actions' }, [
           button('Open new model', 'openOutput'),
+          button('Compare with original', 'compareWithOriginal', true),
           button('Show report JSON', 'openReport', true),
           button('Close', 'dismiss', true),
         ]),

@@ -28,7 +28,7 @@ import {
   writeModel,
 } from '../../../support/onnxBuilder';
 
-import { normalValues } from '../../../support/matrices';
+import { lowRankValues, normalValues } from '../../../support/matrices';
 
 let folder: string;
 let remove: () => Promise<void>;
@@ -39,21 +39,6 @@ after(() => remove());
 
 function randomValues(count: number, seed: number, scale = 0.2): number[] {
   return normalValues(count, seed, scale);
-}
-
-/** A rows × cols matrix of rank `rank` (product of two random factors). */
-function lowRankValues(rows: number, cols: number, rank: number, seed: number): number[] {
-  const a = randomValues(rows * rank, seed, 0.5);
-  const b = randomValues(rank * cols, seed + 1, 0.5);
-  const out: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      let sum = 0;
-      for (let k = 0; k < rank; k++) sum += a[i * rank + k]! * b[k * cols + j]!;
-      out.push(sum);
-    }
-  }
-  return out;
 }
 
 async function sha256(path: string): Promise<string> {

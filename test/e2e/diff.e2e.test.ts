@@ -1,0 +1,75 @@
+/**
+ * End to end in a real VS Code (code-server) and a real browser: compress the example
+ * safetensors model from its editor, then "Compare with original" in the report opens the
+ * diff editor, whose table lists the compressed tensors and overlays a pair's histograms.
+ *
+ *   node --import tsx --test --test-concurrency=1 test/e2e/diff.e2e.test.ts
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import { useExampleWorkbench } from '../support/exampleWorkbench';
+
+const TEST_TIMEOUT_MS = 240_000;
+const UI_TIMEOUT_MS = 60_000;
+const MODEL = 'mlp_classifier.safetensors';
+
+const example = useExampleWorkbench('diff');
+
+/** Types into the open quick pick until its first row shows `expected`, then picks it. */
+async function pick(page: Page, query: string, expected: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  await input.fill(query);
+  await page
+    .locator('.quick-input-list .monaco-list-row[data-index="0"]', { hasText: expected })
+    .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  await page.keyboard.press('Enter');
+}
+
+test(
+  'compress, then Compare with original: the diff editor shows the table and an overlaid histogram',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    const { server, workbench } = example();
+    const { page } = workbench;
+    try {
+      await workbench.openFile(MODEL);
+      const frame = await workbench.frameWith('body[data-state="ready"]', UI_TIMEOUT_MS);
+      const row = frame.locator('[data-testid="tensor-row"][data-index="0"]');
+      await row.waitFor({ timeout: UI_TIMEOUT_MS });
+      await row.click({ button: 'right' });
+      const menuItem = page.locator('.context-view .monaco-menu .action-label', {
+        hasText: 'Compress…',
+      });
+      await menuItem.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      await menuItem.click();
+      await pick(page, 'Int8 per', 'Int8 per channel');
+      await pick(page, 'Fake', 'Fake-quant');
+
+      const report = frame.locator('[data-testid="compression-report"]');
+      await report.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      await report.getByRole('button', { name: 'Compare with original' }).click();
+
+      const diff = await workbench.frameWith('[data-testid="diff-table"]', UI_TIMEOUT_MS);
+      const pair = diff.locator('[data-testid="diff-row"][data-tensor="encoder.fc1.weight"]');
+      await pair.waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.match((await pair.textContent()) ?? '', /same name/);
+      await diff.getByTestId('diff-changed-only').check();
+      assert.equal(await diff.locator('[data-testid="diff-row"]').count(), 1);
+      await pair.click();
+      await diff
+        .locator('[data-testid="diff-histogram"] rect.ll-bar-overlay')
+        .first()
+        .waitFor({ timeout: UI_TIMEOUT_MS });
+      await workbench.screenshot('e2e-diff-editor');
+    } catch (error) {
+      const screenshot = await workbench.screenshot('e2e-diff-failure').catch(() => 'none');
+      const log = server.extensionHostLog().split('\n').slice(-60).join('\n');
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\n\nscreenshot: ${screenshot}\n\nextension host log (end):\n${log}`,
+        { cause: error },
+      );
+    }
+  },
+);

@@ -1,0 +1,149 @@
+/**
+ * Fine-tune analysis and LoRA extraction on a synthetic fine-tune written in the test:
+ * tuned = base + a known rank-8 update + small noise. The rank-8 adapter, read back from
+ * the file written, recovers the update, and base + B·A matches the fine-tune within the
+ * noise (Eckart–Young: the update itself is a rank-8 candidate, so the best one is at
+ * most ‖noise‖ away from the fine-tune, and so at most 2‖noise‖ from the update).
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { diffModels } from '../../../../src/server/diff';
+import { extractLora } from '../../../../src/server/diff/finetune';
+import { openModelFile } from '../../../../src/server/formats/registry';
+import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
+import { lowRankValues, normalValues } from '../../../support/matrices';
+import { makeTempDir, writeSafetensors } from '../../../support/safetensorsBuilder';
+
+let dir: string;
+let remove: () => Promise<void>;
+let basePath: string;
+let tunedPath: string;
+const NOISE = 1e-4;
+const SHAPES: Record<string, [number, number]> = {
+  'model.layers.0.q_proj.weight': [96, 64],
+  'model.layers.0.v_proj.weight': [64, 64],
+};
+/** The update U (rank 8) and the noise N of each matrix. */
+const updates = new Map<string, { update: Float32Array; noise: Float32Array }>();
+
+function norm(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]! * values[i]!;
+  return Math.sqrt(sum);
+}
+
+before(async () => {
+  ({ dir, remove } = await makeTempDir('layerlens-lora-'));
+  const base = [];
+  const tuned = [];
+  let seed = 10;
+  for (const [name, [rows, cols]] of Object.entries(SHAPES)) {
+    const w = Float32Array.from(normalValues(rows * cols, seed++, 0.05));
+    // A rank-8 update about a fifth of W's size, and noise 1e-4 per value.
+    const update = Float32Array.from(lowRankValues(rows, cols, 8, seed++), (v) => v * 0.01);
+    const noise = Float32Array.from(normalValues(rows * cols, seed++, NOISE));
+    const t = w.map((v, i) => v + update[i]! + noise[i]!);
+    // What the file holds: U as float32 arithmetic gives it, N the rest.
+    const storedUpdate = t.map((v, i) => v - w[i]! - noise[i]!);
+    updates.set(name, { update: storedUpdate, noise });
+    base.push({ name, dtype: 'F32' as const, shape: [rows, cols], data: w });
+    tuned.push({ name, dtype: 'F32' as const, shape: [rows, cols], data: t });
+  }
+  const norms = Float32Array.from(normalValues(64, 99, 1));
+  base.push({ name: 'model.norm.weight', dtype: 'F32' as const, shape: [64], data: norms });
+  tuned.push({
+    name: 'model.norm.weight',
+    dtype: 'F32' as const,
+    shape: [64],
+    data: norms.map((v) => v * 1.01),
+  });
+  const embed = Float32Array.from(normalValues(32 * 64, 100, 1));
+  base.push({ name: 'embed.weight', dtype: 'F32' as const, shape: [32, 64], data: embed });
+  tuned.push({ name: 'embed.weight', dtype: 'F32' as const, shape: [32, 64], data: embed });
+  basePath = await writeSafetensors(join(dir, 'base.safetensors'), base);
+  tunedPath = await writeSafetensors(join(dir, 'tuned.safetensors'), tuned);
+});
+after(() => remove());
+
+test('the rank-8 LoRA written to disk recovers the update, and base + B·A matches the fine-tune within the noise', async (t) => {
+  const outDir = join(dir, 'adapter');
+  const result = await extractLora(basePath, tunedPath, { rank: 8, outDir });
+  assert.deepEqual(
+    result.modules.map((m) => m.module),
+    ['model.layers.0.q_proj', 'model.layers.0.v_proj'],
+  );
+  assert.deepEqual(result.skipped, [
+    { name: 'model.norm.weight', reason: 'not a 2-D matrix (a LoRA adapts Linear weights)' },
+  ]);
+  const config = JSON.parse(await readFile(result.configPath, 'utf8'));
+  assert.equal(config.peft_type, 'LORA');
+  assert.equal(config.r, 8);
+  assert.equal(config.lora_alpha, 8);
+  assert.deepEqual(config.target_modules, ['model.layers.0.q_proj', 'model.layers.0.v_proj']);
+
+  const adapter = await openModelFile(result.adapterPath);
+  const byName = new Map(adapter.tensors.map((e) => [e.info.name, e]));
+  assert.equal(adapter.tensors.length, 4);
+  for (const [name, [rows, cols]] of Object.entries(SHAPES)) {
+    const module = name.slice(0, -'.weight'.length);
+    const a = byName.get(`base_model.model.${module}.lora_A.weight`)!;
+    const b = byName.get(`base_model.model.${module}.lora_B.weight`)!;
+    assert.deepEqual(a.info.shape, [8, cols]);
+    assert.deepEqual(b.info.shape, [rows, 8]);
+    const aValues = await loadTensorValues(a, tensorMatrixShape(a, true));
+    const bValues = await loadTensorValues(b, tensorMatrixShape(b, true));
+    const { update, noise } = updates.get(name)!;
+    // B·A against the update U and against the fine-tune's ΔW = U + N.
+    const offUpdate = new Float64Array(rows * cols);
+    const offTuned = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        let ba = 0;
+        for (let k = 0; k < 8; k++) ba += bValues[i * 8 + k]! * aValues[k * cols + j]!;
+        offUpdate[i * cols + j] = ba - update[i * cols + j]!;
+        offTuned[i * cols + j] = ba - update[i * cols + j]! - noise[i * cols + j]!;
+      }
+    }
+    const recovery = norm(offUpdate) / norm(update);
+    const noiseShare = norm(noise) / norm(update);
+    t.diagnostic(
+      `${module}: ‖BA − U‖/‖U‖ = ${recovery.toExponential(3)}, ‖N‖/‖U‖ = ${noiseShare.toExponential(3)}, ‖base + BA − tuned‖/‖N‖ = ${(norm(offTuned) / norm(noise)).toFixed(4)}`,
+    );
+    assert.ok(
+      norm(offTuned) <= 1.01 * norm(noise),
+      `${module}: off the fine-tune by more than the noise`,
+    );
+    assert.ok(norm(offUpdate) <= 2 * norm(noise), `${module}: update not recovered`);
+    assert.ok(recovery < 0.01);
+    const reported = result.modules.find((m) => m.name === name)!;
+    assert.equal(reported.rank, 8);
+    assert.ok(reported.energy > 0.999);
+    assert.ok(reported.updateError > 0 && reported.updateError < 2 * noiseShare);
+  }
+  await assert.rejects(
+    extractLora(basePath, tunedPath, { rank: 8, outDir }),
+    /adapter_model\.safetensors: already exists/,
+  );
+});
+
+test('the fine-tune analysis finds a rank-8 update: energy at rank 8 near 1, at rank 4 well below', async () => {
+  const diff = await diffModels(basePath, tunedPath, { deltas: true });
+  assert.deepEqual(
+    diff.deltas!.map((d) => d.name),
+    ['model.layers.0.q_proj.weight', 'model.layers.0.v_proj.weight'],
+  );
+  for (const delta of diff.deltas!) {
+    const at = (r: number) => delta.energyAt.find((e) => e.rank === r)!.energy;
+    // 1 − (‖N‖/‖ΔW‖)² ≈ 0.9998 with this noise.
+    assert.ok(at(8) > 0.999, `${delta.name}: ${at(8)}`);
+    assert.ok(at(4) < 0.95, `${delta.name}: ${at(4)}`);
+    assert.equal(delta.energyAt.map((e) => e.rank).join(), '4,8,16,32,64');
+    assert.ok(Math.abs(at(64) - 1) < 1e-9);
+    assert.ok(delta.stableRank > 1 && delta.stableRank < 8);
+    assert.ok(delta.effectiveRank > 4 && delta.effectiveRank < 64);
+    assert.ok(delta.singularValues.length === Math.min(delta.rows, delta.cols));
+  }
+  assert.equal(diff.pairs.find((p) => p.name === 'embed.weight')!.changed, false);
+});

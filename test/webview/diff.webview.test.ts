@@ -1,0 +1,198 @@
+/**
+ * The diff editor's webview in headless Chromium under the extension's HTML shell and CSP:
+ * fed the real diff of a model and its low-rank copy, it shows the summary and the table,
+ * filters to changed pairs, sorts, and overlays both histograms of a selected pair, which
+ * it asks for as the extension's panel answers it (layerlens/tensorStats of each model from
+ * the real server).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { compressModel } from '../../src/server/compress';
+import { diffModels } from '../../src/server/diff';
+import { webviewDocument } from '../../src/extension/webviewDocument';
+import { LspMethods } from '../../src/shared/lsp';
+import { isStatsError } from '../../src/shared/model';
+import type { DiffPanelToHost, HostToDiffPanel } from '../../src/shared/protocol';
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from '../support/chromium';
+import { lowRankValues, normalValues } from '../support/matrices';
+import {
+  graph,
+  makeTempFolder,
+  model,
+  node,
+  tensor,
+  valueInfo,
+  writeModel,
+} from '../support/onnxBuilder';
+import { startServer, type ServerProcess } from '../support/serverProcess';
+import { ensureWebviewBundle, testResultsDir } from '../support/webviewHarness';
+
+let browser: Browser;
+let http: Server;
+let origin: string;
+let server: ServerProcess;
+let remove: () => Promise<void>;
+let original: string;
+let lowRank: string;
+
+before(async () => {
+  const bundleDir = path.dirname(ensureWebviewBundle());
+  let folder: string;
+  ({ folder, remove } = await makeTempFolder('layerlens-diff-webview-'));
+  original = await writeModel(
+    folder,
+    'mlp.onnx',
+    model(
+      graph({
+        initializers: [
+          tensor('fc1.weight', 'float32', [64, 48], lowRankValues(64, 48, 4, 1)),
+          tensor('fc1.bias', 'float32', [48], normalValues(48, 2, 0.2)),
+          tensor('fc2.weight', 'float32', [48, 16], normalValues(48 * 16, 3, 0.2)),
+        ],
+        inputs: [valueInfo('x', 'float32', ['batch', 64])],
+        outputs: [valueInfo('y', 'float32', ['batch', 16])],
+        nodes: [
+          node('MatMul', ['x', 'fc1.weight'], ['h0'], { name: 'fc1' }),
+          node('Add', ['h0', 'fc1.bias'], ['h1']),
+          node('Relu', ['h1'], ['h2']),
+          node('MatMul', ['h2', 'fc2.weight'], ['y'], { name: 'fc2' }),
+        ],
+      }),
+    ),
+  );
+  lowRank = (
+    await compressModel(original, {
+      tensors: [],
+      options: { method: 'lowrank', rank: 4 },
+    })
+  ).output;
+  server = await startServer({ 'stats.workerCount': 1 });
+  // The shell names the page's own origin, known once the server listens.
+  let page = '';
+  const shell = () =>
+    webviewDocument({
+      cspSource: origin,
+      nonce: randomBytes(16).toString('base64'),
+      stylesheets: ['/media/layerlens.css'],
+      scripts: [
+        {
+          inline: `window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__post(m) });`,
+        },
+        { src: '/dist/webview/diff.js' },
+      ],
+    });
+  http = createServer((request, response) => {
+    const files: Record<string, [string, string | Buffer]> = {
+      '/': ['text/html', page],
+      '/dist/webview/diff.js': ['text/javascript', readFileSync(path.join(bundleDir, 'diff.js'))],
+      '/media/layerlens.css': ['text/css', readFileSync('media/layerlens.css')],
+    };
+    if (request.url === '/favicon.ico') return void response.writeHead(204).end();
+    const file = files[request.url ?? ''];
+    response.writeHead(file ? 200 : 404, { 'Content-Type': file?.[0] ?? 'text/plain' });
+    response.end(file?.[1] ?? 'not found');
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  page = shell();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM_EXECUTABLE,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+});
+after(async () => {
+  await browser?.close();
+  http?.close();
+  server?.stop();
+  await remove();
+});
+
+/** The page, answering its messages as src/extension/diffPanel.ts does. */
+async function openPage(): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+  const deliver = (message: HostToDiffPanel) =>
+    page.evaluate(
+      `window.dispatchEvent(new MessageEvent('message', { data: ${JSON.stringify(message)} }))`,
+    );
+  const histogram = async (file: string, index: number) => {
+    const [result] = await server.request(LspMethods.tensorStats, {
+      uri: pathToFileURL(file).toString(),
+      indices: [index],
+    });
+    assert.ok(result && !isStatsError(result));
+    return result.histogram;
+  };
+  await page.exposeFunction('__post', async (message: DiffPanelToHost) => {
+    if (message.type === 'ready') {
+      await deliver({ type: 'diff', diff: await diffModels(original, lowRank) });
+    } else {
+      const { indexA, indexB } = message;
+      const [a, b] = await Promise.all([
+        histogram(original, indexA),
+        indexB === null ? null : histogram(lowRank, indexB),
+      ]);
+      await deliver({ type: 'histograms', indexA: message.indexA, a, b });
+    }
+  });
+  await page.goto(origin + '/');
+  return { page, problems };
+}
+
+test('the diff editor shows the pairs, filters and sorts them, and overlays both histograms of a selected pair', async () => {
+  const { page, problems } = await openPage();
+  const rows = page.getByTestId('diff-row');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 3);
+  const summary = await page.locator('.ll-diff-summary').innerText();
+  assert.match(summary, /Paired\s+3: by name 1, by node 0, as factors 2/);
+  const fc1 = page.locator('[data-tensor="fc1.weight"]');
+  assert.match(await fc1.innerText(), /factors fc1\.weight_lowrank_a · fc1\.weight_lowrank_b/);
+  assert.match(await fc1.innerText(), /\[64, 48\] → \[64, 4\] · \[4, 48\]/);
+  assert.match(await page.getByTestId('diff-structure').innerText(), /split fc1 \(MatMul\)/);
+
+  await page.getByTestId('diff-changed-only').check();
+  assert.equal(await rows.count(), 2);
+  assert.deepEqual(await rows.evaluateAll((r) => r.map((e) => e.getAttribute('data-tensor'))), [
+    'fc1.weight',
+    'fc2.weight',
+  ]);
+  // Sort by ‖ΔW‖/‖W‖, then descending: fc2 (full rank, cut to 4) loses more than fc1 (rank 4).
+  const header = page.locator('.ll-diff-table th', { hasText: '‖ΔW‖/‖W‖' });
+  await header.click();
+  await header.click();
+  assert.equal(await header.getAttribute('aria-sort'), 'descending');
+  assert.equal(await rows.first().getAttribute('data-tensor'), 'fc2.weight');
+
+  // A factored weight: A's histogram alone (the factors' values are not W's).
+  await fc1.click();
+  const chart = page.getByTestId('diff-histogram');
+  await chart.locator('g.ll-bars rect').first().waitFor();
+  assert.ok((await chart.locator('g.ll-bars rect').count()) > 10);
+  assert.equal(await chart.locator('rect.ll-bar-overlay').count(), 0);
+  assert.match(
+    await page.getByTestId('diff-detail').innerText(),
+    /B stores it as the factors fc1\.weight_lowrank_a · fc1\.weight_lowrank_b/,
+  );
+  // A pair with the same name: both histograms, B's over A's.
+  await page.getByTestId('diff-changed-only').uncheck();
+  await page.locator('[data-tensor="fc1.bias"]').click();
+  await page.getByText('B: fc1.bias (overlay)').waitFor();
+  await chart.locator('rect.ll-bar-overlay').first().waitFor();
+  assert.ok((await chart.locator('rect.ll-bar-overlay').count()) > 10);
+  await page.screenshot({ path: path.join(testResultsDir, 'webview-diff.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
