@@ -200,6 +200,7 @@ handle(LspMethods.pack, async (params, signal, { lossless }) => {
     (progress) =>
       lossless.pack(path, {
         out: params.outUri ? modelPath(params.outUri) : undefined,
+        folder: context.settingsFor()['output.folder'],
         base: params.baseUri ? modelPath(params.baseUri) : undefined,
         signal,
         onProgress: (done, total) => progress.report(done, total),
@@ -217,6 +218,7 @@ handle(LspMethods.unpack, (params, signal, { lossless }) => {
     (progress) =>
       lossless.unpack(path, {
         out: params.outUri ? modelPath(params.outUri) : undefined,
+        folder: context.settingsFor()['output.folder'],
         base: params.baseUri ? modelPath(params.baseUri) : undefined,
         signal,
         onProgress: (done, total) => progress.report(done, total),

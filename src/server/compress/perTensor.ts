@@ -74,7 +74,7 @@ function choicesOf(model: OpenedModel, steps: readonly TensorStep[]): TensorChoi
 
 /**
  * Compress the model at `path` with each step's options on its tensor into one new file
- * (`outPath`, or `<stem>.plan<ext>` next to it), validate it and report. The original is
+ * (`outPath`, or `<stem>.plan<ext>` in the output folder), validate it and report. The original is
  * never modified; a failed or cancelled job leaves no file.
  */
 export async function compressPerTensor(
@@ -91,6 +91,12 @@ export async function compressPerTensor(
   }
   const choices = choicesOf(model, steps);
   const options = dominantOptions(model, steps);
-  const output = { name: PER_TENSOR_OUTPUT_NAME, method: options.method, options, outPath };
+  const output = {
+    name: PER_TENSOR_OUTPUT_NAME,
+    method: options.method,
+    options,
+    outPath,
+    folder: context.settings?.['output.folder'],
+  };
   return compressionOf(model).compress(model, choices, context, output);
 }
