@@ -74,12 +74,13 @@ function ensureUserSettings(settingsFile) {
   );
 }
 
-/** The page to open: the example workspace, on START_MODEL in the LayerLens editor. */
+/**
+ * The page to open: the example workspace, whose settings (`layerlens.openOnStartup`) open
+ * START_MODEL in the LayerLens editor. (Opening it through the URL would pick the text
+ * editor: a file opened with the page is resolved before extensions register their editors.)
+ */
 export function startUrl(port, workspace) {
-  const authority = `127.0.0.1:${port}`;
-  const model = path.join(workspace, 'models', START_MODEL);
-  const payload = JSON.stringify([['openFile', `vscode-remote://${authority}${model}`]]);
-  return `http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`;
+  return `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
 }
 
 async function main() {

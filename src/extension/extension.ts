@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { LayerLensClient } from './client';
 import { registerCommands } from './commands';
 import { ModelEditorProvider } from './modelEditor';
+import { openOnStartup } from './openOnStartup';
 import { initSampleInputs } from './sampleInputsStore';
 import { registerStatusBar } from './statusBar';
 
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
   client.start().catch((error: unknown) => {
     output.error(`The LayerLens server failed to start: ${String(error)}`);
   });
+  openOnStartup(output);
 }
 
 export async function deactivate(): Promise<void> {

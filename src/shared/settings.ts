@@ -49,6 +49,8 @@ export interface LayerLensSettings {
    * `<model>.layerlens/` there; empty: beside the model. Relative paths start at the model's folder.
    */
   'output.folder': string;
+  /** A model file (relative to the workspace folder) opened in LayerLens when the workspace opens. */
+  openOnStartup: string;
 }
 
 export const SETTINGS_SECTION = 'layerlens';
@@ -69,6 +71,7 @@ export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'validation.inputValues': { sr: 16000 },
   'sensitivity.metric': 'relativeL2',
   'output.folder': '',
+  openOnStartup: '',
 };
 
 export const COMPUTE_BACKENDS: readonly ComputeBackend[] = [

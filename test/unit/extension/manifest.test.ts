@@ -145,7 +145,7 @@ test('the walkthrough: open, compress, plan, sensitivity; its media exist and it
   }
 });
 
-test('the example workspace turns off the Welcome page and git prompts', () => {
+test('the example workspace opens on a model and turns off the Welcome page and git prompts', () => {
   const settings = JSON.parse(readFileSync('example/.vscode/settings.json', 'utf8')) as Record<
     string,
     unknown
@@ -153,4 +153,11 @@ test('the example workspace turns off the Welcome page and git prompts', () => {
   assert.equal(settings['workbench.startupEditor'], 'none');
   assert.equal(settings['git.enabled'], false);
   assert.equal(settings['git.openRepositoryInParentFolders'], 'never');
+  // It opens on a model in the LayerLens editor (src/extension/openOnStartup.ts).
+  const model = settings['layerlens.openOnStartup'];
+  assert.equal(typeof model, 'string');
+  // One of the Silero models scripts/example-workspace.mjs copies into the ignored models/.
+  const name = /^models\/([\w.]+\.onnx)$/.exec(String(model))?.[1];
+  assert.ok(name, String(model));
+  assert.ok(existsSync(`node_modules/@ricky0123/vad-web/dist/${name}`), name);
 });
