@@ -179,7 +179,9 @@ export async function losslessMain(
     return 2;
   }
   const file = resolve(parsed.files[0]!);
-  const out = parsed.options.get('--out');
+  // --out is relative to the working directory (the library's own default: the model's folder).
+  const givenOut = parsed.options.get('--out');
+  const out = givenOut === undefined ? undefined : resolve(givenOut);
   const base = parsed.options.get('--base');
   const tensor = parsed.options.get('--tensor');
   const json = parsed.flags.has('--json');

@@ -13,7 +13,8 @@ import { planModel } from '../server/plan';
 import { writeRetypedGguf } from '../server/compress/ggml/ggufWriter';
 import { planGguf, type GgufPlan } from '../server/plan/gguf';
 import { applyRecipe } from '../server/plan/apply';
-import { RECIPE_SUFFIX, readRecipe, writeRecipe } from '../server/plan/recipe';
+import { artifactPath } from '../server/outputPaths';
+import { readRecipe, writeRecipe } from '../server/plan/recipe';
 import { UsageError } from './compress';
 import { printTable } from './table';
 
@@ -24,7 +25,8 @@ export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R
 
   plan       Choose a compression method per tensor (or keep it) to meet a target: output
              size in MB (10^6 bytes), a ratio original/compressed, or a largest output
-             deviation; print the plan and write the recipe (default <FILE>.recipe.json)
+             deviation; print the plan and write the recipe (default
+             <FILE>.layerlens/<FILE>.recipe.json)
   --measured Use measured sensitivity (ONNX: each layer compressed alone, model run on the
              sample inputs) instead of the data-free proxy alone
   apply      Apply a recipe: write <name>.plan.<ext>, validate the whole model, refine
@@ -206,7 +208,7 @@ export async function planCommand(args: readonly string[]): Promise<number> {
     measured: args.includes('--measured'),
     ...(metric ? { metric: metric as DeviationMetric } : {}),
   });
-  const out = resolve(valueOf(args, '--out') ?? `${file}${RECIPE_SUFFIX}`);
+  const out = resolve(valueOf(args, '--out') ?? artifactPath(file, file, 'recipe'));
   const recipePath = await writeRecipe(out, plan.recipe);
   if (args.includes('--json')) console.log(JSON.stringify({ ...plan, recipePath }, null, 2));
   else {

@@ -4,6 +4,7 @@ import { LayerLensClient } from './client';
 import { registerCommands } from './commands';
 import { initDiffPanels } from './diffPanel';
 import { ModelEditorProvider } from './modelEditor';
+import { openOnStartup } from './openOnStartup';
 import { initSampleInputs } from './sampleInputsStore';
 import { registerStatusBar } from './statusBar';
 
@@ -23,6 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
   client.start().catch((error: unknown) => {
     output.error(`The LayerLens server failed to start: ${String(error)}`);
   });
+  openOnStartup(output);
 }
 
 export async function deactivate(): Promise<void> {

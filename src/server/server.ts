@@ -212,6 +212,7 @@ handle(LspMethods.pack, async (params, signal, { lossless }) => {
     (progress) =>
       lossless.pack(path, {
         out: params.outUri ? modelPath(params.outUri) : undefined,
+        folder: context.settingsFor()['output.folder'],
         base: params.baseUri ? modelPath(params.baseUri) : undefined,
         signal,
         onProgress: (done, total) => progress.report(done, total),
@@ -229,6 +230,7 @@ handle(LspMethods.unpack, (params, signal, { lossless }) => {
     (progress) =>
       lossless.unpack(path, {
         out: params.outUri ? modelPath(params.outUri) : undefined,
+        folder: context.settingsFor()['output.folder'],
         base: params.baseUri ? modelPath(params.baseUri) : undefined,
         signal,
         onProgress: (done, total) => progress.report(done, total),

@@ -4,7 +4,8 @@
  * will be renamed to `final`; the name never comes from file content. The rename must stay
  * atomic, which needs the same file system: when the temporary folder lies on another one
  * than `final`, the temporary file goes beside `final` instead, hidden and named for this
- * process (`.<name>.layerlens-<pid>-<hex>.tmp`).
+ * process (`.<name>.layerlens-<pid>-<hex>.tmp`), a name VS Code's explorer hides
+ * (BESIDE_OUTPUT_TEMP_GLOB).
  *
  * Cleaning: writers remove their files on failure and cancel; `removeTemporaryFolder`
  * (on exit) removes the process's folder; and the first use in a process sweeps the folders
@@ -17,6 +18,12 @@ import * as path from 'node:path';
 
 /** Prefix of the per-process folders (`<pid>-<hex>`) and of temporary files placed beside outputs. */
 const TAG = 'layerlens';
+
+/**
+ * The temporary files placed beside outputs, as a glob: package.json's
+ * `configurationDefaults` adds it to `files.exclude`, so the explorer never shows them.
+ */
+export const BESIDE_OUTPUT_TEMP_GLOB = `**/.*.${TAG}-*.tmp`;
 
 /** The folder of every LayerLens process of this user. */
 export function temporaryRoot(): string {
@@ -99,8 +106,13 @@ export function temporaryPath(final: string, extension = ''): string {
     // The output folder cannot be examined: the writer reports that when it opens the file.
   }
   if (sameDevice) return path.join(folder, freshName(extension));
+  return besideOutputPath(final);
+}
+
+/** A hidden temporary path beside `final`, for when the temporary folder is on another file system. */
+export function besideOutputPath(final: string): string {
   return path.join(
-    finalFolder,
+    path.dirname(path.resolve(final)),
     `.${path.basename(final)}.${TAG}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
   );
 }

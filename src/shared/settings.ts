@@ -44,6 +44,13 @@ export interface LayerLensSettings {
   'validation.inputValues': Record<string, number>;
   /** How a compressed model's output deviation is measured (sensitivity and plans). */
   'sensitivity.metric': DeviationMetric;
+  /**
+   * Folder new models (compressed, packed, unpacked) are written to, with their reports in
+   * `<model>.layerlens/` there; empty: beside the model. Relative paths start at the model's folder.
+   */
+  'output.folder': string;
+  /** A model file (relative to the workspace folder) opened in LayerLens when the workspace opens. */
+  openOnStartup: string;
 }
 
 export const SETTINGS_SECTION = 'layerlens';
@@ -63,6 +70,8 @@ export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'validation.shapes': {},
   'validation.inputValues': { sr: 16000 },
   'sensitivity.metric': 'relativeL2',
+  'output.folder': '',
+  openOnStartup: '',
 };
 
 export const COMPUTE_BACKENDS: readonly ComputeBackend[] = [

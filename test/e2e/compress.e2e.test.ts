@@ -77,7 +77,17 @@ test(
 
       const output = path.join(workspace, 'models', 'mlp_classifier.int8.safetensors');
       assert.ok(existsSync(output), `${output} was not written`);
-      assert.ok(existsSync(`${output}.report.json`), 'the JSON report was not written');
+      assert.ok(
+        existsSync(
+          path.join(
+            workspace,
+            'models',
+            'mlp_classifier.safetensors.layerlens',
+            'mlp_classifier.int8.safetensors.report.json',
+          ),
+        ),
+        "the JSON report was not written into the model's .layerlens folder",
+      );
       const header = safetensorsHeader(output);
       assert.equal(header['encoder.fc1.weight']?.dtype, 'I8');
       assert.deepEqual(header['encoder.fc1.weight.scale']?.shape, [64]);

@@ -88,8 +88,13 @@ test(
 
       const output = path.join(workspace, 'models', 'silero_vad_v5.plan.onnx');
       assert.ok(existsSync(output), `${output} was not written`);
-      assert.ok(existsSync(`${output}.recipe.json`), 'the recipe was not saved');
-      assert.ok(existsSync(`${output}.report.json`), 'the report was not saved');
+      // Reports and recipes go into the model's .layerlens folder, not beside it.
+      const own = path.join(workspace, 'models', 'silero_vad_v5.onnx.layerlens');
+      assert.deepEqual(readdirSync(own).sort(), [
+        'silero_vad_v5.plan.onnx.recipe.json',
+        'silero_vad_v5.plan.onnx.report.json',
+      ]);
+      assert.ok(!existsSync(`${output}.report.json`), 'a loose report beside the model');
       assert.ok(statSync(output).size <= statSync(model).size / 4, 'the file meets 4×');
       const left = readdirSync(path.dirname(model)).filter((name) => name.includes('plan-attempt'));
       assert.deepEqual(left, [], 'the attempts are removed');

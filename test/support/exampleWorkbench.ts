@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
@@ -33,6 +33,18 @@ export interface ExampleWorkbench {
  * `prepare` adds files to the copy before VS Code starts (so that it knows them from the
  * first scan).
  */
+/**
+ * The tests open their own files: the example's `layerlens.openOnStartup` (which `npm start`
+ * relies on, tested in start.e2e.test.ts) would put another model's editor in front of them.
+ */
+function withoutOpenOnStartup(workspace: string): void {
+  const file = path.join(workspace, '.vscode', 'settings.json');
+  if (!existsSync(file)) return;
+  const settings = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  delete settings['layerlens.openOnStartup'];
+  writeFileSync(file, `${JSON.stringify(settings, null, 2)}\n`);
+}
+
 export async function openExampleWorkbench(
   name: string,
   prepare?: (workspace: string) => Promise<void>,
@@ -49,6 +61,7 @@ export async function openExampleWorkbench(
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     assert.equal(copy.status, 0, 'scripts/example-workspace.mjs --copy failed');
+    withoutOpenOnStartup(workspace);
     await prepare?.(workspace);
     server = await startCodeServer({ name, extensions: [vsix], host });
     const workbench = await openWorkbench(server.folderUrl(workspace), name);

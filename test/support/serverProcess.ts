@@ -6,6 +6,7 @@
  *   const summary = await server.request(LspMethods.openModel, { uri });
  *   server.stop();
  */
+import { pathToFileURL } from 'node:url';
 import { spawn } from 'node:child_process';
 import {
   createMessageConnection,
@@ -40,8 +41,10 @@ export interface ServerProcess {
   stop(): void;
 }
 
+/** Start the server; with `workspace`, that folder is the client's workspace folder (Python scripts). */
 export async function startServer(
   settings: Partial<LayerLensSettings> = {},
+  workspace?: string,
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts', '--stdio'], {
     stdio: 'pipe',
@@ -54,6 +57,7 @@ export async function startServer(
   const progress: ProgressValue[] = [];
   const progressByToken = new Map<string | number, ProgressValue[]>();
   connection.onRequest('window/workDoneProgress/create', () => null);
+  connection.onRequest('workspace/codeLens/refresh', () => null);
   connection.onNotification(
     '$/progress',
     (params: { token: string | number; value: ProgressValue }) => {
@@ -66,8 +70,14 @@ export async function startServer(
   connection.listen();
   await connection.sendRequest('initialize', {
     processId: process.pid,
-    rootUri: null,
-    capabilities: { window: { workDoneProgress: true } },
+    rootUri: workspace ? pathToFileURL(workspace).toString() : null,
+    ...(workspace
+      ? { workspaceFolders: [{ uri: pathToFileURL(workspace).toString(), name: 'workspace' }] }
+      : {}),
+    capabilities: {
+      window: { workDoneProgress: true },
+      workspace: { codeLens: { refreshSupport: true }, workspaceFolders: true },
+    },
     initializationOptions: { settings },
   });
   connection.sendNotification('initialized', {});

@@ -69,7 +69,7 @@ export async function openWorkbench(url: string, name: string): Promise<Workbenc
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (message) => consoleLines.push(`[${message.type()}] ${message.text()}`));
     page.on('pageerror', (error) => consoleLines.push(`[pageerror] ${error.message}`));
-    await page.goto(url);
+    await page.goto(url, { timeout: WORKBENCH_TIMEOUT_MS, waitUntil: 'domcontentloaded' });
     await page
       .locator('.monaco-workbench')
       .waitFor({ state: 'visible', timeout: WORKBENCH_TIMEOUT_MS });

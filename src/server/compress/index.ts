@@ -1,7 +1,7 @@
 /**
  * Compression entry point shared by the server and the CLI: opens the model, checks the
  * request, and hands it to the compression of the model's format (FormatCompression). Each implementation writes a new
- * file next to the original through `output.ts` and returns the validated report.
+ * file through `output.ts` (where: outputPaths.ts) and returns the validated report.
  */
 import type { CompressionReport, CompressRequest } from '../../shared/compress';
 import { checkMethodOptions } from '../../shared/compressMethods';
@@ -34,5 +34,6 @@ export async function compressModel(
     method: options.method,
     options,
     outPath: request.outPath,
+    folder: context.settings?.['output.folder'],
   });
 }

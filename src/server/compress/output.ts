@@ -1,11 +1,11 @@
 /**
  * Where a compressed model is written, and how, for every format.
  *
- * - Naming: next to the original, `<stem>.<method><ext>` (`model.onnx` →
- *   `model.int8.onnx`), then `<stem>.<method>-1<ext>`, `-2`… A name is free only when no
- *   file in the folder equals it or starts with it followed by a dot, so that the model,
- *   its sidecar files (`model.int8.onnx.data`) and its report
- *   (`model.int8.onnx.report.json`) never overwrite anything.
+ * - Naming (src/server/outputPaths.ts): in the output folder (beside the original unless
+ *   `layerlens.output.folder` says otherwise), `<stem>.<method><ext>` (`model.onnx` →
+ *   `model.int8.onnx`), then `<stem>.<method>-1<ext>`, `-2`…; the report goes to
+ *   `model.onnx.layerlens/model.int8.onnx.report.json`. Sidecar files
+ *   (`model.int8.onnx.data`) sit beside the model. Nothing is ever overwritten.
  * - Writing: every file goes to a temporary path first (src/server/tempFiles.ts: LayerLens's
  *   own temporary folder, or beside the output when that folder is on another file system)
  *   and is moved to its final name by `commit`, which refuses to replace an existing file. A job
@@ -14,14 +14,15 @@
  *
  * Format modules use it through `withOutputFiles`:
  *
- *     withOutputFiles(source, method, request.outPath, async (files) => {
+ *     withOutputFiles(source, output, async (files) => {
  *       await writeModel(files.temp());         // the model, at a temporary path
  *       await files.commit();                   // now at files.path
  *       return writeReport(files, report);      // files.reportPath
  *     });
  */
+import { mkdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
+import * as nodePath from 'node:path';
 import type {
   CompressionMethod,
   CompressionOptions,
@@ -29,10 +30,8 @@ import type {
   MethodShare,
 } from '../../shared/compress';
 import { ModelFileError, type TensorEntry } from '../formats/types';
+import { artifactPath, chosenOrDefault, defaultOutputPath } from '../outputPaths';
 import { temporaryPath } from '../tempFiles';
-
-/** Suffix of the JSON report written next to a compressed model. */
-export const REPORT_SUFFIX = '.report.json';
 
 /** One tensor of a compression job and the options it is compressed with. */
 export interface TensorChoice {
@@ -49,6 +48,8 @@ export interface ChoicesOutput {
   /** A per-tensor compression's settings (the report's `methods`). */
   readonly methods?: readonly MethodShare[];
   readonly outPath?: string;
+  /** `layerlens.output.folder`: where a default output name goes. */
+  readonly folder?: string;
 }
 
 /** The report's fields that name the method(s) of `output`. */
@@ -60,43 +61,6 @@ export function reportMethods(
     options: output.options,
     ...(output.methods ? { methods: output.methods } : {}),
   };
-}
-
-/** Collision suffixes tried before giving up (`-1` … `-999`). */
-const MAX_NAME_ATTEMPTS = 1000;
-
-/** `model.onnx` → { stem: 'model', ext: '.onnx' }; `a.safetensors.index.json` keeps `.safetensors` in the stem. */
-function splitName(fileName: string): { stem: string; ext: string } {
-  const ext = path.extname(fileName);
-  return { stem: ext ? fileName.slice(0, -ext.length) : fileName, ext };
-}
-
-/** Whether any entry of the folder is `name` or starts with `name.`. */
-function nameTaken(entries: ReadonlySet<string>, name: string): boolean {
-  if (entries.has(name)) return true;
-  const prefix = `${name}.`;
-  for (const entry of entries) if (entry.startsWith(prefix)) return true;
-  return false;
-}
-
-/** The first free output path for `source` compressed with `method` (see the module comment). */
-export async function defaultOutputPath(
-  source: string,
-  method: string,
-  ext?: string,
-): Promise<string> {
-  const folder = path.dirname(source);
-  const { stem, ext: sourceExt } = splitName(path.basename(source));
-  const entries = new Set(await fs.readdir(folder));
-  for (let attempt = 0; attempt < MAX_NAME_ATTEMPTS; attempt++) {
-    const suffix = attempt === 0 ? '' : `-${attempt}`;
-    const name = `${stem}.${method}${suffix}${ext ?? sourceExt}`;
-    if (!nameTaken(entries, name)) return path.join(folder, name);
-  }
-  throw new ModelFileError(
-    source,
-    `no free output name: ${stem}.${method}-1 … -${MAX_NAME_ATTEMPTS - 1} all exist in ${folder}`,
-  );
 }
 
 /** Whether a path exists (any kind of entry, dangling links included). */
@@ -141,21 +105,36 @@ async function moveWithoutOverwrite(temp: string, final: string): Promise<void> 
 export class OutputFiles {
   private readonly temps = new Map<string, string>();
   private readonly committed: string[] = [];
+  /** Folders created for the outputs, removed again (when empty) by `discard`. */
+  private readonly createdFolders: string[] = [];
 
   constructor(
     /** The compressed model's final path. */
     readonly path: string,
+    /** The model it is made from: names the reports folder (outputPaths.ts). */
+    private readonly source: string = path,
   ) {}
 
-  /** The report's final path: the model's path with `.report.json` appended. */
+  /** The report's final path: `<source>.layerlens/<output>.report.json` beside the output. */
   get reportPath(): string {
-    return `${this.path}${REPORT_SUFFIX}`;
+    return artifactPath(this.source, this.path, 'report');
   }
 
   /** The temporary path to write `final` (the model by default, or a sidecar file) to. */
   temp(final: string = this.path): string {
     let temp = this.temps.get(final);
     if (!temp) {
+      // The final folder must exist: the temporary file goes beside it when the temporary
+      // folder is on another file system.
+      const folder = nodePath.dirname(final);
+      const created = mkdirSync(folder, { recursive: true });
+      if (created) {
+        // Every level from the first one created down to the file's folder.
+        const levels = nodePath.relative(created, folder).split(nodePath.sep).filter(Boolean);
+        let level = created;
+        this.createdFolders.push(level);
+        for (const part of levels) this.createdFolders.push((level = nodePath.join(level, part)));
+      }
       temp = temporaryPath(final);
       this.temps.set(final, temp);
     }
@@ -177,37 +156,40 @@ export class OutputFiles {
     this.temps.clear();
     this.committed.length = 0;
     await Promise.all(files.map((file) => fs.rm(file, { force: true })));
+    // Deepest first; a folder something else was written into stays.
+    for (const folder of this.createdFolders.splice(0).reverse()) {
+      await fs.rmdir(folder).catch(() => {});
+    }
   }
 }
 
 /**
- * Run a compression job with its output files: the output path is `outPath` when given
- * (refused when it exists), otherwise the first free default name. When the job throws
- * (cancelled included), every file it wrote is removed and the error passes through.
+ * Run a compression job with its output files: the output path is `output.outPath` when
+ * given (refused when it exists), otherwise the first free default name (outputPaths.ts).
+ * When the job throws (cancelled included), every file it wrote is removed and the error
+ * passes through.
  */
 export async function withOutputFiles<T>(
   source: string,
-  method: string,
-  outPath: string | undefined,
+  output: Pick<ChoicesOutput, 'name' | 'outPath' | 'folder'>,
   job: (files: OutputFiles) => Promise<T>,
   ext?: string,
 ): Promise<T> {
-  let target: string;
-  if (outPath) {
-    target = path.resolve(path.dirname(source), outPath);
-    if (path.resolve(source) === target || (await exists(target))) {
+  const target = output.outPath
+    ? chosenOrDefault(source, output.outPath, '')
+    : await defaultOutputPath(source, output.name, { ext, folderSetting: output.folder });
+  const files = new OutputFiles(target, source);
+  if (output.outPath) {
+    if (nodePath.resolve(source) === target || (await exists(target))) {
       throw new ModelFileError(target, 'the output file exists; LayerLens never overwrites a file');
     }
-    if (await exists(`${target}${REPORT_SUFFIX}`)) {
+    if (await exists(files.reportPath)) {
       throw new ModelFileError(
-        `${target}${REPORT_SUFFIX}`,
+        files.reportPath,
         'the report file exists; LayerLens never overwrites a file',
       );
     }
-  } else {
-    target = await defaultOutputPath(source, method, ext);
   }
-  const files = new OutputFiles(target);
   try {
     return await job(files);
   } catch (error) {

@@ -73,7 +73,7 @@ function choicesOf(model: OpenedModel, steps: readonly TensorStep[]): TensorChoi
 
 /**
  * Compress the model at `path` with each step's options on its tensor into one new file
- * (`outPath`, or `<stem>.plan<ext>` next to it), validate it and report. The original is
+ * (`outPath`, or `<stem>.plan<ext>` in the output folder), validate it and report. The original is
  * never modified; a failed or cancelled job leaves no file.
  */
 export async function compressPerTensor(
@@ -97,6 +97,7 @@ export async function compressPerTensor(
     options,
     methods,
     outPath,
+    folder: context.settings?.['output.folder'],
   };
   return compressionOf(model).compress(model, choices, context, output);
 }

@@ -162,8 +162,7 @@ export async function compressSafetensorsChoices(
 
   return withOutputFiles(
     source,
-    output.name,
-    output.outPath,
+    output,
     async (files) => {
       // Compressed tensors go to a scratch file as they are made, so that memory holds one
       // tensor at a time; the model is then written from it (and from the source for the

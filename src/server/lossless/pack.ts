@@ -21,6 +21,7 @@ import { isShardIndex, isSplitModel } from '../formats/shardIndex';
 import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
+import { chosenOrDefault } from '../outputPaths';
 import { temporaryPath } from '../tempFiles';
 import { layoutOf, type ByteLayout } from './byteGroups';
 import {
@@ -52,8 +53,10 @@ import {
 export const LLZ_EXTENSION = PACKED_EXTENSION;
 
 export interface LosslessOptions {
-  /** Output file; a default next to the input when absent. */
+  /** Output file; a default in the output folder (`folder`, outputPaths.ts) when absent. */
   readonly out?: string;
+  /** `layerlens.output.folder`: where the default output goes (empty: beside the input). */
+  readonly folder?: string;
   /** Base model: packing stores matching tensors as XOR deltas; unpacking needs it back. */
   readonly base?: string;
   readonly runner?: LosslessRunner;
@@ -221,6 +224,7 @@ async function temporaryOutput(finalPath: string) {
       'already exists; LayerLens never overwrites a file (choose another output)',
     );
   }
+  await fs.mkdir(path.dirname(finalPath), { recursive: true });
   const temporary = temporaryPath(finalPath);
   let handle: fs.FileHandle;
   try {
@@ -325,7 +329,12 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
   const base = basePath
     ? await openSingleModel(basePath, 'the base must be a single model file')
     : null;
-  const out = path.resolve(options.out ?? `${source}${LLZ_EXTENSION}`);
+  const out = chosenOrDefault(
+    source,
+    options.out,
+    `${path.basename(source)}${LLZ_EXTENSION}`,
+    options.folder,
+  );
   const chunkBytes = options.chunkBytes ?? LLZ_CHUNK_BYTES;
   if (chunkBytes < 64 || chunkBytes > MAX_LLZ_CHUNK_BYTES || chunkBytes % 64 !== 0) {
     throw new RangeError(
@@ -681,7 +690,12 @@ export async function unpackFile(
   options: LosslessOptions = {},
 ): Promise<UnpackResult> {
   return withContainer(input, options, async (container, handle, baseHandle, basePath) => {
-    const out = path.resolve(options.out ?? defaultUnpackPath(container.path));
+    const out = chosenOrDefault(
+      container.path,
+      options.out,
+      path.basename(defaultUnpackPath(container.path)),
+      options.folder,
+    );
     const output = await temporaryOutput(out);
     try {
       const refs = container.index.segments.flatMap((segment, segmentIndex) =>

@@ -16,7 +16,8 @@
  * Each attempt is written into a private folder under the operating system's temporary
  * folder (never beside the model, where an editor's file explorer would show it), which
  * is removed when the apply ends; the kept recipe is then written to the output name
- * (never overwriting a file), with its report and its recipe (`<output>.recipe.json`).
+ * (never overwriting a file), with its report and its recipe (`<model>.layerlens/<output>.recipe.json`,
+ * outputPaths.ts).
  * The original is never modified. A missed target comes back with why (`missedBecause`).
  */
 import * as fs from 'node:fs/promises';
@@ -39,7 +40,8 @@ import {
   solveProblem,
   type PlanProblem,
 } from './index';
-import { checkRecipeModel, RECIPE_SUFFIX, writeRecipe } from './recipe';
+import { artifactPath } from '../outputPaths';
+import { checkRecipeModel, writeRecipe } from './recipe';
 
 /** Most compressions of one apply (first attempt and refinements). */
 export const MAX_PLAN_ATTEMPTS = 6;
@@ -53,7 +55,7 @@ const UNIFORM_TOLERANCE = 0.005;
 export interface ApplyOptions {
   /** Refine and re-apply when the target is missed. */
   readonly refine: boolean;
-  /** Output path (default `<stem>.plan<ext>` next to the model). */
+  /** Output path (default `<stem>.plan<ext>` in the output folder). */
   readonly outPath?: string;
   /** The problem the recipe was solved from, when the caller has it (saves a sweep). */
   readonly problem?: PlanProblem;
@@ -367,7 +369,10 @@ export async function applyRecipe(
     // The kept steps, written to the output name (the attempts' files are removed below).
     const final = await compressAndMeasure(model, kept!.steps, recipe, context, options.outPath);
     const keptRecipe: CompressionRecipe = { ...recipe, steps: kept!.steps };
-    const recipePath = await writeRecipe(`${final.report.output}${RECIPE_SUFFIX}`, keptRecipe);
+    const recipePath = await writeRecipe(
+      artifactPath(model.path, final.report.output, 'recipe'),
+      keptRecipe,
+    );
     const targetMet = meetsTarget(recipe, fileBytesBefore, kept!);
     const missedBecause = targetMet
       ? []

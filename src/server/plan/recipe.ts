@@ -1,5 +1,6 @@
 /**
- * The recipe file (`<model>.recipe.json`, CompressionRecipe): built from a plan, read back
+ * The recipe file (`<model>.layerlens/<model>.recipe.json`, CompressionRecipe; where:
+ * outputPaths.ts): built from a plan, read back
  * and checked before it is applied — its shape, and that it was made for this very model
  * (size and SHA-256 of the source file).
  */
@@ -15,9 +16,6 @@ import { DEVIATION_METRICS } from '../../shared/sensitivity';
 import { parseFileJson } from '../formats/jsonText';
 import { ModelFileError } from '../formats/types';
 import { OutputFiles } from '../compress/output';
-
-/** Suffix of the recipe saved next to a model written from a plan. */
-export const RECIPE_SUFFIX = '.recipe.json';
 
 /** SHA-256 (hex) of a file, streamed. */
 export async function sha256OfFile(file: string): Promise<string> {

@@ -65,7 +65,9 @@ const MAX_NESTING = 12;
 /** Full paths one layer can have (a class reused in many places). */
 const MAX_PATHS_PER_LAYER = 256;
 /** Text that may glue a prefix the script does not know to the layer's path (besides a dot). */
-const PREFIX_SEPARATORS = ['/', '__'];
+/** Between an ONNX subgraph's or inlined function's prefix and the module path: `If_0_then_branch__encoder`. */
+export const GLUED_PREFIX_SEPARATOR = '__';
+const PREFIX_SEPARATORS = ['/', GLUED_PREFIX_SEPARATOR];
 /** Rank from which an unnamed ONNX tensor of a layer is its matrix or kernel (below: its bias). */
 const WEIGHT_RANK_MIN = 2;
 

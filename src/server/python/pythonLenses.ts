@@ -26,8 +26,10 @@ import {
 } from './layerMapping';
 import { expectedParameters } from './layerTypes';
 import {
+  candidateNames,
   candidateTitle,
   candidatesTitle,
+  candidateTooltip,
   countLayers,
   formatDims,
   layerLensTitle,
@@ -51,7 +53,7 @@ import type {
 import { WorkspaceScripts, type OpenScript } from './workspaceScripts';
 
 /** Candidates of an ambiguous layer that get their own lens; the hover lists all of them. */
-const MAX_CANDIDATE_LENSES = 4;
+const MAX_CANDIDATE_LENSES = 2;
 
 /** What an unresolved lens carries to codeLens/resolve. */
 /** The effective rank of a model's tensor, or null when it is not computed unasked. */
@@ -401,23 +403,71 @@ function layerLenses(layer: LayerDefinition, match: ModelMatch): CodeLens[] {
     ];
   }
   // Mismatches first: they are what a reader of the script needs to see.
+  const checks = new Map(
+    match.instances.map((instance) => [instance, checkInstanceShapes(instance)]),
+  );
+  const names = new Map(
+    match.instances.map((instance, i) => [
+      instance,
+      candidateNames(match.instances.map((candidate) => candidate.modulePath))[i]!,
+    ]),
+  );
   const mismatchFirst = [...match.instances].sort(
     (a, b) =>
-      Number(checkInstanceShapes(b)?.status === 'mismatch') -
-      Number(checkInstanceShapes(a)?.status === 'mismatch'),
+      Number(checks.get(b)?.status === 'mismatch') - Number(checks.get(a)?.status === 'mismatch'),
   );
-  const shown = mismatchFirst.slice(0, MAX_CANDIDATE_LENSES);
+  /** The same module in another branch, when it matches what the script declares. */
+  const twinOf = (instance: LayerInstance) => {
+    const key = names.get(instance)!.twinKey;
+    const twin = match.instances.find(
+      (other) =>
+        other !== instance &&
+        names.get(other)!.twinKey === key &&
+        checks.get(other)?.status === 'match',
+    );
+    return twin ? { instance: twin, check: checks.get(twin)! } : undefined;
+  };
+  // With a mismatch, the mismatches alone (each says why); the rest are in the hover.
+  const anyMismatch = match.instances.some(
+    (instance) => checks.get(instance)?.status === 'mismatch',
+  );
+  const shown = mismatchFirst
+    .filter((instance) => !anyMismatch || checks.get(instance)?.status === 'mismatch')
+    .slice(0, MAX_CANDIDATE_LENSES);
   const hidden = match.instances.length - shown.length;
   return [
-    { range, command: label(candidatesTitle(fileName, match.instances.map(checkInstanceShapes))) },
-    ...shown.map((instance) => ({
+    {
       range,
-      command: showTensor(
-        candidateTitle(instance, checkInstanceShapes(instance)),
-        match.modelPath,
-        mainTensor(instance).name,
+      command: label(
+        candidatesTitle(
+          fileName,
+          match.instances.map((i) => checks.get(i)!),
+        ),
       ),
-    })),
+    },
+    ...shown.map((instance) => {
+      const check = checks.get(instance)!;
+      const twin = twinOf(instance);
+      return {
+        range,
+        command: {
+          ...showTensor(
+            candidateTitle(
+              names.get(instance)!.short,
+              check,
+              twin && { name: names.get(twin.instance)!.short, check: twin.check },
+            ),
+            match.modelPath,
+            mainTensor(instance).name,
+          ),
+          tooltip: candidateTooltip(
+            instance.modulePath,
+            check,
+            twin && { modulePath: twin.instance.modulePath, check: twin.check },
+          ),
+        },
+      };
+    }),
     ...(hidden > 0 ? [{ range, command: label(`+${hidden} more (hover for all)`) }] : []),
     { range, command: compress(match.modelPath, indices) },
   ];

@@ -1,5 +1,5 @@
 /** The extension manifest agrees with the code: settings, editors, commands, bundles. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -111,4 +111,53 @@ test('the extension entry point is the webpack bundle', () => {
   ]) {
     assert.ok(webpackConfig.includes(entry), entry);
   }
+});
+
+test('the walkthrough: open, compress, plan, sensitivity; its media exist and its commands are contributed', () => {
+  const { walkthroughs, commands } = (
+    manifest as unknown as {
+      contributes: {
+        walkthroughs: {
+          id: string;
+          steps: { id: string; description: string; media: Record<string, string> }[];
+        }[];
+        commands: { command: string }[];
+      };
+    }
+  ).contributes;
+  assert.equal(walkthroughs.length, 1);
+  const steps = walkthroughs[0]!.steps;
+  for (const id of ['openModel', 'compress', 'plan', 'sensitivity']) {
+    assert.ok(
+      steps.some((step) => step.id === id),
+      `no ${id} step`,
+    );
+  }
+  const contributed = new Set(commands.map((command) => command.command));
+  for (const step of steps) {
+    for (const file of [step.media.image, step.media.markdown].filter(Boolean)) {
+      assert.ok(existsSync(file!), `${step.id}: ${file} is missing`);
+      assert.ok(file!.startsWith('media/'), `${step.id}: ${file} is not shipped (media/ only)`);
+    }
+    for (const [, command] of step.description.matchAll(/\(command:(layerlens\.[\w.]+)/g)) {
+      assert.ok(contributed.has(command!), `${step.id}: ${command} is not a contributed command`);
+    }
+  }
+});
+
+test('the example workspace opens on a model and turns off the Welcome page and git prompts', () => {
+  const settings = JSON.parse(readFileSync('example/.vscode/settings.json', 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  assert.equal(settings['workbench.startupEditor'], 'none');
+  assert.equal(settings['git.enabled'], false);
+  assert.equal(settings['git.openRepositoryInParentFolders'], 'never');
+  // It opens on a model in the LayerLens editor (src/extension/openOnStartup.ts).
+  const model = settings['layerlens.openOnStartup'];
+  assert.equal(typeof model, 'string');
+  // One of the Silero models scripts/example-workspace.mjs copies into the ignored models/.
+  const name = /^models\/([\w.]+\.onnx)$/.exec(String(model))?.[1];
+  assert.ok(name, String(model));
+  assert.ok(existsSync(`node_modules/@ricky0123/vad-web/dist/${name}`), name);
 });

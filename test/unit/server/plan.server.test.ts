@@ -56,7 +56,14 @@ test('plan then applyPlan with progress: the file meets 3× and the recipe is sa
   assert.ok(result.targetMet);
   assert.equal(result.report.output, path.join(folder, 'silero_vad_legacy.plan.onnx'));
   assert.ok((await stat(result.report.output)).size <= (await stat(file)).size / 3);
-  assert.equal(result.recipePath, `${result.report.output}.recipe.json`);
+  assert.equal(
+    result.recipePath,
+    path.join(
+      folder,
+      'silero_vad_legacy.onnx.layerlens',
+      'silero_vad_legacy.plan.onnx.recipe.json',
+    ),
+  );
   await stat(result.recipePath);
 });
 

@@ -73,6 +73,39 @@ test('compresses a safetensors model: new file, JSON report and progress', async
   assert.equal(path.basename(second.output), 'mlp.int8-1.safetensors', 'never overwrites');
 });
 
+test('layerlens.output.folder sends new models and their .layerlens folder there; nothing loose beside the model', async () => {
+  const models = path.join(folder, 'setting');
+  await mkdir(models);
+  const file = await writeSafetensors(path.join(models, 'net.safetensors'), [
+    { name: 'fc.weight', dtype: 'F32', shape: [16, 32], data: ramp(512) },
+  ]);
+  const uri = pathToFileURL(file).toString();
+  await server.changeSettings({ 'output.folder': 'compressed' });
+  try {
+    const report = await server.request(LspMethods.compress, {
+      uri,
+      request: { tensors: [], options: { method: 'fp16' } },
+    });
+    const out = path.join(models, 'compressed');
+    assert.equal(report.output, path.join(out, 'net.fp16.safetensors'));
+    assert.equal(
+      report.reportPath,
+      path.join(out, 'net.safetensors.layerlens', 'net.fp16.safetensors.report.json'),
+    );
+    assert.equal(JSON.parse(await readFile(report.reportPath, 'utf8')).output, report.output);
+    const packed = await server.request(LspMethods.pack, { uri });
+    assert.equal(packed.out, path.join(out, 'net.safetensors.llz'));
+    assert.deepEqual((await readdir(models)).sort(), ['compressed', 'net.safetensors']);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'net.fp16.safetensors',
+      'net.safetensors.layerlens',
+      'net.safetensors.llz',
+    ]);
+  } finally {
+    await server.changeSettings({ 'output.folder': '' });
+  }
+});
+
 test('a request the file cannot satisfy is a model error naming it; the server keeps answering', async () => {
   const file = await writeSafetensors(path.join(folder, 'ints.safetensors'), [
     { name: 'ids', dtype: 'I32', shape: [4], data: new Int32Array([1, 2, 3, 4]) },

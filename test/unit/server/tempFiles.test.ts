@@ -1,10 +1,12 @@
 /** LayerLens's temporary folder: one per process, swept after a kill, atomic renames kept. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, matchesGlob, relative } from 'node:path';
 import { test } from 'node:test';
 import {
+  BESIDE_OUTPUT_TEMP_GLOB,
+  besideOutputPath,
   sweepTemporaryFolders,
   temporaryFolder,
   temporaryPath,
@@ -24,6 +26,21 @@ test('temporary paths lie in the process folder, named without any content', () 
   const sub = temporarySubfolder();
   assert.equal(dirname(sub), folder);
   assert.ok(statSync(sub).isDirectory());
+});
+
+test('temporary files beside an output are hidden from the explorer by the manifest', () => {
+  const workspace = join(temporaryRoot(), 'workspace');
+  const beside = besideOutputPath(join(workspace, 'models', 'v5.int8.onnx'));
+  assert.equal(dirname(beside), join(workspace, 'models'));
+  assert.ok(matchesGlob(relative(workspace, beside), BESIDE_OUTPUT_TEMP_GLOB), beside);
+  assert.ok(!matchesGlob('models/v5.int8.onnx', BESIDE_OUTPUT_TEMP_GLOB));
+  const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    contributes: { configurationDefaults: Record<string, Record<string, boolean>> };
+  };
+  assert.equal(
+    manifest.contributes.configurationDefaults['files.exclude']?.[BESIDE_OUTPUT_TEMP_GLOB],
+    true,
+  );
 });
 
 test('the folders of processes that no longer run are swept; live ones stay', () => {

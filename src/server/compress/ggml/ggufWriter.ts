@@ -147,6 +147,8 @@ export async function writeRetypedGguf(
   options: {
     readonly outPath?: string;
     readonly label?: string;
+    /** `layerlens.output.folder`, for the default name. */
+    readonly folder?: string;
     readonly signal?: AbortSignal;
   } = {},
 ): Promise<WrittenGguf> {
@@ -158,8 +160,7 @@ export async function writeRetypedGguf(
   const layout = layoutOf(header, choices);
   return withOutputFiles(
     source,
-    options.label ?? 'retyped',
-    options.outPath,
+    { name: options.label ?? 'retyped', outPath: options.outPath, folder: options.folder },
     async (files) => {
       const input = openSync(source, 'r');
       const output = openSync(files.temp(), 'wx');

@@ -161,7 +161,7 @@ export async function compressOnnxChoices(
       `nodes put in topological order (${reordered} graph${reordered === 1 ? ' was' : 's were'} out of order)`,
     );
   }
-  return withOutputFiles(model.path, output.name, output.outPath, async (files) => {
+  return withOutputFiles(model.path, output, async (files) => {
     onProgress?.(selected.length, total, 'writing');
     const written = await writeOnnxModel(
       proto,

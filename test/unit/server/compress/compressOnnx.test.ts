@@ -467,10 +467,11 @@ test('external data stays external: a new data file beside the output, the origi
   assert.deepEqual((await readdir(sub)).sort(), [
     'ext.int8.onnx',
     'ext.int8.onnx.data',
-    'ext.int8.onnx.report.json',
     'ext.onnx',
+    'ext.onnx.layerlens',
     'weights.bin',
   ]);
+  assert.deepEqual(await readdir(join(sub, 'ext.onnx.layerlens')), ['ext.int8.onnx.report.json']);
   const untouched = await compress(path, {
     tensorPattern: 'fc2',
     options: { method: 'prune', sparsity: 0 },

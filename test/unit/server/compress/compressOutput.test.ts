@@ -1,17 +1,14 @@
 /**
- * Output files of a compression: the default names and their collision suffixes, never
- * replacing a file, and nothing left behind when a job fails.
+ * Output files of a compression: never replacing a file, the report in the model's
+ * `.layerlens/` folder, and nothing left behind when a job fails (the names themselves:
+ * test/unit/server/outputPaths.test.ts).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  defaultOutputPath,
-  OutputFiles,
-  withOutputFiles,
-} from '../../../../src/server/compress/output';
+import { OutputFiles, withOutputFiles } from '../../../../src/server/compress/output';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import { temporaryFolder } from '../../../../src/server/tempFiles';
 
@@ -23,25 +20,6 @@ before(async () => {
 
 after(async () => {
   await rm(folder, { recursive: true, force: true });
-});
-
-test('default names: <stem>.<method><ext>, then -1, -2… past any file that starts with the name', async () => {
-  const source = path.join(folder, 'model.onnx');
-  await writeFile(source, 'x');
-  assert.equal(await defaultOutputPath(source, 'int8'), path.join(folder, 'model.int8.onnx'));
-  await writeFile(path.join(folder, 'model.int8.onnx'), 'taken');
-  assert.equal(await defaultOutputPath(source, 'int8'), path.join(folder, 'model.int8-1.onnx'));
-  // A leftover sidecar or report alone also takes the name.
-  await writeFile(path.join(folder, 'model.int8-1.onnx.report.json'), '{}');
-  await writeFile(path.join(folder, 'model.int8-2.onnx.data'), '');
-  assert.equal(await defaultOutputPath(source, 'int8'), path.join(folder, 'model.int8-3.onnx'));
-  // A name that only shares a prefix without a dot does not collide.
-  await writeFile(path.join(folder, 'model.fp16.onnxfoo'), '');
-  assert.equal(await defaultOutputPath(source, 'fp16'), path.join(folder, 'model.fp16.onnx'));
-  assert.equal(
-    await defaultOutputPath(path.join(folder, 'weights.safetensors'), 'bf16'),
-    path.join(folder, 'weights.bf16.safetensors'),
-  );
 });
 
 test('commit moves the temporary file into place and refuses to replace a file', async () => {
@@ -72,7 +50,10 @@ test('a job that fails removes its temporary and its already committed files', a
   await writeFile(source, 'x');
   const before = (await readdir(folder)).sort();
   await assert.rejects(
-    withOutputFiles(source, 'prune', undefined, async (files) => {
+    withOutputFiles(source, { name: 'prune', folder: 'out/prune' }, async (files) => {
+      assert.equal(files.path, path.join(folder, 'out', 'prune', 'failing.prune.safetensors'));
+      await writeFile(files.temp(files.reportPath), '{}');
+      await files.commit(files.reportPath);
       await writeFile(files.temp(`${files.path}.data`), 'sidecar');
       await files.commit(`${files.path}.data`);
       await writeFile(files.temp(), 'half a model');
@@ -89,10 +70,22 @@ test('an explicit output path that exists, or is the source, is refused', async 
   await writeFile(path.join(folder, 'exists.onnx'), 'y');
   for (const outPath of ['exists.onnx', source]) {
     await assert.rejects(
-      withOutputFiles(source, 'fp16', outPath, async () => 'unreachable'),
+      withOutputFiles(source, { name: 'fp16', outPath }, async () => 'unreachable'),
       (error: unknown) => error instanceof ModelFileError && /never overwrites/.test(error.problem),
     );
   }
-  const result = await withOutputFiles(source, 'fp16', 'fresh.onnx', async (files) => files.path);
-  assert.equal(result, path.join(folder, 'fresh.onnx'));
+  // A report left from an earlier file of that name refuses it too.
+  await mkdir(path.join(folder, 'explicit.onnx.layerlens'));
+  await writeFile(path.join(folder, 'explicit.onnx.layerlens', 'stale.onnx.report.json'), '{}');
+  await assert.rejects(
+    withOutputFiles(source, { name: 'fp16', outPath: 'stale.onnx' }, async () => 'unreachable'),
+    (error: unknown) => error instanceof ModelFileError && /report file exists/.test(error.problem),
+  );
+  const result = await withOutputFiles(source, { name: 'fp16', outPath: 'fresh.onnx' }, (files) =>
+    Promise.resolve([files.path, files.reportPath]),
+  );
+  assert.deepEqual(result, [
+    path.join(folder, 'fresh.onnx'),
+    path.join(folder, 'explicit.onnx.layerlens', 'fresh.onnx.report.json'),
+  ]);
 });

@@ -183,7 +183,11 @@ describe('safetensors compression', () => {
     const source = await writeModel('exact.safetensors');
     const { report, before, after } = await compress(source, { method: 'prune', sparsity: 0 });
     assert.equal(path.basename(report.output), 'exact.prune.safetensors');
-    assert.equal(report.reportPath, `${report.output}.report.json`);
+    assert.equal(
+      report.reportPath,
+      path.join(`${source}.layerlens`, 'exact.prune.safetensors.report.json'),
+    );
+    assert.ok(JSON.parse(await readFile(report.reportPath, 'utf8')).output === report.output);
     for (const entry of before.tensors) {
       assert.deepEqual(
         await rawBytes(after, entry.info.name),

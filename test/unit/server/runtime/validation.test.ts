@@ -256,7 +256,8 @@ async function validateWritten(
   bytes: Uint8Array,
 ) {
   const opened = await openModelFile(original);
-  return withOutputFiles(original, 'int8', join(folder, 'failing.int8.onnx'), async (files) => {
+  const output = { name: 'int8', outPath: join(folder, 'failing.int8.onnx') };
+  return withOutputFiles(original, output, async (files) => {
     await writeFile(files.temp(files.path), bytes);
     await files.commit();
     return validateOnnx(original, files.path, written, opened.summary, true);
