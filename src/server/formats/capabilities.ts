@@ -22,8 +22,8 @@ export interface CapableFormatModule extends FormatModule {
   /** The model executes in onnxruntime: measured sensitivity and validated outputs. */
   readonly runs?: boolean;
   /**
-   * Read-only formats whose weights the data-free sensitivity proxy still sweeps (GGUF's
-   * dequantized values); formats with `compression` sweep through it.
+   * What the data-free sensitivity proxy sweeps, where it differs from `compression` (GGUF:
+   * its own levels); formats with `compression` alone sweep through it.
    */
   readonly sweep?: FormatSweep;
   /** The file stores a graph of operators (nodes, ops, inputs and outputs). */

@@ -17,6 +17,7 @@ import { readGgufHeader, type GgufTensorInfo } from '../formats/gguf/header';
 import { ModelFileError } from '../formats/modelFileError';
 import { ggufFileBytes, retypeProblem, valuesOf } from '../compress/ggml/ggufWriter';
 import { ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import { VECTOR_KEPT } from '../compress/methods/ggml';
 import { solveKnapsack, type SolveItem } from './solve';
 
 /** Tensors llama.cpp keeps at higher precision by convention, and the type they keep. */
@@ -128,7 +129,7 @@ export async function planGguf(
         });
       };
       if (info.ne.length < 2) {
-        keep('vector: kept as stored');
+        keep(VECTOR_KEPT);
         continue;
       }
       const unfit = retypeProblem(info, ggmlType('Q8_0'));
