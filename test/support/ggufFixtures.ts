@@ -74,3 +74,12 @@ export function writeGgufLlm(path: string, shape: GgufLlmShape): number {
   if (run.status !== 0) throw new Error(`gguf_fixtures.py --llm failed: ${run.stderr}`);
   return 2 * vocab * width + layers * (4 * width * width + 3 * width * ff + 2 * width) + width;
 }
+
+/** llama-imatrix's legacy `.dat` at `dat` rewritten in its GGUF form at `path` (by the Python fixture writer). */
+export function writeImatrixGguf(dat: string, path: string): void {
+  const script = resolve(__dirname, 'gguf_fixtures.py');
+  const run = spawnSync(pythonWithNumpy(), [script, '--imatrix-gguf', dat, path], {
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`gguf_fixtures.py --imatrix-gguf failed: ${run.stderr}`);
+}

@@ -171,6 +171,8 @@ export async function writeRetypedFile(
   options: {
     readonly signal?: AbortSignal;
     readonly onTensor?: (done: number, total: number) => void;
+    /** The importance of a re-typed tensor's input columns (importance.ts), if any. */
+    readonly importance?: (info: GgufTensorInfo) => Float32Array | undefined;
   } = {},
 ): Promise<{ bytes: number; tensors: RetypedTensor[] }> {
   const source = header.path;
@@ -200,7 +202,7 @@ export async function writeRetypedFile(
         put(readAt(input, info.offset, info.byteLength));
       } else {
         const values = valuesOf(input, source, info);
-        const bytes = quantizeGgml(type.name, values);
+        const bytes = quantizeGgml(type.name, values, options.importance?.(info));
         put(bytes);
         const blocks = values.length / type.blockElements;
         const restored = dequantizeReference(
@@ -242,6 +244,7 @@ export async function writeRetypedGguf(
     readonly outPath?: string;
     readonly label?: string;
     readonly signal?: AbortSignal;
+    readonly importance?: (info: GgufTensorInfo) => Float32Array | undefined;
   } = {},
 ): Promise<WrittenGguf> {
   const header = retypeableHeader(source);
