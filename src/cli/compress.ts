@@ -29,6 +29,7 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
                           [--level L] [--layers REGEX] [--out FILE] [--json]
                           [--inputs DIR] [--dim NAME=N] [--shape NAME=AxB] [--value NAME=V]
                           [--int4-format matmulnbits|dequantizelinear] [--ggml-type TYPE]
+                          [--imatrix FILE]
 
   compress   Write a compressed copy of the model next to it (never overwriting a file),
              validate it in onnxruntime against the original, and print the report
@@ -41,6 +42,8 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
   --ggml-type  ggml: the type the chosen F32/F16/BF16 tensors of a GGUF are re-typed to,
              ${GGML_QUANT_TYPES.join(', ')} (default ${METHOD_INFO.ggml.defaults.ggmlType});
              the new GGUF keeps the metadata and every other tensor
+  --imatrix  ggml: llama-imatrix's importance matrix (.dat or GGUF form); the scale fits
+             are weighted by it as llama.cpp's quantizers do
   --layers   Only tensors whose name matches the regular expression
   --out      Output path (default <name>.<method>.<ext>, then -1, -2… when taken)
   --inputs   Folder of sample inputs (<input>.npy/.json, or .npz) for validation
@@ -103,6 +106,7 @@ interface ParsedArgs {
   out?: string;
   json: boolean;
   int4Format?: 'matmulnbits' | 'dequantizelinear';
+  imatrixPath?: string;
   settings: Partial<LayerLensSettings>;
 }
 
@@ -139,6 +143,7 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
       case '--inputs':
       case '--int4-format':
       case '--ggml-type':
+      case '--imatrix':
         values[arg] = value;
         break;
       case '--dim': {
@@ -189,6 +194,7 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
     out: values['--out'],
     json,
     int4Format: format,
+    ...(values['--imatrix'] !== undefined ? { imatrixPath: resolve(values['--imatrix']) } : {}),
     settings: {
       'validation.inputsFolder': values['--inputs'] ? resolve(values['--inputs']) : '',
       'validation.dimensions': dims,
@@ -270,6 +276,7 @@ export async function compressCommand(args: readonly string[]): Promise<number> 
     parsed = parseCompressArgs(args);
     options = optionsFromLevel(parsed.method, parsed.level);
     if (parsed.int4Format) options = { ...options, int4Format: parsed.int4Format };
+    if (parsed.imatrixPath) options = { ...options, imatrixPath: parsed.imatrixPath };
     const problem = optionsProblem(options);
     if (problem) throw new UsageError(`${parsed.method}: ${problem}`);
   } catch (error) {

@@ -14,6 +14,7 @@ import { ggufFormat } from '../formats/gguf';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import { retypeableHeader, writeRetypedFile } from './ggml/ggufWriter';
+import { importanceOf, readImportanceMatrix } from './ggml/importance';
 import { methodFor } from './methods';
 import { withOutputFiles, writeUnrunReport, type ChoicesOutput, type TensorChoice } from './output';
 import type { CompressContext } from './context';
@@ -29,6 +30,10 @@ async function compressGgufChoices(
   const source = model.path;
   const header = retypeableHeader(source);
   const types = new Map<string, GgmlQuantType>();
+  const matrixPaths = new Set(choices.flatMap(({ options }) => options.imatrixPath ?? []));
+  if (matrixPaths.size > 1) throw new RangeError('one importance matrix per job');
+  const [matrixPath] = matrixPaths;
+  const matrix = matrixPath === undefined ? undefined : readImportanceMatrix(matrixPath);
   const skipped: TensorCompressionResult[] = [];
   for (const { entry, options } of choices) {
     const method = methodFor(options.method, 'gguf');
@@ -60,6 +65,7 @@ async function compressGgufChoices(
       const written = await writeRetypedFile(header, types, temp, {
         signal: context.signal,
         onTensor: (done, total) => context.onProgress?.(done, total, 'writing'),
+        importance: (info) => importanceOf(matrix, source, info.name, info.ne[0] ?? 1),
       });
       const reread = await ggufFormat.open(temp);
       const expected = header.tensors.map(
@@ -78,7 +84,7 @@ async function compressGgufChoices(
         bytesBefore: tensor.bytesBefore,
         bytesAfter: tensor.bytesAfter,
         relativeError: tensor.relativeError,
-        detail: `${tensor.from} → ${describeOptions({ method: 'ggml', ggmlType: tensor.to })}`,
+        detail: `${tensor.from} → ${describeOptions({ method: 'ggml', ggmlType: tensor.to })}${matrix?.has(tensor.name) ? ', weighted by the importance matrix' : ''}`,
         skipped: false,
       }));
       return writeUnrunReport(

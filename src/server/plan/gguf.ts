@@ -16,7 +16,8 @@ import { ggmlByteLength, ggmlType } from '../formats/gguf/ggmlTypes';
 import { readGgufHeader, type GgufTensorInfo } from '../formats/gguf/header';
 import { ModelFileError } from '../formats/modelFileError';
 import { ggufFileBytes, retypeProblem, valuesOf } from '../compress/ggml/ggufWriter';
-import { ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import { importanceOf, readImportanceMatrix } from '../compress/ggml/importance';
+import { ERROR_SAMPLE_WEIGHTS, ggmlTypeErrors } from '../compress/ggml/typeErrors';
 import { VECTOR_KEPT } from '../compress/methods/ggml';
 import { solveKnapsack, type SolveItem } from './solve';
 
@@ -63,6 +64,8 @@ export interface GgufPlan {
   readonly llamaQuantizeArgs: readonly string[];
   /** Whether the target is met. */
   readonly feasible: boolean;
+  /** The importance matrix the errors were weighted by (and llama-quantize is given). */
+  readonly imatrixPath?: string;
 }
 
 interface Candidate {
@@ -85,9 +88,13 @@ function baseType(rows: readonly GgufPlanRow[]): string {
   return [...weights].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'Q8_0';
 }
 
-function llamaQuantizeArgs(source: string, rows: readonly GgufPlanRow[]): string[] {
+function llamaQuantizeArgs(
+  source: string,
+  rows: readonly GgufPlanRow[],
+  imatrixPath: string | undefined,
+): string[] {
   const base = baseType(rows);
-  const args: string[] = [];
+  const args: string[] = imatrixPath === undefined ? [] : ['--imatrix', imatrixPath];
   const fixedType = (name: string) => rows.find((row) => row.name === name && row.fixed)?.type;
   const output = fixedType('output.weight');
   if (output) args.push('--output-tensor-type', output.toLowerCase());
@@ -101,16 +108,21 @@ function llamaQuantizeArgs(source: string, rows: readonly GgufPlanRow[]): string
   return [...args, source, written, base];
 }
 
-/** Plan the ggml type of every tensor of the GGUF at `path` for `targetBpw` bits per weight. */
+/**
+ * Plan the ggml type of every tensor of the GGUF at `path` for `targetBpw` bits per weight;
+ * with `imatrixPath` (llama-imatrix's matrix) the errors are weighted by it.
+ */
 export async function planGguf(
   path: string,
   targetBpw: number,
   signal?: AbortSignal,
+  imatrixPath?: string,
 ): Promise<GgufPlan> {
   if (!(Number.isFinite(targetBpw) && targetBpw > 0)) {
     throw new RangeError(`the bits-per-weight target must be a positive number, got ${targetBpw}`);
   }
   const header = readGgufHeader(path);
+  const matrix = imatrixPath === undefined ? undefined : readImportanceMatrix(imatrixPath);
   const fixedRows = new Map<string, GgufPlanRow>();
   const candidates: Candidate[] = [];
   const fd = openSync(path, 'r');
@@ -138,7 +150,14 @@ export async function planGguf(
         continue;
       }
       const values = valuesOf(fd, path, info);
-      const errors = ggmlTypeErrors(values, info.ne[0]!, GGML_QUANT_TYPES);
+      const importance = importanceOf(matrix, path, info.name, info.ne[0]!);
+      const errors = ggmlTypeErrors(
+        values,
+        info.ne[0]!,
+        GGML_QUANT_TYPES,
+        ERROR_SAMPLE_WEIGHTS,
+        importance,
+      );
       const convention = CONVENTION[info.name];
       if (convention) {
         const type = errors.has(convention.type) ? convention.type : 'Q8_0';
@@ -211,7 +230,8 @@ export async function planGguf(
     predictedFileBytes: ggufFileBytes(header, choices),
     rows,
     choices,
-    llamaQuantizeArgs: llamaQuantizeArgs(path, rows),
+    llamaQuantizeArgs: llamaQuantizeArgs(path, rows, imatrixPath),
     feasible: bpw <= targetBpw,
+    ...(imatrixPath === undefined ? {} : { imatrixPath }),
   };
 }

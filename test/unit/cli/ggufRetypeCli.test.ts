@@ -12,7 +12,7 @@ import { loadTensorValues, tensorMatrixShape } from '../../../src/server/analysi
 import { roundTripGgml } from '../../../src/server/compress/ggml';
 import { openModelFile } from '../../../src/server/formats/registry';
 import type { CompressionReport } from '../../../src/shared/compress';
-import { writeGgufLlm } from '../../support/ggufFixtures';
+import { writeGgufLlm, writeImatrixDat } from '../../support/ggufFixtures';
 
 let folder: string;
 let model: string;
@@ -107,4 +107,20 @@ test('--ggml-type with another method, or an unknown type, is a usage error', ()
   const unknown = layerlens('compress', model, '--method', 'ggml', '--ggml-type', 'Q9_X');
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /ggmlType must be one of Q8_0/);
+});
+
+test('plan --target-bpw --imatrix weighs the errors and gives llama-quantize the matrix', () => {
+  const dat = join(folder, 'imatrix.dat');
+  const importance = Float32Array.from({ length: 256 }, (_, j) => (j % 16 < 4 ? 64 : 1 / 64));
+  writeImatrixDat(dat, new Map([['blk.0.attn_q.weight', importance]]), 4);
+  const plain = layerlens('plan', model, '--target-bpw', '5', '--json');
+  const weighted = layerlens('plan', model, '--target-bpw', '5', '--imatrix', dat, '--json');
+  assert.equal(weighted.status, 0, weighted.stderr);
+  const rowOf = (run: typeof plain) =>
+    (
+      JSON.parse(run.stdout) as { rows: { name: string; relativeError: number; type: string }[] }
+    ).rows.find((row) => row.name === 'blk.0.attn_q.weight')!;
+  assert.notEqual(rowOf(weighted).relativeError, rowOf(plain).relativeError);
+  const args = (JSON.parse(weighted.stdout) as { llamaQuantizeArgs: string[] }).llamaQuantizeArgs;
+  assert.deepEqual(args.slice(0, 2), ['--imatrix', dat]);
 });

@@ -13,7 +13,7 @@ import { compressModel } from '../../../../src/server/compress';
 import { roundTripGgml } from '../../../../src/server/compress/ggml';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import type { OpenedModel } from '../../../../src/server/formats/types';
-import { writeGgufLlm } from '../../../support/ggufFixtures';
+import { writeGgufLlm, writeImatrixDat } from '../../../support/ggufFixtures';
 import { makeTempDir } from '../../../support/safetensorsBuilder';
 
 function sha(path: string): string {
@@ -97,6 +97,44 @@ describe('compressing a GGUF with the ggml method', () => {
     assert.ok(report instanceof Error);
     assert.match(report.message, /narrow\.gguf.*not a whole number of Q4_K blocks of 256/s);
     assert.equal(existsSync(join(dir, 'narrow.ggml.gguf')), false);
+  });
+
+  it('weights the chosen type by an importance matrix (imatrixPath)', async () => {
+    const importance = Float32Array.from({ length: 256 }, (_, j) => (j % 16 < 4 ? 64 : 1 / 64));
+    const dat = join(dir, 'imatrix.dat');
+    writeImatrixDat(dat, new Map([['blk.0.attn_v.weight', importance]]), 8);
+    const report = await compressModel(source, {
+      tensors: [],
+      tensorPattern: 'attn_(v|output)\\.weight',
+      options: { method: 'ggml', ggmlType: 'Q4_K', imatrixPath: dat },
+      outPath: join(dir, 'weighted.gguf'),
+    });
+    assert.deepEqual(
+      report.tensors.map((t) => [t.name, /weighted by the importance matrix/.test(t.detail)]),
+      [
+        ['blk.0.attn_v.weight', true],
+        ['blk.0.attn_output.weight', false],
+      ],
+    );
+    const original = await openModelFile(source);
+    const written = await openModelFile(report.output);
+    const v = await valuesOf(original, 'blk.0.attn_v.weight');
+    const weighted = await valuesOf(written, 'blk.0.attn_v.weight');
+    assert.deepEqual(weighted, roundTripGgml('Q4_K', v, importance));
+    assert.notDeepEqual(weighted, roundTripGgml('Q4_K', v));
+    const out = await valuesOf(original, 'blk.0.attn_output.weight');
+    assert.deepEqual(
+      await valuesOf(written, 'blk.0.attn_output.weight'),
+      roundTripGgml('Q4_K', out),
+    );
+    await assert.rejects(
+      compressModel(source, {
+        tensors: [],
+        tensorPattern: 'ffn_up',
+        options: { method: 'ggml', ggmlType: 'Q4_K', imatrixPath: join(dir, 'missing.dat') },
+      }),
+      /missing\.dat.*importance matrix cannot be read/,
+    );
   });
 
   it('refuses an output path that exists', async () => {

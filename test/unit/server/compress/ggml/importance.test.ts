@@ -4,7 +4,7 @@
  * matrix as llama.cpp's quant_weights: the favoured columns' error drops.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { quantizeGgml, roundTripGgml } from '../../../../../src/server/compress/ggml';
@@ -15,7 +15,7 @@ import {
 import { ggmlTypeErrors } from '../../../../../src/server/compress/ggml/typeErrors';
 import { ModelFileError } from '../../../../../src/server/formats/modelFileError';
 import type { GgmlQuantType } from '../../../../../src/shared/compressMethods';
-import { writeImatrixGguf } from '../../../../support/ggufFixtures';
+import { writeImatrixDat, writeImatrixGguf } from '../../../../support/ggufFixtures';
 import { makeTempDir } from '../../../../support/safetensorsBuilder';
 
 const COLUMNS = 256;
@@ -37,27 +37,6 @@ function weights(count: number, seed: number): Float32Array {
     { length: count },
     () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) * 0.02,
   );
-}
-
-/** A legacy `.dat` holding `entries` (values as mean squares; stored as sums over CALLS calls). */
-function legacyDat(entries: ReadonlyMap<string, Float32Array>): Buffer {
-  const parts: Buffer[] = [];
-  const int = (value: number): Buffer => {
-    const bytes = Buffer.alloc(4);
-    bytes.writeInt32LE(value);
-    return bytes;
-  };
-  parts.push(int(entries.size));
-  for (const [name, values] of entries) {
-    const bytes = Buffer.from(name, 'utf8');
-    parts.push(int(bytes.length), bytes, int(CALLS), int(values.length));
-    const sums = Buffer.alloc(4 * values.length);
-    values.forEach((value, i) => sums.writeFloatLE(value * CALLS, 4 * i));
-    parts.push(sums);
-  }
-  const dataset = Buffer.from('wiki.train.raw', 'utf8');
-  parts.push(int(CALLS), int(dataset.length), dataset);
-  return Buffer.concat(parts);
 }
 
 /** ‖W − Ŵ‖/‖W‖ over the favoured columns only. */
@@ -83,7 +62,7 @@ describe('importance matrices', () => {
   before(async () => {
     ({ dir, remove } = await makeTempDir('layerlens-imatrix-'));
     dat = join(dir, 'imatrix.dat');
-    writeFileSync(dat, legacyDat(entries));
+    writeImatrixDat(dat, entries, CALLS);
   });
   after(() => remove());
 
@@ -103,7 +82,7 @@ describe('importance matrices', () => {
   });
 
   it('refuses truncated and oversized counts, naming the file', () => {
-    const bytes = legacyDat(entries);
+    const bytes = readFileSync(dat);
     const truncated = join(dir, 'truncated.dat');
     writeFileSync(truncated, bytes.subarray(0, 100));
     assert.throws(
