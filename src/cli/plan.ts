@@ -12,7 +12,7 @@ import { DEVIATION_METRICS, type DeviationMetric } from '../shared/sensitivity';
 import { planModel } from '../server/plan';
 import { writeRetypedGguf } from '../server/compress/ggml/ggufWriter';
 import { importanceOf, readImportanceMatrix } from '../server/compress/ggml/importance';
-import { planGguf, type GgufPlan } from '../server/plan/gguf';
+import { llamaQuantizeCommand, planGguf, type GgufPlan } from '../server/plan/gguf';
 import { applyRecipe } from '../server/plan/apply';
 import { RECIPE_SUFFIX, readRecipe, writeRecipe } from '../server/plan/recipe';
 import { UsageError } from './compress';
@@ -145,9 +145,6 @@ function printApplied(result: ApplyPlanResult): void {
 }
 
 /** A shell word as typed: single-quoted when it holds anything but safe characters. */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 export function printGgufPlan(plan: GgufPlan, llamaQuantize: boolean): void {
   const rows = plan.rows.map((row) => [
@@ -168,7 +165,7 @@ export function printGgufPlan(plan: GgufPlan, llamaQuantize: boolean): void {
   );
   if (llamaQuantize) {
     console.log('');
-    console.log(['llama-quantize', ...plan.llamaQuantizeArgs].map(shellWord).join(' '));
+    console.log(llamaQuantizeCommand(plan));
   }
 }
 

@@ -15,6 +15,7 @@ import { ModelFileError, type OpenedModel } from '../formats/types';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import { retypeableHeader, writeRetypedFile } from './ggml/ggufWriter';
 import { importanceOf, readImportanceMatrix } from './ggml/importance';
+import { ggufPlanView } from '../plan/gguf';
 import { methodFor } from './methods';
 import { withOutputFiles, writeUnrunReport, type ChoicesOutput, type TensorChoice } from './output';
 import type { CompressContext } from './context';
@@ -110,6 +111,7 @@ export const ggufCompression: FormatCompression = {
   methods: 'gguf',
   modelBytes: (summary) => summary.totalBytes,
   compress: compressGgufChoices,
+  planTypes: ggufPlanView,
   decode: async () => undefined,
   // Types whose values are not decoded are left out with the reason.
   sweepTraits: () => (entry) => entry.info.encoding?.notDecoded ?? safetensorsSweepTraits(entry),

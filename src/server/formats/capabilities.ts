@@ -5,6 +5,7 @@
  */
 import type { CompressionOptions, CompressionReport } from '../../shared/compress';
 import type { ModelFormat, ModelSummary } from '../../shared/model';
+import type { Plan, PlanTarget } from '../../shared/plan';
 import type { SweepLevel } from '../../shared/sensitivity';
 import type { LayerLensSettings } from '../../shared/settings';
 import type { CompressContext } from '../compress/context';
@@ -82,6 +83,11 @@ export interface FormatCompression {
     settings: LayerLensSettings,
     signal?: AbortSignal,
   ): Promise<MeasuredSweep | string>;
+  /**
+   * Present where the format plans its own types instead of the generic planner (GGUF:
+   * llama.cpp types for a bits-per-weight or size target): the plan of `target`.
+   */
+  planTypes?(model: OpenedModel, target: PlanTarget, signal?: AbortSignal): Promise<Plan>;
   /** Predicted bytes of tensors with options, and what a compressed file adds once. */
   sizer(model: OpenedModel, decoded: OnnxModel | undefined): FormatSizer;
 }

@@ -19,6 +19,10 @@ import { ggufFileBytes, retypeProblem, valuesOf } from '../compress/ggml/ggufWri
 import { importanceOf, readImportanceMatrix } from '../compress/ggml/importance';
 import { ERROR_SAMPLE_WEIGHTS, ggmlTypeErrors } from '../compress/ggml/typeErrors';
 import { VECTOR_KEPT } from '../compress/methods/ggml';
+import { describePlanTarget } from '../../shared/planTarget';
+import type { Plan, PlanStep, PlanTarget } from '../../shared/plan';
+import type { OpenedModel } from '../formats/types';
+import { recipeModel } from './recipe';
 import { solveKnapsack, type SolveItem } from './solve';
 
 /** Tensors llama.cpp keeps at higher precision by convention, and the type they keep. */
@@ -106,6 +110,87 @@ function llamaQuantizeArgs(
   }
   const written = source.replace(/\.gguf$/i, '') + `.${base}.gguf`;
   return [...args, source, written, base];
+}
+
+/** The bits per weight a size, ratio or bpw target allows the tensors of `model`. */
+function targetBpw(model: OpenedModel, target: PlanTarget): number {
+  const weights = model.tensors.reduce((sum, entry) => sum + entry.info.parameterCount, 0);
+  const tensorBytes = model.tensors.reduce((sum, entry) => sum + entry.info.byteLength, 0);
+  const headerBytes = model.summary.fileBytes - tensorBytes;
+  switch (target.kind) {
+    case 'bpw':
+      return target.value;
+    case 'sizeMB':
+      return ((target.value * 1e6 - headerBytes) * 8) / weights;
+    case 'ratio':
+      return ((model.summary.fileBytes / target.value - headerBytes) * 8) / weights;
+    case 'deviation':
+      throw new RangeError(
+        'a GGUF plan takes bits per weight ("4.5 bpw"), a size or a ratio; LayerLens does not run GGUF models to measure a deviation',
+      );
+  }
+}
+
+/**
+ * The GGUF plan of `target` as the editor's plan panel shows it: one step per tensor with
+ * its planned type (conventions and vectors labelled as such), the predicted file size,
+ * the recipe (ggml options per changed tensor) and the llama-quantize command.
+ */
+export async function ggufPlanView(
+  model: OpenedModel,
+  target: PlanTarget,
+  signal?: AbortSignal,
+): Promise<Plan> {
+  const bpw = targetBpw(model, target);
+  if (!(bpw > 0)) {
+    throw new RangeError(`${describePlanTarget(target)} leaves no room for the tensors`);
+  }
+  const plan = await planGguf(model.path, bpw, signal);
+  const stored = new Map(model.tensors.map((entry) => [entry.info.name, entry.info.byteLength]));
+  const steps: PlanStep[] = plan.rows.map((row) => ({
+    tensor: row.name,
+    ...(row.type !== row.from ? { options: { method: 'ggml', ggmlType: row.type } } : {}),
+    label: row.fixed ? `${row.type} (${row.fixed})` : row.type,
+    bytesBefore: stored.get(row.name) ?? row.bytes,
+    predictedBytes: row.bytes,
+    predictedDeviation: row.relativeError,
+  }));
+  return {
+    source: model.path,
+    target,
+    metric: 'relativeL2',
+    steps,
+    fileBytesBefore: plan.fileBytesBefore,
+    predictedFileBytes: plan.predictedFileBytes,
+    feasible: plan.feasible,
+    recipe: {
+      format: 'layerlens-recipe',
+      version: 1,
+      model: await recipeModel(model.path),
+      target,
+      metric: 'relativeL2',
+      steps: steps.flatMap((step) =>
+        step.options ? [{ tensor: step.tensor, options: step.options }] : [],
+      ),
+    },
+    warnings: [],
+    limits: plan.feasible
+      ? []
+      : [
+          `${plan.bpw.toFixed(3)} bits per weight is the least the llama.cpp types reach (every matrix at Q2_K where its rows allow, conventions and vectors kept)`,
+        ],
+    llamaQuantize: llamaQuantizeCommand(plan),
+  };
+}
+
+/** A word as a POSIX shell reads it back (quoted unless plain). */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The plan's `llama-quantize …` command line, quoted for a POSIX shell. */
+export function llamaQuantizeCommand(plan: GgufPlan): string {
+  return ['llama-quantize', ...plan.llamaQuantizeArgs].map(shellWord).join(' ');
 }
 
 /**

@@ -22,7 +22,7 @@ import { DTYPES } from '../../shared/dtypes';
 import type { TensorInfo } from '../../shared/model';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
-import { openModelFile } from '../formats/registry';
+import { formatModule, openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
 import { computeSensitivity } from '../sensitivity';
 import { PLAN_LEVELS } from '../compress/methods';
@@ -214,6 +214,10 @@ export function maxFileBytes(target: PlanTarget, fileBytesBefore: number): numbe
       return Math.floor(fileBytesBefore / target.value);
     case 'deviation':
       return undefined;
+    case 'bpw':
+      throw new RangeError(
+        'a bits-per-weight target plans llama.cpp types; this format does not store them',
+      );
   }
 }
 
@@ -340,7 +344,7 @@ export function planLimits(problem: PlanProblem): string[] {
 
 /** Check a target's value; RangeError naming it when unusable. */
 export function checkTarget(target: PlanTarget): void {
-  if (!['sizeMB', 'ratio', 'deviation'].includes(target.kind))
+  if (!['sizeMB', 'ratio', 'deviation', 'bpw'].includes(target.kind))
     throw new RangeError(`unknown target kind ${String(target.kind)}`);
   if (!(Number.isFinite(target.value) && target.value > 0))
     throw new RangeError(
@@ -356,7 +360,10 @@ export async function planModel(
   opened?: OpenedModel,
 ): Promise<Plan> {
   checkTarget(request.target);
-  const problem = await planProblem(path, request, context, opened);
+  const model = opened ?? (await openModelFile(path));
+  const own = formatModule(model.summary.format).compression?.planTypes;
+  if (own) return own(model, request.target, context.signal);
+  const problem = await planProblem(path, request, context, model);
   const solution = solveProblem(problem, solveBudget(problem, request.target));
   return planOf(problem, request.target, solution.picks);
 }
