@@ -167,7 +167,16 @@ export async function ggufPlanView(
       format: 'layerlens-recipe',
       version: 1,
       model: await recipeModel(model.path),
-      target,
+      // Applying checks a file size: the bytes the bits per weight allow, header counted.
+      target:
+        target.kind === 'bpw'
+          ? {
+              kind: 'sizeMB',
+              value:
+                (Math.ceil((bpw * plan.weights) / 8) + plan.predictedFileBytes - plan.tensorBytes) /
+                1e6,
+            }
+          : target,
       metric: 'relativeL2',
       steps: steps.flatMap((step) =>
         step.options ? [{ tensor: step.tensor, options: step.options }] : [],
