@@ -12,9 +12,11 @@ import {
   type CompressionReport,
 } from '../shared/compress';
 import {
+  GGML_QUANT_TYPES,
   INT4_BLOCK_SIZES,
   INT4_FORMATS,
   METHOD_DEFAULTS,
+  METHOD_INFO,
   optionsProblem,
 } from '../shared/compressMethods';
 import { describeMethods, NOT_VALIDATED_EXIT_CODE, verdictLine } from '../shared/compressText';
@@ -23,10 +25,11 @@ import { DEFAULT_SETTINGS, type LayerLensSettings } from '../shared/settings';
 import { compressModel } from '../server/compress';
 import { printTable } from './table';
 
-export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|int8|int4|lowrank|fp16|bf16
+export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|int8|int4|lowrank|fp16|bf16|ggml
                           [--level L] [--layers REGEX] [--out FILE] [--json]
                           [--inputs DIR] [--dim NAME=N] [--shape NAME=AxB] [--value NAME=V]
-                          [--int4-format matmulnbits|dequantizelinear]
+                          [--int4-format matmulnbits|dequantizelinear] [--ggml-type TYPE]
+                          [--imatrix FILE]
 
   compress   Write a compressed copy of the model next to it (never overwriting a file),
              validate it in onnxruntime against the original, and print the report
@@ -34,7 +37,13 @@ export const COMPRESS_USAGE = `Usage: layerlens compress FILE --method prune|nm|
              nm: N:M, e.g. 2:4 (default)
              int4: block size ${INT4_BLOCK_SIZES.join(', ')} (default ${METHOD_DEFAULTS.blockSize})
              lowrank: a rank (integer, e.g. 8) or an energy to keep (e.g. 0.9, default)
+             ggml: a llama.cpp type, as --ggml-type
              int8, fp16, bf16: no level
+  --ggml-type  ggml: the type the chosen F32/F16/BF16 tensors of a GGUF are re-typed to,
+             ${GGML_QUANT_TYPES.join(', ')} (default ${METHOD_INFO.ggml.defaults.ggmlType});
+             the new GGUF keeps the metadata and every other tensor
+  --imatrix  ggml: llama-imatrix's importance matrix (.dat or GGUF form); the scale fits
+             are weighted by it as llama.cpp's quantizers do
   --layers   Only tensors whose name matches the regular expression
   --out      Output path (default <name>.<method>.<ext>, then -1, -2… when taken)
   --inputs   Folder of sample inputs (<input>.npy/.json, or .npz) for validation
@@ -78,6 +87,8 @@ export function optionsFromLevel(
     }
     case 'int4':
       return { method, blockSize: number(level) };
+    case 'ggml':
+      return { method, ggmlType: level };
     case 'lowrank':
       return /^\d+$/.test(level)
         ? { method, rank: Number(level) }
@@ -95,6 +106,7 @@ interface ParsedArgs {
   out?: string;
   json: boolean;
   int4Format?: 'matmulnbits' | 'dequantizelinear';
+  imatrixPath?: string;
   settings: Partial<LayerLensSettings>;
 }
 
@@ -181,6 +193,8 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
       case '--layers':
       case '--out':
       case '--int4-format':
+      case '--ggml-type':
+      case '--imatrix':
         values[arg] = value;
         break;
       default:
@@ -195,14 +209,22 @@ export function parseCompressArgs(args: readonly string[]): ParsedArgs {
   if (format !== undefined && !isInt4Format(format)) {
     throw new UsageError(`--int4-format must be ${INT4_FORMATS.join(' or ')}`);
   }
+  const ggmlType = values['--ggml-type'];
+  if (ggmlType !== undefined && method !== 'ggml') {
+    throw new UsageError('--ggml-type applies to --method ggml');
+  }
+  if (ggmlType !== undefined && values['--level'] !== undefined) {
+    throw new UsageError('give the type once: --ggml-type or --level');
+  }
   return {
     file: files[0]!,
     method,
-    level: values['--level'],
+    level: values['--level'] ?? ggmlType,
     layers: values['--layers'],
     out: values['--out'],
     json,
     int4Format: format,
+    ...(values['--imatrix'] !== undefined ? { imatrixPath: resolve(values['--imatrix']) } : {}),
     settings: validation.settings(),
   };
 }
@@ -279,6 +301,7 @@ export async function compressCommand(args: readonly string[]): Promise<number> 
     parsed = parseCompressArgs(args);
     options = optionsFromLevel(parsed.method, parsed.level);
     if (parsed.int4Format) options = { ...options, int4Format: parsed.int4Format };
+    if (parsed.imatrixPath) options = { ...options, imatrixPath: parsed.imatrixPath };
     const problem = optionsProblem(options);
     if (problem) throw new UsageError(`${parsed.method}: ${problem}`);
   } catch (error) {

@@ -11,7 +11,8 @@ import { describePlanTarget as describeTarget } from '../shared/planTarget';
 import { DEVIATION_METRICS, type DeviationMetric } from '../shared/sensitivity';
 import { planModel } from '../server/plan';
 import { writeRetypedGguf } from '../server/compress/ggml/ggufWriter';
-import { planGguf, type GgufPlan } from '../server/plan/gguf';
+import { importanceOf, readImportanceMatrix } from '../server/compress/ggml/importance';
+import { llamaQuantizeCommand, planGguf, type GgufPlan } from '../server/plan/gguf';
 import { applyRecipe } from '../server/plan/apply';
 import { artifactPath } from '../server/outputPaths';
 import { readRecipe, writeRecipe } from '../server/plan/recipe';
@@ -20,7 +21,8 @@ import { printTable } from './table';
 
 export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R | --max-deviation D)
                       [--measured] [--metric relativeL2|cosine|kl] [--out RECIPE] [--json]
-       layerlens plan FILE.gguf --target-bpw B --llama-quantize [--write [--out OUT]] [--json]
+       layerlens plan FILE.gguf --target-bpw B --llama-quantize [--imatrix FILE]
+                      [--write [--out OUT]] [--json]
        layerlens apply FILE RECIPE [--out OUT] [--no-refine] [--json]
 
   plan       Choose a compression method per tensor (or keep it) to meet a target: output
@@ -40,7 +42,9 @@ export const PLAN_USAGE = `Usage: layerlens plan FILE (--target-mb N | --ratio R
              IQ4_NL) for B bits per weight over all tensors, from each type's proxy error;
              print the type table, the predicted GGUF size and the llama-quantize
              arguments (--llama-quantize); --write also writes that GGUF
-             (<name>.plan.gguf, or --out)`;
+             (<name>.plan.gguf, or --out)
+  --imatrix  llama-imatrix's importance matrix (.dat or GGUF form): the errors and the
+             written types' scales are weighted by it, and llama-quantize is given it`;
 
 function valueOf(args: readonly string[], flag: string): string | undefined {
   const at = args.indexOf(flag);
@@ -64,6 +68,7 @@ const PLAN_FLAGS = new Set([
   '--metric',
   '--out',
   '--target-bpw',
+  '--imatrix',
 ]);
 const PLAN_SWITCHES = new Set(['--measured', '--json', '--llama-quantize', '--write']);
 const APPLY_FLAGS = new Set(['--out']);
@@ -142,9 +147,6 @@ function printApplied(result: ApplyPlanResult): void {
 }
 
 /** A shell word as typed: single-quoted when it holds anything but safe characters. */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 export function printGgufPlan(plan: GgufPlan, llamaQuantize: boolean): void {
   const rows = plan.rows.map((row) => [
@@ -165,18 +167,22 @@ export function printGgufPlan(plan: GgufPlan, llamaQuantize: boolean): void {
   );
   if (llamaQuantize) {
     console.log('');
-    console.log(['llama-quantize', ...plan.llamaQuantizeArgs].map(shellWord).join(' '));
+    console.log(llamaQuantizeCommand(plan));
   }
 }
 
 /** `layerlens plan FILE.gguf --target-bpw B …`; returns the exit code. */
 async function planGgufCommand(file: string, args: readonly string[]): Promise<number> {
   const bpw = positiveNumber('--target-bpw', valueOf(args, '--target-bpw')!);
-  const plan = await planGguf(file, bpw);
+  const imatrixFile = valueOf(args, '--imatrix');
+  const imatrixPath = imatrixFile === undefined ? undefined : resolve(imatrixFile);
+  const plan = await planGguf(file, bpw, undefined, imatrixPath);
+  const matrix = imatrixPath === undefined ? undefined : readImportanceMatrix(imatrixPath);
   const out = valueOf(args, '--out');
   const written = args.includes('--write')
     ? await writeRetypedGguf(file, plan.choices, {
         label: 'plan',
+        importance: (info) => importanceOf(matrix, file, info.name, info.ne[0] ?? 1),
         ...(out ? { outPath: resolve(out) } : {}),
       })
     : undefined;
@@ -199,6 +205,8 @@ export async function planCommand(args: readonly string[]): Promise<number> {
   if (valueOf(args, '--target-bpw') !== undefined) return planGgufCommand(file, args);
   if (args.includes('--llama-quantize') || args.includes('--write'))
     throw new UsageError('--llama-quantize and --write go with --target-bpw');
+  if (valueOf(args, '--imatrix') !== undefined)
+    throw new UsageError('--imatrix goes with --target-bpw');
   const target = parseTarget(args);
   const metric = valueOf(args, '--metric');
   if (metric !== undefined && !DEVIATION_METRICS.includes(metric as DeviationMetric))

@@ -67,11 +67,14 @@ export async function planCommand(client: LayerLensClient, target?: unknown): Pr
     void vscode.window.showErrorMessage(failureMessage('plan', fileName, error));
     return;
   }
+  // A format written with llama.cpp types is planned by bits per weight (or a size).
+  const llamaTypes = summary.capabilities?.compress.includes('ggml') === true;
   const text = await vscode.window.showInputBox({
     title: `Plan the compression of ${fileName} (${formatBytes(summary.totalBytes)})`,
-    prompt:
-      'Target: a ratio ("4x"), a size ("10 MB") or a largest output deviation ("deviation 0.05")',
-    value: '4x',
+    prompt: llamaTypes
+      ? 'Target: bits per weight ("4.5 bpw"), a size ("10 MB") or a ratio ("4x"); llama.cpp types per tensor'
+      : 'Target: a ratio ("4x"), a size ("10 MB") or a largest output deviation ("deviation 0.05")',
+    value: llamaTypes ? '4.5 bpw' : '4x',
     // Focus may come back to the model's webview just after the palette closes; the box
     // must not close with it.
     ignoreFocusOut: true,

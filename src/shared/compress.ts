@@ -40,6 +40,11 @@ export interface CompressionOptions {
   readonly storeQuantized?: boolean;
   /** ggml: the llama.cpp block type (one of GGML_QUANT_TYPES, e.g. "Q4_K"). */
   readonly ggmlType?: string;
+  /**
+   * ggml: llama-imatrix's importance matrix (legacy `.dat` or GGUF form), an absolute path;
+   * the scale fits of the types that take one are weighted by it.
+   */
+  readonly imatrixPath?: string;
 }
 
 export interface CompressRequest {

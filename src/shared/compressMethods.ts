@@ -209,6 +209,13 @@ export function optionsProblem(options: unknown): string | undefined {
     return `ggmlType must be one of ${GGML_QUANT_TYPES.join(', ')}, got ${JSON.stringify(value.ggmlType)}`;
   if (value.storeQuantized !== undefined && typeof value.storeQuantized !== 'boolean')
     return 'storeQuantized is not a boolean';
+  if (
+    value.imatrixPath !== undefined &&
+    (typeof value.imatrixPath !== 'string' || value.imatrixPath === '')
+  )
+    return 'imatrixPath is not a file path';
+  if (value.imatrixPath !== undefined && value.method !== 'ggml')
+    return 'imatrixPath applies to the ggml method';
   return undefined;
 }
 

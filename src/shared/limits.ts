@@ -178,6 +178,18 @@ export const MAX_GGUF_TENSOR_DIMS = 4;
 
 /** Largest `general.alignment` of a GGUF file's tensor data (a power of two). */
 export const MAX_GGUF_ALIGNMENT = 1024 * 1024;
+
+/** Bytes of an importance matrix file (llama-imatrix's `.dat` or GGUF), read whole. */
+export const MAX_IMATRIX_BYTES = 1024 * 1024 * 1024;
+
+/** Entries (weight tensors) of an importance matrix. */
+export const MAX_IMATRIX_ENTRIES = 1_000_000;
+
+/** Bytes of one tensor name (or the dataset name) in a legacy `.dat` importance matrix. */
+export const MAX_IMATRIX_NAME_BYTES = 64 * 1024;
+
+/** Values of one importance matrix entry (input columns × experts). */
+export const MAX_IMATRIX_VALUES = 64 * 1024 * 1024;
 /** A PyTorch checkpoint's pickle (`data.pkl`, or a legacy file's pickles): read whole at open. */
 export const MAX_PICKLE_BYTES = 512 * 1024 * 1024;
 

@@ -11,7 +11,9 @@ export type PlanTarget =
   /** Original size ÷ compressed size, e.g. 4. */
   | { readonly kind: 'ratio'; readonly value: number }
   /** Largest output deviation allowed (in the metric); the plan then minimises size. */
-  | { readonly kind: 'deviation'; readonly value: number };
+  | { readonly kind: 'deviation'; readonly value: number }
+  /** Bits per weight over all tensors (formats that store llama.cpp types: GGUF). */
+  | { readonly kind: 'bpw'; readonly value: number };
 
 /** One tensor's part in a plan; `options` absent = keep the tensor as it is. */
 export interface PlanStep {
@@ -61,6 +63,11 @@ export interface Plan {
    * target from going further. Only options the methods can write are ever planned.
    */
   readonly limits: readonly string[];
+  /**
+   * The `llama-quantize` command giving the planned types (`--tensor-type NAME=TYPE` …),
+   * for plans of llama.cpp types.
+   */
+  readonly llamaQuantize?: string;
 }
 
 export interface PlanRequest {

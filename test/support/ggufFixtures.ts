@@ -4,7 +4,7 @@
  * tensor's blocks stand for, computed there from the block fields.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pythonWithNumpy } from './python';
@@ -73,4 +73,40 @@ export function writeGgufLlm(path: string, shape: GgufLlmShape): number {
   const run = spawnSync(pythonWithNumpy(), [script, '--llm', path, ...args], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`gguf_fixtures.py --llm failed: ${run.stderr}`);
   return 2 * vocab * width + layers * (4 * width * width + 3 * width * ff + 2 * width) + width;
+}
+
+/** llama-imatrix's legacy `.dat` at `dat` rewritten in its GGUF form at `path` (by the Python fixture writer). */
+export function writeImatrixGguf(dat: string, path: string): void {
+  const script = resolve(__dirname, 'gguf_fixtures.py');
+  const run = spawnSync(pythonWithNumpy(), [script, '--imatrix-gguf', dat, path], {
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`gguf_fixtures.py --imatrix-gguf failed: ${run.stderr}`);
+}
+
+/**
+ * llama-imatrix's legacy `.dat` at `path`: `entries` (tensor name → mean squares per input
+ * column) stored as sums over `calls` calls, then the last chunk and a dataset name.
+ */
+export function writeImatrixDat(
+  path: string,
+  entries: ReadonlyMap<string, Float32Array>,
+  calls: number,
+): void {
+  const int = (value: number): Buffer => {
+    const bytes = Buffer.alloc(4);
+    bytes.writeInt32LE(value);
+    return bytes;
+  };
+  const parts: Buffer[] = [int(entries.size)];
+  for (const [name, values] of entries) {
+    const bytes = Buffer.from(name, 'utf8');
+    parts.push(int(bytes.length), bytes, int(calls), int(values.length));
+    const sums = Buffer.alloc(4 * values.length);
+    values.forEach((value, i) => sums.writeFloatLE(value * calls, 4 * i));
+    parts.push(sums);
+  }
+  const dataset = Buffer.from('wiki.train.raw', 'utf8');
+  parts.push(int(calls), int(dataset.length), dataset);
+  writeFileSync(path, Buffer.concat(parts));
 }

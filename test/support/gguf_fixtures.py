@@ -8,6 +8,9 @@ usage: python3 gguf_fixtures.py OUT_FOLDER          the test fixtures below
                                                    an unquantized llama-like model (F16
                                                    matrices, F32 norms, BF16 output), for
                                                    re-typing and planning
+       python3 gguf_fixtures.py --imatrix-gguf DAT FILE
+                                                   llama-imatrix's legacy .dat DAT in its
+                                                   GGUF form (<name>.in_sum2, <name>.counts)
 
 Writes into OUT_FOLDER:
   types-v3.gguf, types-v2.gguf  one tensor per ggml type (the decoded ones, plain F32/F16/
@@ -478,8 +481,30 @@ def llm(path, layers, width, ff, vocab, alignment):
     write_gguf(path, kvs, tensors, alignment=alignment)
 
 
+def imatrix_gguf(dat_path, path):
+    """The legacy importance matrix at dat_path (int32 count; per entry int32 name length,
+    name, int32 ncall, int32 nval, nval float32 sums) as llama-imatrix's GGUF form."""
+    data = open(dat_path, "rb").read()
+    (count,) = struct.unpack_from("<i", data, 0)
+    at = 4
+    tensors = []
+    for _ in range(count):
+        (length,) = struct.unpack_from("<i", data, at)
+        name = data[at + 4:at + 4 + length].decode()
+        at += 4 + length
+        ncall, nval = struct.unpack_from("<ii", data, at)
+        at += 8
+        sums = np.frombuffer(data, dtype="<f4", count=nval, offset=at)
+        at += 4 * nval
+        tensors.append((name + ".in_sum2", [nval, 1], "F32", sums.tobytes()))
+        tensors.append((name + ".counts", [1, 1], "F32", np.float32([ncall]).tobytes()))
+    write_gguf(path, [("general.type", STRING, "imatrix")], tensors)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--llm":
+    if sys.argv[1] == "--imatrix-gguf":
+        imatrix_gguf(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "--llm":
         llm(sys.argv[2], *(int(a) for a in sys.argv[3:8]))
     elif sys.argv[1] == "--bench":
         bench_tensors, _ = typed_tensors(rows=int(sys.argv[3]))

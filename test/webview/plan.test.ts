@@ -13,6 +13,7 @@ import path from 'node:path';
 import { planModel } from '../../src/server/plan';
 import { applyRecipe } from '../../src/server/plan/apply';
 import type { Plan } from '../../src/shared/plan';
+import { writeGgufLlm } from '../support/ggufFixtures';
 import { gaussianMatrix } from '../support/matrices';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
@@ -174,4 +175,36 @@ test('a plan that cannot meet its target says why before Apply, and the applied 
     ...result.missedBecause,
   ]);
   assert.match(result.missedBecause[0]!, /over the \d+-byte limit/);
+});
+
+test('a GGUF plan of llama.cpp types shows the types, the conventions and a copyable llama-quantize command', async () => {
+  const { page } = session;
+  const gguf = path.join(folder, 'tiny.gguf');
+  writeGgufLlm(gguf, { layers: 1, width: 256, ff: 512, vocab: 256, alignment: 32 });
+  const typed = await planModel(gguf, { target: { kind: 'bpw', value: 5 }, measured: false });
+  assert.match(typed.llamaQuantize ?? '', /^llama-quantize --output-tensor-type q6_k /);
+  await session.postToWebview({ type: 'plan', view: { plan: typed } });
+  const panel = page.getByTestId('plan-panel');
+  await panel.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.match((await panel.textContent()) ?? '', /5 bits per weight/);
+  const labels = await panel.locator('.ll-plan-steps tbody tr td:nth-child(2)').allTextContents();
+  assert.ok(
+    labels.some((label) => label.startsWith('Q6_K (output matrix: llama.cpp keeps it at Q6_K')),
+    labels.join('|'),
+  );
+  assert.ok(labels.includes('F32 (vector: kept as stored)'), labels.join('|'));
+  const block = page.getByTestId('plan-llama-quantize');
+  assert.equal(await block.locator('pre').textContent(), typed.llamaQuantize);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByTestId('plan-llama-quantize-copy').click();
+  await page.getByText('Copied').waitFor({ timeout: 10_000 });
+  assert.equal(
+    await page.evaluate(() =>
+      (
+        globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }
+      ).navigator.clipboard.readText(),
+    ),
+    typed.llamaQuantize,
+  );
+  await session.screenshot('plan-panel-gguf');
 });

@@ -213,3 +213,34 @@ export async function writeReport(
   await files.commit(files.reportPath);
   return report;
 }
+
+/**
+ * Write the report of a file that is not run (no outputs compared), with the model: what
+ * was written (`written`), why it was not run (`notRun`, e.g. "a safetensors file has no
+ * graph to run") and what reading it back showed (`readBack`).
+ */
+export function writeUnrunReport(
+  files: OutputFiles,
+  written: Pick<
+    CompressionReport,
+    'source' | 'method' | 'options' | 'methods' | 'fileBytesBefore' | 'fileBytesAfter' | 'tensors'
+  >,
+  notRun: string,
+  readBack: string,
+  started: number,
+): Promise<CompressionReport> {
+  const report: CompressionReport = {
+    ...written,
+    output: files.path,
+    reportPath: files.reportPath,
+    outputs: [],
+    inputs: `none: ${notRun}`,
+    validation: [
+      readBack,
+      `no output deviation: ${notRun}; see the relative weight error per tensor`,
+    ],
+    verdict: { validated: false, reasons: [`${notRun}: the outputs were not compared`] },
+    elapsedMs: Math.round(performance.now() - started),
+  };
+  return writeReport(files, report, { commitModel: true });
+}

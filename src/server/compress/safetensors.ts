@@ -36,7 +36,7 @@ import {
   type TensorJob,
   type TensorJobResult,
 } from './safetensorsTensor';
-import { reportMethods, withOutputFiles, writeReport, type ChoicesOutput } from './output';
+import { reportMethods, withOutputFiles, writeUnrunReport, type ChoicesOutput } from './output';
 import { FLOAT_DTYPES } from './safetensorsValues';
 import { checkMethodOptions } from '../../shared/compressMethods';
 
@@ -286,28 +286,20 @@ export async function compressSafetensorsChoices(
         throw new Error(`the written file does not read back with the tensors written: ${temp}`);
       }
       signal?.throwIfAborted();
-      const report: CompressionReport = {
-        source,
-        output: files.path,
-        reportPath: files.reportPath,
-        ...reportMethods(output),
-        // What plans and size targets count (FormatCompression.modelBytes): every file read.
-        fileBytesBefore: model.summary.totalBytes,
-        fileBytesAfter,
-        tensors: results,
-        outputs: [],
-        inputs: 'none: safetensors has no graph to run',
-        validation: [
-          `read back by the LayerLens safetensors reader: ${reread.tensors.length} tensors, header of ${fileBytesAfter - reread.tensors.reduce((sum, t) => sum + t.info.byteLength, 0)} bytes`,
-          'no output deviation: a safetensors file has no graph to run; see the relative weight error per tensor',
-        ],
-        verdict: {
-          validated: false,
-          reasons: ['a safetensors file has no graph to run: the outputs were not compared'],
+      return writeUnrunReport(
+        files,
+        {
+          source,
+          ...reportMethods(output),
+          // What plans and size targets count (FormatCompression.modelBytes): every file read.
+          fileBytesBefore: model.summary.totalBytes,
+          fileBytesAfter,
+          tensors: results,
         },
-        elapsedMs: Math.round(performance.now() - started),
-      };
-      return writeReport(files, report, { commitModel: true });
+        'a safetensors file has no graph to run',
+        `read back by the LayerLens safetensors reader: ${reread.tensors.length} tensors, header of ${fileBytesAfter - reread.tensors.reduce((sum, t) => sum + t.info.byteLength, 0)} bytes`,
+        started,
+      );
     },
     foreign?.extension,
   );

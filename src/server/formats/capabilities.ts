@@ -6,6 +6,7 @@
 import type { CompressionOptions, CompressionReport } from '../../shared/compress';
 import type { ModelGraph } from '../../shared/graph';
 import type { ModelFormat, ModelSummary } from '../../shared/model';
+import type { Plan, PlanTarget } from '../../shared/plan';
 import type { SweepLevel } from '../../shared/sensitivity';
 import type { LayerLensSettings } from '../../shared/settings';
 import type { CompressContext } from '../compress/context';
@@ -23,8 +24,8 @@ export interface CapableFormatModule extends FormatModule {
   /** The model executes in onnxruntime: measured sensitivity and validated outputs. */
   readonly runs?: boolean;
   /**
-   * Read-only formats whose weights the data-free sensitivity proxy still sweeps (GGUF's
-   * dequantized values); formats with `compression` sweep through it.
+   * What the data-free sensitivity proxy sweeps, where it differs from `compression` (GGUF:
+   * its own levels); formats with `compression` alone sweep through it.
    */
   readonly sweep?: FormatSweep;
   /** The file stores a graph of operators (nodes, ops, inputs and outputs): its graph view. */
@@ -89,6 +90,11 @@ export interface FormatCompression {
     settings: LayerLensSettings,
     signal?: AbortSignal,
   ): Promise<MeasuredSweep | string>;
+  /**
+   * Present where the format plans its own types instead of the generic planner (GGUF:
+   * llama.cpp types for a bits-per-weight or size target): the plan of `target`.
+   */
+  planTypes?(model: OpenedModel, target: PlanTarget, signal?: AbortSignal): Promise<Plan>;
   /** Predicted bytes of tensors with options, and what a compressed file adds once. */
   sizer(model: OpenedModel, decoded: OnnxModel | undefined): FormatSizer;
 }

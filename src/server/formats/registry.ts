@@ -14,10 +14,10 @@ import { safetensorsFormat } from './safetensors';
 import type { ModelCapabilities, ModelFormat } from '../../shared/model';
 import { fileSizeFor, methodsFor, storageFor } from '../compress/methods';
 import { GGML_LEVELS } from '../compress/methods/ggml';
+import { ggufCompression } from '../compress/ggufFormat';
 import { onnxCompression } from '../compress/onnx/format';
 import { pytorchCompression } from '../compress/pytorchFormat';
 import { safetensorsCompression } from '../compress/safetensorsFormat';
-import { safetensorsSweepTraits } from '../sensitivity/traits';
 import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
 import { buildOnnxGraph } from '../graph/onnxGraph';
@@ -56,17 +56,12 @@ export async function graphOf(model: OpenedModel): Promise<ModelGraph> {
 export const FORMATS: readonly CapableFormatModule[] = [
   { ...safetensorsFormat, compression: safetensorsCompression },
   { ...onnxFormat, compression: onnxCompression, runs: true, graph: onnxGraph },
-  // Read-only: the sensitivity proxy sweeps its dequantized weights as [out, in] matrices,
-  // at the ggml block types llama.cpp could store them as.
+  // F32/F16/BF16 tensors are re-typed to ggml block types; the sensitivity proxy sweeps
+  // the dequantized weights as [out, in] matrices at the types llama.cpp could store them as.
   {
     ...ggufFormat,
-    sweep: {
-      levels: GGML_LEVELS,
-      decode: async () => undefined,
-      // Types whose values are not decoded are left out with the reason.
-      sweepTraits: () => (entry) =>
-        entry.info.encoding?.notDecoded ?? safetensorsSweepTraits(entry),
-    },
+    compression: ggufCompression,
+    sweep: { ...ggufCompression, levels: GGML_LEVELS },
   },
   packedFormat((format) => formatModule(format)),
   { ...pytorchFormat, compression: pytorchCompression },
@@ -162,7 +157,7 @@ export function compressionOf(model: OpenedModel): FormatCompression {
 /** What a sensitivity sweep of the model asks of its format; undefined when it cannot be swept. */
 export function sweepCapability(model: OpenedModel): FormatSweep | undefined {
   const module = formatModule(model.summary.format);
-  return module.compression ?? module.sweep;
+  return module.sweep ?? module.compression;
 }
 
 /** What a sensitivity sweep of the model asks of its format; a ModelFileError when it cannot be swept. */

@@ -16,7 +16,13 @@ import { ggmlByteLength, ggmlType } from '../formats/gguf/ggmlTypes';
 import { readGgufHeader, type GgufTensorInfo } from '../formats/gguf/header';
 import { ModelFileError } from '../formats/modelFileError';
 import { ggufFileBytes, retypeProblem, valuesOf } from '../compress/ggml/ggufWriter';
-import { ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import { importanceOf, readImportanceMatrix } from '../compress/ggml/importance';
+import { ERROR_SAMPLE_WEIGHTS, ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import { VECTOR_KEPT } from '../compress/methods/ggml';
+import { describePlanTarget } from '../../shared/planTarget';
+import type { Plan, PlanStep, PlanTarget } from '../../shared/plan';
+import type { OpenedModel } from '../formats/types';
+import { recipeModel } from './recipe';
 import { solveKnapsack, type SolveItem } from './solve';
 
 /** Tensors llama.cpp keeps at higher precision by convention, and the type they keep. */
@@ -62,6 +68,8 @@ export interface GgufPlan {
   readonly llamaQuantizeArgs: readonly string[];
   /** Whether the target is met. */
   readonly feasible: boolean;
+  /** The importance matrix the errors were weighted by (and llama-quantize is given). */
+  readonly imatrixPath?: string;
 }
 
 interface Candidate {
@@ -84,9 +92,13 @@ function baseType(rows: readonly GgufPlanRow[]): string {
   return [...weights].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'Q8_0';
 }
 
-function llamaQuantizeArgs(source: string, rows: readonly GgufPlanRow[]): string[] {
+function llamaQuantizeArgs(
+  source: string,
+  rows: readonly GgufPlanRow[],
+  imatrixPath: string | undefined,
+): string[] {
   const base = baseType(rows);
-  const args: string[] = [];
+  const args: string[] = imatrixPath === undefined ? [] : ['--imatrix', imatrixPath];
   const fixedType = (name: string) => rows.find((row) => row.name === name && row.fixed)?.type;
   const output = fixedType('output.weight');
   if (output) args.push('--output-tensor-type', output.toLowerCase());
@@ -100,16 +112,111 @@ function llamaQuantizeArgs(source: string, rows: readonly GgufPlanRow[]): string
   return [...args, source, written, base];
 }
 
-/** Plan the ggml type of every tensor of the GGUF at `path` for `targetBpw` bits per weight. */
+/** The bits per weight a size, ratio or bpw target allows the tensors of `model`. */
+function targetBpw(model: OpenedModel, target: PlanTarget): number {
+  const weights = model.tensors.reduce((sum, entry) => sum + entry.info.parameterCount, 0);
+  const tensorBytes = model.tensors.reduce((sum, entry) => sum + entry.info.byteLength, 0);
+  const headerBytes = model.summary.fileBytes - tensorBytes;
+  switch (target.kind) {
+    case 'bpw':
+      return target.value;
+    case 'sizeMB':
+      return ((target.value * 1e6 - headerBytes) * 8) / weights;
+    case 'ratio':
+      return ((model.summary.fileBytes / target.value - headerBytes) * 8) / weights;
+    case 'deviation':
+      throw new RangeError(
+        'a GGUF plan takes bits per weight ("4.5 bpw"), a size or a ratio; LayerLens does not run GGUF models to measure a deviation',
+      );
+  }
+}
+
+/**
+ * The GGUF plan of `target` as the editor's plan panel shows it: one step per tensor with
+ * its planned type (conventions and vectors labelled as such), the predicted file size,
+ * the recipe (ggml options per changed tensor) and the llama-quantize command.
+ */
+export async function ggufPlanView(
+  model: OpenedModel,
+  target: PlanTarget,
+  signal?: AbortSignal,
+): Promise<Plan> {
+  const bpw = targetBpw(model, target);
+  if (!(bpw > 0)) {
+    throw new RangeError(`${describePlanTarget(target)} leaves no room for the tensors`);
+  }
+  const plan = await planGguf(model.path, bpw, signal);
+  const stored = new Map(model.tensors.map((entry) => [entry.info.name, entry.info.byteLength]));
+  const steps: PlanStep[] = plan.rows.map((row) => ({
+    tensor: row.name,
+    ...(row.type !== row.from ? { options: { method: 'ggml', ggmlType: row.type } } : {}),
+    label: row.fixed ? `${row.type} (${row.fixed})` : row.type,
+    bytesBefore: stored.get(row.name) ?? row.bytes,
+    predictedBytes: row.bytes,
+    predictedDeviation: row.relativeError,
+  }));
+  return {
+    source: model.path,
+    target,
+    metric: 'relativeL2',
+    steps,
+    fileBytesBefore: plan.fileBytesBefore,
+    predictedFileBytes: plan.predictedFileBytes,
+    feasible: plan.feasible,
+    recipe: {
+      format: 'layerlens-recipe',
+      version: 1,
+      model: await recipeModel(model.path),
+      // Applying checks a file size: the bytes the bits per weight allow, header counted.
+      target:
+        target.kind === 'bpw'
+          ? {
+              kind: 'sizeMB',
+              value:
+                (Math.ceil((bpw * plan.weights) / 8) + plan.predictedFileBytes - plan.tensorBytes) /
+                1e6,
+            }
+          : target,
+      metric: 'relativeL2',
+      steps: steps.flatMap((step) =>
+        step.options ? [{ tensor: step.tensor, options: step.options }] : [],
+      ),
+    },
+    warnings: [],
+    limits: plan.feasible
+      ? []
+      : [
+          `${plan.bpw.toFixed(3)} bits per weight is the least the llama.cpp types reach (every matrix at Q2_K where its rows allow, conventions and vectors kept)`,
+        ],
+    llamaQuantize: llamaQuantizeCommand(plan),
+  };
+}
+
+/** A word as a POSIX shell reads it back (quoted unless plain). */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The plan's `llama-quantize …` command line, quoted for a POSIX shell. */
+export function llamaQuantizeCommand(plan: GgufPlan): string {
+  return ['llama-quantize', ...plan.llamaQuantizeArgs].map(shellWord).join(' ');
+}
+
+/**
+ * Plan the ggml type of every tensor of the GGUF at `path` for `targetBpw` bits per weight;
+ * with `imatrixPath` (llama-imatrix's matrix) the errors are weighted by it.
+ */
 export async function planGguf(
   path: string,
   targetBpw: number,
   signal?: AbortSignal,
+  imatrixPath?: string,
 ): Promise<GgufPlan> {
   if (!(Number.isFinite(targetBpw) && targetBpw > 0)) {
     throw new RangeError(`the bits-per-weight target must be a positive number, got ${targetBpw}`);
   }
   const header = readGgufHeader(path);
+  const matrix = imatrixPath === undefined ? undefined : readImportanceMatrix(imatrixPath);
   const fixedRows = new Map<string, GgufPlanRow>();
   const candidates: Candidate[] = [];
   const fd = openSync(path, 'r');
@@ -128,7 +235,7 @@ export async function planGguf(
         });
       };
       if (info.ne.length < 2) {
-        keep('vector: kept as stored');
+        keep(VECTOR_KEPT);
         continue;
       }
       const unfit = retypeProblem(info, ggmlType('Q8_0'));
@@ -137,7 +244,14 @@ export async function planGguf(
         continue;
       }
       const values = valuesOf(fd, path, info);
-      const errors = ggmlTypeErrors(values, info.ne[0]!, GGML_QUANT_TYPES);
+      const importance = importanceOf(matrix, path, info.name, info.ne[0]!);
+      const errors = ggmlTypeErrors(
+        values,
+        info.ne[0]!,
+        GGML_QUANT_TYPES,
+        ERROR_SAMPLE_WEIGHTS,
+        importance,
+      );
       const convention = CONVENTION[info.name];
       if (convention) {
         const type = errors.has(convention.type) ? convention.type : 'Q8_0';
@@ -210,7 +324,8 @@ export async function planGguf(
     predictedFileBytes: ggufFileBytes(header, choices),
     rows,
     choices,
-    llamaQuantizeArgs: llamaQuantizeArgs(path, rows),
+    llamaQuantizeArgs: llamaQuantizeArgs(path, rows, imatrixPath),
     feasible: bpw <= targetBpw,
+    ...(imatrixPath === undefined ? {} : { imatrixPath }),
   };
 }

@@ -23,7 +23,7 @@ import type { TensorInfo } from '../../shared/model';
 import { maxFileBytes } from '../../shared/planTarget';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
-import { openModelFile } from '../formats/registry';
+import { formatModule, openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
 import { computeSensitivity } from '../sensitivity';
 import { PLAN_LEVELS } from '../compress/methods';
@@ -328,7 +328,7 @@ export function planLimits(problem: PlanProblem): string[] {
 
 /** Check a target's value; RangeError naming it when unusable. */
 export function checkTarget(target: PlanTarget): void {
-  if (!['sizeMB', 'ratio', 'deviation'].includes(target.kind))
+  if (!['sizeMB', 'ratio', 'deviation', 'bpw'].includes(target.kind))
     throw new RangeError(`unknown target kind ${String(target.kind)}`);
   if (!(Number.isFinite(target.value) && target.value > 0))
     throw new RangeError(
@@ -344,7 +344,10 @@ export async function planModel(
   opened?: OpenedModel,
 ): Promise<Plan> {
   checkTarget(request.target);
-  const problem = await planProblem(path, request, context, opened);
+  const model = opened ?? (await openModelFile(path));
+  const own = formatModule(model.summary.format).compression?.planTypes;
+  if (own) return own(model, request.target, context.signal);
+  const problem = await planProblem(path, request, context, model);
   const solution = solveProblem(problem, solveBudget(problem, request.target));
   return planOf(problem, request.target, solution.picks);
 }

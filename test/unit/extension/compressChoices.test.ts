@@ -14,6 +14,7 @@ import { capabilitiesOf } from '../../../src/server/formats/registry';
 /** What the server sends with a summary of each format. */
 const SAFETENSORS = capabilitiesOf('safetensors');
 const ONNX = capabilitiesOf('onnx');
+const GGUF = capabilitiesOf('gguf');
 
 test('each format is offered the methods that apply to it', () => {
   assert.deepEqual(
@@ -23,6 +24,20 @@ test('each format is offered the methods that apply to it', () => {
   assert.deepEqual(
     methodChoices(ONNX.compress).map((choice) => choice.method),
     ['prune', 'nm', 'int8', 'int4', 'lowrank', 'fp16', 'bf16'],
+  );
+});
+
+test('a GGUF is offered the llama.cpp types, as the levels of its one method', () => {
+  assert.deepEqual(
+    methodChoices(GGUF.compress).map((choice) => choice.method),
+    ['ggml'],
+  );
+  assert.deepEqual(
+    levelChoices('ggml', GGUF).map((choice) => [choice.label, choice.options]),
+    ['Q8_0', 'Q6_K', 'Q5_K', 'Q5_0', 'Q4_K', 'Q4_0', 'IQ4_NL', 'Q3_K', 'Q2_K'].map((type) => [
+      type,
+      { method: 'ggml', ggmlType: type },
+    ]),
   );
 });
 

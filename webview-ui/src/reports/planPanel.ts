@@ -19,6 +19,37 @@ function deviationText(value: number): string {
   return Number.isFinite(value) ? formatStat(value, 4) : '—';
 }
 
+/** The llama-quantize command of a plan of llama.cpp types, with a copy button. */
+function llamaQuantizeBlock(command: string): HTMLElement {
+  const copy = element('button', {
+    className: 'll-button ll-button-secondary',
+    text: 'Copy',
+    attrs: { type: 'button', 'data-testid': 'plan-llama-quantize-copy' },
+  });
+  copy.addEventListener('click', () => {
+    void navigator.clipboard.writeText(command).then(
+      () => {
+        copy.textContent = 'Copied';
+      },
+      () => {
+        copy.textContent = 'Copy failed: select the command';
+      },
+    );
+  });
+  return element(
+    'div',
+    { className: 'll-plan-llama', attrs: { 'data-testid': 'plan-llama-quantize' } },
+    [
+      element('p', {
+        className: 'll-warnings-title',
+        text: 'The same types with llama.cpp (tensors it keeps at higher precision by convention are marked in the table):',
+      }),
+      element('pre', { className: 'll-plan-command', text: command }),
+      copy,
+    ],
+  );
+}
+
 export function renderPlan(view: PlanView, act: (action: PlanAction) => void): HTMLElement {
   const { plan, result } = view;
   const button = (text: string, action: PlanAction, testId: string, secondary = false) => {
@@ -170,6 +201,7 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
       facts,
       reasonBlock,
       view.error ? element('p', { className: 'll-plan-error', text: view.error }) : null,
+      plan.llamaQuantize ? llamaQuantizeBlock(plan.llamaQuantize) : null,
       names.prefix === ''
         ? null
         : element(

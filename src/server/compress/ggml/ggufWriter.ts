@@ -11,9 +11,11 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { GGML_QUANT_TYPES, type GgmlQuantType } from '../../../shared/compressMethods';
 import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../../shared/limits';
 import { decodeValues, type NumericDType } from '../../analysis/decode';
+import { dequantizeReference } from '../../analysis/ggmlDequant';
 import { ggmlByteLength, ggmlType, type GgmlType } from '../../formats/gguf/ggmlTypes';
 import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from '../../formats/gguf/header';
 import { ModelFileError } from '../../formats/modelFileError';
+import { relativeFrobeniusError } from '../kernels';
 import { withOutputFiles } from '../output';
 import { quantizeGgml } from './index';
 
@@ -136,6 +138,100 @@ export interface WrittenGguf {
   readonly bytes: number;
 }
 
+/** One re-typed tensor of a written GGUF. */
+export interface RetypedTensor {
+  readonly name: string;
+  readonly from: string;
+  readonly to: string;
+  readonly bytesBefore: number;
+  readonly bytesAfter: number;
+  /** ‖W − Ŵ‖/‖W‖, Ŵ the written blocks dequantized. */
+  readonly relativeError: number;
+}
+
+/** The header of `source` when it can be re-typed (a split model cannot). */
+export function retypeableHeader(source: string): GgufHeader {
+  const header = readGgufHeader(source);
+  const split = header.metadata.find((entry) => entry.key === 'split.count')?.value;
+  if (split !== undefined && Number(split) > 1) {
+    throw new ModelFileError(source, 'a split GGUF model is not re-typed; merge it first');
+  }
+  return header;
+}
+
+/**
+ * Write `header`'s file with the tensors of `choices` re-typed to `target` (a new file,
+ * created exclusively). Returns the file's bytes and each re-typed tensor's result;
+ * `signal` cancels between tensors, `onTensor` hears of each one written.
+ */
+export async function writeRetypedFile(
+  header: GgufHeader,
+  choices: GgufTypeChoices,
+  target: string,
+  options: {
+    readonly signal?: AbortSignal;
+    readonly onTensor?: (done: number, total: number) => void;
+    /** The importance of a re-typed tensor's input columns (importance.ts), if any. */
+    readonly importance?: (info: GgufTensorInfo) => Float32Array | undefined;
+  } = {},
+): Promise<{ bytes: number; tensors: RetypedTensor[] }> {
+  const source = header.path;
+  const layout = layoutOf(header, choices);
+  const input = openSync(source, 'r');
+  const output = openSync(target, 'wx');
+  const tensors: RetypedTensor[] = [];
+  try {
+    let position = 0;
+    const put = (bytes: Uint8Array): void => {
+      let done = 0;
+      while (done < bytes.byteLength) {
+        done += writeSync(output, bytes, done, bytes.byteLength - done, position + done);
+      }
+      position += bytes.byteLength;
+    };
+    const padTo = (offset: number): void => put(new Uint8Array(offset - position));
+    put(readAt(input, 0, header.metadataEnd));
+    put(tensorInfos(layout.tensors));
+    padTo(layout.dataOffset);
+    let done = 0;
+    for (const placed of layout.tensors) {
+      options.signal?.throwIfAborted();
+      padTo(layout.dataOffset + placed.relative);
+      const { info, type } = placed;
+      if (type === info.type) {
+        put(readAt(input, info.offset, info.byteLength));
+      } else {
+        const values = valuesOf(input, source, info);
+        const bytes = quantizeGgml(type.name, values, options.importance?.(info));
+        put(bytes);
+        const blocks = values.length / type.blockElements;
+        const restored = dequantizeReference(
+          type.name,
+          bytes,
+          blocks,
+          new Float32Array(values.length),
+        );
+        tensors.push({
+          name: info.name,
+          from: info.type.name,
+          to: type.name,
+          bytesBefore: info.byteLength,
+          bytesAfter: bytes.byteLength,
+          relativeError: relativeFrobeniusError(values, restored),
+        });
+      }
+      options.onTensor?.(++done, layout.tensors.length);
+      // Let a cancel through between tensors.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    padTo(layout.fileBytes);
+  } finally {
+    closeSync(output);
+    closeSync(input);
+  }
+  return { bytes: layout.fileBytes, tensors };
+}
+
 /**
  * Write `source` with the tensors of `choices` re-typed into a new GGUF: `outPath` when
  * given (refused when it exists), else `<stem>.<label>.gguf` beside it. `signal` cancels
@@ -150,52 +246,19 @@ export async function writeRetypedGguf(
     /** `layerlens.output.folder`, for the default name. */
     readonly folder?: string;
     readonly signal?: AbortSignal;
+    readonly importance?: (info: GgufTensorInfo) => Float32Array | undefined;
   } = {},
 ): Promise<WrittenGguf> {
-  const header = readGgufHeader(source);
-  const split = header.metadata.find((entry) => entry.key === 'split.count')?.value;
-  if (split !== undefined && Number(split) > 1) {
-    throw new ModelFileError(source, 'a split GGUF model is not re-typed; merge it first');
-  }
-  const layout = layoutOf(header, choices);
+  const header = retypeableHeader(source);
+  // Bad choices are refused before any file is created.
+  layoutOf(header, choices);
   return withOutputFiles(
     source,
     { name: options.label ?? 'retyped', outPath: options.outPath, folder: options.folder },
     async (files) => {
-      const input = openSync(source, 'r');
-      const output = openSync(files.temp(), 'wx');
-      try {
-        let position = 0;
-        const put = (bytes: Uint8Array): void => {
-          let done = 0;
-          while (done < bytes.byteLength) {
-            done += writeSync(output, bytes, done, bytes.byteLength - done, position + done);
-          }
-          position += bytes.byteLength;
-        };
-        const padTo = (offset: number): void => put(new Uint8Array(offset - position));
-        put(readAt(input, 0, header.metadataEnd));
-        put(tensorInfos(layout.tensors));
-        padTo(layout.dataOffset);
-        for (const placed of layout.tensors) {
-          options.signal?.throwIfAborted();
-          padTo(layout.dataOffset + placed.relative);
-          const { info } = placed;
-          put(
-            placed.type === info.type
-              ? readAt(input, info.offset, info.byteLength)
-              : quantizeGgml(placed.type.name, valuesOf(input, source, info)),
-          );
-          // Let a cancel through between tensors.
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        padTo(layout.fileBytes);
-      } finally {
-        closeSync(output);
-        closeSync(input);
-      }
+      const { bytes } = await writeRetypedFile(header, choices, files.temp(), options);
       await files.commit();
-      return { path: files.path, bytes: layout.fileBytes };
+      return { path: files.path, bytes };
     },
     '.gguf',
   );

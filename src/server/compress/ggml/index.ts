@@ -30,8 +30,16 @@ export function quantizesTo(typeName: string): boolean {
   return Object.hasOwn(QUANTIZERS, typeName);
 }
 
-/** Quantize `values` (a whole number of blocks) to the bytes of ggml type `typeName`. */
-export function quantizeGgml(typeName: string, values: Float32Array): Uint8Array {
+/**
+ * Quantize `values` (a whole number of blocks) to the bytes of ggml type `typeName`; with
+ * `importance` (one value per input column: rows of `importance.length` weights, a whole
+ * number of blocks), the scale searches are weighted by it as llama.cpp's quant_weights.
+ */
+export function quantizeGgml(
+  typeName: string,
+  values: Float32Array,
+  importance?: Float32Array,
+): Uint8Array {
   const type = ggmlType(typeName);
   const quantize = quantizesTo(type.name) ? QUANTIZERS[type.name as GgmlQuantType] : undefined;
   if (!quantize) throw new Error(`LayerLens does not quantize to ${type.name}`);
@@ -40,18 +48,31 @@ export function quantizeGgml(typeName: string, values: Float32Array): Uint8Array
       `${values.length} weights are not a whole number of ${type.name} blocks of ${type.blockElements}`,
     );
   }
+  const rowLength = importance?.length ?? type.blockElements;
+  if (rowLength % type.blockElements !== 0 || values.length % rowLength !== 0) {
+    throw new RangeError(
+      `an importance matrix of ${rowLength} columns does not fit ${values.length} weights in ${type.name} blocks of ${type.blockElements}`,
+    );
+  }
   const blocks = values.length / type.blockElements;
   const out = new Uint8Array(blocks * type.blockBytes);
   for (let block = 0; block < blocks; block++) {
-    quantize(values, block * type.blockElements, out, block * type.blockBytes);
+    const from = block * type.blockElements;
+    const column = from % rowLength;
+    const weights = importance?.subarray(column, column + type.blockElements);
+    quantize(values, from, out, block * type.blockBytes, weights);
   }
   return out;
 }
 
-/** Ŵ: `values` quantized to `typeName` and dequantized again. */
-export function roundTripGgml(typeName: string, values: Float32Array): Float32Array {
+/** Ŵ: `values` quantized to `typeName` (weighted by `importance`, see quantizeGgml) and dequantized again. */
+export function roundTripGgml(
+  typeName: string,
+  values: Float32Array,
+  importance?: Float32Array,
+): Float32Array {
   const type = ggmlType(typeName);
-  const bytes = quantizeGgml(typeName, values);
+  const bytes = quantizeGgml(typeName, values, importance);
   const blocks = values.length / type.blockElements;
   return dequantizeReference(typeName, bytes, blocks, new Float32Array(values.length));
 }

@@ -3,9 +3,18 @@
  * Q4_K, Q3_K and Q2_K. Each fits a scale (and, for Q2/4/5_K, a minimum) per group, stores
  * those group scales as small integers relative to the super-block's f16 d (and dmin),
  * then re-quantizes every weight against the stored, rounded scales. Byte layouts as the
- * block_q*_K structs (see analysis/ggmlDequant.ts, which reads them back).
+ * block_q*_K structs (see analysis/ggmlDequant.ts, which reads them back). Given an
+ * importance matrix, Q6_K, Q5_K, Q4_K and Q2_K weight their group fits by llama.cpp's
+ * importance · √(σ² + x²) in place of their own weights (Q3_K ignores it).
  */
-import { GROUP_MAX_EPS, clamp, nearestInt, putHalf, signedMax } from './rounding';
+import {
+  GROUP_MAX_EPS,
+  clamp,
+  importanceWeights,
+  nearestInt,
+  putHalf,
+  signedMax,
+} from './rounding';
 import {
   refinedSymmetricScale,
   scaleWithMinimum,
@@ -19,6 +28,8 @@ const QK_K = 256;
 /** Per-thread scratch: the levels of one super-block, and one group's weights. */
 const levels = new Uint8Array(QK_K);
 const groupWeights = new Float32Array(32);
+/** A super-block's weights under an importance matrix. */
+const blockWeights = new Float32Array(QK_K);
 
 /** Q4_K/Q5_K's 12 bytes: eight 6-bit scales and eight 6-bit minimums. */
 export function packScaleMinK4(
@@ -60,17 +71,22 @@ function scaleMinQuantizer(bits: 4 | 5): BlockQuantizer {
     bits === 4
       ? { nmax, rmin: -1, rdelta: 0.1, steps: 20, absolute: false }
       : { nmax, rmin: -0.5, rdelta: 0.1, steps: 15, absolute: false };
-  return (x, from, out, at) => {
+  return (x, from, out, at, importance) => {
     const scales: number[] = [];
     const mins: number[] = [];
     let maxScale = 0;
     let maxMin = 0;
+    if (importance) importanceWeights(x, from, 256, importance, blockWeights);
     for (let j = 0; j < 8; j++) {
       const start = from + 32 * j;
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 += x[start + l]! * x[start + l]!;
-      const rms = Math.sqrt(sumX2 / 32);
-      for (let l = 0; l < 32; l++) groupWeights[l] = rms + Math.abs(x[start + l]!);
+      if (importance) {
+        groupWeights.set(blockWeights.subarray(32 * j, 32 * j + 32));
+      } else {
+        let sumX2 = 0;
+        for (let l = 0; l < 32; l++) sumX2 += x[start + l]! * x[start + l]!;
+        const rms = Math.sqrt(sumX2 / 32);
+        for (let l = 0; l < 32; l++) groupWeights[l] = rms + Math.abs(x[start + l]!);
+      }
       const [scale, min] = scaleWithMinimum(x, start, 32, groupWeights, search, levels, 32 * j);
       scales.push(scale);
       mins.push(min);
@@ -123,17 +139,20 @@ function symmetricGroups(
   from: number,
   nmax: number,
   fit: typeof symmetricScale,
+  weights?: Float32Array,
 ): number[] {
   const scales: number[] = [];
   for (let group = 0; group < 16; group++) {
-    scales.push(fit(x, from + 16 * group, 16, nmax, levels, 16 * group));
+    const groupWeights = weights?.subarray(16 * group, 16 * group + 16);
+    scales.push(fit(x, from + 16 * group, 16, nmax, levels, 16 * group, groupWeights));
   }
   return scales;
 }
 
 /** Q6_K: sixteen groups of 16, symmetric 6-bit levels, int8 group scales against f16 d. */
-export const quantizeQ6_K: BlockQuantizer = (x, from, out, at) => {
-  const scales = symmetricGroups(x, from, 32, symmetricScale);
+export const quantizeQ6_K: BlockQuantizer = (x, from, out, at, importance) => {
+  const weights = importance && importanceWeights(x, from, 256, importance, blockWeights);
+  const scales = symmetricGroups(x, from, 32, symmetricScale, weights);
   const [maxScale, maxAbsScale] = signedMax(scales, 0, 16);
   out.fill(0, at, at + 210);
   if (maxAbsScale < GROUP_MAX_EPS) return;
@@ -216,14 +235,16 @@ export const quantizeQ3_K: BlockQuantizer = (x, from, out, at) => {
 const Q2_SEARCH: MinSearch = { nmax: 3, rmin: -0.5, rdelta: 0.1, steps: 15, absolute: true };
 
 /** Q2_K: sixteen groups of 16, levels 0…3, 4-bit scale and minimum per group. */
-export const quantizeQ2_K: BlockQuantizer = (x, from, out, at) => {
+export const quantizeQ2_K: BlockQuantizer = (x, from, out, at, importance) => {
   const scales: number[] = [];
   const mins: number[] = [];
   let maxScale = 0;
   let maxMin = 0;
+  if (importance) importanceWeights(x, from, 256, importance, blockWeights);
   for (let group = 0; group < 16; group++) {
     const start = from + 16 * group;
-    for (let l = 0; l < 16; l++) groupWeights[l] = Math.abs(x[start + l]!);
+    if (importance) groupWeights.set(blockWeights.subarray(16 * group, 16 * group + 16));
+    else for (let l = 0; l < 16; l++) groupWeights[l] = Math.abs(x[start + l]!);
     const [scale, min] = scaleWithMinimum(
       x,
       start,

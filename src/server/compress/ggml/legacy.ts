@@ -4,7 +4,14 @@
  * dequantizers of analysis/ggmlDequant.ts) from 32 float32 weights.
  */
 import { IQ4_LEVELS } from '../../analysis/ggmlDequant';
-import { GROUP_MAX_EPS, nearestLevel, putHalf, roundAway, signedMax } from './rounding';
+import {
+  GROUP_MAX_EPS,
+  importanceWeights,
+  nearestLevel,
+  putHalf,
+  roundAway,
+  signedMax,
+} from './rounding';
 import type { BlockQuantizer } from './types';
 
 const QK = 32;
@@ -49,12 +56,16 @@ export const quantizeQ5_0 = offsetQuantizer(5);
 const IQ4_TRIES = 7;
 
 /**
- * IQ4_NL: weights x², the scale that maps the extreme to the first level, then 2·7 nearby
+ * IQ4_NL: weights x² (with an importance matrix, importance · √(σ² + x²)), the scale that maps the extreme to the first level, then 2·7 nearby
  * scales; the one with the best weighted least-squares fit is kept, and every weight takes
  * the level nearest to x/d.
  */
-export const quantizeIq4Nl: BlockQuantizer = (x, from, out, at) => {
+/** IQ4_NL's weights under an importance matrix. */
+const iq4Weights = new Float32Array(QK);
+
+export const quantizeIq4Nl: BlockQuantizer = (x, from, out, at, importance) => {
   const [max, amax] = signedMax(x, from, QK);
+  const weights = importance && importanceWeights(x, from, QK, importance, iq4Weights);
   out.fill(0, at, at + 18);
   let d = 0;
   if (amax >= GROUP_MAX_EPS) {
@@ -65,7 +76,7 @@ export const quantizeIq4Nl: BlockQuantizer = (x, from, out, at) => {
       for (let j = 0; j < QK; j++) {
         const value = x[from + j]!;
         const q = IQ4_LEVELS[nearestLevel(IQ4_LEVELS, inverse * value)]!;
-        const w = value * value;
+        const w = weights ? weights[j]! : value * value;
         sumQx += w * q * value;
         sumQ2 += w * q * q;
       }

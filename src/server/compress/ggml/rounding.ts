@@ -61,3 +61,24 @@ export function signedMax(x: ArrayLike<number>, from: number, n: number): [numbe
   }
   return [max, amax];
 }
+
+/**
+ * llama.cpp's weight of each value under an importance matrix: importance · √(σ² + x²),
+ * σ² twice the mean square of the `n` values from `from` (the block), into `out[0…n)`.
+ */
+export function importanceWeights(
+  x: Float32Array,
+  from: number,
+  n: number,
+  importance: Float32Array,
+  out: Float32Array,
+): Float32Array {
+  let sumX2 = 0;
+  for (let i = 0; i < n; i++) sumX2 += x[from + i]! * x[from + i]!;
+  const sigma2 = (2 * sumX2) / n;
+  for (let i = 0; i < n; i++) {
+    const value = x[from + i]!;
+    out[i] = importance[i]! * Math.sqrt(sigma2 + value * value);
+  }
+  return out;
+}

@@ -16,8 +16,9 @@ function groupExtreme(x: Float32Array, from: number, n: number, levels: Uint8Arr
 }
 
 /**
- * Symmetric levels −nmax…nmax−1 (stored + nmax), weights x²: the scale that maps the
- * signed extreme to −nmax, then ±0.1…0.9 levels around it; the best weighted fit is kept.
+ * Symmetric levels −nmax…nmax−1 (stored + nmax), weights x² (or `weights[0…n)` where
+ * given, an importance matrix's): the scale that maps the signed extreme to −nmax, then
+ * ±0.1…0.9 levels around it; the best weighted fit is kept.
  */
 export function symmetricScale(
   x: Float32Array,
@@ -26,6 +27,7 @@ export function symmetricScale(
   nmax: number,
   levels: Uint8Array,
   at: number,
+  weights?: Float32Array,
 ): number {
   const max = groupExtreme(x, from, n, levels, at);
   if (max === 0) return 0;
@@ -40,7 +42,7 @@ export function symmetricScale(
     for (let i = 0; i < n; i++) {
       const value = x[from + i]!;
       const l = clamp(nearestInt(inverse * value), -nmax, nmax - 1);
-      const w = value * value;
+      const w = weights ? weights[i]! : value * value;
       sumLx += w * value * l;
       sumL2 += w * l * l;
     }

@@ -26,21 +26,38 @@ export function sampleRows(values: Float32Array, rowLength: number, limit: numbe
   return out;
 }
 
+/** Each column of rows of `weights.length` values scaled by √weight. */
+function scaleColumns(values: Float32Array, weights: Float32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  const roots = weights.map(Math.sqrt);
+  for (let i = 0; i < values.length; i++) out[i] = values[i]! * roots[i % roots.length]!;
+  return out;
+}
+
 /**
  * The proxy point of every type of `types` whose blocks fit rows of `rowLength`, keyed by
- * type; types that do not fit are left out.
+ * type; types that do not fit are left out. With `importance` (one value per input
+ * column, an importance matrix's), Ŵ is quantized weighted by it and the error is
+ * weighted too: ‖(W − Ŵ)·√importance‖/‖W·√importance‖.
  */
 export function ggmlTypeErrors(
   values: Float32Array,
   rowLength: number,
   types: readonly GgmlQuantType[],
   limit = ERROR_SAMPLE_WEIGHTS,
+  importance?: Float32Array,
 ): Map<GgmlQuantType, ProxyPoint> {
+  if (importance && importance.length !== rowLength) {
+    throw new RangeError(`${importance.length} importance values for rows of ${rowLength}`);
+  }
   const sample = sampleRows(values, rowLength, limit);
+  const weighted = importance ? scaleColumns(sample, importance) : sample;
   const out = new Map<GgmlQuantType, ProxyPoint>();
   for (const type of types) {
     if (rowLength % ggmlType(type).blockElements !== 0) continue;
-    out.set(type, proxyPoint(`ggml:${type}`, sample, roundTripGgml(type, sample)));
+    const restored = roundTripGgml(type, sample, importance);
+    const compared = importance ? scaleColumns(restored, importance) : restored;
+    out.set(type, proxyPoint(`ggml:${type}`, weighted, compared));
   }
   return out;
 }

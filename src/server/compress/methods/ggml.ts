@@ -2,14 +2,16 @@
  * llama.cpp's block types as a method: one level per type LayerLens quantizes to
  * (compress/ggml/, ggml's reference quantizers), placed at its bits per weight. Blocks run
  * along each stored row of inputs, as GGUF stores them (ne[0] is the input dimension), so
- * a tensor takes a type only when its rows are a whole number of blocks. No format writes
- * it through the generic compressor: the GGUF writer (compress/ggml/ggufWriter.ts) does,
+ * a tensor takes a type only when its rows are a whole number of blocks. GGUF writes it
+ * (the re-typing writer, compress/ggml/ggufWriter.ts, through compress/ggufFormat.ts),
  * and the levels enter sweeps as the proxy levels of formats that declare them
  * (FormatSweep.levels) or when a request names them.
  */
 import { GGML_QUANT_TYPES, METHOD_INFO, type GgmlQuantType } from '../../../shared/compressMethods';
 import type { SweepLevel } from '../../../shared/sensitivity';
-import { ggmlType } from '../../formats/gguf/ggmlTypes';
+import type { CompressionOptions } from '../../../shared/compress';
+import { ggmlByteLength, ggmlType } from '../../formats/gguf/ggmlTypes';
+import type { TensorEntry } from '../../formats/types';
 import { roundTripGgml } from '../ggml';
 import { layoutDims } from '../kernels';
 import {
@@ -57,6 +59,38 @@ function blockProblem(level: SweepLevel, traits: TensorTraits): string | undefin
   return undefined;
 }
 
+/** The ggml type `options` names (the method's default when none). */
+function optionsType(options: CompressionOptions): GgmlQuantType {
+  return (options.ggmlType ?? METHOD_INFO.ggml.defaults.ggmlType) as GgmlQuantType;
+}
+
+/** Why a vector (a norm, a bias) is not re-typed: llama.cpp quantizes matrices only. */
+export const VECTOR_KEPT = 'vector: kept as stored';
+
+/** Why the GGUF tensor `entry` cannot be re-typed to the type of `options`; null when it can. */
+function ggufProblem(entry: TensorEntry, options: CompressionOptions): string | null {
+  const { info } = entry;
+  if (info.encoding) {
+    return `${info.encoding.scheme} is already quantized; only F32, F16 and BF16 tensors are re-typed`;
+  }
+  if ((info.fileShape ?? info.shape).length < 2) return VECTOR_KEPT;
+  const type = ggmlType(optionsType(options));
+  const rowLength = info.fileShape?.[0] ?? info.shape[info.shape.length - 1] ?? 1;
+  if (rowLength % type.blockElements !== 0) {
+    return `rows of ${rowLength} weights are not a whole number of ${type.name} blocks of ${type.blockElements}`;
+  }
+  return null;
+}
+
+/** Bits a weight of each type, from the type table: "Q8_0 8.5 … Q2_K 2.625 bits a weight". */
+function typeBits(): string {
+  const bits = GGML_QUANT_TYPES.map((type) => {
+    const { blockBytes, blockElements } = ggmlType(type);
+    return `${type} ${+((8 * blockBytes) / blockElements).toFixed(3)}`;
+  });
+  return `${bits.join(', ')} bits a weight`;
+}
+
 export const ggml: CompressionMethodModule = {
   ...METHOD_INFO.ggml,
   sweepLevels: [],
@@ -68,5 +102,19 @@ export const ggml: CompressionMethodModule = {
     needFinite(values, level);
     return roundTripGgml(typeOf(level), values);
   },
-  formats: {},
+  formats: {
+    gguf: {
+      fileSize: { kind: 'depends', when: `by the type chosen: ${typeBits()}` },
+      feasible: ggufProblem,
+      predictBytes(entry, options) {
+        const problem = ggufProblem(entry, options);
+        if (problem) return problem;
+        const type = ggmlType(optionsType(options));
+        return {
+          options: { method: 'ggml', ggmlType: type.name },
+          bytes: ggmlByteLength(type, entry.info.parameterCount),
+        };
+      },
+    },
+  },
 };

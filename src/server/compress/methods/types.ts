@@ -71,10 +71,19 @@ export interface SafetensorsMethod extends FormatMethod {
   predictBytes(entry: TensorEntry, options: CompressionOptions, fileBytes: number): SizedOutcome;
 }
 
+/** The method on GGUF: a tensor re-typed to a ggml block type (compress/ggml/ggufWriter.ts). */
+export interface GgufMethod extends FormatMethod {
+  /** Why the tensor cannot take `options` in a written file (null: it can). */
+  feasible(entry: TensorEntry, options: CompressionOptions): string | null;
+  /** Bytes the tensor takes in the written file (its padding to the alignment not counted). */
+  predictBytes(entry: TensorEntry, options: CompressionOptions): SizedOutcome;
+}
+
 /** The implementation of each format a method can write. */
 export interface MethodFormats {
   readonly onnx?: OnnxMethod;
   readonly safetensors?: SafetensorsMethod;
+  readonly gguf?: GgufMethod;
 }
 
 export interface CompressionMethodModule extends MethodInfo {

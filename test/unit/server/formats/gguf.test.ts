@@ -81,7 +81,12 @@ for (const version of [2, 3]) {
       const { summary } = model;
       assert.equal(summary.format, 'gguf');
       assert.equal(summary.tensorCount, 17);
-      assert.deepEqual(summary.capabilities, { compress: [], run: false, graph: false });
+      assert.deepEqual(summary.capabilities, {
+        compress: ['ggml'],
+        run: false,
+        graph: false,
+        storage: {},
+      });
       const meta = new Map(summary.metadata.map((entry) => [entry.key, entry.value]));
       assert.equal(meta.get('GGUF version'), String(version));
       assert.equal(meta.get('tensor data alignment'), '32');

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeRetypedGguf } from '../../../../src/server/compress/ggml/ggufWriter';
 import { readGgufHeader } from '../../../../src/server/formats/gguf/header';
-import { planGguf, type GgufPlan } from '../../../../src/server/plan/gguf';
+import { planModel } from '../../../../src/server/plan';
+import { applyRecipe } from '../../../../src/server/plan/apply';
+import { llamaQuantizeCommand, planGguf, type GgufPlan } from '../../../../src/server/plan/gguf';
 import { writeGgufLlm } from '../../../support/ggufFixtures';
 import { makeTempDir } from '../../../support/safetensorsBuilder';
 
@@ -73,6 +75,30 @@ describe('planning llama.cpp types for a target bits per weight', () => {
     for (const row of plan.rows) {
       assert.equal(back.tensors.find((t) => t.name === row.name)!.type.name, row.type, row.name);
     }
+  });
+
+  it('is the editor plan of a bpw target, and Apply writes the predicted file', async () => {
+    const view = await planModel(source, { target: { kind: 'bpw', value: 4.5 }, measured: false });
+    assert.equal(view.predictedFileBytes, plan.predictedFileBytes);
+    assert.equal(view.llamaQuantize, llamaQuantizeCommand(plan));
+    assert.deepEqual(
+      view.recipe.steps.map((step) => [step.tensor, step.options.ggmlType]),
+      [...plan.choices],
+    );
+    const result = await applyRecipe(source, view.recipe, { refine: false });
+    assert.equal(result.report.fileBytesAfter, plan.predictedFileBytes);
+    assert.equal(statSync(result.report.output).size, plan.predictedFileBytes);
+    assert.equal(result.targetMet, true);
+    // A size target becomes bits per weight over the tensors; a deviation is refused.
+    const sized = await planModel(source, {
+      target: { kind: 'sizeMB', value: plan.predictedFileBytes / 1e6 },
+      measured: false,
+    });
+    assert.ok(sized.predictedFileBytes <= plan.predictedFileBytes, `${sized.predictedFileBytes}`);
+    await assert.rejects(
+      planModel(source, { target: { kind: 'deviation', value: 0.1 }, measured: false }),
+      /LayerLens does not run GGUF models/,
+    );
   });
 
   it('refuses a target that is not a positive number', async () => {
