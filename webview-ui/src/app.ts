@@ -135,7 +135,13 @@ export class App {
       ...structureEvents,
       load: (signal) => this.api.request('moduleTree', {}, signal),
     });
-    this.views = new ViewTabs(this.table.element, this.graph, this.modules);
+    this.views = new ViewTabs(
+      this.table.element,
+      this.graph,
+      this.modules,
+      saved.modelView,
+      (modelView) => this.store.update({ modelView }),
+    );
     this.workspace = element('div', { className: 'll-workspace' }, [
       this.views.element,
       this.details.element,

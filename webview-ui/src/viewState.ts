@@ -53,7 +53,11 @@ export interface ViewState {
   /** Whether the overview's details (dtypes, operators, inputs/outputs, metadata) are expanded. */
   readonly detailsOpen: boolean;
   readonly detailTab: DetailTab;
+  /** The model view on screen: the table, the graph or the module tree. */
+  readonly modelView: ModelView;
 }
+
+export type ModelView = 'table' | 'graph' | 'modules';
 
 const DEFAULT_VIEW_STATE: ViewState = {
   selectedIndex: null,
@@ -63,6 +67,7 @@ const DEFAULT_VIEW_STATE: ViewState = {
   histogramScale: 'linear',
   detailsOpen: false,
   detailTab: 'histogram',
+  modelView: 'table',
 };
 
 /** Where the state is kept: VS Code's webview API (`getState`/`setState`). */
@@ -92,8 +97,16 @@ export class ViewStateStore {
 /** State saved by an older version of the webview may miss fields or hold other shapes. */
 function sanitize(saved: unknown): Partial<ViewState> {
   if (typeof saved !== 'object' || saved === null) return {};
-  const { selectedIndex, sort, filter, scrollTop, histogramScale, detailsOpen, detailTab } =
-    saved as Record<string, unknown>;
+  const {
+    selectedIndex,
+    sort,
+    filter,
+    scrollTop,
+    histogramScale,
+    detailsOpen,
+    detailTab,
+    modelView,
+  } = saved as Record<string, unknown>;
   const result: { -readonly [K in keyof ViewState]?: ViewState[K] } = {};
   if (typeof selectedIndex === 'number' && Number.isInteger(selectedIndex))
     result.selectedIndex = selectedIndex;
@@ -110,6 +123,8 @@ function sanitize(saved: unknown): Partial<ViewState> {
     detailTab === 'sensitivity'
   )
     result.detailTab = detailTab;
+  if (modelView === 'table' || modelView === 'graph' || modelView === 'modules')
+    result.modelView = modelView;
   return result;
 }
 

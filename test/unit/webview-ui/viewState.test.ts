@@ -18,6 +18,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       scrollTop: 240,
       detailsOpen: true,
       detailTab: 'spectrum',
+      modelView: 'graph',
     }),
   );
   assert.deepEqual(restored.state, {
@@ -28,6 +29,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     detailsOpen: true,
     histogramScale: 'linear',
     detailTab: 'spectrum',
+    modelView: 'graph',
   });
 
   const malformed = new ViewStateStore(
@@ -38,6 +40,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       histogramScale: 'cubic',
       detailsOpen: 'yes',
       detailTab: 'graph',
+      modelView: 'histogram',
     }),
   );
   assert.deepEqual(malformed.state, {
@@ -48,6 +51,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     detailsOpen: false,
     histogramScale: 'linear',
     detailTab: 'histogram',
+    modelView: 'table',
   });
 
   malformed.update({ filter: 'fc' });
