@@ -172,6 +172,13 @@ test('search opens the groups around a match; clicking the node selects its weig
     );
     // The match is centred: click the middle of the canvas.
     const box = (await page.getByTestId('graph-canvas').boundingBox())!;
+    // A right-click gives VS Code's menu the node's tensors, as a table row does.
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
+    const menuContext = JSON.parse(
+      (await page.getByTestId('graph-canvas').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { webviewSection?: string; tensorIndices?: number[] };
+    assert.equal(menuContext.webviewSection, 'tensorRow');
+    assert.equal(menuContext.tensorIndices?.length, 1);
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     await page
       .locator('.ll-detail-header', { hasText: 'stage.1.op_4.weight' })
@@ -180,6 +187,7 @@ test('search opens the groups around a match; clicking the node selects its weig
     const selected = page.locator('[role="row"][aria-selected="true"]');
     assert.equal(await selected.count(), 1);
     assert.match((await selected.textContent()) ?? '', /stage\.1\.op_4\.weight/);
+    assert.equal(Number(await selected.getAttribute('data-index')), menuContext.tensorIndices![0]);
     // A tensor name finds the node that reads it.
     await page.getByTestId('view-graph').click();
     await find(page, 'stage.2.op_0.weight');

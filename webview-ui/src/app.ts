@@ -263,9 +263,14 @@ export class App {
   }
 
   /** Select the named tensor and scroll to it, now or once the rows are in. */
-  reveal(tensorName: string): void {
+  /** Selects a tensor's row; `inGraph` also opens the Graph tab centred on its consumer. */
+  reveal(tensorName: string, inGraph = false): void {
     this.pendingReveal = tensorName;
     this.revealPending();
+    if (inGraph) {
+      this.views.choose('graph');
+      void this.graph.reveal(tensorName);
+    }
   }
 
   private revealPending(): void {
