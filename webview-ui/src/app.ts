@@ -30,6 +30,7 @@ import type { ViewStateStore } from './viewState';
 import { GraphView } from './graph/graphView';
 import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
+import { setReportErrors } from './graph/overlays';
 
 type PanelState = 'loading' | 'ready' | 'error';
 
@@ -241,6 +242,8 @@ export class App {
 
   /** Show the report of a compression of this model (null: hide it). */
   showReport(report: CompressionReport | null): void {
+    setReportErrors(report);
+    this.views.rowsChanged();
     if (!report) {
       this.reportSlot.replaceChildren();
       return;
