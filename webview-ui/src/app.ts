@@ -30,7 +30,7 @@ import type { ViewStateStore } from './viewState';
 import { GraphView } from './graph/graphView';
 import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
-import { setReportErrors } from './graph/overlays';
+import { setReportErrors } from './graph/reportErrors';
 
 type PanelState = 'loading' | 'ready' | 'error';
 

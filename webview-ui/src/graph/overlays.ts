@@ -18,7 +18,7 @@ import {
 } from '../../../src/shared/format';
 import { element } from '../platform/dom';
 import type { TensorRow } from '../table/tensorRows';
-import type { CompressionReport } from '../../../src/shared/compress';
+import { reportErrorOf } from './reportErrors';
 
 export type OverlayId =
   | 'none'
@@ -43,19 +43,6 @@ export interface OverlayMetric {
   readonly log: boolean;
   value(row: TensorRow): number | null;
   format(value: number): string;
-}
-
-/**
- * The relative error ‖W − Ŵ‖/‖W‖ of each tensor the last compression report of this model
- * measured, by tensor name (a page shows one model; empty without a report).
- */
-const reportErrors = new Map<string, number>();
-
-/** A compression report arrived (null: it was dismissed or the model changed). */
-export function setReportErrors(report: CompressionReport | null): void {
-  reportErrors.clear();
-  for (const tensor of report?.tensors ?? [])
-    if (!tensor.skipped) reportErrors.set(tensor.name, tensor.relativeError);
 }
 
 const stat = (pick: (row: TensorRow) => number | null | undefined) => (row: TensorRow) =>
@@ -136,7 +123,7 @@ export const OVERLAYS: readonly OverlayMetric[] = [
     label: 'Report: relative error',
     aggregate: 'max',
     log: false,
-    value: stat((row) => reportErrors.get(row.info.name)),
+    value: stat((row) => reportErrorOf(row.info.name)),
     format: (v) => formatStat(v, 3),
   },
 ];
