@@ -198,6 +198,26 @@ test('search opens the groups around a match; clicking the node selects its weig
   }
 });
 
+test('the chosen model view comes back with the saved state', async () => {
+  const file = await writeScopedModel(folder, 'state.onnx', { stages: 3, nodesPerStage: 8 });
+  const session = await harness.open(
+    { server, modelPath: file },
+    { savedState: { modelView: 'graph' } },
+  );
+  const { page } = session;
+  try {
+    await page
+      .locator('[data-testid="graph-view"][data-state="ready"]')
+      .waitFor({ timeout: 90_000 });
+    assert.equal(await page.getByTestId('view-graph').getAttribute('aria-selected'), 'true');
+    await page.getByTestId('view-table').click();
+    assert.equal((session.savedState as { modelView?: string }).modelView, 'table');
+    assert.deepEqual(session.problems, []);
+  } finally {
+    await session.close();
+  }
+});
+
 test('a 20,000-node model: the graph tab and an opened 1,000-node group stay under the DOM budget', async () => {
   const file = await writeScopedModel(folder, 'large.onnx', { stages: 20, nodesPerStage: 1000 });
   const session = await harness.open({ server, modelPath: file });
