@@ -61,16 +61,7 @@ const COMMANDS: readonly CommandSpec[] = [
     // From code lenses in Python scripts: (model URI, tensor name?).
     id: 'layerlens.showTensor',
     needsServer: false,
-    async run(_client, resource, tensorName) {
-      const uri =
-        resource instanceof vscode.Uri
-          ? resource
-          : typeof resource === 'string'
-            ? vscode.Uri.parse(resource)
-            : undefined;
-      if (!uri) throw new Error('Show in LayerLens needs a model file');
-      await showModel(uri, typeof tensorName === 'string' ? tensorName : undefined);
-    },
+    run: (_client, resource, tensorName) => showTensor(resource, tensorName, false),
   },
   {
     id: 'layerlens.pack',
@@ -113,6 +104,19 @@ const COMMANDS: readonly CommandSpec[] = [
     run: (_client, resource) => chooseSampleInputsCommand(resource),
   },
 ];
+
+async function showTensor(resource: unknown, tensorName: unknown, inGraph: boolean): Promise<void> {
+  const uri =
+    resource instanceof vscode.Uri
+      ? resource
+      : typeof resource === 'string'
+        ? vscode.Uri.parse(resource)
+        : undefined;
+  if (!uri) throw new Error('Show in LayerLens needs a model file');
+  if (inGraph && typeof tensorName !== 'string')
+    throw new Error('Reveal in Graph needs the name of a tensor');
+  await showModel(uri, typeof tensorName === 'string' ? { tensorName, inGraph } : undefined);
+}
 
 export function registerCommands(client: LayerLensClient): vscode.Disposable {
   return vscode.Disposable.from(

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { CompressionReport } from '../shared/compress';
 import type { PlanView } from '../shared/plan';
 import { LspMethods } from '../shared/lsp';
-import type { HostToWebview, ReportAction, WebviewToHost } from '../shared/protocol';
+import type { HostToWebview, ReportAction, TensorReveal, WebviewToHost } from '../shared/protocol';
 import type { LayerLensClient } from './client';
 import { ModelSession } from './modelSession';
 import { sampleInputsParams } from './sampleInputsStore';
@@ -64,23 +64,23 @@ function forgetReports(uri: vscode.Uri): void {
 }
 
 /** Tensors to reveal in an editor that is being opened and has no session yet. */
-const pendingReveals = new Map<string, string>();
+const pendingReveals = new Map<string, TensorReveal>();
 
 /**
  * Opens the model in the LayerLens editor beside the active one and, with a tensor name,
  * selects that tensor's row and scrolls it into view (once the rows are there).
  */
-export async function showModel(uri: vscode.Uri, tensorName?: string): Promise<void> {
+export async function showModel(uri: vscode.Uri, reveal?: TensorReveal): Promise<void> {
   const key = uri.toString();
-  if (tensorName !== undefined) pendingReveals.set(key, tensorName);
+  if (reveal !== undefined) pendingReveals.set(key, reveal);
   await vscode.commands.executeCommand('vscode.openWith', uri, MODEL_EDITOR_VIEW_TYPE, {
     viewColumn: vscode.ViewColumn.Beside,
   });
-  if (tensorName === undefined) return;
+  if (reveal === undefined) return;
   const sessions = [...openSessions].filter((session) => session.uri.toString() === key);
   if (sessions.length > 0) {
     pendingReveals.delete(key);
-    for (const session of sessions) session.reveal(tensorName);
+    for (const session of sessions) session.reveal(reveal);
   }
 }
 
@@ -166,7 +166,7 @@ class EditorSession {
   private readonly requests: ModelSession;
   /** Whether the webview's script runs (it said 'ready'); messages before that are lost. */
   private webviewReady = false;
-  private revealOnReady: string | undefined;
+  private revealOnReady: TensorReveal | undefined;
 
   constructor(
     readonly uri: vscode.Uri,
@@ -198,8 +198,7 @@ class EditorSession {
     switch (message.type) {
       case 'ready': {
         this.webviewReady = true;
-        if (this.revealOnReady !== undefined)
-          this.post({ type: 'reveal', tensorName: this.revealOnReady });
+        if (this.revealOnReady !== undefined) this.post({ type: 'reveal', ...this.revealOnReady });
         this.revealOnReady = undefined;
         const report = compressionReports.get(this.uri.toString());
         if (report) this.showReport(report);
@@ -252,10 +251,10 @@ class EditorSession {
     this.webviewReady = false;
   }
 
-  /** Select and scroll to a tensor's row (now, or as soon as the webview is ready). */
-  reveal(tensorName: string): void {
-    if (this.webviewReady) this.post({ type: 'reveal', tensorName });
-    else this.revealOnReady = tensorName;
+  /** Select and scroll to a tensor's row, or its graph node (now, or once the webview is ready). */
+  reveal(reveal: TensorReveal): void {
+    if (this.webviewReady) this.post({ type: 'reveal', ...reveal });
+    else this.revealOnReady = reveal;
   }
 
   reload(reason: string): void {

@@ -49,8 +49,11 @@ export type HostToWebview =
   | { type: 'reload'; reason: string }
   /** A compression of this model finished: show its report (null: hide the report). */
   | { type: 'compressionReport'; report: CompressionReport | null }
-  /** Select the tensor with this name and scroll its row into view (from a code lens). */
-  | { type: 'reveal'; tensorName: string }
+  /**
+   * Select the tensor with this name and scroll its row into view (from a code lens); with
+   * `inGraph`, also switch to the Graph tab and centre the node that reads it.
+   */
+  | ({ type: 'reveal' } & TensorReveal)
   /** A compression plan of this model to show (null: hide it). */
   | { type: 'plan'; view: PlanView | null };
 
@@ -74,6 +77,12 @@ export type HostToDiffPanel =
       b: Histogram | null;
       error?: string;
     };
+
+/** A tensor to show in the model editor: its table row, and with `inGraph` its graph node. */
+export interface TensorReveal {
+  readonly tensorName: string;
+  readonly inGraph?: boolean;
+}
 
 export interface RequestError {
   readonly message: string;

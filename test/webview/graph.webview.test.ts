@@ -172,6 +172,13 @@ test('search opens the groups around a match; clicking the node selects its weig
     );
     // The match is centred: click the middle of the canvas.
     const box = (await page.getByTestId('graph-canvas').boundingBox())!;
+    // A right-click gives VS Code's menu the node's tensors, as a table row does.
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
+    const menuContext = JSON.parse(
+      (await page.getByTestId('graph-canvas').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { webviewSection?: string; tensorIndices?: number[] };
+    assert.equal(menuContext.webviewSection, 'tensorRow');
+    assert.equal(menuContext.tensorIndices?.length, 1);
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     await page
       .locator('.ll-detail-header', { hasText: 'stage.1.op_4.weight' })
@@ -181,10 +188,31 @@ test('search opens the groups around a match; clicking the node selects its weig
     assert.equal(await selected.count(), 1);
     // The table shows names without their shared prefix; the cell's tooltip holds the full one.
     assert.equal(await selected.locator('[title="stage.1.op_4.weight"]').count(), 1);
+    assert.equal(Number(await selected.getAttribute('data-index')), menuContext.tensorIndices![0]);
     // A tensor name finds the node that reads it.
     await page.getByTestId('view-graph').click();
     await find(page, 'stage.2.op_0.weight');
     assert.match((await status(page).textContent()) ?? '', /^\/stage\.2\/op_0\/MatMul/);
+    assert.deepEqual(session.problems, []);
+  } finally {
+    await session.close();
+  }
+});
+
+test('the chosen model view comes back with the saved state', async () => {
+  const file = await writeScopedModel(folder, 'state.onnx', { stages: 3, nodesPerStage: 8 });
+  const session = await harness.open(
+    { server, modelPath: file },
+    { savedState: { modelView: 'graph' } },
+  );
+  const { page } = session;
+  try {
+    await page
+      .locator('[data-testid="graph-view"][data-state="ready"]')
+      .waitFor({ timeout: 90_000 });
+    assert.equal(await page.getByTestId('view-graph').getAttribute('aria-selected'), 'true');
+    await page.getByTestId('view-table').click();
+    assert.equal((session.savedState as { modelView?: string }).modelView, 'table');
     assert.deepEqual(session.problems, []);
   } finally {
     await session.close();

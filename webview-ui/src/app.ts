@@ -33,6 +33,7 @@ import { MAX_DETAIL_WIDTH, MIN_DETAIL_WIDTH, type ViewStateStore } from './viewS
 import { GraphView } from './graph/graphView';
 import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
+import { setReportErrors } from './graph/reportErrors';
 
 type PanelState = 'loading' | 'ready' | 'error';
 
@@ -160,7 +161,13 @@ export class App {
       ...structureEvents,
       load: (signal) => this.api.request('moduleTree', {}, signal),
     });
-    this.views = new ViewTabs(this.table.element, this.graph, this.modules);
+    this.views = new ViewTabs(
+      this.table.element,
+      this.graph,
+      this.modules,
+      saved.modelView,
+      (modelView) => this.store.update({ modelView }),
+    );
     this.workspace = element('div', { className: 'll-workspace' }, [
       this.views.element,
       this.splitter,
@@ -322,6 +329,8 @@ export class App {
 
   /** Show the report of a compression of this model (null: hide it). */
   showReport(report: CompressionReport | null): void {
+    setReportErrors(report);
+    this.views.rowsChanged();
     if (!report) {
       this.reportSlot.replaceChildren();
       return;
@@ -345,9 +354,14 @@ export class App {
   }
 
   /** Select the named tensor and scroll to it, now or once the rows are in. */
-  reveal(tensorName: string): void {
+  /** Selects a tensor's row; `inGraph` also opens the Graph tab centred on its consumer. */
+  reveal(tensorName: string, inGraph = false): void {
     this.pendingReveal = tensorName;
     this.revealPending();
+    if (inGraph) {
+      this.views.choose('graph');
+      void this.graph.reveal(tensorName);
+    }
   }
 
   private revealPending(): void {

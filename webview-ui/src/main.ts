@@ -16,7 +16,7 @@ onHostMessage((message) => {
   if (api.handle(message)) return;
   if (message.type === 'reload') app.reload(message.reason);
   if (message.type === 'compressionReport') app.showReport(message.report);
-  if (message.type === 'reveal') app.reveal(message.tensorName);
+  if (message.type === 'reveal') app.reveal(message.tensorName, message.inGraph === true);
   if (message.type === 'plan') plan.show(message.view);
 });
 vscode.postMessage({ type: 'ready' });

@@ -74,7 +74,11 @@ export interface ViewState {
   readonly detailWidth: number | null;
   /** Whether the reports area (compression report, plan) is expanded. */
   readonly reportsOpen: boolean;
+  /** The model view on screen: the table, the graph or the module tree. */
+  readonly modelView: ModelView;
 }
+
+export type ModelView = 'table' | 'graph' | 'modules';
 
 const DEFAULT_VIEW_STATE: ViewState = {
   selectedIndex: null,
@@ -91,6 +95,7 @@ const DEFAULT_VIEW_STATE: ViewState = {
   collapsedGroups: [],
   detailWidth: null,
   reportsOpen: true,
+  modelView: 'table',
 };
 
 /** Where the state is kept: VS Code's webview API (`getState`/`setState`). */
@@ -122,6 +127,7 @@ function sanitize(saved: unknown): Partial<ViewState> {
   if (typeof saved !== 'object' || saved === null) return {};
   const record = saved as Record<string, unknown>;
   const { selectedIndex, sort, filter, scrollTop, histogramScale, detailsOpen, detailTab } = record;
+  const { modelView } = record;
   const result: { -readonly [K in keyof ViewState]?: ViewState[K] } = {};
   if (typeof selectedIndex === 'number' && Number.isInteger(selectedIndex))
     result.selectedIndex = selectedIndex;
@@ -138,6 +144,8 @@ function sanitize(saved: unknown): Partial<ViewState> {
     detailTab === 'sensitivity'
   )
     result.detailTab = detailTab;
+  if (modelView === 'table' || modelView === 'graph' || modelView === 'modules')
+    result.modelView = modelView;
   Object.assign(result, sanitizeLayout(record));
   return result;
 }

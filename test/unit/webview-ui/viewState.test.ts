@@ -33,6 +33,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       scrollTop: 240,
       detailsOpen: true,
       detailTab: 'spectrum',
+      modelView: 'graph',
     }),
   );
   assert.deepEqual(restored.state, {
@@ -44,6 +45,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     histogramScale: 'linear',
     detailTab: 'spectrum',
     ...LAYOUT_DEFAULTS,
+    modelView: 'graph',
   });
 
   const malformed = new ViewStateStore(
@@ -54,6 +56,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
       histogramScale: 'cubic',
       detailsOpen: 'yes',
       detailTab: 'graph',
+      modelView: 'histogram',
     }),
   );
   assert.deepEqual(malformed.state, {
@@ -65,6 +68,7 @@ test('saved view state: valid fields come back, malformed ones fall back to defa
     histogramScale: 'linear',
     detailTab: 'histogram',
     ...LAYOUT_DEFAULTS,
+    modelView: 'table',
   });
 
   malformed.update({ filter: 'fc' });

@@ -171,6 +171,7 @@ export class GraphView {
       });
     select(this.canvas).call(this.zoomBehavior).on('dblclick.zoom', null);
     this.canvas.addEventListener('click', (event) => void this.onClick(event));
+    this.canvas.addEventListener('contextmenu', (event) => this.onContextMenu(event));
     this.canvas.addEventListener('keydown', (event) => void this.onKeyDown(event));
     this.minimap.addEventListener('click', (event) => this.onMinimapClick(event));
     this.searchInput.addEventListener('input', () => this.updateMatches());
@@ -180,6 +181,17 @@ export class GraphView {
       void this.nextMatch(event.shiftKey ? -1 : 1);
     });
     new ResizeObserver(() => this.scheduleDraw()).observe(stage);
+  }
+
+  /**
+   * Opens the groups around the node that reads `tensorName` (or is named so) and centres it,
+   * as a search for the name does.
+   */
+  async reveal(tensorName: string): Promise<void> {
+    await this.show();
+    this.searchInput.value = tensorName;
+    this.updateMatches();
+    await this.nextMatch(1);
   }
 
   /** Loads and lays out the graph the first time the tab is shown. */
@@ -680,6 +692,22 @@ export class GraphView {
     if (!item) return;
     this.canvas.focus();
     await this.activate(item.key);
+  }
+
+  /**
+   * A right-click: VS Code's webview menu reads `data-vscode-context` from the clicked element
+   * after this listener ran (its own listener is on the window), so the canvas carries the
+   * stored tensors of the node or group under the pointer, the same context as a table row's
+   * (Compress… then compresses those tensors).
+   */
+  private onContextMenu(event: MouseEvent): void {
+    const item = this.hit(event);
+    const tensors = item && this.model ? this.model.tensorsOf(item.key) : [];
+    this.canvas.dataset.vscodeContext = JSON.stringify({
+      ...(tensors.length > 0 ? { webviewSection: 'tensorRow', tensorIndices: tensors } : {}),
+      preventDefaultContextMenuItems: true,
+    });
+    if (item) this.focus(item.key);
   }
 
   /** Enter or a click: a group opens or closes, a node is selected. */

@@ -18,6 +18,7 @@ import {
 } from '../../../src/shared/format';
 import { element } from '../platform/dom';
 import type { TensorRow } from '../table/tensorRows';
+import { reportErrorOf } from './reportErrors';
 
 export type OverlayId =
   | 'none'
@@ -28,7 +29,8 @@ export type OverlayId =
   | 'nanInf'
   | 'stableRank'
   | 'alpha'
-  | 'sensitivity';
+  | 'sensitivity'
+  | 'reportError';
 
 /** How a node's or a group's value comes from its tensors' values. */
 type Aggregate = 'sum' | 'max' | 'weighted-mean';
@@ -114,6 +116,14 @@ export const OVERLAYS: readonly OverlayMetric[] = [
     aggregate: 'max',
     log: false,
     value: stat((row) => row.sensitivity?.value),
+    format: (v) => formatStat(v, 3),
+  },
+  {
+    id: 'reportError',
+    label: 'Report: relative error',
+    aggregate: 'max',
+    log: false,
+    value: stat((row) => reportErrorOf(row.info.name)),
     format: (v) => formatStat(v, 3),
   },
 ];

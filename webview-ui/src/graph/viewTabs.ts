@@ -6,8 +6,9 @@
 import { element } from '../platform/dom';
 import type { HierarchyView } from '../hierarchy/hierarchyView';
 import type { GraphView } from './graphView';
+import type { ModelView } from '../viewState';
 
-type ViewId = 'table' | 'graph' | 'modules';
+export type ViewId = ModelView;
 
 export class ViewTabs {
   readonly element: HTMLElement;
@@ -15,10 +16,16 @@ export class ViewTabs {
   private readonly panels: Map<ViewId, HTMLElement>;
   private current: ViewId = 'table';
 
+  /**
+   * `wanted` is the view the user chose last (kept in the webview state): it is shown once
+   * the model's summary says whether the format has a graph. `chosen` hears every choice.
+   */
   constructor(
     table: HTMLElement,
     private readonly graph: GraphView,
     private readonly modules: HierarchyView,
+    private wanted: ViewId = 'table',
+    private readonly chosen: (id: ViewId) => void = () => undefined,
   ) {
     this.panels = new Map([
       ['table', table],
@@ -39,7 +46,7 @@ export class ViewTabs {
         text: label,
         attrs: { type: 'button', role: 'tab', 'data-testid': `view-${id}` },
       });
-      button.addEventListener('click', () => this.select(id));
+      button.addEventListener('click', () => this.choose(id));
       this.buttons.set(id, button);
       list.append(button);
     }
@@ -47,10 +54,21 @@ export class ViewTabs {
     this.select('table');
   }
 
-  /** The Graph tab is offered where the model's format stores a graph. */
+  /**
+   * The model's summary is in: the Graph tab is offered where its format stores a graph, and
+   * the view the user chose last is shown where it is offered.
+   */
   showGraphTab(show: boolean): void {
     this.buttons.get('graph')!.hidden = !show;
-    if (!show && this.current === 'graph') this.select('table');
+    const view = this.wanted === 'graph' && !show ? 'table' : this.wanted;
+    if (view !== this.current) this.select(view);
+  }
+
+  /** A choice of the user's (or a command's): remembered for the next time the model opens. */
+  choose(id: ViewId): void {
+    this.wanted = id;
+    this.chosen(id);
+    this.select(id);
   }
 
   select(id: ViewId): void {

@@ -25,7 +25,12 @@ function isHostMessage(data: unknown): data is HostToWebview {
   if (typeof data !== 'object' || data === null || !('type' in data)) return false;
   if (data.type === 'reload') return true;
   if (data.type === 'compressionReport') return 'report' in data;
-  if (data.type === 'reveal') return 'tensorName' in data && typeof data.tensorName === 'string';
+  if (data.type === 'reveal')
+    return (
+      'tensorName' in data &&
+      typeof data.tensorName === 'string' &&
+      (!('inGraph' in data) || data.inGraph === undefined || typeof data.inGraph === 'boolean')
+    );
   if (data.type === 'plan') return 'view' in data;
   return data.type === 'response' && 'id' in data && typeof data.id === 'number';
 }
