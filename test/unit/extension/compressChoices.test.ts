@@ -150,11 +150,17 @@ test('safetensors: round trips say "same size", and only int8 + scales shrinks a
   assert.match(levelChoices('nm', SAFETENSORS, 32)[0]!.description!, /same size/);
 });
 
-test('PyTorch checkpoints are written as safetensors and say the same; GGUF offers nothing', () => {
+test('PyTorch checkpoints are written as safetensors and say the same; GGUF offers its ggml types', () => {
   const pytorch = capabilitiesOf('pytorch');
   assert.deepEqual(sizes(pytorch, 32), sizes(SAFETENSORS, 32));
   const gguf = capabilitiesOf('gguf');
-  assert.deepEqual(methodChoices(gguf.compress, gguf), []);
+  const choices = methodChoices(gguf.compress, gguf);
+  assert.deepEqual(
+    choices.map((choice) => choice.method),
+    ['ggml'],
+  );
+  // The bits a weight of each type, from the ggml type table: Q4_K stores 144 bytes per 256.
+  assert.match(choices[0]!.description!, /^smaller by the type chosen: .*Q4_K 4\.5,/);
 });
 
 test('the size text comes from the capabilities: none sent, none said', () => {
