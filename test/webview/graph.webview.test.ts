@@ -248,6 +248,18 @@ test('a reveal in the graph, sent as the page opens, shows the Graph tab and foc
     await page
       .locator('[role="row"][aria-selected="true"] [title="onnx::MatMul_121"]')
       .waitFor({ timeout: 30_000 });
+    // Its context menu offers Reveal in Graph (package.json: modelHasGraph) for the row's tensor.
+    const rowContext = JSON.parse(
+      (await page
+        .locator('[role="row"][aria-selected="true"]')
+        .getAttribute('data-vscode-context')) ?? '{}',
+    ) as { webviewSection?: string; tensorName?: string };
+    assert.equal(rowContext.webviewSection, 'tensorRow');
+    assert.equal(rowContext.tensorName, 'onnx::MatMul_121');
+    const gridContext = JSON.parse(
+      (await page.locator('[role="grid"]').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { modelHasGraph?: boolean };
+    assert.equal(gridContext.modelHasGraph, true);
     assert.deepEqual(session.problems, []);
   } finally {
     await session.close();
@@ -336,6 +348,10 @@ test('Modules: a safetensors file as a tree and a treemap of its bytes; a leaf s
       true,
       'no Graph tab for safetensors',
     );
+    const gridContext = JSON.parse(
+      (await page.locator('[role="grid"]').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { modelHasGraph?: boolean };
+    assert.equal(gridContext.modelHasGraph, undefined, 'no Reveal in Graph in the row menu');
     await page.getByTestId('view-modules').click();
     const view = page.locator('[data-testid="hierarchy-view"][data-state="ready"]');
     await view.waitFor({ timeout: 30_000 });

@@ -246,6 +246,7 @@ export class App {
           );
           this.workspace.hidden = false;
           this.table.showOperatorColumn(hasGraph(summary));
+          this.table.offerGraph(hasGraph(summary));
           this.views.showGraphTab(hasGraph(summary));
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
