@@ -7,7 +7,8 @@ import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
 import { compareModelsCommand, compareWithCommand } from './diffPanel';
 import { MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
-import { showModel } from './modelEditor';
+import { isRowContext } from './compressChoices';
+import { activeModelEditorUri, showModel } from './modelEditor';
 import { packCommand, unpackCommand } from './losslessCommands';
 import { applyPlanCommand, planCommand } from './planCommand';
 import { chooseSampleInputsCommand } from './sampleInputs';
@@ -62,6 +63,16 @@ const COMMANDS: readonly CommandSpec[] = [
     id: 'layerlens.showTensor',
     needsServer: false,
     run: (_client, resource, tensorName) => showTensor(resource, tensorName, false),
+  },
+  {
+    // (model URI, tensor name), or a table row's context menu (the row's own tensor): the
+    // Graph tab, centred on the node that reads the tensor.
+    id: 'layerlens.revealInGraph',
+    needsServer: false,
+    run: (_client, resource, tensorName) =>
+      isRowContext(resource)
+        ? showTensor(activeModelEditorUri(), resource.tensorName, true)
+        : showTensor(resource, tensorName, true),
   },
   {
     id: 'layerlens.pack',

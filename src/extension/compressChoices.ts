@@ -247,6 +247,8 @@ export interface RowContext {
   readonly webviewSection?: string;
   readonly tensorIndex?: number;
   readonly tensorIndices?: readonly number[];
+  /** The right-clicked row's tensor (absent on the graph, whose nodes hold several). */
+  readonly tensorName?: string;
 }
 
 export function isRowContext(value: unknown): value is RowContext {

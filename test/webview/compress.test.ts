@@ -93,6 +93,7 @@ test('ctrl-click adds rows, shift-click selects a range; the row menu gets the s
     tensorIndices: [1, 3, 4, 6],
     webviewSection: 'tensorRow',
     tensorIndex: 4,
+    tensorName: 'layers.4.weight',
     preventDefaultContextMenuItems: true,
   });
 
@@ -110,7 +111,7 @@ test('ctrl-click adds rows, shift-click selects a range; the row menu gets the s
       tensorIndices: [8],
       preventDefaultContextMenuItems: true,
     },
-    'the context-menu key on the focused grid gets the selection',
+    'the context-menu key on the focused grid gets the selection (no modelHasGraph: no graph)',
   );
 
   await page.keyboard.press('ArrowUp');

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { writeScopedModel } from '../support/graphModels';
+import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { writeSafetensors } from '../support/safetensorsBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
 import { WebviewHarness } from '../support/webviewHarness';
@@ -199,6 +200,72 @@ test('search opens the groups around a match; clicking the node selects its weig
   }
 });
 
+/**
+ * Two name scopes of MatMul → Relu → MatMul whose weights are named as torch's exporter names
+ * them: `onnx::MatMul_12` is part of `onnx::MatMul_120`, read by the first node of the graph.
+ */
+function exportedNamesModel() {
+  const scope = (prefix: string, input: string, weights: readonly [string, string]) => [
+    node('MatMul', [input, weights[0]], [`${prefix}.0`], { name: `/${prefix}/MatMul_0` }),
+    node('Relu', [`${prefix}.0`], [`${prefix}.1`], { name: `/${prefix}/Relu` }),
+    node('MatMul', [`${prefix}.1`, weights[1]], [`${prefix}.2`], { name: `/${prefix}/MatMul_1` }),
+  ];
+  const weights = ['onnx::MatMul_120', 'onnx::MatMul_121', 'onnx::MatMul_12', 'onnx::MatMul_13'];
+  return model(
+    graph({
+      nodes: [
+        ...scope('encoder', 'input', ['onnx::MatMul_120', 'onnx::MatMul_121']),
+        ...scope('decoder', 'encoder.2', ['onnx::MatMul_12', 'onnx::MatMul_13']),
+      ],
+      initializers: weights.map((name, i) => tensor(name, 'float32', [2, 2], [i, -i, 1, 2])),
+      inputs: [valueInfo('input', 'float32', ['batch', 2])],
+      outputs: [valueInfo('decoder.2', 'float32', ['batch', 2])],
+    }),
+  );
+}
+
+test('a reveal in the graph, sent as the page opens, shows the Graph tab and focuses the node that reads that tensor', async () => {
+  const file = await writeModel(folder, 'exported.onnx', exportedNamesModel());
+  const session = await harness.open({ server, modelPath: file });
+  const { page } = session;
+  try {
+    // As the editor does for layerlens.revealInGraph: the message comes before the model is read.
+    await session.postToWebview({ type: 'reveal', tensorName: 'onnx::MatMul_12', inGraph: true });
+    await statusMatches(page, /^\/decoder\/MatMul_0 · MatMul · 1 stored tensor/);
+    assert.equal(await page.getByTestId('view-graph').getAttribute('aria-selected'), 'true');
+    assert.equal(await page.getByTestId('graph-view').isVisible(), true);
+    // The decoder group was opened around it (its three nodes drawn); Escape closes it again.
+    const items = Number(await page.getByTestId('graph-view').getAttribute('data-items'));
+    assert.ok(items >= 6, `the decoder group is open (${items} items)`);
+    await page.getByTestId('graph-canvas').focus();
+    await page.keyboard.press('Escape');
+    await statusMatches(page, /^decoder · 3 nodes, collapsed/);
+    // A second reveal, once everything is loaded, goes to the other group's node.
+    await session.postToWebview({ type: 'reveal', tensorName: 'onnx::MatMul_121', inGraph: true });
+    await statusMatches(page, /^\/encoder\/MatMul_1 · MatMul/);
+    // The revealed tensor is selected in the table as well.
+    await page.getByTestId('view-table').click();
+    await page
+      .locator('[role="row"][aria-selected="true"] [title="onnx::MatMul_121"]')
+      .waitFor({ timeout: 30_000 });
+    // Its context menu offers Reveal in Graph (package.json: modelHasGraph) for the row's tensor.
+    const rowContext = JSON.parse(
+      (await page
+        .locator('[role="row"][aria-selected="true"]')
+        .getAttribute('data-vscode-context')) ?? '{}',
+    ) as { webviewSection?: string; tensorName?: string };
+    assert.equal(rowContext.webviewSection, 'tensorRow');
+    assert.equal(rowContext.tensorName, 'onnx::MatMul_121');
+    const gridContext = JSON.parse(
+      (await page.locator('[role="grid"]').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { modelHasGraph?: boolean };
+    assert.equal(gridContext.modelHasGraph, true);
+    assert.deepEqual(session.problems, []);
+  } finally {
+    await session.close();
+  }
+});
+
 test('the chosen model view comes back with the saved state', async () => {
   const file = await writeScopedModel(folder, 'state.onnx', { stages: 3, nodesPerStage: 8 });
   const session = await harness.open(
@@ -281,6 +348,10 @@ test('Modules: a safetensors file as a tree and a treemap of its bytes; a leaf s
       true,
       'no Graph tab for safetensors',
     );
+    const gridContext = JSON.parse(
+      (await page.locator('[role="grid"]').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { modelHasGraph?: boolean };
+    assert.equal(gridContext.modelHasGraph, undefined, 'no Reveal in Graph in the row menu');
     await page.getByTestId('view-modules').click();
     const view = page.locator('[data-testid="hierarchy-view"][data-state="ready"]');
     await view.waitFor({ timeout: 30_000 });

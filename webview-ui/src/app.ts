@@ -7,7 +7,7 @@
  * keeping what the user chose (selection, sort, filter, scroll position).
  */
 import type { CompressionReport } from '../../src/shared/compress';
-import type { RequestError } from '../../src/shared/protocol';
+import type { RequestError, TensorReveal } from '../../src/shared/protocol';
 import type { ModelApi } from './platform/api';
 import { element } from './platform/dom';
 import { renderCompressionReport } from './reports/compressReport';
@@ -85,7 +85,7 @@ export class App {
   /** Tensor indices by name, for revealing a tensor that a code lens names. */
   private readonly indexByName = new Map<string, number>();
   /** A tensor to select once every row is in (rows still arriving would move it). */
-  private pendingReveal: string | null = null;
+  private pendingReveal: TensorReveal | null = null;
   private allRowsLoaded = false;
   /** Stops the compressibility requests of the current load. */
   private compressibility = new AbortController();
@@ -246,6 +246,7 @@ export class App {
           );
           this.workspace.hidden = false;
           this.table.showOperatorColumn(hasGraph(summary));
+          this.table.offerGraph(hasGraph(summary));
           this.views.showGraphTab(hasGraph(summary));
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
@@ -353,24 +354,25 @@ export class App {
           : `Compress ${indices.length} tensors…`;
   }
 
-  /** Select the named tensor and scroll to it, now or once the rows are in. */
-  /** Selects a tensor's row; `inGraph` also opens the Graph tab centred on its consumer. */
+  /**
+   * Selects a tensor's row, now or once the rows are in; `inGraph` also shows the Graph tab
+   * (at once) and centres the node that reads the tensor (once its index is known).
+   */
   reveal(tensorName: string, inGraph = false): void {
-    this.pendingReveal = tensorName;
+    this.pendingReveal = { tensorName, inGraph };
+    if (inGraph) this.views.choose('graph');
     this.revealPending();
-    if (inGraph) {
-      this.views.choose('graph');
-      void this.graph.reveal(tensorName);
-    }
   }
 
   private revealPending(): void {
     if (this.pendingReveal === null || !this.allRowsLoaded) return;
-    const index = this.indexByName.get(this.pendingReveal);
+    const { tensorName, inGraph } = this.pendingReveal;
+    const index = this.indexByName.get(tensorName);
     this.pendingReveal = null;
     if (index === undefined) return;
     this.pendingScrollTop = null;
     this.table.reveal(index);
+    if (inGraph) void this.graph.reveal(tensorName, index);
   }
 
   private onProgress({ rowsLoaded, statsSettled, total }: LoadProgress): void {

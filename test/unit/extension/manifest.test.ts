@@ -101,6 +101,19 @@ test('every contributed command is registered in the command table, and the reve
   assert.equal(MODEL_EDITOR_VIEW_TYPE, 'layerlens.modelEditor');
 });
 
+test("Reveal in Graph: hidden from the palette, in a table row's menu only where the model has a graph", () => {
+  const { menus } = manifest.contributes;
+  const palette = menus.commandPalette!.find((item) => item.command === 'layerlens.revealInGraph');
+  assert.equal(palette?.when, 'false');
+  const rowMenu = menus['webview/context']!.filter(
+    (item) => item.command === 'layerlens.revealInGraph',
+  );
+  assert.equal(rowMenu.length, 1);
+  // The keys the table's rows and grid write into data-vscode-context.
+  assert.match(rowMenu[0]!.when ?? '', /webviewSection == 'tensorRow' && modelHasGraph$/);
+  assert.match(readFileSync('webview-ui/src/table/layerTable.ts', 'utf8'), /modelHasGraph: true/);
+});
+
 test('the extension entry point is the webpack bundle', () => {
   assert.equal(manifest.main, './dist/extension.js');
   const webpackConfig = readFileSync('webpack.config.js', 'utf8');

@@ -184,13 +184,18 @@ export class GraphView {
   }
 
   /**
-   * Opens the groups around the node that reads `tensorName` (or is named so) and centres it,
-   * as a search for the name does.
+   * Opens the groups around the nodes that read tensor `tensorIndex` (its badges), centres
+   * the first and focuses it; the search box holds the tensor's name, Enter goes to the next
+   * reader. Only where no node holds the tensor as a badge does the name search decide, as
+   * a search finds any node whose name or value names contain the text.
    */
-  async reveal(tensorName: string): Promise<void> {
+  async reveal(tensorName: string, tensorIndex: number): Promise<void> {
     await this.show();
+    const model = this.model;
+    if (!model) return;
     this.searchInput.value = tensorName;
-    this.updateMatches();
+    const readers = model.readersOf(tensorIndex);
+    this.setMatches(readers.length > 0 ? readers : model.search(tensorName));
     await this.nextMatch(1);
   }
 
@@ -805,7 +810,11 @@ export class GraphView {
 
   private updateMatches(): void {
     const model = this.model;
-    this.matches = model ? model.search(this.searchInput.value) : [];
+    this.setMatches(model ? model.search(this.searchInput.value) : []);
+  }
+
+  private setMatches(matches: number[]): void {
+    this.matches = matches;
     this.matchIndex = -1;
     this.searchCount.textContent = this.searchInput.value.trim()
       ? `${this.matches.length} found`

@@ -147,6 +147,11 @@ export class GraphViewModel {
     return node === undefined ? null : this.graph.nodes[node]!.op;
   }
 
+  /** Nodes that hold the stored tensor `index` as a badge (read it), in graph order. */
+  readersOf(index: number): number[] {
+    return this.graph.nodes.filter((node) => node.tensors.includes(index)).map((node) => node.id);
+  }
+
   /** Nodes whose name, operator, or an input or output name contains `query` (any case). */
   search(query: string): number[] {
     const needle = query.trim().toLowerCase();

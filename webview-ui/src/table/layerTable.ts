@@ -67,6 +67,8 @@ export class LayerTable {
   private widths: Partial<Record<SortColumn, number>> = {};
   private view: TensorView = 'weights';
   private grouped = false;
+  /** Set from the model's summary: the row menu's Reveal in Graph is offered. */
+  private modelHasGraph = false;
   private collapsed = new Set<string>();
   /** Whether the weights are known (until then the Weights view shows every tensor). */
   private weightsKnown = false;
@@ -682,12 +684,24 @@ export class LayerTable {
    */
   private selectionUpdated(): void {
     const indices = this.selectedIndices();
+    this.writeMenuContext(indices);
+    this.events.selectionChanged?.(indices);
+  }
+
+  /** `modelHasGraph` offers the menu's Reveal in Graph (for the format's graph). */
+  private writeMenuContext(indices: readonly number[]): void {
     this.grid.dataset.vscodeContext = JSON.stringify({
       ...(indices.length > 0 ? { webviewSection: 'tensorRow' } : {}),
       tensorIndices: indices,
+      ...(this.modelHasGraph ? { modelHasGraph: true } : {}),
       preventDefaultContextMenuItems: true,
     });
-    this.events.selectionChanged?.(indices);
+  }
+
+  /** Whether the model has a Graph tab: its rows' menu then offers Reveal in Graph. */
+  offerGraph(hasGraph: boolean): void {
+    this.modelHasGraph = hasGraph;
+    this.writeMenuContext(this.selectedIndices());
   }
 
   private onKeyDown(event: KeyboardEvent): void {

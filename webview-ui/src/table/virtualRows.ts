@@ -237,6 +237,7 @@ export class VirtualRows {
       rowNode.dataset.vscodeContext = JSON.stringify({
         webviewSection: 'tensorRow',
         tensorIndex: index,
+        tensorName: row.info.name,
         preventDefaultContextMenuItems: true,
       });
       COLUMNS.forEach((column, columnIndex) => {
