@@ -185,7 +185,8 @@ test('a GGUF plan of llama.cpp types shows the types, the conventions and a copy
   assert.match(typed.llamaQuantize ?? '', /^llama-quantize --output-tensor-type q6_k /);
   await session.postToWebview({ type: 'plan', view: { plan: typed } });
   const panel = page.getByTestId('plan-panel');
-  await panel.waitFor({ state: 'visible', timeout: 30_000 });
+  // The previous test's plan is still on screen: wait for this plan's own command block.
+  await page.getByTestId('plan-llama-quantize').waitFor({ state: 'visible', timeout: 30_000 });
   assert.match((await panel.textContent()) ?? '', /5 bits per weight/);
   const labels = await panel.locator('.ll-plan-steps tbody tr td:nth-child(2)').allTextContents();
   assert.ok(

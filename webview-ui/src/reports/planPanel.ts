@@ -64,7 +64,9 @@ export function renderPlan(view: PlanView, act: (action: PlanAction) => void): H
   };
   const changed = plan.steps.filter((step) => step.options);
   const summed = plan.steps.reduce((sum, step) => sum + step.predictedDeviation, 0);
-  const limit = maxFileBytes(plan.target, plan.fileBytesBefore);
+  // A bits-per-weight target (llama.cpp types) states no byte limit of its own.
+  const limit =
+    plan.target.kind === 'bpw' ? undefined : maxFileBytes(plan.target, plan.fileBytesBefore);
   const status = planStatus(view);
   // A plan restored from an older recipe may lack warnings.
   const warnings = (plan as { warnings?: readonly string[] }).warnings ?? [];
