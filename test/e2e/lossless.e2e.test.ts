@@ -53,7 +53,11 @@ test(
     try {
       await browser.openFile(MODEL);
       const original = await waitForEditor(browser, MODEL);
-      const tensorCount = await original.locator('.ll-table-count').textContent();
+      // The count reads "N weights of M tensors" once the server said which tensors are weights.
+      const counted = (frame: typeof original) =>
+        frame.locator('.ll-table-count', { hasText: 'weights of' });
+      await counted(original).waitFor({ timeout: READY_TIMEOUT_MS });
+      const tensorCount = await counted(original).textContent();
 
       await browser.runCommand('LayerLens: Pack Losslessly');
       await browser.page
@@ -74,8 +78,8 @@ test(
         .locator('.notifications-toasts .monaco-button', { hasText: 'Open in LayerLens' })
         .click();
       const reopened = await waitForEditor(browser, `${MODEL}.llz`);
-      await reopened.locator('.ll-table-count').waitFor({ state: 'visible' });
-      assert.equal(await reopened.locator('.ll-table-count').textContent(), tensorCount);
+      await counted(reopened).waitFor({ timeout: READY_TIMEOUT_MS });
+      assert.equal(await counted(reopened).textContent(), tensorCount);
       // Its statistics come from the bundled statistics workers, which decode the chunks.
       const std = reopened.locator('[data-testid="tensor-row"] .ll-col-std');
       assert.ok((await std.count()) > 0);

@@ -46,6 +46,9 @@ test(
     await rows.first().waitFor({ timeout: EDITOR_READY_TIMEOUT_MS });
     const shown = await frame.getAttribute('[data-testid="parameter-count"]', 'data-value');
     assert.equal(Number(shown), parameters);
+    // Every tensor shows in the All tensors view (the default, Weights, lists the matrices).
+    await frame.locator('[data-testid="table-count"]', { hasText: 'weights' }).waitFor();
+    await frame.locator('[data-testid="tensor-view"] [data-view="all"]').click();
     assert.equal(await rows.count(), tensors.length);
     const quantized = rows.filter({ hasText: 'model.quant.codes' });
     await quantized.click();
