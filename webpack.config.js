@@ -114,11 +114,13 @@ module.exports = (_env, argv) => {
       name: 'webview',
       target: 'web',
       // graphLayout: the graph view's layout worker (webview-ui/src/graph/layoutClient.ts); diff: the model
-      // diff panel's page (webview-ui/src/diff/).
+      // diff panel's page (webview-ui/src/diff/); report: the shared HTML report's page
+      // (webview-ui/src/report/), inlined into the file `layerlens report` writes.
       entry: {
         main: './webview-ui/src/main.ts',
         graphLayout: './webview-ui/src/graph/layoutWorker.ts',
         diff: './webview-ui/src/diff/main.ts',
+        report: './webview-ui/src/report/main.ts',
       },
       // The webview's CSP forbids eval, which webpack's eval-based dev source maps need.
       devtool: mode === 'production' ? 'source-map' : 'inline-source-map',

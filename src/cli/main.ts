@@ -6,6 +6,7 @@
  *   layerlens inspect FILE [--json] [--stats]
  *   layerlens pack|unpack|compressibility|delta … (see cli/lossless.ts)
  *   layerlens diff A B [--json] [--outputs] [--delta], extract-lora (see cli/diff.ts)
+ *   layerlens report MODEL [--compare OTHER] --html OUT.html (see cli/report.ts)
  */
 import { resolve } from 'node:path';
 import {
@@ -37,6 +38,7 @@ import { applyCommand, PLAN_USAGE, planCommand } from './plan';
 import { UsageError } from './compress';
 import { sensitivityCommand, SENSITIVITY_USAGE } from './sensitivity';
 import { diffCommand, DIFF_USAGE, extractLoraCommand } from './diff';
+import { reportCommand, REPORT_USAGE } from './report';
 
 const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
 
@@ -58,7 +60,9 @@ ${SENSITIVITY_USAGE}
 
 ${PLAN_USAGE}
 
-${DIFF_USAGE}`;
+${DIFF_USAGE}
+
+${REPORT_USAGE}`;
 
 /** Spectral metrics of a tensor in the report (the singular values themselves are left out). */
 type SpectrumReport = Omit<Spectrum, 'singularValues' | 'index'> | { readonly error: string };
@@ -256,6 +260,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     sensitivity: sensitivityCommand,
     diff: diffCommand,
     'extract-lora': extractLoraCommand,
+    report: (args) => reportCommand(args),
   };
   const run = Object.hasOwn(commands, command ?? '') ? commands[command!] : undefined;
   if (run) {

@@ -234,3 +234,15 @@ export const MAX_LISTED_STRUCTURE_CHANGES = 2000;
 
 /** Singular values of ΔW kept in a diff's fine-tune analysis (the largest). */
 export const MAX_DELTA_SPECTRUM_VALUES = 256;
+
+/**
+ * An HTML report (`layerlens report`) embeds the value histograms of at most this many
+ * tensors, the largest by bytes; the others' statistics come without a histogram.
+ */
+export const REPORT_MAX_HISTOGRAMS = 1024;
+
+/**
+ * An HTML report embeds the spectra (singular values and metrics) of at most this many
+ * weight matrices, the largest by bytes: a spectrum holds up to min(rows, cols) values.
+ */
+export const REPORT_MAX_SPECTRA = 32;

@@ -398,7 +398,7 @@ export class SpectrumPanel {
   }
 }
 
-function isDefaultOptions(options: SpectrumOptions): boolean {
+export function isDefaultOptions(options: SpectrumOptions): boolean {
   return (
     (options.method ?? 'auto') === 'auto' &&
     (options.precision ?? 'float32') === 'float32' &&
