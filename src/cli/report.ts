@@ -9,7 +9,12 @@ import { formatBytes } from '../shared/format';
 import { REPORT_MAX_HISTOGRAMS, REPORT_MAX_SPECTRA } from '../shared/limits';
 import { AnalysisService } from '../server/analysisService';
 import { ModelService } from '../server/modelService';
-import { defaultReportAssets, htmlReport, type ReportAssets } from '../server/report/htmlReport';
+import {
+  defaultReportAssets,
+  htmlReport,
+  ReportAssetsMissingError,
+  type ReportAssets,
+} from '../server/report/htmlReport';
 import { reportData } from '../server/report/reportData';
 import { UsageError } from './compress';
 
@@ -57,7 +62,7 @@ export function parseReportArgs(args: readonly string[]): ReportArgs {
 /** Run `layerlens report …`; returns the exit code. `assets`: the page's bundle and CSS. */
 export async function reportCommand(
   args: readonly string[],
-  assets: ReportAssets = defaultReportAssets(),
+  assetsOf: () => ReportAssets = defaultReportAssets,
 ): Promise<number> {
   let parsed: ReportArgs;
   try {
@@ -66,6 +71,14 @@ export async function reportCommand(
     if (!(error instanceof UsageError)) throw error;
     console.error(`layerlens: ${error.message}\n\n${REPORT_USAGE}`);
     return 2;
+  }
+  let assets: ReportAssets;
+  try {
+    assets = assetsOf();
+  } catch (error) {
+    if (!(error instanceof ReportAssetsMissingError)) throw error;
+    console.error(`layerlens: ${error.message}`);
+    return 1;
   }
   const service = new ModelService();
   const analysis = new AnalysisService(service);

@@ -19,10 +19,13 @@ export interface ReportAssets {
   readonly stylesheet: string;
 }
 
+/** The page's bundle or stylesheet is not where the running code expects it. */
+export class ReportAssetsMissingError extends Error {}
+
 function firstExisting(candidates: readonly string[], what: string): string {
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found)
-    throw new Error(
+    throw new ReportAssetsMissingError(
       `${what} is missing (looked for ${candidates.join(', ')}): build LayerLens with npm run build`,
     );
   return found;
