@@ -55,9 +55,18 @@ export function defaultReportAssets(): ReportAssets {
   };
 }
 
-/** Text that cannot end the `<script>` or `<style>` element it sits in, nor open a comment. */
-function rawText(text: string, tag: 'script' | 'style'): string {
-  return text.replace(new RegExp(`</(${tag})`, 'gi'), '<\\/$1').replace(/<!--/g, '<\\!--');
+/**
+ * Script text that cannot end its `<script>` element early nor start an HTML comment
+ * there: `</script` and `<!--` occur in a bundle only inside literals, where `<\/` and
+ * `<\x21` (valid in strings, templates and regular expressions alike) mean the same.
+ */
+function scriptText(text: string): string {
+  return text.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\x21--');
+}
+
+/** Stylesheet text that cannot end its `<style>` element early. */
+function styleText(text: string): string {
+  return text.replace(/<\/(style)/gi, '<\\/$1');
 }
 
 /** JSON safe inside `<script type="application/json">`: no `<` at all. */
@@ -116,7 +125,7 @@ ${themeDeclarations('light')}
 ${themeDeclarations('dark')}
   }
 }
-${rawText(stylesheet, 'style')}
+${styleText(stylesheet)}
 ${REPORT_CSS}
 </style>
 </head>
@@ -125,7 +134,7 @@ ${REPORT_CSS}
 <div id="app"></div>
 <div id="compare"></div>
 <script type="application/json" id="${REPORT_DATA_ELEMENT_ID}">${embeddedJson(data)}</script>
-<script nonce="${nonce}">${rawText(script, 'script')}</script>
+<script nonce="${nonce}">${scriptText(script)}</script>
 </body>
 </html>
 `;

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { after, before, test } from 'node:test';
 import { reportCommand } from '../../../src/cli/report';
 import { ModelFileError } from '../../../src/server/formats/modelFileError';
@@ -94,7 +95,11 @@ test('report writes one self-contained page with the model, its statistics and s
     /@media \(prefers-color-scheme: dark\)[^@]*--vscode-editor-background: #1f1f1f;/,
   );
   // The script is inlined whole, unable to end its element early; its source map is dropped.
-  assert.ok(html.includes('"<\\/script><\\!-- still the script"'));
+  const inlined = /<script nonce="[^"]+">([\s\S]*?)<\/script>/.exec(html)?.[1];
+  assert.ok(inlined?.includes('"<\\/script><\\x21-- still the script"'));
+  const window: { __reportScript?: string } = {};
+  runInNewContext(inlined, { window });
+  assert.equal(window.__reportScript, '</script><!-- still the script');
   assert.equal(html.match(/<\/script>/g)?.length, 2, 'the data and the page script, nothing else');
   assert.doesNotMatch(html, /sourceMappingURL/);
 
