@@ -98,7 +98,7 @@ test('report writes one self-contained page with the model, its statistics and s
   const inlined = /<script nonce="[^"]+">([\s\S]*?)<\/script>/.exec(html)?.[1];
   assert.ok(inlined?.includes('"<\\/script><\\x21-- still the script"'));
   const window: { __reportScript?: string } = {};
-  runInNewContext(inlined, { window });
+  runInNewContext(inlined!, { window });
   assert.equal(window.__reportScript, '</script><!-- still the script');
   assert.equal(html.match(/<\/script>/g)?.length, 2, 'the data and the page script, nothing else');
   assert.doesNotMatch(html, /sourceMappingURL/);
