@@ -160,6 +160,19 @@ test('the report opens from disk offline: its table matches the model and a hist
     const bars = page.locator('.ll-histogram-chart g.ll-bars rect');
     await bars.first().waitFor();
     assert.ok((await bars.count()) > 10);
+
+    // fc1.weight was written with rank 4: its embedded spectrum says 90% of the energy needs at most 4.
+    await rows.filter({ hasText: 'fc1.weight' }).click();
+    await page.getByTestId('tab-spectrum').click();
+    await page.locator('[data-testid="spectrum-chart"] path.ll-sigma-line').waitFor();
+    const rank = Number(await page.getByTestId('spectrum-rank').getAttribute('data-value'));
+    assert.ok(rank >= 1 && rank <= 4, `rank ${rank}`);
+    // A view the report does not hold says so in place.
+    await page.getByTestId('tab-heatmap').click();
+    await page
+      .getByText(/Not in this report/)
+      .first()
+      .waitFor();
     assert.deepEqual(problems, []);
   } finally {
     await close();

@@ -89,7 +89,10 @@ export class StaticHost<State> implements VsCodeApi<State> {
         };
       }
       default:
-        return { error: `Not in this report (${name} needs the LayerLens server in VS Code).` };
+        return {
+          error:
+            'Not in this report: this view needs the LayerLens server; open the model in VS Code to see it.',
+        };
     }
   }
 }
