@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { reportCommand } from '../../../src/cli/report';
 import { ModelFileError } from '../../../src/server/formats/modelFileError';
 import { isStatsError } from '../../../src/shared/model';
-import { REPORT_MAX_SPECTRA } from '../../../src/shared/limits';
+import { REPORT_MAX_HISTOGRAMS, REPORT_MAX_SPECTRA } from '../../../src/shared/limits';
 import { REPORT_DATA_ELEMENT_ID, type ReportData } from '../../../src/shared/report';
 import { normalValues } from '../../support/matrices';
 import {
@@ -148,6 +148,40 @@ test('report --compare embeds the diff and both histograms of each pair', async 
   assert.equal(comparison.histograms.length, 3);
   // The same file on both sides: each pair's two histograms are the same.
   for (const pair of comparison.histograms) assert.deepEqual(pair.a, pair.b);
+});
+
+test('report keeps the histograms of the REPORT_MAX_HISTOGRAMS largest tensors and says what it left out', async () => {
+  // Six small tensors more than the limit, and one large tensor last in the file.
+  const small = REPORT_MAX_HISTOGRAMS + 5;
+  const many = await writeModel(
+    folder,
+    'many.onnx',
+    model(
+      graph({
+        initializers: [
+          ...Array.from({ length: small }, (_, i) => tensor(`t${i}`, 'float32', [2], [i, i + 0.5])),
+          tensor('big', 'float32', [16], normalValues(16, 11, 1)),
+        ],
+        inputs: [valueInfo('x', 'float32', [2])],
+        outputs: [valueInfo('y', 'float32', [2])],
+        nodes: [node('Add', ['x', 't0'], ['y'])],
+      }),
+    ),
+  );
+  const out = join(folder, 'many.html');
+  assert.equal(await reportCommand([many, '--html', out], assets), 0);
+  const data = embeddedData(readFileSync(out, 'utf8'));
+  const kept = data.model.stats.filter((s) => !isStatsError(s) && s.histogram !== null);
+  assert.equal(kept.length, REPORT_MAX_HISTOGRAMS);
+  const big = data.model.stats[small]!;
+  assert.ok(!isStatsError(big) && big.histogram !== null, 'the largest tensor keeps its histogram');
+  // The rest keep their numbers; ties in size go by the model's order, so the last small ones lose.
+  const last = data.model.stats[small - 1]!;
+  assert.ok(!isStatsError(last) && last.histogram === null && last.mean === small - 1 + 0.25);
+  assert.ok(
+    data.omitted.some((note) => note.startsWith('Value histograms of 6 tensors')),
+    data.omitted.join('\n'),
+  );
 });
 
 test('report refuses a broken model with an error naming the file', async () => {

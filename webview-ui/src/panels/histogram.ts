@@ -178,7 +178,13 @@ export class HistogramPanel {
     this.facts.replaceChildren(this.factsList(row));
     if (statsError !== null) this.setMessage(`No statistics: ${statsError}`, true);
     else if (!stats) this.setMessage('Computing statistics…');
-    else if (!stats.histogram) this.setMessage('No finite values to plot.');
+    else if (!stats.histogram)
+      // Finite values without bins: a shared report that keeps the largest tensors' only.
+      this.setMessage(
+        stats.min === null
+          ? 'No finite values to plot.'
+          : 'This report keeps the histograms of the largest tensors only.',
+      );
     else this.setMessage(null);
     this.drawChart();
   }
