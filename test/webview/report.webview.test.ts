@@ -89,8 +89,9 @@ async function writeReport(name: string, ...args: string[]): Promise<string> {
 async function openReport(
   file: string,
   viewport = { width: 1400, height: 1000 },
+  colorScheme: 'light' | 'dark' = 'light',
 ): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-  const context = await browser.newContext({ viewport, offline: true });
+  const context = await browser.newContext({ viewport, offline: true, colorScheme });
   const problems: string[] = [];
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -112,6 +113,11 @@ async function openReport(
   return { page, problems, close: () => context.close() };
 }
 
+/** The page's background colour, as the theme variables set it. */
+function background(page: Page): Promise<string> {
+  return page.evaluate('getComputedStyle(document.body).backgroundColor') as Promise<string>;
+}
+
 function cellNumber(text: string): number {
   return Number(text.trim().replace('−', '-'));
 }
@@ -123,6 +129,7 @@ test('the report opens from disk offline: its table matches the model and a hist
       await page.getByTestId('report-header').innerText(),
       /LayerLens report: mlp\.onnx/,
     );
+    assert.equal(await background(page), 'rgb(255, 255, 255)', 'light theme by default');
     await page.locator('[data-testid="tensor-view"] [data-view="all"]').click();
     const rows = page.locator(ROWS);
     await rows.nth(2).waitFor();
@@ -179,10 +186,15 @@ test('the report opens from disk offline: its table matches the model and a hist
   }
 });
 
-test('the report with --compare shows the diff table and overlays both histograms of a pair', async () => {
+test('the report with --compare, in dark mode, shows the diff table and overlays both histograms of a pair', async () => {
   const file = await writeReport('compare.html', original, '--compare', lowRank);
-  const { page, problems, close } = await openReport(file);
+  const { page, problems, close } = await openReport(file, undefined, 'dark');
   try {
+    assert.equal(
+      await background(page),
+      'rgb(31, 31, 31)',
+      'dark theme when the browser prefers it',
+    );
     const compare = page.getByTestId('report-compare');
     const rows = compare.getByTestId('diff-row');
     await rows.first().waitFor();
