@@ -44,6 +44,8 @@ const REQUIRED_ENTRIES = [
   'extension/dist/webview/main.js',
   'extension/dist/webview/graphLayout.js',
   'extension/dist/webview/diff.js',
+  'extension/dist/webview/report.js',
+  'extension/media/layerlens.css',
   'extension/dist/web-tree-sitter.wasm',
   'extension/dist/tree-sitter-python.wasm',
   'extension/node_modules/onnxruntime-node/package.json',
