@@ -602,7 +602,7 @@ async function readPayloads(
   const total = ranges.reduce((sum, [, length]) => sum + length, 0);
   const payload = pool.take(total);
   let at = 0;
-  for (let i = 0; i < ranges.length; ) {
+  for (let i = 0; i < ranges.length;) {
     // Payloads that follow each other in the file are read at once.
     let end = i + 1;
     while (end < ranges.length && ranges[end]![0] === ranges[end - 1]![0] + ranges[end - 1]![1])
