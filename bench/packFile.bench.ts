@@ -2,12 +2,13 @@
  * `layerlens pack` and `unpack`, file to file, on an LLM-shaped file, beside `zstd -3 -T2`
  * on the same file, measured in the same run; then the peak memory of packing Llama-7B.
  *
- *   npm run bench -- packFile [--size LAYERS] [--keep]
+ *   npm run bench -- packFile [--size LAYERS] [--keep] [--built]
  *
  * The file holds LAYERS Llama-7B decoder layers (default 4: 1.6 GB) of random-normal bf16
  * values (bench/support/llamaFile.ts), written under .tmp/bench-pack/ and read once before
  * timing, so that every tool reads it from the page cache. Each tool runs as its own process
- * (LayerLens: the CLI under tsx, start-up included), timed by the wall clock, with its peak
+ * (LayerLens: the CLI under tsx, start-up included, or with --built the bundle
+ * dist/cli.js that `npm run build` writes, as users run it), timed by the wall clock, with its peak
  * RSS and CPU seconds from /usr/bin/time where that exists. Both round trips are compared
  * byte for byte with the original. The memory check packs the two shards of a 13.5 GB
  * Llama-7B made of holes (sparse files: zeros on no disk). Files over 1 GB are deleted at
@@ -21,7 +22,8 @@ import { basename, join, resolve } from 'node:path';
 import { writeLlamaLayers, writeSparseLlama7B } from './support/llamaFile';
 
 const DIR = resolve('.tmp/bench-pack');
-const CLI = ['--import', 'tsx', resolve('src/cli/bin.ts')];
+const BUILT = process.argv.includes('--built');
+const CLI = BUILT ? [resolve('dist/cli.js')] : ['--import', 'tsx', resolve('src/cli/bin.ts')];
 const TIME = '/usr/bin/time';
 const COMPARE_PIECE = 16 * 1024 * 1024;
 
@@ -137,6 +139,7 @@ async function roundTrip(
 async function main(): Promise<void> {
   const layers = Number(process.argv.slice(2).find((arg) => /^\d+$/.test(arg)) ?? 4);
   const keep = process.argv.includes('--keep');
+  if (BUILT && !existsSync(CLI[0]!)) throw new Error(`${CLI[0]} is missing: run npm run build`);
   await mkdir(DIR, { recursive: true });
   const input = join(DIR, `llama-7b-${layers}-layers-bf16.safetensors`);
   console.log(`Generating (or reusing) ${input} …`);
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
     );
   }
   console.log(
-    `\nFile to file: ${basename(input)}, ${(size / 1e9).toFixed(2)} GB; Node ${process.version}; load average ${startLoad} at the start`,
+    `\nFile to file: ${basename(input)}, ${(size / 1e9).toFixed(2)} GB; Node ${process.version}; LayerLens ${BUILT ? 'dist/cli.js' : 'src/cli/bin.ts under tsx'}; load average ${startLoad} at the start`,
   );
   printTable(
     'MB/s of original bytes, wall clock of the whole process; ratio = packed / original; CPU = user + system seconds',
