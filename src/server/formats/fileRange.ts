@@ -20,14 +20,24 @@ export async function readExactly(
   position: number,
   length: number,
 ): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
+  return readInto(handle, filePath, position, new Uint8Array(length));
+}
+
+/** Fill `target` with the bytes at `position` of an open file (a reused buffer); returns it. */
+export async function readInto(
+  handle: FileHandle,
+  filePath: string,
+  position: number,
+  target: Uint8Array,
+): Promise<Uint8Array> {
+  const length = target.length;
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    const { bytesRead } = await handle.read(target, filled, length - filled, position + filled);
     if (bytesRead === 0) throw endedEarly(filePath, position + filled, position + length);
     filled += bytesRead;
   }
-  return bytes;
+  return target;
 }
 
 /** The same, synchronously, from a file descriptor. */

@@ -108,6 +108,10 @@ function looksIncompressible(stream: Uint8Array): boolean {
   return entropyBits(counts) > INCOMPRESSIBLE_BITS;
 }
 
+/** repeatsValues's hash table, reused from chunk to chunk. */
+const repeatTable = new Uint32Array(1 << REPEAT_TABLE_BITS);
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /**
  * Whether an evenly spread sample of the chunk's 32-bit words repeats itself often: the
  * sign of a table of a few distinct values, which brotli codes far below the byte groups.
@@ -116,13 +120,18 @@ export function repeatsValues(layout: ByteLayout, raw: Uint8Array): boolean {
   const words = raw.length >>> 2;
   if (!REPEAT_LAYOUTS.has(layout) || words < REPEAT_SAMPLE_WORDS) return false;
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  // Aligned (as chunks of a run are): the words read directly, in this machine's order.
+  const aligned =
+    raw.byteOffset % 4 === 0 && LITTLE_ENDIAN
+      ? new Uint32Array(raw.buffer, raw.byteOffset, words)
+      : null;
   const step = Math.floor(words / REPEAT_SAMPLE_WORDS);
   // Open addressing over four times the sample; 0 marks an empty slot (zero words are skipped).
-  const table = new Uint32Array(1 << REPEAT_TABLE_BITS);
+  const table = repeatTable.fill(0);
   const mask = table.length - 1;
   let repeats = 0;
   for (let i = 0; i < REPEAT_SAMPLE_WORDS; i++) {
-    const word = view.getUint32(4 * i * step, true);
+    const word = aligned ? aligned[i * step]! : view.getUint32(4 * i * step, true);
     if (word === 0) continue;
     let slot = Math.imul(word, 0x9e3779b1) >>> (32 - REPEAT_TABLE_BITS);
     while (table[slot] !== 0 && table[slot] !== word) slot = (slot + 1) & mask;

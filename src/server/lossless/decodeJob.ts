@@ -26,12 +26,19 @@ export interface DecodeJob {
   readonly base?: Uint8Array;
   /** For error messages: the container. */
   readonly file: string;
+  /**
+   * A buffer to decode into (room for every chunk), reused from job to job; with it, the
+   * payload comes back in the result to be reused as well.
+   */
+  readonly into?: Uint8Array;
 }
 
 export interface DecodeResult {
   readonly op: 'decode';
   /** The chunks' original bytes, back to back. */
   readonly bytes: Uint8Array;
+  /** The job's payload handed back, when the job came with a buffer to decode `into`. */
+  readonly payload?: Uint8Array;
 }
 
 /** Decode a job's chunks (synchronously: random access uses it outside the workers too). */
@@ -41,7 +48,10 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
   if (payloadTotal !== job.payload.length) {
     throw new RangeError(`the payloads hold ${job.payload.length} bytes, not ${payloadTotal}`);
   }
-  const bytes = new Uint8Array(total);
+  const bytes: Uint8Array<ArrayBuffer> =
+    job.into && job.into.length >= total
+      ? new Uint8Array(job.into.buffer as ArrayBuffer, job.into.byteOffset, total)
+      : new Uint8Array(total);
   let payloadAt = 0;
   let at = 0;
   for (const chunk of job.chunks) {
@@ -63,5 +73,5 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
     payloadAt += chunk.payloadLength;
     at += chunk.rawLength;
   }
-  return { op: 'decode', bytes };
+  return { op: 'decode', bytes, ...(job.into ? { payload: job.payload } : {}) };
 }

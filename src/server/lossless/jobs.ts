@@ -38,6 +38,11 @@ export interface EncodeJob {
   readonly chunkBytes?: number;
   /** The same range of the base model: the chunks are stored as the XOR with it. */
   readonly base?: Uint8Array;
+  /**
+   * A buffer to code into (room for `bytes` and one byte per chunk), reused from job to job;
+   * with it, `bytes` comes back in the result (`input`) to be reused as well.
+   */
+  readonly into?: Uint8Array;
 }
 
 export interface AnalyseJob {
@@ -62,6 +67,8 @@ export interface EncodeResult {
   readonly payloadLengths: readonly number[];
   /** CRC-32 of each chunk's original bytes (before any XOR). */
   readonly crcs: readonly number[];
+  /** The job's `bytes` handed back, when the job came with a buffer to code `into`. */
+  readonly input?: Uint8Array;
 }
 
 /** How well one tensor packs, and the bound its exponent stream sets. */
@@ -90,7 +97,8 @@ function encode(job: EncodeJob): EncodeResult {
   const chunkBytes = job.chunkBytes ?? Math.max(1, bytes.length);
   const count = Math.max(1, Math.ceil(bytes.length / chunkBytes));
   // A payload never exceeds its chunk by more than one byte: code them all into one buffer.
-  const out = new Uint8Array(bytes.length + count);
+  const room = bytes.length + count;
+  const out = job.into && job.into.length >= room ? job.into : new Uint8Array(room);
   const payloadLengths: number[] = [];
   const crcs: number[] = [];
   let at = 0;
@@ -102,7 +110,13 @@ function encode(job: EncodeJob): EncodeResult {
     payloadLengths.push(payload.length);
     at += payload.length;
   }
-  return { op: 'encode', payload: out.subarray(0, at), payloadLengths, crcs };
+  return {
+    op: 'encode',
+    payload: out.subarray(0, at),
+    payloadLengths,
+    crcs,
+    ...(job.into ? { input: bytes } : {}),
+  };
 }
 
 /** The key under which the pack stores a chunk once, however often it repeats. */
@@ -169,10 +183,14 @@ export async function runLosslessJob(
   }
 }
 
+/** The buffers a result moves back to the main thread (its data and any buffer handed back). */
 export function transferOfResult(result: LosslessResult): readonly TransferListItem[] {
-  if (result.op === 'encode') return [result.payload.buffer as ArrayBuffer];
-  if (result.op === 'decode') return [result.bytes.buffer as ArrayBuffer];
-  return [];
+  if (result.op === 'analyse') return [];
+  const [data, returned] =
+    result.op === 'encode' ? [result.payload, result.input] : [result.bytes, result.payload];
+  const buffers = [data.buffer as ArrayBuffer];
+  if (returned && returned.buffer !== data.buffer) buffers.push(returned.buffer as ArrayBuffer);
+  return buffers;
 }
 
 /** Runs lossless jobs: in a worker pool, or in this thread when there is none. */

@@ -18,11 +18,12 @@ import {
 import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
 import { isShardIndex, isSplitModel } from '../formats/shardIndex';
-import { readExactly } from '../formats/fileRange';
+import { readExactly, readInto } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
 import { chosenOrDefault } from '../outputPaths';
 import { temporaryPath } from '../tempFiles';
+import { BufferPool } from './bufferPool';
 import { layoutOf, type ByteLayout } from './byteGroups';
 import {
   chunkRawLength,
@@ -381,6 +382,11 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       }));
     });
     const chunksOf = plan.map((): LlzChunk[] => []);
+    // Runs are read into reused buffers and coded into reused ones (a payload never
+    // exceeds its chunk by more than one byte).
+    const runCapacity = chunkBytes * CHUNKS_PER_JOB;
+    const inputs = new BufferPool(runCapacity, jobsInFlight + 1);
+    const outputs = new BufferPool(runCapacity + CHUNKS_PER_JOB, jobsInFlight + 1);
     let done = 0;
     let reading: Promise<unknown> = Promise.resolve();
     /** Payloads written (not XOR deltas), by CRC and lengths → their offsets. */
@@ -402,7 +408,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         const segment = plan[job.segmentIndex]!;
         // Reads run one after the other, so that the hash sees the file in order.
         const read = reading.then(async () => {
-          const bytes = await readExactly(sourceHandle, source, job.offset, job.length);
+          const bytes = await readInto(sourceHandle, source, job.offset, inputs.take(job.length));
           hash.update(bytes);
           const baseBytes =
             job.baseOffset === undefined
@@ -412,9 +418,8 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         });
         reading = read.catch(() => undefined);
         const { bytes, baseBytes } = await read;
-        const transfer = (
-          baseBytes ? [bytes.buffer, baseBytes.buffer] : [bytes.buffer]
-        ) as ArrayBuffer[];
+        const into = outputs.take(job.length + CHUNKS_PER_JOB);
+        const transfer = [bytes.buffer, into.buffer, ...(baseBytes ? [baseBytes.buffer] : [])];
         return runner(
           {
             op: 'encode',
@@ -422,35 +427,54 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
             generic: segment.kind === 'other',
             bytes,
             chunkBytes,
+            into,
             ...(baseBytes ? { base: baseBytes } : {}),
           },
           options.signal,
-          transfer,
+          transfer as ArrayBuffer[],
         ) as Promise<EncodeResult>;
       },
       async (i, result) => {
         const job = jobs[i]!;
         const xor = job.baseOffset !== undefined;
         const chunks = chunksOf[job.segmentIndex]!;
+        // Payloads stored one after the other are written together: from `pendingAt` in
+        // the job's payload, `pendingLength` bytes, to go at `writePosition`.
+        let pendingAt = 0;
+        let pendingLength = 0;
+        const flush = async () => {
+          if (pendingLength > 0) {
+            await writer.write(result.payload, pendingAt, pendingLength, writePosition);
+            writePosition += pendingLength;
+          }
+          pendingLength = 0;
+        };
         // A chunk equal to an earlier one (duplicated tensors are common in exported
         // graphs) points at that chunk's payload instead of storing it again.
         for (let c = 0, at = 0; c < result.payloadLengths.length; c++) {
           const length = result.payloadLengths[c]!;
           const crc = result.crcs[c]!;
           const payload = result.payload.subarray(at, at + length);
-          at += length;
           const rawLength = Math.min(chunkBytes, job.length - c * chunkBytes);
           const key = chunkKey(crc, rawLength, length);
+          // An earlier copy may be among the pending payloads: write them before comparing.
+          if (!xor && written.has(key)) await flush();
           const earlier = xor ? undefined : await earlierCopy(key, payload);
           if (earlier !== undefined) {
+            await flush();
             chunks.push([earlier, length, crc]);
-            continue;
+          } else {
+            if (pendingLength === 0) pendingAt = at;
+            const position = writePosition + pendingLength;
+            chunks.push([position, length, crc]);
+            if (!xor) written.set(key, [...(written.get(key) ?? []), position]);
+            pendingLength += length;
           }
-          await writer.write(payload, 0, length, writePosition);
-          chunks.push([writePosition, length, crc]);
-          if (!xor) written.set(key, [...(written.get(key) ?? []), writePosition]);
-          writePosition += length;
+          at += length;
         }
+        await flush();
+        inputs.give(result.input);
+        outputs.give(result.payload);
         done += job.length;
         options.onProgress?.(done, size);
       },
@@ -572,19 +596,21 @@ async function readPayloads(
   container: LlzContainer,
   handle: fs.FileHandle,
   run: readonly ChunkRef[],
+  pool: BufferPool,
 ): Promise<Uint8Array> {
   const ranges = run.map(({ segment, chunk }) => segment.chunks[chunk]!);
   const total = ranges.reduce((sum, [, length]) => sum + length, 0);
-  const [firstOffset] = ranges[0]!;
-  const contiguous = ranges.every(
-    ([offset], i) => i === 0 || offset === ranges[i - 1]![0] + ranges[i - 1]![1],
-  );
-  if (contiguous) return readExactly(handle, container.path, firstOffset, total);
-  const payload = new Uint8Array(total);
+  const payload = pool.take(total);
   let at = 0;
-  for (const [offset, length] of ranges) {
-    payload.set(await readExactly(handle, container.path, offset, length), at);
+  for (let i = 0; i < ranges.length;) {
+    // Payloads that follow each other in the file are read at once.
+    let end = i + 1;
+    while (end < ranges.length && ranges[end]![0] === ranges[end - 1]![0] + ranges[end - 1]![1])
+      end++;
+    const length = ranges[end - 1]![0] + ranges[end - 1]![1] - ranges[i]![0];
+    await readInto(handle, container.path, ranges[i]![0], payload.subarray(at, at + length));
     at += length;
+    i = end;
   }
   return payload;
 }
@@ -604,6 +630,9 @@ async function decodeChunks(
   const { index } = container;
   const total = refs.reduce((sum, ref) => sum + chunkRawLength(index, ref.segment, ref.chunk), 0);
   const runs = runsOf(refs);
+  // Payloads are read into reused buffers and decoded into reused ones.
+  const payloads = new BufferPool(index.chunkBytes * CHUNKS_PER_JOB, jobsInFlight + 1);
+  const outputs = new BufferPool(index.chunkBytes * CHUNKS_PER_JOB, jobsInFlight + 1);
   let done = 0;
   await orderedPipeline(
     runs.length,
@@ -621,8 +650,9 @@ async function decodeChunks(
             ? `chunk ${chunk} of tensor "${segment.name}"`
             : `chunk ${chunk} of segment ${segmentIndex}`,
       }));
-      const payload = await readPayloads(container, containerHandle, run);
+      const payload = await readPayloads(container, containerHandle, run, payloads);
       const rawLength = chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
+      const into = outputs.take(rawLength);
       const base =
         segment.xor && baseHandle
           ? await readExactly(
@@ -640,13 +670,16 @@ async function decodeChunks(
           chunks,
           ...(base ? { base } : {}),
           file: container.path,
+          into,
         },
         options.signal,
-        (base ? [payload.buffer, base.buffer] : [payload.buffer]) as ArrayBuffer[],
+        [payload.buffer, into.buffer, ...(base ? [base.buffer] : [])] as ArrayBuffer[],
       ) as Promise<DecodeResult>;
     },
     async (_i, result) => {
       await write(result.bytes);
+      payloads.give(result.payload);
+      outputs.give(result.bytes);
       done += result.bytes.length;
       options.onProgress?.(done, total);
     },
