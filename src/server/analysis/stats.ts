@@ -17,6 +17,7 @@ import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import type { TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
 import { decodeHalfToFloat32, decodeValues, elementsInBytes, type NumericDType } from './decode';
+import { countsPatterns, patternCounter, patternValues } from './patternCounts';
 import { MAX_KERNEL_BINS, PIECE_ELEMENTS, statsKernel, type StatsKernel } from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
@@ -288,6 +289,17 @@ export class HistogramAccumulator {
     this.scale = bins / (this.high * this.valueScale - this.origin);
   }
 
+  /** Counts `count` copies of the finite `value` (the bin `add` gives it). */
+  addRepeated(value: number, count: number): void {
+    if (this.singleBin >= 0) {
+      this.counts[this.singleBin]! += count;
+      return;
+    }
+    const bin = ((value * this.valueScale - this.origin) * this.scale) | 0;
+    const lastBin = this.counts.length - 1;
+    this.counts[bin > lastBin ? lastBin : bin]! += count;
+  }
+
   /**
    * Bins the finite values of `values`. `allFinite` (known once the moments pass is done)
    * skips the per-element finiteness check.
@@ -401,7 +413,7 @@ export function forEachDecoded(
  * so that the kernels work on them in place (no copy); undefined otherwise.
  */
 export function kernelReadBuffers(dtype: NumericDType): ReadBuffers | undefined {
-  const kernel = dtype === 'float32' ? statsKernel() : null;
+  const kernel = dtype === 'float32' || countsPatterns(dtype) ? statsKernel() : null;
   return kernel ? (byteLength, count) => kernel.lendReadBuffers(byteLength, count) : undefined;
 }
 
@@ -418,8 +430,15 @@ export async function computeStats(
       `${elementCount} ${dtype} elements need ${expectedBytes} bytes, but the data holds ${source.byteLength}`,
     );
   }
-  const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? STATS_CHUNK_BYTES) / 8) * 8);
   const bins = options.bins ?? HISTOGRAM_BINS;
+  if (countsPatterns(dtype)) {
+    return statsOfPatternCounts(
+      dtype,
+      await countPatternsOf(dtype, elementCount, source, options),
+      bins,
+    );
+  }
+  const chunkBytes = chunkBytesOf(options);
   const isCancelled = options.isCancelled ?? (() => false);
   const scratch = new Float64Array(DECODE_ELEMENTS);
   const moments = new MomentAccumulator();
@@ -464,6 +483,92 @@ export async function computeStats(
     await walk((values) => target.add(values, allFinite));
   }
   if (isCancelled()) throw abortError();
+  return summarise(moments, histogram);
+}
+
+function chunkBytesOf(options: StatsOptions): number {
+  return Math.max(8, Math.floor((options.chunkBytes ?? STATS_CHUNK_BYTES) / 8) * 8);
+}
+
+/**
+ * The count of each bit pattern of `elementCount` 16-bit values (countsPatterns) delivered
+ * by `source`, in one pass.
+ */
+export async function countPatternsOf(
+  dtype: NumericDType,
+  elementCount: number,
+  source: TensorBytes,
+  options: StatsOptions = {},
+): Promise<Float64Array> {
+  const expectedBytes = byteLengthOf(dtype, elementCount);
+  if (!countsPatterns(dtype) || source.byteLength !== expectedBytes) {
+    throw new Error(
+      `cannot count the patterns of ${elementCount} ${dtype} elements in ${source.byteLength} bytes`,
+    );
+  }
+  const isCancelled = options.isCancelled ?? (() => false);
+  const counter = patternCounter();
+  try {
+    await source.chunks(
+      chunkBytesOf(options),
+      (chunk) => {
+        if (isCancelled()) throw abortError();
+        counter.add(chunk, chunk.byteLength >> 1);
+      },
+      kernelReadBuffers(dtype),
+    );
+    if (isCancelled()) throw abortError();
+    return counter.finish();
+  } finally {
+    counter.release();
+  }
+}
+
+/**
+ * Statistics of a 16-bit tensor from the counts of its patterns (countPatternsOf): counts,
+ * extremes and histogram exactly as a pass over the values gives them; the mean from a
+ * compensated float64 sum over the distinct values weighted by their counts, M2 from the
+ * squared deviations from it.
+ */
+export function statsOfPatternCounts(
+  dtype: NumericDType,
+  counts: Float64Array,
+  bins: number = HISTOGRAM_BINS,
+): TensorStatsValues {
+  const values = patternValues(dtype);
+  const moments = new MomentAccumulator();
+  let sum = 0;
+  let compensation = 0;
+  for (let pattern = 0; pattern < counts.length; pattern++) {
+    const count = counts[pattern]!;
+    if (count === 0) continue;
+    const value = values[pattern]!;
+    moments.total += count;
+    if (value !== value) moments.nanCount += count;
+    else if (value - value !== 0) moments.infCount += count;
+    else {
+      moments.finiteCount += count;
+      // Neumaier's compensated sum of the count·value terms (65536 at most).
+      const term = count * value;
+      const next = sum + term;
+      compensation += Math.abs(sum) >= Math.abs(term) ? sum - next + term : term - next + sum;
+      sum = next;
+      if (value === 0) moments.zeros += count;
+      if (value < moments.min) moments.min = value;
+      if (value > moments.max) moments.max = value;
+    }
+  }
+  if (moments.finiteCount === 0) return summarise(moments, null);
+  moments.mean = (sum + compensation) / moments.finiteCount;
+  const histogram = new HistogramAccumulator(moments.min, moments.max, bins);
+  for (let pattern = 0; pattern < counts.length; pattern++) {
+    const count = counts[pattern]!;
+    const value = values[pattern]!;
+    if (count === 0 || value - value !== 0) continue;
+    const deviation = value - moments.mean;
+    moments.m2 += count * deviation * deviation;
+    histogram.addRepeated(value, count);
+  }
   return summarise(moments, histogram);
 }
 

@@ -7,7 +7,12 @@ import {
 } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import { decodedGgmlType, storedBytesOf } from '../analysis/ggmlValues';
-import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
+import { countsPatterns } from '../analysis/patternCounts';
+import {
+  statsOfPatternCounts,
+  type MomentsSummary,
+  type TensorStatsValues,
+} from '../analysis/stats';
 import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
 import type { TensorData, TensorEntry } from '../formats/types';
 import type { StatsJob, TensorByteSource } from './statsJob';
@@ -108,8 +113,9 @@ export async function computeTensorStats(
 }
 
 /**
- * One file tensor's statistics from as many parts as the pool has workers: a round of
- * moments, then a round of histograms over the merged range (see statsParts.ts).
+ * One file tensor's statistics from as many parts as the pool has workers: one round of
+ * pattern counts for 16-bit types (added up), else a round of moments, then a round of
+ * histograms over the merged range (see statsParts.ts).
  */
 async function splitFileStats(
   pool: WorkerPool,
@@ -135,6 +141,16 @@ async function splitFileStats(
     ...(data.blocks ? { blocks: data.blocks } : {}),
     part,
   });
+  if (!data.blocks && countsPatterns(dtype)) {
+    const parts = (await Promise.all(
+      ranges.map((range) => pool.run(jobFor(range, { kind: 'patterns' }), signal)),
+    )) as Float64Array[];
+    const counts = parts[0]!;
+    for (const part of parts.slice(1)) {
+      for (let pattern = 0; pattern < counts.length; pattern++) counts[pattern]! += part[pattern]!;
+    }
+    return statsOfPatternCounts(dtype, counts);
+  }
   const moments = mergeMoments(
     (await Promise.all(
       ranges.map((range) => pool.run(jobFor(range, { kind: 'moments' }), signal)),

@@ -39,11 +39,13 @@ export interface StatsJob {
   /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
   readonly chunkBytes?: number;
   /**
-   * One round over a part of a tensor split across workers: its moments, or its histogram
-   * over the whole tensor's range. Absent: the whole statistics of the data.
+   * One round over a part of a tensor split across workers: its moments, its histogram
+   * over the whole tensor's range, or the counts of its 16-bit patterns. Absent: the
+   * whole statistics of the data.
    */
   readonly part?:
     | { readonly kind: 'moments' }
+    | { readonly kind: 'patterns' }
     | {
         readonly kind: 'histogram';
         readonly min: number;
@@ -52,5 +54,8 @@ export interface StatsJob {
       };
 }
 
-/** What the statistics worker answers: whole statistics, a part's moments, or a part's counts. */
-export type StatsJobResult = TensorStatsValues | MomentsSummary | number[];
+/**
+ * What the statistics worker answers: whole statistics, a part's moments, a part's
+ * histogram counts, or a part's pattern counts.
+ */
+export type StatsJobResult = TensorStatsValues | MomentsSummary | number[] | Float64Array;

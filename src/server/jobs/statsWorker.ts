@@ -3,7 +3,7 @@
  * one tensor per job, reading its byte range from the file itself, decoding it from a
  * packed file, or using the bytes the pool transferred.
  */
-import { computeStats } from '../analysis/stats';
+import { computeStats, countPatternsOf } from '../analysis/stats';
 import { computeHistogramPart, computeMomentsPart } from '../analysis/statsParts';
 import type { StatsJob, StatsJobResult } from './statsJob';
 import { valueBytesOf } from './tensorSource';
@@ -14,6 +14,9 @@ serveJobs<StatsJob, StatsJobResult>(async (job, control) => {
   const options = { chunkBytes: job.chunkBytes, isCancelled: () => control.isCancelled() };
   if (job.part?.kind === 'moments') {
     return computeMomentsPart(job.dtype, job.elementCount, source, options);
+  }
+  if (job.part?.kind === 'patterns') {
+    return countPatternsOf(job.dtype, job.elementCount, source, options);
   }
   if (job.part?.kind === 'histogram') {
     return computeHistogramPart(job.dtype, job.elementCount, source, job.part, options);
