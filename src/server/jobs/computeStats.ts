@@ -9,11 +9,18 @@ import { isNumericDType, type NumericDType } from '../analysis/decode';
 import { decodedGgmlType, storedBytesOf } from '../analysis/ggmlValues';
 import { countsPatterns } from '../analysis/patternCounts';
 import {
+  binsOnGrid,
   statsOfPatternCounts,
+  type GridState,
   type MomentsSummary,
   type TensorStatsValues,
 } from '../analysis/stats';
-import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
+import {
+  mergeMoments,
+  splitElements,
+  statsFromOnePassParts,
+  statsFromParts,
+} from '../analysis/statsParts';
 import type { TensorData, TensorEntry } from '../formats/types';
 import type { StatsJob, TensorByteSource } from './statsJob';
 import { JobAbortedError, type WorkerPool } from './workerPool';
@@ -114,8 +121,9 @@ export async function computeTensorStats(
 
 /**
  * One file tensor's statistics from as many parts as the pool has workers: one round of
- * pattern counts for 16-bit types (added up), else a round of moments, then a round of
- * histograms over the merged range (see statsParts.ts).
+ * pattern counts for 16-bit types (added up), one round of moments and grid histograms
+ * for float32 (merged), else a round of moments, then a round of histograms over the
+ * merged range (see statsParts.ts).
  */
 async function splitFileStats(
   pool: WorkerPool,
@@ -150,6 +158,12 @@ async function splitFileStats(
       for (let pattern = 0; pattern < counts.length; pattern++) counts[pattern]! += part[pattern]!;
     }
     return statsOfPatternCounts(dtype, counts);
+  }
+  if (binsOnGrid(dtype)) {
+    const parts = (await Promise.all(
+      ranges.map((range) => pool.run(jobFor(range, { kind: 'onePass' }), signal)),
+    )) as { moments: MomentsSummary; grid: GridState }[];
+    return statsFromOnePassParts(parts);
   }
   const moments = mergeMoments(
     (await Promise.all(

@@ -5,7 +5,7 @@
  */
 import type { NumericDType } from '../analysis/decode';
 import type { DequantizePlan } from '../analysis/dequantize';
-import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
+import type { GridState, MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import type { PackedRange } from '../formats/types';
 
 /** Where a worker job reads a tensor's bytes. */
@@ -40,12 +40,13 @@ export interface StatsJob {
   readonly chunkBytes?: number;
   /**
    * One round over a part of a tensor split across workers: its moments, its histogram
-   * over the whole tensor's range, or the counts of its 16-bit patterns. Absent: the
-   * whole statistics of the data.
+   * over the whole tensor's range, the counts of its 16-bit patterns, or its moments and
+   * grid histogram in one pass (float32). Absent: the whole statistics of the data.
    */
   readonly part?:
     | { readonly kind: 'moments' }
     | { readonly kind: 'patterns' }
+    | { readonly kind: 'onePass' }
     | {
         readonly kind: 'histogram';
         readonly min: number;
@@ -56,6 +57,11 @@ export interface StatsJob {
 
 /**
  * What the statistics worker answers: whole statistics, a part's moments, a part's
- * histogram counts, or a part's pattern counts.
+ * histogram counts, a part's pattern counts, or a part's moments and grid histogram.
  */
-export type StatsJobResult = TensorStatsValues | MomentsSummary | number[] | Float64Array;
+export type StatsJobResult =
+  | TensorStatsValues
+  | MomentsSummary
+  | number[]
+  | Float64Array
+  | { readonly moments: MomentsSummary; readonly grid: GridState };
