@@ -84,27 +84,45 @@ interface Measured {
   readonly seconds: number;
   /** Peak resident set of the process, MB (NaN when it could not be measured). */
   readonly peakMb: number;
+  /** CPU seconds of the process, all threads (NaN when not measured). */
+  readonly cpuSeconds: number;
   readonly tensors?: Record<string, readonly number[]>;
 }
 
 /** Runs a node command under /usr/bin/time, which reports the peak RSS. */
-function timedNode(args: readonly string[]): { stdout: string; seconds: number; peakMb: number } {
+function timedNode(args: readonly string[]): {
+  stdout: string;
+  seconds: number;
+  peakMb: number;
+  cpuSeconds: number;
+} {
   const withTime = existsSync(TIME);
   const start = process.hrtime.bigint();
   const result = spawnSync(
     withTime ? TIME : process.execPath,
-    withTime ? ['-f', 'peak-rss-kb %M', process.execPath, ...args] : args,
+    withTime ? ['-f', 'peak-rss-kb %M cpu %U %S', process.execPath, ...args] : args,
     { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 30 },
   );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (result.status !== 0) throw new Error(`node ${args.join(' ')} failed: ${result.stderr}`);
-  const peak = /peak-rss-kb (\d+)/.exec(result.stderr);
-  return { stdout: result.stdout, seconds, peakMb: peak ? Number(peak[1]) / 1024 : NaN };
+  const peak = /peak-rss-kb (\d+) cpu ([\d.]+) ([\d.]+)/.exec(result.stderr);
+  return {
+    stdout: result.stdout,
+    seconds,
+    peakMb: peak ? Number(peak[1]) / 1024 : NaN,
+    cpuSeconds: peak ? Number(peak[2]) + Number(peak[3]) : NaN,
+  };
 }
 
 function cli(path: string, dist: boolean): Measured {
   const entry = dist ? [join(ROOT, 'dist', 'cli.js')] : ['--import', 'tsx', 'src/cli/bin.ts'];
-  const { stdout, seconds, peakMb } = timedNode([...entry, 'inspect', path, '--stats', '--json']);
+  const { stdout, seconds, peakMb, cpuSeconds } = timedNode([
+    ...entry,
+    'inspect',
+    path,
+    '--stats',
+    '--json',
+  ]);
   const report = JSON.parse(stdout) as {
     tensors: { name: string; stats?: TensorStats | { error: string } }[];
   };
@@ -113,12 +131,18 @@ function cli(path: string, dist: boolean): Measured {
     if (!stats || 'error' in stats) throw new Error(`no statistics for ${name}`);
     tensors[name] = [stats.min!, stats.max!, stats.mean!, stats.std!];
   }
-  return { seconds, peakMb, tensors };
+  return { seconds, peakMb, cpuSeconds, tensors };
 }
 
 function server(path: string): Measured {
-  const { stdout, peakMb } = timedNode(['--import', 'tsx', __filename, '--server', path]);
-  return { ...(JSON.parse(stdout) as { seconds: number }), peakMb };
+  const { stdout, peakMb, cpuSeconds } = timedNode([
+    '--import',
+    'tsx',
+    __filename,
+    '--server',
+    path,
+  ]);
+  return { ...(JSON.parse(stdout) as { seconds: number }), peakMb, cpuSeconds };
 }
 
 function numpy(path: string): Measured | string {
@@ -129,9 +153,15 @@ function numpy(path: string): Measured | string {
   if (result.status !== 0) return (result.stderr || 'python3 failed').trim().split('\n').pop()!;
   const parsed = JSON.parse(result.stdout) as {
     seconds: number;
+    cpuSeconds: number;
     tensors: Record<string, number[]>;
   };
-  return { seconds: parsed.seconds, peakMb: NaN, tensors: parsed.tensors };
+  return {
+    seconds: parsed.seconds,
+    peakMb: NaN,
+    cpuSeconds: parsed.cpuSeconds,
+    tensors: parsed.tensors,
+  };
 }
 
 /** Largest difference from NumPy: min/max exact?, mean and std relative to the std. */
@@ -147,8 +177,30 @@ function agreement(ours: Measured, reference: Measured): string {
   return `min/max ${extremes ? 'equal' : 'DIFFER'}, mean/std within ${worst.toExponential(1)}·std`;
 }
 
+/** Seconds, GB/s, CPU seconds, GB per CPU second and peak RSS of one row. */
+function timings(bytes: number, result: Measured): string[] {
+  const optional = (value: number, digits: number) =>
+    Number.isNaN(value) ? '' : value.toFixed(digits);
+  return [
+    result.seconds.toFixed(2),
+    (bytes / result.seconds / 1e9).toFixed(3),
+    optional(result.cpuSeconds, 2),
+    optional(bytes / result.cpuSeconds / 1e9, 3),
+    optional(result.peakMb, 0),
+  ];
+}
+
 function printTable(title: string, rows: readonly (readonly string[])[]): void {
-  const header = ['file', 'path', 'seconds', 'GB/s', 'peak RSS MB', '× NumPy'];
+  const header = [
+    'file',
+    'path',
+    'seconds',
+    'GB/s',
+    'CPU s',
+    'GB/CPU-s',
+    'peak RSS MB',
+    '× NumPy (wall / CPU)',
+  ];
   const all = [header, ...rows];
   const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]!.length)));
   console.log(`\n${title}`);
@@ -205,15 +257,10 @@ async function main(): Promise<void> {
       const ratio =
         typeof reference === 'string' || name.startsWith('NumPy')
           ? ''
-          : `${(reference.seconds / result.seconds).toFixed(2)}×`;
-      rows.push([
-        label,
-        name,
-        result.seconds.toFixed(2),
-        (bytes / result.seconds / 1e9).toFixed(3),
-        Number.isNaN(result.peakMb) ? '' : result.peakMb.toFixed(0),
-        ratio,
-      ]);
+          : `${(reference.seconds / result.seconds).toFixed(2)}× / ${(
+              reference.cpuSeconds / result.cpuSeconds
+            ).toFixed(2)}×`;
+      rows.push([label, name, ...timings(bytes, result), ratio]);
     }
     if (typeof reference !== 'string') {
       notes.push(`${label}: CLI vs NumPy: ${agreement(measured[0]![1], reference)}`);
@@ -225,17 +272,10 @@ async function main(): Promise<void> {
     [cliLabel, cli(SPARSE_INDEX, dist)],
     ['server (ModelService)', server(SPARSE_INDEX)],
   ] as const) {
-    rows.push([
-      'Llama-7B bf16, 3 sparse shards',
-      name,
-      result.seconds.toFixed(2),
-      (sparseBytes / result.seconds / 1e9).toFixed(3),
-      Number.isNaN(result.peakMb) ? '' : result.peakMb.toFixed(0),
-      '',
-    ]);
+    rows.push(['Llama-7B bf16, 3 sparse shards', name, ...timings(sparseBytes, result), '']);
   }
   printTable(
-    `Statistics of whole files (GB/s of file bytes, page cache warm; load average after: ${load()})`,
+    `Statistics of whole files (GB/s of file bytes, page cache warm; CPU s: all threads of the process, which a loaded machine disturbs less; load average after: ${load()})`,
     rows,
   );
   for (const note of notes) console.log(note);
