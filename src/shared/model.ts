@@ -181,6 +181,12 @@ export interface TensorPage {
   readonly tensors: readonly TensorInfo[];
 }
 
+/**
+ * Equal-width bins from `min` to `max`. A tensor's statistics bin its finite values over
+ * [min, max] in 256 bins, except float32 tensors, read in one pass: their bins are 2^e wide
+ * on multiples of 2^e around [min, max] (128 to 256 of them; server/analysis/stats.ts,
+ * GridHistogram). A tensor of one value gets [value − 0.5, value + 0.5].
+ */
 export interface Histogram {
   /** Lower edge of the first bin and upper edge of the last one. */
   readonly min: number;

@@ -7,16 +7,20 @@
  * are merged with Chan et al.'s parallel formula. float32 values (and float16/bfloat16,
  * widened exactly) go through the WebAssembly kernels of wasmStats.ts, which sum a block's
  * deviations and squared deviations from the running mean in one pass and compute bin
- * positions in float32 lanes checked against the bin edges (same counts). The histogram
- * needs the final range, so a tensor larger than one chunk is read twice; one that fits
- * is read once.
+ * positions in float32 lanes checked against the bin edges (same counts).
+ *
+ * Each tensor is read once where the type allows: 16-bit types by counting their bit
+ * patterns (patternCounts.ts, exact [min, max] bins), float32 with a histogram on a
+ * power-of-two grid re-based as the range grows (GridHistogram). Other types need the
+ * final range for their [min, max] bins, so a tensor larger than one chunk is read twice.
  */
 import * as fs from 'node:fs';
 import { byteLengthOf } from '../../shared/dtypes';
 import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
-import type { TensorStats } from '../../shared/model';
+import type { Histogram, TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
 import { decodeHalfToFloat32, decodeValues, elementsInBytes, type NumericDType } from './decode';
+import { countsPatterns, patternCounter, patternValues } from './patternCounts';
 import { MAX_KERNEL_BINS, PIECE_ELEMENTS, statsKernel, type StatsKernel } from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
@@ -288,6 +292,17 @@ export class HistogramAccumulator {
     this.scale = bins / (this.high * this.valueScale - this.origin);
   }
 
+  /** Counts `count` copies of the finite `value` (the bin `add` gives it). */
+  addRepeated(value: number, count: number): void {
+    if (this.singleBin >= 0) {
+      this.counts[this.singleBin]! += count;
+      return;
+    }
+    const bin = ((value * this.valueScale - this.origin) * this.scale) | 0;
+    const lastBin = this.counts.length - 1;
+    this.counts[bin > lastBin ? lastBin : bin]! += count;
+  }
+
   /**
    * Bins the finite values of `values`. `allFinite` (known once the moments pass is done)
    * skips the per-element finiteness check.
@@ -348,6 +363,186 @@ export class HistogramAccumulator {
   }
 }
 
+/** GridHistogram's state: its grid, range, waiting values and counts (null: no window yet). */
+export interface GridState {
+  readonly bins: number;
+  readonly exponent: number;
+  readonly first: number;
+  readonly low: number;
+  readonly high: number;
+  readonly waiting: number;
+  readonly waitingAt: number;
+  readonly counts: readonly number[] | null;
+}
+
+/**
+ * float32 values (the type of most full-precision checkpoints, and of dequantized blocks)
+ * are read once: moments and a GridHistogram together. Other types that are not counted
+ * by pattern read a tensor larger than one chunk twice, for bins over [min, max].
+ */
+export function binsOnGrid(dtype: NumericDType): boolean {
+  return dtype === 'float32';
+}
+
+/**
+ * Adds float32 `values` to `moments` and `grid` piece by piece (whole moment blocks), so
+ * that each piece is binned while it is still in the cache.
+ */
+export function addInOnePass(
+  moments: MomentAccumulator,
+  grid: GridHistogram,
+  values: Values,
+): void {
+  for (let start = 0; start < values.length; start += PIECE_ELEMENTS) {
+    const piece = values.subarray(start, start + PIECE_ELEMENTS);
+    const finiteBefore = moments.finiteCount;
+    moments.add(piece);
+    grid.add(
+      piece,
+      moments.min,
+      moments.max,
+      moments.finiteCount - finiteBefore,
+      moments.nanCount + moments.infCount === 0,
+    );
+  }
+}
+
+/**
+ * A histogram of float32 values built in one pass while their range is still growing. Its
+ * bins are 2^e wide and start on multiples of 2^e, e the smallest exponent for which the
+ * values seen span at most `bins` of them; the window starts at the bin of the smallest
+ * value. When the range grows, e only grows and the window only moves down, so each old
+ * bin lies inside exactly one new bin: counts are merged exactly (re-based), and the final
+ * counts are those of binning every value directly on the final grid, whatever the order
+ * or the chunking of the values. Unlike HistogramAccumulator's [min, max] bins, the edges
+ * are powers-of-two steps around [min, max], reported as they are (`histogram()`), with
+ * the empty bins past the largest value left out (between bins/2 and `bins` bins remain).
+ * Values of a range with no width wait, counted, until the range has one; a tensor of one
+ * value gets HistogramAccumulator's ±0.5 histogram.
+ */
+export class GridHistogram {
+  private exponent = 0;
+  /** Grid index (multiples of 2^exponent) of the window's first bin. */
+  private first = 0;
+  private window: HistogramAccumulator | null = null;
+  private low = Infinity;
+  private high = -Infinity;
+  /** Finite values seen while low === high, all equal to `waitingAt`. */
+  private waiting = 0;
+  private waitingAt = NaN;
+
+  constructor(private readonly bins: number) {}
+
+  /** Everything the histogram knows, as plain data (it crosses thread boundaries). */
+  state(): GridState {
+    const { bins, exponent, first, low, high, waiting, waitingAt } = this;
+    const counts = this.window ? Array.from(this.window.counts) : null;
+    return { bins, exponent, first, low, high, waiting, waitingAt, counts };
+  }
+
+  static fromState(state: GridState): GridHistogram {
+    const grid = new GridHistogram(state.bins);
+    grid.exponent = state.exponent;
+    grid.first = state.first;
+    grid.low = state.low;
+    grid.high = state.high;
+    grid.waiting = state.waiting;
+    grid.waitingAt = state.waitingAt;
+    if (state.counts) {
+      const width = 2 ** state.exponent;
+      grid.window = new HistogramAccumulator(
+        state.first * width,
+        (state.first + state.bins) * width,
+        state.bins,
+      );
+      grid.window.counts.set(state.counts);
+    }
+    return grid;
+  }
+
+  /**
+   * Bins the finite values of `values`; `low` and `high` are the extremes of the finite
+   * values seen so far, these included, and `finite` how many of these are finite.
+   */
+  add(values: Values, low: number, high: number, finite: number, allFinite: boolean): void {
+    if (finite === 0) return;
+    this.low = low;
+    this.high = high;
+    if (low === high) {
+      this.waiting += finite;
+      this.waitingAt = low;
+      return;
+    }
+    this.cover(low, high);
+    this.window!.add(values, allFinite);
+  }
+
+  /** Adds another grid histogram of other values of the same tensor (a part's). */
+  absorb(other: GridHistogram): void {
+    if (other.low > other.high) return;
+    const low = Math.min(this.low, other.low);
+    const high = Math.max(this.high, other.high);
+    this.low = low;
+    this.high = high;
+    if (low === high) {
+      this.waiting += other.waiting;
+      this.waitingAt = low;
+      return;
+    }
+    this.cover(low, high);
+    other.cover(low, high);
+    for (let bin = 0; bin < this.bins; bin++)
+      this.window!.counts[bin]! += other.window!.counts[bin]!;
+  }
+
+  /** The window for [low, high] (low < high) on the finest grid that holds it, re-based. */
+  private cover(low: number, high: number): void {
+    let exponent = this.window
+      ? this.exponent
+      : Math.floor(Math.log2((high - low) / this.bins)) - 1;
+    while (Math.floor(high / 2 ** exponent) - Math.floor(low / 2 ** exponent) >= this.bins) {
+      exponent++;
+    }
+    const first = Math.floor(low / 2 ** exponent);
+    if (this.window && exponent === this.exponent && first === this.first) return;
+    const width = 2 ** exponent;
+    const next = new HistogramAccumulator(first * width, (first + this.bins) * width, this.bins);
+    if (this.window) {
+      const merged = 2 ** (exponent - this.exponent);
+      const counts = this.window.counts;
+      for (let bin = 0; bin < this.bins; bin++) {
+        if (counts[bin] !== 0) {
+          next.counts[Math.floor((this.first + bin) / merged) - first]! += counts[bin]!;
+        }
+      }
+    }
+    if (this.waiting > 0) {
+      next.addRepeated(this.waitingAt, this.waiting);
+      this.waiting = 0;
+    }
+    this.window = next;
+    this.exponent = exponent;
+    this.first = first;
+  }
+
+  /** The counts and edges; null when no finite value was seen. */
+  histogram(): Histogram | null {
+    if (this.low > this.high) return null;
+    if (this.low === this.high) {
+      const single = new HistogramAccumulator(this.low, this.high, this.bins);
+      single.addRepeated(this.low, this.waiting);
+      return histogramOf(single);
+    }
+    const width = 2 ** this.exponent;
+    const used = Math.floor(this.high / width) - this.first + 1;
+    return {
+      min: this.first * width,
+      max: (this.first + used) * width,
+      counts: Array.from(this.window!.counts.subarray(0, used)),
+    };
+  }
+}
+
 function abortError(): Error {
   const error = new Error('The statistics computation was cancelled');
   error.name = 'AbortError';
@@ -401,7 +596,7 @@ export function forEachDecoded(
  * so that the kernels work on them in place (no copy); undefined otherwise.
  */
 export function kernelReadBuffers(dtype: NumericDType): ReadBuffers | undefined {
-  const kernel = dtype === 'float32' ? statsKernel() : null;
+  const kernel = dtype === 'float32' || countsPatterns(dtype) ? statsKernel() : null;
   return kernel ? (byteLength, count) => kernel.lendReadBuffers(byteLength, count) : undefined;
 }
 
@@ -418,11 +613,19 @@ export async function computeStats(
       `${elementCount} ${dtype} elements need ${expectedBytes} bytes, but the data holds ${source.byteLength}`,
     );
   }
-  const chunkBytes = Math.max(8, Math.floor((options.chunkBytes ?? STATS_CHUNK_BYTES) / 8) * 8);
   const bins = options.bins ?? HISTOGRAM_BINS;
+  if (countsPatterns(dtype)) {
+    return statsOfPatternCounts(
+      dtype,
+      await countPatternsOf(dtype, elementCount, source, options),
+      bins,
+    );
+  }
+  const chunkBytes = chunkBytesOf(options);
   const isCancelled = options.isCancelled ?? (() => false);
   const scratch = new Float64Array(DECODE_ELEMENTS);
   const moments = new MomentAccumulator();
+  const grid = binsOnGrid(dtype) ? new GridHistogram(bins) : null;
   const singleChunk = expectedBytes <= chunkBytes;
   let histogram: HistogramAccumulator | null = null;
 
@@ -445,6 +648,11 @@ export async function computeStats(
     );
   };
 
+  if (grid) {
+    await walk((values) => addInOnePass(moments, grid, values));
+    if (isCancelled()) throw abortError();
+    return summarise(moments, grid);
+  }
   await walk(
     (values) => moments.add(values),
     (chunk, elements) => {
@@ -467,9 +675,100 @@ export async function computeStats(
   return summarise(moments, histogram);
 }
 
+function chunkBytesOf(options: StatsOptions): number {
+  return Math.max(8, Math.floor((options.chunkBytes ?? STATS_CHUNK_BYTES) / 8) * 8);
+}
+
+/**
+ * The count of each bit pattern of `elementCount` 16-bit values (countsPatterns) delivered
+ * by `source`, in one pass.
+ */
+export async function countPatternsOf(
+  dtype: NumericDType,
+  elementCount: number,
+  source: TensorBytes,
+  options: StatsOptions = {},
+): Promise<Float64Array> {
+  const expectedBytes = byteLengthOf(dtype, elementCount);
+  if (!countsPatterns(dtype) || source.byteLength !== expectedBytes) {
+    throw new Error(
+      `cannot count the patterns of ${elementCount} ${dtype} elements in ${source.byteLength} bytes`,
+    );
+  }
+  const isCancelled = options.isCancelled ?? (() => false);
+  const counter = patternCounter();
+  try {
+    await source.chunks(
+      chunkBytesOf(options),
+      (chunk) => {
+        if (isCancelled()) throw abortError();
+        counter.add(chunk, chunk.byteLength >> 1);
+      },
+      kernelReadBuffers(dtype),
+    );
+    if (isCancelled()) throw abortError();
+    return counter.finish();
+  } finally {
+    counter.release();
+  }
+}
+
+/**
+ * Statistics of a 16-bit tensor from the counts of its patterns (countPatternsOf): counts,
+ * extremes and histogram exactly as a pass over the values gives them; the mean from a
+ * compensated float64 sum over the distinct values weighted by their counts, M2 from the
+ * squared deviations from it.
+ */
+export function statsOfPatternCounts(
+  dtype: NumericDType,
+  counts: Float64Array,
+  bins: number = HISTOGRAM_BINS,
+): TensorStatsValues {
+  const values = patternValues(dtype);
+  const moments = new MomentAccumulator();
+  let sum = 0;
+  let compensation = 0;
+  for (let pattern = 0; pattern < counts.length; pattern++) {
+    const count = counts[pattern]!;
+    if (count === 0) continue;
+    const value = values[pattern]!;
+    moments.total += count;
+    if (value !== value) moments.nanCount += count;
+    else if (value - value !== 0) moments.infCount += count;
+    else {
+      moments.finiteCount += count;
+      // Neumaier's compensated sum of the count·value terms (65536 at most).
+      const term = count * value;
+      const next = sum + term;
+      compensation += Math.abs(sum) >= Math.abs(term) ? sum - next + term : term - next + sum;
+      sum = next;
+      if (value === 0) moments.zeros += count;
+      if (value < moments.min) moments.min = value;
+      if (value > moments.max) moments.max = value;
+    }
+  }
+  if (moments.finiteCount === 0) return summarise(moments, null);
+  moments.mean = (sum + compensation) / moments.finiteCount;
+  const histogram = new HistogramAccumulator(moments.min, moments.max, bins);
+  for (let pattern = 0; pattern < counts.length; pattern++) {
+    const count = counts[pattern]!;
+    const value = values[pattern]!;
+    if (count === 0 || value - value !== 0) continue;
+    const deviation = value - moments.mean;
+    moments.m2 += count * deviation * deviation;
+    histogram.addRepeated(value, count);
+  }
+  return summarise(moments, histogram);
+}
+
+/** A fixed-range histogram's edges and counts. */
+export function histogramOf(histogram: HistogramAccumulator): Histogram {
+  return { min: histogram.low, max: histogram.high, counts: Array.from(histogram.counts) };
+}
+
 export function summarise(
   moments: MomentAccumulator,
-  histogram: HistogramAccumulator | null,
+  histogram: HistogramAccumulator | GridHistogram | null,
 ): TensorStatsValues {
   const hasFinite = moments.finiteCount > 0;
   // Σx² = M2 + n·mean²: two non-negative terms, so no cancellation.
@@ -484,9 +783,12 @@ export function summarise(
     l2Norm: Math.sqrt(sumOfSquares),
     nanCount: moments.nanCount,
     infCount: moments.infCount,
-    histogram: histogram
-      ? { min: histogram.low, max: histogram.high, counts: Array.from(histogram.counts) }
-      : null,
+    histogram:
+      histogram instanceof GridHistogram
+        ? histogram.histogram()
+        : histogram
+          ? histogramOf(histogram)
+          : null,
   };
 }
 

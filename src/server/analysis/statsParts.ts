@@ -1,5 +1,7 @@
 /**
- * Statistics of one large tensor split across workers. Each part of the tensor's
+ * Statistics of one large tensor split across workers. float32 parts are read once each
+ * (moments and a grid histogram, merged exactly: see GridHistogram); 16-bit parts are
+ * counted by pattern (stats.ts, countPatternsOf). For other types, each part of the tensor's
  * elements is summarised on its own (count, Chan mean/M2, extremes, zeros, non-finite
  * counts) and the summaries are merged exactly as blocks are within one part. The
  * histogram needs the tensor's range first, so it is a second round over the parts with
@@ -11,11 +13,14 @@ import { byteLengthOf, DTYPES } from '../../shared/dtypes';
 import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import { elementsInBytes, type NumericDType } from './decode';
 import {
+  addInOnePass,
   forEachDecoded,
+  GridHistogram,
   HistogramAccumulator,
   kernelReadBuffers,
   MomentAccumulator,
   summarise,
+  type GridState,
   type MomentsSummary,
   type StatsOptions,
   type TensorBytes,
@@ -92,6 +97,36 @@ function walkValues(
   );
 }
 
+function summaryOf(moments: MomentAccumulator): MomentsSummary {
+  const { total, finiteCount, mean, m2, min, max, zeros, nanCount, infCount } = moments;
+  return { total, finiteCount, mean, m2, min, max, zeros, nanCount, infCount };
+}
+
+/** Moments and grid histogram of one part of a float32 tensor (binsOnGrid), in one pass. */
+export async function computeOnePassPart(
+  dtype: NumericDType,
+  elementCount: number,
+  source: TensorBytes,
+  options: StatsOptions = {},
+): Promise<{ readonly moments: MomentsSummary; readonly grid: GridState }> {
+  const moments = new MomentAccumulator();
+  const grid = new GridHistogram(options.bins ?? HISTOGRAM_BINS);
+  await walkValues(dtype, elementCount, source, options, (values) =>
+    addInOnePass(moments, grid, values),
+  );
+  return { moments: summaryOf(moments), grid: grid.state() };
+}
+
+/** The tensor's statistics from its one-pass parts (computeOnePassPart), in order. */
+export function statsFromOnePassParts(
+  parts: readonly { readonly moments: MomentsSummary; readonly grid: GridState }[],
+): TensorStatsValues {
+  const moments = mergeMoments(parts.map((part) => part.moments));
+  const [first, ...others] = parts.map((part) => GridHistogram.fromState(part.grid));
+  for (const other of others) first!.absorb(other);
+  return summarise(moments, first ?? null);
+}
+
 /** Moments, extremes and counts of one part. */
 export async function computeMomentsPart(
   dtype: NumericDType,
@@ -101,8 +136,7 @@ export async function computeMomentsPart(
 ): Promise<MomentsSummary> {
   const moments = new MomentAccumulator();
   await walkValues(dtype, elementCount, source, options, (values) => moments.add(values));
-  const { total, finiteCount, mean, m2, min, max, zeros, nanCount, infCount } = moments;
-  return { total, finiteCount, mean, m2, min, max, zeros, nanCount, infCount };
+  return summaryOf(moments);
 }
 
 /** Histogram counts of one part over the whole tensor's [min, max]. */

@@ -30,6 +30,7 @@ interface StatsExports {
   ): void;
   widenFloat16(source: number, count: number, target: number): void;
   widenBfloat16(source: number, count: number, target: number): void;
+  countPatterns16(source: number, count: number, table: number): void;
 }
 
 /** Accumulator slots the kernel reads and writes: finite count, mean, M2, min, max, zeros. */
@@ -42,6 +43,10 @@ export const MAX_KERNEL_BINS = 4096;
  * a piece is still in the core's cache when the kernel reads it.
  */
 export const PIECE_ELEMENTS = 65536;
+/** Distinct 16-bit patterns: the counters of a table of pattern counts. */
+export const PATTERNS_16 = 65536;
+/** Values counted between two folds of the kernel's u32 counters into float64 (no overflow). */
+const PATTERN_FOLD_ELEMENTS = 2 ** 30;
 
 /**
  * Inputs to the float32 bin arithmetic of histogramCheckedF32, or null when the float64
@@ -73,16 +78,19 @@ export function float32Binning(
 export class StatsKernel {
   /**
    * Accumulator state (64 bytes), four lanes of MAX_KERNEL_BINS counters, a piece of
-   * float32 values, a piece of 16-bit floats and the float32 values widened from them.
+   * float32 values, a piece of 16-bit floats and the float32 values widened from them, two
+   * tables of 16-bit pattern counters.
    */
   private readonly state: number;
   private readonly counts: number;
   private readonly piece: number;
   private readonly halves: number;
   private readonly widened: number;
+  private readonly patterns: number;
   /** Start of the read buffers handed out by readBuffers(). */
   private readonly buffers: number;
   private lent = false;
+  private patternsLent = false;
 
   constructor(private readonly wasm: StatsExports) {
     this.state = wasm.heapBase();
@@ -90,7 +98,8 @@ export class StatsKernel {
     this.piece = this.counts + MAX_KERNEL_BINS * 16;
     this.halves = this.piece + PIECE_ELEMENTS * 4;
     this.widened = this.halves + PIECE_ELEMENTS * 2;
-    this.buffers = this.widened + PIECE_ELEMENTS * 4;
+    this.patterns = this.widened + PIECE_ELEMENTS * 4;
+    this.buffers = this.patterns + PATTERNS_16 * 8;
     this.ensure(this.buffers);
   }
 
@@ -236,6 +245,76 @@ export class StatsKernel {
     if (dtype === 'float16') this.wasm.widenFloat16(this.halves, count, this.widened);
     else this.wasm.widenBfloat16(this.halves, count, this.widened);
     return new Float32Array(memory, this.widened, count);
+  }
+
+  /**
+   * Lends the module's 16-bit pattern counters to one counting at a time (null while they
+   * are lent): `add` counts the patterns of the first `count` values of `bytes` (little
+   * endian), in place when `bytes` lies in the module's memory (read buffers), else through
+   * copies of PIECE_ELEMENTS values; `finish` adds the counts to `table` (PATTERNS_16
+   * float64 counters) and gives the counters back.
+   */
+  lendPatternCounters(): {
+    add(bytes: Uint8Array, count: number): void;
+    finish(table: Float64Array | null): void;
+  } | null {
+    if (this.patternsLent) return null;
+    this.patternsLent = true;
+    let pending = 0;
+    const fold = (table: Float64Array | null) => {
+      const counters = new Uint32Array(this.wasm.memory.buffer, this.patterns, PATTERNS_16 * 2);
+      if (table) {
+        for (let pattern = 0; pattern < PATTERNS_16; pattern++) {
+          const counted = counters[pattern]! + counters[PATTERNS_16 + pattern]!;
+          if (counted !== 0) table[pattern]! += counted;
+        }
+      }
+      counters.fill(0);
+      pending = 0;
+    };
+    let overflow: Float64Array | null = null;
+    let finished = false;
+    return {
+      add: (bytes, count) => {
+        if (bytes.byteLength < count * 2) {
+          throw new RangeError(
+            `cannot count ${count} 16-bit patterns in ${bytes.byteLength} bytes`,
+          );
+        }
+        for (let done = 0; done < count;) {
+          // The u32 counters are folded into float64 before they could overflow.
+          if (pending >= PATTERN_FOLD_ELEMENTS) {
+            overflow ??= new Float64Array(PATTERNS_16);
+            fold(overflow);
+          }
+          const partCount = Math.min(PATTERN_FOLD_ELEMENTS - pending, count - done);
+          const part = bytes.subarray(done * 2);
+          const memory = this.wasm.memory.buffer;
+          if (part.buffer === memory && (part.byteOffset & 1) === 0) {
+            this.wasm.countPatterns16(part.byteOffset, partCount, this.patterns);
+          } else {
+            const halves = new Uint8Array(memory, this.halves, PIECE_ELEMENTS * 2);
+            for (let start = 0; start < partCount; start += PIECE_ELEMENTS) {
+              const pieceCount = Math.min(PIECE_ELEMENTS, partCount - start);
+              halves.set(part.subarray(start * 2, (start + pieceCount) * 2));
+              this.wasm.countPatterns16(this.halves, pieceCount, this.patterns);
+            }
+          }
+          pending += partCount;
+          done += partCount;
+        }
+      },
+      finish: (table) => {
+        if (finished) return;
+        finished = true;
+        fold(table);
+        if (table && overflow) {
+          for (let pattern = 0; pattern < PATTERNS_16; pattern++)
+            table[pattern]! += overflow[pattern]!;
+        }
+        this.patternsLent = false;
+      },
+    };
   }
 
   /** Bytes of memory the module holds now (it grows to the largest read buffers asked for). */

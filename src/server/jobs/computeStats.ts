@@ -7,8 +7,20 @@ import {
 } from '../../shared/limits';
 import { isNumericDType, type NumericDType } from '../analysis/decode';
 import { decodedGgmlType, storedBytesOf } from '../analysis/ggmlValues';
-import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
-import { mergeMoments, splitElements, statsFromParts } from '../analysis/statsParts';
+import { countsPatterns } from '../analysis/patternCounts';
+import {
+  binsOnGrid,
+  statsOfPatternCounts,
+  type GridState,
+  type MomentsSummary,
+  type TensorStatsValues,
+} from '../analysis/stats';
+import {
+  mergeMoments,
+  splitElements,
+  statsFromOnePassParts,
+  statsFromParts,
+} from '../analysis/statsParts';
 import type { TensorData, TensorEntry } from '../formats/types';
 import type { StatsJob, TensorByteSource } from './statsJob';
 import { JobAbortedError, type WorkerPool } from './workerPool';
@@ -108,8 +120,10 @@ export async function computeTensorStats(
 }
 
 /**
- * One file tensor's statistics from as many parts as the pool has workers: a round of
- * moments, then a round of histograms over the merged range (see statsParts.ts).
+ * One file tensor's statistics from as many parts as the pool has workers: one round of
+ * pattern counts for 16-bit types (added up), one round of moments and grid histograms
+ * for float32 (merged), else a round of moments, then a round of histograms over the
+ * merged range (see statsParts.ts).
  */
 async function splitFileStats(
   pool: WorkerPool,
@@ -135,6 +149,22 @@ async function splitFileStats(
     ...(data.blocks ? { blocks: data.blocks } : {}),
     part,
   });
+  if (!data.blocks && countsPatterns(dtype)) {
+    const parts = (await Promise.all(
+      ranges.map((range) => pool.run(jobFor(range, { kind: 'patterns' }), signal)),
+    )) as Float64Array[];
+    const counts = parts[0]!;
+    for (const part of parts.slice(1)) {
+      for (let pattern = 0; pattern < counts.length; pattern++) counts[pattern]! += part[pattern]!;
+    }
+    return statsOfPatternCounts(dtype, counts);
+  }
+  if (binsOnGrid(dtype)) {
+    const parts = (await Promise.all(
+      ranges.map((range) => pool.run(jobFor(range, { kind: 'onePass' }), signal)),
+    )) as { moments: MomentsSummary; grid: GridState }[];
+    return statsFromOnePassParts(parts);
+  }
   const moments = mergeMoments(
     (await Promise.all(
       ranges.map((range) => pool.run(jobFor(range, { kind: 'moments' }), signal)),

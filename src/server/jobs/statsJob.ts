@@ -5,7 +5,7 @@
  */
 import type { NumericDType } from '../analysis/decode';
 import type { DequantizePlan } from '../analysis/dequantize';
-import type { MomentsSummary, TensorStatsValues } from '../analysis/stats';
+import type { GridState, MomentsSummary, TensorStatsValues } from '../analysis/stats';
 import type { PackedRange } from '../formats/types';
 
 /** Where a worker job reads a tensor's bytes. */
@@ -39,11 +39,14 @@ export interface StatsJob {
   /** Bytes read at a time; STATS_CHUNK_BYTES when absent. */
   readonly chunkBytes?: number;
   /**
-   * One round over a part of a tensor split across workers: its moments, or its histogram
-   * over the whole tensor's range. Absent: the whole statistics of the data.
+   * One round over a part of a tensor split across workers: its moments, its histogram
+   * over the whole tensor's range, the counts of its 16-bit patterns, or its moments and
+   * grid histogram in one pass (float32). Absent: the whole statistics of the data.
    */
   readonly part?:
     | { readonly kind: 'moments' }
+    | { readonly kind: 'patterns' }
+    | { readonly kind: 'onePass' }
     | {
         readonly kind: 'histogram';
         readonly min: number;
@@ -52,5 +55,13 @@ export interface StatsJob {
       };
 }
 
-/** What the statistics worker answers: whole statistics, a part's moments, or a part's counts. */
-export type StatsJobResult = TensorStatsValues | MomentsSummary | number[];
+/**
+ * What the statistics worker answers: whole statistics, a part's moments, a part's
+ * histogram counts, a part's pattern counts, or a part's moments and grid histogram.
+ */
+export type StatsJobResult =
+  | TensorStatsValues
+  | MomentsSummary
+  | number[]
+  | Float64Array
+  | { readonly moments: MomentsSummary; readonly grid: GridState };

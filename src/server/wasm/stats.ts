@@ -371,3 +371,31 @@ function widenHalf(half: u32): f32 {
       : reinterpret<u32>(reinterpret<f32>(moved) * <f32>5.192296858534828e33);
   return reinterpret<f32>(((half & 0x8000) << 16) | bits);
 }
+
+/** Adds one to the u32 counter of 16-bit pattern `pattern` in the table at `table`. */
+function bumpPattern(table: usize, pattern: u32): void {
+  const at = table + ((<usize>pattern) << 2);
+  store<u32>(at, load<u32>(at) + 1);
+}
+
+/**
+ * Counts the 16-bit patterns (float16 or bfloat16 values, any bits) of `count` values at
+ * `source` into two u32 tables of 65536 counters at `table` (one after the other), even
+ * and odd values apart so that equal neighbours do not wait on each other's store.
+ */
+export function countPatterns16(source: usize, count: i32, table: usize): void {
+  const odd = table + (<usize>65536 << 2);
+  let i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const words = v128.load(source + ((<usize>i) << 1));
+    bumpPattern(table, i16x8.extract_lane_u(words, 0));
+    bumpPattern(odd, i16x8.extract_lane_u(words, 1));
+    bumpPattern(table, i16x8.extract_lane_u(words, 2));
+    bumpPattern(odd, i16x8.extract_lane_u(words, 3));
+    bumpPattern(table, i16x8.extract_lane_u(words, 4));
+    bumpPattern(odd, i16x8.extract_lane_u(words, 5));
+    bumpPattern(table, i16x8.extract_lane_u(words, 6));
+    bumpPattern(odd, i16x8.extract_lane_u(words, 7));
+  }
+  for (; i < count; i++) bumpPattern(table, <u32>load<u16>(source + ((<usize>i) << 1)));
+}

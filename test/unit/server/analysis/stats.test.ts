@@ -11,6 +11,7 @@ import {
 } from '../../../../src/server/analysis/stats';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import { HISTOGRAM_BINS } from '../../../../src/shared/limits';
+import { gridHistogramReference } from '../../../support/gridHistogram';
 import { makeTempDir } from '../../../support/safetensorsBuilder';
 
 let dir: string;
@@ -52,8 +53,15 @@ function accurateSum(values: readonly number[]): number {
   return sum + compensation;
 }
 
-/** The statistics computed the plain way, in float64, over the decoded values. */
-function reference(values: readonly number[], bins = HISTOGRAM_BINS): TensorStatsValues {
+/**
+ * The statistics computed the plain way, in float64, over the decoded values; float32's
+ * histogram (`onGrid`) on GridHistogram's power-of-two grid.
+ */
+function reference(
+  values: readonly number[],
+  bins = HISTOGRAM_BINS,
+  onGrid = false,
+): TensorStatsValues {
   const finite = values.filter(Number.isFinite);
   const nanCount = values.filter(Number.isNaN).length;
   const zeros = values.filter((value) => value === 0).length;
@@ -90,7 +98,7 @@ function reference(values: readonly number[], bins = HISTOGRAM_BINS): TensorStat
     l2Norm: Math.sqrt(finite.reduce((a, b) => a + b * b, 0)),
     nanCount,
     infCount: values.length - finite.length - nanCount,
-    histogram: { min: low, max: high, counts },
+    histogram: onGrid ? gridHistogramReference(finite, bins) : { min: low, max: high, counts },
   };
 }
 
@@ -143,7 +151,7 @@ test('float32: matches a float64 reference at chunk sizes that split the tensor 
   floats[17] = 0;
   floats[9000] = 0;
   const values = Array.from(floats);
-  const expected = reference(values);
+  const expected = reference(values, HISTOGRAM_BINS, true);
   for (const chunkBytes of CHUNK_SIZES) {
     const stats = await computeStats('float32', floats.length, memoryTensorBytes(bytesOf(floats)), {
       chunkBytes,
@@ -163,7 +171,7 @@ test('reads a tensor from a byte range of a file, chunk by chunk', async () => {
   const prefix = new Uint8Array(13).fill(0xee);
   const suffix = new Uint8Array(7).fill(0xee);
   await writeFile(path, Buffer.concat([prefix, bytesOf(floats), suffix]));
-  const expected = reference(Array.from(floats));
+  const expected = reference(Array.from(floats), HISTOGRAM_BINS, true);
   for (const chunkBytes of [undefined, 1000, 4096 * 4 + 40]) {
     const stats = await computeStats(
       'float32',
@@ -207,7 +215,7 @@ test('NaN and ±Infinity are counted and left out of every other statistic', asy
   const floats = new Float32Array(normals(9000, 4));
   for (let i = 0; i < floats.length; i += 97) floats[i] = NaN;
   for (let i = 5; i < floats.length; i += 331) floats[i] = i % 2 ? Infinity : -Infinity;
-  const expected = reference(Array.from(floats));
+  const expected = reference(Array.from(floats), HISTOGRAM_BINS, true);
   assert.ok(expected.nanCount > 50 && expected.infCount > 20);
   for (const chunkBytes of CHUNK_SIZES) {
     const stats = await computeStats('float32', floats.length, memoryTensorBytes(bytesOf(floats)), {

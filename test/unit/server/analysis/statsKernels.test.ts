@@ -17,6 +17,7 @@ import {
 } from '../../../../src/server/analysis/wasmStats';
 import { gaussian } from '../../../support/matrices';
 import { bytesOf, makeTempDir } from '../../../support/safetensorsBuilder';
+import { gridHistogramReference } from '../../../support/gridHistogram';
 
 let dir: string;
 let removeDir: () => Promise<void>;
@@ -180,7 +181,9 @@ test('odd lengths, piece boundaries, repeated maxima and non-finite values throu
           chunkBytes,
         });
         const label = `${length} values${nonFinite ? ' with NaN/Inf' : ''}, chunk ${chunkBytes}`;
-        assert.deepEqual(stats.histogram!.counts, referenceCounts(values, 256), label);
+        // float32 is binned in one pass on GridHistogram's power-of-two grid.
+        const finite = Array.from(values).filter(Number.isFinite);
+        assert.deepEqual(stats.histogram, gridHistogramReference(finite), label);
         assert.equal(stats.max, 0.5, label);
         assert.equal(stats.min, -0.25, label);
       }
@@ -192,14 +195,17 @@ test('a constant tensor and a two-valued tensor', async () => {
   for (const length of [4096, 70_001]) {
     const constant = new Float32Array(length).fill(-1.5);
     const stats = await computeStats('float32', length, memoryTensorBytes(bytesOf(constant)));
-    assert.deepEqual(stats.histogram!.counts, referenceCounts(constant, 256));
+    assert.deepEqual(stats.histogram, gridHistogramReference(Array.from(constant)));
+    assert.equal(stats.histogram!.counts[128], length);
     assert.equal(stats.std, 0);
     assert.equal(stats.mean, -1.5);
     const twoValued = Float32Array.from({ length }, (_, i) => (i % 3 ? 2 : -2));
     const two = await computeStats('float32', length, memoryTensorBytes(bytesOf(twoValued)));
-    assert.deepEqual(two.histogram!.counts, referenceCounts(twoValued, 256));
+    assert.deepEqual(two.histogram, gridHistogramReference(Array.from(twoValued)));
+    // Bins 1/32 wide from -2: 2 lies in the 129th.
+    assert.deepEqual([two.histogram!.min, two.histogram!.max], [-2, 2 + 1 / 32]);
     assert.equal(two.histogram!.counts[0], Math.ceil(length / 3));
-    assert.equal(two.histogram!.counts[255], length - Math.ceil(length / 3));
+    assert.equal(two.histogram!.counts[128], length - Math.ceil(length / 3));
   }
 });
 

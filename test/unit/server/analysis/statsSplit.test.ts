@@ -96,8 +96,15 @@ test('one large tensor split across the workers gives the statistics of a single
       data: Int8Array.from(clean, (x) => Math.round(x * 20)),
     },
     { name: 'nan', dtype: 'F32', shape: [5000], data: new Float32Array(5000).fill(NaN) },
+    // Upper halves of float32 values: bfloat16 with NaN and ±Infinity, counted by pattern.
+    {
+      name: 'bf16',
+      dtype: 'BF16',
+      shape: [count],
+      data: Uint16Array.from(new Uint32Array(f32.buffer), (bits) => bits >>> 16),
+    },
   ]);
-  const dtypes: NumericDType[] = ['float32', 'float32', 'float64', 'int8', 'float32'];
+  const dtypes: NumericDType[] = ['float32', 'float32', 'float64', 'int8', 'float32', 'bfloat16'];
   for (const [i, entry] of entries.entries()) {
     const split = await computeTensorStats(pool, entry, undefined, {
       splitBytes: 4096,
