@@ -1,0 +1,140 @@
+/**
+ * ggml quantization in the worker threads: a whole tensor quantized to one type (the
+ * re-typing writer), or the proxy error of every type on a sample of its rows (the plan).
+ * The work runs in the WebAssembly quantizers (compress/ggml/, wasm/ggml.ts) in pieces of
+ * whole rows, polling for a cancel between pieces and between types; the main thread only
+ * reads the tensor and moves its values over.
+ */
+import * as path from 'node:path';
+import type { TransferListItem } from 'node:worker_threads';
+import type { GgmlQuantType } from '../../shared/compressMethods';
+import type { ProxyPoint } from '../../shared/sensitivity';
+import { dequantizeBlocks } from '../analysis/ggmlValues';
+import { quantizeGgml } from '../compress/ggml';
+import { ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import { relativeFrobeniusError } from '../compress/kernels';
+import { ggmlType } from '../formats/gguf/ggmlTypes';
+import { JobAbortedError, WorkerPool, defaultPoolSize } from './workerPool';
+
+/** Weights quantized between two checks for a cancel (whole rows, at least one). */
+export const GGML_PIECE_WEIGHTS = 1 << 20;
+
+export type GgmlJob =
+  | {
+      readonly kind: 'quantize';
+      readonly type: string;
+      readonly values: Float32Array;
+      readonly importance?: Float32Array;
+    }
+  | {
+      readonly kind: 'errors';
+      /** Whole rows of `rowLength` weights (the sample the plan measures). */
+      readonly values: Float32Array;
+      readonly rowLength: number;
+      readonly types: readonly GgmlQuantType[];
+      readonly importance?: Float32Array;
+    };
+
+export type GgmlJobResult =
+  | { readonly kind: 'quantize'; readonly bytes: Uint8Array; readonly relativeError: number }
+  | { readonly kind: 'errors'; readonly points: readonly [GgmlQuantType, ProxyPoint][] };
+
+/** `values` of `type` quantized piece by piece (pieces of whole rows), and ‖W − Ŵ‖/‖W‖. */
+function quantizeJob(
+  typeName: string,
+  values: Float32Array,
+  importance: Float32Array | undefined,
+  isCancelled: () => boolean,
+): GgmlJobResult {
+  const type = ggmlType(typeName);
+  const rowLength = importance?.length ?? type.blockElements;
+  const piece = rowLength * Math.max(1, Math.floor(GGML_PIECE_WEIGHTS / rowLength));
+  const bytes = new Uint8Array((values.length / type.blockElements) * type.blockBytes);
+  const restored = new Float32Array(values.length);
+  for (let from = 0; from < values.length; from += piece) {
+    if (isCancelled()) throw new JobAbortedError();
+    const part = values.subarray(from, Math.min(values.length, from + piece));
+    const quantized = quantizeGgml(typeName, part, importance);
+    const at = (from / type.blockElements) * type.blockBytes;
+    bytes.set(quantized, at);
+    dequantizeBlocks(type, quantized, part.length / type.blockElements, restored.subarray(from));
+  }
+  return { kind: 'quantize', bytes, relativeError: relativeFrobeniusError(values, restored) };
+}
+
+/** A job's result, computed in this thread (the worker's handler). */
+export function runGgmlJob(job: GgmlJob, isCancelled: () => boolean): GgmlJobResult {
+  if (job.kind === 'quantize')
+    return quantizeJob(job.type, job.values, job.importance, isCancelled);
+  const points: [GgmlQuantType, ProxyPoint][] = [];
+  for (const type of job.types) {
+    if (isCancelled()) throw new JobAbortedError();
+    const errors = ggmlTypeErrors(job.values, job.rowLength, [type], Infinity, job.importance);
+    const point = errors.get(type);
+    if (point) points.push([type, point]);
+  }
+  return { kind: 'errors', points };
+}
+
+export function ggmlResultBuffers(result: GgmlJobResult): readonly TransferListItem[] {
+  return result.kind === 'quantize' ? [result.bytes.buffer as ArrayBuffer] : [];
+}
+
+/** The worker script: dist/ggmlWorker.js beside the bundle, or the .ts source in tests. */
+export function ggmlWorkerScript(): string {
+  return __filename.endsWith('.ts')
+    ? path.join(__dirname, 'ggmlWorker.ts')
+    : path.join(__dirname, 'ggmlWorker.js');
+}
+
+/** A pool of ggml workers, started on first use; dispose() when the job is over. */
+export class GgmlWorkers {
+  private pool: WorkerPool<GgmlJob, GgmlJobResult> | undefined;
+
+  constructor(readonly size = defaultPoolSize()) {}
+
+  private run(job: GgmlJob, signal?: AbortSignal): Promise<GgmlJobResult> {
+    this.pool ??= new WorkerPool<GgmlJob, GgmlJobResult>(this.size, ggmlWorkerScript());
+    // The values are the job's own (read for it): they move to the worker, not copied.
+    const buffer = job.values.buffer as ArrayBuffer;
+    const whole = job.values.byteOffset === 0 && job.values.byteLength === buffer.byteLength;
+    return this.pool.run(job, signal, whole ? [buffer] : []);
+  }
+
+  /** `values` quantized to `type` in a worker, with the relative error of the result. */
+  async quantize(
+    type: string,
+    values: Float32Array,
+    importance: Float32Array | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Uint8Array; relativeError: number }> {
+    const result = await this.run(
+      { kind: 'quantize', type, values, ...(importance ? { importance } : {}) },
+      signal,
+    );
+    if (result.kind !== 'quantize') throw new Error('a ggml worker answered another job');
+    return result;
+  }
+
+  /** The proxy point of each of `types` on the rows `values` (ggmlTypeErrors, in a worker). */
+  async typeErrors(
+    values: Float32Array,
+    rowLength: number,
+    types: readonly GgmlQuantType[],
+    importance: Float32Array | undefined,
+    signal?: AbortSignal,
+  ): Promise<Map<GgmlQuantType, ProxyPoint>> {
+    const result = await this.run(
+      { kind: 'errors', values, rowLength, types, ...(importance ? { importance } : {}) },
+      signal,
+    );
+    if (result.kind !== 'errors') throw new Error('a ggml worker answered another job');
+    return new Map(result.points);
+  }
+
+  /** Stop the workers (one still busy with a cancelled job included). */
+  dispose(): void {
+    this.pool?.dispose();
+    this.pool = undefined;
+  }
+}
