@@ -1,20 +1,14 @@
 /**
  * ggml quantization in the worker threads: a whole tensor quantized to one type (the
- * re-typing writer), or the proxy error of every type on a sample of its rows (the plan).
- * The work runs in the WebAssembly quantizers (compress/ggml/, wasm/ggml.ts) in pieces of
- * whole rows, polling for a cancel between pieces and between types; the main thread only
- * reads the tensor and moves its values over.
+ * re-typing writer, the Sensitivity tab's ggml levels), or the proxy error of every type
+ * on a sample of its rows (the plan). The jobs and the pool that runs them are here; the
+ * work itself (ggmlRun.ts, in the worker) runs the WebAssembly quantizers in pieces of
+ * whole rows, polling for a cancel between pieces and between types.
  */
 import * as path from 'node:path';
-import type { TransferListItem } from 'node:worker_threads';
 import type { GgmlQuantType } from '../../shared/compressMethods';
 import type { ProxyPoint } from '../../shared/sensitivity';
-import { dequantizeBlocks } from '../analysis/ggmlValues';
-import { quantizeGgml } from '../compress/ggml';
-import { ggmlTypeErrors } from '../compress/ggml/typeErrors';
-import { relativeFrobeniusError } from '../compress/kernels';
-import { ggmlType } from '../formats/gguf/ggmlTypes';
-import { JobAbortedError, WorkerPool, defaultPoolSize } from './workerPool';
+import { WorkerPool, defaultPoolSize } from './workerPool';
 
 /** Weights quantized between two checks for a cancel (whole rows, at least one). */
 export const GGML_PIECE_WEIGHTS = 1 << 20;
@@ -38,47 +32,6 @@ export type GgmlJob =
 export type GgmlJobResult =
   | { readonly kind: 'quantize'; readonly bytes: Uint8Array; readonly relativeError: number }
   | { readonly kind: 'errors'; readonly points: readonly [GgmlQuantType, ProxyPoint][] };
-
-/** `values` of `type` quantized piece by piece (pieces of whole rows), and ‖W − Ŵ‖/‖W‖. */
-function quantizeJob(
-  typeName: string,
-  values: Float32Array,
-  importance: Float32Array | undefined,
-  isCancelled: () => boolean,
-): GgmlJobResult {
-  const type = ggmlType(typeName);
-  const rowLength = importance?.length ?? type.blockElements;
-  const piece = rowLength * Math.max(1, Math.floor(GGML_PIECE_WEIGHTS / rowLength));
-  const bytes = new Uint8Array((values.length / type.blockElements) * type.blockBytes);
-  const restored = new Float32Array(values.length);
-  for (let from = 0; from < values.length; from += piece) {
-    if (isCancelled()) throw new JobAbortedError();
-    const part = values.subarray(from, Math.min(values.length, from + piece));
-    const quantized = quantizeGgml(typeName, part, importance);
-    const at = (from / type.blockElements) * type.blockBytes;
-    bytes.set(quantized, at);
-    dequantizeBlocks(type, quantized, part.length / type.blockElements, restored.subarray(from));
-  }
-  return { kind: 'quantize', bytes, relativeError: relativeFrobeniusError(values, restored) };
-}
-
-/** A job's result, computed in this thread (the worker's handler). */
-export function runGgmlJob(job: GgmlJob, isCancelled: () => boolean): GgmlJobResult {
-  if (job.kind === 'quantize')
-    return quantizeJob(job.type, job.values, job.importance, isCancelled);
-  const points: [GgmlQuantType, ProxyPoint][] = [];
-  for (const type of job.types) {
-    if (isCancelled()) throw new JobAbortedError();
-    const errors = ggmlTypeErrors(job.values, job.rowLength, [type], Infinity, job.importance);
-    const point = errors.get(type);
-    if (point) points.push([type, point]);
-  }
-  return { kind: 'errors', points };
-}
-
-export function ggmlResultBuffers(result: GgmlJobResult): readonly TransferListItem[] {
-  return result.kind === 'quantize' ? [result.bytes.buffer as ArrayBuffer] : [];
-}
 
 /** The worker script: dist/ggmlWorker.js beside the bundle, or the .ts source in tests. */
 export function ggmlWorkerScript(): string {
@@ -137,4 +90,16 @@ export class GgmlWorkers {
     this.pool?.dispose();
     this.pool = undefined;
   }
+}
+
+let shared: GgmlWorkers | undefined;
+
+/**
+ * The process's ggml workers for short jobs that come one tensor at a time (the
+ * Sensitivity tab's ggml levels): started on first use, idle workers do not keep the
+ * process alive.
+ */
+export function sharedGgmlWorkers(): GgmlWorkers {
+  shared ??= new GgmlWorkers();
+  return shared;
 }

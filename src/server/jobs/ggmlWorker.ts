@@ -2,7 +2,8 @@
  * Worker-thread entry point (bundled as dist/ggmlWorker.js): quantizes a tensor to a ggml
  * type, or measures every type's error on a sample of its rows, one job at a time.
  */
-import { ggmlResultBuffers, runGgmlJob, type GgmlJob, type GgmlJobResult } from './ggmlJob';
+import type { GgmlJob, GgmlJobResult } from './ggmlJob';
+import { ggmlResultBuffers, runGgmlJob } from './ggmlRun';
 import { serveJobs } from './workerPool';
 
 serveJobs<GgmlJob, GgmlJobResult>(

@@ -14,7 +14,8 @@ import {
 import { ggmlTypeErrors } from '../../../../src/server/compress/ggml/typeErrors';
 import { relativeFrobeniusError } from '../../../../src/server/compress/kernels';
 import { readGgufHeader } from '../../../../src/server/formats/gguf/header';
-import { GGML_PIECE_WEIGHTS, GgmlWorkers, runGgmlJob } from '../../../../src/server/jobs/ggmlJob';
+import { GGML_PIECE_WEIGHTS, GgmlWorkers } from '../../../../src/server/jobs/ggmlJob';
+import { runGgmlJob } from '../../../../src/server/jobs/ggmlRun';
 import { isAbortError } from '../../../../src/server/jobs/workerPool';
 import { planGguf } from '../../../../src/server/plan/gguf';
 import { writeGgufLlm } from '../../../support/ggufFixtures';
