@@ -53,7 +53,7 @@ test(
       const frame = await workbench.frameWith('body[data-state="ready"]', UI_TIMEOUT_MS);
       const row = frame.locator('[data-testid="tensor-row"]', { hasText: TENSOR }).first();
       await row.waitFor({ timeout: UI_TIMEOUT_MS });
-      assert.match((await row.textContent()) ?? '', /F16/);
+      assert.match((await row.textContent()) ?? '', /float16/);
 
       await row.click({ button: 'right' });
       const menuItem = page.locator('.context-view .monaco-menu .action-label', {
