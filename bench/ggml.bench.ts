@@ -88,13 +88,13 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
   console.log(
-    'type     wasm w/s  TS w/s   wasm×TS  imatrix: wasm w/s  TS w/s   NumPy w/s  wasm × NumPy',
+    'type     wasm w/s  TS w/s  speed-up  imatrix: wasm w/s  TS w/s   NumPy w/s  wasm × NumPy',
   );
   for (const type of GGML_QUANT_TYPES) {
     const wasm = bestSeconds(() => quantizeGgml(type, values));
-    const ts = bestSeconds(() => quantizeGgml(type, small, undefined, true), 1);
+    const ts = bestSeconds(() => quantizeGgml(type, small, undefined, true), 2);
     const wasmWeighted = bestSeconds(() => quantizeGgml(type, values, importance));
-    const tsWeighted = bestSeconds(() => quantizeGgml(type, small, importance, true), 1);
+    const tsWeighted = bestSeconds(() => quantizeGgml(type, small, importance, true), 2);
     const reference = numpy?.[type];
     const speedup = (small.length / ts / (values.length / wasm)) ** -1;
     console.log(
