@@ -91,6 +91,7 @@ module.exports = (_env, argv) => {
         spectrumWorker: './src/server/jobs/spectrumWorker.ts',
         compressWorker: './src/server/jobs/compressWorker.ts',
         losslessWorker: './src/server/jobs/losslessWorker.ts',
+        ggmlWorker: './src/server/jobs/ggmlWorker.ts',
         cli: './src/cli/bin.ts',
       },
       output: nodeOutput,

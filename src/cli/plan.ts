@@ -176,7 +176,7 @@ async function planGgufCommand(file: string, args: readonly string[]): Promise<n
   const bpw = positiveNumber('--target-bpw', valueOf(args, '--target-bpw')!);
   const imatrixFile = valueOf(args, '--imatrix');
   const imatrixPath = imatrixFile === undefined ? undefined : resolve(imatrixFile);
-  const plan = await planGguf(file, bpw, undefined, imatrixPath);
+  const plan = await planGguf(file, bpw, {}, imatrixPath);
   const matrix = imatrixPath === undefined ? undefined : readImportanceMatrix(imatrixPath);
   const out = valueOf(args, '--out');
   const written = args.includes('--write')

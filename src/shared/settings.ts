@@ -49,6 +49,12 @@ export interface LayerLensSettings {
    * `<model>.layerlens/` there; empty: beside the model. Relative paths start at the model's folder.
    */
   'output.folder': string;
+  /**
+   * llama-imatrix's importance matrix (.dat or GGUF form) the ggml method and GGUF plans
+   * weight their errors by, unless a job names its own; empty: none. Relative paths start
+   * at the model's folder.
+   */
+  'compress.importanceMatrix': string;
   /** A model file (relative to the workspace folder) opened in LayerLens when the workspace opens. */
   openOnStartup: string;
 }
@@ -71,6 +77,7 @@ export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'validation.inputValues': { sr: 16000 },
   'sensitivity.metric': 'relativeL2',
   'output.folder': '',
+  'compress.importanceMatrix': '',
   openOnStartup: '',
 };
 

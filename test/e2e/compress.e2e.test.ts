@@ -10,25 +10,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
-import { useExampleWorkbench } from '../support/exampleWorkbench';
+import { pickQuickItem, useExampleWorkbench } from '../support/exampleWorkbench';
 
 const TEST_TIMEOUT_MS = 180_000;
 const UI_TIMEOUT_MS = 60_000;
 const MODEL = 'mlp_classifier.safetensors';
 
 const example = useExampleWorkbench('compress');
-
-/** Types into the open quick pick until its first row shows `expected`, then picks it. */
-async function pick(page: Page, query: string, expected: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-  await input.fill(query);
-  await page
-    .locator('.quick-input-list .monaco-list-row[data-index="0"]', { hasText: expected })
-    .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-  await page.keyboard.press('Enter');
-}
 
 function safetensorsHeader(file: string): Record<string, { dtype: string; shape: number[] }> {
   const bytes = readFileSync(file);
@@ -65,8 +53,8 @@ test(
         .locator('.quick-input-widget', { hasText: `Compress ${MODEL} (1 tensor)` })
         .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await workbench.screenshot('e2e-compress-after-menu');
-      await pick(page, 'Int8 per', 'Int8 per channel');
-      await pick(page, 'scales', 'Int8 + scales');
+      await pickQuickItem(page, 'Int8 per', 'Int8 per channel', UI_TIMEOUT_MS);
+      await pickQuickItem(page, 'scales', 'Int8 + scales', UI_TIMEOUT_MS);
 
       const report = frame.locator('[data-testid="compression-report"]');
       await report.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });

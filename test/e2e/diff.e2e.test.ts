@@ -7,25 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
-import { useExampleWorkbench } from '../support/exampleWorkbench';
+import { pickQuickItem, useExampleWorkbench } from '../support/exampleWorkbench';
 
 const TEST_TIMEOUT_MS = 240_000;
 const UI_TIMEOUT_MS = 60_000;
 const MODEL = 'mlp_classifier.safetensors';
 
 const example = useExampleWorkbench('diff');
-
-/** Types into the open quick pick until its first row shows `expected`, then picks it. */
-async function pick(page: Page, query: string, expected: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-  await input.fill(query);
-  await page
-    .locator('.quick-input-list .monaco-list-row[data-index="0"]', { hasText: expected })
-    .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-  await page.keyboard.press('Enter');
-}
 
 test(
   'compress, then Compare with original: the diff editor shows the table and an overlaid histogram',
@@ -44,8 +32,8 @@ test(
       });
       await menuItem.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await menuItem.click();
-      await pick(page, 'Int8 per', 'Int8 per channel');
-      await pick(page, 'Fake', 'Fake-quant');
+      await pickQuickItem(page, 'Int8 per', 'Int8 per channel', UI_TIMEOUT_MS);
+      await pickQuickItem(page, 'Fake', 'Fake-quant', UI_TIMEOUT_MS);
 
       const report = frame.locator('[data-testid="compression-report"]');
       await report.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { useExampleWorkbench } from '../support/exampleWorkbench';
+import { startPlanCompression, useExampleWorkbench } from '../support/exampleWorkbench';
 
 const TEST_TIMEOUT_MS = 300_000;
 const UI_TIMEOUT_MS = 60_000;
@@ -47,21 +47,7 @@ test(
         .waitFor({ state: 'hidden', timeout: JOB_TIMEOUT_MS });
       await workbench.screenshot('plan-sensitivity');
 
-      // Not workbench.runCommand: the command's own input box follows the palette at once.
-      await page.keyboard.press('F1');
-      const palette = page.locator('.quick-input-widget input.input');
-      await palette.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await palette.fill('>LayerLens: Plan Compression');
-      await page
-        .locator('.quick-input-list .monaco-list-row[data-index="0"]', {
-          hasText: 'Plan Compression…',
-        })
-        .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await page.keyboard.press('Enter');
-      const input = page.locator('.quick-input-widget input[aria-label^="Plan the compression"]');
-      await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await input.fill('4x');
-      await page.keyboard.press('Enter');
+      await startPlanCompression(page, '4x', UI_TIMEOUT_MS);
       // A click, not Enter: the pick stays open when focus goes back to the webview.
       await page
         .locator('.quick-input-list .monaco-list-row[data-index="0"]', {

@@ -11,8 +11,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Frame, Page } from 'playwright-core';
-import { useExampleWorkbench, type ExampleWorkbench } from '../support/exampleWorkbench';
+import type { Frame } from 'playwright-core';
+import {
+  pickQuickItem,
+  startPlanCompression,
+  useExampleWorkbench,
+  withDiagnostics,
+} from '../support/exampleWorkbench';
 import { writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
 
@@ -27,35 +32,6 @@ const example = useExampleWorkbench('validation', (workspace) =>
 );
 /** The model's editor, opened by the first test. */
 let editorFrame: Frame | undefined;
-
-/** Types into the open quick input until its first row shows `expected`, then picks it. */
-async function pick(page: Page, query: string, expected: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-  await input.fill(query);
-  await page
-    .locator('.quick-input-list .monaco-list-row[data-index="0"]', { hasText: expected })
-    .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-  await page.keyboard.press('Enter');
-}
-
-/** Runs `body`; on failure adds a screenshot and the end of the extension host's log. */
-async function withDiagnostics(
-  { server, workbench }: ExampleWorkbench,
-  name: string,
-  body: () => Promise<void>,
-): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const screenshot = await workbench.screenshot(`${name}-failure`).catch(() => 'none');
-    const log = server.extensionHostLog().split('\n').slice(-60).join('\n');
-    throw new Error(
-      `${error instanceof Error ? error.message : String(error)}\n\nscreenshot: ${screenshot}\n\nextension host log (end):\n${log}`,
-      { cause: error },
-    );
-  }
-}
 
 test(
   'Compress… int8 on a saturated sigmoid: the report says "Not validated" and why',
@@ -77,7 +53,7 @@ test(
       await page
         .locator('.quick-input-widget', { hasText: `Compress ${MODEL} (whole model)` })
         .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await pick(page, 'Int8 per', 'Int8 per channel');
+      await pickQuickItem(page, 'Int8 per', 'Int8 per channel', UI_TIMEOUT_MS);
 
       const report = frame.locator('[data-testid="compression-report"]');
       await report.waitFor({ state: 'visible', timeout: JOB_TIMEOUT_MS });
@@ -113,21 +89,7 @@ test(
     await withDiagnostics(opened, 'e2e-validation-plan', async () => {
       const frame = editorFrame;
       assert.ok(frame, 'the model is open (the first test opened it)');
-      // Not workbench.runCommand: the command's own input box follows the palette at once.
-      await page.keyboard.press('F1');
-      const palette = page.locator('.quick-input-widget input.input');
-      await palette.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await palette.fill('>LayerLens: Plan Compression');
-      await page
-        .locator('.quick-input-list .monaco-list-row[data-index="0"]', {
-          hasText: 'Plan Compression…',
-        })
-        .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await page.keyboard.press('Enter');
-      const input = page.locator('.quick-input-widget input[aria-label^="Plan the compression"]');
-      await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      await input.fill('3x');
-      await page.keyboard.press('Enter');
+      await startPlanCompression(page, '3x', UI_TIMEOUT_MS);
       // A click, not Enter: under load Enter reached the list before it took key presses.
       await page
         .locator('.quick-input-list .monaco-list-row[data-index="0"]', {

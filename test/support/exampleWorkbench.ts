@@ -15,6 +15,7 @@ import {
   startCodeServer,
   type CodeServer,
 } from './codeServer';
+import type { Page } from 'playwright-core';
 import { openWorkbench, type Workbench } from './vscodeBrowser';
 
 /** Installing the host and building the VSIX on first use takes minutes. */
@@ -103,4 +104,61 @@ export function useExampleWorkbench(
     assert.ok(example, 'code-server and the browser did not start');
     return example;
   };
+}
+
+/** Runs `body`; on failure adds a screenshot (`<name>-failure`) and the end of the extension host's log. */
+export async function withDiagnostics(
+  { server, workbench }: ExampleWorkbench,
+  name: string,
+  body: () => Promise<void>,
+): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    const screenshot = await workbench.screenshot(`${name}-failure`).catch(() => 'none');
+    const log = server.extensionHostLog().split('\n').slice(-60).join('\n');
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n\nscreenshot: ${screenshot}\n\nextension host log (end):\n${log}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Types `query` into the open quick pick until its first row shows `expected`, then picks it. */
+export async function pickQuickItem(
+  page: Page,
+  query: string,
+  expected: string,
+  timeoutMs: number,
+): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: timeoutMs });
+  await input.fill(query);
+  await page
+    .locator('.quick-input-list .monaco-list-row[data-index="0"]', { hasText: expected })
+    .waitFor({ state: 'visible', timeout: timeoutMs });
+  await page.keyboard.press('Enter');
+}
+
+/** LayerLens: Plan Compression… from the palette, with `target` typed into its input box. */
+export async function startPlanCompression(
+  page: Page,
+  target: string,
+  timeoutMs: number,
+): Promise<void> {
+  // Not workbench.runCommand: the command's own input box follows the palette at once.
+  await page.keyboard.press('F1');
+  const palette = page.locator('.quick-input-widget input.input');
+  await palette.waitFor({ state: 'visible', timeout: timeoutMs });
+  await palette.fill('>LayerLens: Plan Compression');
+  await page
+    .locator('.quick-input-list .monaco-list-row[data-index="0"]', {
+      hasText: 'Plan Compression…',
+    })
+    .waitFor({ state: 'visible', timeout: timeoutMs });
+  await page.keyboard.press('Enter');
+  const input = page.locator('.quick-input-widget input[aria-label^="Plan the compression"]');
+  await input.waitFor({ state: 'visible', timeout: timeoutMs });
+  await input.fill(target);
+  await page.keyboard.press('Enter');
 }

@@ -13,6 +13,14 @@ interface GgmlExports {
   readonly memory: WasmMemory;
   heapBase(): number;
   dequantize(typeId: number, src: number, blocks: number, dst: number): number;
+  quantize(
+    typeId: number,
+    src: number,
+    blocks: number,
+    dst: number,
+    importance: number,
+    rowLength: number,
+  ): number;
 }
 
 /** Stored bytes decoded per call (the output takes up to 8× as much for 4-bit types). */
@@ -56,6 +64,43 @@ export class GgmlKernel {
       out.set(new Float32Array(memory, dst, count * type.blockElements), done * type.blockElements);
     }
     return out.subarray(0, elements);
+  }
+
+  /**
+   * Quantize `values` (finite, a whole number of `type` blocks) to `out`, weighted by
+   * `importance` (one value per column of rows of its length) where given: the bytes the
+   * TypeScript reference (compress/ggml/) writes. False when the kernels do not quantize to
+   * `type`.
+   */
+  quantize(
+    type: GgmlType,
+    values: Float32Array,
+    out: Uint8Array,
+    importance?: Float32Array,
+  ): boolean {
+    const blocks = values.length / type.blockElements;
+    const rowLength = importance?.length ?? type.blockElements;
+    // Pieces of whole rows (so each piece starts at column 0), about PIECE_BYTES of weights.
+    const rowBlocks = rowLength / type.blockElements;
+    const perPiece = rowBlocks * Math.max(1, Math.floor(PIECE_BYTES / (4 * rowLength)));
+    const weights = this.base;
+    const src = weights + ((4 * (importance?.length ?? 0) + 15) & ~15);
+    const dst = src + ((perPiece * type.blockElements * 4 + 15) & ~15);
+    this.ensure(dst + perPiece * type.blockBytes);
+    if (importance)
+      new Float32Array(this.wasm.memory.buffer, weights, importance.length).set(importance);
+    for (let done = 0; done < blocks; done += perPiece) {
+      const count = Math.min(perPiece, blocks - done);
+      const memory = this.wasm.memory.buffer;
+      new Float32Array(memory, src, count * type.blockElements).set(
+        values.subarray(done * type.blockElements, (done + count) * type.blockElements),
+      );
+      if (!this.wasm.quantize(type.id, src, count, dst, importance ? weights : 0, rowLength)) {
+        return false;
+      }
+      out.set(new Uint8Array(memory, dst, count * type.blockBytes), done * type.blockBytes);
+    }
+    return true;
   }
 }
 

@@ -14,7 +14,7 @@ import { ggufFormat } from '../formats/gguf';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import { retypeableHeader, writeRetypedFile } from './ggml/ggufWriter';
-import { importanceOf, readImportanceMatrix } from './ggml/importance';
+import { importanceMatrixSetting, importanceOf, readImportanceMatrix } from './ggml/importance';
 import { ggufPlanView } from '../plan/gguf';
 import { methodFor } from './methods';
 import {
@@ -40,7 +40,7 @@ async function compressGgufChoices(
   const types = new Map<string, GgmlQuantType>();
   const matrixPaths = new Set(choices.flatMap(({ options }) => options.imatrixPath ?? []));
   if (matrixPaths.size > 1) throw new RangeError('one importance matrix per job');
-  const [matrixPath] = matrixPaths;
+  const [matrixPath = importanceMatrixSetting(source, context.settings)] = matrixPaths;
   const matrix = matrixPath === undefined ? undefined : readImportanceMatrix(matrixPath);
   const skipped: TensorCompressionResult[] = [];
   for (const { entry, options } of choices) {

@@ -92,9 +92,10 @@ export interface FormatCompression {
   ): Promise<MeasuredSweep | string>;
   /**
    * Present where the format plans its own types instead of the generic planner (GGUF:
-   * llama.cpp types for a bits-per-weight or size target): the plan of `target`.
+   * llama.cpp types for a bits-per-weight or size target): the plan of `target`, with the
+   * job's cancel, progress and settings.
    */
-  planTypes?(model: OpenedModel, target: PlanTarget, signal?: AbortSignal): Promise<Plan>;
+  planTypes?(model: OpenedModel, target: PlanTarget, context: CompressContext): Promise<Plan>;
   /** Predicted bytes of tensors with options, and what a compressed file adds once. */
   sizer(model: OpenedModel, decoded: OnnxModel | undefined): FormatSizer;
 }

@@ -16,8 +16,14 @@ import { ggmlByteLength, ggmlType } from '../formats/gguf/ggmlTypes';
 import { readGgufHeader, type GgufTensorInfo } from '../formats/gguf/header';
 import { ModelFileError } from '../formats/modelFileError';
 import { ggufFileBytes, retypeProblem, valuesOf } from '../compress/ggml/ggufWriter';
-import { importanceOf, readImportanceMatrix } from '../compress/ggml/importance';
-import { ERROR_SAMPLE_WEIGHTS, ggmlTypeErrors } from '../compress/ggml/typeErrors';
+import {
+  importanceMatrixSetting,
+  importanceOf,
+  readImportanceMatrix,
+} from '../compress/ggml/importance';
+import type { CompressContext } from '../compress/context';
+import { ERROR_SAMPLE_WEIGHTS, sampleRows } from '../compress/ggml/typeErrors';
+import { GgmlWorkers } from '../jobs/ggmlJob';
 import { VECTOR_KEPT } from '../compress/methods/ggml';
 import { describePlanTarget } from '../../shared/planTarget';
 import type { Plan, PlanStep, PlanTarget } from '../../shared/plan';
@@ -139,17 +145,20 @@ function targetBpw(model: OpenedModel, target: PlanTarget): number {
 export async function ggufPlanView(
   model: OpenedModel,
   target: PlanTarget,
-  signal?: AbortSignal,
+  context: CompressContext = {},
 ): Promise<Plan> {
   const bpw = targetBpw(model, target);
   if (!(bpw > 0)) {
     throw new RangeError(`${describePlanTarget(target)} leaves no room for the tensors`);
   }
-  const plan = await planGguf(model.path, bpw, signal);
+  const imatrixPath = importanceMatrixSetting(model.path, context.settings);
+  const plan = await planGguf(model.path, bpw, context, imatrixPath);
   const stored = new Map(model.tensors.map((entry) => [entry.info.name, entry.info.byteLength]));
   const steps: PlanStep[] = plan.rows.map((row) => ({
     tensor: row.name,
-    ...(row.type !== row.from ? { options: { method: 'ggml', ggmlType: row.type } } : {}),
+    ...(row.type !== row.from
+      ? { options: { method: 'ggml', ggmlType: row.type, ...(imatrixPath ? { imatrixPath } : {}) } }
+      : {}),
     label: row.fixed ? `${row.type} (${row.fixed})` : row.type,
     bytesBefore: stored.get(row.name) ?? row.bytes,
     predictedBytes: row.bytes,
@@ -202,26 +211,43 @@ export function llamaQuantizeCommand(plan: GgufPlan): string {
   return ['llama-quantize', ...plan.llamaQuantizeArgs].map(shellWord).join(' ');
 }
 
+/** How planGguf reports and stops. */
+export interface GgufPlanContext {
+  readonly signal?: AbortSignal;
+  /** `done` of `total` tensors measured (or kept), the last one's name. */
+  readonly onProgress?: (done: number, total: number, message: string) => void;
+}
+
 /**
  * Plan the ggml type of every tensor of the GGUF at `path` for `targetBpw` bits per weight;
- * with `imatrixPath` (llama-imatrix's matrix) the errors are weighted by it.
+ * with `imatrixPath` (llama-imatrix's matrix) the errors are weighted by it. The errors of
+ * each tensor are measured in the ggml workers, as many tensors at a time as there are
+ * workers; the tensors are read here, one at a time, and only their sampled rows move.
  */
 export async function planGguf(
   path: string,
   targetBpw: number,
-  signal?: AbortSignal,
+  context: GgufPlanContext = {},
   imatrixPath?: string,
 ): Promise<GgufPlan> {
   if (!(Number.isFinite(targetBpw) && targetBpw > 0)) {
     throw new RangeError(`the bits-per-weight target must be a positive number, got ${targetBpw}`);
   }
+  const { signal, onProgress } = context;
   const header = readGgufHeader(path);
   const matrix = imatrixPath === undefined ? undefined : readImportanceMatrix(imatrixPath);
   const fixedRows = new Map<string, GgufPlanRow>();
-  const candidates: Candidate[] = [];
+  // By tensor index, so that the solver sees them in the file's order whatever finishes first.
+  const measured: (Candidate | undefined)[] = [];
+  const total = header.tensors.length;
+  let done = 0;
+  const report = (name: string): void => onProgress?.(++done, total, name);
+  const workers = new GgmlWorkers();
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
   const fd = openSync(path, 'r');
   try {
-    for (const info of header.tensors) {
+    for (const [index, info] of header.tensors.entries()) {
       signal?.throwIfAborted();
       const keep = (fixed: string): void => {
         fixedRows.set(info.name, {
@@ -233,6 +259,7 @@ export async function planGguf(
           relativeError: 0,
           fixed,
         });
+        report(info.name);
       };
       if (info.ne.length < 2) {
         keep(VECTOR_KEPT);
@@ -243,43 +270,51 @@ export async function planGguf(
         keep(unfit);
         continue;
       }
-      const values = valuesOf(fd, path, info);
-      const importance = importanceOf(matrix, path, info.name, info.ne[0]!);
-      const errors = ggmlTypeErrors(
-        values,
-        info.ne[0]!,
-        GGML_QUANT_TYPES,
-        ERROR_SAMPLE_WEIGHTS,
-        importance,
-      );
-      const convention = CONVENTION[info.name];
-      if (convention) {
-        const type = errors.has(convention.type) ? convention.type : 'Q8_0';
-        fixedRows.set(info.name, {
-          name: info.name,
-          elements: info.elements,
-          from: info.type.name,
-          type,
-          bytes: ggmlByteLength(ggmlType(type), info.elements),
-          relativeError: errors.get(type)!.relativeError,
-          fixed: convention.reason,
-        });
-        continue;
-      }
-      candidates.push({
-        info,
-        options: [...errors].map(([type, point]) => ({
-          type,
-          bytes: ggmlByteLength(ggmlType(type), info.elements),
-          error: point.relativeError,
-        })),
-      });
-      // Let a cancel through between tensors.
-      await new Promise((resolve) => setImmediate(resolve));
+      const rowLength = info.ne[0]!;
+      const importance = importanceOf(matrix, path, info.name, rowLength);
+      const sample = sampleRows(valuesOf(fd, path, info), rowLength, ERROR_SAMPLE_WEIGHTS);
+      const task: Promise<void> = workers
+        .typeErrors(sample, rowLength, GGML_QUANT_TYPES, importance, signal)
+        .then((errors) => {
+          const convention = CONVENTION[info.name];
+          if (convention) {
+            const type = errors.has(convention.type) ? convention.type : 'Q8_0';
+            fixedRows.set(info.name, {
+              name: info.name,
+              elements: info.elements,
+              from: info.type.name,
+              type,
+              bytes: ggmlByteLength(ggmlType(type), info.elements),
+              relativeError: errors.get(type)!.relativeError,
+              fixed: convention.reason,
+            });
+          } else {
+            measured[index] = {
+              info,
+              options: [...errors].map(([type, point]) => ({
+                type,
+                bytes: ggmlByteLength(ggmlType(type), info.elements),
+                error: point.relativeError,
+              })),
+            };
+          }
+          report(info.name);
+        })
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(() => running.delete(task));
+      running.add(task);
+      if (running.size >= workers.size) await Promise.race(running);
+      if (failure) throw failure.error;
     }
+    await Promise.all(running);
+    if (failure) throw failure.error;
   } finally {
     closeSync(fd);
+    workers.dispose();
   }
+  const candidates = measured.filter((candidate) => candidate !== undefined);
   if (candidates.length === 0) {
     throw new ModelFileError(path, 'no F32, F16 or BF16 matrix of this GGUF can be re-typed');
   }

@@ -346,7 +346,7 @@ export async function planModel(
   checkTarget(request.target);
   const model = opened ?? (await openModelFile(path));
   const own = formatModule(model.summary.format).compression?.planTypes;
-  if (own) return own(model, request.target, context.signal);
+  if (own) return own(model, request.target, context);
   const problem = await planProblem(path, request, context, model);
   const solution = solveProblem(problem, solveBudget(problem, request.target));
   return planOf(problem, request.target, solution.picks);

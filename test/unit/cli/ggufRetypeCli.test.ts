@@ -124,3 +124,35 @@ test('plan --target-bpw --imatrix weighs the errors and gives llama-quantize the
   const args = (JSON.parse(weighted.stdout) as { llamaQuantizeArgs: string[] }).llamaQuantizeArgs;
   assert.deepEqual(args.slice(0, 2), ['--imatrix', dat]);
 });
+
+test('compress --method ggml --imatrix writes the importance-weighted blocks and says so', async () => {
+  const dat = join(folder, 'compress-imatrix.dat');
+  const importance = Float32Array.from({ length: 256 }, (_, j) => (j % 16 < 4 ? 64 : 1 / 64));
+  writeImatrixDat(dat, new Map([['blk.0.attn_q.weight', importance]]), 4);
+  const args = ['compress', model, '--method', 'ggml', '--ggml-type', 'Q4_K'];
+  const run = layerlens(...args, '--layers', 'attn_[qk]', '--imatrix', dat, '--json');
+  assert.equal(run.status, 3, run.stderr);
+  const report = JSON.parse(run.stdout) as CompressionReport;
+  const detail = (name: string) => report.tensors.find((t) => t.name === name)!.detail;
+  assert.match(detail('blk.0.attn_q.weight'), /weighted by the importance matrix/);
+  // The matrix has no entry for attn_k: it is quantized unweighted.
+  assert.doesNotMatch(detail('blk.0.attn_k.weight'), /importance/);
+  const before = await openModelFile(model);
+  const after = await openModelFile(report.output);
+  const read = async (m: typeof before, name: string) => {
+    const entry = m.tensors.find((t) => t.info.name === name)!;
+    return Float32Array.from(await loadTensorValues(entry, tensorMatrixShape(entry, true)));
+  };
+  const source = await read(before, 'blk.0.attn_q.weight');
+  const written = await read(after, 'blk.0.attn_q.weight');
+  assert.deepEqual(written, roundTripGgml('Q4_K', source, importance));
+  assert.notDeepEqual(written, roundTripGgml('Q4_K', source));
+  assert.deepEqual(
+    await read(after, 'blk.0.attn_k.weight'),
+    roundTripGgml('Q4_K', await read(before, 'blk.0.attn_k.weight')),
+  );
+
+  const missing = layerlens(...args, '--imatrix', join(folder, 'absent.dat'));
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /absent\.dat.*cannot be read \(ENOENT\)/);
+});

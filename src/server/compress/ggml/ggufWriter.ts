@@ -11,13 +11,11 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { GGML_QUANT_TYPES, type GgmlQuantType } from '../../../shared/compressMethods';
 import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../../shared/limits';
 import { decodeValues, type NumericDType } from '../../analysis/decode';
-import { dequantizeReference } from '../../analysis/ggmlDequant';
 import { ggmlByteLength, ggmlType, type GgmlType } from '../../formats/gguf/ggmlTypes';
 import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from '../../formats/gguf/header';
 import { ModelFileError } from '../../formats/modelFileError';
-import { relativeFrobeniusError } from '../kernels';
 import { withOutputFiles } from '../output';
-import { quantizeGgml } from './index';
+import { GgmlWorkers } from '../../jobs/ggmlJob';
 
 /** Tensor name → the ggml type it is written as (tensors not named keep theirs). */
 export type GgufTypeChoices = ReadonlyMap<string, GgmlQuantType>;
@@ -162,7 +160,8 @@ export function retypeableHeader(source: string): GgufHeader {
 /**
  * Write `header`'s file with the tensors of `choices` re-typed to `target` (a new file,
  * created exclusively). Returns the file's bytes and each re-typed tensor's result;
- * `signal` cancels between tensors, `onTensor` hears of each one written.
+ * `signal` cancels (within a tensor too: it is quantized in a ggml worker, piece by
+ * piece), `onTensor` hears of each one written.
  */
 export async function writeRetypedFile(
   header: GgufHeader,
@@ -180,6 +179,8 @@ export async function writeRetypedFile(
   const input = openSync(source, 'r');
   const output = openSync(target, 'wx');
   const tensors: RetypedTensor[] = [];
+  // One worker: the tensors are written in order, each quantized off the main thread.
+  const workers = new GgmlWorkers(1);
   try {
     let position = 0;
     const put = (bytes: Uint8Array): void => {
@@ -202,22 +203,21 @@ export async function writeRetypedFile(
         put(readAt(input, info.offset, info.byteLength));
       } else {
         const values = valuesOf(input, source, info);
-        const bytes = quantizeGgml(type.name, values, options.importance?.(info));
-        put(bytes);
-        const blocks = values.length / type.blockElements;
-        const restored = dequantizeReference(
+        const importance = options.importance?.(info);
+        const { bytes, relativeError } = await workers.quantize(
           type.name,
-          bytes,
-          blocks,
-          new Float32Array(values.length),
+          values,
+          importance,
+          options.signal,
         );
+        put(bytes);
         tensors.push({
           name: info.name,
           from: info.type.name,
           to: type.name,
           bytesBefore: info.byteLength,
           bytesAfter: bytes.byteLength,
-          relativeError: relativeFrobeniusError(values, restored),
+          relativeError,
         });
       }
       options.onTensor?.(++done, layout.tensors.length);
@@ -226,6 +226,7 @@ export async function writeRetypedFile(
     }
     padTo(layout.fileBytes);
   } finally {
+    workers.dispose();
     closeSync(output);
     closeSync(input);
   }

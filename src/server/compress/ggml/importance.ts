@@ -12,6 +12,8 @@
  * Every count and length is checked against a named limit before use.
  */
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { LayerLensSettings } from '../../../shared/settings';
 import {
   MAX_IMATRIX_BYTES,
   MAX_IMATRIX_ENTRIES,
@@ -166,4 +168,16 @@ export function importanceOf(
     );
   }
   return values;
+}
+
+/**
+ * The importance matrix `layerlens.compress.importanceMatrix` names for the model at
+ * `modelPath` (relative paths start at its folder); undefined when the setting is empty.
+ */
+export function importanceMatrixSetting(
+  modelPath: string,
+  settings: Partial<LayerLensSettings> | undefined,
+): string | undefined {
+  const value = settings?.['compress.importanceMatrix'];
+  return value ? resolve(dirname(modelPath), value) : undefined;
 }

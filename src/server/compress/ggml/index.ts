@@ -7,6 +7,9 @@
 import { GGML_QUANT_TYPES, type GgmlQuantType } from '../../../shared/compressMethods';
 import { ggmlType } from '../../formats/gguf/ggmlTypes';
 import { dequantizeReference } from '../../analysis/ggmlDequant';
+import { ggmlKernel } from '../../analysis/ggmlKernel';
+import { dequantizeBlocks } from '../../analysis/ggmlValues';
+import { allFinite } from '../kernels';
 import { quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './kquants';
 import { quantizeIq4Nl, quantizeQ4_0, quantizeQ5_0, quantizeQ8_0 } from './legacy';
 import type { BlockQuantizer } from './types';
@@ -34,11 +37,14 @@ export function quantizesTo(typeName: string): boolean {
  * Quantize `values` (a whole number of blocks) to the bytes of ggml type `typeName`; with
  * `importance` (one value per input column: rows of `importance.length` weights, a whole
  * number of blocks), the scale searches are weighted by it as llama.cpp's quant_weights.
+ * Runs the WebAssembly port (wasm/ggml.ts) where it loads and the weights are finite; the
+ * TypeScript below is the reference it matches byte for byte (`reference` forces it).
  */
 export function quantizeGgml(
   typeName: string,
   values: Float32Array,
   importance?: Float32Array,
+  reference = false,
 ): Uint8Array {
   const type = ggmlType(typeName);
   const quantize = quantizesTo(type.name) ? QUANTIZERS[type.name as GgmlQuantType] : undefined;
@@ -56,6 +62,9 @@ export function quantizeGgml(
   }
   const blocks = values.length / type.blockElements;
   const out = new Uint8Array(blocks * type.blockBytes);
+  const kernel = reference ? null : ggmlKernel();
+  const finite = kernel !== null && allFinite(values) && (!importance || allFinite(importance));
+  if (finite && kernel.quantize(type, values, out, importance)) return out;
   for (let block = 0; block < blocks; block++) {
     const from = block * type.blockElements;
     const column = from % rowLength;
@@ -70,9 +79,13 @@ export function roundTripGgml(
   typeName: string,
   values: Float32Array,
   importance?: Float32Array,
+  reference = false,
 ): Float32Array {
   const type = ggmlType(typeName);
-  const bytes = quantizeGgml(typeName, values, importance);
+  const bytes = quantizeGgml(typeName, values, importance, reference);
   const blocks = values.length / type.blockElements;
-  return dequantizeReference(typeName, bytes, blocks, new Float32Array(values.length));
+  const out = new Float32Array(values.length);
+  return reference
+    ? dequantizeReference(typeName, bytes, blocks, out)
+    : dequantizeBlocks(type, bytes, blocks, out);
 }

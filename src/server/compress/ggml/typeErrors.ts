@@ -11,7 +11,7 @@ import { proxyPoint } from '../../sensitivity/proxy';
 import { roundTripGgml } from './index';
 
 /** Weights quantized per type and tensor when estimating its error (whole rows, at least one). */
-export const ERROR_SAMPLE_WEIGHTS = 1 << 16;
+export const ERROR_SAMPLE_WEIGHTS = 1 << 18;
 
 /** Evenly spaced whole rows of `values` (rows of `rowLength`), at most `limit` weights. */
 export function sampleRows(values: Float32Array, rowLength: number, limit: number): Float32Array {

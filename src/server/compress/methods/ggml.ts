@@ -12,7 +12,8 @@ import type { SweepLevel } from '../../../shared/sensitivity';
 import type { CompressionOptions } from '../../../shared/compress';
 import { ggmlByteLength, ggmlType } from '../../formats/gguf/ggmlTypes';
 import type { TensorEntry } from '../../formats/types';
-import { roundTripGgml } from '../ggml';
+import { dequantizeAll } from '../../analysis/ggmlValues';
+import { sharedGgmlWorkers } from '../../jobs/ggmlJob';
 import { layoutDims } from '../kernels';
 import {
   LevelNotApplicable,
@@ -96,11 +97,14 @@ export const ggml: CompressionMethodModule = {
   sweepLevels: [],
   planLevels: [],
   sweepProblem: blockProblem,
-  async reconstruct(values, layout, level) {
+  async reconstruct(values, layout, level, signal) {
     const problem = blockProblem(level, { layout: needLayout(layout, level) });
     if (problem) throw new LevelNotApplicable(problem);
     needFinite(values, level);
-    return roundTripGgml(typeOf(level), values);
+    // Quantized in a ggml worker (a copy moves there), dequantized here.
+    const type = typeOf(level);
+    const quantized = await sharedGgmlWorkers().quantize(type, values.slice(), undefined, signal);
+    return dequantizeAll(type, quantized.bytes, values.length);
   },
   formats: {
     gguf: {
