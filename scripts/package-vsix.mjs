@@ -40,6 +40,8 @@ const REQUIRED_ENTRIES = [
   'extension/dist/wasm/lossless.wasm',
   'extension/dist/compressWorker.js',
   'extension/dist/losslessWorker.js',
+  'extension/dist/ggmlWorker.js',
+  'extension/dist/wasm/ggml.wasm',
   'extension/dist/cli.js',
   'extension/dist/webview/main.js',
   'extension/dist/webview/graphLayout.js',
