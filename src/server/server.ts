@@ -35,6 +35,7 @@ import { progressTitle, withWorkDone } from './progress';
 import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
 import { diffModels } from './diff';
+import { pairDetail } from './diff/detail';
 import { sweepTemporaryFolders } from './tempFiles';
 
 // A cancel that arrives while its request still waits in the queue (the server busy with
@@ -273,6 +274,21 @@ handle(LspMethods.diff, (params, signal) => {
         deltas: params.deltas,
         signal,
         settings: context.settingsFor(chosenInputs(params)),
+        onProgress: (done, total) => progress.report(done, total),
+      }),
+  );
+});
+
+handle(LspMethods.pairDetail, (params, signal) => {
+  const [a, b] = [modelPath(params.uri), modelPath(params.other)];
+  return withWorkDone(
+    connection,
+    `LayerLens: comparing tensor ${params.indexA} of ${basename(a)} with ${basename(b)}`,
+    { token: params.workDoneToken, showAfterMs: ANALYSIS_PROGRESS_AFTER_MS },
+    (progress) =>
+      pairDetail(a, b, params.indexA, {
+        signal,
+        settings: { backend: context.settingsFor()['compute.backend'] },
         onProgress: (done, total) => progress.report(done, total),
       }),
   );

@@ -27,7 +27,7 @@ import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 import type { ModelGraph, ModuleTree } from './graph';
-import type { ModelDiff } from './diff';
+import type { ModelDiff, PairDetail } from './diff';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
@@ -152,6 +152,14 @@ export interface DiffParams extends ModelParams, SampleInputsParams {
   readonly deltas?: boolean;
 }
 
+/** One pair of a diff (`uri` A, `other` B): the pair A's tensor `indexA` belongs to. */
+export interface PairDetailParams extends ModelParams {
+  /** `file:` URI of model B. */
+  readonly other: string;
+  /** Index of the pair's tensor in model A's list. */
+  readonly indexA: number;
+}
+
 /** The client's work-done progress token (LSP `WorkDoneProgressParams`). */
 export interface WorkDoneParams {
   readonly workDoneToken?: string | number;
@@ -227,6 +235,11 @@ export const LspMethods = {
   }),
   /** Compare two models: paired tensors, structure, outputs (work-done progress, cancellable). */
   diff: lspMethod<DiffParams & WorkDoneParams, ModelDiff>('layerlens/diff', { sampleInputs: true }),
+  /**
+   * A diff's selected pair: both spectra, the heatmap of ΔW and its fine-tune analysis
+   * (work-done progress, cancellable).
+   */
+  pairDetail: lspMethod<PairDetailParams & WorkDoneParams, PairDetail>('layerlens/pairDetail'),
 } as const;
 
 export type LspMethodName = keyof typeof LspMethods;

@@ -65,7 +65,7 @@ async function deltaOf(pair: TensorPair, plainMatrix: boolean): Promise<Delta | 
   return { rows: shape.rows, cols: shape.cols, base, tuned, delta };
 }
 
-function squaredNorm(values: ArrayLike<number>): number {
+export function squaredNorm(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]! * values[i]!;
   return sum;
@@ -79,11 +79,24 @@ export async function deltaSpectrum(
   const delta = await deltaOf(pair, false);
   if (typeof delta === 'string') return delta;
   const { rows, cols } = delta;
-  const spectrum = await computeSpectrumInThread(
-    delta.delta,
-    [rows, cols],
-    { method: 'auto' },
-    () => Boolean(signal?.aborted),
+  return updateSpectrum(pair.a.info.name, rows, cols, delta.delta, squaredNorm(delta.base), signal);
+}
+
+/**
+ * The fine-tune analysis of an update ΔW (`rows` × `cols`, row-major): its largest singular
+ * values, stable and effective rank, and the energy kept at DELTA_ENERGY_RANKS;
+ * `baseSquaredNorm` is ‖A‖_F² for the relative change.
+ */
+export async function updateSpectrum(
+  name: string,
+  rows: number,
+  cols: number,
+  delta: Float32Array,
+  baseSquaredNorm: number,
+  signal?: AbortSignal,
+): Promise<DeltaSpectrum> {
+  const spectrum = await computeSpectrumInThread(delta, [rows, cols], { method: 'auto' }, () =>
+    Boolean(signal?.aborted),
   );
   const sigma = spectrum.singularValues;
   const total = spectrum.frobeniusSquared;
@@ -95,9 +108,9 @@ export async function deltaSpectrum(
       energyAt.push({ rank: i + 1, energy: total > 0 ? kept / total : 1 });
     }
   }
-  const baseNorm = Math.sqrt(squaredNorm(delta.base));
+  const baseNorm = Math.sqrt(baseSquaredNorm);
   return {
-    name: pair.a.info.name,
+    name,
     rows,
     cols,
     relativeChange: baseNorm > 0 ? Math.sqrt(total) / baseNorm : Infinity,
@@ -120,7 +133,8 @@ export function loraModuleName(name: string): string {
   return name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
 }
 
-async function modelPairs(
+/** Both models opened and their tensors paired (pairing.ts). */
+export async function modelPairs(
   basePath: string,
   tunedPath: string,
 ): Promise<{ base: OpenedModel; tuned: OpenedModel; pairs: TensorPair[] }> {

@@ -13,20 +13,19 @@ import { diffModels } from '../../../../src/server/diff';
 import { extractLora } from '../../../../src/server/diff/finetune';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
-import { lowRankValues, normalValues } from '../../../support/matrices';
-import { makeTempDir, writeSafetensors } from '../../../support/safetensorsBuilder';
+import {
+  FINE_TUNE_SHAPES,
+  writeSyntheticFineTune,
+  type SyntheticFineTune,
+} from '../../../support/fineTune';
+import { makeTempDir } from '../../../support/safetensorsBuilder';
 
 let dir: string;
 let remove: () => Promise<void>;
 let basePath: string;
 let tunedPath: string;
-const NOISE = 1e-4;
-const SHAPES: Record<string, [number, number]> = {
-  'model.layers.0.q_proj.weight': [96, 64],
-  'model.layers.0.v_proj.weight': [64, 64],
-};
-/** The update U (rank 8) and the noise N of each matrix. */
-const updates = new Map<string, { update: Float32Array; noise: Float32Array }>();
+let updates: SyntheticFineTune['updates'];
+const SHAPES = FINE_TUNE_SHAPES;
 
 function norm(values: ArrayLike<number>): number {
   let sum = 0;
@@ -36,34 +35,7 @@ function norm(values: ArrayLike<number>): number {
 
 before(async () => {
   ({ dir, remove } = await makeTempDir('layerlens-lora-'));
-  const base = [];
-  const tuned = [];
-  let seed = 10;
-  for (const [name, [rows, cols]] of Object.entries(SHAPES)) {
-    const w = Float32Array.from(normalValues(rows * cols, seed++, 0.05));
-    // A rank-8 update about a fifth of W's size, and noise 1e-4 per value.
-    const update = Float32Array.from(lowRankValues(rows, cols, 8, seed++), (v) => v * 0.01);
-    const noise = Float32Array.from(normalValues(rows * cols, seed++, NOISE));
-    const t = w.map((v, i) => v + update[i]! + noise[i]!);
-    // What the file holds: U as float32 arithmetic gives it, N the rest.
-    const storedUpdate = t.map((v, i) => v - w[i]! - noise[i]!);
-    updates.set(name, { update: storedUpdate, noise });
-    base.push({ name, dtype: 'F32' as const, shape: [rows, cols], data: w });
-    tuned.push({ name, dtype: 'F32' as const, shape: [rows, cols], data: t });
-  }
-  const norms = Float32Array.from(normalValues(64, 99, 1));
-  base.push({ name: 'model.norm.weight', dtype: 'F32' as const, shape: [64], data: norms });
-  tuned.push({
-    name: 'model.norm.weight',
-    dtype: 'F32' as const,
-    shape: [64],
-    data: norms.map((v) => v * 1.01),
-  });
-  const embed = Float32Array.from(normalValues(32 * 64, 100, 1));
-  base.push({ name: 'embed.weight', dtype: 'F32' as const, shape: [32, 64], data: embed });
-  tuned.push({ name: 'embed.weight', dtype: 'F32' as const, shape: [32, 64], data: embed });
-  basePath = await writeSafetensors(join(dir, 'base.safetensors'), base);
-  tunedPath = await writeSafetensors(join(dir, 'tuned.safetensors'), tuned);
+  ({ basePath, tunedPath, updates } = await writeSyntheticFineTune(dir));
 });
 after(() => remove());
 
