@@ -2,7 +2,9 @@
  * The diff editor: a webview panel comparing two model files (layerlens/diff), opened by
  * "Compare in LayerLens" (two files selected in the explorer), "Compare with…" (from a
  * model's editor) and a compression report's "Compare with original". Its webview asks
- * for the histograms of a selected pair; the panel answers from layerlens/tensorStats.
+ * for the histograms of a selected pair, which the panel answers from layerlens/tensorStats,
+ * and for its spectra, ΔW heatmap and fine-tune analysis (layerlens/pairDetail; a newer
+ * selection cancels the one before).
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -42,7 +44,11 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
   );
   const post = (message: HostToDiffPanel) => void panel.webview.postMessage(message);
   const cancel = new vscode.CancellationTokenSource();
-  panel.onDidDispose(() => cancel.cancel());
+  let detailCancel: vscode.CancellationTokenSource | undefined;
+  panel.onDidDispose(() => {
+    cancel.cancel();
+    detailCancel?.cancel();
+  });
   const stats = async (uri: vscode.Uri, index: number) => {
     const [result] = await client.request(LspMethods.tensorStats, {
       uri: uri.toString(),
@@ -65,6 +71,25 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
           type: 'diffError',
           message: error instanceof Error ? error.message : String(error),
         });
+      }
+    } else if (message.type === 'pairDetail') {
+      detailCancel?.cancel();
+      const source = new vscode.CancellationTokenSource();
+      detailCancel = source;
+      const { indexA } = message;
+      try {
+        const detail = await client.request(
+          LspMethods.pairDetail,
+          { uri: a.toString(), other: b.toString(), indexA },
+          source.token,
+        );
+        post({ type: 'pairDetail', indexA, detail });
+      } catch (error) {
+        if (source.token.isCancellationRequested) return;
+        const text = error instanceof Error ? error.message : String(error);
+        post({ type: 'pairDetail', indexA, detail: null, error: text });
+      } finally {
+        source.dispose();
       }
     } else if (message.type === 'histograms') {
       try {

@@ -284,7 +284,11 @@ handle(LspMethods.pairDetail, (params, signal) => {
   return withWorkDone(
     connection,
     `LayerLens: comparing tensor ${params.indexA} of ${basename(a)} with ${basename(b)}`,
-    { token: params.workDoneToken, showAfterMs: ANALYSIS_PROGRESS_AFTER_MS },
+    // The panel's own progress (no token) shows only when the detail takes a while.
+    {
+      token: params.workDoneToken,
+      showAfterMs: params.workDoneToken === undefined ? ANALYSIS_PROGRESS_AFTER_MS : 0,
+    },
     (progress) =>
       pairDetail(a, b, params.indexA, {
         signal,

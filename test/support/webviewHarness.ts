@@ -206,7 +206,8 @@ const LIGHT_MODERN_THEME: Readonly<Record<string, string>> = {
 
 export type Theme = 'dark' | 'light';
 
-function themeStylesheet(theme: Theme = 'dark'): string {
+/** VS Code's theme colours as the CSS variables a webview gets. */
+export function themeStylesheet(theme: Theme = 'dark'): string {
   const colours = theme === 'light' ? LIGHT_MODERN_THEME : DARK_MODERN_THEME;
   const declarations = Object.entries(colours)
     .map(([name, value]) => `  --vscode-${name}: ${value};`)

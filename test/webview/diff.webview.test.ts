@@ -3,7 +3,8 @@
  * fed the real diff of a model and its low-rank copy, it shows the summary and the table,
  * filters to changed pairs, sorts, and overlays both histograms of a selected pair, which
  * it asks for as the extension's panel answers it (layerlens/tensorStats of each model from
- * the real server).
+ * the real server); and for a selected matrix both spectra overlaid, the |ΔW| heatmap and
+ * ΔW's fine-tune analysis (layerlens/pairDetail from the real server).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +33,7 @@ import {
   writeModel,
 } from '../support/onnxBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
-import { ensureWebviewBundle, testResultsDir } from '../support/webviewHarness';
+import { ensureWebviewBundle, testResultsDir, themeStylesheet } from '../support/webviewHarness';
 
 let browser: Browser;
 let http: Server;
@@ -80,7 +81,7 @@ before(async () => {
     webviewDocument({
       cspSource: origin,
       nonce: randomBytes(16).toString('base64'),
-      stylesheets: ['/media/layerlens.css'],
+      stylesheets: ['/theme.css', '/media/layerlens.css'],
       scripts: [
         {
           inline: `window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__post(m) });`,
@@ -93,6 +94,7 @@ before(async () => {
       '/': ['text/html', page],
       '/dist/webview/diff.js': ['text/javascript', readFileSync(path.join(bundleDir, 'diff.js'))],
       '/media/layerlens.css': ['text/css', readFileSync('media/layerlens.css')],
+      '/theme.css': ['text/css', themeStylesheet('dark')],
     };
     if (request.url === '/favicon.ico') return void response.writeHead(204).end();
     const file = files[request.url ?? ''];
@@ -138,6 +140,14 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
   await page.exposeFunction('__post', async (message: DiffPanelToHost) => {
     if (message.type === 'ready') {
       await deliver({ type: 'diff', diff: await diffModels(original, lowRank) });
+    } else if (message.type === 'pairDetail') {
+      const { indexA } = message;
+      const detail = await server.request(LspMethods.pairDetail, {
+        uri: pathToFileURL(original).toString(),
+        other: pathToFileURL(lowRank).toString(),
+        indexA,
+      });
+      await deliver({ type: 'pairDetail', indexA, detail });
     } else {
       const { indexA, indexB } = message;
       const [a, b] = await Promise.all([
@@ -193,6 +203,71 @@ test('the diff editor shows the pairs, filters and sorts them, and overlays both
   await chart.locator('rect.ll-bar-overlay').first().waitFor();
   assert.ok((await chart.locator('rect.ll-bar-overlay').count()) > 10);
   await page.screenshot({ path: path.join(testResultsDir, 'webview-diff.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a selected matrix shows both spectra overlaid, the |ΔW| heatmap and the fine-tune analysis of ΔW', async () => {
+  const { page, problems } = await openPage();
+  await page.getByTestId('diff-row').first().waitFor();
+  // fc2 (48 × 16, full rank) cut to rank 4: B is the factors' product.
+  await page.locator('[data-tensor="fc2.weight"]').click();
+  const spectra = page.getByTestId('diff-spectra');
+  await spectra.locator('path.ll-sigma-overlay').waitFor();
+  assert.equal(await spectra.locator('path.ll-sigma-line').count(), 1);
+  const pathLength = (selector: string) =>
+    spectra
+      .locator(selector)
+      .evaluate((p) => (p as unknown as { getTotalLength(): number }).getTotalLength());
+  assert.ok((await pathLength('path.ll-sigma-line')) > 50);
+  assert.ok((await pathLength('path.ll-sigma-overlay')) > 50);
+  const facts = await page.getByTestId('diff-spectra-part').innerText();
+  // B has rank 4: its 90%/99% ranks are at most 4, A's (full rank) are more.
+  const ranks = /Rank for 90% \/ 99%\s+(\d+) \/ (\d+) → (\d+) \/ (\d+)/.exec(facts);
+  assert.ok(ranks, facts);
+  assert.ok(Number(ranks[2]) > 4 && Number(ranks[4]) <= 4, facts);
+
+  // The heatmap: 48 rows × 16 columns of cells scaled up, in many colours.
+  const heatmap = page.getByTestId('diff-delta-heatmap');
+  await heatmap.waitFor();
+  assert.equal(await heatmap.getAttribute('data-level'), '0');
+  const colours = await heatmap.evaluate((canvas) => {
+    const c = canvas as unknown as {
+      width: number;
+      height: number;
+      getContext(kind: '2d'): {
+        getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+      };
+    };
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<string>();
+    for (let i = 0; i < data.length; i += 4 * 97)
+      seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+    return { width: c.width, height: c.height, seen: seen.size };
+  });
+  assert.ok(colours.width >= 16 * 5 && colours.height >= 48 * 5, JSON.stringify(colours));
+  assert.ok(colours.seen > 10, JSON.stringify(colours));
+
+  // ΔW = W − W₄: the energy table stops at the smaller side, 16, where all of it is kept.
+  const energy = page.getByTestId('diff-delta-energy');
+  assert.deepEqual(
+    await energy
+      .locator('td')
+      .evaluateAll((cells) => cells.map((c) => c.getAttribute('data-rank'))),
+    ['4', '8', '16'],
+  );
+  assert.match(await energy.locator('td[data-rank="16"]').innerText(), /^100(\.0)?%$/);
+  await page.getByTestId('diff-delta-spectrum').locator('path.ll-sigma-line').waitFor();
+  assert.match(await page.getByTestId('diff-delta-part').innerText(), /Stable rank\s+\d/);
+  await page.screenshot({
+    path: path.join(testResultsDir, 'webview-diff-detail.png'),
+    fullPage: true,
+  });
+
+  // A bias has no spectrum and no ΔW heatmap.
+  await page.locator('[data-tensor="fc1.bias"]').click();
+  await page.getByText(/No spectra: \[48\] is not a matrix/).waitFor();
+  assert.equal(await page.getByTestId('diff-delta-heatmap').count(), 0);
   assert.deepEqual(problems, []);
   await page.close();
 });
