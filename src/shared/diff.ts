@@ -179,8 +179,14 @@ export interface LoraExtraction {
   readonly tuned: string;
   readonly adapterPath: string;
   readonly configPath: string;
-  /** The rank asked for (matrices smaller than it get their full rank). */
+  /**
+   * The adapter's `r`: the rank asked for (matrices smaller than it get their full rank),
+   * or with an energy target the rank most matrices got (the others are in rank_pattern).
+   */
   readonly rank: number;
+  /** The energy target each matrix's rank was chosen for, and its cap. */
+  readonly energy?: number;
+  readonly maxRank?: number;
   readonly modules: readonly LoraModule[];
   /** Changed tensors the adapter does not hold, with why. */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];

@@ -1,6 +1,6 @@
 /**
  * A synthetic fine-tune written as two safetensors files: each matrix of `SHAPES` is
- * tuned = base + a known rank-`rank` update + small noise; a 1-D norm changes a little and
+ * tuned = base + a known low-rank update (rank 8 unless told) + small noise; a 1-D norm changes a little and
  * an embedding stays the same. The update as the stored float32 values carry it and the
  * noise are kept, so tests can check what LoRA extraction and the diff recover.
  */
@@ -22,8 +22,11 @@ export interface SyntheticFineTune {
   readonly updates: ReadonlyMap<string, { update: Float32Array; noise: Float32Array }>;
 }
 
-/** Writes base.safetensors and tuned.safetensors into `dir`. */
-export async function writeSyntheticFineTune(dir: string, rank = 8): Promise<SyntheticFineTune> {
+/** Writes base.safetensors and tuned.safetensors into `dir`; updates of rank 8 unless `ranks` names another. */
+export async function writeSyntheticFineTune(
+  dir: string,
+  ranks: Readonly<Record<string, number>> = {},
+): Promise<SyntheticFineTune> {
   const updates = new Map<string, { update: Float32Array; noise: Float32Array }>();
   const base = [];
   const tuned = [];
@@ -31,6 +34,7 @@ export async function writeSyntheticFineTune(dir: string, rank = 8): Promise<Syn
   for (const [name, [rows, cols]] of Object.entries(FINE_TUNE_SHAPES)) {
     const w = Float32Array.from(normalValues(rows * cols, seed++, 0.05));
     // A low-rank update about a fifth of W's size, and noise 1e-4 per value.
+    const rank = ranks[name] ?? 8;
     const update = Float32Array.from(lowRankValues(rows, cols, rank, seed++), (v) => v * 0.01);
     const noise = Float32Array.from(normalValues(rows * cols, seed++, FINE_TUNE_NOISE));
     const t = w.map((v, i) => v + update[i]! + noise[i]!);

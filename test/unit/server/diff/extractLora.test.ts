@@ -119,3 +119,62 @@ test('the fine-tune analysis finds a rank-8 update: energy at rank 8 near 1, at 
   }
   assert.equal(diff.pairs.find((p) => p.name === 'embed.weight')!.changed, false);
 });
+
+/** The rank of each module as the config gives it: rank_pattern's, else r. */
+function configRank(config: { r: number; rank_pattern: Record<string, number> }, module: string) {
+  return config.rank_pattern[module] ?? config.r;
+}
+
+test('--energy 0.999 picks rank 8 for the rank-8 update and rank 4 for a rank-4 one; rank_pattern and the tensors agree', async () => {
+  const { dir: mixedDir, remove: removeMixed } = await makeTempDir('layerlens-lora-energy-');
+  try {
+    const mixed = await writeSyntheticFineTune(mixedDir, { 'model.layers.0.v_proj.weight': 4 });
+    const check = async (outDir: string, options: { energy: number; maxRank?: number }) => {
+      const result = await extractLora(mixed.basePath, mixed.tunedPath, { ...options, outDir });
+      const config = JSON.parse(await readFile(result.configPath, 'utf8'));
+      const adapter = await openModelFile(result.adapterPath);
+      const shapes = new Map(adapter.tensors.map((e) => [e.info.name, e.info.shape]));
+      for (const m of result.modules) {
+        const r = configRank(config, m.module);
+        assert.equal(r, m.rank, m.module);
+        // PEFT's scale alpha / r stays 1 for every module.
+        assert.equal(config.alpha_pattern[m.module] ?? config.lora_alpha, r, m.module);
+        assert.deepEqual(shapes.get(`base_model.model.${m.module}.lora_A.weight`), [r, m.cols]);
+        assert.deepEqual(shapes.get(`base_model.model.${m.module}.lora_B.weight`), [m.rows, r]);
+      }
+      return { result, config };
+    };
+    const { result, config } = await check(join(mixedDir, 'energy'), { energy: 0.999 });
+    assert.deepEqual(
+      result.modules.map((m) => [m.module, m.rank]),
+      [
+        ['model.layers.0.q_proj', 8],
+        ['model.layers.0.v_proj', 4],
+      ],
+    );
+    for (const m of result.modules) assert.ok(m.energy >= 0.999, `${m.module}: ${m.energy}`);
+    assert.equal(result.energy, 0.999);
+    // A tie (one module each): r is the larger rank, the other is in the patterns.
+    assert.equal(config.r, 8);
+    assert.deepEqual(config.rank_pattern, { 'model.layers.0.v_proj': 4 });
+
+    const capped = await check(join(mixedDir, 'capped'), { energy: 0.999, maxRank: 6 });
+    assert.deepEqual(
+      capped.result.modules.map((m) => m.rank),
+      [6, 4],
+    );
+    assert.ok(capped.result.modules[0]!.energy < 0.999);
+    assert.equal(capped.result.maxRank, 6);
+
+    await assert.rejects(
+      extractLora(mixed.basePath, mixed.tunedPath, { energy: 1.5, outDir: join(mixedDir, 'x') }),
+      /--energy must be in \(0, 1\], got 1\.5/,
+    );
+    await assert.rejects(
+      extractLora(mixed.basePath, mixed.tunedPath, { rank: 4, energy: 0.9, outDir: mixedDir }),
+      /either a rank or an energy target/,
+    );
+  } finally {
+    await removeMixed();
+  }
+});
