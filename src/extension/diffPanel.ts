@@ -133,11 +133,20 @@ export async function compareModelsCommand(
   await compareWithCommand(client, first);
 }
 
-/** "Compare with…": the model of the active editor (or `target`) against a file picked in a dialog. */
+/**
+ * "Compare with…": the model of the active editor (or `target`) against a file picked in a
+ * dialog; a packed fine-tune delta (.llz) against its base model.
+ */
 export async function compareWithCommand(client: LayerLensClient, target: unknown): Promise<void> {
   const a = target instanceof vscode.Uri ? target : activeModelEditorUri();
   if (!a) {
     void vscode.window.showInformationMessage('LayerLens: open a model first, then Compare with…');
+    return;
+  }
+  // A packed fine-tune delta compares with its base, the model it was packed against.
+  const { deltaBase } = await client.request(LspMethods.openModel, { uri: a.toString() });
+  if (deltaBase) {
+    openDiffPanel(client, vscode.Uri.file(deltaBase), a);
     return;
   }
   const picked = await vscode.window.showOpenDialog({
