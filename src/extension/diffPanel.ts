@@ -8,6 +8,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { LoraExtraction } from '../shared/diff';
 import { LspMethods } from '../shared/lsp';
 import { isStatsError } from '../shared/model';
 import type { DiffPanelToHost, HostToDiffPanel } from '../shared/protocol';
@@ -91,6 +92,13 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
       } finally {
         source.dispose();
       }
+    } else if (message.type === 'extractLora') {
+      const extraction = await vscode.commands.executeCommand<LoraExtraction | undefined>(
+        'layerlens.extractLora',
+        a,
+        b,
+      );
+      if (extraction) post({ type: 'lora', extraction });
     } else if (message.type === 'histograms') {
       try {
         const { indexA, indexB } = message;

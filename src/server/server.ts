@@ -36,6 +36,7 @@ import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
 import { diffModels } from './diff';
 import { pairDetail } from './diff/detail';
+import { extractLora } from './diff/finetune';
 import { sweepTemporaryFolders } from './tempFiles';
 
 // A cancel that arrives while its request still waits in the queue (the server busy with
@@ -293,6 +294,25 @@ handle(LspMethods.pairDetail, (params, signal) => {
       pairDetail(a, b, params.indexA, {
         signal,
         settings: { backend: context.settingsFor()['compute.backend'] },
+        onProgress: (done, total) => progress.report(done, total),
+      }),
+  );
+});
+
+handle(LspMethods.extractLora, (params, signal) => {
+  const [base, tuned] = [modelPath(params.uri), modelPath(params.other)];
+  const { rank, energy, maxRank } = params;
+  return withWorkDone(
+    connection,
+    `LayerLens: extracting a LoRA of ${basename(tuned)} from ${basename(base)}`,
+    { token: params.workDoneToken },
+    (progress) =>
+      extractLora(base, tuned, {
+        rank,
+        energy,
+        maxRank,
+        outDir: modelPath(params.outUri),
+        signal,
         onProgress: (done, total) => progress.report(done, total),
       }),
   );

@@ -27,7 +27,7 @@ import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 import type { ModelGraph, ModuleTree } from './graph';
-import type { ModelDiff, PairDetail } from './diff';
+import type { LoraExtraction, ModelDiff, PairDetail } from './diff';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
@@ -160,6 +160,18 @@ export interface PairDetailParams extends ModelParams {
   readonly indexA: number;
 }
 
+/** Extract a fine-tune's update (`other`) from its base (`uri`) as a PEFT LoRA adapter. */
+export interface ExtractLoraParams extends ModelParams {
+  /** `file:` URI of the fine-tuned model. */
+  readonly other: string;
+  /** `file:` URI of the folder the adapter is written to (created; files never overwritten). */
+  readonly outUri: string;
+  /** One rank for every matrix; or `energy` (0…1] per matrix, capped at `maxRank`. */
+  readonly rank?: number;
+  readonly energy?: number;
+  readonly maxRank?: number;
+}
+
 /** The client's work-done progress token (LSP `WorkDoneProgressParams`). */
 export interface WorkDoneParams {
   readonly workDoneToken?: string | number;
@@ -240,6 +252,10 @@ export const LspMethods = {
    * (work-done progress, cancellable).
    */
   pairDetail: lspMethod<PairDetailParams & WorkDoneParams, PairDetail>('layerlens/pairDetail'),
+  /** Write a fine-tune's update as a PEFT LoRA adapter (work-done progress, cancellable). */
+  extractLora: lspMethod<ExtractLoraParams & WorkDoneParams, LoraExtraction>(
+    'layerlens/extractLora',
+  ),
 } as const;
 
 export type LspMethodName = keyof typeof LspMethods;

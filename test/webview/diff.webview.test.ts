@@ -33,6 +33,7 @@ import {
   writeModel,
 } from '../support/onnxBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
+import { writeSyntheticFineTune, type SyntheticFineTune } from '../support/fineTune';
 import { ensureWebviewBundle, testResultsDir, themeStylesheet } from '../support/webviewHarness';
 
 let browser: Browser;
@@ -42,11 +43,13 @@ let server: ServerProcess;
 let remove: () => Promise<void>;
 let original: string;
 let lowRank: string;
+let fineTune: SyntheticFineTune;
+let folder: string;
 
 before(async () => {
   const bundleDir = path.dirname(ensureWebviewBundle());
-  let folder: string;
   ({ folder, remove } = await makeTempFolder('layerlens-diff-webview-'));
+  fineTune = await writeSyntheticFineTune(folder);
   original = await writeModel(
     folder,
     'mlp.onnx',
@@ -118,7 +121,7 @@ after(async () => {
 });
 
 /** The page, answering its messages as src/extension/diffPanel.ts does. */
-async function openPage(): Promise<{ page: Page; problems: string[] }> {
+async function openPage(a = original, b = lowRank): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
   const problems: string[] = [];
   page.on('console', (message) => {
@@ -139,22 +142,31 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
   };
   await page.exposeFunction('__post', async (message: DiffPanelToHost) => {
     if (message.type === 'ready') {
-      await deliver({ type: 'diff', diff: await diffModels(original, lowRank) });
+      await deliver({ type: 'diff', diff: await diffModels(a, b) });
+    } else if (message.type === 'extractLora') {
+      // As the extension does once the rank or energy and the folder are chosen.
+      const extraction = await server.request(LspMethods.extractLora, {
+        uri: pathToFileURL(a).toString(),
+        other: pathToFileURL(b).toString(),
+        outUri: pathToFileURL(path.join(folder, 'adapter')).toString(),
+        energy: 0.999,
+      });
+      await deliver({ type: 'lora', extraction });
     } else if (message.type === 'pairDetail') {
       const { indexA } = message;
       const detail = await server.request(LspMethods.pairDetail, {
-        uri: pathToFileURL(original).toString(),
-        other: pathToFileURL(lowRank).toString(),
+        uri: pathToFileURL(a).toString(),
+        other: pathToFileURL(b).toString(),
         indexA,
       });
       await deliver({ type: 'pairDetail', indexA, detail });
     } else {
       const { indexA, indexB } = message;
-      const [a, b] = await Promise.all([
-        histogram(original, indexA),
-        indexB === null ? null : histogram(lowRank, indexB),
+      const [ha, hb] = await Promise.all([
+        histogram(a, indexA),
+        indexB === null ? null : histogram(b, indexB),
       ]);
-      await deliver({ type: 'histograms', indexA: message.indexA, a, b });
+      await deliver({ type: 'histograms', indexA: message.indexA, a: ha, b: hb });
     }
   });
   await page.goto(origin + '/');
@@ -172,6 +184,8 @@ test('the diff editor shows the pairs, filters and sorts them, and overlays both
   assert.match(await fc1.innerText(), /factors fc1\.weight_lowrank_a · fc1\.weight_lowrank_b/);
   assert.match(await fc1.innerText(), /\[64, 48\] → \[64, 4\] · \[4, 48\]/);
   assert.match(await page.getByTestId('diff-structure').innerText(), /split fc1 \(MatMul\)/);
+  // Factors and a bias: nothing a LoRA adapts, so no Extract LoRA….
+  assert.equal(await page.getByTestId('diff-extract-lora').count(), 0);
 
   await page.getByTestId('diff-changed-only').check();
   assert.equal(await rows.count(), 2);
@@ -268,6 +282,32 @@ test('a selected matrix shows both spectra overlaid, the |ΔW| heatmap and the f
   await page.locator('[data-tensor="fc1.bias"]').click();
   await page.getByText(/No spectra: \[48\] is not a matrix/).waitFor();
   assert.equal(await page.getByTestId('diff-delta-heatmap').count(), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('Extract LoRA… on a base and its fine-tune shows each matrix’s rank and the error of base + B·A', async () => {
+  const { page, problems } = await openPage(fineTune.basePath, fineTune.tunedPath);
+  await page.getByTestId('diff-row').first().waitFor();
+  assert.equal(await page.getByTestId('diff-lora').isVisible(), false);
+  await page.getByTestId('diff-extract-lora').click();
+  const table = page.getByTestId('diff-lora-table');
+  await table.waitFor();
+  const rows = await table
+    .locator('tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
+  assert.deepEqual(
+    rows.map((r) => [r[0], r[1], r[2]]),
+    [
+      ['model.layers.0.q_proj.weight', '96 × 64', '8'],
+      ['model.layers.0.v_proj.weight', '64 × 64', '8'],
+    ],
+  );
+  // base + B·A is off the fine-tune by the noise only: far below 1e-2 of ‖tuned‖.
+  for (const row of rows) assert.ok(Number(row[5]) < 1e-2, row.join(' | '));
+  const text = await page.getByTestId('diff-lora').innerText();
+  assert.match(text, /per matrix for 99\.9% of ‖ΔW‖²/);
+  assert.match(text, /Not in the adapter: model\.norm\.weight: not a 2-D matrix/);
   assert.deepEqual(problems, []);
   await page.close();
 });

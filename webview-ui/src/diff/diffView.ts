@@ -7,6 +7,7 @@
  */
 import type {
   DeltaSpectrum,
+  LoraExtraction,
   ModelDiff,
   PairDetail,
   TensorPairDiff,
@@ -102,7 +103,15 @@ export class DiffView {
     private readonly requestHistograms: (pair: TensorPairDiff) => void,
     /** Ask for the pair's spectra, ΔW heatmap and fine-tune analysis (answered by `showDetail`). */
     private readonly requestDetail?: (pair: TensorPairDiff) => void,
+    /** Extract LoRA… (offered when the diff has changed matrices a LoRA can hold). */
+    private readonly extractLora?: () => void,
   ) {}
+
+  /** The adapter written by Extract LoRA…: per matrix its rank and errors. */
+  private readonly lora = element('section', {
+    className: 'll-section ll-diff-lora',
+    attrs: { 'data-testid': 'diff-lora' },
+  });
 
   render(): void {
     const { a, b } = this.diff;
@@ -176,13 +185,18 @@ export class DiffView {
           ),
         ])
       : null;
+    this.lora.hidden = true;
     this.root.replaceChildren(
       ...[
         summary,
         section('Tensors', 'll-diff-tensors', [
-          element('label', { className: 'll-diff-filter' }, [filter, ' Changed only']),
+          element('div', { className: 'll-panel-toolbar' }, [
+            element('label', { className: 'll-diff-filter' }, [filter, ' Changed only']),
+            ...(this.extractLora && hasLoraMatrices(this.diff) ? [this.loraButton()] : []),
+          ]),
           table,
         ]),
+        this.lora,
         this.detail,
         unpaired('A', this.diff.onlyA),
         unpaired('B', this.diff.onlyB),
@@ -267,6 +281,79 @@ export class DiffView {
       chart,
     );
     if (a) drawHistogram(chart, a, 'linear', CHART_WIDTH, 'value', b ?? undefined);
+  }
+
+  private loraButton(): HTMLButtonElement {
+    const button = element('button', {
+      className: 'll-button',
+      text: 'Extract LoRA…',
+      attrs: {
+        type: 'button',
+        'data-testid': 'diff-extract-lora',
+        title: 'Write the changed matrices’ updates as a PEFT LoRA adapter (rank or energy)',
+      },
+    });
+    button.addEventListener('click', () => this.extractLora?.());
+    return button;
+  }
+
+  /** An adapter was written: where, and per matrix base + B·A against the fine-tune. */
+  showLora(extraction: LoraExtraction): void {
+    const percent = (x: number) => formatPercent(x);
+    this.lora.hidden = false;
+    this.lora.replaceChildren(
+      element('h2', { className: 'll-section-title', text: 'LoRA adapter' }),
+      definitionList([
+        ['Adapter', extraction.adapterPath],
+        ['Config', extraction.configPath],
+        [
+          'Rank',
+          extraction.energy === undefined
+            ? `r = ${extraction.rank}`
+            : `per matrix for ${percent(extraction.energy)} of ‖ΔW‖²${extraction.maxRank ? `, at most ${extraction.maxRank}` : ''} (r = ${extraction.rank}, others in rank_pattern)`,
+        ],
+      ]),
+      element(
+        'table',
+        { className: 'll-diff-table', attrs: { 'data-testid': 'diff-lora-table' } },
+        [
+          element('thead', {}, [
+            element(
+              'tr',
+              {},
+              [
+                'Tensor',
+                'Shape',
+                'Rank',
+                'Energy',
+                '‖ΔW − BA‖/‖ΔW‖',
+                '‖base + BA − tuned‖/‖tuned‖',
+              ].map((label) => element('th', { text: label })),
+            ),
+          ]),
+          element(
+            'tbody',
+            {},
+            extraction.modules.map((m) =>
+              element('tr', { attrs: { 'data-tensor': m.name } }, [
+                element('td', { text: m.name }),
+                element('td', { text: `${formatCount(m.rows)} × ${formatCount(m.cols)}` }),
+                element('td', { text: String(m.rank) }),
+                element('td', { text: percent(m.energy) }),
+                element('td', { text: formatStat(m.updateError, 3) }),
+                element('td', { text: formatStat(m.tunedError, 3) }),
+              ]),
+            ),
+          ),
+        ],
+      ),
+      ...extraction.skipped.map((s) =>
+        element('p', {
+          className: 'll-diff-note',
+          text: `Not in the adapter: ${s.name}: ${s.reason}`,
+        }),
+      ),
+    );
   }
 
   /** The spectra, ΔW heatmap and fine-tune analysis of the selected pair arrived (or why not). */
@@ -426,4 +513,16 @@ function deltaPart(delta: DeltaSpectrum): HTMLElement {
     ),
     energyTable,
   ]);
+}
+
+/** Whether some changed pair is a 2-D matrix of the same shape on both sides (what a LoRA adapts). */
+export function hasLoraMatrices(diff: ModelDiff): boolean {
+  return diff.pairs.some(
+    (p) =>
+      p.changed &&
+      p.pairing !== 'factors' &&
+      p.values !== undefined &&
+      p.shapeA.length === 2 &&
+      p.shapeB[0]?.join() === p.shapeA.join(),
+  );
 }

@@ -25,6 +25,7 @@ window.addEventListener('message', (event: MessageEvent<HostToDiffPanel>) => {
           indexB: pair.pairing === 'factors' ? null : pair.indicesB[0]!,
         }),
       (pair) => vscode.postMessage({ type: 'pairDetail', indexA: pair.indexA }),
+      () => vscode.postMessage({ type: 'extractLora' }),
     );
     view.render();
   } else if (message.type === 'diffError') {
@@ -35,6 +36,8 @@ window.addEventListener('message', (event: MessageEvent<HostToDiffPanel>) => {
     view?.showHistograms(message.indexA, message.a, message.b, message.error);
   } else if (message.type === 'pairDetail') {
     view?.showDetail(message.indexA, message.detail, message.error);
+  } else if (message.type === 'lora') {
+    view?.showLora(message.extraction);
   }
 });
 vscode.postMessage({ type: 'ready' });
