@@ -34,13 +34,18 @@ export const DIFF_USAGE = `Usage: layerlens diff A B [--json] [--outputs] [--cha
              rank r keeps for r = 4, 8, 16, 32, 64
   --json     Print the whole diff as JSON
 
-Usage: layerlens extract-lora BASE TUNED --rank R --out DIR [--json]
+Usage: layerlens extract-lora BASE TUNED (--rank R | --energy E [--max-rank M]) --out DIR [--json]
 
   extract-lora  Write the fine-tune's update of every changed 2-D float matrix as a
-                rank-R LoRA adapter PEFT loads: DIR/adapter_model.safetensors
-                (base_model.model.<module>.lora_A.weight [R, in], lora_B.weight
-                [out, R]) and DIR/adapter_config.json (lora_alpha = R); prints per
-                matrix the energy kept, ‖ΔW − B·A‖/‖ΔW‖ and ‖base + B·A − tuned‖/‖tuned‖`;
+                LoRA adapter PEFT loads: DIR/adapter_model.safetensors
+                (base_model.model.<module>.lora_A.weight [r, in], lora_B.weight
+                [out, r]) and DIR/adapter_config.json (lora_alpha = r); prints per
+                matrix the energy kept, ‖ΔW − B·A‖/‖ΔW‖ and ‖base + B·A − tuned‖/‖tuned‖
+  --rank R      The same rank R for every matrix
+  --energy E    Per matrix the smallest rank keeping the share E (0 < E ≤ 1) of
+                ‖ΔW‖²; the config's r is the rank most matrices got, the others are
+                listed in rank_pattern and alpha_pattern
+  --max-rank M  With --energy: no matrix gets a rank above M`;
 
 interface DiffArgs {
   readonly a: string;
@@ -219,7 +224,9 @@ function printDeltas(deltas: readonly DeltaSpectrum[]): void {
 export function parseLoraArgs(args: readonly string[]): {
   base: string;
   tuned: string;
-  rank: number;
+  rank?: number;
+  energy?: number;
+  maxRank?: number;
   out: string;
   json: boolean;
 } {
@@ -230,21 +237,36 @@ export function parseLoraArgs(args: readonly string[]): {
     const arg = args[i]!;
     if (!arg.startsWith('--')) files.push(arg);
     else if (arg === '--json') json = true;
-    else if (arg === '--rank' || arg === '--out') {
+    else if (['--rank', '--energy', '--max-rank', '--out'].includes(arg)) {
       const value = args[++i];
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
       values[arg] = value;
     } else throw new UsageError(`unknown option ${arg}`);
   }
   if (files.length !== 2) throw new UsageError('extract-lora takes the base and the tuned model');
-  const rank = Number(values['--rank']);
-  if (!Number.isInteger(rank) || rank < 1)
-    throw new UsageError('--rank must be a positive integer');
+  const positive = (flag: string) => {
+    const value = Number(values[flag]);
+    if (!Number.isInteger(value) || value < 1)
+      throw new UsageError(`${flag} must be a positive integer`);
+    return value;
+  };
+  const choice: { rank?: number; energy?: number; maxRank?: number } = {};
+  if (values['--energy'] !== undefined) {
+    if (values['--rank'] !== undefined)
+      throw new UsageError('extract-lora takes --rank or --energy, not both');
+    const energy = Number(values['--energy']);
+    if (!(energy > 0 && energy <= 1)) throw new UsageError('--energy must be in (0, 1]');
+    choice.energy = energy;
+    if (values['--max-rank'] !== undefined) choice.maxRank = positive('--max-rank');
+  } else {
+    if (values['--max-rank'] !== undefined) throw new UsageError('--max-rank goes with --energy');
+    choice.rank = positive('--rank');
+  }
   if (!values['--out']) throw new UsageError('extract-lora needs --out DIR');
   return {
     base: resolve(files[0]!),
     tuned: resolve(files[1]!),
-    rank,
+    ...choice,
     out: resolve(values['--out']),
     json,
   };
@@ -260,8 +282,11 @@ export async function extractLoraCommand(args: readonly string[]): Promise<numbe
     console.error(`layerlens: ${error.message}\n\n${DIFF_USAGE}`);
     return 2;
   }
+  const { rank, energy, maxRank } = parsed;
   const result = await extractLora(parsed.base, parsed.tuned, {
-    rank: parsed.rank,
+    rank,
+    energy,
+    maxRank,
     outDir: parsed.out,
   });
   if (parsed.json) {
@@ -269,7 +294,12 @@ export async function extractLoraCommand(args: readonly string[]): Promise<numbe
     return 0;
   }
   console.log(`Wrote ${result.adapterPath}`);
-  console.log(`  and ${result.configPath} (r = ${result.rank}, lora_alpha = ${result.rank})`);
+  const patterned = result.modules.filter((m) => m.rank !== result.rank).length;
+  console.log(
+    `  and ${result.configPath} (r = ${result.rank}, lora_alpha = ${result.rank}${
+      patterned > 0 ? `; ${patterned} matrices with another rank in rank_pattern` : ''
+    })`,
+  );
   printTable([
     [
       'TENSOR',

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { LayerLensClient } from './client';
 import { compressCommand } from './compressCommand';
 import { compareModelsCommand, compareWithCommand } from './diffPanel';
+import { extractLoraCommand } from './extractLoraCommand';
 import { MODEL_EDITOR_VIEW_TYPE } from './editorViewTypes';
 import { isRowContext } from './compressChoices';
 import { activeModelEditorUri, showModel } from './modelEditor';
@@ -110,6 +111,11 @@ const COMMANDS: readonly CommandSpec[] = [
     run: (client, target) => compareWithCommand(client, target),
   },
   {
+    id: 'layerlens.extractLora',
+    needsServer: true,
+    run: (client, base, tuned) => extractLoraCommand(client, base, tuned),
+  },
+  {
     id: 'layerlens.chooseSampleInputs',
     needsServer: false,
     run: (_client, resource) => chooseSampleInputsCommand(resource),
@@ -132,17 +138,18 @@ async function showTensor(resource: unknown, tensorName: unknown, inGraph: boole
 export function registerCommands(client: LayerLensClient): vscode.Disposable {
   return vscode.Disposable.from(
     ...COMMANDS.map((command) =>
-      vscode.commands.registerCommand(command.id, async (...args: unknown[]) => {
+      vscode.commands.registerCommand(command.id, async (...args: unknown[]): Promise<unknown> => {
         if (command.needsServer && client.state === 'stopped') {
           const choice = await vscode.window.showErrorMessage(
             'The LayerLens server is not running.',
             'Restart Server',
           );
           if (choice) await client.restart();
-          return;
+          return undefined;
         }
         try {
-          await command.run(client, ...args);
+          // The result goes back to executeCommand (Extract LoRA… answers its extraction).
+          return await command.run(client, ...args);
         } catch (error) {
           client.output.error(
             `${command.id}: ${error instanceof Error ? error.message : String(error)}`,
@@ -150,6 +157,7 @@ export function registerCommands(client: LayerLensClient): vscode.Disposable {
           void vscode.window.showErrorMessage(
             `LayerLens: ${error instanceof Error ? error.message : String(error)}`,
           );
+          return undefined;
         }
       }),
     ),

@@ -2,10 +2,13 @@
  * The diff editor: a webview panel comparing two model files (layerlens/diff), opened by
  * "Compare in LayerLens" (two files selected in the explorer), "Compare with…" (from a
  * model's editor) and a compression report's "Compare with original". Its webview asks
- * for the histograms of a selected pair; the panel answers from layerlens/tensorStats.
+ * for the histograms of a selected pair, which the panel answers from layerlens/tensorStats,
+ * and for its spectra, ΔW heatmap and fine-tune analysis (layerlens/pairDetail; a newer
+ * selection cancels the one before).
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { LoraExtraction } from '../shared/diff';
 import { LspMethods } from '../shared/lsp';
 import { isStatsError } from '../shared/model';
 import type { DiffPanelToHost, HostToDiffPanel } from '../shared/protocol';
@@ -42,7 +45,11 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
   );
   const post = (message: HostToDiffPanel) => void panel.webview.postMessage(message);
   const cancel = new vscode.CancellationTokenSource();
-  panel.onDidDispose(() => cancel.cancel());
+  let detailCancel: vscode.CancellationTokenSource | undefined;
+  panel.onDidDispose(() => {
+    cancel.cancel();
+    detailCancel?.cancel();
+  });
   const stats = async (uri: vscode.Uri, index: number) => {
     const [result] = await client.request(LspMethods.tensorStats, {
       uri: uri.toString(),
@@ -66,6 +73,32 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
           message: error instanceof Error ? error.message : String(error),
         });
       }
+    } else if (message.type === 'pairDetail') {
+      detailCancel?.cancel();
+      const source = new vscode.CancellationTokenSource();
+      detailCancel = source;
+      const { indexA } = message;
+      try {
+        const detail = await client.request(
+          LspMethods.pairDetail,
+          { uri: a.toString(), other: b.toString(), indexA },
+          source.token,
+        );
+        post({ type: 'pairDetail', indexA, detail });
+      } catch (error) {
+        if (source.token.isCancellationRequested) return;
+        const text = error instanceof Error ? error.message : String(error);
+        post({ type: 'pairDetail', indexA, detail: null, error: text });
+      } finally {
+        source.dispose();
+      }
+    } else if (message.type === 'extractLora') {
+      const extraction = await vscode.commands.executeCommand<LoraExtraction | undefined>(
+        'layerlens.extractLora',
+        a,
+        b,
+      );
+      if (extraction) post({ type: 'lora', extraction });
     } else if (message.type === 'histograms') {
       try {
         const { indexA, indexB } = message;
@@ -108,11 +141,20 @@ export async function compareModelsCommand(
   await compareWithCommand(client, first);
 }
 
-/** "Compare with…": the model of the active editor (or `target`) against a file picked in a dialog. */
+/**
+ * "Compare with…": the model of the active editor (or `target`) against a file picked in a
+ * dialog; a packed fine-tune delta (.llz) against its base model.
+ */
 export async function compareWithCommand(client: LayerLensClient, target: unknown): Promise<void> {
   const a = target instanceof vscode.Uri ? target : activeModelEditorUri();
   if (!a) {
     void vscode.window.showInformationMessage('LayerLens: open a model first, then Compare with…');
+    return;
+  }
+  // A packed fine-tune delta compares with its base, the model it was packed against.
+  const { deltaBase } = await client.request(LspMethods.openModel, { uri: a.toString() });
+  if (deltaBase) {
+    openDiffPanel(client, vscode.Uri.file(deltaBase), a);
     return;
   }
   const picked = await vscode.window.showOpenDialog({

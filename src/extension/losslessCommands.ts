@@ -37,7 +37,7 @@ async function pickFile(
 }
 
 /** Run a server job with a cancellable notification that shows the server's percentage. */
-async function withServerProgress<T>(
+export async function withServerProgress<T>(
   client: LayerLensClient,
   title: string,
   job: (workDoneToken: string, token: vscode.CancellationToken) => Promise<T>,

@@ -28,6 +28,7 @@ import { blockScaleGrid } from './analysis/blockScales';
 import { tensorCodes } from './analysis/codes';
 import type { TensorCodes } from '../shared/model';
 import {
+  encodeTileValues,
   memoryMatrix,
   mergePyramidParts,
   pyramidLevels,
@@ -38,8 +39,8 @@ import {
   type PixelSums,
   type PyramidPart,
 } from './analysis/heatmap';
-import { spectralMetrics, type SpectrumSettings } from './analysis/spectrum';
-import { computeTensorSpectrum, disposeSpectrumWorker } from './jobs/computeSpectrum';
+import type { SpectrumSettings } from './analysis/spectrum';
+import { disposeSpectrumWorker, spectrumOfValues } from './jobs/computeSpectrum';
 import {
   fileMatrix,
   loadMemoryBytes,
@@ -228,7 +229,7 @@ export class AnalysisService {
       tileY,
       width: tile.width,
       height: tile.height,
-      values: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64'),
+      values: encodeTileValues(values),
       elapsedMs: performance.now() - started,
     };
   }
@@ -362,35 +363,10 @@ async function computeSpectrum(
   settings: SpectrumSettings,
   signal: AbortSignal,
 ): Promise<Spectrum> {
-  const started = performance.now();
   const matrix = tensorMatrixShape(entry, true);
   const values = await loadTensorValues(entry, matrix);
-  const result = await computeTensorSpectrum(
-    values,
-    squeezedShape(entry.info.shape),
-    options,
-    signal,
-    settings,
-  );
-  const metrics = spectralMetrics(
-    result.singularValues,
-    result.rows,
-    result.cols,
-    result.frobeniusSquared,
-  );
-  return {
-    index: entry.info.index,
-    rows: result.rows,
-    cols: result.cols,
-    method: result.method,
-    precision: result.precision,
-    conv: result.conv,
-    singularValues: Array.from(result.singularValues),
-    frobeniusSquared: result.frobeniusSquared,
-    metrics,
-    backend: result.backend,
-    elapsedMs: performance.now() - started,
-  };
+  const shape = squeezedShape(entry.info.shape);
+  return spectrumOfValues(values, shape, entry.info.index, options, settings, signal);
 }
 
 function checkLayer(layer: HeatmapLayer): HeatmapLayer {

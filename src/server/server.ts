@@ -35,6 +35,8 @@ import { progressTitle, withWorkDone } from './progress';
 import { PYTHON_CAPABILITIES } from './python/lspPython';
 import { computeSensitivity } from './sensitivity';
 import { diffModels } from './diff';
+import { pairDetail } from './diff/detail';
+import { extractLora } from './diff/finetune';
 import { sweepTemporaryFolders } from './tempFiles';
 
 // A cancel that arrives while its request still waits in the queue (the server busy with
@@ -273,6 +275,44 @@ handle(LspMethods.diff, (params, signal) => {
         deltas: params.deltas,
         signal,
         settings: context.settingsFor(chosenInputs(params)),
+        onProgress: (done, total) => progress.report(done, total),
+      }),
+  );
+});
+
+handle(LspMethods.pairDetail, (params, signal) => {
+  const [a, b] = [modelPath(params.uri), modelPath(params.other)];
+  return withWorkDone(
+    connection,
+    `LayerLens: comparing tensor ${params.indexA} of ${basename(a)} with ${basename(b)}`,
+    // The panel's own progress (no token) shows only when the detail takes a while.
+    {
+      token: params.workDoneToken,
+      showAfterMs: params.workDoneToken === undefined ? ANALYSIS_PROGRESS_AFTER_MS : 0,
+    },
+    (progress) =>
+      pairDetail(a, b, params.indexA, {
+        signal,
+        settings: { backend: context.settingsFor()['compute.backend'] },
+        onProgress: (done, total) => progress.report(done, total),
+      }),
+  );
+});
+
+handle(LspMethods.extractLora, (params, signal) => {
+  const [base, tuned] = [modelPath(params.uri), modelPath(params.other)];
+  const { rank, energy, maxRank } = params;
+  return withWorkDone(
+    connection,
+    `LayerLens: extracting a LoRA of ${basename(tuned)} from ${basename(base)}`,
+    { token: params.workDoneToken },
+    (progress) =>
+      extractLora(base, tuned, {
+        rank,
+        energy,
+        maxRank,
+        outDir: modelPath(params.outUri),
+        signal,
         onProgress: (done, total) => progress.report(done, total),
       }),
   );

@@ -5,7 +5,9 @@
  */
 import type { OutputDeviation } from './compress';
 import type { DType } from './dtypes';
+import type { HeatmapInfo, HeatmapTile } from './heatmap';
 import type { ModelFormat } from './model';
+import type { Spectrum } from './spectrum';
 
 /** One side's totals. */
 export interface DiffSide {
@@ -177,9 +179,37 @@ export interface LoraExtraction {
   readonly tuned: string;
   readonly adapterPath: string;
   readonly configPath: string;
-  /** The rank asked for (matrices smaller than it get their full rank). */
+  /**
+   * The adapter's `r`: the rank asked for (matrices smaller than it get their full rank),
+   * or with an energy target the rank most matrices got (the others are in rank_pattern).
+   */
   readonly rank: number;
+  /** The energy target each matrix's rank was chosen for, and its cap. */
+  readonly energy?: number;
+  readonly maxRank?: number;
   readonly modules: readonly LoraModule[];
   /** Changed tensors the adapter does not hold, with why. */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
+}
+
+/**
+ * What the Compare panel shows for a selected pair beyond its histograms
+ * (layerlens/pairDetail): both spectra, the heatmap of |ΔW| and the fine-tune analysis of
+ * ΔW = B − A. B's values are its decoded weights, or the product of its two factors.
+ */
+export interface PairDetail {
+  readonly indexA: number;
+  /** The singular values of A's and of B's matrix (null, with `spectraSkipped`, when there are none). */
+  readonly spectrumA: Spectrum | null;
+  readonly spectrumB: Spectrum | null;
+  readonly spectraSkipped?: string;
+  /**
+   * |ΔW| pooled to the heatmap's coarsest level (the whole matrix in one tile; the
+   * magnitude layer's log colour scale), or null with `deltaSkipped`.
+   */
+  readonly heatmap: { readonly info: HeatmapInfo; readonly tile: HeatmapTile } | null;
+  /** The spectrum of ΔW, its stable and effective rank, the energy kept at a few ranks. */
+  readonly delta: DeltaSpectrum | null;
+  /** Why there is no ΔW (values not comparable, identical, not a matrix). */
+  readonly deltaSkipped?: string;
 }

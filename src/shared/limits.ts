@@ -229,6 +229,12 @@ export const MAX_GROUP_DEPTH = 32;
 /** Values of each side read at a time when two tensors are compared (model diff). */
 export const DIFF_CHUNK_ELEMENTS = 1 << 20;
 
+/**
+ * Largest pair whose values the Compare panel's detail holds in memory (A, B and ΔW as
+ * float32, 3 × 64 MB at this size): its spectra, ΔW heatmap and fine-tune analysis.
+ */
+export const MAX_PAIR_DETAIL_ELEMENTS = 16 * 1024 * 1024;
+
 /** Structure changes listed one by one in a model diff (all are counted). */
 export const MAX_LISTED_STRUCTURE_CHANGES = 2000;
 

@@ -27,7 +27,7 @@ import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
 import type { ModelGraph, ModuleTree } from './graph';
-import type { ModelDiff } from './diff';
+import type { LoraExtraction, ModelDiff, PairDetail } from './diff';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
@@ -152,6 +152,26 @@ export interface DiffParams extends ModelParams, SampleInputsParams {
   readonly deltas?: boolean;
 }
 
+/** One pair of a diff (`uri` A, `other` B): the pair A's tensor `indexA` belongs to. */
+export interface PairDetailParams extends ModelParams {
+  /** `file:` URI of model B. */
+  readonly other: string;
+  /** Index of the pair's tensor in model A's list. */
+  readonly indexA: number;
+}
+
+/** Extract a fine-tune's update (`other`) from its base (`uri`) as a PEFT LoRA adapter. */
+export interface ExtractLoraParams extends ModelParams {
+  /** `file:` URI of the fine-tuned model. */
+  readonly other: string;
+  /** `file:` URI of the folder the adapter is written to (created; files never overwritten). */
+  readonly outUri: string;
+  /** One rank for every matrix; or `energy` (0…1] per matrix, capped at `maxRank`. */
+  readonly rank?: number;
+  readonly energy?: number;
+  readonly maxRank?: number;
+}
+
 /** The client's work-done progress token (LSP `WorkDoneProgressParams`). */
 export interface WorkDoneParams {
   readonly workDoneToken?: string | number;
@@ -227,6 +247,15 @@ export const LspMethods = {
   }),
   /** Compare two models: paired tensors, structure, outputs (work-done progress, cancellable). */
   diff: lspMethod<DiffParams & WorkDoneParams, ModelDiff>('layerlens/diff', { sampleInputs: true }),
+  /**
+   * A diff's selected pair: both spectra, the heatmap of ΔW and its fine-tune analysis
+   * (work-done progress, cancellable).
+   */
+  pairDetail: lspMethod<PairDetailParams & WorkDoneParams, PairDetail>('layerlens/pairDetail'),
+  /** Write a fine-tune's update as a PEFT LoRA adapter (work-done progress, cancellable). */
+  extractLora: lspMethod<ExtractLoraParams & WorkDoneParams, LoraExtraction>(
+    'layerlens/extractLora',
+  ),
 } as const;
 
 export type LspMethodName = keyof typeof LspMethods;

@@ -149,6 +149,11 @@ export interface ModelSummary {
   readonly outputs: readonly ValueInfo[];
   /** Format facts (IR version, opsets, producer…) and the file's own metadata. */
   readonly metadata: readonly MetadataEntry[];
+  /**
+   * A packed fine-tune delta (`layerlens pack --base`): the path of its base model, null
+   * when the base is missing (its tensor values cannot be read then).
+   */
+  readonly deltaBase?: string | null;
   /** Problems that did not stop the model from opening. */
   readonly warnings: readonly string[];
   /** What LayerLens can do with the model beyond reading it (from its format module). */

@@ -6,7 +6,7 @@
  * forwards each request to the server with that model's URI.
  */
 import type { CompressionReport } from './compress';
-import type { ModelDiff } from './diff';
+import type { LoraExtraction, ModelDiff, PairDetail } from './diff';
 import type { Histogram } from './model';
 import type { LspMethods, LspResult, WebviewMethodName, WebviewParams } from './lsp';
 import type { PlanAction, PlanView } from './plan';
@@ -64,7 +64,11 @@ export type DiffPanelToHost =
    * The value histograms of a pair: A's tensor and B's (indices in each model); B's is
    * null where B stores the tensor as factors, whose values are not W's.
    */
-  | { type: 'histograms'; indexA: number; indexB: number | null };
+  | { type: 'histograms'; indexA: number; indexB: number | null }
+  /** The spectra, ΔW heatmap and fine-tune analysis of the pair of A's tensor `indexA` (layerlens/pairDetail). */
+  | { type: 'pairDetail'; indexA: number }
+  /** Extract LoRA…: the extension asks for the rank or energy and the folder, then extracts. */
+  | { type: 'extractLora' };
 
 /** The extension to the diff editor's webview. */
 export type HostToDiffPanel =
@@ -76,7 +80,10 @@ export type HostToDiffPanel =
       a: Histogram | null;
       b: Histogram | null;
       error?: string;
-    };
+    }
+  | { type: 'pairDetail'; indexA: number; detail: PairDetail | null; error?: string }
+  /** An adapter was written: its per-matrix errors. */
+  | { type: 'lora'; extraction: LoraExtraction };
 
 /** A tensor to show in the model editor: its table row, and with `inGraph` its graph node. */
 export interface TensorReveal {

@@ -16,7 +16,7 @@ const MODEL = 'mlp_classifier.safetensors';
 const example = useExampleWorkbench('diff');
 
 test(
-  'compress, then Compare with original: the diff editor shows the table and an overlaid histogram',
+  'compress, then Compare with original: the diff editor shows the table, an overlaid histogram, both spectra and the ΔW heatmap',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
     const { server, workbench } = example();
@@ -50,6 +50,11 @@ test(
         .locator('[data-testid="diff-histogram"] rect.ll-bar-overlay')
         .first()
         .waitFor({ timeout: UI_TIMEOUT_MS });
+      // layerlens/pairDetail through the panel: both spectra overlaid, the |ΔW| heatmap.
+      await diff
+        .locator('[data-testid="diff-spectra"] path.ll-sigma-overlay')
+        .waitFor({ timeout: UI_TIMEOUT_MS });
+      await diff.getByTestId('diff-delta-heatmap').waitFor({ timeout: UI_TIMEOUT_MS });
       await workbench.screenshot('e2e-diff-editor');
     } catch (error) {
       const screenshot = await workbench.screenshot('e2e-diff-failure').catch(() => 'none');

@@ -119,6 +119,7 @@ export function ensureWebviewBundle(): string {
   return BUNDLE_FILE;
 }
 
+export { themeStylesheet };
 export type { Theme };
 
 /** The page the extension generates (same builder), plus the harness's own bootstrap script. */

@@ -3,7 +3,8 @@
  * fed the real diff of a model and its low-rank copy, it shows the summary and the table,
  * filters to changed pairs, sorts, and overlays both histograms of a selected pair, which
  * it asks for as the extension's panel answers it (layerlens/tensorStats of each model from
- * the real server).
+ * the real server); and for a selected matrix both spectra overlaid, the |ΔW| heatmap and
+ * ΔW's fine-tune analysis (layerlens/pairDetail from the real server).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +33,8 @@ import {
   writeModel,
 } from '../support/onnxBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
-import { ensureWebviewBundle, testResultsDir } from '../support/webviewHarness';
+import { writeSyntheticFineTune, type SyntheticFineTune } from '../support/fineTune';
+import { ensureWebviewBundle, testResultsDir, themeStylesheet } from '../support/webviewHarness';
 
 let browser: Browser;
 let http: Server;
@@ -41,11 +43,13 @@ let server: ServerProcess;
 let remove: () => Promise<void>;
 let original: string;
 let lowRank: string;
+let fineTune: SyntheticFineTune;
+let folder: string;
 
 before(async () => {
   const bundleDir = path.dirname(ensureWebviewBundle());
-  let folder: string;
   ({ folder, remove } = await makeTempFolder('layerlens-diff-webview-'));
+  fineTune = await writeSyntheticFineTune(folder);
   original = await writeModel(
     folder,
     'mlp.onnx',
@@ -80,7 +84,7 @@ before(async () => {
     webviewDocument({
       cspSource: origin,
       nonce: randomBytes(16).toString('base64'),
-      stylesheets: ['/media/layerlens.css'],
+      stylesheets: ['/theme.css', '/media/layerlens.css'],
       scripts: [
         {
           inline: `window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__post(m) });`,
@@ -93,6 +97,7 @@ before(async () => {
       '/': ['text/html', page],
       '/dist/webview/diff.js': ['text/javascript', readFileSync(path.join(bundleDir, 'diff.js'))],
       '/media/layerlens.css': ['text/css', readFileSync('media/layerlens.css')],
+      '/theme.css': ['text/css', themeStylesheet('dark')],
     };
     if (request.url === '/favicon.ico') return void response.writeHead(204).end();
     const file = files[request.url ?? ''];
@@ -116,7 +121,7 @@ after(async () => {
 });
 
 /** The page, answering its messages as src/extension/diffPanel.ts does. */
-async function openPage(): Promise<{ page: Page; problems: string[] }> {
+async function openPage(a = original, b = lowRank): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
   const problems: string[] = [];
   page.on('console', (message) => {
@@ -137,14 +142,31 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
   };
   await page.exposeFunction('__post', async (message: DiffPanelToHost) => {
     if (message.type === 'ready') {
-      await deliver({ type: 'diff', diff: await diffModels(original, lowRank) });
+      await deliver({ type: 'diff', diff: await diffModels(a, b) });
+    } else if (message.type === 'extractLora') {
+      // As the extension does once the rank or energy and the folder are chosen.
+      const extraction = await server.request(LspMethods.extractLora, {
+        uri: pathToFileURL(a).toString(),
+        other: pathToFileURL(b).toString(),
+        outUri: pathToFileURL(path.join(folder, 'adapter')).toString(),
+        energy: 0.999,
+      });
+      await deliver({ type: 'lora', extraction });
+    } else if (message.type === 'pairDetail') {
+      const { indexA } = message;
+      const detail = await server.request(LspMethods.pairDetail, {
+        uri: pathToFileURL(a).toString(),
+        other: pathToFileURL(b).toString(),
+        indexA,
+      });
+      await deliver({ type: 'pairDetail', indexA, detail });
     } else {
       const { indexA, indexB } = message;
-      const [a, b] = await Promise.all([
-        histogram(original, indexA),
-        indexB === null ? null : histogram(lowRank, indexB),
+      const [ha, hb] = await Promise.all([
+        histogram(a, indexA),
+        indexB === null ? null : histogram(b, indexB),
       ]);
-      await deliver({ type: 'histograms', indexA: message.indexA, a, b });
+      await deliver({ type: 'histograms', indexA: message.indexA, a: ha, b: hb });
     }
   });
   await page.goto(origin + '/');
@@ -162,6 +184,8 @@ test('the diff editor shows the pairs, filters and sorts them, and overlays both
   assert.match(await fc1.innerText(), /factors fc1\.weight_lowrank_a · fc1\.weight_lowrank_b/);
   assert.match(await fc1.innerText(), /\[64, 48\] → \[64, 4\] · \[4, 48\]/);
   assert.match(await page.getByTestId('diff-structure').innerText(), /split fc1 \(MatMul\)/);
+  // Factors and a bias: nothing a LoRA adapts, so no Extract LoRA….
+  assert.equal(await page.getByTestId('diff-extract-lora').count(), 0);
 
   await page.getByTestId('diff-changed-only').check();
   assert.equal(await rows.count(), 2);
@@ -193,6 +217,97 @@ test('the diff editor shows the pairs, filters and sorts them, and overlays both
   await chart.locator('rect.ll-bar-overlay').first().waitFor();
   assert.ok((await chart.locator('rect.ll-bar-overlay').count()) > 10);
   await page.screenshot({ path: path.join(testResultsDir, 'webview-diff.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a selected matrix shows both spectra overlaid, the |ΔW| heatmap and the fine-tune analysis of ΔW', async () => {
+  const { page, problems } = await openPage();
+  await page.getByTestId('diff-row').first().waitFor();
+  // fc2 (48 × 16, full rank) cut to rank 4: B is the factors' product.
+  await page.locator('[data-tensor="fc2.weight"]').click();
+  const spectra = page.getByTestId('diff-spectra');
+  await spectra.locator('path.ll-sigma-overlay').waitFor();
+  assert.equal(await spectra.locator('path.ll-sigma-line').count(), 1);
+  const pathLength = (selector: string) =>
+    spectra
+      .locator(selector)
+      .evaluate((p) => (p as unknown as { getTotalLength(): number }).getTotalLength());
+  assert.ok((await pathLength('path.ll-sigma-line')) > 50);
+  assert.ok((await pathLength('path.ll-sigma-overlay')) > 50);
+  const facts = await page.getByTestId('diff-spectra-part').innerText();
+  // B has rank 4: its 90%/99% ranks are at most 4, A's (full rank) are more.
+  const ranks = /Rank for 90% \/ 99%\s+(\d+) \/ (\d+) → (\d+) \/ (\d+)/.exec(facts);
+  assert.ok(ranks, facts);
+  assert.ok(Number(ranks[2]) > 4 && Number(ranks[4]) <= 4, facts);
+
+  // The heatmap: 48 rows × 16 columns of cells scaled up, in many colours.
+  const heatmap = page.getByTestId('diff-delta-heatmap');
+  await heatmap.waitFor();
+  assert.equal(await heatmap.getAttribute('data-level'), '0');
+  const colours = await heatmap.evaluate((canvas) => {
+    const c = canvas as unknown as {
+      width: number;
+      height: number;
+      getContext(kind: '2d'): {
+        getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+      };
+    };
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<string>();
+    for (let i = 0; i < data.length; i += 4 * 97)
+      seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+    return { width: c.width, height: c.height, seen: seen.size };
+  });
+  assert.ok(colours.width >= 16 * 5 && colours.height >= 48 * 5, JSON.stringify(colours));
+  assert.ok(colours.seen > 10, JSON.stringify(colours));
+
+  // ΔW = W − W₄: the energy table stops at the smaller side, 16, where all of it is kept.
+  const energy = page.getByTestId('diff-delta-energy');
+  assert.deepEqual(
+    await energy
+      .locator('td')
+      .evaluateAll((cells) => cells.map((c) => c.getAttribute('data-rank'))),
+    ['4', '8', '16'],
+  );
+  assert.match(await energy.locator('td[data-rank="16"]').innerText(), /^100(\.0)?%$/);
+  await page.getByTestId('diff-delta-spectrum').locator('path.ll-sigma-line').waitFor();
+  assert.match(await page.getByTestId('diff-delta-part').innerText(), /Stable rank\s+\d/);
+  await page.screenshot({
+    path: path.join(testResultsDir, 'webview-diff-detail.png'),
+    fullPage: true,
+  });
+
+  // A bias has no spectrum and no ΔW heatmap.
+  await page.locator('[data-tensor="fc1.bias"]').click();
+  await page.getByText(/No spectra: \[48\] is not a matrix/).waitFor();
+  assert.equal(await page.getByTestId('diff-delta-heatmap').count(), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('Extract LoRA… on a base and its fine-tune shows each matrix’s rank and the error of base + B·A', async () => {
+  const { page, problems } = await openPage(fineTune.basePath, fineTune.tunedPath);
+  await page.getByTestId('diff-row').first().waitFor();
+  assert.equal(await page.getByTestId('diff-lora').isVisible(), false);
+  await page.getByTestId('diff-extract-lora').click();
+  const table = page.getByTestId('diff-lora-table');
+  await table.waitFor();
+  const rows = await table
+    .locator('tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
+  assert.deepEqual(
+    rows.map((r) => [r[0], r[1], r[2]]),
+    [
+      ['model.layers.0.q_proj.weight', '96 × 64', '8'],
+      ['model.layers.0.v_proj.weight', '64 × 64', '8'],
+    ],
+  );
+  // base + B·A is off the fine-tune by the noise only: far below 1e-2 of ‖tuned‖.
+  for (const row of rows) assert.ok(Number(row[5]) < 1e-2, row.join(' | '));
+  const text = await page.getByTestId('diff-lora').innerText();
+  assert.match(text, /per matrix for 99\.9% of ‖ΔW‖²/);
+  assert.match(text, /Not in the adapter: model\.norm\.weight: not a 2-D matrix/);
   assert.deepEqual(problems, []);
   await page.close();
 });

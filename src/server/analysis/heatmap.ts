@@ -529,3 +529,8 @@ export function memoryMatrix(values: MatrixValues, rows: number, cols: number): 
     },
   };
 }
+
+/** A tile's pixel values as the protocol carries them (HeatmapTile.values; decodeTileValues reads them). */
+export function encodeTileValues(values: Float32Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
+}

@@ -4,7 +4,9 @@
  * ranks; and its extraction as a PEFT LoRA adapter, ΔW ≈ B·A from the same truncated SVD
  * the low-rank compressor uses (compress/lowrank.ts), written as `adapter_model.safetensors`
  * (`base_model.model.<module>.lora_A.weight` [r, in], `lora_B.weight` [out, r]) with its
- * `adapter_config.json` (lora_alpha = r, so that PEFT's scale alpha/r is 1).
+ * `adapter_config.json` (lora_alpha = r, so that PEFT's scale alpha/r is 1). The rank is one
+ * for all, or per matrix the smallest keeping an energy target; matrices whose rank is not
+ * the config's `r` are listed in `rank_pattern` and `alpha_pattern`.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import { DTYPES } from '../../shared/dtypes';
 import { MAX_DELTA_SPECTRUM_VALUES } from '../../shared/limits';
 import { computeSpectrumInThread } from '../analysis/spectrum';
 import { effectiveRank } from '../analysis/spectralMetrics';
+import { rankForEnergy } from '../../shared/spectrum';
 import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import type { MatrixValues } from '../analysis/heatmap';
 import {
@@ -65,7 +68,7 @@ async function deltaOf(pair: TensorPair, plainMatrix: boolean): Promise<Delta | 
   return { rows: shape.rows, cols: shape.cols, base, tuned, delta };
 }
 
-function squaredNorm(values: ArrayLike<number>): number {
+export function squaredNorm(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]! * values[i]!;
   return sum;
@@ -79,11 +82,24 @@ export async function deltaSpectrum(
   const delta = await deltaOf(pair, false);
   if (typeof delta === 'string') return delta;
   const { rows, cols } = delta;
-  const spectrum = await computeSpectrumInThread(
-    delta.delta,
-    [rows, cols],
-    { method: 'auto' },
-    () => Boolean(signal?.aborted),
+  return updateSpectrum(pair.a.info.name, rows, cols, delta.delta, squaredNorm(delta.base), signal);
+}
+
+/**
+ * The fine-tune analysis of an update ΔW (`rows` × `cols`, row-major): its largest singular
+ * values, stable and effective rank, and the energy kept at DELTA_ENERGY_RANKS;
+ * `baseSquaredNorm` is ‖A‖_F² for the relative change.
+ */
+export async function updateSpectrum(
+  name: string,
+  rows: number,
+  cols: number,
+  delta: Float32Array,
+  baseSquaredNorm: number,
+  signal?: AbortSignal,
+): Promise<DeltaSpectrum> {
+  const spectrum = await computeSpectrumInThread(delta, [rows, cols], { method: 'auto' }, () =>
+    Boolean(signal?.aborted),
   );
   const sigma = spectrum.singularValues;
   const total = spectrum.frobeniusSquared;
@@ -95,9 +111,9 @@ export async function deltaSpectrum(
       energyAt.push({ rank: i + 1, energy: total > 0 ? kept / total : 1 });
     }
   }
-  const baseNorm = Math.sqrt(squaredNorm(delta.base));
+  const baseNorm = Math.sqrt(baseSquaredNorm);
   return {
-    name: pair.a.info.name,
+    name,
     rows,
     cols,
     relativeChange: baseNorm > 0 ? Math.sqrt(total) / baseNorm : Infinity,
@@ -109,10 +125,71 @@ export async function deltaSpectrum(
 }
 
 export interface ExtractLoraOptions {
-  readonly rank: number;
+  /** One rank for every matrix (capped at its smaller side); or instead: */
+  readonly rank?: number;
+  /** Per matrix the smallest rank keeping this share (0…1] of ‖ΔW‖_F², */
+  readonly energy?: number;
+  /** capped at this rank. */
+  readonly maxRank?: number;
   /** Folder for adapter_model.safetensors and adapter_config.json (created; files never overwritten). */
   readonly outDir: string;
   readonly signal?: AbortSignal;
+  /** Called after each pair is looked at. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** The options' rank choice, checked. */
+function rankChoice(
+  options: ExtractLoraOptions,
+): { rank: number } | { energy: number; maxRank: number } {
+  const { rank, energy, maxRank } = options;
+  const positive = (value: number | undefined) =>
+    value !== undefined && Number.isInteger(value) && value >= 1;
+  if ((rank === undefined) === (energy === undefined)) {
+    throw new RangeError('extract-lora takes either a rank or an energy target');
+  }
+  if (rank !== undefined) {
+    if (!positive(rank)) throw new RangeError(`--rank must be a positive integer, got ${rank}`);
+    return { rank };
+  }
+  if (!(energy! > 0 && energy! <= 1)) {
+    throw new RangeError(`--energy must be in (0, 1], got ${energy}`);
+  }
+  if (maxRank !== undefined && !positive(maxRank)) {
+    throw new RangeError(`--max-rank must be a positive integer, got ${maxRank}`);
+  }
+  return { energy: energy!, maxRank: maxRank ?? Number.MAX_SAFE_INTEGER };
+}
+
+/** The rank of one matrix's adapter: the one asked for, or the smallest keeping the energy. */
+async function matrixRank(
+  delta: Delta,
+  choice: ReturnType<typeof rankChoice>,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const side = Math.min(delta.rows, delta.cols);
+  if ('rank' in choice) return Math.min(choice.rank, side);
+  const spectrum = await computeSpectrumInThread(
+    delta.delta,
+    [delta.rows, delta.cols],
+    { method: 'full' },
+    () => Boolean(signal?.aborted),
+  );
+  const sigma = Array.from(spectrum.singularValues);
+  const rank = rankForEnergy(sigma, spectrum.frobeniusSquared, choice.energy);
+  return Math.min(rank, choice.maxRank, side);
+}
+
+/** PEFT's `r`: the rank most matrices have (the larger on a tie); the others go to rank_pattern. */
+export function commonRank(ranks: readonly number[]): number {
+  const counts = new Map<number, number>();
+  for (const rank of ranks) counts.set(rank, (counts.get(rank) ?? 0) + 1);
+  let best = ranks[0] ?? 1;
+  for (const [rank, count] of counts) {
+    const bestCount = counts.get(best) ?? 0;
+    if (count > bestCount || (count === bestCount && rank > best)) best = rank;
+  }
+  return best;
 }
 
 /** The PEFT module name of a weight: its name without the trailing `.weight`. */
@@ -120,7 +197,8 @@ export function loraModuleName(name: string): string {
   return name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
 }
 
-async function modelPairs(
+/** Both models opened and their tensors paired (pairing.ts). */
+export async function modelPairs(
   basePath: string,
   tunedPath: string,
 ): Promise<{ base: OpenedModel; tuned: OpenedModel; pairs: TensorPair[] }> {
@@ -149,15 +227,16 @@ export async function extractLora(
   tunedPath: string,
   options: ExtractLoraOptions,
 ): Promise<LoraExtraction> {
-  const { rank, outDir, signal } = options;
-  if (!Number.isInteger(rank) || rank < 1)
-    throw new RangeError(`--rank must be a positive integer, got ${rank}`);
+  const { outDir, signal } = options;
+  const choice = rankChoice(options);
   const { base, tuned, pairs } = await modelPairs(basePath, tunedPath);
   const modules: LoraModule[] = [];
   const skipped: { name: string; reason: string }[] = [];
   const tensors: { name: string; shape: number[]; values: Float32Array }[] = [];
+  let looked = 0;
   for (const pair of pairs) {
     signal?.throwIfAborted();
+    options.onProgress?.(looked++, pairs.length);
     const name = pair.a.info.name;
     const delta = await deltaOf(pair, true);
     if (typeof delta === 'string') {
@@ -168,13 +247,8 @@ export async function extractLora(
     const { rows, cols } = delta;
     let factors;
     try {
-      factors = await factoriseLowRank(
-        delta.delta,
-        rows,
-        cols,
-        { rank: Math.min(rank, rows, cols) },
-        { signal },
-      );
+      const rank = await matrixRank(delta, choice, signal);
+      factors = await factoriseLowRank(delta.delta, rows, cols, { rank }, { signal });
     } catch (error) {
       if (!(error instanceof LowRankRefusal || error instanceof RangeError)) throw error;
       skipped.push({ name, reason: error.message });
@@ -241,18 +315,19 @@ export async function extractLora(
     { format: 'pt' },
     signal,
   );
+  const rank = commonRank(modules.map((m) => m.rank));
+  // PEFT scales B·A by lora_alpha / r: alpha = r (per module too) keeps the scale 1.
+  const pattern = Object.fromEntries(
+    modules.filter((m) => m.rank !== rank).map((m) => [m.module, m.rank]),
+  );
   const config = {
     peft_type: 'LORA',
     task_type: null,
     base_model_name_or_path: base.path,
     r: rank,
     lora_alpha: rank,
-    rank_pattern: Object.fromEntries(
-      modules.filter((m) => m.rank !== rank).map((m) => [m.module, m.rank]),
-    ),
-    alpha_pattern: Object.fromEntries(
-      modules.filter((m) => m.rank !== rank).map((m) => [m.module, m.rank]),
-    ),
+    rank_pattern: pattern,
+    alpha_pattern: pattern,
     target_modules: modules.map((m) => m.module),
     lora_dropout: 0,
     bias: 'none',
@@ -261,7 +336,21 @@ export async function extractLora(
     modules_to_save: null,
   };
   await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { flag: 'wx' });
-  return { base: base.path, tuned: tuned.path, adapterPath, configPath, rank, modules, skipped };
+  options.onProgress?.(pairs.length, pairs.length);
+  const asked =
+    'rank' in choice
+      ? {}
+      : { energy: choice.energy, ...(options.maxRank ? { maxRank: options.maxRank } : {}) };
+  return {
+    base: base.path,
+    tuned: tuned.path,
+    adapterPath,
+    configPath,
+    rank,
+    ...asked,
+    modules,
+    skipped,
+  };
 }
 
 /** Whether a pair's values are equal everywhere (compared only where they have as many). */

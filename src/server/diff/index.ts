@@ -28,7 +28,13 @@ import { validateOnnx } from '../runtime/validate';
 import { deltaSpectrum } from './finetune';
 import { pairTensors, type TensorPair } from './pairing';
 import { structureDiff } from './structure';
-import { compareValues, memoryReader, valueReader, valuesProblem } from './values';
+import {
+  compareValues,
+  memoryReader,
+  valueReader,
+  valuesProblem,
+  type ValueReader,
+} from './values';
 
 export interface DiffOptions {
   /** Run both ONNX models on the sample inputs and compare their outputs. */
@@ -82,30 +88,38 @@ async function factorProduct(pair: TensorPair): Promise<Float32Array> {
   return multiplyFactors(await values(left, l), await values(right, r), l.rows, l.cols, r.cols);
 }
 
+/** Why the values of a pair cannot be compared, or null. */
+export function pairValuesProblem(pair: TensorPair): string | null {
+  const problem = [pair.a, ...pair.b].map(valuesProblem).find((p) => p !== null);
+  if (problem) return problem;
+  if (pair.kind === 'factors') return null;
+  const b = pair.b[0]!;
+  const [floatA, floatB] = [DTYPES[pair.a.info.dtype].isFloat, DTYPES[b.info.dtype].isFloat];
+  if (floatA !== floatB) {
+    return `${floatA ? 'A' : 'B'} holds ${floatA ? pair.a.info.dtype : b.info.dtype} values, ${floatA ? 'B' : 'A'} ${floatA ? b.info.dtype : pair.a.info.dtype} codes without a scale LayerLens applies`;
+  }
+  if (b.info.parameterCount !== pair.a.info.parameterCount) {
+    return `A holds ${formatCount(pair.a.info.parameterCount)} values, B ${formatCount(b.info.parameterCount)}`;
+  }
+  return null;
+}
+
+/** Readers of both sides' values of a pair without a `pairValuesProblem` (B: its factors' product). */
+export async function pairReaders(pair: TensorPair): Promise<[ValueReader, ValueReader]> {
+  const b =
+    pair.kind === 'factors' ? memoryReader(await factorProduct(pair)) : valueReader(pair.b[0]!);
+  return [valueReader(pair.a), b];
+}
+
 async function pairValues(
   pair: TensorPair,
   signal: AbortSignal | undefined,
 ): Promise<{ values: ValueDiff } | { valuesSkipped: string }> {
-  const problem = [pair.a, ...pair.b].map(valuesProblem).find((p) => p !== null);
+  const problem = pairValuesProblem(pair);
   if (problem) return { valuesSkipped: problem };
   try {
-    if (pair.kind === 'factors') {
-      const product = await factorProduct(pair);
-      return { values: await compareValues(valueReader(pair.a), memoryReader(product), signal) };
-    }
-    const b = pair.b[0]!;
-    const [floatA, floatB] = [DTYPES[pair.a.info.dtype].isFloat, DTYPES[b.info.dtype].isFloat];
-    if (floatA !== floatB) {
-      return {
-        valuesSkipped: `${floatA ? 'A' : 'B'} holds ${floatA ? pair.a.info.dtype : b.info.dtype} values, ${floatA ? 'B' : 'A'} ${floatA ? b.info.dtype : pair.a.info.dtype} codes without a scale LayerLens applies`,
-      };
-    }
-    if (b.info.parameterCount !== pair.a.info.parameterCount) {
-      return {
-        valuesSkipped: `A holds ${formatCount(pair.a.info.parameterCount)} values, B ${formatCount(b.info.parameterCount)}`,
-      };
-    }
-    return { values: await compareValues(valueReader(pair.a), valueReader(b), signal) };
+    const [a, b] = await pairReaders(pair);
+    return { values: await compareValues(a, b, signal) };
   } catch (error) {
     signal?.throwIfAborted();
     return { valuesSkipped: error instanceof Error ? error.message : String(error) };

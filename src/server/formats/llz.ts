@@ -159,6 +159,7 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       fileBytes: container.size,
       totalBytes: container.size + opened.summary.totalBytes - original.size,
       metadata: [...packedMetadata(container, basePath, baseProblem), ...opened.summary.metadata],
+      ...(container.index.base ? { deltaBase: basePath } : {}),
     },
     tensors,
   };

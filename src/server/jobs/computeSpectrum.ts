@@ -7,11 +7,12 @@
 import * as path from 'node:path';
 import {
   checkTensorShape,
+  spectralMetrics,
   throwIfAborted,
   type SpectrumComputation,
   type SpectrumSettings,
 } from '../analysis/spectrum';
-import type { SpectrumOptions } from '../../shared/spectrum';
+import type { Spectrum, SpectrumOptions } from '../../shared/spectrum';
 import { WorkerPool } from './workerPool';
 
 /** One spectrum job as the worker receives it. */
@@ -63,6 +64,40 @@ export async function computeTensorSpectrum(
   // Shape errors are reported here, before any copy or thread hop.
   checkTensorShape(values, shape);
   return runSpectrumJob(values, shape, options, settings, signal);
+}
+
+/**
+ * The spectrum of row-major `values` as the webview shows it: singular values from the
+ * spectrum worker and their metrics; `index` names the tensor it belongs to.
+ */
+export async function spectrumOfValues(
+  values: Float32Array | Float64Array,
+  shape: readonly number[],
+  index: number,
+  options: SpectrumOptions = {},
+  settings: SpectrumSettings = {},
+  signal?: AbortSignal,
+): Promise<Spectrum> {
+  const started = performance.now();
+  const result = await computeTensorSpectrum(values, shape, options, signal, settings);
+  return {
+    index,
+    rows: result.rows,
+    cols: result.cols,
+    method: result.method,
+    precision: result.precision,
+    conv: result.conv,
+    singularValues: Array.from(result.singularValues),
+    frobeniusSquared: result.frobeniusSquared,
+    metrics: spectralMetrics(
+      result.singularValues,
+      result.rows,
+      result.cols,
+      result.frobeniusSquared,
+    ),
+    backend: result.backend,
+    elapsedMs: performance.now() - started,
+  };
 }
 
 /** Stops the spectrum worker (a later job starts a fresh one). */

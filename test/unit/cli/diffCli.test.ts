@@ -104,4 +104,36 @@ test('extract-lora writes the adapter and prints each matrix; --delta shows the 
   const usage = layerlens('extract-lora', base, tuned, '--out', out);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /--rank must be a positive integer/);
+  // An energy target: the rank-2 update needs rank 2 for 99.99% of its energy.
+  const byEnergy = join(folder, 'lora-energy');
+  const energy = layerlens(
+    'extract-lora',
+    base,
+    tuned,
+    '--energy',
+    '0.9999',
+    '--out',
+    byEnergy,
+    '--json',
+  );
+  assert.equal(energy.status, 0, energy.stderr);
+  const extraction = JSON.parse(energy.stdout);
+  assert.equal(extraction.energy, 0.9999);
+  assert.deepEqual(
+    extraction.modules.map((m: { rank: number }) => m.rank),
+    [2],
+  );
+  const both = layerlens(
+    'extract-lora',
+    base,
+    tuned,
+    '--rank',
+    '2',
+    '--energy',
+    '0.9',
+    '--out',
+    out,
+  );
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--rank or --energy, not both/);
 });

@@ -78,3 +78,25 @@ test('a file that is not a model is a model error naming it', async () => {
       error.code === MODEL_ERROR_CODE && error.data.file === bad,
   );
 });
+
+test('layerlens/pairDetail gives the int8 pair both spectra, |ΔW| and its analysis, with progress on the token', async () => {
+  const detail = await server.request(LspMethods.pairDetail, {
+    uri: pathToFileURL(original).toString(),
+    other: pathToFileURL(quantized).toString(),
+    indexA: 0,
+    workDoneToken: 'detail-1',
+  });
+  // B's decoded int8 values are within a quantization step of A's.
+  assert.equal(detail.spectrumA!.singularValues.length, 8);
+  assert.equal(detail.spectrumB!.singularValues.length, 8);
+  const [sigmaA, sigmaB] = [
+    detail.spectrumA!.singularValues[0]!,
+    detail.spectrumB!.singularValues[0]!,
+  ];
+  assert.ok(Math.abs(sigmaA - sigmaB) < 0.01 * sigmaA, `${sigmaA} vs ${sigmaB}`);
+  assert.deepEqual([detail.heatmap!.info.rows, detail.heatmap!.info.cols], [32, 8]);
+  assert.ok(detail.delta!.relativeChange > 0 && detail.delta!.relativeChange < 0.02);
+  const progress = server.progressByToken.get('detail-1') ?? [];
+  assert.equal(progress[0]?.kind, 'begin');
+  assert.equal(progress.at(-1)?.kind, 'end');
+});

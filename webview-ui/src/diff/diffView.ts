@@ -1,9 +1,17 @@
 /**
  * The diff editor's page: the two models' totals, the tensor pairs as a sortable table
  * (filterable to changed pairs), what could not be paired, the structure changes, and
- * for the selected pair both value histograms overlaid (panels/histogram.ts).
+ * for the selected pair both value histograms overlaid (panels/histogram.ts), both spectra
+ * overlaid (panels/spectrumPanel.ts's chart), the heatmap of |ΔW| (panels/heatmap/paint.ts)
+ * and, for a changed matrix, the fine-tune analysis of ΔW.
  */
-import type { ModelDiff, TensorPairDiff } from '../../../src/shared/diff';
+import type {
+  DeltaSpectrum,
+  LoraExtraction,
+  ModelDiff,
+  PairDetail,
+  TensorPairDiff,
+} from '../../../src/shared/diff';
 import {
   dtypeChangeText,
   pairingText,
@@ -12,8 +20,13 @@ import {
 } from '../../../src/shared/diffText';
 import type { DType } from '../../../src/shared/dtypes';
 import { formatBytes, formatCount, formatPercent, formatStat } from '../../../src/shared/format';
+import { decodeTileValues } from '../../../src/shared/heatmap';
 import type { Histogram } from '../../../src/shared/model';
+import { cumulativeEnergy, rankForEnergy, type Spectrum } from '../../../src/shared/spectrum';
+import { colourTable } from '../panels/heatmap/colours';
+import { LAYER_COLOURS, legendGradient, legendRange, paintTile } from '../panels/heatmap/paint';
 import { drawHistogram } from '../panels/histogram';
+import { drawSpectrum } from '../panels/spectrumPanel';
 import { definitionList, element, section } from '../platform/dom';
 
 interface Column {
@@ -59,6 +72,11 @@ const COLUMNS: readonly Column[] = [
 ];
 
 const CHART_WIDTH = 520;
+/** The ΔW heatmap is scaled to fit this box. */
+const HEATMAP_BOX = { width: 520, height: 380 };
+const LEGEND_WIDTH = 160;
+/** The spectra charts mark the rank keeping this share of the energy. */
+const MARKED_ENERGY = 0.9;
 
 export class DiffView {
   private sortColumn = 0;
@@ -71,12 +89,29 @@ export class DiffView {
     className: 'll-section ll-diff-detail',
     attrs: { 'data-testid': 'diff-detail' },
   });
+  /** The histograms of the selected pair, within `detail`. */
+  private readonly histograms = element('div', { className: 'll-diff-histograms' });
+  /** The spectra, ΔW heatmap and fine-tune analysis of the selected pair, within `detail`. */
+  private readonly pairDetail = element('div', {
+    className: 'll-diff-pair-detail',
+    attrs: { 'data-testid': 'diff-pair-detail' },
+  });
 
   constructor(
     private readonly root: HTMLElement,
     private readonly diff: ModelDiff,
     private readonly requestHistograms: (pair: TensorPairDiff) => void,
+    /** Ask for the pair's spectra, ΔW heatmap and fine-tune analysis (answered by `showDetail`). */
+    private readonly requestDetail?: (pair: TensorPairDiff) => void,
+    /** Extract LoRA… (offered when the diff has changed matrices a LoRA can hold). */
+    private readonly extractLora?: () => void,
   ) {}
+
+  /** The adapter written by Extract LoRA…: per matrix its rank and errors. */
+  private readonly lora = element('section', {
+    className: 'll-section ll-diff-lora',
+    attrs: { 'data-testid': 'diff-lora' },
+  });
 
   render(): void {
     const { a, b } = this.diff;
@@ -150,13 +185,18 @@ export class DiffView {
           ),
         ])
       : null;
+    this.lora.hidden = true;
     this.root.replaceChildren(
       ...[
         summary,
         section('Tensors', 'll-diff-tensors', [
-          element('label', { className: 'll-diff-filter' }, [filter, ' Changed only']),
+          element('div', { className: 'll-panel-toolbar' }, [
+            element('label', { className: 'll-diff-filter' }, [filter, ' Changed only']),
+            ...(this.extractLora && hasLoraMatrices(this.diff) ? [this.loraButton()] : []),
+          ]),
           table,
         ]),
+        this.lora,
         this.detail,
         unpaired('A', this.diff.onlyA),
         unpaired('B', this.diff.onlyB),
@@ -203,17 +243,24 @@ export class DiffView {
   private select(pair: TensorPairDiff): void {
     this.selected = pair.indexA;
     this.renderRows();
-    this.detail.replaceChildren(
-      element('h2', { className: 'll-section-title', text: pair.name }),
+    this.histograms.replaceChildren(
       element('p', {
         text: pair.valuesSkipped
           ? `Values not compared: ${pair.valuesSkipped}`
           : 'Loading the histograms…',
       }),
     );
+    this.pairDetail.replaceChildren(
+      ...(this.requestDetail ? [element('p', { text: 'Computing the spectra and ΔW…' })] : []),
+    );
+    this.detail.replaceChildren(
+      element('h2', { className: 'll-section-title', text: pair.name }),
+      this.histograms,
+      this.pairDetail,
+    );
     this.requestHistograms(pair);
+    this.requestDetail?.(pair);
   }
-
   /** The histograms of the selected pair arrived (or why they did not). */
   showHistograms(indexA: number, a: Histogram | null, b: Histogram | null, error?: string): void {
     if (indexA !== this.selected) return;
@@ -222,8 +269,7 @@ export class DiffView {
       className: 'll-histogram-chart',
       attrs: { 'data-testid': 'diff-histogram' },
     });
-    this.detail.replaceChildren(
-      element('h2', { className: 'll-section-title', text: pair.name }),
+    this.histograms.replaceChildren(
       element('p', {
         className: 'll-diff-legend',
         text:
@@ -236,4 +282,247 @@ export class DiffView {
     );
     if (a) drawHistogram(chart, a, 'linear', CHART_WIDTH, 'value', b ?? undefined);
   }
+
+  private loraButton(): HTMLButtonElement {
+    const button = element('button', {
+      className: 'll-button',
+      text: 'Extract LoRA…',
+      attrs: {
+        type: 'button',
+        'data-testid': 'diff-extract-lora',
+        title: 'Write the changed matrices’ updates as a PEFT LoRA adapter (rank or energy)',
+      },
+    });
+    button.addEventListener('click', () => this.extractLora?.());
+    return button;
+  }
+
+  /** An adapter was written: where, and per matrix base + B·A against the fine-tune. */
+  showLora(extraction: LoraExtraction): void {
+    const percent = (x: number) => formatPercent(x);
+    this.lora.hidden = false;
+    this.lora.replaceChildren(
+      element('h2', { className: 'll-section-title', text: 'LoRA adapter' }),
+      definitionList([
+        ['Adapter', extraction.adapterPath],
+        ['Config', extraction.configPath],
+        [
+          'Rank',
+          extraction.energy === undefined
+            ? `r = ${extraction.rank}`
+            : `per matrix for ${percent(extraction.energy)} of ‖ΔW‖²${extraction.maxRank ? `, at most ${extraction.maxRank}` : ''} (r = ${extraction.rank}, others in rank_pattern)`,
+        ],
+      ]),
+      element(
+        'table',
+        { className: 'll-diff-table', attrs: { 'data-testid': 'diff-lora-table' } },
+        [
+          element('thead', {}, [
+            element(
+              'tr',
+              {},
+              [
+                'Tensor',
+                'Shape',
+                'Rank',
+                'Energy',
+                '‖ΔW − BA‖/‖ΔW‖',
+                '‖base + BA − tuned‖/‖tuned‖',
+              ].map((label) => element('th', { text: label })),
+            ),
+          ]),
+          element(
+            'tbody',
+            {},
+            extraction.modules.map((m) =>
+              element('tr', { attrs: { 'data-tensor': m.name } }, [
+                element('td', { text: m.name }),
+                element('td', { text: `${formatCount(m.rows)} × ${formatCount(m.cols)}` }),
+                element('td', { text: String(m.rank) }),
+                element('td', { text: percent(m.energy) }),
+                element('td', { text: formatStat(m.updateError, 3) }),
+                element('td', { text: formatStat(m.tunedError, 3) }),
+              ]),
+            ),
+          ),
+        ],
+      ),
+      ...extraction.skipped.map((s) =>
+        element('p', {
+          className: 'll-diff-note',
+          text: `Not in the adapter: ${s.name}: ${s.reason}`,
+        }),
+      ),
+    );
+  }
+
+  /** The spectra, ΔW heatmap and fine-tune analysis of the selected pair arrived (or why not). */
+  showDetail(indexA: number, detail: PairDetail | null, error?: string): void {
+    if (indexA !== this.selected) return;
+    if (!detail) {
+      this.pairDetail.replaceChildren(
+        element('p', { className: 'll-error', text: `No spectra or ΔW: ${error ?? 'no answer'}` }),
+      );
+      return;
+    }
+    const spectra = spectraPart(detail);
+    const heatmap = detail.heatmap ? heatmapPart(detail.heatmap) : null;
+    const delta = detail.delta ? deltaPart(detail.delta) : null;
+    this.pairDetail.replaceChildren(
+      element('div', { className: 'll-diff-charts' }, heatmap ? [spectra, heatmap] : [spectra]),
+      delta ??
+        element('p', { className: 'll-diff-note', text: `No ΔW: ${detail.deltaSkipped ?? ''}` }),
+    );
+  }
+}
+
+function subsection(
+  title: string,
+  testId: string,
+  children: (HTMLElement | string)[],
+): HTMLElement {
+  return element('div', { className: 'll-diff-part', attrs: { 'data-testid': testId } }, [
+    element('h3', { className: 'll-subsection-title', text: title }),
+    ...children,
+  ]);
+}
+
+/** Both spectra on one chart: A's solid, B's dashed over it, with their ranks and norms. */
+function spectraPart(detail: PairDetail): HTMLElement {
+  const { spectrumA: a, spectrumB: b } = detail;
+  if (!a || !b) {
+    return element('p', {
+      className: 'll-diff-note',
+      text: `No spectra: ${detail.spectraSkipped ?? ''}`,
+    });
+  }
+  const chart = element('div', {
+    className: 'll-spectrum-chart',
+    attrs: { 'data-testid': 'diff-spectra' },
+  });
+  const energyOf = (s: Spectrum) => cumulativeEnergy(s.singularValues, s.frobeniusSquared);
+  drawSpectrum(
+    chart,
+    a.singularValues,
+    energyOf(a),
+    rankForEnergy(a.singularValues, a.frobeniusSquared, MARKED_ENERGY),
+    CHART_WIDTH,
+    { singularValues: b.singularValues, energy: energyOf(b) },
+  );
+  const change = (f: (s: Spectrum) => number, digits = 4) =>
+    `${formatStat(f(a), digits)} → ${formatStat(f(b), digits)}`;
+  return subsection('Spectra', 'diff-spectra-part', [
+    element('p', {
+      className: 'll-diff-legend',
+      text: 'σ of A (solid) and of B (dashed), log axis; cumulative energy on the right; A’s 90% rank marked',
+    }),
+    chart,
+    definitionList(
+      [
+        ['σ₁', change((s) => s.metrics.spectralNorm)],
+        ['Stable rank', change((s) => s.metrics.stableRank)],
+        ['Effective rank', change((s) => s.metrics.effectiveRank)],
+        [
+          'Rank for 90% / 99%',
+          `${a.metrics.rank90} / ${a.metrics.rank99} → ${b.metrics.rank90} / ${b.metrics.rank99}`,
+        ],
+      ],
+      'll-facts ll-stats-list',
+    ),
+  ]);
+}
+
+/** |ΔW| as one tile scaled to fit the box, in the heatmap's magnitude colours. */
+function heatmapPart(heatmap: NonNullable<PairDetail['heatmap']>): HTMLElement {
+  const { info, tile } = heatmap;
+  const table = colourTable(LAYER_COLOURS.magnitude);
+  const image = paintTile(tile, decodeTileValues(tile.values), info, table);
+  const scale = Math.min(HEATMAP_BOX.width / image.width, HEATMAP_BOX.height / image.height);
+  const canvas = element('canvas', {
+    className: 'll-diff-delta-heatmap',
+    attrs: {
+      'data-testid': 'diff-delta-heatmap',
+      'data-level': tile.level,
+      width: Math.max(1, Math.round(image.width * scale)),
+      height: Math.max(1, Math.round(image.height * scale)),
+      role: 'img',
+      'aria-label': `Heatmap of |ΔW|, ${info.rows} × ${info.cols}`,
+    },
+  });
+  const context = canvas.getContext('2d');
+  if (context) {
+    context.imageSmoothingEnabled = false;
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+  }
+  const [low, high] = legendRange(info);
+  const span = 2 ** tile.level;
+  return subsection('ΔW heatmap', 'diff-delta-heatmap-part', [
+    canvas,
+    element('div', { className: 'll-heatmap-legend' }, [
+      element('span', { className: 'll-legend-value', text: formatStat(low, 3) }),
+      legendGradient(table, LEGEND_WIDTH),
+      element('span', { className: 'll-legend-value', text: formatStat(high, 3) }),
+      element('span', {
+        className: 'll-legend-text',
+        text: `mean |B − A| per pixel (${span === 1 ? '1 cell' : `${span}×${span} cells`}), log scale · ${formatCount(info.rows)} × ${formatCount(info.cols)}`,
+      }),
+    ]),
+  ]);
+}
+
+/** The fine-tune analysis of ΔW: its spectrum, stable and effective rank, energy at a few ranks. */
+function deltaPart(delta: DeltaSpectrum): HTMLElement {
+  const sigma = delta.singularValues;
+  // ‖ΔW‖_F² from the stable rank: the spectrum sent may hold only the largest values.
+  const total = delta.stableRank * (sigma[0] ?? 0) ** 2;
+  const energy = cumulativeEnergy(sigma, total);
+  const chart = element('div', {
+    className: 'll-spectrum-chart',
+    attrs: { 'data-testid': 'diff-delta-spectrum' },
+  });
+  drawSpectrum(chart, sigma, energy, rankForEnergy(sigma, total, MARKED_ENERGY), CHART_WIDTH);
+  const energyTable = element(
+    'table',
+    { className: 'll-diff-energy', attrs: { 'data-testid': 'diff-delta-energy' } },
+    [
+      element('tr', {}, [
+        element('th', { text: 'Rank r' }),
+        ...delta.energyAt.map((e) => element('th', { text: String(e.rank) })),
+      ]),
+      element('tr', {}, [
+        element('th', { text: 'Energy kept' }),
+        ...delta.energyAt.map((e) =>
+          element('td', { text: formatPercent(e.energy), attrs: { 'data-rank': e.rank } }),
+        ),
+      ]),
+    ],
+  );
+  return subsection('ΔW (fine-tune analysis)', 'diff-delta-part', [
+    element('p', {
+      className: 'll-diff-legend',
+      text: `singular values of ΔW = B − A (${formatCount(sigma.length)} largest), the cumulative energy, the 90% rank marked`,
+    }),
+    chart,
+    definitionList(
+      [
+        ['‖ΔW‖ / ‖A‖', formatStat(delta.relativeChange, 3)],
+        ['Stable rank', formatStat(delta.stableRank)],
+        ['Effective rank', formatStat(delta.effectiveRank)],
+      ],
+      'll-facts ll-stats-list',
+    ),
+    energyTable,
+  ]);
+}
+
+/** Whether some changed pair is a 2-D matrix of the same shape on both sides (what a LoRA adapts). */
+export function hasLoraMatrices(diff: ModelDiff): boolean {
+  return diff.pairs.some(
+    (p) =>
+      p.changed &&
+      p.pairing !== 'factors' &&
+      p.values !== undefined &&
+      p.shapeA.length === 2 &&
+      p.shapeB[0]?.join() === p.shapeA.join(),
+  );
 }

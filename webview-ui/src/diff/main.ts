@@ -15,12 +15,17 @@ window.addEventListener('message', (event: MessageEvent<HostToDiffPanel>) => {
   const message = event.data;
   if (typeof message !== 'object' || message === null) return;
   if (message.type === 'diff') {
-    view = new DiffView(root, message.diff, (pair) =>
-      vscode.postMessage({
-        type: 'histograms',
-        indexA: pair.indexA,
-        indexB: pair.pairing === 'factors' ? null : pair.indicesB[0]!,
-      }),
+    view = new DiffView(
+      root,
+      message.diff,
+      (pair) =>
+        vscode.postMessage({
+          type: 'histograms',
+          indexA: pair.indexA,
+          indexB: pair.pairing === 'factors' ? null : pair.indicesB[0]!,
+        }),
+      (pair) => vscode.postMessage({ type: 'pairDetail', indexA: pair.indexA }),
+      () => vscode.postMessage({ type: 'extractLora' }),
     );
     view.render();
   } else if (message.type === 'diffError') {
@@ -29,6 +34,10 @@ window.addEventListener('message', (event: MessageEvent<HostToDiffPanel>) => {
     );
   } else if (message.type === 'histograms') {
     view?.showHistograms(message.indexA, message.a, message.b, message.error);
+  } else if (message.type === 'pairDetail') {
+    view?.showDetail(message.indexA, message.detail, message.error);
+  } else if (message.type === 'lora') {
+    view?.showLora(message.extraction);
   }
 });
 vscode.postMessage({ type: 'ready' });

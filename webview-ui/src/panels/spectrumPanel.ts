@@ -423,19 +423,31 @@ function labelled(label: string, control: HTMLElement): HTMLLabelElement {
   ]);
 }
 
-function drawSpectrum(
+/** A second spectrum drawn over the first (the Compare panel's B over A). */
+export interface SpectrumOverlay {
+  readonly singularValues: readonly number[];
+  readonly energy: readonly number[];
+}
+
+/**
+ * Singular values on a log axis with their cumulative energy and `rank` marked, into
+ * `container` (an SVG it keeps across redraws); with `overlay`, a second spectrum over it.
+ */
+export function drawSpectrum(
   container: HTMLElement,
   singularValues: readonly number[],
   energy: readonly number[],
   rank: number,
   width: number,
+  overlay?: SpectrumOverlay,
 ): void {
   const innerWidth = width - MARGIN.left - MARGIN.right;
   const innerHeight = CHART_HEIGHT - MARGIN.top - MARGIN.bottom;
-  const count = singularValues.length;
-  const largest = singularValues[0] ?? 1;
+  const count = Math.max(singularValues.length, overlay?.singularValues.length ?? 0);
+  const largest = Math.max(singularValues[0] ?? 1, overlay?.singularValues[0] ?? 0);
   let smallest = largest;
-  for (const sigma of singularValues) if (sigma > 0 && sigma < smallest) smallest = sigma;
+  for (const sigma of [...singularValues, ...(overlay?.singularValues ?? [])])
+    if (sigma > 0 && sigma < smallest) smallest = sigma;
   const floor = smallest > 0 ? smallest : 1e-12;
   const x = scaleLinear()
     .domain([1, Math.max(2, count)])
@@ -464,7 +476,7 @@ function drawSpectrum(
     .attr('role', 'img')
     .attr(
       'aria-label',
-      `${count} singular values on a log axis and the cumulative energy; rank ${rank} marked`,
+      `${count} singular values on a log axis and the cumulative energy${overlay ? ', a second spectrum over them' : ''}; rank ${rank} marked`,
     );
   const plot = svg
     .selectAll<SVGGElement, null>('g.ll-plot')
@@ -484,6 +496,25 @@ function drawSpectrum(
     .join('path')
     .attr('class', 'll-energy-line')
     .attr('d', energyLine(energy as number[]) ?? '');
+  const overlays = overlay ? [overlay] : [];
+  plot
+    .selectAll<SVGPathElement, SpectrumOverlay>('path.ll-sigma-overlay')
+    .data(overlays)
+    .join('path')
+    .attr('class', 'll-sigma-overlay')
+    .attr('data-testid', 'spectrum-overlay')
+    .attr(
+      'd',
+      (o) =>
+        sigmaLine(o.singularValues.map((sigma, i) => [i + 1, Math.max(sigma, floor)] as const)) ??
+        '',
+    );
+  plot
+    .selectAll<SVGPathElement, SpectrumOverlay>('path.ll-energy-overlay')
+    .data(overlays)
+    .join('path')
+    .attr('class', 'll-energy-overlay')
+    .attr('d', (o) => energyLine(o.energy as number[]) ?? '');
   plot
     .selectAll<SVGLineElement, null>('line.ll-rank-marker')
     .data([null])

@@ -13,20 +13,19 @@ import { diffModels } from '../../../../src/server/diff';
 import { extractLora } from '../../../../src/server/diff/finetune';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
-import { lowRankValues, normalValues } from '../../../support/matrices';
-import { makeTempDir, writeSafetensors } from '../../../support/safetensorsBuilder';
+import {
+  FINE_TUNE_SHAPES,
+  writeSyntheticFineTune,
+  type SyntheticFineTune,
+} from '../../../support/fineTune';
+import { makeTempDir } from '../../../support/safetensorsBuilder';
 
 let dir: string;
 let remove: () => Promise<void>;
 let basePath: string;
 let tunedPath: string;
-const NOISE = 1e-4;
-const SHAPES: Record<string, [number, number]> = {
-  'model.layers.0.q_proj.weight': [96, 64],
-  'model.layers.0.v_proj.weight': [64, 64],
-};
-/** The update U (rank 8) and the noise N of each matrix. */
-const updates = new Map<string, { update: Float32Array; noise: Float32Array }>();
+let updates: SyntheticFineTune['updates'];
+const SHAPES = FINE_TUNE_SHAPES;
 
 function norm(values: ArrayLike<number>): number {
   let sum = 0;
@@ -36,34 +35,7 @@ function norm(values: ArrayLike<number>): number {
 
 before(async () => {
   ({ dir, remove } = await makeTempDir('layerlens-lora-'));
-  const base = [];
-  const tuned = [];
-  let seed = 10;
-  for (const [name, [rows, cols]] of Object.entries(SHAPES)) {
-    const w = Float32Array.from(normalValues(rows * cols, seed++, 0.05));
-    // A rank-8 update about a fifth of W's size, and noise 1e-4 per value.
-    const update = Float32Array.from(lowRankValues(rows, cols, 8, seed++), (v) => v * 0.01);
-    const noise = Float32Array.from(normalValues(rows * cols, seed++, NOISE));
-    const t = w.map((v, i) => v + update[i]! + noise[i]!);
-    // What the file holds: U as float32 arithmetic gives it, N the rest.
-    const storedUpdate = t.map((v, i) => v - w[i]! - noise[i]!);
-    updates.set(name, { update: storedUpdate, noise });
-    base.push({ name, dtype: 'F32' as const, shape: [rows, cols], data: w });
-    tuned.push({ name, dtype: 'F32' as const, shape: [rows, cols], data: t });
-  }
-  const norms = Float32Array.from(normalValues(64, 99, 1));
-  base.push({ name: 'model.norm.weight', dtype: 'F32' as const, shape: [64], data: norms });
-  tuned.push({
-    name: 'model.norm.weight',
-    dtype: 'F32' as const,
-    shape: [64],
-    data: norms.map((v) => v * 1.01),
-  });
-  const embed = Float32Array.from(normalValues(32 * 64, 100, 1));
-  base.push({ name: 'embed.weight', dtype: 'F32' as const, shape: [32, 64], data: embed });
-  tuned.push({ name: 'embed.weight', dtype: 'F32' as const, shape: [32, 64], data: embed });
-  basePath = await writeSafetensors(join(dir, 'base.safetensors'), base);
-  tunedPath = await writeSafetensors(join(dir, 'tuned.safetensors'), tuned);
+  ({ basePath, tunedPath, updates } = await writeSyntheticFineTune(dir));
 });
 after(() => remove());
 
@@ -146,4 +118,63 @@ test('the fine-tune analysis finds a rank-8 update: energy at rank 8 near 1, at 
     assert.ok(delta.singularValues.length === Math.min(delta.rows, delta.cols));
   }
   assert.equal(diff.pairs.find((p) => p.name === 'embed.weight')!.changed, false);
+});
+
+/** The rank of each module as the config gives it: rank_pattern's, else r. */
+function configRank(config: { r: number; rank_pattern: Record<string, number> }, module: string) {
+  return config.rank_pattern[module] ?? config.r;
+}
+
+test('--energy 0.999 picks rank 8 for the rank-8 update and rank 4 for a rank-4 one; rank_pattern and the tensors agree', async () => {
+  const { dir: mixedDir, remove: removeMixed } = await makeTempDir('layerlens-lora-energy-');
+  try {
+    const mixed = await writeSyntheticFineTune(mixedDir, { 'model.layers.0.v_proj.weight': 4 });
+    const check = async (outDir: string, options: { energy: number; maxRank?: number }) => {
+      const result = await extractLora(mixed.basePath, mixed.tunedPath, { ...options, outDir });
+      const config = JSON.parse(await readFile(result.configPath, 'utf8'));
+      const adapter = await openModelFile(result.adapterPath);
+      const shapes = new Map(adapter.tensors.map((e) => [e.info.name, e.info.shape]));
+      for (const m of result.modules) {
+        const r = configRank(config, m.module);
+        assert.equal(r, m.rank, m.module);
+        // PEFT's scale alpha / r stays 1 for every module.
+        assert.equal(config.alpha_pattern[m.module] ?? config.lora_alpha, r, m.module);
+        assert.deepEqual(shapes.get(`base_model.model.${m.module}.lora_A.weight`), [r, m.cols]);
+        assert.deepEqual(shapes.get(`base_model.model.${m.module}.lora_B.weight`), [m.rows, r]);
+      }
+      return { result, config };
+    };
+    const { result, config } = await check(join(mixedDir, 'energy'), { energy: 0.999 });
+    assert.deepEqual(
+      result.modules.map((m) => [m.module, m.rank]),
+      [
+        ['model.layers.0.q_proj', 8],
+        ['model.layers.0.v_proj', 4],
+      ],
+    );
+    for (const m of result.modules) assert.ok(m.energy >= 0.999, `${m.module}: ${m.energy}`);
+    assert.equal(result.energy, 0.999);
+    // A tie (one module each): r is the larger rank, the other is in the patterns.
+    assert.equal(config.r, 8);
+    assert.deepEqual(config.rank_pattern, { 'model.layers.0.v_proj': 4 });
+
+    const capped = await check(join(mixedDir, 'capped'), { energy: 0.999, maxRank: 6 });
+    assert.deepEqual(
+      capped.result.modules.map((m) => m.rank),
+      [6, 4],
+    );
+    assert.ok(capped.result.modules[0]!.energy < 0.999);
+    assert.equal(capped.result.maxRank, 6);
+
+    await assert.rejects(
+      extractLora(mixed.basePath, mixed.tunedPath, { energy: 1.5, outDir: join(mixedDir, 'x') }),
+      /--energy must be in \(0, 1\], got 1\.5/,
+    );
+    await assert.rejects(
+      extractLora(mixed.basePath, mixed.tunedPath, { rank: 4, energy: 0.9, outDir: mixedDir }),
+      /either a rank or an energy target/,
+    );
+  } finally {
+    await removeMixed();
+  }
 });

@@ -20,6 +20,7 @@ import { element } from '../../platform/dom';
 import type { TensorRow } from '../../table/tensorRows';
 import { BlockScaleView, hasBlockScales } from './blockScales';
 import { colourTable, cssVariable } from './colours';
+import { LAYER_COLOURS, legendGradient, legendRange, paintTile } from './paint';
 import { LatestRequest, TileRequests } from './requests';
 import { renderStructuredSparsity } from './sparsityTable';
 import { heatmapInfoKey, TileCache, tileKey, TILE_CACHE_SIZE } from './tileCache';
@@ -27,8 +28,6 @@ import { Viewport, ZOOM_STEP, type DragStart } from './viewport';
 
 const CANVAS_HEIGHT = 380;
 const LEGEND_WIDTH = 180;
-/** The magnitude scale spans at most this ratio below the largest |w|. */
-const LOG_DECADES_SHOWN = 1e-4;
 
 type LayerKind = HeatmapLayer['kind'];
 
@@ -50,14 +49,6 @@ const LAYER_CHOICES: readonly { kind: LayerKind; label: string; title: string }[
     title: 'Relative error of each block after a symmetric absmax int4 round trip',
   },
 ];
-
-/** Theme colours each layer's scale runs through, low to high (CSS variables of VS Code's theme). */
-const LAYER_COLOURS: Readonly<Record<LayerKind, readonly string[]>> = {
-  magnitude: ['--vscode-editor-background', '--vscode-charts-blue', '--vscode-charts-yellow'],
-  zeros: ['--vscode-editor-background', '--vscode-charts-green'],
-  nm: ['--vscode-editor-background', '--vscode-charts-red'],
-  int4: ['--vscode-editor-background', '--vscode-charts-purple', '--vscode-charts-red'],
-};
 
 export function hasHeatmap(row: TensorRow): boolean {
   const matrix = matrixShape(row.info.shape);
@@ -541,24 +532,7 @@ export class HeatmapPanel {
 
   /** The tile's pixels in the layer's colours, on a canvas of the tile's own size. */
   private paint(tile: HeatmapTile, values: Float32Array, info: HeatmapInfo): HTMLCanvasElement {
-    const image = document.createElement('canvas');
-    image.width = Math.max(1, tile.width);
-    image.height = Math.max(1, tile.height);
-    const context = image.getContext('2d')!;
-    const pixels = context.createImageData(image.width, image.height);
-    const table = this.colourTable!;
-    const position = colourPosition(info);
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i]!;
-      if (Number.isNaN(value)) continue;
-      const entry = Math.round(position(value) * 255) * 4;
-      pixels.data[i * 4] = table[entry]!;
-      pixels.data[i * 4 + 1] = table[entry + 1]!;
-      pixels.data[i * 4 + 2] = table[entry + 2]!;
-      pixels.data[i * 4 + 3] = 255;
-    }
-    context.putImageData(pixels, 0, 0);
-    return image;
+    return paintTile(tile, values, info, this.colourTable!);
   }
 
   /** The value under a canvas point, from the tile drawn there. */
@@ -583,19 +557,7 @@ export class HeatmapPanel {
   }
 
   private renderLegend(info: HeatmapInfo): void {
-    const gradient = element('canvas', {
-      className: 'll-legend-gradient',
-      attrs: { width: LEGEND_WIDTH, height: 10 },
-    });
-    const context = gradient.getContext('2d');
-    const table = this.colourTable!;
-    if (context) {
-      for (let x = 0; x < LEGEND_WIDTH; x++) {
-        const entry = Math.round((x / (LEGEND_WIDTH - 1)) * 255) * 4;
-        context.fillStyle = `rgb(${table[entry]},${table[entry + 1]},${table[entry + 2]})`;
-        context.fillRect(x, 0, 1, 10);
-      }
-    }
+    const gradient = legendGradient(this.colourTable!, LEGEND_WIDTH);
     const [low, high] = legendRange(info);
     const what: Record<LayerKind, string> = {
       magnitude: 'mean |w| per pixel (log scale; zeros in the background colour)',
@@ -613,26 +575,6 @@ export class HeatmapPanel {
       }),
     );
   }
-}
-
-function legendRange(info: HeatmapInfo): [number, number] {
-  if (info.layer.kind === 'zeros' || info.layer.kind === 'nm') return [0, 1];
-  if (info.layer.kind === 'int4') return [0, info.max > 0 ? info.max : 1];
-  // Four decades below the largest magnitude: tinier values share the lowest colour.
-  const high = Math.max(info.max, 1e-30);
-  return [Math.max(info.min > 0 ? info.min : 0, high * LOG_DECADES_SHOWN), high];
-}
-
-/** Where a value falls on the layer's colour scale, 0…1. */
-function colourPosition(info: HeatmapInfo): (value: number) => number {
-  const [low, high] = legendRange(info);
-  if (info.scale === 'log') {
-    const logLow = Math.log10(low);
-    const range = Math.max(1e-9, Math.log10(high) - logLow);
-    return (value) =>
-      value > 0 ? Math.min(1, Math.max(0, (Math.log10(value) - logLow) / range)) : 0;
-  }
-  return (value) => Math.min(1, Math.max(0, (value - low) / (high - low)));
 }
 
 function describeValue(info: HeatmapInfo, value: number): string {
