@@ -21,7 +21,9 @@ import type { ComputeBackend } from '../shared/settings';
 import {
   AUTO_SPECTRUM_MAX_ELEMENTS,
   hasSpectralMetrics,
+  SPECTRUM_METHODS,
   type Spectrum,
+  type SpectrumMethod,
   type SpectrumOptions,
 } from '../shared/spectrum';
 import { blockScaleGrid } from './analysis/blockScales';
@@ -67,6 +69,8 @@ export interface AnalysisServiceOptions {
   readonly pyramidWorkers?: number;
   /** `layerlens.compute.backend`: where the spectra's matrix products run. */
   readonly computeBackend?: ComputeBackend;
+  /** `layerlens.spectrum.method`: the method of spectra whose request names none ('auto'). */
+  readonly spectrumMethod?: SpectrumMethod;
   /** Pixel budget of a heatmap pyramid's finest stored level (PYRAMID_MAX_PIXELS by default). */
   readonly pyramidMaxPixels?: number;
 }
@@ -90,12 +94,19 @@ export class AnalysisService {
   private readonly pyramids = new SharedJobs<Pyramid>(PYRAMID_CACHE_ENTRIES);
   private pool: WorkerPool<PyramidJob, PyramidPart> | undefined;
   private computeBackend: ComputeBackend;
+  private spectrumMethod: SpectrumMethod;
 
   constructor(
     private readonly models: ModelService,
     private readonly options: AnalysisServiceOptions = {},
   ) {
     this.computeBackend = options.computeBackend ?? 'cpu';
+    this.spectrumMethod = options.spectrumMethod ?? 'auto';
+  }
+
+  /** The method of later spectra whose request names none (cached ones are keyed by method). */
+  setSpectrumMethod(method: SpectrumMethod): void {
+    this.spectrumMethod = method;
   }
 
   /** Where later spectra run; cached spectra are keyed by backend, so none is reused wrongly. */
@@ -111,7 +122,10 @@ export class AnalysisService {
     signal?: AbortSignal,
   ): Promise<Spectrum> {
     const { identity, entry } = await this.models.tensorEntry(path, index);
-    const normalized = normalizeSpectrumOptions(options);
+    const normalized = normalizeSpectrumOptions({
+      ...options,
+      method: options.method ?? this.spectrumMethod,
+    });
     const settings: SpectrumSettings = { backend: this.computeBackend };
     const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify([normalized, settings])}`;
     return this.spectra.get(
@@ -335,7 +349,7 @@ function cachePrefix(path: string): string {
 
 function normalizeSpectrumOptions(options: SpectrumOptions): SpectrumOptions {
   const method = options.method ?? 'auto';
-  if (!['auto', 'full', 'topk'].includes(method))
+  if (!SPECTRUM_METHODS.includes(method))
     throw new RangeError(`unknown spectrum method "${method}"`);
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') {
@@ -377,6 +391,7 @@ async function computeSpectrum(
     result.rows,
     result.cols,
     result.frobeniusSquared,
+    result.sums,
   );
   return {
     index: entry.info.index,
