@@ -69,7 +69,7 @@ export interface AnalysisServiceOptions {
   readonly pyramidWorkers?: number;
   /** `layerlens.compute.backend`: where the spectra's matrix products run. */
   readonly computeBackend?: ComputeBackend;
-  /** `layerlens.spectrum.method`: the method of spectra whose request names none ('auto'). */
+  /** `layerlens.spectrum.method`: what a request for the 'auto' method (or none) gets. */
   readonly spectrumMethod?: SpectrumMethod;
   /** Pixel budget of a heatmap pyramid's finest stored level (PYRAMID_MAX_PIXELS by default). */
   readonly pyramidMaxPixels?: number;
@@ -104,7 +104,7 @@ export class AnalysisService {
     this.spectrumMethod = options.spectrumMethod ?? 'auto';
   }
 
-  /** The method of later spectra whose request names none (cached ones are keyed by method). */
+  /** What later 'auto' spectra compute (cached ones are keyed by the method they resolved to). */
   setSpectrumMethod(method: SpectrumMethod): void {
     this.spectrumMethod = method;
   }
@@ -122,9 +122,11 @@ export class AnalysisService {
     signal?: AbortSignal,
   ): Promise<Spectrum> {
     const { identity, entry } = await this.models.tensorEntry(path, index);
+    // 'auto' (or no method) is what the setting says: 'fast' makes it the fast method.
+    const method = options.method ?? 'auto';
     const normalized = normalizeSpectrumOptions({
       ...options,
-      method: options.method ?? this.spectrumMethod,
+      method: method === 'auto' ? this.spectrumMethod : method,
     });
     const settings: SpectrumSettings = { backend: this.computeBackend };
     const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify([normalized, settings])}`;

@@ -21,8 +21,9 @@ export interface LayerLensSettings {
   /** Where compute kernels run; falls back to `cpu` with a message when unavailable. */
   'compute.backend': ComputeBackend;
   /**
-   * Method of spectra nobody chose one for (table columns, code lenses, `inspect --spectra`):
-   * `auto`, or `fast` (top values and estimated effective rank, for whole large models).
+   * What the `auto` spectrum method computes (the Spectrum tab's default, table columns, code
+   * lenses, `inspect --spectra`): `auto`, or `fast` (top values and an estimated effective
+   * rank, for whole large models).
    */
   'spectrum.method': SpectrumMethodSetting;
   /** Worker threads for statistics; 0 picks one per CPU core (at most 8). */
