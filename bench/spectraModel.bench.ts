@@ -89,6 +89,11 @@ async function writeModel(path: string, layers: number): Promise<number> {
   return 8 + headerBytes.byteLength + offset;
 }
 
+/** User + system seconds of a process.cpuUsage() difference (every thread of the process). */
+function cpuSeconds({ user, system }: NodeJS.CpuUsage): number {
+  return (user + system) / 1e6;
+}
+
 function format(value: number | null, digits = 4): string {
   return value === null ? '–' : value.toPrecision(digits);
 }
@@ -116,33 +121,43 @@ async function main(): Promise<void> {
     const summary = await models.openModel(path);
     const tensors = (await models.tensors(path, 0, MAX_PAGE_SIZE)).tensors;
     const loadBefore = loadText();
-    const perShape = new Map<string, { count: number; seconds: number }>();
+    const perShape = new Map<string, { count: number; seconds: number; cpu: number }>();
     let backend = '';
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     for (const tensor of tensors) {
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       const spectrum = await analysis.spectrum(path, tensor.index, { method: 'fast' });
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = cpuSeconds(process.cpuUsage(cpu0));
       backend = spectrum.backend;
       const key = tensor.shape.join(' × ');
-      const entry = perShape.get(key) ?? { count: 0, seconds: 0 };
-      perShape.set(key, { count: entry.count + 1, seconds: entry.seconds + seconds });
+      const entry = perShape.get(key) ?? { count: 0, seconds: 0, cpu: 0 };
+      perShape.set(key, {
+        count: entry.count + 1,
+        seconds: entry.seconds + seconds,
+        cpu: entry.cpu + cpu,
+      });
     }
     const total = (performance.now() - started) / 1000;
+    const totalCpu = cpuSeconds(process.cpuUsage(cpuStarted));
     console.log(
       `Fast spectral metrics (alpha, stable rank, effective rank) of a ${layers}-layer Llama-7B-shaped bfloat16 model: ` +
         `${summary.tensorCount} matrices, ${(summary.totalBytes / 1e9).toFixed(2)} GB; Node ${process.version}`,
     );
     console.log(`Route: ${backend}`);
     console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
-    console.log(`${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}`);
-    for (const [shape, { count, seconds }] of perShape) {
+    console.log(
+      `${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}  ${'CPU s each'.padStart(10)}`,
+    );
+    for (const [shape, { count, seconds, cpu }] of perShape) {
       console.log(
-        `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}`,
+        `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}  ${(cpu / count).toFixed(2).padStart(10)}`,
       );
     }
     console.log(
-      `whole model: ${total.toFixed(1)} s (${(total / 60).toFixed(2)} min) for ${tensors.length} matrices` +
+      `whole model: ${total.toFixed(1)} s (${(total / 60).toFixed(2)} min, ${totalCpu.toFixed(0)} CPU s, all threads) for ${tensors.length} matrices` +
         (layers < 32
           ? `; at this pace 32 layers take ${((total * 32) / layers / 60).toFixed(1)} min`
           : '') +

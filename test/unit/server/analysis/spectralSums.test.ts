@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { AnalysisService } from '../../../../src/server/analysisService';
+import { float32ToBfloat16Bits } from '../../../../src/server/compress/kernels';
+import { ModelService } from '../../../../src/server/modelService';
+import { writeSafetensors } from '../../../support/safetensorsBuilder';
 import { randomizedRange } from '../../../../src/server/analysis/randomizedSvd';
 import {
   effectiveRank,
@@ -181,5 +188,40 @@ describe("the 'fast' spectrum method", () => {
       `effective rank ${estimate.effectiveRank} vs ${exact.effectiveRank}`,
     );
     assert.ok(estimate.alpha !== null);
+  });
+});
+
+describe('the fast method in the analysis service', () => {
+  test("a bfloat16 file: 'auto' is full, or fast under the setting; unknown methods are refused", async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'layerlens-fast-spectra-'));
+    const models = new ModelService({ workerCount: 1 });
+    const analysis = new AnalysisService(models);
+    try {
+      const rows = FAST_FULL_MAX_SIDE + 8;
+      const cols = FAST_FULL_MAX_SIDE + 40;
+      const values = Float32Array.from(gaussianMatrix(rows, cols, 3));
+      const file = await writeSafetensors(path.join(folder, 'model.safetensors'), [
+        { name: 'w', dtype: 'BF16', shape: [rows, cols], data: float32ToBfloat16Bits(values) },
+      ]);
+      analysis.setSpectrumMethod('fast');
+      const fast = await analysis.spectrum(file, 0);
+      assert.equal(fast.method, 'fast');
+      assert.equal(fast.singularValues.length, FAST_TOPK);
+      assert.equal((await analysis.spectrum(file, 0, { method: 'auto' })).method, 'fast');
+      analysis.setSpectrumMethod('auto');
+      const full = await analysis.spectrum(file, 0);
+      assert.equal(full.method, 'full');
+      assert.equal(full.singularValues.length, rows);
+      assert.ok(Math.abs(fast.metrics.spectralNorm / full.metrics.spectralNorm - 1) < 1e-3);
+      assert.ok(Math.abs(fast.metrics.effectiveRank / full.metrics.effectiveRank - 1) < 0.02);
+      await assert.rejects(
+        analysis.spectrum(file, 0, { method: 'exact' as never }),
+        /unknown spectrum method "exact"/,
+      );
+    } finally {
+      analysis.dispose();
+      models.dispose();
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
