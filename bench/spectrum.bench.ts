@@ -13,9 +13,9 @@
  * its time including forming G, measured in the same run by the `python3` on the PATH
  * (its BLAS is printed). The error column is max |σᵢ − σᵢ(ref)| / σ₁, the reference being
  * NumPy's float64 eigvalsh of the float64 Gram matrix. Times are the best of two runs
- * below 4096 and one run from 4096 on, for both. The load average is printed with the
- * table; the seconds per stage of our route (Gram matrix, band reduction, bulge chasing,
- * tridiagonal eigenvalues) under it.
+ * below 4096 and one run from 4096 on, for both. Rows are printed as they are measured;
+ * under the table the load average (before and after), and the seconds per stage of our
+ * route (Gram matrix, band reduction, bulge chasing, tridiagonal eigenvalues).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -140,17 +140,37 @@ function relativeError(sigma: Float64Array, reference: Float64Array | null): num
   return worst / reference[0]!;
 }
 
+/** The table's columns; rows are printed as they are measured. */
+const NAME_WIDTH = 'LayerLens full spectrum float32'.length;
+
+function printRow(
+  size: string,
+  source: string,
+  name: string,
+  seconds: number,
+  error: number,
+  numpySeconds: number,
+): void {
+  const ratio = seconds / numpySeconds;
+  console.log(
+    `${size.padEnd(10)}  ${source.padEnd(8)}  ${name.padEnd(NAME_WIDTH)}  ${seconds.toFixed(3).padStart(8)}  ${Number.isNaN(ratio) ? ''.padStart(8) : ratio.toFixed(2).padStart(8)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
+  );
+}
+
 async function main(): Promise<void> {
   const largest = Number(process.argv[2] ?? 4096);
   const shapes = SHAPES.filter(([rows, cols]) => Math.min(rows, cols) <= largest);
   if (shapes.length === 0) shapes.push([largest, largest]);
   const dir = await mkdtemp(join(tmpdir(), 'layerlens-spectrum-bench-'));
-  const rows: [string, string, string, number, number, number][] = [];
   const stageLines: string[] = [];
   let numpyLine = '';
   let numpyMissing = '';
   let backend = '';
   const loadBefore = loadText();
+  console.log(`Full singular spectrum of Gaussian matrices; Node ${process.version}`);
+  console.log(
+    `${'size'.padEnd(10)}  ${'source'.padEnd(8)}  ${'measurement'.padEnd(NAME_WIDTH)}  ${'seconds'.padStart(8)}  ${'× NumPy'.padStart(8)}  ${'max err / σ₁'.padStart(12)}`,
+  );
   try {
     for (const shape of shapes) {
       const [r, c] = shape;
@@ -172,7 +192,7 @@ async function main(): Promise<void> {
           const bytes = await readFile(referenceFile);
           reference = new Float64Array(bytes.buffer, bytes.byteOffset, Math.min(r, c));
           numpySeconds = numpy.eigvalsh[0];
-          rows.push([size, source, 'NumPy eigvalsh(G) float32', ...numpy.eigvalsh, numpySeconds]);
+          printRow(size, source, 'NumPy eigvalsh(G) float32', ...numpy.eigvalsh, numpySeconds);
         }
         const ours = await timeOurs(values, shape, 'float32', repeats);
         backend = ours.backend;
@@ -180,36 +200,23 @@ async function main(): Promise<void> {
           .map(([stage, seconds]) => `${stage} ${seconds.toFixed(3)}`)
           .join(', ');
         stageLines.push(`${size} ${source}: ${stages}`);
-        rows.push([
+        printRow(
           size,
           source,
           'LayerLens full spectrum float32',
           ours.seconds,
           relativeError(ours.sigma, reference),
           numpySeconds,
-        ]);
+        );
       }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  console.log(
-    `Full singular spectrum of Gaussian matrices; Node ${process.version}` +
-      (numpyLine ? `, ${numpyLine}` : ''),
-  );
+  if (numpyLine) console.log(numpyLine);
+  if (numpyMissing) console.log(`NumPy unavailable (${numpyMissing}): our figures alone.`);
   console.log(`LayerLens route: ${backend}`);
   console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
-  if (numpyMissing) console.log(`NumPy unavailable (${numpyMissing}): our figures alone.`);
-  const width = Math.max(...rows.map(([, , name]) => name.length));
-  console.log(
-    `${'size'.padEnd(10)}  ${'source'.padEnd(8)}  ${'measurement'.padEnd(width)}  ${'seconds'.padStart(8)}  ${'× NumPy'.padStart(8)}  ${'max err / σ₁'.padStart(12)}`,
-  );
-  for (const [size, source, name, seconds, error, numpySeconds] of rows) {
-    const ratio = seconds / numpySeconds;
-    console.log(
-      `${size.padEnd(10)}  ${source.padEnd(8)}  ${name.padEnd(width)}  ${seconds.toFixed(3).padStart(8)}  ${Number.isNaN(ratio) ? ''.padStart(8) : ratio.toFixed(2).padStart(8)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
-    );
-  }
   console.log('LayerLens seconds per stage (the runs above):');
   for (const line of stageLines) console.log(`  ${line}`);
 }
