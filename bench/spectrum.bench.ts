@@ -1,63 +1,100 @@
 /**
- * Full singular spectrum of square float32 Gaussian matrices, next to NumPy on the same
- * values, with accuracy against NumPy's float64 SVD.
+ * Full singular spectrum of LLM-shaped float32 and bfloat16 Gaussian matrices, next to
+ * NumPy on the same values, with accuracy against NumPy's float64 eigenvalues.
  *
  *   node --import tsx bench/spectrum.bench.ts [largest side]     (default 4096)
+ *   npm run bench -- spectrum [--size 2048]
  *
- * Sides 1024, 2048, 4096 up to the largest (a smaller argument runs that side alone).
- * For each: LayerLens in float32 and float64 precision (in this thread, as the spectrum
- * worker runs it), NumPy's `eigvalsh(W.T @ W)` and `svd(W, compute_uv=False)` in float32,
- * measured in the same run; the error column is max |σᵢ − σᵢ(NumPy float64 SVD)| / σ₁.
- * NumPy's times are the best of a few runs; ours are one run each at 4096 (two below),
- * with the seconds per stage of the Gram route (Gram matrix, band reduction, bulge
- * chasing, tridiagonal eigenvalues) printed under the table.
+ * Shapes 1024², 2048², 4096² and 4096 × 11008 (an MLP's down projection), those whose
+ * smaller side is at most the argument. Sources: float32 values, and bfloat16 ones (the
+ * same values rounded to bfloat16, then widened: what a bf16 checkpoint's tensor becomes).
+ * For each: LayerLens's full spectrum in float32 (in this thread, as the spectrum worker
+ * runs it) and NumPy's `eigvalsh(G)` in float32, G the Gram matrix of the smaller side,
+ * its time including forming G, measured in the same run by the `python3` on the PATH
+ * (its BLAS is printed). The error column is max |σᵢ − σᵢ(ref)| / σ₁, the reference being
+ * NumPy's float64 eigvalsh of the float64 Gram matrix. Times are the best of two runs
+ * below 4096 and one run from 4096 on, for both. Rows are printed as they are measured;
+ * under the table the load average (before and after), and the seconds per stage of our
+ * route (Gram matrix, band reduction, bulge chasing, tridiagonal eigenvalues).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
+import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
 import { computeSpectrumInThread } from '../src/server/analysis/spectrum';
 import type { StageTimings } from '../src/server/analysis/symmetricEigen';
 import type { SpectrumPrecision } from '../src/shared/spectrum';
 
-const SIDES = [1024, 2048, 4096];
+/** [rows, cols]: square attention projections and the MLP's down projection. */
+const SHAPES: readonly (readonly [number, number])[] = [
+  [1024, 1024],
+  [2048, 2048],
+  [4096, 4096],
+  [4096, 11008],
+];
 
-/** Standard normal values, deterministic. */
-function gaussianValues(count: number, seed: number): Float32Array {
+type Source = 'float32' | 'bfloat16';
+
+/** Standard normal values, deterministic; for 'bfloat16' rounded to bfloat16 and widened back. */
+function gaussianValues(count: number, seed: number, source: Source): Float32Array {
   const values = new Float32Array(count);
   gaussianFill(values, seed);
+  if (source === 'float32') return values;
+  const bits = float32ToBfloat16Bits(values);
+  const widened = new Uint32Array(values.buffer);
+  for (let i = 0; i < count; i++) widened[i] = bits[i]! << 16;
   return values;
+}
+
+function loadText(): string {
+  return loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
 }
 
 const NUMPY_SCRIPT = `
 import json, sys, time
 import numpy as np
-n = int(sys.argv[2])
-w = np.fromfile(sys.argv[1], dtype=np.float32).reshape(n, n)
-reference = np.linalg.svd(w.astype(np.float64), compute_uv=False)
-reference.astype(np.float64).tofile(sys.argv[3])
-repeats = 3 if n <= 2048 else 2
-def best(f):
-    t, out = float('inf'), None
-    for _ in range(repeats):
-        s = time.perf_counter(); out = f(); t = min(t, time.perf_counter() - s)
-    return t, out
-t_eig, lam = best(lambda: np.linalg.eigvalsh(w.T @ w))
-t_svd, sig = best(lambda: np.linalg.svd(w, compute_uv=False))
-sig_eig = np.sqrt(np.maximum(lam[::-1].astype(np.float64), 0))
-err = lambda s: float(np.max(np.abs(s.astype(np.float64) - reference)) / reference[0])
-print(json.dumps({'version': np.__version__, 'eigvalsh': [t_eig, err(sig_eig)], 'svd': [t_svd, err(sig)]}))
+rows, cols, repeats = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+w = np.fromfile(sys.argv[1], dtype=np.float32).reshape(rows, cols)
+gram = (lambda m: m @ m.T) if rows <= cols else (lambda m: m.T @ m)
+w64 = w.astype(np.float64)
+reference = np.sqrt(np.maximum(np.linalg.eigvalsh(gram(w64))[::-1], 0))
+del w64
+reference.tofile(sys.argv[5])
+t, lam = float('inf'), None
+for _ in range(repeats):
+    s = time.perf_counter(); lam = np.linalg.eigvalsh(gram(w)); t = min(t, time.perf_counter() - s)
+sigma = np.sqrt(np.maximum(lam[::-1].astype(np.float64), 0))
+error = float(np.max(np.abs(sigma - reference)) / reference[0])
+try:
+    blas = ', '.join(sorted({i.get('internal_api', '') + ' ' + i.get('version', '') for i in __import__('threadpoolctl').threadpool_info()}))
+except Exception:
+    config = np.show_config(mode='dicts') if hasattr(np, 'show_config') else {}
+    try:
+        blas = config['Build Dependencies']['blas']['name']
+    except Exception:
+        blas = 'unknown BLAS'
+print(json.dumps({'version': np.__version__, 'blas': blas, 'eigvalsh': [t, error]}))
 `;
 
 interface NumpyResult {
   readonly version: string;
+  readonly blas: string;
   readonly eigvalsh: [number, number];
-  readonly svd: [number, number];
 }
 
-function runNumpy(file: string, n: number, referenceFile: string): NumpyResult | string {
-  const result = spawnSync('python3', ['-c', NUMPY_SCRIPT, file, String(n), referenceFile], {
+function runNumpy(
+  file: string,
+  rows: number,
+  cols: number,
+  repeats: number,
+  referenceFile: string,
+): NumpyResult | string {
+  const args = [file, String(rows), String(cols), String(repeats), referenceFile];
+  const result = spawnSync('python3', ['-c', NUMPY_SCRIPT, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
@@ -69,7 +106,7 @@ function runNumpy(file: string, n: number, referenceFile: string): NumpyResult |
 
 async function timeOurs(
   values: Float32Array,
-  n: number,
+  shape: readonly [number, number],
   precision: SpectrumPrecision,
   repeats: number,
 ): Promise<{ seconds: number; sigma: Float64Array; backend: string; stages: StageTimings }> {
@@ -80,7 +117,7 @@ async function timeOurs(
     const start = process.hrtime.bigint();
     const result = await computeSpectrumInThread(
       values,
-      [n, n],
+      shape,
       { method: 'full', precision },
       undefined,
       { stageTimings: stages },
@@ -103,72 +140,84 @@ function relativeError(sigma: Float64Array, reference: Float64Array | null): num
   return worst / reference[0]!;
 }
 
+/** The table's columns; rows are printed as they are measured. */
+const NAME_WIDTH = 'LayerLens full spectrum float32'.length;
+
+function printRow(
+  size: string,
+  source: string,
+  name: string,
+  seconds: number,
+  error: number,
+  numpySeconds: number,
+): void {
+  const ratio = seconds / numpySeconds;
+  console.log(
+    `${size.padEnd(10)}  ${source.padEnd(8)}  ${name.padEnd(NAME_WIDTH)}  ${seconds.toFixed(3).padStart(8)}  ${Number.isNaN(ratio) ? ''.padStart(8) : ratio.toFixed(2).padStart(8)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
+  );
+}
+
 async function main(): Promise<void> {
   const largest = Number(process.argv[2] ?? 4096);
-  const sides = SIDES.filter((side) => side <= largest);
-  if (sides.length === 0) sides.push(largest);
+  const shapes = SHAPES.filter(([rows, cols]) => Math.min(rows, cols) <= largest);
+  if (shapes.length === 0) shapes.push([largest, largest]);
   const dir = await mkdtemp(join(tmpdir(), 'layerlens-spectrum-bench-'));
-  const rows: [string, string, number, number, number][] = [];
   const stageLines: string[] = [];
-  let numpyVersion = '';
+  let numpyLine = '';
   let numpyMissing = '';
   let backend = '';
+  const loadBefore = loadText();
+  console.log(`Full singular spectrum of Gaussian matrices; Node ${process.version}`);
+  console.log(
+    `${'size'.padEnd(10)}  ${'source'.padEnd(8)}  ${'measurement'.padEnd(NAME_WIDTH)}  ${'seconds'.padStart(8)}  ${'× NumPy'.padStart(8)}  ${'max err / σ₁'.padStart(12)}`,
+  );
   try {
-    for (const n of sides) {
-      const values = gaussianValues(n * n, n);
-      const file = join(dir, `w${n}.f32`);
-      const referenceFile = join(dir, `sigma${n}.f64`);
-      await writeFile(file, new Uint8Array(values.buffer));
-      const numpy = runNumpy(file, n, referenceFile);
-      let reference: Float64Array | null = null;
-      let fastest = NaN;
-      if (typeof numpy === 'string') {
-        numpyMissing = numpy;
-      } else {
-        numpyVersion = numpy.version;
-        const bytes = await readFile(referenceFile);
-        reference = new Float64Array(bytes.buffer, bytes.byteOffset, n);
-        fastest = Math.min(numpy.eigvalsh[0], numpy.svd[0]);
-        rows.push([`${n}²`, 'NumPy eigvalsh(W.T @ W) float32', ...numpy.eigvalsh, fastest]);
-        rows.push([`${n}²`, 'NumPy svd(compute_uv=False) float32', ...numpy.svd, fastest]);
-      }
-      const repeats = n >= 4096 ? 1 : 2;
-      for (const precision of ['float32', 'float64'] as const) {
-        const ours = await timeOurs(values, n, precision, repeats);
-        if (precision === 'float32') backend = ours.backend;
+    for (const shape of shapes) {
+      const [r, c] = shape;
+      const size = r === c ? `${r}²` : `${r}×${c}`;
+      const repeats = Math.min(r, c) >= 4096 ? 1 : 2;
+      for (const source of ['float32', 'bfloat16'] as const) {
+        const values = gaussianValues(r * c, r + c, source);
+        const file = join(dir, `w${r}x${c}.f32`);
+        const referenceFile = join(dir, `sigma${r}x${c}.f64`);
+        await writeFile(file, new Uint8Array(values.buffer));
+        const numpy = runNumpy(file, r, c, repeats, referenceFile);
+        await rm(file);
+        let reference: Float64Array | null = null;
+        let numpySeconds = NaN;
+        if (typeof numpy === 'string') {
+          numpyMissing = numpy;
+        } else {
+          numpyLine = `NumPy ${numpy.version} (${numpy.blas})`;
+          const bytes = await readFile(referenceFile);
+          reference = new Float64Array(bytes.buffer, bytes.byteOffset, Math.min(r, c));
+          numpySeconds = numpy.eigvalsh[0];
+          printRow(size, source, 'NumPy eigvalsh(G) float32', ...numpy.eigvalsh, numpySeconds);
+        }
+        const ours = await timeOurs(values, shape, 'float32', repeats);
+        backend = ours.backend;
         const stages = Object.entries(ours.stages)
           .map(([stage, seconds]) => `${stage} ${seconds.toFixed(3)}`)
           .join(', ');
-        stageLines.push(`${n}² ${precision}: ${stages}`);
-        rows.push([
-          `${n}²`,
-          `LayerLens full spectrum ${precision}`,
+        stageLines.push(`${size} ${source}: ${stages}`);
+        printRow(
+          size,
+          source,
+          'LayerLens full spectrum float32',
           ours.seconds,
           relativeError(ours.sigma, reference),
-          fastest,
-        ]);
+          numpySeconds,
+        );
       }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  console.log(
-    `Full singular spectrum of n × n float32 Gaussian matrices; Node ${process.version}` +
-      (numpyVersion ? `, NumPy ${numpyVersion}` : ''),
-  );
-  console.log(`LayerLens route: ${backend}`);
+  if (numpyLine) console.log(numpyLine);
   if (numpyMissing) console.log(`NumPy unavailable (${numpyMissing}): our figures alone.`);
-  const width = Math.max(...rows.map(([, name]) => name.length));
-  console.log(
-    `${'size'.padEnd(6)}  ${'measurement'.padEnd(width)}  ${'seconds'.padStart(8)}  ${'× NumPy best'.padStart(12)}  ${'max err / σ₁'.padStart(12)}`,
-  );
-  for (const [size, name, seconds, error, fastest] of rows) {
-    const ratio = seconds / fastest;
-    console.log(
-      `${size.padEnd(6)}  ${name.padEnd(width)}  ${seconds.toFixed(3).padStart(8)}  ${Number.isNaN(ratio) ? ''.padStart(12) : ratio.toFixed(2).padStart(12)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
-    );
-  }
-  console.log('LayerLens seconds per stage (the run above):');
+  console.log(`LayerLens route: ${backend}`);
+  console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
+  console.log('LayerLens seconds per stage (the runs above):');
   for (const line of stageLines) console.log(`  ${line}`);
 }
 

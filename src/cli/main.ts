@@ -1,7 +1,7 @@
 /**
  * `layerlens`: the server's core, headless, for terminals and CI pipelines.
  *
- *   layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
+ *   layerlens inspect FILE [--json] [--stats] [--spectra | --fast-spectra] [--sparsity]
  *   layerlens compress FILE --method M [--level L] [--layers REGEX] [--out FILE] [--json]
  *   layerlens inspect FILE [--json] [--stats]
  *   layerlens pack|unpack|compressibility|delta … (see cli/lossless.ts)
@@ -40,7 +40,7 @@ import { sensitivityCommand, SENSITIVITY_USAGE } from './sensitivity';
 import { diffCommand, DIFF_USAGE, extractLoraCommand } from './diff';
 import { reportCommand, REPORT_USAGE } from './report';
 
-const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--sparsity]
+const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra | --fast-spectra] [--sparsity]
 
   inspect    Summarise a model file (.onnx, .safetensors, *.safetensors.index.json, .gguf)
   --json     Print JSON: format, fileBytes, parameterCount, tensors (name, dtype, shape,
@@ -49,6 +49,11 @@ const USAGE = `Usage: layerlens inspect FILE [--json] [--stats] [--spectra] [--s
   --spectra  Also compute the spectral metrics of every 2-D+ floating-point tensor (stable
              and effective rank, ranks for 90/99% energy, spectral norm, power-law alpha,
              Marchenko–Pastur soft rank and spikes)
+  --fast-spectra  The same metrics for whole large models (an LLM's hundreds of 4096-wide
+             matrices in minutes): the top 128 singular values by randomized SVD give the
+             spectral norm, stable rank and power-law alpha, and the effective rank is
+             estimated over all values by Lanczos quadrature; the ranks for 90/99% energy
+             count the top values only (the layerlens.spectrum.method setting \`fast\`)
   --sparsity Also count structured sparsity: all-zero rows, columns and conv channels,
              share of 2:4-compliant groups
 
@@ -236,7 +241,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const flags = new Set(rest.filter((arg) => arg.startsWith('--')));
   const files = rest.filter((arg) => !arg.startsWith('--'));
-  const known = new Set(['--json', '--stats', '--spectra', '--sparsity']);
+  const known = new Set(['--json', '--stats', '--spectra', '--fast-spectra', '--sparsity']);
   const unknown = [...flags].filter((flag) => !known.has(flag));
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
@@ -280,8 +285,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const service = new ModelService();
   const extras: InspectExtras = {
-    analysis: new AnalysisService(service),
-    spectra: flags.has('--spectra'),
+    analysis: new AnalysisService(service, {
+      spectrumMethod: flags.has('--fast-spectra') ? 'fast' : 'auto',
+    }),
+    spectra: flags.has('--spectra') || flags.has('--fast-spectra'),
     sparsity: flags.has('--sparsity'),
   };
   try {

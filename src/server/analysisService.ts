@@ -21,7 +21,9 @@ import type { ComputeBackend } from '../shared/settings';
 import {
   AUTO_SPECTRUM_MAX_ELEMENTS,
   hasSpectralMetrics,
+  SPECTRUM_METHODS,
   type Spectrum,
+  type SpectrumMethod,
   type SpectrumOptions,
 } from '../shared/spectrum';
 import { blockScaleGrid } from './analysis/blockScales';
@@ -68,6 +70,8 @@ export interface AnalysisServiceOptions {
   readonly pyramidWorkers?: number;
   /** `layerlens.compute.backend`: where the spectra's matrix products run. */
   readonly computeBackend?: ComputeBackend;
+  /** `layerlens.spectrum.method`: what a request for the 'auto' method (or none) gets. */
+  readonly spectrumMethod?: SpectrumMethod;
   /** Pixel budget of a heatmap pyramid's finest stored level (PYRAMID_MAX_PIXELS by default). */
   readonly pyramidMaxPixels?: number;
 }
@@ -91,12 +95,19 @@ export class AnalysisService {
   private readonly pyramids = new SharedJobs<Pyramid>(PYRAMID_CACHE_ENTRIES);
   private pool: WorkerPool<PyramidJob, PyramidPart> | undefined;
   private computeBackend: ComputeBackend;
+  private spectrumMethod: SpectrumMethod;
 
   constructor(
     private readonly models: ModelService,
     private readonly options: AnalysisServiceOptions = {},
   ) {
     this.computeBackend = options.computeBackend ?? 'cpu';
+    this.spectrumMethod = options.spectrumMethod ?? 'auto';
+  }
+
+  /** What later 'auto' spectra compute (cached ones are keyed by the method they resolved to). */
+  setSpectrumMethod(method: SpectrumMethod): void {
+    this.spectrumMethod = method;
   }
 
   /** Where later spectra run; cached spectra are keyed by backend, so none is reused wrongly. */
@@ -112,7 +123,12 @@ export class AnalysisService {
     signal?: AbortSignal,
   ): Promise<Spectrum> {
     const { identity, entry } = await this.models.tensorEntry(path, index);
-    const normalized = normalizeSpectrumOptions(options);
+    // 'auto' (or no method) is what the setting says: 'fast' makes it the fast method.
+    const method = options.method ?? 'auto';
+    const normalized = normalizeSpectrumOptions({
+      ...options,
+      method: method === 'auto' ? this.spectrumMethod : method,
+    });
     const settings: SpectrumSettings = { backend: this.computeBackend };
     const key = `${cachePrefix(path)}${identity}\n${index}\n${JSON.stringify([normalized, settings])}`;
     return this.spectra.get(
@@ -336,7 +352,7 @@ function cachePrefix(path: string): string {
 
 function normalizeSpectrumOptions(options: SpectrumOptions): SpectrumOptions {
   const method = options.method ?? 'auto';
-  if (!['auto', 'full', 'topk'].includes(method))
+  if (!SPECTRUM_METHODS.includes(method))
     throw new RangeError(`unknown spectrum method "${method}"`);
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') {

@@ -76,8 +76,13 @@ export class ServerContext {
     this.settings = { ...previous, ...changed };
     if (this.settings['stats.workerCount'] !== previous['stats.workerCount']) {
       this.replaceServices();
-    } else if (this.settings['compute.backend'] !== previous['compute.backend']) {
-      this.services.analysis.setComputeBackend(this.settings['compute.backend']);
+    } else {
+      if (this.settings['compute.backend'] !== previous['compute.backend']) {
+        this.services.analysis.setComputeBackend(this.settings['compute.backend']);
+      }
+      if (this.settings['spectrum.method'] !== previous['spectrum.method']) {
+        this.services.analysis.setSpectrumMethod(this.settings['spectrum.method']);
+      }
     }
   }
 
@@ -120,7 +125,10 @@ export class ServerContext {
     const models = new ModelService({ workerCount: this.settings['stats.workerCount'] });
     return {
       models,
-      analysis: new AnalysisService(models, { computeBackend: this.settings['compute.backend'] }),
+      analysis: new AnalysisService(models, {
+        computeBackend: this.settings['compute.backend'],
+        spectrumMethod: this.settings['spectrum.method'],
+      }),
       lossless: new LosslessService(models, models.workerCount),
       statsProgress: new ModelStatsProgress(this.connection, (path) => models.statsCoverage(path)),
     };

@@ -6,6 +6,11 @@ import type { DeviationMetric } from './sensitivity';
 
 export type ComputeBackend = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
 
+/** `layerlens.spectrum.method`: the SpectrumOptions methods a setting may choose. */
+export type SpectrumMethodSetting = 'auto' | 'fast';
+
+export const SPECTRUM_METHOD_SETTINGS: readonly SpectrumMethodSetting[] = ['auto', 'fast'];
+
 /** Axis order of an image input: `auto` guesses it from the input's shape. */
 export type ImageLayoutSetting = 'auto' | 'NCHW' | 'NHWC';
 
@@ -15,6 +20,12 @@ export type ChannelOrder = 'RGB' | 'BGR';
 export interface LayerLensSettings {
   /** Where compute kernels run; falls back to `cpu` with a message when unavailable. */
   'compute.backend': ComputeBackend;
+  /**
+   * What the `auto` spectrum method computes (the Spectrum tab's default, table columns, code
+   * lenses, `inspect --spectra`): `auto`, or `fast` (top values and an estimated effective
+   * rank, for whole large models).
+   */
+  'spectrum.method': SpectrumMethodSetting;
   /** Worker threads for statistics; 0 picks one per CPU core (at most 8). */
   'stats.workerCount': number;
   /**
@@ -63,6 +74,7 @@ export const SETTINGS_SECTION = 'layerlens';
 
 export const DEFAULT_SETTINGS: Readonly<LayerLensSettings> = {
   'compute.backend': 'cpu',
+  'spectrum.method': 'auto',
   'stats.workerCount': 0,
   'validation.inputsFolder': '',
   'validation.samples': 8,

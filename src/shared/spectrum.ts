@@ -15,12 +15,30 @@ export type SpectrumPrecision = 'float32' | 'float64';
 /** How a convolution kernel becomes a matrix. */
 export type ConvMatrixMode = 'flatten' | 'spatial';
 
+/** How a spectrum is computed (SpectrumOptions.method). */
+export type SpectrumMethod = 'auto' | 'full' | 'topk' | 'fast';
+
+/** The methods a request or the `layerlens.spectrum.method` setting may name. */
+export const SPECTRUM_METHODS: readonly SpectrumMethod[] = ['auto', 'full', 'topk', 'fast'];
+
+/**
+ * Σσᵢ and Σσᵢ·ln σᵢ over every singular value: all the effective rank needs. Estimated
+ * (stochastic Lanczos quadrature) by the 'fast' method, which computes only the top values.
+ */
+export interface SpectralSums {
+  readonly sigma: number;
+  readonly sigmaLogSigma: number;
+}
+
 export interface SpectrumOptions {
   /**
    * 'full': every singular value; 'topk': the `k` largest (randomized SVD with power
-   * iterations); 'auto': full up to MAX_FULL_SPECTRUM_SIDE on the smaller side, top-k beyond.
+   * iterations); 'auto': full up to MAX_FULL_SPECTRUM_SIDE on the smaller side, top-k beyond;
+   * 'fast': for whole models, the `k` largest (FAST_TOPK in the server's spectrum.ts by
+   * default, fewer power iterations) with the effective rank estimated over all values (SpectralSums); matrices
+   * small enough for the exact route get it, as with 'auto'.
    */
-  readonly method?: 'auto' | 'full' | 'topk';
+  readonly method?: SpectrumMethod;
   readonly k?: number;
   /** float64 keeps small singular values accurate (the Gram route squares the condition number). */
   readonly precision?: SpectrumPrecision;
@@ -52,10 +70,10 @@ export interface Spectrum {
   readonly index: number;
   readonly rows: number;
   readonly cols: number;
-  readonly method: 'full' | 'topk';
+  readonly method: 'full' | 'topk' | 'fast';
   readonly precision: SpectrumPrecision;
   readonly conv: ConvMatrixMode | null;
-  /** Descending. All min(rows, cols) of them for 'full', the k largest for 'topk'. */
+  /** Descending. All min(rows, cols) of them for 'full', the k largest for 'topk' and 'fast'. */
   readonly singularValues: readonly number[];
   /** ‖W‖_F², so that the energy of values not computed (top-k) is still known. */
   readonly frobeniusSquared: number;

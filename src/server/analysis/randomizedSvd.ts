@@ -101,6 +101,25 @@ export async function randomizedTopSingularValues<T extends GemmArray>(
   check: CancelCheck,
   powerIterations = DEFAULT_POWER_ITERATIONS,
 ): Promise<Float64Array> {
+  const { eigenvalues } = await randomizedRange(runtime, a, k, check, powerIterations);
+  const sigma = new Float64Array(Math.min(k, eigenvalues.length));
+  for (let i = 0; i < sigma.length; i++) sigma[i] = Math.sqrt(Math.max(0, eigenvalues[i]!));
+  return sigma;
+}
+
+/**
+ * The subspace iteration behind randomizedTopSingularValues: `basis`, orthonormal columns
+ * (rows × (k + OVERSAMPLING), row-major) that approximately span the top left singular
+ * vectors of `a`, and the eigenvalues (descending, σ² of the Ritz values) of Qᵀ·A·Aᵀ·Q
+ * for that basis Q, all of them.
+ */
+export async function randomizedRange<T extends GemmArray>(
+  runtime: MatMulRuntime,
+  a: Matrix<T>,
+  k: number,
+  check: CancelCheck,
+  powerIterations = DEFAULT_POWER_ITERATIONS,
+): Promise<{ basis: Matrix<T>; eigenvalues: Float64Array }> {
   const Element = (a.data instanceof Float64Array
     ? Float64Array
     : Float32Array) as unknown as ArrayConstructorOf<T>;
@@ -124,7 +143,5 @@ export async function randomizedTopSingularValues<T extends GemmArray>(
   const b = await runtime.gemm(q, a, { transA: true });
   const small = await runtime.gemm(b, b, { transB: true });
   const eigenvalues = await symmetricEigenvalues(runtime, small, Math.min(16, width), check);
-  const sigma = new Float64Array(Math.min(k, width));
-  for (let i = 0; i < sigma.length; i++) sigma[i] = Math.sqrt(Math.max(0, eigenvalues[i]!));
-  return sigma;
+  return { basis: q, eigenvalues };
 }

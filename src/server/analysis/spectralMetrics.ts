@@ -6,7 +6,7 @@
  * The values may be a top-k subset: metrics that need the whole spectrum use
  * `frobeniusSquared` (the total energy) for what was not computed.
  */
-import type { SpectralMetrics } from '../../shared/spectrum';
+import type { SpectralMetrics, SpectralSums } from '../../shared/spectrum';
 
 /** Fewest eigenvalues in a power-law tail: shorter tails give meaningless exponents. */
 export const MIN_POWER_LAW_TAIL = 10;
@@ -38,11 +38,16 @@ export interface PowerLawFit {
   readonly tailSize: number;
 }
 
+/**
+ * `sums`, when given, are the sums over all values (the values may then be a top-k
+ * subset): the effective rank comes from them instead of from the values.
+ */
 export function spectralMetrics(
   singularValues: ArrayLike<number>,
   rows: number,
   cols: number,
   frobeniusSquared: number,
+  sums?: SpectralSums,
 ): SpectralMetrics {
   const count = singularValues.length;
   const sigmaMax = count > 0 ? singularValues[0]! : 0;
@@ -55,7 +60,7 @@ export function spectralMetrics(
   const mp = marchenkoPastur(eigenvalues, rows, cols, frobeniusSquared);
   return {
     stableRank: frobeniusSquared / (sigmaMax * sigmaMax),
-    effectiveRank: effectiveRank(singularValues),
+    effectiveRank: sums ? effectiveRankOfSums(sums) : effectiveRank(singularValues),
     rank90: energyRank(singularValues, frobeniusSquared, 0.9),
     rank99: energyRank(singularValues, frobeniusSquared, 0.99),
     spectralNorm: sigmaMax,
@@ -69,15 +74,28 @@ export function spectralMetrics(
 
 /** exp(−Σ pᵢ log pᵢ) with pᵢ = σᵢ / Σσ (Roy & Vetterli). */
 export function effectiveRank(singularValues: ArrayLike<number>): number {
-  let total = 0;
-  for (let i = 0; i < singularValues.length; i++) total += singularValues[i]!;
-  if (!(total > 0)) return 0;
-  let entropy = 0;
+  return effectiveRankOfSums(spectralSumsOf(singularValues));
+}
+
+/** Σσ and Σσ·ln σ of the given values. */
+export function spectralSumsOf(singularValues: ArrayLike<number>): SpectralSums {
+  let sigma = 0;
+  let sigmaLogSigma = 0;
   for (let i = 0; i < singularValues.length; i++) {
-    const p = singularValues[i]! / total;
-    if (p > 0) entropy -= p * Math.log(p);
+    const value = singularValues[i]!;
+    sigma += value;
+    if (value > 0) sigmaLogSigma += value * Math.log(value);
   }
-  return Math.exp(entropy);
+  return { sigma, sigmaLogSigma };
+}
+
+/**
+ * The effective rank from the sums over all values: −Σ pᵢ log pᵢ = ln Σσ − Σσ·ln σ / Σσ.
+ * Estimated sums may put it slightly outside [1, count]; it is kept at least 1.
+ */
+export function effectiveRankOfSums({ sigma, sigmaLogSigma }: SpectralSums): number {
+  if (!(sigma > 0)) return 0;
+  return Math.max(1, Math.exp(Math.log(sigma) - sigmaLogSigma / sigma));
 }
 
 /** Smallest r with Σ_{i≤r} σᵢ² ≥ target · ‖W‖²_F; the count of values when never reached. */

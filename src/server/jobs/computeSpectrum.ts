@@ -94,6 +94,7 @@ export async function spectrumOfValues(
       result.rows,
       result.cols,
       result.frobeniusSquared,
+      result.sums,
     ),
     backend: result.backend,
     elapsedMs: performance.now() - started,

@@ -9,7 +9,12 @@ import {
   MODEL_EDITOR_VIEW_TYPES,
 } from '../../../src/extension/editorViewTypes';
 import { MODEL_FILE_EXTENSIONS } from '../../../src/shared/model';
-import { COMPUTE_BACKENDS, DEFAULT_SETTINGS, SETTINGS_SECTION } from '../../../src/shared/settings';
+import {
+  COMPUTE_BACKENDS,
+  DEFAULT_SETTINGS,
+  SETTINGS_SECTION,
+  SPECTRUM_METHOD_SETTINGS,
+} from '../../../src/shared/settings';
 
 interface Manifest {
   main: string;
@@ -35,6 +40,7 @@ test('every typed setting is contributed with the same default', () => {
     assert.deepEqual(contributed.default, value, key);
   }
   assert.deepEqual(properties['layerlens.compute.backend']?.enum, [...COMPUTE_BACKENDS]);
+  assert.deepEqual(properties['layerlens.spectrum.method']?.enum, [...SPECTRUM_METHOD_SETTINGS]);
 });
 
 test('the custom editor covers every format the server reads, and packed .llz files', () => {

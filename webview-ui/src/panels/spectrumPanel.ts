@@ -92,6 +92,7 @@ export class SpectrumPanel {
         ['auto', 'auto'],
         ['full', 'full'],
         ['topk', 'top-k'],
+        ['fast', 'fast'],
       ],
       'spectrum-method',
     );
@@ -380,7 +381,7 @@ export class SpectrumPanel {
           ['MP spikes', metrics.mpSpikes === null ? '—' : formatCount(metrics.mpSpikes)],
           [
             'Values',
-            `${spectrum.method === 'topk' ? 'top ' : 'all '}${formatCount(spectrum.singularValues.length)}, ${spectrum.precision}`,
+            `${spectrum.method === 'full' ? 'all ' : 'top '}${formatCount(spectrum.singularValues.length)}, ${spectrum.precision}`,
           ],
           ['Computed', `${spectrum.backend}, ${formatStat(spectrum.elapsedMs / 1000, 3)} s`],
         ],

@@ -1,0 +1,214 @@
+/**
+ * Spectral metrics of every matrix of a 7B-shaped model with the 'fast' method (what
+ * `layerlens inspect --fast-spectra` and the `layerlens.spectrum.method` setting `fast`
+ * run), and their agreement with the full spectrum on layer 0's matrices.
+ *
+ *   node --import tsx bench/spectraModel.bench.ts [layers] [--keep]   (default 32 layers)
+ *   npm run bench -- spectraModel [--size 4]
+ *
+ * The model is a bfloat16 safetensors file of Llama-7B's matrix shapes, per layer q, k, v,
+ * o (4096²), gate and up (11008 × 4096) and down (4096 × 11008): 224 matrices for 32
+ * layers, 12.9 GB. Values are Gaussian with columns scaled by (1 + j)^−0.3, a spread
+ * spectrum with a few large values. It is written once to .tmp/spectra-model/ under the
+ * repository and reused by later runs; it is deleted at the end unless --keep is given.
+ * Each matrix's spectrum is requested from the AnalysisService, as the CLI and the server
+ * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker). The
+ * load average is printed with the tables.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { AnalysisService } from '../src/server/analysisService';
+import { gaussianFill } from '../src/server/analysis/randomizedSvd';
+import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
+import { ModelService } from '../src/server/modelService';
+import { MAX_PAGE_SIZE } from '../src/shared/limits';
+import type { SpectralMetrics, SpectrumMethod } from '../src/shared/spectrum';
+
+const HIDDEN = 4096;
+const INTERMEDIATE = 11008;
+/** Per layer: name and [rows, cols] as stored ([out, in]). */
+const LAYER_MATRICES: readonly [string, number, number][] = [
+  ['self_attn.q_proj', HIDDEN, HIDDEN],
+  ['self_attn.k_proj', HIDDEN, HIDDEN],
+  ['self_attn.v_proj', HIDDEN, HIDDEN],
+  ['self_attn.o_proj', HIDDEN, HIDDEN],
+  ['mlp.gate_proj', INTERMEDIATE, HIDDEN],
+  ['mlp.up_proj', INTERMEDIATE, HIDDEN],
+  ['mlp.down_proj', HIDDEN, INTERMEDIATE],
+];
+/** Column scale exponent of the generated values. */
+const COLUMN_DECAY = 0.3;
+
+function loadText(): string {
+  return loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+}
+
+/** Writes the model (header first, then each matrix as it is generated); returns its size. */
+async function writeModel(path: string, layers: number): Promise<number> {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (let layer = 0; layer < layers; layer++) {
+    for (const [name, rows, cols] of LAYER_MATRICES) {
+      const bytes = rows * cols * 2;
+      header[`model.layers.${layer}.${name}.weight`] = {
+        dtype: 'BF16',
+        shape: [rows, cols],
+        data_offsets: [offset, offset + bytes],
+      };
+      offset += bytes;
+    }
+  }
+  let text = JSON.stringify(header);
+  text += ' '.repeat((8 - (text.length % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(text);
+  const prefix = new Uint8Array(8);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
+  const file = await open(path, 'w');
+  try {
+    await file.write(prefix);
+    await file.write(headerBytes);
+    let seed = 1;
+    for (let layer = 0; layer < layers; layer++) {
+      for (const [, rows, cols] of LAYER_MATRICES) {
+        const values = new Float32Array(rows * cols);
+        gaussianFill(values, seed++);
+        for (let r = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++) values[r * cols + c]! *= 0.02 * (1 + c) ** -COLUMN_DECAY;
+        }
+        const bits = float32ToBfloat16Bits(values);
+        await file.write(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength));
+      }
+    }
+  } finally {
+    await file.close();
+  }
+  return 8 + headerBytes.byteLength + offset;
+}
+
+/** User + system seconds of a process.cpuUsage() difference (every thread of the process). */
+function cpuSeconds({ user, system }: NodeJS.CpuUsage): number {
+  return (user + system) / 1e6;
+}
+
+function format(value: number | null, digits = 4): string {
+  return value === null ? '–' : value.toPrecision(digits);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const layers = Number(args.find((arg) => !arg.startsWith('--')) ?? 32);
+  if (!Number.isInteger(layers) || layers < 1 || layers > 32) {
+    throw new Error(`layers must be a whole number from 1 to 32, got ${String(layers)}`);
+  }
+  const dir = join(__dirname, '..', '.tmp', 'spectra-model');
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `llama7b-shaped-${layers}-layers.safetensors`);
+  const expectedBytes = LAYER_MATRICES.reduce((sum, [, r, c]) => sum + r * c * 2, 0) * layers;
+  if (!existsSync(path) || statSync(path).size < expectedBytes) {
+    const started = performance.now();
+    const bytes = await writeModel(path, layers);
+    console.log(
+      `Wrote ${path} (${(bytes / 1e9).toFixed(2)} GB) in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+  }
+  const models = new ModelService();
+  const analysis = new AnalysisService(models);
+  try {
+    const summary = await models.openModel(path);
+    const tensors = (await models.tensors(path, 0, MAX_PAGE_SIZE)).tensors;
+    const loadBefore = loadText();
+    const perShape = new Map<string, { count: number; seconds: number; cpu: number }>();
+    let backend = '';
+    const started = performance.now();
+    const cpuStarted = process.cpuUsage();
+    for (const tensor of tensors) {
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      const spectrum = await analysis.spectrum(path, tensor.index, { method: 'fast' });
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = cpuSeconds(process.cpuUsage(cpu0));
+      backend = spectrum.backend;
+      const key = tensor.shape.join(' × ');
+      const entry = perShape.get(key) ?? { count: 0, seconds: 0, cpu: 0 };
+      perShape.set(key, {
+        count: entry.count + 1,
+        seconds: entry.seconds + seconds,
+        cpu: entry.cpu + cpu,
+      });
+    }
+    const total = (performance.now() - started) / 1000;
+    const totalCpu = cpuSeconds(process.cpuUsage(cpuStarted));
+    console.log(
+      `Fast spectral metrics (alpha, stable rank, effective rank) of a ${layers}-layer Llama-7B-shaped bfloat16 model: ` +
+        `${summary.tensorCount} matrices, ${(summary.totalBytes / 1e9).toFixed(2)} GB; Node ${process.version}`,
+    );
+    console.log(`Route: ${backend}`);
+    console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
+    console.log(
+      `${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}  ${'CPU s each'.padStart(10)}`,
+    );
+    for (const [shape, { count, seconds, cpu }] of perShape) {
+      console.log(
+        `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}  ${(cpu / count).toFixed(2).padStart(10)}`,
+      );
+    }
+    console.log(
+      `whole model: ${total.toFixed(1)} s (${(total / 60).toFixed(2)} min, ${totalCpu.toFixed(0)} CPU s, all threads) for ${tensors.length} matrices` +
+        (layers < 32
+          ? `; at this pace 32 layers take ${((total * 32) / layers / 60).toFixed(1)} min`
+          : '') +
+        `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (this process)`,
+    );
+    // Agreement on layer 0: full spectrum against fast, one matrix of each shape.
+    console.log('\nAgreement with the full spectrum (layer 0):');
+    const header = ['matrix', 'method', 'seconds', 'alpha', 'stable rank', 'eff. rank'];
+    console.log(header.map((cell, i) => (i < 2 ? cell.padEnd(16) : cell.padStart(11))).join(' '));
+    const loadAgreement = loadText();
+    for (const name of ['self_attn.q_proj', 'mlp.gate_proj', 'mlp.down_proj']) {
+      const tensor = tensors.find((t) => t.name === `model.layers.0.${name}.weight`)!;
+      const results: Record<string, SpectralMetrics> = {};
+      for (const method of ['full', 'fast'] as SpectrumMethod[]) {
+        const t0 = performance.now();
+        const spectrum = await analysis.spectrum(path, tensor.index, { method });
+        const seconds = method === 'fast' ? NaN : (performance.now() - t0) / 1000;
+        const metrics = spectrum.metrics;
+        results[method] = metrics;
+        console.log(
+          [
+            name.padEnd(16),
+            method.padEnd(16),
+            (Number.isNaN(seconds) ? '(above)' : seconds.toFixed(2)).padStart(11),
+            format(metrics.alpha).padStart(11),
+            format(metrics.stableRank).padStart(11),
+            format(metrics.effectiveRank).padStart(11),
+          ].join(' '),
+        );
+      }
+      const relative = (key: 'alpha' | 'stableRank' | 'effectiveRank') => {
+        const full = results.full![key];
+        const fast = results.fast![key];
+        return full && fast ? `${((fast / full - 1) * 100).toFixed(2)}%` : '–';
+      };
+      console.log(
+        `${''.padEnd(16)} ${'fast vs full'.padEnd(16)} ${''.padStart(11)} ${relative('alpha').padStart(11)} ${relative('stableRank').padStart(11)} ${relative('effectiveRank').padStart(11)}`,
+      );
+    }
+    console.log(`Load average: ${loadAgreement} before the agreement runs, ${loadText()} after`);
+  } finally {
+    analysis.dispose();
+    models.dispose();
+    if (!args.includes('--keep')) await rm(path, { force: true });
+  }
+}
+
+void main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
