@@ -26,7 +26,7 @@ import { ServerContext, settingsFromClient, type Services } from './context';
 import { ModelFileError } from './formats/types';
 import { isAbortError, JobAbortedError } from './jobs/workerPool';
 import { planModel } from './plan';
-import { graphOf } from './formats/registry';
+import { graphIndexOf } from './graph/graphIndex';
 import { buildModuleTree } from './graph/moduleTree';
 import { sampleCount } from './runtime/sampleSet';
 import { applyRecipe } from './plan/apply';
@@ -126,8 +126,16 @@ handle(LspMethods.openModel, (params, _signal, { models }) =>
 handle(LspMethods.tensors, (params, _signal, { models }) =>
   models.tensors(modelPath(params.uri), params.offset, params.limit),
 );
+const graphIndex = async (models: Services['models'], uri: string) =>
+  graphIndexOf(await models.openedModel(modelPath(uri)));
 handle(LspMethods.graph, async (params, _signal, { models }) =>
-  graphOf(await models.openedModel(modelPath(params.uri))),
+  (await graphIndex(models, params.uri)).overview(),
+);
+handle(LspMethods.graphGroup, async (params, _signal, { models }) =>
+  (await graphIndex(models, params.uri)).contents(params.group),
+);
+handle(LspMethods.graphFind, async (params, _signal, { models }) =>
+  (await graphIndex(models, params.uri)).find(params.query),
 );
 handle(LspMethods.moduleTree, async (params, _signal, { models }) =>
   buildModuleTree((await models.openedModel(modelPath(params.uri))).tensors.map((t) => t.info)),

@@ -156,6 +156,8 @@ export class App {
     this.graph = new GraphView({
       ...structureEvents,
       load: (signal) => this.api.request('graph', {}, signal),
+      contents: (group, signal) => this.api.request('graphGroup', { group }, signal),
+      find: (query, signal) => this.api.request('graphFind', { query }, signal),
     });
     this.modules = new HierarchyView({
       ...structureEvents,
