@@ -1,8 +1,9 @@
 /**
  * The structure views of a model: the operator graph of formats that store one (nodes,
  * edges, name-scope groups, subgraphs) and the module tree every format has (groups of
- * dotted tensor names with their bytes and parameters). Both are flat arrays linked by
- * index, so that a 20,000-node graph crosses the LSP and webview channels as plain JSON.
+ * dotted tensor names with their bytes and parameters), as flat arrays linked by index.
+ * The whole graph stays on the server: the graph view receives one group's items at a
+ * time (GraphGroupContents), the top level first.
  */
 
 /** Group 0 of a graph is the graph itself; the others nest below it. */

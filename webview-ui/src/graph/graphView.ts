@@ -1,7 +1,9 @@
 /**
  * The Graph tab: the model's operator graph on a canvas (a DOM node per graph node would
  * not scale to tens of thousands), laid out group by group in a worker. Groups start
- * collapsed; expanding one lays out its children only. Pan and zoom (d3-zoom), fit, a
+ * collapsed; the server sends the top level first and a group's contents when it is first
+ * opened, and expanding one lays out its children only. Searches run on the server, so that
+ * they find nodes inside groups the view has not fetched. Pan and zoom (d3-zoom), fit, a
  * minimap, search by node, operator or tensor name, keyboard navigation, and two overlays
  * (fill and border) coloured from the table's numbers.
  */
