@@ -280,6 +280,8 @@ export class GraphView {
     const started = performance.now();
     this.element.dataset.state = 'loading';
     this.status.textContent = 'Reading the graph…';
+    // The worker starts while the server answers.
+    this.layoutClient.prepare();
     try {
       const top = await this.events.load(this.abort.signal);
       const received = performance.now();
