@@ -856,11 +856,13 @@ export class GraphView {
   private updateMatches(): void {
     const signal = this.newSearch();
     const text = this.searchInput.value;
+    // The last search's matches and count go at once: they are not this text's.
+    this.setMatches({ total: 0, chains: [] });
     if (!this.model || !text.trim()) {
       this.searching = Promise.resolve();
-      this.setMatches({ total: 0, chains: [] });
       return;
     }
+    this.searchCount.textContent = 'searching…';
     this.searching = this.events.find({ text }, signal).then(
       (found) => {
         if (!signal.aborted) this.setMatches(found);
