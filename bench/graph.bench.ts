@@ -84,6 +84,12 @@ async function main(): Promise<void> {
           .locator('[data-testid="graph-view"][data-expand-ms]')
           .waitFor({ state: 'attached', timeout: 300_000 });
         const expandMs = Number(await view.getAttribute('data-expand-ms'));
+        const expandParts = await Promise.all(
+          ['data-expand-fetch-ms', 'data-expand-worker-ms'].map((name) => view.getAttribute(name)),
+        );
+        console.log(
+          `${nodes} nodes: expand ${expandMs.toFixed(0)} ms: contents ${expandParts[0]} ms, layout worker ${expandParts[1]} ms`,
+        );
         // Drag across the canvas for two seconds, recording the intervals between frames.
         const box = (await page.getByTestId('graph-canvas').boundingBox())!;
         // A string, not a function: tsx's helpers would not exist in the page.

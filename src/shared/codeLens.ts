@@ -12,5 +12,13 @@ export type ShowTensorArguments = [modelUri: string, tensorName?: string];
 export const COMPRESS_COMMAND = 'layerlens.compress';
 export type CompressArguments = [modelUri: string, tensorIndices: number[]];
 
+/** Opens the model's Graph tab on the node that reads the tensor (models with a graph). */
+export const REVEAL_IN_GRAPH_COMMAND = 'layerlens.revealInGraph';
+export type RevealInGraphArguments = [modelUri: string, tensorName: string];
+
 /** Commands whose first argument is a model URI that the extension converts to a `vscode.Uri`. */
-export const URI_ARGUMENT_COMMANDS: readonly string[] = [SHOW_TENSOR_COMMAND, COMPRESS_COMMAND];
+export const URI_ARGUMENT_COMMANDS: readonly string[] = [
+  SHOW_TENSOR_COMMAND,
+  COMPRESS_COMMAND,
+  REVEAL_IN_GRAPH_COMMAND,
+];

@@ -220,6 +220,9 @@ export const MAX_GRAPH_NODES = 1_000_000;
 /** Edges of one model's graph view (a value read by many nodes is one edge per reader). */
 export const MAX_GRAPH_EDGES = 4_000_000;
 
+/** Matches of one graph search sent to the view (all are counted). */
+export const MAX_GRAPH_MATCHES = 1000;
+
 /**
  * Parts of one name scope (`/encoder/layer.3/attention/MatMul` has three) or one dotted
  * tensor name that become nested groups; the rest of a deeper name stays in its last group.

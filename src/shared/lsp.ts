@@ -26,7 +26,13 @@ import type {
 import type { Spectrum, SpectrumOptions } from './spectrum';
 import type { BlockScaleGrid, HeatmapInfo, HeatmapLayer, HeatmapTile } from './heatmap';
 import type { SensitivityRequest, SensitivityResult } from './sensitivity';
-import type { ModelGraph, ModuleTree } from './graph';
+import type {
+  GraphGroupContents,
+  GraphMatches,
+  GraphOverview,
+  GraphQuery,
+  ModuleTree,
+} from './graph';
 import type { LoraExtraction, ModelDiff, PairDetail } from './diff';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
@@ -235,8 +241,19 @@ export const LspMethods = {
     'layerlens/sampleInputs',
     { sampleInputs: true },
   ),
-  /** The operator graph of a model whose format stores one (nodes, edges, name-scope groups). */
-  graph: webviewLspMethod<ModelParams, ModelGraph>('layerlens/graph'),
+  /**
+   * The operator graph of a model whose format stores one, as the graph view opens it: the
+   * top level (name-scope groups and nodes, with their node counts and stored tensors).
+   */
+  graph: webviewLspMethod<ModelParams, GraphOverview>('layerlens/graph'),
+  /** The items of one group of the graph and the edges between them (the group was opened). */
+  graphGroup: webviewLspMethod<ModelParams & { readonly group: number }, GraphGroupContents>(
+    'layerlens/graphGroup',
+  ),
+  /** The graph's nodes a search finds, with the groups around each (closed groups included). */
+  graphFind: webviewLspMethod<ModelParams & { readonly query: GraphQuery }, GraphMatches>(
+    'layerlens/graphFind',
+  ),
   /** Every model's tensors grouped by the dotted prefixes of their names, with bytes and parameters. */
   moduleTree: webviewLspMethod<ModelParams, ModuleTree>('layerlens/moduleTree'),
   /** Propose a per-tensor compression plan meeting a size, ratio or deviation target. */

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
+import { LspMethods } from '../../src/shared/lsp';
 import { writeScopedModel } from '../support/graphModels';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { writeSafetensors } from '../support/safetensorsBuilder';
@@ -17,6 +19,7 @@ import { startServer, type ServerProcess } from '../support/serverProcess';
 import { WebviewHarness } from '../support/webviewHarness';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
+const SILERO_LEGACY = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx');
 /** Elements the whole page may hold with the graph of a 20,000-node model on screen. */
 const DOM_NODE_BUDGET = 3000;
 
@@ -153,6 +156,70 @@ test('overlays: a group shows the max std of its tensors, coloured on the legend
     assert.match((await status(page).textContent()) ?? '', /^\/stage\.2\/op_/);
     await page.keyboard.press('Escape');
     await statusMatches(page, /stage\.2 · 8 nodes, collapsed/);
+    assert.deepEqual(session.problems, []);
+  } finally {
+    await session.close();
+  }
+});
+
+test("the plan's method overlay: a swatch per chosen method; a node has its tensors' method, or mixed", async () => {
+  const uri = pathToFileURL(SILERO_LEGACY).toString();
+  // A real plan of the model (the data-free proxy), as layerlens.plan makes it.
+  const plan = await server.request(LspMethods.plan, {
+    uri,
+    request: { target: { kind: 'ratio', value: 3 }, measured: false },
+  });
+  const methodOf = new Map(plan.steps.map((step) => [step.tensor, step.label]));
+  const labels = [...new Set(methodOf.values())];
+  assert.ok(labels.length >= 2, `the plan chose ${labels.join(', ')}`);
+  const page0 = await server.request(LspMethods.tensors, { uri, offset: 0, limit: 1000 });
+  const nameOf = new Map(page0.tensors.map((t) => [t.index, t.name]));
+  const session = await harness.open({ server, modelPath: SILERO_LEGACY });
+  const { page } = session;
+  try {
+    await session.postToWebview({ type: 'plan', view: { plan } });
+    await openGraph(page);
+    await page.getByTestId('graph-overlay-fill').selectOption('planMethod');
+    const legend = page.getByTestId('legend-fill');
+    assert.equal(await legend.getAttribute('data-metric'), 'planMethod');
+    const swatches = legend.locator('[data-category]');
+    const categories = await swatches.evaluateAll((list) =>
+      list.map((el): [string, string] => [
+        el.getAttribute('data-category') ?? '',
+        el.getAttribute('data-colour') ?? '',
+      ]),
+    );
+    // Keep first, then the methods by name, then "mixed"; each its own colour.
+    const expected = labels.sort(
+      (a, b) => Number(b === 'keep') - Number(a === 'keep') || a.localeCompare(b),
+    );
+    assert.deepEqual(
+      categories.map(([name]) => name),
+      [...expected, 'mixed'],
+    );
+    assert.equal(new Set(categories.map(([, colour]) => colour)).size, categories.length);
+    const colourOf = new Map(categories);
+    // Nodes reading planned tensors: their fill is their tensors' method on the legend.
+    const planned = plan.steps.filter((step) => step.label !== 'keep').slice(0, 2);
+    for (const step of planned) {
+      await find(page, step.tensor);
+      const box = (await page.getByTestId('graph-canvas').boundingBox())!;
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
+      const context = JSON.parse(
+        (await page.getByTestId('graph-canvas').getAttribute('data-vscode-context')) ?? '{}',
+      ) as { tensorIndices?: number[] };
+      const methods = new Set(
+        (context.tensorIndices ?? []).flatMap((i) => methodOf.get(nameOf.get(i)!) ?? []),
+      );
+      assert.ok(methods.has(step.label), `the node reads ${step.tensor}`);
+      const method = methods.size === 1 ? step.label : 'mixed';
+      const fill = await focusedFill(page);
+      assert.equal(fill.colour, colourOf.get(method), `${step.tensor}: ${fill.text}`);
+      assert.ok(fill.text.includes(`Plan: method ${method}`), fill.text);
+    }
+    await page.getByTestId('graph-view').screenshot({
+      path: path.resolve('docs/screenshots/graph-plan-method.png'),
+    });
     assert.deepEqual(session.problems, []);
   } finally {
     await session.close();

@@ -7,6 +7,7 @@
  * keeping what the user chose (selection, sort, filter, scroll position).
  */
 import type { CompressionReport } from '../../src/shared/compress';
+import type { PlanView } from '../../src/shared/plan';
 import type { RequestError, TensorReveal } from '../../src/shared/protocol';
 import type { ModelApi } from './platform/api';
 import { element } from './platform/dom';
@@ -33,6 +34,7 @@ import { MAX_DETAIL_WIDTH, MIN_DETAIL_WIDTH, type ViewStateStore } from './viewS
 import { GraphView } from './graph/graphView';
 import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
+import { setPlanMethods } from './graph/planMethods';
 import { setReportErrors } from './graph/reportErrors';
 
 type PanelState = 'loading' | 'ready' | 'error';
@@ -156,6 +158,8 @@ export class App {
     this.graph = new GraphView({
       ...structureEvents,
       load: (signal) => this.api.request('graph', {}, signal),
+      contents: (group, signal) => this.api.request('graphGroup', { group }, signal),
+      find: (query, signal) => this.api.request('graphFind', { query }, signal),
     });
     this.modules = new HierarchyView({
       ...structureEvents,
@@ -326,6 +330,12 @@ export class App {
     this.sensitivity.reset();
     this.views.reset();
     this.start();
+  }
+
+  /** The model's plan arrived (null: dismissed): the "Plan: method" overlay shows its choices. */
+  showPlan(view: PlanView | null): void {
+    setPlanMethods(view?.plan ?? null);
+    this.views.rowsChanged();
   }
 
   /** Show the report of a compression of this model (null: hide it). */

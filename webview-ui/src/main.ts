@@ -17,7 +17,10 @@ onHostMessage((message) => {
   if (message.type === 'reload') app.reload(message.reason);
   if (message.type === 'compressionReport') app.showReport(message.report);
   if (message.type === 'reveal') app.reveal(message.tensorName, message.inGraph === true);
-  if (message.type === 'plan') plan.show(message.view);
+  if (message.type === 'plan') {
+    plan.show(message.view);
+    app.showPlan(message.view);
+  }
 });
 vscode.postMessage({ type: 'ready' });
 app.start();

@@ -37,6 +37,8 @@ export interface MappableModel {
   /** Absolute path of the model file (or the file inside a model folder). */
   readonly path: string;
   readonly tensors: readonly TensorInfo[];
+  /** Its format stores a graph of operators (the lenses offer "Reveal in graph"). */
+  readonly graph?: boolean;
 }
 
 export interface TensorMatch {

@@ -9,11 +9,16 @@
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CodeLens, Command, Hover, Position } from 'vscode-languageserver';
-import { COMPRESS_COMMAND, SHOW_TENSOR_COMMAND } from '../../shared/codeLens';
+import {
+  COMPRESS_COMMAND,
+  REVEAL_IN_GRAPH_COMMAND,
+  SHOW_TENSOR_COMMAND,
+  type RevealInGraphArguments,
+} from '../../shared/codeLens';
 import { DTYPES } from '../../shared/dtypes';
 import { formatBytes, formatCompactCount, formatCount } from '../../shared/format';
 import { MAX_HOVER_TENSORS } from '../../shared/limits';
-import { isStatsError, type TensorInfo, type TensorStats } from '../../shared/model';
+import { hasGraph, isStatsError, type TensorInfo, type TensorStats } from '../../shared/model';
 import type { ModelService } from '../modelService';
 import {
   checkInstanceShapes,
@@ -81,6 +86,11 @@ function showTensor(title: string, modelPath: string, tensorName?: string): Comm
     command: SHOW_TENSOR_COMMAND,
     arguments: tensorName === undefined ? [uri] : [uri, tensorName],
   };
+}
+
+function revealInGraph(modelPath: string, tensorName: string): Command {
+  const args: RevealInGraphArguments = [pathToFileURL(modelPath).toString(), tensorName];
+  return { title: 'Reveal in graph', command: REVEAL_IN_GRAPH_COMMAND, arguments: args };
 }
 
 function compress(modelPath: string, indices: readonly number[]): Command {
@@ -152,7 +162,8 @@ export class PythonLenses {
     if (models.length === 0) return lenses;
     for (const layer of analysis.layers) {
       const [primary] = mapLayer(layer, index, models);
-      if (primary) lenses.push(...layerLenses(layer, primary));
+      const graph = models.find((model) => model.path === primary?.modelPath)?.graph === true;
+      if (primary) lenses.push(...layerLenses(layer, primary, graph));
     }
     return lenses;
   }
@@ -357,7 +368,7 @@ function modelsOf(references: readonly ReferenceState[]): MappableModel[] {
   const models: MappableModel[] = [];
   for (const { state } of references) {
     if (state.kind === 'model' && !models.some((model) => model.path === state.path)) {
-      models.push({ path: state.path, tensors: state.tensors });
+      models.push({ path: state.path, tensors: state.tensors, graph: hasGraph(state.summary) });
     }
   }
   return models;
@@ -383,7 +394,8 @@ function referenceCommand(reference: ModelReference, state: ModelState): Command
   }
 }
 
-function layerLenses(layer: LayerDefinition, match: ModelMatch): CodeLens[] {
+/** A layer's lenses; `graph`: the model has a graph, where the layer's node can be shown. */
+function layerLenses(layer: LayerDefinition, match: ModelMatch, graph: boolean): CodeLens[] {
   const range = lineRange(layer.range);
   const fileName = basename(match.modelPath);
   const indices = compressibleIndices(match.instances);
@@ -399,6 +411,7 @@ function layerLenses(layer: LayerDefinition, match: ModelMatch): CodeLens[] {
     return [
       { range, data },
       { range, command: showTensor('Show in LayerLens', match.modelPath, main.name) },
+      ...(graph ? [{ range, command: revealInGraph(match.modelPath, main.name) }] : []),
       { range, command: compress(match.modelPath, indices) },
     ];
   }

@@ -17,8 +17,21 @@ import {
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import type { CodeLens, Hover, MarkupContent } from 'vscode-languageserver-protocol';
-import { COMPRESS_COMMAND, SHOW_TENSOR_COMMAND } from '../../../src/shared/codeLens';
+import {
+  COMPRESS_COMMAND,
+  REVEAL_IN_GRAPH_COMMAND,
+  SHOW_TENSOR_COMMAND,
+} from '../../../src/shared/codeLens';
 import { LspMethods } from '../../../src/shared/lsp';
+import {
+  attribute,
+  graph,
+  model,
+  node,
+  tensor,
+  valueInfo,
+  writeModel,
+} from '../../support/onnxBuilder';
 import { writeSafetensors, type SafetensorsTensor } from '../../support/safetensorsBuilder';
 import { writeTorchCheckpoints } from '../../support/torchCheckpoints';
 
@@ -314,6 +327,72 @@ test('a script with syntax errors gets what can be read, and the server keeps an
     }),
     [],
   );
+});
+
+const EXPORT_SCRIPT = `
+import torch
+from torch import nn
+
+class Projection(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(256, 10)
+
+model = Projection()
+torch.onnx.export(model, torch.randn(1, 256), "exported/projection.onnx")
+`;
+
+test('a layer of an ONNX model (it has a graph) gets a "Reveal in graph" lens with the model and tensor', async () => {
+  // As torch.onnx.export writes a Linear: Gemm reading proj.weight [10, 256] transposed.
+  await mkdir(join(workspace, 'exported'), { recursive: true });
+  await writeModel(
+    join(workspace, 'exported'),
+    'projection.onnx',
+    model(
+      graph({
+        nodes: [
+          node('Gemm', ['x', 'proj.weight', 'proj.bias'], ['y'], {
+            name: '/proj/Gemm',
+            attributes: [attribute.int('transB', 1)],
+          }),
+        ],
+        initializers: [
+          tensor(
+            'proj.weight',
+            'float32',
+            [10, 256],
+            Array.from({ length: 2560 }, (_, i) => (i % 7) / 7),
+          ),
+          tensor(
+            'proj.bias',
+            'float32',
+            [10],
+            Array.from({ length: 10 }, () => 0),
+          ),
+        ],
+        inputs: [valueInfo('x', 'float32', [1, 256])],
+        outputs: [valueInfo('y', 'float32', [1, 10])],
+      }),
+    ),
+  );
+  await writeFile(join(workspace, 'export.py'), EXPORT_SCRIPT);
+  open(server, 'export.py', EXPORT_SCRIPT);
+  const found = await lenses(server, 'export.py');
+  const line = lineOf(EXPORT_SCRIPT, 'self.proj');
+  assert.deepEqual(titlesOn(found, line).slice(1), [
+    'Show in LayerLens',
+    'Reveal in graph',
+    'Compress…',
+  ]);
+  assert.match(titlesOn(found, line)[0]!, /^LayerLens: ✓ 10×256 · /);
+  const reveal = found.find(
+    (lens) => lens.range.start.line === line && lens.command?.title === 'Reveal in graph',
+  )!;
+  assert.equal(reveal.command?.command, REVEAL_IN_GRAPH_COMMAND);
+  assert.deepEqual(reveal.command?.arguments, [uriOf('exported/projection.onnx'), 'proj.weight']);
+  // The safetensors file has no graph: its layers' lenses offer no reveal (checked above too).
+  const train = await lenses(server, 'train.py');
+  assert.equal(train.filter((lens) => lens.command?.title === 'Reveal in graph').length, 0);
 });
 
 test(

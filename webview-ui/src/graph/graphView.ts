@@ -1,12 +1,21 @@
 /**
  * The Graph tab: the model's operator graph on a canvas (a DOM node per graph node would
  * not scale to tens of thousands), laid out group by group in a worker. Groups start
- * collapsed; expanding one lays out its children only. Pan and zoom (d3-zoom), fit, a
+ * collapsed; the server sends the top level first and a group's contents when it is first
+ * opened, and expanding one lays out its children only. Searches run on the server, so that
+ * they find nodes inside groups the view has not fetched. Pan and zoom (d3-zoom), fit, a
  * minimap, search by node, operator or tensor name, keyboard navigation, and two overlays
  * (fill and border) coloured from the table's numbers.
  */
 import { select, zoom, zoomIdentity, type ZoomBehavior, type ZoomTransform } from 'd3';
-import { ROOT_GROUP, type ModelGraph } from '../../../src/shared/graph';
+import {
+  ROOT_GROUP,
+  type GraphGroupContents,
+  type GraphItemKey,
+  type GraphMatches,
+  type GraphOverview,
+  type GraphQuery,
+} from '../../../src/shared/graph';
 import { element } from '../platform/dom';
 import type { TensorRow } from '../table/tensorRows';
 import { LayoutClient } from './layoutClient';
@@ -35,8 +44,12 @@ export interface GraphViewEvents {
   selectTensors(indices: readonly number[]): void;
   /** The table's row of a tensor (undefined before it arrives). */
   row(index: number): TensorRow | undefined;
-  /** Asks the server for the graph. */
-  load(signal: AbortSignal): Promise<ModelGraph>;
+  /** Asks the server for the graph's top level. */
+  load(signal: AbortSignal): Promise<GraphOverview>;
+  /** Asks the server for the contents of a group being opened. */
+  contents(group: number, signal: AbortSignal): Promise<GraphGroupContents>;
+  /** Asks the server which nodes a search finds, closed groups included. */
+  find(query: GraphQuery, signal: AbortSignal): Promise<GraphMatches>;
 }
 
 interface GroupLayout {
@@ -122,7 +135,12 @@ export class GraphView {
   private transform: ZoomTransform = zoomIdentity;
   private focused: ItemKey | null = null;
   private selected: ItemKey | null = null;
-  private matches: number[] = [];
+  /** Per match: the keys of the groups around it, then its own. */
+  private matches: readonly (readonly GraphItemKey[])[] = [];
+  private matchTotal = 0;
+  /** The search being answered (Enter waits for it). */
+  private searching: Promise<void> = Promise.resolve();
+  private searchAbort = new AbortController();
   private matchKeys = new Set<ItemKey>();
   private matchIndex = -1;
   private overlay: Record<OverlayChannel, OverlayMetric> = {
@@ -138,6 +156,9 @@ export class GraphView {
   private overlayTimer: number | undefined;
   private colours = themeColours();
   readonly timings: GraphTimings = {};
+  /** Since the last load or expansion: time waiting for group contents, and in the worker. */
+  private fetchMs = 0;
+  private workerMs = 0;
 
   constructor(private readonly events: GraphViewEvents) {
     const fit = element('button', {
@@ -191,11 +212,13 @@ export class GraphView {
    */
   async reveal(tensorName: string, tensorIndex: number): Promise<void> {
     await this.show();
-    const model = this.model;
-    if (!model) return;
+    if (!this.model) return;
     this.searchInput.value = tensorName;
-    const readers = model.readersOf(tensorIndex);
-    this.setMatches(readers.length > 0 ? readers : model.search(tensorName));
+    const signal = this.newSearch();
+    let found = await this.events.find({ tensor: tensorIndex }, signal);
+    if (found.total === 0) found = await this.events.find({ text: tensorName }, signal);
+    if (signal.aborted) return;
+    this.setMatches(found);
     await this.nextMatch(1);
   }
 
@@ -257,10 +280,12 @@ export class GraphView {
     const started = performance.now();
     this.element.dataset.state = 'loading';
     this.status.textContent = 'Reading the graph…';
+    // The worker starts while the server answers.
+    this.layoutClient.prepare();
     try {
-      const graph = await this.events.load(this.abort.signal);
+      const top = await this.events.load(this.abort.signal);
       const received = performance.now();
-      this.model = new GraphViewModel(graph);
+      this.model = new GraphViewModel(top);
       const modelled = performance.now();
       await this.relayout();
       // Where the first paint's time goes (the bench prints them).
@@ -298,9 +323,17 @@ export class GraphView {
     return { width: clamp(text * 7 + 24, 72, 240), height: NODE_HEIGHT };
   }
 
-  /** Lays out every expanded group that has no layout yet, innermost first. */
+  /**
+   * Lays out every expanded group that has no layout yet, innermost first, fetching the
+   * contents of groups opened for the first time.
+   */
   private async layoutGroup(group: number): Promise<void> {
     const model = this.model!;
+    if (!model.loaded(group)) {
+      const asked = performance.now();
+      model.add(await this.events.contents(group, this.abort.signal));
+      this.fetchMs += performance.now() - asked;
+    }
     const children = model.children(group);
     for (const child of children) {
       if (!model.isGroup(child)) continue;
@@ -313,6 +346,7 @@ export class GraphView {
       boxes: children.map((key) => ({ id: key, ...this.size(key) })),
       edges: edges.map((edge) => ({ from: edge.from, to: edge.to })),
     });
+    this.workerMs += result.ms;
     this.layouts.set(group, { result, edges });
   }
 
@@ -360,6 +394,7 @@ export class GraphView {
     const expand = open ?? !this.expanded.has(id);
     if (expand === this.expanded.has(id)) return;
     const started = performance.now();
+    this.fetchMs = this.workerMs = 0;
     const before = this.placedByKey.get(key);
     if (expand) this.expanded.add(id);
     else this.expanded.delete(id);
@@ -380,6 +415,9 @@ export class GraphView {
     this.draw();
     this.timings.expandMs = performance.now() - started;
     this.element.dataset.expandMs = this.timings.expandMs.toFixed(1);
+    // Where the expansion's time goes (the bench prints them).
+    this.element.dataset.expandFetchMs = this.fetchMs.toFixed(1);
+    this.element.dataset.expandWorkerMs = this.workerMs.toFixed(1);
     this.focus(key);
   }
 
@@ -534,7 +572,7 @@ export class GraphView {
       context.font = 'bold 12px sans-serif';
       context.fillText(`▸ ${model.label(item.key)}`, item.x + 8, item.y + 19, item.w - 16);
       context.font = '11px sans-serif';
-      const count = model.nodesBelow(item.key).length;
+      const count = model.nodeCount(item.key);
       context.fillText(
         `${op ? `${op} · ` : ''}${count} node${count === 1 ? '' : 's'}`,
         item.x + 8,
@@ -547,7 +585,7 @@ export class GraphView {
     context.fillText(op ?? '', item.x + 8, item.y + 16, item.w - 16);
     context.font = '11px sans-serif';
     context.fillText(shortName(model.label(item.key)), item.x + 8, item.y + 31, item.w - 16);
-    const tensors = this.model!.graph.nodes[model.id(item.key)]!.tensors.length;
+    const tensors = model.tensorsOf(item.key).length;
     for (let i = 0; i < Math.min(tensors, 4); i++) {
       context.fillStyle = c.badge;
       context.fillRect(item.x + item.w - 10 - i * 8, item.y + 4, 6, 6);
@@ -659,15 +697,14 @@ export class GraphView {
     if (model.isGroup(key)) {
       const id = model.id(key);
       const open = this.expanded.has(id);
-      parts.push(`${model.nodesBelow(key).length} nodes, ${open ? 'expanded' : 'collapsed'}`);
+      parts.push(`${model.nodeCount(key)} nodes, ${open ? 'expanded' : 'collapsed'}`);
       const groups = model.children(id).filter((child) => model.isGroup(child));
       const names = groups.slice(0, 5).map((child) => model.label(child));
       if (open && groups.length)
         parts.push(`groups ${names.join(', ')}${groups.length > 5 ? '…' : ''}`);
     } else {
-      const node = model.graph.nodes[model.id(key)]!;
-      if (node.tensors.length)
-        parts.push(`${node.tensors.length} stored tensor${node.tensors.length === 1 ? '' : 's'}`);
+      const tensors = model.tensorsOf(key).length;
+      if (tensors) parts.push(`${tensors} stored tensor${tensors === 1 ? '' : 's'}`);
     }
     for (const channel of ['fill', 'border'] as const) {
       const scale = this.scales[channel];
@@ -709,7 +746,7 @@ export class GraphView {
     const item = this.hit(event);
     const tensors = item && this.model ? this.model.tensorsOf(item.key) : [];
     this.canvas.dataset.vscodeContext = JSON.stringify({
-      ...(tensors.length > 0 ? { webviewSection: 'tensorRow', tensorIndices: tensors } : {}),
+      ...(tensors.length > 0 ? { webviewSection: 'tensorRow', tensorIndices: [...tensors] } : {}),
       preventDefaultContextMenuItems: true,
     });
     if (item) this.focus(item.key);
@@ -808,41 +845,61 @@ export class GraphView {
 
   // ---- search ---------------------------------------------------------------------------
 
-  private updateMatches(): void {
-    const model = this.model;
-    this.setMatches(model ? model.search(this.searchInput.value) : []);
+  /** A new search: the one before it is no longer wanted. */
+  private newSearch(): AbortSignal {
+    this.searchAbort.abort();
+    this.searchAbort = new AbortController();
+    return this.searchAbort.signal;
   }
 
-  private setMatches(matches: number[]): void {
-    this.matches = matches;
+  /** The search box changed: the server searches every node, closed groups included. */
+  private updateMatches(): void {
+    const signal = this.newSearch();
+    const text = this.searchInput.value;
+    // The last search's matches and count go at once: they are not this text's.
+    this.setMatches({ total: 0, chains: [] });
+    if (!this.model || !text.trim()) {
+      this.searching = Promise.resolve();
+      return;
+    }
+    this.searchCount.textContent = 'searching…';
+    this.searching = this.events.find({ text }, signal).then(
+      (found) => {
+        if (!signal.aborted) this.setMatches(found);
+      },
+      (error: unknown) => {
+        if (!signal.aborted)
+          this.status.textContent = `Cannot search the graph: ${error instanceof Error ? error.message : String(error)}`;
+      },
+    );
+  }
+
+  private setMatches(found: GraphMatches): void {
+    this.matches = found.chains;
+    this.matchTotal = found.total;
     this.matchIndex = -1;
-    this.searchCount.textContent = this.searchInput.value.trim()
-      ? `${this.matches.length} found`
-      : '';
+    this.searchCount.textContent = this.searchInput.value.trim() ? `${found.total} found` : '';
     this.markMatches();
   }
 
   /** The items on screen that hold a match (a collapsed group holding one is marked too). */
   private markMatches(): void {
-    const model = this.model;
     this.matchKeys = new Set();
-    if (model) {
-      for (const id of this.matches) {
-        const chain = model.chain(model.itemOfNode(model.graph.nodes[id]!));
-        const shown = [...chain].reverse().find((key) => this.placedByKey.has(key));
-        if (shown) this.matchKeys.add(shown);
-      }
+    for (const chain of this.matches) {
+      const shown = [...chain].reverse().find((key) => this.placedByKey.has(key));
+      if (shown) this.matchKeys.add(shown);
     }
     this.scheduleDraw();
   }
 
   /** Opens the groups around the next match, centres it and focuses it. */
   async nextMatch(step: 1 | -1 = 1): Promise<void> {
+    await this.searching;
     const model = this.model;
     if (!model || this.matches.length === 0) return;
     this.matchIndex = (this.matchIndex + step + this.matches.length) % this.matches.length;
-    const target = model.itemOfNode(model.graph.nodes[this.matches[this.matchIndex]!]!);
-    const chain = model.chain(target);
+    const chain = this.matches[this.matchIndex]!;
+    const target = chain[chain.length - 1]!;
     let changed = false;
     for (const key of chain.slice(0, -1)) {
       const id = model.id(key);
@@ -850,10 +907,14 @@ export class GraphView {
         this.expanded.add(id);
         changed = true;
       }
-      this.layouts.delete(id);
     }
-    if (changed) await this.relayout();
-    this.searchCount.textContent = `${this.matchIndex + 1} of ${this.matches.length}`;
+    // An opened group changes the size of every group around it.
+    if (changed) {
+      for (const key of chain.slice(0, -1)) this.layouts.delete(model.id(key));
+      await this.relayout();
+    }
+    const more = this.matchTotal > this.matches.length ? ` (first ${this.matches.length})` : '';
+    this.searchCount.textContent = `${this.matchIndex + 1} of ${this.matchTotal}${more}`;
     this.markMatches();
     this.selected = target;
     this.centreOn(target);

@@ -28,6 +28,14 @@ export class LayoutClient {
     );
   }
 
+  /** Starts the worker now (fetching and starting it overlaps whatever comes first). */
+  prepare(): void {
+    this.start().catch(() => {
+      // The first layout reports the failure.
+      this.worker = undefined;
+    });
+  }
+
   dispose(): void {
     void this.worker?.then((worker) => worker.terminate());
     this.worker = undefined;

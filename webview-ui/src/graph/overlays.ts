@@ -9,6 +9,7 @@ import {
   interpolateViridis,
   scaleSequential,
   scaleSequentialLog,
+  schemeTableau10,
 } from 'd3';
 import {
   formatBytes,
@@ -18,6 +19,7 @@ import {
 } from '../../../src/shared/format';
 import { element } from '../platform/dom';
 import type { TensorRow } from '../table/tensorRows';
+import { planCategories, planMethodOf } from './planMethods';
 import { reportErrorOf } from './reportErrors';
 
 export type OverlayId =
@@ -30,10 +32,18 @@ export type OverlayId =
   | 'stableRank'
   | 'alpha'
   | 'sensitivity'
-  | 'reportError';
+  | 'reportError'
+  | 'planMethod';
 
-/** How a node's or a group's value comes from its tensors' values. */
-type Aggregate = 'sum' | 'max' | 'weighted-mean';
+/**
+ * How a node's or a group's value comes from its tensors' values; `category`: the one
+ * category all of them share, or MIXED.
+ */
+type Aggregate = 'sum' | 'max' | 'weighted-mean' | 'category';
+
+/** The value of a group whose tensors fall in different categories. */
+export const MIXED = -1;
+const MIXED_COLOUR = '#8c8c8c';
 
 export interface OverlayMetric {
   readonly id: OverlayId;
@@ -43,6 +53,8 @@ export interface OverlayMetric {
   readonly log: boolean;
   value(row: TensorRow): number | null;
   format(value: number): string;
+  /** A categorical overlay: its values index these names (colours from a categorical scheme). */
+  categories?(): readonly string[];
 }
 
 const stat = (pick: (row: TensorRow) => number | null | undefined) => (row: TensorRow) =>
@@ -126,6 +138,15 @@ export const OVERLAYS: readonly OverlayMetric[] = [
     value: stat((row) => reportErrorOf(row.info.name)),
     format: (v) => formatStat(v, 3),
   },
+  {
+    id: 'planMethod',
+    label: 'Plan: method',
+    aggregate: 'category',
+    log: false,
+    value: stat((row) => planMethodOf(row.info.name)),
+    format: (v) => (v === MIXED ? 'mixed' : (planCategories()[v] ?? '?')),
+    categories: planCategories,
+  },
 ];
 
 export function overlayNamed(id: string): OverlayMetric {
@@ -139,7 +160,9 @@ export function aggregateValue(metric: OverlayMetric, rows: readonly TensorRow[]
   for (const row of rows) {
     const value = metric.value(row);
     if (value === null || !Number.isFinite(value)) continue;
-    if (metric.aggregate === 'sum') result = (result ?? 0) + value;
+    if (metric.aggregate === 'category')
+      result = result === null || result === value ? value : MIXED;
+    else if (metric.aggregate === 'sum') result = (result ?? 0) + value;
     else if (metric.aggregate === 'max') result = result === null ? value : Math.max(result, value);
     else {
       const w = Math.max(1, row.info.parameterCount);
@@ -164,6 +187,14 @@ export class ColourScale {
     values: readonly number[],
     readonly channel: OverlayChannel,
   ) {
+    const categories = metric.categories?.();
+    if (categories) {
+      this.min = 0;
+      this.max = Math.max(0, categories.length - 1);
+      this.scale = (value) =>
+        value === MIXED ? MIXED_COLOUR : schemeTableau10[value % schemeTableau10.length]!;
+      return;
+    }
     const finite = values.filter((v) => Number.isFinite(v) && (!metric.log || v > 0));
     this.min = finite.length ? Math.min(...finite) : 0;
     this.max = finite.length ? Math.max(...finite) : 1;
@@ -182,8 +213,14 @@ export class ColourScale {
     return this.scale(value);
   }
 
-  /** The legend: the metric, a gradient from min to max, and the two ends' values. */
+  /**
+   * The legend: the metric, a gradient from min to max, and the two ends' values; for a
+   * categorical overlay, a swatch per category.
+   */
   legend(): HTMLElement {
+    const what = this.channel === 'fill' ? 'Fill' : 'Border';
+    const categories = this.metric.categories?.();
+    if (categories) return this.categoryLegend(what, categories);
     const canvas = element('canvas', {
       className: 'll-legend-gradient',
       attrs: { width: 160, height: 10, 'aria-hidden': 'true' },
@@ -202,8 +239,12 @@ export class ColourScale {
         context.fillRect(x, 0, 1, 10);
       }
     }
-    const what = this.channel === 'fill' ? 'Fill' : 'Border';
-    const aggregate = { sum: 'sum', max: 'max', 'weighted-mean': 'mean' }[this.metric.aggregate];
+    const aggregate = {
+      sum: 'sum',
+      max: 'max',
+      'weighted-mean': 'mean',
+      category: 'shared category',
+    }[this.metric.aggregate];
     return element(
       'div',
       {
@@ -223,6 +264,43 @@ export class ColourScale {
         element('span', { className: 'll-legend-value', text: this.metric.format(this.min) }),
         canvas,
         element('span', { className: 'll-legend-value', text: this.metric.format(this.max) }),
+      ],
+    );
+  }
+
+  private categoryLegend(what: string, categories: readonly string[]): HTMLElement {
+    const swatch = (name: string, value: number) => {
+      const colour = this.colour(value);
+      const chip = element('span', {
+        className: 'll-legend-swatch',
+        attrs: { 'aria-hidden': 'true' },
+      });
+      // A CSSOM property, not a style attribute: the page's CSP allows no inline styles.
+      chip.style.backgroundColor = colour;
+      return element(
+        'span',
+        {
+          className: 'll-legend-category',
+          attrs: { 'data-category': name, 'data-colour': colour },
+        },
+        [chip, name],
+      );
+    };
+    return element(
+      'div',
+      {
+        className: 'll-legend',
+        attrs: {
+          'data-testid': `legend-${this.channel}`,
+          'data-metric': this.metric.id,
+          title: `${what}: ${this.metric.label}; a group whose tensors differ is "mixed"`,
+        },
+      },
+      [
+        element('span', { className: 'll-legend-title', text: `${what}: ${this.metric.label}` }),
+        ...(categories.length === 0
+          ? [element('span', { className: 'll-legend-value', text: 'no plan' })]
+          : [...categories.map((name, i) => swatch(name, i)), swatch('mixed', MIXED)]),
       ],
     );
   }
