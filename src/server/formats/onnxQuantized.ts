@@ -67,6 +67,7 @@ function undecoded(
 ): TensorEntry {
   const encoding: TensorEncoding = {
     scheme,
+    storedType: entry.info.dtype,
     bitsPerWeight: DTYPES[entry.info.dtype].bits,
     granularity,
     decodedBy,
@@ -142,6 +143,7 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
     {
       encoding: {
         scheme,
+        storedType: codeDtype,
         bitsPerWeight: bitsPerWeight(parts, codes.info.parameterCount),
         granularity,
         ...(grid.blockSize > 0 ? { blockSize: grid.blockSize } : {}),
@@ -232,6 +234,7 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
       shape: [grid.k, grid.n],
       encoding: {
         scheme,
+        storedType: codes.info.dtype,
         bitsPerWeight: bitsPerWeight(parts, count),
         granularity: 'block',
         blockSize: grid.blockSize,
