@@ -15,6 +15,8 @@ import { compressModel } from '../../../../src/server/compress';
 import { INT8_CONVENTION } from '../../../../src/server/compress/safetensors';
 import { decodeValues, type NumericDType } from '../../../../src/server/analysis/decode';
 import { safetensorsFormat } from '../../../../src/server/formats/safetensors';
+import { storedTensor } from '../../../../src/server/formats/decodedValues';
+import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
 import { ModelFileError, type OpenedModel } from '../../../../src/server/formats/types';
 import type { CompressionOptions, CompressionReport } from '../../../../src/shared/compress';
 import { seededNormal } from '../../../../src/server/runtime/sampleInputs';
@@ -63,12 +65,14 @@ async function writeModel(name: string): Promise<string> {
 async function values(model: OpenedModel, name: string): Promise<Float32Array | Float64Array> {
   const entry = model.tensors.find((tensor) => tensor.info.name === name);
   assert.ok(entry, `tensor ${name} is in ${model.path}`);
-  assert.equal(entry.data.kind, 'file');
-  if (entry.data.kind !== 'file') throw new Error('unreachable');
-  const file = await readFile(entry.data.path);
-  const bytes = file.subarray(entry.data.offset, entry.data.offset + entry.data.length);
+  // As the file stores it: a decoded int8 weight's codes.
+  const { data, dtype } = storedTensor(entry);
+  assert.equal(data.kind, 'file');
+  if (data.kind !== 'file') throw new Error('unreachable');
+  const file = await readFile(data.path);
+  const bytes = file.subarray(data.offset, data.offset + data.length);
   return decodeValues(
-    entry.info.dtype as NumericDType,
+    dtype as NumericDType,
     new Uint8Array(bytes),
     entry.info.parameterCount,
   ).slice();
@@ -319,7 +323,14 @@ describe('safetensors compression', () => {
       [0, 1, 2],
     );
     const byName = new Map(after.tensors.map((t) => [t.info.name, t.info]));
-    assert.equal(byName.get('fc1.weight')!.dtype, 'int8');
+    // The file records the convention, so the weight opens as its values, the codes kept.
+    const fc1Info = byName.get('fc1.weight')!;
+    assert.equal(fc1Info.dtype, 'float32');
+    assert.equal(fc1Info.encoding?.scheme, 'int8 per-channel');
+    assert.equal(fc1Info.encoding?.storedType, 'int8');
+    assert.equal(fc1Info.byteLength, 32 * 64);
+    assert.equal(after.summary.bytesByDType.int8, 32 * 64 + 8 * 4 * 9);
+    assert.equal(after.summary.warnings.length, 0);
     assert.deepEqual(byName.get('fc1.weight.scale')!.shape, [32]);
     assert.equal(byName.get('fc1.weight.scale')!.dtype, 'float32');
     assert.deepEqual(byName.get('conv.weight.scale')!.shape, [8]);
@@ -330,10 +341,13 @@ describe('safetensors compression', () => {
     const q = await values(after, 'fc1.weight');
     const scales = await values(after, 'fc1.weight.scale');
     const original = await values(before, 'fc1.weight');
+    const fc1Entry = after.tensors.find((t) => t.info.name === 'fc1.weight')!;
+    const decoded = await loadTensorValues(fc1Entry, tensorMatrixShape(fc1Entry, true));
     let diff = 0;
     let norm = 0;
     for (let i = 0; i < q.length; i++) {
       const w = q[i]! * scales[Math.floor(i / 64)]!;
+      assert.equal(decoded[i], Math.fround(w), `value ${i} is the code times its row's scale`);
       diff += (w - original[i]!) ** 2;
       norm += original[i]! ** 2;
     }

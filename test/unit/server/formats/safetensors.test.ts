@@ -5,6 +5,8 @@ import { after, before, test } from 'node:test';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { layerOfTensor, safetensorsFormat } from '../../../../src/server/formats/safetensors';
 import type { TensorEntry } from '../../../../src/server/formats/types';
+import { INT8_CONVENTION, INT8_METADATA_KEY } from '../../../../src/server/formats/safetensorsInt8';
+import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
 import type { DType } from '../../../../src/shared/dtypes';
 import {
   buildSafetensors,
@@ -287,4 +289,40 @@ test('shards may sit in a subfolder of the index folder; unmapped shard tensors 
   );
   assert.equal(model.summary.warnings.length, 1);
   assert.match(model.summary.warnings[0]!, /1 tensors are not in the index's weight map/);
+});
+
+test('int8 codes with scales decode only where the file records LayerLens’s convention', async () => {
+  const codes = Int8Array.from({ length: 6 }, (_, i) => i * 20 - 50);
+  const tensors = [
+    { name: 'w', dtype: 'I8' as const, shape: [2, 3], data: codes },
+    { name: 'w.scale', dtype: 'F32' as const, shape: [2], data: Float32Array.from([0.5, 0.25]) },
+    { name: 'v', dtype: 'I8' as const, shape: [3, 2], data: codes },
+    { name: 'v.scale', dtype: 'F32' as const, shape: [2], data: Float32Array.from([1, 2]) },
+  ];
+  const recorded = await openModelFile(
+    await writeSafetensors(join(dir, 'int8-recorded.safetensors'), tensors, {
+      metadata: { [INT8_METADATA_KEY]: INT8_CONVENTION },
+    }),
+  );
+  const w = recorded.tensors.find((entry) => entry.info.name === 'w')!;
+  assert.equal(w.info.dtype, 'float32');
+  assert.equal(w.info.encoding?.storedType, 'int8');
+  assert.deepEqual(
+    Array.from(await loadTensorValues(w, tensorMatrixShape(w, true))),
+    Array.from(codes, (code, i) => code * (i < 3 ? 0.5 : 0.25)),
+  );
+  // v's scales do not fit its first axis: it stays as codes, and the summary says why.
+  const v = recorded.tensors.find((entry) => entry.info.name === 'v')!;
+  assert.equal(v.info.dtype, 'int8');
+  assert.equal(v.info.encoding, undefined);
+  assert.match(recorded.summary.warnings.join('\n'), /"v" is shown as its int8 codes: .*\[3\]/);
+  assert.equal(recorded.summary.bytesByDType.int8, 12);
+  assert.equal(recorded.summary.bytesByDType.float32, 16);
+
+  // The same tensors without the recorded convention: names alone decode nothing.
+  const unrecorded = await openModelFile(
+    await writeSafetensors(join(dir, 'int8-plain.safetensors'), tensors),
+  );
+  assert.ok(unrecorded.tensors.every((entry) => entry.info.encoding === undefined));
+  assert.equal(unrecorded.tensors.find((entry) => entry.info.name === 'w')!.info.dtype, 'int8');
 });
