@@ -4,12 +4,11 @@
  * required: see test/support/python.ts); exact cases, error bounds, sizes, the int8 naming convention, and that
  * the original is never modified.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { compressModel } from '../../../../src/server/compress';
 import { INT8_CONVENTION } from '../../../../src/server/compress/safetensors';
@@ -27,8 +26,6 @@ import {
 import { pythonWithNumpy } from '../../../support/python';
 import { writeSafetensors, writeShardedSafetensors } from '../../../support/safetensorsBuilder';
 
-let folder: string;
-
 function normal(count: number, seed: number, scale = 1): Float32Array {
   const next = seededNormal(seed);
   const values = new Float32Array(count);
@@ -39,7 +36,7 @@ function normal(count: number, seed: number, scale = 1): Float32Array {
 /** A small MLP plus a conv kernel, a float16 and a bfloat16 weight, an int64 buffer. */
 async function writeModel(name: string): Promise<string> {
   return writeSafetensors(
-    path.join(folder, name),
+    path.join(folder(), name),
     [
       { name: 'fc1.weight', dtype: 'F32', shape: [32, 64], data: normal(32 * 64, 1, 0.1) },
       { name: 'fc1.bias', dtype: 'F32', shape: [32], data: normal(32, 2, 0.01) },
@@ -144,6 +141,9 @@ for name, entry in header.items():
 out['exact_size'] = base + end_max == len(data)
 print(json.dumps(out))
 `;
+import { useTempFolder } from '../../../support/tempFolder';
+
+const folder = useTempFolder('layerlens-compress-st-');
 
 interface PythonView {
   aligned: boolean;
@@ -173,14 +173,6 @@ async function assertPythonAgrees(file: string, model: OpenedModel): Promise<voi
     );
   }
 }
-
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-compress-st-'));
-});
-
-after(async () => {
-  await rm(folder, { recursive: true, force: true });
-});
 
 describe('safetensors compression', () => {
   test('prune 0 writes every tensor bit-identical, keeps __metadata__ and notes what was done', async () => {
@@ -386,7 +378,7 @@ describe('safetensors compression', () => {
     for (let i = 0; i < rows; i++)
       for (let j = 0; j < cols; j++)
         for (let k = 0; k < rank; k++) w[i * cols + j]! += u[i * rank + k]! * v[k * cols + j]!;
-    const source = await writeSafetensors(path.join(folder, `rank${rank}.safetensors`), [
+    const source = await writeSafetensors(path.join(folder(), `rank${rank}.safetensors`), [
       { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: w },
     ]);
     const detail = new RegExp(`rank ${rank} of ${Math.min(rows, cols)}`);
@@ -415,7 +407,7 @@ describe('safetensors compression', () => {
   });
 
   test('refuses a sharded index, a missing tensor index and a scale name that is taken', async () => {
-    const index = await writeShardedSafetensors(path.join(folder, 'sharded'), [
+    const index = await writeShardedSafetensors(path.join(folder(), 'sharded'), [
       {
         file: 'a.safetensors',
         tensors: [{ name: 'x', dtype: 'F32', shape: [2], data: new Float32Array(2) }],
@@ -431,7 +423,7 @@ describe('safetensors compression', () => {
       (error: unknown) =>
         error instanceof ModelFileError && error.file === source && /index 99/.test(error.problem),
     );
-    const taken = await writeSafetensors(path.join(folder, 'taken.safetensors'), [
+    const taken = await writeSafetensors(path.join(folder(), 'taken.safetensors'), [
       { name: 'w', dtype: 'F32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
       { name: 'w.scale', dtype: 'F32', shape: [2], data: new Float32Array([1, 1]) },
     ]);
@@ -440,7 +432,7 @@ describe('safetensors compression', () => {
       (error: unknown) =>
         error instanceof ModelFileError && /"w.scale" already exists/.test(error.problem),
     );
-    const names = await readdir(folder);
+    const names = await readdir(folder());
     assert.ok(!names.some((name) => name.startsWith('errors.') && name !== 'errors.safetensors'));
     assert.ok(!names.some((name) => name.startsWith('taken.') && name !== 'taken.safetensors'));
   });
@@ -448,7 +440,7 @@ describe('safetensors compression', () => {
   test('a job cancelled while writing leaves no file behind', async () => {
     const source = await writeModel('cancel.safetensors');
     const controller = new AbortController();
-    const before = await readdir(folder);
+    const before = await readdir(folder());
     await assert.rejects(
       compressModel(
         source,
@@ -462,7 +454,7 @@ describe('safetensors compression', () => {
       ),
       (error: unknown) => error instanceof Error && error.name === 'AbortError',
     );
-    assert.deepEqual((await readdir(folder)).sort(), before.sort());
+    assert.deepEqual((await readdir(folder())).sort(), before.sort());
   });
 
   test('an independent reader (python3 + numpy) agrees with LayerLens on a written file', async () => {

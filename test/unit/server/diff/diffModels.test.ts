@@ -6,31 +6,19 @@
 import assert from 'node:assert/strict';
 import { copyFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { CompressionOptions } from '../../../../src/shared/compress';
 import type { ModelDiff } from '../../../../src/shared/diff';
 import { compressModel } from '../../../../src/server/compress';
 import { diffModels } from '../../../../src/server/diff';
 import { lowRankValues, normalValues } from '../../../support/matrices';
-import {
-  graph,
-  makeTempFolder,
-  model,
-  node,
-  tensor,
-  valueInfo,
-  writeModel,
-} from '../../../support/onnxBuilder';
+import { graph, model, node, tensor, valueInfo, writeModel } from '../../../support/onnxBuilder';
 import { writeSafetensors } from '../../../support/safetensorsBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
+
+const folder = useTempFolder('layerlens-diff-');
 
 const SETTINGS = { 'validation.dimensions': { batch: 3 } };
-
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-diff-'));
-});
-after(() => remove());
 
 let count = 0;
 async function mlp(): Promise<string> {
@@ -51,7 +39,7 @@ async function mlp(): Promise<string> {
       ],
     }),
   );
-  return writeModel(folder, `mlp${count++}.onnx`, m);
+  return writeModel(folder(), `mlp${count++}.onnx`, m);
 }
 
 async function compressed(
@@ -168,7 +156,7 @@ test('safetensors with a known change: the figures match the arithmetic', async 
   const n = 1000;
   const base = Float32Array.from(normalValues(n, 7, 1));
   const tuned = base.map((v, i) => (i < 250 ? v : v * 1.1));
-  const dir = join(folder, 'st');
+  const dir = join(folder(), 'st');
   const a = await writeSafetensors(join(dir, 'a.safetensors'), [
     { name: 'w', dtype: 'F32', shape: [10, 100], data: base },
   ]);
@@ -192,7 +180,7 @@ test('safetensors with a known change: the figures match the arithmetic', async 
 });
 
 test('different architectures: nothing pairs, and the notes say what could not be paired', async () => {
-  const dir = join(folder, 'arch');
+  const dir = join(folder(), 'arch');
   const a = await writeSafetensors(join(dir, 'bert.safetensors'), [
     { name: 'encoder.layer.0.weight', dtype: 'F32', shape: [4, 4], data: new Float32Array(16) },
     { name: 'encoder.layer.1.weight', dtype: 'F32', shape: [4, 4], data: new Float32Array(16) },
@@ -218,7 +206,7 @@ test('different architectures: nothing pairs, and the notes say what could not b
 });
 
 test('safetensors int8 + scales: the decoded values are compared with the floats, and the scales are companions', async () => {
-  const dir = join(folder, 'st-int8');
+  const dir = join(folder(), 'st-int8');
   const path = await writeSafetensors(join(dir, 'w.safetensors'), [
     {
       name: 'fc.weight',
@@ -246,7 +234,7 @@ test('safetensors int8 + scales: the decoded values are compared with the floats
 });
 
 test('Silero VAD v5 and its int8 copy: every tensor pairs, weights in If branches by node, the Reshape shapes are companions', async () => {
-  const silero = join(folder, 'silero_vad_v5.onnx');
+  const silero = join(folder(), 'silero_vad_v5.onnx');
   await copyFile(resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'), silero);
   const report = await compressModel(silero, { tensors: [], options: { method: 'int8' } });
   const diff = await diffModels(silero, report.output);
