@@ -91,6 +91,11 @@ export interface TensorEncoding {
   readonly scheme: string;
   /** Stored bits per weight, scales and zero points included. */
   readonly bitsPerWeight: number;
+  /**
+   * The type the codes are stored as, under which the summary counts the tensor's bytes: the
+   * codes' dtype (`int8`; `uint8` holding packed 4-bit codes) or the block type (`Q4_K`).
+   */
+  readonly storedType: StoredType;
   /** One scale for the whole tensor, one per output channel, or one per block. */
   readonly granularity: 'tensor' | 'channel' | 'block';
   /** Weights per block, for block granularity. */
@@ -111,6 +116,17 @@ export interface TensorEncoding {
    * layerlens/blockScales): decoded ggml block types; not ONNX encodings.
    */
   readonly blockScales: boolean;
+}
+
+/**
+ * A type tensors are stored as: a dtype, or the name of a block type whose blocks hold
+ * codes and scales together (GGUF's `Q4_K`).
+ */
+export type StoredType = DType | (string & {});
+
+/** The type the tensor's bytes are stored as (its codes' for a quantized weight). */
+export function storedTypeOf(info: Pick<TensorInfo, 'dtype' | 'encoding'>): StoredType {
+  return info.encoding?.storedType ?? info.dtype;
 }
 
 export interface ValueInfo {
@@ -139,8 +155,9 @@ export interface ModelSummary {
   readonly shards?: number;
   readonly parameterCount: number;
   readonly tensorCount: number;
-  readonly parametersByDType: Readonly<Partial<Record<DType, number>>>;
-  readonly bytesByDType: Readonly<Partial<Record<DType, number>>>;
+  /** By the type each tensor is stored as (storedTypeOf: a quantized weight's codes or blocks). */
+  readonly parametersByDType: Readonly<Partial<Record<StoredType, number>>>;
+  readonly bytesByDType: Readonly<Partial<Record<StoredType, number>>>;
   /** Operator counts over the whole graph, subgraphs included (empty for safetensors). */
   readonly opCounts: Readonly<Record<string, number>>;
   /** Nodes over the whole graph, subgraphs included. */

@@ -303,7 +303,7 @@ export async function openAndAnalyse(path: string): Promise<Opened> {
 /** The default-domain opset and the bytes by dtype of an opened model, for the table. */
 export function describeOpened(summary: ModelSummary): { opset: string; dtype: string } {
   const opset = summary.metadata.find((m) => m.key === 'opset ai.onnx')?.value ?? '?';
-  const total = Object.values(summary.bytesByDType).reduce((a, b) => a + (b ?? 0), 0);
+  const total = Object.values(summary.bytesByDType).reduce((a: number, b) => a + (b ?? 0), 0);
   const dtype = Object.entries(summary.bytesByDType)
     .filter(([, bytes]) => (bytes ?? 0) >= 0.01 * total)
     .sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))

@@ -24,10 +24,14 @@ import type {
   TensorCompressionResult,
 } from '../../shared/compress';
 import { MAX_IN_MEMORY_TENSOR_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from '../../shared/limits';
+import { storedTypeOf } from '../../shared/model';
 import { safetensorsFormat } from '../formats/safetensors';
 import { writeSafetensorsFile, type TensorToWrite } from '../formats/safetensorsWriter';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { parseFileJson } from '../formats/jsonText';
+import { storedTensor } from '../formats/decodedValues';
+import { quantizedProblem } from './methods/types';
+import { INT8_CONVENTION, INT8_METADATA_KEY } from '../formats/safetensorsInt8';
 import { WorkerPool } from '../jobs/workerPool';
 import type { CompressContext } from './context';
 import {
@@ -40,11 +44,8 @@ import { reportMethods, withOutputFiles, writeUnrunReport, type ChoicesOutput } 
 import { FLOAT_DTYPES } from './safetensorsValues';
 import { checkMethodOptions } from '../../shared/compressMethods';
 
-/** The int8 storage convention, as written into `__metadata__` under `layerlens.int8`. */
-export const INT8_CONVENTION =
-  'symmetric int8 per output channel: tensor <name> holds int8 values q (I8, same shape as the original), ' +
-  'tensor <name>.scale holds float32 scales s (F32, shape [out], one per index of the first axis); ' +
-  'the weight is q * s[out] broadcast over the other axes';
+// The int8 storage convention lives with the reader that decodes it.
+export { INT8_CONVENTION } from '../formats/safetensorsInt8';
 
 /** The tensor's bytes, read from its file range (or built in memory). */
 async function readTensorBytes(entry: TensorEntry): Promise<Uint8Array> {
@@ -157,7 +158,7 @@ export async function compressSafetensorsChoices(
 
   const outputMetadata: Record<string, string> = { ...metadata };
   if (model.tensors.some((entry) => storesInt8(entry.info.index)))
-    outputMetadata['layerlens.int8'] = INT8_CONVENTION;
+    outputMetadata[INT8_METADATA_KEY] = INT8_CONVENTION;
   if (!outputMetadata.format) outputMetadata.format = 'pt';
 
   return withOutputFiles(
@@ -191,11 +192,13 @@ export async function compressSafetensorsChoices(
           const { info } = entry;
           onProgress?.(plan.length, total, info.name);
           const copy = (): void => {
+            // As stored: a decoded int8 weight copies its codes.
+            const stored = storedTensor(entry);
             plan.push({
               name: info.name,
-              dtype: info.dtype,
+              dtype: stored.dtype,
               shape: info.shape,
-              bytes: () => readTensorBytes(entry),
+              bytes: () => readTensorBytes({ ...entry, data: stored.data }),
             });
           };
           const options = targets.get(info.index);
@@ -214,6 +217,11 @@ export async function compressSafetensorsChoices(
             });
             copy();
           };
+          const quantized = quantizedProblem(info.encoding);
+          if (quantized) {
+            skip(quantized);
+            continue;
+          }
           if (!FLOAT_DTYPES.has(info.dtype)) {
             skip(`${info.dtype} is not a floating-point type`);
             continue;
@@ -279,8 +287,9 @@ export async function compressSafetensorsChoices(
       const expected = plan.map(
         (tensor) => `${tensor.name}:${tensor.dtype}:${tensor.shape.join('x')}`,
       );
+      // As stored: an int8 weight reads back decoded, its codes' type kept in its encoding.
       const actual = reread.tensors.map(
-        ({ info }) => `${info.name}:${info.dtype}:${info.shape.join('x')}`,
+        ({ info }) => `${info.name}:${storedTypeOf(info)}:${info.shape.join('x')}`,
       );
       if (expected.sort().join('\n') !== actual.sort().join('\n')) {
         throw new Error(`the written file does not read back with the tensors written: ${temp}`);

@@ -6,6 +6,7 @@
 import type { FormatCompression } from '../formats/capabilities';
 import { safetensorsSweepTraits } from '../sensitivity/traits';
 import { methodFor } from './methods';
+import { quantizedProblem } from './methods/types';
 import {
   compressSafetensorsChoices,
   INT8_CONVENTION,
@@ -38,6 +39,8 @@ export const safetensorsCompression: FormatCompression = {
       const refused = safetensorsWriteProblem(model.path);
       if (refused) return refused;
       const { info } = entry;
+      const quantized = quantizedProblem(info.encoding);
+      if (quantized) return quantized;
       if (!FLOAT_DTYPES.has(info.dtype)) return `${info.dtype} is not a floating-point type`;
       const method = methodFor(options.method, 'safetensors');
       return (

@@ -8,8 +8,7 @@ import type { DType } from '../../shared/dtypes';
 import { decodeValues, type NumericDType } from '../analysis/decode';
 import { float32ToBfloat16Bits, float32ToFloat16Bits, type MatrixLayout } from './kernels';
 
-/** Suffix of the scale tensor next to an int8 tensor stored with `storeQuantized`. */
-export const INT8_SCALE_SUFFIX = '.scale';
+export { INT8_SCALE_SUFFIX } from '../formats/safetensorsInt8';
 
 /** The float dtypes methods apply to. */
 export const FLOAT_DTYPES: ReadonlySet<DType> = new Set([

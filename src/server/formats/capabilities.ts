@@ -39,7 +39,10 @@ export interface FormatGraph {
 }
 
 /** What a sensitivity sweep asks of a format (a part of FormatCompression). */
-export type FormatSweep = Pick<FormatCompression, 'decode' | 'sweepTraits' | 'measure'> & {
+export type FormatSweep = Pick<
+  FormatCompression,
+  'decode' | 'structure' | 'sweepTraits' | 'measure'
+> & {
   /**
    * The levels the format's own sweep takes when a request names none (GGUF: the ggml
    * block types); absent: every method's default levels (DEFAULT_SWEEP).
@@ -73,6 +76,11 @@ export interface FormatCompression {
    * model's own, onnxModelOf; shared, so never edited).
    */
   decode(model: OpenedModel): Promise<OnnxModel | undefined>;
+  /**
+   * What `sweepTraits` reads to tell which tensors are weights, where it differs from
+   * `decode` (ONNX: a packed model's structure, its tensor bytes left out; onnxStructureOf).
+   */
+  structure?(model: OpenedModel): Promise<OnnxModel | undefined>;
   /**
    * What each tensor can be compressed with in a sweep (its traits), or why nothing
    * applies; `decoded` is what `decode` returned.

@@ -59,6 +59,7 @@ function encodingOf(tensor: GgufTensorInfo): TensorEncoding | undefined {
   const notDecoded = notDecodedReason(type);
   return {
     scheme: type.name,
+    storedType: type.name,
     bitsPerWeight: (type.blockBytes * 8) / type.blockElements,
     granularity: 'block',
     blockSize: type.blockElements,

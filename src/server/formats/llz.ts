@@ -107,24 +107,36 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
   // The name never comes from the container (it may be '..', too long or hold a NUL): a fixed
   // stem with the extension the inner reader expects.
   const skeletonPath = path.join(folder, `model${inner.extensions[0] ?? ''}`);
-  let opened: OpenedModel;
-  try {
-    await writeSkeleton(container, skeletonPath);
-    try {
-      // Files the inner model names (ONNX external data) lie beside the packed file.
-      opened = await inner.open(skeletonPath, { referenceFolder: path.dirname(absolute) });
-    } catch (error) {
-      if (error instanceof ModelFileError) {
-        throw new ModelFileError(
-          absolute,
-          `the packed ${original.format} model cannot be read: ${error.problem}`,
-        );
+  // The skeleton lies on disk only while it is read: at the opening, and again each time the
+  // inner model's structure is asked for (one at a time: they share the path).
+  let reading: Promise<unknown> = Promise.resolve();
+  const withSkeleton = <T>(read: () => Promise<T>): Promise<T> => {
+    const done = reading.then(async () => {
+      await fs.mkdir(folder, { recursive: true, mode: 0o700 });
+      try {
+        await writeSkeleton(container, skeletonPath);
+        return await read();
+      } catch (error) {
+        if (error instanceof ModelFileError) {
+          throw new ModelFileError(
+            absolute,
+            `the packed ${original.format} model cannot be read: ${error.problem}`,
+          );
+        }
+        throw error;
+      } finally {
+        await fs.rm(folder, { recursive: true, force: true });
       }
-      throw error;
-    }
-  } finally {
-    await fs.rm(folder, { recursive: true, force: true });
-  }
+    });
+    reading = done.catch(() => undefined);
+    return done;
+  };
+  // Files the inner model names (ONNX external data) lie beside the packed file.
+  const opened = await withSkeleton(() =>
+    inner.open(skeletonPath, { referenceFolder: path.dirname(absolute) }),
+  );
+  // The inner reader's decoded model, when it keeps one, or its file read again.
+  const innerDecoded = opened.onnx;
   const fileName = path.basename(absolute);
   const fromContainer = (data: TensorData): TensorData => {
     if (data.kind === 'memory' && data.derived?.path === opened.path) {
@@ -162,6 +174,8 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       ...(container.index.base ? { deltaBase: basePath } : {}),
     },
     tensors,
+    // Its bytes are the skeleton's, so it is offered for its structure alone, not as `onnx`.
+    ...(innerDecoded ? { onnxStructure: () => withSkeleton(innerDecoded) } : {}),
   };
 }
 

@@ -60,16 +60,17 @@ function symmetricOf(zeroPoint: TensorEntry | undefined, middle: number): boolea
 /** What the table shows of a weight that is not decoded: its codes, with the reason. */
 function undecoded(
   entry: TensorEntry,
-  decodedBy: string,
+  decodedBy: string | undefined,
   scheme: string,
   granularity: TensorEncoding['granularity'],
   problem: string,
 ): TensorEntry {
   const encoding: TensorEncoding = {
     scheme,
+    storedType: entry.info.dtype,
     bitsPerWeight: DTYPES[entry.info.dtype].bits,
     granularity,
-    decodedBy,
+    ...(decodedBy ? { decodedBy } : {}),
     notDecoded: `values shown as stored codes: ${problem}`,
     countsCodes: false,
     blockScales: false,
@@ -77,8 +78,10 @@ function undecoded(
   return { info: { ...entry.info, encoding }, data: entry.data };
 }
 
-interface Parts {
-  readonly op: string;
+/** A quantized weight's stored parts: codes, scale, zero point. */
+export interface Parts {
+  /** The op that decodes them, where a graph names one. */
+  readonly op?: string;
   readonly codes: TensorEntry;
   readonly scale: TensorEntry;
   readonly zeroPoint?: TensorEntry;
@@ -105,8 +108,11 @@ function withValues(
   };
 }
 
-/** DequantizeLinear, QLinear* and *Integer weights: scales along one axis of the codes. */
-function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
+/**
+ * DequantizeLinear, QLinear* and *Integer weights (and safetensors int8 with scales,
+ * safetensorsInt8.ts): scales along one axis of the codes.
+ */
+export function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
   const { codes, scale, zeroPoint } = parts;
   const codeDtype = codes.info.dtype;
   const granularity =
@@ -142,11 +148,12 @@ function decodeAxis(parts: Parts, grid: AxisGrid | string): TensorEntry {
     {
       encoding: {
         scheme,
+        storedType: codeDtype,
         bitsPerWeight: bitsPerWeight(parts, codes.info.parameterCount),
         granularity,
         ...(grid.blockSize > 0 ? { blockSize: grid.blockSize } : {}),
         ...(symmetric === undefined ? {} : { symmetric }),
-        decodedBy: parts.op,
+        ...(parts.op ? { decodedBy: parts.op } : {}),
         notDecoded: null,
         countsCodes: true,
         blockScales: false,
@@ -232,6 +239,7 @@ function decodeNBits(weight: QuantizedWeight, parts: Parts): TensorEntry {
       shape: [grid.k, grid.n],
       encoding: {
         scheme,
+        storedType: codes.info.dtype,
         bitsPerWeight: bitsPerWeight(parts, count),
         granularity: 'block',
         blockSize: grid.blockSize,

@@ -21,20 +21,13 @@ import { safetensorsCompression } from '../compress/safetensorsFormat';
 import type { CapableFormatModule, FormatCompression, FormatSweep } from './capabilities';
 import { ModelFileError, type OpenedModel } from './types';
 import { buildOnnxGraph } from '../graph/onnxGraph';
-import { onnxModelOf } from '../onnx/opened';
+import { onnxStructureOf } from '../onnx/opened';
 import type { ModelGraph } from '../../shared/graph';
 
+// A packed model's graph is its inner model's (onnxStructureOf).
 const onnxGraph = {
-  build: async (model: OpenedModel) => {
-    // A packed model's opened form has no decoded graph (its file is the container).
-    if (!model.onnx) {
-      throw new ModelFileError(
-        model.path,
-        'the graph of a packed model is not shown; unpack it to see its graph (the Modules tab shows its structure)',
-      );
-    }
-    return buildOnnxGraph(await onnxModelOf(model, 'drawn as a graph'), model.path);
-  },
+  build: async (model: OpenedModel) =>
+    buildOnnxGraph(await onnxStructureOf(model, 'drawn as a graph'), model.path),
 };
 
 /** The graph view of a model whose format stores one; a ModelFileError otherwise. */

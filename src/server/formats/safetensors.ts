@@ -24,6 +24,7 @@ import {
   tensorListSummary,
   type ShardContents,
 } from './shardIndex';
+import { decodeInt8Weights } from './safetensorsInt8';
 import { parseFileJson } from './jsonText';
 import { ModelFileError, type FormatModule, type OpenedModel, type TensorEntry } from './types';
 
@@ -235,8 +236,12 @@ function tensorEntry(
 async function openSingleFile(filePath: string): Promise<OpenedModel> {
   const header = await readHeader(filePath);
   const fileName = path.basename(filePath);
-  const tensors = header.tensors.map((tensor, index) =>
-    tensorEntry(header, tensor, index, fileName),
+  const warnings = [...header.warnings];
+  // LayerLens's own int8 weights (codes and scales) open as their values.
+  const tensors = decodeInt8Weights(
+    header.tensors.map((tensor, index) => tensorEntry(header, tensor, index, fileName)),
+    header.metadata,
+    warnings,
   );
   const metadata: MetadataEntry[] = [
     { key: 'header bytes', value: String(header.headerBytes) },
@@ -252,7 +257,7 @@ async function openSingleFile(filePath: string): Promise<OpenedModel> {
       [],
       tensors,
       metadata,
-      header.warnings,
+      warnings,
     ),
     tensors,
   };

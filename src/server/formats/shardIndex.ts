@@ -6,9 +6,14 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { DType } from '../../shared/dtypes';
 import { MAX_SAFETENSORS_INDEX_BYTES, MAX_SHARDS, MAX_TENSORS } from '../../shared/limits';
-import type { MetadataEntry, ModelFormat, ModelSummary } from '../../shared/model';
+import {
+  storedTypeOf,
+  type MetadataEntry,
+  type ModelFormat,
+  type ModelSummary,
+  type StoredType,
+} from '../../shared/model';
 import { readExactly } from './fileRange';
 import { parseFileJson } from './jsonText';
 import { ModelFileError, type OpenedModel, type TensorEntry } from './types';
@@ -102,18 +107,19 @@ export function metadataEntries(value: unknown, warnings: string[], what: string
 }
 
 interface DtypeTotals {
-  parametersByDType: Partial<Record<DType, number>>;
-  bytesByDType: Partial<Record<DType, number>>;
+  parametersByDType: Partial<Record<StoredType, number>>;
+  bytesByDType: Partial<Record<StoredType, number>>;
   parameterCount: number;
 }
 
+/** Parameters and bytes by the type each tensor is stored as (a quantized weight's codes or blocks). */
 function totalsOf(tensors: readonly TensorEntry[]): DtypeTotals {
   const totals: DtypeTotals = { parametersByDType: {}, bytesByDType: {}, parameterCount: 0 };
   for (const { info } of tensors) {
+    const type = storedTypeOf(info);
     totals.parameterCount += info.parameterCount;
-    totals.parametersByDType[info.dtype] =
-      (totals.parametersByDType[info.dtype] ?? 0) + info.parameterCount;
-    totals.bytesByDType[info.dtype] = (totals.bytesByDType[info.dtype] ?? 0) + info.byteLength;
+    totals.parametersByDType[type] = (totals.parametersByDType[type] ?? 0) + info.parameterCount;
+    totals.bytesByDType[type] = (totals.bytesByDType[type] ?? 0) + info.byteLength;
   }
   return totals;
 }

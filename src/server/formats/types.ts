@@ -90,6 +90,12 @@ export interface OpenedModel {
    * the graph without decoding the file again. Shared: edit only `editableCopy()`.
    */
   readonly onnx?: () => Promise<OnnxModel>;
+  /**
+   * A packed ONNX model (which has no `onnx`): its inner model decoded, every tensor's bytes
+   * left out (zeros; the container holds them). For questions of structure alone, which
+   * tensors are weights and the graph view (onnxStructureOf); never written or run.
+   */
+  readonly onnxStructure?: () => Promise<OnnxModel>;
 }
 
 export interface OpenOptions {

@@ -4,7 +4,7 @@
  * sensitivity, planning and validation use it; nothing else walks an ONNX graph.
  */
 export { OnnxModel, readOnnxFile } from './model';
-export { onnxModelOf } from './opened';
+export { onnxModelOf, onnxStructureOf } from './opened';
 export {
   attr,
   floatAttribute,

@@ -11,3 +11,14 @@ export async function onnxModelOf(opened: OpenedModel, doing: string): Promise<O
   model.checkSameTensors(opened, doing);
   return model;
 }
+
+/**
+ * The decoded model for questions of structure alone (which tensors are weights, the graph
+ * view): a packed model's inner model, whose tensor bytes are left out, or onnxModelOf.
+ */
+export async function onnxStructureOf(opened: OpenedModel, doing: string): Promise<OnnxModel> {
+  if (!opened.onnxStructure) return onnxModelOf(opened, doing);
+  const model = await opened.onnxStructure();
+  model.checkSameTensors(opened, doing);
+  return model;
+}

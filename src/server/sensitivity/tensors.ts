@@ -51,14 +51,17 @@ export function sweepTensors(
 /**
  * The model's weights: the tensors compression methods act on, by the same rule the sweep
  * and the compressor follow (the format's sweepTraits), and the weight matrices that are
- * quantized already (codes with an encoding, which the methods leave as they are). Formats
- * that cannot be swept (a packed .llz) count their floating-point matrices, as safetensors
- * does.
+ * quantized already (codes with an encoding, which the methods leave as they are). A packed
+ * model answers as its inner model does (the format's `structure`); formats that cannot be
+ * swept count their floating-point matrices, as safetensors does.
  */
 export async function weightIndices(model: OpenedModel): Promise<number[]> {
   const sweep = sweepCapability(model);
   const traitsOf = sweep
-    ? sweep.sweepTraits(model, await sweep.decode(model))
+    ? sweep.sweepTraits(
+        model,
+        await (sweep.structure ? sweep.structure(model) : sweep.decode(model)),
+      )
     : safetensorsSweepTraits;
   const isWeight = (entry: OpenedModel['tensors'][number]) =>
     (entry.info.encoding !== undefined && entry.info.shape.length >= 2) ||

@@ -98,7 +98,9 @@ export function safetensorsSweepTraits(entry: TensorEntry): SweepTensor | string
 
 /** safetensors: a float tensor of two or more dimensions as [out, in·…]. */
 function safetensorsTraits(entry: TensorEntry): TensorTraits | string {
-  const { dtype, shape } = entry.info;
+  const { dtype, shape, encoding } = entry.info;
+  const quantized = quantizedProblem(encoding);
+  if (quantized) return quantized;
   if (!FLOAT_DTYPES.has(dtype))
     return `${dtype} tensor (only floating-point weights are compressed)`;
   if (shape.length < 2) {

@@ -3,11 +3,11 @@
  * graph uses, its inputs and outputs, metadata and warnings.
  */
 import { select } from 'd3';
-import type { DType } from '../../../src/shared/dtypes';
 import {
   hasGraph,
   MODEL_FORMAT_INFO,
   type ModelSummary,
+  type StoredType,
   type ValueInfo,
 } from '../../../src/shared/model';
 import { horizontalBarChart } from './barChart';
@@ -149,15 +149,16 @@ function valueText(text: string): HTMLElement {
 }
 
 interface DTypeShare {
-  readonly dtype: DType;
+  readonly dtype: StoredType;
   readonly parameters: number;
   readonly bytes: number;
 }
 
 function dtypeSection(summary: ModelSummary): HTMLElement {
-  const dtypes = new Set<DType>([
-    ...(Object.keys(summary.parametersByDType) as DType[]),
-    ...(Object.keys(summary.bytesByDType) as DType[]),
+  // A quantized weight counts under the type its codes are stored as (Q4_K, int8).
+  const dtypes = new Set<StoredType>([
+    ...Object.keys(summary.parametersByDType),
+    ...Object.keys(summary.bytesByDType),
   ]);
   const shares: DTypeShare[] = [...dtypes]
     .map((dtype) => ({

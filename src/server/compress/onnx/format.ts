@@ -6,7 +6,7 @@
 import { onnx } from 'onnx-proto';
 import type { FormatCompression, FormatSizer } from '../../formats/capabilities';
 import type { OpenedModel } from '../../formats/types';
-import { onnxModelOf, type OnnxModel } from '../../onnx';
+import { onnxModelOf, onnxStructureOf, type OnnxModel } from '../../onnx';
 import { MeasuredSweep } from '../../sensitivity/sweep';
 import { onnxSweepTraits } from '../../sensitivity/traits';
 import { methodFor } from '../methods';
@@ -43,6 +43,7 @@ export const onnxCompression: FormatCompression = {
     compressOnnxChoices(model, choices, context, output),
   // The reader's decoded model (shared: the measured sweep edits its own copy).
   decode: (model) => onnxModelOf(model, 'read'),
+  structure: (model) => onnxStructureOf(model, 'read'),
   sweepTraits: (model, decoded) => onnxSweepTraits(model, decoded),
   measure(model, decoded, tensors, values, settings, signal) {
     if (!decoded) throw new Error('the decoded ONNX model is needed');

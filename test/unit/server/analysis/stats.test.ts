@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { decodeScalar, type NumericDType } from '../../../../src/server/analysis/decode';
 import {
   computeStats,
@@ -12,14 +12,9 @@ import {
 import { ModelFileError } from '../../../../src/server/formats/types';
 import { HISTOGRAM_BINS } from '../../../../src/shared/limits';
 import { gridHistogramReference } from '../../../support/gridHistogram';
-import { makeTempDir } from '../../../support/safetensorsBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let dir: string;
-let removeDir: () => Promise<void>;
-before(async () => {
-  ({ dir, remove: removeDir } = await makeTempDir('layerlens-stats-'));
-});
-after(() => removeDir());
+const dir = useTempFolder('layerlens-stats-');
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
 function random(seed: number): () => number {
@@ -167,7 +162,7 @@ test('float32: matches a float64 reference at chunk sizes that split the tensor 
 
 test('reads a tensor from a byte range of a file, chunk by chunk', async () => {
   const floats = new Float32Array(normals(5000, 2));
-  const path = join(dir, 'range.bin');
+  const path = join(dir(), 'range.bin');
   const prefix = new Uint8Array(13).fill(0xee);
   const suffix = new Uint8Array(7).fill(0xee);
   await writeFile(path, Buffer.concat([prefix, bytesOf(floats), suffix]));
@@ -247,7 +242,7 @@ test('an empty tensor', async () => {
     infCount: 0,
     histogram: null,
   });
-  const path = join(dir, 'empty.bin');
+  const path = join(dir(), 'empty.bin');
   await writeFile(path, new Uint8Array(0));
   assert.equal((await computeStats('int8', 0, fileTensorBytes(path, 0, 0))).count, 0);
 });
@@ -349,7 +344,7 @@ test('stops with an AbortError when cancelled between chunks', async () => {
 });
 
 test('a file shorter than the tensor range, a missing file, and a wrong byte count fail clearly', async () => {
-  const path = join(dir, 'short.bin');
+  const path = join(dir(), 'short.bin');
   await writeFile(path, new Uint8Array(400));
   await truncate(path, 100);
   await assert.rejects(
@@ -359,7 +354,7 @@ test('a file shorter than the tensor range, a missing file, and a wrong byte cou
       error.file === path &&
       /ends at byte 100/.test(error.problem),
   );
-  const missing = join(dir, 'missing.bin');
+  const missing = join(dir(), 'missing.bin');
   await assert.rejects(
     computeStats('float32', 1, fileTensorBytes(missing, 0, 4)),
     (error: unknown) =>

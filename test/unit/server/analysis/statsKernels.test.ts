@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   computeStats,
   fileTensorBytes,
@@ -16,15 +16,11 @@ import {
   statsKernel,
 } from '../../../../src/server/analysis/wasmStats';
 import { gaussian } from '../../../support/matrices';
-import { bytesOf, makeTempDir } from '../../../support/safetensorsBuilder';
+import { bytesOf } from '../../../support/safetensorsBuilder';
 import { gridHistogramReference } from '../../../support/gridHistogram';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let dir: string;
-let removeDir: () => Promise<void>;
-before(async () => {
-  ({ dir, remove: removeDir } = await makeTempDir('layerlens-kernels-'));
-});
-after(() => removeDir());
+const dir = useTempFolder('layerlens-kernels-');
 
 /** Histogram counts the plain way: bin = trunc((v − min) · bins / (max − min)), last bin closed. */
 function referenceCounts(values: ArrayLike<number>, bins: number): number[] {
@@ -246,7 +242,7 @@ test('file chunks read into the kernel memory: same statistics, one reader at a 
   const next = gaussian(21);
   const values = Float32Array.from({ length: 300_007 }, () => next() * 0.05);
   values[12_345] = 0;
-  const path = join(dir, 'values.bin');
+  const path = join(dir(), 'values.bin');
   await writeFile(path, bytesOf(values));
   const fromMemory = await computeStats(
     'float32',

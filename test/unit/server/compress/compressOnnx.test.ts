@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import type { CompressionReport, CompressRequest } from '../../../../src/shared/compress';
@@ -20,7 +20,6 @@ import {
   constantNode,
   graph,
   ifNode,
-  makeTempFolder,
   model,
   node,
   tensor,
@@ -29,13 +28,9 @@ import {
 } from '../../../support/onnxBuilder';
 
 import { lowRankValues, normalValues } from '../../../support/matrices';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-compress-onnx-'));
-});
-after(() => remove());
+const folder = useTempFolder('layerlens-compress-onnx-');
 
 function randomValues(count: number, seed: number, scale = 0.2): number[] {
   return normalValues(count, seed, scale);
@@ -50,7 +45,7 @@ async function sha256(path: string): Promise<string> {
 let modelCount = 0;
 /** Write a model into its own sub-folder name (so outputs of different tests never meet). */
 async function save(m: onnx.IModelProto, files: ExternalDataFile[] = []): Promise<string> {
-  return writeModel(folder, `model${modelCount++}.onnx`, m, files);
+  return writeModel(folder(), `model${modelCount++}.onnx`, m, files);
 }
 
 function mlp(inputs = 64): onnx.IModelProto {
@@ -235,12 +230,12 @@ test('low-rank: a rank-4 MatMul weight is exact at rank 4; ranks that save nothi
   assert.match(compressed(energy)[0]!.detail, /^rank 4 of 48/);
   const out = await decode(report.output);
   assert.equal(out.graph!.node!.filter((n) => n.opType === 'MatMul').length, 3);
-  const before = await readdir(folder);
+  const before = await readdir(folder());
   await assert.rejects(
     compress(path, { tensorPattern: '^fc1\\.weight$', options: { method: 'lowrank', rank: 28 } }),
     /rank 28 of a 64 × 48 matrix .* the largest rank that saves is 27/,
   );
-  assert.deepEqual(await readdir(folder), before);
+  assert.deepEqual(await readdir(folder()), before);
 });
 
 test('low-rank of a larger MatMul weight (randomized SVD) is exact at its rank; a cancel during the SVD leaves no file', async () => {
@@ -263,7 +258,7 @@ test('low-rank of a larger MatMul weight (randomized SVD) is exact at its rank; 
   assert.match(t!.detail, /^rank 6 of 256/);
   assert.equal(t!.bytesAfter, 4 * 6 * (rows + cols));
   assert.ok(report.outputs[0]!.relativeL2 < 1e-5, `${report.outputs[0]!.relativeL2}`);
-  const before = await readdir(folder);
+  const before = await readdir(folder());
   const controller = new AbortController();
   await assert.rejects(
     compressModel(
@@ -279,7 +274,7 @@ test('low-rank of a larger MatMul weight (randomized SVD) is exact at its rank; 
     ),
     { name: 'AbortError' },
   );
-  assert.deepEqual(await readdir(folder), before);
+  assert.deepEqual(await readdir(folder()), before);
 });
 
 test('fp16 and bf16 weights with Cast nodes', async () => {
@@ -449,7 +444,7 @@ test('external data stays external: a new data file beside the output, the origi
     tensor('fc1.bias', 'float32', [48], randomValues(48, 2)),
     data.add('fc2.weight', 'float32', [48, 16], randomValues(48 * 16, 3)),
   ];
-  const sub = join(folder, 'external');
+  const sub = join(folder(), 'external');
   await import('node:fs/promises').then((fs) => fs.mkdir(sub));
   const path = await writeModel(sub, 'ext.onnx', m, [data]);
   const dataChecksum = await sha256(join(sub, 'weights.bin'));
@@ -490,7 +485,7 @@ test('names never collide, --out never overwrites, a cancelled job leaves no fil
     /never overwrites/,
   );
   assert.equal(await sha256(first.output), firstChecksum);
-  const before = (await readdir(folder)).sort();
+  const before = (await readdir(folder())).sort();
   for (const stage of ['fc2.weight', 'writing', 'validating in onnxruntime']) {
     const controller = new AbortController();
     await assert.rejects(
@@ -506,13 +501,13 @@ test('names never collide, --out never overwrites, a cancelled job leaves no fil
       ),
       (error: Error) => error.name === 'AbortError',
     );
-    assert.deepEqual((await readdir(folder)).sort(), before, `cancelled at ${stage}`);
+    assert.deepEqual((await readdir(folder())).sort(), before, `cancelled at ${stage}`);
   }
 });
 
 test('bad options and unusable requests are refused with clear messages, writing nothing', async () => {
   const path = await save(mlp());
-  const before = (await readdir(folder)).sort();
+  const before = (await readdir(folder())).sort();
   await assert.rejects(
     compress(path, { options: { method: 'prune', sparsity: 1 } }),
     /sparsity must be in \[0, 1\)/,
@@ -525,12 +520,12 @@ test('bad options and unusable requests are refused with clear messages, writing
     compress(path, { tensorPattern: 'bias', options: { method: 'int8' } }),
     /nothing to compress with int8: 1 × 1-D tensor/,
   );
-  await writeFile(join(folder, 'broken.onnx'), Uint8Array.from([8, 7, 0xff]));
+  await writeFile(join(folder(), 'broken.onnx'), Uint8Array.from([8, 7, 0xff]));
   await assert.rejects(
-    compress(join(folder, 'broken.onnx'), { options: { method: 'int8' } }),
+    compress(join(folder(), 'broken.onnx'), { options: { method: 'int8' } }),
     /broken\.onnx/,
   );
-  assert.deepEqual((await readdir(folder)).sort(), [...before, 'broken.onnx'].sort());
+  assert.deepEqual((await readdir(folder())).sort(), [...before, 'broken.onnx'].sort());
 });
 
 test('IR 3 models (initializers listed as graph inputs) stay valid; opset raises add the IR they need', async () => {

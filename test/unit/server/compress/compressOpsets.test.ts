@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import type { CompressionOptions } from '../../../../src/shared/compress';
@@ -26,7 +26,6 @@ import {
   attribute,
   encodeModel,
   graph,
-  makeTempFolder,
   model,
   node,
   tensor,
@@ -34,6 +33,9 @@ import {
   writeModel,
 } from '../../../support/onnxBuilder';
 import { checkOnnxModel } from '../../../support/python';
+import { useTempFolder } from '../../../support/tempFolder';
+
+const folder = useTempFolder('layerlens-opsets-');
 
 const OPSETS = [7, 9, 11, 13, 17, 21] as const;
 
@@ -154,13 +156,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-opsets-'));
-});
-after(() => remove());
-
 const CASES: readonly {
   options: CompressionOptions;
   roundTrip?: (values: Float32Array, layout: MatrixLayout) => Float32Array;
@@ -187,11 +182,11 @@ for (const opset of OPSETS) {
   for (const { options, roundTrip } of CASES) {
     const label = `${options.method}${options.int4Format ? ` (${options.int4Format})` : ''}`;
     test(`opset ${opset}: ${label} reaches every weight, runs, and passes the ONNX checker`, async () => {
-      const path = await writeModel(folder, `net${opset}.onnx`, network(opset, ORIGINAL));
+      const path = await writeModel(folder(), `net${opset}.onnx`, network(opset, ORIGINAL));
       const report = await compressModel(path, {
         tensors: [],
         options,
-        outPath: `${folder}/net${opset}-${options.method}-${options.int4Format ?? ''}.onnx`,
+        outPath: `${folder()}/net${opset}-${options.method}-${options.int4Format ?? ''}.onnx`,
       });
       const done = report.tensors.filter((t) => !t.skipped).map((t) => t.name);
       const skipped = report.tensors.filter((t) => t.skipped);
@@ -246,7 +241,7 @@ test('raising opset 9 rewrites Slice attributes into inputs (Slice no longer blo
     ],
   });
   const path = await writeModel(
-    folder,
+    folder(),
     'slice9.onnx',
     model(g, { opsets: { '': 9 }, irVersion: 4 }),
   );

@@ -3,32 +3,24 @@
  * `.layerlens/` folder, and nothing left behind when a job fails (the names themselves:
  * test/unit/server/outputPaths.test.ts).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OutputFiles, withOutputFiles } from '../../../../src/server/compress/output';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import { temporaryFolder } from '../../../../src/server/tempFiles';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-output-'));
-});
-
-after(async () => {
-  await rm(folder, { recursive: true, force: true });
-});
+const folder = useTempFolder('layerlens-output-');
 
 test('commit moves the temporary file into place and refuses to replace a file', async () => {
-  const files = new OutputFiles(path.join(folder, 'commit.out'));
+  const files = new OutputFiles(path.join(folder(), 'commit.out'));
   const temp = files.temp();
   // LayerLens's temporary folder when it shares the output's file system, else beside it.
   assert.ok(
     path.dirname(temp) === temporaryFolder() ||
-      (path.dirname(temp) === folder &&
+      (path.dirname(temp) === folder() &&
         /^\.commit\.out\.layerlens-\d+-[0-9a-f]+\.tmp$/.test(path.basename(temp))),
     temp,
   );
@@ -36,22 +28,22 @@ test('commit moves the temporary file into place and refuses to replace a file',
   await files.commit();
   assert.equal(await readFile(files.path, 'utf8'), 'new');
 
-  const clash = new OutputFiles(path.join(folder, 'commit.out'));
+  const clash = new OutputFiles(path.join(folder(), 'commit.out'));
   await writeFile(clash.temp(), 'other');
   await assert.rejects(clash.commit(), ModelFileError);
   assert.equal(await readFile(files.path, 'utf8'), 'new', 'the existing file is untouched');
   await clash.discard();
-  assert.ok(!(await readdir(folder)).some((name) => name.endsWith('.tmp')));
+  assert.ok(!(await readdir(folder())).some((name) => name.endsWith('.tmp')));
   assert.deepEqual(await readdir(temporaryFolder()), []);
 });
 
 test('a job that fails removes its temporary and its already committed files', async () => {
-  const source = path.join(folder, 'failing.safetensors');
+  const source = path.join(folder(), 'failing.safetensors');
   await writeFile(source, 'x');
-  const before = (await readdir(folder)).sort();
+  const before = (await readdir(folder())).sort();
   await assert.rejects(
     withOutputFiles(source, { name: 'prune', folder: 'out/prune' }, async (files) => {
-      assert.equal(files.path, path.join(folder, 'out', 'prune', 'failing.prune.safetensors'));
+      assert.equal(files.path, path.join(folder(), 'out', 'prune', 'failing.prune.safetensors'));
       await writeFile(files.temp(files.reportPath), '{}');
       await files.commit(files.reportPath);
       await writeFile(files.temp(`${files.path}.data`), 'sidecar');
@@ -61,13 +53,13 @@ test('a job that fails removes its temporary and its already committed files', a
     }),
     /validation failed/,
   );
-  assert.deepEqual((await readdir(folder)).sort(), before);
+  assert.deepEqual((await readdir(folder())).sort(), before);
 });
 
 test('an explicit output path that exists, or is the source, is refused', async () => {
-  const source = path.join(folder, 'explicit.onnx');
+  const source = path.join(folder(), 'explicit.onnx');
   await writeFile(source, 'x');
-  await writeFile(path.join(folder, 'exists.onnx'), 'y');
+  await writeFile(path.join(folder(), 'exists.onnx'), 'y');
   for (const outPath of ['exists.onnx', source]) {
     await assert.rejects(
       withOutputFiles(source, { name: 'fp16', outPath }, async () => 'unreachable'),
@@ -75,8 +67,8 @@ test('an explicit output path that exists, or is the source, is refused', async 
     );
   }
   // A report left from an earlier file of that name refuses it too.
-  await mkdir(path.join(folder, 'explicit.onnx.layerlens'));
-  await writeFile(path.join(folder, 'explicit.onnx.layerlens', 'stale.onnx.report.json'), '{}');
+  await mkdir(path.join(folder(), 'explicit.onnx.layerlens'));
+  await writeFile(path.join(folder(), 'explicit.onnx.layerlens', 'stale.onnx.report.json'), '{}');
   await assert.rejects(
     withOutputFiles(source, { name: 'fp16', outPath: 'stale.onnx' }, async () => 'unreachable'),
     (error: unknown) => error instanceof ModelFileError && /report file exists/.test(error.problem),
@@ -85,7 +77,7 @@ test('an explicit output path that exists, or is the source, is refused', async 
     Promise.resolve([files.path, files.reportPath]),
   );
   assert.deepEqual(result, [
-    path.join(folder, 'fresh.onnx'),
-    path.join(folder, 'explicit.onnx.layerlens', 'fresh.onnx.report.json'),
+    path.join(folder(), 'fresh.onnx'),
+    path.join(folder(), 'explicit.onnx.layerlens', 'fresh.onnx.report.json'),
   ]);
 });

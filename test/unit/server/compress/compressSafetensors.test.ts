@@ -4,17 +4,18 @@
  * required: see test/support/python.ts); exact cases, error bounds, sizes, the int8 naming convention, and that
  * the original is never modified.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { compressModel } from '../../../../src/server/compress';
 import { INT8_CONVENTION } from '../../../../src/server/compress/safetensors';
 import { decodeValues, type NumericDType } from '../../../../src/server/analysis/decode';
 import { safetensorsFormat } from '../../../../src/server/formats/safetensors';
+import { storedTensor } from '../../../../src/server/formats/decodedValues';
+import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
 import { ModelFileError, type OpenedModel } from '../../../../src/server/formats/types';
 import type { CompressionOptions, CompressionReport } from '../../../../src/shared/compress';
 import { seededNormal } from '../../../../src/server/runtime/sampleInputs';
@@ -24,8 +25,6 @@ import {
 } from '../../../../src/server/compress/kernels';
 import { pythonWithNumpy } from '../../../support/python';
 import { writeSafetensors, writeShardedSafetensors } from '../../../support/safetensorsBuilder';
-
-let folder: string;
 
 function normal(count: number, seed: number, scale = 1): Float32Array {
   const next = seededNormal(seed);
@@ -37,7 +36,7 @@ function normal(count: number, seed: number, scale = 1): Float32Array {
 /** A small MLP plus a conv kernel, a float16 and a bfloat16 weight, an int64 buffer. */
 async function writeModel(name: string): Promise<string> {
   return writeSafetensors(
-    path.join(folder, name),
+    path.join(folder(), name),
     [
       { name: 'fc1.weight', dtype: 'F32', shape: [32, 64], data: normal(32 * 64, 1, 0.1) },
       { name: 'fc1.bias', dtype: 'F32', shape: [32], data: normal(32, 2, 0.01) },
@@ -63,12 +62,14 @@ async function writeModel(name: string): Promise<string> {
 async function values(model: OpenedModel, name: string): Promise<Float32Array | Float64Array> {
   const entry = model.tensors.find((tensor) => tensor.info.name === name);
   assert.ok(entry, `tensor ${name} is in ${model.path}`);
-  assert.equal(entry.data.kind, 'file');
-  if (entry.data.kind !== 'file') throw new Error('unreachable');
-  const file = await readFile(entry.data.path);
-  const bytes = file.subarray(entry.data.offset, entry.data.offset + entry.data.length);
+  // As the file stores it: a decoded int8 weight's codes.
+  const { data, dtype } = storedTensor(entry);
+  assert.equal(data.kind, 'file');
+  if (data.kind !== 'file') throw new Error('unreachable');
+  const file = await readFile(data.path);
+  const bytes = file.subarray(data.offset, data.offset + data.length);
   return decodeValues(
-    entry.info.dtype as NumericDType,
+    dtype as NumericDType,
     new Uint8Array(bytes),
     entry.info.parameterCount,
   ).slice();
@@ -140,6 +141,9 @@ for name, entry in header.items():
 out['exact_size'] = base + end_max == len(data)
 print(json.dumps(out))
 `;
+import { useTempFolder } from '../../../support/tempFolder';
+
+const folder = useTempFolder('layerlens-compress-st-');
 
 interface PythonView {
   aligned: boolean;
@@ -169,14 +173,6 @@ async function assertPythonAgrees(file: string, model: OpenedModel): Promise<voi
     );
   }
 }
-
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-compress-st-'));
-});
-
-after(async () => {
-  await rm(folder, { recursive: true, force: true });
-});
 
 describe('safetensors compression', () => {
   test('prune 0 writes every tensor bit-identical, keeps __metadata__ and notes what was done', async () => {
@@ -319,7 +315,14 @@ describe('safetensors compression', () => {
       [0, 1, 2],
     );
     const byName = new Map(after.tensors.map((t) => [t.info.name, t.info]));
-    assert.equal(byName.get('fc1.weight')!.dtype, 'int8');
+    // The file records the convention, so the weight opens as its values, the codes kept.
+    const fc1Info = byName.get('fc1.weight')!;
+    assert.equal(fc1Info.dtype, 'float32');
+    assert.equal(fc1Info.encoding?.scheme, 'int8 per-channel');
+    assert.equal(fc1Info.encoding?.storedType, 'int8');
+    assert.equal(fc1Info.byteLength, 32 * 64);
+    assert.equal(after.summary.bytesByDType.int8, 32 * 64 + 8 * 4 * 9);
+    assert.equal(after.summary.warnings.length, 0);
     assert.deepEqual(byName.get('fc1.weight.scale')!.shape, [32]);
     assert.equal(byName.get('fc1.weight.scale')!.dtype, 'float32');
     assert.deepEqual(byName.get('conv.weight.scale')!.shape, [8]);
@@ -330,10 +333,13 @@ describe('safetensors compression', () => {
     const q = await values(after, 'fc1.weight');
     const scales = await values(after, 'fc1.weight.scale');
     const original = await values(before, 'fc1.weight');
+    const fc1Entry = after.tensors.find((t) => t.info.name === 'fc1.weight')!;
+    const decoded = await loadTensorValues(fc1Entry, tensorMatrixShape(fc1Entry, true));
     let diff = 0;
     let norm = 0;
     for (let i = 0; i < q.length; i++) {
       const w = q[i]! * scales[Math.floor(i / 64)]!;
+      assert.equal(decoded[i], Math.fround(w), `value ${i} is the code times its row's scale`);
       diff += (w - original[i]!) ** 2;
       norm += original[i]! ** 2;
     }
@@ -372,7 +378,7 @@ describe('safetensors compression', () => {
     for (let i = 0; i < rows; i++)
       for (let j = 0; j < cols; j++)
         for (let k = 0; k < rank; k++) w[i * cols + j]! += u[i * rank + k]! * v[k * cols + j]!;
-    const source = await writeSafetensors(path.join(folder, `rank${rank}.safetensors`), [
+    const source = await writeSafetensors(path.join(folder(), `rank${rank}.safetensors`), [
       { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: w },
     ]);
     const detail = new RegExp(`rank ${rank} of ${Math.min(rows, cols)}`);
@@ -401,7 +407,7 @@ describe('safetensors compression', () => {
   });
 
   test('refuses a sharded index, a missing tensor index and a scale name that is taken', async () => {
-    const index = await writeShardedSafetensors(path.join(folder, 'sharded'), [
+    const index = await writeShardedSafetensors(path.join(folder(), 'sharded'), [
       {
         file: 'a.safetensors',
         tensors: [{ name: 'x', dtype: 'F32', shape: [2], data: new Float32Array(2) }],
@@ -417,7 +423,7 @@ describe('safetensors compression', () => {
       (error: unknown) =>
         error instanceof ModelFileError && error.file === source && /index 99/.test(error.problem),
     );
-    const taken = await writeSafetensors(path.join(folder, 'taken.safetensors'), [
+    const taken = await writeSafetensors(path.join(folder(), 'taken.safetensors'), [
       { name: 'w', dtype: 'F32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
       { name: 'w.scale', dtype: 'F32', shape: [2], data: new Float32Array([1, 1]) },
     ]);
@@ -426,7 +432,7 @@ describe('safetensors compression', () => {
       (error: unknown) =>
         error instanceof ModelFileError && /"w.scale" already exists/.test(error.problem),
     );
-    const names = await readdir(folder);
+    const names = await readdir(folder());
     assert.ok(!names.some((name) => name.startsWith('errors.') && name !== 'errors.safetensors'));
     assert.ok(!names.some((name) => name.startsWith('taken.') && name !== 'taken.safetensors'));
   });
@@ -434,7 +440,7 @@ describe('safetensors compression', () => {
   test('a job cancelled while writing leaves no file behind', async () => {
     const source = await writeModel('cancel.safetensors');
     const controller = new AbortController();
-    const before = await readdir(folder);
+    const before = await readdir(folder());
     await assert.rejects(
       compressModel(
         source,
@@ -448,7 +454,7 @@ describe('safetensors compression', () => {
       ),
       (error: unknown) => error instanceof Error && error.name === 'AbortError',
     );
-    assert.deepEqual((await readdir(folder)).sort(), before.sort());
+    assert.deepEqual((await readdir(folder())).sort(), before.sort());
   });
 
   test('an independent reader (python3 + numpy) agrees with LayerLens on a written file', async () => {

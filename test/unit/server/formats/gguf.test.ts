@@ -109,6 +109,22 @@ for (const version of [2, 3]) {
       assert.match(template, /… \(580 characters\)$/);
     });
 
+    test('bytes and parameters by type count each tensor as stored: ggml block types by name', () => {
+      const { summary } = model;
+      const q4k = model.tensors.find((entry) => entry.info.encoding?.scheme === 'Q4_K')!.info;
+      assert.equal(summary.bytesByDType.Q4_K, q4k.byteLength);
+      assert.equal(summary.parametersByDType.Q4_K, q4k.parameterCount);
+      const plainF32 = model.tensors
+        .filter((entry) => entry.info.dtype === 'float32' && !entry.info.encoding)
+        .reduce((sum, entry) => sum + entry.info.byteLength, 0);
+      assert.equal(summary.bytesByDType.float32 ?? 0, plainF32);
+      const total = Object.values(summary.bytesByDType).reduce((a: number, b) => a + (b ?? 0), 0);
+      assert.equal(
+        total,
+        model.tensors.reduce((sum, entry) => sum + entry.info.byteLength, 0),
+      );
+    });
+
     test('tensor infos: PyTorch-order shapes, ne in fileShape, layers, encodings', () => {
       const byName = new Map(model.tensors.map((entry) => [entry.info.name, entry.info]));
       const q4k = byName.get('blk.7.ffn_q4_k.weight')!;
@@ -123,6 +139,7 @@ for (const version of [2, 3]) {
         bitsPerWeight: 4.5,
         granularity: 'block',
         blockSize: 256,
+        storedType: 'Q4_K',
         notDecoded: null,
         countsCodes: false,
         blockScales: true,

@@ -4,11 +4,12 @@
  * with the original's values.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { packFile } from '../../../../src/server/lossless/pack';
+import { weightIndices } from '../../../../src/server/sensitivity/tensors';
 import {
   ExternalDataFile,
   graph,
@@ -19,6 +20,8 @@ import {
   valueInfo,
   writeModel,
 } from '../../../support/onnxBuilder';
+
+const SILERO_V5 = resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
 let cleanup: (() => Promise<void>) | undefined;
 after(() => cleanup?.());
@@ -64,4 +67,17 @@ test('a packed ONNX model with external data opens with the original values', as
     const wanted = await loadTensorValues(expected, tensorMatrixShape(expected, true));
     assert.deepEqual(read, wanted, entry.info.name);
   }
+});
+
+test('a packed ONNX model names the weights its inner model does', async () => {
+  const made = await makeTempFolder('layerlens-llz-structure-');
+  after(made.remove);
+  const packed = await packFile(SILERO_V5, { out: join(made.folder, 'silero_vad_v5.onnx.llz') });
+  const original = await openModelFile(SILERO_V5);
+  const opened = await openModelFile(packed.out);
+  const weights = await weightIndices(original);
+  assert.equal(weights.length, 16);
+  assert.deepEqual(await weightIndices(opened), weights);
+  // Twice: the skeleton the structure is read from is written anew each time.
+  assert.deepEqual(await weightIndices(opened), weights);
 });

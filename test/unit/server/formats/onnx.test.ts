@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { DType } from '../../../../src/shared/dtypes';
 import { MAX_ONNX_PROTO_BYTES } from '../../../../src/shared/limits';
 import { onnxFormat } from '../../../../src/server/formats/onnx';
@@ -32,23 +32,17 @@ import {
   writeModel,
   type TensorValues,
 } from '../../../support/onnxBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let removeFolder: () => Promise<void>;
+const folder = useTempFolder('layerlens-onnx-');
+
 let modelCounter = 0;
-
-before(async () => {
-  ({ folder, remove: removeFolder } = await makeTempFolder());
-});
-after(async () => {
-  await removeFolder();
-});
 
 async function openGraph(
   g: Parameters<typeof model>[0],
   options: Parameters<typeof model>[1] = {},
 ): Promise<OpenedModel> {
-  const path = await writeModel(folder, `model-${++modelCounter}.onnx`, model(g, options));
+  const path = await writeModel(folder(), `model-${++modelCounter}.onnx`, model(g, options));
   return onnxFormat.open(path);
 }
 
@@ -339,7 +333,7 @@ describe('subgraphs', () => {
     let inner = graph({ nodes: [node('Relu', ['x'], ['y'])] });
     for (let depth = 0; depth < 70; depth++)
       inner = graph({ nodes: [ifNode('c', ['y'], inner, graph())] });
-    const path = await writeModel(folder, 'too-deep.onnx', model(inner));
+    const path = await writeModel(folder(), 'too-deep.onnx', model(inner));
     await assertModelError(onnxFormat.open(path), path, /nested more than 64 levels/);
   });
 });
@@ -501,7 +495,7 @@ describe('sparse initializers', () => {
 
   test('indices of the wrong shape are refused at open', async () => {
     const path = await writeModel(
-      folder,
+      folder(),
       'sparse-bad.onnx',
       model(
         graph({
@@ -829,7 +823,7 @@ describe('match', () => {
 
 describe('malformed files', () => {
   async function writeBytes(name: string, bytes: Uint8Array): Promise<string> {
-    const path = join(folder, name);
+    const path = join(folder(), name);
     await writeFile(path, bytes);
     return path;
   }
@@ -891,7 +885,7 @@ describe('malformed files', () => {
   });
 
   test('a missing file', async () => {
-    const path = join(folder, 'does-not-exist.onnx');
+    const path = join(folder(), 'does-not-exist.onnx');
     await assertModelError(onnxFormat.open(path), path, /cannot be read/);
   });
 

@@ -1,31 +1,26 @@
 import assert from 'node:assert/strict';
 import { mkdir, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { safetensorsFormat } from '../../../../src/server/formats/safetensors';
 import { ModelFileError } from '../../../../src/server/formats/types';
 import { MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSOR_RANK } from '../../../../src/shared/limits';
 import {
   encodeSafetensors,
-  makeTempDir,
   writeSafetensors,
   writeShardedSafetensors,
   type SafetensorsTensor,
 } from '../../../support/safetensorsBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let dir: string;
-let removeDir: () => Promise<void>;
-before(async () => {
-  ({ dir, remove: removeDir } = await makeTempDir());
-});
-after(() => removeDir());
+const dir = useTempFolder('layerlens-st-');
 
 let fileCounter = 0;
 async function writeBytes(
   bytes: Uint8Array,
   name = `bad-${++fileCounter}.safetensors`,
 ): Promise<string> {
-  const path = join(dir, name);
+  const path = join(dir(), name);
   await writeFile(path, bytes);
   return path;
 }
@@ -67,7 +62,7 @@ test('a header length beyond the end of the file', async () => {
 });
 
 test('a file truncated inside its data section', async () => {
-  const path = await writeSafetensors(join(dir, 'truncated.safetensors'), [
+  const path = await writeSafetensors(join(dir(), 'truncated.safetensors'), [
     { name: 'a', dtype: 'F32', shape: [4], data: new Float32Array(4) },
     { name: 'b', dtype: 'F32', shape: [4], data: new Float32Array(4) },
   ]);
@@ -197,8 +192,8 @@ const tensor = (name: string): SafetensorsTensor => ({
 });
 
 test('shard paths must stay inside the index folder', async () => {
-  const shardDir = join(dir, 'escape', 'model');
-  await writeSafetensors(join(dir, 'escape', 'outside.safetensors'), [tensor('x')]);
+  const shardDir = join(dir(), 'escape', 'model');
+  await writeSafetensors(join(dir(), 'escape', 'outside.safetensors'), [tensor('x')]);
   for (const shardName of [
     '../outside.safetensors',
     '/etc/passwd',
@@ -209,7 +204,7 @@ test('shard paths must stay inside the index folder', async () => {
     await assertRejects(indexPath, /must be a file name inside the model's folder/);
   }
   await mkdir(shardDir, { recursive: true });
-  await symlink(join(dir, 'escape', 'outside.safetensors'), join(shardDir, 'linked.safetensors'));
+  await symlink(join(dir(), 'escape', 'outside.safetensors'), join(shardDir, 'linked.safetensors'));
   const indexPath = await writeShardedSafetensors(shardDir, [], {
     weightMap: { x: 'linked.safetensors' },
   });
@@ -217,7 +212,7 @@ test('shard paths must stay inside the index folder', async () => {
 });
 
 test('a missing shard is named in the error', async () => {
-  const shardDir = join(dir, 'missing');
+  const shardDir = join(dir(), 'missing');
   const indexPath = await writeShardedSafetensors(
     shardDir,
     [{ file: 'present.safetensors', tensors: [tensor('a')] }],
@@ -233,7 +228,7 @@ test('a missing shard is named in the error', async () => {
 });
 
 test('a tensor listed in the weight map but absent from its shard', async () => {
-  const shardDir = join(dir, 'absent-tensor');
+  const shardDir = join(dir(), 'absent-tensor');
   const indexPath = await writeShardedSafetensors(
     shardDir,
     [{ file: 'part.safetensors', tensors: [tensor('a')] }],
@@ -249,7 +244,7 @@ test('a tensor listed in the weight map but absent from its shard', async () => 
 });
 
 test('a malformed shard is reported against the shard file', async () => {
-  const shardDir = join(dir, 'bad-shard');
+  const shardDir = join(dir(), 'bad-shard');
   const indexPath = await writeShardedSafetensors(shardDir, [], {
     weightMap: { a: 'broken.safetensors' },
   });

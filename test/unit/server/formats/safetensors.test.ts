@@ -1,28 +1,25 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { openModelFile } from '../../../../src/server/formats/registry';
 import { layerOfTensor, safetensorsFormat } from '../../../../src/server/formats/safetensors';
 import type { TensorEntry } from '../../../../src/server/formats/types';
+import { INT8_CONVENTION, INT8_METADATA_KEY } from '../../../../src/server/formats/safetensorsInt8';
+import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
 import type { DType } from '../../../../src/shared/dtypes';
 import {
   buildSafetensors,
   bytesOf,
   encodeSafetensors,
-  makeTempDir,
   writeSafetensors,
   writeShardedSafetensors,
   type SafetensorsDType,
   type SafetensorsTensor,
 } from '../../../support/safetensorsBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let dir: string;
-let removeDir: () => Promise<void>;
-before(async () => {
-  ({ dir, remove: removeDir } = await makeTempDir());
-});
-after(() => removeDir());
+const dir = useTempFolder('layerlens-st-');
 
 /** The bytes a file-backed tensor points at. */
 async function bytesAt(entry: TensorEntry): Promise<Uint8Array> {
@@ -57,7 +54,7 @@ test('reads every safetensors dtype with its shape, sizes and byte range', async
     shape: [1, 3],
     data,
   }));
-  const path = await writeSafetensors(join(dir, 'dtypes.safetensors'), tensors);
+  const path = await writeSafetensors(join(dir(), 'dtypes.safetensors'), tensors);
   const model = await safetensorsFormat.open(path);
   assert.equal(model.path, path);
   assert.equal(model.tensors.length, EVERY_DTYPE.length);
@@ -81,7 +78,7 @@ test('reads every safetensors dtype with its shape, sizes and byte range', async
 
 test('summarises metadata, totals by dtype and the file', async () => {
   const path = await writeSafetensors(
-    join(dir, 'summary.safetensors'),
+    join(dir(), 'summary.safetensors'),
     [
       { name: 'embed.weight', dtype: 'F32', shape: [4, 2], data: new Float32Array(8) },
       { name: 'head.weight', dtype: 'F16', shape: [2, 3], data: new Uint16Array(6) },
@@ -118,7 +115,7 @@ test('groups tensors into layers by their name prefix', async () => {
   assert.equal(layerOfTensor('model.layers.0.mlp.up_proj.bias'), 'model.layers.0.mlp.up_proj');
   assert.equal(layerOfTensor('lm_head'), 'lm_head');
   assert.equal(layerOfTensor('.hidden'), '.hidden');
-  const path = await writeSafetensors(join(dir, 'layers.safetensors'), [
+  const path = await writeSafetensors(join(dir(), 'layers.safetensors'), [
     { name: 'encoder.fc1.weight', dtype: 'F32', shape: [1], data: new Float32Array(1) },
     { name: 'encoder.fc1.bias', dtype: 'F32', shape: [1], data: new Float32Array(1) },
     { name: 'lm_head', dtype: 'F32', shape: [1], data: new Float32Array(1) },
@@ -140,7 +137,7 @@ test('lists tensors in data order whatever the header order, and warns about unu
     second: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
     first: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
   };
-  const path = join(dir, 'order.safetensors');
+  const path = join(dir(), 'order.safetensors');
   await writeFile(path, encodeSafetensors(header, data));
   const model = await safetensorsFormat.open(path);
   assert.deepEqual(
@@ -171,11 +168,11 @@ test('match() recognises safetensors heads and index JSON, and nothing else', ()
 });
 
 test('the format registry opens safetensors files and indexes through this module', async () => {
-  const path = await writeSafetensors(join(dir, 'registry', 'model.safetensors'), [
+  const path = await writeSafetensors(join(dir(), 'registry', 'model.safetensors'), [
     { name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) },
   ]);
   assert.equal((await openModelFile(path)).summary.format, 'safetensors');
-  const index = await writeShardedSafetensors(join(dir, 'registry'), [
+  const index = await writeShardedSafetensors(join(dir(), 'registry'), [
     {
       file: 'part-1.safetensors',
       tensors: [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }],
@@ -199,7 +196,7 @@ function shardTensors(
 }
 
 test('opens a sharded model through its index: every shard, names, byte ranges and totals', async () => {
-  const shardDir = join(dir, 'sharded');
+  const shardDir = join(dir(), 'sharded');
   const first = shardTensors('layers.0', 2);
   const second = shardTensors('layers.1', 3, 'BF16');
   const indexPath = await writeShardedSafetensors(
@@ -260,7 +257,7 @@ test('opens a sharded model through its index: every shard, names, byte ranges a
 });
 
 test('opening one shard directly opens just that file', async () => {
-  const shardDir = join(dir, 'direct');
+  const shardDir = join(dir(), 'direct');
   await writeShardedSafetensors(shardDir, [
     { file: 'a.safetensors', tensors: shardTensors('a', 2) },
     { file: 'b.safetensors', tensors: shardTensors('b', 1) },
@@ -274,7 +271,7 @@ test('opening one shard directly opens just that file', async () => {
 });
 
 test('shards may sit in a subfolder of the index folder; unmapped shard tensors are reported', async () => {
-  const shardDir = join(dir, 'nested');
+  const shardDir = join(dir(), 'nested');
   const indexPath = await writeShardedSafetensors(
     shardDir,
     [{ file: 'weights/part.safetensors', tensors: shardTensors('p', 2) }],
@@ -287,4 +284,40 @@ test('shards may sit in a subfolder of the index folder; unmapped shard tensors 
   );
   assert.equal(model.summary.warnings.length, 1);
   assert.match(model.summary.warnings[0]!, /1 tensors are not in the index's weight map/);
+});
+
+test('int8 codes with scales decode only where the file records LayerLens’s convention', async () => {
+  const codes = Int8Array.from({ length: 6 }, (_, i) => i * 20 - 50);
+  const tensors = [
+    { name: 'w', dtype: 'I8' as const, shape: [2, 3], data: codes },
+    { name: 'w.scale', dtype: 'F32' as const, shape: [2], data: Float32Array.from([0.5, 0.25]) },
+    { name: 'v', dtype: 'I8' as const, shape: [3, 2], data: codes },
+    { name: 'v.scale', dtype: 'F32' as const, shape: [2], data: Float32Array.from([1, 2]) },
+  ];
+  const recorded = await openModelFile(
+    await writeSafetensors(join(dir(), 'int8-recorded.safetensors'), tensors, {
+      metadata: { [INT8_METADATA_KEY]: INT8_CONVENTION },
+    }),
+  );
+  const w = recorded.tensors.find((entry) => entry.info.name === 'w')!;
+  assert.equal(w.info.dtype, 'float32');
+  assert.equal(w.info.encoding?.storedType, 'int8');
+  assert.deepEqual(
+    Array.from(await loadTensorValues(w, tensorMatrixShape(w, true))),
+    Array.from(codes, (code, i) => code * (i < 3 ? 0.5 : 0.25)),
+  );
+  // v's scales do not fit its first axis: it stays as codes, and the summary says why.
+  const v = recorded.tensors.find((entry) => entry.info.name === 'v')!;
+  assert.equal(v.info.dtype, 'int8');
+  assert.equal(v.info.encoding, undefined);
+  assert.match(recorded.summary.warnings.join('\n'), /"v" is shown as its int8 codes: .*\[3\]/);
+  assert.equal(recorded.summary.bytesByDType.int8, 12);
+  assert.equal(recorded.summary.bytesByDType.float32, 16);
+
+  // The same tensors without the recorded convention: names alone decode nothing.
+  const unrecorded = await openModelFile(
+    await writeSafetensors(join(dir(), 'int8-plain.safetensors'), tensors),
+  );
+  assert.ok(unrecorded.tensors.every((entry) => entry.info.encoding === undefined));
+  assert.equal(unrecorded.tensors.find((entry) => entry.info.name === 'w')!.info.dtype, 'int8');
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { compressModel } from '../../../../src/server/compress';
 import { onnxFormat } from '../../../../src/server/formats/onnx';
@@ -9,29 +9,24 @@ import {
   attribute,
   graph,
   ifNode,
-  makeTempFolder,
   model,
   node,
   tensor,
   valueInfo,
   writeModel,
 } from '../../../support/onnxBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let removeFolder: () => Promise<void>;
+const folder = useTempFolder('layerlens-onnx-model-');
+
 let counter = 0;
-
-before(async () => {
-  ({ folder, remove: removeFolder } = await makeTempFolder('layerlens-onnx-model-'));
-});
-after(() => removeFolder());
 
 function values(count: number, seed: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.sin(i * 0.37 + seed));
 }
 
 async function open(m: onnx.IModelProto): Promise<OpenedModel> {
-  return onnxFormat.open(await writeModel(folder, `m${counter++}.onnx`, m));
+  return onnxFormat.open(await writeModel(folder(), `m${counter++}.onnx`, m));
 }
 
 function mlp(): onnx.IModelProto {

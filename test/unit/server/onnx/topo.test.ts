@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { computeStats, memoryTensorBytes } from '../../../../src/server/analysis/stats';
 import { compressModel } from '../../../../src/server/compress';
@@ -17,7 +17,6 @@ import { normalValues } from '../../../support/matrices';
 import {
   graph,
   ifNode,
-  makeTempFolder,
   model,
   node,
   tensor,
@@ -25,13 +24,9 @@ import {
   writeModel,
 } from '../../../support/onnxBuilder';
 import { checkOnnxModel } from '../../../support/python';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-topo-'));
-});
-after(() => remove());
+const folder = useTempFolder('layerlens-topo-');
 
 const names = (nodes: readonly onnx.INodeProto[] | null | undefined): string[] =>
   (nodes ?? []).map((n) => n.name ?? '');
@@ -106,7 +101,7 @@ test('an unsorted model is read, analysed and compressed, and written sorted', a
       node('MatMul', ['x', 'w1'], ['h'], { name: 'fc1' }),
     ],
   });
-  const path = await writeModel(folder, 'unsorted.onnx', model(g, { opsets: { '': 17 } }));
+  const path = await writeModel(folder(), 'unsorted.onnx', model(g, { opsets: { '': 17 } }));
   assert.match(checkOnnxModel(path).error ?? '', /topologically sorted/);
 
   const opened = await openModelFile(path);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { compressModel } from '../../../../src/server/compress';
 import { ModelFileError } from '../../../../src/server/formats/types';
@@ -16,23 +16,11 @@ import { readInputFolder } from '../../../../src/server/runtime/inputFiles';
 import { parseNpy, parseNpz, readNumpyFile } from '../../../../src/server/runtime/npy';
 import { generateInputs, resolveShape } from '../../../../src/server/runtime/sampleInputs';
 import { structureProblems } from '../../../../src/server/runtime/validate';
-import {
-  graph,
-  makeTempFolder,
-  model,
-  node,
-  tensor,
-  valueInfo,
-  writeModel,
-} from '../../../support/onnxBuilder';
+import { graph, model, node, tensor, valueInfo, writeModel } from '../../../support/onnxBuilder';
 import { pythonWithNumpy } from '../../../support/python';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-compress-inputs-'));
-});
-after(() => remove());
+const folder = useTempFolder('layerlens-compress-inputs-');
 
 /** A .npy file (format 1.0) holding `data` as `descr` with `shape`. */
 function npy(descr: string, shape: readonly number[], data: ArrayBufferView): Uint8Array {
@@ -133,7 +121,7 @@ test('.npz: stored and deflated entries; corrupt archives are refused', () => {
 });
 
 test('an .npz written by NumPy reads back', async () => {
-  const path = join(folder, 'numpy.npz');
+  const path = join(folder(), 'numpy.npz');
   execFileSync(pythonWithNumpy(), [
     '-c',
     `import numpy as np; np.savez_compressed(${JSON.stringify(path)}, x=np.arange(6, dtype=np.float32).reshape(2, 3), n=np.int64(7))`,
@@ -174,7 +162,7 @@ test('generated inputs: seeded and repeatable, named dimensions, shapes and cons
 });
 
 test('validation reads user inputs from the configured folder (npy, json, npz) and converts types', async () => {
-  const inputs = join(folder, 'inputs');
+  const inputs = join(folder(), 'inputs');
   await mkdir(inputs);
   await writeFile(
     join(inputs, 'x.npy'),
@@ -200,7 +188,7 @@ test('validation reads user inputs from the configured folder (npy, json, npz) a
       nodes: [node('MatMul', ['x', 'W'], ['h']), node('Mul', ['h', 'scale'], ['y'])],
     }),
   );
-  const path = await writeModel(folder, 'user-inputs.onnx', m);
+  const path = await writeModel(folder(), 'user-inputs.onnx', m);
   const specs = [
     { name: 'x', dtype: 'float32', shape: ['batch', 8] },
     { name: 'scale', dtype: 'float32', shape: [1, 1] },
@@ -252,7 +240,7 @@ test('an input that cannot be generated skips the run with the reason; the model
       nodes: [node('MatMul', ['x', 'W'], ['y'])],
     }),
   );
-  const path = await writeModel(folder, 'string-input.onnx', m);
+  const path = await writeModel(folder(), 'string-input.onnx', m);
   const report = await compressModel(path, { tensors: [], options: { method: 'fp16' } });
   assert.deepEqual(report.outputs, []);
   assert.match(

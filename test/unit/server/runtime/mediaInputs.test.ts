@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { WaveFile } from 'wavefile';
@@ -23,14 +23,9 @@ import {
   type ImageOptions,
 } from '../../../../src/server/runtime/mediaInputs';
 import type { InputSpec } from '../../../../src/server/runtime/sampleInputs';
-import { makeTempFolder } from '../../../support/onnxBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-media-inputs-'));
-});
-after(() => remove());
+const folder = useTempFolder('layerlens-media-inputs-');
 
 const DEFAULTS: ImageOptions = {
   layout: 'auto',
@@ -45,7 +40,7 @@ async function roundTrip(
   name: string,
   bytes: Uint8Array,
 ): Promise<{ file: string; bytes: Buffer }> {
-  const file = join(folder, name);
+  const file = join(folder(), name);
   await writeFile(file, bytes);
   return { file, bytes: await readFile(file) };
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { WaveFile } from 'wavefile';
@@ -24,7 +24,6 @@ import { planModel } from '../../../../src/server/plan';
 import {
   encodeModel,
   graph,
-  makeTempFolder,
   model,
   node,
   tensor,
@@ -37,13 +36,9 @@ import {
   spatialContrastNet,
   unreachedBranchNet,
 } from '../../../support/validationModels';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-validation-'));
-});
-after(() => remove());
+const folder = useTempFolder('layerlens-validation-');
 
 const noSettings = { dimensions: {}, shapes: {} };
 
@@ -129,7 +124,7 @@ test('a conv net that is constant at 1×1: the size search grows the open axes u
   const specs = [{ name: 'image', dtype: 'float32', shape: [1, 8, 'rows', 'cols'] }];
   assert.deepEqual(proposeSizes(specs, [], noSettings).shapes.get('image'), [1, 8, 1, 1]);
   const found = await findSampleSet(
-    join(folder, 'x.onnx'),
+    join(folder(), 'x.onnx'),
     { inputs: specs, metadata: [] },
     {},
     (f) => session.run(f),
@@ -144,7 +139,7 @@ test('a conv net that is constant at 1×1: the size search grows the open axes u
 });
 
 test('an image model with open height and width is validated at a realistic size; at 1×1 it is not', async () => {
-  const path = await writeModel(folder, 'contrast.onnx', spatialContrastNet());
+  const path = await writeModel(folder(), 'contrast.onnx', spatialContrastNet());
   const report = await compressModel(path, { tensors: [], options: { method: 'int8' } });
   assert.equal(report.verdict.validated, true, report.verdict.reasons.join('; '));
   assert.match(report.inputs, /8 samples/);
@@ -163,7 +158,7 @@ test('an image model with open height and width is validated at a realistic size
 });
 
 test('a saturated sigmoid head is not validated, with the reason', async () => {
-  const path = await writeModel(folder, 'sigmoid.onnx', saturatedSigmoidNet());
+  const path = await writeModel(folder(), 'sigmoid.onnx', saturatedSigmoidNet());
   const report = await compressModel(path, { tensors: [], options: { method: 'int4' } });
   assert.equal(report.verdict.validated, false);
   assert.match(report.verdict.reasons.join(), /output 'score' is pinned near 1/);
@@ -172,14 +167,14 @@ test('a saturated sigmoid head is not validated, with the reason', async () => {
 });
 
 test('outputs that are 0 for every input are not validated', async () => {
-  const path = await writeModel(folder, 'dead.onnx', reluDeadNet());
+  const path = await writeModel(folder(), 'dead.onnx', reluDeadNet());
   const report = await compressModel(path, { tensors: [], options: { method: 'int8' } });
   assert.equal(report.verdict.validated, false);
   assert.match(report.verdict.reasons.join(), /is 0 for every sample input/);
 });
 
 test('compressing only a layer the inputs never reach is not validated; the sweep flags the layer', async () => {
-  const path = await writeModel(folder, 'branch.onnx', unreachedBranchNet());
+  const path = await writeModel(folder(), 'branch.onnx', unreachedBranchNet());
   const report = await compressModel(path, {
     tensors: [],
     tensorPattern: '^unused\\.weight$',
@@ -204,7 +199,7 @@ test('compressing only a layer the inputs never reach is not validated; the swee
 });
 
 test('a plan on inputs that cannot show a deviation says so; one whose every measurement is 0 uses the proxy', async () => {
-  const path = await writeModel(folder, 'sigmoid-plan.onnx', saturatedSigmoidNet());
+  const path = await writeModel(folder(), 'sigmoid-plan.onnx', saturatedSigmoidNet());
   clearSensitivityCache();
   const plan = await planModel(path, {
     target: { kind: 'ratio', value: 4 },
@@ -217,7 +212,7 @@ test('a plan on inputs that cannot show a deviation says so; one whose every mea
     /cannot fully show a deviation .*pinned near 1.*may understate it/,
   );
   // A model whose sample inputs never move the output at all: every measurement is 0.
-  const dead = await writeModel(folder, 'dead-plan.onnx', reluDeadNet());
+  const dead = await writeModel(folder(), 'dead-plan.onnx', reluDeadNet());
   clearSensitivityCache();
   const deadPlan = await planModel(dead, {
     target: { kind: 'ratio', value: 3 },
@@ -246,7 +241,7 @@ function reshapeModel(shape: readonly number[]) {
 }
 
 async function leftFiles(): Promise<string[]> {
-  return (await readdir(folder)).filter((name) => name.startsWith('failing'));
+  return (await readdir(folder())).filter((name) => name.startsWith('failing'));
 }
 
 /** Run validateOnnx inside the output-file job as compression does, writing `bytes`. */
@@ -256,7 +251,7 @@ async function validateWritten(
   bytes: Uint8Array,
 ) {
   const opened = await openModelFile(original);
-  const output = { name: 'int8', outPath: join(folder, 'failing.int8.onnx') };
+  const output = { name: 'int8', outPath: join(folder(), 'failing.int8.onnx') };
   return withOutputFiles(original, output, async (files) => {
     await writeFile(files.temp(files.path), bytes);
     await files.commit();
@@ -265,7 +260,7 @@ async function validateWritten(
 }
 
 test('validation failures: malformed, unloadable, failing output models throw and leave no file', async () => {
-  const original = await writeModel(folder, 'failing.onnx', reshapeModel([1, -1]));
+  const original = await writeModel(folder(), 'failing.onnx', reshapeModel([1, -1]));
   const good = reshapeModel([1, -1]);
   // Malformed: a node reads a name nothing produces.
   const malformed = reshapeModel([1, -1]);
@@ -289,7 +284,7 @@ test('validation failures: malformed, unloadable, failing output models throw an
   );
   assert.deepEqual(await leftFiles(), ['failing.onnx']);
   // The original itself fails on every sample size tried: not validated, with the reason.
-  const picky = await writeModel(folder, 'picky.onnx', reshapeModel([1, 7]));
+  const picky = await writeModel(folder(), 'picky.onnx', reshapeModel([1, 7]));
   const pickyProto = reshapeModel([1, 7]);
   const result = await (async () => {
     const opened = await openModelFile(picky);
@@ -301,7 +296,7 @@ test('validation failures: malformed, unloadable, failing output models throw an
 });
 
 test('a folder of PNG images feeds the image input, one sample per image, in NCHW and NHWC', async () => {
-  const images = join(folder, 'images');
+  const images = join(folder(), 'images');
   await mkdir(images);
   // Three 64 × 32 images; pixel (x, y) of image k holds R = 3(k+1)x, G = 5(k+1)y, B = 200 − 60k.
   for (let k = 0; k < 3; k++) {
@@ -312,7 +307,7 @@ test('a folder of PNG images feeds the image input, one sample per image, in NCH
     }
     await writeFile(join(images, `img${k}.png`), PNG.sync.write(png));
   }
-  const path = await writeModel(folder, 'contrast-images.onnx', spatialContrastNet());
+  const path = await writeModel(folder(), 'contrast-images.onnx', spatialContrastNet());
   const report = await compressModel(
     path,
     { tensors: [], options: { method: 'int8' } },
@@ -354,7 +349,7 @@ test('a folder of PNG images feeds the image input, one sample per image, in NCH
 });
 
 test('WAV files feed an audio input at the model rate: Silero on three recordings', async () => {
-  const sounds = join(folder, 'sounds');
+  const sounds = join(folder(), 'sounds');
   await mkdir(sounds);
   // 1024 samples at 8 kHz each: resampled to 16 kHz they are 2048 samples long.
   for (let k = 0; k < 3; k++) {
@@ -365,7 +360,7 @@ test('WAV files feed an audio input at the model rate: Silero on three recording
     wav.fromScratch(1, 8000, '16', tone);
     await writeFile(join(sounds, `tone${k}.wav`), wav.toBuffer());
   }
-  const path = join(folder, 'silero_vad_legacy.onnx');
+  const path = join(folder(), 'silero_vad_legacy.onnx');
   await copyFile('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx', path);
   const opened = await openModelFile(path);
   const session = await ort.InferenceSession.create(path);
@@ -396,7 +391,7 @@ test('when growing does not help, the first sizes are kept and the search is rep
   // A constant stand-in for the model: its outputs never respond at any size.
   let runs = 0;
   const found = await findSampleSet(
-    join(folder, 'y.onnx'),
+    join(folder(), 'y.onnx'),
     { inputs: specs, metadata: [] },
     {},
     async () => {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { onnx } from 'onnx-proto';
 import { compressModel } from '../../../../src/server/compress';
 import { relativeFrobeniusError } from '../../../../src/server/compress/kernels';
@@ -26,7 +26,6 @@ import {
   constantNode,
   graph,
   ifNode,
-  makeTempFolder,
   model,
   node,
   tensor,
@@ -35,13 +34,9 @@ import {
 } from '../../../support/onnxBuilder';
 import { normalValues } from '../../../support/matrices';
 import { writeSafetensors } from '../../../support/safetensorsBuilder';
+import { useTempFolder } from '../../../support/tempFolder';
 
-let folder: string;
-let remove: () => Promise<void>;
-before(async () => {
-  ({ folder, remove } = await makeTempFolder('layerlens-sensitivity-'));
-});
-after(() => remove());
+const folder = useTempFolder('layerlens-sensitivity-');
 
 function randomValues(count: number, seed: number, scale = 0.3): number[] {
   return normalValues(count, seed, scale);
@@ -60,7 +55,7 @@ function weight(name: string, rows: number, cols: number, seed: number): onnx.IT
 
 let counter = 0;
 async function save(m: onnx.IModelProto): Promise<string> {
-  return writeModel(folder, `model-${counter++}.onnx`, m);
+  return writeModel(folder(), `model-${counter++}.onnx`, m);
 }
 
 function layer(result: SensitivityResult, name: string): LayerSensitivity {
@@ -398,7 +393,7 @@ test('cancelling stops the sweep', async () => {
 });
 
 test('a broken file is a ModelFileError naming it', async () => {
-  const path = join(folder, 'broken.onnx');
+  const path = join(folder(), 'broken.onnx');
   await writeFile(path, new Uint8Array([0x08, 0x07, 0x12, 0xff, 0xff, 0xff, 0x0f, 0x01]));
   await assert.rejects(
     computeSensitivity(path, { indices: [], measured: true }),
@@ -484,7 +479,7 @@ test('the proxy: reconstruct matches the relative error and SQNR; levels a tenso
 });
 
 test('safetensors: the proxy alone, even when measured is asked for', async () => {
-  const path = await writeSafetensors(join(folder, 'mlp.safetensors'), [
+  const path = await writeSafetensors(join(folder(), 'mlp.safetensors'), [
     {
       name: 'fc1.weight',
       dtype: 'F32',
