@@ -368,7 +368,7 @@ function setLevel(i: i32, v: i32): void {
 
 /** Whether a float64 is non-zero and not NaN (JavaScript's truthiness). */
 function truthy(v: f64): bool {
-  return v != 0 && v == v;
+  return v !== 0 && v === v;
 }
 
 function clampF(v: f64, low: f64, high: f64): f64 {
@@ -392,12 +392,12 @@ function halfBits(v: f64): u32 {
   const sign = (f >>> 16) & 0x8000;
   const exponent = (f >>> 23) & 0xff;
   const mantissa = f & 0x7fffff;
-  if (exponent == 0xff) return sign | 0x7c00 | (mantissa ? 0x200 | (mantissa >>> 13) : 0);
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 | (mantissa >>> 13) : 0);
   if (exponent >= 143) return sign | 0x7c00;
   if (exponent >= 113) {
     let h = ((exponent - 112) << 10) | (mantissa >>> 13);
     const rest = mantissa & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (h & 1) != 0)) h++;
+    if (rest > 0x1000 || (rest === 0x1000 && (h & 1) !== 0)) h++;
     return sign | h;
   }
   if (exponent < 102) return sign;
@@ -406,7 +406,7 @@ function halfBits(v: f64): u32 {
   let h = significand >>> shift;
   const rest = significand & ((1 << shift) - 1);
   const halfway: u32 = 1 << (shift - 1);
-  if (rest > halfway || (rest == halfway && (h & 1) != 0)) h++;
+  if (rest > halfway || (rest === halfway && (h & 1) !== 0)) h++;
   return sign | h;
 }
 
@@ -477,7 +477,7 @@ function offsetQuantize(x: usize, out: usize, bits: i32): void {
   const d = max / <f64>-halfLevels;
   const inverse = truthy(d) ? 1 / d : 0;
   putHalf(out, d);
-  const qs = out + (bits == 5 ? 6 : 2);
+  const qs = out + (bits === 5 ? 6 : 2);
   let high = 0;
   for (let j = 0; j < 16; j++) {
     const low = min<i32>(top, <i32>trunc<f64>(value(x, j) * inverse + <f64>halfLevels + 0.5));
@@ -485,7 +485,7 @@ function offsetQuantize(x: usize, out: usize, bits: i32): void {
     store<u8>(qs + <usize>j, <u8>((low & 0x0f) | ((up & 0x0f) << 4)));
     high |= ((low >> 4) << j) | ((up >> 4) << (j + 16));
   }
-  if (bits == 5) store<u32>(out + 2, <u32>high);
+  if (bits === 5) store<u32>(out + 2, <u32>high);
 }
 
 function iq4Level(i: i32): f64 {
@@ -561,13 +561,13 @@ function groupExtreme(x: usize, n: i32, at: i32): f64 {
 /** scaleSearch.ts's symmetricScale; `weights` 0 for x². */
 function symmetricScale(x: usize, n: i32, nmax: i32, at: i32, weights: usize): f64 {
   const max = groupExtreme(x, n, at);
-  if (max == 0) return 0;
+  if (max === 0) return 0;
   const top = <f64>(nmax - 1);
   const bottom = <f64>-nmax;
   let best: f64 = -1;
   let scale: f64 = 0;
   for (let step = 0; step <= 18; step++) {
-    const offset = step == 0 ? 0 : step <= 9 ? step - 10 : step - 9;
+    const offset = step === 0 ? 0 : step <= 9 ? step - 10 : step - 9;
     const inverse = -(<f64>nmax + 0.1 * <f64>offset) / max;
     let sumLx: f64 = 0;
     let sumL2: f64 = 0;
@@ -578,7 +578,7 @@ function symmetricScale(x: usize, n: i32, nmax: i32, at: i32, weights: usize): f
       sumLx += w * v * l;
       sumL2 += w * l * l;
     }
-    const better = step == 0 || (sumL2 > 0 && sumLx * sumLx > best * sumL2);
+    const better = step === 0 || (sumL2 > 0 && sumLx * sumLx > best * sumL2);
     if (!better) continue;
     for (let i = 0; i < n; i++) {
       setLevel(at + i, nmax + nearestIn(inverse * value(x, i), bottom, top));
@@ -592,7 +592,7 @@ function symmetricScale(x: usize, n: i32, nmax: i32, at: i32, weights: usize): f
 /** scaleSearch.ts's refinedSymmetricScale (Q3_K). */
 function refinedSymmetricScale(x: usize, n: i32, nmax: i32, at: i32): f64 {
   const max = groupExtreme(x, n, at);
-  if (max == 0) return 0;
+  if (max === 0) return 0;
   const top = <f64>(nmax - 1);
   const bottom = <f64>-nmax;
   const inverse = -(<f64>nmax) / max;
@@ -616,7 +616,7 @@ function refinedSymmetricScale(x: usize, n: i32, nmax: i32, at: i32): f64 {
       if (lx <= 0) continue;
       let l2 = sumL2 - w * current * current;
       const next = clampF(nearest<f64>((v * l2) / lx), bottom, top);
-      if (next == current) continue;
+      if (next === current) continue;
       lx += w * v * next;
       l2 += w * next * next;
       if (l2 > 0 && lx * lx * sumL2 > sumLx * sumLx * l2) {
@@ -675,7 +675,7 @@ function scaleWithMinimum(
     sumX += value(weights, i) * v;
   }
   if (lowest > 0) lowest = 0;
-  if (highest == lowest) {
+  if (highest === lowest) {
     memory.fill(LEVELS + <usize>at, 0, <usize>n);
     minFound = -lowest;
     return 0;
@@ -739,7 +739,7 @@ function scaleMinQuantize(x: usize, out: usize, importance: usize, bits: i32): v
       }
     }
     const scale =
-      bits == 4
+      bits === 4
         ? scaleWithMinimum(start, 32, GROUP_WEIGHTS, nmax, -1, 0.1, 20, false, 32 * j)
         : scaleWithMinimum(start, 32, GROUP_WEIGHTS, nmax, -0.5, 0.1, 15, false, 32 * j);
     setF64(SCALES, j, scale);
@@ -781,7 +781,7 @@ function scaleMinQuantize(x: usize, out: usize, importance: usize, bits: i32): v
       setLevel(32 * j + l, nearestIn((value(x, 32 * j + l) + ml) / dl, 0, top));
     }
   }
-  if (bits == 4) {
+  if (bits === 4) {
     for (let chunk = 0; chunk < 4; chunk++) {
       for (let l = 0; l < 32; l++) {
         store<u8>(
@@ -969,7 +969,7 @@ export function quantize(
   rowLength: i32,
 ): bool {
   const elements =
-    typeId == 10 || typeId == 11 || typeId == 12 || typeId == 13 || typeId == 14 ? 256 : 32;
+    typeId === 10 || typeId === 11 || typeId === 12 || typeId === 13 || typeId === 14 ? 256 : 32;
   let bytes = 0;
   switch (typeId) {
     case 2:

@@ -384,7 +384,7 @@ function bumpPattern(table: usize, pattern: u32): void {
  * and odd values apart so that equal neighbours do not wait on each other's store.
  */
 export function countPatterns16(source: usize, count: i32, table: usize): void {
-  const odd = table + (<usize>65536 << 2);
+  const odd = table + ((<usize>65536) << 2);
   let i = 0;
   for (; i + 8 <= count; i += 8) {
     const words = v128.load(source + ((<usize>i) << 1));
