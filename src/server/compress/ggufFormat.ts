@@ -12,7 +12,7 @@ import type { GgmlQuantType } from '../../shared/compressMethods';
 import type { FormatCompression } from '../formats/capabilities';
 import { ggufFormat } from '../formats/gguf';
 import { ModelFileError, type OpenedModel } from '../formats/types';
-import { safetensorsSweepTraits } from '../sensitivity/traits';
+import { floatMatrixSweepTraits } from '../sensitivity/traits';
 import { retypeableHeader, writeRetypedFile } from './ggml/ggufWriter';
 import { importanceMatrixSetting, importanceOf, readImportanceMatrix } from './ggml/importance';
 import { ggufPlanView } from '../plan/gguf';
@@ -118,8 +118,9 @@ export const ggufCompression: FormatCompression = {
   compress: compressGgufChoices,
   planTypes: ggufPlanView,
   decode: async () => undefined,
-  // Types whose values are not decoded are left out with the reason.
-  sweepTraits: () => (entry) => entry.info.encoding?.notDecoded ?? safetensorsSweepTraits(entry),
+  // Quantized blocks are re-typed from their dequantized values; types whose values are
+  // not decoded are left out with the reason.
+  sweepTraits: () => (entry) => entry.info.encoding?.notDecoded ?? floatMatrixSweepTraits(entry),
   sizer: () => ({
     // The metadata is copied as it is; only padding to the alignment is added.
     fileOverhead: 0,

@@ -90,17 +90,25 @@ export function onnxSweepTraits(
   };
 }
 
-/** safetensors: the traits of a tensor seen as [out, in·…], or why it is no weight. */
+/**
+ * safetensors: the traits of a tensor seen as [out, in·…], or why it is no weight. Weights
+ * it stores quantized (int8 codes with their scales) are left as they are.
+ */
 export function safetensorsSweepTraits(entry: TensorEntry): SweepTensor | string {
-  const traits = safetensorsTraits(entry);
+  return quantizedProblem(entry.info.encoding) ?? floatMatrixSweepTraits(entry);
+}
+
+/**
+ * A float tensor of two or more dimensions as [out, in·…], whatever its encoding: for
+ * formats whose methods start from the decoded values (GGUF re-types dequantized blocks).
+ */
+export function floatMatrixSweepTraits(entry: TensorEntry): SweepTensor | string {
+  const traits = floatMatrixTraits(entry);
   return typeof traits === 'string' ? traits : { entry, ...traits };
 }
 
-/** safetensors: a float tensor of two or more dimensions as [out, in·…]. */
-function safetensorsTraits(entry: TensorEntry): TensorTraits | string {
-  const { dtype, shape, encoding } = entry.info;
-  const quantized = quantizedProblem(encoding);
-  if (quantized) return quantized;
+function floatMatrixTraits(entry: TensorEntry): TensorTraits | string {
+  const { dtype, shape } = entry.info;
   if (!FLOAT_DTYPES.has(dtype))
     return `${dtype} tensor (only floating-point weights are compressed)`;
   if (shape.length < 2) {
