@@ -160,7 +160,7 @@ async function openPage(a = original, b = lowRank): Promise<{ page: Page; proble
         indexA,
       });
       await deliver({ type: 'pairDetail', indexA, detail });
-    } else {
+    } else if (message.type === 'histograms') {
       const { indexA, indexB } = message;
       const [ha, hb] = await Promise.all([
         histogram(a, indexA),
