@@ -10,9 +10,12 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Page } from 'playwright-core';
 import { compressModel } from '../../src/server/compress';
 import { GRAPH_DIFF_KINDS, type GraphDiffKind } from '../../src/shared/diff';
 import { LspMethods } from '../../src/shared/lsp';
+import { lowRankValues, normalValues } from '../support/matrices';
+import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
 import { WebviewHarness } from '../support/webviewHarness';
 
@@ -34,10 +37,16 @@ after(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-test('Silero legacy against its int8 copy: the nodes the diff reports coloured by kind, the legend counts them', async () => {
-  const a = path.join(folder, 'silero_vad_legacy.onnx');
-  await copyFile(SILERO_LEGACY, a);
-  const b = (await compressModel(a, { tensors: [], options: { method: 'int8' } })).output;
+/**
+ * B's editor shown as "Show in graph" shows it: its legend counts what the server's
+ * structure diff of A and B reports, and nodes of each kind (those a search finds alone)
+ * are filled with their kind's colour. Returns the kinds' counts.
+ */
+async function checkOverlay(
+  a: string,
+  b: string,
+  screenshot?: string,
+): Promise<Record<GraphDiffKind, number>> {
   const [uriA, uriB] = [pathToFileURL(a).toString(), pathToFileURL(b).toString()];
   // The comparison the Compare panel shows: its structure diff is what the graph must show.
   const diff = await server.request(LspMethods.diff, { uri: uriA, other: uriB });
@@ -47,13 +56,11 @@ test('Silero legacy against its int8 copy: the nodes the diff reports coloured b
   const expected: Record<GraphDiffKind, number> = { unchanged: 0, added: 0, changed: 0, split: 0 };
   for (const change of structure.changes) {
     if (change.kind === 'removed') continue;
-    for (const node of change.after ?? []) {
-      kindOf.set(node.name, change.kind);
+    for (const bNode of change.after ?? []) {
+      kindOf.set(bNode.name, change.kind);
       expected[change.kind]++;
     }
   }
-  // int8 inserts a DequantizeLinear before each weight's consumer (its output keeps the name).
-  assert.ok(expected.added > 0, JSON.stringify(structure.counts));
   const overview = await server.request(LspMethods.graph, { uri: uriB });
   expected.unchanged = overview.nodeCount - expected.added - expected.changed - expected.split;
 
@@ -111,20 +118,58 @@ test('Silero legacy against its int8 copy: the nodes the diff reports coloured b
       }
       assert.ok(checked > 0, `no ${kind} node is found alone by a search: ${names.join(', ')}`);
     }
-    await page.getByTestId('graph-view').screenshot({
-      path: path.resolve('docs/screenshots/graph-structure-diff.png'),
-    });
+    if (screenshot) await page.getByTestId('graph-view').screenshot({ path: screenshot });
     assert.deepEqual(session.problems, []);
   } finally {
     await session.close();
   }
+  return expected;
+}
+
+test('Silero legacy against its int8 copy: the nodes the diff reports coloured by kind, the legend counts them', async () => {
+  const a = path.join(folder, 'silero_vad_legacy.onnx');
+  await copyFile(SILERO_LEGACY, a);
+  const b = (await compressModel(a, { tensors: [], options: { method: 'int8' } })).output;
+  const counts = await checkOverlay(
+    a,
+    b,
+    path.resolve('docs/screenshots/graph-structure-diff.png'),
+  );
+  // int8 inserts a DequantizeLinear before each weight's consumer (its output keeps the name).
+  assert.ok(counts.added > 0, JSON.stringify(counts));
+});
+
+test('an MLP against its low-rank copy: the MatMuls split in two are coloured as split', async () => {
+  const a = await writeModel(
+    folder,
+    'mlp.onnx',
+    model(
+      graph({
+        initializers: [
+          tensor('fc1.weight', 'float32', [64, 48], lowRankValues(64, 48, 4, 1)),
+          tensor('fc2.weight', 'float32', [48, 16], normalValues(48 * 16, 3, 0.2)),
+        ],
+        inputs: [valueInfo('x', 'float32', ['batch', 64])],
+        outputs: [valueInfo('y', 'float32', ['batch', 16])],
+        nodes: [
+          node('MatMul', ['x', 'fc1.weight'], ['h0'], { name: 'fc1' }),
+          node('Relu', ['h0'], ['h1']),
+          node('MatMul', ['h1', 'fc2.weight'], ['y'], { name: 'fc2' }),
+        ],
+      }),
+    ),
+  );
+  const b = (await compressModel(a, { tensors: [], options: { method: 'lowrank', rank: 4 } }))
+    .output;
+  const counts = await checkOverlay(a, b);
+  assert.ok(counts.split >= 2, JSON.stringify(counts));
 });
 
 test('the overlay is offered once the model was compared, and not before', async () => {
   const a = path.join(folder, 'first.onnx');
   await copyFile(SILERO_LEGACY, a);
   const b = (await compressModel(a, { tensors: [], options: { method: 'int8' } })).output;
-  const option = (page: import('playwright-core').Page) =>
+  const option = (page: Page) =>
     page.locator('[data-testid="graph-overlay-fill"] option[value="structureDiff"]');
   const before = await harness.open({ server, modelPath: b });
   try {
