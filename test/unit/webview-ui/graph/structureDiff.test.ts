@@ -1,14 +1,16 @@
 /**
  * The comparison the "Compare: structure" overlay reads: an item's kind (a node's, or a
- * group's aggregate), the legend's counts and note, and the overlay's own colours, offered
- * only once a comparison exists (the fills against the server's diff: test/webview).
+ * group's aggregate), the legend's counts and note, and the kinds' own colours; nothing
+ * before a comparison (the overlay's fills against the server's diff: test/webview).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GRAPH_DIFF_MIXED, type GraphStructureDiff } from '../../../../src/shared/diff';
-import { ColourScale, MIXED, overlayNamed } from '../../../../webview-ui/src/graph/overlays';
 import {
+  hasStructureDiff,
   setStructureDiff,
+  structureCategories,
+  structureColours,
   structureCounts,
   structureKindOf,
   structureNote,
@@ -24,31 +26,29 @@ const diff: GraphStructureDiff = {
 
 test('before a comparison the overlay has nothing and is not offered', () => {
   setStructureDiff(null);
-  const metric = overlayNamed('structureDiff');
-  assert.equal(metric.available?.(), false);
+  assert.equal(hasStructureDiff(), false);
   assert.equal(structureKindOf('n1'), null);
-  assert.deepEqual(metric.categories?.(), []);
+  assert.deepEqual(structureCategories(), []);
+  assert.equal(structureNote(), '');
 });
 
 test("a node's kind, a group's aggregate, the counts and the removed nodes' note", () => {
   setStructureDiff(diff);
-  const metric = overlayNamed('structureDiff');
-  assert.equal(metric.available?.(), true);
-  assert.equal(metric.item?.('n2'), 2);
-  assert.equal(metric.item?.('g1'), 1);
-  assert.equal(metric.item?.('g0'), MIXED);
-  assert.equal(metric.item?.('n9'), null, 'a node the comparison does not know');
-  assert.equal(metric.format(MIXED), 'mixed');
-  assert.equal(metric.format(3), 'split');
+  assert.equal(hasStructureDiff(), true);
+  assert.deepEqual(structureCategories(), ['unchanged', 'added', 'changed', 'split']);
+  assert.equal(structureKindOf('n2'), 2);
+  assert.equal(structureKindOf('g1'), 1);
+  assert.equal(structureKindOf('g0'), GRAPH_DIFF_MIXED);
+  assert.equal(structureKindOf('n9'), null, 'a node the comparison does not know');
   assert.deepEqual(structureCounts(), [1, 1, 1, 1]);
   assert.equal(
     structureNote(),
     'against before it.onnx; 2 of its nodes removed (not in this graph)',
   );
-  // Its own colours: unchanged grey, each kind distinct, mixed apart from all of them.
-  const scale = new ColourScale(metric, [], 'fill');
-  const colours = [0, 1, 2, 3, MIXED].map((v) => scale.colour(v));
-  assert.equal(new Set(colours).size, 5);
+  // Unchanged grey, then a colour of its own per kind.
+  const colours = structureColours();
+  assert.equal(colours.length, 4);
   assert.equal(colours[0], '#c9c9c9');
+  assert.equal(new Set(colours).size, 4);
   setStructureDiff(null);
 });
