@@ -4,10 +4,16 @@
  * with subgraphs counts in the group it is drawn as.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { GRAPH_DIFF_KINDS, GRAPH_DIFF_MIXED } from '../../../../src/shared/diff';
 import type { GraphGroup, GraphNode, ModelGraph } from '../../../../src/shared/graph';
-import { groupKinds } from '../../../../src/server/graph/structureOverlay';
+import { openModelFile } from '../../../../src/server/formats/registry';
+import { graphStructureDiff, groupKinds } from '../../../../src/server/graph/structureOverlay';
+import { writeScopedModel } from '../../../support/graphModels';
+import { makeTempFolder } from '../../../support/onnxBuilder';
+import { writeSafetensors } from '../../../support/safetensorsBuilder';
 
 const [UNCHANGED, ADDED, CHANGED, SPLIT] = [0, 1, 2, 3];
 
@@ -86,4 +92,31 @@ test('a node with subgraphs colours the group it is drawn as, and its branch col
   assert.equal(both[6], ADDED);
   assert.equal(both[5], GRAPH_DIFF_MIXED);
   assert.equal(both[0], GRAPH_DIFF_MIXED);
+});
+
+test('a model compared with itself: every node unchanged; with a file without a graph: an error naming it', async () => {
+  const { folder, remove } = await makeTempFolder('layerlens-structure-overlay-');
+  try {
+    const file = await writeScopedModel(folder, 'b.onnx', { stages: 2, nodesPerStage: 3 });
+    const b = await openModelFile(file);
+    const same = await graphStructureDiff(b, await openModelFile(file), 'a');
+    assert.equal(same.removed, 0);
+    assert.ok(same.nodes.length > 0 && same.nodes.every((kind) => kind === 0));
+    assert.ok(same.groups.every((kind) => kind === 0));
+    assert.equal(same.counts.unchanged, same.nodes.length);
+
+    const weights = join(folder, 'a.safetensors');
+    await writeSafetensors(weights, [
+      { name: 'w', dtype: 'F32', shape: [2, 2], data: new Float32Array(4) },
+    ]);
+    await assert.rejects(
+      graphStructureDiff(b, await openModelFile(weights), pathToFileURL(weights).toString()),
+      (error: Error) =>
+        error.name === 'ModelFileError' &&
+        error.message.includes(weights) &&
+        /no operator graph/.test(error.message),
+    );
+  } finally {
+    await remove();
+  }
 });
