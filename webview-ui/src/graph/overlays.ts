@@ -335,7 +335,7 @@ export class ColourScale {
         attrs: {
           'data-testid': `legend-${this.channel}`,
           'data-metric': this.metric.id,
-          title: `${what}: ${this.metric.label}; a group whose tensors differ is "mixed"`,
+          title: `${what}: ${this.metric.label}; a group whose ${this.metric.item ? 'nodes changed in different ways' : 'tensors differ'} is "mixed"`,
         },
       },
       [
