@@ -4,7 +4,8 @@
  * model's editor) and a compression report's "Compare with original". Its webview asks
  * for the histograms of a selected pair, which the panel answers from layerlens/tensorStats,
  * and for its spectra, ΔW heatmap and fine-tune analysis (layerlens/pairDetail; a newer
- * selection cancels the one before).
+ * selection cancels the one before). "Show in graph" opens B's editor with the structure
+ * diff against A on its graph.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -14,7 +15,7 @@ import { isStatsError } from '../shared/model';
 import type { DiffPanelToHost, HostToDiffPanel } from '../shared/protocol';
 import type { LayerLensClient } from './client';
 import { modelFilters } from './modelFiles';
-import { activeModelEditorUri } from './modelEditor';
+import { activeModelEditorUri, showModel } from './modelEditor';
 import { webviewHtml } from './webviewHtml';
 
 export const DIFF_VIEW_TYPE = 'layerlens.diff';
@@ -92,6 +93,8 @@ export function openDiffPanel(client: LayerLensClient, a: vscode.Uri, b: vscode.
       } finally {
         source.dispose();
       }
+    } else if (message.type === 'showInGraph') {
+      await showModel(b, { compareWith: a.toString() });
     } else if (message.type === 'extractLora') {
       const extraction = await vscode.commands.executeCommand<LoraExtraction | undefined>(
         'layerlens.extractLora',

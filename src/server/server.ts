@@ -29,6 +29,7 @@ import { planModel } from './plan';
 import { graphIndexOf } from './graph/graphIndex';
 import { hasGraph } from '../shared/model';
 import { buildModuleTree } from './graph/moduleTree';
+import { graphStructureDiff } from './graph/structureOverlay';
 import { sampleCount } from './runtime/sampleSet';
 import { applyRecipe } from './plan/apply';
 import { parseRecipe } from './plan/recipe';
@@ -147,6 +148,18 @@ handle(LspMethods.graphGroup, async (params, _signal, { models }) =>
 handle(LspMethods.graphFind, async (params, _signal, { models }) =>
   (await graphIndex(models, params.uri)).find(params.query),
 );
+/** Per model (B's URI): the model it was last compared with (A's URI), for its graph's overlay. */
+const lastComparedWith = new Map<string, string>();
+handle(LspMethods.graphStructureDiff, async (params, _signal, { models }) => {
+  const other = params.other ?? lastComparedWith.get(params.uri);
+  if (other === undefined) return null;
+  lastComparedWith.set(params.uri, other);
+  const [b, a] = await Promise.all([
+    models.openedModel(modelPath(params.uri)),
+    models.openedModel(modelPath(other)),
+  ]);
+  return graphStructureDiff(b, a, other);
+});
 handle(LspMethods.moduleTree, async (params, _signal, { models }) =>
   buildModuleTree((await models.openedModel(modelPath(params.uri))).tensors.map((t) => t.info)),
 );
@@ -281,6 +294,7 @@ handle(LspMethods.sensitivity, (params, signal, { models }) => {
 
 handle(LspMethods.diff, (params, signal) => {
   const [a, b] = [modelPath(params.uri), modelPath(params.other)];
+  lastComparedWith.set(params.other, params.uri);
   return withWorkDone(
     connection,
     `LayerLens: comparing ${basename(a)} with ${basename(b)}`,

@@ -213,3 +213,32 @@ export interface PairDetail {
   /** Why there is no ΔW (values not comparable, identical, not a matrix). */
   readonly deltaSkipped?: string;
 }
+
+/**
+ * The kinds of node the graph's "Compare: structure" overlay colours, in its legend's order:
+ * B's nodes that A has unchanged, that B added, that changed, that compute a node of A split
+ * in two. A's removed nodes are not in B's graph: the legend only counts them.
+ */
+export const GRAPH_DIFF_KINDS = ['unchanged', 'added', 'changed', 'split'] as const;
+export type GraphDiffKind = (typeof GRAPH_DIFF_KINDS)[number];
+
+/** A group whose nodes changed in more than one way. */
+export const GRAPH_DIFF_MIXED = -1;
+
+/**
+ * The structure diff of a model (B) against another (A), laid onto B's graph
+ * (layerlens/graphStructureDiff): a kind (an index in GRAPH_DIFF_KINDS) per node and per
+ * group, so that a closed group is coloured without its contents.
+ */
+export interface GraphStructureDiff {
+  /** A's `file:` URI. */
+  readonly other: string;
+  /** Per node of B's graph, by id. */
+  readonly nodes: readonly number[];
+  /** Per group, by id: the one kind of change inside it, GRAPH_DIFF_MIXED, or unchanged (0). */
+  readonly groups: readonly number[];
+  /** B's graph nodes of each kind. */
+  readonly counts: Readonly<Record<GraphDiffKind, number>>;
+  /** A's nodes that B no longer has. */
+  readonly removed: number;
+}

@@ -33,7 +33,7 @@ import type {
   GraphQuery,
   ModuleTree,
 } from './graph';
-import type { LoraExtraction, ModelDiff, PairDetail } from './diff';
+import type { GraphStructureDiff, LoraExtraction, ModelDiff, PairDetail } from './diff';
 import type { ApplyPlanResult, CompressionRecipe, Plan, PlanRequest } from './plan';
 
 export interface LspMethod<P, R> {
@@ -254,6 +254,14 @@ export const LspMethods = {
   graphFind: webviewLspMethod<ModelParams & { readonly query: GraphQuery }, GraphMatches>(
     'layerlens/graphFind',
   ),
+  /**
+   * The structure diff of the model (B) against `other` (A), laid onto B's graph; without
+   * `other`, against the model B was last compared with (null when there is none).
+   */
+  graphStructureDiff: webviewLspMethod<
+    ModelParams & { readonly other?: string },
+    GraphStructureDiff | null
+  >('layerlens/graphStructureDiff'),
   /** Every model's tensors grouped by the dotted prefixes of their names, with bytes and parameters. */
   moduleTree: webviewLspMethod<ModelParams, ModuleTree>('layerlens/moduleTree'),
   /** Propose a per-tensor compression plan meeting a size, ratio or deviation target. */

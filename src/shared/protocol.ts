@@ -68,7 +68,9 @@ export type DiffPanelToHost =
   /** The spectra, ΔW heatmap and fine-tune analysis of the pair of A's tensor `indexA` (layerlens/pairDetail). */
   | { type: 'pairDetail'; indexA: number }
   /** Extract LoRA…: the extension asks for the rank or energy and the folder, then extracts. */
-  | { type: 'extractLora' };
+  | { type: 'extractLora' }
+  /** Show in graph: B's editor on its Graph tab with the structure diff against A as overlay. */
+  | { type: 'showInGraph' };
 
 /** The extension to the diff editor's webview. */
 export type HostToDiffPanel =
@@ -85,10 +87,15 @@ export type HostToDiffPanel =
   /** An adapter was written: its per-matrix errors. */
   | { type: 'lora'; extraction: LoraExtraction };
 
-/** A tensor to show in the model editor: its table row, and with `inGraph` its graph node. */
+/**
+ * What to show in the model editor: a tensor's table row, and with `inGraph` its graph node;
+ * with `compareWith` (another model's URI), the Graph tab coloured by the structure diff
+ * against that model ("Show in graph" of a comparison).
+ */
 export interface TensorReveal {
-  readonly tensorName: string;
+  readonly tensorName?: string;
   readonly inGraph?: boolean;
+  readonly compareWith?: string;
 }
 
 export interface RequestError {

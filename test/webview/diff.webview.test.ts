@@ -120,6 +120,9 @@ after(async () => {
   await remove();
 });
 
+/** "Show in graph" clicks the pages asked the extension for (it opens B's graph). */
+let showInGraphAsked = 0;
+
 /** The page, answering its messages as src/extension/diffPanel.ts does. */
 async function openPage(a = original, b = lowRank): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
@@ -160,7 +163,9 @@ async function openPage(a = original, b = lowRank): Promise<{ page: Page; proble
         indexA,
       });
       await deliver({ type: 'pairDetail', indexA, detail });
-    } else {
+    } else if (message.type === 'showInGraph') {
+      showInGraphAsked++;
+    } else if (message.type === 'histograms') {
       const { indexA, indexB } = message;
       const [ha, hb] = await Promise.all([
         histogram(a, indexA),
@@ -184,6 +189,12 @@ test('the diff editor shows the pairs, filters and sorts them, and overlays both
   assert.match(await fc1.innerText(), /factors fc1\.weight_lowrank_a · fc1\.weight_lowrank_b/);
   assert.match(await fc1.innerText(), /\[64, 48\] → \[64, 4\] · \[4, 48\]/);
   assert.match(await page.getByTestId('diff-structure').innerText(), /split fc1 \(MatMul\)/);
+  // Show in graph asks the extension for B's graph (test/webview/structureDiff: what it shows).
+  const asked = showInGraphAsked;
+  await page.getByTestId('diff-show-in-graph').click();
+  for (let i = 0; i < 50 && showInGraphAsked === asked; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.equal(showInGraphAsked, asked + 1);
   // Factors and a bias: nothing a LoRA adapts, so no Extract LoRA….
   assert.equal(await page.getByTestId('diff-extract-lora').count(), 0);
 

@@ -8,8 +8,8 @@
  */
 import type { CompressionReport } from '../../src/shared/compress';
 import type { PlanView } from '../../src/shared/plan';
-import type { RequestError, TensorReveal } from '../../src/shared/protocol';
-import type { ModelApi } from './platform/api';
+import type { RequestError } from '../../src/shared/protocol';
+import { requestErrorOf, type ModelApi } from './platform/api';
 import { element } from './platform/dom';
 import { renderCompressionReport } from './reports/compressReport';
 import { packEstimateText } from '../../src/shared/lossless';
@@ -36,6 +36,7 @@ import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
 import { setPlanMethods } from './graph/planMethods';
 import { setReportErrors } from './graph/reportErrors';
+import { setStructureDiff } from './graph/structureDiff';
 
 type PanelState = 'loading' | 'ready' | 'error';
 
@@ -87,7 +88,7 @@ export class App {
   /** Tensor indices by name, for revealing a tensor that a code lens names. */
   private readonly indexByName = new Map<string, number>();
   /** A tensor to select once every row is in (rows still arriving would move it). */
-  private pendingReveal: TensorReveal | null = null;
+  private pendingReveal: { readonly tensorName: string; readonly inGraph: boolean } | null = null;
   private allRowsLoaded = false;
   /** Stops the compressibility requests of the current load. */
   private compressibility = new AbortController();
@@ -252,6 +253,7 @@ export class App {
           this.table.showOperatorColumn(hasGraph(summary));
           this.table.offerGraph(hasGraph(summary));
           this.views.showGraphTab(hasGraph(summary));
+          if (hasGraph(summary)) void this.loadStructureDiff();
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;
           this.modelBytes = summary.totalBytes;
@@ -336,6 +338,31 @@ export class App {
   showPlan(view: PlanView | null): void {
     setPlanMethods(view?.plan ?? null);
     this.views.rowsChanged();
+  }
+
+  /** "Show in graph" of a comparison: the Graph tab, coloured by the structure diff against `other`. */
+  compareWith(other: string): void {
+    this.views.choose('graph');
+    void this.loadStructureDiff(other).then((found) => {
+      if (found) this.graph.setOverlay('fill', 'structureDiff');
+    });
+  }
+
+  /**
+   * The structure diff against `other`, or against the model this one was last compared
+   * with (the server remembers it): the "Compare: structure" overlay's data.
+   */
+  private async loadStructureDiff(other?: string): Promise<boolean> {
+    try {
+      const diff = await this.api.request('graphStructureDiff', other ? { other } : {});
+      setStructureDiff(diff);
+      this.views.rowsChanged();
+      return diff !== null;
+    } catch (error) {
+      // Asked for by the user: say why; a remembered comparison that fails just stays off.
+      if (other) this.showBanner('Could not compare the structure', requestErrorOf(error));
+      return false;
+    }
   }
 
   /** Show the report of a compression of this model (null: hide it). */

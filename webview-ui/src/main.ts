@@ -16,7 +16,10 @@ onHostMessage((message) => {
   if (api.handle(message)) return;
   if (message.type === 'reload') app.reload(message.reason);
   if (message.type === 'compressionReport') app.showReport(message.report);
-  if (message.type === 'reveal') app.reveal(message.tensorName, message.inGraph === true);
+  if (message.type === 'reveal' && message.compareWith !== undefined)
+    app.compareWith(message.compareWith);
+  if (message.type === 'reveal' && message.tensorName !== undefined)
+    app.reveal(message.tensorName, message.inGraph === true);
   if (message.type === 'plan') {
     plan.show(message.view);
     app.showPlan(message.view);

@@ -67,14 +67,12 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-export function structureDiff(
-  a: OnnxModel,
-  b: OnnxModel,
-  summaryA: ModelSummary,
-  summaryB: ModelSummary,
-): StructureDiff {
-  const nodesA = walk(a);
-  const nodesB = walk(b);
+/** Every change from A's graph to B's (the list the structure diff shows, unabridged). */
+export function structureChanges(a: OnnxModel, b: OnnxModel): StructureChange[] {
+  return changesBetween(walk(a), walk(b));
+}
+
+function changesBetween(nodesA: Map<string, Walked>, nodesB: Map<string, Walked>) {
   const changes: StructureChange[] = [];
   const added = new Map<string, Walked>();
   for (const [key, walked] of nodesB) if (!nodesA.has(key)) added.set(key, walked);
@@ -108,6 +106,18 @@ export function structureDiff(
     changes.push({ kind: 'changed', before: before.node, after: [after.node], differences });
   }
   for (const walked of added.values()) changes.push({ kind: 'added', after: [walked.node] });
+  return changes;
+}
+
+export function structureDiff(
+  a: OnnxModel,
+  b: OnnxModel,
+  summaryA: ModelSummary,
+  summaryB: ModelSummary,
+): StructureDiff {
+  const nodesA = walk(a);
+  const nodesB = walk(b);
+  const changes = changesBetween(nodesA, nodesB);
 
   const counts: Record<StructureChangeKind, number> = {
     added: 0,

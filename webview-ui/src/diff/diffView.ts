@@ -105,6 +105,8 @@ export class DiffView {
     private readonly requestDetail?: (pair: TensorPairDiff) => void,
     /** Extract LoRA… (offered when the diff has changed matrices a LoRA can hold). */
     private readonly extractLora?: () => void,
+    /** Show in graph: B's editor on its Graph tab, coloured by this structure diff. */
+    private readonly showInGraph?: () => void,
   ) {}
 
   /** The adapter written by Extract LoRA…: per matrix its rank and errors. */
@@ -171,6 +173,7 @@ export class DiffView {
           ]);
     const structure = this.diff.structure
       ? section('Structure', 'll-diff-structure', [
+          ...(this.showInGraph ? [this.graphButton(this.showInGraph)] : []),
           element('p', {
             text: `${formatCount(this.diff.structure.nodesA)} → ${formatCount(this.diff.structure.nodesB)} nodes; ${
               Object.entries(this.diff.structure.opCountChanges)
@@ -281,6 +284,20 @@ export class DiffView {
       chart,
     );
     if (a) drawHistogram(chart, a, 'linear', CHART_WIDTH, 'value', b ?? undefined);
+  }
+
+  private graphButton(show: () => void): HTMLButtonElement {
+    const button = element('button', {
+      className: 'll-button ll-button-secondary',
+      text: 'Show in graph',
+      attrs: {
+        type: 'button',
+        'data-testid': 'diff-show-in-graph',
+        title: 'Open the second model’s graph, its nodes coloured by what changed',
+      },
+    });
+    button.addEventListener('click', show);
+    return button;
   }
 
   private loraButton(): HTMLButtonElement {

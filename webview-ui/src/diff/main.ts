@@ -26,6 +26,7 @@ window.addEventListener('message', (event: MessageEvent<HostToDiffPanel>) => {
         }),
       (pair) => vscode.postMessage({ type: 'pairDetail', indexA: pair.indexA }),
       () => vscode.postMessage({ type: 'extractLora' }),
+      () => vscode.postMessage({ type: 'showInGraph' }),
     );
     view.render();
   } else if (message.type === 'diffError') {

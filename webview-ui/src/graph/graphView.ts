@@ -248,6 +248,7 @@ export class GraphView {
 
   /** The table's rows changed (statistics, spectra, sensitivity): recolour soon. */
   rowsChanged(): void {
+    this.offerOverlays();
     if (this.overlay.fill.id === 'none' && this.overlay.border.id === 'none') return;
     if (this.overlayTimer !== undefined) return;
     this.overlayTimer = window.setTimeout(() => {
@@ -264,13 +265,23 @@ export class GraphView {
     this.updateOverlays();
   }
 
+  /** The lists offer an overlay once it has something to show (a comparison, say). */
+  private offerOverlays(): void {
+    for (const list of this.overlaySelects.values())
+      for (const option of list.options)
+        option.disabled = !(overlayNamed(option.value).available?.() ?? true);
+  }
+
   private overlaySelect(channel: OverlayChannel, label: string): HTMLElement {
     const list = element('select', {
       className: 'll-select',
       attrs: { 'aria-label': `${label} overlay`, 'data-testid': `graph-overlay-${channel}` },
     });
-    for (const overlay of OVERLAYS)
-      list.append(element('option', { text: overlay.label, attrs: { value: overlay.id } }));
+    for (const overlay of OVERLAYS) {
+      const option = element('option', { text: overlay.label, attrs: { value: overlay.id } });
+      option.disabled = !(overlay.available?.() ?? true);
+      list.append(option);
+    }
     list.addEventListener('change', () => this.setOverlay(channel, list.value));
     this.overlaySelects.set(channel, list);
     return element('label', { className: 'll-graph-overlay' }, [`${label} `, list]);
@@ -939,7 +950,7 @@ export class GraphView {
           const row = this.events.row(index);
           return row ? [row] : [];
         });
-        const value = aggregateValue(metric, rows);
+        const value = metric.item ? metric.item(item.key) : aggregateValue(metric, rows);
         this.values[channel].set(item.key, value);
         if (value !== null && !item.frame) shown.push(value);
       }

@@ -17,10 +17,19 @@ import {
   formatPercent,
   formatStat,
 } from '../../../src/shared/format';
+import type { GraphItemKey } from '../../../src/shared/graph';
 import { element } from '../platform/dom';
 import type { TensorRow } from '../table/tensorRows';
 import { planCategories, planMethodOf } from './planMethods';
 import { reportErrorOf } from './reportErrors';
+import {
+  hasStructureDiff,
+  structureCategories,
+  structureColours,
+  structureCounts,
+  structureKindOf,
+  structureNote,
+} from './structureDiff';
 
 export type OverlayId =
   | 'none'
@@ -33,7 +42,8 @@ export type OverlayId =
   | 'alpha'
   | 'sensitivity'
   | 'reportError'
-  | 'planMethod';
+  | 'planMethod'
+  | 'structureDiff';
 
 /**
  * How a node's or a group's value comes from its tensors' values; `category`: the one
@@ -55,6 +65,14 @@ export interface OverlayMetric {
   format(value: number): string;
   /** A categorical overlay: its values index these names (colours from a categorical scheme). */
   categories?(): readonly string[];
+  /** A categorical overlay's own colours (by value), its count per category and a note. */
+  colours?(): readonly string[];
+  counts?(): readonly number[];
+  note?(): string;
+  /** An overlay of the graph's items themselves (not of their tensors): an item's value. */
+  item?(key: GraphItemKey): number | null;
+  /** Whether the overlay has anything to show yet (the lists offer it only then). */
+  available?(): boolean;
 }
 
 const stat = (pick: (row: TensorRow) => number | null | undefined) => (row: TensorRow) =>
@@ -147,6 +165,20 @@ export const OVERLAYS: readonly OverlayMetric[] = [
     format: (v) => (v === MIXED ? 'mixed' : (planCategories()[v] ?? '?')),
     categories: planCategories,
   },
+  {
+    id: 'structureDiff',
+    label: 'Compare: structure',
+    aggregate: 'category',
+    log: false,
+    value: () => null,
+    format: (v) => (v === MIXED ? 'mixed' : (structureCategories()[v] ?? '?')),
+    categories: structureCategories,
+    colours: structureColours,
+    counts: structureCounts,
+    note: structureNote,
+    item: structureKindOf,
+    available: hasStructureDiff,
+  },
 ];
 
 export function overlayNamed(id: string): OverlayMetric {
@@ -191,8 +223,11 @@ export class ColourScale {
     if (categories) {
       this.min = 0;
       this.max = Math.max(0, categories.length - 1);
+      const own = metric.colours?.() ?? [];
       this.scale = (value) =>
-        value === MIXED ? MIXED_COLOUR : schemeTableau10[value % schemeTableau10.length]!;
+        value === MIXED
+          ? MIXED_COLOUR
+          : (own[value] ?? schemeTableau10[value % schemeTableau10.length]!);
       return;
     }
     const finite = values.filter((v) => Number.isFinite(v) && (!metric.log || v > 0));
@@ -269,7 +304,10 @@ export class ColourScale {
   }
 
   private categoryLegend(what: string, categories: readonly string[]): HTMLElement {
+    const counts = this.metric.counts?.();
+    const note = this.metric.note?.();
     const swatch = (name: string, value: number) => {
+      const count = counts?.[value];
       const colour = this.colour(value);
       const chip = element('span', {
         className: 'll-legend-swatch',
@@ -281,9 +319,13 @@ export class ColourScale {
         'span',
         {
           className: 'll-legend-category',
-          attrs: { 'data-category': name, 'data-colour': colour },
+          attrs: {
+            'data-category': name,
+            'data-colour': colour,
+            ...(count === undefined ? {} : { 'data-count': count }),
+          },
         },
-        [chip, name],
+        [chip, count === undefined ? name : `${name} ${formatCompactCount(count)}`],
       );
     };
     return element(
@@ -293,7 +335,7 @@ export class ColourScale {
         attrs: {
           'data-testid': `legend-${this.channel}`,
           'data-metric': this.metric.id,
-          title: `${what}: ${this.metric.label}; a group whose tensors differ is "mixed"`,
+          title: `${what}: ${this.metric.label}; a group whose ${this.metric.item ? 'nodes changed in different ways' : 'tensors differ'} is "mixed"`,
         },
       },
       [
@@ -301,6 +343,15 @@ export class ColourScale {
         ...(categories.length === 0
           ? [element('span', { className: 'll-legend-value', text: 'no plan' })]
           : [...categories.map((name, i) => swatch(name, i)), swatch('mixed', MIXED)]),
+        ...(note
+          ? [
+              element('span', {
+                className: 'll-legend-value',
+                text: note,
+                attrs: { 'data-testid': 'legend-note' },
+              }),
+            ]
+          : []),
       ],
     );
   }

@@ -69,7 +69,8 @@ export class HierarchyView {
   private redrawTimer: number | undefined;
 
   constructor(private readonly events: HierarchyViewEvents) {
-    for (const overlay of OVERLAYS)
+    // Overlays of graph items (a comparison's nodes) have no value for a module.
+    for (const overlay of OVERLAYS.filter((o) => !o.item))
       this.overlayList.append(
         element('option', {
           text: overlay.id === 'none' ? 'Module' : overlay.label,

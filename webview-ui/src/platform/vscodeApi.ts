@@ -25,12 +25,19 @@ function isHostMessage(data: unknown): data is HostToWebview {
   if (typeof data !== 'object' || data === null || !('type' in data)) return false;
   if (data.type === 'reload') return true;
   if (data.type === 'compressionReport') return 'report' in data;
-  if (data.type === 'reveal')
+  if (data.type === 'reveal') {
+    const field = (name: string, type: string) => {
+      const value = (data as Record<string, unknown>)[name];
+      return value === undefined || typeof value === type;
+    };
+    const { tensorName, compareWith } = data as { tensorName?: unknown; compareWith?: unknown };
     return (
-      'tensorName' in data &&
-      typeof data.tensorName === 'string' &&
-      (!('inGraph' in data) || data.inGraph === undefined || typeof data.inGraph === 'boolean')
+      (tensorName !== undefined || compareWith !== undefined) &&
+      field('tensorName', 'string') &&
+      field('compareWith', 'string') &&
+      field('inGraph', 'boolean')
     );
+  }
   if (data.type === 'plan') return 'view' in data;
   return data.type === 'response' && 'id' in data && typeof data.id === 'number';
 }
