@@ -87,7 +87,13 @@ test(
 
       // The written file opens in LayerLens with the new type.
       await workbench.runCommand('View: Close All Editors');
-      await workbench.openFile(OUTPUT);
+      // Quick Open's file index may not list a file written a moment ago (CI once saw "No
+      // matching results"); the Explorer shows it as soon as the file watcher does.
+      await page
+        .locator('.explorer-folders-view .monaco-list-row .label-name', {
+          hasText: new RegExp(`^${OUTPUT.replaceAll('.', '\\.')}$`),
+        })
+        .dblclick({ timeout: UI_TIMEOUT_MS });
       const reopened = await workbench.frameWith('body[data-state="ready"]', UI_TIMEOUT_MS);
       const retyped = reopened.locator('[data-testid="tensor-row"]', { hasText: TENSOR }).first();
       await retyped.waitFor({ timeout: UI_TIMEOUT_MS });
