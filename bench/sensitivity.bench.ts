@@ -17,7 +17,7 @@
  * sweep ≤ 1.3× this); "rebuild per config" writes each configuration as a model and opens
  * a session for it; "computeSensitivity" is the whole request end to end, uncached.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onnx } from 'onnx-proto';
@@ -25,7 +25,6 @@ import * as ort from 'onnxruntime-node';
 import { printTable } from '../src/cli/table';
 import { openModelFile } from '../src/server/formats/registry';
 import { onnxModelOf } from '../src/server/onnx';
-import { seededNormal } from '../src/server/runtime/sampleInputs';
 import { clearSensitivityCache, computeSensitivity } from '../src/server/sensitivity';
 import { outputDeviation } from '../src/server/sensitivity/deviation';
 import { DEFAULT_SWEEP, levelProblem } from '../src/server/sensitivity/levels';
@@ -33,6 +32,7 @@ import { LevelNotApplicable, LowRankBasis, reconstruct } from '../src/server/sen
 import { MeasuredSweep } from '../src/server/sensitivity/sweep';
 import { sweepTensors } from '../src/server/sensitivity/tensors';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../src/shared/settings';
+import { writeMlp } from './support/mlp';
 
 const WIDTH = Number(process.argv[2] ?? 512);
 /** Times the one-session sweep and the plain runs are each repeated (alternating). */
@@ -52,49 +52,6 @@ function median(values: readonly number[]): number {
 
 function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-/** A 4-layer tanh MLP [batch, width] → [batch, width] with random weights. */
-async function writeMlp(folder: string, width: number): Promise<string> {
-  const next = seededNormal(7);
-  const tensors: onnx.ITensorProto[] = [];
-  const nodes: onnx.INodeProto[] = [];
-  let input = 'x';
-  for (let l = 0; l < 4; l++) {
-    const values = Float32Array.from({ length: width * width }, () => next() / Math.sqrt(width));
-    tensors.push({
-      name: `fc${l}.weight`,
-      dataType: onnx.TensorProto.DataType.FLOAT,
-      dims: [width, width],
-      rawData: new Uint8Array(values.buffer),
-    });
-    nodes.push({ opType: 'MatMul', input: [input, `fc${l}.weight`], output: [`m${l}`] });
-    nodes.push({ opType: 'Tanh', input: [`m${l}`], output: [l === 3 ? 'y' : `h${l}`] });
-    input = `h${l}`;
-  }
-  const info = (name: string): onnx.IValueInfoProto => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] },
-      },
-    },
-  });
-  const model: onnx.IModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'mlp',
-      node: nodes,
-      initializer: tensors,
-      input: [info('x')],
-      output: [info('y')],
-    },
-  };
-  const path = join(folder, `mlp-${width}.onnx`);
-  await writeFile(path, onnx.ModelProto.encode(model).finish());
-  return path;
 }
 
 async function bench(
