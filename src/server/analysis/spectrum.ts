@@ -213,6 +213,7 @@ async function matrixSingularValues(
   precision: SpectrumPrecision,
   runtime: MatMulRuntime,
   check: CancelCheck,
+  frobeniusSquared: number,
   timings?: StageTimings,
 ): Promise<{ values: Float64Array; route: string; sums?: SpectralSums }> {
   const { rows, cols } = matrix;
@@ -242,7 +243,7 @@ async function matrixSingularValues(
       values[i] = Math.sqrt(Math.max(0, top.eigenvalues[i]!));
     }
     start = addStageTime(timings, 'randomized top-k', start);
-    const sums = await estimateSpectralSums(runtime, a, frobeniusSquaredOf(a.data), check, {
+    const sums = await estimateSpectralSums(runtime, a, frobeniusSquared, check, {
       deflation: top,
     });
     addStageTime(timings, 'Lanczos quadrature', start);
@@ -310,7 +311,14 @@ export async function computeSpectrumInThread(
   let sums: SpectralSums | undefined;
   for (const matrix of matrices) {
     check();
-    frobeniusSquared += frobeniusSquaredOf(matrix.values);
+    const matrixFrobenius = frobeniusSquaredOf(matrix.values);
+    frobeniusSquared += matrixFrobenius;
+    if (matrixFrobenius === 0 && matrix.values.every((value) => value === 0)) {
+      // Every value zero: so is every singular value (and both spectral sums).
+      pooled.push(new Float64Array(k));
+      routes.add('all values zero');
+      continue;
+    }
     const {
       values: sigma,
       route,
@@ -322,6 +330,7 @@ export async function computeSpectrumInThread(
       precision,
       runtime,
       check,
+      matrixFrobenius,
       settings.stageTimings,
     );
     pooled.push(sigma);

@@ -169,8 +169,13 @@ export function matrixFileSource(
  * never sit in memory whole beside the values; other types are read whole and decoded
  * (matrixValues).
  */
-export async function readMatrixFromFile(source: MatrixFileSource): Promise<MatrixValues> {
+export async function readMatrixFromFile(
+  source: MatrixFileSource,
+  chunkBytes = MATRIX_READ_CHUNK_BYTES,
+): Promise<MatrixValues> {
   const { path, offset, length, shape } = source;
+  // Whole elements per chunk.
+  const chunk = Math.max(8, Math.floor(chunkBytes / 8) * 8);
   const count = shape.rows * shape.cols;
   const { dtype } = shape;
   const bytes = fileTensorBytes(path, offset, length);
@@ -178,9 +183,9 @@ export async function readMatrixFromFile(source: MatrixFileSource): Promise<Matr
   if (shape.blocks || !(half || dtype === 'float32')) {
     const whole = new Uint8Array(length);
     let filled = 0;
-    await bytes.chunks(MATRIX_READ_CHUNK_BYTES, (chunk) => {
-      whole.set(chunk, filled);
-      filled += chunk.byteLength;
+    await bytes.chunks(chunk, (piece) => {
+      whole.set(piece, filled);
+      filled += piece.byteLength;
     });
     return matrixValues(shape, whole, count);
   }
@@ -191,10 +196,10 @@ export async function readMatrixFromFile(source: MatrixFileSource): Promise<Matr
   }
   const stored = new Uint8Array(values.buffer);
   let done = 0;
-  await bytes.chunks(MATRIX_READ_CHUNK_BYTES, (chunk) => {
-    const elements = chunk.byteLength / elementBytes;
-    if (half) decodeHalfToFloat32(dtype, chunk, elements, values.subarray(done, done + elements));
-    else stored.set(chunk, done * 4);
+  await bytes.chunks(chunk, (piece) => {
+    const elements = piece.byteLength / elementBytes;
+    if (half) decodeHalfToFloat32(dtype, piece, elements, values.subarray(done, done + elements));
+    else stored.set(piece, done * 4);
     done += elements;
   });
   return values;

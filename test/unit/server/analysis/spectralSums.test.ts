@@ -240,6 +240,24 @@ describe('the fast method in the analysis service', () => {
       assert.equal(fast.method, 'fast');
       assert.equal(fast.singularValues.length, FAST_TOPK);
       assert.equal((await analysis.spectrum(file, 0, { method: 'auto' })).method, 'fast');
+      // Read and widened by the worker from the file, computed with single-threaded products:
+      // the values computed here from the same bfloat16 values in memory.
+      const bits = float32ToBfloat16Bits(values);
+      const widened = new Float32Array(
+        new Uint32Array(bits.length).map((_, i) => bits[i]! << 16).buffer,
+      );
+      const here = await computeSpectrumInThread(widened, [rows, cols], { method: 'fast' });
+      for (let i = 0; i < FAST_TOPK; i++) {
+        assert.ok(Math.abs(fast.singularValues[i]! / here.singularValues[i]! - 1) < 1e-6, `σ${i}`);
+      }
+      assert.ok(
+        Math.abs(
+          fast.metrics.effectiveRank /
+            spectralMetrics(here.singularValues, rows, cols, here.frobeniusSquared, here.sums)
+              .effectiveRank -
+            1,
+        ) < 1e-6,
+      );
       analysis.setSpectrumMethod('auto');
       const full = await analysis.spectrum(file, 0);
       assert.equal(full.method, 'full');
