@@ -21,6 +21,13 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { AnalysisService } from '../src/server/analysisService';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
+import { DEFAULT_SLQ_STEPS } from '../src/server/analysis/spectralSums';
+import { FAST_POWER_ITERATIONS } from '../src/server/analysis/spectrum';
+import {
+  matrixFileSource,
+  readMatrixFromFile,
+  tensorMatrixShape,
+} from '../src/server/analysis/tensorMatrix';
 import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
 import { fastSpectrumWorkers } from '../src/server/jobs/computeSpectrum';
 import { orderedPipeline } from '../src/server/jobs/orderedPipeline';
@@ -166,6 +173,30 @@ async function main(): Promise<void> {
           : '') +
         `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (this process, its workers included)`,
     );
+    // What holding W whole saves: one pass of reading and widening the largest matrix from
+    // the file (page cache) into a buffer already there, which streaming W in panels would
+    // repeat for every product.
+    const largest = (
+      await models.tensorEntry(
+        path,
+        tensors.find((t) => t.name.endsWith('down_proj.weight'))!.index,
+      )
+    ).entry;
+    const source = matrixFileSource(largest, tensorMatrixShape(largest, true))!;
+    const buffer = (await readMatrixFromFile(source)) as Float32Array;
+    const passStarted = performance.now();
+    const passCpu = process.cpuUsage();
+    const passes = 3;
+    for (let i = 0; i < passes; i++) await readMatrixFromFile(source, undefined, buffer);
+    const passSeconds = (performance.now() - passStarted) / 1000 / passes;
+    const passCpuSeconds = cpuSeconds(process.cpuUsage(passCpu)) / passes;
+    const productPasses = 2 * (FAST_POWER_ITERATIONS + 1) + 2 * DEFAULT_SLQ_STEPS;
+    console.log(
+      `One read + bfloat16→float32 pass over ${largest.info.name} (${largest.info.shape.join(' × ')}): ` +
+        `${passSeconds.toFixed(3)} s (${passCpuSeconds.toFixed(3)} CPU s); the fast method makes ${productPasses} products with W, ` +
+        `so streaming W in panels instead of holding it would add about ${(passSeconds * (productPasses - 1)).toFixed(1)} s per such matrix`,
+    );
+
     // Agreement on layer 0: full spectrum against fast, one matrix of each shape.
     console.log('\nAgreement with the full spectrum (layer 0):');
     const header = ['matrix', 'method', 'seconds', 'alpha', 'stable rank', 'eff. rank'];

@@ -166,12 +166,13 @@ export function matrixFileSource(
 /**
  * The values of a matrix read from its file. float32, float16 and bfloat16 come as one
  * float32 array filled chunk by chunk (the widening is exact), so that the stored bytes
- * never sit in memory whole beside the values; other types are read whole and decoded
- * (matrixValues).
+ * never sit in memory whole beside the values (into the start of `reuse` when it is large
+ * enough); other types are read whole and decoded (matrixValues).
  */
 export async function readMatrixFromFile(
   source: MatrixFileSource,
   chunkBytes = MATRIX_READ_CHUNK_BYTES,
+  reuse?: Float32Array,
 ): Promise<MatrixValues> {
   const { path, offset, length, shape } = source;
   // Whole elements per chunk.
@@ -189,12 +190,13 @@ export async function readMatrixFromFile(
     });
     return matrixValues(shape, whole, count);
   }
-  const values = new Float32Array(count);
+  const values =
+    reuse && reuse.length >= count ? reuse.subarray(0, count) : new Float32Array(count);
   const elementBytes = half ? 2 : 4;
   if (length !== count * elementBytes) {
     throw new Error(`${count} ${dtype} values need ${count * elementBytes} bytes, not ${length}`);
   }
-  const stored = new Uint8Array(values.buffer);
+  const stored = new Uint8Array(values.buffer, values.byteOffset, length);
   let done = 0;
   await bytes.chunks(chunk, (piece) => {
     const elements = piece.byteLength / elementBytes;

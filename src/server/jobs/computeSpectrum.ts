@@ -9,7 +9,9 @@
  *
  * A matrix stored as a plain range of a file is read by the worker itself (a
  * MatrixFileSource: path, offset, stored type), so its values never pass through the
- * caller's thread.
+ * caller's thread. The fast workers together hold at most FAST_SPECTRA_MEMORY_BYTES of
+ * values (a larger matrix alone): the worker holds its matrix whole in float32, since the
+ * method passes over it about sixty times.
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +25,7 @@ import {
 import type { MatrixFileSource } from '../analysis/tensorMatrix';
 import type { Spectrum, SpectrumOptions } from '../../shared/spectrum';
 import { WorkerPool } from './workerPool';
+import { Semaphore } from 'async-mutex';
 
 /** Most workers that compute 'fast' spectra side by side (each holds one matrix's values). */
 export const MAX_FAST_SPECTRUM_WORKERS = 4;
@@ -54,6 +57,13 @@ export function fastSpectrumWorkers(): number {
   return Math.max(1, Math.min(availableParallelism(), MAX_FAST_SPECTRUM_WORKERS));
 }
 
+/**
+ * Bytes of matrix values that the 'fast' workers hold at once: two of an LLM's MLP matrices
+ * in float32 fit, a larger matrix (a vocabulary embedding) waits and runs alone.
+ */
+export const FAST_SPECTRA_MEMORY_BYTES = 512 * 1024 * 1024;
+const fastMemory = new Semaphore(FAST_SPECTRA_MEMORY_BYTES);
+
 /** Runs one spectrum in a spectrum worker, starting the pool on first use. */
 export function runSpectrumJob(
   input: SpectrumInput,
@@ -62,40 +72,28 @@ export function runSpectrumJob(
   settings: SpectrumSettings,
   signal?: AbortSignal,
 ): Promise<SpectrumComputation> {
-  const fast = options.method === 'fast';
-  let target: SpectrumPool;
-  let jobSettings = settings;
-  if (fast) {
-    const workers = fastSpectrumWorkers();
-    fastPool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(workers, spectrumWorkerScript());
-    target = fastPool;
-    // The cores are shared out between the workers.
-    jobSettings = {
-      ...settings,
-      threads: Math.max(1, Math.floor(availableParallelism() / workers)),
-    };
-  } else {
-    pool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(1, spectrumWorkerScript());
-    target = pool;
-  }
-  if ('source' in input) {
-    const job: SpectrumJob = {
-      source: input.source,
-      shape: [...shape],
-      options: { ...options },
-      settings: jobSettings,
-    };
-    return target.run(job, signal);
-  }
-  // A private copy: the caller keeps its array, and the copy's buffer can be moved.
-  const copy = input.values.slice();
-  const job: SpectrumJob = {
-    values: copy,
-    shape: [...shape],
-    options: { ...options },
-    settings: jobSettings,
+  const start = (target: SpectrumPool, jobSettings: SpectrumSettings) => {
+    const common = { shape: [...shape], options: { ...options }, settings: jobSettings };
+    if ('source' in input) return target.run({ source: input.source, ...common }, signal);
+    // A private copy: the caller keeps its array, and the copy's buffer can be moved.
+    const copy = input.values.slice();
+    return target.run({ values: copy, ...common }, signal, [copy.buffer]);
   };
-  return target.run(job, signal, [copy.buffer]);
+  if (options.method !== 'fast') {
+    pool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(1, spectrumWorkerScript());
+    return start(pool, settings);
+  }
+  const workers = fastSpectrumWorkers();
+  fastPool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(workers, spectrumWorkerScript());
+  const fastWorkers = fastPool;
+  // The cores are shared out between the workers, and the memory budget between the jobs.
+  const threads = Math.max(1, Math.floor(availableParallelism() / workers));
+  const elementBytes = options.precision === 'float64' ? 8 : 4;
+  const bytes = shape.reduce((product, side) => product * side, elementBytes);
+  return fastMemory.runExclusive(
+    () => start(fastWorkers, { ...settings, threads }),
+    Math.max(1, Math.min(FAST_SPECTRA_MEMORY_BYTES, bytes)),
+  );
 }
 
 /**

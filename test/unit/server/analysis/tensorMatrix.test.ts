@@ -55,6 +55,23 @@ test('a matrix read from its file in chunks holds the values loadTensorValues de
   }
 });
 
+test('a buffer large enough is filled from its start and reused; a smaller one is not', async () => {
+  const opened = await model('reuse.safetensors');
+  const entry = opened.tensors.find((tensor) => tensor.info.name === 'bf16')!;
+  const shape = tensorMatrixShape(entry, true);
+  const source = matrixFileSource(entry, shape)!;
+  const expected = Array.from(await loadTensorValues(entry, shape));
+  const large = new Float32Array(ROWS * COLS + 5).fill(Number.NaN);
+  const into = await readMatrixFromFile(source, 1000, large);
+  assert.equal(into.buffer, large.buffer);
+  assert.equal(into.length, ROWS * COLS);
+  assert.deepEqual(Array.from(into), expected);
+  const small = new Float32Array(ROWS * COLS - 1);
+  const fresh = await readMatrixFromFile(source, 1000, small);
+  assert.notEqual(fresh.buffer, small.buffer);
+  assert.deepEqual(Array.from(fresh), expected);
+});
+
 test('a file cut short after it was opened is reported with its name', async () => {
   const opened = await model('cut.safetensors');
   const entry = opened.tensors.find((tensor) => tensor.info.name === 'bf16')!;
