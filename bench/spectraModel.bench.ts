@@ -21,7 +21,16 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { AnalysisService } from '../src/server/analysisService';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
+import { DEFAULT_SLQ_STEPS } from '../src/server/analysis/spectralSums';
+import { FAST_POWER_ITERATIONS } from '../src/server/analysis/spectrum';
+import {
+  matrixFileSource,
+  readMatrixFromFile,
+  tensorMatrixShape,
+} from '../src/server/analysis/tensorMatrix';
 import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
+import { fastSpectrumWorkers } from '../src/server/jobs/computeSpectrum';
+import { orderedPipeline } from '../src/server/jobs/orderedPipeline';
 import { ModelService } from '../src/server/modelService';
 import { MAX_PAGE_SIZE } from '../src/shared/limits';
 import type { SpectralMetrics, SpectrumMethod } from '../src/shared/spectrum';
@@ -121,25 +130,27 @@ async function main(): Promise<void> {
     const summary = await models.openModel(path);
     const tensors = (await models.tensors(path, 0, MAX_PAGE_SIZE)).tensors;
     const loadBefore = loadText();
-    const perShape = new Map<string, { count: number; seconds: number; cpu: number }>();
+    const perShape = new Map<string, { count: number; seconds: number }>();
     let backend = '';
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
-    for (const tensor of tensors) {
-      const t0 = performance.now();
-      const cpu0 = process.cpuUsage();
-      const spectrum = await analysis.spectrum(path, tensor.index, { method: 'fast' });
-      const seconds = (performance.now() - t0) / 1000;
-      const cpu = cpuSeconds(process.cpuUsage(cpu0));
-      backend = spectrum.backend;
-      const key = tensor.shape.join(' × ');
-      const entry = perShape.get(key) ?? { count: 0, seconds: 0, cpu: 0 };
-      perShape.set(key, {
-        count: entry.count + 1,
-        seconds: entry.seconds + seconds,
-        cpu: entry.cpu + cpu,
-      });
-    }
+    // As `layerlens inspect --fast-spectra` does: as many matrices in flight as there are
+    // fast-spectrum workers, each computed in its own worker from the file.
+    const window = fastSpectrumWorkers();
+    await orderedPipeline(
+      tensors.length,
+      window,
+      (i) => analysis.spectrum(path, tensors[i]!.index, { method: 'fast' }),
+      async (i, spectrum) => {
+        backend = spectrum.backend;
+        const key = tensors[i]!.shape.join(' × ');
+        const entry = perShape.get(key) ?? { count: 0, seconds: 0 };
+        perShape.set(key, {
+          count: entry.count + 1,
+          seconds: entry.seconds + spectrum.elapsedMs / 1000,
+        });
+      },
+    );
     const total = (performance.now() - started) / 1000;
     const totalCpu = cpuSeconds(process.cpuUsage(cpuStarted));
     console.log(
@@ -148,12 +159,11 @@ async function main(): Promise<void> {
     );
     console.log(`Route: ${backend}`);
     console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
-    console.log(
-      `${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}  ${'CPU s each'.padStart(10)}`,
-    );
-    for (const [shape, { count, seconds, cpu }] of perShape) {
+    console.log(`${window} matrices at a time (fast-spectrum workers), each in its own worker`);
+    console.log(`${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}`);
+    for (const [shape, { count, seconds }] of perShape) {
       console.log(
-        `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}  ${(cpu / count).toFixed(2).padStart(10)}`,
+        `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}`,
       );
     }
     console.log(
@@ -161,8 +171,32 @@ async function main(): Promise<void> {
         (layers < 32
           ? `; at this pace 32 layers take ${((total * 32) / layers / 60).toFixed(1)} min`
           : '') +
-        `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (this process)`,
+        `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (this process, its workers included)`,
     );
+    // What holding W whole saves: one pass of reading and widening the largest matrix from
+    // the file (page cache) into a buffer already there, which streaming W in panels would
+    // repeat for every product.
+    const largest = (
+      await models.tensorEntry(
+        path,
+        tensors.find((t) => t.name.endsWith('down_proj.weight'))!.index,
+      )
+    ).entry;
+    const source = matrixFileSource(largest, tensorMatrixShape(largest, true))!;
+    const buffer = (await readMatrixFromFile(source)) as Float32Array;
+    const passStarted = performance.now();
+    const passCpu = process.cpuUsage();
+    const passes = 3;
+    for (let i = 0; i < passes; i++) await readMatrixFromFile(source, undefined, buffer);
+    const passSeconds = (performance.now() - passStarted) / 1000 / passes;
+    const passCpuSeconds = cpuSeconds(process.cpuUsage(passCpu)) / passes;
+    const productPasses = 2 * (FAST_POWER_ITERATIONS + 1) + 2 * DEFAULT_SLQ_STEPS;
+    console.log(
+      `One read + bfloat16→float32 pass over ${largest.info.name} (${largest.info.shape.join(' × ')}): ` +
+        `${passSeconds.toFixed(3)} s (${passCpuSeconds.toFixed(3)} CPU s); the fast method makes ${productPasses} products with W, ` +
+        `so streaming W in panels instead of holding it would add about ${(passSeconds * (productPasses - 1)).toFixed(1)} s per such matrix`,
+    );
+
     // Agreement on layer 0: full spectrum against fast, one matrix of each shape.
     console.log('\nAgreement with the full spectrum (layer 0):');
     const header = ['matrix', 'method', 'seconds', 'alpha', 'stable rank', 'eff. rank'];

@@ -29,6 +29,8 @@ import { matrixShape } from '../shared/heatmap';
 import { ModelFileError } from '../server/formats/types';
 import { ModelService } from '../server/modelService';
 import { AnalysisService } from '../server/analysisService';
+import { fastSpectrumWorkers } from '../server/jobs/computeSpectrum';
+import { orderedPipeline } from '../server/jobs/orderedPipeline';
 import type { StructuredSparsity } from '../shared/heatmap';
 import type { Spectrum } from '../shared/spectrum';
 import { compressCommand, COMPRESS_USAGE } from './compress';
@@ -136,28 +138,31 @@ async function analyseTensors(
     { spectrum?: SpectrumReport; structuredSparsity?: SparsityReport }
   >();
   if (!analysis) return results;
-  for (const tensor of tensors) {
-    if (!matrixShape(tensor.shape)) continue;
-    const entry: { spectrum?: SpectrumReport; structuredSparsity?: SparsityReport } = {};
-    if (spectra && DTYPES[tensor.dtype].isFloat && DTYPES[tensor.dtype].numeric) {
-      try {
-        const spectrum = await analysis.spectrum(path, tensor.index);
-        entry.spectrum = {
-          rows: spectrum.rows,
-          cols: spectrum.cols,
-          method: spectrum.method,
-          precision: spectrum.precision,
-          conv: spectrum.conv,
-          frobeniusSquared: spectrum.frobeniusSquared,
-          metrics: spectrum.metrics,
-          backend: spectrum.backend,
-          elapsedMs: spectrum.elapsedMs,
-        };
-      } catch (error) {
-        if (error instanceof ModelFileError) throw error;
-        entry.spectrum = { error: errorText(error) };
-      }
+  const entryOf = (index: number) => {
+    let entry = results.get(index);
+    if (!entry) {
+      entry = {};
+      results.set(index, entry);
     }
+    return entry;
+  };
+  const matrices = tensors.filter((tensor) => matrixShape(tensor.shape));
+  if (spectra) {
+    // Several matrices in flight: the 'fast' method computes them side by side.
+    const floats = matrices.filter(
+      (tensor) => DTYPES[tensor.dtype].isFloat && DTYPES[tensor.dtype].numeric,
+    );
+    await orderedPipeline(
+      floats.length,
+      fastSpectrumWorkers(),
+      (i) => spectrumReport(analysis, path, floats[i]!.index),
+      async (i, spectrum) => {
+        entryOf(floats[i]!.index).spectrum = spectrum;
+      },
+    );
+  }
+  for (const tensor of matrices) {
+    const entry = entryOf(tensor.index);
     if (sparsity && DTYPES[tensor.dtype].numeric) {
       try {
         entry.structuredSparsity = (
@@ -168,9 +173,33 @@ async function analyseTensors(
         entry.structuredSparsity = { error: errorText(error) };
       }
     }
-    results.set(tensor.index, entry);
   }
   return results;
+}
+
+/** The spectrum report of one tensor: its metrics, or the error that kept it from having them. */
+async function spectrumReport(
+  analysis: AnalysisService,
+  path: string,
+  index: number,
+): Promise<SpectrumReport> {
+  try {
+    const spectrum = await analysis.spectrum(path, index);
+    return {
+      rows: spectrum.rows,
+      cols: spectrum.cols,
+      method: spectrum.method,
+      precision: spectrum.precision,
+      conv: spectrum.conv,
+      frobeniusSquared: spectrum.frobeniusSquared,
+      metrics: spectrum.metrics,
+      backend: spectrum.backend,
+      elapsedMs: spectrum.elapsedMs,
+    };
+  } catch (error) {
+    if (error instanceof ModelFileError) throw error;
+    return { error: errorText(error) };
+  }
 }
 
 function spectrumCells(spectrum: SpectrumReport | undefined): string[] {

@@ -42,11 +42,12 @@ import {
   type PyramidPart,
 } from './analysis/heatmap';
 import type { SpectrumSettings } from './analysis/spectrum';
-import { disposeSpectrumWorker, spectrumOfValues } from './jobs/computeSpectrum';
+import { disposeSpectrumWorker, spectrumOfFile, spectrumOfValues } from './jobs/computeSpectrum';
 import {
   fileMatrix,
   loadMemoryBytes,
   loadTensorValues,
+  matrixFileSource,
   matrixValues,
   storedRowBytes,
   tensorMatrixShape,
@@ -380,8 +381,11 @@ async function computeSpectrum(
   signal: AbortSignal,
 ): Promise<Spectrum> {
   const matrix = tensorMatrixShape(entry, true);
-  const values = await loadTensorValues(entry, matrix);
   const shape = squeezedShape(entry.info.shape);
+  // A plain range of a file is read by the spectrum worker itself.
+  const source = matrixFileSource(entry, matrix);
+  if (source) return spectrumOfFile(source, shape, entry.info.index, options, settings, signal);
+  const values = await loadTensorValues(entry, matrix);
   return spectrumOfValues(values, shape, entry.info.index, options, settings, signal);
 }
 

@@ -110,8 +110,10 @@ export async function randomizedTopSingularValues<T extends GemmArray>(
 /**
  * The subspace iteration behind randomizedTopSingularValues: `basis`, orthonormal columns
  * (rows × (k + OVERSAMPLING), row-major) that approximately span the top left singular
- * vectors of `a`, and the eigenvalues (descending, σ² of the Ritz values) of Qᵀ·A·Aᵀ·Q
- * for that basis Q, all of them.
+ * vectors of A, and the eigenvalues (descending, σ² of the Ritz values) of Qᵀ·A·Aᵀ·Q
+ * for that basis Q, all of them. A is `a`, or with `transposed` aᵀ: every product then
+ * reads `a` transposed, so that a tall matrix is worked on as its wide transpose without
+ * a transposed copy.
  */
 export async function randomizedRange<T extends GemmArray>(
   runtime: MatMulRuntime,
@@ -119,29 +121,36 @@ export async function randomizedRange<T extends GemmArray>(
   k: number,
   check: CancelCheck,
   powerIterations = DEFAULT_POWER_ITERATIONS,
+  transposed = false,
 ): Promise<{ basis: Matrix<T>; eigenvalues: Float64Array }> {
   const Element = (a.data instanceof Float64Array
     ? Float64Array
     : Float32Array) as unknown as ArrayConstructorOf<T>;
+  const rows = transposed ? a.cols : a.rows;
+  const cols = transposed ? a.rows : a.cols;
   const side = Math.min(a.rows, a.cols);
   const width = Math.min(side, k + OVERSAMPLING);
-  const omega = new Element(a.cols * width);
-  gaussianFill(omega, 0x5eed + a.rows * 31 + a.cols);
+  /** A·X and Aᵀ·Y. */
+  const times = (x: Matrix<T>) => runtime.gemm(a, x, transposed ? { transA: true } : {});
+  const transposeTimes = (y: Matrix<T>) => runtime.gemm(a, y, transposed ? {} : { transA: true });
+  const omega = new Element(cols * width);
+  gaussianFill(omega, 0x5eed + rows * 31 + cols);
   let q = await orthonormalize(
     runtime,
-    await runtime.gemm(a, { rows: a.cols, cols: width, data: omega }),
+    await times({ rows: cols, cols: width, data: omega }),
     Element,
   );
   for (let round = 0; round < powerIterations; round++) {
     check();
-    const z = await orthonormalize(runtime, await runtime.gemm(a, q, { transA: true }), Element);
+    const z = await orthonormalize(runtime, await transposeTimes(q), Element);
     check();
-    q = await orthonormalize(runtime, await runtime.gemm(a, z), Element);
+    q = await orthonormalize(runtime, await times(z), Element);
   }
   check();
-  // B = Qᵀ·A (width × cols); its singular values are those of A restricted to span(Q).
-  const b = await runtime.gemm(q, a, { transA: true });
-  const small = await runtime.gemm(b, b, { transB: true });
+  // Z = Aᵀ·Q (cols × width); ZᵀZ = Qᵀ·A·Aᵀ·Q, whose eigenvalues are the squared singular
+  // values of A restricted to span(Q).
+  const z = await transposeTimes(q);
+  const small = await runtime.gemm(z, z, { transA: true });
   const eigenvalues = await symmetricEigenvalues(runtime, small, Math.min(16, width), check);
   return { basis: q, eigenvalues };
 }

@@ -105,8 +105,9 @@ export interface SpectralSumOptions<T extends GemmArray = GemmArray> {
   readonly steps?: number;
   readonly seed?: number;
   /**
-   * For a wide `a` (rows ≤ cols): orthonormal columns (rows × width, row-major) spanning the
-   * top left singular vectors, and the eigenvalues of Qᵀ·A·Aᵀ·Q (randomizedRange).
+   * Orthonormal columns (side × width, row-major, side = min(rows, cols)) spanning the top
+   * eigenvectors of G, and the eigenvalues of Qᵀ·G·Q (randomizedRange of the wide one of
+   * `a` and aᵀ).
    */
   readonly deflation?: { readonly basis: Matrix<T>; readonly eigenvalues: ArrayLike<number> };
 }
@@ -132,11 +133,13 @@ export async function estimateSpectralSums<T extends GemmArray>(
   options: SpectralSumOptions<T> = {},
 ): Promise<SpectralSums> {
   const wide = a.rows <= a.cols;
-  const deflation = options.deflation;
-  if (deflation && (!wide || deflation.basis.rows !== a.rows)) {
-    throw new Error('a deflated spectral sum needs a wide matrix and a basis of its rows');
-  }
   const side = wide ? a.rows : a.cols;
+  const deflation = options.deflation;
+  if (deflation && deflation.basis.rows !== side) {
+    throw new Error(
+      `a deflated spectral sum needs a basis of ${side}-vectors (the smaller side), not of ${deflation.basis.rows}`,
+    );
+  }
   if (!(frobeniusSquared > 0)) return { sigma: 0, sigmaLogSigma: 0 };
   const probes = Math.max(1, Math.min(options.probes ?? DEFAULT_SLQ_PROBES, side));
   const steps = Math.max(1, Math.min(options.steps ?? DEFAULT_SLQ_STEPS, side));
@@ -145,7 +148,8 @@ export async function estimateSpectralSums<T extends GemmArray>(
   // basis[j]: the j-th Lanczos vectors of all probes, probe p at p·side.
   const basis: Float64Array[] = [];
   const start = new Float64Array(probes * side);
-  rademacherFill(start, options.seed ?? 0x51a9 + a.rows * 7 + a.cols);
+  // The seed depends on the Gram matrix only: a matrix and its transpose get the same probes.
+  rademacherFill(start, options.seed ?? 0x51a9 + side * 7 + Math.max(a.rows, a.cols));
   const block = new Element(probes * side);
   /** Rows of `block` ← (I − Q·Qᵀ)·row, on onnxruntime. */
   const deflate = async () => {

@@ -180,6 +180,8 @@ export function bandwidthFor(n: number): number {
 export interface SpectrumSettings {
   /** `layerlens.compute.backend`: where the matrix products run. */
   readonly backend?: ComputeBackend;
+  /** Threads of each onnxruntime product (onnxruntime's default, every core, when absent). */
+  readonly threads?: number;
   /** Filled with the seconds spent per stage of the Gram route when given (benchmarks, in this thread). */
   readonly stageTimings?: StageTimings;
 }
@@ -211,6 +213,7 @@ async function matrixSingularValues(
   precision: SpectrumPrecision,
   runtime: MatMulRuntime,
   check: CancelCheck,
+  frobeniusSquared: number,
   timings?: StageTimings,
 ): Promise<{ values: Float64Array; route: string; sums?: SpectralSums }> {
   const { rows, cols } = matrix;
@@ -231,16 +234,16 @@ async function matrixSingularValues(
     };
   }
   if (method === 'fast') {
-    // Wide, so that the top subspace the randomized SVD finds is on the Gram side.
+    // The wide one of A and Aᵀ (read transposed, not copied), so that the top subspace the
+    // randomized SVD finds is on the Gram side.
     let start = performance.now();
-    const wide = rows > cols ? await runtime.transpose(a) : a;
-    const top = await randomizedRange(runtime, wide, k, check, FAST_POWER_ITERATIONS);
+    const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, rows > cols);
     const values = new Float64Array(Math.min(k, top.eigenvalues.length));
     for (let i = 0; i < values.length; i++) {
       values[i] = Math.sqrt(Math.max(0, top.eigenvalues[i]!));
     }
     start = addStageTime(timings, 'randomized top-k', start);
-    const sums = await estimateSpectralSums(runtime, wide, frobeniusSquaredOf(a.data), check, {
+    const sums = await estimateSpectralSums(runtime, a, frobeniusSquared, check, {
       deflation: top,
     });
     addStageTime(timings, 'Lanczos quadrature', start);
@@ -301,14 +304,21 @@ export async function computeSpectrumInThread(
   const method = resolveMethod(options, side);
   const k = method === 'full' ? side : resolveTopK(options, side);
   const precision = options.precision ?? 'float32';
-  const runtime = sharedMatMulRuntime(settings.backend ?? 'cpu');
+  const runtime = sharedMatMulRuntime(settings.backend ?? 'cpu', settings.threads);
   const pooled: Float64Array[] = [];
   const routes = new Set<string>();
   let frobeniusSquared = 0;
   let sums: SpectralSums | undefined;
   for (const matrix of matrices) {
     check();
-    frobeniusSquared += frobeniusSquaredOf(matrix.values);
+    const matrixFrobenius = frobeniusSquaredOf(matrix.values);
+    frobeniusSquared += matrixFrobenius;
+    if (matrixFrobenius === 0 && matrix.values.every((value) => value === 0)) {
+      // Every value zero: so is every singular value (and both spectral sums).
+      pooled.push(new Float64Array(k));
+      routes.add('all values zero');
+      continue;
+    }
     const {
       values: sigma,
       route,
@@ -320,6 +330,7 @@ export async function computeSpectrumInThread(
       precision,
       runtime,
       check,
+      matrixFrobenius,
       settings.stageTimings,
     );
     pooled.push(sigma);

@@ -7,9 +7,10 @@ import { byteLengthOf, DTYPES } from '../../shared/dtypes';
 import { matrixShape } from '../../shared/heatmap';
 import { MAX_IN_MEMORY_TENSOR_BYTES } from '../../shared/limits';
 import { ModelFileError, type TensorEntry } from '../formats/types';
-import { decodeValues, isNumericDType, type NumericDType } from './decode';
+import { decodeHalfToFloat32, decodeValues, isNumericDType, type NumericDType } from './decode';
 import { decodedGgmlType, dequantizeAll, storedBytesOf } from './ggmlValues';
 import type { MatrixReader, MatrixValues } from './heatmap';
+import { fileTensorBytes } from './stats';
 
 export interface TensorMatrixShape {
   readonly dtype: NumericDType;
@@ -97,12 +98,7 @@ export async function loadTensorValues(
   const { info, data } = entry;
   const count = info.parameterCount;
   if (data.kind === 'memory') return matrixValues(shape, loadMemoryBytes(entry).slice(), count);
-  const valueBytes = shape.blocks ? count * 4 : data.length;
-  if (valueBytes > MAX_IN_MEMORY_TENSOR_BYTES) {
-    throw new Error(
-      `tensor "${info.name}" has ${valueBytes} bytes of values, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
-    );
-  }
+  checkValueBytes(entry, shape);
   const bytes = new Uint8Array(data.length);
   let handle: fs.promises.FileHandle;
   try {
@@ -129,6 +125,86 @@ export async function loadTensorValues(
     await handle.close();
   }
   return matrixValues(shape, bytes, count);
+}
+
+/** Refuses a tensor whose values would take more than MAX_IN_MEMORY_TENSOR_BYTES to hold whole. */
+function checkValueBytes(entry: TensorEntry, shape: TensorMatrixShape): void {
+  const valueBytes = shape.blocks ? entry.info.parameterCount * 4 : entry.data.length;
+  if (valueBytes > MAX_IN_MEMORY_TENSOR_BYTES) {
+    throw new Error(
+      `tensor "${entry.info.name}" has ${valueBytes} bytes of values, more than the limit of ${MAX_IN_MEMORY_TENSOR_BYTES} for reading it whole`,
+    );
+  }
+}
+
+/** Where a matrix's stored bytes lie in a file: what a worker needs to read it itself. */
+export interface MatrixFileSource {
+  readonly path: string;
+  readonly offset: number;
+  /** Stored bytes (tensorMatrixShape checked them against the shape). */
+  readonly length: number;
+  readonly shape: TensorMatrixShape;
+}
+
+/** Stored bytes read at a time when a matrix is widened to float32 from its file. */
+export const MATRIX_READ_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The file source of a tensor stored as one plain range of a file (checked against the
+ * in-memory limit), or null for an in-memory tensor.
+ */
+export function matrixFileSource(
+  entry: TensorEntry,
+  shape: TensorMatrixShape,
+): MatrixFileSource | null {
+  const { data } = entry;
+  if (data.kind !== 'file') return null;
+  checkValueBytes(entry, shape);
+  return { path: data.path, offset: data.offset, length: data.length, shape };
+}
+
+/**
+ * The values of a matrix read from its file. float32, float16 and bfloat16 come as one
+ * float32 array filled chunk by chunk (the widening is exact), so that the stored bytes
+ * never sit in memory whole beside the values (into the start of `reuse` when it is large
+ * enough); other types are read whole and decoded (matrixValues).
+ */
+export async function readMatrixFromFile(
+  source: MatrixFileSource,
+  chunkBytes = MATRIX_READ_CHUNK_BYTES,
+  reuse?: Float32Array,
+): Promise<MatrixValues> {
+  const { path, offset, length, shape } = source;
+  // Whole elements per chunk.
+  const chunk = Math.max(8, Math.floor(chunkBytes / 8) * 8);
+  const count = shape.rows * shape.cols;
+  const { dtype } = shape;
+  const bytes = fileTensorBytes(path, offset, length);
+  const half = dtype === 'float16' || dtype === 'bfloat16';
+  if (shape.blocks || !(half || dtype === 'float32')) {
+    const whole = new Uint8Array(length);
+    let filled = 0;
+    await bytes.chunks(chunk, (piece) => {
+      whole.set(piece, filled);
+      filled += piece.byteLength;
+    });
+    return matrixValues(shape, whole, count);
+  }
+  const values =
+    reuse && reuse.length >= count ? reuse.subarray(0, count) : new Float32Array(count);
+  const elementBytes = half ? 2 : 4;
+  if (length !== count * elementBytes) {
+    throw new Error(`${count} ${dtype} values need ${count * elementBytes} bytes, not ${length}`);
+  }
+  const stored = new Uint8Array(values.buffer, values.byteOffset, length);
+  let done = 0;
+  await bytes.chunks(chunk, (piece) => {
+    const elements = piece.byteLength / elementBytes;
+    if (half) decodeHalfToFloat32(dtype, piece, elements, values.subarray(done, done + elements));
+    else stored.set(piece, done * 4);
+    done += elements;
+  });
+  return values;
 }
 
 /**

@@ -1,9 +1,19 @@
 /**
- * Spectra computed in a dedicated worker thread: the Gram matrix, band reduction and
- * eigen-solver run there (onnxruntime's own threads do the matrix products), so that the
- * server's event loop only waits. One worker is enough: onnxruntime already uses every
- * core, and a second spectrum at the same time would only compete for them.
+ * Spectra computed in worker threads: the Gram matrix, band reduction and eigen-solver run
+ * there, so that the server's event loop only waits. A full or top-k spectrum runs in one
+ * worker whose onnxruntime products use every core. The 'fast' method (whole models,
+ * hundreds of matrices) runs its matrices side by side instead, one worker per core with
+ * single-threaded products: much of its work (reading and widening the values, Lanczos
+ * vectors, small factorisations) is single-threaded JavaScript that a second core would
+ * otherwise only wait for.
+ *
+ * A matrix stored as a plain range of a file is read by the worker itself (a
+ * MatrixFileSource: path, offset, stored type), so its values never pass through the
+ * caller's thread. The fast workers together hold at most FAST_SPECTRA_MEMORY_BYTES of
+ * values (a larger matrix alone): the worker holds its matrix whole in float32, since the
+ * method passes over it about sixty times.
  */
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
   checkTensorShape,
@@ -12,17 +22,24 @@ import {
   type SpectrumComputation,
   type SpectrumSettings,
 } from '../analysis/spectrum';
+import type { MatrixFileSource } from '../analysis/tensorMatrix';
 import type { Spectrum, SpectrumOptions } from '../../shared/spectrum';
 import { WorkerPool } from './workerPool';
+import { Semaphore } from 'async-mutex';
+
+/** Most workers that compute 'fast' spectra side by side (each holds one matrix's values). */
+export const MAX_FAST_SPECTRUM_WORKERS = 4;
+
+/** The values of one spectrum job: in memory, or where the worker reads them. */
+export type SpectrumInput =
+  { readonly values: Float32Array | Float64Array } | { readonly source: MatrixFileSource };
 
 /** One spectrum job as the worker receives it. */
-export interface SpectrumJob {
-  /** The tensor's values (transferred, not copied). */
-  readonly values: Float32Array | Float64Array;
+export type SpectrumJob = SpectrumInput & {
   readonly shape: readonly number[];
   readonly options: SpectrumOptions;
   readonly settings: SpectrumSettings;
-}
+};
 
 /** The worker script: dist/spectrumWorker.js beside the bundle, or the source under tsx. */
 export function spectrumWorkerScript(): string {
@@ -31,21 +48,52 @@ export function spectrumWorkerScript(): string {
     : path.join(__dirname, 'spectrumWorker.js');
 }
 
-let pool: WorkerPool<SpectrumJob, SpectrumComputation> | null = null;
+type SpectrumPool = WorkerPool<SpectrumJob, SpectrumComputation>;
+let pool: SpectrumPool | null = null;
+let fastPool: SpectrumPool | null = null;
 
-/** Runs one spectrum in the worker, starting it on first use. */
+/** Workers for 'fast' spectra: one per core, at most MAX_FAST_SPECTRUM_WORKERS. */
+export function fastSpectrumWorkers(): number {
+  return Math.max(1, Math.min(availableParallelism(), MAX_FAST_SPECTRUM_WORKERS));
+}
+
+/**
+ * Bytes of matrix values that the 'fast' workers hold at once: two of an LLM's MLP matrices
+ * in float32 fit, a larger matrix (a vocabulary embedding) waits and runs alone.
+ */
+export const FAST_SPECTRA_MEMORY_BYTES = 512 * 1024 * 1024;
+const fastMemory = new Semaphore(FAST_SPECTRA_MEMORY_BYTES);
+
+/** Runs one spectrum in a spectrum worker, starting the pool on first use. */
 export function runSpectrumJob(
-  values: Float32Array | Float64Array,
+  input: SpectrumInput,
   shape: readonly number[],
   options: SpectrumOptions,
   settings: SpectrumSettings,
   signal?: AbortSignal,
 ): Promise<SpectrumComputation> {
-  pool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(1, spectrumWorkerScript());
-  // A private copy: the caller keeps its array, and the copy's buffer can be moved.
-  const copy = values.slice();
-  const job: SpectrumJob = { values: copy, shape: [...shape], options: { ...options }, settings };
-  return pool.run(job, signal, [copy.buffer]);
+  const start = (target: SpectrumPool, jobSettings: SpectrumSettings) => {
+    const common = { shape: [...shape], options: { ...options }, settings: jobSettings };
+    if ('source' in input) return target.run({ source: input.source, ...common }, signal);
+    // A private copy: the caller keeps its array, and the copy's buffer can be moved.
+    const copy = input.values.slice();
+    return target.run({ values: copy, ...common }, signal, [copy.buffer]);
+  };
+  if (options.method !== 'fast') {
+    pool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(1, spectrumWorkerScript());
+    return start(pool, settings);
+  }
+  const workers = fastSpectrumWorkers();
+  fastPool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(workers, spectrumWorkerScript());
+  const fastWorkers = fastPool;
+  // The cores are shared out between the workers, and the memory budget between the jobs.
+  const threads = Math.max(1, Math.floor(availableParallelism() / workers));
+  const elementBytes = options.precision === 'float64' ? 8 : 4;
+  const bytes = shape.reduce((product, side) => product * side, elementBytes);
+  return fastMemory.runExclusive(
+    () => start(fastWorkers, { ...settings, threads }),
+    Math.max(1, Math.min(FAST_SPECTRA_MEMORY_BYTES, bytes)),
+  );
 }
 
 /**
@@ -63,7 +111,7 @@ export async function computeTensorSpectrum(
   throwIfAborted(signal);
   // Shape errors are reported here, before any copy or thread hop.
   checkTensorShape(values, shape);
-  return runSpectrumJob(values, shape, options, settings, signal);
+  return runSpectrumJob({ values }, shape, options, settings, signal);
 }
 
 /**
@@ -80,6 +128,33 @@ export async function spectrumOfValues(
 ): Promise<Spectrum> {
   const started = performance.now();
   const result = await computeTensorSpectrum(values, shape, options, signal, settings);
+  return spectrumOfComputation(result, index, started);
+}
+
+/**
+ * The spectrum of a matrix stored as one range of a file (`shape` its dimensions, which
+ * fill the stored bytes: tensorMatrixShape checked them), read and computed in a spectrum
+ * worker.
+ */
+export async function spectrumOfFile(
+  source: MatrixFileSource,
+  shape: readonly number[],
+  index: number,
+  options: SpectrumOptions = {},
+  settings: SpectrumSettings = {},
+  signal?: AbortSignal,
+): Promise<Spectrum> {
+  const started = performance.now();
+  throwIfAborted(signal);
+  const result = await runSpectrumJob({ source }, shape, options, settings, signal);
+  return spectrumOfComputation(result, index, started);
+}
+
+function spectrumOfComputation(
+  result: SpectrumComputation,
+  index: number,
+  started: number,
+): Spectrum {
   return {
     index,
     rows: result.rows,
@@ -101,8 +176,10 @@ export async function spectrumOfValues(
   };
 }
 
-/** Stops the spectrum worker (a later job starts a fresh one). */
+/** Stops the spectrum workers (a later job starts fresh ones). */
 export function disposeSpectrumWorker(): void {
   pool?.dispose();
   pool = null;
+  fastPool?.dispose();
+  fastPool = null;
 }

@@ -50,6 +50,7 @@ import {
   type EncodeResult,
   type LosslessRunner,
 } from './jobs';
+import { orderedPipeline } from '../jobs/orderedPipeline';
 
 export const LLZ_EXTENSION = PACKED_EXTENSION;
 
@@ -189,29 +190,6 @@ async function sha256OfFile(filePath: string, signal?: AbortSignal): Promise<str
     await handle.close();
   }
   return hash.digest('hex');
-}
-
-/**
- * Run `start(i)` for i = 0…count−1 with at most `window` in flight, handing each result to
- * `consume` in order. Stops at the first failure (remaining jobs are left to settle).
- */
-async function orderedPipeline<T>(
-  count: number,
-  window: number,
-  start: (i: number) => Promise<T>,
-  consume: (i: number, result: T) => Promise<void>,
-): Promise<void> {
-  const inFlight: Promise<T>[] = [];
-  let next = 0;
-  for (let done = 0; done < count; done++) {
-    while (next < count && inFlight.length < window) {
-      const started = start(next++);
-      // Awaited in order below; a job failing before its turn must not count as unhandled.
-      started.catch(() => {});
-      inFlight.push(started);
-    }
-    await consume(done, await inFlight.shift()!);
-  }
 }
 
 /**

@@ -89,7 +89,11 @@ export class MatMulRuntime {
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
   private choice: ProviderChoice;
 
-  constructor(readonly backend: ComputeBackend = 'cpu') {
+  /** `threads`: onnxruntime's intra-op threads per product (its default, one per core, when absent). */
+  constructor(
+    readonly backend: ComputeBackend = 'cpu',
+    readonly threads?: number,
+  ) {
     this.choice = chooseProvider(backend);
   }
 
@@ -265,6 +269,7 @@ export class MatMulRuntime {
       InferenceSession.create(model, {
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
+        ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
         // A provider that cannot start is reported in the result, not on stderr.
         logSeverityLevel: provider === 'cpu' ? 2 : 4,
         // Threads that spin between the many short products only steal the cores from
@@ -297,15 +302,19 @@ export class MatMulRuntime {
   }
 }
 
-/** Gemm sessions per backend, kept for the life of the thread and shared by its users. */
-const sharedRuntimes = new Map<ComputeBackend, MatMulRuntime>();
+/** Gemm sessions per backend and thread count, kept for the life of the thread and shared by its users. */
+const sharedRuntimes = new Map<string, MatMulRuntime>();
 
-/** The thread's MatMulRuntime for `backend`, created on first use. */
-export function sharedMatMulRuntime(backend: ComputeBackend = 'cpu'): MatMulRuntime {
-  let runtime = sharedRuntimes.get(backend);
+/** The thread's MatMulRuntime for `backend` (and `threads` per product), created on first use. */
+export function sharedMatMulRuntime(
+  backend: ComputeBackend = 'cpu',
+  threads?: number,
+): MatMulRuntime {
+  const key = `${backend}/${threads ?? ''}`;
+  let runtime = sharedRuntimes.get(key);
   if (!runtime) {
-    runtime = new MatMulRuntime(backend);
-    sharedRuntimes.set(backend, runtime);
+    runtime = new MatMulRuntime(backend, threads);
+    sharedRuntimes.set(key, runtime);
   }
   return runtime;
 }

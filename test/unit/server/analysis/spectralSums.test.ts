@@ -134,14 +134,46 @@ describe('spectral sums', () => {
     assert.equal(again.sigma, plain.sigma);
   });
 
-  test('a deflation basis must span the rows of a wide matrix', async () => {
+  test('a tall matrix read transposed gives the wide transpose’s top values and deflated sums', async () => {
+    const rows = 160;
+    const cols = 240;
+    const sigma = powerLawSpectrum(rows, 0.5);
+    const wide = Float32Array.from(matrixWithSpectrum(rows, cols, sigma, 5));
+    const tall = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) tall[c * rows + r] = wide[r * cols + c]!;
+    }
+    const frobenius = frobeniusSquaredOf(wide);
+    const wideMatrix = { rows, cols, data: wide };
+    const tallMatrix = { rows: cols, cols: rows, data: tall };
+    const fromWide = await randomizedRange(runtime, wideMatrix, 32, noCancel, 2);
+    const fromTall = await randomizedRange(runtime, tallMatrix, 32, noCancel, 2, true);
+    assert.equal(fromTall.basis.rows, rows);
+    for (let i = 0; i < 32; i++) {
+      const relative = Math.abs(fromTall.eigenvalues[i]! / fromWide.eigenvalues[i]! - 1);
+      assert.ok(
+        relative < 1e-4,
+        `eigenvalue ${i}: ${fromTall.eigenvalues[i]} against ${fromWide.eigenvalues[i]}`,
+      );
+    }
+    const sumsWide = await estimateSpectralSums(runtime, wideMatrix, frobenius, noCancel, {
+      deflation: fromWide,
+    });
+    const sumsTall = await estimateSpectralSums(runtime, tallMatrix, frobenius, noCancel, {
+      deflation: fromTall,
+    });
+    assert.ok(Math.abs(sumsTall.sigma / sumsWide.sigma - 1) < 1e-4);
+    assert.ok(Math.abs(effectiveRankOfSums(sumsTall) / effectiveRankOfSums(sumsWide) - 1) < 1e-4);
+  });
+
+  test('a deflation basis must be of vectors of the smaller side', async () => {
     const a = new Float32Array(30 * 20).fill(1);
-    const basis = { rows: 20, cols: 4, data: new Float32Array(80) };
+    const basis = { rows: 30, cols: 4, data: new Float32Array(120) };
     await assert.rejects(
       estimateSpectralSums(runtime, { rows: 30, cols: 20, data: a }, 600, noCancel, {
         deflation: { basis, eigenvalues: [1, 1, 1, 1] },
       }),
-      /wide matrix/,
+      /basis of 20-vectors/,
     );
   });
 });
@@ -208,6 +240,24 @@ describe('the fast method in the analysis service', () => {
       assert.equal(fast.method, 'fast');
       assert.equal(fast.singularValues.length, FAST_TOPK);
       assert.equal((await analysis.spectrum(file, 0, { method: 'auto' })).method, 'fast');
+      // Read and widened by the worker from the file, computed with single-threaded products:
+      // the values computed here from the same bfloat16 values in memory.
+      const bits = float32ToBfloat16Bits(values);
+      const widened = new Float32Array(
+        new Uint32Array(bits.length).map((_, i) => bits[i]! << 16).buffer,
+      );
+      const here = await computeSpectrumInThread(widened, [rows, cols], { method: 'fast' });
+      for (let i = 0; i < FAST_TOPK; i++) {
+        assert.ok(Math.abs(fast.singularValues[i]! / here.singularValues[i]! - 1) < 1e-6, `σ${i}`);
+      }
+      assert.ok(
+        Math.abs(
+          fast.metrics.effectiveRank /
+            spectralMetrics(here.singularValues, rows, cols, here.frobeniusSquared, here.sums)
+              .effectiveRank -
+            1,
+        ) < 1e-6,
+      );
       analysis.setSpectrumMethod('auto');
       const full = await analysis.spectrum(file, 0);
       assert.equal(full.method, 'full');

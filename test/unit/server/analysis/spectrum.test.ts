@@ -435,6 +435,21 @@ describe('tensor spectra', () => {
     assert.ok(Math.max(...Array.from(exact.singularValues, (s) => Math.abs(s - 1))) < 1e-10);
   });
 
+  test('all zeros: every singular value is 0, with no products; one non-zero value is not skipped', async () => {
+    const zeros = new Float32Array(rows * cols);
+    for (const options of [{}, { method: 'topk' as const, k: 20 }]) {
+      const result = await computeSpectrumInThread(zeros, [rows, cols], options);
+      assert.equal(result.singularValues.length, options.k ?? rows);
+      assert.ok(result.singularValues.every((value) => value === 0));
+      assert.equal(result.frobeniusSquared, 0);
+      assert.match(result.backend, /all values zero/);
+    }
+    zeros[5 * cols + 9] = -3;
+    const one = await computeSpectrumInThread(zeros, [rows, cols]);
+    assert.ok(Math.abs(one.singularValues[0]! - 3) < 1e-5);
+    assert.match(one.backend, /onnxruntime/);
+  });
+
   test('exact rank r: the values beyond r vanish', async () => {
     const r = 7;
     const sigma = [9, 8, 6, 5, 3, 2, 1];
