@@ -61,9 +61,12 @@ export function patternValues(dtype: NumericDType): Float64Array {
     const bytes = new Uint8Array(patterns.buffer);
     // 16-bit floats in one call of the kernel's exact widening (a worker's first tensor
     // waits for this table), else the scalar decoder; copied, as the widened view is reused.
-    const kernel = dtype === 'float16' || dtype === 'bfloat16' ? statsKernel() : null;
+    const half = dtype === 'float16' || dtype === 'bfloat16' ? dtype : null;
+    const kernel = half ? statsKernel() : null;
     values = new Float64Array(
-      kernel ? kernel.widen(dtype, bytes, PATTERNS_16) : decodeValues(dtype, bytes, PATTERNS_16),
+      half && kernel
+        ? kernel.widen(half, bytes, PATTERNS_16)
+        : decodeValues(dtype, bytes, PATTERNS_16),
     );
     valueTables.set(dtype, values);
   }
