@@ -9,7 +9,8 @@
  * for memory only). For each file it times `layerlens inspect FILE --stats --json` (the CLI
  * from source through tsx, or the bundle dist/cli.js with --dist after `npm run build`),
  * the server's statistics request (ModelService.tensorStats over every tensor, in a fresh
- * process) and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity
+ * process, its workers started as the model opens as the LSP server's are; with --dist they
+ * run the bundle's dist/statsWorker.js, as the packaged server's do) and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity
  * counts, 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
  * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, and the
  * load average. Files over 1 GB are deleted at the end unless --keep.
@@ -134,13 +135,14 @@ function cli(path: string, dist: boolean): Measured {
   return { seconds, peakMb, cpuSeconds, tensors };
 }
 
-function server(path: string): Measured {
+function server(path: string, dist: boolean): Measured {
   const { stdout, peakMb, cpuSeconds } = timedNode([
     '--import',
     'tsx',
     __filename,
     '--server',
     path,
+    ...(dist ? ['--dist'] : []),
   ]);
   return { ...(JSON.parse(stdout) as { seconds: number }), peakMb, cpuSeconds };
 }
@@ -208,9 +210,14 @@ function printTable(title: string, rows: readonly (readonly string[])[]): void {
 }
 
 /** The server side, run in its own process: every tensor's statistics through ModelService. */
-async function serverPath(path: string): Promise<void> {
-  const service = new ModelService();
+async function serverPath(path: string, dist: boolean): Promise<void> {
+  // With --dist the workers run the bundle's dist/statsWorker.js, as the packaged server's do.
+  const service = new ModelService(
+    dist ? { statsWorkerScript: join(ROOT, 'dist', 'statsWorker.js') } : {},
+  );
   const start = process.hrtime.bigint();
+  // As the LSP server's openModel handler: the workers start while the model opens.
+  service.startStatsWorkers();
   const summary = await service.openModel(path);
   const indices = Array.from({ length: summary.tensorCount }, (_, index) => index);
   let failed = 0;
@@ -226,7 +233,7 @@ async function serverPath(path: string): Promise<void> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--server') return serverPath(args[1]!);
+  if (args[0] === '--server') return serverPath(args[1]!, args[2] === '--dist');
   const dist = args.includes('--dist');
   if (dist && !existsSync(join(ROOT, 'dist', 'cli.js'))) {
     throw new Error('--dist needs the bundle: run `npm run build` first');
@@ -238,6 +245,7 @@ async function main(): Promise<void> {
   }
   generate();
   const cliLabel = dist ? 'CLI (dist/cli.js)' : 'CLI (source, tsx)';
+  const serverLabel = dist ? 'server (ModelService, dist workers)' : 'server (ModelService)';
   const rows: string[][] = [];
   const notes: string[] = [];
   console.log(`load average before: ${load()}`);
@@ -249,7 +257,7 @@ async function main(): Promise<void> {
     const reference = numpy(path);
     const measured: [string, Measured][] = [
       [cliLabel, cli(path, dist)],
-      ['server (ModelService)', server(path)],
+      [serverLabel, server(path, dist)],
     ];
     if (typeof reference !== 'string') measured.push(['NumPy (1 thread)', reference]);
     else notes.push(`${label}: NumPy failed: ${reference}`);
@@ -270,7 +278,7 @@ async function main(): Promise<void> {
   const sparseBytes = modelBytes(SPARSE_INDEX);
   for (const [name, result] of [
     [cliLabel, cli(SPARSE_INDEX, dist)],
-    ['server (ModelService)', server(SPARSE_INDEX)],
+    [serverLabel, server(SPARSE_INDEX, dist)],
   ] as const) {
     rows.push(['Llama-7B bf16, 3 sparse shards', name, ...timings(sparseBytes, result), '']);
   }

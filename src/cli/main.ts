@@ -98,6 +98,7 @@ async function inspect(
   extras: InspectExtras = {},
 ): Promise<InspectReport> {
   const path = resolve(file);
+  if (withStats) service.startStatsWorkers();
   const summary = await service.openModel(path);
   const tensors: TensorInfo[] = [];
   while (tensors.length < summary.tensorCount) {

@@ -23,6 +23,8 @@ import { weightIndices } from './sensitivity/tensors';
 export interface ModelServiceOptions {
   /** Statistics workers; 0 or absent: one per core, at most 8. */
   readonly workerCount?: number;
+  /** The statistics worker's script; absent: statsWorkerScript() (beside this bundle or source). */
+  readonly statsWorkerScript?: string;
 }
 
 interface CachedModel {
@@ -38,8 +40,10 @@ export class ModelService {
   private readonly models = new Map<string, CachedModel>();
   private pool: WorkerPool | undefined;
   readonly workerCount: number;
+  private readonly statsWorkerScript: string | undefined;
 
   constructor(options: ModelServiceOptions = {}) {
+    this.statsWorkerScript = options.statsWorkerScript;
     this.workerCount =
       options.workerCount && options.workerCount > 0
         ? options.workerCount
@@ -172,8 +176,16 @@ export class ModelService {
     return fresh;
   }
 
+  /**
+   * Starts the statistics workers now, for a caller that will ask for statistics soon:
+   * their start-up then overlaps opening the model.
+   */
+  startStatsWorkers(): void {
+    this.workerPool().start();
+  }
+
   private workerPool(): WorkerPool {
-    this.pool ??= new WorkerPool(this.workerCount);
+    this.pool ??= new WorkerPool(this.workerCount, this.statsWorkerScript);
     return this.pool;
   }
 }

@@ -127,6 +127,8 @@ connection.onShutdown(() => context.dispose());
 const graphIndex = async (models: Services['models'], uri: string) =>
   graphIndexOf(await models.openedModel(modelPath(uri)));
 handle(LspMethods.openModel, async (params, _signal, { models }) => {
+  // The editor asks for every tensor's statistics next: the workers start meanwhile.
+  models.startStatsWorkers();
   const summary = await models.openModel(modelPath(params.uri));
   // The Graph tab's first request then finds the graph built (a 20,000-node graph takes the
   // better part of a second); a failure here is the Graph tab's to report, when it asks.

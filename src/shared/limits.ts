@@ -71,8 +71,11 @@ export const MAX_DENSIFIED_SPARSE_BYTES = 64 * 1024 * 1024;
  */
 export const MAX_PACKED_STATS_BYTES = 4 * 1024 * 1024 * 1024;
 
-/** Bytes a statistics worker reads at a time. */
-export const STATS_CHUNK_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes a statistics worker reads at a time. Each worker holds two such buffers (one read
+ * ahead); 4 MB reads cost no more CPU than 16 MB ones and keep a worker 24 MB smaller.
+ */
+export const STATS_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Histogram bins of the per-tensor statistics. */
 export const HISTOGRAM_BINS = 256;

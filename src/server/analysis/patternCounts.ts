@@ -56,9 +56,18 @@ const valueTables = new Map<NumericDType, Float64Array>();
 export function patternValues(dtype: NumericDType): Float64Array {
   let values = valueTables.get(dtype);
   if (!values) {
-    const patterns = Uint16Array.from({ length: PATTERNS_16 }, (_, pattern) => pattern);
+    const patterns = new Uint16Array(PATTERNS_16);
+    for (let pattern = 0; pattern < PATTERNS_16; pattern++) patterns[pattern] = pattern;
     const bytes = new Uint8Array(patterns.buffer);
-    values = Float64Array.from(decodeValues(dtype, bytes, PATTERNS_16));
+    // 16-bit floats in one call of the kernel's exact widening (a worker's first tensor
+    // waits for this table), else the scalar decoder; copied, as the widened view is reused.
+    const half = dtype === 'float16' || dtype === 'bfloat16' ? dtype : null;
+    const kernel = half ? statsKernel() : null;
+    values = new Float64Array(
+      half && kernel
+        ? kernel.widen(half, bytes, PATTERNS_16)
+        : decodeValues(dtype, bytes, PATTERNS_16),
+    );
     valueTables.set(dtype, values);
   }
   return values;

@@ -122,6 +122,11 @@ export class WorkerPool<Job = StatsJob, Result = StatsJobResult> {
     }
   }
 
+  /** Worker threads started and not stopped (busy or idle). */
+  get startedCount(): number {
+    return this.slots.filter((slot) => slot.worker !== null).length;
+  }
+
   /** Jobs waiting for a free worker. */
   get queuedCount(): number {
     return this.queue.length;
@@ -152,6 +157,18 @@ export class WorkerPool<Job = StatsJob, Result = StatsJobResult> {
       this.queue.push(task);
       this.dispatch();
     });
+  }
+
+  /**
+   * Starts every worker that is not running yet, so that their start-up (loading the
+   * script, compiling its kernels) overlaps the caller's own work before the first job.
+   * Idle, they do not keep the process alive.
+   */
+  start(): void {
+    if (this.disposed) return;
+    for (const slot of this.slots) {
+      if (!slot.worker) this.startWorker(slot).unref();
+    }
   }
 
   /** Terminate every worker; queued and running jobs reject. */

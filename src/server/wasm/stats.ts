@@ -381,21 +381,22 @@ function bumpPattern(table: usize, pattern: u32): void {
 /**
  * Counts the 16-bit patterns (float16 or bfloat16 values, any bits) of `count` values at
  * `source` into two u32 tables of 65536 counters at `table` (one after the other), even
- * and odd values apart so that equal neighbours do not wait on each other's store.
+ * and odd values apart so that equal neighbours do not wait on each other's store. Each
+ * value is its own 16-bit load: cheaper than extracting lanes from a vector.
  */
 export function countPatterns16(source: usize, count: i32, table: usize): void {
   const odd = table + ((<usize>65536) << 2);
   let i = 0;
   for (; i + 8 <= count; i += 8) {
-    const words = v128.load(source + ((<usize>i) << 1));
-    bumpPattern(table, i16x8.extract_lane_u(words, 0));
-    bumpPattern(odd, i16x8.extract_lane_u(words, 1));
-    bumpPattern(table, i16x8.extract_lane_u(words, 2));
-    bumpPattern(odd, i16x8.extract_lane_u(words, 3));
-    bumpPattern(table, i16x8.extract_lane_u(words, 4));
-    bumpPattern(odd, i16x8.extract_lane_u(words, 5));
-    bumpPattern(table, i16x8.extract_lane_u(words, 6));
-    bumpPattern(odd, i16x8.extract_lane_u(words, 7));
+    const at = source + ((<usize>i) << 1);
+    bumpPattern(table, <u32>load<u16>(at));
+    bumpPattern(odd, <u32>load<u16>(at, 2));
+    bumpPattern(table, <u32>load<u16>(at, 4));
+    bumpPattern(odd, <u32>load<u16>(at, 6));
+    bumpPattern(table, <u32>load<u16>(at, 8));
+    bumpPattern(odd, <u32>load<u16>(at, 10));
+    bumpPattern(table, <u32>load<u16>(at, 12));
+    bumpPattern(odd, <u32>load<u16>(at, 14));
   }
   for (; i < count; i++) bumpPattern(table, <u32>load<u16>(source + ((<usize>i) << 1)));
 }

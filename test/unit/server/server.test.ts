@@ -351,13 +351,17 @@ test(
         { name: 'layer.weight', dtype: 'F32', shape: [side, side], data: values },
       ]);
       const uri = pathToFileURL(file).toString();
-      await own.request(LspMethods.openModel, { uri });
       const idle = threadCount(own.pid);
+      // Opening a model starts the statistics workers (the editor asks for statistics next).
+      await own.request(LspMethods.openModel, { uri });
+      let threads = threadCount(own.pid);
+      assert.ok(threads > idle, `${threads} threads after opening, ${idle} before`);
+      await own.request(LspMethods.tensorStats, { uri, indices: [0] });
+      const afterStats = threadCount(own.pid);
+      assert.ok(afterStats <= threads, `${afterStats} threads after statistics: no new workers`);
 
-      // Each service starts its own workers: statistics, lossless, heatmap pyramids.
-      let threads = idle;
+      // Each other service starts its own workers: lossless, heatmap pyramids.
       for (const run of [
-        () => own.request(LspMethods.tensorStats, { uri, indices: [0] }),
         () => own.request(LspMethods.compressibility, { uri, indices: [0] }),
         () => own.request(LspMethods.heatmapInfo, { uri, index: 0, layer: { kind: 'zeros' } }),
       ]) {

@@ -71,6 +71,22 @@ test('runs jobs in parallel on distinct threads and answers each with its own re
   }
 });
 
+test('start() starts every worker before any job; the jobs then run on them', async () => {
+  const pool = testPool(2);
+  try {
+    assert.equal(pool.startedCount, 0, 'workers start on demand');
+    pool.start();
+    assert.equal(pool.startedCount, 2);
+    const results = await Promise.all([1, 2].map((value) => pool.run({ action: 'echo', value })));
+    assert.equal(new Set(results.map((result) => result.threadId)).size, 2);
+    pool.start();
+    assert.equal(pool.startedCount, 2, 'no third thread');
+  } finally {
+    pool.dispose();
+  }
+  assert.equal(pool.startedCount, 0);
+});
+
 test('a single worker takes queued jobs in FIFO order', async () => {
   const pool = testPool(1);
   try {
