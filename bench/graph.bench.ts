@@ -18,6 +18,7 @@ import path from 'node:path';
 import { writeScopedModel } from '../test/support/graphModels';
 import { startServer } from '../test/support/serverProcess';
 import { WebviewHarness } from '../test/support/webviewHarness';
+import { cpuSince, rendererCpu } from './support/processCpu';
 
 const sizes = (process.argv[2] ?? '1000,5000,20000').split(',').map(Number);
 if (sizes.some((n) => !Number.isInteger(n) || n < 1000 || n % 1000 !== 0)) {
@@ -30,6 +31,10 @@ interface Row {
   firstPaintMs: number;
   firstPaintWallMs: number;
   expandMs: number;
+  /** The expansion's wait for layouts, and the CPU time of the layout workers' threads. */
+  expandLayoutMs: number;
+  expandWorkersCpuMs: number | undefined;
+  expandRendererCpuMs: number | undefined;
   frameMeanMs: number;
   frameP95Ms: number;
   frames: number;
@@ -79,16 +84,24 @@ async function main(): Promise<void> {
         );
         // The first item is stage.0, a group of 1,000 nodes: Enter opens it.
         await page.getByTestId('graph-canvas').focus();
+        const cpuBefore = rendererCpu();
         await page.keyboard.press('Enter');
         await page
           .locator('[data-testid="graph-view"][data-expand-ms]')
           .waitFor({ state: 'attached', timeout: 300_000 });
+        const expandCpu = cpuSince(cpuBefore);
         const expandMs = Number(await view.getAttribute('data-expand-ms'));
         const expandParts = await Promise.all(
-          ['data-expand-fetch-ms', 'data-expand-worker-ms'].map((name) => view.getAttribute(name)),
+          ['data-expand-fetch-ms', 'data-expand-layout-ms', 'data-expand-worker-ms'].map((name) =>
+            view.getAttribute(name),
+          ),
         );
+        const cpuText = expandCpu
+          ? `; CPU: layout workers ${expandCpu.workersMs} ms, renderer in all ${expandCpu.rendererMs} ms`
+          : '';
         console.log(
-          `${nodes} nodes: expand ${expandMs.toFixed(0)} ms: contents ${expandParts[0]} ms, layout worker ${expandParts[1]} ms`,
+          `${nodes} nodes: expand ${expandMs.toFixed(0)} ms: contents ${expandParts[0]} ms, ` +
+            `waiting for layouts ${expandParts[1]} ms (workers busy ${expandParts[2]} ms in all)${cpuText}`,
         );
         // Drag across the canvas for two seconds, recording the intervals between frames.
         const box = (await page.getByTestId('graph-canvas').boundingBox())!;
@@ -123,6 +136,9 @@ async function main(): Promise<void> {
           firstPaintMs,
           firstPaintWallMs,
           expandMs,
+          expandLayoutMs: Number(expandParts[1]),
+          expandWorkersCpuMs: expandCpu?.workersMs,
+          expandRendererCpuMs: expandCpu?.rendererMs,
           frameMeanMs: frames.reduce((a, b) => a + b, 0) / Math.max(1, frames.length),
           frameP95Ms: frames[Math.floor(frames.length * 0.95)] ?? 0,
           frames: frames.length,
@@ -143,6 +159,8 @@ async function main(): Promise<void> {
     'first paint',
     'first paint (wall)',
     'expand 1,000',
+    'of which layout',
+    'layout workers CPU',
     'frame mean',
     'frame p95',
     'frames',
@@ -152,6 +170,8 @@ async function main(): Promise<void> {
     `${row.firstPaintMs.toFixed(0)} ms`,
     `${row.firstPaintWallMs} ms`,
     `${row.expandMs.toFixed(0)} ms`,
+    `${row.expandLayoutMs.toFixed(0)} ms`,
+    row.expandWorkersCpuMs === undefined ? 'n/a' : `${row.expandWorkersCpuMs} ms`,
     `${row.frameMeanMs.toFixed(1)} ms`,
     `${row.frameP95Ms.toFixed(1)} ms`,
     String(row.frames),
