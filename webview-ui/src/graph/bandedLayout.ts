@@ -56,6 +56,46 @@ export function topologicalOrder(
   return order;
 }
 
+/** Band layouts a LayoutCache keeps (about 5 groups of 1,000 children). */
+export const MAX_CACHED_LAYOUTS = 25;
+
+/**
+ * Remembers the latest layouts by their request: when a child of a large group opens or
+ * closes, the group is laid out again, but its bands other than the child's are unchanged
+ * (bands are cut by topological order, not by size) and come from here.
+ */
+export class LayoutCache {
+  private readonly layouts = new Map<string, Promise<LayoutResult>>();
+
+  constructor(private readonly layoutOne: LayoutOne) {}
+
+  readonly layout: LayoutOne = (request) => {
+    const key = JSON.stringify([
+      request.band,
+      request.boxes.map((box) => [box.id, box.width, box.height]),
+      request.edges.map((edge) => [edge.from, edge.to]),
+    ]);
+    const kept = this.layouts.get(key);
+    // The latest used comes last: the first is the one to drop.
+    this.layouts.delete(key);
+    const result = kept ?? this.layoutOne(request);
+    this.layouts.set(key, result);
+    if (this.layouts.size > MAX_CACHED_LAYOUTS)
+      this.layouts.delete(this.layouts.keys().next().value!);
+    if (!kept) {
+      // A failed layout is not kept.
+      result.catch(() => this.layouts.delete(key));
+      return result;
+    }
+    // No worker time spent on this one.
+    return result.then((layout) => ({ ...layout, ms: 0 }));
+  };
+
+  clear(): void {
+    this.layouts.clear();
+  }
+}
+
 export async function bandedLayout(
   input: LayoutInput,
   layoutOne: LayoutOne,

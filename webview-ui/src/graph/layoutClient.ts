@@ -5,10 +5,12 @@
  * resources, `worker-src blob:`).
  *
  * A large group's bands (bandedLayout.ts) are laid out by LAYOUT_WORKERS workers at once,
- * each band going to the worker with the fewest layouts in hand.
+ * each band going to the worker with the fewest layouts in hand. Layouts are remembered by
+ * their request (LayoutCache): opening a child of a large group lays out its band again, not
+ * the others.
  */
 import { LAYOUT_WORKER_BUNDLE } from '../../../src/shared/graph';
-import { bandedLayout } from './bandedLayout';
+import { bandedLayout, LayoutCache } from './bandedLayout';
 import type { LayoutInput, LayoutRequest, LayoutResult } from './layoutProtocol';
 
 /** Workers that lay out a large group's bands side by side (at most one per core). */
@@ -43,11 +45,12 @@ export class LayoutClient {
   private workers: Promise<PooledWorker[]> | undefined;
   private nextId = 1;
   private warmedUp = false;
+  private readonly cache = new LayoutCache((request) => this.layoutOne(request));
   private readonly pending = new Map<number, (result: LayoutResult) => void>();
 
   /** Lays out one group's children (in bands over the workers when it is large). */
   async layout(input: LayoutInput): Promise<LayoutResult> {
-    const result = await bandedLayout(input, (request) => this.layoutOne(request));
+    const result = await bandedLayout(input, this.cache.layout);
     // After the first layout (the first paint's), not before: that one should not wait.
     if (!this.warmedUp) {
       this.warmedUp = true;
@@ -70,6 +73,7 @@ export class LayoutClient {
     void this.workers?.then((pool) => pool.forEach(({ worker }) => worker.terminate()));
     this.workers = undefined;
     this.warmedUp = false;
+    this.cache.clear();
     this.pending.clear();
   }
 

@@ -3,7 +3,8 @@
  * server sends for an opened group of 1,000 nodes (a chain with skip connections) and of a
  * group three branches wide, cut into bands and laid out by the real dagre. Every node is
  * placed, no two boxes overlap, and every edge runs downward from its source to a target in
- * a lower layer, whichever band finishes first.
+ * a lower layer, whichever band finishes first. When one child grows (a group opened in
+ * it), the client's cache lays out that child's band only.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +13,10 @@ import { graphIndexOf } from '../../../../src/server/graph/graphIndex';
 import type { GraphGroupContents } from '../../../../src/shared/graph';
 import {
   bandedLayout,
+  LayoutCache,
   MAX_DAGRE_BOXES,
   topologicalOrder,
+  type LayoutOne,
 } from '../../../../webview-ui/src/graph/bandedLayout';
 import { dagreLayout } from '../../../../webview-ui/src/graph/dagreLayout';
 import type {
@@ -52,22 +55,30 @@ async function largestGroup(file: string): Promise<GraphGroupContents> {
 }
 
 /**
- * Lays the group out with dagre in plain Node, the later bands answering first (as a second
- * worker may); returns the result and the requests the workers got.
+ * Workers in plain Node: dagre on each request, the later ones answering first (as a second
+ * worker may); `requests` lists what they were sent.
  */
+async function nodeWorkers(): Promise<{
+  layoutOne: LayoutOne;
+  requests: Omit<LayoutRequest, 'id'>[];
+}> {
+  const dagre = await import('@dagrejs/dagre');
+  const requests: Omit<LayoutRequest, 'id'>[] = [];
+  const layoutOne: LayoutOne = (request) => {
+    requests.push(request);
+    const id = requests.length;
+    return new Promise((resolve) =>
+      setTimeout(() => resolve(dagreLayout(dagre, { ...request, id })), 5 * (10 - (id % 10))),
+    );
+  };
+  return { layoutOne, requests };
+}
+
 async function layOut(
   laid: LayoutInput,
 ): Promise<{ result: LayoutResult; requests: Omit<LayoutRequest, 'id'>[] }> {
-  const dagre = await import('@dagrejs/dagre');
-  const requests: Omit<LayoutRequest, 'id'>[] = [];
-  const result = await bandedLayout(laid, (request) => {
-    requests.push(request);
-    const delay = 5 * (10 - requests.length);
-    return new Promise((resolve) =>
-      setTimeout(() => resolve(dagreLayout(dagre, { ...request, id: requests.length })), delay),
-    );
-  });
-  return { result, requests };
+  const { layoutOne, requests } = await nodeWorkers();
+  return { result: await bandedLayout(laid, layoutOne), requests };
 }
 
 const EPSILON = 1e-6;
@@ -190,6 +201,29 @@ test('an opened group three branches wide: banded, no two boxes of a layer overl
     // Each block's three branches sit side by side in one layer: 3 layers a block.
     const tops = new Set(Object.values(result.positions).map(([, y]) => y));
     assert.ok(tops.size <= 3 * 150, `${tops.size} layers for 150 blocks`);
+
+    // Through the client's cache: one of the boxes grows (a child group opened), and only its
+    // band is laid out again; the group stays well laid out around the bigger box.
+    const workers = await nodeWorkers();
+    const cache = new LayoutCache(workers.layoutOne);
+    await bandedLayout(laid, cache.layout);
+    assert.equal(workers.requests.length, requests.length);
+    const grown = laid.boxes[400]!.id;
+    const opened: LayoutInput = {
+      ...laid,
+      boxes: laid.boxes.map((box) =>
+        box.id === grown ? { ...box, width: 700, height: 500 } : box,
+      ),
+    };
+    const again = await bandedLayout(opened, cache.layout);
+    assert.equal(workers.requests.length, requests.length + 1, 'one band laid out again');
+    assert.ok(workers.requests.at(-1)!.boxes.some((box) => box.id === grown));
+    assertWellLaidOut(opened, again);
+    assert.ok(again.height >= result.height + 500 - 40, 'the group grew by the box');
+    // Closing it again: every band comes from the cache, as first laid out.
+    const closed = await bandedLayout(laid, cache.layout);
+    assert.equal(workers.requests.length, requests.length + 1);
+    assert.deepEqual(closed.positions, result.positions);
   } finally {
     await remove();
   }
