@@ -6,7 +6,7 @@
  * MAX_DAGRE_BOXES children is cut, in topological order, into bands of that many. The bands
  * are laid out independently (the client spreads them over its workers), then stacked top
  * to bottom, each centred; an edge between two bands is drawn straight from the bottom of
- * its source to the top of its target, which lies in a lower band.
+ * its source to the top of its target (in a lower band, unless the edge closes a cycle).
  */
 import { RANK_SEP } from './dagreLayout';
 import type {
