@@ -339,3 +339,71 @@ describe('a 2048 × 2048 matrix: zoom and pan ask for tiles of other levels', ()
     assertNoProblems(session);
   });
 });
+
+describe('a matrix whose singular values span eleven decades', () => {
+  let session: WebviewSession;
+
+  before(async () => {
+    // Diagonal: its singular values are the diagonal's.
+    const diagonal = [1e3, 10, 1, 1e-2, 1e-3, 1e-5, 1e-6, 1e-8];
+    const values = new Float32Array(64);
+    diagonal.forEach((value, i) => (values[i * 8 + i] = value));
+    const file = await writeSafetensors(path.join(folder, 'decades.safetensors'), [
+      { name: 'decades.weight', dtype: 'F32', shape: [8, 8], data: values },
+    ]);
+    session = await harness.open({ server, modelPath: file });
+    await waitReady(session.page);
+  });
+
+  after(async () => {
+    await session?.close();
+  });
+
+  test('the σ axis labels small values as powers of ten, every label inside the chart', async () => {
+    const { page } = session;
+    await selectRowNamed(page, 'decades.weight');
+    await page.locator('[data-testid="tab-spectrum"]').click();
+    await page
+      .locator('[data-testid="spectrum-chart"] path.ll-sigma-line')
+      .waitFor({ timeout: READY_TIMEOUT_MS });
+    // A string, not a function: the tests compile without the DOM's types.
+    const { chart, title, ticks } = (await page.evaluate(`(() => {
+      const box = (node) => {
+        const r = node.getBoundingClientRect();
+        return { left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+      };
+      const svg = document.querySelector('[data-testid="spectrum-chart"] svg');
+      return {
+        chart: box(svg),
+        title: box(svg.querySelector('text.ll-sigma-label')),
+        ticks: [...svg.querySelectorAll('g.ll-axis-sigma .tick text')]
+          .filter((text) => text.textContent !== '')
+          .map((text) => ({ text: text.textContent, ...box(text) })),
+      };
+    })()`)) as {
+      chart: Rect;
+      title: Rect;
+      ticks: (Rect & { text: string })[];
+    };
+    for (const tick of ticks) {
+      assert.ok(
+        tick.left >= chart.left && tick.right <= chart.right,
+        `"${tick.text}" (${tick.left}–${tick.right}) inside the chart (${chart.left}–${chart.right})`,
+      );
+      assert.ok(tick.left >= title.right, `"${tick.text}" clear of the axis title`);
+      assert.ok(tick.text.length <= 5, `"${tick.text}" is short`);
+    }
+    const labels = ticks.map((tick) => tick.text);
+    assert.ok(labels.includes('1e-6'), `1e-6 is labelled as such: ${labels.join(', ')}`);
+    assert.ok(labels.includes('1'), labels.join(', '));
+    await session.screenshot('spectrum-decades');
+    assertNoProblems(session);
+  });
+});
+
+interface Rect {
+  readonly left: number;
+  readonly right: number;
+  readonly top: number;
+  readonly bottom: number;
+}

@@ -3,7 +3,17 @@
  * energy curve (d3, SVG), a rank slider and an energy target, what a rank-r factorization
  * would keep and cost, and the spectral metrics.
  */
-import { axisBottom, axisLeft, axisRight, line, scaleLinear, scaleLog, select } from 'd3';
+import {
+  axisBottom,
+  axisLeft,
+  axisRight,
+  format,
+  line,
+  scaleLinear,
+  scaleLog,
+  select,
+  type NumberValue,
+} from 'd3';
 import { formatCount, formatPercent, formatStat } from '../../../src/shared/format';
 import { matrixShape } from '../../../src/shared/heatmap';
 import {
@@ -23,6 +33,18 @@ import type { TensorRow } from '../table/tensorRows';
 const CHART_HEIGHT = 240;
 const MARGIN = { top: 10, right: 44, bottom: 36, left: 52 };
 const MIN_CHART_WIDTH = 320;
+
+const plainTick = format('~g');
+const powerTick = format('~e');
+/**
+ * σ tick labels, at most five characters so that they fit the left margin: plain from 0.01
+ * to 9,999 ("0.05", "2000"), as powers of ten beyond ("1e-6", "1e+5"; '~g' wrote 1e-6 as
+ * 0.000001, cut off at the chart's edge).
+ */
+function sigmaTick(value: NumberValue): string {
+  const v = Number(value);
+  return v >= 0.01 && v < 1e4 ? plainTick(v) : powerTick(v);
+}
 /** Matrices up to this many values get their spectrum as soon as the tab shows them. */
 export const AUTO_SPECTRUM_ELEMENTS = 4 * 1024 * 1024;
 /** Energy kept by the rank the slider starts at. */
@@ -547,7 +569,7 @@ export function drawSpectrum(
     .data([null])
     .join('g')
     .attr('class', 'll-axis ll-axis-y ll-axis-sigma')
-    .call(axisLeft(y).ticks(5, '~g'));
+    .call(axisLeft(y).ticks(5, sigmaTick));
   plot
     .selectAll<SVGGElement, null>('g.ll-axis-energy')
     .data([null])
