@@ -20,6 +20,7 @@ import { threadScratch } from './bufferPool';
 export interface DecodeJobChunk {
   readonly payloadLength: number;
   readonly rawLength: number;
+  /** Its check as the index records it: CRC-32, or with `digests` chunkCheck. */
   readonly crc: number;
   /** For error messages: which chunk this is. */
   readonly where: string;
@@ -60,7 +61,10 @@ export interface DecodeJob {
   readonly into?: Uint8Array;
   /** Write the decoded bytes there instead of returning them. */
   readonly writeTo?: FileTarget;
-  /** Return each chunk's SHA-256 (container version 4 checks the file by them). */
+  /**
+   * Check each chunk by its SHA-256 (`crc` holds chunkCheck) and return them: container
+   * version 4 checks the whole file by them. Without it, `crc` is the chunk's CRC-32.
+   */
   readonly digests?: boolean;
 }
 
@@ -78,6 +82,11 @@ export interface DecodeResult {
 
 /** SHA-256 digest bytes. */
 export const DIGEST_BYTES = 32;
+
+/** A chunk's check in a version-4 index: the first 32 bits of its SHA-256, big-endian. */
+export function chunkCheck(digest: Uint8Array): number {
+  return new DataView(digest.buffer, digest.byteOffset, 4).getUint32(0, false);
+}
 
 /** Scratch slots of this thread (threadScratch): payloads read, bytes decoded. */
 const PAYLOAD_SLOT = 0;
@@ -156,10 +165,15 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
       throw error;
     }
     if (job.base) xorInto(out, job.base.subarray(at, at + chunk.rawLength));
-    if (crc32(out) !== chunk.crc) {
+    let check: number;
+    if (digests) {
+      const digest = createHash('sha256').update(out).digest();
+      digests.set(digest, DIGEST_BYTES * c);
+      check = chunkCheck(digest);
+    } else check = crc32(out);
+    if (check !== chunk.crc) {
       throw new ModelFileError(job.file, `${chunk.where} is corrupt: its checksum does not match`);
     }
-    digests?.set(createHash('sha256').update(out).digest(), DIGEST_BYTES * c);
     payloadAt += chunk.payloadLength;
     at += chunk.rawLength;
   });

@@ -17,7 +17,13 @@ import { readIntoSync } from '../formats/fileRange';
 import { threadScratch } from './bufferPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
 import { crc32, encodeChunk, xorInto } from './chunkCodec';
-import { decodeChunkJob, DIGEST_BYTES, type DecodeJob, type DecodeResult } from './decodeJob';
+import {
+  chunkCheck,
+  decodeChunkJob,
+  DIGEST_BYTES,
+  type DecodeJob,
+  type DecodeResult,
+} from './decodeJob';
 import { entropyBits } from './rans';
 
 /** Most chunks one job codes or decodes (2 MB of 256 KB chunks). */
@@ -44,7 +50,10 @@ export interface EncodeJob {
     readonly position: number;
     readonly length: number;
   };
-  /** Return each chunk's SHA-256 (of its original bytes, before any XOR). */
+  /**
+   * Return each chunk's SHA-256 (of its original bytes, before any XOR), and check each
+   * chunk by its SHA-256's first 32 bits instead of its CRC-32 (container version 4).
+   */
   readonly digests?: boolean;
   /** Bytes of each chunk but the last (which may be shorter); all of `bytes` when absent. */
   readonly chunkBytes?: number;
@@ -77,8 +86,11 @@ export interface EncodeResult {
   /** The chunks' payloads, back to back. */
   readonly payload: Uint8Array;
   readonly payloadLengths: readonly number[];
-  /** CRC-32 of each chunk's original bytes (before any XOR). */
-  readonly crcs: readonly number[];
+  /**
+   * The check of each chunk's original bytes (before any XOR): its CRC-32, or with
+   * `digests` the first 32 bits of its SHA-256 (chunkCheck).
+   */
+  readonly checks: readonly number[];
   /** The job's `bytes` handed back, when the job came with them and a buffer to code `into`. */
   readonly input?: Uint8Array;
   /** With `digests`: the chunks' SHA-256s, 32 bytes each, in order. */
@@ -125,13 +137,16 @@ function encode(job: EncodeJob): EncodeResult {
   const room = bytes.length + count;
   const out = job.into && job.into.length >= room ? job.into : new Uint8Array(room);
   const payloadLengths: number[] = [];
-  const crcs: number[] = [];
+  const checks: number[] = [];
   const digests = job.digests ? new Uint8Array(DIGEST_BYTES * count) : undefined;
   let at = 0;
   for (let i = 0; i < count; i++) {
     const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
-    crcs.push(crc32(chunk));
-    digests?.set(createHash('sha256').update(chunk).digest(), DIGEST_BYTES * i);
+    if (digests) {
+      const digest = createHash('sha256').update(chunk).digest();
+      digests.set(digest, DIGEST_BYTES * i);
+      checks.push(chunkCheck(digest));
+    } else checks.push(crc32(chunk));
     if (base) xorInto(chunk, base.subarray(i * chunkBytes, (i + 1) * chunkBytes));
     const { payload } = encodeChunk(job.layout, chunk, job.generic, undefined, out.subarray(at));
     payloadLengths.push(payload.length);
@@ -141,15 +156,15 @@ function encode(job: EncodeJob): EncodeResult {
     op: 'encode',
     payload: out.subarray(0, at),
     payloadLengths,
-    crcs,
+    checks,
     ...(job.into && job.bytes ? { input: job.bytes } : {}),
     ...(digests ? { digests } : {}),
   };
 }
 
 /** The key under which the pack stores a chunk once, however often it repeats. */
-export function chunkKey(crc: number, rawLength: number, payloadLength: number): string {
-  return `${crc}:${rawLength}:${payloadLength}`;
+export function chunkKey(check: number, rawLength: number, payloadLength: number): string {
+  return `${check}:${rawLength}:${payloadLength}`;
 }
 
 async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<AnalyseResult> {

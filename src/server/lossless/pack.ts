@@ -35,6 +35,7 @@ import {
   basePathOf,
   chunkDigest,
   hasLlzMagic,
+  LLZ_CHUNK_DIGEST_VERSION,
   originalDigest,
   readContainer,
   type LlzChunk,
@@ -101,8 +102,8 @@ interface PlannedSegment {
   readonly baseOffset?: number;
 }
 
-/** Jobs in flight: enough to keep two jobs queued per worker of a small pool. */
-const jobsInFlight = Math.max(4, Math.ceil(LLZ_CHUNKS_IN_FLIGHT / CHUNKS_PER_JOB));
+/** Jobs in flight: enough to keep every worker of a small pool busy while the main thread waits its turn. */
+const jobsInFlight = Math.max(8, Math.ceil(LLZ_CHUNKS_IN_FLIGHT / CHUNKS_PER_JOB));
 
 /** Each job in flight listens to the signal: allow that many listeners. */
 function allowListeners(signal: AbortSignal | undefined): void {
@@ -458,7 +459,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         // graphs) points at that chunk's payload instead of storing it again.
         for (let c = 0, at = 0; c < result.payloadLengths.length; c++) {
           const length = result.payloadLengths[c]!;
-          const crc = result.crcs[c]!;
+          const crc = result.checks[c]!;
           const payload = result.payload.subarray(at, at + length);
           const rawLength = Math.min(chunkBytes, job.length - c * chunkBytes);
           const key = chunkKey(crc, rawLength, length);
@@ -611,7 +612,7 @@ function payloadRanges(run: readonly ChunkRef[]): [number, number][] {
 /**
  * Decode chunks in order into an open file (`target`, from its position 0) in parallel
  * through the runner: each job reads its payloads from the container and writes its bytes
- * itself. Returns each job's chunk SHA-256s in order.
+ * itself. Returns each job's chunk SHA-256s in order (none before container version 4).
  */
 async function decodeChunks(
   container: LlzContainer,
@@ -667,14 +668,14 @@ async function decodeChunks(
           ...(base ? { base } : {}),
           file: container.path,
           writeTo: { ...target, position: at },
-          digests: true,
+          digests: index.version >= LLZ_CHUNK_DIGEST_VERSION,
         },
         options.signal,
         base ? [base.buffer as ArrayBuffer] : [],
       ) as Promise<DecodeResult>;
     },
     async (_i, result) => {
-      digests.push(result.digests!);
+      if (result.digests) digests.push(result.digests);
       done += result.length;
       options.onProgress?.(done, total);
     },
@@ -778,8 +779,12 @@ export async function extractTensor(
         sparse: false,
       });
       checkAborted(options.signal);
+      const digest =
+        container.index.version >= LLZ_CHUNK_DIGEST_VERSION
+          ? chunkDigest(digests)
+          : await sha256OfFile(output.path, options.signal);
       await output.commit();
-      return { out, bytes: segment.length, digest: chunkDigest(digests) };
+      return { out, bytes: segment.length, digest };
     } finally {
       await output.discard();
     }

@@ -195,12 +195,12 @@ describe('byte grouping and coding', () => {
         encoded.payload.subarray(at, at + payloadLength),
         encodeChunk('f32', raw).payload,
       );
-      assert.equal(encoded.crcs[c], crc32(raw));
+      assert.equal(encoded.checks[c], crc32(raw));
       at += payloadLength;
       return {
         payloadLength,
         rawLength: raw.length,
-        crc: encoded.crcs[c]!,
+        crc: encoded.checks[c]!,
         where: `chunk ${c} of tensor "w"`,
       };
     });
@@ -454,6 +454,16 @@ describe('container versions', () => {
     const { original } = (await readContainer(packed)).index;
     assert.match(original.digest ?? '', /^[0-9a-f]{64}$/);
     assert.equal(original.sha256, undefined, 'version 4 records the chunk digest instead');
+    // Each chunk is checked by the first 32 bits of its SHA-256 (big-endian), not a CRC-32.
+    const source = fixtureOriginal();
+    for (const segment of (await readContainer(packed)).index.segments) {
+      segment.chunks.forEach(([, , check], c) => {
+        const start = segment.offset + c * 2048;
+        const end = Math.min(segment.offset + segment.length, start + 2048);
+        const digest = createHash('sha256').update(source.subarray(start, end)).digest();
+        assert.equal(check, digest.readUInt32BE(0), `${segment.name ?? 'structure'} chunk ${c}`);
+      });
+    }
   });
 
   test('duplicate chunks are stored once; chunks that only share a CRC-32 are both kept', async () => {
