@@ -6,7 +6,6 @@
  * to its final name only when complete, and never over an existing file.
  */
 import { createHash } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {
@@ -105,11 +104,6 @@ interface PlannedSegment {
 /** Jobs in flight: enough to keep every worker of a small pool busy while the main thread waits its turn. */
 const jobsInFlight = Math.max(8, Math.ceil(LLZ_CHUNKS_IN_FLIGHT / CHUNKS_PER_JOB));
 
-/** Each job in flight listens to the signal: allow that many listeners. */
-function allowListeners(signal: AbortSignal | undefined): void {
-  if (signal) setMaxListeners(jobsInFlight + 10, signal);
-}
-
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new JobAbortedError();
 }
@@ -201,7 +195,9 @@ async function sha256OfFile(filePath: string, signal?: AbortSignal): Promise<str
 
 /**
  * Run `start(i)` for i = 0…count−1 with at most `window` in flight, handing each result to
- * `consume` in order. Stops at the first failure (remaining jobs are left to settle).
+ * `consume` in order. Stops at the first failure, once the jobs in flight have settled:
+ * they read and write through the caller's file descriptors, which must stay open (and
+ * not be reused for another file) until no job holds them.
  */
 async function orderedPipeline<T>(
   count: number,
@@ -211,14 +207,19 @@ async function orderedPipeline<T>(
 ): Promise<void> {
   const inFlight: Promise<T>[] = [];
   let next = 0;
-  for (let done = 0; done < count; done++) {
-    while (next < count && inFlight.length < window) {
-      const started = start(next++);
-      // Awaited in order below; a job failing before its turn must not count as unhandled.
-      started.catch(() => {});
-      inFlight.push(started);
+  try {
+    for (let done = 0; done < count; done++) {
+      while (next < count && inFlight.length < window) {
+        const started = start(next++);
+        // Awaited in order below; a job failing before its turn must not count as unhandled.
+        started.catch(() => {});
+        inFlight.push(started);
+      }
+      await consume(done, await inFlight.shift()!);
     }
-    await consume(done, await inFlight.shift()!);
+  } catch (error) {
+    await Promise.allSettled(inFlight);
+    throw error;
   }
 }
 
@@ -352,7 +353,6 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       `chunk size ${chunkBytes} is not a multiple of 64 up to ${MAX_LLZ_CHUNK_BYTES}`,
     );
   }
-  allowListeners(options.signal);
   const runner = options.runner ?? inProcessRunner;
   const sourceHandle = await openFileForReading(source);
   const baseHandle = basePath ? await openFileForReading(basePath) : null;
@@ -436,7 +436,9 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
             into,
             ...(baseBytes ? { base: baseBytes } : {}),
           },
-          options.signal,
+          // Not cancelled in the worker: a job reading the source must end before it closes
+          // (a cancel is seen before the next job starts).
+          undefined,
           transfer as ArrayBuffer[],
         ) as Promise<EncodeResult>;
       },
@@ -624,7 +626,6 @@ async function decodeChunks(
   target: { readonly fd: number; readonly path: string; readonly sparse: boolean },
 ): Promise<Uint8Array[]> {
   const runner = options.runner ?? inProcessRunner;
-  allowListeners(options.signal);
   const { index } = container;
   const total = refs.reduce((sum, ref) => sum + chunkRawLength(index, ref.segment, ref.chunk), 0);
   const runs = runsOf(refs);
@@ -670,7 +671,9 @@ async function decodeChunks(
           writeTo: { ...target, position: at },
           digests: index.version >= LLZ_CHUNK_DIGEST_VERSION,
         },
-        options.signal,
+        // Not cancelled in the worker: a job writing the output must end before it is
+        // discarded (a cancel is seen before the next job starts).
+        undefined,
         base ? [base.buffer as ArrayBuffer] : [],
       ) as Promise<DecodeResult>;
     },
