@@ -144,7 +144,7 @@ async function measureSpeed(bytes: Uint8Array, layout: ByteLayout, workers: numb
               chunks: result.payloadLengths.map((payloadLength, c) => ({
                 payloadLength,
                 rawLength: Math.min(LLZ_CHUNK_BYTES, run.length - c * LLZ_CHUNK_BYTES),
-                crc: result.crcs[c]!,
+                crc: result.checks[c]!,
                 where: `chunk ${c} of run ${i}`,
               })),
               file: 'bench',

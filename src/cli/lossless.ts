@@ -30,7 +30,7 @@ export const LOSSLESS_USAGE = `       layerlens pack FILE [--out OUT] [--base BA
   pack             Pack a .safetensors or .onnx file losslessly into FILE.llz (byte
                    grouping + entropy coding); with --base, tensors matching the base
                    model are stored as XOR deltas (a fine-tune against its base)
-  unpack           Restore the original file byte for byte (checked by SHA-256); with
+  unpack           Restore the original file byte for byte (checked by SHA-256s); with
                    --tensor, write only that tensor's raw bytes to --out
   compressibility  Per tensor: exponent-stream entropy (bits) and the packed ratio
   delta            Per tensor of a delta: norm of the difference from the base model`;
@@ -199,7 +199,7 @@ export async function losslessMain(
           `${result.out}: ${formatBytes(result.originalBytes)} → ${formatBytes(result.packedBytes)} ` +
             `(ratio ${(result.packedBytes / Math.max(1, result.originalBytes)).toFixed(4)}), ` +
             `${result.tensors} tensors${result.base ? `, ${result.deltaTensors} as deltas of ${result.base}` : ''}; ` +
-            `SHA-256 ${result.sha256}`,
+            `chunk digest ${result.digest}`,
         );
         return 0;
       }
@@ -213,7 +213,9 @@ export async function losslessMain(
             ? await lossless.extract(file, tensor, { out: out!, base, onProgress: progress })
             : await lossless.unpack(file, { out, base, onProgress: progress });
         if (process.stderr.isTTY) process.stderr.write('\r');
-        console.log(`${result.out}: ${formatBytes(result.bytes)}; SHA-256 ${result.sha256}`);
+        console.log(
+          `${result.out}: ${formatBytes(result.bytes)}; verified, digest ${result.digest}`,
+        );
         return 0;
       }
       case 'compressibility':

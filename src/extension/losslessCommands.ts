@@ -150,7 +150,7 @@ export async function unpackCommand(client: LayerLensClient, resource: unknown):
     result = await run(base);
   }
   await offerToOpen(
-    `Unpacked ${path.basename(result.out)} (${formatBytes(result.bytes)}, SHA-256 verified).`,
+    `Unpacked ${path.basename(result.out)} (${formatBytes(result.bytes)}, checksums verified).`,
     result.out,
   );
 }

@@ -251,8 +251,8 @@ handle(LspMethods.pack, async (params, signal, { lossless }) => {
         onProgress: (done, total) => progress.report(done, total),
       }),
   );
-  const { out, originalBytes, packedBytes, sha256, tensors, deltaTensors } = result;
-  return { out, originalBytes, packedBytes, sha256, tensors, deltaTensors };
+  const { out, originalBytes, packedBytes, digest, tensors, deltaTensors } = result;
+  return { out, originalBytes, packedBytes, digest, tensors, deltaTensors };
 });
 handle(LspMethods.unpack, (params, signal, { lossless }) => {
   const path = modelPath(params.uri);

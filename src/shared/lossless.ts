@@ -106,7 +106,8 @@ export interface PackSummary {
   readonly out: string;
   readonly originalBytes: number;
   readonly packedBytes: number;
-  readonly sha256: string;
+  /** The original's chunk digest (the SHA-256 of its chunks' SHA-256s). */
+  readonly digest: string;
   readonly tensors: number;
   readonly deltaTensors: number;
 }
@@ -123,7 +124,8 @@ export interface UnpackParams {
 export interface UnpackSummary {
   readonly out: string;
   readonly bytes: number;
-  readonly sha256: string;
+  /** What the bytes were checked by: their chunk digest, or (older containers) their SHA-256. */
+  readonly digest: string;
 }
 
 /** One tensor of a fine-tune delta next to the same tensor of its base model. */

@@ -8,10 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { useExampleWorkbench } from '../support/exampleWorkbench';
+import { expectedChunkDigest } from '../support/llzIndex';
 import type { Workbench } from '../support/vscodeBrowser';
 
 const TEST_TIMEOUT_MS = 180_000;
@@ -93,10 +93,10 @@ test(
         .getByText('original SHA-256', { exact: false })
         .first()
         .waitFor({ state: 'attached' });
-      const sha = createHash('sha256').update(readFileSync(model)).digest('hex');
+      const digest = expectedChunkDigest(readFileSync(packed), readFileSync(model));
       assert.ok(
-        (await reopened.locator('body').textContent())?.includes(sha),
-        'the overview shows the original SHA-256',
+        (await reopened.locator('body').textContent())?.includes(digest),
+        'the overview shows the original chunk digest (SHA-256 of chunk SHA-256s)',
       );
       await browser.screenshot('e2e-lossless-opened');
     } catch (error) {

@@ -4,6 +4,7 @@
  * and a magic; the index is raw-deflated JSON. Tests and the fuzz harness edit it to build
  * hostile containers.
  */
+import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 
 const TRAILER_BYTES = 24;
@@ -43,4 +44,28 @@ export function rewriteLlzIndex(
 ): Uint8Array {
   const { body, index } = readLlzIndex(file);
   return withLlzIndexText(file, body, JSON.stringify(edit(index as Record<string, unknown>)));
+}
+
+/**
+ * The chunk digest a version-4 packed file should record for `original`, worked out here
+ * from the format's definition (docs/llz-format.md), without the packer: the SHA-256 of the
+ * SHA-256s of the original's chunks, segment by segment, each cut every `chunkBytes`.
+ */
+export function expectedChunkDigest(packed: Uint8Array, original: Uint8Array): string {
+  const index = readLlzIndex(packed).index as {
+    chunkBytes: number;
+    segments: { offset: number; length: number }[];
+  };
+  const root = createHash('sha256');
+  for (const { offset, length } of index.segments) {
+    for (let at = 0; at < length; at += index.chunkBytes) {
+      const end = Math.min(length, at + index.chunkBytes);
+      root.update(
+        createHash('sha256')
+          .update(original.subarray(offset + at, offset + end))
+          .digest(),
+      );
+    }
+  }
+  return root.digest('hex');
 }

@@ -47,12 +47,22 @@ export function readExactlySync(
   position: number,
   length: number,
 ): Uint8Array {
-  const bytes = new Uint8Array(length);
+  return readIntoSync(fd, filePath, position, new Uint8Array(length));
+}
+
+/** Fill `target` with the bytes at `position` of a file descriptor; returns it. */
+export function readIntoSync(
+  fd: number,
+  filePath: string,
+  position: number,
+  target: Uint8Array,
+): Uint8Array {
+  const length = target.length;
   let filled = 0;
   while (filled < length) {
-    const read = readSync(fd, bytes, filled, length - filled, position + filled);
+    const read = readSync(fd, target, filled, length - filled, position + filled);
     if (read === 0) throw endedEarly(filePath, position + filled, position + length);
     filled += read;
   }
-  return bytes;
+  return target;
 }

@@ -59,7 +59,9 @@ function packedMetadata(
       key: 'packed ratio',
       value: `${(container.size / Math.max(1, original.size)).toFixed(4)} (${formatBytes(container.size)})`,
     },
-    { key: 'original SHA-256', value: original.sha256 },
+    original.digest === undefined
+      ? { key: 'original SHA-256', value: original.sha256! }
+      : { key: 'original SHA-256 of chunk SHA-256s', value: original.digest },
   ];
   if (base) {
     entries.push({

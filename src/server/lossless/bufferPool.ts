@@ -35,3 +35,20 @@ export class BufferPool {
     }
   }
 }
+
+/** Scratch buffers above this size are not kept from one job to the next. */
+const KEPT_SCRATCH_BYTES = 32 * 1024 * 1024;
+const scratch: (Uint8Array | undefined)[] = [];
+
+/**
+ * A view of `length` bytes on this thread's scratch buffer number `slot`, reused from job
+ * to job (workers that read and write files themselves keep their bytes there); its
+ * contents are those of the previous use.
+ */
+export function threadScratch(slot: number, length: number): Uint8Array {
+  const kept = scratch[slot];
+  if (kept && kept.length >= length) return kept.subarray(0, length);
+  const fresh = new Uint8Array(length);
+  scratch[slot] = length <= KEPT_SCRATCH_BYTES ? fresh : undefined;
+  return fresh;
+}

@@ -10,6 +10,7 @@
  * Reading validates every number in the index against the container's size and the
  * limits in shared/limits.ts before anything is allocated or decoded.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -29,12 +30,16 @@ import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
 
 export const LLZ_MAGIC = Uint8Array.of(0x89, 0x4c, 0x4c, 0x5a, 0x0d, 0x0a, 0x1a, 0x0a);
 /**
- * The version written: 3. Version 2 coded exponent streams with eight-lane rANS (stream
- * codec 4); 3 adds chunks brotli-coded whole (stream count 255).
+ * The version written: 4. Version 2 coded exponent streams with eight-lane rANS (stream
+ * codec 4); 3 adds chunks brotli-coded whole (stream count 255); 4 checks the original by
+ * its chunk digest (`original.digest`, chunkDigest) instead of the SHA-256 of the whole
+ * file, so that packing and unpacking hash on every core.
  */
-export const LLZ_VERSION = 3;
-/** Versions read: 1 (two-state rANS, codec 1), 2 and 3. */
-const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+export const LLZ_VERSION = 4;
+/** Versions read: 1 (two-state rANS, codec 1), 2, 3 and 4. */
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
+/** The first version that records `original.digest` instead of `original.sha256`. */
+export const LLZ_CHUNK_DIGEST_VERSION = 4;
 export const LLZ_HEADER_BYTES = 16;
 export const LLZ_TRAILER_BYTES = 24;
 const TRAILER_MAGIC = 'LLZINDEX';
@@ -69,9 +74,21 @@ export interface LlzFileIdentity {
   readonly sha256: string;
 }
 
+/**
+ * The original file as a container records it: its SHA-256 (versions 1–3) or its chunk
+ * digest (version 4 on: the SHA-256 of the SHA-256s of its chunks, chunkDigest).
+ */
+export interface LlzOriginal {
+  readonly name: string;
+  readonly format: ModelFormat;
+  readonly size: number;
+  readonly sha256?: string;
+  readonly digest?: string;
+}
+
 export interface LlzIndex {
   readonly version: number;
-  readonly original: LlzFileIdentity & { readonly name: string; readonly format: ModelFormat };
+  readonly original: LlzOriginal;
   /** Set for fine-tune deltas: the base model, with its path relative to the container's folder. */
   readonly base: (LlzFileIdentity & { readonly path: string }) | null;
   readonly chunkBytes: number;
@@ -202,6 +219,41 @@ function isSize(value: unknown): value is number {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/**
+ * The chunk digest of a file: the SHA-256 of its chunks' SHA-256s (`chunkDigests`, 32 bytes
+ * each, in the order of the file). Any changed byte changes a chunk's SHA-256, and so this.
+ */
+export function chunkDigest(chunkDigests: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const digests of chunkDigests) hash.update(digests);
+  return hash.digest('hex');
+}
+
+/** What a container checks the original by: its chunk digest, or (before version 4) its SHA-256. */
+export function originalDigest(index: LlzIndex): string {
+  return (index.original.digest ?? index.original.sha256)!;
+}
+
+function originalOf(
+  filePath: string,
+  value: unknown,
+  version: number,
+): { size: number; sha256?: string; digest?: string } {
+  const key = version >= LLZ_CHUNK_DIGEST_VERSION ? 'digest' : 'sha256';
+  if (
+    !isObject(value) ||
+    !isSize(value.size) ||
+    typeof value[key] !== 'string' ||
+    !SHA256_HEX.test(value[key])
+  ) {
+    throw new ModelFileError(
+      filePath,
+      `the index's original-file entry lacks a valid size and ${key === 'digest' ? 'chunk digest' : 'SHA-256'}`,
+    );
+  }
+  return { size: value.size, [key]: value[key] };
+}
+
 function identity(filePath: string, value: unknown, what: string): LlzFileIdentity {
   if (
     !isObject(value) ||
@@ -223,7 +275,7 @@ export function validateIndex(filePath: string, json: unknown, dataEnd: number):
   const version = json.version;
   if (typeof version !== 'number' || !READABLE_VERSIONS.includes(version))
     return fail(`version ${String(version)} is not one of ${READABLE_VERSIONS.join(', ')}`);
-  const original = identity(filePath, json.original, 'original-file');
+  const original = originalOf(filePath, json.original, version);
   const originalObject = json.original as Record<string, unknown>;
   if (typeof originalObject.name !== 'string') return fail('the original file has no name');
   const format = originalObject.format;

@@ -2,25 +2,53 @@
  * Decoding a run of chunks of one segment, with its checks: each chunk's payload decoded,
  * the XOR with the base undone, the CRC-32 compared. Synchronous: the workers run it as a
  * job, and random access into a packed file (reader.ts) runs it where it is.
+ *
+ * Unpacking hands the worker the container's and the output's file descriptors instead of
+ * bytes (`payloadFrom`, `writeTo`): each worker reads its payloads, decodes them, takes
+ * each chunk's SHA-256 and writes the bytes in place, so that reading, decoding, hashing
+ * and writing all run on every core and no chunk crosses between threads.
  */
+import { createHash } from 'node:crypto';
+import { writeSync } from 'node:fs';
+import { readIntoSync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import type { ByteLayout } from './byteGroups';
 import { ChunkFormatError, crc32, decodeChunk, xorInto } from './chunkCodec';
+import { threadScratch } from './bufferPool';
 
 /** One chunk of a decode job. */
 export interface DecodeJobChunk {
   readonly payloadLength: number;
   readonly rawLength: number;
+  /** Its check as the index records it: CRC-32, or with `digests` chunkCheck. */
   readonly crc: number;
   /** For error messages: which chunk this is. */
   readonly where: string;
 }
 
+/** Byte ranges of an open file: `[position, length]` each, read one after the other. */
+export interface FileRanges {
+  readonly fd: number;
+  readonly ranges: readonly (readonly [position: number, length: number])[];
+}
+
+/** Where a job writes its decoded bytes: an open file, from `position`. */
+export interface FileTarget {
+  readonly fd: number;
+  /** For error messages: the file written. */
+  readonly path: string;
+  readonly position: number;
+  /** Runs of zeros are not written, so that they stay holes of a sparse file. */
+  readonly sparse: boolean;
+}
+
 export interface DecodeJob {
   readonly op: 'decode';
   readonly layout: ByteLayout;
-  /** The chunks' payloads, back to back. */
-  readonly payload: Uint8Array;
+  /** The chunks' payloads, back to back; or, without it, `payloadFrom`. */
+  readonly payload?: Uint8Array;
+  /** The container's file and the ranges that hold the payloads, back to back once read. */
+  readonly payloadFrom?: FileRanges;
   readonly chunks: readonly DecodeJobChunk[];
   /** The same range of the base model, for chunks stored as XOR. */
   readonly base?: Uint8Array;
@@ -31,31 +59,101 @@ export interface DecodeJob {
    * payload comes back in the result to be reused as well.
    */
   readonly into?: Uint8Array;
+  /** Write the decoded bytes there instead of returning them. */
+  readonly writeTo?: FileTarget;
+  /**
+   * Check each chunk by its SHA-256 (`crc` holds chunkCheck) and return them: container
+   * version 4 checks the whole file by them. Without it, `crc` is the chunk's CRC-32.
+   */
+  readonly digests?: boolean;
 }
 
 export interface DecodeResult {
   readonly op: 'decode';
-  /** The chunks' original bytes, back to back. */
+  /** The chunks' original bytes, back to back (empty when the job wrote them `writeTo`). */
   readonly bytes: Uint8Array;
+  /** Bytes decoded. */
+  readonly length: number;
   /** The job's payload handed back, when the job came with a buffer to decode `into`. */
   readonly payload?: Uint8Array;
+  /** With `digests`: the chunks' SHA-256s, 32 bytes each, in order. */
+  readonly digests?: Uint8Array;
+}
+
+/** SHA-256 digest bytes. */
+export const DIGEST_BYTES = 32;
+
+/** A chunk's check in a version-4 index: the first 32 bits of its SHA-256, big-endian. */
+export function chunkCheck(digest: Uint8Array): number {
+  return new DataView(digest.buffer, digest.byteOffset, 4).getUint32(0, false);
+}
+
+/** Scratch slots of this thread (threadScratch): payloads read, bytes decoded. */
+const PAYLOAD_SLOT = 0;
+const DECODED_SLOT = 1;
+
+function isAllZero(bytes: Uint8Array): boolean {
+  const words = bytes.byteOffset % 4 === 0 ? bytes.length >> 2 : 0;
+  const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
+  for (let i = words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/** Write all of `bytes` at `position` of an open file. */
+export function writeAllSync(
+  fd: number,
+  filePath: string,
+  bytes: Uint8Array,
+  position: number,
+): void {
+  for (let done = 0; done < bytes.length;) {
+    let written: number;
+    try {
+      written = writeSync(fd, bytes, done, bytes.length - done, position + done);
+    } catch (error) {
+      throw new ModelFileError(filePath, `cannot be written (${(error as Error).message})`);
+    }
+    if (written <= 0) throw new ModelFileError(filePath, 'cannot be written (no progress)');
+    done += written;
+  }
+}
+
+function payloadOf(job: DecodeJob, payloadTotal: number): Uint8Array {
+  if (job.payload) {
+    if (job.payload.length !== payloadTotal) {
+      throw new RangeError(`the payloads hold ${job.payload.length} bytes, not ${payloadTotal}`);
+    }
+    return job.payload;
+  }
+  const from = job.payloadFrom;
+  if (!from) throw new RangeError('a decode job needs its payload or where to read it');
+  const payload = threadScratch(PAYLOAD_SLOT, payloadTotal);
+  let at = 0;
+  for (const [position, length] of from.ranges) {
+    if (at + length > payloadTotal) throw new RangeError('the payload ranges exceed the chunks');
+    readIntoSync(from.fd, job.file, position, payload.subarray(at, at + length));
+    at += length;
+  }
+  if (at !== payloadTotal) throw new RangeError(`the ranges hold ${at} bytes, not ${payloadTotal}`);
+  return payload;
 }
 
 /** Decode a job's chunks (synchronously: random access uses it outside the workers too). */
 export function decodeChunkJob(job: DecodeJob): DecodeResult {
   const total = job.chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
   const payloadTotal = job.chunks.reduce((sum, chunk) => sum + chunk.payloadLength, 0);
-  if (payloadTotal !== job.payload.length) {
-    throw new RangeError(`the payloads hold ${job.payload.length} bytes, not ${payloadTotal}`);
-  }
-  const bytes: Uint8Array<ArrayBuffer> =
-    job.into && job.into.length >= total
+  const payloads = payloadOf(job, payloadTotal);
+  const bytes: Uint8Array<ArrayBuffer> = job.writeTo
+    ? (threadScratch(DECODED_SLOT, total) as Uint8Array<ArrayBuffer>)
+    : job.into && job.into.length >= total
       ? new Uint8Array(job.into.buffer as ArrayBuffer, job.into.byteOffset, total)
       : new Uint8Array(total);
+  const digests = job.digests ? new Uint8Array(DIGEST_BYTES * job.chunks.length) : undefined;
   let payloadAt = 0;
   let at = 0;
-  for (const chunk of job.chunks) {
-    const payload = job.payload.subarray(payloadAt, payloadAt + chunk.payloadLength);
+  job.chunks.forEach((chunk, c) => {
+    const payload = payloads.subarray(payloadAt, payloadAt + chunk.payloadLength);
     const out = bytes.subarray(at, at + chunk.rawLength);
     try {
       const decoded = decodeChunk(job.layout, payload, chunk.rawLength, out);
@@ -67,11 +165,27 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
       throw error;
     }
     if (job.base) xorInto(out, job.base.subarray(at, at + chunk.rawLength));
-    if (crc32(out) !== chunk.crc) {
+    let check: number;
+    if (digests) {
+      const digest = createHash('sha256').update(out).digest();
+      digests.set(digest, DIGEST_BYTES * c);
+      check = chunkCheck(digest);
+    } else check = crc32(out);
+    if (check !== chunk.crc) {
       throw new ModelFileError(job.file, `${chunk.where} is corrupt: its checksum does not match`);
     }
     payloadAt += chunk.payloadLength;
     at += chunk.rawLength;
+  });
+  const target = job.writeTo;
+  if (target && !(target.sparse && isAllZero(bytes))) {
+    writeAllSync(target.fd, target.path, bytes, target.position);
   }
-  return { op: 'decode', bytes, ...(job.into ? { payload: job.payload } : {}) };
+  return {
+    op: 'decode',
+    bytes: target ? new Uint8Array(0) : bytes,
+    length: total,
+    ...(job.into && job.payload ? { payload: job.payload } : {}),
+    ...(digests ? { digests } : {}),
+  };
 }

@@ -5,6 +5,7 @@
  * small share of the time), or one tensor per analysis job. `runLosslessJob` is the same
  * function in a worker and, without a pool, in-process.
  */
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { TransferListItem } from 'node:worker_threads';
 import type { DType } from '../../shared/dtypes';
@@ -12,9 +13,17 @@ import { LLZ_CHUNK_BYTES } from '../../shared/limits';
 import type { TensorByteSource } from '../jobs/statsJob';
 import { tensorBytesOf } from '../jobs/tensorSource';
 import { JobAbortedError, type WorkerPool } from '../jobs/workerPool';
+import { readIntoSync } from '../formats/fileRange';
+import { threadScratch } from './bufferPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
 import { crc32, encodeChunk, xorInto } from './chunkCodec';
-import { decodeChunkJob, type DecodeJob, type DecodeResult } from './decodeJob';
+import {
+  chunkCheck,
+  decodeChunkJob,
+  DIGEST_BYTES,
+  type DecodeJob,
+  type DecodeResult,
+} from './decodeJob';
 import { entropyBits } from './rans';
 
 /** Most chunks one job codes or decodes (2 MB of 256 KB chunks). */
@@ -32,8 +41,20 @@ export interface EncodeJob {
   readonly op: 'encode';
   readonly layout: ByteLayout;
   readonly generic: boolean;
-  /** Consecutive chunks of one segment, back to back. */
-  readonly bytes: Uint8Array;
+  /** Consecutive chunks of one segment, back to back; or, without it, `bytesFrom`. */
+  readonly bytes?: Uint8Array;
+  /** Where to read them instead: `length` bytes at `position` of an open file. */
+  readonly bytesFrom?: {
+    readonly fd: number;
+    readonly path: string;
+    readonly position: number;
+    readonly length: number;
+  };
+  /**
+   * Return each chunk's SHA-256 (of its original bytes, before any XOR), and check each
+   * chunk by its SHA-256's first 32 bits instead of its CRC-32 (container version 4).
+   */
+  readonly digests?: boolean;
   /** Bytes of each chunk but the last (which may be shorter); all of `bytes` when absent. */
   readonly chunkBytes?: number;
   /** The same range of the base model: the chunks are stored as the XOR with it. */
@@ -65,10 +86,15 @@ export interface EncodeResult {
   /** The chunks' payloads, back to back. */
   readonly payload: Uint8Array;
   readonly payloadLengths: readonly number[];
-  /** CRC-32 of each chunk's original bytes (before any XOR). */
-  readonly crcs: readonly number[];
-  /** The job's `bytes` handed back, when the job came with a buffer to code `into`. */
+  /**
+   * The check of each chunk's original bytes (before any XOR): its CRC-32, or with
+   * `digests` the first 32 bits of its SHA-256 (chunkCheck).
+   */
+  readonly checks: readonly number[];
+  /** The job's `bytes` handed back, when the job came with them and a buffer to code `into`. */
   readonly input?: Uint8Array;
+  /** With `digests`: the chunks' SHA-256s, 32 bytes each, in order. */
+  readonly digests?: Uint8Array;
 }
 
 /** How well one tensor packs, and the bound its exponent stream sets. */
@@ -92,19 +118,35 @@ export interface AnalyseResult {
 
 export type LosslessResult = EncodeResult | DecodeResult | AnalyseResult;
 
+/** Scratch slot of this thread (threadScratch) for bytes a job reads itself. */
+const INPUT_SLOT = 2;
+
+function inputOf(job: EncodeJob): Uint8Array {
+  if (job.bytes) return job.bytes;
+  const from = job.bytesFrom;
+  if (!from) throw new RangeError('an encode job needs its bytes or where to read them');
+  return readIntoSync(from.fd, from.path, from.position, threadScratch(INPUT_SLOT, from.length));
+}
+
 function encode(job: EncodeJob): EncodeResult {
-  const { bytes, base } = job;
+  const { base } = job;
+  const bytes = inputOf(job);
   const chunkBytes = job.chunkBytes ?? Math.max(1, bytes.length);
   const count = Math.max(1, Math.ceil(bytes.length / chunkBytes));
   // A payload never exceeds its chunk by more than one byte: code them all into one buffer.
   const room = bytes.length + count;
   const out = job.into && job.into.length >= room ? job.into : new Uint8Array(room);
   const payloadLengths: number[] = [];
-  const crcs: number[] = [];
+  const checks: number[] = [];
+  const digests = job.digests ? new Uint8Array(DIGEST_BYTES * count) : undefined;
   let at = 0;
   for (let i = 0; i < count; i++) {
     const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
-    crcs.push(crc32(chunk));
+    if (digests) {
+      const digest = createHash('sha256').update(chunk).digest();
+      digests.set(digest, DIGEST_BYTES * i);
+      checks.push(chunkCheck(digest));
+    } else checks.push(crc32(chunk));
     if (base) xorInto(chunk, base.subarray(i * chunkBytes, (i + 1) * chunkBytes));
     const { payload } = encodeChunk(job.layout, chunk, job.generic, undefined, out.subarray(at));
     payloadLengths.push(payload.length);
@@ -114,14 +156,15 @@ function encode(job: EncodeJob): EncodeResult {
     op: 'encode',
     payload: out.subarray(0, at),
     payloadLengths,
-    crcs,
-    ...(job.into ? { input: bytes } : {}),
+    checks,
+    ...(job.into && job.bytes ? { input: job.bytes } : {}),
+    ...(digests ? { digests } : {}),
   };
 }
 
 /** The key under which the pack stores a chunk once, however often it repeats. */
-export function chunkKey(crc: number, rawLength: number, payloadLength: number): string {
-  return `${crc}:${rawLength}:${payloadLength}`;
+export function chunkKey(check: number, rawLength: number, payloadLength: number): string {
+  return `${check}:${rawLength}:${payloadLength}`;
 }
 
 async function analyse(job: AnalyseJob, isCancelled: () => boolean): Promise<AnalyseResult> {

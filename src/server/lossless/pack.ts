@@ -6,7 +6,6 @@
  * to its final name only when complete, and never over an existing file.
  */
 import { createHash } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {
@@ -18,7 +17,7 @@ import {
 import { PACKED_EXTENSION, type ModelFormat } from '../../shared/model';
 import { openModelFile } from '../formats/registry';
 import { isShardIndex, isSplitModel } from '../formats/shardIndex';
-import { readExactly, readInto } from '../formats/fileRange';
+import { readExactly } from '../formats/fileRange';
 import { ModelFileError, type OpenedModel, type TensorEntry } from '../formats/types';
 import { JobAbortedError } from '../jobs/workerPool';
 import { chosenOrDefault } from '../outputPaths';
@@ -33,7 +32,10 @@ import {
   llzHeader,
   llzTrailer,
   basePathOf,
+  chunkDigest,
   hasLlzMagic,
+  LLZ_CHUNK_DIGEST_VERSION,
+  originalDigest,
   readContainer,
   type LlzChunk,
   type LlzContainer,
@@ -74,7 +76,8 @@ export interface PackResult {
   readonly format: ModelFormat;
   readonly originalBytes: number;
   readonly packedBytes: number;
-  readonly sha256: string;
+  /** The chunk digest of the original (container.ts chunkDigest), as the container records it. */
+  readonly digest: string;
   readonly tensors: number;
   /** Tensors stored as XOR with the base model. */
   readonly deltaTensors: number;
@@ -84,7 +87,11 @@ export interface PackResult {
 export interface UnpackResult {
   readonly out: string;
   readonly bytes: number;
-  readonly sha256: string;
+  /**
+   * What the bytes written were checked by: their chunk digest (container.ts chunkDigest),
+   * or, unpacking a container of version 1–3, the file's SHA-256.
+   */
+  readonly digest: string;
 }
 
 interface PlannedSegment {
@@ -95,13 +102,8 @@ interface PlannedSegment {
   readonly baseOffset?: number;
 }
 
-/** Jobs in flight: enough to keep two jobs queued per worker of a small pool. */
-const jobsInFlight = Math.max(4, Math.ceil(LLZ_CHUNKS_IN_FLIGHT / CHUNKS_PER_JOB));
-
-/** Each job in flight listens to the signal: allow that many listeners. */
-function allowListeners(signal: AbortSignal | undefined): void {
-  if (signal) setMaxListeners(jobsInFlight + 10, signal);
-}
+/** Jobs in flight: enough to keep every worker of a small pool busy while the main thread waits its turn. */
+const jobsInFlight = Math.max(8, Math.ceil(LLZ_CHUNKS_IN_FLIGHT / CHUNKS_PER_JOB));
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new JobAbortedError();
@@ -213,6 +215,7 @@ async function temporaryOutput(finalPath: string) {
     throw new ModelFileError(temporary, `cannot be created (${(error as Error).message})`);
   }
   let open = true;
+  const temporaryFile = temporary;
   const close = async () => {
     if (open) {
       open = false;
@@ -221,6 +224,7 @@ async function temporaryOutput(finalPath: string) {
   };
   return {
     handle,
+    path: temporaryFile,
     async commit(): Promise<void> {
       await handle.sync();
       await close();
@@ -320,7 +324,6 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       `chunk size ${chunkBytes} is not a multiple of 64 up to ${MAX_LLZ_CHUNK_BYTES}`,
     );
   }
-  allowListeners(options.signal);
   const runner = options.runner ?? inProcessRunner;
   const sourceHandle = await openFileForReading(source);
   const baseHandle = basePath ? await openFileForReading(basePath) : null;
@@ -347,7 +350,6 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     const writer = output.handle;
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);
     let writePosition = LLZ_HEADER_BYTES;
-    const hash = createHash('sha256');
     // Runs of consecutive chunks of one segment per job (chunksPerJob).
     const jobs = plan.flatMap((segment, segmentIndex) => {
       const runBytes = chunkBytes * chunksPerJob(Math.ceil(segment.length / chunkBytes));
@@ -360,13 +362,12 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       }));
     });
     const chunksOf = plan.map((): LlzChunk[] => []);
-    // Runs are read into reused buffers and coded into reused ones (a payload never
-    // exceeds its chunk by more than one byte).
-    const runCapacity = chunkBytes * CHUNKS_PER_JOB;
-    const inputs = new BufferPool(runCapacity, jobsInFlight + 1);
-    const outputs = new BufferPool(runCapacity + CHUNKS_PER_JOB, jobsInFlight + 1);
+    // Workers read their runs from the source themselves and code them into reused
+    // buffers (a payload never exceeds its chunk by more than one byte).
+    const outputs = new BufferPool(chunkBytes * CHUNKS_PER_JOB + CHUNKS_PER_JOB, jobsInFlight + 1);
+    /** Each job's chunk SHA-256s, in the order of the file. */
+    const digests: Uint8Array[] = [];
     let done = 0;
-    let reading: Promise<unknown> = Promise.resolve();
     /** Payloads written (not XOR deltas), by CRC and lengths → their offsets. */
     const written = new Map<string, number[]>();
     /** The offset of an earlier payload equal to `payload`, read back to compare. */
@@ -384,31 +385,31 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         checkAborted(options.signal);
         const job = jobs[i]!;
         const segment = plan[job.segmentIndex]!;
-        // Reads run one after the other, so that the hash sees the file in order.
-        const read = reading.then(async () => {
-          const bytes = await readInto(sourceHandle, source, job.offset, inputs.take(job.length));
-          hash.update(bytes);
-          const baseBytes =
-            job.baseOffset === undefined
-              ? undefined
-              : await readExactly(baseHandle!, basePath!, job.baseOffset, job.length);
-          return { bytes, baseBytes };
-        });
-        reading = read.catch(() => undefined);
-        const { bytes, baseBytes } = await read;
+        const baseBytes =
+          job.baseOffset === undefined
+            ? undefined
+            : await readExactly(baseHandle!, basePath!, job.baseOffset, job.length);
         const into = outputs.take(job.length + CHUNKS_PER_JOB);
-        const transfer = [bytes.buffer, into.buffer, ...(baseBytes ? [baseBytes.buffer] : [])];
+        const transfer = [into.buffer, ...(baseBytes ? [baseBytes.buffer] : [])];
         return runner(
           {
             op: 'encode',
             layout: segment.tensor ? tensorLayout(segment.tensor) : 'bytes',
             generic: segment.kind === 'other',
-            bytes,
+            bytesFrom: {
+              fd: sourceHandle.fd,
+              path: source,
+              position: job.offset,
+              length: job.length,
+            },
+            digests: true,
             chunkBytes,
             into,
             ...(baseBytes ? { base: baseBytes } : {}),
           },
-          options.signal,
+          // Not cancelled in the worker: a job reading the source must end before it closes
+          // (a cancel is seen before the next job starts).
+          undefined,
           transfer as ArrayBuffer[],
         ) as Promise<EncodeResult>;
       },
@@ -431,7 +432,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         // graphs) points at that chunk's payload instead of storing it again.
         for (let c = 0, at = 0; c < result.payloadLengths.length; c++) {
           const length = result.payloadLengths[c]!;
-          const crc = result.crcs[c]!;
+          const crc = result.checks[c]!;
           const payload = result.payload.subarray(at, at + length);
           const rawLength = Math.min(chunkBytes, job.length - c * chunkBytes);
           const key = chunkKey(crc, rawLength, length);
@@ -451,7 +452,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
           at += length;
         }
         await flush();
-        inputs.give(result.input);
+        digests.push(result.digests!);
         outputs.give(result.payload);
         done += job.length;
         options.onProgress?.(done, size);
@@ -470,10 +471,10 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       ...(segment.baseOffset !== undefined ? { baseOffset: segment.baseOffset } : {}),
       chunks: chunksOf[i]!,
     }));
-    const sha256 = hash.digest('hex');
+    const digest = chunkDigest(digests);
     const index: LlzIndex = {
       version: LLZ_VERSION,
-      original: { name: path.basename(source), size, sha256, format: model.summary.format },
+      original: { name: path.basename(source), size, digest, format: model.summary.format },
       base:
         basePath && baseIdentity
           ? {
@@ -499,7 +500,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       format: model.summary.format,
       originalBytes: size,
       packedBytes,
-      sha256,
+      digest,
       tensors: segments.filter((s) => s.kind === 'tensor').length,
       deltaTensors: segments.filter((s) => s.xor).length,
       base: basePath,
@@ -569,31 +570,23 @@ function runsOf(refs: readonly ChunkRef[]): ChunkRef[][] {
   return runs;
 }
 
-/** The payloads of `run`, back to back, read in as few pieces as they lie in the file. */
-async function readPayloads(
-  container: LlzContainer,
-  handle: fs.FileHandle,
-  run: readonly ChunkRef[],
-  pool: BufferPool,
-): Promise<Uint8Array> {
-  const ranges = run.map(({ segment, chunk }) => segment.chunks[chunk]!);
-  const total = ranges.reduce((sum, [, length]) => sum + length, 0);
-  const payload = pool.take(total);
-  let at = 0;
-  for (let i = 0; i < ranges.length;) {
-    // Payloads that follow each other in the file are read at once.
-    let end = i + 1;
-    while (end < ranges.length && ranges[end]![0] === ranges[end - 1]![0] + ranges[end - 1]![1])
-      end++;
-    const length = ranges[end - 1]![0] + ranges[end - 1]![1] - ranges[i]![0];
-    await readInto(handle, container.path, ranges[i]![0], payload.subarray(at, at + length));
-    at += length;
-    i = end;
+/** The payload ranges of `run` in the container, payloads that follow each other joined. */
+function payloadRanges(run: readonly ChunkRef[]): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (const { segment, chunk } of run) {
+    const [offset, length] = segment.chunks[chunk]!;
+    const last = ranges.at(-1);
+    if (last && last[0] + last[1] === offset) last[1] += length;
+    else ranges.push([offset, length]);
   }
-  return payload;
+  return ranges;
 }
 
-/** Decode chunks in order into `write`, in parallel through the runner. */
+/**
+ * Decode chunks in order into an open file (`target`, from its position 0) in parallel
+ * through the runner: each job reads its payloads from the container and writes its bytes
+ * itself. Returns each job's chunk SHA-256s in order (none before container version 4).
+ */
 async function decodeChunks(
   container: LlzContainer,
   refs: readonly ChunkRef[],
@@ -601,16 +594,14 @@ async function decodeChunks(
   baseHandle: fs.FileHandle | null,
   basePath: string | null,
   options: LosslessOptions,
-  write: (bytes: Uint8Array) => Promise<void>,
-): Promise<void> {
+  target: { readonly fd: number; readonly path: string; readonly sparse: boolean },
+): Promise<Uint8Array[]> {
   const runner = options.runner ?? inProcessRunner;
-  allowListeners(options.signal);
   const { index } = container;
   const total = refs.reduce((sum, ref) => sum + chunkRawLength(index, ref.segment, ref.chunk), 0);
   const runs = runsOf(refs);
-  // Payloads are read into reused buffers and decoded into reused ones.
-  const payloads = new BufferPool(index.chunkBytes * CHUNKS_PER_JOB, jobsInFlight + 1);
-  const outputs = new BufferPool(index.chunkBytes * CHUNKS_PER_JOB, jobsInFlight + 1);
+  const digests: Uint8Array[] = [];
+  let position = 0;
   let done = 0;
   await orderedPipeline(
     runs.length,
@@ -628,9 +619,9 @@ async function decodeChunks(
             ? `chunk ${chunk} of tensor "${segment.name}"`
             : `chunk ${chunk} of segment ${segmentIndex}`,
       }));
-      const payload = await readPayloads(container, containerHandle, run, payloads);
       const rawLength = chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
-      const into = outputs.take(rawLength);
+      const at = position;
+      position += rawLength;
       const base =
         segment.xor && baseHandle
           ? await readExactly(
@@ -644,24 +635,26 @@ async function decodeChunks(
         {
           op: 'decode',
           layout: segment.layout,
-          payload,
+          payloadFrom: { fd: containerHandle.fd, ranges: payloadRanges(run) },
           chunks,
           ...(base ? { base } : {}),
           file: container.path,
-          into,
+          writeTo: { ...target, position: at },
+          digests: index.version >= LLZ_CHUNK_DIGEST_VERSION,
         },
-        options.signal,
-        [payload.buffer, into.buffer, ...(base ? [base.buffer] : [])] as ArrayBuffer[],
+        // Not cancelled in the worker: a job writing the output must end before it is
+        // discarded (a cancel is seen before the next job starts).
+        undefined,
+        base ? [base.buffer as ArrayBuffer] : [],
       ) as Promise<DecodeResult>;
     },
     async (_i, result) => {
-      await write(result.bytes);
-      payloads.give(result.payload);
-      outputs.give(result.bytes);
-      done += result.bytes.length;
+      if (result.digests) digests.push(result.digests);
+      done += result.length;
       options.onProgress?.(done, total);
     },
   );
+  return digests;
 }
 
 async function withContainer<T>(
@@ -687,14 +680,6 @@ async function withContainer<T>(
   }
 }
 
-function isAllZero(bytes: Uint8Array): boolean {
-  const words = bytes.byteOffset % 4 === 0 ? bytes.length >> 2 : 0;
-  const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
-  for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
-  for (let i = words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
 /** Restore the original file of a container, checked against its recorded SHA-256. */
 export async function unpackFile(
   input: string,
@@ -712,28 +697,32 @@ export async function unpackFile(
       const refs = container.index.segments.flatMap((segment, segmentIndex) =>
         segment.chunks.map((_, chunk) => ({ segment, segmentIndex, chunk })),
       );
-      const hash = createHash('sha256');
-      let position = 0;
-      await decodeChunks(container, refs, handle, baseHandle, basePath, options, async (bytes) => {
-        hash.update(bytes);
+      const digests = await decodeChunks(container, refs, handle, baseHandle, basePath, options, {
+        fd: output.handle.fd,
+        path: output.path,
         // Runs of zeros stay holes, so that a sparse original unpacks sparse.
-        if (!isAllZero(bytes)) await output.handle.write(bytes, 0, bytes.length, position);
-        position += bytes.length;
+        sparse: true,
       });
       checkAborted(options.signal);
-      await output.handle.truncate(position);
-      const sha256 = hash.digest('hex');
-      if (
-        sha256 !== container.index.original.sha256 ||
-        position !== container.index.original.size
-      ) {
+      const { original } = container.index;
+      const bytes = refs.reduce(
+        (sum, ref) => sum + chunkRawLength(container.index, ref.segment, ref.chunk),
+        0,
+      );
+      await output.handle.truncate(bytes);
+      // Before version 4 the container records the SHA-256 of the whole file: read it back.
+      const digest =
+        original.digest === undefined
+          ? await sha256OfFile(output.path, options.signal)
+          : chunkDigest(digests);
+      if (digest !== originalDigest(container.index) || bytes !== original.size) {
         throw new ModelFileError(
           container.path,
-          'the unpacked bytes do not match the SHA-256 recorded in the container (corrupt file)',
+          `the unpacked bytes do not match the ${original.digest === undefined ? 'SHA-256' : 'chunk digest'} recorded in the container (corrupt file)`,
         );
       }
       await output.commit();
-      return { out, bytes: position, sha256 };
+      return { out, bytes, digest };
     } finally {
       await output.discard();
     }
@@ -757,17 +746,19 @@ export async function extractTensor(
     const out = path.resolve(options.out);
     const output = await temporaryOutput(out);
     try {
-      const hash = createHash('sha256');
-      let position = 0;
       const refs = segment.chunks.map((_, chunk) => ({ segment, segmentIndex, chunk }));
-      await decodeChunks(container, refs, handle, baseHandle, basePath, options, async (bytes) => {
-        hash.update(bytes);
-        await output.handle.write(bytes, 0, bytes.length, position);
-        position += bytes.length;
+      const digests = await decodeChunks(container, refs, handle, baseHandle, basePath, options, {
+        fd: output.handle.fd,
+        path: output.path,
+        sparse: false,
       });
       checkAborted(options.signal);
+      const digest =
+        container.index.version >= LLZ_CHUNK_DIGEST_VERSION
+          ? chunkDigest(digests)
+          : await sha256OfFile(output.path, options.signal);
       await output.commit();
-      return { out, bytes: position, sha256: hash.digest('hex') };
+      return { out, bytes: segment.length, digest };
     } finally {
       await output.discard();
     }

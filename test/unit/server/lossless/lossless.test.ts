@@ -50,6 +50,7 @@ import { ModelService } from '../../../../src/server/modelService';
 import { seededNormal } from '../../../../src/server/runtime/sampleInputs';
 import { isCompressibilityError } from '../../../../src/shared/lossless';
 import { fixtureOriginal } from '../../../support/llzFixtures';
+import { expectedChunkDigest } from '../../../support/llzIndex';
 import { encodeModel, graph, model, node, rawTensor, tensor } from '../../../support/onnxBuilder';
 import {
   encodeSafetensors,
@@ -127,9 +128,9 @@ async function roundTrip(file: string, options: { chunkBytes?: number; base?: st
   const unpackResult = await unpackFile(packed, { out: unpacked, base: options.base, runner });
   const original = await fs.readFile(file);
   assert.ok(Buffer.from(await fs.readFile(unpacked)).equals(original), `${file} round trip`);
-  const expected = createHash('sha256').update(original).digest('hex');
-  assert.equal(packResult.sha256, expected);
-  assert.equal(unpackResult.sha256, expected);
+  const expected = expectedChunkDigest(await fs.readFile(packed), original);
+  assert.equal(packResult.digest, expected);
+  assert.equal(unpackResult.digest, expected);
   return { packed, unpacked, packResult };
 }
 
@@ -194,12 +195,12 @@ describe('byte grouping and coding', () => {
         encoded.payload.subarray(at, at + payloadLength),
         encodeChunk('f32', raw).payload,
       );
-      assert.equal(encoded.crcs[c], crc32(raw));
+      assert.equal(encoded.checks[c], crc32(raw));
       at += payloadLength;
       return {
         payloadLength,
         rawLength: raw.length,
-        crc: encoded.crcs[c]!,
+        crc: encoded.checks[c]!,
         where: `chunk ${c} of tensor "w"`,
       };
     });
@@ -357,7 +358,10 @@ describe('round trips', () => {
       const file = join(folder, original.split('/').pop()!);
       await fs.copyFile(original, file);
       const { packed, packResult } = await roundTrip(file);
-      assert.equal(packResult.sha256, await sha256(original));
+      assert.equal(
+        packResult.digest,
+        expectedChunkDigest(await fs.readFile(packed), await fs.readFile(original)),
+      );
       assert.ok(packResult.packedBytes < packResult.originalBytes * 0.9, file);
       // The STFT basis (a DFT matrix, values repeated) is coded whole by brotli.
       const container = await readContainer(packed);
@@ -389,7 +393,7 @@ describe('round trips', () => {
     assert.ok(packed.packedBytes < 100_000, `${packed.packedBytes} bytes`);
     const out = join(folder, 'sparse.unpacked');
     const unpacked = await unpackFile(packed.out, { runner, out });
-    assert.equal(unpacked.sha256, packed.sha256);
+    assert.equal(unpacked.digest, packed.digest);
     const stats = await fs.stat(out);
     assert.equal(stats.size, size);
     assert.ok(stats.blocks * 512 < 64 * 1024 * 1024, 'the unpacked file stays sparse');
@@ -417,6 +421,7 @@ describe('container versions', () => {
   for (const { version, coder, codec } of [
     { version: 1, coder: 'two-state rANS', codec: 1 },
     { version: 2, coder: 'eight-lane rANS', codec: 4 },
+    { version: 3, coder: 'eight-lane rANS, checked by the SHA-256 of the file', codec: 4 },
   ]) {
     test(`a version-${version} container (${coder}) still unpacks and extracts byte for byte`, async () => {
       const fixture = resolve(`test/fixtures/v${version}.safetensors.llz`);
@@ -427,7 +432,8 @@ describe('container versions', () => {
       const out = join(folder, `v${version}.unpacked`);
       const result = await unpackFile(fixture, { out, runner: poolRunner(pool) });
       assert.ok(Buffer.from(await fs.readFile(out)).equals(original), 'unpacked = original');
-      assert.equal(result.sha256, createHash('sha256').update(original).digest('hex'));
+      // Containers before version 4 record the SHA-256 of the whole file.
+      assert.equal(result.digest, createHash('sha256').update(original).digest('hex'));
       const tensorOut = join(folder, `v${version}.f32.bin`);
       await extractTensor(fixture, 'layer.f32', { out: tensorOut });
       const extracted = new Uint8Array(await fs.readFile(tensorOut));
@@ -436,15 +442,28 @@ describe('container versions', () => {
     });
   }
 
-  test('new containers are version 3 with eight-lane rANS exponents, and round-trip', async () => {
+  test('new containers are version 4 with eight-lane rANS exponents and a chunk digest, and round-trip', async () => {
     const file = join(folder, 'v3.safetensors');
     await fs.writeFile(file, fixtureOriginal());
     const { packed } = await roundTrip(file, { chunkBytes: 2048 });
     assert.equal((await readContainer(packed)).index.version, LLZ_VERSION);
-    assert.equal(LLZ_VERSION, 3);
+    assert.equal(LLZ_VERSION, 4);
     const codecs = await codecsOf(packed, 'layer.f32');
     assert.ok(codecs.includes(4) && !codecs.includes(1), `codecs ${codecs.join(',')}`);
-    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 3);
+    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 4);
+    const { original } = (await readContainer(packed)).index;
+    assert.match(original.digest ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(original.sha256, undefined, 'version 4 records the chunk digest instead');
+    // Each chunk is checked by the first 32 bits of its SHA-256 (big-endian), not a CRC-32.
+    const source = fixtureOriginal();
+    for (const segment of (await readContainer(packed)).index.segments) {
+      segment.chunks.forEach(([, , check], c) => {
+        const start = segment.offset + c * 2048;
+        const end = Math.min(segment.offset + segment.length, start + 2048);
+        const digest = createHash('sha256').update(source.subarray(start, end)).digest();
+        assert.equal(check, digest.readUInt32BE(0), `${segment.name ?? 'structure'} chunk ${c}`);
+      });
+    }
   });
 
   test('duplicate chunks are stored once; chunks that only share a CRC-32 are both kept', async () => {
@@ -496,9 +515,9 @@ describe('container versions', () => {
     const mixed = join(folder, 'mixed-version.safetensors.llz');
     await fs.writeFile(mixed, bytes);
     await assert.rejects(readContainer(mixed), /version 1 does not match the header's 2/);
-    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 4, true);
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 5, true);
     await fs.writeFile(mixed, bytes);
-    await assert.rejects(readContainer(mixed), /version 4 is not supported/);
+    await assert.rejects(readContainer(mixed), /version 5 is not supported/);
   });
 });
 
@@ -718,6 +737,63 @@ describe('single tensors, deltas and corrupt files', () => {
       /chunk size/,
     );
   });
+  test('the chunk digest catches what the chunk checks cannot: any edit of a payload, of the digest or of the size', async () => {
+    const segments = (await readContainer(packed)).index.segments;
+    const weight = segments.findIndex((s) => s.name === 'a.weight');
+    const [chunkOffset, chunkLength] = segments[weight]!.chunks[2]!;
+    await assertRejected(
+      'payload-byte',
+      (bytes) => {
+        bytes[chunkOffset + chunkLength - 1]! ^= 0x01;
+        return bytes;
+      },
+      /chunk 2 of tensor "a\.weight" is corrupt/,
+    );
+    // Two whole chunks swapped with their CRCs: each decodes and checks, the file does not.
+    await assertRejected(
+      'swapped-chunks',
+      (bytes) =>
+        withIndex(bytes, (index) => {
+          const chunks = (index.segments as { chunks: number[][] }[])[weight]!.chunks;
+          [chunks[1], chunks[2]] = [chunks[2]!, chunks[1]!];
+        }),
+      /do not match the chunk digest recorded in the container/,
+    );
+    for (const [name, position] of [
+      ['digest-first', 0],
+      ['digest-last', 63],
+    ] as const) {
+      await assertRejected(
+        name,
+        (bytes) =>
+          withIndex(bytes, (index) => {
+            const original = index.original as { digest: string };
+            const flipped = (parseInt(original.digest[position]!, 16) ^ 1).toString(16);
+            original.digest =
+              original.digest.slice(0, position) + flipped + original.digest.slice(position + 1);
+          }),
+        /do not match the chunk digest recorded in the container/,
+      );
+    }
+    await assertRejected(
+      'digest-missing',
+      (bytes) =>
+        withIndex(bytes, (index) => {
+          const original = index.original as { digest?: string; sha256?: string };
+          original.sha256 = original.digest;
+          delete original.digest;
+        }),
+      /lacks a valid size and chunk digest/,
+    );
+    await assertRejected(
+      'size-one-less',
+      (bytes) =>
+        withIndex(bytes, (index) => {
+          (index.original as { size: number }).size -= 1;
+        }),
+      /does not continue|cover/,
+    );
+  });
 });
 
 describe('packed files opened as models', () => {
@@ -739,7 +815,7 @@ describe('packed files opened as models', () => {
         const b = await models.openModel(out);
         assert.equal(b.format, a.format);
         assert.equal(b.tensorCount, a.tensorCount);
-        assert.ok(b.metadata.some((entry) => entry.key === 'original SHA-256'));
+        assert.ok(b.metadata.some((entry) => entry.key === 'original SHA-256 of chunk SHA-256s'));
         const pageA = await models.tensors(file, 0, 5000);
         const pageB = await models.tensors(out, 0, 5000);
         assert.deepEqual(
@@ -822,7 +898,7 @@ describe('packed files opened as models', () => {
       original: {
         name: 'structure.safetensors',
         size,
-        sha256: '0'.repeat(64),
+        digest: '0'.repeat(64),
         format: 'safetensors',
       },
       base: null,
