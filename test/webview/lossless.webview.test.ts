@@ -2,7 +2,7 @@
  * The webview on a packed model (.llz) in headless Chromium, answered by the real server
  * core: the table shows the packed model's tensors with their statistics, and the lossless
  * columns (exponent entropy, packed ratio) fill in and sort; a fine-tune delta shows its
- * difference from the base model.
+ * difference from the base model. It offers no Compress… and no Sensitivity tab.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,6 +54,11 @@ test('a packed model shows its tensors, statistics and sortable lossless columns
       .getByText('original SHA-256', { exact: false })
       .first()
       .waitFor({ state: 'attached' });
+    // A packed model is read, not compressed or swept: the webview offers neither (the
+    // server's capabilities say so), while the tabs that read it stay.
+    assert.equal(await page.getByTestId('compress').isHidden(), true);
+    assert.equal(await page.getByTestId('tab-sensitivity').isHidden(), true);
+    assert.equal(await page.getByTestId('tab-spectrum').isVisible(), true);
     const ratioHeader = page.locator('[role="columnheader"].ll-col-packRatio');
     assert.equal(await ratioHeader.locator('.ll-sort-label').textContent(), 'Packed');
     assert.equal(
