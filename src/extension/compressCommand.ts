@@ -163,7 +163,9 @@ export async function compressCommand(
         ? '1 tensor'
         : `${tensors.length} tensors`;
   if (summary.capabilities && summary.capabilities.compress.length === 0) {
-    void vscode.window.showErrorMessage(`LayerLens cannot write ${summary.format} files.`);
+    void vscode.window.showErrorMessage(
+      `${fileName}: ${summary.capabilities.readOnly ?? `LayerLens cannot write ${summary.format} files`}.`,
+    );
     return;
   }
   const options = await pickOptions(summary, `Compress ${fileName} (${what})`);

@@ -6,7 +6,7 @@
 import type { OutputDeviation } from './compress';
 import type { DType } from './dtypes';
 import type { HeatmapInfo, HeatmapTile } from './heatmap';
-import type { ModelFormat } from './model';
+import type { ModelFormat, StoredType } from './model';
 import type { Spectrum } from './spectrum';
 
 /** One side's totals. */
@@ -49,8 +49,9 @@ export interface TensorPairDiff {
   readonly pairing: PairingKind;
   readonly shapeA: readonly number[];
   readonly shapeB: readonly (readonly number[])[];
-  readonly dtypeA: DType;
-  readonly dtypeB: readonly DType[];
+  /** The types the tensors are stored as (storedTypeOf: a quantized weight's codes or blocks). */
+  readonly dtypeA: StoredType;
+  readonly dtypeB: readonly StoredType[];
   /** Stored bytes (B: the tensors paired plus companions such as scales). */
   readonly bytesA: number;
   readonly bytesB: number;

@@ -21,7 +21,7 @@ export function shapeChangeText(pair: TensorPairDiff): string {
   return before === after ? before : `${before} → ${after}`;
 }
 
-/** The dtype (and encoding) on each side: `float32 → float32 (int8 per-channel)`. */
+/** The dtype (and encoding) on each side: `float32 → int8 (int8 per-channel)`, each side as stored. */
 export function dtypeChangeText(pair: TensorPairDiff): string {
   const side = (dtypes: readonly string[], encoding: string | undefined) =>
     `${[...new Set(dtypes)].join('/')}${encoding ? ` (${encoding})` : ''}`;

@@ -183,12 +183,19 @@ export interface ModelCapabilities {
   readonly compress: readonly CompressionMethod[];
   /** The model runs in onnxruntime: measured sensitivity and validated outputs. */
   readonly run: boolean;
+  /** Its weights can be swept for sensitivity (the data-free proxy at least). */
+  readonly sensitivity: boolean;
   /** The format stores a graph of operators: nodes with ops, the model's inputs and outputs. */
   readonly graph: boolean;
   /** The ways the format stores a method's output, where it offers more than its default. */
   readonly storage?: { readonly [M in CompressionMethod]?: readonly StorageChoice[] };
   /** What each method does to the file's size on this format (a storage way may differ). */
   readonly fileSize?: { readonly [M in CompressionMethod]?: FileSizeEffect };
+  /**
+   * Why the model is only read though its format can do more (a packed `.llz` file), and
+   * what to do about it; shown where the user asks for what it cannot do.
+   */
+  readonly readOnly?: string;
 }
 
 /** The model's weights: the tensors compression methods act on (the rest: shapes, scales, biases). */

@@ -5,25 +5,16 @@
  * real compression, with its verdict: "Validated" only for an ONNX model compared on
  * inputs that can show a difference, "Not validated" and the reasons otherwise.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { compressModel } from '../../src/server/compress';
 import { writeSafetensors } from '../support/safetensorsBuilder';
-import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
-import { gaussianMatrix } from '../support/matrices';
+import { writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
-
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
-let modelPath: string;
-let session: WebviewSession;
+import { writeGaussianMlp } from '../support/gaussianMlp';
+import { useWebviewSession } from '../support/webviewSession';
 
 const row = (page: Page, index: number) =>
   page.locator(`[data-testid="tensor-row"][data-index="${index}"]`);
@@ -48,34 +39,22 @@ async function menuContext(page: Page, index: number): Promise<Record<string, un
   return Object.assign({}, ...contexts.reverse().map((text) => JSON.parse(text) as object));
 }
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-compress-'));
-  modelPath = await writeSafetensors(
-    path.join(folder, 'mlp.safetensors'),
-    Array.from({ length: 10 }, (_, index) => ({
-      name: `layers.${index}.weight`,
-      dtype: 'F32' as const,
-      shape: [8, 16],
-      data: new Float32Array(128).map((_, k) => Math.sin(index * 7 + k)),
-    })),
-  );
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-  session = await harness.open({ server, modelPath });
-  await session.page
-    .locator('body[data-state="ready"]')
-    .waitFor({ state: 'attached', timeout: 60_000 });
-});
-
-after(async () => {
-  await session?.close();
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
+const ui = useWebviewSession({
+  folderPrefix: 'layerlens-webview-compress-',
+  model: (folder) =>
+    writeSafetensors(
+      path.join(folder, 'mlp.safetensors'),
+      Array.from({ length: 10 }, (_, index) => ({
+        name: `layers.${index}.weight`,
+        dtype: 'F32' as const,
+        shape: [8, 16],
+        data: new Float32Array(128).map((_, k) => Math.sin(index * 7 + k)),
+      })),
+    ),
 });
 
 test('ctrl-click adds rows, shift-click selects a range; the row menu gets the selection', async () => {
-  const { page } = session;
+  const { page } = ui.session;
   await row(page, 1).click();
   assert.deepEqual(await selectedIndices(page), [1]);
   await row(page, 3).click({ modifiers: ['ControlOrMeta'] });
@@ -116,25 +95,25 @@ test('ctrl-click adds rows, shift-click selects a range; the row menu gets the s
 
   await page.keyboard.press('ArrowUp');
   assert.deepEqual(await selectedIndices(page), [7], 'the keyboard still moves one selection');
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('the Compress button asks the host to compress the selected tensors', async () => {
-  const { page } = session;
+  const { page } = ui.session;
   await row(page, 2).click();
   await row(page, 3).click({ modifiers: ['Shift'] });
-  const compress = session.nextPosted('compress');
+  const compress = ui.session.nextPosted('compress');
   await page.getByTestId('compress').click();
   assert.deepEqual(await compress, { type: 'compress', indices: [2, 3] });
 });
 
 test('a compression report shows totals and per-tensor results; its buttons reach the host', async () => {
-  const { page } = session;
-  const report = await compressModel(modelPath, {
+  const { page } = ui.session;
+  const report = await compressModel(ui.modelPath, {
     tensors: [2, 3],
     options: { method: 'int8', storeQuantized: true },
   });
-  await session.postToWebview({ type: 'compressionReport', report });
+  await ui.session.postToWebview({ type: 'compressionReport', report });
   const view = page.getByTestId('compression-report');
   await view.waitFor({ state: 'visible' });
   const text = await view.innerText();
@@ -153,7 +132,7 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   const tensorRows = view.locator('.ll-report-tensors tbody tr');
   assert.equal(await tensorRows.count(), 2);
   assert.match(await tensorRows.first().innerText(), /layers\.2\.weight/);
-  await session.screenshot('compression-report');
+  await ui.session.screenshot('compression-report');
 
   // The report opens in its own collapsible area below the table and the tensor panel,
   // which keep their place; folding the area is remembered.
@@ -164,7 +143,7 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   assert.ok(areaTop.y >= tableBottom.y + tableBottom.height, 'the report area is below the table');
   await area.locator('summary').click();
   assert.equal(await view.isVisible(), false);
-  const reportsOpen = () => (session.savedState as { reportsOpen?: boolean }).reportsOpen;
+  const reportsOpen = () => (ui.session.savedState as { reportsOpen?: boolean }).reportsOpen;
   // setState reaches Node through a binding, a moment after the click.
   for (let wait = 0; wait < 100 && reportsOpen() !== false; wait++)
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -172,28 +151,28 @@ test('a compression report shows totals and per-tensor results; its buttons reac
   await area.locator('summary').click();
   assert.equal(await view.isVisible(), true);
 
-  let action = session.nextPosted('reportAction');
+  let action = ui.session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Open new model' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'openOutput' });
-  action = session.nextPosted('reportAction');
+  action = ui.session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Compare with original' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'compareWithOriginal' });
-  action = session.nextPosted('reportAction');
+  action = ui.session.nextPosted('reportAction');
   await view.getByRole('button', { name: 'Close' }).click();
   assert.deepEqual(await action, { type: 'reportAction', action: 'dismiss' });
   assert.equal(await page.getByTestId('compression-report').count(), 0);
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('the report says "Not validated" and why for a saturated sigmoid, "Validated" for a responsive MLP', async () => {
-  const { page } = session;
-  const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
+  const { page } = ui.session;
+  const saturated = await writeModel(ui.folder, 'saturated.onnx', saturatedSigmoidNet());
   const notValidated = await compressModel(saturated, {
     tensors: [],
     options: { method: 'int8' },
   });
   assert.equal(notValidated.verdict.validated, false);
-  await session.postToWebview({ type: 'compressionReport', report: notValidated });
+  await ui.session.postToWebview({ type: 'compressionReport', report: notValidated });
   const view = page.getByTestId('compression-report');
   await view
     .getByTestId('report-verdict-badge')
@@ -217,32 +196,12 @@ test('the report says "Not validated" and why for a saturated sigmoid, "Validate
     'Cosine (mean)',
   ]);
   assert.match(await view.locator('.ll-report-outputs tbody tr').first().innerText(), /score\s+8/);
-  await session.screenshot('compression-report-not-validated');
+  await ui.session.screenshot('compression-report-not-validated');
 
-  const w = (rows: number, cols: number, seed: number) =>
-    Array.from(gaussianMatrix(rows, cols, seed), (v) => v * 0.1);
-  const mlp = await writeModel(
-    folder,
-    'mlp.onnx',
-    model(
-      graph({
-        nodes: [
-          node('MatMul', ['x', 'w1'], ['h'], { name: 'fc1' }),
-          node('Relu', ['h'], ['a']),
-          node('MatMul', ['a', 'w2'], ['y'], { name: 'fc2' }),
-        ],
-        initializers: [
-          tensor('w1', 'float32', [32, 64], w(32, 64, 1)),
-          tensor('w2', 'float32', [64, 16], w(64, 16, 2)),
-        ],
-        inputs: [valueInfo('x', 'float32', [1, 32])],
-        outputs: [valueInfo('y', 'float32', [1, 16])],
-      }),
-    ),
-  );
+  const mlp = await writeGaussianMlp(ui.folder, { input: 32, hidden: 64, output: 16 });
   const validated = await compressModel(mlp, { tensors: [], options: { method: 'int8' } });
   assert.deepEqual([validated.verdict.validated, validated.verdict.reasons], [true, []]);
-  await session.postToWebview({ type: 'compressionReport', report: validated });
+  await ui.session.postToWebview({ type: 'compressionReport', report: validated });
   await view
     .getByTestId('report-verdict-badge')
     .filter({ hasText: /^Validated$/ })
@@ -256,6 +215,6 @@ test('the report says "Not validated" and why for a saturated sigmoid, "Validate
     new RegExp(`worst output cosine ${cosine.replace('.', '\\.')} over 8 samples`),
   );
   assert.match((await view.textContent()) ?? '', /Compressed into mlp\.int8\.onnx/);
-  await session.screenshot('compression-report-validated');
-  assert.deepEqual(session.problems, []);
+  await ui.session.screenshot('compression-report-validated');
+  assert.deepEqual(ui.session.problems, []);
 });

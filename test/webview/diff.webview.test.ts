@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -34,6 +34,7 @@ import {
 } from '../support/onnxBuilder';
 import { startServer, type ServerProcess } from '../support/serverProcess';
 import { writeSyntheticFineTune, type SyntheticFineTune } from '../support/fineTune';
+import { assertTableFits } from '../support/diffTableFit';
 import { ensureWebviewBundle, testResultsDir, themeStylesheet } from '../support/webviewHarness';
 
 let browser: Browser;
@@ -45,6 +46,7 @@ let original: string;
 let lowRank: string;
 let fineTune: SyntheticFineTune;
 let folder: string;
+const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
 before(async () => {
   const bundleDir = path.dirname(ensureWebviewBundle());
@@ -124,8 +126,12 @@ after(async () => {
 let showInGraphAsked = 0;
 
 /** The page, answering its messages as src/extension/diffPanel.ts does. */
-async function openPage(a = original, b = lowRank): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+async function openPage(
+  a = original,
+  b = lowRank,
+  viewport = { width: 1300, height: 1000 },
+): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport });
   const problems: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(message.text());
@@ -319,6 +325,25 @@ test('Extract LoRA… on a base and its fine-tune shows each matrix’s rank and
   const text = await page.getByTestId('diff-lora').innerText();
   assert.match(text, /per matrix for 99\.9% of ‖ΔW‖²/);
   assert.match(text, /Not in the adapter: model\.norm\.weight: not a 2-D matrix/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('at 1280 px the pairs of Silero VAD and its int8 copy fit the page: long names are cut, the full name in the tooltip', async () => {
+  const silero = path.join(folder, 'silero_vad_v5.onnx');
+  copyFileSync(SILERO_V5, silero);
+  const int8 = (await compressModel(silero, { tensors: [], options: { method: 'int8' } })).output;
+  const { page, problems } = await openPage(silero, int8, { width: 1280, height: 720 });
+  await page.getByTestId('diff-row').first().waitFor();
+  await assertTableFits(page);
+  // A weight paired through its node: both names are long, each is cut and kept whole in its tooltip.
+  const name = 'If_0_else_branch__Inline_0__decoder.rnn.weight_ih';
+  const row = page.locator(`[data-tensor="${name}"]`);
+  assert.equal(await row.locator('.ll-short-name').first().getAttribute('title'), name);
+  assert.match(
+    (await row.locator('.ll-short-name').nth(1).getAttribute('title')) ?? '',
+    /^same node as If_0_else_branch__Inline_0__decoder\.rnn\.weight_ih_quantized$/,
+  );
   assert.deepEqual(problems, []);
   await page.close();
 });

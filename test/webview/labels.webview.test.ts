@@ -4,10 +4,8 @@
  * code, a real lossless measurement): one method, a mixed plan, a target met, a target
  * missed, an unchanged size, and the toolbar's lossless estimate against the file size.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Locator } from 'playwright-core';
 import { compressModel } from '../../src/server/compress';
@@ -20,54 +18,13 @@ import type { CompressionReport } from '../../src/shared/compress';
 import { methodShareLines, methodsHeadline } from '../../src/shared/compressText';
 import { formatBytes, formatRatio } from '../../src/shared/format';
 import { packEstimateText } from '../../src/shared/lossless';
-import { gaussianMatrix } from '../support/matrices';
-import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
 import { writeSafetensors } from '../support/safetensorsBuilder';
-import { startServer, type ServerProcess } from '../support/serverProcess';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import { useWebviewSession } from '../support/webviewSession';
+import { writeGaussianMlp } from '../support/gaussianMlp';
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
-let modelPath: string;
-let session: WebviewSession;
-
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-labels-'));
-  const w = (rows: number, cols: number, seed: number) =>
-    Array.from(gaussianMatrix(rows, cols, seed), (v) => v * 0.1);
-  modelPath = await writeModel(
-    folder,
-    'mlp.onnx',
-    model(
-      graph({
-        nodes: [
-          node('MatMul', ['x', 'w1'], ['h'], { name: 'fc1' }),
-          node('Relu', ['h'], ['a']),
-          node('MatMul', ['a', 'w2'], ['y'], { name: 'fc2' }),
-        ],
-        initializers: [
-          tensor('w1', 'float32', [64, 128], w(64, 128, 1)),
-          tensor('w2', 'float32', [128, 32], w(128, 32, 2)),
-        ],
-        inputs: [valueInfo('x', 'float32', [1, 64])],
-        outputs: [valueInfo('y', 'float32', [1, 32])],
-      }),
-    ),
-  );
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-  session = await harness.open({ server, modelPath });
-  await session.page
-    .locator('body[data-state="ready"]')
-    .waitFor({ state: 'attached', timeout: 60_000 });
-});
-
-after(async () => {
-  await session?.close();
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
+const ui = useWebviewSession({
+  folderPrefix: 'layerlens-webview-labels-',
+  model: writeGaussianMlp,
 });
 
 /** The report view's facts: label → text. */
@@ -78,8 +35,8 @@ async function facts(view: Locator): Promise<Record<string, string>> {
 }
 
 async function showReport(report: CompressionReport): Promise<Locator> {
-  await session.postToWebview({ type: 'compressionReport', report });
-  const view = session.page.getByTestId('compression-report');
+  await ui.session.postToWebview({ type: 'compressionReport', report });
+  const view = ui.session.page.getByTestId('compression-report');
   await view
     .locator('.ll-section-title', { hasText: path.basename(report.output) })
     .waitFor({ state: 'visible', timeout: 30_000 });
@@ -90,7 +47,7 @@ const sizeLine = (before: number, after: number) =>
   `${formatBytes(before)} → ${formatBytes(after)} (${formatRatio(before, after)})`;
 
 test('one method: its name and level, and the file size with its ratio in words', async () => {
-  const report = await compressModel(modelPath, { tensors: [], options: { method: 'int8' } });
+  const report = await compressModel(ui.modelPath, { tensors: [], options: { method: 'int8' } });
   const view = await showReport(report);
   const shown = await facts(view);
   assert.equal(shown.Method, 'int8 per channel');
@@ -98,11 +55,11 @@ test('one method: its name and level, and the file size with its ratio in words'
   assert.equal(shown['File size'], sizeLine(report.fileBytesBefore, report.fileBytesAfter));
   assert.match(shown['File size']!, /\(\d+\.\d× smaller\)$/);
   assert.equal(await view.getByTestId('report-methods').count(), 0);
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('a mixed plan says "mixed (N methods)" and lists each with its share', async () => {
-  const report = await compressPerTensor(modelPath, [
+  const report = await compressPerTensor(ui.modelPath, [
     { tensor: 'w1', options: { method: 'int4', blockSize: 128 } },
     { tensor: 'w2', options: { method: 'fp16' } },
   ]);
@@ -118,12 +75,12 @@ test('a mixed plan says "mixed (N methods)" and lists each with its share', asyn
     /^int4, block 128( \(matmulnbits\))?: 1 tensor, 32\.0 KB$/,
   );
   assert.match(methodShareLines(report)[1]!, /^float16 weights: 1 tensor, 16\.0 KB$/);
-  await session.screenshot('labels-mixed-report');
-  assert.deepEqual(session.problems, []);
+  await ui.session.screenshot('labels-mixed-report');
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('an unchanged size reads "unchanged", never "1× smaller"', async () => {
-  const stPath = await writeSafetensors(path.join(folder, 'dense.safetensors'), [
+  const stPath = await writeSafetensors(path.join(ui.folder, 'dense.safetensors'), [
     {
       name: 'fc.weight',
       dtype: 'F32',
@@ -145,22 +102,25 @@ test('an unchanged size reads "unchanged", never "1× smaller"', async () => {
   );
   assert.equal(shown['File size'], sizeLine(report.fileBytesBefore, report.fileBytesAfter));
   assert.doesNotMatch(await view.innerText(), /\b1(\.0)?× (smaller|larger)/);
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('a plan: status "met" once the measured file meets the target, no "Feasible"', async () => {
-  const { page } = session;
-  const plan = await planModel(modelPath, { target: { kind: 'ratio', value: 3 }, measured: false });
+  const { page } = ui.session;
+  const plan = await planModel(ui.modelPath, {
+    target: { kind: 'ratio', value: 3 },
+    measured: false,
+  });
   assert.equal(plan.feasible, true);
-  await session.postToWebview({ type: 'plan', view: { plan } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan } });
   const status = page.getByTestId('plan-status');
   await status.waitFor({ state: 'visible', timeout: 30_000 });
   assert.equal(await status.getAttribute('data-state'), 'predicted');
   assert.equal(await status.innerText(), 'not applied yet; predicted to meet the target');
 
-  const result = await applyRecipe(modelPath, plan.recipe, { refine: false });
+  const result = await applyRecipe(ui.modelPath, plan.recipe, { refine: false });
   assert.equal(result.targetMet, true);
-  await session.postToWebview({ type: 'plan', view: { plan, result } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan, result } });
   await page.locator('[data-testid="plan-status"][data-state="met"]').waitFor({ timeout: 30_000 });
   assert.equal(await status.innerText(), 'met');
   const shown = await facts(page.getByTestId('plan-panel'));
@@ -173,42 +133,42 @@ test('a plan: status "met" once the measured file meets the target, no "Feasible
     result.report.fileBytesAfter <= Math.floor(result.report.fileBytesBefore / 3),
     'met means the measured file is within the target',
   );
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('a plan that misses: "missed: why" from the measured result, before it "predicted to miss"', async () => {
-  const { page } = session;
-  const plan = await planModel(modelPath, {
+  const { page } = ui.session;
+  const plan = await planModel(ui.modelPath, {
     target: { kind: 'ratio', value: 20 },
     measured: false,
   });
   assert.equal(plan.feasible, false);
-  await session.postToWebview({ type: 'plan', view: { plan } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan } });
   const status = page.locator('[data-testid="plan-status"][data-state="out of reach"]');
   await status.waitFor({ timeout: 30_000 });
   assert.equal(await status.innerText(), `predicted to miss: ${plan.limits[0]}`);
 
-  const result = await applyRecipe(modelPath, plan.recipe, { refine: false });
+  const result = await applyRecipe(ui.modelPath, plan.recipe, { refine: false });
   assert.equal(result.targetMet, false);
-  await session.postToWebview({ type: 'plan', view: { plan, result } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan, result } });
   const missed = page.locator('[data-testid="plan-status"][data-state="missed"]');
   await missed.waitFor({ timeout: 30_000 });
   assert.equal(await missed.innerText(), `missed: ${result.missedBecause[0]}`);
   const text = await page.getByTestId('plan-panel').innerText();
   assert.doesNotMatch(text, /Feasible|yes, as predicted/);
   assert.match(text, /Target missed/);
-  await session.screenshot('labels-plan-missed');
-  assert.deepEqual(session.problems, []);
+  await ui.session.screenshot('labels-plan-missed');
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('the lossless estimate is stated against the file size the overview shows', async () => {
-  const { page } = session;
+  const { page } = ui.session;
   const models = new ModelService();
   const lossless = new LosslessService(models, 1);
   try {
-    const summary = await models.openModel(modelPath);
+    const summary = await models.openModel(ui.modelPath);
     const results = await lossless.compressibility(
-      modelPath,
+      ui.modelPath,
       Array.from({ length: summary.tensorCount }, (_, i) => i),
     );
     const expected = packEstimateText(results, summary.totalBytes);
@@ -223,7 +183,7 @@ test('the lossless estimate is stated against the file size the overview shows',
       `${expected.text} against the card's ${await fileCard.innerText()}`,
     );
     // The real pack lands near the estimate.
-    const packed = await lossless.pack(modelPath, { out: path.join(folder, 'mlp.onnx.llz') });
+    const packed = await lossless.pack(ui.modelPath, { out: path.join(ui.folder, 'mlp.onnx.llz') });
     const ratio = Number(/\((\d\.\d+)\)$/.exec(expected.text)![1]);
     assert.ok(
       Math.abs(ratio - packed.packedBytes / packed.originalBytes) < 0.02,
@@ -232,5 +192,5 @@ test('the lossless estimate is stated against the file size the overview shows',
   } finally {
     lossless.dispose();
   }
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });

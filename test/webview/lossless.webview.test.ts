@@ -2,51 +2,44 @@
  * The webview on a packed model (.llz) in headless Chromium, answered by the real server
  * core: the table shows the packed model's tensors with their statistics, and the lossless
  * columns (exponent entropy, packed ratio) fill in and sort; a fine-tune delta shows its
- * difference from the base model.
+ * difference from the base model. It offers no Compress… and no Sensitivity tab.
  */
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LosslessService } from '../../src/server/lossless/service';
 import { ModelService } from '../../src/server/modelService';
 import type { TensorCompressibility } from '../../src/shared/lossless';
 import { formatBytes } from '../../src/shared/format';
 import { writeSafetensors } from '../support/safetensorsBuilder';
-import { WebviewHarness } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 
-let harness: WebviewHarness;
-let server: ServerProcess;
 let service: ModelService;
 let lossless: LosslessService;
-let folder: string;
 let packed: string;
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-lossless-webview-'));
-  const model = path.join(folder, 'silero_vad_v5.onnx');
-  await copyFile(SILERO_V5, model);
-  service = new ModelService({ workerCount: 2 });
-  lossless = new LosslessService(service, 2);
-  packed = (await lossless.pack(model)).out;
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 2 });
+const ui = useWebviewHarness({
+  folderPrefix: 'layerlens-lossless-webview-',
+  workers: 2,
+  setUp: async ({ folder }) => {
+    const model = path.join(folder, 'silero_vad_v5.onnx');
+    await copyFile(SILERO_V5, model);
+    service = new ModelService({ workerCount: 2 });
+    lossless = new LosslessService(service, 2);
+    packed = (await lossless.pack(model)).out;
+  },
 });
 
-after(async () => {
-  await harness?.close();
-  server?.stop();
+after(() => {
   lossless?.dispose();
   service?.dispose();
-  await rm(folder, { recursive: true, force: true });
 });
 
 test('a packed model shows its tensors, statistics and sortable lossless columns', async () => {
-  const session = await harness.open({ server, modelPath: packed });
+  const session = await ui.harness.open({ server: ui.server, modelPath: packed });
   const { page } = session;
   try {
     await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });
@@ -54,6 +47,11 @@ test('a packed model shows its tensors, statistics and sortable lossless columns
       .getByText('original SHA-256', { exact: false })
       .first()
       .waitFor({ state: 'attached' });
+    // A packed model is read, not compressed or swept: the webview offers neither (the
+    // server's capabilities say so), while the tabs that read it stay.
+    assert.equal(await page.getByTestId('compress').isHidden(), true);
+    assert.equal(await page.getByTestId('tab-sensitivity').isHidden(), true);
+    assert.equal(await page.getByTestId('tab-spectrum').isVisible(), true);
     const ratioHeader = page.locator('[role="columnheader"].ll-col-packRatio');
     assert.equal(await ratioHeader.locator('.ll-sort-label').textContent(), 'Packed');
     assert.equal(
@@ -124,17 +122,17 @@ test('a fine-tune delta shows its difference from the base model per tensor', as
   const base = new Float32Array(count).map((_, i) => Math.sin(i) * 0.02);
   const tuned = base.slice();
   for (let i = 0; i < count; i += 4) tuned[i] = tuned[i]! + 0.001;
-  const basePath = await writeSafetensors(path.join(folder, 'base.safetensors'), [
+  const basePath = await writeSafetensors(path.join(ui.folder, 'base.safetensors'), [
     { name: 'fc.weight', dtype: 'F32', shape: [64, 64], data: base },
     { name: 'fc.bias', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
   ]);
-  const tunedPath = await writeSafetensors(path.join(folder, 'tuned.safetensors'), [
+  const tunedPath = await writeSafetensors(path.join(ui.folder, 'tuned.safetensors'), [
     { name: 'fc.weight', dtype: 'F32', shape: [64, 64], data: tuned },
     { name: 'fc.bias', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
   ]);
   const delta = (await lossless.pack(tunedPath, { base: basePath })).out;
-  const session = await harness.open(
-    { server, modelPath: delta },
+  const session = await ui.harness.open(
+    { server: ui.server, modelPath: delta },
     {
       viewport: { width: 1920, height: 700 },
       // All tensors: the bias (no weight) is checked too.
@@ -171,7 +169,7 @@ test('a fine-tune delta shows its difference from the base model per tensor', as
     await session.close();
   }
   // A model that is not a delta hides those columns.
-  const plain = await harness.open({ server, modelPath: basePath });
+  const plain = await ui.harness.open({ server: ui.server, modelPath: basePath });
   try {
     await plain.page
       .locator('body[data-state="ready"]')

@@ -5,70 +5,31 @@
  * ("Validated" badge only when validated) and, for a saturated-sigmoid model, the plan's
  * warnings before applying and "Not validated" with the reasons after.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { planModel } from '../../src/server/plan';
 import { applyRecipe } from '../../src/server/plan/apply';
 import type { Plan } from '../../src/shared/plan';
 import { writeGgufLlm } from '../support/ggufFixtures';
-import { gaussianMatrix } from '../support/matrices';
-import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
+import { writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import { useWebviewSession } from '../support/webviewSession';
+import { writeGaussianMlp } from '../support/gaussianMlp';
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
-let modelPath: string;
-let session: WebviewSession;
 let plan: Plan;
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-plan-'));
-  const w = (rows: number, cols: number, seed: number) =>
-    Array.from(gaussianMatrix(rows, cols, seed), (v) => v * 0.1);
-  modelPath = await writeModel(
-    folder,
-    'mlp.onnx',
-    model(
-      graph({
-        nodes: [
-          node('MatMul', ['x', 'w1'], ['h'], { name: 'fc1' }),
-          node('Relu', ['h'], ['a']),
-          node('MatMul', ['a', 'w2'], ['y'], { name: 'fc2' }),
-        ],
-        initializers: [
-          tensor('w1', 'float32', [64, 128], w(64, 128, 1)),
-          tensor('w2', 'float32', [128, 32], w(128, 32, 2)),
-        ],
-        inputs: [valueInfo('x', 'float32', [1, 64])],
-        outputs: [valueInfo('y', 'float32', [1, 32])],
-      }),
-    ),
-  );
-  plan = await planModel(modelPath, { target: { kind: 'ratio', value: 3 }, measured: true });
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-  session = await harness.open({ server, modelPath });
-  await session.page
-    .locator('body[data-state="ready"]')
-    .waitFor({ state: 'attached', timeout: 60_000 });
-});
-
-after(async () => {
-  await session?.close();
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
+const ui = useWebviewSession({
+  folderPrefix: 'layerlens-webview-plan-',
+  model: writeGaussianMlp,
+  setUp: async () => {
+    plan = await planModel(ui.modelPath, { target: { kind: 'ratio', value: 3 }, measured: true });
+  },
 });
 
 test('the plan shows per tensor; Apply asks the host; the attempts show once applied', async () => {
-  const { page } = session;
-  await session.postToWebview({ type: 'plan', view: { plan } });
+  const { page } = ui.session;
+  await ui.session.postToWebview({ type: 'plan', view: { plan } });
   const panel = page.locator('[data-testid="plan-panel"]');
   await panel.waitFor({ state: 'visible', timeout: 30_000 });
   const text = (await panel.textContent()) ?? '';
@@ -83,12 +44,12 @@ test('the plan shows per tensor; Apply asks the host; the attempts show once app
     `${choices}`,
   );
 
-  let action = session.nextPosted('planAction');
+  let action = ui.session.nextPosted('planAction');
   await page.locator('[data-testid="plan-apply"]').click();
   assert.deepEqual(await action, { type: 'planAction', action: 'apply' });
 
-  const result = await applyRecipe(modelPath, plan.recipe, { refine: true });
-  await session.postToWebview({ type: 'plan', view: { plan, result } });
+  const result = await applyRecipe(ui.modelPath, plan.recipe, { refine: true });
+  await ui.session.postToWebview({ type: 'plan', view: { plan, result } });
   const attempts = page.locator('[data-testid="plan-attempts"]');
   await attempts.waitFor({ state: 'visible', timeout: 30_000 });
   assert.match((await attempts.textContent()) ?? '', /Target met/);
@@ -102,24 +63,24 @@ test('the plan shows per tensor; Apply asks the host; the attempts show once app
     'one row per attempt',
   );
   assert.equal(await page.locator('[data-testid="plan-apply"]').count(), 0, 'applied: no Apply');
-  await session.screenshot('plan-panel-applied');
+  await ui.session.screenshot('plan-panel-applied');
 
-  action = session.nextPosted('planAction');
+  action = ui.session.nextPosted('planAction');
   await page.locator('[data-testid="plan-dismiss"]').click();
   assert.deepEqual(await action, { type: 'planAction', action: 'dismiss' });
   await panel.waitFor({ state: 'detached', timeout: 10_000 });
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('a plan on a saturated sigmoid warns before Apply and says "Not validated" and why after', async () => {
-  const { page } = session;
-  const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
+  const { page } = ui.session;
+  const saturated = await writeModel(ui.folder, 'saturated.onnx', saturatedSigmoidNet());
   const untrusted = await planModel(saturated, {
     target: { kind: 'ratio', value: 3 },
     measured: true,
   });
   assert.ok(untrusted.warnings.length > 0);
-  await session.postToWebview({ type: 'plan', view: { plan: untrusted } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan: untrusted } });
   const warnings = page.getByTestId('plan-warnings');
   await warnings.waitFor({ state: 'visible', timeout: 30_000 });
   assert.match((await warnings.textContent()) ?? '', /its file will not be validated/);
@@ -130,11 +91,11 @@ test('a plan on a saturated sigmoid warns before Apply and says "Not validated" 
     /measured per layer but not trustworthy/,
   );
   assert.equal(await page.getByTestId('plan-apply').isEnabled(), true);
-  await session.screenshot('plan-panel-warnings');
+  await ui.session.screenshot('plan-panel-warnings');
 
   const result = await applyRecipe(saturated, untrusted.recipe, { refine: true });
   assert.equal(result.verdict.validated, false);
-  await session.postToWebview({ type: 'plan', view: { plan: untrusted, result } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan: untrusted, result } });
   const badge = page.getByTestId('plan-verdict-badge');
   await badge.filter({ hasText: 'Not validated' }).waitFor({ state: 'visible', timeout: 30_000 });
   const reasons = await page.getByTestId('plan-verdict-reasons').locator('li').allTextContents();
@@ -146,27 +107,27 @@ test('a plan on a saturated sigmoid warns before Apply and says "Not validated" 
   );
   assert.equal(await page.getByText('Validated', { exact: true }).count(), 0);
   assert.equal(await page.getByTestId('plan-warnings').count(), 0, 'now among the reasons');
-  await session.screenshot('plan-panel-not-validated');
-  assert.deepEqual(session.problems, []);
+  await ui.session.screenshot('plan-panel-not-validated');
+  assert.deepEqual(ui.session.problems, []);
 });
 
 test('a plan that cannot meet its target says why before Apply, and the applied result why it was missed', async () => {
-  const { page } = session;
+  const { page } = ui.session;
   // 20× smaller: int4 on both matrices is the most the methods can do (about 7×).
-  const beyond = await planModel(modelPath, {
+  const beyond = await planModel(ui.modelPath, {
     target: { kind: 'ratio', value: 20 },
     measured: false,
   });
   assert.equal(beyond.feasible, false);
-  await session.postToWebview({ type: 'plan', view: { plan: beyond } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan: beyond } });
   const limits = page.getByTestId('plan-limits');
   await limits.waitFor({ state: 'visible', timeout: 30_000 });
   assert.match((await limits.textContent()) ?? '', /Why the target cannot be met/);
   assert.deepEqual(await limits.locator('li').allTextContents(), [...beyond.limits]);
 
-  const result = await applyRecipe(modelPath, beyond.recipe, { refine: false });
+  const result = await applyRecipe(ui.modelPath, beyond.recipe, { refine: false });
   assert.equal(result.targetMet, false);
-  await session.postToWebview({ type: 'plan', view: { plan: beyond, result } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan: beyond, result } });
   await page
     .getByTestId('plan-limits')
     .filter({ hasText: 'Why the target was not met' })
@@ -178,12 +139,12 @@ test('a plan that cannot meet its target says why before Apply, and the applied 
 });
 
 test('a GGUF plan of llama.cpp types shows the types, the conventions and a copyable llama-quantize command', async () => {
-  const { page } = session;
-  const gguf = path.join(folder, 'tiny.gguf');
+  const { page } = ui.session;
+  const gguf = path.join(ui.folder, 'tiny.gguf');
   writeGgufLlm(gguf, { layers: 1, width: 256, ff: 512, vocab: 256, alignment: 32 });
   const typed = await planModel(gguf, { target: { kind: 'bpw', value: 5 }, measured: false });
   assert.match(typed.llamaQuantize ?? '', /^llama-quantize --output-tensor-type q6_k /);
-  await session.postToWebview({ type: 'plan', view: { plan: typed } });
+  await ui.session.postToWebview({ type: 'plan', view: { plan: typed } });
   const panel = page.getByTestId('plan-panel');
   // The previous test's plan is still on screen: wait for this plan's own command block.
   await page.getByTestId('plan-llama-quantize').waitFor({ state: 'visible', timeout: 30_000 });
@@ -207,5 +168,5 @@ test('a GGUF plan of llama.cpp types shows the types, the conventions and a copy
     ),
     typed.llamaQuantize,
   );
-  await session.screenshot('plan-panel-gguf');
+  await ui.session.screenshot('plan-panel-gguf');
 });

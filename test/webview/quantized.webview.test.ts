@@ -5,39 +5,21 @@
  * weight whose decoded values it shows otherwise.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { writeQuantizedModels, type QuantizedModelReference } from '../support/quantizedOnnx';
-import { startServer, type ServerProcess } from '../support/serverProcess';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import { useWebviewSession, WEBVIEW_READY_TIMEOUT_MS } from '../support/webviewSession';
 
-const READY_TIMEOUT_MS = 60_000;
-
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
 let references: Record<string, QuantizedModelReference>;
-let session: WebviewSession;
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-quantized-webview-'));
-  references = await writeQuantizedModels(folder);
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 2 });
-  session = await harness.open({ server, modelPath: path.join(folder, 'qdq_per_axis.onnx') });
-  await session.page
-    .locator('body[data-state="ready"]')
-    .waitFor({ state: 'attached', timeout: READY_TIMEOUT_MS });
-});
-
-after(async () => {
-  await session?.close();
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
+const ui = useWebviewSession({
+  folderPrefix: 'layerlens-quantized-webview-',
+  workers: 2,
+  model: async (folder) => {
+    references = await writeQuantizedModels(folder);
+    return path.join(folder, 'qdq_per_axis.onnx');
+  },
 });
 
 async function select(page: Page, name: string): Promise<void> {
@@ -50,7 +32,7 @@ async function select(page: Page, name: string): Promise<void> {
 const bars = (page: Page) => page.locator('[data-testid="histogram"] rect.ll-bar');
 
 test('the Codes toggle shows the levels a quantized weight uses, one bar per code', async () => {
-  const { page } = session;
+  const { page } = ui.session;
   const reference = references.qdq_per_axis!.weights.M_q!;
   await select(page, 'M_q');
   const dtype = page.locator('[data-testid="tensor-row"] .ll-col-dtype').first();
@@ -61,7 +43,7 @@ test('the Codes toggle shows the levels a quantized weight uses, one bar per cod
   );
 
   // Values first: the decoded values' histogram over their own range.
-  await bars(page).first().waitFor({ timeout: READY_TIMEOUT_MS });
+  await bars(page).first().waitFor({ timeout: WEBVIEW_READY_TIMEOUT_MS });
   const valueBars = await bars(page).count();
   await page.locator('[data-testid="histogram-codes"]').click();
   const note = page.locator('[data-testid="codes-note"]');
@@ -80,7 +62,7 @@ test('the Codes toggle shows the levels a quantized weight uses, one bar per cod
   );
   const axisLabel = page.locator('[data-testid="histogram"] text.ll-axis-label').first();
   assert.equal(await axisLabel.textContent(), 'code');
-  await session.screenshot('quantized-codes');
+  await ui.session.screenshot('quantized-codes');
 
   await page.locator('[data-testid="histogram-values"]').click();
   assert.equal(await bars(page).count(), valueBars, 'back to the decoded values');
@@ -97,5 +79,5 @@ test('the Codes toggle shows the levels a quantized weight uses, one bar per cod
   await page.locator('[data-testid="tensor-view"] [data-view="all"]').click();
   await select(page, 'flat');
   assert.equal(await page.locator('[data-testid="histogram-codes"]').isHidden(), true);
-  assert.deepEqual(session.problems, []);
+  assert.deepEqual(ui.session.problems, []);
 });

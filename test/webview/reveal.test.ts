@@ -4,41 +4,29 @@
  * rows or after, and a filter that hides the row is cleared. Headless Chromium, real
  * server core on a generated safetensors file.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { writeSafetensors, type SafetensorsTensor } from '../support/safetensorsBuilder';
-import { WebviewHarness } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const READY_TIMEOUT_MS = 60_000;
 const TENSORS = 1500;
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
 let modelPath: string;
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-reveal-'));
-  const tensors: SafetensorsTensor[] = Array.from({ length: TENSORS }, (_, index) => ({
-    name: `blocks.${index}.fc.weight`,
-    dtype: 'F32',
-    shape: [4, 4],
-    data: new Float32Array(16).fill(index),
-  }));
-  modelPath = await writeSafetensors(path.join(folder, 'blocks.safetensors'), tensors);
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-});
-
-after(async () => {
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
+const ui = useWebviewHarness({
+  folderPrefix: 'layerlens-reveal-',
+  setUp: async () => {
+    const tensors: SafetensorsTensor[] = Array.from({ length: TENSORS }, (_, index) => ({
+      name: `blocks.${index}.fc.weight`,
+      dtype: 'F32',
+      shape: [4, 4],
+      data: new Float32Array(16).fill(index),
+    }));
+    modelPath = await writeSafetensors(path.join(ui.folder, 'blocks.safetensors'), tensors);
+  },
 });
 
 /** Resolves after the page's next animation frame (and the callbacks queued before it). */
@@ -66,8 +54,8 @@ async function isInView(page: Page, index: number): Promise<boolean> {
 }
 
 test('a reveal sent before the rows arrive selects the row once they are in, clearing a filter that hides it', async () => {
-  const session = await harness.open(
-    { server, modelPath },
+  const session = await ui.harness.open(
+    { server: ui.server, modelPath },
     {
       savedState: { filter: 'blocks.3.', selectedIndex: 3, scrollTop: 0 },
     },
@@ -90,7 +78,7 @@ test('a reveal sent before the rows arrive selects the row once they are in, cle
 });
 
 test('a reveal after loading moves the selection; an unknown name changes nothing', async () => {
-  const session = await harness.open({ server, modelPath });
+  const session = await ui.harness.open({ server: ui.server, modelPath });
   try {
     await session.page
       .locator('body[data-state="ready"]')

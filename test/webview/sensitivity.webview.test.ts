@@ -8,35 +8,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { clearSensitivityCache, computeSensitivity } from '../../src/server/sensitivity';
 import { LspMethods, type SensitivityParams } from '../../src/shared/lsp';
 import type { SensitivityResult } from '../../src/shared/sensitivity';
-import { WebviewHarness, type ModelBackend, type WebviewSession } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import type { ModelBackend, WebviewSession } from '../support/webviewHarness';
 import { writeModel } from '../support/onnxBuilder';
 import { saturatedSigmoidNet } from '../support/validationModels';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const READY_TIMEOUT_MS = 60_000;
 const SWEEP_TIMEOUT_MS = 120_000;
 const CONV = 'If_0_then_branch__Inline_0__encoder.1.reparam_conv.weight';
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-
-before(async () => {
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-});
-
-after(async () => {
-  await harness?.close();
-  server?.stop();
-});
+const ui = useWebviewHarness({ folderPrefix: 'layerlens-webview-sens-' });
 
 async function waitReady(page: Page): Promise<void> {
   await page
@@ -79,8 +66,8 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
 
   before(async () => {
     clearSensitivityCache();
-    session = await harness.open(
-      { server, modelPath: SILERO_V5 },
+    session = await ui.harness.open(
+      { server: ui.server, modelPath: SILERO_V5 },
       {
         viewport: { width: 1600, height: 1100 },
       },
@@ -187,7 +174,7 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
   test('a running sweep can be cancelled', async () => {
     clearSensitivityCache();
     const slow: ModelBackend = {
-      server,
+      server: ui.server,
       modelPath: SILERO_V5,
       intercept: async (method, params, signal, forward) => {
         if (method === LspMethods.sensitivity && (params as SensitivityParams).request.measured) {
@@ -199,7 +186,7 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
         return forward();
       },
     };
-    const cancelled = await harness.open(slow, { viewport: { width: 1600, height: 1000 } });
+    const cancelled = await ui.harness.open(slow, { viewport: { width: 1600, height: 1000 } });
     try {
       const { page } = cancelled;
       await waitReady(page);
@@ -223,18 +210,15 @@ describe('Silero VAD v5: the Sensitivity tab', () => {
 
 describe('a saturated sigmoid: the measured sweep is marked not trustworthy', () => {
   let session: WebviewSession;
-  let folder: string;
 
   before(async () => {
-    folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-sens-'));
-    const saturated = await writeModel(folder, 'saturated.onnx', saturatedSigmoidNet());
-    session = await harness.open({ server, modelPath: saturated });
+    const saturated = await writeModel(ui.folder, 'saturated.onnx', saturatedSigmoidNet());
+    session = await ui.harness.open({ server: ui.server, modelPath: saturated });
     await waitReady(session.page);
   });
 
   after(async () => {
     await session?.close();
-    await rm(folder, { recursive: true, force: true });
   });
 
   test('the input problems show with the measured values, not with the proxy', async () => {

@@ -4,38 +4,23 @@
  * comes back as an error naming it, a cancelled sweep comes back as cancelled, and a
  * change of the model file on disk has the webview fetch everything again.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { LspMethods } from '../../src/shared/lsp';
 import type { HostToWebview, RequestError, WebviewToHost } from '../../src/shared/protocol';
 import type { SensitivityRequest } from '../../src/shared/sensitivity';
 import { writeSafetensors, type SafetensorsTensor } from '../support/safetensorsBuilder';
-import { startServer, type ServerProcess } from '../support/serverProcess';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
+import type { WebviewSession } from '../support/webviewHarness';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const READY_TIMEOUT_MS = 60_000;
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
-
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-session-'));
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-});
-
-after(async () => {
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
-});
+const ui = useWebviewHarness({ folderPrefix: 'layerlens-session-' });
 
 async function waitForState(page: Page, state: string): Promise<void> {
   await page
@@ -66,9 +51,9 @@ function blocks(count: number): SafetensorsTensor[] {
 }
 
 test('a model file the server cannot read: the error names the file and what is wrong', async () => {
-  const brokenPath = path.join(folder, 'garbage.onnx');
+  const brokenPath = path.join(ui.folder, 'garbage.onnx');
   await writeFile(brokenPath, randomBytes(2048));
-  const session = await harness.open({ server, modelPath: brokenPath });
+  const session = await ui.harness.open({ server: ui.server, modelPath: brokenPath });
   try {
     await waitForState(session.page, 'error');
     const error = errorReplyTo(session, 'openModel');
@@ -84,8 +69,8 @@ test('a model file the server cannot read: the error names the file and what is 
 });
 
 test('a measured sweep cancelled in the webview comes back from the server as cancelled', async () => {
-  const session = await harness.open(
-    { server, modelPath: SILERO_V5 },
+  const session = await ui.harness.open(
+    { server: ui.server, modelPath: SILERO_V5 },
     { viewport: { width: 1600, height: 1000 } },
   );
   try {
@@ -119,7 +104,7 @@ test('a measured sweep cancelled in the webview comes back from the server as ca
     assert.ok(reply.type === 'response' && 'error' in reply, 'the sweep failed');
     assert.deepEqual(reply.error, { message: 'cancelled', cancelled: true });
     // The server is still up and answers.
-    const info = await server.request(LspMethods.serverInfo, undefined);
+    const info = await ui.server.request(LspMethods.serverInfo, undefined);
     assert.ok(info.workerCount >= 1);
     assert.deepEqual(session.problems, []);
   } finally {
@@ -128,8 +113,8 @@ test('a measured sweep cancelled in the webview comes back from the server as ca
 });
 
 test('a change of the model file on disk reloads the webview with the new contents', async () => {
-  const modelPath = await writeSafetensors(path.join(folder, 'growing.safetensors'), blocks(3));
-  const session = await harness.open({ server, modelPath });
+  const modelPath = await writeSafetensors(path.join(ui.folder, 'growing.safetensors'), blocks(3));
+  const session = await ui.harness.open({ server: ui.server, modelPath });
   try {
     const { page } = session;
     await waitForState(page, 'ready');

@@ -6,40 +6,31 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { AnalysisService } from '../../src/server/analysisService';
 import { ModelService } from '../../src/server/modelService';
 import { writeSafetensors } from '../support/safetensorsBuilder';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import type { WebviewSession } from '../support/webviewHarness';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const READY_TIMEOUT_MS = 60_000;
 const LSTM_WEIGHT = 'If_0_then_branch__Inline_0__decoder.rnn.weight_ih';
 
-let harness: WebviewHarness;
-let server: ServerProcess;
 let service: ModelService;
 let analysis: AnalysisService;
-let folder: string;
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-spectra-webview-'));
+const ui = useWebviewHarness({ folderPrefix: 'layerlens-spectra-webview-', workers: 2 });
+
+before(() => {
   service = new ModelService({ workerCount: 2 });
   analysis = new AnalysisService(service);
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 2 });
 });
 
-after(async () => {
-  await harness?.close();
-  server?.stop();
+after(() => {
   analysis?.dispose();
   service?.dispose();
-  await rm(folder, { recursive: true, force: true });
 });
 
 async function waitReady(page: Page): Promise<void> {
@@ -113,8 +104,8 @@ describe('Silero VAD v5: spectrum and heatmap of an LSTM weight', () => {
   let session: WebviewSession;
 
   before(async () => {
-    session = await harness.open(
-      { server, modelPath: SILERO_V5 },
+    session = await ui.harness.open(
+      { server: ui.server, modelPath: SILERO_V5 },
       {
         viewport: { width: 1600, height: 1100 },
       },
@@ -140,7 +131,7 @@ describe('Silero VAD v5: spectrum and heatmap of an LSTM weight', () => {
 
     // The slider starts at the rank keeping 90% of the energy.
     const rank90 = smallestRankKeeping(sigma, total, 0.9);
-    assert.equal(spectrum.metrics.rank90, rank90, "the server's own r90 agrees");
+    assert.equal(spectrum.metrics.rank90, rank90, "the ui.server's own r90 agrees");
     assert.equal(Number(await dataValue(page, 'spectrum-rank')), rank90);
     const slider = page.locator('[data-testid="rank-slider"]');
     assert.equal(await slider.getAttribute('max'), '128');
@@ -178,7 +169,7 @@ describe('Silero VAD v5: spectrum and heatmap of an LSTM weight', () => {
     await energyTarget.fill('99');
     await energyTarget.press('Enter');
     const rank99 = smallestRankKeeping(sigma, total, 0.99);
-    assert.equal(spectrum.metrics.rank99, rank99, "the server's own r99 agrees");
+    assert.equal(spectrum.metrics.rank99, rank99, "the ui.server's own r99 agrees");
     assert.equal(Number(await dataValue(page, 'spectrum-rank')), rank99);
     assert.match(
       await page.locator('[data-testid="spectral-metrics"]').innerText(),
@@ -277,11 +268,11 @@ describe('a 2048 × 2048 matrix: zoom and pan ask for tiles of other levels', ()
       // The top quarter is zero; elsewhere a smooth pattern with every 4th value zero.
       values[i] = row < rows / 4 || i % 4 === 0 ? 0 : Math.sin(i * 0.001) * (1 + row / rows);
     }
-    const file = await writeSafetensors(path.join(folder, 'large.safetensors'), [
+    const file = await writeSafetensors(path.join(ui.folder, 'large.safetensors'), [
       { name: 'proj.weight', dtype: 'F32', shape: [rows, cols], data: values },
     ]);
-    session = await harness.open(
-      { server, modelPath: file },
+    session = await ui.harness.open(
+      { server: ui.server, modelPath: file },
       {
         viewport: { width: 1600, height: 1100 },
       },

@@ -4,10 +4,9 @@
  * opens it. The nodes the structure diff reports (added, changed, split) are filled with their
  * kind's colour on the legend, and the legend counts each kind and A's removed nodes.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
@@ -16,26 +15,11 @@ import { GRAPH_DIFF_KINDS, type GraphDiffKind } from '../../src/shared/diff';
 import { LspMethods } from '../../src/shared/lsp';
 import { lowRankValues, normalValues } from '../support/matrices';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
-import { startServer, type ServerProcess } from '../support/serverProcess';
-import { WebviewHarness } from '../support/webviewHarness';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const SILERO_LEGACY = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx');
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-let folder: string;
-
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-structure-webview-'));
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 1 });
-});
-
-after(async () => {
-  await harness?.close();
-  server?.stop();
-  await rm(folder, { recursive: true, force: true });
-});
+const ui = useWebviewHarness({ folderPrefix: 'layerlens-structure-webview-' });
 
 /**
  * B's editor shown as "Show in graph" shows it: its legend counts what the server's
@@ -49,7 +33,7 @@ async function checkOverlay(
 ): Promise<Record<GraphDiffKind, number>> {
   const [uriA, uriB] = [pathToFileURL(a).toString(), pathToFileURL(b).toString()];
   // The comparison the Compare panel shows: its structure diff is what the graph must show.
-  const diff = await server.request(LspMethods.diff, { uri: uriA, other: uriB });
+  const diff = await ui.server.request(LspMethods.diff, { uri: uriA, other: uriB });
   const structure = diff.structure!;
   assert.equal(structure.unlisted, 0);
   const kindOf = new Map<string, GraphDiffKind>();
@@ -61,10 +45,10 @@ async function checkOverlay(
       expected[change.kind]++;
     }
   }
-  const overview = await server.request(LspMethods.graph, { uri: uriB });
+  const overview = await ui.server.request(LspMethods.graph, { uri: uriB });
   expected.unchanged = overview.nodeCount - expected.added - expected.changed - expected.split;
 
-  const session = await harness.open({ server, modelPath: b });
+  const session = await ui.harness.open({ server: ui.server, modelPath: b });
   const { page } = session;
   try {
     await page.locator('body[data-state="ready"]').waitFor({ state: 'attached', timeout: 90_000 });
@@ -102,7 +86,7 @@ async function checkOverlay(
       const names = [...kindOf].filter(([, k]) => k === kind).map(([name]) => name);
       let checked = 0;
       for (const name of names) {
-        const found = await server.request(LspMethods.graphFind, {
+        const found = await ui.server.request(LspMethods.graphFind, {
           uri: uriB,
           query: { text: name },
         });
@@ -127,7 +111,7 @@ async function checkOverlay(
 }
 
 test('Silero legacy against its int8 copy: the nodes the diff reports coloured by kind, the legend counts them', async () => {
-  const a = path.join(folder, 'silero_vad_legacy.onnx');
+  const a = path.join(ui.folder, 'silero_vad_legacy.onnx');
   await copyFile(SILERO_LEGACY, a);
   const b = (await compressModel(a, { tensors: [], options: { method: 'int8' } })).output;
   const counts = await checkOverlay(
@@ -141,7 +125,7 @@ test('Silero legacy against its int8 copy: the nodes the diff reports coloured b
 
 test('an MLP against its low-rank copy: the MatMuls split in two are coloured as split', async () => {
   const a = await writeModel(
-    folder,
+    ui.folder,
     'mlp.onnx',
     model(
       graph({
@@ -166,12 +150,12 @@ test('an MLP against its low-rank copy: the MatMuls split in two are coloured as
 });
 
 test('the overlay is offered once the model was compared, and not before', async () => {
-  const a = path.join(folder, 'first.onnx');
+  const a = path.join(ui.folder, 'first.onnx');
   await copyFile(SILERO_LEGACY, a);
   const b = (await compressModel(a, { tensors: [], options: { method: 'int8' } })).output;
   const option = (page: Page) =>
     page.locator('[data-testid="graph-overlay-fill"] option[value="structureDiff"]');
-  const before = await harness.open({ server, modelPath: b });
+  const before = await ui.harness.open({ server: ui.server, modelPath: b });
   try {
     await before.page
       .locator('body[data-state="ready"]')
@@ -181,11 +165,11 @@ test('the overlay is offered once the model was compared, and not before', async
     await before.close();
   }
   // A comparison (the Compare panel's request): B's editor asks the server for its last one.
-  await server.request(LspMethods.diff, {
+  await ui.server.request(LspMethods.diff, {
     uri: pathToFileURL(a).toString(),
     other: pathToFileURL(b).toString(),
   });
-  const afterCompare = await harness.open({ server, modelPath: b });
+  const afterCompare = await ui.harness.open({ server: ui.server, modelPath: b });
   try {
     await afterCompare.page
       .locator('body[data-state="ready"]')

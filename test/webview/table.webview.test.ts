@@ -6,31 +6,20 @@
  * in view after a selection at 1600×1000 and 1280×720. Saves the README's screenshots of
  * the table and panel at 1280×720 in a light and a dark theme.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { WebviewHarness, type Theme, type WebviewSession } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import type { Theme, WebviewSession } from '../support/webviewHarness';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const READY_TIMEOUT_MS = 90_000;
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 const SCREENSHOTS = path.resolve('docs/screenshots');
 const ROWS = '[data-testid="tensor-row"]';
 
-let harness: WebviewHarness;
-let server: ServerProcess;
-
-before(async () => {
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 2 });
-});
-
-after(async () => {
-  await harness?.close();
-  server?.stop();
-});
+const ui = useWebviewHarness({ folderPrefix: 'layerlens-table-webview-', workers: 2 });
 
 async function open(
   options: {
@@ -39,7 +28,7 @@ async function open(
     theme?: Theme;
   } = {},
 ): Promise<WebviewSession> {
-  const session = await harness.open({ server, modelPath: SILERO_V5 }, options);
+  const session = await ui.harness.open({ server: ui.server, modelPath: SILERO_V5 }, options);
   await session.page.waitForSelector('body[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
   // The Weights view applies once the server has said which tensors are weights.
   await session.page

@@ -7,26 +7,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ModelService } from '../../src/server/modelService';
 import { LspMethods } from '../../src/shared/lsp';
 import type { TensorInfo } from '../../src/shared/model';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../support/onnxBuilder';
-import { WebviewHarness, type WebviewSession } from '../support/webviewHarness';
-import { startServer, type ServerProcess } from '../support/serverProcess';
+import type { WebviewSession } from '../support/webviewHarness';
+import { useWebviewHarness } from '../support/webviewSession';
 
 const SILERO_V5 = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
 /** Loading a model and all its statistics; generous for a 2-core machine. */
 const READY_TIMEOUT_MS = 60_000;
 const MANY_TENSORS = 5000;
 
-let harness: WebviewHarness;
-let server: ServerProcess;
 let service: ModelService;
-let folder: string;
 
 const rows = (page: Page) => page.locator('[data-testid="tensor-row"]');
 const rowIndices = async (page: Page): Promise<number[]> =>
@@ -130,27 +126,21 @@ async function writeManyTensorsFile(file: string): Promise<void> {
   await writeFile(file, Buffer.concat([length, json, ...chunks]));
 }
 
-before(async () => {
-  folder = await mkdtemp(path.join(tmpdir(), 'layerlens-webview-'));
+const ui = useWebviewHarness({ folderPrefix: 'layerlens-webview-', workers: 2 });
+
+before(() => {
   service = new ModelService({ workerCount: 2 });
-  harness = await WebviewHarness.start();
-  server = await startServer({ 'stats.workerCount': 2 });
 });
 
-after(async () => {
-  await harness?.close();
-  server?.stop();
-  service?.dispose();
-  await rm(folder, { recursive: true, force: true });
-});
+after(() => service?.dispose());
 
 describe('Silero VAD v5', () => {
   let session: WebviewSession;
 
   before(async () => {
     // Every tensor, not the Weights view: the counts below are of the whole model.
-    session = await harness.open(
-      { server, modelPath: SILERO_V5 },
+    session = await ui.harness.open(
+      { server: ui.server, modelPath: SILERO_V5 },
       { savedState: { tensorView: 'all' } },
     );
     await waitForState(session.page, 'ready');
@@ -341,8 +331,8 @@ describe('Silero VAD v5', () => {
     const saved = savedState();
     assert.equal(saved.filter, 'conv');
 
-    const reopened = await harness.open(
-      { server, modelPath: SILERO_V5 },
+    const reopened = await ui.harness.open(
+      { server: ui.server, modelPath: SILERO_V5 },
       {
         savedState: saved,
       },
@@ -381,7 +371,7 @@ describe('Silero VAD v5', () => {
 
 test('shows per-tensor statistics errors in the row, with the reason as a tooltip', async () => {
   const modelPath = await writeModel(
-    folder,
+    ui.folder,
     'labels.onnx',
     model(
       graph({
@@ -396,7 +386,10 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
     ),
   );
   // All tensors: the string tensor is no weight.
-  const session = await harness.open({ server, modelPath }, { savedState: { tensorView: 'all' } });
+  const session = await ui.harness.open(
+    { server: ui.server, modelPath },
+    { savedState: { tensorView: 'all' } },
+  );
   try {
     await waitForState(session.page, 'ready');
     const tensors = await allTensors(modelPath);
@@ -424,14 +417,14 @@ test('shows per-tensor statistics errors in the row, with the reason as a toolti
 });
 
 test('fills in 5,000 rows progressively, keeping only the rows in view in the DOM', async () => {
-  const modelPath = path.join(folder, 'many.safetensors');
+  const modelPath = path.join(ui.folder, 'many.safetensors');
   await writeManyTensorsFile(modelPath);
   // Statistics wait until the test has looked at the table without them.
   let releaseStats = (): void => undefined;
   const statsAllowed = new Promise<void>((resolve) => (releaseStats = resolve));
-  const session = await harness.open(
+  const session = await ui.harness.open(
     {
-      server,
+      server: ui.server,
       modelPath,
       intercept: async (method, _params, _signal, forward) => {
         if (method === LspMethods.tensorStats) await statsAllowed;
@@ -508,10 +501,10 @@ test('fills in 5,000 rows progressively, keeping only the rows in view in the DO
 });
 
 test('shows the error, naming the file, when the model cannot be read', async () => {
-  const brokenPath = path.join(folder, 'broken.onnx');
+  const brokenPath = path.join(ui.folder, 'broken.onnx');
   await writeFile(brokenPath, randomBytes(4096));
   await assert.rejects(service.openModel(brokenPath));
-  const session = await harness.open({ server, modelPath: brokenPath });
+  const session = await ui.harness.open({ server: ui.server, modelPath: brokenPath });
   try {
     const { page } = session;
     await waitForState(page, 'error');

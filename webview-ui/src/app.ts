@@ -253,6 +253,10 @@ export class App {
           this.table.showOperatorColumn(hasGraph(summary));
           this.table.offerGraph(hasGraph(summary));
           this.views.showGraphTab(hasGraph(summary));
+          // Offer only what the model can do (the server's capabilities; a packed model is
+          // read, not compressed or swept). No capabilities sent: everything is offered.
+          this.compressButton.hidden = summary.capabilities?.compress.length === 0;
+          this.details.offer('sensitivity', summary.capabilities?.sensitivity !== false);
           if (hasGraph(summary)) void this.loadStructureDiff();
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;

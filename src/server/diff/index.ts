@@ -16,7 +16,7 @@ import type {
 } from '../../shared/diff';
 import { DTYPES } from '../../shared/dtypes';
 import { formatCount } from '../../shared/format';
-import type { ModelSummary } from '../../shared/model';
+import { storedTypeOf, type ModelSummary } from '../../shared/model';
 import type { LayerLensSettings } from '../../shared/settings';
 import { loadTensorValues, tensorMatrixShape } from '../analysis/tensorMatrix';
 import { checkLowRankLimits, multiplyFactors } from '../compress/lowrank';
@@ -140,7 +140,7 @@ async function pairDiff(
     pair.kind !== 'name' ||
     b.length !== 1 ||
     b[0]!.info.shape.join() !== a.info.shape.join() ||
-    b[0]!.info.dtype !== a.info.dtype ||
+    storedTypeOf(b[0]!.info) !== storedTypeOf(a.info) ||
     encodingA !== encodingB ||
     bytesB !== a.info.byteLength ||
     (values !== undefined && values.identical < 1);
@@ -152,8 +152,9 @@ async function pairDiff(
     pairing: pair.kind,
     shapeA: a.info.shape,
     shapeB: b.map((e) => e.info.shape),
-    dtypeA: a.info.dtype,
-    dtypeB: b.map((e) => e.info.dtype),
+    // As stored, the way the overview counts bytes by type (a decoded int8 weight: int8).
+    dtypeA: storedTypeOf(a.info),
+    dtypeB: b.map((e) => storedTypeOf(e.info)),
     bytesA: a.info.byteLength,
     bytesB,
     companionsB: companions.map((e) => e.info.name),

@@ -176,6 +176,7 @@ async function openPacked(filePath: string, readerOf: InnerReader): Promise<Open
       ...(container.index.base ? { deltaBase: basePath } : {}),
     },
     tensors,
+    packed: true,
     // Its bytes are the skeleton's, so it is offered for its structure alone, not as `onnx`.
     ...(innerDecoded ? { onnxStructure: () => withSkeleton(innerDecoded) } : {}),
   };

@@ -32,7 +32,7 @@ const onnxGraph = {
 
 /** The graph view of a model whose format stores one; a ModelFileError otherwise. */
 export async function graphOf(model: OpenedModel): Promise<ModelGraph> {
-  const graph = formatModule(model.summary.format).graph;
+  const graph = moduleOf(model).graph;
   if (!graph) {
     throw new ModelFileError(
       model.path,
@@ -112,7 +112,7 @@ export async function openModelFile(path: string): Promise<OpenedModel> {
   const opened = await format.open(path);
   return {
     ...opened,
-    summary: { ...opened.summary, capabilities: capabilitiesOf(opened.summary.format) },
+    summary: { ...opened.summary, capabilities: modelCapabilities(opened) },
   };
 }
 
@@ -123,44 +123,77 @@ export function formatModule(format: ModelFormat): CapableFormatModule {
   return module;
 }
 
-/** What LayerLens can do with a model of `format` beyond reading it. */
-export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
-  const module = formatModule(format);
+/**
+ * What an opened model can do: its format's module, less what a packed file cannot do
+ * (its bytes are the container's: it is read and drawn, never written or run, until
+ * `layerlens unpack` gives back the original).
+ */
+export function moduleOf(model: OpenedModel): CapableFormatModule {
+  const module = formatModule(model.summary.format);
+  if (!model.packed) return module;
+  return { ...module, compression: undefined, sweep: undefined, runs: false };
+}
+
+/** Why a packed model is read and nothing more, and what to do about it (shown to the user). */
+function packedReason(model: OpenedModel): string {
+  return `a packed LayerLens file is only read: unpack it first (layerlens unpack ${basename(model.path)}) to compress it or measure its sensitivity`;
+}
+
+function moduleCapabilities(module: CapableFormatModule, readOnly?: string): ModelCapabilities {
   const methods = module.compression?.methods;
   return {
     compress: methods ? methodsFor(methods) : [],
     run: module.runs === true,
+    sensitivity: sweepOfModule(module) !== undefined,
     graph: module.graph !== undefined,
     ...(methods ? { storage: storageFor(methods), fileSize: fileSizeFor(methods) } : {}),
+    ...(readOnly ? { readOnly } : {}),
   };
 }
 
-/** The compression of the model's format; a ModelFileError when the format cannot be written. */
+/** What LayerLens can do with an opened model beyond reading it (sent with its summary). */
+function modelCapabilities(model: OpenedModel): ModelCapabilities {
+  return moduleCapabilities(moduleOf(model), model.packed ? packedReason(model) : undefined);
+}
+
+/** What LayerLens can do with a (not packed) model of `format` beyond reading it. */
+export function capabilitiesOf(format: ModelFormat): ModelCapabilities {
+  return moduleCapabilities(formatModule(format));
+}
+
+/** A refusal naming the file: it is packed, or LayerLens cannot `cannot` its format's files. */
+function refusal(model: OpenedModel, cannot: string): ModelFileError {
+  return new ModelFileError(
+    model.path,
+    model.packed
+      ? packedReason(model)
+      : `LayerLens cannot ${cannot} ${model.summary.format} files, so it cannot do that with this model`,
+  );
+}
+
+/** The compression of the model's format; a ModelFileError when the model cannot be written. */
 export function compressionOf(model: OpenedModel): FormatCompression {
-  const compression = formatModule(model.summary.format).compression;
-  if (!compression) {
-    throw new ModelFileError(
-      model.path,
-      `LayerLens cannot write ${model.summary.format} files, so it cannot compress this model`,
-    );
-  }
+  const compression = moduleOf(model).compression;
+  if (!compression) throw refusal(model, 'write');
   return compression;
 }
 
-/** What a sensitivity sweep of the model asks of its format; undefined when it cannot be swept. */
-export function sweepCapability(model: OpenedModel): FormatSweep | undefined {
-  const module = formatModule(model.summary.format);
+function sweepOfModule(module: CapableFormatModule): FormatSweep | undefined {
   return module.sweep ?? module.compression;
+}
+
+/**
+ * The sweep of the model's format, for questions of structure alone (which tensors are
+ * weights): a packed model answers as its inner model does, though it is not swept itself.
+ * Undefined when the format cannot be swept.
+ */
+export function sweepCapability(model: OpenedModel): FormatSweep | undefined {
+  return sweepOfModule(formatModule(model.summary.format));
 }
 
 /** What a sensitivity sweep of the model asks of its format; a ModelFileError when it cannot be swept. */
 export function sweepOf(model: OpenedModel): FormatSweep {
-  const sweep = sweepCapability(model);
-  if (!sweep) {
-    throw new ModelFileError(
-      model.path,
-      `LayerLens cannot sweep ${model.summary.format} weights, so it has no sensitivity for this model`,
-    );
-  }
+  const sweep = sweepOfModule(moduleOf(model));
+  if (!sweep) throw refusal(model, 'sweep the weights of');
   return sweep;
 }

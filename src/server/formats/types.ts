@@ -96,6 +96,12 @@ export interface OpenedModel {
    * tensors are weights and the graph view (onnxStructureOf); never written or run.
    */
   readonly onnxStructure?: () => Promise<OnnxModel>;
+  /**
+   * A packed `.llz` file: it presents its inner model, read (and drawn as a graph) through
+   * that model's format, but it is neither written nor run until it is unpacked
+   * (registry's moduleOf).
+   */
+  readonly packed?: true;
 }
 
 export interface OpenOptions {

@@ -23,7 +23,7 @@ import type { TensorInfo } from '../../shared/model';
 import { maxFileBytes } from '../../shared/planTarget';
 import { DEFAULT_SETTINGS } from '../../shared/settings';
 import type { CompressContext } from '../compress';
-import { formatModule, openModelFile } from '../formats/registry';
+import { moduleOf, openModelFile } from '../formats/registry';
 import type { OpenedModel } from '../formats/types';
 import { computeSensitivity } from '../sensitivity';
 import { PLAN_LEVELS } from '../compress/methods';
@@ -345,7 +345,7 @@ export async function planModel(
 ): Promise<Plan> {
   checkTarget(request.target);
   const model = opened ?? (await openModelFile(path));
-  const own = formatModule(model.summary.format).compression?.planTypes;
+  const own = moduleOf(model).compression?.planTypes;
   if (own) return own(model, request.target, context);
   const problem = await planProblem(path, request, context, model);
   const solution = solveProblem(problem, solveBudget(problem, request.target));

@@ -56,7 +56,7 @@ test('diff prints the pair, the inserted DequantizeLinear and the outputs', () =
   assert.match(result.stdout, /paired: 1 \(by name 0, by node 1, as factors 0\); changed 1/);
   assert.match(
     result.stdout,
-    /w\s+same node as w_quantized\s+\[32, 8\]\s+float32 → float32 \(int8 per-channel\)/,
+    /w\s+same node as w_quantized\s+\[32, 8\]\s+float32 → int8 \(int8 per-channel\)/,
   );
   assert.match(result.stdout, /\+ added w_DequantizeLinear \(DequantizeLinear\)/);
   assert.match(result.stdout, /Outputs on 8 samples, generated \(seeds 0–7\): x \[2, 32\]/);

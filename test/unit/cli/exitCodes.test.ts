@@ -51,3 +51,20 @@ test('the bundled command decodes ONNX without a Buffer() DeprecationWarning', (
   assert.equal(result.status, 0, result.stderr);
   assert.doesNotMatch(result.stderr, /DeprecationWarning/);
 });
+
+test('compress and sensitivity on a packed file exit 1, name the file and say to unpack it', () => {
+  const file = resolve('test/fixtures/v2.safetensors.llz');
+  for (const args of [
+    ['compress', file, '--method', 'int8'],
+    ['sensitivity', file],
+  ]) {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /v2\.safetensors\.llz: a packed LayerLens file is only read: unpack it first \(layerlens unpack v2\.safetensors\.llz\)/,
+    );
+  }
+});

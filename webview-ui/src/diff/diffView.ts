@@ -27,18 +27,24 @@ import { colourTable } from '../panels/heatmap/colours';
 import { LAYER_COLOURS, legendGradient, legendRange, paintTile } from '../panels/heatmap/paint';
 import { drawHistogram } from '../panels/histogram';
 import { drawSpectrum } from '../panels/spectrumPanel';
-import { definitionList, element, section } from '../platform/dom';
+import { definitionList, element, section, shortNameElement } from '../platform/dom';
 
 interface Column {
   readonly label: string;
   readonly text: (pair: TensorPairDiff) => string;
+  /**
+   * `name`: long text (tensor names), cut at its start to the column's width, the end kept
+   * and the whole in the tooltip; `number`: one line, right-aligned; absent: text that
+   * wraps between words (`float32 → int8 (int8 per-channel)`).
+   */
+  readonly kind?: 'name' | 'number';
   /** The value sorted by (numbers ascending, text alphabetically). */
   readonly key: (pair: TensorPairDiff) => number | string;
 }
 
 const COLUMNS: readonly Column[] = [
-  { label: 'Tensor', text: (p) => p.name, key: (p) => p.name },
-  { label: 'In B', text: pairingText, key: pairingText },
+  { label: 'Tensor', text: (p) => p.name, key: (p) => p.name, kind: 'name' },
+  { label: 'In B', text: pairingText, key: pairingText, kind: 'name' },
   { label: 'Shape', text: shapeChangeText, key: shapeChangeText },
   { label: 'Dtype', text: dtypeChangeText, key: dtypeChangeText },
   {
@@ -53,21 +59,25 @@ const COLUMNS: readonly Column[] = [
     label: '‖ΔW‖/‖W‖',
     text: (p) => (p.values ? formatStat(p.values.relativeError, 3) : '—'),
     key: (p) => p.values?.relativeError ?? -1,
+    kind: 'number',
   },
   {
     label: 'Cosine',
     text: (p) => (p.values ? formatStat(p.values.cosine, 6) : '—'),
     key: (p) => p.values?.cosine ?? 2,
+    kind: 'number',
   },
   {
     label: 'Max |Δ|',
     text: (p) => (p.values ? formatStat(p.values.maxAbsDiff, 3) : '—'),
     key: (p) => p.values?.maxAbsDiff ?? -1,
+    kind: 'number',
   },
   {
     label: 'Identical',
     text: (p) => (p.values ? formatPercent(p.values.identical) : '—'),
     key: (p) => p.values?.identical ?? 2,
+    kind: 'number',
   },
 ];
 
@@ -146,7 +156,11 @@ export class DiffView {
       this.renderRows();
     });
     COLUMNS.forEach((column, i) => {
-      const th = element('th', { text: column.label, attrs: { role: 'button', tabindex: 0 } });
+      const th = element('th', {
+        className: column.kind === 'number' ? 'll-diff-number' : '',
+        text: column.label,
+        attrs: { role: 'button', tabindex: 0 },
+      });
       th.addEventListener('click', () => {
         this.descending = this.sortColumn === i ? !this.descending : false;
         this.sortColumn = i;
@@ -197,7 +211,8 @@ export class DiffView {
             element('label', { className: 'll-diff-filter' }, [filter, ' Changed only']),
             ...(this.extractLora && hasLoraMatrices(this.diff) ? [this.loraButton()] : []),
           ]),
-          table,
+          // Scrolls sideways on its own when even the cut names leave it too wide.
+          element('div', { className: 'll-diff-table-scroll' }, [table]),
         ]),
         this.lora,
         this.detail,
@@ -235,7 +250,12 @@ export class DiffView {
             className: `${pair.changed ? 'll-diff-changed' : ''}${pair.indexA === this.selected ? ' ll-selected' : ''}`,
             attrs: { 'data-testid': 'diff-row', 'data-tensor': pair.name },
           },
-          COLUMNS.map((c) => element('td', { text: c.text(pair) })),
+          COLUMNS.map((c) => {
+            const text = c.text(pair);
+            return c.kind === 'name'
+              ? element('td', {}, [shortNameElement({ lead: '', rest: text }, text)])
+              : element('td', { className: c.kind === 'number' ? 'll-diff-number' : '', text });
+          }),
         );
         tr.addEventListener('click', () => this.select(pair));
         return tr;

@@ -123,13 +123,23 @@ export class DetailTabs {
     this.element.classList.toggle('ll-detail-wide', this.tab !== 'histogram');
   }
 
+  /**
+   * Shows or hides a tab as the model's capabilities say (a packed model has no
+   * Sensitivity); a hidden tab that was on screen gives way to the histogram.
+   */
+  offer(tab: DetailTab, offered: boolean): void {
+    this.buttons.get(tab)!.hidden = !offered;
+    if (!offered && this.tab === tab) this.select('histogram');
+  }
+
   private onKeyDown(event: KeyboardEvent, id: DetailTab): void {
-    const position = TABS.findIndex((tab) => tab.id === id);
+    const shown = TABS.filter((tab) => !this.buttons.get(tab.id)!.hidden);
+    const position = shown.findIndex((tab) => tab.id === id);
     const next =
       event.key === 'ArrowRight' ? position + 1 : event.key === 'ArrowLeft' ? position - 1 : null;
     if (next === null) return;
     event.preventDefault();
-    const target = TABS[(next + TABS.length) % TABS.length]!.id;
+    const target = shown[(next + shown.length) % shown.length]!.id;
     this.select(target);
     this.buttons.get(target)!.focus();
   }

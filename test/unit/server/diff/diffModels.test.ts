@@ -11,6 +11,7 @@ import type { CompressionOptions } from '../../../../src/shared/compress';
 import type { ModelDiff } from '../../../../src/shared/diff';
 import { compressModel } from '../../../../src/server/compress';
 import { diffModels } from '../../../../src/server/diff';
+import { dtypeChangeText } from '../../../../src/shared/diffText';
 import { lowRankValues, normalValues } from '../../../support/matrices';
 import { graph, model, node, tensor, valueInfo, writeModel } from '../../../support/onnxBuilder';
 import { writeSafetensors } from '../../../support/safetensorsBuilder';
@@ -222,6 +223,10 @@ test('safetensors int8 + scales: the decoded values are compared with the floats
   const diff = await diffModels(path, report.output);
   const fc = pairOf(diff, 'fc.weight');
   assert.deepEqual(fc.companionsB, ['fc.weight.scale']);
+  // The stored type, as the overview's bytes by type names it: int8 codes, not the decoded floats.
+  assert.equal(fc.dtypeA, 'float32');
+  assert.deepEqual(fc.dtypeB, ['int8']);
+  assert.equal(dtypeChangeText(fc), 'float32 → int8 (int8 per-channel)');
   assert.equal(fc.bytesB, 16 * 32 + 16 * 4);
   assert.equal(fc.valuesSkipped, undefined);
   // Per-channel int8 of normal values: small but nonzero error, every value changed a little.

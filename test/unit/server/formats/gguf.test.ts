@@ -85,6 +85,7 @@ for (const version of [2, 3]) {
       assert.deepEqual(capabilities, {
         compress: ['ggml'],
         run: false,
+        sensitivity: true,
         graph: false,
         storage: {},
       });

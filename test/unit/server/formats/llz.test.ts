@@ -1,13 +1,16 @@
 /**
  * Packed ONNX models whose weights live in an external data file: the packed file holds
  * the model file, the data file stays beside it, and opening the `.llz` reads every tensor
- * with the original's values.
+ * with the original's values. A packed model is read (and drawn), never compressed or swept.
  */
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { loadTensorValues, tensorMatrixShape } from '../../../../src/server/analysis/tensorMatrix';
-import { openModelFile } from '../../../../src/server/formats/registry';
+import { compressModel } from '../../../../src/server/compress';
+import { ModelFileError } from '../../../../src/server/formats/modelFileError';
+import { compressionOf, openModelFile, sweepOf } from '../../../../src/server/formats/registry';
+import { computeSensitivity } from '../../../../src/server/sensitivity';
 import { packFile } from '../../../../src/server/lossless/pack';
 import { weightIndices } from '../../../../src/server/sensitivity/tensors';
 import {
@@ -69,15 +72,42 @@ test('a packed ONNX model with external data opens with the original values', as
   }
 });
 
-test('a packed ONNX model names the weights its inner model does', async () => {
-  const made = await makeTempFolder('layerlens-llz-structure-');
+/** Silero VAD v5 packed into a temporary folder (removed after the tests), opened as the original and packed. */
+async function packedSilero(prefix: string) {
+  const made = await makeTempFolder(prefix);
   after(made.remove);
   const packed = await packFile(SILERO_V5, { out: join(made.folder, 'silero_vad_v5.onnx.llz') });
-  const original = await openModelFile(SILERO_V5);
-  const opened = await openModelFile(packed.out);
+  return {
+    path: packed.out,
+    original: await openModelFile(SILERO_V5),
+    opened: await openModelFile(packed.out),
+  };
+}
+
+test('a packed ONNX model names the weights its inner model does', async () => {
+  const { original, opened } = await packedSilero('layerlens-llz-structure-');
   const weights = await weightIndices(original);
   assert.equal(weights.length, 16);
   assert.deepEqual(await weightIndices(opened), weights);
   // Twice: the skeleton the structure is read from is written anew each time.
   assert.deepEqual(await weightIndices(opened), weights);
+});
+
+test('a packed model offers reading and its graph, and refuses compression and sensitivity naming the file', async () => {
+  const { path, original, opened } = await packedSilero('layerlens-llz-capabilities-');
+  // The inner model's format can do all of it; the packed file only what reading allows.
+  assert.ok(original.summary.capabilities!.compress.length > 0);
+  assert.equal(original.summary.capabilities!.sensitivity, true);
+  const { readOnly, ...capabilities } = opened.summary.capabilities!;
+  assert.deepEqual(capabilities, { compress: [], run: false, sensitivity: false, graph: true });
+  assert.match(readOnly!, /unpack it first \(layerlens unpack silero_vad_v5\.onnx\.llz\)/);
+  const refusal = (error: unknown) =>
+    error instanceof ModelFileError &&
+    error.message.includes(path) &&
+    /unpack it first/.test(error.message) &&
+    !/not a valid ONNX model/.test(error.message);
+  assert.throws(() => compressionOf(opened), refusal);
+  assert.throws(() => sweepOf(opened), refusal);
+  await assert.rejects(compressModel(path, { tensors: [], options: { method: 'int8' } }), refusal);
+  await assert.rejects(computeSensitivity(path, { indices: [], measured: false }), refusal);
 });
