@@ -339,10 +339,10 @@ describe('a matrix whose singular values span eleven decades', () => {
     const diagonal = [1e3, 10, 1, 1e-2, 1e-3, 1e-5, 1e-6, 1e-8];
     const values = new Float32Array(64);
     diagonal.forEach((value, i) => (values[i * 8 + i] = value));
-    const file = await writeSafetensors(path.join(folder, 'decades.safetensors'), [
+    const file = await writeSafetensors(path.join(ui.folder, 'decades.safetensors'), [
       { name: 'decades.weight', dtype: 'F32', shape: [8, 8], data: values },
     ]);
-    session = await harness.open({ server, modelPath: file });
+    session = await ui.harness.open({ server: ui.server, modelPath: file });
     await waitReady(session.page);
   });
 
