@@ -42,7 +42,7 @@ import {
   type PyramidPart,
 } from './analysis/heatmap';
 import type { SpectrumSettings } from './analysis/spectrum';
-import { disposeSpectrumWorker, spectrumOfFile, spectrumOfValues } from './jobs/computeSpectrum';
+import { disposeSpectrumWorker, spectrumOf } from './jobs/computeSpectrum';
 import {
   fileMatrix,
   loadMemoryBytes,
@@ -384,9 +384,8 @@ async function computeSpectrum(
   const shape = squeezedShape(entry.info.shape);
   // A plain range of a file is read by the spectrum worker itself.
   const source = matrixFileSource(entry, matrix);
-  if (source) return spectrumOfFile(source, shape, entry.info.index, options, settings, signal);
-  const values = await loadTensorValues(entry, matrix);
-  return spectrumOfValues(values, shape, entry.info.index, options, settings, signal);
+  const input = source ? { source } : { values: await loadTensorValues(entry, matrix) };
+  return spectrumOf(input, shape, entry.info.index, options, settings, signal);
 }
 
 function checkLayer(layer: HeatmapLayer): HeatmapLayer {

@@ -18,7 +18,7 @@ import {
   tileFromLevel,
 } from '../analysis/heatmap';
 import type { SpectrumSettings } from '../analysis/spectrum';
-import { spectrumOfValues } from '../jobs/computeSpectrum';
+import { spectrumOf } from '../jobs/computeSpectrum';
 import { modelPairs, squaredNorm, updateSpectrum } from './finetune';
 import { pairReaders, pairValuesProblem } from './index';
 import type { ValueReader } from './values';
@@ -128,9 +128,16 @@ export async function pairDetail(
   const b = await wholeValues(readerB);
   onProgress?.(1, STEPS);
   const shape = [rows, cols];
-  const spectrumA = await spectrumOfValues(a, shape, indexA, {}, settings, signal);
+  const spectrumA = await spectrumOf({ values: a }, shape, indexA, {}, settings, signal);
   onProgress?.(2, STEPS);
-  const spectrumB = await spectrumOfValues(b, shape, pair.b[0]!.info.index, {}, settings, signal);
+  const spectrumB = await spectrumOf(
+    { values: b },
+    shape,
+    pair.b[0]!.info.index,
+    {},
+    settings,
+    signal,
+  );
   onProgress?.(3, STEPS);
   const delta = new Float32Array(a.length);
   let changed = false;

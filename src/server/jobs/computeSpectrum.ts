@@ -115,11 +115,13 @@ export async function computeTensorSpectrum(
 }
 
 /**
- * The spectrum of row-major `values` as the webview shows it: singular values from the
- * spectrum worker and their metrics; `index` names the tensor it belongs to.
+ * The spectrum of a matrix as the webview shows it: singular values from a spectrum worker
+ * and their metrics; `index` names the tensor it belongs to. `input` holds row-major
+ * values, or names a matrix stored as one range of a file (`shape` its dimensions, which
+ * fill the stored bytes: tensorMatrixShape checked them) that the worker reads itself.
  */
-export async function spectrumOfValues(
-  values: Float32Array | Float64Array,
+export async function spectrumOf(
+  input: SpectrumInput,
   shape: readonly number[],
   index: number,
   options: SpectrumOptions = {},
@@ -127,34 +129,13 @@ export async function spectrumOfValues(
   signal?: AbortSignal,
 ): Promise<Spectrum> {
   const started = performance.now();
-  const result = await computeTensorSpectrum(values, shape, options, signal, settings);
-  return spectrumOfComputation(result, index, started);
-}
-
-/**
- * The spectrum of a matrix stored as one range of a file (`shape` its dimensions, which
- * fill the stored bytes: tensorMatrixShape checked them), read and computed in a spectrum
- * worker.
- */
-export async function spectrumOfFile(
-  source: MatrixFileSource,
-  shape: readonly number[],
-  index: number,
-  options: SpectrumOptions = {},
-  settings: SpectrumSettings = {},
-  signal?: AbortSignal,
-): Promise<Spectrum> {
-  const started = performance.now();
-  throwIfAborted(signal);
-  const result = await runSpectrumJob({ source }, shape, options, settings, signal);
-  return spectrumOfComputation(result, index, started);
-}
-
-function spectrumOfComputation(
-  result: SpectrumComputation,
-  index: number,
-  started: number,
-): Spectrum {
+  let result: SpectrumComputation;
+  if ('values' in input) {
+    result = await computeTensorSpectrum(input.values, shape, options, signal, settings);
+  } else {
+    throwIfAborted(signal);
+    result = await runSpectrumJob(input, shape, options, settings, signal);
+  }
   return {
     index,
     rows: result.rows,
