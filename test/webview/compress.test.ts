@@ -74,6 +74,8 @@ test('ctrl-click adds rows, shift-click selects a range; the row menu gets the s
     tensorIndex: 4,
     tensorName: 'layers.4.weight',
     preventDefaultContextMenuItems: true,
+    // From the page: the model can be compressed (package.json's Compress… and Plan need it).
+    modelCompresses: true,
   });
 
   await row(page, 8).click({ button: 'right' });

@@ -52,6 +52,16 @@ test('a packed model shows its tensors, statistics and sortable lossless columns
     assert.equal(await page.getByTestId('compress').isHidden(), true);
     assert.equal(await page.getByTestId('tab-sensitivity').isHidden(), true);
     assert.equal(await page.getByTestId('tab-spectrum').isVisible(), true);
+    // Nor do the menus (package.json's Compress… and Plan need the page's modelCompresses)
+    // or the graph's overlays (no sensitivity to colour by).
+    const pageContext = JSON.parse(
+      (await page.locator('body').getAttribute('data-vscode-context')) ?? '{}',
+    ) as { modelCompresses?: boolean };
+    assert.equal(pageContext.modelCompresses, undefined);
+    const sensitivityOverlay = (list: string) =>
+      page.locator(`[data-testid="${list}"] option[value="sensitivity"]`);
+    assert.equal(await sensitivityOverlay('graph-overlay-fill').isDisabled(), true);
+    assert.equal(await sensitivityOverlay('graph-overlay-fill').count(), 1);
     const ratioHeader = page.locator('[role="columnheader"].ll-col-packRatio');
     assert.equal(await ratioHeader.locator('.ll-sort-label').textContent(), 'Packed');
     assert.equal(
@@ -110,6 +120,9 @@ test('a packed model shows its tensors, statistics and sortable lossless columns
         hasText: `Packs losslessly to ≈ ${formatBytes(packedBytes)} of ${formatBytes(summary.totalBytes)} (${totalRatio.toFixed(3)})`,
       })
       .waitFor({ state: 'visible', timeout: 60_000 });
+    // The treemap's list, refreshed as the rows came in, leaves it out too.
+    assert.equal(await sensitivityOverlay('treemap-overlay').isDisabled(), true);
+    assert.equal(await sensitivityOverlay('treemap-overlay').count(), 1);
     await session.screenshot('lossless-packed-sorted');
     assert.deepEqual(session.problems, []);
   } finally {

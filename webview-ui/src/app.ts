@@ -35,6 +35,7 @@ import { GraphView } from './graph/graphView';
 import { HierarchyView } from './hierarchy/hierarchyView';
 import { ViewTabs } from './graph/viewTabs';
 import { setPlanMethods } from './graph/planMethods';
+import { offerSensitivityOverlay } from './graph/overlays';
 import { setReportErrors } from './graph/reportErrors';
 import { setStructureDiff } from './graph/structureDiff';
 
@@ -255,8 +256,16 @@ export class App {
           this.views.showGraphTab(hasGraph(summary));
           // Offer only what the model can do (the server's capabilities; a packed model is
           // read, not compressed or swept). No capabilities sent: everything is offered.
-          this.compressButton.hidden = summary.capabilities?.compress.length === 0;
-          this.details.offer('sensitivity', summary.capabilities?.sensitivity !== false);
+          const compresses = summary.capabilities?.compress.length !== 0;
+          const sweeps = summary.capabilities?.sensitivity !== false;
+          this.compressButton.hidden = !compresses;
+          // Read by VS Code's webview menus from every element's ancestors: Compress… and
+          // Plan Compression… are offered on rows, graph nodes and the page when it is set.
+          document.body.dataset.vscodeContext = JSON.stringify(
+            compresses ? { modelCompresses: true } : {},
+          );
+          this.details.offer('sensitivity', sweeps);
+          offerSensitivityOverlay(sweeps);
           if (hasGraph(summary)) void this.loadStructureDiff();
           this.table.reset(summary.tensorCount);
           this.tensorCount = summary.tensorCount;

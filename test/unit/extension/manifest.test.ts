@@ -120,6 +120,17 @@ test("Reveal in Graph: hidden from the palette, in a table row's menu only where
   assert.match(readFileSync('webview-ui/src/table/layerTable.ts', 'utf8'), /modelHasGraph: true/);
 });
 
+test('Compress… and Plan in the webview menu need a model that can be compressed', () => {
+  const menu = manifest.contributes.menus['webview/context']!;
+  for (const command of ['layerlens.compress', 'layerlens.plan']) {
+    const items = menu.filter((item) => item.command === command);
+    assert.equal(items.length, 1, command);
+    assert.match(items[0]!.when ?? '', /&& modelCompresses$/, command);
+  }
+  // The key the page writes from the server's capabilities.
+  assert.match(readFileSync('webview-ui/src/app.ts', 'utf8'), /modelCompresses: true/);
+});
+
 test('the extension entry point is the webpack bundle', () => {
   assert.equal(manifest.main, './dist/extension.js');
   const webpackConfig = readFileSync('webpack.config.js', 'utf8');

@@ -25,6 +25,7 @@ import {
   ColourScale,
   OVERLAYS,
   overlayNamed,
+  overlayOffered,
   type OverlayChannel,
   type OverlayMetric,
 } from './overlays';
@@ -273,7 +274,7 @@ export class GraphView {
   private offerOverlays(): void {
     for (const list of this.overlaySelects.values())
       for (const option of list.options)
-        option.disabled = !(overlayNamed(option.value).available?.() ?? true);
+        option.disabled = !overlayOffered(overlayNamed(option.value));
   }
 
   private overlaySelect(channel: OverlayChannel, label: string): HTMLElement {
@@ -283,7 +284,7 @@ export class GraphView {
     });
     for (const overlay of OVERLAYS) {
       const option = element('option', { text: overlay.label, attrs: { value: overlay.id } });
-      option.disabled = !(overlay.available?.() ?? true);
+      option.disabled = !overlayOffered(overlay);
       list.append(option);
     }
     list.addEventListener('change', () => this.setOverlay(channel, list.value));

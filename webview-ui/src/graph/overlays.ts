@@ -78,6 +78,18 @@ export interface OverlayMetric {
 const stat = (pick: (row: TensorRow) => number | null | undefined) => (row: TensorRow) =>
   pick(row) ?? null;
 
+let sensitivityOffered = true;
+
+/** Whether the model can be swept (a packed one cannot): the Sensitivity overlay needs it. */
+export function offerSensitivityOverlay(offered: boolean): void {
+  sensitivityOffered = offered;
+}
+
+/** Whether a list offers the overlay now (an overlay without `available` always has one). */
+export function overlayOffered(overlay: OverlayMetric): boolean {
+  return overlay.available?.() ?? true;
+}
+
 export const OVERLAYS: readonly OverlayMetric[] = [
   { id: 'none', label: 'None', aggregate: 'max', log: false, value: () => null, format: String },
   {
@@ -147,6 +159,7 @@ export const OVERLAYS: readonly OverlayMetric[] = [
     log: false,
     value: stat((row) => row.sensitivity?.value),
     format: (v) => formatStat(v, 3),
+    available: () => sensitivityOffered,
   },
   {
     id: 'reportError',

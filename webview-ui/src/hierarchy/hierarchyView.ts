@@ -19,6 +19,7 @@ import {
   ColourScale,
   OVERLAYS,
   overlayNamed,
+  overlayOffered,
   type OverlayMetric,
 } from '../graph/overlays';
 
@@ -121,6 +122,8 @@ export class HierarchyView {
   }
 
   rowsChanged(): void {
+    for (const option of this.overlayList.options)
+      option.disabled = !overlayOffered(overlayNamed(option.value));
     if (this.overlay.id !== 'none') this.scheduleRedraw();
   }
 
