@@ -34,7 +34,7 @@ import {
   basePathOf,
   chunkDigest,
   hasLlzMagic,
-  LLZ_CHUNK_DIGEST_VERSION,
+  chunkHashOf,
   originalDigest,
   readContainer,
   type LlzChunk,
@@ -402,7 +402,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
               position: job.offset,
               length: job.length,
             },
-            digests: true,
+            digests: chunkHashOf(LLZ_VERSION)!,
             chunkBytes,
             into,
             ...(baseBytes ? { base: baseBytes } : {}),
@@ -640,7 +640,7 @@ async function decodeChunks(
           ...(base ? { base } : {}),
           file: container.path,
           writeTo: { ...target, position: at },
-          digests: index.version >= LLZ_CHUNK_DIGEST_VERSION,
+          digests: chunkHashOf(index.version),
         },
         // Not cancelled in the worker: a job writing the output must end before it is
         // discarded (a cancel is seen before the next job starts).
@@ -753,10 +753,9 @@ export async function extractTensor(
         sparse: false,
       });
       checkAborted(options.signal);
-      const digest =
-        container.index.version >= LLZ_CHUNK_DIGEST_VERSION
-          ? chunkDigest(digests)
-          : await sha256OfFile(output.path, options.signal);
+      const digest = chunkHashOf(container.index.version)
+        ? chunkDigest(digests)
+        : await sha256OfFile(output.path, options.signal);
       await output.commit();
       return { out, bytes: segment.length, digest };
     } finally {
