@@ -12,7 +12,7 @@ import { writeSync } from 'node:fs';
 import { readIntoSync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import type { ByteLayout } from './byteGroups';
-import { ChunkFormatError, crc32, decodeChunk, xorInto } from './chunkCodec';
+import { ChunkFormatError, crc32, decodeChunk, decodeChunkView, xorInto } from './chunkCodec';
 import { threadScratch } from './bufferPool';
 import { CHUNK_HASH_BYTES, chunkCheck, hashChunk, type ChunkHash } from './chunkHash';
 
@@ -85,8 +85,9 @@ const PAYLOAD_SLOT = 0;
 const DECODED_SLOT = 1;
 
 function isAllZero(bytes: Uint8Array): boolean {
-  const words = bytes.byteOffset % 4 === 0 ? bytes.length >> 2 : 0;
-  const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  const aligned = bytes.byteOffset % 4 === 0;
+  const words = aligned ? bytes.length >> 2 : 0;
+  const view = new Uint32Array(bytes.buffer, aligned ? bytes.byteOffset : 0, words);
   for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
   for (let i = words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
@@ -136,11 +137,17 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
   const total = job.chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
   const payloadTotal = job.chunks.reduce((sum, chunk) => sum + chunk.payloadLength, 0);
   const payloads = payloadOf(job, payloadTotal);
-  const bytes: Uint8Array<ArrayBuffer> = job.writeTo
-    ? (threadScratch(DECODED_SLOT, total) as Uint8Array<ArrayBuffer>)
-    : job.into && job.into.length >= total
-      ? new Uint8Array(job.into.buffer as ArrayBuffer, job.into.byteOffset, total)
-      : new Uint8Array(total);
+  const target = job.writeTo;
+  // Written to a file without a base to XOR: each chunk is hashed and written where it was
+  // decoded (the kernels' memory), with no copy into a buffer of the job's.
+  const inPlace = target !== undefined && !job.base;
+  const bytes: Uint8Array<ArrayBuffer> = inPlace
+    ? new Uint8Array(0)
+    : target
+      ? (threadScratch(DECODED_SLOT, total) as Uint8Array<ArrayBuffer>)
+      : job.into && job.into.length >= total
+        ? new Uint8Array(job.into.buffer as ArrayBuffer, job.into.byteOffset, total)
+        : new Uint8Array(total);
   const hash = job.digests;
   const hashBytes = hash ? CHUNK_HASH_BYTES[hash] : 0;
   const digests = hash ? new Uint8Array(hashBytes * job.chunks.length) : undefined;
@@ -148,10 +155,15 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
   let at = 0;
   job.chunks.forEach((chunk, c) => {
     const payload = payloads.subarray(payloadAt, payloadAt + chunk.payloadLength);
-    const out = bytes.subarray(at, at + chunk.rawLength);
+    let out: Uint8Array;
     try {
-      const decoded = decodeChunk(job.layout, payload, chunk.rawLength, out);
-      if (decoded !== out) out.set(decoded);
+      if (inPlace) out = decodeChunkView(job.layout, payload, chunk.rawLength);
+      else {
+        const into = bytes.subarray(at, at + chunk.rawLength);
+        const decoded = decodeChunk(job.layout, payload, chunk.rawLength, into);
+        if (decoded !== into) into.set(decoded);
+        out = into;
+      }
     } catch (error) {
       if (error instanceof ChunkFormatError) {
         throw new ModelFileError(job.file, `${chunk.where} is corrupt: ${error.message}`);
@@ -168,13 +180,11 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
     if (check !== chunk.crc) {
       throw new ModelFileError(job.file, `${chunk.where} is corrupt: its checksum does not match`);
     }
+    if (inPlace) writeUnlessHole(target, out, target.position + at);
     payloadAt += chunk.payloadLength;
     at += chunk.rawLength;
   });
-  const target = job.writeTo;
-  if (target && !(target.sparse && isAllZero(bytes))) {
-    writeAllSync(target.fd, target.path, bytes, target.position);
-  }
+  if (target && !inPlace) writeUnlessHole(target, bytes, target.position);
   return {
     op: 'decode',
     bytes: target ? new Uint8Array(0) : bytes,
@@ -182,4 +192,9 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
     ...(job.into && job.payload ? { payload: job.payload } : {}),
     ...(digests ? { digests } : {}),
   };
+}
+
+/** Write `bytes` at `position` of the target, unless they are zeros of a sparse one. */
+function writeUnlessHole(target: FileTarget, bytes: Uint8Array, position: number): void {
+  if (!(target.sparse && isAllZero(bytes))) writeAllSync(target.fd, target.path, bytes, position);
 }

@@ -254,8 +254,14 @@ export class LosslessKernels {
   /**
    * joinStreams into `out` of decoded streams: views on the kernels' memory, each the
    * target decodeTargets gave for it or (raw streams) its body inside the payload view.
+   * Without `out`, the joined bytes are returned where they lie, on the kernels' memory.
    */
-  join(layout: ByteLayout, streams: readonly Uint8Array[], rawLength: number, out: Uint8Array) {
+  join(
+    layout: ByteLayout,
+    streams: readonly Uint8Array[],
+    rawLength: number,
+    out: Uint8Array | null,
+  ): Uint8Array {
     const size = elementBytesOf(layout);
     const n = Math.floor(rawLength / size);
     const k = this.exports;
@@ -276,8 +282,11 @@ export class LosslessKernels {
       }
       k.joinPlanes(at, n, size, outAt, layout === 'f16' || layout === 'f64' ? 1 : 0);
     }
-    out.set(memory.subarray(outAt, outAt + n * size));
-    out.set(streams[size]!, n * size);
+    // The tail (bytes past the last whole element) after the joined elements.
+    memory.set(streams[size]!, outAt + n * size);
+    const joined = memory.subarray(outAt, outAt + rawLength);
+    if (!out) return joined;
+    out.set(joined);
     return out;
   }
 }
