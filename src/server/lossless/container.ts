@@ -89,7 +89,7 @@ export interface LlzFileIdentity {
 
 /**
  * The original file as a container records it: its SHA-256 (versions 1–3) or its chunk
- * digest (version 4 on: the SHA-256 of the SHA-256s of its chunks, chunkDigest).
+ * digest (version 4 on: the SHA-256 of its chunks' hashes, chunkDigest).
  */
 export interface LlzOriginal {
   readonly name: string;

@@ -398,7 +398,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     // Workers read their runs from the source themselves and code them into reused
     // buffers (a payload never exceeds its chunk by more than one byte).
     const outputs = new BufferPool(chunkBytes * CHUNKS_PER_JOB + CHUNKS_PER_JOB, jobsInFlight + 1);
-    /** Each job's chunk SHA-256s, in the order of the file. */
+    /** Each job's chunk hashes, in the order of the file. */
     const digests: Uint8Array[] = [];
     let done = 0;
     /** Payloads written (not XOR deltas), by CRC and lengths → their offsets. */
@@ -621,7 +621,7 @@ function payloadRanges(run: readonly ChunkRef[]): [number, number][] {
 /**
  * Decode chunks in order into an open file (`target`, from its position 0) in parallel
  * through the runner: each job reads its payloads from the container and writes its bytes
- * itself. Returns each job's chunk SHA-256s in order (none before container version 4).
+ * itself. Returns each job's chunk hashes in order (none before container version 4).
  */
 async function decodeChunks(
   container: LlzContainer,
