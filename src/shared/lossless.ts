@@ -106,7 +106,7 @@ export interface PackSummary {
   readonly out: string;
   readonly originalBytes: number;
   readonly packedBytes: number;
-  /** The original's chunk digest (the SHA-256 of its chunks' SHA-256s). */
+  /** The original's chunk digest (the SHA-256 of its chunks' hashes: XXH64, or SHA-256 in version 4). */
   readonly digest: string;
   readonly tensors: number;
   readonly deltaTensors: number;

@@ -3,7 +3,9 @@
  * earlier coders still unpack byte for byte: v1.safetensors.llz (version 1: two-state
  * rANS, byte renormalisation), v2.safetensors.llz (version 2: eight-lane rANS, chunks
  * of 2048 bytes) and v3.safetensors.llz (version 3, chunks of 2048 bytes: the last to
- * record the SHA-256 of the whole file instead of a chunk digest). Deterministic: the same bytes on every run.
+ * record the SHA-256 of the whole file instead of a chunk digest), and v4.safetensors.llz
+ * (version 4, chunks of 2048 bytes: the last to hash chunks with SHA-256). Deterministic:
+ * the same bytes on every run.
  */
 import { buildSafetensors } from './safetensorsBuilder';
 

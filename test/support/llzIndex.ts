@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { xxh64Reference } from '../../src/server/lossless/chunkHash';
 
 const TRAILER_BYTES = 24;
 
@@ -47,24 +48,25 @@ export function rewriteLlzIndex(
 }
 
 /**
- * The chunk digest a version-4 packed file should record for `original`, worked out here
- * from the format's definition (docs/llz-format.md), without the packer: the SHA-256 of the
- * SHA-256s of the original's chunks, segment by segment, each cut every `chunkBytes`.
+ * The chunk digest a version-4 or later packed file should record for `original`, worked
+ * out here from the format's definition (docs/llz-format.md), without the packer: the
+ * SHA-256 of the hashes of the original's chunks (SHA-256 in version 4; from version 5
+ * XXH64 by the BigInt reference, not the kernels the packer runs), segment by segment,
+ * each cut every `chunkBytes`.
  */
 export function expectedChunkDigest(packed: Uint8Array, original: Uint8Array): string {
   const index = readLlzIndex(packed).index as {
+    version: number;
     chunkBytes: number;
     segments: { offset: number; length: number }[];
   };
+  const hash = (bytes: Uint8Array) =>
+    index.version >= 5 ? xxh64Reference(bytes) : createHash('sha256').update(bytes).digest();
   const root = createHash('sha256');
   for (const { offset, length } of index.segments) {
     for (let at = 0; at < length; at += index.chunkBytes) {
       const end = Math.min(length, at + index.chunkBytes);
-      root.update(
-        createHash('sha256')
-          .update(original.subarray(offset + at, offset + end))
-          .digest(),
-      );
+      root.update(hash(original.subarray(offset + at, offset + end)));
     }
   }
   return root.digest('hex');

@@ -291,8 +291,8 @@ function decodeStream(
 }
 
 /**
- * Decode a chunk of `rawLength` bytes; throws ChunkFormatError when the payload is corrupt.
- * `kernels` null decodes in TypeScript (the same bytes).
+ * Decode a chunk of `rawLength` bytes into `out`; throws ChunkFormatError when the payload
+ * is corrupt. `kernels` null decodes in TypeScript (the same bytes).
  */
 export function decodeChunk(
   layout: ByteLayout,
@@ -301,9 +301,33 @@ export function decodeChunk(
   out = new Uint8Array(rawLength),
   kernels = kernelsFor(layout, false),
 ): Uint8Array {
+  return decodeChunkTo(layout, payload, rawLength, out, kernels);
+}
+
+/**
+ * decodeChunk without the copy into a buffer of the caller's: the decoded bytes where they
+ * lie, a view on the kernels' memory (valid until their next use) or on `payload` (a stored
+ * chunk), so that they can be hashed and written from there.
+ */
+export function decodeChunkView(
+  layout: ByteLayout,
+  payload: Uint8Array,
+  rawLength: number,
+): Uint8Array {
+  return decodeChunkTo(layout, payload, rawLength, null, kernelsFor(layout, false));
+}
+
+function decodeChunkTo(
+  layout: ByteLayout,
+  payload: Uint8Array,
+  rawLength: number,
+  out: Uint8Array | null,
+  kernels: LosslessKernels | null,
+): Uint8Array {
   if (payload[0] === STORED) {
     if (payload.length !== rawLength + 1)
       throw new ChunkFormatError('a stored chunk has the wrong length');
+    if (!out) return payload.subarray(1);
     out.set(payload.subarray(1));
     return out;
   }
@@ -318,6 +342,7 @@ export function decodeChunk(
     }
     if (decoded.length !== rawLength)
       throw new ChunkFormatError(`a brotli chunk holds ${decoded.length} bytes, not ${rawLength}`);
+    if (!out) return decoded;
     out.set(decoded);
     return out;
   }
@@ -344,7 +369,7 @@ export function decodeChunk(
   if (position !== payload.length) throw new ChunkFormatError('the chunk has trailing bytes');
   return kernels
     ? kernels.join(layout, streams, rawLength, out)
-    : joinStreams(layout, streams, out);
+    : joinStreams(layout, streams, out ?? new Uint8Array(rawLength));
 }
 
 /** `target[i] ^= other[i]` over the shorter of the two. */

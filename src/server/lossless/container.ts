@@ -27,19 +27,32 @@ import { parseFileJson } from '../formats/jsonText';
 import { confinedPath } from '../formats/referencedFile';
 import { ModelFileError } from '../formats/types';
 import { BYTE_LAYOUTS, type ByteLayout } from './byteGroups';
+import type { ChunkHash } from './chunkHash';
 
 export const LLZ_MAGIC = Uint8Array.of(0x89, 0x4c, 0x4c, 0x5a, 0x0d, 0x0a, 0x1a, 0x0a);
 /**
- * The version written: 4. Version 2 coded exponent streams with eight-lane rANS (stream
+ * The version written: 5. Version 2 coded exponent streams with eight-lane rANS (stream
  * codec 4); 3 adds chunks brotli-coded whole (stream count 255); 4 checks the original by
  * its chunk digest (`original.digest`, chunkDigest) instead of the SHA-256 of the whole
- * file, so that packing and unpacking hash on every core.
+ * file, so that packing and unpacking hash on every core; 5 hashes chunks with XXH64
+ * instead of SHA-256 (chunkHashOf).
  */
-export const LLZ_VERSION = 4;
-/** Versions read: 1 (two-state rANS, codec 1), 2, 3 and 4. */
-const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
+export const LLZ_VERSION = 5;
+/** Versions read: 1 (two-state rANS, codec 1), 2, 3, 4 and 5. */
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
 /** The first version that records `original.digest` instead of `original.sha256`. */
 export const LLZ_CHUNK_DIGEST_VERSION = 4;
+/** The first version whose chunks are hashed with XXH64. */
+const LLZ_XXH64_VERSION = 5;
+
+/**
+ * The hash a container of `version` checks each chunk by (chunkHash.ts), or null for the
+ * versions before 4, which check chunks by CRC-32 and the file by its SHA-256.
+ */
+export function chunkHashOf(version: number): ChunkHash | null {
+  if (version >= LLZ_XXH64_VERSION) return 'xxh64';
+  return version >= LLZ_CHUNK_DIGEST_VERSION ? 'sha256' : null;
+}
 export const LLZ_HEADER_BYTES = 16;
 export const LLZ_TRAILER_BYTES = 24;
 const TRAILER_MAGIC = 'LLZINDEX';
@@ -76,7 +89,7 @@ export interface LlzFileIdentity {
 
 /**
  * The original file as a container records it: its SHA-256 (versions 1–3) or its chunk
- * digest (version 4 on: the SHA-256 of the SHA-256s of its chunks, chunkDigest).
+ * digest (version 4 on: the SHA-256 of its chunks' hashes, chunkDigest).
  */
 export interface LlzOriginal {
   readonly name: string;
@@ -220,8 +233,9 @@ function isSize(value: unknown): value is number {
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
- * The chunk digest of a file: the SHA-256 of its chunks' SHA-256s (`chunkDigests`, 32 bytes
- * each, in the order of the file). Any changed byte changes a chunk's SHA-256, and so this.
+ * The chunk digest of a file: the SHA-256 of its chunks' hashes (`chunkDigests`, chunkHashOf
+ * the version, in the order of the file). A changed byte changes its chunk's hash (for
+ * XXH64, but for a chance of 2^-64 against accidental damage), and so this.
  */
 export function chunkDigest(chunkDigests: readonly Uint8Array[]): string {
   const hash = createHash('sha256');

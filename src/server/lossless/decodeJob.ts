@@ -8,13 +8,13 @@
  * each chunk's SHA-256 and writes the bytes in place, so that reading, decoding, hashing
  * and writing all run on every core and no chunk crosses between threads.
  */
-import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { readIntoSync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import type { ByteLayout } from './byteGroups';
-import { ChunkFormatError, crc32, decodeChunk, xorInto } from './chunkCodec';
+import { ChunkFormatError, crc32, decodeChunk, decodeChunkView, xorInto } from './chunkCodec';
 import { threadScratch } from './bufferPool';
+import { CHUNK_HASH_BYTES, chunkCheck, hashChunk, type ChunkHash } from './chunkHash';
 
 /** One chunk of a decode job. */
 export interface DecodeJobChunk {
@@ -62,10 +62,10 @@ export interface DecodeJob {
   /** Write the decoded bytes there instead of returning them. */
   readonly writeTo?: FileTarget;
   /**
-   * Check each chunk by its SHA-256 (`crc` holds chunkCheck) and return them: container
-   * version 4 checks the whole file by them. Without it, `crc` is the chunk's CRC-32.
+   * Check each chunk by this hash (`crc` holds chunkCheck) and return the hashes: container
+   * version 4 on checks the whole file by them. Without it, `crc` is the chunk's CRC-32.
    */
-  readonly digests?: boolean;
+  readonly digests?: ChunkHash | null;
 }
 
 export interface DecodeResult {
@@ -76,16 +76,8 @@ export interface DecodeResult {
   readonly length: number;
   /** The job's payload handed back, when the job came with a buffer to decode `into`. */
   readonly payload?: Uint8Array;
-  /** With `digests`: the chunks' SHA-256s, 32 bytes each, in order. */
+  /** With `digests`: the chunks' hashes (CHUNK_HASH_BYTES each), in order. */
   readonly digests?: Uint8Array;
-}
-
-/** SHA-256 digest bytes. */
-export const DIGEST_BYTES = 32;
-
-/** A chunk's check in a version-4 index: the first 32 bits of its SHA-256, big-endian. */
-export function chunkCheck(digest: Uint8Array): number {
-  return new DataView(digest.buffer, digest.byteOffset, 4).getUint32(0, false);
 }
 
 /** Scratch slots of this thread (threadScratch): payloads read, bytes decoded. */
@@ -93,8 +85,9 @@ const PAYLOAD_SLOT = 0;
 const DECODED_SLOT = 1;
 
 function isAllZero(bytes: Uint8Array): boolean {
-  const words = bytes.byteOffset % 4 === 0 ? bytes.length >> 2 : 0;
-  const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  const aligned = bytes.byteOffset % 4 === 0;
+  const words = aligned ? bytes.length >> 2 : 0;
+  const view = new Uint32Array(bytes.buffer, aligned ? bytes.byteOffset : 0, words);
   for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
   for (let i = words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
@@ -144,20 +137,33 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
   const total = job.chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
   const payloadTotal = job.chunks.reduce((sum, chunk) => sum + chunk.payloadLength, 0);
   const payloads = payloadOf(job, payloadTotal);
-  const bytes: Uint8Array<ArrayBuffer> = job.writeTo
-    ? (threadScratch(DECODED_SLOT, total) as Uint8Array<ArrayBuffer>)
-    : job.into && job.into.length >= total
-      ? new Uint8Array(job.into.buffer as ArrayBuffer, job.into.byteOffset, total)
-      : new Uint8Array(total);
-  const digests = job.digests ? new Uint8Array(DIGEST_BYTES * job.chunks.length) : undefined;
+  const target = job.writeTo;
+  // Written to a file without a base to XOR: each chunk is hashed and written where it was
+  // decoded (the kernels' memory), with no copy into a buffer of the job's.
+  const inPlace = target !== undefined && !job.base;
+  const bytes: Uint8Array<ArrayBuffer> = inPlace
+    ? new Uint8Array(0)
+    : target
+      ? (threadScratch(DECODED_SLOT, total) as Uint8Array<ArrayBuffer>)
+      : job.into && job.into.length >= total
+        ? new Uint8Array(job.into.buffer as ArrayBuffer, job.into.byteOffset, total)
+        : new Uint8Array(total);
+  const hash = job.digests;
+  const hashBytes = hash ? CHUNK_HASH_BYTES[hash] : 0;
+  const digests = hash ? new Uint8Array(hashBytes * job.chunks.length) : undefined;
   let payloadAt = 0;
   let at = 0;
   job.chunks.forEach((chunk, c) => {
     const payload = payloads.subarray(payloadAt, payloadAt + chunk.payloadLength);
-    const out = bytes.subarray(at, at + chunk.rawLength);
+    let out: Uint8Array;
     try {
-      const decoded = decodeChunk(job.layout, payload, chunk.rawLength, out);
-      if (decoded !== out) out.set(decoded);
+      if (inPlace) out = decodeChunkView(job.layout, payload, chunk.rawLength);
+      else {
+        const into = bytes.subarray(at, at + chunk.rawLength);
+        const decoded = decodeChunk(job.layout, payload, chunk.rawLength, into);
+        if (decoded !== into) into.set(decoded);
+        out = into;
+      }
     } catch (error) {
       if (error instanceof ChunkFormatError) {
         throw new ModelFileError(job.file, `${chunk.where} is corrupt: ${error.message}`);
@@ -166,21 +172,19 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
     }
     if (job.base) xorInto(out, job.base.subarray(at, at + chunk.rawLength));
     let check: number;
-    if (digests) {
-      const digest = createHash('sha256').update(out).digest();
-      digests.set(digest, DIGEST_BYTES * c);
+    if (hash && digests) {
+      const digest = hashChunk(hash, out);
+      digests.set(digest, hashBytes * c);
       check = chunkCheck(digest);
     } else check = crc32(out);
     if (check !== chunk.crc) {
       throw new ModelFileError(job.file, `${chunk.where} is corrupt: its checksum does not match`);
     }
+    if (inPlace) writeUnlessHole(target, out, target.position + at);
     payloadAt += chunk.payloadLength;
     at += chunk.rawLength;
   });
-  const target = job.writeTo;
-  if (target && !(target.sparse && isAllZero(bytes))) {
-    writeAllSync(target.fd, target.path, bytes, target.position);
-  }
+  if (target && !inPlace) writeUnlessHole(target, bytes, target.position);
   return {
     op: 'decode',
     bytes: target ? new Uint8Array(0) : bytes,
@@ -188,4 +192,9 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
     ...(job.into && job.payload ? { payload: job.payload } : {}),
     ...(digests ? { digests } : {}),
   };
+}
+
+/** Write `bytes` at `position` of the target, unless they are zeros of a sparse one. */
+function writeUnlessHole(target: FileTarget, bytes: Uint8Array, position: number): void {
+  if (!(target.sparse && isAllZero(bytes))) writeAllSync(target.fd, target.path, bytes, position);
 }

@@ -5,7 +5,6 @@
  * small share of the time), or one tensor per analysis job. `runLosslessJob` is the same
  * function in a worker and, without a pool, in-process.
  */
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { TransferListItem } from 'node:worker_threads';
 import type { DType } from '../../shared/dtypes';
@@ -17,13 +16,8 @@ import { readIntoSync } from '../formats/fileRange';
 import { threadScratch } from './bufferPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
 import { crc32, encodeChunk, xorInto } from './chunkCodec';
-import {
-  chunkCheck,
-  decodeChunkJob,
-  DIGEST_BYTES,
-  type DecodeJob,
-  type DecodeResult,
-} from './decodeJob';
+import { CHUNK_HASH_BYTES, chunkCheck, hashChunk, type ChunkHash } from './chunkHash';
+import { decodeChunkJob, type DecodeJob, type DecodeResult } from './decodeJob';
 import { entropyBits } from './rans';
 
 /** Most chunks one job codes or decodes (2 MB of 256 KB chunks). */
@@ -51,10 +45,10 @@ export interface EncodeJob {
     readonly length: number;
   };
   /**
-   * Return each chunk's SHA-256 (of its original bytes, before any XOR), and check each
-   * chunk by its SHA-256's first 32 bits instead of its CRC-32 (container version 4).
+   * Return each chunk's hash of this kind (of its original bytes, before any XOR), and check
+   * each chunk by the hash's first 32 bits instead of its CRC-32 (container version 4 on).
    */
-  readonly digests?: boolean;
+  readonly digests?: ChunkHash | null;
   /** Bytes of each chunk but the last (which may be shorter); all of `bytes` when absent. */
   readonly chunkBytes?: number;
   /** The same range of the base model: the chunks are stored as the XOR with it. */
@@ -93,7 +87,7 @@ export interface EncodeResult {
   readonly checks: readonly number[];
   /** The job's `bytes` handed back, when the job came with them and a buffer to code `into`. */
   readonly input?: Uint8Array;
-  /** With `digests`: the chunks' SHA-256s, 32 bytes each, in order. */
+  /** With `digests`: the chunks' hashes (CHUNK_HASH_BYTES each), in order. */
   readonly digests?: Uint8Array;
 }
 
@@ -138,13 +132,15 @@ function encode(job: EncodeJob): EncodeResult {
   const out = job.into && job.into.length >= room ? job.into : new Uint8Array(room);
   const payloadLengths: number[] = [];
   const checks: number[] = [];
-  const digests = job.digests ? new Uint8Array(DIGEST_BYTES * count) : undefined;
+  const hash = job.digests;
+  const hashBytes = hash ? CHUNK_HASH_BYTES[hash] : 0;
+  const digests = hash ? new Uint8Array(hashBytes * count) : undefined;
   let at = 0;
   for (let i = 0; i < count; i++) {
     const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
-    if (digests) {
-      const digest = createHash('sha256').update(chunk).digest();
-      digests.set(digest, DIGEST_BYTES * i);
+    if (hash && digests) {
+      const digest = hashChunk(hash, chunk);
+      digests.set(digest, hashBytes * i);
       checks.push(chunkCheck(digest));
     } else checks.push(crc32(chunk));
     if (base) xorInto(chunk, base.subarray(i * chunkBytes, (i + 1) * chunkBytes));

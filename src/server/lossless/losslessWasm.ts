@@ -45,6 +45,7 @@ interface LosslessExports {
   ): number;
   rans8Encode(symbols: number, n: number, table: number, end: number, states: number): number;
   rans8Decode(src: number, end: number, states: number, out: number, count: number): number;
+  xxh64(src: number, n: number, dst: number): void;
 }
 
 interface WasmApi {
@@ -62,6 +63,7 @@ const MAX_WASM_BYTES = 4 * 1024 * 1024 * 1024 - PAGE_BYTES;
 const COUNTS_AT = 0; // 256 u32
 const SCRATCH_AT = 1024; // 3 × 256 u32 for the histogram
 const STATES_AT = 9216; // 8 u32
+const HASH_AT = 9248; // 8 bytes: an XXH64
 const SLOTS_AT = 12288; // 4096 u32 for the version-1 decoder
 const TABLE8_AT = 28672; // 256 × 8 u32 for the eight-lane encoder
 // The eight-lane decoder's tables, at the fixed addresses the kernels use.
@@ -116,6 +118,21 @@ export class LosslessKernels {
 
   private get memory(): Uint8Array {
     return new Uint8Array(this.exports.memory.buffer);
+  }
+
+  /**
+   * XXH64 of `bytes` (seed 0), 8 bytes most significant first: hashed where they lie when
+   * they are a view on the kernels' memory, copied in otherwise.
+   */
+  xxh64(bytes: Uint8Array): Uint8Array {
+    const k = this.exports;
+    let at = bytes.byteOffset;
+    if (bytes.buffer !== k.memory.buffer) {
+      this.reserve(DATA_AT + bytes.length).set(bytes, DATA_AT);
+      at = DATA_AT;
+    }
+    k.xxh64(at, bytes.length, HASH_AT);
+    return new Uint8Array(k.memory.buffer, HASH_AT, 8).slice();
   }
 
   /** The stream views of splitStreams(layout, raw) (the tail is a view on `raw`). */
@@ -237,8 +254,14 @@ export class LosslessKernels {
   /**
    * joinStreams into `out` of decoded streams: views on the kernels' memory, each the
    * target decodeTargets gave for it or (raw streams) its body inside the payload view.
+   * Without `out`, the joined bytes are returned where they lie, on the kernels' memory.
    */
-  join(layout: ByteLayout, streams: readonly Uint8Array[], rawLength: number, out: Uint8Array) {
+  join(
+    layout: ByteLayout,
+    streams: readonly Uint8Array[],
+    rawLength: number,
+    out: Uint8Array | null,
+  ): Uint8Array {
     const size = elementBytesOf(layout);
     const n = Math.floor(rawLength / size);
     const k = this.exports;
@@ -259,8 +282,11 @@ export class LosslessKernels {
       }
       k.joinPlanes(at, n, size, outAt, layout === 'f16' || layout === 'f64' ? 1 : 0);
     }
-    out.set(memory.subarray(outAt, outAt + n * size));
-    out.set(streams[size]!, n * size);
+    // The tail (bytes past the last whole element) after the joined elements.
+    memory.set(streams[size]!, outAt + n * size);
+    const joined = memory.subarray(outAt, outAt + rawLength);
+    if (!out) return joined;
+    out.set(joined);
     return out;
   }
 }

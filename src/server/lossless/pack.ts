@@ -34,7 +34,7 @@ import {
   basePathOf,
   chunkDigest,
   hasLlzMagic,
-  LLZ_CHUNK_DIGEST_VERSION,
+  chunkHashOf,
   originalDigest,
   readContainer,
   type LlzChunk,
@@ -259,6 +259,37 @@ async function temporaryOutput(finalPath: string) {
   };
 }
 
+/** Bytes written between two early flushes of an output (earlyFlusher). */
+const EARLY_FLUSH_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Flushes an output being written to disk as it grows (fdatasync every EARLY_FLUSH_BYTES,
+ * one at a time, off the thread that writes), so that the fsync of its commit finds little
+ * left to write instead of the whole file: on a 1.6 GB unpack that fsync alone took 1.3 s.
+ * An early flush that fails is ignored: the commit's fsync reports the error.
+ */
+function earlyFlusher(handle: fs.FileHandle) {
+  let pending: Promise<void> | null = null;
+  let flushedAt = 0;
+  return {
+    /** `bytes` of the output are written. */
+    written(bytes: number): void {
+      if (pending || bytes - flushedAt < EARLY_FLUSH_BYTES) return;
+      flushedAt = bytes;
+      pending = handle
+        .datasync()
+        .catch(() => {})
+        .finally(() => {
+          pending = null;
+        });
+    },
+    /** Wait for the flush in flight (before the file is synced, closed or removed). */
+    async settle(): Promise<void> {
+      await pending;
+    },
+  };
+}
+
 async function openFileForReading(filePath: string): Promise<fs.FileHandle> {
   try {
     return await fs.open(filePath, 'r');
@@ -328,6 +359,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
   const sourceHandle = await openFileForReading(source);
   const baseHandle = basePath ? await openFileForReading(basePath) : null;
   let output: Awaited<ReturnType<typeof temporaryOutput>> | undefined;
+  let flusher: ReturnType<typeof earlyFlusher> | undefined;
   try {
     const { size } = await sourceHandle.stat();
     const baseIdentity = basePath
@@ -348,6 +380,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     }
     output = await temporaryOutput(out);
     const writer = output.handle;
+    flusher = earlyFlusher(writer);
     await writer.write(llzHeader(), 0, LLZ_HEADER_BYTES, 0);
     let writePosition = LLZ_HEADER_BYTES;
     // Runs of consecutive chunks of one segment per job (chunksPerJob).
@@ -365,7 +398,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     // Workers read their runs from the source themselves and code them into reused
     // buffers (a payload never exceeds its chunk by more than one byte).
     const outputs = new BufferPool(chunkBytes * CHUNKS_PER_JOB + CHUNKS_PER_JOB, jobsInFlight + 1);
-    /** Each job's chunk SHA-256s, in the order of the file. */
+    /** Each job's chunk hashes, in the order of the file. */
     const digests: Uint8Array[] = [];
     let done = 0;
     /** Payloads written (not XOR deltas), by CRC and lengths → their offsets. */
@@ -402,7 +435,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
               position: job.offset,
               length: job.length,
             },
-            digests: true,
+            digests: chunkHashOf(LLZ_VERSION)!,
             chunkBytes,
             into,
             ...(baseBytes ? { base: baseBytes } : {}),
@@ -455,6 +488,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
         digests.push(result.digests!);
         outputs.give(result.payload);
         done += job.length;
+        flusher!.written(writePosition);
         options.onProgress?.(done, size);
       },
     );
@@ -493,6 +527,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
     if ((await sourceHandle.stat()).size !== size) {
       throw new ModelFileError(source, 'the file changed while it was being packed');
     }
+    await flusher?.settle();
     await output.commit();
     output = undefined;
     return {
@@ -506,6 +541,7 @@ export async function packFile(input: string, options: LosslessOptions = {}): Pr
       base: basePath,
     };
   } finally {
+    await flusher?.settle();
     await output?.discard();
     await sourceHandle.close();
     await baseHandle?.close();
@@ -585,7 +621,7 @@ function payloadRanges(run: readonly ChunkRef[]): [number, number][] {
 /**
  * Decode chunks in order into an open file (`target`, from its position 0) in parallel
  * through the runner: each job reads its payloads from the container and writes its bytes
- * itself. Returns each job's chunk SHA-256s in order (none before container version 4).
+ * itself. Returns each job's chunk hashes in order (none before container version 4).
  */
 async function decodeChunks(
   container: LlzContainer,
@@ -640,7 +676,7 @@ async function decodeChunks(
           ...(base ? { base } : {}),
           file: container.path,
           writeTo: { ...target, position: at },
-          digests: index.version >= LLZ_CHUNK_DIGEST_VERSION,
+          digests: chunkHashOf(index.version),
         },
         // Not cancelled in the worker: a job writing the output must end before it is
         // discarded (a cancel is seen before the next job starts).
@@ -693,11 +729,19 @@ export async function unpackFile(
       options.folder,
     );
     const output = await temporaryOutput(out);
+    const flusher = earlyFlusher(output.handle);
     try {
       const refs = container.index.segments.flatMap((segment, segmentIndex) =>
         segment.chunks.map((_, chunk) => ({ segment, segmentIndex, chunk })),
       );
-      const digests = await decodeChunks(container, refs, handle, baseHandle, basePath, options, {
+      const progress = {
+        ...options,
+        onProgress: (done: number, total: number) => {
+          flusher.written(done);
+          options.onProgress?.(done, total);
+        },
+      };
+      const digests = await decodeChunks(container, refs, handle, baseHandle, basePath, progress, {
         fd: output.handle.fd,
         path: output.path,
         // Runs of zeros stay holes, so that a sparse original unpacks sparse.
@@ -721,9 +765,11 @@ export async function unpackFile(
           `the unpacked bytes do not match the ${original.digest === undefined ? 'SHA-256' : 'chunk digest'} recorded in the container (corrupt file)`,
         );
       }
+      await flusher.settle();
       await output.commit();
       return { out, bytes, digest };
     } finally {
+      await flusher.settle();
       await output.discard();
     }
   });
@@ -753,10 +799,9 @@ export async function extractTensor(
         sparse: false,
       });
       checkAborted(options.signal);
-      const digest =
-        container.index.version >= LLZ_CHUNK_DIGEST_VERSION
-          ? chunkDigest(digests)
-          : await sha256OfFile(output.path, options.signal);
+      const digest = chunkHashOf(container.index.version)
+        ? chunkDigest(digests)
+        : await sha256OfFile(output.path, options.signal);
       await output.commit();
       return { out, bytes: segment.length, digest };
     } finally {

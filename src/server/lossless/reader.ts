@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { readExactlySync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
-import { chunkRawLength, LLZ_CHUNK_DIGEST_VERSION, type LlzContainer } from './container';
+import { chunkHashOf, chunkRawLength, type LlzContainer } from './container';
 import { decodeChunkJob } from './decodeJob';
 
 /**
@@ -83,7 +83,7 @@ export function readOriginalRange(
           ],
           ...(base ? { base } : {}),
           file: container.path,
-          digests: index.version >= LLZ_CHUNK_DIGEST_VERSION,
+          digests: chunkHashOf(index.version),
         });
         const chunkStart = segment.offset + chunk * index.chunkBytes;
         const from = Math.max(offset, chunkStart);

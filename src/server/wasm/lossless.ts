@@ -522,3 +522,62 @@ export function rans8Decode(src: usize, end: usize, states: usize, out: usize, c
   }
   return <isize>position;
 }
+
+// XXH64 (Yann Collet's xxHash, 64-bit, seed 0): the chunk check of container version 5.
+const XXH_P1: u64 = 0x9e3779b185ebca87;
+const XXH_P2: u64 = 0xc2b2ae3d27d4eb4f;
+const XXH_P3: u64 = 0x165667b19e3779f9;
+const XXH_P4: u64 = 0x85ebca77c2b2ae63;
+const XXH_P5: u64 = 0x27d4eb2f165667c5;
+
+// @ts-ignore: decorator
+@inline
+function xxhRound(acc: u64, input: u64): u64 {
+  return rotl<u64>(acc + input * XXH_P2, 31) * XXH_P1;
+}
+
+// @ts-ignore: decorator
+@inline
+function xxhMerge(acc: u64, value: u64): u64 {
+  return (acc ^ xxhRound(0, value)) * XXH_P1 + XXH_P4;
+}
+
+/** XXH64 of the `n` bytes at `src`, stored at `dst` as 8 bytes, most significant first. */
+export function xxh64(src: usize, n: i32, dst: usize): void {
+  const end = src + <usize>n;
+  let p = src;
+  let h: u64;
+  if (n >= 32) {
+    let v1: u64 = XXH_P1 + XXH_P2;
+    let v2: u64 = XXH_P2;
+    let v3: u64 = 0;
+    let v4: u64 = 0 - XXH_P1;
+    const limit = end - 32;
+    for (; p <= limit; p += 32) {
+      v1 = xxhRound(v1, load<u64>(p));
+      v2 = xxhRound(v2, load<u64>(p, 8));
+      v3 = xxhRound(v3, load<u64>(p, 16));
+      v4 = xxhRound(v4, load<u64>(p, 24));
+    }
+    h = rotl<u64>(v1, 1) + rotl<u64>(v2, 7) + rotl<u64>(v3, 12) + rotl<u64>(v4, 18);
+    h = xxhMerge(h, v1);
+    h = xxhMerge(h, v2);
+    h = xxhMerge(h, v3);
+    h = xxhMerge(h, v4);
+  } else h = XXH_P5;
+  h += <u64>n;
+  for (; p + 8 <= end; p += 8) {
+    h = rotl<u64>(h ^ xxhRound(0, load<u64>(p)), 27) * XXH_P1 + XXH_P4;
+  }
+  if (p + 4 <= end) {
+    h = rotl<u64>(h ^ ((<u64>load<u32>(p)) * XXH_P1), 23) * XXH_P2 + XXH_P3;
+    p += 4;
+  }
+  for (; p < end; p++) h = rotl<u64>(h ^ ((<u64>load<u8>(p)) * XXH_P5), 11) * XXH_P1;
+  h ^= h >> 33;
+  h *= XXH_P2;
+  h ^= h >> 29;
+  h *= XXH_P3;
+  h ^= h >> 32;
+  store<u64>(dst, bswap<u64>(h));
+}

@@ -45,6 +45,7 @@ import {
 } from '../../../../src/server/lossless/jobs';
 import { extractTensor, packFile, unpackFile } from '../../../../src/server/lossless/pack';
 import { byteHistogram, ransDecode, ransEncode } from '../../../../src/server/lossless/rans';
+import { xxh64Reference } from '../../../../src/server/lossless/chunkHash';
 import { LosslessService } from '../../../../src/server/lossless/service';
 import { ModelService } from '../../../../src/server/modelService';
 import { seededNormal } from '../../../../src/server/runtime/sampleInputs';
@@ -422,6 +423,7 @@ describe('container versions', () => {
     { version: 1, coder: 'two-state rANS', codec: 1 },
     { version: 2, coder: 'eight-lane rANS', codec: 4 },
     { version: 3, coder: 'eight-lane rANS, checked by the SHA-256 of the file', codec: 4 },
+    { version: 4, coder: 'chunks checked by SHA-256, a chunk digest of them', codec: 4 },
   ]) {
     test(`a version-${version} container (${coder}) still unpacks and extracts byte for byte`, async () => {
       const fixture = resolve(`test/fixtures/v${version}.safetensors.llz`);
@@ -432,8 +434,14 @@ describe('container versions', () => {
       const out = join(folder, `v${version}.unpacked`);
       const result = await unpackFile(fixture, { out, runner: poolRunner(pool) });
       assert.ok(Buffer.from(await fs.readFile(out)).equals(original), 'unpacked = original');
-      // Containers before version 4 record the SHA-256 of the whole file.
-      assert.equal(result.digest, createHash('sha256').update(original).digest('hex'));
+      // Containers before version 4 record the SHA-256 of the whole file; version 4 the
+      // SHA-256 of its chunks' SHA-256s.
+      assert.equal(
+        result.digest,
+        version < 4
+          ? createHash('sha256').update(original).digest('hex')
+          : expectedChunkDigest(await fs.readFile(fixture), original),
+      );
       const tensorOut = join(folder, `v${version}.f32.bin`);
       await extractTensor(fixture, 'layer.f32', { out: tensorOut });
       const extracted = new Uint8Array(await fs.readFile(tensorOut));
@@ -442,25 +450,25 @@ describe('container versions', () => {
     });
   }
 
-  test('new containers are version 4 with eight-lane rANS exponents and a chunk digest, and round-trip', async () => {
+  test('new containers are version 5 with eight-lane rANS exponents and an XXH64 chunk digest, and round-trip', async () => {
     const file = join(folder, 'v3.safetensors');
     await fs.writeFile(file, fixtureOriginal());
     const { packed } = await roundTrip(file, { chunkBytes: 2048 });
     assert.equal((await readContainer(packed)).index.version, LLZ_VERSION);
-    assert.equal(LLZ_VERSION, 4);
+    assert.equal(LLZ_VERSION, 5);
     const codecs = await codecsOf(packed, 'layer.f32');
     assert.ok(codecs.includes(4) && !codecs.includes(1), `codecs ${codecs.join(',')}`);
-    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 4);
+    assert.equal(new DataView((await fs.readFile(packed)).buffer).getUint32(8, true), 5);
     const { original } = (await readContainer(packed)).index;
     assert.match(original.digest ?? '', /^[0-9a-f]{64}$/);
-    assert.equal(original.sha256, undefined, 'version 4 records the chunk digest instead');
-    // Each chunk is checked by the first 32 bits of its SHA-256 (big-endian), not a CRC-32.
+    assert.equal(original.sha256, undefined, 'version 5 records the chunk digest instead');
+    // Each chunk is checked by the first 32 bits of its XXH64 (big-endian), not a CRC-32.
     const source = fixtureOriginal();
     for (const segment of (await readContainer(packed)).index.segments) {
       segment.chunks.forEach(([, , check], c) => {
         const start = segment.offset + c * 2048;
         const end = Math.min(segment.offset + segment.length, start + 2048);
-        const digest = createHash('sha256').update(source.subarray(start, end)).digest();
+        const digest = Buffer.from(xxh64Reference(source.subarray(start, end)));
         assert.equal(check, digest.readUInt32BE(0), `${segment.name ?? 'structure'} chunk ${c}`);
       });
     }
@@ -515,9 +523,12 @@ describe('container versions', () => {
     const mixed = join(folder, 'mixed-version.safetensors.llz');
     await fs.writeFile(mixed, bytes);
     await assert.rejects(readContainer(mixed), /version 1 does not match the header's 2/);
-    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, 5, true);
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(8, LLZ_VERSION + 1, true);
     await fs.writeFile(mixed, bytes);
-    await assert.rejects(readContainer(mixed), /version 5 is not supported/);
+    await assert.rejects(
+      readContainer(mixed),
+      new RegExp(`version ${LLZ_VERSION + 1} is not supported`),
+    );
   });
 });
 
