@@ -17,7 +17,8 @@
  * (all threads: process.cpuUsage for ours, time.process_time for NumPy), which the load
  * of a shared machine disturbs less than the wall time. Rows are printed as they are measured;
  * under the table the load average (before and after), and the seconds per stage of our
- * route (Gram matrix, band reduction, bulge chasing, tridiagonal eigenvalues).
+ * route (Gram matrix, band reduction, bulge chasing, tridiagonal eigenvalues), each with
+ * its CPU seconds (all threads: twice the wall time when both cores were busy).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -227,7 +228,11 @@ async function main(): Promise<void> {
         const ours = await timeOurs(values, shape, 'float32', repeats);
         backend = ours.backend;
         const stages = Object.entries(ours.stages)
-          .map(([stage, seconds]) => `${stage} ${seconds.toFixed(3)}`)
+          .filter(([stage]) => !stage.endsWith(' CPU'))
+          .map(
+            ([stage, seconds]) =>
+              `${stage} ${seconds.toFixed(3)} (CPU ${ours.stages[`${stage} CPU`]!.toFixed(2)})`,
+          )
           .join(', ');
         stageLines.push(`${size} ${source}: ${stages}`);
         printRow(

@@ -29,6 +29,7 @@ import { randomizedRange, randomizedTopSingularValues } from './randomizedSvd';
 import { estimateSpectralSums } from './spectralSums';
 import {
   addStageTime,
+  stageClock,
   symmetricEigenvalues,
   type CancelCheck,
   type StageTimings,
@@ -277,7 +278,7 @@ async function matrixSingularValues(
   if (method === 'fast') {
     // The wide one of A and Aᵀ (read transposed, not copied), so that the top subspace the
     // randomized SVD finds is on the Gram side.
-    let start = performance.now();
+    let start = stageClock();
     const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, rows > cols);
     const values = new Float64Array(Math.min(k, top.eigenvalues.length));
     for (let i = 0; i < values.length; i++) {
@@ -298,7 +299,7 @@ async function matrixSingularValues(
   // triangle (gramOfRows): W·Wᵀ for wide and square matrices, WᵀW (the Gram matrix of Wᵀ,
   // transposed on onnxruntime) for tall ones. Float32 ones are reduced in float64 below
   // FLOAT32_REDUCTION_MIN_SIDE.
-  const start = performance.now();
+  const start = stageClock();
   const wide = rows > cols ? await runtime.transpose(a) : a;
   const gram = await runtime.gramOfRows(wide, gramBlocks(side));
   if (gram.data instanceof Float32Array) setDiagonal(gram, gramDiagonal(matrix));

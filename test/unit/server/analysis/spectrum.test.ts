@@ -521,6 +521,18 @@ describe('tensor spectra', () => {
     assert.ok(maxDifference(single.singularValues, sigma, m) < 1e-4 * sigma[0]!);
   });
 
+  test('stage timings: wall and CPU seconds of each stage of the Gram route', async () => {
+    const w = Float32Array.from(gaussianMatrix(300, 310, 71));
+    const stageTimings: Record<string, number> = {};
+    await computeSpectrumInThread(w, [300, 310], { method: 'full' }, undefined, { stageTimings });
+    const stages = ['Gram matrix', 'band reduction', 'bulge chasing', 'tridiagonal eigenvalues'];
+    assert.deepEqual(
+      Object.keys(stageTimings).sort(),
+      stages.flatMap((stage) => [stage, `${stage} CPU`]).sort(),
+    );
+    for (const seconds of Object.values(stageTimings)) assert.ok(seconds >= 0 && seconds < 60);
+  });
+
   test('small matrices take the Jacobi route and are exact', async () => {
     const w = matrixWithSpectrum(20, 12, [4, 2, 1, 0.5], 41);
     const result = await computeSpectrumInThread(w, [20, 12]);
