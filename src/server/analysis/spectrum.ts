@@ -181,7 +181,7 @@ export function bandwidthFor(n: number): number {
 export interface SpectrumSettings {
   /** `layerlens.compute.backend`: where the matrix products run. */
   readonly backend?: ComputeBackend;
-  /** Threads of each onnxruntime product (onnxruntime's default, every core, when absent). */
+  /** Threads of each onnxruntime product (one per core when absent). */
   readonly threads?: number;
   /** Filled with the seconds spent per stage of the Gram route when given (benchmarks, in this thread). */
   readonly stageTimings?: StageTimings;
