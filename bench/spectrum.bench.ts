@@ -13,9 +13,12 @@
  * its time including forming G, measured in the same run by the `python3` on the PATH
  * (its BLAS is printed). The error column is max |σᵢ − σᵢ(ref)| / σ₁, the reference being
  * NumPy's float64 eigvalsh of the float64 Gram matrix. Times are the best of two runs
- * below 4096 and one run from 4096 on, for both. Rows are printed as they are measured;
+ * below 4096 and one run from 4096 on, for both; beside each, the CPU seconds of that run
+ * (all threads: process.cpuUsage for ours, time.process_time for NumPy), which the load
+ * of a shared machine disturbs less than the wall time. Rows are printed as they are measured;
  * under the table the load average (before and after), and the seconds per stage of our
- * route (Gram matrix, band reduction, bulge chasing, tridiagonal eigenvalues).
+ * route (Gram matrix, band reduction, bulge chasing, tridiagonal eigenvalues), each with
+ * its CPU seconds (all threads: twice the wall time when both cores were busy).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -64,9 +67,11 @@ w64 = w.astype(np.float64)
 reference = np.sqrt(np.maximum(np.linalg.eigvalsh(gram(w64))[::-1], 0))
 del w64
 reference.tofile(sys.argv[5])
-t, lam = float('inf'), None
+t, cpu, lam = float('inf'), 0.0, None
 for _ in range(repeats):
-    s = time.perf_counter(); lam = np.linalg.eigvalsh(gram(w)); t = min(t, time.perf_counter() - s)
+    s, c = time.perf_counter(), time.process_time()
+    lam = np.linalg.eigvalsh(gram(w))
+    if time.perf_counter() - s < t: t, cpu = time.perf_counter() - s, time.process_time() - c
 sigma = np.sqrt(np.maximum(lam[::-1].astype(np.float64), 0))
 error = float(np.max(np.abs(sigma - reference)) / reference[0])
 try:
@@ -77,13 +82,14 @@ except Exception:
         blas = config['Build Dependencies']['blas']['name']
     except Exception:
         blas = 'unknown BLAS'
-print(json.dumps({'version': np.__version__, 'blas': blas, 'eigvalsh': [t, error]}))
+print(json.dumps({'version': np.__version__, 'blas': blas, 'eigvalsh': [t, error], 'cpu': cpu}))
 `;
 
 interface NumpyResult {
   readonly version: string;
   readonly blas: string;
   readonly eigvalsh: [number, number];
+  readonly cpu: number;
 }
 
 function runNumpy(
@@ -109,11 +115,19 @@ async function timeOurs(
   shape: readonly [number, number],
   precision: SpectrumPrecision,
   repeats: number,
-): Promise<{ seconds: number; sigma: Float64Array; backend: string; stages: StageTimings }> {
+): Promise<{
+  seconds: number;
+  cpu: number;
+  sigma: Float64Array;
+  backend: string;
+  stages: StageTimings;
+}> {
   let best = Infinity;
-  let last: { sigma: Float64Array; backend: string; stages: StageTimings } | null = null;
+  let last: { cpu: number; sigma: Float64Array; backend: string; stages: StageTimings } | null =
+    null;
   for (let i = 0; i < repeats; i++) {
     const stages: StageTimings = {};
+    const cpuStart = process.cpuUsage();
     const start = process.hrtime.bigint();
     const result = await computeSpectrumInThread(
       values,
@@ -123,9 +137,11 @@ async function timeOurs(
       { stageTimings: stages },
     );
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpuUsed = process.cpuUsage(cpuStart);
     if (seconds < best) {
       best = seconds;
-      last = { sigma: result.singularValues, backend: result.backend, stages };
+      const cpu = (cpuUsed.user + cpuUsed.system) / 1e6;
+      last = { cpu, sigma: result.singularValues, backend: result.backend, stages };
     }
   }
   return { seconds: best, ...last! };
@@ -150,10 +166,13 @@ function printRow(
   seconds: number,
   error: number,
   numpySeconds: number,
+  cpu: number,
+  numpyCpu: number,
 ): void {
-  const ratio = seconds / numpySeconds;
+  const ratio = (ours: number, theirs: number) =>
+    Number.isNaN(ours / theirs) ? ''.padStart(8) : (ours / theirs).toFixed(2).padStart(8);
   console.log(
-    `${size.padEnd(10)}  ${source.padEnd(8)}  ${name.padEnd(NAME_WIDTH)}  ${seconds.toFixed(3).padStart(8)}  ${Number.isNaN(ratio) ? ''.padStart(8) : ratio.toFixed(2).padStart(8)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
+    `${size.padEnd(10)}  ${source.padEnd(8)}  ${name.padEnd(NAME_WIDTH)}  ${seconds.toFixed(3).padStart(8)}  ${ratio(seconds, numpySeconds)}  ${cpu.toFixed(2).padStart(8)}  ${ratio(cpu, numpyCpu)}  ${Number.isNaN(error) ? ''.padStart(12) : error.toExponential(2).padStart(12)}`,
   );
 }
 
@@ -169,7 +188,7 @@ async function main(): Promise<void> {
   const loadBefore = loadText();
   console.log(`Full singular spectrum of Gaussian matrices; Node ${process.version}`);
   console.log(
-    `${'size'.padEnd(10)}  ${'source'.padEnd(8)}  ${'measurement'.padEnd(NAME_WIDTH)}  ${'seconds'.padStart(8)}  ${'× NumPy'.padStart(8)}  ${'max err / σ₁'.padStart(12)}`,
+    `${'size'.padEnd(10)}  ${'source'.padEnd(8)}  ${'measurement'.padEnd(NAME_WIDTH)}  ${'seconds'.padStart(8)}  ${'× NumPy'.padStart(8)}  ${'CPU s'.padStart(8)}  ${'× NumPy'.padStart(8)}  ${'max err / σ₁'.padStart(12)}`,
   );
   try {
     for (const shape of shapes) {
@@ -185,6 +204,7 @@ async function main(): Promise<void> {
         await rm(file);
         let reference: Float64Array | null = null;
         let numpySeconds = NaN;
+        let numpyCpu = NaN;
         if (typeof numpy === 'string') {
           numpyMissing = numpy;
         } else {
@@ -192,12 +212,27 @@ async function main(): Promise<void> {
           const bytes = await readFile(referenceFile);
           reference = new Float64Array(bytes.buffer, bytes.byteOffset, Math.min(r, c));
           numpySeconds = numpy.eigvalsh[0];
-          printRow(size, source, 'NumPy eigvalsh(G) float32', ...numpy.eigvalsh, numpySeconds);
+          numpyCpu = numpy.cpu;
+          const [seconds, error] = numpy.eigvalsh;
+          printRow(
+            size,
+            source,
+            'NumPy eigvalsh(G) float32',
+            seconds,
+            error,
+            seconds,
+            numpyCpu,
+            numpyCpu,
+          );
         }
         const ours = await timeOurs(values, shape, 'float32', repeats);
         backend = ours.backend;
         const stages = Object.entries(ours.stages)
-          .map(([stage, seconds]) => `${stage} ${seconds.toFixed(3)}`)
+          .filter(([stage]) => !stage.endsWith(' CPU'))
+          .map(
+            ([stage, seconds]) =>
+              `${stage} ${seconds.toFixed(3)} (CPU ${ours.stages[`${stage} CPU`]!.toFixed(2)})`,
+          )
           .join(', ');
         stageLines.push(`${size} ${source}: ${stages}`);
         printRow(
@@ -207,6 +242,8 @@ async function main(): Promise<void> {
           ours.seconds,
           relativeError(ours.sigma, reference),
           numpySeconds,
+          ours.cpu,
+          numpyCpu,
         );
       }
     }

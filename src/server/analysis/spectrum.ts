@@ -29,6 +29,7 @@ import { randomizedRange, randomizedTopSingularValues } from './randomizedSvd';
 import { estimateSpectralSums } from './spectralSums';
 import {
   addStageTime,
+  stageClock,
   symmetricEigenvalues,
   type CancelCheck,
   type StageTimings,
@@ -180,7 +181,7 @@ export function bandwidthFor(n: number): number {
 export interface SpectrumSettings {
   /** `layerlens.compute.backend`: where the matrix products run. */
   readonly backend?: ComputeBackend;
-  /** Threads of each onnxruntime product (onnxruntime's default, every core, when absent). */
+  /** Threads of each onnxruntime product (one per core when absent). */
   readonly threads?: number;
   /** Filled with the seconds spent per stage of the Gram route when given (benchmarks, in this thread). */
   readonly stageTimings?: StageTimings;
@@ -194,8 +195,49 @@ export interface SpectrumSettings {
  */
 export const FLOAT32_REDUCTION_MIN_SIDE = 2048;
 
-/** Block rows of the Gram matrix: its products do (blocks + 1) / (2·blocks) of the full product's arithmetic. */
-const GRAM_BLOCKS = 8;
+/** Fewest rows per block row of the Gram matrix: smaller products run below MLAS's best. */
+const GRAM_BLOCK_MIN_ROWS = 256;
+
+/**
+ * Block rows of the Gram matrix of side n: its products do (blocks + 1) / (2·blocks) of the
+ * full product's arithmetic (17/32 at 16 blocks, against the 1/2 of a syrk), in 4 to 16
+ * block rows of at least GRAM_BLOCK_MIN_ROWS.
+ */
+export function gramBlocks(n: number): number {
+  return Math.max(4, Math.min(16, Math.floor(n / GRAM_BLOCK_MIN_ROWS)));
+}
+
+/**
+ * The diagonal of the Gram matrix of the smaller side (squared norms of the rows of a wide
+ * or square matrix, of the columns of a tall one), summed in float64.
+ *
+ * A float32 Gram matrix gets its diagonal from here: onnxruntime sums each diagonal entry
+ * in float32 over the whole long side, all terms positive, and the rounding adds up (on a
+ * 4096² bfloat16 Gaussian matrix, 8 ulps, 0.002 on entries near 4096). That error shifts
+ * the smallest eigenvalues by about its size, and a singular value whose square is of that
+ * order (1e-4·σ₁ there) came out as zero; the off-diagonal entries, sums of terms of either
+ * sign, round far less. Summed here, the diagonal is rounded once.
+ */
+export function gramDiagonal({ rows, cols, values }: MatrixView): Float64Array {
+  if (rows <= cols) {
+    const norms = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      norms[r] = frobeniusSquaredOf(values.subarray(r * cols, (r + 1) * cols));
+    }
+    return norms;
+  }
+  const norms = new Float64Array(cols);
+  for (let r = 0, at = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++, at++) norms[c]! += values[at]! * values[at]!;
+  }
+  return norms;
+}
+
+/** Writes `diagonal` onto the diagonal of the square `matrix` (rounded to its element type). */
+function setDiagonal(matrix: Matrix, diagonal: Float64Array): void {
+  const n = matrix.rows;
+  for (let i = 0; i < n; i++) matrix.data[i * n + i] = diagonal[i]!;
+}
 
 /** Values of one matrix in the element type of the requested precision. */
 function asElements(values: Float32Array | Float64Array, precision: SpectrumPrecision): GemmArray {
@@ -236,7 +278,7 @@ async function matrixSingularValues(
   if (method === 'fast') {
     // The wide one of A and Aᵀ (read transposed, not copied), so that the top subspace the
     // randomized SVD finds is on the Gram side.
-    let start = performance.now();
+    let start = stageClock();
     const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, rows > cols);
     const values = new Float64Array(Math.min(k, top.eigenvalues.length));
     for (let i = 0; i < values.length; i++) {
@@ -257,8 +299,10 @@ async function matrixSingularValues(
   // triangle (gramOfRows): W·Wᵀ for wide and square matrices, WᵀW (the Gram matrix of Wᵀ,
   // transposed on onnxruntime) for tall ones. Float32 ones are reduced in float64 below
   // FLOAT32_REDUCTION_MIN_SIDE.
-  const start = performance.now();
-  const gram = await runtime.gramOfRows(rows > cols ? await runtime.transpose(a) : a, GRAM_BLOCKS);
+  const start = stageClock();
+  const wide = rows > cols ? await runtime.transpose(a) : a;
+  const gram = await runtime.gramOfRows(wide, gramBlocks(side));
+  if (gram.data instanceof Float32Array) setDiagonal(gram, gramDiagonal(matrix));
   check();
   const reduceIn32 = gram.data instanceof Float32Array && side >= FLOAT32_REDUCTION_MIN_SIDE;
   const working: Matrix =

@@ -671,17 +671,35 @@ export function tridiagonalEigenvaluesQl(
   return d.sort().reverse();
 }
 
-/** Seconds spent per stage, added to by symmetricEigenvalues when given (benchmarks). */
+/**
+ * Seconds spent per stage, added to by symmetricEigenvalues when given (benchmarks): the
+ * wall time under the stage's name, and the process's CPU time (all threads) under
+ * `${stage} CPU`, which shows how many cores the stage kept busy.
+ */
 export type StageTimings = Record<string, number>;
 
-/** Adds the seconds since `start` to `stage` and returns the time now. */
+/** A stage's start: wall and process CPU time, in seconds. */
+export interface StageClock {
+  readonly wall: number;
+  readonly cpu: number;
+}
+
+export function stageClock(): StageClock {
+  const { user, system } = process.cpuUsage();
+  return { wall: performance.now() / 1000, cpu: (user + system) / 1e6 };
+}
+
+/** Adds the wall and CPU seconds since `start` to `stage` and returns the clock now. */
 export function addStageTime(
   timings: StageTimings | undefined,
   stage: string,
-  start: number,
-): number {
-  const now = performance.now();
-  if (timings) timings[stage] = (timings[stage] ?? 0) + (now - start) / 1000;
+  start: StageClock,
+): StageClock {
+  const now = stageClock();
+  if (timings) {
+    timings[stage] = (timings[stage] ?? 0) + now.wall - start.wall;
+    timings[`${stage} CPU`] = (timings[`${stage} CPU`] ?? 0) + now.cpu - start.cpu;
+  }
   return now;
 }
 
@@ -708,7 +726,7 @@ export async function symmetricEigenvalues<T extends GemmArray>(
   // μ in the matrix's element type, so that the shift subtracted is the one added back.
   const shift = n === 0 ? 0 : data instanceof Float32Array ? Math.fround(trace / n) : trace / n;
   for (let i = 0; i < n; i++) data[i * n + i]! -= shift;
-  let start = performance.now();
+  let start = stageClock();
   const band = await reduceToBand(runtime, matrix, nb, check);
   start = addStageTime(timings, 'band reduction', start);
   const { diagonal, offDiagonal } = bandToTridiagonal(band, nb, check);

@@ -4,6 +4,7 @@
  * execution provider (on cpu: MLAS, multi-threaded). The heavy BLAS-3 steps of the
  * spectrum (Gram matrix, rank-2k updates) go through here.
  */
+import { availableParallelism } from 'node:os';
 import { onnx } from 'onnx-proto';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { ComputeBackend } from '../../shared/settings';
@@ -89,7 +90,7 @@ export class MatMulRuntime {
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
   private choice: ProviderChoice;
 
-  /** `threads`: onnxruntime's intra-op threads per product (its default, one per core, when absent). */
+  /** `threads`: onnxruntime's intra-op threads per product (one per core when absent). */
   constructor(
     readonly backend: ComputeBackend = 'cpu',
     readonly threads?: number,
@@ -269,7 +270,10 @@ export class MatMulRuntime {
       InferenceSession.create(model, {
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
-        ...(this.threads ? { intraOpNumThreads: this.threads } : {}),
+        // Explicit: left to itself, onnxruntime sizes its pool from the physical cores it
+        // detects, and on some machines (a 2-core VM here) it detects one and runs every
+        // product in a single thread.
+        intraOpNumThreads: this.threads ?? availableParallelism(),
         // A provider that cannot start is reported in the result, not on stderr.
         logSeverityLevel: provider === 'cpu' ? 2 : 4,
         // Threads that spin between the many short products only steal the cores from

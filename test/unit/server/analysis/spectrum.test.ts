@@ -3,6 +3,7 @@ import { after, describe, test } from 'node:test';
 import { jacobiSingularValues } from '../../../../src/server/analysis/jacobiSvd';
 import {
   computeSpectrumInThread,
+  gramDiagonal,
   resolveMethod,
   tensorMatrices,
 } from '../../../../src/server/analysis/spectrum';
@@ -484,6 +485,52 @@ describe('tensor spectra', () => {
         [m, n, 'full', null],
       );
     }
+  });
+
+  test('the Gram diagonal is summed in float64: squared norms of the rows (wide) or columns (tall)', () => {
+    const w = Float32Array.from(gaussianMatrix(5, 7, 61));
+    const rowNorms = gramDiagonal({ rows: 5, cols: 7, values: w });
+    const columnNorms = gramDiagonal({ rows: 7, cols: 5, values: w });
+    assert.equal(rowNorms.length, 5);
+    assert.equal(columnNorms.length, 5);
+    for (let i = 0; i < 5; i++) {
+      let row = 0;
+      for (let c = 0; c < 7; c++) row += w[i * 7 + c]! ** 2;
+      let column = 0;
+      for (let r = 0; r < 7; r++) column += w[r * 5 + i]! ** 2;
+      assert.ok(Math.abs(rowNorms[i]! - row) <= 1e-15 * row);
+      assert.ok(Math.abs(columnNorms[i]! - column) <= 1e-15 * column);
+    }
+  });
+
+  test('float32: a singular value of 1.5e-4·σ₁ over a long side stays within 1e-4·σ₁', async () => {
+    // The last row is nearly the sum of the others. Summed in float32 over 40000 positive
+    // terms, the Gram matrix's diagonal would be off by about σ_min², and σ_min come out 0.
+    const [m, k] = [128, 40000];
+    const w = Float32Array.from(gaussianMatrix(m, k, 3));
+    for (let c = 0, last = (m - 1) * k; c < k; c++) {
+      let sum = 0;
+      for (let r = 0; r < m - 1; r++) sum += w[r * k + c]!;
+      w[last + c] = sum / Math.sqrt(m - 1) + 3e-4 * w[last + c]!;
+    }
+    const single = await computeSpectrumInThread(w, [m, k], { precision: 'float32' });
+    const double = await computeSpectrumInThread(w, [m, k], { precision: 'float64' });
+    assert.match(single.backend, /Gram matrix on onnxruntime in float32/);
+    const sigma = double.singularValues;
+    assert.ok(sigma[m - 1]! > 1e-4 * sigma[0]! && sigma[m - 1]! < 2e-4 * sigma[0]!);
+    assert.ok(maxDifference(single.singularValues, sigma, m) < 1e-4 * sigma[0]!);
+  });
+
+  test('stage timings: wall and CPU seconds of each stage of the Gram route', async () => {
+    const w = Float32Array.from(gaussianMatrix(300, 310, 71));
+    const stageTimings: Record<string, number> = {};
+    await computeSpectrumInThread(w, [300, 310], { method: 'full' }, undefined, { stageTimings });
+    const stages = ['Gram matrix', 'band reduction', 'bulge chasing', 'tridiagonal eigenvalues'];
+    assert.deepEqual(
+      Object.keys(stageTimings).sort(),
+      stages.flatMap((stage) => [stage, `${stage} CPU`]).sort(),
+    );
+    for (const seconds of Object.values(stageTimings)) assert.ok(seconds >= 0 && seconds < 60);
   });
 
   test('small matrices take the Jacobi route and are exact', async () => {
