@@ -9,14 +9,16 @@
  *
  * A matrix stored as a plain range of a file is read by the worker itself (a
  * MatrixFileSource: path, offset, stored type), so its values never pass through the
- * caller's thread. The fast workers together hold at most FAST_SPECTRA_MEMORY_BYTES of
- * values (a larger matrix alone): the worker holds its matrix whole in float32, since the
- * method passes over it about sixty times.
+ * caller's thread. A matrix of more than MAX_SPECTRUM_HELD_BYTES of values is streamed
+ * from the file in row panels instead (streamsSpectrum), so a job holds at most that much.
+ * The fast workers together hold at most FAST_SPECTRA_MEMORY_BYTES of values (a larger
+ * in-memory tensor alone).
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
   checkTensorShape,
+  heldSpectrumBytes,
   spectralMetrics,
   throwIfAborted,
   type SpectrumComputation,
@@ -24,6 +26,7 @@ import {
 } from '../analysis/spectrum';
 import type { MatrixFileSource } from '../analysis/tensorMatrix';
 import type { Spectrum, SpectrumOptions } from '../../shared/spectrum';
+import { MAX_SPECTRUM_HELD_BYTES } from '../../shared/limits';
 import { WorkerPool } from './workerPool';
 import { Semaphore } from 'async-mutex';
 
@@ -58,10 +61,11 @@ export function fastSpectrumWorkers(): number {
 }
 
 /**
- * Bytes of matrix values that the 'fast' workers hold at once: two of an LLM's MLP matrices
- * in float32 fit, a larger matrix (a vocabulary embedding) waits and runs alone.
+ * Bytes of matrix values that the 'fast' workers hold at once: two jobs of
+ * MAX_SPECTRUM_HELD_BYTES (larger file matrices are streamed); a larger in-memory tensor
+ * waits and runs alone.
  */
-export const FAST_SPECTRA_MEMORY_BYTES = 512 * 1024 * 1024;
+export const FAST_SPECTRA_MEMORY_BYTES = 2 * MAX_SPECTRUM_HELD_BYTES;
 const fastMemory = new Semaphore(FAST_SPECTRA_MEMORY_BYTES);
 
 /** Runs one spectrum in a spectrum worker, starting the pool on first use. */
@@ -88,8 +92,7 @@ export function runSpectrumJob(
   const fastWorkers = fastPool;
   // The cores are shared out between the workers, and the memory budget between the jobs.
   const threads = Math.max(1, Math.floor(availableParallelism() / workers));
-  const elementBytes = options.precision === 'float64' ? 8 : 4;
-  const bytes = shape.reduce((product, side) => product * side, elementBytes);
+  const bytes = heldSpectrumBytes(shape, options, 'source' in input);
   return fastMemory.runExclusive(
     () => start(fastWorkers, { ...settings, threads }),
     Math.max(1, Math.min(FAST_SPECTRA_MEMORY_BYTES, bytes)),
