@@ -12,17 +12,25 @@
  * spectrum with a few large values. It is written once to .tmp/spectra-model/ under the
  * repository and reused by later runs; it is deleted at the end unless --keep is given.
  * Each matrix's spectrum is requested from the AnalysisService, as the CLI and the server
- * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker). The
- * load average is printed with the tables.
+ * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker), with
+ * this process's peak RSS; then `layerlens inspect --fast-spectra` runs on it in a child
+ * process (wall, CPU seconds, peak RSS from /usr/bin/time), and the largest matrix is
+ * computed streamed and held whole, to show what streaming costs. The load average is
+ * printed with the tables.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { AnalysisService } from '../src/server/analysisService';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
-import { DEFAULT_SLQ_STEPS } from '../src/server/analysis/spectralSums';
-import { FAST_POWER_ITERATIONS } from '../src/server/analysis/spectrum';
+import { fileMatrixPanels } from '../src/server/analysis/matrixOperand';
+import {
+  computeSpectrumInThread,
+  computeStreamedSpectrum,
+  type SpectrumComputation,
+} from '../src/server/analysis/spectrum';
 import {
   matrixFileSource,
   readMatrixFromFile,
@@ -32,7 +40,7 @@ import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
 import { fastSpectrumWorkers } from '../src/server/jobs/computeSpectrum';
 import { orderedPipeline } from '../src/server/jobs/orderedPipeline';
 import { ModelService } from '../src/server/modelService';
-import { MAX_PAGE_SIZE } from '../src/shared/limits';
+import { MAX_PAGE_SIZE, MAX_SPECTRUM_HELD_BYTES, SPECTRUM_PANEL_BYTES } from '../src/shared/limits';
 import type { SpectralMetrics, SpectrumMethod } from '../src/shared/spectrum';
 
 const HIDDEN = 4096;
@@ -47,6 +55,8 @@ const LAYER_MATRICES: readonly [string, number, number][] = [
   ['mlp.up_proj', INTERMEDIATE, HIDDEN],
   ['mlp.down_proj', HIDDEN, INTERMEDIATE],
 ];
+/** Rows of a matrix generated at a time when the model is written. */
+const WRITE_ROWS = 512;
 /** Column scale exponent of the generated values. */
 const COLUMN_DECAY = 0.3;
 
@@ -80,16 +90,23 @@ async function writeModel(path: string, layers: number): Promise<number> {
   try {
     await file.write(prefix);
     await file.write(headerBytes);
+    // Generated WRITE_ROWS rows at a time, so that writing leaves this process's peak RSS
+    // (measured below) to the spectra.
     let seed = 1;
     for (let layer = 0; layer < layers; layer++) {
       for (const [, rows, cols] of LAYER_MATRICES) {
-        const values = new Float32Array(rows * cols);
-        gaussianFill(values, seed++);
-        for (let r = 0; r < rows; r++) {
-          for (let c = 0; c < cols; c++) values[r * cols + c]! *= 0.02 * (1 + c) ** -COLUMN_DECAY;
+        for (let start = 0; start < rows; start += WRITE_ROWS) {
+          const height = Math.min(WRITE_ROWS, rows - start);
+          const values = new Float32Array(height * cols);
+          gaussianFill(values, seed++);
+          for (let r = 0; r < height; r++) {
+            for (let c = 0; c < cols; c++) {
+              values[r * cols + c]! *= 0.02 * (1 + c) ** -COLUMN_DECAY;
+            }
+          }
+          const bits = float32ToBfloat16Bits(values);
+          await file.write(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength));
         }
-        const bits = float32ToBfloat16Bits(values);
-        await file.write(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength));
       }
     }
   } finally {
@@ -101,6 +118,39 @@ async function writeModel(path: string, layers: number): Promise<number> {
 /** User + system seconds of a process.cpuUsage() difference (every thread of the process). */
 function cpuSeconds({ user, system }: NodeJS.CpuUsage): number {
   return (user + system) / 1e6;
+}
+
+/**
+ * `layerlens inspect --fast-spectra` on the model in a child process under /usr/bin/time:
+ * its wall time, CPU seconds and peak RSS (the process and its spectrum worker threads).
+ */
+function runCli(path: string): { seconds: number; cpuSeconds: number; peakMb: number } {
+  const cli = join(__dirname, '..', 'src', 'cli', 'bin.ts');
+  const run = spawnSync(
+    '/usr/bin/time',
+    [
+      '-f',
+      'TIME %e %U %S %M',
+      process.execPath,
+      '--import',
+      'tsx',
+      cli,
+      'inspect',
+      path,
+      '--fast-spectra',
+      '--json',
+    ],
+    { cwd: join(__dirname, '..'), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  const line = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(run.stderr ?? '');
+  if (run.status !== 0 || !line) {
+    throw new Error(`the CLI run failed (${String(run.status)}): ${run.stderr?.slice(-2000)}`);
+  }
+  return {
+    seconds: Number(line[1]),
+    cpuSeconds: Number(line[2]) + Number(line[3]),
+    peakMb: Number(line[4]) / 1024,
+  };
 }
 
 function format(value: number | null, digits = 4): string {
@@ -166,35 +216,67 @@ async function main(): Promise<void> {
         `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}`,
       );
     }
+    // The server path's peak, before anything else runs in this process.
+    const serverPeak = process.resourceUsage().maxRSS / 1024;
     console.log(
       `whole model: ${total.toFixed(1)} s (${(total / 60).toFixed(2)} min, ${totalCpu.toFixed(0)} CPU s, all threads) for ${tensors.length} matrices` +
         (layers < 32
           ? `; at this pace 32 layers take ${((total * 32) / layers / 60).toFixed(1)} min`
           : '') +
-        `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (this process, its workers included)`,
+        `; peak RSS ${serverPeak.toFixed(0)} MB (this process: ModelService and AnalysisService as the server runs them, spectrum workers included)`,
     );
-    // What holding W whole saves: one pass of reading and widening the largest matrix from
-    // the file (page cache) into a buffer already there, which streaming W in panels would
-    // repeat for every product.
+    const cli = runCli(path);
+    console.log(
+      `CLI (layerlens inspect --fast-spectra --json, under tsx): ${cli.seconds.toFixed(1)} s, ${cli.cpuSeconds.toFixed(0)} CPU s, peak RSS ${cli.peakMb.toFixed(0)} MB` +
+        (layers < 32
+          ? `; 32 layers at this pace: ${((cli.seconds * 32) / layers / 60).toFixed(1)} min`
+          : ''),
+    );
+    console.log(
+      `Matrices of more than ${MAX_SPECTRUM_HELD_BYTES / 2 ** 20} MiB of float32 values are streamed from the file in row panels of ${SPECTRUM_PANEL_BYTES / 2 ** 20} MiB; smaller ones are held whole`,
+    );
+    // What streaming costs: the largest matrix streamed (as above) and held whole, one
+    // thread each, page cache warm.
     const largest = (
       await models.tensorEntry(
         path,
         tensors.find((t) => t.name.endsWith('down_proj.weight'))!.index,
       )
     ).entry;
-    const source = matrixFileSource(largest, tensorMatrixShape(largest, true))!;
-    const buffer = (await readMatrixFromFile(source)) as Float32Array;
-    const passStarted = performance.now();
-    const passCpu = process.cpuUsage();
-    const passes = 3;
-    for (let i = 0; i < passes; i++) await readMatrixFromFile(source, undefined, buffer);
-    const passSeconds = (performance.now() - passStarted) / 1000 / passes;
-    const passCpuSeconds = cpuSeconds(process.cpuUsage(passCpu)) / passes;
-    const productPasses = 2 * (FAST_POWER_ITERATIONS + 1) + 2 * DEFAULT_SLQ_STEPS;
+    const matrix = tensorMatrixShape(largest, true);
+    const source = matrixFileSource(largest, matrix)!;
+    const settings = { threads: 1 };
+    const timed = async (run: () => Promise<SpectrumComputation>) => {
+      const wall = performance.now();
+      const cpu = process.cpuUsage();
+      const result = await run();
+      return {
+        result,
+        seconds: (performance.now() - wall) / 1000,
+        cpuSeconds: cpuSeconds(process.cpuUsage(cpu)),
+      };
+    };
+    const panels = fileMatrixPanels(source, Float32Array);
+    const streamed = await timed(() =>
+      computeStreamedSpectrum(panels, { method: 'fast' }, undefined, settings),
+    );
+    panels.close();
+    const values = await readMatrixFromFile(source);
+    const held = await timed(() =>
+      computeSpectrumInThread(
+        values,
+        [matrix.rows, matrix.cols],
+        { method: 'fast' },
+        undefined,
+        settings,
+      ),
+    );
+    const sigmaGap = Math.abs(
+      streamed.result.singularValues[0]! / held.result.singularValues[0]! - 1,
+    );
     console.log(
-      `One read + bfloat16→float32 pass over ${largest.info.name} (${largest.info.shape.join(' × ')}): ` +
-        `${passSeconds.toFixed(3)} s (${passCpuSeconds.toFixed(3)} CPU s); the fast method makes ${productPasses} products with W, ` +
-        `so streaming W in panels instead of holding it would add about ${(passSeconds * (productPasses - 1)).toFixed(1)} s per such matrix`,
+      `${largest.info.name} (${largest.info.shape.join(' × ')}), 'fast', one thread: streamed ${streamed.seconds.toFixed(2)} s (${streamed.cpuSeconds.toFixed(2)} CPU s), ` +
+        `held whole ${held.seconds.toFixed(2)} s (${held.cpuSeconds.toFixed(2)} CPU s); σ₁ differs by ${sigmaGap.toExponential(1)} relative`,
     );
 
     // Agreement on layer 0: full spectrum against fast, one matrix of each shape.
