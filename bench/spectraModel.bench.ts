@@ -3,7 +3,7 @@
  * `layerlens inspect --fast-spectra` and the `layerlens.spectrum.method` setting `fast`
  * run), and their agreement with the full spectrum on layer 0's matrices.
  *
- *   node --import tsx bench/spectraModel.bench.ts [layers] [--keep]   (default 32 layers)
+ *   node --import tsx bench/spectraModel.bench.ts [layers] [--keep] [--no-sparse]   (default 32 layers)
  *   npm run bench -- spectraModel [--size 4]
  *
  * The model is a bfloat16 safetensors file of Llama-7B's matrix shapes, per layer q, k, v,
@@ -15,11 +15,12 @@
  * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker), with
  * this process's peak RSS; then `layerlens inspect --fast-spectra` runs on it in a child
  * process (wall, CPU seconds, peak RSS from /usr/bin/time), and the largest matrix is
- * computed streamed and held whole, to show what streaming costs. The load average is
- * printed with the tables.
+ * computed streamed and held whole, to show what streaming costs. Last, unless
+ * --no-sparse, the peak RSS of the CLI and of the server path over the whole Llama-7B as
+ * sparse shards (sparseModelRuns). The load average is printed with the tables.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,7 @@ import { fastSpectrumWorkers } from '../src/server/jobs/computeSpectrum';
 import { orderedPipeline } from '../src/server/jobs/orderedPipeline';
 import { ModelService } from '../src/server/modelService';
 import { MAX_PAGE_SIZE, MAX_SPECTRUM_HELD_BYTES, SPECTRUM_PANEL_BYTES } from '../src/shared/limits';
+import type { TensorInfo } from '../src/shared/model';
 import type { SpectralMetrics, SpectrumMethod } from '../src/shared/spectrum';
 
 const HIDDEN = 4096;
@@ -120,31 +122,24 @@ function cpuSeconds({ user, system }: NodeJS.CpuUsage): number {
   return (user + system) / 1e6;
 }
 
-/**
- * `layerlens inspect --fast-spectra` on the model in a child process under /usr/bin/time:
- * its wall time, CPU seconds and peak RSS (the process and its spectrum worker threads).
- */
-function runCli(path: string): { seconds: number; cpuSeconds: number; peakMb: number } {
-  const cli = join(__dirname, '..', 'src', 'cli', 'bin.ts');
+interface ChildRun {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+  readonly peakMb: number;
+}
+
+/** `node --import tsx ARGS` in a child process under /usr/bin/time: wall, CPU seconds, peak RSS. */
+function timedNode(args: readonly string[]): ChildRun {
   const run = spawnSync(
     '/usr/bin/time',
-    [
-      '-f',
-      'TIME %e %U %S %M',
-      process.execPath,
-      '--import',
-      'tsx',
-      cli,
-      'inspect',
-      path,
-      '--fast-spectra',
-      '--json',
-    ],
+    ['-f', 'TIME %e %U %S %M', process.execPath, '--import', 'tsx', ...args],
     { cwd: join(__dirname, '..'), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   const line = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(run.stderr ?? '');
   if (run.status !== 0 || !line) {
-    throw new Error(`the CLI run failed (${String(run.status)}): ${run.stderr?.slice(-2000)}`);
+    throw new Error(
+      `${args.join(' ')} failed (${String(run.status)}): ${run.stderr?.slice(-2000)}`,
+    );
   }
   return {
     seconds: Number(line[1]),
@@ -153,12 +148,115 @@ function runCli(path: string): { seconds: number; cpuSeconds: number; peakMb: nu
   };
 }
 
+/** `layerlens inspect PATH --fast-spectra --json` (the sources under tsx), timed. */
+function timedCli(path: string): ChildRun {
+  return timedNode([join('src', 'cli', 'bin.ts'), 'inspect', path, '--fast-spectra', '--json']);
+}
+
+/** The server path (ModelService and AnalysisService) over every matrix of PATH in a child process, timed. */
+function timedServer(path: string): ChildRun {
+  return timedNode([join('bench', 'spectraModel.bench.ts'), '--server', path]);
+}
+
+/**
+ * Every matrix's 'fast' spectrum, as `layerlens inspect --fast-spectra` and the server
+ * request them: as many in flight as there are fast-spectrum workers, each computed in its
+ * own worker from the file.
+ */
+async function fastSpectraOf(
+  analysis: AnalysisService,
+  path: string,
+  tensors: readonly TensorInfo[],
+) {
+  const perShape = new Map<string, { count: number; seconds: number }>();
+  let backend = '';
+  await orderedPipeline(
+    tensors.length,
+    fastSpectrumWorkers(),
+    (i) => analysis.spectrum(path, tensors[i]!.index, { method: 'fast' }),
+    async (i, spectrum) => {
+      backend = spectrum.backend;
+      const key = tensors[i]!.shape.join(' × ');
+      const entry = perShape.get(key) ?? { count: 0, seconds: 0 };
+      perShape.set(key, {
+        count: entry.count + 1,
+        seconds: entry.seconds + spectrum.elapsedMs / 1000,
+      });
+    },
+  );
+  return { perShape, backend };
+}
+
+/** The matrices of a model (tensors of two or more dimensions). */
+async function matricesOf(models: ModelService, path: string): Promise<TensorInfo[]> {
+  const all: TensorInfo[] = [];
+  for (let start = 0; ; start += MAX_PAGE_SIZE) {
+    const page = (await models.tensors(path, start, MAX_PAGE_SIZE)).tensors;
+    all.push(...page);
+    if (page.length < MAX_PAGE_SIZE) break;
+  }
+  return all.filter((tensor) => tensor.shape.length >= 2);
+}
+
+/** `--server PATH`: the fast spectra of every matrix of PATH in this process, then exit. */
+async function serverRun(path: string): Promise<void> {
+  const models = new ModelService();
+  const analysis = new AnalysisService(models);
+  try {
+    await models.openModel(path);
+    await fastSpectraOf(analysis, path, await matricesOf(models, path));
+  } finally {
+    analysis.dispose();
+    models.dispose();
+  }
+}
+
+/**
+ * The whole Llama-7B in bfloat16 as three sparse shards (13.5 GB of holes, all zeros:
+ * bench/llm_shaped.py), its vocabulary embedding and head included: peak RSS of the CLI and
+ * of the server path computing every matrix's 'fast' spectrum. Zeros take no products,
+ * so this row is for memory (every matrix is still read), not speed.
+ */
+function sparseModelRuns(dir: string, keep: boolean): void {
+  const shards = join(dir, 'llama7b-sparse');
+  const index = join(shards, 'model.safetensors.index.json');
+  if (!existsSync(index)) {
+    const made = spawnSync(
+      '/usr/bin/python3',
+      [join(__dirname, 'llm_shaped.py'), 'sparse', shards],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (made.status !== 0) throw new Error(`bench/llm_shaped.py sparse failed: ${made.stderr}`);
+  }
+  try {
+    const load = loadText();
+    const cli = timedCli(index);
+    const server = timedServer(index);
+    console.log(
+      `\nLlama-7B, bfloat16, 3 sparse shards (13.5 GB of zeros, 291 tensors): every matrix's fast spectrum (load ${load} before, ${loadText()} after)`,
+    );
+    for (const [name, run] of [
+      ['CLI', cli],
+      ['server path', server],
+    ] as const) {
+      console.log(
+        `${name.padEnd(12)} ${run.seconds.toFixed(1).padStart(7)} s ${run.cpuSeconds.toFixed(0).padStart(5)} CPU s   peak RSS ${run.peakMb.toFixed(0)} MB`,
+      );
+    }
+  } finally {
+    if (!keep) rmSync(shards, { recursive: true, force: true });
+  }
+}
+
 function format(value: number | null, digits = 4): string {
   return value === null ? '–' : value.toPrecision(digits);
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] === '--server') return serverRun(args[1]!);
   const layers = Number(args.find((arg) => !arg.startsWith('--')) ?? 32);
   if (!Number.isInteger(layers) || layers < 1 || layers > 32) {
     throw new Error(`layers must be a whole number from 1 to 32, got ${String(layers)}`);
@@ -178,29 +276,12 @@ async function main(): Promise<void> {
   const analysis = new AnalysisService(models);
   try {
     const summary = await models.openModel(path);
-    const tensors = (await models.tensors(path, 0, MAX_PAGE_SIZE)).tensors;
+    const tensors = await matricesOf(models, path);
     const loadBefore = loadText();
-    const perShape = new Map<string, { count: number; seconds: number }>();
-    let backend = '';
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
-    // As `layerlens inspect --fast-spectra` does: as many matrices in flight as there are
-    // fast-spectrum workers, each computed in its own worker from the file.
     const window = fastSpectrumWorkers();
-    await orderedPipeline(
-      tensors.length,
-      window,
-      (i) => analysis.spectrum(path, tensors[i]!.index, { method: 'fast' }),
-      async (i, spectrum) => {
-        backend = spectrum.backend;
-        const key = tensors[i]!.shape.join(' × ');
-        const entry = perShape.get(key) ?? { count: 0, seconds: 0 };
-        perShape.set(key, {
-          count: entry.count + 1,
-          seconds: entry.seconds + spectrum.elapsedMs / 1000,
-        });
-      },
-    );
+    const { perShape, backend } = await fastSpectraOf(analysis, path, tensors);
     const total = (performance.now() - started) / 1000;
     const totalCpu = cpuSeconds(process.cpuUsage(cpuStarted));
     console.log(
@@ -225,7 +306,7 @@ async function main(): Promise<void> {
           : '') +
         `; peak RSS ${serverPeak.toFixed(0)} MB (this process: ModelService and AnalysisService as the server runs them, spectrum workers included)`,
     );
-    const cli = runCli(path);
+    const cli = timedCli(path);
     console.log(
       `CLI (layerlens inspect --fast-spectra --json, under tsx): ${cli.seconds.toFixed(1)} s, ${cli.cpuSeconds.toFixed(0)} CPU s, peak RSS ${cli.peakMb.toFixed(0)} MB` +
         (layers < 32
@@ -314,6 +395,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(`Load average: ${loadAgreement} before the agreement runs, ${loadText()} after`);
+    if (!args.includes('--no-sparse')) sparseModelRuns(dir, args.includes('--keep'));
   } finally {
     analysis.dispose();
     models.dispose();
