@@ -107,8 +107,8 @@ export interface SpectralSumOptions<T extends GemmArray = GemmArray> {
   readonly seed?: number;
   /**
    * Orthonormal columns (side × width, row-major, side = min(rows, cols)) spanning the top
-   * eigenvectors of G, and the eigenvalues of Qᵀ·G·Q (randomizedRange of the wide one of
-   * `a` and aᵀ).
+   * eigenvectors of G, and the eigenvalues of Qᵀ·G·Q (randomizedRange of `a`, with
+   * `transposed` when rows ≥ cols: G is A·Aᵀ for a wide matrix, else AᵀA).
    */
   readonly deflation?: { readonly basis: Matrix<T>; readonly eigenvalues: ArrayLike<number> };
 }
@@ -189,7 +189,7 @@ export async function estimateSpectralSums<T extends GemmArray>(
     check();
     const q = basis[j]!;
     for (let i = 0; i < q.length; i++) block[i] = q[i]!;
-    // W = Q·G for Q holding one probe vector per row: Q·A·Aᵀ (wide) or Q·Aᵀ·A (tall).
+    // W = Q·G for Q holding one probe vector per row: Q·A·Aᵀ (wide) or Q·Aᵀ·A.
     const x: Matrix<T> = { rows: probes, cols: side, data: block };
     const w = await a.gramTimesRows(x);
     if (deflation) {

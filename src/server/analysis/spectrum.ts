@@ -236,10 +236,11 @@ async function productSingularValues(
       route: `randomized SVD (onnxruntime ${precision} products)`,
     };
   }
-  // The wide one of A and Aᵀ (read transposed, not copied), so that the top subspace the
-  // randomized SVD finds is on the Gram side.
+  // A, or Aᵀ (read transposed, not copied) when A is tall or square, so that the top
+  // subspace the randomized SVD finds is on the side of the Gram matrix the quadrature
+  // uses (gramTimesRows: AᵀA for a square matrix, one pass over a streamed one).
   let start = performance.now();
-  const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, a.rows > a.cols);
+  const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, a.rows >= a.cols);
   const values = new Float64Array(Math.min(k, top.eigenvalues.length));
   for (let i = 0; i < values.length; i++) {
     values[i] = Math.sqrt(Math.max(0, top.eigenvalues[i]!));
