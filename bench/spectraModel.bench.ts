@@ -290,7 +290,9 @@ async function main(): Promise<void> {
     );
     console.log(`Route: ${backend}`);
     console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
-    console.log(`${window} matrices at a time (fast-spectrum workers), each in its own worker`);
+    console.log(
+      `${window} matrices requested at a time; those held whole run side by side in the fast-spectrum workers, streamed ones one at a time in one worker on every core`,
+    );
     console.log(`${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}`);
     for (const [shape, { count, seconds }] of perShape) {
       console.log(

@@ -12,7 +12,6 @@ import {
   MAX_FULL_SPECTRUM_SIDE,
   MAX_SPECTRUM_HELD_BYTES,
   MAX_TOPK_SINGULAR_VALUES,
-  SPECTRUM_PANEL_BYTES,
 } from '../../shared/limits';
 import type {
   ConvMatrixMode,
@@ -422,20 +421,6 @@ export function streamsSpectrum(shape: readonly number[], options: SpectrumOptio
   if (shape.length !== 2) return false;
   if (resolveMethod(options, Math.min(shape[0]!, shape[1]!)) === 'full') return false;
   return valueBytes(shape, options) > MAX_SPECTRUM_HELD_BYTES;
-}
-
-/**
- * Bytes of matrix data a spectrum job holds at once: its values, or for a file's matrix
- * that is streamed one panel and its stored bytes (at most as many again).
- */
-export function heldSpectrumBytes(
-  shape: readonly number[],
-  options: SpectrumOptions,
-  fromFile: boolean,
-): number {
-  return fromFile && streamsSpectrum(shape, options)
-    ? 2 * SPECTRUM_PANEL_BYTES
-    : valueBytes(shape, options);
 }
 
 /**

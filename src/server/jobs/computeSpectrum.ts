@@ -10,16 +10,19 @@
  * A matrix stored as a plain range of a file is read by the worker itself (a
  * MatrixFileSource: path, offset, stored type), so its values never pass through the
  * caller's thread. A matrix of more than MAX_SPECTRUM_HELD_BYTES of values is streamed
- * from the file in row panels instead (streamsSpectrum), so a job holds at most that much.
- * The fast workers together hold at most FAST_SPECTRA_MEMORY_BYTES of values (a larger
- * in-memory tensor alone).
+ * from the file in row panels instead (streamsSpectrum), so a job holds at most that much
+ * of values. Streamed jobs, 'fast' ones included, run in the single worker with every core:
+ * what bounds the process then is each worker's own memory (onnxruntime's sessions and
+ * buffers, the allocator's arenas: about 100 MB once it has run the products), not the
+ * values, so one worker keeps a whole LLM's spectra under 300 MB. The fast workers together
+ * hold at most FAST_SPECTRA_MEMORY_BYTES of values (a larger in-memory tensor alone).
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
   checkTensorShape,
-  heldSpectrumBytes,
   spectralMetrics,
+  streamsSpectrum,
   throwIfAborted,
   type SpectrumComputation,
   type SpectrumSettings,
@@ -83,7 +86,7 @@ export function runSpectrumJob(
     const copy = input.values.slice();
     return target.run({ values: copy, ...common }, signal, [copy.buffer]);
   };
-  if (options.method !== 'fast') {
+  if (options.method !== 'fast' || ('source' in input && streamsSpectrum(shape, options))) {
     pool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(1, spectrumWorkerScript());
     return start(pool, settings);
   }
@@ -92,7 +95,8 @@ export function runSpectrumJob(
   const fastWorkers = fastPool;
   // The cores are shared out between the workers, and the memory budget between the jobs.
   const threads = Math.max(1, Math.floor(availableParallelism() / workers));
-  const bytes = heldSpectrumBytes(shape, options, 'source' in input);
+  const elementBytes = options.precision === 'float64' ? 8 : 4;
+  const bytes = shape.reduce((product, side) => product * side, elementBytes);
   return fastMemory.runExclusive(
     () => start(fastWorkers, { ...settings, threads }),
     Math.max(1, Math.min(FAST_SPECTRA_MEMORY_BYTES, bytes)),
