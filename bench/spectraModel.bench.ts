@@ -3,7 +3,7 @@
  * `layerlens inspect --fast-spectra` and the `layerlens.spectrum.method` setting `fast`
  * run), and their agreement with the full spectrum on layer 0's matrices.
  *
- *   node --import tsx bench/spectraModel.bench.ts [layers] [--keep]   (default 32 layers)
+ *   node --import tsx bench/spectraModel.bench.ts [layers] [--keep] [--no-sparse]   (default 32 layers)
  *   npm run bench -- spectraModel [--size 4]
  *
  * The model is a bfloat16 safetensors file of Llama-7B's matrix shapes, per layer q, k, v,
@@ -12,17 +12,26 @@
  * spectrum with a few large values. It is written once to .tmp/spectra-model/ under the
  * repository and reused by later runs; it is deleted at the end unless --keep is given.
  * Each matrix's spectrum is requested from the AnalysisService, as the CLI and the server
- * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker). The
- * load average is printed with the tables.
+ * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker), with
+ * this process's peak RSS; then `layerlens inspect --fast-spectra` runs on it in a child
+ * process (wall, CPU seconds, peak RSS from /usr/bin/time), and the largest matrix is
+ * computed streamed and held whole, to show what streaming costs. Last, unless
+ * --no-sparse, the peak RSS of the CLI and of the server path over the whole Llama-7B as
+ * sparse shards (sparseModelRuns). The load average is printed with the tables.
  */
-import { existsSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { AnalysisService } from '../src/server/analysisService';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
-import { DEFAULT_SLQ_STEPS } from '../src/server/analysis/spectralSums';
-import { FAST_POWER_ITERATIONS } from '../src/server/analysis/spectrum';
+import { fileMatrixPanels } from '../src/server/analysis/matrixOperand';
+import {
+  computeSpectrumInThread,
+  computeStreamedSpectrum,
+  type SpectrumComputation,
+} from '../src/server/analysis/spectrum';
 import {
   matrixFileSource,
   readMatrixFromFile,
@@ -32,7 +41,8 @@ import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
 import { fastSpectrumWorkers } from '../src/server/jobs/computeSpectrum';
 import { orderedPipeline } from '../src/server/jobs/orderedPipeline';
 import { ModelService } from '../src/server/modelService';
-import { MAX_PAGE_SIZE } from '../src/shared/limits';
+import { MAX_PAGE_SIZE, MAX_SPECTRUM_HELD_BYTES, SPECTRUM_PANEL_BYTES } from '../src/shared/limits';
+import type { TensorInfo } from '../src/shared/model';
 import type { SpectralMetrics, SpectrumMethod } from '../src/shared/spectrum';
 
 const HIDDEN = 4096;
@@ -47,6 +57,8 @@ const LAYER_MATRICES: readonly [string, number, number][] = [
   ['mlp.up_proj', INTERMEDIATE, HIDDEN],
   ['mlp.down_proj', HIDDEN, INTERMEDIATE],
 ];
+/** Rows of a matrix generated at a time when the model is written. */
+const WRITE_ROWS = 512;
 /** Column scale exponent of the generated values. */
 const COLUMN_DECAY = 0.3;
 
@@ -80,16 +92,23 @@ async function writeModel(path: string, layers: number): Promise<number> {
   try {
     await file.write(prefix);
     await file.write(headerBytes);
+    // Generated WRITE_ROWS rows at a time, so that writing leaves this process's peak RSS
+    // (measured below) to the spectra.
     let seed = 1;
     for (let layer = 0; layer < layers; layer++) {
       for (const [, rows, cols] of LAYER_MATRICES) {
-        const values = new Float32Array(rows * cols);
-        gaussianFill(values, seed++);
-        for (let r = 0; r < rows; r++) {
-          for (let c = 0; c < cols; c++) values[r * cols + c]! *= 0.02 * (1 + c) ** -COLUMN_DECAY;
+        for (let start = 0; start < rows; start += WRITE_ROWS) {
+          const height = Math.min(WRITE_ROWS, rows - start);
+          const values = new Float32Array(height * cols);
+          gaussianFill(values, seed++);
+          for (let r = 0; r < height; r++) {
+            for (let c = 0; c < cols; c++) {
+              values[r * cols + c]! *= 0.02 * (1 + c) ** -COLUMN_DECAY;
+            }
+          }
+          const bits = float32ToBfloat16Bits(values);
+          await file.write(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength));
         }
-        const bits = float32ToBfloat16Bits(values);
-        await file.write(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength));
       }
     }
   } finally {
@@ -103,12 +122,141 @@ function cpuSeconds({ user, system }: NodeJS.CpuUsage): number {
   return (user + system) / 1e6;
 }
 
+interface ChildRun {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+  readonly peakMb: number;
+}
+
+/** `node --import tsx ARGS` in a child process under /usr/bin/time: wall, CPU seconds, peak RSS. */
+function timedNode(args: readonly string[]): ChildRun {
+  const run = spawnSync(
+    '/usr/bin/time',
+    ['-f', 'TIME %e %U %S %M', process.execPath, '--import', 'tsx', ...args],
+    { cwd: join(__dirname, '..'), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  const line = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(run.stderr ?? '');
+  if (run.status !== 0 || !line) {
+    throw new Error(
+      `${args.join(' ')} failed (${String(run.status)}): ${run.stderr?.slice(-2000)}`,
+    );
+  }
+  return {
+    seconds: Number(line[1]),
+    cpuSeconds: Number(line[2]) + Number(line[3]),
+    peakMb: Number(line[4]) / 1024,
+  };
+}
+
+/** `layerlens inspect PATH --fast-spectra --json` (the sources under tsx), timed. */
+function timedCli(path: string): ChildRun {
+  return timedNode([join('src', 'cli', 'bin.ts'), 'inspect', path, '--fast-spectra', '--json']);
+}
+
+/** The server path (ModelService and AnalysisService) over every matrix of PATH in a child process, timed. */
+function timedServer(path: string): ChildRun {
+  return timedNode([join('bench', 'spectraModel.bench.ts'), '--server', path]);
+}
+
+/**
+ * Every matrix's 'fast' spectrum, as `layerlens inspect --fast-spectra` and the server
+ * request them: as many in flight as there are fast-spectrum workers, each computed in its
+ * own worker from the file.
+ */
+async function fastSpectraOf(
+  analysis: AnalysisService,
+  path: string,
+  tensors: readonly TensorInfo[],
+) {
+  const perShape = new Map<string, { count: number; seconds: number }>();
+  let backend = '';
+  await orderedPipeline(
+    tensors.length,
+    fastSpectrumWorkers(),
+    (i) => analysis.spectrum(path, tensors[i]!.index, { method: 'fast' }),
+    async (i, spectrum) => {
+      backend = spectrum.backend;
+      const key = tensors[i]!.shape.join(' × ');
+      const entry = perShape.get(key) ?? { count: 0, seconds: 0 };
+      perShape.set(key, {
+        count: entry.count + 1,
+        seconds: entry.seconds + spectrum.elapsedMs / 1000,
+      });
+    },
+  );
+  return { perShape, backend };
+}
+
+/** The matrices of a model (tensors of two or more dimensions). */
+async function matricesOf(models: ModelService, path: string): Promise<TensorInfo[]> {
+  const all: TensorInfo[] = [];
+  for (let start = 0; ; start += MAX_PAGE_SIZE) {
+    const page = (await models.tensors(path, start, MAX_PAGE_SIZE)).tensors;
+    all.push(...page);
+    if (page.length < MAX_PAGE_SIZE) break;
+  }
+  return all.filter((tensor) => tensor.shape.length >= 2);
+}
+
+/** `--server PATH`: the fast spectra of every matrix of PATH in this process, then exit. */
+async function serverRun(path: string): Promise<void> {
+  const models = new ModelService();
+  const analysis = new AnalysisService(models);
+  try {
+    await models.openModel(path);
+    await fastSpectraOf(analysis, path, await matricesOf(models, path));
+  } finally {
+    analysis.dispose();
+    models.dispose();
+  }
+}
+
+/**
+ * The whole Llama-7B in bfloat16 as three sparse shards (13.5 GB of holes, all zeros:
+ * bench/llm_shaped.py), its vocabulary embedding and head included: peak RSS of the CLI and
+ * of the server path computing every matrix's 'fast' spectrum. Zeros take no products,
+ * so this row is for memory (every matrix is still read), not speed.
+ */
+function sparseModelRuns(dir: string, keep: boolean): void {
+  const shards = join(dir, 'llama7b-sparse');
+  const index = join(shards, 'model.safetensors.index.json');
+  if (!existsSync(index)) {
+    const made = spawnSync(
+      '/usr/bin/python3',
+      [join(__dirname, 'llm_shaped.py'), 'sparse', shards],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (made.status !== 0) throw new Error(`bench/llm_shaped.py sparse failed: ${made.stderr}`);
+  }
+  try {
+    const load = loadText();
+    const cli = timedCli(index);
+    const server = timedServer(index);
+    console.log(
+      `\nLlama-7B, bfloat16, 3 sparse shards (13.5 GB of zeros, 291 tensors): every matrix's fast spectrum (load ${load} before, ${loadText()} after)`,
+    );
+    for (const [name, run] of [
+      ['CLI', cli],
+      ['server path', server],
+    ] as const) {
+      console.log(
+        `${name.padEnd(12)} ${run.seconds.toFixed(1).padStart(7)} s ${run.cpuSeconds.toFixed(0).padStart(5)} CPU s   peak RSS ${run.peakMb.toFixed(0)} MB`,
+      );
+    }
+  } finally {
+    if (!keep) rmSync(shards, { recursive: true, force: true });
+  }
+}
+
 function format(value: number | null, digits = 4): string {
   return value === null ? '–' : value.toPrecision(digits);
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] === '--server') return serverRun(args[1]!);
   const layers = Number(args.find((arg) => !arg.startsWith('--')) ?? 32);
   if (!Number.isInteger(layers) || layers < 1 || layers > 32) {
     throw new Error(`layers must be a whole number from 1 to 32, got ${String(layers)}`);
@@ -128,29 +276,12 @@ async function main(): Promise<void> {
   const analysis = new AnalysisService(models);
   try {
     const summary = await models.openModel(path);
-    const tensors = (await models.tensors(path, 0, MAX_PAGE_SIZE)).tensors;
+    const tensors = await matricesOf(models, path);
     const loadBefore = loadText();
-    const perShape = new Map<string, { count: number; seconds: number }>();
-    let backend = '';
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
-    // As `layerlens inspect --fast-spectra` does: as many matrices in flight as there are
-    // fast-spectrum workers, each computed in its own worker from the file.
     const window = fastSpectrumWorkers();
-    await orderedPipeline(
-      tensors.length,
-      window,
-      (i) => analysis.spectrum(path, tensors[i]!.index, { method: 'fast' }),
-      async (i, spectrum) => {
-        backend = spectrum.backend;
-        const key = tensors[i]!.shape.join(' × ');
-        const entry = perShape.get(key) ?? { count: 0, seconds: 0 };
-        perShape.set(key, {
-          count: entry.count + 1,
-          seconds: entry.seconds + spectrum.elapsedMs / 1000,
-        });
-      },
-    );
+    const { perShape, backend } = await fastSpectraOf(analysis, path, tensors);
     const total = (performance.now() - started) / 1000;
     const totalCpu = cpuSeconds(process.cpuUsage(cpuStarted));
     console.log(
@@ -159,42 +290,76 @@ async function main(): Promise<void> {
     );
     console.log(`Route: ${backend}`);
     console.log(`Load average (1, 5, 15 min): ${loadBefore} before, ${loadText()} after`);
-    console.log(`${window} matrices at a time (fast-spectrum workers), each in its own worker`);
+    console.log(
+      `${window} matrices requested at a time; those held whole run side by side in the fast-spectrum workers, streamed ones one at a time in one worker on every core`,
+    );
     console.log(`${'shape'.padEnd(14)}  ${'matrices'.padStart(8)}  ${'s each'.padStart(8)}`);
     for (const [shape, { count, seconds }] of perShape) {
       console.log(
         `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}`,
       );
     }
+    // The server path's peak, before anything else runs in this process.
+    const serverPeak = process.resourceUsage().maxRSS / 1024;
     console.log(
       `whole model: ${total.toFixed(1)} s (${(total / 60).toFixed(2)} min, ${totalCpu.toFixed(0)} CPU s, all threads) for ${tensors.length} matrices` +
         (layers < 32
           ? `; at this pace 32 layers take ${((total * 32) / layers / 60).toFixed(1)} min`
           : '') +
-        `; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (this process, its workers included)`,
+        `; peak RSS ${serverPeak.toFixed(0)} MB (this process: ModelService and AnalysisService as the server runs them, spectrum workers included)`,
     );
-    // What holding W whole saves: one pass of reading and widening the largest matrix from
-    // the file (page cache) into a buffer already there, which streaming W in panels would
-    // repeat for every product.
+    const cli = timedCli(path);
+    console.log(
+      `CLI (layerlens inspect --fast-spectra --json, under tsx): ${cli.seconds.toFixed(1)} s, ${cli.cpuSeconds.toFixed(0)} CPU s, peak RSS ${cli.peakMb.toFixed(0)} MB` +
+        (layers < 32
+          ? `; 32 layers at this pace: ${((cli.seconds * 32) / layers / 60).toFixed(1)} min`
+          : ''),
+    );
+    console.log(
+      `Matrices of more than ${MAX_SPECTRUM_HELD_BYTES / 2 ** 20} MiB of float32 values are streamed from the file in row panels of ${SPECTRUM_PANEL_BYTES / 2 ** 20} MiB; smaller ones are held whole`,
+    );
+    // What streaming costs: the largest matrix streamed (as above) and held whole, one
+    // thread each, page cache warm.
     const largest = (
       await models.tensorEntry(
         path,
         tensors.find((t) => t.name.endsWith('down_proj.weight'))!.index,
       )
     ).entry;
-    const source = matrixFileSource(largest, tensorMatrixShape(largest, true))!;
-    const buffer = (await readMatrixFromFile(source)) as Float32Array;
-    const passStarted = performance.now();
-    const passCpu = process.cpuUsage();
-    const passes = 3;
-    for (let i = 0; i < passes; i++) await readMatrixFromFile(source, undefined, buffer);
-    const passSeconds = (performance.now() - passStarted) / 1000 / passes;
-    const passCpuSeconds = cpuSeconds(process.cpuUsage(passCpu)) / passes;
-    const productPasses = 2 * (FAST_POWER_ITERATIONS + 1) + 2 * DEFAULT_SLQ_STEPS;
+    const matrix = tensorMatrixShape(largest, true);
+    const source = matrixFileSource(largest, matrix)!;
+    const settings = { threads: 1 };
+    const timed = async (run: () => Promise<SpectrumComputation>) => {
+      const wall = performance.now();
+      const cpu = process.cpuUsage();
+      const result = await run();
+      return {
+        result,
+        seconds: (performance.now() - wall) / 1000,
+        cpuSeconds: cpuSeconds(process.cpuUsage(cpu)),
+      };
+    };
+    const panels = fileMatrixPanels(source, Float32Array);
+    const streamed = await timed(() =>
+      computeStreamedSpectrum(panels, { method: 'fast' }, undefined, settings),
+    );
+    panels.close();
+    const values = await readMatrixFromFile(source);
+    const held = await timed(() =>
+      computeSpectrumInThread(
+        values,
+        [matrix.rows, matrix.cols],
+        { method: 'fast' },
+        undefined,
+        settings,
+      ),
+    );
+    const sigmaGap = Math.abs(
+      streamed.result.singularValues[0]! / held.result.singularValues[0]! - 1,
+    );
     console.log(
-      `One read + bfloat16→float32 pass over ${largest.info.name} (${largest.info.shape.join(' × ')}): ` +
-        `${passSeconds.toFixed(3)} s (${passCpuSeconds.toFixed(3)} CPU s); the fast method makes ${productPasses} products with W, ` +
-        `so streaming W in panels instead of holding it would add about ${(passSeconds * (productPasses - 1)).toFixed(1)} s per such matrix`,
+      `${largest.info.name} (${largest.info.shape.join(' × ')}), 'fast', one thread: streamed ${streamed.seconds.toFixed(2)} s (${streamed.cpuSeconds.toFixed(2)} CPU s), ` +
+        `held whole ${held.seconds.toFixed(2)} s (${held.cpuSeconds.toFixed(2)} CPU s); σ₁ differs by ${sigmaGap.toExponential(1)} relative`,
     );
 
     // Agreement on layer 0: full spectrum against fast, one matrix of each shape.
@@ -232,6 +397,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(`Load average: ${loadAgreement} before the agreement runs, ${loadText()} after`);
+    if (!args.includes('--no-sparse')) sparseModelRuns(dir, args.includes('--keep'));
   } finally {
     analysis.dispose();
     models.dispose();

@@ -58,6 +58,18 @@ export const MAX_SUBGRAPH_DEPTH = 64;
 export const MAX_IN_MEMORY_TENSOR_BYTES = 1024 * 1024 * 1024;
 
 /**
+ * Bytes of matrix values one spectrum job may hold whole (in its working precision): a
+ * 2048 × 2048 float32 matrix fits. A larger matrix whose method needs only products with it
+ * (top-k and 'fast' spectra) is streamed from its file in row panels of
+ * SPECTRUM_PANEL_BYTES instead, widened to float32 panel by panel, so that no vocabulary
+ * embedding or MLP matrix of an LLM is ever whole in memory.
+ */
+export const MAX_SPECTRUM_HELD_BYTES = 16 * 1024 * 1024;
+
+/** Working-precision bytes of one row panel of a streamed spectrum matrix. */
+export const SPECTRUM_PANEL_BYTES = 8 * 1024 * 1024;
+
+/**
  * Dense form of one sparse initializer, built in memory to compute its statistics. A sparse
  * tensor of a hundred bytes can claim a shape of gigabytes; beyond this it is refused with
  * the reason (real sparse initializers are small).

@@ -169,9 +169,19 @@ export function decodeHalfToFloat32(
   const { buffer, byteOffset } = aligned(bytes, 2);
   const words = new Uint16Array(buffer, byteOffset, elementCount);
   if (dtype === 'bfloat16') {
-    // The upper half of a float32: shift the bits into place.
+    // The upper half of a float32: shift the bits into place, two values per 32-bit load
+    // where the bytes allow it (little-endian: the first value is the low half).
     const bits = new Uint32Array(out.buffer, out.byteOffset, elementCount);
-    for (let i = 0; i < elementCount; i++) bits[i] = words[i]! << 16;
+    let i = 0;
+    if (byteOffset % 4 === 0) {
+      const pairs = new Uint32Array(buffer, byteOffset, elementCount >>> 1);
+      for (let p = 0; p < pairs.length; p++, i += 2) {
+        const pair = pairs[p]!;
+        bits[i] = pair << 16;
+        bits[i + 1] = pair & 0xffff0000;
+      }
+    }
+    for (; i < elementCount; i++) bits[i] = words[i]! << 16;
   } else {
     const table = getFloat16Table();
     for (let i = 0; i < elementCount; i++) out[i] = table[words[i]!]!;

@@ -7,14 +7,20 @@
  * run there too.
  */
 import type { GemmArray, Matrix, MatMulRuntime } from '../runtime/matmul';
+import {
+  operandOf,
+  transposedProducts,
+  type ArrayConstructorOf,
+  type MatrixOperand,
+} from './matrixOperand';
 import { symmetricEigenvalues, type CancelCheck } from './symmetricEigen';
+
+export type { ArrayConstructorOf };
 
 /** Extra sketch columns beyond k: the error bound improves quickly with a few. */
 export const OVERSAMPLING = 10;
 /** Rounds of subspace iteration by default; each sharpens the decay between σ_k and σ_{k+1}. */
 export const DEFAULT_POWER_ITERATIONS = 4;
-
-export type ArrayConstructorOf<T extends GemmArray> = { new (length: number): T };
 
 /** A deterministic standard-normal stream (xorshift + Box–Muller), so that results repeat. */
 export function gaussianFill(target: GemmArray, seed: number): void {
@@ -93,10 +99,10 @@ export async function orthonormalize<T extends GemmArray>(
   return q;
 }
 
-/** The `k` largest singular values (descending) of the row-major `a`. */
+/** The `k` largest singular values (descending) of the row-major `a` (in memory or streamed). */
 export async function randomizedTopSingularValues<T extends GemmArray>(
   runtime: MatMulRuntime,
-  a: Matrix<T>,
+  a: Matrix<T> | MatrixOperand<T>,
   k: number,
   check: CancelCheck,
   powerIterations = DEFAULT_POWER_ITERATIONS,
@@ -111,28 +117,26 @@ export async function randomizedTopSingularValues<T extends GemmArray>(
  * The subspace iteration behind randomizedTopSingularValues: `basis`, orthonormal columns
  * (rows × (k + OVERSAMPLING), row-major) that approximately span the top left singular
  * vectors of A, and the eigenvalues (descending, σ² of the Ritz values) of Qᵀ·A·Aᵀ·Q
- * for that basis Q, all of them. A is `a`, or with `transposed` aᵀ: every product then
- * reads `a` transposed, so that a tall matrix is worked on as its wide transpose without
- * a transposed copy.
+ * for that basis Q, all of them. A is `a` (in memory or streamed), or with `transposed` aᵀ:
+ * every product then reads `a` transposed, so that a tall matrix is worked on as its wide
+ * transpose without a transposed copy.
  */
 export async function randomizedRange<T extends GemmArray>(
   runtime: MatMulRuntime,
-  a: Matrix<T>,
+  a: Matrix<T> | MatrixOperand<T>,
   k: number,
   check: CancelCheck,
   powerIterations = DEFAULT_POWER_ITERATIONS,
   transposed = false,
 ): Promise<{ basis: Matrix<T>; eigenvalues: Float64Array }> {
-  const Element = (a.data instanceof Float64Array
-    ? Float64Array
-    : Float32Array) as unknown as ArrayConstructorOf<T>;
-  const rows = transposed ? a.cols : a.rows;
-  const cols = transposed ? a.rows : a.cols;
-  const side = Math.min(a.rows, a.cols);
+  const operand = operandOf(runtime, a);
+  const products = transposed ? transposedProducts(operand) : operand;
+  const { rows, cols, Element } = products;
+  const side = Math.min(rows, cols);
   const width = Math.min(side, k + OVERSAMPLING);
   /** A·X and Aᵀ·Y. */
-  const times = (x: Matrix<T>) => runtime.gemm(a, x, transposed ? { transA: true } : {});
-  const transposeTimes = (y: Matrix<T>) => runtime.gemm(a, y, transposed ? {} : { transA: true });
+  const times = (x: Matrix<T>) => products.times(x);
+  const transposeTimes = (y: Matrix<T>) => products.transposeTimes(y);
   const omega = new Element(cols * width);
   gaussianFill(omega, 0x5eed + rows * 31 + cols);
   let q = await orthonormalize(

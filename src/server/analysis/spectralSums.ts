@@ -19,7 +19,8 @@
  */
 import type { SpectralSums } from '../../shared/spectrum';
 import type { GemmArray, Matrix, MatMulRuntime } from '../runtime/matmul';
-import { gaussianFill, type ArrayConstructorOf } from './randomizedSvd';
+import { operandOf, type MatrixOperand } from './matrixOperand';
+import { gaussianFill } from './randomizedSvd';
 import type { CancelCheck } from './symmetricEigen';
 
 /** Probe vectors by default: the estimate's relative spread falls as 1/√probes. */
@@ -106,8 +107,8 @@ export interface SpectralSumOptions<T extends GemmArray = GemmArray> {
   readonly seed?: number;
   /**
    * Orthonormal columns (side × width, row-major, side = min(rows, cols)) spanning the top
-   * eigenvectors of G, and the eigenvalues of Qᵀ·G·Q (randomizedRange of the wide one of
-   * `a` and aᵀ).
+   * eigenvectors of G, and the eigenvalues of Qᵀ·G·Q (randomizedRange of `a`, with
+   * `transposed` when rows ≥ cols: G is A·Aᵀ for a wide matrix, else AᵀA).
    */
   readonly deflation?: { readonly basis: Matrix<T>; readonly eigenvalues: ArrayLike<number> };
 }
@@ -121,19 +122,20 @@ function addNode(sums: { root: number; rootLog: number }, mu: number, weight: nu
 }
 
 /**
- * Estimated Σσ and Σσ·ln σ over all min(rows, cols) singular values of the row-major `a`.
+ * Estimated Σσ and Σσ·ln σ over all min(rows, cols) singular values of the row-major `a`
+ * (in memory or streamed).
  * G is scaled by its mean eigenvalue (‖A‖²_F / side, `frobeniusSquared` given) so that the
  * quadrature works on values near 1, and the sums are scaled back.
  */
 export async function estimateSpectralSums<T extends GemmArray>(
   runtime: MatMulRuntime,
-  a: Matrix<T>,
+  matrix: Matrix<T> | MatrixOperand<T>,
   frobeniusSquared: number,
   check: CancelCheck,
   options: SpectralSumOptions<T> = {},
 ): Promise<SpectralSums> {
-  const wide = a.rows <= a.cols;
-  const side = wide ? a.rows : a.cols;
+  const a = operandOf(runtime, matrix);
+  const side = Math.min(a.rows, a.cols);
   const deflation = options.deflation;
   if (deflation && deflation.basis.rows !== side) {
     throw new Error(
@@ -144,7 +146,7 @@ export async function estimateSpectralSums<T extends GemmArray>(
   const probes = Math.max(1, Math.min(options.probes ?? DEFAULT_SLQ_PROBES, side));
   const steps = Math.max(1, Math.min(options.steps ?? DEFAULT_SLQ_STEPS, side));
   const scale = frobeniusSquared / side;
-  const Element = a.data.constructor as ArrayConstructorOf<T>;
+  const { Element } = a;
   // basis[j]: the j-th Lanczos vectors of all probes, probe p at p·side.
   const basis: Float64Array[] = [];
   const start = new Float64Array(probes * side);
@@ -187,10 +189,9 @@ export async function estimateSpectralSums<T extends GemmArray>(
     check();
     const q = basis[j]!;
     for (let i = 0; i < q.length; i++) block[i] = q[i]!;
-    // W = Q·G for Q holding one probe vector per row: Q·A·Aᵀ (wide) or Q·Aᵀ·A (tall).
+    // W = Q·G for Q holding one probe vector per row: Q·A·Aᵀ (wide) or Q·Aᵀ·A.
     const x: Matrix<T> = { rows: probes, cols: side, data: block };
-    const y = await runtime.gemm(x, a, wide ? {} : { transB: true });
-    const w = await runtime.gemm(y, a, wide ? { transB: true } : {});
+    const w = await a.gramTimesRows(x);
     if (deflation) {
       block.set(w.data as never);
       await deflate();

@@ -8,7 +8,11 @@
  * k and pools the spectra by concatenation (all values of all slices, sorted descending),
  * the way WeightWatcher pools the ESDs of conv slices; ‖W‖²_F is then the sum over slices.
  */
-import { MAX_FULL_SPECTRUM_SIDE, MAX_TOPK_SINGULAR_VALUES } from '../../shared/limits';
+import {
+  MAX_FULL_SPECTRUM_SIDE,
+  MAX_SPECTRUM_HELD_BYTES,
+  MAX_TOPK_SINGULAR_VALUES,
+} from '../../shared/limits';
 import type {
   ConvMatrixMode,
   SpectralMetrics,
@@ -25,6 +29,12 @@ import {
   type MatMulRuntime,
 } from '../runtime/matmul';
 import { jacobiSingularValues } from './jacobiSvd';
+import {
+  memoryOperand,
+  streamedOperand,
+  type MatrixOperand,
+  type MatrixPanels,
+} from './matrixOperand';
 import { randomizedRange, randomizedTopSingularValues } from './randomizedSvd';
 import { estimateSpectralSums } from './spectralSums';
 import {
@@ -247,6 +257,47 @@ function asElements(values: Float32Array | Float64Array, precision: SpectrumPrec
   return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
+/**
+ * The top-k or 'fast' singular values of a matrix known by its products only (in memory or
+ * streamed from its file), and for 'fast' the estimated sums over all values.
+ */
+async function productSingularValues(
+  runtime: MatMulRuntime,
+  a: MatrixOperand,
+  method: 'topk' | 'fast',
+  k: number,
+  precision: SpectrumPrecision,
+  check: CancelCheck,
+  frobeniusSquared: number,
+  timings?: StageTimings,
+): Promise<{ values: Float64Array; route: string; sums?: SpectralSums }> {
+  if (method === 'topk') {
+    return {
+      values: await randomizedTopSingularValues(runtime, a, k, check),
+      route: `randomized SVD (onnxruntime ${precision} products)`,
+    };
+  }
+  // A, or Aᵀ (read transposed, not copied) when A is tall or square, so that the top
+  // subspace the randomized SVD finds is on the side of the Gram matrix the quadrature
+  // uses (gramTimesRows: AᵀA for a square matrix, one pass over a streamed one).
+  let start = stageClock();
+  const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, a.rows >= a.cols);
+  const values = new Float64Array(Math.min(k, top.eigenvalues.length));
+  for (let i = 0; i < values.length; i++) {
+    values[i] = Math.sqrt(Math.max(0, top.eigenvalues[i]!));
+  }
+  start = addStageTime(timings, 'randomized top-k', start);
+  const sums = await estimateSpectralSums(runtime, a, frobeniusSquared, check, {
+    deflation: top,
+  });
+  addStageTime(timings, 'Lanczos quadrature', start);
+  return {
+    values,
+    sums,
+    route: `randomized top-${k} SVD, deflated Lanczos quadrature of Σσ (onnxruntime ${precision} products)`,
+  };
+}
+
 /** Singular values of one matrix (descending): all of them, or the `k` largest. */
 async function matrixSingularValues(
   matrix: MatrixView,
@@ -269,31 +320,17 @@ async function matrixSingularValues(
     };
   }
   const a: Matrix = { rows, cols, data: asElements(matrix.values, precision) };
-  if (method === 'topk') {
-    return {
-      values: await randomizedTopSingularValues(runtime, a, k, check),
-      route: `randomized SVD (onnxruntime ${precision} products)`,
-    };
-  }
-  if (method === 'fast') {
-    // The wide one of A and Aᵀ (read transposed, not copied), so that the top subspace the
-    // randomized SVD finds is on the Gram side.
-    let start = stageClock();
-    const top = await randomizedRange(runtime, a, k, check, FAST_POWER_ITERATIONS, rows > cols);
-    const values = new Float64Array(Math.min(k, top.eigenvalues.length));
-    for (let i = 0; i < values.length; i++) {
-      values[i] = Math.sqrt(Math.max(0, top.eigenvalues[i]!));
-    }
-    start = addStageTime(timings, 'randomized top-k', start);
-    const sums = await estimateSpectralSums(runtime, a, frobeniusSquared, check, {
-      deflation: top,
-    });
-    addStageTime(timings, 'Lanczos quadrature', start);
-    return {
-      values,
-      sums,
-      route: `randomized top-${k} SVD, deflated Lanczos quadrature of Σσ (onnxruntime ${precision} products)`,
-    };
+  if (method !== 'full') {
+    return productSingularValues(
+      runtime,
+      memoryOperand(runtime, a),
+      method,
+      k,
+      precision,
+      check,
+      frobeniusSquared,
+      timings,
+    );
   }
   // Gram matrix of the smaller side, in the requested precision, by block rows of its lower
   // triangle (gramOfRows): W·Wᵀ for wide and square matrices, WᵀW (the Gram matrix of Wᵀ,
@@ -387,20 +424,98 @@ export async function computeSpectrumInThread(
     }
   }
   check();
-  const all = concatDescending(pooled);
+  return spectrumComputation(
+    { rows, cols, method, precision, conv, frobeniusSquared, ...(sums ? { sums } : {}) },
+    concatDescending(pooled),
+    k,
+    routes,
+    runtime,
+  );
+}
+
+/** The result: all values for 'full', else the k largest; the route and where it ran. */
+function spectrumComputation(
+  base: Omit<SpectrumComputation, 'singularValues' | 'backend'>,
+  all: Float64Array,
+  k: number,
+  routes: ReadonlySet<string>,
+  runtime: MatMulRuntime,
+): SpectrumComputation {
   const usedRuntime = [...routes].some((route) => route.includes('onnxruntime'));
   const detail = [...routes].join('; ');
   return {
-    rows,
-    cols,
-    method,
-    precision,
-    conv,
-    singularValues: method === 'full' ? all : all.slice(0, k),
-    frobeniusSquared,
-    ...(sums ? { sums } : {}),
+    ...base,
+    singularValues: base.method === 'full' ? all : all.slice(0, k),
     backend: usedRuntime ? describeProvider(runtime.provider, detail) : `cpu (${detail})`,
   };
+}
+
+/** Bytes of a matrix's values in the working precision of `options`. */
+function valueBytes(shape: readonly number[], options: SpectrumOptions): number {
+  const elementBytes = options.precision === 'float64' ? 8 : 4;
+  return shape.reduce((product, side) => product * side, elementBytes);
+}
+
+/**
+ * Whether a matrix read from its file is streamed in row panels (computeStreamedSpectrum)
+ * instead of read whole: a plain matrix (two dimensions) whose method needs only products
+ * with it (top-k, 'fast'), with more than MAX_SPECTRUM_HELD_BYTES of values.
+ */
+export function streamsSpectrum(shape: readonly number[], options: SpectrumOptions): boolean {
+  if (shape.length !== 2) return false;
+  if (resolveMethod(options, Math.min(shape[0]!, shape[1]!)) === 'full') return false;
+  return valueBytes(shape, options) > MAX_SPECTRUM_HELD_BYTES;
+}
+
+/**
+ * The top-k or 'fast' spectrum of a matrix streamed in row panels (a matrix that
+ * streamsSpectrum sends here): one pass for ‖W‖²_F, then products only, each a pass over
+ * the panels. The values are those computeSpectrumInThread gives for the whole matrix, up
+ * to float32 rounding in the order of the sums.
+ */
+export async function computeStreamedSpectrum(
+  panels: MatrixPanels,
+  options: SpectrumOptions = {},
+  isCancelled: () => boolean = () => false,
+  settings: SpectrumSettings = {},
+): Promise<SpectrumComputation> {
+  const check: CancelCheck = () => {
+    if (isCancelled()) throw abortError();
+  };
+  check();
+  const { rows, cols } = panels;
+  const method = resolveMethod(options, Math.min(rows, cols));
+  if (method === 'full') throw new Error('a full spectrum needs the whole matrix, not panels');
+  const k = resolveTopK(options, Math.min(rows, cols));
+  const precision = options.precision ?? 'float32';
+  const runtime = sharedMatMulRuntime(settings.backend ?? 'cpu', settings.threads);
+  let frobeniusSquared = 0;
+  await panels.forEachPanel((_, panel) => {
+    frobeniusSquared += frobeniusSquaredOf(panel.data);
+  });
+  check();
+  const base = { rows, cols, method, precision, conv: null, frobeniusSquared };
+  if (frobeniusSquared === 0) {
+    // A sum of squares of zero: every value is zero, and so is every singular value.
+    return spectrumComputation(base, new Float64Array(k), k, new Set(['all values zero']), runtime);
+  }
+  const result = await productSingularValues(
+    runtime,
+    streamedOperand(runtime, panels),
+    method,
+    k,
+    precision,
+    check,
+    frobeniusSquared,
+    settings.stageTimings,
+  );
+  return spectrumComputation(
+    { ...base, ...(result.sums ? { sums: result.sums } : {}) },
+    result.values,
+    k,
+    new Set([`${result.route}, streamed from the file in row panels`]),
+    runtime,
+  );
 }
 
 /** All values of `parts`, sorted descending. */

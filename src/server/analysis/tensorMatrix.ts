@@ -215,7 +215,11 @@ export function fileMatrix(
   path: string,
   offset: number,
   shape: TensorMatrixShape,
-): MatrixReader & { close(): void } {
+): MatrixReader & {
+  /** The stored bytes of rows [rowStart, rowEnd), into the start of `target`. */
+  readStored(rowStart: number, rowEnd: number, target: Uint8Array): Uint8Array;
+  close(): void;
+} {
   const { dtype, rows, cols, blocks } = shape;
   const elementBytes = DTYPES[dtype].bits / 8;
   const blockRowBytes = storedRowBytes(shape);
@@ -272,6 +276,11 @@ export function fileMatrix(
         }
       }
       return decodeValues(dtype, bytes, (rowEnd - rowStart) * width);
+    },
+    readStored(rowStart, rowEnd, target) {
+      const length = (rowEnd - rowStart) * blockRowBytes;
+      readExactly(target, 0, length, offset + rowStart * blockRowBytes);
+      return target.subarray(0, length);
     },
     close() {
       if (descriptor !== null) fs.closeSync(descriptor);

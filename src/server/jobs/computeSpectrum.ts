@@ -9,21 +9,27 @@
  *
  * A matrix stored as a plain range of a file is read by the worker itself (a
  * MatrixFileSource: path, offset, stored type), so its values never pass through the
- * caller's thread. The fast workers together hold at most FAST_SPECTRA_MEMORY_BYTES of
- * values (a larger matrix alone): the worker holds its matrix whole in float32, since the
- * method passes over it about sixty times.
+ * caller's thread. A matrix of more than MAX_SPECTRUM_HELD_BYTES of values is streamed
+ * from the file in row panels instead (streamsSpectrum), so a job holds at most that much
+ * of values. Streamed jobs, 'fast' ones included, run in the single worker with every core:
+ * what bounds the process then is each worker's own memory (onnxruntime's sessions and
+ * buffers, the allocator's arenas: about 100 MB once it has run the products), not the
+ * values, so one worker keeps a whole LLM's spectra under 300 MB. The fast workers together
+ * hold at most FAST_SPECTRA_MEMORY_BYTES of values (a larger in-memory tensor alone).
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
   checkTensorShape,
   spectralMetrics,
+  streamsSpectrum,
   throwIfAborted,
   type SpectrumComputation,
   type SpectrumSettings,
 } from '../analysis/spectrum';
 import type { MatrixFileSource } from '../analysis/tensorMatrix';
 import type { Spectrum, SpectrumOptions } from '../../shared/spectrum';
+import { MAX_SPECTRUM_HELD_BYTES } from '../../shared/limits';
 import { WorkerPool } from './workerPool';
 import { Semaphore } from 'async-mutex';
 
@@ -58,10 +64,11 @@ export function fastSpectrumWorkers(): number {
 }
 
 /**
- * Bytes of matrix values that the 'fast' workers hold at once: two of an LLM's MLP matrices
- * in float32 fit, a larger matrix (a vocabulary embedding) waits and runs alone.
+ * Bytes of matrix values that the 'fast' workers hold at once: two jobs of
+ * MAX_SPECTRUM_HELD_BYTES (larger file matrices are streamed); a larger in-memory tensor
+ * waits and runs alone.
  */
-export const FAST_SPECTRA_MEMORY_BYTES = 512 * 1024 * 1024;
+export const FAST_SPECTRA_MEMORY_BYTES = 2 * MAX_SPECTRUM_HELD_BYTES;
 const fastMemory = new Semaphore(FAST_SPECTRA_MEMORY_BYTES);
 
 /** Runs one spectrum in a spectrum worker, starting the pool on first use. */
@@ -79,7 +86,7 @@ export function runSpectrumJob(
     const copy = input.values.slice();
     return target.run({ values: copy, ...common }, signal, [copy.buffer]);
   };
-  if (options.method !== 'fast') {
+  if (options.method !== 'fast' || ('source' in input && streamsSpectrum(shape, options))) {
     pool ??= new WorkerPool<SpectrumJob, SpectrumComputation>(1, spectrumWorkerScript());
     return start(pool, settings);
   }

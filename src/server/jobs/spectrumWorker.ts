@@ -1,9 +1,16 @@
 /**
  * Worker-thread entry point (bundled as dist/spectrumWorker.js): computes one tensor's
- * singular spectrum per job (reading the values from the file when the job names one) and
- * hands the values back without copying them.
+ * singular spectrum per job (reading the values from the file when the job names one, or
+ * streaming them in row panels when streamsSpectrum says so) and hands the values back
+ * without copying them.
  */
-import { computeSpectrumInThread, type SpectrumComputation } from '../analysis/spectrum';
+import { fileMatrixPanels } from '../analysis/matrixOperand';
+import {
+  computeSpectrumInThread,
+  computeStreamedSpectrum,
+  streamsSpectrum,
+  type SpectrumComputation,
+} from '../analysis/spectrum';
 import { readMatrixFromFile } from '../analysis/tensorMatrix';
 import type { SpectrumJob } from './computeSpectrum';
 import { serveJobs } from './workerPool';
@@ -30,12 +37,22 @@ async function valuesOf(job: SpectrumJob): Promise<Float32Array | Float64Array> 
 
 serveJobs<SpectrumJob, SpectrumComputation>(
   async (job, control) => {
+    const isCancelled = () => control.isCancelled();
+    if ('source' in job && streamsSpectrum(job.shape, job.options)) {
+      const Element = job.options.precision === 'float64' ? Float64Array : Float32Array;
+      const panels = fileMatrixPanels<Float32Array | Float64Array>(job.source, Element);
+      try {
+        return await computeStreamedSpectrum(panels, job.options, isCancelled, job.settings);
+      } finally {
+        panels.close();
+      }
+    }
     try {
       return await computeSpectrumInThread(
         await valuesOf(job),
         job.shape,
         job.options,
-        () => control.isCancelled(),
+        isCancelled,
         job.settings,
       );
     } finally {

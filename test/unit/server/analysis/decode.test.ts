@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  decodeHalfToFloat32,
   decodeScalar,
   decodeValues,
   elementsInBytes,
@@ -58,6 +59,23 @@ test('bfloat16 bit patterns', () => {
   assert.equal(bfloat16(0x0080), 2 ** -126);
   assert.equal(bfloat16(0x0001), 2 ** -133);
   assert.ok(Object.is(bfloat16(0x8000), -0));
+});
+
+test('bfloat16 widened to float32 two values at a time equals the table, at any offset and count', () => {
+  const words = Uint16Array.from({ length: 41 }, (_, i) => (i * 0x9e37 + 0x3f80) & 0xffff);
+  for (const shift of [0, 1]) {
+    // shift 1: the bytes start 2 bytes into a buffer, so no 32-bit loads line up.
+    const bytes = new Uint8Array(words.byteLength + 4);
+    bytes.set(new Uint8Array(words.buffer), shift * 2);
+    for (const count of [0, 1, 2, 7, 40, 41]) {
+      const view = bytes.subarray(shift * 2, shift * 2 + count * 2);
+      const out = decodeHalfToFloat32('bfloat16', view, count, new Float32Array(count));
+      const expected = Array.from(words.subarray(0, count), (bits) =>
+        decodeScalar('bfloat16', bits),
+      );
+      assert.deepEqual(Array.from(out), expected, `offset ${shift * 2}, ${count} values`);
+    }
+  }
 });
 
 test('float8_e4m3fn: bias 7, max 448, NaN only at S.1111.111, no infinities', () => {
