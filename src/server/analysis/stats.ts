@@ -15,13 +15,20 @@
  * final range for their [min, max] bins, so a tensor larger than one chunk is read twice.
  */
 import * as fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { byteLengthOf } from '../../shared/dtypes';
 import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import type { Histogram, TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
 import { decodeHalfToFloat32, decodeValues, elementsInBytes, type NumericDType } from './decode';
 import { countsPatterns, patternCounter, patternValues } from './patternCounts';
-import { MAX_KERNEL_BINS, PIECE_ELEMENTS, statsKernel, type StatsKernel } from './wasmStats';
+import {
+  flushKernelCounts,
+  MAX_KERNEL_BINS,
+  PIECE_ELEMENTS,
+  statsKernel,
+  type StatsKernel,
+} from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
 
@@ -267,7 +274,8 @@ function scaledMean(values: Values, start: number, end: number, count: number): 
 
 /** Fixed-range histogram of finite values; the last bin includes its upper edge. */
 export class HistogramAccumulator {
-  readonly counts: Float64Array;
+  /** The bin counts, some of which may wait in the kernel: read them through `counts`. */
+  private readonly binCounts: Float64Array;
   private readonly evenCounts: Uint32Array;
   private readonly oddCounts: Uint32Array;
   readonly low: number;
@@ -278,8 +286,14 @@ export class HistogramAccumulator {
   /** All values go to one bin when the range has no width (or no resolution left). */
   private readonly singleBin: number;
 
+  /** The bin counts (the kernel's waiting counts added first). */
+  get counts(): Float64Array {
+    flushKernelCounts(this.binCounts);
+    return this.binCounts;
+  }
+
   constructor(min: number, max: number, bins: number) {
-    this.counts = new Float64Array(bins);
+    this.binCounts = new Float64Array(bins);
     this.evenCounts = new Uint32Array(bins);
     this.oddCounts = new Uint32Array(bins);
     // Like NumPy, a range of one value is widened to ±0.5 around it.
@@ -299,7 +313,7 @@ export class HistogramAccumulator {
       return;
     }
     const bin = ((value * this.valueScale - this.origin) * this.scale) | 0;
-    const lastBin = this.counts.length - 1;
+    const lastBin = this.binCounts.length - 1;
     this.counts[bin > lastBin ? lastBin : bin]! += count;
   }
 
@@ -319,11 +333,11 @@ export class HistogramAccumulator {
       this.valueScale === 1 &&
       values instanceof Float32Array &&
       length >= KERNEL_MIN_ELEMENTS &&
-      this.counts.length <= MAX_KERNEL_BINS
+      this.binCounts.length <= MAX_KERNEL_BINS
         ? statsKernel()
         : null;
     if (
-      kernel?.histogram(values as Float32Array, this.origin, this.scale, this.counts, allFinite)
+      kernel?.histogram(values as Float32Array, this.origin, this.scale, this.binCounts, allFinite)
     ) {
       return;
     }
@@ -333,7 +347,7 @@ export class HistogramAccumulator {
     const origin = this.origin;
     const scale = this.scale;
     const valueScale = this.valueScale;
-    const lastBin = this.counts.length - 1;
+    const lastBin = this.binCounts.length - 1;
     if (allFinite && valueScale === 1) {
       let i = 0;
       for (; i + 1 < length; i += 2) {
@@ -805,21 +819,35 @@ export function memoryTensorBytes(bytes: Uint8Array): TensorBytes {
 }
 
 /**
- * Tensor bytes at `offset` in a file, read chunk by chunk into two reused buffers (the
- * given `readBuffers`, or its own): the next chunk is read while `visit` works on this one.
+ * Tensor bytes at `offset` in a file, read chunk by chunk into reused buffers (the given
+ * `readBuffers`, or its own). On the main thread the reads are asynchronous, two buffers
+ * in turn: the next chunk is read while `visit` works on this one. A worker thread (whose
+ * job is this computation, and whose cancellation is a shared flag) reads each chunk
+ * with a blocking read into one buffer: on a machine whose cores all compute, a read in
+ * another thread overlaps nothing and costs a hand-over per chunk (see
+ * `npm run bench -- statsFile`).
  */
 export function fileTensorBytes(path: string, offset: number, length: number): TensorBytes {
+  const endError = (at: number) =>
+    new ModelFileError(
+      path,
+      `the file ends at byte ${at}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
+    );
+  const openError = (error: unknown) =>
+    new ModelFileError(path, `cannot open the file to read tensor data (${describeError(error)})`);
   return {
     byteLength: length,
     async chunks(chunkBytes, visit, readBuffers) {
+      const size = Math.max(1, Math.min(chunkBytes, length));
+      if (!isMainThread) {
+        blockingChunks(size, visit, readBuffers);
+        return;
+      }
       let handle: fs.promises.FileHandle;
       try {
         handle = await fs.promises.open(path, 'r');
       } catch (error) {
-        throw new ModelFileError(
-          path,
-          `cannot open the file to read tensor data (${describeError(error)})`,
-        );
+        throw openError(error);
       }
       const readChunk = async (buffer: Uint8Array, start: number): Promise<Uint8Array> => {
         const wanted = Math.min(buffer.byteLength, length - start);
@@ -831,18 +859,12 @@ export function fileTensorBytes(path: string, offset: number, length: number): T
             wanted - filled,
             offset + start + filled,
           );
-          if (bytesRead === 0) {
-            throw new ModelFileError(
-              path,
-              `the file ends at byte ${offset + start + filled}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
-            );
-          }
+          if (bytesRead === 0) throw endError(offset + start + filled);
           filled += bytesRead;
         }
         return buffer.subarray(0, wanted);
       };
       let pending: Promise<Uint8Array> | null = null;
-      const size = Math.max(1, Math.min(chunkBytes, length));
       const count = size < length ? 2 : 1;
       const lent = readBuffers?.(size, count) ?? null;
       try {
@@ -865,6 +887,43 @@ export function fileTensorBytes(path: string, offset: number, length: number): T
       }
     },
   };
+
+  function blockingChunks(
+    size: number,
+    visit: (chunk: Uint8Array) => void,
+    readBuffers: ReadBuffers | undefined,
+  ): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (error) {
+      throw openError(error);
+    }
+    const lent = readBuffers?.(size, 1) ?? null;
+    try {
+      const buffer = lent?.buffers[0] ?? new Uint8Array(size);
+      for (let done = 0; done < length;) {
+        const wanted = Math.min(size, length - done);
+        let filled = 0;
+        while (filled < wanted) {
+          const bytesRead = fs.readSync(
+            fd,
+            buffer,
+            filled,
+            wanted - filled,
+            offset + done + filled,
+          );
+          if (bytesRead === 0) throw endError(offset + done + filled);
+          filled += bytesRead;
+        }
+        done += wanted;
+        visit(buffer.subarray(0, wanted));
+      }
+    } finally {
+      lent?.release();
+      fs.closeSync(fd);
+    }
+  }
 }
 
 function describeError(error: unknown): string {

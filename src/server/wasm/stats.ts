@@ -400,3 +400,108 @@ export function countPatterns16(source: usize, count: i32, table: usize): void {
   }
   for (; i < count; i++) bumpPattern(table, <u32>load<u16>(source + ((<usize>i) << 1)));
 }
+
+/**
+ * The counts of histogramCheckedF32 for at most 256 bins, with half the increments: the
+ * bins a and b of two neighbouring values are one increment of the u32 counter a·256 + b,
+ * in one of two tables of 65536 counters at `pairs` (one after the other, so that equal
+ * neighbouring pairs do not wait on each other's store); foldPairs turns the pair counts
+ * into bins. Groups of 16 with a value near a bin edge, and the values after the last whole
+ * group, are binned by the float64 arithmetic into the u32 bins at `counts`.
+ */
+export function histogramPairsF32(
+  values: usize,
+  count: i32,
+  origin: f64,
+  scale: f64,
+  lastBin: i32,
+  counts: usize,
+  origin32: f32,
+  scale32: f32,
+  near: f32,
+  pairs: usize,
+): void {
+  const second = pairs + ((<usize>65536) << 2);
+  const originV = f32x4.splat(origin32);
+  const scaleV = f32x4.splat(scale32);
+  const nearV = f32x4.splat(near);
+  const farV = f32x4.splat(<f32>1 - near);
+  // floor(x) + 2^23 holds floor(x) in its low mantissa bits (x < 2^23).
+  const magic = f32x4.splat(<f32>8388608);
+  const mantissa = i32x4.splat(0x7fffff);
+  const lastV = i32x4.splat(lastBin);
+  let i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const at = values + ((<usize>i) << 2);
+    const x0 = f32x4.mul(f32x4.sub(v128.load(at), originV), scaleV);
+    const x1 = f32x4.mul(f32x4.sub(v128.load(at, 16), originV), scaleV);
+    const x2 = f32x4.mul(f32x4.sub(v128.load(at, 32), originV), scaleV);
+    const x3 = f32x4.mul(f32x4.sub(v128.load(at, 48), originV), scaleV);
+    const r0 = f32x4.floor(x0);
+    const r1 = f32x4.floor(x1);
+    const r2 = f32x4.floor(x2);
+    const r3 = f32x4.floor(x3);
+    const f0 = f32x4.sub(x0, r0);
+    const f1 = f32x4.sub(x1, r1);
+    const f2 = f32x4.sub(x2, r2);
+    const f3 = f32x4.sub(x3, r3);
+    // In near ≤ f ≤ 1 − near for every lane? (False for NaN, which NaN and ±Infinity give.)
+    const clear = v128.and(
+      v128.and(
+        v128.and(f32x4.ge(f0, nearV), f32x4.le(f0, farV)),
+        v128.and(f32x4.ge(f1, nearV), f32x4.le(f1, farV)),
+      ),
+      v128.and(
+        v128.and(f32x4.ge(f2, nearV), f32x4.le(f2, farV)),
+        v128.and(f32x4.ge(f3, nearV), f32x4.le(f3, farV)),
+      ),
+    );
+    if (!i32x4.all_true(clear)) {
+      for (let k: usize = 0; k < 64; k += 4) {
+        bumpExact(counts, load<f32>(at + k), origin, scale, lastBin);
+      }
+      continue;
+    }
+    const b0 = i32x4.min_s(v128.and(f32x4.add(r0, magic), mantissa), lastV);
+    const b1 = i32x4.min_s(v128.and(f32x4.add(r1, magic), mantissa), lastV);
+    const b2 = i32x4.min_s(v128.and(f32x4.add(r2, magic), mantissa), lastV);
+    const b3 = i32x4.min_s(v128.and(f32x4.add(r3, magic), mantissa), lastV);
+    // Byte offsets of the pair counters (a·256 + b)·4.
+    const p0 = i32x4.shl(v128.or(i32x4.shl(b0, 8), b1), 2);
+    const p1 = i32x4.shl(v128.or(i32x4.shl(b2, 8), b3), 2);
+    bump(pairs + <usize>i32x4.extract_lane(p0, 0));
+    bump(second + <usize>i32x4.extract_lane(p0, 1));
+    bump(pairs + <usize>i32x4.extract_lane(p0, 2));
+    bump(second + <usize>i32x4.extract_lane(p0, 3));
+    bump(pairs + <usize>i32x4.extract_lane(p1, 0));
+    bump(second + <usize>i32x4.extract_lane(p1, 1));
+    bump(pairs + <usize>i32x4.extract_lane(p1, 2));
+    bump(second + <usize>i32x4.extract_lane(p1, 3));
+  }
+  for (; i < count; i++) {
+    bumpExact(counts, load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin);
+  }
+}
+
+/**
+ * Adds the pair counts of histogramPairsF32 (bins below `bins`) to the u32 bins at `counts`
+ * and clears them: a pair (a, b) counts once in bin a and once in bin b.
+ */
+export function foldPairs(pairs: usize, bins: i32, counts: usize): void {
+  const second = pairs + ((<usize>65536) << 2);
+  for (let a = 0; a < bins; a++) {
+    let row: u32 = 0;
+    for (let b = 0; b < bins; b++) {
+      const at = (<usize>((a << 8) | b)) << 2;
+      const counted = load<u32>(pairs + at) + load<u32>(second + at);
+      if (counted === 0) continue;
+      store<u32>(pairs + at, 0);
+      store<u32>(second + at, 0);
+      row += counted;
+      const column = counts + ((<usize>b) << 2);
+      store<u32>(column, load<u32>(column) + counted);
+    }
+    const bin = counts + ((<usize>a) << 2);
+    store<u32>(bin, load<u32>(bin) + row);
+  }
+}
