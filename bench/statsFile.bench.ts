@@ -1,7 +1,7 @@
 /**
  * Statistics of whole LLM-shaped files, end to end, next to NumPy doing the same work.
  *
- *   npm run bench -- statsFile [--dist] [--keep] [--only f32|f16|bf16|sparse]
+ *   npm run bench -- statsFile [--dist] [--keep] [--only=f32|f16|bf16|sparse]
  *
  * Generates in .tmp/bench-stats-file/ (bench/llm_shaped.py, NumPy): four Llama-7B decoder
  * layers of random-normal bfloat16 (1.6 GB), the same in float16, two layers in float32
@@ -13,8 +13,8 @@
  * run the bundle's dist/statsWorker.js, as the packaged server's do) and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity
  * counts, 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
  * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, and the
- * load average. Files over 1 GB are deleted at the end unless --keep. `--only` runs (and
- * generates) one file: a dense file by the start of its name, or the sparse shards.
+ * load average. Files over 1 GB are deleted at the end unless --keep. `--only=NAME` runs
+ * (and generates) one file: a dense file by the start of its name, or the sparse shards.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -244,8 +244,7 @@ async function main(): Promise<void> {
     console.log('NumPy (Debian python3-numpy) is needed to generate the files; skipped.');
     return;
   }
-  const onlyAt = args.indexOf('--only');
-  const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+  const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
   const dense = DENSE.filter(({ file }) => only === undefined || file.startsWith(`${only}.`));
   const sparse = only === undefined || only === 'sparse';
   if (dense.length === 0 && !sparse) throw new Error(`--only ${only}: no such file`);
