@@ -247,10 +247,53 @@ export function histogramCheckedF32(
   scale32: f32,
   near: f32,
 ): void {
+  binChecked<f32>(values, count, origin, scale, lastBin, counts, origin32, scale32, near, 0);
+}
+
+/**
+ * The counts of histogramCheckedF32 for at most 256 bins, with half the increments: the
+ * bins a and b of two neighbouring values are one increment of the u32 counter a·256 + b,
+ * in one of two tables of 65536 counters at `pairs` (one after the other, so that equal
+ * neighbouring pairs do not wait on each other's store); foldPairs turns the pair counts
+ * into bins. Values binned by the float64 arithmetic go to the first lane at `counts`.
+ */
+export function histogramPairsF32(
+  values: usize,
+  count: i32,
+  origin: f64,
+  scale: f64,
+  lastBin: i32,
+  counts: usize,
+  origin32: f32,
+  scale32: f32,
+  near: f32,
+  pairs: usize,
+): void {
+  binChecked<i32>(values, count, origin, scale, lastBin, counts, origin32, scale32, near, pairs);
+}
+
+/**
+ * The loop of histogramCheckedF32 (Pairs a float type: four lanes of bins at `counts`) and
+ * histogramPairsF32 (Pairs an integer type: pair counters at `pairs`, one lane of bins).
+ */
+function binChecked<Pairs>(
+  values: usize,
+  count: i32,
+  origin: f64,
+  scale: f64,
+  lastBin: i32,
+  counts: usize,
+  origin32: f32,
+  scale32: f32,
+  near: f32,
+  pairs: usize,
+): void {
   const bins = <usize>(lastBin + 1);
-  const lane1 = counts + (bins << 2);
-  const lane2 = counts + (bins << 3);
-  const lane3 = counts + bins * 12;
+  const paired = isInteger<Pairs>();
+  const lane1 = paired ? counts : counts + (bins << 2);
+  const lane2 = paired ? counts : counts + (bins << 3);
+  const lane3 = paired ? counts : counts + bins * 12;
+  const second = pairs + ((<usize>65536) << 2);
   const originV = f32x4.splat(origin32);
   const scaleV = f32x4.splat(scale32);
   const nearV = f32x4.splat(near);
@@ -298,6 +341,20 @@ export function histogramCheckedF32(
     const b1 = i32x4.min_s(v128.and(f32x4.add(r1, magic), mantissa), lastV);
     const b2 = i32x4.min_s(v128.and(f32x4.add(r2, magic), mantissa), lastV);
     const b3 = i32x4.min_s(v128.and(f32x4.add(r3, magic), mantissa), lastV);
+    if (paired) {
+      // Byte offsets of the pair counters (a·256 + b)·4.
+      const p0 = i32x4.shl(v128.or(i32x4.shl(b0, 8), b1), 2);
+      const p1 = i32x4.shl(v128.or(i32x4.shl(b2, 8), b3), 2);
+      bump(pairs + <usize>i32x4.extract_lane(p0, 0));
+      bump(second + <usize>i32x4.extract_lane(p0, 1));
+      bump(pairs + <usize>i32x4.extract_lane(p0, 2));
+      bump(second + <usize>i32x4.extract_lane(p0, 3));
+      bump(pairs + <usize>i32x4.extract_lane(p1, 0));
+      bump(second + <usize>i32x4.extract_lane(p1, 1));
+      bump(pairs + <usize>i32x4.extract_lane(p1, 2));
+      bump(second + <usize>i32x4.extract_lane(p1, 3));
+      continue;
+    }
     bump(counts + ((<usize>i32x4.extract_lane(b0, 0)) << 2));
     bump(lane1 + ((<usize>i32x4.extract_lane(b0, 1)) << 2));
     bump(lane2 + ((<usize>i32x4.extract_lane(b0, 2)) << 2));
@@ -399,88 +456,6 @@ export function countPatterns16(source: usize, count: i32, table: usize): void {
     bumpPattern(odd, <u32>load<u16>(at, 14));
   }
   for (; i < count; i++) bumpPattern(table, <u32>load<u16>(source + ((<usize>i) << 1)));
-}
-
-/**
- * The counts of histogramCheckedF32 for at most 256 bins, with half the increments: the
- * bins a and b of two neighbouring values are one increment of the u32 counter a·256 + b,
- * in one of two tables of 65536 counters at `pairs` (one after the other, so that equal
- * neighbouring pairs do not wait on each other's store); foldPairs turns the pair counts
- * into bins. Groups of 16 with a value near a bin edge, and the values after the last whole
- * group, are binned by the float64 arithmetic into the u32 bins at `counts`.
- */
-export function histogramPairsF32(
-  values: usize,
-  count: i32,
-  origin: f64,
-  scale: f64,
-  lastBin: i32,
-  counts: usize,
-  origin32: f32,
-  scale32: f32,
-  near: f32,
-  pairs: usize,
-): void {
-  const second = pairs + ((<usize>65536) << 2);
-  const originV = f32x4.splat(origin32);
-  const scaleV = f32x4.splat(scale32);
-  const nearV = f32x4.splat(near);
-  const farV = f32x4.splat(<f32>1 - near);
-  // floor(x) + 2^23 holds floor(x) in its low mantissa bits (x < 2^23).
-  const magic = f32x4.splat(<f32>8388608);
-  const mantissa = i32x4.splat(0x7fffff);
-  const lastV = i32x4.splat(lastBin);
-  let i = 0;
-  for (; i + 16 <= count; i += 16) {
-    const at = values + ((<usize>i) << 2);
-    const x0 = f32x4.mul(f32x4.sub(v128.load(at), originV), scaleV);
-    const x1 = f32x4.mul(f32x4.sub(v128.load(at, 16), originV), scaleV);
-    const x2 = f32x4.mul(f32x4.sub(v128.load(at, 32), originV), scaleV);
-    const x3 = f32x4.mul(f32x4.sub(v128.load(at, 48), originV), scaleV);
-    const r0 = f32x4.floor(x0);
-    const r1 = f32x4.floor(x1);
-    const r2 = f32x4.floor(x2);
-    const r3 = f32x4.floor(x3);
-    const f0 = f32x4.sub(x0, r0);
-    const f1 = f32x4.sub(x1, r1);
-    const f2 = f32x4.sub(x2, r2);
-    const f3 = f32x4.sub(x3, r3);
-    // In near ≤ f ≤ 1 − near for every lane? (False for NaN, which NaN and ±Infinity give.)
-    const clear = v128.and(
-      v128.and(
-        v128.and(f32x4.ge(f0, nearV), f32x4.le(f0, farV)),
-        v128.and(f32x4.ge(f1, nearV), f32x4.le(f1, farV)),
-      ),
-      v128.and(
-        v128.and(f32x4.ge(f2, nearV), f32x4.le(f2, farV)),
-        v128.and(f32x4.ge(f3, nearV), f32x4.le(f3, farV)),
-      ),
-    );
-    if (!i32x4.all_true(clear)) {
-      for (let k: usize = 0; k < 64; k += 4) {
-        bumpExact(counts, load<f32>(at + k), origin, scale, lastBin);
-      }
-      continue;
-    }
-    const b0 = i32x4.min_s(v128.and(f32x4.add(r0, magic), mantissa), lastV);
-    const b1 = i32x4.min_s(v128.and(f32x4.add(r1, magic), mantissa), lastV);
-    const b2 = i32x4.min_s(v128.and(f32x4.add(r2, magic), mantissa), lastV);
-    const b3 = i32x4.min_s(v128.and(f32x4.add(r3, magic), mantissa), lastV);
-    // Byte offsets of the pair counters (a·256 + b)·4.
-    const p0 = i32x4.shl(v128.or(i32x4.shl(b0, 8), b1), 2);
-    const p1 = i32x4.shl(v128.or(i32x4.shl(b2, 8), b3), 2);
-    bump(pairs + <usize>i32x4.extract_lane(p0, 0));
-    bump(second + <usize>i32x4.extract_lane(p0, 1));
-    bump(pairs + <usize>i32x4.extract_lane(p0, 2));
-    bump(second + <usize>i32x4.extract_lane(p0, 3));
-    bump(pairs + <usize>i32x4.extract_lane(p1, 0));
-    bump(second + <usize>i32x4.extract_lane(p1, 1));
-    bump(pairs + <usize>i32x4.extract_lane(p1, 2));
-    bump(second + <usize>i32x4.extract_lane(p1, 3));
-  }
-  for (; i < count; i++) {
-    bumpExact(counts, load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin);
-  }
 }
 
 /**
