@@ -220,7 +220,9 @@ export class StatsKernel {
    * Adds the bins of the finite `values` (within the range that gave `origin` and `scale`)
    * to `counts` (Float64Array of at most MAX_KERNEL_BINS bins). Returns false, having done
    * nothing, when `values` may hold NaN or ±Infinity (`allFinite` false) and the range
-   * needs the float64 kernel, which takes finite values only.
+   * needs the float64 kernel, which takes finite values only. With at most PAIR_BINS bins
+   * the counts wait in the kernel's pair counters until `flush(counts)`, which another
+   * histogram's call does too.
    */
   histogram(
     values: Float32Array,
