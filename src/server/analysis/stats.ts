@@ -15,7 +15,6 @@
  * final range for their [min, max] bins, so a tensor larger than one chunk is read twice.
  */
 import * as fs from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
 import { byteLengthOf } from '../../shared/dtypes';
 import { HISTOGRAM_BINS, STATS_CHUNK_BYTES } from '../../shared/limits';
 import type { Histogram, TensorStats } from '../../shared/model';
@@ -819,35 +818,21 @@ export function memoryTensorBytes(bytes: Uint8Array): TensorBytes {
 }
 
 /**
- * Tensor bytes at `offset` in a file, read chunk by chunk into reused buffers (the given
- * `readBuffers`, or its own). On the main thread the reads are asynchronous, two buffers
- * in turn: the next chunk is read while `visit` works on this one. A worker thread (whose
- * job is this computation, and whose cancellation is a shared flag) reads each chunk
- * with a blocking read into one buffer: on a machine whose cores all compute, a read in
- * another thread overlaps nothing and costs a hand-over per chunk (see
- * `npm run bench -- statsFile`).
+ * Tensor bytes at `offset` in a file, read chunk by chunk into two reused buffers (the
+ * given `readBuffers`, or its own): the next chunk is read while `visit` works on this one.
  */
 export function fileTensorBytes(path: string, offset: number, length: number): TensorBytes {
-  const endError = (at: number) =>
-    new ModelFileError(
-      path,
-      `the file ends at byte ${at}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
-    );
-  const openError = (error: unknown) =>
-    new ModelFileError(path, `cannot open the file to read tensor data (${describeError(error)})`);
   return {
     byteLength: length,
     async chunks(chunkBytes, visit, readBuffers) {
-      const size = Math.max(1, Math.min(chunkBytes, length));
-      if (!isMainThread) {
-        blockingChunks(size, visit, readBuffers);
-        return;
-      }
       let handle: fs.promises.FileHandle;
       try {
         handle = await fs.promises.open(path, 'r');
       } catch (error) {
-        throw openError(error);
+        throw new ModelFileError(
+          path,
+          `cannot open the file to read tensor data (${describeError(error)})`,
+        );
       }
       const readChunk = async (buffer: Uint8Array, start: number): Promise<Uint8Array> => {
         const wanted = Math.min(buffer.byteLength, length - start);
@@ -859,12 +844,18 @@ export function fileTensorBytes(path: string, offset: number, length: number): T
             wanted - filled,
             offset + start + filled,
           );
-          if (bytesRead === 0) throw endError(offset + start + filled);
+          if (bytesRead === 0) {
+            throw new ModelFileError(
+              path,
+              `the file ends at byte ${offset + start + filled}, before the end of the tensor data (byte ${offset + length}); was it changed after it was opened?`,
+            );
+          }
           filled += bytesRead;
         }
         return buffer.subarray(0, wanted);
       };
       let pending: Promise<Uint8Array> | null = null;
+      const size = Math.max(1, Math.min(chunkBytes, length));
       const count = size < length ? 2 : 1;
       const lent = readBuffers?.(size, count) ?? null;
       try {
@@ -887,43 +878,6 @@ export function fileTensorBytes(path: string, offset: number, length: number): T
       }
     },
   };
-
-  function blockingChunks(
-    size: number,
-    visit: (chunk: Uint8Array) => void,
-    readBuffers: ReadBuffers | undefined,
-  ): void {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (error) {
-      throw openError(error);
-    }
-    const lent = readBuffers?.(size, 1) ?? null;
-    try {
-      const buffer = lent?.buffers[0] ?? new Uint8Array(size);
-      for (let done = 0; done < length;) {
-        const wanted = Math.min(size, length - done);
-        let filled = 0;
-        while (filled < wanted) {
-          const bytesRead = fs.readSync(
-            fd,
-            buffer,
-            filled,
-            wanted - filled,
-            offset + done + filled,
-          );
-          if (bytesRead === 0) throw endError(offset + done + filled);
-          filled += bytesRead;
-        }
-        done += wanted;
-        visit(buffer.subarray(0, wanted));
-      }
-    } finally {
-      lent?.release();
-      fs.closeSync(fd);
-    }
-  }
 }
 
 function describeError(error: unknown): string {
