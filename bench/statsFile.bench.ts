@@ -1,7 +1,7 @@
 /**
  * Statistics of whole LLM-shaped files, end to end, next to NumPy doing the same work.
  *
- *   npm run bench -- statsFile [--dist] [--keep]
+ *   npm run bench -- statsFile [--dist] [--keep] [--only=f32|f16|bf16|sparse]
  *
  * Generates in .tmp/bench-stats-file/ (bench/llm_shaped.py, NumPy): four Llama-7B decoder
  * layers of random-normal bfloat16 (1.6 GB), the same in float16, two layers in float32
@@ -13,7 +13,8 @@
  * run the bundle's dist/statsWorker.js, as the packaged server's do) and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity
  * counts, 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
  * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, and the
- * load average. Files over 1 GB are deleted at the end unless --keep.
+ * load average. Files over 1 GB are deleted at the end unless --keep. `--only=NAME` runs
+ * (and generates) one file: a dense file by the start of its name, or the sparse shards.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -61,15 +62,15 @@ function run(command: string, args: readonly string[]): string {
   return result.stdout;
 }
 
-function generate(): void {
+function generate(dense: readonly DenseFile[], sparse: boolean): void {
   mkdirSync(DIR, { recursive: true });
-  for (const { file, dtype, layers } of DENSE) {
+  for (const { file, dtype, layers } of dense) {
     const path = join(DIR, file);
     if (existsSync(path)) continue;
     console.log(`generating ${path} …`);
     run(PYTHON, [GENERATOR, 'dense', path, dtype, String(layers)]);
   }
-  if (!existsSync(SPARSE_INDEX)) run(PYTHON, [GENERATOR, 'sparse', join(DIR, 'llama7b')]);
+  if (sparse && !existsSync(SPARSE_INDEX)) run(PYTHON, [GENERATOR, 'sparse', join(DIR, 'llama7b')]);
 }
 
 /** Bytes of a model: the file, or for a shard index the shards it names. */
@@ -243,13 +244,17 @@ async function main(): Promise<void> {
     console.log('NumPy (Debian python3-numpy) is needed to generate the files; skipped.');
     return;
   }
-  generate();
+  const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
+  const dense = DENSE.filter(({ file }) => only === undefined || file.startsWith(`${only}.`));
+  const sparse = only === undefined || only === 'sparse';
+  if (dense.length === 0 && !sparse) throw new Error(`--only ${only}: no such file`);
+  generate(dense, sparse);
   const cliLabel = dist ? 'CLI (dist/cli.js)' : 'CLI (source, tsx)';
   const serverLabel = dist ? 'server (ModelService, dist workers)' : 'server (ModelService)';
   const rows: string[][] = [];
   const notes: string[] = [];
   console.log(`load average before: ${load()}`);
-  for (const { label, file } of DENSE) {
+  for (const { label, file } of dense) {
     const path = join(DIR, file);
     const bytes = modelBytes(path);
     // Warm the page cache: every path reads cached bytes.
@@ -275,19 +280,23 @@ async function main(): Promise<void> {
     }
     console.log(`  ${label} done (load ${load()})`);
   }
-  const sparseBytes = modelBytes(SPARSE_INDEX);
-  for (const [name, result] of [
-    [cliLabel, cli(SPARSE_INDEX, dist)],
-    [serverLabel, server(SPARSE_INDEX, dist)],
-  ] as const) {
-    rows.push(['Llama-7B bf16, 3 sparse shards', name, ...timings(sparseBytes, result), '']);
+  if (sparse) {
+    const sparseBytes = modelBytes(SPARSE_INDEX);
+    for (const [name, result] of [
+      [cliLabel, cli(SPARSE_INDEX, dist)],
+      [serverLabel, server(SPARSE_INDEX, dist)],
+    ] as const) {
+      rows.push(['Llama-7B bf16, 3 sparse shards', name, ...timings(sparseBytes, result), '']);
+    }
   }
   printTable(
     `Statistics of whole files (GB/s of file bytes, page cache warm; CPU s: all threads of the process, which a loaded machine disturbs less; load average after: ${load()})`,
     rows,
   );
   for (const note of notes) console.log(note);
-  console.log('The sparse shards are holes (all zeros): their row is for memory, not speed.');
+  if (sparse) {
+    console.log('The sparse shards are holes (all zeros): their row is for memory, not speed.');
+  }
   if (!args.includes('--keep')) {
     for (const { file } of DENSE) rmSync(join(DIR, file), { force: true });
     rmSync(join(DIR, 'llama7b'), { recursive: true, force: true });

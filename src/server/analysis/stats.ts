@@ -21,7 +21,13 @@ import type { Histogram, TensorStats } from '../../shared/model';
 import { ModelFileError } from '../formats/types';
 import { decodeHalfToFloat32, decodeValues, elementsInBytes, type NumericDType } from './decode';
 import { countsPatterns, patternCounter, patternValues } from './patternCounts';
-import { MAX_KERNEL_BINS, PIECE_ELEMENTS, statsKernel, type StatsKernel } from './wasmStats';
+import {
+  flushKernelCounts,
+  MAX_KERNEL_BINS,
+  PIECE_ELEMENTS,
+  statsKernel,
+  type StatsKernel,
+} from './wasmStats';
 
 export type TensorStatsValues = Omit<TensorStats, 'index'>;
 
@@ -267,7 +273,8 @@ function scaledMean(values: Values, start: number, end: number, count: number): 
 
 /** Fixed-range histogram of finite values; the last bin includes its upper edge. */
 export class HistogramAccumulator {
-  readonly counts: Float64Array;
+  /** The bin counts, some of which may wait in the kernel: read them through `counts`. */
+  private readonly binCounts: Float64Array;
   private readonly evenCounts: Uint32Array;
   private readonly oddCounts: Uint32Array;
   readonly low: number;
@@ -278,8 +285,14 @@ export class HistogramAccumulator {
   /** All values go to one bin when the range has no width (or no resolution left). */
   private readonly singleBin: number;
 
+  /** The bin counts (the kernel's waiting counts added first). */
+  get counts(): Float64Array {
+    flushKernelCounts(this.binCounts);
+    return this.binCounts;
+  }
+
   constructor(min: number, max: number, bins: number) {
-    this.counts = new Float64Array(bins);
+    this.binCounts = new Float64Array(bins);
     this.evenCounts = new Uint32Array(bins);
     this.oddCounts = new Uint32Array(bins);
     // Like NumPy, a range of one value is widened to ±0.5 around it.
@@ -299,7 +312,7 @@ export class HistogramAccumulator {
       return;
     }
     const bin = ((value * this.valueScale - this.origin) * this.scale) | 0;
-    const lastBin = this.counts.length - 1;
+    const lastBin = this.binCounts.length - 1;
     this.counts[bin > lastBin ? lastBin : bin]! += count;
   }
 
@@ -319,11 +332,11 @@ export class HistogramAccumulator {
       this.valueScale === 1 &&
       values instanceof Float32Array &&
       length >= KERNEL_MIN_ELEMENTS &&
-      this.counts.length <= MAX_KERNEL_BINS
+      this.binCounts.length <= MAX_KERNEL_BINS
         ? statsKernel()
         : null;
     if (
-      kernel?.histogram(values as Float32Array, this.origin, this.scale, this.counts, allFinite)
+      kernel?.histogram(values as Float32Array, this.origin, this.scale, this.binCounts, allFinite)
     ) {
       return;
     }
@@ -333,7 +346,7 @@ export class HistogramAccumulator {
     const origin = this.origin;
     const scale = this.scale;
     const valueScale = this.valueScale;
-    const lastBin = this.counts.length - 1;
+    const lastBin = this.binCounts.length - 1;
     if (allFinite && valueScale === 1) {
       let i = 0;
       for (; i + 1 < length; i += 2) {

@@ -31,6 +31,19 @@ interface StatsExports {
   widenFloat16(source: number, count: number, target: number): void;
   widenBfloat16(source: number, count: number, target: number): void;
   countPatterns16(source: number, count: number, table: number): void;
+  histogramPairsF32(
+    values: number,
+    count: number,
+    origin: number,
+    scale: number,
+    lastBin: number,
+    counts: number,
+    origin32: number,
+    scale32: number,
+    near: number,
+    pairs: number,
+  ): void;
+  foldPairs(pairs: number, bins: number, counts: number): void;
 }
 
 /** Accumulator slots the kernel reads and writes: finite count, mean, M2, min, max, zeros. */
@@ -47,6 +60,8 @@ export const PIECE_ELEMENTS = 65536;
 export const PATTERNS_16 = 65536;
 /** Values counted between two folds of the kernel's u32 counters into float64 (no overflow). */
 const PATTERN_FOLD_ELEMENTS = 2 ** 30;
+/** Histograms of at most this many bins are counted by pairs of bins (histogramPairsF32). */
+export const PAIR_BINS = 256;
 
 /**
  * Inputs to the float32 bin arithmetic of histogramCheckedF32, or null when the float64
@@ -79,7 +94,7 @@ export class StatsKernel {
   /**
    * Accumulator state (64 bytes), four lanes of MAX_KERNEL_BINS counters, a piece of
    * float32 values, a piece of 16-bit floats and the float32 values widened from them, two
-   * tables of 16-bit pattern counters.
+   * tables of 16-bit pattern counters, two tables of bin-pair counters.
    */
   private readonly state: number;
   private readonly counts: number;
@@ -87,6 +102,17 @@ export class StatsKernel {
   private readonly halves: number;
   private readonly widened: number;
   private readonly patterns: number;
+  private readonly pairs: number;
+  /**
+   * The histogram whose counts wait in the pair counters and in the first lane of bin
+   * counters (folded into `counts` by flush), or null: the pair counters are all zero.
+   */
+  private pending: {
+    readonly counts: Float64Array;
+    readonly origin: number;
+    readonly scale: number;
+    values: number;
+  } | null = null;
   /** Start of the read buffers handed out by readBuffers(). */
   private readonly buffers: number;
   private lent = false;
@@ -99,7 +125,8 @@ export class StatsKernel {
     this.halves = this.piece + PIECE_ELEMENTS * 4;
     this.widened = this.halves + PIECE_ELEMENTS * 2;
     this.patterns = this.widened + PIECE_ELEMENTS * 4;
-    this.buffers = this.patterns + PATTERNS_16 * 8;
+    this.pairs = this.patterns + PATTERNS_16 * 8;
+    this.buffers = this.pairs + PAIR_BINS * PAIR_BINS * 8;
     this.ensure(this.buffers);
   }
 
@@ -193,7 +220,9 @@ export class StatsKernel {
    * Adds the bins of the finite `values` (within the range that gave `origin` and `scale`)
    * to `counts` (Float64Array of at most MAX_KERNEL_BINS bins). Returns false, having done
    * nothing, when `values` may hold NaN or ±Infinity (`allFinite` false) and the range
-   * needs the float64 kernel, which takes finite values only.
+   * needs the float64 kernel, which takes finite values only. With at most PAIR_BINS bins
+   * the counts wait in the kernel's pair counters until `flush(counts)`, which another
+   * histogram's call does too.
    */
   histogram(
     values: Float32Array,
@@ -205,6 +234,38 @@ export class StatsKernel {
     const bins = counts.length;
     const checked = float32Binning(origin, scale, bins);
     if (!checked && !allFinite) return false;
+    const pending = this.pending;
+    if (
+      pending &&
+      (pending.counts !== counts || pending.origin !== origin || pending.scale !== scale)
+    ) {
+      this.flush(pending.counts);
+    }
+    if (checked && bins <= PAIR_BINS) {
+      // Counted by pairs, folded into `counts` when they are read (flush) or another
+      // histogram needs the counters: one fold per tensor rather than one per call.
+      if (!this.pending) {
+        new Uint32Array(this.wasm.memory.buffer, this.counts, bins).fill(0);
+        this.pending = { counts, origin, scale, values: 0 };
+      }
+      this.forPieces(values, (address, _first, count) => {
+        this.wasm.histogramPairsF32(
+          address,
+          count,
+          origin,
+          scale,
+          bins - 1,
+          this.counts,
+          checked.origin32,
+          checked.scale32,
+          checked.near,
+          this.pairs,
+        );
+      });
+      this.pending!.values += values.length;
+      if (this.pending!.values >= PATTERN_FOLD_ELEMENTS) this.flush(counts);
+      return true;
+    }
     const lanes = new Uint32Array(this.wasm.memory.buffer, this.counts, bins * 4);
     lanes.fill(0);
     this.forPieces(values, (address, _first, count) => {
@@ -229,6 +290,21 @@ export class StatsKernel {
         lanes[bin]! + lanes[bins + bin]! + lanes[2 * bins + bin]! + lanes[3 * bins + bin]!;
     }
     return true;
+  }
+
+  /**
+   * Adds the counts that wait in the kernel's pair counters for the histogram `counts` (a
+   * `counts` given to `histogram`) to it; nothing when none wait for it. Whoever reads or
+   * changes such counts calls this first.
+   */
+  flush(counts: Float64Array): void {
+    const pending = this.pending;
+    if (!pending || pending.counts !== counts) return;
+    this.pending = null;
+    const bins = counts.length;
+    this.wasm.foldPairs(this.pairs, bins, this.counts);
+    const folded = new Uint32Array(this.wasm.memory.buffer, this.counts, bins);
+    for (let bin = 0; bin < bins; bin++) counts[bin]! += folded[bin]!;
   }
 
   /**
@@ -324,6 +400,14 @@ export class StatsKernel {
 }
 
 let loaded: StatsKernel | null | undefined;
+
+/**
+ * Adds the counts that wait in this thread's kernel for the histogram `counts` (see
+ * StatsKernel.flush); loads nothing.
+ */
+export function flushKernelCounts(counts: Float64Array): void {
+  loaded?.flush(counts);
+}
 
 /** The kernels of this thread, or null when the WebAssembly module is not available. */
 export function statsKernel(): StatsKernel | null {

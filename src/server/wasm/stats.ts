@@ -247,10 +247,53 @@ export function histogramCheckedF32(
   scale32: f32,
   near: f32,
 ): void {
+  binChecked<f32>(values, count, origin, scale, lastBin, counts, origin32, scale32, near, 0);
+}
+
+/**
+ * The counts of histogramCheckedF32 for at most 256 bins, with half the increments: the
+ * bins a and b of two neighbouring values are one increment of the u32 counter a·256 + b,
+ * in one of two tables of 65536 counters at `pairs` (one after the other, so that equal
+ * neighbouring pairs do not wait on each other's store); foldPairs turns the pair counts
+ * into bins. Values binned by the float64 arithmetic go to the first lane at `counts`.
+ */
+export function histogramPairsF32(
+  values: usize,
+  count: i32,
+  origin: f64,
+  scale: f64,
+  lastBin: i32,
+  counts: usize,
+  origin32: f32,
+  scale32: f32,
+  near: f32,
+  pairs: usize,
+): void {
+  binChecked<i32>(values, count, origin, scale, lastBin, counts, origin32, scale32, near, pairs);
+}
+
+/**
+ * The loop of histogramCheckedF32 (Pairs a float type: four lanes of bins at `counts`) and
+ * histogramPairsF32 (Pairs an integer type: pair counters at `pairs`, one lane of bins).
+ */
+function binChecked<Pairs>(
+  values: usize,
+  count: i32,
+  origin: f64,
+  scale: f64,
+  lastBin: i32,
+  counts: usize,
+  origin32: f32,
+  scale32: f32,
+  near: f32,
+  pairs: usize,
+): void {
   const bins = <usize>(lastBin + 1);
-  const lane1 = counts + (bins << 2);
-  const lane2 = counts + (bins << 3);
-  const lane3 = counts + bins * 12;
+  const paired = isInteger<Pairs>();
+  const lane1 = paired ? counts : counts + (bins << 2);
+  const lane2 = paired ? counts : counts + (bins << 3);
+  const lane3 = paired ? counts : counts + bins * 12;
+  const second = pairs + ((<usize>65536) << 2);
   const originV = f32x4.splat(origin32);
   const scaleV = f32x4.splat(scale32);
   const nearV = f32x4.splat(near);
@@ -298,6 +341,20 @@ export function histogramCheckedF32(
     const b1 = i32x4.min_s(v128.and(f32x4.add(r1, magic), mantissa), lastV);
     const b2 = i32x4.min_s(v128.and(f32x4.add(r2, magic), mantissa), lastV);
     const b3 = i32x4.min_s(v128.and(f32x4.add(r3, magic), mantissa), lastV);
+    if (paired) {
+      // Byte offsets of the pair counters (a·256 + b)·4.
+      const p0 = i32x4.shl(v128.or(i32x4.shl(b0, 8), b1), 2);
+      const p1 = i32x4.shl(v128.or(i32x4.shl(b2, 8), b3), 2);
+      bump(pairs + <usize>i32x4.extract_lane(p0, 0));
+      bump(second + <usize>i32x4.extract_lane(p0, 1));
+      bump(pairs + <usize>i32x4.extract_lane(p0, 2));
+      bump(second + <usize>i32x4.extract_lane(p0, 3));
+      bump(pairs + <usize>i32x4.extract_lane(p1, 0));
+      bump(second + <usize>i32x4.extract_lane(p1, 1));
+      bump(pairs + <usize>i32x4.extract_lane(p1, 2));
+      bump(second + <usize>i32x4.extract_lane(p1, 3));
+      continue;
+    }
     bump(counts + ((<usize>i32x4.extract_lane(b0, 0)) << 2));
     bump(lane1 + ((<usize>i32x4.extract_lane(b0, 1)) << 2));
     bump(lane2 + ((<usize>i32x4.extract_lane(b0, 2)) << 2));
@@ -399,4 +456,27 @@ export function countPatterns16(source: usize, count: i32, table: usize): void {
     bumpPattern(odd, <u32>load<u16>(at, 14));
   }
   for (; i < count; i++) bumpPattern(table, <u32>load<u16>(source + ((<usize>i) << 1)));
+}
+
+/**
+ * Adds the pair counts of histogramPairsF32 (bins below `bins`) to the u32 bins at `counts`
+ * and clears them: a pair (a, b) counts once in bin a and once in bin b.
+ */
+export function foldPairs(pairs: usize, bins: i32, counts: usize): void {
+  const second = pairs + ((<usize>65536) << 2);
+  for (let a = 0; a < bins; a++) {
+    let row: u32 = 0;
+    for (let b = 0; b < bins; b++) {
+      const at = (<usize>((a << 8) | b)) << 2;
+      const counted = load<u32>(pairs + at) + load<u32>(second + at);
+      if (counted === 0) continue;
+      store<u32>(pairs + at, 0);
+      store<u32>(second + at, 0);
+      row += counted;
+      const column = counts + ((<usize>b) << 2);
+      store<u32>(column, load<u32>(column) + counted);
+    }
+    const bin = counts + ((<usize>a) << 2);
+    store<u32>(bin, load<u32>(bin) + row);
+  }
 }
