@@ -524,20 +524,17 @@ export function rans8Decode(src: usize, end: usize, states: usize, out: usize, c
 }
 
 // XXH64 (Yann Collet's xxHash, 64-bit, seed 0): the chunk check of container version 5.
-const XXH_P1: u64 = 0x9e3779b185ebca87;
-const XXH_P2: u64 = 0xc2b2ae3d27d4eb4f;
-const XXH_P3: u64 = 0x165667b19e3779f9;
-const XXH_P4: u64 = 0x85ebca77c2b2ae63;
-const XXH_P5: u64 = 0x27d4eb2f165667c5;
+// Its primes as two 32-bit halves (a 64-bit literal would lose precision as a JavaScript number).
+const XXH_P1: u64 = ((<u64>0x9e3779b1) << 32) | 0x85ebca87;
+const XXH_P2: u64 = ((<u64>0xc2b2ae3d) << 32) | 0x27d4eb4f;
+const XXH_P3: u64 = ((<u64>0x165667b1) << 32) | 0x9e3779f9;
+const XXH_P4: u64 = ((<u64>0x85ebca77) << 32) | 0xc2b2ae63;
+const XXH_P5: u64 = ((<u64>0x27d4eb2f) << 32) | 0x165667c5;
 
-// @ts-ignore: decorator
-@inline
 function xxhRound(acc: u64, input: u64): u64 {
   return rotl<u64>(acc + input * XXH_P2, 31) * XXH_P1;
 }
 
-// @ts-ignore: decorator
-@inline
 function xxhMerge(acc: u64, value: u64): u64 {
   return (acc ^ xxhRound(0, value)) * XXH_P1 + XXH_P4;
 }
@@ -570,10 +567,10 @@ export function xxh64(src: usize, n: i32, dst: usize): void {
     h = rotl<u64>(h ^ xxhRound(0, load<u64>(p)), 27) * XXH_P1 + XXH_P4;
   }
   if (p + 4 <= end) {
-    h = rotl<u64>(h ^ ((<u64>load<u32>(p)) * XXH_P1), 23) * XXH_P2 + XXH_P3;
+    h = rotl<u64>(h ^ (<u64>load<u32>(p) * XXH_P1), 23) * XXH_P2 + XXH_P3;
     p += 4;
   }
-  for (; p < end; p++) h = rotl<u64>(h ^ ((<u64>load<u8>(p)) * XXH_P5), 11) * XXH_P1;
+  for (; p < end; p++) h = rotl<u64>(h ^ (<u64>load<u8>(p) * XXH_P5), 11) * XXH_P1;
   h ^= h >> 33;
   h *= XXH_P2;
   h ^= h >> 29;
