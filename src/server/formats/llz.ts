@@ -10,7 +10,14 @@ import * as path from 'node:path';
 import { formatBytes } from '../../shared/format';
 import { MAX_LLZ_STRUCTURE_BYTES } from '../../shared/limits';
 import type { MetadataEntry, ModelFormat } from '../../shared/model';
-import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from '../lossless/container';
+import { CHUNK_HASH_NAMES } from '../lossless/chunkHash';
+import {
+  basePathOf,
+  chunkHashOf,
+  hasLlzMagic,
+  readContainer,
+  type LlzContainer,
+} from '../lossless/container';
 import { readOriginalRange } from '../lossless/reader';
 import { temporarySubfolder } from '../tempFiles';
 import { mapStoredData } from './decodedValues';
@@ -61,7 +68,10 @@ function packedMetadata(
     },
     original.digest === undefined
       ? { key: 'original SHA-256', value: original.sha256! }
-      : { key: 'original SHA-256 of chunk SHA-256s', value: original.digest },
+      : {
+          key: `original SHA-256 of chunk ${CHUNK_HASH_NAMES[chunkHashOf(container.index.version)!]}s`,
+          value: original.digest,
+        },
   ];
   if (base) {
     entries.push({

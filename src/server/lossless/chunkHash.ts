@@ -12,6 +12,12 @@ export type ChunkHash = 'sha256' | 'xxh64';
 /** Bytes of one chunk's hash. */
 export const CHUNK_HASH_BYTES: Readonly<Record<ChunkHash, number>> = { sha256: 32, xxh64: 8 };
 
+/** Each hash as people write it (the packed model's metadata names it). */
+export const CHUNK_HASH_NAMES: Readonly<Record<ChunkHash, string>> = {
+  sha256: 'SHA-256',
+  xxh64: 'XXH64',
+};
+
 /** A chunk's check in a version-4+ index: the first 32 bits of its hash, big-endian. */
 export function chunkCheck(digest: Uint8Array): number {
   return new DataView(digest.buffer, digest.byteOffset, 4).getUint32(0, false);

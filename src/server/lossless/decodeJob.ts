@@ -1,11 +1,12 @@
 /**
  * Decoding a run of chunks of one segment, with its checks: each chunk's payload decoded,
- * the XOR with the base undone, the CRC-32 compared. Synchronous: the workers run it as a
+ * the XOR with the base undone, its check compared (CRC-32, or from version 4 the first
+ * 32 bits of its hash). Synchronous: the workers run it as a
  * job, and random access into a packed file (reader.ts) runs it where it is.
  *
  * Unpacking hands the worker the container's and the output's file descriptors instead of
  * bytes (`payloadFrom`, `writeTo`): each worker reads its payloads, decodes them, takes
- * each chunk's SHA-256 and writes the bytes in place, so that reading, decoding, hashing
+ * each chunk's hash and writes the bytes in place, so that reading, decoding, hashing
  * and writing all run on every core and no chunk crosses between threads.
  */
 import { writeSync } from 'node:fs';

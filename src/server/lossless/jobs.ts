@@ -82,7 +82,7 @@ export interface EncodeResult {
   readonly payloadLengths: readonly number[];
   /**
    * The check of each chunk's original bytes (before any XOR): its CRC-32, or with
-   * `digests` the first 32 bits of its SHA-256 (chunkCheck).
+   * `digests` the first 32 bits of its hash (chunkCheck).
    */
   readonly checks: readonly number[];
   /** The job's `bytes` handed back, when the job came with them and a buffer to code `into`. */

@@ -716,7 +716,7 @@ async function withContainer<T>(
   }
 }
 
-/** Restore the original file of a container, checked against its recorded SHA-256. */
+/** Restore the original file of a container, checked against its recorded chunk digest (or SHA-256). */
 export async function unpackFile(
   input: string,
   options: LosslessOptions = {},

@@ -111,3 +111,14 @@ test('a packed model offers reading and its graph, and refuses compression and s
   await assert.rejects(compressModel(path, { tensors: [], options: { method: 'int8' } }), refusal);
   await assert.rejects(computeSensitivity(path, { indices: [], measured: false }), refusal);
 });
+
+test("a packed model's metadata names what its original is checked by, as its version records it", async () => {
+  for (const [version, key] of [
+    [3, 'original SHA-256'],
+    [4, 'original SHA-256 of chunk SHA-256s'],
+  ] as const) {
+    const opened = await openModelFile(resolve(`test/fixtures/v${version}.safetensors.llz`));
+    const keys = opened.summary.metadata.map((entry) => entry.key);
+    assert.ok(keys.includes(key), `version ${version}: ${keys.join(', ')}`);
+  }
+});
