@@ -30,7 +30,7 @@ export const LOSSLESS_USAGE = `       layerlens pack FILE [--out OUT] [--base BA
   pack             Pack a .safetensors or .onnx file losslessly into FILE.llz (byte
                    grouping + entropy coding); with --base, tensors matching the base
                    model are stored as XOR deltas (a fine-tune against its base)
-  unpack           Restore the original file byte for byte (checked by SHA-256s); with
+  unpack           Restore the original file byte for byte (checked chunk by chunk); with
                    --tensor, write only that tensor's raw bytes to --out
   compressibility  Per tensor: exponent-stream entropy (bits) and the packed ratio
   delta            Per tensor of a delta: norm of the difference from the base model`;
