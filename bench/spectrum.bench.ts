@@ -13,7 +13,7 @@
  * its time including forming G, measured in the same run by the `python3` on the PATH
  * (its BLAS is printed). The error column is max |σᵢ − σᵢ(ref)| / σ₁, the reference being
  * NumPy's float64 eigvalsh of the float64 Gram matrix. Times are the best of two runs
- * below 4096 and one run from 4096 on, for both; beside each, the CPU seconds of that run
+ * for both (the first run of a shape also pays for first allocations); beside each, the CPU seconds of that run
  * (all threads: process.cpuUsage for ours, time.process_time for NumPy), which the load
  * of a shared machine disturbs less than the wall time. Rows are printed as they are measured;
  * under the table the load average (before and after), and the seconds per stage of our
@@ -29,6 +29,9 @@ import { float32ToBfloat16Bits } from '../src/server/compress/kernels';
 import { computeSpectrumInThread } from '../src/server/analysis/spectrum';
 import type { StageTimings } from '../src/server/analysis/symmetricEigen';
 import type { SpectrumPrecision } from '../src/shared/spectrum';
+
+/** Runs of each case, ours and NumPy's; the best is reported. */
+const REPEATS = 2;
 
 /** [rows, cols]: square attention projections and the MLP's down projection. */
 const SHAPES: readonly (readonly [number, number])[] = [
@@ -194,13 +197,12 @@ async function main(): Promise<void> {
     for (const shape of shapes) {
       const [r, c] = shape;
       const size = r === c ? `${r}²` : `${r}×${c}`;
-      const repeats = Math.min(r, c) >= 4096 ? 1 : 2;
       for (const source of ['float32', 'bfloat16'] as const) {
         const values = gaussianValues(r * c, r + c, source);
         const file = join(dir, `w${r}x${c}.f32`);
         const referenceFile = join(dir, `sigma${r}x${c}.f64`);
         await writeFile(file, new Uint8Array(values.buffer));
-        const numpy = runNumpy(file, r, c, repeats, referenceFile);
+        const numpy = runNumpy(file, r, c, REPEATS, referenceFile);
         await rm(file);
         let reference: Float64Array | null = null;
         let numpySeconds = NaN;
@@ -225,7 +227,7 @@ async function main(): Promise<void> {
             numpyCpu,
           );
         }
-        const ours = await timeOurs(values, shape, 'float32', repeats);
+        const ours = await timeOurs(values, shape, 'float32', REPEATS);
         backend = ours.backend;
         const stages = Object.entries(ours.stages)
           .filter(([stage]) => !stage.endsWith(' CPU'))
