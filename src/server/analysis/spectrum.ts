@@ -136,6 +136,13 @@ function abortError(): Error {
   return error;
 }
 
+/** A check that throws an AbortError once `isCancelled` returns true. */
+function cancelCheck(isCancelled: () => boolean): CancelCheck {
+  return () => {
+    if (isCancelled()) throw abortError();
+  };
+}
+
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError();
 }
@@ -375,9 +382,7 @@ export async function computeSpectrumInThread(
   isCancelled: () => boolean = () => false,
   settings: SpectrumSettings = {},
 ): Promise<SpectrumComputation> {
-  const check: CancelCheck = () => {
-    if (isCancelled()) throw abortError();
-  };
+  const check = cancelCheck(isCancelled);
   check();
   const { matrices, conv } = tensorMatrices(values, shape, options.conv);
   const { rows, cols } = matrices[0]!;
@@ -479,9 +484,7 @@ export async function computeStreamedSpectrum(
   isCancelled: () => boolean = () => false,
   settings: SpectrumSettings = {},
 ): Promise<SpectrumComputation> {
-  const check: CancelCheck = () => {
-    if (isCancelled()) throw abortError();
-  };
+  const check = cancelCheck(isCancelled);
   check();
   const { rows, cols } = panels;
   const method = resolveMethod(options, Math.min(rows, cols));
