@@ -437,7 +437,8 @@ export class GridHistogram {
   private exponent = 0;
   /** Grid index (multiples of 2^exponent) of the window's first bin. */
   private first = 0;
-  private window: HistogramAccumulator | null = null;
+  /** The window's bin counts (some may wait in the kernel: read them through `windowCounts`). */
+  private counts: Float64Array | null = null;
   private low = Infinity;
   private high = -Infinity;
   /** Finite values seen while low === high, all equal to `waitingAt`. */
@@ -449,7 +450,7 @@ export class GridHistogram {
   /** Everything the histogram knows, as plain data (it crosses thread boundaries). */
   state(): GridState {
     const { bins, exponent, first, low, high, waiting, waitingAt } = this;
-    const counts = this.window ? Array.from(this.window.counts) : null;
+    const counts = this.counts ? Array.from(this.windowCounts()) : null;
     return { bins, exponent, first, low, high, waiting, waitingAt, counts };
   }
 
@@ -461,15 +462,7 @@ export class GridHistogram {
     grid.high = state.high;
     grid.waiting = state.waiting;
     grid.waitingAt = state.waitingAt;
-    if (state.counts) {
-      const width = 2 ** state.exponent;
-      grid.window = new HistogramAccumulator(
-        state.first * width,
-        (state.first + state.bins) * width,
-        state.bins,
-      );
-      grid.window.counts.set(state.counts);
-    }
+    if (state.counts) grid.counts = Float64Array.from(state.counts);
     return grid;
   }
 
@@ -487,7 +480,20 @@ export class GridHistogram {
       return;
     }
     this.cover(low, high);
-    this.window!.add(values, allFinite);
+    const counts = this.counts!;
+    // bin = floor(value / 2^e) − first: exact in float64, and in the kernel's float32.
+    const inverseWidth = 2 ** -this.exponent;
+    const first = this.first;
+    const kernel =
+      values instanceof Float32Array && values.length >= KERNEL_MIN_ELEMENTS ? statsKernel() : null;
+    if (kernel?.gridHistogram(values as Float32Array, inverseWidth, first, counts, allFinite)) {
+      return;
+    }
+    flushKernelCounts(counts);
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]!;
+      if (value - value === 0) counts[Math.floor(value * inverseWidth) - first]!++;
+    }
   }
 
   /** Adds another grid histogram of other values of the same tensor (a part's). */
@@ -504,36 +510,42 @@ export class GridHistogram {
     }
     this.cover(low, high);
     other.cover(low, high);
-    for (let bin = 0; bin < this.bins; bin++)
-      this.window!.counts[bin]! += other.window!.counts[bin]!;
+    const counts = this.windowCounts();
+    const others = other.windowCounts();
+    for (let bin = 0; bin < this.bins; bin++) counts[bin]! += others[bin]!;
+  }
+
+  /** The window's counts, with those waiting in the kernel added. */
+  private windowCounts(): Float64Array {
+    flushKernelCounts(this.counts!);
+    return this.counts!;
   }
 
   /** The window for [low, high] (low < high) on the finest grid that holds it, re-based. */
   private cover(low: number, high: number): void {
-    let exponent = this.window
+    let exponent = this.counts
       ? this.exponent
       : Math.floor(Math.log2((high - low) / this.bins)) - 1;
     while (Math.floor(high / 2 ** exponent) - Math.floor(low / 2 ** exponent) >= this.bins) {
       exponent++;
     }
     const first = Math.floor(low / 2 ** exponent);
-    if (this.window && exponent === this.exponent && first === this.first) return;
-    const width = 2 ** exponent;
-    const next = new HistogramAccumulator(first * width, (first + this.bins) * width, this.bins);
-    if (this.window) {
+    if (this.counts && exponent === this.exponent && first === this.first) return;
+    const next = new Float64Array(this.bins);
+    if (this.counts) {
       const merged = 2 ** (exponent - this.exponent);
-      const counts = this.window.counts;
+      const counts = this.windowCounts();
       for (let bin = 0; bin < this.bins; bin++) {
         if (counts[bin] !== 0) {
-          next.counts[Math.floor((this.first + bin) / merged) - first]! += counts[bin]!;
+          next[Math.floor((this.first + bin) / merged) - first]! += counts[bin]!;
         }
       }
     }
     if (this.waiting > 0) {
-      next.addRepeated(this.waitingAt, this.waiting);
+      next[Math.floor(this.waitingAt / 2 ** exponent) - first]! += this.waiting;
       this.waiting = 0;
     }
-    this.window = next;
+    this.counts = next;
     this.exponent = exponent;
     this.first = first;
   }
@@ -551,7 +563,7 @@ export class GridHistogram {
     return {
       min: this.first * width,
       max: (this.first + used) * width,
-      counts: Array.from(this.window!.counts.subarray(0, used)),
+      counts: Array.from(this.windowCounts().subarray(0, used)),
     };
   }
 }

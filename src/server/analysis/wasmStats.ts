@@ -44,6 +44,16 @@ interface StatsExports {
     pairs: number,
   ): void;
   foldPairs(pairs: number, bins: number, counts: number): void;
+  gridPairsF32(
+    values: number,
+    count: number,
+    inverseWidth: number,
+    first: number,
+    lastBin: number,
+    pairs: number,
+    counts: number,
+    checked: boolean,
+  ): void;
 }
 
 /** Accumulator slots the kernel reads and writes: finite count, mean, M2, min, max, zeros. */
@@ -242,13 +252,7 @@ export class StatsKernel {
       this.flush(pending.counts);
     }
     if (checked && bins <= PAIR_BINS) {
-      // Counted by pairs, folded into `counts` when they are read (flush) or another
-      // histogram needs the counters: one fold per tensor rather than one per call.
-      if (!this.pending) {
-        new Uint32Array(this.wasm.memory.buffer, this.counts, bins).fill(0);
-        this.pending = { counts, origin, scale, values: 0 };
-      }
-      this.forPieces(values, (address, _first, count) => {
+      this.countPairs(values, counts, origin, scale, (address, count) =>
         this.wasm.histogramPairsF32(
           address,
           count,
@@ -260,10 +264,8 @@ export class StatsKernel {
           checked.scale32,
           checked.near,
           this.pairs,
-        );
-      });
-      this.pending!.values += values.length;
-      if (this.pending!.values >= PATTERN_FOLD_ELEMENTS) this.flush(counts);
+        ),
+      );
       return true;
     }
     const lanes = new Uint32Array(this.wasm.memory.buffer, this.counts, bins * 4);
@@ -293,8 +295,76 @@ export class StatsKernel {
   }
 
   /**
+   * Adds the bins of the finite float32 `values` on GridHistogram's grid (bin =
+   * floor(value · inverseWidth) − first, inverseWidth a power of two; every finite value
+   * in the grid's window) to `counts` (at most PAIR_BINS bins), through the pair counters
+   * as `histogram` does: exact, no edge checks. Returns false, having done nothing, when
+   * float32 cannot hold the grid (inverseWidth or first out of its range).
+   */
+  gridHistogram(
+    values: Float32Array,
+    inverseWidth: number,
+    first: number,
+    counts: Float64Array,
+    allFinite: boolean,
+  ): boolean {
+    const bins = counts.length;
+    const fits =
+      bins <= PAIR_BINS &&
+      inverseWidth >= 2 ** -126 &&
+      inverseWidth <= 2 ** 127 &&
+      Math.fround(first) === first &&
+      Math.abs(first) + bins <= 2 ** 100;
+    if (!fits) return false;
+    // Below 1, a tiny negative value may scale to −0 (whose floor is 0, not −1): checked.
+    const checked = !allFinite || inverseWidth < 1;
+    this.countPairs(values, counts, first, inverseWidth, (address, count) =>
+      this.wasm.gridPairsF32(
+        address,
+        count,
+        inverseWidth,
+        first,
+        bins - 1,
+        this.pairs,
+        this.counts,
+        checked,
+      ),
+    );
+    return true;
+  }
+
+  /**
+   * Runs `count(address, length)` over `values` piece by piece, its counts waiting in the
+   * pair counters and the first lane of bin counters for `counts` (keyed by `origin` and
+   * `scale`), folded in when they are read (flush) or another histogram needs the
+   * counters: one fold per tensor rather than one per call.
+   */
+  private countPairs(
+    values: Float32Array,
+    counts: Float64Array,
+    origin: number,
+    scale: number,
+    count: (address: number, length: number) => void,
+  ): void {
+    const pending = this.pending;
+    if (
+      pending &&
+      (pending.counts !== counts || pending.origin !== origin || pending.scale !== scale)
+    ) {
+      this.flush(pending.counts);
+    }
+    if (!this.pending) {
+      new Uint32Array(this.wasm.memory.buffer, this.counts, counts.length).fill(0);
+      this.pending = { counts, origin, scale, values: 0 };
+    }
+    this.forPieces(values, (address, _first, length) => count(address, length));
+    this.pending!.values += values.length;
+    if (this.pending!.values >= PATTERN_FOLD_ELEMENTS) this.flush(counts);
+  }
+
+  /**
    * Adds the counts that wait in the kernel's pair counters for the histogram `counts` (a
-   * `counts` given to `histogram`) to it; nothing when none wait for it. Whoever reads or
+   * `counts` given to `histogram` or `gridHistogram`) to it; nothing when none wait for it. Whoever reads or
    * changes such counts calls this first.
    */
   flush(counts: Float64Array): void {

@@ -208,6 +208,31 @@ export function histogramF32(
   }
 }
 
+/**
+ * Counts the bins of 16 values, lanes of b0 with b1 and of b2 with b3, as pairs: one
+ * increment of the u32 counter a·256 + b per pair, in one of two tables of 65536 counters
+ * at `pairs` (one after the other, so that equal neighbouring pairs do not wait on each
+ * other's store).
+ */
+class PairCounters {
+  // Inlined: a call per 16 values costs more than the increments.
+  @inline
+  static bump(pairs: usize, b0: v128, b1: v128, b2: v128, b3: v128): void {
+    const second = pairs + ((<usize>65536) << 2);
+    // Byte offsets of the pair counters (a·256 + b)·4.
+    const p0 = i32x4.shl(v128.or(i32x4.shl(b0, 8), b1), 2);
+    const p1 = i32x4.shl(v128.or(i32x4.shl(b2, 8), b3), 2);
+    bump(pairs + <usize>i32x4.extract_lane(p0, 0));
+    bump(second + <usize>i32x4.extract_lane(p0, 1));
+    bump(pairs + <usize>i32x4.extract_lane(p0, 2));
+    bump(second + <usize>i32x4.extract_lane(p0, 3));
+    bump(pairs + <usize>i32x4.extract_lane(p1, 0));
+    bump(second + <usize>i32x4.extract_lane(p1, 1));
+    bump(pairs + <usize>i32x4.extract_lane(p1, 2));
+    bump(second + <usize>i32x4.extract_lane(p1, 3));
+  }
+}
+
 /** Adds one to the u32 counter at `at`. */
 function bump(at: usize): void {
   store<u32>(at, load<u32>(at) + 1);
@@ -293,7 +318,6 @@ function binChecked<Pairs>(
   const lane1 = paired ? counts : counts + (bins << 2);
   const lane2 = paired ? counts : counts + (bins << 3);
   const lane3 = paired ? counts : counts + bins * 12;
-  const second = pairs + ((<usize>65536) << 2);
   const originV = f32x4.splat(origin32);
   const scaleV = f32x4.splat(scale32);
   const nearV = f32x4.splat(near);
@@ -342,17 +366,7 @@ function binChecked<Pairs>(
     const b2 = i32x4.min_s(v128.and(f32x4.add(r2, magic), mantissa), lastV);
     const b3 = i32x4.min_s(v128.and(f32x4.add(r3, magic), mantissa), lastV);
     if (paired) {
-      // Byte offsets of the pair counters (a·256 + b)·4.
-      const p0 = i32x4.shl(v128.or(i32x4.shl(b0, 8), b1), 2);
-      const p1 = i32x4.shl(v128.or(i32x4.shl(b2, 8), b3), 2);
-      bump(pairs + <usize>i32x4.extract_lane(p0, 0));
-      bump(second + <usize>i32x4.extract_lane(p0, 1));
-      bump(pairs + <usize>i32x4.extract_lane(p0, 2));
-      bump(second + <usize>i32x4.extract_lane(p0, 3));
-      bump(pairs + <usize>i32x4.extract_lane(p1, 0));
-      bump(second + <usize>i32x4.extract_lane(p1, 1));
-      bump(pairs + <usize>i32x4.extract_lane(p1, 2));
-      bump(second + <usize>i32x4.extract_lane(p1, 3));
+      PairCounters.bump(pairs, b0, b1, b2, b3);
       continue;
     }
     bump(counts + ((<usize>i32x4.extract_lane(b0, 0)) << 2));
@@ -375,6 +389,104 @@ function binChecked<Pairs>(
   for (; i < count; i++) {
     bumpExact(counts, load<f32>(values + ((<usize>i) << 2)), origin, scale, lastBin);
   }
+}
+
+/**
+ * Bins `count` float32 values at `values` on the power-of-two grid of GridHistogram
+ * (stats.ts): bin = floor(value · inverseWidth) − first, inverseWidth = 2^−e. Scaling by a
+ * power of two is exact in float32 unless the product is subnormal, floor is exact, and
+ * the difference of two float32 integers that lies in [0, 255] is exact, so the bins are
+ * those of the float64 definition with no edge checks. The counts go to the pair counters
+ * at `pairs` as in histogramPairsF32 (at most 256 bins). The host guarantees values in
+ * the grid's window, inverseWidth a normal float32, first a float32 whose products stay
+ * finite. `checked` (values may hold NaN or ±Infinity, or a negative value may scale to
+ * −0 because inverseWidth < 1): a group of 16 with such a value is binned one by one in
+ * float64 into the u32 bins at `counts`, non-finite values left out.
+ */
+export function gridPairsF32(
+  values: usize,
+  count: i32,
+  inverseWidth: f32,
+  first: f32,
+  lastBin: i32,
+  pairs: usize,
+  counts: usize,
+  checked: bool,
+): void {
+  if (checked) gridPairs<i32>(values, count, inverseWidth, first, lastBin, pairs, counts);
+  else gridPairs<f32>(values, count, inverseWidth, first, lastBin, pairs, counts);
+}
+
+/** The loop of gridPairsF32; Checked an integer type: groups are checked. */
+function gridPairs<Checked>(
+  values: usize,
+  count: i32,
+  inverseWidth: f32,
+  first: f32,
+  lastBin: i32,
+  pairs: usize,
+  counts: usize,
+): void {
+  const checked = isInteger<Checked>();
+  const scaleV = f32x4.splat(inverseWidth);
+  const firstV = f32x4.splat(first);
+  const zero = f32x4.splat(0);
+  const lastV = i32x4.splat(lastBin);
+  let i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const at = values + ((<usize>i) << 2);
+    const v0 = v128.load(at);
+    const v1 = v128.load(at, 16);
+    const v2 = v128.load(at, 32);
+    const v3 = v128.load(at, 48);
+    const x0 = f32x4.mul(v0, scaleV);
+    const x1 = f32x4.mul(v1, scaleV);
+    const x2 = f32x4.mul(v2, scaleV);
+    const x3 = f32x4.mul(v3, scaleV);
+    if (checked) {
+      // x − x is not 0 for NaN and ±Infinity; x = 0 for a value ≠ 0 lost its sign's floor.
+      const bad = v128.or(
+        v128.or(
+          v128.or(f32x4.ne(f32x4.sub(x0, x0), zero), f32x4.ne(f32x4.sub(x1, x1), zero)),
+          v128.or(f32x4.ne(f32x4.sub(x2, x2), zero), f32x4.ne(f32x4.sub(x3, x3), zero)),
+        ),
+        v128.or(
+          v128.or(
+            v128.andnot(f32x4.eq(x0, zero), f32x4.eq(v0, zero)),
+            v128.andnot(f32x4.eq(x1, zero), f32x4.eq(v1, zero)),
+          ),
+          v128.or(
+            v128.andnot(f32x4.eq(x2, zero), f32x4.eq(v2, zero)),
+            v128.andnot(f32x4.eq(x3, zero), f32x4.eq(v3, zero)),
+          ),
+        ),
+      );
+      if (v128.any_true(bad)) {
+        for (let k: usize = 0; k < 64; k += 4) {
+          bumpGrid(counts, load<f32>(at + k), inverseWidth, first, lastBin);
+        }
+        continue;
+      }
+    }
+    // Unsigned min: a bin outside [0, lastBin] (never, for values in the window) stays in the table.
+    const b0 = i32x4.min_u(i32x4.trunc_sat_f32x4_s(f32x4.sub(f32x4.floor(x0), firstV)), lastV);
+    const b1 = i32x4.min_u(i32x4.trunc_sat_f32x4_s(f32x4.sub(f32x4.floor(x1), firstV)), lastV);
+    const b2 = i32x4.min_u(i32x4.trunc_sat_f32x4_s(f32x4.sub(f32x4.floor(x2), firstV)), lastV);
+    const b3 = i32x4.min_u(i32x4.trunc_sat_f32x4_s(f32x4.sub(f32x4.floor(x3), firstV)), lastV);
+    PairCounters.bump(pairs, b0, b1, b2, b3);
+  }
+  for (; i < count; i++) {
+    bumpGrid(counts, load<f32>(values + ((<usize>i) << 2)), inverseWidth, first, lastBin);
+  }
+}
+
+/** Counts one value on the grid in float64 (exact) in the u32 bins at `counts`; NaN and ±Infinity are left out. */
+function bumpGrid(counts: usize, value: f32, inverseWidth: f32, first: f32, lastBin: i32): void {
+  if (value - value !== 0) return;
+  let bin = <i32>(Math.floor(<f64>value * <f64>inverseWidth) - <f64>first);
+  if (bin < 0) bin = 0;
+  if (bin > lastBin) bin = lastBin;
+  bump(counts + ((<usize>bin) << 2));
 }
 
 /** Widens `count` bfloat16 values at `source` to float32 at `target` (exact: the upper half). */

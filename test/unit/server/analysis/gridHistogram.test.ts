@@ -128,3 +128,76 @@ test('a constant float32 tensor keeps the ±0.5 histogram, even when split', asy
   );
   assert.deepEqual(statsFromOnePassParts(parts).histogram, stats.histogram);
 });
+
+/** Values of `growing` with zeros, negative subnormals and exact grid edges mixed in. */
+function awkward(count: number, seed: number, spread: number): Float32Array {
+  const values = growing(count, seed);
+  for (let i = 0; i < count; i += 13) {
+    const kind = (i / 13) % 6;
+    values[i] =
+      kind === 0
+        ? 0
+        : kind === 1
+          ? -0
+          : kind === 2
+            ? -(((i % 97) + 1) * 2 ** -149)
+            : kind === 3
+              ? ((i % 89) + 1) * 2 ** -149
+              : kind === 4
+                ? -spread * 2 ** -((i % 9) + 1)
+                : Math.fround(spread / 2 ** ((i % 11) + 1));
+  }
+  return values;
+}
+
+test('the kernel bins on the grid exactly: tiny negatives below a wide range, zeros, edges, NaN and ±Infinity blocks', () => {
+  // Wide ranges (bins wider than 1: a tiny negative value scales to −0 in float32) and
+  // narrow ones; pieces of 1000 values take the TypeScript loop, larger ones the kernel.
+  for (const [seed, spread] of [
+    [11, 3e4],
+    [12, 1],
+    [13, 2 ** -20],
+  ] as const) {
+    const values = Float32Array.from(awkward(70_001, seed, spread), (x) => x * spread);
+    const finite = Array.from(values);
+    const expected = gridHistogramReference(finite);
+    for (const piece of [1000, 4096, 65536, values.length]) {
+      assert.deepEqual(onePass(values, piece), expected, `spread ${spread}, pieces of ${piece}`);
+    }
+    // A block of NaN and ±Infinity every 20,000 values: left out, the rest binned the same.
+    const withNonFinite = Float32Array.from(values);
+    for (let start = 5000; start < values.length; start += 20_000) {
+      for (let i = start; i < start + 37; i++) {
+        withNonFinite[i] = i % 3 === 0 ? NaN : i % 3 === 1 ? Infinity : -Infinity;
+      }
+    }
+    const kept = Array.from(withNonFinite).filter(Number.isFinite);
+    for (const piece of [1000, 65536, values.length]) {
+      assert.deepEqual(
+        onePass(withNonFinite, piece),
+        gridHistogramReference(kept),
+        `spread ${spread} with NaN and ±Infinity, pieces of ${piece}`,
+      );
+    }
+  }
+});
+
+test('a tensor split into parts on 1024-value boundaries gives the whole one-pass statistics', async () => {
+  const values = Float32Array.from(awkward(50_000, 14, 2), (x) => x * 0.02 + 0.001);
+  values[7] = NaN;
+  const whole = await computeStats('float32', values.length, memoryTensorBytes(bytesOf(values)));
+  for (const cut of [1024, 24 * 1024, 48 * 1024]) {
+    const halves = [values.subarray(0, cut), values.subarray(cut)];
+    const parts = await Promise.all(
+      halves.map((half) =>
+        computeOnePassPart('float32', half.length, memoryTensorBytes(bytesOf(half))),
+      ),
+    );
+    const merged = statsFromOnePassParts(parts);
+    assert.deepEqual(merged.histogram, whole.histogram, `cut at ${cut}`);
+    assert.equal(merged.min, whole.min);
+    assert.equal(merged.max, whole.max);
+    assert.equal(merged.sparsity, whole.sparsity);
+    assert.equal(merged.nanCount, 1);
+  }
+});
