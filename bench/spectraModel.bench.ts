@@ -3,27 +3,30 @@
  * `layerlens inspect --fast-spectra` and the `layerlens.spectrum.method` setting `fast`
  * run), and their agreement with the full spectrum on layer 0's matrices.
  *
- *   node --import tsx bench/spectraModel.bench.ts [layers] [--keep] [--no-sparse]   (default 32 layers)
- *   npm run bench -- spectraModel [--size 4]
+ *   node --import tsx bench/spectraModel.bench.ts [layers] [--dist] [--keep] [--no-sparse]   (default 32 layers)
+ *   npm run bench -- spectraModel [--size 4] [--dist]
  *
  * The model is a bfloat16 safetensors file of Llama-7B's matrix shapes, per layer q, k, v,
  * o (4096²), gate and up (11008 × 4096) and down (4096 × 11008): 224 matrices for 32
  * layers, 12.9 GB. Values are Gaussian with columns scaled by (1 + j)^−0.3, a spread
  * spectrum with a few large values. It is written once to .tmp/spectra-model/ under the
  * repository and reused by later runs; it is deleted at the end unless --keep is given.
- * Each matrix's spectrum is requested from the AnalysisService, as the CLI and the server
- * do (the file read, bfloat16 decoded, the spectrum computed in the spectrum worker), with
- * this process's peak RSS; then `layerlens inspect --fast-spectra` runs on it in a child
- * process (wall, CPU seconds, peak RSS from /usr/bin/time), and the largest matrix is
- * computed streamed and held whole, to show what streaming costs. Last, unless
- * --no-sparse, the peak RSS of the CLI and of the server path over the whole Llama-7B as
- * sparse shards (sparseModelRuns). The load average is printed with the tables.
+ * Each matrix's spectrum is requested from the LayerLens server process, spoken to over
+ * JSON-RPC as the extension's language client does (wall, and the process's CPU seconds
+ * and peak RSS from /proc); then `layerlens inspect --fast-spectra` runs on it (wall, CPU
+ * seconds, peak RSS from /usr/bin/time). Both run from the sources under tsx, or with
+ * --dist from the bundle (dist/server.js, dist/cli.js, after `npm run build`), as the
+ * packaged extension does. The largest matrix is then computed streamed and held whole in
+ * this process, to show what streaming costs. Last, unless --no-sparse, the peak RSS of the
+ * CLI and of the server over the whole Llama-7B as sparse shards (sparseModelRuns). The load
+ * average is printed with the tables.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { AnalysisService } from '../src/server/analysisService';
 import { gaussianFill } from '../src/server/analysis/randomizedSvd';
 import { fileMatrixPanels } from '../src/server/analysis/matrixOperand';
@@ -42,9 +45,13 @@ import { fastSpectrumWorkers } from '../src/server/jobs/computeSpectrum';
 import { orderedPipeline } from '../src/server/jobs/orderedPipeline';
 import { ModelService } from '../src/server/modelService';
 import { MAX_PAGE_SIZE, MAX_SPECTRUM_HELD_BYTES, SPECTRUM_PANEL_BYTES } from '../src/shared/limits';
+import { LspMethods } from '../src/shared/lsp';
 import type { TensorInfo } from '../src/shared/model';
-import type { SpectralMetrics, SpectrumMethod } from '../src/shared/spectrum';
+import type { SpectralMetrics, Spectrum, SpectrumMethod } from '../src/shared/spectrum';
+import { startServer } from '../test/support/serverProcess';
+import { processUsage } from './support/processCpu';
 
+const ROOT = join(__dirname, '..');
 const HIDDEN = 4096;
 const INTERMEDIATE = 11008;
 /** Per layer: name and [rows, cols] as stored ([out, in]). */
@@ -128,13 +135,13 @@ interface ChildRun {
   readonly peakMb: number;
 }
 
-/** `node --import tsx ARGS` in a child process under /usr/bin/time: wall, CPU seconds, peak RSS. */
+/** `node ARGS` in a child process under /usr/bin/time: wall, CPU seconds, peak RSS. */
 function timedNode(args: readonly string[]): ChildRun {
-  const run = spawnSync(
-    '/usr/bin/time',
-    ['-f', 'TIME %e %U %S %M', process.execPath, '--import', 'tsx', ...args],
-    { cwd: join(__dirname, '..'), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-  );
+  const run = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', process.execPath, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const line = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(run.stderr ?? '');
   if (run.status !== 0 || !line) {
     throw new Error(
@@ -148,32 +155,78 @@ function timedNode(args: readonly string[]): ChildRun {
   };
 }
 
-/** `layerlens inspect PATH --fast-spectra --json` (the sources under tsx), timed. */
-function timedCli(path: string): ChildRun {
-  return timedNode([join('src', 'cli', 'bin.ts'), 'inspect', path, '--fast-spectra', '--json']);
+/** `layerlens inspect PATH --fast-spectra --json` (the bundle with `dist`, else the sources under tsx), timed. */
+function timedCli(path: string, dist: boolean): ChildRun {
+  const entry = dist ? [join('dist', 'cli.js')] : ['--import', 'tsx', join('src', 'cli', 'bin.ts')];
+  return timedNode([...entry, 'inspect', path, '--fast-spectra', '--json']);
 }
 
-/** The server path (ModelService and AnalysisService) over every matrix of PATH in a child process, timed. */
-function timedServer(path: string): ChildRun {
-  return timedNode([join('bench', 'spectraModel.bench.ts'), '--server', path]);
+interface ServerRun extends ChildRun {
+  readonly perShape: Map<string, { count: number; seconds: number }>;
+  readonly backend: string;
 }
 
 /**
- * Every matrix's 'fast' spectrum, as `layerlens inspect --fast-spectra` and the server
- * request them: as many in flight as there are fast-spectrum workers, each computed in its
- * own worker from the file.
+ * Every matrix's 'fast' spectrum of PATH, requested from a fresh server process (the
+ * bundle with `dist`) in the environment the extension gives it: wall and CPU seconds from
+ * the first request to the last answer, the process's peak RSS over its whole life.
+ */
+async function timedServer(path: string, dist: boolean): Promise<ServerRun> {
+  const server = await startServer(
+    {},
+    undefined,
+    dist ? join(ROOT, 'dist', 'server.js') : undefined,
+  );
+  try {
+    const uri = pathToFileURL(path).toString();
+    await server.request(LspMethods.openModel, { uri });
+    const tensors: TensorInfo[] = [];
+    for (let offset = 0; ; offset += MAX_PAGE_SIZE) {
+      const page = (await server.request(LspMethods.tensors, { uri, offset, limit: MAX_PAGE_SIZE }))
+        .tensors;
+      tensors.push(...page);
+      if (page.length < MAX_PAGE_SIZE) break;
+    }
+    const before = processUsage(server.pid);
+    const started = performance.now();
+    const { perShape, backend } = await fastSpectraOf(
+      tensors.filter((tensor) => tensor.shape.length >= 2),
+      (tensor) =>
+        server.request(LspMethods.spectrum, {
+          uri,
+          index: tensor.index,
+          options: { method: 'fast' },
+        }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const after = processUsage(server.pid);
+    if (!before || !after) throw new Error("the server process's usage needs Linux's /proc");
+    return {
+      seconds,
+      cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+      peakMb: after.peakRssMb,
+      perShape,
+      backend,
+    };
+  } finally {
+    server.stop();
+  }
+}
+
+/**
+ * Every matrix's 'fast' spectrum, as `layerlens inspect --fast-spectra` requests them: as
+ * many in flight as there are fast-spectrum workers.
  */
 async function fastSpectraOf(
-  analysis: AnalysisService,
-  path: string,
   tensors: readonly TensorInfo[],
+  spectrumOf: (tensor: TensorInfo) => Promise<Spectrum>,
 ) {
   const perShape = new Map<string, { count: number; seconds: number }>();
   let backend = '';
   await orderedPipeline(
     tensors.length,
     fastSpectrumWorkers(),
-    (i) => analysis.spectrum(path, tensors[i]!.index, { method: 'fast' }),
+    (i) => spectrumOf(tensors[i]!),
     async (i, spectrum) => {
       backend = spectrum.backend;
       const key = tensors[i]!.shape.join(' × ');
@@ -198,26 +251,13 @@ async function matricesOf(models: ModelService, path: string): Promise<TensorInf
   return all.filter((tensor) => tensor.shape.length >= 2);
 }
 
-/** `--server PATH`: the fast spectra of every matrix of PATH in this process, then exit. */
-async function serverRun(path: string): Promise<void> {
-  const models = new ModelService();
-  const analysis = new AnalysisService(models);
-  try {
-    await models.openModel(path);
-    await fastSpectraOf(analysis, path, await matricesOf(models, path));
-  } finally {
-    analysis.dispose();
-    models.dispose();
-  }
-}
-
 /**
  * The whole Llama-7B in bfloat16 as three sparse shards (13.5 GB of holes, all zeros:
  * bench/llm_shaped.py), its vocabulary embedding and head included: peak RSS of the CLI and
- * of the server path computing every matrix's 'fast' spectrum. Zeros take no products,
- * so this row is for memory (every matrix is still read), not speed.
+ * of the server computing every matrix's 'fast' spectrum. Zeros take no products, so this
+ * row is for memory (every matrix is still read), not speed.
  */
-function sparseModelRuns(dir: string, keep: boolean): void {
+async function sparseModelRuns(dir: string, keep: boolean, dist: boolean): Promise<void> {
   const shards = join(dir, 'llama7b-sparse');
   const index = join(shards, 'model.safetensors.index.json');
   if (!existsSync(index)) {
@@ -232,14 +272,14 @@ function sparseModelRuns(dir: string, keep: boolean): void {
   }
   try {
     const load = loadText();
-    const cli = timedCli(index);
-    const server = timedServer(index);
+    const cli = timedCli(index, dist);
+    const server = await timedServer(index, dist);
     console.log(
       `\nLlama-7B, bfloat16, 3 sparse shards (13.5 GB of zeros, 291 tensors): every matrix's fast spectrum (load ${load} before, ${loadText()} after)`,
     );
     for (const [name, run] of [
       ['CLI', cli],
-      ['server path', server],
+      ['server', server],
     ] as const) {
       console.log(
         `${name.padEnd(12)} ${run.seconds.toFixed(1).padStart(7)} s ${run.cpuSeconds.toFixed(0).padStart(5)} CPU s   peak RSS ${run.peakMb.toFixed(0)} MB`,
@@ -256,7 +296,10 @@ function format(value: number | null, digits = 4): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--server') return serverRun(args[1]!);
+  const dist = args.includes('--dist');
+  if (dist && !existsSync(join(ROOT, 'dist', 'server.js'))) {
+    throw new Error('--dist needs the bundle: run `npm run build` first');
+  }
   const layers = Number(args.find((arg) => !arg.startsWith('--')) ?? 32);
   if (!Number.isInteger(layers) || layers < 1 || layers > 32) {
     throw new Error(`layers must be a whole number from 1 to 32, got ${String(layers)}`);
@@ -278,12 +321,10 @@ async function main(): Promise<void> {
     const summary = await models.openModel(path);
     const tensors = await matricesOf(models, path);
     const loadBefore = loadText();
-    const started = performance.now();
-    const cpuStarted = process.cpuUsage();
+    const server = await timedServer(path, dist);
+    const { perShape, backend } = server;
     const window = fastSpectrumWorkers();
-    const { perShape, backend } = await fastSpectraOf(analysis, path, tensors);
-    const total = (performance.now() - started) / 1000;
-    const totalCpu = cpuSeconds(process.cpuUsage(cpuStarted));
+    const from = dist ? 'the bundle (dist/)' : 'the sources under tsx';
     console.log(
       `Fast spectral metrics (alpha, stable rank, effective rank) of a ${layers}-layer Llama-7B-shaped bfloat16 model: ` +
         `${summary.tensorCount} matrices, ${(summary.totalBytes / 1e9).toFixed(2)} GB; Node ${process.version}`,
@@ -299,18 +340,16 @@ async function main(): Promise<void> {
         `${shape.padEnd(14)}  ${String(count).padStart(8)}  ${(seconds / count).toFixed(2).padStart(8)}`,
       );
     }
-    // The server path's peak, before anything else runs in this process.
-    const serverPeak = process.resourceUsage().maxRSS / 1024;
     console.log(
-      `whole model: ${total.toFixed(1)} s (${(total / 60).toFixed(2)} min, ${totalCpu.toFixed(0)} CPU s, all threads) for ${tensors.length} matrices` +
+      `server process (${from}, over JSON-RPC): ${server.seconds.toFixed(1)} s (${(server.seconds / 60).toFixed(2)} min, ${server.cpuSeconds.toFixed(0)} CPU s, all threads) for ${tensors.length} matrices` +
         (layers < 32
-          ? `; at this pace 32 layers take ${((total * 32) / layers / 60).toFixed(1)} min`
+          ? `; at this pace 32 layers take ${((server.seconds * 32) / layers / 60).toFixed(1)} min`
           : '') +
-        `; peak RSS ${serverPeak.toFixed(0)} MB (this process: ModelService and AnalysisService as the server runs them, spectrum workers included)`,
+        `; peak RSS ${server.peakMb.toFixed(0)} MB (the whole process, spectrum workers included)`,
     );
-    const cli = timedCli(path);
+    const cli = timedCli(path, dist);
     console.log(
-      `CLI (layerlens inspect --fast-spectra --json, under tsx): ${cli.seconds.toFixed(1)} s, ${cli.cpuSeconds.toFixed(0)} CPU s, peak RSS ${cli.peakMb.toFixed(0)} MB` +
+      `CLI (layerlens inspect --fast-spectra --json, ${from}): ${cli.seconds.toFixed(1)} s, ${cli.cpuSeconds.toFixed(0)} CPU s, peak RSS ${cli.peakMb.toFixed(0)} MB` +
         (layers < 32
           ? `; 32 layers at this pace: ${((cli.seconds * 32) / layers / 60).toFixed(1)} min`
           : ''),
@@ -397,7 +436,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(`Load average: ${loadAgreement} before the agreement runs, ${loadText()} after`);
-    if (!args.includes('--no-sparse')) sparseModelRuns(dir, args.includes('--keep'));
+    if (!args.includes('--no-sparse')) await sparseModelRuns(dir, args.includes('--keep'), dist);
   } finally {
     analysis.dispose();
     models.dispose();

@@ -1,8 +1,9 @@
 /**
  * CPU time of processes this bench started, read from Linux's /proc: a headless Chromium's
  * renderers and, inside them, the threads of dedicated workers (the graph view's layout
- * workers). Benches taken under load print it beside wall time. Elsewhere than Linux every
- * reading is undefined.
+ * workers); and the CPU time and peak RSS of one process (a server a bench started).
+ * Benches taken under load print it beside wall time. Elsewhere than Linux every reading is
+ * undefined.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -87,4 +88,19 @@ export function cpuSince(before: CpuReading | undefined): CpuReading | undefined
     rendererMs: now.rendererMs - before.rendererMs,
     workersMs: now.workersMs - before.workersMs,
   };
+}
+
+export interface ProcessUsage {
+  /** User + system seconds of every thread, ended ones included. */
+  readonly cpuSeconds: number;
+  /** Peak resident set size so far (VmHWM), in MiB. */
+  readonly peakRssMb: number;
+}
+
+/** CPU time and peak RSS of a running process; undefined elsewhere than Linux or once it ended. */
+export function processUsage(pid: number): ProcessUsage | undefined {
+  const stat = read(`/proc/${pid}/stat`);
+  const peak = /^VmHWM:\s+(\d+) kB/m.exec(read(`/proc/${pid}/status`) ?? '');
+  if (!stat || !peak) return undefined;
+  return { cpuSeconds: statMs(stat) / 1000, peakRssMb: Number(peak[1]) / 1024 };
 }

@@ -20,6 +20,7 @@ import {
 import type { LspMethod } from '../shared/lsp';
 import { SETTINGS_SECTION } from '../shared/settings';
 import { pythonLensMiddleware, PYTHON_DOCUMENTS, watchModelFiles } from './pythonLenses';
+import { SERVER_ENVIRONMENT } from './serverEnvironment';
 import { readSettings } from './settings';
 
 /** More crashes than this within CRASH_WINDOW_MS and the server is left stopped. */
@@ -45,11 +46,11 @@ export class LayerLensClient implements vscode.Disposable {
   ) {
     const module = context.asAbsolutePath('dist/server.js');
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc },
+      run: { module, transport: TransportKind.ipc, options: { env: SERVER_ENVIRONMENT } },
       debug: {
         module,
         transport: TransportKind.ipc,
-        options: { execArgv: ['--nolazy', '--inspect=6019'] },
+        options: { env: SERVER_ENVIRONMENT, execArgv: ['--nolazy', '--inspect=6019'] },
       },
     };
     const clientOptions: LanguageClientOptions = {

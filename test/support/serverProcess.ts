@@ -15,6 +15,7 @@ import {
   type CancellationToken,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
+import { SERVER_ENVIRONMENT } from '../../src/extension/serverEnvironment';
 import type { LspMethod } from '../../src/shared/lsp';
 import type { LayerLensSettings } from '../../src/shared/settings';
 
@@ -41,13 +42,20 @@ export interface ServerProcess {
   stop(): void;
 }
 
-/** Start the server; with `workspace`, that folder is the client's workspace folder (Python scripts). */
+/**
+ * Start the server, from source under tsx or, with `bundle` (dist/server.js), as the
+ * packaged extension runs it; in the environment the extension gives it. With `workspace`,
+ * that folder is the client's workspace folder (Python scripts).
+ */
 export async function startServer(
   settings: Partial<LayerLensSettings> = {},
   workspace?: string,
+  bundle?: string,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts', '--stdio'], {
+  const entry = bundle ? [bundle] : ['--import', 'tsx', 'src/server/server.ts'];
+  const child = spawn(process.execPath, [...entry, '--stdio'], {
     stdio: 'pipe',
+    env: { ...process.env, ...SERVER_ENVIRONMENT },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const connection = createMessageConnection(
