@@ -37,35 +37,11 @@ export function statsWorkerScript(): string {
  * require hook first; only source runs (tests) take that path, never the bundle.
  */
 function startWorkerThread(script: string, workerData: PoolWorkerData): Worker {
-  if (!script.endsWith('.ts')) {
-    return new Worker(script, { workerData, execArgv: withoutTsx(process.execArgv) });
-  }
+  if (!script.endsWith('.ts')) return new Worker(script, { workerData });
   // tsx is resolved from this source file, inside the project, wherever `script` lies.
   const load = `require('node:module').createRequire(${JSON.stringify(__filename)})`;
   const bootstrap = `const load = ${load}; load('tsx/cjs'); load(${JSON.stringify(script)});`;
   return new Worker(bootstrap, { eval: true, workerData });
-}
-
-/**
- * `args` less tsx's loader (`--import tsx`, `--require tsx/cjs` and the like), which a
- * bundled worker does not need: a process run under tsx (benches, scripts) would start
- * tsx's hooks in every worker, about 0.15 CPU seconds each.
- */
-export function withoutTsx(args: readonly string[]): string[] {
-  const loaderFlag = /^(--import|--require|-r|--loader|--experimental-loader)$/;
-  const tsx = /^tsx(\/|$)/;
-  const kept: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (loaderFlag.test(arg) && tsx.test(args[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    const joined = /^(--import|--require|--loader|--experimental-loader)=(.*)$/.exec(arg);
-    if (joined && tsx.test(joined[2]!)) continue;
-    kept.push(arg);
-  }
-  return kept;
 }
 
 /** The rejection of a cancelled job. */

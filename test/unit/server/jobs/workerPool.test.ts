@@ -6,7 +6,7 @@ import { computeStats, memoryTensorBytes } from '../../../../src/server/analysis
 import { safetensorsFormat } from '../../../../src/server/formats/safetensors';
 import { ModelFileError, type TensorEntry } from '../../../../src/server/formats/types';
 import { computeTensorStats } from '../../../../src/server/jobs/computeStats';
-import { isAbortError, withoutTsx, WorkerPool } from '../../../../src/server/jobs/workerPool';
+import { isAbortError, WorkerPool } from '../../../../src/server/jobs/workerPool';
 import { bytesOf, makeTempDir, writeSafetensors } from '../../../support/safetensorsBuilder';
 
 let dir: string;
@@ -310,49 +310,6 @@ test('computeTensorStats: a file deleted underneath fails that job, not the pool
         error instanceof ModelFileError && error.file === path && /ENOENT/.test(error.problem),
     );
     assert.equal((await computeTensorStats(pool, others[0]!)).count, 50);
-  } finally {
-    pool.dispose();
-  }
-});
-
-test('a bundled (.js) worker starts without tsx, with the other node flags kept', async () => {
-  assert.deepEqual(
-    withoutTsx([
-      '--import',
-      'tsx',
-      '--max-old-space-size=512',
-      '--require',
-      'tsx/cjs',
-      '--import=tsx/esm',
-      '--loader=tsx',
-      '--import',
-      './other.mjs',
-      '-r',
-      'tsx',
-      '--trace-warnings',
-    ]),
-    ['--max-old-space-size=512', '--import', './other.mjs', '--trace-warnings'],
-  );
-  // This test runs under tsx; a plain JavaScript worker answering the pool's protocol
-  // reports the flags it was started with.
-  const script = join(dir, 'execArgvWorker.js');
-  await writeFile(
-    script,
-    `const { parentPort } = require('node:worker_threads');
-parentPort.on('message', (message) => {
-  parentPort.postMessage({ kind: 'done', id: message.id, result: process.execArgv });
-});
-`,
-  );
-  const pool = new WorkerPool<null, string[]>(1, script);
-  try {
-    const flags = await pool.run(null);
-    assert.ok(
-      process.execArgv.some((arg) => arg.includes('tsx')),
-      'the test process runs under tsx',
-    );
-    assert.deepEqual(flags, withoutTsx(process.execArgv));
-    assert.ok(!flags.some((arg) => /^tsx|=tsx/.test(arg)), flags.join(' '));
   } finally {
     pool.dispose();
   }
