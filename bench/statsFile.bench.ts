@@ -8,10 +8,10 @@
  * (1.6 GB), and the whole 7B model in bfloat16 as three sparse shards (13.5 GB of holes,
  * for memory only). For each file it times `layerlens inspect FILE --stats --json` (the CLI
  * from source through tsx, or the bundle dist/cli.js with --dist after `npm run build`),
- * the server's statistics request (ModelService.tensorStats over every tensor, in a fresh
- * process, its workers started as the model opens as the LSP server's are; with --dist they
- * run the bundle's dist/statsWorker.js, as the packaged server's do) and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity
- * counts, 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
+ * the server's statistics requests over every tensor (a fresh server process spoken to over
+ * JSON-RPC, from source or, with --dist, dist/server.js as the packaged extension runs it)
+ * and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity counts,
+ * 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
  * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, and the
  * load average. Files over 1 GB are deleted at the end unless --keep. `--only=NAME` runs
  * (and generates) one file: a dense file by the start of its name, or the sparse shards.
@@ -20,9 +20,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ModelService } from '../src/server/modelService';
+import { pathToFileURL } from 'node:url';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../src/shared/limits';
+import { LspMethods } from '../src/shared/lsp';
 import type { TensorStats } from '../src/shared/model';
+import { startServer } from '../test/support/serverProcess';
+import { processUsage } from './support/processCpu';
 
 const ROOT = resolve(__dirname, '..');
 const DIR = join(ROOT, '.tmp', 'bench-stats-file');
@@ -137,25 +140,41 @@ function cli(path: string, dist: boolean): Measured {
 }
 
 /**
- * The server path's process runs this file under tsx: its CPU seconds include compiling
- * the TypeScript sources before the timed part (and tsx's loader, which the workers
- * inherit), work the bundled LSP server does not do. `timedCpuSeconds` counts the timed
- * part alone (all threads), printed in a note.
+ * Every tensor's statistics from a fresh server process (the bundle with `dist`, else the
+ * sources under tsx), asked over JSON-RPC as the extension asks: open the model (its stats
+ * workers start meanwhile), then the statistics in batches. Seconds and CPU seconds (all
+ * threads, from /proc) run from the open request to the last answer; the peak RSS is the
+ * process's over its whole life.
  */
-function server(path: string, dist: boolean): Measured & { timedCpuSeconds: number } {
-  const { stdout, peakMb, cpuSeconds } = timedNode([
-    '--import',
-    'tsx',
-    __filename,
-    '--server',
-    path,
-    ...(dist ? ['--dist'] : []),
-  ]);
-  return {
-    ...(JSON.parse(stdout) as { seconds: number; timedCpuSeconds: number }),
-    peakMb,
-    cpuSeconds,
-  };
+async function server(path: string, dist: boolean): Promise<Measured> {
+  const lsp = await startServer({}, undefined, dist ? join(ROOT, 'dist', 'server.js') : undefined);
+  try {
+    const uri = pathToFileURL(path).toString();
+    const before = processUsage(lsp.pid);
+    const start = performance.now();
+    const summary = await lsp.request(LspMethods.openModel, { uri });
+    const batch = Math.min(MAX_STATS_BATCH, MAX_PAGE_SIZE);
+    let failed = 0;
+    for (let first = 0; first < summary.tensorCount; first += batch) {
+      const indices = Array.from(
+        { length: Math.min(batch, summary.tensorCount - first) },
+        (_, i) => first + i,
+      );
+      for (const result of await lsp.request(LspMethods.tensorStats, { uri, indices })) {
+        if ('error' in result) failed++;
+      }
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const after = processUsage(lsp.pid);
+    if (failed > 0) throw new Error(`${failed} tensors had no statistics`);
+    return {
+      seconds,
+      cpuSeconds: before && after ? after.cpuSeconds - before.cpuSeconds : NaN,
+      peakMb: after?.peakRssMb ?? NaN,
+    };
+  } finally {
+    lsp.stop();
+  }
 }
 
 function numpy(path: string): Measured | string {
@@ -220,33 +239,8 @@ function printTable(title: string, rows: readonly (readonly string[])[]): void {
   for (const row of all) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
 }
 
-/** The server side, run in its own process: every tensor's statistics through ModelService. */
-async function serverPath(path: string, dist: boolean): Promise<void> {
-  // With --dist the workers run the bundle's dist/statsWorker.js, as the packaged server's do.
-  const service = new ModelService(
-    dist ? { statsWorkerScript: join(ROOT, 'dist', 'statsWorker.js') } : {},
-  );
-  const start = process.hrtime.bigint();
-  const cpuBefore = process.cpuUsage();
-  // As the LSP server's openModel handler: the workers start while the model opens.
-  service.startStatsWorkers();
-  const summary = await service.openModel(path);
-  const indices = Array.from({ length: summary.tensorCount }, (_, index) => index);
-  let failed = 0;
-  for (let first = 0; first < indices.length; first += Math.min(MAX_STATS_BATCH, MAX_PAGE_SIZE)) {
-    const batch = indices.slice(first, first + Math.min(MAX_STATS_BATCH, MAX_PAGE_SIZE));
-    for (const result of await service.tensorStats(path, batch)) if ('error' in result) failed++;
-  }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const used = process.cpuUsage(cpuBefore);
-  service.dispose();
-  if (failed > 0) throw new Error(`${failed} tensors had no statistics`);
-  console.log(JSON.stringify({ seconds, timedCpuSeconds: (used.user + used.system) / 1e6 }));
-}
-
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--server') return serverPath(args[1]!, args[2] === '--dist');
   const dist = args.includes('--dist');
   if (dist && !existsSync(join(ROOT, 'dist', 'cli.js'))) {
     throw new Error('--dist needs the bundle: run `npm run build` first');
@@ -262,7 +256,7 @@ async function main(): Promise<void> {
   if (dense.length === 0 && !sparse) throw new Error(`--only ${only}: no such file`);
   generate(dense, sparse);
   const cliLabel = dist ? 'CLI (dist/cli.js)' : 'CLI (source, tsx)';
-  const serverLabel = dist ? 'server (ModelService, dist workers)' : 'server (ModelService)';
+  const serverLabel = dist ? 'server (dist/server.js)' : 'server (source, tsx)';
   const rows: string[][] = [];
   const notes: string[] = [];
   console.log(`load average before: ${load()}`);
@@ -273,14 +267,10 @@ async function main(): Promise<void> {
     spawnSync('cat', [path], { stdio: 'ignore' });
     const reference = numpy(path);
     const viaCli = cli(path, dist);
-    const served = server(path, dist);
     const measured: [string, Measured][] = [
       [cliLabel, viaCli],
-      [serverLabel, served],
+      [serverLabel, await server(path, dist)],
     ];
-    notes.push(
-      `${label}: server CPU s of the timed part alone (no tsx compile): ${served.timedCpuSeconds.toFixed(2)}`,
-    );
     if (typeof reference !== 'string') measured.push(['NumPy (1 thread)', reference]);
     else notes.push(`${label}: NumPy failed: ${reference}`);
     for (const [name, result] of measured) {
@@ -301,7 +291,7 @@ async function main(): Promise<void> {
     const sparseBytes = modelBytes(SPARSE_INDEX);
     for (const [name, result] of [
       [cliLabel, cli(SPARSE_INDEX, dist)],
-      [serverLabel, server(SPARSE_INDEX, dist)],
+      [serverLabel, await server(SPARSE_INDEX, dist)],
     ] as const) {
       rows.push(['Llama-7B bf16, 3 sparse shards', name, ...timings(sparseBytes, result), '']);
     }
