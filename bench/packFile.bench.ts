@@ -2,7 +2,7 @@
  * `layerlens pack` and `unpack`, file to file, on an LLM-shaped file, beside `zstd -3 -T2`
  * on the same file, measured in the same run; then the peak memory of packing Llama-7B.
  *
- *   npm run bench -- packFile [LAYERS] [--runs N] [--keep] [--built]
+ *   npm run bench -- packFile [--size LAYERS] [--runs=N] [--keep] [--built]
  *
  * The file holds LAYERS Llama-7B decoder layers (default 4: 1.6 GB) of random-normal bf16
  * values (bench/support/llamaFile.ts), written under .tmp/bench-pack/ and read once before
@@ -10,7 +10,7 @@
  * (LayerLens: the CLI under tsx, start-up included, or with --built the bundle
  * dist/cli.js that `npm run build` writes, as users run it), timed by the wall clock, with its peak
  * RSS and CPU seconds from /usr/bin/time where that exists. Both round trips are compared
- * byte for byte with the original. With --runs N (default 1), both tools make N round trips,
+ * byte for byte with the original. With --runs=N (default 1), both tools make N round trips,
  * taking turns (LayerLens, zstd, LayerLens, …), and every run gets its row with the load
  * after it: "faster in every run" can be read off the table. The memory check packs the two shards of a 13.5 GB
  * Llama-7B made of holes (sparse files: zeros on no disk). Files over 1 GB are deleted at
@@ -149,14 +149,12 @@ async function roundTrip(
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const runsAt = args.indexOf('--runs');
-  const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 1;
+  // --runs=N (npm run bench passes flags on, not their separate values).
+  const runs = Number(args.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 1);
   if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS) {
-    throw new Error(`--runs takes a whole number from 1 to ${MAX_RUNS}`);
+    throw new Error(`--runs=N takes a whole number from 1 to ${MAX_RUNS}`);
   }
-  const layers = Number(
-    args.find((arg, i) => /^\d+$/.test(arg) && (runsAt < 0 || i !== runsAt + 1)) ?? 4,
-  );
+  const layers = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 4);
   const keep = process.argv.includes('--keep');
   if (BUILT && !existsSync(CLI[0]!)) throw new Error(`${CLI[0]} is missing: run npm run build`);
   await mkdir(DIR, { recursive: true });
