@@ -2,7 +2,7 @@
  * `layerlens pack` and `unpack`, file to file, on an LLM-shaped file, beside `zstd -3 -T2`
  * on the same file, measured in the same run; then the peak memory of packing Llama-7B.
  *
- *   npm run bench -- packFile [--size LAYERS] [--keep] [--built]
+ *   npm run bench -- packFile [--size LAYERS] [--runs=N] [--keep] [--built]
  *
  * The file holds LAYERS Llama-7B decoder layers (default 4: 1.6 GB) of random-normal bf16
  * values (bench/support/llamaFile.ts), written under .tmp/bench-pack/ and read once before
@@ -10,7 +10,9 @@
  * (LayerLens: the CLI under tsx, start-up included, or with --built the bundle
  * dist/cli.js that `npm run build` writes, as users run it), timed by the wall clock, with its peak
  * RSS and CPU seconds from /usr/bin/time where that exists. Both round trips are compared
- * byte for byte with the original. The memory check packs the two shards of a 13.5 GB
+ * byte for byte with the original. With --runs=N (default 1), both tools make N round trips,
+ * taking turns (LayerLens, zstd, LayerLens, …), and every run gets its row with the load
+ * after it: "faster in every run" can be read off the table. The memory check packs the two shards of a 13.5 GB
  * Llama-7B made of holes (sparse files: zeros on no disk). Files over 1 GB are deleted at
  * the end unless --keep is given (the generated input is then reused by the next run).
  */
@@ -26,6 +28,8 @@ const BUILT = process.argv.includes('--built');
 const CLI = BUILT ? [resolve('dist/cli.js')] : ['--import', 'tsx', resolve('src/cli/bin.ts')];
 const TIME = '/usr/bin/time';
 const COMPARE_PIECE = 16 * 1024 * 1024;
+/** Most round trips --runs asks of each tool. */
+const MAX_RUNS = 20;
 
 const load = () =>
   loadavg()
@@ -144,7 +148,13 @@ async function roundTrip(
 }
 
 async function main(): Promise<void> {
-  const layers = Number(process.argv.slice(2).find((arg) => /^\d+$/.test(arg)) ?? 4);
+  const args = process.argv.slice(2);
+  // --runs=N (npm run bench passes flags on, not their separate values).
+  const runs = Number(args.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 1);
+  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS) {
+    throw new Error(`--runs=N takes a whole number from 1 to ${MAX_RUNS}`);
+  }
+  const layers = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 4);
   const keep = process.argv.includes('--keep');
   if (BUILT && !existsSync(CLI[0]!)) throw new Error(`${CLI[0]} is missing: run npm run build`);
   await mkdir(DIR, { recursive: true });
@@ -156,28 +166,31 @@ async function main(): Promise<void> {
   const zst = `${input}.zst`;
   const startLoad = load();
   const rows: RoundTrip[] = [];
-  rows.push(
-    await roundTrip(
-      'LayerLens pack/unpack',
-      input,
-      llz,
-      `${llz}.unpacked`,
-      () => timed(process.execPath, [...CLI, 'pack', input, '--out', llz]),
-      () => timed(process.execPath, [...CLI, 'unpack', llz, '--out', `${llz}.unpacked`]),
-    ),
-  );
   const zstdThere = spawnSync('zstd', ['--version']).status === 0;
-  if (zstdThere) {
+  for (let run = 1; run <= runs; run++) {
+    const suffix = runs > 1 ? ` #${run}` : '';
     rows.push(
       await roundTrip(
-        'zstd -3 -T2',
+        `LayerLens pack/unpack${suffix}`,
         input,
-        zst,
-        `${zst}.unpacked`,
-        () => timed('zstd', ['-3', '-T2', '-q', '-f', input, '-o', zst]),
-        () => timed('zstd', ['-d', '-T2', '-q', '-f', zst, '-o', `${zst}.unpacked`]),
+        llz,
+        `${llz}.unpacked`,
+        () => timed(process.execPath, [...CLI, 'pack', input, '--out', llz]),
+        () => timed(process.execPath, [...CLI, 'unpack', llz, '--out', `${llz}.unpacked`]),
       ),
     );
+    if (zstdThere) {
+      rows.push(
+        await roundTrip(
+          `zstd -3 -T2${suffix}`,
+          input,
+          zst,
+          `${zst}.unpacked`,
+          () => timed('zstd', ['-3', '-T2', '-q', '-f', input, '-o', zst]),
+          () => timed('zstd', ['-d', '-T2', '-q', '-f', zst, '-o', `${zst}.unpacked`]),
+        ),
+      );
+    }
   }
   console.log(
     `\nFile to file: ${basename(input)}, ${(size / 1e9).toFixed(2)} GB; Node ${process.version}; LayerLens ${BUILT ? 'dist/cli.js' : 'src/cli/bin.ts under tsx'}; load average ${startLoad} at the start`,
@@ -214,6 +227,15 @@ async function main(): Promise<void> {
     ]),
   );
   if (!zstdThere) console.log('zstd is missing: no reference row.');
+  else {
+    // Rows alternate LayerLens, zstd: each run compared with the zstd run right after it.
+    const pairs = Array.from({ length: runs }, (_, run) => [rows[2 * run]!, rows[2 * run + 1]!]);
+    const faster = (pick: (row: RoundTrip) => Run) =>
+      pairs.filter(([ours, zstd]) => pick(ours!).seconds < pick(zstd!).seconds).length;
+    console.log(
+      `LayerLens faster than zstd -3 -T2: pack in ${faster((row) => row.pack)} of ${runs} runs, unpack in ${faster((row) => row.unpack)} of ${runs}`,
+    );
+  }
 
   const shards = await writeSparseLlama7B(join(DIR, 'llama-7b-sparse'));
   const shardRows: string[][] = [];

@@ -17,6 +17,7 @@ import {
 } from '../shared/lossless';
 import type { TensorInfo } from '../shared/model';
 import { LosslessService } from '../server/lossless/service';
+import type { LosslessPool } from '../server/lossless/jobs';
 import type { ModelService } from '../server/modelService';
 import { printTable } from './table';
 
@@ -170,6 +171,7 @@ export async function losslessMain(
   command: (typeof LOSSLESS_COMMANDS)[number],
   args: readonly string[],
   models: ModelService,
+  pool?: LosslessPool,
 ): Promise<number> {
   const parsed = parseArgs(args);
   if (typeof parsed === 'string' || parsed.files.length !== 1) {
@@ -185,7 +187,7 @@ export async function losslessMain(
   const base = parsed.options.get('--base');
   const tensor = parsed.options.get('--tensor');
   const json = parsed.flags.has('--json');
-  const lossless = new LosslessService(models, models.workerCount);
+  const lossless = new LosslessService(models, models.workerCount, pool);
   const progress = (done: number, total: number) => {
     if (process.stderr.isTTY)
       process.stderr.write(`\r${formatPercent(total ? done / total : 1)}   `);

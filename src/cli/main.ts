@@ -35,6 +35,7 @@ import type { StructuredSparsity } from '../shared/heatmap';
 import type { Spectrum } from '../shared/spectrum';
 import { compressCommand, COMPRESS_USAGE } from './compress';
 import { LOSSLESS_COMMANDS, LOSSLESS_USAGE, losslessMain } from './lossless';
+import type { LosslessPool } from '../server/lossless/jobs';
 import { printTable } from './table';
 import { applyCommand, PLAN_USAGE, planCommand } from './plan';
 import { UsageError } from './compress';
@@ -267,7 +268,11 @@ function printReport(report: InspectReport, withStats: boolean, extras: InspectE
   printTable([header, ...rows]);
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Run the command `argv`. `losslessPool`: lossless workers the caller started early
+ * (bin.ts, for pack and unpack), handed to the lossless commands.
+ */
+export async function main(argv: readonly string[], losslessPool?: LosslessPool): Promise<number> {
   const [command, ...rest] = argv;
   const flags = new Set(rest.filter((arg) => arg.startsWith('--')));
   const files = rest.filter((arg) => !arg.startsWith('--'));
@@ -290,7 +295,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'plan' || command === 'apply') return runPlan(command, rest);
   const lossless = LOSSLESS_COMMANDS.find((name) => name === command);
-  if (lossless) return runLossless(lossless, rest);
+  if (lossless) return runLossless(lossless, rest, losslessPool);
   const commands: Record<string, (args: readonly string[]) => Promise<number>> = {
     sensitivity: sensitivityCommand,
     diff: diffCommand,
@@ -348,10 +353,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function runLossless(
   command: (typeof LOSSLESS_COMMANDS)[number],
   args: readonly string[],
+  pool: LosslessPool | undefined,
 ): Promise<number> {
   const service = new ModelService();
   try {
-    return await losslessMain(command, args, service);
+    return await losslessMain(command, args, service, pool);
   } catch (error) {
     if (error instanceof ModelFileError) {
       console.error(`layerlens: ${error.message}`);

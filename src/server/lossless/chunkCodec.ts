@@ -165,7 +165,8 @@ function brotliWhole(raw: Uint8Array, limit: number): Uint8Array | null {
 }
 
 /** The WebAssembly kernels where they load and the layout gains from them. */
-function kernelsFor(layout: ByteLayout, generic: boolean): LosslessKernels | null {
+/** The kernels that code chunks of `layout` (null: TypeScript codes them, e.g. plain bytes). */
+export function kernelsFor(layout: ByteLayout, generic: boolean): LosslessKernels | null {
   return layout === 'bytes' || generic ? null : losslessKernels();
 }
 

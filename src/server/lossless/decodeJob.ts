@@ -13,7 +13,15 @@ import { writeSync } from 'node:fs';
 import { readIntoSync } from '../formats/fileRange';
 import { ModelFileError } from '../formats/types';
 import type { ByteLayout } from './byteGroups';
-import { ChunkFormatError, crc32, decodeChunk, decodeChunkView, xorInto } from './chunkCodec';
+import {
+  ChunkFormatError,
+  crc32,
+  decodeChunk,
+  decodeChunkView,
+  kernelsFor,
+  xorInto,
+} from './chunkCodec';
+import type { LosslessKernels } from './losslessWasm';
 import { threadScratch } from './bufferPool';
 import { CHUNK_HASH_BYTES, chunkCheck, hashChunk, type ChunkHash } from './chunkHash';
 
@@ -133,15 +141,41 @@ function payloadOf(job: DecodeJob, payloadTotal: number): Uint8Array {
   return payload;
 }
 
+/**
+ * Each chunk's payload read from the container straight into the kernels' memory, where it
+ * is decoded (payloadRoom): the payloads of a job with `payloadFrom`, decoded with kernels.
+ */
+function payloadReader(job: DecodeJob, kernels: LosslessKernels | null) {
+  const from = job.payloadFrom;
+  if (!from || !kernels) return null;
+  let range = 0;
+  let within = 0;
+  return (chunk: DecodeJobChunk): Uint8Array => {
+    while (range < from.ranges.length && within >= from.ranges[range]![1]) {
+      range++;
+      within = 0;
+    }
+    const [position, length] = from.ranges[range] ?? [0, 0];
+    if (within + chunk.payloadLength > length) {
+      throw new RangeError('the payload ranges do not hold whole chunks');
+    }
+    const room = kernels.payloadRoom(chunk.payloadLength, chunk.rawLength);
+    readIntoSync(from.fd, job.file, position + within, room);
+    within += chunk.payloadLength;
+    return room;
+  };
+}
+
 /** Decode a job's chunks (synchronously: random access uses it outside the workers too). */
 export function decodeChunkJob(job: DecodeJob): DecodeResult {
   const total = job.chunks.reduce((sum, chunk) => sum + chunk.rawLength, 0);
   const payloadTotal = job.chunks.reduce((sum, chunk) => sum + chunk.payloadLength, 0);
-  const payloads = payloadOf(job, payloadTotal);
   const target = job.writeTo;
   // Written to a file without a base to XOR: each chunk is hashed and written where it was
   // decoded (the kernels' memory), with no copy into a buffer of the job's.
   const inPlace = target !== undefined && !job.base;
+  const readPayload = inPlace ? payloadReader(job, kernelsFor(job.layout, false)) : null;
+  const payloads = readPayload ? null : payloadOf(job, payloadTotal);
   const bytes: Uint8Array<ArrayBuffer> = inPlace
     ? new Uint8Array(0)
     : target
@@ -155,7 +189,9 @@ export function decodeChunkJob(job: DecodeJob): DecodeResult {
   let payloadAt = 0;
   let at = 0;
   job.chunks.forEach((chunk, c) => {
-    const payload = payloads.subarray(payloadAt, payloadAt + chunk.payloadLength);
+    const payload = readPayload
+      ? readPayload(chunk)
+      : payloads!.subarray(payloadAt, payloadAt + chunk.payloadLength);
     let out: Uint8Array;
     try {
       if (inPlace) out = decodeChunkView(job.layout, payload, chunk.rawLength);

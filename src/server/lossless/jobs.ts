@@ -11,11 +11,11 @@ import type { DType } from '../../shared/dtypes';
 import { LLZ_CHUNK_BYTES } from '../../shared/limits';
 import type { TensorByteSource } from '../jobs/statsJob';
 import { tensorBytesOf } from '../jobs/tensorSource';
-import { JobAbortedError, type WorkerPool } from '../jobs/workerPool';
+import { JobAbortedError, WorkerPool } from '../jobs/workerPool';
 import { readIntoSync } from '../formats/fileRange';
 import { threadScratch } from './bufferPool';
 import { hasExponentStream, layoutOf, type ByteLayout } from './byteGroups';
-import { crc32, encodeChunk, xorInto } from './chunkCodec';
+import { crc32, encodeChunk, kernelsFor, xorInto } from './chunkCodec';
 import { CHUNK_HASH_BYTES, chunkCheck, hashChunk, type ChunkHash } from './chunkHash';
 import { decodeChunkJob, type DecodeJob, type DecodeResult } from './decodeJob';
 import { entropyBits } from './rans';
@@ -24,11 +24,28 @@ import { entropyBits } from './rans';
 export const CHUNKS_PER_JOB = 8;
 
 /**
+ * Most chunks one job decodes when the worker reads its payloads from the container and
+ * writes the bytes to the output itself (8 MB of 256 KB chunks): nothing crosses between
+ * threads but the job's description, so a longer job only saves round trips to the main
+ * thread, during which the worker would wait.
+ */
+export const FILE_DECODE_CHUNKS_PER_JOB = 32;
+
+/** Up to `most` chunks per job, but at least four jobs where a run of `chunks` allows. */
+const chunksPerJobUpTo = (chunks: number, most: number) =>
+  Math.min(most, Math.max(1, Math.ceil(chunks / 4)));
+
+/**
  * Chunks per job for a run of `chunks` chunks: up to CHUNKS_PER_JOB, but at least four
  * jobs where the run allows, so that a short run still keeps every worker busy.
  */
 export function chunksPerJob(chunks: number): number {
-  return Math.min(CHUNKS_PER_JOB, Math.max(1, Math.ceil(chunks / 4)));
+  return chunksPerJobUpTo(chunks, CHUNKS_PER_JOB);
+}
+
+/** The same for jobs that decode from file to file: up to FILE_DECODE_CHUNKS_PER_JOB. */
+export function fileDecodeChunksPerJob(chunks: number): number {
+  return chunksPerJobUpTo(chunks, FILE_DECODE_CHUNKS_PER_JOB);
 }
 
 export interface EncodeJob {
@@ -124,11 +141,16 @@ function inputOf(job: EncodeJob): Uint8Array {
 
 function encode(job: EncodeJob): EncodeResult {
   const { base } = job;
-  const bytes = inputOf(job);
-  const chunkBytes = job.chunkBytes ?? Math.max(1, bytes.length);
-  const count = Math.max(1, Math.ceil(bytes.length / chunkBytes));
+  // Read by the job with kernels to code them: each chunk is read straight into the kernels'
+  // memory, where it is hashed and split (chunkRoom) without being copied there.
+  const from = job.bytesFrom;
+  const kernels = from ? kernelsFor(job.layout, job.generic) : null;
+  const bytes = kernels ? null : inputOf(job);
+  const length = bytes ? bytes.length : from!.length;
+  const chunkBytes = job.chunkBytes ?? Math.max(1, length);
+  const count = Math.max(1, Math.ceil(length / chunkBytes));
   // A payload never exceeds its chunk by more than one byte: code them all into one buffer.
-  const room = bytes.length + count;
+  const room = length + count;
   const out = job.into && job.into.length >= room ? job.into : new Uint8Array(room);
   const payloadLengths: number[] = [];
   const checks: number[] = [];
@@ -137,13 +159,23 @@ function encode(job: EncodeJob): EncodeResult {
   const digests = hash ? new Uint8Array(hashBytes * count) : undefined;
   let at = 0;
   for (let i = 0; i < count; i++) {
-    const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
+    const start = i * chunkBytes;
+    const end = Math.min(length, start + chunkBytes);
+    const chunk =
+      kernels && from
+        ? readIntoSync(
+            from.fd,
+            from.path,
+            from.position + start,
+            kernels.chunkRoom(job.layout, end - start),
+          )
+        : bytes!.subarray(start, end);
     if (hash && digests) {
       const digest = hashChunk(hash, chunk);
       digests.set(digest, hashBytes * i);
       checks.push(chunkCheck(digest));
     } else checks.push(crc32(chunk));
-    if (base) xorInto(chunk, base.subarray(i * chunkBytes, (i + 1) * chunkBytes));
+    if (base) xorInto(chunk, base.subarray(start, end));
     const { payload } = encodeChunk(job.layout, chunk, job.generic, undefined, out.subarray(at));
     payloadLengths.push(payload.length);
     at += payload.length;
@@ -241,7 +273,16 @@ export type LosslessRunner = (
 
 export const inProcessRunner: LosslessRunner = (job) => runLosslessJob(job);
 
-export function poolRunner(pool: WorkerPool<LosslessJob, LosslessResult>): LosslessRunner {
+export type LosslessPool = WorkerPool<LosslessJob, LosslessResult>;
+
+/** A pool of `size` lossless workers; with `start`, their threads start now instead of at the first job. */
+export function losslessPool(size: number, start = false): LosslessPool {
+  const pool = new WorkerPool<LosslessJob, LosslessResult>(size, losslessWorkerScript());
+  if (start) pool.start();
+  return pool;
+}
+
+export function poolRunner(pool: LosslessPool): LosslessRunner {
   return (job, signal, transfer) => pool.run(job, signal, transfer);
 }
 

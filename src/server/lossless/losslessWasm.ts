@@ -135,16 +135,38 @@ export class LosslessKernels {
     return new Uint8Array(k.memory.buffer, HASH_AT, 8).slice();
   }
 
+  /**
+   * Where `split` lays out a chunk of `length` bytes: its copy of the chunk at DATA_AT, then
+   * the streams, then room for a coded body (at most 2 bytes per symbol); and the bytes needed.
+   */
+  private splitLayout(layout: ByteLayout, length: number) {
+    const n = Math.floor(length / elementBytesOf(layout));
+    const streamsAt = align(DATA_AT + length);
+    const codedAt = align(streamsAt + n * elementBytesOf(layout));
+    return { n, streamsAt, codedAt, bytes: codedAt + 2 * n + 16 };
+  }
+
+  /**
+   * A view of `length` bytes where `split` copies a chunk of `layout`: a chunk read (or
+   * written) there is hashed (xxh64) and split where it lies, without a copy. Valid until
+   * the next call that lays out a chunk.
+   */
+  chunkRoom(layout: ByteLayout, length: number): Uint8Array {
+    return this.reserve(this.splitLayout(layout, length).bytes).subarray(DATA_AT, DATA_AT + length);
+  }
+
   /** The stream views of splitStreams(layout, raw) (the tail is a view on `raw`). */
   split(layout: ByteLayout, raw: Uint8Array): Uint8Array[] {
     const size = elementBytesOf(layout);
-    const n = Math.floor(raw.length / size);
     const rawAt = DATA_AT;
-    this.streamsAt = align(rawAt + raw.length);
-    this.codedAt = align(this.streamsAt + n * size);
-    // The coded body of one stream takes at most 2 bytes per symbol.
-    const memory = this.reserve(this.codedAt + 2 * n + 16);
-    memory.set(raw.subarray(0, n * size), rawAt);
+    const { n, streamsAt, codedAt, bytes } = this.splitLayout(layout, raw.length);
+    this.streamsAt = streamsAt;
+    this.codedAt = codedAt;
+    const memory = this.reserve(bytes);
+    // A chunk already in its place (chunkRoom) is not copied onto itself.
+    if (raw.buffer !== memory.buffer || raw.byteOffset !== rawAt) {
+      memory.set(raw.subarray(0, n * size), rawAt);
+    }
     const k = this.exports;
     const at = this.streamsAt;
     if (layout === 'bf16') k.splitBf16(rawAt, n, at, at + n);
@@ -205,16 +227,33 @@ export class LosslessKernels {
     const size = elementBytesOf(layout);
     const n = Math.floor(rawLength / size);
     this.streamsAt = DATA_AT;
-    const outAt = align(this.streamsAt + rawLength);
-    this.codedAt = align(outAt + rawLength);
+    this.codedAt = this.payloadAt(rawLength);
     const memory = this.reserve(this.codedAt + payload.length);
-    memory.set(payload, this.codedAt);
+    // A payload already in its place (payloadRoom) is not copied onto itself.
+    if (payload.buffer !== memory.buffer || payload.byteOffset !== this.codedAt) {
+      memory.set(payload, this.codedAt);
+    }
     const at = this.streamsAt;
     const targets = Array.from({ length: size }, (_, p) =>
       memory.subarray(at + p * n, at + (p + 1) * n),
     );
     targets.push(memory.subarray(at + n * size, at + rawLength));
     return { payload: memory.subarray(this.codedAt, this.codedAt + payload.length), targets };
+  }
+
+  /** Where decodeTargets copies the payload of a chunk of `rawLength` bytes (after the streams and the joined bytes). */
+  private payloadAt(rawLength: number): number {
+    return align(align(DATA_AT + rawLength) + rawLength);
+  }
+
+  /**
+   * A view of `payloadLength` bytes where decodeTargets copies the payload of a chunk of
+   * `rawLength` bytes: a payload read there is decoded without a copy. Valid until the next
+   * call that lays out a chunk.
+   */
+  payloadRoom(payloadLength: number, rawLength: number): Uint8Array {
+    const at = this.payloadAt(rawLength);
+    return this.reserve(at + payloadLength).subarray(at, at + payloadLength);
   }
 
   /** ransDecode of a body inside the payload view into a target view (both from decodeTargets). */

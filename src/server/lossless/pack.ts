@@ -46,6 +46,7 @@ import {
   CHUNKS_PER_JOB,
   chunkKey,
   chunksPerJob,
+  fileDecodeChunksPerJob,
   inProcessRunner,
   type DecodeJobChunk,
   type DecodeResult,
@@ -585,16 +586,20 @@ interface ChunkRef {
   readonly chunk: number;
 }
 
-/** Consecutive chunks of one segment, decoded by one job. */
+/**
+ * Consecutive chunks of one segment, decoded by one job: fileDecodeChunksPerJob, or
+ * chunksPerJob for a delta's segment (its base bytes are read here and moved to the job).
+ */
 function runsOf(refs: readonly ChunkRef[]): ChunkRef[][] {
   const runs: ChunkRef[][] = [];
   for (const ref of refs) {
     const run = runs.at(-1);
     const last = run?.at(-1);
+    const perJob = ref.segment.xor ? chunksPerJob : fileDecodeChunksPerJob;
     if (
       run &&
       last &&
-      run.length < chunksPerJob(ref.segment.chunks.length) &&
+      run.length < perJob(ref.segment.chunks.length) &&
       last.segmentIndex === ref.segmentIndex &&
       last.chunk + 1 === ref.chunk
     ) {

@@ -15,24 +15,23 @@ import type {
 } from '../../shared/lossless';
 import { decodeValues, isNumericDType } from '../analysis/decode';
 import type { OpenedModel, TensorEntry } from '../formats/types';
-import { isAbortError, WorkerPool } from '../jobs/workerPool';
+import { isAbortError } from '../jobs/workerPool';
 import { workerSourceOf } from '../jobs/computeStats';
 import { storedTensor } from '../formats/decodedValues';
 import type { ModelService } from '../modelService';
 import { basePathOf, hasLlzMagic, readContainer, type LlzContainer } from './container';
 import {
-  losslessWorkerScript,
+  losslessPool,
   poolRunner,
+  type LosslessPool,
   type AnalyseJob,
   type AnalyseResult,
-  type LosslessJob,
-  type LosslessResult,
   type LosslessRunner,
 } from './jobs';
 import { extractTensor, packFile, unpackFile, type LosslessOptions } from './pack';
 
 export class LosslessService {
-  private pool: WorkerPool<LosslessJob, LosslessResult> | undefined;
+  private pool: LosslessPool | undefined;
   private readonly compressibilityCache = new WeakMap<
     OpenedModel,
     Map<number, TensorCompressibility>
@@ -40,17 +39,21 @@ export class LosslessService {
   /** Per model: each chunk key measured (jobs.ts chunkKey) → the tensor that holds it first. */
   private readonly chunkOwners = new WeakMap<OpenedModel, Map<string, number>>();
 
+  /**
+   * `pool`: lossless workers already started (losslessPool), which this service then owns
+   * and disposes; without it, a pool of `workerCount` workers starts on first use.
+   */
   constructor(
     private readonly models: ModelService,
     readonly workerCount: number,
-  ) {}
+    pool?: LosslessPool,
+  ) {
+    this.pool = pool;
+  }
 
   /** Runs jobs in this service's worker pool (started on first use). */
   get runner(): LosslessRunner {
-    this.pool ??= new WorkerPool<LosslessJob, LosslessResult>(
-      this.workerCount,
-      losslessWorkerScript(),
-    );
+    this.pool ??= losslessPool(this.workerCount);
     return poolRunner(this.pool);
   }
 

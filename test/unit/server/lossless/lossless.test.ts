@@ -35,6 +35,8 @@ import {
 import {
   CHUNKS_PER_JOB,
   chunksPerJob,
+  FILE_DECODE_CHUNKS_PER_JOB,
+  fileDecodeChunksPerJob,
   losslessWorkerScript,
   poolRunner,
   type AnalyseResult,
@@ -226,6 +228,14 @@ describe('byte grouping and coding', () => {
       CHUNKS_PER_JOB,
       CHUNKS_PER_JOB,
       CHUNKS_PER_JOB,
+    ]);
+    // Decoding file to file, up to FILE_DECODE_CHUNKS_PER_JOB.
+    assert.deepEqual([1, 9, 100, 128, 1000].map(fileDecodeChunksPerJob), [
+      1,
+      3,
+      25,
+      FILE_DECODE_CHUNKS_PER_JOB,
+      FILE_DECODE_CHUNKS_PER_JOB,
     ]);
   });
 

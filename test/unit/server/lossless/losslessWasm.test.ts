@@ -2,7 +2,8 @@
  * The lossless coder's WebAssembly kernels (dist/wasm/lossless.wasm) against the TypeScript
  * reference: the same chunk payloads, histograms and rANS bytes on random and edge inputs
  * (empty, 1 byte, single-symbol streams, all 256 symbols, sizes around the SIMD width and
- * the chunk size), the same verdicts on corrupt rANS streams, and memory reuse across sizes.
+ * the chunk size), the same verdicts on corrupt rANS streams, and memory reuse across sizes;
+ * chunks and payloads read straight into the kernels' memory code and decode as copies do.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,6 +84,18 @@ function checkChunk(layout: ByteLayout, raw: Uint8Array, label: string): void {
   assert.ok(same(decoded, raw), `${label}: the kernels decode the bytes back`);
   const slow = decodeChunk(layout, reference.payload, raw.length, undefined, null);
   assert.ok(same(slow, raw), `${label}: TypeScript decodes them back`);
+  // Read straight into the kernels' memory (as the workers read files): hashed, coded and
+  // decoded where it lies, to the same hash, payload and bytes as a copy.
+  const room = wasm.chunkRoom(layout, raw.length);
+  room.set(raw);
+  const hashInPlace = wasm.xxh64(room);
+  const inPlace = encodeChunk(layout, room, false, wasm);
+  assert.ok(same(inPlace.payload, reference.payload), `${label}: the same payload from its place`);
+  assert.ok(same(wasm.xxh64(raw), hashInPlace), `${label}: the same hash where it lies`);
+  const payloadRoom = wasm.payloadRoom(reference.payload.length, raw.length);
+  payloadRoom.set(reference.payload);
+  const fromRoom = decodeChunk(layout, payloadRoom, raw.length, undefined, wasm);
+  assert.ok(same(fromRoom, raw), `${label}: a payload decodes from its place`);
 }
 
 /** The two decoders of one coded stream, and how the kernel finds its output. */
