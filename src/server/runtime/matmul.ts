@@ -6,8 +6,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { onnx } from 'onnx-proto';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { ComputeBackend } from '../../shared/settings';
+import { ort } from './ort';
 import { chooseProvider, type ProviderChoice } from './providers';
 
 export type GemmElement = 'float32' | 'float64';
@@ -117,7 +118,7 @@ export class MatMulRuntime {
     if (k !== kB) throw new Error(`gemm: inner dimensions differ (${k} and ${kB})`);
     const session = await this.session(element, options);
     const tensor = (data: GemmArray, rows: number, cols: number) =>
-      new Tensor(element === 'float32' ? 'float32' : 'float64', data, [rows, cols]);
+      new (ort().Tensor)(element === 'float32' ? 'float32' : 'float64', data, [rows, cols]);
     const feeds: Record<string, Tensor> = {
       A: tensor(a.data, a.rows, a.cols),
       B: tensor(b.data, b.rows, b.cols),
@@ -143,14 +144,16 @@ export class MatMulRuntime {
       session = this.createSession(transposeModel(element));
       this.sessions.set(`${element}/transpose`, session);
     }
-    const input = new Tensor(element, a.data, [a.rows, a.cols]);
+    const input = new (ort().Tensor)(element, a.data, [a.rows, a.cols]);
     if (output) {
       if (output.length !== a.rows * a.cols) {
         throw new Error(
           `transpose: the output holds ${output.length} values, not ${a.rows * a.cols}`,
         );
       }
-      await (await session).run({ A: input }, { Y: new Tensor(element, output, [a.cols, a.rows]) });
+      await (
+        await session
+      ).run({ A: input }, { Y: new (ort().Tensor)(element, output, [a.cols, a.rows]) });
       return { rows: a.cols, cols: a.rows, data: output };
     }
     const result = (await (await session).run({ A: input })).Y!;
@@ -267,7 +270,7 @@ export class MatMulRuntime {
 
   private async createSession(model: Uint8Array): Promise<InferenceSession> {
     const create = (provider: string) =>
-      InferenceSession.create(model, {
+      ort().InferenceSession.create(model, {
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
         // Explicit: left to itself, onnxruntime sizes its pool from the physical cores it

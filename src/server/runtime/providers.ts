@@ -2,8 +2,8 @@
  * The onnxruntime execution provider for the `layerlens.compute.backend` setting, with the
  * reason when the installed onnxruntime cannot offer it (the computation then runs on cpu).
  */
-import { listSupportedBackends } from 'onnxruntime-node';
 import type { ComputeBackend } from '../../shared/settings';
+import { ort } from './ort';
 
 /** onnxruntime's name of the execution provider behind each backend setting. */
 const PROVIDER_NAMES: Record<ComputeBackend, string> = {
@@ -27,7 +27,9 @@ export function chooseProvider(backend: ComputeBackend): ProviderChoice {
   const wanted = PROVIDER_NAMES[backend];
   let available: string[];
   try {
-    available = listSupportedBackends().map((entry) => entry.name);
+    available = ort()
+      .listSupportedBackends()
+      .map((entry) => entry.name);
   } catch (error) {
     return {
       provider: 'cpu',

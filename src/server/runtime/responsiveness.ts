@@ -4,7 +4,7 @@
  * outputs that are all zero). An output that does neither would hide any damage done to
  * the weights, so a comparison of it proves nothing.
  */
-import type * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 
 /** An output whose spread across samples is below this share of its largest value is flat. */
 export const RESPONSE_TOLERANCE = 1e-3;
@@ -16,9 +16,9 @@ export const BOUND_MARGIN = 0.01;
  */
 export const PINNED_SHARE = 1e-3;
 
-type Outputs = ort.InferenceSession.OnnxValueMapType;
+type Outputs = Ort.InferenceSession.OnnxValueMapType;
 
-function numbers(tensor: ort.Tensor): ArrayLike<number> | null {
+function numbers(tensor: Ort.Tensor): ArrayLike<number> | null {
   const data = tensor.data;
   if (data instanceof BigInt64Array || data instanceof BigUint64Array)
     return Array.from(data, Number);
@@ -39,7 +39,7 @@ export function responseProblems(samples: readonly Outputs[], names: readonly st
   }
   const problems: string[] = [];
   for (const name of names) {
-    const tensors = samples.map((s) => s[name] as ort.Tensor | undefined);
+    const tensors = samples.map((s) => s[name] as Ort.Tensor | undefined);
     if (tensors.some((t) => !t)) continue;
     const values = tensors.map((t) => numbers(t!));
     if (values.some((v) => v === null)) continue;

@@ -7,16 +7,17 @@
  * inputs cannot see (responsiveness.ts).
  */
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import type { MetadataEntry } from '../../shared/model';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
 import { readInputFolder, readMediaFolder } from './inputFiles';
+import { ort } from './ort';
 import { describeSizes, grow, proposeSizes, type SizeProposal } from './inputSizing';
 import { responseProblems } from './responsiveness';
 import { generateInputs, type InputSpec, type SampleTensor } from './sampleInputs';
 
-type Outputs = ort.InferenceSession.OnnxValueMapType;
-export type Feeds = Record<string, ort.Tensor>;
+type Outputs = Ort.InferenceSession.OnnxValueMapType;
+export type Feeds = Record<string, Ort.Tensor>;
 
 /** Samples the search runs at each size it tries (the rest are run at the chosen size). */
 const SEARCH_SAMPLES = 3;
@@ -49,8 +50,8 @@ export interface SampleModel {
   readonly metadata: readonly MetadataEntry[];
 }
 
-export function toOrtTensor(sample: SampleTensor): ort.Tensor {
-  return new ort.Tensor(sample.dtype, sample.data, [...sample.shape]);
+export function toOrtTensor(sample: SampleTensor): Ort.Tensor {
+  return new (ort().Tensor)(sample.dtype, sample.data, [...sample.shape]);
 }
 
 export function firstLine(error: unknown): string {

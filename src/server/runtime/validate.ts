@@ -4,10 +4,11 @@
  * original and the compressed model on the same sample inputs, compared output by output.
  */
 import type { onnx } from 'onnx-proto';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import type { OutputDeviation, ValidationVerdict } from '../../shared/compress';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
 import { isDefaultDomain, subgraphsOf, type Scope } from '../onnx';
+import { ort } from './ort';
 import { findSampleSet, firstLine, type SampleModel } from './sampleSet';
 
 /** Problems of the graph structure: names read before they exist, domains not imported. */
@@ -56,10 +57,10 @@ export async function createSession(
   file: string,
   backend: LayerLensSettings['compute.backend'],
   notes: string[],
-): Promise<ort.InferenceSession> {
+): Promise<Ort.InferenceSession> {
   if (backend !== 'cpu') {
     try {
-      return await ort.InferenceSession.create(file, {
+      return await ort().InferenceSession.create(file, {
         executionProviders: [backend],
         logSeverityLevel: QUIET_LOGS,
       });
@@ -67,13 +68,13 @@ export async function createSession(
       notes.push(`backend ${backend} unavailable (${firstLine(error)}); ran on cpu`);
     }
   }
-  return ort.InferenceSession.create(file, {
+  return ort().InferenceSession.create(file, {
     executionProviders: ['cpu'],
     logSeverityLevel: QUIET_LOGS,
   });
 }
 
-function asNumbers(tensor: ort.Tensor): ArrayLike<number> {
+function asNumbers(tensor: Ort.Tensor): ArrayLike<number> {
   const data = tensor.data;
   if (data instanceof BigInt64Array || data instanceof BigUint64Array)
     return Array.from(data, Number);
@@ -82,7 +83,7 @@ function asNumbers(tensor: ort.Tensor): ArrayLike<number> {
 }
 
 /** Max |a − b|, ‖a − b‖/‖a‖ and cosine of two outputs (float64 sums). */
-export function compareOutputs(name: string, a: ort.Tensor, b: ort.Tensor): OutputDeviation {
+export function compareOutputs(name: string, a: Ort.Tensor, b: Ort.Tensor): OutputDeviation {
   const x = asNumbers(a);
   const y = asNumbers(b);
   if (x.length !== y.length || a.dims.join() !== b.dims.join()) {
@@ -122,8 +123,8 @@ export interface ValidationOptions {
   readonly seed?: number;
   /** Given both models' outputs on each sample input when the run succeeds. */
   readonly onOutputs?: (
-    reference: ort.InferenceSession.OnnxValueMapType,
-    result: ort.InferenceSession.OnnxValueMapType,
+    reference: Ort.InferenceSession.OnnxValueMapType,
+    result: Ort.InferenceSession.OnnxValueMapType,
   ) => void;
 }
 
@@ -199,13 +200,13 @@ export async function validateOnnx(
   }
   validation.push('structure');
   const notes: string[] = [];
-  let compressed: ort.InferenceSession;
+  let compressed: Ort.InferenceSession;
   try {
     compressed = await createSession(compressedPath, settings['compute.backend'], notes);
   } catch (error) {
     throw new Error(`onnxruntime cannot load the compressed model: ${firstLine(error)}`);
   }
-  let original: ort.InferenceSession | undefined;
+  let original: Ort.InferenceSession | undefined;
   try {
     validation.push(
       `onnxruntime load (${notes.length > 0 ? 'cpu' : settings['compute.backend']})`,
@@ -233,7 +234,7 @@ export async function validateOnnx(
     const perOutput = new Map<string, OutputDeviation[]>(names.map((n) => [n, []]));
     for (let k = 0; k < found.feeds.length; k++) {
       options.signal?.throwIfAborted();
-      let result: ort.InferenceSession.OnnxValueMapType;
+      let result: Ort.InferenceSession.OnnxValueMapType;
       try {
         result = await compressed.run(found.feeds[k]!);
       } catch (error) {
@@ -246,7 +247,7 @@ export async function validateOnnx(
       for (const name of names) {
         perOutput
           .get(name)!
-          .push(compareOutputs(name, reference[name] as ort.Tensor, result[name] as ort.Tensor));
+          .push(compareOutputs(name, reference[name] as Ort.Tensor, result[name] as Ort.Tensor));
       }
     }
     const outputs = names.map((name) => summarizeDeviations(name, perOutput.get(name)!));

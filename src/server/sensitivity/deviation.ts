@@ -4,14 +4,14 @@
  * other axes). A model with several outputs counts its worst one. Non-numeric outputs
  * (strings) are left out; a shape mismatch or a non-finite result counts as ∞.
  */
-import type * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import type { DeviationMetric } from '../../shared/sensitivity';
 import { compareOutputs } from '../runtime/validate';
 
 /** Outputs by name (as `session.run` returns them), or in a fixed order. */
-export type ModelOutputs = readonly ort.Tensor[] | Readonly<Record<string, ort.Tensor>>;
+export type ModelOutputs = readonly Ort.Tensor[] | Readonly<Record<string, Ort.Tensor>>;
 
-function numbers(tensor: ort.Tensor): ArrayLike<number> | undefined {
+function numbers(tensor: Ort.Tensor): ArrayLike<number> | undefined {
   const data = tensor.data;
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
     return Array.from(data, Number);
@@ -60,8 +60,8 @@ export function softmaxKl(p: ArrayLike<number>, q: ArrayLike<number>, width: num
 /** The deviation of one output in `metric` (∞ when the shapes differ or a value is not finite). */
 export function tensorDeviation(
   metric: DeviationMetric,
-  reference: ort.Tensor,
-  candidate: ort.Tensor,
+  reference: Ort.Tensor,
+  candidate: Ort.Tensor,
 ): number | undefined {
   const x = numbers(reference);
   const y = numbers(candidate);
@@ -87,10 +87,10 @@ export function tensorDeviation(
   return Math.max(0, value);
 }
 
-function asEntries(outputs: ModelOutputs): [string, ort.Tensor][] {
+function asEntries(outputs: ModelOutputs): [string, Ort.Tensor][] {
   return Array.isArray(outputs)
-    ? (outputs as readonly ort.Tensor[]).map((t, i) => [String(i), t])
-    : Object.entries(outputs as Readonly<Record<string, ort.Tensor>>);
+    ? (outputs as readonly Ort.Tensor[]).map((t, i) => [String(i), t])
+    : Object.entries(outputs as Readonly<Record<string, Ort.Tensor>>);
 }
 
 /**

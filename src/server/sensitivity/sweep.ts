@@ -6,8 +6,7 @@
  * The original values are fed for every weight but the one being swept, which gets Ŵ;
  * each run's outputs are compared with the baseline run's.
  */
-import type * as ortTypes from 'onnxruntime-node';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import type { DeviationMetric } from '../../shared/sensitivity';
 import { MAX_ONNX_PROTO_BYTES } from '../../shared/limits';
@@ -17,6 +16,7 @@ import { storedData } from '../formats/decodedValues';
 import { loadTensorData } from '../formats/onnxTensors';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { attr, makeNode, NameAllocator, usedNames, type OnnxModel } from '../onnx';
+import { ort } from '../runtime/ort';
 import { chooseProvider } from '../runtime/providers';
 import { findSampleSet, type Feeds } from '../runtime/sampleSet';
 import { outputDeviation } from './deviation';
@@ -31,7 +31,7 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 interface LiftedWeight {
   readonly feedName: string;
   readonly dims: readonly number[];
-  readonly original: ortTypes.Tensor;
+  readonly original: Ort.Tensor;
 }
 
 /**
@@ -147,13 +147,13 @@ function firstLine(error: unknown): string {
 async function openSession(
   bytes: Uint8Array,
   backend: LayerLensSettings['compute.backend'],
-): Promise<{ session: ortTypes.InferenceSession; backend: string }> {
+): Promise<{ session: Ort.InferenceSession; backend: string }> {
   const choice = chooseProvider(backend);
   const notes: string[] = [];
   if (choice.fallback) notes.push(choice.fallback);
   if (choice.provider !== 'cpu') {
     try {
-      const session = await ort.InferenceSession.create(bytes, {
+      const session = await ort().InferenceSession.create(bytes, {
         executionProviders: [choice.provider],
         logSeverityLevel: QUIET_LOGS,
       });
@@ -162,7 +162,7 @@ async function openSession(
       notes.push(`${choice.provider} failed to load the model (${firstLine(error)}); ran on cpu`);
     }
   }
-  const session = await ort.InferenceSession.create(bytes, {
+  const session = await ort().InferenceSession.create(bytes, {
     executionProviders: ['cpu'],
     logSeverityLevel: QUIET_LOGS,
   });
@@ -176,11 +176,11 @@ export class MeasuredSweep {
   readonly sessions = 1;
 
   private constructor(
-    private readonly session: ortTypes.InferenceSession,
+    private readonly session: Ort.InferenceSession,
     /** Per sample: its inputs plus every weight's original value. */
-    private readonly feeds: readonly Record<string, ortTypes.Tensor>[],
+    private readonly feeds: readonly Record<string, Ort.Tensor>[],
     private readonly weights: ReadonlyMap<number, LiftedWeight>,
-    private readonly baselines: readonly ortTypes.InferenceSession.OnnxValueMapType[],
+    private readonly baselines: readonly Ort.InferenceSession.OnnxValueMapType[],
     /** The sample inputs (the model's own inputs, without the weights). */
     readonly samples: readonly Feeds[],
     /** How the sample inputs were made. */
@@ -223,11 +223,11 @@ export class MeasuredSweep {
     const { session, backend } = opening;
     try {
       const weights = new Map<number, LiftedWeight>();
-      const weightFeeds: Record<string, ortTypes.Tensor> = {};
+      const weightFeeds: Record<string, Ort.Tensor> = {};
       for (const tensor of tensors) {
         const index = tensor.entry.info.index;
         const dims = tensor.entry.info.shape;
-        const original = new ort.Tensor('float32', values.get(index)!, [...dims]);
+        const original = new (ort().Tensor)('float32', values.get(index)!, [...dims]);
         const feedName = feedNames.get(index)!;
         weights.set(index, { feedName, dims, original });
         weightFeeds[feedName] = original;
@@ -268,7 +268,7 @@ export class MeasuredSweep {
   async deviation(index: number, restored: Float32Array, metric: DeviationMetric): Promise<number> {
     const weight = this.weights.get(index);
     if (!weight) throw new Error(`tensor ${index} is not part of this sweep`);
-    const replaced = new ort.Tensor('float32', restored, [...weight.dims]);
+    const replaced = new (ort().Tensor)('float32', restored, [...weight.dims]);
     let worst = 0;
     for (let k = 0; k < this.feeds.length; k++) {
       const feeds = { ...this.feeds[k]!, [weight.feedName]: replaced };
