@@ -8,8 +8,8 @@ import type * as Ort from 'onnxruntime-node';
 import type { OutputDeviation, ValidationVerdict } from '../../shared/compress';
 import { DEFAULT_SETTINGS, type LayerLensSettings } from '../../shared/settings';
 import { isDefaultDomain, subgraphsOf, type Scope } from '../onnx';
-import { ort } from './ort';
 import { findSampleSet, firstLine, type SampleModel } from './sampleSet';
+import { openSession } from './sessions';
 
 /** Problems of the graph structure: names read before they exist, domains not imported. */
 export function structureProblems(model: onnx.IModelProto): string[] {
@@ -47,31 +47,6 @@ export function structureProblems(model: onnx.IModelProto): string[] {
   };
   visit({ graph: model.graph!, path: '', depth: 0 }, new Set());
   return problems;
-}
-
-/** onnxruntime's own log level: fatal only (failures come back as errors and are reported). */
-const QUIET_LOGS = 4;
-
-/** Open a session on the configured backend, or on the CPU with a note when that fails. */
-export async function createSession(
-  file: string,
-  backend: LayerLensSettings['compute.backend'],
-  notes: string[],
-): Promise<Ort.InferenceSession> {
-  if (backend !== 'cpu') {
-    try {
-      return await ort().InferenceSession.create(file, {
-        executionProviders: [backend],
-        logSeverityLevel: QUIET_LOGS,
-      });
-    } catch (error) {
-      notes.push(`backend ${backend} unavailable (${firstLine(error)}); ran on cpu`);
-    }
-  }
-  return ort().InferenceSession.create(file, {
-    executionProviders: ['cpu'],
-    logSeverityLevel: QUIET_LOGS,
-  });
 }
 
 function asNumbers(tensor: Ort.Tensor): ArrayLike<number> {
@@ -199,21 +174,18 @@ export async function validateOnnx(
     throw new Error(`the compressed model is malformed: ${problems.slice(0, 5).join('; ')}`);
   }
   validation.push('structure');
-  const notes: string[] = [];
   let compressed: Ort.InferenceSession;
   try {
-    compressed = await createSession(compressedPath, settings['compute.backend'], notes);
+    const opened = await openSession(compressedPath, settings['compute.backend']);
+    compressed = opened.session;
+    validation.push(`onnxruntime load (${opened.provider})`, ...opened.notes);
   } catch (error) {
     throw new Error(`onnxruntime cannot load the compressed model: ${firstLine(error)}`);
   }
   let original: Ort.InferenceSession | undefined;
   try {
-    validation.push(
-      `onnxruntime load (${notes.length > 0 ? 'cpu' : settings['compute.backend']})`,
-      ...notes,
-    );
     options.signal?.throwIfAborted();
-    original = await createSession(originalPath, settings['compute.backend'], []);
+    original = (await openSession(originalPath, settings['compute.backend'])).session;
     const found = await findSampleSet(
       originalPath,
       model,

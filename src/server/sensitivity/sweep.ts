@@ -17,13 +17,10 @@ import { loadTensorData } from '../formats/onnxTensors';
 import { ModelFileError, type OpenedModel } from '../formats/types';
 import { attr, makeNode, NameAllocator, usedNames, type OnnxModel } from '../onnx';
 import { ort } from '../runtime/ort';
-import { chooseProvider } from '../runtime/providers';
-import { findSampleSet, type Feeds } from '../runtime/sampleSet';
+import { findSampleSet, firstLine, type Feeds } from '../runtime/sampleSet';
+import { openSession } from '../runtime/sessions';
 import { outputDeviation } from './deviation';
 import type { SweepTensor } from './traits';
-
-/** onnxruntime's own log level: fatal only (failures come back as errors). */
-const QUIET_LOGS = 4;
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
@@ -139,36 +136,6 @@ function forEachGraph(graph: onnx.IGraphProto, visit: (graph: onnx.IGraphProto) 
   }
 }
 
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
-}
-
-/** One session on the `compute.backend` provider, or on cpu with the reason. */
-async function openSession(
-  bytes: Uint8Array,
-  backend: LayerLensSettings['compute.backend'],
-): Promise<{ session: Ort.InferenceSession; backend: string }> {
-  const choice = chooseProvider(backend);
-  const notes: string[] = [];
-  if (choice.fallback) notes.push(choice.fallback);
-  if (choice.provider !== 'cpu') {
-    try {
-      const session = await ort().InferenceSession.create(bytes, {
-        executionProviders: [choice.provider],
-        logSeverityLevel: QUIET_LOGS,
-      });
-      return { session, backend: choice.provider };
-    } catch (error) {
-      notes.push(`${choice.provider} failed to load the model (${firstLine(error)}); ran on cpu`);
-    }
-  }
-  const session = await ort().InferenceSession.create(bytes, {
-    executionProviders: ['cpu'],
-    logSeverityLevel: QUIET_LOGS,
-  });
-  return { session, backend: notes.length > 0 ? `cpu; ${notes.join('; ')}` : 'cpu' };
-}
-
 /** A model ready to run with any one swept weight replaced, on every sample input. */
 export class MeasuredSweep {
   /** Inference runs made so far (the baseline included). */
@@ -220,7 +187,8 @@ export class MeasuredSweep {
         `onnxruntime cannot load the model: ${firstLine(error)}`,
       );
     }
-    const { session, backend } = opening;
+    const { session } = opening;
+    const backend = [opening.provider, ...opening.notes].join('; ');
     try {
       const weights = new Map<number, LiftedWeight>();
       const weightFeeds: Record<string, Ort.Tensor> = {};
