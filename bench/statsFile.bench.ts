@@ -293,7 +293,11 @@ async function main(): Promise<void> {
     // pages (about twice the CPU of a later read): read them once first, as the dense files.
     const dir = join(SPARSE_INDEX, '..');
     const shards = readdirSync(dir).filter((name) => name.endsWith('.safetensors'));
-    spawnSync('cat', shards.map((name) => join(dir, name)), { stdio: 'ignore' });
+    spawnSync(
+      'cat',
+      shards.map((name) => join(dir, name)),
+      { stdio: 'ignore' },
+    );
     for (const [name, result] of [
       [cliLabel, cli(SPARSE_INDEX, dist)],
       [serverLabel, await server(SPARSE_INDEX, dist)],
