@@ -244,13 +244,6 @@ export class StatsKernel {
     const bins = counts.length;
     const checked = float32Binning(origin, scale, bins);
     if (!checked && !allFinite) return false;
-    const pending = this.pending;
-    if (
-      pending &&
-      (pending.counts !== counts || pending.origin !== origin || pending.scale !== scale)
-    ) {
-      this.flush(pending.counts);
-    }
     if (checked && bins <= PAIR_BINS) {
       this.countPairs(values, counts, origin, scale, (address, count) =>
         this.wasm.histogramPairsF32(
@@ -268,6 +261,8 @@ export class StatsKernel {
       );
       return true;
     }
+    // The lanes below are the counters the pair counts wait in: those are folded in first.
+    if (this.pending) this.flush(this.pending.counts);
     const lanes = new Uint32Array(this.wasm.memory.buffer, this.counts, bins * 4);
     lanes.fill(0);
     this.forPieces(values, (address, _first, count) => {

@@ -164,7 +164,6 @@ function brotliWhole(raw: Uint8Array, limit: number): Uint8Array | null {
   return deep.length < fast.length ? deep : fast;
 }
 
-/** The WebAssembly kernels where they load and the layout gains from them. */
 /** The kernels that code chunks of `layout` (null: TypeScript codes them, e.g. plain bytes). */
 export function kernelsFor(layout: ByteLayout, generic: boolean): LosslessKernels | null {
   return layout === 'bytes' || generic ? null : losslessKernels();
