@@ -14,7 +14,9 @@ const PART_CHUNK_BYTES = 16 * 1024 * 1024;
 export function tensorBytesOf(source: TensorByteSource): TensorBytes {
   switch (source.kind) {
     case 'file':
-      return fileTensorBytes(source.path, source.offset, source.length);
+      // Read synchronously: a job's thread (a worker, or the in-process runner, whose
+      // decoding blocks as long) waits for nothing else meanwhile.
+      return fileTensorBytes(source.path, source.offset, source.length, { synchronous: true });
     case 'memory':
       return memoryTensorBytes(source.bytes);
     case 'packed':

@@ -167,14 +167,16 @@ test('reads a tensor from a byte range of a file, chunk by chunk', async () => {
   const suffix = new Uint8Array(7).fill(0xee);
   await writeFile(path, Buffer.concat([prefix, bytesOf(floats), suffix]));
   const expected = reference(Array.from(floats), HISTOGRAM_BINS, true);
-  for (const chunkBytes of [undefined, 1000, 4096 * 4 + 40]) {
-    const stats = await computeStats(
-      'float32',
-      floats.length,
-      fileTensorBytes(path, 13, floats.byteLength),
-      { chunkBytes },
-    );
-    assertStats(stats, expected, `file chunk ${chunkBytes}`);
+  for (const synchronous of [false, true]) {
+    for (const chunkBytes of [undefined, 1000, 4096 * 4 + 40]) {
+      const stats = await computeStats(
+        'float32',
+        floats.length,
+        fileTensorBytes(path, 13, floats.byteLength, { synchronous }),
+        { chunkBytes },
+      );
+      assertStats(stats, expected, `file chunk ${chunkBytes}, synchronous ${synchronous}`);
+    }
   }
 });
 
@@ -347,13 +349,17 @@ test('a file shorter than the tensor range, a missing file, and a wrong byte cou
   const path = join(dir(), 'short.bin');
   await writeFile(path, new Uint8Array(400));
   await truncate(path, 100);
-  await assert.rejects(
-    computeStats('float32', 100, fileTensorBytes(path, 0, 400), { chunkBytes: 64 }),
-    (error: unknown) =>
-      error instanceof ModelFileError &&
-      error.file === path &&
-      /ends at byte 100/.test(error.problem),
-  );
+  for (const synchronous of [false, true]) {
+    await assert.rejects(
+      computeStats('float32', 100, fileTensorBytes(path, 0, 400, { synchronous }), {
+        chunkBytes: 64,
+      }),
+      (error: unknown) =>
+        error instanceof ModelFileError &&
+        error.file === path &&
+        /ends at byte 100, before the end of the tensor data \(byte 400\)/.test(error.problem),
+    );
+  }
   const missing = join(dir(), 'missing.bin');
   await assert.rejects(
     computeStats('float32', 1, fileTensorBytes(missing, 0, 4)),
