@@ -12,8 +12,8 @@
  * JSON-RPC, from source or, with --dist, dist/server.js as the packaged extension runs it)
  * and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity counts,
  * 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
- * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, and the
- * load average. Files over 1 GB are deleted at the end unless --keep. `--only=NAME` runs
+ * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, the
+ * server's CPU by thread (threadSplit), and the load average. Files over 1 GB are deleted at the end unless --keep. `--only=NAME` runs
  * (and generates) one file: a dense file by the start of its name, or the sparse shards.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,8 +24,9 @@ import { pathToFileURL } from 'node:url';
 import { MAX_PAGE_SIZE, MAX_STATS_BATCH } from '../src/shared/limits';
 import { LspMethods } from '../src/shared/lsp';
 import type { TensorStats } from '../src/shared/model';
+import { defaultPoolSize } from '../src/server/jobs/workerPool';
 import { startServer } from '../test/support/serverProcess';
-import { processUsage } from './support/processCpu';
+import { processUsage, threadCpuMs } from './support/processCpu';
 
 const ROOT = resolve(__dirname, '..');
 const DIR = join(ROOT, '.tmp', 'bench-stats-file');
@@ -92,6 +93,8 @@ interface Measured {
   /** CPU seconds of the process, all threads (NaN when not measured). */
   readonly cpuSeconds: number;
   readonly tensors?: Record<string, readonly number[]>;
+  /** The server's CPU split by thread (threadSplit). */
+  readonly threads?: string;
 }
 
 /** Runs a node command under /usr/bin/time, which reports the peak RSS. */
@@ -151,6 +154,7 @@ async function server(path: string, dist: boolean): Promise<Measured> {
   try {
     const uri = pathToFileURL(path).toString();
     const before = processUsage(lsp.pid);
+    const threadsBefore = threadCpuMs(lsp.pid);
     const start = performance.now();
     const summary = await lsp.request(LspMethods.openModel, { uri });
     const batch = Math.min(MAX_STATS_BATCH, MAX_PAGE_SIZE);
@@ -166,15 +170,34 @@ async function server(path: string, dist: boolean): Promise<Measured> {
     }
     const seconds = (performance.now() - start) / 1000;
     const after = processUsage(lsp.pid);
+    const threads = threadSplit(threadsBefore, threadCpuMs(lsp.pid));
     if (failed > 0) throw new Error(`${failed} tensors had no statistics`);
     return {
       seconds,
       cpuSeconds: before && after ? after.cpuSeconds - before.cpuSeconds : NaN,
       peakMb: after?.peakRssMb ?? NaN,
+      ...(threads ? { threads } : {}),
     };
   } finally {
     lsp.stop();
   }
+}
+
+/**
+ * The CPU of the timed part by thread, from two readings of /proc: the busiest threads,
+ * as many as the server's default pool has workers (the stats workers), then the others together (main thread, V8's compilers and GC, libuv's pool).
+ * Undefined where threads cannot be read.
+ */
+function threadSplit(
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): string | undefined {
+  if (after.size === 0) return undefined;
+  const spent = [...after].map(([tid, ms]) => ms - (before.get(tid) ?? 0)).sort((a, b) => b - a);
+  const busiest = spent.slice(0, defaultPoolSize());
+  const others = spent.slice(busiest.length);
+  const sum = (values: readonly number[]) => values.reduce((total, ms) => total + ms, 0);
+  return `busiest ${busiest.length} threads (the stats workers) ${busiest.join(' + ')} ms, the other ${others.length} threads ${sum(others)} ms`;
 }
 
 function numpy(path: string): Measured | string {
@@ -285,6 +308,8 @@ async function main(): Promise<void> {
     if (typeof reference !== 'string') {
       notes.push(`${label}: CLI vs NumPy: ${agreement(measured[0]![1], reference)}`);
     }
+    const split = measured[1]![1].threads;
+    if (split) notes.push(`${label}: server CPU by thread: ${split}`);
     console.log(`  ${label} done (load ${load()})`);
   }
   if (sparse) {

@@ -104,3 +104,22 @@ export function processUsage(pid: number): ProcessUsage | undefined {
   if (!stat || !peak) return undefined;
   return { cpuSeconds: statMs(stat) / 1000, peakRssMb: Number(peak[1]) / 1024 };
 }
+
+/**
+ * CPU milliseconds of each thread of a running process, by thread id (threads that ended
+ * are gone); empty elsewhere than Linux or once the process ended.
+ */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const byThread = new Map<string, number>();
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byThread;
+  }
+  for (const tid of threads) {
+    const stat = read(`/proc/${pid}/task/${tid}/stat`);
+    if (stat) byThread.set(tid, statMs(stat));
+  }
+  return byThread;
+}
