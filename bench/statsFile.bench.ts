@@ -13,8 +13,9 @@
  * and NumPy (read, widen to float32, min/max/mean/std, zeros, NaN and Infinity counts,
  * 256-bin histogram, tensor by tensor, one thread), and prints GB/s of file bytes,
  * peak RSS of each process, how far LayerLens's min/max/mean/std are from NumPy's, the
- * server's CPU by thread (threadSplit), and the load average. Files over 1 GB are deleted at the end unless --keep. `--only=NAME` runs
- * (and generates) one file: a dense file by the start of its name, or the sparse shards.
+ * server's CPU by thread (threadSplit), and the load average. Files over 1 GB are deleted
+ * at the end unless --keep. `--only=NAME` runs (and generates) one file: a dense file by
+ * the start of its name, or the sparse shards.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -185,8 +186,9 @@ async function server(path: string, dist: boolean): Promise<Measured> {
 
 /**
  * The CPU of the timed part by thread, from two readings of /proc: the busiest threads,
- * as many as the server's default pool has workers (the stats workers), then the others together (main thread, V8's compilers and GC, libuv's pool).
- * Undefined where threads cannot be read.
+ * as many as the server's default pool has workers (the stats workers), then the others
+ * together (main thread, V8's compilers and GC, libuv's pool). Undefined where threads
+ * cannot be read.
  */
 function threadSplit(
   before: ReadonlyMap<string, number>,
